@@ -1,0 +1,10 @@
+"""Every package's tables in one metadata, for migrations and the schema check."""
+
+from __future__ import annotations
+
+import assistant.models
+import core.models
+from core.database import Base
+
+metadata = Base.metadata
+MODEL_MODULES = (core.models, assistant.models)

@@ -1,0 +1,1 @@
+"""Assistants, skills, secrets, chats, messages and the model loop."""

@@ -1,0 +1,1 @@
+"""Seats, subscriptions, budgets, reservations, prices, the usage ledger and rate limits."""

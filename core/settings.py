@@ -1,0 +1,78 @@
+"""The one typed Settings object, read from `SWITCHBOARD_*` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import InvalidSettings
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set, each as `SWITCHBOARD_<NAME>`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SWITCHBOARD_", env_file=None, extra="ignore", validate_default=True
+    )
+
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    models: Path = Path("models.yaml")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+
+    admin_username: str = ""
+    admin_password: SecretStr = SecretStr("")
+
+    session_ttl_hours: int = Field(default=24 * 7, ge=1)
+    cookie_secure: bool = False
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # Chat streaming
+    checkpoint_seconds: float = Field(default=1.0, gt=0, le=2.0)
+    heartbeat_seconds: float = Field(default=15.0, gt=0)
+    stream_buffer_ttl_seconds: float = Field(default=300.0, ge=0)
+    default_max_tokens: int = Field(default=1024, ge=1)
+    fast_path: bool = True
+
+    # Vectors and embeddings (knowledge)
+    qdrant_url: str = ""
+    qdrant_api_key: SecretStr = SecretStr("")
+    embedding_model: str = ""
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return level
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL with the async driver the project uses."""
+        from core.database import async_url
+
+        if self.database_url:
+            return async_url(self.database_url)
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'switchboard.db').resolve()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning a validation error into one sentence naming the setting.
+
+    Raises:
+        InvalidSettings: a setting has a value that cannot be used.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "SWITCHBOARD_" + "_".join(str(part) for part in error["loc"]).upper()
+            problems.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
+        raise InvalidSettings("Invalid setting " + "; ".join(problems)) from None

@@ -1,0 +1,1 @@
+"""Library files, parsing, chunking, embeddings, the vector index, retrieval and jobs."""

@@ -1,0 +1,1 @@
+"""Switchboard test suite; mirrors the packages."""

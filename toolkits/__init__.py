@@ -1,0 +1,1 @@
+"""Tool registry, external MCP servers as toolkits, built-in toolkits."""
