@@ -38,4 +38,5 @@ class Message(IdMixin, TimestampMixin, Base):
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     error_code: Mapped[str | None] = mapped_column(String(100))
     error_message: Mapped[str | None] = mapped_column(String(2000))
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
     finished_at: Mapped[datetime | None]

@@ -89,3 +89,45 @@ class InvalidCatalog(InvalidSettings):
     """The model catalog (models.yaml) has an entry Switchboard cannot use."""
 
     code = "invalid_catalog"
+
+
+class InvalidCredentials(Unauthenticated):
+    """Wrong username or password."""
+
+    code = "invalid_credentials"
+
+
+class UserNotFound(NotFound):
+    """No such user."""
+
+    code = "user_not_found"
+
+
+class UsernameTaken(Conflict):
+    """That username is taken; pick another."""
+
+    code = "username_taken"
+
+
+class TeamNotFound(NotFound):
+    """No such team."""
+
+    code = "team_not_found"
+
+
+class TeamNameTaken(Conflict):
+    """A team of that name exists; pick another name."""
+
+    code = "team_name_taken"
+
+
+class ApiTokenNotFound(NotFound):
+    """No such API token."""
+
+    code = "api_token_not_found"
+
+
+class LastAdmin(Conflict):
+    """This is the last active admin; make another user admin first."""
+
+    code = "last_admin"

@@ -14,7 +14,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from api.tables import metadata
-from core.database import create_engine
+from core.database import UTCDateTime, create_engine
 
 config = context.config
 domain = context.get_x_argument(as_dictionary=True).get("domain")
@@ -26,6 +26,13 @@ def _include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to
     return True
 
 
+def _render(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    # Migrations store plain timezone-aware columns; UTCDateTime only adds the zone on load.
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -33,6 +40,7 @@ def _configure(connection: Connection) -> None:
         render_as_batch=True,
         include_object=_include,
         compare_type=True,
+        render_item=_render,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -2,7 +2,7 @@
 
 Revision ID: assistant_0001
 Revises: 
-Create Date: 2026-11-23 09:36:20.198440
+Create Date: 2026-11-23 09:43:17.365889
 """
 
 from collections.abc import Sequence
@@ -46,6 +46,7 @@ def upgrade() -> None:
     sa.Column('duration_ms', sa.Integer(), nullable=True),
     sa.Column('error_code', sa.String(length=100), nullable=True),
     sa.Column('error_message', sa.String(length=2000), nullable=True),
+    sa.Column('cancel_requested', sa.Boolean(), nullable=False),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('id', sa.String(length=26), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),

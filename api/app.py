@@ -1,0 +1,124 @@
+"""The app factory: settings in, a FastAPI app with every route, error handler and service out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from api import errors, logs
+from api.middleware import RequestIdMiddleware
+from api.migrate import upgrade_database_async
+from api.routes import api_tokens, auth, chats, health, models, openai, teams, users
+from api.services import Services
+from assistant import chats as chat_service
+from assistant.engine import ChatEngine, EngineConfig
+from assistant.gateway import Gateway
+from assistant.metering import Metering
+from assistant.passthrough import Passthrough
+from core import database
+from core import users as user_service
+from core.catalog import Catalog, load_catalog
+from core.database import write_transaction
+from core.schemas import UserCreate
+from core.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+SWEEP_SECONDS = 30.0
+
+
+def create_app(settings: Settings | None = None, *, catalog: Catalog | None = None) -> FastAPI:
+    """Build the app. Settings and the catalog are validated here, so a bad one stops start-up.
+
+    Raises:
+        InvalidSettings: a setting or the model catalog cannot be used (the message names it).
+    """
+    settings = settings or load_settings()
+    logs.configure(settings.log_level, settings.log_json)
+    catalog = catalog or load_catalog(settings.models)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    services = _services(settings, catalog)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await upgrade_database_async(settings.resolved_database_url)
+        await _bootstrap(services)
+        sweeper = asyncio.create_task(_sweep(services), name="sweeper")
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            await services.chat.shutdown(grace_seconds=10)
+            await services.engine.dispose()
+
+    app = FastAPI(
+        title="Switchboard",
+        version="0.1.0",
+        summary="Self-hosted AI assistant and chat platform.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    errors.install(app)
+    for module in (health, auth, api_tokens, users, teams, models, chats, openai):
+        app.include_router(module.router)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def _services(settings: Settings, catalog: Catalog) -> Services:
+    engine = database.create_engine(settings.resolved_database_url)
+    sessions = database.sessionmaker(engine)
+    gateway = Gateway(catalog)
+    metering = Metering(sessions)
+    chat = ChatEngine(
+        factory=sessions,
+        gateway=gateway,
+        metering=metering,
+        config=EngineConfig(
+            checkpoint_seconds=settings.checkpoint_seconds,
+            default_max_tokens=settings.default_max_tokens,
+            keep_seconds=settings.stream_buffer_ttl_seconds,
+        ),
+    )
+    passthrough = Passthrough(
+        catalog=catalog,
+        gateway=gateway,
+        metering=metering,
+        default_max_tokens=settings.default_max_tokens,
+    )
+    return Services(settings, engine, sessions, catalog, gateway, metering, chat, passthrough)
+
+
+async def _bootstrap(services: Services) -> None:
+    """Create the first admin from settings when there are no users; else say how to make one."""
+    settings = services.settings
+    async with write_transaction(services.sessions) as session:
+        if await user_service.count(session) > 0:
+            return
+        password = settings.admin_password.get_secret_value()
+        if not settings.admin_username or not password:
+            log.warning(
+                "No users yet. Set SWITCHBOARD_ADMIN_USERNAME and SWITCHBOARD_ADMIN_PASSWORD and "
+                "restart, or run: switchboard users create --admin USERNAME"
+            )
+            return
+        data = UserCreate(username=settings.admin_username, password=password, role="admin")
+        await user_service.create(session, data=data)
+        log.info("created the first admin %r", settings.admin_username)
+
+
+async def _sweep(services: Services) -> None:
+    """Mark answers abandoned by a dead process `interrupted`, forever, every SWEEP_SECONDS."""
+    while True:
+        try:
+            async with write_transaction(services.sessions) as session:
+                await chat_service.mark_stale_streams_interrupted(
+                    session, older_than=timedelta(seconds=120)
+                )
+        except Exception:  # noqa: BLE001  (a failed sweep is retried on the next round)
+            log.exception("sweep failed")
+        await asyncio.sleep(SWEEP_SECONDS)

@@ -1,0 +1,140 @@
+"""The `switchboard` command: serve, users create, db upgrade."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from core.errors import SwitchboardError
+from core.settings import Settings, load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        status: int = args.run(args, settings)
+        return status
+    except SwitchboardError as exc:
+        print(f"switchboard: {exc.message}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="switchboard", description="Switchboard AI platform.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the web service")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    serve.add_argument("--workers", type=int, help="number of worker processes (default 1)")
+    serve.set_defaults(run=_serve)
+
+    users = commands.add_parser("users", help="manage users").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    create = users.add_parser("create", help="create a user")
+    create.add_argument("username")
+    create.add_argument("--admin", action="store_true", help="make the user an admin")
+    create.add_argument(
+        "--password-env",
+        metavar="NAME",
+        help="read the password from this environment variable instead of prompting",
+    )
+    create.set_defaults(run=_create_user)
+
+    db = commands.add_parser("db", help="manage the database").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    upgrade = db.add_parser("upgrade", help="apply the database migrations")
+    upgrade.set_defaults(run=_upgrade)
+    return parser
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    workers = args.workers or settings.workers
+    if workers > 1 and not settings.qdrant_url:
+        print(
+            f"switchboard: {workers} workers share no embedded vector index: knowledge answers "
+            "503 until SWITCHBOARD_QDRANT_URL points to a Qdrant server.",
+            file=sys.stderr,
+        )
+    if workers > 1 and not settings.database_url:
+        print(
+            "switchboard: several workers on SQLite serialise every write; set "
+            "SWITCHBOARD_DATABASE_URL to a PostgreSQL database for real concurrency.",
+            file=sys.stderr,
+        )
+    create_app(settings)  # validate settings and the catalog before forking workers
+    print(f"Switchboard on http://{host}:{port}  (Ctrl+C to stop)", file=sys.stderr)
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=15,
+    )
+    return 0
+
+
+def _create_user(args: argparse.Namespace, settings: Settings) -> int:
+    from api.migrate import upgrade_database
+    from core import database
+    from core import users as user_service
+    from core.schemas import UserCreate
+
+    if args.password_env:
+        password = os.environ.get(args.password_env, "")
+    else:
+        password = getpass.getpass(f"Password for {args.username}: ")
+    try:
+        data = UserCreate(
+            username=args.username, password=password, role="admin" if args.admin else "member"
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"switchboard: cannot create the user: {problems}", file=sys.stderr)
+        return 2
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade_database(settings.resolved_database_url)
+
+    async def create() -> None:
+        engine = database.create_engine(settings.resolved_database_url)
+        try:
+            async with database.write_transaction(database.sessionmaker(engine)) as session:
+                await user_service.create(session, data=data)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(create())
+    print(f"Created {data.role} {data.username!r}.")
+    return 0
+
+
+def _upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from api.migrate import upgrade_database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade_database(settings.resolved_database_url)
+    print("The database is up to date.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

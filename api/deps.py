@@ -1,0 +1,117 @@
+"""Injected dependencies: the services, a request-owned session, the authenticated caller."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.services import Services
+from core import api_tokens, login_sessions, teams
+from core.errors import PermissionDenied, Unauthenticated
+from core.listing import PageRequest
+from core.models import ApiToken, User
+
+from api.hal import page_request
+
+SESSION_COOKIE = "switchboard_session"
+CSRF_COOKIE = "switchboard_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class CsrfFailed(PermissionDenied):
+    """Missing or wrong X-CSRF-Token header; reload the page and try again."""
+
+    code = "csrf_failed"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the user, and the API token when one was used."""
+
+    user: User
+    team_ids: tuple[str, ...]
+    api_token: ApiToken | None = None
+
+
+def get_services(request: Request) -> Services:
+    """The app's services."""
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
+    """A session whose transaction the request owns: committed when the route returns."""
+    async with services.sessions() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_principal(request: Request, session: SessionDep) -> Principal:
+    """The caller, from a Bearer API token or a session cookie (with CSRF on writes).
+
+    Raises:
+        Unauthenticated: no valid token or session.
+        CsrfFailed: a cookie-authenticated write without the CSRF header.
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() == "bearer" and credential:
+        found = await api_tokens.resolve(session, secret=credential.strip())
+        if found is None:
+            raise Unauthenticated("The API token is invalid, expired or revoked.")
+        token, user = found
+        return Principal(user, await teams.team_ids_of(session, user_id=user.id), token)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        login = await login_sessions.resolve(session, secret=cookie)
+        if login is not None:
+            row, user = login
+            if request.method not in SAFE_METHODS:
+                sent = request.headers.get(CSRF_HEADER, "")
+                if not secrets.compare_digest(sent, row.csrf_token):
+                    raise CsrfFailed()
+            return Principal(user, await teams.team_ids_of(session, user_id=user.id))
+    raise Unauthenticated()
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_current_user(principal: PrincipalDep) -> User:
+    """The calling user."""
+    return principal.user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_admin(principal: PrincipalDep) -> User:
+    """The calling user, who must be an admin.
+
+    Raises:
+        PermissionDenied: the caller is not an admin.
+    """
+    if not principal.user.is_admin:
+        raise PermissionDenied("Only admins can do that.")
+    return principal.user
+
+
+AdminUser = Annotated[User, Depends(get_admin)]
+PageDep = Annotated[PageRequest, Depends(page_request)]
+

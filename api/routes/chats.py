@@ -1,0 +1,180 @@
+"""Chats, messages and streamed answers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import JSONResponse
+from sse_starlette import EventSourceResponse
+
+from api.deps import CurrentUser, PageDep, ServicesDep, SessionDep
+from api.errors import error_response
+from api.hal import collection, resource
+from api.sse import event_stream
+from assistant import chats
+from assistant.engine import TurnOptions
+from assistant.models import Chat, Message
+from assistant.runs import Run
+from assistant.schemas import (
+    ChatCreate,
+    ChatRead,
+    ChatUpdate,
+    MessageCreate,
+    MessageRead,
+    RegenerateRequest,
+)
+from core.errors import SwitchboardError
+
+router = APIRouter(prefix="/api/chats", tags=["Chats"])
+SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: {"description": "The answer, when not streaming."},
+    200: {"description": "With `stream: true`: SSE events start, delta*, usage, done | error."},
+}
+
+
+def chat_body(chat: Chat) -> dict[str, Any]:
+    """A chat as a HAL resource."""
+    href = f"/api/chats/{chat.id}"
+    return resource(ChatRead.model_validate(chat), href, messages=href + "/messages")
+
+
+def message_body(message: Message) -> dict[str, Any]:
+    """A message as a HAL resource."""
+    href = f"/api/chats/{message.chat_id}/messages/{message.id}"
+    return resource(MessageRead.model_validate(message), href, events=href + "/events")
+
+
+@router.get("")
+async def list_chats(user: CurrentUser, session: SessionDep, page: PageDep) -> dict[str, Any]:
+    """Your chats, most recently active first; `q` searches titles."""
+    result = await chats.list_page(session, user_id=user.id, page=page)
+    return collection("chats", "/api/chats", result, chat_body, {"q": page.q, "sort": page.sort})
+
+
+@router.post("", status_code=201)
+async def create_chat(body: ChatCreate, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+    """Start a chat (optionally with a title and a model)."""
+    return chat_body(await chats.create(session, user_id=user.id, data=body))
+
+
+@router.get("/{chat_id}")
+async def get_chat(chat_id: str, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+    """One of your chats."""
+    return chat_body(await chats.get_owned(session, user_id=user.id, chat_id=chat_id))
+
+
+@router.patch("/{chat_id}")
+async def update_chat(
+    chat_id: str, body: ChatUpdate, user: CurrentUser, session: SessionDep
+) -> dict[str, Any]:
+    """Rename a chat or change its model."""
+    chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
+    return chat_body(await chats.update_chat(session, chat=chat, data=body))
+
+
+@router.delete("/{chat_id}", status_code=204)
+async def delete_chat(chat_id: str, user: CurrentUser, session: SessionDep) -> Response:
+    """Delete a chat and its messages."""
+    chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
+    await chats.delete(session, chat=chat)
+    return Response(status_code=204)
+
+
+@router.get("/{chat_id}/messages")
+async def list_messages(
+    chat_id: str, user: CurrentUser, session: SessionDep, page: PageDep
+) -> dict[str, Any]:
+    """A chat's messages, oldest first."""
+    chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
+    result = await chats.messages_page(session, chat=chat, page=page)
+    return collection("messages", f"/api/chats/{chat_id}/messages", result, message_body)
+
+
+@router.post("/{chat_id}/messages", status_code=201, responses=SSE_RESPONSES)
+async def send_message(
+    chat_id: str,
+    body: MessageCreate,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+) -> Any:
+    """Send a message and get the answer, streamed as SSE with `stream: true`.
+
+    A provider failure before the first token is a JSON error. Once streaming, the answer is
+    generated apart from this request: if the connection drops, re-attach with
+    `GET .../messages/{messageId}/events` and `Last-Event-ID`.
+    """
+    options = TurnOptions(body.model, body.max_tokens, body.temperature)
+    run = await services.chat.send(
+        user_id=user.id, chat_id=chat_id, content=body.content, options=options
+    )
+    return await _answer(run, _wants_stream(body.stream, request), services)
+
+
+@router.post(
+    "/{chat_id}/messages/{message_id}/_regenerate", status_code=201, responses=SSE_RESPONSES
+)
+async def regenerate(
+    chat_id: str,
+    message_id: str,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    body: RegenerateRequest | None = None,
+) -> Any:
+    """Answer the last user message again, replacing the latest answer `message_id`."""
+    body = body or RegenerateRequest()
+    options = TurnOptions(body.model, body.max_tokens, body.temperature)
+    run = await services.chat.regenerate(
+        user_id=user.id, chat_id=chat_id, message_id=message_id, options=options
+    )
+    return await _answer(run, _wants_stream(body.stream, request), services)
+
+
+@router.get("/{chat_id}/messages/{message_id}")
+async def get_message(
+    chat_id: str, message_id: str, user: CurrentUser, session: SessionDep
+) -> dict[str, Any]:
+    """One message, with its status, usage and timing."""
+    chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
+    return message_body(await chats.get_message(session, chat=chat, message_id=message_id))
+
+
+@router.get("/{chat_id}/messages/{message_id}/events", response_class=EventSourceResponse)
+async def message_events(
+    chat_id: str,
+    message_id: str,
+    user: CurrentUser,
+    services: ServicesDep,
+    last_event_id: Annotated[str | None, Header(max_length=100)] = None,
+) -> EventSourceResponse:
+    """Re-attach to an answer: events after `Last-Event-ID`, then live ones until `done`."""
+    events = await services.chat.events(
+        user_id=user.id, chat_id=chat_id, message_id=message_id, last_event_id=last_event_id
+    )
+    return event_stream(events, ping_seconds=services.settings.heartbeat_seconds)
+
+
+@router.post("/{chat_id}/messages/{message_id}/_cancel")
+async def cancel(
+    chat_id: str, message_id: str, user: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
+    """Stop an answer; the text written so far is kept with status `cancelled`."""
+    message = await services.chat.cancel(user_id=user.id, chat_id=chat_id, message_id=message_id)
+    return message_body(message)
+
+
+def _wants_stream(stream: bool, request: Request) -> bool:
+    return stream or "text/event-stream" in request.headers.get("accept", "")
+
+
+async def _answer(run: Run, stream: bool, services: ServicesDep) -> Any:
+    if stream:
+        return event_stream(run.follow(None), ping_seconds=services.settings.heartbeat_seconds)
+    await run.finished.wait()
+    async with services.sessions() as session:
+        message = await session.get(Message, run.message_id)
+    if message is None:
+        return error_response(SwitchboardError("The answer was deleted while it was written."))
+    return JSONResponse(message_body(message), status_code=201)

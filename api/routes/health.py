@@ -1,0 +1,30 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from api.deps import ServicesDep
+
+router = APIRouter(prefix="/api", tags=["Health"])
+PUBLIC_PATHS = {"/api/health", "/api/ready", "/api/auth/login"}
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/ready", responses={503: {"description": "The database is not reachable."}})
+async def ready(services: ServicesDep) -> JSONResponse:
+    """Readiness: the database answers."""
+    try:
+        async with services.sessions() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001  (any database failure means not ready)
+        body = {"code": "not_ready", "message": "The database is not reachable.", "details": {}}
+        return JSONResponse(body, status_code=503)
+    return JSONResponse({"status": "ready"})

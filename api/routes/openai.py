@@ -1,0 +1,79 @@
+"""The OpenAI-compatible surface for SDK clients: `/v1/chat/completions` and `/v1/models`."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from api.deps import PrincipalDep, ServicesDep
+from api.sse import HEADERS
+
+router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
+
+
+class ChatMessage(BaseModel):
+    """One message of an OpenAI chat request."""
+
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[dict[str, Any]] | None = None
+
+
+class CompletionRequest(BaseModel):
+    """An OpenAI chat completion request; unknown provider options are ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=10_000)
+    stream: bool = False
+    n: Literal[1] = 1
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    tools: list[dict[str, Any]] | None = Field(default=None, max_length=128)
+
+
+@router.post("/chat/completions")
+async def chat_completions(
+    body: CompletionRequest, principal: PrincipalDep, services: ServicesDep
+) -> Any:
+    """Create a chat completion, streamed (SSE `data:` chunks, then `[DONE]`) or whole.
+
+    Metered against the caller's seat, budgets and rate limits like chat; nothing is saved to
+    chats. A client that disconnects cancels the call upstream and is billed for what it got.
+    """
+    passthrough = services.passthrough
+    raw = body.model_dump(exclude_none=True)
+    token_id = principal.api_token.id if principal.api_token else None
+    model, ticket, call = await passthrough.admit(
+        user_id=principal.user.id, api_token_id=token_id, body=raw
+    )
+    if not body.stream:
+        return JSONResponse(await passthrough.complete(model=model, ticket=ticket, call=call))
+    chunks = await passthrough.stream(model=model, ticket=ticket, call=call)
+    return EventSourceResponse(_sse(chunks), headers=HEADERS, ping=15)
+
+
+async def _sse(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[ServerSentEvent]:
+    async for chunk in chunks:
+        yield ServerSentEvent(data=json.dumps(chunk, separators=(",", ":")))
+    yield ServerSentEvent(data="[DONE]")
+
+
+@router.get("/models")
+async def list_models(_: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    """The usable models, in OpenAI's list shape."""
+    created = int(time.time())
+    data = [
+        {"id": m.name, "object": "model", "created": created, "owned_by": ",".join(m.providers)}
+        for m in services.catalog.models.values()
+        if m.available
+    ]
+    return {"object": "list", "data": data}

@@ -1,0 +1,97 @@
+"""Teams and their members (admins only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from api.deps import AdminUser, PageDep, SessionDep
+from api.hal import collection, resource, whole
+from core import teams, users
+from core.models import Team, TeamMembership, User
+from core.schemas import MemberAdd, MemberRead, TeamCreate, TeamRead, TeamUpdate
+
+router = APIRouter(prefix="/api/teams", tags=["Teams"])
+
+
+def team_body(team: Team) -> dict[str, Any]:
+    """A team as a HAL resource."""
+    return resource(
+        TeamRead.model_validate(team), f"/api/teams/{team.id}", members=f"/api/teams/{team.id}/members"
+    )
+
+
+def member_body(team_id: str, membership: TeamMembership, user: User) -> dict[str, Any]:
+    """A member as a HAL resource."""
+    read = MemberRead(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=membership.role,
+        created_at=membership.created_at,
+    )
+    return resource(read, f"/api/teams/{team_id}/members/{user.id}", user=f"/api/users/{user.id}")
+
+
+@router.get("")
+async def list_teams(_: AdminUser, session: SessionDep, page: PageDep) -> dict[str, Any]:
+    """Every team, searchable by name (`q`)."""
+    result = await teams.list_page(session, page=page)
+    return collection("teams", "/api/teams", result, team_body, {"q": page.q, "sort": page.sort})
+
+
+@router.post("", status_code=201)
+async def create_team(body: TeamCreate, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+    """Add a team."""
+    return team_body(await teams.create(session, data=body))
+
+
+@router.get("/{team_id}")
+async def get_team(team_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+    """One team."""
+    return team_body(await teams.get(session, team_id=team_id))
+
+
+@router.patch("/{team_id}")
+async def update_team(
+    team_id: str, body: TeamUpdate, _: AdminUser, session: SessionDep
+) -> dict[str, Any]:
+    """Rename or describe a team."""
+    team = await teams.get(session, team_id=team_id)
+    return team_body(await teams.update(session, team=team, data=body))
+
+
+@router.delete("/{team_id}", status_code=204)
+async def delete_team(team_id: str, _: AdminUser, session: SessionDep) -> Response:
+    """Remove a team and its memberships."""
+    await teams.delete(session, team=await teams.get(session, team_id=team_id))
+    return Response(status_code=204)
+
+
+@router.get("/{team_id}/members")
+async def list_members(team_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+    """A team's members."""
+    team = await teams.get(session, team_id=team_id)
+    rows = await teams.members(session, team=team)
+    href = f"/api/teams/{team_id}/members"
+    return whole("members", href, (member_body(team_id, m, u) for m, u in rows))
+
+
+@router.post("/{team_id}/members", status_code=201)
+async def add_member(
+    team_id: str, body: MemberAdd, _: AdminUser, session: SessionDep
+) -> dict[str, Any]:
+    """Add a user to a team."""
+    team = await teams.get(session, team_id=team_id)
+    user = await users.get(session, user_id=body.user_id)
+    membership = await teams.add_member(session, team=team, user=user, role=body.role)
+    return member_body(team_id, membership, user)
+
+
+@router.delete("/{team_id}/members/{user_id}", status_code=204)
+async def remove_member(team_id: str, user_id: str, _: AdminUser, session: SessionDep) -> Response:
+    """Take a user out of a team."""
+    team = await teams.get(session, team_id=team_id)
+    await teams.remove_member(session, team=team, user_id=user_id)
+    return Response(status_code=204)

@@ -1,0 +1,50 @@
+"""Users (admins only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from api.deps import AdminUser, PageDep, SessionDep
+from api.routes.auth import user_body
+from api.hal import collection
+from core import users
+from core.schemas import UserCreate, UserUpdate
+
+router = APIRouter(prefix="/api/users", tags=["Users"])
+
+
+@router.get("")
+async def list_users(_: AdminUser, session: SessionDep, page: PageDep) -> dict[str, Any]:
+    """Every user, searchable by username and name (`q`)."""
+    result = await users.list_page(session, page=page)
+    return collection("users", "/api/users", result, user_body, {"q": page.q, "sort": page.sort})
+
+
+@router.post("", status_code=201)
+async def create_user(body: UserCreate, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+    """Add a user."""
+    return user_body(await users.create(session, data=body))
+
+
+@router.get("/{user_id}")
+async def get_user(user_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+    """One user."""
+    return user_body(await users.get(session, user_id=user_id))
+
+
+@router.patch("/{user_id}")
+async def update_user(
+    user_id: str, body: UserUpdate, _: AdminUser, session: SessionDep
+) -> dict[str, Any]:
+    """Change a user's name, email, role, password or whether they may log in."""
+    user = await users.get(session, user_id=user_id)
+    return user_body(await users.update(session, user=user, data=body))
+
+
+@router.delete("/{user_id}", status_code=204)
+async def delete_user(user_id: str, _: AdminUser, session: SessionDep) -> Response:
+    """Remove a user, with their chats and tokens."""
+    await users.delete(session, user=await users.get(session, user_id=user_id))
+    return Response(status_code=204)

@@ -1,0 +1,28 @@
+"""The long-lived objects one app holds: settings, database, catalog, gateway, engines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from assistant.engine import ChatEngine
+from assistant.gateway import Gateway
+from assistant.metering import Metering
+from assistant.passthrough import Passthrough
+from core.catalog import Catalog
+from core.settings import Settings
+
+
+@dataclass
+class Services:
+    """What routes need, built once by the app factory and kept on `app.state.services`."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    catalog: Catalog
+    gateway: Gateway
+    metering: Metering
+    chat: ChatEngine
+    passthrough: Passthrough

@@ -1,0 +1,153 @@
+"""The model gateway: the one module that imports LiteLLM.
+
+LiteLLM's Router picks the deployment, load-balances, retries and falls back; this module turns its
+stream into plain `Chunk`s and its exceptions into domain errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.catalog import Catalog, CatalogModel
+from core.environment import prepare_offline
+
+from assistant.errors import ProviderError, ProviderRejected
+
+prepare_offline()
+
+import litellm  # noqa: E402  (the environment above must be set before the import)
+from litellm import Router  # noqa: E402
+
+litellm.suppress_debug_info = True
+litellm.telemetry = False
+litellm.turn_off_message_logging = True
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens a call used, as the provider reported them."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass
+class Chunk:
+    """One piece of a streamed answer: text, tool-call fragments, usage or a finish reason."""
+
+    text: str = ""
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    raw: Any = None
+
+
+class Gateway:
+    """Calls models by catalog name through LiteLLM's Router."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        for key, value in catalog.litellm_settings.items():
+            setattr(litellm, key, value)
+        settings = dict(catalog.router_settings)
+        self.router = Router(model_list=catalog.router_model_list(), **settings)
+
+    async def stream(
+        self,
+        *,
+        model: CatalogModel,
+        messages: Sequence[Mapping[str, Any]],
+        max_tokens: int,
+        temperature: float | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[Chunk]:
+        """Open a streamed call; the connection is made (and fallbacks tried) before this returns.
+
+        Raises:
+            ProviderRejected: the provider refused the request itself (bad parameters).
+            ProviderError: every deployment failed before the first token.
+        """
+        kwargs: dict[str, Any] = {"max_tokens": max_tokens, **(extra or {})}
+        if temperature is not None:
+            kwargs["temperature"] = temperature
+        try:
+            response = await self.router.acompletion(
+                model=model.name,
+                messages=list(messages),
+                stream=True,
+                stream_options={"include_usage": True},
+                **kwargs,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (LiteLLM raises many types; we name them once)
+            raise _domain_error(exc, model.name) from exc
+        return _chunks(response, model.name)
+
+    async def complete(
+        self, *, model: CatalogModel, messages: Sequence[Mapping[str, Any]], **kwargs: Any
+    ) -> Any:
+        """A whole (non-streamed) completion in OpenAI's response shape.
+
+        Raises:
+            ProviderRejected: the provider refused the request itself.
+            ProviderError: every deployment failed.
+        """
+        try:
+            return await self.router.acompletion(model=model.name, messages=list(messages), **kwargs)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise _domain_error(exc, model.name) from exc
+
+
+async def _chunks(response: Any, model_name: str) -> AsyncIterator[Chunk]:
+    try:
+        async for item in response:
+            yield _chunk(item)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise _domain_error(exc, model_name) from exc
+
+
+def _chunk(item: Any) -> Chunk:
+    chunk = Chunk(raw=item)
+    usage = getattr(item, "usage", None)
+    if usage is not None and getattr(usage, "completion_tokens", None) is not None:
+        chunk.usage = Usage(int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0))
+    choices = getattr(item, "choices", None) or []
+    if choices:
+        choice = choices[0]
+        delta = getattr(choice, "delta", None)
+        chunk.text = (getattr(delta, "content", None) or "") if delta is not None else ""
+        chunk.finish_reason = getattr(choice, "finish_reason", None)
+        calls = getattr(delta, "tool_calls", None) if delta is not None else None
+        if calls:
+            chunk.tool_calls = [c.model_dump() if hasattr(c, "model_dump") else dict(c) for c in calls]
+    return chunk
+
+
+def _domain_error(exc: Exception, model_name: str) -> ProviderError:
+    status = getattr(exc, "status_code", None)
+    text = str(getattr(exc, "message", "") or exc).splitlines()[0][:300]
+    if isinstance(exc, litellm.BadRequestError | litellm.ContextWindowExceededError):
+        return ProviderRejected(
+            f"The provider refused the request to {model_name}: {text}", model=model_name
+        )
+    return ProviderError(
+        f"The provider of {model_name} failed ({status or type(exc).__name__}). "
+        "Try again, or pick another model.",
+        model=model_name,
+        providerStatus=status,
+    )
+
+
+def estimate_cost_micros(model: CatalogModel, usage: Usage) -> int:
+    """What a call cost by the catalog's price (0 when the model has no price)."""
+    if model.price is None:
+        return 0
+    return model.price.cost_micros(usage.prompt_tokens, usage.completion_tokens)

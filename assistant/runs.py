@@ -1,0 +1,146 @@
+"""Answers being generated, apart from the request that started them, and the events they emit.
+
+A `Run` lives in the process that generates it. Event ids are character offsets into the answer
+(`"42"` after a delta, `"42:usage"`, `"42:done"`), so a client re-attaching with `Last-Event-ID`
+gets exactly the text it missed, whether from this process's run or from the saved checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+FINAL_STATUSES = {"complete", "incomplete", "cancelled", "interrupted", "failed"}
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One event of an answer's stream."""
+
+    id: str
+    event: str
+    data: dict[str, Any]
+
+
+@dataclass
+class Run:
+    """One answer being generated in this process."""
+
+    chat_id: str
+    message_id: str
+    model: str
+    text: str = ""
+    status: str = "streaming"
+    usage: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    cancel_reason: str | None = None
+    task: asyncio.Task[None] | None = None
+    connected: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def append(self, text: str) -> None:
+        """Add streamed text and wake the followers."""
+        self.text += text
+        self._notify()
+
+    def finish(self, status: str, *, usage: dict[str, Any] | None, error: dict[str, Any] | None) -> None:
+        """Record the final status and wake the followers for the last time."""
+        self.status, self.usage, self.error = status, usage, error
+        self.finished.set()
+        self._notify()
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def follow(self, last_event_id: str | None) -> AsyncIterator[StreamEvent]:
+        """The run's events after `last_event_id` (all of them for None), then live ones."""
+        sent, stage = parse_event_id(last_event_id)
+        if last_event_id is None:
+            yield start_event(self.chat_id, self.message_id, self.model)
+        while True:
+            changed = self._changed
+            if len(self.text) > sent:
+                yield StreamEvent(str(len(self.text)), "delta", {"text": self.text[sent:]})
+                sent = len(self.text)
+            if self.finished.is_set():
+                for event in final_events(
+                    sent, stage, self.message_id, self.status, self.usage, self.error
+                ):
+                    yield event
+                return
+            await changed.wait()
+
+
+def start_event(chat_id: str, message_id: str, model: str) -> StreamEvent:
+    """The first event of every stream."""
+    return StreamEvent("0:start", "start", {"chatId": chat_id, "messageId": message_id, "model": model})
+
+
+def final_events(
+    offset: int,
+    stage: str,
+    message_id: str,
+    status: str,
+    usage: dict[str, Any] | None,
+    error: dict[str, Any] | None,
+) -> list[StreamEvent]:
+    """`usage` (if any and not yet sent) then `done`, or `error` for a stream that failed."""
+    events = []
+    if usage is not None and stage not in {"usage", "done"}:
+        events.append(StreamEvent(f"{offset}:usage", "usage", usage))
+    if stage == "done":
+        return events
+    if error is not None and status in {"incomplete", "failed"}:
+        events.append(StreamEvent(f"{offset}:done", "error", error))
+    else:
+        events.append(StreamEvent(f"{offset}:done", "done", {"messageId": message_id, "status": status}))
+    return events
+
+
+def parse_event_id(last_event_id: str | None) -> tuple[int, str]:
+    """The character offset and stage a `Last-Event-ID` names (0 and "" when absent or garbled)."""
+    if not last_event_id:
+        return 0, ""
+    offset, _, stage = last_event_id.strip().partition(":")
+    try:
+        return max(0, int(offset)), stage
+    except ValueError:
+        return 0, ""
+
+
+class RunRegistry:
+    """The runs of this process, by message id; finished runs are kept briefly for re-attaching."""
+
+    def __init__(self, keep_seconds: float) -> None:
+        self.keep_seconds = keep_seconds
+        self.runs: dict[str, Run] = {}
+
+    def add(self, run: Run) -> None:
+        """Track a run."""
+        self.runs[run.message_id] = run
+
+    def get(self, message_id: str) -> Run | None:
+        """A run of this process, if it is still known."""
+        return self.runs.get(message_id)
+
+    def forget_later(self, run: Run) -> None:
+        """Drop a finished run after the keep period."""
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.keep_seconds, self.runs.pop, run.message_id, None)
+
+    def active(self) -> list[Run]:
+        """Runs still generating."""
+        return [r for r in self.runs.values() if not r.finished.is_set()]
+
+    def cancel(self, message_id: str, reason: str) -> bool:
+        """Stop a run's generation; False when this process is not generating it."""
+        run = self.runs.get(message_id)
+        if run is None or run.finished.is_set() or run.task is None:
+            return False
+        run.cancel_reason = run.cancel_reason or reason
+        run.task.cancel()
+        return True

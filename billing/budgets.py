@@ -1,0 +1,244 @@
+"""Usage budgets: CRUD, their current-period figures, and reserving room in them atomically.
+
+Reserving is a conditional update per counter (`reserved = reserved + x WHERE spent + reserved + x
+<= limit`), touched in counter-id order so concurrent admissions never deadlock. Under PostgreSQL's
+READ COMMITTED a blocked update re-checks its condition against the committed row; on SQLite the
+admission's BEGIN IMMEDIATE serialises writers. No process memory is involved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing import periods
+from billing.errors import BudgetExceeded, BudgetNotFound, InvalidBudget
+from billing.models import Budget, BudgetCounter, insert_ignoring_duplicates
+from billing.periods import Period
+from billing.schemas import BudgetCreate, BudgetUpdate
+from core import clock
+from core.ids import new_id
+
+Scope = tuple[str, str | None]
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    """A budget with what its current period has spent, holds reserved and has left."""
+
+    id: str
+    name: str
+    scope: str
+    scope_id: str | None
+    limit_micros: int | None
+    limit_tokens: int | None
+    period: str
+    hard: bool
+    thresholds: list[float]
+    profile_id: str | None
+    created_at: datetime
+    period_start: datetime
+    resets_at: datetime | None
+    spent_micros: int
+    reserved_micros: int
+    remaining_micros: int | None
+    spent_tokens: int
+    reserved_tokens: int
+    remaining_tokens: int | None
+
+
+async def create(session: AsyncSession, *, data: BudgetCreate, profile_id: str | None = None) -> Budget:
+    """Add a budget."""
+    budget = Budget(**data.model_dump(), profile_id=profile_id)
+    session.add(budget)
+    await session.flush()
+    return budget
+
+
+async def get(session: AsyncSession, *, budget_id: str) -> Budget:
+    """A budget by id.
+
+    Raises:
+        BudgetNotFound: no budget has that id.
+    """
+    budget = await session.get(Budget, budget_id)
+    if budget is None:
+        raise BudgetNotFound(budget_id=budget_id)
+    return budget
+
+
+async def list_budgets(
+    session: AsyncSession, *, scope: str | None = None, scope_id: str | None = None
+) -> Sequence[Budget]:
+    """Budgets, optionally of one scope (and scope id), by name."""
+    stmt = select(Budget).order_by(Budget.name, Budget.id)
+    if scope is not None:
+        stmt = stmt.where(Budget.scope == scope)
+    if scope_id is not None:
+        stmt = stmt.where(Budget.scope_id == scope_id)
+    return list(await session.scalars(stmt))
+
+
+async def update_budget(session: AsyncSession, *, budget: Budget, data: BudgetUpdate) -> Budget:
+    """Change a budget; fields left out of the request stay as they are.
+
+    Raises:
+        InvalidBudget: the change would leave the budget with neither limit.
+    """
+    for field, value in data.model_dump(exclude_unset=True).items():
+        if value is not None or field in ("limit_micros", "limit_tokens"):
+            setattr(budget, field, value)
+    if budget.limit_micros is None and budget.limit_tokens is None:
+        raise InvalidBudget(budget_id=budget.id)
+    await session.flush()
+    return budget
+
+
+async def delete_budget(session: AsyncSession, *, budget: Budget) -> None:
+    """Remove a budget and its counters; requests it admitted still settle normally."""
+    await session.delete(budget)
+    await session.flush()
+
+
+async def status(session: AsyncSession, *, budget: Budget) -> BudgetStatus:
+    """The budget's current period: spent, reserved, remaining and when it resets."""
+    start = periods.start_of(cast(Period, budget.period), clock.now())
+    counter = await session.scalar(
+        select(BudgetCounter).where(
+            BudgetCounter.budget_id == budget.id, BudgetCounter.period_start == start
+        )
+    )
+    return _status(budget, start, counter)
+
+
+def _status(budget: Budget, start: datetime, counter: BudgetCounter | None) -> BudgetStatus:
+    spent_m, reserved_m, spent_t, reserved_t = (
+        (counter.spent_micros, counter.reserved_micros, counter.spent_tokens, counter.reserved_tokens)
+        if counter is not None
+        else (0, 0, 0, 0)
+    )
+    return BudgetStatus(
+        id=budget.id,
+        name=budget.name,
+        scope=budget.scope,
+        scope_id=budget.scope_id,
+        limit_micros=budget.limit_micros,
+        limit_tokens=budget.limit_tokens,
+        period=budget.period,
+        hard=budget.hard,
+        thresholds=list(budget.thresholds or []),
+        profile_id=budget.profile_id,
+        created_at=budget.created_at,
+        period_start=start,
+        resets_at=periods.next_start(cast(Period, budget.period), start),
+        spent_micros=spent_m,
+        reserved_micros=reserved_m,
+        remaining_micros=_remaining(budget.limit_micros, spent_m + reserved_m),
+        spent_tokens=spent_t,
+        reserved_tokens=reserved_t,
+        remaining_tokens=_remaining(budget.limit_tokens, spent_t + reserved_t),
+    )
+
+
+def _remaining(limit: int | None, used: int) -> int | None:
+    return None if limit is None else max(0, limit - used)
+
+
+async def applicable(session: AsyncSession, *, scopes: Iterable[Scope]) -> Sequence[Budget]:
+    """Every budget over one of the scopes, plus the global ones, by id."""
+    conditions = [and_(Budget.scope == s, Budget.scope_id == i) for s, i in scopes if i]
+    conditions.append(Budget.scope == "global")
+    return list(await session.scalars(select(Budget).where(or_(*conditions)).order_by(Budget.id)))
+
+
+async def reserve(
+    session: AsyncSession, *, budgets: Sequence[Budget], micros: int, tokens: int, at: datetime
+) -> list[str]:
+    """Hold `micros` and `tokens` in every budget's current period, or none of them.
+
+    Soft budgets record the hold without refusing. Returns the ids of the counters touched.
+
+    Raises:
+        BudgetExceeded: a hard budget has no room; the error names it. The caller must roll back.
+    """
+    if not budgets:
+        return []
+    by_budget = {b.id: b for b in budgets}
+    starts = {b.id: periods.start_of(cast(Period, b.period), at) for b in budgets}
+    counters = await _counters(session, starts)
+    for counter_id, budget_id in counters:
+        budget = by_budget[budget_id]
+        stmt = (
+            update(BudgetCounter)
+            .where(BudgetCounter.id == counter_id, *_room(budget, micros, tokens))
+            .values(
+                reserved_micros=BudgetCounter.reserved_micros + micros,
+                reserved_tokens=BudgetCounter.reserved_tokens + tokens,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        result = cast(CursorResult[Any], await session.execute(stmt))
+        if result.rowcount == 0:
+            raise await _exceeded(session, budget, counter_id, starts[budget_id], micros, tokens)
+    return [counter_id for counter_id, _ in counters]
+
+
+def _room(budget: Budget, micros: int, tokens: int) -> list[ColumnElement[bool]]:
+    if not budget.hard:
+        return []
+    room: list[ColumnElement[bool]] = []
+    if budget.limit_micros is not None:
+        used = BudgetCounter.spent_micros + BudgetCounter.reserved_micros + micros
+        room.append(used <= budget.limit_micros)
+    if budget.limit_tokens is not None:
+        used = BudgetCounter.spent_tokens + BudgetCounter.reserved_tokens + tokens
+        room.append(used <= budget.limit_tokens)
+    return room
+
+
+async def _counters(session: AsyncSession, starts: dict[str, datetime]) -> list[tuple[str, str]]:
+    """The counters of each budget's period, created (in budget-id order) where missing."""
+    dialect = session.get_bind().dialect.name
+    rows = [
+        {"id": new_id(), "budget_id": b, "period_start": s, "spent_micros": 0,
+         "reserved_micros": 0, "spent_tokens": 0, "reserved_tokens": 0}
+        for b, s in sorted(starts.items())
+    ]
+    await session.execute(insert_ignoring_duplicates(dialect, BudgetCounter, rows))
+    wanted = [
+        and_(BudgetCounter.budget_id == b, BudgetCounter.period_start == s)
+        for b, s in starts.items()
+    ]
+    found = await session.execute(
+        select(BudgetCounter.id, BudgetCounter.budget_id).where(or_(*wanted))
+    )
+    return sorted((i, b) for i, b in found.all())
+
+
+async def _exceeded(
+    session: AsyncSession, budget: Budget, counter_id: str, start: datetime, micros: int, tokens: int
+) -> BudgetExceeded:
+    counter = await session.get(BudgetCounter, counter_id, populate_existing=True)
+    assert counter is not None
+    view = _status(budget, start, counter)
+    resets = view.resets_at.isoformat() if view.resets_at else None
+    return BudgetExceeded(
+        f"The budget {budget.name!r} has no room for this request"
+        + (f"; it resets at {resets}." if resets else "."),
+        budget={"id": budget.id, "name": budget.name, "scope": budget.scope,
+                "scopeId": budget.scope_id},
+        limitMicros=budget.limit_micros,
+        limitTokens=budget.limit_tokens,
+        spentMicros=view.spent_micros,
+        reservedMicros=view.reserved_micros,
+        spentTokens=view.spent_tokens,
+        reservedTokens=view.reserved_tokens,
+        requestedMicros=micros,
+        requestedTokens=tokens,
+        resetsAt=resets,
+    )

@@ -1,0 +1,126 @@
+"""Usage profiles: which models a team or user may use, and a monthly cap enforced as a budget.
+
+A user's own profile decides for them; without one, a model is allowed when any of their teams'
+profiles allows it; with no profile at all every model is allowed. A monthly cap becomes a hard
+monthly budget linked to the profile, so it is enforced by the same atomic reservation as budgets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing import budgets
+from billing.errors import ModelNotAllowed, UsageProfileExists, UsageProfileNotFound
+from billing.models import Budget, UsageProfile
+from billing.schemas import BudgetCreate, UsageProfileCreate, UsageProfileUpdate
+
+
+async def create(session: AsyncSession, *, data: UsageProfileCreate) -> UsageProfile:
+    """Add a usage profile to a team or user.
+
+    Raises:
+        UsageProfileExists: that team or user has one already.
+    """
+    profile = UsageProfile(**data.model_dump())
+    try:
+        async with session.begin_nested():
+            session.add(profile)
+            await session.flush()
+    except IntegrityError:
+        raise UsageProfileExists(scope=data.scope, scopeId=data.scope_id) from None
+    await _sync_cap(session, profile)
+    return profile
+
+
+async def get(session: AsyncSession, *, profile_id: str) -> UsageProfile:
+    """A usage profile by id.
+
+    Raises:
+        UsageProfileNotFound: no profile has that id.
+    """
+    profile = await session.get(UsageProfile, profile_id)
+    if profile is None:
+        raise UsageProfileNotFound(profile_id=profile_id)
+    return profile
+
+
+async def list_profiles(session: AsyncSession) -> Sequence[UsageProfile]:
+    """Every usage profile, by name."""
+    return list(await session.scalars(select(UsageProfile).order_by(UsageProfile.name)))
+
+
+async def update(
+    session: AsyncSession, *, profile: UsageProfile, data: UsageProfileUpdate
+) -> UsageProfile:
+    """Change a profile; fields left out stay, null clears the model list or the cap."""
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("name") is not None:
+        profile.name = changes["name"]
+    if "allowed_models" in changes:
+        profile.allowed_models = changes["allowed_models"]
+    if "monthly_cap_micros" in changes:
+        profile.monthly_cap_micros = changes["monthly_cap_micros"]
+    await session.flush()
+    await _sync_cap(session, profile)
+    return profile
+
+
+async def delete(session: AsyncSession, *, profile: UsageProfile) -> None:
+    """Remove a profile and its cap budget."""
+    await session.delete(profile)
+    await session.flush()
+
+
+async def check_model(
+    session: AsyncSession, *, user_id: str, team_ids: Iterable[str], model_names: Sequence[str]
+) -> None:
+    """Refuse a model the caller's usage profiles do not allow.
+
+    `model_names` are the model's canonical name and aliases; a profile listing any of them allows it.
+
+    Raises:
+        ModelNotAllowed: the profile that decides for the caller does not list the model.
+    """
+    teams = list(team_ids)
+    scopes = [and_(UsageProfile.scope == "user", UsageProfile.scope_id == user_id)]
+    if teams:
+        scopes.append(and_(UsageProfile.scope == "team", UsageProfile.scope_id.in_(teams)))
+    found = list(await session.scalars(select(UsageProfile).where(or_(*scopes))))
+    own = [p for p in found if p.scope == "user"]
+    deciding = own or found
+    if not deciding:
+        return
+    if any(p.allowed_models is None or set(p.allowed_models) & set(model_names) for p in deciding):
+        return
+    raise ModelNotAllowed(
+        f"Your usage profile does not allow the model {model_names[0]!r}.",
+        model=model_names[0],
+        profile={"id": deciding[0].id, "name": deciding[0].name},
+    )
+
+
+async def _sync_cap(session: AsyncSession, profile: UsageProfile) -> None:
+    budget = await session.scalar(select(Budget).where(Budget.profile_id == profile.id))
+    if profile.monthly_cap_micros is None:
+        if budget is not None:
+            await budgets.delete_budget(session, budget=budget)
+        return
+    name = f"{profile.name} (monthly cap)"[:200]
+    if budget is None:
+        data = BudgetCreate(
+            name=name,
+            scope="user" if profile.scope == "user" else "team",
+            scope_id=profile.scope_id,
+            limit_micros=profile.monthly_cap_micros,
+            period="month",
+            hard=True,
+        )
+        await budgets.create(session, data=data, profile_id=profile.id)
+        return
+    budget.name = name
+    budget.limit_micros = profile.monthly_cap_micros
+    await session.flush()

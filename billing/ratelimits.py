@@ -1,0 +1,236 @@
+"""Rate limits: requests and tokens per minute per user and per API token, shared through the database.
+
+Each key (`user:<id>`, `apiToken:<id>`) has a sliding one-minute window of admitted requests. An
+admission locks the key's bucket row, counts the window and records itself, all inside the admission
+transaction, so several workers share the limits and a refused admission leaves no trace.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing.errors import (
+    RateLimitExceeded,
+    RateLimitOverrideExists,
+    RateLimitOverrideNotFound,
+)
+from billing.models import RateBucket, RateEvent, RateLimitOverride, insert_ignoring_duplicates
+from billing.schemas import RateLimitOverrideCreate, RateLimitOverrideUpdate
+from core.clock import as_utc
+
+WINDOW = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Default limits from settings; None means unlimited."""
+
+    user_requests_per_minute: int | None = None
+    user_tokens_per_minute: int | None = None
+    token_requests_per_minute: int | None = None
+    token_tokens_per_minute: int | None = None
+
+
+NO_LIMITS = RateLimits()
+
+
+@dataclass(frozen=True)
+class RateKey:
+    """One limited key of a request and the limits that apply to it."""
+
+    scope: str
+    scope_id: str
+    requests_per_minute: int | None
+    tokens_per_minute: int | None
+
+    @property
+    def key(self) -> str:
+        """The bucket key, e.g. `user:<id>`."""
+        return f"{self.scope}:{self.scope_id}"
+
+
+async def resolve(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    team_ids: Iterable[str],
+    api_token_id: str | None,
+    defaults: RateLimits,
+) -> list[RateKey]:
+    """The keys a request is limited on: the user's own override, else the most generous of their
+    teams' overrides, else the defaults; an API token's override, else the token defaults."""
+    teams = list(team_ids)
+    ids = [user_id, *teams, *([api_token_id] if api_token_id else [])]
+    rows = await session.scalars(select(RateLimitOverride).where(RateLimitOverride.scope_id.in_(ids)))
+    found = {(o.scope, o.scope_id): o for o in rows}
+    user = found.get(("user", user_id))
+    team_rows = [found[("team", t)] for t in teams if ("team", t) in found]
+    if user is not None:
+        rpm, tpm = user.requests_per_minute, user.tokens_per_minute
+    elif team_rows:
+        rpm = _most_generous(o.requests_per_minute for o in team_rows)
+        tpm = _most_generous(o.tokens_per_minute for o in team_rows)
+    else:
+        rpm, tpm = defaults.user_requests_per_minute, defaults.user_tokens_per_minute
+    keys = [RateKey("user", user_id, rpm, tpm)]
+    if api_token_id:
+        token = found.get(("apiToken", api_token_id))
+        keys.append(
+            RateKey("apiToken", api_token_id, token.requests_per_minute, token.tokens_per_minute)
+            if token is not None
+            else RateKey(
+                "apiToken",
+                api_token_id,
+                defaults.token_requests_per_minute,
+                defaults.token_tokens_per_minute,
+            )
+        )
+    return [k for k in keys if k.requests_per_minute is not None or k.tokens_per_minute is not None]
+
+
+def _most_generous(limits: Iterable[int | None]) -> int | None:
+    values = list(limits)
+    return None if any(v is None for v in values) else max(v for v in values if v is not None)
+
+
+async def consume(
+    session: AsyncSession,
+    *,
+    keys: Sequence[RateKey],
+    tokens: int,
+    at: datetime,
+    reservation_id: str,
+) -> None:
+    """Count a request against every key's window, in key order.
+
+    Raises:
+        RateLimitExceeded: a key's window is full; the caller must roll back.
+    """
+    if not keys:
+        return
+    dialect = session.get_bind().dialect.name
+    ordered = sorted(keys, key=lambda k: k.key)
+    await session.execute(
+        insert_ignoring_duplicates(dialect, RateBucket, [{"key": k.key} for k in ordered])
+    )
+    for key in ordered:
+        await session.execute(select(RateBucket.key).where(RateBucket.key == key.key).with_for_update())
+        await session.execute(
+            delete(RateEvent)
+            .where(RateEvent.key == key.key, RateEvent.at <= at - WINDOW)
+            .execution_options(synchronize_session=False)
+        )
+        window = (
+            await session.execute(
+                select(RateEvent.at, RateEvent.tokens)
+                .where(RateEvent.key == key.key, RateEvent.at > at - WINDOW)
+                .order_by(RateEvent.at)
+            )
+        ).all()
+        _check(key, [(as_utc(a), t) for a, t in window], tokens, at)
+        session.add(RateEvent(key=key.key, at=at, tokens=tokens, reservation_id=reservation_id))
+    await session.flush()
+
+
+def _check(key: RateKey, window: list[tuple[datetime, int]], tokens: int, at: datetime) -> None:
+    rpm, tpm = key.requests_per_minute, key.tokens_per_minute
+    if rpm is not None and len(window) + 1 > rpm:
+        frees = window[len(window) - rpm][0] + WINDOW if rpm > 0 else at + WINDOW
+        raise _refusal(key, "requests", rpm, 0, frees, at)
+    if tpm is not None:
+        used = sum(t for _, t in window)
+        if used + tokens > tpm:
+            frees = at + WINDOW
+            for started, spent in window:
+                used -= spent
+                if used + tokens <= tpm:
+                    frees = started + WINDOW
+                    break
+            remaining = max(0, tpm - sum(t for _, t in window))
+            raise _refusal(key, "tokens", tpm, remaining, frees, at)
+
+
+def _refusal(
+    key: RateKey, axis: str, limit: int, remaining: int, frees: datetime, at: datetime
+) -> RateLimitExceeded:
+    retry_after = max(1, math.ceil((frees - at).total_seconds()))
+    return RateLimitExceeded(
+        f"Too many {axis} per minute for this {key.scope}; try again in {retry_after} s.",
+        retry_after=retry_after,
+        scope=key.scope,
+        scopeId=key.scope_id,
+        axis=axis,
+        limit=limit,
+        remaining=remaining,
+        reset=retry_after,
+        resetAt=frees.isoformat(),
+    )
+
+
+async def settle_tokens(session: AsyncSession, *, reservation_id: str, tokens: int) -> None:
+    """Replace a request's worst-case tokens in its windows with what it used."""
+    await session.execute(
+        update(RateEvent)
+        .where(RateEvent.reservation_id == reservation_id)
+        .values(tokens=tokens)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def create_override(
+    session: AsyncSession, *, data: RateLimitOverrideCreate
+) -> RateLimitOverride:
+    """Set a team's, user's or API token's own limits.
+
+    Raises:
+        RateLimitOverrideExists: that scope has an override already.
+    """
+    override = RateLimitOverride(**data.model_dump())
+    try:
+        async with session.begin_nested():
+            session.add(override)
+            await session.flush()
+    except IntegrityError:
+        raise RateLimitOverrideExists(scope=data.scope, scopeId=data.scope_id) from None
+    return override
+
+
+async def get_override(session: AsyncSession, *, override_id: str) -> RateLimitOverride:
+    """An override by id.
+
+    Raises:
+        RateLimitOverrideNotFound: no override has that id.
+    """
+    override = await session.get(RateLimitOverride, override_id)
+    if override is None:
+        raise RateLimitOverrideNotFound(override_id=override_id)
+    return override
+
+
+async def list_overrides(session: AsyncSession) -> Sequence[RateLimitOverride]:
+    """Every override, by scope."""
+    stmt = select(RateLimitOverride).order_by(RateLimitOverride.scope, RateLimitOverride.scope_id)
+    return list(await session.scalars(stmt))
+
+
+async def update_override(
+    session: AsyncSession, *, override: RateLimitOverride, data: RateLimitOverrideUpdate
+) -> RateLimitOverride:
+    """Change an override; fields left out stay, null lifts that limit."""
+    for field, value in data.model_dump(exclude_unset=True).items():
+        setattr(override, field, value)
+    await session.flush()
+    return override
+
+
+async def delete_override(session: AsyncSession, *, override: RateLimitOverride) -> None:
+    """Remove an override; the defaults apply again."""
+    await session.delete(override)
+    await session.flush()

@@ -1,0 +1,118 @@
+"""Create/Update/Read shapes of identity objects, camelCase on the wire."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+Role = Literal["admin", "member"]
+
+
+class Schema(BaseModel):
+    """Base of every API shape: camelCase on the wire, unknown fields refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", from_attributes=True
+    )
+
+
+class LoginRequest(Schema):
+    """Credentials for POST /api/auth/login."""
+
+    username: str = Field(min_length=1, max_length=150)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserCreate(Schema):
+    """A new user."""
+
+    username: str = Field(min_length=1, max_length=150, pattern=r"^[A-Za-z0-9_.@-]+$")
+    password: str = Field(min_length=8, max_length=1024)
+    display_name: str = Field(default="", max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    role: Role = "member"
+
+
+class UserUpdate(Schema):
+    """Changes to a user; omitted fields stay."""
+
+    password: str | None = Field(default=None, min_length=8, max_length=1024)
+    display_name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    role: Role | None = None
+    active: bool | None = None
+
+
+class UserRead(Schema):
+    """A user as the API shows it (never the password hash)."""
+
+    id: str
+    username: str
+    display_name: str
+    email: str | None
+    role: str
+    active: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+class TeamCreate(Schema):
+    """A new team."""
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=2000)
+
+
+class TeamUpdate(Schema):
+    """Changes to a team."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class TeamRead(Schema):
+    """A team."""
+
+    id: str
+    name: str
+    description: str
+    created_at: datetime
+
+
+class MemberAdd(Schema):
+    """A user to add to a team."""
+
+    user_id: str = Field(min_length=1, max_length=26)
+    role: Literal["owner", "member"] = "member"
+
+
+class MemberRead(Schema):
+    """A team member."""
+
+    user_id: str
+    username: str
+    display_name: str
+    role: str
+    created_at: datetime
+
+
+class ApiTokenCreate(Schema):
+    """A new API token."""
+
+    name: str = Field(min_length=1, max_length=200)
+    expires_at: datetime | None = None
+
+
+class ApiTokenRead(Schema):
+    """An API token as listed (never the secret)."""
+
+    id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None

@@ -1,0 +1,143 @@
+"""Teams and their members."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import Conflict, NotFound, TeamNameTaken, TeamNotFound
+from core.listing import Page, PageRequest, paginate
+from core.models import Team, TeamMembership, User
+from core.schemas import TeamCreate, TeamUpdate
+
+
+class AlreadyMember(Conflict):
+    """That user is already a member of the team."""
+
+    code = "already_member"
+
+
+class MemberNotFound(NotFound):
+    """That user is not a member of the team."""
+
+    code = "member_not_found"
+
+
+async def create(session: AsyncSession, *, data: TeamCreate) -> Team:
+    """Add a team.
+
+    Raises:
+        TeamNameTaken: a team of that name exists.
+    """
+    await _check_name_free(session, data.name)
+    team = Team(name=data.name, description=data.description)
+    session.add(team)
+    await session.flush()
+    return team
+
+
+async def get(session: AsyncSession, *, team_id: str) -> Team:
+    """A team by id.
+
+    Raises:
+        TeamNotFound: no team has that id.
+    """
+    team = await session.get(Team, team_id)
+    if team is None:
+        raise TeamNotFound(team_id=team_id)
+    return team
+
+
+async def list_page(session: AsyncSession, *, page: PageRequest) -> Page[Team]:
+    """Teams, searchable by name."""
+    return await paginate(
+        session,
+        select(Team),
+        page,
+        sortable={"createdAt": Team.created_at, "name": Team.name},
+        searchable=(Team.name,),
+        default_sort="name",
+    )
+
+
+async def update(session: AsyncSession, *, team: Team, data: TeamUpdate) -> Team:
+    """Rename or describe a team.
+
+    Raises:
+        TeamNameTaken: another team has the new name.
+    """
+    if data.name is not None and data.name != team.name:
+        await _check_name_free(session, data.name)
+        team.name = data.name
+    if data.description is not None:
+        team.description = data.description
+    await session.flush()
+    return team
+
+
+async def delete(session: AsyncSession, *, team: Team) -> None:
+    """Remove a team and its memberships."""
+    await session.delete(team)
+    await session.flush()
+
+
+async def add_member(session: AsyncSession, *, team: Team, user: User, role: str) -> TeamMembership:
+    """Add a user to a team.
+
+    Raises:
+        AlreadyMember: the user is a member already.
+    """
+    if await _membership(session, team.id, user.id) is not None:
+        raise AlreadyMember(user_id=user.id)
+    membership = TeamMembership(team_id=team.id, user_id=user.id, role=role)
+    session.add(membership)
+    await session.flush()
+    return membership
+
+
+async def remove_member(session: AsyncSession, *, team: Team, user_id: str) -> None:
+    """Take a user out of a team.
+
+    Raises:
+        MemberNotFound: the user is not a member.
+    """
+    membership = await _membership(session, team.id, user_id)
+    if membership is None:
+        raise MemberNotFound(user_id=user_id)
+    await session.delete(membership)
+    await session.flush()
+
+
+async def members(session: AsyncSession, *, team: Team) -> Sequence[tuple[TeamMembership, User]]:
+    """A team's memberships with their users, by username."""
+    stmt = (
+        select(TeamMembership, User)
+        .join(User, User.id == TeamMembership.user_id)
+        .where(TeamMembership.team_id == team.id)
+        .order_by(User.username)
+    )
+    return [(m, u) for m, u in (await session.execute(stmt)).all()]
+
+
+async def team_ids_of(session: AsyncSession, *, user_id: str) -> tuple[str, ...]:
+    """The ids of the teams a user belongs to."""
+    rows = await session.scalars(
+        select(TeamMembership.team_id).where(TeamMembership.user_id == user_id)
+    )
+    return tuple(sorted(rows))
+
+
+async def _membership(session: AsyncSession, team_id: str, user_id: str) -> TeamMembership | None:
+    return await session.scalar(
+        select(TeamMembership).where(
+            TeamMembership.team_id == team_id, TeamMembership.user_id == user_id
+        )
+    )
+
+
+async def _check_name_free(session: AsyncSession, name: str) -> None:
+    taken = await session.scalar(select(Team.id).where(func.lower(Team.name) == name.lower()))
+    if taken is not None:
+        raise TeamNameTaken(name=name)

@@ -1,0 +1,159 @@
+"""Cutting a parsed document into token-sized chunks that follow its structure.
+
+A chunk never crosses a section (heading) or a page; within one it gathers whole blocks, a block
+too long for one chunk is cut at sentences (paragraphs) or rows (tables), and a sentence too long
+at words. Consecutive chunks of a section overlap by up to `overlap_tokens`. Each chunk is a span
+of the document's text, so its offsets locate it exactly for a citation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterator
+
+from core import tokens
+from knowledge.documents import Block, BlockKind, ParsedDocument
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
+_ROW_END = re.compile(r"\n")
+_WORD = re.compile(r"\S+\s*")
+_CHARS_PER_TOKEN_FLOOR = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkingOptions:
+    """How large chunks are, in tokens of `tokenizer_model`'s encoding (cl100k_base by default)."""
+
+    max_tokens: int = 180
+    overlap_tokens: int = 30
+    tokenizer_model: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Chunk:
+    """A piece of a document to embed and cite.
+
+    `start`/`end` are character offsets into `ParsedDocument.text`, and `text` is that span.
+    """
+
+    index: int
+    text: str
+    section: tuple[str, ...]
+    page: int | None
+    start: int
+    end: int
+    tokens: int
+
+    @property
+    def embedding_text(self) -> str:
+        """The text to embed: the section path first, so a chunk knows where it stands."""
+        if not self.section:
+            return self.text
+        return " > ".join(self.section) + "\n" + self.text
+
+
+@dataclasses.dataclass(frozen=True)
+class _Unit:
+    start: int
+    end: int
+    tokens: int
+    section: tuple[str, ...]
+    page: int | None
+
+
+def chunk_document(document: ParsedDocument, options: ChunkingOptions | None = None) -> list[Chunk]:
+    """The chunks of a document in reading order."""
+    options = options or ChunkingOptions()
+    units = [unit for block in document.blocks for unit in _units(document.text, block, options)]
+    chunks: list[Chunk] = []
+    group: list[_Unit] = []
+    for unit in units:
+        if group and (unit.section, unit.page) != (group[0].section, group[0].page):
+            chunks.extend(_pack(document.text, group, options, len(chunks)))
+            group = []
+        group.append(unit)
+    if group:
+        chunks.extend(_pack(document.text, group, options, len(chunks)))
+    return chunks
+
+
+def _units(text: str, block: Block, options: ChunkingOptions) -> Iterator[_Unit]:
+    """A block as one unit, or cut into units that each fit in a chunk."""
+    count = tokens.count_text(block.text, options.tokenizer_model)
+    if count <= options.max_tokens:
+        yield _Unit(block.start, block.end, count, block.section, block.page)
+        return
+    pattern = _ROW_END if block.kind is BlockKind.TABLE else _SENTENCE_END
+    for start, end in _split(text, block.start, block.end, pattern):
+        piece = tokens.count_text(text[start:end], options.tokenizer_model)
+        if piece <= options.max_tokens:
+            yield _Unit(start, end, piece, block.section, block.page)
+        else:
+            yield from _word_units(text, start, end, block, options)
+
+
+def _split(text: str, start: int, end: int, pattern: re.Pattern[str]) -> Iterator[tuple[int, int]]:
+    """The spans of text[start:end] between separators, separators left out."""
+    position = start
+    for match in pattern.finditer(text, start, end):
+        if match.start() > position:
+            yield position, match.start()
+        position = match.end()
+    if position < end:
+        yield position, end
+
+
+def _word_units(
+    text: str, start: int, end: int, block: Block, options: ChunkingOptions
+) -> Iterator[_Unit]:
+    """A long sentence cut at word boundaries (and an endless word at characters)."""
+    unit_start, unit_tokens = start, 0
+    for match in _WORD.finditer(text, start, end):
+        word_tokens = tokens.count_text(match.group(), options.tokenizer_model)
+        if word_tokens > options.max_tokens:
+            if unit_tokens:
+                yield _Unit(unit_start, match.start(), unit_tokens, block.section, block.page)
+            width = options.max_tokens * _CHARS_PER_TOKEN_FLOOR
+            for piece in range(match.start(), match.end(), width):
+                piece_end = min(piece + width, match.end())
+                piece_tokens = tokens.count_text(text[piece:piece_end], options.tokenizer_model)
+                yield _Unit(piece, piece_end, piece_tokens, block.section, block.page)
+            unit_start, unit_tokens = match.end(), 0
+            continue
+        if unit_tokens + word_tokens > options.max_tokens and unit_tokens:
+            yield _Unit(unit_start, match.start(), unit_tokens, block.section, block.page)
+            unit_start, unit_tokens = match.start(), 0
+        unit_tokens += word_tokens
+    if unit_start < end and text[unit_start:end].strip():
+        yield _Unit(unit_start, end, unit_tokens, block.section, block.page)
+
+
+def _pack(text: str, units: list[_Unit], options: ChunkingOptions, first: int) -> Iterator[Chunk]:
+    """Units of one section and page packed greedily into chunks, overlapping at the seams."""
+    begin = 0
+    index = first
+    while begin < len(units):
+        stop, total = begin, 0
+        while stop < len(units) and (total + units[stop].tokens <= options.max_tokens or stop == begin):
+            total += units[stop].tokens
+            stop += 1
+        start, end = units[begin].start, units[stop - 1].end
+        span = text[start:end].rstrip()
+        end = start + len(span)
+        unit = units[begin]
+        count = tokens.count_text(span, options.tokenizer_model)
+        yield Chunk(index, span, unit.section, unit.page, start, end, count)
+        index += 1
+        if stop >= len(units):
+            return
+        begin = _overlap_start(units, begin, stop, options.overlap_tokens)
+
+
+def _overlap_start(units: list[_Unit], begin: int, stop: int, overlap: int) -> int:
+    """Where the next chunk starts: the last units of this one that fit in `overlap` tokens."""
+    next_begin, carried = stop, 0
+    while next_begin - 1 > begin and carried + units[next_begin - 1].tokens <= overlap:
+        next_begin -= 1
+        carried += units[next_begin].tokens
+    return next_begin

