@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         finally:
             sweeper.cancel()
             await services.chat.shutdown(grace_seconds=10)
+            await services.gateway.close()
             await services.engine.dispose()
 
     app = FastAPI(
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
 def _services(settings: Settings, catalog: Catalog) -> Services:
     engine = database.create_engine(settings.resolved_database_url)
     sessions = database.sessionmaker(engine)
-    gateway = Gateway(catalog)
+    gateway = Gateway(catalog, fast_path=settings.fast_path)
     metering = Metering(sessions)
     chat = ChatEngine(
         factory=sessions,

@@ -7,14 +7,15 @@ stream into plain `Chunk`s and its exceptions into domain errors.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from core.catalog import Catalog, CatalogModel
 from core.environment import prepare_offline
 
 from assistant.errors import ProviderError, ProviderRejected
+from assistant.relay import Chunk, Relay, Usage, target_of
 
 prepare_offline()
 
@@ -24,32 +25,17 @@ from litellm import Router  # noqa: E402
 litellm.suppress_debug_info = True
 litellm.telemetry = False
 litellm.turn_off_message_logging = True
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Tokens a call used, as the provider reported them."""
-
-    prompt_tokens: int
-    completion_tokens: int
-
-
-@dataclass
-class Chunk:
-    """One piece of a streamed answer: text, tool-call fragments, usage or a finish reason."""
-
-    text: str = ""
-    usage: Usage | None = None
-    finish_reason: str | None = None
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    raw: Any = None
+log = logging.getLogger(__name__)
+__all__ = ["Chunk", "Gateway", "Usage"]
 
 
 class Gateway:
     """Calls models by catalog name through LiteLLM's Router."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, *, fast_path: bool = True) -> None:
         self.catalog = catalog
+        self.fast_path = fast_path
+        self.relay = Relay()
         for key, value in catalog.litellm_settings.items():
             setattr(litellm, key, value)
         settings = dict(catalog.router_settings)
@@ -73,6 +59,10 @@ class Gateway:
         kwargs: dict[str, Any] = {"max_tokens": max_tokens, **(extra or {})}
         if temperature is not None:
             kwargs["temperature"] = temperature
+        if self.fast_path:
+            relayed = await self._relayed(model, messages, kwargs)
+            if relayed is not None:
+                return relayed
         try:
             response = await self.router.acompletion(
                 model=model.name,
@@ -86,6 +76,30 @@ class Gateway:
         except Exception as exc:  # noqa: BLE001  (LiteLLM raises many types; we name them once)
             raise _domain_error(exc, model.name) from exc
         return _chunks(response, model.name)
+
+    async def _relayed(
+        self, model: CatalogModel, messages: Sequence[Mapping[str, Any]], kwargs: dict[str, Any]
+    ) -> AsyncIterator[Chunk] | None:
+        """The fast path when LiteLLM picks an OpenAI-format deployment; None to use LiteLLM's."""
+        try:
+            deployment = await self.router.async_get_available_deployment(
+                model=model.name, request_kwargs={}
+            )
+        except Exception:  # noqa: BLE001  (no healthy deployment: LiteLLM's path will say why)
+            return None
+        target = target_of(deployment.get("litellm_params", {}))
+        if target is None:
+            return None
+        try:
+            return await self.relay.stream(target, {"messages": list(messages), **kwargs})
+        except ProviderError as exc:
+            # LiteLLM's path retries and applies the configured fallbacks.
+            log.info("fast path to %s failed (%s); trying LiteLLM's fallbacks", model.name, exc)
+            return None
+
+    async def close(self) -> None:
+        """Release the shared HTTP client."""
+        await self.relay.close()
 
     async def complete(
         self, *, model: CatalogModel, messages: Sequence[Mapping[str, Any]], **kwargs: Any
@@ -115,7 +129,7 @@ async def _chunks(response: Any, model_name: str) -> AsyncIterator[Chunk]:
 
 
 def _chunk(item: Any) -> Chunk:
-    chunk = Chunk(raw=item)
+    chunk = Chunk(raw=item.model_dump(exclude_none=True))
     usage = getattr(item, "usage", None)
     if usage is not None and getattr(usage, "completion_tokens", None) is not None:
         chunk.usage = Usage(int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0))

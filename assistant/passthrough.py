@@ -94,9 +94,7 @@ class Passthrough:
             async for chunk in chunks:
                 text.append(chunk.text)
                 usage = chunk.usage or usage
-                body: dict[str, Any] = chunk.raw.model_dump(exclude_none=True)
-                body["model"] = model.name
-                yield body
+                yield {**chunk.raw, "model": model.name}
             status = "completed"
         except asyncio.CancelledError:
             raise

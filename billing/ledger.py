@@ -8,7 +8,6 @@ reservation's hold on each counter with the actual cost, in counter-id order lik
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Literal, cast
 
 from sqlalchemy import ColumnElement, CursorResult, select, update
@@ -171,7 +170,3 @@ async def _record(
     session.add(entry)
     await session.flush()
     return entry
-
-
-def _unused(_: datetime) -> None:  # pragma: no cover - keeps datetime import for type readers
-    return None

@@ -177,3 +177,139 @@ def _load_sentence_transformer(name: str) -> SentenceTransformer:
         raise EmbeddingModelUnavailable(
             f"{what} could not be loaded offline: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+class _NotExportable(Exception):
+    """The model has parts the ONNX runtime embedder does not reproduce."""
+
+
+def _export_onnx(model: SentenceTransformer, folder: Path, model_id: str) -> None:
+    """Export a loaded model's transformer to ONNX with its tokenizer and a manifest (offline).
+
+    Raises:
+        _NotExportable: modules other than Transformer, Pooling (mean or CLS) and Normalize.
+    """
+    import torch
+    from sentence_transformers.models import Normalize, Pooling, Transformer
+
+    from knowledge.onnx_embedder import FLOAT_MODEL, TOKENIZER, OnnxManifest
+
+    modules = list(model)
+    if not isinstance(modules[0], Transformer) or not all(
+        isinstance(module, Pooling | Normalize) for module in modules[1:]
+    ):
+        raise _NotExportable(", ".join(type(module).__name__ for module in modules))
+    pooling = next(module for module in modules if isinstance(module, Pooling))
+    mode = getattr(pooling, "pooling_mode", None) or pooling.get_pooling_mode_str()
+    if mode not in ("mean", "cls"):
+        raise _NotExportable(f"pooling {mode}")
+    tokenizer = model.tokenizer
+    tokenizer.save_pretrained(str(folder))
+    if not (folder / TOKENIZER).is_file():
+        raise _NotExportable("no fast tokenizer")
+    names = tuple(name for name in tokenizer.model_input_names if name != "position_ids")
+    sample = tokenizer(["an example sentence"], return_tensors="pt")
+    encoder = modules[0].auto_model.eval()
+
+    class _LastHiddenState(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = encoder  # a submodule, so its weights export as parameters
+
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            output = self.encoder(**dict(zip(names, inputs, strict=True)))
+            return output.last_hidden_state  # type: ignore[no-any-return]
+
+    axes = {name: {0: "batch", 1: "sequence"} for name in (*names, "last_hidden_state")}
+    with torch.no_grad():
+        torch.onnx.export(
+            _LastHiddenState(),
+            tuple(sample[name] for name in names),
+            str(folder / FLOAT_MODEL),
+            input_names=list(names),
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    prompts = model.prompts or {}
+    OnnxManifest(
+        model_id=model_id,
+        dimension=int(model.get_sentence_embedding_dimension() or 0),
+        max_seq_length=int(model.max_seq_length),
+        pooling=mode,
+        normalize=any(isinstance(module, Normalize) for module in modules),
+        inputs=names,
+        query_prompt=prompts.get("query", ""),
+        document_prompt=prompts.get("document", ""),
+        pad_token=str(tokenizer.pad_token),
+        pad_id=int(tokenizer.pad_token_id),
+    ).save(folder)
+
+
+def _export_folder(cache_dir: Path, name: str) -> Path:
+    """Where the export of a model is cached: named by the model and a fingerprint of its files."""
+    location = Path(name) if name else bundled_model_path()
+    fingerprint = hashlib.sha256(str(location if location.exists() else name).encode())
+    if location.is_dir():
+        for path in sorted(location.rglob("*")):
+            if path.is_file():
+                stat = path.stat()
+                fingerprint.update(f"{path.name}:{stat.st_size}:{int(stat.st_mtime)}".encode())
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name or BUNDLED_MODEL_ID).strip("-")[-60:]
+    return cache_dir / f"{slug}-{fingerprint.hexdigest()[:12]}"
+
+
+def _onnx_embedder(name: str, cache_dir: Path) -> Embedder:
+    """The ONNX embedder of a model, exporting and quantising it on first use (a few seconds).
+
+    Falls back to the torch backend for a model the export does not support.
+    """
+    from knowledge.onnx_embedder import OnnxEmbedder, is_complete, quantise
+
+    folder = _export_folder(cache_dir, name)
+    if not is_complete(folder):
+        torch_embedder = SentenceTransformerEmbedder(name)
+        model = torch_embedder.model()
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".export-", dir=folder.parent))
+        try:
+            _export_onnx(model, work, torch_embedder.model_id)
+            quantise(work)
+            if not is_complete(folder):
+                shutil.rmtree(folder, ignore_errors=True)
+                work.rename(folder)  # atomic: a reader sees a complete export or none
+        except _NotExportable as exc:
+            logger.warning("Embedding model %s stays on torch: %s", torch_embedder.model_id, exc)
+            return torch_embedder
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return OnnxEmbedder(folder)
+
+
+_loaded: dict[tuple[str, str, str], Embedder] = {}
+_loading = threading.Lock()
+
+
+def load_embedder(model: str = "", *, backend: Backend = "onnx", cache_dir: Path) -> Embedder:
+    """The embedder for a model and backend, built once per process.
+
+    Args:
+        model: a sentence-transformers model name or path (the SWITCHBOARD_EMBEDDING_MODEL
+            setting); empty for the bundled all-MiniLM-L6-v2.
+        backend: `onnx` (fast, int8) or `torch` (the plain sentence-transformers baseline).
+        cache_dir: a folder in the data directory for exported models.
+
+    Raises:
+        EmbeddingModelUnavailable: the model cannot be loaded offline.
+    """
+    key = (model, backend, str(cache_dir))
+    with _loading:
+        if key not in _loaded:
+            if backend == "torch":
+                embedder: Embedder = SentenceTransformerEmbedder(model)
+                embedder.model()
+            else:
+                embedder = _onnx_embedder(model, cache_dir)
+            _loaded[key] = embedder
+        return _loaded[key]

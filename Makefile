@@ -1,0 +1,53 @@
+# Switchboard: `make run` starts the service, `make test` runs the whole suite.
+# Both create .venv and install what they need first (pip only: the torch pin needs it).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SWITCHBOARD_ADMIN_USERNAME ?= admin
+SWITCHBOARD_ADMIN_PASSWORD ?= switchboard
+export SWITCHBOARD_ADMIN_USERNAME SWITCHBOARD_ADMIN_PASSWORD
+export LITELLM_LOCAL_MODEL_COST_MAP = True
+export HF_HUB_OFFLINE = 1
+export TRANSFORMERS_OFFLINE = 1
+
+.PHONY: run test lint bench install install-dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(BIN)/switchboard serve
+
+test: install-dev
+	@if [ -z "$$SWITCHBOARD_TEST_POSTGRES_URL" ] && [ -x .ci/postgres.sh ]; then \
+		url=$$(bash .ci/postgres.sh) || url=""; \
+		if [ -n "$$url" ]; then export SWITCHBOARD_TEST_POSTGRES_URL="$$url"; fi; \
+		$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS); \
+	else \
+		$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS); \
+	fi
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: install-dev
+	$(BIN)/python bench/gateway.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,66 @@
+"""A fresh PostgreSQL database for tests, on the server `.ci/postgres.sh` starts.
+
+Import the fixture into a conftest (`from tests.postgres import postgres_url`). It creates a
+randomly named database per test session (per xdist worker), migrates it with the app's own
+migrations, and drops it at the end. Without SWITCHBOARD_TEST_POSTGRES_URL the tests are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from api.migrate import upgrade_database
+
+ENV = "SWITCHBOARD_TEST_POSTGRES_URL"
+SKIP_REASON = (
+    f"PostgreSQL tests need {ENV}: run `export {ENV}=\"$(.ci/postgres.sh)\"` (CI sets it)"
+)
+
+
+def server_url() -> str | None:
+    """The test server's URL (`postgresql://user@host:port/postgres`), or None when not set."""
+    return os.environ.get(ENV) or None
+
+
+async def _admin(server: str, statement: str) -> None:
+    url = make_url(server).set(drivername="postgresql")
+    connection = await asyncpg.connect(url.render_as_string(hide_password=False))
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def create_database(server: str) -> str:
+    """Create and migrate a randomly named database on the server; returns its plain URL."""
+    name = "switchboard_test_" + secrets.token_hex(6)
+    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    upgrade_database(url)
+    return url
+
+
+def drop_database(server: str, url: str) -> None:
+    """Drop a database made by `create_database`, disconnecting whoever is left."""
+    name = make_url(url).database
+    asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A migrated database of its own for this test session, dropped at the end."""
+    server = server_url()
+    if server is None:
+        pytest.skip(SKIP_REASON)
+    url = create_database(server)
+    try:
+        yield url
+    finally:
+        drop_database(server, url)

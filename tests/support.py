@@ -1,0 +1,179 @@
+"""Building blocks for tests: a test catalog, the app with its lifespan, users, a live server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from api.app import create_app
+from api.services import Services
+from core import api_tokens, users
+from core.catalog import Catalog, parse_catalog
+from core.database import write_transaction
+from core.schemas import UserCreate
+from core.settings import Settings, load_settings
+
+ADMIN = "admin"
+PASSWORD = "correct horse battery"
+# $10 / $30 per million input / output tokens, as the billing issue prices its fake model.
+FAKE_PRICE = {"input_cost_per_token": 10e-6, "output_cost_per_token": 30e-6}
+
+
+def make_catalog(base_url: str, **extra_models: dict[str, Any]) -> Catalog:
+    """A catalog whose models all point at the fake upstream."""
+
+    def deployment(name: str, upstream_model: str, **info: Any) -> dict[str, Any]:
+        return {
+            "model_name": name,
+            "litellm_params": {"model": f"openai/{upstream_model}", "api_base": base_url, "api_key": "test-key"},
+            "model_info": {**FAKE_PRICE, "max_input_tokens": 4096, "max_output_tokens": 1000, **info},
+        }
+
+    model_list = [
+        deployment("fake", "fake", description="The fake upstream."),
+        deployment("fake-broken", "fake-broken"),
+        deployment("fake-backup", "fake-backup"),
+        deployment("fake-small", "fake-small", max_input_tokens=200),
+        deployment("balanced", "balanced-a"),
+        deployment("balanced", "balanced-b"),
+    ]
+    model_list += [deployment(name, name, **info) for name, info in extra_models.items()]
+    raw = {
+        "model_list": model_list,
+        "router_settings": {"num_retries": 0, "fallbacks": [{"fake-broken": ["fake-backup"]}]},
+        "switchboard": {"default_model": "fake", "aliases": {"fake-alias": "fake"}},
+    }
+    return parse_catalog(raw, source="test catalog")
+
+
+def test_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for a test app: its own data directory, an admin, plain logs."""
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "admin_username": ADMIN,
+        "admin_password": PASSWORD,
+        "log_json": False,
+        "log_level": "WARNING",
+        "checkpoint_seconds": 0.2,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@dataclass
+class Caller:
+    """A user of the test app and the headers that authenticate them."""
+
+    id: str
+    username: str
+    headers: dict[str, str]
+
+
+@dataclass
+class AppHarness:
+    """A running app, an ASGI client to it, and ways to make users."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+    admin: Caller
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.app.state.services
+        return services
+
+    @classmethod
+    @asynccontextmanager
+    async def start(
+        cls, catalog: Catalog, tmp_path: Path, **settings: Any
+    ) -> AsyncIterator[AppHarness]:
+        app = create_app(test_settings(tmp_path, **settings), catalog=catalog)
+        async with LifespanManager(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+                harness = cls(app, client, Caller("", ADMIN, {}))
+                harness.admin = await harness.caller_for(ADMIN)
+                yield harness
+
+    async def caller_for(self, username: str) -> Caller:
+        """An API token for an existing user."""
+        async with write_transaction(self.services.sessions) as session:
+            user = await users.find_by_username(session, username=username)
+            assert user is not None
+            issued = await api_tokens.issue(session, user=user, name="test", expires_at=None)
+        return Caller(user.id, username, {"Authorization": f"Bearer {issued.secret}"})
+
+    async def member(self, username: str, role: str = "member") -> Caller:
+        """A new user with an API token."""
+        async with write_transaction(self.services.sessions) as session:
+            data = UserCreate(username=username, password=PASSWORD, role=role)  # type: ignore[arg-type]
+            await users.create(session, data=data)
+        return await self.caller_for(username)
+
+    async def chat(self, caller: Caller, **body: Any) -> str:
+        """A new chat of a caller's; returns its id."""
+        response = await self.client.post("/api/chats", json=body, headers=caller.headers)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+
+def parse_sse(text: str) -> list[tuple[str, str, dict[str, Any] | str]]:
+    """SSE text as (id, event, data) triples; data is JSON-decoded where it can be."""
+    import json
+
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in block.split("\n"):
+            if not line or line.startswith(":"):
+                continue
+            key, _, value = line.partition(":")
+            fields[key] = fields.get(key, "") + value.removeprefix(" ")
+        if "data" not in fields and "event" not in fields:
+            continue
+        data: dict[str, Any] | str = fields.get("data", "")
+        try:
+            data = json.loads(str(data))
+        except ValueError:
+            pass
+        events.append((fields.get("id", ""), fields.get("event", "message"), data))
+    return events
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def live_server(catalog: Catalog, tmp_path: Path, **settings: Any) -> Iterator[str]:
+    """The app under a real uvicorn server on loopback, in a thread; yields its base URL."""
+    app = create_app(test_settings(tmp_path, **settings), catalog=catalog)
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
