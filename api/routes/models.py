@@ -8,10 +8,16 @@ from fastapi import APIRouter
 
 from api.deps import CurrentUser, ServicesDep
 from api.hal import whole
-from core.catalog import CatalogModel
+from core.catalog import CatalogModel, UnknownModel
 from core.errors import NotFound
 
 router = APIRouter(prefix="/api", tags=["Models"])
+
+
+class ModelNotFound(NotFound):
+    """No model or alias of that name is configured."""
+
+    code = "model_not_found"
 
 
 class ProviderNotFound(NotFound):
@@ -53,7 +59,11 @@ async def list_models(_: CurrentUser, services: ServicesDep) -> dict[str, Any]:
 async def get_model(model_id: str, _: CurrentUser, services: ServicesDep) -> dict[str, Any]:
     """One model, by name or alias."""
     catalog = services.catalog
-    return model_body(catalog.resolve(model_id), catalog.default_model)
+    try:
+        model = catalog.resolve(model_id)
+    except UnknownModel:
+        raise ModelNotFound(model=model_id) from None
+    return model_body(model, catalog.default_model)
 
 
 def _providers(services: ServicesDep) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,34 @@
+"""Token counting works offline from LiteLLM's bundled tiktoken files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from core import tokens
+
+
+def test_counts_depend_on_the_models_encoding() -> None:
+    text = "Switchboard counts tokens offline: 12345 — ünïcödé."
+    assert tokens.count_text(text, "gpt-4o") > 0
+    assert tokens.encoding_for("gpt-4o").name == "o200k_base"
+    assert tokens.encoding_for("openai/gpt-4").name == "cl100k_base"
+    assert tokens.encoding_for("some-local-model").name == "cl100k_base"
+    assert tokens.decode(tokens.encode(text, "gpt-4o"), "gpt-4o") == text
+
+
+def test_message_counts_include_framing() -> None:
+    one = [{"role": "user", "content": "hello"}]
+    assert tokens.count_messages(one) > tokens.count_text("hello")
+    assert tokens.count_messages(one + one) > tokens.count_messages(one)
+
+
+def test_counting_needs_no_network_or_cache() -> None:
+    code = "from core import tokens; print(tokens.count_text('hello world', 'gpt-4o'))"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PATH": "", "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2"
