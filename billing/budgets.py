@@ -90,11 +90,16 @@ async def update_budget(session: AsyncSession, *, budget: Budget, data: BudgetUp
     Raises:
         InvalidBudget: the change would leave the budget with neither limit.
     """
-    for field, value in data.model_dump(exclude_unset=True).items():
-        if value is not None or field in ("limit_micros", "limit_tokens"):
-            setattr(budget, field, value)
-    if budget.limit_micros is None and budget.limit_tokens is None:
+    changes = {
+        field: value
+        for field, value in data.model_dump(exclude_unset=True).items()
+        if value is not None or field in ("limit_micros", "limit_tokens")
+    }
+    limits = [changes.get(f, getattr(budget, f)) for f in ("limit_micros", "limit_tokens")]
+    if all(limit is None for limit in limits):
         raise InvalidBudget(budget_id=budget.id)
+    for field, value in changes.items():
+        setattr(budget, field, value)
     await session.flush()
     return budget
 
