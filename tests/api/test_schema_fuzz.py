@@ -1,0 +1,73 @@
+"""schemathesis against the app's own OpenAPI schema on a live server: no 5xx, JSON errors.
+
+Cases come from schemathesis' strategies and run under Hypothesis directly (its pytest plugin
+does not load under pytest 9).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from hypothesis import HealthCheck, given, settings
+
+from tests.fakes.upstream import FakeUpstream
+from tests.support import ADMIN, PASSWORD, live_server, make_catalog
+
+EXAMPLES_PER_OPERATION = 15
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(
+    fake_upstream_server: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    fake_upstream_server.behave("fake", chunks=2)
+    folder = tmp_path_factory.mktemp("fuzz")
+    with live_server(make_catalog(fake_upstream_server.base_url), folder) as url:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            login = client.post("/api/auth/login", json={"username": ADMIN, "password": PASSWORD})
+            csrf = {"X-CSRF-Token": login.json()["csrfToken"]}
+            token = client.post("/api/api-tokens", json={"name": "fuzz"}, headers=csrf).json()["token"]
+            schema = client.get("/openapi.json").json()
+        yield {"url": url, "headers": {"Authorization": f"Bearer {token}"}, "schema": schema}
+
+
+def _check(response: Any, label: str) -> None:
+    assert response.status_code < 500, (label, response.status_code, response.text[:300])
+    if 400 <= response.status_code < 500:
+        body = response.json()
+        assert isinstance(body.get("code"), str), (label, body)
+        assert isinstance(body.get("message"), str) and isinstance(body.get("details"), dict)
+
+
+def test_no_input_gives_a_5xx_and_every_4xx_is_a_json_error(fuzz_server: dict[str, Any]) -> None:
+    schema = schemathesis.openapi.from_dict(fuzz_server["schema"])
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 30
+    calls = 0
+    for operation in operations:
+        label = f"{operation.method.upper()} {operation.path}"
+        if operation.path == "/api/auth/logout":
+            continue
+
+        cases = st.one_of(
+            operation.as_strategy(GenerationMode.POSITIVE),
+            operation.as_strategy(GenerationMode.NEGATIVE),
+        )
+
+        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(case=cases)
+        def run(case: Any) -> None:
+            nonlocal calls
+            calls += 1
+            response = case.call(base_url=fuzz_server["url"], headers=fuzz_server["headers"], timeout=30)
+            _check(response, label)
+
+        run()
+    assert calls >= len(operations) * 3
