@@ -128,11 +128,7 @@ class SentenceTransformerEmbedder:
 
     @property
     def dimension(self) -> int:
-        model = self.model()
-        size = model.get_sentence_embedding_dimension()
-        if size is None:
-            raise EmbeddingModelUnavailable(f"The embedding model {self.model_id} has no fixed size.")
-        return int(size)
+        return _dimension(self.model())
 
     def model(self) -> SentenceTransformer:
         """The loaded model (loading it the first time, once, under a lock).
@@ -156,6 +152,21 @@ class SentenceTransformerEmbedder:
             [text], normalize_embeddings=True, convert_to_numpy=True
         )[0]
         return list(map(float, vector))
+
+
+def _dimension(model: SentenceTransformer) -> int:
+    """The size of a model's vectors (the method was renamed in sentence-transformers 6).
+
+    Raises:
+        EmbeddingModelUnavailable: the model has no fixed size.
+    """
+    method = getattr(model, "get_embedding_dimension", None) or getattr(
+        model, "get_sentence_embedding_dimension"
+    )
+    size = method()
+    if not size:
+        raise EmbeddingModelUnavailable("The embedding model has no fixed vector size.")
+    return int(size)
 
 
 def _load_sentence_transformer(name: str) -> SentenceTransformer:
@@ -235,7 +246,7 @@ def _export_onnx(model: SentenceTransformer, folder: Path, model_id: str) -> Non
     prompts = model.prompts or {}
     OnnxManifest(
         model_id=model_id,
-        dimension=int(model.get_sentence_embedding_dimension() or 0),
+        dimension=_dimension(model),
         max_seq_length=int(model.max_seq_length),
         pooling=mode,
         normalize=any(isinstance(module, Normalize) for module in modules),
