@@ -120,6 +120,6 @@ async def _sweep(services: Services) -> None:
                 await chat_service.mark_stale_streams_interrupted(
                     session, older_than=timedelta(seconds=120)
                 )
-        except Exception:  # noqa: BLE001  (a failed sweep is retried on the next round)
+        except Exception:
             log.exception("sweep failed")
         await asyncio.sleep(SWEEP_SECONDS)

@@ -10,13 +10,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.hal import page_request
 from api.services import Services
 from core import api_tokens, login_sessions, teams
 from core.errors import PermissionDenied, Unauthenticated
 from core.listing import PageRequest
 from core.models import ApiToken, User
-
-from api.hal import page_request
 
 SESSION_COOKIE = "switchboard_session"
 CSRF_COOKIE = "switchboard_csrf"
@@ -114,4 +113,3 @@ async def get_admin(principal: PrincipalDep) -> User:
 
 AdminUser = Annotated[User, Depends(get_admin)]
 PageDep = Annotated[PageRequest, Depends(page_request)]
-

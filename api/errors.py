@@ -48,7 +48,7 @@ def status_for(error: errors.SwitchboardError) -> int:
     """The HTTP status of a domain error: its nearest kind's in STATUS_BY_KIND."""
     for kind in type(error).__mro__:
         if kind in STATUS_BY_KIND:
-            return STATUS_BY_KIND[kind]  # type: ignore[index]
+            return STATUS_BY_KIND[kind]
     return 400
 
 
@@ -76,7 +76,10 @@ def error_response(error: errors.SwitchboardError) -> JSONResponse:
 
 
 def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
-    return {k: v if isinstance(v, str | int | float | bool | list | dict | None) else str(v) for k, v in details.items()}
+    return {
+        k: v if isinstance(v, str | int | float | bool | list | dict | None) else str(v)
+        for k, v in details.items()
+    }
 
 
 async def _domain(_: Request, exc: Exception) -> JSONResponse:
@@ -88,7 +91,9 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [
         {
-            "field": ".".join(str(p) for p in e.get("loc", ()) if p not in {"body", "query", "path"}),
+            "field": ".".join(
+                str(p) for p in e.get("loc", ()) if p not in {"body", "query", "path"}
+            ),
             "message": e.get("msg", ""),
         }
         for e in exc.errors()

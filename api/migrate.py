@@ -1,4 +1,4 @@
-"""Applying the database migrations (at start, from `switchboard db upgrade`, and in tests)."""
+"""Applying the database migrations: at start, from `switchboard db upgrade`, in tests."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def alembic_config(url: str) -> Config:
     """An Alembic config for the project's migrations against a database URL."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", async_url(url).replace("%", "%%"))
+    escaped = async_url(url).replace("%", "%%")
+    config.set_main_option("sqlalchemy.url", escaped)
     return config
 
 

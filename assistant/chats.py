@@ -8,12 +8,11 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import clock
-from core.listing import Page, PageRequest, paginate
-
 from assistant.errors import ChatNotFound, MessageNotFound
 from assistant.models import Chat, Message
 from assistant.schemas import ChatCreate, ChatUpdate
+from core import clock
+from core.listing import Page, PageRequest, paginate
 
 TITLE_LENGTH = 60
 

@@ -17,18 +17,24 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core import clock, tokens
-from core.catalog import CatalogModel
-from core.database import write_transaction
-from core.errors import SwitchboardError
-
 from assistant import chats, history
 from assistant.errors import MessageNotFound, NothingToRegenerate, StillStreaming
 from assistant.gateway import Gateway, Usage
 from assistant.metering import Metering, Ticket
 from assistant.models import Chat, Message
-from assistant.runs import FINAL_STATUSES, Run, RunRegistry, StreamEvent, final_events
-from assistant.runs import parse_event_id, start_event
+from assistant.runs import (
+    FINAL_STATUSES,
+    Run,
+    RunRegistry,
+    StreamEvent,
+    final_events,
+    parse_event_id,
+    start_event,
+)
+from core import clock, tokens
+from core.catalog import CatalogModel
+from core.database import write_transaction
+from core.errors import SwitchboardError
 
 log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(seconds=120)
@@ -97,7 +103,9 @@ class ChatEngine:
         plan = await self._plan(chat, [*history.turns(saved), turn], options, user_id, "chat")
         async with write_transaction(self.factory) as session:
             session.add(Message(chat_id=chat.id, role="user", content=content))
-            answer = Message(chat_id=chat.id, role="assistant", model=plan.model.name, status="streaming")
+            answer = Message(
+                chat_id=chat.id, role="assistant", model=plan.model.name, status="streaming"
+            )
             session.add(answer)
             values: dict[str, Any] = {"updated_at": clock.now()}
             if not saved and chat.title == "New chat":
@@ -127,7 +135,9 @@ class ChatEngine:
         plan = await self._plan(chat, history.turns(saved[:-1]), options, user_id, "regenerate")
         async with write_transaction(self.factory) as session:
             await session.delete(await session.get(Message, message_id))
-            answer = Message(chat_id=chat.id, role="assistant", model=plan.model.name, status="streaming")
+            answer = Message(
+                chat_id=chat.id, role="assistant", model=plan.model.name, status="streaming"
+            )
             session.add(answer)
         return await self._launch(plan, answer)
 
@@ -145,8 +155,11 @@ class ChatEngine:
             max_tokens = min(max_tokens, model.max_output_tokens)
         prompt = history.fit(turns, model=model.name, context_tokens=model.max_input_tokens)
         ticket = await self.metering.admit(
-            user_id=user_id, model=model, prompt_tokens=prompt.prompt_tokens,
-            max_output_tokens=max_tokens, source=source,
+            user_id=user_id,
+            model=model,
+            prompt_tokens=prompt.prompt_tokens,
+            max_output_tokens=max_tokens,
+            source=source,
         )
         return _Plan(chat, model, prompt, max_tokens, options.temperature, ticket)
 
@@ -161,8 +174,10 @@ class ChatEngine:
         started = time.monotonic()
         try:
             stream = await self.gateway.stream(
-                model=plan.model, messages=plan.prompt.messages,
-                max_tokens=plan.max_tokens, temperature=plan.temperature,
+                model=plan.model,
+                messages=plan.prompt.messages,
+                max_tokens=plan.max_tokens,
+                temperature=plan.temperature,
             )
         except (SwitchboardError, asyncio.CancelledError) as exc:
             error = exc if isinstance(exc, SwitchboardError) else None
@@ -314,13 +329,20 @@ class ChatEngine:
             if current is None:
                 return
             if len(current.content) > sent:
-                yield StreamEvent(str(len(current.content)), "delta", {"text": current.content[sent:]})
+                yield StreamEvent(
+                    str(len(current.content)), "delta", {"text": current.content[sent:]}
+                )
                 sent = len(current.content)
             status = current.status
-            if status == "streaming" and clock.now() - clock.as_utc(current.updated_at) > STALE_AFTER:
+            if (
+                status == "streaming"
+                and clock.now() - clock.as_utc(current.updated_at) > STALE_AFTER
+            ):
                 status = "interrupted"
             if status in FINAL_STATUSES:
-                for event in final_events(sent, stage, current.id, status, *_saved_outcome(current)):
+                for event in final_events(
+                    sent, stage, current.id, status, *_saved_outcome(current)
+                ):
                     yield event
                 return
             await asyncio.sleep(self.config.poll_seconds)

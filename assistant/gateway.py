@@ -11,11 +11,10 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from core.catalog import Catalog, CatalogModel
-from core.environment import prepare_offline
-
 from assistant.errors import ProviderError, ProviderRejected
 from assistant.relay import Chunk, Relay, Usage, target_of
+from core.catalog import Catalog, CatalogModel
+from core.environment import prepare_offline
 
 prepare_offline()
 
@@ -73,7 +72,7 @@ class Gateway:
             )
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001  (LiteLLM raises many types; we name them once)
+        except Exception as exc:
             raise _domain_error(exc, model.name) from exc
         return _chunks(response, model.name)
 
@@ -85,7 +84,7 @@ class Gateway:
             deployment = await self.router.async_get_available_deployment(
                 model=model.name, request_kwargs={}
             )
-        except Exception:  # noqa: BLE001  (no healthy deployment: LiteLLM's path will say why)
+        except Exception:
             return None
         target = target_of(deployment.get("litellm_params", {}))
         if target is None:
@@ -111,10 +110,12 @@ class Gateway:
             ProviderError: every deployment failed.
         """
         try:
-            return await self.router.acompletion(model=model.name, messages=list(messages), **kwargs)
+            return await self.router.acompletion(
+                model=model.name, messages=list(messages), **kwargs
+            )
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _domain_error(exc, model.name) from exc
 
 
@@ -124,7 +125,7 @@ async def _chunks(response: Any, model_name: str) -> AsyncIterator[Chunk]:
             yield _chunk(item)
     except asyncio.CancelledError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise _domain_error(exc, model_name) from exc
 
 
@@ -141,11 +142,13 @@ def _chunk(item: Any) -> Chunk:
         chunk.finish_reason = getattr(choice, "finish_reason", None)
         calls = getattr(delta, "tool_calls", None) if delta is not None else None
         if calls:
-            chunk.tool_calls = [c.model_dump() if hasattr(c, "model_dump") else dict(c) for c in calls]
+            chunk.tool_calls = [
+                c.model_dump() if hasattr(c, "model_dump") else dict(c) for c in calls
+            ]
     return chunk
 
 
-def _domain_error(exc: Exception, model_name: str) -> ProviderError:
+def _domain_error(exc: Exception, model_name: str) -> ProviderError | ProviderRejected:
     status = getattr(exc, "status_code", None)
     text = str(getattr(exc, "message", "") or exc).splitlines()[0][:300]
     if isinstance(exc, litellm.BadRequestError | litellm.ContextWindowExceededError):

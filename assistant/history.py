@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core import tokens
-
 from assistant.errors import PromptTooLong
 from assistant.models import Message
+from core import tokens
 
 ANSWERED = {"complete", "incomplete", "cancelled", "interrupted"}
 

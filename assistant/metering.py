@@ -1,4 +1,4 @@
-"""The seam between model calls and billing: admit before a call, renew while it runs, settle after."""
+"""Between model calls and billing: admit before a call, renew while it runs, settle after."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.catalog import CatalogModel
-
 from assistant.gateway import Usage
+from core.catalog import CatalogModel
 
 
 @dataclass(frozen=True)

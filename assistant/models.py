@@ -25,7 +25,9 @@ class Message(IdMixin, TimestampMixin, Base):
 
     __tablename__ = "assistant_message"
 
-    chat_id: Mapped[str] = mapped_column(ForeignKey("assistant_chat.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[str] = mapped_column(
+        ForeignKey("assistant_chat.id", ondelete="CASCADE"), index=True
+    )
     role: Mapped[str] = mapped_column(String(20))
     content: Mapped[str] = mapped_column(Text, default="")
     model: Mapped[str | None] = mapped_column(String(200))

@@ -11,22 +11,33 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from assistant.gateway import Gateway, Usage
+from assistant.metering import Metering, Ticket
 from core import tokens
 from core.catalog import Catalog, CatalogModel
 
-from assistant.gateway import Gateway, Usage
-from assistant.metering import Metering, Ticket
-
 FORWARDED = {
-    "temperature", "top_p", "stop", "presence_penalty", "frequency_penalty", "logit_bias",
-    "seed", "user", "tools", "tool_choice", "parallel_tool_calls", "response_format",
+    "temperature",
+    "top_p",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "seed",
+    "user",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
 }
 
 
 class Passthrough:
     """Runs `/v1/chat/completions` requests through the gateway with metering."""
 
-    def __init__(self, *, catalog: Catalog, gateway: Gateway, metering: Metering, default_max_tokens: int) -> None:
+    def __init__(
+        self, *, catalog: Catalog, gateway: Gateway, metering: Metering, default_max_tokens: int
+    ) -> None:
         self.catalog = catalog
         self.gateway = gateway
         self.metering = metering
@@ -49,29 +60,60 @@ class Passthrough:
         if body.get("tools"):
             prompt_tokens += tokens.count_text(json.dumps(body["tools"]), model.name)
         ticket = await self.metering.admit(
-            user_id=user_id, model=model, prompt_tokens=prompt_tokens,
-            max_output_tokens=max_tokens, source="v1", api_token_id=api_token_id,
+            user_id=user_id,
+            model=model,
+            prompt_tokens=prompt_tokens,
+            max_output_tokens=max_tokens,
+            source="v1",
+            api_token_id=api_token_id,
         )
         extra = {k: v for k, v in body.items() if k in FORWARDED}
-        return model, ticket, {"messages": messages, "max_tokens": max_tokens, "extra": extra, "prompt_tokens": prompt_tokens}
+        return (
+            model,
+            ticket,
+            {
+                "messages": messages,
+                "max_tokens": max_tokens,
+                "extra": extra,
+                "prompt_tokens": prompt_tokens,
+            },
+        )
 
-    async def complete(self, *, model: CatalogModel, ticket: Ticket, call: dict[str, Any]) -> dict[str, Any]:
+    async def complete(
+        self, *, model: CatalogModel, ticket: Ticket, call: dict[str, Any]
+    ) -> dict[str, Any]:
         """A whole completion in OpenAI's shape, settled before it is returned."""
         try:
             response = await self.gateway.complete(
-                model=model, messages=call["messages"], max_tokens=call["max_tokens"], **call["extra"]
+                model=model,
+                messages=call["messages"],
+                max_tokens=call["max_tokens"],
+                **call["extra"],
             )
         except BaseException:
-            await _shielded(self.metering.settle(ticket, model=model, status="failed", usage=Usage(0, 0), estimated=True))
+            await _shielded(
+                self.metering.settle(
+                    ticket, model=model, status="failed", usage=Usage(0, 0), estimated=True
+                )
+            )
             raise
         body: dict[str, Any] = response.model_dump(exclude_none=True)
         body["model"] = model.name
         usage = body.get("usage") or {}
-        settled = Usage(int(usage.get("prompt_tokens", call["prompt_tokens"])), int(usage.get("completion_tokens", 0)))
-        await _shielded(self.metering.settle(ticket, model=model, status="completed", usage=settled, estimated=not usage))
+        settled = Usage(
+            int(usage.get("prompt_tokens", call["prompt_tokens"])),
+            int(usage.get("completion_tokens", 0)),
+        )
+        await _shielded(
+            self.metering.settle(
+                ticket, model=model, status="completed", usage=settled, estimated=not usage
+            )
+        )
         return body
 
-    async def stream(self, *, model: CatalogModel, ticket: Ticket, call: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def stream(
+        self, *, model: CatalogModel, ticket: Ticket, call: dict[str, Any]
+    ) -> AsyncIterator[dict[str, Any]]:
         """Open a streamed completion; returns OpenAI chunk dicts. Settled however it ends.
 
         Raises:
@@ -79,14 +121,23 @@ class Passthrough:
         """
         try:
             chunks = await self.gateway.stream(
-                model=model, messages=call["messages"], max_tokens=call["max_tokens"], extra=call["extra"]
+                model=model,
+                messages=call["messages"],
+                max_tokens=call["max_tokens"],
+                extra=call["extra"],
             )
         except BaseException:
-            await _shielded(self.metering.settle(ticket, model=model, status="failed", usage=Usage(0, 0), estimated=True))
+            await _shielded(
+                self.metering.settle(
+                    ticket, model=model, status="failed", usage=Usage(0, 0), estimated=True
+                )
+            )
             raise
         return self._relay(chunks, model, ticket, call["prompt_tokens"])
 
-    async def _relay(self, chunks: AsyncIterator[Any], model: CatalogModel, ticket: Ticket, prompt_tokens: int) -> AsyncIterator[dict[str, Any]]:
+    async def _relay(
+        self, chunks: AsyncIterator[Any], model: CatalogModel, ticket: Ticket, prompt_tokens: int
+    ) -> AsyncIterator[dict[str, Any]]:
         text: list[str] = []
         usage: Usage | None = None
         status = "cancelled"
@@ -105,7 +156,11 @@ class Passthrough:
             estimated = usage is None
             if usage is None:
                 usage = Usage(prompt_tokens, tokens.count_text("".join(text), model.name))
-            await _shielded(self.metering.settle(ticket, model=model, status=status, usage=usage, estimated=estimated))
+            await _shielded(
+                self.metering.settle(
+                    ticket, model=model, status=status, usage=usage, estimated=estimated
+                )
+            )
 
 
 def _flat(messages: list[Any]) -> list[dict[str, object]]:

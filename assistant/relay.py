@@ -94,7 +94,12 @@ class Relay:
         headers = {"Accept": "text/event-stream"}
         if target.api_key:
             headers["Authorization"] = f"Bearer {target.api_key}"
-        payload = {**body, "model": target.model, "stream": True, "stream_options": {"include_usage": True}}
+        payload = {
+            **body,
+            "model": target.model,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         request = self.client.build_request("POST", target.url, json=payload, headers=headers)
         try:
             response = await self.client.send(request, stream=True)
@@ -103,7 +108,8 @@ class Relay:
         if response.status_code >= 400:
             await response.aclose()
             raise ProviderError(
-                f"The provider answered {response.status_code}.", providerStatus=response.status_code
+                f"The provider answered {response.status_code}.",
+                providerStatus=response.status_code,
             )
         return _chunks(response)
 

@@ -37,7 +37,9 @@ class Run:
     error: dict[str, Any] | None = None
     cancel_reason: str | None = None
     task: asyncio.Task[None] | None = None
-    connected: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    connected: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -46,7 +48,9 @@ class Run:
         self.text += text
         self._notify()
 
-    def finish(self, status: str, *, usage: dict[str, Any] | None, error: dict[str, Any] | None) -> None:
+    def finish(
+        self, status: str, *, usage: dict[str, Any] | None, error: dict[str, Any] | None
+    ) -> None:
         """Record the final status and wake the followers for the last time."""
         self.status, self.usage, self.error = status, usage, error
         self.finished.set()
@@ -77,7 +81,9 @@ class Run:
 
 def start_event(chat_id: str, message_id: str, model: str) -> StreamEvent:
     """The first event of every stream."""
-    return StreamEvent("0:start", "start", {"chatId": chat_id, "messageId": message_id, "model": model})
+    return StreamEvent(
+        "0:start", "start", {"chatId": chat_id, "messageId": message_id, "model": model}
+    )
 
 
 def final_events(
@@ -97,7 +103,9 @@ def final_events(
     if error is not None and status in {"incomplete", "failed"}:
         events.append(StreamEvent(f"{offset}:done", "error", error))
     else:
-        events.append(StreamEvent(f"{offset}:done", "done", {"messageId": message_id, "status": status}))
+        events.append(
+            StreamEvent(f"{offset}:done", "done", {"messageId": message_id, "status": status})
+        )
     return events
 
 

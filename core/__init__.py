@@ -1,1 +1,1 @@
-"""The kernel every package stands on: settings, database, identity, the model catalog, errors, clock, ids."""
+"""The kernel: settings, database, identity, the model catalog, errors, clock, ids."""

@@ -261,7 +261,9 @@ def _deployment(entry: _DeploymentEntry) -> Deployment:
         and not os.environ.get(value.removeprefix(ENV_PREFIX))
     )
     model = str(params["model"])
-    provider = str(params.get("custom_llm_provider") or (model.split("/", 1)[0] if "/" in model else "openai"))
+    provider = str(
+        params.get("custom_llm_provider") or (model.split("/", 1)[0] if "/" in model else "openai")
+    )
     if "mock_response" in params:
         provider = "demo"
     return Deployment(entry.model_name, params, provider, missing)

@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import DateTime, MetaData, String, TypeDecorator, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -41,7 +46,7 @@ class Base(DeclarativeBase):
     """The one declarative base; every table of every package derives from it."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
 
 
 class IdMixin:
@@ -60,7 +65,11 @@ class TimestampMixin:
 def async_url(url: str) -> str:
     """The URL users write (`postgresql://...`, `sqlite:///...`) with the async driver we use."""
     parsed = make_url(url)
-    driver = {"postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
+    driver = {
+        "postgresql": "postgresql+asyncpg",
+        "postgres": "postgresql+asyncpg",
+        "sqlite": "sqlite+aiosqlite",
+    }
     name = driver.get(parsed.drivername, parsed.drivername)
     return parsed.set(drivername=name).render_as_string(hide_password=False)
 
@@ -77,7 +86,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-            # Let SQLAlchemy emit BEGIN itself so "BEGIN IMMEDIATE" can take the write lock up front.
+            # SQLAlchemy emits BEGIN itself, so BEGIN IMMEDIATE can take the write lock up front.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")

@@ -44,7 +44,7 @@ class InvalidSort(InvalidInput):
 
 async def paginate(
     session: AsyncSession,
-    stmt: Select[tuple[T]],
+    stmt: Select[T],
     page: PageRequest,
     *,
     sortable: Mapping[str, InstrumentedAttribute[Any]],

@@ -42,7 +42,9 @@ class TeamMembership(IdMixin, TimestampMixin, Base):
     """A user's membership of a team, with a role in it."""
 
     __tablename__ = "core_team_membership"
-    __table_args__ = (UniqueConstraint("team_id", "user_id", name="uq_core_team_membership_member"),)
+    __table_args__ = (
+        UniqueConstraint("team_id", "user_id", name="uq_core_team_membership_member"),
+    )
 
     team_id: Mapped[str] = mapped_column(ForeignKey("core_team.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"), index=True)

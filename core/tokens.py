@@ -1,4 +1,4 @@
-"""Token counting with tiktoken, offline, for every package (the one module that imports tiktoken)."""
+"""Token counting with tiktoken, offline, for every package (the one tiktoken module)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,8 +36,17 @@ def make_catalog(base_url: str, **extra_models: dict[str, Any]) -> Catalog:
     def deployment(name: str, upstream_model: str, **info: Any) -> dict[str, Any]:
         return {
             "model_name": name,
-            "litellm_params": {"model": f"openai/{upstream_model}", "api_base": base_url, "api_key": "test-key"},
-            "model_info": {**FAKE_PRICE, "max_input_tokens": 4096, "max_output_tokens": 1000, **info},
+            "litellm_params": {
+                "model": f"openai/{upstream_model}",
+                "api_base": base_url,
+                "api_key": "test-key",
+            },
+            "model_info": {
+                **FAKE_PRICE,
+                "max_input_tokens": 4096,
+                "max_output_tokens": 1000,
+                **info,
+            },
         }
 
     model_list = [
@@ -101,7 +110,9 @@ class AppHarness:
         app = create_app(test_settings(tmp_path, **settings), catalog=catalog)
         async with LifespanManager(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://testserver"
+            ) as client:
                 harness = cls(app, client, Caller("", ADMIN, {}))
                 harness.admin = await harness.caller_for(ADMIN)
                 yield harness
@@ -143,10 +154,8 @@ def parse_sse(text: str) -> list[tuple[str, str, dict[str, Any] | str]]:
         if "data" not in fields and "event" not in fields:
             continue
         data: dict[str, Any] | str = fields.get("data", "")
-        try:
+        with suppress(ValueError):
             data = json.loads(str(data))
-        except ValueError:
-            pass
         events.append((fields.get("id", ""), fields.get("event", "message"), data))
     return events
 

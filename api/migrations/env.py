@@ -8,9 +8,10 @@ package's tables (see docs/development.md).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 
 from api.tables import metadata
@@ -26,7 +27,7 @@ def _include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to
     return True
 
 
-def _render(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def _render(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     # Migrations store plain timezone-aware columns; UTCDateTime only adds the zone on load.
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"

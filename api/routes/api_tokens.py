@@ -28,7 +28,9 @@ async def list_tokens(user: CurrentUser, session: SessionDep, page: PageDep) -> 
 
 
 @router.post("", status_code=201)
-async def create_token(body: ApiTokenCreate, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+async def create_token(
+    body: ApiTokenCreate, user: CurrentUser, session: SessionDep
+) -> dict[str, Any]:
     """Make an API token. The secret is in `token`, shown this one time only."""
     issued = await api_tokens.issue(session, user=user, name=body.name, expires_at=body.expires_at)
     return {**token_body(issued.token), "token": issued.secret}

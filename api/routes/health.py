@@ -24,7 +24,7 @@ async def ready(services: ServicesDep) -> JSONResponse:
     try:
         async with services.sessions() as session:
             await session.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001  (any database failure means not ready)
+    except Exception:
         body = {"code": "not_ready", "message": "The database is not reachable.", "details": {}}
         return JSONResponse(body, status_code=503)
     return JSONResponse({"status": "ready"})

@@ -73,8 +73,12 @@ def _providers(services: ServicesDep) -> dict[str, dict[str, Any]]:
         for deployment in model.deployments:
             entry = providers.setdefault(
                 deployment.provider,
-                {"id": deployment.provider, "name": deployment.provider, "models": [],
-                 "configured": False},
+                {
+                    "id": deployment.provider,
+                    "name": deployment.provider,
+                    "models": [],
+                    "configured": False,
+                },
             )
             if model.name not in entry["models"]:
                 entry["models"].append(model.name)

@@ -18,7 +18,9 @@ router = APIRouter(prefix="/api/teams", tags=["Teams"])
 def team_body(team: Team) -> dict[str, Any]:
     """A team as a HAL resource."""
     return resource(
-        TeamRead.model_validate(team), f"/api/teams/{team.id}", members=f"/api/teams/{team.id}/members"
+        TeamRead.model_validate(team),
+        f"/api/teams/{team.id}",
+        members=f"/api/teams/{team.id}/members",
     )
 
 

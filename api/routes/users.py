@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from api.deps import AdminUser, PageDep, SessionDep
-from api.routes.auth import user_body
 from api.hal import collection
+from api.routes.auth import user_body
 from core import users
 from core.schemas import UserCreate, UserUpdate
 

@@ -14,8 +14,12 @@ from tests.support import ADMIN, PASSWORD, AppHarness
 pytestmark = pytest.mark.anyio
 
 
-async def _login(harness: AppHarness, username: str = ADMIN, password: str = PASSWORD) -> httpx.Response:
-    return await harness.client.post("/api/auth/login", json={"username": username, "password": password})
+async def _login(
+    harness: AppHarness, username: str = ADMIN, password: str = PASSWORD
+) -> httpx.Response:
+    return await harness.client.post(
+        "/api/auth/login", json={"username": username, "password": password}
+    )
 
 
 async def test_login_sets_a_session_cookie_that_authenticates(harness: AppHarness) -> None:
@@ -52,7 +56,9 @@ async def test_logout_ends_the_session(harness: AppHarness) -> None:
 
 
 async def test_api_token_is_shown_once_and_listed_by_prefix_only(harness: AppHarness) -> None:
-    made = await harness.client.post("/api/api-tokens", json={"name": "ci"}, headers=harness.admin.headers)
+    made = await harness.client.post(
+        "/api/api-tokens", json={"name": "ci"}, headers=harness.admin.headers
+    )
     assert made.status_code == 201
     secret = made.json()["token"]
     assert secret.startswith("sb_") and secret.startswith(made.json()["prefix"])
@@ -64,19 +70,29 @@ async def test_api_token_is_shown_once_and_listed_by_prefix_only(harness: AppHar
 
 
 async def test_revoked_token_is_refused_at_once(harness: AppHarness) -> None:
-    made = (await harness.client.post("/api/api-tokens", json={"name": "x"}, headers=harness.admin.headers)).json()
+    made = (
+        await harness.client.post(
+            "/api/api-tokens", json={"name": "x"}, headers=harness.admin.headers
+        )
+    ).json()
     auth = {"Authorization": f"Bearer {made['token']}"}
     assert (await harness.client.get("/api/me", headers=auth)).status_code == 200
-    revoked = await harness.client.delete(f"/api/api-tokens/{made['id']}", headers=harness.admin.headers)
+    revoked = await harness.client.delete(
+        f"/api/api-tokens/{made['id']}", headers=harness.admin.headers
+    )
     assert revoked.status_code == 204
     assert (await harness.client.get("/api/me", headers=auth)).status_code == 401
 
 
 async def test_expired_token_is_refused(harness: AppHarness) -> None:
     expires = (clock.now() + timedelta(hours=1)).isoformat()
-    made = (await harness.client.post(
-        "/api/api-tokens", json={"name": "x", "expiresAt": expires}, headers=harness.admin.headers
-    )).json()
+    made = (
+        await harness.client.post(
+            "/api/api-tokens",
+            json={"name": "x", "expiresAt": expires},
+            headers=harness.admin.headers,
+        )
+    ).json()
     auth = {"Authorization": f"Bearer {made['token']}"}
     assert (await harness.client.get("/api/me", headers=auth)).status_code == 200
     clock.install(lambda: clock.utcnow() + timedelta(hours=2))
@@ -88,8 +104,12 @@ async def test_expired_token_is_refused(harness: AppHarness) -> None:
 
 async def test_another_users_token_cannot_be_revoked(harness: AppHarness) -> None:
     other = await harness.member("olga")
-    made = (await harness.client.post("/api/api-tokens", json={"name": "x"}, headers=other.headers)).json()
-    response = await harness.client.delete(f"/api/api-tokens/{made['id']}", headers=harness.admin.headers)
+    made = (
+        await harness.client.post("/api/api-tokens", json={"name": "x"}, headers=other.headers)
+    ).json()
+    response = await harness.client.delete(
+        f"/api/api-tokens/{made['id']}", headers=harness.admin.headers
+    )
     assert response.status_code == 404
 
 
@@ -101,7 +121,9 @@ async def test_every_route_but_login_and_health_requires_auth(harness: AppHarnes
         path = template.replace("{", "").replace("}", "")
         for method in operations:
             response = await harness.client.request(method.upper(), path, json={})
-            assert response.status_code == 401, f"{method} {template} answered {response.status_code}"
+            assert response.status_code == 401, (
+                f"{method} {template} answered {response.status_code}"
+            )
             assert response.json()["code"] == "unauthenticated"
             checked += 1
     assert checked >= 30
@@ -109,6 +131,12 @@ async def test_every_route_but_login_and_health_requires_auth(harness: AppHarnes
 
 async def test_members_cannot_use_admin_routes(harness: AppHarness) -> None:
     member = await harness.member("mia")
-    for method, path in [("GET", "/api/users"), ("POST", "/api/teams"), ("DELETE", f"/api/users/{member.id}")]:
-        response = await harness.client.request(method, path, json={"name": "t"}, headers=member.headers)
+    for method, path in [
+        ("GET", "/api/users"),
+        ("POST", "/api/teams"),
+        ("DELETE", f"/api/users/{member.id}"),
+    ]:
+        response = await harness.client.request(
+            method, path, json={"name": "t"}, headers=member.headers
+        )
         assert response.status_code == 403, path

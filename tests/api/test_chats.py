@@ -10,16 +10,23 @@ from tests.support import AppHarness
 pytestmark = pytest.mark.anyio
 
 
-async def test_another_users_chat_is_404_on_every_route(harness: AppHarness, upstream: FakeUpstream) -> None:
+async def test_another_users_chat_is_404_on_every_route(
+    harness: AppHarness, upstream: FakeUpstream
+) -> None:
     owner = harness.admin
     chat_id = await harness.chat(owner)
-    sent = await harness.client.post(f"/api/chats/{chat_id}/messages", json={"content": "secret plan"}, headers=owner.headers)
+    sent = await harness.client.post(
+        f"/api/chats/{chat_id}/messages", json={"content": "secret plan"}, headers=owner.headers
+    )
     message_id = sent.json()["id"]
     intruder = await harness.member("ivan")
     base = f"/api/chats/{chat_id}"
     calls = [
-        ("GET", base, None), ("PATCH", base, {"title": "mine"}), ("DELETE", base, None),
-        ("GET", base + "/messages", None), ("POST", base + "/messages", {"content": "hi"}),
+        ("GET", base, None),
+        ("PATCH", base, {"title": "mine"}),
+        ("DELETE", base, None),
+        ("GET", base + "/messages", None),
+        ("POST", base + "/messages", {"content": "hi"}),
         ("GET", f"{base}/messages/{message_id}", None),
         ("GET", f"{base}/messages/{message_id}/events", None),
         ("POST", f"{base}/messages/{message_id}/_cancel", None),
@@ -32,15 +39,23 @@ async def test_another_users_chat_is_404_on_every_route(harness: AppHarness, ups
     listing = await harness.client.get("/api/chats", headers=intruder.headers)
     assert listing.json()["total"] == 0
     still = await harness.client.get(f"{base}/messages", headers=owner.headers)
-    assert [m["content"] for m in still.json()["_embedded"]["messages"]][0] == "secret plan"
+    assert still.json()["_embedded"]["messages"][0]["content"] == "secret plan"
     assert upstream.recorder.count() == 1
 
 
 async def test_bad_message_bodies_get_422_with_the_field_named(harness: AppHarness) -> None:
     chat_id = await harness.chat(harness.admin)
-    for body in ({}, {"content": ""}, {"content": "x", "temperature": 5}, {"content": "x", "maxTokens": 0},
-                 {"content": "x", "unknownField": 1}, {"content": 42}):
-        response = await harness.client.post(f"/api/chats/{chat_id}/messages", json=body, headers=harness.admin.headers)
+    for body in (
+        {},
+        {"content": ""},
+        {"content": "x", "temperature": 5},
+        {"content": "x", "maxTokens": 0},
+        {"content": "x", "unknownField": 1},
+        {"content": 42},
+    ):
+        response = await harness.client.post(
+            f"/api/chats/{chat_id}/messages", json=body, headers=harness.admin.headers
+        )
         assert response.status_code == 422, body
         assert response.json()["code"] == "invalid_input" and response.json()["details"]["errors"]
 
@@ -48,16 +63,21 @@ async def test_bad_message_bodies_get_422_with_the_field_named(harness: AppHarne
 async def test_non_json_body_is_a_422_json_error(harness: AppHarness) -> None:
     chat_id = await harness.chat(harness.admin)
     response = await harness.client.post(
-        f"/api/chats/{chat_id}/messages", content=b"\xff\x00not json",
+        f"/api/chats/{chat_id}/messages",
+        content=b"\xff\x00not json",
         headers={**harness.admin.headers, "Content-Type": "application/json"},
     )
     assert response.status_code == 422 and response.json()["code"] == "invalid_input"
 
 
-async def test_unknown_model_is_refused_before_any_provider_call(harness: AppHarness, upstream: FakeUpstream) -> None:
+async def test_unknown_model_is_refused_before_any_provider_call(
+    harness: AppHarness, upstream: FakeUpstream
+) -> None:
     chat_id = await harness.chat(harness.admin)
     response = await harness.client.post(
-        f"/api/chats/{chat_id}/messages", json={"content": "hi", "model": "gpt-17"}, headers=harness.admin.headers
+        f"/api/chats/{chat_id}/messages",
+        json={"content": "hi", "model": "gpt-17"},
+        headers=harness.admin.headers,
     )
     assert response.status_code == 422 and response.json()["code"] == "unknown_model"
     assert upstream.recorder.count() == 0
@@ -68,7 +88,9 @@ async def test_first_message_titles_the_chat_and_chats_can_be_renamed_searched_d
 ) -> None:
     h = harness.admin.headers
     chat_id = await harness.chat(harness.admin)
-    await harness.client.post(f"/api/chats/{chat_id}/messages", json={"content": "Quarterly revenue by region"}, headers=h)
+    await harness.client.post(
+        f"/api/chats/{chat_id}/messages", json={"content": "Quarterly revenue by region"}, headers=h
+    )
     chat = (await harness.client.get(f"/api/chats/{chat_id}", headers=h)).json()
     assert chat["title"] == "Quarterly revenue by region"
     await harness.client.patch(f"/api/chats/{chat_id}", json={"title": "Revenue"}, headers=h)

@@ -26,7 +26,11 @@ def _token(base: str) -> str:
     with httpx.Client(base_url=base, timeout=30) as client:
         login = client.post("/api/auth/login", json={"username": ADMIN, "password": PASSWORD})
         assert login.status_code == 200
-        made = client.post("/api/api-tokens", json={"name": "live"}, headers={"X-CSRF-Token": login.json()["csrfToken"]})
+        made = client.post(
+            "/api/api-tokens",
+            json={"name": "live"},
+            headers={"X-CSRF-Token": login.json()["csrfToken"]},
+        )
         return str(made.json()["token"])
 
 
@@ -40,13 +44,17 @@ def _wait_status(client: httpx.Client, chat_id: str, message_id: str, timeout: f
     raise AssertionError("the answer did not finish")
 
 
-def test_disconnect_keeps_generating_and_reattaching_gets_the_rest(server: str, upstream: FakeUpstream) -> None:
+def test_disconnect_keeps_generating_and_reattaching_gets_the_rest(
+    server: str, upstream: FakeUpstream
+) -> None:
     upstream.behave("fake", text=TEXT, chunks=30, delay=0.03)
     headers = {"Authorization": f"Bearer {_token(server)}"}
     with httpx.Client(base_url=server, headers=headers, timeout=30) as client:
         chat_id = client.post("/api/chats", json={}).json()["id"]
         seen: list[tuple[str, str, dict]] = []
-        with client.stream("POST", f"/api/chats/{chat_id}/messages", json={"content": "go", "stream": True}) as response:
+        with client.stream(
+            "POST", f"/api/chats/{chat_id}/messages", json={"content": "go", "stream": True}
+        ) as response:
             buffer = ""
             for text in response.iter_text():
                 buffer += text
@@ -73,7 +81,9 @@ def test_reattaching_while_generating_follows_live(server: str, upstream: FakeUp
     headers = {"Authorization": f"Bearer {_token(server)}"}
     with httpx.Client(base_url=server, headers=headers, timeout=30) as client:
         chat_id = client.post("/api/chats", json={}).json()["id"]
-        with client.stream("POST", f"/api/chats/{chat_id}/messages", json={"content": "go", "stream": True}) as response:
+        with client.stream(
+            "POST", f"/api/chats/{chat_id}/messages", json={"content": "go", "stream": True}
+        ) as response:
             first = next(response.iter_text())
         message_id = parse_sse(first)[0][2]["messageId"]
         follow = client.get(f"/api/chats/{chat_id}/messages/{message_id}/events")
@@ -82,12 +92,16 @@ def test_reattaching_while_generating_follows_live(server: str, upstream: FakeUp
         assert "".join(e[2]["text"] for e in events if e[1] == "delta") == TEXT
 
 
-def test_cancel_over_http_closes_the_upstream_within_a_second(server: str, upstream: FakeUpstream) -> None:
+def test_cancel_over_http_closes_the_upstream_within_a_second(
+    server: str, upstream: FakeUpstream
+) -> None:
     upstream.behave("fake", text=TEXT, chunks=60, delay=0.05)
     headers = {"Authorization": f"Bearer {_token(server)}"}
     with httpx.Client(base_url=server, headers=headers, timeout=30) as client:
         chat_id = client.post("/api/chats", json={}).json()["id"]
-        with client.stream("POST", f"/api/chats/{chat_id}/messages", json={"content": "go", "stream": True}) as response:
+        with client.stream(
+            "POST", f"/api/chats/{chat_id}/messages", json={"content": "go", "stream": True}
+        ) as response:
             pieces = response.iter_text()
             first = next(pieces)
             message_id = parse_sse(first)[0][2]["messageId"]
@@ -104,11 +118,15 @@ def test_openai_sdk_streams_and_completes_through_v1(server: str, upstream: Fake
     upstream.behave("fake", text="Hello from the fake", chunks=4)
     client = openai.OpenAI(base_url=server + "/v1", api_key=_token(server), max_retries=0)
     assert "fake" in [m.id for m in client.models.list()]
-    whole = client.chat.completions.create(model="fake", messages=[{"role": "user", "content": "hi"}])
+    whole = client.chat.completions.create(
+        model="fake", messages=[{"role": "user", "content": "hi"}]
+    )
     assert whole.choices[0].message.content == "Hello from the fake"
     assert whole.usage is not None and whole.usage.completion_tokens == 4
     stream = client.chat.completions.create(
-        model="fake", messages=[{"role": "user", "content": "hi"}], stream=True,
+        model="fake",
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
         stream_options={"include_usage": True},
     )
     parts = [c.choices[0].delta.content or "" for c in stream if c.choices]
@@ -116,25 +134,40 @@ def test_openai_sdk_streams_and_completes_through_v1(server: str, upstream: Fake
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=server + "/v1", api_key="sb_wrong", max_retries=0).models.list()
     with pytest.raises(openai.UnprocessableEntityError):
-        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+        client.chat.completions.create(
+            model="no-such-model", messages=[{"role": "user", "content": "x"}]
+        )
 
 
-def test_v1_passes_tools_through_and_returns_tool_calls(server: str, upstream: FakeUpstream) -> None:
+def test_v1_passes_tools_through_and_returns_tool_calls(
+    server: str, upstream: FakeUpstream
+) -> None:
     call = {"id": "call_1", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}
     upstream.behave("fake", tool_calls=[[call]])
     client = openai.OpenAI(base_url=server + "/v1", api_key=_token(server), max_retries=0)
-    tools = [{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}]
-    result = client.chat.completions.create(model="fake", messages=[{"role": "user", "content": "time?"}], tools=tools)
+    tools = [
+        {
+            "type": "function",
+            "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}},
+        }
+    ]
+    result = client.chat.completions.create(
+        model="fake", messages=[{"role": "user", "content": "time?"}], tools=tools
+    )
     assert result.choices[0].message.tool_calls[0].function.name == "get_time"
     assert upstream.recorder.requests[-1]["tools"] == tools
 
 
-def test_v1_client_disconnect_cancels_the_upstream_call(server: str, upstream: FakeUpstream) -> None:
+def test_v1_client_disconnect_cancels_the_upstream_call(
+    server: str, upstream: FakeUpstream
+) -> None:
     upstream.behave("fake", text=TEXT, chunks=60, delay=0.05)
     token = _token(server)
     with httpx.Client(base_url=server, timeout=30) as client:
         body = {"model": "fake", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-        with client.stream("POST", "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {token}"}) as response:
+        with client.stream(
+            "POST", "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {token}"}
+        ) as response:
             assert response.status_code == 200
             next(response.iter_text())
     assert upstream.recorder.disconnected.wait(2.0)

@@ -19,7 +19,9 @@ async def test_models_show_price_limits_and_default_but_never_a_key(harness: App
     assert "test-key" not in response.text and "api_base" not in response.text
     one = await harness.client.get("/api/models/fake-alias", headers=harness.admin.headers)
     assert one.json()["id"] == "fake"
-    assert (await harness.client.get("/api/models/nope", headers=harness.admin.headers)).status_code == 404
+    assert (
+        await harness.client.get("/api/models/nope", headers=harness.admin.headers)
+    ).status_code == 404
 
 
 async def test_providers_list_what_is_configured(harness: AppHarness) -> None:
@@ -27,5 +29,9 @@ async def test_providers_list_what_is_configured(harness: AppHarness) -> None:
     providers = {p["id"]: p for p in response.json()["_embedded"]["providers"]}
     assert providers["openai"]["configured"] is True and "fake" in providers["openai"]["models"]
     assert "test-key" not in response.text
-    assert (await harness.client.get("/api/providers/openai", headers=harness.admin.headers)).status_code == 200
-    assert (await harness.client.get("/api/providers/nope", headers=harness.admin.headers)).status_code == 404
+    assert (
+        await harness.client.get("/api/providers/openai", headers=harness.admin.headers)
+    ).status_code == 200
+    assert (
+        await harness.client.get("/api/providers/nope", headers=harness.admin.headers)
+    ).status_code == 404

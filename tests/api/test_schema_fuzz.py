@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-from hypothesis import HealthCheck, given, settings
 
 from tests.fakes.upstream import FakeUpstream
 from tests.support import ADMIN, PASSWORD, live_server, make_catalog
@@ -32,7 +32,9 @@ def fuzz_server(
         with httpx.Client(base_url=url, timeout=30) as client:
             login = client.post("/api/auth/login", json={"username": ADMIN, "password": PASSWORD})
             csrf = {"X-CSRF-Token": login.json()["csrfToken"]}
-            token = client.post("/api/api-tokens", json={"name": "fuzz"}, headers=csrf).json()["token"]
+            token = client.post("/api/api-tokens", json={"name": "fuzz"}, headers=csrf).json()[
+                "token"
+            ]
             schema = client.get("/openapi.json").json()
         yield {"url": url, "headers": {"Authorization": f"Bearer {token}"}, "schema": schema}
 
@@ -60,13 +62,19 @@ def test_no_input_gives_a_5xx_and_every_4xx_is_a_json_error(fuzz_server: dict[st
             operation.as_strategy(GenerationMode.NEGATIVE),
         )
 
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=cases)
-        def run(case: Any) -> None:
+        def run(case: Any, label: str = label) -> None:
             nonlocal calls
             calls += 1
-            response = case.call(base_url=fuzz_server["url"], headers=fuzz_server["headers"], timeout=30)
+            response = case.call(
+                base_url=fuzz_server["url"], headers=fuzz_server["headers"], timeout=30
+            )
             _check(response, label)
 
         run()

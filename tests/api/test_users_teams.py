@@ -11,13 +11,19 @@ pytestmark = pytest.mark.anyio
 
 async def test_admin_creates_updates_and_deletes_a_user(harness: AppHarness) -> None:
     h = harness.admin.headers
-    made = await harness.client.post("/api/users", json={"username": "bob", "password": "longenough"}, headers=h)
+    made = await harness.client.post(
+        "/api/users", json={"username": "bob", "password": "longenough"}, headers=h
+    )
     assert made.status_code == 201 and made.json()["role"] == "member"
     user_id = made.json()["id"]
     assert made.json()["_links"]["self"]["href"] == f"/api/users/{user_id}"
-    patched = await harness.client.patch(f"/api/users/{user_id}", json={"displayName": "Bob B"}, headers=h)
+    patched = await harness.client.patch(
+        f"/api/users/{user_id}", json={"displayName": "Bob B"}, headers=h
+    )
     assert patched.json()["displayName"] == "Bob B"
-    login = await harness.client.post("/api/auth/login", json={"username": "bob", "password": "longenough"})
+    login = await harness.client.post(
+        "/api/auth/login", json={"username": "bob", "password": "longenough"}
+    )
     assert login.status_code == 200
     assert (await harness.client.delete(f"/api/users/{user_id}", headers=h)).status_code == 204
     assert (await harness.client.get(f"/api/users/{user_id}", headers=h)).status_code == 404
@@ -25,15 +31,23 @@ async def test_admin_creates_updates_and_deletes_a_user(harness: AppHarness) -> 
 
 async def test_duplicate_username_is_a_conflict(harness: AppHarness) -> None:
     body = {"username": "Carol", "password": "longenough"}
-    assert (await harness.client.post("/api/users", json=body, headers=harness.admin.headers)).status_code == 201
-    again = await harness.client.post("/api/users", json={**body, "username": "carol"}, headers=harness.admin.headers)
+    assert (
+        await harness.client.post("/api/users", json=body, headers=harness.admin.headers)
+    ).status_code == 201
+    again = await harness.client.post(
+        "/api/users", json={**body, "username": "carol"}, headers=harness.admin.headers
+    )
     assert again.status_code == 409 and again.json()["code"] == "username_taken"
 
 
 async def test_deactivated_user_cannot_log_in(harness: AppHarness) -> None:
     member = await harness.member("dan")
-    await harness.client.patch(f"/api/users/{member.id}", json={"active": False}, headers=harness.admin.headers)
-    login = await harness.client.post("/api/auth/login", json={"username": "dan", "password": "correct horse battery"})
+    await harness.client.patch(
+        f"/api/users/{member.id}", json={"active": False}, headers=harness.admin.headers
+    )
+    login = await harness.client.post(
+        "/api/auth/login", json={"username": "dan", "password": "correct horse battery"}
+    )
     assert login.status_code == 401
     assert (await harness.client.get("/api/me", headers=member.headers)).status_code == 401
 
@@ -48,7 +62,9 @@ async def test_the_last_admin_cannot_be_demoted(harness: AppHarness) -> None:
 async def test_user_list_pages_with_links_and_search(harness: AppHarness) -> None:
     for name in ("u1", "u2", "u3"):
         await harness.member(name)
-    page = await harness.client.get("/api/users?limit=2&sort=username", headers=harness.admin.headers)
+    page = await harness.client.get(
+        "/api/users?limit=2&sort=username", headers=harness.admin.headers
+    )
     body = page.json()
     assert body["total"] == 4 and body["limit"] == 2 and len(body["_embedded"]["users"]) == 2
     assert "next" in body["_links"] and "prev" not in body["_links"]
@@ -62,9 +78,13 @@ async def test_team_members_are_added_listed_and_removed(harness: AppHarness) ->
     h = harness.admin.headers
     member = await harness.member("erin")
     team = (await harness.client.post("/api/teams", json={"name": "Sales"}, headers=h)).json()
-    added = await harness.client.post(f"/api/teams/{team['id']}/members", json={"userId": member.id}, headers=h)
+    added = await harness.client.post(
+        f"/api/teams/{team['id']}/members", json={"userId": member.id}, headers=h
+    )
     assert added.status_code == 201
-    again = await harness.client.post(f"/api/teams/{team['id']}/members", json={"userId": member.id}, headers=h)
+    again = await harness.client.post(
+        f"/api/teams/{team['id']}/members", json={"userId": member.id}, headers=h
+    )
     assert again.status_code == 409
     listing = await harness.client.get(f"/api/teams/{team['id']}/members", headers=h)
     assert [m["username"] for m in listing.json()["_embedded"]["members"]] == ["erin"]
@@ -72,14 +92,22 @@ async def test_team_members_are_added_listed_and_removed(harness: AppHarness) ->
     assert me.json()["teamIds"] == [team["id"]]
     gone = await harness.client.delete(f"/api/teams/{team['id']}/members/{member.id}", headers=h)
     assert gone.status_code == 204
-    assert (await harness.client.delete(f"/api/teams/{team['id']}/members/{member.id}", headers=h)).status_code == 404
+    assert (
+        await harness.client.delete(f"/api/teams/{team['id']}/members/{member.id}", headers=h)
+    ).status_code == 404
 
 
-async def test_team_names_are_unique_and_teams_can_be_renamed_and_deleted(harness: AppHarness) -> None:
+async def test_team_names_are_unique_and_teams_can_be_renamed_and_deleted(
+    harness: AppHarness,
+) -> None:
     h = harness.admin.headers
     team = (await harness.client.post("/api/teams", json={"name": "Ops"}, headers=h)).json()
-    assert (await harness.client.post("/api/teams", json={"name": "ops"}, headers=h)).status_code == 409
-    renamed = await harness.client.patch(f"/api/teams/{team['id']}", json={"name": "Platform"}, headers=h)
+    assert (
+        await harness.client.post("/api/teams", json={"name": "ops"}, headers=h)
+    ).status_code == 409
+    renamed = await harness.client.patch(
+        f"/api/teams/{team['id']}", json={"name": "Platform"}, headers=h
+    )
     assert renamed.json()["name"] == "Platform"
     assert (await harness.client.delete(f"/api/teams/{team['id']}", headers=h)).status_code == 204
     assert (await harness.client.get(f"/api/teams/{team['id']}", headers=h)).status_code == 404

@@ -49,7 +49,9 @@ async def test_answer_is_saved_with_usage_cost_and_timing(
     _, events = await _send(harness, chat_id)
     usage = next(e[2] for e in events if e[1] == "usage")
     assert usage == {"promptTokens": 100, "completionTokens": 6, "costMicros": 100 * 10 + 6 * 30}
-    listing = await harness.client.get(f"/api/chats/{chat_id}/messages", headers=harness.admin.headers)
+    listing = await harness.client.get(
+        f"/api/chats/{chat_id}/messages", headers=harness.admin.headers
+    )
     user_turn, answer = listing.json()["_embedded"]["messages"]
     assert user_turn["role"] == "user" and user_turn["content"] == "Hello there"
     assert answer["content"] == TEXT and answer["status"] == "complete"
@@ -99,7 +101,9 @@ async def test_provider_failure_before_first_token_is_a_json_error(
     )
     assert response.status_code == 503
     assert response.json()["code"] == "provider_unavailable"
-    messages = await harness.client.get(f"/api/chats/{chat_id}/messages", headers=harness.admin.headers)
+    messages = await harness.client.get(
+        f"/api/chats/{chat_id}/messages", headers=harness.admin.headers
+    )
     statuses = [m["status"] for m in messages.json()["_embedded"]["messages"]]
     assert statuses == ["complete", "failed"]
 
@@ -134,7 +138,9 @@ async def test_stream_broken_by_the_provider_keeps_the_text_as_incomplete(
     assert saved.json()["status"] == "incomplete" and saved.json()["content"] == written
 
 
-async def test_regenerate_replaces_the_latest_answer(harness: AppHarness, upstream: FakeUpstream) -> None:
+async def test_regenerate_replaces_the_latest_answer(
+    harness: AppHarness, upstream: FakeUpstream
+) -> None:
     upstream.behave("fake", text="first answer", chunks=2)
     chat_id = await harness.chat(harness.admin)
     _, events = await _send(harness, chat_id)
@@ -144,14 +150,18 @@ async def test_regenerate_replaces_the_latest_answer(harness: AppHarness, upstre
         f"/api/chats/{chat_id}/messages/{first_id}/_regenerate", headers=harness.admin.headers
     )
     assert response.status_code == 201 and response.json()["content"] == "second answer"
-    listing = await harness.client.get(f"/api/chats/{chat_id}/messages", headers=harness.admin.headers)
+    listing = await harness.client.get(
+        f"/api/chats/{chat_id}/messages", headers=harness.admin.headers
+    )
     contents = [m["content"] for m in listing.json()["_embedded"]["messages"]]
     assert contents == ["Hello there", "second answer"]
     last_request = upstream.recorder.requests[-1]["messages"]
     assert [m["role"] for m in last_request] == ["user"]
 
 
-async def test_regenerating_an_older_message_is_refused(harness: AppHarness, upstream: FakeUpstream) -> None:
+async def test_regenerating_an_older_message_is_refused(
+    harness: AppHarness, upstream: FakeUpstream
+) -> None:
     chat_id = await harness.chat(harness.admin)
     _, first = await _send(harness, chat_id)
     await _send(harness, chat_id)
@@ -162,13 +172,17 @@ async def test_regenerating_an_older_message_is_refused(harness: AppHarness, ups
     assert response.status_code == 409 and response.json()["code"] == "nothing_to_regenerate"
 
 
-async def test_history_is_trimmed_to_the_context_window(harness: AppHarness, upstream: FakeUpstream) -> None:
+async def test_history_is_trimmed_to_the_context_window(
+    harness: AppHarness, upstream: FakeUpstream
+) -> None:
     upstream.behave("fake-small", text="ok", chunks=1)
     chat_id = await harness.chat(harness.admin, model="fake-small")
     long_turn = "word " * 60
     for _ in range(4):
         await harness.client.post(
-            f"/api/chats/{chat_id}/messages", json={"content": long_turn}, headers=harness.admin.headers
+            f"/api/chats/{chat_id}/messages",
+            json={"content": long_turn},
+            headers=harness.admin.headers,
         )
     sent = upstream.recorder.requests[-1]["messages"]
     assert tokens.count_messages(sent, "fake-small") <= 200
@@ -176,10 +190,14 @@ async def test_history_is_trimmed_to_the_context_window(harness: AppHarness, ups
     assert len(sent) < 7
 
 
-async def test_message_too_long_for_the_model_is_refused(harness: AppHarness, upstream: FakeUpstream) -> None:
+async def test_message_too_long_for_the_model_is_refused(
+    harness: AppHarness, upstream: FakeUpstream
+) -> None:
     chat_id = await harness.chat(harness.admin, model="fake-small")
     response = await harness.client.post(
-        f"/api/chats/{chat_id}/messages", json={"content": "word " * 500}, headers=harness.admin.headers
+        f"/api/chats/{chat_id}/messages",
+        json={"content": "word " * 500},
+        headers=harness.admin.headers,
     )
     assert response.status_code == 422 and response.json()["code"] == "prompt_too_long"
     assert upstream.recorder.count() == 0
@@ -249,7 +267,9 @@ async def test_text_is_checkpointed_while_the_answer_streams(
             listing = await harness.client.get(
                 f"/api/chats/{chat_id}/messages", headers=harness.admin.headers
             )
-            answers = [m for m in listing.json()["_embedded"]["messages"] if m["role"] == "assistant"]
+            answers = [
+                m for m in listing.json()["_embedded"]["messages"] if m["role"] == "assistant"
+            ]
             if answers and answers[0]["status"] == "streaming":
                 saved = answers[0]["content"]
             await asyncio.sleep(0.05)

@@ -24,7 +24,9 @@ def test_shipped_catalog_has_a_demo_model_that_needs_no_provider() -> None:
     assert "demo" in demo.description.lower()
 
 
-def test_deployment_with_an_unset_environment_key_is_listed_but_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deployment_with_an_unset_environment_key_is_listed_but_unavailable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("SB_TEST_KEY", raising=False)
     raw = {"model_list": [_entry("m", api_key="os.environ/SB_TEST_KEY")]}
     model = parse_catalog(raw).resolve("m")
@@ -35,15 +37,31 @@ def test_deployment_with_an_unset_environment_key_is_listed_but_unavailable(monk
 
 
 def test_prices_in_model_info_override_litellms_cost_map() -> None:
-    raw = {"model_list": [{**_entry("g", "openai/gpt-4o"), "model_info": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}}]}
+    raw = {
+        "model_list": [
+            {
+                **_entry("g", "openai/gpt-4o"),
+                "model_info": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6},
+            }
+        ]
+    }
     price = parse_catalog(raw).resolve("g").price
     assert price is not None and price.cost_micros(1_000_000, 1_000_000) == 3_000_000
     known = parse_catalog({"model_list": [_entry("g", "openai/gpt-4o")]}).resolve("g")
-    assert known.price is not None and known.price.input_per_token > 0 and known.max_input_tokens > 8192
+    assert (
+        known.price is not None
+        and known.price.input_per_token > 0
+        and known.max_input_tokens > 8192
+    )
 
 
 def test_unknown_model_without_price_has_none_rather_than_free() -> None:
-    assert parse_catalog({"model_list": [_entry("mystery", "openai/no-such-model-xyz")]}).resolve("mystery").price is None
+    assert (
+        parse_catalog({"model_list": [_entry("mystery", "openai/no-such-model-xyz")]})
+        .resolve("mystery")
+        .price
+        is None
+    )
 
 
 def test_aliases_resolve_to_their_model_and_bad_aliases_are_named() -> None:
@@ -57,7 +75,9 @@ def test_aliases_resolve_to_their_model_and_bad_aliases_are_named() -> None:
 
 def test_invalid_entry_error_names_the_entry() -> None:
     raw = {"model_list": [_entry("ok"), {"model_name": "broken", "litellm_params": {}}]}
-    with pytest.raises(InvalidCatalog, match=r"model_list\[1\] \(model_name 'broken'\): litellm_params.model"):
+    with pytest.raises(
+        InvalidCatalog, match=r"model_list\[1\] \(model_name 'broken'\): litellm_params.model"
+    ):
         parse_catalog(raw)
 
 

@@ -28,7 +28,9 @@ def test_counting_needs_no_network_or_cache() -> None:
     result = subprocess.run(
         [sys.executable, "-c", code],
         env={"PATH": "", "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"},
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "2"

@@ -152,7 +152,12 @@ class FakeUpstream:
             for index, piece in enumerate(pieces):
                 if behaviour.break_after is not None and index >= behaviour.break_after:
                     raise ConnectionAbortedError("fake upstream broke the stream")
-                yield _sse(_chunk(model, {"content": piece} if index else {"role": "assistant", "content": piece}))
+                yield _sse(
+                    _chunk(
+                        model,
+                        {"content": piece} if index else {"role": "assistant", "content": piece},
+                    )
+                )
                 if behaviour.delay:
                     await asyncio.sleep(behaviour.delay)
             if tool_calls is not None:
@@ -175,7 +180,10 @@ class FakeUpstream:
 def _completion(
     model: str, behaviour: Behaviour, tool_calls: list[dict[str, Any]] | None, prompt_tokens: int
 ) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": behaviour.text if tool_calls is None else None}
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": behaviour.text if tool_calls is None else None,
+    }
     if tool_calls is not None:
         message["tool_calls"] = tool_calls
     result: dict[str, Any] = {
@@ -184,7 +192,11 @@ def _completion(
         "created": int(time.time()),
         "model": model,
         "choices": [
-            {"index": 0, "message": message, "finish_reason": "tool_calls" if tool_calls else "stop"}
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": "tool_calls" if tool_calls else "stop",
+            }
         ],
     }
     if behaviour.usage:
