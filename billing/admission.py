@@ -66,7 +66,9 @@ async def admit(
     """
     if prompt_tokens < 0 or max_output_tokens < 0:
         raise InvalidInput("Token counts cannot be negative.")
-    attempt = _Attempt(caller, model, prompt_tokens, max_output_tokens, source, limits, lease_seconds)
+    attempt = _Attempt(
+        caller, model, prompt_tokens, max_output_tokens, source, limits, lease_seconds
+    )
     try:
         return await attempt.run(factory)
     except BudgetExceeded:
@@ -113,8 +115,10 @@ class _Attempt:
             counter_ids = await budgets.reserve(
                 session, budgets=found, micros=micros, tokens=tokens, at=now
             )
-            team_id = seat.team_id if seat.team_id in caller.team_ids or not caller.team_ids else (
-                caller.team_ids[0]
+            team_id = (
+                seat.team_id
+                if seat.team_id in caller.team_ids or not caller.team_ids
+                else (caller.team_ids[0])
             )
             reservation = self._reservation(reservation_id, team_id, micros, counter_ids, now)
             session.add(reservation)

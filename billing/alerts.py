@@ -1,4 +1,4 @@
-"""Usage alerts: one per budget, period and threshold, stored at settlement and sent to a webhook later.
+"""Usage alerts: one per budget, period and threshold, stored at settlement, sent to a webhook.
 
 Alerts are written in the settlement's transaction (a unique key makes each crossing happen once,
 whatever the number of workers) and delivered by `deliver_pending`, which the app runs in the
@@ -55,11 +55,19 @@ async def record_crossings(session: AsyncSession, *, counter_ids: Sequence[str])
     for counter, budget in rows.all():
         for threshold in _crossed(budget, counter):
             alerts.append(
-                {"id": new_id(), "budget_id": budget.id, "budget_name": budget.name,
-                 "period_start": counter.period_start, "threshold": threshold,
-                 "spent_micros": counter.spent_micros, "spent_tokens": counter.spent_tokens,
-                 "limit_micros": budget.limit_micros, "limit_tokens": budget.limit_tokens,
-                 "created_at": clock.now(), "attempts": 0}
+                {
+                    "id": new_id(),
+                    "budget_id": budget.id,
+                    "budget_name": budget.name,
+                    "period_start": counter.period_start,
+                    "threshold": threshold,
+                    "spent_micros": counter.spent_micros,
+                    "spent_tokens": counter.spent_tokens,
+                    "limit_micros": budget.limit_micros,
+                    "limit_tokens": budget.limit_tokens,
+                    "created_at": clock.now(),
+                    "attempts": 0,
+                }
             )
     if alerts:
         dialect = session.get_bind().dialect.name
@@ -158,7 +166,9 @@ async def _post(http: httpx.AsyncClient, url: str, alert: UsageAlert) -> bool:
     return response.is_success
 
 
-async def _mark(factory: async_sessionmaker[AsyncSession], alert_id: str, *, delivered: bool) -> None:
+async def _mark(
+    factory: async_sessionmaker[AsyncSession], alert_id: str, *, delivered: bool
+) -> None:
     values: dict[str, Any] = {"delivered_at": clock.now()} if delivered else {"claimed_at": None}
     async with write_transaction(factory) as session:
         await session.execute(

@@ -52,7 +52,9 @@ class BudgetStatus:
     remaining_tokens: int | None
 
 
-async def create(session: AsyncSession, *, data: BudgetCreate, profile_id: str | None = None) -> Budget:
+async def create(
+    session: AsyncSession, *, data: BudgetCreate, profile_id: str | None = None
+) -> Budget:
     """Add a budget."""
     budget = Budget(**data.model_dump(), profile_id=profile_id)
     session.add(budget)
@@ -123,7 +125,12 @@ async def status(session: AsyncSession, *, budget: Budget) -> BudgetStatus:
 
 def _status(budget: Budget, start: datetime, counter: BudgetCounter | None) -> BudgetStatus:
     spent_m, reserved_m, spent_t, reserved_t = (
-        (counter.spent_micros, counter.reserved_micros, counter.spent_tokens, counter.reserved_tokens)
+        (
+            counter.spent_micros,
+            counter.reserved_micros,
+            counter.spent_tokens,
+            counter.reserved_tokens,
+        )
         if counter is not None
         else (0, 0, 0, 0)
     )
@@ -210,8 +217,15 @@ async def _counters(session: AsyncSession, starts: dict[str, datetime]) -> list[
     """The counters of each budget's period, created (in budget-id order) where missing."""
     dialect = session.get_bind().dialect.name
     rows = [
-        {"id": new_id(), "budget_id": b, "period_start": s, "spent_micros": 0,
-         "reserved_micros": 0, "spent_tokens": 0, "reserved_tokens": 0}
+        {
+            "id": new_id(),
+            "budget_id": b,
+            "period_start": s,
+            "spent_micros": 0,
+            "reserved_micros": 0,
+            "spent_tokens": 0,
+            "reserved_tokens": 0,
+        }
         for b, s in sorted(starts.items())
     ]
     await session.execute(insert_ignoring_duplicates(dialect, BudgetCounter, rows))
@@ -226,7 +240,12 @@ async def _counters(session: AsyncSession, starts: dict[str, datetime]) -> list[
 
 
 async def _exceeded(
-    session: AsyncSession, budget: Budget, counter_id: str, start: datetime, micros: int, tokens: int
+    session: AsyncSession,
+    budget: Budget,
+    counter_id: str,
+    start: datetime,
+    micros: int,
+    tokens: int,
 ) -> BudgetExceeded:
     counter = await session.get(BudgetCounter, counter_id, populate_existing=True)
     assert counter is not None
@@ -235,8 +254,12 @@ async def _exceeded(
     return BudgetExceeded(
         f"The budget {budget.name!r} has no room for this request"
         + (f"; it resets at {resets}." if resets else "."),
-        budget={"id": budget.id, "name": budget.name, "scope": budget.scope,
-                "scopeId": budget.scope_id},
+        budget={
+            "id": budget.id,
+            "name": budget.name,
+            "scope": budget.scope,
+            "scopeId": budget.scope_id,
+        },
         limitMicros=budget.limit_micros,
         limitTokens=budget.limit_tokens,
         spentMicros=view.spent_micros,

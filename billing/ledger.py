@@ -47,7 +47,12 @@ async def settle(
         if reservation is None:
             return await _entry_of(session, reservation_id)
         return await _record(
-            session, reservation, outcome, max(0, prompt_tokens), max(0, completion_tokens), estimated
+            session,
+            reservation,
+            outcome,
+            max(0, prompt_tokens),
+            max(0, completion_tokens),
+            estimated,
         )
 
 
@@ -88,7 +93,9 @@ async def get_entry(session: AsyncSession, *, reservation_id: str) -> LedgerEntr
     )
 
 
-async def open_reservations(session: AsyncSession, *, user_id: str | None = None) -> Sequence[Reservation]:
+async def open_reservations(
+    session: AsyncSession, *, user_id: str | None = None
+) -> Sequence[Reservation]:
     """Reservations not yet settled, oldest first."""
     stmt = select(Reservation).where(Reservation.state == "open").order_by(Reservation.created_at)
     if user_id is not None:

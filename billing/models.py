@@ -1,5 +1,7 @@
-"""Billing tables: subscriptions, seats, budgets and their period counters, reservations, the ledger,
-usage profiles, rate limits and usage alerts. Money is integer micro-dollars throughout."""
+"""Billing tables: seats, budgets and their counters, reservations, the ledger, profiles, limits.
+
+Money is integer micro-dollars throughout; datetimes are UTC with their time zone.
+"""
 
 from __future__ import annotations
 

@@ -80,7 +80,7 @@ async def check_model(
 ) -> None:
     """Refuse a model the caller's usage profiles do not allow.
 
-    `model_names` are the model's canonical name and aliases; a profile listing any of them allows it.
+    `model_names` are the model's name and aliases; a profile listing any of them allows it.
 
     Raises:
         ModelNotAllowed: the profile that decides for the caller does not list the model.

@@ -1,4 +1,4 @@
-"""Rate limits: requests and tokens per minute per user and per API token, shared through the database.
+"""Rate limits: requests and tokens per minute per user and API token, shared through the database.
 
 Each key (`user:<id>`, `apiToken:<id>`) has a sliding one-minute window of admitted requests. An
 admission locks the key's bucket row, counts the window and records itself, all inside the admission
@@ -68,7 +68,9 @@ async def resolve(
     teams' overrides, else the defaults; an API token's override, else the token defaults."""
     teams = list(team_ids)
     ids = [user_id, *teams, *([api_token_id] if api_token_id else [])]
-    rows = await session.scalars(select(RateLimitOverride).where(RateLimitOverride.scope_id.in_(ids)))
+    rows = await session.scalars(
+        select(RateLimitOverride).where(RateLimitOverride.scope_id.in_(ids))
+    )
     found = {(o.scope, o.scope_id): o for o in rows}
     user = found.get(("user", user_id))
     team_rows = [found[("team", t)] for t in teams if ("team", t) in found]
@@ -121,7 +123,9 @@ async def consume(
         insert_ignoring_duplicates(dialect, RateBucket, [{"key": k.key} for k in ordered])
     )
     for key in ordered:
-        await session.execute(select(RateBucket.key).where(RateBucket.key == key.key).with_for_update())
+        await session.execute(
+            select(RateBucket.key).where(RateBucket.key == key.key).with_for_update()
+        )
         await session.execute(
             delete(RateEvent)
             .where(RateEvent.key == key.key, RateEvent.at <= at - WINDOW)

@@ -47,9 +47,7 @@ async def get_subscription(session: AsyncSession, *, team_id: str) -> Subscripti
     Raises:
         SubscriptionNotFound: the team has none.
     """
-    subscription = await session.scalar(
-        select(Subscription).where(Subscription.team_id == team_id)
-    )
+    subscription = await session.scalar(select(Subscription).where(Subscription.team_id == team_id))
     if subscription is None:
         raise SubscriptionNotFound(team_id=team_id)
     return subscription
@@ -122,7 +120,9 @@ async def assign(factory: async_sessionmaker[AsyncSession], *, team_id: str, use
         return seat
 
 
-async def unassign(factory: async_sessionmaker[AsyncSession], *, team_id: str, user_id: str) -> None:
+async def unassign(
+    factory: async_sessionmaker[AsyncSession], *, team_id: str, user_id: str
+) -> None:
     """Take a seat back; requests already admitted finish, new ones need a seat again.
 
     Raises:
@@ -200,9 +200,7 @@ async def grant_bootstrap_seat(session: AsyncSession, *, user_id: str) -> None:
     if team_id is None:
         team_id = await _default_team(session)
         session.add(TeamMembership(team_id=team_id, user_id=user_id, role="owner"))
-    subscription = await session.scalar(
-        select(Subscription).where(Subscription.team_id == team_id)
-    )
+    subscription = await session.scalar(select(Subscription).where(Subscription.team_id == team_id))
     if subscription is None:
         subscription = Subscription(team_id=team_id, seats=1, seats_used=0)
         session.add(subscription)

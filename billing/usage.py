@@ -6,10 +6,11 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, assert_never
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from billing.models import LedgerEntry
 from billing.schemas import GroupBy, UsageQuery
@@ -27,24 +28,22 @@ class UsageRow:
     cost_micros: int
 
 
+_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
+    "user": LedgerEntry.user_id,
+    "team": LedgerEntry.team_id,
+    "model": LedgerEntry.model,
+    "assistant": LedgerEntry.assistant_id,
+    "apiToken": LedgerEntry.api_token_id,
+    "source": LedgerEntry.source,
+}
+
+
 def _dimension(name: GroupBy, dialect: str) -> ColumnElement[Any]:
-    if name == "user":
-        return LedgerEntry.user_id
-    if name == "team":
-        return LedgerEntry.team_id
-    if name == "model":
-        return LedgerEntry.model
-    if name == "assistant":
-        return LedgerEntry.assistant_id
-    if name == "apiToken":
-        return LedgerEntry.api_token_id
-    if name == "source":
-        return LedgerEntry.source
-    if name == "day":
-        if dialect == "postgresql":
-            return func.to_char(func.timezone("UTC", LedgerEntry.created_at), "YYYY-MM-DD")
-        return func.substr(func.datetime(LedgerEntry.created_at), 1, 10)
-    assert_never(name)
+    if name != "day":
+        return _COLUMNS[name].expression
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", LedgerEntry.created_at), "YYYY-MM-DD")
+    return func.substr(func.datetime(LedgerEntry.created_at), 1, 10)
 
 
 def _filters(query: UsageQuery, viewer_id: str, viewer_is_admin: bool) -> list[ColumnElement[bool]]:
@@ -86,7 +85,7 @@ async def report(
     rows = []
     for row in (await session.execute(stmt)).all():
         values = list(row)
-        group = {name: _text(values[i]) for i, name in enumerate(query.group_by)}
+        group = {str(name): _text(values[i]) for i, name in enumerate(query.group_by)}
         requests, prompt, completion, cost = (int(v) for v in values[len(dims) :])
         if requests == 0 and not dims:
             continue
@@ -106,7 +105,13 @@ def to_csv(rows: Sequence[UsageRow], group_by: Sequence[GroupBy]) -> str:
     writer.writerow([*group_by, *sums])
     for row in rows:
         writer.writerow(
-            [*(row.group.get(g) or "" for g in group_by), row.requests, row.prompt_tokens,
-             row.completion_tokens, row.total_tokens, row.cost_micros]
+            [
+                *(row.group.get(g) or "" for g in group_by),
+                row.requests,
+                row.prompt_tokens,
+                row.completion_tokens,
+                row.total_tokens,
+                row.cost_micros,
+            ]
         )
     return out.getvalue()

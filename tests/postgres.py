@@ -12,16 +12,16 @@ import os
 import secrets
 from collections.abc import Iterator
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.migrate import upgrade_database
 
 ENV = "SWITCHBOARD_TEST_POSTGRES_URL"
-SKIP_REASON = (
-    f"PostgreSQL tests need {ENV}: run `export {ENV}=\"$(.ci/postgres.sh)\"` (CI sets it)"
-)
+SKIP_REASON = f'PostgreSQL tests need {ENV}: run `export {ENV}="$(.ci/postgres.sh)"` (CI sets it)'
 
 
 def server_url() -> str | None:
@@ -51,6 +51,21 @@ def drop_database(server: str, url: str) -> None:
     """Drop a database made by `create_database`, disconnecting whoever is left."""
     name = make_url(url).database
     asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def empty_database(factory: async_sessionmaker[AsyncSession]) -> None:
+    """Delete every row of every table but Alembic's, so a test starts from a clean database."""
+    async with factory() as session:
+        names = await session.scalars(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
+            )
+        )
+        tables = ", ".join(f'"{n}"' for n in names)
+        if tables:
+            await session.execute(text(f"TRUNCATE {tables} CASCADE"))
+        await session.commit()
 
 
 @pytest.fixture(scope="session")

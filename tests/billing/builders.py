@@ -72,7 +72,9 @@ async def make_team(factory: Factory, *, seats_count: int | None = 10) -> str:
     return team_id
 
 
-async def make_user(factory: Factory, *, team_ids: tuple[str, ...] = (), role: str = "member") -> str:
+async def make_user(
+    factory: Factory, *, team_ids: tuple[str, ...] = (), role: str = "member"
+) -> str:
     """A user, member of the given teams."""
     async with write_transaction(factory) as session:
         user = User(username="user-" + new_id(), password_hash="x", role=role)

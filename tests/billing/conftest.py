@@ -1,4 +1,4 @@
-"""Billing test fixtures: a migrated database per test, on SQLite and (when available) PostgreSQL."""
+"""Billing fixtures: a migrated database per test, on SQLite and (when available) PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.migrate import upgrade_database
 from core import clock
 from core.database import async_url, create_engine, sessionmaker
 from tests.billing.builders import SimulatedClock
-from tests.postgres import postgres_url
+from tests.postgres import empty_database, postgres_url
 
 __all__ = ["postgres_url"]
 
@@ -48,19 +47,6 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
-async def _truncate(factory: Factory) -> None:
-    async with factory() as session:
-        names = await session.scalars(
-            text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename <> 'alembic_version'"
-            )
-        )
-        tables = ", ".join(f'"{n}"' for n in names)
-        await session.execute(text(f"TRUNCATE {tables} CASCADE"))
-        await session.commit()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest) -> str:
     """The URL of an empty migrated database of each kind."""
@@ -75,7 +61,7 @@ async def factory(database_url: str) -> AsyncIterator[Factory]:
     engine = create_engine(async_url(database_url))
     made = sessionmaker(engine)
     if engine.dialect.name == "postgresql":
-        await _truncate(made)
+        await empty_database(made)
     try:
         yield made
     finally:

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 
 from billing import ledger, profiles, seats
-from billing.admission import admit, renew_lease
+from billing.admission import Caller, admit
 from billing.errors import (
     BudgetExceeded,
     ModelNotAllowed,
     PriceUnknown,
-    ReservationClosed,
-    ReservationNotFound,
     SeatRequired,
 )
-from billing.models import LedgerEntry, Reservation
+from billing.models import Reservation
 from billing.schemas import UsageProfileCreate
 from core.database import write_transaction
 from tests.billing.builders import (
@@ -48,11 +45,15 @@ async def test_fifty_parallel_admissions_admit_exactly_ten_under_a_ten_cent_budg
             factory, scope="user", scope_id=caller.user_id, limit_micros=100_000, period="month"
         )
 
-        async def one() -> str | None:
+        async def one(caller: Caller = caller) -> str | None:
             try:
                 r = await admit(
-                    factory, caller=caller, model=MODEL, prompt_tokens=100,
-                    max_output_tokens=300, source="chat",
+                    factory,
+                    caller=caller,
+                    model=MODEL,
+                    prompt_tokens=100,
+                    max_output_tokens=300,
+                    source="chat",
                 )
             except BudgetExceeded:
                 return None
@@ -64,8 +65,14 @@ async def test_fifty_parallel_admissions_admit_exactly_ten_under_a_ten_cent_budg
         assert results.count(None) == 40
         await asyncio.gather(
             *(
-                ledger.settle(factory, reservation_id=r, outcome="completed", prompt_tokens=100,
-                              completion_tokens=300, estimated=False)
+                ledger.settle(
+                    factory,
+                    reservation_id=r,
+                    outcome="completed",
+                    prompt_tokens=100,
+                    completion_tokens=300,
+                    estimated=False,
+                )
                 for r in admitted
             )
         )
@@ -78,20 +85,36 @@ async def test_refusal_names_the_budget_and_when_it_resets(
 ) -> None:
     caller = await seated_caller(factory)
     budget = await make_budget(
-        factory, name="Monthly cap", scope="team", scope_id=caller.team_ids[0],
-        limit_micros=15_000, period="month",
+        factory,
+        name="Monthly cap",
+        scope="team",
+        scope_id=caller.team_ids[0],
+        limit_micros=15_000,
+        period="month",
     )
-    await admit(factory, caller=caller, model=MODEL, prompt_tokens=100, max_output_tokens=300,
-                source="chat")
+    await admit(
+        factory, caller=caller, model=MODEL, prompt_tokens=100, max_output_tokens=300, source="chat"
+    )
     with pytest.raises(BudgetExceeded) as refused:
-        await admit(factory, caller=caller, model=MODEL, prompt_tokens=100,
-                    max_output_tokens=300, source="chat")
+        await admit(
+            factory,
+            caller=caller,
+            model=MODEL,
+            prompt_tokens=100,
+            max_output_tokens=300,
+            source="chat",
+        )
     details = refused.value.details
     assert details["budget"] == {
-        "id": budget.id, "name": "Monthly cap", "scope": "team", "scopeId": caller.team_ids[0]
+        "id": budget.id,
+        "name": "Monthly cap",
+        "scope": "team",
+        "scopeId": caller.team_ids[0],
     }
     assert (details["limitMicros"], details["spentMicros"], details["reservedMicros"]) == (
-        15_000, 0, WORST_CASE,
+        15_000,
+        0,
+        WORST_CASE,
     )
     assert details["resetsAt"] == "2026-04-01T00:00:00+00:00"
     assert refused.value.code == "budget_exceeded"
@@ -101,14 +124,22 @@ async def test_every_applicable_budget_is_enforced_and_a_refusal_holds_nothing(
     factory: Factory,
 ) -> None:
     caller = await seated_caller(factory)
-    roomy = await make_budget(factory, scope="user", scope_id=caller.user_id,
-                              limit_micros=1_000_000)
+    roomy = await make_budget(
+        factory, scope="user", scope_id=caller.user_id, limit_micros=1_000_000
+    )
     await make_budget(factory, name="tokens", scope="global", limit_tokens=500, period="day")
-    await admit(factory, caller=caller, model=MODEL, prompt_tokens=100, max_output_tokens=300,
-                source="chat")
+    await admit(
+        factory, caller=caller, model=MODEL, prompt_tokens=100, max_output_tokens=300, source="chat"
+    )
     with pytest.raises(BudgetExceeded) as refused:
-        await admit(factory, caller=caller, model=MODEL, prompt_tokens=100,
-                    max_output_tokens=300, source="chat")
+        await admit(
+            factory,
+            caller=caller,
+            model=MODEL,
+            prompt_tokens=100,
+            max_output_tokens=300,
+            source="chat",
+        )
     assert refused.value.details["budget"]["name"] == "tokens"
     (counter,) = await counters_of(factory, roomy.id)
     assert counter.reserved_micros == WORST_CASE
@@ -119,11 +150,16 @@ async def test_a_member_without_a_seat_is_refused_before_anything_is_reserved(
 ) -> None:
     team = await make_team(factory)
     user_id = await make_user(factory, team_ids=(team,))
-    from billing.admission import Caller
 
     with pytest.raises(SeatRequired):
-        await admit(factory, caller=Caller(user_id, (team,)), model=MODEL, prompt_tokens=1,
-                    max_output_tokens=1, source="chat")
+        await admit(
+            factory,
+            caller=Caller(user_id, (team,)),
+            model=MODEL,
+            prompt_tokens=1,
+            max_output_tokens=1,
+            source="chat",
+        )
     async with factory() as session:
         assert await session.scalar(select(func.count()).select_from(Reservation)) == 0
 
@@ -132,43 +168,76 @@ async def test_unassigning_a_seat_mid_request_lets_it_settle_but_refuses_the_nex
     factory: Factory,
 ) -> None:
     caller = await seated_caller(factory)
-    running = await admit(factory, caller=caller, model=MODEL, prompt_tokens=10,
-                          max_output_tokens=10, source="chat")
+    running = await admit(
+        factory, caller=caller, model=MODEL, prompt_tokens=10, max_output_tokens=10, source="chat"
+    )
     await seats.unassign(factory, team_id=caller.team_ids[0], user_id=caller.user_id)
-    entry = await ledger.settle(factory, reservation_id=running.id, outcome="completed",
-                                prompt_tokens=10, completion_tokens=5, estimated=False)
+    entry = await ledger.settle(
+        factory,
+        reservation_id=running.id,
+        outcome="completed",
+        prompt_tokens=10,
+        completion_tokens=5,
+        estimated=False,
+    )
     assert entry.outcome == "completed"
     with pytest.raises(SeatRequired):
-        await admit(factory, caller=caller, model=MODEL, prompt_tokens=10, max_output_tokens=10,
-                    source="chat")
+        await admit(
+            factory,
+            caller=caller,
+            model=MODEL,
+            prompt_tokens=10,
+            max_output_tokens=10,
+            source="chat",
+        )
 
 
 async def test_a_model_outside_the_usage_profile_is_refused(factory: Factory) -> None:
     caller = await seated_caller(factory)
     async with write_transaction(factory) as session:
-        await profiles.create(session, data=UsageProfileCreate(
-            name="cheap only", scope="team", scope_id=caller.team_ids[0],
-            allowed_models=["cheap-model"],
-        ))
+        await profiles.create(
+            session,
+            data=UsageProfileCreate(
+                name="cheap only",
+                scope="team",
+                scope_id=caller.team_ids[0],
+                allowed_models=["cheap-model"],
+            ),
+        )
     with pytest.raises(ModelNotAllowed):
-        await admit(factory, caller=caller, model=MODEL, prompt_tokens=1, max_output_tokens=1,
-                    source="chat")
+        await admit(
+            factory, caller=caller, model=MODEL, prompt_tokens=1, max_output_tokens=1, source="chat"
+        )
     cheap = fake_model("cheap-model")
-    await admit(factory, caller=caller, model=cheap, prompt_tokens=1, max_output_tokens=1,
-                source="chat")
+    await admit(
+        factory, caller=caller, model=cheap, prompt_tokens=1, max_output_tokens=1, source="chat"
+    )
 
 
 async def test_a_profile_monthly_cap_is_enforced_like_a_budget(factory: Factory) -> None:
     caller = await seated_caller(factory)
     async with write_transaction(factory) as session:
-        await profiles.create(session, data=UsageProfileCreate(
-            name="capped", scope="user", scope_id=caller.user_id, monthly_cap_micros=WORST_CASE,
-        ))
-    await admit(factory, caller=caller, model=MODEL, prompt_tokens=100, max_output_tokens=300,
-                source="chat")
+        await profiles.create(
+            session,
+            data=UsageProfileCreate(
+                name="capped",
+                scope="user",
+                scope_id=caller.user_id,
+                monthly_cap_micros=WORST_CASE,
+            ),
+        )
+    await admit(
+        factory, caller=caller, model=MODEL, prompt_tokens=100, max_output_tokens=300, source="chat"
+    )
     with pytest.raises(BudgetExceeded) as refused:
-        await admit(factory, caller=caller, model=MODEL, prompt_tokens=100,
-                    max_output_tokens=300, source="chat")
+        await admit(
+            factory,
+            caller=caller,
+            model=MODEL,
+            prompt_tokens=100,
+            max_output_tokens=300,
+            source="chat",
+        )
     assert refused.value.details["budget"]["name"] == "capped (monthly cap)"
 
 
@@ -176,105 +245,21 @@ async def test_an_unpriced_model_is_refused_under_a_money_budget_not_treated_as_
     factory: Factory,
 ) -> None:
     caller = await seated_caller(factory)
-    await admit(factory, caller=caller, model=unpriced_model(), prompt_tokens=5,
-                max_output_tokens=5, source="chat")
+    await admit(
+        factory,
+        caller=caller,
+        model=unpriced_model(),
+        prompt_tokens=5,
+        max_output_tokens=5,
+        source="chat",
+    )
     await make_budget(factory, scope="user", scope_id=caller.user_id, limit_micros=1_000_000)
     with pytest.raises(PriceUnknown):
-        await admit(factory, caller=caller, model=unpriced_model(), prompt_tokens=5,
-                    max_output_tokens=5, source="chat")
-
-
-async def test_settling_twice_returns_the_first_row(factory: Factory) -> None:
-    caller = await seated_caller(factory)
-    r = await admit(factory, caller=caller, model=MODEL, prompt_tokens=100,
-                    max_output_tokens=300, source="v1")
-    results = await asyncio.gather(
-        ledger.settle(factory, reservation_id=r.id, outcome="completed", prompt_tokens=100,
-                      completion_tokens=200, estimated=False),
-        ledger.settle(factory, reservation_id=r.id, outcome="failed", prompt_tokens=0,
-                      completion_tokens=0, estimated=False),
-    )
-    assert results[0].id == results[1].id
-    async with factory() as session:
-        count = await session.scalar(
-            select(func.count()).select_from(LedgerEntry)
-            .where(LedgerEntry.reservation_id == r.id)
+        await admit(
+            factory,
+            caller=caller,
+            model=unpriced_model(),
+            prompt_tokens=5,
+            max_output_tokens=5,
+            source="chat",
         )
-    assert count == 1
-    with pytest.raises(ReservationNotFound):
-        await ledger.settle(factory, reservation_id="nope", outcome="completed", prompt_tokens=0,
-                            completion_tokens=0, estimated=False)
-
-
-async def test_a_cancelled_request_is_billed_at_least_what_was_delivered(factory: Factory) -> None:
-    caller = await seated_caller(factory)
-    r = await admit(factory, caller=caller, model=MODEL, prompt_tokens=100,
-                    max_output_tokens=300, source="chat")
-    await renew_lease(factory, reservation_id=r.id, completion_tokens_so_far=120)
-    entry = await ledger.settle(factory, reservation_id=r.id, outcome="cancelled",
-                                prompt_tokens=100, completion_tokens=50, estimated=True)
-    assert (entry.completion_tokens, entry.cost_micros) == (120, 1_000 + 3_600)
-    assert entry.estimated
-
-
-async def test_a_crashed_requests_lease_expires_and_its_reservation_is_released(
-    factory: Factory, sim_clock: SimulatedClock
-) -> None:
-    caller = await seated_caller(factory)
-    budget = await make_budget(factory, scope="user", scope_id=caller.user_id,
-                               limit_micros=WORST_CASE)
-    crashed = await admit(factory, caller=caller, model=MODEL, prompt_tokens=100,
-                          max_output_tokens=300, source="chat", lease_seconds=30)
-    await renew_lease(factory, reservation_id=crashed.id, completion_tokens_so_far=40)
-    sim_clock.advance(20)
-    assert await ledger.release_expired(factory) == 0
-    sim_clock.advance(31)
-    # The next admission finds the budget held, releases the expired lease itself, and fits.
-    second = await admit(factory, caller=caller, model=fake_model(), prompt_tokens=10,
-                         max_output_tokens=10, source="chat")
-    async with factory() as session:
-        entry = await ledger.get_entry(session, reservation_id=crashed.id)
-    assert entry is not None
-    assert (entry.outcome, entry.prompt_tokens, entry.completion_tokens) == ("interrupted", 100, 40)
-    (counter,) = await counters_of(factory, budget.id)
-    assert counter.spent_micros == 1_000 + 1_200
-    assert counter.reserved_micros == second.reserved_micros
-    with pytest.raises(ReservationClosed):
-        await renew_lease(factory, reservation_id=crashed.id, completion_tokens_so_far=50)
-
-
-async def test_requests_straddling_midnight_count_in_their_own_periods(
-    factory: Factory, sim_clock: SimulatedClock
-) -> None:
-    caller = await seated_caller(factory)
-    budget = await make_budget(factory, scope="user", scope_id=caller.user_id,
-                               limit_micros=25_000, period="day")
-    sim_clock.set(datetime(2026, 3, 4, 23, 59, 30, tzinfo=UTC))
-    before = [
-        await admit(factory, caller=caller, model=MODEL, prompt_tokens=100, max_output_tokens=300,
-                    source="chat")
-        for _ in range(2)
-    ]
-    with pytest.raises(BudgetExceeded) as refused:
-        await admit(factory, caller=caller, model=MODEL, prompt_tokens=100,
-                    max_output_tokens=300, source="chat")
-    assert refused.value.details["resetsAt"] == "2026-03-05T00:00:00+00:00"
-    sim_clock.set(datetime(2026, 3, 5, 0, 0, 10, tzinfo=UTC))
-    for r in before:
-        await ledger.settle(factory, reservation_id=r.id, outcome="completed", prompt_tokens=100,
-                            completion_tokens=300, estimated=False)
-    after = [
-        await admit(factory, caller=caller, model=MODEL, prompt_tokens=100, max_output_tokens=300,
-                    source="chat")
-        for _ in range(2)
-    ]
-    with pytest.raises(BudgetExceeded):
-        await admit(factory, caller=caller, model=MODEL, prompt_tokens=100,
-                    max_output_tokens=300, source="chat")
-    for r in after:
-        await ledger.settle(factory, reservation_id=r.id, outcome="completed", prompt_tokens=100,
-                            completion_tokens=300, estimated=False)
-    first, second = await counters_of(factory, budget.id)
-    assert (first.spent_micros, first.reserved_micros) == (20_000, 0)
-    assert (second.spent_micros, second.reserved_micros) == (20_000, 0)
-    assert max(first.spent_micros, second.spent_micros) <= 25_000

@@ -25,21 +25,39 @@ async def test_a_budget_view_shows_the_current_period_and_when_it_resets(
     factory: Factory, sim_clock: SimulatedClock
 ) -> None:
     caller = await seated_caller(factory)
-    budget = await make_budget(factory, scope="user", scope_id=caller.user_id,
-                               limit_micros=50_000, limit_tokens=10_000, period="week")
-    done = await admit(factory, caller=caller, model=MODEL, prompt_tokens=100,
-                       max_output_tokens=300, source="chat")
-    await admit(factory, caller=caller, model=MODEL, prompt_tokens=100, max_output_tokens=300,
-                source="chat")
-    await ledger.settle(factory, reservation_id=done.id, outcome="completed", prompt_tokens=100,
-                        completion_tokens=100, estimated=False)
+    budget = await make_budget(
+        factory,
+        scope="user",
+        scope_id=caller.user_id,
+        limit_micros=50_000,
+        limit_tokens=10_000,
+        period="week",
+    )
+    done = await admit(
+        factory, caller=caller, model=MODEL, prompt_tokens=100, max_output_tokens=300, source="chat"
+    )
+    await admit(
+        factory, caller=caller, model=MODEL, prompt_tokens=100, max_output_tokens=300, source="chat"
+    )
+    await ledger.settle(
+        factory,
+        reservation_id=done.id,
+        outcome="completed",
+        prompt_tokens=100,
+        completion_tokens=100,
+        estimated=False,
+    )
     async with factory() as session:
         view = await budgets.status(session, budget=await budgets.get(session, budget_id=budget.id))
     body = BudgetRead.model_validate(view).model_dump(mode="json", by_alias=True)
     assert body["spentMicros"] == 4_000
     assert body["reservedMicros"] == 10_000
     assert body["remainingMicros"] == 36_000
-    assert (body["spentTokens"], body["reservedTokens"], body["remainingTokens"]) == (200, 400, 9_400)
+    assert (body["spentTokens"], body["reservedTokens"], body["remainingTokens"]) == (
+        200,
+        400,
+        9_400,
+    )
     assert body["resetsAt"] == "2026-03-09T00:00:00Z"
     assert body["periodStart"] == "2026-03-02T00:00:00Z"
 
@@ -48,8 +66,9 @@ async def test_budgets_are_listed_changed_and_deleted(factory: Factory) -> None:
     budget = await make_budget(factory, scope="global", limit_tokens=100)
     async with write_transaction(factory) as session:
         found = await budgets.get(session, budget_id=budget.id)
-        await budgets.update_budget(session, budget=found,
-                                    data=BudgetUpdate(limit_micros=5, name="renamed"))
+        await budgets.update_budget(
+            session, budget=found, data=BudgetUpdate(limit_micros=5, name="renamed")
+        )
         with pytest.raises(InvalidBudget):
             await budgets.update_budget(
                 session, budget=found, data=BudgetUpdate(limit_micros=None, limit_tokens=None)
@@ -70,8 +89,9 @@ def test_a_budget_needs_a_limit_and_a_scope_id_unless_global() -> None:
         BudgetCreate(name="x", scope="team", limit_micros=1)
     with pytest.raises(ValidationError):
         BudgetCreate(name="x", scope="global", limit_micros=1, thresholds=[1.5])
-    created = BudgetCreate.model_validate({"name": "x", "scope": "apiToken", "scopeId": "t",
-                                           "limitTokens": 5, "period": "day"})
+    created = BudgetCreate.model_validate(
+        {"name": "x", "scope": "apiToken", "scopeId": "t", "limitTokens": 5, "period": "day"}
+    )
     assert created.scope_id == "t"
 
 
@@ -86,7 +106,8 @@ class _Webhook:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
         length = next(
-            int(line.split(b":")[1]) for line in head.split(b"\r\n")
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
             if line.lower().startswith(b"content-length")
         )
         self.bodies.append(json.loads(await reader.readexactly(length)))
@@ -110,13 +131,33 @@ async def test_a_soft_budget_alerts_once_per_threshold_and_period_without_refusi
     factory: Factory, sim_clock: SimulatedClock, webhook: _Webhook
 ) -> None:
     caller = await seated_caller(factory)
-    budget = await make_budget(factory, name="soft", scope="user", scope_id=caller.user_id,
-                               limit_micros=20_000, period="day", hard=False, thresholds=[0.5])
+    budget = await make_budget(
+        factory,
+        name="soft",
+        scope="user",
+        scope_id=caller.user_id,
+        limit_micros=20_000,
+        period="day",
+        hard=False,
+        thresholds=[0.5],
+    )
     for _ in range(5):
-        r = await admit(factory, caller=caller, model=MODEL, prompt_tokens=100,
-                        max_output_tokens=300, source="chat")
-        await ledger.settle(factory, reservation_id=r.id, outcome="completed", prompt_tokens=100,
-                            completion_tokens=300, estimated=False)
+        r = await admit(
+            factory,
+            caller=caller,
+            model=MODEL,
+            prompt_tokens=100,
+            max_output_tokens=300,
+            source="chat",
+        )
+        await ledger.settle(
+            factory,
+            reservation_id=r.id,
+            outcome="completed",
+            prompt_tokens=100,
+            completion_tokens=300,
+            estimated=False,
+        )
     async with factory() as session:
         stored, total = await alerts.list_alerts(session, budget_id=budget.id)
     assert total == 2
@@ -135,12 +176,20 @@ async def test_an_unreachable_webhook_leaves_alerts_pending(
     factory: Factory, sim_clock: SimulatedClock
 ) -> None:
     caller = await seated_caller(factory)
-    await make_budget(factory, scope="user", scope_id=caller.user_id, limit_micros=1_000,
-                      hard=False)
-    r = await admit(factory, caller=caller, model=MODEL, prompt_tokens=100, max_output_tokens=0,
-                    source="chat")
-    await ledger.settle(factory, reservation_id=r.id, outcome="completed", prompt_tokens=100,
-                        completion_tokens=0, estimated=False)
+    await make_budget(
+        factory, scope="user", scope_id=caller.user_id, limit_micros=1_000, hard=False
+    )
+    r = await admit(
+        factory, caller=caller, model=MODEL, prompt_tokens=100, max_output_tokens=0, source="chat"
+    )
+    await ledger.settle(
+        factory,
+        reservation_id=r.id,
+        outcome="completed",
+        prompt_tokens=100,
+        completion_tokens=0,
+        estimated=False,
+    )
     assert await alerts.deliver_pending(factory, webhook_url="http://127.0.0.1:9/none") == 0
     async with factory() as session:
         (alert,), _ = await alerts.list_alerts(session)

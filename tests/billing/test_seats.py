@@ -27,7 +27,9 @@ async def test_ten_concurrent_assignments_to_three_free_seats_give_three_seats_a
 ) -> None:
     team = await make_team(factory, seats_count=5)
     for _ in range(2):
-        await seats.assign(factory, team_id=team, user_id=await make_user(factory, team_ids=(team,)))
+        await seats.assign(
+            factory, team_id=team, user_id=await make_user(factory, team_ids=(team,))
+        )
     users = [await make_user(factory, team_ids=(team,)) for _ in range(10)]
 
     async def one(user_id: str) -> str:
@@ -78,7 +80,9 @@ async def test_a_seat_goes_only_to_a_member_and_only_once(factory: Factory) -> N
 async def test_seats_cannot_shrink_below_those_assigned(factory: Factory) -> None:
     team = await make_team(factory, seats_count=2)
     for _ in range(2):
-        await seats.assign(factory, team_id=team, user_id=await make_user(factory, team_ids=(team,)))
+        await seats.assign(
+            factory, team_id=team, user_id=await make_user(factory, team_ids=(team,))
+        )
     with pytest.raises(SeatsInUse):
         await seats.set_subscription(factory, team_id=team, data=SubscriptionUpdate(seats=1))
     grown = await seats.set_subscription(

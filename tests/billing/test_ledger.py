@@ -1,0 +1,127 @@
+"""Settlement: one terminal row per request, billing what was delivered, lease expiry."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+
+from billing import ledger
+from billing.admission import admit, renew_lease
+from billing.errors import (
+    ReservationClosed,
+    ReservationNotFound,
+)
+from billing.models import LedgerEntry
+from tests.billing.builders import (
+    Factory,
+    SimulatedClock,
+    counters_of,
+    fake_model,
+    make_budget,
+    seated_caller,
+)
+
+pytestmark = pytest.mark.anyio
+
+MODEL = fake_model()
+WORST_CASE = 10_000  # 100 prompt tokens at $10/M plus 300 output tokens at $30/M, in micro-dollars
+
+
+async def test_settling_twice_returns_the_first_row(factory: Factory) -> None:
+    caller = await seated_caller(factory)
+    r = await admit(
+        factory, caller=caller, model=MODEL, prompt_tokens=100, max_output_tokens=300, source="v1"
+    )
+    results = await asyncio.gather(
+        ledger.settle(
+            factory,
+            reservation_id=r.id,
+            outcome="completed",
+            prompt_tokens=100,
+            completion_tokens=200,
+            estimated=False,
+        ),
+        ledger.settle(
+            factory,
+            reservation_id=r.id,
+            outcome="failed",
+            prompt_tokens=0,
+            completion_tokens=0,
+            estimated=False,
+        ),
+    )
+    assert results[0].id == results[1].id
+    async with factory() as session:
+        count = await session.scalar(
+            select(func.count()).select_from(LedgerEntry).where(LedgerEntry.reservation_id == r.id)
+        )
+    assert count == 1
+    with pytest.raises(ReservationNotFound):
+        await ledger.settle(
+            factory,
+            reservation_id="nope",
+            outcome="completed",
+            prompt_tokens=0,
+            completion_tokens=0,
+            estimated=False,
+        )
+
+
+async def test_a_cancelled_request_is_billed_at_least_what_was_delivered(factory: Factory) -> None:
+    caller = await seated_caller(factory)
+    r = await admit(
+        factory, caller=caller, model=MODEL, prompt_tokens=100, max_output_tokens=300, source="chat"
+    )
+    await renew_lease(factory, reservation_id=r.id, completion_tokens_so_far=120)
+    entry = await ledger.settle(
+        factory,
+        reservation_id=r.id,
+        outcome="cancelled",
+        prompt_tokens=100,
+        completion_tokens=50,
+        estimated=True,
+    )
+    assert (entry.completion_tokens, entry.cost_micros) == (120, 1_000 + 3_600)
+    assert entry.estimated
+
+
+async def test_a_crashed_requests_lease_expires_and_its_reservation_is_released(
+    factory: Factory, sim_clock: SimulatedClock
+) -> None:
+    caller = await seated_caller(factory)
+    budget = await make_budget(
+        factory, scope="user", scope_id=caller.user_id, limit_micros=WORST_CASE
+    )
+    crashed = await admit(
+        factory,
+        caller=caller,
+        model=MODEL,
+        prompt_tokens=100,
+        max_output_tokens=300,
+        source="chat",
+        lease_seconds=30,
+    )
+    await renew_lease(factory, reservation_id=crashed.id, completion_tokens_so_far=40)
+    sim_clock.advance(20)
+    assert await ledger.release_expired(factory) == 0
+    sim_clock.advance(31)
+    # The next admission finds the budget held, releases the expired lease itself, and fits.
+    second = await admit(
+        factory,
+        caller=caller,
+        model=fake_model(),
+        prompt_tokens=10,
+        max_output_tokens=10,
+        source="chat",
+    )
+    async with factory() as session:
+        entry = await ledger.get_entry(session, reservation_id=crashed.id)
+    assert entry is not None
+    assert (entry.outcome, entry.prompt_tokens, entry.completion_tokens) == ("interrupted", 100, 40)
+    (counter,) = await counters_of(factory, budget.id)
+    assert counter.spent_micros == 1_000 + 1_200
+    assert counter.reserved_micros == second.reserved_micros
+    with pytest.raises(ReservationClosed):
+        await renew_lease(factory, reservation_id=crashed.id, completion_tokens_so_far=50)
