@@ -134,20 +134,32 @@ def _pack(text: str, units: list[_Unit], options: ChunkingOptions, first: int) -
     begin = 0
     index = first
     while begin < len(units):
-        stop, total = begin, 0
-        while stop < len(units) and (total + units[stop].tokens <= options.max_tokens or stop == begin):
-            total += units[stop].tokens
-            stop += 1
-        start, end = units[begin].start, units[stop - 1].end
-        span = text[start:end].rstrip()
-        end = start + len(span)
+        stop = _fill(units, begin, options.max_tokens)
+        span, count = _span(text, units, begin, stop, options.tokenizer_model)
+        # Separators between units cost tokens too: give back units until the span fits.
+        while count > options.max_tokens and stop - begin > 1:
+            stop -= 1
+            span, count = _span(text, units, begin, stop, options.tokenizer_model)
         unit = units[begin]
-        count = tokens.count_text(span, options.tokenizer_model)
-        yield Chunk(index, span, unit.section, unit.page, start, end, count)
+        yield Chunk(index, span, unit.section, unit.page, unit.start, unit.start + len(span), count)
         index += 1
         if stop >= len(units):
             return
         begin = _overlap_start(units, begin, stop, options.overlap_tokens)
+
+
+def _fill(units: list[_Unit], begin: int, budget: int) -> int:
+    """The end of the longest run of units from `begin` within `budget` (at least one unit)."""
+    stop, total = begin, 0
+    while stop < len(units) and (total + units[stop].tokens + 1 <= budget or stop == begin):
+        total += units[stop].tokens + 1  # about one token for the separator
+        stop += 1
+    return stop
+
+
+def _span(text: str, units: list[_Unit], begin: int, stop: int, model: str) -> tuple[str, int]:
+    span = text[units[begin].start : units[stop - 1].end].rstrip()
+    return span, tokens.count_text(span, model)
 
 
 def _overlap_start(units: list[_Unit], begin: int, stop: int, overlap: int) -> int:

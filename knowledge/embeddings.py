@@ -28,7 +28,7 @@ from core.environment import prepare_offline
 from knowledge.errors import EmbeddingModelUnavailable
 
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+    from sentence_transformers import CrossEncoder, SentenceTransformer
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,10 @@ class Embedder(Protocol):
 
     def embed_query(self, text: str) -> list[float]:
         """The embedding of a search query."""
+        ...
+
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """Embeddings of many search queries at once."""
         ...
 
 
@@ -86,6 +90,9 @@ class HashEmbedder:
         return self._dimension
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self.embed_query(text) for text in texts]
+
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
         return [self.embed_query(text) for text in texts]
 
     def embed_query(self, text: str) -> list[float]:
@@ -148,10 +155,13 @@ class SentenceTransformerEmbedder:
         return [list(map(float, row)) for row in vectors]
 
     def embed_query(self, text: str) -> list[float]:
-        vector = self.model().encode_query(
-            [text], normalize_embeddings=True, convert_to_numpy=True
-        )[0]
-        return list(map(float, vector))
+        return self.embed_queries([text])[0]
+
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        vectors = self.model().encode_query(
+            texts, batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return [list(map(float, row)) for row in vectors]
 
 
 def _dimension(model: SentenceTransformer) -> int:
@@ -324,3 +334,35 @@ def load_embedder(model: str = "", *, backend: Backend = "onnx", cache_dir: Path
                 embedder = _onnx_embedder(model, cache_dir)
             _loaded[key] = embedder
         return _loaded[key]
+
+
+class CrossEncoderReranker:
+    """A sentence-transformers cross-encoder that re-scores passages, loaded on first use.
+
+    Configured by name or path (it must be available offline); there is none by default.
+    """
+
+    def __init__(self, model: str) -> None:
+        self._name = model
+        self._lock = threading.Lock()
+        self._model: CrossEncoder | None = None
+
+    def score(self, query: str, passages: list[str]) -> list[float]:
+        """Relevance of each passage to the query, higher is better.
+
+        Raises:
+            EmbeddingModelUnavailable: the cross-encoder cannot be loaded offline.
+        """
+        with self._lock:
+            if self._model is None:
+                prepare_offline()
+                try:
+                    from sentence_transformers import CrossEncoder
+
+                    self._model = CrossEncoder(self._name, device="cpu")
+                except Exception as exc:  # hub, file and config errors all mean "cannot load"
+                    raise EmbeddingModelUnavailable(
+                        f"The re-ranking model {self._name!r} could not be loaded offline: {exc}"
+                    ) from exc
+        scores = self._model.predict([(query, passage) for passage in passages])
+        return [float(value) for value in scores]

@@ -1,0 +1,253 @@
+"""The vector index: one small interface over Qdrant Edge (embedded) and a Qdrant server.
+
+Every search takes a `TenantScope` (the user and the teams they belong to) as a required argument
+and the backends put it into every query's filter, so a query without a tenant filter cannot be
+written. A collection records the embedding model and vector size it was built with;
+`ensure_collection` reports a change of model so the caller reindexes instead of mixing vectors.
+
+The backends live in `knowledge.index_edge` and `knowledge.index_server` (the only modules that
+import qdrant); `open_vector_index` picks one from the settings and opens nothing until first use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import uuid
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from knowledge.chunking import Chunk
+from knowledge.errors import VectorStoreUnavailable
+from knowledge.sparse import SparseVector
+
+DENSE = "dense"
+SPARSE = "sparse"
+COLLECTION = "switchboard_chunks"
+KEYWORD_FIELDS = ("owner_user_id", "team_id", "file_id", "folder_id")
+RRF_K = 60
+SearchMode = Literal["hybrid", "dense", "sparse"]
+_POINT_NAMESPACE = uuid.UUID("5b0c6a1e-8d0f-4a8e-9a57-5e9b3f1c2d47")
+
+
+@dataclasses.dataclass(frozen=True)
+class TenantScope:
+    """Whose chunks a search may see: the user's own files and their teams' files."""
+
+    user_id: str
+    team_ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.user_id or not all(self.team_ids):
+            raise ValueError("A tenant scope needs a user id and non-empty team ids.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Owner:
+    """Who a file belongs to: a user, or a team (exactly one)."""
+
+    user_id: str | None = None
+    team_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if bool(self.user_id) == bool(self.team_id):
+            raise ValueError("A file belongs to exactly one user or one team.")
+
+
+@dataclasses.dataclass(frozen=True)
+class CollectionSpec:
+    """The embedding model a collection is built with, and its vector size."""
+
+    model_id: str
+    dimension: int
+
+
+class CollectionState(enum.StrEnum):
+    """What `ensure_collection` found."""
+
+    CREATED = "created"
+    READY = "ready"
+    MODEL_CHANGED = "model_changed"
+
+
+@dataclasses.dataclass(frozen=True)
+class IndexedChunk:
+    """A chunk with its vectors and the file it came from, ready to upsert."""
+
+    file_id: str
+    file_name: str
+    folder_id: str | None
+    owner: Owner
+    chunk: Chunk
+    dense: Sequence[float]
+    sparse: SparseVector
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchHit:
+    """A chunk found by a search, with what a citation needs."""
+
+    point_id: str
+    score: float
+    file_id: str
+    file_name: str
+    folder_id: str | None
+    chunk_index: int
+    text: str
+    section: tuple[str, ...]
+    page: int | None
+    start: int
+    end: int
+
+
+class VectorIndex(Protocol):
+    """Where chunks are stored and searched; every method may raise `VectorStoreUnavailable`."""
+
+    def ensure_collection(self, spec: CollectionSpec) -> CollectionState:
+        """Create the collection if absent; say whether it was built with another model."""
+        ...
+
+    def reset_collection(self, spec: CollectionSpec) -> None:
+        """Drop every chunk and record a new model (before reindexing everything)."""
+        ...
+
+    def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
+        """Insert or replace chunks (a chunk's id comes from its file id and index).
+
+        Raises:
+            IndexModelMismatch: the vectors do not have the collection's size.
+        """
+        ...
+
+    def delete_file(self, file_id: str) -> None:
+        """Remove every chunk of a file."""
+        ...
+
+    def search(
+        self,
+        scope: TenantScope,
+        dense: Sequence[float],
+        sparse: SparseVector,
+        *,
+        limit: int = 10,
+        file_ids: Sequence[str] | None = None,
+        folder_ids: Sequence[str] | None = None,
+        mode: SearchMode = "hybrid",
+        exact: bool = False,
+    ) -> list[SearchHit]:
+        """The best chunks the scope may see: dense and sparse candidates fused by RRF."""
+        ...
+
+    def file_chunks(self, file_id: str, *, limit: int = 1000, offset: int = 0) -> list[SearchHit]:
+        """A file's chunks in order (the caller has checked the file is visible)."""
+        ...
+
+    def count(self, *, file_id: str | None = None) -> int:
+        """How many chunks are stored, in all or for one file."""
+        ...
+
+    def optimize_in_background(self) -> Future[None]:
+        """Build the search structures (HNSW) off the request path; done when it completes."""
+        ...
+
+    def close(self) -> None:
+        """Release the index (an embedded one unlocks its folder)."""
+        ...
+
+
+def point_id(file_id: str, chunk_index: int) -> str:
+    """The stable id of a chunk: reindexing a file replaces its points."""
+    return str(uuid.uuid5(_POINT_NAMESPACE, f"{file_id}:{chunk_index}"))
+
+
+def payload(item: IndexedChunk) -> dict[str, Any]:
+    """What is stored with a chunk's vectors: tenant ids, file, text and citation fields."""
+    chunk = item.chunk
+    return {
+        "owner_user_id": item.owner.user_id or "",
+        "team_id": item.owner.team_id or "",
+        "file_id": item.file_id,
+        "file_name": item.file_name,
+        "folder_id": item.folder_id or "",
+        "chunk_index": chunk.index,
+        "text": chunk.text,
+        "section": list(chunk.section),
+        "page": chunk.page,
+        "start": chunk.start,
+        "end": chunk.end,
+    }
+
+
+def hit(identifier: object, score: float, data: Mapping[str, Any]) -> SearchHit:
+    """A search hit from a stored payload."""
+    return SearchHit(
+        point_id=str(identifier),
+        score=float(score),
+        file_id=str(data["file_id"]),
+        file_name=str(data.get("file_name", "")),
+        folder_id=str(data["folder_id"]) if data.get("folder_id") else None,
+        chunk_index=int(data["chunk_index"]),
+        text=str(data["text"]),
+        section=tuple(data.get("section") or ()),
+        page=int(data["page"]) if data.get("page") is not None else None,
+        start=int(data["start"]),
+        end=int(data["end"]),
+    )
+
+
+def spec_metadata(spec: CollectionSpec) -> dict[str, Any]:
+    """How a collection records its model."""
+    return {"model_id": spec.model_id, "dimension": spec.dimension}
+
+
+def state_of(recorded: Mapping[str, Any] | None, spec: CollectionSpec) -> CollectionState:
+    """READY when the recorded model is `spec`, else MODEL_CHANGED."""
+    if recorded is not None and dict(recorded) == spec_metadata(spec):
+        return CollectionState.READY
+    return CollectionState.MODEL_CHANGED
+
+
+class UnavailableIndex:
+    """Stands in when no index can serve this process (several workers, no Qdrant server).
+
+    Every call raises `VectorStoreUnavailable`, so the rest of the application keeps working.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __getattr__(self, name: str) -> Any:
+        def unavailable(*args: object, **kwargs: object) -> Any:
+            raise VectorStoreUnavailable(self.reason)
+
+        return unavailable
+
+
+def open_vector_index(
+    *,
+    data_dir: Path,
+    qdrant_url: str = "",
+    qdrant_api_key: str = "",
+    workers: int = 1,
+    collection: str = COLLECTION,
+) -> VectorIndex:
+    """The index the settings ask for; nothing is opened or connected until first use.
+
+    A Qdrant server when `qdrant_url` is set; else Qdrant Edge in `data_dir/qdrant-edge`, which
+    one process alone may open, so with several workers an `UnavailableIndex`.
+    """
+    if qdrant_url:
+        from knowledge.index_server import ServerIndex
+
+        return ServerIndex(url=qdrant_url, api_key=qdrant_api_key, collection=collection)
+    if workers > 1:
+        index: VectorIndex = UnavailableIndex(
+            "The embedded vector store serves one process; with several workers set "
+            "SWITCHBOARD_QDRANT_URL to a Qdrant server."
+        )
+        return index
+    from knowledge.index_edge import EdgeIndex
+
+    return EdgeIndex(data_dir / "qdrant-edge" / collection)

@@ -1,0 +1,243 @@
+"""The embedded vector index: Qdrant Edge (Qdrant's engine in-process) in a folder of the data dir.
+
+Opened on first use; one process at a time (Edge locks its write-ahead log). The model the
+collection was built with is recorded in `<folder>.json` beside the shard.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from qdrant_edge import (
+    CountRequest,
+    Distance,
+    EdgeConfig,
+    EdgeShard,
+    EdgeSparseVectorParams,
+    EdgeVectorParams,
+    FieldCondition,
+    Filter,
+    Fusion,
+    MatchAny,
+    MatchValue,
+    Modifier,
+    PayloadSchemaType,
+    Point,
+    Prefetch,
+    Query,
+    QueryRequest,
+    ScrollRequest,
+    SearchParams,
+    UpdateOperation,
+)
+from qdrant_edge import SparseVector as EdgeSparseVector
+
+from knowledge.errors import IndexModelMismatch, VectorStoreUnavailable
+from knowledge.index import (
+    DENSE,
+    KEYWORD_FIELDS,
+    RRF_K,
+    SPARSE,
+    CollectionSpec,
+    CollectionState,
+    IndexedChunk,
+    SearchHit,
+    SearchMode,
+    TenantScope,
+    hit,
+    payload,
+    point_id,
+    spec_metadata,
+    state_of,
+)
+from knowledge.sparse import SparseVector
+
+_PREFETCH_FACTOR = 4
+_MIN_PREFETCH = 40
+
+
+def tenant_filter(
+    scope: TenantScope,
+    file_ids: Sequence[str] | None = None,
+    folder_ids: Sequence[str] | None = None,
+) -> Filter:
+    """The filter of every search: the scope's chunks, optionally within files or folders."""
+    visible = [FieldCondition(key="owner_user_id", match=MatchValue(scope.user_id))]
+    if scope.team_ids:
+        visible.append(FieldCondition(key="team_id", match=MatchAny(list(scope.team_ids))))
+    must: list[FieldCondition | Filter] = [Filter(should=list(visible))]
+    if file_ids is not None:
+        must.append(FieldCondition(key="file_id", match=MatchAny(list(file_ids))))
+    if folder_ids is not None:
+        must.append(FieldCondition(key="folder_id", match=MatchAny(list(folder_ids))))
+    return Filter(must=list(must))
+
+
+class EdgeIndex:
+    """A `VectorIndex` on Qdrant Edge."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._meta = folder.with_name(folder.name + ".json")
+        self._lock = threading.RLock()
+        self._shard: EdgeShard | None = None
+        self._spec: CollectionSpec | None = None
+        self._optimizer: ThreadPoolExecutor | None = None
+
+    def _open(self) -> EdgeShard:
+        with self._lock:
+            if self._shard is None:
+                if not self._folder.is_dir():
+                    raise VectorStoreUnavailable("The vector index has not been created yet.")
+                try:
+                    self._shard = EdgeShard.load(str(self._folder))
+                except Exception as exc:  # Edge reports a locked folder as a plain error
+                    raise VectorStoreUnavailable(
+                        f"The embedded vector store cannot be opened ({exc}); only one process "
+                        "may use it, set SWITCHBOARD_QDRANT_URL to share a Qdrant server."
+                    ) from exc
+            return self._shard
+
+    def _recorded(self) -> dict[str, object] | None:
+        if not self._meta.is_file() or not self._folder.is_dir():
+            return None
+        data: dict[str, object] = json.loads(self._meta.read_text(encoding="utf-8"))
+        return data
+
+    def ensure_collection(self, spec: CollectionSpec) -> CollectionState:
+        with self._lock:
+            recorded = self._recorded()
+            if recorded is None:
+                self._create(spec)
+                return CollectionState.CREATED
+            state = state_of(recorded, spec)
+            if state is CollectionState.READY:
+                self._spec = spec
+            return state
+
+    def reset_collection(self, spec: CollectionSpec) -> None:
+        with self._lock:
+            self._create(spec)
+
+    def _create(self, spec: CollectionSpec) -> None:
+        self.close()
+        shutil.rmtree(self._folder, ignore_errors=True)
+        self._folder.parent.mkdir(parents=True, exist_ok=True)
+        config = EdgeConfig(
+            vectors={DENSE: EdgeVectorParams(size=spec.dimension, distance=Distance.Cosine)},
+            sparse_vectors={SPARSE: EdgeSparseVectorParams(modifier=Modifier.Idf)},
+        )
+        try:
+            shard = EdgeShard.create(str(self._folder), config)
+        except Exception as exc:
+            raise VectorStoreUnavailable(f"The vector index cannot be created: {exc}") from exc
+        for field in KEYWORD_FIELDS:
+            shard.update(UpdateOperation.create_field_index(field, PayloadSchemaType.Keyword))
+        self._meta.write_text(json.dumps(spec_metadata(spec)), encoding="utf-8")
+        self._shard, self._spec = shard, spec
+
+    def _checked_spec(self) -> CollectionSpec:
+        if self._spec is None:
+            recorded = self._recorded()
+            if recorded is None:
+                raise VectorStoreUnavailable("The vector index has not been created yet.")
+            self._spec = CollectionSpec(str(recorded["model_id"]), int(str(recorded["dimension"])))
+        return self._spec
+
+    def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
+        if not chunks:
+            return
+        spec = self._checked_spec()
+        points = []
+        for item in chunks:
+            if len(item.dense) != spec.dimension:
+                raise IndexModelMismatch(
+                    f"Vectors of size {len(item.dense)} do not fit an index of size "
+                    f"{spec.dimension} built with {spec.model_id}."
+                )
+            vector = {
+                DENSE: [float(value) for value in item.dense],
+                SPARSE: EdgeSparseVector(item.sparse.indices, item.sparse.values),
+            }
+            points.append(Point(point_id(item.file_id, item.chunk.index), vector, payload(item)))
+        self._open().update(UpdateOperation.upsert_points(points))
+
+    def delete_file(self, file_id: str) -> None:
+        condition = FieldCondition(key="file_id", match=MatchValue(file_id))
+        self._open().update(UpdateOperation.delete_points_by_filter(Filter(must=[condition])))
+
+    def search(
+        self,
+        scope: TenantScope,
+        dense: Sequence[float],
+        sparse: SparseVector,
+        *,
+        limit: int = 10,
+        file_ids: Sequence[str] | None = None,
+        folder_ids: Sequence[str] | None = None,
+        mode: SearchMode = "hybrid",
+        exact: bool = False,
+    ) -> list[SearchHit]:
+        where = tenant_filter(scope, file_ids, folder_ids)
+        params = SearchParams(exact=exact)
+        dense_query = Query.Nearest([float(value) for value in dense], using=DENSE)
+        sparse_query = Query.Nearest(EdgeSparseVector(sparse.indices, sparse.values), using=SPARSE)
+        if mode == "dense" or (mode == "hybrid" and not sparse.indices):
+            request = QueryRequest(
+                limit=limit, query=dense_query, filter=where, params=params, with_payload=True
+            )
+        elif mode == "sparse":
+            request = QueryRequest(limit=limit, query=sparse_query, filter=where, with_payload=True)
+        else:
+            depth = max(limit * _PREFETCH_FACTOR, _MIN_PREFETCH)
+            request = QueryRequest(
+                limit=limit,
+                query=Fusion.Rrf(k=RRF_K),
+                prefetches=[
+                    Prefetch(limit=depth, query=dense_query, filter=where, params=params),
+                    Prefetch(limit=depth, query=sparse_query, filter=where),
+                ],
+                filter=where,
+                with_payload=True,
+            )
+        points = self._open().query(request)
+        return [hit(point.id, point.score, point.payload or {}) for point in points]
+
+    def file_chunks(self, file_id: str, *, limit: int = 1000, offset: int = 0) -> list[SearchHit]:
+        where = Filter(must=[FieldCondition(key="file_id", match=MatchValue(file_id))])
+        records, cursor = self._open().scroll(ScrollRequest(filter=where, limit=256, with_payload=True))
+        found = [hit(record.id, 0.0, record.payload or {}) for record in records]
+        while cursor is not None:
+            request = ScrollRequest(offset=cursor, filter=where, limit=256, with_payload=True)
+            records, cursor = self._open().scroll(request)
+            found.extend(hit(record.id, 0.0, record.payload or {}) for record in records)
+        found.sort(key=lambda item: item.chunk_index)
+        return found[offset : offset + limit]
+
+    def count(self, *, file_id: str | None = None) -> int:
+        where = None
+        if file_id is not None:
+            where = Filter(must=[FieldCondition(key="file_id", match=MatchValue(file_id))])
+        return int(self._open().count(CountRequest(exact=True, filter=where)))
+
+    def optimize_in_background(self) -> Future[None]:
+        with self._lock:
+            if self._optimizer is None:
+                self._optimizer = ThreadPoolExecutor(1, thread_name_prefix="qdrant-edge-optimize")
+            shard = self._open()
+        return self._optimizer.submit(lambda: None if shard.optimize() else None)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._optimizer is not None:
+                self._optimizer.shutdown(wait=True)
+                self._optimizer = None
+            if self._shard is not None:
+                self._shard.flush()
+                self._shard.close()
+                self._shard = None

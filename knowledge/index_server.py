@@ -1,0 +1,252 @@
+"""The vector index on a Qdrant server through qdrant-client (its local mode in the tests).
+
+The collection's model is recorded in Qdrant's collection metadata. The server optimises its
+segments by itself, so `optimize_in_background` has nothing to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from typing import Any
+
+import httpx
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from knowledge.errors import IndexModelMismatch, VectorStoreUnavailable
+from knowledge.index import (
+    DENSE,
+    KEYWORD_FIELDS,
+    RRF_K,
+    SPARSE,
+    CollectionSpec,
+    CollectionState,
+    IndexedChunk,
+    SearchHit,
+    SearchMode,
+    TenantScope,
+    hit,
+    payload,
+    point_id,
+    spec_metadata,
+    state_of,
+)
+from knowledge.sparse import SparseVector
+
+_PREFETCH_FACTOR = 4
+_MIN_PREFETCH = 40
+_UPSERT_BATCH = 256
+
+
+def tenant_filter(
+    scope: TenantScope,
+    file_ids: Sequence[str] | None = None,
+    folder_ids: Sequence[str] | None = None,
+) -> models.Filter:
+    """The filter of every search: the scope's chunks, optionally within files or folders."""
+    visible: list[models.Condition] = [
+        models.FieldCondition(key="owner_user_id", match=models.MatchValue(value=scope.user_id))
+    ]
+    if scope.team_ids:
+        visible.append(
+            models.FieldCondition(key="team_id", match=models.MatchAny(any=list(scope.team_ids)))
+        )
+    must: list[models.Condition] = [models.Filter(should=visible)]
+    if file_ids is not None:
+        must.append(models.FieldCondition(key="file_id", match=models.MatchAny(any=list(file_ids))))
+    if folder_ids is not None:
+        must.append(
+            models.FieldCondition(key="folder_id", match=models.MatchAny(any=list(folder_ids)))
+        )
+    return models.Filter(must=must)
+
+
+def _file_filter(file_id: str) -> models.Filter:
+    return models.Filter(
+        must=[models.FieldCondition(key="file_id", match=models.MatchValue(value=file_id))]
+    )
+
+
+class ServerIndex:
+    """A `VectorIndex` on a Qdrant server; `location=":memory:"` or `path=` for local mode."""
+
+    def __init__(
+        self,
+        *,
+        url: str = "",
+        api_key: str = "",
+        path: str = "",
+        location: str = "",
+        collection: str = "switchboard_chunks",
+    ) -> None:
+        self._options: dict[str, Any] = {"url": url or None, "api_key": api_key or None}
+        if path:
+            self._options = {"path": path}
+        elif location:
+            self._options = {"location": location}
+        self._collection = collection
+        self._lock = threading.Lock()
+        self._client: QdrantClient | None = None
+        self._spec: CollectionSpec | None = None
+
+    def _connect(self) -> QdrantClient:
+        with self._lock:
+            if self._client is None:
+                with _unavailable_on_error():
+                    self._client = QdrantClient(**self._options)
+            return self._client
+
+    def ensure_collection(self, spec: CollectionSpec) -> CollectionState:
+        client = self._connect()
+        with _unavailable_on_error():
+            if not client.collection_exists(self._collection):
+                self._create(client, spec)
+                return CollectionState.CREATED
+            recorded = client.get_collection(self._collection).config.metadata
+        state = state_of(recorded, spec)
+        if state is CollectionState.READY:
+            self._spec = spec
+        return state
+
+    def reset_collection(self, spec: CollectionSpec) -> None:
+        client = self._connect()
+        with _unavailable_on_error():
+            client.delete_collection(self._collection)
+            self._create(client, spec)
+
+    def _create(self, client: QdrantClient, spec: CollectionSpec) -> None:
+        client.create_collection(
+            self._collection,
+            vectors_config={
+                DENSE: models.VectorParams(size=spec.dimension, distance=models.Distance.COSINE)
+            },
+            sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            metadata=spec_metadata(spec),
+        )
+        for field in KEYWORD_FIELDS:
+            client.create_payload_index(
+                self._collection, field, models.PayloadSchemaType.KEYWORD
+            )
+        self._spec = spec
+
+    def _checked_spec(self) -> CollectionSpec:
+        if self._spec is None:
+            with _unavailable_on_error():
+                recorded = self._connect().get_collection(self._collection).config.metadata or {}
+            self._spec = CollectionSpec(str(recorded["model_id"]), int(recorded["dimension"]))
+        return self._spec
+
+    def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
+        spec = self._checked_spec()
+        points = []
+        for item in chunks:
+            if len(item.dense) != spec.dimension:
+                raise IndexModelMismatch(
+                    f"Vectors of size {len(item.dense)} do not fit an index of size "
+                    f"{spec.dimension} built with {spec.model_id}."
+                )
+            vector: dict[str, Any] = {
+                DENSE: [float(value) for value in item.dense],
+                SPARSE: models.SparseVector(indices=item.sparse.indices, values=item.sparse.values),
+            }
+            identifier = point_id(item.file_id, item.chunk.index)
+            points.append(models.PointStruct(id=identifier, vector=vector, payload=payload(item)))
+        client = self._connect()
+        with _unavailable_on_error():
+            for start in range(0, len(points), _UPSERT_BATCH):
+                batch = points[start : start + _UPSERT_BATCH]
+                client.upsert(self._collection, points=batch, wait=True)
+
+    def delete_file(self, file_id: str) -> None:
+        selector = models.FilterSelector(filter=_file_filter(file_id))
+        with _unavailable_on_error():
+            self._connect().delete(self._collection, points_selector=selector, wait=True)
+
+    def search(
+        self,
+        scope: TenantScope,
+        dense: Sequence[float],
+        sparse: SparseVector,
+        *,
+        limit: int = 10,
+        file_ids: Sequence[str] | None = None,
+        folder_ids: Sequence[str] | None = None,
+        mode: SearchMode = "hybrid",
+        exact: bool = False,
+    ) -> list[SearchHit]:
+        where = tenant_filter(scope, file_ids, folder_ids)
+        params = models.SearchParams(exact=exact)
+        dense_query = [float(value) for value in dense]
+        sparse_query = models.SparseVector(indices=sparse.indices, values=sparse.values)
+        depth = max(limit * _PREFETCH_FACTOR, _MIN_PREFETCH)
+        arguments: dict[str, Any]
+        if mode == "dense" or (mode == "hybrid" and not sparse.indices):
+            arguments = {"query": dense_query, "using": DENSE, "search_params": params}
+        elif mode == "sparse":
+            arguments = {"query": sparse_query, "using": SPARSE}
+        else:
+            arguments = {
+                "query": models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+                "prefetch": [
+                    models.Prefetch(
+                        query=dense_query, using=DENSE, filter=where, limit=depth, params=params
+                    ),
+                    models.Prefetch(query=sparse_query, using=SPARSE, filter=where, limit=depth),
+                ],
+            }
+        with _unavailable_on_error():
+            response = self._connect().query_points(
+                self._collection, query_filter=where, limit=limit, with_payload=True, **arguments
+            )
+        return [hit(point.id, point.score, point.payload or {}) for point in response.points]
+
+    def file_chunks(self, file_id: str, *, limit: int = 1000, offset: int = 0) -> list[SearchHit]:
+        found: list[SearchHit] = []
+        cursor: Any = None
+        with _unavailable_on_error():
+            while True:
+                records, cursor = self._connect().scroll(
+                    self._collection,
+                    scroll_filter=_file_filter(file_id),
+                    limit=256,
+                    offset=cursor,
+                    with_payload=True,
+                )
+                found.extend(hit(record.id, 0.0, record.payload or {}) for record in records)
+                if cursor is None:
+                    break
+        found.sort(key=lambda item: item.chunk_index)
+        return found[offset : offset + limit]
+
+    def count(self, *, file_id: str | None = None) -> int:
+        where = _file_filter(file_id) if file_id is not None else None
+        with _unavailable_on_error():
+            result = self._connect().count(self._collection, count_filter=where, exact=True)
+        return int(result.count)
+
+    def optimize_in_background(self) -> Future[None]:
+        done: Future[None] = Future()
+        done.set_result(None)  # a server optimises by itself
+        return done
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+
+@contextlib.contextmanager
+def _unavailable_on_error() -> Iterator[None]:
+    """Turn connection and server failures into `VectorStoreUnavailable`."""
+    try:
+        yield
+    except (ResponseHandlingException, UnexpectedResponse, httpx.HTTPError, OSError) as exc:
+        raise VectorStoreUnavailable(
+            f"The Qdrant server (SWITCHBOARD_QDRANT_URL) is not available: {exc}"
+        ) from exc
+    except RuntimeError as exc:  # local mode reports a folder locked by another process so
+        raise VectorStoreUnavailable(f"The vector store cannot be opened: {exc}") from exc

@@ -1,0 +1,133 @@
+"""Parsing real files of each type into located blocks, and refusing hostile ones in bounded time."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from knowledge.detection import FileType
+from knowledge.documents import BlockKind, ParsedDocument, ParseLimits
+from knowledge.errors import (
+    CorruptFile,
+    DecompressionBomb,
+    FileTooLarge,
+    ParsingTimedOut,
+    TooManyPages,
+)
+from knowledge.parsing import parse_document, parse_in_worker
+from tests.knowledge import samples
+
+LIMITS = ParseLimits(max_decompressed_bytes=20 * 1024 * 1024, max_seconds=20)
+SECTIONS = [
+    ("Payment terms", ["Invoices are due within 30 days.", "Late fees use code LF-2291."]),
+    ("Support", ["Write to support@example.com for help."]),
+]
+
+
+def _assert_offsets_locate_blocks(document: ParsedDocument) -> None:
+    for block in document.blocks:
+        assert document.text[block.start : block.end] == block.text
+
+
+def test_pdf_pages_become_paragraphs_under_outline_sections() -> None:
+    document = parse_document(samples.pdf_file(SECTIONS, title="Contract"), LIMITS)
+    assert document.file_type is FileType.PDF
+    assert (document.pages, document.title) == (2, "Contract")
+    late_fees = next(block for block in document.blocks if "LF-2291" in block.text)
+    assert (late_fees.page, late_fees.section) == (1, ("Payment terms",))
+    support = next(block for block in document.blocks if "support@" in block.text)
+    assert (support.page, support.section) == (2, ("Support",))
+    _assert_offsets_locate_blocks(document)
+
+
+def test_docx_headings_paragraphs_and_tables_keep_document_order() -> None:
+    data = samples.docx_file(SECTIONS, table=[["Plan", "Price"], ["Pro", "$20"]])
+    document = parse_document(data, LIMITS)
+    kinds = [block.kind for block in document.blocks]
+    assert kinds == [
+        BlockKind.HEADING, BlockKind.PARAGRAPH, BlockKind.PARAGRAPH,
+        BlockKind.HEADING, BlockKind.PARAGRAPH, BlockKind.TABLE,
+    ]  # fmt: skip
+    assert document.blocks[-1].text == "Plan | Price\nPro | $20"
+    assert document.blocks[2].section == ("Payment terms",)
+    _assert_offsets_locate_blocks(document)
+
+
+def test_xlsx_sheets_become_sections_of_tables_that_repeat_the_header() -> None:
+    rows: list[list[object]] = [["SKU", "Stock"]] + [[f"A-{n}", n] for n in range(45)]
+    document = parse_document(samples.xlsx_file({"Stock": rows, "Empty": []}), LIMITS)
+    tables = [block for block in document.blocks if block.kind is BlockKind.TABLE]
+    assert len(tables) == 3
+    assert all(table.text.startswith("SKU | Stock\n") for table in tables)
+    assert tables[0].section == ("Stock",)
+    assert "A-44 | 44" in tables[-1].text
+
+
+def test_markdown_and_html_nest_sections_by_heading_level() -> None:
+    for data in (samples.markdown_file(SECTIONS), samples.html_file(SECTIONS)):
+        document = parse_document(data, LIMITS)
+        fees = next(block for block in document.blocks if "LF-2291" in block.text)
+        assert fees.section[-1] == "Payment terms" and len(fees.section) == 2
+        assert "secret" not in document.text  # scripts are not text
+        _assert_offsets_locate_blocks(document)
+
+
+def test_csv_json_and_text_are_read_into_blocks() -> None:
+    csv_doc = parse_document(samples.csv_file([["id", "name"], ["7", "Ann"]]), LIMITS)
+    assert csv_doc.blocks[0].text == "id | name\n7 | Ann"
+    json_doc = parse_document(samples.json_file({"owner": {"name": "Ops", "ids": [4, 5]}}), LIMITS)
+    assert json_doc.blocks[0].text == "owner"
+    assert 'owner.name: "Ops"\nowner.ids[0]: 4\nowner.ids[1]: 5' == json_doc.blocks[1].text
+    text_doc = parse_document(samples.text_file(["One.", "Two."]), LIMITS)
+    assert [block.text for block in text_doc.blocks] == ["One.", "Two."]
+
+
+def test_corrupt_files_are_refused_with_a_clear_error() -> None:
+    pdf = samples.pdf_file(SECTIONS)
+    with pytest.raises(CorruptFile):
+        parse_document(pdf[:200], LIMITS)
+    docx = samples.docx_file(SECTIONS)
+    with pytest.raises(CorruptFile):
+        parse_document(docx[: len(docx) // 2], LIMITS)
+    xlsx = samples.xlsx_file({"Sheet": [["a"], [1]]})
+    with pytest.raises(CorruptFile):
+        parse_document(xlsx[:-300], LIMITS)
+
+
+def test_limits_on_size_and_pages_are_enforced() -> None:
+    with pytest.raises(FileTooLarge):
+        parse_document(b"x" * 2000, ParseLimits(max_bytes=1000))
+    pages = [(f"Page {n}", ["text"]) for n in range(5)]
+    with pytest.raises(TooManyPages):
+        parse_document(samples.pdf_file(pages), ParseLimits(max_pages=3))
+
+
+@pytest.mark.anyio
+async def test_a_zip_bomb_docx_is_refused_within_seconds_in_the_worker() -> None:
+    bomb = samples.docx_bomb(200 * 1024 * 1024)
+    assert len(bomb) < 1024 * 1024
+    started = time.monotonic()
+    with pytest.raises(DecompressionBomb):
+        await parse_in_worker(bomb, LIMITS)
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.anyio
+async def test_a_pdf_with_a_huge_decompression_ratio_is_refused_within_seconds() -> None:
+    bomb = samples.pdf_bomb(200 * 1024 * 1024)
+    assert len(bomb) < 1024 * 1024
+    started = time.monotonic()
+    with pytest.raises(DecompressionBomb):
+        await parse_in_worker(bomb, LIMITS)
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.anyio
+async def test_a_parse_over_its_time_limit_fails_and_the_worker_keeps_serving() -> None:
+    sections = [(f"Section {n}", ["Some words in a paragraph. " * 20] * 5) for n in range(3000)]
+    big = samples.markdown_file(sections)
+    with pytest.raises(ParsingTimedOut):
+        await parse_in_worker(big, ParseLimits(max_seconds=0.05))
+    document = await parse_in_worker(samples.markdown_file(SECTIONS), LIMITS)
+    assert document.file_type is FileType.MARKDOWN

@@ -1,0 +1,39 @@
+"""Sparse lexical vectors find exact identifiers, codes and numbers."""
+
+from __future__ import annotations
+
+from knowledge.sparse import document_vector, query_vector, term_id, terms
+
+
+def test_identifiers_are_kept_whole_and_split_into_parts() -> None:
+    found = terms("Refund INV-2024-0042 via api_v2.endpoint for the customer")
+    assert "inv-2024-0042" in found and "inv" in found and "0042" in found
+    assert "api_v2.endpoint" in found and "endpoint" in found
+    assert "the" not in found and "for" not in found
+
+
+def test_term_ids_are_stable_32_bit_numbers() -> None:
+    assert term_id("inv-2024-0042") == term_id("inv-2024-0042")
+    assert 0 <= term_id("anything") < 2**32
+    assert term_id("a1") != term_id("a2")
+
+
+def test_repeated_terms_saturate_and_longer_chunks_weigh_each_term_less() -> None:
+    once = dict(zip(*_pair(document_vector("pump"))))
+    many = dict(zip(*_pair(document_vector("pump " * 20))))
+    key = term_id("pump")
+    assert once[key] < many[key] < 2.2  # k1 + 1
+    short = dict(zip(*_pair(document_vector("pump valve"))))
+    long = dict(zip(*_pair(document_vector("pump " + "filler words here " * 60))))
+    assert long[key] < short[key]
+
+
+def test_a_query_vector_weighs_each_distinct_term_once() -> None:
+    vector = query_vector("part KX-22 part KX-22")
+    assert sorted(vector.indices) == vector.indices
+    assert set(vector.values) == {1.0}
+    assert len(vector.indices) == len(set(terms("part KX-22")))
+
+
+def _pair(vector: object) -> tuple[list[int], list[float]]:
+    return vector.indices, vector.values  # type: ignore[attr-defined]
