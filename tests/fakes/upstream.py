@@ -247,3 +247,40 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def main() -> None:
+    """Serve the fake on a port until interrupted (for benchmarks): `python -m tests.fakes.upstream`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Fake OpenAI-compatible upstream on 127.0.0.1.")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--chunks", type=int, default=20)
+    parser.add_argument("--delay", type=float, default=0.0)
+    args = parser.parse_args()
+    fake = FakeUpstream()
+    fake.port = args.port
+    fake.base_url = f"http://127.0.0.1:{args.port}/v1"
+    default = Behaviour(text="lorem ipsum dolor sit amet " * 8, chunks=args.chunks, delay=args.delay)
+    fake.behaviours = _DefaultBehaviours(default)
+    fake.start()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        fake.stop()
+
+
+class _DefaultBehaviours(dict[str, Behaviour]):
+    def __init__(self, default: Behaviour) -> None:
+        super().__init__()
+        self.default = default
+
+    def get(self, key: str, fallback: Behaviour | None = None) -> Behaviour:  # type: ignore[override]
+        """`chunks-N` answers in N chunks; other names use the default behaviour."""
+        if key.startswith("chunks-") and key[7:].isdigit():
+            return Behaviour(text=self.default.text, chunks=int(key[7:]), delay=self.default.delay)
+        return super().get(key, self.default)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,291 @@
+"""What Switchboard adds to streaming: time to first token and streams/s, against the upstream direct.
+
+One invocation starts the fake upstream and Switchboard (`switchboard serve`, SQLite) as separate
+processes on 127.0.0.1 and measures, at each concurrency and answer length:
+  direct  — the fake upstream called straight (the floor),
+  v1      — Switchboard's /v1/chat/completions, streaming,
+  chat    — Switchboard's chat SSE endpoint: a full turn (auth, history, admission, persistence,
+            settlement),
+  proxy   — LiteLLM Proxy with the same model, when --proxy is given (installed into its own
+            virtualenv under bench/.proxy-venv on first use; no database).
+Figures printed: streams/s, TTFT p50/p95/p99 (ms), overhead over direct, ratios against LiteLLM Proxy,
+and each server's resident memory. All load is on loopback, bounded by --requests.
+
+    .venv/bin/python bench/gateway.py [--requests 200] [--concurrency 1 32] [--chunks 20 200] [--proxy]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+PROXY_VENV = ROOT / "bench" / ".proxy-venv"
+
+
+@dataclass
+class Result:
+    """One target at one concurrency and answer length."""
+
+    target: str
+    concurrency: int
+    chunks: int
+    streams_per_s: float
+    ttft_ms: list[float]
+    errors: int
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.ttft_ms) or [float("nan")]
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, in MB."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextmanager
+def process(cmd: list[str], env: dict[str, str], health: str) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_http(health)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def catalog_yaml(upstream: str, chunk_counts: list[int]) -> str:
+    entries = []
+    for n in chunk_counts:
+        entries.append(
+            {
+                "model_name": f"chunks-{n}",
+                "litellm_params": {"model": f"openai/chunks-{n}", "api_base": upstream, "api_key": "bench"},
+                "model_info": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6,
+                               "max_input_tokens": 8192, "max_output_tokens": 1024},
+            }
+        )
+    return json.dumps({"model_list": entries, "router_settings": {"num_retries": 0}})
+
+
+async def stream_once(client: httpx.AsyncClient, method: str, url: str, body: dict, headers: dict) -> float:
+    started = time.perf_counter()
+    ttft = -1.0
+    async with client.stream(method, url, json=body, headers=headers) as response:
+        if response.status_code != 200:
+            await response.aread()
+            raise RuntimeError(f"{response.status_code} {response.text[:200]}")
+        async for line in response.aiter_lines():
+            if ttft < 0 and ('"delta"' in line and "content" in line or line.startswith("event: delta")):
+                ttft = (time.perf_counter() - started) * 1000
+    return ttft
+
+
+async def run_load(
+    make_request: Callable[[httpx.AsyncClient, int], object], requests: int, concurrency: int
+) -> tuple[float, list[float], int]:
+    limits = httpx.Limits(max_connections=concurrency + 8, max_keepalive_connections=concurrency + 8)
+    ttfts: list[float] = []
+    errors = 0
+    counter = iter(range(requests))
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            for i in counter:
+                try:
+                    ttfts.append(await make_request(client, i))  # type: ignore[misc]
+                except Exception:  # noqa: BLE001
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return (requests - errors) / elapsed, ttfts, errors
+
+
+def token_for(base: str, user: str, password: str) -> str:
+    with httpx.Client(base_url=base, timeout=30) as client:
+        login = client.post("/api/auth/login", json={"username": user, "password": password})
+        login.raise_for_status()
+        csrf = {"X-CSRF-Token": login.json()["csrfToken"]}
+        return str(client.post("/api/api-tokens", json={"name": "bench"}, headers=csrf).json()["token"])
+
+
+def ensure_proxy_venv() -> Path:
+    """LiteLLM Proxy in its own virtualenv (pip from the package registry), made once."""
+    python = PROXY_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PROXY_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "litellm[proxy]"], check=True)
+    return PROXY_VENV / "bin" / "litellm"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--chunks", type=int, nargs="+", default=[20])
+    parser.add_argument("--proxy", action="store_true", help="also measure LiteLLM Proxy")
+    args = parser.parse_args()
+    asyncio.run(bench(args))
+
+
+async def bench(args: argparse.Namespace) -> None:
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"}
+    up_port, sb_port = free_port(), free_port()
+    upstream = f"http://127.0.0.1:{up_port}/v1"
+    tmp = Path(tempfile.mkdtemp(prefix="sb-bench-"))
+    (tmp / "models.yaml").write_text(catalog_yaml(upstream, args.chunks))
+    sb_env = {
+        **env, "SWITCHBOARD_DATA_DIR": str(tmp / "data"), "SWITCHBOARD_MODELS": str(tmp / "models.yaml"),
+        "SWITCHBOARD_ADMIN_USERNAME": "bench", "SWITCHBOARD_ADMIN_PASSWORD": "bench-password",
+        "SWITCHBOARD_LOG_LEVEL": "WARNING", "SWITCHBOARD_PORT": str(sb_port),
+    }
+    fake_cmd = [sys.executable, "-m", "tests.fakes.upstream", "--port", str(up_port)]
+    sb_cmd = [str(ROOT / ".venv" / "bin" / "switchboard"), "serve"]
+    results: list[Result] = []
+    memory: dict[str, float] = {}
+    with process(fake_cmd, env, f"http://127.0.0.1:{up_port}/v1/models"):
+        with process(sb_cmd, sb_env, f"http://127.0.0.1:{sb_port}/api/health") as sb:
+            base = f"http://127.0.0.1:{sb_port}"
+            memory["switchboard (idle)"] = rss_mb(sb.pid)
+            token = token_for(base, "bench", "bench-password")
+            auth = {"Authorization": f"Bearer {token}"}
+            for chunks in args.chunks:
+                for concurrency in args.concurrency:
+                    results += await measure_switchboard(base, upstream, auth, chunks, concurrency, args.requests)
+            memory["switchboard (after load)"] = rss_mb(sb.pid)
+        if args.proxy:
+            results += await measure_proxy(tmp, upstream, env, args, memory)
+    shutil.rmtree(tmp, ignore_errors=True)
+    report(results, memory)
+
+
+async def measure_switchboard(
+    base: str, upstream: str, auth: dict[str, str], chunks: int, concurrency: int, requests: int
+) -> list[Result]:
+    model = f"chunks-{chunks}"
+    body = {"model": model, "stream": True, "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "Say something."}]}
+    out = []
+
+    async def direct(client: httpx.AsyncClient, _: int) -> float:
+        return await stream_once(client, "POST", upstream + "/chat/completions", body, {})
+
+    async def v1(client: httpx.AsyncClient, _: int) -> float:
+        return await stream_once(client, "POST", base + "/v1/chat/completions", body, auth)
+
+    free: asyncio.Queue[str] = asyncio.Queue()
+    async with httpx.AsyncClient(base_url=base, headers=auth, timeout=30) as setup:
+        for _ in range(concurrency):
+            free.put_nowait((await setup.post("/api/chats", json={"model": model})).json()["id"])
+
+    async def chat(client: httpx.AsyncClient, _: int) -> float:
+        chat_id = await free.get()  # one turn at a time per chat, as a person would
+        try:
+            url = f"{base}/api/chats/{chat_id}/messages"
+            return await stream_once(client, "POST", url, {"content": "Say something.", "stream": True}, auth)
+        finally:
+            free.put_nowait(chat_id)
+
+    for name, request in (("direct", direct), ("v1", v1), ("chat", chat)):
+        await run_load(request, min(20, requests), concurrency)  # warm up
+        rate, ttfts, errors = await run_load(request, requests, concurrency)
+        out.append(Result(name, concurrency, chunks, rate, ttfts, errors))
+    return out
+
+
+async def measure_proxy(
+    tmp: Path, upstream: str, env: dict[str, str], args: argparse.Namespace, memory: dict[str, float]
+) -> list[Result]:
+    litellm_bin = ensure_proxy_venv()
+    port = free_port()
+    config = tmp / "proxy.yaml"
+    config.write_text(catalog_yaml(upstream, args.chunks))
+    cmd = [str(litellm_bin), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
+    out = []
+    with process(cmd, env, f"http://127.0.0.1:{port}/health/liveliness") as proxy:
+        memory["litellm proxy (idle)"] = rss_mb(proxy.pid)
+        for chunks in args.chunks:
+            body = {"model": f"chunks-{chunks}", "stream": True, "stream_options": {"include_usage": True},
+                    "messages": [{"role": "user", "content": "Say something."}]}
+
+            async def call(client: httpx.AsyncClient, _: int, body: dict = body) -> float:
+                return await stream_once(client, "POST", f"http://127.0.0.1:{port}/v1/chat/completions", body, {})
+
+            for concurrency in args.concurrency:
+                await run_load(call, min(20, args.requests), concurrency)
+                rate, ttfts, errors = await run_load(call, args.requests, concurrency)
+                out.append(Result("proxy", concurrency, chunks, rate, ttfts, errors))
+        memory["litellm proxy (after load)"] = rss_mb(proxy.pid)
+    return out
+
+
+def report(results: list[Result], memory: dict[str, float]) -> None:
+    print(f"{'target':8} {'conc':>4} {'chunks':>6} {'streams/s':>10} {'ttft p50':>9} {'p95':>8} {'p99':>8} "
+          f"{'+p50 vs direct':>15} {'x proxy':>8} {'errors':>6}")
+    for r in results:
+        direct = next((d for d in results if d.target == "direct" and d.concurrency == r.concurrency and d.chunks == r.chunks), None)
+        proxy = next((p for p in results if p.target == "proxy" and p.concurrency == r.concurrency and p.chunks == r.chunks), None)
+        added = f"{r.pct(0.5) - direct.pct(0.5):+.1f} ms" if direct and r is not direct else ""
+        ratio = f"{r.streams_per_s / proxy.streams_per_s:.2f}" if proxy and r is not proxy else ""
+        print(f"{r.target:8} {r.concurrency:>4} {r.chunks:>6} {r.streams_per_s:>10.1f} {r.pct(0.5):>9.1f} "
+              f"{r.pct(0.95):>8.1f} {r.pct(0.99):>8.1f} {added:>15} {ratio:>8} {r.errors:>6}")
+    for name, mb in memory.items():
+        print(f"resident memory, {name}: {mb:.0f} MB")
+    print(f"(median of TTFT across all rows: {statistics.median([r.pct(0.5) for r in results]):.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()
