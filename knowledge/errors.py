@@ -1,4 +1,4 @@
-"""Errors of the knowledge library: files that cannot be read, models and indexes that are not there."""
+"""Errors of the knowledge library: unreadable files, models and indexes that are not there."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ class KnowledgeError(SwitchboardError):
 
 
 class UnsupportedFileType(InvalidInput, KnowledgeError):
-    """This kind of file is not supported; upload PDF, DOCX, XLSX, Markdown, text, HTML, CSV or JSON."""
+    """This kind of file is not supported: use PDF, DOCX, XLSX, Markdown, text, HTML, CSV, JSON."""
 
     code = "unsupported_file_type"
 

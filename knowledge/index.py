@@ -131,13 +131,18 @@ class VectorIndex(Protocol):
         dense: Sequence[float],
         sparse: SparseVector,
         *,
+        identifiers: SparseVector | None = None,
         limit: int = 10,
         file_ids: Sequence[str] | None = None,
         folder_ids: Sequence[str] | None = None,
         mode: SearchMode = "hybrid",
         exact: bool = False,
     ) -> list[SearchHit]:
-        """The best chunks the scope may see: dense and sparse candidates fused by RRF."""
+        """The best chunks the scope may see: dense and sparse candidates fused by RRF.
+
+        `identifiers` (the query's exact codes, `knowledge.sparse.identifier_vector`) adds a
+        third lexical candidate list to the fusion when it has terms.
+        """
         ...
 
     def file_chunks(self, file_id: str, *, limit: int = 1000, offset: int = 0) -> list[SearchHit]:

@@ -61,6 +61,10 @@ _PREFETCH_FACTOR = 4
 _MIN_PREFETCH = 40
 
 
+def _optimize(shard: EdgeShard) -> None:
+    shard.optimize()
+
+
 def tenant_filter(
     scope: TenantScope,
     file_ids: Sequence[str] | None = None,
@@ -160,7 +164,7 @@ class EdgeIndex:
                     f"Vectors of size {len(item.dense)} do not fit an index of size "
                     f"{spec.dimension} built with {spec.model_id}."
                 )
-            vector = {
+            vector: dict[str, list[float] | EdgeSparseVector | list[list[float]]] = {
                 DENSE: [float(value) for value in item.dense],
                 SPARSE: EdgeSparseVector(item.sparse.indices, item.sparse.values),
             }
@@ -177,6 +181,7 @@ class EdgeIndex:
         dense: Sequence[float],
         sparse: SparseVector,
         *,
+        identifiers: SparseVector | None = None,
         limit: int = 10,
         file_ids: Sequence[str] | None = None,
         folder_ids: Sequence[str] | None = None,
@@ -195,13 +200,18 @@ class EdgeIndex:
             request = QueryRequest(limit=limit, query=sparse_query, filter=where, with_payload=True)
         else:
             depth = max(limit * _PREFETCH_FACTOR, _MIN_PREFETCH)
+            prefetches = [
+                Prefetch(limit=depth, query=dense_query, filter=where, params=params),
+                Prefetch(limit=depth, query=sparse_query, filter=where),
+            ]
+            if identifiers is not None and identifiers.indices:
+                exact_terms = EdgeSparseVector(identifiers.indices, identifiers.values)
+                exact_query = Query.Nearest(exact_terms, using=SPARSE)
+                prefetches.append(Prefetch(limit=depth, query=exact_query, filter=where))
             request = QueryRequest(
                 limit=limit,
-                query=Fusion.Rrf(k=RRF_K),
-                prefetches=[
-                    Prefetch(limit=depth, query=dense_query, filter=where, params=params),
-                    Prefetch(limit=depth, query=sparse_query, filter=where),
-                ],
+                query=Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]  # the stub misses Rrf
+                prefetches=prefetches,
                 filter=where,
                 with_payload=True,
             )
@@ -210,7 +220,9 @@ class EdgeIndex:
 
     def file_chunks(self, file_id: str, *, limit: int = 1000, offset: int = 0) -> list[SearchHit]:
         where = Filter(must=[FieldCondition(key="file_id", match=MatchValue(file_id))])
-        records, cursor = self._open().scroll(ScrollRequest(filter=where, limit=256, with_payload=True))
+        records, cursor = self._open().scroll(
+            ScrollRequest(filter=where, limit=256, with_payload=True)
+        )
         found = [hit(record.id, 0.0, record.payload or {}) for record in records]
         while cursor is not None:
             request = ScrollRequest(offset=cursor, filter=where, limit=256, with_payload=True)
@@ -230,7 +242,7 @@ class EdgeIndex:
             if self._optimizer is None:
                 self._optimizer = ThreadPoolExecutor(1, thread_name_prefix="qdrant-edge-optimize")
             shard = self._open()
-        return self._optimizer.submit(lambda: None if shard.optimize() else None)
+        return self._optimizer.submit(_optimize, shard)
 
     def close(self) -> None:
         with self._lock:

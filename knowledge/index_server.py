@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from typing import Any
@@ -126,10 +127,13 @@ class ServerIndex:
             sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
             metadata=spec_metadata(spec),
         )
-        for field in KEYWORD_FIELDS:
-            client.create_payload_index(
-                self._collection, field, models.PayloadSchemaType.KEYWORD
-            )
+        with warnings.catch_warnings():
+            # Local mode (tests) warns that it has no payload indexes; a server builds them.
+            warnings.filterwarnings("ignore", "Payload indexes have no effect", UserWarning)
+            for field in KEYWORD_FIELDS:
+                client.create_payload_index(
+                    self._collection, field, models.PayloadSchemaType.KEYWORD
+                )
         self._spec = spec
 
     def _checked_spec(self) -> CollectionSpec:
@@ -171,6 +175,7 @@ class ServerIndex:
         dense: Sequence[float],
         sparse: SparseVector,
         *,
+        identifiers: SparseVector | None = None,
         limit: int = 10,
         file_ids: Sequence[str] | None = None,
         folder_ids: Sequence[str] | None = None,
@@ -188,15 +193,18 @@ class ServerIndex:
         elif mode == "sparse":
             arguments = {"query": sparse_query, "using": SPARSE}
         else:
-            arguments = {
-                "query": models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
-                "prefetch": [
-                    models.Prefetch(
-                        query=dense_query, using=DENSE, filter=where, limit=depth, params=params
-                    ),
-                    models.Prefetch(query=sparse_query, using=SPARSE, filter=where, limit=depth),
-                ],
-            }
+            prefetch = [
+                models.Prefetch(
+                    query=dense_query, using=DENSE, filter=where, limit=depth, params=params
+                ),
+                models.Prefetch(query=sparse_query, using=SPARSE, filter=where, limit=depth),
+            ]
+            if identifiers is not None and identifiers.indices:
+                terms = models.SparseVector(indices=identifiers.indices, values=identifiers.values)
+                prefetch.append(
+                    models.Prefetch(query=terms, using=SPARSE, filter=where, limit=depth)
+                )
+            arguments = {"query": models.RrfQuery(rrf=models.Rrf(k=RRF_K)), "prefetch": prefetch}
         with _unavailable_on_error():
             response = self._connect().query_points(
                 self._collection, query_filter=where, limit=limit, with_payload=True, **arguments

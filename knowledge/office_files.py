@@ -1,4 +1,4 @@
-"""Reading Office files (DOCX, XLSX): the zip container is checked for bombs before the content is read."""
+"""Reading Office files (DOCX, XLSX), checking the zip container for bombs before reading it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import io
 import zipfile
 
 import docx
-import openpyxl
+import openpyxl  # type: ignore[import-untyped]
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 

@@ -15,8 +15,8 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime
-from onnxruntime.quantization import QuantType, quantize_dynamic
+import onnxruntime  # type: ignore[import-untyped]
+from onnxruntime.quantization import QuantType, quantize_dynamic  # type: ignore[import-untyped]
 from tokenizers import Tokenizer
 
 MANIFEST = "embedder.json"
@@ -112,7 +112,8 @@ class OnnxEmbedder:
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embeddings of passages to index, in the order given."""
         prompt = self._manifest.document_prompt
-        return self._embed([prompt + text for text in texts]).tolist()
+        vectors: list[list[float]] = self._embed([prompt + text for text in texts]).tolist()
+        return vectors
 
     def embed_query(self, text: str) -> list[float]:
         """The embedding of a search query."""
@@ -122,7 +123,8 @@ class OnnxEmbedder:
     def embed_queries(self, texts: list[str]) -> list[list[float]]:
         """Embeddings of many queries at once (batched like documents)."""
         prompt = self._manifest.query_prompt
-        return self._embed([prompt + text for text in texts]).tolist()
+        vectors: list[list[float]] = self._embed([prompt + text for text in texts]).tolist()
+        return vectors
 
     def _embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
         result = np.zeros((len(texts), self.dimension), dtype=np.float32)

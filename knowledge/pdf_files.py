@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pypdf
 from pypdf.errors import FileNotDecryptedError, LimitReachedError, PyPdfError
@@ -37,7 +37,7 @@ def parse_pdf(data: bytes, limits: ParseLimits) -> ParsedDocument:
         "image_maximum_buffer_size": cap,
     }
     try:
-        with pypdf.apply_configuration(**caps):
+        with pypdf.apply_configuration(None, **caps):
             return _read(pypdf.PdfReader(io.BytesIO(data), strict=False), limits)
     except LimitReachedError as exc:
         raise DecompressionBomb(
@@ -69,9 +69,11 @@ def _read(reader: pypdf.PdfReader, limits: ParseLimits) -> ParsedDocument:
         for paragraph in _PARAGRAPH_BREAK.split(text):
             builder.paragraph(" ".join(paragraph.split()), number)
     document = builder.build()
-    title = _metadata_title(reader)
-    if title:
-        return ParsedDocument(document.file_type, document.text, document.blocks, count, title)
+    metadata_title = _metadata_title(reader)
+    if metadata_title:
+        return ParsedDocument(
+            document.file_type, document.text, document.blocks, count, metadata_title
+        )
     return document
 
 
@@ -88,7 +90,9 @@ def _outline_starts(reader: pypdf.PdfReader) -> dict[int, list[tuple[str, int]]]
     return starts
 
 
-def _walk_outline(items: list[object], level: int) -> Iterator[tuple[str, int, pypdf.generic.Destination]]:
+def _walk_outline(
+    items: Sequence[object], level: int
+) -> Iterator[tuple[str, int, pypdf.generic.Destination]]:
     last_destination: pypdf.generic.Destination | None = None
     for item in items:
         if isinstance(item, list):

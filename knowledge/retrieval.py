@@ -9,7 +9,7 @@ from typing import Protocol
 
 from knowledge.embeddings import Embedder
 from knowledge.index import SearchHit, SearchMode, TenantScope, VectorIndex
-from knowledge.sparse import query_vector
+from knowledge.sparse import identifier_vector, query_vector
 
 _SNIPPET_CHARS = 300
 _RERANK_CANDIDATES = 20
@@ -94,6 +94,7 @@ def retrieve(
         scope,
         dense,
         query_vector(query),
+        identifiers=identifier_vector(query),
         limit=fetch,
         file_ids=file_ids,
         folder_ids=folder_ids,

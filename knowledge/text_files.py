@@ -91,14 +91,14 @@ def parse_html(data: bytes, limits: ParseLimits) -> ParsedDocument:
     builder = DocumentBuilder(FileType.HTML, limits)
     soup = bs4.BeautifulSoup(data, "lxml")
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    stack: list[bs4.PageElement] = list(reversed(list((soup.body or soup).children)))
+    stack: list[bs4.element.PageElement] = list(reversed(list((soup.body or soup).children)))
     while stack:
         node = stack.pop()
-        if isinstance(node, bs4.NavigableString):
-            if type(node) is bs4.NavigableString:
+        if isinstance(node, bs4.element.NavigableString):
+            if type(node) is bs4.element.NavigableString:
                 builder.paragraph(str(node))
             continue
-        if not isinstance(node, bs4.Tag) or node.name in _HTML_SKIPPED:
+        if not isinstance(node, bs4.element.Tag) or node.name in _HTML_SKIPPED:
             continue
         if node.name in _HTML_HEADINGS:
             builder.heading(node.get_text(" ", strip=True), _HTML_HEADINGS[node.name])

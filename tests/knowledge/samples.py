@@ -8,7 +8,7 @@ import zipfile
 import zlib
 
 import docx
-import openpyxl
+import openpyxl  # type: ignore[import-untyped]
 from pypdf import PdfWriter
 from pypdf.generic import (
     ArrayObject,
@@ -51,9 +51,9 @@ def pdf_file(pages: list[Section], *, title: str = "") -> bytes:
             y -= 36
         content = DecodedStreamObject()
         content.set_data("\n".join(lines).encode("latin-1"))
-        page.replace_contents(content)
+        page.replace_contents(content)  # type: ignore[arg-type]
     for number, (heading, _) in enumerate(pages):
-        writer.add_outline_item(heading, number)
+        writer.add_outline_item(title=heading, page_number=number)
     if title:
         writer.add_metadata({"/Title": title})
     out = io.BytesIO()
@@ -103,11 +103,13 @@ def docx_file(sections: list[Section], *, table: list[list[str]] | None = None) 
 def docx_bomb(inflated_bytes: int) -> bytes:
     """A valid DOCX with one extra part of zeros that inflates to `inflated_bytes`."""
     out = io.BytesIO(docx_file([("Harmless", ["Nothing to see here."])]))
-    with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("word/media/padding.bin", "w", force_zip64=True) as member:
-            piece = b"\x00" * (1024 * 1024)
-            for _ in range(inflated_bytes // len(piece)):
-                member.write(piece)
+    piece = b"\x00" * (1024 * 1024)
+    with (
+        zipfile.ZipFile(out, "a", compression=zipfile.ZIP_DEFLATED) as archive,
+        archive.open("word/media/padding.bin", "w", force_zip64=True) as member,
+    ):
+        for _ in range(inflated_bytes // len(piece)):
+            member.write(piece)
     return out.getvalue()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from core import tokens
 from knowledge.chunking import ChunkingOptions, chunk_document
 from knowledge.documents import ParseLimits
@@ -35,7 +37,7 @@ def test_long_sections_are_cut_within_budget_with_overlap_and_exact_offsets() ->
         assert chunk.tokens == tokens.count_text(chunk.text)
         assert document.text[chunk.start : chunk.end] == chunk.text
     body = [chunk for chunk in chunks if chunk.section == ("Handbook", "Long")]
-    overlaps = [b.start < a.end for a, b in zip(body, body[1:], strict=False)]
+    overlaps = [b.start < a.end for a, b in itertools.pairwise(body)]
     assert all(overlaps)
     assert body[-1].text.endswith("topic 833.")
 

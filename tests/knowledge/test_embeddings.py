@@ -1,4 +1,4 @@
-"""The embedding model: the fast ONNX backend matches the torch baseline; errors name the setting."""
+"""The embedding model: the ONNX backend matches the torch baseline; errors name the setting."""
 
 from __future__ import annotations
 

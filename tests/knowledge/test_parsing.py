@@ -1,4 +1,4 @@
-"""Parsing real files of each type into located blocks, and refusing hostile ones in bounded time."""
+"""Parsing real files of each type into located blocks; refusing hostile ones in bounded time."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def test_docx_headings_paragraphs_and_tables_keep_document_order() -> None:
 
 
 def test_xlsx_sheets_become_sections_of_tables_that_repeat_the_header() -> None:
-    rows: list[list[object]] = [["SKU", "Stock"]] + [[f"A-{n}", n] for n in range(45)]
+    rows: list[list[object]] = [["SKU", "Stock"], *([f"A-{n}", n] for n in range(45))]
     document = parse_document(samples.xlsx_file({"Stock": rows, "Empty": []}), LIMITS)
     tables = [block for block in document.blocks if block.kind is BlockKind.TABLE]
     assert len(tables) == 3
@@ -78,7 +78,7 @@ def test_csv_json_and_text_are_read_into_blocks() -> None:
     assert csv_doc.blocks[0].text == "id | name\n7 | Ann"
     json_doc = parse_document(samples.json_file({"owner": {"name": "Ops", "ids": [4, 5]}}), LIMITS)
     assert json_doc.blocks[0].text == "owner"
-    assert 'owner.name: "Ops"\nowner.ids[0]: 4\nowner.ids[1]: 5' == json_doc.blocks[1].text
+    assert json_doc.blocks[1].text == 'owner.name: "Ops"\nowner.ids[0]: 4\nowner.ids[1]: 5'
     text_doc = parse_document(samples.text_file(["One.", "Two."]), LIMITS)
     assert [block.text for block in text_doc.blocks] == ["One.", "Two."]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from knowledge.sparse import document_vector, query_vector, term_id, terms
+from knowledge.sparse import SparseVector, document_vector, query_vector, term_id, terms
 
 
 def test_identifiers_are_kept_whole_and_split_into_parts() -> None:
@@ -19,12 +19,12 @@ def test_term_ids_are_stable_32_bit_numbers() -> None:
 
 
 def test_repeated_terms_saturate_and_longer_chunks_weigh_each_term_less() -> None:
-    once = dict(zip(*_pair(document_vector("pump"))))
-    many = dict(zip(*_pair(document_vector("pump " * 20))))
+    once = _weights(document_vector("pump"))
+    many = _weights(document_vector("pump " * 20))
     key = term_id("pump")
     assert once[key] < many[key] < 2.2  # k1 + 1
-    short = dict(zip(*_pair(document_vector("pump valve"))))
-    long = dict(zip(*_pair(document_vector("pump " + "filler words here " * 60))))
+    short = _weights(document_vector("pump valve"))
+    long = _weights(document_vector("pump " + "filler words here " * 60))
     assert long[key] < short[key]
 
 
@@ -35,5 +35,14 @@ def test_a_query_vector_weighs_each_distinct_term_once() -> None:
     assert len(vector.indices) == len(set(terms("part KX-22")))
 
 
-def _pair(vector: object) -> tuple[list[int], list[float]]:
-    return vector.indices, vector.values  # type: ignore[attr-defined]
+def _weights(vector: SparseVector) -> dict[int, float]:
+    return dict(zip(vector.indices, vector.values, strict=True))
+
+
+def test_the_identifier_vector_keeps_only_codes_and_numbers() -> None:
+    from knowledge.sparse import identifier_vector
+
+    vector = identifier_vector("Which warehouse stocks part KX-4821-B in 2024?")
+    expected = {term_id(term) for term in ("kx-4821-b", "4821", "2024")}
+    assert set(vector.indices) == expected
+    assert identifier_vector("no codes here").indices == []
