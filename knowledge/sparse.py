@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import hashlib
 import re
 
@@ -128,6 +129,7 @@ def terms(text: str) -> list[str]:
     return [term[:_MAX_TERM_CHARS] for term in found]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def term_id(term: str) -> int:
     """A term's stable id: 32 bits of its BLAKE2 hash."""
     return int.from_bytes(hashlib.blake2b(term.encode(), digest_size=4).digest(), "big")
