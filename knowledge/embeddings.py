@@ -301,6 +301,7 @@ def _onnx_embedder(name: str, cache_dir: Path) -> Embedder:
             quantise(work)
             if not is_complete(folder):
                 shutil.rmtree(folder, ignore_errors=True)
+                work.chmod(0o755)
                 work.rename(folder)  # atomic: a reader sees a complete export or none
         except _NotExportable as exc:
             logger.warning("Embedding model %s stays on torch: %s", torch_embedder.model_id, exc)
