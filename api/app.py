@@ -20,6 +20,8 @@ from assistant.engine import ChatEngine, EngineConfig
 from assistant.gateway import Gateway
 from assistant.metering import Metering
 from assistant.passthrough import Passthrough
+from billing import alerts, ledger, seats
+from billing.ratelimits import RateLimits
 from core import database
 from core import users as user_service
 from core.catalog import Catalog, load_catalog
@@ -74,7 +76,13 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
     engine = database.create_engine(settings.resolved_database_url)
     sessions = database.sessionmaker(engine)
     gateway = Gateway(catalog, fast_path=settings.fast_path)
-    metering = Metering(sessions)
+    limits = RateLimits(
+        user_requests_per_minute=settings.rate_limit_user_rpm,
+        user_tokens_per_minute=settings.rate_limit_user_tpm,
+        token_requests_per_minute=settings.rate_limit_token_rpm,
+        token_tokens_per_minute=settings.rate_limit_token_tpm,
+    )
+    metering = Metering(sessions, limits)
     chat = ChatEngine(
         factory=sessions,
         gateway=gateway,
@@ -108,17 +116,24 @@ async def _bootstrap(services: Services) -> None:
             )
             return
         data = UserCreate(username=settings.admin_username, password=password, role="admin")
-        await user_service.create(session, data=data)
+        admin = await user_service.create(session, data=data)
+        await seats.grant_bootstrap_seat(session, user_id=admin.id)
         log.info("created the first admin %r", settings.admin_username)
 
 
 async def _sweep(services: Services) -> None:
-    """Mark answers abandoned by a dead process `interrupted`, forever, every SWEEP_SECONDS."""
+    """Forever, every SWEEP_SECONDS: mark answers a dead process abandoned `interrupted`, release
+    reservations whose lease ran out, and deliver pending budget alerts."""
     while True:
         try:
             async with write_transaction(services.sessions) as session:
                 await chat_service.mark_stale_streams_interrupted(
                     session, older_than=timedelta(seconds=120)
+                )
+            await ledger.release_expired(services.sessions)
+            if services.settings.alert_webhook_url:
+                await alerts.deliver_pending(
+                    services.sessions, webhook_url=services.settings.alert_webhook_url
                 )
         except Exception:
             log.exception("sweep failed")

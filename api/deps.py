@@ -12,7 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.hal import page_request
 from api.services import Services
+from billing.admission import Caller
 from core import api_tokens, login_sessions, teams
+from core.database import write_transaction
 from core.errors import PermissionDenied, Unauthenticated
 from core.listing import PageRequest
 from core.models import ApiToken, User
@@ -36,6 +38,12 @@ class Principal:
     user: User
     team_ids: tuple[str, ...]
     api_token: ApiToken | None = None
+
+    @property
+    def caller(self) -> Caller:
+        """The caller as billing knows it."""
+        token_id = self.api_token.id if self.api_token else None
+        return Caller(user_id=self.user.id, team_ids=self.team_ids, api_token_id=token_id)
 
 
 def get_services(request: Request) -> Services:
@@ -61,8 +69,11 @@ async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def get_principal(request: Request, session: SessionDep) -> Principal:
+async def get_principal(request: Request, services: ServicesDep) -> Principal:
     """The caller, from a Bearer API token or a session cookie (with CSRF on writes).
+
+    Auth reads in a session of its own, so the request's session starts its transaction (and
+    SQLite snapshot) only when the route first touches the database.
 
     Raises:
         Unauthenticated: no valid token or session.
@@ -71,21 +82,27 @@ async def get_principal(request: Request, session: SessionDep) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, credential = header.partition(" ")
     if scheme.lower() == "bearer" and credential:
-        found = await api_tokens.resolve(session, secret=credential.strip())
-        if found is None:
-            raise Unauthenticated("The API token is invalid, expired or revoked.")
-        token, user = found
-        return Principal(user, await teams.team_ids_of(session, user_id=user.id), token)
+        async with services.sessions() as session:
+            found = await api_tokens.resolve(session, secret=credential.strip())
+            if found is None:
+                raise Unauthenticated("The API token is invalid, expired or revoked.")
+            token, user = found
+            team_ids = await teams.team_ids_of(session, user_id=user.id)
+        if api_tokens.needs_touch(token):
+            async with write_transaction(services.sessions) as write:
+                await api_tokens.touch(write, token_id=token.id)
+        return Principal(user, team_ids, token)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        login = await login_sessions.resolve(session, secret=cookie)
-        if login is not None:
-            row, user = login
-            if request.method not in SAFE_METHODS:
-                sent = request.headers.get(CSRF_HEADER, "")
-                if not secrets.compare_digest(sent, row.csrf_token):
-                    raise CsrfFailed()
-            return Principal(user, await teams.team_ids_of(session, user_id=user.id))
+        async with services.sessions() as session:
+            login = await login_sessions.resolve(session, secret=cookie)
+            if login is not None:
+                row, user = login
+                if request.method not in SAFE_METHODS:
+                    sent = request.headers.get(CSRF_HEADER, "")
+                    if not secrets.compare_digest(sent, row.csrf_token):
+                        raise CsrfFailed()
+                return Principal(user, await teams.team_ids_of(session, user_id=user.id))
     raise Unauthenticated()
 
 

@@ -23,7 +23,7 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade_database(url: str) -> None:
-    """Bring a database to the newest schema of every package (blocking; not inside an event loop)."""
+    """Bring a database to the newest schema of every package (blocking: not in an event loop)."""
     command.upgrade(alembic_config(url), "heads")
 
 

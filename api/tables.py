@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import assistant.models
+import billing.models
 import core.models
 from core.database import Base
 
 metadata = Base.metadata
-MODEL_MODULES = (core.models, assistant.models)
+MODEL_MODULES = (core.models, assistant.models, billing.models)

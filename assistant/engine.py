@@ -31,6 +31,7 @@ from assistant.runs import (
     parse_event_id,
     start_event,
 )
+from billing.admission import Caller
 from core import clock, tokens
 from core.catalog import CatalogModel
 from core.database import write_transaction
@@ -86,21 +87,24 @@ class ChatEngine:
         self.config = config
         self.registry = RunRegistry(config.keep_seconds)
 
-    async def send(self, *, user_id: str, chat_id: str, content: str, options: TurnOptions) -> Run:
+    async def send(
+        self, *, caller: Caller, chat_id: str, content: str, options: TurnOptions
+    ) -> Run:
         """Save a user message and start its answer; returns once the provider has answered.
 
         Raises:
             ChatNotFound: the chat is not the user's.
             StillStreaming: the chat's previous answer is still being written.
             ProviderError: the provider failed before the first token (fallbacks included).
+            BillingError: billing refused the call (seat, budget, rate limit, model).
         """
         async with self.factory() as session:
-            chat = await chats.get_owned(session, user_id=user_id, chat_id=chat_id)
+            chat = await chats.get_owned(session, user_id=caller.user_id, chat_id=chat_id)
             saved = await chats.messages(session, chat=chat)
         if any(m.status == "streaming" for m in saved):
             raise StillStreaming()
         turn = {"role": "user", "content": content}
-        plan = await self._plan(chat, [*history.turns(saved), turn], options, user_id, "chat")
+        plan = await self._plan(chat, [*history.turns(saved), turn], options, caller, "chat")
         async with write_transaction(self.factory) as session:
             session.add(Message(chat_id=chat.id, role="user", content=content))
             answer = Message(
@@ -114,7 +118,7 @@ class ChatEngine:
         return await self._launch(plan, answer)
 
     async def regenerate(
-        self, *, user_id: str, chat_id: str, message_id: str, options: TurnOptions
+        self, *, caller: Caller, chat_id: str, message_id: str, options: TurnOptions
     ) -> Run:
         """Answer the last user message again, replacing the latest answer.
 
@@ -123,16 +127,17 @@ class ChatEngine:
             MessageNotFound: the chat has no such message.
             NothingToRegenerate: the message is not the chat's latest finished answer.
             ProviderError: the provider failed before the first token.
+            BillingError: billing refused the call.
         """
         async with self.factory() as session:
-            chat = await chats.get_owned(session, user_id=user_id, chat_id=chat_id)
+            chat = await chats.get_owned(session, user_id=caller.user_id, chat_id=chat_id)
             saved = list(await chats.messages(session, chat=chat))
         target = next((m for m in saved if m.id == message_id), None)
         if target is None:
             raise MessageNotFound(message_id=message_id)
         if saved[-1].id != message_id or target.role != "assistant" or target.status == "streaming":
             raise NothingToRegenerate()
-        plan = await self._plan(chat, history.turns(saved[:-1]), options, user_id, "regenerate")
+        plan = await self._plan(chat, history.turns(saved[:-1]), options, caller, "regenerate")
         async with write_transaction(self.factory) as session:
             await session.delete(await session.get(Message, message_id))
             answer = Message(
@@ -146,7 +151,7 @@ class ChatEngine:
         chat: Chat,
         turns: list[dict[str, str]],
         options: TurnOptions,
-        user_id: str,
+        caller: Caller,
         source: str,
     ) -> _Plan:
         model = self.gateway.catalog.usable(options.model or chat.model)
@@ -155,7 +160,7 @@ class ChatEngine:
             max_tokens = min(max_tokens, model.max_output_tokens)
         prompt = history.fit(turns, model=model.name, context_tokens=model.max_input_tokens)
         ticket = await self.metering.admit(
-            user_id=user_id,
+            caller=caller,
             model=model,
             prompt_tokens=prompt.prompt_tokens,
             max_output_tokens=max_tokens,
@@ -215,8 +220,10 @@ class ChatEngine:
             message.content = run.text
             message.updated_at = clock.now()
             cancel = message.cancel_requested
-        await self.metering.renew(plan.ticket, completion_tokens=tokens.count_text(run.text))
-        return cancel
+        alive = await self.metering.renew(
+            plan.ticket, completion_tokens=tokens.count_text(run.text)
+        )
+        return cancel or not alive
 
     async def _finish(
         self,

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant.gateway import Usage
+from assistant.relay import Usage
+from billing import admission, ledger
+from billing.admission import Caller
+from billing.errors import ReservationClosed
+from billing.ratelimits import NO_LIMITS, RateLimits
 from core.catalog import CatalogModel
 
-
-@dataclass(frozen=True)
-class Ticket:
-    """An admitted call: who makes it and the reservation billing holds for it."""
-
-    user_id: str
-    source: str
-    reservation_id: str | None = None
-    api_token_id: str | None = None
-
-
 # Message statuses and call outcomes, to the ledger's terminal states.
-OUTCOMES = {
+OUTCOMES: dict[str, ledger.Outcome] = {
     "complete": "completed",
     "completed": "completed",
     "cancelled": "cancelled",
@@ -29,34 +23,82 @@ OUTCOMES = {
     "failed": "failed",
     "interrupted": "interrupted",
 }
+RENEW_SECONDS = 30.0
+
+
+@dataclass
+class Ticket:
+    """An admitted call: who makes it and the reservation billing holds for it."""
+
+    caller: Caller
+    source: str
+    reservation_id: str
+    renewed_at: float = field(default_factory=time.monotonic)
 
 
 class Metering:
     """Asks billing before every model call and settles after it."""
 
-    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, factory: async_sessionmaker[AsyncSession], limits: RateLimits = NO_LIMITS
+    ) -> None:
         self.factory = factory
+        self.limits = limits
 
     async def admit(
         self,
         *,
-        user_id: str,
+        caller: Caller,
         model: CatalogModel,
         prompt_tokens: int,
         max_output_tokens: int,
         source: str,
-        api_token_id: str | None = None,
     ) -> Ticket:
-        """Admit a call before it reaches the provider."""
-        return Ticket(user_id=user_id, source=source, api_token_id=api_token_id)
+        """Admit a call before it reaches the provider, reserving its worst case.
 
-    async def renew(self, ticket: Ticket, *, completion_tokens: int) -> None:
-        """Tell billing the call is alive and how much it has delivered so far."""
+        Raises:
+            SeatRequired: the user has no AI seat.
+            ModelNotAllowed: the caller's usage profile does not allow the model.
+            PriceUnknown: the model has no price and a money budget applies.
+            RateLimitExceeded: the user or token is over its per-minute limits.
+            BudgetExceeded: a hard budget has no room for the worst case.
+        """
+        reservation = await admission.admit(
+            self.factory,
+            caller=caller,
+            model=model,
+            prompt_tokens=prompt_tokens,
+            max_output_tokens=max_output_tokens,
+            source=source,
+            limits=self.limits,
+        )
+        return Ticket(caller=caller, source=source, reservation_id=reservation.id)
+
+    async def renew(self, ticket: Ticket, *, completion_tokens: int) -> bool:
+        """Keep a long call's reservation alive; False when billing has closed it (stop the call)."""
+        if time.monotonic() - ticket.renewed_at < RENEW_SECONDS:
+            return True
+        ticket.renewed_at = time.monotonic()
+        try:
+            await admission.renew_lease(
+                self.factory,
+                reservation_id=ticket.reservation_id,
+                completion_tokens_so_far=completion_tokens,
+            )
+        except ReservationClosed:
+            return False
+        return True
 
     async def settle(
         self, ticket: Ticket, *, model: CatalogModel, status: str, usage: Usage, estimated: bool
     ) -> int:
-        """Record what a call used; returns its cost in micro-dollars."""
-        if model.price is None:
-            return 0
-        return model.price.cost_micros(usage.prompt_tokens, usage.completion_tokens)
+        """Record what a call used in the ledger; returns its cost in micro-dollars."""
+        entry = await ledger.settle(
+            self.factory,
+            reservation_id=ticket.reservation_id,
+            outcome=OUTCOMES[status],
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            estimated=estimated,
+        )
+        return int(entry.cost_micros)

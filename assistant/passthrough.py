@@ -13,6 +13,7 @@ from typing import Any
 
 from assistant.gateway import Gateway, Usage
 from assistant.metering import Metering, Ticket
+from billing.admission import Caller
 from core import tokens
 from core.catalog import Catalog, CatalogModel
 
@@ -44,13 +45,14 @@ class Passthrough:
         self.default_max_tokens = default_max_tokens
 
     async def admit(
-        self, *, user_id: str, api_token_id: str | None, body: Mapping[str, Any]
+        self, *, caller: Caller, body: Mapping[str, Any]
     ) -> tuple[CatalogModel, Ticket, dict[str, Any]]:
         """Resolve the model and admit the call; returns the arguments to call it with.
 
         Raises:
             UnknownModel: no such model.
             ModelUnavailable: the model is not set up.
+            BillingError: billing refused the call (seat, budget, rate limit, model).
         """
         model = self.catalog.usable(str(body["model"]))
         requested = body.get("max_completion_tokens") or body.get("max_tokens")
@@ -60,12 +62,11 @@ class Passthrough:
         if body.get("tools"):
             prompt_tokens += tokens.count_text(json.dumps(body["tools"]), model.name)
         ticket = await self.metering.admit(
-            user_id=user_id,
+            caller=caller,
             model=model,
             prompt_tokens=prompt_tokens,
             max_output_tokens=max_tokens,
             source="v1",
-            api_token_id=api_token_id,
         )
         extra = {k: v for k, v in body.items() if k in FORWARDED}
         return (

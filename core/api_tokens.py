@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import clock
@@ -96,8 +96,17 @@ async def resolve(session: AsyncSession, *, secret: str) -> tuple[ApiToken, User
     expired = token.expires_at is not None and clock.as_utc(token.expires_at) <= now
     if token.revoked_at is not None or expired or not user.active:
         return None
-    last = token.last_used_at
-    if last is None or (now - clock.as_utc(last)).total_seconds() > 60:
-        token.last_used_at = now
-        await session.flush()
     return token, user
+
+
+def needs_touch(token: ApiToken) -> bool:
+    """Whether a token's last use is older than a minute (so recording it is worth a write)."""
+    last = token.last_used_at
+    return last is None or (clock.now() - clock.as_utc(last)).total_seconds() > 60
+
+
+async def touch(session: AsyncSession, *, token_id: str) -> None:
+    """Record that a token was used now."""
+    await session.execute(
+        update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=clock.now())
+    )

@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     default_max_tokens: int = Field(default=1024, ge=1)
     fast_path: bool = True
 
+    # Billing: default per-minute rate limits (none when unset; overridable per team or user)
+    rate_limit_user_rpm: int | None = Field(default=None, ge=1)
+    rate_limit_user_tpm: int | None = Field(default=None, ge=1)
+    rate_limit_token_rpm: int | None = Field(default=None, ge=1)
+    rate_limit_token_tpm: int | None = Field(default=None, ge=1)
+    alert_webhook_url: str = ""
+
     # Vectors and embeddings (knowledge)
     qdrant_url: str = ""
     qdrant_api_key: SecretStr = SecretStr("")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
-from api.deps import CurrentUser, PageDep, ServicesDep, SessionDep
+from api.deps import CurrentUser, PageDep, PrincipalDep, ServicesDep, SessionDep
 from api.errors import error_response
 from api.hal import collection, resource
 from api.sse import event_stream
@@ -96,7 +96,7 @@ async def send_message(
     chat_id: str,
     body: MessageCreate,
     request: Request,
-    user: CurrentUser,
+    principal: PrincipalDep,
     services: ServicesDep,
 ) -> Any:
     """Send a message and get the answer, streamed as SSE with `stream: true`.
@@ -107,7 +107,7 @@ async def send_message(
     """
     options = TurnOptions(body.model, body.max_tokens, body.temperature)
     run = await services.chat.send(
-        user_id=user.id, chat_id=chat_id, content=body.content, options=options
+        caller=principal.caller, chat_id=chat_id, content=body.content, options=options
     )
     return await _answer(run, _wants_stream(body.stream, request), services)
 
@@ -119,7 +119,7 @@ async def regenerate(
     chat_id: str,
     message_id: str,
     request: Request,
-    user: CurrentUser,
+    principal: PrincipalDep,
     services: ServicesDep,
     body: RegenerateRequest | None = None,
 ) -> Any:
@@ -127,7 +127,7 @@ async def regenerate(
     body = body or RegenerateRequest()
     options = TurnOptions(body.model, body.max_tokens, body.temperature)
     run = await services.chat.regenerate(
-        user_id=user.id, chat_id=chat_id, message_id=message_id, options=options
+        caller=principal.caller, chat_id=chat_id, message_id=message_id, options=options
     )
     return await _answer(run, _wants_stream(body.stream, request), services)
 

@@ -51,10 +51,7 @@ async def chat_completions(
     """
     passthrough = services.passthrough
     raw = body.model_dump(exclude_none=True)
-    token_id = principal.api_token.id if principal.api_token else None
-    model, ticket, call = await passthrough.admit(
-        user_id=principal.user.id, api_token_id=token_id, body=raw
-    )
+    model, ticket, call = await passthrough.admit(caller=principal.caller, body=raw)
     if not body.stream:
         return JSONResponse(await passthrough.complete(model=model, ticket=ticket, call=call))
     chunks = await passthrough.stream(model=model, ticket=ticket, call=call)
