@@ -75,7 +75,7 @@ class Metering:
         return Ticket(caller=caller, source=source, reservation_id=reservation.id)
 
     async def renew(self, ticket: Ticket, *, completion_tokens: int) -> bool:
-        """Keep a long call's reservation alive; False when billing has closed it (stop the call)."""
+        """Keep a long call's reservation alive; False once billing closed it (stop the call)."""
         if time.monotonic() - ticket.renewed_at < RENEW_SECONDS:
             return True
         ticket.renewed_at = time.monotonic()
