@@ -1,0 +1,75 @@
+"""The `switchboard` command: db upgrade, users create, and the first start's advice."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from api.app import create_app
+from tests.support import make_catalog, test_settings
+
+SWITCHBOARD = str(Path(sys.executable).with_name("switchboard"))
+
+
+def _run(args: list[str], data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SWITCHBOARD, *args],
+        env={**os.environ, "SWITCHBOARD_DATA_DIR": str(data_dir), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_db_upgrade_creates_every_packages_tables(tmp_path: Path) -> None:
+    result = _run(["db", "upgrade"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    tables = {
+        row[0]
+        for row in sqlite3.connect(tmp_path / "switchboard.db").execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+        )
+    }
+    assert {"core_user", "assistant_message", "billing_ledger_entry"} <= tables
+
+
+def test_users_create_makes_an_admin_who_can_log_in(tmp_path: Path) -> None:
+    result = _run(
+        ["users", "create", "root", "--admin", "--password-env", "PW"],
+        tmp_path,
+        PW="long enough pw",
+    )
+    assert result.returncode == 0, result.stderr
+    row = (
+        sqlite3.connect(tmp_path / "switchboard.db")
+        .execute("SELECT role, password_hash FROM core_user WHERE username = 'root'")
+        .fetchone()
+    )
+    assert row[0] == "admin" and row[1].startswith("$argon2id$")
+    again = _run(["users", "create", "root", "--password-env", "PW"], tmp_path, PW="long enough pw")
+    assert again.returncode == 2 and "taken" in again.stderr
+
+
+def test_users_create_refuses_a_short_password_in_a_sentence(tmp_path: Path) -> None:
+    result = _run(["users", "create", "bob", "--password-env", "PW"], tmp_path, PW="short")
+    assert (
+        result.returncode == 2 and "password" in result.stderr and "Traceback" not in result.stderr
+    )
+
+
+@pytest.mark.anyio
+async def test_first_start_without_admin_settings_says_how_to_make_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from asgi_lifespan import LifespanManager
+
+    settings = test_settings(tmp_path, admin_username="", admin_password="", log_level="INFO")
+    app = create_app(settings, catalog=make_catalog("http://127.0.0.1:9/v1"))
+    async with LifespanManager(app):
+        pass
+    assert "switchboard users create --admin" in capsys.readouterr().err
