@@ -13,7 +13,21 @@ from fastapi import FastAPI
 from api import errors, logs
 from api.middleware import RequestIdMiddleware
 from api.migrate import upgrade_database_async
-from api.routes import api_tokens, auth, chats, health, models, openai, teams, users
+from api.routes import (
+    api_tokens,
+    auth,
+    budgets,
+    chats,
+    health,
+    models,
+    openai,
+    rate_limits,
+    subscriptions,
+    teams,
+    usage,
+    usage_profiles,
+    users,
+)
 from api.services import Services
 from assistant import chats as chat_service
 from assistant.engine import ChatEngine, EngineConfig
@@ -66,7 +80,21 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     )
     app.state.services = services
     errors.install(app)
-    for module in (health, auth, api_tokens, users, teams, models, chats, openai):
+    for module in (
+        health,
+        auth,
+        api_tokens,
+        users,
+        teams,
+        subscriptions,
+        budgets,
+        usage,
+        usage_profiles,
+        rate_limits,
+        models,
+        chats,
+        openai,
+    ):
         app.include_router(module.router)
     app.add_middleware(RequestIdMiddleware)
     return app

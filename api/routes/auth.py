@@ -9,6 +9,8 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import CSRF_COOKIE, SESSION_COOKIE, PrincipalDep, ServicesDep, SessionDep
 from api.hal import resource
+from billing import seats
+from billing.schemas import SeatRead
 from core import login_sessions, users
 from core.schemas import LoginRequest, UserRead
 
@@ -56,9 +58,13 @@ async def logout(request: Request, _: PrincipalDep, session: SessionDep) -> Resp
 
 
 @router.get("/me")
-async def me(principal: PrincipalDep) -> dict[str, Any]:
-    """The calling user, with their teams."""
+async def me(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    """The calling user, with their teams and their AI seat (`seat`, null without one)."""
     body = user_body(principal.user)
     body["teamIds"] = list(principal.team_ids)
     body["authenticatedBy"] = "apiToken" if principal.api_token else "session"
+    seat = await seats.seat_of(session, user_id=principal.user.id)
+    body["seat"] = (
+        SeatRead.model_validate(seat).model_dump(mode="json", by_alias=True) if seat else None
+    )
     return body

@@ -1,0 +1,70 @@
+"""Rate-limit overrides: a team's, user's or API token's own per-minute limits (admins only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from api.deps import AdminUser, PageDep, SessionDep
+from api.hal import collection, resource
+from billing import ratelimits
+from billing.models import RateLimitOverride
+from billing.schemas import (
+    RateLimitOverrideCreate,
+    RateLimitOverrideRead,
+    RateLimitOverrideUpdate,
+)
+from core.listing import Page
+
+router = APIRouter(prefix="/api/rate-limits", tags=["Rate limits"])
+
+
+def override_body(override: RateLimitOverride) -> dict[str, Any]:
+    """A rate-limit override as a HAL resource."""
+    read = RateLimitOverrideRead.model_validate(override)
+    return resource(read, f"/api/rate-limits/{override.id}")
+
+
+@router.get("")
+async def list_overrides(_: AdminUser, session: SessionDep, page: PageDep) -> dict[str, Any]:
+    """Every rate-limit override, by scope. Without one, the settings' defaults apply."""
+    found = list(await ratelimits.list_overrides(session))
+    result = Page(found[page.start : page.start + page.limit], len(found), page.start, page.limit)
+    return collection("rateLimits", "/api/rate-limits", result, override_body)
+
+
+@router.post("", status_code=201)
+async def create_override(
+    body: RateLimitOverrideCreate, _: AdminUser, session: SessionDep
+) -> dict[str, Any]:
+    """Set a team's, user's or API token's requests and tokens per minute (null: unlimited).
+
+    A user's own override wins; else the most generous of their teams' overrides; else the
+    defaults. Over a limit, requests get 429 `rate_limited` with `Retry-After` and
+    `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset`. One per scope (409).
+    """
+    return override_body(await ratelimits.create_override(session, data=body))
+
+
+@router.get("/{override_id}")
+async def get_override(override_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+    """One rate-limit override."""
+    return override_body(await ratelimits.get_override(session, override_id=override_id))
+
+
+@router.patch("/{override_id}")
+async def update_override(
+    override_id: str, body: RateLimitOverrideUpdate, _: AdminUser, session: SessionDep
+) -> dict[str, Any]:
+    """Change an override; fields left out stay, null lifts that limit."""
+    override = await ratelimits.get_override(session, override_id=override_id)
+    return override_body(await ratelimits.update_override(session, override=override, data=body))
+
+
+@router.delete("/{override_id}", status_code=204)
+async def delete_override(override_id: str, _: AdminUser, session: SessionDep) -> Response:
+    """Remove an override; the defaults apply again."""
+    override = await ratelimits.get_override(session, override_id=override_id)
+    await ratelimits.delete_override(session, override=override)
+    return Response(status_code=204)

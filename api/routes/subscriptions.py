@@ -1,0 +1,116 @@
+"""Team AI subscriptions and their seats (admins only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from api.deps import AdminUser, ServicesDep, SessionDep
+from api.hal import resource, whole
+from billing import seats
+from billing.models import Seat, Subscription
+from billing.schemas import (
+    SeatAssign,
+    SeatRead,
+    SeatUsageRead,
+    SubscriptionRead,
+    SubscriptionUpdate,
+)
+from core import teams
+
+router = APIRouter(prefix="/api", tags=["Subscriptions"])
+
+
+def subscription_body(subscription: Subscription) -> dict[str, Any]:
+    """A team's AI subscription as a HAL resource."""
+    team = f"/api/teams/{subscription.team_id}"
+    return resource(
+        SubscriptionRead.model_validate(subscription),
+        f"{team}/ai-subscription",
+        team=team,
+        seats=f"{team}/seats",
+    )
+
+
+def seat_body(seat: Seat) -> dict[str, Any]:
+    """A seat as a HAL resource."""
+    team = f"/api/teams/{seat.team_id}"
+    return resource(
+        SeatRead.model_validate(seat),
+        f"{team}/seats/{seat.user_id}",
+        team=team,
+        user=f"/api/users/{seat.user_id}",
+    )
+
+
+@router.get("/teams/{team_id}/ai-subscription")
+async def get_subscription(team_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+    """A team's AI subscription: its seats, how many are assigned, its plan and renewal date.
+
+    A team that never had one answers 404 `subscription_not_found`.
+    """
+    await teams.get(session, team_id=team_id)
+    return subscription_body(await seats.get_subscription(session, team_id=team_id))
+
+
+@router.put("/teams/{team_id}/ai-subscription")
+async def set_subscription(
+    team_id: str, body: SubscriptionUpdate, _: AdminUser, services: ServicesDep
+) -> dict[str, Any]:
+    """Create or change a team's AI subscription.
+
+    Lowering `seats` below the number assigned is refused with 409 `seats_in_use`.
+    """
+    subscription = await seats.set_subscription(services.sessions, team_id=team_id, data=body)
+    return subscription_body(subscription)
+
+
+@router.get("/teams/{team_id}/seats")
+async def list_team_seats(team_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+    """The seats assigned in a team, oldest first."""
+    await teams.get(session, team_id=team_id)
+    assigned = await seats.list_seats(session, team_id=team_id)
+    return whole("seats", f"/api/teams/{team_id}/seats", (seat_body(s) for s in assigned))
+
+
+@router.post("/teams/{team_id}/seats", status_code=201)
+async def assign_seat(
+    team_id: str, body: SeatAssign, _: AdminUser, services: ServicesDep
+) -> dict[str, Any]:
+    """Give a team member one of the team's seats.
+
+    Seats are never oversold: when every seat is taken the answer is 409 `seats_exhausted`, and a
+    member who has a seat in the team already gets 409 `seat_already_assigned`.
+    """
+    async with services.sessions() as session:
+        await teams.get(session, team_id=team_id)
+    return seat_body(await seats.assign(services.sessions, team_id=team_id, user_id=body.user_id))
+
+
+@router.delete("/teams/{team_id}/seats/{user_id}", status_code=204)
+async def unassign_seat(
+    team_id: str, user_id: str, _: AdminUser, services: ServicesDep
+) -> Response:
+    """Take a seat back. Requests already admitted finish; the user's next one needs a seat."""
+    await seats.unassign(services.sessions, team_id=team_id, user_id=user_id)
+    return Response(status_code=204)
+
+
+@router.get("/seats")
+async def seat_overview(_: AdminUser, session: SessionDep) -> dict[str, Any]:
+    """Every team with an AI subscription: seats used and total, by team name."""
+    lines = await seats.overview(session)
+    return whole(
+        "seats",
+        "/api/seats",
+        (
+            resource(
+                SeatUsageRead.model_validate(line),
+                f"/api/teams/{line.team_id}/ai-subscription",
+                team=f"/api/teams/{line.team_id}",
+                seats=f"/api/teams/{line.team_id}/seats",
+            )
+            for line in lines
+        ),
+    )

@@ -1,0 +1,65 @@
+"""Usage profiles: which models a team or user may use, and a monthly cap (admins only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from api.deps import AdminUser, PageDep, SessionDep
+from api.hal import collection, resource
+from billing import profiles
+from billing.models import UsageProfile
+from billing.schemas import UsageProfileCreate, UsageProfileRead, UsageProfileUpdate
+from core.listing import Page
+
+router = APIRouter(prefix="/api/usage-profiles", tags=["Usage profiles"])
+
+
+def profile_body(profile: UsageProfile) -> dict[str, Any]:
+    """A usage profile as a HAL resource."""
+    return resource(UsageProfileRead.model_validate(profile), f"/api/usage-profiles/{profile.id}")
+
+
+@router.get("")
+async def list_profiles(_: AdminUser, session: SessionDep, page: PageDep) -> dict[str, Any]:
+    """Every usage profile, by name."""
+    found = list(await profiles.list_profiles(session))
+    result = Page(found[page.start : page.start + page.limit], len(found), page.start, page.limit)
+    return collection("usageProfiles", "/api/usage-profiles", result, profile_body)
+
+
+@router.post("", status_code=201)
+async def create_profile(
+    body: UsageProfileCreate, _: AdminUser, session: SessionDep
+) -> dict[str, Any]:
+    """Give a team or user a usage profile.
+
+    `allowedModels` lists the models (names or aliases) its members may use, null for all; a
+    model outside it is refused with 403 `model_not_allowed` before any provider call. A user's
+    own profile decides for them, else any of their teams' profiles may allow a model.
+    `monthlyCapMicros` becomes a hard monthly budget. One profile per team or user (409).
+    """
+    return profile_body(await profiles.create(session, data=body))
+
+
+@router.get("/{profile_id}")
+async def get_profile(profile_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+    """One usage profile."""
+    return profile_body(await profiles.get(session, profile_id=profile_id))
+
+
+@router.patch("/{profile_id}")
+async def update_profile(
+    profile_id: str, body: UsageProfileUpdate, _: AdminUser, session: SessionDep
+) -> dict[str, Any]:
+    """Change a profile; fields left out stay, null allows every model or lifts the cap."""
+    profile = await profiles.get(session, profile_id=profile_id)
+    return profile_body(await profiles.update(session, profile=profile, data=body))
+
+
+@router.delete("/{profile_id}", status_code=204)
+async def delete_profile(profile_id: str, _: AdminUser, session: SessionDep) -> Response:
+    """Remove a profile and its monthly cap."""
+    await profiles.delete(session, profile=await profiles.get(session, profile_id=profile_id))
+    return Response(status_code=204)
