@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, NotFound, TeamNameTaken, TeamNotFound
@@ -33,8 +34,11 @@ async def create(session: AsyncSession, *, data: TeamCreate) -> Team:
     """
     await _check_name_free(session, data.name)
     team = Team(name=data.name, description=data.description)
-    session.add(team)
-    await session.flush()
+    try:
+        async with session.begin_nested():  # a racing create or a case the check missed
+            session.add(team)
+    except IntegrityError:
+        raise TeamNameTaken(name=data.name) from None
     return team
 
 
@@ -70,7 +74,11 @@ async def update(session: AsyncSession, *, team: Team, data: TeamUpdate) -> Team
     """
     if data.name is not None and data.name != team.name:
         await _check_name_free(session, data.name)
-        team.name = data.name
+        try:
+            async with session.begin_nested():
+                team.name = data.name
+        except IntegrityError:
+            raise TeamNameTaken(name=data.name) from None
     if data.description is not None:
         team.description = data.description
     await session.flush()
@@ -138,6 +146,7 @@ async def _membership(session: AsyncSession, team_id: str, user_id: str) -> Team
 
 
 async def _check_name_free(session: AsyncSession, name: str) -> None:
-    taken = await session.scalar(select(Team.id).where(func.lower(Team.name) == name.lower()))
+    same = or_(Team.name == name, func.lower(Team.name) == name.lower())
+    taken = await session.scalar(select(Team.id).where(same))
     if taken is not None:
         raise TeamNameTaken(name=name)

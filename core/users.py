@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import clock
@@ -28,8 +29,11 @@ async def create(session: AsyncSession, *, data: UserCreate) -> User:
         role=data.role,
         password_hash=hash_password(data.password),
     )
-    session.add(user)
-    await session.flush()
+    try:
+        async with session.begin_nested():  # a racing create with the same name
+            session.add(user)
+    except IntegrityError:
+        raise UsernameTaken(username=data.username) from None
     return user
 
 

@@ -59,7 +59,7 @@ def test_disconnect_keeps_generating_and_reattaching_gets_the_rest(
             for text in response.iter_text():
                 buffer += text
                 seen = parse_sse(buffer.rsplit("\n\n", 1)[0])
-                if sum(1 for e in seen if e[1] == "delta") >= 5:
+                if sum(1 for e in seen if e[1] == "delta") >= 3:
                     break
         message_id = seen[0][2]["messageId"]
         last_id = seen[-1][0]

@@ -111,3 +111,19 @@ async def test_team_names_are_unique_and_teams_can_be_renamed_and_deleted(
     assert renamed.json()["name"] == "Platform"
     assert (await harness.client.delete(f"/api/teams/{team['id']}", headers=h)).status_code == 204
     assert (await harness.client.get(f"/api/teams/{team['id']}", headers=h)).status_code == 404
+
+
+async def test_team_names_differing_only_in_non_ascii_case_are_a_conflict_not_a_500(
+    harness: AppHarness,
+) -> None:
+    h = harness.admin.headers
+    assert (
+        await harness.client.post("/api/teams", json={"name": "Ärzte"}, headers=h)
+    ).status_code == 201
+    again = await harness.client.post("/api/teams", json={"name": "Ärzte"}, headers=h)
+    assert again.status_code == 409 and again.json()["code"] == "team_name_taken"
+    other = (await harness.client.post("/api/teams", json={"name": "Zahnärzte"}, headers=h)).json()
+    renamed = await harness.client.patch(
+        f"/api/teams/{other['id']}", json={"name": "Ärzte"}, headers=h
+    )
+    assert renamed.status_code == 409
