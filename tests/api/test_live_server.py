@@ -47,7 +47,7 @@ def _wait_status(client: httpx.Client, chat_id: str, message_id: str, timeout: f
 def test_disconnect_keeps_generating_and_reattaching_gets_the_rest(
     server: str, upstream: FakeUpstream
 ) -> None:
-    upstream.behave("fake", text=TEXT, chunks=30, delay=0.03)
+    upstream.behave("fake", text=TEXT, chunks=60, delay=0.04)
     headers = {"Authorization": f"Bearer {_token(server)}"}
     with httpx.Client(base_url=server, headers=headers, timeout=30) as client:
         chat_id = client.post("/api/chats", json={}).json()["id"]
