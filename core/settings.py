@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,26 @@ class Settings(BaseSettings):
     qdrant_url: str = ""
     qdrant_api_key: SecretStr = SecretStr("")
     embedding_model: str = ""
+    # `hash` is a deterministic stand-in for tests that do not exercise knowledge.
+    embedding_backend: Literal["onnx", "torch", "hash"] = "onnx"
+    embedding_cache_dir: Path | None = None
+    # Library uploads and parsing limits; library-sync reads server folders under this root only.
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    max_files_per_upload: int = Field(default=20, ge=1, le=1000)
+    max_pages: int = Field(default=2_000, ge=1)
+    max_decompressed_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    max_parse_seconds: float = Field(default=60.0, gt=0)
+    library_sync_root: Path | None = None
+    job_poll_seconds: float = Field(default=15.0, gt=0)
+
+    # Toolkits and the MCP endpoint
+    public_url: str = ""
+    toolkit_secret_key: SecretStr = SecretStr("")
+    toolkit_allowed_hosts: list[str] = Field(default_factory=list)
+    tool_call_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    tool_result_max_chars: int = Field(default=20_000, ge=100)
+    tool_max_calls_per_turn: int = Field(default=16, ge=1)
+    mcp_allowed_origins: list[str] = Field(default_factory=list)
 
     @field_validator("log_level")
     @classmethod

@@ -1,0 +1,47 @@
+"""Errors of toolkits, their tools and the connections to external MCP servers."""
+
+from __future__ import annotations
+
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+
+
+class ToolkitNotFound(NotFound):
+    """No such toolkit."""
+
+    code = "toolkit_not_found"
+
+
+class ToolNotFound(NotFound):
+    """No such tool in this toolkit."""
+
+    code = "tool_not_found"
+
+
+class UnsafeUrl(InvalidInput):
+    """That URL points at an address Switchboard does not connect to (private or local)."""
+
+    code = "unsafe_url"
+
+
+class InvalidToolkit(InvalidInput):
+    """The toolkit's settings are not valid."""
+
+    code = "invalid_toolkit"
+
+
+class StdioNeedsAdmin(PermissionDenied):
+    """Only admins can add toolkits that run a command on the server."""
+
+    code = "stdio_needs_admin"
+
+
+class ToolkitReadOnly(PermissionDenied):
+    """Only the toolkit's owner or an admin can change it; built-in toolkits cannot be changed."""
+
+    code = "toolkit_read_only"
+
+
+class DefinitionChanged(Conflict):
+    """The tool's definition changed since it was approved; an editor must approve it again."""
+
+    code = "tool_definition_changed"

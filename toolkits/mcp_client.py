@@ -1,0 +1,218 @@
+"""Talking to external MCP servers over Streamable HTTP or stdio, with the `mcp` package.
+
+One connection per operation: connect (through the SSRF guard), do it, close. Every operation is
+bounded by the per-call timeout, and every failure becomes a `ConnectionFailed` (discovery) or a
+failed `ToolResult` (calls): a hanging or crashing server never escapes as an exception.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import httpcore2
+import httpx2
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.types import CallToolResult, TextContent
+
+from toolkits.calls import Limits, ToolDefinition, ToolResult
+from toolkits.errors import UnsafeUrl
+from toolkits.ssrf import AddressPolicy, GuardedBackend
+
+CONNECTED = "connected"
+NEEDS_SIGN_IN = "needs_sign_in"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class HttpTarget:
+    """An MCP server at a URL, with the headers to send (values already resolved)."""
+
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StdioTarget:
+    """An MCP server started as a command on this machine (admins only)."""
+
+    command: Sequence[str]
+
+
+Target = HttpTarget | StdioTarget
+CHANGED = "This tool's definition changed since it was approved; it is disabled until re-approved."
+GONE = "The server no longer offers this tool."
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """A call's result; `current` is the tool's new definition when it changed since approval."""
+
+    result: ToolResult
+    current: ToolDefinition | None = None
+    failed: bool = False
+
+
+class ConnectionFailed(Exception):
+    """The server could not be reached or used; `state` is failed or needs_sign_in."""
+
+    def __init__(self, state: str, reason: str) -> None:
+        super().__init__(reason)
+        self.state = state
+        self.reason = reason
+
+
+class McpConnector:
+    """Opens bounded, guarded connections to MCP servers."""
+
+    def __init__(self, policy: AddressPolicy, limits: Limits) -> None:
+        self.policy = policy
+        self.limits = limits
+
+    async def list_tools(self, target: Target) -> list[ToolDefinition]:
+        """Every tool the server offers.
+
+        Raises:
+            ConnectionFailed: unreachable, refused by the SSRF guard, asks for sign-in, or too slow.
+        """
+        try:
+            with anyio.fail_after(self.limits.call_timeout_seconds):
+                async with self._client(target) as client:
+                    return await _all_tools(client)
+        except Exception as exc:
+            raise _failure(exc, self.limits) from exc
+
+    async def call_tool(
+        self,
+        target: Target,
+        name: str,
+        arguments: dict[str, Any],
+        *,
+        approved_hash: str | None = None,
+    ) -> CallOutcome:
+        """Call one tool; failures of any kind come back as a result with `ok` false.
+
+        With `approved_hash`, the tool's definition is listed first on the same connection and the
+        call is refused when it no longer matches what was approved.
+        """
+        try:
+            with anyio.fail_after(self.limits.call_timeout_seconds):
+                async with self._client(target) as client:
+                    if approved_hash is not None:
+                        listed = {tool.name: tool for tool in await _all_tools(client)}
+                        current = listed.get(name)
+                        if current is None:
+                            return CallOutcome(ToolResult(False, GONE))
+                        if current.definition_hash != approved_hash:
+                            return CallOutcome(ToolResult(False, CHANGED), current)
+                    result = await client.call_tool(name, arguments)
+        except Exception as exc:
+            return CallOutcome(ToolResult(False, _failure(exc, self.limits).reason), failed=True)
+        text = render(result)
+        if result.is_error:
+            return CallOutcome(ToolResult(False, text[: self.limits.result_max_chars]))
+        return CallOutcome(self.limits.cap(text))
+
+    @asynccontextmanager
+    async def _client(self, target: Target) -> AsyncIterator[Client]:
+        if isinstance(target, StdioTarget):
+            params = StdioServerParameters(command=target.command[0], args=list(target.command[1:]))
+            with open(os.devnull, "w") as errlog:
+                async with Client(stdio_client(params, errlog=errlog)) as client:
+                    yield client
+            return
+        await self.policy.check_url(target.url)
+        max_event = max(4 * self.limits.result_max_chars + 65_536, 1_048_576)
+        async with (
+            _guarded_http(self.policy, target.headers, self.limits) as http,
+            Client(
+                streamable_http_client(target.url, http_client=http, max_sse_event_size=max_event)
+            ) as client,
+        ):
+            yield client
+
+
+@asynccontextmanager
+async def _guarded_http(
+    policy: AddressPolicy, headers: Mapping[str, str], limits: Limits
+) -> AsyncIterator[httpx2.AsyncClient]:
+    """An HTTP client whose every connection passes the SSRF guard, with no proxies from env."""
+    transport = httpx2.AsyncHTTPTransport(trust_env=False)
+    # httpx2 has no hook for the network backend, so the pool is rebuilt around the guard.
+    transport._pool = httpcore2.AsyncConnectionPool(network_backend=GuardedBackend(policy))
+    timeout = httpx2.Timeout(limits.call_timeout_seconds)
+    async with httpx2.AsyncClient(
+        transport=transport, headers=dict(headers), timeout=timeout, follow_redirects=False
+    ) as client:
+        yield client
+
+
+async def _all_tools(client: Client) -> list[ToolDefinition]:
+    tools: list[ToolDefinition] = []
+    cursor: str | None = None
+    for _ in range(50):
+        page = await client.list_tools(cursor=cursor)
+        for tool in page.tools:
+            hints = tool.annotations
+            tools.append(
+                ToolDefinition(
+                    name=tool.name,
+                    description=tool.description or "",
+                    input_schema=dict(tool.input_schema),
+                    read_only=bool(hints and hints.read_only_hint),
+                )
+            )
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    return tools
+
+
+def render(result: CallToolResult) -> str:
+    """A tool result as text for the model: text blocks, structured content, other blocks named."""
+    parts: list[str] = []
+    for block in result.content:
+        if isinstance(block, TextContent):
+            parts.append(block.text)
+        else:
+            parts.append(f"[{block.type} content omitted]")
+    if not parts and result.structured_content is not None:
+        import json
+
+        parts.append(json.dumps(result.structured_content))
+    return "\n".join(parts)
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    chained = [exc]
+    while exc.__cause__ is not None and len(chained) < 10:
+        exc = exc.__cause__
+        chained.append(exc)
+    return chained
+
+
+def _failure(exc: BaseException, limits: Limits) -> ConnectionFailed:
+    """The connection state and a sentence for the user (and the model) from any failure."""
+    leaves = _leaves(exc)
+    for leaf in leaves:
+        if isinstance(leaf, UnsafeUrl):
+            return ConnectionFailed(FAILED, f"Refused by the address guard: {leaf.message}")
+        if isinstance(leaf, TimeoutError):
+            seconds = limits.call_timeout_seconds
+            return ConnectionFailed(FAILED, f"The tool server did not answer within {seconds:g} s.")
+        if isinstance(leaf, httpx2.HTTPStatusError) and leaf.response.status_code in {401, 403}:
+            return ConnectionFailed(NEEDS_SIGN_IN, "The server asks for sign-in or a valid token.")
+        text = str(leaf)
+        if "401" in text or "Unauthorized" in text:
+            return ConnectionFailed(NEEDS_SIGN_IN, "The server asks for sign-in or a valid token.")
+    first = leaves[0]
+    reason = str(first) or type(first).__name__
+    return ConnectionFailed(FAILED, f"The tool server failed: {reason[:300]}")

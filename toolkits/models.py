@@ -1,0 +1,63 @@
+"""Toolkit tables: toolkits, their discovered tools, and each user's connection to a toolkit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.database import Base, IdMixin, TimestampMixin
+
+
+class Toolkit(IdMixin, TimestampMixin, Base):
+    """An external MCP server as a named set of tools, owned by a user and optionally shared."""
+
+    __tablename__ = "toolkits_toolkit"
+
+    owner_id: Mapped[str] = mapped_column(
+        ForeignKey("core_user.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(String(2000), default="")
+    kind: Mapped[str] = mapped_column(String(20))
+    url: Mapped[str | None] = mapped_column(String(2000))
+    # Header name -> {"secret": "<assistant secret name>"} or {"sealed": "<AES-GCM value>"}.
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    command: Mapped[list[str] | None] = mapped_column(JSON)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    refreshed_at: Mapped[datetime | None]
+
+
+class ToolkitTool(IdMixin, TimestampMixin, Base):
+    """A tool discovered on a toolkit: its definition, the hash an editor approved, side effects."""
+
+    __tablename__ = "toolkits_tool"
+    __table_args__ = (UniqueConstraint("toolkit_id", "name"),)
+
+    toolkit_id: Mapped[str] = mapped_column(
+        ForeignKey("toolkits_toolkit.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    input_schema: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    definition_hash: Mapped[str] = mapped_column(String(64))
+    approved_hash: Mapped[str | None] = mapped_column(String(64))
+    side_effects: Mapped[bool] = mapped_column(Boolean, default=True)
+    present: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ToolkitConnection(IdMixin, TimestampMixin, Base):
+    """One user's connection to a toolkit: connected, needs_sign_in or failed, and why."""
+
+    __tablename__ = "toolkits_connection"
+    __table_args__ = (UniqueConstraint("toolkit_id", "user_id"),)
+
+    toolkit_id: Mapped[str] = mapped_column(
+        ForeignKey("toolkits_toolkit.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[str] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(2000))
+    checked_at: Mapped[datetime]
