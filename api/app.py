@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from api import errors, logs
+from api import errors, logs, mcp_server, tool_sources
 from api.middleware import RequestIdMiddleware
 from api.migrate import upgrade_database_async
 from api.routes import (
@@ -24,6 +24,7 @@ from api.routes import (
     rate_limits,
     subscriptions,
     teams,
+    toolkits,
     usage,
     usage_profiles,
     users,
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     catalog = catalog or load_catalog(settings.models)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     services = _services(settings, catalog)
+    mcp = mcp_server.build(services)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,7 +67,8 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         await _bootstrap(services)
         sweeper = asyncio.create_task(_sweep(services), name="sweeper")
         try:
-            yield
+            async with mcp.server.session_manager.run():
+                yield
         finally:
             sweeper.cancel()
             await services.chat.shutdown(grace_seconds=10)
@@ -94,8 +97,11 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         models,
         chats,
         openai,
+        toolkits,
+        mcp_server,
     ):
         app.include_router(module.router)
+    app.mount("/mcp", mcp.app)
     app.add_middleware(RequestIdMiddleware)
     return app
 
@@ -127,7 +133,17 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
         metering=metering,
         default_max_tokens=settings.default_max_tokens,
     )
-    return Services(settings, engine, sessions, catalog, gateway, metering, chat, passthrough)
+    return Services(
+        settings,
+        engine,
+        sessions,
+        catalog,
+        gateway,
+        metering,
+        chat,
+        passthrough,
+        toolkits=tool_sources.build_toolkits(settings, sessions),
+    )
 
 
 async def _bootstrap(services: Services) -> None:

@@ -12,6 +12,7 @@ from assistant.metering import Metering
 from assistant.passthrough import Passthrough
 from core.catalog import Catalog
 from core.settings import Settings
+from toolkits.registry import Toolkits
 
 
 @dataclass
@@ -26,3 +27,4 @@ class Services:
     metering: Metering
     chat: ChatEngine
     passthrough: Passthrough
+    toolkits: Toolkits

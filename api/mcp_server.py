@@ -1,0 +1,203 @@
+"""Switchboard as an MCP server at /mcp: Streamable HTTP, Bearer API tokens, tools as the caller.
+
+Each tool acts as the user whose API token made the request, with that user's permissions, seat and
+budgets. The token is checked on every HTTP request (so a revoked token stops at once), the SDK
+binds each MCP session id to the token that opened it, and a foreign `Origin` is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+from fastapi import APIRouter, Request
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+
+from api.services import Services
+from assistant import chats
+from assistant.engine import TurnOptions
+from assistant.models import Message
+from assistant.schemas import ChatCreate
+from billing.admission import Caller
+from core import api_tokens, teams
+from core.database import write_transaction
+from core.errors import SwitchboardError
+from core.listing import PageRequest
+from core.models import User
+from core.settings import Settings
+
+ASK_TIMEOUT_SECONDS = 300.0
+METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
+router = APIRouter(include_in_schema=False)
+
+
+def public_url(settings: Settings) -> str:
+    """The URL clients reach Switchboard at (SWITCHBOARD_PUBLIC_URL, else host and port)."""
+    return (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+
+
+@router.get(METADATA_PATH)
+async def protected_resource_metadata(request: Request) -> dict[str, Any]:
+    """OAuth 2.0 protected-resource metadata (RFC 9728): how MCP clients get a token for /mcp."""
+    base = public_url(request.app.state.services.settings)
+    return {
+        "resource": base + "/mcp",
+        "authorization_servers": [base],
+        "bearer_methods_supported": ["header"],
+        "resource_documentation": base + "/docs",
+    }
+
+
+class ApiTokenVerifier:
+    """Checks Bearer API tokens: the token's id is the client, its user the subject."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        async with self.services.sessions() as session:
+            found = await api_tokens.resolve(session, secret=token)
+        if found is None:
+            return None
+        row, user = found
+        expires = int(row.expires_at.timestamp()) if row.expires_at else None
+        return AccessToken(
+            token=token, client_id=row.id, scopes=[], expires_at=expires, subject=user.id
+        )
+
+
+@dataclass
+class McpMount:
+    """The MCP server and its ASGI app; run `server.session_manager.run()` in the lifespan."""
+
+    server: MCPServer
+    app: Starlette
+
+
+def build(services: Services) -> McpMount:
+    """A fresh MCP server and app (the session manager runs once per server object)."""
+    settings = services.settings
+    base = public_url(settings)
+    server: MCPServer = MCPServer(
+        name="switchboard",
+        instructions="Switchboard: your chats and an assistant to ask, as the token's user.",
+        token_verifier=ApiTokenVerifier(services),
+        auth=AuthSettings(
+            issuer_url=base,  # type: ignore[arg-type]
+            resource_server_url=base + "/mcp",  # type: ignore[arg-type]
+            validate_token_resource=False,
+        ),
+    )
+    _add_tools(server, services)
+    app = server.streamable_http_app(
+        streamable_http_path="/", transport_security=_security(settings, base)
+    )
+    return McpMount(server, app)
+
+
+def _security(settings: Settings, base: str) -> TransportSecuritySettings:
+    public = urlsplit(base)
+    hosts = {settings.host, "127.0.0.1", "localhost", "[::1]"}
+    allowed_hosts = [f"{host}:*" for host in hosts] + [public.netloc]
+    origins = [f"http://{host}:*" for host in ("127.0.0.1", "localhost", "[::1]")]
+    origins += [f"{public.scheme}://{public.netloc}", *settings.mcp_allowed_origins]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=allowed_hosts, allowed_origins=origins
+    )
+
+
+async def _caller(services: Services) -> tuple[User, Caller]:
+    token = get_access_token()
+    if token is None or token.subject is None:
+        raise ToolError("Not authenticated.")
+    async with services.sessions() as session:
+        user = await session.get(User, token.subject)
+        if user is None or not user.active:
+            raise ToolError("Not authenticated.")
+        team_ids = await teams.team_ids_of(session, user_id=user.id)
+    return user, Caller(user_id=user.id, team_ids=team_ids, api_token_id=token.client_id)
+
+
+def _add_tools(server: MCPServer, services: Services) -> None:
+    @server.tool()
+    async def list_chats(query: str = "", limit: int = 20) -> dict[str, Any]:
+        """Your chats, most recently active first; `query` searches titles."""
+        user, _ = await _caller(services)
+        page = PageRequest(limit=max(1, min(limit, 100)), q=query or None)
+        async with services.sessions() as session:
+            result = await chats.list_page(session, user_id=user.id, page=page)
+        items = [
+            {"id": c.id, "title": c.title, "model": c.model, "updatedAt": c.updated_at.isoformat()}
+            for c in result.items
+        ]
+        return {"chats": items, "total": result.total}
+
+    @server.tool()
+    async def get_chat(chat_id: str) -> dict[str, Any]:
+        """One of your chats with its messages, oldest first."""
+        user, _ = await _caller(services)
+        async with services.sessions() as session:
+            try:
+                chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
+            except SwitchboardError as exc:
+                raise ToolError(exc.message) from exc
+            messages = await chats.messages(session, chat=chat)
+        return {
+            "id": chat.id,
+            "title": chat.title,
+            "messages": [
+                {"role": m.role, "content": m.content, "status": m.status} for m in messages
+            ],
+        }
+
+    @server.tool()
+    async def list_assistants() -> dict[str, Any]:
+        """Assistants you may talk to."""
+        await _caller(services)
+        return {"assistants": [], "note": "Assistants are not available on this server yet."}
+
+    @server.tool()
+    async def ask(
+        question: str, chat_id: str | None = None, model: str | None = None
+    ) -> dict[str, Any]:
+        """Ask a question as a chat turn (a new chat unless `chat_id` is given); returns the answer.
+        Billed to you like any chat message."""
+        user, caller = await _caller(services)
+        return await _ask(services, user, caller, question, chat_id, model)
+
+
+async def _ask(
+    services: Services,
+    user: User,
+    caller: Caller,
+    question: str,
+    chat_id: str | None,
+    model: str | None,
+) -> dict[str, Any]:
+    try:
+        if chat_id is None:
+            async with write_transaction(services.sessions) as session:
+                data = ChatCreate(title=chats.title_from(question), model=model)
+                chat_id = (await chats.create(session, user_id=user.id, data=data)).id
+        options = TurnOptions(model=model)
+        run = await services.chat.send(
+            caller=caller, chat_id=chat_id, content=question, options=options
+        )
+    except SwitchboardError as exc:
+        raise ToolError(exc.message) from exc
+    with anyio.move_on_after(ASK_TIMEOUT_SECONDS):
+        await run.finished.wait()
+    async with services.sessions() as session:
+        message = await session.get(Message, run.message_id)
+    if message is None or message.status not in {"complete", "incomplete"}:
+        reason = message.error_message if message is not None else None
+        raise ToolError(reason or "The answer did not complete.")
+    return {"chatId": chat_id, "messageId": message.id, "answer": message.content}

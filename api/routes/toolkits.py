@@ -1,0 +1,242 @@
+"""Toolkits (built-in and external MCP servers) and the tools they offer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+
+from api.deps import CurrentUser, PageDep, ServicesDep, SessionDep
+from api.hal import collection, resource, whole
+from core.models import User
+from toolkits import discovery
+from toolkits.builtins import BuiltinToolkit
+from toolkits.calls import ToolSpec
+from toolkits.errors import ToolkitReadOnly
+from toolkits.models import Toolkit, ToolkitConnection
+from toolkits.schemas import (
+    ApproveRequest,
+    ConnectionRead,
+    HeaderRead,
+    ToolkitCreate,
+    ToolkitRead,
+    ToolkitUpdate,
+    ToolRead,
+)
+
+router = APIRouter(tags=["Toolkits"])
+ToolkitId = Annotated[str, Path(max_length=100)]
+ToolName = Annotated[str, Path(max_length=200)]
+
+
+def toolkit_body(
+    toolkit: Toolkit, user: User, connection: ToolkitConnection | None = None
+) -> dict[str, Any]:
+    """An external toolkit as a HAL resource (header values are never shown)."""
+    state = ConnectionRead(state="unknown")
+    if connection is not None:
+        state = ConnectionRead.model_validate(connection)
+    read = ToolkitRead(
+        id=toolkit.id,
+        name=toolkit.name,
+        description=toolkit.description,
+        kind=toolkit.kind,  # type: ignore[arg-type]
+        url=toolkit.url,
+        headers={
+            name: HeaderRead(secret=stored.get("secret"), encrypted="sealed" in stored)
+            for name, stored in (toolkit.headers or {}).items()
+        },
+        command=toolkit.command if user.is_admin else None,
+        shared=toolkit.shared,
+        owner_id=toolkit.owner_id,
+        editable=discovery.can_edit(toolkit, user),
+        refreshed_at=toolkit.refreshed_at,
+        connection=state,
+    )
+    href = f"/api/toolkits/{toolkit.id}"
+    return resource(read, href, tools=href + "/tools")
+
+
+def builtin_body(kit: BuiltinToolkit) -> dict[str, Any]:
+    """A built-in toolkit as a HAL resource."""
+    read = ToolkitRead(
+        id=kit.id,
+        name=kit.name,
+        description=kit.description,
+        kind="builtin",
+        connection=ConnectionRead(state="connected"),
+    )
+    href = f"/api/toolkits/{kit.id}"
+    return resource(read, href, tools=href + "/tools")
+
+
+def tool_body(spec: ToolSpec) -> dict[str, Any]:
+    """A tool as a HAL resource."""
+    read = ToolRead(
+        name=spec.name,
+        function_name=spec.function_name,
+        toolkit_id=spec.toolkit_id,
+        toolkit_name=spec.toolkit_name,
+        description=spec.description,
+        input_schema=spec.input_schema,
+        side_effects=spec.side_effects,
+        enabled=spec.enabled,
+        approval="approved" if spec.enabled else "changed",
+    )
+    return resource(read, f"/api/toolkits/{spec.toolkit_id}/tools/{spec.name}")
+
+
+@router.get("/api/toolkits")
+async def list_toolkits(
+    user: CurrentUser, session: SessionDep, page: PageDep, services: ServicesDep
+) -> dict[str, Any]:
+    """External toolkits you may use (your own and shared ones); built-in ones come first."""
+    result = await discovery.list_page(session, user=user, page=page)
+    body = collection(
+        "toolkits", "/api/toolkits", result, lambda t: toolkit_body(t, user), {"q": page.q}
+    )
+    if page.start == 0 and not page.q:
+        builtins = [builtin_body(kit) for kit in services.toolkits.builtins.values()]
+        body["_embedded"]["toolkits"] = builtins + body["_embedded"]["toolkits"]
+        body["total"] += len(builtins)
+    return body
+
+
+@router.post("/api/toolkits", status_code=201)
+async def create_toolkit(
+    body: ToolkitCreate, user: CurrentUser, session: SessionDep, services: ServicesDep
+) -> dict[str, Any]:
+    """Add an MCP server as a toolkit: `mcp_http` with a URL (checked against private and local
+    addresses) and headers (plain values are stored encrypted, or name an assistant secret), or,
+    for admins only, `mcp_stdio` with a command. Then `_refresh` discovers its tools."""
+    toolkit = await discovery.create(
+        session,
+        owner=user,
+        data=body,
+        policy=services.toolkits.connector.policy,
+        sealer=services.toolkits.sealer,
+    )
+    return toolkit_body(toolkit, user)
+
+
+@router.get("/api/toolkits/{toolkit_id}")
+async def get_toolkit(
+    toolkit_id: ToolkitId, user: CurrentUser, session: SessionDep, services: ServicesDep
+) -> dict[str, Any]:
+    """One toolkit, with your connection state to it."""
+    kit = services.toolkits.builtins.get(toolkit_id)
+    if kit is not None:
+        return builtin_body(kit)
+    toolkit = await discovery.get_visible(session, user=user, toolkit_id=toolkit_id)
+    connection = await discovery.connection(session, toolkit_id=toolkit.id, user_id=user.id)
+    return toolkit_body(toolkit, user, connection)
+
+
+@router.patch("/api/toolkits/{toolkit_id}")
+async def update_toolkit(
+    toolkit_id: ToolkitId,
+    body: ToolkitUpdate,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+) -> dict[str, Any]:
+    """Change a toolkit you own (admins: any toolkit); built-in toolkits cannot be changed."""
+    _refuse_builtin(toolkit_id, services)
+    toolkit = await discovery.get_editable(session, user=user, toolkit_id=toolkit_id)
+    toolkit = await discovery.update(
+        session,
+        toolkit=toolkit,
+        user=user,
+        data=body,
+        policy=services.toolkits.connector.policy,
+        sealer=services.toolkits.sealer,
+    )
+    return toolkit_body(toolkit, user)
+
+
+@router.delete("/api/toolkits/{toolkit_id}", status_code=204)
+async def delete_toolkit(
+    toolkit_id: ToolkitId, user: CurrentUser, session: SessionDep, services: ServicesDep
+) -> Response:
+    """Remove a toolkit you own (admins: any toolkit)."""
+    _refuse_builtin(toolkit_id, services)
+    toolkit = await discovery.get_editable(session, user=user, toolkit_id=toolkit_id)
+    await discovery.delete(session, toolkit=toolkit)
+    return Response(status_code=204)
+
+
+@router.get("/api/toolkits/{toolkit_id}/tools")
+async def list_toolkit_tools(
+    toolkit_id: ToolkitId, user: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
+    """The toolkit's discovered tools with their JSON schemas; `enabled` is false for a tool
+    whose definition changed since it was approved."""
+    specs = await services.toolkits.tools_for(user=user, toolkit_ids=[toolkit_id])
+    if not specs and toolkit_id not in services.toolkits.builtins:
+        async with services.sessions() as session:
+            await discovery.get_visible(session, user=user, toolkit_id=toolkit_id)
+    return whole("tools", f"/api/toolkits/{toolkit_id}/tools", map(tool_body, specs))
+
+
+@router.post("/api/toolkits/{toolkit_id}/_refresh")
+async def refresh_toolkit(
+    toolkit_id: ToolkitId, user: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
+    """Connect to the server and store its tool list. Your connection state (connected,
+    needs_sign_in, failed with a reason) is recorded and returned."""
+    if toolkit_id in services.toolkits.builtins:
+        return await list_toolkit_tools(toolkit_id, user, services)
+    outcome = await services.toolkits.refresh(user=user, toolkit_id=toolkit_id)
+    body = await list_toolkit_tools(toolkit_id, user, services)
+    body["connection"] = {"state": outcome.state, "reason": outcome.reason}
+    return body
+
+
+@router.post("/api/toolkits/{toolkit_id}/_test")
+async def test_toolkit(
+    toolkit_id: ToolkitId, user: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
+    """Try to connect and list tools, without storing them; returns your connection state."""
+    if toolkit_id in services.toolkits.builtins:
+        return {"state": "connected", "reason": None, "toolCount": 0}
+    outcome = await services.toolkits.test(user=user, toolkit_id=toolkit_id)
+    return {"state": outcome.state, "reason": outcome.reason, "toolCount": outcome.tool_count}
+
+
+@router.post("/api/toolkits/{toolkit_id}/tools/{tool_name}/_approve")
+async def approve_tool(
+    toolkit_id: ToolkitId,
+    tool_name: ToolName,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+    body: ApproveRequest | None = None,
+) -> dict[str, Any]:
+    """Approve a tool's current definition (owner or admin), enabling it again after a change."""
+    _refuse_builtin(toolkit_id, services)
+    toolkit = await discovery.get_editable(session, user=user, toolkit_id=toolkit_id)
+    side_effects = body.side_effects if body else None
+    tool = await discovery.approve(
+        session, toolkit=toolkit, name=tool_name, side_effects=side_effects
+    )
+    await session.commit()
+    specs = await services.toolkits.tools_for(user=user, toolkit_ids=[toolkit_id])
+    spec = next(s for s in specs if s.name == tool.name)
+    return tool_body(spec)
+
+
+@router.get("/api/tools")
+async def list_tools(
+    user: CurrentUser,
+    services: ServicesDep,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    """Every tool you may use, built-in and from your toolkits; `q` searches names and
+    descriptions."""
+    specs = await services.toolkits.tools_for(user=user, q=q)
+    return whole("tools", "/api/tools", map(tool_body, specs))
+
+
+def _refuse_builtin(toolkit_id: str, services: ServicesDep) -> None:
+    if toolkit_id in services.toolkits.builtins:
+        raise ToolkitReadOnly(toolkit_id=toolkit_id)

@@ -1,0 +1,58 @@
+"""What the toolkits package needs from packages it may not import, wired by the app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from assistant.models import Chat, Message
+from core.settings import Settings
+from toolkits.builtins import builtin_toolkits
+from toolkits.calls import Limits
+from toolkits.crypto import Sealer, load_key
+from toolkits.mcp_client import McpConnector
+from toolkits.registry import Toolkits
+from toolkits.ssrf import AddressPolicy
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+class ChatSearchSource:
+    """Search over one user's chats by title and message text, for the built-in Chats toolkit."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def search_chats(self, *, user_id: str, query: str, limit: int) -> list[dict[str, Any]]:
+        """The user's matching chats, most recently active first."""
+        stmt = select(Chat).where(Chat.user_id == user_id)
+        if query.strip():
+            pattern = _like(query.strip())
+            in_messages = select(Message.chat_id).where(Message.content.ilike(pattern, escape="\\"))
+            stmt = stmt.where(or_(Chat.title.ilike(pattern, escape="\\"), Chat.id.in_(in_messages)))
+        async with self.sessions() as session:
+            rows = await session.scalars(stmt.order_by(Chat.updated_at.desc()).limit(limit))
+            return [
+                {"id": c.id, "title": c.title, "updatedAt": c.updated_at.isoformat()} for c in rows
+            ]
+
+
+def build_toolkits(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Toolkits:
+    """The app's toolkits: limits and allowed hosts from settings, credentials key, built-ins."""
+    limits = Limits(
+        call_timeout_seconds=settings.tool_call_timeout_seconds,
+        result_max_chars=settings.tool_result_max_chars,
+        max_calls_per_turn=settings.tool_max_calls_per_turn,
+    )
+    policy = AddressPolicy.from_setting(settings.toolkit_allowed_hosts)
+    key = load_key(settings.toolkit_secret_key.get_secret_value(), settings.data_dir)
+    return Toolkits(
+        sessions=sessions,
+        connector=McpConnector(policy, limits),
+        sealer=Sealer(key),
+        builtins=builtin_toolkits(ChatSearchSource(sessions), knowledge=None),
+    )
