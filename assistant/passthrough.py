@@ -11,6 +11,8 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import anyio
+
 from assistant.gateway import Gateway, Usage
 from assistant.metering import Metering, Ticket
 from billing.admission import Caller
@@ -168,10 +170,18 @@ def _flat(messages: list[Any]) -> list[dict[str, object]]:
     return [m if isinstance(m, dict) else {"content": str(m)} for m in messages]
 
 
+_BOOKKEEPING: set[asyncio.Task[Any]] = set()
+
+
 async def _shielded(work: Any) -> Any:
-    """Finish bookkeeping even when the request that needs it is being cancelled."""
+    """Finish bookkeeping even when the request that needs it is being cancelled.
+
+    The work runs in a task of its own (held here until done), awaited inside a shielded cancel
+    scope: sse-starlette cancels a disconnected stream through an anyio scope, which cancels every
+    later await in it, and a bare `await task` would pass that cancellation on to the settlement.
+    """
     task = asyncio.ensure_future(work)
-    try:
+    _BOOKKEEPING.add(task)
+    task.add_done_callback(_BOOKKEEPING.discard)
+    with anyio.CancelScope(shield=True):
         return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        return await task

@@ -1,0 +1,132 @@
+"""Client disconnects through a real uvicorn server: `/v1` bills what was delivered and closes the
+reservation; a chat answer goes on, completes and is billed once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from billing.models import LedgerEntry, Reservation
+from core import tokens
+from tests.fakes.upstream import FakeUpstream
+from tests.support import ADMIN, FAKE_PRICE, PASSWORD, live_server, make_catalog, parse_sse
+
+TEXT = "".join(f"word{i} " for i in range(60))
+
+
+@dataclass
+class Live:
+    """A live server, its admin's token headers, and its SQLite database."""
+
+    url: str
+    headers: dict[str, str]
+    database: Path
+
+    def billing(self) -> tuple[Sequence[LedgerEntry], Sequence[Reservation]]:
+        """The ledger rows and the reservations still open."""
+        engine = create_engine(f"sqlite:///{self.database}")
+        try:
+            with Session(engine) as session:
+                rows = list(session.scalars(select(LedgerEntry)))
+                held = select(Reservation).where(Reservation.state == "open")
+                return rows, list(session.scalars(held))
+        finally:
+            engine.dispose()
+
+    def settled(self, seconds: float) -> LedgerEntry:
+        """The one ledger row, once it is there and nothing is held; fails after `seconds`."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            rows, held = self.billing()
+            if rows and not held:
+                assert len(rows) == 1, rows
+                return rows[0]
+            time.sleep(0.05)
+        raise AssertionError(f"no terminal ledger row within {seconds} s")
+
+
+@pytest.fixture
+def live(upstream: FakeUpstream, tmp_path: Path) -> Iterator[Live]:
+    with live_server(make_catalog(upstream.base_url), tmp_path) as url:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            login = client.post("/api/auth/login", json={"username": ADMIN, "password": PASSWORD})
+            csrf = {"X-CSRF-Token": login.json()["csrfToken"]}
+            token = client.post("/api/api-tokens", json={"name": "live"}, headers=csrf)
+        headers = {"Authorization": f"Bearer {token.json()['token']}"}
+        yield Live(url, headers, tmp_path / "data" / "switchboard.db")
+
+
+def _read_until(response: httpx.Response, enough: int, kind: str) -> list[Any]:
+    """The SSE events read until `enough` events of `kind` arrived (/v1 chunks are `message`)."""
+    buffer = ""
+    for text in response.iter_text():
+        buffer += text
+        events = parse_sse(buffer.rsplit("\n\n", 1)[0])
+        if sum(1 for e in events if e[1] == kind) >= enough:
+            return events
+    raise AssertionError("the stream ended early")
+
+
+def test_a_v1_client_leaving_after_five_chunks_is_billed_at_least_what_it_received(
+    live: Live, upstream: FakeUpstream
+) -> None:
+    upstream.behave("fake", text=TEXT, chunks=30, delay=0.05)
+    body = {
+        "model": "fake",
+        "messages": [{"role": "user", "content": "count"}],
+        "stream": True,
+        "max_tokens": 300,
+    }
+    with httpx.Client(base_url=live.url, headers=live.headers, timeout=30) as client:
+        with client.stream("POST", "/v1/chat/completions", json=body) as response:
+            assert response.status_code == 200
+            chunks = _read_until(response, 5, "message")[:5]
+        left = time.monotonic()
+    delivered = "".join(c[2]["choices"][0]["delta"].get("content") or "" for c in chunks)
+    entry = live.settled(seconds=5)
+    assert time.monotonic() - left < 5
+    assert entry.outcome == "cancelled" and entry.source == "v1"
+    delivered_tokens = tokens.count_text(delivered, "fake")
+    assert delivered_tokens > 0 and entry.completion_tokens >= delivered_tokens
+    worth = (
+        entry.prompt_tokens * FAKE_PRICE["input_cost_per_token"]
+        + delivered_tokens * FAKE_PRICE["output_cost_per_token"]
+    )
+    assert entry.cost_micros >= round(worth * 1_000_000)
+    assert upstream.recorder.disconnected.wait(5), "the upstream call was not cancelled"
+    assert upstream.recorder.completed == 0
+
+
+def test_a_chat_client_leaving_mid_answer_does_not_stop_it_and_it_is_billed_once(
+    live: Live, upstream: FakeUpstream
+) -> None:
+    upstream.behave("fake", text=TEXT, chunks=30, delay=0.03, prompt_tokens=20)
+    with httpx.Client(base_url=live.url, headers=live.headers, timeout=30) as client:
+        chat_id = client.post("/api/chats", json={}).json()["id"]
+        with client.stream(
+            "POST", f"/api/chats/{chat_id}/messages", json={"content": "go", "stream": True}
+        ) as response:
+            seen = _read_until(response, 5, "delta")
+        message_id = seen[0][2]["messageId"]
+        assert len("".join(e[2]["text"] for e in seen if e[1] == "delta")) < len(TEXT)
+        deadline = time.monotonic() + 10
+        message = client.get(f"/api/chats/{chat_id}/messages/{message_id}").json()
+        while message["status"] == "streaming":
+            assert time.monotonic() < deadline, "the answer did not finish"
+            time.sleep(0.05)
+            message = client.get(f"/api/chats/{chat_id}/messages/{message_id}").json()
+    assert message["status"] == "complete" and message["content"] == TEXT
+    entry = live.settled(seconds=5)
+    assert (entry.outcome, entry.source) == ("completed", "chat")
+    assert (entry.prompt_tokens, entry.completion_tokens) == (20, 30)
+    assert entry.cost_micros == 20 * 10 + 30 * 30 == message["costMicros"]
+    assert upstream.recorder.count("fake") == 1 and upstream.recorder.completed == 1
+    assert upstream.recorder.disconnects == 0
