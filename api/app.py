@@ -15,6 +15,9 @@ from api.middleware import RequestIdMiddleware
 from api.migrate import upgrade_database_async
 from api.routes import (
     api_tokens,
+    assistant_secrets,
+    assistant_skills,
+    assistants,
     auth,
     budgets,
     chats,
@@ -96,6 +99,9 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         rate_limits,
         models,
         chats,
+        assistants,
+        assistant_skills,
+        assistant_secrets,
         openai,
         toolkits,
         mcp_server,

@@ -12,6 +12,7 @@ from assistant.metering import Metering
 from assistant.passthrough import Passthrough
 from core.catalog import Catalog
 from core.settings import Settings
+from knowledge.runtime import Knowledge
 from toolkits.registry import Toolkits
 
 
@@ -27,4 +28,5 @@ class Services:
     metering: Metering
     chat: ChatEngine
     passthrough: Passthrough
+    knowledge: Knowledge
     toolkits: Toolkits

@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistant import sharing
 from assistant.errors import ChatNotFound, MessageNotFound
 from assistant.models import Chat, Message
 from assistant.schemas import ChatCreate, ChatUpdate
@@ -17,9 +18,23 @@ from core.listing import Page, PageRequest, paginate
 TITLE_LENGTH = 60
 
 
-async def create(session: AsyncSession, *, user_id: str, data: ChatCreate) -> Chat:
-    """Start a chat for a user."""
-    chat = Chat(user_id=user_id, title=data.title or "New chat", model=data.model)
+async def create(
+    session: AsyncSession, *, user_id: str, data: ChatCreate, team_ids: tuple[str, ...] = ()
+) -> Chat:
+    """Start a chat for a user, with an assistant (or a draft to try) they may use.
+
+    Raises:
+        AssistantNotFound: the assistant is not shared with the user.
+    """
+    if data.assistant_id is not None:
+        viewer = sharing.Viewer(user_id, team_ids)
+        await sharing.get_usable(session, viewer=viewer, assistant_id=data.assistant_id)
+    chat = Chat(
+        user_id=user_id,
+        title=data.title or "New chat",
+        model=data.model,
+        assistant_id=data.assistant_id,
+    )
     session.add(chat)
     await session.flush()
     return chat

@@ -10,14 +10,14 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant import chats, history
+from assistant import chats, history, persona
 from assistant.errors import MessageNotFound, NothingToRegenerate, StillStreaming
 from assistant.gateway import Gateway, Usage
 from assistant.metering import Metering, Ticket
@@ -31,6 +31,7 @@ from assistant.runs import (
     parse_event_id,
     start_event,
 )
+from assistant.sharing import Viewer
 from billing.admission import Caller
 from core import clock, tokens
 from core.catalog import CatalogModel
@@ -154,11 +155,20 @@ class ChatEngine:
         caller: Caller,
         source: str,
     ) -> _Plan:
-        model = self.gateway.catalog.usable(options.model or chat.model)
-        max_tokens = options.max_tokens or self.config.default_max_tokens
+        # The chat's assistant, if any: its prompt sections, default model and parameters.
+        async with self.factory() as session:
+            viewer = Viewer(caller.user_id, caller.team_ids)
+            text = turns[-1]["content"] if turns else ""
+            who = await persona.compose(session, chat=chat, viewer=viewer, user_text=text)
+        caller = replace(caller, assistant_id=who.assistant_id or caller.assistant_id)
+        model = self.gateway.catalog.usable(options.model or chat.model or who.model)
+        max_tokens = options.max_tokens or who.max_tokens or self.config.default_max_tokens
         if model.max_output_tokens:
             max_tokens = min(max_tokens, model.max_output_tokens)
-        prompt = history.fit(turns, model=model.name, context_tokens=model.max_input_tokens)
+        system = who.system(model=model.name, budget_tokens=model.max_input_tokens // 2)
+        prompt = history.fit(
+            turns, model=model.name, context_tokens=model.max_input_tokens, system=system
+        )
         ticket = await self.metering.admit(
             caller=caller,
             model=model,
@@ -166,7 +176,8 @@ class ChatEngine:
             max_output_tokens=max_tokens,
             source=source,
         )
-        return _Plan(chat, model, prompt, max_tokens, options.temperature, ticket)
+        temperature = options.temperature if options.temperature is not None else who.temperature
+        return _Plan(chat, model, prompt, max_tokens, temperature, ticket)
 
     async def _launch(self, plan: _Plan, answer: Message) -> Run:
         run = Run(chat_id=plan.chat.id, message_id=answer.id, model=plan.model.name)

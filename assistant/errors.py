@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import Conflict, InvalidInput, NotFound, Unavailable
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TooLarge, Unavailable
 
 
 class ChatNotFound(NotFound):
@@ -45,3 +45,81 @@ class PromptTooLong(InvalidInput):
     """The message is too long for the model's context window; shorten it or pick a larger model."""
 
     code = "prompt_too_long"
+
+
+class AssistantNotFound(NotFound):
+    """No such assistant, or it is not shared with you."""
+
+    code = "assistant_not_found"
+
+
+class AssistantReadOnly(PermissionDenied):
+    """You may use this assistant but not edit it; ask its owner for edit permission."""
+
+    code = "assistant_read_only"
+
+
+class NotADraft(Conflict):
+    """That assistant is not a draft; open one with POST /api/assistants/{id}/_edit."""
+
+    code = "not_a_draft"
+
+
+class InvalidSharing(InvalidInput):
+    """Team sharing needs a team you belong to; private and instance sharing take no team."""
+
+    code = "invalid_sharing"
+
+
+class InvalidAssistantExport(InvalidInput):
+    """That is not an assistant export this version of Switchboard can read."""
+
+    code = "invalid_assistant_export"
+
+
+class SkillNotFound(NotFound):
+    """No such skill on this assistant."""
+
+    code = "skill_not_found"
+
+
+class SkillNameTaken(Conflict):
+    """This assistant already has a skill of that name; pick another."""
+
+    code = "skill_name_taken"
+
+
+class InvalidSkillFile(InvalidInput):
+    """The skill is not a SKILL.md (YAML front matter with name and description) or a zip of one."""
+
+    code = "invalid_skill_file"
+
+
+class SkillFileTooLarge(TooLarge):
+    """The skill archive or its SKILL.md is larger than allowed."""
+
+    code = "skill_file_too_large"
+
+
+class SecretNotFound(NotFound):
+    """This assistant has no secret of that name."""
+
+    code = "secret_not_found"
+
+
+class SecretExists(Conflict):
+    """This assistant already has a secret of that name; PUT it to replace the value."""
+
+    code = "secret_exists"
+
+
+class SecretUnreadable(Conflict):
+    """A stored secret cannot be decrypted (other key, or the row was altered); set it again."""
+
+    code = "secret_unreadable"
+
+
+class MemoryNotFound(NotFound):
+    """No such memory of yours on this assistant."""
+
+    code = "memory_not_found"

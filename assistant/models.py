@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.database import Base, IdMixin, TimestampMixin
@@ -18,6 +19,9 @@ class Chat(IdMixin, TimestampMixin, Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"), index=True)
     title: Mapped[str] = mapped_column(String(300), default="New chat")
     model: Mapped[str | None] = mapped_column(String(200))
+    # Library files and folders the chat answers from (knowledge).
+    knowledge_file_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    knowledge_folder_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class Message(IdMixin, TimestampMixin, Base):
@@ -42,3 +46,4 @@ class Message(IdMixin, TimestampMixin, Base):
     error_message: Mapped[str | None] = mapped_column(String(2000))
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     finished_at: Mapped[datetime | None]
+    citations: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)

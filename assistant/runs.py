@@ -36,6 +36,7 @@ class Run:
     usage: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     cancel_reason: str | None = None
+    citations: list[dict[str, Any]] | None = None
     task: asyncio.Task[None] | None = None
     connected: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
@@ -49,10 +50,16 @@ class Run:
         self._notify()
 
     def finish(
-        self, status: str, *, usage: dict[str, Any] | None, error: dict[str, Any] | None
+        self,
+        status: str,
+        *,
+        usage: dict[str, Any] | None,
+        error: dict[str, Any] | None,
+        citations: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Record the final status and wake the followers for the last time."""
+        """Record the final status (and citations) and wake the followers for the last time."""
         self.status, self.usage, self.error = status, usage, error
+        self.citations = citations or None
         self.finished.set()
         self._notify()
 
@@ -72,7 +79,13 @@ class Run:
                 sent = len(self.text)
             if self.finished.is_set():
                 for event in final_events(
-                    sent, stage, self.message_id, self.status, self.usage, self.error
+                    sent,
+                    stage,
+                    self.message_id,
+                    self.status,
+                    self.usage,
+                    self.error,
+                    citations=self.citations,
                 ):
                     yield event
                 return
@@ -93,9 +106,13 @@ def final_events(
     status: str,
     usage: dict[str, Any] | None,
     error: dict[str, Any] | None,
+    citations: list[dict[str, Any]] | None = None,
 ) -> list[StreamEvent]:
-    """`usage` (if any and not yet sent) then `done`, or `error` for a stream that failed."""
+    """`citations` and `usage` (if any and not yet sent) then `done`, or `error` for a stream
+    that failed."""
     events = []
+    if citations and stage not in {"citations", "usage", "done"}:
+        events.append(StreamEvent(f"{offset}:citations", "citations", {"citations": citations}))
     if usage is not None and stage not in {"usage", "done"}:
         events.append(StreamEvent(f"{offset}:usage", "usage", usage))
     if stage == "done":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -17,6 +17,7 @@ class ChatCreate(Schema):
 
     title: str | None = Field(default=None, max_length=300)
     model: str | None = Field(default=None, max_length=200)
+    assistant_id: str | None = Field(default=None, max_length=26)
 
 
 class ChatUpdate(Schema):
@@ -32,6 +33,7 @@ class ChatRead(Schema):
     id: str
     title: str
     model: str | None
+    assistant_id: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -74,3 +76,176 @@ class MessageRead(Schema):
     error_message: str | None
     created_at: datetime
     finished_at: datetime | None
+
+
+Visibility = Literal["private", "team", "instance"]
+Permission = Literal["use", "edit"]
+SKILL_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+SECRET_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+
+
+class AssistantFields(Schema):
+    """What an assistant is made of; shared by create, update and export."""
+
+    description: str = Field(default="", max_length=2000)
+    icon: str = Field(default="", max_length=2000)
+    instructions: str = Field(default="", max_length=100_000)
+    model: str | None = Field(default=None, max_length=200)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    starters: list[Annotated[str, Field(max_length=500)]] = Field(default=[], max_length=20)
+    toolkit_ids: list[Annotated[str, Field(max_length=26)]] = Field(default=[], max_length=100)
+
+
+class AssistantCreate(AssistantFields):
+    """A new assistant; private to its creator unless shared."""
+
+    name: str = Field(min_length=1, max_length=200)
+    visibility: Visibility = "private"
+    team_id: str | None = Field(default=None, max_length=26)
+    permission: Permission = "use"
+
+
+class AssistantUpdate(Schema):
+    """Changes to an assistant (or a draft); omitted fields stay."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    icon: str | None = Field(default=None, max_length=2000)
+    instructions: str | None = Field(default=None, max_length=100_000)
+    model: str | None = Field(default=None, max_length=200)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    starters: list[Annotated[str, Field(max_length=500)]] | None = Field(
+        default=None, max_length=20
+    )
+    toolkit_ids: list[Annotated[str, Field(max_length=26)]] | None = Field(
+        default=None, max_length=100
+    )
+    visibility: Visibility | None = None
+    team_id: str | None = Field(default=None, max_length=26)
+    permission: Permission | None = None
+
+
+class AssistantRead(AssistantFields):
+    """An assistant as the API shows it, with what the caller may do with it."""
+
+    id: str
+    name: str
+    owner_id: str
+    editing_id: str | None
+    visibility: str
+    team_id: str | None
+    permission: str
+    access: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class SkillCreate(Schema):
+    """A new skill; users invoke it with `/name`."""
+
+    name: str = Field(pattern=SKILL_NAME)
+    description: str = Field(default="", max_length=2000)
+    instructions: str = Field(default="", max_length=100_000)
+    toolkit_ids: list[Annotated[str, Field(max_length=26)]] = Field(default=[], max_length=100)
+    secret_names: list[Annotated[str, Field(pattern=SECRET_NAME)]] = Field(
+        default=[], max_length=100
+    )
+
+
+class SkillUpdate(Schema):
+    """Changes to a skill; omitted fields stay."""
+
+    name: str | None = Field(default=None, pattern=SKILL_NAME)
+    description: str | None = Field(default=None, max_length=2000)
+    instructions: str | None = Field(default=None, max_length=100_000)
+    toolkit_ids: list[Annotated[str, Field(max_length=26)]] | None = Field(
+        default=None, max_length=100
+    )
+    secret_names: list[Annotated[str, Field(pattern=SECRET_NAME)]] | None = Field(
+        default=None, max_length=100
+    )
+
+
+class SkillRead(Schema):
+    """A skill of an assistant."""
+
+    id: str
+    assistant_id: str
+    name: str
+    description: str
+    instructions: str
+    toolkit_ids: list[str]
+    secret_names: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class SecretCreate(Schema):
+    """A new secret: the value is stored encrypted and never shown again."""
+
+    name: str = Field(pattern=SECRET_NAME)
+    value: str = Field(min_length=1, max_length=20_000, repr=False)
+    description: str = Field(default="", max_length=2000)
+
+
+class SecretPut(Schema):
+    """A secret's new value (and description), creating it when missing."""
+
+    value: str = Field(min_length=1, max_length=20_000, repr=False)
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class SecretRead(Schema):
+    """A secret without its value."""
+
+    name: str
+    assistant_id: str
+    description: str
+    key_id: str
+    created_at: datetime
+    updated_at: datetime
+    last_used_at: datetime | None
+
+
+class MemoryCreate(Schema):
+    """A fact for the assistant to remember about you."""
+
+    content: str = Field(min_length=1, max_length=4000)
+
+
+class MemoryRead(Schema):
+    """A memory of yours."""
+
+    id: str
+    assistant_id: str
+    content: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class SkillExport(Schema):
+    """A skill inside an assistant export."""
+
+    name: str = Field(pattern=SKILL_NAME)
+    description: str = Field(default="", max_length=2000)
+    instructions: str = Field(default="", max_length=100_000)
+
+
+class SecretExport(Schema):
+    """A secret's name inside an assistant export; never its value."""
+
+    name: str = Field(pattern=SECRET_NAME)
+    description: str = Field(default="", max_length=2000)
+
+
+class AssistantExport(Schema):
+    """An assistant as portable JSON: fields, skills and the names of its secrets."""
+
+    format: Literal["switchboard-assistant"] = "switchboard-assistant"
+    version: Literal[1] = 1
+    name: str = Field(min_length=1, max_length=200)
+    assistant: AssistantFields
+    skills: list[SkillExport] = Field(default=[], max_length=200)
+    secrets: list[SecretExport] = Field(default=[], max_length=200)

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     tool_max_calls_per_turn: int = Field(default=16, ge=1)
     mcp_allowed_origins: list[str] = Field(default_factory=list)
 
+    # Assistant secrets: a base64 32-byte AES key; unset, a keyring file in data_dir is made.
+    secrets_key: SecretStr = SecretStr("")
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

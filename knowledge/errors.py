@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import Conflict, InvalidInput, SwitchboardError, TooLarge, Unavailable
+from core.errors import Conflict, InvalidInput, NotFound, SwitchboardError, TooLarge, Unavailable
 
 
 class KnowledgeError(SwitchboardError):
@@ -75,3 +75,51 @@ class IndexModelMismatch(Conflict, KnowledgeError):
     """The index was built with another embedding model; reindex the library before using it."""
 
     code = "index_model_mismatch"
+
+
+class FolderNotFound(NotFound, KnowledgeError):
+    """No such library folder, or you may not see it."""
+
+    code = "folder_not_found"
+
+
+class LibraryFileNotFound(NotFound, KnowledgeError):
+    """No such library file, or you may not see it."""
+
+    code = "file_not_found"
+
+
+class FolderNotEmpty(Conflict, KnowledgeError):
+    """The folder still holds files; delete or move them first."""
+
+    code = "folder_not_empty"
+
+
+class TooManyFiles(TooLarge, KnowledgeError):
+    """Too many files in one upload; send them in smaller batches."""
+
+    code = "too_many_files"
+
+
+class OwnerMismatch(InvalidInput, KnowledgeError):
+    """A file and its folder must belong to the same user or team."""
+
+    code = "owner_mismatch"
+
+
+class JobNotFound(NotFound, KnowledgeError):
+    """No such job, or you may not see it."""
+
+    code = "job_not_found"
+
+
+class JobAlreadyRunning(Conflict, KnowledgeError):
+    """The job is running now; wait for the run to finish."""
+
+    code = "job_already_running"
+
+
+class InvalidJob(InvalidInput, KnowledgeError):
+    """The job's type, parameters, schedule or time zone cannot be used."""
+
+    code = "invalid_job"

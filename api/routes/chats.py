@@ -53,9 +53,14 @@ async def list_chats(user: CurrentUser, session: SessionDep, page: PageDep) -> d
 
 
 @router.post("", status_code=201)
-async def create_chat(body: ChatCreate, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
-    """Start a chat (optionally with a title and a model)."""
-    return chat_body(await chats.create(session, user_id=user.id, data=body))
+async def create_chat(
+    body: ChatCreate, principal: PrincipalDep, session: SessionDep
+) -> dict[str, Any]:
+    """Start a chat (optionally with a title, a model, and an assistant you may use)."""
+    chat = await chats.create(
+        session, user_id=principal.user.id, data=body, team_ids=principal.team_ids
+    )
+    return chat_body(chat)
 
 
 @router.get("/{chat_id}")

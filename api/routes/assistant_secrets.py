@@ -1,0 +1,170 @@
+"""Secrets of an assistant (editors only; values go in, never out) and the caller's memories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
+
+from api.deps import ServicesDep, SessionDep
+from api.hal import resource, whole
+from api.routes.assistants import ViewerDep
+from assistant import keyring, memories, secrets, sharing
+from assistant.keyring import Keyring
+from assistant.models import Memory, Secret
+from assistant.schemas import MemoryCreate, MemoryRead, SecretCreate, SecretPut, SecretRead
+
+router = APIRouter(prefix="/api/assistants/{assistant_id}", tags=["Assistant secrets and memories"])
+SECRET_NAME_PATH = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+_rings: dict[tuple[Path, str], Keyring] = {}
+
+
+def get_keyring(services: ServicesDep) -> Keyring:
+    """The secrets keyring of the app's data directory (made on first use)."""
+    settings = services.settings
+    configured = settings.secrets_key.get_secret_value()
+    cache_key = (settings.data_dir.resolve(), configured)
+    if cache_key not in _rings:
+        _rings[cache_key] = keyring.load(settings.data_dir, configured)
+    return _rings[cache_key]
+
+
+KeyringDep = Annotated[Keyring, Depends(get_keyring)]
+
+
+def secret_body(secret: Secret) -> dict[str, Any]:
+    """A secret as a HAL resource: name, description and times, never the value."""
+    href = f"/api/assistants/{secret.assistant_id}/secrets/{secret.name}"
+    return resource(SecretRead.model_validate(secret), href)
+
+
+def memory_body(memory: Memory) -> dict[str, Any]:
+    """A memory as a HAL resource."""
+    href = f"/api/assistants/{memory.assistant_id}/memories/{memory.id}"
+    return resource(MemoryRead.model_validate(memory), href)
+
+
+async def _editable_id(session: SessionDep, viewer: ViewerDep, assistant_id: str) -> str:
+    assistant = await sharing.get_editable(session, viewer=viewer, assistant_id=assistant_id)
+    return (await sharing.published_of(session, assistant)).id
+
+
+async def _usable_id(session: SessionDep, viewer: ViewerDep, assistant_id: str) -> str:
+    assistant = await sharing.get_usable(session, viewer=viewer, assistant_id=assistant_id)
+    return (await sharing.published_of(session, assistant)).id
+
+
+@router.get("/secrets")
+async def list_secrets(assistant_id: str, viewer: ViewerDep, session: SessionDep) -> dict[str, Any]:
+    """An assistant's secrets, without values (needs edit permission)."""
+    owner = await _editable_id(session, viewer, assistant_id)
+    rows = await secrets.list_all(session, assistant_id=owner)
+    return whole("secrets", f"/api/assistants/{owner}/secrets", (secret_body(s) for s in rows))
+
+
+@router.post("/secrets", status_code=201)
+async def create_secret(
+    assistant_id: str, body: SecretCreate, viewer: ViewerDep, session: SessionDep, ring: KeyringDep
+) -> dict[str, Any]:
+    """Store a secret, encrypted; its value is never shown again (needs edit permission)."""
+    owner = await _editable_id(session, viewer, assistant_id)
+    secret = await secrets.create(
+        session,
+        ring=ring,
+        assistant_id=owner,
+        name=body.name,
+        value=body.value,
+        description=body.description,
+    )
+    return secret_body(secret)
+
+
+@router.get("/secrets/{name}")
+async def get_secret(
+    assistant_id: str, name: str, viewer: ViewerDep, session: SessionDep
+) -> dict[str, Any]:
+    """One secret, without its value (needs edit permission)."""
+    owner = await _editable_id(session, viewer, assistant_id)
+    return secret_body(await secrets.get(session, assistant_id=owner, name=name))
+
+
+@router.put("/secrets/{name}", responses={201: {"description": "Created."}})
+async def put_secret(
+    assistant_id: str,
+    name: Annotated[str, PathParam(pattern=SECRET_NAME_PATH)],
+    body: SecretPut,
+    viewer: ViewerDep,
+    session: SessionDep,
+    ring: KeyringDep,
+) -> JSONResponse:
+    """Set a secret's value (200), creating the secret when missing (201)."""
+    owner = await _editable_id(session, viewer, assistant_id)
+    secret, created = await secrets.put(
+        session,
+        ring=ring,
+        assistant_id=owner,
+        name=name,
+        value=body.value,
+        description=body.description,
+    )
+    return JSONResponse(secret_body(secret), status_code=201 if created else 200)
+
+
+@router.delete("/secrets/{name}", status_code=204)
+async def delete_secret(
+    assistant_id: str, name: str, viewer: ViewerDep, session: SessionDep
+) -> Response:
+    """Remove a secret (needs edit permission)."""
+    owner = await _editable_id(session, viewer, assistant_id)
+    await secrets.delete(session, secret=await secrets.get(session, assistant_id=owner, name=name))
+    return Response(status_code=204)
+
+
+@router.get("/memories")
+async def list_memories(
+    assistant_id: str, viewer: ViewerDep, session: SessionDep
+) -> dict[str, Any]:
+    """What the assistant remembers about you (no one else sees these)."""
+    owner = await _usable_id(session, viewer, assistant_id)
+    rows = await memories.list_all(session, assistant_id=owner, user_id=viewer.user_id)
+    return whole("memories", f"/api/assistants/{owner}/memories", (memory_body(m) for m in rows))
+
+
+@router.post("/memories", status_code=201)
+async def create_memory(
+    assistant_id: str, body: MemoryCreate, viewer: ViewerDep, session: SessionDep
+) -> dict[str, Any]:
+    """Tell the assistant a fact to remember about you in every chat with it."""
+    owner = await _usable_id(session, viewer, assistant_id)
+    memory = await memories.create(
+        session, assistant_id=owner, user_id=viewer.user_id, content=body.content
+    )
+    return memory_body(memory)
+
+
+@router.patch("/memories/{memory_id}")
+async def update_memory(
+    assistant_id: str, memory_id: str, body: MemoryCreate, viewer: ViewerDep, session: SessionDep
+) -> dict[str, Any]:
+    """Reword one of your memories."""
+    owner = await _usable_id(session, viewer, assistant_id)
+    memory = await memories.get(
+        session, assistant_id=owner, user_id=viewer.user_id, memory_id=memory_id
+    )
+    return memory_body(await memories.update(session, memory=memory, content=body.content))
+
+
+@router.delete("/memories/{memory_id}", status_code=204)
+async def delete_memory(
+    assistant_id: str, memory_id: str, viewer: ViewerDep, session: SessionDep
+) -> Response:
+    """Make the assistant forget one of your memories."""
+    owner = await _usable_id(session, viewer, assistant_id)
+    memory = await memories.get(
+        session, assistant_id=owner, user_id=viewer.user_id, memory_id=memory_id
+    )
+    await memories.delete(session, memory=memory)
+    return Response(status_code=204)

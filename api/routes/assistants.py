@@ -1,0 +1,141 @@
+"""Assistants: CRUD, sharing, drafts (`_edit`, `_commit`), duplicates, JSON export and import."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.responses import JSONResponse
+
+from api.deps import PageDep, PrincipalDep, SessionDep
+from api.hal import collection, resource
+from assistant import assistants, drafts, portability, sharing
+from assistant.models import Assistant
+from assistant.schemas import AssistantCreate, AssistantExport, AssistantRead, AssistantUpdate
+from assistant.sharing import Viewer
+
+router = APIRouter(prefix="/api/assistants", tags=["Assistants"])
+
+
+async def get_viewer(principal: PrincipalDep) -> Viewer:
+    """The caller as assistant sharing sees them: the user and their teams."""
+    return Viewer(principal.user.id, principal.team_ids)
+
+
+ViewerDep = Annotated[Viewer, Depends(get_viewer)]
+
+
+def assistant_body(assistant: Assistant, access: str) -> dict[str, Any]:
+    """An assistant (or draft) as a HAL resource, with the caller's access."""
+    href = f"/api/assistants/{assistant.id}"
+    read = AssistantRead.model_validate(
+        {
+            **{f: getattr(assistant, f) for f in AssistantRead.model_fields if f != "access"},
+            "access": access,
+        }
+    )
+    published = assistant.editing_id or assistant.id
+    links = {
+        "skills": f"/api/assistants/{published}/skills",
+        "memories": f"/api/assistants/{published}/memories",
+        "export": href + "/export",
+    }
+    if access == "edit":
+        links["secrets"] = f"/api/assistants/{published}/secrets"
+    if assistant.editing_id:
+        links["published"] = f"/api/assistants/{assistant.editing_id}"
+        links["commit"] = href + "/_commit"
+    return resource(read, href, **links)
+
+
+@router.get("")
+async def list_assistants(viewer: ViewerDep, session: SessionDep, page: PageDep) -> dict[str, Any]:
+    """Published assistants you may use: yours and those shared with your teams or everyone."""
+    result = await assistants.list_page(session, viewer=viewer, page=page)
+
+    def render(assistant: Assistant) -> dict[str, Any]:
+        return assistant_body(assistant, sharing.access_of(assistant, viewer) or "use")
+
+    params = {"q": page.q, "sort": page.sort}
+    return collection("assistants", "/api/assistants", result, render, params)
+
+
+@router.post("", status_code=201)
+async def create_assistant(
+    body: AssistantCreate, viewer: ViewerDep, session: SessionDep
+) -> dict[str, Any]:
+    """Make an assistant; it is private unless `visibility` is `team` (with `teamId`) or `instance`,
+    shared with `permission` `use` or `edit`."""
+    return assistant_body(await assistants.create(session, viewer=viewer, data=body), "edit")
+
+
+@router.post("/_import", status_code=201)
+async def import_assistant(
+    body: AssistantExport, viewer: ViewerDep, session: SessionDep
+) -> dict[str, Any]:
+    """Make a private assistant from an export; set its secrets afterwards (exports hold none)."""
+    return assistant_body(await portability.import_(session, viewer=viewer, data=body), "edit")
+
+
+@router.get("/{assistant_id}")
+async def get_assistant(
+    assistant_id: str, viewer: ViewerDep, session: SessionDep
+) -> dict[str, Any]:
+    """An assistant you may use, or a draft of one you may edit."""
+    assistant = await sharing.get_usable(session, viewer=viewer, assistant_id=assistant_id)
+    return assistant_body(assistant, await sharing.access_to(session, assistant, viewer) or "use")
+
+
+@router.patch("/{assistant_id}")
+async def update_assistant(
+    assistant_id: str, body: AssistantUpdate, viewer: ViewerDep, session: SessionDep
+) -> dict[str, Any]:
+    """Change an assistant or a draft (needs edit permission); `null` clears model and params."""
+    assistant = await sharing.get_editable(session, viewer=viewer, assistant_id=assistant_id)
+    updated = await assistants.update(session, viewer=viewer, assistant=assistant, data=body)
+    return assistant_body(updated, "edit")
+
+
+@router.delete("/{assistant_id}", status_code=204)
+async def delete_assistant(assistant_id: str, viewer: ViewerDep, session: SessionDep) -> Response:
+    """Delete an assistant with its skills, secrets and memories; for a draft, discard just it."""
+    assistant = await sharing.get_editable(session, viewer=viewer, assistant_id=assistant_id)
+    await assistants.delete(session, assistant=assistant)
+    return Response(status_code=204)
+
+
+@router.post("/{assistant_id}/_edit", status_code=201)
+async def open_draft(assistant_id: str, viewer: ViewerDep, session: SessionDep) -> JSONResponse:
+    """Open the draft of an assistant (201), or return the one already open (200)."""
+    assistant = await sharing.get_editable(session, viewer=viewer, assistant_id=assistant_id)
+    draft, made = await drafts.open_draft(session, viewer=viewer, assistant=assistant)
+    return JSONResponse(assistant_body(draft, "edit"), status_code=201 if made else 200)
+
+
+@router.post("/{assistant_id}/_commit")
+async def commit_draft(assistant_id: str, viewer: ViewerDep, session: SessionDep) -> dict[str, Any]:
+    """Publish a draft onto its assistant in one step (the id may also be the published one's)."""
+    assistant = await sharing.get_editable(session, viewer=viewer, assistant_id=assistant_id)
+    if assistant.editing_id is None:
+        assistant = await drafts.draft_of(session, published=assistant)
+    return assistant_body(await drafts.commit(session, draft=assistant), "edit")
+
+
+@router.post("/{assistant_id}/_duplicate", status_code=201)
+async def duplicate_assistant(
+    assistant_id: str, viewer: ViewerDep, session: SessionDep
+) -> dict[str, Any]:
+    """A private copy of an assistant you may use, with its skills (not secrets or memories)."""
+    assistant = await sharing.get_usable(session, viewer=viewer, assistant_id=assistant_id)
+    copy = await assistants.duplicate(session, viewer=viewer, assistant=assistant)
+    return assistant_body(copy, "edit")
+
+
+@router.get("/{assistant_id}/export")
+async def export_assistant(
+    assistant_id: str, viewer: ViewerDep, session: SessionDep
+) -> dict[str, Any]:
+    """An assistant as JSON for `_import`: fields, skills and secret names, never secret values."""
+    assistant = await sharing.get_usable(session, viewer=viewer, assistant_id=assistant_id)
+    exported = await portability.export(session, assistant=assistant)
+    return exported.model_dump(mode="json", by_alias=True)

@@ -1,0 +1,59 @@
+"""Searching the library: passages with scores and citations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.deps import PrincipalDep, ServicesDep, SessionDep
+from api.hal import whole
+from api.routes.library import scope_of
+from knowledge import library
+from knowledge.retrieval import Passage
+from knowledge.schemas import CitationRead, PassageRead, SearchRequest
+
+router = APIRouter(prefix="/api/knowledge", tags=["Knowledge"])
+
+
+def passage_body(passage: Passage) -> dict[str, Any]:
+    """A passage with its citation."""
+    citation = passage.citation
+    read = PassageRead(
+        text=passage.text,
+        score=passage.score,
+        chunk_index=passage.chunk_index,
+        citation=CitationRead(
+            file_id=citation.file_id,
+            file_name=citation.file_name,
+            page=citation.page,
+            section=list(citation.section),
+            snippet=citation.snippet,
+            start=citation.start,
+            end=citation.end,
+        ),
+    )
+    body = read.model_dump(mode="json", by_alias=True)
+    body["_links"] = {"file": {"href": f"/api/library/files/{citation.file_id}"}}
+    return body
+
+
+@router.post("/search")
+async def search(
+    body: SearchRequest, principal: PrincipalDep, session: SessionDep, services: ServicesDep
+) -> dict[str, Any]:
+    """The passages of the files you may see that best answer `query` (dense and lexical search
+    fused), best first, optionally only within `fileIds` or `folderIds` (404 for ids you may
+    not see). Each carries a citation: file, page, section, snippet and character offsets."""
+    scope = scope_of(principal)
+    await library.visible_ids(
+        session, scope=scope, file_ids=body.file_ids or (), folder_ids=body.folder_ids or ()
+    )
+    passages = await services.knowledge.store.search(
+        scope,
+        body.query,
+        limit=body.limit,
+        file_ids=body.file_ids,
+        folder_ids=body.folder_ids,
+    )
+    return whole("passages", "/api/knowledge/search", (passage_body(p) for p in passages))

@@ -1,0 +1,49 @@
+"""Assistants as portable JSON: export without secret values, import as a new private assistant."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant import assistants, secrets, sharing, skills
+from assistant.errors import SkillNameTaken
+from assistant.models import Assistant, Skill
+from assistant.schemas import (
+    AssistantCreate,
+    AssistantExport,
+    AssistantFields,
+    SecretExport,
+    SkillExport,
+)
+from assistant.sharing import Viewer
+
+
+async def export(session: AsyncSession, *, assistant: Assistant) -> AssistantExport:
+    """An assistant, its skills and the names of its secrets (never their values)."""
+    published = await sharing.published_of(session, assistant)
+    fields = AssistantFields.model_validate(assistant, from_attributes=True)
+    skill_rows = await skills.list_all(session, assistant_id=published.id)
+    secret_rows = await secrets.list_all(session, assistant_id=published.id)
+    return AssistantExport(
+        name=assistant.name,
+        assistant=fields,
+        skills=[SkillExport.model_validate(s, from_attributes=True) for s in skill_rows],
+        secrets=[SecretExport(name=s.name, description=s.description) for s in secret_rows],
+    )
+
+
+async def import_(session: AsyncSession, *, viewer: Viewer, data: AssistantExport) -> Assistant:
+    """A new private assistant of the viewer's, made from an export (secrets are set afterwards).
+
+    Raises:
+        SkillNameTaken: the export names one skill twice.
+    """
+    create = AssistantCreate(name=data.name, **data.assistant.model_dump())
+    assistant = await assistants.create(session, viewer=viewer, data=create)
+    seen: set[str] = set()
+    for skill in data.skills:
+        if skill.name in seen:
+            raise SkillNameTaken(name=skill.name)
+        seen.add(skill.name)
+        session.add(Skill(assistant_id=assistant.id, **skill.model_dump()))
+    await session.flush()
+    return assistant

@@ -1,0 +1,110 @@
+"""Files entering and leaving the library: checked, stored by content, recorded, and removed whole.
+
+A file is checked before anything is stored (size, count, type by content); bombs and corrupt
+files are caught later by the parser, in the worker, and marked `failed` with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from knowledge import library
+from knowledge.detection import detect_file_type
+from knowledge.errors import FileTooLarge, TooManyFiles
+from knowledge.index import Owner
+from knowledge.models import LibraryFile, LibraryFolder
+from knowledge.storage import FileStorage
+from knowledge.vector_store import VectorStore
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    """A file as received: its name and bytes."""
+
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """How much one upload may carry."""
+
+    max_bytes: int
+    max_files: int
+
+
+def check_upload(files: Sequence[IncomingFile], limits: UploadLimits) -> list[str]:
+    """Each file's type by content, once every file passed the limits (blocking: a thread).
+
+    Raises:
+        TooManyFiles: more files than one upload may carry.
+        FileTooLarge: a file is over the size limit (named in the details).
+        UnsupportedFileType: a file's content is not of a supported type.
+    """
+    if len(files) > limits.max_files:
+        raise TooManyFiles(files=len(files), limit=limits.max_files)
+    for incoming in files:
+        if len(incoming.data) > limits.max_bytes:
+            raise FileTooLarge(name=incoming.name, size=len(incoming.data), limit=limits.max_bytes)
+    types = []
+    for incoming in files:
+        try:
+            types.append(str(detect_file_type(incoming.data)))
+        except Exception as exc:
+            if hasattr(exc, "details"):
+                exc.details["name"] = incoming.name
+            raise
+    return types
+
+
+async def accept(
+    session: AsyncSession,
+    *,
+    storage: FileStorage,
+    files: Sequence[IncomingFile],
+    limits: UploadLimits,
+    owner: Owner,
+    created_by: str,
+    folder: LibraryFolder | None,
+) -> list[LibraryFile]:
+    """Check, store and record an upload; every file starts `pending`.
+
+    Raises:
+        TooManyFiles, FileTooLarge, UnsupportedFileType, CorruptFile: as `check_upload`.
+        OwnerMismatch: the folder belongs to another owner than the files.
+    """
+    types = await asyncio.to_thread(check_upload, files, limits)
+    rows = []
+    for incoming, file_type in zip(files, types, strict=True):
+        key = await asyncio.to_thread(storage.put, incoming.data)
+        rows.append(
+            await library.add_file(
+                session,
+                owner=owner,
+                created_by=created_by,
+                name=incoming.name,
+                file_type=file_type,
+                size=len(incoming.data),
+                key=key,
+                folder=folder,
+            )
+        )
+    return rows
+
+
+async def remove(
+    session: AsyncSession, *, store: VectorStore, storage: FileStorage, row: LibraryFile
+) -> None:
+    """Delete a file: its chunks from the index, its row, and its bytes when no file shares them.
+
+    Raises:
+        VectorStoreUnavailable: the index cannot be reached (nothing is deleted then).
+    """
+    if row.status != "pending" or row.chunk_count:
+        await store.delete_file(row.id)
+    if await library.delete_file(session, row=row):
+        await asyncio.to_thread(storage.delete, row.storage_key)

@@ -1,0 +1,102 @@
+"""Knowledge tables: library folders and files, and the jobs that index and sync them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.database import Base, IdMixin, TimestampMixin
+
+FILE_STATUSES = ("pending", "indexing", "indexed", "failed")
+RUN_STATUSES = ("running", "done", "failed")
+
+
+class LibraryFolder(IdMixin, TimestampMixin, Base):
+    """A folder of library files, owned by a user or by a team."""
+
+    __tablename__ = "knowledge_folder"
+
+    name: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(String(2000), default="")
+    owner_user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("core_user.id", ondelete="CASCADE"), index=True
+    )
+    team_id: Mapped[str | None] = mapped_column(
+        ForeignKey("core_team.id", ondelete="CASCADE"), index=True
+    )
+    created_by: Mapped[str | None] = mapped_column(String(26))
+
+
+class LibraryFile(IdMixin, TimestampMixin, Base):
+    """An uploaded (or synced) file, its stored bytes and how far its indexing has come."""
+
+    __tablename__ = "knowledge_file"
+
+    name: Mapped[str] = mapped_column(String(500))
+    owner_user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("core_user.id", ondelete="CASCADE"), index=True
+    )
+    team_id: Mapped[str | None] = mapped_column(
+        ForeignKey("core_team.id", ondelete="CASCADE"), index=True
+    )
+    folder_id: Mapped[str | None] = mapped_column(
+        ForeignKey("knowledge_folder.id", ondelete="SET NULL"), index=True
+    )
+    created_by: Mapped[str | None] = mapped_column(String(26))
+    file_type: Mapped[str] = mapped_column(String(20))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    storage_key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    error_code: Mapped[str | None] = mapped_column(String(100))
+    error: Mapped[str | None] = mapped_column(String(2000))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    chunks_indexed: Mapped[int] = mapped_column(Integer, default=0)
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    pages: Mapped[int | None] = mapped_column(Integer)
+    model_id: Mapped[str | None] = mapped_column(String(300))
+    source_path: Mapped[str | None] = mapped_column(String(1000))
+    indexed_at: Mapped[datetime | None]
+    # Which process is indexing the file and until when (a dead process's claim runs out).
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+
+
+class Job(IdMixin, TimestampMixin, Base):
+    """Work run now or on a cron schedule: reindex files, or mirror a server folder."""
+
+    __tablename__ = "knowledge_job"
+
+    name: Mapped[str] = mapped_column(String(300))
+    job_type: Mapped[str] = mapped_column(String(40))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    schedule: Mapped[str | None] = mapped_column(String(200))
+    time_zone: Mapped[str] = mapped_column(String(100), default="UTC")
+    enabled: Mapped[bool] = mapped_column(default=True)
+    next_run_at: Mapped[datetime | None] = mapped_column(index=True)
+    last_run_at: Mapped[datetime | None]
+    owner_user_id: Mapped[str] = mapped_column(
+        ForeignKey("core_user.id", ondelete="CASCADE"), index=True
+    )
+    # The lease: set by one conditional update, so a job runs in one place at a time.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+
+
+class JobRun(IdMixin, TimestampMixin, Base):
+    """One run of a job: when, how it went, what it counted."""
+
+    __tablename__ = "knowledge_job_run"
+
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("knowledge_job.id", ondelete="CASCADE"), index=True
+    )
+    trigger: Mapped[str] = mapped_column(String(20), default="manual")
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,78 @@
+"""The knowledge objects one process holds: vector store, file storage, indexing worker, jobs."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from knowledge.documents import ParseLimits
+from knowledge.errors import VectorStoreUnavailable
+from knowledge.intake import UploadLimits
+from knowledge.parsing import shutdown_parsing_workers
+from knowledge.scheduler import JobScheduler, SchedulerConfig
+from knowledge.storage import FileStorage
+from knowledge.vector_store import VectorStore, VectorStoreConfig
+from knowledge.worker import IndexingWorker
+
+
+@dataclass(frozen=True)
+class KnowledgeConfig:
+    """The plain settings knowledge needs."""
+
+    vectors: VectorStoreConfig
+    parse_limits: ParseLimits
+    upload_limits: UploadLimits
+    sync_root: Path
+    job_poll_seconds: float
+
+
+@dataclass
+class Knowledge:
+    """Built once by the app; nothing heavy is opened until first use."""
+
+    config: KnowledgeConfig
+    store: VectorStore
+    storage: FileStorage
+    worker: IndexingWorker
+    scheduler: JobScheduler
+
+    @classmethod
+    def build(cls, factory: async_sessionmaker[AsyncSession], config: KnowledgeConfig) -> Knowledge:
+        """The knowledge objects of one process."""
+        store = VectorStore(config.vectors)
+        storage = FileStorage(config.vectors.data_dir / "library")
+        worker = IndexingWorker(
+            factory=factory, store=store, storage=storage, limits=config.parse_limits
+        )
+        scheduler = JobScheduler(
+            factory=factory,
+            store=store,
+            storage=storage,
+            worker=worker,
+            config=SchedulerConfig(
+                sync_root=config.sync_root,
+                max_file_bytes=config.upload_limits.max_bytes,
+                poll_seconds=config.job_poll_seconds,
+            ),
+        )
+        return cls(config, store, storage, worker, scheduler)
+
+    def start(self) -> None:
+        """Start the indexing worker (files left pending or indexing are taken up) and jobs."""
+        try:
+            self.store.check_available()
+        except VectorStoreUnavailable:
+            pass  # several workers and no Qdrant server: knowledge calls answer 503
+        else:
+            self.worker.start()
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        """Stop jobs and the worker (its current file goes back to pending), close the index."""
+        await self.scheduler.stop()
+        await self.worker.stop()
+        self.store.close()
+        await asyncio.to_thread(shutdown_parsing_workers)

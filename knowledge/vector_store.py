@@ -1,0 +1,187 @@
+"""The process's vector store: the index and the embedding model, both opened on first use.
+
+Nothing is opened at import or at start: the first search, indexing or deletion opens the index
+and loads the model (once per process), in a thread, so the event loop never waits on either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from knowledge.embeddings import Embedder, HashEmbedder, load_embedder
+from knowledge.errors import VectorStoreUnavailable
+from knowledge.index import (
+    CollectionSpec,
+    CollectionState,
+    SearchHit,
+    TenantScope,
+    UnavailableIndex,
+    VectorIndex,
+    open_vector_index,
+)
+from knowledge.retrieval import Passage, retrieve
+
+EmbeddingBackend = Literal["onnx", "torch", "hash"]
+
+
+@dataclass(frozen=True)
+class VectorStoreConfig:
+    """Where the index lives and which embedding model fills it."""
+
+    data_dir: Path
+    qdrant_url: str = ""
+    qdrant_api_key: str = ""
+    workers: int = 1
+    embedding_model: str = ""
+    embedding_backend: EmbeddingBackend = "onnx"
+    cache_dir: Path | None = None
+
+
+class VectorStore:
+    """The index and embedder of this process, opened lazily and shared by every caller."""
+
+    def __init__(self, config: VectorStoreConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._index: VectorIndex | None = None
+        self._embedder: Embedder | None = None
+        self._model_changed = False
+
+    def check_available(self) -> None:
+        """Fail fast when this process cannot serve knowledge at all.
+
+        Raises:
+            VectorStoreUnavailable: several workers and no Qdrant server configured.
+        """
+        index = self.index()
+        if isinstance(index, UnavailableIndex):
+            raise VectorStoreUnavailable(index.reason)
+
+    def index(self) -> VectorIndex:
+        """The vector index (nothing is connected until it is used)."""
+        with self._lock:
+            if self._index is None:
+                self._index = open_vector_index(
+                    data_dir=self.config.data_dir,
+                    qdrant_url=self.config.qdrant_url,
+                    qdrant_api_key=self.config.qdrant_api_key,
+                    workers=self.config.workers,
+                )
+            return self._index
+
+    def ready(self) -> tuple[VectorIndex, Embedder]:
+        """The index with its collection made for the model, and the model (blocking, once).
+
+        A collection built with another model is emptied and recorded as changed, so the
+        caller queues every file for indexing again instead of mixing vectors.
+
+        Raises:
+            VectorStoreUnavailable: the index cannot be opened.
+            EmbeddingModelUnavailable: the model cannot be loaded.
+        """
+        index = self.index()
+        with self._lock:
+            if self._embedder is None:
+                embedder = self._load_embedder()
+                spec = CollectionSpec(embedder.model_id, embedder.dimension)
+                if index.ensure_collection(spec) is CollectionState.MODEL_CHANGED:
+                    index.reset_collection(spec)
+                    self._model_changed = True
+                self._embedder = embedder
+            return index, self._embedder
+
+    def _load_embedder(self) -> Embedder:
+        if self.config.embedding_backend == "hash":
+            return HashEmbedder()
+        cache = self.config.cache_dir or self.config.data_dir / "models"
+        return load_embedder(
+            self.config.embedding_model, backend=self.config.embedding_backend, cache_dir=cache
+        )
+
+    def take_model_change(self) -> bool:
+        """Whether the collection was reset for a new model since the last call."""
+        with self._lock:
+            changed, self._model_changed = self._model_changed, False
+            return changed
+
+    async def search(
+        self,
+        scope: TenantScope,
+        query: str,
+        *,
+        limit: int = 5,
+        file_ids: Sequence[str] | None = None,
+        folder_ids: Sequence[str] | None = None,
+    ) -> list[Passage]:
+        """The passages the scope may see that best answer a query (hybrid), best first.
+
+        Raises:
+            VectorStoreUnavailable: the index cannot be reached.
+            EmbeddingModelUnavailable: the model cannot be loaded.
+        """
+        self.check_available()
+
+        def work() -> list[Passage]:
+            index, embedder = self.ready()
+            return retrieve(
+                index=index,
+                embedder=embedder,
+                scope=scope,
+                query=query,
+                limit=limit,
+                file_ids=file_ids,
+                folder_ids=folder_ids,
+            )
+
+        return await asyncio.to_thread(work)
+
+    async def passages(
+        self,
+        *,
+        user_id: str,
+        team_ids: Sequence[str],
+        query: str,
+        file_ids: Sequence[str],
+        folder_ids: Sequence[str],
+        limit: int = 5,
+    ) -> list[Passage]:
+        """Passages for a chat turn from the chat's files and folders (the chat's retriever)."""
+        passages: list[Passage] = []
+        scope = TenantScope(user_id, tuple(team_ids))
+        if file_ids:
+            passages += await self.search(scope, query, limit=limit, file_ids=file_ids)
+        if folder_ids:
+            passages += await self.search(scope, query, limit=limit, folder_ids=folder_ids)
+        seen: set[tuple[str, int]] = set()
+        unique = []
+        for passage in sorted(passages, key=lambda p: p.score, reverse=True):
+            key = (passage.citation.file_id, passage.chunk_index)
+            if key not in seen:
+                seen.add(key)
+                unique.append(passage)
+        return unique[:limit]
+
+    async def delete_file(self, file_id: str) -> None:
+        """Remove a file's chunks from the index."""
+        self.check_available()
+        await asyncio.to_thread(lambda: self.ready()[0].delete_file(file_id))
+
+    async def chunks(self, file_id: str, *, limit: int, offset: int) -> list[SearchHit]:
+        """A file's stored chunks in order (the caller checked the file is visible)."""
+        self.check_available()
+        return await asyncio.to_thread(
+            lambda: self.ready()[0].file_chunks(file_id, limit=limit, offset=offset)
+        )
+
+    def close(self) -> None:
+        """Release the index (an embedded one unlocks its folder)."""
+        with self._lock:
+            if self._index is not None and not isinstance(self._index, UnavailableIndex):
+                self._index.close()
+            self._index = None
+            self._embedder = None

@@ -1,0 +1,246 @@
+"""The indexing worker: takes `pending` files one at a time, parses, chunks, embeds and stores them.
+
+Work is claimed in the database with a conditional update and a lease, so with several processes
+each file is indexed by one of them, and a file left `indexing` by a process that stopped is picked
+up again once its lease runs out (a process stopping cleanly hands its file back at once).
+Progress (chunks done of all) is saved on the file row while it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core import clock
+from core.database import write_transaction
+from knowledge import library
+from knowledge.documents import ParsedDocument, ParseLimits
+from knowledge.errors import KnowledgeError
+from knowledge.indexing import index_document
+from knowledge.models import LibraryFile
+from knowledge.parsing import parse_in_worker
+from knowledge.storage import FileStorage
+from knowledge.vector_store import VectorStore
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(seconds=120)
+PROGRESS_SECONDS = 0.5
+IDLE_SECONDS = 5.0
+
+
+class _Stopped(Exception):
+    """The worker is stopping, or the file was taken back (reindexed, deleted)."""
+
+
+@dataclass
+class _Progress:
+    done: int = 0
+    total: int = 0
+    stop: bool = False
+
+    def __call__(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+        if self.stop:
+            raise _Stopped()
+
+
+def worker_id() -> str:
+    """A name for this process's worker, unique across hosts and restarts."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class IndexingWorker:
+    """Indexes pending library files in the background of one process."""
+
+    def __init__(
+        self,
+        *,
+        factory: async_sessionmaker[AsyncSession],
+        store: VectorStore,
+        storage: FileStorage,
+        limits: ParseLimits,
+    ) -> None:
+        self.factory = factory
+        self.store = store
+        self.storage = storage
+        self.limits = limits
+        self.id = worker_id()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._current: _Progress | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start working through pending files (those left from before a restart included)."""
+        self._stopping = False
+        self._task = asyncio.create_task(self._loop(), name="indexing worker")
+
+    def wake(self) -> None:
+        """Look for pending files now (after an upload or a reindex request)."""
+        self._wake.set()
+
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Stop at the next batch of chunks and hand the current file back as `pending`."""
+        self._stopping = True
+        if self._current is not None:
+            self._current.stop = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._task, timeout=grace_seconds)
+        async with write_transaction(self.factory) as session:
+            await session.execute(
+                update(LibraryFile)
+                .where(LibraryFile.lease_owner == self.id, LibraryFile.status == "indexing")
+                .values(status="pending", lease_owner=None, lease_until=None)
+            )
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                row = await self._claim()
+                if row is not None:
+                    await self._index(row)
+                    continue
+            except Exception:
+                log.exception("indexing worker: unexpected failure; going on")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=IDLE_SECONDS)
+
+    async def _claim(self) -> LibraryFile | None:
+        """Take the oldest pending file, or one whose indexer's lease ran out."""
+        now = clock.now()
+        claimable = or_(
+            LibraryFile.status == "pending",
+            (LibraryFile.status == "indexing") & (LibraryFile.lease_until < now),
+        )
+        async with write_transaction(self.factory) as session:
+            file_id = await session.scalar(
+                select(LibraryFile.id).where(claimable).order_by(LibraryFile.updated_at).limit(1)
+            )
+            if file_id is None:
+                return None
+            result = await session.execute(
+                update(LibraryFile)
+                .where(LibraryFile.id == file_id, claimable)
+                .values(
+                    status="indexing",
+                    progress=0.0,
+                    chunks_indexed=0,
+                    lease_owner=self.id,
+                    lease_until=now + LEASE,
+                )
+            )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return None
+            return await session.get(LibraryFile, file_id, populate_existing=True)
+
+    async def _index(self, row: LibraryFile) -> None:
+        progress = _Progress(stop=self._stopping)
+        self._current = progress
+        saver = asyncio.create_task(self._save_progress(row.id, progress))
+        try:
+            await asyncio.to_thread(self.store.ready)
+            if self.store.take_model_change():
+                async with write_transaction(self.factory) as session:
+                    await library.requeue_all(session)
+                return
+            data = await asyncio.to_thread(self.storage.read, row.storage_key)
+            document = await parse_in_worker(data, self.limits)
+            if progress.stop:
+                raise _Stopped()
+            count = await asyncio.to_thread(self._index_blocking, row, document, progress)
+            await self._finish(row, count, document.pages)
+        except _Stopped:
+            return
+        except KnowledgeError as exc:
+            await self._fail(row, exc.code, exc.message)
+        except Exception as exc:
+            log.exception("indexing %s failed", row.id)
+            await self._fail(row, "indexing_failed", f"Indexing failed: {exc}"[:2000])
+        finally:
+            saver.cancel()
+            self._current = None
+
+    def _index_blocking(
+        self, row: LibraryFile, document: ParsedDocument, progress: _Progress
+    ) -> int:
+        index, embedder = self.store.ready()
+        chunks = index_document(
+            index=index,
+            embedder=embedder,
+            document=document,
+            file_id=row.id,
+            file_name=row.name,
+            owner=library.owner_of(row),
+            folder_id=row.folder_id,
+            progress=progress,
+        )
+        return len(chunks)
+
+    async def _save_progress(self, file_id: str, progress: _Progress) -> None:
+        """Every PROGRESS_SECONDS: save n/m and renew the lease; stop if the claim is gone."""
+        while True:
+            await asyncio.sleep(PROGRESS_SECONDS)
+            fraction = progress.done / progress.total if progress.total else 0.0
+            async with write_transaction(self.factory) as session:
+                result = await session.execute(
+                    update(LibraryFile)
+                    .where(LibraryFile.id == file_id, LibraryFile.lease_owner == self.id)
+                    .values(
+                        progress=round(fraction, 4),
+                        chunks_indexed=progress.done,
+                        chunk_count=progress.total,
+                        lease_until=clock.now() + LEASE,
+                    )
+                )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                progress.stop = True
+                return
+
+    async def _finish(self, row: LibraryFile, count: int, pages: int | None) -> None:
+        async with write_transaction(self.factory) as session:
+            result = await session.execute(
+                update(LibraryFile)
+                .where(LibraryFile.id == row.id, LibraryFile.lease_owner == self.id)
+                .values(
+                    status="indexed",
+                    progress=1.0,
+                    chunks_indexed=count,
+                    chunk_count=count,
+                    pages=pages,
+                    model_id=self.store.ready()[1].model_id,
+                    indexed_at=clock.now(),
+                    error=None,
+                    error_code=None,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+            still_there = await session.get(LibraryFile, row.id) is not None
+        if not result.rowcount and not still_there:  # type: ignore[attr-defined]
+            await self.store.delete_file(row.id)  # deleted while indexing: drop what was added
+
+    async def _fail(self, row: LibraryFile, code: str, message: str) -> None:
+        async with write_transaction(self.factory) as session:
+            await session.execute(
+                update(LibraryFile)
+                .where(LibraryFile.id == row.id, LibraryFile.lease_owner == self.id)
+                .values(
+                    status="failed",
+                    error_code=code,
+                    error=message[:2000],
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
