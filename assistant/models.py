@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.database import Base, IdMixin, TimestampMixin
@@ -22,6 +22,10 @@ class Chat(IdMixin, TimestampMixin, Base):
     # Library files and folders the chat answers from (knowledge).
     knowledge_file_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     knowledge_folder_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The assistant (or assistant draft) the chat talks to; the chat outlives it.
+    assistant_id: Mapped[str | None] = mapped_column(
+        ForeignKey("assistant_assistant.id", ondelete="SET NULL"), index=True
+    )
 
 
 class Message(IdMixin, TimestampMixin, Base):
@@ -47,3 +51,81 @@ class Message(IdMixin, TimestampMixin, Base):
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     finished_at: Mapped[datetime | None]
     citations: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+
+
+class Assistant(IdMixin, TimestampMixin, Base):
+    """A named persona: instructions, a default model, starters, toolkits, and who may use it.
+
+    A draft is a row whose `editing_id` points at the published assistant it will replace.
+    """
+
+    __tablename__ = "assistant_assistant"
+
+    owner_id: Mapped[str] = mapped_column(
+        ForeignKey("core_user.id", ondelete="CASCADE"), index=True
+    )
+    editing_id: Mapped[str | None] = mapped_column(
+        ForeignKey("assistant_assistant.id", ondelete="CASCADE"), unique=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(String(2000), default="")
+    icon: Mapped[str] = mapped_column(String(2000), default="")
+    instructions: Mapped[str] = mapped_column(Text, default="")
+    model: Mapped[str | None] = mapped_column(String(200))
+    temperature: Mapped[float | None]
+    max_tokens: Mapped[int | None] = mapped_column(Integer)
+    starters: Mapped[list[str]] = mapped_column(JSON, default=list)
+    toolkit_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # private | team | instance; `permission` (use | edit) is what the shared-with get.
+    visibility: Mapped[str] = mapped_column(String(20), default="private")
+    team_id: Mapped[str | None] = mapped_column(
+        ForeignKey("core_team.id", ondelete="SET NULL"), index=True
+    )
+    permission: Mapped[str] = mapped_column(String(20), default="use")
+
+
+class Skill(IdMixin, TimestampMixin, Base):
+    """A named capability of an assistant: a description the model sees, instructions on use."""
+
+    __tablename__ = "assistant_skill"
+    __table_args__ = (UniqueConstraint("assistant_id", "name"),)
+
+    assistant_id: Mapped[str] = mapped_column(
+        ForeignKey("assistant_assistant.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String(2000), default="")
+    instructions: Mapped[str] = mapped_column(Text, default="")
+    toolkit_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    secret_names: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class Secret(IdMixin, TimestampMixin, Base):
+    """A credential of an assistant, AES-GCM encrypted under the keyring key `key_id`."""
+
+    __tablename__ = "assistant_secret"
+    __table_args__ = (UniqueConstraint("assistant_id", "name"),)
+
+    assistant_id: Mapped[str] = mapped_column(
+        ForeignKey("assistant_assistant.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(String(2000), default="")
+    key_id: Mapped[str] = mapped_column(String(64))
+    # 12-byte nonce followed by the AES-GCM ciphertext and tag.
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    last_used_at: Mapped[datetime | None]
+
+
+class Memory(IdMixin, TimestampMixin, Base):
+    """A fact an assistant keeps about one user, seen only by that user."""
+
+    __tablename__ = "assistant_memory"
+
+    assistant_id: Mapped[str] = mapped_column(
+        ForeignKey("assistant_assistant.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("core_user.id", ondelete="CASCADE"), index=True
+    )
+    content: Mapped[str] = mapped_column(Text)
