@@ -208,7 +208,7 @@ async def download_file(
     row = await library.get_file(session, scope=scope_of(principal), file_id=file_id)
     data = await asyncio.to_thread(services.knowledge.storage.read, row.storage_key)
     disposition = f"attachment; filename*=UTF-8''{quote(row.name, safe='')}"
-    headers = {"Content-Disposition": disposition, "X-Content-Type-Options": "nosniff"}
+    headers = {"Content-Disposition": disposition}  # nosniff: on every response (middleware)
     media = MEDIA_TYPES.get(row.file_type, "application/octet-stream")
     return Response(content=data, media_type=media, headers=headers)
 

@@ -1,0 +1,71 @@
+"""Helpers for knowledge tests through the API: an app with the real model, uploads, polling."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from tests.fakes.upstream import FakeUpstream
+from tests.knowledge.conftest import MODEL_CACHE
+from tests.support import AppHarness, Caller, make_catalog
+
+DEADLINE_SECONDS = 60.0
+
+
+@asynccontextmanager
+async def knowledge_app(
+    upstream: FakeUpstream, folder: Path, **settings: Any
+) -> AsyncIterator[AppHarness]:
+    """The app with the real embedding model (ONNX, exported once into the shared test cache)."""
+    values: dict[str, Any] = {
+        "embedding_backend": "onnx",
+        "embedding_cache_dir": MODEL_CACHE,
+        "max_parse_seconds": 10.0,
+        **settings,
+    }
+    async with AppHarness.start(make_catalog(upstream.base_url), folder, **values) as harness:
+        yield harness
+
+
+async def upload(
+    harness: AppHarness, caller: Caller, files: dict[str, bytes], **form: str
+) -> list[dict[str, Any]]:
+    """Upload files; returns their resources."""
+    parts = [("files", (name, data)) for name, data in files.items()]
+    response = await harness.client.post(
+        "/api/library/files", files=parts, data=form, headers=caller.headers
+    )
+    assert response.status_code == 201, response.text
+    items: list[dict[str, Any]] = response.json()["_embedded"]["files"]
+    return items
+
+
+async def wait_settled(
+    harness: AppHarness, caller: Caller, file_ids: list[str], deadline: float = DEADLINE_SECONDS
+) -> dict[str, dict[str, Any]]:
+    """Poll until every file is indexed or failed; returns them by id."""
+    end = time.monotonic() + deadline
+    while True:
+        found = {}
+        for file_id in file_ids:
+            response = await harness.client.get(
+                f"/api/library/files/{file_id}", headers=caller.headers
+            )
+            assert response.status_code == 200, response.text
+            found[file_id] = response.json()
+        if all(f["status"] in {"indexed", "failed"} for f in found.values()):
+            return found
+        assert time.monotonic() < end, {k: v["status"] for k, v in found.items()}
+        await asyncio.sleep(0.2)
+
+
+async def search(harness: AppHarness, caller: Caller, **body: Any) -> list[dict[str, Any]]:
+    """POST /api/knowledge/search; returns the passages."""
+    response = await harness.client.post("/api/knowledge/search", json=body, headers=caller.headers)
+    assert response.status_code == 200, response.text
+    passages: list[dict[str, Any]] = response.json()["_embedded"]["passages"]
+    return passages
