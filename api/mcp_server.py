@@ -91,8 +91,8 @@ def build(services: Services) -> McpMount:
         instructions="Switchboard: your chats and an assistant to ask, as the token's user.",
         token_verifier=ApiTokenVerifier(services),
         auth=AuthSettings(
-            issuer_url=base,  # type: ignore[arg-type]
-            resource_server_url=base + "/mcp",  # type: ignore[arg-type]
+            issuer_url=base,
+            resource_server_url=base + "/mcp",
             validate_token_resource=False,
         ),
     )

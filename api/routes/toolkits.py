@@ -40,7 +40,7 @@ def toolkit_body(
         id=toolkit.id,
         name=toolkit.name,
         description=toolkit.description,
-        kind=toolkit.kind,  # type: ignore[arg-type]
+        kind=toolkit.kind,
         url=toolkit.url,
         headers={
             name: HeaderRead(secret=stored.get("secret"), encrypted="sealed" in stored)
