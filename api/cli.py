@@ -1,4 +1,4 @@
-"""The `switchboard` command: serve, users create, db upgrade."""
+"""The `switchboard` command: serve, users create, db upgrade, secrets rotate-key."""
 
 from __future__ import annotations
 
@@ -56,6 +56,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     upgrade = db.add_parser("upgrade", help="apply the database migrations")
     upgrade.set_defaults(run=_upgrade)
+
+    secrets = commands.add_parser("secrets", help="manage assistant secrets").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    rotate = secrets.add_parser(
+        "rotate-key", help="re-encrypt every assistant secret under a new key (old keys kept)"
+    )
+    rotate.set_defaults(run=_rotate_key)
     return parser
 
 
@@ -133,6 +141,27 @@ def _upgrade(args: argparse.Namespace, settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade_database(settings.resolved_database_url)
     print("The database is up to date.")
+    return 0
+
+
+def _rotate_key(args: argparse.Namespace, settings: Settings) -> int:
+    from api.migrate import upgrade_database
+    from assistant import keyring, secrets
+    from core import database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade_database(settings.resolved_database_url)
+    ring = keyring.load(settings.data_dir, settings.secrets_key.get_secret_value())
+
+    async def rotate() -> int:
+        engine = database.create_engine(settings.resolved_database_url)
+        try:
+            return await secrets.rotate(database.sessionmaker(engine), ring=ring)
+        finally:
+            await engine.dispose()
+
+    count = asyncio.run(rotate())
+    print(f"Re-encrypted {count} secrets under key {ring.current}; older keys stay readable.")
     return 0
 
 

@@ -6,6 +6,9 @@ from typing import Any
 
 import pytest
 
+from core import teams, users
+from core.database import write_transaction
+from core.schemas import TeamCreate
 from tests.support import AppHarness, Caller
 
 pytestmark = pytest.mark.anyio
@@ -30,3 +33,99 @@ async def test_created_assistant_is_listed_for_its_owner_only(harness: AppHarnes
     hidden = await harness.client.get(f"/api/assistants/{made['id']}", headers=bob.headers)
     assert hidden.status_code == 404
     assert hidden.json()["code"] == "assistant_not_found"
+
+
+async def join_team(harness: AppHarness, *members: Caller) -> str:
+    """A team with these members, made through the services."""
+    async with write_transaction(harness.services.sessions) as session:
+        team = await teams.create(session, data=TeamCreate(name="Sales"))
+        for member in members:
+            user = await users.get(session, user_id=member.id)
+            await teams.add_member(session, team=team, user=user, role="member")
+        return team.id
+
+
+async def test_team_sharing_with_use_lets_members_read_but_not_edit(harness: AppHarness) -> None:
+    bob = await harness.member("bob")
+    carol = await harness.member("carol")
+    team_id = await join_team(harness, harness.admin, bob)
+    made = await make_assistant(harness, harness.admin, visibility="team", teamId=team_id)
+    href = f"/api/assistants/{made['id']}"
+    seen = await harness.client.get(href, headers=bob.headers)
+    assert seen.status_code == 200 and seen.json()["access"] == "use"
+    refused = await harness.client.patch(href, json={"name": "Mine"}, headers=bob.headers)
+    assert refused.status_code == 403 and refused.json()["code"] == "assistant_read_only"
+    assert (await harness.client.get(href, headers=carol.headers)).status_code == 404
+    listed = await harness.client.get("/api/assistants", headers=bob.headers)
+    assert listed.json()["total"] == 1
+
+
+async def test_instance_sharing_with_edit_lets_anyone_edit(harness: AppHarness) -> None:
+    bob = await harness.member("bob")
+    made = await make_assistant(harness, harness.admin, visibility="instance", permission="edit")
+    href = f"/api/assistants/{made['id']}"
+    changed = await harness.client.patch(href, json={"description": "x"}, headers=bob.headers)
+    assert changed.status_code == 200 and changed.json()["description"] == "x"
+
+
+async def test_team_sharing_needs_a_team_of_the_creator(harness: AppHarness) -> None:
+    response = await harness.client.post(
+        "/api/assistants",
+        json={"name": "A", "visibility": "team", "teamId": "01NOTATEAM"},
+        headers=harness.admin.headers,
+    )
+    assert response.status_code == 422 and response.json()["code"] == "invalid_sharing"
+
+
+async def test_patch_with_null_clears_the_default_model(harness: AppHarness) -> None:
+    made = await make_assistant(harness, harness.admin, model="fake", maxTokens=50)
+    href = f"/api/assistants/{made['id']}"
+    cleared = await harness.client.patch(href, json={"model": None}, headers=harness.admin.headers)
+    assert cleared.json()["model"] is None and cleared.json()["maxTokens"] == 50
+
+
+async def test_duplicate_is_a_private_copy_with_skills(harness: AppHarness) -> None:
+    bob = await harness.member("bob")
+    made = await make_assistant(harness, harness.admin, visibility="instance")
+    skill = {"name": "tone", "description": "Tone", "instructions": "Be warm."}
+    await harness.client.post(
+        f"/api/assistants/{made['id']}/skills", json=skill, headers=harness.admin.headers
+    )
+    copy = await harness.client.post(
+        f"/api/assistants/{made['id']}/_duplicate", headers=bob.headers
+    )
+    assert copy.status_code == 201
+    body = copy.json()
+    assert body["ownerId"] == bob.id and body["visibility"] == "private"
+    skills = await harness.client.get(f"/api/assistants/{body['id']}/skills", headers=bob.headers)
+    assert [s["name"] for s in skills.json()["_embedded"]["skills"]] == ["tone"]
+
+
+async def test_export_then_import_makes_an_equal_assistant(harness: AppHarness) -> None:
+    made = await make_assistant(
+        harness, harness.admin, description="d", starters=["go"], model="fake", temperature=0.5
+    )
+    base = f"/api/assistants/{made['id']}"
+    skill = {"name": "tone", "description": "Tone", "instructions": "Be warm."}
+    await harness.client.post(base + "/skills", json=skill, headers=harness.admin.headers)
+    secret = {"name": "API_KEY", "value": "sk-do-not-export", "description": "key"}
+    await harness.client.post(base + "/secrets", json=secret, headers=harness.admin.headers)
+    exported = await harness.client.get(base + "/export", headers=harness.admin.headers)
+    assert "sk-do-not-export" not in exported.text
+    assert exported.json()["secrets"] == [{"name": "API_KEY", "description": "key"}]
+    imported = await harness.client.post(
+        "/api/assistants/_import", json=exported.json(), headers=harness.admin.headers
+    )
+    assert imported.status_code == 201, imported.text
+    again = await harness.client.get(
+        f"/api/assistants/{imported.json()['id']}/export", headers=harness.admin.headers
+    )
+    assert again.json()["secrets"] == []
+    assert {**again.json(), "secrets": None} == {**exported.json(), "secrets": None}
+
+
+async def test_import_refuses_something_else(harness: AppHarness) -> None:
+    response = await harness.client.post(
+        "/api/assistants/_import", json={"format": "other"}, headers=harness.admin.headers
+    )
+    assert response.status_code == 422
