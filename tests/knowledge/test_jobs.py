@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.fakes.upstream import FakeUpstream
 from tests.knowledge import samples
 from tests.knowledge.apps import knowledge_app, upload, wait_settled
