@@ -64,7 +64,7 @@ async def test_every_path_that_calls_a_model_leaves_exactly_one_ledger_row_per_c
         return run
 
     def failing(call: Call) -> Call:
-        async def run() -> httpx.Response:
+        async def run() -> httpx.Response | None:
             upstream.behave("fake", fail_status=500)
             try:
                 return await call()
