@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,9 +68,24 @@ def make_catalog(base_url: str, **extra_models: dict[str, Any]) -> Catalog:
     return parse_catalog(raw, source="test catalog")
 
 
-def test_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    """Settings for a test app: its own data directory, an admin, plain logs."""
+def fresh_database_url() -> str:
+    """"" (SQLite in the data dir), or a fresh migrated PostgreSQL database when the suite runs
+    with SWITCHBOARD_TEST_DATABASE=postgres (CI runs the app tests a second time that way)."""
+    if os.environ.get("SWITCHBOARD_TEST_DATABASE") != "postgres":
+        return ""
+    from tests.postgres import SKIP_REASON, create_database, server_url
+
+    server = server_url()
+    if server is None:
+        raise RuntimeError(SKIP_REASON)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # create_database runs its own event loop
+        return pool.submit(create_database, server).result()
+
+
+def app_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for a test app: its own data directory and database, an admin, plain logs."""
     values: dict[str, Any] = {
+        "database_url": fresh_database_url(),
         "data_dir": tmp_path / "data",
         "admin_username": ADMIN,
         "admin_password": PASSWORD,
@@ -107,8 +124,8 @@ class AppHarness:
     async def start(
         cls, catalog: Catalog, tmp_path: Path, **settings: Any
     ) -> AsyncIterator[AppHarness]:
-        app = create_app(test_settings(tmp_path, **settings), catalog=catalog)
-        async with LifespanManager(app):
+        app = create_app(app_settings(tmp_path, **settings), catalog=catalog)
+        async with LifespanManager(app, startup_timeout=120, shutdown_timeout=60):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://testserver"
@@ -170,7 +187,7 @@ def free_port() -> int:
 @contextmanager
 def live_server(catalog: Catalog, tmp_path: Path, **settings: Any) -> Iterator[str]:
     """The app under a real uvicorn server on loopback, in a thread; yields its base URL."""
-    app = create_app(test_settings(tmp_path, **settings), catalog=catalog)
+    app = create_app(app_settings(tmp_path, **settings), catalog=catalog)
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from api.app import create_app
-from tests.support import make_catalog, test_settings
+from tests.support import make_catalog, app_settings
 
 SWITCHBOARD = str(Path(sys.executable).with_name("switchboard"))
 
@@ -68,8 +68,8 @@ async def test_first_start_without_admin_settings_says_how_to_make_one(
 ) -> None:
     from asgi_lifespan import LifespanManager
 
-    settings = test_settings(tmp_path, admin_username="", admin_password="", log_level="INFO")
+    settings = app_settings(tmp_path, admin_username="", admin_password="", log_level="INFO")
     app = create_app(settings, catalog=make_catalog("http://127.0.0.1:9/v1"))
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=120, shutdown_timeout=60):
         pass
     assert "switchboard users create --admin" in capsys.readouterr().err

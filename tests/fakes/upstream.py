@@ -233,10 +233,7 @@ def _sse(payload: dict[str, Any]) -> bytes:
 def _split(text: str, count: int) -> list[str]:
     count = max(1, count)
     size = max(1, -(-len(text) // count))
-    pieces = [text[i : i + size] for i in range(0, len(text), size)]
-    while len(pieces) < count:
-        pieces.append(" ")
-    return pieces[:count] if len(pieces) > count else pieces
+    return [text[i : i + size] for i in range(0, len(text), size)]
 
 
 def _rough_tokens(messages: list[dict[str, Any]]) -> int:
