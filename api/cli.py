@@ -1,4 +1,4 @@
-"""The `switchboard` command: serve, users create, db upgrade, secrets rotate-key."""
+"""The `switchboard` command: serve, users create, db upgrade, secrets rotate-key, doctor."""
 
 from __future__ import annotations
 
@@ -64,7 +64,18 @@ def _parser() -> argparse.ArgumentParser:
         "rotate-key", help="re-encrypt every assistant secret under a new key (old keys kept)"
     )
     rotate.set_defaults(run=_rotate_key)
+
+    doctor = commands.add_parser("doctor", help="check settings, database, vectors and providers")
+    doctor.set_defaults(run=_doctor)
     return parser
+
+
+def _doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from api.doctor import report, run_checks
+
+    text, healthy = report(asyncio.run(run_checks(settings)))
+    print(text)
+    return 0 if healthy else 1
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

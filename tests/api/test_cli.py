@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from api.app import create_app
-from tests.support import make_catalog, app_settings
+from tests.support import app_settings, make_catalog
 
 SWITCHBOARD = str(Path(sys.executable).with_name("switchboard"))
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(args: list[str], data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -73,3 +74,21 @@ async def test_first_start_without_admin_settings_says_how_to_make_one(
     async with LifespanManager(app, startup_timeout=120, shutdown_timeout=60):
         pass
     assert "switchboard users create --admin" in capsys.readouterr().err
+
+
+def test_doctor_reports_what_is_wrong_and_fails(tmp_path: Path) -> None:
+    fresh = _run(["doctor"], tmp_path / "new", SWITCHBOARD_MODELS=str(ROOT / "models.yaml"))
+    assert fresh.returncode == 1
+    assert (
+        "FAIL  database: no database" in fresh.stdout and "switchboard db upgrade" in fresh.stdout
+    )
+    assert _run(["db", "upgrade"], tmp_path / "new").returncode == 0
+    down = _run(
+        ["doctor"],
+        tmp_path / "new",
+        SWITCHBOARD_MODELS=str(ROOT / "models.yaml"),
+        OLLAMA_API_BASE="http://127.0.0.1:9",
+    )
+    assert "ok    database: reachable, schema current" in down.stdout
+    assert "FAIL  provider ollama_chat (llama3): cannot reach http://127.0.0.1:9" in down.stdout
+    assert "OPENAI_API_KEY" in down.stdout and down.returncode == 1
