@@ -124,12 +124,14 @@ class IndexingWorker:
             LibraryFile.status == "pending",
             (LibraryFile.status == "indexing") & (LibraryFile.lease_until < now),
         )
-        async with write_transaction(self.factory) as session:
+        # Look first without the write lock, so an idle worker never makes writers wait.
+        async with self.factory() as session:
             file_id = await session.scalar(
                 select(LibraryFile.id).where(claimable).order_by(LibraryFile.updated_at).limit(1)
             )
-            if file_id is None:
-                return None
+        if file_id is None:
+            return None
+        async with write_transaction(self.factory) as session:
             result = await session.execute(
                 update(LibraryFile)
                 .where(LibraryFile.id == file_id, claimable)
