@@ -15,6 +15,9 @@ ProfileScope = Literal["user", "team"]
 OverrideScope = Literal["user", "team", "apiToken"]
 Outcome = Literal["completed", "cancelled", "failed", "interrupted"]
 GroupBy = Literal["user", "team", "model", "day", "assistant", "apiToken", "source"]
+# Upper bounds that fit the database columns (BIGINT, INTEGER for requests per minute).
+MAX_AMOUNT = 10**15
+MAX_REQUESTS_PER_MINUTE = 1_000_000_000
 
 
 class Schema(BaseModel):
@@ -86,8 +89,8 @@ class BudgetCreate(Schema):
     name: str = Field(min_length=1, max_length=200)
     scope: BudgetScope
     scope_id: str | None = Field(default=None, max_length=26)
-    limit_micros: int | None = Field(default=None, ge=0)
-    limit_tokens: int | None = Field(default=None, ge=0)
+    limit_micros: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+    limit_tokens: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
     period: Period = "month"
     hard: bool = True
     thresholds: list[float] = Field(default_factory=list, max_length=10)
@@ -105,8 +108,8 @@ class BudgetUpdate(Schema):
     """The body of PATCH /api/usage-budgets/{id}; omitted fields stay, null clears a limit."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    limit_micros: int | None = Field(default=None, ge=0)
-    limit_tokens: int | None = Field(default=None, ge=0)
+    limit_micros: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+    limit_tokens: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
     period: Period | None = None
     hard: bool | None = None
     thresholds: list[float] | None = Field(default=None, max_length=10)
@@ -149,7 +152,7 @@ class UsageProfileCreate(Schema):
     scope: ProfileScope
     scope_id: str = Field(min_length=1, max_length=26)
     allowed_models: list[str] | None = Field(default=None, max_length=500)
-    monthly_cap_micros: int | None = Field(default=None, ge=0)
+    monthly_cap_micros: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
 
 
 class UsageProfileUpdate(Schema):
@@ -157,7 +160,7 @@ class UsageProfileUpdate(Schema):
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     allowed_models: list[str] | None = Field(default=None, max_length=500)
-    monthly_cap_micros: int | None = Field(default=None, ge=0)
+    monthly_cap_micros: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
 
 
 class UsageProfileRead(Schema):
@@ -177,15 +180,15 @@ class RateLimitOverrideCreate(Schema):
 
     scope: OverrideScope
     scope_id: str = Field(min_length=1, max_length=26)
-    requests_per_minute: int | None = Field(default=None, ge=0)
-    tokens_per_minute: int | None = Field(default=None, ge=0)
+    requests_per_minute: int | None = Field(default=None, ge=0, le=MAX_REQUESTS_PER_MINUTE)
+    tokens_per_minute: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
 
 
 class RateLimitOverrideUpdate(Schema):
     """The body of PATCH /api/rate-limits/{id}."""
 
-    requests_per_minute: int | None = Field(default=None, ge=0)
-    tokens_per_minute: int | None = Field(default=None, ge=0)
+    requests_per_minute: int | None = Field(default=None, ge=0, le=MAX_REQUESTS_PER_MINUTE)
+    tokens_per_minute: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
 
 
 class RateLimitOverrideRead(Schema):
