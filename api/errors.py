@@ -82,8 +82,9 @@ def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _domain(_: Request, exc: Exception) -> JSONResponse:
+async def _domain(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.SwitchboardError)
+    request.app.state.services.metrics.error(exc.code)
     return error_response(exc)
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.metrics import Metrics
 from assistant.engine import ChatEngine
 from assistant.gateway import Gateway
 from assistant.metering import Metering
@@ -30,3 +31,4 @@ class Services:
     passthrough: Passthrough
     knowledge: Knowledge
     toolkits: Toolkits
+    metrics: Metrics = field(default_factory=Metrics)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,6 +27,18 @@ OUTCOMES: dict[str, ledger.Outcome] = {
 RENEW_SECONDS = 30.0
 
 
+@dataclass(frozen=True)
+class Settled:
+    """A settled call, as observers (metrics) see it."""
+
+    model: str
+    source: str
+    outcome: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_micros: int
+
+
 @dataclass
 class Ticket:
     """An admitted call: who makes it and the reservation billing holds for it."""
@@ -44,6 +57,7 @@ class Metering:
     ) -> None:
         self.factory = factory
         self.limits = limits
+        self.observers: list[Callable[[Settled], None]] = []
 
     async def admit(
         self,
@@ -101,4 +115,14 @@ class Metering:
             completion_tokens=usage.completion_tokens,
             estimated=estimated,
         )
-        return int(entry.cost_micros)
+        record = Settled(
+            model.name,
+            ticket.source,
+            entry.outcome,
+            entry.prompt_tokens,
+            entry.completion_tokens,
+            int(entry.cost_micros),
+        )
+        for observe in self.observers:
+            observe(record)
+        return record.cost_micros

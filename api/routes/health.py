@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
-from api.deps import ServicesDep
+from api.deps import AdminUser, ServicesDep
 
 router = APIRouter(prefix="/api", tags=["Health"])
+metrics_router = APIRouter(tags=["Health"])
 PUBLIC_PATHS = {"/api/health", "/api/ready", "/api/auth/login"}
 
 
@@ -16,6 +17,12 @@ PUBLIC_PATHS = {"/api/health", "/api/ready", "/api/auth/login"}
 async def health() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
+
+
+@metrics_router.get("/metrics", response_class=Response)
+async def metrics(_: AdminUser, services: ServicesDep) -> Response:
+    """Prometheus metrics (admins' API tokens; point the scraper's bearer token at one)."""
+    return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
 @router.get("/ready", responses={503: {"description": "The database is not reachable."}})

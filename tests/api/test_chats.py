@@ -110,3 +110,27 @@ async def test_request_id_is_echoed_on_every_response(harness: AppHarness) -> No
 
 async def test_ready_checks_the_database(harness: AppHarness) -> None:
     assert (await harness.client.get("/api/ready")).json() == {"status": "ready"}
+
+
+async def test_metrics_count_requests_model_calls_cost_and_refusals(
+    harness: AppHarness, upstream: FakeUpstream
+) -> None:
+    upstream.behave("fake", chunks=3, prompt_tokens=100)
+    chat_id = await harness.chat(harness.admin)
+    await harness.client.post(
+        f"/api/chats/{chat_id}/messages", json={"content": "hi"}, headers=harness.admin.headers
+    )
+    member = await harness.member("nina")
+    own = await harness.chat(member)
+    refused = await harness.client.post(
+        f"/api/chats/{own}/messages", json={"content": "hi"}, headers=member.headers
+    )
+    assert refused.status_code == 403
+    assert (await harness.client.get("/metrics", headers=member.headers)).status_code == 403
+    text = (await harness.client.get("/metrics", headers=harness.admin.headers)).text
+    assert (
+        'switchboard_model_calls_total{model="fake",outcome="completed",source="chat"} 1.0' in text
+    )
+    assert 'switchboard_model_cost_micros_total{model="fake"} 1090.0' in text
+    assert 'switchboard_refusals_total{code="seat_required"} 1.0' in text
+    assert 'route="/api/chats/{chat_id}/messages",status="201"' in text
