@@ -23,7 +23,7 @@ from api.services import Services
 from core import api_tokens, users
 from core.catalog import Catalog, parse_catalog
 from core.database import write_transaction
-from core.schemas import UserCreate
+from core.schemas import Role, UserCreate
 from core.settings import Settings, load_settings
 
 ADMIN = "admin"
@@ -69,7 +69,7 @@ def make_catalog(base_url: str, **extra_models: dict[str, Any]) -> Catalog:
 
 
 def fresh_database_url() -> str:
-    """"" (SQLite in the data dir), or a fresh migrated PostgreSQL database when the suite runs
+    """ "" (SQLite in the data dir), or a fresh migrated PostgreSQL database when the suite runs
     with SWITCHBOARD_TEST_DATABASE=postgres (CI runs the app tests a second time that way)."""
     if os.environ.get("SWITCHBOARD_TEST_DATABASE") != "postgres":
         return ""
@@ -142,10 +142,10 @@ class AppHarness:
             issued = await api_tokens.issue(session, user=user, name="test", expires_at=None)
         return Caller(user.id, username, {"Authorization": f"Bearer {issued.secret}"})
 
-    async def member(self, username: str, role: str = "member") -> Caller:
+    async def member(self, username: str, role: Role = "member") -> Caller:
         """A new user with an API token."""
         async with write_transaction(self.services.sessions) as session:
-            data = UserCreate(username=username, password=PASSWORD, role=role)  # type: ignore[arg-type]
+            data = UserCreate(username=username, password=PASSWORD, role=role)
             await users.create(session, data=data)
         return await self.caller_for(username)
 
@@ -156,7 +156,7 @@ class AppHarness:
         return str(response.json()["id"])
 
 
-def parse_sse(text: str) -> list[tuple[str, str, dict[str, Any] | str]]:
+def parse_sse(text: str) -> list[tuple[str, str, Any]]:
     """SSE text as (id, event, data) triples; data is JSON-decoded where it can be."""
     import json
 
@@ -170,7 +170,7 @@ def parse_sse(text: str) -> list[tuple[str, str, dict[str, Any] | str]]:
             fields[key] = fields.get(key, "") + value.removeprefix(" ")
         if "data" not in fields and "event" not in fields:
             continue
-        data: dict[str, Any] | str = fields.get("data", "")
+        data: Any = fields.get("data", "")
         with suppress(ValueError):
             data = json.loads(str(data))
         events.append((fields.get("id", ""), fields.get("event", "message"), data))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -34,12 +35,14 @@ def _token(base: str) -> str:
         return str(made.json()["token"])
 
 
-def _wait_status(client: httpx.Client, chat_id: str, message_id: str, timeout: float = 10) -> dict:
+def _wait_status(
+    client: httpx.Client, chat_id: str, message_id: str, timeout: float = 10
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         message = client.get(f"/api/chats/{chat_id}/messages/{message_id}").json()
         if message["status"] != "streaming":
-            return message
+            return dict(message)
         time.sleep(0.05)
     raise AssertionError("the answer did not finish")
 
@@ -51,7 +54,7 @@ def test_disconnect_keeps_generating_and_reattaching_gets_the_rest(
     headers = {"Authorization": f"Bearer {_token(server)}"}
     with httpx.Client(base_url=server, headers=headers, timeout=30) as client:
         chat_id = client.post("/api/chats", json={}).json()["id"]
-        seen: list[tuple[str, str, dict]] = []
+        seen: list[tuple[str, str, Any]] = []
         with client.stream(
             "POST", f"/api/chats/{chat_id}/messages", json={"content": "go", "stream": True}
         ) as response:
@@ -145,7 +148,7 @@ def test_v1_passes_tools_through_and_returns_tool_calls(
     call = {"id": "call_1", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}
     upstream.behave("fake", tool_calls=[[call]])
     client = openai.OpenAI(base_url=server + "/v1", api_key=_token(server), max_retries=0)
-    tools = [
+    tools: list[Any] = [
         {
             "type": "function",
             "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}},
@@ -154,7 +157,8 @@ def test_v1_passes_tools_through_and_returns_tool_calls(
     result = client.chat.completions.create(
         model="fake", messages=[{"role": "user", "content": "time?"}], tools=tools
     )
-    assert result.choices[0].message.tool_calls[0].function.name == "get_time"
+    called = result.choices[0].message.tool_calls or []
+    assert called and called[0].function.name == "get_time"  # type: ignore[union-attr]
     assert upstream.recorder.requests[-1]["tools"] == tools
 
 
