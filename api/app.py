@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api import errors, logs, mcp_server, tool_sources
+from api.metrics import MetricsMiddleware
 from api.middleware import RequestIdMiddleware
 from api.migrate import upgrade_database_async
 from api.routes import (
@@ -22,6 +24,9 @@ from api.routes import (
     budgets,
     chats,
     health,
+    jobs,
+    knowledge,
+    library,
     models,
     openai,
     rate_limits,
@@ -46,6 +51,10 @@ from core.catalog import Catalog, load_catalog
 from core.database import write_transaction
 from core.schemas import UserCreate
 from core.settings import Settings, load_settings
+from knowledge.documents import ParseLimits
+from knowledge.intake import UploadLimits
+from knowledge.runtime import Knowledge, KnowledgeConfig
+from knowledge.vector_store import VectorStoreConfig
 
 log = logging.getLogger(__name__)
 SWEEP_SECONDS = 30.0
@@ -69,11 +78,13 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         await upgrade_database_async(settings.resolved_database_url)
         await _bootstrap(services)
         sweeper = asyncio.create_task(_sweep(services), name="sweeper")
+        services.knowledge.start()
         try:
             async with mcp.server.session_manager.run():
                 yield
         finally:
             sweeper.cancel()
+            await services.knowledge.stop()
             await services.chat.shutdown(grace_seconds=10)
             await services.gateway.close()
             await services.engine.dispose()
@@ -102,12 +113,18 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         assistants,
         assistant_skills,
         assistant_secrets,
+        library,
+        knowledge,
+        jobs,
         openai,
         toolkits,
         mcp_server,
     ):
         app.include_router(module.router)
+    app.include_router(health.metrics_router)
     app.mount("/mcp", mcp.app)
+    services.metering.observers.append(services.metrics.settled)
+    app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     app.add_middleware(RequestIdMiddleware)
     return app
 
@@ -123,6 +140,7 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
         token_tokens_per_minute=settings.rate_limit_token_tpm,
     )
     metering = Metering(sessions, limits)
+    knowledge_objects = _knowledge(settings, sessions)
     chat = ChatEngine(
         factory=sessions,
         gateway=gateway,
@@ -132,6 +150,7 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
             default_max_tokens=settings.default_max_tokens,
             keep_seconds=settings.stream_buffer_ttl_seconds,
         ),
+        retriever=knowledge_objects.store,
     )
     passthrough = Passthrough(
         catalog=catalog,
@@ -148,8 +167,37 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
         metering,
         chat,
         passthrough,
+        knowledge_objects,
         toolkits=tool_sources.build_toolkits(settings, sessions),
     )
+
+
+def _knowledge(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Knowledge:
+    """The library's objects; the index and embedding model open on first use, not here."""
+    vectors = VectorStoreConfig(
+        data_dir=settings.data_dir,
+        qdrant_url=settings.qdrant_url,
+        qdrant_api_key=settings.qdrant_api_key.get_secret_value(),
+        workers=settings.workers,
+        embedding_model=settings.embedding_model,
+        embedding_backend=settings.embedding_backend,
+        cache_dir=settings.embedding_cache_dir,
+    )
+    config = KnowledgeConfig(
+        vectors=vectors,
+        parse_limits=ParseLimits(
+            max_bytes=settings.max_upload_bytes,
+            max_pages=settings.max_pages,
+            max_decompressed_bytes=settings.max_decompressed_bytes,
+            max_seconds=settings.max_parse_seconds,
+        ),
+        upload_limits=UploadLimits(
+            max_bytes=settings.max_upload_bytes, max_files=settings.max_files_per_upload
+        ),
+        sync_root=settings.library_sync_root or settings.data_dir / "sync",
+        job_poll_seconds=settings.job_poll_seconds,
+    )
+    return Knowledge.build(sessions, config)
 
 
 async def _bootstrap(services: Services) -> None:

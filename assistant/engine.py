@@ -10,14 +10,14 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant import chats, history, persona
+from assistant import chats, grounding, history, persona
 from assistant.errors import MessageNotFound, NothingToRegenerate, StillStreaming
 from assistant.gateway import Gateway, Usage
 from assistant.metering import Metering, Ticket
@@ -69,6 +69,7 @@ class _Plan:
     max_tokens: int
     temperature: float | None
     ticket: Ticket
+    citations: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ChatEngine:
@@ -81,8 +82,10 @@ class ChatEngine:
         gateway: Gateway,
         metering: Metering,
         config: EngineConfig,
+        retriever: grounding.Retriever | None = None,
     ) -> None:
         self.factory = factory
+        self.retriever = retriever
         self.gateway = gateway
         self.metering = metering
         self.config = config
@@ -166,6 +169,8 @@ class ChatEngine:
         if model.max_output_tokens:
             max_tokens = min(max_tokens, model.max_output_tokens)
         system = who.system(model=model.name, budget_tokens=model.max_input_tokens // 2)
+        grounded = await grounding.for_turn(self.retriever, chat, turns, caller, model)
+        system = "\n\n".join(part for part in (system, grounded.system) if part) or None
         prompt = history.fit(
             turns, model=model.name, context_tokens=model.max_input_tokens, system=system
         )
@@ -177,7 +182,7 @@ class ChatEngine:
             source=source,
         )
         temperature = options.temperature if options.temperature is not None else who.temperature
-        return _Plan(chat, model, prompt, max_tokens, temperature, ticket)
+        return _Plan(chat, model, prompt, max_tokens, temperature, ticket, grounded.citations)
 
     async def _launch(self, plan: _Plan, answer: Message) -> Run:
         run = Run(chat_id=plan.chat.id, message_id=answer.id, model=plan.model.name)
@@ -284,6 +289,7 @@ class ChatEngine:
                 message.error_code = error.code if error else None
                 message.error_message = error.message if error else None
                 message.finished_at = clock.now()
+                message.citations = plan.citations or None
         usage_body = None
         if status != "failed":
             usage_body = {
@@ -291,7 +297,7 @@ class ChatEngine:
                 "completionTokens": usage.completion_tokens,
                 "costMicros": cost,
             }
-        run.finish(status, usage=usage_body, error=error_body)
+        run.finish(status, usage=usage_body, error=error_body, citations=plan.citations)
         self.registry.forget_later(run)
 
     async def cancel(self, *, user_id: str, chat_id: str, message_id: str) -> Message:
@@ -380,7 +386,7 @@ class ChatEngine:
         await asyncio.wait(tasks, timeout=10) if tasks else None
 
 
-def _saved_outcome(message: Message) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def _saved_outcome(message: Message) -> tuple[Any, Any, list[dict[str, Any]] | None]:
     usage = None
     if message.status != "failed":
         usage = {
@@ -391,4 +397,4 @@ def _saved_outcome(message: Message) -> tuple[dict[str, Any] | None, dict[str, A
     error = None
     if message.error_code:
         error = {"code": message.error_code, "message": message.error_message or ""}
-    return usage, error
+    return usage, error, message.citations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -18,6 +18,8 @@ class ChatCreate(Schema):
     title: str | None = Field(default=None, max_length=300)
     model: str | None = Field(default=None, max_length=200)
     assistant_id: str | None = Field(default=None, max_length=26)
+    file_ids: list[Annotated[str, Field(max_length=26)]] = Field(default=[], max_length=100)
+    folder_ids: list[Annotated[str, Field(max_length=26)]] = Field(default=[], max_length=100)
 
 
 class ChatUpdate(Schema):
@@ -25,6 +27,12 @@ class ChatUpdate(Schema):
 
     title: str | None = Field(default=None, min_length=1, max_length=300)
     model: str | None = Field(default=None, max_length=200)
+    file_ids: list[Annotated[str, Field(max_length=26)]] | None = Field(
+        default=None, max_length=100
+    )
+    folder_ids: list[Annotated[str, Field(max_length=26)]] | None = Field(
+        default=None, max_length=100
+    )
 
 
 class ChatRead(Schema):
@@ -34,6 +42,8 @@ class ChatRead(Schema):
     title: str
     model: str | None
     assistant_id: str | None = None
+    file_ids: list[str] = Field(default=[], validation_alias="knowledge_file_ids")
+    folder_ids: list[str] = Field(default=[], validation_alias="knowledge_folder_ids")
     created_at: datetime
     updated_at: datetime
 
@@ -74,6 +84,7 @@ class MessageRead(Schema):
     duration_ms: int | None
     error_code: str | None
     error_message: str | None
+    citations: list[dict[str, Any]] | None = None
     created_at: datetime
     finished_at: datetime | None
 

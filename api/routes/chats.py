@@ -25,6 +25,8 @@ from assistant.schemas import (
     RegenerateRequest,
 )
 from core.errors import SwitchboardError
+from knowledge import library
+from knowledge.index import TenantScope
 
 router = APIRouter(prefix="/api/chats", tags=["Chats"])
 SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -56,10 +58,14 @@ async def list_chats(user: CurrentUser, session: SessionDep, page: PageDep) -> d
 async def create_chat(
     body: ChatCreate, principal: PrincipalDep, session: SessionDep
 ) -> dict[str, Any]:
-    """Start a chat (optionally with a title, a model, and an assistant you may use)."""
+    """Start a chat (optionally with a title, a model, and an assistant you may use).
+
+    With library `fileIds`/`folderIds`, answers are grounded in their passages and cited in a
+    `citations` event before `done`."""
     chat = await chats.create(
         session, user_id=principal.user.id, data=body, team_ids=principal.team_ids
     )
+    await _attach_knowledge(session, principal, chat, body.file_ids, body.folder_ids)
     return chat_body(chat)
 
 
@@ -71,11 +77,31 @@ async def get_chat(chat_id: str, user: CurrentUser, session: SessionDep) -> dict
 
 @router.patch("/{chat_id}")
 async def update_chat(
-    chat_id: str, body: ChatUpdate, user: CurrentUser, session: SessionDep
+    chat_id: str, body: ChatUpdate, principal: PrincipalDep, session: SessionDep
 ) -> dict[str, Any]:
-    """Rename a chat or change its model."""
-    chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
+    """Rename a chat, change its model, or the library files and folders it answers from."""
+    chat = await chats.get_owned(session, user_id=principal.user.id, chat_id=chat_id)
+    await _attach_knowledge(session, principal, chat, body.file_ids, body.folder_ids)
     return chat_body(await chats.update_chat(session, chat=chat, data=body))
+
+
+async def _attach_knowledge(
+    session: SessionDep,
+    principal: PrincipalDep,
+    chat: Chat,
+    file_ids: list[str] | None,
+    folder_ids: list[str] | None,
+) -> None:
+    """Give a chat library files and folders to answer from; each must be visible (else 404)."""
+    scope = TenantScope(principal.user.id, principal.team_ids)
+    await library.visible_ids(
+        session, scope=scope, file_ids=file_ids or (), folder_ids=folder_ids or ()
+    )
+    if file_ids is not None:
+        chat.knowledge_file_ids = list(dict.fromkeys(file_ids))
+    if folder_ids is not None:
+        chat.knowledge_folder_ids = list(dict.fromkeys(folder_ids))
+    await session.flush()
 
 
 @router.delete("/{chat_id}", status_code=204)
