@@ -55,9 +55,16 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
-    """A session whose transaction the request owns: committed when the route returns."""
-    async with services.sessions() as session:
+async def get_session(request: Request, services: ServicesDep) -> AsyncIterator[AsyncSession]:
+    """A session whose transaction the request owns: committed when the route returns.
+
+    On SQLite a request that may write takes the write lock with its first statement (BEGIN
+    IMMEDIATE): a read transaction upgraded to a write after another writer committed would
+    otherwise fail at once with "database is locked". Such a route must end its session's
+    transaction before calling a service that opens a write transaction of its own.
+    """
+    factory = services.sessions if request.method in SAFE_METHODS else services.write_sessions
+    async with factory() as session:
         try:
             yield session
             await session.commit()

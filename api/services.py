@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -32,3 +33,11 @@ class Services:
     knowledge: Knowledge
     toolkits: Toolkits
     metrics: Metrics = field(default_factory=Metrics)
+
+    @cached_property
+    def write_sessions(self) -> async_sessionmaker[AsyncSession]:
+        """Sessions for requests that write: on SQLite they take the write lock when they begin."""
+        if self.engine.dialect.name != "sqlite":
+            return self.sessions
+        immediate = self.engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+        return async_sessionmaker(immediate, expire_on_commit=False)
