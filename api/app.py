@@ -141,6 +141,7 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
     )
     metering = Metering(sessions, limits)
     knowledge_objects = _knowledge(settings, sessions)
+    toolkits = tool_sources.build_toolkits(settings, sessions)
     chat = ChatEngine(
         factory=sessions,
         gateway=gateway,
@@ -151,6 +152,7 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
             keep_seconds=settings.stream_buffer_ttl_seconds,
         ),
         retriever=knowledge_objects.store,
+        tools=tool_sources.ChatTools(toolkits, sessions),
     )
     passthrough = Passthrough(
         catalog=catalog,
@@ -168,7 +170,7 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
         chat,
         passthrough,
         knowledge_objects,
-        toolkits=tool_sources.build_toolkits(settings, sessions),
+        toolkits=toolkits,
     )
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.models import Chat, Message
+from assistant.tool_loop import ToolCall, ToolOffer
+from core import users
+from core.models import User
 from core.settings import Settings
 from toolkits.builtins import builtin_toolkits
-from toolkits.calls import Limits
+from toolkits.calls import Limits, TurnBudget
 from toolkits.crypto import Sealer, load_key
 from toolkits.mcp_client import McpConnector
 from toolkits.registry import Toolkits
@@ -39,6 +43,43 @@ class ChatSearchSource:
             return [
                 {"id": c.id, "title": c.title, "updatedAt": c.updated_at.isoformat()} for c in rows
             ]
+
+
+class ChatTools:
+    """The toolkits registry as the chat engine's tool box: offers and runs tools as a user."""
+
+    def __init__(self, toolkits: Toolkits, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.toolkits = toolkits
+        self.sessions = sessions
+
+    async def _user(self, user_id: str) -> User:
+        async with self.sessions() as session:
+            return await users.get(session, user_id=user_id)
+
+    async def offers(self, *, user_id: str, toolkit_ids: Sequence[str]) -> list[ToolOffer]:
+        """The enabled tools of the chat's toolkits that the user may use."""
+        user = await self._user(user_id)
+        specs = await self.toolkits.tools_for(user=user, toolkit_ids=toolkit_ids)
+        return [
+            ToolOffer(s.function_name, s.as_openai_function(), s.side_effects)
+            for s in specs
+            if s.enabled
+        ]
+
+    def budget(self) -> object:
+        """A fresh per-turn budget of tool calls."""
+        return self.toolkits.turn_budget()
+
+    async def run(self, *, user_id: str, call: ToolCall, budget: object) -> tuple[bool, str]:
+        """Run one call as the user; failures come back as (False, why)."""
+        user = await self._user(user_id)
+        result = await self.toolkits.call_tool(
+            user=user,
+            function_name=call.name,
+            arguments=call.parsed_arguments(),
+            budget=budget if isinstance(budget, TurnBudget) else None,
+        )
+        return result.ok, result.content
 
 
 def build_toolkits(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Toolkits:

@@ -34,6 +34,7 @@ async def create(
         title=data.title or "New chat",
         model=data.model,
         assistant_id=data.assistant_id,
+        toolkit_ids=data.toolkit_ids,
     )
     session.add(chat)
     await session.flush()
@@ -70,6 +71,8 @@ async def update_chat(session: AsyncSession, *, chat: Chat, data: ChatUpdate) ->
         chat.title = data.title
     if data.model is not None:
         chat.model = data.model
+    if data.toolkit_ids is not None:
+        chat.toolkit_ids = data.toolkit_ids
     await session.flush()
     return chat
 

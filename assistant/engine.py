@@ -7,10 +7,10 @@ checkpointed in short transactions, and the final save and settlement happen in 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -18,9 +18,15 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant import chats, grounding, history, persona
-from assistant.errors import MessageNotFound, NothingToRegenerate, StillStreaming
-from assistant.gateway import Gateway, Usage
-from assistant.metering import Metering, Ticket
+from assistant.errors import (
+    MessageNotFound,
+    NoPendingApproval,
+    NothingToRegenerate,
+    StillStreaming,
+)
+from assistant.gateway import Gateway
+from assistant.generation import GenerationConfig, Generator, Plan
+from assistant.metering import Metering
 from assistant.models import Chat, Message
 from assistant.runs import (
     FINAL_STATUSES,
@@ -32,11 +38,10 @@ from assistant.runs import (
     start_event,
 )
 from assistant.sharing import Viewer
+from assistant.tool_loop import ToolBox, ToolOffer
 from billing.admission import Caller
 from core import clock, tokens
-from core.catalog import CatalogModel
 from core.database import write_transaction
-from core.errors import SwitchboardError
 
 log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(seconds=120)
@@ -59,17 +64,7 @@ class EngineConfig:
     default_max_tokens: int = 1024
     keep_seconds: float = 300.0
     poll_seconds: float = 0.25
-
-
-@dataclass(frozen=True)
-class _Plan:
-    chat: Chat
-    model: CatalogModel
-    prompt: history.Prompt
-    max_tokens: int
-    temperature: float | None
-    ticket: Ticket
-    citations: list[dict[str, Any]] = field(default_factory=list)
+    max_tool_steps: int = 8
 
 
 class ChatEngine:
@@ -83,6 +78,7 @@ class ChatEngine:
         metering: Metering,
         config: EngineConfig,
         retriever: grounding.Retriever | None = None,
+        tools: ToolBox | None = None,
     ) -> None:
         self.factory = factory
         self.retriever = retriever
@@ -90,6 +86,15 @@ class ChatEngine:
         self.metering = metering
         self.config = config
         self.registry = RunRegistry(config.keep_seconds)
+        self.tools = tools
+        self.generator = Generator(
+            factory=factory,
+            gateway=gateway,
+            metering=metering,
+            registry=self.registry,
+            config=GenerationConfig(config.checkpoint_seconds, config.max_tool_steps),
+            tools=tools,
+        )
 
     async def send(
         self, *, caller: Caller, chat_id: str, content: str, options: TurnOptions
@@ -157,7 +162,7 @@ class ChatEngine:
         options: TurnOptions,
         caller: Caller,
         source: str,
-    ) -> _Plan:
+    ) -> Plan:
         # The chat's assistant, if any: its prompt sections, default model and parameters.
         async with self.factory() as session:
             viewer = Viewer(caller.user_id, caller.team_ids)
@@ -174,131 +179,29 @@ class ChatEngine:
         prompt = history.fit(
             turns, model=model.name, context_tokens=model.max_input_tokens, system=system
         )
+        toolkit_ids = chat.toolkit_ids if chat.toolkit_ids is not None else list(who.toolkit_ids)
+        offers: list[ToolOffer] = []
+        if self.tools is not None and toolkit_ids:
+            offers = await self.tools.offers(user_id=caller.user_id, toolkit_ids=toolkit_ids)
+        tool_tokens = tokens.count_text(json.dumps([o.function for o in offers])) if offers else 0
         ticket = await self.metering.admit(
             caller=caller,
             model=model,
-            prompt_tokens=prompt.prompt_tokens,
+            prompt_tokens=prompt.prompt_tokens + tool_tokens,
             max_output_tokens=max_tokens,
             source=source,
         )
         temperature = options.temperature if options.temperature is not None else who.temperature
-        return _Plan(chat, model, prompt, max_tokens, temperature, ticket, grounded.citations)
+        return Plan(
+            chat, model, prompt, max_tokens, temperature, ticket, caller, grounded.citations, offers
+        )
 
-    async def _launch(self, plan: _Plan, answer: Message) -> Run:
+    async def _launch(self, plan: Plan, answer: Message) -> Run:
         run = Run(chat_id=plan.chat.id, message_id=answer.id, model=plan.model.name)
         self.registry.add(run)
-        run.task = asyncio.create_task(self._generate(run, plan), name=f"answer {answer.id}")
+        run.task = asyncio.create_task(self.generator.run(run, plan), name=f"answer {answer.id}")
         await run.connected
         return run
-
-    async def _generate(self, run: Run, plan: _Plan) -> None:
-        started = time.monotonic()
-        try:
-            stream = await self.gateway.stream(
-                model=plan.model,
-                messages=plan.prompt.messages,
-                max_tokens=plan.max_tokens,
-                temperature=plan.temperature,
-            )
-        except (SwitchboardError, asyncio.CancelledError) as exc:
-            error = exc if isinstance(exc, SwitchboardError) else None
-            await self._finish(run, plan, "failed", None, error, None, started)
-            run.connected.set_exception(error or asyncio.CancelledError())
-            return
-        run.connected.set_result(None)
-        status, usage, error, ttft = "complete", None, None, None
-        last_checkpoint = started
-        try:
-            async for chunk in stream:
-                if chunk.text:
-                    ttft = ttft if ttft is not None else time.monotonic() - started
-                    run.append(chunk.text)
-                usage = chunk.usage or usage
-                if time.monotonic() - last_checkpoint >= self.config.checkpoint_seconds:
-                    last_checkpoint = time.monotonic()
-                    if await self._checkpoint(run, plan):
-                        run.cancel_reason = "cancelled"
-                        break
-        except asyncio.CancelledError:
-            status = run.cancel_reason or "cancelled"
-        except SwitchboardError as exc:
-            status, error = "incomplete", exc
-        if run.cancel_reason and status == "complete":
-            status = run.cancel_reason
-        await self._finish(run, plan, status, usage, error, ttft, started)
-
-    async def _checkpoint(self, run: Run, plan: _Plan) -> bool:
-        """Save the text so far; True when a cancel was asked for through the database."""
-        async with write_transaction(self.factory) as session:
-            message = await session.get(Message, run.message_id)
-            if message is None:
-                return True
-            message.content = run.text
-            message.updated_at = clock.now()
-            cancel = message.cancel_requested
-        alive = await self.metering.renew(
-            plan.ticket, completion_tokens=tokens.count_text(run.text)
-        )
-        return cancel or not alive
-
-    async def _finish(
-        self,
-        run: Run,
-        plan: _Plan,
-        status: str,
-        usage: Usage | None,
-        error: SwitchboardError | None,
-        ttft: float | None,
-        started: float,
-    ) -> None:
-        work = self._save_and_settle(run, plan, status, usage, error, ttft, started)
-        try:
-            await asyncio.shield(asyncio.ensure_future(work))
-        except asyncio.CancelledError:
-            log.warning("answer %s: shutdown while saving; the save goes on", run.message_id)
-
-    async def _save_and_settle(
-        self,
-        run: Run,
-        plan: _Plan,
-        status: str,
-        usage: Usage | None,
-        error: SwitchboardError | None,
-        ttft: float | None,
-        started: float,
-    ) -> None:
-        estimated = usage is None
-        if usage is None:
-            completion = tokens.count_text(run.text, plan.model.name) if run.text else 0
-            usage = Usage(plan.prompt.prompt_tokens if status != "failed" else 0, completion)
-        cost = await self.metering.settle(
-            plan.ticket, model=plan.model, status=status, usage=usage, estimated=estimated
-        )
-        error_body = {"code": error.code, "message": error.message} if error else None
-        async with write_transaction(self.factory) as session:
-            message = await session.get(Message, run.message_id)
-            if message is not None:
-                message.content = run.text
-                message.status = status
-                message.prompt_tokens = usage.prompt_tokens
-                message.completion_tokens = usage.completion_tokens
-                message.cost_micros = cost
-                message.usage_estimated = estimated
-                message.ttft_ms = round(ttft * 1000) if ttft is not None else None
-                message.duration_ms = round((time.monotonic() - started) * 1000)
-                message.error_code = error.code if error else None
-                message.error_message = error.message if error else None
-                message.finished_at = clock.now()
-                message.citations = plan.citations or None
-        usage_body = None
-        if status != "failed":
-            usage_body = {
-                "promptTokens": usage.prompt_tokens,
-                "completionTokens": usage.completion_tokens,
-                "costMicros": cost,
-            }
-        run.finish(status, usage=usage_body, error=error_body, citations=plan.citations)
-        self.registry.forget_later(run)
 
     async def cancel(self, *, user_id: str, chat_id: str, message_id: str) -> Message:
         """Stop an answer; what was written is kept with status `cancelled`.
@@ -322,6 +225,20 @@ class ChatEngine:
             saved = await session.get(Message, message_id)
         assert saved is not None
         return saved
+
+    async def decide(self, *, user_id: str, chat_id: str, call_id: str, approve: bool) -> None:
+        """Allow or refuse a tool call an answer of this chat waits on.
+
+        Raises:
+            ChatNotFound: the chat is not the user's.
+            NoPendingApproval: no answer of the chat (in this process) waits on that call.
+        """
+        async with self.factory() as session:
+            await chats.get_owned(session, user_id=user_id, chat_id=chat_id)
+        for run in self.registry.active():
+            if run.chat_id == chat_id and run.decide(call_id, approve):
+                return
+        raise NoPendingApproval(call_id=call_id)
 
     async def events(
         self, *, user_id: str, chat_id: str, message_id: str, last_event_id: str | None

@@ -123,3 +123,9 @@ class MemoryNotFound(NotFound):
     """No such memory of yours on this assistant."""
 
     code = "memory_not_found"
+
+
+class NoPendingApproval(NotFound):
+    """No answer of this chat is waiting for a decision on that tool call."""
+
+    code = "no_pending_approval"

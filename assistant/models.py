@@ -26,6 +26,8 @@ class Chat(IdMixin, TimestampMixin, Base):
     assistant_id: Mapped[str | None] = mapped_column(
         ForeignKey("assistant_assistant.id", ondelete="SET NULL"), index=True
     )
+    # Toolkits switched on for this chat; None uses the assistant's.
+    toolkit_ids: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class Message(IdMixin, TimestampMixin, Base):
@@ -51,6 +53,8 @@ class Message(IdMixin, TimestampMixin, Base):
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     finished_at: Mapped[datetime | None]
     citations: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # The tool calls made while answering, with their results.
+    tool_events: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
 class Assistant(IdMixin, TimestampMixin, Base):
@@ -125,7 +129,5 @@ class Memory(IdMixin, TimestampMixin, Base):
     assistant_id: Mapped[str] = mapped_column(
         ForeignKey("assistant_assistant.id", ondelete="CASCADE"), index=True
     )
-    user_id: Mapped[str] = mapped_column(
-        ForeignKey("core_user.id", ondelete="CASCADE"), index=True
-    )
+    user_id: Mapped[str] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"), index=True)
     content: Mapped[str] = mapped_column(Text)

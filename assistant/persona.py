@@ -31,6 +31,7 @@ class Persona:
     max_tokens: int | None = None
     sections: tuple[str, ...] = ()
     skill_used: str | None = None
+    toolkit_ids: tuple[str, ...] = ()
 
     def system(self, *, model: str = "", budget_tokens: int = DEFAULT_BUDGET_TOKENS) -> str | None:
         """The system prompt: the sections that fit in `budget_tokens`, most important first."""
@@ -71,6 +72,7 @@ async def compose(session: AsyncSession, *, chat: Chat, viewer: Viewer, user_tex
         max_tokens=assistant.max_tokens,
         sections=_sections(assistant, active, remembered, catalog),
         skill_used=active.name if active else None,
+        toolkit_ids=tuple(assistant.toolkit_ids or ()),
     )
 
 

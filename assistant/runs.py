@@ -3,6 +3,8 @@
 A `Run` lives in the process that generates it. Event ids are character offsets into the answer
 (`"42"` after a delta, `"42:usage"`, `"42:done"`), so a client re-attaching with `Last-Event-ID`
 gets exactly the text it missed, whether from this process's run or from the saved checkpoint.
+Events between model steps (`toolCall`, `approvalRequired`, `toolResult`) carry `"42:e3"`: the
+offset they happened at and their number.
 """
 
 from __future__ import annotations
@@ -42,7 +44,32 @@ class Run:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     finished: asyncio.Event = field(default_factory=asyncio.Event)
+    extras: list[tuple[int, StreamEvent]] = field(default_factory=list)
+    approvals: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def emit(self, name: str, data: dict[str, Any]) -> None:
+        """Publish an event between model steps (tool calls and results, approval requests)."""
+        offset = len(self.text)
+        event = StreamEvent(f"{offset}:e{len(self.extras)}", name, data)
+        self.extras.append((offset, event))
+        self._notify()
+
+    async def wait_approval(self, call_id: str, *, timeout: float) -> bool:
+        """Wait for the user's decision on a tool call; no answer in time is a refusal."""
+        decision = self.approvals.setdefault(call_id, asyncio.get_running_loop().create_future())
+        try:
+            return await asyncio.wait_for(asyncio.shield(decision), timeout)
+        except TimeoutError:
+            return False
+
+    def decide(self, call_id: str, approve: bool) -> bool:
+        """Record the user's decision on a tool call; False when no such call waits."""
+        decision = self.approvals.get(call_id)
+        if decision is None or decision.done():
+            return False
+        decision.set_result(approve)
+        return True
 
     def append(self, text: str) -> None:
         """Add streamed text and wake the followers."""
@@ -70,10 +97,17 @@ class Run:
     async def follow(self, last_event_id: str | None) -> AsyncIterator[StreamEvent]:
         """The run's events after `last_event_id` (all of them for None), then live ones."""
         sent, stage = parse_event_id(last_event_id)
+        extras = _extras_seen(self.extras, sent, stage)
         if last_event_id is None:
             yield start_event(self.chat_id, self.message_id, self.model)
         while True:
             changed = self._changed
+            for offset, event in self.extras[extras:]:
+                if offset > sent:  # the text before the event goes first
+                    yield StreamEvent(str(offset), "delta", {"text": self.text[sent:offset]})
+                    sent = offset
+                yield event
+                extras += 1
             if len(self.text) > sent:
                 yield StreamEvent(str(len(self.text)), "delta", {"text": self.text[sent:]})
                 sent = len(self.text)
@@ -90,6 +124,15 @@ class Run:
                     yield event
                 return
             await changed.wait()
+
+
+def _extras_seen(extras: list[tuple[int, StreamEvent]], sent: int, stage: str) -> int:
+    """How many step events a client that saw up to (`sent`, `stage`) has had."""
+    if stage.startswith("e") and stage[1:].isdigit():
+        return int(stage[1:]) + 1
+    if stage in {"citations", "usage", "done"}:  # everything before the end
+        return len(extras)
+    return sum(1 for offset, _ in extras if offset < sent)
 
 
 def start_event(chat_id: str, message_id: str, model: str) -> StreamEvent:

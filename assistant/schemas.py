@@ -20,6 +20,9 @@ class ChatCreate(Schema):
     assistant_id: str | None = Field(default=None, max_length=26)
     file_ids: list[Annotated[str, Field(max_length=26)]] = Field(default=[], max_length=100)
     folder_ids: list[Annotated[str, Field(max_length=26)]] = Field(default=[], max_length=100)
+    toolkit_ids: list[Annotated[str, Field(max_length=40)]] | None = Field(
+        default=None, max_length=50
+    )
 
 
 class ChatUpdate(Schema):
@@ -33,6 +36,9 @@ class ChatUpdate(Schema):
     folder_ids: list[Annotated[str, Field(max_length=26)]] | None = Field(
         default=None, max_length=100
     )
+    toolkit_ids: list[Annotated[str, Field(max_length=40)]] | None = Field(
+        default=None, max_length=50
+    )
 
 
 class ChatRead(Schema):
@@ -44,6 +50,7 @@ class ChatRead(Schema):
     assistant_id: str | None = None
     file_ids: list[str] = Field(default=[], validation_alias="knowledge_file_ids")
     folder_ids: list[str] = Field(default=[], validation_alias="knowledge_folder_ids")
+    toolkit_ids: list[str] | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -67,6 +74,12 @@ class RegenerateRequest(Schema):
     stream: bool = False
 
 
+class ToolApproval(Schema):
+    """The user's decision on a tool call that needs approval."""
+
+    approve: bool
+
+
 class MessageRead(Schema):
     """A message with its usage and timing."""
 
@@ -85,6 +98,7 @@ class MessageRead(Schema):
     error_code: str | None
     error_message: str | None
     citations: list[dict[str, Any]] | None = None
+    tool_events: list[dict[str, Any]] | None = None
     created_at: datetime
     finished_at: datetime | None
 

@@ -23,6 +23,7 @@ from assistant.schemas import (
     MessageCreate,
     MessageRead,
     RegenerateRequest,
+    ToolApproval,
 )
 from core.errors import SwitchboardError
 from knowledge import library
@@ -209,3 +210,15 @@ async def _answer(run: Run, stream: bool, services: ServicesDep) -> Any:
     if message is None:
         return error_response(SwitchboardError("The answer was deleted while it was written."))
     return JSONResponse(message_body(message), status_code=201)
+
+
+@router.post("/{chat_id}/tool-approvals/{call_id}")
+async def decide_tool_call(
+    chat_id: str, call_id: str, body: ToolApproval, user: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
+    """Allow or refuse a tool call with side effects that an answer is waiting on
+    (announced by an `approvalRequired` event); the answer then goes on."""
+    await services.chat.decide(
+        user_id=user.id, chat_id=chat_id, call_id=call_id, approve=body.approve
+    )
+    return {"callId": call_id, "approve": body.approve}

@@ -1,0 +1,325 @@
+"""Generating one answer: model steps (with tool calls between them), checkpoints, save and settle.
+
+Each model call of the loop is admitted and settled by billing on its own; the message carries the
+sum. Tool calls run between steps, in parallel, after approval where a tool has side effects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from assistant import history, tool_loop
+from assistant.gateway import Gateway, Usage
+from assistant.metering import Metering, Ticket
+from assistant.models import Chat, Message
+from assistant.runs import Run, RunRegistry
+from assistant.tool_loop import CallAssembler, Outcome, ToolBox, ToolCall, ToolOffer
+from billing.admission import Caller
+from core import clock, tokens
+from core.catalog import CatalogModel
+from core.database import write_transaction
+from core.errors import Conflict, SwitchboardError
+
+log = logging.getLogger(__name__)
+
+
+class ToolStepLimit(Conflict):
+    """The model kept calling tools past the step limit; the answer was stopped there."""
+
+    code = "tool_step_limit"
+
+
+@dataclass
+class Plan:
+    """Everything one answer needs, decided before the first model call."""
+
+    chat: Chat
+    model: CatalogModel
+    prompt: history.Prompt
+    max_tokens: int
+    temperature: float | None
+    ticket: Ticket
+    caller: Caller
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    tools: list[ToolOffer] = field(default_factory=list)
+
+
+@dataclass
+class _Totals:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_micros: int = 0
+    estimated: bool = False
+    tool_events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Step:
+    text: str = ""
+    usage: Usage | None = None
+    calls: list[ToolCall] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Ending:
+    status: str
+    error: SwitchboardError | None
+    ttft: float | None
+    started: float
+    step: _Step
+    step_prompt: int
+    open_ticket: bool
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Plain settings of generation."""
+
+    checkpoint_seconds: float = 1.0
+    max_tool_steps: int = 8
+    approval_seconds: float = 300.0
+
+
+class Generator:
+    """Runs answers: streams, tool steps, checkpoints, the final save and settlement."""
+
+    def __init__(
+        self,
+        *,
+        factory: async_sessionmaker[AsyncSession],
+        gateway: Gateway,
+        metering: Metering,
+        registry: RunRegistry,
+        config: GenerationConfig,
+        tools: ToolBox | None = None,
+    ) -> None:
+        self.factory = factory
+        self.gateway = gateway
+        self.metering = metering
+        self.registry = registry
+        self.config = config
+        self.tools = tools
+
+    async def run(self, run: Run, plan: Plan) -> None:
+        """Generate an answer to the end, whatever happens; the run is finished afterwards."""
+        started = time.monotonic()
+        totals = _Totals()
+        messages: list[dict[str, Any]] = list(plan.prompt.messages)
+        status, error, ttft = "complete", None, None
+        step_prompt = plan.prompt.prompt_tokens
+        step = _Step()
+        open_ticket = True
+        try:
+            for number in range(self.config.max_tool_steps + 1):
+                if number:  # each further model call is admitted on its own
+                    step_prompt = tokens.count_messages(messages, plan.model.name)
+                    plan.ticket = await self.metering.admit(
+                        caller=plan.caller,
+                        model=plan.model,
+                        prompt_tokens=step_prompt,
+                        max_output_tokens=plan.max_tokens,
+                        source="tool_loop",
+                    )
+                    open_ticket = True
+                step = _Step()
+                ttft = await self._stream(
+                    run, plan, messages, step, started, ttft, first=not number
+                )
+                if not step.calls:
+                    break
+                await self._settle(plan, step, step_prompt, totals, "complete")
+                open_ticket = False
+                messages += await self._run_tools(run, plan, step, totals)
+            else:
+                raise ToolStepLimit(steps=self.config.max_tool_steps)
+        except asyncio.CancelledError:
+            status = run.cancel_reason or "cancelled"
+        except _NotConnected as failed:
+            status, error = "failed", failed.error
+        except SwitchboardError as exc:
+            status, error = "incomplete", exc
+        if run.cancel_reason and status == "complete":
+            status = run.cancel_reason
+        ending = _Ending(status, error, ttft, started, step, step_prompt, open_ticket)
+        await _shielded(self._finish(run, plan, totals, ending))
+        if not run.connected.done():  # the request waiting on it gets the error, after the save
+            run.connected.set_exception(error or asyncio.CancelledError())
+
+    async def _stream(
+        self,
+        run: Run,
+        plan: Plan,
+        messages: list[dict[str, Any]],
+        step: _Step,
+        started: float,
+        ttft: float | None,
+        *,
+        first: bool,
+    ) -> float | None:
+        extra = {"tools": [t.function for t in plan.tools]} if plan.tools else None
+        try:
+            stream = await self.gateway.stream(
+                model=plan.model,
+                messages=messages,
+                max_tokens=plan.max_tokens,
+                temperature=plan.temperature,
+                extra=extra,
+            )
+        except SwitchboardError as exc:
+            if first:
+                raise _NotConnected(exc) from exc
+            raise
+        if first:
+            run.connected.set_result(None)
+        assembler = CallAssembler()
+        last_checkpoint = time.monotonic()
+        async for chunk in stream:
+            if chunk.text:
+                ttft = ttft if ttft is not None else time.monotonic() - started
+                run.append(chunk.text)
+                step.text += chunk.text
+            if chunk.tool_calls:
+                assembler.feed(chunk.tool_calls)
+            step.usage = chunk.usage or step.usage
+            if time.monotonic() - last_checkpoint >= self.config.checkpoint_seconds:
+                last_checkpoint = time.monotonic()
+                if await self.checkpoint(run, plan):
+                    run.cancel_reason = "cancelled"
+                    raise asyncio.CancelledError
+        step.calls = assembler.calls()
+        return ttft
+
+    async def _run_tools(
+        self, run: Run, plan: Plan, step: _Step, totals: _Totals
+    ) -> list[dict[str, Any]]:
+        """Run a step's calls and return the messages that carry their results to the model."""
+        offers = {t.name: t for t in plan.tools}
+        for call in step.calls:
+            run.emit("toolCall", {"id": call.id, "name": call.name, "arguments": call.arguments})
+        budget = self.tools.budget() if self.tools else None
+
+        async def runner(call: ToolCall) -> tuple[bool, str]:
+            if self.tools is None or call.name not in offers:
+                return False, f"There is no tool named {call.name!r}."
+            return await self.tools.run(user_id=plan.caller.user_id, call=call, budget=budget)
+
+        def needs_approval(call: ToolCall) -> bool:
+            offer = offers.get(call.name)
+            return offer is not None and offer.side_effects
+
+        async def approve(call: ToolCall) -> bool:
+            run.emit(
+                "approvalRequired", {"id": call.id, "name": call.name, "arguments": call.arguments}
+            )
+            return await run.wait_approval(call.id, timeout=self.config.approval_seconds)
+
+        outcomes = await tool_loop.run_calls(
+            step.calls, runner=runner, needs_approval=needs_approval, approve=approve
+        )
+        for outcome in outcomes:
+            body = {"id": outcome.call.id, "ok": outcome.ok, "content": outcome.content}
+            run.emit("toolResult", body)
+            totals.tool_events.append(_saved(outcome))
+        return [tool_loop.assistant_turn(step.text, step.calls), *tool_loop.tool_turns(outcomes)]
+
+    async def checkpoint(self, run: Run, plan: Plan) -> bool:
+        """Save the text so far; True when a cancel was asked for through the database."""
+        async with write_transaction(self.factory) as session:
+            message = await session.get(Message, run.message_id)
+            if message is None:
+                return True
+            message.content = run.text
+            message.updated_at = clock.now()
+            cancel = message.cancel_requested
+        alive = await self.metering.renew(
+            plan.ticket, completion_tokens=tokens.count_text(run.text)
+        )
+        return cancel or not alive
+
+    async def _settle(
+        self,
+        plan: Plan,
+        step: _Step,
+        prompt_tokens: int,
+        totals: _Totals,
+        status: str,
+    ) -> None:
+        usage = step.usage
+        estimated = usage is None
+        if usage is None:
+            produced = step.text + "".join(c.name + c.arguments for c in step.calls)
+            completion = tokens.count_text(produced, plan.model.name) if produced else 0
+            usage = Usage(prompt_tokens if status != "failed" else 0, completion)
+        cost = await self.metering.settle(
+            plan.ticket, model=plan.model, status=status, usage=usage, estimated=estimated
+        )
+        totals.prompt_tokens += usage.prompt_tokens
+        totals.completion_tokens += usage.completion_tokens
+        totals.cost_micros += cost
+        totals.estimated = totals.estimated or estimated
+
+    async def _finish(self, run: Run, plan: Plan, totals: _Totals, ending: _Ending) -> None:
+        status, error, ttft, started = ending.status, ending.error, ending.ttft, ending.started
+        if ending.open_ticket:
+            await self._settle(plan, ending.step, ending.step_prompt, totals, status)
+        async with write_transaction(self.factory) as session:
+            message = await session.get(Message, run.message_id)
+            if message is not None:
+                message.content = run.text
+                message.status = status
+                message.prompt_tokens = totals.prompt_tokens
+                message.completion_tokens = totals.completion_tokens
+                message.cost_micros = totals.cost_micros
+                message.usage_estimated = totals.estimated
+                message.ttft_ms = round(ttft * 1000) if ttft is not None else None
+                message.duration_ms = round((time.monotonic() - started) * 1000)
+                message.error_code = error.code if error else None
+                message.error_message = error.message if error else None
+                message.finished_at = clock.now()
+                message.citations = plan.citations or None
+                message.tool_events = totals.tool_events or None
+        usage_body = None
+        if status != "failed":
+            usage_body = {
+                "promptTokens": totals.prompt_tokens,
+                "completionTokens": totals.completion_tokens,
+                "costMicros": totals.cost_micros,
+            }
+        error_body = {"code": error.code, "message": error.message} if error else None
+        run.finish(status, usage=usage_body, error=error_body, citations=plan.citations)
+        self.registry.forget_later(run)
+
+
+class _NotConnected(Exception):
+    """The first model call failed before any token (the request gets a JSON error)."""
+
+    def __init__(self, error: SwitchboardError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _saved(outcome: Outcome) -> dict[str, Any]:
+    call = outcome.call
+    return {
+        "id": call.id,
+        "name": call.name,
+        "arguments": call.arguments,
+        "ok": outcome.ok,
+        "content": outcome.content,
+    }
+
+
+async def _shielded(work: Any) -> None:
+    """Finish saving and settling even when shutdown cancels the task that does it."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        log.warning("shutdown while saving an answer; the save goes on")
+        await task
