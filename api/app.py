@@ -150,6 +150,8 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
             checkpoint_seconds=settings.checkpoint_seconds,
             default_max_tokens=settings.default_max_tokens,
             keep_seconds=settings.stream_buffer_ttl_seconds,
+            max_tool_steps=settings.tool_max_steps,
+            approval_seconds=settings.tool_approval_seconds,
         ),
         retriever=knowledge_objects.store,
         tools=tool_sources.ChatTools(toolkits, sessions),

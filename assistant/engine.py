@@ -65,6 +65,7 @@ class EngineConfig:
     keep_seconds: float = 300.0
     poll_seconds: float = 0.25
     max_tool_steps: int = 8
+    approval_seconds: float = 300.0
 
 
 class ChatEngine:
@@ -92,7 +93,9 @@ class ChatEngine:
             gateway=gateway,
             metering=metering,
             registry=self.registry,
-            config=GenerationConfig(config.checkpoint_seconds, config.max_tool_steps),
+            config=GenerationConfig(
+                config.checkpoint_seconds, config.max_tool_steps, config.approval_seconds
+            ),
             tools=tools,
         )
 

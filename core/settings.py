@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     tool_call_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     tool_result_max_chars: int = Field(default=20_000, ge=100)
     tool_max_calls_per_turn: int = Field(default=16, ge=1)
+    tool_max_steps: int = Field(default=8, ge=1, le=50)
+    tool_approval_seconds: float = Field(default=300.0, gt=0)
     mcp_allowed_origins: list[str] = Field(default_factory=list)
 
     # Assistant secrets: a base64 32-byte AES key; unset, a keyring file in data_dir is made.
