@@ -32,12 +32,14 @@ run: install
 	$(BIN)/switchboard serve
 
 test: install-dev
-	@if [ -z "$$SWITCHBOARD_TEST_POSTGRES_URL" ] && [ -x .ci/postgres.sh ]; then \
-		url=$$(bash .ci/postgres.sh) || url=""; \
-		if [ -n "$$url" ]; then export SWITCHBOARD_TEST_POSTGRES_URL="$$url"; fi; \
-		$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS); \
-	else \
-		$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS); \
+	@url="$$SWITCHBOARD_TEST_POSTGRES_URL"; \
+	if [ -z "$$url" ] && [ -x .ci/postgres.sh ]; then url=$$(bash .ci/postgres.sh) || url=""; fi; \
+	export SWITCHBOARD_TEST_POSTGRES_URL="$$url"; \
+	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS) || exit $$?; \
+	if [ -n "$$url" ]; then \
+		echo "== the app's tests again, on PostgreSQL =="; \
+		SWITCHBOARD_TEST_DATABASE=postgres $(BIN)/python -m pytest -n auto --dist loadgroup \
+			tests/api tests/assistant tests/assistant_api tests/toolkits $(PYTEST_ARGS); \
 	fi
 
 lint: install-dev

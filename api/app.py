@@ -141,7 +141,7 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
     )
     metering = Metering(sessions, limits)
     knowledge_objects = _knowledge(settings, sessions)
-    toolkits = tool_sources.build_toolkits(settings, sessions)
+    toolkits = tool_sources.build_toolkits(settings, sessions, knowledge_objects.store)
     chat = ChatEngine(
         factory=sessions,
         gateway=gateway,

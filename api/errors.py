@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core import errors
@@ -112,6 +113,14 @@ async def _http(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(code, message), status_code=status, headers=exc.headers)
 
 
+async def _data(_: Request, exc: Exception) -> JSONResponse:
+    # PostgreSQL refuses some text SQLite stores (a NUL character, say): the input's fault.
+    body = error_body(
+        "invalid_input", "The request holds characters or values the database cannot store."
+    )
+    return JSONResponse(body, status_code=422)
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error", exc_info=exc)
     body = error_body("internal_error", "Something went wrong on our side; it has been logged.")
@@ -123,4 +132,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.SwitchboardError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(DataError, _data)
     app.add_exception_handler(Exception, _unexpected)

@@ -22,10 +22,12 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 
 from api.services import Services
-from assistant import chats
+from api.tool_sources import LibrarySource
+from assistant import assistants, chats
 from assistant.engine import TurnOptions
 from assistant.models import Message
 from assistant.schemas import ChatCreate
+from assistant.sharing import Viewer
 from billing.admission import Caller
 from core import api_tokens, teams
 from core.database import write_transaction
@@ -97,6 +99,7 @@ def build(services: Services) -> McpMount:
         ),
     )
     _add_tools(server, services)
+    _add_knowledge_tools(server, services)
     app = server.streamable_http_app(
         streamable_http_path="/", transport_security=_security(settings, base)
     )
@@ -159,10 +162,56 @@ def _add_tools(server: MCPServer, services: Services) -> None:
         }
 
     @server.tool()
-    async def list_assistants() -> dict[str, Any]:
-        """Assistants you may talk to."""
-        await _caller(services)
-        return {"assistants": [], "note": "Assistants are not available on this server yet."}
+    async def list_assistants(query: str = "", limit: int = 50) -> dict[str, Any]:
+        """Assistants you may talk to, with their conversation starters."""
+        user, caller = await _caller(services)
+        viewer = Viewer(user.id, caller.team_ids)
+        page = PageRequest(limit=max(1, min(limit, 100)), q=query or None)
+        async with services.sessions() as session:
+            result = await assistants.list_page(session, viewer=viewer, page=page)
+        items = [
+            {"id": a.id, "name": a.name, "description": a.description, "starters": a.starters}
+            for a in result.items
+        ]
+        return {"assistants": items, "total": result.total}
+
+    @server.tool()
+    async def ask_assistant(assistant_id: str, question: str) -> dict[str, Any]:
+        """Ask one of your assistants a question (a new chat); returns its answer and citations.
+        Billed to you like any chat message."""
+        user, caller = await _caller(services)
+        return await _ask(services, user, caller, question, None, None, assistant_id)
+
+
+def _add_knowledge_tools(server: MCPServer, services: Services) -> None:
+    @server.tool()
+    async def search_knowledge(query: str, limit: int = 5) -> dict[str, Any]:
+        """Passages from the library files you may read that best answer `query`, with sources."""
+        user, _ = await _caller(services)
+        source = LibrarySource(services.sessions, services.knowledge.store)
+        try:
+            found = await source.search(user_id=user.id, query=query, limit=max(1, min(limit, 20)))
+        except SwitchboardError as exc:
+            raise ToolError(exc.message) from exc
+        return {"passages": found}
+
+    @server.tool()
+    async def list_library_files(query: str = "", limit: int = 50) -> dict[str, Any]:
+        """The library files you may read; `query` searches names."""
+        user, _ = await _caller(services)
+        source = LibrarySource(services.sessions, services.knowledge.store)
+        found = await source.list_files(user_id=user.id, query=query, limit=max(1, min(limit, 200)))
+        return {"files": found}
+
+    @server.tool()
+    async def read_library_file(file_id: str) -> dict[str, Any]:
+        """One library file's indexed text, if you may read it."""
+        user, _ = await _caller(services)
+        source = LibrarySource(services.sessions, services.knowledge.store)
+        try:
+            return await source.read_file(user_id=user.id, file_id=file_id)
+        except SwitchboardError as exc:
+            raise ToolError(exc.message) from exc
 
     @server.tool()
     async def ask(
@@ -181,12 +230,18 @@ async def _ask(
     question: str,
     chat_id: str | None,
     model: str | None,
+    assistant_id: str | None = None,
 ) -> dict[str, Any]:
     try:
         if chat_id is None:
             async with write_transaction(services.sessions) as session:
-                data = ChatCreate(title=chats.title_from(question), model=model)
-                chat_id = (await chats.create(session, user_id=user.id, data=data)).id
+                data = ChatCreate(
+                    title=chats.title_from(question), model=model, assistant_id=assistant_id
+                )
+                chat = await chats.create(
+                    session, user_id=user.id, data=data, team_ids=caller.team_ids
+                )
+                chat_id = chat.id
         options = TurnOptions(model=model)
         run = await services.chat.send(
             caller=caller, chat_id=chat_id, content=question, options=options
@@ -200,4 +255,9 @@ async def _ask(
     if message is None or message.status not in {"complete", "incomplete"}:
         reason = message.error_message if message is not None else None
         raise ToolError(reason or "The answer did not complete.")
-    return {"chatId": chat_id, "messageId": message.id, "answer": message.content}
+    return {
+        "chatId": chat_id,
+        "messageId": message.id,
+        "answer": message.content,
+        "citations": message.citations or [],
+    }

@@ -10,9 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.models import Chat, Message
 from assistant.tool_loop import ToolCall, ToolOffer
-from core import users
+from core import teams, users
+from core.listing import PageRequest
 from core.models import User
 from core.settings import Settings
+from knowledge import library
+from knowledge.index import TenantScope
+from knowledge.vector_store import VectorStore
 from toolkits.builtins import builtin_toolkits
 from toolkits.calls import Limits, TurnBudget
 from toolkits.crypto import Sealer, load_key
@@ -43,6 +47,61 @@ class ChatSearchSource:
             return [
                 {"id": c.id, "title": c.title, "updatedAt": c.updated_at.isoformat()} for c in rows
             ]
+
+
+READ_CHUNKS = 200
+
+
+class LibrarySource:
+    """The caller's library for the built-in Knowledge toolkit and the MCP tools."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], store: VectorStore) -> None:
+        self.sessions = sessions
+        self.store = store
+
+    async def _scope(self, user_id: str) -> TenantScope:
+        async with self.sessions() as session:
+            return TenantScope(user_id, await teams.team_ids_of(session, user_id=user_id))
+
+    async def search(self, *, user_id: str, query: str, limit: int) -> list[dict[str, Any]]:
+        """Passages from files the user may read, best first, with their sources."""
+        passages = await self.store.search(await self._scope(user_id), query, limit=limit)
+        return [
+            {
+                "fileId": p.citation.file_id,
+                "fileName": p.citation.file_name,
+                "page": p.citation.page,
+                "section": list(p.citation.section),
+                "text": p.text,
+                "score": round(p.score, 4),
+            }
+            for p in passages
+        ]
+
+    async def list_files(self, *, user_id: str, query: str, limit: int) -> list[dict[str, Any]]:
+        """Library files the user may read, by name."""
+        scope = await self._scope(user_id)
+        async with self.sessions() as session:
+            page = await library.list_files(
+                session, scope=scope, page=PageRequest(limit=limit, q=query or None)
+            )
+        return [
+            {"id": f.id, "name": f.name, "type": f.file_type, "status": f.status}
+            for f in page.items
+        ]
+
+    async def read_file(self, *, user_id: str, file_id: str) -> dict[str, Any]:
+        """A file's indexed text, if the user may read it.
+
+        Raises:
+            LibraryFileNotFound: the user may not read such a file.
+        """
+        scope = await self._scope(user_id)
+        async with self.sessions() as session:
+            row = await library.get_file(session, scope=scope, file_id=file_id)
+        hits = await self.store.chunks(row.id, limit=READ_CHUNKS, offset=0)
+        text = "\n\n".join(h.text for h in sorted(hits, key=lambda h: h.chunk_index))
+        return {"id": row.id, "name": row.name, "status": row.status, "text": text}
 
 
 class ChatTools:
@@ -82,7 +141,9 @@ class ChatTools:
         return result.ok, result.content
 
 
-def build_toolkits(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Toolkits:
+def build_toolkits(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], store: VectorStore | None = None
+) -> Toolkits:
     """The app's toolkits: limits and allowed hosts from settings, credentials key, built-ins."""
     limits = Limits(
         call_timeout_seconds=settings.tool_call_timeout_seconds,
@@ -95,5 +156,8 @@ def build_toolkits(settings: Settings, sessions: async_sessionmaker[AsyncSession
         sessions=sessions,
         connector=McpConnector(policy, limits),
         sealer=Sealer(key),
-        builtins=builtin_toolkits(ChatSearchSource(sessions), knowledge=None),
+        builtins=builtin_toolkits(
+            ChatSearchSource(sessions),
+            knowledge=LibrarySource(sessions, store) if store is not None else None,
+        ),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -160,3 +161,64 @@ async def test_a_session_id_cannot_be_used_with_another_users_token(server: str)
             },
         )
     assert hijack.status_code in {401, 403, 404}
+
+
+@pytest.fixture
+def hashed_server(upstream: FakeUpstream, tmp_path: Path) -> Iterator[str]:
+    with live_server(make_catalog(upstream.base_url), tmp_path, embedding_backend="hash") as url:
+        yield url
+
+
+def _indexed_file(base: str, token: str, name: str, text: str) -> str:
+    headers = {"Authorization": f"Bearer {token}"}
+    files = {"files": (name, text.encode(), "text/markdown")}
+    made = httpx.post(f"{base}/api/library/files", files=files, headers=headers, timeout=30)
+    assert made.status_code == 201, made.text
+    file_id = str(made.json()["_embedded"]["files"][0]["id"])
+    for _ in range(200):
+        row = httpx.get(f"{base}/api/library/files/{file_id}", headers=headers, timeout=30).json()
+        if row["status"] in {"indexed", "failed"}:
+            assert row["status"] == "indexed", row
+            return file_id
+        time.sleep(0.05)  # a bounded poll of the indexing status (200 tries)
+    raise AssertionError("the file was not indexed in time")
+
+
+async def test_knowledge_and_assistant_tools_act_as_the_caller(hashed_server: str) -> None:
+    base = hashed_server
+    token, _ = _login_token(base, ADMIN)
+    file_id = _indexed_file(base, token, "zebra.md", "# Zebra\n\nThe ZX-4471 valve opens at dawn.")
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"name": "Helper", "instructions": "Be brief."}
+    made = httpx.post(f"{base}/api/assistants", json=body, headers=headers, timeout=30)
+    assert made.status_code == 201, made.text
+    other = _member(base, token, "mallory")
+    async with _mcp(base, token) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        assert {"search_knowledge", "list_library_files", "read_library_file"} <= names
+        found = _json(await client.call_tool("search_knowledge", {"query": "ZX-4471 valve"}))
+        assert found["passages"][0]["fileId"] == file_id
+        files = _json(await client.call_tool("list_library_files", {}))
+        assert [f["id"] for f in files["files"]] == [file_id]
+        read = _json(await client.call_tool("read_library_file", {"file_id": file_id}))
+        assert "ZX-4471" in read["text"]
+        listed = _json(await client.call_tool("list_assistants", {}))
+        assert [a["name"] for a in listed["assistants"]] == ["Helper"]
+        asked = _json(
+            await client.call_tool(
+                "ask_assistant", {"assistant_id": made.json()["id"], "question": "Hi"}
+            )
+        )
+        assert asked["answer"]
+    async with _mcp(base, other) as client:
+        assert (
+            _json(await client.call_tool("search_knowledge", {"query": "ZX-4471"}))["passages"]
+            == []
+        )
+        assert _json(await client.call_tool("list_library_files", {}))["files"] == []
+        assert (await client.call_tool("read_library_file", {"file_id": file_id})).is_error
+        assert _json(await client.call_tool("list_assistants", {}))["assistants"] == []
+        refused = await client.call_tool(
+            "ask_assistant", {"assistant_id": made.json()["id"], "question": "Hi"}
+        )
+        assert refused.is_error
