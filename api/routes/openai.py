@@ -14,6 +14,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.deps import PrincipalDep, ServicesDep
 from api.sse import HEADERS
+from core.errors import SwitchboardError
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
@@ -59,8 +60,14 @@ async def chat_completions(
 
 
 async def _sse(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[ServerSentEvent]:
-    async for chunk in chunks:
-        yield ServerSentEvent(data=json.dumps(chunk, separators=(",", ":")))
+    try:
+        async for chunk in chunks:
+            yield ServerSentEvent(data=json.dumps(chunk, separators=(",", ":")))
+    except SwitchboardError as exc:
+        # Headers are sent: the failure travels as OpenAI's in-stream error object.
+        error = {"error": {"message": exc.message, "type": "server_error", "code": exc.code}}
+        yield ServerSentEvent(data=json.dumps(error, separators=(",", ":")))
+        return
     yield ServerSentEvent(data="[DONE]")
 
 

@@ -191,10 +191,10 @@ async def test_bad_usage_queries_are_422s(harness: AppHarness) -> None:
         assert response.json()["code"] == "invalid_input"
 
 
-@pytest.mark.xfail(reason="known gap: /v1 drops the connection instead of sending an error chunk")
 async def test_a_v1_stream_the_provider_breaks_ends_with_an_error_chunk(
     harness: AppHarness, upstream: FakeUpstream
 ) -> None:
     upstream.behave("fake", chunks=8, break_after=3)
     response = await v1(harness.client, harness.admin, stream=True)
     assert response.status_code == 200 and '"error"' in response.text
+    assert '"code":"provider_unavailable"' in response.text and "[DONE]" not in response.text
