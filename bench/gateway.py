@@ -254,15 +254,19 @@ async def measure_proxy(
     config = tmp / "proxy.yaml"
     config.write_text(catalog_yaml(upstream, args.chunks))
     cmd = [str(litellm_bin), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
+    key = "sk-bench-" + os.urandom(16).hex()  # the proxy refuses to start without a master key
+    auth = {"Authorization": f"Bearer {key}"}
     out = []
-    with process(cmd, env, f"http://127.0.0.1:{port}/health/liveliness") as proxy:
+    proxy_env = {**env, "LITELLM_MASTER_KEY": key}
+    with process(cmd, proxy_env, f"http://127.0.0.1:{port}/health/liveliness") as proxy:
         memory["litellm proxy (idle)"] = rss_mb(proxy.pid)
         for chunks in args.chunks:
             body = {"model": f"chunks-{chunks}", "stream": True, "stream_options": {"include_usage": True},
                     "messages": [{"role": "user", "content": "Say something."}]}
 
             async def call(client: httpx.AsyncClient, _: int, body: dict = body) -> float:
-                return await stream_once(client, "POST", f"http://127.0.0.1:{port}/v1/chat/completions", body, {})
+                url = f"http://127.0.0.1:{port}/v1/chat/completions"
+                return await stream_once(client, "POST", url, body, auth)
 
             for concurrency in args.concurrency:
                 await run_load(call, min(20, args.requests), concurrency)
