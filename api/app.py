@@ -39,6 +39,7 @@ from api.routes import (
 )
 from api.services import Services
 from assistant import chats as chat_service
+from assistant.embedding import LitellmEmbedder
 from assistant.engine import ChatEngine, EngineConfig
 from assistant.gateway import Gateway
 from assistant.metering import Metering
@@ -78,6 +79,8 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         await upgrade_database_async(settings.resolved_database_url)
         await _bootstrap(services)
         sweeper = asyncio.create_task(_sweep(services), name="sweeper")
+        if services.embeddings is not None:
+            services.embeddings.attach(asyncio.get_running_loop())
         services.knowledge.start()
         try:
             async with mcp.server.session_manager.run():
@@ -140,7 +143,12 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
         token_tokens_per_minute=settings.rate_limit_token_tpm,
     )
     metering = Metering(sessions, limits)
-    knowledge_objects = _knowledge(settings, sessions)
+    embeddings = None
+    if settings.embedding_backend == "litellm":
+        embeddings = LitellmEmbedder(
+            gateway=gateway, metering=metering, catalog=catalog, model=settings.embedding_model
+        )
+    knowledge_objects = _knowledge(settings, sessions, embeddings)
     toolkits = tool_sources.build_toolkits(settings, sessions, knowledge_objects.store)
     chat = ChatEngine(
         factory=sessions,
@@ -173,11 +181,18 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
         passthrough,
         knowledge_objects,
         toolkits=toolkits,
+        embeddings=embeddings,
     )
 
 
-def _knowledge(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Knowledge:
-    """The library's objects; the index and embedding model open on first use, not here."""
+def _knowledge(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    embeddings: LitellmEmbedder | None = None,
+) -> Knowledge:
+    """The library's objects; the index and embedding model open on first use, not here.
+
+    With the litellm backend, `embeddings` (metered by billing) is the embedder."""
     vectors = VectorStoreConfig(
         data_dir=settings.data_dir,
         qdrant_url=settings.qdrant_url,
@@ -201,7 +216,8 @@ def _knowledge(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -
         sync_root=settings.library_sync_root or settings.data_dir / "sync",
         job_poll_seconds=settings.job_poll_seconds,
     )
-    return Knowledge.build(sessions, config)
+    factory = (lambda: embeddings) if embeddings is not None else None
+    return Knowledge.build(sessions, config, embedder_factory=factory)
 
 
 async def _bootstrap(services: Services) -> None:

@@ -8,6 +8,7 @@ from functools import cached_property
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.metrics import Metrics
+from assistant.embedding import LitellmEmbedder
 from assistant.engine import ChatEngine
 from assistant.gateway import Gateway
 from assistant.metering import Metering
@@ -33,6 +34,7 @@ class Services:
     knowledge: Knowledge
     toolkits: Toolkits
     metrics: Metrics = field(default_factory=Metrics)
+    embeddings: LitellmEmbedder | None = None  # the litellm embedding backend, when configured
 
     @cached_property
     def write_sessions(self) -> async_sessionmaker[AsyncSession]:

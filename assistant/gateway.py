@@ -118,6 +118,39 @@ class Gateway:
         except Exception as exc:
             raise _domain_error(exc, model.name) from exc
 
+    def embed_sync(
+        self, model: CatalogModel, texts: Sequence[str]
+    ) -> tuple[list[list[float]], int]:
+        """Embed texts with an embedding model, blocking (call it from a worker thread).
+
+        Returns the vectors in the order given and the prompt tokens the provider reported
+        (-1 when it reported none).
+
+        Raises:
+            ProviderRejected: the provider refused the request itself.
+            ProviderError: every deployment failed, or the answer had the wrong shape.
+        """
+        try:
+            response = self.router.embedding(model=model.name, input=list(texts))
+        except Exception as exc:
+            raise _domain_error(exc, model.name) from exc
+        rows = sorted(response.data or [], key=lambda row: int(_field(row, "index") or 0))
+        vectors = [[float(value) for value in _field(row, "embedding") or []] for row in rows]
+        if len(vectors) != len(texts) or any(not vector for vector in vectors):
+            raise ProviderError(
+                f"The provider of {model.name} answered with {len(vectors)} embeddings "
+                f"for {len(texts)} texts.",
+                model=model.name,
+            )
+        usage = getattr(response, "usage", None)
+        prompt_tokens = getattr(usage, "prompt_tokens", None) if usage is not None else None
+        return vectors, int(prompt_tokens) if prompt_tokens is not None else -1
+
+
+def _field(row: Any, name: str) -> Any:
+    """A field of a LiteLLM response item, which may be a dict or an object."""
+    return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
+
 
 async def _chunks(response: Any, model_name: str) -> AsyncIterator[Chunk]:
     try:

@@ -51,8 +51,9 @@ class Settings(BaseSettings):
     qdrant_url: str = ""
     qdrant_api_key: SecretStr = SecretStr("")
     embedding_model: str = ""
-    # `hash` is a deterministic stand-in for tests that do not exercise knowledge.
-    embedding_backend: Literal["onnx", "torch", "hash"] = "onnx"
+    # `hash` is a deterministic stand-in for tests that do not exercise knowledge; `litellm`
+    # embeds with the models.yaml entry named by embedding_model, metered by billing.
+    embedding_backend: Literal["onnx", "torch", "hash", "litellm"] = "onnx"
     embedding_cache_dir: Path | None = None
     # Library uploads and parsing limits; library-sync reads server folders under this root only.
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)

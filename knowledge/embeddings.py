@@ -21,6 +21,7 @@ import re
 import shutil
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
@@ -59,6 +60,22 @@ class Embedder(Protocol):
     def embed_queries(self, texts: list[str]) -> list[list[float]]:
         """Embeddings of many search queries at once."""
         ...
+
+
+@runtime_checkable
+class BillableEmbedder(Embedder, Protocol):
+    """An embedder whose calls cost money: it embeds only when bound to whom to bill."""
+
+    def for_caller(self, user_id: str, team_ids: Sequence[str] = ()) -> Embedder:
+        """The same model, billing its calls to this user and their teams' budgets."""
+        ...
+
+
+def bind_caller(embedder: Embedder, user_id: str, team_ids: Sequence[str] = ()) -> Embedder:
+    """`embedder` billed to a user when it is billable; a local model is returned as it is."""
+    if isinstance(embedder, BillableEmbedder):
+        return embedder.for_caller(user_id, team_ids)
+    return embedder
 
 
 async def embed_documents_async(embedder: Embedder, texts: list[str]) -> list[list[float]]:

@@ -14,7 +14,7 @@ from knowledge.intake import UploadLimits
 from knowledge.parsing import shutdown_parsing_workers
 from knowledge.scheduler import JobScheduler, SchedulerConfig
 from knowledge.storage import FileStorage
-from knowledge.vector_store import VectorStore, VectorStoreConfig
+from knowledge.vector_store import EmbedderFactory, VectorStore, VectorStoreConfig
 from knowledge.worker import IndexingWorker
 
 
@@ -40,9 +40,15 @@ class Knowledge:
     scheduler: JobScheduler
 
     @classmethod
-    def build(cls, factory: async_sessionmaker[AsyncSession], config: KnowledgeConfig) -> Knowledge:
-        """The knowledge objects of one process."""
-        store = VectorStore(config.vectors)
+    def build(
+        cls,
+        factory: async_sessionmaker[AsyncSession],
+        config: KnowledgeConfig,
+        *,
+        embedder_factory: EmbedderFactory | None = None,
+    ) -> Knowledge:
+        """The knowledge objects of one process (`embedder_factory` for the litellm backend)."""
+        store = VectorStore(config.vectors, embedder_factory=embedder_factory)
         storage = FileStorage(config.vectors.data_dir / "library")
         worker = IndexingWorker(
             factory=factory, store=store, storage=storage, limits=config.parse_limits

@@ -126,6 +126,7 @@ class JobScheduler:
                 path=str(job.params["path"]),
                 folder_id=str(job.params["folderId"]),
                 max_bytes=self.config.max_file_bytes,
+                created_by=job.owner_user_id,
             )
             self.worker.wake()
             return counts

@@ -79,8 +79,12 @@ async def sync_folder(
     path: str,
     folder_id: str,
     max_bytes: int,
+    created_by: str | None = None,
 ) -> dict[str, int]:
     """Make the library folder hold exactly the server folder's files; returns the counts.
+
+    New files are recorded as uploaded by `created_by` (the job's owner), who pays for
+    embeddings that cost money.
 
     Raises:
         InvalidJob: the path leaves the sync root or is not a folder.
@@ -105,7 +109,7 @@ async def sync_folder(
                 counts["unchanged"] += 1
                 continue
             try:
-                await _store(session, storage, folder, row, found)
+                await _store(session, storage, folder, row, found, created_by)
             except KnowledgeError:
                 counts["skipped"] += 1
                 continue
@@ -122,6 +126,7 @@ async def _store(
     folder: LibraryFolder,
     row: LibraryFile | None,
     found: SourceFile,
+    created_by: str | None = None,
 ) -> None:
     data = await asyncio.to_thread(found.path.read_bytes)
     file_type = str(await asyncio.to_thread(detect_file_type, data))
@@ -130,7 +135,7 @@ async def _store(
         await library.add_file(
             session,
             owner=library.owner_of(folder),
-            created_by=None,
+            created_by=created_by,
             name=found.path.name,
             file_type=file_type,
             size=len(data),

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from knowledge.embeddings import Embedder, HashEmbedder, load_embedder
-from knowledge.errors import VectorStoreUnavailable
+from knowledge.embeddings import Embedder, HashEmbedder, bind_caller, load_embedder
+from knowledge.errors import EmbeddingModelUnavailable, VectorStoreUnavailable
 from knowledge.index import (
     CollectionSpec,
     CollectionState,
@@ -26,7 +26,9 @@ from knowledge.index import (
 )
 from knowledge.retrieval import Passage, retrieve
 
-EmbeddingBackend = Literal["onnx", "torch", "hash"]
+EmbeddingBackend = Literal["onnx", "torch", "hash", "litellm"]
+# Builds the embedder of the `litellm` backend; the app injects it (knowledge holds no LiteLLM).
+EmbedderFactory = Callable[[], Embedder]
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,11 @@ class VectorStoreConfig:
 class VectorStore:
     """The index and embedder of this process, opened lazily and shared by every caller."""
 
-    def __init__(self, config: VectorStoreConfig) -> None:
+    def __init__(
+        self, config: VectorStoreConfig, *, embedder_factory: EmbedderFactory | None = None
+    ) -> None:
         self.config = config
+        self.embedder_factory = embedder_factory
         self._lock = threading.Lock()
         self._index: VectorIndex | None = None
         self._embedder: Embedder | None = None
@@ -98,6 +103,12 @@ class VectorStore:
     def _load_embedder(self) -> Embedder:
         if self.config.embedding_backend == "hash":
             return HashEmbedder()
+        if self.config.embedding_backend == "litellm":
+            if self.embedder_factory is None:
+                raise EmbeddingModelUnavailable(
+                    "The litellm embedding backend is not available in this process."
+                )
+            return self.embedder_factory()
         cache = self.config.cache_dir or self.config.data_dir / "models"
         return load_embedder(
             self.config.embedding_model, backend=self.config.embedding_backend, cache_dir=cache
@@ -120,6 +131,8 @@ class VectorStore:
     ) -> list[Passage]:
         """The passages the scope may see that best answer a query (hybrid), best first.
 
+        A billable embedder (through LiteLLM) bills the query to the scope's user.
+
         Raises:
             VectorStoreUnavailable: the index cannot be reached.
             EmbeddingModelUnavailable: the model cannot be loaded.
@@ -130,7 +143,7 @@ class VectorStore:
             index, embedder = self.ready()
             return retrieve(
                 index=index,
-                embedder=embedder,
+                embedder=bind_caller(embedder, scope.user_id, scope.team_ids),
                 scope=scope,
                 query=query,
                 limit=limit,

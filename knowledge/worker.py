@@ -4,6 +4,11 @@ Work is claimed in the database with a conditional update and a lease, so with s
 each file is indexed by one of them, and a file left `indexing` by a process that stopped is picked
 up again once its lease runs out (a process stopping cleanly hands its file back at once).
 Progress (chunks done of all) is saved on the file row while it runs.
+
+When embeddings cost money (the litellm backend) indexing is billed to the file's uploader
+(`created_by`: whoever uploaded it, or the owner of the library-sync job that mirrored it) with
+the file's team, if any, so team budgets apply; a file with no recorded uploader is billed to its
+owning user. A refusal by billing (budget, seat, price) marks the file `failed` with its reason.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import clock
 from core.database import write_transaction
+from core.errors import SwitchboardError
 from knowledge import library
 from knowledge.documents import ParsedDocument, ParseLimits
-from knowledge.errors import KnowledgeError
+from knowledge.embeddings import BillableEmbedder, Embedder, bind_caller
+from knowledge.errors import EmbeddingModelUnavailable
 from knowledge.indexing import index_document
 from knowledge.models import LibraryFile
 from knowledge.parsing import parse_in_worker
@@ -165,7 +172,7 @@ class IndexingWorker:
             await self._finish(row, count, document.pages)
         except _Stopped:
             return
-        except KnowledgeError as exc:
+        except SwitchboardError as exc:  # knowledge's own, and billing's refusals
             await self._fail(row, exc.code, exc.message)
         except Exception as exc:
             log.exception("indexing %s failed", row.id)
@@ -180,7 +187,7 @@ class IndexingWorker:
         index, embedder = self.store.ready()
         chunks = index_document(
             index=index,
-            embedder=embedder,
+            embedder=_billed_to(embedder, row),
             document=document,
             file_id=row.id,
             file_name=row.name,
@@ -246,3 +253,19 @@ class IndexingWorker:
                     lease_until=None,
                 )
             )
+
+
+def _billed_to(embedder: Embedder, row: LibraryFile) -> Embedder:
+    """The embedder billing the file's uploader (see the module docstring).
+
+    Raises:
+        EmbeddingModelUnavailable: the embedder is billable and no user can be billed.
+    """
+    user_id = row.created_by or row.owner_user_id
+    if user_id is None:
+        if not isinstance(embedder, BillableEmbedder):
+            return embedder
+        raise EmbeddingModelUnavailable(
+            "This team file has no uploader to bill for its embeddings; upload it again."
+        )
+    return bind_caller(embedder, user_id, (row.team_id,) if row.team_id else ())

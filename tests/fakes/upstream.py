@@ -2,12 +2,16 @@
 
 Every model call in tests goes through LiteLLM to this server over real HTTP. Behaviour is set per
 model name (the part after `openai/` in a deployment) with `FakeUpstream.behave(...)`.
+`POST /v1/embeddings` answers hashed bag-of-words vectors of EMBEDDING_DIMENSION (texts sharing
+words are close), with `usage.prompt_tokens` as the words counted; `fail_status` applies to it too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import re
 import socket
 import threading
 import time
@@ -84,6 +88,7 @@ class FakeUpstream:
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
+                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
             ]
         )
         config = uvicorn.Config(
@@ -109,6 +114,25 @@ class FakeUpstream:
     async def _models(self, request: Request) -> Response:
         data = [{"id": name, "object": "model"} for name in self.behaviours]
         return JSONResponse({"object": "list", "data": data})
+
+    async def _embeddings(self, request: Request) -> Response:
+        body = await request.json()
+        model = str(body.get("model", ""))
+        with self.recorder.lock:
+            self.recorder.requests.append(body)
+        behaviour = self.behaviours.get(model, Behaviour())
+        if behaviour.fail_status is not None:
+            error = {"error": {"message": "fake upstream failure", "type": "server_error"}}
+            return JSONResponse(error, status_code=behaviour.fail_status)
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else list(texts or [])
+        data = [
+            {"object": "embedding", "index": i, "embedding": hashed_vector(str(text))}
+            for i, text in enumerate(texts)
+        ]
+        words = sum(len(_WORD.findall(str(text))) or 1 for text in texts)
+        usage = {"prompt_tokens": words, "total_tokens": words}
+        return JSONResponse({"object": "list", "data": data, "model": model, "usage": usage})
 
     async def _chat(self, request: Request) -> Response:
         body = await request.json()
@@ -216,6 +240,20 @@ def _chunk(model: str, delta: dict[str, Any], finish_reason: str | None = None) 
 
 def _indexed(tool_calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"index": i, **call} for i, call in enumerate(tool_calls)]
+
+
+EMBEDDING_DIMENSION = 64
+_WORD = re.compile(r"\w+")
+
+
+def hashed_vector(text: str, dimension: int = EMBEDDING_DIMENSION) -> list[float]:
+    """A unit vector of hashed words: deterministic, and close for texts sharing words."""
+    vector = [0.0] * dimension
+    for word in _WORD.findall(text.lower()):
+        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        vector[int.from_bytes(digest[:4], "big") % dimension] += 1.0 if digest[4] & 1 else -1.0
+    norm = sum(value * value for value in vector) ** 0.5 or 1.0
+    return [value / norm for value in vector]
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
