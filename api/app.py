@@ -17,6 +17,7 @@ from api.middleware import RequestIdMiddleware
 from api.migrate import upgrade_database_async
 from api.routes import (
     api_tokens,
+    assistant_knowledge,
     assistant_secrets,
     assistant_skills,
     assistants,
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         assistants,
         assistant_skills,
         assistant_secrets,
+        assistant_knowledge,
         library,
         knowledge,
         jobs,

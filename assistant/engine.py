@@ -177,7 +177,9 @@ class ChatEngine:
         if model.max_output_tokens:
             max_tokens = min(max_tokens, model.max_output_tokens)
         system = who.system(model=model.name, budget_tokens=model.max_input_tokens // 2)
-        grounded = await grounding.for_turn(self.retriever, chat, turns, caller, model)
+        grounded = await grounding.for_turn(
+            self.retriever, chat, turns, caller, model, who.knowledge
+        )
         system = "\n\n".join(part for part in (system, grounded.system) if part) or None
         prompt = history.fit(
             turns, model=model.name, context_tokens=model.max_input_tokens, system=system

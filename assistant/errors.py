@@ -129,3 +129,9 @@ class NoPendingApproval(NotFound):
     """No answer of this chat is waiting for a decision on that tool call."""
 
     code = "no_pending_approval"
+
+
+class KnowledgeItemNotFound(NotFound):
+    """This assistant has no such knowledge item or file."""
+
+    code = "assistant_knowledge_not_found"

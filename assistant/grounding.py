@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from assistant.knowledge_items import KnowledgeScope
 from assistant.models import Chat
 from billing.admission import Caller
 from core import tokens
@@ -108,21 +109,36 @@ async def for_turn(
     turns: list[dict[str, str]],
     caller: Caller,
     model: CatalogModel,
+    assistant_knowledge: Sequence[KnowledgeScope] = (),
 ) -> Grounding:
-    """Passages from the chat's library files and folders that answer the last message.
+    """Passages from the chat's library files and folders, and its assistant's knowledge, that
+    answer the last message.
 
     Raises:
         VectorStoreUnavailable: the chat has knowledge and the vector store is unavailable.
     """
     file_ids, folder_ids = chat.knowledge_file_ids or [], chat.knowledge_folder_ids or []
-    if retriever is None or not (file_ids or folder_ids) or not turns:
+    wanted = [
+        KnowledgeScope(caller.user_id, tuple(caller.team_ids), tuple(file_ids), tuple(folder_ids)),
+        *assistant_knowledge,
+    ]
+    wanted = [w for w in wanted if w.file_ids or w.folder_ids]
+    if retriever is None or not wanted or not turns:
         return Grounding()
-    passages = await retriever.passages(
-        user_id=caller.user_id,
-        team_ids=caller.team_ids,
-        query=turns[-1]["content"],
-        file_ids=file_ids,
-        folder_ids=folder_ids,
-        limit=PASSAGES,
-    )
-    return ground(passages, model=model.name, context_tokens=model.max_input_tokens)
+    passages: list[Passage] = []
+    for scope in wanted:
+        passages += await retriever.passages(
+            user_id=scope.user_id,
+            team_ids=scope.team_ids,
+            query=turns[-1]["content"],
+            file_ids=scope.file_ids,
+            folder_ids=scope.folder_ids,
+            limit=PASSAGES,
+        )
+    seen: set[tuple[str, int]] = set()
+    best: list[Passage] = []
+    for passage in sorted(passages, key=lambda p: p.score, reverse=True):
+        if (passage.citation.file_id, passage.chunk_index) not in seen:
+            seen.add((passage.citation.file_id, passage.chunk_index))
+            best.append(passage)
+    return ground(best[:PASSAGES], model=model.name, context_tokens=model.max_input_tokens)

@@ -131,3 +131,30 @@ class Memory(IdMixin, TimestampMixin, Base):
     )
     user_id: Mapped[str] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"), index=True)
     content: Mapped[str] = mapped_column(Text)
+
+
+class KnowledgeItem(IdMixin, TimestampMixin, Base):
+    """A library file or folder an assistant answers from: attached by an editor, or uploaded
+    straight to the assistant (`uploaded`). It keeps the owner of the file or folder, whose
+    library the assistant's retrieval reads, whoever chats with it.
+    """
+
+    __tablename__ = "assistant_knowledge"
+    __table_args__ = (
+        UniqueConstraint("assistant_id", "file_id", name="uq_assistant_knowledge_file"),
+        UniqueConstraint("assistant_id", "folder_id", name="uq_assistant_knowledge_folder"),
+    )
+
+    assistant_id: Mapped[str] = mapped_column(
+        ForeignKey("assistant_assistant.id", ondelete="CASCADE"), index=True
+    )
+    file_id: Mapped[str | None] = mapped_column(
+        ForeignKey("knowledge_file.id", ondelete="CASCADE"), index=True
+    )
+    folder_id: Mapped[str | None] = mapped_column(
+        ForeignKey("knowledge_folder.id", ondelete="CASCADE"), index=True
+    )
+    uploaded: Mapped[bool] = mapped_column(default=False)
+    owner_user_id: Mapped[str | None] = mapped_column(String(26))
+    team_id: Mapped[str | None] = mapped_column(String(26))
+    added_by: Mapped[str | None] = mapped_column(String(26))

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant import memories, sharing, skills
+from assistant import knowledge_items, memories, sharing, skills
+from assistant.knowledge_items import KnowledgeScope
 from assistant.models import Assistant, Chat, Memory, Skill
 from assistant.sharing import Viewer
 from core import tokens
@@ -32,6 +33,8 @@ class Persona:
     sections: tuple[str, ...] = ()
     skill_used: str | None = None
     toolkit_ids: tuple[str, ...] = ()
+    knowledge: tuple[KnowledgeScope, ...] = ()
+    skills: tuple[Skill, ...] = ()
 
     def system(self, *, model: str = "", budget_tokens: int = DEFAULT_BUDGET_TOKENS) -> str | None:
         """The system prompt: the sections that fit in `budget_tokens`, most important first."""
@@ -73,6 +76,8 @@ async def compose(session: AsyncSession, *, chat: Chat, viewer: Viewer, user_tex
         sections=_sections(assistant, active, remembered, catalog),
         skill_used=active.name if active else None,
         toolkit_ids=tuple(assistant.toolkit_ids or ()),
+        knowledge=await knowledge_items.scopes(session, assistant=published),
+        skills=tuple(catalog),
     )
 
 

@@ -274,3 +274,22 @@ class AssistantExport(Schema):
     assistant: AssistantFields
     skills: list[SkillExport] = Field(default=[], max_length=200)
     secrets: list[SecretExport] = Field(default=[], max_length=200)
+
+
+class KnowledgeAttach(Schema):
+    """Library files and folders to attach to an assistant (each must be one you may see)."""
+
+    file_ids: list[Annotated[str, Field(max_length=26)]] = Field(default=[], max_length=100)
+    folder_ids: list[Annotated[str, Field(max_length=26)]] = Field(default=[], max_length=100)
+
+
+class KnowledgeItemRead(Schema):
+    """A library file or folder an assistant answers from."""
+
+    id: str
+    assistant_id: str
+    file_id: str | None
+    folder_id: str | None
+    name: str
+    uploaded: bool
+    created_at: datetime

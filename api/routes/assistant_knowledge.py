@@ -1,0 +1,157 @@
+"""An assistant's knowledge: library files and folders attached to it, and files uploaded to it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Response, UploadFile
+
+from api.deps import PrincipalDep, ServicesDep, SessionDep
+from api.hal import resource, whole
+from api.routes.assistants import ViewerDep
+from assistant import knowledge_items, sharing
+from assistant.models import Assistant, KnowledgeItem
+from assistant.schemas import KnowledgeAttach, KnowledgeItemRead
+from knowledge import intake
+from knowledge.index import TenantScope
+from knowledge.models import LibraryFile
+
+router = APIRouter(prefix="/api/assistants/{assistant_id}", tags=["Assistant knowledge"])
+
+
+def item_body(item: KnowledgeItem, name: str) -> dict[str, Any]:
+    """A knowledge item as a HAL resource, linked to its library file or folder."""
+    kind = "files" if item.uploaded else "knowledge"
+    href = f"/api/assistants/{item.assistant_id}/{kind}/{item.id}"
+    read = KnowledgeItemRead.model_validate({**_fields(item), "name": name})
+    links = {}
+    if item.file_id:
+        links["file"] = f"/api/library/files/{item.file_id}"
+    if item.folder_id:
+        links["folder"] = f"/api/library/folders/{item.folder_id}"
+    return resource(read, href, **links)
+
+
+def _fields(item: KnowledgeItem) -> dict[str, Any]:
+    return {f: getattr(item, f) for f in KnowledgeItemRead.model_fields if f != "name"}
+
+
+async def _published(
+    session: SessionDep, viewer: ViewerDep, assistant_id: str, *, edit: bool
+) -> Assistant:
+    load = sharing.get_editable if edit else sharing.get_usable
+    assistant = await load(session, viewer=viewer, assistant_id=assistant_id)
+    return await sharing.published_of(session, assistant)
+
+
+async def _listing(session: SessionDep, assistant: Assistant, uploaded: bool) -> dict[str, Any]:
+    rows = await knowledge_items.list_all(session, assistant_id=assistant.id, uploaded=uploaded)
+    kind = "files" if uploaded else "knowledge"
+    href = f"/api/assistants/{assistant.id}/{kind}"
+    return whole(kind, href, (item_body(item, name) for item, name in rows))
+
+
+@router.get("/knowledge")
+async def list_knowledge(
+    assistant_id: str, viewer: ViewerDep, session: SessionDep
+) -> dict[str, Any]:
+    """The library files and folders attached to an assistant; its answers retrieve from them."""
+    assistant = await _published(session, viewer, assistant_id, edit=False)
+    return await _listing(session, assistant, uploaded=False)
+
+
+@router.post("/knowledge", status_code=201)
+async def attach_knowledge(
+    assistant_id: str,
+    body: KnowledgeAttach,
+    principal: PrincipalDep,
+    viewer: ViewerDep,
+    session: SessionDep,
+) -> dict[str, Any]:
+    """Attach library files (`fileIds`) and folders (`folderIds`) you may see (needs edit
+    permission). Everyone who may use the assistant then gets answers grounded in them, with
+    citations; an id you may not see is 404 and nothing is attached."""
+    assistant = await _published(session, viewer, assistant_id, edit=True)
+    await knowledge_items.attach(
+        session,
+        assistant_id=assistant.id,
+        scope=TenantScope(principal.user.id, principal.team_ids),
+        file_ids=body.file_ids,
+        folder_ids=body.folder_ids,
+    )
+    return await _listing(session, assistant, uploaded=False)
+
+
+@router.delete("/knowledge/{item_id}", status_code=204)
+async def detach_knowledge(
+    assistant_id: str, item_id: str, viewer: ViewerDep, session: SessionDep
+) -> Response:
+    """Detach a file or folder (it stays in the library)."""
+    assistant = await _published(session, viewer, assistant_id, edit=True)
+    item = await knowledge_items.get(
+        session, assistant_id=assistant.id, item_id=item_id, uploaded=False
+    )
+    await knowledge_items.detach(session, item=item)
+    return Response(status_code=204)
+
+
+@router.get("/files")
+async def list_files(assistant_id: str, viewer: ViewerDep, session: SessionDep) -> dict[str, Any]:
+    """Files uploaded straight to an assistant, with their library file links (for status)."""
+    assistant = await _published(session, viewer, assistant_id, edit=False)
+    return await _listing(session, assistant, uploaded=True)
+
+
+@router.post("/files", status_code=201)
+async def upload_files(
+    assistant_id: str,
+    principal: PrincipalDep,
+    viewer: ViewerDep,
+    session: SessionDep,
+    services: ServicesDep,
+    files: Annotated[list[UploadFile], File(description="One or more files.")],
+) -> dict[str, Any]:
+    """Upload files to an assistant (needs edit permission). They are stored as library files of
+    the assistant's owner and indexed like any library file; follow `status` on the linked file.
+    Limits and accepted types are the library's."""
+    knowledge = services.knowledge
+    knowledge.store.check_available()
+    assistant = await _published(session, viewer, assistant_id, edit=True)
+    limits = knowledge.config.upload_limits
+    incoming = []
+    for upload in files[: limits.max_files + 1]:
+        data = await upload.read(limits.max_bytes + 1)
+        incoming.append(intake.IncomingFile(upload.filename or "unnamed", data))
+    rows = await intake.accept(
+        session,
+        storage=knowledge.storage,
+        files=incoming,
+        limits=limits,
+        owner=knowledge_items.upload_owner(assistant),
+        created_by=principal.user.id,
+        folder=None,
+    )
+    items = await knowledge_items.add_uploaded(
+        session, assistant_id=assistant.id, rows=rows, added_by=principal.user.id
+    )
+    await session.commit()
+    knowledge.worker.wake()
+    href = f"/api/assistants/{assistant.id}/files"
+    return whole("files", href, (item_body(i, r.name) for i, r in zip(items, rows, strict=True)))
+
+
+@router.delete("/files/{item_id}", status_code=204)
+async def delete_file(
+    assistant_id: str, item_id: str, viewer: ViewerDep, session: SessionDep, services: ServicesDep
+) -> Response:
+    """Delete a file uploaded to the assistant: from the assistant, the library and the index."""
+    assistant = await _published(session, viewer, assistant_id, edit=True)
+    item = await knowledge_items.get(
+        session, assistant_id=assistant.id, item_id=item_id, uploaded=True
+    )
+    row = await session.get(LibraryFile, item.file_id) if item.file_id else None
+    await knowledge_items.detach(session, item=item)
+    if row is not None:
+        knowledge = services.knowledge
+        await intake.remove(session, store=knowledge.store, storage=knowledge.storage, row=row)
+    return Response(status_code=204)
