@@ -230,6 +230,9 @@ class UnavailableIndex:
         return unavailable
 
 
+_LOCAL_SCHEME = "file://"
+
+
 def open_vector_index(
     *,
     data_dir: Path,
@@ -241,8 +244,20 @@ def open_vector_index(
     """The index the settings ask for; nothing is opened or connected until first use.
 
     A Qdrant server when `qdrant_url` is set; else Qdrant Edge in `data_dir/qdrant-edge`, which
-    one process alone may open, so with several workers an `UnavailableIndex`.
+    one process alone may open, so with several workers an `UnavailableIndex`. A `file://` URL
+    opens qdrant-client's local mode in that folder (pure Python and one process only: for
+    trying the server code path without a server, not for production).
     """
+    if qdrant_url.startswith(_LOCAL_SCHEME):
+        from knowledge.index_server import ServerIndex
+
+        if workers > 1:
+            return UnavailableIndex(
+                "qdrant-client's local mode (a file:// SWITCHBOARD_QDRANT_URL) serves one "
+                "process; with several workers set SWITCHBOARD_QDRANT_URL to a Qdrant server."
+            )
+        path = qdrant_url.removeprefix(_LOCAL_SCHEME)
+        return ServerIndex(path=path, collection=collection)
     if qdrant_url:
         from knowledge.index_server import ServerIndex
 
