@@ -38,6 +38,7 @@ from assistant.runs import (
     start_event,
 )
 from assistant.sharing import Viewer
+from assistant.skill_tool import SkillTools
 from assistant.tool_loop import ToolBox, ToolOffer
 from billing.admission import Caller
 from core import clock, tokens
@@ -185,9 +186,11 @@ class ChatEngine:
             turns, model=model.name, context_tokens=model.max_input_tokens, system=system
         )
         toolkit_ids = chat.toolkit_ids if chat.toolkit_ids is not None else list(who.toolkit_ids)
+        toolbox: ToolBox | None = SkillTools(self.tools, who.skills) if who.skills else None
         offers: list[ToolOffer] = []
-        if self.tools is not None and toolkit_ids:
-            offers = await self.tools.offers(user_id=caller.user_id, toolkit_ids=toolkit_ids)
+        box = toolbox or self.tools
+        if box is not None and (toolbox is not None or toolkit_ids):
+            offers = await box.offers(user_id=caller.user_id, toolkit_ids=toolkit_ids)
         tool_tokens = tokens.count_text(json.dumps([o.function for o in offers])) if offers else 0
         ticket = await self.metering.admit(
             caller=caller,
@@ -198,7 +201,16 @@ class ChatEngine:
         )
         temperature = options.temperature if options.temperature is not None else who.temperature
         return Plan(
-            chat, model, prompt, max_tokens, temperature, ticket, caller, grounded.citations, offers
+            chat,
+            model,
+            prompt,
+            max_tokens,
+            temperature,
+            ticket,
+            caller,
+            grounded.citations,
+            offers,
+            toolbox,
         )
 
     async def _launch(self, plan: Plan, answer: Message) -> Run:

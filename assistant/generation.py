@@ -48,6 +48,7 @@ class Plan:
     caller: Caller
     citations: list[dict[str, Any]] = field(default_factory=list)
     tools: list[ToolOffer] = field(default_factory=list)
+    toolbox: ToolBox | None = None  # this answer's own tool box (skills), else the engine's
 
 
 @dataclass
@@ -202,12 +203,13 @@ class Generator:
         offers = {t.name: t for t in plan.tools}
         for call in step.calls:
             run.emit("toolCall", {"id": call.id, "name": call.name, "arguments": call.arguments})
-        budget = self.tools.budget() if self.tools else None
+        tools = plan.toolbox or self.tools
+        budget = tools.budget() if tools else None
 
         async def runner(call: ToolCall) -> tuple[bool, str]:
-            if self.tools is None or call.name not in offers:
+            if tools is None or call.name not in offers:
                 return False, f"There is no tool named {call.name!r}."
-            return await self.tools.run(user_id=plan.caller.user_id, call=call, budget=budget)
+            return await tools.run(user_id=plan.caller.user_id, call=call, budget=budget)
 
         def needs_approval(call: ToolCall) -> bool:
             offer = offers.get(call.name)

@@ -17,6 +17,7 @@ from assistant import knowledge_items, memories, sharing, skills
 from assistant.knowledge_items import KnowledgeScope
 from assistant.models import Assistant, Chat, Memory, Skill
 from assistant.sharing import Viewer
+from assistant.skill_tool import SkillEntry
 from core import tokens
 
 DEFAULT_BUDGET_TOKENS = 2000
@@ -34,7 +35,7 @@ class Persona:
     skill_used: str | None = None
     toolkit_ids: tuple[str, ...] = ()
     knowledge: tuple[KnowledgeScope, ...] = ()
-    skills: tuple[Skill, ...] = ()
+    skills: tuple[SkillEntry, ...] = ()
 
     def system(self, *, model: str = "", budget_tokens: int = DEFAULT_BUDGET_TOKENS) -> str | None:
         """The system prompt: the sections that fit in `budget_tokens`, most important first."""
@@ -77,7 +78,7 @@ async def compose(session: AsyncSession, *, chat: Chat, viewer: Viewer, user_tex
         skill_used=active.name if active else None,
         toolkit_ids=tuple(assistant.toolkit_ids or ()),
         knowledge=await knowledge_items.scopes(session, assistant=published),
-        skills=tuple(catalog),
+        skills=tuple(SkillEntry(s.name, s.description, s.instructions) for s in catalog),
     )
 
 
@@ -117,5 +118,8 @@ def _sections(
         sections.append(f"What you remember about this user:\n{lines}")
     if catalog:
         lines = "\n".join(f"- /{s.name}: {s.description}" for s in catalog)
-        sections.append(f"Skills you have (the user can invoke one with /name):\n{lines}")
+        sections.append(
+            "Skills you have (load one's instructions with the load_skill tool when it fits the "
+            f"request; the user can invoke one with /name):\n{lines}"
+        )
     return tuple(sections)
