@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core import errors
@@ -113,12 +113,17 @@ async def _http(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(code, message), status_code=status, headers=exc.headers)
 
 
-async def _data(_: Request, exc: Exception) -> JSONResponse:
+async def _database(request: Request, exc: Exception) -> JSONResponse:
     # PostgreSQL refuses some text SQLite stores (a NUL character, say): the input's fault.
-    body = error_body(
-        "invalid_input", "The request holds characters or values the database cannot store."
-    )
-    return JSONResponse(body, status_code=422)
+    text = str(getattr(exc, "orig", exc))
+    if isinstance(exc, DataError) or "invalid byte sequence" in text or "0x00" in text:
+        message = "The request holds characters or values the database cannot store."
+        return JSONResponse(error_body("invalid_input", message), status_code=422)
+    if isinstance(exc, OperationalError):
+        log.warning("database unavailable: %s", text.splitlines()[0] if text else exc)
+        message = "The database is busy or unreachable; try again in a moment."
+        return JSONResponse(error_body("database_unavailable", message), status_code=503)
+    return await _unexpected(request, exc)
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -132,5 +137,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.SwitchboardError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
-    app.add_exception_handler(DataError, _data)
+    app.add_exception_handler(DBAPIError, _database)
     app.add_exception_handler(Exception, _unexpected)

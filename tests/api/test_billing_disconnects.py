@@ -3,6 +3,7 @@ reservation; a chat answer goes on, completes and is billed once."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -11,35 +12,45 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from billing.models import LedgerEntry, Reservation
-from core import tokens
+from core import database, tokens
 from tests.fakes.upstream import FakeUpstream
-from tests.support import ADMIN, FAKE_PRICE, PASSWORD, live_server, make_catalog, parse_sse
+from tests.support import (
+    ADMIN,
+    FAKE_PRICE,
+    PASSWORD,
+    fresh_database_url,
+    live_server,
+    make_catalog,
+    parse_sse,
+)
 
 TEXT = "".join(f"word{i} " for i in range(60))
 
 
 @dataclass
 class Live:
-    """A live server, its admin's token headers, and its SQLite database."""
+    """A live server, its admin's token headers, and its database (SQLite or PostgreSQL)."""
 
     url: str
     headers: dict[str, str]
-    database: Path
+    database_url: str
 
     def billing(self) -> tuple[Sequence[LedgerEntry], Sequence[Reservation]]:
         """The ledger rows and the reservations still open."""
-        engine = create_engine(f"sqlite:///{self.database}")
+        return asyncio.run(self._billing())
+
+    async def _billing(self) -> tuple[Sequence[LedgerEntry], Sequence[Reservation]]:
+        engine = database.create_engine(database.async_url(self.database_url))
         try:
-            with Session(engine) as session:
-                rows = list(session.scalars(select(LedgerEntry)))
+            async with database.sessionmaker(engine)() as session:
+                rows = list(await session.scalars(select(LedgerEntry)))
                 held = select(Reservation).where(Reservation.state == "open")
-                return rows, list(session.scalars(held))
+                return rows, list(await session.scalars(held))
         finally:
-            engine.dispose()
+            await engine.dispose()
 
     def settled(self, seconds: float) -> LedgerEntry:
         """The one ledger row, once it is there and nothing is held; fails after `seconds`."""
@@ -55,13 +66,15 @@ class Live:
 
 @pytest.fixture
 def live(upstream: FakeUpstream, tmp_path: Path) -> Iterator[Live]:
-    with live_server(make_catalog(upstream.base_url), tmp_path) as url:
+    database_url = fresh_database_url() or f"sqlite:///{tmp_path / 'data' / 'switchboard.db'}"
+    catalog = make_catalog(upstream.base_url)
+    with live_server(catalog, tmp_path, database_url=database_url) as url:
         with httpx.Client(base_url=url, timeout=30) as client:
             login = client.post("/api/auth/login", json={"username": ADMIN, "password": PASSWORD})
             csrf = {"X-CSRF-Token": login.json()["csrfToken"]}
             token = client.post("/api/api-tokens", json={"name": "live"}, headers=csrf)
         headers = {"Authorization": f"Bearer {token.json()['token']}"}
-        yield Live(url, headers, tmp_path / "data" / "switchboard.db")
+        yield Live(url, headers, database_url)
 
 
 def _read_until(response: httpx.Response, enough: int, kind: str) -> list[Any]:
