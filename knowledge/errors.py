@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from core.errors import Conflict, InvalidInput, NotFound, SwitchboardError, TooLarge, Unavailable
+from core.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PaymentRequired,
+    SwitchboardError,
+    TooLarge,
+    Unavailable,
+)
 
 
 class KnowledgeError(SwitchboardError):
@@ -123,3 +131,9 @@ class InvalidJob(InvalidInput, KnowledgeError):
     """The job's type, parameters, schedule or time zone cannot be used."""
 
     code = "invalid_job"
+
+
+class NoOneToBill(PaymentRequired, KnowledgeError):
+    """Embeddings here cost money and this file has no uploader to bill; upload it again."""
+
+    code = "no_one_to_bill"

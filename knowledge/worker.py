@@ -31,7 +31,7 @@ from core.errors import SwitchboardError
 from knowledge import library
 from knowledge.documents import ParsedDocument, ParseLimits
 from knowledge.embeddings import BillableEmbedder, Embedder, bind_caller
-from knowledge.errors import EmbeddingModelUnavailable
+from knowledge.errors import NoOneToBill
 from knowledge.indexing import index_document
 from knowledge.models import LibraryFile
 from knowledge.parsing import parse_in_worker
@@ -259,13 +259,11 @@ def _billed_to(embedder: Embedder, row: LibraryFile) -> Embedder:
     """The embedder billing the file's uploader (see the module docstring).
 
     Raises:
-        EmbeddingModelUnavailable: the embedder is billable and no user can be billed.
+        NoOneToBill: the embedder is billable and no user can be billed.
     """
     user_id = row.created_by or row.owner_user_id
     if user_id is None:
         if not isinstance(embedder, BillableEmbedder):
             return embedder
-        raise EmbeddingModelUnavailable(
-            "This team file has no uploader to bill for its embeddings; upload it again."
-        )
+        raise NoOneToBill()
     return bind_caller(embedder, user_id, (row.team_id,) if row.team_id else ())

@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 
 from billing.models import LedgerEntry
-from tests.api.billing_builders import create_budget, ledger_rows, open_reservations, seated_member
+from tests.api.billing_builders import (
+    admin_team,
+    create_budget,
+    ledger_rows,
+    open_reservations,
+    seated_member,
+)
 from tests.fakes.upstream import EMBEDDING_DIMENSION, FakeUpstream
 from tests.knowledge.apps import search, upload, wait_settled
 from tests.support import AppHarness, make_catalog
@@ -91,6 +97,21 @@ async def test_a_search_is_billed_to_the_user_who_searches(
         assert await search(harness, member, query="fog over the lighthouse") == []
         [row] = _embedding_rows(list(await ledger_rows(harness.services.sessions)))
         assert (row.user_id, row.model, row.outcome) == (member.id, "embed", "completed")
+
+
+async def test_a_team_file_is_billed_to_its_uploader_under_the_team_budget(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    async with litellm_app(upstream, tmp_path) as harness:
+        team_id = await admin_team(harness)
+        member = await seated_member(harness, "uploader")
+        [item] = await upload(harness, member, {"harbour.md": NOTES}, teamId=team_id)
+        assert item["teamId"] == team_id, item
+        settled = (await wait_settled(harness, member, [item["id"]]))[item["id"]]
+        assert settled["status"] == "indexed", settled
+        rows = _embedding_rows(list(await ledger_rows(harness.services.sessions)))
+        assert rows and all(row.user_id == member.id for row in rows)
+        assert all(row.team_id == team_id for row in rows), [row.team_id for row in rows]
 
 
 async def test_an_exhausted_budget_fails_indexing_with_its_reason_and_refuses_search_with_402(
