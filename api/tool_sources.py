@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from assistant import tool_secrets
 from assistant.models import Chat, Message
 from assistant.tool_loop import ToolCall, ToolOffer
 from core import teams, users
@@ -129,15 +130,19 @@ class ChatTools:
         """A fresh per-turn budget of tool calls."""
         return self.toolkits.turn_budget()
 
-    async def run(self, *, user_id: str, call: ToolCall, budget: object) -> tuple[bool, str]:
-        """Run one call as the user; failures come back as (False, why)."""
+    async def run(
+        self, *, user_id: str, call: ToolCall, budget: object, assistant_id: str | None = None
+    ) -> tuple[bool, str]:
+        """Run one call as the user, with the assistant's secrets; failures come back as
+        (False, why)."""
         user = await self._user(user_id)
-        result = await self.toolkits.call_tool(
-            user=user,
-            function_name=call.name,
-            arguments=call.parsed_arguments(),
-            budget=budget if isinstance(budget, TurnBudget) else None,
-        )
+        with tool_secrets.bound_to(assistant_id):
+            result = await self.toolkits.call_tool(
+                user=user,
+                function_name=call.name,
+                arguments=call.parsed_arguments(),
+                budget=budget if isinstance(budget, TurnBudget) else None,
+            )
         return result.ok, result.content
 
 
@@ -156,6 +161,9 @@ def build_toolkits(
         sessions=sessions,
         connector=McpConnector(policy, limits),
         sealer=Sealer(key),
+        secrets=tool_secrets.AssistantSecrets(
+            sessions, settings.data_dir, settings.secrets_key.get_secret_value()
+        ),
         builtins=builtin_toolkits(
             ChatSearchSource(sessions),
             knowledge=LibrarySource(sessions, store) if store is not None else None,

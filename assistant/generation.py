@@ -209,7 +209,10 @@ class Generator:
         async def runner(call: ToolCall) -> tuple[bool, str]:
             if tools is None or call.name not in offers:
                 return False, f"There is no tool named {call.name!r}."
-            return await tools.run(user_id=plan.caller.user_id, call=call, budget=budget)
+            caller = plan.caller
+            return await tools.run(
+                user_id=caller.user_id, call=call, budget=budget, assistant_id=caller.assistant_id
+            )
 
         def needs_approval(call: ToolCall) -> bool:
             offer = offers.get(call.name)

@@ -69,12 +69,16 @@ class SkillTools:
         """The toolkits' per-turn budget (loading a skill costs none)."""
         return self.inner.budget() if self.inner is not None else None
 
-    async def run(self, *, user_id: str, call: ToolCall, budget: object) -> tuple[bool, str]:
+    async def run(
+        self, *, user_id: str, call: ToolCall, budget: object, assistant_id: str | None = None
+    ) -> tuple[bool, str]:
         """A skill's instructions for `load_skill`; any other call goes to the toolkits."""
         if call.name != LOAD_SKILL:
             if self.inner is None:
                 return False, f"There is no tool named {call.name!r}."
-            return await self.inner.run(user_id=user_id, call=call, budget=budget)
+            return await self.inner.run(
+                user_id=user_id, call=call, budget=budget, assistant_id=assistant_id
+            )
         name = call.parsed_arguments().get("name")
         skill = self.skills.get(name) if isinstance(name, str) else None
         if skill is None:

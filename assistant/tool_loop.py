@@ -84,8 +84,11 @@ class ToolBox(Protocol):
         """A fresh per-turn budget of tool calls."""
         ...
 
-    async def run(self, *, user_id: str, call: ToolCall, budget: object) -> tuple[bool, str]:
-        """Run one call; (ok, content). Never raises for a tool's own failure."""
+    async def run(
+        self, *, user_id: str, call: ToolCall, budget: object, assistant_id: str | None = None
+    ) -> tuple[bool, str]:
+        """Run one call (for the chat's assistant, whose secrets it may use); (ok, content).
+        Never raises for a tool's own failure."""
         ...
 
 

@@ -1,0 +1,159 @@
+"""Assistant secrets reach tool calls: each canary only in the one outbound call bound to it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets as random_secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.upstream import FakeUpstream
+from tests.support import AppHarness, make_catalog, parse_sse
+from tests.toolkits.servers import build_tool_server, mcp_app, serve
+
+pytestmark = pytest.mark.anyio
+ASSISTANTS = 10
+
+
+def _recording(app: Any, seen: list[dict[str, str]]) -> Any:
+    """The app, recording every HTTP request's headers."""
+
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            seen.append({k.decode().lower(): v.decode() for k, v in scope["headers"]})
+        await app(scope, receive, send)
+
+    return asgi
+
+
+@pytest.fixture
+def recorded() -> Iterator[tuple[int, list[dict[str, str]]]]:
+    seen: list[dict[str, str]] = []
+    with serve(_recording(mcp_app(build_tool_server()), seen)) as port:
+        yield port, seen
+
+
+@pytest.fixture
+async def harness(
+    upstream: FakeUpstream, tmp_path: Path, recorded: tuple[int, list[dict[str, str]]]
+) -> AsyncIterator[AppHarness]:
+    hosts = [f"127.0.0.1:{recorded[0]}"]
+    catalog = make_catalog(upstream.base_url)
+    async with AppHarness.start(catalog, tmp_path, toolkit_allowed_hosts=hosts) as running:
+        yield running
+
+
+async def _post(app: AppHarness, path: str, body: Any, status: int = 201) -> Any:
+    response = await app.client.post(path, json=body, headers=app.admin.headers)
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+async def _toolkit(app: AppHarness, port: int) -> str:
+    body = {
+        "name": "canary-tools",
+        "url": f"http://127.0.0.1:{port}/mcp",
+        "headers": {"X-Canary": {"value": "bootstrap"}},
+    }
+    toolkit_id = str((await _post(app, "/api/toolkits", body))["id"])
+    refreshed = await _post(app, f"/api/toolkits/{toolkit_id}/_refresh", None, 200)
+    assert refreshed["connection"]["state"] == "connected", refreshed
+    await _post(app, f"/api/toolkits/{toolkit_id}/tools/echo/_approve", {"sideEffects": False}, 200)
+    patched = await app.client.patch(
+        f"/api/toolkits/{toolkit_id}",
+        json={"headers": {"X-Canary": {"secret": "CANARY"}}},
+        headers=app.admin.headers,
+    )
+    assert patched.status_code == 200, patched.text
+    return toolkit_id
+
+
+async def test_each_canary_reaches_only_the_tool_call_bound_to_it_and_nothing_else(
+    harness: AppHarness,
+    upstream: FakeUpstream,
+    recorded: tuple[int, list[dict[str, str]]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    port, seen = recorded
+    toolkit_id = await _toolkit(harness, port)
+    canaries: dict[str, str] = {}
+    decoys: list[str] = []
+    texts: list[str] = []
+    windows: dict[str, range] = {}
+    for number in range(ASSISTANTS):
+        made = await _post(
+            harness, "/api/assistants", {"name": f"A{number}", "toolkitIds": [toolkit_id]}
+        )
+        canary, decoy = (f"canary-{random_secrets.token_hex(12)}" for _ in range(2))
+        for name, value in (("CANARY", canary), ("DECOY", decoy)):
+            texts.append(
+                json.dumps(
+                    await _post(
+                        harness,
+                        f"/api/assistants/{made['id']}/secrets",
+                        {"name": name, "value": value},
+                    )
+                )
+            )
+        canaries[made["id"]] = canary
+        decoys.append(decoy)
+
+    for assistant_id, canary in canaries.items():
+        call = {
+            "id": "c1",
+            "type": "function",
+            "function": {"name": f"{toolkit_id}__echo", "arguments": '{"text": "ping"}'},
+        }
+        upstream.behave("fake", text="Done.", tool_calls=[[call]])
+        chat_id = await harness.chat(harness.admin, assistantId=assistant_id)
+        before = len(seen)
+        response = await harness.client.post(
+            f"/api/chats/{chat_id}/messages",
+            json={"content": "Call the tool.", "stream": True},
+            headers=harness.admin.headers,
+        )
+        texts.append(response.text)
+        results = [d for _, n, d in parse_sse(response.text) if n == "toolResult"]
+        assert [r["content"] for r in results] == ["echo: ping"], response.text
+        sent = {h.get("x-canary") for h in seen[before:]}
+        assert sent == {canary}
+        windows[canary] = range(before, len(seen))
+        for path in ("messages", ""):
+            listed = await harness.client.get(
+                f"/api/chats/{chat_id}/{path}".rstrip("/"), headers=harness.admin.headers
+            )
+            texts.append(listed.text)
+        listed = await harness.client.get(
+            f"/api/assistants/{assistant_id}/secrets", headers=harness.admin.headers
+        )
+        texts.append(listed.text)
+        exported = await harness.client.get(
+            f"/api/assistants/{assistant_id}/export", headers=harness.admin.headers
+        )
+        texts.append(exported.text)
+
+    plain = await harness.chat(harness.admin)
+    upstream.behave("fake", text="No.", tool_calls=[[call]])
+    unbound = await harness.client.post(
+        f"/api/chats/{plain}/messages",
+        json={"content": "Call it.", "stream": True},
+        headers=harness.admin.headers,
+    )
+    texts.append(unbound.text)
+    refused = [d for _, n, d in parse_sse(unbound.text) if n == "toolResult"]
+    assert [r["ok"] for r in refused] == [False]
+
+    for index, headers in enumerate(seen):
+        header = headers.get("x-canary")
+        assert header == "bootstrap" or index in windows[str(header)]
+    everywhere = "\n".join(
+        [*texts, caplog.text, json.dumps(upstream.recorder.requests, default=str)]
+    )
+    for value in [*canaries.values(), *decoys]:
+        assert value not in everywhere
+    assert not any(decoy in json.dumps(seen) for decoy in decoys)
