@@ -121,7 +121,11 @@ class ChatEngine:
         async with write_transaction(self.factory) as session:
             session.add(Message(chat_id=chat.id, role="user", content=content))
             answer = Message(
-                chat_id=chat.id, role="assistant", model=plan.model.name, status="streaming"
+                chat_id=chat.id,
+                role="assistant",
+                model=plan.model.name,
+                status="streaming",
+                dropped_turns=plan.prompt.dropped,
             )
             session.add(answer)
             values: dict[str, Any] = {"updated_at": clock.now()}
@@ -154,7 +158,11 @@ class ChatEngine:
         async with write_transaction(self.factory) as session:
             await session.delete(await session.get(Message, message_id))
             answer = Message(
-                chat_id=chat.id, role="assistant", model=plan.model.name, status="streaming"
+                chat_id=chat.id,
+                role="assistant",
+                model=plan.model.name,
+                status="streaming",
+                dropped_turns=plan.prompt.dropped,
             )
             session.add(answer)
         return await self._launch(plan, answer)
@@ -214,7 +222,7 @@ class ChatEngine:
         )
 
     async def _launch(self, plan: Plan, answer: Message) -> Run:
-        run = Run(chat_id=plan.chat.id, message_id=answer.id, model=plan.model.name)
+        run = Run(plan.chat.id, answer.id, plan.model.name, plan.prompt.dropped)
         self.registry.add(run)
         run.task = asyncio.create_task(self.generator.run(run, plan), name=f"answer {answer.id}")
         await run.connected
@@ -280,7 +288,9 @@ class ChatEngine:
         """Events from the saved checkpoints of an answer another process is writing."""
         sent, stage = parse_event_id(last_event_id)
         if last_event_id is None:
-            yield start_event(message.chat_id, message.id, message.model or "")
+            yield start_event(
+                message.chat_id, message.id, message.model or "", message.dropped_turns
+            )
         while True:
             async with self.factory() as session:
                 current = await session.get(Message, message.id)

@@ -55,6 +55,8 @@ class Message(IdMixin, TimestampMixin, Base):
     citations: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     # The tool calls made while answering, with their results.
     tool_events: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # How many of the oldest turns were left out of the prompt to fit the context window.
+    dropped_turns: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Assistant(IdMixin, TimestampMixin, Base):

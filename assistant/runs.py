@@ -33,6 +33,7 @@ class Run:
     chat_id: str
     message_id: str
     model: str
+    dropped_turns: int = 0
     text: str = ""
     status: str = "streaming"
     usage: dict[str, Any] | None = None
@@ -99,7 +100,7 @@ class Run:
         sent, stage = parse_event_id(last_event_id)
         extras = _extras_seen(self.extras, sent, stage)
         if last_event_id is None:
-            yield start_event(self.chat_id, self.message_id, self.model)
+            yield start_event(self.chat_id, self.message_id, self.model, self.dropped_turns)
         while True:
             changed = self._changed
             for offset, event in self.extras[extras:]:
@@ -135,11 +136,16 @@ def _extras_seen(extras: list[tuple[int, StreamEvent]], sent: int, stage: str) -
     return sum(1 for offset, _ in extras if offset < sent)
 
 
-def start_event(chat_id: str, message_id: str, model: str) -> StreamEvent:
-    """The first event of every stream."""
-    return StreamEvent(
-        "0:start", "start", {"chatId": chat_id, "messageId": message_id, "model": model}
-    )
+def start_event(chat_id: str, message_id: str, model: str, dropped_turns: int = 0) -> StreamEvent:
+    """The first event of every stream; says so when old turns were left out to fit the model."""
+    data: dict[str, Any] = {"chatId": chat_id, "messageId": message_id, "model": model}
+    if dropped_turns:
+        data["droppedTurns"] = dropped_turns
+        data["notice"] = (
+            f"The {dropped_turns} oldest messages of this chat did not fit the model's context "
+            "window and were left out of this answer."
+        )
+    return StreamEvent("0:start", "start", data)
 
 
 def final_events(

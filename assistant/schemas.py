@@ -99,6 +99,7 @@ class MessageRead(Schema):
     error_message: str | None
     citations: list[dict[str, Any]] | None = None
     tool_events: list[dict[str, Any]] | None = None
+    dropped_turns: int = 0
     created_at: datetime
     finished_at: datetime | None
 
