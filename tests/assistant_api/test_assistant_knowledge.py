@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.upstream import FakeUpstream
 from tests.api.billing_builders import seated_member
+from tests.fakes.upstream import FakeUpstream
 from tests.knowledge import samples
 from tests.knowledge.apps import knowledge_app, upload, wait_settled
 from tests.support import AppHarness, Caller, parse_sse
