@@ -114,9 +114,9 @@ async def upload_files(
     """Upload files to an assistant (needs edit permission). They are stored as library files of
     the assistant's owner and indexed like any library file; follow `status` on the linked file.
     Limits and accepted types are the library's."""
+    assistant = await _published(session, viewer, assistant_id, edit=True)
     knowledge = services.knowledge
     knowledge.store.check_available()
-    assistant = await _published(session, viewer, assistant_id, edit=True)
     limits = knowledge.config.upload_limits
     incoming = []
     for upload in files[: limits.max_files + 1]:

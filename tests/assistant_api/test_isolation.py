@@ -63,6 +63,11 @@ def routes(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any] | None, s
         ("DELETE", a + "/secrets/K", None, "write"),
         ("PATCH", f"{a}/memories/{ids['mid']}", {"content": "changed"}, "private"),
         ("DELETE", f"{a}/memories/{ids['mid']}", None, "private"),
+        ("GET", a + "/knowledge", None, "read"),
+        ("GET", a + "/files", None, "read"),
+        ("POST", a + "/knowledge", {"fileIds": [], "folderIds": []}, "write"),
+        ("DELETE", f"{a}/knowledge/{'0' * 26}", None, "write"),
+        ("DELETE", f"{a}/files/{'0' * 26}", None, "write"),
         ("DELETE", a, None, "write"),
     ]
 
@@ -70,7 +75,7 @@ def routes(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any] | None, s
 async def snapshot(harness: AppHarness, aid: str) -> list[Any]:
     admin = harness.admin.headers
     parts = []
-    for path in ("", "/export", "/skills", "/secrets", "/memories"):
+    for path in ("", "/export", "/skills", "/secrets", "/memories", "/knowledge", "/files"):
         parts.append(
             (await harness.client.get(f"/api/assistants/{aid}{path}", headers=admin)).json()
         )
@@ -103,6 +108,12 @@ async def test_outsiders_get_404_everywhere_and_change_nothing(harness: AppHarne
         headers=outsider.headers,
     )
     assert upload.status_code == 404
+    attached = await harness.client.post(
+        f"/api/assistants/{ids['aid']}/files",
+        files={"files": ("notes.txt", b"Outsider notes.")},
+        headers=outsider.headers,
+    )
+    assert attached.status_code == 404
     listed = await harness.client.get("/api/assistants", headers=outsider.headers)
     assert listed.json()["total"] == 0
     assert await snapshot(harness, ids["aid"]) == before
@@ -124,4 +135,10 @@ async def test_users_without_edit_get_403_on_writes_and_change_nothing(
         headers=reader.headers,
     )
     assert upload.status_code == 403
+    attached = await harness.client.post(
+        f"/api/assistants/{ids['aid']}/files",
+        files={"files": ("notes.txt", b"Reader notes.")},
+        headers=reader.headers,
+    )
+    assert attached.status_code == 403
     assert await snapshot(harness, ids["aid"]) == before
