@@ -16,7 +16,9 @@ pytestmark = pytest.mark.anyio
 TEXT = "Alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu."
 
 
-async def _send(harness: AppHarness, chat_id: str, **body: object) -> tuple[int, list[tuple[str, str, Any]]]:
+async def _send(
+    harness: AppHarness, chat_id: str, **body: object
+) -> tuple[int, list[tuple[str, str, Any]]]:
     response = await harness.client.post(
         f"/api/chats/{chat_id}/messages",
         json={"content": "Hello there", "stream": True, **body},
