@@ -1,4 +1,4 @@
-"""What Switchboard adds to streaming: time to first token and streams/s, against the upstream direct.
+"""What Switchboard adds to streaming: time to first token and streams/s, against the direct call.
 
 One invocation starts the fake upstream and Switchboard (`switchboard serve`, SQLite) as separate
 processes on 127.0.0.1 and measures, at each concurrency and answer length:
@@ -8,10 +8,11 @@ processes on 127.0.0.1 and measures, at each concurrency and answer length:
             settlement),
   proxy   — LiteLLM Proxy with the same model, when --proxy is given (installed into its own
             virtualenv under bench/.proxy-venv on first use; no database).
-Figures printed: streams/s, TTFT p50/p95/p99 (ms), overhead over direct, ratios against LiteLLM Proxy,
-and each server's resident memory. All load is on loopback, bounded by --requests.
+Figures printed: streams/s, TTFT p50/p95/p99 (ms), overhead over direct, ratios against LiteLLM
+Proxy, and each server's resident memory. All load is on loopback, bounded by --requests.
 
-    .venv/bin/python bench/gateway.py [--requests 200] [--concurrency 1 32] [--chunks 20 200] [--proxy]
+    .venv/bin/python bench/gateway.py [--requests 200] [--concurrency 1 32] [--chunks 20 200]
+        [--proxy]
 """
 
 from __future__ import annotations
@@ -92,7 +93,9 @@ def wait_http(url: str, timeout: float = 60) -> None:
 
 @contextmanager
 def process(cmd: list[str], env: dict[str, str], health: str) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         wait_http(health)
         yield proc
@@ -110,15 +113,25 @@ def catalog_yaml(upstream: str, chunk_counts: list[int]) -> str:
         entries.append(
             {
                 "model_name": f"chunks-{n}",
-                "litellm_params": {"model": f"openai/chunks-{n}", "api_base": upstream, "api_key": "bench"},
-                "model_info": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6,
-                               "max_input_tokens": 8192, "max_output_tokens": 1024},
+                "litellm_params": {
+                    "model": f"openai/chunks-{n}",
+                    "api_base": upstream,
+                    "api_key": "bench",
+                },
+                "model_info": {
+                    "input_cost_per_token": 1e-6,
+                    "output_cost_per_token": 2e-6,
+                    "max_input_tokens": 8192,
+                    "max_output_tokens": 1024,
+                },
             }
         )
     return json.dumps({"model_list": entries, "router_settings": {"num_retries": 0}})
 
 
-async def stream_once(client: httpx.AsyncClient, method: str, url: str, body: dict, headers: dict) -> float:
+async def stream_once(
+    client: httpx.AsyncClient, method: str, url: str, body: dict, headers: dict
+) -> float:
     started = time.perf_counter()
     ttft = -1.0
     async with client.stream(method, url, json=body, headers=headers) as response:
@@ -126,7 +139,9 @@ async def stream_once(client: httpx.AsyncClient, method: str, url: str, body: di
             await response.aread()
             raise RuntimeError(f"{response.status_code} {response.text[:200]}")
         async for line in response.aiter_lines():
-            if ttft < 0 and ('"delta"' in line and "content" in line or line.startswith("event: delta")):
+            if ttft < 0 and (
+                ('"delta"' in line and "content" in line) or line.startswith("event: delta")
+            ):
                 ttft = (time.perf_counter() - started) * 1000
     return ttft
 
@@ -134,7 +149,9 @@ async def stream_once(client: httpx.AsyncClient, method: str, url: str, body: di
 async def run_load(
     make_request: Callable[[httpx.AsyncClient, int], object], requests: int, concurrency: int
 ) -> tuple[float, list[float], int]:
-    limits = httpx.Limits(max_connections=concurrency + 8, max_keepalive_connections=concurrency + 8)
+    limits = httpx.Limits(
+        max_connections=concurrency + 8, max_keepalive_connections=concurrency + 8
+    )
     ttfts: list[float] = []
     errors = 0
     counter = iter(range(requests))
@@ -145,7 +162,7 @@ async def run_load(
             for i in counter:
                 try:
                     ttfts.append(await make_request(client, i))  # type: ignore[misc]
-                except Exception:  # noqa: BLE001
+                except Exception:
                     errors += 1
 
         started = time.perf_counter()
@@ -159,7 +176,9 @@ def token_for(base: str, user: str, password: str) -> str:
         login = client.post("/api/auth/login", json={"username": user, "password": password})
         login.raise_for_status()
         csrf = {"X-CSRF-Token": login.json()["csrfToken"]}
-        return str(client.post("/api/api-tokens", json={"name": "bench"}, headers=csrf).json()["token"])
+        return str(
+            client.post("/api/api-tokens", json={"name": "bench"}, headers=csrf).json()["token"]
+        )
 
 
 def ensure_proxy_venv() -> Path:
@@ -172,7 +191,9 @@ def ensure_proxy_venv() -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--chunks", type=int, nargs="+", default=[20])
@@ -188,9 +209,13 @@ async def bench(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="sb-bench-"))
     (tmp / "models.yaml").write_text(catalog_yaml(upstream, args.chunks))
     sb_env = {
-        **env, "SWITCHBOARD_DATA_DIR": str(tmp / "data"), "SWITCHBOARD_MODELS": str(tmp / "models.yaml"),
-        "SWITCHBOARD_ADMIN_USERNAME": "bench", "SWITCHBOARD_ADMIN_PASSWORD": "bench-password",
-        "SWITCHBOARD_LOG_LEVEL": "WARNING", "SWITCHBOARD_PORT": str(sb_port),
+        **env,
+        "SWITCHBOARD_DATA_DIR": str(tmp / "data"),
+        "SWITCHBOARD_MODELS": str(tmp / "models.yaml"),
+        "SWITCHBOARD_ADMIN_USERNAME": "bench",
+        "SWITCHBOARD_ADMIN_PASSWORD": "bench-password",
+        "SWITCHBOARD_LOG_LEVEL": "WARNING",
+        "SWITCHBOARD_PORT": str(sb_port),
     }
     fake_cmd = [sys.executable, "-m", "tests.fakes.upstream", "--port", str(up_port)]
     sb_cmd = [str(ROOT / ".venv" / "bin" / "switchboard"), "serve"]
@@ -204,7 +229,9 @@ async def bench(args: argparse.Namespace) -> None:
             auth = {"Authorization": f"Bearer {token}"}
             for chunks in args.chunks:
                 for concurrency in args.concurrency:
-                    results += await measure_switchboard(base, upstream, auth, chunks, concurrency, args.requests)
+                    results += await measure_switchboard(
+                        base, upstream, auth, chunks, concurrency, args.requests
+                    )
             memory["switchboard (after load)"] = rss_mb(sb.pid)
         if args.proxy:
             results += await measure_proxy(tmp, upstream, env, args, memory)
@@ -216,8 +243,12 @@ async def measure_switchboard(
     base: str, upstream: str, auth: dict[str, str], chunks: int, concurrency: int, requests: int
 ) -> list[Result]:
     model = f"chunks-{chunks}"
-    body = {"model": model, "stream": True, "stream_options": {"include_usage": True},
-            "messages": [{"role": "user", "content": "Say something."}]}
+    body = {
+        "model": model,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": "Say something."}],
+    }
     out = []
 
     async def direct(client: httpx.AsyncClient, _: int) -> float:
@@ -235,7 +266,9 @@ async def measure_switchboard(
         chat_id = await free.get()  # one turn at a time per chat, as a person would
         try:
             url = f"{base}/api/chats/{chat_id}/messages"
-            return await stream_once(client, "POST", url, {"content": "Say something.", "stream": True}, auth)
+            return await stream_once(
+                client, "POST", url, {"content": "Say something.", "stream": True}, auth
+            )
         finally:
             free.put_nowait(chat_id)
 
@@ -247,7 +280,11 @@ async def measure_switchboard(
 
 
 async def measure_proxy(
-    tmp: Path, upstream: str, env: dict[str, str], args: argparse.Namespace, memory: dict[str, float]
+    tmp: Path,
+    upstream: str,
+    env: dict[str, str],
+    args: argparse.Namespace,
+    memory: dict[str, float],
 ) -> list[Result]:
     litellm_bin = ensure_proxy_venv()
     port = free_port()
@@ -261,8 +298,12 @@ async def measure_proxy(
     with process(cmd, proxy_env, f"http://127.0.0.1:{port}/health/liveliness") as proxy:
         memory["litellm proxy (idle)"] = rss_mb(proxy.pid)
         for chunks in args.chunks:
-            body = {"model": f"chunks-{chunks}", "stream": True, "stream_options": {"include_usage": True},
-                    "messages": [{"role": "user", "content": "Say something."}]}
+            body = {
+                "model": f"chunks-{chunks}",
+                "stream": True,
+                "stream_options": {"include_usage": True},
+                "messages": [{"role": "user", "content": "Say something."}],
+            }
 
             async def call(client: httpx.AsyncClient, _: int, body: dict = body) -> float:
                 url = f"http://127.0.0.1:{port}/v1/chat/completions"
@@ -277,18 +318,39 @@ async def measure_proxy(
 
 
 def report(results: list[Result], memory: dict[str, float]) -> None:
-    print(f"{'target':8} {'conc':>4} {'chunks':>6} {'streams/s':>10} {'ttft p50':>9} {'p95':>8} {'p99':>8} "
-          f"{'+p50 vs direct':>15} {'x proxy':>8} {'errors':>6}")
+    print(
+        f"{'target':8} {'conc':>4} {'chunks':>6} {'streams/s':>10} {'ttft p50':>9} "
+        f"{'p95':>8} {'p99':>8} "
+        f"{'+p50 vs direct':>15} {'x proxy':>8} {'errors':>6}"
+    )
     for r in results:
-        direct = next((d for d in results if d.target == "direct" and d.concurrency == r.concurrency and d.chunks == r.chunks), None)
-        proxy = next((p for p in results if p.target == "proxy" and p.concurrency == r.concurrency and p.chunks == r.chunks), None)
+        direct = next(
+            (
+                d
+                for d in results
+                if d.target == "direct" and d.concurrency == r.concurrency and d.chunks == r.chunks
+            ),
+            None,
+        )
+        proxy = next(
+            (
+                p
+                for p in results
+                if p.target == "proxy" and p.concurrency == r.concurrency and p.chunks == r.chunks
+            ),
+            None,
+        )
         added = f"{r.pct(0.5) - direct.pct(0.5):+.1f} ms" if direct and r is not direct else ""
         ratio = f"{r.streams_per_s / proxy.streams_per_s:.2f}" if proxy and r is not proxy else ""
-        print(f"{r.target:8} {r.concurrency:>4} {r.chunks:>6} {r.streams_per_s:>10.1f} {r.pct(0.5):>9.1f} "
-              f"{r.pct(0.95):>8.1f} {r.pct(0.99):>8.1f} {added:>15} {ratio:>8} {r.errors:>6}")
+        print(
+            f"{r.target:8} {r.concurrency:>4} {r.chunks:>6} {r.streams_per_s:>10.1f} "
+            f"{r.pct(0.5):>9.1f} "
+            f"{r.pct(0.95):>8.1f} {r.pct(0.99):>8.1f} {added:>15} {ratio:>8} {r.errors:>6}"
+        )
     for name, mb in memory.items():
         print(f"resident memory, {name}: {mb:.0f} MB")
-    print(f"(median of TTFT across all rows: {statistics.median([r.pct(0.5) for r in results]):.1f} ms)")
+    median = statistics.median([r.pct(0.5) for r in results])
+    print(f"(median of TTFT across all rows: {median:.1f} ms)")
 
 
 if __name__ == "__main__":

@@ -285,7 +285,7 @@ def _free_port() -> int:
 
 
 def main() -> None:
-    """Serve the fake on a port until interrupted (for benchmarks): `python -m tests.fakes.upstream`."""
+    """Serve the fake on a port until interrupted: `python -m tests.fakes.upstream --port N`."""
     import argparse
 
     parser = argparse.ArgumentParser(description="Fake OpenAI-compatible upstream on 127.0.0.1.")
@@ -296,7 +296,9 @@ def main() -> None:
     fake = FakeUpstream()
     fake.port = args.port
     fake.base_url = f"http://127.0.0.1:{args.port}/v1"
-    default = Behaviour(text="lorem ipsum dolor sit amet " * 8, chunks=args.chunks, delay=args.delay)
+    default = Behaviour(
+        text="lorem ipsum dolor sit amet " * 8, chunks=args.chunks, delay=args.delay
+    )
     fake.behaviours = _DefaultBehaviours(default)
     fake.start()
     try:
