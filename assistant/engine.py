@@ -194,7 +194,9 @@ class ChatEngine:
             turns, model=model.name, context_tokens=model.max_input_tokens, system=system
         )
         toolkit_ids = chat.toolkit_ids if chat.toolkit_ids is not None else list(who.toolkit_ids)
-        toolbox: ToolBox | None = SkillTools(self.tools, who.skills) if who.skills else None
+        toolbox: ToolBox | None = None
+        if who.skills:
+            toolbox = SkillTools(self.tools, who.skills, who.skill_used)
         offers: list[ToolOffer] = []
         box = toolbox or self.tools
         if box is not None and (toolbox is not None or toolkit_ids):

@@ -19,6 +19,7 @@ from assistant.gateway import Gateway, Usage
 from assistant.metering import Metering, Ticket
 from assistant.models import Chat, Message
 from assistant.runs import Run, RunRegistry
+from assistant.skill_tool import SkillTools
 from assistant.tool_loop import CallAssembler, Outcome, ToolBox, ToolCall, ToolOffer
 from billing.admission import Caller
 from core import clock, tokens
@@ -137,6 +138,10 @@ class Generator:
                 await self._settle(plan, step, step_prompt, totals, "complete")
                 open_ticket = False
                 messages += await self._run_tools(run, plan, step, totals)
+                if isinstance(plan.toolbox, SkillTools):  # a loaded skill brings its toolkits
+                    plan.tools = await plan.toolbox.refreshed(
+                        user_id=plan.caller.user_id, current=plan.tools
+                    )
             else:
                 raise ToolStepLimit(steps=self.config.max_tool_steps)
         except asyncio.CancelledError:

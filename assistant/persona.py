@@ -78,7 +78,7 @@ async def compose(session: AsyncSession, *, chat: Chat, viewer: Viewer, user_tex
         skill_used=active.name if active else None,
         toolkit_ids=tuple(assistant.toolkit_ids or ()),
         knowledge=await knowledge_items.scopes(session, assistant=published),
-        skills=tuple(SkillEntry(s.name, s.description, s.instructions) for s in catalog),
+        skills=tuple(_entry(s) for s in catalog),
     )
 
 
@@ -123,3 +123,13 @@ def _sections(
             f"request; the user can invoke one with /name):\n{lines}"
         )
     return tuple(sections)
+
+
+def _entry(skill: Skill) -> SkillEntry:
+    return SkillEntry(
+        skill.name,
+        skill.description,
+        skill.instructions,
+        tuple(skill.toolkit_ids or ()),
+        tuple(skill.secret_names or ()),
+    )

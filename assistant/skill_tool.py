@@ -2,7 +2,9 @@
 
 A skill's instructions stay out of the prompt until the model asks for them; then they arrive as
 that call's tool result. The tool is offered beside the chat's toolkits and answered here, without
-the toolkits registry.
+the toolkits registry. A skill in use for a turn (invoked with `/name`, or loaded) adds its own
+toolkits' tools to the turn's offers; a tool offered only through skills resolves only those
+skills' secret names.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from assistant import tool_secrets
 from assistant.tool_loop import ToolBox, ToolCall, ToolOffer
 
 LOAD_SKILL = "load_skill"
@@ -18,11 +21,13 @@ LOAD_SKILL = "load_skill"
 
 @dataclass(frozen=True)
 class SkillEntry:
-    """What the tool needs of a skill: its name, description and instructions."""
+    """What the tool needs of a skill: its name, description, instructions, toolkits, secrets."""
 
     name: str
     description: str
     instructions: str
+    toolkit_ids: tuple[str, ...] = ()
+    secret_names: tuple[str, ...] = ()
 
 
 def offer(skills: Sequence[SkillEntry]) -> ToolOffer:
@@ -52,18 +57,46 @@ def offer(skills: Sequence[SkillEntry]) -> ToolOffer:
 
 
 class SkillTools:
-    """A tool box answering `load_skill` itself and passing every other call to the toolkits."""
+    """A turn's tool box answering `load_skill` itself and passing every other call to the
+    toolkits; it adds the toolkits of the skills in use to the turn's offers."""
 
-    def __init__(self, inner: ToolBox | None, skills: Sequence[SkillEntry]) -> None:
+    def __init__(
+        self, inner: ToolBox | None, skills: Sequence[SkillEntry], active: str | None = None
+    ) -> None:
         self.inner = inner
         self.skills = {s.name: s for s in skills}
+        self.in_use = [self.skills[active]] if active in self.skills else []
+        self.toolkit_ids: tuple[str, ...] = ()
+        self.offered_for = 0  # how many skills in use the current offers include
+        self.skill_tools: dict[str, frozenset[str]] = {}  # tool offered only by skills: secrets
 
     async def offers(self, *, user_id: str, toolkit_ids: Sequence[str]) -> list[ToolOffer]:
-        """The toolkits' tools, then `load_skill`."""
-        found = []
-        if self.inner is not None and toolkit_ids:
-            found = await self.inner.offers(user_id=user_id, toolkit_ids=toolkit_ids)
+        """The toolkits' tools, those of the skills in use, then `load_skill`."""
+        self.toolkit_ids = tuple(toolkit_ids)
+        self.offered_for = len(self.in_use)
+        found = await self._toolkit_offers(user_id, toolkit_ids)
+        names = {o.name for o in found}
+        self.skill_tools = {}
+        for skill in self.in_use:
+            for extra in await self._toolkit_offers(user_id, skill.toolkit_ids):
+                if extra.name in names:
+                    continue
+                if extra.name not in self.skill_tools:
+                    found.append(extra)
+                allowed = self.skill_tools.get(extra.name, frozenset())
+                self.skill_tools[extra.name] = allowed | frozenset(skill.secret_names)
         return [o for o in found if o.name != LOAD_SKILL] + [offer(list(self.skills.values()))]
+
+    async def refreshed(self, *, user_id: str, current: list[ToolOffer]) -> list[ToolOffer]:
+        """The offers for the next step: `current`, grown when a skill was loaded since."""
+        if len(self.in_use) == self.offered_for:
+            return current
+        return await self.offers(user_id=user_id, toolkit_ids=self.toolkit_ids)
+
+    async def _toolkit_offers(self, user_id: str, toolkit_ids: Sequence[str]) -> list[ToolOffer]:
+        if self.inner is None or not toolkit_ids:
+            return []
+        return await self.inner.offers(user_id=user_id, toolkit_ids=toolkit_ids)
 
     def budget(self) -> object:
         """The toolkits' per-turn budget (loading a skill costs none)."""
@@ -76,11 +109,15 @@ class SkillTools:
         if call.name != LOAD_SKILL:
             if self.inner is None:
                 return False, f"There is no tool named {call.name!r}."
-            return await self.inner.run(
-                user_id=user_id, call=call, budget=budget, assistant_id=assistant_id
-            )
+            allowed = self.skill_tools.get(call.name)
+            with tool_secrets.limited_to(allowed):
+                return await self.inner.run(
+                    user_id=user_id, call=call, budget=budget, assistant_id=assistant_id
+                )
         name = call.parsed_arguments().get("name")
         skill = self.skills.get(name) if isinstance(name, str) else None
         if skill is None:
             return False, f"There is no skill named {name!r}; use one of: {', '.join(self.skills)}."
+        if skill not in self.in_use:
+            self.in_use.append(skill)
         return True, f"Instructions of the skill {skill.name}:\n{skill.instructions.strip()}"

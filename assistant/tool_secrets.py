@@ -3,13 +3,14 @@
 A chat's tool call runs bound to the assistant the chat talks to (`bound_to`); only then, and only
 while the user may still use that assistant, does a secret named in a toolkit header resolve, at
 call time, straight into that call's headers. Nothing else (discovery, another chat, the model)
-ever sees a value.
+ever sees a value. A tool offered only through a skill resolves only that skill's secret names
+(`limited_to`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -23,6 +24,7 @@ from core import teams
 from core.database import write_transaction
 
 _bound: ContextVar[str | None] = ContextVar("tool_call_assistant", default=None)
+_allowed: ContextVar[frozenset[str] | None] = ContextVar("tool_call_secret_names", default=None)
 
 
 @contextmanager
@@ -33,6 +35,16 @@ def bound_to(assistant_id: str | None) -> Iterator[None]:
         yield
     finally:
         _bound.reset(token)
+
+
+@contextmanager
+def limited_to(names: Iterable[str] | None) -> Iterator[None]:
+    """Let tool calls inside the block resolve only these secret names (None: any name)."""
+    token = _allowed.set(frozenset(names) if names is not None else None)
+    try:
+        yield
+    finally:
+        _allowed.reset(token)
 
 
 class AssistantSecrets:
@@ -52,7 +64,8 @@ class AssistantSecrets:
             SecretUnreadable: the stored value cannot be decrypted.
         """
         assistant_id = _bound.get()
-        if assistant_id is None:
+        allowed = _allowed.get()
+        if assistant_id is None or (allowed is not None and name not in allowed):
             return None
         ring = await asyncio.to_thread(keyring.load, self.data_dir, self.configured_key)
         async with write_transaction(self.sessions) as session:

@@ -157,3 +157,42 @@ async def test_each_canary_reaches_only_the_tool_call_bound_to_it_and_nothing_el
     for value in [*canaries.values(), *decoys]:
         assert value not in everywhere
     assert not any(decoy in json.dumps(seen) for decoy in decoys)
+
+
+async def test_a_tool_offered_through_a_skill_resolves_only_the_skills_secret_names(
+    harness: AppHarness, upstream: FakeUpstream, recorded: tuple[int, list[dict[str, str]]]
+) -> None:
+    port, seen = recorded
+    toolkit_id = await _toolkit(harness, port)
+    canary = f"canary-{random_secrets.token_hex(12)}"
+    call = {
+        "id": "c1",
+        "type": "function",
+        "function": {"name": f"{toolkit_id}__echo", "arguments": '{"text": "ping"}'},
+    }
+    results: dict[str, list[dict[str, Any]]] = {}
+    for skill, names in (("trusted", ["CANARY"]), ("narrow", ["DECOY"])):
+        made = await _post(harness, "/api/assistants", {"name": skill})
+        await _post(
+            harness, f"/api/assistants/{made['id']}/secrets", {"name": "CANARY", "value": canary}
+        )
+        await _post(
+            harness,
+            f"/api/assistants/{made['id']}/skills",
+            {"name": skill, "toolkitIds": [toolkit_id], "secretNames": names},
+        )
+        upstream.behave("fake", text="Done.", tool_calls=[[call]])
+        chat_id = await harness.chat(harness.admin, assistantId=made["id"])
+        before = len(seen)
+        response = await harness.client.post(
+            f"/api/chats/{chat_id}/messages",
+            json={"content": f"/{skill} call the tool", "stream": True},
+            headers=harness.admin.headers,
+        )
+        results[skill] = [d for _, n, d in parse_sse(response.text) if n == "toolResult"]
+        if skill == "trusted":
+            assert {h.get("x-canary") for h in seen[before:]} == {canary}
+        else:
+            assert all(canary not in json.dumps(h) for h in seen[before:])
+    assert [r["content"] for r in results["trusted"]] == ["echo: ping"]
+    assert [r["ok"] for r in results["narrow"]] == [False]
