@@ -5,11 +5,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant import sharing
+from assistant import knowledge_items, sharing
 from assistant.models import Assistant, Skill
 from assistant.schemas import AssistantCreate, AssistantUpdate
 from assistant.sharing import Viewer
 from core.listing import Page, PageRequest, paginate
+from knowledge.index import TenantScope
 
 # Fields a draft carries and a commit copies onto the published assistant.
 CONTENT_FIELDS = (
@@ -90,7 +91,8 @@ async def delete(session: AsyncSession, *, assistant: Assistant) -> None:
 
 
 async def duplicate(session: AsyncSession, *, viewer: Viewer, assistant: Assistant) -> Assistant:
-    """A private copy for the viewer, with the skills but none of the secrets or memories."""
+    """A private copy for the viewer, with the skills and the knowledge the viewer may see, but
+    none of the secrets or memories. Files uploaded to the original are attached to the copy."""
     source = await sharing.published_of(session, assistant)
     values = {name: getattr(assistant, name) for name in CONTENT_FIELDS}
     values.update(name=f"{assistant.name} (copy)"[:200], visibility="private", team_id=None)
@@ -100,6 +102,14 @@ async def duplicate(session: AsyncSession, *, viewer: Viewer, assistant: Assista
     for skill in await skills_of(session, assistant_id=source.id):
         session.add(copy_skill(skill, assistant_id=copy.id))
     await session.flush()
+    file_ids, folder_ids = await knowledge_items.attached_ids(session, assistant_id=source.id)
+    await knowledge_items.carry(
+        session,
+        assistant_id=copy.id,
+        scope=TenantScope(viewer.user_id, viewer.team_ids),
+        file_ids=file_ids,
+        folder_ids=folder_ids,
+    )
     return copy
 
 

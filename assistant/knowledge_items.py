@@ -157,3 +157,51 @@ async def scopes(session: AsyncSession, *, assistant: Assistant) -> tuple[Knowle
         KnowledgeScope(user, teams, tuple(files), tuple(folders))
         for (user, teams), (files, folders) in groups.items()
     )
+
+
+async def attached_ids(session: AsyncSession, *, assistant_id: str) -> tuple[list[str], list[str]]:
+    """The library file ids and folder ids an assistant answers from (uploaded files included)."""
+    items = await session.scalars(
+        select(KnowledgeItem)
+        .where(KnowledgeItem.assistant_id == assistant_id)
+        .order_by(KnowledgeItem.created_at, KnowledgeItem.id)
+    )
+    rows = list(items)
+    return [i.file_id for i in rows if i.file_id], [i.folder_id for i in rows if i.folder_id]
+
+
+async def carry(
+    session: AsyncSession,
+    *,
+    assistant_id: str,
+    scope: TenantScope,
+    file_ids: Sequence[str],
+    folder_ids: Sequence[str],
+) -> tuple[list[str], list[str]]:
+    """Attach to a new assistant those of another's (or an export's) files and folders that the
+    scope may see; returns the file ids and folder ids skipped because it may not."""
+    files = await _visible(session, LibraryFile, scope, file_ids)
+    folders = await _visible(session, LibraryFolder, scope, folder_ids)
+    await attach(
+        session,
+        assistant_id=assistant_id,
+        scope=scope,
+        file_ids=[f for f in file_ids if f in files],
+        folder_ids=[f for f in folder_ids if f in folders],
+    )
+    return (
+        [f for f in dict.fromkeys(file_ids) if f not in files],
+        [f for f in dict.fromkeys(folder_ids) if f not in folders],
+    )
+
+
+async def _visible(
+    session: AsyncSession,
+    model: type[LibraryFile] | type[LibraryFolder],
+    scope: TenantScope,
+    ids: Sequence[str],
+) -> set[str]:
+    if not ids:
+        return set()
+    stmt = select(model.id).where(model.id.in_(set(ids)), library.visible_to(model, scope))
+    return set(await session.scalars(stmt))

@@ -4,35 +4,43 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant import assistants, secrets, sharing, skills
+from assistant import assistants, knowledge_items, secrets, sharing, skills
 from assistant.errors import SkillNameTaken
 from assistant.models import Assistant, Skill
 from assistant.schemas import (
     AssistantCreate,
     AssistantExport,
     AssistantFields,
+    KnowledgeExport,
     SecretExport,
     SkillExport,
 )
 from assistant.sharing import Viewer
+from knowledge.index import TenantScope
 
 
 async def export(session: AsyncSession, *, assistant: Assistant) -> AssistantExport:
-    """An assistant, its skills and the names of its secrets (never their values)."""
+    """An assistant, its skills, the names of its secrets (never their values) and the ids of
+    its knowledge files and folders."""
     published = await sharing.published_of(session, assistant)
     fields = AssistantFields.model_validate(assistant, from_attributes=True)
     skill_rows = await skills.list_all(session, assistant_id=published.id)
     secret_rows = await secrets.list_all(session, assistant_id=published.id)
+    file_ids, folder_ids = await knowledge_items.attached_ids(session, assistant_id=published.id)
     return AssistantExport(
         name=assistant.name,
         assistant=fields,
         skills=[SkillExport.model_validate(s, from_attributes=True) for s in skill_rows],
         secrets=[SecretExport(name=s.name, description=s.description) for s in secret_rows],
+        knowledge=KnowledgeExport(file_ids=file_ids, folder_ids=folder_ids),
     )
 
 
-async def import_(session: AsyncSession, *, viewer: Viewer, data: AssistantExport) -> Assistant:
-    """A new private assistant of the viewer's, made from an export (secrets are set afterwards).
+async def import_(
+    session: AsyncSession, *, viewer: Viewer, data: AssistantExport
+) -> tuple[Assistant, KnowledgeExport]:
+    """A new private assistant of the viewer's, made from an export (secrets are set afterwards),
+    with the export's knowledge the viewer may see; returns it and the knowledge ids skipped.
 
     Raises:
         SkillNameTaken: the export names one skill twice.
@@ -46,4 +54,11 @@ async def import_(session: AsyncSession, *, viewer: Viewer, data: AssistantExpor
         seen.add(skill.name)
         session.add(Skill(assistant_id=assistant.id, **skill.model_dump()))
     await session.flush()
-    return assistant
+    skipped_files, skipped_folders = await knowledge_items.carry(
+        session,
+        assistant_id=assistant.id,
+        scope=TenantScope(viewer.user_id, viewer.team_ids),
+        file_ids=data.knowledge.file_ids,
+        folder_ids=data.knowledge.folder_ids,
+    )
+    return assistant, KnowledgeExport(file_ids=skipped_files, folder_ids=skipped_folders)

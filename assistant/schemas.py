@@ -266,8 +266,16 @@ class SecretExport(Schema):
     description: str = Field(default="", max_length=2000)
 
 
+class KnowledgeExport(Schema):
+    """The library file and folder ids an exported assistant answered from."""
+
+    file_ids: list[Annotated[str, Field(max_length=26)]] = Field(default=[], max_length=1000)
+    folder_ids: list[Annotated[str, Field(max_length=26)]] = Field(default=[], max_length=1000)
+
+
 class AssistantExport(Schema):
-    """An assistant as portable JSON: fields, skills and the names of its secrets."""
+    """An assistant as portable JSON: fields, skills, the names of its secrets and the ids of
+    its knowledge."""
 
     format: Literal["switchboard-assistant"] = "switchboard-assistant"
     version: Literal[1] = 1
@@ -275,6 +283,7 @@ class AssistantExport(Schema):
     assistant: AssistantFields
     skills: list[SkillExport] = Field(default=[], max_length=200)
     secrets: list[SecretExport] = Field(default=[], max_length=200)
+    knowledge: KnowledgeExport = Field(default_factory=KnowledgeExport)
 
 
 class KnowledgeAttach(Schema):

@@ -73,8 +73,14 @@ async def create_assistant(
 async def import_assistant(
     body: AssistantExport, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:
-    """Make a private assistant from an export; set its secrets afterwards (exports hold none)."""
-    return assistant_body(await portability.import_(session, viewer=viewer, data=body), "edit")
+    """Make a private assistant from an export; set its secrets afterwards (exports hold none).
+    Knowledge files and folders of the export that you may see are attached again; the others
+    are listed in `skippedKnowledge` (`fileIds`, `folderIds`)."""
+    assistant, skipped = await portability.import_(session, viewer=viewer, data=body)
+    return {
+        **assistant_body(assistant, "edit"),
+        "skippedKnowledge": skipped.model_dump(mode="json", by_alias=True),
+    }
 
 
 @router.get("/{assistant_id}")
@@ -125,7 +131,8 @@ async def commit_draft(assistant_id: str, viewer: ViewerDep, session: SessionDep
 async def duplicate_assistant(
     assistant_id: str, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:
-    """A private copy of an assistant you may use, with its skills (not secrets or memories)."""
+    """A private copy of an assistant you may use, with its skills and the knowledge files and
+    folders you may see yourself (not secrets or memories)."""
     assistant = await sharing.get_usable(session, viewer=viewer, assistant_id=assistant_id)
     copy = await assistants.duplicate(session, viewer=viewer, assistant=assistant)
     return assistant_body(copy, "edit")
@@ -135,7 +142,8 @@ async def duplicate_assistant(
 async def export_assistant(
     assistant_id: str, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:
-    """An assistant as JSON for `_import`: fields, skills and secret names, never secret values."""
+    """An assistant as JSON for `_import`: fields, skills, secret names (never secret values) and
+    the ids of its knowledge files and folders."""
     assistant = await sharing.get_usable(session, viewer=viewer, assistant_id=assistant_id)
     exported = await portability.export(session, assistant=assistant)
     return exported.model_dump(mode="json", by_alias=True)

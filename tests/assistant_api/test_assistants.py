@@ -129,3 +129,67 @@ async def test_import_refuses_something_else(harness: AppHarness) -> None:
         "/api/assistants/_import", json={"format": "other"}, headers=harness.admin.headers
     )
     assert response.status_code == 422
+
+
+async def _folder(harness: AppHarness, caller: Caller, name: str) -> str:
+    made = await harness.client.post(
+        "/api/library/folders", json={"name": name}, headers=caller.headers
+    )
+    assert made.status_code == 201, made.text
+    return str(made.json()["id"])
+
+
+async def _knowledge_folders(harness: AppHarness, caller: Caller, assistant_id: str) -> list[str]:
+    listed = await harness.client.get(
+        f"/api/assistants/{assistant_id}/knowledge", headers=caller.headers
+    )
+    assert listed.status_code == 200, listed.text
+    return [i["folderId"] for i in listed.json()["_embedded"]["knowledge"]]
+
+
+async def _shared_with_two_folders(harness: AppHarness, bob: Caller) -> tuple[str, str, str]:
+    """An instance-wide editable assistant with a folder of the admin's and one of bob's."""
+    made = await make_assistant(harness, harness.admin, visibility="instance", permission="edit")
+    theirs, bobs = (
+        await _folder(harness, harness.admin, "Admin's"),
+        await _folder(harness, bob, "Bob's"),
+    )
+    for caller, folder in ((harness.admin, theirs), (bob, bobs)):
+        attached = await harness.client.post(
+            f"/api/assistants/{made['id']}/knowledge",
+            json={"folderIds": [folder]},
+            headers=caller.headers,
+        )
+        assert attached.status_code == 201, attached.text
+    return str(made["id"]), theirs, bobs
+
+
+async def test_duplicate_carries_the_knowledge_the_duplicating_user_may_see(
+    harness: AppHarness,
+) -> None:
+    bob = await harness.member("bob")
+    assistant_id, theirs, bobs = await _shared_with_two_folders(harness, bob)
+    for caller, expected in ((harness.admin, [theirs]), (bob, [bobs])):
+        copy = await harness.client.post(
+            f"/api/assistants/{assistant_id}/_duplicate", headers=caller.headers
+        )
+        assert copy.status_code == 201, copy.text
+        assert await _knowledge_folders(harness, caller, copy.json()["id"]) == expected
+    assert await _knowledge_folders(harness, bob, assistant_id) == [theirs, bobs]
+
+
+async def test_import_reattaches_visible_knowledge_and_reports_the_rest_skipped(
+    harness: AppHarness,
+) -> None:
+    bob = await harness.member("bob")
+    assistant_id, theirs, bobs = await _shared_with_two_folders(harness, bob)
+    exported = await harness.client.get(
+        f"/api/assistants/{assistant_id}/export", headers=harness.admin.headers
+    )
+    assert exported.json()["knowledge"] == {"fileIds": [], "folderIds": [theirs, bobs]}
+    imported = await harness.client.post(
+        "/api/assistants/_import", json=exported.json(), headers=harness.admin.headers
+    )
+    assert imported.status_code == 201, imported.text
+    assert imported.json()["skippedKnowledge"] == {"fileIds": [], "folderIds": [bobs]}
+    assert await _knowledge_folders(harness, harness.admin, imported.json()["id"]) == [theirs]
