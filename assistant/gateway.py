@@ -194,10 +194,3 @@ def _domain_error(exc: Exception, model_name: str) -> ProviderError | ProviderRe
         model=model_name,
         providerStatus=status,
     )
-
-
-def estimate_cost_micros(model: CatalogModel, usage: Usage) -> int:
-    """What a call cost by the catalog's price (0 when the model has no price)."""
-    if model.price is None:
-        return 0
-    return model.price.cost_micros(usage.prompt_tokens, usage.completion_tokens)

@@ -60,7 +60,7 @@ class Passthrough:
         requested = body.get("max_completion_tokens") or body.get("max_tokens")
         max_tokens = int(requested or model.max_output_tokens or self.default_max_tokens)
         messages = list(body["messages"])
-        prompt_tokens = tokens.count_messages(_flat(messages), model.name)
+        prompt_tokens = tokens.count_messages(messages, model.name)
         if body.get("tools"):
             prompt_tokens += tokens.count_text(json.dumps(body["tools"]), model.name)
         ticket = await self.metering.admit(
@@ -164,10 +164,6 @@ class Passthrough:
                     ticket, model=model, status=status, usage=usage, estimated=estimated
                 )
             )
-
-
-def _flat(messages: list[Any]) -> list[dict[str, object]]:
-    return [m if isinstance(m, dict) else {"content": str(m)} for m in messages]
 
 
 _BOOKKEEPING: set[asyncio.Task[Any]] = set()

@@ -9,7 +9,6 @@ admission's BEGIN IMMEDIATE serialises writers. No process memory is involved.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -20,36 +19,11 @@ from billing import periods
 from billing.errors import BudgetExceeded, BudgetNotFound, InvalidBudget
 from billing.models import Budget, BudgetCounter, insert_ignoring_duplicates
 from billing.periods import Period
-from billing.schemas import BudgetCreate, BudgetUpdate
+from billing.schemas import BudgetCreate, BudgetRead, BudgetUpdate
 from core import clock
 from core.ids import new_id
 
 Scope = tuple[str, str | None]
-
-
-@dataclass(frozen=True)
-class BudgetStatus:
-    """A budget with what its current period has spent, holds reserved and has left."""
-
-    id: str
-    name: str
-    scope: str
-    scope_id: str | None
-    limit_micros: int | None
-    limit_tokens: int | None
-    period: str
-    hard: bool
-    thresholds: list[float]
-    profile_id: str | None
-    created_at: datetime
-    period_start: datetime
-    resets_at: datetime | None
-    spent_micros: int
-    reserved_micros: int
-    remaining_micros: int | None
-    spent_tokens: int
-    reserved_tokens: int
-    remaining_tokens: int | None
 
 
 async def create(
@@ -112,7 +86,7 @@ async def delete_budget(session: AsyncSession, *, budget: Budget) -> None:
     await session.flush()
 
 
-async def status(session: AsyncSession, *, budget: Budget) -> BudgetStatus:
+async def status(session: AsyncSession, *, budget: Budget) -> BudgetRead:
     """The budget's current period: spent, reserved, remaining and when it resets."""
     start = periods.start_of(cast(Period, budget.period), clock.now())
     counter = await session.scalar(
@@ -123,7 +97,7 @@ async def status(session: AsyncSession, *, budget: Budget) -> BudgetStatus:
     return _status(budget, start, counter)
 
 
-def _status(budget: Budget, start: datetime, counter: BudgetCounter | None) -> BudgetStatus:
+def _status(budget: Budget, start: datetime, counter: BudgetCounter | None) -> BudgetRead:
     spent_m, reserved_m, spent_t, reserved_t = (
         (
             counter.spent_micros,
@@ -134,7 +108,7 @@ def _status(budget: Budget, start: datetime, counter: BudgetCounter | None) -> B
         if counter is not None
         else (0, 0, 0, 0)
     )
-    return BudgetStatus(
+    return BudgetRead(
         id=budget.id,
         name=budget.name,
         scope=budget.scope,

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query, Response
 from api.deps import AdminUser, PageDep, PrincipalDep, SessionDep
 from api.hal import collection, resource
 from billing import alerts, budgets
-from billing.budgets import BudgetStatus
 from billing.errors import BudgetNotFound
 from billing.models import Budget, UsageAlert
 from billing.schemas import BudgetCreate, BudgetRead, BudgetScope, BudgetUpdate, UsageAlertRead
@@ -19,12 +18,10 @@ router = APIRouter(prefix="/api", tags=["Usage budgets"])
 ScopeId = Annotated[str | None, Query(alias="scopeId", max_length=26)]
 
 
-def budget_body(view: BudgetStatus) -> dict[str, Any]:
+def budget_body(view: BudgetRead) -> dict[str, Any]:
     """A budget and its current period as a HAL resource."""
     href = f"/api/usage-budgets/{view.id}"
-    return resource(
-        BudgetRead.model_validate(view), href, alerts=f"/api/usage-alerts?budgetId={view.id}"
-    )
+    return resource(view, href, alerts=f"/api/usage-alerts?budgetId={view.id}")
 
 
 def alert_body(alert: UsageAlert) -> dict[str, Any]:
