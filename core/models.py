@@ -1,12 +1,24 @@
-"""Identity tables: users, teams, memberships, API tokens and login sessions."""
+"""Core tables: identity (users, teams, memberships, API tokens, login sessions) and the
+providers, models and team model blocks admins manage at run time."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core import clock
 from core.database import Base, IdMixin, TimestampMixin
 
 
@@ -74,3 +86,59 @@ class LoginSession(IdMixin, TimestampMixin, Base):
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     csrf_token: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime]
+
+
+class Provider(IdMixin, TimestampMixin, Base):
+    """An AI service provider an admin set up at run time; its credentials are sealed."""
+
+    __tablename__ = "core_provider"
+
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    type: Mapped[str] = mapped_column(String(40))
+    api_base: Mapped[str | None] = mapped_column(String(2000))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    sealed_credentials: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("core_user.id", ondelete="SET NULL"))
+    updated_by: Mapped[str | None] = mapped_column(ForeignKey("core_user.id", ondelete="SET NULL"))
+
+
+class StoredModel(IdMixin, TimestampMixin, Base):
+    """A model an admin added at run time, served through a stored provider."""
+
+    __tablename__ = "core_model"
+
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    provider_id: Mapped[str] = mapped_column(
+        ForeignKey("core_provider.id", ondelete="RESTRICT"), index=True
+    )
+    provider_model: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(String(2000), default="")
+    aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
+    input_micros_per_million: Mapped[int | None] = mapped_column(BigInteger)
+    output_micros_per_million: Mapped[int | None] = mapped_column(BigInteger)
+    context_window: Mapped[int | None] = mapped_column(Integer)
+    max_output_tokens: Mapped[int | None] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("core_user.id", ondelete="SET NULL"))
+    updated_by: Mapped[str | None] = mapped_column(ForeignKey("core_user.id", ondelete="SET NULL"))
+
+
+class TeamModelBlock(IdMixin, TimestampMixin, Base):
+    """A model (file or stored, by name) that a team's members may not use."""
+
+    __tablename__ = "core_team_model_block"
+    __table_args__ = (UniqueConstraint("team_id", "model", name="uq_core_team_model_block_model"),)
+
+    team_id: Mapped[str] = mapped_column(ForeignKey("core_team.id", ondelete="CASCADE"), index=True)
+    model: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("core_user.id", ondelete="SET NULL"))
+
+
+class CatalogVersion(Base):
+    """One row whose number goes up on every change to providers, models or team blocks."""
+
+    __tablename__ = "core_catalog_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
