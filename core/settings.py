@@ -80,6 +80,11 @@ class Settings(BaseSettings):
 
     @field_validator("log_level")
     @classmethod
+    # Providers and models admins add at run time: credentials sealed under this base64 32-byte
+    # AES key (unset, a key file in data_dir is made); each worker polls for changes this often.
+    provider_secret_key: SecretStr = SecretStr("")
+    catalog_poll_seconds: float = Field(default=2.0, gt=0, le=300)
+
     def _known_level(cls, value: str) -> str:
         level = value.upper()
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
