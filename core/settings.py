@@ -78,13 +78,13 @@ class Settings(BaseSettings):
     # Assistant secrets: a base64 32-byte AES key; unset, a keyring file in data_dir is made.
     secrets_key: SecretStr = SecretStr("")
 
-    @field_validator("log_level")
-    @classmethod
     # Providers and models admins add at run time: credentials sealed under this base64 32-byte
     # AES key (unset, a key file in data_dir is made); each worker polls for changes this often.
     provider_secret_key: SecretStr = SecretStr("")
     catalog_poll_seconds: float = Field(default=2.0, gt=0, le=300)
 
+    @field_validator("log_level")
+    @classmethod
     def _known_level(cls, value: str) -> str:
         level = value.upper()
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
