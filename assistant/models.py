@@ -28,6 +28,53 @@ class Chat(IdMixin, TimestampMixin, Base):
     )
     # Toolkits switched on for this chat; None uses the assistant's.
     toolkit_ids: Mapped[list[str] | None] = mapped_column(JSON)
+    # The last message of the branch shown and continued (messages form a tree by parent_id).
+    active_leaf_id: Mapped[str | None] = mapped_column(String(26))
+    pinned: Mapped[bool] = mapped_column(default=False, server_default="0")
+    archived: Mapped[bool] = mapped_column(default=False, server_default="0")
+    folder_id: Mapped[str | None] = mapped_column(
+        ForeignKey("assistant_chat_folder.id", ondelete="SET NULL"), index=True
+    )
+    # Shown as is; `ChatTag` rows hold the same tags for filtering.
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+
+
+class ChatFolder(IdMixin, TimestampMixin, Base):
+    """A folder a user files their chats in."""
+
+    __tablename__ = "assistant_chat_folder"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class ChatTag(Base):
+    """One tag of a chat, for filtering the chat list by tag."""
+
+    __tablename__ = "assistant_chat_tag"
+
+    chat_id: Mapped[str] = mapped_column(
+        ForeignKey("assistant_chat.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class ChatShare(IdMixin, TimestampMixin, Base):
+    """A read-only link to a copy of a chat taken when it was shared; revocable."""
+
+    __tablename__ = "assistant_chat_share"
+
+    chat_id: Mapped[str] = mapped_column(
+        ForeignKey("assistant_chat.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[str] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"), index=True)
+    # SHA-256 of the link's token; the token itself is shown once.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_prefix: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(300))
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    revoked_at: Mapped[datetime | None]
 
 
 class Message(IdMixin, TimestampMixin, Base):
@@ -37,6 +84,10 @@ class Message(IdMixin, TimestampMixin, Base):
 
     chat_id: Mapped[str] = mapped_column(
         ForeignKey("assistant_chat.id", ondelete="CASCADE"), index=True
+    )
+    # The message this one follows; siblings (same parent) are alternative branches.
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("assistant_message.id", ondelete="CASCADE"), index=True
     )
     role: Mapped[str] = mapped_column(String(20))
     content: Mapped[str] = mapped_column(Text, default="")
