@@ -37,6 +37,7 @@ from api.routes import (
     usage,
     usage_profiles,
     users,
+    web,
 )
 from api.services import Services
 from assistant import chats as chat_service
@@ -124,10 +125,12 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         openai,
         toolkits,
         mcp_server,
+        web,
     ):
         app.include_router(module.router)
     app.include_router(health.metrics_router)
     app.mount("/mcp", mcp.app)
+    app.mount("/static", web.static_files(), name="static")
     services.metering.observers.append(services.metrics.settled)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     app.add_middleware(RequestIdMiddleware)

@@ -1,0 +1,127 @@
+"""Browser fixtures: Debian's chromium driven by Playwright, against the app on a loopback server.
+
+Every page records its script errors and console errors; a test fails if any appeared (that is
+also how the XSS tests see an injected script run). Screenshots go to test-artifacts/screenshots."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+
+from tests.fakes.upstream import FakeUpstream
+from tests.support import ADMIN, PASSWORD, live_server, make_catalog
+
+CHROMIUM = Path(os.environ.get("SWITCHBOARD_TEST_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """A headless Chromium for one test module.
+
+    Module scope, not session: while Playwright's sync API is active it holds an event loop in
+    this thread, which the async tests that may follow on the same worker cannot share."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"The browser tests need Chromium at {CHROMIUM}: install Debian's package "
+            "(`apt-get install chromium`, .ci/run does) or set SWITCHBOARD_TEST_CHROMIUM."
+        )
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Site:
+    """The app under test: its URL, the fake provider behind it and an admin API client."""
+
+    url: str
+    upstream: FakeUpstream
+    admin: httpx.Client
+    problems: list[str] = field(default_factory=list)
+
+    def user(self, username: str, password: str = "a-long-password-1", role: str = "member") -> str:
+        """Create a user through the API; returns its id."""
+        answer = self.admin.post(
+            "/api/users",
+            json={
+                "username": username,
+                "password": password,
+                "role": role,
+                "displayName": username,
+            },
+        )
+        answer.raise_for_status()
+        return str(answer.json()["id"])
+
+
+@pytest.fixture
+def site(upstream: FakeUpstream, tmp_path: Path) -> Iterator[Site]:
+    """The app on a real uvicorn server, with the fake provider behind the `fake` model."""
+    with (
+        live_server(make_catalog(upstream.base_url), tmp_path) as url,
+        httpx.Client(base_url=url, timeout=30) as admin,
+    ):
+        login = admin.post("/api/auth/login", json={"username": ADMIN, "password": PASSWORD})
+        login.raise_for_status()
+        admin.headers["X-CSRF-Token"] = login.json()["csrfToken"]
+        yield Site(url=url, upstream=upstream, admin=admin)
+
+
+@pytest.fixture
+def page(browser: Browser, site: Site) -> Iterator[Page]:
+    """A fresh browser context on the site; fails the test on any script or console error."""
+    context = browser.new_context(base_url=site.url, viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(15_000)
+    opened = context.new_page()
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error" and not _expected_console_error(message.text):
+            site.problems.append(f"console: {message.text}")
+
+    opened.on("pageerror", lambda error: site.problems.append(f"page error: {error}"))
+    opened.on("console", on_console)
+    yield opened
+    context.close()
+    assert not site.problems, "the page logged errors:\n" + "\n".join(site.problems)
+
+
+def _expected_console_error(text: str) -> bool:
+    # Chromium logs every non-2xx fetch the page makes; the page handles those answers itself.
+    return bool(re.search(r"Failed to load resource: the server responded with a status of", text))
+
+
+def log_in(page: Page, username: str = ADMIN, password: str = PASSWORD) -> None:
+    """Log in through the login form and wait for the chat page."""
+    page.goto("/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"#/chat"))
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Save a full-page screenshot as a test artifact (not compared with anything)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
