@@ -40,6 +40,7 @@ from api.routes import (
     web,
 )
 from api.services import Services
+from api.shutdown import Drain, RefuseWhileDraining
 from assistant import chats as chat_service
 from assistant.embedding import LitellmEmbedder
 from assistant.engine import ChatEngine, EngineConfig
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     services = _services(settings, catalog)
     mcp = mcp_server.build(services)
+    drain = Drain(services.chat, grace_seconds=settings.shutdown_grace_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,10 +86,12 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         if services.embeddings is not None:
             services.embeddings.attach(asyncio.get_running_loop())
         services.knowledge.start()
+        drain.listen()
         try:
             async with mcp.server.session_manager.run():
                 yield
         finally:
+            drain.stop_listening()
             sweeper.cancel()
             await services.knowledge.stop()
             await services.chat.shutdown(grace_seconds=10)
@@ -101,6 +105,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.drain = drain
     errors.install(app)
     for module in (
         health,
@@ -132,6 +137,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     app.mount("/mcp", mcp.app)
     app.mount("/static", web.static_files(), name="static")
     services.metering.observers.append(services.metrics.settled)
+    app.add_middleware(RefuseWhileDraining, drain=drain)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     app.add_middleware(RequestIdMiddleware)
     return app

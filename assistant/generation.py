@@ -18,7 +18,7 @@ from assistant import history, tool_loop
 from assistant.gateway import Gateway, Usage
 from assistant.metering import Metering, Ticket
 from assistant.models import Chat, Message
-from assistant.runs import Run, RunRegistry
+from assistant.runs import Run, RunRegistry, ShuttingDown
 from assistant.skill_tool import SkillTools
 from assistant.tool_loop import CallAssembler, Outcome, ToolBox, ToolCall, ToolOffer
 from billing.admission import Caller
@@ -150,8 +150,7 @@ class Generator:
             status, error = "failed", failed.error
         except SwitchboardError as exc:
             status, error = "incomplete", exc
-        if run.cancel_reason and status == "complete":
-            status = run.cancel_reason
+        status, error = _final(status, error, run.cancel_reason)
         ending = _Ending(status, error, ttft, started, step, step_prompt, open_ticket)
         await _shielded(self._finish(run, plan, totals, ending))
         if not run.connected.done():  # the request waiting on it gets the error, after the save
@@ -312,6 +311,17 @@ class _NotConnected(Exception):
     def __init__(self, error: SwitchboardError) -> None:
         super().__init__(error.message)
         self.error = error
+
+
+def _final(
+    status: str, error: SwitchboardError | None, cancel_reason: str | None
+) -> tuple[str, SwitchboardError | None]:
+    """The answer's final status and error, once generation has stopped."""
+    if cancel_reason and status == "complete":
+        status = cancel_reason
+    if status == "interrupted":  # only shutdown interrupts a live answer
+        error = error or ShuttingDown()
+    return status, error
 
 
 def _saved(outcome: Outcome) -> dict[str, Any]:

@@ -14,7 +14,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.errors import Unavailable
+
 FINAL_STATUSES = {"complete", "incomplete", "cancelled", "interrupted", "failed"}
+
+
+class ShuttingDown(Unavailable):
+    """This server is shutting down; retry the request on another instance."""
+
+    code = "shutting_down"
 
 
 @dataclass(frozen=True)
@@ -166,7 +174,7 @@ def final_events(
         events.append(StreamEvent(f"{offset}:usage", "usage", usage))
     if stage == "done":
         return events
-    if error is not None and status in {"incomplete", "failed"}:
+    if error is not None and status in {"incomplete", "failed", "interrupted"}:
         events.append(StreamEvent(f"{offset}:done", "error", error))
     else:
         events.append(

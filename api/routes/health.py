@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
@@ -25,9 +25,21 @@ async def metrics(_: AdminUser, services: ServicesDep) -> Response:
     return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
-@router.get("/ready", responses={503: {"description": "The database is not reachable."}})
-async def ready(services: ServicesDep) -> JSONResponse:
-    """Readiness: the database answers."""
+@router.get(
+    "/ready",
+    responses={503: {"description": "Shutting down, or the database is not reachable."}},
+)
+async def ready(request: Request, services: ServicesDep) -> JSONResponse:
+    """Readiness: the process is not shutting down and the database answers.
+
+    From SIGTERM on this answers 503 `shutting_down`, so a load balancer stops sending work."""
+    if request.app.state.drain.draining:
+        body = {
+            "code": "shutting_down",
+            "message": "This instance is shutting down; send requests to another one.",
+            "details": {},
+        }
+        return JSONResponse(body, status_code=503)
     try:
         async with services.sessions() as session:
             await session.execute(text("SELECT 1"))

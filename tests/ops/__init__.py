@@ -1,0 +1,1 @@
+"""Operations: shutdown, several workers, logs, webhooks, tracing."""

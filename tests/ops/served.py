@@ -1,0 +1,145 @@
+"""`switchboard serve` in a subprocess, as an operator runs it, for the operations tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import yaml
+
+from api.migrate import upgrade_database
+from billing import seats
+from core import api_tokens, database
+from core import users as user_service
+from core.schemas import UserCreate
+from tests.support import ADMIN, FAKE_PRICE, PASSWORD, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Served:
+    """A running `switchboard serve`: its URL, an admin's token headers, the process, its log."""
+
+    url: str
+    headers: dict[str, str]
+    process: subprocess.Popen[bytes]
+    database_url: str
+    log: Path
+
+    def output(self) -> str:
+        """What the server printed so far."""
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+def models_file(folder: Path, base_url: str) -> Path:
+    """A models.yaml whose `fake` model is the fake upstream, priced."""
+    raw = {
+        "model_list": [
+            {
+                "model_name": "fake",
+                "litellm_params": {
+                    "model": "openai/fake",
+                    "api_base": base_url,
+                    "api_key": "test-key",
+                },
+                "model_info": {**FAKE_PRICE, "max_input_tokens": 4096, "max_output_tokens": 1000},
+            }
+        ],
+        "router_settings": {"num_retries": 0},
+        "switchboard": {"default_model": "fake"},
+    }
+    path = folder / "models.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+async def _admin_token(url: str) -> str:
+    """Create the admin with a seat and a token before the server starts (no start-up race)."""
+    engine = database.create_engine(database.async_url(url))
+    try:
+        async with database.write_transaction(database.sessionmaker(engine)) as session:
+            data = UserCreate(username=ADMIN, password=PASSWORD, role="admin")
+            admin = await user_service.create(session, data=data)
+            await seats.grant_bootstrap_seat(session, user_id=admin.id)
+            issued = await api_tokens.issue(session, user=admin, name="ops", expires_at=None)
+            return issued.secret
+    finally:
+        await engine.dispose()
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "switchboard serve exited"
+        try:
+            if httpx.get(url + "/api/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"switchboard serve was not ready within {seconds} s")
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """SIGTERM, then SIGKILL to the group if it does not end in time."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@contextmanager
+def serve(
+    tmp_path: Path,
+    upstream_url: str,
+    *,
+    database_url: str = "",
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+) -> Iterator[Served]:
+    """Run `switchboard serve` on a free port (SQLite in tmp_path unless `database_url`)."""
+    data = tmp_path / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    url = database_url or f"sqlite:///{(data / 'switchboard.db').resolve()}"
+    with ThreadPoolExecutor(max_workers=1) as pool:  # callers may be inside an event loop
+        pool.submit(upgrade_database, url).result()
+        secret = pool.submit(asyncio.run, _admin_token(url)).result()
+    port = free_port()
+    environment = {
+        **os.environ,
+        "SWITCHBOARD_DATABASE_URL": database_url,
+        "SWITCHBOARD_MODELS": str(models_file(tmp_path, upstream_url)),
+        "SWITCHBOARD_DATA_DIR": str(data),
+        "SWITCHBOARD_LOG_LEVEL": "WARNING",
+        "SWITCHBOARD_CHECKPOINT_SECONDS": "0.2",
+        "SWITCHBOARD_EMBEDDING_BACKEND": "hash",
+        "PYTHONPATH": str(ROOT),  # the code under test, whichever checkout it is in
+        **(env or {}),
+    }
+    switchboard = str(Path(sys.executable).with_name("switchboard"))
+    command = [switchboard, "serve", "--workers", str(workers), "--port", str(port)]
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_healthy(base, process, seconds=90)
+            yield Served(base, {"Authorization": f"Bearer {secret}"}, process, url, log_path)
+        finally:
+            stop(process)

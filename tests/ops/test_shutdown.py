@@ -1,0 +1,145 @@
+"""SIGTERM to `switchboard serve`: readiness fails at once, new work is refused, answers drain.
+
+Each test runs the real command in a subprocess against the fake upstream, streams a slow answer,
+sends SIGTERM while it is being written, and reads the database after the process has exited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from assistant.models import Message
+from billing.models import LedgerEntry, Reservation
+from core import database
+from tests.fakes.upstream import FakeUpstream
+from tests.ops.served import Served, serve
+from tests.support import parse_sse
+
+pytestmark = pytest.mark.anyio
+WORDS = [f"word{i} " for i in range(40)]
+
+
+@dataclass
+class Reading:
+    """A streamed answer being read: the response, its line iterator, the lines so far."""
+
+    response: httpx.Response
+    lines: AsyncIterator[str]
+    seen: list[str]
+
+    async def rest(self) -> list[tuple[str, str, Any]]:
+        """Read to the end; the whole stream's events."""
+        async for line in self.lines:
+            self.seen.append(line)
+        await self.response.aclose()
+        return parse_sse("\n".join(self.seen))
+
+
+async def _start_stream(client: httpx.AsyncClient, served: Served) -> Reading:
+    """Open a streamed chat turn and read until its first delta."""
+    made = await client.post("/api/chats", json={}, headers=served.headers)
+    assert made.status_code == 201, made.text
+    request = client.build_request(
+        "POST",
+        f"/api/chats/{made.json()['id']}/messages",
+        json={"content": "go", "stream": True},
+        headers=served.headers,
+    )
+    response = await client.send(request, stream=True)
+    assert response.status_code == 200
+    reading = Reading(response, response.aiter_lines(), [])
+    async for line in reading.lines:
+        reading.seen.append(line)
+        if line == "event: delta":
+            break
+    return reading
+
+
+async def _refused_while_draining(client: httpx.AsyncClient, served: Served) -> None:
+    """Readiness and new work answer 503 `shutting_down` within a second of the signal."""
+    async with asyncio.timeout(1):
+        while (ready := await client.get("/api/ready")).status_code != 503:
+            await asyncio.sleep(0.02)
+    assert ready.json()["code"] == "shutting_down"
+    chat = await client.post("/api/chats", json={}, headers=served.headers)
+    assert chat.status_code == 201  # what starts no model work goes on
+    turn = await client.post(
+        f"/api/chats/{chat.json()['id']}/messages", json={"content": "hi"}, headers=served.headers
+    )
+    body = {"model": "fake", "messages": [{"role": "user", "content": "hi"}]}
+    v1 = await client.post("/v1/chat/completions", json=body, headers=served.headers)
+    for refused in (turn, v1):
+        assert refused.status_code == 503
+        assert refused.json()["code"] == "shutting_down"
+        assert "another" in refused.json()["message"]
+        assert refused.headers["retry-after"] == "1"
+
+
+async def _saved(url: str) -> tuple[list[Message], list[LedgerEntry], list[Reservation]]:
+    engine = database.create_engine(database.async_url(url))
+    try:
+        async with database.sessionmaker(engine)() as session:
+            messages = list(
+                await session.scalars(select(Message).where(Message.role == "assistant"))
+            )
+            entries = list(await session.scalars(select(LedgerEntry)))
+            reservations = list(await session.scalars(select(Reservation)))
+    finally:
+        await engine.dispose()
+    return messages, entries, reservations
+
+
+async def test_sigterm_lets_a_running_answer_finish_and_refuses_new_work(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    upstream.behave("fake", text="".join(WORDS), chunks=len(WORDS), delay=0.05)  # ~2 s
+    env = {"SWITCHBOARD_SHUTDOWN_GRACE_SECONDS": "30"}
+    with serve(tmp_path, upstream.base_url, env=env) as served:
+        async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
+            reading = await _start_stream(client, served)
+            os.kill(served.process.pid, signal.SIGTERM)
+            await _refused_while_draining(client, served)
+            events = await reading.rest()
+        assert await asyncio.to_thread(served.process.wait, 30) is not None
+    assert events[-1][1] == "done" and events[-1][2]["status"] == "complete"
+    assert "".join(e[2]["text"] for e in events if e[1] == "delta") == "".join(WORDS)
+    messages, entries, reservations = await _saved(served.database_url)
+    assert [(m.status, m.content) for m in messages] == [("complete", "".join(WORDS))]
+    assert [e.outcome for e in entries] == ["completed"]
+    assert [r.state for r in reservations] != ["open"] and len(reservations) == 1
+
+
+async def test_sigterm_past_the_grace_period_ends_the_answer_with_a_shutting_down_event(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    upstream.behave("fake", text="".join(WORDS), chunks=len(WORDS), delay=0.5)  # ~20 s
+    env = {"SWITCHBOARD_SHUTDOWN_GRACE_SECONDS": "1"}
+    with serve(tmp_path, upstream.base_url, env=env) as served:
+        async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
+            reading = await _start_stream(client, served)
+            os.kill(served.process.pid, signal.SIGTERM)
+            await _refused_while_draining(client, served)
+            async with asyncio.timeout(10):
+                events = await reading.rest()
+        assert await asyncio.to_thread(served.process.wait, 30) is not None
+    last = events[-1]
+    assert last[1] == "error" and last[2]["code"] == "shutting_down"
+    written = "".join(e[2]["text"] for e in events if e[1] == "delta")
+    assert written and "".join(WORDS).startswith(written) and written != "".join(WORDS)
+    messages, entries, reservations = await _saved(served.database_url)
+    assert [(m.status, m.error_code, m.content) for m in messages] == [
+        ("interrupted", "shutting_down", written)
+    ]
+    assert [e.outcome for e in entries] == ["interrupted"]
+    assert entries[0].completion_tokens > 0
+    assert [r.state for r in reservations] != ["open"] and len(reservations) == 1
