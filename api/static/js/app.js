@@ -140,6 +140,8 @@ const ROUTES = [
   { pattern: /^#\/assistants(?:\/([\w-]+))?$/, page: 'assistants', keys: ['assistantId'], nav: 'Assistants' },
   { pattern: /^#\/library(?:\/([\w-]+))?$/, page: 'library', keys: ['folderId'], nav: 'Library' },
   { pattern: /^#\/admin(?:\/([\w-]+))?$/, page: 'admin', keys: ['section'], nav: 'Admin', admin: true },
+  { pattern: /^#\/files\/([\w-]+)(?:\/passages\/(\d+))?$/, page: 'file', keys: ['fileId', 'passage'] },
+  { pattern: /^#\/shared\/([\w-]+)$/, page: 'shared', keys: ['token'], public: true },
 ];
 
 let me = null;
@@ -180,7 +182,7 @@ function loginView(root) {
 }
 
 function shell(root, current) {
-  const links = ROUTES.filter((r) => !r.admin || me.role === 'admin').map((r) =>
+  const links = ROUTES.filter((r) => r.nav && (!r.admin || me.role === 'admin')).map((r) =>
     h('a', { href: `#/${r.page}`, 'aria-current': r.page === current ? 'page' : false }, r.nav));
   const logout = h('button', { class: 'link', onclick: async () => {
     await api('/api/auth/logout', { method: 'POST' }).catch(() => null);
@@ -197,18 +199,27 @@ function shell(root, current) {
   return main;
 }
 
+function publicShell(root) {
+  const main = h('main', { id: 'page', tabindex: '-1' });
+  root.replaceChildren(
+    h('header', { class: 'topbar' }, h('a', { class: 'brand', href: '#/login' }, 'Switchboard')),
+    h('div', { id: 'notices', 'aria-live': 'polite' }),
+    main);
+  return main;
+}
+
 async function route() {
   const root = document.getElementById('app');
   if (cleanup) { try { cleanup(); } catch { /* the old page is gone anyway */ } cleanup = null; }
   if (location.hash === '#/login') { loginView(root); return; }
-  if (!me) {
+  const found = ROUTES.map((r) => [r, r.pattern.exec(location.hash)]).find(([, m]) => m);
+  if (!me && !(found && found[0].public)) {
     try { me = await api('/api/me'); } catch { return; }
   }
-  const found = ROUTES.map((r) => [r, r.pattern.exec(location.hash)]).find(([, m]) => m);
   if (!found || (found[0].admin && me.role !== 'admin')) { navigate('#/chat'); return; }
   const [entry, match] = found;
   const params = Object.fromEntries(entry.keys.map((key, i) => [key, match[i + 1] || null]));
-  const main = shell(root, entry.page);
+  const main = entry.public && !me ? publicShell(root) : shell(root, entry.page);
   try {
     const module = await import(`./pages/${entry.page}.js`);
     cleanup = (await module.render(main, params, { me, navigate, notify })) || null;
