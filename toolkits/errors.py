@@ -45,3 +45,9 @@ class DefinitionChanged(Conflict):
     """The tool's definition changed since it was approved; an editor must approve it again."""
 
     code = "tool_definition_changed"
+
+
+class SecretMissing(InvalidInput):
+    """A header of this toolkit takes an assistant secret that is not available here."""
+
+    code = "toolkit_secret_missing"

@@ -26,7 +26,7 @@ from toolkits import discovery
 from toolkits.builtins import BuiltinToolkit
 from toolkits.calls import Limits, ToolResult, ToolSpec, TurnBudget, function_name
 from toolkits.crypto import Sealer
-from toolkits.errors import InvalidToolkit, ToolkitNotFound
+from toolkits.errors import SecretMissing, ToolkitNotFound
 from toolkits.mcp_client import (
     CONNECTED,
     FAILED,
@@ -97,7 +97,8 @@ class Toolkits:
         """Where and how to connect for a user: headers resolved from secrets or decrypted.
 
         Raises:
-            InvalidToolkit: a header names a secret the user has no value for.
+            SecretMissing: a header takes an assistant secret that is not available here (no
+                assistant bound, the user may not use it, or it has no secret of that name).
         """
         if toolkit.kind == "mcp_stdio":
             return StdioTarget(tuple(toolkit.command or ()))
@@ -106,7 +107,12 @@ class Toolkits:
             if "secret" in stored:
                 value = await self.secrets.lookup(user_id=user_id, name=stored["secret"])
                 if value is None:
-                    raise InvalidToolkit(f"No assistant secret named {stored['secret']!r}.")
+                    raise SecretMissing(
+                        f"The header {name!r} takes the assistant secret {stored['secret']!r}: "
+                        "give the assistantId of an assistant you may use that has it.",
+                        secret=stored["secret"],
+                        header=name,
+                    )
                 headers[name] = value
             else:
                 headers[name] = self.sealer.open(stored["sealed"], context=toolkit.id)
@@ -117,6 +123,7 @@ class Toolkits:
 
         Raises:
             ToolkitNotFound: the user may not see the toolkit.
+            SecretMissing: a header takes an assistant secret that is not available here.
         """
         return await self._connect(user, toolkit_id, record=True)
 
@@ -125,14 +132,16 @@ class Toolkits:
 
         Raises:
             ToolkitNotFound: the user may not see the toolkit.
+            SecretMissing: a header takes an assistant secret that is not available here.
         """
         return await self._connect(user, toolkit_id, record=False)
 
     async def _connect(self, user: User, toolkit_id: str, *, record: bool) -> Connection:
         async with self.sessions() as session:
             toolkit = await discovery.get_visible(session, user=user, toolkit_id=toolkit_id)
+        target = await self.target_for(toolkit, user.id)
         try:
-            tools = await self.connector.list_tools(await self.target_for(toolkit, user.id))
+            tools = await self.connector.list_tools(target)
         except (ConnectionFailed, SwitchboardError) as exc:
             state = exc.state if isinstance(exc, ConnectionFailed) else FAILED
             reason = exc.reason if isinstance(exc, ConnectionFailed) else exc.message

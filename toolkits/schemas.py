@@ -99,3 +99,9 @@ class ApproveRequest(Schema):
     """Approve a tool's current definition; optionally say whether it has side effects."""
 
     side_effects: bool | None = None
+
+
+class ConnectRequest(Schema):
+    """Options of `_refresh` and `_test`: the assistant whose secrets fill secret headers."""
+
+    assistant_id: str | None = Field(default=None, min_length=1, max_length=100)

@@ -6,8 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from api.deps import CurrentUser, PageDep, ServicesDep, SessionDep
+from api.deps import CurrentUser, PageDep, PrincipalDep, ServicesDep, SessionDep
 from api.hal import collection, resource, whole
+from assistant import sharing, tool_secrets
+from assistant.sharing import Viewer
 from core.models import User
 from toolkits import discovery
 from toolkits.builtins import BuiltinToolkit
@@ -17,6 +19,7 @@ from toolkits.models import Toolkit, ToolkitConnection
 from toolkits.schemas import (
     ApproveRequest,
     ConnectionRead,
+    ConnectRequest,
     HeaderRead,
     ToolkitCreate,
     ToolkitRead,
@@ -178,28 +181,58 @@ async def list_toolkit_tools(
     return whole("tools", f"/api/toolkits/{toolkit_id}/tools", map(tool_body, specs))
 
 
+async def _bound_assistant(
+    principal: PrincipalDep, services: ServicesDep, body: ConnectRequest | None
+) -> str | None:
+    """The assistant whose secrets fill the toolkit's headers, checked to be usable.
+
+    A short session of its own: the request's session would hold SQLite's write lock while the
+    connection is made and recorded.
+    """
+    if body is None or body.assistant_id is None:
+        return None
+    viewer = Viewer(principal.user.id, principal.team_ids)
+    async with services.sessions() as session:
+        await sharing.get_usable(session, viewer=viewer, assistant_id=body.assistant_id)
+    return body.assistant_id
+
+
 @router.post("/api/toolkits/{toolkit_id}/_refresh")
 async def refresh_toolkit(
-    toolkit_id: ToolkitId, user: CurrentUser, services: ServicesDep
+    toolkit_id: ToolkitId,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    body: ConnectRequest | None = None,
 ) -> dict[str, Any]:
     """Connect to the server and store its tool list. Your connection state (connected,
-    needs_sign_in, failed with a reason) is recorded and returned."""
+    needs_sign_in with the URL to sign in at, failed with a reason) is recorded and returned.
+    Headers that take assistant secrets need `assistantId`, an assistant you may use; without
+    it (or when it lacks the secret) the answer is 422 `toolkit_secret_missing` naming it."""
+    user = principal.user
     if toolkit_id in services.toolkits.builtins:
         return await list_toolkit_tools(toolkit_id, user, services)
-    outcome = await services.toolkits.refresh(user=user, toolkit_id=toolkit_id)
-    body = await list_toolkit_tools(toolkit_id, user, services)
-    body["connection"] = {"state": outcome.state, "reason": outcome.reason}
-    return body
+    assistant_id = await _bound_assistant(principal, services, body)
+    with tool_secrets.bound_to(assistant_id):
+        outcome = await services.toolkits.refresh(user=user, toolkit_id=toolkit_id)
+    listed = await list_toolkit_tools(toolkit_id, user, services)
+    listed["connection"] = {"state": outcome.state, "reason": outcome.reason}
+    return listed
 
 
 @router.post("/api/toolkits/{toolkit_id}/_test")
 async def test_toolkit(
-    toolkit_id: ToolkitId, user: CurrentUser, services: ServicesDep
+    toolkit_id: ToolkitId,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    body: ConnectRequest | None = None,
 ) -> dict[str, Any]:
-    """Try to connect and list tools, without storing them; returns your connection state."""
+    """Try to connect and list tools, without storing them; returns your connection state.
+    `assistantId` works as for `_refresh`."""
     if toolkit_id in services.toolkits.builtins:
         return {"state": "connected", "reason": None, "toolCount": 0}
-    outcome = await services.toolkits.test(user=user, toolkit_id=toolkit_id)
+    assistant_id = await _bound_assistant(principal, services, body)
+    with tool_secrets.bound_to(assistant_id):
+        outcome = await services.toolkits.test(user=principal.user, toolkit_id=toolkit_id)
     return {"state": outcome.state, "reason": outcome.reason, "toolCount": outcome.tool_count}
 
 
