@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core import clock
 from core.database import Base, IdMixin, TimestampMixin
 
 
@@ -211,3 +212,23 @@ class KnowledgeItem(IdMixin, TimestampMixin, Base):
     owner_user_id: Mapped[str | None] = mapped_column(String(26))
     team_id: Mapped[str | None] = mapped_column(String(26))
     added_by: Mapped[str | None] = mapped_column(String(26))
+
+
+class ToolApproval(IdMixin, Base):
+    """A tool call with side effects waiting on its user's decision, or the decision made.
+
+    Kept in the database so that a decision posted to any worker reaches the one generating."""
+
+    __tablename__ = "assistant_tool_approval"
+    __table_args__ = (UniqueConstraint("message_id", "call_id"),)
+
+    message_id: Mapped[str] = mapped_column(
+        ForeignKey("assistant_message.id", ondelete="CASCADE"), index=True
+    )
+    chat_id: Mapped[str] = mapped_column(String(26), index=True)
+    call_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    # pending, then approved, refused or expired (no decision in time, or the answer ended)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    decided_at: Mapped[datetime | None]
