@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     tool_max_calls_per_turn: int = Field(default=16, ge=1)
     tool_max_steps: int = Field(default=8, ge=1, le=50)
     tool_approval_seconds: float = Field(default=300.0, gt=0)
+    # External toolkits: tool lists re-read in the background; command-line servers kept running
+    toolkit_refresh_seconds: float = Field(default=3600.0, gt=0)
+    toolkit_stdio_max_sessions: int = Field(default=8, ge=1, le=256)
+    toolkit_stdio_idle_seconds: float = Field(default=300.0, gt=0)
     mcp_allowed_origins: list[str] = Field(default_factory=list)
 
     # Assistant secrets: a base64 32-byte AES key; unset, a keyring file in data_dir is made.
