@@ -254,18 +254,16 @@ class ChatEngine:
         return saved
 
     async def decide(self, *, user_id: str, chat_id: str, call_id: str, approve: bool) -> None:
-        """Allow or refuse a tool call an answer of this chat waits on.
+        """Allow or refuse a tool call an answer of this chat waits on, in any worker.
 
         Raises:
             ChatNotFound: the chat is not the user's.
-            NoPendingApproval: no answer of the chat (in this process) waits on that call.
+            NoPendingApproval: no answer of the chat waits on that call.
         """
         async with self.factory() as session:
             await chats.get_owned(session, user_id=user_id, chat_id=chat_id)
-        for run in self.registry.active():
-            if run.chat_id == chat_id and run.decide(call_id, approve):
-                return
-        raise NoPendingApproval(call_id=call_id)
+        if not await self.generator.decide(chat_id=chat_id, call_id=call_id, approve=approve):
+            raise NoPendingApproval(call_id=call_id)
 
     async def events(
         self, *, user_id: str, chat_id: str, message_id: str, last_event_id: str | None

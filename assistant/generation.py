@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant import history, tool_loop
+from assistant import approvals, history, tool_loop
 from assistant.gateway import Gateway, Usage
 from assistant.metering import Metering, Ticket
 from assistant.models import Chat, Message
@@ -223,10 +223,13 @@ class Generator:
             return offer is not None and offer.side_effects
 
         async def approve(call: ToolCall) -> bool:
+            await approvals.request(self.factory, run=run, call_id=call.id, name=call.name)
             run.emit(
                 "approvalRequired", {"id": call.id, "name": call.name, "arguments": call.arguments}
             )
-            return await run.wait_approval(call.id, timeout=self.config.approval_seconds)
+            return await approvals.wait(
+                self.factory, run=run, call_id=call.id, timeout=self.config.approval_seconds
+            )
 
         outcomes = await tool_loop.run_calls(
             step.calls, runner=runner, needs_approval=needs_approval, approve=approve
@@ -236,6 +239,18 @@ class Generator:
             run.emit("toolResult", body)
             totals.tool_events.append(_saved(outcome))
         return [tool_loop.assistant_turn(step.text, step.calls), *tool_loop.tool_turns(outcomes)]
+
+    async def decide(self, *, chat_id: str, call_id: str, approve: bool) -> bool:
+        """Decide a call an answer of the chat waits on, in whichever process; False if none."""
+        async with write_transaction(self.factory) as session:
+            decided = await approvals.decide(
+                session, chat_id=chat_id, call_id=call_id, approve=approve
+            )
+        if decided:  # wake the answer now when this process writes it (others poll)
+            for run in self.registry.active():
+                if run.chat_id == chat_id:
+                    run.decide(call_id, approve)
+        return decided
 
     async def checkpoint(self, run: Run, plan: Plan) -> bool:
         """Save the text so far; True when a cancel was asked for through the database."""
@@ -277,6 +292,8 @@ class Generator:
         status, error, ttft, started = ending.status, ending.error, ending.ttft, ending.started
         if ending.open_ticket:
             await self._settle(plan, ending.step, ending.step_prompt, totals, status)
+        if run.approvals:
+            await approvals.end(self.factory, message_id=run.message_id)
         async with write_transaction(self.factory) as session:
             message = await session.get(Message, run.message_id)
             if message is not None:

@@ -64,16 +64,9 @@ class Run:
         self.extras.append((offset, event))
         self._notify()
 
-    async def wait_approval(self, call_id: str, *, timeout: float) -> bool:
-        """Wait for the user's decision on a tool call; no answer in time is a refusal."""
-        decision = self.approvals.setdefault(call_id, asyncio.get_running_loop().create_future())
-        try:
-            return await asyncio.wait_for(asyncio.shield(decision), timeout)
-        except TimeoutError:
-            return False
-
     def decide(self, call_id: str, approve: bool) -> bool:
-        """Record the user's decision on a tool call; False when no such call waits."""
+        """Wake the wait for a decision on a tool call (recorded in the database by
+        `approvals.decide`); False when no such call waits in this process."""
         decision = self.approvals.get(call_id)
         if decision is None or decision.done():
             return False
