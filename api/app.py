@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     settings = settings or load_settings()
     logs.configure(settings.log_level, settings.log_json)
     catalog = catalog or load_catalog(settings.models)
+    logs.keep_secret(logs.secrets_of(settings, catalog))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     services = _services(settings, catalog)
     mcp = mcp_server.build(services)
