@@ -24,6 +24,7 @@ from toolkits.crypto import Sealer, load_key
 from toolkits.mcp_client import McpConnector
 from toolkits.registry import Toolkits
 from toolkits.ssrf import AddressPolicy
+from toolkits.stdio_pool import StdioPool
 
 
 def _like(text: str) -> str:
@@ -157,9 +158,15 @@ def build_toolkits(
     )
     policy = AddressPolicy.from_setting(settings.toolkit_allowed_hosts)
     key = load_key(settings.toolkit_secret_key.get_secret_value(), settings.data_dir)
+    stdio = StdioPool(
+        max_sessions=settings.toolkit_stdio_max_sessions,
+        idle_seconds=settings.toolkit_stdio_idle_seconds,
+    )
+    base = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
     return Toolkits(
         sessions=sessions,
-        connector=McpConnector(policy, limits),
+        connector=McpConnector(policy, limits, stdio),
+        callback_url=base + "/api/toolkits/oauth/callback",
         sealer=Sealer(key),
         secrets=tool_secrets.AssistantSecrets(
             sessions, settings.data_dir, settings.secrets_key.get_secret_value()

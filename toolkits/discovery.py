@@ -9,6 +9,7 @@ import re
 from collections.abc import Sequence
 
 from sqlalchemy import Select, or_, select
+from sqlalchemy import delete as delete_rows
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import clock, ids
@@ -23,7 +24,7 @@ from toolkits.errors import (
     ToolkitReadOnly,
     ToolNotFound,
 )
-from toolkits.models import Toolkit, ToolkitConnection, ToolkitTool
+from toolkits.models import Toolkit, ToolkitConnection, ToolkitGrant, ToolkitTool
 from toolkits.schemas import HeaderValue, ToolkitCreate, ToolkitUpdate
 from toolkits.ssrf import AddressPolicy
 
@@ -300,3 +301,27 @@ async def set_connection(
     row.state, row.reason, row.checked_at = state, reason, clock.now()
     await session.flush()
     return row
+
+
+async def forget_connection(session: AsyncSession, *, toolkit_id: str, user_id: str) -> None:
+    """Drop a user's recorded connection state for a toolkit (it shows as unknown again)."""
+    await session.execute(
+        delete_rows(ToolkitConnection).where(
+            ToolkitConnection.toolkit_id == toolkit_id, ToolkitConnection.user_id == user_id
+        )
+    )
+
+
+async def forget_grant(session: AsyncSession, *, toolkit_id: str, user_id: str) -> bool:
+    """Drop a user's OAuth grant (tokens and client registration) for a toolkit; whether one was
+    stored."""
+    grant = await session.scalar(
+        select(ToolkitGrant).where(
+            ToolkitGrant.toolkit_id == toolkit_id, ToolkitGrant.user_id == user_id
+        )
+    )
+    if grant is None:
+        return False
+    await session.delete(grant)
+    await session.flush()
+    return True

@@ -51,3 +51,9 @@ class SecretMissing(InvalidInput):
     """A header of this toolkit takes an assistant secret that is not available here."""
 
     code = "toolkit_secret_missing"
+
+
+class SignInStateInvalid(InvalidInput):
+    """That sign-in is not one of yours, expired or was already used; start a new one."""
+
+    code = "sign_in_state_invalid"

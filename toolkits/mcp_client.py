@@ -7,23 +7,26 @@ failed `ToolResult` (calls): a hanging or crashing server never escapes as an ex
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import httpcore2
 import httpx2
-from mcp import Client, StdioServerParameters
-from mcp.client.stdio import stdio_client
+from mcp import Client
+from mcp.client.auth import OAuthFlowError as OAuthError
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, TextContent
 
 from toolkits.calls import Limits, ToolDefinition, ToolResult
 from toolkits.errors import UnsafeUrl
+from toolkits.oauth import SignInRequired
 from toolkits.ssrf import AddressPolicy, GuardedBackend
+from toolkits.stdio_pool import StdioPool, is_closed
+
+Result = TypeVar("Result")
 
 CONNECTED = "connected"
 NEEDS_SIGN_IN = "needs_sign_in"
@@ -36,13 +39,16 @@ class HttpTarget:
 
     url: str
     headers: Mapping[str, str] = field(default_factory=dict)
+    auth: httpx2.Auth | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class StdioTarget:
-    """An MCP server started as a command on this machine (admins only)."""
+    """An MCP server started as a command on this machine (admins only), kept running under
+    `key` (the toolkit's id) between calls."""
 
     command: Sequence[str]
+    key: str = ""
 
 
 Target = HttpTarget | StdioTarget
@@ -71,20 +77,28 @@ class ConnectionFailed(Exception):
 class McpConnector:
     """Opens bounded, guarded connections to MCP servers."""
 
-    def __init__(self, policy: AddressPolicy, limits: Limits) -> None:
+    def __init__(
+        self, policy: AddressPolicy, limits: Limits, stdio: StdioPool | None = None
+    ) -> None:
         self.policy = policy
         self.limits = limits
+        self.stdio = stdio or StdioPool()
 
-    async def list_tools(self, target: Target) -> list[ToolDefinition]:
-        """Every tool the server offers.
+    async def close(self) -> None:
+        """Stop the command-line servers kept running."""
+        await self.stdio.close()
+
+    async def list_tools(
+        self, target: Target, *, timeout: float | None = None
+    ) -> list[ToolDefinition]:
+        """Every tool the server offers, within `timeout` (default: the per-call timeout).
 
         Raises:
             ConnectionFailed: unreachable, refused by the SSRF guard, asks for sign-in, or too slow.
         """
         try:
-            with anyio.fail_after(self.limits.call_timeout_seconds):
-                async with self._client(target) as client:
-                    return await _all_tools(client)
+            with anyio.fail_after(timeout or self.limits.call_timeout_seconds):
+                return await self._with_client(target, _all_tools)
         except Exception as exc:
             raise _failure(exc, self.limits) from exc
 
@@ -101,36 +115,52 @@ class McpConnector:
         With `approved_hash`, the tool's definition is listed first on the same connection and the
         call is refused when it no longer matches what was approved.
         """
+
+        async def checked_call(client: Client) -> CallOutcome | CallToolResult:
+            if approved_hash is not None:
+                listed = {tool.name: tool for tool in await _all_tools(client)}
+                current = listed.get(name)
+                if current is None:
+                    return CallOutcome(ToolResult(False, GONE))
+                if current.definition_hash != approved_hash:
+                    return CallOutcome(ToolResult(False, CHANGED), current)
+            return await client.call_tool(name, arguments)
+
         try:
             with anyio.fail_after(self.limits.call_timeout_seconds):
-                async with self._client(target) as client:
-                    if approved_hash is not None:
-                        listed = {tool.name: tool for tool in await _all_tools(client)}
-                        current = listed.get(name)
-                        if current is None:
-                            return CallOutcome(ToolResult(False, GONE))
-                        if current.definition_hash != approved_hash:
-                            return CallOutcome(ToolResult(False, CHANGED), current)
-                    result = await client.call_tool(name, arguments)
+                result = await self._with_client(target, checked_call)
         except Exception as exc:
             return CallOutcome(ToolResult(False, _failure(exc, self.limits).reason), failed=True)
+        if isinstance(result, CallOutcome):
+            return result
         text = render(result)
         if result.is_error:
             return CallOutcome(ToolResult(False, text[: self.limits.result_max_chars]))
         return CallOutcome(self.limits.cap(text))
 
+    async def _with_client(
+        self, target: Target, operation: Callable[[Client], Awaitable[Result]]
+    ) -> Result:
+        """Run `operation` on a client; a kept-running server found dead is restarted once."""
+        if not isinstance(target, StdioTarget):
+            async with self._client(target) as client:
+                return await operation(client)
+        key = (target.key, *target.command)
+        try:
+            async with self.stdio.client(key, target.command) as client:
+                return await operation(client)
+        except Exception as exc:
+            if not is_closed(exc):
+                raise
+        async with self.stdio.client(key, target.command) as client:
+            return await operation(client)
+
     @asynccontextmanager
-    async def _client(self, target: Target) -> AsyncIterator[Client]:
-        if isinstance(target, StdioTarget):
-            params = StdioServerParameters(command=target.command[0], args=list(target.command[1:]))
-            with open(os.devnull, "w") as errlog:
-                async with Client(stdio_client(params, errlog=errlog)) as client:
-                    yield client
-            return
+    async def _client(self, target: HttpTarget) -> AsyncIterator[Client]:
         await self.policy.check_url(target.url)
         max_event = max(4 * self.limits.result_max_chars + 65_536, 1_048_576)
         async with (
-            _guarded_http(self.policy, target.headers, self.limits) as http,
+            _guarded_http(self.policy, target.headers, self.limits, target.auth) as http,
             Client(
                 streamable_http_client(target.url, http_client=http, max_sse_event_size=max_event)
             ) as client,
@@ -140,15 +170,26 @@ class McpConnector:
 
 @asynccontextmanager
 async def _guarded_http(
-    policy: AddressPolicy, headers: Mapping[str, str], limits: Limits
+    policy: AddressPolicy,
+    headers: Mapping[str, str],
+    limits: Limits,
+    auth: httpx2.Auth | None = None,
 ) -> AsyncIterator[httpx2.AsyncClient]:
-    """An HTTP client whose every connection passes the SSRF guard, with no proxies from env."""
+    """An HTTP client whose every connection passes the SSRF guard, with no proxies from env.
+
+    OAuth's own requests (metadata discovery, registration, tokens) go through it as well, so
+    authorization servers are checked like the MCP server itself.
+    """
     transport = httpx2.AsyncHTTPTransport(trust_env=False)
     # httpx2 has no hook for the network backend, so the pool is rebuilt around the guard.
     transport._pool = httpcore2.AsyncConnectionPool(network_backend=GuardedBackend(policy))
     timeout = httpx2.Timeout(limits.call_timeout_seconds)
     async with httpx2.AsyncClient(
-        transport=transport, headers=dict(headers), timeout=timeout, follow_redirects=False
+        transport=transport,
+        headers=dict(headers),
+        timeout=timeout,
+        follow_redirects=False,
+        auth=auth,
     ) as client:
         yield client
 
@@ -205,6 +246,10 @@ def _failure(exc: BaseException, limits: Limits) -> ConnectionFailed:
     for leaf in leaves:
         if isinstance(leaf, UnsafeUrl):
             return ConnectionFailed(FAILED, f"Refused by the address guard: {leaf.message}")
+        if isinstance(leaf, SignInRequired):
+            return ConnectionFailed(NEEDS_SIGN_IN, "The server asks you to sign in.")
+        if isinstance(leaf, OAuthError):
+            return ConnectionFailed(FAILED, f"Signing in with the server failed: {str(leaf)[:300]}")
         if isinstance(leaf, TimeoutError):
             seconds = limits.call_timeout_seconds
             return ConnectionFailed(FAILED, f"The tool server did not answer within {seconds:g} s.")

@@ -61,3 +61,37 @@ class ToolkitConnection(IdMixin, TimestampMixin, Base):
     state: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str | None] = mapped_column(String(2000))
     checked_at: Mapped[datetime]
+
+
+class ToolkitGrant(IdMixin, TimestampMixin, Base):
+    """One user's OAuth sign-in to a toolkit's server: client registration and tokens, sealed."""
+
+    __tablename__ = "toolkits_grant"
+    __table_args__ = (UniqueConstraint("toolkit_id", "user_id"),)
+
+    toolkit_id: Mapped[str] = mapped_column(
+        ForeignKey("toolkits_toolkit.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[str] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"), index=True)
+    # AES-GCM sealed JSON of the mcp package's OAuthClientInformationFull and OAuthToken.
+    client_info: Mapped[str | None] = mapped_column(Text)
+    tokens: Mapped[str | None] = mapped_column(Text)
+    token_expires_at: Mapped[datetime | None]
+
+
+class ToolkitSignIn(IdMixin, TimestampMixin, Base):
+    """A sign-in a user started: bound to them and the toolkit by its state, used once, expiring."""
+
+    __tablename__ = "toolkits_sign_in"
+
+    toolkit_id: Mapped[str] = mapped_column(
+        ForeignKey("toolkits_toolkit.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[str] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"), index=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    authorization_url: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    # What the callback brought: the sealed authorization code, or the server's error.
+    code: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(String(500))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,35 +26,28 @@ from toolkits import discovery
 from toolkits.builtins import BuiltinToolkit
 from toolkits.calls import Limits, ToolResult, ToolSpec, TurnBudget, function_name
 from toolkits.crypto import Sealer
-from toolkits.errors import SecretMissing, ToolkitNotFound
+from toolkits.errors import ToolkitNotFound
 from toolkits.mcp_client import (
     CONNECTED,
     FAILED,
+    NEEDS_SIGN_IN,
     ConnectionFailed,
-    HttpTarget,
     McpConnector,
-    StdioTarget,
     Target,
 )
 from toolkits.models import Toolkit, ToolkitConnection
+from toolkits.oauth import OnAuthorize, WaitForCode
+from toolkits.sign_in import SignIns
+from toolkits.targets import (
+    DEFAULT_CALLBACK,
+    NoSecrets,
+    SecretSource,
+    Targets,
+    asked_to_sign_in,
+    explain,
+)
 
 log = logging.getLogger(__name__)
-
-
-class SecretSource(Protocol):
-    """Assistant secrets by name, as the user may read them (the assistant package provides it)."""
-
-    async def lookup(self, *, user_id: str, name: str) -> str | None:
-        """The secret's value, or None when there is none the user may use."""
-        ...
-
-
-class NoSecrets:
-    """No secret store yet: every secret reference is reported as missing."""
-
-    async def lookup(self, *, user_id: str, name: str) -> str | None:
-        """Always None."""
-        return None
 
 
 @dataclass(frozen=True)
@@ -64,6 +57,7 @@ class Connection:
     state: str
     reason: str | None
     tool_count: int = 0
+    authorization_url: str | None = None
 
 
 class Toolkits:
@@ -77,12 +71,20 @@ class Toolkits:
         sealer: Sealer,
         builtins: Sequence[BuiltinToolkit],
         secrets: SecretSource | None = None,
+        callback_url: str = DEFAULT_CALLBACK,
+        sign_in_seconds: float = 600.0,
     ) -> None:
         self.sessions = sessions
         self.connector = connector
         self.sealer = sealer
         self.builtins = {kit.id: kit for kit in builtins}
-        self.secrets = secrets or NoSecrets()
+        self.targets = Targets(sessions, sealer, secrets or NoSecrets(), callback_url)
+        self.sign_ins = SignIns(sessions, sealer, sign_in_seconds)
+
+    async def stop(self) -> None:
+        """End sign-ins in progress and stop the command-line servers kept running."""
+        await self.sign_ins.close()
+        await self.connector.close()
 
     @property
     def limits(self) -> Limits:
@@ -93,30 +95,22 @@ class Toolkits:
         """A fresh budget of tool calls for one chat turn."""
         return TurnBudget(self.limits.max_calls_per_turn)
 
-    async def target_for(self, toolkit: Toolkit, user_id: str) -> Target:
-        """Where and how to connect for a user: headers resolved from secrets or decrypted.
+    async def target_for(
+        self,
+        toolkit: Toolkit,
+        user_id: str,
+        *,
+        on_authorize: OnAuthorize | None = None,
+        wait_for_code: WaitForCode | None = None,
+    ) -> Target:
+        """Where and how to connect for a user (see `Targets.target_for`).
 
         Raises:
-            SecretMissing: a header takes an assistant secret that is not available here (no
-                assistant bound, the user may not use it, or it has no secret of that name).
+            SecretMissing: a header takes an assistant secret that is not available here.
         """
-        if toolkit.kind == "mcp_stdio":
-            return StdioTarget(tuple(toolkit.command or ()))
-        headers: dict[str, str] = {}
-        for name, stored in (toolkit.headers or {}).items():
-            if "secret" in stored:
-                value = await self.secrets.lookup(user_id=user_id, name=stored["secret"])
-                if value is None:
-                    raise SecretMissing(
-                        f"The header {name!r} takes the assistant secret {stored['secret']!r}: "
-                        "give the assistantId of an assistant you may use that has it.",
-                        secret=stored["secret"],
-                        header=name,
-                    )
-                headers[name] = value
-            else:
-                headers[name] = self.sealer.open(stored["sealed"], context=toolkit.id)
-        return HttpTarget(toolkit.url or "", headers)
+        return await self.targets.target_for(
+            toolkit, user_id, on_authorize=on_authorize, wait_for_code=wait_for_code
+        )
 
     async def refresh(self, *, user: User, toolkit_id: str) -> Connection:
         """Connect, list the tools and store them; changed ones stay disabled until re-approved.
@@ -140,12 +134,18 @@ class Toolkits:
         async with self.sessions() as session:
             toolkit = await discovery.get_visible(session, user=user, toolkit_id=toolkit_id)
         target = await self.target_for(toolkit, user.id)
+        outcome = await self._list_and_record(toolkit, user, target, record=record)
+        if outcome.state == NEEDS_SIGN_IN and asked_to_sign_in(target):
+            outcome = await self.sign_in(user=user, toolkit_id=toolkit.id)
+        return outcome
+
+    async def _list_and_record(
+        self, toolkit: Toolkit, user: User, target: Target, *, record: bool, timeout: float = 0
+    ) -> Connection:
         try:
-            tools = await self.connector.list_tools(target)
-        except (ConnectionFailed, SwitchboardError) as exc:
-            state = exc.state if isinstance(exc, ConnectionFailed) else FAILED
-            reason = exc.reason if isinstance(exc, ConnectionFailed) else exc.message
-            outcome = Connection(state, reason)
+            tools = await self.connector.list_tools(target, timeout=timeout or None)
+        except ConnectionFailed as exc:
+            outcome = Connection(exc.state, explain(exc, target))
         else:
             outcome = Connection(CONNECTED, None, len(tools))
         async with write_transaction(self.sessions) as session:
@@ -162,6 +162,84 @@ class Toolkits:
                     trust = discovery.can_edit(row, user)
                     await discovery.record_tools(session, toolkit=row, tools=tools, trust_new=trust)
         return outcome
+
+    async def sign_in(self, *, user: User, toolkit_id: str) -> Connection:
+        """Start signing the user in to the toolkit's server (or reuse the sign-in waiting).
+
+        The answer is needs_sign_in with the authorization URL to open, or, when the server
+        needs no (new) sign-in, the connection's outcome. The tools are stored once connected.
+
+        Raises:
+            ToolkitNotFound: the user may not see the toolkit.
+            SecretMissing: a header takes an assistant secret that is not available here.
+        """
+        async with self.sessions() as session:
+            toolkit = await discovery.get_visible(session, user=user, toolkit_id=toolkit_id)
+        if toolkit.kind != "mcp_http":
+            return await self._connect(user, toolkit_id, record=True)
+        headers_check = await self.target_for(toolkit, user.id)  # fails now on a missing secret
+        del headers_check
+        window = self.sign_ins.window_seconds
+
+        async def connect(on_authorize: OnAuthorize, wait_for_code: WaitForCode) -> None:
+            target = await self.target_for(
+                toolkit, user.id, on_authorize=on_authorize, wait_for_code=wait_for_code
+            )
+            await self._list_and_record(toolkit, user, target, record=True, timeout=window)
+
+        key = (toolkit.id, user.id)
+        wait = self.limits.call_timeout_seconds
+        url = await self.sign_ins.start(key, connect, wait_seconds=wait)
+        if url is None:
+            row = await self.connection_of(user=user, toolkit_id=toolkit.id)
+            if row is None:
+                return Connection(FAILED, "The sign-in did not start in time.")
+            return Connection(row.state, row.reason)
+        reason = f"Sign in to {toolkit.name} at {url}"
+        async with write_transaction(self.sessions) as session:
+            await discovery.set_connection(
+                session, toolkit_id=toolkit.id, user_id=user.id, state=NEEDS_SIGN_IN, reason=reason
+            )
+        return Connection(NEEDS_SIGN_IN, reason, authorization_url=url)
+
+    async def complete_sign_in(
+        self, *, user: User, state: str, code: str | None, error: str | None
+    ) -> str:
+        """Complete a sign-in from the authorization server's redirect; returns the toolkit id
+        once the connection's outcome is recorded (or the wait ran out).
+
+        Raises:
+            SignInStateInvalid: the state is not one of the user's open sign-ins.
+        """
+        toolkit_id = await self.sign_ins.complete(
+            user_id=user.id, state=state, code=code, error=error
+        )
+        await self.sign_ins.wait_done(toolkit_id, user.id, 2 * self.limits.call_timeout_seconds)
+        return toolkit_id
+
+    async def sign_out(self, *, user: User, toolkit_id: str) -> None:
+        """Forget the user's sign-in to the toolkit: tokens, client registration, open sign-ins.
+
+        Raises:
+            ToolkitNotFound: the user may not see the toolkit.
+        """
+        async with self.sessions() as session:
+            toolkit = await discovery.get_visible(session, user=user, toolkit_id=toolkit_id)
+        await self.sign_ins.cancel(toolkit_id=toolkit.id, user_id=user.id)
+        async with write_transaction(self.sessions) as session:
+            had_grant = await discovery.forget_grant(
+                session, toolkit_id=toolkit.id, user_id=user.id
+            )
+            if had_grant:
+                await discovery.set_connection(
+                    session,
+                    toolkit_id=toolkit.id,
+                    user_id=user.id,
+                    state=NEEDS_SIGN_IN,
+                    reason=f"You signed out of {toolkit.name}; connect to sign in again.",
+                )
+            else:
+                await discovery.forget_connection(session, toolkit_id=toolkit.id, user_id=user.id)
 
     async def connection_of(self, *, user: User, toolkit_id: str) -> ToolkitConnection | None:
         """The user's last recorded connection to a toolkit."""
@@ -270,6 +348,9 @@ class Toolkits:
         outcome = await self.connector.call_tool(
             target, name, arguments, approved_hash=tool.approved_hash
         )
+        if outcome.failed and asked_to_sign_in(target):
+            connection = await self.sign_in(user=user, toolkit_id=toolkit.id)
+            return ToolResult(False, f"{connection.reason or 'Sign-in failed.'} Then try again.")
         if outcome.current is not None or outcome.failed:
             async with write_transaction(self.sessions) as session:
                 row = await session.get(Toolkit, toolkit.id)

@@ -62,6 +62,7 @@ class ConnectionRead(Schema):
     state: ConnectionState
     reason: str | None = None
     checked_at: datetime | None = None
+    authorization_url: str | None = None
 
 
 class ToolkitRead(Schema):

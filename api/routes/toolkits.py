@@ -33,12 +33,17 @@ ToolName = Annotated[str, Path(max_length=200)]
 
 
 def toolkit_body(
-    toolkit: Toolkit, user: User, connection: ToolkitConnection | None = None
+    toolkit: Toolkit,
+    user: User,
+    connection: ToolkitConnection | None = None,
+    authorization_url: str | None = None,
 ) -> dict[str, Any]:
     """An external toolkit as a HAL resource (header values are never shown)."""
     state = ConnectionRead(state="unknown")
     if connection is not None:
         state = ConnectionRead.model_validate(connection)
+        if state.state == "needs_sign_in":
+            state.authorization_url = authorization_url
     read = ToolkitRead(
         id=toolkit.id,
         name=toolkit.name,
@@ -57,7 +62,21 @@ def toolkit_body(
         connection=state,
     )
     href = f"/api/toolkits/{toolkit.id}"
-    return resource(read, href, tools=href + "/tools")
+    links = {"tools": href + "/tools", "connect": href + "/_connect"}
+    if toolkit.kind == "mcp_http":
+        links["disconnect"] = href + "/_disconnect"
+    return resource(read, href, **links)
+
+
+async def _shown(
+    toolkit: Toolkit, user: User, session: SessionDep, services: ServicesDep
+) -> dict[str, Any]:
+    """A toolkit with the caller's connection to it and, if they must sign in, where."""
+    connection = await discovery.connection(session, toolkit_id=toolkit.id, user_id=user.id)
+    url = None
+    if connection is not None and connection.state == "needs_sign_in":
+        url = await services.toolkits.sign_ins.pending_url(toolkit_id=toolkit.id, user_id=user.id)
+    return toolkit_body(toolkit, user, connection, url)
 
 
 def builtin_body(kit: BuiltinToolkit) -> dict[str, Any]:
@@ -126,13 +145,14 @@ async def create_toolkit(
 async def get_toolkit(
     toolkit_id: ToolkitId, user: CurrentUser, session: SessionDep, services: ServicesDep
 ) -> dict[str, Any]:
-    """One toolkit, with your connection state to it."""
+    """One toolkit, with your connection to it: `connected`, `needs_sign_in` (with the
+    `authorizationUrl` to open while a sign-in is waiting), `failed` with a `reason`, or
+    `unknown` before the first connection."""
     kit = services.toolkits.builtins.get(toolkit_id)
     if kit is not None:
         return builtin_body(kit)
     toolkit = await discovery.get_visible(session, user=user, toolkit_id=toolkit_id)
-    connection = await discovery.connection(session, toolkit_id=toolkit.id, user_id=user.id)
-    return toolkit_body(toolkit, user, connection)
+    return await _shown(toolkit, user, session, services)
 
 
 @router.patch("/api/toolkits/{toolkit_id}")
@@ -234,6 +254,61 @@ async def test_toolkit(
     with tool_secrets.bound_to(assistant_id):
         outcome = await services.toolkits.test(user=principal.user, toolkit_id=toolkit_id)
     return {"state": outcome.state, "reason": outcome.reason, "toolCount": outcome.tool_count}
+
+
+@router.post("/api/toolkits/{toolkit_id}/_connect")
+async def connect_toolkit(
+    toolkit_id: ToolkitId,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    body: ConnectRequest | None = None,
+) -> dict[str, Any]:
+    """Connect to the toolkit's server as you. A server that asks for OAuth 2.1 gets a sign-in:
+    the answer is `needs_sign_in` with the `authorizationUrl` to open; after you approve there,
+    the server sends you back to `/api/toolkits/oauth/callback`, which completes it. Otherwise the
+    answer is `connected` or `failed` with a reason. `assistantId` works as for `_refresh`."""
+    if toolkit_id in services.toolkits.builtins:
+        return {"state": "connected", "reason": None, "authorizationUrl": None}
+    assistant_id = await _bound_assistant(principal, services, body)
+    with tool_secrets.bound_to(assistant_id):
+        outcome = await services.toolkits.sign_in(user=principal.user, toolkit_id=toolkit_id)
+    return {
+        "state": outcome.state,
+        "reason": outcome.reason,
+        "authorizationUrl": outcome.authorization_url,
+    }
+
+
+@router.get("/api/toolkits/oauth/callback")
+async def complete_sign_in(
+    user: CurrentUser,
+    services: ServicesDep,
+    state: Annotated[str, Query(min_length=1, max_length=500)],
+    code: Annotated[str | None, Query(max_length=4000)] = None,
+    error: Annotated[str | None, Query(max_length=500)] = None,
+) -> dict[str, Any]:
+    """Where a toolkit's authorization server sends you back after a sign-in. The `state` must
+    be one of your own open sign-ins: it works once and expires. Answers the toolkit with your
+    connection to it once the sign-in is complete."""
+    toolkit_id = await services.toolkits.complete_sign_in(
+        user=user, state=state, code=code, error=error
+    )
+    async with services.sessions() as session:
+        toolkit = await discovery.get_visible(session, user=user, toolkit_id=toolkit_id)
+        return await _shown(toolkit, user, session, services)
+
+
+@router.post("/api/toolkits/{toolkit_id}/_disconnect")
+async def disconnect_toolkit(
+    toolkit_id: ToolkitId, user: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
+    """Sign out of the toolkit's server: your tokens and client registration are deleted and
+    any sign-in waiting is cancelled."""
+    _refuse_builtin(toolkit_id, services)
+    await services.toolkits.sign_out(user=user, toolkit_id=toolkit_id)
+    async with services.sessions() as session:
+        toolkit = await discovery.get_visible(session, user=user, toolkit_id=toolkit_id)
+        return await _shown(toolkit, user, session, services)
 
 
 @router.post("/api/toolkits/{toolkit_id}/tools/{tool_name}/_approve")

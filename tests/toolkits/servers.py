@@ -59,9 +59,10 @@ def change_weather_definition(server: MCPServer) -> None:
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[int]:
-    """Run an ASGI app under uvicorn on a free loopback port, in a thread; yields the port."""
-    port = free_port()
+def serve(app: Any, port: int | None = None) -> Iterator[int]:
+    """Run an ASGI app under uvicorn on a loopback port (a free one by default), in a thread;
+    yields the port."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
