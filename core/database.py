@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from core import clock, ids
+from core import clock, ids, inline_sqlite
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -75,9 +75,19 @@ def async_url(url: str) -> str:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys and a busy timeout so writers queue."""
+    """An async engine; SQLite gets WAL, foreign keys and a busy timeout so writers queue.
+
+    A SQLite file is opened through `core.inline_sqlite` (statements run on the event loop's
+    thread, waits for the write lock are asynchronous); other SQLite URLs use aiosqlite as is.
+    """
     if url.startswith("sqlite"):
+        path = make_url(url).database
+        inline = bool(path) and path != ":memory:" and not make_url(url).query
+        if inline:
+            gate = inline_sqlite.WriteGate()
+            kwargs.setdefault("async_creator", inline_sqlite.connector(str(path), gate, 30.0))
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        busy_ms = 0 if inline else 30000
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -86,7 +96,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
