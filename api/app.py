@@ -30,8 +30,10 @@ from api.routes import (
     library,
     models,
     openai,
+    providers,
     rate_limits,
     subscriptions,
+    team_models,
     teams,
     toolkits,
     usage,
@@ -52,8 +54,10 @@ from billing.ratelimits import RateLimits
 from core import database
 from core import users as user_service
 from core.catalog import Catalog, load_catalog
+from core.catalog_sync import CatalogSync
 from core.database import write_transaction
 from core.schemas import UserCreate
+from core.sealing import Sealer, load_key
 from core.settings import Settings, load_settings
 from knowledge.documents import ParseLimits
 from knowledge.intake import UploadLimits
@@ -84,6 +88,8 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         await upgrade_database_async(settings.resolved_database_url)
         await _bootstrap(services)
         sweeper = asyncio.create_task(_sweep(services), name="sweeper")
+        await services.catalog_sync.refresh()
+        catalog_poll = asyncio.create_task(services.catalog_sync.run(), name="catalog poll")
         if services.embeddings is not None:
             services.embeddings.attach(asyncio.get_running_loop())
         services.knowledge.start()
@@ -94,6 +100,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         finally:
             drain.stop_listening()
             sweeper.cancel()
+            catalog_poll.cancel()
             await services.knowledge.stop()
             await services.chat.shutdown(grace_seconds=10)
             await services.gateway.close()
@@ -129,6 +136,8 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         knowledge,
         jobs,
         openai,
+        providers,
+        team_models,
         toolkits,
         mcp_server,
         web,
@@ -148,6 +157,21 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
     engine = database.create_engine(settings.resolved_database_url)
     sessions = database.sessionmaker(engine)
     gateway = Gateway(catalog, fast_path=settings.fast_path)
+    key = settings.provider_secret_key.get_secret_value()
+    catalog_sync = CatalogSync(
+        catalog=catalog,
+        sessions=sessions,
+        sealer=Sealer(
+            load_key(
+                key,
+                settings.data_dir,
+                file_name="provider-secret.key",
+                setting="SWITCHBOARD_PROVIDER_SECRET_KEY",
+            )
+        ),
+        poll_seconds=settings.catalog_poll_seconds,
+    )
+    catalog_sync.listeners.append(gateway.reload)
     limits = RateLimits(
         user_requests_per_minute=settings.rate_limit_user_rpm,
         user_tokens_per_minute=settings.rate_limit_user_tpm,
@@ -193,6 +217,7 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
         passthrough,
         knowledge_objects,
         toolkits=toolkits,
+        catalog_sync=catalog_sync,
         embeddings=embeddings,
     )
 

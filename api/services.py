@@ -14,6 +14,7 @@ from assistant.gateway import Gateway
 from assistant.metering import Metering
 from assistant.passthrough import Passthrough
 from core.catalog import Catalog
+from core.catalog_sync import CatalogSync
 from core.settings import Settings
 from knowledge.runtime import Knowledge
 from toolkits.registry import Toolkits
@@ -33,6 +34,7 @@ class Services:
     passthrough: Passthrough
     knowledge: Knowledge
     toolkits: Toolkits
+    catalog_sync: CatalogSync  # rebuilds `catalog` and the router when admins change models
     metrics: Metrics = field(default_factory=Metrics)
     embeddings: LitellmEmbedder | None = None  # the litellm embedding backend, when configured
 

@@ -37,8 +37,38 @@ class Gateway:
         self.relay = Relay()
         for key, value in catalog.litellm_settings.items():
             setattr(litellm, key, value)
-        settings = dict(catalog.router_settings)
-        self.router = Router(model_list=catalog.router_model_list(), **settings)
+        self.router = self._router()
+
+    def _router(self) -> Router:
+        settings = dict(self.catalog.router_settings)
+        return Router(model_list=self.catalog.router_model_list(), **settings)
+
+    def reload(self) -> None:
+        """Rebuild LiteLLM's router from the catalog after it changed; calls under way finish
+        on the router they started with."""
+        self.router = self._router()
+
+    async def probe(
+        self, litellm_params: Mapping[str, Any], *, timeout: float = 20.0
+    ) -> str | None:
+        """One cheap call (max_tokens 1) with these parameters, outside the router.
+
+        Returns None when the provider answered, else why not, in plain words.
+        """
+        try:
+            await litellm.acompletion(
+                **litellm_params,
+                messages=[{"role": "user", "content": "Reply with OK."}],
+                max_tokens=1,
+                timeout=timeout,
+                num_retries=0,
+                max_retries=0,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return _probe_failure(exc, litellm_params)
+        return None
 
     async def stream(
         self,
@@ -179,6 +209,31 @@ def _chunk(item: Any) -> Chunk:
                 c.model_dump() if hasattr(c, "model_dump") else dict(c) for c in calls
             ]
     return chunk
+
+
+def _probe_failure(exc: Exception, params: Mapping[str, Any]) -> str:
+    status = getattr(exc, "status_code", None)
+    text = str(getattr(exc, "message", "") or exc).splitlines()[0][:300]
+    where = params.get("api_base") or "its default address"
+    if _unreachable(exc):
+        return f"Could not reach the provider at {where}: {text}"
+    if isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError):
+        return f"The provider refused the credentials ({status}): {text}"
+    if isinstance(exc, litellm.NotFoundError):
+        return f"The provider does not know model {params.get('model')!r} ({status}): {text}"
+    return f"The provider answered with an error ({status or type(exc).__name__}): {text}"
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether the call failed to connect or timed out (LiteLLM may wrap that as a 500)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, litellm.APIConnectionError | litellm.Timeout | ConnectionError):
+            return True
+        if type(seen).__name__ in {"ConnectError", "ConnectTimeout", "APIConnectionError"}:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "Connection error" in str(exc)
 
 
 def _domain_error(exc: Exception, model_name: str) -> ProviderError | ProviderRejected:

@@ -76,7 +76,9 @@ class Metering:
             PriceUnknown: the model has no price and a money budget applies.
             RateLimitExceeded: the user or token is over its per-minute limits.
             BudgetExceeded: a hard budget has no room for the worst case.
+            ModelDisabled: an admin turned the model off for everyone or the caller's team.
         """
+        model.check_access(caller.team_ids)
         reservation = await admission.admit(
             self.factory,
             caller=caller,

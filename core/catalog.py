@@ -1,8 +1,9 @@
 """The model catalog: models.yaml in LiteLLM Proxy's shape, plus Switchboard's own keys.
 
-The file is parsed once into typed objects. `assistant` hands the active deployments to LiteLLM's
-Router; `billing` reads prices. Prices in `model_info` win; otherwise LiteLLM's bundled cost map
-(read as a data file, without importing LiteLLM) is consulted.
+The file is parsed once into typed objects; `with_stored` merges in the models admins stored in
+the database. `assistant` hands the active deployments to LiteLLM's Router; `billing` reads
+prices. Prices in `model_info` win; otherwise LiteLLM's bundled cost map (read as a data file,
+without importing LiteLLM) is consulted.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ import importlib.util
 import json
 import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core.errors import InvalidCatalog, InvalidInput
+from core.errors import InvalidCatalog, InvalidInput, PermissionDenied
 
 ENV_PREFIX = "os.environ/"
 
@@ -35,6 +36,12 @@ class ModelUnavailable(InvalidInput):
     """That model is configured but not usable: its provider key or server is not set up."""
 
     code = "model_unavailable"
+
+
+class ModelDisabled(PermissionDenied):
+    """That model is turned off for you (for your team, or for everyone); pick another model."""
+
+    code = "model_disabled"
 
 
 class _LitellmParams(BaseModel):
@@ -113,11 +120,25 @@ class CatalogModel:
     max_output_tokens: int | None
     aliases: tuple[str, ...] = ()
     info: Mapping[str, Any] = field(default_factory=dict)
+    source: str = "file"  # "file" (models.yaml, read-only in the API) or "database"
+    enabled: bool = True
+    blocked_teams: frozenset[str] = frozenset()  # teams whose members may not use it
 
     @property
     def available(self) -> bool:
         """Whether at least one deployment is usable."""
         return any(d.available for d in self.deployments)
+
+    def check_access(self, team_ids: Sequence[str]) -> None:
+        """Refuse a caller in these teams if the model is off for everyone or for one of them.
+
+        Raises:
+            ModelDisabled: an admin turned the model off.
+        """
+        if not self.enabled or self.blocked_teams.intersection(team_ids):
+            raise ModelDisabled(
+                f"Model {self.name!r} is turned off for you; pick another model.", model=self.name
+            )
 
     @property
     def providers(self) -> tuple[str, ...]:
@@ -133,15 +154,29 @@ class CatalogModel:
         return "Set " + ", ".join(names) + " in the environment to use this model."
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Catalog:
-    """Every configured model, by name, with aliases, router settings and the default model."""
+    """Every configured model, by name, with aliases, router settings and the default model.
+
+    One object lives as long as the app: `adopt` swaps in a rebuilt catalog (models.yaml merged
+    with the models admins stored), so everything holding it sees the change.
+    """
 
     models: Mapping[str, CatalogModel]
     aliases: Mapping[str, str]
     default_model: str
     router_settings: Mapping[str, Any]
     litellm_settings: Mapping[str, Any]
+
+    def adopt(self, other: Catalog) -> None:
+        """Take every field of a rebuilt catalog, in one step between awaits."""
+        self.models, self.aliases = other.models, other.aliases
+        self.default_model = other.default_model
+        self.router_settings, self.litellm_settings = other.router_settings, other.litellm_settings
+
+    def blocked(self, model: CatalogModel, team_ids: Sequence[str]) -> bool:
+        """Whether the model is off for everyone, or for one of these teams."""
+        return not model.enabled or bool(model.blocked_teams.intersection(team_ids))
 
     def resolve(self, name: str | None) -> CatalogModel:
         """The model a name or alias refers to (the default model for None).
@@ -156,14 +191,16 @@ class Catalog:
             raise UnknownModel(f"No model named {name!r} is configured.", model=name)
         return model
 
-    def usable(self, name: str | None) -> CatalogModel:
-        """The model a name refers to, if one of its deployments can be called.
+    def usable(self, name: str | None, team_ids: Sequence[str] = ()) -> CatalogModel:
+        """The model a name refers to, if one of its deployments can be called by these teams.
 
         Raises:
             UnknownModel: no model or alias has that name.
+            ModelDisabled: an admin turned the model off, for everyone or for one of the teams.
             ModelUnavailable: the model's provider is not configured.
         """
         model = self.resolve(name)
+        model.check_access(team_ids)
         if not model.available:
             raise ModelUnavailable(
                 f"Model {model.name!r} is not set up: {model.unavailable_reason}", model=model.name
@@ -176,8 +213,29 @@ class Catalog:
             {"model_name": d.model_name, "litellm_params": dict(d.litellm_params)}
             for m in self.models.values()
             for d in m.deployments
-            if d.available
+            if d.available and m.enabled
         ]
+
+
+def with_stored(
+    base: Catalog, stored: Sequence[CatalogModel], team_blocks: Mapping[str, frozenset[str]]
+) -> Catalog:
+    """The file catalog plus models stored in the database, with the teams' model blocks
+    (model name -> team ids) on each model.
+
+    Names and aliases from models.yaml win: a stored model or alias that collides is left out.
+    """
+    models, aliases = dict(base.models), dict(base.aliases)
+    for model in stored:
+        if model.name in models or model.name in aliases:
+            continue
+        own = tuple(a for a in model.aliases if a not in models and a not in aliases)
+        models[model.name] = replace(model, aliases=own)
+        aliases.update({alias: model.name for alias in own})
+    for name, teams in team_blocks.items():
+        if name in models:
+            models[name] = replace(models[name], blocked_teams=frozenset(teams))
+    return replace(base, models=models, aliases=aliases)
 
 
 def load_catalog(path: Path) -> Catalog:

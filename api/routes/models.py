@@ -1,15 +1,20 @@
-"""The model catalog as configured: models and providers (never a key)."""
+"""The model catalog: models.yaml merged with the models admins add at run time (never a key)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from api.deps import CurrentUser, ServicesDep
+from api.deps import AdminUser, PrincipalDep, ServicesDep
 from api.hal import whole
-from core.catalog import CatalogModel, UnknownModel
+from api.services import Services
+from core import stored_models
+from core.catalog import Catalog, CatalogModel, UnknownModel
+from core.catalog_schemas import ModelCreate, ModelUpdate
+from core.database import write_transaction
 from core.errors import NotFound
+from core.models import StoredModel
 
 router = APIRouter(prefix="/api", tags=["Models"])
 
@@ -20,86 +25,156 @@ class ModelNotFound(NotFound):
     code = "model_not_found"
 
 
-class ProviderNotFound(NotFound):
-    """No configured model uses that provider."""
-
-    code = "provider_not_found"
-
-
-def model_body(model: CatalogModel, default: str) -> dict[str, Any]:
-    """A catalog model as a HAL resource."""
+def model_body(
+    model: CatalogModel, catalog: Catalog, row: StoredModel | None = None, *, admin: bool = False
+) -> dict[str, Any]:
+    """A catalog model as a HAL resource; stored models add their provider and audit fields."""
     price = model.price
-    return {
+    body: dict[str, Any] = {
         "id": model.name,
         "name": model.name,
         "description": model.description,
+        "source": model.source,
+        "enabled": model.enabled,
         "aliases": list(model.aliases),
         "providers": list(model.providers),
         "deployments": len(model.deployments),
         "available": model.available,
         "unavailableReason": model.unavailable_reason,
-        "isDefault": model.name == default,
+        "isDefault": model.name == catalog.default_model,
         "maxInputTokens": model.max_input_tokens,
         "maxOutputTokens": model.max_output_tokens,
         "inputCostPerMillionTokens": round(price.input_per_token * 1e6, 6) if price else None,
         "outputCostPerMillionTokens": round(price.output_per_token * 1e6, 6) if price else None,
         "_links": {"self": {"href": f"/api/models/{model.name}"}},
     }
+    if row is not None:
+        body |= {
+            "providerId": row.provider_id,
+            "model": row.provider_model,
+            "contextWindow": row.context_window,
+            "createdBy": row.created_by,
+            "updatedBy": row.updated_by,
+            "createdAt": row.created_at.isoformat(),
+            "updatedAt": row.updated_at.isoformat(),
+        }
+        body["_links"]["provider"] = {"href": f"/api/providers/{row.provider_id}"}
+    if admin:
+        body["disabledTeams"] = sorted(model.blocked_teams)
+    return body
+
+
+async def _rows(services: Services) -> dict[str, StoredModel]:
+    async with services.sessions() as session:
+        return {row.name: row for row in await stored_models.list_all(session)}
 
 
 @router.get("/models")
-async def list_models(_: CurrentUser, services: ServicesDep) -> dict[str, Any]:
-    """Every configured model, and whether it is usable here."""
-    catalog = services.catalog
-    items = (model_body(m, catalog.default_model) for m in catalog.models.values())
+async def list_models(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    """The models you may use, and whether each is usable here.
+
+    Models turned off for one of your teams (or, for non-admins, for everyone) are left out;
+    admins see each model's `disabledTeams`.
+    """
+    catalog, admin = services.catalog, principal.user.is_admin
+    rows = await _rows(services)
+    team_ids = principal.team_ids
+    items = (
+        model_body(m, catalog, rows.get(m.name) if m.source == "database" else None, admin=admin)
+        for m in list(catalog.models.values())
+        if admin or not catalog.blocked(m, team_ids)
+    )
     return whole("models", "/api/models", items)
 
 
-@router.get("/models/{model_id}")
-async def get_model(model_id: str, _: CurrentUser, services: ServicesDep) -> dict[str, Any]:
-    """One model, by name or alias."""
+def _visible(services: Services, principal: PrincipalDep, model_id: str) -> CatalogModel:
     catalog = services.catalog
     try:
         model = catalog.resolve(model_id)
     except UnknownModel:
         raise ModelNotFound(model=model_id) from None
-    return model_body(model, catalog.default_model)
+    if not principal.user.is_admin and catalog.blocked(model, principal.team_ids):
+        raise ModelNotFound(model=model_id)
+    return model
 
 
-def _providers(services: ServicesDep) -> dict[str, dict[str, Any]]:
-    providers: dict[str, dict[str, Any]] = {}
-    missing: dict[str, set[str]] = {}
-    for model in services.catalog.models.values():
-        for deployment in model.deployments:
-            entry = providers.setdefault(
-                deployment.provider,
-                {
-                    "id": deployment.provider,
-                    "name": deployment.provider,
-                    "models": [],
-                    "configured": False,
-                },
-            )
-            if model.name not in entry["models"]:
-                entry["models"].append(model.name)
-            entry["configured"] = entry["configured"] or deployment.available
-            missing.setdefault(deployment.provider, set()).update(deployment.missing_env)
-    for name, entry in providers.items():
-        entry["missingSettings"] = [] if entry["configured"] else sorted(missing[name])
-        entry["_links"] = {"self": {"href": f"/api/providers/{name}"}}
-    return providers
+@router.get("/models/{model_id}")
+async def get_model(
+    model_id: str, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    """One model, by name or alias."""
+    model = _visible(services, principal, model_id)
+    row = (await _rows(services)).get(model.name) if model.source == "database" else None
+    return model_body(model, services.catalog, row, admin=principal.user.is_admin)
 
 
-@router.get("/providers")
-async def list_providers(_: CurrentUser, services: ServicesDep) -> dict[str, Any]:
-    """The providers behind the configured models, and which of them are set up."""
-    return whole("providers", "/api/providers", _providers(services).values())
+@router.post("/models", status_code=201)
+async def create_model(
+    body: ModelCreate, admin: AdminUser, services: ServicesDep
+) -> dict[str, Any]:
+    """Add a model served through a stored provider (admins). Every worker serves it within
+    `SWITCHBOARD_CATALOG_POLL_SECONDS`; this one at once."""
+    async with write_transaction(services.sessions) as session:
+        row = await stored_models.create(
+            session, data=body, catalog=services.catalog, actor_id=admin.id
+        )
+    return await _after_change(services, row)
 
 
-@router.get("/providers/{provider_id}")
-async def get_provider(provider_id: str, _: CurrentUser, services: ServicesDep) -> dict[str, Any]:
-    """One provider: its models and the settings it still needs."""
-    provider = _providers(services).get(provider_id)
-    if provider is None:
-        raise ProviderNotFound(provider=provider_id)
-    return provider
+async def _stored(services: Services, model_id: str) -> StoredModel:
+    """The stored row behind a model name or alias; models.yaml entries are read-only.
+
+    Raises:
+        ModelReadOnly: the model comes from models.yaml.
+        ModelNotFound: no such model.
+    """
+    catalog = services.catalog
+    name = catalog.aliases.get(model_id, model_id)
+    model = catalog.models.get(name)
+    if model is not None and model.source == "file":
+        raise stored_models.ModelReadOnly(
+            f"Model {name!r} comes from models.yaml and is read-only here; edit the file.",
+            model=name,
+        )
+    async with services.sessions() as session:
+        try:
+            return await stored_models.get(session, name=name)
+        except stored_models.StoredModelNotFound:
+            raise ModelNotFound(model=model_id) from None
+
+
+@router.patch("/models/{model_id}")
+async def update_model(
+    model_id: str, body: ModelUpdate, admin: AdminUser, services: ServicesDep
+) -> dict[str, Any]:
+    """Change a stored model (admins); models.yaml entries answer 409 `model_read_only`."""
+    found = await _stored(services, model_id)
+    async with write_transaction(services.sessions) as session:
+        row = await session.get(StoredModel, found.id)
+        if row is None:
+            raise ModelNotFound(model=model_id)
+        row = await stored_models.update(
+            session, model=row, data=body, catalog=services.catalog, actor_id=admin.id
+        )
+    return await _after_change(services, row)
+
+
+@router.delete("/models/{model_id}", status_code=204)
+async def delete_model(model_id: str, _: AdminUser, services: ServicesDep) -> Response:
+    """Remove a stored model (admins); models.yaml entries answer 409 `model_read_only`."""
+    found = await _stored(services, model_id)
+    async with write_transaction(services.sessions) as session:
+        row = await session.get(StoredModel, found.id)
+        if row is not None:
+            await stored_models.delete(session, model=row)
+    await services.catalog_sync.refresh()
+    return Response(status_code=204)
+
+
+async def _after_change(services: Services, row: StoredModel) -> dict[str, Any]:
+    await services.catalog_sync.refresh()
+    catalog = services.catalog
+    model = catalog.models.get(row.name)
+    if model is None or model.source != "database":  # shadowed by a models.yaml name
+        raise ModelNotFound(model=row.name)
+    return model_body(model, catalog, row, admin=True)

@@ -1,0 +1,182 @@
+"""AI service providers: those behind models.yaml (read-only) and those admins add at run time.
+
+A stored provider's key is sealed at rest and never returned: responses say `hasApiKey`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Body, Response
+
+from api.deps import AdminUser, CurrentUser, ServicesDep
+from api.hal import resource, whole
+from api.services import Services
+from core import providers, stored_models
+from core.catalog_schemas import ProviderCreate, ProviderRead, ProviderTest, ProviderUpdate
+from core.database import write_transaction
+from core.errors import InvalidInput
+from core.models import Provider
+
+router = APIRouter(prefix="/api/providers", tags=["Providers"])
+
+
+class TestModelRequired(InvalidInput):
+    """Name the provider-side `model` to test with: the provider has no models yet."""
+
+    code = "test_model_required"
+
+
+def provider_body(provider: Provider, models: list[str]) -> dict[str, Any]:
+    """A stored provider as a HAL resource (its key only as `hasApiKey`)."""
+    read = ProviderRead(
+        id=provider.id,
+        name=provider.name,
+        type=provider.type,
+        api_base=provider.api_base,
+        api_version=provider.options.get("api_version"),
+        has_api_key=provider.sealed_credentials is not None,
+        models=models,
+        created_by=provider.created_by,
+        updated_by=provider.updated_by,
+        created_at=provider.created_at,
+        updated_at=provider.updated_at,
+    )
+    href = f"/api/providers/{provider.id}"
+    return resource(read, href, test=f"{href}/_test")
+
+
+def _file_providers(services: Services) -> dict[str, dict[str, Any]]:
+    """The providers behind models.yaml's models, by LiteLLM provider name."""
+    found: dict[str, dict[str, Any]] = {}
+    missing: dict[str, set[str]] = {}
+    for model in services.catalog.models.values():
+        if model.source != "file":
+            continue
+        for deployment in model.deployments:
+            entry = found.setdefault(
+                deployment.provider,
+                {
+                    "id": deployment.provider,
+                    "name": deployment.provider,
+                    "type": deployment.provider,
+                    "source": "file",
+                    "models": [],
+                    "configured": False,
+                },
+            )
+            if model.name not in entry["models"]:
+                entry["models"].append(model.name)
+            entry["configured"] = entry["configured"] or deployment.available
+            missing.setdefault(deployment.provider, set()).update(deployment.missing_env)
+    for name, entry in found.items():
+        entry["missingSettings"] = [] if entry["configured"] else sorted(missing[name])
+        entry["_links"] = {"self": {"href": f"/api/providers/{name}"}}
+    return found
+
+
+@router.get("")
+async def list_providers(_: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+    """The providers behind models.yaml (`source: "file"`, with which are set up) and those
+    admins added (`source: "database"`)."""
+    async with services.sessions() as session:
+        stored = await providers.list_all(session)
+        names = await providers.model_names(session)
+    items = [*_file_providers(services).values()]
+    items += [provider_body(p, names.get(p.id, [])) for p in stored]
+    return whole("providers", "/api/providers", items)
+
+
+@router.get("/{provider_id}")
+async def get_provider(provider_id: str, _: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+    """One provider: a stored one by id, or one behind models.yaml by its LiteLLM name."""
+    from_file = _file_providers(services).get(provider_id)
+    if from_file is not None:
+        return from_file
+    async with services.sessions() as session:
+        provider = await providers.get(session, provider_id=provider_id)
+        names = await providers.model_names(session)
+    return provider_body(provider, names.get(provider.id, []))
+
+
+@router.post("", status_code=201)
+async def create_provider(
+    body: ProviderCreate, admin: AdminUser, services: ServicesDep
+) -> dict[str, Any]:
+    """Add a provider (admins): a name, a LiteLLM `type`, an `apiBase` and an `apiKey`."""
+    async with write_transaction(services.sessions) as session:
+        provider = await providers.create(
+            session, data=body, sealer=services.catalog_sync.sealer, actor_id=admin.id
+        )
+    await services.catalog_sync.refresh()
+    return provider_body(provider, [])
+
+
+def _writable(services: Services, provider_id: str) -> None:
+    if provider_id in _file_providers(services):
+        raise providers.ProviderReadOnly(provider=provider_id)
+
+
+@router.patch("/{provider_id}")
+async def update_provider(
+    provider_id: str, body: ProviderUpdate, admin: AdminUser, services: ServicesDep
+) -> dict[str, Any]:
+    """Change a stored provider (admins); `apiKey: null` removes the key. Providers behind
+    models.yaml answer 409 `provider_read_only`."""
+    _writable(services, provider_id)
+    async with write_transaction(services.sessions) as session:
+        provider = await providers.get(session, provider_id=provider_id)
+        provider = await providers.update(
+            session,
+            provider=provider,
+            data=body,
+            sealer=services.catalog_sync.sealer,
+            actor_id=admin.id,
+        )
+        names = await providers.model_names(session)
+    await services.catalog_sync.refresh()
+    return provider_body(provider, names.get(provider.id, []))
+
+
+@router.delete("/{provider_id}", status_code=204)
+async def delete_provider(provider_id: str, _: AdminUser, services: ServicesDep) -> Response:
+    """Remove a stored provider no model uses (admins); 409 `provider_in_use` otherwise."""
+    _writable(services, provider_id)
+    async with write_transaction(services.sessions) as session:
+        provider = await providers.get(session, provider_id=provider_id)
+        await providers.delete(session, provider=provider)
+    await services.catalog_sync.refresh()
+    return Response(status_code=204)
+
+
+@router.post("/{provider_id}/_test")
+async def test_provider(
+    provider_id: str,
+    _: AdminUser,
+    services: ServicesDep,
+    body: ProviderTest | None = Body(default=None),
+) -> dict[str, Any]:
+    """Make one cheap call (max_tokens 1) through the provider and say whether it worked.
+
+    A provider that is down or refuses the key is a 200 with `ok: false` and the `reason`.
+    """
+    async with services.sessions() as session:
+        provider = await providers.get(session, provider_id=provider_id)
+        model = body.model if body is not None else None
+        if model is None:
+            rows = await stored_models.list_all(session)
+            model = next((r.provider_model for r in rows if r.provider_id == provider.id), None)
+    if model is None:
+        raise TestModelRequired(provider=provider_id)
+    key = providers.api_key(provider, services.catalog_sync.sealer)
+    params = providers.litellm_params(provider, model=model, key=key)
+    started = time.perf_counter()
+    reason = await services.gateway.probe(params)
+    return {
+        "ok": reason is None,
+        "reason": reason,
+        "providerId": provider.id,
+        "model": model,
+        "latencyMs": round((time.perf_counter() - started) * 1000),
+    }
