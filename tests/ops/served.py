@@ -78,6 +78,13 @@ async def _admin_token(url: str) -> str:
         await engine.dispose()
 
 
+def prepare(url: str) -> str:
+    """Migrate the database and make the admin; returns the admin's API token."""
+    with ThreadPoolExecutor(max_workers=1) as pool:  # callers may be inside an event loop
+        pool.submit(upgrade_database, url).result()
+        return str(pool.submit(asyncio.run, _admin_token(url)).result())
+
+
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -110,14 +117,16 @@ def serve(
     database_url: str = "",
     workers: int = 1,
     env: dict[str, str] | None = None,
+    token: str | None = None,
 ) -> Iterator[Served]:
-    """Run `switchboard serve` on a free port (SQLite in tmp_path unless `database_url`)."""
+    """Run `switchboard serve` on a free port (SQLite in tmp_path unless `database_url`).
+
+    Without `token` the database is migrated and gets an admin first (see `prepare`); with it,
+    the database is taken as prepared (a second server on the same database)."""
     data = tmp_path / "data"
     data.mkdir(parents=True, exist_ok=True)
     url = database_url or f"sqlite:///{(data / 'switchboard.db').resolve()}"
-    with ThreadPoolExecutor(max_workers=1) as pool:  # callers may be inside an event loop
-        pool.submit(upgrade_database, url).result()
-        secret = pool.submit(asyncio.run, _admin_token(url)).result()
+    secret = token or prepare(url)
     port = free_port()
     environment = {
         **os.environ,
