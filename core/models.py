@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -142,3 +143,23 @@ class CatalogVersion(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+
+
+class WebhookDelivery(IdMixin, Base):
+    """One signed POST to a webhook (a budget alert, a job's result), retried with backoff until
+    it is delivered or runs out of attempts. In the database, so a restart carries on."""
+
+    __tablename__ = "core_webhook_delivery"
+    __table_args__ = (Index("ix_core_webhook_delivery_due", "state", "next_attempt_at"),)
+
+    event: Mapped[str] = mapped_column(String(60))
+    url: Mapped[str] = mapped_column(String(2000))
+    body: Mapped[str] = mapped_column(Text)  # the exact JSON sent (and signed)
+    # pending, then delivered or failed (no attempt left)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=clock.now)
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    delivered_at: Mapped[datetime | None]
