@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete as delete_rows
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant import sharing
+from assistant import branches, chat_folders, chat_search, sharing
+from assistant.chat_search import ChatFilter
 from assistant.errors import ChatNotFound, MessageNotFound
-from assistant.models import Chat, Message
+from assistant.models import Chat, ChatTag, Message
 from assistant.schemas import ChatCreate, ChatUpdate
 from core import clock
 from core.listing import Page, PageRequest, paginate
@@ -53,28 +55,59 @@ async def get_owned(session: AsyncSession, *, user_id: str, chat_id: str) -> Cha
     return chat
 
 
-async def list_page(session: AsyncSession, *, user_id: str, page: PageRequest) -> Page[Chat]:
-    """A user's chats, newest activity first, searchable by title."""
+async def list_page(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    page: PageRequest,
+    filters: ChatFilter = ChatFilter(),
+) -> Page[Chat]:
+    """A user's chats, pinned first then newest activity; `q` searches titles and messages.
+
+    Raises:
+        InvalidSort: the sort names a field chats cannot be sorted by.
+    """
     return await paginate(
         session,
-        select(Chat).where(Chat.user_id == user_id),
+        chat_search.chats_query(user_id, filters, page.q),
         page,
         sortable={"createdAt": Chat.created_at, "updatedAt": Chat.updated_at, "title": Chat.title},
-        searchable=(Chat.title,),
         default_sort="-updatedAt",
     )
 
 
 async def update_chat(session: AsyncSession, *, chat: Chat, data: ChatUpdate) -> Chat:
-    """Rename a chat or change its model."""
+    """Rename a chat, change its model or toolkits, pin, archive, file or tag it.
+
+    Raises:
+        ChatFolderNotFound: the folder is not one of the chat owner's.
+    """
     if data.title is not None:
         chat.title = data.title
     if data.model is not None:
         chat.model = data.model
     if data.toolkit_ids is not None:
         chat.toolkit_ids = data.toolkit_ids
+    if data.pinned is not None:
+        chat.pinned = data.pinned
+    if data.archived is not None:
+        chat.archived = data.archived
+    if "folder_id" in data.model_fields_set:
+        if data.folder_id is not None:
+            await chat_folders.get_owned(session, user_id=chat.user_id, folder_id=data.folder_id)
+        chat.folder_id = data.folder_id
+    if data.tags is not None:
+        await _set_tags(session, chat=chat, tags=data.tags)
     await session.flush()
     return chat
+
+
+async def _set_tags(session: AsyncSession, *, chat: Chat, tags: Sequence[str]) -> None:
+    """Replace a chat's tags (kept in order, without repeats)."""
+    unique = list(dict.fromkeys(tag.strip() for tag in tags))
+    await session.execute(delete_rows(ChatTag).where(ChatTag.chat_id == chat.id))
+    session.add_all(ChatTag(chat_id=chat.id, tag=tag) for tag in unique)
+    chat.tags = unique
 
 
 async def delete(session: AsyncSession, *, chat: Chat) -> None:
@@ -84,23 +117,8 @@ async def delete(session: AsyncSession, *, chat: Chat) -> None:
 
 
 async def messages(session: AsyncSession, *, chat: Chat) -> Sequence[Message]:
-    """A chat's messages, oldest first."""
-    rows = await session.scalars(
-        select(Message).where(Message.chat_id == chat.id).order_by(Message.created_at, Message.id)
-    )
-    return list(rows)
-
-
-async def messages_page(session: AsyncSession, *, chat: Chat, page: PageRequest) -> Page[Message]:
-    """A page of a chat's messages, oldest first by default."""
-    return await paginate(
-        session,
-        select(Message).where(Message.chat_id == chat.id),
-        page,
-        sortable={"createdAt": Message.created_at},
-        searchable=(Message.content,),
-        default_sort="createdAt",
-    )
+    """The messages of a chat's active branch, oldest first."""
+    return [branch.message for branch in await branches.active_branch(session, chat=chat)]
 
 
 async def get_message(session: AsyncSession, *, chat: Chat, message_id: str) -> Message:

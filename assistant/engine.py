@@ -17,10 +17,11 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant import chats, grounding, history, persona
+from assistant import branches, chats, grounding, history, persona
 from assistant.errors import (
     MessageNotFound,
     NoPendingApproval,
+    NotAUserMessage,
     NothingToRegenerate,
     StillStreaming,
 )
@@ -39,9 +40,10 @@ from assistant.runs import (
 )
 from assistant.sharing import Viewer
 from assistant.skill_tool import SkillTools
+from assistant.titles import Titles
 from assistant.tool_loop import ToolBox, ToolOffer
 from billing.admission import Caller
-from core import clock, tokens
+from core import clock, ids, tokens
 from core.database import write_transaction
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,17 @@ class TurnOptions:
 
 
 @dataclass(frozen=True)
+class Turn:
+    """What a turn answers: the branch before it, where it hangs, and the user's new words."""
+
+    path: list[Message]
+    parent_id: str | None
+    content: str | None  # None regenerates: the answer follows the path's last user message
+    source: str
+    first: bool = False  # the chat's first turn, still titled "New chat"
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     """Plain settings the engine needs."""
 
@@ -67,6 +80,7 @@ class EngineConfig:
     poll_seconds: float = 0.25
     max_tool_steps: int = 8
     approval_seconds: float = 300.0
+    auto_titles: bool = True
 
 
 class ChatEngine:
@@ -89,6 +103,7 @@ class ChatEngine:
         self.config = config
         self.registry = RunRegistry(config.keep_seconds)
         self.tools = tools
+        self.titles = Titles(factory=factory, gateway=gateway, metering=metering)
         self.generator = Generator(
             factory=factory,
             gateway=gateway,
@@ -103,7 +118,8 @@ class ChatEngine:
     async def send(
         self, *, caller: Caller, chat_id: str, content: str, options: TurnOptions
     ) -> Run:
-        """Save a user message and start its answer; returns once the provider has answered.
+        """Save a user message at the end of the active branch and start its answer; returns
+        once the provider has answered.
 
         Raises:
             ChatNotFound: the chat is not the user's.
@@ -111,61 +127,100 @@ class ChatEngine:
             ProviderError: the provider failed before the first token (fallbacks included).
             BillingError: billing refused the call (seat, budget, rate limit, model).
         """
-        async with self.factory() as session:
-            chat = await chats.get_owned(session, user_id=caller.user_id, chat_id=chat_id)
-            saved = await chats.messages(session, chat=chat)
-        if any(m.status == "streaming" for m in saved):
-            raise StillStreaming()
-        turn = {"role": "user", "content": content}
-        plan = await self._plan(chat, [*history.turns(saved), turn], options, caller, "chat")
-        async with write_transaction(self.factory) as session:
-            session.add(Message(chat_id=chat.id, role="user", content=content))
-            answer = Message(
-                chat_id=chat.id,
-                role="assistant",
-                model=plan.model.name,
-                status="streaming",
-                dropped_turns=plan.prompt.dropped,
-            )
-            session.add(answer)
-            values: dict[str, Any] = {"updated_at": clock.now()}
-            if not saved and chat.title == "New chat":
-                values["title"] = chats.title_from(content)
-            await session.execute(update(Chat).where(Chat.id == chat.id).values(**values))
-        return await self._launch(plan, answer)
+        chat, tree = await self._load(caller, chat_id)
+        path = branches.active_path(chat, tree)
+        first = not tree.by_id and chat.title == "New chat"
+        turn = Turn(path, path[-1].id if path else None, content, "chat", first)
+        return await self._start(caller, chat, turn, options)
 
-    async def regenerate(
-        self, *, caller: Caller, chat_id: str, message_id: str, options: TurnOptions
+    async def edit(
+        self, *, caller: Caller, chat_id: str, message_id: str, content: str, options: TurnOptions
     ) -> Run:
-        """Answer the last user message again, replacing the latest answer.
+        """Answer an edited copy of an earlier user message on a new branch; the old one stays.
 
         Raises:
             ChatNotFound: the chat is not the user's.
             MessageNotFound: the chat has no such message.
-            NothingToRegenerate: the message is not the chat's latest finished answer.
+            NotAUserMessage: only the user's own messages can be edited.
+            StillStreaming: an answer of the chat is still being written.
             ProviderError: the provider failed before the first token.
             BillingError: billing refused the call.
         """
-        async with self.factory() as session:
-            chat = await chats.get_owned(session, user_id=caller.user_id, chat_id=chat_id)
-            saved = list(await chats.messages(session, chat=chat))
-        target = next((m for m in saved if m.id == message_id), None)
+        chat, tree = await self._load(caller, chat_id)
+        target = tree.by_id.get(message_id)
         if target is None:
             raise MessageNotFound(message_id=message_id)
-        if saved[-1].id != message_id or target.role != "assistant" or target.status == "streaming":
+        if target.role != "user":
+            raise NotAUserMessage(message_id=message_id)
+        turn = Turn(tree.path_to(target.parent_id), target.parent_id, content, "edit")
+        return await self._start(caller, chat, turn, options)
+
+    async def regenerate(
+        self, *, caller: Caller, chat_id: str, message_id: str, options: TurnOptions
+    ) -> Run:
+        """Answer the last user message again; the new answer is a sibling branch of the old.
+
+        Raises:
+            ChatNotFound: the chat is not the user's.
+            MessageNotFound: the chat has no such message.
+            NothingToRegenerate: the message is not the active branch's finished last answer.
+            ProviderError: the provider failed before the first token.
+            BillingError: billing refused the call.
+        """
+        chat, tree = await self._load(caller, chat_id)
+        target = tree.by_id.get(message_id)
+        if target is None:
+            raise MessageNotFound(message_id=message_id)
+        path = branches.active_path(chat, tree)
+        if path[-1].id != message_id or target.role != "assistant":
             raise NothingToRegenerate()
-        plan = await self._plan(chat, history.turns(saved[:-1]), options, caller, "regenerate")
+        turn = Turn(path[:-1], target.parent_id, None, "regenerate")
+        return await self._start(caller, chat, turn, options)
+
+    async def _load(self, caller: Caller, chat_id: str) -> tuple[Chat, branches.Tree]:
+        async with self.factory() as session:
+            chat = await chats.get_owned(session, user_id=caller.user_id, chat_id=chat_id)
+            tree = await branches.tree(session, chat=chat)
+        if any(m.status == "streaming" for m in tree.by_id.values()):
+            raise StillStreaming()
+        return chat, tree
+
+    async def _start(self, caller: Caller, chat: Chat, turn: Turn, options: TurnOptions) -> Run:
+        """Plan and admit the answer, save the turn as the chat's active leaf, start it."""
+        turns = history.turns(turn.path)
+        if turn.content is not None:
+            turns.append({"role": "user", "content": turn.content})
+        plan = await self._plan(chat, turns, options, caller, turn.source)
+        parent_id = turn.parent_id
         async with write_transaction(self.factory) as session:
-            await session.delete(await session.get(Message, message_id))
+            if turn.content is not None:
+                question = Message(
+                    id=ids.new_id(),
+                    chat_id=chat.id,
+                    parent_id=parent_id,
+                    role="user",
+                    content=turn.content,
+                )
+                session.add(question)
+                parent_id = question.id
             answer = Message(
+                id=ids.new_id(),
                 chat_id=chat.id,
+                parent_id=parent_id,
                 role="assistant",
                 model=plan.model.name,
                 status="streaming",
                 dropped_turns=plan.prompt.dropped,
             )
             session.add(answer)
-        return await self._launch(plan, answer)
+            values: dict[str, Any] = {"updated_at": clock.now(), "active_leaf_id": answer.id}
+            if turn.first and turn.content is not None:
+                values["title"] = chats.title_from(turn.content)
+            await session.execute(update(Chat).where(Chat.id == chat.id).values(**values))
+        run = await self._launch(plan, answer)
+        if turn.first and turn.content is not None and self.config.auto_titles:
+            self.titles.start(run, plan, question=turn.content, placeholder=values["title"])
+        return run
 
     async def _plan(
         self,
@@ -317,6 +372,7 @@ class ChatEngine:
 
     async def shutdown(self, grace_seconds: float) -> None:
         """Let running answers finish within the grace period, then interrupt and save the rest."""
+        await self.titles.stop()  # a title is a nicety: pending ones are dropped, not awaited
         active = self.registry.active()
         if not active:
             return

@@ -23,6 +23,30 @@ class NothingToRegenerate(Conflict):
     code = "nothing_to_regenerate"
 
 
+class NotAUserMessage(Conflict):
+    """Only your own messages can be edited; regenerate an answer instead."""
+
+    code = "not_a_user_message"
+
+
+class ChatFolderNotFound(NotFound):
+    """No such chat folder."""
+
+    code = "chat_folder_not_found"
+
+
+class ChatFolderNameTaken(Conflict):
+    """You already have a chat folder with that name; pick another."""
+
+    code = "chat_folder_name_taken"
+
+
+class ShareNotFound(NotFound):
+    """No such shared chat; the link may have been revoked."""
+
+    code = "share_not_found"
+
+
 class StillStreaming(Conflict):
     """The previous answer is still being written; wait for it or cancel it first."""
 

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from core.schemas import Schema
 
+Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^,\s](.*\S)?$")]
 MessageStatus = Literal["streaming", "complete", "incomplete", "cancelled", "interrupted", "failed"]
 
 
@@ -39,6 +40,10 @@ class ChatUpdate(Schema):
     toolkit_ids: list[Annotated[str, Field(max_length=40)]] | None = Field(
         default=None, max_length=50
     )
+    pinned: bool | None = None
+    archived: bool | None = None
+    folder_id: str | None = Field(default=None, max_length=26)  # a chat folder; null: none
+    tags: list[Tag] | None = Field(default=None, max_length=20)
 
 
 class ChatRead(Schema):
@@ -51,6 +56,11 @@ class ChatRead(Schema):
     file_ids: list[str] = Field(default=[], validation_alias="knowledge_file_ids")
     folder_ids: list[str] = Field(default=[], validation_alias="knowledge_folder_ids")
     toolkit_ids: list[str] | None = None
+    active_leaf_id: str | None = None
+    pinned: bool = False
+    archived: bool = False
+    folder_id: str | None = None
+    tags: list[str] = Field(default=[])
     created_at: datetime
     updated_at: datetime
 
@@ -72,6 +82,38 @@ class RegenerateRequest(Schema):
     max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
     temperature: float | None = Field(default=None, ge=0, le=2)
     stream: bool = False
+
+
+class BranchSwitch(Schema):
+    """The message whose branch the chat shows next."""
+
+    message_id: str = Field(min_length=1, max_length=26)
+
+
+class ChatFolderWrite(Schema):
+    """A chat folder's name, to create or rename it."""
+
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ChatFolderRead(Schema):
+    """A folder of chats."""
+
+    id: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ChatShareRead(Schema):
+    """A read-only link to a copy of a chat; the token is shown only when it is made."""
+
+    id: str
+    chat_id: str
+    title: str
+    token_prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
 
 
 class ToolApproval(Schema):
@@ -100,6 +142,9 @@ class MessageRead(Schema):
     citations: list[dict[str, Any]] | None = None
     tool_events: list[dict[str, Any]] | None = None
     dropped_turns: int = 0
+    parent_id: str | None = None
+    sibling_ids: list[str] = Field(default=[])
+    sibling_index: int = 0
     created_at: datetime
     finished_at: datetime | None
 

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     stream_buffer_ttl_seconds: float = Field(default=300.0, ge=0)
     default_max_tokens: int = Field(default=1024, ge=1)
     fast_path: bool = True
+    # After a chat's first answer, one short metered model call gives it a title.
+    auto_titles: bool = True
     # At SIGTERM, answers being written get this long to finish before they are interrupted.
     shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
 

@@ -92,6 +92,8 @@ def app_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "log_json": False,
         "log_level": "WARNING",
         "checkpoint_seconds": 0.2,
+        # Off so ledger counts stay one row per call; tests of titles turn it on.
+        "auto_titles": False,
     }
     values.update(overrides)
     return load_settings(**values)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
@@ -12,11 +12,14 @@ from api.deps import CurrentUser, PageDep, PrincipalDep, ServicesDep, SessionDep
 from api.errors import error_response
 from api.hal import collection, resource
 from api.sse import event_stream
-from assistant import chats
+from assistant import branches, chat_export, chat_search, chats
+from assistant.chat_export import ExportFormat
+from assistant.chat_search import ChatFilter
 from assistant.engine import TurnOptions
 from assistant.models import Chat, Message
 from assistant.runs import Run
 from assistant.schemas import (
+    BranchSwitch,
     ChatCreate,
     ChatRead,
     ChatUpdate,
@@ -42,17 +45,57 @@ def chat_body(chat: Chat) -> dict[str, Any]:
     return resource(ChatRead.model_validate(chat), href, messages=href + "/messages")
 
 
-def message_body(message: Message) -> dict[str, Any]:
-    """A message as a HAL resource."""
+def message_body(message: Message, sibling_ids: list[str] | None = None) -> dict[str, Any]:
+    """A message as a HAL resource, with its alternatives when known."""
     href = f"/api/chats/{message.chat_id}/messages/{message.id}"
-    return resource(MessageRead.model_validate(message), href, events=href + "/events")
+    read = MessageRead.model_validate(message)
+    siblings = sibling_ids or [message.id]
+    read = read.model_copy(
+        update={"sibling_ids": siblings, "sibling_index": siblings.index(message.id)}
+    )
+    links = {"events": href + "/events"}
+    if message.role == "user":
+        links["edit"] = href + "/_edit"
+    return resource(read, href, **links)
+
+
+def branch_message_body(item: branches.BranchMessage) -> dict[str, Any]:
+    """A message of a branch listing, with its siblings."""
+    return message_body(item.message, item.sibling_ids)
 
 
 @router.get("")
-async def list_chats(user: CurrentUser, session: SessionDep, page: PageDep) -> dict[str, Any]:
-    """Your chats, most recently active first; `q` searches titles."""
-    result = await chats.list_page(session, user_id=user.id, page=page)
-    return collection("chats", "/api/chats", result, chat_body, {"q": page.q, "sort": page.sort})
+async def list_chats(
+    user: CurrentUser,
+    session: SessionDep,
+    page: PageDep,
+    archived: bool = False,
+    pinned: bool | None = None,
+    folder_id: Annotated[str | None, Query(alias="folderId", max_length=26)] = None,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, Any]:
+    """Your chats, pinned first, then most recently active.
+
+    `q` matches titles and the text of any message; each match carries `snippet` (the text
+    around the first message that holds the words, or the title) and `matchedMessageId`.
+    Archived chats are left out unless `archived=true`, which lists only them. `pinned`,
+    `folderId` (a chat folder) and `tag` narrow the list further.
+    """
+    filters = ChatFilter(archived=archived, pinned=pinned, folder_id=folder_id, tag=tag)
+    result = await chats.list_page(session, user_id=user.id, page=page, filters=filters)
+    found = {}
+    if page.q:
+        found = await chat_search.matches(session, chats=result.items, q=page.q)
+
+    def render(chat: Chat) -> dict[str, Any]:
+        match = found.get(chat.id)
+        if match is None:
+            return chat_body(chat)
+        return {**chat_body(chat), "snippet": match.snippet, "matchedMessageId": match.message_id}
+
+    params: dict[str, Any] = {"q": page.q, "sort": page.sort, "folderId": folder_id, "tag": tag}
+    params |= {"archived": "true" if archived else None, "pinned": pinned}
+    return collection("chats", "/api/chats", result, render, params)
 
 
 @router.post("", status_code=201)
@@ -115,12 +158,58 @@ async def delete_chat(chat_id: str, user: CurrentUser, session: SessionDep) -> R
 
 @router.get("/{chat_id}/messages")
 async def list_messages(
-    chat_id: str, user: CurrentUser, session: SessionDep, page: PageDep
+    chat_id: str,
+    user: CurrentUser,
+    session: SessionDep,
+    page: PageDep,
+    branch: Literal["active", "all"] = "active",
 ) -> dict[str, Any]:
-    """A chat's messages, oldest first."""
+    """The messages of the chat's active branch, oldest first (`branch=all`: every message).
+
+    Editing a message or regenerating an answer makes a new branch; each message carries
+    `parentId`, `siblingIds` (itself and its alternatives, oldest first) and `siblingIndex`
+    (its place among them, from 0), so a page can show "2/3" and switch with `POST .../_switch`.
+    """
     chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
-    result = await chats.messages_page(session, chat=chat, page=page)
-    return collection("messages", f"/api/chats/{chat_id}/messages", result, message_body)
+    result = await branches.page_of(session, chat=chat, page=page, every_branch=branch == "all")
+    params = {"q": page.q, "sort": page.sort, "branch": branch if branch == "all" else None}
+    href = f"/api/chats/{chat_id}/messages"
+    return collection("messages", href, result, branch_message_body, params)
+
+
+@router.post("/{chat_id}/_switch")
+async def switch_branch(
+    chat_id: str, body: BranchSwitch, user: CurrentUser, session: SessionDep
+) -> dict[str, Any]:
+    """Show another branch: the chat continues from the newest message below `messageId`.
+
+    Pass a sibling from a message's `siblingIds` to flip between versions; the chat (with its
+    new `activeLeafId`) is returned and `GET .../messages` then lists that branch.
+    """
+    chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
+    return chat_body(await branches.switch(session, chat=chat, message_id=body.message_id))
+
+
+@router.get(
+    "/{chat_id}/_export",
+    responses={200: {"content": {"text/markdown": {}, "application/json": {}}}},
+)
+async def export_chat(
+    chat_id: str,
+    user: CurrentUser,
+    session: SessionDep,
+    export_format: Annotated[ExportFormat, Query(alias="format")] = "markdown",
+) -> Response:
+    """Download the chat's active branch as Markdown (`format=markdown`, the default) or as
+    JSON with usage and cost (`format=json`), as an attachment named after the title."""
+    chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
+    messages = await chats.messages(session, chat=chat)
+    name = chat_export.filename(chat, export_format)
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if export_format == "json":
+        return JSONResponse(chat_export.to_json(chat, messages), headers=headers)
+    text = chat_export.to_markdown(chat, messages)
+    return Response(text, media_type="text/markdown; charset=utf-8", headers=headers)
 
 
 @router.post("/{chat_id}/messages", status_code=201, responses=SSE_RESPONSES)
@@ -155,7 +244,9 @@ async def regenerate(
     services: ServicesDep,
     body: RegenerateRequest | None = None,
 ) -> Any:
-    """Answer the last user message again, replacing the latest answer `message_id`."""
+    """Answer the last user message again; `message_id` must be the active branch's last answer.
+
+    The new answer is a sibling of the old one, which stays reachable with `_switch`."""
     body = body or RegenerateRequest()
     options = TurnOptions(body.model, body.max_tokens, body.temperature)
     run = await services.chat.regenerate(
@@ -164,13 +255,41 @@ async def regenerate(
     return await _answer(run, _wants_stream(body.stream, request), services)
 
 
+@router.post("/{chat_id}/messages/{message_id}/_edit", status_code=201, responses=SSE_RESPONSES)
+async def edit_message(
+    chat_id: str,
+    message_id: str,
+    body: MessageCreate,
+    request: Request,
+    principal: PrincipalDep,
+    services: ServicesDep,
+) -> Any:
+    """Edit one of your earlier messages and get a new answer, on a new branch.
+
+    The edited copy becomes a sibling of `message_id` (same parent) and the chat switches to
+    it; the old message and everything after it stay on their branch (see `_switch`). The body
+    and the answer are those of `POST .../messages`: JSON, or SSE with `stream: true`.
+    """
+    options = TurnOptions(body.model, body.max_tokens, body.temperature)
+    run = await services.chat.edit(
+        caller=principal.caller,
+        chat_id=chat_id,
+        message_id=message_id,
+        content=body.content,
+        options=options,
+    )
+    return await _answer(run, _wants_stream(body.stream, request), services)
+
+
 @router.get("/{chat_id}/messages/{message_id}")
 async def get_message(
     chat_id: str, message_id: str, user: CurrentUser, session: SessionDep
 ) -> dict[str, Any]:
-    """One message, with its status, usage and timing."""
+    """One message, with its status, usage, timing and alternatives (`siblingIds`)."""
     chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
-    return message_body(await chats.get_message(session, chat=chat, message_id=message_id))
+    message = await chats.get_message(session, chat=chat, message_id=message_id)
+    tree = await branches.tree(session, chat=chat)
+    return message_body(message, tree.siblings(message))
 
 
 @router.get("/{chat_id}/messages/{message_id}/events", response_class=EventSourceResponse)

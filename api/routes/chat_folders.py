@@ -1,0 +1,63 @@
+"""Chat folders: each user's own folders to file chats in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from api.deps import CurrentUser, SessionDep
+from api.hal import resource, whole
+from assistant import chat_folders
+from assistant.models import ChatFolder
+from assistant.schemas import ChatFolderRead, ChatFolderWrite
+
+router = APIRouter(prefix="/api/chat-folders", tags=["Chats"])
+
+
+def folder_body(folder: ChatFolder) -> dict[str, Any]:
+    """A chat folder as a HAL resource, linking to its chats."""
+    return resource(
+        ChatFolderRead.model_validate(folder),
+        f"/api/chat-folders/{folder.id}",
+        chats=f"/api/chats?folderId={folder.id}",
+    )
+
+
+@router.get("")
+async def list_folders(user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+    """Your chat folders, by name. File a chat with `PATCH /api/chats/{id}` `{folderId}` and
+    list a folder's chats with `GET /api/chats?folderId=`."""
+    folders = await chat_folders.list_owned(session, user_id=user.id)
+    return whole("chatFolders", "/api/chat-folders", (folder_body(f) for f in folders))
+
+
+@router.post("", status_code=201)
+async def create_folder(
+    body: ChatFolderWrite, user: CurrentUser, session: SessionDep
+) -> dict[str, Any]:
+    """Make a chat folder; names are unique per user (409 `chat_folder_name_taken`)."""
+    return folder_body(await chat_folders.create(session, user_id=user.id, name=body.name))
+
+
+@router.get("/{folder_id}")
+async def get_folder(folder_id: str, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+    """One of your chat folders."""
+    return folder_body(await chat_folders.get_owned(session, user_id=user.id, folder_id=folder_id))
+
+
+@router.patch("/{folder_id}")
+async def rename_folder(
+    folder_id: str, body: ChatFolderWrite, user: CurrentUser, session: SessionDep
+) -> dict[str, Any]:
+    """Rename a chat folder."""
+    folder = await chat_folders.get_owned(session, user_id=user.id, folder_id=folder_id)
+    return folder_body(await chat_folders.rename(session, folder=folder, name=body.name))
+
+
+@router.delete("/{folder_id}", status_code=204)
+async def delete_folder(folder_id: str, user: CurrentUser, session: SessionDep) -> Response:
+    """Delete a chat folder; its chats are kept, in no folder."""
+    folder = await chat_folders.get_owned(session, user_id=user.id, folder_id=folder_id)
+    await chat_folders.delete(session, folder=folder)
+    return Response(status_code=204)

@@ -1,0 +1,77 @@
+"""Share links to chats: made, listed and revoked by the chat's owner; opened by anyone."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, Response
+
+from api.deps import CurrentUser, SessionDep
+from api.hal import resource, whole
+from assistant import chat_shares, chats
+from assistant.models import ChatShare
+from assistant.schemas import ChatShareRead
+
+router = APIRouter(tags=["Chats"])
+Token = Annotated[str, Path(min_length=1, max_length=100)]
+
+
+def share_body(share: ChatShare) -> dict[str, Any]:
+    """A share link as a HAL resource (without its token)."""
+    return resource(
+        ChatShareRead.model_validate(share),
+        f"/api/chats/{share.chat_id}/shares/{share.id}",
+        chat=f"/api/chats/{share.chat_id}",
+    )
+
+
+@router.post("/api/chats/{chat_id}/shares", status_code=201)
+async def create_share(
+    chat_id: str, request: Request, user: CurrentUser, session: SessionDep
+) -> dict[str, Any]:
+    """Share a read-only copy of the chat's active branch as it is now.
+
+    Messages sent later are not shown. The answer carries the link's `token` and `url` (the web
+    page) and `apiUrl` (`GET /api/shared/{token}`, no login needed): they are shown only this
+    once. Anyone with the link can read the copy until you revoke it.
+    """
+    chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
+    share, token = await chat_shares.create(session, chat=chat)
+    base = str(request.base_url).rstrip("/")
+    return {
+        **share_body(share),
+        "token": token,
+        "url": f"{base}/#/shared/{token}",
+        "apiUrl": f"{base}/api/shared/{token}",
+    }
+
+
+@router.get("/api/chats/{chat_id}/shares")
+async def list_shares(chat_id: str, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+    """The chat's share links, newest first, revoked ones with `revokedAt` (tokens not shown)."""
+    chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
+    shares = await chat_shares.list_for_chat(session, chat=chat)
+    return whole("shares", f"/api/chats/{chat_id}/shares", (share_body(s) for s in shares))
+
+
+@router.delete("/api/chats/{chat_id}/shares/{share_id}", status_code=204)
+async def revoke_share(
+    chat_id: str, share_id: str, user: CurrentUser, session: SessionDep
+) -> Response:
+    """Revoke a share link: from now on it answers 404."""
+    chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
+    share = await chat_shares.get_for_chat(session, chat=chat, share_id=share_id)
+    await chat_shares.revoke(session, share=share)
+    return Response(status_code=204)
+
+
+@router.get("/api/shared/{token}")
+async def open_shared(token: Token, session: SessionDep) -> dict[str, Any]:
+    """A shared chat, read-only, for anyone with the link (no login): its title and the
+    messages as they were when it was shared. A revoked or unknown link is 404."""
+    share = await chat_shares.open_shared(session, token=token)
+    return {
+        **share.snapshot,
+        "sharedAt": share.created_at.isoformat(),
+        "_links": {"self": {"href": f"/api/shared/{token}"}},
+    }

@@ -1,0 +1,97 @@
+"""Finding one's chats: filters (archived, pinned, folder, tag) and search over titles and text.
+
+A search matches a chat when its title or any of its messages (on any branch) holds the words;
+each match comes with a snippet of the first message that does, to show why it matched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant.models import Chat, ChatTag, Message
+
+BEFORE_CHARS = 60
+SNIPPET_CHARS = 200
+
+
+@dataclass(frozen=True)
+class ChatFilter:
+    """Which of a user's chats to list; archived chats only when asked for."""
+
+    archived: bool = False
+    pinned: bool | None = None
+    folder_id: str | None = None
+    tag: str | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    """Why a chat matched a search: the first message that holds the words, and its text."""
+
+    message_id: str | None
+    snippet: str
+
+
+def like_pattern(q: str) -> str:
+    """A LIKE pattern that finds `q` literally anywhere (escape character `\\`)."""
+    return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def chats_query(user_id: str, filters: ChatFilter, q: str | None) -> Select[Chat]:
+    """The user's chats that pass the filters and match `q`, pinned ones first."""
+    stmt = select(Chat).where(Chat.user_id == user_id, Chat.archived.is_(filters.archived))
+    if filters.pinned is not None:
+        stmt = stmt.where(Chat.pinned.is_(filters.pinned))
+    if filters.folder_id is not None:
+        stmt = stmt.where(Chat.folder_id == filters.folder_id)
+    if filters.tag is not None:
+        tagged = select(ChatTag.chat_id).where(ChatTag.tag == filters.tag)
+        stmt = stmt.where(Chat.id.in_(tagged))
+    if q:
+        pattern = like_pattern(q)
+        in_text = exists().where(
+            Message.chat_id == Chat.id, Message.content.ilike(pattern, escape="\\")
+        )
+        stmt = stmt.where(or_(Chat.title.ilike(pattern, escape="\\"), in_text))
+    return stmt.order_by(Chat.pinned.desc())
+
+
+async def matches(session: AsyncSession, *, chats: Sequence[Chat], q: str) -> dict[str, Match]:
+    """For each chat, the first message holding `q` with a snippet; else its title."""
+    found = {chat.id: Match(None, chat.title) for chat in chats}
+    if not chats:
+        return found
+    first = (
+        func.row_number()
+        .over(partition_by=Message.chat_id, order_by=(Message.created_at, Message.id))
+        .label("n")
+    )
+    ranked = (
+        select(Message.chat_id, Message.id, Message.content, first)
+        .where(
+            Message.chat_id.in_([chat.id for chat in chats]),
+            Message.content.ilike(like_pattern(q), escape="\\"),
+        )
+        .subquery()
+    )
+    rows = await session.execute(
+        select(ranked.c.chat_id, ranked.c.id, ranked.c.content).where(ranked.c.n == 1)
+    )
+    for chat_id, message_id, content in rows:
+        found[chat_id] = Match(message_id, snippet(content, q))
+    return found
+
+
+def snippet(text: str, q: str) -> str:
+    """The part of `text` around the first place `q` appears, on one line."""
+    hit = re.search(re.escape(q), text, re.IGNORECASE)
+    start = max(0, hit.start() - BEFORE_CHARS) if hit else 0
+    piece = " ".join(text[start : start + SNIPPET_CHARS].split())
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if start + SNIPPET_CHARS < len(text) else ""
+    return prefix + piece + suffix

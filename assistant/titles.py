@@ -1,0 +1,141 @@
+"""Chat titles written by the model: one short call after a chat's first answer, in the background.
+
+The call is admitted and settled by billing like any other (source `title`). It never blocks or
+fails the chat: until it lands the chat keeps the title made from its first message, and if it
+fails, is refused by billing, or the user renamed the chat meanwhile, that title stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from assistant import chats
+from assistant.gateway import Gateway, Usage
+from assistant.generation import Plan
+from assistant.metering import Metering, Ticket
+from assistant.models import Chat
+from assistant.runs import Run
+from core import clock, tokens
+from core.database import write_transaction
+from core.errors import SwitchboardError
+
+log = logging.getLogger(__name__)
+MAX_TOKENS = 20
+EXCERPT_CHARS = 1500
+INSTRUCTION = (
+    "Write a title of at most six words for the conversation below. "
+    "Answer with the title only: no quotes, no punctuation at the end."
+)
+
+
+class Titles:
+    """Starts and tracks the background calls that title new chats."""
+
+    def __init__(
+        self,
+        *,
+        factory: async_sessionmaker[AsyncSession],
+        gateway: Gateway,
+        metering: Metering,
+    ) -> None:
+        self.factory = factory
+        self.gateway = gateway
+        self.metering = metering
+        self.tasks: set[asyncio.Task[str | None]] = set()
+
+    def start(self, run: Run, plan: Plan, *, question: str, placeholder: str) -> None:
+        """Title the chat once its first answer has finished well; returns at once."""
+        task = asyncio.create_task(
+            self._title(run, plan, question, placeholder), name=f"title {run.chat_id}"
+        )
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def stop(self) -> None:
+        """Drop the titles still pending (their calls are settled as cancelled)."""
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=10)
+
+    async def _title(self, run: Run, plan: Plan, question: str, placeholder: str) -> str | None:
+        await run.finished.wait()
+        if run.status != "complete" or not run.text.strip():
+            return None
+        try:
+            title = await self._generate(plan, question, run.text)
+            if not title:
+                return None
+            async with write_transaction(self.factory) as session:
+                await session.execute(
+                    update(Chat)
+                    .where(Chat.id == run.chat_id, Chat.title == placeholder)
+                    .values(title=title, updated_at=clock.now())
+                )
+        except SwitchboardError as exc:  # billing said no, or the provider failed: keep the title
+            log.info("no title for chat %s: %s", run.chat_id, exc.message)
+            return None
+        except Exception:  # never let a title break anything else
+            log.exception("titling chat %s failed", run.chat_id)
+            return None
+        return title
+
+    async def _generate(self, plan: Plan, question: str, answer: str) -> str:
+        """One short, metered model call; returns the cleaned title ("" when it gave none)."""
+        conversation = f"User: {question[:EXCERPT_CHARS]}\n\nAssistant: {answer[:EXCERPT_CHARS]}"
+        messages = [
+            {"role": "system", "content": INSTRUCTION},
+            {"role": "user", "content": conversation},
+        ]
+        prompt_tokens = tokens.count_messages(messages, plan.model.name)
+        ticket = await self.metering.admit(
+            caller=plan.caller,
+            model=plan.model,
+            prompt_tokens=prompt_tokens,
+            max_output_tokens=MAX_TOKENS,
+            source="title",
+        )
+        text, usage, status = "", None, "failed"
+        try:
+            stream = await self.gateway.stream(
+                model=plan.model, messages=messages, max_tokens=MAX_TOKENS, temperature=0.2
+            )
+            async for chunk in stream:
+                text += chunk.text
+                usage = chunk.usage or usage
+            status = "complete"
+        except asyncio.CancelledError:
+            status = "cancelled"
+            raise
+        finally:
+            await asyncio.shield(self._settle(ticket, plan, status, usage, prompt_tokens, text))
+        return clean(text)
+
+    async def _settle(
+        self,
+        ticket: Ticket,
+        plan: Plan,
+        status: str,
+        usage: Usage | None,
+        prompt_tokens: int,
+        text: str,
+    ) -> None:
+        estimated = usage is None
+        if usage is None:
+            completion = tokens.count_text(text, plan.model.name) if text else 0
+            usage = Usage(prompt_tokens if status != "failed" else 0, completion)
+        await self.metering.settle(
+            ticket, model=plan.model, status=status, usage=usage, estimated=estimated
+        )
+
+
+def clean(text: str) -> str:
+    """A model's title as a chat title: one line, no quotes or "Title:", not too long."""
+    line = next((part for part in text.strip().splitlines() if part.strip()), "")
+    line = line.strip().removeprefix("Title:").removeprefix("title:").strip()
+    line = line.strip("\"'`*#“”‘’ ").rstrip(".").strip()
+    return chats.title_from(line) if line else ""
