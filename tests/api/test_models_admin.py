@@ -14,7 +14,7 @@ import pytest
 
 from tests.api.billing_builders import admin_team, completion, ledger_rows, seated_member
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, Caller, make_catalog
+from tests.support import AppHarness, Caller, fresh_database_url, make_catalog
 
 pytestmark = pytest.mark.anyio
 
@@ -198,13 +198,10 @@ async def test_a_model_added_through_one_app_is_usable_through_another_within_se
     upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     # Two app instances over one database and data directory, each with its own catalog object.
+    same = {"database_url": fresh_database_url(), "catalog_poll_seconds": 1.0}
     async with (
-        AppHarness.start(
-            make_catalog(upstream.base_url), tmp_path, catalog_poll_seconds=1.0
-        ) as one,
-        AppHarness.start(
-            make_catalog(upstream.base_url), tmp_path, catalog_poll_seconds=1.0
-        ) as two,
+        AppHarness.start(make_catalog(upstream.base_url), tmp_path, **same) as one,
+        AppHarness.start(make_catalog(upstream.base_url), tmp_path, **same) as two,
     ):
         assert "house" not in await listed(two, two.admin)
         await stored_model(one, upstream, name="house")
