@@ -11,7 +11,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api import errors, logs, mcp_server, tool_sources
+from api import errors, logs, mcp_server, tool_sources, webhooks
 from api.metrics import MetricsMiddleware
 from api.middleware import RequestIdMiddleware
 from api.migrate import upgrade_database_async
@@ -51,7 +51,7 @@ from assistant.engine import ChatEngine, EngineConfig
 from assistant.gateway import Gateway
 from assistant.metering import Metering
 from assistant.passthrough import Passthrough
-from billing import alerts, ledger, seats
+from billing import ledger, seats
 from billing.ratelimits import RateLimits
 from core import database
 from core import users as user_service
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         await upgrade_database_async(settings.resolved_database_url)
         await _bootstrap(services)
         sweeper = asyncio.create_task(_sweep(services), name="sweeper")
+        sender = asyncio.create_task(webhooks.send_forever(services), name="webhooks")
         await services.catalog_sync.refresh()
         catalog_poll = asyncio.create_task(services.catalog_sync.run(), name="catalog poll")
         if services.embeddings is not None:
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         finally:
             drain.stop_listening()
             sweeper.cancel()
+            sender.cancel()
             catalog_poll.cancel()
             await services.knowledge.stop()
             await services.chat.shutdown(grace_seconds=10)
@@ -257,6 +259,7 @@ def _knowledge(
         ),
         sync_root=settings.library_sync_root or settings.data_dir / "sync",
         job_poll_seconds=settings.job_poll_seconds,
+        job_webhook_url=settings.job_webhook_url,
     )
     factory = (lambda: embeddings) if embeddings is not None else None
     return Knowledge.build(sessions, config, embedder_factory=factory)
@@ -283,7 +286,7 @@ async def _bootstrap(services: Services) -> None:
 
 async def _sweep(services: Services) -> None:
     """Forever, every SWEEP_SECONDS: mark answers a dead process abandoned `interrupted`, release
-    reservations whose lease ran out, and deliver pending budget alerts."""
+    reservations whose lease ran out. (`api.webhooks` sends webhooks, budget alerts included.)"""
     while True:
         try:
             async with write_transaction(services.sessions) as session:
@@ -291,10 +294,6 @@ async def _sweep(services: Services) -> None:
                     session, older_than=timedelta(seconds=120)
                 )
             await ledger.release_expired(services.sessions)
-            if services.settings.alert_webhook_url:
-                await alerts.deliver_pending(
-                    services.sessions, webhook_url=services.settings.alert_webhook_url
-                )
         except Exception:
             log.exception("sweep failed")
         await asyncio.sleep(SWEEP_SECONDS)

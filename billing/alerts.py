@@ -2,29 +2,26 @@
 
 Alerts are written in the settlement's transaction (a unique key makes each crossing happen once,
 whatever the number of workers) and delivered by `deliver_pending`, which the app runs in the
-background, so a slow or broken webhook never delays a model call.
+background, so a slow or broken webhook never delays a model call: it queues each alert once as a
+signed `core.webhooks` delivery (retried with backoff, id = the alert's id) and follows it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 from typing import Any, cast
 
 import httpx
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing.models import Budget, BudgetCounter, UsageAlert, insert_ignoring_duplicates
-from core import clock
+from core import clock, webhooks
 from core.database import write_transaction
 from core.ids import new_id
 
 log = logging.getLogger(__name__)
-
-CLAIM_TIMEOUT = timedelta(minutes=1)
-MAX_ATTEMPTS = 5
 
 
 def _crossed(budget: Budget, counter: BudgetCounter) -> list[float]:
@@ -92,61 +89,78 @@ async def deliver_pending(
     factory: async_sessionmaker[AsyncSession],
     *,
     webhook_url: str,
+    policy: webhooks.WebhookPolicy | None = None,
     client: httpx.AsyncClient | None = None,
     batch: int = 50,
 ) -> int:
-    """POST undelivered alerts to the webhook (best effort, at least once); returns how many went.
+    """Queue new alerts as signed webhook deliveries, send what is due, and mark the alerts
+    delivered; returns how many deliveries went through now.
 
-    Each alert is claimed by a conditional update first, so several workers do not all send it.
+    Retries (with backoff) and signing are `core.webhooks`'; an alert's `attempts` and
+    `delivered_at` follow its delivery's.
     """
-    now = clock.now()
+    await queue_pending(factory, webhook_url=webhook_url, batch=batch)
+    policy = policy or webhooks.WebhookPolicy()
+    sent = await webhooks.deliver_due(factory, policy=policy, client=client, batch=batch)
+    await _follow_deliveries(factory, batch=batch)
+    return sent
+
+
+async def queue_pending(
+    factory: async_sessionmaker[AsyncSession], *, webhook_url: str, batch: int = 50
+) -> int:
+    """Hand alerts not yet queued to the webhook queue (each once, whatever the workers)."""
     async with factory() as session:
-        pending = list(
+        fresh = list(
             await session.scalars(
                 select(UsageAlert.id)
-                .where(UsageAlert.delivered_at.is_(None), UsageAlert.attempts < MAX_ATTEMPTS)
+                .where(UsageAlert.delivered_at.is_(None), UsageAlert.claimed_at.is_(None))
                 .order_by(UsageAlert.created_at)
                 .limit(batch)
             )
         )
-    owned = client is None
-    http = client or httpx.AsyncClient(timeout=5.0)
-    sent = 0
-    try:
-        for alert_id in pending:
-            alert = await _claim(factory, alert_id, now)
-            if alert is not None and await _post(http, webhook_url, alert):
-                sent += 1
-                await _mark(factory, alert_id, delivered=True)
-            elif alert is not None:
-                await _mark(factory, alert_id, delivered=False)
-    finally:
-        if owned:
-            await http.aclose()
-    return sent
-
-
-async def _claim(
-    factory: async_sessionmaker[AsyncSession], alert_id: str, now: datetime
-) -> UsageAlert | None:
-    async with write_transaction(factory) as session:
-        result = await session.execute(
-            update(UsageAlert)
-            .where(
-                UsageAlert.id == alert_id,
-                UsageAlert.delivered_at.is_(None),
-                or_(UsageAlert.claimed_at.is_(None), UsageAlert.claimed_at < now - CLAIM_TIMEOUT),
+    queued = 0
+    for alert_id in fresh:
+        async with write_transaction(factory) as session:
+            result = await session.execute(
+                update(UsageAlert)
+                .where(UsageAlert.id == alert_id, UsageAlert.claimed_at.is_(None))
+                .values(claimed_at=clock.now())
+                .execution_options(synchronize_session=False)
             )
-            .values(claimed_at=now, attempts=UsageAlert.attempts + 1)
-            .execution_options(synchronize_session=False)
+            if cast(CursorResult[Any], result).rowcount == 0:
+                continue  # another worker queued it
+            alert = await session.get(UsageAlert, alert_id)
+            assert alert is not None
+            webhooks.queue(
+                session,
+                event="usage_alert",
+                url=webhook_url,
+                body=_body(alert),
+                delivery_id=alert.id,
+            )
+            queued += 1
+    return queued
+
+
+async def _follow_deliveries(factory: async_sessionmaker[AsyncSession], *, batch: int) -> None:
+    """Copy attempts and delivery time from the queued deliveries to their alerts."""
+    async with write_transaction(factory) as session:
+        waiting = list(
+            await session.scalars(
+                select(UsageAlert)
+                .where(UsageAlert.delivered_at.is_(None), UsageAlert.claimed_at.is_not(None))
+                .limit(batch * 4)
+            )
         )
-        if cast(CursorResult[Any], result).rowcount == 0:
-            return None
-        return await session.get(UsageAlert, alert_id)
+        found = await webhooks.states(session, ids=[a.id for a in waiting])
+        for alert in waiting:
+            if alert.id in found:
+                _, alert.attempts, alert.delivered_at = found[alert.id]
 
 
-async def _post(http: httpx.AsyncClient, url: str, alert: UsageAlert) -> bool:
-    body = {
+def _body(alert: UsageAlert) -> dict[str, Any]:
+    return {
         "type": "usage_alert",
         "id": alert.id,
         "budgetId": alert.budget_id,
@@ -157,23 +171,5 @@ async def _post(http: httpx.AsyncClient, url: str, alert: UsageAlert) -> bool:
         "spentTokens": alert.spent_tokens,
         "limitMicros": alert.limit_micros,
         "limitTokens": alert.limit_tokens,
+        "createdAt": clock.as_utc(alert.created_at).isoformat(),
     }
-    try:
-        response = await http.post(url, json=body)
-    except httpx.HTTPError as exc:
-        log.warning("usage alert %s not delivered: %s", alert.id, exc)
-        return False
-    return response.is_success
-
-
-async def _mark(
-    factory: async_sessionmaker[AsyncSession], alert_id: str, *, delivered: bool
-) -> None:
-    values: dict[str, Any] = {"delivered_at": clock.now()} if delivered else {"claimed_at": None}
-    async with write_transaction(factory) as session:
-        await session.execute(
-            update(UsageAlert)
-            .where(UsageAlert.id == alert_id)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )

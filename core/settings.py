@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     rate_limit_token_rpm: int | None = Field(default=None, ge=1)
     rate_limit_token_tpm: int | None = Field(default=None, ge=1)
     alert_webhook_url: str = ""
+    # Webhooks (budget alerts above, job results): signed with this secret, retried with backoff.
+    job_webhook_url: str = ""
+    webhook_secret: SecretStr = SecretStr("")
+    webhook_max_attempts: int = Field(default=8, ge=1, le=100)
+    webhook_retry_seconds: float = Field(default=30.0, gt=0)
+    webhook_poll_seconds: float = Field(default=5.0, gt=0)
 
     # Vectors and embeddings (knowledge)
     qdrant_url: str = ""

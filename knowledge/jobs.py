@@ -15,7 +15,7 @@ from croniter import croniter
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core import clock
+from core import clock, webhooks
 from core.database import write_transaction
 from core.errors import PermissionDenied
 from core.listing import Page, PageRequest, paginate
@@ -194,20 +194,42 @@ async def release(
     status: str,
     counts: dict[str, Any],
     error: str | None,
+    webhook_url: str = "",
 ) -> None:
-    """Record how a run ended, give the lease back, and schedule the next run."""
+    """Record how a run ended, give the lease back, and schedule the next run; with a
+    `webhook_url`, queue the result as a signed webhook (`job_run`) in the same transaction."""
     async with write_transaction(factory) as session:
         saved = await session.get(JobRun, run.id)
         if saved is not None:
             saved.status, saved.counts, saved.error = status, counts, error
             saved.finished_at = clock.now()
         job = await session.get(Job, run.job_id)
+        if webhook_url and saved is not None:
+            body = _result_body(saved, job)
+            webhooks.queue(session, event="job_run", url=webhook_url, body=body, delivery_id=run.id)
         if job is not None and job.lease_owner == holder:
             job.lease_owner = job.lease_until = None
             try:
                 _schedule(job)
             except InvalidJob:
                 job.next_run_at = None
+
+
+def _result_body(run: JobRun, job: Job | None) -> dict[str, Any]:
+    finished = run.finished_at or clock.now()
+    return {
+        "type": "job_run",
+        "id": run.id,
+        "jobId": run.job_id,
+        "jobName": job.name if job is not None else None,
+        "jobType": job.job_type if job is not None else None,
+        "trigger": run.trigger,
+        "status": run.status,
+        "counts": run.counts,
+        "error": run.error,
+        "startedAt": clock.as_utc(run.started_at).isoformat(),
+        "finishedAt": clock.as_utc(finished).isoformat(),
+    }
 
 
 async def due(session: AsyncSession, *, now: datetime) -> Sequence[str]:

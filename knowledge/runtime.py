@@ -27,6 +27,7 @@ class KnowledgeConfig:
     upload_limits: UploadLimits
     sync_root: Path
     job_poll_seconds: float
+    job_webhook_url: str = ""
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Knowledge:
                 sync_root=config.sync_root,
                 max_file_bytes=config.upload_limits.max_bytes,
                 poll_seconds=config.job_poll_seconds,
+                webhook_url=config.job_webhook_url,
             ),
         )
         return cls(config, store, storage, worker, scheduler)

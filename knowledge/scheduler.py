@@ -38,6 +38,7 @@ class SchedulerConfig:
     sync_root: Path
     max_file_bytes: int
     poll_seconds: float = 15.0
+    webhook_url: str = ""  # where each run's result is posted, if anywhere
 
 
 class JobScheduler:
@@ -112,7 +113,13 @@ class JobScheduler:
             status, error = "failed", f"Unexpected failure: {exc}"
         finally:
             ending = jobs.release(
-                self.factory, run=run, holder=self.holder, status=status, counts=counts, error=error
+                self.factory,
+                run=run,
+                holder=self.holder,
+                status=status,
+                counts=counts,
+                error=error,
+                webhook_url=self.config.webhook_url,
             )
             await asyncio.shield(ending)
 

@@ -1,0 +1,213 @@
+"""Webhooks: signed POSTs of events (budget alerts, job results), retried with backoff.
+
+An event is queued as a `WebhookDelivery` row in the transaction that produced it; `deliver_due`
+(run by the app every few seconds, in every worker) claims due rows one by one with a conditional
+update, so one worker sends each. A failed attempt is retried after `retry_seconds`, doubling each
+time (capped at an hour), until `max_attempts`; the row then ends `failed`.
+
+Each POST carries the JSON body and these headers, so a receiver can check it came from us:
+
+- `X-Switchboard-Event`: the event type, such as `usage_alert` or `job_run`;
+- `X-Switchboard-Delivery`: the delivery id (the same on every retry: use it to drop duplicates);
+- `X-Switchboard-Timestamp`: Unix seconds when this attempt was signed;
+- `X-Switchboard-Signature`: `sha256=` and the hex HMAC-SHA256, keyed with the webhook secret, of
+  the timestamp, a dot and the raw body (`f"{timestamp}.{body}"`). Reject old timestamps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import httpx
+from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core import clock
+from core.database import write_transaction
+from core.ids import new_id
+from core.models import WebhookDelivery
+
+log = logging.getLogger(__name__)
+CLAIM_SECONDS = 60
+MAX_DELAY = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class WebhookPolicy:
+    """How deliveries are signed and retried (from settings)."""
+
+    secret: str = ""
+    max_attempts: int = 8
+    retry_seconds: float = 30.0
+    timeout_seconds: float = 10.0
+
+
+def queue(
+    session: AsyncSession,
+    *,
+    event: str,
+    url: str,
+    body: dict[str, Any],
+    delivery_id: str | None = None,
+) -> WebhookDelivery:
+    """Add a delivery of `body` to `url` in the caller's transaction; sent by `deliver_due`."""
+    delivery = WebhookDelivery(
+        id=delivery_id or new_id(),
+        event=event,
+        url=url,
+        body=json.dumps(body, separators=(",", ":"), sort_keys=True),
+        next_attempt_at=clock.now(),
+    )
+    session.add(delivery)
+    return delivery
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """The `X-Switchboard-Signature` value of a body signed at `timestamp`."""
+    signed = str(timestamp).encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def retry_delay(policy: WebhookPolicy, attempts: int) -> timedelta:
+    """How long to wait after the `attempts`-th failure: doubling from `retry_seconds`."""
+    delay = timedelta(seconds=policy.retry_seconds * 2 ** max(0, attempts - 1))
+    return min(delay, MAX_DELAY)
+
+
+async def deliver_due(
+    factory: async_sessionmaker[AsyncSession],
+    *,
+    policy: WebhookPolicy,
+    client: httpx.AsyncClient | None = None,
+    batch: int = 50,
+) -> int:
+    """Send the deliveries that are due (at least once each); returns how many succeeded."""
+    async with factory() as session:
+        due = list(
+            await session.scalars(
+                select(WebhookDelivery.id)
+                .where(
+                    WebhookDelivery.state == "pending",
+                    WebhookDelivery.next_attempt_at <= clock.now(),
+                )
+                .order_by(WebhookDelivery.next_attempt_at)
+                .limit(batch)
+            )
+        )
+    if not due:
+        return 0
+    owned = client is None
+    http = client or httpx.AsyncClient(timeout=policy.timeout_seconds)
+    sent = 0
+    try:
+        for delivery_id in due:
+            delivery = await _claim(factory, delivery_id)
+            if delivery is None:
+                continue
+            error = await _post(http, delivery, policy.secret)
+            await _record(factory, delivery, error, policy)
+            sent += error is None
+    finally:
+        if owned:
+            await http.aclose()
+    return sent
+
+
+async def _claim(
+    factory: async_sessionmaker[AsyncSession], delivery_id: str
+) -> WebhookDelivery | None:
+    now = clock.now()
+    async with write_transaction(factory) as session:
+        result = await session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == delivery_id,
+                WebhookDelivery.state == "pending",
+                WebhookDelivery.next_attempt_at <= now,
+                or_(
+                    WebhookDelivery.claimed_until.is_(None),
+                    WebhookDelivery.claimed_until < now,
+                ),
+            )
+            .values(
+                claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
+                attempts=WebhookDelivery.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if cast(CursorResult[Any], result).rowcount == 0:
+            return None
+        return await session.get(WebhookDelivery, delivery_id)
+
+
+async def _post(http: httpx.AsyncClient, delivery: WebhookDelivery, secret: str) -> str | None:
+    """One attempt; None when the receiver took it (2xx), else what went wrong."""
+    body = delivery.body.encode()
+    timestamp = int(clock.now().timestamp())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Switchboard-Webhooks",
+        "X-Switchboard-Event": delivery.event,
+        "X-Switchboard-Delivery": delivery.id,
+        "X-Switchboard-Timestamp": str(timestamp),
+    }
+    if secret:
+        headers["X-Switchboard-Signature"] = signature(secret, timestamp, body)
+    try:
+        response = await http.post(delivery.url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"[:500]
+    if response.is_success:
+        return None
+    return f"HTTP {response.status_code}"
+
+
+async def _record(
+    factory: async_sessionmaker[AsyncSession],
+    delivery: WebhookDelivery,
+    error: str | None,
+    policy: WebhookPolicy,
+) -> None:
+    values: dict[str, Any] = {"claimed_until": None, "last_error": error}
+    now = clock.now()
+    if error is None:
+        values |= {"state": "delivered", "delivered_at": now}
+    elif delivery.attempts >= policy.max_attempts:
+        values["state"] = "failed"
+        log.warning(
+            "webhook %s (%s) failed %d times, giving up: %s",
+            delivery.id,
+            delivery.event,
+            delivery.attempts,
+            error,
+        )
+    else:
+        values["next_attempt_at"] = now + retry_delay(policy, delivery.attempts)
+    async with write_transaction(factory) as session:
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery.id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def states(
+    session: AsyncSession, *, ids: list[str]
+) -> dict[str, tuple[str, int, datetime | None]]:
+    """State, attempts and delivery time of deliveries, by id."""
+    rows = await session.execute(
+        select(
+            WebhookDelivery.id,
+            WebhookDelivery.state,
+            WebhookDelivery.attempts,
+            WebhookDelivery.delivered_at,
+        ).where(WebhookDelivery.id.in_(ids))
+    )
+    return {row[0]: (row[1], row[2], row[3]) for row in rows.all()}
