@@ -19,7 +19,7 @@ export function input(name, attrs = {}) {
 /** A <select> of [value, label] pairs. */
 export function select(name, options, value, attrs = {}) {
   return h('select', { name, ...attrs },
-    options.map(([v, label]) => h('option', { value: v, selected: v === value }, label)));
+    options.map(([v, label]) => h('option', { value: v, defaultSelected: v === value }, label)));
 }
 
 /** A table with a caption (its accessible name), header cells and rows of cells. */

@@ -1,0 +1,98 @@
+// Admin: models and providers as configured (models.yaml and those added here), with forms to add.
+import { api, h } from '../app.js';
+import {
+  badge, confirmButton, field, form, input, items, run, section, select, table, value,
+} from '../pageparts.js';
+
+const TYPES = [
+  'openai', 'openai-compatible', 'anthropic', 'azure', 'ollama', 'gemini', 'mistral', 'groq', 'deepseek',
+  'openrouter', 'together_ai', 'fireworks_ai', 'xai', 'cohere', 'hosted_vllm',
+];
+
+export async function models(root) {
+  const modelsBox = h('div', {});
+  const providersBox = h('div', {});
+  const addModel = h('div', {});
+  async function load() {
+    const [modelList, providerList] = await Promise.all([api('/api/models'), api('/api/providers')]);
+    const found = items(modelList, 'models');
+    const providers = items(providerList, 'providers');
+    modelsBox.replaceChildren(table('Models', ['Name', 'Source', 'Providers', 'Available', 'Price per 1M tokens (in / out)', ''],
+      found.map((m) => [
+        h('span', {}, m.name, m.isDefault ? h('small', { class: 'muted' }, ' (default)') : null,
+          m.aliases.length ? h('small', { class: 'muted' }, ` aka ${m.aliases.join(', ')}`) : null),
+        m.source, m.providers.join(', '),
+        m.available ? badge('available', 'active') : h('span', {}, badge('unavailable', 'failed'), ' ', m.unavailableReason || ''),
+        m.inputCostPerMillionTokens === null ? '—' : `$${m.inputCostPerMillionTokens} / $${m.outputCostPerMillionTokens}`,
+        m.source === 'database' ? confirmButton('Delete', `Delete model ${m.name}?`, async () => {
+          await api(`/api/models/${encodeURIComponent(m.name)}`, { method: 'DELETE' });
+          await load();
+        }) : h('small', { class: 'muted' }, 'models.yaml'),
+      ])));
+    providersBox.replaceChildren(table('Providers', ['Name', 'Type', 'Source', 'Set up', 'Models', ''],
+      providers.map((p) => [
+        p.name, p.type, p.source,
+        p.source === 'file'
+          ? (p.configured ? badge('configured', 'active') : h('span', {}, badge('missing settings', 'failed'), ' ', (p.missingSettings || []).join(', ')))
+          : (p.hasApiKey ? badge('key stored', 'active') : badge('no key', 'pending')),
+        (p.models || []).join(', '),
+        p.source === 'database' ? providerActions(p, load) : h('small', { class: 'muted' }, 'models.yaml'),
+      ])));
+    const stored = providers.filter((p) => p.source === 'database');
+    addModel.replaceChildren(stored.length ? modelForm(stored, load)
+      : h('p', { class: 'muted' }, 'Add a provider first; models added here are served through it.'));
+  }
+  root.replaceChildren(section('Models', modelsBox), section('Providers', providersBox),
+    section('New provider', providerForm(load)), section('New model', addModel));
+  await load();
+}
+
+function providerActions(provider, reload) {
+  const test = h('button', { type: 'button', onclick: () => run(test, async () => {
+    const result = await api(`/api/providers/${provider.id}/_test`, { method: 'POST', body: {} });
+    outcome.textContent = result.ok ? `works (${result.latencyMs} ms)` : `failed: ${result.reason}`;
+  }) }, `Test ${provider.name}`);
+  const outcome = h('small', { class: 'muted', role: 'status' });
+  return h('span', { class: 'actions' }, test, outcome,
+    confirmButton('Delete', `Delete provider ${provider.name}?`, async () => {
+      await api(`/api/providers/${provider.id}`, { method: 'DELETE' });
+      await reload();
+    }));
+}
+
+function providerForm(reload) {
+  return form({ 'aria-label': 'New provider' }, async (node) => {
+    await api('/api/providers', { method: 'POST', body: {
+      name: value(node, 'name'), type: node.elements.type.value,
+      apiBase: value(node, 'apiBase'), apiKey: value(node, 'apiKey'),
+    } });
+    node.reset();
+    await reload();
+  },
+  field('Provider name', input('name', { required: true, maxlength: 200 })),
+  field('Type', select('type', TYPES.map((t) => [t, t]), 'openai-compatible')),
+  field('API base URL', input('apiBase', { type: 'url', placeholder: 'https://…' })),
+  field('API key', input('apiKey', { type: 'password', autocomplete: 'off' }), 'Stored encrypted; never shown again.'),
+  h('button', { type: 'submit', class: 'primary' }, 'Add provider'));
+}
+
+function modelForm(providers, reload) {
+  const price = (name) => input(name, { type: 'number', min: 0, step: 'any' });
+  return form({ 'aria-label': 'New model' }, async (node) => {
+    const number = (name) => (value(node, name) === null ? null : Number(value(node, name)));
+    await api('/api/models', { method: 'POST', body: {
+      name: value(node, 'name'), providerId: node.elements.providerId.value, model: value(node, 'model'),
+      inputCostPerMillionTokens: number('inputPrice'), outputCostPerMillionTokens: number('outputPrice'),
+      contextWindow: number('contextWindow'),
+    } });
+    node.reset();
+    await reload();
+  },
+  field('Model name', input('name', { required: true })),
+  field('Provider', select('providerId', providers.map((p) => [p.id, p.name]))),
+  field('Provider model id', input('model', { required: true })),
+  field('Input $ / 1M tokens', price('inputPrice')),
+  field('Output $ / 1M tokens', price('outputPrice')),
+  field('Context window', input('contextWindow', { type: 'number', min: 1 })),
+  h('button', { type: 'submit', class: 'primary' }, 'Add model'));
+}

@@ -1,0 +1,98 @@
+// Admin: users (create, deactivate, reactivate) and teams (create, members).
+import { api, h, when } from '../app.js';
+import {
+  badge, confirmButton, field, form, input, items, run, section, select, table, value,
+} from '../pageparts.js';
+
+export async function allUsers() {
+  return items(await api('/api/users?limit=500&sort=username'), 'users');
+}
+
+export async function allTeams() {
+  return items(await api('/api/teams?limit=500&sort=name'), 'teams');
+}
+
+export function userLabel(user) {
+  return user.displayName && user.displayName !== user.username
+    ? `${user.displayName} (${user.username})` : user.username;
+}
+
+export async function users(root) {
+  const list = h('div', {});
+  async function load() {
+    const rows = (await allUsers()).map((user) => [
+      user.username, user.displayName, user.role,
+      badge(user.active ? 'active' : 'inactive'),
+      when(user.lastLoginAt) || 'never',
+      h('button', { type: 'button', onclick: (e) => run(e.currentTarget, async () => {
+        await api(`/api/users/${user.id}`, { method: 'PATCH', body: { active: !user.active } });
+        await load();
+      }, user.active ? `${user.username} can no longer log in.` : `${user.username} can log in again.`) },
+      user.active ? 'Deactivate' : 'Reactivate'),
+    ]);
+    list.replaceChildren(table('Users', ['Username', 'Name', 'Role', 'Status', 'Last login', ''], rows));
+  }
+  const create = form({ 'aria-label': 'New user' }, async (node) => {
+    await api('/api/users', { method: 'POST', body: {
+      username: value(node, 'username'), displayName: value(node, 'displayName') || '',
+      password: node.elements.password.value, role: node.elements.role.value,
+    } });
+    node.reset();
+    await load();
+  },
+  field('Username', input('username', { required: true, pattern: '[A-Za-z0-9_.@\\-]+', autocomplete: 'off' })),
+  field('Display name', input('displayName', { autocomplete: 'off' })),
+  field('Password', input('password', { type: 'password', required: true, minlength: 8, autocomplete: 'new-password' })),
+  field('Role', select('role', [['member', 'member'], ['admin', 'admin']], 'member')),
+  h('button', { type: 'submit', class: 'primary' }, 'Add user'));
+  root.replaceChildren(section('New user', create), section('Users', list));
+  await load();
+}
+
+export async function teams(root) {
+  const list = h('div', {});
+  async function load() {
+    const [found, people] = await Promise.all([allTeams(), allUsers()]);
+    const panels = await Promise.all(found.map((team) => teamPanel(team, people, load)));
+    list.replaceChildren(...(panels.length ? panels : [h('p', { class: 'muted' }, 'No teams yet.')]));
+  }
+  const create = form({ 'aria-label': 'New team' }, async (node) => {
+    await api('/api/teams', { method: 'POST', body: { name: value(node, 'name'), description: value(node, 'description') || '' } });
+    node.reset();
+    await load();
+  },
+  field('Team name', input('name', { required: true, maxlength: 200 })),
+  field('Description', input('description', { maxlength: 2000 })),
+  h('button', { type: 'submit', class: 'primary' }, 'Add team'));
+  root.replaceChildren(section('New team', create), list);
+  await load();
+}
+
+async function teamPanel(team, people, reload) {
+  const members = items(await api(`/api/teams/${team.id}/members`), 'members');
+  const inTeam = new Set(members.map((m) => m.userId));
+  const outside = people.filter((u) => !inTeam.has(u.id));
+  const rows = members.map((m) => h('li', {},
+    h('span', { class: 'what' }, m.displayName || m.username, h('small', { class: 'muted' }, `${m.username} · ${m.role}`)),
+    h('button', { type: 'button', onclick: (e) => run(e.currentTarget, async () => {
+      await api(`/api/teams/${team.id}/members/${m.userId}`, { method: 'DELETE' });
+      await reload();
+    }) }, `Remove ${m.username}`)));
+  const add = outside.length ? form({ 'aria-label': `Add a member to ${team.name}` }, async (node) => {
+    await api(`/api/teams/${team.id}/members`, { method: 'POST', body: { userId: node.elements.userId.value, role: node.elements.role.value } });
+    await reload();
+  },
+  field('User', select('userId', outside.map((u) => [u.id, userLabel(u)]))),
+  field('Team role', select('role', [['member', 'member'], ['owner', 'owner']], 'member')),
+  h('button', { type: 'submit' }, 'Add member')) : null;
+  return h('section', { class: 'panel', 'aria-label': `Team ${team.name}` },
+    h('h2', {}, team.name),
+    team.description ? h('p', { class: 'muted' }, team.description) : null,
+    members.length ? h('ul', { class: 'item-list', 'aria-label': `Members of ${team.name}` }, rows)
+      : h('p', { class: 'muted' }, 'No members yet.'),
+    add,
+    h('p', {}, confirmButton('Delete team', `Delete ${team.name} and its memberships?`, async () => {
+      await api(`/api/teams/${team.id}`, { method: 'DELETE' });
+      await reload();
+    })));
+}

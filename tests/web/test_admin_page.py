@@ -1,0 +1,187 @@
+"""The admin page in a real browser: users, teams, seats, budgets, usage chart and CSV, catalog."""
+
+from __future__ import annotations
+
+import re
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.sync_api import Browser, Page, expect
+
+from tests.web.conftest import Site, log_in, screenshot
+
+MEMBER_PASSWORD = "a-long-password-1"
+
+
+def _admin_team(site: Site) -> str:
+    return str(site.admin.get("/api/me").json()["seat"]["teamId"])
+
+
+def _seated_member(site: Site, username: str) -> str:
+    """A member of the admin's team holding one of its seats; returns the user id."""
+    user_id = site.user(username)
+    team_id = _admin_team(site)
+    site.admin.post(f"/api/teams/{team_id}/members", json={"userId": user_id}).raise_for_status()
+    seats = site.admin.get(f"/api/teams/{team_id}/ai-subscription").json()["seats"]
+    site.admin.put(
+        f"/api/teams/{team_id}/ai-subscription", json={"seats": seats + 1}
+    ).raise_for_status()
+    site.admin.post(f"/api/teams/{team_id}/seats", json={"userId": user_id}).raise_for_status()
+    return user_id
+
+
+def _chat(client: httpx.Client, text: str = "Hello") -> httpx.Response:
+    chat = client.post("/api/chats", json={"model": "fake"})
+    chat.raise_for_status()
+    return client.post(f"/api/chats/{chat.json()['id']}/messages", json={"content": text})
+
+
+def _client_for(site: Site, username: str) -> httpx.Client:
+    client = httpx.Client(base_url=site.url, timeout=30)
+    login = client.post("/api/auth/login", json={"username": username, "password": MEMBER_PASSWORD})
+    login.raise_for_status()
+    client.headers["X-CSRF-Token"] = login.json()["csrfToken"]
+    return client
+
+
+def test_admin_adds_a_user_and_deactivates_them(page: Page, site: Site) -> None:
+    log_in(page)
+    page.goto("/#/admin/users")
+    new_user = page.get_by_role("form", name="New user")
+    new_user.get_by_label("Username").fill("nora")
+    new_user.get_by_label("Display name").fill("Nora N.")
+    new_user.get_by_label("Password").fill(MEMBER_PASSWORD)
+    new_user.get_by_role("button", name="Add user").click()
+    row = page.get_by_role("table", name="Users").get_by_role("row").filter(has_text="nora")
+    expect(row).to_contain_text("active")
+    row.get_by_role("button", name="Deactivate").click()
+    expect(row.get_by_role("button", name="Reactivate")).to_be_visible()
+    expect(row).to_contain_text("inactive")
+    users = site.admin.get("/api/users", params={"q": "nora"}).json()["_embedded"]["users"]
+    assert [(u["username"], u["active"]) for u in users] == [("nora", False)]
+    screenshot(page, "admin-users")
+
+
+def test_admin_makes_a_team_adds_members_and_assigns_and_unassigns_seats(
+    page: Page, site: Site
+) -> None:
+    for name in ("ann", "ben"):
+        site.user(name)
+    log_in(page)
+    page.goto("/#/admin/teams")
+    page.get_by_role("form", name="New team").get_by_label("Team name").fill("Research")
+    page.get_by_role("button", name="Add team").click()
+    team = page.get_by_role("region", name="Team Research")
+    for name in ("ann", "ben"):
+        adding = team.get_by_role("form", name="Add a member to Research")
+        adding.get_by_label("User").select_option(label=name)
+        adding.get_by_role("button", name="Add member").click()
+        expect(team.get_by_role("button", name=f"Remove {name}")).to_be_visible()
+
+    page.get_by_role("link", name="Seats").click()
+    setting = page.get_by_role("form", name="Set seats")
+    setting.get_by_label("Team").select_option(label="Research")
+    setting.get_by_label("Seats").fill("1")
+    setting.get_by_role("button", name="Save seats").click()
+    seats = page.get_by_role("region", name="Seats of Research")
+    expect(seats).to_contain_text("0 of 1 seats used")
+    seats.get_by_role("button", name="Assign ann").click()
+    expect(seats).to_contain_text("1 of 1 seats used")
+    expect(seats.get_by_role("button", name="Assign ben")).to_be_disabled()
+    team_id = next(
+        t["id"]
+        for t in site.admin.get("/api/teams").json()["_embedded"]["teams"]
+        if t["name"] == "Research"
+    )
+    held = site.admin.get(f"/api/teams/{team_id}/seats").json()["_embedded"]["seats"]
+    assert len(held) == 1
+    screenshot(page, "admin-seats")
+
+    seats.get_by_role("button", name="Unassign ann").click()
+    expect(seats).to_contain_text("0 of 1 seats used")
+    expect(seats.get_by_role("button", name="Assign ben")).to_be_enabled()
+    assert site.admin.get(f"/api/teams/{team_id}/seats").json()["total"] == 0
+
+
+def test_admin_sets_a_budget_and_the_member_is_refused_past_it(page: Page, site: Site) -> None:
+    _seated_member(site, "mia")
+    with closing(_client_for(site, "mia")) as mia:
+        assert _chat(mia).status_code == 201
+        log_in(page)
+        page.goto("/#/admin/budgets")
+        creating = page.get_by_role("form", name="New budget")
+        creating.get_by_label("Budget name").fill("Mia's cap")
+        creating.get_by_label("Applies to").select_option("user")
+        creating.get_by_label("Who").select_option(label="mia")
+        creating.get_by_label("Limit (US$)").fill("0")
+        creating.get_by_role("button", name="Add budget").click()
+        row = page.get_by_role("table", name="Budgets").get_by_role("row").filter(has_text="Mia")
+        expect(row.get_by_role("meter")).to_be_visible()
+        expect(row).to_contain_text("exceeded")
+        screenshot(page, "admin-budgets")
+
+        refused = _chat(mia)
+        assert refused.status_code == 402, refused.text
+        assert refused.json()["code"] == "budget_exceeded"
+
+        row.get_by_role("button", name="Edit Mia's cap").click()
+        editing = row.get_by_role("form", name="Edit Mia's cap")
+        editing.get_by_label("Limit (US$)").fill("5")
+        editing.get_by_role("button", name="Save budget").click()
+        expect(row).to_contain_text("$5.00 a month")
+        assert _chat(mia).status_code == 201
+
+
+def test_usage_chart_shows_the_chats_and_the_csv_downloads(page: Page, site: Site) -> None:
+    site.upstream.behave("fake", text="An answer with some tokens in it.")
+    for _ in range(2):
+        assert _chat(site.admin, "Count my tokens").status_code == 201
+    log_in(page)
+    page.goto("/#/admin/usage")
+    chart = page.get_by_role("img", name=re.compile("Usage chart"))
+    expect(chart).to_be_visible()
+    expect(chart.locator("rect.bar")).to_have_count(1)
+    figures = page.get_by_role("table", name="Usage figures")
+    expect(figures.get_by_role("row").filter(has_text="fake")).to_contain_text("2")
+    page.get_by_label("Show").select_option("user")
+    expect(figures.get_by_role("row").filter(has_text="admin")).to_be_visible()
+    screenshot(page, "admin-usage")
+
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download CSV").click()
+    download = info.value
+    assert download.suggested_filename.endswith(".csv")
+    lines = Path(download.path()).read_text().splitlines()
+    assert lines[0].startswith("user,requests")
+    assert len(lines) == 2 and lines[1].split(",")[1] == "2"
+
+
+def test_models_providers_and_toolkits_show_what_is_configured(
+    browser: Browser, site: Site
+) -> None:
+    context = browser.new_context(base_url=site.url, color_scheme="dark")
+    try:
+        dark = context.new_page()
+        problems: list[Any] = []
+        dark.on("pageerror", lambda error: problems.append(error))
+        log_in(dark)
+        dark.goto("/#/admin/models")
+        models = dark.get_by_role("table", name="Models")
+        expect(models.get_by_role("row", name=re.compile("^fake \\(default\\)"))).to_contain_text(
+            "available"
+        )
+        expect(dark.get_by_role("table", name="Providers")).to_be_visible()
+        screenshot(dark, "admin-models-dark")
+
+        dark.get_by_role("link", name="Toolkits").click()
+        kits = dark.get_by_role("region", name=re.compile("^Toolkit "))
+        expect(kits.first).to_be_visible()
+        first = kits.first
+        first.get_by_role("button", name=re.compile("^Tools of ")).click()
+        expect(first.get_by_role("list", name=re.compile("^Tools of "))).to_be_visible()
+        screenshot(dark, "admin-toolkits-dark")
+        assert not problems
+    finally:
+        context.close()
