@@ -40,13 +40,14 @@ class Gateway:
         self.router = self._router()
 
     def _router(self) -> Router:
-        settings = dict(self.catalog.router_settings)
-        return Router(model_list=self.catalog.router_model_list(), **settings)
+        self._model_list = self.catalog.router_model_list()
+        return Router(model_list=self._model_list, **dict(self.catalog.router_settings))
 
     def reload(self) -> None:
-        """Rebuild LiteLLM's router from the catalog after it changed; calls under way finish
-        on the router they started with."""
-        self.router = self._router()
+        """Rebuild LiteLLM's router after the catalog changed (not when only access changed);
+        calls under way finish on the router they started with."""
+        if self.catalog.router_model_list() != self._model_list:
+            self.router = self._router()
 
     async def probe(
         self, litellm_params: Mapping[str, Any], *, timeout: float = 20.0
