@@ -11,7 +11,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api import errors, logs, mcp_server, tool_sources, webhooks
+from api import errors, logs, mcp_server, telemetry, tool_sources, webhooks
 from api.metrics import MetricsMiddleware
 from api.middleware import RequestIdMiddleware
 from api.migrate import upgrade_database_async
@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
                 yield
         finally:
             drain.stop_listening()
+            telemetry.shutdown(app, tracing)
             sweeper.cancel()
             sender.cancel()
             catalog_poll.cancel()
@@ -156,6 +157,11 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     app.add_middleware(RefuseWhileDraining, drain=drain)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     app.add_middleware(RequestIdMiddleware)
+    tracing = telemetry.configure(app, settings)  # None unless configured
+    if tracing is not None:
+        services.metering.observers.append(telemetry.usage_observer(tracing))
+        telemetry.trace_model_calls(services.gateway, tracing)
+    app.state.tracing = tracing
     return app
 
 

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
     log_level: str = "INFO"
     log_json: bool = True
+    # OpenTelemetry tracing (the `otel` extra): an OTLP/HTTP endpoint, and/or "console".
+    otel_endpoint: str = ""
+    otel: Literal["", "console"] = ""
+    otel_service: str = "switchboard"
 
     # Chat streaming
     checkpoint_seconds: float = Field(default=1.0, gt=0, le=2.0)
