@@ -5,6 +5,7 @@ A stored provider's key is sealed at rest and never returned: responses say `has
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -14,6 +15,7 @@ from api.deps import AdminUser, CurrentUser, ServicesDep
 from api.hal import resource, whole
 from api.services import Services
 from core import providers, stored_models
+from core.catalog import ENV_PREFIX
 from core.catalog_schemas import ProviderCreate, ProviderRead, ProviderTest, ProviderUpdate
 from core.database import write_transaction
 from core.errors import InvalidInput
@@ -159,24 +161,62 @@ async def test_provider(
 ) -> dict[str, Any]:
     """Make one cheap call (max_tokens 1) through the provider and say whether it worked.
 
-    A provider that is down or refuses the key is a 200 with `ok: false` and the `reason`.
+    `model` is the provider-side model id; by default one of the provider's models. A provider
+    that is down or refuses the key is a 200 with `ok: false` and the `reason`.
     """
+    wanted = body.model if body is not None else None
+    if provider_id in _file_providers(services):
+        params, reason = _file_deployment(services, provider_id, wanted)
+    else:
+        params, reason = await _stored_deployment(services, provider_id, wanted), None
+    started = time.perf_counter()
+    if reason is None:
+        reason = await services.gateway.probe(params)
+    return {
+        "ok": reason is None,
+        "reason": reason,
+        "providerId": provider_id,
+        "model": str(params.get("model", "")).split("/", 1)[-1],
+        "latencyMs": round((time.perf_counter() - started) * 1000),
+    }
+
+
+async def _stored_deployment(
+    services: Services, provider_id: str, model: str | None
+) -> dict[str, Any]:
     async with services.sessions() as session:
         provider = await providers.get(session, provider_id=provider_id)
-        model = body.model if body is not None else None
         if model is None:
             rows = await stored_models.list_all(session)
             model = next((r.provider_model for r in rows if r.provider_id == provider.id), None)
     if model is None:
         raise TestModelRequired(provider=provider_id)
     key = providers.api_key(provider, services.catalog_sync.sealer)
-    params = providers.litellm_params(provider, model=model, key=key)
-    started = time.perf_counter()
-    reason = await services.gateway.probe(params)
-    return {
-        "ok": reason is None,
-        "reason": reason,
-        "providerId": provider.id,
-        "model": model,
-        "latencyMs": round((time.perf_counter() - started) * 1000),
-    }
+    return providers.litellm_params(provider, model=model, key=key)
+
+
+def _file_deployment(
+    services: Services, provider_id: str, model: str | None
+) -> tuple[dict[str, Any], str | None]:
+    """The parameters of a models.yaml deployment of the provider (environment references read),
+    or why there is none to call."""
+    missing: set[str] = set()
+    for entry in services.catalog.models.values():
+        for deployment in entry.deployments if entry.source == "file" else ():
+            if deployment.provider != provider_id:
+                continue
+            if not deployment.available:
+                missing.update(deployment.missing_env)
+                continue
+            params = {k: _from_env(v) for k, v in deployment.litellm_params.items()}
+            if model is not None:
+                prefix, slash, _ = str(params["model"]).partition("/")
+                params["model"] = f"{prefix}/{model}" if slash else model
+            return params, None
+    return {}, "Set " + ", ".join(sorted(missing)) + " in the environment to use this provider."
+
+
+def _from_env(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        return os.environ.get(value.removeprefix(ENV_PREFIX), "")
+    return value

@@ -141,6 +141,17 @@ async def test_provider_test_against_a_closed_port_says_why_in_a_200(harness: Ap
     assert closed in body["reason"]
 
 
+async def test_a_provider_behind_models_yaml_can_be_tested_too(
+    harness: AppHarness, upstream: FakeUpstream
+) -> None:
+    response = await harness.client.post(
+        "/api/providers/openai/_test", json={"model": "yaml-probe"}, headers=harness.admin.headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["ok"] is True and response.json()["model"] == "yaml-probe"
+    assert upstream.recorder.count("yaml-probe") == 1
+
+
 async def test_provider_test_without_a_model_to_call_asks_for_one(harness: AppHarness) -> None:
     made = await add_provider(harness, name="empty", type="openai", apiKey=SECRET)
     response = await harness.client.post(
