@@ -115,8 +115,8 @@ async def test_sigterm_lets_a_running_answer_finish_and_refuses_new_work(
     assert "".join(e[2]["text"] for e in events if e[1] == "delta") == "".join(WORDS)
     messages, entries, reservations = await _saved(served.database_url)
     assert [(m.status, m.content) for m in messages] == [("complete", "".join(WORDS))]
-    assert [e.outcome for e in entries] == ["completed"]
-    assert [r.state for r in reservations] != ["open"] and len(reservations) == 1
+    assert [e.outcome for e in entries if e.source == "chat"] == ["completed"]
+    assert reservations and all(r.state != "open" for r in reservations)  # titles' calls too
 
 
 async def test_sigterm_past_the_grace_period_ends_the_answer_with_a_shutting_down_event(
@@ -140,6 +140,7 @@ async def test_sigterm_past_the_grace_period_ends_the_answer_with_a_shutting_dow
     assert [(m.status, m.error_code, m.content) for m in messages] == [
         ("interrupted", "shutting_down", written)
     ]
-    assert [e.outcome for e in entries] == ["interrupted"]
-    assert entries[0].completion_tokens > 0
-    assert [r.state for r in reservations] != ["open"] and len(reservations) == 1
+    chat_entries = [e for e in entries if e.source == "chat"]
+    assert [e.outcome for e in chat_entries] == ["interrupted"]
+    assert chat_entries[0].completion_tokens > 0
+    assert reservations and all(r.state != "open" for r in reservations)
