@@ -1,0 +1,120 @@
+"""The chat page in a real browser: streaming, stop, regenerate, errors, pickers, phone size."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.web.chat_steps import answers, ask, last_answer
+from tests.web.conftest import Site, log_in, screenshot
+
+WORDS = "Alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima"
+
+
+def test_an_answer_streams_in_pieces_then_shows_rendered_with_its_figures(
+    page: Page, site: Site
+) -> None:
+    site.upstream.behave("fake", text=WORDS + " **done**", chunks=13, delay=0.25)
+    log_in(page)
+    ask(page, "Spell the alphabet")
+    expect(page.get_by_role("article", name="Your message")).to_contain_text("Spell the alphabet")
+    body = last_answer(page).locator(".msg-body")
+    expect(body).to_contain_text("Alpha")
+    partial = body.inner_text()
+    assert "lima" not in partial, partial  # seen before the last piece arrived
+    screenshot(page, "chat-streaming")
+    expect(body.locator("strong")).to_have_text("done")  # rendered Markdown once finished
+    expect(body).to_contain_text("lima")
+    expect(last_answer(page)).to_contain_text(re.compile(r"\d+ in · \d+ out tokens · \$0\.\d+"))
+    expect(page).to_have_url(re.compile(r"#/chat/\w+"))
+    expect(page.get_by_role("list", name="Chats").get_by_role("link")).to_have_count(1)
+
+
+def test_stop_keeps_the_partial_answer_also_after_a_reload(page: Page, site: Site) -> None:
+    site.upstream.behave("fake", text=WORDS, chunks=12, delay=0.5)
+    log_in(page)
+    ask(page, "Take your time")
+    body = last_answer(page).locator(".msg-body")
+    expect(body).to_contain_text("bravo")
+    page.get_by_role("button", name="Stop").click()
+    expect(last_answer(page)).to_contain_text("Stopped")
+    kept = body.inner_text().strip()
+    assert kept.startswith("Alpha") and "lima" not in kept, kept
+    expect(page.get_by_role("button", name="Send")).to_be_visible()
+
+    page.reload()
+    expect(last_answer(page)).to_contain_text("Stopped")
+    assert last_answer(page).locator(".msg-body").inner_text().strip() == kept
+
+
+def test_regenerate_writes_a_new_answer_and_keeps_the_old_one_switchable(
+    page: Page, site: Site
+) -> None:
+    site.upstream.behave("fake", text="First answer.", chunks=2)
+    log_in(page)
+    ask(page, "Say something")
+    expect(last_answer(page)).to_contain_text("First answer.")
+    site.upstream.behave("fake", text="Second answer.", chunks=2)
+    last_answer(page).get_by_role("button", name="Regenerate").click()
+    expect(last_answer(page)).to_contain_text("Second answer.")
+    expect(answers(page)).to_have_count(1)
+    versions = last_answer(page).get_by_role("group", name="Versions")
+    expect(versions).to_contain_text("2/2")
+    versions.get_by_role("button", name="Previous version").click()
+    expect(last_answer(page)).to_contain_text("First answer.")
+    expect(last_answer(page).get_by_role("group", name="Versions")).to_contain_text("1/2")
+
+
+def test_a_spent_budget_shows_the_servers_message_and_what_to_do(page: Page, site: Site) -> None:
+    admin_id = site.admin.get("/api/me").json()["id"]
+    budget = {"name": "tiny", "scope": "user", "scopeId": admin_id, "limitMicros": 1}
+    site.admin.post("/api/usage-budgets", json=budget).raise_for_status()
+    log_in(page)
+    ask(page, "Anything")
+    alert = page.get_by_role("alert").filter(has_text="Budget exceeded")
+    expect(alert).to_contain_text(re.compile("budget", re.I))
+    expect(alert).to_contain_text("Ask an admin to raise it")
+    expect(page.get_by_label("Message", exact=True)).to_have_value("Anything")
+    screenshot(page, "chat-budget-exceeded")
+
+
+def test_a_member_without_a_seat_is_told_to_ask_for_one(page: Page, site: Site) -> None:
+    site.user("bea")
+    log_in(page, "bea", "a-long-password-1")
+    ask(page, "Anything")
+    alert = page.get_by_role("alert").filter(has_text="No seat")
+    expect(alert).to_contain_text("seat")
+    expect(alert).to_contain_text("assign you one")
+
+
+def test_a_provider_that_is_down_is_reported_with_advice(page: Page, site: Site) -> None:
+    site.upstream.behave("fake", fail_status=503)
+    log_in(page)
+    ask(page, "Hello?")
+    alert = page.get_by_role("alert").filter(has_text="Provider unavailable")
+    expect(alert).to_contain_text("Try again in a minute")
+
+
+def test_the_chat_page_in_light_dark_and_phone_size(page: Page, site: Site) -> None:
+    site.upstream.behave(
+        "fake", text="Here is a list:\n\n- one\n- two\n\n```\ncode()\n```", chunks=3
+    )
+    log_in(page)
+    ask(page, "Show me a list")
+    expect(last_answer(page).locator("pre code")).to_have_text("code()")
+    screenshot(page, "chat-light")
+    page.emulate_media(color_scheme="dark")
+    screenshot(page, "chat-dark")
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.emulate_media(color_scheme="light")
+    toggle = page.get_by_role("button", name="Chats")
+    expect(page.get_by_role("list", name="Chats")).to_be_hidden()
+    expect(page.get_by_label("Message", exact=True)).to_be_visible()
+    screenshot(page, "chat-phone")
+    toggle.click()
+    expect(page.get_by_role("list", name="Chats")).to_be_visible()
+    screenshot(page, "chat-phone-sidebar")
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390, width
