@@ -82,6 +82,9 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     logs.keep_secret(logs.secrets_of(settings, catalog))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     services = _services(settings, catalog)
+    services.catalog_sync.listeners.append(  # providers' keys stored at run time, too
+        lambda: logs.keep_secret(logs.secrets_of(settings, catalog))
+    )
     mcp = mcp_server.build(services)
     drain = Drain(services.chat, grace_seconds=settings.shutdown_grace_seconds)
 

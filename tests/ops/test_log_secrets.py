@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from api import logs
 from api.logs import RedactSecrets
 from core.catalog import Catalog, parse_catalog
 from tests.fakes.upstream import FakeUpstream
@@ -28,6 +29,7 @@ PASSWORD = "alice-password-92hf83"
 WRONG = "wrong-password-4kd93j"
 ASSISTANT_SECRET = "assistant-secret-value-x81kq"
 FORGED = "sb_forgedtokenvalue0123456789"
+STORED_KEY = "stored-provider-key-q81jz0"
 
 
 @dataclass
@@ -137,8 +139,27 @@ async def _session_through_many_routes(harness: AppHarness) -> list[str]:
     )
     assert secret.status_code == 201, secret.text
     await _model_calls(harness, admin)
+    await _stored_provider_call(harness, admin)
     await client.post("/api/auth/logout", headers=admin)
-    return [PASSWORD, WRONG, cookie, csrf, token, FORGED, ASSISTANT_SECRET, PROVIDER_KEY]
+    secrets = [PASSWORD, WRONG, cookie, csrf, token, FORGED, ASSISTANT_SECRET, PROVIDER_KEY]
+    return [*secrets, STORED_KEY]
+
+
+async def _stored_provider_call(harness: AppHarness, headers: dict[str, str]) -> None:
+    """An admin stores a provider with a key and a model on it; a chat uses that model."""
+    client = harness.client
+    base = str(harness.services.catalog.resolve("fake").deployments[0].litellm_params["api_base"])
+    body = {"name": "Stored", "type": "openai", "apiBase": base, "apiKey": STORED_KEY}
+    provider = await client.post("/api/providers", json=body, headers=headers)
+    assert provider.status_code == 201, provider.text
+    model = {"name": "stored-fake", "providerId": provider.json()["id"], "model": "fake"}
+    made = await client.post("/api/models", json=model, headers=headers)
+    assert made.status_code == 201, made.text
+    chat_id = await harness.chat(harness.admin, model="stored-fake")
+    answered = await client.post(
+        f"/api/chats/{chat_id}/messages", json={"content": "hi", "stream": True}, headers=headers
+    )
+    assert answered.status_code == 200 and "event: done" in answered.text
 
 
 async def _model_calls(harness: AppHarness, headers: dict[str, str]) -> None:
@@ -171,6 +192,8 @@ async def test_no_secret_of_a_session_through_many_routes_appears_in_any_log_rec
     assert failed.status_code >= 400
     assert len(captured.records) > 20  # DEBUG really was on
     assert captured.leaks(secrets) == []
+    for key in (PROVIDER_KEY, STORED_KEY):  # known to the filter, should a library print it
+        assert logs.redact(f"calling with {key}") == f"calling with {logs.MASK}"
 
 
 def test_redaction_covers_arguments_extras_and_exception_text(provider_key: str) -> None:
