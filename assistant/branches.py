@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.errors import MessageNotFound
 from assistant.models import Chat, Message
+from core import clock, ids
 from core.listing import InvalidSort, Page, PageRequest
 
 
@@ -95,6 +97,21 @@ async def active_branch(session: AsyncSession, *, chat: Chat) -> list[BranchMess
     return [BranchMessage(m, messages.siblings(m)) for m in active_path(chat, messages)]
 
 
+async def sibling_ids(session: AsyncSession, *, message: Message) -> list[str]:
+    """The ids of a message and its alternatives (same parent), oldest first."""
+    same_parent = (
+        Message.parent_id == message.parent_id
+        if message.parent_id is not None
+        else Message.parent_id.is_(None)
+    )
+    rows = await session.scalars(
+        select(Message.id)
+        .where(Message.chat_id == message.chat_id, same_parent)
+        .order_by(Message.created_at, Message.id)
+    )
+    return list(rows)
+
+
 async def page_of(
     session: AsyncSession, *, chat: Chat, page: PageRequest, every_branch: bool = False
 ) -> Page[BranchMessage]:
@@ -115,6 +132,41 @@ async def page_of(
         chosen.reverse()
     items = [BranchMessage(m, messages.siblings(m)) for m in chosen]
     return Page(items[page.start : page.start + page.limit], len(items), page.start, page.limit)
+
+
+async def add_turn(
+    session: AsyncSession,
+    *,
+    chat_id: str,
+    parent_id: str | None,
+    content: str | None,
+    model: str,
+    dropped_turns: int = 0,
+    title: str | None = None,
+) -> Message:
+    """Hang a user message (unless `content` is None: a new answer to the same one) and a
+    `streaming` answer below `parent_id`; the answer becomes the chat's active leaf."""
+    if content is not None:
+        question = Message(
+            id=ids.new_id(), chat_id=chat_id, parent_id=parent_id, role="user", content=content
+        )
+        session.add(question)
+        parent_id = question.id
+    answer = Message(
+        id=ids.new_id(),
+        chat_id=chat_id,
+        parent_id=parent_id,
+        role="assistant",
+        model=model,
+        status="streaming",
+        dropped_turns=dropped_turns,
+    )
+    session.add(answer)
+    values: dict[str, Any] = {"updated_at": clock.now(), "active_leaf_id": answer.id}
+    if title is not None:
+        values["title"] = title
+    await session.execute(update(Chat).where(Chat.id == chat_id).values(**values))
+    return answer
 
 
 async def switch(session: AsyncSession, *, chat: Chat, message_id: str) -> Chat:

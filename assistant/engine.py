@@ -43,7 +43,7 @@ from assistant.skill_tool import SkillTools
 from assistant.titles import Titles
 from assistant.tool_loop import ToolBox, ToolOffer
 from billing.admission import Caller
-from core import clock, ids, tokens
+from core import clock, tokens
 from core.database import write_transaction
 
 log = logging.getLogger(__name__)
@@ -191,35 +191,20 @@ class ChatEngine:
         if turn.content is not None:
             turns.append({"role": "user", "content": turn.content})
         plan = await self._plan(chat, turns, options, caller, turn.source)
-        parent_id = turn.parent_id
+        title = chats.title_from(turn.content) if turn.first and turn.content else None
         async with write_transaction(self.factory) as session:
-            if turn.content is not None:
-                question = Message(
-                    id=ids.new_id(),
-                    chat_id=chat.id,
-                    parent_id=parent_id,
-                    role="user",
-                    content=turn.content,
-                )
-                session.add(question)
-                parent_id = question.id
-            answer = Message(
-                id=ids.new_id(),
+            answer = await branches.add_turn(
+                session,
                 chat_id=chat.id,
-                parent_id=parent_id,
-                role="assistant",
+                parent_id=turn.parent_id,
+                content=turn.content,
                 model=plan.model.name,
-                status="streaming",
                 dropped_turns=plan.prompt.dropped,
+                title=title,
             )
-            session.add(answer)
-            values: dict[str, Any] = {"updated_at": clock.now(), "active_leaf_id": answer.id}
-            if turn.first and turn.content is not None:
-                values["title"] = chats.title_from(turn.content)
-            await session.execute(update(Chat).where(Chat.id == chat.id).values(**values))
         run = await self._launch(plan, answer)
-        if turn.first and turn.content is not None and self.config.auto_titles:
-            self.titles.start(run, plan, question=turn.content, placeholder=values["title"])
+        if title is not None and turn.content is not None and self.config.auto_titles:
+            self.titles.start(run, plan, question=turn.content, placeholder=title)
         return run
 
     async def _plan(

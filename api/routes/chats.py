@@ -42,7 +42,14 @@ SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
 def chat_body(chat: Chat) -> dict[str, Any]:
     """A chat as a HAL resource."""
     href = f"/api/chats/{chat.id}"
-    return resource(ChatRead.model_validate(chat), href, messages=href + "/messages")
+    return resource(
+        ChatRead.model_validate(chat),
+        href,
+        messages=href + "/messages",
+        switch=href + "/_switch",
+        export=href + "/_export",
+        shares=href + "/shares",
+    )
 
 
 def message_body(message: Message, sibling_ids: list[str] | None = None) -> dict[str, Any]:
@@ -56,6 +63,8 @@ def message_body(message: Message, sibling_ids: list[str] | None = None) -> dict
     links = {"events": href + "/events"}
     if message.role == "user":
         links["edit"] = href + "/_edit"
+    else:
+        links["regenerate"] = href + "/_regenerate"
     return resource(read, href, **links)
 
 
@@ -288,8 +297,7 @@ async def get_message(
     """One message, with its status, usage, timing and alternatives (`siblingIds`)."""
     chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
     message = await chats.get_message(session, chat=chat, message_id=message_id)
-    tree = await branches.tree(session, chat=chat)
-    return message_body(message, tree.siblings(message))
+    return message_body(message, await branches.sibling_ids(session, message=message))
 
 
 @router.get("/{chat_id}/messages/{message_id}/events", response_class=EventSourceResponse)
@@ -313,7 +321,8 @@ async def cancel(
 ) -> dict[str, Any]:
     """Stop an answer; the text written so far is kept with status `cancelled`."""
     message = await services.chat.cancel(user_id=user.id, chat_id=chat_id, message_id=message_id)
-    return message_body(message)
+    async with services.sessions() as session:
+        return message_body(message, await branches.sibling_ids(session, message=message))
 
 
 def _wants_stream(stream: bool, request: Request) -> bool:
@@ -326,9 +335,10 @@ async def _answer(run: Run, stream: bool, services: ServicesDep) -> Any:
     await run.finished.wait()
     async with services.sessions() as session:
         message = await session.get(Message, run.message_id)
-    if message is None:
-        return error_response(SwitchboardError("The answer was deleted while it was written."))
-    return JSONResponse(message_body(message), status_code=201)
+        if message is None:
+            return error_response(SwitchboardError("The answer was deleted while it was written."))
+        siblings = await branches.sibling_ids(session, message=message)
+    return JSONResponse(message_body(message, siblings), status_code=201)
 
 
 @router.post("/{chat_id}/tool-approvals/{call_id}")

@@ -140,6 +140,7 @@ async def test_regenerate_makes_a_sibling_answer_and_the_old_one_stays_switchabl
         headers=harness.admin.headers,
     )
     assert again.status_code == 201, again.text
+    assert again.json()["siblingIds"] == [first["id"], again.json()["id"]]
     shown = await listing(harness, chat_id)
     assert [m["content"] for m in shown] == ["question", "second try"]
     assert shown[1]["siblingIds"] == [first["id"], again.json()["id"]]
