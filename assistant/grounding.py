@@ -61,6 +61,7 @@ def citation_body(number: int, passage: Passage) -> dict[str, Any]:
         "number": number,
         "fileId": citation.file_id,
         "fileName": citation.file_name,
+        "chunkIndex": passage.chunk_index,
         "page": citation.page,
         "section": list(citation.section),
         "snippet": citation.snippet,

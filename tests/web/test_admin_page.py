@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import Browser, Page, expect
 
+from tests.web.chat_steps import ask
 from tests.web.conftest import Site, log_in, screenshot
 
 MEMBER_PASSWORD = "a-long-password-1"
@@ -105,7 +106,9 @@ def test_admin_makes_a_team_adds_members_and_assigns_and_unassigns_seats(
     assert site.admin.get(f"/api/teams/{team_id}/seats").json()["total"] == 0
 
 
-def test_admin_sets_a_budget_and_the_member_is_refused_past_it(page: Page, site: Site) -> None:
+def test_admin_sets_a_budget_and_the_member_then_sees_budget_exceeded_in_the_chat(
+    page: Page, site: Site
+) -> None:
     _seated_member(site, "mia")
     with closing(_client_for(site, "mia")) as mia:
         assert _chat(mia).status_code == 201
@@ -122,10 +125,18 @@ def test_admin_sets_a_budget_and_the_member_is_refused_past_it(page: Page, site:
         expect(row).to_contain_text("exceeded")
         screenshot(page, "admin-budgets")
 
+        page.get_by_role("button", name="Log out").click()
+        log_in(page, "mia", MEMBER_PASSWORD)
+        ask(page, "One more question")
+        alert = page.get_by_role("alert").filter(has_text="Budget exceeded")
+        expect(alert).to_contain_text("Ask an admin to raise it")
         refused = _chat(mia)
         assert refused.status_code == 402, refused.text
         assert refused.json()["code"] == "budget_exceeded"
 
+        page.get_by_role("button", name="Log out").click()
+        log_in(page)
+        page.goto("/#/admin/budgets")
         row.get_by_role("button", name="Edit Mia's cap").click()
         editing = row.get_by_role("form", name="Edit Mia's cap")
         editing.get_by_label("Limit (US$)").fill("5")

@@ -12,6 +12,7 @@ from playwright.sync_api import Browser, FilePayload, Page, expect
 
 from tests.fakes.upstream import FakeUpstream
 from tests.support import ADMIN, PASSWORD, live_server, make_catalog
+from tests.web.chat_steps import ask, last_answer, open_chat
 from tests.web.conftest import Site, log_in, screenshot
 
 MANUAL = "\n\n".join(
@@ -141,3 +142,26 @@ def test_library_on_a_phone_in_dark_mode(browser: Browser, site: Site) -> None:
         assert not errors
     finally:
         context.close()
+
+
+def test_a_citation_in_a_chat_opens_the_cited_passage_highlighted(page: Page, site: Site) -> None:
+    uploaded = site.admin.post("/api/library/files", files=[("files", ("pumps.txt", MANUAL))])
+    file_id = uploaded.json()["_embedded"]["files"][0]["id"]
+    log_in(page)
+    page.goto("/#/library")
+    expect(page.get_by_text("indexed", exact=True)).to_be_visible()
+    chat = site.admin.post("/api/chats", json={"model": "fake", "fileIds": [file_id]})
+    chat.raise_for_status()
+    site.upstream.behave("fake", text="Prime HV-17 with 17 litres [1].")
+    open_chat(page, site.url, chat.json()["id"])
+    ask(page, "How many litres does the HV-17 pump need?")
+    citation = last_answer(page).get_by_role("link", name=re.compile(r"^\[1\] pumps\.txt"))
+    expect(citation).to_be_visible()
+    messages = site.admin.get(f"/api/chats/{chat.json()['id']}/messages").json()
+    cited = messages["_embedded"]["messages"][-1]["citations"][0]
+    citation.click()
+    highlighted = page.locator(".chunk.highlight")
+    expect(highlighted).to_have_attribute("id", f"passage-{cited['chunkIndex']}")
+    expect(highlighted).to_be_in_viewport()
+    chunks = site.admin.get(f"/api/library/files/{file_id}/chunks").json()["_embedded"]["chunks"]
+    expect(highlighted).to_contain_text(chunks[cited["chunkIndex"]]["text"][:40])
