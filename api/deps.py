@@ -10,10 +10,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth_cache import AuthCache
 from api.hal import page_request
 from api.services import Services
 from billing.admission import Caller
-from core import api_tokens, login_sessions, teams
+from core import api_tokens, clock, login_sessions, teams
 from core.database import write_transaction
 from core.errors import PermissionDenied, Unauthenticated
 from core.listing import PageRequest
@@ -46,8 +47,8 @@ class Principal:
         return Caller(user_id=self.user.id, team_ids=self.team_ids, api_token_id=token_id)
 
 
-def get_services(request: Request) -> Services:
-    """The app's services."""
+async def get_services(request: Request) -> Services:
+    """The app's services (async, so FastAPI does not send it to a worker thread)."""
     services: Services = request.app.state.services
     return services
 
@@ -89,16 +90,7 @@ async def get_principal(request: Request, services: ServicesDep) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, credential = header.partition(" ")
     if scheme.lower() == "bearer" and credential:
-        async with services.sessions() as session:
-            found = await api_tokens.resolve(session, secret=credential.strip())
-            if found is None:
-                raise Unauthenticated("The API token is invalid, expired or revoked.")
-            token, user = found
-            team_ids = await teams.team_ids_of(session, user_id=user.id)
-        if api_tokens.needs_touch(token):
-            async with write_transaction(services.sessions) as write:
-                await api_tokens.touch(write, token_id=token.id)
-        return Principal(user, team_ids, token)
+        return await _bearer(request, services, credential.strip())
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         async with services.sessions() as session:
@@ -111,6 +103,27 @@ async def get_principal(request: Request, services: ServicesDep) -> Principal:
                         raise CsrfFailed()
                 return Principal(user, await teams.team_ids_of(session, user_id=user.id))
     raise Unauthenticated()
+
+
+async def _bearer(request: Request, services: Services, secret: str) -> Principal:
+    cache: AuthCache | None = getattr(request.app.state, "auth_cache", None)
+    if cache is None:
+        cache = request.app.state.auth_cache = AuthCache()
+    cached = cache.get(secret)
+    if cached is not None:
+        return Principal(cached[1], cached[2], cached[0])
+    async with services.sessions() as session:
+        found = await api_tokens.resolve(session, secret=secret)
+        if found is None:
+            raise Unauthenticated("The API token is invalid, expired or revoked.")
+        token, user = found
+        team_ids = await teams.team_ids_of(session, user_id=user.id)
+    if api_tokens.needs_touch(token):
+        async with write_transaction(services.sessions) as write:
+            await api_tokens.touch(write, token_id=token.id)
+        token.last_used_at = clock.now()
+    cache.put(secret, token, user, team_ids)
+    return Principal(user, team_ids, token)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
