@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 import anyio
 
 from assistant.gateway import Gateway, Usage
 from assistant.metering import Metering, Ticket
+from assistant.relay import Chunk, ChunkStream
 from billing.admission import Caller
 from core import tokens
 from core.catalog import Catalog, CatalogModel
@@ -116,8 +117,10 @@ class Passthrough:
 
     async def stream(
         self, *, model: CatalogModel, ticket: Ticket, call: dict[str, Any]
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Open a streamed completion; returns OpenAI chunk dicts. Settled however it ends.
+    ) -> AsyncGenerator[list[bytes]]:
+        """Open a streamed completion; returns OpenAI chunks as JSON, a batch per provider read.
+
+        Settled however it ends.
 
         Raises:
             ProviderError: every deployment failed before the first token.
@@ -139,16 +142,20 @@ class Passthrough:
         return self._relay(chunks, model, ticket, call["prompt_tokens"])
 
     async def _relay(
-        self, chunks: AsyncIterator[Any], model: CatalogModel, ticket: Ticket, prompt_tokens: int
-    ) -> AsyncIterator[dict[str, Any]]:
+        self, chunks: AsyncIterator[Chunk], model: CatalogModel, ticket: Ticket, prompt_tokens: int
+    ) -> AsyncGenerator[list[bytes]]:
         text: list[str] = []
         usage: Usage | None = None
         status = "cancelled"
+        batches = chunks.batches() if isinstance(chunks, ChunkStream) else _one_each(chunks)
         try:
-            async for chunk in chunks:
-                text.append(chunk.text)
-                usage = chunk.usage or usage
-                yield {**chunk.raw, "model": model.name}
+            async for batch in batches:
+                out = []
+                for chunk in batch:
+                    text.append(chunk.text)
+                    usage = chunk.usage or usage
+                    out.append(_as_json(chunk, model.name))
+                yield out
             status = "completed"
         except asyncio.CancelledError:
             raise
@@ -156,6 +163,8 @@ class Passthrough:
             status = "failed"
             raise
         finally:
+            with anyio.CancelScope(shield=True):
+                await batches.aclose()  # a client gone: close the provider's stream now
             estimated = usage is None
             if usage is None:
                 usage = Usage(prompt_tokens, tokens.count_text("".join(text), model.name))
@@ -164,6 +173,18 @@ class Passthrough:
                     ticket, model=model, status=status, usage=usage, estimated=estimated
                 )
             )
+
+
+async def _one_each(chunks: AsyncIterator[Chunk]) -> AsyncGenerator[list[Chunk]]:
+    async for chunk in chunks:
+        yield [chunk]
+
+
+def _as_json(chunk: Chunk, model_name: str) -> bytes:
+    """The chunk as OpenAI JSON naming the catalog's model; the provider's bytes when they do."""
+    if chunk.data and chunk.raw.get("model") == model_name:
+        return chunk.data
+    return json.dumps({**chunk.raw, "model": model_name}, separators=(",", ":")).encode()
 
 
 _BOOKKEEPING: set[asyncio.Task[Any]] = set()

@@ -8,18 +8,21 @@ text, count tokens and settle, and it knows whether the provider reported usage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 
 from assistant.errors import ProviderError
 
 ENV_PREFIX = "os.environ/"
 _FAST_PROVIDERS = ("openai/", "hosted_vllm/", "openai_like/")
+DRAIN_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class Chunk:
     finish_reason: str | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
+    data: bytes = b""  # the chunk's JSON as the provider sent it (relayed calls only)
 
 
 @dataclass(frozen=True)
@@ -64,34 +68,40 @@ def target_of(params: Mapping[str, Any]) -> Target | None:
 
 
 class Relay:
-    """One shared HTTP client per process for direct streamed calls."""
+    """One shared HTTP client per process for direct streamed calls.
+
+    aiohttp rather than httpx: its C parser and plain byte reads cost a fraction of httpx's
+    per-read work, which was most of what a relayed chunk cost (bench/README.md).
+    """
 
     def __init__(self) -> None:
-        self._client: httpx.AsyncClient | None = None
+        self._client: aiohttp.ClientSession | None = None
 
     @property
-    def client(self) -> httpx.AsyncClient:
+    def client(self) -> aiohttp.ClientSession:
         """The shared client, made on first use (inside the event loop)."""
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(connect=10, read=300, write=30, pool=30),
-                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
+        if self._client is None or self._client.closed:
+            self._client = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=1000, limit_per_host=0),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=300),
+                trust_env=True,
+                skip_auto_headers=("User-Agent",),
             )
         return self._client
 
     async def close(self) -> None:
         """Close the shared client."""
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.close()
             self._client = None
 
-    async def stream(self, target: Target, body: dict[str, Any]) -> AsyncIterator[Chunk]:
+    async def stream(self, target: Target, body: dict[str, Any]) -> ChunkStream:
         """Open a streamed call; raises before returning if the provider refuses it.
 
         Raises:
             ProviderError: the connection failed or the provider answered with an error status.
         """
-        headers = {"Accept": "text/event-stream"}
+        headers = {"Accept": "text/event-stream", "Content-Type": "application/json"}
         if target.api_key:
             headers["Authorization"] = f"Bearer {target.api_key}"
         payload = {
@@ -100,35 +110,95 @@ class Relay:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        request = self.client.build_request("POST", target.url, json=payload, headers=headers)
         try:
-            response = await self.client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise ProviderError(f"Cannot reach the provider: {type(exc).__name__}.") from exc
-        if response.status_code >= 400:
-            await response.aclose()
-            raise ProviderError(
-                f"The provider answered {response.status_code}.",
-                providerStatus=response.status_code,
+            response = await self.client.post(
+                target.url, data=json.dumps(payload).encode(), headers=headers
             )
-        return _chunks(response)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ProviderError(f"Cannot reach the provider: {type(exc).__name__}.") from exc
+        if response.status >= 400:
+            response.close()
+            raise ProviderError(
+                f"The provider answered {response.status}.", providerStatus=response.status
+            )
+        return ChunkStream(response)
 
 
-async def _chunks(response: httpx.Response) -> AsyncIterator[Chunk]:
-    try:
-        async for line in response.aiter_lines():
-            if not line.startswith("data:"):
-                continue
-            data = line[5:].strip()
-            if data == "[DONE]":
-                return
-            yield parse_chunk(json.loads(data))
-    except asyncio.CancelledError:
-        raise
-    except (httpx.HTTPError, ValueError) as exc:
-        raise ProviderError(f"The provider's stream broke: {type(exc).__name__}.") from exc
-    finally:
-        await response.aclose()
+class ChunkStream(AsyncIterator[Chunk]):
+    """A relayed answer: its chunks one by one, or as they arrived, a network read at a time."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self._batches: AsyncGenerator[list[Chunk]] | None = None
+        self._pending: deque[Chunk] = deque()
+
+    async def __anext__(self) -> Chunk:
+        while not self._pending:
+            if self._batches is None:
+                self._batches = self.batches()
+            self._pending.extend(await anext(self._batches))
+        return self._pending.popleft()
+
+    async def aclose(self) -> None:
+        """Stop reading and close the connection."""
+        if self._batches is not None:
+            await self._batches.aclose()
+        if not self._response.closed:
+            self._response.close()
+
+    async def batches(self) -> AsyncGenerator[list[Chunk]]:
+        """The chunks of each read from the provider (the connection closes however it ends).
+
+        Raises:
+            ProviderError: the stream broke, or a chunk was not JSON.
+        """
+        response = self._response
+        pending = b""
+        try:
+            async for data in response.content.iter_any():
+                pending += data
+                if b"\r" in pending:  # CRLF line ends; a lone CR at the end waits for its LF
+                    pending = pending.replace(b"\r\n", b"\n")
+                *events, pending = pending.split(b"\n\n")
+                batch, done = _parse_events(events)
+                if batch:
+                    yield batch
+                if done:
+                    await _drain(response)
+                    return
+        except asyncio.CancelledError:
+            raise
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise ProviderError(f"The provider's stream broke: {type(exc).__name__}.") from exc
+        finally:
+            if response.content.at_eof():
+                response.release()  # read to the end: the connection goes back to the pool
+            else:
+                response.close()  # cut off: closing it tells the provider to stop
+
+
+async def _drain(response: aiohttp.ClientResponse) -> None:
+    """Read what follows `[DONE]` (the body's end) so the connection can be kept alive."""
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in response.content.iter_any():
+                pass
+
+
+def _parse_events(events: list[bytes]) -> tuple[list[Chunk], bool]:
+    """The chunks of complete SSE events, and whether `[DONE]` was among them."""
+    batch: list[Chunk] = []
+    for event in events:
+        lines = [line for line in event.split(b"\n") if line.startswith(b"data:")]
+        if not lines:
+            continue
+        data = b"\n".join(line[5:].strip() for line in lines)
+        if data == b"[DONE]":
+            return batch, True
+        chunk = parse_chunk(json.loads(data))
+        chunk.data = data
+        batch.append(chunk)
+    return batch, False
 
 
 def parse_chunk(raw: dict[str, Any]) -> Chunk:

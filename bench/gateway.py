@@ -1,18 +1,21 @@
 """What Switchboard adds to streaming: time to first token and streams/s, against the direct call.
 
-One invocation starts the fake upstream and Switchboard (`switchboard serve`, SQLite) as separate
-processes on 127.0.0.1 and measures, at each concurrency and answer length:
-  direct  — the fake upstream called straight (the floor),
+One invocation starts an upstream and Switchboard (`switchboard serve`, SQLite, one worker) as
+separate processes on 127.0.0.1 and measures, at each concurrency and answer length:
+  direct  — the upstream called straight (the floor),
   v1      — Switchboard's /v1/chat/completions, streaming,
   chat    — Switchboard's chat SSE endpoint: a full turn (auth, history, admission, persistence,
             settlement),
   proxy   — LiteLLM Proxy with the same model, when --proxy is given (installed into its own
-            virtualenv under bench/.proxy-venv on first use; no database).
-Figures printed: streams/s, TTFT p50/p95/p99 (ms), overhead over direct, ratios against LiteLLM
-Proxy, and each server's resident memory. All load is on loopback, bounded by --requests.
+            virtualenv under bench/.proxy-venv on first use; no database, one worker).
+The upstream is bench/upstream.py (lean asyncio, pre-rendered answers of exactly N chunks;
+`--write-each` writes each chunk separately) or, with `--upstream fake`, the test fake.
+Figures printed: streams/s, TTFT p50/p95/p99 (ms), added p50 over direct, the ratio against
+LiteLLM Proxy, CPU ms per stream of the server measured, and each server's resident memory.
+The client is aiohttp in this process. All load is on loopback, bounded by --requests.
 
-    .venv/bin/python bench/gateway.py [--requests 200] [--concurrency 1 32] [--chunks 20 200]
-        [--proxy]
+    .venv/bin/python bench/gateway.py [--requests 300] [--concurrency 1 32 128]
+        [--chunks 20 200] [--proxy] [--upstream lean|fake] [--write-each]
 """
 
 from __future__ import annotations
@@ -29,11 +32,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,10 +55,27 @@ class Result:
     streams_per_s: float
     ttft_ms: list[float]
     errors: int
+    cpu_ms: float = float("nan")  # CPU time of the server measured, per stream
 
     def pct(self, q: float) -> float:
         ordered = sorted(self.ttft_ms) or [float("nan")]
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process and its children so far."""
+    total = 0.0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def free_port() -> int:
@@ -79,7 +101,7 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def wait_http(url: str, timeout: float = 60) -> None:
+def wait_http(url: str, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -130,38 +152,41 @@ def catalog_yaml(upstream: str, chunk_counts: list[int]) -> str:
 
 
 async def stream_once(
-    client: httpx.AsyncClient, method: str, url: str, body: dict, headers: dict
+    client: aiohttp.ClientSession, url: str, body: dict[str, Any], headers: dict[str, str]
 ) -> float:
+    """One streamed request read to its end; returns the time to its first token, in ms."""
     started = time.perf_counter()
     ttft = -1.0
-    async with client.stream(method, url, json=body, headers=headers) as response:
-        if response.status_code != 200:
-            await response.aread()
-            raise RuntimeError(f"{response.status_code} {response.text[:200]}")
-        async for line in response.aiter_lines():
-            if ttft < 0 and (
-                ('"delta"' in line and "content" in line) or line.startswith("event: delta")
-            ):
-                ttft = (time.perf_counter() - started) * 1000
+    seen = b""
+    async with client.post(url, json=body, headers=headers) as response:
+        if response.status != 200:
+            raise RuntimeError(f"{response.status} {(await response.text())[:200]}")
+        async for data in response.content.iter_any():
+            if ttft < 0:
+                seen = seen[-32:] + data
+                if b'"content":' in seen or b"event: delta" in seen:
+                    ttft = (time.perf_counter() - started) * 1000
     return ttft
 
 
 async def run_load(
-    make_request: Callable[[httpx.AsyncClient, int], object], requests: int, concurrency: int
+    make_request: Callable[[aiohttp.ClientSession], Awaitable[float]],
+    requests: int,
+    concurrency: int,
 ) -> tuple[float, list[float], int]:
-    limits = httpx.Limits(
-        max_connections=concurrency + 8, max_keepalive_connections=concurrency + 8
-    )
+    """`requests` calls by `concurrency` workers; returns streams/s, the TTFTs and the errors."""
+    connector = aiohttp.TCPConnector(limit=concurrency + 8)
     ttfts: list[float] = []
     errors = 0
     counter = iter(range(requests))
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
 
         async def worker() -> None:
             nonlocal errors
-            for i in counter:
+            for _ in counter:
                 try:
-                    ttfts.append(await make_request(client, i))  # type: ignore[misc]
+                    ttfts.append(await make_request(client))
                 except Exception:
                     errors += 1
 
@@ -194,12 +219,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
-    parser.add_argument("--chunks", type=int, nargs="+", default=[20])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32, 128])
+    parser.add_argument("--chunks", type=int, nargs="+", default=[20, 200])
     parser.add_argument("--proxy", action="store_true", help="also measure LiteLLM Proxy")
+    parser.add_argument("--upstream", choices=["lean", "fake"], default="lean")
+    parser.add_argument("--write-each", action="store_true", help="lean upstream: a write/chunk")
     args = parser.parse_args()
     asyncio.run(bench(args))
+
+
+def upstream_command(args: argparse.Namespace, port: int) -> list[str]:
+    """The upstream's command line."""
+    if args.upstream == "fake":
+        return [sys.executable, "-m", "tests.fakes.upstream", "--port", str(port)]
+    lean = [sys.executable, str(ROOT / "bench" / "upstream.py"), "--port", str(port)]
+    return lean + (["--write-each"] if args.write_each else [])
 
 
 async def bench(args: argparse.Namespace) -> None:
@@ -217,11 +252,11 @@ async def bench(args: argparse.Namespace) -> None:
         "SWITCHBOARD_LOG_LEVEL": "WARNING",
         "SWITCHBOARD_PORT": str(sb_port),
     }
-    fake_cmd = [sys.executable, "-m", "tests.fakes.upstream", "--port", str(up_port)]
     sb_cmd = [str(ROOT / ".venv" / "bin" / "switchboard"), "serve"]
     results: list[Result] = []
     memory: dict[str, float] = {}
-    with process(fake_cmd, env, f"http://127.0.0.1:{up_port}/v1/models"):
+    load = os.getloadavg()[0]
+    with process(upstream_command(args, up_port), env, f"{upstream}/models") as up:
         with process(sb_cmd, sb_env, f"http://127.0.0.1:{sb_port}/api/health") as sb:
             base = f"http://127.0.0.1:{sb_port}"
             memory["switchboard (idle)"] = rss_mb(sb.pid)
@@ -230,17 +265,40 @@ async def bench(args: argparse.Namespace) -> None:
             for chunks in args.chunks:
                 for concurrency in args.concurrency:
                     results += await measure_switchboard(
-                        base, upstream, auth, chunks, concurrency, args.requests
+                        base, upstream, auth, chunks, concurrency, args.requests, (up.pid, sb.pid)
                     )
             memory["switchboard (after load)"] = rss_mb(sb.pid)
         if args.proxy:
             results += await measure_proxy(tmp, upstream, env, args, memory)
     shutil.rmtree(tmp, ignore_errors=True)
     report(results, memory)
+    print(f"(1-minute load average at start: {load:.1f}; at end: {os.getloadavg()[0]:.1f})")
+
+
+async def measured(
+    name: str,
+    request: Callable[[aiohttp.ClientSession], Awaitable[float]],
+    pid: int,
+    chunks: int,
+    concurrency: int,
+    requests: int,
+) -> Result:
+    """Warm up, then one measured run; CPU is the server's (`pid`) per stream."""
+    await run_load(request, min(20, requests), concurrency)
+    before = cpu_seconds(pid)
+    rate, ttfts, errors = await run_load(request, requests, concurrency)
+    cpu = (cpu_seconds(pid) - before) * 1000 / max(1, requests - errors)
+    return Result(name, concurrency, chunks, rate, ttfts, errors, cpu)
 
 
 async def measure_switchboard(
-    base: str, upstream: str, auth: dict[str, str], chunks: int, concurrency: int, requests: int
+    base: str,
+    upstream: str,
+    auth: dict[str, str],
+    chunks: int,
+    concurrency: int,
+    requests: int,
+    pids: tuple[int, int],
 ) -> list[Result]:
     model = f"chunks-{chunks}"
     body = {
@@ -249,34 +307,33 @@ async def measure_switchboard(
         "stream_options": {"include_usage": True},
         "messages": [{"role": "user", "content": "Say something."}],
     }
-    out = []
 
-    async def direct(client: httpx.AsyncClient, _: int) -> float:
-        return await stream_once(client, "POST", upstream + "/chat/completions", body, {})
+    async def direct(client: aiohttp.ClientSession) -> float:
+        return await stream_once(client, upstream + "/chat/completions", body, {})
 
-    async def v1(client: httpx.AsyncClient, _: int) -> float:
-        return await stream_once(client, "POST", base + "/v1/chat/completions", body, auth)
+    async def v1(client: aiohttp.ClientSession) -> float:
+        return await stream_once(client, base + "/v1/chat/completions", body, auth)
 
     free: asyncio.Queue[str] = asyncio.Queue()
     async with httpx.AsyncClient(base_url=base, headers=auth, timeout=30) as setup:
         for _ in range(concurrency):
             free.put_nowait((await setup.post("/api/chats", json={"model": model})).json()["id"])
 
-    async def chat(client: httpx.AsyncClient, _: int) -> float:
+    async def chat(client: aiohttp.ClientSession) -> float:
         chat_id = await free.get()  # one turn at a time per chat, as a person would
         try:
             url = f"{base}/api/chats/{chat_id}/messages"
-            return await stream_once(
-                client, "POST", url, {"content": "Say something.", "stream": True}, auth
-            )
+            turn = {"content": "Say something.", "stream": True}
+            return await stream_once(client, url, turn, auth)
         finally:
             free.put_nowait(chat_id)
 
-    for name, request in (("direct", direct), ("v1", v1), ("chat", chat)):
-        await run_load(request, min(20, requests), concurrency)  # warm up
-        rate, ttfts, errors = await run_load(request, requests, concurrency)
-        out.append(Result(name, concurrency, chunks, rate, ttfts, errors))
-    return out
+    upstream_pid, switchboard_pid = pids
+    return [
+        await measured("direct", direct, upstream_pid, chunks, concurrency, requests),
+        await measured("v1", v1, switchboard_pid, chunks, concurrency, requests),
+        await measured("chat", chat, switchboard_pid, chunks, concurrency, requests),
+    ]
 
 
 async def measure_proxy(
@@ -305,14 +362,14 @@ async def measure_proxy(
                 "messages": [{"role": "user", "content": "Say something."}],
             }
 
-            async def call(client: httpx.AsyncClient, _: int, body: dict = body) -> float:
+            async def call(client: aiohttp.ClientSession, body: dict[str, Any] = body) -> float:
                 url = f"http://127.0.0.1:{port}/v1/chat/completions"
-                return await stream_once(client, "POST", url, body, auth)
+                return await stream_once(client, url, body, auth)
 
             for concurrency in args.concurrency:
-                await run_load(call, min(20, args.requests), concurrency)
-                rate, ttfts, errors = await run_load(call, args.requests, concurrency)
-                out.append(Result("proxy", concurrency, chunks, rate, ttfts, errors))
+                out.append(
+                    await measured("proxy", call, proxy.pid, chunks, concurrency, args.requests)
+                )
         memory["litellm proxy (after load)"] = rss_mb(proxy.pid)
     return out
 
@@ -320,37 +377,35 @@ async def measure_proxy(
 def report(results: list[Result], memory: dict[str, float]) -> None:
     print(
         f"{'target':8} {'conc':>4} {'chunks':>6} {'streams/s':>10} {'ttft p50':>9} "
-        f"{'p95':>8} {'p99':>8} "
-        f"{'+p50 vs direct':>15} {'x proxy':>8} {'errors':>6}"
+        f"{'p95':>8} {'p99':>8} {'+p50 vs direct':>15} {'x proxy':>8} {'cpu ms':>7} "
+        f"{'errors':>6}"
     )
     for r in results:
-        direct = next(
-            (
-                d
-                for d in results
-                if d.target == "direct" and d.concurrency == r.concurrency and d.chunks == r.chunks
-            ),
-            None,
-        )
-        proxy = next(
-            (
-                p
-                for p in results
-                if p.target == "proxy" and p.concurrency == r.concurrency and p.chunks == r.chunks
-            ),
-            None,
-        )
+        direct = _twin(results, r, "direct")
+        proxy = _twin(results, r, "proxy")
         added = f"{r.pct(0.5) - direct.pct(0.5):+.1f} ms" if direct and r is not direct else ""
         ratio = f"{r.streams_per_s / proxy.streams_per_s:.2f}" if proxy and r is not proxy else ""
         print(
             f"{r.target:8} {r.concurrency:>4} {r.chunks:>6} {r.streams_per_s:>10.1f} "
-            f"{r.pct(0.5):>9.1f} "
-            f"{r.pct(0.95):>8.1f} {r.pct(0.99):>8.1f} {added:>15} {ratio:>8} {r.errors:>6}"
+            f"{r.pct(0.5):>9.1f} {r.pct(0.95):>8.1f} {r.pct(0.99):>8.1f} {added:>15} "
+            f"{ratio:>8} {r.cpu_ms:>7.2f} {r.errors:>6}"
         )
     for name, mb in memory.items():
         print(f"resident memory, {name}: {mb:.0f} MB")
     median = statistics.median([r.pct(0.5) for r in results])
-    print(f"(median of TTFT across all rows: {median:.1f} ms)")
+    print(f"(median of TTFT across all rows: {median:.1f} ms; cpu ms = the measured server's CPU")
+    print(" time per stream: the upstream's for direct, Switchboard's for v1/chat)")
+
+
+def _twin(results: list[Result], row: Result, target: str) -> Result | None:
+    return next(
+        (
+            r
+            for r in results
+            if r.target == target and r.concurrency == row.concurrency and r.chunks == row.chunks
+        ),
+        None,
+    )
 
 
 if __name__ == "__main__":

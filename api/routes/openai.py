@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.deps import PrincipalDep, ServicesDep
-from api.sse import HEADERS
+from api.sse import FramedStream
 from core.errors import SwitchboardError
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
@@ -55,20 +54,23 @@ async def chat_completions(
     model, ticket, call = await passthrough.admit(caller=principal.caller, body=raw)
     if not body.stream:
         return JSONResponse(await passthrough.complete(model=model, ticket=ticket, call=call))
-    chunks = await passthrough.stream(model=model, ticket=ticket, call=call)
-    return EventSourceResponse(_sse(chunks), headers=HEADERS, ping=15)
+    batches = await passthrough.stream(model=model, ticket=ticket, call=call)
+    return FramedStream(_frames(batches), ping_seconds=15)
 
 
-async def _sse(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[ServerSentEvent]:
+async def _frames(batches: AsyncGenerator[list[bytes]]) -> AsyncGenerator[bytes]:
+    """OpenAI's SSE: a `data:` line per chunk (a write per provider read), then `[DONE]`."""
     try:
-        async for chunk in chunks:
-            yield ServerSentEvent(data=json.dumps(chunk, separators=(",", ":")))
+        async for batch in batches:
+            yield b"".join([b"data: " + item + b"\n\n" for item in batch])
     except SwitchboardError as exc:
         # Headers are sent: the failure travels as OpenAI's in-stream error object.
         error = {"error": {"message": exc.message, "type": "server_error", "code": exc.code}}
-        yield ServerSentEvent(data=json.dumps(error, separators=(",", ":")))
+        yield b"data: " + json.dumps(error, separators=(",", ":")).encode() + b"\n\n"
         return
-    yield ServerSentEvent(data="[DONE]")
+    finally:
+        await batches.aclose()
+    yield b"data: [DONE]\n\n"
 
 
 @router.get("/models")

@@ -1,0 +1,155 @@
+"""A lean OpenAI-compatible upstream for benchmarks: asyncio and pre-rendered bytes, no framework.
+
+The test fake (tests/fakes/upstream.py, Starlette in a thread) spends ~1 ms of CPU per stream and
+records every request; at several hundred streams/s it competes for the same two cores as the
+servers measured. This one answers `POST /v1/chat/completions` for model `chunks-N` with exactly N
+content chunks (then the finish chunk, the usage chunk when asked, and `[DONE]`), streamed with
+chunked transfer encoding on kept-alive connections, and `GET /v1/models`.
+
+    python bench/upstream.py --port 9000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import time
+from functools import lru_cache
+
+TEXT = "lorem ipsum dolor sit amet " * 40
+
+
+@lru_cache(maxsize=64)
+def stream_body(model: str, usage: bool) -> bytes:
+    """The whole chunked SSE body of an answer (the same bytes every time)."""
+    return b"".join(stream_pieces(model, usage))
+
+
+@lru_cache(maxsize=64)
+def stream_pieces(model: str, usage: bool) -> tuple[bytes, ...]:
+    """The chunked SSE body of an answer, a piece per chunk."""
+    count = _chunks_of(model)
+    size = max(1, len(TEXT) // count)
+    pieces = [TEXT[i * size : (i + 1) * size] for i in range(count)]
+    base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": int(time.time())}
+    events = []
+    for index, piece in enumerate(pieces):
+        delta = {"content": piece} if index else {"role": "assistant", "content": piece}
+        choice = {"index": 0, "delta": delta, "finish_reason": None}
+        events.append({**base, "model": model, "choices": [choice]})
+    finish = {"index": 0, "delta": {}, "finish_reason": "stop"}
+    events.append({**base, "model": model, "choices": [finish]})
+    if usage:
+        counts = {"prompt_tokens": 10, "completion_tokens": count, "total_tokens": 10 + count}
+        events.append({**base, "model": model, "choices": [], "usage": counts})
+    frames = [b"data: " + json.dumps(e).encode() + b"\n\n" for e in events]
+    frames.append(b"data: [DONE]\n\n")
+    return (*(b"%x\r\n%s\r\n" % (len(f), f) for f in frames), b"0\r\n\r\n")
+
+
+def whole_body(model: str) -> bytes:
+    """A non-streamed completion."""
+    count = _chunks_of(model)
+    body = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": TEXT},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": count, "total_tokens": 10 + count},
+    }
+    return json.dumps(body).encode()
+
+
+def _chunks_of(model: str) -> int:
+    digits = model.rsplit("-", 1)[-1]
+    return max(1, int(digits)) if digits.isdigit() else 20
+
+
+WRITE_EACH = False  # --write-each: one write per chunk, yielding to the loop between them
+
+
+async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answer requests on one connection until the client closes it."""
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            request_line, *header_lines = head.decode("latin-1").split("\r\n")
+            method, path, _ = request_line.split(" ", 2)
+            headers = {
+                k.strip().lower(): v.strip()
+                for k, _, v in (line.partition(":") for line in header_lines if line)
+            }
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            for piece in _answer(method, path, body):
+                writer.write(piece)
+                if WRITE_EACH:
+                    await writer.drain()
+                    await asyncio.sleep(0)
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+def _answer(method: str, path: str, body: bytes) -> tuple[bytes, ...]:
+    if method == "GET" and path.startswith("/v1/models"):
+        payload = b'{"object":"list","data":[]}'
+        return (_response(b"application/json", payload),)
+    if method != "POST" or not path.startswith("/v1/chat/completions"):
+        return (_response(b"application/json", b'{"error":{"message":"not found"}}', b"404"),)
+    request = json.loads(body or b"{}")
+    model = str(request.get("model", "chunks-20"))
+    if not request.get("stream"):
+        return (_response(b"application/json", whole_body(model)),)
+    usage = bool((request.get("stream_options") or {}).get("include_usage"))
+    head = (
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    )
+    if WRITE_EACH:
+        return (head, *stream_pieces(model, usage))
+    return (head + stream_body(model, usage),)
+
+
+def _response(kind: bytes, payload: bytes, status: bytes = b"200") -> bytes:
+    return (
+        b"HTTP/1.1 %s X\r\ncontent-type: %s\r\ncontent-length: %d\r\n\r\n"
+        % (status, kind, len(payload))
+        + payload
+    )
+
+
+async def main(port: int) -> None:
+    """Serve on 127.0.0.1 until interrupted."""
+    server = await asyncio.start_server(serve_connection, "127.0.0.1", port, backlog=1024)
+    async with server:
+        await server.serve_forever()
+
+
+def run() -> None:
+    """The command line."""
+    global WRITE_EACH
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--write-each", action="store_true", help="a write per chunk")
+    args = parser.parse_args()
+    WRITE_EACH = args.write_each
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main(args.port))
+
+
+if __name__ == "__main__":
+    run()
