@@ -104,4 +104,5 @@ def test_a_citation_of_an_uploaded_file_links_to_its_passage(page: Page, site: S
     link = sources.get_by_role("link", name=re.compile(r"\[1\] pumps\.txt"))
     expect(link).to_be_visible()
     link.click()
-    expect(page).to_have_url(re.compile(rf"#/files/{file_id}/passages/\d+$"))
+    expect(page).to_have_url(re.compile(rf"#/files/{file_id}/passages/0$"))
+    expect(page.get_by_role("list", name="Passages")).to_contain_text("HV-2290")

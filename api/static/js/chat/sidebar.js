@@ -38,7 +38,7 @@ export class Sidebar {
     } catch { this.folders = []; }
     const chosen = this.folderFilter.value;
     this.folderFilter.replaceChildren(h('option', { value: '' }, 'All folders'),
-      this.folders.map((f) => h('option', { value: f.id }, f.name)));
+      ...this.folders.map((f) => h('option', { value: f.id }, f.name)));
     this.folderFilter.value = this.folders.some((f) => f.id === chosen) ? chosen : '';
   }
 

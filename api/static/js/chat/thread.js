@@ -140,7 +140,7 @@ export class MessageView {
     this.citeBox.replaceChildren(
       h('span', { class: 'muted' }, 'Sources'),
       h('ol', {}, citations.map((c) => h('li', {},
-        h('a', { href: `#/files/${encodeURIComponent(c.fileId)}/passages/${c.chunkIndex ?? c.number}`,
+        h('a', { href: `#/files/${encodeURIComponent(c.fileId)}/passages/${c.chunkIndex ?? 0}`,
           title: c.snippet || '' },
         `[${c.number}] ${c.fileName}${c.page ? `, page ${c.page}` : ''}`)))));
   }

@@ -65,7 +65,7 @@ class ChatPage {
     this.fillModels(models?._embedded?.models || []);
     this.assistants = assistants?._embedded?.assistants || [];
     this.assistant.replaceChildren(h('option', { value: '' }, 'None'),
-      this.assistants.map((a) => h('option', { value: a.id }, a.name)));
+      ...this.assistants.map((a) => h('option', { value: a.id }, a.name)));
     await this.sidebar.reload();
     if (opening) await this.openChat();
     else this.showStarters();
