@@ -196,3 +196,29 @@ def test_models_providers_and_toolkits_show_what_is_configured(
         assert not problems
     finally:
         context.close()
+
+
+def test_admin_sections_fit_a_phone_in_dark_mode(browser: Browser, site: Site) -> None:
+    assert _chat(site.admin).status_code == 201
+    site.admin.post(
+        "/api/usage-budgets",
+        json={"name": "Everyone's month", "scope": "global", "limitMicros": 5_000_000},
+    ).raise_for_status()
+    context = browser.new_context(
+        base_url=site.url, viewport={"width": 390, "height": 844}, color_scheme="dark"
+    )
+    try:
+        phone = context.new_page()
+        problems: list[Any] = []
+        phone.on("pageerror", lambda error: problems.append(error))
+        log_in(phone)
+        for section in ("users", "teams", "seats", "budgets", "usage", "models", "toolkits"):
+            phone.goto(f"/#/admin/{section}")
+            expect(phone.locator("#page .panel").first).to_be_visible()
+            width = phone.evaluate("() => document.documentElement.scrollWidth")
+            assert width <= 390, f"{section} is {width}px wide on a 390px screen"
+            if section in ("budgets", "usage"):
+                screenshot(phone, f"admin-{section}-phone-dark")
+        assert not problems
+    finally:
+        context.close()

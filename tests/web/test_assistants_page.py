@@ -8,7 +8,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.web.conftest import Site, log_in, screenshot
 
@@ -181,3 +181,29 @@ def test_sharing_an_assistant_with_everyone_lets_a_member_use_it(page: Page, sit
     expect(page.get_by_role("button", name="Edit as draft")).to_have_count(0)
     expect(page.get_by_role("region", name="Secrets")).to_have_count(0)
     screenshot(page, "assistants-member")
+
+
+def test_an_assistant_on_a_phone_in_dark_mode(browser: Browser, site: Site) -> None:
+    assistant_id = _make_assistant(site, "A helper with a rather long name for a small screen")
+    base = f"/api/assistants/{assistant_id}"
+    site.admin.post(f"{base}/skills", json={"name": "brief", "description": "Short answers"})
+    context = browser.new_context(
+        base_url=site.url, viewport={"width": 390, "height": 844}, color_scheme="dark"
+    )
+    try:
+        phone = context.new_page()
+        errors: list[str] = []
+        phone.on("pageerror", lambda error: errors.append(str(error)))
+        log_in(phone)
+        phone.goto("/#/assistants")
+        expect(phone.get_by_role("list", name="Assistants")).to_be_visible()
+        screenshot(phone, "assistants-phone-dark")
+        phone.goto(f"/#/assistants/{assistant_id}")
+        phone.get_by_role("button", name="Edit as draft").click()
+        expect(phone.get_by_role("form", name="Draft")).to_be_visible()
+        width = phone.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 390, f"the page is {width}px wide on a 390px screen"
+        screenshot(phone, "assistant-draft-phone-dark")
+        assert not errors
+    finally:
+        context.close()

@@ -97,6 +97,8 @@ def test_reindex_and_delete_from_the_library(page: Page, site: Site) -> None:
     page.goto("/#/library")
     row = page.get_by_role("table", name="Files").get_by_role("row").filter(has_text="notes.txt")
     expect(row.get_by_text("indexed", exact=True)).to_be_visible()
+    row.get_by_text("Preview").click()
+    expect(row.get_by_role("listitem")).to_contain_text("Some notes about pumps.")
     row.get_by_role("button", name="Reindex").click()
     expect(row.get_by_text("indexed", exact=True)).to_be_visible()
 

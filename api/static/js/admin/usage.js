@@ -51,7 +51,7 @@ export async function usage(root) {
   async function load() {
     const rows = items(await api(query()), 'usage');
     const dims = view.value.split(',');
-    chart.replaceChildren(drawChart(rows, dims, metric.value, label));
+    chart.replaceChildren(drawChart(rows, dims, metric.value, label, chart.clientWidth));
     figures.replaceChildren(table('Usage figures',
       [...dims.map((d) => d[0].toUpperCase() + d.slice(1)), 'Requests', 'Tokens', 'Cost'],
       rows.map((r) => [...dims.map((d) => label(d, r.group[d])), String(r.requests), r.totalTokens.toLocaleString(), money(r.costMicros)]),
@@ -79,7 +79,7 @@ export async function usage(root) {
 }
 
 /** Bars by the first dimension; a second dimension stacks them (top five, then "other"). */
-function drawChart(rows, dims, metric, label) {
+function drawChart(rows, dims, metric, label, room) {
   if (!rows.length) return h('p', { class: 'muted' }, 'No usage in this period.');
   const [main, stack] = dims;
   const totals = new Map();
@@ -98,11 +98,12 @@ function drawChart(rows, dims, metric, label) {
   }
   const bars = [...groups.entries()];
   const peak = Math.max(...bars.map(([, parts]) => parts.reduce((a, b) => a + b, 0)), 1);
-  const width = 720;
+  const width = Math.max(320, Math.min(960, room || 720));
   const height = 260;
   const left = 70;
   const bottom = 40;
   const step = (width - left - 10) / bars.length;
+  const labelEvery = Math.ceil(bars.length / Math.max(1, Math.floor((width - left) / 48)));
   const barWidth = Math.max(2, Math.min(48, step * 0.7));
   const svg = s('svg', { class: 'chart', viewBox: `0 0 ${width} ${height}`, role: 'img',
     'aria-label': `Usage chart: ${bars.length} bars, highest ${shown(metric, peak)}` });
@@ -121,7 +122,7 @@ function drawChart(rows, dims, metric, label) {
       svg.append(s('rect', { class: `bar s${series}`, x: cx - barWidth / 2, y: base, width: barWidth, height: Math.max(tall, 1) },
         s('title', {}, `${x}${stack ? ` · ${top[series] ?? 'other'}` : ''}: ${shown(metric, amount)}`)));
     });
-    if (bars.length <= 16 || i % Math.ceil(bars.length / 16) === 0) {
+    if (i % labelEvery === 0) {
       svg.append(s('text', { x: cx, y: height - bottom + 16, 'text-anchor': 'middle' }, main === 'day' ? x.slice(5) : x.slice(0, 14)));
     }
   });

@@ -77,7 +77,7 @@ export async function render(root, params, ctx) {
       update(file);
       state.rows.set(file.id, { update });
       return [
-        h('a', { href: `#/files/${file.id}` }, file.name),
+        h('span', { class: 'what' }, h('a', { href: `#/files/${file.id}` }, file.name), preview(file)),
         file.fileType, bytes(file.size), status, chunks, when(file.createdAt),
         h('span', { class: 'actions' },
           h('button', { type: 'button', onclick: (e) => run(e.currentTarget, async () => {
@@ -132,6 +132,23 @@ export async function render(root, params, ctx) {
       section('Upload', uploadForm, uploads), section('Files', filesBox))));
   await loadFiles();
   return () => { state.gone = true; clearTimeout(state.timer); };
+}
+
+/** The first passages of a file, fetched when the reader opens the preview. */
+function preview(file) {
+  const body = h('ol', { class: 'chunks preview' });
+  const box = h('details', { ontoggle: async () => {
+    if (!box.open || body.childElementCount) return;
+    try {
+      const found = items(await api(`/api/library/files/${file.id}/chunks?limit=3`), 'chunks');
+      body.replaceChildren(...(found.length
+        ? found.map((c) => h('li', { class: 'chunk' }, h('p', { class: 'chunk-text' }, c.text)))
+        : [h('li', { class: 'muted' }, 'No passages yet.')]));
+    } catch (err) {
+      body.replaceChildren(h('li', { class: 'error' }, err.message));
+    }
+  } }, h('summary', {}, 'Preview'), body);
+  return box;
 }
 
 /** Upload one file with XMLHttpRequest so its progress bar moves; resolves true when stored. */
