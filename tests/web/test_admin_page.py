@@ -222,3 +222,34 @@ def test_admin_sections_fit_a_phone_in_dark_mode(browser: Browser, site: Site) -
         assert not problems
     finally:
         context.close()
+
+
+def test_admin_adds_a_provider_and_a_model_and_tests_the_provider(page: Page, site: Site) -> None:
+    log_in(page)
+    page.goto("/#/admin/models")
+    adding = page.get_by_role("form", name="New provider")
+    adding.get_by_label("Provider name").fill("house")
+    adding.get_by_label("Type").select_option("openai-compatible")
+    adding.get_by_label("API base URL").fill(site.upstream.base_url)
+    adding.get_by_label("API key").fill("sk-house-secret-123")
+    adding.get_by_role("button", name="Add provider").click()
+    providers = page.get_by_role("table", name="Providers")
+    expect(providers.get_by_role("row").filter(has_text="house")).to_contain_text("key stored")
+
+    model = page.get_by_role("form", name="New model")
+    model.get_by_label("Model name").fill("house-model")
+    model.get_by_role("combobox").select_option(label="house")
+    model.get_by_label("Provider model id").fill("house-upstream")
+    model.get_by_label("Input $ / 1M tokens").fill("1")
+    model.get_by_label("Output $ / 1M tokens").fill("2")
+    model.get_by_role("button", name="Add model").click()
+    row = page.get_by_role("table", name="Models").get_by_role("row").filter(has_text="house-model")
+    expect(row).to_contain_text("database")
+    expect(row).to_contain_text("$1 / $2")
+
+    house = providers.get_by_role("row").filter(has_text="house")
+    house.get_by_role("button", name="Test house").click()
+    expect(house.get_by_role("status")).to_contain_text("works")
+    assert "sk-house-secret-123" not in page.content()
+    names = [m["name"] for m in site.admin.get("/api/models").json()["_embedded"]["models"]]
+    assert "house-model" in names
