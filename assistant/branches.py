@@ -68,11 +68,6 @@ class BranchMessage:
     message: Message
     sibling_ids: list[str]
 
-    @property
-    def sibling_index(self) -> int:
-        """Where the message stands among its alternatives, from 0."""
-        return self.sibling_ids.index(self.message.id)
-
 
 async def tree(session: AsyncSession, *, chat: Chat) -> Tree:
     """Load every message of a chat as a tree."""
@@ -130,8 +125,9 @@ async def page_of(
         raise InvalidSort(sort=sort, allowed=["createdAt"])
     if sort.startswith("-"):
         chosen.reverse()
-    items = [BranchMessage(m, messages.siblings(m)) for m in chosen]
-    return Page(items[page.start : page.start + page.limit], len(items), page.start, page.limit)
+    shown = chosen[page.start : page.start + page.limit]
+    items = [BranchMessage(m, messages.siblings(m)) for m in shown]
+    return Page(items, len(chosen), page.start, page.limit)
 
 
 async def add_turn(

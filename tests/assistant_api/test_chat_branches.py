@@ -98,6 +98,13 @@ async def test_switching_back_shows_the_old_branch_and_the_chat_continues_from_i
     assert [m["content"] for m in shown] == ["one", "reply", "two", "reply"]
     assert switched.json()["activeLeafId"] == shown[-1]["id"]
     assert shown[2]["siblingIndex"] == 0 and len(shown[2]["siblingIds"]) == 2
+    paged = await harness.client.get(
+        f"/api/chats/{chat_id}/messages",
+        params={"start": 1, "limit": 2, "sort": "-createdAt"},
+        headers=harness.admin.headers,
+    )
+    assert paged.json()["total"] == 4 and "next" in paged.json()["_links"]
+    assert [m["content"] for m in paged.json()["_embedded"]["messages"]] == ["two", "reply"]
 
     await say(harness, chat_id, "three")
     assert sent_to_model(upstream) == [
