@@ -28,8 +28,8 @@ from assistant.engine import ChatEngine
 from assistant.runs import ShuttingDown
 
 log = logging.getLogger(__name__)
-# Requests that start model work: a chat turn, a regeneration, any OpenAI-compatible call.
-_STARTS_WORK = re.compile(r"^/api/chats/[^/]+/messages(/[^/]+/_regenerate)?/?$|^/v1/")
+# Requests that start model work: a chat turn, a regeneration or an edited turn, a /v1 call.
+_STARTS_WORK = re.compile(r"^/api/chats/[^/]+/messages(/[^/]+/(_regenerate|_edit))?/?$|^/v1/")
 _Handler = Callable[[int, FrameType | None], Any] | int | None
 
 

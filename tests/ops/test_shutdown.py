@@ -23,6 +23,7 @@ from billing.models import LedgerEntry, Reservation
 from core import database
 from tests.fakes.upstream import FakeUpstream
 from tests.ops.served import Served, serve
+from tests.postgres import SKIP_REASON, create_database, drop_database, server_url
 from tests.support import parse_sse
 
 pytestmark = pytest.mark.anyio
@@ -144,3 +145,56 @@ async def test_sigterm_past_the_grace_period_ends_the_answer_with_a_shutting_dow
     assert [e.outcome for e in chat_entries] == ["interrupted"]
     assert chat_entries[0].completion_tokens > 0
     assert reservations and all(r.state != "open" for r in reservations)
+
+
+async def _each_worker_refuses(client: httpx.AsyncClient, served: Served) -> None:
+    """New connections (spread over the workers) are refused: readiness answers 503 and new work
+    gets 503 `shutting_down`, or the connection fails once an idle worker has already exited."""
+    chat = await client.post("/api/chats", json={}, headers=served.headers)
+    async with asyncio.timeout(3):  # the supervisor passes signals on every 0.5 s
+        while (await client.get("/api/ready")).status_code != 503:
+            await asyncio.sleep(0.02)
+    refusals = 0
+    async with asyncio.timeout(5):
+        for _ in range(8):
+            try:
+                ready = await client.get("/api/ready")
+                turn = await client.post(
+                    f"/api/chats/{chat.json()['id']}/messages",
+                    json={"content": "hi"},
+                    headers=served.headers,
+                )
+            except httpx.TransportError:
+                continue  # that worker had nothing left to finish and is gone
+            assert ready.status_code == 503 and ready.json()["code"] == "shutting_down"
+            assert turn.status_code == 503 and turn.json()["code"] == "shutting_down"
+            refusals += 1
+    assert refusals >= 1
+
+
+@pytest.mark.postgres
+async def test_sigterm_to_serve_with_two_workers_drains_both_on_postgresql(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    server = server_url()
+    if server is None:
+        pytest.skip(SKIP_REASON)
+    url = await asyncio.to_thread(create_database, server)  # it runs an event loop of its own
+    upstream.behave("fake", text="".join(WORDS), chunks=len(WORDS), delay=0.05)  # ~2 s
+    env = {"SWITCHBOARD_SHUTDOWN_GRACE_SECONDS": "30"}
+    try:
+        with serve(tmp_path, upstream.base_url, database_url=url, workers=2, env=env) as served:
+            limits = httpx.Limits(max_keepalive_connections=0)  # each request: a new connection
+            async with httpx.AsyncClient(base_url=served.url, timeout=30, limits=limits) as client:
+                reading = await _start_stream(client, served)
+                served.process.send_signal(signal.SIGTERM)  # the supervisor passes it on
+                await _each_worker_refuses(client, served)
+                events = await reading.rest()
+            assert await asyncio.to_thread(served.process.wait, 60) is not None
+        assert events[-1][1] == "done" and events[-1][2]["status"] == "complete"
+        messages, entries, reservations = await _saved(url)
+        assert [(m.status, m.content) for m in messages] == [("complete", "".join(WORDS))]
+        assert [e.outcome for e in entries if e.source == "chat"] == ["completed"]
+        assert reservations and all(r.state != "open" for r in reservations)
+    finally:
+        await asyncio.to_thread(drop_database, server, url)
