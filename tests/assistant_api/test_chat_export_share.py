@@ -143,3 +143,13 @@ async def test_only_the_owner_manages_a_chats_shares(harness: AppHarness) -> Non
         assert (await harness.client.request(method, path)).status_code == 401
     missing = await harness.client.delete(f"{base}/nope", headers=harness.admin.headers)
     assert missing.status_code == 404 and missing.json()["code"] == "share_not_found"
+
+
+async def test_deleting_a_chat_ends_its_share_links(harness: AppHarness) -> None:
+    chat_id = await harness.chat(harness.admin)
+    made = await harness.client.post(f"/api/chats/{chat_id}/shares", headers=harness.admin.headers)
+    token = made.json()["token"]
+    assert (await harness.client.get(f"/api/shared/{token}")).status_code == 200
+    deleted = await harness.client.delete(f"/api/chats/{chat_id}", headers=harness.admin.headers)
+    assert deleted.status_code == 204
+    assert (await harness.client.get(f"/api/shared/{token}")).status_code == 404
