@@ -3,17 +3,49 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from mcp.server.mcpserver import MCPServer
 from playwright.sync_api import Browser, Page, expect
 
+from tests.fakes.upstream import FakeUpstream
+from tests.support import ADMIN, PASSWORD, live_server, make_catalog
+from tests.toolkits.servers import build_tool_server, change_weather_definition, mcp_app, serve
 from tests.web.chat_steps import ask
 from tests.web.conftest import Site, log_in, screenshot
 
 MEMBER_PASSWORD = "a-long-password-1"
+
+
+@pytest.fixture
+def tool_server() -> Iterator[tuple[MCPServer, int]]:
+    """An MCP server on loopback whose weather tool can change its definition."""
+    server = build_tool_server()
+    with serve(mcp_app(server)) as port:
+        yield server, port
+
+
+@pytest.fixture
+def site(
+    upstream: FakeUpstream, tmp_path: Path, tool_server: tuple[MCPServer, int]
+) -> Iterator[Site]:
+    """The app, allowed to reach the loopback MCP server."""
+    allowed = [f"127.0.0.1:{tool_server[1]}"]
+    with (
+        live_server(
+            make_catalog(upstream.base_url), tmp_path, toolkit_allowed_hosts=allowed
+        ) as url,
+        httpx.Client(base_url=url, timeout=30) as admin,
+    ):
+        login = admin.post("/api/auth/login", json={"username": ADMIN, "password": PASSWORD})
+        login.raise_for_status()
+        admin.headers["X-CSRF-Token"] = login.json()["csrfToken"]
+        yield Site(url=url, upstream=upstream, admin=admin)
 
 
 def _admin_team(site: Site) -> str:
@@ -253,3 +285,38 @@ def test_admin_adds_a_provider_and_a_model_and_tests_the_provider(page: Page, si
     assert "sk-house-secret-123" not in page.content()
     names = [m["name"] for m in site.admin.get("/api/models").json()["_embedded"]["models"]]
     assert "house-model" in names
+
+
+def test_a_toolkit_added_on_the_page_lists_its_tools_and_a_changed_one_is_approved_again(
+    page: Page, site: Site, tool_server: tuple[MCPServer, int]
+) -> None:
+    server, port = tool_server
+    log_in(page)
+    page.goto("/#/admin/toolkits")
+    adding = page.get_by_role("form", name="New toolkit")
+    adding.get_by_label("Toolkit name").fill("Loopback")
+    adding.get_by_label("MCP server URL").fill(f"http://127.0.0.1:{port}/mcp")
+    adding.get_by_role("button", name="Add toolkit").click()
+    kit = page.get_by_role("region", name="Toolkit Loopback")
+    kit.get_by_role("button", name="Test").click()
+    expect(kit.get_by_role("status")).to_contain_text("Connected: 4 tools.")
+    kit.get_by_role("button", name="Refresh").click()
+    tools = kit.get_by_role("list", name="Tools of Loopback")
+    weather = tools.get_by_role("listitem").filter(has_text="weather")
+    expect(weather).to_contain_text("approved")
+
+    change_weather_definition(server)
+    kit.get_by_role("button", name="Refresh").click()
+    expect(weather).to_contain_text("evil.example")
+    expect(weather).to_contain_text("changed")
+    screenshot(page, "admin-toolkit-changed")
+    weather.get_by_role("button", name="Approve weather").click()
+    expect(weather).to_contain_text("approved")
+    expect(weather.get_by_role("button", name="Approve weather")).to_have_count(0)
+    kit_id = next(
+        k["id"]
+        for k in site.admin.get("/api/toolkits").json()["_embedded"]["toolkits"]
+        if k["name"] == "Loopback"
+    )
+    listed = site.admin.get(f"/api/toolkits/{kit_id}/tools").json()["_embedded"]["tools"]
+    assert all(t["enabled"] for t in listed)

@@ -207,3 +207,30 @@ def test_an_assistant_on_a_phone_in_dark_mode(browser: Browser, site: Site) -> N
         assert not errors
     finally:
         context.close()
+
+
+def test_an_assistant_is_created_and_opened_for_editing_with_the_keyboard_alone(
+    page: Page, site: Site
+) -> None:
+    log_in(page)
+    page.goto("/#/assistants")
+    page.get_by_role("form", name="New assistant").get_by_label("Name").focus()
+    page.keyboard.type("Keyboard helper")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Made without a mouse")
+    page.keyboard.press("Tab")
+    create = page.get_by_role("button", name="Create assistant")
+    expect(create).to_be_focused()
+    outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none", "the focused button shows no focus ring"
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Keyboard helper", level=1)).to_be_visible()
+
+    edit = page.get_by_role("button", name="Edit as draft")
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        if edit.evaluate("button => button === document.activeElement"):
+            break
+    expect(edit).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("form", name="Draft")).to_be_visible()
