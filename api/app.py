@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         if services.embeddings is not None:
             services.embeddings.attach(asyncio.get_running_loop())
         services.knowledge.start()
+        services.toolkits.start()
         drain.listen()
         try:
             async with mcp.server.session_manager.run():
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
             sender.cancel()
             catalog_poll.cancel()
             await services.knowledge.stop()
+            await services.toolkits.stop()
             await services.chat.shutdown(grace_seconds=10)
             await services.gateway.close()
             await services.engine.dispose()

@@ -167,6 +167,7 @@ def build_toolkits(
         sessions=sessions,
         connector=McpConnector(policy, limits, stdio),
         callback_url=base + "/api/toolkits/oauth/callback",
+        refresh_seconds=settings.toolkit_refresh_seconds,
         sealer=Sealer(key),
         secrets=tool_secrets.AssistantSecrets(
             sessions, settings.data_dir, settings.secrets_key.get_secret_value()

@@ -27,6 +27,7 @@ from toolkits.ssrf import AddressPolicy, GuardedBackend
 from toolkits.stdio_pool import StdioPool, is_closed
 
 Result = TypeVar("Result")
+STDIO_START_SECONDS = 30.0
 
 CONNECTED = "connected"
 NEEDS_SIGN_IN = "needs_sign_in"
@@ -97,8 +98,8 @@ class McpConnector:
             ConnectionFailed: unreachable, refused by the SSRF guard, asks for sign-in, or too slow.
         """
         try:
-            with anyio.fail_after(timeout or self.limits.call_timeout_seconds):
-                return await self._with_client(target, _all_tools)
+            seconds = timeout or self.limits.call_timeout_seconds
+            return await self._with_client(target, _all_tools, seconds)
         except Exception as exc:
             raise _failure(exc, self.limits) from exc
 
@@ -127,8 +128,8 @@ class McpConnector:
             return await client.call_tool(name, arguments)
 
         try:
-            with anyio.fail_after(self.limits.call_timeout_seconds):
-                result = await self._with_client(target, checked_call)
+            seconds = self.limits.call_timeout_seconds
+            result = await self._with_client(target, checked_call, seconds)
         except Exception as exc:
             return CallOutcome(ToolResult(False, _failure(exc, self.limits).reason), failed=True)
         if isinstance(result, CallOutcome):
@@ -139,21 +140,25 @@ class McpConnector:
         return CallOutcome(self.limits.cap(text))
 
     async def _with_client(
-        self, target: Target, operation: Callable[[Client], Awaitable[Result]]
+        self, target: Target, operation: Callable[[Client], Awaitable[Result]], seconds: float
     ) -> Result:
-        """Run `operation` on a client; a kept-running server found dead is restarted once."""
+        """Run `operation` on a client within `seconds`. A command-line server's start has a
+        bound of its own (a process start is not the tool's slowness), and a kept-running
+        server found dead is restarted once."""
         if not isinstance(target, StdioTarget):
-            async with self._client(target) as client:
-                return await operation(client)
-        key = (target.key, *target.command)
-        try:
-            async with self.stdio.client(key, target.command) as client:
-                return await operation(client)
-        except Exception as exc:
-            if not is_closed(exc):
-                raise
-        async with self.stdio.client(key, target.command) as client:
-            return await operation(client)
+            with anyio.fail_after(seconds):
+                async with self._client(target) as client:
+                    return await operation(client)
+        key, start = (target.key, *target.command), max(seconds, STDIO_START_SECONDS)
+        for attempt in range(2):
+            try:
+                async with self.stdio.client(key, target.command, start) as client:
+                    with anyio.fail_after(seconds):
+                        return await operation(client)
+            except Exception as exc:
+                if attempt or not is_closed(exc):
+                    raise
+        raise AssertionError("unreachable")
 
     @asynccontextmanager
     async def _client(self, target: HttpTarget) -> AsyncIterator[Client]:

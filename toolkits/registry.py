@@ -37,6 +37,7 @@ from toolkits.mcp_client import (
 )
 from toolkits.models import Toolkit, ToolkitConnection
 from toolkits.oauth import OnAuthorize, WaitForCode
+from toolkits.schedule import RefreshSchedule
 from toolkits.sign_in import SignIns
 from toolkits.targets import (
     DEFAULT_CALLBACK,
@@ -73,6 +74,7 @@ class Toolkits:
         secrets: SecretSource | None = None,
         callback_url: str = DEFAULT_CALLBACK,
         sign_in_seconds: float = 600.0,
+        refresh_seconds: float = 3600.0,
     ) -> None:
         self.sessions = sessions
         self.connector = connector
@@ -80,11 +82,22 @@ class Toolkits:
         self.builtins = {kit.id: kit for kit in builtins}
         self.targets = Targets(sessions, sealer, secrets or NoSecrets(), callback_url)
         self.sign_ins = SignIns(sessions, sealer, sign_in_seconds)
+        self.schedule = RefreshSchedule(sessions, self._scheduled_refresh, refresh_seconds)
+
+    def start(self) -> None:
+        """Start refreshing tool lists in the background."""
+        self.schedule.start()
 
     async def stop(self) -> None:
-        """End sign-ins in progress and stop the command-line servers kept running."""
+        """Stop refreshing, end sign-ins in progress, stop the command-line servers running."""
+        await self.schedule.stop()
         await self.sign_ins.close()
         await self.connector.close()
+
+    async def _scheduled_refresh(self, toolkit: Toolkit, owner: User) -> Connection:
+        """List a toolkit's tools again as its owner; nothing new or changed is approved."""
+        target = await self.target_for(toolkit, owner.id)
+        return await self._list_and_record(toolkit, owner, target, record=True, trust_new=False)
 
     @property
     def limits(self) -> Limits:
@@ -140,7 +153,14 @@ class Toolkits:
         return outcome
 
     async def _list_and_record(
-        self, toolkit: Toolkit, user: User, target: Target, *, record: bool, timeout: float = 0
+        self,
+        toolkit: Toolkit,
+        user: User,
+        target: Target,
+        *,
+        record: bool,
+        timeout: float = 0,
+        trust_new: bool | None = None,
     ) -> Connection:
         try:
             tools = await self.connector.list_tools(target, timeout=timeout or None)
@@ -159,7 +179,7 @@ class Toolkits:
             if record and outcome.state == CONNECTED:
                 row = await session.get(Toolkit, toolkit.id)
                 if row is not None:
-                    trust = discovery.can_edit(row, user)
+                    trust = discovery.can_edit(row, user) if trust_new is None else trust_new
                     await discovery.record_tools(session, toolkit=row, tools=tools, trust_new=trust)
         return outcome
 

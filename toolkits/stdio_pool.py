@@ -38,6 +38,10 @@ def is_closed(exc: BaseException) -> bool:
     return isinstance(exc, anyio.ClosedResourceError | anyio.BrokenResourceError | EOFError)
 
 
+class StartFailed(Exception):
+    """A command-line tool server did not start in time."""
+
+
 @dataclass(eq=False)
 class _Session:
     """One running server: its client once ready, who is using it, and how to stop it."""
@@ -66,21 +70,28 @@ class StdioPool:
         self.started = 0
 
     @asynccontextmanager
-    async def client(self, key: PoolKey, command: Sequence[str]) -> AsyncIterator[Client]:
+    async def client(
+        self, key: PoolKey, command: Sequence[str], start_seconds: float = 30.0
+    ) -> AsyncIterator[Client]:
         """Borrow the running session for `key`, starting the server if there is none.
 
         A failure that shows the session is closed drops it, so the next borrow starts anew.
         When every slot is busy, a session only for this borrow is used.
 
         Raises:
+            StartFailed: the server did not start within `start_seconds`.
             Exception: the server could not be started (whatever the `mcp` client raised).
         """
-        session = await self._borrow(key, tuple(command))
-        if session is None:
-            async with _open(tuple(command)) as client:
-                yield client
+        if not self._has_room(key):
+            with anyio.fail_after(start_seconds):  # start and use, for a one-off session
+                async with _open(tuple(command)) as client:
+                    yield client
             return
-        session.users += 1
+        try:
+            with anyio.fail_after(start_seconds):
+                session = await self._borrow(key, tuple(command))
+        except TimeoutError as exc:
+            raise StartFailed(f"The tool server did not start within {start_seconds:g} s.") from exc
         try:
             assert session.client is not None
             yield session.client
@@ -92,38 +103,41 @@ class StdioPool:
             session.users -= 1
             session.last_used = time.monotonic()
 
-    async def _borrow(self, key: PoolKey, command: tuple[str, ...]) -> _Session | None:
+    def _has_room(self, key: PoolKey) -> bool:
+        if key in self._sessions or len(self._sessions) < self.max_sessions:
+            return True
+        return any(s.users == 0 for s in self._sessions.values())
+
+    async def _borrow(self, key: PoolKey, command: tuple[str, ...]) -> _Session:
         session = self._sessions.get(key)
         if session is not None and (session.command != command or session.stop.is_set()):
             self._drop(key, session)
             session = None
         if session is None:
-            if not self._make_room():
-                return None
+            self._make_room()
             session = _Session(command)
             self._sessions[key] = session
             session.task = asyncio.create_task(self._run(key, session), name=f"stdio {key[0]}")
             self.started += 1
+        session.users += 1  # counted from now, so a slow start is not mistaken for idleness
         try:
             await session.ready.wait()
+            if session.error is not None or session.client is None:
+                raise session.error or RuntimeError("The tool server stopped.")
         except BaseException:
+            session.users -= 1
             if session.client is None:
                 self._drop(key, session)  # a start that outlasts its caller is abandoned
             raise
-        if session.error is not None or session.client is None:
-            error = session.error or RuntimeError("The tool server stopped.")
-            raise error
         return session
 
-    def _make_room(self) -> bool:
+    def _make_room(self) -> None:
         if len(self._sessions) < self.max_sessions:
-            return True
+            return
         idle = [(s.last_used, k) for k, s in self._sessions.items() if s.users == 0]
-        if not idle:
-            return False
-        _, oldest = min(idle)
-        self._drop(oldest, self._sessions[oldest])
-        return True
+        if idle:
+            _, oldest = min(idle)
+            self._drop(oldest, self._sessions[oldest])
 
     def _drop(self, key: PoolKey, session: _Session) -> None:
         session.stop.set()
@@ -135,7 +149,7 @@ class StdioPool:
             async with anyio.create_task_group() as group:
                 group.start_soon(_cancel_on, session.stop, group.cancel_scope)
                 async with _open(session.command) as client:
-                    session.client = client
+                    session.client, session.last_used = client, time.monotonic()
                     session.ready.set()
                     await self._until_idle(session)
                 group.cancel_scope.cancel()
