@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.fakes.upstream import FakeUpstream
 from tests.support import ADMIN, PASSWORD, live_server, make_catalog
@@ -106,3 +106,128 @@ def test_a_citation_of_an_uploaded_file_links_to_its_passage(page: Page, site: S
     link.click()
     expect(page).to_have_url(re.compile(rf"#/files/{file_id}/passages/0$"))
     expect(page.get_by_role("list", name="Passages")).to_contain_text("HV-2290")
+
+
+def test_editing_an_earlier_message_answers_on_a_new_branch_and_both_stay(
+    page: Page, site: Site
+) -> None:
+    site.upstream.behave("fake", text="Answer one.", chunks=1)
+    log_in(page)
+    ask(page, "First question")
+    expect(last_answer(page)).to_contain_text("Answer one.")
+    site.upstream.behave("fake", text="Answer two.", chunks=1)
+    mine = page.get_by_role("article", name="Your message")
+    mine.get_by_role("button", name="Edit").click()
+    mine.get_by_label("Edit your message").fill("Second question")
+    mine.get_by_role("button", name="Save and answer").click()
+    expect(last_answer(page)).to_contain_text("Answer two.")
+    versions = mine.get_by_role("group", name="Versions")
+    expect(versions).to_contain_text("2/2")
+    expect(mine).to_contain_text("Second question")
+    versions.get_by_role("button", name="Previous version").click()
+    expect(mine).to_contain_text("First question")
+    expect(last_answer(page)).to_contain_text("Answer one.")
+    expect(mine.get_by_role("group", name="Versions")).to_contain_text("1/2")
+
+
+def test_a_share_link_shows_a_read_only_copy_until_it_is_revoked(page: Page, site: Site) -> None:
+    site.upstream.behave("fake", text="Shared **answer**.", chunks=1)
+    log_in(page)
+    ask(page, "Worth sharing")
+    expect(last_answer(page)).to_contain_text("Shared answer.")
+    page.get_by_role("button", name="Share").click()
+    panel = page.get_by_role("region", name="Share links")
+    panel.get_by_role("button", name="Create link").click()
+    link = panel.get_by_label("Share link")
+    expect(link).to_have_value(re.compile(r"#/shared/"))
+    url = link.input_value()
+
+    assert page.context.browser is not None
+    stranger = page.context.browser.new_context()
+    try:
+        reader = stranger.new_page()
+        reader.goto(url)
+        expect(reader.get_by_role("heading", name="Worth sharing")).to_be_visible()
+        expect(reader.get_by_role("article").last).to_contain_text("Shared **answer**.")
+        expect(reader.get_by_role("textbox")).to_have_count(0)  # nothing to write with
+
+        panel.get_by_role("button", name="Revoke").click()
+        expect(panel).to_contain_text("revoked")
+        reader.reload()
+        expect(reader.get_by_role("alert")).to_contain_text("revoked")
+    finally:
+        stranger.close()
+
+
+def test_a_chat_exports_as_markdown_and_json(page: Page, site: Site) -> None:
+    site.upstream.behave("fake", text="Exported answer.", chunks=1)
+    log_in(page)
+    ask(page, "Export me")
+    expect(last_answer(page)).to_contain_text("Exported answer.")
+    with page.expect_download() as markdown:
+        page.get_by_role("link", name="Export Markdown").click()
+    assert markdown.value.suggested_filename.endswith(".md")
+    text = Path(markdown.value.path()).read_text()
+    assert "Export me" in text and "Exported answer." in text
+    with page.expect_download() as as_json:
+        page.get_by_role("link", name="Export JSON").click()
+    assert as_json.value.suggested_filename.endswith(".json")
+    assert "Exported answer." in Path(as_json.value.path()).read_text()
+
+
+def test_the_chat_list_searches_renames_pins_archives_files_and_deletes(
+    page: Page, site: Site
+) -> None:
+    for title, words in (("Zoo trip", "zebra stripes"), ("Budget", "numbers"), ("Old", "x")):
+        chat = site.admin.post("/api/chats", json={"title": title}).json()
+        site.admin.post(f"/api/chats/{chat['id']}/messages", json={"content": words})
+    log_in(page)
+    chats = page.get_by_role("list", name="Chats")
+    expect(chats.get_by_role("link")).to_have_count(3)
+
+    page.get_by_label("Search chats").fill("zebra")
+    expect(chats.get_by_role("link")).to_have_count(1)
+    expect(chats).to_contain_text("Zoo trip")
+    expect(chats).to_contain_text("zebra stripes")  # the snippet of the matching message
+    page.get_by_label("Search chats").fill("")
+    expect(chats.get_by_role("link")).to_have_count(3)
+
+    def menu(title: str) -> Locator:
+        item = chats.get_by_role("listitem").filter(has_text=title)
+        item.get_by_label(f"Actions for {title}").click()
+        return item
+
+    def act(title: str, action: str) -> None:
+        menu(title).get_by_role("button", name=action).click()
+
+    act("Budget", "Rename")
+    chats.get_by_label("Chat title").fill("Budget 2027")
+    chats.get_by_role("button", name="Save").click()
+    expect(chats).to_contain_text("Budget 2027")
+
+    act("Old", "Pin")
+    expect(chats.get_by_role("link").first).to_contain_text("Old")
+    expect(chats.get_by_label("Pinned")).to_have_count(1)
+
+    act("Zoo trip", "Archive")
+    expect(chats.get_by_role("link")).to_have_count(2)
+    page.get_by_label("Archived").check()
+    expect(chats.get_by_role("link")).to_have_count(1)
+    expect(chats).to_contain_text("Zoo trip")
+    page.get_by_label("Archived").uncheck()
+
+    page.once("dialog", lambda dialog: dialog.accept("Work"))
+    page.get_by_role("button", name="New folder").click()
+    expect(page.get_by_label("Folder", exact=True)).to_have_value(re.compile(r"\w+"))
+    expect(chats.get_by_role("link")).to_have_count(0)
+    page.get_by_label("Folder", exact=True).select_option(label="All folders")
+    menu("Budget 2027").get_by_label("Move to folder").select_option(label="Work")
+    page.get_by_label("Folder", exact=True).select_option(label="Work")
+    expect(chats.get_by_role("link")).to_have_count(1)
+    expect(chats).to_contain_text("Budget 2027")
+    page.get_by_label("Folder", exact=True).select_option(label="All folders")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    act("Old", "Delete")
+    expect(chats.get_by_role("link")).to_have_count(1)
+    expect(chats).not_to_contain_text("Old")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.web.chat_steps import answers, ask, last_answer
 from tests.web.conftest import Site, log_in, screenshot
@@ -118,3 +118,28 @@ def test_the_chat_page_in_light_dark_and_phone_size(page: Page, site: Site) -> N
     screenshot(page, "chat-phone-sidebar")
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 390, width
+
+
+def test_a_dropped_stream_reattaches_with_last_event_id_and_completes_once(
+    page: Page, site: Site
+) -> None:
+    site.upstream.behave("fake", text=WORDS, chunks=12, delay=0.1)
+    cut: list[str] = []
+
+    def drop_after_three_pieces(route: Route) -> None:
+        # The real answer, handed to the page cut off after its third piece (no `done`):
+        # what the page sees when the connection drops mid-answer.
+        frames = route.fetch().text().replace("\r\n", "\n").split("\n\n")
+        deltas = [i for i, frame in enumerate(frames) if "event: delta" in frame]
+        cut.append("\n\n".join(frames[: deltas[2] + 1]) + "\n\n")
+        route.fulfill(status=200, content_type="text/event-stream", body=cut[-1])
+
+    page.route(re.compile(r"/api/chats/\w+/messages$"), drop_after_three_pieces)
+    log_in(page)
+    with page.expect_request(re.compile(r"/messages/\w+/events$")) as reattach:
+        ask(page, "Keep going")
+    assert reattach.value.headers.get("last-event-id"), reattach.value.headers
+    body = last_answer(page).locator(".msg-body")
+    expect(body).to_have_text(WORDS)
+    assert "lima" not in cut[0]  # the rest came through the re-attached stream
+    expect(last_answer(page)).not_to_contain_text("reconnecting")

@@ -64,7 +64,10 @@ export class Sidebar {
       h('span', { class: 'chat-title' }, chat.title || 'New chat'),
       chat.snippet ? h('small', { class: 'snippet muted' }, chat.snippet) : null,
       (chat.tags || []).length ? h('small', { class: 'tags muted' }, chat.tags.map((t) => `#${t}`).join(' ')) : null);
-    const menu = h('details', { class: 'chat-menu' },
+    const menu = h('details', { class: 'chat-menu', ontoggle: () => {
+      if (!menu.open) return;
+      for (const other of this.list.querySelectorAll('details[open]')) if (other !== menu) other.open = false;
+    } },
       h('summary', { 'aria-label': `Actions for ${chat.title}` }, '⋯'),
       h('div', { class: 'menu' },
         h('button', { class: 'link', onclick: () => this.rename(li, chat) }, 'Rename'),

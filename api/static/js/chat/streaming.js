@@ -28,6 +28,7 @@ export function startTurn({ chatId, path, body, view, onStart, method = 'POST' }
 
   function onEvent(type, data, id) {
     if (id) state.lastId = id;
+    view.reconnecting(false);
     if (type === 'start') {
       state.messageId = data.messageId;
       Object.assign(view.message, { id: data.messageId, model: data.model, status: 'streaming' });
@@ -54,6 +55,7 @@ export function startTurn({ chatId, path, body, view, onStart, method = 'POST' }
   async function follow() {
     for (let attempt = 0; !state.finished && attempt < RECONNECT_ATTEMPTS; attempt += 1) {
       if (controller.signal.aborted || !state.messageId) return;
+      view.reconnecting(true);
       if (attempt) await pause(Math.min(500 * 2 ** attempt, 8000), controller.signal);
       if (controller.signal.aborted) return;
       const headers = state.lastId ? { 'Last-Event-ID': state.lastId } : {};
@@ -74,6 +76,7 @@ export function startTurn({ chatId, path, body, view, onStart, method = 'POST' }
       if (controller.signal.aborted) return;
     }
     if (!state.finished) await follow();
+    view.reconnecting(false);
     if (!state.finished && !controller.signal.aborted) {
       view.showProblem({ title: 'Connection lost', message: 'The answer could not be followed.',
         advice: 'Reload the page: the answer goes on being written on the server.' });

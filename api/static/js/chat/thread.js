@@ -134,6 +134,14 @@ export class MessageView {
     tool.ask.hidden = false;
   }
 
+  /** Say that the connection dropped and the page is re-attaching to the answer. */
+  reconnecting(on) {
+    if (!on && !this.node.classList.contains('reconnecting')) return;
+    this.node.classList.toggle('reconnecting', on);
+    this.note.hidden = !on;
+    this.note.textContent = on ? 'Connection lost — reconnecting…' : '';
+  }
+
   setCitations(citations) {
     this.message.citations = citations;
     this.citeBox.hidden = !citations.length;
