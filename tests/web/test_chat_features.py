@@ -227,6 +227,11 @@ def test_the_chat_list_searches_renames_pins_archives_files_and_deletes(
     expect(chats).to_contain_text("Budget 2027")
     page.get_by_label("Folder", exact=True).select_option(label="All folders")
 
+    act("Budget 2027", "Tags")
+    chats.get_by_label("Tags, separated by commas").fill("q3, finance")
+    chats.get_by_role("button", name="Save").click()
+    expect(chats).to_contain_text("#q3 #finance")
+
     page.once("dialog", lambda dialog: dialog.accept())
     act("Old", "Delete")
     expect(chats.get_by_role("link")).to_have_count(1)

@@ -143,3 +143,35 @@ def test_a_dropped_stream_reattaches_with_last_event_id_and_completes_once(
     expect(body).to_have_text(WORDS)
     assert "lima" not in cut[0]  # the rest came through the re-attached stream
     expect(last_answer(page)).not_to_contain_text("reconnecting")
+
+
+def test_a_rate_limit_says_how_long_to_wait(page: Page, site: Site) -> None:
+    admin_id = site.admin.get("/api/me").json()["id"]
+    limit = {"scope": "user", "scopeId": admin_id, "requestsPerMinute": 0}
+    site.admin.post("/api/rate-limits", json=limit).raise_for_status()
+    log_in(page)
+    ask(page, "Again and again")
+    alert = page.get_by_role("alert").filter(has_text="Rate limited")
+    expect(alert).to_contain_text(re.compile(r"Wait \d+ s and send again"))
+
+
+def test_the_model_picker_and_copy_work_from_the_keyboard(page: Page, site: Site) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    site.upstream.behave("fake-backup", text="From the backup model.", chunks=1)
+    log_in(page)
+    page.get_by_label("Model").select_option("fake-backup")
+    composer = page.get_by_label("Message", exact=True)
+    composer.fill("line one")
+    composer.press("Shift+Enter")
+    composer.press_sequentially("line two")
+    expect(composer).to_have_value("line one\nline two")
+    composer.press("Enter")
+    expect(page.get_by_role("article", name="Your message")).to_contain_text("line one\nline two")
+    answer = last_answer(page)
+    expect(answer).to_contain_text("From the backup model.")
+    expect(answer.locator(".msg-head")).to_have_text("fake-backup")
+    assert site.upstream.recorder.count("fake-backup") == 1
+    answer.get_by_role("button", name="Copy").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status").filter(has_text="Copied")).to_be_visible()
+    assert page.evaluate("() => navigator.clipboard.readText()") == "From the backup model."

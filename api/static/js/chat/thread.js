@@ -60,9 +60,11 @@ export class MessageView {
   }
 
   append(text) {
+    const following = window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 80;
     this.message.content = (this.message.content || '') + text;
     if (this.body.classList.contains('plain')) this.body.append(text);
     else this.setText(this.message.content);
+    if (following) this.node.scrollIntoView({ block: 'end' });
   }
 
   /** Show server-rendered Markdown (SafeHtml) in place of the plain text. */

@@ -169,6 +169,7 @@ class ChatPage {
     this.chatId = this.chat.id;
     history.replaceState(null, '', `#/chat/${this.chatId}`);
     this.showChat();
+    this.sidebar.reload();
     return this.chatId;
   }
 
