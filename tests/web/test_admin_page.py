@@ -14,10 +14,10 @@ from mcp.server.mcpserver import MCPServer
 from playwright.sync_api import Browser, Page, expect
 
 from tests.fakes.upstream import FakeUpstream
-from tests.support import ADMIN, PASSWORD, live_server, make_catalog
 from tests.toolkits.servers import build_tool_server, change_weather_definition, mcp_app, serve
 from tests.web.chat_steps import ask
 from tests.web.conftest import Site, log_in, screenshot
+from tests.web.sites import site_with
 
 MEMBER_PASSWORD = "a-long-password-1"
 
@@ -36,16 +36,8 @@ def site(
 ) -> Iterator[Site]:
     """The app, allowed to reach the loopback MCP server."""
     allowed = [f"127.0.0.1:{tool_server[1]}"]
-    with (
-        live_server(
-            make_catalog(upstream.base_url), tmp_path, toolkit_allowed_hosts=allowed
-        ) as url,
-        httpx.Client(base_url=url, timeout=30) as admin,
-    ):
-        login = admin.post("/api/auth/login", json={"username": ADMIN, "password": PASSWORD})
-        login.raise_for_status()
-        admin.headers["X-CSRF-Token"] = login.json()["csrfToken"]
-        yield Site(url=url, upstream=upstream, admin=admin)
+    with site_with(upstream, tmp_path, toolkit_allowed_hosts=allowed) as started:
+        yield started
 
 
 def _admin_team(site: Site) -> str:
@@ -131,6 +123,9 @@ def test_admin_makes_a_team_adds_members_and_assigns_and_unassigns_seats(
     held = site.admin.get(f"/api/teams/{team_id}/seats").json()["_embedded"]["seats"]
     assert len(held) == 1
     screenshot(page, "admin-seats")
+    page.emulate_media(color_scheme="dark")
+    screenshot(page, "admin-seats-dark")
+    page.emulate_media(color_scheme="light")
 
     seats.get_by_role("button", name="Unassign ann").click()
     expect(seats).to_contain_text("0 of 1 seats used")
@@ -191,6 +186,9 @@ def test_usage_chart_shows_the_chats_and_the_csv_downloads(page: Page, site: Sit
     page.get_by_label("Show").select_option("user")
     expect(figures.get_by_role("row").filter(has_text="admin")).to_be_visible()
     screenshot(page, "admin-usage")
+    page.emulate_media(color_scheme="dark")
+    screenshot(page, "admin-usage-dark")
+    page.emulate_media(color_scheme="light")
 
     with page.expect_download() as info:
         page.get_by_role("button", name="Download CSV").click()

@@ -6,11 +6,22 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.fakes.upstream import FakeUpstream
 from tests.web.conftest import Site, log_in, screenshot
+from tests.web.sites import site_with
+
+
+@pytest.fixture
+def site(upstream: FakeUpstream, tmp_path: Path) -> Iterator[Site]:
+    """The app with the small deterministic embedder, for files uploaded to assistants."""
+    with site_with(upstream, tmp_path, embedding_backend="hash") as started:
+        yield started
 
 
 def _make_assistant(site: Site, name: str = "Pump helper") -> str:
@@ -59,6 +70,9 @@ def test_an_assistant_created_edited_as_a_draft_and_committed_through_its_page(
         "fake",
     )
     screenshot(page, "assistant")
+    page.emulate_media(color_scheme="dark")
+    screenshot(page, "assistant-dark")
+    page.emulate_media(color_scheme="light")
 
 
 def test_discarding_a_draft_keeps_the_published_assistant(page: Page, site: Site) -> None:
@@ -137,7 +151,9 @@ def test_secret_values_are_set_and_replaced_but_never_shown(page: Page, site: Si
     expect(secrets).to_contain_text("No secrets yet.")
 
 
-def test_library_files_and_folders_are_attached_as_knowledge(page: Page, site: Site) -> None:
+def test_library_folders_are_attached_and_files_uploaded_as_knowledge(
+    page: Page, site: Site
+) -> None:
     assistant_id = _make_assistant(site)
     folder = site.admin.post("/api/library/folders", json={"name": "Manuals"}).json()
     log_in(page)
@@ -155,6 +171,17 @@ def test_library_files_and_folders_are_attached_as_knowledge(page: Page, site: S
     knowledge.get_by_role("button", name="Detach").click()
     knowledge.get_by_role("button", name="Yes, detach").click()
     expect(knowledge).to_contain_text("No knowledge attached.")
+
+    uploading = page.get_by_role("form", name="Upload files to the assistant")
+    uploading.get_by_label("Files for this assistant only").set_input_files(
+        [{"name": "faq.txt", "mimeType": "text/plain", "buffer": b"Pumps hum when primed."}]
+    )
+    uploading.get_by_role("button", name="Upload to assistant").click()
+    expect(knowledge.get_by_role("listitem").filter(has_text="faq.txt")).to_contain_text(
+        "uploaded file"
+    )
+    knowledge.get_by_role("link", name="faq.txt").click()
+    expect(page.get_by_role("list", name="Passages")).to_contain_text("Pumps hum when primed.")
 
 
 def test_sharing_an_assistant_with_everyone_lets_a_member_use_it(page: Page, site: Site) -> None:

@@ -6,14 +6,13 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, FilePayload, Page, expect
 
 from tests.fakes.upstream import FakeUpstream
-from tests.support import ADMIN, PASSWORD, live_server, make_catalog
 from tests.web.chat_steps import ask, last_answer, open_chat
 from tests.web.conftest import Site, log_in, screenshot
+from tests.web.sites import site_with
 
 MANUAL = "\n\n".join(
     f"Section {n}. The HV-{n} pump must be primed with {n} litres of water before use."
@@ -24,14 +23,8 @@ MANUAL = "\n\n".join(
 @pytest.fixture
 def site(upstream: FakeUpstream, tmp_path: Path) -> Iterator[Site]:
     """The app with the small deterministic embedder, so indexing takes moments."""
-    with (
-        live_server(make_catalog(upstream.base_url), tmp_path, embedding_backend="hash") as url,
-        httpx.Client(base_url=url, timeout=30) as admin,
-    ):
-        login = admin.post("/api/auth/login", json={"username": ADMIN, "password": PASSWORD})
-        login.raise_for_status()
-        admin.headers["X-CSRF-Token"] = login.json()["csrfToken"]
-        yield Site(url=url, upstream=upstream, admin=admin)
+    with site_with(upstream, tmp_path, embedding_backend="hash") as started:
+        yield started
 
 
 def _payload(name: str, text: str) -> FilePayload:
@@ -62,6 +55,9 @@ def test_uploading_several_files_shows_a_progress_bar_each_and_they_get_indexed(
         row = files.get_by_role("row").filter(has_text=name)
         expect(row.get_by_text("indexed", exact=True)).to_be_visible()
     screenshot(page, "library")
+    page.emulate_media(color_scheme="dark")
+    screenshot(page, "library-dark")
+    page.emulate_media(color_scheme="light")
 
     listed = site.admin.get("/api/library/files").json()["_embedded"]["files"]
     assert {f["name"]: f["status"] for f in listed} == {
@@ -124,6 +120,9 @@ def test_the_file_page_scrolls_to_and_highlights_the_cited_passage(page: Page, s
     expect(highlighted).to_be_in_viewport()
     expect(page.get_by_role("heading", name="pumps.txt")).to_be_visible()
     screenshot(page, "file-passage")
+    page.emulate_media(color_scheme="dark")
+    screenshot(page, "file-passage-dark")
+    page.emulate_media(color_scheme="light")
 
 
 def test_library_on_a_phone_in_dark_mode(browser: Browser, site: Site) -> None:

@@ -16,9 +16,9 @@ from mcp.server.mcpserver import MCPServer
 from playwright.sync_api import Page, expect
 
 from tests.fakes.upstream import FakeUpstream
-from tests.support import ADMIN, PASSWORD, live_server, make_catalog
 from tests.toolkits.servers import mcp_app, serve
 from tests.web.conftest import Site, log_in, screenshot
+from tests.web.sites import site_with
 
 SCRIPT = "<script>window.__xss=1</script>"
 IMG = "<img src=x onerror=window.__xss=1>"
@@ -44,19 +44,11 @@ def tool_port() -> Iterator[int]:
 @pytest.fixture
 def site(upstream: FakeUpstream, tmp_path: Path, tool_port: int) -> Iterator[Site]:
     """The app with the small embedder and the hostile MCP server allowed."""
-    with (
-        live_server(
-            make_catalog(upstream.base_url),
-            tmp_path,
-            embedding_backend="hash",
-            toolkit_allowed_hosts=[f"127.0.0.1:{tool_port}"],
-        ) as url,
-        httpx.Client(base_url=url, timeout=30) as admin,
-    ):
-        login = admin.post("/api/auth/login", json={"username": ADMIN, "password": PASSWORD})
-        login.raise_for_status()
-        admin.headers["X-CSRF-Token"] = login.json()["csrfToken"]
-        yield Site(url=url, upstream=upstream, admin=admin)
+    allowed = [f"127.0.0.1:{tool_port}"]
+    with site_with(
+        upstream, tmp_path, embedding_backend="hash", toolkit_allowed_hosts=allowed
+    ) as started:
+        yield started
 
 
 def _ok(response: httpx.Response) -> Any:

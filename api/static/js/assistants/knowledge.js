@@ -20,10 +20,18 @@ export async function knowledgeSection(assistantId, canEdit) {
       ? h('a', { href: `#/files/${item.fileId}` }, item.name)
       : h('a', { href: `#/library/${item.folderId}` }, item.name);
     const kind = item.uploaded ? 'uploaded file' : item.fileId ? 'file' : 'folder';
-    const detach = canEdit && !item.uploaded ? confirmButton('Detach', `Detach ${item.name}? It stays in the library.`, async () => {
-      await api(`${base}/${item.id}`, { method: 'DELETE' });
-      await load();
-    }) : null;
+    let detach = null;
+    if (canEdit && item.uploaded) {
+      detach = confirmButton('Delete', `Delete ${item.name} from the assistant and the library?`, async () => {
+        await api(`/api/assistants/${assistantId}/files/${item.id}`, { method: 'DELETE' });
+        await load();
+      });
+    } else if (canEdit) {
+      detach = confirmButton('Detach', `Detach ${item.name}? It stays in the library.`, async () => {
+        await api(`${base}/${item.id}`, { method: 'DELETE' });
+        await load();
+      });
+    }
     return h('li', {}, h('span', { class: 'what' }, link, h('small', { class: 'muted' }, kind)), detach);
   }
 
@@ -50,5 +58,14 @@ export async function knowledgeSection(assistantId, canEdit) {
   }
 
   await load();
-  return section('Knowledge', list, attach);
+  if (!canEdit) return section('Knowledge', list);
+  const picker = h('input', { type: 'file', name: 'files', multiple: true, required: true });
+  const upload = form({ 'aria-label': 'Upload files to the assistant' }, async (node) => {
+    const data = new FormData();
+    for (const file of picker.files) data.append('files', file, file.name);
+    await api(`/api/assistants/${assistantId}/files`, { method: 'POST', body: data });
+    node.reset();
+    await load();
+  }, field('Files for this assistant only', picker), h('button', { type: 'submit' }, 'Upload to assistant'));
+  return section('Knowledge', list, attach, upload);
 }
