@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, FilePayload, Page, expect
 
 from tests.fakes.upstream import FakeUpstream
 from tests.web.conftest import Site, log_in, screenshot
@@ -173,15 +173,14 @@ def test_library_folders_are_attached_and_files_uploaded_as_knowledge(
     expect(knowledge).to_contain_text("No knowledge attached.")
 
     uploading = page.get_by_role("form", name="Upload files to the assistant")
-    uploading.get_by_label("Files for this assistant only").set_input_files(
-        [{"name": "faq.txt", "mimeType": "text/plain", "buffer": b"Pumps hum when primed."}]
-    )
+    faq: FilePayload = {"name": "faq.txt", "mimeType": "text/plain", "buffer": b"Pumps hum."}
+    uploading.get_by_label("Files for this assistant only").set_input_files([faq])
     uploading.get_by_role("button", name="Upload to assistant").click()
     expect(knowledge.get_by_role("listitem").filter(has_text="faq.txt")).to_contain_text(
         "uploaded file"
     )
     knowledge.get_by_role("link", name="faq.txt").click()
-    expect(page.get_by_role("list", name="Passages")).to_contain_text("Pumps hum when primed.")
+    expect(page.get_by_role("list", name="Passages")).to_contain_text("Pumps hum.")
 
 
 def test_sharing_an_assistant_with_everyone_lets_a_member_use_it(page: Page, site: Site) -> None:
