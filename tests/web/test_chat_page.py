@@ -48,6 +48,17 @@ def test_stop_keeps_the_partial_answer_also_after_a_reload(page: Page, site: Sit
     assert last_answer(page).locator(".msg-body").inner_text().strip() == kept
 
 
+def test_a_reload_during_an_answer_follows_it_to_the_end(page: Page, site: Site) -> None:
+    site.upstream.behave("fake", text=WORDS, chunks=12, delay=0.3)
+    log_in(page)
+    ask(page, "Long one")
+    expect(last_answer(page).locator(".msg-body")).to_contain_text("bravo")
+    page.reload()
+    expect(last_answer(page).locator(".msg-body")).to_have_text(WORDS)
+    expect(answers(page)).to_have_count(1)
+    expect(last_answer(page)).to_contain_text(re.compile(r"\d+ out tokens"))
+
+
 def test_regenerate_writes_a_new_answer_and_keeps_the_old_one_switchable(
     page: Page, site: Site
 ) -> None:

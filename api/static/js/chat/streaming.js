@@ -14,97 +14,113 @@ function pause(ms, signal) {
   });
 }
 
-/**
- * Start an answer. Returns {done, stop}: `done` resolves when the answer has ended (or rejects
- * with the ApiError that refused it before it began); `stop()` cancels it on the server.
- */
-export function startTurn({ chatId, path, body, view, onStart, method = 'POST' }) {
-  const controller = new AbortController();
-  const state = { messageId: view.message.id || null, lastId: null, finished: false, stopping: false };
-  const base = `/api/chats/${encodeURIComponent(chatId)}`;
+/** An answer's stream. `done` resolves when the answer has ended, or rejects with the ApiError
+ * that refused it before it began; `stop()` cancels it on the server (the text so far is kept). */
+class AnswerStream {
+  constructor({ chatId, path, body, view, method }) {
+    this.base = `/api/chats/${encodeURIComponent(chatId)}`;
+    this.view = view;
+    this.controller = new AbortController();
+    this.messageId = view.message.id || null;
+    this.lastId = null;
+    this.finished = false;
+    this.stopping = false;
+    this.onEvent = (type, data, id) => this.apply(type, data, id);
+    this.done = this.run(path, method, body);
+  }
 
-  const decide = (callId) => (approve) =>
-    api(`${base}/tool-approvals/${encodeURIComponent(callId)}`, { method: 'POST', body: { approve } });
-
-  function onEvent(type, data, id) {
-    if (id) state.lastId = id;
+  apply(type, data, id) {
+    const view = this.view;
+    if (id) this.lastId = id;
     view.reconnecting(false);
-    if (type === 'start') {
-      state.messageId = data.messageId;
-      Object.assign(view.message, { id: data.messageId, model: data.model, status: 'streaming' });
-      view.node.dataset.messageId = data.messageId;
-      if (data.notice) notify(data.notice, 'info');
-      if (onStart) onStart(data);
-      if (state.stopping) cancel();
-    } else if (type === 'delta') view.append(data.text || '');
+    if (type === 'start') this.started(data);
+    else if (type === 'delta') view.append(data.text || '');
     else if (type === 'toolCall') view.toolCall(data);
-    else if (type === 'approvalRequired') view.approval(data, decide(data.id));
+    else if (type === 'approvalRequired') view.approval(data, (approve) => this.decide(data.id, approve));
     else if (type === 'toolResult') view.toolResult(data);
     else if (type === 'citations') view.setCitations(data.citations || []);
     else if (type === 'usage') view.setUsage(data);
     else if (type === 'done') {
-      state.finished = true;
+      this.finished = true;
       view.message.status = data.status || 'complete';
     } else if (type === 'error') {
-      state.finished = true;
+      this.finished = true;
       view.message.status = 'failed';
       view.showProblem(explain(data));
     }
   }
 
-  async function follow() {
-    for (let attempt = 0; !state.finished && attempt < RECONNECT_ATTEMPTS; attempt += 1) {
-      if (controller.signal.aborted || !state.messageId) return;
-      view.reconnecting(true);
-      if (attempt) await pause(Math.min(500 * 2 ** attempt, 8000), controller.signal);
-      if (controller.signal.aborted) return;
-      const headers = state.lastId ? { 'Last-Event-ID': state.lastId } : {};
+  started(data) {
+    this.messageId = data.messageId;
+    Object.assign(this.view.message, { id: data.messageId, model: data.model, status: 'streaming' });
+    this.view.node.dataset.messageId = data.messageId;
+    if (data.notice) notify(data.notice, 'info');
+    if (this.stopping) this.cancel();
+  }
+
+  decide(callId, approve) {
+    const path = `${this.base}/tool-approvals/${encodeURIComponent(callId)}`;
+    return api(path, { method: 'POST', body: { approve } });
+  }
+
+  async run(path, method, body) {
+    const signal = this.controller.signal;
+    try {
+      await stream(path, { method, body, signal, onEvent: this.onEvent });
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      if (signal.aborted) return;
+    }
+    if (!this.finished) await this.follow();
+    this.view.reconnecting(false);
+    if (!this.finished && !signal.aborted) {
+      this.view.showProblem({ title: 'Connection lost', message: 'The answer could not be followed.',
+        advice: 'Reload the page: the answer goes on being written on the server.' });
+    }
+  }
+
+  /** Re-attach to the answer after the stream ended without `done`, with Last-Event-ID. */
+  async follow() {
+    const signal = this.controller.signal;
+    for (let attempt = 0; !this.finished && attempt < RECONNECT_ATTEMPTS; attempt += 1) {
+      if (signal.aborted || !this.messageId) return;
+      this.view.reconnecting(true);
+      if (attempt) await pause(Math.min(500 * 2 ** attempt, 8000), signal);
+      if (signal.aborted) return;
+      const headers = this.lastId ? { 'Last-Event-ID': this.lastId } : {};
       try {
-        await stream(`${base}/messages/${state.messageId}/events`, {
-          method: 'GET', headers, signal: controller.signal, onEvent });
+        await stream(`${this.base}/messages/${this.messageId}/events`, {
+          method: 'GET', headers, signal, onEvent: this.onEvent });
       } catch (err) {
         if (err instanceof ApiError && err.status < 500) return;
       }
     }
   }
 
-  async function run() {
+  async cancel() {
     try {
-      await stream(path, { method, body, signal: controller.signal, onEvent });
-    } catch (err) {
-      if (err instanceof ApiError) throw err;
-      if (controller.signal.aborted) return;
-    }
-    if (!state.finished) await follow();
-    view.reconnecting(false);
-    if (!state.finished && !controller.signal.aborted) {
-      view.showProblem({ title: 'Connection lost', message: 'The answer could not be followed.',
-        advice: 'Reload the page: the answer goes on being written on the server.' });
-    }
-  }
-
-  async function cancel() {
-    try {
-      const saved = await api(`${base}/messages/${state.messageId}/_cancel`, { method: 'POST' });
-      if (!state.finished) {
-        state.finished = true;
-        controller.abort();
-        Object.assign(view.message, { status: saved.status });
-        view.setText(saved.content || view.message.content || '');
-      }
+      const saved = await api(`${this.base}/messages/${this.messageId}/_cancel`, { method: 'POST' });
+      if (this.finished) return;
+      this.finished = true;
+      this.controller.abort();
+      this.view.message.status = saved.status;
+      this.view.setText(saved.content || this.view.message.content || '');
     } catch (err) {
       notify(err.message);
     }
   }
 
-  return {
-    done: run(),
-    stop() {
-      state.stopping = true;
-      if (state.messageId) return cancel();
-      return Promise.resolve();
-    },
-    abort() { controller.abort(); },
-    get messageId() { return state.messageId; },
-  };
+  stop() {
+    this.stopping = true;
+    return this.messageId ? this.cancel() : Promise.resolve();
+  }
+
+  abort() {
+    this.controller.abort();
+  }
+}
+
+/** Start streaming an answer into `view` (see AnswerStream). */
+export function startTurn({ chatId, path, body, view, method = 'POST' }) {
+  return new AnswerStream({ chatId, path, body, view, method });
 }
