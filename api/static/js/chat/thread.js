@@ -134,6 +134,7 @@ export class MessageView {
         h('button', { class: 'primary', onclick: choose(true) }, 'Allow'),
         h('button', { class: 'danger', onclick: choose(false) }, 'Refuse'), status));
     tool.ask.hidden = false;
+    tool.ask.querySelector('button').focus();
   }
 
   /** Say that the connection dropped and the page is re-attaching to the answer. */

@@ -23,7 +23,7 @@ export async function render(root, params, ctx) {
       messages.map((m, i) => h('article', { class: `msg msg-${m.role}` },
         h('header', { class: 'msg-head' }, h('strong', {}, m.role === 'user' ? 'User' : (m.model || 'Assistant'))),
         bodies[i]))));
-  if (ctx.me) {
+  if (await signedIn(ctx)) {
     const html = await renderMarkdown(messages.map((m) => m.content)).catch(() => null);
     if (html) bodies.forEach((body, i) => {
       body.classList.remove('plain');
@@ -31,4 +31,12 @@ export async function render(root, params, ctx) {
     });
   }
   return null;
+}
+
+// Markdown is rendered by the server for signed-in people only; a plain fetch, so a reader
+// without a session is not sent to the login form.
+async function signedIn(ctx) {
+  if (ctx.me) return true;
+  const answer = await fetch('/api/me', { credentials: 'same-origin' }).catch(() => null);
+  return Boolean(answer && answer.ok);
 }
