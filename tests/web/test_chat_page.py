@@ -156,6 +156,19 @@ def test_a_dropped_stream_reattaches_with_last_event_id_and_completes_once(
     expect(last_answer(page)).not_to_contain_text("reconnecting")
 
 
+def test_a_stream_the_provider_breaks_keeps_its_text_and_says_what_happened(
+    page: Page, site: Site
+) -> None:
+    site.upstream.behave("fake", text=WORDS, chunks=12, delay=0.05, break_after=4)
+    log_in(page)
+    ask(page, "Go on")
+    answer = last_answer(page)
+    expect(answer.locator(".msg-problem")).to_be_visible()
+    expect(answer).to_contain_text("Cut off before the end.")
+    expect(answer.locator(".msg-body")).to_contain_text("Alpha")
+    expect(answer.locator(".msg-body")).not_to_contain_text("lima")
+
+
 def test_a_rate_limit_says_how_long_to_wait(page: Page, site: Site) -> None:
     admin_id = site.admin.get("/api/me").json()["id"]
     limit = {"scope": "user", "scopeId": admin_id, "requestsPerMinute": 0}
