@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
 import os
 import sys
@@ -99,6 +100,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
     create_app(settings)  # validate settings and the catalog before forking workers
+    # What start-up made (~550k objects, LiteLLM's mostly) lives as long as the process: keep it
+    # out of the cyclic collector's full passes, which otherwise took ~10% of a streamed call.
+    gc.freeze()
     print(f"Switchboard on http://{host}:{port}  (Ctrl+C to stop)", file=sys.stderr)
     uvicorn.run(
         "api.app:create_app",

@@ -7,26 +7,32 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 
 import anyio
-from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from assistant.runs import StreamEvent
 
 HEADERS = {"X-Accel-Buffering": "no", "Cache-Control": "no-cache"}
-PING = b": ping\n\n"
+PING = b": ping\r\n\r\n"
 
 
-def event_stream(events: AsyncIterator[StreamEvent], *, ping_seconds: float) -> EventSourceResponse:
-    """An SSE response carrying each event with its id, name and JSON data."""
+def event_stream(events: AsyncIterator[StreamEvent], *, ping_seconds: float) -> FramedStream:
+    """An SSE response carrying each event with its id, name and JSON data.
 
-    async def render() -> AsyncIterator[ServerSentEvent]:
-        async for event in events:
-            yield ServerSentEvent(
-                data=json.dumps(event.data, separators=(",", ":")), event=event.event, id=event.id
-            )
+    Framed as sse-starlette frames them (CRLF line ends), written with `FramedStream`.
+    """
 
-    return EventSourceResponse(render(), ping=max(1, int(ping_seconds)), headers=HEADERS)
+    async def frames() -> AsyncGenerator[bytes]:
+        try:
+            async for event in events:
+                data = json.dumps(event.data, separators=(",", ":"))
+                yield f"id: {event.id}\r\nevent: {event.event}\r\ndata: {data}\r\n\r\n".encode()
+        finally:
+            close = getattr(events, "aclose", None)
+            if close is not None:
+                await close()
+
+    return FramedStream(frames(), ping_seconds=max(1.0, ping_seconds))
 
 
 class FramedStream(Response):

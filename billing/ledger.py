@@ -8,9 +8,9 @@ reservation's hold on each counter with the actual cost, in counter-id order lik
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, cast
+from typing import Literal
 
-from sqlalchemy import ColumnElement, CursorResult, select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing import alerts, ratelimits
@@ -106,15 +106,15 @@ async def open_reservations(
 async def _close(
     session: AsyncSession, reservation_id: str, outcome: str, *also: ColumnElement[bool]
 ) -> Reservation | None:
-    result = await session.execute(
+    # One statement: the conditional update returns the closed row (SQLite ≥ 3.35, PostgreSQL).
+    closed = await session.scalars(
         update(Reservation)
         .where(Reservation.id == reservation_id, Reservation.state == "open", *also)
         .values(state=outcome, settled_at=clock.now())
-        .execution_options(synchronize_session=False)
+        .returning(Reservation)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    if cast(CursorResult[Any], result).rowcount == 0:
-        return None
-    return await session.get(Reservation, reservation_id, populate_existing=True)
+    return closed.one_or_none()
 
 
 async def _entry_of(session: AsyncSession, reservation_id: str) -> LedgerEntry:

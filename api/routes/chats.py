@@ -11,7 +11,7 @@ from sse_starlette import EventSourceResponse
 from api.deps import CurrentUser, PageDep, PrincipalDep, ServicesDep, SessionDep
 from api.errors import error_response
 from api.hal import collection, resource
-from api.sse import event_stream
+from api.sse import FramedStream, event_stream
 from assistant import branches, chat_export, chat_search, chats
 from assistant.chat_export import ExportFormat
 from assistant.chat_search import ChatFilter
@@ -307,7 +307,7 @@ async def message_events(
     user: CurrentUser,
     services: ServicesDep,
     last_event_id: Annotated[str | None, Header(max_length=100)] = None,
-) -> EventSourceResponse:
+) -> FramedStream:
     """Re-attach to an answer: events after `Last-Event-ID`, then live ones until `done`."""
     events = await services.chat.events(
         user_id=user.id, chat_id=chat_id, message_id=message_id, last_event_id=last_event_id
