@@ -24,7 +24,7 @@ export function select(name, options, value, attrs = {}) {
 
 /** A table with a caption (its accessible name), header cells and rows of cells. */
 export function table(caption, headers, rows, empty = 'Nothing here yet.') {
-  if (!rows.length) return h('p', { class: 'muted empty' }, empty);
+  if (!rows.length) return h('p', { class: 'muted' }, empty);
   return h('div', { class: 'table-wrap' },
     h('table', { class: 'grid' },
       h('caption', { class: 'visually-hidden' }, caption),
@@ -54,7 +54,7 @@ export async function run(button, action, done) {
 
 /** A form that calls submit(form) on submit and keeps the page from reloading. */
 export function form(attrs, submit, ...children) {
-  const node = h('form', { class: 'inline-form', ...attrs, onsubmit: async (event) => {
+  const node = h('form', { class: 'form-row', ...attrs, onsubmit: async (event) => {
     event.preventDefault();
     await run(node.querySelector('[type=submit]'), () => submit(node));
   } }, ...children);

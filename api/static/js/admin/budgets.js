@@ -96,7 +96,7 @@ function budgetRow(budget, names, reload) {
 }
 
 function editForm(budget, reload) {
-  return form({ 'aria-label': `Edit ${budget.name}`, class: 'inline-form stacked' }, async (node) => {
+  return form({ 'aria-label': `Edit ${budget.name}`, class: 'form-row stacked' }, async (node) => {
     const text = node.elements.limit.value.trim();
     const body = {
       name: value(node, 'name'), period: node.elements.period.value, hard: node.elements.hard.checked,

@@ -72,7 +72,7 @@ export async function usage(root) {
   for (const control of [from, to, view, metric]) control.addEventListener('change', () => load().catch((err) => notify(err.message)));
   root.replaceChildren(
     section('Usage over time',
-      h('div', { class: 'inline-form' }, field('From', from), field('To', to), field('Show', view), field('Measure', metric), download),
+      h('div', { class: 'form-row' }, field('From', from), field('To', to), field('Show', view), field('Measure', metric), download),
       chart),
     section('Figures', figures));
   await load();

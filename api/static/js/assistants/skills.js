@@ -54,7 +54,7 @@ export async function skillsSection(assistantId, canEdit) {
 }
 
 function skillForm(skill, save) {
-  const node = form({ 'aria-label': skill ? `Edit skill ${skill.name}` : 'New skill', class: 'inline-form stacked' }, async () => {
+  const node = form({ 'aria-label': skill ? `Edit skill ${skill.name}` : 'New skill', class: 'form-row stacked' }, async () => {
     await save({
       name: value(node, 'name'), description: node.elements.description.value,
       instructions: node.elements.instructions.value,

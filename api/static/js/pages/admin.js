@@ -16,7 +16,7 @@ export async function render(root, params, ctx) {
   const [id, title, module] = current;
   const body = h('div', { class: 'admin-section' });
   root.replaceChildren(
-    h('h1', {}, `Admin · ${title}`),
+    h('h1', { class: 'page-title' }, `Admin · ${title}`),
     h('nav', { class: 'tabs', 'aria-label': 'Admin sections' },
       SECTIONS.map(([key, label]) => h('a', { href: `#/admin/${key}`, 'aria-current': key === id ? 'page' : false }, label))),
     body);

@@ -37,7 +37,7 @@ async function listPage(root, ctx) {
     h('a', { href: `#/assistants/${a.id}` }, a.name),
     a.description ? h('p', {}, a.description) : null,
     h('p', { class: 'muted' }, badge(a.visibility), ' ', a.access === 'edit' ? 'you may edit' : 'you may use', ' · ', a.model || 'default model')));
-  root.replaceChildren(h('h1', {}, 'Assistants'),
+  root.replaceChildren(h('h1', { class: 'page-title' }, 'Assistants'),
     section('New assistant', create),
     section('Your assistants', cards.length ? h('ul', { class: 'cards', 'aria-label': 'Assistants' }, cards)
       : h('p', { class: 'muted' }, 'No assistants yet.')));
@@ -81,7 +81,7 @@ async function detailPage(root, assistant, ctx) {
   }
   const parts = [
     h('p', {}, h('a', { href: '#/assistants' }, '← Assistants')),
-    h('h1', {}, assistant.name, ' ', isDraft ? badge('draft') : badge(assistant.visibility)),
+    h('h1', { class: 'page-title' }, assistant.name, ' ', isDraft ? badge('draft') : badge(assistant.visibility)),
     isDraft ? h('p', { class: 'draft-note' }, 'You are editing a draft. People keep using the published assistant until you commit it. ',
       h('a', { href: `#/assistants/${publishedId}` }, 'See the published one')) : null,
     actions,
@@ -117,7 +117,7 @@ function draftForm(a, models, toolkits, teams, ctx) {
   const teamChoices = teams.length ? teams.map((t) => [t.id, t.name]) : ctx.me.teamIds.map((id) => [id, id]);
   const team = select('teamId', [['', '—'], ...teamChoices], a.teamId || '');
   const number = (name, attrs) => input(name, { type: 'number', ...attrs });
-  return form({ 'aria-label': 'Draft', class: 'inline-form stacked' }, async (node) => {
+  return form({ 'aria-label': 'Draft', class: 'form-row stacked' }, async (node) => {
     const text = (name) => node.elements[name].value;
     const num = (name) => (text(name).trim() === '' ? null : Number(text(name)));
     const body = {
@@ -135,12 +135,12 @@ function draftForm(a, models, toolkits, teams, ctx) {
   field('Description', input('description', { value: a.description, maxlength: 2000 })),
   field('Instructions', h('textarea', { name: 'instructions', rows: 8, maxlength: 100000 }, a.instructions)),
   field('Model', modelSelect),
-  h('div', { class: 'inline-form' },
+  h('div', { class: 'form-row' },
     field('Temperature', number('temperature', { min: 0, max: 2, step: '0.1', value: a.temperature ?? '' })),
     field('Max tokens', number('maxTokens', { min: 1, value: a.maxTokens ?? '' }))),
   field('Conversation starters', h('textarea', { name: 'starters', rows: 3 }, a.starters.join('\n')), 'One a line.'),
   kits,
-  h('div', { class: 'inline-form' },
+  h('div', { class: 'form-row' },
     field('Shared with', select('visibility', VISIBILITY, a.visibility)),
     field('Team', team),
     field('Who', select('permission', PERMISSION, a.permission))),

@@ -67,7 +67,7 @@ export async function render(root, params) {
   }, 'Indexing again.') }, 'Reindex');
   root.replaceChildren(h('div', { class: 'file-page' },
     h('p', {}, h('a', { href: file.folderId ? `#/library/${file.folderId}` : '#/library' }, '← Library')),
-    h('h1', {}, file.name),
+    h('h1', { class: 'page-title' }, file.name),
     h('p', { class: 'actions' },
       h('a', { href: file._links.content.href, download: file.name, class: 'button' }, 'Download'), ' ', reindex),
     section('Details', details),

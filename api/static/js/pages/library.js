@@ -125,7 +125,7 @@ export async function render(root, params, ctx) {
     root.replaceChildren(h('p', { class: 'error', role: 'alert' }, 'That folder does not exist or is not yours.'));
     return null;
   }
-  const heading = h('h1', {}, current ? current.name : 'Library');
+  const heading = h('h1', { class: 'page-title' }, current ? current.name : 'Library');
   root.replaceChildren(h('div', { class: 'library' },
     h('aside', {}, folderNav),
     h('div', { class: 'library-main' }, heading, folderTools(),
