@@ -6,7 +6,7 @@ Keyword-only service functions taking the session first; they flush, the caller 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy import delete as delete_rows
@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import clock, ids
 from core.listing import Page, PageRequest, paginate
 from core.models import User
-from toolkits.calls import ToolDefinition
+from toolkits.builtins import BuiltinToolkit
+from toolkits.calls import ToolDefinition, ToolSpec, function_name
 from toolkits.crypto import Sealer
 from toolkits.errors import (
     InvalidToolkit,
@@ -325,3 +326,49 @@ async def forget_grant(session: AsyncSession, *, toolkit_id: str, user_id: str) 
     await session.delete(grant)
     await session.flush()
     return True
+
+
+async def specs(
+    session: AsyncSession,
+    *,
+    user: User,
+    builtins: Iterable[BuiltinToolkit],
+    toolkit_ids: Sequence[str] | None,
+    q: str | None,
+) -> list[ToolSpec]:
+    """The tools a user may see (of the given toolkits, or all), enabled or not, matching `q`."""
+    found = [
+        ToolSpec(
+            kit.id,
+            kit.name,
+            tool.definition.name,
+            function_name(kit.id, tool.definition.name),
+            tool.definition.description,
+            tool.definition.input_schema,
+            side_effects=False,
+            enabled=True,
+        )
+        for kit in builtins
+        if toolkit_ids is None or kit.id in toolkit_ids
+        for tool in kit.tools
+    ]
+    kits = {k.id: k for k in await all_visible(session, user=user)}
+    wanted = [i for i in kits if toolkit_ids is None or i in toolkit_ids]
+    for row in await tools_of(session, toolkit_ids=wanted):
+        kit = kits[row.toolkit_id]
+        found.append(
+            ToolSpec(
+                kit.id,
+                kit.name,
+                row.name,
+                function_name(kit.id, row.name),
+                row.description,
+                row.input_schema,
+                row.side_effects,
+                enabled=row.approved_hash == row.definition_hash,
+            )
+        )
+    if q:
+        needle = q.lower()
+        found = [s for s in found if needle in f"{s.name} {s.description} {s.toolkit_name}".lower()]
+    return found

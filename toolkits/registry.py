@@ -24,7 +24,7 @@ from core.errors import SwitchboardError
 from core.models import User
 from toolkits import discovery
 from toolkits.builtins import BuiltinToolkit
-from toolkits.calls import Limits, ToolResult, ToolSpec, TurnBudget, function_name
+from toolkits.calls import Limits, ToolResult, ToolSpec, TurnBudget
 from toolkits.crypto import Sealer
 from toolkits.errors import ToolkitNotFound
 from toolkits.mcp_client import (
@@ -270,44 +270,10 @@ class Toolkits:
         self, *, user: User, toolkit_ids: Sequence[str] | None = None, q: str | None = None
     ) -> list[ToolSpec]:
         """The tools a user may see (of the given toolkits, or all), enabled or not, by `q`."""
-        specs = [
-            ToolSpec(
-                kit.id,
-                kit.name,
-                tool.definition.name,
-                function_name(kit.id, tool.definition.name),
-                tool.definition.description,
-                tool.definition.input_schema,
-                side_effects=False,
-                enabled=True,
-            )
-            for kit in self.builtins.values()
-            if toolkit_ids is None or kit.id in toolkit_ids
-            for tool in kit.tools
-        ]
         async with self.sessions() as session:
-            kits = {k.id: k for k in await discovery.all_visible(session, user=user)}
-            wanted = [i for i in kits if toolkit_ids is None or i in toolkit_ids]
-            for row in await discovery.tools_of(session, toolkit_ids=wanted):
-                kit = kits[row.toolkit_id]
-                specs.append(
-                    ToolSpec(
-                        kit.id,
-                        kit.name,
-                        row.name,
-                        function_name(kit.id, row.name),
-                        row.description,
-                        row.input_schema,
-                        row.side_effects,
-                        enabled=row.approved_hash == row.definition_hash,
-                    )
-                )
-        if q:
-            needle = q.lower()
-            specs = [
-                s for s in specs if needle in f"{s.name} {s.description} {s.toolkit_name}".lower()
-            ]
-        return specs
+            return await discovery.specs(
+                session, user=user, builtins=self.builtins.values(), toolkit_ids=toolkit_ids, q=q
+            )
 
     async def call_tool(
         self,
@@ -360,6 +326,7 @@ class Toolkits:
         async with self.sessions() as session:
             toolkit = await discovery.get_visible(session, user=user, toolkit_id=toolkit_id)
             tool = await discovery.get_tool(session, toolkit=toolkit, name=name)
+            known = await discovery.connection(session, toolkit_id=toolkit.id, user_id=user.id)
         if tool.approved_hash != tool.definition_hash:
             return ToolResult(
                 False, "This tool changed since it was approved; an editor must approve it again."
@@ -371,7 +338,8 @@ class Toolkits:
         if outcome.failed and asked_to_sign_in(target):
             connection = await self.sign_in(user=user, toolkit_id=toolkit.id)
             return ToolResult(False, f"{connection.reason or 'Sign-in failed.'} Then try again.")
-        if outcome.current is not None or outcome.failed:
+        was_connected = known is not None and known.state == CONNECTED
+        if outcome.current is not None or outcome.failed or not was_connected:
             async with write_transaction(self.sessions) as session:
                 row = await session.get(Toolkit, toolkit.id)
                 if row is None:
@@ -385,12 +353,12 @@ class Toolkits:
                         row=existing,
                         trust_new=False,
                     )
-                else:
-                    await discovery.set_connection(
-                        session,
-                        toolkit_id=row.id,
-                        user_id=user.id,
-                        state=FAILED,
-                        reason=outcome.result.content[:2000],
-                    )
+                failed = outcome.failed
+                await discovery.set_connection(
+                    session,
+                    toolkit_id=row.id,
+                    user_id=user.id,
+                    state=FAILED if failed else CONNECTED,
+                    reason=outcome.result.content[:2000] if failed else None,
+                )
         return outcome.result

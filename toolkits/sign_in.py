@@ -115,6 +115,11 @@ class SignIns:
         toolkit_id, user_id = flow.key
         digest = state_hash(state)
         async with write_transaction(self.sessions) as session:
+            await session.execute(  # earlier sign-ins of this user to this toolkit are done with
+                delete(ToolkitSignIn).where(
+                    ToolkitSignIn.toolkit_id == toolkit_id, ToolkitSignIn.user_id == user_id
+                )
+            )
             session.add(
                 ToolkitSignIn(
                     toolkit_id=toolkit_id,

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from core.models import User
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, Caller, free_port, make_catalog
+from tests.support import AppHarness, Caller, free_port, make_catalog, parse_sse
 from tests.toolkits.oauth_server import (
     AutoApprovingProvider,
     build_foreign_issuer_server,
@@ -50,7 +50,7 @@ async def app(upstream: FakeUpstream, tmp_path: Path, oauth_port: int) -> AsyncI
         yield running
 
 
-async def _toolkit(app: AppHarness, port: int, caller: Caller | None = None) -> str:
+async def _toolkit(app: AppHarness, port: int) -> str:
     body = {"name": "Tracker", "url": f"http://127.0.0.1:{port}/mcp", "shared": True}
     made = await app.client.post("/api/toolkits", json=body, headers=app.admin.headers)
     assert made.status_code == 201, made.text
@@ -226,3 +226,38 @@ async def test_an_authorization_server_on_a_forbidden_address_is_never_contacted
     assert "address guard" in tested.json()["reason"]
     assert connect.json()["state"] == "failed" and connect.json()["authorizationUrl"] is None
     assert canary.connections == 0
+
+
+async def test_in_chat_a_lost_sign_in_is_a_tool_error_saying_where_to_sign_in(
+    app: AppHarness, oauth_port: int, provider: AutoApprovingProvider, upstream: FakeUpstream
+) -> None:
+    toolkit_id = await _toolkit(app, oauth_port)
+    await _signed_in(app, toolkit_id, app.admin)
+    approved = await app.client.post(
+        f"/api/toolkits/{toolkit_id}/tools/whoami/_approve",
+        json={"sideEffects": False},
+        headers=app.admin.headers,
+    )
+    assert approved.status_code == 200, approved.text
+    provider.expire_access_tokens()
+    provider.revoke_refresh_tokens()
+    call = {
+        "id": "c1",
+        "type": "function",
+        "function": {"name": f"{toolkit_id}__whoami", "arguments": "{}"},
+    }
+    upstream.behave("fake", text="Please sign in first.", tool_calls=[[call]])
+    made = await app.client.post(
+        "/api/chats", json={"toolkitIds": [toolkit_id]}, headers=app.admin.headers
+    )
+    answer = await app.client.post(
+        f"/api/chats/{made.json()['id']}/messages",
+        json={"content": "Who am I there?", "stream": True},
+        headers=app.admin.headers,
+    )
+    results = [data for _, name, data in parse_sse(answer.text) if name == "toolResult"]
+    assert len(results) == 1 and results[0]["ok"] is False
+    assert (
+        f"Sign in to Tracker at http://127.0.0.1:{oauth_port}/authorize?" in results[0]["content"]
+    )
+    assert parse_sse(answer.text)[-1][1] == "done"
