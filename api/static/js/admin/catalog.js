@@ -24,10 +24,7 @@ export async function models(root) {
         m.source, m.providers.join(', '),
         m.available ? badge('available', 'active') : h('span', {}, badge('unavailable', 'failed'), ' ', m.unavailableReason || ''),
         m.inputCostPerMillionTokens === null ? '—' : `$${m.inputCostPerMillionTokens} / $${m.outputCostPerMillionTokens}`,
-        m.source === 'database' ? confirmButton('Delete', `Delete model ${m.name}?`, async () => {
-          await api(`/api/models/${encodeURIComponent(m.name)}`, { method: 'DELETE' });
-          await load();
-        }) : h('small', { class: 'muted' }, 'models.yaml'),
+        m.source === 'database' ? modelActions(m, load) : h('small', { class: 'muted' }, 'models.yaml'),
       ])));
     providersBox.replaceChildren(table('Providers', ['Name', 'Type', 'Source', 'Set up', 'Models', ''],
       providers.map((p) => [
@@ -47,17 +44,38 @@ export async function models(root) {
   await load();
 }
 
+function modelActions(model, reload) {
+  const path = `/api/models/${encodeURIComponent(model.name)}`;
+  const toggle = h('button', { type: 'button', onclick: () => run(toggle, async () => {
+    await api(path, { method: 'PATCH', body: { enabled: !model.enabled } });
+    await reload();
+  }) }, `${model.enabled ? 'Disable' : 'Enable'} ${model.name}`);
+  return h('span', { class: 'actions' }, toggle, confirmButton('Delete', `Delete model ${model.name}?`, async () => {
+    await api(path, { method: 'DELETE' });
+    await reload();
+  }));
+}
+
 function providerActions(provider, reload) {
   const test = h('button', { type: 'button', onclick: () => run(test, async () => {
     const result = await api(`/api/providers/${provider.id}/_test`, { method: 'POST', body: {} });
     outcome.textContent = result.ok ? `works (${result.latencyMs} ms)` : `failed: ${result.reason}`;
   }) }, `Test ${provider.name}`);
   const outcome = h('small', { class: 'muted', role: 'status' });
-  return h('span', { class: 'actions' }, test, outcome,
+  const rekey = h('div', {});
+  const replace = h('button', { type: 'button', onclick: () => {
+    rekey.replaceChildren(form({ 'aria-label': `New key for ${provider.name}` }, async (node) => {
+      await api(`/api/providers/${provider.id}`, { method: 'PATCH', body: { apiKey: node.elements.apiKey.value } });
+      await reload();
+    }, field(`New key for ${provider.name}`, input('apiKey', { type: 'password', required: true, autocomplete: 'off' })),
+    h('button', { type: 'submit' }, 'Save key')));
+    rekey.querySelector('input').focus();
+  } }, `Replace key of ${provider.name}`);
+  return h('span', { class: 'actions' }, test, outcome, replace,
     confirmButton('Delete', `Delete provider ${provider.name}?`, async () => {
       await api(`/api/providers/${provider.id}`, { method: 'DELETE' });
       await reload();
-    }));
+    }), rekey);
 }
 
 function providerForm(reload) {
