@@ -291,6 +291,18 @@ async def connection(
     )
 
 
+async def connections(
+    session: AsyncSession, *, toolkit_ids: Sequence[str], user_id: str
+) -> dict[str, ToolkitConnection]:
+    """A user's last known connection states for several toolkits, by toolkit id."""
+    rows = await session.scalars(
+        select(ToolkitConnection).where(
+            ToolkitConnection.toolkit_id.in_(toolkit_ids), ToolkitConnection.user_id == user_id
+        )
+    )
+    return {row.toolkit_id: row for row in rows}
+
+
 async def set_connection(
     session: AsyncSession, *, toolkit_id: str, user_id: str, state: str, reason: str | None
 ) -> ToolkitConnection:

@@ -112,10 +112,18 @@ def tool_body(spec: ToolSpec) -> dict[str, Any]:
 async def list_toolkits(
     user: CurrentUser, session: SessionDep, page: PageDep, services: ServicesDep
 ) -> dict[str, Any]:
-    """External toolkits you may use (your own and shared ones); built-in ones come first."""
+    """External toolkits you may use (your own and shared ones), each with your connection to
+    it; built-in ones come first."""
     result = await discovery.list_page(session, user=user, page=page)
+    states = await discovery.connections(
+        session, toolkit_ids=[t.id for t in result.items], user_id=user.id
+    )
     body = collection(
-        "toolkits", "/api/toolkits", result, lambda t: toolkit_body(t, user), {"q": page.q}
+        "toolkits",
+        "/api/toolkits",
+        result,
+        lambda t: toolkit_body(t, user, states.get(t.id)),
+        {"q": page.q},
     )
     if page.start == 0 and not page.q:
         builtins = [builtin_body(kit) for kit in services.toolkits.builtins.values()]

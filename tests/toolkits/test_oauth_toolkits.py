@@ -103,6 +103,9 @@ async def test_discovery_before_sign_in_says_where_to_sign_in_then_the_callback_
     done = await app.client.get(await _approve_at(url), headers=app.admin.headers)
     assert done.status_code == 200, done.text
     assert done.json()["connection"]["state"] == "connected"
+    listed = await app.client.get("/api/toolkits", headers=app.admin.headers)
+    states = {t["id"]: t["connection"]["state"] for t in listed.json()["_embedded"]["toolkits"]}
+    assert states[toolkit_id] == "connected"
     tools = await app.client.get(f"/api/toolkits/{toolkit_id}/tools", headers=app.admin.headers)
     assert [(t["name"], t["enabled"]) for t in tools.json()["_embedded"]["tools"]] == [
         ("whoami", True)
