@@ -11,6 +11,7 @@ An operation that is not a sign-in (a refresh, a test, a chat's tool call) runs 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -36,6 +37,18 @@ WaitForCode = Callable[[], Awaitable[AuthorizationCodeResult]]
 
 class SignInRequired(Exception):
     """The server wants the user to sign in (again) before it can be used."""
+
+
+class _QuietSignInRequired(logging.Filter):
+    """The `mcp` client logs every failed flow with its traceback; a sign-in that is needed is
+    not an error here (it becomes the connection's needs_sign_in state)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, SignInRequired)
+
+
+logging.getLogger("mcp.client.auth.oauth2").addFilter(_QuietSignInRequired())
 
 
 def aware(moment: datetime) -> datetime:

@@ -197,8 +197,7 @@ class Toolkits:
             toolkit = await discovery.get_visible(session, user=user, toolkit_id=toolkit_id)
         if toolkit.kind != "mcp_http":
             return await self._connect(user, toolkit_id, record=True)
-        headers_check = await self.target_for(toolkit, user.id)  # fails now on a missing secret
-        del headers_check
+        await self.target_for(toolkit, user.id)  # a missing secret fails here, not in the task
         window = self.sign_ins.window_seconds
 
         async def connect(on_authorize: OnAuthorize, wait_for_code: WaitForCode) -> None:
