@@ -108,7 +108,8 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
             drain.stop_listening()
             telemetry.shutdown(app, tracing)
             sweeper.cancel()
-            sender.cancel()
+            sender.cancel()  # an attempt in flight is recorded before it stops
+            await asyncio.gather(sender, return_exceptions=True)
             catalog_poll.cancel()
             await services.knowledge.stop()
             await services.toolkits.stop()

@@ -16,6 +16,7 @@ Each POST carries the JSON body and these headers, so a receiver can check it ca
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -110,13 +111,28 @@ async def deliver_due(
             delivery = await _claim(factory, delivery_id)
             if delivery is None:
                 continue
-            error = await _post(http, delivery, policy.secret)
-            await _record(factory, delivery, error, policy)
-            sent += error is None
+            attempt = asyncio.ensure_future(_attempt(factory, http, delivery, policy))
+            try:
+                sent += await asyncio.shield(attempt)
+            except asyncio.CancelledError:  # shutdown: record this attempt, then stop
+                await attempt
+                raise
     finally:
         if owned:
             await http.aclose()
     return sent
+
+
+async def _attempt(
+    factory: async_sessionmaker[AsyncSession],
+    http: httpx.AsyncClient,
+    delivery: WebhookDelivery,
+    policy: WebhookPolicy,
+) -> bool:
+    """Post a claimed delivery once and record how it went; True when it was delivered."""
+    error = await _post(http, delivery, policy.secret)
+    await _record(factory, delivery, error, policy)
+    return error is None
 
 
 async def _claim(

@@ -27,7 +27,7 @@ from starlette.routing import Route
 from billing.models import UsageAlert
 from core.models import WebhookDelivery
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, make_catalog
+from tests.support import AppHarness, fresh_database_url, make_catalog
 from tests.toolkits.servers import serve
 
 pytestmark = pytest.mark.anyio
@@ -172,7 +172,8 @@ async def test_retrying_carries_on_after_a_restart(
 ) -> None:
     receiver.refuse = 1
     catalog = make_catalog(upstream.base_url)
-    settings: dict[str, Any] = {"job_webhook_url": receiver.url, **FAST}
+    database = fresh_database_url()  # both runs on one database ("" is SQLite in tmp_path)
+    settings: dict[str, Any] = {"job_webhook_url": receiver.url, "database_url": database, **FAST}
     settings["webhook_retry_seconds"] = 2.0  # the first retry falls after the restart
     async with AppHarness.start(catalog, tmp_path, **settings) as first:
         await _run_a_job(first)
