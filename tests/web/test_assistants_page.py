@@ -183,30 +183,42 @@ def test_library_folders_are_attached_and_files_uploaded_as_knowledge(
     expect(page.get_by_role("list", name="Passages")).to_contain_text("Pumps hum.")
 
 
-def test_sharing_an_assistant_with_everyone_lets_a_member_use_it(page: Page, site: Site) -> None:
+def test_sharing_with_a_team_lets_its_members_edit_and_hides_it_from_others(
+    page: Page, site: Site
+) -> None:
     assistant_id = _make_assistant(site, "Shared helper")
+    me = site.admin.get("/api/me").json()["id"]
+    team = site.admin.post("/api/teams", json={"name": "Ops"}).json()
+    molly = site.user("molly")
+    site.user("olaf")
+    for user_id in (me, molly):
+        added = site.admin.post(f"/api/teams/{team['id']}/members", json={"userId": user_id})
+        added.raise_for_status()
     log_in(page)
     page.goto(f"/#/assistants/{assistant_id}")
     page.get_by_role("button", name="Edit as draft").click()
     draft = page.get_by_role("form", name="Draft")
-    draft.get_by_label("Shared with").select_option("instance")
+    expect(draft.get_by_role("combobox", name=re.compile("^Team"))).to_be_hidden()
+    draft.get_by_label("Shared with").select_option("team")
+    draft.get_by_role("combobox", name=re.compile("^Team")).select_option(label="Ops")
+    draft.get_by_label("Who").select_option("edit")
     draft.get_by_role("button", name="Save draft").click()
     expect(page.get_by_text("Draft saved.")).to_be_visible()
     page.get_by_role("button", name="Commit draft").click()
     page.wait_for_url(re.compile(f"#/assistants/{assistant_id}$"))
-    expect(page.get_by_text("Everyone here, who may use it")).to_be_visible()
+    expect(page.get_by_text("A team, who may use and edit it")).to_be_visible()
 
-    site.user("molly")
     page.get_by_role("button", name="Log out").click()
     log_in(page, "molly", "a-long-password-1")
     page.goto("/#/assistants")
-    expect(
-        page.get_by_role("list", name="Assistants").get_by_role("link", name="Shared helper")
-    ).to_be_visible()
-    page.get_by_role("link", name="Shared helper").click()
-    expect(page.get_by_role("button", name="Edit as draft")).to_have_count(0)
-    expect(page.get_by_role("region", name="Secrets")).to_have_count(0)
+    page.get_by_role("list", name="Assistants").get_by_role("link", name="Shared helper").click()
+    expect(page.get_by_role("button", name="Edit as draft")).to_be_visible()
     screenshot(page, "assistants-member")
+
+    page.get_by_role("button", name="Log out").click()
+    log_in(page, "olaf", "a-long-password-1")
+    page.goto("/#/assistants")
+    expect(page.get_by_text("No assistants yet.")).to_be_visible()
 
 
 def test_an_assistant_on_a_phone_in_dark_mode(browser: Browser, site: Site) -> None:

@@ -116,6 +116,11 @@ function draftForm(a, models, toolkits, teams, ctx) {
       : h('p', { class: 'muted' }, 'No toolkits.'));
   const teamChoices = teams.length ? teams.map((t) => [t.id, t.name]) : ctx.me.teamIds.map((id) => [id, id]);
   const team = select('teamId', [['', '—'], ...teamChoices], a.teamId || '');
+  const teamField = field('Team', team);
+  const visibility = select('visibility', VISIBILITY, a.visibility);
+  const showTeam = () => { teamField.hidden = visibility.value !== 'team'; };
+  visibility.addEventListener('change', showTeam);
+  showTeam();
   const number = (name, attrs) => input(name, { type: 'number', ...attrs });
   return form({ 'aria-label': 'Draft', class: 'form-row stacked' }, async (node) => {
     const text = (name) => node.elements[name].value;
@@ -141,8 +146,8 @@ function draftForm(a, models, toolkits, teams, ctx) {
   field('Conversation starters', h('textarea', { name: 'starters', rows: 3 }, a.starters.join('\n')), 'One a line.'),
   kits,
   h('div', { class: 'form-row' },
-    field('Shared with', select('visibility', VISIBILITY, a.visibility)),
-    field('Team', team),
+    field('Shared with', visibility),
+    teamField,
     field('Who', select('permission', PERMISSION, a.permission))),
   h('p', {}, h('button', { type: 'submit', class: 'primary' }, 'Save draft')));
 }
