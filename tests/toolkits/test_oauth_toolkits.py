@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from sqlalchemy import select
 
+from api import tool_sources
 from core.models import User
 from tests.fakes.upstream import FakeUpstream
 from tests.support import AppHarness, Caller, free_port, make_catalog, parse_sse
@@ -264,3 +265,25 @@ async def test_in_chat_a_lost_sign_in_is_a_tool_error_saying_where_to_sign_in(
         f"Sign in to Tracker at http://127.0.0.1:{oauth_port}/authorize?" in results[0]["content"]
     )
     assert parse_sse(answer.text)[-1][1] == "done"
+
+
+async def test_a_callback_reaching_another_worker_completes_the_sign_in_through_the_database(
+    app: AppHarness, oauth_port: int
+) -> None:
+    toolkit_id = await _toolkit(app, oauth_port)
+    started = await app.client.post(
+        f"/api/toolkits/{toolkit_id}/_connect", headers=app.admin.headers
+    )
+    query = parse_qs(urlsplit(await _approve_at(started.json()["authorizationUrl"])).query)
+    other_worker = tool_sources.build_toolkits(app.services.settings, app.services.sessions)
+    admin = await _user(app, app.admin)
+    try:
+        done_for = await other_worker.complete_sign_in(
+            user=admin, state=query["state"][0], code=query["code"][0], error=None
+        )
+    finally:
+        await other_worker.stop()
+    assert done_for == toolkit_id
+    await app.services.toolkits.sign_ins.wait_done(toolkit_id, admin.id, timeout=20)
+    shown = (await app.client.get(f"/api/toolkits/{toolkit_id}", headers=app.admin.headers)).json()
+    assert shown["connection"]["state"] == "connected"
