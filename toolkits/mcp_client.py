@@ -22,7 +22,7 @@ from mcp.types import CallToolResult, TextContent
 
 from toolkits.calls import Limits, ToolDefinition, ToolResult
 from toolkits.errors import UnsafeUrl
-from toolkits.oauth import SignInRequired
+from toolkits.oauth import SignInRefused, SignInRequired
 from toolkits.ssrf import AddressPolicy, GuardedBackend
 from toolkits.stdio_pool import StdioPool, is_closed
 
@@ -253,6 +253,8 @@ def _failure(exc: BaseException, limits: Limits) -> ConnectionFailed:
             return ConnectionFailed(FAILED, f"Refused by the address guard: {leaf.message}")
         if isinstance(leaf, SignInRequired):
             return ConnectionFailed(NEEDS_SIGN_IN, "The server asks you to sign in.")
+        if isinstance(leaf, SignInRefused):
+            return ConnectionFailed(FAILED, str(leaf))
         if isinstance(leaf, OAuthError):
             return ConnectionFailed(FAILED, f"Signing in with the server failed: {str(leaf)[:300]}")
         if isinstance(leaf, TimeoutError):

@@ -39,6 +39,10 @@ class SignInRequired(Exception):
     """The server wants the user to sign in (again) before it can be used."""
 
 
+class SignInRefused(Exception):
+    """The user (or the authorization server) refused the sign-in."""
+
+
 class _QuietSignInRequired(logging.Filter):
     """The `mcp` client logs every failed flow with its traceback; a sign-in that is needed is
     not an error here (it becomes the connection's needs_sign_in state)."""

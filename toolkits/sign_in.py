@@ -28,7 +28,7 @@ from core.database import write_transaction
 from toolkits.crypto import Sealer
 from toolkits.errors import SignInStateInvalid
 from toolkits.models import ToolkitSignIn
-from toolkits.oauth import OnAuthorize, WaitForCode, aware
+from toolkits.oauth import OnAuthorize, SignInRefused, WaitForCode, aware
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
@@ -142,11 +142,11 @@ class SignIns:
                 )
             if row is None:
                 raise SignInStateInvalid("The sign-in was cancelled.")
-            if row.used_at is not None:
-                code = self.sealer.open(row.code, context=row.id) if row.code else None
-                if row.error:
-                    log.info("sign-in to toolkit %s refused: %s", row.toolkit_id, row.error)
-                return AuthorizationCodeResult(code=code or "", state=state)
+            if row.used_at is not None and (row.error or not row.code):
+                raise SignInRefused(f"The sign-in was refused: {row.error or 'no code came back'}.")
+            if row.used_at is not None and row.code:
+                code = self.sealer.open(row.code, context=row.id)
+                return AuthorizationCodeResult(code=code, state=state)
             with anyio.move_on_after(POLL_SECONDS):
                 await flow.code_arrived.wait()
 

@@ -287,3 +287,21 @@ async def test_a_callback_reaching_another_worker_completes_the_sign_in_through_
     await app.services.toolkits.sign_ins.wait_done(toolkit_id, admin.id, timeout=20)
     shown = (await app.client.get(f"/api/toolkits/{toolkit_id}", headers=app.admin.headers)).json()
     assert shown["connection"]["state"] == "connected"
+
+
+async def test_a_refused_sign_in_leaves_the_connection_failed_with_the_reason(
+    app: AppHarness, oauth_port: int
+) -> None:
+    toolkit_id = await _toolkit(app, oauth_port)
+    started = await app.client.post(
+        f"/api/toolkits/{toolkit_id}/_connect", headers=app.admin.headers
+    )
+    state = parse_qs(urlsplit(started.json()["authorizationUrl"]).query)["state"][0]
+    refused = await app.client.get(
+        "/api/toolkits/oauth/callback",
+        params={"state": state, "error": "access_denied"},
+        headers=app.admin.headers,
+    )
+    assert refused.status_code == 200, refused.text
+    connection = refused.json()["connection"]
+    assert connection["state"] == "failed" and "access_denied" in connection["reason"]
