@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from pydantic import SecretStr
 from pythonjsonlogger.json import JsonFormatter
@@ -24,13 +24,13 @@ from core.settings import Settings
 
 MASK = "[redacted]"
 _PATTERNS = (
-    re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}"),
+    re.compile(r"(?i)\b((?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{6,}"),
     re.compile(r"\bsb_[A-Za-z0-9_-]{10,}"),
     re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"),
     re.compile(
         r"(?i)((?:password|passwd|secret|api[_-]?key|token|authorization|cookie|"
         r"switchboard_session|switchboard_csrf|csrf[_-]?token)[\"']?\s*[:=]\s*[\"']?)"
-        r"([^\s\"',;&}]{4,})"
+        r"(?!(?:bearer|basic)\s|\[redacted\])([^\s\"',;&}]{4,})"
     ),
 )
 _CREDENTIAL_KEY = re.compile(r"(?i)key|secret|token|password|credential")
@@ -80,11 +80,7 @@ class RedactSecrets(logging.Filter):
     """Masks secrets in a record's message, arguments, extra fields and exception text."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a bad format string: keep what there is, redacted
-            message = f"{record.msg} {record.args}"
-        record.msg, record.args = redact(message), None
+        _redact_message(record)
         for key, value in list(vars(record).items()):
             if key in _STANDARD or value is None or isinstance(value, int | float | bool):
                 continue
@@ -99,6 +95,40 @@ class RedactSecrets(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
         return True
+
+
+def _redact_message(record: logging.LogRecord) -> None:
+    """Redact the template and each argument apart, keeping the arguments' types (formatters
+    such as uvicorn's access log unpack them); when a secret only shows once they are merged,
+    or the pieces no longer format, keep the merged message, redacted, instead."""
+    original = record.msg, record.args
+    if isinstance(record.msg, str):
+        record.msg = redact(record.msg)
+    if isinstance(record.args, tuple):
+        record.args = tuple(_redacted(a) for a in record.args)
+    elif isinstance(record.args, Mapping):
+        record.args = {k: _redacted(v) for k, v in record.args.items()}
+    try:
+        merged = record.getMessage()
+        if redact(merged) == merged:
+            return
+    except Exception:
+        pass
+    record.msg, record.args = original
+    try:
+        merged = record.getMessage()
+    except Exception:  # a bad format string: keep what there is
+        merged = f"{record.msg} {record.args}"
+    record.msg, record.args = redact(merged), None
+
+
+def _redacted(value: object) -> object:
+    """An argument with secrets masked: as it was when it holds none."""
+    if value is None or isinstance(value, int | float | bool):
+        return value
+    text = value if isinstance(value, str) else str(value)
+    masked = redact(text)
+    return value if masked == text else masked
 
 
 class _RequestIdFilter(logging.Filter):

@@ -211,9 +211,14 @@ def test_redaction_covers_arguments_extras_and_exception_text(provider_key: str)
         except RuntimeError:
             logger.exception("call failed for %s", "someone")
         logger.warning("cookie: switchboard_session=%s", "Zx81kqL0pQ7rT2")
+        access = '%s - "%s %s HTTP/%s" %d'  # uvicorn's access log unpacks these arguments
+        logger.info(access, "127.0.0.1:5000", "GET", "/x?token=qw8e7r6t5y4u", "1.1", 200)
     finally:
         logger.removeHandler(handler)
     texts = [" ".join([r.getMessage(), repr(vars(r)), r.exc_text or ""]) for r in records]
     for secret in ("abcdefghijkl0123", "hunter2hunter2", "sk-abcdef0123456789", "Zx81kqL0pQ7rT2"):
         assert not any(secret in t for t in texts), secret
     assert "call failed for someone" in texts[2] and "RuntimeError" in texts[2]
+    assert records[0].getMessage() == "headers {'Authorization': 'Bearer [redacted]'}"
+    assert isinstance(records[4].args, tuple) and records[4].args[-1] == 200  # still unpackable
+    assert "qw8e7r6t5y4u" not in texts[4] and "token=[redacted]" in texts[4]
