@@ -8,46 +8,75 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from assistant.errors import ProviderError, ProviderRejected
 from assistant.relay import Chunk, Relay, Usage, target_of
 from core.catalog import Catalog, CatalogModel
 from core.environment import prepare_offline
 
-prepare_offline()
+if TYPE_CHECKING:
+    from litellm import Router
 
-import litellm  # noqa: E402  (the environment above must be set before the import)
-from litellm import Router  # noqa: E402
-
-litellm.suppress_debug_info = True
-litellm.telemetry = False
-litellm.turn_off_message_logging = True
 log = logging.getLogger(__name__)
 __all__ = ["Chunk", "Gateway", "Usage"]
+_loaded: ModuleType | None = None
+_loading = threading.Lock()
+
+
+def _litellm() -> ModuleType:
+    """LiteLLM, imported on first use: ~130 MB and seconds of CPU a server that has made no model
+    call yet does not need (idle memory, bench/README.md)."""
+    global _loaded
+    with _loading:
+        if _loaded is None:
+            prepare_offline()  # its environment must be set before the import
+            import litellm
+
+            litellm.suppress_debug_info = True
+            litellm.telemetry = False
+            litellm.turn_off_message_logging = True
+            _loaded = litellm
+    return _loaded
 
 
 class Gateway:
-    """Calls models by catalog name through LiteLLM's Router."""
+    """Calls models by catalog name through LiteLLM's Router (built on first use)."""
 
     def __init__(self, catalog: Catalog, *, fast_path: bool = True) -> None:
         self.catalog = catalog
         self.fast_path = fast_path
         self.relay = Relay()
-        for key, value in catalog.litellm_settings.items():
-            setattr(litellm, key, value)
-        self.router = self._router()
+        self._model_list = catalog.router_model_list()
+        self._router: Router | None = None
 
-    def _router(self) -> Router:
-        self._model_list = self.catalog.router_model_list()
-        return Router(model_list=self._model_list, **dict(self.catalog.router_settings))
+    @property
+    def router(self) -> Router:
+        """LiteLLM's router over the catalog's deployments (importing LiteLLM the first time)."""
+        if self._router is None:
+            litellm = _litellm()
+            for key, value in self.catalog.litellm_settings.items():
+                setattr(litellm, key, value)
+            settings = dict(self.catalog.router_settings)
+            self._router = litellm.Router(model_list=self._model_list, **settings)
+        return self._router
+
+    async def ready(self) -> Router:
+        """The router, with LiteLLM imported off the event loop the first time."""
+        if _loaded is None:
+            await asyncio.to_thread(_litellm)
+        return self.router
 
     def reload(self) -> None:
         """Rebuild LiteLLM's router after the catalog changed (not when only access changed);
         calls under way finish on the router they started with."""
-        if self.catalog.router_model_list() != self._model_list:
-            self.router = self._router()
+        model_list = self.catalog.router_model_list()
+        if model_list != self._model_list:
+            self._model_list = model_list
+            self._router = None
 
     async def probe(
         self, litellm_params: Mapping[str, Any], *, timeout: float = 20.0
@@ -57,7 +86,8 @@ class Gateway:
         Returns None when the provider answered, else why not, in plain words.
         """
         try:
-            await litellm.acompletion(
+            await self.ready()
+            await _litellm().acompletion(
                 **litellm_params,
                 messages=[{"role": "user", "content": "Reply with OK."}],
                 max_tokens=1,
@@ -94,7 +124,7 @@ class Gateway:
             if relayed is not None:
                 return relayed
         try:
-            response = await self.router.acompletion(
+            response = await (await self.ready()).acompletion(
                 model=model.name,
                 messages=list(messages),
                 stream=True,
@@ -112,7 +142,7 @@ class Gateway:
     ) -> AsyncIterator[Chunk] | None:
         """The fast path when LiteLLM picks an OpenAI-format deployment; None to use LiteLLM's."""
         try:
-            deployment = await self.router.async_get_available_deployment(
+            deployment = await (await self.ready()).async_get_available_deployment(
                 model=model.name, request_kwargs={}
             )
         except Exception:
@@ -141,7 +171,7 @@ class Gateway:
             ProviderError: every deployment failed.
         """
         try:
-            return await self.router.acompletion(
+            return await (await self.ready()).acompletion(
                 model=model.name, messages=list(messages), **kwargs
             )
         except asyncio.CancelledError:
@@ -216,6 +246,7 @@ def _probe_failure(exc: Exception, params: Mapping[str, Any]) -> str:
     status = getattr(exc, "status_code", None)
     text = str(getattr(exc, "message", "") or exc).splitlines()[0][:300]
     where = params.get("api_base") or "its default address"
+    litellm = _litellm()
     if _unreachable(exc):
         return f"Could not reach the provider at {where}: {text}"
     if isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError):
@@ -227,6 +258,7 @@ def _probe_failure(exc: Exception, params: Mapping[str, Any]) -> str:
 
 def _unreachable(exc: BaseException) -> bool:
     """Whether the call failed to connect or timed out (LiteLLM may wrap that as a 500)."""
+    litellm = _litellm()
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, litellm.APIConnectionError | litellm.Timeout | ConnectionError):
@@ -240,6 +272,7 @@ def _unreachable(exc: BaseException) -> bool:
 def _domain_error(exc: Exception, model_name: str) -> ProviderError | ProviderRejected:
     status = getattr(exc, "status_code", None)
     text = str(getattr(exc, "message", "") or exc).splitlines()[0][:300]
+    litellm = _litellm()
     if isinstance(exc, litellm.BadRequestError | litellm.ContextWindowExceededError):
         return ProviderRejected(
             f"The provider refused the request to {model_name}: {text}", model=model_name

@@ -18,6 +18,7 @@ from assistant import approvals, history, tool_loop
 from assistant.gateway import Gateway, Usage
 from assistant.metering import Metering, Ticket
 from assistant.models import Chat, Message
+from assistant.relay import close_stream
 from assistant.runs import Run, RunRegistry, ShuttingDown
 from assistant.skill_tool import SkillTools
 from assistant.tool_loop import CallAssembler, Outcome, ToolBox, ToolCall, ToolOffer
@@ -184,19 +185,22 @@ class Generator:
             run.connected.set_result(None)
         assembler = CallAssembler()
         last_checkpoint = time.monotonic()
-        async for chunk in stream:
-            if chunk.text:
-                ttft = ttft if ttft is not None else time.monotonic() - started
-                run.append(chunk.text)
-                step.text += chunk.text
-            if chunk.tool_calls:
-                assembler.feed(chunk.tool_calls)
-            step.usage = chunk.usage or step.usage
-            if time.monotonic() - last_checkpoint >= self.config.checkpoint_seconds:
-                last_checkpoint = time.monotonic()
-                if await self.checkpoint(run, plan):
-                    run.cancel_reason = "cancelled"
-                    raise asyncio.CancelledError
+        try:
+            async for chunk in stream:
+                if chunk.text:
+                    ttft = ttft if ttft is not None else time.monotonic() - started
+                    run.append(chunk.text)
+                    step.text += chunk.text
+                if chunk.tool_calls:
+                    assembler.feed(chunk.tool_calls)
+                step.usage = chunk.usage or step.usage
+                if time.monotonic() - last_checkpoint >= self.config.checkpoint_seconds:
+                    last_checkpoint = time.monotonic()
+                    if await self.checkpoint(run, plan):
+                        run.cancel_reason = "cancelled"
+                        raise asyncio.CancelledError
+        finally:
+            await close_stream(stream)  # a cancel that lands elsewhere still hangs up at once
         step.calls = assembler.calls()
         return ttft
 

@@ -185,6 +185,13 @@ async def _drain(response: aiohttp.ClientResponse) -> None:
                 pass
 
 
+async def close_stream(chunks: AsyncIterator[Chunk]) -> None:
+    """Close a stream of chunks now, and its provider connection with it (a no-op once ended)."""
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
+        await close()
+
+
 def _parse_events(events: list[bytes]) -> tuple[list[Chunk], bool]:
     """The chunks of complete SSE events, and whether `[DONE]` was among them."""
     batch: list[Chunk] = []

@@ -43,6 +43,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 PROXY_VENV = ROOT / "bench" / ".proxy-venv"
+ROW_SECONDS = 30.0  # no request of a measured row starts later than this
 
 
 @dataclass
@@ -173,8 +174,10 @@ async def run_load(
     make_request: Callable[[aiohttp.ClientSession], Awaitable[float]],
     requests: int,
     concurrency: int,
+    seconds: float = 60.0,
 ) -> tuple[float, list[float], int]:
-    """`requests` calls by `concurrency` workers; returns streams/s, the TTFTs and the errors."""
+    """Up to `requests` calls by `concurrency` workers, none started after `seconds`; returns
+    streams/s, the TTFTs and the errors."""
     connector = aiohttp.TCPConnector(limit=concurrency + 8)
     ttfts: list[float] = []
     errors = 0
@@ -185,6 +188,8 @@ async def run_load(
         async def worker() -> None:
             nonlocal errors
             for _ in counter:
+                if time.perf_counter() - started > seconds:
+                    break
                 try:
                     ttfts.append(await make_request(client))
                 except Exception:
@@ -193,7 +198,7 @@ async def run_load(
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return (requests - errors) / elapsed, ttfts, errors
+    return len(ttfts) / elapsed, ttfts, errors
 
 
 def token_for(base: str, user: str, password: str) -> str:
@@ -286,9 +291,15 @@ async def measured(
     """Warm up, then one measured run; CPU is the server's (`pid`) per stream."""
     await run_load(request, min(20, requests), concurrency)
     before = cpu_seconds(pid)
-    rate, ttfts, errors = await run_load(request, requests, concurrency)
-    cpu = (cpu_seconds(pid) - before) * 1000 / max(1, requests - errors)
-    return Result(name, concurrency, chunks, rate, ttfts, errors, cpu)
+    rate, ttfts, errors = await run_load(request, requests, concurrency, ROW_SECONDS)
+    cpu = (cpu_seconds(pid) - before) * 1000 / max(1, len(ttfts))
+    result = Result(name, concurrency, chunks, rate, ttfts, errors, cpu)
+    print(
+        f"  {name} c={concurrency} chunks={chunks}: {rate:.1f} streams/s ({len(ttfts)} streams), "
+        f"TTFT p50 {result.pct(0.5):.1f} ms, {cpu:.2f} ms CPU/stream, {errors} errors",
+        flush=True,
+    )
+    return result
 
 
 async def measure_switchboard(
