@@ -157,7 +157,8 @@ def test_a_citation_in_a_chat_opens_the_cited_passage_highlighted(page: Page, si
     open_chat(page, site.url, chat.json()["id"])
     ask(page, "How many litres does the HV-17 pump need?")
     citation = last_answer(page).get_by_role("link", name=re.compile(r"^\[1\] pumps\.txt"))
-    expect(citation).to_be_visible()
+    # The first call through LiteLLM in a fresh app pays for importing it (seconds).
+    expect(citation).to_be_visible(timeout=20_000)
     messages = site.admin.get(f"/api/chats/{chat.json()['id']}/messages").json()
     cited = messages["_embedded"]["messages"][-1]["citations"][0]
     citation.click()
