@@ -19,6 +19,14 @@ from tests.web.chat_steps import ask, last_answer, open_chat, tool_call
 from tests.web.conftest import Site, log_in, screenshot
 
 
+@pytest.fixture(autouse=True)
+def _patient_expect() -> Iterator[None]:
+    """The first answer in a test process waits for LiteLLM to load (seconds on a busy machine)."""
+    expect.set_options(timeout=30_000)
+    yield
+    expect.set_options(timeout=5_000)
+
+
 @pytest.fixture
 def tool_port() -> Iterator[int]:
     """An MCP server on loopback whose `echo` tool has side effects (needs approval)."""

@@ -4,6 +4,9 @@ stays unset and no link points at `javascript:`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.web.chat_steps import ask, last_answer, open_chat, tool_call
@@ -24,6 +27,14 @@ PAYLOAD = "\n\n".join(
         '<svg onload="window.__xss=9"></svg>',
     ]
 )
+
+
+@pytest.fixture(autouse=True)
+def _patient_expect() -> Iterator[None]:
+    """The first answer in a test process waits for LiteLLM to load (seconds on a busy machine)."""
+    expect.set_options(timeout=30_000)
+    yield
+    expect.set_options(timeout=5_000)
 
 
 def _assert_no_script_ran(page: Page) -> None:
@@ -70,6 +81,7 @@ def test_an_assistant_name_its_starters_and_a_chat_title_with_payloads_are_text(
     site.upstream.behave("fake", text="Started.", chunks=1)
     starter.click()
     expect(last_answer(page)).to_contain_text("Started.")
+    expect(last_answer(page).locator(".msg-head")).to_have_text(f"{IMG} · fake")
     expect(page.get_by_role("article", name="Your message")).to_contain_text(SCRIPT)
     _assert_no_script_ran(page)
 

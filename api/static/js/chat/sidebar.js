@@ -64,7 +64,9 @@ export class Sidebar {
       h('span', { class: 'chat-title' }, chat.title || 'New chat'),
       chat.snippet ? h('small', { class: 'snippet muted' }, chat.snippet) : null,
       (chat.tags || []).length ? h('small', { class: 'tags muted' }, chat.tags.map((t) => `#${t}`).join(' ')) : null);
-    const menu = h('details', { class: 'chat-menu', ontoggle: () => {
+    const menu = h('details', { class: 'chat-menu', onkeydown: (event) => {
+      if (event.key === 'Escape') { menu.open = false; menu.querySelector('summary').focus(); }
+    }, ontoggle: () => {
       if (!menu.open) return;
       for (const other of this.list.querySelectorAll('details[open]')) if (other !== menu) other.open = false;
     } },

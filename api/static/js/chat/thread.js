@@ -37,7 +37,8 @@ export class MessageView {
     this.note = h('p', { class: 'msg-note muted', hidden: true });
     this.figures = h('span', { class: 'msg-figures muted' });
     this.buttons = h('span', { class: 'msg-actions' });
-    const who = message.role === 'user' ? 'You' : (message.model || 'Assistant');
+    const who = message.role === 'user' ? 'You'
+      : [actions.assistantName, message.model].filter(Boolean).join(' · ') || 'Assistant';
     this.node = h('article', {
       class: `msg msg-${message.role}`, dataset: { messageId: message.id || '' },
       'aria-label': message.role === 'user' ? 'Your message' : 'Answer',

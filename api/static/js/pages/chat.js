@@ -131,6 +131,7 @@ class ChatPage {
       regenerate: (view) => this.regenerate(view),
       edit: (view, text) => this.edit(view, text),
       switchTo: (messageId) => this.switchTo(messageId),
+      assistantName: this.assistants.find((a) => a.id === this.chat?.assistantId)?.name,
     };
   }
 
