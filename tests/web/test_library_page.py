@@ -96,6 +96,7 @@ def test_reindex_and_delete_from_the_library(page: Page, site: Site) -> None:
     row.get_by_text("Preview").click()
     expect(row.get_by_role("listitem")).to_contain_text("Some notes about pumps.")
     row.get_by_role("button", name="Reindex").click()
+    expect(page.get_by_text("Indexing again.")).to_be_visible()
     expect(row.get_by_text("indexed", exact=True)).to_be_visible()
 
     row.get_by_role("button", name="Delete").click()
