@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
+import urllib.parse
+import urllib.request
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -84,7 +87,6 @@ class Relay:
             self._client = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=1000, limit_per_host=0),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=300),
-                trust_env=True,
                 skip_auto_headers=("User-Agent",),
             )
         return self._client
@@ -112,7 +114,10 @@ class Relay:
         }
         try:
             response = await self.client.post(
-                target.url, data=json.dumps(payload).encode(), headers=headers
+                target.url,
+                data=json.dumps(payload).encode(),
+                headers=headers,
+                proxy=env_proxy(target.url),
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ProviderError(f"Cannot reach the provider: {type(exc).__name__}.") from exc
@@ -122,6 +127,18 @@ class Relay:
                 f"The provider answered {response.status}.", providerStatus=response.status
             )
         return ChunkStream(response)
+
+
+@functools.lru_cache(maxsize=256)
+def env_proxy(url: str) -> str | None:
+    """The proxy HTTP(S)_PROXY / NO_PROXY name for a URL, as httpx would use, read once per URL.
+
+    (aiohttp's own `trust_env` looks it up in a worker thread on every request.)
+    """
+    parts = urllib.parse.urlsplit(url)
+    if urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return urllib.request.getproxies_environment().get(parts.scheme)
 
 
 class ChunkStream(AsyncIterator[Chunk]):

@@ -44,6 +44,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 PROXY_VENV = ROOT / "bench" / ".proxy-venv"
 ROW_SECONDS = 30.0  # no request of a measured row starts later than this
+TURNS_PER_CHAT = 10
 
 
 @dataclass
@@ -325,19 +326,25 @@ async def measure_switchboard(
     async def v1(client: aiohttp.ClientSession) -> float:
         return await stream_once(client, base + "/v1/chat/completions", body, auth)
 
+    # Chats of at most TURNS_PER_CHAT turns, one turn at a time per chat, as people chat: the
+    # history a turn loads and trims stays the size of a real conversation's.
     free: asyncio.Queue[str] = asyncio.Queue()
-    async with httpx.AsyncClient(base_url=base, headers=auth, timeout=30) as setup:
-        for _ in range(concurrency):
-            free.put_nowait((await setup.post("/api/chats", json={"model": model})).json()["id"])
+    turns: dict[str, int] = {}
+    async with httpx.AsyncClient(base_url=base, headers=auth, timeout=60) as setup:
+        for _ in range(concurrency + (requests + 20) // TURNS_PER_CHAT + 1):
+            chat_id = (await setup.post("/api/chats", json={"model": model})).json()["id"]
+            free.put_nowait(chat_id)
 
     async def chat(client: aiohttp.ClientSession) -> float:
-        chat_id = await free.get()  # one turn at a time per chat, as a person would
+        chat_id = await free.get()
         try:
             url = f"{base}/api/chats/{chat_id}/messages"
             turn = {"content": "Say something.", "stream": True}
             return await stream_once(client, url, turn, auth)
         finally:
-            free.put_nowait(chat_id)
+            turns[chat_id] = turns.get(chat_id, 0) + 1
+            if turns[chat_id] < TURNS_PER_CHAT:
+                free.put_nowait(chat_id)
 
     upstream_pid, switchboard_pid = pids
     return [
