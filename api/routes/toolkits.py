@@ -243,7 +243,11 @@ async def refresh_toolkit(
     with tool_secrets.bound_to(assistant_id):
         outcome = await services.toolkits.refresh(user=user, toolkit_id=toolkit_id)
     listed = await list_toolkit_tools(toolkit_id, user, services)
-    listed["connection"] = {"state": outcome.state, "reason": outcome.reason}
+    listed["connection"] = {
+        "state": outcome.state,
+        "reason": outcome.reason,
+        "authorizationUrl": outcome.authorization_url,
+    }
     return listed
 
 
@@ -261,7 +265,12 @@ async def test_toolkit(
     assistant_id = await _bound_assistant(principal, services, body)
     with tool_secrets.bound_to(assistant_id):
         outcome = await services.toolkits.test(user=principal.user, toolkit_id=toolkit_id)
-    return {"state": outcome.state, "reason": outcome.reason, "toolCount": outcome.tool_count}
+    return {
+        "state": outcome.state,
+        "reason": outcome.reason,
+        "toolCount": outcome.tool_count,
+        "authorizationUrl": outcome.authorization_url,
+    }
 
 
 @router.post("/api/toolkits/{toolkit_id}/_connect")

@@ -99,6 +99,7 @@ async def test_discovery_before_sign_in_says_where_to_sign_in_then_the_callback_
     shown = (await app.client.get(f"/api/toolkits/{toolkit_id}", headers=app.admin.headers)).json()
     url = shown["connection"]["authorizationUrl"]
     assert shown["connection"]["state"] == "needs_sign_in" and url in connection["reason"]
+    assert connection["authorizationUrl"] == url
     assert "code_challenge_method=S256" in url and len(provider.clients) == 1
 
     done = await app.client.get(await _approve_at(url), headers=app.admin.headers)
