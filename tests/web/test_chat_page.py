@@ -25,16 +25,17 @@ def _patient_expect() -> Iterator[None]:
 def test_an_answer_streams_in_pieces_then_shows_rendered_with_its_figures(
     page: Page, site: Site
 ) -> None:
-    site.upstream.behave("fake", text=WORDS + " **done**", chunks=13, delay=0.25)
+    site.upstream.behave("fake", text="**Bold** " + WORDS + " `done`", chunks=13, delay=0.4)
     log_in(page)
     ask(page, "Spell the alphabet")
     expect(page.get_by_role("article", name="Your message")).to_contain_text("Spell the alphabet")
     body = last_answer(page).locator(".msg-body")
     expect(body).to_contain_text("Alpha")
+    expect(body.locator("strong")).to_have_text("Bold")  # Markdown rendered while streaming
     partial = body.inner_text()
-    assert "lima" not in partial, partial  # seen before the last piece arrived
+    assert "lima" not in partial, partial  # seen before the last pieces arrived
     screenshot(page, "chat-streaming")
-    expect(body.locator("strong")).to_have_text("done")  # rendered Markdown once finished
+    expect(body.locator("code")).to_have_text("done")  # rendered Markdown once finished
     expect(body).to_contain_text("lima")
     expect(last_answer(page)).to_contain_text(re.compile(r"\d+ in · \d+ out tokens · \$0\.\d+"))
     expect(page).to_have_url(re.compile(r"#/chat/\w+"))

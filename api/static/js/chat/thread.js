@@ -56,23 +56,43 @@ export class MessageView {
 
   setText(text) {
     this.message.content = text;
-    this.body.classList.add('plain');
-    this.body.textContent = text;
+    this.renderedUpTo = 0;
+    this.tail = h('span', { class: 'plain' }, text);
+    this.body.replaceChildren(this.tail);
   }
 
   append(text) {
     const following = window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 80;
     this.message.content = (this.message.content || '') + text;
-    if (this.body.classList.contains('plain')) this.body.append(text);
+    if (this.tail && this.tail.isConnected) this.tail.append(text);
     else this.setText(this.message.content);
     if (following) this.node.scrollIntoView({ block: 'end' });
   }
 
+  /** While streaming: the text so far as server-rendered Markdown, what came later as text. */
+  async preview() {
+    const text = this.message.content || '';
+    if (!this.streaming || text.length <= this.renderedUpTo || this.previewing) return;
+    this.previewing = true;
+    try {
+      const [safe] = await renderMarkdown([text]);
+      if (!this.streaming || !this.tail || !this.tail.isConnected) return;
+      this.renderedUpTo = text.length;
+      this.tail.textContent = (this.message.content || '').slice(text.length);
+      const rendered = h('div', { class: 'markdown', html: safe });
+      this.body.replaceChildren(rendered);
+      // Later text carries on the last paragraph, as it will once rendered.
+      const last = rendered.lastElementChild;
+      (last && last.tagName === 'P' ? last : this.body).append(this.tail);
+    } catch { /* the plain text stays; the final answer is rendered when it is done */ } finally {
+      this.previewing = false;
+    }
+  }
+
   /** Show server-rendered Markdown (SafeHtml) in place of the plain text. */
   showRendered(safe) {
-    this.body.classList.remove('plain');
-    this.body.replaceChildren();
-    this.body.append(h('div', { class: 'markdown', html: safe }));
+    this.tail = null;
+    this.body.replaceChildren(h('div', { class: 'markdown', html: safe }));
   }
 
   toolBlock(id, name) {

@@ -8,6 +8,9 @@ import { Sidebar } from '../chat/sidebar.js';
 import { startTurn } from '../chat/streaming.js';
 import { MessageView, renderAll } from '../chat/thread.js';
 
+// While an answer streams, its Markdown is rendered on the server at most this often.
+const PREVIEW_MS = 1500;
+
 class ChatPage {
   constructor(root, params, ctx) {
     this.root = root;
@@ -238,12 +241,14 @@ class ChatPage {
   async watch(view, turn, following = false) {
     this.turn = turn;
     this.busy(true);
+    const previews = setInterval(() => view.preview(), PREVIEW_MS);
     let refusal = null;
     try {
       await turn.done;
     } catch (err) {
       refusal = err;
     } finally {
+      clearInterval(previews);
       this.turn = null;
       this.busy(false);
     }
