@@ -73,9 +73,10 @@ async def _rows(app: AppHarness) -> list[ToolApproval]:
         return list(await session.scalars(select(ToolApproval)))
 
 
-async def _pending(app: AppHarness) -> ToolApproval:
+async def _pending(app: AppHarness, sending: asyncio.Task[Any]) -> ToolApproval:
     async with asyncio.timeout(15):
         while not (rows := await _rows(app)):
+            assert not sending.done(), f"the answer ended without asking: {sending.result()}"
             await asyncio.sleep(0.02)
     assert [r.state for r in rows] == ["pending"]
     return rows[0]
@@ -86,7 +87,7 @@ async def test_a_decision_written_by_another_worker_reaches_the_answer_within_a_
 ) -> None:
     chat_id = await _echo_chat(app, upstream, tool_server)
     sending = asyncio.create_task(_ask(app, chat_id))
-    row = await _pending(app)
+    row = await _pending(app, sending)
     assert (row.chat_id, row.call_id, row.name.endswith("__echo")) == (chat_id, "e1", True)
     # What another worker does on POST .../tool-approvals/e1: only the database row changes.
     async with write_transaction(app.services.sessions) as session:
@@ -122,7 +123,7 @@ async def test_a_decision_posted_to_this_worker_is_recorded_and_wakes_the_answer
 ) -> None:
     chat_id = await _echo_chat(app, upstream, tool_server)
     sending = asyncio.create_task(_ask(app, chat_id))
-    await _pending(app)
+    await _pending(app, sending)
     decided = await app.client.post(
         f"/api/chats/{chat_id}/tool-approvals/e1",
         json={"approve": False},
