@@ -98,7 +98,8 @@ def _wait_indexed(site: Site, file_id: str) -> None:
 
 def test_a_citation_of_an_uploaded_file_links_to_its_passage(page: Page, site: Site) -> None:
     text = b"Pump model HV-2290 must be primed with water before its first start."
-    uploaded = site.admin.post("/api/library/files", files=[("files", ("pumps.txt", text))])
+    name = "pumps<img src=x onerror=window.__xss=1>.txt"  # a hostile name shows as text
+    uploaded = site.admin.post("/api/library/files", files=[("files", (name, text))])
     uploaded.raise_for_status()
     file_id = uploaded.json()["_embedded"]["files"][0]["id"]
     _wait_indexed(site, file_id)
@@ -109,8 +110,9 @@ def test_a_citation_of_an_uploaded_file_links_to_its_passage(page: Page, site: S
     open_chat(page, site.url, chat.json()["id"])
     ask(page, "How do I start pump HV-2290?")
     sources = last_answer(page).get_by_role("navigation", name="Sources")
-    link = sources.get_by_role("link", name=re.compile(r"\[1\] pumps\.txt"))
+    link = sources.get_by_role("link", name=f"[1] {name}")
     expect(link).to_be_visible()
+    assert page.evaluate("() => window.__xss") is None
     link.click()
     expect(page).to_have_url(re.compile(rf"#/files/{file_id}/passages/0$"))
     expect(page.get_by_role("list", name="Passages")).to_contain_text("HV-2290")
