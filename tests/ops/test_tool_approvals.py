@@ -74,7 +74,7 @@ async def _rows(app: AppHarness) -> list[ToolApproval]:
 
 
 async def _pending(app: AppHarness, sending: asyncio.Task[Any]) -> ToolApproval:
-    async with asyncio.timeout(15):
+    async with asyncio.timeout(30):  # generous: CI machines are busy
         while not (rows := await _rows(app)):
             assert not sending.done(), f"the answer ended without asking: {sending.result()}"
             await asyncio.sleep(0.02)
