@@ -1,0 +1,112 @@
+"""The load side of the gateway benchmark: streamed requests, their timings, CPU and memory."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+
+@dataclass
+class Result:
+    """One target at one concurrency and answer length."""
+
+    target: str
+    concurrency: int
+    chunks: int
+    streams_per_s: float
+    ttft_ms: list[float]
+    errors: int
+    cpu_ms: float = float("nan")  # CPU time of the server measured, per stream
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.ttft_ms) or [float("nan")]
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process and its children so far."""
+    total = 0.0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, in MB."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+async def stream_once(
+    client: aiohttp.ClientSession, url: str, body: dict[str, Any], headers: dict[str, str]
+) -> float:
+    """One streamed request read to its end; returns the time to its first token, in ms."""
+    started = time.perf_counter()
+    ttft = -1.0
+    seen = b""
+    async with client.post(url, json=body, headers=headers) as response:
+        if response.status != 200:
+            raise RuntimeError(f"{response.status} {(await response.text())[:200]}")
+        async for data in response.content.iter_any():
+            if ttft < 0:
+                seen = seen[-32:] + data
+                if b'"content":' in seen or b"event: delta" in seen:
+                    ttft = (time.perf_counter() - started) * 1000
+    return ttft
+
+
+async def run_load(
+    make_request: Callable[[aiohttp.ClientSession], Awaitable[float]],
+    requests: int,
+    concurrency: int,
+    seconds: float = 60.0,
+) -> tuple[float, list[float], int]:
+    """Up to `requests` calls by `concurrency` workers, none started after `seconds`; returns
+    streams/s, the TTFTs and the errors."""
+    connector = aiohttp.TCPConnector(limit=concurrency + 8)
+    ttfts: list[float] = []
+    errors = 0
+    counter = iter(range(requests))
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            for _ in counter:
+                if time.perf_counter() - started > seconds:
+                    break
+                try:
+                    ttfts.append(await make_request(client))
+                except Exception:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return len(ttfts) / elapsed, ttfts, errors
