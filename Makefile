@@ -50,7 +50,7 @@ lint: install-dev
 	$(BIN)/lint-imports
 
 bench: install-dev
-	$(BIN)/python bench/gateway.py
+	$(BIN)/python bench/gateway.py --proxy
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
