@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 
+from api import markdown
 from api.deps import CurrentUser, SessionDep
 from api.hal import resource, whole
 from assistant import chat_shares, chats
@@ -68,10 +69,16 @@ async def revoke_share(
 @router.get("/api/shared/{token}")
 async def open_shared(token: Token, session: SessionDep) -> dict[str, Any]:
     """A shared chat, read-only, for anyone with the link (no login): its title and the
-    messages as they were when it was shared. A revoked or unknown link is 404."""
+    messages as they were when it was shared, each with `contentHtml` (its Markdown rendered
+    and sanitised on the server, what the page shows). A revoked or unknown link is 404."""
     share = await chat_shares.open_shared(session, token=token)
+    messages = [
+        {**message, "contentHtml": markdown.render(str(message.get("content") or ""))}
+        for message in share.snapshot.get("messages", [])
+    ]
     return {
         **share.snapshot,
+        "messages": messages,
         "sharedAt": share.created_at.isoformat(),
         "_links": {"self": {"href": f"/api/shared/{token}"}},
     }

@@ -74,12 +74,14 @@ async def _frames(batches: AsyncGenerator[list[bytes]]) -> AsyncGenerator[bytes]
 
 
 @router.get("/models")
-async def list_models(_: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
-    """The usable models, in OpenAI's list shape."""
+async def list_models(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    """The models the caller may use, in OpenAI's list shape (a model an admin turned off for
+    one of the caller's teams is not listed)."""
     created = int(time.time())
+    catalog = services.catalog
     data = [
         {"id": m.name, "object": "model", "created": created, "owned_by": ",".join(m.providers)}
-        for m in services.catalog.models.values()
-        if m.available
+        for m in catalog.models.values()
+        if m.available and not catalog.blocked(m, principal.team_ids)
     ]
     return {"object": "list", "data": data}

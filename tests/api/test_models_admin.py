@@ -158,6 +158,9 @@ async def test_a_model_turned_off_for_a_team_is_refused_to_its_members_and_unlis
     assert v1.status_code == 403 and "model_disabled" in v1.text
     assert "fake" not in await listed(harness, member)
     assert (await client.get("/api/models/fake", headers=member.headers)).status_code == 404
+    v1_models = await client.get("/v1/models", headers=member.headers)
+    v1_ids = {m["id"] for m in v1_models.json()["data"]}
+    assert "fake" not in v1_ids and "balanced" in v1_ids
     team_view = await client.get(f"/api/teams/{team_id}/models", headers=headers)
     states = {m["modelId"]: m["enabled"] for m in team_view.json()["_embedded"]["teamModels"]}
     assert states["fake"] is False and states["balanced"] is True

@@ -78,7 +78,7 @@ async def test_bad_exports_are_clear_4xx(harness: AppHarness) -> None:
 async def test_a_share_shows_the_chat_as_it_was_until_revoked(
     harness: AppHarness, upstream: FakeUpstream
 ) -> None:
-    upstream.behave("fake", text="shared answer", chunks=1)
+    upstream.behave("fake", text="shared **answer** <img src=x onerror=alert(1)>", chunks=1)
     chat_id = await harness.chat(harness.admin, title="Shared chat")
     await say(harness, chat_id, "before sharing")
     made = await harness.client.post(f"/api/chats/{chat_id}/shares", headers=harness.admin.headers)
@@ -96,8 +96,10 @@ async def test_a_share_shows_the_chat_as_it_was_until_revoked(
     assert snapshot["title"] == "Shared chat"
     assert [(m["role"], m["content"]) for m in snapshot["messages"]] == [
         ("user", "before sharing"),
-        ("assistant", "shared answer"),
+        ("assistant", "shared **answer** <img src=x onerror=alert(1)>"),
     ]
+    rendered = snapshot["messages"][1]["contentHtml"]  # rendered and sanitised on the server
+    assert "<strong>answer</strong>" in rendered and "<img" not in rendered
     assert "costMicros" not in json.dumps(snapshot)
 
     listed = await harness.client.get(f"/api/chats/{chat_id}/shares", headers=harness.admin.headers)

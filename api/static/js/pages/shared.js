@@ -1,9 +1,9 @@
-// A shared chat, read-only, for anyone with the link (no login needed). Signed-in readers get
-// the Markdown rendered by the server; others see the text as it was written.
+// A shared chat, read-only, for anyone with the link (no login needed). The server sends each
+// message's Markdown rendered and sanitised (contentHtml).
 
-import { api, h, renderMarkdown, when } from '/static/js/app.js';
+import { SafeHtml, api, h, when } from '/static/js/app.js';
 
-export async function render(root, params, ctx) {
+export async function render(root, params) {
   root.classList.add('shared-page');
   let shared;
   try {
@@ -15,7 +15,9 @@ export async function render(root, params, ctx) {
     return null;
   }
   const messages = (shared.messages || []).filter((m) => m.content);
-  const bodies = messages.map((m) => h('div', { class: 'msg-body plain' }, m.content));
+  const bodies = messages.map((m) => (m.contentHtml === undefined
+    ? h('div', { class: 'msg-body plain' }, m.content)
+    : h('div', { class: 'msg-body' }, h('div', { class: 'markdown', html: new SafeHtml(m.contentHtml) }))));
   root.replaceChildren(
     h('h1', { class: 'chat-heading' }, shared.title || 'Shared chat'),
     h('p', { class: 'muted' }, `A read-only copy shared ${when(shared.sharedAt)}.`),
@@ -23,20 +25,5 @@ export async function render(root, params, ctx) {
       messages.map((m, i) => h('article', { class: `msg msg-${m.role}` },
         h('header', { class: 'msg-head' }, h('strong', {}, m.role === 'user' ? 'User' : (m.model || 'Assistant'))),
         bodies[i]))));
-  if (await signedIn(ctx)) {
-    const html = await renderMarkdown(messages.map((m) => m.content)).catch(() => null);
-    if (html) bodies.forEach((body, i) => {
-      body.classList.remove('plain');
-      body.replaceChildren(h('div', { class: 'markdown', html: html[i] }));
-    });
-  }
   return null;
-}
-
-// Markdown is rendered by the server for signed-in people only; a plain fetch, so a reader
-// without a session is not sent to the login form.
-async function signedIn(ctx) {
-  if (ctx.me) return true;
-  const answer = await fetch('/api/me', { credentials: 'same-origin' }).catch(() => null);
-  return Boolean(answer && answer.ok);
 }
