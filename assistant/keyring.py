@@ -8,7 +8,6 @@ writes a newer one to the file. Each sealed value names its key id, so keys can 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import os
@@ -18,6 +17,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from core import sealing
 from core.errors import InvalidSettings
 
 KEYRING_FILE = "assistant-secrets.keyring.json"
@@ -85,7 +85,7 @@ def load(data_dir: Path, configured: str = "") -> Keyring:
     if path.exists():
         keys, current = _read(path)
     if configured:
-        key = _decode(configured, "SWITCHBOARD_SECRETS_KEY must be 32 bytes in base64.")
+        key = sealing.decode_key(configured, "SWITCHBOARD_SECRETS_KEY must be 32 bytes in base64.")
         keys[key_id_of(key)] = key
         current = current or key_id_of(key)
     if not keys:
@@ -114,7 +114,7 @@ def _read(path: Path) -> tuple[dict[str, bytes], str]:
     damaged = f"The secrets keyring {path} is damaged; restore it from a backup."
     try:
         raw = json.loads(path.read_text())
-        keys = {str(k): _decode(str(v), damaged) for k, v in dict(raw["keys"]).items()}
+        keys = {str(k): sealing.decode_key(str(v), damaged) for k, v in dict(raw["keys"]).items()}
         current = str(raw["current"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InvalidSettings(damaged) from exc
@@ -134,13 +134,3 @@ def _write(path: Path, keys: dict[str, bytes], current: str) -> None:
     with os.fdopen(fd, "w") as handle:
         json.dump(body, handle)
     os.replace(temporary, path)
-
-
-def _decode(text: str, problem: str) -> bytes:
-    try:
-        key = base64.urlsafe_b64decode(text.encode())
-    except (binascii.Error, ValueError):
-        key = b""
-    if len(key) != 32:
-        raise InvalidSettings(problem)
-    return key

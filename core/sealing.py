@@ -33,7 +33,7 @@ def load_key(configured: str, data_dir: Path, *, file_name: str, setting: str) -
         InvalidSettings: the configured key or the key file is not 32 bytes of base64.
     """
     if configured:
-        return _decode(configured, f"{setting} must be 32 bytes in base64.")
+        return decode_key(configured, f"{setting} must be 32 bytes in base64.")
     path = data_dir / file_name
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -44,10 +44,15 @@ def load_key(configured: str, data_dir: Path, *, file_name: str, setting: str) -
         else:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(base64.urlsafe_b64encode(AESGCM.generate_key(bit_length=256)))
-    return _decode(path.read_text().strip(), f"The key file {path} is damaged.")
+    return decode_key(path.read_text().strip(), f"The key file {path} is damaged.")
 
 
-def _decode(text: str, problem: str) -> bytes:
+def decode_key(text: str, problem: str) -> bytes:
+    """A 32-byte key from its base64 text.
+
+    Raises:
+        InvalidSettings: `problem` (the text is not 32 bytes of base64).
+    """
     try:
         key = base64.urlsafe_b64decode(text.encode())
     except (binascii.Error, ValueError):
