@@ -237,6 +237,9 @@ def test_the_chat_list_searches_renames_pins_archives_files_and_deletes(
     page.get_by_label("Folder", exact=True).select_option(label="Work")
     expect(chats.get_by_role("link")).to_have_count(1)
     expect(chats).to_contain_text("Budget 2027")
+    page.once("dialog", lambda dialog: dialog.accept("Work 2027"))
+    page.get_by_role("button", name="Rename folder").click()
+    expect(page.get_by_label("Folder", exact=True)).to_contain_text("Work 2027")
     page.get_by_label("Folder", exact=True).select_option(label="All folders")
 
     act("Budget 2027", "Tags")
@@ -248,3 +251,9 @@ def test_the_chat_list_searches_renames_pins_archives_files_and_deletes(
     act("Old", "Delete")
     expect(chats.get_by_role("link")).to_have_count(1)
     expect(chats).not_to_contain_text("Old")
+
+    page.get_by_label("Folder", exact=True).select_option(label="Work 2027")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete folder").click()
+    expect(page.get_by_label("Folder", exact=True)).not_to_contain_text("Work 2027")
+    expect(chats).to_contain_text("Budget 2027")  # a folder's chats outlive it

@@ -13,7 +13,10 @@ export class Sidebar {
     this.folders = [];
     this.search = h('input', { type: 'search', placeholder: 'Search chats', 'aria-label': 'Search chats',
       oninput: () => this.reloadSoon() });
-    this.folderFilter = h('select', { 'aria-label': 'Folder', onchange: () => this.reload() });
+    this.folderFilter = h('select', { 'aria-label': 'Folder', onchange: () => this.folderChosen() });
+    this.folderActions = h('div', { class: 'row sidebar-filters', hidden: true },
+      h('button', { class: 'link', onclick: () => this.renameFolder() }, 'Rename folder'),
+      h('button', { class: 'link danger', onclick: () => this.deleteFolder() }, 'Delete folder'));
     this.archived = h('input', { type: 'checkbox', onchange: () => this.reload() });
     this.list = h('ul', { class: 'chat-list', 'aria-label': 'Chats' });
     this.node = h('aside', { class: 'chat-sidebar', id: 'chat-sidebar', 'aria-label': 'Your chats' },
@@ -21,6 +24,7 @@ export class Sidebar {
       this.search,
       h('div', { class: 'row sidebar-filters' }, this.folderFilter,
         h('button', { class: 'link', onclick: () => this.newFolder() }, 'New folder')),
+      this.folderActions,
       h('label', { class: 'check' }, this.archived, ' Archived'),
       this.list);
     this.timer = null;
@@ -40,6 +44,7 @@ export class Sidebar {
     this.folderFilter.replaceChildren(h('option', { value: '' }, 'All folders'),
       ...this.folders.map((f) => h('option', { value: f.id }, f.name)));
     this.folderFilter.value = this.folders.some((f) => f.id === chosen) ? chosen : '';
+    this.folderActions.hidden = !this.folderFilter.value;
   }
 
   async reload() {
@@ -137,6 +142,37 @@ export class Sidebar {
     }
     if (chat.id === this.current() && this.onDeleted) this.onDeleted();
     await this.reload();
+  }
+
+  folderChosen() {
+    this.folderActions.hidden = !this.folderFilter.value;
+    this.reload();
+  }
+
+  async renameFolder() {
+    const folder = this.folders.find((f) => f.id === this.folderFilter.value);
+    if (!folder) return;
+    const name = window.prompt('New name of the folder', folder.name);
+    if (!name || !name.trim() || name.trim() === folder.name) return;
+    try {
+      await api(`/api/chat-folders/${folder.id}`, { method: 'PATCH', body: { name: name.trim() } });
+      await this.loadFolders();
+    } catch (err) {
+      notify(err.message);
+    }
+  }
+
+  async deleteFolder() {
+    const folder = this.folders.find((f) => f.id === this.folderFilter.value);
+    if (!folder || !window.confirm(`Delete the folder "${folder.name}"? Its chats are kept.`)) return;
+    try {
+      await api(`/api/chat-folders/${folder.id}`, { method: 'DELETE' });
+      this.folderFilter.value = '';
+      await this.loadFolders();
+      await this.reload();
+    } catch (err) {
+      notify(err.message);
+    }
   }
 
   async newFolder() {
