@@ -241,6 +241,7 @@ def test_the_chat_list_searches_renames_pins_archives_files_and_deletes(
     page.get_by_role("button", name="Rename folder").click()
     expect(page.get_by_label("Folder", exact=True)).to_contain_text("Work 2027")
     page.get_by_label("Folder", exact=True).select_option(label="All folders")
+    expect(chats.get_by_role("link")).to_have_count(2)  # reloaded: menus are the new list's
 
     act("Budget 2027", "Tags")
     chats.get_by_label("Tags, separated by commas").fill("q3, finance")
