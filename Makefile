@@ -39,7 +39,7 @@ test: install-dev
 	if [ -n "$$url" ]; then \
 		echo "== the app's tests again, on PostgreSQL =="; \
 		SWITCHBOARD_TEST_DATABASE=postgres $(BIN)/python -m pytest -n auto --dist loadgroup \
-			tests/api tests/assistant tests/assistant_api tests/toolkits \
+			tests/api tests/assistant tests/assistant_api tests/toolkits tests/knowledge tests/core \
 			tests/ops/test_tool_approvals.py tests/ops/test_webhooks.py $(PYTEST_ARGS); \
 	fi
 

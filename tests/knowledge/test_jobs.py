@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from core import database
 from tests.fakes.upstream import FakeUpstream
 from tests.knowledge import samples
 from tests.knowledge.apps import knowledge_app, upload, wait_settled
-from tests.support import AppHarness
+from tests.support import AppHarness, fresh_database_url
 
 pytestmark = pytest.mark.anyio
 
@@ -141,7 +142,9 @@ async def test_indexing_interrupted_by_a_restart_is_taken_up_again(
         f"Paragraph {n} speaks of rivers, ferries and tide tables." * 6 for n in range(600)
     ]
     big = samples.text_file(paragraphs)
-    async with knowledge_app(upstream, tmp_path) as app:
+    same_database = fresh_database_url()  # both starts use one database ("" = the SQLite file)
+    async with knowledge_app(upstream, tmp_path, database_url=same_database) as app:
+        database_url = app.services.settings.resolved_database_url
         (row,) = await upload(app, app.admin, {"long.txt": big})
         deadline = time.monotonic() + 30
         while True:
@@ -153,10 +156,16 @@ async def test_indexing_interrupted_by_a_restart_is_taken_up_again(
             assert current.json()["status"] != "indexed", "indexing ended before the restart"
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
-    with sqlite3.connect(tmp_path / "data" / "switchboard.db") as db:
-        (status,) = db.execute("SELECT status FROM knowledge_file WHERE id = ?", (row["id"],))
-    assert status == ("pending",)  # handed back at shutdown
-    async with knowledge_app(upstream, tmp_path) as app:
+    engine = database.create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            status = await connection.scalar(
+                text("SELECT status FROM knowledge_file WHERE id = :id"), {"id": row["id"]}
+            )
+    finally:
+        await engine.dispose()
+    assert status == "pending"  # handed back at shutdown
+    async with knowledge_app(upstream, tmp_path, database_url=same_database) as app:
         settled = await wait_settled(app, app.admin, [row["id"]], deadline=90)
         assert settled[row["id"]]["status"] == "indexed"
         assert settled[row["id"]]["chunkCount"] == settled[row["id"]]["chunksIndexed"] > 100
