@@ -9,11 +9,6 @@ reports 100 prompt and 300 completion tokens, so the ten admitted cost exactly 1
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,20 +16,16 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-import yaml
 
-from billing import seats
-from core import api_tokens, database, tokens
-from core import users as user_service
-from core.schemas import UserCreate
+from core import tokens
 from tests.api.billing_builders import completion
 from tests.fakes.upstream import FakeUpstream
 from tests.postgres import SKIP_REASON, create_database, drop_database, server_url
-from tests.support import ADMIN, FAKE_PRICE, PASSWORD, AppHarness, free_port
+from tests.served import Served, serve
+from tests.support import FAKE_PRICE, AppHarness
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parents[2]
 BUDGET_MICROS = 100_000
 WORST_CASE_MICROS = 10_000
 REQUESTS = 50
@@ -124,103 +115,17 @@ async def test_fifty_streams_against_room_for_ten_admit_exactly_ten_twenty_times
         _assert_exact(result)
 
 
-@dataclass
-class Served:
-    """The app under `switchboard serve --workers 2` on PostgreSQL."""
-
-    url: str
-    headers: dict[str, str]
-
-
-def _models_file(folder: Path, base_url: str) -> Path:
-    raw = {
-        "model_list": [
-            {
-                "model_name": "fake",
-                "litellm_params": {
-                    "model": "openai/fake",
-                    "api_base": base_url,
-                    "api_key": "test-key",
-                },
-                "model_info": {**FAKE_PRICE, "max_input_tokens": 4096, "max_output_tokens": 1000},
-            }
-        ],
-        "router_settings": {"num_retries": 0},
-        "switchboard": {"default_model": "fake"},
-    }
-    path = folder / "models.yaml"
-    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    return path
-
-
-async def _admin_token(url: str) -> str:
-    """Create the admin with a seat and a token before the workers start (so they do not race)."""
-    engine = database.create_engine(database.async_url(url))
-    try:
-        async with database.write_transaction(database.sessionmaker(engine)) as session:
-            data = UserCreate(username=ADMIN, password=PASSWORD, role="admin")
-            admin = await user_service.create(session, data=data)
-            await seats.grant_bootstrap_seat(session, user_id=admin.id)
-            issued = await api_tokens.issue(session, user=admin, name="load", expires_at=None)
-            return issued.secret
-    finally:
-        await engine.dispose()
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "switchboard serve exited"
-        try:
-            if httpx.get(url + "/api/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"switchboard serve did not answer within {seconds} s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
 @pytest.fixture
 def two_workers(fake_upstream_server: FakeUpstream, tmp_path: Path) -> Iterator[Served]:
+    """The app under `switchboard serve --workers 2` on a fresh PostgreSQL database."""
     server = server_url()
     if server is None:
         pytest.skip(SKIP_REASON)
     url = create_database(server)
-    port = free_port()
-    env = {
-        **os.environ,
-        "SWITCHBOARD_DATABASE_URL": url,
-        "SWITCHBOARD_MODELS": str(_models_file(tmp_path, fake_upstream_server.base_url)),
-        "SWITCHBOARD_DATA_DIR": str(tmp_path / "data"),
-        "SWITCHBOARD_ADMIN_USERNAME": ADMIN,
-        "SWITCHBOARD_ADMIN_PASSWORD": PASSWORD,
-        "SWITCHBOARD_LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),  # the code under test, whichever checkout it is in
-    }
-    secret = asyncio.run(_admin_token(url))
-    switchboard = str(Path(sys.executable).with_name("switchboard"))
-    command = [switchboard, "serve", "--workers", "2", "--port", str(port)]
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen(
-        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
     try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_healthy(base, process, seconds=90)
-        yield Served(base, {"Authorization": f"Bearer {secret}"})
+        with serve(tmp_path, fake_upstream_server.base_url, database_url=url, workers=2) as served:
+            yield served
     finally:
-        _stop(process)
-        log.close()
         drop_database(server, url)
 
 

@@ -22,8 +22,8 @@ from assistant.models import Message
 from billing.models import LedgerEntry, Reservation
 from core import database
 from tests.fakes.upstream import FakeUpstream
-from tests.ops.served import Served, serve
 from tests.postgres import SKIP_REASON, create_database, drop_database, server_url
+from tests.served import Served, serve
 from tests.support import parse_sse
 
 pytestmark = pytest.mark.anyio

@@ -24,8 +24,8 @@ from sqlalchemy import func, select, update
 from core import clock, database
 from knowledge.models import Job, JobRun
 from tests.fakes.upstream import FakeUpstream
-from tests.ops.served import Served, prepare, serve
 from tests.postgres import SKIP_REASON, create_database, drop_database, server_url
+from tests.served import Served, prepare, serve
 from tests.support import parse_sse
 from tests.toolkits.servers import build_tool_server, mcp_app
 from tests.toolkits.servers import serve as serve_tools

@@ -1,4 +1,4 @@
-"""`switchboard serve` in a subprocess, as an operator runs it, for the operations tests."""
+"""`switchboard serve` in a subprocess, as an operator runs it (operations and billing tests)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from core import users as user_service
 from core.schemas import UserCreate
 from tests.support import ADMIN, FAKE_PRICE, PASSWORD, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
