@@ -2,8 +2,10 @@
 
 Called before every model call (chat, regenerate, /v1, embeddings, titles, tool loops), in one
 short transaction that is committed before the provider is called: seat, usage profile, price,
-rate limits, then a hold on every applicable budget. The returned reservation carries a lease the
-streaming worker renews; `billing.ledger.settle` ends it.
+rate limits, then a hold on every applicable budget. The statements are SQLAlchemy Core on one
+connection (`core.database.run_write`): this runs for every call, and the ORM's session and
+identity map cost more CPU than the statements themselves (bench/README.md). The returned
+reservation carries a lease the streaming worker renews; `billing.ledger.settle` ends it.
 """
 
 from __future__ import annotations
@@ -13,20 +15,49 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, case, select, update
+from sqlalchemy import Connection, Table, bindparam, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing import budgets, ledger, profiles, ratelimits, seats
-from billing.errors import BudgetExceeded, PriceUnknown, ReservationClosed, ReservationNotFound
-from billing.models import Budget, Reservation
+from billing import budgets, ledger, profiles, ratelimits
+from billing.errors import (
+    BudgetExceeded,
+    PriceUnknown,
+    ReservationClosed,
+    ReservationNotFound,
+    SeatRequired,
+)
+from billing.models import Budget, Reservation, Seat
 from billing.ratelimits import NO_LIMITS, RateLimits
 from core import clock
 from core.catalog import CatalogModel
-from core.database import write_transaction
+from core.database import run_write
 from core.errors import InvalidInput
 from core.ids import new_id
 
 LEASE_SECONDS = 120
+RESERVATIONS = cast(Table, Reservation.__table__)
+SEATS = cast(Table, Seat.__table__)
+# Built once: a statement object caches its compiled form; building one per call cost more CPU
+# than running it.
+_SEAT_TEAM = (
+    select(SEATS.c.team_id)
+    .where(SEATS.c.user_id == bindparam("user"))
+    .order_by(SEATS.c.created_at, SEATS.c.id)
+    .limit(1)
+)
+_INSERT = insert(RESERVATIONS)
+_LEASE = select(RESERVATIONS.c.lease_seconds).where(RESERVATIONS.c.id == bindparam("rid"))
+_DELIVERED = RESERVATIONS.c.delivered_tokens
+_RENEW = (
+    update(RESERVATIONS)
+    .where(RESERVATIONS.c.id == bindparam("rid"), RESERVATIONS.c.state == "open")
+    .values(
+        lease_expires_at=bindparam("expires"),
+        delivered_tokens=case(
+            (bindparam("so_far") > _DELIVERED, bindparam("so_far")), else_=_DELIVERED
+        ),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -88,42 +119,49 @@ class _Attempt:
     lease_seconds: int
 
     async def run(self, factory: async_sessionmaker[AsyncSession]) -> Reservation:
+        return await run_write(factory, self._run)
+
+    def _run(self, connection: Connection) -> Reservation:
         caller = self.caller
-        async with write_transaction(factory) as session:
-            now = clock.now()
-            seat = await seats.require_seat(session, user_id=caller.user_id)
-            await profiles.check_model(
-                session,
-                user_id=caller.user_id,
-                team_ids=caller.team_ids,
-                model_names=(self.model.name, *self.model.aliases),
-            )
-            found = await budgets.applicable(session, scopes=_scopes(caller))
-            micros = self._worst_case(found)
-            tokens = self.prompt_tokens + self.max_output_tokens
-            reservation_id = new_id()
-            keys = await ratelimits.resolve(
-                session,
-                user_id=caller.user_id,
-                team_ids=caller.team_ids,
-                api_token_id=caller.api_token_id,
-                defaults=self.limits,
-            )
-            await ratelimits.consume(
-                session, keys=keys, tokens=tokens, at=now, reservation_id=reservation_id
-            )
-            counter_ids = await budgets.reserve(
-                session, budgets=found, micros=micros, tokens=tokens, at=now
-            )
-            team_id = (
-                seat.team_id
-                if seat.team_id in caller.team_ids or not caller.team_ids
-                else (caller.team_ids[0])
-            )
-            reservation = self._reservation(reservation_id, team_id, micros, counter_ids, now)
-            session.add(reservation)
-            await session.flush()
-            return reservation
+        now = clock.now()
+        seat_team = _seat_team(connection, caller.user_id)
+        profiles.check_model(
+            connection,
+            user_id=caller.user_id,
+            team_ids=caller.team_ids,
+            model_names=(self.model.name, *self.model.aliases),
+        )
+        found = budgets.applicable_now(
+            connection,
+            user_id=caller.user_id,
+            team_ids=caller.team_ids,
+            api_token_id=caller.api_token_id,
+            assistant_id=caller.assistant_id,
+        )
+        micros = self._worst_case(found)
+        tokens = self.prompt_tokens + self.max_output_tokens
+        reservation_id = new_id()
+        keys = ratelimits.resolve(
+            connection,
+            user_id=caller.user_id,
+            team_ids=caller.team_ids,
+            api_token_id=caller.api_token_id,
+            defaults=self.limits,
+        )
+        ratelimits.consume(
+            connection, keys=keys, tokens=tokens, at=now, reservation_id=reservation_id
+        )
+        counter_ids = budgets.reserve(
+            connection, budgets=found, micros=micros, tokens=tokens, at=now
+        )
+        team_id = (
+            seat_team
+            if seat_team in caller.team_ids or not caller.team_ids
+            else (caller.team_ids[0])
+        )
+        values = self._reservation(reservation_id, team_id, micros, counter_ids, now)
+        connection.execute(_INSERT, values)
+        return Reservation(**values)
 
     def _worst_case(self, found: Sequence[Budget]) -> int:
         price = self.model.price
@@ -142,36 +180,42 @@ class _Attempt:
 
     def _reservation(
         self, reservation_id: str, team_id: str, micros: int, counter_ids: list[str], now: datetime
-    ) -> Reservation:
+    ) -> dict[str, Any]:
         price = self.model.price
-        return Reservation(
-            id=reservation_id,
-            user_id=self.caller.user_id,
-            team_id=team_id,
-            api_token_id=self.caller.api_token_id,
-            assistant_id=self.caller.assistant_id,
-            model=self.model.name,
-            source=self.source,
-            input_price=price.input_per_token if price else None,
-            output_price=price.output_per_token if price else None,
-            prompt_tokens=self.prompt_tokens,
-            max_output_tokens=self.max_output_tokens,
-            reserved_micros=micros,
-            reserved_tokens=self.prompt_tokens + self.max_output_tokens,
-            counter_ids=counter_ids,
-            delivered_tokens=0,
-            lease_seconds=self.lease_seconds,
-            lease_expires_at=now + timedelta(seconds=self.lease_seconds),
-            state="open",
-            created_at=now,
-        )
+        return {
+            "id": reservation_id,
+            "user_id": self.caller.user_id,
+            "team_id": team_id,
+            "api_token_id": self.caller.api_token_id,
+            "assistant_id": self.caller.assistant_id,
+            "model": self.model.name,
+            "source": self.source,
+            "input_price": price.input_per_token if price else None,
+            "output_price": price.output_per_token if price else None,
+            "prompt_tokens": self.prompt_tokens,
+            "max_output_tokens": self.max_output_tokens,
+            "reserved_micros": micros,
+            "reserved_tokens": self.prompt_tokens + self.max_output_tokens,
+            "counter_ids": counter_ids,
+            "delivered_tokens": 0,
+            "lease_seconds": self.lease_seconds,
+            "lease_expires_at": now + timedelta(seconds=self.lease_seconds),
+            "state": "open",
+            "created_at": now,
+            "settled_at": None,
+        }
 
 
-def _scopes(caller: Caller) -> list[tuple[str, str | None]]:
-    scopes: list[tuple[str, str | None]] = [("user", caller.user_id)]
-    scopes += [("team", t) for t in caller.team_ids]
-    scopes += [("apiToken", caller.api_token_id), ("assistant", caller.assistant_id)]
-    return scopes
+def _seat_team(connection: Connection, user_id: str) -> str:
+    """The team of the user's seat (the oldest, if several teams gave one).
+
+    Raises:
+        SeatRequired: the user holds no seat.
+    """
+    team_id = connection.scalar(_SEAT_TEAM, {"user": user_id})
+    if team_id is None:
+        raise SeatRequired(user_id=user_id)
+    return str(team_id)
 
 
 async def renew_lease(
@@ -186,24 +230,14 @@ async def renew_lease(
         ReservationClosed: the request was settled or released already; stop streaming it.
         ReservationNotFound: no request was admitted under that id.
     """
-    async with write_transaction(factory) as session:
-        lease = await session.scalar(
-            select(Reservation.lease_seconds).where(Reservation.id == reservation_id)
-        )
-        if lease is None:
-            raise ReservationNotFound(reservation_id=reservation_id)
-        delivered = Reservation.delivered_tokens
-        result = await session.execute(
-            update(Reservation)
-            .where(Reservation.id == reservation_id, Reservation.state == "open")
-            .values(
-                lease_expires_at=clock.now() + timedelta(seconds=lease),
-                delivered_tokens=case(
-                    (delivered < completion_tokens_so_far, completion_tokens_so_far),
-                    else_=delivered,
-                ),
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if cast(CursorResult[Any], result).rowcount == 0:
-            raise ReservationClosed(reservation_id=reservation_id)
+    await run_write(factory, _renew, reservation_id, completion_tokens_so_far)
+
+
+def _renew(connection: Connection, reservation_id: str, delivered_so_far: int) -> None:
+    lease = connection.scalar(_LEASE, {"rid": reservation_id})
+    if lease is None:
+        raise ReservationNotFound(reservation_id=reservation_id)
+    expires = clock.now() + timedelta(seconds=lease)
+    params = {"rid": reservation_id, "expires": expires, "so_far": delivered_so_far}
+    if connection.execute(_RENEW, params).rowcount == 0:
+        raise ReservationClosed(reservation_id=reservation_id)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import httpx
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import Connection, CursorResult, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing.models import Budget, BudgetCounter, UsageAlert, insert_ignoring_duplicates
@@ -22,6 +22,22 @@ from core.database import write_transaction
 from core.ids import new_id
 
 log = logging.getLogger(__name__)
+_BUDGETS, _COUNTERS = cast(Table, Budget.__table__), cast(Table, BudgetCounter.__table__)
+_CROSSINGS = (
+    select(
+        _COUNTERS.c.period_start,
+        _COUNTERS.c.spent_micros,
+        _COUNTERS.c.spent_tokens,
+        _BUDGETS.c.id,
+        _BUDGETS.c.name,
+        _BUDGETS.c.limit_micros,
+        _BUDGETS.c.limit_tokens,
+        _BUDGETS.c.hard,
+        _BUDGETS.c.thresholds,
+    )
+    .join(_BUDGETS, _BUDGETS.c.id == _COUNTERS.c.budget_id)
+    .where(_COUNTERS.c.id.in_(bindparam("ids", expanding=True)))
+)
 
 
 def _crossed(budget: Budget, counter: BudgetCounter) -> list[float]:
@@ -38,25 +54,29 @@ def _crossed(budget: Budget, counter: BudgetCounter) -> list[float]:
     return sorted(t for t in thresholds if reached >= t)
 
 
-async def record_crossings(session: AsyncSession, *, counter_ids: Sequence[str]) -> None:
+def record_crossings(connection: Connection, *, counter_ids: Sequence[str]) -> None:
     """Store an alert for every threshold the counters' budgets have newly reached."""
     if not counter_ids:
         return
-    rows = await session.execute(
-        select(BudgetCounter, Budget)
-        .join(Budget, Budget.id == BudgetCounter.budget_id)
-        .where(BudgetCounter.id.in_(counter_ids))
-        .execution_options(populate_existing=True)
-    )
+    rows = connection.execute(_CROSSINGS, {"ids": list(counter_ids)})
     alerts: list[dict[str, Any]] = []
-    for counter, budget in rows.all():
+    for row in rows:
+        budget = Budget(
+            id=row.id,
+            name=row.name,
+            limit_micros=row.limit_micros,
+            limit_tokens=row.limit_tokens,
+            hard=row.hard,
+            thresholds=row.thresholds,
+        )
+        counter = BudgetCounter(spent_micros=row.spent_micros, spent_tokens=row.spent_tokens)
         for threshold in _crossed(budget, counter):
             alerts.append(
                 {
                     "id": new_id(),
                     "budget_id": budget.id,
                     "budget_name": budget.name,
-                    "period_start": counter.period_start,
+                    "period_start": row.period_start,
                     "threshold": threshold,
                     "spent_micros": counter.spent_micros,
                     "spent_tokens": counter.spent_tokens,
@@ -67,8 +87,7 @@ async def record_crossings(session: AsyncSession, *, counter_ids: Sequence[str])
                 }
             )
     if alerts:
-        dialect = session.get_bind().dialect.name
-        await session.execute(insert_ignoring_duplicates(dialect, UsageAlert, alerts))
+        connection.execute(insert_ignoring_duplicates(connection.dialect.name, UsageAlert), alerts)
 
 
 async def list_alerts(

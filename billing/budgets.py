@@ -8,11 +8,22 @@ admission's BEGIN IMMEDIATE serialises writers. No process memory is involved.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import periods
@@ -24,6 +35,30 @@ from core import clock
 from core.ids import new_id
 
 Scope = tuple[str, str | None]
+BUDGETS = cast(Table, Budget.__table__)
+COUNTERS = cast(Table, BudgetCounter.__table__)
+# Statements of every admission, built once (their compiled form is cached on them).
+_COUNTERS_OF = select(COUNTERS.c.id, COUNTERS.c.budget_id, COUNTERS.c.period_start).where(
+    COUNTERS.c.budget_id.in_(bindparam("ids", expanding=True)),
+    COUNTERS.c.period_start >= bindparam("earliest"),
+)
+_COUNTER = select(COUNTERS).where(COUNTERS.c.id == bindparam("cid"))
+_APPLICABLE = (
+    select(BUDGETS)
+    .where(
+        or_(
+            BUDGETS.c.scope == "global",
+            and_(BUDGETS.c.scope == "user", BUDGETS.c.scope_id == bindparam("user")),
+            and_(
+                BUDGETS.c.scope == "team",
+                BUDGETS.c.scope_id.in_(bindparam("teams", expanding=True)),
+            ),
+            and_(BUDGETS.c.scope == "apiToken", BUDGETS.c.scope_id == bindparam("token")),
+            and_(BUDGETS.c.scope == "assistant", BUDGETS.c.scope_id == bindparam("assistant")),
+        )
+    )
+    .order_by(BUDGETS.c.id)
+)
 
 
 async def create(
@@ -137,13 +172,35 @@ def _remaining(limit: int | None, used: int) -> int | None:
 
 async def applicable(session: AsyncSession, *, scopes: Iterable[Scope]) -> Sequence[Budget]:
     """Every budget over one of the scopes, plus the global ones, by id."""
-    conditions = [and_(Budget.scope == s, Budget.scope_id == i) for s, i in scopes if i]
-    conditions.append(Budget.scope == "global")
-    return list(await session.scalars(select(Budget).where(or_(*conditions)).order_by(Budget.id)))
+    return list(await session.scalars(select(Budget).where(_over(scopes)).order_by(Budget.id)))
 
 
-async def reserve(
-    session: AsyncSession, *, budgets: Sequence[Budget], micros: int, tokens: int, at: datetime
+def applicable_now(
+    connection: Connection,
+    *,
+    user_id: str,
+    team_ids: Sequence[str],
+    api_token_id: str | None,
+    assistant_id: str | None,
+) -> list[Budget]:
+    """`applicable` on an admission's Core connection (detached Budget objects, by id)."""
+    params = {
+        "user": user_id,
+        "teams": list(team_ids),
+        "token": api_token_id,
+        "assistant": assistant_id,
+    }
+    return [Budget(**row._mapping) for row in connection.execute(_APPLICABLE, params)]
+
+
+def _over(scopes: Iterable[Scope]) -> ColumnElement[bool]:
+    conditions = [and_(BUDGETS.c.scope == s, BUDGETS.c.scope_id == i) for s, i in scopes if i]
+    conditions.append(BUDGETS.c.scope == "global")
+    return or_(*conditions)
+
+
+def reserve(
+    connection: Connection, *, budgets: Sequence[Budget], micros: int, tokens: int, at: datetime
 ) -> list[str]:
     """Hold `micros` and `tokens` in every budget's current period, or none of them.
 
@@ -156,40 +213,45 @@ async def reserve(
         return []
     by_budget = {b.id: b for b in budgets}
     starts = {b.id: periods.start_of(cast(Period, b.period), at) for b in budgets}
-    counters = await _counters(session, starts)
+    counters = _counters(connection, starts)
     for counter_id, budget_id in counters:
         budget = by_budget[budget_id]
-        stmt = (
-            update(BudgetCounter)
-            .where(BudgetCounter.id == counter_id, *_room(budget, micros, tokens))
-            .values(
-                reserved_micros=BudgetCounter.reserved_micros + micros,
-                reserved_tokens=BudgetCounter.reserved_tokens + tokens,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        result = cast(CursorResult[Any], await session.execute(stmt))
-        if result.rowcount == 0:
-            raise await _exceeded(session, budget, counter_id, starts[budget_id], micros, tokens)
+        check_micros = budget.hard and budget.limit_micros is not None
+        check_tokens = budget.hard and budget.limit_tokens is not None
+        params = {
+            "cid": counter_id,
+            "micros": micros,
+            "tokens": tokens,
+            "limit_micros": budget.limit_micros,
+            "limit_tokens": budget.limit_tokens,
+        }
+        if connection.execute(_hold(check_micros, check_tokens), params).rowcount == 0:
+            raise _exceeded(connection, budget, counter_id, starts[budget_id], micros, tokens)
     return [counter_id for counter_id, _ in counters]
 
 
-def _room(budget: Budget, micros: int, tokens: int) -> list[ColumnElement[bool]]:
-    if not budget.hard:
-        return []
+@functools.cache
+def _hold(check_micros: bool, check_tokens: bool) -> Update:
+    """The conditional update that holds room in a counter (built once per kind of budget)."""
     room: list[ColumnElement[bool]] = []
-    if budget.limit_micros is not None:
-        used = BudgetCounter.spent_micros + BudgetCounter.reserved_micros + micros
-        room.append(used <= budget.limit_micros)
-    if budget.limit_tokens is not None:
-        used = BudgetCounter.spent_tokens + BudgetCounter.reserved_tokens + tokens
-        room.append(used <= budget.limit_tokens)
-    return room
+    if check_micros:
+        used = COUNTERS.c.spent_micros + COUNTERS.c.reserved_micros + bindparam("micros")
+        room.append(used <= bindparam("limit_micros"))
+    if check_tokens:
+        used = COUNTERS.c.spent_tokens + COUNTERS.c.reserved_tokens + bindparam("tokens")
+        room.append(used <= bindparam("limit_tokens"))
+    return (
+        update(COUNTERS)
+        .where(COUNTERS.c.id == bindparam("cid"), *room)
+        .values(
+            reserved_micros=COUNTERS.c.reserved_micros + bindparam("micros"),
+            reserved_tokens=COUNTERS.c.reserved_tokens + bindparam("tokens"),
+        )
+    )
 
 
-async def _counters(session: AsyncSession, starts: dict[str, datetime]) -> list[tuple[str, str]]:
+def _counters(connection: Connection, starts: dict[str, datetime]) -> list[tuple[str, str]]:
     """The counters of each budget's period, created (in budget-id order) where missing."""
-    dialect = session.get_bind().dialect.name
     rows = [
         {
             "id": new_id(),
@@ -202,28 +264,22 @@ async def _counters(session: AsyncSession, starts: dict[str, datetime]) -> list[
         }
         for b, s in sorted(starts.items())
     ]
-    await session.execute(insert_ignoring_duplicates(dialect, BudgetCounter, rows))
-    wanted = [
-        and_(BudgetCounter.budget_id == b, BudgetCounter.period_start == s)
-        for b, s in starts.items()
-    ]
-    found = await session.execute(
-        select(BudgetCounter.id, BudgetCounter.budget_id).where(or_(*wanted))
-    )
-    return sorted((i, b) for i, b in found.all())
+    connection.execute(insert_ignoring_duplicates(connection.dialect.name, BudgetCounter), rows)
+    params = {"ids": list(starts), "earliest": min(starts.values())}
+    found = connection.execute(_COUNTERS_OF, params)
+    return sorted((i, b) for i, b, start in found if starts[b] == start)
 
 
-async def _exceeded(
-    session: AsyncSession,
+def _exceeded(
+    connection: Connection,
     budget: Budget,
     counter_id: str,
     start: datetime,
     micros: int,
     tokens: int,
 ) -> BudgetExceeded:
-    counter = await session.get(BudgetCounter, counter_id, populate_existing=True)
-    assert counter is not None
-    view = _status(budget, start, counter)
+    row = connection.execute(_COUNTER, {"cid": counter_id}).one()
+    view = _status(budget, start, BudgetCounter(**row._mapping))
     resets = view.resets_at.isoformat() if view.resets_at else None
     return BudgetExceeded(
         f"The budget {budget.name!r} has no room for this request"

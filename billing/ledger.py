@@ -8,9 +8,10 @@ reservation's hold on each counter with the actual cost, in counter-id order lik
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from datetime import datetime
+from typing import Literal, cast
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing import alerts, ratelimits
@@ -18,8 +19,32 @@ from billing.errors import ReservationNotFound
 from billing.models import BudgetCounter, LedgerEntry, Reservation
 from core import clock
 from core.catalog import Price
-from core.database import write_transaction
+from core.database import run_write
+from core.ids import new_id
 
+RESERVATIONS = cast(Table, Reservation.__table__)
+COUNTERS = cast(Table, BudgetCounter.__table__)
+ENTRIES = cast(Table, LedgerEntry.__table__)
+# Statements of every settlement, built once (their compiled form is cached on them).
+_CLOSE = (
+    update(RESERVATIONS)
+    .where(RESERVATIONS.c.id == bindparam("rid"), RESERVATIONS.c.state == "open")
+    .values(state=bindparam("outcome"), settled_at=bindparam("at"))
+    .returning(*RESERVATIONS.c)
+)
+_CLOSE_EXPIRED = _CLOSE.where(RESERVATIONS.c.lease_expires_at < bindparam("now"))
+_ENTRY = select(ENTRIES).where(ENTRIES.c.reservation_id == bindparam("rid"))
+_INSERT_ENTRY = insert(ENTRIES)
+_SPEND = (
+    update(COUNTERS)
+    .where(COUNTERS.c.id == bindparam("cid"))
+    .values(
+        reserved_micros=COUNTERS.c.reserved_micros - bindparam("held_micros"),
+        reserved_tokens=COUNTERS.c.reserved_tokens - bindparam("held_tokens"),
+        spent_micros=COUNTERS.c.spent_micros + bindparam("cost"),
+        spent_tokens=COUNTERS.c.spent_tokens + bindparam("used"),
+    )
+)
 Outcome = Literal["completed", "cancelled", "failed", "interrupted"]
 RELEASE_BATCH = 200
 
@@ -37,23 +62,37 @@ async def settle(
 
     `estimated` marks token counts made with tiktoken because the provider gave none. A cancelled
     request is billed at least the completion tokens reported delivered through `renew_lease`.
-    Settling again returns the first row unchanged.
+    Settling again returns the first row unchanged. Returns the row (detached).
 
     Raises:
         ReservationNotFound: no request was admitted under that id.
     """
-    async with write_transaction(factory) as session:
-        reservation = await _close(session, reservation_id, outcome)
-        if reservation is None:
-            return await _entry_of(session, reservation_id)
-        return await _record(
-            session,
-            reservation,
-            outcome,
-            max(0, prompt_tokens),
-            max(0, completion_tokens),
-            estimated,
-        )
+    return await run_write(
+        factory,
+        _settle,
+        reservation_id,
+        outcome,
+        max(0, prompt_tokens),
+        max(0, completion_tokens),
+        estimated,
+    )
+
+
+def _settle(
+    connection: Connection,
+    reservation_id: str,
+    outcome: Outcome,
+    prompt_tokens: int,
+    completion_tokens: int,
+    estimated: bool,
+) -> LedgerEntry:
+    reservation = _close(connection, reservation_id, outcome)
+    if reservation is None:
+        row = connection.execute(_ENTRY, {"rid": reservation_id}).one_or_none()
+        if row is None:
+            raise ReservationNotFound(reservation_id=reservation_id)
+        return LedgerEntry(**row._mapping)
+    return _record(connection, reservation, outcome, prompt_tokens, completion_tokens, estimated)
 
 
 async def release_expired(factory: async_sessionmaker[AsyncSession]) -> int:
@@ -74,16 +113,17 @@ async def release_expired(factory: async_sessionmaker[AsyncSession]) -> int:
         )
     released = 0
     for reservation_id in expired:
-        async with write_transaction(factory) as session:
-            still_expired = Reservation.lease_expires_at < now
-            reservation = await _close(session, reservation_id, "interrupted", still_expired)
-            if reservation is None:
-                continue
-            await _record(
-                session, reservation, "interrupted", reservation.prompt_tokens, 0, estimated=True
-            )
-            released += 1
+        released += await run_write(factory, _release, reservation_id, now)
     return released
+
+
+def _release(connection: Connection, reservation_id: str, now: datetime) -> int:
+    reservation = _close(connection, reservation_id, "interrupted", expired_before=now)
+    if reservation is None:
+        return 0
+    prompt = reservation.prompt_tokens
+    _record(connection, reservation, "interrupted", prompt, 0, estimated=True)
+    return 1
 
 
 async def get_entry(session: AsyncSession, *, reservation_id: str) -> LedgerEntry | None:
@@ -103,25 +143,20 @@ async def open_reservations(
     return list(await session.scalars(stmt))
 
 
-async def _close(
-    session: AsyncSession, reservation_id: str, outcome: str, *also: ColumnElement[bool]
+def _close(
+    connection: Connection,
+    reservation_id: str,
+    outcome: str,
+    *,
+    expired_before: datetime | None = None,
 ) -> Reservation | None:
-    # One statement: the conditional update returns the closed row (SQLite ≥ 3.35, PostgreSQL).
-    closed = await session.scalars(
-        update(Reservation)
-        .where(Reservation.id == reservation_id, Reservation.state == "open", *also)
-        .values(state=outcome, settled_at=clock.now())
-        .returning(Reservation)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
-    return closed.one_or_none()
-
-
-async def _entry_of(session: AsyncSession, reservation_id: str) -> LedgerEntry:
-    entry = await get_entry(session, reservation_id=reservation_id)
-    if entry is None:
-        raise ReservationNotFound(reservation_id=reservation_id)
-    return entry
+    # One statement: the conditional update returns the closed row (SQLite >= 3.35, PostgreSQL).
+    params = {"rid": reservation_id, "outcome": outcome, "at": clock.now()}
+    if expired_before is None:
+        closed = connection.execute(_CLOSE, params).one_or_none()
+    else:
+        closed = connection.execute(_CLOSE_EXPIRED, {**params, "now": expired_before}).one_or_none()
+    return None if closed is None else Reservation(**closed._mapping)
 
 
 def _cost(reservation: Reservation, prompt_tokens: int, completion_tokens: int) -> int:
@@ -131,8 +166,8 @@ def _cost(reservation: Reservation, prompt_tokens: int, completion_tokens: int) 
     return price.cost_micros(prompt_tokens, completion_tokens)
 
 
-async def _record(
-    session: AsyncSession,
+def _record(
+    connection: Connection,
     reservation: Reservation,
     outcome: str,
     prompt_tokens: int,
@@ -144,36 +179,35 @@ async def _record(
     cost = _cost(reservation, prompt_tokens, completion_tokens)
     tokens = prompt_tokens + completion_tokens
     for counter_id in sorted(reservation.counter_ids):
-        await session.execute(
-            update(BudgetCounter)
-            .where(BudgetCounter.id == counter_id)
-            .values(
-                reserved_micros=BudgetCounter.reserved_micros - reservation.reserved_micros,
-                reserved_tokens=BudgetCounter.reserved_tokens - reservation.reserved_tokens,
-                spent_micros=BudgetCounter.spent_micros + cost,
-                spent_tokens=BudgetCounter.spent_tokens + tokens,
-            )
-            .execution_options(synchronize_session=False)
+        connection.execute(
+            _SPEND,
+            {
+                "cid": counter_id,
+                "held_micros": reservation.reserved_micros,
+                "held_tokens": reservation.reserved_tokens,
+                "cost": cost,
+                "used": tokens,
+            },
         )
-    await ratelimits.settle_tokens(session, reservation_id=reservation.id, tokens=tokens)
-    await alerts.record_crossings(session, counter_ids=reservation.counter_ids)
-    entry = LedgerEntry(
-        reservation_id=reservation.id,
-        outcome=outcome,
-        model=reservation.model,
-        user_id=reservation.user_id,
-        team_id=reservation.team_id,
-        api_token_id=reservation.api_token_id,
-        assistant_id=reservation.assistant_id,
-        source=reservation.source,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        cost_micros=cost,
-        reserved_micros=reservation.reserved_micros,
-        estimated=estimated,
-        admitted_at=reservation.created_at,
-        created_at=clock.now(),
-    )
-    session.add(entry)
-    await session.flush()
-    return entry
+    ratelimits.settle_tokens(connection, reservation_id=reservation.id, tokens=tokens)
+    alerts.record_crossings(connection, counter_ids=reservation.counter_ids)
+    values = {
+        "id": new_id(),
+        "reservation_id": reservation.id,
+        "outcome": outcome,
+        "model": reservation.model,
+        "user_id": reservation.user_id,
+        "team_id": reservation.team_id,
+        "api_token_id": reservation.api_token_id,
+        "assistant_id": reservation.assistant_id,
+        "source": reservation.source,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "cost_micros": cost,
+        "reserved_micros": reservation.reserved_micros,
+        "estimated": estimated,
+        "admitted_at": reservation.created_at,
+        "created_at": clock.now(),
+    }
+    connection.execute(_INSERT_ENTRY, values)
+    return LedgerEntry(**values)

@@ -5,8 +5,8 @@ Money is integer micro-dollars throughout; datetimes are UTC with their time zon
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -213,12 +213,14 @@ class UsageAlert(IdMixin, Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
-def insert_ignoring_duplicates(
-    dialect: str, table: type[Base], rows: list[dict[str, Any]]
-) -> Insert:
-    """An INSERT that skips rows whose unique key already exists (SQLite and PostgreSQL)."""
+@functools.cache
+def insert_ignoring_duplicates(dialect: str, table: type[Base]) -> Insert:
+    """An INSERT that skips rows whose unique key already exists (SQLite and PostgreSQL).
+
+    Execute it with a list of rows; one statement per table and dialect, built once.
+    """
     target = table.__table__
     assert isinstance(target, Table)
     if dialect == "postgresql":
-        return postgresql.insert(target).values(rows).on_conflict_do_nothing()
-    return sqlite.insert(target).values(rows).on_conflict_do_nothing()
+        return postgresql.insert(target).on_conflict_do_nothing()
+    return sqlite.insert(target).on_conflict_do_nothing()

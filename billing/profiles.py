@@ -8,8 +8,9 @@ monthly budget linked to the profile, so it is enforced by the same atomic reser
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import cast
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Connection, Table, and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +18,19 @@ from billing import budgets
 from billing.errors import ModelNotAllowed, UsageProfileExists, UsageProfileNotFound
 from billing.models import Budget, UsageProfile
 from billing.schemas import BudgetCreate, UsageProfileCreate, UsageProfileUpdate
+
+PROFILES = cast(Table, UsageProfile.__table__)
+_DECIDING = select(
+    PROFILES.c.id, PROFILES.c.name, PROFILES.c.scope, PROFILES.c.allowed_models
+).where(
+    or_(
+        and_(PROFILES.c.scope == "user", PROFILES.c.scope_id == bindparam("user")),
+        and_(
+            PROFILES.c.scope == "team",
+            PROFILES.c.scope_id.in_(bindparam("teams", expanding=True)),
+        ),
+    )
+)
 
 
 async def create(session: AsyncSession, *, data: UsageProfileCreate) -> UsageProfile:
@@ -75,21 +89,17 @@ async def delete(session: AsyncSession, *, profile: UsageProfile) -> None:
     await session.flush()
 
 
-async def check_model(
-    session: AsyncSession, *, user_id: str, team_ids: Iterable[str], model_names: Sequence[str]
+def check_model(
+    connection: Connection, *, user_id: str, team_ids: Iterable[str], model_names: Sequence[str]
 ) -> None:
-    """Refuse a model the caller's usage profiles do not allow.
+    """Refuse a model the caller's usage profiles do not allow (on an admission's connection).
 
     `model_names` are the model's name and aliases; a profile listing any of them allows it.
 
     Raises:
         ModelNotAllowed: the profile that decides for the caller does not list the model.
     """
-    teams = list(team_ids)
-    scopes = [and_(UsageProfile.scope == "user", UsageProfile.scope_id == user_id)]
-    if teams:
-        scopes.append(and_(UsageProfile.scope == "team", UsageProfile.scope_id.in_(teams)))
-    found = list(await session.scalars(select(UsageProfile).where(or_(*scopes))))
+    found = connection.execute(_DECIDING, {"user": user_id, "teams": list(team_ids)}).all()
     own = [p for p in found if p.scope == "user"]
     deciding = own or found
     if not deciding:

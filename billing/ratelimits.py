@@ -2,7 +2,8 @@
 
 Each key (`user:<id>`, `apiToken:<id>`) has a sliding one-minute window of admitted requests. An
 admission locks the key's bucket row, counts the window and records itself, all inside the admission
-transaction, so several workers share the limits and a refused admission leaves no trace.
+transaction, so several workers share the limits and a refused admission leaves no trace. The
+statements of admission and settlement are plain Core on the admission's connection.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,8 +26,32 @@ from billing.errors import (
 from billing.models import RateBucket, RateEvent, RateLimitOverride, insert_ignoring_duplicates
 from billing.schemas import RateLimitOverrideCreate, RateLimitOverrideUpdate
 from core.clock import as_utc
+from core.ids import new_id
 
 WINDOW = timedelta(minutes=1)
+OVERRIDES = cast(Table, RateLimitOverride.__table__)
+BUCKETS = cast(Table, RateBucket.__table__)
+EVENTS = cast(Table, RateEvent.__table__)
+# Statements of every admission, built once (their compiled form is cached on them).
+_OVERRIDES_OF = select(
+    OVERRIDES.c.scope,
+    OVERRIDES.c.scope_id,
+    OVERRIDES.c.requests_per_minute,
+    OVERRIDES.c.tokens_per_minute,
+).where(OVERRIDES.c.scope_id.in_(bindparam("ids", expanding=True)))
+_LOCK = select(BUCKETS.c.key).where(BUCKETS.c.key == bindparam("key")).with_for_update()
+_FORGET = delete(EVENTS).where(EVENTS.c.key == bindparam("key"), EVENTS.c.at <= bindparam("since"))
+_WINDOW = (
+    select(EVENTS.c.at, EVENTS.c.tokens)
+    .where(EVENTS.c.key == bindparam("key"), EVENTS.c.at > bindparam("since"))
+    .order_by(EVENTS.c.at)
+)
+_RECORD = insert(EVENTS)
+_SETTLE = (
+    update(EVENTS)
+    .where(EVENTS.c.reservation_id == bindparam("rid"))
+    .values(tokens=bindparam("used"))
+)
 
 
 @dataclass(frozen=True)
@@ -56,8 +82,8 @@ class RateKey:
         return f"{self.scope}:{self.scope_id}"
 
 
-async def resolve(
-    session: AsyncSession,
+def resolve(
+    connection: Connection,
     *,
     user_id: str,
     team_ids: Iterable[str],
@@ -68,9 +94,7 @@ async def resolve(
     teams' overrides, else the defaults; an API token's override, else the token defaults."""
     teams = list(team_ids)
     ids = [user_id, *teams, *([api_token_id] if api_token_id else [])]
-    rows = await session.scalars(
-        select(RateLimitOverride).where(RateLimitOverride.scope_id.in_(ids))
-    )
+    rows = connection.execute(_OVERRIDES_OF, {"ids": ids})
     found = {(o.scope, o.scope_id): o for o in rows}
     user = found.get(("user", user_id))
     team_rows = [found[("team", t)] for t in teams if ("team", t) in found]
@@ -102,8 +126,8 @@ def _most_generous(limits: Iterable[int | None]) -> int | None:
     return None if any(v is None for v in values) else max(v for v in values if v is not None)
 
 
-async def consume(
-    session: AsyncSession,
+def consume(
+    connection: Connection,
     *,
     keys: Sequence[RateKey],
     tokens: int,
@@ -117,30 +141,17 @@ async def consume(
     """
     if not keys:
         return
-    dialect = session.get_bind().dialect.name
     ordered = sorted(keys, key=lambda k: k.key)
-    await session.execute(
-        insert_ignoring_duplicates(dialect, RateBucket, [{"key": k.key} for k in ordered])
-    )
+    buckets = insert_ignoring_duplicates(connection.dialect.name, RateBucket)
+    connection.execute(buckets, [{"key": k.key} for k in ordered])
     for key in ordered:
-        await session.execute(
-            select(RateBucket.key).where(RateBucket.key == key.key).with_for_update()
-        )
-        await session.execute(
-            delete(RateEvent)
-            .where(RateEvent.key == key.key, RateEvent.at <= at - WINDOW)
-            .execution_options(synchronize_session=False)
-        )
-        window = (
-            await session.execute(
-                select(RateEvent.at, RateEvent.tokens)
-                .where(RateEvent.key == key.key, RateEvent.at > at - WINDOW)
-                .order_by(RateEvent.at)
-            )
-        ).all()
+        span = {"key": key.key, "since": at - WINDOW}
+        connection.execute(_LOCK, span)
+        connection.execute(_FORGET, span)
+        window = connection.execute(_WINDOW, span).all()
         _check(key, [(as_utc(a), t) for a, t in window], tokens, at)
-        session.add(RateEvent(key=key.key, at=at, tokens=tokens, reservation_id=reservation_id))
-    await session.flush()
+        event = {"id": new_id(), "key": key.key, "at": at, "tokens": tokens}
+        connection.execute(_RECORD, {**event, "reservation_id": reservation_id})
 
 
 def _check(key: RateKey, window: list[tuple[datetime, int]], tokens: int, at: datetime) -> None:
@@ -178,14 +189,9 @@ def _refusal(
     )
 
 
-async def settle_tokens(session: AsyncSession, *, reservation_id: str, tokens: int) -> None:
+def settle_tokens(connection: Connection, *, reservation_id: str, tokens: int) -> None:
     """Replace a request's worst-case tokens in its windows with what it used."""
-    await session.execute(
-        update(RateEvent)
-        .where(RateEvent.reservation_id == reservation_id)
-        .values(tokens=tokens)
-        .execution_options(synchronize_session=False)
-    )
+    connection.execute(_SETTLE, {"rid": reservation_id, "used": tokens})
 
 
 async def create_override(

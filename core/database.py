@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import DateTime, MetaData, String, TypeDecorator, event
+from sqlalchemy import Connection, DateTime, MetaData, String, TypeDecorator, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -19,6 +19,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from core import clock, ids, inline_sqlite
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -86,6 +89,11 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         if inline:
             gate = inline_sqlite.WriteGate()
             kwargs.setdefault("async_creator", inline_sqlite.connector(str(path), gate, 30.0))
+            # Writers wait for the write lock holding a pooled connection; past the pool, each
+            # call would open (and close) a connection of its own, the costliest part of a call
+            # under load. An idle SQLite connection costs a few kB.
+            kwargs.setdefault("pool_size", 64)
+            kwargs.setdefault("max_overflow", 64)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         busy_ms = 0 if inline else 30000
 
@@ -132,3 +140,24 @@ async def write_transaction(
         except BaseException:
             await session.rollback()
             raise
+
+
+async def run_write(
+    factory: async_sessionmaker[AsyncSession],
+    work: Callable[Concatenate[Connection, P], T],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """Run `work(connection, ...)` in one short write transaction, committed if it returns.
+
+    For the statements of every model call (admission, settlement): plain SQLAlchemy Core on one
+    connection, all of it in one greenlet hop, no ORM session or identity map. Takes SQLite's
+    write lock up front like `write_transaction`; rolls back if `work` raises.
+    """
+    engine: AsyncEngine = factory.kw["bind"]
+    async with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            await connection.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+        async with connection.begin():
+            return await connection.run_sync(work, *args, **kwargs)
