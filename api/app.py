@@ -126,7 +126,10 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     app.state.services = services
     app.state.drain = drain
     errors.install(app)
+    # Routes are matched in order: the streaming endpoints every model call hits come first.
     for module in (
+        openai,
+        chats,
         health,
         auth,
         api_tokens,
@@ -138,7 +141,6 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         usage_profiles,
         rate_limits,
         models,
-        chats,
         chat_folders,
         chat_shares,
         assistants,
@@ -148,7 +150,6 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         library,
         knowledge,
         jobs,
-        openai,
         providers,
         team_models,
         toolkits,
