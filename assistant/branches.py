@@ -9,35 +9,50 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Generic, NamedTuple, TypeVar
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from assistant.errors import MessageNotFound
+from assistant.errors import ChatNotFound, MessageNotFound
 from assistant.models import Chat, Message
 from core import clock, ids
+from core.database import run_write
 from core.listing import InvalidSort, Page, PageRequest
 
 
+class Node(NamedTuple):
+    """A message as a new turn needs it: where it hangs, and what the model is told."""
+
+    id: str
+    parent_id: str | None
+    role: str
+    status: str
+    content: str
+
+
+M = TypeVar("M", Message, Node)
+
+
 @dataclass(frozen=True)
-class Tree:
+class Tree(Generic[M]):
     """Every message of one chat, by id and by parent."""
 
-    by_id: dict[str, Message]
-    children: dict[str | None, list[Message]]
+    by_id: dict[str, M]
+    children: dict[str | None, list[M]]
 
     @classmethod
-    def of(cls, messages: Sequence[Message]) -> Tree:
+    def of(cls, messages: Sequence[M]) -> Tree[M]:
         """The tree of a chat's messages (given oldest first)."""
-        children: dict[str | None, list[Message]] = {}
+        children: dict[str | None, list[M]] = {}
         for message in messages:
             children.setdefault(message.parent_id, []).append(message)
         return cls({m.id: m for m in messages}, children)
 
-    def path_to(self, leaf_id: str | None) -> list[Message]:
+    def path_to(self, leaf_id: str | None) -> list[M]:
         """The messages from the root down to `leaf_id` (empty for None or an unknown id)."""
-        path: list[Message] = []
+        path: list[M] = []
         current = self.by_id.get(leaf_id) if leaf_id else None
         while current is not None and len(path) <= len(self.by_id):
             path.append(current)
@@ -52,13 +67,13 @@ class Tree:
             current = self.children[current][-1].id
         return current
 
-    def siblings(self, message: Message) -> list[str]:
+    def siblings(self, message: M) -> list[str]:
         """The ids of a message and its alternatives (same parent), oldest first."""
         return [m.id for m in self.children.get(message.parent_id, [])]
 
-    def latest(self) -> Message | None:
-        """The newest message of the chat."""
-        return max(self.by_id.values(), key=lambda m: (m.created_at, m.id), default=None)
+    def latest(self) -> M | None:
+        """The newest message of the chat (the last given: they come oldest first)."""
+        return next(reversed(self.by_id.values()), None)
 
 
 @dataclass(frozen=True)
@@ -69,7 +84,7 @@ class BranchMessage:
     sibling_ids: list[str]
 
 
-async def tree(session: AsyncSession, *, chat: Chat) -> Tree:
+async def tree(session: AsyncSession, *, chat: Chat) -> Tree[Message]:
     """Load every message of a chat as a tree."""
     rows = await session.scalars(
         select(Message).where(Message.chat_id == chat.id).order_by(Message.created_at, Message.id)
@@ -77,7 +92,7 @@ async def tree(session: AsyncSession, *, chat: Chat) -> Tree:
     return Tree.of(list(rows))
 
 
-def active_path(chat: Chat, messages: Tree) -> list[Message]:
+def active_path(chat: Chat, messages: Tree[M]) -> list[M]:
     """The path the chat shows: to its active leaf, or to its newest message when it has none."""
     path = messages.path_to(chat.active_leaf_id)
     if not path:
@@ -130,8 +145,58 @@ async def page_of(
     return Page(items, len(chosen), page.start, page.limit)
 
 
+CHATS = Chat.metadata.tables[Chat.__tablename__]
+MESSAGES = Message.metadata.tables[Message.__tablename__]
+# A turn's reads and writes are prepared Core statements: no ORM objects on the chat's hot path.
+_CHAT = select(
+    CHATS.c.id,
+    CHATS.c.user_id,
+    CHATS.c.title,
+    CHATS.c.model,
+    CHATS.c.knowledge_file_ids,
+    CHATS.c.knowledge_folder_ids,
+    CHATS.c.assistant_id,
+    CHATS.c.toolkit_ids,
+    CHATS.c.active_leaf_id,
+).where(CHATS.c.id == bindparam("chat"))
+_NODES = (
+    select(
+        MESSAGES.c.id, MESSAGES.c.parent_id, MESSAGES.c.role, MESSAGES.c.status, MESSAGES.c.content
+    )
+    .where(MESSAGES.c.chat_id == bindparam("chat"))
+    .order_by(MESSAGES.c.created_at, MESSAGES.c.id)
+)
+_INSERT_MESSAGES = insert(MESSAGES)
+_TOUCH_CHAT = update(CHATS).where(CHATS.c.id == bindparam("chat"))
+
+
+async def for_turn(
+    factory: async_sessionmaker[AsyncSession], *, user_id: str, chat_id: str
+) -> tuple[Chat, Tree[Node]]:
+    """A chat of the user's (detached, not in any session) and its messages as a tree, in one
+    read of only the columns a new turn needs.
+
+    Raises:
+        ChatNotFound: there is no such chat, or it is another user's.
+    """
+    engine: AsyncEngine = factory.kw["bind"]
+    async with engine.connect() as connection:
+        row, nodes = await connection.run_sync(_read_turn, chat_id)
+    if row is None or row["user_id"] != user_id:
+        raise ChatNotFound(chat_id=chat_id)
+    return Chat(**row), Tree.of(nodes)
+
+
+def _read_turn(connection: Connection, chat_id: str) -> tuple[dict[str, Any] | None, list[Node]]:
+    row = connection.execute(_CHAT, {"chat": chat_id}).first()
+    if row is None:
+        return None, []
+    nodes = [Node._make(node) for node in connection.execute(_NODES, {"chat": chat_id})]
+    return row._asdict(), nodes
+
+
 async def add_turn(
-    session: AsyncSession,
+    factory: async_sessionmaker[AsyncSession],
     *,
     chat_id: str,
     parent_id: str | None,
@@ -139,30 +204,57 @@ async def add_turn(
     model: str,
     dropped_turns: int = 0,
     title: str | None = None,
-) -> Message:
+) -> str:
     """Hang a user message (unless `content` is None: a new answer to the same one) and a
-    `streaming` answer below `parent_id`; the answer becomes the chat's active leaf."""
+    `streaming` answer below `parent_id`, in one write; the answer becomes the chat's active
+    leaf. Returns the answer's id."""
+    now = clock.now()
+    rows = []
     if content is not None:
-        question = Message(
-            id=ids.new_id(), chat_id=chat_id, parent_id=parent_id, role="user", content=content
+        question_id = ids.new_id()
+        rows.append(
+            _row(question_id, chat_id, parent_id, "user", content, None, "complete", 0, now)
         )
-        session.add(question)
-        parent_id = question.id
-    answer = Message(
-        id=ids.new_id(),
-        chat_id=chat_id,
-        parent_id=parent_id,
-        role="assistant",
-        model=model,
-        status="streaming",
-        dropped_turns=dropped_turns,
+        parent_id = question_id
+    answer_id = ids.new_id()
+    rows.append(
+        _row(answer_id, chat_id, parent_id, "assistant", "", model, "streaming", dropped_turns, now)
     )
-    session.add(answer)
-    values: dict[str, Any] = {"updated_at": clock.now(), "active_leaf_id": answer.id}
+    chat: dict[str, Any] = {"chat": chat_id, "updated_at": now, "active_leaf_id": answer_id}
     if title is not None:
-        values["title"] = title
-    await session.execute(update(Chat).where(Chat.id == chat_id).values(**values))
-    return answer
+        chat["title"] = title
+    await run_write(factory, _write_turn, rows, chat)
+    return answer_id
+
+
+def _row(
+    message_id: str,
+    chat_id: str,
+    parent_id: str | None,
+    role: str,
+    content: str,
+    model: str | None,
+    status: str,
+    dropped_turns: int,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "id": message_id,
+        "chat_id": chat_id,
+        "parent_id": parent_id,
+        "role": role,
+        "content": content,
+        "model": model,
+        "status": status,
+        "dropped_turns": dropped_turns,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _write_turn(connection: Connection, rows: list[dict[str, Any]], chat: dict[str, Any]) -> None:
+    connection.execute(_INSERT_MESSAGES, rows)
+    connection.execute(_TOUCH_CHAT, chat)
 
 
 async def switch(session: AsyncSession, *, chat: Chat, message_id: str) -> Chat:

@@ -63,7 +63,7 @@ class TurnOptions:
 class Turn:
     """What a turn answers: the branch before it, where it hangs, and the user's new words."""
 
-    path: list[Message]
+    path: list[branches.Node]
     parent_id: str | None
     content: str | None  # None regenerates: the answer follows the path's last user message
     source: str
@@ -177,10 +177,10 @@ class ChatEngine:
         turn = Turn(path[:-1], target.parent_id, None, "regenerate")
         return await self._start(caller, chat, turn, options)
 
-    async def _load(self, caller: Caller, chat_id: str) -> tuple[Chat, branches.Tree]:
-        async with self.factory() as session:
-            chat = await chats.get_owned(session, user_id=caller.user_id, chat_id=chat_id)
-            tree = await branches.tree(session, chat=chat)
+    async def _load(
+        self, caller: Caller, chat_id: str
+    ) -> tuple[Chat, branches.Tree[branches.Node]]:
+        chat, tree = await branches.for_turn(self.factory, user_id=caller.user_id, chat_id=chat_id)
         if any(m.status == "streaming" for m in tree.by_id.values()):
             raise StillStreaming()
         return chat, tree
@@ -192,17 +192,16 @@ class ChatEngine:
             turns.append({"role": "user", "content": turn.content})
         plan = await self._plan(chat, turns, options, caller, turn.source)
         title = chats.title_from(turn.content) if turn.first and turn.content else None
-        async with write_transaction(self.factory) as session:
-            answer = await branches.add_turn(
-                session,
-                chat_id=chat.id,
-                parent_id=turn.parent_id,
-                content=turn.content,
-                model=plan.model.name,
-                dropped_turns=plan.prompt.dropped,
-                title=title,
-            )
-        run = await self._launch(plan, answer)
+        answer_id = await branches.add_turn(
+            self.factory,
+            chat_id=chat.id,
+            parent_id=turn.parent_id,
+            content=turn.content,
+            model=plan.model.name,
+            dropped_turns=plan.prompt.dropped,
+            title=title,
+        )
+        run = await self._launch(plan, answer_id)
         if title is not None and turn.content is not None and self.config.auto_titles:
             self.titles.start(run, plan, question=turn.content, placeholder=title)
         return run
@@ -216,10 +215,12 @@ class ChatEngine:
         source: str,
     ) -> Plan:
         # The chat's assistant, if any: its prompt sections, default model and parameters.
-        async with self.factory() as session:
-            viewer = Viewer(caller.user_id, caller.team_ids)
-            text = turns[-1]["content"] if turns else ""
-            who = await persona.compose(session, chat=chat, viewer=viewer, user_text=text)
+        who = persona.NO_PERSONA
+        if chat.assistant_id is not None:
+            async with self.factory() as session:
+                viewer = Viewer(caller.user_id, caller.team_ids)
+                text = turns[-1]["content"] if turns else ""
+                who = await persona.compose(session, chat=chat, viewer=viewer, user_text=text)
         caller = replace(caller, assistant_id=who.assistant_id or caller.assistant_id)
         model = self.gateway.catalog.usable(options.model or chat.model or who.model)
         max_tokens = options.max_tokens or who.max_tokens or self.config.default_max_tokens
@@ -263,10 +264,10 @@ class ChatEngine:
             toolbox,
         )
 
-    async def _launch(self, plan: Plan, answer: Message) -> Run:
-        run = Run(plan.chat.id, answer.id, plan.model.name, plan.prompt.dropped)
+    async def _launch(self, plan: Plan, answer_id: str) -> Run:
+        run = Run(plan.chat.id, answer_id, plan.model.name, plan.prompt.dropped)
         self.registry.add(run)
-        run.task = asyncio.create_task(self.generator.run(run, plan), name=f"answer {answer.id}")
+        run.task = asyncio.create_task(self.generator.run(run, plan), name=f"answer {answer_id}")
         await run.connected
         return run
 

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant import approvals, history, tool_loop
@@ -25,10 +26,14 @@ from assistant.tool_loop import CallAssembler, Outcome, ToolBox, ToolCall, ToolO
 from billing.admission import Caller
 from core import clock, tokens
 from core.catalog import CatalogModel
-from core.database import write_transaction
+from core.database import run_write, write_transaction
 from core.errors import Conflict, SwitchboardError
 
 log = logging.getLogger(__name__)
+_MESSAGES = Message.metadata.tables[Message.__tablename__]
+# Prepared Core statements; the columns set are those of the parameters given.
+_SAVE = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message"))
+_CHECKPOINT = _SAVE.returning(_MESSAGES.c.cancel_requested)
 
 
 class ToolStepLimit(Conflict):
@@ -257,18 +262,13 @@ class Generator:
         return decided
 
     async def checkpoint(self, run: Run, plan: Plan) -> bool:
-        """Save the text so far; True when a cancel was asked for through the database."""
-        async with write_transaction(self.factory) as session:
-            message = await session.get(Message, run.message_id)
-            if message is None:
-                return True
-            message.content = run.text
-            message.updated_at = clock.now()
-            cancel = message.cancel_requested
-        alive = await self.metering.renew(
-            plan.ticket, completion_tokens=tokens.count_text(run.text)
-        )
-        return cancel or not alive
+        """Save the text so far; True when a cancel was asked for through the database (or the
+        answer was deleted) or billing closed the call's reservation."""
+        values = {"message": run.message_id, "content": run.text, "updated_at": clock.now()}
+        if await run_write(self.factory, _checkpoint, values):
+            return True
+        completion_tokens = tokens.count_text(run.text)
+        return not await self.metering.renew(plan.ticket, completion_tokens=completion_tokens)
 
     async def _settle(
         self,
@@ -298,22 +298,25 @@ class Generator:
             await self._settle(plan, ending.step, ending.step_prompt, totals, status)
         if run.approvals:
             await approvals.end(self.factory, message_id=run.message_id)
-        async with write_transaction(self.factory) as session:
-            message = await session.get(Message, run.message_id)
-            if message is not None:
-                message.content = run.text
-                message.status = status
-                message.prompt_tokens = totals.prompt_tokens
-                message.completion_tokens = totals.completion_tokens
-                message.cost_micros = totals.cost_micros
-                message.usage_estimated = totals.estimated
-                message.ttft_ms = round(ttft * 1000) if ttft is not None else None
-                message.duration_ms = round((time.monotonic() - started) * 1000)
-                message.error_code = error.code if error else None
-                message.error_message = error.message if error else None
-                message.finished_at = clock.now()
-                message.citations = plan.citations or None
-                message.tool_events = totals.tool_events or None
+        now = clock.now()
+        final = {
+            "message": run.message_id,
+            "content": run.text,
+            "status": status,
+            "prompt_tokens": totals.prompt_tokens,
+            "completion_tokens": totals.completion_tokens,
+            "cost_micros": totals.cost_micros,
+            "usage_estimated": totals.estimated,
+            "ttft_ms": round(ttft * 1000) if ttft is not None else None,
+            "duration_ms": round((time.monotonic() - started) * 1000),
+            "error_code": error.code if error else None,
+            "error_message": error.message if error else None,
+            "finished_at": now,
+            "updated_at": now,
+            "citations": plan.citations or None,
+            "tool_events": totals.tool_events or None,
+        }
+        await run_write(self.factory, _save, final)  # nothing to save if the chat was deleted
         usage_body = None
         if status != "failed":
             usage_body = {
@@ -324,6 +327,15 @@ class Generator:
         error_body = {"code": error.code, "message": error.message} if error else None
         run.finish(status, usage=usage_body, error=error_body, citations=plan.citations)
         self.registry.forget_later(run)
+
+
+def _checkpoint(connection: Connection, values: dict[str, Any]) -> bool:
+    cancel = connection.execute(_CHECKPOINT, values).scalar_one_or_none()
+    return cancel is None or bool(cancel)
+
+
+def _save(connection: Connection, values: dict[str, Any]) -> None:
+    connection.execute(_SAVE, values)
 
 
 class _NotConnected(Exception):

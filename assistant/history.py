@@ -2,14 +2,51 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from assistant.errors import PromptTooLong
-from assistant.models import Message
 from core import tokens
 
 ANSWERED = {"complete", "incomplete", "cancelled", "interrupted"}
+CACHED_COSTS = 20_000
+CACHED_FROM_CHARS = 200  # shorter texts cost less to count than to look up
+
+
+class _Costs:
+    """Token costs of messages already counted, by a digest of model, role and text.
+
+    Every turn sends the chat's history again; counting each earlier message anew would cost
+    more CPU than the rest of the turn's preparation. Holds digests, not texts: memory is bounded
+    by the number of entries, the oldest used dropped first.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._costs: OrderedDict[bytes, int] = OrderedDict()
+
+    def of(self, message: dict[str, str], model: str) -> int:
+        """The tokens a message adds to a prompt (its framing included, not the reply primer)."""
+        content = message["content"]
+        if len(content) < CACHED_FROM_CHARS:
+            return tokens.count_messages([message], model) - 3
+        key = hashlib.blake2b(
+            f"{model}\0{message['role']}\0{content}".encode(), digest_size=16
+        ).digest()
+        cost = self._costs.get(key)
+        if cost is None:
+            cost = self._costs[key] = tokens.count_messages([message], model) - 3
+            if len(self._costs) > self.size:
+                self._costs.popitem(last=False)
+        else:
+            self._costs.move_to_end(key)
+        return cost
+
+
+_costs = _Costs(CACHED_COSTS)
 
 
 @dataclass(frozen=True)
@@ -21,7 +58,20 @@ class Prompt:
     dropped: int
 
 
-def turns(history: Sequence[Message]) -> list[dict[str, str]]:
+class Said(Protocol):
+    """What the model is told of a saved message."""
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def content(self) -> str: ...
+
+
+def turns(history: Sequence[Said]) -> list[dict[str, str]]:
     """A chat's saved messages as model turns: user messages and answers that have text."""
     result = []
     for message in history:
@@ -46,10 +96,11 @@ def fit(
     """
     head = [{"role": "system", "content": system}] if system else []
     kept: list[dict[str, str]] = []
-    budget = context_tokens - tokens.count_messages(head, model)
+    framing = tokens.count_messages(head, model)  # the system message and the reply primer
+    budget = context_tokens - framing
     used = 0
     for message in reversed(messages):
-        cost = tokens.count_messages([message], model) - 3
+        cost = _costs.of(message, model)
         if used + cost > budget:
             break
         kept.append(message)
@@ -57,5 +108,5 @@ def fit(
     if not kept and messages:
         raise PromptTooLong(contextTokens=context_tokens)
     kept.reverse()
-    final = head + kept
-    return Prompt(final, tokens.count_messages(final, model), len(messages) - len(kept))
+    # Counts add up message by message, so the kept ones need not be counted again.
+    return Prompt(head + kept, framing + used, len(messages) - len(kept))

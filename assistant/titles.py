@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant import chats
@@ -20,10 +21,15 @@ from assistant.metering import Metering, Ticket
 from assistant.models import Chat
 from assistant.runs import Run
 from core import clock, tokens
-from core.database import write_transaction
+from core.database import run_write
 from core.errors import SwitchboardError
 
 log = logging.getLogger(__name__)
+_CHATS = Chat.metadata.tables[Chat.__tablename__]
+# Unless the user renamed the chat meanwhile (it no longer has the placeholder title).
+_RETITLE = update(_CHATS).where(
+    _CHATS.c.id == bindparam("chat"), _CHATS.c.title == bindparam("placeholder")
+)
 MAX_TOKENS = 20
 EXCERPT_CHARS = 1500
 INSTRUCTION = (
@@ -70,12 +76,8 @@ class Titles:
             title = await self._generate(plan, question, run.text)
             if not title:
                 return None
-            async with write_transaction(self.factory) as session:
-                await session.execute(
-                    update(Chat)
-                    .where(Chat.id == run.chat_id, Chat.title == placeholder)
-                    .values(title=title, updated_at=clock.now())
-                )
+            values = {"chat": run.chat_id, "placeholder": placeholder, "title": title}
+            await run_write(self.factory, _retitle, values | {"updated_at": clock.now()})
         except SwitchboardError as exc:  # billing said no, or the provider failed: keep the title
             log.info("no title for chat %s: %s", run.chat_id, exc.message)
             return None
@@ -131,6 +133,10 @@ class Titles:
         await self.metering.settle(
             ticket, model=plan.model, status=status, usage=usage, estimated=estimated
         )
+
+
+def _retitle(connection: Connection, values: dict[str, Any]) -> None:
+    connection.execute(_RETITLE, values)
 
 
 def clean(text: str) -> str:
