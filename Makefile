@@ -37,10 +37,9 @@ test: install-dev
 	export SWITCHBOARD_TEST_POSTGRES_URL="$$url"; \
 	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS) || exit $$?; \
 	if [ -n "$$url" ]; then \
-		echo "== the app's tests again, on PostgreSQL =="; \
+		echo "== the suite again, on PostgreSQL (billing's tests ran on both already) =="; \
 		SWITCHBOARD_TEST_DATABASE=postgres $(BIN)/python -m pytest -n auto --dist loadgroup \
-			tests/api tests/assistant tests/assistant_api tests/toolkits tests/knowledge tests/core \
-			tests/ops/test_tool_approvals.py tests/ops/test_webhooks.py $(PYTEST_ARGS); \
+			--ignore=tests/billing --ignore=tests/architecture $(PYTEST_ARGS); \
 	fi
 
 lint: install-dev

@@ -22,7 +22,7 @@ from billing import seats
 from core import api_tokens, database
 from core import users as user_service
 from core.schemas import UserCreate
-from tests.support import ADMIN, FAKE_PRICE, PASSWORD, free_port
+from tests.support import ADMIN, FAKE_PRICE, PASSWORD, free_port, fresh_database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,12 +119,15 @@ def serve(
     env: dict[str, str] | None = None,
     token: str | None = None,
 ) -> Iterator[Served]:
-    """Run `switchboard serve` on a free port (SQLite in tmp_path unless `database_url`).
+    """Run `switchboard serve` on a free port (SQLite in tmp_path unless `database_url` or the
+    suite's PostgreSQL pass gives one).
 
     Without `token` the database is migrated and gets an admin first (see `prepare`); with it,
     the database is taken as prepared (a second server on the same database)."""
     data = tmp_path / "data"
     data.mkdir(parents=True, exist_ok=True)
+    if not database_url and token is None:
+        database_url = fresh_database_url()  # PostgreSQL on the suite's PostgreSQL pass
     url = database_url or f"sqlite:///{(data / 'switchboard.db').resolve()}"
     secret = token or prepare(url)
     port = free_port()
