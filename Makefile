@@ -32,15 +32,19 @@ run: install
 	$(BIN)/switchboard serve
 
 test: install-dev
-	@url="$$SWITCHBOARD_TEST_POSTGRES_URL"; \
-	if [ -z "$$url" ] && [ -x .ci/postgres.sh ]; then url=$$(bash .ci/postgres.sh) || url=""; fi; \
-	export SWITCHBOARD_TEST_POSTGRES_URL="$$url"; \
-	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS) || exit $$?; \
-	if [ -n "$$url" ]; then \
+	@url="$$SWITCHBOARD_TEST_POSTGRES_URL"; started=""; \
+	if [ -z "$$url" ] && [ -x .ci/postgres.sh ]; then \
+		url=$$(bash .ci/postgres.sh) && started=1 || url=""; \
+	fi; \
+	export SWITCHBOARD_TEST_POSTGRES_URL="$$url"; status=0; \
+	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS) || status=$$?; \
+	if [ $$status -eq 0 ] && [ -n "$$url" ]; then \
 		echo "== the suite again, on PostgreSQL (billing's tests ran on both already) =="; \
 		SWITCHBOARD_TEST_DATABASE=postgres $(BIN)/python -m pytest -n auto --dist loadgroup \
-			--ignore=tests/billing --ignore=tests/architecture $(PYTEST_ARGS); \
-	fi
+			--ignore=tests/billing --ignore=tests/architecture $(PYTEST_ARGS) || status=$$?; \
+	fi; \
+	if [ -n "$$started" ]; then bash .ci/postgres.sh --stop "$$url"; fi; \
+	exit $$status
 
 lint: install-dev
 	$(BIN)/ruff check .

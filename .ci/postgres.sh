@@ -2,6 +2,7 @@
 # Start a throwaway PostgreSQL cluster for the tests and print its URL on stdout (logs on stderr).
 #
 #   export SWITCHBOARD_TEST_POSTGRES_URL="$(.ci/postgres.sh)"
+#   .ci/postgres.sh --stop "$SWITCHBOARD_TEST_POSTGRES_URL"   # stop that cluster, remove its files
 #
 # Installs the Debian package when missing (as root), makes a cluster in a temp directory owned by
 # the `postgres` user (initdb refuses root), with trust auth on a free loopback port. Running it
@@ -15,17 +16,30 @@ find_bin() {
 }
 
 BIN="$(find_bin)"
+RUN_AS=()
+if [[ "$(id -u)" == "0" ]]; then
+  RUN_AS=(runuser -u postgres --)
+fi
+
+if [[ "${1:-}" == "--stop" ]]; then
+  port="${2##*:}"
+  port="${port%%/*}"
+  for dir in /tmp/switchboard-pg.*; do
+    if [[ -f "$dir/postmaster.pid" && "$(sed -n 4p "$dir/postmaster.pid")" == "$port" ]]; then
+      "${RUN_AS[@]}" "$BIN/pg_ctl" -D "$dir" -m fast -w stop >&2
+      rm -rf "$dir"
+      log "stopped the cluster on port $port"
+    fi
+  done
+  exit 0
+fi
+
 if [[ -z "$BIN" || ! -x "$BIN/initdb" ]]; then
   log "installing postgresql"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2
   apt-get install -y -qq postgresql >&2
   BIN="$(find_bin)"
-fi
-
-RUN_AS=()
-if [[ "$(id -u)" == "0" ]]; then
-  RUN_AS=(runuser -u postgres --)
 fi
 
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
