@@ -64,11 +64,13 @@ class Live:
         raise AssertionError(f"no terminal ledger row within {seconds} s")
 
 
-@pytest.fixture
-def live(upstream: FakeUpstream, tmp_path: Path) -> Iterator[Live]:
+@pytest.fixture(params=[True, False], ids=["fast-path", "litellm-path"])
+def live(request: pytest.FixtureRequest, upstream: FakeUpstream, tmp_path: Path) -> Iterator[Live]:
+    """A served app on each streaming path: the fast relay and LiteLLM's own."""
     database_url = fresh_database_url() or f"sqlite:///{tmp_path / 'data' / 'switchboard.db'}"
     catalog = make_catalog(upstream.base_url)
-    with live_server(catalog, tmp_path, database_url=database_url) as url:
+    served = live_server(catalog, tmp_path, database_url=database_url, fast_path=request.param)
+    with served as url:
         with httpx.Client(base_url=url, timeout=30) as client:
             login = client.post("/api/auth/login", json={"username": ADMIN, "password": PASSWORD})
             csrf = {"X-CSRF-Token": login.json()["csrfToken"]}

@@ -17,9 +17,11 @@ from tests.support import ADMIN, PASSWORD, live_server, make_catalog, parse_sse
 TEXT = "".join(f"word{i} " for i in range(60))
 
 
-@pytest.fixture
-def server(upstream: FakeUpstream, tmp_path: Path) -> Iterator[str]:
-    with live_server(make_catalog(upstream.base_url), tmp_path) as url:
+@pytest.fixture(params=[True, False], ids=["fast-path", "litellm-path"])
+def server(request: pytest.FixtureRequest, upstream: FakeUpstream, tmp_path: Path) -> Iterator[str]:
+    """A served app on each streaming path: the fast relay and LiteLLM's own."""
+    catalog = make_catalog(upstream.base_url)
+    with live_server(catalog, tmp_path, fast_path=request.param) as url:
         yield url
 
 
