@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from billing import ledger
 from core import tokens
 from tests.fakes.upstream import FakeUpstream
 from tests.support import AppHarness, parse_sse
@@ -290,3 +291,23 @@ async def test_load_balanced_model_spreads_calls_over_its_deployments(
         )
     assert upstream.recorder.count("balanced-a") > 0
     assert upstream.recorder.count("balanced-b") > 0
+
+
+async def test_deleting_a_chat_while_it_is_answered_stops_the_answer_and_settles_the_call(
+    harness: AppHarness, upstream: FakeUpstream
+) -> None:
+    upstream.behave("fake", text=TEXT * 4, chunks=200, delay=0.02)
+    chat_id = await harness.chat(harness.admin)
+    sending = asyncio.create_task(_send(harness, chat_id))
+    engine = harness.services.chat
+    async with asyncio.timeout(10):
+        while not engine.registry.active():
+            await asyncio.sleep(0.01)
+    deleted = await harness.client.delete(f"/api/chats/{chat_id}", headers=harness.admin.headers)
+    assert deleted.status_code == 204
+    status, events = await sending  # the next checkpoint finds the answer gone
+    assert status == 200 and events[-1][1] == "done"
+    assert events[-1][2]["status"] == "cancelled"
+    assert await asyncio.to_thread(upstream.recorder.disconnected.wait, 1.0)
+    async with harness.services.sessions() as session:
+        assert not await ledger.open_reservations(session)
