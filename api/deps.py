@@ -14,7 +14,7 @@ from api.auth_cache import AuthCache
 from api.hal import page_request
 from api.services import Services
 from billing.admission import Caller
-from core import api_tokens, clock, login_sessions, teams
+from core import api_tokens, auth_epoch, clock, login_sessions, teams
 from core.database import write_transaction
 from core.errors import PermissionDenied, Unauthenticated
 from core.listing import PageRequest
@@ -109,7 +109,8 @@ async def _bearer(request: Request, services: Services, secret: str) -> Principa
     cache: AuthCache | None = getattr(request.app.state, "auth_cache", None)
     if cache is None:
         cache = request.app.state.auth_cache = AuthCache()
-    cached = cache.get(secret)
+    epoch = await auth_epoch.current(services.sessions)
+    cached = cache.get(secret, epoch=epoch)
     if cached is not None:
         return Principal(cached[1], cached[2], cached[0])
     async with services.sessions() as session:
@@ -122,7 +123,7 @@ async def _bearer(request: Request, services: Services, secret: str) -> Principa
         async with write_transaction(services.sessions) as write:
             await api_tokens.touch(write, token_id=token.id)
         token.last_used_at = clock.now()
-    cache.put(secret, token, user, team_ids)
+    cache.put(secret, token, user, team_ids, epoch=epoch)
     return Principal(user, team_ids, token)
 
 

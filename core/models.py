@@ -4,7 +4,7 @@ providers, models and team model blocks admins manage at run time."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -14,10 +14,13 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
+    event,
+    update,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from core import clock
 from core.database import Base, IdMixin, TimestampMixin
@@ -145,6 +148,16 @@ class CatalogVersion(Base):
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 
 
+class AuthEpoch(Base):
+    """One row whose number goes up with every change to users, API tokens, teams or memberships
+    (see `core.auth_epoch`): workers keep resolved tokens only while it stands still."""
+
+    __tablename__ = "core_auth_epoch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class WebhookDelivery(IdMixin, Base):
     """One signed POST to a webhook (a budget alert, a job's result), retried with backoff until
     it is delivered or runs out of attempts. In the database, so a restart carries on."""
@@ -163,3 +176,26 @@ class WebhookDelivery(IdMixin, Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     delivered_at: Mapped[datetime | None]
+
+
+_IDENTITY = (User, ApiToken, Team, TeamMembership)
+_EPOCH = cast(Table, AuthEpoch.__table__)
+_BUMP = update(_EPOCH).where(_EPOCH.c.id == 1).values(epoch=_EPOCH.c.epoch + 1)
+_BUMPED = "core.auth_epoch.bumped"
+
+
+@event.listens_for(Session, "after_flush")
+def _bump_auth_epoch(session: Session, _context: Any) -> None:
+    """Move the identity epoch on (once per transaction, in it) when a flush changed a user, API
+    token, team or membership: every worker's token cache then misses (`core.auth_epoch`)."""
+    if session.info.get(_BUMPED):
+        return
+    if any(isinstance(o, _IDENTITY) for o in (*session.new, *session.dirty, *session.deleted)):
+        session.info[_BUMPED] = True
+        session.connection().execute(_BUMP)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_bump(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_BUMPED, None)

@@ -1,5 +1,5 @@
-"""Bearer tokens are cached briefly: no query per request, changes here seen at once, elsewhere
-within the TTL."""
+"""Bearer tokens are cached under the identity epoch: a hit reads one number, and any change to
+users, tokens, teams or memberships, by this worker or another, is seen on the next request."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import event, update
 
 from api.auth_cache import AuthCache
-from core import clock, users
-from core.database import write_transaction
+from core import api_tokens, clock, users
+from core.database import create_engine, sessionmaker, write_transaction
+from core.listing import PageRequest
 from core.models import ApiToken
 from core.schemas import UserUpdate
 from tests.support import AppHarness
@@ -18,7 +19,7 @@ from tests.support import AppHarness
 pytestmark = pytest.mark.anyio
 
 
-async def test_a_repeated_bearer_request_resolves_its_token_without_a_query(
+async def test_a_repeated_bearer_request_reads_only_the_epoch(
     harness: AppHarness,
 ) -> None:
     assert (await harness.client.get("/api/me", headers=harness.admin.headers)).status_code == 200
@@ -36,6 +37,7 @@ async def test_a_repeated_bearer_request_resolves_its_token_without_a_query(
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert not [s for s in statements if "core_api_token" in s or "core_team_membership" in s]
+    assert [s for s in statements if "core_auth_epoch" in s]
 
 
 async def test_a_user_deactivated_in_this_process_is_refused_on_the_next_request(
@@ -49,14 +51,31 @@ async def test_a_user_deactivated_in_this_process_is_refused_on_the_next_request
     assert (await harness.client.get("/api/me", headers=member.headers)).status_code == 401
 
 
-async def test_a_token_revoked_by_another_worker_is_refused_within_the_ttl(
+async def test_a_token_revoked_by_another_worker_is_refused_on_the_next_request(
+    harness: AppHarness,
+) -> None:
+    member = await harness.member("erin")
+    assert (await harness.client.get("/api/me", headers=member.headers)).status_code == 200
+    # Another worker: its own engine and sessions on the same database, nothing shared in memory.
+    other = create_engine(harness.services.engine.url.render_as_string(hide_password=False))
+    try:
+        async with write_transaction(sessionmaker(other)) as session:
+            user = await users.get(session, user_id=member.id)
+            (token,) = (await api_tokens.list_page(session, user=user, page=PageRequest())).items
+            await api_tokens.revoke(session, user=user, token_id=token.id)
+    finally:
+        await other.dispose()
+    assert (await harness.client.get("/api/me", headers=member.headers)).status_code == 401
+
+
+async def test_a_bulk_update_that_bypasses_the_epoch_is_seen_within_the_ttl(
     harness: AppHarness,
 ) -> None:
     harness.app.state.auth_cache = AuthCache(ttl=0.3)
-    member = await harness.member("erin")
+    member = await harness.member("fred")
     assert (await harness.client.get("/api/me", headers=member.headers)).status_code == 200
     async with write_transaction(harness.services.sessions) as session:
-        # A bulk UPDATE, as another process's change looks to this one: no flush event here.
+        # A bulk UPDATE runs no flush, so it moves no epoch: only the TTL bounds it.
         await session.execute(
             update(ApiToken).where(ApiToken.user_id == member.id).values(revoked_at=clock.now())
         )

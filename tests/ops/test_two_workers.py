@@ -283,3 +283,23 @@ async def test_rate_limits_hold_exactly_under_serve_with_two_workers(
     statuses = await _admitted_of([two_workers.url], two_workers.headers, 3 * RPM)
     assert statuses == [200] * RPM + [429] * (2 * RPM)
     assert _probes_seen(upstream) == RPM
+
+
+async def test_a_token_revoked_through_one_server_is_refused_by_the_other_at_once(
+    pair: Pair,
+) -> None:
+    async with httpx.AsyncClient(timeout=30) as client:
+        made = await client.post(
+            f"{pair.a.url}/api/api-tokens", json={"name": "short-lived"}, headers=pair.a.headers
+        )
+        assert made.status_code == 201, made.text
+        headers = {"Authorization": f"Bearer {made.json()['token']}"}
+        for _ in range(3):  # resolved, then served from b's cache
+            assert (await client.get(f"{pair.b.url}/api/me", headers=headers)).status_code == 200
+        revoked = await client.delete(
+            f"{pair.a.url}/api/api-tokens/{made.json()['id']}", headers=pair.a.headers
+        )
+        assert revoked.status_code == 204
+        refused = await client.get(f"{pair.b.url}/api/me", headers=headers)
+        assert refused.status_code == 401
+        assert refused.json()["code"] == "unauthenticated"
