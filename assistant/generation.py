@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant import approvals, history, tool_loop
 from assistant.gateway import Gateway, Usage
-from assistant.metering import Metering, Ticket
+from assistant.metering import RENEW_SECONDS, Metering, Ticket
 from assistant.models import Chat, Message
 from assistant.relay import close_stream
 from assistant.runs import Run, RunRegistry, ShuttingDown
@@ -267,6 +267,9 @@ class Generator:
         values = {"message": run.message_id, "content": run.text, "updated_at": clock.now()}
         if await run_write(self.factory, _checkpoint, values):
             return True
+        # Counting the whole text costs more than the save: only when the lease is due a renewal.
+        if time.monotonic() - plan.ticket.renewed_at < RENEW_SECONDS:
+            return False
         completion_tokens = tokens.count_text(run.text)
         return not await self.metering.renew(plan.ticket, completion_tokens=completion_tokens)
 
