@@ -1,4 +1,5 @@
-"""Bearer tokens resolved recently, so most requests authenticate with one tiny query.
+"""Bearer tokens and session cookies resolved recently, so most requests authenticate with one
+tiny query.
 
 A hit costs one primary-key read of the identity epoch (`core.auth_epoch`) where the lookup cost two
 queries through the ORM (~1 ms of CPU, bench/README.md). An entry is used only under the epoch it
@@ -11,28 +12,31 @@ values: each request gets objects of its own, as from a fresh query.
 from __future__ import annotations
 
 import time
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import inspect
 from sqlalchemy.orm import make_transient_to_detached
 
 from core import clock
-from core.models import ApiToken, User
+from core.models import ApiToken, LoginSession, User
 
 TTL_SECONDS = 5.0
 MAX_ENTRIES = 10_000
 _T = TypeVar("_T")
+Credential = TypeVar("Credential", ApiToken, LoginSession)
 
 
-class AuthCache:
-    """Secrets to the token, user and team ids they resolved to, for a few seconds."""
+class AuthCache(Generic[Credential]):
+    """Secrets to the credential (API token or login session), user and team ids they resolved
+    to, for a few seconds."""
 
-    def __init__(self, ttl: float = TTL_SECONDS) -> None:
+    def __init__(self, kind: type[Credential], ttl: float = TTL_SECONDS) -> None:
+        self.kind: type[Credential] = kind
         self.ttl = ttl
         self._entries: dict[str, tuple[float, int, dict[str, Any], dict[str, Any], tuple[str, ...]]]
         self._entries = {}
 
-    def get(self, secret: str, *, epoch: int) -> tuple[ApiToken, User, tuple[str, ...]] | None:
+    def get(self, secret: str, *, epoch: int) -> tuple[Credential, User, tuple[str, ...]] | None:
         """What the secret resolved to, if that is recent and was read under `epoch`."""
         entry = self._entries.get(secret)
         if entry is None:
@@ -43,16 +47,15 @@ class AuthCache:
         if stale or (expires is not None and clock.as_utc(expires) <= clock.now()):
             del self._entries[secret]
             return None
-        return _detached(ApiToken, token_values), _detached(User, user_values), team_ids
+        return _detached(self.kind, token_values), _detached(User, user_values), team_ids
 
     def put(
-        self, secret: str, token: ApiToken, user: User, team_ids: tuple[str, ...], *, epoch: int
+        self, secret: str, token: Credential, user: User, team_ids: tuple[str, ...], *, epoch: int
     ) -> None:
         """Remember a resolved secret, read under `epoch` (read before the lookup)."""
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
-        values = (_values(token), _values(user), team_ids)
-        self._entries[secret] = (time.monotonic(), epoch, *values)
+        self._entries[secret] = (time.monotonic(), epoch, _values(token), _values(user), team_ids)
 
 
 def _values(obj: object) -> dict[str, Any]:

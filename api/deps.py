@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth_cache import AuthCache
+from api.auth_cache import AuthCache, Credential
 from api.hal import page_request
 from api.services import Services
 from billing.admission import Caller
@@ -18,7 +18,7 @@ from core import api_tokens, auth_epoch, clock, login_sessions, teams
 from core.database import write_transaction
 from core.errors import PermissionDenied, Unauthenticated
 from core.listing import PageRequest
-from core.models import ApiToken, User
+from core.models import ApiToken, LoginSession, User
 
 SESSION_COOKIE = "switchboard_session"
 CSRF_COOKIE = "switchboard_csrf"
@@ -93,22 +93,33 @@ async def get_principal(request: Request, services: ServicesDep) -> Principal:
         return await _bearer(request, services, credential.strip())
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        async with services.sessions() as session:
-            login = await login_sessions.resolve(session, secret=cookie)
-            if login is not None:
-                row, user = login
-                if request.method not in SAFE_METHODS:
-                    sent = request.headers.get(CSRF_HEADER, "")
-                    if not secrets.compare_digest(sent, row.csrf_token):
-                        raise CsrfFailed()
-                return Principal(user, await teams.team_ids_of(session, user_id=user.id))
+        return await _cookie(request, services, cookie)
     raise Unauthenticated()
 
 
+async def _cookie(request: Request, services: Services, secret: str) -> Principal:
+    cache = _cache(request, "session_cache", LoginSession)
+    epoch = await auth_epoch.current(services.sessions)
+    found = cache.get(secret, epoch=epoch)
+    if found is None:
+        async with services.sessions() as session:
+            login = await login_sessions.resolve(session, secret=secret)
+            if login is None:
+                raise Unauthenticated()
+            row, user = login
+            team_ids = await teams.team_ids_of(session, user_id=user.id)
+        cache.put(secret, row, user, team_ids, epoch=epoch)
+    else:
+        row, user, team_ids = found
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not secrets.compare_digest(sent, row.csrf_token):
+            raise CsrfFailed()
+    return Principal(user, team_ids)
+
+
 async def _bearer(request: Request, services: Services, secret: str) -> Principal:
-    cache: AuthCache | None = getattr(request.app.state, "auth_cache", None)
-    if cache is None:
-        cache = request.app.state.auth_cache = AuthCache()
+    cache = _cache(request, "auth_cache", ApiToken)
     epoch = await auth_epoch.current(services.sessions)
     cached = cache.get(secret, epoch=epoch)
     if cached is not None:
@@ -125,6 +136,15 @@ async def _bearer(request: Request, services: Services, secret: str) -> Principa
         token.last_used_at = clock.now()
     cache.put(secret, token, user, team_ids, epoch=epoch)
     return Principal(user, team_ids, token)
+
+
+def _cache(request: Request, name: str, kind: type[Credential]) -> AuthCache[Credential]:
+    """The app's cache of one kind of credential (made on first use)."""
+    cache: AuthCache[Credential] | None = getattr(request.app.state, name, None)
+    if cache is None:
+        cache = AuthCache(kind)
+        setattr(request.app.state, name, cache)
+    return cache
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import clock
 from core.api_tokens import digest
-from core.models import LoginSession, User
+from core.models import BUMP_AUTH_EPOCH, LoginSession, User
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,8 @@ async def resolve(session: AsyncSession, *, secret: str) -> tuple[LoginSession, 
 
 
 async def close(session: AsyncSession, *, secret: str) -> None:
-    """End the session of a cookie secret (no error if there is none)."""
+    """End the session of a cookie secret (no error if there is none); every worker refuses it
+    from the next request (the identity epoch moves, see `core.auth_epoch`)."""
     await session.execute(delete(LoginSession).where(LoginSession.secret_hash == digest(secret)))
+    await session.execute(BUMP_AUTH_EPOCH)
     await session.flush()

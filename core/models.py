@@ -180,7 +180,7 @@ class WebhookDelivery(IdMixin, Base):
 
 _IDENTITY = (User, ApiToken, Team, TeamMembership)
 _EPOCH = cast(Table, AuthEpoch.__table__)
-_BUMP = update(_EPOCH).where(_EPOCH.c.id == 1).values(epoch=_EPOCH.c.epoch + 1)
+BUMP_AUTH_EPOCH = update(_EPOCH).where(_EPOCH.c.id == 1).values(epoch=_EPOCH.c.epoch + 1)
 _BUMPED = "core.auth_epoch.bumped"
 
 
@@ -192,7 +192,7 @@ def _bump_auth_epoch(session: Session, _context: Any) -> None:
         return
     if any(isinstance(o, _IDENTITY) for o in (*session.new, *session.dirty, *session.deleted)):
         session.info[_BUMPED] = True
-        session.connection().execute(_BUMP)
+        session.connection().execute(BUMP_AUTH_EPOCH)
 
 
 @event.listens_for(Session, "after_transaction_end")

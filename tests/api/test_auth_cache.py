@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import event, update
 
 from api.auth_cache import AuthCache
-from core import api_tokens, clock, users
+from core import api_tokens, clock, login_sessions, users
 from core.database import create_engine, sessionmaker, write_transaction
 from core.listing import PageRequest
 from core.models import ApiToken
 from core.schemas import UserUpdate
-from tests.support import AppHarness
+from tests.support import ADMIN, PASSWORD, AppHarness
 
 pytestmark = pytest.mark.anyio
 
@@ -71,7 +71,7 @@ async def test_a_token_revoked_by_another_worker_is_refused_on_the_next_request(
 async def test_a_bulk_update_that_bypasses_the_epoch_is_seen_within_the_ttl(
     harness: AppHarness,
 ) -> None:
-    harness.app.state.auth_cache = AuthCache(ttl=0.3)
+    harness.app.state.auth_cache = AuthCache(ApiToken, ttl=0.3)
     member = await harness.member("fred")
     assert (await harness.client.get("/api/me", headers=member.headers)).status_code == 200
     async with write_transaction(harness.services.sessions) as session:
@@ -85,3 +85,42 @@ async def test_a_bulk_update_that_bypasses_the_epoch_is_seen_within_the_ttl(
         status = (await harness.client.get("/api/me", headers=member.headers)).status_code
     assert status == 401
     assert time.monotonic() - revoked_at < 0.3 + 1.0
+
+
+async def test_a_signed_in_page_reads_only_the_epoch_and_a_logout_elsewhere_ends_it(
+    harness: AppHarness,
+) -> None:
+    login = await harness.client.post(
+        "/api/auth/login", json={"username": ADMIN, "password": PASSWORD}
+    )
+    assert login.status_code == 200
+    cookies = dict(login.cookies)
+    csrf = {"X-CSRF-Token": login.json()["csrfToken"]}
+    assert (await harness.client.get("/api/me", cookies=cookies)).status_code == 200
+    statements: list[str] = []
+
+    def record(_c: object, _cur: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    engine = harness.services.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert (await harness.client.get("/api/me", cookies=cookies)).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert not [s for s in statements if "core_login_session" in s]
+    # A write still needs the CSRF header, cached or not.
+    made = await harness.client.post("/api/api-tokens", json={"name": "x"}, cookies=cookies)
+    assert made.status_code == 403
+    # Logging out through another worker (its own engine on the same database) ends it here too.
+    other = create_engine(harness.services.engine.url.render_as_string(hide_password=False))
+    try:
+        async with write_transaction(sessionmaker(other)) as session:
+            await login_sessions.close(session, secret=cookies["switchboard_session"])
+    finally:
+        await other.dispose()
+    assert (await harness.client.get("/api/me", cookies=cookies)).status_code == 401
+    refused = await harness.client.post(
+        "/api/api-tokens", json={"name": "x"}, cookies=cookies, headers=csrf
+    )
+    assert refused.status_code == 401
