@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -280,46 +281,65 @@ class Generator:
         prompt_tokens: int,
         totals: _Totals,
         status: str,
+        then: Callable[[Connection], None] | None = None,
     ) -> None:
+        """Settle the step's call; `then` runs in the settlement's transaction, after `totals`
+        took the call in (the answer's final save commits with its bill)."""
         usage = step.usage
         estimated = usage is None
         if usage is None:
             produced = step.text + "".join(c.name + c.arguments for c in step.calls)
             completion = tokens.count_text(produced, plan.model.name) if produced else 0
             usage = Usage(prompt_tokens if status != "failed" else 0, completion)
-        cost = await self.metering.settle(
-            plan.ticket, model=plan.model, status=status, usage=usage, estimated=estimated
+        counted = usage
+
+        def record(connection: Connection, cost: int) -> None:
+            totals.prompt_tokens += counted.prompt_tokens
+            totals.completion_tokens += counted.completion_tokens
+            totals.cost_micros += cost
+            totals.estimated = totals.estimated or estimated
+            if then is not None:
+                then(connection)
+
+        await self.metering.settle(
+            plan.ticket,
+            model=plan.model,
+            status=status,
+            usage=usage,
+            estimated=estimated,
+            also=record,
         )
-        totals.prompt_tokens += usage.prompt_tokens
-        totals.completion_tokens += usage.completion_tokens
-        totals.cost_micros += cost
-        totals.estimated = totals.estimated or estimated
 
     async def _finish(self, run: Run, plan: Plan, totals: _Totals, ending: _Ending) -> None:
         status, error, ttft, started = ending.status, ending.error, ending.ttft, ending.started
-        if ending.open_ticket:
-            await self._settle(plan, ending.step, ending.step_prompt, totals, status)
         if run.approvals:
             await approvals.end(self.factory, message_id=run.message_id)
-        now = clock.now()
-        final = {
-            "message": run.message_id,
-            "content": run.text,
-            "status": status,
-            "prompt_tokens": totals.prompt_tokens,
-            "completion_tokens": totals.completion_tokens,
-            "cost_micros": totals.cost_micros,
-            "usage_estimated": totals.estimated,
-            "ttft_ms": round(ttft * 1000) if ttft is not None else None,
-            "duration_ms": round((time.monotonic() - started) * 1000),
-            "error_code": error.code if error else None,
-            "error_message": error.message if error else None,
-            "finished_at": now,
-            "updated_at": now,
-            "citations": plan.citations or None,
-            "tool_events": totals.tool_events or None,
-        }
-        await run_write(self.factory, _save, final)  # nothing to save if the chat was deleted
+
+        def save(connection: Connection) -> None:  # nothing to save if the chat was deleted
+            now = clock.now()
+            final = {
+                "message": run.message_id,
+                "content": run.text,
+                "status": status,
+                "prompt_tokens": totals.prompt_tokens,
+                "completion_tokens": totals.completion_tokens,
+                "cost_micros": totals.cost_micros,
+                "usage_estimated": totals.estimated,
+                "ttft_ms": round(ttft * 1000) if ttft is not None else None,
+                "duration_ms": round((time.monotonic() - started) * 1000),
+                "error_code": error.code if error else None,
+                "error_message": error.message if error else None,
+                "finished_at": now,
+                "updated_at": now,
+                "citations": plan.citations or None,
+                "tool_events": totals.tool_events or None,
+            }
+            connection.execute(_SAVE, final)
+
+        if ending.open_ticket:  # the last call's bill and the answer's final state: one commit
+            await self._settle(plan, ending.step, ending.step_prompt, totals, status, then=save)
+        else:
+            await run_write(self.factory, save)
         usage_body = None
         if status != "failed":
             usage_body = {
@@ -335,10 +355,6 @@ class Generator:
 def _checkpoint(connection: Connection, values: dict[str, Any]) -> bool:
     cancel = connection.execute(_CHECKPOINT, values).scalar_one_or_none()
     return cancel is None or bool(cancel)
-
-
-def _save(connection: Connection, values: dict[str, Any]) -> None:
-    connection.execute(_SAVE, values)
 
 
 class _NotConnected(Exception):

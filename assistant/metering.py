@@ -6,12 +6,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.relay import Usage
 from billing import admission, ledger
 from billing.admission import Caller
 from billing.errors import ReservationClosed
+from billing.models import LedgerEntry
 from billing.ratelimits import NO_LIMITS, RateLimits
 from core.catalog import CatalogModel
 
@@ -106,9 +108,25 @@ class Metering:
         return True
 
     async def settle(
-        self, ticket: Ticket, *, model: CatalogModel, status: str, usage: Usage, estimated: bool
+        self,
+        ticket: Ticket,
+        *,
+        model: CatalogModel,
+        status: str,
+        usage: Usage,
+        estimated: bool,
+        also: Callable[[Connection, int], None] | None = None,
     ) -> int:
-        """Record what a call used in the ledger; returns its cost in micro-dollars."""
+        """Record what a call used in the ledger; returns its cost in micro-dollars.
+
+        `also(connection, cost)` runs in the settlement's own transaction (one commit for the bill
+        and the caller's record of the call).
+        """
+
+        def with_cost(connection: Connection, entry: LedgerEntry) -> None:
+            if also is not None:
+                also(connection, int(entry.cost_micros))
+
         entry = await ledger.settle(
             self.factory,
             reservation_id=ticket.reservation_id,
@@ -116,6 +134,7 @@ class Metering:
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             estimated=estimated,
+            also=with_cost if also is not None else None,
         )
         record = Settled(
             model.name,

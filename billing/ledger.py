@@ -7,7 +7,7 @@ reservation's hold on each counter with the actual cost, in counter-id order lik
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Literal, cast
 
@@ -57,12 +57,15 @@ async def settle(
     prompt_tokens: int,
     completion_tokens: int,
     estimated: bool,
+    also: Callable[[Connection, LedgerEntry], None] | None = None,
 ) -> LedgerEntry:
     """Bill an admitted request and release its reservation, in one short transaction.
 
     `estimated` marks token counts made with tiktoken because the provider gave none. A cancelled
     request is billed at least the completion tokens reported delivered through `renew_lease`.
-    Settling again returns the first row unchanged. Returns the row (detached).
+    Settling again returns the first row unchanged. Returns the row (detached). `also` runs in
+    the same transaction with the row (the caller's own record of the call, such as a chat answer's
+    final state, commits with its bill or not at all).
 
     Raises:
         ReservationNotFound: no request was admitted under that id.
@@ -75,6 +78,7 @@ async def settle(
         max(0, prompt_tokens),
         max(0, completion_tokens),
         estimated,
+        also,
     )
 
 
@@ -85,14 +89,21 @@ def _settle(
     prompt_tokens: int,
     completion_tokens: int,
     estimated: bool,
+    also: Callable[[Connection, LedgerEntry], None] | None,
 ) -> LedgerEntry:
     reservation = _close(connection, reservation_id, outcome)
     if reservation is None:
         row = connection.execute(_ENTRY, {"rid": reservation_id}).one_or_none()
         if row is None:
             raise ReservationNotFound(reservation_id=reservation_id)
-        return LedgerEntry(**row._mapping)
-    return _record(connection, reservation, outcome, prompt_tokens, completion_tokens, estimated)
+        entry = LedgerEntry(**row._mapping)
+    else:
+        entry = _record(
+            connection, reservation, outcome, prompt_tokens, completion_tokens, estimated
+        )
+    if also is not None:
+        also(connection, entry)
+    return entry
 
 
 async def release_expired(factory: async_sessionmaker[AsyncSession]) -> int:

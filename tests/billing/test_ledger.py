@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select, update
 
 from billing import ledger
 from billing.admission import admit, renew_lease
@@ -13,7 +13,7 @@ from billing.errors import (
     ReservationClosed,
     ReservationNotFound,
 )
-from billing.models import LedgerEntry
+from billing.models import Budget, LedgerEntry
 from tests.billing.builders import (
     Factory,
     SimulatedClock,
@@ -125,3 +125,52 @@ async def test_a_crashed_requests_lease_expires_and_its_reservation_is_released(
     assert counter.reserved_micros == second.reserved_micros
     with pytest.raises(ReservationClosed):
         await renew_lease(factory, reservation_id=crashed.id, completion_tokens_so_far=50)
+
+
+async def test_the_callers_record_commits_with_the_bill_or_not_at_all(factory: Factory) -> None:
+    caller = await seated_caller(factory)
+    budget = await make_budget(factory, scope="global", limit_micros=1_000_000, period="month")
+    r = await admit(
+        factory, caller=caller, model=MODEL, prompt_tokens=100, max_output_tokens=300, source="v1"
+    )
+    seen: list[int] = []
+
+    def failing(_connection: Connection, entry: LedgerEntry) -> None:
+        seen.append(int(entry.cost_micros))
+        raise RuntimeError("the caller's own write failed")
+
+    with pytest.raises(RuntimeError):
+        await ledger.settle(
+            factory,
+            reservation_id=r.id,
+            outcome="completed",
+            prompt_tokens=100,
+            completion_tokens=200,
+            estimated=False,
+            also=failing,
+        )
+    assert seen == [7_000]  # 100 x $10/M + 200 x $30/M, computed in the transaction
+    async with factory() as session:
+        assert await ledger.get_entry(session, reservation_id=r.id) is None  # rolled back
+    (counter,) = await counters_of(factory, budget.id)
+    assert (counter.spent_micros, counter.reserved_micros) == (0, WORST_CASE)
+
+    def recorded(connection: Connection, entry: LedgerEntry) -> None:
+        connection.execute(
+            update(Budget).where(Budget.id == budget.id).values(name=f"after {entry.outcome}")
+        )
+
+    await ledger.settle(
+        factory,
+        reservation_id=r.id,
+        outcome="completed",
+        prompt_tokens=100,
+        completion_tokens=200,
+        estimated=False,
+        also=recorded,
+    )
+    (counter,) = await counters_of(factory, budget.id)
+    assert (counter.spent_micros, counter.reserved_micros) == (7_000, 0)
+    async with factory() as session:
+        renamed = await session.get(Budget, budget.id)
+    assert renamed is not None and renamed.name == "after completed"
