@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from assistant.errors import ChatNotFound, MessageNotFound
 from assistant.models import Chat, Message
 from core import clock, ids
-from core.database import run_write
 from core.listing import InvalidSort, Page, PageRequest
 
 
@@ -195,8 +194,22 @@ def _read_turn(connection: Connection, chat_id: str) -> tuple[dict[str, Any] | N
     return row._asdict(), nodes
 
 
-async def add_turn(
-    factory: async_sessionmaker[AsyncSession],
+@dataclass(frozen=True)
+class NewTurn:
+    """A user message (unless none: a new answer to the same one) and a `streaming` answer below
+    a parent, ready to be written; the answer becomes the chat's active leaf."""
+
+    answer_id: str
+    rows: list[dict[str, Any]]
+    chat: dict[str, Any]
+
+    def write(self, connection: Connection) -> None:
+        """Write the turn (in the caller's transaction: the admission of its first call)."""
+        connection.execute(_INSERT_MESSAGES, self.rows)
+        connection.execute(_TOUCH_CHAT, self.chat)
+
+
+def new_turn(
     *,
     chat_id: str,
     parent_id: str | None,
@@ -204,10 +217,8 @@ async def add_turn(
     model: str,
     dropped_turns: int = 0,
     title: str | None = None,
-) -> str:
-    """Hang a user message (unless `content` is None: a new answer to the same one) and a
-    `streaming` answer below `parent_id`, in one write; the answer becomes the chat's active
-    leaf. Returns the answer's id."""
+) -> NewTurn:
+    """The rows of a turn below `parent_id` (see `NewTurn`)."""
     now = clock.now()
     rows = []
     if content is not None:
@@ -223,8 +234,7 @@ async def add_turn(
     chat: dict[str, Any] = {"chat": chat_id, "updated_at": now, "active_leaf_id": answer_id}
     if title is not None:
         chat["title"] = title
-    await run_write(factory, _write_turn, rows, chat)
-    return answer_id
+    return NewTurn(answer_id, rows, chat)
 
 
 def _row(
@@ -250,11 +260,6 @@ def _row(
         "created_at": now,
         "updated_at": now,
     }
-
-
-def _write_turn(connection: Connection, rows: list[dict[str, Any]], chat: dict[str, Any]) -> None:
-    connection.execute(_INSERT_MESSAGES, rows)
-    connection.execute(_TOUCH_CHAT, chat)
 
 
 async def switch(session: AsyncSession, *, chat: Chat, message_id: str) -> Chat:

@@ -190,17 +190,8 @@ class ChatEngine:
         turns = history.turns(turn.path)
         if turn.content is not None:
             turns.append({"role": "user", "content": turn.content})
-        plan = await self._plan(chat, turns, options, caller, turn.source)
         title = chats.title_from(turn.content) if turn.first and turn.content else None
-        answer_id = await branches.add_turn(
-            self.factory,
-            chat_id=chat.id,
-            parent_id=turn.parent_id,
-            content=turn.content,
-            model=plan.model.name,
-            dropped_turns=plan.prompt.dropped,
-            title=title,
-        )
+        plan, answer_id = await self._plan(chat, turns, options, caller, turn, title)
         run = await self._launch(plan, answer_id)
         if title is not None and turn.content is not None and self.config.auto_titles:
             self.titles.start(run, plan, question=turn.content, placeholder=title)
@@ -212,8 +203,11 @@ class ChatEngine:
         turns: list[dict[str, str]],
         options: TurnOptions,
         caller: Caller,
-        source: str,
-    ) -> Plan:
+        turn: Turn,
+        title: str | None,
+    ) -> tuple[Plan, str]:
+        """The answer's plan, admitted with the turn saved in the admission's transaction;
+        returns it and the answer's id."""
         # The chat's assistant, if any: its prompt sections, default model and parameters.
         who = persona.NO_PERSONA
         if chat.assistant_id is not None:
@@ -243,15 +237,24 @@ class ChatEngine:
         if box is not None and (toolbox is not None or toolkit_ids):
             offers = await box.offers(user_id=caller.user_id, toolkit_ids=toolkit_ids)
         tool_tokens = tokens.count_text(json.dumps([o.function for o in offers])) if offers else 0
+        saved = branches.new_turn(
+            chat_id=chat.id,
+            parent_id=turn.parent_id,
+            content=turn.content,
+            model=model.name,
+            dropped_turns=prompt.dropped,
+            title=title,
+        )
         ticket = await self.metering.admit(
             caller=caller,
             model=model,
             prompt_tokens=prompt.prompt_tokens + tool_tokens,
             max_output_tokens=max_tokens,
-            source=source,
+            source=turn.source,
+            also=saved.write,
         )
         temperature = options.temperature if options.temperature is not None else who.temperature
-        return Plan(
+        plan = Plan(
             chat,
             model,
             prompt,
@@ -263,6 +266,7 @@ class ChatEngine:
             offers,
             toolbox,
         )
+        return plan, saved.answer_id
 
     async def _launch(self, plan: Plan, answer_id: str) -> Run:
         run = Run(plan.chat.id, answer_id, plan.model.name, plan.prompt.dropped)

@@ -69,8 +69,10 @@ class Metering:
         prompt_tokens: int,
         max_output_tokens: int,
         source: str,
+        also: Callable[[Connection], None] | None = None,
     ) -> Ticket:
-        """Admit a call before it reaches the provider, reserving its worst case.
+        """Admit a call before it reaches the provider, reserving its worst case; `also` runs in
+        the admission's transaction.
 
         Raises:
             SeatRequired: the user has no AI seat.
@@ -89,6 +91,7 @@ class Metering:
             max_output_tokens=max_output_tokens,
             source=source,
             limits=self.limits,
+            also=also,
         )
         return Ticket(caller=caller, source=source, reservation_id=reservation.id)
 

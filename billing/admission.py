@@ -10,7 +10,7 @@ reservation carries a lease the streaming worker renews; `billing.ledger.settle`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -80,12 +80,15 @@ async def admit(
     source: str,
     limits: RateLimits = NO_LIMITS,
     lease_seconds: int = LEASE_SECONDS,
+    also: Callable[[Connection], None] | None = None,
 ) -> Reservation:
     """Admit a model call and reserve its worst case, or refuse it before any provider call.
 
     `prompt_tokens` is counted with `core.tokens`; `max_output_tokens` is the cap sent to the
     provider. `limits` are the default rate limits from settings. A refusal by a budget first
-    releases expired leases (a crashed worker's holds) and tries once more.
+    releases expired leases (a crashed worker's holds) and tries once more. `also` runs in the
+    admission's transaction once the call is admitted (a chat saves its new turn with it: a refused
+    call leaves no turn behind).
 
     Raises:
         SeatRequired: the user has no seat.
@@ -98,7 +101,7 @@ async def admit(
     if prompt_tokens < 0 or max_output_tokens < 0:
         raise InvalidInput("Token counts cannot be negative.")
     attempt = _Attempt(
-        caller, model, prompt_tokens, max_output_tokens, source, limits, lease_seconds
+        caller, model, prompt_tokens, max_output_tokens, source, limits, lease_seconds, also
     )
     try:
         return await attempt.run(factory)
@@ -117,6 +120,7 @@ class _Attempt:
     source: str
     limits: RateLimits
     lease_seconds: int
+    also: Callable[[Connection], None] | None
 
     async def run(self, factory: async_sessionmaker[AsyncSession]) -> Reservation:
         return await run_write(factory, self._run)
@@ -161,6 +165,8 @@ class _Attempt:
         )
         values = self._reservation(reservation_id, team_id, micros, counter_ids, now)
         connection.execute(_INSERT, values)
+        if self.also is not None:
+            self.also(connection)
         return Reservation(**values)
 
     def _worst_case(self, found: Sequence[Budget]) -> int:

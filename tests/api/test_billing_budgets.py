@@ -56,6 +56,9 @@ async def test_a_request_over_budget_gets_402_naming_the_budget_and_never_reache
         )
     assert upstream.recorder.count() == 0
     assert not await ledger_rows(harness.services.sessions)
+    # The refused turn left nothing in the chat (it is saved in the admission's transaction).
+    messages = await harness.client.get(f"/api/chats/{chat_id}/messages", headers=admin.headers)
+    assert messages.status_code == 200 and messages.json()["total"] == 0
 
 
 async def test_a_budget_view_shows_the_current_period_spent_reserved_and_remaining(
