@@ -9,18 +9,46 @@ delete); reading the epoch is one primary-key lookup per request."""
 
 from __future__ import annotations
 
+import sqlite3
+import weakref
 from typing import cast
 
-from sqlalchemy import Table, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Engine, Table, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.models import AuthEpoch
 
 _TABLE = cast(Table, AuthEpoch.__table__)
 _READ = select(_TABLE.c.epoch).where(_TABLE.c.id == 1)
+_READ_SQL = "SELECT epoch FROM core_auth_epoch WHERE id = 1"
+# One plain sqlite3 connection per SQLite engine, for this read alone (closed with the engine).
+_direct: weakref.WeakKeyDictionary[Engine, sqlite3.Connection] = weakref.WeakKeyDictionary()
 
 
 async def current(factory: async_sessionmaker[AsyncSession]) -> int:
-    """The epoch now (one primary-key lookup on a pooled connection, no ORM session)."""
-    async with factory.kw["bind"].connect() as connection:
+    """The epoch now: one primary-key lookup per request.
+
+    On a SQLite file it is read straight through a connection of its own (~10 us; through a pooled
+    SQLAlchemy connection it costs ~150 us, on every authenticated request). A reader never waits
+    for a writer under WAL; should SQLite still answer busy, the pooled path waits its turn.
+    """
+    engine: AsyncEngine = factory.kw["bind"]
+    url = engine.url
+    if engine.dialect.name == "sqlite" and url.database not in (None, "", ":memory:"):
+        try:
+            return _read_file(engine.sync_engine, str(url.database))
+        except sqlite3.Error:
+            pass
+    async with engine.connect() as connection:
         return int((await connection.execute(_READ)).scalar_one())
+
+
+def _read_file(engine: Engine, path: str) -> int:
+    connection = _direct.get(engine)
+    if connection is None:
+        connection = sqlite3.connect(path, timeout=0, check_same_thread=False)
+        _direct[engine] = connection
+    row = connection.execute(_READ_SQL).fetchone()
+    if row is None:
+        raise sqlite3.DatabaseError("no identity epoch row")
+    return int(row[0])

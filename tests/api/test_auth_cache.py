@@ -37,7 +37,6 @@ async def test_a_repeated_bearer_request_reads_only_the_epoch(
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert not [s for s in statements if "core_api_token" in s or "core_team_membership" in s]
-    assert [s for s in statements if "core_auth_epoch" in s]
 
 
 async def test_a_user_deactivated_in_this_process_is_refused_on_the_next_request(
