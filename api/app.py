@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -47,17 +46,18 @@ from api.services import Services
 from api.shutdown import Drain, RefuseWhileDraining
 from assistant import chats as chat_service
 from assistant.embedding import LitellmEmbedder
-from assistant.engine import ChatEngine, EngineConfig
+from assistant.engine import STALE_AFTER, ChatEngine, EngineConfig
 from assistant.gateway import Gateway
 from assistant.metering import Metering
 from assistant.passthrough import Passthrough
 from billing import ledger, seats
 from billing.ratelimits import RateLimits
-from core import database
+from core import database, processes
 from core import users as user_service
 from core.catalog import Catalog, load_catalog
 from core.catalog_sync import CatalogSync
 from core.database import write_transaction
+from core.processes import Process
 from core.schemas import UserCreate
 from core.sealing import Sealer, load_key
 from core.settings import Settings, load_settings
@@ -67,7 +67,7 @@ from knowledge.runtime import Knowledge, KnowledgeConfig
 from knowledge.vector_store import VectorStoreConfig
 
 log = logging.getLogger(__name__)
-SWEEP_SECONDS = 30.0
+SWEEP_SECONDS = 5.0
 
 
 def create_app(settings: Settings | None = None, *, catalog: Catalog | None = None) -> FastAPI:
@@ -92,6 +92,8 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await upgrade_database_async(settings.resolved_database_url)
         await _bootstrap(services)
+        await processes.register(services.sessions, services.process)
+        await _sweep_once(services)  # what a killed predecessor left: `interrupted` first
         sweeper = asyncio.create_task(_sweep(services), name="sweeper")
         sender = asyncio.create_task(webhooks.send_forever(services), name="webhooks")
         await services.catalog_sync.refresh()
@@ -114,6 +116,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
             await services.knowledge.stop()
             await services.toolkits.stop()
             await services.chat.shutdown(grace_seconds=10)
+            await processes.leave(services.sessions, services.process)
             await services.gateway.close()
             await services.engine.dispose()
 
@@ -173,6 +176,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
 
 
 def _services(settings: Settings, catalog: Catalog) -> Services:
+    process = Process()
     engine = database.create_engine(settings.resolved_database_url)
     sessions = database.sessionmaker(engine)
     gateway = Gateway(catalog, fast_path=settings.fast_path)
@@ -216,6 +220,7 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
             max_tool_steps=settings.tool_max_steps,
             approval_seconds=settings.tool_approval_seconds,
             auto_titles=settings.auto_titles,
+            process_id=process.id,
         ),
         retriever=knowledge_objects.store,
         tools=tool_sources.ChatTools(toolkits, sessions),
@@ -239,6 +244,7 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
         toolkits=toolkits,
         catalog_sync=catalog_sync,
         embeddings=embeddings,
+        process=process,
     )
 
 
@@ -298,15 +304,26 @@ async def _bootstrap(services: Services) -> None:
 
 
 async def _sweep(services: Services) -> None:
-    """Forever, every SWEEP_SECONDS: mark answers a dead process abandoned `interrupted`, release
-    reservations whose lease ran out. (`api.webhooks` sends webhooks, budget alerts included.)"""
+    """Forever, every SWEEP_SECONDS: say this process is alive, then end what dead ones left."""
     while True:
+        await asyncio.sleep(SWEEP_SECONDS)
         try:
-            async with write_transaction(services.sessions) as session:
-                await chat_service.mark_stale_streams_interrupted(
-                    session, older_than=timedelta(seconds=120)
-                )
-            await ledger.release_expired(services.sessions)
+            await processes.beat(services.sessions, services.process)
+            await _sweep_once(services)
         except Exception:
             log.exception("sweep failed")
-        await asyncio.sleep(SWEEP_SECONDS)
+
+
+async def _sweep_once(services: Services) -> None:
+    """Mark answers a dead process abandoned `interrupted` (at once when it is known dead, else
+    after STALE_AFTER without a checkpoint) and release reservations whose lease ran out.
+    (`api.webhooks` sends webhooks, budget alerts included.)"""
+    dead = await processes.dead(services.sessions, services.process)
+    async with write_transaction(services.sessions) as session:
+        marked = await chat_service.mark_stale_streams_interrupted(
+            session, older_than=STALE_AFTER, dead_processes=dead
+        )
+    if marked:
+        log.warning("%d answer(s) left streaming by a stopped process marked interrupted", marked)
+    await processes.forget(services.sessions, dead)
+    await ledger.release_expired(services.sessions)

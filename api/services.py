@@ -15,6 +15,7 @@ from assistant.metering import Metering
 from assistant.passthrough import Passthrough
 from core.catalog import Catalog
 from core.catalog_sync import CatalogSync
+from core.processes import Process
 from core.settings import Settings
 from knowledge.runtime import Knowledge
 from toolkits.registry import Toolkits
@@ -37,6 +38,7 @@ class Services:
     catalog_sync: CatalogSync  # rebuilds `catalog` and the router when admins change models
     metrics: Metrics = field(default_factory=Metrics)
     embeddings: LitellmEmbedder | None = None  # the litellm embedding backend, when configured
+    process: Process = field(default_factory=Process)  # this process, as the database knows it
 
     @cached_property
     def write_sessions(self) -> async_sessionmaker[AsyncSession]:

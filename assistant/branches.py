@@ -217,8 +217,10 @@ def new_turn(
     model: str,
     dropped_turns: int = 0,
     title: str | None = None,
+    process_id: str | None = None,
 ) -> NewTurn:
-    """The rows of a turn below `parent_id` (see `NewTurn`)."""
+    """The rows of a turn below `parent_id` (see `NewTurn`); `process_id` is the process that
+    will write the answer."""
     now = clock.now()
     rows = []
     if content is not None:
@@ -228,9 +230,10 @@ def new_turn(
         )
         parent_id = question_id
     answer_id = ids.new_id()
-    rows.append(
-        _row(answer_id, chat_id, parent_id, "assistant", "", model, "streaming", dropped_turns, now)
+    answer = _row(
+        answer_id, chat_id, parent_id, "assistant", "", model, "streaming", dropped_turns, now
     )
+    rows.append({**answer, "process_id": process_id})
     chat: dict[str, Any] = {"chat": chat_id, "updated_at": now, "active_leaf_id": answer_id}
     if title is not None:
         chat["title"] = title
@@ -259,6 +262,7 @@ def _row(
         "dropped_turns": dropped_turns,
         "created_at": now,
         "updated_at": now,
+        "process_id": None,
     }
 
 

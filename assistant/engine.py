@@ -81,6 +81,7 @@ class EngineConfig:
     max_tool_steps: int = 8
     approval_seconds: float = 300.0
     auto_titles: bool = True
+    process_id: str | None = None  # this process (`core.processes`), recorded on its answers
 
 
 class ChatEngine:
@@ -244,6 +245,7 @@ class ChatEngine:
             model=model.name,
             dropped_turns=prompt.dropped,
             title=title,
+            process_id=self.config.process_id,
         )
         ticket = await self.metering.admit(
             caller=caller,

@@ -109,6 +109,8 @@ class Message(IdMixin, TimestampMixin, Base):
     tool_events: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     # How many of the oldest turns were left out of the prompt to fit the context window.
     dropped_turns: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The process writing a `streaming` answer (`core.processes`): if it dies, the answer is ended.
+    process_id: Mapped[str | None] = mapped_column(String(26))
 
 
 class Assistant(IdMixin, TimestampMixin, Base):

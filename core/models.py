@@ -158,6 +158,18 @@ class AuthEpoch(Base):
     epoch: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class ServingProcess(Base):
+    """A process serving this database: where it runs, and when it last said it was alive."""
+
+    __tablename__ = "core_process"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=clock.now)
+    seen_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
 class WebhookDelivery(IdMixin, Base):
     """One signed POST to a webhook (a budget alert, a job's result), retried with backoff until
     it is delivered or runs out of attempts. In the database, so a restart carries on."""

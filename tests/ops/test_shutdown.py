@@ -7,8 +7,10 @@ sends SIGTERM while it is being written, and reads the database after the proces
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,6 +147,42 @@ async def test_sigterm_past_the_grace_period_ends_the_answer_with_a_shutting_dow
     assert [e.outcome for e in chat_entries] == ["interrupted"]
     assert chat_entries[0].completion_tokens > 0
     assert reservations and all(r.state != "open" for r in reservations)
+
+
+async def test_after_sigkill_a_restarted_server_has_the_answer_interrupted_with_its_text(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    upstream.behave("fake", text="".join(WORDS), chunks=len(WORDS), delay=0.15)  # ~6 s
+    env = {"SWITCHBOARD_CHECKPOINT_SECONDS": "1"}  # the default; the issue asks for <= 2 s
+    received: list[tuple[float, str]] = []  # (when, the answer's text so far) per delta
+    with serve(tmp_path / "first", upstream.base_url, env=env) as first:
+        async with httpx.AsyncClient(base_url=first.url, timeout=30) as client:
+            reading = await _start_stream(client, first)
+            text, event = "", "delta"  # `_start_stream` stopped at the first delta's event line
+            async for line in reading.lines:
+                if line.startswith("event: "):
+                    event = line.removeprefix("event: ")
+                elif line.startswith("data: ") and event == "delta":
+                    text += json.loads(line.removeprefix("data: "))["text"]
+                    received.append((time.monotonic(), text))
+                    if received[-1][0] - received[0][0] > 3.5:
+                        break
+            os.killpg(first.process.pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+            await asyncio.to_thread(first.process.wait, 10)
+    token = first.headers["Authorization"].removeprefix("Bearer ")
+    url = first.database_url
+    with serve(tmp_path / "second", upstream.base_url, database_url=url, token=token) as second:
+        async with httpx.AsyncClient(base_url=second.url, timeout=30) as client:
+            chats = (await client.get("/api/chats", headers=second.headers)).json()
+            chat_id = chats["_embedded"]["chats"][0]["id"]
+            listed = await client.get(f"/api/chats/{chat_id}/messages", headers=second.headers)
+    (answer,) = [m for m in listed.json()["_embedded"]["messages"] if m["role"] == "assistant"]
+    assert answer["status"] == "interrupted"  # at once: its writer's pid is gone on this host
+    # Everything the client had 2 s before the kill was checkpointed; nothing was made up.
+    (before,) = [t for at, t in received if at <= killed_at - 2][-1:] or [""]
+    assert before and answer["content"].startswith(before)
+    assert "".join(WORDS).startswith(answer["content"]) and answer["content"] != "".join(WORDS)
 
 
 async def _each_worker_refuses(client: httpx.AsyncClient, served: Served) -> None:
