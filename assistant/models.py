@@ -93,7 +93,8 @@ class Message(IdMixin, TimestampMixin, Base):
     role: Mapped[str] = mapped_column(String(20))
     content: Mapped[str] = mapped_column(Text, default="")
     model: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(20), default="complete")
+    # Indexed: every process's sweep looks for answers left `streaming` every few seconds.
+    status: Mapped[str] = mapped_column(String(20), default="complete", index=True)
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_micros: Mapped[int] = mapped_column(Integer, default=0)

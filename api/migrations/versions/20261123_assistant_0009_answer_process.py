@@ -20,8 +20,10 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table('assistant_message', schema=None) as batch_op:
         batch_op.add_column(sa.Column('process_id', sa.String(length=26), nullable=True))
+        batch_op.create_index(batch_op.f('ix_assistant_message_status'), ['status'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('assistant_message', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_assistant_message_status'))
         batch_op.drop_column('process_id')
