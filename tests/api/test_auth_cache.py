@@ -4,7 +4,9 @@ users, tokens, teams or memberships, by this worker or another, is seen on the n
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
+import httpx
 import pytest
 from sqlalchemy import event, update
 
@@ -23,6 +25,16 @@ async def test_a_repeated_bearer_request_reads_only_the_epoch(
     harness: AppHarness,
 ) -> None:
     assert (await harness.client.get("/api/me", headers=harness.admin.headers)).status_code == 200
+    statements = await _statements_of(
+        harness, lambda: harness.client.get("/api/me", headers=harness.admin.headers)
+    )
+    assert not [s for s in statements if "core_api_token" in s or "core_team_membership" in s]
+
+
+async def _statements_of(
+    harness: AppHarness, request: Callable[[], Awaitable[httpx.Response]]
+) -> list[str]:
+    """The SQL the app ran through SQLAlchemy while answering one successful request."""
     statements: list[str] = []
 
     def record(_c: object, _cur: object, statement: str, *_: object) -> None:
@@ -31,12 +43,10 @@ async def test_a_repeated_bearer_request_reads_only_the_epoch(
     engine = harness.services.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
     try:
-        assert (
-            await harness.client.get("/api/me", headers=harness.admin.headers)
-        ).status_code == 200
+        assert (await request()).status_code == 200
     finally:
         event.remove(engine, "before_cursor_execute", record)
-    assert not [s for s in statements if "core_api_token" in s or "core_team_membership" in s]
+    return statements
 
 
 async def test_a_user_deactivated_in_this_process_is_refused_on_the_next_request(
@@ -96,17 +106,9 @@ async def test_a_signed_in_page_reads_only_the_epoch_and_a_logout_elsewhere_ends
     cookies = dict(login.cookies)
     csrf = {"X-CSRF-Token": login.json()["csrfToken"]}
     assert (await harness.client.get("/api/me", cookies=cookies)).status_code == 200
-    statements: list[str] = []
-
-    def record(_c: object, _cur: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
-    engine = harness.services.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        assert (await harness.client.get("/api/me", cookies=cookies)).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    statements = await _statements_of(
+        harness, lambda: harness.client.get("/api/me", cookies=cookies)
+    )
     assert not [s for s in statements if "core_login_session" in s]
     # A write still needs the CSRF header, cached or not.
     made = await harness.client.post("/api/api-tokens", json={"name": "x"}, cookies=cookies)
