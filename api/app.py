@@ -201,7 +201,7 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
         token_requests_per_minute=settings.rate_limit_token_rpm,
         token_tokens_per_minute=settings.rate_limit_token_tpm,
     )
-    metering = Metering(sessions, limits)
+    metering = Metering(sessions, limits, process_id=process.id)
     embeddings = None
     if settings.embedding_backend == "litellm":
         embeddings = LitellmEmbedder(
@@ -316,7 +316,8 @@ async def _sweep(services: Services) -> None:
 
 async def _sweep_once(services: Services) -> None:
     """Mark answers a dead process abandoned `interrupted` (at once when it is known dead, else
-    after STALE_AFTER without a checkpoint) and release reservations whose lease ran out.
+    after STALE_AFTER without a checkpoint), release its reservations, and those whose lease ran
+    out.
     (`api.webhooks` sends webhooks, budget alerts included.)"""
     dead = await processes.dead(services.sessions, services.process)
     async with write_transaction(services.sessions) as session:
@@ -325,5 +326,6 @@ async def _sweep_once(services: Services) -> None:
         )
     if marked:
         log.warning("%d answer(s) left streaming by a stopped process marked interrupted", marked)
+    await ledger.release_of(services.sessions, dead)
     await processes.forget(services.sessions, dead)
     await ledger.release_expired(services.sessions)

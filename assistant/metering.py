@@ -55,10 +55,14 @@ class Metering:
     """Asks billing before every model call and settles after it."""
 
     def __init__(
-        self, factory: async_sessionmaker[AsyncSession], limits: RateLimits = NO_LIMITS
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        limits: RateLimits = NO_LIMITS,
+        process_id: str | None = None,
     ) -> None:
         self.factory = factory
         self.limits = limits
+        self.process_id = process_id  # this process (`core.processes`), recorded on its holds
         self.observers: list[Callable[[Settled], None]] = []
 
     async def admit(
@@ -92,6 +96,7 @@ class Metering:
             source=source,
             limits=self.limits,
             also=also,
+            process_id=self.process_id,
         )
         return Ticket(caller=caller, source=source, reservation_id=reservation.id)
 

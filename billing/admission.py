@@ -81,6 +81,7 @@ async def admit(
     limits: RateLimits = NO_LIMITS,
     lease_seconds: int = LEASE_SECONDS,
     also: Callable[[Connection], None] | None = None,
+    process_id: str | None = None,
 ) -> Reservation:
     """Admit a model call and reserve its worst case, or refuse it before any provider call.
 
@@ -88,7 +89,8 @@ async def admit(
     provider. `limits` are the default rate limits from settings. A refusal by a budget first
     releases expired leases (a crashed worker's holds) and tries once more. `also` runs in the
     admission's transaction once the call is admitted (a chat saves its new turn with it: a refused
-    call leaves no turn behind).
+    call leaves no turn behind). `process_id` names the process making the call
+    (`core.processes`): `ledger.release_of` ends its holds when it dies.
 
     Raises:
         SeatRequired: the user has no seat.
@@ -101,7 +103,15 @@ async def admit(
     if prompt_tokens < 0 or max_output_tokens < 0:
         raise InvalidInput("Token counts cannot be negative.")
     attempt = _Attempt(
-        caller, model, prompt_tokens, max_output_tokens, source, limits, lease_seconds, also
+        caller,
+        model,
+        prompt_tokens,
+        max_output_tokens,
+        source,
+        limits,
+        lease_seconds,
+        also,
+        process_id,
     )
     try:
         return await attempt.run(factory)
@@ -121,6 +131,7 @@ class _Attempt:
     limits: RateLimits
     lease_seconds: int
     also: Callable[[Connection], None] | None
+    process_id: str | None
 
     async def run(self, factory: async_sessionmaker[AsyncSession]) -> Reservation:
         return await run_write(factory, self._run)
@@ -209,6 +220,7 @@ class _Attempt:
             "state": "open",
             "created_at": now,
             "settled_at": None,
+            "process_id": self.process_id,
         }
 
 

@@ -128,7 +128,27 @@ async def release_expired(factory: async_sessionmaker[AsyncSession]) -> int:
     return released
 
 
-def _release(connection: Connection, reservation_id: str, now: datetime) -> int:
+async def release_of(factory: async_sessionmaker[AsyncSession], process_ids: Sequence[str]) -> int:
+    """Close the open reservations of processes that died (`core.processes`) as `interrupted`
+    rows now, as `release_expired` would once their leases ran out. Returns how many."""
+    if not process_ids:
+        return 0
+    async with factory() as session:
+        held = list(
+            await session.scalars(
+                select(Reservation.id).where(
+                    Reservation.state == "open", Reservation.process_id.in_(list(process_ids))
+                )
+            )
+        )
+    released = 0
+    for reservation_id in held:
+        released += await run_write(factory, _release, reservation_id, None)
+    return released
+
+
+def _release(connection: Connection, reservation_id: str, now: datetime | None) -> int:
+    """Close one reservation as `interrupted` (if its lease ran out before `now`, when given)."""
     reservation = _close(connection, reservation_id, "interrupted", expired_before=now)
     if reservation is None:
         return 0

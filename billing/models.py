@@ -112,6 +112,8 @@ class Reservation(IdMixin, Base):
     state: Mapped[str] = mapped_column(String(20), default="open")
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     settled_at: Mapped[datetime | None]
+    # The process making the call (`core.processes`): if it dies, the hold is released at once.
+    process_id: Mapped[str | None] = mapped_column(String(26), index=True)
 
 
 class LedgerEntry(IdMixin, Base):

@@ -174,3 +174,31 @@ async def test_the_callers_record_commits_with_the_bill_or_not_at_all(factory: F
     async with factory() as session:
         renamed = await session.get(Budget, budget.id)
     assert renamed is not None and renamed.name == "after completed"
+
+
+async def test_the_holds_of_a_dead_process_are_released_at_once(factory: Factory) -> None:
+    caller = await seated_caller(factory)
+    budget = await make_budget(factory, scope="global", limit_micros=1_000_000, period="month")
+    dead, alive = [
+        await admit(
+            factory,
+            caller=caller,
+            model=MODEL,
+            prompt_tokens=100,
+            max_output_tokens=300,
+            source="chat",
+            process_id=process,
+        )
+        for process in ("dead-process", "live-process")
+    ]
+    assert await ledger.release_of(factory, []) == 0
+    assert await ledger.release_of(factory, ["dead-process"]) == 1
+    assert await ledger.release_of(factory, ["dead-process"]) == 0  # once
+    async with factory() as session:
+        entry = await ledger.get_entry(session, reservation_id=dead.id)
+        assert entry is not None and entry.outcome == "interrupted"
+        assert entry.prompt_tokens == 100  # billed its prompt, as an expired lease is
+        assert await ledger.get_entry(session, reservation_id=alive.id) is None
+    (counter,) = await counters_of(factory, budget.id)
+    assert counter.reserved_micros == WORST_CASE  # only the live call's hold is left
+    assert counter.spent_micros == 1_000  # 100 prompt tokens at $10/M

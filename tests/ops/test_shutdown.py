@@ -183,6 +183,10 @@ async def test_after_sigkill_a_restarted_server_has_the_answer_interrupted_with_
     (before,) = [t for at, t in received if at <= killed_at - 2][-1:] or [""]
     assert before and answer["content"].startswith(before)
     assert "".join(WORDS).startswith(answer["content"]) and answer["content"] != "".join(WORDS)
+    # Its hold was released too, without waiting for the lease to run out.
+    _messages, entries, reservations = await _saved(url)
+    assert [e.outcome for e in entries if e.source == "chat"] == ["interrupted"]
+    assert reservations and all(r.state != "open" for r in reservations)
 
 
 async def _each_worker_refuses(client: httpx.AsyncClient, served: Served) -> None:
