@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +13,11 @@ import pytest
 from core.models import User
 from tests.fakes.upstream import FakeUpstream
 from tests.support import AppHarness, make_catalog
-from tests.toolkits.servers import build_tool_server, change_weather_definition, mcp_app, serve
+from tests.toolkits.servers import change_weather_definition
 
 pytestmark = pytest.mark.anyio
 RESULT_CAP = 5_000
 CALL_TIMEOUT = 6.0  # short for the hang test, long enough for a loaded machine
-
-
-@pytest.fixture
-def tool_server() -> Iterator[tuple[Any, int]]:
-    server = build_tool_server()
-    with serve(mcp_app(server)) as port:
-        yield server, port
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +12,9 @@ import pytest
 from core.models import User
 from tests.fakes.upstream import FakeUpstream
 from tests.support import AppHarness, make_catalog
-from tests.toolkits.servers import build_tool_server, change_weather_definition, mcp_app, serve
+from tests.toolkits.servers import change_weather_definition
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def tool_server() -> Iterator[tuple[Any, int]]:
-    server = build_tool_server()
-    with serve(mcp_app(server)) as port:
-        yield server, port
 
 
 @pytest.fixture

@@ -8,8 +8,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -74,17 +76,24 @@ class Site:
         return str(answer.json()["id"])
 
 
-@pytest.fixture
-def site(upstream: FakeUpstream, tmp_path: Path) -> Iterator[Site]:
-    """The app on a real uvicorn server, with the fake provider behind the `fake` model."""
+@contextmanager
+def site_with(upstream: FakeUpstream, tmp_path: Path, **settings: Any) -> Iterator[Site]:
+    """The app on a real uvicorn server with these settings, and an admin signed in to it."""
     with (
-        live_server(make_catalog(upstream.base_url), tmp_path) as url,
+        live_server(make_catalog(upstream.base_url), tmp_path, **settings) as url,
         httpx.Client(base_url=url, timeout=30) as admin,
     ):
         login = admin.post("/api/auth/login", json={"username": ADMIN, "password": PASSWORD})
         login.raise_for_status()
         admin.headers["X-CSRF-Token"] = login.json()["csrfToken"]
         yield Site(url=url, upstream=upstream, admin=admin)
+
+
+@pytest.fixture
+def site(upstream: FakeUpstream, tmp_path: Path) -> Iterator[Site]:
+    """The app on a real uvicorn server, with the fake provider behind the `fake` model."""
+    with site_with(upstream, tmp_path) as started:
+        yield started
 
 
 @pytest.fixture

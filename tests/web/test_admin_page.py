@@ -16,8 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.fakes.upstream import FakeUpstream
 from tests.toolkits.servers import build_tool_server, change_weather_definition, mcp_app, serve
 from tests.web.chat_steps import ask
-from tests.web.conftest import Site, log_in, screenshot
-from tests.web.sites import site_with
+from tests.web.conftest import Site, log_in, screenshot, site_with
 
 MEMBER_PASSWORD = "a-long-password-1"
 

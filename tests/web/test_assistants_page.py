@@ -13,8 +13,7 @@ import pytest
 from playwright.sync_api import Browser, FilePayload, Page, expect
 
 from tests.fakes.upstream import FakeUpstream
-from tests.web.conftest import Site, log_in, screenshot
-from tests.web.sites import site_with
+from tests.web.conftest import Site, log_in, screenshot, site_with
 
 
 @pytest.fixture

@@ -8,15 +8,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.fakes.upstream import FakeUpstream
-from tests.support import ADMIN, PASSWORD, live_server, make_catalog
 from tests.toolkits.servers import build_tool_server, mcp_app, serve
 from tests.web.chat_steps import ask, last_answer, open_chat, tool_call
-from tests.web.conftest import Site, log_in, screenshot
+from tests.web.conftest import Site, log_in, screenshot, site_with
 
 
 @pytest.fixture(autouse=True)
@@ -38,14 +36,8 @@ def tool_port() -> Iterator[int]:
 def site(upstream: FakeUpstream, tmp_path: Path, tool_port: int) -> Iterator[Site]:
     """The app with the loopback tool server allowed and fast hashed embeddings."""
     settings = {"toolkit_allowed_hosts": [f"127.0.0.1:{tool_port}"], "embedding_backend": "hash"}
-    with (
-        live_server(make_catalog(upstream.base_url), tmp_path, **settings) as url,
-        httpx.Client(base_url=url, timeout=30) as admin,
-    ):
-        login = admin.post("/api/auth/login", json={"username": ADMIN, "password": PASSWORD})
-        login.raise_for_status()
-        admin.headers["X-CSRF-Token"] = login.json()["csrfToken"]
-        yield Site(url=url, upstream=upstream, admin=admin)
+    with site_with(upstream, tmp_path, **settings) as started:
+        yield started
 
 
 def _tool_chat(site: Site, port: int) -> tuple[str, str]:

@@ -11,8 +11,7 @@ from playwright.sync_api import Browser, FilePayload, Page, expect
 
 from tests.fakes.upstream import FakeUpstream
 from tests.web.chat_steps import ask, last_answer, open_chat
-from tests.web.conftest import Site, log_in, screenshot
-from tests.web.sites import site_with
+from tests.web.conftest import Site, log_in, screenshot, site_with
 
 MANUAL = "\n\n".join(
     f"Section {n}. The HV-{n} pump must be primed with {n} litres of water before use."

@@ -17,8 +17,7 @@ from playwright.sync_api import Page, expect
 
 from tests.fakes.upstream import FakeUpstream
 from tests.toolkits.servers import mcp_app, serve
-from tests.web.conftest import Site, log_in, screenshot
-from tests.web.sites import site_with
+from tests.web.conftest import Site, log_in, screenshot, site_with
 
 SCRIPT = "<script>window.__xss=1</script>"
 IMG = "<img src=x onerror=window.__xss=1>"
