@@ -13,11 +13,12 @@ from datetime import datetime
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.errors import ChatNotFound, MessageNotFound
 from assistant.models import Chat, Message
 from core import clock, ids
+from core.database import run_read
 from core.listing import InvalidSort, Page, PageRequest
 
 
@@ -178,9 +179,7 @@ async def for_turn(
     Raises:
         ChatNotFound: there is no such chat, or it is another user's.
     """
-    engine: AsyncEngine = factory.kw["bind"]
-    async with engine.connect() as connection:
-        row, nodes = await connection.run_sync(_read_turn, chat_id)
+    row, nodes = await run_read(factory, _read_turn, chat_id)
     if row is None or row["user_id"] != user_id:
         raise ChatNotFound(chat_id=chat_id)
     return Chat(**row), Tree.of(nodes)
@@ -233,7 +232,7 @@ def new_turn(
     answer = _row(
         answer_id, chat_id, parent_id, "assistant", "", model, "streaming", dropped_turns, now
     )
-    rows.append({**answer, "process_id": process_id})
+    rows.append({**answer, "process_id": process_id})  # the writer of the `streaming` answer
     chat: dict[str, Any] = {"chat": chat_id, "updated_at": now, "active_leaf_id": answer_id}
     if title is not None:
         chat["title"] = title

@@ -13,9 +13,10 @@ import sqlite3
 import weakref
 from typing import cast
 
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Connection, Engine, Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from core.database import run_read
 from core.models import AuthEpoch
 
 _TABLE = cast(Table, AuthEpoch.__table__)
@@ -39,8 +40,11 @@ async def current(factory: async_sessionmaker[AsyncSession]) -> int:
             return _read_file(engine.sync_engine, str(url.database))
         except sqlite3.Error:
             pass
-    async with engine.connect() as connection:
-        return int((await connection.execute(_READ)).scalar_one())
+    return await run_read(factory, _read_pooled)
+
+
+def _read_pooled(connection: Connection) -> int:
+    return int(connection.execute(_READ).scalar_one())
 
 
 def _read_file(engine: Engine, path: str) -> int:

@@ -142,6 +142,20 @@ async def write_transaction(
             raise
 
 
+async def run_read(
+    factory: async_sessionmaker[AsyncSession],
+    work: Callable[Concatenate[Connection, P], T],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """Run `work(connection, ...)` on a pooled connection in one greenlet hop, no ORM session:
+    the reads of every model call (rolled back, nothing to commit)."""
+    engine: AsyncEngine = factory.kw["bind"]
+    async with engine.connect() as connection:
+        return await connection.run_sync(work, *args, **kwargs)
+
+
 async def run_write(
     factory: async_sessionmaker[AsyncSession],
     work: Callable[Concatenate[Connection, P], T],
