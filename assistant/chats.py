@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 
 from sqlalchemy import delete as delete_rows
-from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant import branches, chat_folders, chat_search, sharing
@@ -14,7 +12,6 @@ from assistant.chat_search import ChatFilter
 from assistant.errors import ChatNotFound, MessageNotFound
 from assistant.models import Chat, ChatTag, Message
 from assistant.schemas import ChatCreate, ChatUpdate
-from core import clock
 from core.listing import Page, PageRequest, paginate
 
 TITLE_LENGTH = 60
@@ -137,20 +134,3 @@ def title_from(content: str) -> str:
     """A chat title made from its first message."""
     line = " ".join(content.split())
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
-
-
-async def mark_stale_streams_interrupted(
-    session: AsyncSession, *, older_than: timedelta, dead_processes: Sequence[str] = ()
-) -> int:
-    """Mark answers left `streaming` by a process that died as `interrupted` (kept text stays):
-    those of `dead_processes` at once, any other not checkpointed for `older_than`."""
-    cutoff = clock.now() - older_than
-    abandoned = Message.updated_at < cutoff
-    if dead_processes:
-        abandoned = or_(abandoned, Message.process_id.in_(list(dead_processes)))
-    result = await session.execute(
-        update(Message)
-        .where(Message.status == "streaming", abandoned)
-        .values(status="interrupted", finished_at=clock.now())
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]

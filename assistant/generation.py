@@ -202,7 +202,9 @@ class Generator:
                 step.usage = chunk.usage or step.usage
                 if time.monotonic() - last_checkpoint >= self.config.checkpoint_seconds:
                     last_checkpoint = time.monotonic()
-                    if await self.checkpoint(run, plan):
+                    if await self.checkpoint(
+                        run, plan, call_text_start=len(run.text) - len(step.text)
+                    ):
                         run.cancel_reason = "cancelled"
                         raise asyncio.CancelledError
         finally:
@@ -262,16 +264,24 @@ class Generator:
                     run.decide(call_id, approve)
         return decided
 
-    async def checkpoint(self, run: Run, plan: Plan) -> bool:
-        """Save the text so far; True when a cancel was asked for through the database (or the
-        answer was deleted) or billing closed the call's reservation."""
-        values = {"message": run.message_id, "content": run.text, "updated_at": clock.now()}
+    async def checkpoint(self, run: Run, plan: Plan, *, call_text_start: int = 0) -> bool:
+        """Save the text so far with the call writing it (its reservation, and where its text
+        starts: `recovery.interrupt_abandoned` bills that text if this process dies); True when a
+        cancel was asked for through the database (or the answer was deleted) or billing closed
+        the call's reservation."""
+        values = {
+            "message": run.message_id,
+            "content": run.text,
+            "updated_at": clock.now(),
+            "call_reservation_id": plan.ticket.reservation_id,
+            "call_text_start": call_text_start,
+        }
         if await run_write(self.factory, _checkpoint, values):
             return True
         # Counting the whole text costs more than the save: only when the lease is due a renewal.
         if time.monotonic() - plan.ticket.renewed_at < RENEW_SECONDS:
             return False
-        completion_tokens = tokens.count_text(run.text)
+        completion_tokens = tokens.count_text(run.text[call_text_start:], plan.model.name)
         return not await self.metering.renew(plan.ticket, completion_tokens=completion_tokens)
 
     async def _settle(

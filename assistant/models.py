@@ -112,6 +112,11 @@ class Message(IdMixin, TimestampMixin, Base):
     dropped_turns: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The process writing a `streaming` answer (`core.processes`): if it dies, the answer is ended.
     process_id: Mapped[str | None] = mapped_column(String(26))
+    # The model call a `streaming` answer is writing, as of its last checkpoint: its billing
+    # reservation and where its text starts in `content` (if the process dies, billing is told
+    # how many tokens of that text were delivered).
+    call_reservation_id: Mapped[str | None] = mapped_column(String(26))
+    call_text_start: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Assistant(IdMixin, TimestampMixin, Base):

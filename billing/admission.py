@@ -10,7 +10,7 @@ reservation carries a lease the streaming worker renews; `billing.ledger.settle`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -48,16 +48,14 @@ _SEAT_TEAM = (
 _INSERT = insert(RESERVATIONS)
 _LEASE = select(RESERVATIONS.c.lease_seconds).where(RESERVATIONS.c.id == bindparam("rid"))
 _DELIVERED = RESERVATIONS.c.delivered_tokens
-_RENEW = (
+# Delivered tokens only ever go up: to `so_far` when that is more.
+_AT_LEAST_SO_FAR = case((bindparam("so_far") > _DELIVERED, bindparam("so_far")), else_=_DELIVERED)
+_DELIVER = (
     update(RESERVATIONS)
     .where(RESERVATIONS.c.id == bindparam("rid"), RESERVATIONS.c.state == "open")
-    .values(
-        lease_expires_at=bindparam("expires"),
-        delivered_tokens=case(
-            (bindparam("so_far") > _DELIVERED, bindparam("so_far")), else_=_DELIVERED
-        ),
-    )
+    .values(delivered_tokens=_AT_LEAST_SO_FAR)
 )
+_RENEW = _DELIVER.values(lease_expires_at=bindparam("expires"))
 
 
 @dataclass(frozen=True)
@@ -259,3 +257,10 @@ def _renew(connection: Connection, reservation_id: str, delivered_so_far: int) -
     params = {"rid": reservation_id, "expires": expires, "so_far": delivered_so_far}
     if connection.execute(_RENEW, params).rowcount == 0:
         raise ReservationClosed(reservation_id=reservation_id)
+
+
+async def report_delivered(session: AsyncSession, *, delivered: Mapping[str, int]) -> None:
+    """Record, in the caller's transaction, completion tokens delivered by open reservations (the
+    text of answers a dead process had saved): whoever releases them bills at least that."""
+    for reservation_id, so_far in delivered.items():
+        await session.execute(_DELIVER, {"rid": reservation_id, "so_far": max(0, so_far)})

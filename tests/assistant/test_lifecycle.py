@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from assistant import chats
+from assistant import recovery
 from assistant.models import Message
 from core import clock
 from core.database import write_transaction
@@ -64,10 +64,9 @@ async def test_answers_left_streaming_by_a_dead_process_are_marked_interrupted(
             .where(Message.id == message_id)
             .values(status="streaming", content="partial", updated_at=long_ago)
         )
-    async with write_transaction(harness.services.sessions) as session:
-        marked = await chats.mark_stale_streams_interrupted(
-            session, older_than=timedelta(minutes=2)
-        )
+    marked = await recovery.interrupt_abandoned(
+        harness.services.sessions, older_than=timedelta(minutes=2)
+    )
     assert marked == 1
     saved = await harness.client.get(
         f"/api/chats/{chat_id}/messages/{message_id}", headers=harness.admin.headers

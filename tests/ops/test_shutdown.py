@@ -22,7 +22,8 @@ from sqlalchemy import select
 
 from assistant.models import Message
 from billing.models import LedgerEntry, Reservation
-from core import database
+from core import database, tokens
+from core.catalog import Price
 from tests.fakes.upstream import FakeUpstream
 from tests.postgres import SKIP_REASON, create_database, drop_database, server_url
 from tests.served import Served, serve
@@ -183,9 +184,17 @@ async def test_after_sigkill_a_restarted_server_has_the_answer_interrupted_with_
     (before,) = [t for at, t in received if at <= killed_at - 2][-1:] or [""]
     assert before and answer["content"].startswith(before)
     assert "".join(WORDS).startswith(answer["content"]) and answer["content"] != "".join(WORDS)
-    # Its hold was released too, without waiting for the lease to run out.
+    # Its hold was released too, without waiting for the lease to run out, billing the prompt
+    # admitted and every token of the text it had delivered (saved), at the model's price.
     _messages, entries, reservations = await _saved(url)
-    assert [e.outcome for e in entries if e.source == "chat"] == ["interrupted"]
+    (entry,) = [e for e in entries if e.source == "chat"]
+    assert entry.outcome == "interrupted"
+    assert entry.completion_tokens == tokens.count_text(answer["content"], "fake") > 0
+    (held,) = [r for r in reservations if r.id == entry.reservation_id]
+    assert entry.prompt_tokens == held.prompt_tokens > 0
+    price = Price(held.input_price or 0, held.output_price or 0)
+    assert entry.cost_micros == price.cost_micros(entry.prompt_tokens, entry.completion_tokens)
+    assert entry.cost_micros > price.cost_micros(entry.prompt_tokens, 0) > 0
     assert reservations and all(r.state != "open" for r in reservations)
 
 
