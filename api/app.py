@@ -44,7 +44,7 @@ from api.routes import (
 )
 from api.services import Services
 from api.shutdown import Drain, RefuseWhileDraining
-from assistant import chats as chat_service
+from assistant import recovery
 from assistant.embedding import LitellmEmbedder
 from assistant.engine import STALE_AFTER, ChatEngine, EngineConfig
 from assistant.gateway import Gateway
@@ -320,10 +320,9 @@ async def _sweep_once(services: Services) -> None:
     out.
     (`api.webhooks` sends webhooks, budget alerts included.)"""
     dead = await processes.dead(services.sessions, services.process)
-    async with write_transaction(services.sessions) as session:
-        marked = await chat_service.mark_stale_streams_interrupted(
-            session, older_than=STALE_AFTER, dead_processes=dead
-        )
+    marked = await recovery.interrupt_abandoned(
+        services.sessions, older_than=STALE_AFTER, dead_processes=dead
+    )
     if marked:
         log.warning("%d answer(s) left streaming by a stopped process marked interrupted", marked)
     await ledger.release_of(services.sessions, dead)
