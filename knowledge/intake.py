@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowledge import library
 from knowledge.detection import detect_file_type
-from knowledge.errors import FileTooLarge, TooManyFiles
+from knowledge.errors import CorruptFile, FileTooLarge, KnowledgeError, TooManyFiles
 from knowledge.index import Owner
 from knowledge.models import LibraryFile, LibraryFolder
 from knowledge.storage import FileStorage
@@ -44,20 +44,26 @@ def check_upload(files: Sequence[IncomingFile], limits: UploadLimits) -> list[st
         TooManyFiles: more files than one upload may carry.
         FileTooLarge: a file is over the size limit (named in the details).
         UnsupportedFileType: a file's content is not of a supported type.
+        CorruptFile: a file cannot be read far enough to tell its type (named in the details).
     """
     if len(files) > limits.max_files:
         raise TooManyFiles(files=len(files), limit=limits.max_files)
     for incoming in files:
         if len(incoming.data) > limits.max_bytes:
-            raise FileTooLarge(name=incoming.name, size=len(incoming.data), limit=limits.max_bytes)
+            raise FileTooLarge(
+                name=library.file_name(incoming.name),
+                size=len(incoming.data),
+                limit=limits.max_bytes,
+            )
     types = []
     for incoming in files:
         try:
             types.append(str(detect_file_type(incoming.data)))
-        except Exception as exc:
-            if hasattr(exc, "details"):
-                exc.details["name"] = incoming.name
+        except KnowledgeError as exc:
+            exc.details["name"] = library.file_name(incoming.name)
             raise
+        except Exception as exc:  # no content may become a 5xx: whatever it is, it is unreadable
+            raise CorruptFile(name=library.file_name(incoming.name)) from exc
     return types
 
 

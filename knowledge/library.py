@@ -7,6 +7,7 @@ worker and the vector store do the rest.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,10 @@ from knowledge.errors import (
 from knowledge.index import Owner, TenantScope
 from knowledge.models import LibraryFile, LibraryFolder
 from knowledge.schemas import FileUpdate, FolderCreate, FolderUpdate
+
+# Control characters and lone surrogates in an uploaded name: no database stores all of them.
+_UNSTORABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+MAX_NAME_CHARS = 500
 
 Owned = type[LibraryFile] | type[LibraryFolder]
 
@@ -129,6 +134,12 @@ async def delete_folder(session: AsyncSession, *, folder: LibraryFolder) -> None
     await session.flush()
 
 
+def file_name(name: str) -> str:
+    """A file's name as it can be stored: no control characters, at most 500 characters."""
+    cleaned = _UNSTORABLE.sub("", name).strip()[:MAX_NAME_CHARS]
+    return cleaned or "unnamed"
+
+
 async def add_file(
     session: AsyncSession,
     *,
@@ -149,7 +160,7 @@ async def add_file(
     if folder is not None and owner_of(folder) != owner:
         raise OwnerMismatch(folder_id=folder.id)
     row = LibraryFile(
-        name=name[:500],
+        name=file_name(name),
         owner_user_id=owner.user_id,
         team_id=owner.team_id,
         folder_id=folder.id if folder is not None else None,

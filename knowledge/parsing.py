@@ -7,16 +7,13 @@ so a hostile file can neither block the event loop nor take the server down.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import multiprocessing
 import resource
 import signal
-import threading
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from types import FrameType
 
+from core.worker_pool import KILL_GRACE_SECONDS, WorkerPool
 from knowledge.detection import FileType, detect_file_type
 from knowledge.documents import ParsedDocument, ParseLimits
 from knowledge.errors import (
@@ -41,9 +38,6 @@ _PARSERS: dict[FileType, Callable[[bytes, ParseLimits], ParsedDocument]] = {
     FileType.JSON: parse_json,
 }
 _WORKERS = 2
-_TASKS_PER_WORKER = 50
-# The worker stops itself at the limit; the parent kills it a little later if it could not.
-_KILL_GRACE_SECONDS = 2.0
 
 
 def parse_document(data: bytes, limits: ParseLimits) -> ParsedDocument:
@@ -93,49 +87,7 @@ def _parse_with_alarm(data: bytes, limits: ParseLimits) -> ParsedDocument:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-class _WorkerPool:
-    """A lazily started process pool, replaced when one of its workers has to be killed."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
-        self._memory = 0
-
-    def get(self, limits: ParseLimits) -> concurrent.futures.ProcessPoolExecutor:
-        with self._lock:
-            if self._executor is None or self._memory != limits.max_worker_memory_bytes:
-                self._discard_locked()
-                self._memory = limits.max_worker_memory_bytes
-                self._executor = concurrent.futures.ProcessPoolExecutor(
-                    max_workers=_WORKERS,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_limit_worker_memory,
-                    initargs=(limits.max_worker_memory_bytes,),
-                    max_tasks_per_child=_TASKS_PER_WORKER,
-                )
-            return self._executor
-
-    def discard(self, executor: concurrent.futures.ProcessPoolExecutor) -> None:
-        """Kill the workers of `executor` if it is still the current pool."""
-        with self._lock:
-            if self._executor is executor:
-                self._discard_locked()
-
-    def _discard_locked(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        # The pool offers no way to stop a running task: terminate its processes.
-        for process in list(executor._processes.values()):
-            process.kill()
-        executor.shutdown(wait=False, cancel_futures=True)
-
-    def shutdown(self) -> None:
-        with self._lock:
-            self._discard_locked()
-
-
-_pool = _WorkerPool()
+_pool = WorkerPool(_WORKERS, _limit_worker_memory, (ParseLimits().max_worker_memory_bytes,))
 
 
 async def parse_in_worker(data: bytes, limits: ParseLimits) -> ParsedDocument:
@@ -149,25 +101,15 @@ async def parse_in_worker(data: bytes, limits: ParseLimits) -> ParsedDocument:
         FileTooLarge, UnsupportedFileType, DecompressionBomb, TooManyPages, EncryptedFile,
             CorruptFile: as `parse_document`.
     """
-    for attempt in range(2):
-        executor = _pool.get(limits)
-        try:
-            future = executor.submit(_parse_with_alarm, data, limits)
-        except BrokenProcessPool:
-            _pool.discard(executor)
-            continue
-        try:
-            return await asyncio.wait_for(
-                asyncio.wrap_future(future), limits.max_seconds + _KILL_GRACE_SECONDS
-            )
-        except TimeoutError:
-            _pool.discard(executor)
-            raise ParsingTimedOut() from None
-        except BrokenProcessPool:
-            _pool.discard(executor)
-            if attempt == 1:
-                raise ParserCrashed() from None
-    raise ParserCrashed()
+    _pool.configure(_WORKERS, (limits.max_worker_memory_bytes,))
+    try:
+        return await _pool.run(
+            limits.max_seconds + KILL_GRACE_SECONDS, _parse_with_alarm, data, limits
+        )
+    except TimeoutError:
+        raise ParsingTimedOut() from None
+    except BrokenProcessPool:
+        raise ParserCrashed() from None
 
 
 def shutdown_parsing_workers() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 import zipfile
 
 import pytest
@@ -50,3 +51,42 @@ def test_binary_content_is_unsupported_whatever_it_is_called() -> None:
 def test_a_broken_zip_is_a_corrupt_file() -> None:
     with pytest.raises(CorruptFile):
         detect_file_type(b"PK\x03\x04" + b"\x00" * 100)
+
+
+def test_json_nested_deeper_than_the_decoder_goes_is_a_corrupt_file_not_a_crash() -> None:
+    with pytest.raises(CorruptFile, match="nested too deeply"):
+        detect_file_type(b"[" * 20_000 + b"]" * 20_000)
+    with pytest.raises(CorruptFile, match="nested too deeply"):
+        detect_file_type(b'{"a":' * 20_000 + b"1" + b"}" * 20_000)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\n" * 65_536,
+        b" \n" * 32_768,
+        b"x[" * 32_768,
+        b"<p " * 21_000,
+        b"<!---->" * 9_000 + b"x",
+        b"- " + b" " * 65_000,
+        b"|" + b" " * 65_000 + b"x",
+        (b'a,"' * 1_000 + b"\n") * 20,
+    ],
+    ids=["newlines", "blank-lines", "open-links", "open-tags", "comments", "list", "table", "csv"],
+)
+def test_crafted_text_is_typed_in_milliseconds_not_seconds(data: bytes) -> None:
+    # Detection runs on the upload's request path holding the GIL: no input may backtrack.
+    started = time.perf_counter()
+    detect_file_type(data)
+    assert time.perf_counter() - started < 0.25
+
+
+def test_a_zip_listing_more_members_than_an_office_file_has_is_refused_unread() -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<w:document/>")
+        for index in range(10_001):
+            archive.writestr(f"{index}", b"")
+    with pytest.raises(UnsupportedFileType, match="members"):
+        detect_file_type(out.getvalue())
