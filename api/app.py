@@ -58,6 +58,7 @@ from core.catalog import Catalog, load_catalog
 from core.catalog_sync import CatalogSync
 from core.database import write_transaction
 from core.processes import Process
+from core.provider_hosts import ProviderHosts
 from core.schemas import UserCreate
 from core.sealing import Sealer, load_key
 from core.settings import Settings, load_settings
@@ -179,7 +180,9 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
     process = Process()
     engine = database.create_engine(settings.resolved_database_url)
     sessions = database.sessionmaker(engine)
-    gateway = Gateway(catalog, fast_path=settings.fast_path)
+    hosts = ProviderHosts(settings.provider_allowed_hosts)
+    hosts.check_catalog(catalog)  # models.yaml's addresses; stored ones are checked on save
+    gateway = Gateway(catalog, fast_path=settings.fast_path, hosts=hosts)
     key = settings.provider_secret_key.get_secret_value()
     catalog_sync = CatalogSync(
         catalog=catalog,

@@ -17,6 +17,7 @@ from assistant.errors import ProviderError, ProviderRejected
 from assistant.relay import Chunk, Relay, Usage, target_of
 from core.catalog import Catalog, CatalogModel
 from core.environment import prepare_offline
+from core.provider_hosts import ProviderHosts, api_base_of
 
 if TYPE_CHECKING:
     from litellm import Router
@@ -46,9 +47,12 @@ def _litellm() -> ModuleType:
 class Gateway:
     """Calls models by catalog name through LiteLLM's Router (built on first use)."""
 
-    def __init__(self, catalog: Catalog, *, fast_path: bool = True) -> None:
+    def __init__(
+        self, catalog: Catalog, *, fast_path: bool = True, hosts: ProviderHosts | None = None
+    ) -> None:
         self.catalog = catalog
         self.fast_path = fast_path
+        self.hosts = hosts or ProviderHosts()  # no call reaches a link-local/metadata address
         self.relay = Relay()
         self._model_list = catalog.router_model_list()
         self._router: Router | None = None
@@ -84,7 +88,13 @@ class Gateway:
         """One cheap call (max_tokens 1) with these parameters, outside the router.
 
         Returns None when the provider answered, else why not, in plain words.
+
+        Raises:
+            ProviderAddressBlocked: the provider points at a link-local or metadata address.
         """
+        base = api_base_of(litellm_params)
+        if base:
+            await self.hosts.check(base)
         try:
             await self.ready()
             await _litellm().acompletion(
@@ -113,9 +123,11 @@ class Gateway:
         """Open a streamed call; the connection is made (and fallbacks tried) before this returns.
 
         Raises:
+            ProviderAddressBlocked: a deployment points at a link-local or metadata address.
             ProviderRejected: the provider refused the request itself (bad parameters).
             ProviderError: every deployment failed before the first token.
         """
+        await self.hosts.check_model(model, self.catalog)
         kwargs: dict[str, Any] = {"max_tokens": max_tokens, **(extra or {})}
         if temperature is not None:
             kwargs["temperature"] = temperature
@@ -167,9 +179,11 @@ class Gateway:
         """A whole (non-streamed) completion in OpenAI's response shape.
 
         Raises:
+            ProviderAddressBlocked: a deployment points at a link-local or metadata address.
             ProviderRejected: the provider refused the request itself.
             ProviderError: every deployment failed.
         """
+        await self.hosts.check_model(model, self.catalog)
         try:
             return await (await self.ready()).acompletion(
                 model=model.name, messages=list(messages), **kwargs
@@ -188,9 +202,14 @@ class Gateway:
         (-1 when it reported none).
 
         Raises:
+            ProviderAddressBlocked: a deployment points at a link-local or metadata address.
             ProviderRejected: the provider refused the request itself.
             ProviderError: every deployment failed, or the answer had the wrong shape.
         """
+        for deployment in model.deployments:
+            base = api_base_of(deployment.litellm_params)
+            if base:
+                self.hosts.check_sync(base)
         try:
             response = self.router.embedding(model=model.name, input=list(texts))
         except Exception as exc:

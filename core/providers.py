@@ -19,6 +19,7 @@ from core.catalog_schemas import NEEDS_API_BASE, ProviderCreate, ProviderUpdate
 from core.clock import now
 from core.errors import Conflict, InvalidInput, NotFound
 from core.models import CatalogVersion, Provider, StoredModel
+from core.provider_hosts import ProviderHosts
 from core.sealing import Sealer
 
 # LiteLLM's model prefix for each provider type, where it differs from the type.
@@ -71,16 +72,24 @@ async def current_version(session: AsyncSession) -> int:
 
 
 async def create(
-    session: AsyncSession, *, data: ProviderCreate, sealer: Sealer, actor_id: str
+    session: AsyncSession,
+    *,
+    data: ProviderCreate,
+    sealer: Sealer,
+    actor_id: str,
+    hosts: ProviderHosts,
 ) -> Provider:
     """Add a provider, its key sealed.
 
     Raises:
         ApiBaseRequired: the type needs an apiBase and none was given.
+        ProviderAddressBlocked: the apiBase is a link-local or cloud metadata address.
         ProviderNameTaken: a provider of that name exists.
     """
     if data.type in NEEDS_API_BASE and not data.api_base:
         raise ApiBaseRequired(type=data.type)
+    if data.api_base:
+        await hosts.check(data.api_base)
     await _check_name_free(session, data.name)
     provider = Provider(
         id=ids.new_id(),
@@ -136,14 +145,18 @@ async def update(
     data: ProviderUpdate,
     sealer: Sealer,
     actor_id: str,
+    hosts: ProviderHosts,
 ) -> Provider:
     """Change a provider; `apiKey: null` removes its key, an omitted one keeps it.
 
     Raises:
         ApiBaseRequired: the type would need an apiBase it would not have.
+        ProviderAddressBlocked: the new apiBase is a link-local or cloud metadata address.
         ProviderNameTaken: another provider has the new name.
     """
     given = data.model_fields_set
+    if data.api_base:
+        await hosts.check(data.api_base)
     if data.name is not None and data.name != provider.name:
         await _check_name_free(session, data.name)
         provider.name = data.name

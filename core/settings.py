@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
+import typing
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from core.errors import InvalidSettings
 
@@ -15,7 +18,12 @@ class Settings(BaseSettings):
     """Everything an operator can set, each as `SWITCHBOARD_<NAME>`."""
 
     model_config = SettingsConfigDict(
-        env_prefix="SWITCHBOARD_", env_file=None, extra="ignore", validate_default=True
+        env_prefix="SWITCHBOARD_",
+        env_file=None,
+        extra="ignore",
+        validate_default=True,
+        # List settings are read by `_lists` below (a comma list or a JSON list), not JSON only.
+        enable_decoding=False,
     )
 
     data_dir: Path = Path("data")
@@ -30,6 +38,14 @@ class Settings(BaseSettings):
 
     session_ttl_hours: int = Field(default=24 * 7, ge=1)
     cookie_secure: bool = False
+    # Logins (core.login_throttle): attempts per account or known browser and per client address
+    # before each further one makes the next wait 1, 2, 4 ... seconds, up to the longest delay.
+    login_free_attempts: int = Field(default=5, ge=1)
+    login_free_attempts_per_address: int = Field(default=20, ge=1)
+    login_max_delay_seconds: int = Field(default=300, ge=1, le=86400)
+    # Request bodies are cut off with 413 as they stream in past these (uploads: their own limits).
+    max_json_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_v1_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     log_level: str = "INFO"
     log_json: bool = True
     # OpenTelemetry tracing (the `otel` extra): an OTLP/HTTP endpoint, and/or "console".
@@ -75,6 +91,9 @@ class Settings(BaseSettings):
     max_pages: int = Field(default=2_000, ge=1)
     max_decompressed_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
     max_parse_seconds: float = Field(default=60.0, gt=0)
+    # Markdown rendering off the event loop: worker processes, and seconds one request may take.
+    markdown_workers: int = Field(default=2, ge=1, le=32)
+    markdown_seconds: float = Field(default=10.0, gt=0)
     library_sync_root: Path | None = None
     job_poll_seconds: float = Field(default=15.0, gt=0)
 
@@ -82,6 +101,8 @@ class Settings(BaseSettings):
     public_url: str = ""
     toolkit_secret_key: SecretStr = SecretStr("")
     toolkit_allowed_hosts: list[str] = Field(default_factory=list)
+    # Hosts (`host` or `host:port`) providers may reach although link-local or cloud metadata.
+    provider_allowed_hosts: list[str] = Field(default_factory=list)
     tool_call_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     tool_result_max_chars: int = Field(default=20_000, ge=100)
     tool_max_calls_per_turn: int = Field(default=16, ge=1)
@@ -100,6 +121,21 @@ class Settings(BaseSettings):
     # AES key (unset, a key file in data_dir is made); each worker polls for changes this often.
     provider_secret_key: SecretStr = SecretStr("")
     catalog_poll_seconds: float = Field(default=2.0, gt=0, le=300)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _lists(cls, value: object, info: ValidationInfo) -> object:
+        """A list setting given as text: a JSON list (`["a","b"]`) or a comma list (`a,b`)."""
+        field = cls.model_fields.get(info.field_name or "")
+        if not isinstance(value, str) or field is None or not _is_collection(field.annotation):
+            return value
+        text = value.strip()
+        if text.startswith(("[", "{")):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"is not valid JSON ({exc.msg}); or give a comma list") from None
+        return [item.strip() for item in text.split(",") if item.strip()]
 
     @field_validator("log_level")
     @classmethod
@@ -127,9 +163,22 @@ def load_settings(**overrides: object) -> Settings:
     """
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except SettingsError as exc:  # a value a settings source could not even read
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = "SWITCHBOARD_" + found.group(1).upper() if found else "a SWITCHBOARD_ variable"
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise InvalidSettings(f"Invalid setting {name}: cannot be read{cause}") from None
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
             name = "SWITCHBOARD_" + "_".join(str(part) for part in error["loc"]).upper()
             problems.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
         raise InvalidSettings("Invalid setting " + "; ".join(problems)) from None
+
+
+def _is_collection(annotation: object) -> bool:
+    """Whether a field holds a list, set, tuple or dict (optionally `| None`)."""
+    origins = {list, set, frozenset, tuple, dict}
+    if typing.get_origin(annotation) in origins or annotation in origins:
+        return True
+    return any(_is_collection(arg) for arg in typing.get_args(annotation) if arg is not type(None))

@@ -11,44 +11,21 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import socket
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import anyio
 import httpcore2
 
+from core.addresses import IPAddress, Resolver, is_public, system_resolver
 from toolkits.errors import UnsafeUrl
 
-Resolver = Callable[[str, int], Awaitable[list[str]]]
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _HOST_CHARS = re.compile(r"^[a-z0-9.-]+$")
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
 _DOTTED_QUAD = re.compile(
     r"^(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}$"
 )
-# Ranges that embed an IPv4 address in IPv6 (NAT64 and 6to4) are judged by the address inside.
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-
-async def system_resolver(host: str, port: int) -> list[str]:
-    """Every address the system resolver gives for a name."""
-    infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
-
-
-def is_public(address: IPAddress) -> bool:
-    """Whether an address is globally routable (not private, loopback, link-local, metadata...)."""
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is None and address in _NAT64:
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if embedded is None and address.teredo is not None:
-            embedded = address.teredo[1]
-        if embedded is not None:
-            return is_public(embedded)
-    return address.is_global and not address.is_multicast and not address.is_reserved
 
 
 @dataclass(frozen=True)

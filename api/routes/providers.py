@@ -30,8 +30,9 @@ class TestModelRequired(InvalidInput):
     code = "test_model_required"
 
 
-def provider_body(provider: Provider, models: list[str]) -> dict[str, Any]:
-    """A stored provider as a HAL resource (its key only as `hasApiKey`)."""
+def provider_body(provider: Provider, models: list[str], *, admin: bool) -> dict[str, Any]:
+    """A stored provider as a HAL resource (its key only as `hasApiKey`; its `apiBase`, an
+    internal address, for admins only)."""
     read = ProviderRead(
         id=provider.id,
         name=provider.name,
@@ -46,7 +47,10 @@ def provider_body(provider: Provider, models: list[str]) -> dict[str, Any]:
         updated_at=provider.updated_at,
     )
     href = f"/api/providers/{provider.id}"
-    return resource(read, href, test=f"{href}/_test")
+    body = resource(read, href, test=f"{href}/_test")
+    if not admin:
+        del body["apiBase"]
+    return body
 
 
 def _file_providers(services: Services) -> dict[str, dict[str, Any]]:
@@ -79,27 +83,30 @@ def _file_providers(services: Services) -> dict[str, dict[str, Any]]:
 
 
 @router.get("")
-async def list_providers(_: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+async def list_providers(user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
     """The providers behind models.yaml (`source: "file"`, with which are set up) and those
-    admins added (`source: "database"`)."""
+    admins added (`source: "database"`). Only admins see a provider's `apiBase`."""
     async with services.sessions() as session:
         stored = await providers.list_all(session)
         names = await providers.model_names(session)
     items = [*_file_providers(services).values()]
-    items += [provider_body(p, names.get(p.id, [])) for p in stored]
+    items += [provider_body(p, names.get(p.id, []), admin=user.is_admin) for p in stored]
     return whole("providers", "/api/providers", items)
 
 
 @router.get("/{provider_id}")
-async def get_provider(provider_id: str, _: CurrentUser, services: ServicesDep) -> dict[str, Any]:
-    """One provider: a stored one by id, or one behind models.yaml by its LiteLLM name."""
+async def get_provider(
+    provider_id: str, user: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
+    """One provider: a stored one by id, or one behind models.yaml by its LiteLLM name. Only
+    admins see its `apiBase`."""
     from_file = _file_providers(services).get(provider_id)
     if from_file is not None:
         return from_file
     async with services.sessions() as session:
         provider = await providers.get(session, provider_id=provider_id)
         names = await providers.model_names(session)
-    return provider_body(provider, names.get(provider.id, []))
+    return provider_body(provider, names.get(provider.id, []), admin=user.is_admin)
 
 
 @router.post("", status_code=201)
@@ -109,10 +116,14 @@ async def create_provider(
     """Add a provider (admins): a name, a LiteLLM `type`, an `apiBase` and an `apiKey`."""
     async with write_transaction(services.sessions) as session:
         provider = await providers.create(
-            session, data=body, sealer=services.catalog_sync.sealer, actor_id=admin.id
+            session,
+            data=body,
+            sealer=services.catalog_sync.sealer,
+            actor_id=admin.id,
+            hosts=services.gateway.hosts,
         )
     await services.catalog_sync.refresh()
-    return provider_body(provider, [])
+    return provider_body(provider, [], admin=True)
 
 
 def _writable(services: Services, provider_id: str) -> None:
@@ -135,10 +146,11 @@ async def update_provider(
             data=body,
             sealer=services.catalog_sync.sealer,
             actor_id=admin.id,
+            hosts=services.gateway.hosts,
         )
         names = await providers.model_names(session)
     await services.catalog_sync.refresh()
-    return provider_body(provider, names.get(provider.id, []))
+    return provider_body(provider, names.get(provider.id, []), admin=True)
 
 
 @router.delete("/{provider_id}", status_code=204)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from api.app import create_app
+from core import providers
+from core.database import write_transaction
+from core.errors import InvalidCatalog
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, free_port
+from tests.support import AppHarness, app_settings, free_port, make_catalog
 
 pytestmark = pytest.mark.anyio
 
@@ -175,3 +180,116 @@ async def test_a_provider_its_models_use_cannot_be_deleted(
     )
     assert refused.status_code == 409 and refused.json()["code"] == "provider_in_use"
     assert refused.json()["details"]["models"] == ["user-of-provider"]
+
+
+async def test_only_admins_see_a_providers_internal_api_base(
+    harness: AppHarness, upstream: FakeUpstream
+) -> None:
+    made = await add_provider(
+        harness, name="House vLLM", type="openai-compatible", apiBase=upstream.base_url
+    )
+    member = await harness.member("mia")
+    client, href = harness.client, f"/api/providers/{made['id']}"
+    as_member = [
+        (await client.get(href, headers=member.headers)).json(),
+        *(await client.get("/api/providers", headers=member.headers)).json()["_embedded"][
+            "providers"
+        ],
+        (await client.get("/api/models", headers=member.headers)).json(),
+        (await client.get("/v1/models", headers=member.headers)).json(),
+    ]
+    for body in as_member:
+        assert "apiBase" not in body and upstream.base_url not in str(body)
+    assert (await client.get(href, headers=harness.admin.headers)).json()["apiBase"] == (
+        upstream.base_url
+    )
+    listed = await client.get("/api/providers", headers=harness.admin.headers)
+    by_id = {p["id"]: p for p in listed.json()["_embedded"]["providers"]}
+    assert by_id[made["id"]]["apiBase"] == upstream.base_url
+
+
+@pytest.mark.parametrize(
+    "api_base",
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "http://[fd00:ec2::254]/latest",
+        "http://[fe80::1]:8080/v1",
+        "http://2852039166/v1",
+        "http://metadata.google.internal/computeMetadata/v1",
+    ],
+)
+async def test_a_provider_at_a_metadata_address_is_a_422_naming_the_setting(
+    harness: AppHarness, api_base: str
+) -> None:
+    client, headers = harness.client, harness.admin.headers
+    made = await client.post(
+        "/api/providers",
+        json={"name": "imds", "type": "openai-compatible", "apiBase": api_base},
+        headers=headers,
+    )
+    ok = await add_provider(
+        harness, name="ok", type="openai-compatible", apiBase="http://10.0.0.5/v1"
+    )
+    moved = await client.patch(
+        f"/api/providers/{ok['id']}", json={"apiBase": api_base}, headers=headers
+    )
+    for response in (made, moved):
+        assert response.status_code == 422, response.text
+        body = response.json()
+        assert body["code"] == "provider_address_blocked"
+        assert "SWITCHBOARD_PROVIDER_ALLOWED_HOSTS" in body["message"]
+    still = await client.get(f"/api/providers/{ok['id']}", headers=headers)
+    assert still.json()["apiBase"] == "http://10.0.0.5/v1"
+
+
+async def test_an_operator_may_allow_a_link_local_provider_host(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    catalog = make_catalog(upstream.base_url)
+    async with AppHarness.start(
+        catalog, tmp_path, provider_allowed_hosts=["169.254.10.10:8000"]
+    ) as harness:
+        await add_provider(
+            harness, name="ll", type="openai-compatible", apiBase="http://169.254.10.10:8000/v1"
+        )
+
+
+async def test_a_stored_provider_moved_to_a_metadata_address_is_refused_at_call_time(
+    harness: AppHarness, upstream: FakeUpstream
+) -> None:
+    made = await add_provider(
+        harness, name="legacy", type="openai-compatible", apiBase=upstream.base_url
+    )
+    model = await harness.client.post(
+        "/api/models",
+        json={"name": "legacy-model", "providerId": made["id"], "model": "legacy-upstream"},
+        headers=harness.admin.headers,
+    )
+    assert model.status_code == 201, model.text
+    # As a row saved before the guard existed, or edited in the database behind the API.
+    async with write_transaction(harness.services.sessions) as session:
+        await session.execute(
+            text("UPDATE core_provider SET api_base = :base WHERE id = :id"),
+            {"base": "http://169.254.169.254/v1", "id": made["id"]},
+        )
+        await providers.bump_version(session)
+    await harness.services.catalog_sync.refresh()
+    answer = await harness.client.post(
+        "/v1/chat/completions",
+        json={"model": "legacy-model", "messages": [{"role": "user", "content": "hi"}]},
+        headers=harness.admin.headers,
+    )
+    assert answer.status_code == 422, answer.text
+    assert "provider_address_blocked" in answer.text
+    probe = await harness.client.post(
+        f"/api/providers/{made['id']}/_test", json={"model": "x"}, headers=harness.admin.headers
+    )
+    assert probe.status_code == 422 and probe.json()["code"] == "provider_address_blocked"
+    assert upstream.recorder.count("legacy-upstream") == 0
+
+
+def test_a_catalog_pointing_at_a_metadata_address_stops_the_app_from_starting(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(InvalidCatalog, match="SWITCHBOARD_PROVIDER_ALLOWED_HOSTS"):
+        create_app(app_settings(tmp_path), catalog=make_catalog("http://169.254.169.254/v1"))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import typing
 
 import pytest
 
 from core.errors import InvalidSettings
-from core.settings import load_settings
+from core.settings import Settings, load_settings
 
 
 def test_settings_come_from_prefixed_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,3 +36,74 @@ def test_cli_stops_with_the_bad_settings_name_and_no_traceback() -> None:
     )
     assert result.returncode == 2
     assert "SWITCHBOARD_LOG_LEVEL" in result.stderr and "Traceback" not in result.stderr
+
+
+LIST_SETTINGS = [
+    name
+    for name, field in Settings.model_fields.items()
+    if typing.get_origin(field.annotation) is list
+]
+
+
+def test_every_list_setting_is_found() -> None:
+    assert {"toolkit_allowed_hosts", "mcp_allowed_origins", "provider_allowed_hosts"} <= set(
+        LIST_SETTINGS
+    )
+
+
+@pytest.mark.parametrize("name", LIST_SETTINGS)
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a.example,b.example:8080",
+        " a.example , b.example:8080 ,",
+        '["a.example", "b.example:8080"]',
+    ],
+)
+def test_list_settings_accept_a_comma_list_or_a_json_list(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(f"SWITCHBOARD_{name.upper()}", value)
+    assert getattr(load_settings(), name) == ["a.example", "b.example:8080"]
+
+
+def test_an_empty_list_setting_is_an_empty_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHBOARD_TOOLKIT_ALLOWED_HOSTS", "")
+    assert load_settings().toolkit_allowed_hosts == []
+
+
+def test_a_broken_json_list_setting_is_a_sentence_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SWITCHBOARD_MCP_ALLOWED_ORIGINS", '["https://a.example"')
+    with pytest.raises(InvalidSettings, match=r"SWITCHBOARD_MCP_ALLOWED_ORIGINS: .*not valid JSON"):
+        load_settings()
+
+
+def serve(**env: str) -> subprocess.CompletedProcess[str]:
+    """`switchboard serve` with only these variables set."""
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", "serve"],
+        env={"PATH": "", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_serve_names_a_bad_list_setting_in_one_sentence_without_a_traceback() -> None:
+    result = serve(SWITCHBOARD_TOOLKIT_ALLOWED_HOSTS='["a.example"')
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "switchboard: Invalid setting SWITCHBOARD_TOOLKIT_ALLOWED_HOSTS"
+    )
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_serve_reads_a_comma_list_setting() -> None:
+    # A bad log level stops serve once the settings are read: only it is named, not the list.
+    result = serve(
+        SWITCHBOARD_TOOLKIT_ALLOWED_HOSTS="a.example,b.example", SWITCHBOARD_LOG_LEVEL="LOUD"
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "SWITCHBOARD_LOG_LEVEL" in result.stderr and "ALLOWED_HOSTS" not in result.stderr
