@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api import errors, logs, mcp_server, telemetry, tool_sources, webhooks
+from api import errors, logs, markdown, mcp_server, telemetry, tool_sources, webhooks
 from api.metrics import MetricsMiddleware
 from api.middleware import RequestIdMiddleware
 from api.migrate import upgrade_database_async
@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
             await asyncio.gather(sender, return_exceptions=True)
             catalog_poll.cancel()
             await services.knowledge.stop()
+            await asyncio.to_thread(markdown.shutdown_rendering_workers)
             await services.toolkits.stop()
             await services.chat.shutdown(grace_seconds=10)
             await processes.leave(services.sessions, services.process)

@@ -131,3 +131,9 @@ class LastAdmin(Conflict):
     """This is the last active admin; make another user admin first."""
 
     code = "last_admin"
+
+
+class RenderingTooCostly(TooLarge):
+    """Rendering this text took longer than the server allows; send shorter texts."""
+
+    code = "rendering_too_costly"

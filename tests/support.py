@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
@@ -205,3 +206,14 @@ def live_server(catalog: Catalog, tmp_path: Path, **settings: Any) -> Iterator[s
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+async def slowest_health_while(client: httpx.AsyncClient, pending: asyncio.Future[Any]) -> float:
+    """Probe `/api/health` back to back until `pending` is done; the slowest answer, in seconds."""
+    slowest = 0.0
+    while not pending.done():
+        started = time.perf_counter()
+        assert (await client.get("/api/health")).status_code == 200
+        slowest = max(slowest, time.perf_counter() - started)
+        await asyncio.sleep(0.01)
+    return slowest

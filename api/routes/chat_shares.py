@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 
 from api import markdown
-from api.deps import CurrentUser, SessionDep
+from api.deps import CurrentUser, ServicesDep, SessionDep
 from api.hal import resource, whole
 from assistant import chat_shares, chats
 from assistant.models import ChatShare
@@ -67,14 +67,17 @@ async def revoke_share(
 
 
 @router.get("/api/shared/{token}")
-async def open_shared(token: Token, session: SessionDep) -> dict[str, Any]:
+async def open_shared(token: Token, session: SessionDep, services: ServicesDep) -> dict[str, Any]:
     """A shared chat, read-only, for anyone with the link (no login): its title and the
     messages as they were when it was shared, each with `contentHtml` (its Markdown rendered
     and sanitised on the server, what the page shows). A revoked or unknown link is 404."""
     share = await chat_shares.open_shared(session, token=token)
+    snapshot = share.snapshot.get("messages", [])
+    texts = [str(message.get("content") or "") for message in snapshot]
+    html = await markdown.render_all(texts, markdown.limits_of(services.settings))
     messages = [
-        {**message, "contentHtml": markdown.render(str(message.get("content") or ""))}
-        for message in share.snapshot.get("messages", [])
+        {**message, "contentHtml": content_html}
+        for message, content_html in zip(snapshot, html, strict=True)
     ]
     return {
         **share.snapshot,

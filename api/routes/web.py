@@ -11,21 +11,33 @@ from typing import Annotated
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
-from pydantic import Field
+from pydantic import Field, field_validator
 from starlette.staticfiles import StaticFiles
 
 from api import markdown
-from api.deps import PrincipalDep
+from api.deps import PrincipalDep, ServicesDep
 from core.schemas import Schema
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 router = APIRouter(tags=["Web page"])
 
 
-class MarkdownRender(Schema):
-    """Texts to render: up to 200 at once, each up to 200,000 characters."""
+MAX_TEXT_CHARS = 200_000
+MAX_TOTAL_CHARS = 500_000
 
-    texts: Annotated[list[Annotated[str, Field(max_length=200_000)]], Field(max_length=200)]
+
+class MarkdownRender(Schema):
+    """Texts to render: up to 200 at once, each up to 200,000 characters, 500,000 in all."""
+
+    texts: Annotated[list[Annotated[str, Field(max_length=MAX_TEXT_CHARS)]], Field(max_length=200)]
+
+    @field_validator("texts")
+    @classmethod
+    def _bounded_in_all(cls, texts: list[str]) -> list[str]:
+        total = sum(len(text) for text in texts)
+        if total > MAX_TOTAL_CHARS:
+            raise ValueError(f"the texts hold {total:,} characters; at most {MAX_TOTAL_CHARS:,}")
+        return texts
 
 
 class MarkdownRendered(Schema):
@@ -46,8 +58,13 @@ async def page() -> FileResponse:
 
 
 @router.post("/api/markdown/_render")
-async def render_markdown(body: MarkdownRender, _: PrincipalDep) -> MarkdownRendered:
+async def render_markdown(
+    body: MarkdownRender, _: PrincipalDep, services: ServicesDep
+) -> MarkdownRendered:
     """Render Markdown texts as sanitised HTML (what the page shows for answers and messages).
 
-    Raw HTML in the texts is shown as text; links keep only http, https and mailto addresses."""
-    return MarkdownRendered(html=[markdown.render(text) for text in body.texts])
+    Raw HTML in the texts is shown as text; links keep only http, https and mailto addresses.
+    Texts whose rendering takes longer than the server allows are refused with 413
+    `rendering_too_costly`."""
+    limits = markdown.limits_of(services.settings)
+    return MarkdownRendered(html=await markdown.render_all(body.texts, limits))

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 
-from tests.support import AppHarness
+from api import markdown
+from tests.fakes.upstream import FakeUpstream
+from tests.support import AppHarness, make_catalog, slowest_health_while
 
 pytestmark = pytest.mark.anyio
 
@@ -74,3 +79,65 @@ async def test_markdown_rendering_needs_a_caller_and_refuses_oversized_input(
     )
     assert too_many.status_code == 422
     assert too_many.json()["code"]
+
+
+def _table(chars: int) -> str:
+    row = "| cell | *cell* | `cell` |\n"
+    return "| a | b | c |\n|---|---|---|\n" + row * (chars // len(row))
+
+
+async def test_texts_over_half_a_million_characters_in_all_are_refused(
+    harness: AppHarness,
+) -> None:
+    answer = await harness.client.post(
+        "/api/markdown/_render",
+        json={"texts": ["x" * 200_000] * 3},
+        headers=harness.admin.headers,
+    )
+    assert answer.status_code == 422
+    assert answer.json()["code"] == "invalid_input"
+
+
+async def test_a_long_render_runs_off_the_loop_while_health_keeps_answering(
+    harness: AppHarness,
+) -> None:
+    rendering = asyncio.create_task(
+        harness.client.post(
+            "/api/markdown/_render",
+            json={"texts": [_table(150_000), _table(150_000) + "!"]},
+            headers=harness.admin.headers,
+            timeout=60,
+        )
+    )
+    slowest = await slowest_health_while(harness.client, rendering)
+    answer = await rendering
+    assert answer.status_code == 200, answer.text
+    assert all(html.count("<tr>") > 1_000 for html in answer.json()["html"])
+    # Inline, each table held the loop for about a second.
+    assert slowest < 0.25
+
+
+async def test_a_render_over_its_time_limit_is_refused_with_a_json_413(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    catalog = make_catalog(upstream.base_url)
+    async with AppHarness.start(catalog, tmp_path, markdown_seconds=0.05) as harness:
+        answer = await harness.client.post(
+            "/api/markdown/_render",
+            json={"texts": [_table(100_000) + "?"]},
+            headers=harness.admin.headers,
+        )
+    assert answer.status_code == 413
+    assert answer.json()["code"] == "rendering_too_costly"
+
+
+async def test_a_text_rendered_once_is_served_again_from_the_cache() -> None:
+    text = _table(60_000) + "cached"
+    first = await markdown.render_all([text], markdown.RenderLimits(workers=1, seconds=60))
+    # A limit no worker could meet: only the cache can answer.
+    again = await markdown.render_all([text, "*hi*"], markdown.RenderLimits(seconds=0.000_001))
+    assert again == [first[0], "<p><em>hi</em></p>\n"]
+
+
+def test_lone_surrogates_render_as_replacement_characters_not_a_crash() -> None:
+    assert markdown.render("a \ud800 b") == "<p>a \ufffd b</p>\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from assistant.chat_shares import token_hash
 from assistant.models import ChatShare
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness
+from tests.support import AppHarness, slowest_health_while
 
 pytestmark = pytest.mark.anyio
 
@@ -155,3 +156,23 @@ async def test_deleting_a_chat_ends_its_share_links(harness: AppHarness) -> None
     deleted = await harness.client.delete(f"/api/chats/{chat_id}", headers=harness.admin.headers)
     assert deleted.status_code == 204
     assert (await harness.client.get(f"/api/shared/{token}")).status_code == 404
+
+
+async def test_opening_a_share_of_huge_answers_never_holds_the_server(
+    harness: AppHarness, upstream: FakeUpstream
+) -> None:
+    table = "| a | b |\n|---|---|\n" + "| *x* | `y` |\n" * 10_000
+    upstream.behave("fake", text=table, chunks=20)
+    chat_id = await harness.chat(harness.admin)
+    for question in ("one", "two", "three"):
+        await say(harness, chat_id, question)
+    made = await harness.client.post(f"/api/chats/{chat_id}/shares", headers=harness.admin.headers)
+    path = f"/api/shared/{made.json()['token']}"
+
+    opening = asyncio.ensure_future(harness.client.get(path, timeout=60))
+    slowest = await slowest_health_while(harness.client, opening)
+    public = await opening
+    assert public.status_code == 200, public.text
+    answers = [m for m in public.json()["messages"] if m["role"] == "assistant"]
+    assert len(answers) == 3 and all(m["contentHtml"].count("<tr>") > 10_000 for m in answers)
+    assert slowest < 0.25  # inline, the three answers held every request for seconds
