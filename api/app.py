@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api import errors, logs, markdown, mcp_server, telemetry, tool_sources, webhooks
 from api.metrics import MetricsMiddleware
 from api.middleware import RequestIdMiddleware
-from api.migrate import upgrade_database_async
+from api.migrate import migrated
 from api.routes import (
     api_tokens,
     assistant_knowledge,
@@ -91,8 +91,8 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await upgrade_database_async(settings.resolved_database_url)
-        await _bootstrap(services)
+        async with migrated(services.engine, settings.resolved_database_url):
+            await _bootstrap(services)  # one process at a time: the first makes the admin
         await processes.register(services.sessions, services.process)
         await _sweep_once(services)  # what a killed predecessor left: `interrupted` first
         sweeper = asyncio.create_task(_sweep(services), name="sweeper")

@@ -117,7 +117,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _create_user(args: argparse.Namespace, settings: Settings) -> int:
-    from api.migrate import upgrade_database
+    from api.migrate import upgrade_under_lock
     from core import database
     from core import users as user_service
     from core.schemas import UserCreate
@@ -135,7 +135,7 @@ def _create_user(args: argparse.Namespace, settings: Settings) -> int:
         print(f"switchboard: cannot create the user: {problems}", file=sys.stderr)
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade_database(settings.resolved_database_url)
+    upgrade_under_lock(settings.resolved_database_url)
 
     async def create() -> None:
         engine = database.create_engine(settings.resolved_database_url)
@@ -151,21 +151,21 @@ def _create_user(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    from api.migrate import upgrade_database
+    from api.migrate import upgrade_under_lock
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade_database(settings.resolved_database_url)
+    upgrade_under_lock(settings.resolved_database_url)
     print("The database is up to date.")
     return 0
 
 
 def _rotate_key(args: argparse.Namespace, settings: Settings) -> int:
-    from api.migrate import upgrade_database
+    from api.migrate import upgrade_under_lock
     from assistant import keyring, secrets
     from core import database
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade_database(settings.resolved_database_url)
+    upgrade_under_lock(settings.resolved_database_url)
     ring = keyring.load(settings.data_dir, settings.secrets_key.get_secret_value())
 
     async def rotate() -> int:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core import database
 from core.database import async_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -30,3 +34,26 @@ def upgrade_database(url: str) -> None:
 async def upgrade_database_async(url: str) -> None:
     """Bring a database to the newest schema without blocking the event loop."""
     await asyncio.to_thread(upgrade_database, url)
+
+
+@asynccontextmanager
+async def migrated(engine: AsyncEngine, url: str) -> AsyncIterator[None]:
+    """Under the database's start-up lock, bring it to the newest schema and keep the lock for
+    the body (the bootstrap): processes starting together take their turns, none races."""
+    async with database.start_lock(engine):
+        await upgrade_database_async(url)
+        yield
+
+
+def upgrade_under_lock(url: str) -> None:
+    """`upgrade_database` under the start-up lock, for commands run beside a live server."""
+
+    async def run() -> None:
+        engine = database.create_engine(url)
+        try:
+            async with migrated(engine, url):
+                pass
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, DateTime, MetaData, String, TypeDecorator, event
+from sqlalchemy import Connection, DateTime, MetaData, String, TypeDecorator, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -23,6 +26,8 @@ from core import clock, ids, inline_sqlite
 P = ParamSpec("P")
 T = TypeVar("T")
 
+# The PostgreSQL advisory lock held while a process migrates and bootstraps ("SWBDSTRT").
+START_LOCK_KEY = 0x5357424453545254
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -175,3 +180,36 @@ async def run_write(
             await connection.execution_options(sqlite_begin="BEGIN IMMEDIATE")
         async with connection.begin():
             return await connection.run_sync(work, *args, **kwargs)
+
+
+@asynccontextmanager
+async def start_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Hold the database's start-up lock for the body: one process at a time migrates and
+    bootstraps, so workers or hosts starting together on a fresh database never race.
+
+    PostgreSQL: a session advisory lock on a connection of its own (released at the end, or
+    when the connection drops). A SQLite file: an exclusive `flock` on `<file>.lock` beside it
+    (released when the file is closed, also when the process dies). In-memory SQLite: none.
+    """
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": START_LOCK_KEY})
+            await connection.commit()  # the lock is the session's, not the transaction's
+            try:
+                yield
+            finally:
+                await connection.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": START_LOCK_KEY}
+                )
+                await connection.commit()
+        return
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        yield
+        return
+    descriptor = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        await asyncio.to_thread(fcntl.flock, descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)

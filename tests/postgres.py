@@ -38,12 +38,14 @@ async def _admin(server: str, statement: str) -> None:
         await connection.close()
 
 
-def create_database(server: str) -> str:
-    """Create and migrate a randomly named database on the server; returns its plain URL."""
+def create_database(server: str, *, migrate: bool = True) -> str:
+    """Create a randomly named database on the server, migrated unless told not to; returns its
+    plain URL."""
     name = "switchboard_test_" + secrets.token_hex(6)
     asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    upgrade_database(url)
+    if migrate:
+        upgrade_database(url)
     return url
 
 

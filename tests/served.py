@@ -118,18 +118,20 @@ def serve(
     workers: int = 1,
     env: dict[str, str] | None = None,
     token: str | None = None,
+    fresh: bool = False,
 ) -> Iterator[Served]:
     """Run `switchboard serve` on a free port (SQLite in tmp_path unless `database_url` or the
     suite's PostgreSQL pass gives one).
 
     Without `token` the database is migrated and gets an admin first (see `prepare`); with it,
-    the database is taken as prepared (a second server on the same database)."""
+    the database is taken as prepared (a second server on the same database). `fresh` leaves the
+    database as it is, for the server's own start-up to migrate (no admin token: empty headers)."""
     data = tmp_path / "data"
     data.mkdir(parents=True, exist_ok=True)
-    if not database_url and token is None:
+    if not database_url and token is None and not fresh:
         database_url = fresh_database_url()  # PostgreSQL on the suite's PostgreSQL pass
     url = database_url or f"sqlite:///{(data / 'switchboard.db').resolve()}"
-    secret = token or prepare(url)
+    secret = token or ("" if fresh else prepare(url))
     port = free_port()
     environment = {
         **os.environ,
@@ -152,6 +154,7 @@ def serve(
         try:
             base = f"http://127.0.0.1:{port}"
             _wait_healthy(base, process, seconds=90)
-            yield Served(base, {"Authorization": f"Bearer {secret}"}, process, url, log_path)
+            headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+            yield Served(base, headers, process, url, log_path)
         finally:
             stop(process)

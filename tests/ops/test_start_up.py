@@ -1,0 +1,69 @@
+"""Start-up on a fresh database: processes starting together migrate and bootstrap one at a time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from core import database
+from core.models import ServingProcess, User
+from tests.fakes.upstream import FakeUpstream
+from tests.postgres import SKIP_REASON, create_database, drop_database, server_url
+from tests.served import serve
+from tests.support import ADMIN, PASSWORD
+
+pytestmark = pytest.mark.anyio
+ADMIN_ENV = {"SWITCHBOARD_ADMIN_USERNAME": ADMIN, "SWITCHBOARD_ADMIN_PASSWORD": PASSWORD}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def fresh_database(request: pytest.FixtureRequest) -> Iterator[str]:
+    """ "" (a SQLite file the server makes in its data dir) or an empty PostgreSQL database."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    server = server_url()
+    if server is None:
+        pytest.skip(SKIP_REASON)
+    url = create_database(server, migrate=False)
+    try:
+        yield url
+    finally:
+        drop_database(server, url)
+
+
+async def _counts(url: str) -> tuple[int, int]:
+    """(users, serving processes) in the database."""
+    engine = database.create_engine(database.async_url(url))
+    try:
+        async with database.sessionmaker(engine)() as session:
+            users = await session.scalar(select(func.count()).select_from(User))
+            served = await session.scalar(select(func.count()).select_from(ServingProcess))
+            return int(users or 0), int(served or 0)
+    finally:
+        await engine.dispose()
+
+
+async def test_two_workers_on_a_fresh_database_migrate_and_make_the_admin_once(
+    fresh_database: str, fake_upstream_server: FakeUpstream, tmp_path: Path
+) -> None:
+    upstream = fake_upstream_server.base_url
+    with serve(
+        tmp_path, upstream, database_url=fresh_database, workers=2, env=ADMIN_ENV, fresh=True
+    ) as served:
+        async with asyncio.timeout(60):  # the second worker serves once the first has started
+            while (counts := await _counts(served.database_url))[1] < 2:
+                await asyncio.sleep(0.1)
+        async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
+            login = await client.post(
+                "/api/auth/login", json={"username": ADMIN, "password": PASSWORD}
+            )
+        assert login.status_code == 200, login.text
+        assert counts == (1, 2)
+        output = served.output()
+    assert "Traceback" not in output and "Child process" not in output, output
