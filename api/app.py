@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api import errors, logs, markdown, mcp_server, telemetry, tool_sources, webhooks
+from api.body_limits import BodyLimitMiddleware
 from api.metrics import MetricsMiddleware
 from api.middleware import RequestIdMiddleware
 from api.migrate import migrated
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     app.mount("/mcp", mcp.app)
     app.mount("/static", web.static_files(), name="static")
     services.metering.observers.append(services.metrics.settled)
+    app.add_middleware(BodyLimitMiddleware, settings=settings)  # innermost: after metrics, ids
     app.add_middleware(RefuseWhileDraining, drain=drain)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     app.add_middleware(RequestIdMiddleware)

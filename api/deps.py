@@ -24,6 +24,7 @@ SESSION_COOKIE = "switchboard_session"
 CSRF_COOKIE = "switchboard_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+PRINCIPAL_KEY = "switchboard.principal"  # in the ASGI scope, once resolved for this request
 
 
 class CsrfFailed(PermissionDenied):
@@ -87,6 +88,9 @@ async def get_principal(request: Request, services: ServicesDep) -> Principal:
         Unauthenticated: no valid token or session.
         CsrfFailed: a cookie-authenticated write without the CSRF header.
     """
+    known: Principal | None = request.scope.get(PRINCIPAL_KEY)
+    if known is not None:  # resolved before the body was read (`api.body_limits`)
+        return known
     header = request.headers.get("authorization", "")
     scheme, _, credential = header.partition(" ")
     if scheme.lower() == "bearer" and credential:

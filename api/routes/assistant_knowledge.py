@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Response, UploadFile
 
+from api import uploads
 from api.deps import PrincipalDep, ServicesDep, SessionDep
 from api.hal import resource, whole
 from api.routes.assistants import ViewerDep
@@ -118,10 +119,7 @@ async def upload_files(
     knowledge = services.knowledge
     knowledge.store.check_available()
     limits = knowledge.config.upload_limits
-    incoming = []
-    for upload in files[: limits.max_files + 1]:
-        data = await upload.read(limits.max_bytes + 1)
-        incoming.append(intake.IncomingFile(upload.filename or "unnamed", data))
+    incoming = await uploads.read_files(files, limits)
     rows = await intake.accept(
         session,
         storage=knowledge.storage,

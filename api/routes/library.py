@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 
+from api import uploads
 from api.deps import PageDep, Principal, PrincipalDep, ServicesDep, SessionDep
 from api.hal import collection, resource
 from core.listing import Page
@@ -147,10 +148,7 @@ async def upload_files(
     if folder is not None and team_id is None:
         owner = library.owner_of(folder)
     limits = knowledge.config.upload_limits
-    incoming = []
-    for upload in files[: limits.max_files + 1]:
-        data = await upload.read(limits.max_bytes + 1)
-        incoming.append(intake.IncomingFile(upload.filename or "unnamed", data))
+    incoming = await uploads.read_files(files, limits)
     rows = await intake.accept(
         session,
         storage=knowledge.storage,

@@ -1,0 +1,32 @@
+"""Multipart uploads read into memory one file at a time, refused as soon as one breaks a limit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import UploadFile
+
+from knowledge.errors import FileTooLarge, TooManyFiles
+from knowledge.intake import IncomingFile, UploadLimits
+
+
+async def read_files(files: Sequence[UploadFile], limits: UploadLimits) -> list[IncomingFile]:
+    """The uploaded files' names and bytes; the count and each size are checked before reading.
+
+    Raises:
+        TooManyFiles: more files than one upload may carry (none is read).
+        FileTooLarge: a file is over the size limit (the files after it are not read).
+    """
+    if len(files) > limits.max_files:
+        raise TooManyFiles(files=len(files), limit=limits.max_files)
+    incoming = []
+    for upload in files:
+        name = upload.filename or "unnamed"
+        data = b""
+        if upload.size is None or upload.size <= limits.max_bytes:
+            data = await upload.read(limits.max_bytes + 1)
+        size = max(len(data), upload.size or 0)
+        if size > limits.max_bytes:
+            raise FileTooLarge(name=name, size=size, limit=limits.max_bytes)
+        incoming.append(IncomingFile(name, data))
+    return incoming
