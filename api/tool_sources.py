@@ -127,6 +127,14 @@ class ChatTools:
             if s.enabled
         ]
 
+    async def require_usable(self, *, user_id: str, toolkit_ids: Sequence[str]) -> None:
+        """Check that each id names a toolkit the user may use.
+
+        Raises:
+            ToolkitNotFound: one of them is not.
+        """
+        await self.toolkits.require_usable(user=await self._user(user_id), toolkit_ids=toolkit_ids)
+
     def budget(self) -> object:
         """A fresh per-turn budget of tool calls."""
         return self.toolkits.turn_budget()

@@ -226,7 +226,7 @@ class ChatEngine:
             self.retriever, chat, turns, caller, model, who.knowledge
         )
         system = "\n\n".join(part for part in (system, grounded.system) if part) or None
-        prompt = history.fit(
+        prompt = await history.fit_off_loop(
             turns, model=model.name, context_tokens=model.max_input_tokens, system=system
         )
         toolkit_ids = chat.toolkit_ids if chat.toolkit_ids is not None else list(who.toolkit_ids)

@@ -83,6 +83,12 @@ class AssistantReadOnly(PermissionDenied):
     code = "assistant_read_only"
 
 
+class ToolkitNotOnAssistant(InvalidInput):
+    """Only toolkits the assistant carries get its secrets; an editor must add this one to it."""
+
+    code = "toolkit_not_on_assistant"
+
+
 class NotADraft(Conflict):
     """That assistant is not a draft; open one with POST /api/assistants/{id}/_edit."""
 

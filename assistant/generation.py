@@ -127,7 +127,7 @@ class Generator:
         try:
             for number in range(self.config.max_tool_steps + 1):
                 if number:  # each further model call is admitted on its own
-                    step_prompt = tokens.count_messages(messages, plan.model.name)
+                    step_prompt = await tokens.count_messages_off_loop(messages, plan.model.name)
                     plan.ticket = await self.metering.admit(
                         caller=plan.caller,
                         model=plan.model,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ class _Costs:
     def __init__(self, size: int) -> None:
         self.size = size
         self._costs: OrderedDict[bytes, int] = OrderedDict()
+        self._lock = threading.Lock()  # long prompts are fitted in worker threads
 
     def of(self, message: dict[str, str], model: str) -> int:
         """The tokens a message adds to a prompt (its framing included, not the reply primer)."""
@@ -36,13 +39,16 @@ class _Costs:
         key = hashlib.blake2b(
             f"{model}\0{message['role']}\0{content}".encode(), digest_size=16
         ).digest()
-        cost = self._costs.get(key)
-        if cost is None:
-            cost = self._costs[key] = tokens.count_messages([message], model) - 3
+        with self._lock:
+            cost = self._costs.get(key)
+            if cost is not None:
+                self._costs.move_to_end(key)
+                return cost
+        cost = tokens.count_messages([message], model) - 3
+        with self._lock:
+            self._costs[key] = cost
             if len(self._costs) > self.size:
                 self._costs.popitem(last=False)
-        else:
-            self._costs.move_to_end(key)
         return cost
 
 
@@ -80,6 +86,27 @@ def turns(history: Sequence[Said]) -> list[dict[str, str]]:
         elif message.role == "assistant" and message.status in ANSWERED and message.content:
             result.append({"role": "assistant", "content": message.content})
     return result
+
+
+async def fit_off_loop(
+    messages: list[dict[str, str]],
+    *,
+    model: str,
+    context_tokens: int,
+    system: str | None = None,
+) -> Prompt:
+    """`fit`, in a worker thread when the texts are long (a cold history of long messages
+    takes seconds to count).
+
+    Raises:
+        PromptTooLong: as `fit`.
+    """
+    chars = sum(len(message["content"]) for message in messages) + len(system or "")
+    if chars <= tokens.OFF_LOOP_CHARS:
+        return fit(messages, model=model, context_tokens=context_tokens, system=system)
+    return await asyncio.to_thread(
+        fit, messages, model=model, context_tokens=context_tokens, system=system
+    )
 
 
 def fit(

@@ -61,9 +61,9 @@ class Passthrough:
         requested = body.get("max_completion_tokens") or body.get("max_tokens")
         max_tokens = int(requested or model.max_output_tokens or self.default_max_tokens)
         messages = list(body["messages"])
-        prompt_tokens = tokens.count_messages(messages, model.name)
+        prompt_tokens = await tokens.count_messages_off_loop(messages, model.name)
         if body.get("tools"):
-            prompt_tokens += tokens.count_text(json.dumps(body["tools"]), model.name)
+            prompt_tokens += await tokens.count_text_off_loop(json.dumps(body["tools"]), model.name)
         ticket = await self.metering.admit(
             caller=caller,
             model=model,

@@ -56,6 +56,31 @@ def offer(skills: Sequence[SkillEntry]) -> ToolOffer:
     return ToolOffer(LOAD_SKILL, function, side_effects=False)
 
 
+async def turn_tools(
+    tools: ToolBox | None,
+    *,
+    user_id: str,
+    chosen: Sequence[str] | None,
+    carried: Sequence[str],
+    skills: Sequence[SkillEntry],
+    active: str | None,
+) -> tuple[SkillTools | None, list[ToolOffer]]:
+    """A turn's own tool box (when the assistant has skills) and its offers: the toolkits the
+    user chose for the chat, each one they may still use, or else those the assistant carries.
+
+    Raises:
+        ToolkitNotFound: the chat names a toolkit the user may not use.
+    """
+    if chosen and tools is not None:
+        await tools.require_usable(user_id=user_id, toolkit_ids=chosen)
+    toolkit_ids = list(chosen) if chosen is not None else list(carried)
+    toolbox = SkillTools(tools, skills, active) if skills else None
+    box = toolbox or tools
+    if box is None or (toolbox is None and not toolkit_ids):
+        return toolbox, []
+    return toolbox, await box.offers(user_id=user_id, toolkit_ids=toolkit_ids)
+
+
 class SkillTools:
     """A turn's tool box answering `load_skill` itself and passing every other call to the
     toolkits; it adds the toolkits of the skills in use to the turn's offers."""
@@ -97,6 +122,11 @@ class SkillTools:
         if self.inner is None or not toolkit_ids:
             return []
         return await self.inner.offers(user_id=user_id, toolkit_ids=toolkit_ids)
+
+    async def require_usable(self, *, user_id: str, toolkit_ids: Sequence[str]) -> None:
+        """Check the toolkits with the inner tool box (see `ToolBox.require_usable`)."""
+        if self.inner is not None:
+            await self.inner.require_usable(user_id=user_id, toolkit_ids=toolkit_ids)
 
     def budget(self) -> object:
         """The toolkits' per-turn budget (loading a skill costs none)."""

@@ -80,6 +80,14 @@ class ToolBox(Protocol):
         """The enabled tools of these toolkits that the user may use."""
         ...
 
+    async def require_usable(self, *, user_id: str, toolkit_ids: Sequence[str]) -> None:
+        """Check that each id names a toolkit the user may use.
+
+        Raises:
+            ToolkitNotFound: one of them is not.
+        """
+        ...
+
     def budget(self) -> object:
         """A fresh per-turn budget of tool calls."""
         ...

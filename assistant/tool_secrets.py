@@ -1,30 +1,38 @@
 """Secrets for tool calls: a toolkit header naming a secret gets the value of the chat's assistant.
 
-A chat's tool call runs bound to the assistant the chat talks to (`bound_to`); only then, and only
-while the user may still use that assistant, does a secret named in a toolkit header resolve, at
-call time, straight into that call's headers. Nothing else (discovery, another chat, the model)
-ever sees a value. A tool offered only through a skill resolves only that skill's secret names
+A chat's tool call runs bound to the assistant the chat talks to (`bound_to`); only then, only
+while the user may still use that assistant, and only for a toolkit the assistant carries (one
+its editors chose: `carried`), does a secret named in a toolkit header resolve, at call time,
+straight into that call's headers. A toolkit the user picked (a chat's `toolkitIds`, their own
+toolkit tested with `assistantId`) never gets one. Nothing else (discovery, another chat, the
+model) ever sees a value. A toolkit the assistant offers only through skills resolves only those
+skills' secret names, and a tool offered only through a skill in use only that skill's
 (`limited_to`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant import keyring, secrets, sharing
-from assistant.errors import AssistantNotFound, SecretNotFound
+from assistant import keyring, secrets, sharing, skills
+from assistant.errors import AssistantNotFound, SecretNotFound, ToolkitNotOnAssistant
+from assistant.models import Assistant
 from assistant.sharing import Viewer
 from core import teams
 from core.database import write_transaction
 
 _bound: ContextVar[str | None] = ContextVar("tool_call_assistant", default=None)
 _allowed: ContextVar[frozenset[str] | None] = ContextVar("tool_call_secret_names", default=None)
+
+# A carried toolkit's secret names: None resolves any name, a set only those.
+SecretNames = frozenset[str] | None
 
 
 @contextmanager
@@ -47,6 +55,46 @@ def limited_to(names: Iterable[str] | None) -> Iterator[None]:
         _allowed.reset(token)
 
 
+async def carried(
+    session: AsyncSession, *, assistant: Assistant, viewer: Viewer
+) -> Mapping[str, SecretNames]:
+    """The toolkits an assistant carries, each with the secret names it may resolve.
+
+    Its published toolkits resolve any name; a toolkit only its skills offer, those skills'
+    `secretNames`; its draft's toolkits count too for a viewer who may edit it (who could
+    publish them). Toolkits and skills are set only by those who may edit the assistant.
+    """
+    published = await sharing.published_of(session, assistant)
+    found: dict[str, SecretNames] = {}
+    for skill in await skills.list_all(session, assistant_id=published.id):
+        for toolkit_id in skill.toolkit_ids or ():
+            found[toolkit_id] = (found.get(toolkit_id) or frozenset()) | set(skill.secret_names)
+    own = list(published.toolkit_ids or ())
+    if sharing.access_of(published, viewer) == "edit":
+        draft = await session.scalar(select(Assistant).where(Assistant.editing_id == published.id))
+        if draft is not None:
+            own += draft.toolkit_ids or []
+    found.update(dict.fromkeys(own))
+    return found
+
+
+async def require_carrier(
+    session: AsyncSession, *, viewer: Viewer, assistant_id: str, toolkit_id: str
+) -> Assistant:
+    """An assistant whose secrets the viewer may bind to a toolkit outside a chat (to refresh,
+    test or connect it): one they may edit, that carries the toolkit.
+
+    Raises:
+        AssistantNotFound: the viewer may not use the assistant.
+        AssistantReadOnly: they may use it but not edit it.
+        ToolkitNotOnAssistant: the assistant does not carry the toolkit.
+    """
+    assistant = await sharing.get_editable(session, viewer=viewer, assistant_id=assistant_id)
+    if toolkit_id not in await carried(session, assistant=assistant, viewer=viewer):
+        raise ToolkitNotOnAssistant(assistant_id=assistant_id, toolkit_id=toolkit_id)
+    return assistant
+
+
 class AssistantSecrets:
     """The toolkits' secret source, backed by the assistant keyring."""
 
@@ -57,8 +105,9 @@ class AssistantSecrets:
         self.data_dir = data_dir
         self.configured_key = configured_key
 
-    async def lookup(self, *, user_id: str, name: str) -> str | None:
-        """The bound assistant's secret `name`, if the user may use that assistant.
+    async def lookup(self, *, user_id: str, toolkit_id: str, name: str) -> str | None:
+        """The bound assistant's secret `name` for a toolkit it carries, if the user may use
+        that assistant; None otherwise.
 
         Raises:
             SecretUnreadable: the stored value cannot be decrypted.
@@ -74,6 +123,12 @@ class AssistantSecrets:
                 assistant = await sharing.get_usable(
                     session, viewer=viewer, assistant_id=assistant_id
                 )
+                toolkits = await carried(session, assistant=assistant, viewer=viewer)
+                if toolkit_id not in toolkits:
+                    return None
+                names = toolkits[toolkit_id]
+                if names is not None and name not in names:
+                    return None
                 published = await sharing.published_of(session, assistant)
                 return await secrets.reveal(
                     session, ring=ring, assistant_id=published.id, name=name

@@ -265,6 +265,19 @@ class Toolkits:
         async with self.sessions() as session:
             return await discovery.connection(session, toolkit_id=toolkit_id, user_id=user.id)
 
+    async def require_usable(self, *, user: User, toolkit_ids: Sequence[str]) -> None:
+        """Check that each id names a toolkit the user may use: a built-in or one they may see.
+
+        Raises:
+            ToolkitNotFound: the first id that does not.
+        """
+        unknown = [t for t in dict.fromkeys(toolkit_ids) if t not in self.builtins]
+        if not unknown:
+            return
+        async with self.sessions() as session:
+            for toolkit_id in unknown:
+                await discovery.get_visible(session, user=user, toolkit_id=toolkit_id)
+
     async def tools_for(
         self, *, user: User, toolkit_ids: Sequence[str] | None = None, q: str | None = None
     ) -> list[ToolSpec]:

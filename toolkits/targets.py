@@ -20,17 +20,18 @@ NO_OAUTH = (
 
 
 class SecretSource(Protocol):
-    """Assistant secrets by name, as the user may read them (the assistant package provides it)."""
+    """Assistant secrets by name, for one toolkit, as the user may have them sent (the assistant
+    package provides it: only to toolkits the bound assistant carries)."""
 
-    async def lookup(self, *, user_id: str, name: str) -> str | None:
-        """The secret's value, or None when there is none the user may use."""
+    async def lookup(self, *, user_id: str, toolkit_id: str, name: str) -> str | None:
+        """The secret's value for this toolkit, or None when it may not have one."""
         ...
 
 
 class NoSecrets:
     """No secret store yet: every secret reference is reported as missing."""
 
-    async def lookup(self, *, user_id: str, name: str) -> str | None:
+    async def lookup(self, *, user_id: str, toolkit_id: str, name: str) -> str | None:
         """Always None."""
         return None
 
@@ -57,18 +58,22 @@ class Targets:
 
         Raises:
             SecretMissing: a header takes an assistant secret that is not available here (no
-                assistant bound, the user may not use it, or it has no secret of that name).
+                assistant bound, the user may not use it, it does not carry this toolkit, or it
+                has no secret of that name).
         """
         if toolkit.kind == "mcp_stdio":
             return StdioTarget(tuple(toolkit.command or ()), key=toolkit.id)
         headers: dict[str, str] = {}
         for name, stored in (toolkit.headers or {}).items():
             if "secret" in stored:
-                value = await self.secrets.lookup(user_id=user_id, name=stored["secret"])
+                value = await self.secrets.lookup(
+                    user_id=user_id, toolkit_id=toolkit.id, name=stored["secret"]
+                )
                 if value is None:
                     raise SecretMissing(
                         f"The header {name!r} takes the assistant secret {stored['secret']!r}: "
-                        "give the assistantId of an assistant you may use that has it.",
+                        "it needs an assistant that carries this toolkit and has that secret "
+                        "(outside a chat, the assistantId of one you may edit).",
                         secret=stored["secret"],
                         header=name,
                     )

@@ -109,12 +109,15 @@ async def list_chats(
 
 @router.post("", status_code=201)
 async def create_chat(
-    body: ChatCreate, principal: PrincipalDep, session: SessionDep
+    body: ChatCreate, principal: PrincipalDep, session: SessionDep, services: ServicesDep
 ) -> dict[str, Any]:
     """Start a chat (optionally with a title, a model, and an assistant you may use).
 
     With library `fileIds`/`folderIds`, answers are grounded in their passages and cited in a
-    `citations` event before `done`."""
+    `citations` event before `done`. `toolkitIds` must name toolkits you may use (else 404
+    `toolkit_not_found`); an assistant's secrets still go only to the toolkits it carries."""
+    if body.toolkit_ids:
+        await services.toolkits.require_usable(user=principal.user, toolkit_ids=body.toolkit_ids)
     chat = await chats.create(
         session, user_id=principal.user.id, data=body, team_ids=principal.team_ids
     )
@@ -130,10 +133,17 @@ async def get_chat(chat_id: str, user: CurrentUser, session: SessionDep) -> dict
 
 @router.patch("/{chat_id}")
 async def update_chat(
-    chat_id: str, body: ChatUpdate, principal: PrincipalDep, session: SessionDep
+    chat_id: str,
+    body: ChatUpdate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    services: ServicesDep,
 ) -> dict[str, Any]:
-    """Rename a chat, change its model, or the library files and folders it answers from."""
+    """Rename a chat, change its model, its toolkits (`toolkitIds`, toolkits you may use: else
+    404 `toolkit_not_found`), or the library files and folders it answers from."""
     chat = await chats.get_owned(session, user_id=principal.user.id, chat_id=chat_id)
+    if body.toolkit_ids:
+        await services.toolkits.require_usable(user=principal.user, toolkit_ids=body.toolkit_ids)
     await _attach_knowledge(session, principal, chat, body.file_ids, body.folder_ids)
     return chat_body(await chats.update_chat(session, chat=chat, data=body))
 

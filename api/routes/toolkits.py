@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from api.deps import CurrentUser, PageDep, PrincipalDep, ServicesDep, SessionDep
 from api.hal import collection, resource, whole
-from assistant import sharing, tool_secrets
+from assistant import tool_secrets
 from assistant.sharing import Viewer
 from core.models import User
 from toolkits import discovery
@@ -210,9 +210,10 @@ async def list_toolkit_tools(
 
 
 async def _bound_assistant(
-    principal: PrincipalDep, services: ServicesDep, body: ConnectRequest | None
+    principal: PrincipalDep, services: ServicesDep, toolkit_id: str, body: ConnectRequest | None
 ) -> str | None:
-    """The assistant whose secrets fill the toolkit's headers, checked to be usable.
+    """The assistant whose secrets fill the toolkit's headers: one the caller may edit that
+    carries the toolkit (its secrets never go to a toolkit a mere user of it picks).
 
     A short session of its own: the request's session would hold SQLite's write lock while the
     connection is made and recorded.
@@ -221,7 +222,9 @@ async def _bound_assistant(
         return None
     viewer = Viewer(principal.user.id, principal.team_ids)
     async with services.sessions() as session:
-        await sharing.get_usable(session, viewer=viewer, assistant_id=body.assistant_id)
+        await tool_secrets.require_carrier(
+            session, viewer=viewer, assistant_id=body.assistant_id, toolkit_id=toolkit_id
+        )
     return body.assistant_id
 
 
@@ -234,12 +237,14 @@ async def refresh_toolkit(
 ) -> dict[str, Any]:
     """Connect to the server and store its tool list. Your connection state (connected,
     needs_sign_in with the URL to sign in at, failed with a reason) is recorded and returned.
-    Headers that take assistant secrets need `assistantId`, an assistant you may use; without
-    it (or when it lacks the secret) the answer is 422 `toolkit_secret_missing` naming it."""
+    Headers that take assistant secrets need `assistantId`: an assistant you may edit that
+    carries this toolkit (else 404 `assistant_not_found`, 403 `assistant_read_only`, or 422
+    `toolkit_not_on_assistant`); without it, or when it lacks the secret, the answer is 422
+    `toolkit_secret_missing` naming it."""
     user = principal.user
     if toolkit_id in services.toolkits.builtins:
         return await list_toolkit_tools(toolkit_id, user, services)
-    assistant_id = await _bound_assistant(principal, services, body)
+    assistant_id = await _bound_assistant(principal, services, toolkit_id, body)
     with tool_secrets.bound_to(assistant_id):
         outcome = await services.toolkits.refresh(user=user, toolkit_id=toolkit_id)
     listed = await list_toolkit_tools(toolkit_id, user, services)
@@ -262,7 +267,7 @@ async def test_toolkit(
     `assistantId` works as for `_refresh`."""
     if toolkit_id in services.toolkits.builtins:
         return {"state": "connected", "reason": None, "toolCount": 0}
-    assistant_id = await _bound_assistant(principal, services, body)
+    assistant_id = await _bound_assistant(principal, services, toolkit_id, body)
     with tool_secrets.bound_to(assistant_id):
         outcome = await services.toolkits.test(user=principal.user, toolkit_id=toolkit_id)
     return {
@@ -286,7 +291,7 @@ async def connect_toolkit(
     answer is `connected` or `failed` with a reason. `assistantId` works as for `_refresh`."""
     if toolkit_id in services.toolkits.builtins:
         return {"state": "connected", "reason": None, "authorizationUrl": None}
-    assistant_id = await _bound_assistant(principal, services, body)
+    assistant_id = await _bound_assistant(principal, services, toolkit_id, body)
     with tool_secrets.bound_to(assistant_id):
         outcome = await services.toolkits.sign_in(user=principal.user, toolkit_id=toolkit_id)
     return {

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from assistant import history
@@ -44,3 +47,23 @@ def test_a_last_message_too_long_for_the_window_is_refused() -> None:
     messages = [{"role": "user", "content": "word " * 400}]
     with pytest.raises(PromptTooLong):
         history.fit(messages, model=MODEL, context_tokens=100)
+
+
+@pytest.mark.anyio
+async def test_a_cold_history_of_long_messages_is_counted_without_holding_the_event_loop() -> None:
+    words = " ".join(f"w{number}" for number in range(12_000))  # ~90,000 characters
+    messages = [
+        {"role": "user" if number % 2 == 0 else "assistant", "content": f"{number} {words}"}
+        for number in range(31)
+    ]
+    fitting = asyncio.ensure_future(
+        history.fit_off_loop(messages, model=MODEL, context_tokens=10_000_000)
+    )
+    slowest = 0.0
+    while not fitting.done():
+        started = time.perf_counter()
+        await asyncio.sleep(0.002)
+        slowest = max(slowest, time.perf_counter() - started)
+    prompt = await fitting
+    assert prompt.prompt_tokens == tokens.count_messages(messages, MODEL)
+    assert slowest < 0.05  # counted inline, the loop would wait ~0.4 s

@@ -11,62 +11,70 @@ from typing import Any
 
 import pytest
 
+from tests.api.billing_builders import seated_member
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, make_catalog, parse_sse
-from tests.toolkits.servers import build_tool_server, mcp_app, serve
+from tests.support import AppHarness, Caller, make_catalog, parse_sse
+from tests.toolkits.servers import recorded_tool_server
 
 pytestmark = pytest.mark.anyio
 ASSISTANTS = 10
 
 
-def _recording(app: Any, seen: list[dict[str, str]]) -> Any:
-    """The app, recording every HTTP request's headers."""
-
-    async def asgi(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            seen.append({k.decode().lower(): v.decode() for k, v in scope["headers"]})
-        await app(scope, receive, send)
-
-    return asgi
+@pytest.fixture
+def recorded() -> Iterator[tuple[int, list[dict[str, str]]]]:
+    """The toolkit's own server."""
+    with recorded_tool_server() as found:
+        yield found
 
 
 @pytest.fixture
-def recorded() -> Iterator[tuple[int, list[dict[str, str]]]]:
-    seen: list[dict[str, str]] = []
-    with serve(_recording(mcp_app(build_tool_server()), seen)) as port:
-        yield port, seen
+def thief() -> Iterator[tuple[int, list[dict[str, str]]]]:
+    """A server of a user who would like an assistant's secrets."""
+    with recorded_tool_server() as found:
+        yield found
 
 
 @pytest.fixture
 async def harness(
-    upstream: FakeUpstream, tmp_path: Path, recorded: tuple[int, list[dict[str, str]]]
+    upstream: FakeUpstream,
+    tmp_path: Path,
+    recorded: tuple[int, list[dict[str, str]]],
+    thief: tuple[int, list[dict[str, str]]],
 ) -> AsyncIterator[AppHarness]:
-    hosts = [f"127.0.0.1:{recorded[0]}"]
+    hosts = [f"127.0.0.1:{recorded[0]}", f"127.0.0.1:{thief[0]}"]
     catalog = make_catalog(upstream.base_url)
     async with AppHarness.start(catalog, tmp_path, toolkit_allowed_hosts=hosts) as running:
         yield running
 
 
-async def _post(app: AppHarness, path: str, body: Any, status: int = 201) -> Any:
-    response = await app.client.post(path, json=body, headers=app.admin.headers)
+async def _post(
+    app: AppHarness, path: str, body: Any, status: int = 201, caller: Caller | None = None
+) -> Any:
+    headers = (caller or app.admin).headers
+    response = await app.client.post(path, json=body, headers=headers)
     assert response.status_code == status, response.text
     return response.json()
 
 
-async def _toolkit(app: AppHarness, port: int) -> str:
+async def _toolkit(
+    app: AppHarness, port: int, caller: Caller | None = None, *, shared: bool = False
+) -> str:
+    """A toolkit with an approved echo tool whose X-Canary header takes the secret CANARY."""
     body = {
         "name": "canary-tools",
         "url": f"http://127.0.0.1:{port}/mcp",
         "headers": {"X-Canary": {"value": "bootstrap"}},
+        "shared": shared,
     }
-    toolkit_id = str((await _post(app, "/api/toolkits", body))["id"])
-    refreshed = await _post(app, f"/api/toolkits/{toolkit_id}/_refresh", None, 200)
+    toolkit_id = str((await _post(app, "/api/toolkits", body, caller=caller))["id"])
+    refreshed = await _post(app, f"/api/toolkits/{toolkit_id}/_refresh", None, 200, caller)
     assert refreshed["connection"]["state"] == "connected", refreshed
-    await _post(app, f"/api/toolkits/{toolkit_id}/tools/echo/_approve", {"sideEffects": False}, 200)
+    approve = f"/api/toolkits/{toolkit_id}/tools/echo/_approve"
+    await _post(app, approve, {"sideEffects": False}, 200, caller)
     patched = await app.client.patch(
         f"/api/toolkits/{toolkit_id}",
         json={"headers": {"X-Canary": {"secret": "CANARY"}}},
-        headers=app.admin.headers,
+        headers=(caller or app.admin).headers,
     )
     assert patched.status_code == 200, patched.text
     return toolkit_id
@@ -196,3 +204,66 @@ async def test_a_tool_offered_through_a_skill_resolves_only_the_skills_secret_na
             assert all(canary not in json.dumps(h) for h in seen[before:])
     assert [r["content"] for r in results["trusted"]] == ["echo: ping"]
     assert [r["ok"] for r in results["narrow"]] == [False]
+
+
+def _echo(call_id: str, toolkit_id: str) -> dict[str, Any]:
+    arguments = '{"text": "ping"}'
+    function = {"name": f"{toolkit_id}__echo", "arguments": arguments}
+    return {"id": call_id, "type": "function", "function": function}
+
+
+async def test_a_chat_sends_an_assistants_secret_only_to_the_toolkits_it_carries(
+    harness: AppHarness,
+    upstream: FakeUpstream,
+    recorded: tuple[int, list[dict[str, str]]],
+    thief: tuple[int, list[dict[str, str]]],
+) -> None:
+    port, seen = recorded
+    carried = await _toolkit(harness, port, shared=True)
+    canary = f"canary-{random_secrets.token_hex(12)}"
+    shared = {"visibility": "instance", "permission": "use", "toolkitIds": [carried]}
+    made = await _post(harness, "/api/assistants", {"name": "Shared", **shared})
+    await _post(
+        harness, f"/api/assistants/{made['id']}/secrets", {"name": "CANARY", "value": canary}
+    )
+    mallory = await seated_member(harness, "mallory")
+    own = await _toolkit(harness, thief[0], mallory)
+    chat_id = await harness.chat(mallory, assistantId=made["id"], toolkitIds=[own, carried])
+    upstream.behave("fake", text="Done.", tool_calls=[[_echo("c1", own), _echo("c2", carried)]])
+    before, stolen_before = len(seen), len(thief[1])
+    response = await harness.client.post(
+        f"/api/chats/{chat_id}/messages",
+        json={"content": "Call both.", "stream": True},
+        headers=mallory.headers,
+    )
+    results = {d["id"]: d for _, n, d in parse_sse(response.text) if n == "toolResult"}
+    assert set(results) == {"c1", "c2"}, response.text
+    assert results["c1"]["ok"] is False and "CANARY" in results["c1"]["content"]
+    assert results["c2"]["content"] == "echo: ping"
+    assert canary not in json.dumps(thief[1]) and len(thief[1]) == stolen_before
+    assert {h.get("x-canary") for h in seen[before:]} == {canary}
+
+
+async def test_a_chats_toolkits_must_be_ones_its_user_may_use_when_set_and_at_each_turn(
+    harness: AppHarness, upstream: FakeUpstream, recorded: tuple[int, list[dict[str, str]]]
+) -> None:
+    private = await _toolkit(harness, recorded[0])
+    shared = await _toolkit(harness, recorded[0], shared=True)
+    mallory = await seated_member(harness, "mallory")
+    for toolkit_ids in ([private], ["no-such-toolkit"], ["builtin-calculator", private]):
+        refused = await _post(harness, "/api/chats", {"toolkitIds": toolkit_ids}, 404, mallory)
+        assert refused["code"] == "toolkit_not_found"
+    chat_id = await harness.chat(mallory, toolkitIds=["builtin-calculator", shared])
+    patched = await harness.client.patch(
+        f"/api/chats/{chat_id}", json={"toolkitIds": [private]}, headers=mallory.headers
+    )
+    assert patched.status_code == 404 and patched.json()["code"] == "toolkit_not_found"
+    unshared = await harness.client.patch(
+        f"/api/toolkits/{shared}", json={"shared": False}, headers=harness.admin.headers
+    )
+    assert unshared.status_code == 200, unshared.text
+    upstream.behave("fake", text="Hi.")
+    turn = await _post(
+        harness, f"/api/chats/{chat_id}/messages", {"content": "Hello"}, 404, mallory
+    )
+    assert turn["code"] == "toolkit_not_found" and turn["details"] == {"toolkit_id": shared}

@@ -90,6 +90,25 @@ def mcp_app(server: MCPServer) -> Starlette:
     return Starlette(routes=inner.routes, middleware=inner.user_middleware, lifespan=lifespan)
 
 
+def recording(app: Any, seen: list[dict[str, str]]) -> Any:
+    """The app, appending every HTTP request's headers (names lower-cased) to `seen`."""
+
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            seen.append({k.decode().lower(): v.decode() for k, v in scope["headers"]})
+        await app(scope, receive, send)
+
+    return asgi
+
+
+@contextmanager
+def recorded_tool_server() -> Iterator[tuple[int, list[dict[str, str]]]]:
+    """The tool server on a loopback port, recording each request's headers: (port, seen)."""
+    seen: list[dict[str, str]] = []
+    with serve(recording(mcp_app(build_tool_server()), seen)) as port:
+        yield port, seen
+
+
 def redirect_app(target: str) -> Starlette:
     """Answers everything with a 307 to `target`."""
 

@@ -10,32 +10,33 @@ import pytest
 
 from tests.fakes.upstream import FakeUpstream
 from tests.support import AppHarness, make_catalog
-from tests.toolkits.servers import build_tool_server, mcp_app, serve
+from tests.toolkits.servers import recorded_tool_server
 
 pytestmark = pytest.mark.anyio
 
 
-def _recording(app: Any, seen: list[dict[str, str]]) -> Any:
-    async def asgi(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            seen.append({k.decode().lower(): v.decode() for k, v in scope["headers"]})
-        await app(scope, receive, send)
-
-    return asgi
+@pytest.fixture
+def recorded() -> Iterator[tuple[int, list[dict[str, str]]]]:
+    """The toolkit's own server."""
+    with recorded_tool_server() as found:
+        yield found
 
 
 @pytest.fixture
-def recorded() -> Iterator[tuple[int, list[dict[str, str]]]]:
-    seen: list[dict[str, str]] = []
-    with serve(_recording(mcp_app(build_tool_server()), seen)) as port:
-        yield port, seen
+def thief() -> Iterator[tuple[int, list[dict[str, str]]]]:
+    """A server of a user who would like an assistant's secrets."""
+    with recorded_tool_server() as found:
+        yield found
 
 
 @pytest.fixture
 async def app(
-    upstream: FakeUpstream, tmp_path: Path, recorded: tuple[int, list[dict[str, str]]]
+    upstream: FakeUpstream,
+    tmp_path: Path,
+    recorded: tuple[int, list[dict[str, str]]],
+    thief: tuple[int, list[dict[str, str]]],
 ) -> AsyncIterator[AppHarness]:
-    hosts = [f"127.0.0.1:{recorded[0]}"]
+    hosts = [f"127.0.0.1:{recorded[0]}", f"127.0.0.1:{thief[0]}"]
     catalog = make_catalog(upstream.base_url)
     async with AppHarness.start(catalog, tmp_path, toolkit_allowed_hosts=hosts) as running:
         yield running
@@ -57,8 +58,9 @@ async def _secret_toolkit(app: AppHarness, port: int) -> str:
     return str((await _post(app, "/api/toolkits", body, 201))["id"])
 
 
-async def _assistant(app: AppHarness, secret: str | None) -> str:
-    made = await _post(app, "/api/assistants", {"name": "keeper"}, 201)
+async def _assistant(app: AppHarness, secret: str | None, *toolkit_ids: str, **fields: Any) -> str:
+    body = {"name": "keeper", "toolkitIds": list(toolkit_ids), **fields}
+    made = await _post(app, "/api/assistants", body, 201)
     if secret is not None:
         body = {"name": "API_KEY", "value": secret}
         await _post(app, f"/api/assistants/{made['id']}/secrets", body, 201)
@@ -83,7 +85,7 @@ async def test_refresh_with_an_assistant_sends_its_secret_and_stores_the_tools(
 ) -> None:
     port, seen = recorded
     toolkit_id = await _secret_toolkit(app, port)
-    assistant_id = await _assistant(app, "k-123")
+    assistant_id = await _assistant(app, "k-123", toolkit_id)
     body = {"assistantId": assistant_id}
     refreshed = await _post(app, f"/api/toolkits/{toolkit_id}/_refresh", body, 200)
     assert refreshed["connection"]["state"] == "connected"
@@ -99,7 +101,7 @@ async def test_an_assistant_without_the_secret_is_refused_naming_it(
 ) -> None:
     port, _ = recorded
     toolkit_id = await _secret_toolkit(app, port)
-    assistant_id = await _assistant(app, None)
+    assistant_id = await _assistant(app, None, toolkit_id)
     body = {"assistantId": assistant_id}
     refused = await _post(app, f"/api/toolkits/{toolkit_id}/_test", body, 422)
     assert refused["code"] == "toolkit_secret_missing" and refused["details"]["secret"] == "API_KEY"
@@ -110,10 +112,81 @@ async def test_an_assistant_the_caller_may_not_use_is_not_found(
 ) -> None:
     port, seen = recorded
     toolkit_id = await _secret_toolkit(app, port)
-    assistant_id = await _assistant(app, "admin-only")
+    assistant_id = await _assistant(app, "admin-only", toolkit_id)
     member = await app.member("mallory")
     body = {"assistantId": assistant_id}
     path = f"/api/toolkits/{toolkit_id}/_refresh"
     refused = await _post(app, path, body, 404, headers=member.headers)
     assert refused["code"] == "assistant_not_found"
     assert seen == []
+
+
+ACTIONS = ("_test", "_refresh", "_connect")
+
+
+async def _thiefs_toolkit(app: AppHarness, port: int, headers: Any = None) -> str:
+    body = {
+        "name": "x",
+        "url": f"http://127.0.0.1:{port}/mcp",
+        "headers": {"X-Steal": {"secret": "API_KEY"}},
+    }
+    return str((await _post(app, "/api/toolkits", body, 201, headers=headers))["id"])
+
+
+async def test_a_use_only_viewer_cannot_bind_a_shared_assistants_secrets_to_any_toolkit(
+    app: AppHarness,
+    recorded: tuple[int, list[dict[str, str]]],
+    thief: tuple[int, list[dict[str, str]]],
+) -> None:
+    port, seen = recorded
+    carried = await _secret_toolkit(app, port)
+    shared = {"visibility": "instance", "permission": "use"}
+    assistant_id = await _assistant(app, "inst-key-0451", carried, **shared)
+    mallory = await app.member("mallory")
+    own = await _thiefs_toolkit(app, thief[0], headers=mallory.headers)
+    body = {"assistantId": assistant_id}
+    for toolkit_id in (own, carried):
+        for action in ACTIONS:
+            path = f"/api/toolkits/{toolkit_id}/{action}"
+            refused = await _post(app, path, body, 403, headers=mallory.headers)
+            assert refused["code"] == "assistant_read_only"
+    assert thief[1] == [] and seen == []
+
+
+async def test_an_assistants_secrets_go_only_to_toolkits_it_carries_even_for_its_editor(
+    app: AppHarness,
+    recorded: tuple[int, list[dict[str, str]]],
+    thief: tuple[int, list[dict[str, str]]],
+) -> None:
+    port, seen = recorded
+    carried = await _secret_toolkit(app, port)
+    assistant_id = await _assistant(app, "inst-key-0451", carried)
+    other = await _thiefs_toolkit(app, thief[0])
+    body = {"assistantId": assistant_id}
+    for action in ACTIONS:
+        refused = await _post(app, f"/api/toolkits/{other}/{action}", body, 422)
+        assert refused["code"] == "toolkit_not_on_assistant"
+        assert refused["details"] == {"assistant_id": assistant_id, "toolkit_id": other}
+    assert thief[1] == []
+    tested = await _post(app, f"/api/toolkits/{carried}/_test", body, 200)
+    assert tested["state"] == "connected"
+    assert seen and all(h.get("x-api-key") == "inst-key-0451" for h in seen)
+
+
+async def test_a_toolkit_added_in_a_draft_gets_the_assistants_secrets_for_its_editors(
+    app: AppHarness, thief: tuple[int, list[dict[str, str]]]
+) -> None:
+    port, seen = thief
+    assistant_id = await _assistant(app, "draft-key-7")
+    toolkit_id = await _thiefs_toolkit(app, port)
+    draft = await _post(app, f"/api/assistants/{assistant_id}/_edit", None, 201)
+    patched = await app.client.patch(
+        f"/api/assistants/{draft['id']}",
+        json={"toolkitIds": [toolkit_id]},
+        headers=app.admin.headers,
+    )
+    assert patched.status_code == 200, patched.text
+    body = {"assistantId": assistant_id}
+    tested = await _post(app, f"/api/toolkits/{toolkit_id}/_test", body, 200)
+    assert tested["state"] == "connected"
+    assert seen and all(h.get("x-steal") == "draft-key-7" for h in seen)
