@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant import branches, chats, grounding, history, persona
+from assistant import branches, chats, grounding, history, persona, skill_tool
 from assistant.errors import (
     MessageNotFound,
     NoPendingApproval,
@@ -39,9 +39,8 @@ from assistant.runs import (
     start_event,
 )
 from assistant.sharing import Viewer
-from assistant.skill_tool import SkillTools
 from assistant.titles import Titles
-from assistant.tool_loop import ToolBox, ToolOffer
+from assistant.tool_loop import ToolBox
 from billing.admission import Caller
 from core import clock, tokens
 from core.database import write_transaction
@@ -229,14 +228,14 @@ class ChatEngine:
         prompt = await history.fit_off_loop(
             turns, model=model.name, context_tokens=model.max_input_tokens, system=system
         )
-        toolkit_ids = chat.toolkit_ids if chat.toolkit_ids is not None else list(who.toolkit_ids)
-        toolbox: ToolBox | None = None
-        if who.skills:
-            toolbox = SkillTools(self.tools, who.skills, who.skill_used)
-        offers: list[ToolOffer] = []
-        box = toolbox or self.tools
-        if box is not None and (toolbox is not None or toolkit_ids):
-            offers = await box.offers(user_id=caller.user_id, toolkit_ids=toolkit_ids)
+        toolbox, offers = await skill_tool.turn_tools(
+            self.tools,
+            user_id=caller.user_id,
+            chosen=chat.toolkit_ids,
+            carried=who.toolkit_ids,
+            skills=who.skills,
+            active=who.skill_used,
+        )
         tool_tokens = tokens.count_text(json.dumps([o.function for o in offers])) if offers else 0
         saved = branches.new_turn(
             chat_id=chat.id,
