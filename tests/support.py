@@ -217,3 +217,12 @@ async def slowest_health_while(client: httpx.AsyncClient, pending: asyncio.Futur
         slowest = max(slowest, time.perf_counter() - started)
         await asyncio.sleep(0.01)
     return slowest
+
+
+def live_admin_headers(url: str) -> dict[str, str]:
+    """Log the admin in to a live server and make an API token; its Authorization header."""
+    with httpx.Client(base_url=url, timeout=30) as client:
+        login = client.post("/api/auth/login", json={"username": ADMIN, "password": PASSWORD})
+        csrf = {"X-CSRF-Token": login.json()["csrfToken"]}
+        made = client.post("/api/api-tokens", json={"name": "live"}, headers=csrf)
+        return {"Authorization": f"Bearer {made.json()['token']}"}

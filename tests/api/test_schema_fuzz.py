@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from tests.fakes.upstream import FakeUpstream
-from tests.support import ADMIN, PASSWORD, live_server, make_catalog
+from tests.support import live_admin_headers, live_server, make_catalog
 
 EXAMPLES_PER_OPERATION = 15
 
@@ -33,14 +33,9 @@ def fuzz_server(
     # can take half a minute on a loaded machine; tests/knowledge cover the real model).
     catalog = make_catalog(fake_upstream_server.base_url)
     with live_server(catalog, folder, embedding_backend="hash") as url:
-        with httpx.Client(base_url=url, timeout=30) as client:
-            login = client.post("/api/auth/login", json={"username": ADMIN, "password": PASSWORD})
-            csrf = {"X-CSRF-Token": login.json()["csrfToken"]}
-            token = client.post("/api/api-tokens", json={"name": "fuzz"}, headers=csrf).json()[
-                "token"
-            ]
-            schema = client.get("/openapi.json").json()
-        yield {"url": url, "headers": {"Authorization": f"Bearer {token}"}, "schema": schema}
+        headers = live_admin_headers(url)
+        schema = httpx.get(url + "/openapi.json", headers=headers, timeout=30).json()
+        yield {"url": url, "headers": headers, "schema": schema}
 
 
 def _check(response: Any, label: str) -> None:
