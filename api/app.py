@@ -15,6 +15,7 @@ from api.body_limits import BodyLimitMiddleware
 from api.metrics import MetricsMiddleware
 from api.middleware import RequestIdMiddleware
 from api.migrate import migrated
+from api.public_url import TrustedProxies
 from api.routes import (
     api_tokens,
     assistant_knowledge,
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     app.add_middleware(RefuseWhileDraining, drain=drain)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(TrustedProxies, proxies=settings.trusted_proxies)  # outermost
     tracing = telemetry.configure(app, settings)  # None unless configured
     if tracing is not None:
         services.metering.observers.append(telemetry.usage_observer(tracing))

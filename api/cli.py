@@ -99,6 +99,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             "SWITCHBOARD_DATABASE_URL to a PostgreSQL database for real concurrency.",
             file=sys.stderr,
         )
+    # Workers build their settings from the environment: they name the address they listen on.
+    os.environ["SWITCHBOARD_HOST"], os.environ["SWITCHBOARD_PORT"] = host, str(port)
+    settings = settings.model_copy(update={"host": host, "port": port})
     create_app(settings)  # validate settings and the catalog before forking workers
     # What start-up made (~550k objects, LiteLLM's mostly) lives as long as the process: keep it
     # out of the cyclic collector's full passes, which otherwise took ~10% of a streamed call.
@@ -112,6 +115,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=workers,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=15,
+        # X-Forwarded-* are believed by the app, from SWITCHBOARD_TRUSTED_PROXIES only (uvicorn
+        # itself would believe any client on 127.0.0.1).
+        proxy_headers=False,
     )
     return 0
 

@@ -19,8 +19,9 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
+from api import public_url
 from api.services import Services
 from api.tool_sources import LibrarySource
 from assistant import assistants, chats
@@ -41,15 +42,10 @@ METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
 router = APIRouter(include_in_schema=False)
 
 
-def public_url(settings: Settings) -> str:
-    """The URL clients reach Switchboard at (SWITCHBOARD_PUBLIC_URL, else host and port)."""
-    return (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
-
-
 @router.get(METADATA_PATH)
 async def protected_resource_metadata(request: Request) -> dict[str, Any]:
     """OAuth 2.0 protected-resource metadata (RFC 9728): how MCP clients get a token for /mcp."""
-    base = public_url(request.app.state.services.settings)
+    base = public_url.request_url(request.scope, request.app.state.services.settings)
     return {
         "resource": base + "/mcp",
         "authorization_servers": [base],
@@ -81,13 +77,13 @@ class McpMount:
     """The MCP server and its ASGI app; run `server.session_manager.run()` in the lifespan."""
 
     server: MCPServer
-    app: Starlette
+    app: ASGIApp
 
 
 def build(services: Services) -> McpMount:
     """A fresh MCP server and app (the session manager runs once per server object)."""
     settings = services.settings
-    base = public_url(settings)
+    base = public_url.listening_url(settings)
     server: MCPServer = MCPServer(
         name="switchboard",
         instructions="Switchboard: your chats and an assistant to ask, as the token's user.",
@@ -103,7 +99,9 @@ def build(services: Services) -> McpMount:
     app = server.streamable_http_app(
         streamable_http_path="/", transport_security=_security(settings, base)
     )
-    return McpMount(server, app)
+    # The 401's `resource_metadata` names the URL each request reached us at, not the one built.
+    named = public_url.NamedMetadataUrl(app, settings=settings, path=METADATA_PATH)
+    return McpMount(server, named)
 
 
 def _security(settings: Settings, base: str) -> TransportSecuritySettings:

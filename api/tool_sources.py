@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api import public_url
 from assistant import tool_secrets
 from assistant.models import Chat, Message
 from assistant.tool_loop import ToolCall, ToolOffer
@@ -170,7 +171,7 @@ def build_toolkits(
         max_sessions=settings.toolkit_stdio_max_sessions,
         idle_seconds=settings.toolkit_stdio_idle_seconds,
     )
-    base = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    base = public_url.listening_url(settings)  # registered with servers: outlives any request
     return Toolkits(
         sessions=sessions,
         connector=McpConnector(policy, limits, stdio),

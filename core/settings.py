@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import typing
@@ -100,8 +101,11 @@ class Settings(BaseSettings):
     library_sync_root: Path | None = None
     job_poll_seconds: float = Field(default=15.0, gt=0)
 
-    # Toolkits and the MCP endpoint
+    # The URL clients reach Switchboard at (absolute URLs it hands out); unset, the address it
+    # listens on. Reverse proxies (IPs or CIDR networks) whose X-Forwarded-* headers are believed.
     public_url: str = ""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Toolkits and the MCP endpoint
     toolkit_secret_key: SecretStr = SecretStr("")
     toolkit_allowed_hosts: list[str] = Field(default_factory=list)
     # Hosts (`host` or `host:port`) providers may reach although link-local or cloud metadata.
@@ -139,6 +143,16 @@ class Settings(BaseSettings):
             except json.JSONDecodeError as exc:
                 raise ValueError(f"is not valid JSON ({exc.msg}); or give a comma list") from None
         return [item.strip() for item in text.split(",") if item.strip()]
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
+        return value
 
     @field_validator("log_level")
     @classmethod

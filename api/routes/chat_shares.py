@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 
-from api import markdown
+from api import markdown, public_url
 from api.deps import CurrentUser, ServicesDep, SessionDep
 from api.hal import resource, whole
 from assistant import chat_shares, chats
@@ -38,7 +38,7 @@ async def create_share(
     """
     chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
     share, token = await chat_shares.create(session, chat=chat)
-    base = str(request.base_url).rstrip("/")
+    base = public_url.request_url(request.scope, request.app.state.services.settings)
     return {
         **share_body(share),
         "token": token,
