@@ -4,10 +4,11 @@ A chat's tool call runs bound to the assistant the chat talks to (`bound_to`); o
 while the user may still use that assistant, and only for a toolkit the assistant carries (one
 its editors chose: `carried`), does a secret named in a toolkit header resolve, at call time,
 straight into that call's headers. A toolkit the user picked (a chat's `toolkitIds`, their own
-toolkit tested with `assistantId`) never gets one. Nothing else (discovery, another chat, the
-model) ever sees a value. A toolkit the assistant offers only through skills resolves only those
-skills' secret names, and a tool offered only through a skill in use only that skill's
-(`limited_to`).
+toolkit tested with `assistantId`) never gets one, nor does one whose owner (who may change its
+URL and headers) may not edit the assistant, unless that owner is an admin. Nothing else
+(discovery, another chat, the model) ever sees a value. A toolkit the assistant offers only
+through skills resolves only those skills' secret names, and a tool offered only through a skill
+in use only that skill's (`limited_to`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from assistant.models import Assistant
 from assistant.sharing import Viewer
 from core import teams
 from core.database import write_transaction
+from core.models import User
+from toolkits.models import Toolkit
 
 _bound: ContextVar[str | None] = ContextVar("tool_call_assistant", default=None)
 _allowed: ContextVar[frozenset[str] | None] = ContextVar("tool_call_secret_names", default=None)
@@ -95,6 +98,20 @@ async def require_carrier(
     return assistant
 
 
+async def _steered_by_editor(
+    session: AsyncSession, *, toolkit: Toolkit, assistant: Assistant
+) -> bool:
+    """Whether those who may change where a toolkit connects and what it sends (its owner and
+    admins) are all trusted with the assistant's secrets: its owner is an admin or may edit it."""
+    owner = await session.get(User, toolkit.owner_id)
+    if owner is None:
+        return False
+    if owner.is_admin:
+        return True
+    viewer = Viewer(owner.id, await teams.team_ids_of(session, user_id=owner.id))
+    return sharing.access_of(assistant, viewer) == "edit"
+
+
 class AssistantSecrets:
     """The toolkits' secret source, backed by the assistant keyring."""
 
@@ -105,9 +122,9 @@ class AssistantSecrets:
         self.data_dir = data_dir
         self.configured_key = configured_key
 
-    async def lookup(self, *, user_id: str, toolkit_id: str, name: str) -> str | None:
-        """The bound assistant's secret `name` for a toolkit it carries, if the user may use
-        that assistant; None otherwise.
+    async def lookup(self, *, user_id: str, toolkit: Toolkit, name: str) -> str | None:
+        """The bound assistant's secret `name` for a toolkit it carries whose owner may edit it
+        (or is an admin), if the user may use that assistant; None otherwise.
 
         Raises:
             SecretUnreadable: the stored value cannot be decrypted.
@@ -124,12 +141,14 @@ class AssistantSecrets:
                     session, viewer=viewer, assistant_id=assistant_id
                 )
                 toolkits = await carried(session, assistant=assistant, viewer=viewer)
-                if toolkit_id not in toolkits:
+                if toolkit.id not in toolkits:
                     return None
-                names = toolkits[toolkit_id]
-                if names is not None and name not in names:
-                    return None
+                names = toolkits[toolkit.id]
                 published = await sharing.published_of(session, assistant)
+                if (names is not None and name not in names) or not await _steered_by_editor(
+                    session, toolkit=toolkit, assistant=published
+                ):
+                    return None
                 return await secrets.reveal(
                     session, ring=ring, assistant_id=published.id, name=name
                 )

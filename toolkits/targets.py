@@ -23,7 +23,7 @@ class SecretSource(Protocol):
     """Assistant secrets by name, for one toolkit, as the user may have them sent (the assistant
     package provides it: only to toolkits the bound assistant carries)."""
 
-    async def lookup(self, *, user_id: str, toolkit_id: str, name: str) -> str | None:
+    async def lookup(self, *, user_id: str, toolkit: Toolkit, name: str) -> str | None:
         """The secret's value for this toolkit, or None when it may not have one."""
         ...
 
@@ -31,7 +31,7 @@ class SecretSource(Protocol):
 class NoSecrets:
     """No secret store yet: every secret reference is reported as missing."""
 
-    async def lookup(self, *, user_id: str, toolkit_id: str, name: str) -> str | None:
+    async def lookup(self, *, user_id: str, toolkit: Toolkit, name: str) -> str | None:
         """Always None."""
         return None
 
@@ -67,7 +67,7 @@ class Targets:
         for name, stored in (toolkit.headers or {}).items():
             if "secret" in stored:
                 value = await self.secrets.lookup(
-                    user_id=user_id, toolkit_id=toolkit.id, name=stored["secret"]
+                    user_id=user_id, toolkit=toolkit, name=stored["secret"]
                 )
                 if value is None:
                     raise SecretMissing(

@@ -267,3 +267,51 @@ async def test_a_chats_toolkits_must_be_ones_its_user_may_use_when_set_and_at_ea
         harness, f"/api/chats/{chat_id}/messages", {"content": "Hello"}, 404, mallory
     )
     assert turn["code"] == "toolkit_not_found" and turn["details"] == {"toolkit_id": shared}
+
+
+async def _ask(harness: AppHarness, caller: Caller, chat_id: str) -> dict[str, Any]:
+    """Send a turn whose model calls one tool; the tool's result."""
+    response = await harness.client.post(
+        f"/api/chats/{chat_id}/messages",
+        json={"content": "Call it.", "stream": True},
+        headers=caller.headers,
+    )
+    results = [d for _, n, d in parse_sse(response.text) if n == "toolResult"]
+    assert len(results) == 1, response.text
+    return dict(results[0])
+
+
+async def test_a_toolkit_only_a_skill_carries_resolves_only_its_names_even_listed_in_the_chat(
+    harness: AppHarness, upstream: FakeUpstream, recorded: tuple[int, list[dict[str, str]]]
+) -> None:
+    port, seen = recorded
+    toolkit_id = await _toolkit(harness, port)
+    canary = f"canary-{random_secrets.token_hex(12)}"
+    made = await _post(harness, "/api/assistants", {"name": "narrow"})
+    await _post(
+        harness, f"/api/assistants/{made['id']}/secrets", {"name": "CANARY", "value": canary}
+    )
+    skill = {"name": "narrow", "toolkitIds": [toolkit_id], "secretNames": ["DECOY"]}
+    await _post(harness, f"/api/assistants/{made['id']}/skills", skill)
+    chat_id = await harness.chat(harness.admin, assistantId=made["id"], toolkitIds=[toolkit_id])
+    upstream.behave("fake", text="Done.", tool_calls=[[_echo("c1", toolkit_id)]])
+    before = len(seen)
+    assert (await _ask(harness, harness.admin, chat_id))["ok"] is False
+    assert canary not in json.dumps(seen[before:])
+
+
+async def test_a_carried_toolkit_whose_owner_may_not_edit_the_assistant_gets_no_secret(
+    harness: AppHarness, upstream: FakeUpstream, thief: tuple[int, list[dict[str, str]]]
+) -> None:
+    mallory = await seated_member(harness, "mallory")
+    steerable = await _toolkit(harness, thief[0], mallory, shared=True)
+    canary = f"canary-{random_secrets.token_hex(12)}"
+    made = await _post(harness, "/api/assistants", {"name": "A", "toolkitIds": [steerable]})
+    await _post(
+        harness, f"/api/assistants/{made['id']}/secrets", {"name": "CANARY", "value": canary}
+    )
+    chat_id = await harness.chat(harness.admin, assistantId=made["id"])
+    upstream.behave("fake", text="Done.", tool_calls=[[_echo("c1", steerable)]])
+    refused = await _ask(harness, harness.admin, chat_id)
+    assert refused["ok"] is False and "CANARY" in refused["content"]
+    assert canary not in json.dumps(thief[1])
