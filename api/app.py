@@ -27,6 +27,7 @@ from api.routes import (
     chat_folders,
     chat_shares,
     chats,
+    docs,
     health,
     jobs,
     knowledge,
@@ -129,6 +130,8 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         version="0.1.0",
         summary="Self-hosted AI assistant and chat platform.",
         lifespan=lifespan,
+        docs_url=None,  # api.routes.docs serves /docs under the app's CSP; ReDoc is off
+        redoc_url=None,
     )
     app.state.services = services
     app.state.drain = drain
@@ -161,6 +164,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         team_models,
         toolkits,
         mcp_server,
+        docs,
         web,
     ):
         app.include_router(module.router)
