@@ -60,6 +60,8 @@ from core import users as user_service
 from core.catalog import Catalog, load_catalog
 from core.catalog_sync import CatalogSync
 from core.database import write_transaction
+from core.errors import InvalidSettings
+from core.password_policy import WeakPassword
 from core.processes import Process
 from core.provider_hosts import ProviderHosts
 from core.schemas import UserCreate
@@ -310,7 +312,10 @@ async def _bootstrap(services: Services) -> None:
             )
             return
         data = UserCreate(username=settings.admin_username, password=password, role="admin")
-        admin = await user_service.create(session, data=data)
+        try:
+            admin = await user_service.create(session, data=data)
+        except WeakPassword as exc:
+            raise InvalidSettings(f"SWITCHBOARD_ADMIN_PASSWORD: {exc.message}") from None
         await seats.grant_bootstrap_seat(session, user_id=admin.id)
         log.info("created the first admin %r", settings.admin_username)
 

@@ -22,6 +22,8 @@ REFUSALS = {
     "model_not_allowed",
     "price_unknown",
 }
+# Failed logins and password checks, by outcome (core.logins logs each one).
+LOGIN_FAILURES = {"invalid_credentials", "login_throttled", "wrong_current_password"}
 
 
 @dataclass
@@ -60,6 +62,12 @@ class Metrics:
         self.provider_errors = Counter(
             "switchboard_provider_errors", "Provider failures seen by callers", ["code"], registry=r
         )
+        self.login_failures = Counter(
+            "switchboard_login_failures",
+            "Logins and password checks refused: wrong password or throttled",
+            ["code"],
+            registry=r,
+        )
 
     def settled(self, record: Settled) -> None:
         """Count a settled model call (Metering calls this for every call)."""
@@ -72,6 +80,8 @@ class Metrics:
         """Count an error answered to a caller, by kind."""
         if code in REFUSALS:
             self.refusals.labels(code).inc()
+        elif code in LOGIN_FAILURES:
+            self.login_failures.labels(code).inc()
         elif code.startswith("provider_"):
             self.provider_errors.labels(code).inc()
 

@@ -22,11 +22,10 @@ from billing.errors import (
 )
 from billing.models import Seat, Subscription
 from billing.schemas import SubscriptionUpdate
+from core import teams
 from core.database import write_transaction
 from core.errors import TeamNotFound
 from core.models import Team, TeamMembership
-
-DEFAULT_TEAM_NAME = "Everyone"
 
 
 @dataclass(frozen=True)
@@ -211,10 +210,4 @@ async def grant_bootstrap_seat(session: AsyncSession, *, user_id: str) -> None:
 
 
 async def _default_team(session: AsyncSession) -> str:
-    team_id = await session.scalar(select(Team.id).where(Team.name == DEFAULT_TEAM_NAME))
-    if team_id is not None:
-        return team_id
-    team = Team(name=DEFAULT_TEAM_NAME, description="Everyone on this Switchboard.")
-    session.add(team)
-    await session.flush()
-    return team.id
+    return (await teams.everyone(session)).id

@@ -92,6 +92,30 @@ class LoginSession(IdMixin, TimestampMixin, Base):
     expires_at: Mapped[datetime]
 
 
+class LoginThrottle(Base):
+    """Recent login attempts of one account, client address or known device, and until when the
+    next attempt must wait (`core.login_throttle`)."""
+
+    __tablename__ = "core_login_throttle"
+
+    # "account:<username>", "address:<client address>" or "device:<login device id>"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+    blocked_until: Mapped[datetime | None]
+
+
+class LoginDevice(IdMixin, Base):
+    """A browser that logged in to an account before; its cookie holds the secret, the row its
+    hash. Its logins are throttled on their own, so others' failures cannot lock it out."""
+
+    __tablename__ = "core_login_device"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
 class Provider(IdMixin, TimestampMixin, Base):
     """An AI service provider an admin set up at run time; its credentials are sealed."""
 

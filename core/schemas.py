@@ -30,20 +30,31 @@ class UserCreate(Schema):
     """A new user."""
 
     username: str = Field(min_length=1, max_length=150, pattern=r"^[A-Za-z0-9_.@-]+$")
-    password: str = Field(min_length=8, max_length=1024)
+    # Length, common passwords and control characters: `core.password_policy`, with its own codes.
+    password: str = Field(min_length=1, max_length=1024)
     display_name: str = Field(default="", max_length=200)
     email: str | None = Field(default=None, max_length=320)
     role: Role = "member"
 
 
 class UserUpdate(Schema):
-    """Changes to a user; omitted fields stay."""
+    """Changes to a user; omitted fields stay. A new password ends the user's sessions and revokes
+    their API tokens unless `keepApiTokens` is true."""
 
-    password: str | None = Field(default=None, min_length=8, max_length=1024)
+    password: str | None = Field(default=None, min_length=1, max_length=1024)
+    keep_api_tokens: bool = False
     display_name: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320)
     role: Role | None = None
     active: bool | None = None
+
+
+class PasswordChange(Schema):
+    """A user's change of their own password (POST /api/me/password)."""
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+    keep_api_tokens: bool = False
 
 
 class UserRead(Schema):

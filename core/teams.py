@@ -1,4 +1,4 @@
-"""Teams and their members."""
+"""Teams and their members, and the Everyone team every user belongs to."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from core.errors import Conflict, NotFound, TeamNameTaken, TeamNotFound
 from core.listing import Page, PageRequest, paginate
 from core.models import Team, TeamMembership, User
 from core.schemas import TeamCreate, TeamUpdate
+
+# Every user is a member of this team, made with the first user (`join_everyone`).
+EVERYONE = "Everyone"
 
 
 class AlreadyMember(Conflict):
@@ -116,6 +119,29 @@ async def remove_member(session: AsyncSession, *, team: Team, user_id: str) -> N
         raise MemberNotFound(user_id=user_id)
     await session.delete(membership)
     await session.flush()
+
+
+async def everyone(session: AsyncSession) -> Team:
+    """The Everyone team, made when missing (or deleted by an admin)."""
+    team = await session.scalar(select(Team).where(Team.name == EVERYONE))
+    if team is not None:
+        return team
+    try:
+        async with session.begin_nested():  # another worker may make it first
+            team = Team(name=EVERYONE, description="Everyone on this Switchboard.")
+            session.add(team)
+    except IntegrityError:
+        team = await session.scalar(select(Team).where(Team.name == EVERYONE))
+        assert team is not None
+    return team
+
+
+async def join_everyone(session: AsyncSession, *, user: User) -> None:
+    """Make a user a member of the Everyone team (nothing when they are one)."""
+    team = await everyone(session)
+    if await _membership(session, team.id, user.id) is None:
+        session.add(TeamMembership(team_id=team.id, user_id=user.id, role="member"))
+        await session.flush()
 
 
 async def members(session: AsyncSession, *, team: Team) -> Sequence[tuple[TeamMembership, User]]:

@@ -1,24 +1,26 @@
-"""Users: create, find, update, deactivate, authenticate."""
+"""Users: create, find, update, deactivate, change passwords (logging in is `core.logins`)."""
 
 from __future__ import annotations
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import clock
-from core.errors import InvalidCredentials, LastAdmin, UsernameTaken, UserNotFound
+from core import clock, login_devices, passwords, teams
+from core.errors import LastAdmin, UsernameTaken, UserNotFound
 from core.listing import Page, PageRequest, paginate
-from core.models import User
-from core.passwords import hash_password, verify_password
+from core.models import BUMP_AUTH_EPOCH, ApiToken, LoginSession, User
 from core.schemas import UserCreate, UserUpdate
 
 
 async def create(session: AsyncSession, *, data: UserCreate) -> User:
-    """Add a user.
+    """Add a user, a member of the Everyone team.
 
     Raises:
         UsernameTaken: another user has that username.
+        WeakPassword: the password does not meet `core.password_policy`.
     """
     if await find_by_username(session, username=data.username) is not None:
         raise UsernameTaken(username=data.username)
@@ -27,13 +29,14 @@ async def create(session: AsyncSession, *, data: UserCreate) -> User:
         display_name=data.display_name or data.username,
         email=data.email,
         role=data.role,
-        password_hash=hash_password(data.password),
+        password_hash=await passwords.hash_new(data.password, username=data.username),
     )
     try:
         async with session.begin_nested():  # a racing create with the same name
             session.add(user)
     except IntegrityError:
         raise UsernameTaken(username=data.username) from None
+    await teams.join_everyone(session, user=user)
     return user
 
 
@@ -72,16 +75,21 @@ async def list_page(session: AsyncSession, *, page: PageRequest) -> Page[User]:
 
 
 async def update(session: AsyncSession, *, user: User, data: UserUpdate) -> User:
-    """Change a user's fields.
+    """Change a user's fields; a new password ends their sessions and, unless
+    `data.keep_api_tokens`, revokes their API tokens (`change_password`).
 
     Raises:
         LastAdmin: the change would leave no active admin.
+        WeakPassword: the new password does not meet `core.password_policy`.
     """
     demoting = (data.role == "member" or data.active is False) and user.is_admin
     if demoting and await _active_admins(session) <= 1:
         raise LastAdmin()
     if data.password is not None:
-        user.password_hash = hash_password(data.password)
+        password_hash = await passwords.hash_new(data.password, username=user.username)
+        await change_password(
+            session, user=user, password_hash=password_hash, keep_api_tokens=data.keep_api_tokens
+        )
     for field in ("display_name", "email", "role", "active"):
         value = getattr(data, field)
         if value is not None:
@@ -102,19 +110,21 @@ async def delete(session: AsyncSession, *, user: User) -> None:
     await session.flush()
 
 
-async def authenticate(session: AsyncSession, *, username: str, password: str) -> User:
-    """The active user with these credentials.
-
-    Raises:
-        InvalidCredentials: no active user matches.
-    """
-    user = await find_by_username(session, username=username)
-    ok = verify_password(user.password_hash if user else None, password)
-    if user is None or not ok or not user.active:
-        raise InvalidCredentials()
-    user.last_login_at = clock.now()
+async def change_password(
+    session: AsyncSession, *, user: User, password_hash: str, keep_api_tokens: bool = False
+) -> None:
+    """Give a user a new password hash (from `passwords.hash_new`) and end what the old password
+    opened: every login session, every known device and, unless `keep_api_tokens`, every API
+    token. Every worker refuses them from its next request (the identity epoch moves, in this
+    transaction: see `core.auth_epoch`)."""
+    user.password_hash = password_hash
+    await session.execute(sql_delete(LoginSession).where(LoginSession.user_id == user.id))
+    await login_devices.forget_all(session, user_id=user.id)
+    if not keep_api_tokens:
+        live = (ApiToken.user_id == user.id) & ApiToken.revoked_at.is_(None)
+        await session.execute(sql_update(ApiToken).where(live).values(revoked_at=clock.now()))
+    await session.execute(BUMP_AUTH_EPOCH)  # bulk statements pass by the ORM's flush hook
     await session.flush()
-    return user
 
 
 async def _active_admins(session: AsyncSession) -> int:

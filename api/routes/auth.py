@@ -11,10 +11,16 @@ from api.deps import CSRF_COOKIE, SESSION_COOKIE, PrincipalDep, ServicesDep, Ses
 from api.hal import resource
 from billing import seats
 from billing.schemas import SeatRead
-from core import login_sessions, users
-from core.schemas import LoginRequest, UserRead
+from core import login_sessions, logins
+from core.login_sessions import OpenedSession
+from core.login_throttle import ThrottleLimits
+from core.schemas import LoginRequest, PasswordChange, UserRead
+from core.settings import Settings
 
 router = APIRouter(prefix="/api", tags=["Auth"])
+# A browser that logged in to an account before (core.login_devices): throttled on its own.
+DEVICE_COOKIE = "switchboard_device"
+DEVICE_COOKIE_SECONDS = 365 * 24 * 3600
 
 
 def user_body(user: Any) -> dict[str, Any]:
@@ -24,25 +30,34 @@ def user_body(user: Any) -> dict[str, Any]:
 
 @router.post("/auth/login")
 async def login(
-    body: LoginRequest, response: Response, session: SessionDep, services: ServicesDep
+    body: LoginRequest, request: Request, response: Response, services: ServicesDep
 ) -> dict[str, Any]:
     """Log in with a username and password; sets the session cookie.
 
     State-changing requests made with the cookie must send the returned `csrfToken` in the
-    `X-CSRF-Token` header.
+    `X-CSRF-Token` header. Failed attempts slow down per account and per client address: past a
+    few, the next must wait (429 `login_throttled` with `Retry-After`, growing to a few minutes).
+    A browser that logged in to the account before carries a device cookie and is counted on its
+    own, so others' failures do not lock it out.
     """
-    user = await users.authenticate(session, username=body.username, password=body.password)
-    ttl = timedelta(hours=services.settings.session_ttl_hours)
-    opened = await login_sessions.open_session(session, user=user, ttl=ttl)
-    secure = services.settings.cookie_secure
-    max_age = int(ttl.total_seconds())
-    response.set_cookie(
-        SESSION_COOKIE, opened.secret, max_age=max_age, httponly=True, samesite="lax", secure=secure
+    settings = services.settings
+    ttl = timedelta(hours=settings.session_ttl_hours)
+    attempt = _attempt(request, body.username, body.password)
+    done = await logins.log_in(
+        services.sessions, attempt=attempt, limits=throttle_limits(settings), ttl=ttl
     )
-    response.set_cookie(
-        CSRF_COOKIE, opened.session.csrf_token, max_age=max_age, samesite="lax", secure=secure
-    )
-    return {"user": user_body(user), "csrfToken": opened.session.csrf_token}
+    _set_session_cookies(response, done.opened, settings, ttl)
+    if done.device_secret is not None:
+        response.set_cookie(
+            DEVICE_COOKIE,
+            done.device_secret,
+            max_age=DEVICE_COOKIE_SECONDS,
+            path="/api",
+            httponly=True,
+            samesite="lax",
+            secure=settings.cookie_secure,
+        )
+    return {"user": user_body(done.user), "csrfToken": done.opened.session.csrf_token}
 
 
 @router.post("/auth/logout", status_code=204)
@@ -68,3 +83,64 @@ async def me(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
         SeatRead.model_validate(seat).model_dump(mode="json", by_alias=True) if seat else None
     )
     return body
+
+
+@router.post("/me/password")
+async def change_password(
+    body: PasswordChange,
+    request: Request,
+    response: Response,
+    principal: PrincipalDep,
+    services: ServicesDep,
+) -> dict[str, Any]:
+    """Change your own password, giving the current one (checked and throttled as a login is:
+    403 `wrong_current_password`, 429 `login_throttled`; the new one must meet the password
+    policy, 422 `password_too_short` / `password_too_common` / `password_has_control_characters`).
+
+    Every session of yours ends and, unless `keepApiTokens` is true, every API token of yours is
+    revoked, the one making this call included. Called with the session cookie, the caller gets a
+    new session at once: the response sets its cookie and returns its `csrfToken` (null when
+    called with an API token).
+    """
+    settings = services.settings
+    ttl = timedelta(hours=settings.session_ttl_hours)
+    user = principal.user
+    opened = await logins.change_own_password(
+        services.sessions,
+        attempt=_attempt(request, user.username, body.current_password),
+        new_password=body.new_password,
+        keep_api_tokens=body.keep_api_tokens,
+        limits=throttle_limits(settings),
+        reissue_ttl=None if principal.api_token is not None else ttl,
+    )
+    if opened is not None:
+        _set_session_cookies(response, opened, settings, ttl)
+    return {"user": user_body(user), "csrfToken": opened.session.csrf_token if opened else None}
+
+
+def throttle_limits(settings: Settings) -> ThrottleLimits:
+    """The login throttle's limits from settings."""
+    return ThrottleLimits(
+        free_attempts=settings.login_free_attempts,
+        free_attempts_per_address=settings.login_free_attempts_per_address,
+        max_delay_seconds=settings.login_max_delay_seconds,
+    )
+
+
+def _attempt(request: Request, username: str, password: str) -> logins.Attempt:
+    address = request.client.host if request.client else "unknown"
+    device = request.cookies.get(DEVICE_COOKIE)
+    return logins.Attempt(username, password, address, device)
+
+
+def _set_session_cookies(
+    response: Response, opened: OpenedSession, settings: Settings, ttl: timedelta
+) -> None:
+    secure = settings.cookie_secure
+    max_age = int(ttl.total_seconds())
+    response.set_cookie(
+        SESSION_COOKIE, opened.secret, max_age=max_age, httponly=True, samesite="lax", secure=secure
+    )
+    response.set_cookie(
+        CSRF_COOKIE, opened.session.csrf_token, max_age=max_age, samesite="lax", secure=secure
+    )

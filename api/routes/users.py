@@ -38,7 +38,12 @@ async def get_user(user_id: str, _: AdminUser, session: SessionDep) -> dict[str,
 async def update_user(
     user_id: str, body: UserUpdate, _: AdminUser, session: SessionDep
 ) -> dict[str, Any]:
-    """Change a user's name, email, role, password or whether they may log in."""
+    """Change a user's name, email, role, password or whether they may log in.
+
+    A new password (which must meet the password policy, else 422 `password_too_short`,
+    `password_too_common` or `password_has_control_characters`) ends all the user's sessions and,
+    unless `keepApiTokens` is true, revokes all their API tokens, on every worker at once.
+    """
     user = await users.get(session, user_id=user_id)
     return user_body(await users.update(session, user=user, data=body))
 

@@ -104,6 +104,10 @@ async def test_seat_rules_answer_with_their_codes(harness: AppHarness) -> None:
     headers = harness.admin.headers
     team_id = await admin_team(harness)
     outsider = await harness.member("otto")
+    left = await harness.client.delete(
+        f"/api/teams/{team_id}/members/{outsider.id}", headers=headers
+    )
+    assert left.status_code == 204  # every new user joins Everyone, the admin's team
     member = await seated_member(harness, "mia")
     cases = [
         ("POST", f"/api/teams/{team_id}/seats", {"userId": outsider.id}, 422, "not_team_member"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import AppHarness
+from tests.support import PASSWORD, AppHarness
 
 pytestmark = pytest.mark.anyio
 
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.anyio
 async def test_admin_creates_updates_and_deletes_a_user(harness: AppHarness) -> None:
     h = harness.admin.headers
     made = await harness.client.post(
-        "/api/users", json={"username": "bob", "password": "longenough"}, headers=h
+        "/api/users", json={"username": "bob", "password": PASSWORD}, headers=h
     )
     assert made.status_code == 201 and made.json()["role"] == "member"
     user_id = made.json()["id"]
@@ -22,7 +22,7 @@ async def test_admin_creates_updates_and_deletes_a_user(harness: AppHarness) -> 
     )
     assert patched.json()["displayName"] == "Bob B"
     login = await harness.client.post(
-        "/api/auth/login", json={"username": "bob", "password": "longenough"}
+        "/api/auth/login", json={"username": "bob", "password": PASSWORD}
     )
     assert login.status_code == 200
     assert (await harness.client.delete(f"/api/users/{user_id}", headers=h)).status_code == 204
@@ -30,7 +30,7 @@ async def test_admin_creates_updates_and_deletes_a_user(harness: AppHarness) -> 
 
 
 async def test_duplicate_username_is_a_conflict(harness: AppHarness) -> None:
-    body = {"username": "Carol", "password": "longenough"}
+    body = {"username": "Carol", "password": PASSWORD}
     assert (
         await harness.client.post("/api/users", json=body, headers=harness.admin.headers)
     ).status_code == 201
@@ -40,13 +40,48 @@ async def test_duplicate_username_is_a_conflict(harness: AppHarness) -> None:
     assert again.status_code == 409 and again.json()["code"] == "username_taken"
 
 
+async def test_new_users_are_members_of_the_everyone_team_however_they_are_made(
+    harness: AppHarness,
+) -> None:
+    h = harness.admin.headers
+    by_api = await harness.client.post(
+        "/api/users", json={"username": "gus", "password": PASSWORD}, headers=h
+    )
+    by_service = await harness.member("hana")
+    teams = (await harness.client.get("/api/teams?q=Everyone", headers=h)).json()
+    (everyone,) = teams["_embedded"]["teams"]
+    listing = await harness.client.get(f"/api/teams/{everyone['id']}/members", headers=h)
+    members = {m["userId"] for m in listing.json()["_embedded"]["members"]}
+    assert {harness.admin.id, by_api.json()["id"], by_service.id} <= members
+    me = await harness.client.get("/api/me", headers=by_service.headers)
+    assert me.json()["teamIds"] == [everyone["id"]]
+
+
+async def test_the_everyone_team_is_made_again_for_the_next_user_when_deleted(
+    harness: AppHarness,
+) -> None:
+    h = harness.admin.headers
+    (everyone,) = (await harness.client.get("/api/teams?q=Everyone", headers=h)).json()[
+        "_embedded"
+    ]["teams"]
+    assert (
+        await harness.client.delete(f"/api/teams/{everyone['id']}", headers=h)
+    ).status_code == 204
+    member = await harness.member("ivo")
+    me = await harness.client.get("/api/me", headers=member.headers)
+    (again,) = (await harness.client.get("/api/teams?q=Everyone", headers=h)).json()["_embedded"][
+        "teams"
+    ]
+    assert me.json()["teamIds"] == [again["id"]]
+
+
 async def test_deactivated_user_cannot_log_in(harness: AppHarness) -> None:
     member = await harness.member("dan")
     await harness.client.patch(
         f"/api/users/{member.id}", json={"active": False}, headers=harness.admin.headers
     )
     login = await harness.client.post(
-        "/api/auth/login", json={"username": "dan", "password": "correct horse battery"}
+        "/api/auth/login", json={"username": "dan", "password": PASSWORD}
     )
     assert login.status_code == 401
     assert (await harness.client.get("/api/me", headers=member.headers)).status_code == 401
@@ -89,9 +124,11 @@ async def test_team_members_are_added_listed_and_removed(harness: AppHarness) ->
     listing = await harness.client.get(f"/api/teams/{team['id']}/members", headers=h)
     assert [m["username"] for m in listing.json()["_embedded"]["members"]] == ["erin"]
     me = await harness.client.get("/api/me", headers=member.headers)
-    assert me.json()["teamIds"] == [team["id"]]
+    assert team["id"] in me.json()["teamIds"]
     gone = await harness.client.delete(f"/api/teams/{team['id']}/members/{member.id}", headers=h)
     assert gone.status_code == 204
+    me = await harness.client.get("/api/me", headers=member.headers)
+    assert team["id"] not in me.json()["teamIds"]
     assert (
         await harness.client.delete(f"/api/teams/{team['id']}/members/{member.id}", headers=h)
     ).status_code == 404

@@ -42,7 +42,7 @@ export async function users(root) {
   },
   field('Username', input('username', { required: true, pattern: '[A-Za-z0-9_.@\\-]+', autocomplete: 'off' })),
   field('Display name', input('displayName', { autocomplete: 'off' })),
-  field('Password', input('password', { type: 'password', required: true, minlength: 8, autocomplete: 'new-password' })),
+  field('Password', input('password', { type: 'password', required: true, minlength: 12, autocomplete: 'new-password' })),
   field('Role', select('role', [['member', 'member'], ['admin', 'admin']], 'member')),
   h('button', { type: 'submit', class: 'primary' }, 'Add user'));
   root.replaceChildren(section('New user', create), section('Users', list));

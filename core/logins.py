@@ -1,0 +1,155 @@
+"""Logging in and changing one's own password: a throttled password check, then the session.
+
+The check reads the user and counts the attempt in one short transaction, verifies the password
+off the event loop with no transaction open (Argon2 takes ~120 ms), and only then writes the
+outcome, so a slow hash never holds a database lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core import clock, login_devices, login_sessions, login_throttle, passwords, users
+from core.database import write_transaction
+from core.errors import InvalidCredentials, PermissionDenied
+from core.login_sessions import OpenedSession
+from core.login_throttle import LoginThrottled, ThrottleLimits
+from core.models import User
+
+log = logging.getLogger(__name__)
+
+
+class WrongCurrentPassword(PermissionDenied):
+    """The current password is wrong."""
+
+    code = "wrong_current_password"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Credentials as sent, with where they came from: the client's address and the device
+    cookie's secret, if any."""
+
+    username: str
+    password: str
+    address: str
+    device_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class LoggedIn:
+    """A login that succeeded: the user, their new session, and a new device cookie secret when
+    the browser had no valid one for this user."""
+
+    user: User
+    opened: OpenedSession
+    device_secret: str | None
+
+
+@dataclass(frozen=True)
+class _Checked:
+    user_id: str
+    keys: tuple[str, ...]
+    known_device: bool
+
+
+async def log_in(
+    factory: async_sessionmaker[AsyncSession],
+    *,
+    attempt: Attempt,
+    limits: ThrottleLimits,
+    ttl: timedelta,
+) -> LoggedIn:
+    """Check credentials (throttled) and open a login session.
+
+    Raises:
+        LoginThrottled: too many recent failures for the account, address or device.
+        InvalidCredentials: no active user has this username and password.
+    """
+    checked = await _check(factory, attempt=attempt, limits=limits)
+    async with write_transaction(factory) as session:
+        await login_throttle.succeeded(session, keys=checked.keys, limits=limits)
+        user = await users.get(session, user_id=checked.user_id)
+        user.last_login_at = clock.now()
+        opened = await login_sessions.open_session(session, user=user, ttl=ttl)
+        device = None
+        if not checked.known_device:
+            device = await login_devices.remember(session, user_id=user.id)
+    return LoggedIn(user, opened, device)
+
+
+async def change_own_password(
+    factory: async_sessionmaker[AsyncSession],
+    *,
+    attempt: Attempt,
+    new_password: str,
+    keep_api_tokens: bool,
+    limits: ThrottleLimits,
+    reissue_ttl: timedelta | None,
+) -> OpenedSession | None:
+    """Change a user's password after checking their current one (throttled as a login is).
+
+    Ends all their sessions and known devices and, unless `keep_api_tokens`, revokes their API
+    tokens (`users.change_password`). With `reissue_ttl`, opens a new session for the caller.
+
+    Raises:
+        LoginThrottled: too many recent failures for the account, address or device.
+        WrongCurrentPassword: `attempt.password` is not the user's password.
+        WeakPassword: the new password does not meet `core.password_policy`.
+    """
+    try:
+        checked = await _check(factory, attempt=attempt, limits=limits)
+    except InvalidCredentials:
+        raise WrongCurrentPassword() from None
+    async with write_transaction(factory) as session:
+        await login_throttle.succeeded(session, keys=checked.keys, limits=limits)
+    password_hash = await passwords.hash_new(new_password, username=attempt.username)
+    async with write_transaction(factory) as session:
+        user = await users.get(session, user_id=checked.user_id)
+        await users.change_password(
+            session, user=user, password_hash=password_hash, keep_api_tokens=keep_api_tokens
+        )
+        if reissue_ttl is None:
+            return None
+        return await login_sessions.open_session(session, user=user, ttl=reissue_ttl)
+
+
+async def _check(
+    factory: async_sessionmaker[AsyncSession], *, attempt: Attempt, limits: ThrottleLimits
+) -> _Checked:
+    """Count the attempt, then verify the password with no transaction open.
+
+    Raises:
+        LoginThrottled: the attempt must wait; it was not counted.
+        InvalidCredentials: the password is wrong or the user unknown or inactive.
+    """
+    async with write_transaction(factory) as session:
+        user = await users.find_by_username(session, username=attempt.username)
+        device_id = None
+        if user is not None:
+            secret = attempt.device_secret
+            device_id = await login_devices.recognise(session, secret=secret, user_id=user.id)
+        keys = login_throttle.keys_for(
+            username=attempt.username, address=attempt.address, device_id=device_id
+        )
+        try:
+            await login_throttle.admit(session, keys=keys, limits=limits)
+        except LoginThrottled as exc:
+            _log("login throttled", attempt, keys, retry_after=exc.retry_after)
+            raise
+        password_hash = user.password_hash if user is not None else None
+    ok = await passwords.verify_password(password_hash, attempt.password)
+    if user is None or not ok or not user.active:
+        _log("login failed", attempt, keys, known_user=user is not None)
+        raise InvalidCredentials()
+    return _Checked(user.id, keys, device_id is not None)
+
+
+def _log(event: str, attempt: Attempt, keys: tuple[str, ...], **fields: object) -> None:
+    # Never the password: the username, the address and which counters moved.
+    extra = {"username": attempt.username, "client": attempt.address, "counters": list(keys)}
+    log.warning("%s for %r from %s", event, attempt.username, attempt.address, extra=extra | fields)
