@@ -202,9 +202,8 @@ class Generator:
                 step.usage = chunk.usage or step.usage
                 if time.monotonic() - last_checkpoint >= self.config.checkpoint_seconds:
                     last_checkpoint = time.monotonic()
-                    if await self.checkpoint(
-                        run, plan, call_text_start=len(run.text) - len(step.text)
-                    ):
+                    start = len(run.text) - len(step.text)
+                    if await self.checkpoint(run, plan, call_text_start=start):
                         run.cancel_reason = "cancelled"
                         raise asyncio.CancelledError
         finally:
@@ -265,17 +264,11 @@ class Generator:
         return decided
 
     async def checkpoint(self, run: Run, plan: Plan, *, call_text_start: int = 0) -> bool:
-        """Save the text so far with the call writing it (its reservation, and where its text
-        starts: `recovery.interrupt_abandoned` bills that text if this process dies); True when a
-        cancel was asked for through the database (or the answer was deleted) or billing closed
-        the call's reservation."""
-        values = {
-            "message": run.message_id,
-            "content": run.text,
-            "updated_at": clock.now(),
-            "call_reservation_id": plan.ticket.reservation_id,
-            "call_text_start": call_text_start,
-        }
+        """Save the text so far and the call writing it (`recovery` bills its text if we die); True
+        when a cancel was asked in the database, the answer was deleted or billing closed it."""
+        values = {"message": run.message_id, "content": run.text, "updated_at": clock.now()}
+        values |= {"call_reservation_id": plan.ticket.reservation_id}
+        values |= {"call_text_start": call_text_start}
         if await run_write(self.factory, _checkpoint, values):
             return True
         # Counting the whole text costs more than the save: only when the lease is due a renewal.
