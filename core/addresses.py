@@ -33,8 +33,15 @@ METADATA_NAMES = frozenset(
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
-    """Every address the system resolver gives for a name."""
-    infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    """Every address the system resolver gives for a name.
+
+    Raises:
+        OSError: the name does not resolve, or is not a name a resolver could look up.
+    """
+    try:
+        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError as exc:  # not valid IDNA: no resolver could find it
+        raise socket.gaierror(socket.EAI_NONAME, "not a valid host name") from exc
     return [str(info[4][0]) for info in infos]
 
 

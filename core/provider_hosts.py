@@ -141,7 +141,7 @@ class ProviderHosts:
             return
         try:
             infos = socket.getaddrinfo(*name, type=socket.SOCK_STREAM)
-        except OSError:
+        except (OSError, UnicodeError):
             return
         self._refuse_metadata(url, name[0], [str(info[4][0]) for info in infos])
 

@@ -142,3 +142,9 @@ def test_a_catalog_api_base_from_the_environment_is_checked_too(
     monkeypatch.setenv("TEST_PROVIDER_BASE", "http://[fd00:ec2::254]/v1")
     with pytest.raises(InvalidCatalog, match=SETTING):
         ProviderHosts().check_catalog(make_catalog("os.environ/TEST_PROVIDER_BASE"))
+
+
+@pytest.mark.parametrize("url", ["http://\x80/v1", "http://a\u0300\u200d.example/v1"])
+async def test_a_host_no_resolver_could_look_up_passes_with_the_system_resolver(url: str) -> None:
+    await ProviderHosts().check(url)
+    ProviderHosts().check_sync(url)
