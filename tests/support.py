@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.services import Services
-from core import api_tokens, users
+from core import api_tokens, clock, users
 from core.catalog import Catalog, parse_catalog
 from core.database import write_transaction
 from core.schemas import Role, UserCreate
@@ -226,3 +227,14 @@ def live_admin_headers(url: str) -> dict[str, str]:
         csrf = {"X-CSRF-Token": login.json()["csrfToken"]}
         made = client.post("/api/api-tokens", json={"name": "live"}, headers=csrf)
         return {"Authorization": f"Bearer {made.json()['token']}"}
+
+
+@contextmanager
+def frozen_clock(moment: datetime) -> Iterator[None]:
+    """The app's clock (`core.clock`) stands still at `moment` inside the block, so a time-based
+    rule under test does not move on while a loaded machine answers slowly."""
+    clock.install(lambda: moment)
+    try:
+        yield
+    finally:
+        clock.install(None)

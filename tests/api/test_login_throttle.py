@@ -19,6 +19,7 @@ from tests.support import (
     ADMIN,
     PASSWORD,
     AppHarness,
+    frozen_clock,
     live_server,
     make_catalog,
     slowest_health_while,
@@ -43,24 +44,17 @@ async def _log_in(
     return await client.post("/api/auth/login", json={"username": username, "password": password})
 
 
-@asynccontextmanager
-async def _later(seconds: float) -> AsyncIterator[None]:
-    clock.install(lambda: clock.utcnow() + timedelta(seconds=seconds))
-    try:
-        yield
-    finally:
-        clock.install(None)
-
-
 async def test_wrong_passwords_soon_make_even_the_right_one_wait_with_retry_after(
     harness: AppHarness,
 ) -> None:
-    statuses = [(await _log_in(harness.client, WRONG)).status_code for _ in range(5)]
-    assert statuses == [401] * 5
-    refused = await _log_in(harness.client, PASSWORD)
+    now = clock.utcnow()
+    with frozen_clock(now):
+        statuses = [(await _log_in(harness.client, WRONG)).status_code for _ in range(5)]
+        assert statuses == [401] * 5
+        refused = await _log_in(harness.client, PASSWORD)
     assert refused.status_code == 429 and refused.json()["code"] == "login_throttled"
-    assert int(refused.headers["Retry-After"]) >= 1
-    async with _later(2):
+    assert refused.headers["Retry-After"] == "1"
+    with frozen_clock(now + timedelta(seconds=1)):
         assert (await _log_in(harness.client, PASSWORD)).status_code == 200
 
 
@@ -68,9 +62,9 @@ async def test_the_wait_grows_with_each_further_failure_up_to_the_limit(
     harness: AppHarness,
 ) -> None:
     waits: list[int] = []
-    offset = 0
+    start, offset = clock.utcnow(), 0
     while len(waits) < 11:
-        async with _later(offset):  # each attempt once the previous wait is over
+        with frozen_clock(start + timedelta(seconds=offset)):  # once the previous wait is over
             answer = await _log_in(harness.client, WRONG)
         if answer.status_code == 429:
             waits.append(int(answer.headers["Retry-After"]))
@@ -79,12 +73,8 @@ async def test_the_wait_grows_with_each_further_failure_up_to_the_limit(
 
 
 async def test_parallel_wrong_passwords_are_all_counted(harness: AppHarness) -> None:
-    frozen = clock.utcnow()
-    clock.install(lambda: frozen)  # no wait runs out while the burst is answered
-    try:
+    with frozen_clock(clock.utcnow()):  # no wait runs out while the burst is answered
         answers = await asyncio.gather(*(_log_in(harness.client, WRONG) for _ in range(20)))
-    finally:
-        clock.install(None)
     statuses = sorted(a.status_code for a in answers)
     assert statuses.count(401) == 5 and statuses.count(429) == 15
 
@@ -92,18 +82,22 @@ async def test_parallel_wrong_passwords_are_all_counted(harness: AppHarness) -> 
 async def test_a_browser_that_logged_in_before_is_not_locked_out_by_strangers(
     harness: AppHarness,
 ) -> None:
-    async with _client_at(harness, "10.0.0.7") as known, _client_at(harness, "10.0.0.66") as thief:
-        assert (await _log_in(known, PASSWORD)).status_code == 200
-        assert "switchboard_device" in known.cookies
-        for _ in range(10):
-            await _log_in(thief, WRONG)
-        assert (await _log_in(thief, PASSWORD)).status_code == 429
-        async with _client_at(harness, "10.0.0.8") as stranger:
-            assert (await _log_in(stranger, PASSWORD)).status_code == 429
-        assert (await _log_in(known, PASSWORD)).status_code == 200
-        # Its own mistakes still count, on its own counter.
-        statuses = [(await _log_in(known, WRONG)).status_code for _ in range(6)]
-        assert statuses[-1] == 429
+    with frozen_clock(clock.utcnow()):  # no wait runs out under load
+        async with (
+            _client_at(harness, "10.0.0.7") as known,
+            _client_at(harness, "10.0.0.66") as thief,
+        ):
+            assert (await _log_in(known, PASSWORD)).status_code == 200
+            assert "switchboard_device" in known.cookies
+            for _ in range(10):
+                await _log_in(thief, WRONG)
+            assert (await _log_in(thief, PASSWORD)).status_code == 429
+            async with _client_at(harness, "10.0.0.8") as stranger:
+                assert (await _log_in(stranger, PASSWORD)).status_code == 429
+            assert (await _log_in(known, PASSWORD)).status_code == 200
+            # Its own mistakes still count, on its own counter.
+            statuses = [(await _log_in(known, WRONG)).status_code for _ in range(6)]
+            assert statuses[-1] == 429
 
 
 async def test_one_address_guessing_many_accounts_is_throttled(
@@ -111,19 +105,21 @@ async def test_one_address_guessing_many_accounts_is_throttled(
 ) -> None:
     catalog = make_catalog(upstream.base_url)
     async with AppHarness.start(catalog, tmp_path, login_free_attempts_per_address=3) as harness:
-        async with _client_at(harness, "10.0.0.9") as sprayer:
-            statuses = [
-                (await _log_in(sprayer, WRONG, username=f"user{n}")).status_code for n in range(4)
-            ]
-            assert statuses == [401, 401, 401, 429]
-        async with _client_at(harness, "10.0.0.10") as elsewhere:
-            assert (await _log_in(elsewhere, PASSWORD)).status_code == 200
+        with frozen_clock(clock.utcnow()):  # no wait runs out under load
+            async with _client_at(harness, "10.0.0.9") as sprayer:
+                statuses = [
+                    (await _log_in(sprayer, WRONG, username=f"user{n}")).status_code
+                    for n in range(4)
+                ]
+                assert statuses == [401, 401, 401, 429]
+            async with _client_at(harness, "10.0.0.10") as elsewhere:
+                assert (await _log_in(elsewhere, PASSWORD)).status_code == 200
 
 
 async def test_failures_are_logged_without_the_password_and_counted_in_metrics(
     harness: AppHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="core.logins"):
+    with frozen_clock(clock.utcnow()), caplog.at_level(logging.WARNING, logger="core.logins"):
         for _ in range(6):
             await _log_in(harness.client, WRONG)
     failed = [r for r in caplog.records if r.getMessage().startswith("login failed")]
