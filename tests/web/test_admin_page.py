@@ -44,10 +44,10 @@ def _admin_team(site: Site) -> str:
 
 
 def _seated_member(site: Site, username: str) -> str:
-    """A member of the admin's team holding one of its seats; returns the user id."""
+    """A member of the admin's team (Everyone, which every new user joins) holding one of its
+    seats; returns the user id."""
     user_id = site.user(username)
     team_id = _admin_team(site)
-    site.admin.post(f"/api/teams/{team_id}/members", json={"userId": user_id}).raise_for_status()
     seats = site.admin.get(f"/api/teams/{team_id}/ai-subscription").json()["seats"]
     site.admin.put(
         f"/api/teams/{team_id}/ai-subscription", json={"seats": seats + 1}
