@@ -52,12 +52,22 @@ def test_users_create_makes_an_admin_who_can_log_in(tmp_path: Path) -> None:
         .fetchone()
     )
     assert row[0] == "admin" and row[1].startswith("$argon2id$")
+    teams = (
+        sqlite3.connect(tmp_path / "switchboard.db")
+        .execute(
+            "SELECT t.name FROM core_team t JOIN core_team_membership m ON m.team_id = t.id"
+            " JOIN core_user u ON u.id = m.user_id WHERE u.username = 'root'"
+        )
+        .fetchall()
+    )
+    assert teams == [("Everyone",)]
     again = _run(["users", "create", "root", "--password-env", "PW"], tmp_path, PW="long enough pw")
     assert again.returncode == 2 and "taken" in again.stderr
 
 
-def test_users_create_refuses_a_short_password_in_a_sentence(tmp_path: Path) -> None:
-    result = _run(["users", "create", "bob", "--password-env", "PW"], tmp_path, PW="short")
+@pytest.mark.parametrize("password", ["short", "password1234"])
+def test_users_create_refuses_a_weak_password_in_a_sentence(tmp_path: Path, password: str) -> None:
+    result = _run(["users", "create", "bob", "--password-env", "PW"], tmp_path, PW=password)
     assert (
         result.returncode == 2 and "password" in result.stderr and "Traceback" not in result.stderr
     )
