@@ -13,7 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core import clock
+from core import clock, logins
+from core.database import create_engine, sessionmaker
+from core.errors import InvalidCredentials
+from core.login_throttle import ThrottleLimits
 from tests.fakes.upstream import FakeUpstream
 from tests.support import (
     ADMIN,
@@ -77,6 +80,26 @@ async def test_parallel_wrong_passwords_are_all_counted(harness: AppHarness) -> 
         answers = await asyncio.gather(*(_log_in(harness.client, WRONG) for _ in range(20)))
     statuses = sorted(a.status_code for a in answers)
     assert statuses.count(401) == 5 and statuses.count(429) == 15
+
+
+async def test_failures_through_another_worker_throttle_this_one(harness: AppHarness) -> None:
+    # Another worker: its own engine and sessions on the same database, nothing shared in memory.
+    other = create_engine(harness.services.engine.url.render_as_string(hide_password=False))
+    attempt = logins.Attempt(ADMIN, WRONG, "127.0.0.1")
+    try:
+        with frozen_clock(clock.utcnow()):  # no wait runs out under load
+            for _ in range(5):
+                with pytest.raises(InvalidCredentials):
+                    await logins.log_in(
+                        sessionmaker(other),
+                        attempt=attempt,
+                        limits=ThrottleLimits(),
+                        ttl=timedelta(hours=1),
+                    )
+            refused = await _log_in(harness.client, PASSWORD)
+    finally:
+        await other.dispose()
+    assert refused.status_code == 429 and refused.json()["code"] == "login_throttled"
 
 
 async def test_a_browser_that_logged_in_before_is_not_locked_out_by_strangers(
