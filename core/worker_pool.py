@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
@@ -19,7 +21,8 @@ from typing import Any, TypeVar
 Result = TypeVar("Result")
 # The worker stops itself at the limit where it can; the parent kills it a little later.
 KILL_GRACE_SECONDS = 2.0
-_TASKS_PER_WORKER = 50
+# Workers run below the server's priority: on a busy machine the event loop gets the CPU first.
+WORKER_NICENESS = 10
 
 
 class WorkerPool:
@@ -30,8 +33,10 @@ class WorkerPool:
         workers: int,
         initializer: Callable[..., object] | None = None,
         initargs: tuple[Any, ...] = (),
+        tasks_per_worker: int | None = None,
     ) -> None:
         self._workers = workers
+        self._tasks_per_worker = tasks_per_worker
         self._initializer = initializer
         self._initargs = initargs
         self._lock = threading.Lock()
@@ -56,7 +61,8 @@ class WorkerPool:
         for attempt in range(2):
             executor = self._get()
             try:
-                future = executor.submit(function, *args)
+                # Submitting may start the workers (a fork of this whole process): not on the loop.
+                future = await asyncio.to_thread(executor.submit, function, *args)
             except BrokenProcessPool:
                 self._discard(executor)
                 continue
@@ -82,9 +88,9 @@ class WorkerPool:
                 self._executor = concurrent.futures.ProcessPoolExecutor(
                     max_workers=self._workers,
                     mp_context=multiprocessing.get_context("spawn"),
-                    initializer=self._initializer,
-                    initargs=self._initargs,
-                    max_tasks_per_child=_TASKS_PER_WORKER,
+                    initializer=_start_worker,
+                    initargs=(self._initializer, self._initargs),
+                    max_tasks_per_child=self._tasks_per_worker,
                 )
             return self._executor
 
@@ -102,3 +108,11 @@ class WorkerPool:
         for process in list(executor._processes.values()):
             process.kill()
         executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _start_worker(initializer: Callable[..., object] | None, initargs: tuple[Any, ...]) -> None:
+    """A worker's start: lower its priority, then run the pool's own initializer."""
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
+    if initializer is not None:
+        initializer(*initargs)

@@ -38,6 +38,8 @@ _PARSERS: dict[FileType, Callable[[bytes, ParseLimits], ParsedDocument]] = {
     FileType.JSON: parse_json,
 }
 _WORKERS = 2
+# Parsers may leak or fragment memory on hostile files: a worker is replaced after this many.
+_TASKS_PER_WORKER = 50
 
 
 def parse_document(data: bytes, limits: ParseLimits) -> ParsedDocument:
@@ -87,7 +89,12 @@ def _parse_with_alarm(data: bytes, limits: ParseLimits) -> ParsedDocument:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-_pool = WorkerPool(_WORKERS, _limit_worker_memory, (ParseLimits().max_worker_memory_bytes,))
+_pool = WorkerPool(
+    _WORKERS,
+    _limit_worker_memory,
+    (ParseLimits().max_worker_memory_bytes,),
+    tasks_per_worker=_TASKS_PER_WORKER,
+)
 
 
 async def parse_in_worker(data: bytes, limits: ParseLimits) -> ParsedDocument:
