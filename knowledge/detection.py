@@ -101,10 +101,10 @@ def _zip_member_count(data: bytes) -> int:
     end = data.rfind(_ZIP_END_SIGNATURE, max(0, len(data) - _ZIP_END.size - 0xFFFF))
     if end < 0 or len(data) - end < _ZIP_END.size:
         return 0
-    fields = _ZIP_END.unpack_from(data, end)
-    # signature, disk, start disk, entries here, entries in all, size, offset, comment length
+    _, _, _, here, total, size, _, _ = _ZIP_END.unpack_from(data, end)
     # 0xFFFF means the real count is in a ZIP64 record: that many members is too many anyway.
-    return max(fields[3], fields[4], (fields[5] // 46))
+    # A central directory entry takes at least 46 bytes, which bounds a count that lies.
+    return int(max(here, total, size // 46))
 
 
 def _as_text(head: bytes) -> str | None:
