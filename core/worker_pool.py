@@ -55,7 +55,8 @@ class WorkerPool:
         A pool broken by another task's crash is replaced and the task tried once more.
 
         Raises:
-            TimeoutError: the task did not finish within `timeout` (its workers are killed).
+            TimeoutError: the task did not finish within `timeout` (a task still queued is
+                dropped; a running one has the pool's workers killed).
             BrokenProcessPool: the worker died while running the task.
         """
         for attempt in range(2):
@@ -69,7 +70,8 @@ class WorkerPool:
             try:
                 return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
             except TimeoutError:
-                self._discard(executor)
+                if not future.cancel():  # it was running: only killing its worker stops it
+                    self._discard(executor)
                 raise
             except BrokenProcessPool:
                 self._discard(executor)
