@@ -2,12 +2,17 @@
 
 Argon2 is built to be slow (~120 ms and 64 MiB per hash here). argon2-cffi releases the GIL while
 it works, so running it in threads keeps every other request moving; the pool is bounded
-(HASH_THREADS) so a burst of logins queues instead of taking every core.
+(HASH_THREADS) so a burst of logins queues instead of taking every core, and its threads run at a
+lower priority (HASH_NICENESS; Linux sets niceness per thread, and Argon2's lane threads inherit
+it), so on a busy machine the event loop gets the CPU first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TypeVar
@@ -18,9 +23,21 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from core import password_policy
 
 HASH_THREADS = 2
+HASH_NICENESS = 10
 _T = TypeVar("_T")
 _hasher = PasswordHasher()
-_pool = ThreadPoolExecutor(max_workers=HASH_THREADS, thread_name_prefix="argon2")
+
+
+def _lower_priority() -> None:
+    # Best effort: where niceness is per process (not Linux), leave the thread as it is.
+    if hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICENESS)
+
+
+_pool = ThreadPoolExecutor(
+    max_workers=HASH_THREADS, thread_name_prefix="argon2", initializer=_lower_priority
+)
 # Verifying against this keeps a login for an unknown user as slow as for a known one.
 _DUMMY_HASH = _hasher.hash("switchboard-timing-equaliser")
 

@@ -27,10 +27,9 @@ pytestmark = pytest.mark.anyio
 # Issue 14's goal. The whole server (its loop, its render and parse workers) and this test share
 # the machine's two cores, so this is measured under real contention, not on an idle server.
 HEALTH_P99_SECONDS = 0.05
-# Argon2 runs off the loop (core.passwords), but two hashes at once, each on several lanes, take
-# both cores of a 2-core machine from the event loop's process: measured p99 27 to 55 ms in
-# four runs on an idle 2-core machine (p50 8-12 ms, against 2 ms for the other kinds).
-BAD_LOGINS_P99_SECONDS = 0.1
+# Argon2 runs off the loop in threads at a lower priority (core.passwords.HASH_NICENESS): measured
+# p99 13-26 ms in three runs on an idle 2-core machine; at normal priority 42-215 ms.
+BAD_LOGINS_P99_SECONDS = 0.05
 PROBE_GAP_SECONDS = 0.01
 MIN_PROBES = 150
 
