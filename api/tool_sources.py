@@ -13,7 +13,7 @@ from assistant import tool_secrets
 from assistant.models import Chat, Message
 from assistant.tool_loop import ToolCall, ToolOffer
 from core import teams, users
-from core.listing import PageRequest
+from core.listing import PageRequest, contains_text
 from core.models import User
 from core.settings import Settings
 from knowledge import library
@@ -28,10 +28,6 @@ from toolkits.ssrf import AddressPolicy
 from toolkits.stdio_pool import StdioPool
 
 
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 class ChatSearchSource:
     """Search over one user's chats by title and message text, for the built-in Chats toolkit."""
 
@@ -42,9 +38,9 @@ class ChatSearchSource:
         """The user's matching chats, most recently active first."""
         stmt = select(Chat).where(Chat.user_id == user_id)
         if query.strip():
-            pattern = _like(query.strip())
-            in_messages = select(Message.chat_id).where(Message.content.ilike(pattern, escape="\\"))
-            stmt = stmt.where(or_(Chat.title.ilike(pattern, escape="\\"), Chat.id.in_(in_messages)))
+            words = query.strip()
+            in_messages = select(Message.chat_id).where(contains_text(Message.content, words))
+            stmt = stmt.where(or_(contains_text(Chat.title, words), Chat.id.in_(in_messages)))
         async with self.sessions() as session:
             rows = await session.scalars(stmt.order_by(Chat.updated_at.desc()).limit(limit))
             return [

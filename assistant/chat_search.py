@@ -14,6 +14,7 @@ from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.models import Chat, ChatTag, Message
+from core.listing import contains_text
 
 BEFORE_CHARS = 60
 SNIPPET_CHARS = 200
@@ -37,11 +38,6 @@ class Match:
     snippet: str
 
 
-def like_pattern(q: str) -> str:
-    """A LIKE pattern that finds `q` literally anywhere (escape character `\\`)."""
-    return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 def chats_query(user_id: str, filters: ChatFilter, q: str | None) -> Select[Chat]:
     """The user's chats that pass the filters and match `q`, pinned ones first."""
     stmt = select(Chat).where(Chat.user_id == user_id, Chat.archived.is_(filters.archived))
@@ -53,11 +49,8 @@ def chats_query(user_id: str, filters: ChatFilter, q: str | None) -> Select[Chat
         tagged = select(ChatTag.chat_id).where(ChatTag.tag == filters.tag)
         stmt = stmt.where(Chat.id.in_(tagged))
     if q:
-        pattern = like_pattern(q)
-        in_text = exists().where(
-            Message.chat_id == Chat.id, Message.content.ilike(pattern, escape="\\")
-        )
-        stmt = stmt.where(or_(Chat.title.ilike(pattern, escape="\\"), in_text))
+        in_text = exists().where(Message.chat_id == Chat.id, contains_text(Message.content, q))
+        stmt = stmt.where(or_(contains_text(Chat.title, q), in_text))
     return stmt.order_by(Chat.pinned.desc())
 
 
@@ -75,7 +68,7 @@ async def matches(session: AsyncSession, *, chats: Sequence[Chat], q: str) -> di
         select(Message.chat_id, Message.id, Message.content, first)
         .where(
             Message.chat_id.in_([chat.id for chat in chats]),
-            Message.content.ilike(like_pattern(q), escape="\\"),
+            contains_text(Message.content, q),
         )
         .subquery()
     )

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -36,6 +36,18 @@ class Page(Generic[T]):
     limit: int
 
 
+def like_pattern(text: str) -> str:
+    """A LIKE pattern that finds `text` literally anywhere (escape character `\\`)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def contains_text(
+    column: InstrumentedAttribute[Any] | ColumnElement[Any], text: str
+) -> ColumnElement[bool]:
+    """True where `column` holds `text` literally, ignoring case (`%` and `_` are not wildcards)."""
+    return column.ilike(like_pattern(text), escape="\\")
+
+
 class InvalidSort(InvalidInput):
     """That sort field is not supported; use one of the listed fields, with - for descending."""
 
@@ -57,8 +69,7 @@ async def paginate(
         InvalidSort: the sort names a field not in `sortable`.
     """
     if page.q and searchable:
-        pattern = "%" + page.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(*(col.ilike(pattern, escape="\\") for col in searchable)))
+        stmt = stmt.where(or_(*(contains_text(col, page.q) for col in searchable)))
     total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     sort = page.sort or default_sort
     field = sort.lstrip("-")
