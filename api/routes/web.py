@@ -53,7 +53,7 @@ def static_files() -> StaticFiles:
 
 @router.get("/", include_in_schema=False)
 async def page() -> FileResponse:
-    """The web page's shell; the page itself is built by /static/js/app.js."""
+    """The web page's shell; the page itself is built by /static/js/main.js and its modules."""
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
 

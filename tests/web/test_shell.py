@@ -36,7 +36,7 @@ def test_members_see_no_admin_link_and_log_out_ends_the_session(page: Page, site
 
 
 def test_page_and_api_send_a_csp_that_forbids_inline_script(page: Page, site: Site) -> None:
-    for path in ("/", "/static/js/app.js", "/api/health"):
+    for path in ("/", "/static/js/main.js", "/api/health"):
         policy = page.request.get(f"{site.url}{path}").headers["content-security-policy"]
         script_src = re.search(r"script-src ([^;]+)", policy)
         assert script_src is not None and script_src.group(1).strip() == "'self'", policy

@@ -1,6 +1,7 @@
+// @ts-check
 // Small building blocks shared by the assistants, library, file and admin pages.
 // Everything goes through h(), so text from the API is always text.
-import { h, notify } from './app.js';
+import { h, notify } from './dom.js';
 
 /** The items of a HAL collection. */
 export function items(body, name) {
@@ -91,10 +92,4 @@ export function bytes(size) {
 /** A status word as a badge (class by status, text always the word). */
 export function badge(text, kind = text) {
   return h('span', { class: `badge badge-${kind}` }, text);
-}
-
-/** The CSRF token the session cookie came with (for XMLHttpRequest uploads). */
-export function csrfToken() {
-  const found = document.cookie.split('; ').find((part) => part.startsWith('switchboard_csrf='));
-  return found ? decodeURIComponent(found.slice('switchboard_csrf='.length)) : '';
 }

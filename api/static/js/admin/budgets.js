@@ -1,5 +1,8 @@
+// @ts-check
 // Admin: usage budgets — create, edit, delete, and this period's spent and remaining with a bar.
-import { api, h, money, when } from '../app.js';
+import { h } from '../dom.js';
+import { money, when } from '../format.js';
+import { api } from '../http.js';
 import { confirmButton, field, form, input, items, run, section, select, table, value } from '../pageparts.js';
 import { allTeams, allUsers, userLabel } from './people.js';
 

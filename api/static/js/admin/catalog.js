@@ -1,5 +1,7 @@
+// @ts-check
 // Admin: models and providers as configured (models.yaml and those added here), with forms to add.
-import { api, h } from '../app.js';
+import { h } from '../dom.js';
+import { api } from '../http.js';
 import {
   badge, confirmButton, field, form, input, items, run, section, select, table, value,
 } from '../pageparts.js';

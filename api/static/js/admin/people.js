@@ -1,5 +1,8 @@
+// @ts-check
 // Admin: users (create, deactivate, reactivate) and teams (create, members).
-import { api, h, when } from '../app.js';
+import { h } from '../dom.js';
+import { when } from '../format.js';
+import { api } from '../http.js';
 import {
   badge, confirmButton, field, form, input, items, run, section, select, table, value,
 } from '../pageparts.js';

@@ -1,5 +1,8 @@
+// @ts-check
 // Admin: each team's AI subscription and its seats (used/total, assign, unassign).
-import { api, h, when } from '../app.js';
+import { h } from '../dom.js';
+import { when } from '../format.js';
+import { api } from '../http.js';
 import { field, form, input, items, run, section, select, value } from '../pageparts.js';
 import { allTeams } from './people.js';
 

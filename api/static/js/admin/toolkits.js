@@ -1,5 +1,8 @@
+// @ts-check
 // Admin: toolkits — list, their tools, test and refresh, approve changed tool definitions, add.
-import { api, h, when } from '../app.js';
+import { h } from '../dom.js';
+import { when } from '../format.js';
+import { api } from '../http.js';
 import { badge, confirmButton, field, form, input, items, run, section } from '../pageparts.js';
 
 export async function toolkits(root) {
@@ -34,6 +37,7 @@ function toolkitPanel(kit, reload) {
     tools.replaceChildren(found.length ? h('ul', { class: 'item-list', 'aria-label': `Tools of ${kit.name}` },
       found.map((tool) => toolItem(kit, tool, showTools))) : h('p', { class: 'muted' }, 'No tools discovered yet.'));
   };
+  /** @type {HTMLElement[]} */
   const buttons = [
     h('button', { type: 'button', onclick: (e) => run(e.currentTarget, showTools) }, `Tools of ${kit.name}`),
   ];

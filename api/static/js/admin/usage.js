@@ -1,5 +1,8 @@
+// @ts-check
 // Admin: usage over time as an SVG chart (by day, model, user) from GET /api/usage, and CSV export.
-import { api, h, money, notify } from '../app.js';
+import { h, notify } from '../dom.js';
+import { money } from '../format.js';
+import { api } from '../http.js';
 import { field, items, run, section, select, table } from '../pageparts.js';
 import { allUsers, userLabel } from './people.js';
 
@@ -29,7 +32,7 @@ function shown(metric, amount) {
 export async function usage(root) {
   const people = new Map((await allUsers()).map((u) => [u.id, userLabel(u)]));
   const today = new Date();
-  const from = h('input', { type: 'date', name: 'from', value: isoDay(new Date(today - 29 * 86400e3)) });
+  const from = h('input', { type: 'date', name: 'from', value: isoDay(new Date(today.getTime() - 29 * 86400e3)) });
   const to = h('input', { type: 'date', name: 'to', value: isoDay(today) });
   const view = select('groupBy', VIEWS, 'day,model');
   const metric = select('metric', METRICS, 'costMicros');

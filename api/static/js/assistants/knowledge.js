@@ -1,5 +1,7 @@
+// @ts-check
 // An assistant's knowledge: library files and folders attached to it (its answers cite them).
-import { api, h } from '../app.js';
+import { h } from '../dom.js';
+import { api } from '../http.js';
 import { confirmButton, field, form, items, section, select } from '../pageparts.js';
 
 export async function knowledgeSection(assistantId, canEdit) {

@@ -1,5 +1,8 @@
+// @ts-check
 // An assistant's secrets (editors only): values go in and are never shown — set, replace, delete.
-import { api, h, when } from '../app.js';
+import { h } from '../dom.js';
+import { when } from '../format.js';
+import { api } from '../http.js';
 import { confirmButton, field, form, input, items, section, value } from '../pageparts.js';
 
 export async function secretsSection(assistantId) {

@@ -1,5 +1,7 @@
+// @ts-check
 // An assistant's skills: list, add, edit, delete, import a SKILL.md (or zip), export as a zip.
-import { api, h } from '../app.js';
+import { h } from '../dom.js';
+import { api } from '../http.js';
 import { confirmButton, field, form, input, items, section, value } from '../pageparts.js';
 
 export async function skillsSection(assistantId, canEdit) {
@@ -15,6 +17,7 @@ export async function skillsSection(assistantId, canEdit) {
 
   function skillItem(skill) {
     const editing = h('div', {});
+    /** @type {HTMLElement[]} */
     const buttons = [h('a', { class: 'button', href: skill._links.export.href, download: `${skill.name}.zip` }, `Export ${skill.name}`)];
     if (canEdit) {
       buttons.push(h('button', { type: 'button', onclick: () => {
@@ -55,9 +58,10 @@ export async function skillsSection(assistantId, canEdit) {
 
 function skillForm(skill, save) {
   const node = form({ 'aria-label': skill ? `Edit skill ${skill.name}` : 'New skill', class: 'form-row stacked' }, async () => {
+    const controls = /** @type {any} */ (node.elements);
     await save({
-      name: value(node, 'name'), description: node.elements.description.value,
-      instructions: node.elements.instructions.value,
+      name: value(node, 'name'), description: controls.description.value,
+      instructions: controls.instructions.value,
     });
     if (!skill) node.reset();
   },

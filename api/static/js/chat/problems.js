@@ -1,3 +1,4 @@
+// @ts-check
 // What to tell a person when an answer cannot be written: the server's own message first,
 // then what they can do about it.
 

@@ -1,6 +1,9 @@
+// @ts-check
 // Export a chat (Markdown, JSON) and its read-only share links: create, copy, revoke.
 
-import { api, h, notify, when } from '/static/js/app.js';
+import { h, notify } from '../dom.js';
+import { when } from '../format.js';
+import { api } from '../http.js';
 
 /** The export links and the share panel of one chat. */
 export function exportLinks(chatId) {

@@ -1,7 +1,9 @@
+// @ts-check
 // The chat list beside the conversation: search across chats, folders, archived chats, and
 // each chat's actions (rename, pin, archive, file in a folder, tags, delete).
 
-import { api, h, notify } from '/static/js/app.js';
+import { h, notify } from '../dom.js';
+import { api } from '../http.js';
 
 /** The sidebar; `current()` is the open chat's id, `onChange` runs after a chat changed. */
 export class Sidebar {
@@ -73,7 +75,8 @@ export class Sidebar {
       if (event.key === 'Escape') { menu.open = false; menu.querySelector('summary').focus(); }
     }, ontoggle: () => {
       if (!menu.open) return;
-      for (const other of this.list.querySelectorAll('details[open]')) if (other !== menu) other.open = false;
+      const open = /** @type {NodeListOf<HTMLDetailsElement>} */ (this.list.querySelectorAll('details[open]'));
+      for (const other of open) if (other !== menu) other.open = false;
     } },
       h('summary', { 'aria-label': `Actions for ${chat.title}` }, '⋯'),
       h('div', { class: 'menu' },

@@ -1,8 +1,10 @@
+// @ts-check
 // One answer being written: the SSE stream of POST .../messages (or _regenerate, _edit), its
 // events applied to a MessageView, Stop, and re-attaching through .../events with
 // Last-Event-ID when the connection drops.
 
-import { api, ApiError, notify, stream } from '/static/js/app.js';
+import { notify } from '../dom.js';
+import { api, ApiError, stream } from '../http.js';
 import { explain } from './problems.js';
 
 const RECONNECT_ATTEMPTS = 8;
@@ -120,7 +122,10 @@ class AnswerStream {
   }
 }
 
-/** Start streaming an answer into `view` (see AnswerStream). */
+/**
+ * Start streaming an answer into `view` (see AnswerStream).
+ * @param {{chatId: string, path: string, body?: unknown, view: import('./thread.js').MessageView, method?: string}} turn
+ */
 export function startTurn({ chatId, path, body, view, method = 'POST' }) {
   return new AnswerStream({ chatId, path, body, view, method });
 }

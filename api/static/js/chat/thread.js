@@ -1,8 +1,11 @@
+// @ts-check
 // One message of a chat on the page: its text (plain while streaming, server-rendered Markdown
 // once done), tool calls folded with their results, approval prompts, citations, figures and
 // the actions on it (copy, regenerate, edit, switch between branches).
 
-import { h, money, renderMarkdown } from '/static/js/app.js';
+import { h } from '../dom.js';
+import { money } from '../format.js';
+import { renderMarkdown } from '../http.js';
 import { explain } from './problems.js';
 
 const STATUS_NOTES = {

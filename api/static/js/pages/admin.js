@@ -1,5 +1,6 @@
+// @ts-check
 // The admin page: one section at a time (#/admin/<section>), each in api/static/js/admin/.
-import { h } from '../app.js';
+import { h } from '../dom.js';
 
 const SECTIONS = [
   ['users', 'Users', 'people'],

@@ -1,6 +1,9 @@
+// @ts-check
 // Assistants: the list, a new one, and one assistant — its draft (edit, save, try in a chat,
 // commit, discard), skills, secrets, knowledge and sharing (api/static/js/assistants/*).
-import { api, h, when } from '../app.js';
+import { h } from '../dom.js';
+import { when } from '../format.js';
+import { api } from '../http.js';
 import { badge, confirmButton, field, form, input, items, run, section, select, value } from '../pageparts.js';
 import { knowledgeSection } from '../assistants/knowledge.js';
 import { secretsSection } from '../assistants/secrets.js';

@@ -1,7 +1,9 @@
+// @ts-check
 // The chat page: the chat list, the model and assistant pickers, the conversation with answers
 // streaming in, and the composer. Parts live in /static/js/chat/.
 
-import { api, ApiError, h, notify } from '/static/js/app.js';
+import { h, notify } from '../dom.js';
+import { api, ApiError } from '../http.js';
 import { explain } from '../chat/problems.js';
 import { exportLinks, SharePanel, copyText } from '../chat/sharing.js';
 import { Sidebar } from '../chat/sidebar.js';

@@ -1,6 +1,9 @@
+// @ts-check
 // One library file: its details and its chunks; #/files/<id>/passages/<n> scrolls to chunk n
 // (the chunk index citations point at) and highlights it.
-import { api, h, notify, when } from '../app.js';
+import { h, notify } from '../dom.js';
+import { when } from '../format.js';
+import { api } from '../http.js';
 import { badge, bytes, items, run, section } from '../pageparts.js';
 
 const PAGE = 500;
@@ -42,7 +45,7 @@ export async function render(root, params) {
     }
     chunks.replaceChildren(...found.map((chunk) => passage(chunk, chunk.index === wanted)));
     if (!found.length) chunks.replaceChildren(h('li', { class: 'muted' }, file.status === 'indexed' ? 'No passages.' : 'Not indexed yet.'));
-    const target = chunks.querySelector('.highlight');
+    const target = /** @type {HTMLElement | null} */ (chunks.querySelector('.highlight'));
     if (target) {
       target.scrollIntoView({ block: 'center' });
       target.focus({ preventScroll: true });

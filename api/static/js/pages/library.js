@@ -1,7 +1,10 @@
+// @ts-check
 // The library: folders, files, uploads with a progress bar per file, live indexing status.
-import { api, h, notify, when } from '../app.js';
+import { h, notify } from '../dom.js';
+import { when } from '../format.js';
+import { api, csrfToken } from '../http.js';
 import {
-  badge, bytes, confirmButton, csrfToken, field, form, input, items, run, section, table, value,
+  badge, bytes, confirmButton, field, form, input, items, run, section, table, value,
 } from '../pageparts.js';
 
 const POLL_MS = 1000;

@@ -1,7 +1,10 @@
+// @ts-check
 // A shared chat, read-only, for anyone with the link (no login needed). The server sends each
 // message's Markdown rendered and sanitised (contentHtml).
 
-import { SafeHtml, api, h, when } from '/static/js/app.js';
+import { h, SafeHtml } from '../dom.js';
+import { when } from '../format.js';
+import { api } from '../http.js';
 
 export async function render(root, params) {
   root.classList.add('shared-page');
