@@ -27,7 +27,7 @@ from api.tool_sources import LibrarySource
 from assistant import assistants, chats
 from assistant.engine import TurnOptions
 from assistant.models import Message
-from assistant.schemas import ChatCreate
+from assistant.schemas import ChatCreate, MessageStatus
 from assistant.sharing import Viewer
 from billing.admission import Caller
 from core import api_tokens, teams
@@ -250,7 +250,7 @@ async def _ask(
         await run.finished.wait()
     async with services.sessions() as session:
         message = await session.get(Message, run.message_id)
-    if message is None or message.status not in {"complete", "incomplete"}:
+    if message is None or message.status not in {MessageStatus.COMPLETE, MessageStatus.INCOMPLETE}:
         reason = message.error_message if message is not None else None
         raise ToolError(reason or "The answer did not complete.")
     return {

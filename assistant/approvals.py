@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.models import Message, ToolApproval
 from assistant.runs import Run
+from assistant.schemas import MessageStatus
 from core import clock
 from core.database import write_transaction
 
@@ -45,7 +46,9 @@ async def request(
 
 async def decide(session: AsyncSession, *, chat_id: str, call_id: str, approve: bool) -> bool:
     """Decide a pending call of one of the chat's answers still being written; False if none."""
-    streaming = select(Message.id).where(Message.chat_id == chat_id, Message.status == "streaming")
+    streaming = select(Message.id).where(
+        Message.chat_id == chat_id, Message.status == MessageStatus.STREAMING
+    )
     result = await session.execute(
         update(ToolApproval)
         .where(

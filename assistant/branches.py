@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.errors import ChatNotFound, MessageNotFound
 from assistant.models import Chat, Message
+from assistant.schemas import MessageStatus
 from core import clock, ids
 from core.database import run_read
 from core.listing import InvalidSort, Page, PageRequest
@@ -225,12 +226,27 @@ def new_turn(
     if content is not None:
         question_id = ids.new_id()
         rows.append(
-            _row(question_id, chat_id, parent_id, "user", content, None, "complete", 0, now)
+            _row(
+                message_id=question_id,
+                chat_id=chat_id,
+                parent_id=parent_id,
+                role="user",
+                content=content,
+                now=now,
+            )
         )
         parent_id = question_id
     answer_id = ids.new_id()
     answer = _row(
-        answer_id, chat_id, parent_id, "assistant", "", model, "streaming", dropped_turns, now
+        message_id=answer_id,
+        chat_id=chat_id,
+        parent_id=parent_id,
+        role="assistant",
+        content="",
+        model=model,
+        status=MessageStatus.STREAMING,
+        dropped_turns=dropped_turns,
+        now=now,
     )
     rows.append({**answer, "process_id": process_id})  # the writer of the `streaming` answer
     chat: dict[str, Any] = {"chat": chat_id, "updated_at": now, "active_leaf_id": answer_id}
@@ -240,15 +256,16 @@ def new_turn(
 
 
 def _row(
+    *,
     message_id: str,
     chat_id: str,
     parent_id: str | None,
     role: str,
     content: str,
-    model: str | None,
-    status: str,
-    dropped_turns: int,
     now: datetime,
+    model: str | None = None,
+    status: MessageStatus = MessageStatus.COMPLETE,
+    dropped_turns: int = 0,
 ) -> dict[str, Any]:
     return {
         "id": message_id,

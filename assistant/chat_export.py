@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from assistant.models import Chat, Message
+from assistant.schemas import MessageStatus
 from core import clock
 
 ExportFormat = Literal["markdown", "json"]
@@ -30,7 +31,7 @@ def to_markdown(chat: Chat, messages: Sequence[Message]) -> str:
         if message.role == "assistant" and message.model:
             speaker += f" ({message.model})"
         lines += [f"## {speaker}", "", message.content.rstrip() or "_(no text)_", ""]
-        if message.status not in {"complete", "streaming"}:
+        if message.status not in {MessageStatus.COMPLETE, MessageStatus.STREAMING}:
             lines += [f"_This answer ended {message.status}._", ""]
     return "\n".join(lines)
 
@@ -78,7 +79,7 @@ def snapshot(chat: Chat, messages: Sequence[Message]) -> dict[str, Any]:
                 "createdAt": m.created_at.isoformat(),
             }
             for m in messages
-            if m.status != "streaming"
+            if m.status != MessageStatus.STREAMING
         ],
     }
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from assistant.errors import PromptTooLong
+from assistant.schemas import ANSWERED
 from core import tokens
 
-ANSWERED = {"complete", "incomplete", "cancelled", "interrupted"}
 CACHED_COSTS = 20_000
 CACHED_FROM_CHARS = 200  # shorter texts cost less to count than to look up
 

@@ -94,6 +94,7 @@ class Message(IdMixin, TimestampMixin, Base):
     content: Mapped[str] = mapped_column(Text, default="")
     model: Mapped[str | None] = mapped_column(String(200))
     # Indexed: every process's sweep looks for answers left `streaming` every few seconds.
+    # A MessageStatus value, kept as plain text so a stored row always reads back.
     status: Mapped[str] = mapped_column(String(20), default="complete", index=True)
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)

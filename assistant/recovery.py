@@ -10,6 +10,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.models import Message
+from assistant.schemas import MessageStatus
 from billing import admission
 from core import clock, tokens
 from core.database import write_transaction
@@ -43,7 +44,7 @@ async def interrupt_abandoned(
                 Message.content,
                 Message.call_text_start,
                 Message.model,
-            ).where(Message.status == "streaming", stale)
+            ).where(Message.status == MessageStatus.STREAMING, stale)
         )
         found: list[Abandoned] = [
             (m, reservation, content[start:], model or "")
@@ -56,8 +57,11 @@ async def interrupt_abandoned(
         marked = set(
             await session.scalars(
                 update(Message)
-                .where(Message.id.in_([m for m, *_ in found]), Message.status == "streaming")
-                .values(status="interrupted", finished_at=clock.now())
+                .where(
+                    Message.id.in_([m for m, *_ in found]),
+                    Message.status == MessageStatus.STREAMING,
+                )
+                .values(status=MessageStatus.INTERRUPTED, finished_at=clock.now())
                 .returning(Message.id)
                 .execution_options(synchronize_session=False)
             )

@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from assistant.schemas import FINAL_STATUSES, MessageStatus
 from core.errors import Unavailable
 
-FINAL_STATUSES = {"complete", "incomplete", "cancelled", "interrupted", "failed"}
+__all__ = ["FINAL_STATUSES", "Run", "RunRegistry", "ShuttingDown", "StreamEvent"]
 
 
 class ShuttingDown(Unavailable):
@@ -43,7 +44,7 @@ class Run:
     model: str
     dropped_turns: int = 0
     text: str = ""
-    status: str = "streaming"
+    status: str = MessageStatus.STREAMING
     usage: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     cancel_reason: str | None = None
@@ -167,7 +168,8 @@ def final_events(
         events.append(StreamEvent(f"{offset}:usage", "usage", usage))
     if stage == "done":
         return events
-    if error is not None and status in {"incomplete", "failed", "interrupted"}:
+    ended_badly = {MessageStatus.INCOMPLETE, MessageStatus.FAILED, MessageStatus.INTERRUPTED}
+    if error is not None and status in ended_badly:
         events.append(StreamEvent(f"{offset}:done", "error", error))
     else:
         events.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -10,7 +11,31 @@ from pydantic import Field
 from core.schemas import Schema
 
 Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^,\s](.*\S)?$")]
-MessageStatus = Literal["streaming", "complete", "incomplete", "cancelled", "interrupted", "failed"]
+
+
+class MessageStatus(StrEnum):
+    """Where a message stands: being written, or how its writing ended (stored as the value)."""
+
+    STREAMING = "streaming"
+    COMPLETE = "complete"
+    INCOMPLETE = "incomplete"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+
+
+FINAL_STATUSES = frozenset(MessageStatus) - {MessageStatus.STREAMING}
+"""A message in one of these is finished: its text and usage will not change."""
+
+ANSWERED = frozenset(
+    {
+        MessageStatus.COMPLETE,
+        MessageStatus.INCOMPLETE,
+        MessageStatus.CANCELLED,
+        MessageStatus.INTERRUPTED,
+    }
+)
+"""An assistant message in one of these holds an answer worth sending back as history."""
 
 
 class ChatCreate(Schema):
@@ -130,7 +155,7 @@ class MessageRead(Schema):
     role: str
     content: str
     model: str | None
-    status: str
+    status: MessageStatus
     prompt_tokens: int
     completion_tokens: int
     cost_micros: int
