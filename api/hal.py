@@ -1,17 +1,91 @@
-"""HAL JSON: resources with `_links.self`, collections under `_embedded` with paging links."""
+"""HAL JSON: resources with `_links.self`, collections under `_embedded` with paging links, and
+the wire models that describe them in /openapi.json."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import cache
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
-from fastapi import Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.alias_generators import to_camel
 
 from core.listing import MAX_LIMIT, Page, PageRequest
 
 T = TypeVar("T")
+
+
+class Wire(BaseModel):
+    """Base of the response models: camelCase on the wire; a field a route adds that the model
+    does not name passes through (response models describe, they never drop a field)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+
+class ErrorBody(Wire):
+    """Every 4xx/5xx body (api.errors)."""
+
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (("4XX", "Client error"), ("5XX", "Server error"))
+}
+
+
+class Link(Wire):
+    """A HAL link."""
+
+    href: str
+
+
+Links = Annotated[dict[str, Link], Field(alias="_links")]
+
+
+class Linked(Wire):
+    """A body with only its links."""
+
+    links: Links
+
+
+@cache
+def resource_of(schema: type[BaseModel]) -> type[Wire]:
+    """The response model of `resource(schema(...))`: the schema's fields under their wire names
+    (all present: the body is a full dump), then `_links`."""
+    fields: dict[str, Any] = {
+        name: (info.annotation, Field(alias=info.serialization_alias or info.alias or name))
+        for name, info in schema.model_fields.items()
+    }
+    fields["links"] = (dict[str, Link], Field(alias="_links"))
+    name = schema.__name__.removesuffix("Read") + "Resource"
+    return create_model(name, __base__=Wire, __doc__=schema.__doc__, **fields)
+
+
+@cache
+def collection_of(key: str, item: type[BaseModel] | Any, title: str | None = None) -> type[Wire]:
+    """The response model of `collection(key, ...)` / `whole(key, ...)`: `_embedded.<key>` a list
+    of `item` (a schema is taken as its resource), total, start, limit and `_links`."""
+    if isinstance(item, type) and issubclass(item, BaseModel) and not issubclass(item, Wire):
+        item = resource_of(item)
+    title = title or key[:1].upper() + key[1:]
+    embedded = create_model(
+        f"{title}Embedded", __base__=Wire, **{key: (list[item], Field(alias=key))}
+    )
+    return create_model(
+        f"{title}Collection",
+        __base__=Wire,
+        __doc__=f"A page of {key}.",
+        embedded=(embedded, Field(alias="_embedded")),
+        total=(int, ...),
+        start=(int, ...),
+        limit=(int, ...),
+        links=(dict[str, Link], Field(alias="_links")),
+    )
 
 
 def resource(model: BaseModel, self_href: str, **links: str) -> dict[str, Any]:
@@ -68,3 +142,8 @@ def page_request(
 ) -> PageRequest:
     """The list parameters every collection route takes."""
     return PageRequest(start=start, limit=limit, sort=sort, q=q)
+
+
+def api_router(**options: Any) -> APIRouter:
+    """A router of the JSON API: every operation declares the error body for 4xx and 5xx."""
+    return APIRouter(responses=ERROR_RESPONSES, **options)

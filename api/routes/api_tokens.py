@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from api.deps import CurrentUser, PageDep, SessionDep
-from api.hal import collection, resource
+from api.hal import api_router, collection, collection_of, resource
+from api.responses import ApiTokenIssued
 from core import api_tokens
 from core.models import ApiToken
 from core.schemas import ApiTokenCreate, ApiTokenRead
 
-router = APIRouter(prefix="/api/api-tokens", tags=["API tokens"])
+router = api_router(prefix="/api/api-tokens", tags=["API tokens"])
 
 
 def token_body(token: ApiToken) -> dict[str, Any]:
@@ -20,14 +21,14 @@ def token_body(token: ApiToken) -> dict[str, Any]:
     return resource(ApiTokenRead.model_validate(token), f"/api/api-tokens/{token.id}")
 
 
-@router.get("")
+@router.get("", response_model=collection_of("apiTokens", ApiTokenRead))
 async def list_tokens(user: CurrentUser, session: SessionDep, page: PageDep) -> dict[str, Any]:
     """Your API tokens (their prefixes, never the secrets)."""
     result = await api_tokens.list_page(session, user=user, page=page)
     return collection("apiTokens", "/api/api-tokens", result, token_body, {"q": page.q})
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=ApiTokenIssued)
 async def create_token(
     body: ApiTokenCreate, user: CurrentUser, session: SessionDep
 ) -> dict[str, Any]:

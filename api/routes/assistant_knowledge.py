@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Response, UploadFile
+from fastapi import File, Response, UploadFile
 
 from api import uploads
 from api.deps import PrincipalDep, ServicesDep, SessionDep
-from api.hal import resource, whole
+from api.hal import api_router, resource, whole
 from api.routes.assistants import ViewerDep
 from assistant import knowledge_items, sharing
 from assistant.models import Assistant, KnowledgeItem
@@ -17,7 +17,7 @@ from knowledge import intake
 from knowledge.index import TenantScope
 from knowledge.models import LibraryFile
 
-router = APIRouter(prefix="/api/assistants/{assistant_id}", tags=["Assistant knowledge"])
+router = api_router(prefix="/api/assistants/{assistant_id}", tags=["Assistant knowledge"])
 
 
 def item_body(item: KnowledgeItem, name: str) -> dict[str, Any]:

@@ -5,19 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import Depends, Response
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
 from api.deps import ServicesDep, SessionDep
-from api.hal import resource, whole
+from api.hal import api_router, resource, whole
 from api.routes.assistants import ViewerDep
 from assistant import keyring, memories, secrets, sharing
 from assistant.keyring import Keyring
 from assistant.models import Memory, Secret
 from assistant.schemas import MemoryCreate, MemoryRead, SecretCreate, SecretPut, SecretRead
 
-router = APIRouter(prefix="/api/assistants/{assistant_id}", tags=["Assistant secrets and memories"])
+router = api_router(
+    prefix="/api/assistants/{assistant_id}", tags=["Assistant secrets and memories"]
+)
 SECRET_NAME_PATH = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 _rings: dict[tuple[Path, str], Keyring] = {}
 

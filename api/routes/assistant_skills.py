@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Response, UploadFile
+from fastapi import File, Response, UploadFile
 
 from api.deps import SessionDep
-from api.hal import resource, whole
+from api.hal import api_router, resource, whole
 from api.routes.assistants import ViewerDep
 from assistant import sharing, skill_files, skills
 from assistant.errors import SkillFileTooLarge
 from assistant.models import Skill
 from assistant.schemas import SkillCreate, SkillRead, SkillUpdate
 
-router = APIRouter(prefix="/api/assistants/{assistant_id}/skills", tags=["Assistant skills"])
+router = api_router(prefix="/api/assistants/{assistant_id}/skills", tags=["Assistant skills"])
 
 
 def skill_body(skill: Skill) -> dict[str, Any]:

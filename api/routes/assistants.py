@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import Depends, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import PageDep, PrincipalDep, SessionDep
-from api.hal import collection, resource
+from api.hal import api_router, collection, resource
 from assistant import assistants, drafts, portability, sharing
 from assistant.models import Assistant
 from assistant.schemas import AssistantCreate, AssistantExport, AssistantRead, AssistantUpdate
 from assistant.sharing import Viewer
 
-router = APIRouter(prefix="/api/assistants", tags=["Assistants"])
+router = api_router(prefix="/api/assistants", tags=["Assistants"])
 
 
 async def get_viewer(principal: PrincipalDep) -> Viewer:

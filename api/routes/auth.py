@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from api.deps import CSRF_COOKIE, SESSION_COOKIE, PrincipalDep, ServicesDep, SessionDep
-from api.hal import resource
+from api.hal import api_router, resource
+from api.responses import LoggedIn, Me
 from billing import seats
 from billing.schemas import SeatRead
 from core import login_sessions, logins
@@ -17,7 +18,7 @@ from core.login_throttle import ThrottleLimits
 from core.schemas import LoginRequest, PasswordChange, UserRead
 from core.settings import Settings
 
-router = APIRouter(prefix="/api", tags=["Auth"])
+router = api_router(prefix="/api", tags=["Auth"])
 # A browser that logged in to an account before (core.login_devices): throttled on its own.
 DEVICE_COOKIE = "switchboard_device"
 DEVICE_COOKIE_SECONDS = 365 * 24 * 3600
@@ -28,7 +29,7 @@ def user_body(user: Any) -> dict[str, Any]:
     return resource(UserRead.model_validate(user), f"/api/users/{user.id}")
 
 
-@router.post("/auth/login")
+@router.post("/auth/login", response_model=LoggedIn)
 async def login(
     body: LoginRequest, request: Request, response: Response, services: ServicesDep
 ) -> dict[str, Any]:
@@ -72,7 +73,7 @@ async def logout(request: Request, _: PrincipalDep, session: SessionDep) -> Resp
     return response
 
 
-@router.get("/me")
+@router.get("/me", response_model=Me)
 async def me(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
     """The calling user, with their teams and their AI seat (`seat`, null without one)."""
     body = user_body(principal.user)
@@ -85,7 +86,7 @@ async def me(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
     return body
 
 
-@router.post("/me/password")
+@router.post("/me/password", response_model=LoggedIn)
 async def change_password(
     body: PasswordChange,
     request: Request,

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 
 from api.deps import AdminUser, PageDep, PrincipalDep, SessionDep
-from api.hal import collection, resource
+from api.hal import api_router, collection, resource
 from billing import alerts, budgets
 from billing.errors import BudgetNotFound
 from billing.models import Budget, UsageAlert
 from billing.schemas import BudgetCreate, BudgetRead, BudgetScope, BudgetUpdate, UsageAlertRead
 from core.listing import Page
 
-router = APIRouter(prefix="/api", tags=["Usage budgets"])
+router = api_router(prefix="/api", tags=["Usage budgets"])
 ScopeId = Annotated[str | None, Query(alias="scopeId", max_length=26)]
 
 

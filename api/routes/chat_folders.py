@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from api.deps import CurrentUser, SessionDep
-from api.hal import resource, whole
+from api.hal import api_router, collection_of, resource, resource_of, whole
 from assistant import chat_folders
 from assistant.models import ChatFolder
 from assistant.schemas import ChatFolderRead, ChatFolderWrite
 
-router = APIRouter(prefix="/api/chat-folders", tags=["Chats"])
+router = api_router(prefix="/api/chat-folders", tags=["Chats"])
 
 
 def folder_body(folder: ChatFolder) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def folder_body(folder: ChatFolder) -> dict[str, Any]:
     )
 
 
-@router.get("")
+@router.get("", response_model=collection_of("chatFolders", ChatFolderRead))
 async def list_folders(user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     """Your chat folders, by name. File a chat with `PATCH /api/chats/{id}` `{folderId}` and
     list a folder's chats with `GET /api/chats?folderId=`."""
@@ -32,7 +32,7 @@ async def list_folders(user: CurrentUser, session: SessionDep) -> dict[str, Any]
     return whole("chatFolders", "/api/chat-folders", (folder_body(f) for f in folders))
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=resource_of(ChatFolderRead))
 async def create_folder(
     body: ChatFolderWrite, user: CurrentUser, session: SessionDep
 ) -> dict[str, Any]:
@@ -40,13 +40,13 @@ async def create_folder(
     return folder_body(await chat_folders.create(session, user_id=user.id, name=body.name))
 
 
-@router.get("/{folder_id}")
+@router.get("/{folder_id}", response_model=resource_of(ChatFolderRead))
 async def get_folder(folder_id: str, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     """One of your chat folders."""
     return folder_body(await chat_folders.get_owned(session, user_id=user.id, folder_id=folder_id))
 
 
-@router.patch("/{folder_id}")
+@router.patch("/{folder_id}", response_model=resource_of(ChatFolderRead))
 async def rename_folder(
     folder_id: str, body: ChatFolderWrite, user: CurrentUser, session: SessionDep
 ) -> dict[str, Any]:

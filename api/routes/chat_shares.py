@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import Path, Request, Response
 
 from api import markdown, public_url
 from api.deps import CurrentUser, ServicesDep, SessionDep
-from api.hal import resource, whole
+from api.hal import api_router, resource, whole
 from assistant import chat_shares, chats
 from assistant.models import ChatShare
 from assistant.schemas import ChatShareRead
 
-router = APIRouter(tags=["Chats"])
+router = api_router(tags=["Chats"])
 Token = Annotated[str, Path(min_length=1, max_length=100)]
 
 

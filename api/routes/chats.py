@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
 from api.deps import CurrentUser, PageDep, PrincipalDep, ServicesDep, SessionDep
 from api.errors import error_response
-from api.hal import collection, resource
+from api.hal import api_router, collection, resource
 from api.sse import FramedStream, event_stream
 from assistant import branches, chat_export, chat_search, chats
 from assistant.chat_export import ExportFormat
@@ -32,7 +32,7 @@ from core.errors import SwitchboardError
 from knowledge import library
 from knowledge.index import TenantScope
 
-router = APIRouter(prefix="/api/chats", tags=["Chats"])
+router = api_router(prefix="/api/chats", tags=["Chats"])
 SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
     201: {"description": "The answer, when not streaming."},
     200: {"description": "With `stream: true`: SSE events start, delta*, usage, done | error."},

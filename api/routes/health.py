@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from api.deps import AdminUser, ServicesDep
+from api.hal import api_router
+from api.responses import Status
 
-router = APIRouter(prefix="/api", tags=["Health"])
-metrics_router = APIRouter(tags=["Health"])
+router = api_router(prefix="/api", tags=["Health"])
+metrics_router = api_router(tags=["Health"])
 PUBLIC_PATHS = {"/api/health", "/api/ready", "/api/auth/login"}
 
 
-@router.get("/health")
+@router.get("/health", response_model=Status)
 async def health() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
@@ -28,6 +30,7 @@ async def metrics(_: AdminUser, services: ServicesDep) -> Response:
 @router.get(
     "/ready",
     responses={503: {"description": "Shutting down, or the database is not reachable."}},
+    response_model=Status,
 )
 async def ready(request: Request, services: ServicesDep) -> JSONResponse:
     """Readiness: the process is not shutting down and the database answers.

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from api.deps import PageDep, PrincipalDep, ServicesDep, SessionDep
-from api.hal import collection, resource
+from api.hal import api_router, collection, resource
 from api.routes.library import scope_of
 from knowledge import jobs, library
 from knowledge.models import Job, JobRun
 from knowledge.schemas import JobCreate, JobRead, JobRunRead, JobUpdate
 
-router = APIRouter(prefix="/api/jobs", tags=["Jobs"])
+router = api_router(prefix="/api/jobs", tags=["Jobs"])
 
 
 def job_body(job: Job) -> dict[str, Any]:

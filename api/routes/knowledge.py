@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from api.deps import PrincipalDep, ServicesDep, SessionDep
-from api.hal import whole
+from api.hal import api_router, collection_of, whole
 from api.routes.library import scope_of
 from knowledge import library
 from knowledge.retrieval import Passage
 from knowledge.schemas import CitationRead, PassageRead, SearchRequest
 
-router = APIRouter(prefix="/api/knowledge", tags=["Knowledge"])
+router = api_router(prefix="/api/knowledge", tags=["Knowledge"])
 
 
 def passage_body(passage: Passage) -> dict[str, Any]:
@@ -38,7 +36,7 @@ def passage_body(passage: Passage) -> dict[str, Any]:
     return body
 
 
-@router.post("/search")
+@router.post("/search", response_model=collection_of("passages", PassageRead))
 async def search(
     body: SearchRequest, principal: PrincipalDep, session: SessionDep, services: ServicesDep
 ) -> dict[str, Any]:

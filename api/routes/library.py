@@ -6,11 +6,11 @@ import asyncio
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi import File, Form, Query, Response, UploadFile
 
 from api import uploads
 from api.deps import PageDep, Principal, PrincipalDep, ServicesDep, SessionDep
-from api.hal import collection, resource
+from api.hal import api_router, collection, resource
 from core.listing import Page
 from knowledge import intake, library
 from knowledge.index import SearchHit, TenantScope
@@ -25,7 +25,7 @@ from knowledge.schemas import (
     FolderUpdate,
 )
 
-router = APIRouter(prefix="/api/library", tags=["Library"])
+router = api_router(prefix="/api/library", tags=["Library"])
 MEDIA_TYPES = {
     "pdf": "application/pdf",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from api.deps import AdminUser, PrincipalDep, ServicesDep
-from api.hal import whole
+from api.hal import api_router, whole
 from api.services import Services
 from core import stored_models
 from core.catalog import Catalog, CatalogModel, UnknownModel
@@ -16,7 +16,7 @@ from core.database import write_transaction
 from core.errors import NotFound
 from core.models import StoredModel
 
-router = APIRouter(prefix="/api", tags=["Models"])
+router = api_router(prefix="/api", tags=["Models"])
 
 
 class ModelNotFound(NotFound):

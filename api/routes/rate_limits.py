@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from api.deps import AdminUser, PageDep, SessionDep
-from api.hal import collection, resource
+from api.hal import api_router, collection, collection_of, resource, resource_of
 from billing import ratelimits
 from billing.models import RateLimitOverride
 from billing.schemas import (
@@ -17,7 +17,7 @@ from billing.schemas import (
 )
 from core.listing import Page
 
-router = APIRouter(prefix="/api/rate-limits", tags=["Rate limits"])
+router = api_router(prefix="/api/rate-limits", tags=["Rate limits"])
 
 
 def override_body(override: RateLimitOverride) -> dict[str, Any]:
@@ -26,7 +26,7 @@ def override_body(override: RateLimitOverride) -> dict[str, Any]:
     return resource(read, f"/api/rate-limits/{override.id}")
 
 
-@router.get("")
+@router.get("", response_model=collection_of("rateLimits", RateLimitOverrideRead))
 async def list_overrides(_: AdminUser, session: SessionDep, page: PageDep) -> dict[str, Any]:
     """Every rate-limit override, by scope. Without one, the settings' defaults apply."""
     found = list(await ratelimits.list_overrides(session))
@@ -34,7 +34,7 @@ async def list_overrides(_: AdminUser, session: SessionDep, page: PageDep) -> di
     return collection("rateLimits", "/api/rate-limits", result, override_body)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=resource_of(RateLimitOverrideRead))
 async def create_override(
     body: RateLimitOverrideCreate, _: AdminUser, session: SessionDep
 ) -> dict[str, Any]:
@@ -47,13 +47,13 @@ async def create_override(
     return override_body(await ratelimits.create_override(session, data=body))
 
 
-@router.get("/{override_id}")
+@router.get("/{override_id}", response_model=resource_of(RateLimitOverrideRead))
 async def get_override(override_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
     """One rate-limit override."""
     return override_body(await ratelimits.get_override(session, override_id=override_id))
 
 
-@router.patch("/{override_id}")
+@router.patch("/{override_id}", response_model=resource_of(RateLimitOverrideRead))
 async def update_override(
     override_id: str, body: RateLimitOverrideUpdate, _: AdminUser, session: SessionDep
 ) -> dict[str, Any]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from api.deps import AdminUser, ServicesDep, SessionDep
-from api.hal import resource, whole
+from api.hal import api_router, resource, whole
 from billing import seats
 from billing.models import Seat, Subscription
 from billing.schemas import (
@@ -19,7 +19,7 @@ from billing.schemas import (
 )
 from core import teams
 
-router = APIRouter(prefix="/api", tags=["Subscriptions"])
+router = api_router(prefix="/api", tags=["Subscriptions"])
 
 
 def subscription_body(subscription: Subscription) -> dict[str, Any]:

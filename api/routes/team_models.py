@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from api.deps import AdminUser, ServicesDep
-from api.hal import whole
+from api.hal import api_router, collection_of, whole
+from api.responses import TeamModel
 from api.routes.models import ModelNotFound
 from api.services import Services
 from core import stored_models, teams
 from core.catalog import UnknownModel
 from core.database import write_transaction
 
-router = APIRouter(prefix="/api/teams/{team_id}/models", tags=["Teams", "Models"])
+router = api_router(prefix="/api/teams/{team_id}/models", tags=["Teams", "Models"])
 
 
 def team_model_body(services: Services, team_id: str, name: str) -> dict[str, Any]:
@@ -47,7 +48,7 @@ async def _team_and_model(services: Services, team_id: str, model_id: str) -> st
         raise ModelNotFound(model=model_id) from None
 
 
-@router.get("")
+@router.get("", response_model=collection_of("teamModels", TeamModel))
 async def list_team_models(team_id: str, _: AdminUser, services: ServicesDep) -> dict[str, Any]:
     """Every model, and whether the team's members may use it (admins)."""
     async with services.sessions() as session:
@@ -57,7 +58,11 @@ async def list_team_models(team_id: str, _: AdminUser, services: ServicesDep) ->
     return whole("teamModels", f"/api/teams/{team_id}/models", items)
 
 
-@router.put("/{model_id}")
+@router.put(
+    "/{model_id}",
+    response_model=TeamModel,
+    responses={201: {"model": TeamModel, "description": "Turned on."}},
+)
 async def enable_team_model(
     team_id: str, model_id: str, admin: AdminUser, services: ServicesDep, response: Response
 ) -> dict[str, Any]:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from api.deps import AdminUser, PageDep, SessionDep
-from api.hal import collection, resource, whole
+from api.hal import api_router, collection, collection_of, resource, resource_of, whole
 from core import teams, users
 from core.models import Team, TeamMembership, User
 from core.schemas import MemberAdd, MemberRead, TeamCreate, TeamRead, TeamUpdate
 
-router = APIRouter(prefix="/api/teams", tags=["Teams"])
+router = api_router(prefix="/api/teams", tags=["Teams"])
 
 
 def team_body(team: Team) -> dict[str, Any]:
@@ -36,26 +36,26 @@ def member_body(team_id: str, membership: TeamMembership, user: User) -> dict[st
     return resource(read, f"/api/teams/{team_id}/members/{user.id}", user=f"/api/users/{user.id}")
 
 
-@router.get("")
+@router.get("", response_model=collection_of("teams", TeamRead))
 async def list_teams(_: AdminUser, session: SessionDep, page: PageDep) -> dict[str, Any]:
     """Every team, searchable by name (`q`)."""
     result = await teams.list_page(session, page=page)
     return collection("teams", "/api/teams", result, team_body, {"q": page.q, "sort": page.sort})
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=resource_of(TeamRead))
 async def create_team(body: TeamCreate, _: AdminUser, session: SessionDep) -> dict[str, Any]:
     """Add a team."""
     return team_body(await teams.create(session, data=body))
 
 
-@router.get("/{team_id}")
+@router.get("/{team_id}", response_model=resource_of(TeamRead))
 async def get_team(team_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
     """One team."""
     return team_body(await teams.get(session, team_id=team_id))
 
 
-@router.patch("/{team_id}")
+@router.patch("/{team_id}", response_model=resource_of(TeamRead))
 async def update_team(
     team_id: str, body: TeamUpdate, _: AdminUser, session: SessionDep
 ) -> dict[str, Any]:
@@ -71,7 +71,7 @@ async def delete_team(team_id: str, _: AdminUser, session: SessionDep) -> Respon
     return Response(status_code=204)
 
 
-@router.get("/{team_id}/members")
+@router.get("/{team_id}/members", response_model=collection_of("members", MemberRead))
 async def list_members(team_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
     """A team's members."""
     team = await teams.get(session, team_id=team_id)
@@ -80,7 +80,7 @@ async def list_members(team_id: str, _: AdminUser, session: SessionDep) -> dict[
     return whole("members", href, (member_body(team_id, m, u) for m, u in rows))
 
 
-@router.post("/{team_id}/members", status_code=201)
+@router.post("/{team_id}/members", status_code=201, response_model=resource_of(MemberRead))
 async def add_member(
     team_id: str, body: MemberAdd, _: AdminUser, session: SessionDep
 ) -> dict[str, Any]:

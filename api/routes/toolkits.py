@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import Path, Query, Response
 
 from api.deps import CurrentUser, PageDep, PrincipalDep, ServicesDep, SessionDep
-from api.hal import collection, resource, whole
+from api.hal import api_router, collection, resource, whole
 from assistant import tool_secrets
 from assistant.sharing import Viewer
 from core.models import User
@@ -27,7 +27,7 @@ from toolkits.schemas import (
     ToolRead,
 )
 
-router = APIRouter(tags=["Toolkits"])
+router = api_router(tags=["Toolkits"])
 ToolkitId = Annotated[str, Path(max_length=100)]
 ToolName = Annotated[str, Path(max_length=200)]
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from pydantic import TypeAdapter, ValidationError
 
 from api.deps import PrincipalDep, SessionDep
-from api.hal import whole
+from api.hal import api_router, whole
 from billing import usage
 from billing.schemas import GroupBy, UsageQuery, UsageRowRead
 from core.clock import as_utc
 from core.errors import InvalidInput
 
-router = APIRouter(prefix="/api", tags=["Usage"])
+router = api_router(prefix="/api", tags=["Usage"])
 Id = Annotated[str | None, Query(max_length=26)]
 GROUPS: TypeAdapter[list[GroupBy]] = TypeAdapter(list[GroupBy])
 GROUP_BY_HELP = (

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from api.deps import AdminUser, PageDep, SessionDep
-from api.hal import collection, resource
+from api.hal import api_router, collection, collection_of, resource, resource_of
 from billing import profiles
 from billing.models import UsageProfile
 from billing.schemas import UsageProfileCreate, UsageProfileRead, UsageProfileUpdate
 from core.listing import Page
 
-router = APIRouter(prefix="/api/usage-profiles", tags=["Usage profiles"])
+router = api_router(prefix="/api/usage-profiles", tags=["Usage profiles"])
 
 
 def profile_body(profile: UsageProfile) -> dict[str, Any]:
@@ -21,7 +21,7 @@ def profile_body(profile: UsageProfile) -> dict[str, Any]:
     return resource(UsageProfileRead.model_validate(profile), f"/api/usage-profiles/{profile.id}")
 
 
-@router.get("")
+@router.get("", response_model=collection_of("usageProfiles", UsageProfileRead))
 async def list_profiles(_: AdminUser, session: SessionDep, page: PageDep) -> dict[str, Any]:
     """Every usage profile, by name."""
     found = list(await profiles.list_profiles(session))
@@ -29,7 +29,7 @@ async def list_profiles(_: AdminUser, session: SessionDep, page: PageDep) -> dic
     return collection("usageProfiles", "/api/usage-profiles", result, profile_body)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=resource_of(UsageProfileRead))
 async def create_profile(
     body: UsageProfileCreate, _: AdminUser, session: SessionDep
 ) -> dict[str, Any]:
@@ -43,13 +43,13 @@ async def create_profile(
     return profile_body(await profiles.create(session, data=body))
 
 
-@router.get("/{profile_id}")
+@router.get("/{profile_id}", response_model=resource_of(UsageProfileRead))
 async def get_profile(profile_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
     """One usage profile."""
     return profile_body(await profiles.get(session, profile_id=profile_id))
 
 
-@router.patch("/{profile_id}")
+@router.patch("/{profile_id}", response_model=resource_of(UsageProfileRead))
 async def update_profile(
     profile_id: str, body: UsageProfileUpdate, _: AdminUser, session: SessionDep
 ) -> dict[str, Any]:

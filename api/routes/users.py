@@ -4,37 +4,38 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from api.deps import AdminUser, PageDep, SessionDep
-from api.hal import collection
+from api.hal import api_router, collection, collection_of
+from api.responses import UserResource
 from api.routes.auth import user_body
 from core import users
-from core.schemas import UserCreate, UserUpdate
+from core.schemas import UserCreate, UserRead, UserUpdate
 
-router = APIRouter(prefix="/api/users", tags=["Users"])
+router = api_router(prefix="/api/users", tags=["Users"])
 
 
-@router.get("")
+@router.get("", response_model=collection_of("users", UserRead))
 async def list_users(_: AdminUser, session: SessionDep, page: PageDep) -> dict[str, Any]:
     """Every user, searchable by username and name (`q`)."""
     result = await users.list_page(session, page=page)
     return collection("users", "/api/users", result, user_body, {"q": page.q, "sort": page.sort})
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=UserResource)
 async def create_user(body: UserCreate, _: AdminUser, session: SessionDep) -> dict[str, Any]:
     """Add a user."""
     return user_body(await users.create(session, data=body))
 
 
-@router.get("/{user_id}")
+@router.get("/{user_id}", response_model=UserResource)
 async def get_user(user_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
     """One user."""
     return user_body(await users.get(session, user_id=user_id))
 
 
-@router.patch("/{user_id}")
+@router.patch("/{user_id}", response_model=UserResource)
 async def update_user(
     user_id: str, body: UserUpdate, _: AdminUser, session: SessionDep
 ) -> dict[str, Any]:
