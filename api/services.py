@@ -21,7 +21,7 @@ from knowledge.runtime import Knowledge
 from toolkits.registry import Toolkits
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Services:
     """What routes need, built once by the app factory and kept on `app.state.services`."""
 

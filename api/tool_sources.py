@@ -132,12 +132,17 @@ class ChatTools:
         """
         await self.toolkits.require_usable(user=await self._user(user_id), toolkit_ids=toolkit_ids)
 
-    def budget(self) -> object:
+    def budget(self) -> TurnBudget:
         """A fresh per-turn budget of tool calls."""
         return self.toolkits.turn_budget()
 
     async def run(
-        self, *, user_id: str, call: ToolCall, budget: object, assistant_id: str | None = None
+        self,
+        *,
+        user_id: str,
+        call: ToolCall,
+        budget: TurnBudget | None,
+        assistant_id: str | None = None,
     ) -> tuple[bool, str]:
         """Run one call as the user, with the assistant's secrets; failures come back as
         (False, why)."""
@@ -147,7 +152,7 @@ class ChatTools:
                 user=user,
                 function_name=call.name,
                 arguments=call.parsed_arguments(),
-                budget=budget if isinstance(budget, TurnBudget) else None,
+                budget=budget,
             )
         return result.ok, result.content
 

@@ -23,7 +23,7 @@ from core import tokens
 DEFAULT_BUDGET_TOKENS = 2000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Persona:
     """What an assistant brings to one turn: prompt sections and model defaults."""
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from assistant import tool_secrets
 from assistant.tool_loop import ToolBox, ToolCall, ToolOffer
+from toolkits.calls import TurnBudget
 
 LOAD_SKILL = "load_skill"
 
@@ -128,12 +129,17 @@ class SkillTools:
         if self.inner is not None:
             await self.inner.require_usable(user_id=user_id, toolkit_ids=toolkit_ids)
 
-    def budget(self) -> object:
+    def budget(self) -> TurnBudget | None:
         """The toolkits' per-turn budget (loading a skill costs none)."""
         return self.inner.budget() if self.inner is not None else None
 
     async def run(
-        self, *, user_id: str, call: ToolCall, budget: object, assistant_id: str | None = None
+        self,
+        *,
+        user_id: str,
+        call: ToolCall,
+        budget: TurnBudget | None,
+        assistant_id: str | None = None,
     ) -> tuple[bool, str]:
         """A skill's instructions for `load_skill`; any other call goes to the toolkits."""
         if call.name != LOAD_SKILL:

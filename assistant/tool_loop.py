@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from toolkits.calls import TurnBudget
+
 
 @dataclass(frozen=True)
 class ToolCall:
@@ -88,12 +90,17 @@ class ToolBox(Protocol):
         """
         ...
 
-    def budget(self) -> object:
-        """A fresh per-turn budget of tool calls."""
+    def budget(self) -> TurnBudget | None:
+        """A fresh per-turn budget of tool calls (None: the box sets no limit)."""
         ...
 
     async def run(
-        self, *, user_id: str, call: ToolCall, budget: object, assistant_id: str | None = None
+        self,
+        *,
+        user_id: str,
+        call: ToolCall,
+        budget: TurnBudget | None,
+        assistant_id: str | None = None,
     ) -> tuple[bool, str]:
         """Run one call (for the chat's assistant, whose secrets it may use); (ok, content).
         Never raises for a tool's own failure."""

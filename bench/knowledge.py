@@ -136,11 +136,20 @@ def build_search_corpus(
                 if rng.random() < 0.5
                 else Owner(team_id=rng.choice(TEAMS))
             )
-            chunk = Chunk(0, text, ("Bench",), 1, 0, len(text), 80)
+            chunk = Chunk(
+                index=0, text=text, section=("Bench",), page=1, start=0, end=len(text), tokens=80
+            )
             items.append(
-                IndexedChunk(f"file-{begin + offset}", "bench.md", None, owner, chunk,
-                             vector.tolist(), document_vector(text))
-            )  # fmt: skip
+                IndexedChunk(
+                    file_id=f"file-{begin + offset}",
+                    file_name="bench.md",
+                    folder_id=None,
+                    owner=owner,
+                    chunk=chunk,
+                    dense=vector.tolist(),
+                    sparse=document_vector(text),
+                )
+            )
         index.upsert(items)
     upserted = time.perf_counter() - started
     started = time.perf_counter()

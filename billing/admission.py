@@ -101,15 +101,15 @@ async def admit(
     if prompt_tokens < 0 or max_output_tokens < 0:
         raise InvalidInput("Token counts cannot be negative.")
     attempt = _Attempt(
-        caller,
-        model,
-        prompt_tokens,
-        max_output_tokens,
-        source,
-        limits,
-        lease_seconds,
-        also,
-        process_id,
+        caller=caller,
+        model=model,
+        prompt_tokens=prompt_tokens,
+        max_output_tokens=max_output_tokens,
+        source=source,
+        limits=limits,
+        lease_seconds=lease_seconds,
+        also=also,
+        process_id=process_id,
     )
     try:
         return await attempt.run(factory)
@@ -119,7 +119,7 @@ async def admit(
         return await attempt.run(factory)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Attempt:
     caller: Caller
     model: CatalogModel

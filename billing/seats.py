@@ -28,7 +28,7 @@ from core.errors import TeamNotFound
 from core.models import Team, TeamMembership
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SeatUsage:
     """A team's used and total seats, for the admin overview."""
 
@@ -159,7 +159,14 @@ async def overview(session: AsyncSession) -> Sequence[SeatUsage]:
         .order_by(func.lower(Team.name))
     )
     return [
-        SeatUsage(s.team_id, name, s.seats_used, s.seats, s.plan_name, s.renews_at)
+        SeatUsage(
+            team_id=s.team_id,
+            team_name=name,
+            used=s.seats_used,
+            total=s.seats,
+            plan_name=s.plan_name,
+            renews_at=s.renews_at,
+        )
         for s, name in rows.all()
     ]
 

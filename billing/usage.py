@@ -16,7 +16,7 @@ from billing.models import LedgerEntry
 from billing.schemas import GroupBy, UsageQuery
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UsageRow:
     """One group of a usage report; `group` maps each groupBy dimension to its value."""
 
@@ -89,7 +89,16 @@ async def report(
         requests, prompt, completion, cost = (int(v) for v in values[len(dims) :])
         if requests == 0 and not dims:
             continue
-        rows.append(UsageRow(group, requests, prompt, completion, prompt + completion, cost))
+        rows.append(
+            UsageRow(
+                group=group,
+                requests=requests,
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                total_tokens=prompt + completion,
+                cost_micros=cost,
+            )
+        )
     return rows
 
 

@@ -108,7 +108,7 @@ class Deployment:
         return not self.missing_env
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CatalogModel:
     """A model users pick by name, with its deployments, limits and price."""
 

@@ -30,7 +30,7 @@ class ChunkingOptions:
     tokenizer_model: str = ""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Chunk:
     """A piece of a document to embed and cite.
 
@@ -141,7 +141,15 @@ def _pack(text: str, units: list[_Unit], options: ChunkingOptions, first: int) -
             stop -= 1
             span, count = _span(text, units, begin, stop, options.tokenizer_model)
         unit = units[begin]
-        yield Chunk(index, span, unit.section, unit.page, unit.start, unit.start + len(span), count)
+        yield Chunk(
+            index=index,
+            text=span,
+            section=unit.section,
+            page=unit.page,
+            start=unit.start,
+            end=unit.start + len(span),
+            tokens=count,
+        )
         index += 1
         if stop >= len(units):
             return

@@ -21,7 +21,7 @@ class BlockKind(enum.StrEnum):
     TABLE = "table"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ParseLimits:
     """What a file may cost to read; every bound is checked before or while the work is done."""
 
@@ -35,7 +35,7 @@ class ParseLimits:
     max_worker_memory_bytes: int = 2 * 1024 * 1024 * 1024
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Block:
     """One heading, paragraph or table of a document, located for citations.
 
@@ -115,7 +115,9 @@ class DocumentBuilder:
             self._parts.append(_BLOCK_SEPARATOR)
         self._parts.append(text)
         self._length = end
-        self._blocks.append(Block(kind, text, self.section, page, start, end))
+        self._blocks.append(
+            Block(kind=kind, text=text, section=self.section, page=page, start=start, end=end)
+        )
 
     def build(self) -> ParsedDocument:
         """The document collected so far."""

@@ -72,7 +72,7 @@ class CollectionState(enum.StrEnum):
     MODEL_CHANGED = "model_changed"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class IndexedChunk:
     """A chunk with its vectors and the file it came from, ready to upsert."""
 
@@ -85,7 +85,7 @@ class IndexedChunk:
     sparse: SparseVector
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class SearchHit:
     """A chunk found by a search, with what a citation needs."""
 

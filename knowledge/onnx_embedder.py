@@ -27,7 +27,7 @@ TOKENIZER = "tokenizer.json"
 Pooling = Literal["mean", "cls"]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class OnnxManifest:
     """What the runtime must know about an exported model to reproduce its embeddings."""
 

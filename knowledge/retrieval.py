@@ -23,7 +23,7 @@ class Reranker(Protocol):
         ...
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Citation:
     """Where a passage comes from, for the reader to check."""
 

@@ -18,7 +18,7 @@ from knowledge.vector_store import EmbedderFactory, VectorStore, VectorStoreConf
 from knowledge.worker import IndexingWorker
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class KnowledgeConfig:
     """The plain settings knowledge needs."""
 

@@ -31,7 +31,7 @@ EmbeddingBackend = Literal["onnx", "torch", "hash", "litellm"]
 EmbedderFactory = Callable[[], Embedder]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class VectorStoreConfig:
     """Where the index lives and which embedding model fills it."""
 

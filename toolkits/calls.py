@@ -70,7 +70,7 @@ class ToolDefinition:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ToolSpec:
     """A tool the caller may use, as handed to the model: `function_name` is unique per call."""
 

@@ -351,12 +351,12 @@ async def specs(
     """The tools a user may see (of the given toolkits, or all), enabled or not, matching `q`."""
     found = [
         ToolSpec(
-            kit.id,
-            kit.name,
-            tool.definition.name,
-            function_name(kit.id, tool.definition.name),
-            tool.definition.description,
-            tool.definition.input_schema,
+            toolkit_id=kit.id,
+            toolkit_name=kit.name,
+            name=tool.definition.name,
+            function_name=function_name(kit.id, tool.definition.name),
+            description=tool.definition.description,
+            input_schema=tool.definition.input_schema,
             side_effects=False,
             enabled=True,
         )
@@ -370,13 +370,13 @@ async def specs(
         kit = kits[row.toolkit_id]
         found.append(
             ToolSpec(
-                kit.id,
-                kit.name,
-                row.name,
-                function_name(kit.id, row.name),
-                row.description,
-                row.input_schema,
-                row.side_effects,
+                toolkit_id=kit.id,
+                toolkit_name=kit.name,
+                name=row.name,
+                function_name=function_name(kit.id, row.name),
+                description=row.description,
+                input_schema=row.input_schema,
+                side_effects=row.side_effects,
                 enabled=row.approved_hash == row.definition_hash,
             )
         )

@@ -55,7 +55,14 @@ def fake_model(
 
 def unpriced_model() -> CatalogModel:
     """A catalog model nobody put a price on."""
-    return CatalogModel("local-llama", "", (), None, 8192, 4096)
+    return CatalogModel(
+        name="local-llama",
+        description="",
+        deployments=(),
+        price=None,
+        max_input_tokens=8192,
+        max_output_tokens=4096,
+    )
 
 
 async def make_team(factory: Factory, *, seats_count: int | None = 10) -> str:

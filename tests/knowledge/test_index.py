@@ -31,7 +31,13 @@ def _item(
     file_id: str, index: int, text: str, owner: Owner, folder: str | None = None
 ) -> IndexedChunk:
     chunk = Chunk(
-        index, text, ("Doc", f"Part {index}"), index + 1, index * 100, index * 100 + len(text), 10
+        index=index,
+        text=text,
+        section=("Doc", f"Part {index}"),
+        page=index + 1,
+        start=index * 100,
+        end=index * 100 + len(text),
+        tokens=10,
     )
     return IndexedChunk(
         file_id=file_id,
@@ -118,13 +124,13 @@ def test_a_change_of_model_is_reported_and_vectors_of_another_size_refused(
     other = CollectionSpec("sentence-transformers/other-model", 64)
     assert index.ensure_collection(other) is CollectionState.MODEL_CHANGED
     wrong = IndexedChunk(
-        "f-x",
-        "x",
-        None,
-        Owner(user_id="ann"),
-        _item("f", 0, "t", Owner(user_id="a")).chunk,
-        [0.1] * 8,
-        query_vector("t"),
+        file_id="f-x",
+        file_name="x",
+        folder_id=None,
+        owner=Owner(user_id="ann"),
+        chunk=_item("f", 0, "t", Owner(user_id="a")).chunk,
+        dense=[0.1] * 8,
+        sparse=query_vector("t"),
     )
     with pytest.raises(IndexModelMismatch):
         index.upsert([wrong])
