@@ -215,17 +215,17 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
         token_requests_per_minute=settings.rate_limit_token_rpm,
         token_tokens_per_minute=settings.rate_limit_token_tpm,
     )
-    metering = Metering(sessions, limits, process_id=process.id)
+    metering = Metering(sessions, gateway, limits, process_id=process.id)
     embeddings = None
     if settings.embedding_backend == "litellm":
         embeddings = LitellmEmbedder(
-            gateway=gateway, metering=metering, catalog=catalog, model=settings.embedding_model
+            metering=metering, catalog=catalog, model=settings.embedding_model
         )
     knowledge_objects = _knowledge(settings, sessions, embeddings)
     toolkits = tool_sources.build_toolkits(settings, sessions, knowledge_objects.store)
     chat = ChatEngine(
         factory=sessions,
-        gateway=gateway,
+        catalog=catalog,
         metering=metering,
         config=EngineConfig(
             checkpoint_seconds=settings.checkpoint_seconds,
@@ -241,7 +241,6 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
     )
     passthrough = Passthrough(
         catalog=catalog,
-        gateway=gateway,
         metering=metering,
         default_max_tokens=settings.default_max_tokens,
     )

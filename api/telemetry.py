@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
-from assistant.gateway import Chunk, Gateway
+from assistant.chunks import Chunk
+from assistant.gateway import Gateway
 from assistant.metering import Settled
 from core.catalog import CatalogModel
 from core.errors import InvalidSettings

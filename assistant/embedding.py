@@ -19,9 +19,8 @@ import asyncio
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
-from assistant.gateway import Gateway
-from assistant.metering import Metering
-from assistant.relay import Usage
+from assistant.chunks import Usage
+from assistant.metering import FREE, Metering
 from billing.admission import Caller
 from core import tokens
 from core.catalog import Catalog, CatalogModel, litellm_cost_entry
@@ -40,14 +39,12 @@ class LitellmEmbedder:
     def __init__(
         self,
         *,
-        gateway: Gateway,
         metering: Metering,
         catalog: Catalog,
         model: str,
         caller: Caller | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        self.gateway = gateway
         self.metering = metering
         self.catalog = catalog
         self.model_name = model
@@ -62,7 +59,6 @@ class LitellmEmbedder:
     def for_caller(self, user_id: str, team_ids: Sequence[str] = ()) -> LitellmEmbedder:
         """The same model, billing every call to this user (and their teams' budgets)."""
         bound = LitellmEmbedder(
-            gateway=self.gateway,
             metering=self.metering,
             catalog=self.catalog,
             model=self.model_name,
@@ -146,31 +142,18 @@ class LitellmEmbedder:
             )
         model = self.model()
         counted = sum(tokens.count_text(text, model.name) for text in texts)
-        ticket = self._on_loop(
-            self.metering.admit(
-                caller=self.caller,
-                model=model,
-                prompt_tokens=counted,
-                max_output_tokens=0,
-                source="embedding",
-            )
+        call = self.metering.call(
+            self.caller, model, source="embedding", prompt_tokens=counted, max_output_tokens=0
         )
+        self._on_loop(call.admit())
+        # The provider call blocks this worker thread; billing runs on the app's loop.
         try:
-            vectors, reported = self.gateway.embed_sync(model, texts)
+            vectors, reported = call.embed(texts)
         except BaseException:
-            failed = Usage(0, 0)
-            self._on_loop(
-                self.metering.settle(
-                    ticket, model=model, status="failed", usage=failed, estimated=True
-                )
-            )
+            self._on_loop(call.settle("failed", FREE, estimated=True))
             raise
         usage = Usage(reported if reported >= 0 else counted, 0)
-        self._on_loop(
-            self.metering.settle(
-                ticket, model=model, status="completed", usage=usage, estimated=reported < 0
-            )
-        )
+        self._on_loop(call.settle("completed", usage, estimated=reported < 0))
         return vectors
 
     def _on_loop(self, work: Coroutine[Any, Any, T]) -> T:

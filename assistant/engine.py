@@ -25,7 +25,6 @@ from assistant.errors import (
     NothingToRegenerate,
     StillStreaming,
 )
-from assistant.gateway import Gateway
 from assistant.generation import GenerationConfig, Generator, Plan
 from assistant.metering import Metering
 from assistant.models import Chat, Message
@@ -43,6 +42,7 @@ from assistant.titles import Titles
 from assistant.tool_loop import ToolBox
 from billing.admission import Caller
 from core import clock, tokens
+from core.catalog import Catalog
 from core.database import write_transaction
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class ChatEngine:
         self,
         *,
         factory: async_sessionmaker[AsyncSession],
-        gateway: Gateway,
+        catalog: Catalog,
         metering: Metering,
         config: EngineConfig,
         retriever: grounding.Retriever | None = None,
@@ -98,15 +98,14 @@ class ChatEngine:
     ) -> None:
         self.factory = factory
         self.retriever = retriever
-        self.gateway = gateway
+        self.catalog = catalog
         self.metering = metering
         self.config = config
         self.registry = RunRegistry(config.keep_seconds)
         self.tools = tools
-        self.titles = Titles(factory=factory, gateway=gateway, metering=metering)
+        self.titles = Titles(factory=factory, metering=metering)
         self.generator = Generator(
             factory=factory,
-            gateway=gateway,
             metering=metering,
             registry=self.registry,
             config=GenerationConfig(
@@ -216,7 +215,7 @@ class ChatEngine:
                 text = turns[-1]["content"] if turns else ""
                 who = await persona.compose(session, chat=chat, viewer=viewer, user_text=text)
         caller = replace(caller, assistant_id=who.assistant_id or caller.assistant_id)
-        model = self.gateway.catalog.usable(options.model or chat.model or who.model)
+        model = self.catalog.usable(options.model or chat.model or who.model)
         max_tokens = options.max_tokens or who.max_tokens or self.config.default_max_tokens
         if model.max_output_tokens:
             max_tokens = min(max_tokens, model.max_output_tokens)
@@ -246,14 +245,14 @@ class ChatEngine:
             title=title,
             process_id=self.config.process_id,
         )
-        ticket = await self.metering.admit(
-            caller=caller,
-            model=model,
+        call = self.metering.call(
+            caller,
+            model,
+            source=turn.source,
             prompt_tokens=prompt.prompt_tokens + tool_tokens,
             max_output_tokens=max_tokens,
-            source=turn.source,
-            also=saved.write,
         )
+        await call.admit(also=saved.write)  # the turn is saved only if the call is admitted
         temperature = options.temperature if options.temperature is not None else who.temperature
         plan = Plan(
             chat,
@@ -261,7 +260,7 @@ class ChatEngine:
             prompt,
             max_tokens,
             temperature,
-            ticket,
+            call,
             caller,
             grounded.citations,
             offers,

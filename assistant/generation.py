@@ -17,10 +17,9 @@ from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant import approvals, history, tool_loop
-from assistant.gateway import Gateway, Usage
-from assistant.metering import RENEW_SECONDS, Metering, Ticket
+from assistant.chunks import Usage, close_stream
+from assistant.metering import MeteredCall, Metering
 from assistant.models import Chat, Message
-from assistant.relay import close_stream
 from assistant.runs import Run, RunRegistry, ShuttingDown
 from assistant.skill_tool import SkillTools
 from assistant.tool_loop import CallAssembler, Outcome, ToolBox, ToolCall, ToolOffer
@@ -52,7 +51,7 @@ class Plan:
     prompt: history.Prompt
     max_tokens: int
     temperature: float | None
-    ticket: Ticket
+    call: MeteredCall  # the model call under way, admitted (each tool step gets its own)
     caller: Caller
     citations: list[dict[str, Any]] = field(default_factory=list)
     tools: list[ToolOffer] = field(default_factory=list)
@@ -83,7 +82,6 @@ class _Ending:
     started: float
     step: _Step
     step_prompt: int
-    open_ticket: bool
 
 
 @dataclass(frozen=True)
@@ -102,14 +100,12 @@ class Generator:
         self,
         *,
         factory: async_sessionmaker[AsyncSession],
-        gateway: Gateway,
         metering: Metering,
         registry: RunRegistry,
         config: GenerationConfig,
         tools: ToolBox | None = None,
     ) -> None:
         self.factory = factory
-        self.gateway = gateway
         self.metering = metering
         self.registry = registry
         self.config = config
@@ -121,21 +117,19 @@ class Generator:
         totals = _Totals()
         messages: list[dict[str, Any]] = list(plan.prompt.messages)
         status, error, ttft = "complete", None, None
-        step_prompt = plan.prompt.prompt_tokens
+        step_prompt = plan.prompt.prompt_tokens  # estimates leave out the tools' definitions
         step = _Step()
-        open_ticket = True
         try:
             for number in range(self.config.max_tool_steps + 1):
                 if number:  # each further model call is admitted on its own
                     step_prompt = await tokens.count_messages_off_loop(messages, plan.model.name)
-                    plan.ticket = await self.metering.admit(
-                        caller=plan.caller,
-                        model=plan.model,
+                    plan.call = await self.metering.call(
+                        plan.caller,
+                        plan.model,
+                        source="tool_loop",
                         prompt_tokens=step_prompt,
                         max_output_tokens=plan.max_tokens,
-                        source="tool_loop",
-                    )
-                    open_ticket = True
+                    ).admit()
                 step = _Step()
                 ttft = await self._stream(
                     run, plan, messages, step, started, ttft, first=not number
@@ -143,7 +137,6 @@ class Generator:
                 if not step.calls:
                     break
                 await self._settle(plan, step, step_prompt, totals, "complete")
-                open_ticket = False
                 messages += await self._run_tools(run, plan, step, totals)
                 if isinstance(plan.toolbox, SkillTools):  # a loaded skill brings its toolkits
                     plan.tools = await plan.toolbox.refreshed(
@@ -158,7 +151,7 @@ class Generator:
         except SwitchboardError as exc:
             status, error = "incomplete", exc
         status, error = _final(status, error, run.cancel_reason)
-        ending = _Ending(status, error, ttft, started, step, step_prompt, open_ticket)
+        ending = _Ending(status, error, ttft, started, step, step_prompt)
         await _shielded(self._finish(run, plan, totals, ending))
         if not run.connected.done():  # the request waiting on it gets the error, after the save
             run.connected.set_exception(error or asyncio.CancelledError())
@@ -176,8 +169,7 @@ class Generator:
     ) -> float | None:
         extra = {"tools": [t.function for t in plan.tools]} if plan.tools else None
         try:
-            stream = await self.gateway.stream(
-                model=plan.model,
+            stream = await plan.call.stream(
                 messages=messages,
                 max_tokens=plan.max_tokens,
                 temperature=plan.temperature,
@@ -267,15 +259,15 @@ class Generator:
         """Save the text so far and the call writing it (`recovery` bills its text if we die); True
         when a cancel was asked in the database, the answer was deleted or billing closed it."""
         values = {"message": run.message_id, "content": run.text, "updated_at": clock.now()}
-        values |= {"call_reservation_id": plan.ticket.reservation_id}
+        values |= {"call_reservation_id": plan.call.reservation_id}
         values |= {"call_text_start": call_text_start}
         if await run_write(self.factory, _checkpoint, values):
             return True
         # Counting the whole text costs more than the save: only when the lease is due a renewal.
-        if time.monotonic() - plan.ticket.renewed_at < RENEW_SECONDS:
+        if not plan.call.renewal_due():
             return False
         completion_tokens = tokens.count_text(run.text[call_text_start:], plan.model.name)
-        return not await self.metering.renew(plan.ticket, completion_tokens=completion_tokens)
+        return not await plan.call.renew(completion_tokens=completion_tokens)
 
     async def _settle(
         self,
@@ -288,13 +280,10 @@ class Generator:
     ) -> None:
         """Settle the step's call; `then` runs in the settlement's transaction, after `totals`
         took the call in (the answer's final save commits with its bill)."""
-        usage = step.usage
-        estimated = usage is None
-        if usage is None:
-            produced = step.text + "".join(c.name + c.arguments for c in step.calls)
-            completion = tokens.count_text(produced, plan.model.name) if produced else 0
-            usage = Usage(prompt_tokens if status != "failed" else 0, completion)
-        counted = usage
+        call = plan.call
+        estimated = step.usage is None
+        produced = step.text + "".join(c.name + c.arguments for c in step.calls)
+        counted = step.usage or call.estimate(status, produced, prompt_tokens)
 
         def record(connection: Connection, cost: int) -> None:
             totals.prompt_tokens += counted.prompt_tokens
@@ -304,14 +293,7 @@ class Generator:
             if then is not None:
                 then(connection)
 
-        await self.metering.settle(
-            plan.ticket,
-            model=plan.model,
-            status=status,
-            usage=usage,
-            estimated=estimated,
-            also=record,
-        )
+        await call.settle(status, counted, estimated=estimated, also=record)
 
     async def _finish(self, run: Run, plan: Plan, totals: _Totals, ending: _Ending) -> None:
         status, error, ttft, started = ending.status, ending.error, ending.ttft, ending.started
@@ -339,7 +321,7 @@ class Generator:
             }
             connection.execute(_SAVE, final)
 
-        if ending.open_ticket:  # the last call's bill and the answer's final state: one commit
+        if not plan.call.settled:  # the last call's bill and the answer's final state: one commit
             await self._settle(plan, ending.step, ending.step_prompt, totals, status, then=save)
         else:
             await run_write(self.factory, save)

@@ -1,22 +1,36 @@
-"""Between model calls and billing: admit before a call, renew while it runs, settle after."""
+"""The one way to call a model: admitted by billing before, renewed while it runs, settled after.
+
+`Metering.call(...)` makes a `MeteredCall`; entering it (or `admit`) reserves the call's worst case,
+its `stream`/`complete`/`embed` reach the gateway, and `settle` bills what it used, exactly once.
+Leaving the `async with` block unsettled settles it as cancelled (CancelledError) or failed,
+shielded from the cancellation. No other module calls the gateway's model-calling methods
+(tests/architecture/test_model_calls.py checks).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeVar
 
+import anyio
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant.relay import Usage
+from assistant.chunks import Chunk, Usage
+from assistant.gateway import Gateway
 from billing import admission, ledger
 from billing.admission import Caller
 from billing.errors import ReservationClosed
 from billing.models import LedgerEntry
 from billing.ratelimits import NO_LIMITS, RateLimits
+from core import tokens
 from core.catalog import CatalogModel
 
+T = TypeVar("T")
 # Message statuses and call outcomes, to the ledger's terminal states.
 OUTCOMES: dict[str, ledger.Outcome] = {
     "complete": "completed",
@@ -27,6 +41,9 @@ OUTCOMES: dict[str, ledger.Outcome] = {
     "interrupted": "interrupted",
 }
 RENEW_SECONDS = 30.0
+FREE = Usage(0, 0)
+Admitted = Callable[[Connection], None]
+Recorded = Callable[[Connection, int], None]
 
 
 @dataclass(frozen=True)
@@ -41,42 +58,78 @@ class Settled:
     cost_micros: int
 
 
-@dataclass
-class Ticket:
-    """An admitted call: who makes it and the reservation billing holds for it."""
-
-    caller: Caller
-    source: str
-    reservation_id: str
-    renewed_at: float = field(default_factory=time.monotonic)
-
-
 class Metering:
-    """Asks billing before every model call and settles after it."""
+    """Makes every model call: asks billing before it and settles after it."""
 
     def __init__(
         self,
         factory: async_sessionmaker[AsyncSession],
+        gateway: Gateway,
         limits: RateLimits = NO_LIMITS,
         process_id: str | None = None,
     ) -> None:
         self.factory = factory
+        self.gateway = gateway
         self.limits = limits
         self.process_id = process_id  # this process (`core.processes`), recorded on its holds
         self.observers: list[Callable[[Settled], None]] = []
 
-    async def admit(
+    def call(
         self,
-        *,
         caller: Caller,
         model: CatalogModel,
+        *,
+        source: str,
         prompt_tokens: int,
         max_output_tokens: int,
+    ) -> MeteredCall:
+        """A call of `model` for `caller`, not yet admitted (enter it, or `admit` it)."""
+        return MeteredCall(self, caller, model, source, prompt_tokens, max_output_tokens)
+
+    async def probe(
+        self, litellm_params: Mapping[str, Any], *, timeout: float = 20.0
+    ) -> str | None:
+        """An admin's check of a provider's settings (max_tokens 1), billed to no one: None when
+        the provider answered, else why not.
+
+        Raises:
+            ProviderAddressBlocked: the provider points at a link-local or metadata address.
+        """
+        return await self.gateway.probe(litellm_params, timeout=timeout)
+
+    def _observe(self, record: Settled) -> None:
+        for observe in self.observers:
+            observe(record)
+
+
+class MeteredCall:
+    """One model call: admitted once, settled exactly once, however it ends."""
+
+    def __init__(
+        self,
+        metering: Metering,
+        caller: Caller,
+        model: CatalogModel,
         source: str,
-        also: Callable[[Connection], None] | None = None,
-    ) -> Ticket:
-        """Admit a call before it reaches the provider, reserving its worst case; `also` runs in
-        the admission's transaction.
+        prompt_tokens: int,
+        max_output_tokens: int,
+    ) -> None:
+        self.metering = metering
+        self.caller = caller
+        self.model = model
+        self.source = source
+        self.prompt_tokens = prompt_tokens
+        self.max_output_tokens = max_output_tokens
+        self.reservation_id = ""
+        self.renewed_at = time.monotonic()
+        self.settled = False
+        # What the caller has read so far: a call left unsettled is billed by these.
+        self.usage: Usage | None = None
+        self.text = ""
+
+    async def admit(self, *, also: Admitted | None = None) -> MeteredCall:
+        """Reserve the call's worst case before it reaches the provider; `also` runs in the
+        admission's transaction (only if admitted).
 
         Raises:
             SeatRequired: the user has no AI seat.
@@ -86,72 +139,186 @@ class Metering:
             BudgetExceeded: a hard budget has no room for the worst case.
             ModelDisabled: an admin turned the model off for everyone or the caller's team.
         """
-        model.check_access(caller.team_ids)
+        if self.reservation_id:
+            raise RuntimeError("a metered call is admitted once")
+        self.model.check_access(self.caller.team_ids)
+        metering = self.metering
         reservation = await admission.admit(
-            self.factory,
-            caller=caller,
-            model=model,
-            prompt_tokens=prompt_tokens,
-            max_output_tokens=max_output_tokens,
-            source=source,
-            limits=self.limits,
+            metering.factory,
+            caller=self.caller,
+            model=self.model,
+            prompt_tokens=self.prompt_tokens,
+            max_output_tokens=self.max_output_tokens,
+            source=self.source,
+            limits=metering.limits,
             also=also,
-            process_id=self.process_id,
+            process_id=metering.process_id,
         )
-        return Ticket(caller=caller, source=source, reservation_id=reservation.id)
+        self.reservation_id = reservation.id
+        self.renewed_at = time.monotonic()
+        return self
 
-    async def renew(self, ticket: Ticket, *, completion_tokens: int) -> bool:
+    async def __aenter__(self) -> MeteredCall:
+        if not self.reservation_id:
+            await self.admit()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.close(error)
+
+    async def close(self, error: BaseException | None = None) -> None:
+        """Settle the call if it is not yet: as cancelled after a CancelledError, else as failed,
+        billed what the caller recorded in `usage` / `text` (estimated)."""
+        if not self.reservation_id or self.settled:
+            return
+        status = "cancelled" if isinstance(error, asyncio.CancelledError) else "failed"
+        await self.settle(status, self.usage, text=self.text)
+
+    async def stream(
+        self,
+        *,
+        messages: Sequence[Mapping[str, Any]],
+        max_tokens: int,
+        temperature: float | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[Chunk]:
+        """Open the streamed call (`Gateway.stream`).
+
+        Raises:
+            ProviderAddressBlocked: a deployment points at a link-local or metadata address.
+            ProviderRejected: the provider refused the request itself (bad parameters).
+            ProviderError: every deployment failed before the first token.
+        """
+        self._check_open()
+        return await self.metering.gateway.stream(
+            model=self.model,
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            extra=extra,
+        )
+
+    async def complete(self, *, messages: Sequence[Mapping[str, Any]], **kwargs: Any) -> Any:
+        """The whole (non-streamed) completion in OpenAI's response shape (`Gateway.complete`).
+
+        Raises:
+            ProviderAddressBlocked: a deployment points at a link-local or metadata address.
+            ProviderRejected: the provider refused the request itself.
+            ProviderError: every deployment failed.
+        """
+        self._check_open()
+        return await self.metering.gateway.complete(model=self.model, messages=messages, **kwargs)
+
+    def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
+        """Embed texts, blocking (from a worker thread): the vectors and the prompt tokens the
+        provider reported, -1 when none (`Gateway.embed_sync`).
+
+        Raises:
+            ProviderAddressBlocked: a deployment points at a link-local or metadata address.
+            ProviderRejected: the provider refused the request itself.
+            ProviderError: every deployment failed, or the answer had the wrong shape.
+        """
+        self._check_open()
+        return self.metering.gateway.embed_sync(self.model, texts)
+
+    def _check_open(self) -> None:
+        if not self.reservation_id or self.settled:
+            raise RuntimeError("a model is called only between admission and settlement")
+
+    def renewal_due(self) -> bool:
+        """Whether the reservation's lease is due a renewal."""
+        return time.monotonic() - self.renewed_at >= RENEW_SECONDS
+
+    async def renew(self, *, completion_tokens: int) -> bool:
         """Keep a long call's reservation alive; False once billing closed it (stop the call)."""
-        if time.monotonic() - ticket.renewed_at < RENEW_SECONDS:
+        if not self.renewal_due():
             return True
-        ticket.renewed_at = time.monotonic()
+        self.renewed_at = time.monotonic()
         try:
             await admission.renew_lease(
-                self.factory,
-                reservation_id=ticket.reservation_id,
+                self.metering.factory,
+                reservation_id=self.reservation_id,
                 completion_tokens_so_far=completion_tokens,
             )
         except ReservationClosed:
             return False
         return True
 
+    def estimate(self, status: str, text: str, prompt_tokens: int | None = None) -> Usage:
+        """Usage counted here when the provider gave none: the prompt (as admitted unless given;
+        none for a failed call) and the tokens of the text it produced."""
+        completion = tokens.count_text(text, self.model.name) if text else 0
+        prompt = self.prompt_tokens if prompt_tokens is None else prompt_tokens
+        return Usage(prompt if status != "failed" else 0, completion)
+
     async def settle(
         self,
-        ticket: Ticket,
-        *,
-        model: CatalogModel,
         status: str,
-        usage: Usage,
-        estimated: bool,
-        also: Callable[[Connection, int], None] | None = None,
+        usage: Usage | None = None,
+        *,
+        text: str = "",
+        estimated: bool | None = None,
+        also: Recorded | None = None,
     ) -> int:
-        """Record what a call used in the ledger; returns its cost in micro-dollars.
+        """Record what the call used in the ledger, once, shielded from cancellation; returns its
+        cost in micro-dollars. Without `usage` it is estimated (`estimate`, from `text`).
 
         `also(connection, cost)` runs in the settlement's own transaction (one commit for the bill
         and the caller's record of the call).
         """
+        if self.settled or not self.reservation_id:
+            raise RuntimeError("a metered call is settled once, after its admission")
+        self.settled = True
+        if estimated is None:
+            estimated = usage is None
+        if usage is None:
+            usage = self.estimate(status, text)
 
         def with_cost(connection: Connection, entry: LedgerEntry) -> None:
             if also is not None:
                 also(connection, int(entry.cost_micros))
 
-        entry = await ledger.settle(
-            self.factory,
-            reservation_id=ticket.reservation_id,
-            outcome=OUTCOMES[status],
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            estimated=estimated,
-            also=with_cost if also is not None else None,
+        entry = await shielded(
+            ledger.settle(
+                self.metering.factory,
+                reservation_id=self.reservation_id,
+                outcome=OUTCOMES[status],
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                estimated=estimated,
+                also=with_cost if also is not None else None,
+            )
         )
         record = Settled(
-            model.name,
-            ticket.source,
+            self.model.name,
+            self.source,
             entry.outcome,
             entry.prompt_tokens,
             entry.completion_tokens,
             int(entry.cost_micros),
         )
-        for observe in self.observers:
-            observe(record)
+        self.metering._observe(record)
         return record.cost_micros
+
+
+_BOOKKEEPING: set[asyncio.Future[Any]] = set()
+
+
+async def shielded(work: Coroutine[Any, Any, T]) -> T:
+    """Finish bookkeeping even when the task that needs it is being cancelled.
+
+    The work runs in a task of its own (held here until done), awaited inside a shielded cancel
+    scope: sse-starlette cancels a disconnected stream through an anyio scope, which cancels every
+    later await in it, and a bare `await task` would pass that cancellation on to the settlement.
+    """
+    task = asyncio.ensure_future(work)
+    _BOOKKEEPING.add(task)
+    task.add_done_callback(_BOOKKEEPING.discard)
+    with anyio.CancelScope(shield=True):
+        result = await asyncio.shield(task)
+    return result

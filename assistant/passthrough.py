@@ -9,16 +9,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 
-from assistant.gateway import Gateway, Usage
-from assistant.metering import Metering, Ticket
-from assistant.relay import Chunk, ChunkStream
+from assistant import chunks as streamed
+from assistant.chunks import Chunk, Usage
+from assistant.metering import FREE, MeteredCall, Metering
 from billing.admission import Caller
 from core import tokens
-from core.catalog import Catalog, CatalogModel
+from core.catalog import Catalog
 
 FORWARDED = {
     "temperature",
@@ -36,21 +37,26 @@ FORWARDED = {
 }
 
 
-class Passthrough:
-    """Runs `/v1/chat/completions` requests through the gateway with metering."""
+@dataclass(frozen=True)
+class Request:
+    """An admitted `/v1` request: its metered call and what to call the model with."""
 
-    def __init__(
-        self, *, catalog: Catalog, gateway: Gateway, metering: Metering, default_max_tokens: int
-    ) -> None:
+    call: MeteredCall
+    messages: list[Any]
+    max_tokens: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Passthrough:
+    """Runs `/v1/chat/completions` requests through metered model calls."""
+
+    def __init__(self, *, catalog: Catalog, metering: Metering, default_max_tokens: int) -> None:
         self.catalog = catalog
-        self.gateway = gateway
         self.metering = metering
         self.default_max_tokens = default_max_tokens
 
-    async def admit(
-        self, *, caller: Caller, body: Mapping[str, Any]
-    ) -> tuple[CatalogModel, Ticket, dict[str, Any]]:
-        """Resolve the model and admit the call; returns the arguments to call it with.
+    async def admit(self, *, caller: Caller, body: Mapping[str, Any]) -> Request:
+        """Resolve the model and admit the call; returns the request to make.
 
         Raises:
             UnknownModel: no such model.
@@ -64,60 +70,34 @@ class Passthrough:
         prompt_tokens = await tokens.count_messages_off_loop(messages, model.name)
         if body.get("tools"):
             prompt_tokens += await tokens.count_text_off_loop(json.dumps(body["tools"]), model.name)
-        ticket = await self.metering.admit(
-            caller=caller,
-            model=model,
-            prompt_tokens=prompt_tokens,
-            max_output_tokens=max_tokens,
-            source="v1",
-        )
+        call = await self.metering.call(
+            caller, model, source="v1", prompt_tokens=prompt_tokens, max_output_tokens=max_tokens
+        ).admit()
         extra = {k: v for k, v in body.items() if k in FORWARDED}
-        return (
-            model,
-            ticket,
-            {
-                "messages": messages,
-                "max_tokens": max_tokens,
-                "extra": extra,
-                "prompt_tokens": prompt_tokens,
-            },
-        )
+        return Request(call, messages, max_tokens, extra)
 
-    async def complete(
-        self, *, model: CatalogModel, ticket: Ticket, call: dict[str, Any]
-    ) -> dict[str, Any]:
+    async def complete(self, request: Request) -> dict[str, Any]:
         """A whole completion in OpenAI's shape, settled before it is returned."""
-        try:
-            response = await self.gateway.complete(
-                model=model,
-                messages=call["messages"],
-                max_tokens=call["max_tokens"],
-                **call["extra"],
-            )
-        except BaseException:
-            await _shielded(
-                self.metering.settle(
-                    ticket, model=model, status="failed", usage=Usage(0, 0), estimated=True
+        call = request.call
+        async with call:
+            try:
+                response = await call.complete(
+                    messages=request.messages, max_tokens=request.max_tokens, **request.extra
                 )
+            except BaseException:
+                await call.settle("failed", FREE, estimated=True)  # nothing reached the client
+                raise
+            body: dict[str, Any] = response.model_dump(exclude_none=True)
+            body["model"] = call.model.name
+            usage = body.get("usage") or {}
+            settled = Usage(
+                int(usage.get("prompt_tokens", call.prompt_tokens)),
+                int(usage.get("completion_tokens", 0)),
             )
-            raise
-        body: dict[str, Any] = response.model_dump(exclude_none=True)
-        body["model"] = model.name
-        usage = body.get("usage") or {}
-        settled = Usage(
-            int(usage.get("prompt_tokens", call["prompt_tokens"])),
-            int(usage.get("completion_tokens", 0)),
-        )
-        await _shielded(
-            self.metering.settle(
-                ticket, model=model, status="completed", usage=settled, estimated=not usage
-            )
-        )
+            await call.settle("completed", settled, estimated=not usage)
         return body
 
-    async def stream(
-        self, *, model: CatalogModel, ticket: Ticket, call: dict[str, Any]
-    ) -> AsyncGenerator[list[bytes]]:
+    async def stream(self, request: Request) -> AsyncGenerator[list[bytes]]:
         """Open a streamed completion; returns OpenAI chunks as JSON, a batch per provider read.
 
         Settled however it ends.
@@ -125,59 +105,45 @@ class Passthrough:
         Raises:
             ProviderError: every deployment failed before the first token.
         """
+        call = request.call
         try:
-            chunks = await self.gateway.stream(
-                model=model,
-                messages=call["messages"],
-                max_tokens=call["max_tokens"],
-                extra=call["extra"],
+            chunks = await call.stream(
+                messages=request.messages, max_tokens=request.max_tokens, extra=request.extra
             )
         except BaseException:
-            await _shielded(
-                self.metering.settle(
-                    ticket, model=model, status="failed", usage=Usage(0, 0), estimated=True
-                )
-            )
+            await call.settle("failed", FREE, estimated=True)  # nothing reached the client
             raise
-        return self._relay(chunks, model, ticket, call["prompt_tokens"])
-
-    async def _relay(
-        self, chunks: AsyncIterator[Chunk], model: CatalogModel, ticket: Ticket, prompt_tokens: int
-    ) -> AsyncGenerator[list[bytes]]:
-        text: list[str] = []
-        usage: Usage | None = None
-        status = "cancelled"
-        batches = chunks.batches() if isinstance(chunks, ChunkStream) else _one_each(chunks)
-        try:
-            async for batch in batches:
-                out = []
-                for chunk in batch:
-                    text.append(chunk.text)
-                    usage = chunk.usage or usage
-                    out.append(_as_json(chunk, model.name))
-                yield out
-            status = "completed"
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            status = "failed"
-            raise
-        finally:
-            with anyio.CancelScope(shield=True):
-                await batches.aclose()  # a client gone: close the provider's stream now
-            estimated = usage is None
-            if usage is None:
-                usage = Usage(prompt_tokens, tokens.count_text("".join(text), model.name))
-            await _shielded(
-                self.metering.settle(
-                    ticket, model=model, status=status, usage=usage, estimated=estimated
-                )
-            )
+        return _relay(call, chunks)
 
 
-async def _one_each(chunks: AsyncIterator[Chunk]) -> AsyncGenerator[list[Chunk]]:
-    async for chunk in chunks:
-        yield [chunk]
+async def _relay(call: MeteredCall, chunks: AsyncIterator[Chunk]) -> AsyncGenerator[list[bytes]]:
+    """The call's chunks as OpenAI JSON; settled when the stream ends, breaks or is cancelled."""
+    model_name = call.model.name
+    text: list[str] = []
+    usage: Usage | None = None
+    status = "cancelled"
+    batches = streamed.batches(chunks)
+    try:
+        async for batch in batches:
+            out = []
+            for chunk in batch:
+                text.append(chunk.text)
+                usage = chunk.usage or usage
+                out.append(_as_json(chunk, model_name))
+            yield out
+        status = "completed"
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        status = "failed"
+        raise
+    finally:
+        with anyio.CancelScope(shield=True):
+            await batches.aclose()  # a client gone: close the provider's stream now
+        estimated = usage is None
+        if usage is None:  # a failed stream still pays for its prompt: the provider read it
+            usage = Usage(call.prompt_tokens, tokens.count_text("".join(text), model_name))
+        await call.settle(status, usage, estimated=estimated)
 
 
 def _as_json(chunk: Chunk, model_name: str) -> bytes:
@@ -185,20 +151,3 @@ def _as_json(chunk: Chunk, model_name: str) -> bytes:
     if chunk.data and chunk.raw.get("model") == model_name:
         return chunk.data
     return json.dumps({**chunk.raw, "model": model_name}, separators=(",", ":")).encode()
-
-
-_BOOKKEEPING: set[asyncio.Task[Any]] = set()
-
-
-async def _shielded(work: Any) -> Any:
-    """Finish bookkeeping even when the request that needs it is being cancelled.
-
-    The work runs in a task of its own (held here until done), awaited inside a shielded cancel
-    scope: sse-starlette cancels a disconnected stream through an anyio scope, which cancels every
-    later await in it, and a bare `await task` would pass that cancellation on to the settlement.
-    """
-    task = asyncio.ensure_future(work)
-    _BOOKKEEPING.add(task)
-    task.add_done_callback(_BOOKKEEPING.discard)
-    with anyio.CancelScope(shield=True):
-        return await asyncio.shield(task)

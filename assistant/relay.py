@@ -16,36 +16,17 @@ import urllib.parse
 import urllib.request
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
+from assistant.chunks import Chunk, Usage
 from assistant.errors import ProviderError
 
 ENV_PREFIX = "os.environ/"
 _FAST_PROVIDERS = ("openai/", "hosted_vllm/", "openai_like/")
 DRAIN_SECONDS = 2.0
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Tokens a call used, as the provider reported them."""
-
-    prompt_tokens: int
-    completion_tokens: int
-
-
-@dataclass
-class Chunk:
-    """One piece of a streamed answer: text, tool-call fragments, usage or a finish reason."""
-
-    text: str = ""
-    usage: Usage | None = None
-    finish_reason: str | None = None
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    raw: dict[str, Any] = field(default_factory=dict)
-    data: bytes = b""  # the chunk's JSON as the provider sent it (relayed calls only)
 
 
 @dataclass(frozen=True)
@@ -200,13 +181,6 @@ async def _drain(response: aiohttp.ClientResponse) -> None:
         async with asyncio.timeout(DRAIN_SECONDS):
             async for _ in response.content.iter_any():
                 pass
-
-
-async def close_stream(chunks: AsyncIterator[Chunk]) -> None:
-    """Close a stream of chunks now, and its provider connection with it (a no-op once ended)."""
-    close = getattr(chunks, "aclose", None)
-    if close is not None:
-        await close()
 
 
 def _parse_events(events: list[bytes]) -> tuple[list[Chunk], bool]:

@@ -15,9 +15,8 @@ from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant import chats
-from assistant.gateway import Gateway, Usage
 from assistant.generation import Plan
-from assistant.metering import Metering, Ticket
+from assistant.metering import Metering
 from assistant.models import Chat
 from assistant.runs import Run
 from core import clock, tokens
@@ -45,11 +44,9 @@ class Titles:
         self,
         *,
         factory: async_sessionmaker[AsyncSession],
-        gateway: Gateway,
         metering: Metering,
     ) -> None:
         self.factory = factory
-        self.gateway = gateway
         self.metering = metering
         self.tasks: set[asyncio.Task[str | None]] = set()
 
@@ -94,45 +91,20 @@ class Titles:
             {"role": "user", "content": conversation},
         ]
         prompt_tokens = tokens.count_messages(messages, plan.model.name)
-        ticket = await self.metering.admit(
-            caller=plan.caller,
-            model=plan.model,
+        metered = self.metering.call(
+            plan.caller,
+            plan.model,
+            source="title",
             prompt_tokens=prompt_tokens,
             max_output_tokens=MAX_TOKENS,
-            source="title",
         )
-        text, usage, status = "", None, "failed"
-        try:
-            stream = await self.gateway.stream(
-                model=plan.model, messages=messages, max_tokens=MAX_TOKENS, temperature=0.2
-            )
+        async with metered as call:  # left early: settled as cancelled or failed
+            stream = await call.stream(messages=messages, max_tokens=MAX_TOKENS, temperature=0.2)
             async for chunk in stream:
-                text += chunk.text
-                usage = chunk.usage or usage
-            status = "complete"
-        except asyncio.CancelledError:
-            status = "cancelled"
-            raise
-        finally:
-            await asyncio.shield(self._settle(ticket, plan, status, usage, prompt_tokens, text))
-        return clean(text)
-
-    async def _settle(
-        self,
-        ticket: Ticket,
-        plan: Plan,
-        status: str,
-        usage: Usage | None,
-        prompt_tokens: int,
-        text: str,
-    ) -> None:
-        estimated = usage is None
-        if usage is None:
-            completion = tokens.count_text(text, plan.model.name) if text else 0
-            usage = Usage(prompt_tokens if status != "failed" else 0, completion)
-        await self.metering.settle(
-            ticket, model=plan.model, status=status, usage=usage, estimated=estimated
-        )
+                call.text += chunk.text
+                call.usage = chunk.usage or call.usage
+            await call.settle("complete", call.usage, text=call.text)
+        return clean(call.text)
 
 
 def _retitle(connection: Connection, values: dict[str, Any]) -> None:

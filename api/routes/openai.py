@@ -51,10 +51,10 @@ async def chat_completions(
     """
     passthrough = services.passthrough
     raw = body.model_dump(exclude_none=True)
-    model, ticket, call = await passthrough.admit(caller=principal.caller, body=raw)
+    request = await passthrough.admit(caller=principal.caller, body=raw)
     if not body.stream:
-        return JSONResponse(await passthrough.complete(model=model, ticket=ticket, call=call))
-    batches = await passthrough.stream(model=model, ticket=ticket, call=call)
+        return JSONResponse(await passthrough.complete(request))
+    batches = await passthrough.stream(request)
     return FramedStream(_frames(batches), ping_seconds=15)
 
 
