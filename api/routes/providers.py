@@ -183,7 +183,7 @@ async def test_provider(
         params, reason = await _stored_deployment(services, provider_id, wanted), None
     started = time.perf_counter()
     if reason is None:
-        reason = await services.gateway.probe(params)
+        reason = await services.metering.probe(params)
     return {
         "ok": reason is None,
         "reason": reason,
