@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, create_model
 
 from api.hal import Link, Wire, resource_of
+from assistant.schemas import ChatRead, ChatShareRead, MessageRead
 from billing.schemas import SeatRead
 from core.schemas import ApiTokenRead, UserRead
 
@@ -51,3 +52,98 @@ class TeamModel(Wire):
     enabled: bool
     source: str
     links: dict[str, Link] = Field(alias="_links")
+
+
+ChatResource = resource_of(ChatRead)
+MessageResource = resource_of(MessageRead)
+
+ChatFound = create_model(
+    "ChatFound",
+    __base__=ChatResource,
+    __doc__="A chat in a list; with `q`, the best match's snippet and message.",
+    snippet=(str | None, None),
+    matched_message_id=(str | None, None),
+)
+
+ShareIssued = create_model(
+    "ShareIssued",
+    __base__=resource_of(ChatShareRead),
+    __doc__="A new share link with its token and addresses, shown this once.",
+    token=(str, ...),
+    url=(str, ...),
+    api_url=(str, ...),
+)
+
+
+class ToolDecision(Wire):
+    """A decision on a tool call, as recorded."""
+
+    call_id: str
+    approve: bool
+
+
+class SharedMessage(Wire):
+    """A message of a shared chat as it was when shared, with its HTML."""
+
+    role: str | None = None
+    content: str | None = None
+    model: str | None = None
+    status: str | None = None
+    created_at: str | None = None
+    content_html: str
+
+
+class SharedChat(Wire):
+    """A shared chat, read-only."""
+
+    title: str | None = None
+    model: str | None = None
+    messages: list[SharedMessage]
+    shared_at: str
+    links: dict[str, Link] = Field(alias="_links")
+
+
+class ModelInfo(Wire):
+    """A model of the catalog; stored models add their provider and audit fields, admins see
+    `disabledTeams`."""
+
+    id: str
+    name: str
+    description: str | None
+    source: str
+    enabled: bool
+    aliases: list[str]
+    providers: list[str]
+    deployments: int
+    available: bool
+    unavailable_reason: str | None
+    is_default: bool
+    max_input_tokens: int | None
+    max_output_tokens: int | None
+    input_cost_per_million_tokens: float | None
+    output_cost_per_million_tokens: float | None
+    provider_id: str | None = None
+    model: str | None = None
+    context_window: int | None = None
+    created_by: str | None = None
+    updated_by: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    disabled_teams: list[str] | None = None
+    links: dict[str, Link] = Field(alias="_links")
+
+
+JSON_OR_MARKDOWN: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "text/markdown": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "object", "additionalProperties": True}},
+        }
+    }
+}
+EVENT_STREAM: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-sent events.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}

@@ -8,7 +8,8 @@ from fastapi import Path, Request, Response
 
 from api import markdown, public_url
 from api.deps import CurrentUser, ServicesDep, SessionDep
-from api.hal import api_router, resource, whole
+from api.hal import api_router, collection_of, resource, whole
+from api.responses import SharedChat, ShareIssued
 from assistant import chat_shares, chats
 from assistant.models import ChatShare
 from assistant.schemas import ChatShareRead
@@ -26,7 +27,7 @@ def share_body(share: ChatShare) -> dict[str, Any]:
     )
 
 
-@router.post("/api/chats/{chat_id}/shares", status_code=201)
+@router.post("/api/chats/{chat_id}/shares", status_code=201, response_model=ShareIssued)
 async def create_share(
     chat_id: str, request: Request, user: CurrentUser, session: SessionDep
 ) -> dict[str, Any]:
@@ -47,7 +48,7 @@ async def create_share(
     }
 
 
-@router.get("/api/chats/{chat_id}/shares")
+@router.get("/api/chats/{chat_id}/shares", response_model=collection_of("shares", ChatShareRead))
 async def list_shares(chat_id: str, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     """The chat's share links, newest first, revoked ones with `revokedAt` (tokens not shown)."""
     chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
@@ -66,7 +67,7 @@ async def revoke_share(
     return Response(status_code=204)
 
 
-@router.get("/api/shared/{token}")
+@router.get("/api/shared/{token}", response_model=SharedChat, response_model_exclude_unset=True)
 async def open_shared(token: Token, session: SessionDep, services: ServicesDep) -> dict[str, Any]:
     """A shared chat, read-only, for anyone with the link (no login): its title and the
     messages as they were when it was shared, each with `contentHtml` (its Markdown rendered

@@ -10,7 +10,15 @@ from sse_starlette import EventSourceResponse
 
 from api.deps import CurrentUser, PageDep, PrincipalDep, ServicesDep, SessionDep
 from api.errors import error_response
-from api.hal import api_router, collection, resource
+from api.hal import api_router, collection, collection_of, resource
+from api.responses import (
+    EVENT_STREAM,
+    JSON_OR_MARKDOWN,
+    ChatFound,
+    ChatResource,
+    MessageResource,
+    ToolDecision,
+)
 from api.sse import FramedStream, event_stream
 from assistant import branches, chat_export, chat_search, chats
 from assistant.chat_export import ExportFormat
@@ -34,8 +42,11 @@ from knowledge.index import TenantScope
 
 router = api_router(prefix="/api/chats", tags=["Chats"])
 SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    201: {"description": "The answer, when not streaming."},
-    200: {"description": "With `stream: true`: SSE events start, delta*, usage, done | error."},
+    201: {"description": "The answer, when not streaming.", "model": MessageResource},
+    200: {
+        "description": "With `stream: true`: SSE events start, delta*, usage, done | error.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
 }
 
 
@@ -73,7 +84,7 @@ def branch_message_body(item: branches.BranchMessage) -> dict[str, Any]:
     return message_body(item.message, item.sibling_ids)
 
 
-@router.get("")
+@router.get("", response_model=collection_of("chats", ChatFound), response_model_exclude_unset=True)
 async def list_chats(
     user: CurrentUser,
     session: SessionDep,
@@ -107,7 +118,7 @@ async def list_chats(
     return collection("chats", "/api/chats", result, render, params)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=ChatResource)
 async def create_chat(
     body: ChatCreate, principal: PrincipalDep, session: SessionDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -125,13 +136,13 @@ async def create_chat(
     return chat_body(chat)
 
 
-@router.get("/{chat_id}")
+@router.get("/{chat_id}", response_model=ChatResource)
 async def get_chat(chat_id: str, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     """One of your chats."""
     return chat_body(await chats.get_owned(session, user_id=user.id, chat_id=chat_id))
 
 
-@router.patch("/{chat_id}")
+@router.patch("/{chat_id}", response_model=ChatResource)
 async def update_chat(
     chat_id: str,
     body: ChatUpdate,
@@ -175,7 +186,7 @@ async def delete_chat(chat_id: str, user: CurrentUser, session: SessionDep) -> R
     return Response(status_code=204)
 
 
-@router.get("/{chat_id}/messages")
+@router.get("/{chat_id}/messages", response_model=collection_of("messages", MessageRead))
 async def list_messages(
     chat_id: str,
     user: CurrentUser,
@@ -196,7 +207,7 @@ async def list_messages(
     return collection("messages", href, result, branch_message_body, params)
 
 
-@router.post("/{chat_id}/_switch")
+@router.post("/{chat_id}/_switch", response_model=ChatResource)
 async def switch_branch(
     chat_id: str, body: BranchSwitch, user: CurrentUser, session: SessionDep
 ) -> dict[str, Any]:
@@ -211,7 +222,7 @@ async def switch_branch(
 
 @router.get(
     "/{chat_id}/_export",
-    responses={200: {"content": {"text/markdown": {}, "application/json": {}}}},
+    responses=JSON_OR_MARKDOWN,
 )
 async def export_chat(
     chat_id: str,
@@ -300,7 +311,7 @@ async def edit_message(
     return await _answer(run, _wants_stream(body.stream, request), services)
 
 
-@router.get("/{chat_id}/messages/{message_id}")
+@router.get("/{chat_id}/messages/{message_id}", response_model=MessageResource)
 async def get_message(
     chat_id: str, message_id: str, user: CurrentUser, session: SessionDep
 ) -> dict[str, Any]:
@@ -310,7 +321,11 @@ async def get_message(
     return message_body(message, await branches.sibling_ids(session, message=message))
 
 
-@router.get("/{chat_id}/messages/{message_id}/events", response_class=EventSourceResponse)
+@router.get(
+    "/{chat_id}/messages/{message_id}/events",
+    response_class=EventSourceResponse,
+    responses=EVENT_STREAM,
+)
 async def message_events(
     chat_id: str,
     message_id: str,
@@ -325,7 +340,7 @@ async def message_events(
     return event_stream(events, ping_seconds=services.settings.heartbeat_seconds)
 
 
-@router.post("/{chat_id}/messages/{message_id}/_cancel")
+@router.post("/{chat_id}/messages/{message_id}/_cancel", response_model=MessageResource)
 async def cancel(
     chat_id: str, message_id: str, user: CurrentUser, services: ServicesDep
 ) -> dict[str, Any]:
@@ -351,7 +366,7 @@ async def _answer(run: Run, stream: bool, services: ServicesDep) -> Any:
     return JSONResponse(message_body(message, siblings), status_code=201)
 
 
-@router.post("/{chat_id}/tool-approvals/{call_id}")
+@router.post("/{chat_id}/tool-approvals/{call_id}", response_model=ToolDecision)
 async def decide_tool_call(
     chat_id: str, call_id: str, body: ToolApproval, user: CurrentUser, services: ServicesDep
 ) -> dict[str, Any]:

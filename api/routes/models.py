@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import Response
 
 from api.deps import AdminUser, PrincipalDep, ServicesDep
-from api.hal import api_router, whole
+from api.hal import api_router, collection_of, whole
+from api.responses import ModelInfo
 from api.services import Services
 from core import stored_models
 from core.catalog import Catalog, CatalogModel, UnknownModel
@@ -69,7 +70,9 @@ async def _rows(services: Services) -> dict[str, StoredModel]:
         return {row.name: row for row in await stored_models.list_all(session)}
 
 
-@router.get("/models")
+@router.get(
+    "/models", response_model=collection_of("models", ModelInfo), response_model_exclude_unset=True
+)
 async def list_models(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
     """The models you may use, and whether each is usable here.
 
@@ -98,7 +101,7 @@ def _visible(services: Services, principal: PrincipalDep, model_id: str) -> Cata
     return model
 
 
-@router.get("/models/{model_id}")
+@router.get("/models/{model_id}", response_model=ModelInfo, response_model_exclude_unset=True)
 async def get_model(
     model_id: str, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -108,7 +111,9 @@ async def get_model(
     return model_body(model, services.catalog, row, admin=principal.user.is_admin)
 
 
-@router.post("/models", status_code=201)
+@router.post(
+    "/models", status_code=201, response_model=ModelInfo, response_model_exclude_unset=True
+)
 async def create_model(
     body: ModelCreate, admin: AdminUser, services: ServicesDep
 ) -> dict[str, Any]:
@@ -143,7 +148,7 @@ async def _stored(services: Services, model_id: str) -> StoredModel:
             raise ModelNotFound(model=model_id) from None
 
 
-@router.patch("/models/{model_id}")
+@router.patch("/models/{model_id}", response_model=ModelInfo, response_model_exclude_unset=True)
 async def update_model(
     model_id: str, body: ModelUpdate, admin: AdminUser, services: ServicesDep
 ) -> dict[str, Any]:

@@ -9,10 +9,10 @@ import os
 import time
 from typing import Any
 
-from fastapi import APIRouter, Body, Response
+from fastapi import Body, Response
 
 from api.deps import AdminUser, CurrentUser, ServicesDep
-from api.hal import resource, whole
+from api.hal import api_router, resource, whole
 from api.services import Services
 from core import providers, stored_models
 from core.catalog import ENV_PREFIX
@@ -21,7 +21,7 @@ from core.database import write_transaction
 from core.errors import InvalidInput
 from core.models import Provider
 
-router = APIRouter(prefix="/api/providers", tags=["Providers"])
+router = api_router(prefix="/api/providers", tags=["Providers"])
 
 
 class TestModelRequired(InvalidInput):
