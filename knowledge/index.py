@@ -6,7 +6,7 @@ written. A collection records the embedding model and vector size it was built w
 `ensure_collection` reports a change of model so the caller reindexes instead of mixing vectors.
 
 The backends live in `knowledge.index_edge` and `knowledge.index_server` (the only modules that
-import qdrant); `open_vector_index` picks one from the settings and opens nothing until first use.
+import qdrant) and import this module, never the reverse; `knowledge.vector_store` picks one.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import enum
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from knowledge.chunking import Chunk
@@ -228,46 +227,3 @@ class UnavailableIndex:
             raise VectorStoreUnavailable(self.reason)
 
         return unavailable
-
-
-_LOCAL_SCHEME = "file://"
-
-
-def open_vector_index(
-    *,
-    data_dir: Path,
-    qdrant_url: str = "",
-    qdrant_api_key: str = "",
-    workers: int = 1,
-    collection: str = COLLECTION,
-) -> VectorIndex:
-    """The index the settings ask for; nothing is opened or connected until first use.
-
-    A Qdrant server when `qdrant_url` is set; else Qdrant Edge in `data_dir/qdrant-edge`, which
-    one process alone may open, so with several workers an `UnavailableIndex`. A `file://` URL
-    opens qdrant-client's local mode in that folder (pure Python and one process only: for
-    trying the server code path without a server, not for production).
-    """
-    if qdrant_url.startswith(_LOCAL_SCHEME):
-        from knowledge.index_server import ServerIndex
-
-        if workers > 1:
-            return UnavailableIndex(
-                "qdrant-client's local mode (a file:// SWITCHBOARD_QDRANT_URL) serves one "
-                "process; with several workers set SWITCHBOARD_QDRANT_URL to a Qdrant server."
-            )
-        path = qdrant_url.removeprefix(_LOCAL_SCHEME)
-        return ServerIndex(path=path, collection=collection)
-    if qdrant_url:
-        from knowledge.index_server import ServerIndex
-
-        return ServerIndex(url=qdrant_url, api_key=qdrant_api_key, collection=collection)
-    if workers > 1:
-        index: VectorIndex = UnavailableIndex(
-            "The embedded vector store serves one process; with several workers set "
-            "SWITCHBOARD_QDRANT_URL to a Qdrant server."
-        )
-        return index
-    from knowledge.index_edge import EdgeIndex
-
-    return EdgeIndex(data_dir / "qdrant-edge" / collection)

@@ -16,13 +16,13 @@ from typing import Literal
 from knowledge.embeddings import Embedder, HashEmbedder, bind_caller, load_embedder
 from knowledge.errors import EmbeddingModelUnavailable, VectorStoreUnavailable
 from knowledge.index import (
+    COLLECTION,
     CollectionSpec,
     CollectionState,
     SearchHit,
     TenantScope,
     UnavailableIndex,
     VectorIndex,
-    open_vector_index,
 )
 from knowledge.retrieval import Passage, retrieve
 
@@ -198,3 +198,46 @@ class VectorStore:
                 self._index.close()
             self._index = None
             self._embedder = None
+
+
+_LOCAL_SCHEME = "file://"
+
+
+def open_vector_index(
+    *,
+    data_dir: Path,
+    qdrant_url: str = "",
+    qdrant_api_key: str = "",
+    workers: int = 1,
+    collection: str = COLLECTION,
+) -> VectorIndex:
+    """The index the settings ask for; nothing is opened or connected until first use.
+
+    A Qdrant server when `qdrant_url` is set; else Qdrant Edge in `data_dir/qdrant-edge`, which
+    one process alone may open, so with several workers an `UnavailableIndex`. A `file://` URL
+    opens qdrant-client's local mode in that folder (pure Python and one process only: for
+    trying the server code path without a server, not for production).
+    """
+    if qdrant_url.startswith(_LOCAL_SCHEME):
+        from knowledge.index_server import ServerIndex
+
+        if workers > 1:
+            return UnavailableIndex(
+                "qdrant-client's local mode (a file:// SWITCHBOARD_QDRANT_URL) serves one "
+                "process; with several workers set SWITCHBOARD_QDRANT_URL to a Qdrant server."
+            )
+        path = qdrant_url.removeprefix(_LOCAL_SCHEME)
+        return ServerIndex(path=path, collection=collection)
+    if qdrant_url:
+        from knowledge.index_server import ServerIndex
+
+        return ServerIndex(url=qdrant_url, api_key=qdrant_api_key, collection=collection)
+    if workers > 1:
+        index: VectorIndex = UnavailableIndex(
+            "The embedded vector store serves one process; with several workers set "
+            "SWITCHBOARD_QDRANT_URL to a Qdrant server."
+        )
+        return index
+    from knowledge.index_edge import EdgeIndex
+
+    return EdgeIndex(data_dir / "qdrant-edge" / collection)

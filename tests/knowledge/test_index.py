@@ -16,10 +16,10 @@ from knowledge.index import (
     Owner,
     TenantScope,
     VectorIndex,
-    open_vector_index,
 )
 from knowledge.index_edge import EdgeIndex
 from knowledge.sparse import document_vector, identifier_vector, query_vector
+from knowledge.vector_store import open_vector_index
 
 HASH = HashEmbedder(64)
 SPEC = CollectionSpec(HASH.model_id, HASH.dimension)
