@@ -54,16 +54,24 @@ class Linked(Wire):
 
 
 @cache
-def resource_of(schema: type[BaseModel]) -> type[Wire]:
-    """The response model of `resource(schema(...))`: the schema's fields under their wire names
-    (all present: the body is a full dump), then `_links`."""
+def wire_of(schema: type[BaseModel], name: str | None = None) -> type[Wire]:
+    """A schema as it is on the wire: its fields under their wire names, all present (the body is
+    a full dump), without its input constraints."""
     fields: dict[str, Any] = {
-        name: (info.annotation, Field(alias=info.serialization_alias or info.alias or name))
-        for name, info in schema.model_fields.items()
+        field: (info.annotation, Field(alias=info.serialization_alias or info.alias or field))
+        for field, info in schema.model_fields.items()
     }
-    fields["links"] = (dict[str, Link], Field(alias="_links"))
+    title = name or schema.__name__.removesuffix("Read")
+    return create_model(title, __base__=Wire, __doc__=schema.__doc__, **fields)
+
+
+@cache
+def resource_of(schema: type[BaseModel]) -> type[Wire]:
+    """The response model of `resource(schema(...))`: the schema on the wire, then `_links`."""
     name = schema.__name__.removesuffix("Read") + "Resource"
-    return create_model(name, __base__=Wire, __doc__=schema.__doc__, **fields)
+    links = (dict[str, Link], Field(alias="_links"))
+    base = wire_of(schema, name + "Fields")
+    return create_model(name, __base__=base, __doc__=schema.__doc__, links=links)
 
 
 @cache

@@ -7,8 +7,15 @@ from typing import Any, Literal
 
 from pydantic import Field, create_model
 
-from api.hal import Link, Wire, resource_of
-from assistant.schemas import ChatRead, ChatShareRead, MessageRead
+from api.hal import Link, Wire, resource_of, wire_of
+from assistant.schemas import (
+    AssistantExport,
+    AssistantRead,
+    ChatRead,
+    ChatShareRead,
+    KnowledgeExport,
+    MessageRead,
+)
 from billing.schemas import SeatRead
 from core.schemas import ApiTokenRead, UserRead
 
@@ -147,3 +154,14 @@ EVENT_STREAM: dict[int | str, dict[str, Any]] = {
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
 }
+
+
+AssistantResource = resource_of(AssistantRead)
+AssistantImported = create_model(
+    "AssistantImported",
+    __base__=AssistantResource,
+    __doc__="An imported assistant and the knowledge of the export you may not see.",
+    skipped_knowledge=(wire_of(KnowledgeExport, "SkippedKnowledge"), ...),
+)
+AssistantExported = wire_of(AssistantExport, "AssistantExported")
+ZIP = {200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}}

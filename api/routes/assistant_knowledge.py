@@ -8,7 +8,7 @@ from fastapi import File, Response, UploadFile
 
 from api import uploads
 from api.deps import PrincipalDep, ServicesDep, SessionDep
-from api.hal import api_router, resource, whole
+from api.hal import api_router, collection_of, resource, whole
 from api.routes.assistants import ViewerDep
 from assistant import knowledge_items, sharing
 from assistant.models import Assistant, KnowledgeItem
@@ -52,7 +52,7 @@ async def _listing(session: SessionDep, assistant: Assistant, uploaded: bool) ->
     return whole(kind, href, (item_body(item, name) for item, name in rows))
 
 
-@router.get("/knowledge")
+@router.get("/knowledge", response_model=collection_of("knowledge", KnowledgeItemRead))
 async def list_knowledge(
     assistant_id: str, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -61,7 +61,9 @@ async def list_knowledge(
     return await _listing(session, assistant, uploaded=False)
 
 
-@router.post("/knowledge", status_code=201)
+@router.post(
+    "/knowledge", status_code=201, response_model=collection_of("knowledge", KnowledgeItemRead)
+)
 async def attach_knowledge(
     assistant_id: str,
     body: KnowledgeAttach,
@@ -96,14 +98,14 @@ async def detach_knowledge(
     return Response(status_code=204)
 
 
-@router.get("/files")
+@router.get("/files", response_model=collection_of("files", KnowledgeItemRead))
 async def list_files(assistant_id: str, viewer: ViewerDep, session: SessionDep) -> dict[str, Any]:
     """Files uploaded straight to an assistant, with their library file links (for status)."""
     assistant = await _published(session, viewer, assistant_id, edit=False)
     return await _listing(session, assistant, uploaded=True)
 
 
-@router.post("/files", status_code=201)
+@router.post("/files", status_code=201, response_model=collection_of("files", KnowledgeItemRead))
 async def upload_files(
     assistant_id: str,
     principal: PrincipalDep,

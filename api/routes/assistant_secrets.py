@@ -10,13 +10,14 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
 from api.deps import ServicesDep, SessionDep
-from api.hal import api_router, resource, whole
+from api.hal import api_router, collection_of, resource, resource_of, whole
 from api.routes.assistants import ViewerDep
 from assistant import keyring, memories, secrets, sharing
 from assistant.keyring import Keyring
 from assistant.models import Memory, Secret
 from assistant.schemas import MemoryCreate, MemoryRead, SecretCreate, SecretPut, SecretRead
 
+SecretResource = resource_of(SecretRead)
 router = api_router(
     prefix="/api/assistants/{assistant_id}", tags=["Assistant secrets and memories"]
 )
@@ -59,7 +60,7 @@ async def _usable_id(session: SessionDep, viewer: ViewerDep, assistant_id: str) 
     return (await sharing.published_of(session, assistant)).id
 
 
-@router.get("/secrets")
+@router.get("/secrets", response_model=collection_of("secrets", SecretRead))
 async def list_secrets(assistant_id: str, viewer: ViewerDep, session: SessionDep) -> dict[str, Any]:
     """An assistant's secrets, without values (needs edit permission)."""
     owner = await _editable_id(session, viewer, assistant_id)
@@ -67,7 +68,7 @@ async def list_secrets(assistant_id: str, viewer: ViewerDep, session: SessionDep
     return whole("secrets", f"/api/assistants/{owner}/secrets", (secret_body(s) for s in rows))
 
 
-@router.post("/secrets", status_code=201)
+@router.post("/secrets", status_code=201, response_model=SecretResource)
 async def create_secret(
     assistant_id: str, body: SecretCreate, viewer: ViewerDep, session: SessionDep, ring: KeyringDep
 ) -> dict[str, Any]:
@@ -84,7 +85,7 @@ async def create_secret(
     return secret_body(secret)
 
 
-@router.get("/secrets/{name}")
+@router.get("/secrets/{name}", response_model=SecretResource)
 async def get_secret(
     assistant_id: str, name: str, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -93,7 +94,11 @@ async def get_secret(
     return secret_body(await secrets.get(session, assistant_id=owner, name=name))
 
 
-@router.put("/secrets/{name}", responses={201: {"description": "Created."}})
+@router.put(
+    "/secrets/{name}",
+    response_model=SecretResource,
+    responses={201: {"description": "Created.", "model": SecretResource}},
+)
 async def put_secret(
     assistant_id: str,
     name: Annotated[str, PathParam(pattern=SECRET_NAME_PATH)],
@@ -125,7 +130,7 @@ async def delete_secret(
     return Response(status_code=204)
 
 
-@router.get("/memories")
+@router.get("/memories", response_model=collection_of("memories", MemoryRead))
 async def list_memories(
     assistant_id: str, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -135,7 +140,7 @@ async def list_memories(
     return whole("memories", f"/api/assistants/{owner}/memories", (memory_body(m) for m in rows))
 
 
-@router.post("/memories", status_code=201)
+@router.post("/memories", status_code=201, response_model=resource_of(MemoryRead))
 async def create_memory(
     assistant_id: str, body: MemoryCreate, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -147,7 +152,7 @@ async def create_memory(
     return memory_body(memory)
 
 
-@router.patch("/memories/{memory_id}")
+@router.patch("/memories/{memory_id}", response_model=resource_of(MemoryRead))
 async def update_memory(
     assistant_id: str, memory_id: str, body: MemoryCreate, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import File, Response, UploadFile
 
 from api.deps import SessionDep
-from api.hal import api_router, resource, whole
+from api.hal import api_router, collection_of, resource, resource_of, whole
+from api.responses import ZIP
 from api.routes.assistants import ViewerDep
 from assistant import sharing, skill_files, skills
 from assistant.errors import SkillFileTooLarge
@@ -33,7 +34,7 @@ async def _editable_id(session: SessionDep, viewer: ViewerDep, assistant_id: str
     return (await sharing.published_of(session, assistant)).id
 
 
-@router.get("")
+@router.get("", response_model=collection_of("skills", SkillRead))
 async def list_skills(assistant_id: str, viewer: ViewerDep, session: SessionDep) -> dict[str, Any]:
     """An assistant's skills, by name."""
     owner = await _usable_id(session, viewer, assistant_id)
@@ -41,7 +42,7 @@ async def list_skills(assistant_id: str, viewer: ViewerDep, session: SessionDep)
     return whole("skills", f"/api/assistants/{owner}/skills", (skill_body(s) for s in rows))
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=resource_of(SkillRead))
 async def create_skill(
     assistant_id: str, body: SkillCreate, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -50,7 +51,7 @@ async def create_skill(
     return skill_body(await skills.create(session, assistant_id=owner, data=body))
 
 
-@router.post("/_import", status_code=201)
+@router.post("/_import", status_code=201, response_model=resource_of(SkillRead))
 async def import_skill(
     assistant_id: str,
     file: Annotated[UploadFile, File(description="A zip of a folder with SKILL.md, or SKILL.md")],
@@ -66,7 +67,7 @@ async def import_skill(
     return skill_body(await skills.create(session, assistant_id=owner, data=parsed))
 
 
-@router.get("/{skill_id}")
+@router.get("/{skill_id}", response_model=resource_of(SkillRead))
 async def get_skill(
     assistant_id: str, skill_id: str, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -75,7 +76,7 @@ async def get_skill(
     return skill_body(await skills.get(session, assistant_id=owner, skill_id=skill_id))
 
 
-@router.patch("/{skill_id}")
+@router.patch("/{skill_id}", response_model=resource_of(SkillRead))
 async def update_skill(
     assistant_id: str, skill_id: str, body: SkillUpdate, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -100,7 +101,7 @@ async def delete_skill(
 @router.get(
     "/{skill_id}/export",
     response_class=Response,
-    responses={200: {"content": {"application/zip": {}}, "description": "<name>/SKILL.md"}},
+    responses={200: {**ZIP[200], "description": "<name>/SKILL.md"}},
 )
 async def export_skill(
     assistant_id: str, skill_id: str, viewer: ViewerDep, session: SessionDep

@@ -8,7 +8,8 @@ from fastapi import Depends, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import PageDep, PrincipalDep, SessionDep
-from api.hal import api_router, collection, resource
+from api.hal import api_router, collection, collection_of, resource
+from api.responses import AssistantExported, AssistantImported, AssistantResource
 from assistant import assistants, drafts, portability, sharing
 from assistant.models import Assistant
 from assistant.schemas import AssistantCreate, AssistantExport, AssistantRead, AssistantUpdate
@@ -48,7 +49,7 @@ def assistant_body(assistant: Assistant, access: str) -> dict[str, Any]:
     return resource(read, href, **links)
 
 
-@router.get("")
+@router.get("", response_model=collection_of("assistants", AssistantRead))
 async def list_assistants(viewer: ViewerDep, session: SessionDep, page: PageDep) -> dict[str, Any]:
     """Published assistants you may use: yours and those shared with your teams or everyone."""
     result = await assistants.list_page(session, viewer=viewer, page=page)
@@ -60,7 +61,7 @@ async def list_assistants(viewer: ViewerDep, session: SessionDep, page: PageDep)
     return collection("assistants", "/api/assistants", result, render, params)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=AssistantResource)
 async def create_assistant(
     body: AssistantCreate, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -69,7 +70,7 @@ async def create_assistant(
     return assistant_body(await assistants.create(session, viewer=viewer, data=body), "edit")
 
 
-@router.post("/_import", status_code=201)
+@router.post("/_import", status_code=201, response_model=AssistantImported)
 async def import_assistant(
     body: AssistantExport, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -83,7 +84,7 @@ async def import_assistant(
     }
 
 
-@router.get("/{assistant_id}")
+@router.get("/{assistant_id}", response_model=AssistantResource)
 async def get_assistant(
     assistant_id: str, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -92,7 +93,7 @@ async def get_assistant(
     return assistant_body(assistant, await sharing.access_to(session, assistant, viewer) or "use")
 
 
-@router.patch("/{assistant_id}")
+@router.patch("/{assistant_id}", response_model=AssistantResource)
 async def update_assistant(
     assistant_id: str, body: AssistantUpdate, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -110,7 +111,12 @@ async def delete_assistant(assistant_id: str, viewer: ViewerDep, session: Sessio
     return Response(status_code=204)
 
 
-@router.post("/{assistant_id}/_edit", status_code=201)
+@router.post(
+    "/{assistant_id}/_edit",
+    status_code=201,
+    response_model=AssistantResource,
+    responses={200: {"description": "The draft already open.", "model": AssistantResource}},
+)
 async def open_draft(assistant_id: str, viewer: ViewerDep, session: SessionDep) -> JSONResponse:
     """Open the draft of an assistant (201), or return the one already open (200)."""
     assistant = await sharing.get_editable(session, viewer=viewer, assistant_id=assistant_id)
@@ -118,7 +124,7 @@ async def open_draft(assistant_id: str, viewer: ViewerDep, session: SessionDep) 
     return JSONResponse(assistant_body(draft, "edit"), status_code=201 if made else 200)
 
 
-@router.post("/{assistant_id}/_commit")
+@router.post("/{assistant_id}/_commit", response_model=AssistantResource)
 async def commit_draft(assistant_id: str, viewer: ViewerDep, session: SessionDep) -> dict[str, Any]:
     """Publish a draft onto its assistant in one step (the id may also be the published one's)."""
     assistant = await sharing.get_editable(session, viewer=viewer, assistant_id=assistant_id)
@@ -127,7 +133,7 @@ async def commit_draft(assistant_id: str, viewer: ViewerDep, session: SessionDep
     return assistant_body(await drafts.commit(session, draft=assistant), "edit")
 
 
-@router.post("/{assistant_id}/_duplicate", status_code=201)
+@router.post("/{assistant_id}/_duplicate", status_code=201, response_model=AssistantResource)
 async def duplicate_assistant(
     assistant_id: str, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -138,7 +144,7 @@ async def duplicate_assistant(
     return assistant_body(copy, "edit")
 
 
-@router.get("/{assistant_id}/export")
+@router.get("/{assistant_id}/export", response_model=AssistantExported)
 async def export_assistant(
     assistant_id: str, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:
