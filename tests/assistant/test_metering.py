@@ -1,0 +1,75 @@
+"""A metered call: admitted once, settled exactly once, however its block is left."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from assistant.chunks import close_stream
+from assistant.errors import ProviderError
+from billing import ledger
+from billing.admission import Caller
+from billing.models import LedgerEntry
+from core import tokens
+from tests.fakes.upstream import FakeUpstream
+from tests.support import AppHarness
+
+pytestmark = pytest.mark.anyio
+MESSAGES = [{"role": "user", "content": "Say something."}]
+
+
+async def _entry(harness: AppHarness, reservation_id: str) -> LedgerEntry:
+    async with harness.services.sessions() as session:
+        entry = await ledger.get_entry(session, reservation_id=reservation_id)
+    assert entry is not None, "the call was not settled"
+    return entry
+
+
+async def test_a_call_left_by_a_cancel_is_settled_once_as_cancelled_with_what_it_read(
+    harness: AppHarness, upstream: FakeUpstream
+) -> None:
+    upstream.behave("fake", text="one two three four five six", chunks=6, usage=False)
+    model = harness.services.catalog.usable("fake")
+    metered = harness.services.metering.call(
+        Caller(user_id=harness.admin.id, team_ids=()),
+        model,
+        source="v1",
+        prompt_tokens=12,
+        max_output_tokens=50,
+    )
+    with pytest.raises(asyncio.CancelledError):
+        async with metered as call:
+            stream = await call.stream(messages=MESSAGES, max_tokens=50)
+            async for chunk in stream:
+                call.text += chunk.text
+                if call.text:
+                    break
+            await close_stream(stream)
+            raise asyncio.CancelledError  # as a client disconnect lands
+
+    entry = await _entry(harness, call.reservation_id)
+    assert (entry.outcome, entry.source, entry.estimated) == ("cancelled", "v1", True)
+    assert entry.prompt_tokens == 12
+    assert entry.completion_tokens == tokens.count_text(call.text, model.name) > 0
+    with pytest.raises(RuntimeError):
+        await call.settle("completed")  # once only
+    with pytest.raises(RuntimeError):
+        await call.stream(messages=MESSAGES, max_tokens=50)  # no model call after settlement
+
+
+async def test_a_call_left_by_an_error_is_settled_as_failed(harness: AppHarness) -> None:
+    model = harness.services.catalog.usable("fake")
+    metered = harness.services.metering.call(
+        Caller(user_id=harness.admin.id, team_ids=()),
+        model,
+        source="title",
+        prompt_tokens=9,
+        max_output_tokens=5,
+    )
+    with pytest.raises(ProviderError):
+        async with metered as call:
+            raise ProviderError("The provider failed.")
+
+    entry = await _entry(harness, call.reservation_id)
+    assert (entry.outcome, entry.prompt_tokens, entry.completion_tokens) == ("failed", 0, 0)
