@@ -74,6 +74,9 @@ def resource_of(schema: type[BaseModel]) -> type[Wire]:
     return create_model(name, __base__=base, __doc__=schema.__doc__, links=links)
 
 
+_titles: dict[str, tuple[str, Any]] = {}
+
+
 @cache
 def collection_of(key: str, item: type[BaseModel] | Any, title: str | None = None) -> type[Wire]:
     """The response model of `collection(key, ...)` / `whole(key, ...)`: `_embedded.<key>` a list
@@ -81,6 +84,8 @@ def collection_of(key: str, item: type[BaseModel] | Any, title: str | None = Non
     if isinstance(item, type) and issubclass(item, BaseModel) and not issubclass(item, Wire):
         item = resource_of(item)
     title = title or key[:1].upper() + key[1:]
+    if _titles.setdefault(title, (key, item)) != (key, item):
+        raise ValueError(f"Two collections named {title!r}: give one a title.")
     embedded = create_model(
         f"{title}Embedded", __base__=Wire, **{key: (list[item], Field(alias=key))}
     )

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, create_model
 
-from api.hal import Link, Wire, resource_of, wire_of
+from api.hal import Link, Wire, collection_of, resource_of, wire_of
 from assistant.schemas import (
     AssistantExport,
     AssistantRead,
@@ -16,7 +16,7 @@ from assistant.schemas import (
     KnowledgeExport,
     MessageRead,
 )
-from billing.schemas import SeatRead
+from billing.schemas import SeatRead, UsageRowRead
 from core.schemas import ApiTokenRead, UserRead
 
 UserResource = resource_of(UserRead)
@@ -165,3 +165,9 @@ AssistantImported = create_model(
 )
 AssistantExported = wire_of(AssistantExport, "AssistantExported")
 ZIP = {200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}}
+UsageReport = create_model(
+    "UsageReport",
+    __base__=collection_of("usage", wire_of(UsageRowRead, "UsageRow")),
+    __doc__="Usage rows, grouped by `groupBy`.",
+    group_by=(list[str], ...),
+)

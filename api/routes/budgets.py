@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import Query, Response
 
 from api.deps import AdminUser, PageDep, PrincipalDep, SessionDep
-from api.hal import api_router, collection, resource
+from api.hal import api_router, collection, collection_of, resource, resource_of
 from billing import alerts, budgets
 from billing.errors import BudgetNotFound
 from billing.models import Budget, UsageAlert
@@ -49,7 +49,7 @@ async def _readable(session: SessionDep, principal: PrincipalDep, budget_id: str
     raise BudgetNotFound(budget_id=budget_id)
 
 
-@router.get("/usage-budgets")
+@router.get("/usage-budgets", response_model=collection_of("usageBudgets", BudgetRead))
 async def list_budgets(
     principal: PrincipalDep,
     session: SessionDep,
@@ -75,7 +75,7 @@ async def list_budgets(
     return collection("usageBudgets", "/api/usage-budgets", result, budget_body, params)
 
 
-@router.post("/usage-budgets", status_code=201)
+@router.post("/usage-budgets", status_code=201, response_model=resource_of(BudgetRead))
 async def create_budget(body: BudgetCreate, _: AdminUser, session: SessionDep) -> dict[str, Any]:
     """Add a budget over a user, team, API token, assistant or everyone (`global`).
 
@@ -86,7 +86,7 @@ async def create_budget(body: BudgetCreate, _: AdminUser, session: SessionDep) -
     return budget_body(await budgets.status(session, budget=budget))
 
 
-@router.get("/usage-budgets/{budget_id}")
+@router.get("/usage-budgets/{budget_id}", response_model=resource_of(BudgetRead))
 async def get_budget(
     budget_id: str, principal: PrincipalDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -96,7 +96,7 @@ async def get_budget(
     return budget_body(await budgets.status(session, budget=budget))
 
 
-@router.patch("/usage-budgets/{budget_id}")
+@router.patch("/usage-budgets/{budget_id}", response_model=resource_of(BudgetRead))
 async def update_budget(
     budget_id: str, body: BudgetUpdate, _: AdminUser, session: SessionDep
 ) -> dict[str, Any]:
@@ -113,7 +113,7 @@ async def delete_budget(budget_id: str, _: AdminUser, session: SessionDep) -> Re
     return Response(status_code=204)
 
 
-@router.get("/usage-alerts")
+@router.get("/usage-alerts", response_model=collection_of("usageAlerts", UsageAlertRead))
 async def list_alerts(
     _: AdminUser,
     session: SessionDep,

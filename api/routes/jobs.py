@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import Response
 
 from api.deps import PageDep, PrincipalDep, ServicesDep, SessionDep
-from api.hal import api_router, collection, resource
+from api.hal import api_router, collection, collection_of, resource, resource_of
 from api.routes.library import scope_of
 from knowledge import jobs, library
 from knowledge.models import Job, JobRun
@@ -42,14 +42,14 @@ async def _check_targets(session: SessionDep, principal: PrincipalDep, job: Job)
     )
 
 
-@router.get("")
+@router.get("", response_model=collection_of("jobs", JobRead))
 async def list_jobs(principal: PrincipalDep, session: SessionDep, page: PageDep) -> Any:
     """Your jobs; `q` searches names."""
     result = await jobs.list_jobs(session, owner_id=principal.user.id, page=page)
     return collection("jobs", "/api/jobs", result, job_body, {"q": page.q, "sort": page.sort})
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=resource_of(JobRead))
 async def create_job(body: JobCreate, principal: PrincipalDep, session: SessionDep) -> Any:
     """Add a job. `index-files` reindexes `params.fileIds` and/or the files of
     `params.folderId`; `library-sync` (admins) mirrors `params.path`, a folder under the server's
@@ -61,13 +61,13 @@ async def create_job(body: JobCreate, principal: PrincipalDep, session: SessionD
     return job_body(job)
 
 
-@router.get("/{job_id}")
+@router.get("/{job_id}", response_model=resource_of(JobRead))
 async def get_job(job_id: str, principal: PrincipalDep, session: SessionDep) -> Any:
     """One job, with `nextRunAt` and whether it is `running`."""
     return job_body(await jobs.get_job(session, owner_id=principal.user.id, job_id=job_id))
 
 
-@router.patch("/{job_id}")
+@router.patch("/{job_id}", response_model=resource_of(JobRead))
 async def update_job(
     job_id: str, body: JobUpdate, principal: PrincipalDep, session: SessionDep
 ) -> Any:
@@ -87,7 +87,7 @@ async def delete_job(job_id: str, principal: PrincipalDep, session: SessionDep) 
     return Response(status_code=204)
 
 
-@router.post("/{job_id}/_run", status_code=202)
+@router.post("/{job_id}/_run", status_code=202, response_model=resource_of(JobRunRead))
 async def run_job(
     job_id: str, principal: PrincipalDep, session: SessionDep, services: ServicesDep
 ) -> Any:
@@ -98,7 +98,7 @@ async def run_job(
     return run_body(await services.knowledge.scheduler.run_now(job))
 
 
-@router.get("/{job_id}/runs")
+@router.get("/{job_id}/runs", response_model=collection_of("runs", JobRunRead))
 async def list_runs(
     job_id: str, principal: PrincipalDep, session: SessionDep, page: PageDep
 ) -> Any:

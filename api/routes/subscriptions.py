@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import Response
 
 from api.deps import AdminUser, ServicesDep, SessionDep
-from api.hal import api_router, resource, whole
+from api.hal import api_router, collection_of, resource, resource_of, whole
 from billing import seats
 from billing.models import Seat, Subscription
 from billing.schemas import (
@@ -44,7 +44,7 @@ def seat_body(seat: Seat) -> dict[str, Any]:
     )
 
 
-@router.get("/teams/{team_id}/ai-subscription")
+@router.get("/teams/{team_id}/ai-subscription", response_model=resource_of(SubscriptionRead))
 async def get_subscription(team_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
     """A team's AI subscription: its seats, how many are assigned, its plan and renewal date.
 
@@ -54,7 +54,7 @@ async def get_subscription(team_id: str, _: AdminUser, session: SessionDep) -> d
     return subscription_body(await seats.get_subscription(session, team_id=team_id))
 
 
-@router.put("/teams/{team_id}/ai-subscription")
+@router.put("/teams/{team_id}/ai-subscription", response_model=resource_of(SubscriptionRead))
 async def set_subscription(
     team_id: str, body: SubscriptionUpdate, _: AdminUser, services: ServicesDep
 ) -> dict[str, Any]:
@@ -66,7 +66,7 @@ async def set_subscription(
     return subscription_body(subscription)
 
 
-@router.get("/teams/{team_id}/seats")
+@router.get("/teams/{team_id}/seats", response_model=collection_of("seats", SeatRead))
 async def list_team_seats(team_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
     """The seats assigned in a team, oldest first."""
     await teams.get(session, team_id=team_id)
@@ -74,7 +74,7 @@ async def list_team_seats(team_id: str, _: AdminUser, session: SessionDep) -> di
     return whole("seats", f"/api/teams/{team_id}/seats", (seat_body(s) for s in assigned))
 
 
-@router.post("/teams/{team_id}/seats", status_code=201)
+@router.post("/teams/{team_id}/seats", status_code=201, response_model=resource_of(SeatRead))
 async def assign_seat(
     team_id: str, body: SeatAssign, _: AdminUser, services: ServicesDep
 ) -> dict[str, Any]:
@@ -97,7 +97,7 @@ async def unassign_seat(
     return Response(status_code=204)
 
 
-@router.get("/seats")
+@router.get("/seats", response_model=collection_of("seats", SeatUsageRead, "SeatUsages"))
 async def seat_overview(_: AdminUser, session: SessionDep) -> dict[str, Any]:
     """Every team with an AI subscription: seats used and total, by team name."""
     lines = await seats.overview(session)

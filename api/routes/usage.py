@@ -10,6 +10,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from api.deps import PrincipalDep, SessionDep
 from api.hal import api_router, whole
+from api.responses import UsageReport
 from billing import usage
 from billing.schemas import GroupBy, UsageQuery, UsageRowRead
 from core.clock import as_utc
@@ -29,7 +30,7 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/usage", responses=CSV_RESPONSE)
+@router.get("/usage", responses=CSV_RESPONSE, response_model=UsageReport)
 async def usage_report(
     request: Request,
     principal: PrincipalDep,
