@@ -36,6 +36,7 @@ def _names_gateway(node: ast.expr) -> bool:
 def _offences(tree: ast.Module) -> list[str]:
     offences = []
     for node in ast.walk(tree):
+        line = getattr(node, "lineno", 0)
         if isinstance(node, ast.Import):
             imported = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -45,13 +46,13 @@ def _offences(tree: ast.Module) -> list[str]:
             imported = []
         for name in imported:
             if name.split(".")[0] == "litellm" or name in CALLING_MODULES:
-                offences.append(f"line {node.lineno}: imports {name}")
+                offences.append(f"line {line}: imports {name}")
         if (
             isinstance(node, ast.Attribute)
             and node.attr in MODEL_CALLS
             and _names_gateway(node.value)
         ):
-            offences.append(f"line {node.lineno}: uses the gateway's {node.attr}")
+            offences.append(f"line {line}: uses the gateway's {node.attr}")
     return offences
 
 
