@@ -7,21 +7,16 @@ writes a newer one to the file. Each sealed value names its key id, so keys can 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from core import sealing
 from core.errors import InvalidSettings
 
 KEYRING_FILE = "assistant-secrets.keyring.json"
-NONCE_BYTES = 12
 
 
 class KeyUnknown(Exception):
@@ -34,18 +29,16 @@ class Unsealable(Exception):
 
 @dataclass
 class Keyring:
-    """AES-GCM keys by id; `current` seals, any of them opens."""
+    """Keys of core's AES-GCM `Cipher` by id; `current` seals, any of them opens."""
 
     keys: dict[str, bytes]
     current: str
     path: Path | None = None
-    _ciphers: dict[str, AESGCM] = field(default_factory=dict, repr=False)
+    _ciphers: dict[str, sealing.Cipher] = field(default_factory=dict, repr=False)
 
     def seal(self, plaintext: str, *, context: bytes) -> tuple[str, bytes]:
         """Encrypt under the current key, bound to `context`; returns (key id, nonce+ciphertext)."""
-        nonce = os.urandom(NONCE_BYTES)
-        sealed = self._cipher(self.current).encrypt(nonce, plaintext.encode(), context)
-        return self.current, nonce + sealed
+        return self.current, self._cipher(self.current).seal(plaintext.encode(), context=context)
 
     def open(self, key_id: str, blob: bytes, *, context: bytes) -> str:
         """Decrypt a value sealed under `key_id` with the same `context`.
@@ -57,14 +50,14 @@ class Keyring:
         if key_id not in self.keys:
             raise KeyUnknown(key_id)
         try:
-            plain = self._cipher(key_id).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], context)
-        except (InvalidTag, ValueError):
+            plain = self._cipher(key_id).open(blob, context=context)
+        except sealing.Unopenable:
             raise Unsealable(key_id) from None
         return plain.decode()
 
-    def _cipher(self, key_id: str) -> AESGCM:
+    def _cipher(self, key_id: str) -> sealing.Cipher:
         if key_id not in self._ciphers:
-            self._ciphers[key_id] = AESGCM(self.keys[key_id])
+            self._ciphers[key_id] = sealing.Cipher(self.keys[key_id])
         return self._ciphers[key_id]
 
 
@@ -89,7 +82,7 @@ def load(data_dir: Path, configured: str = "") -> Keyring:
         keys[key_id_of(key)] = key
         current = current or key_id_of(key)
     if not keys:
-        key = AESGCM.generate_key(bit_length=256)
+        key = sealing.new_key()
         keys, current = {key_id_of(key): key}, key_id_of(key)
         _write(path, keys, current)
     return Keyring(keys, current, path)
@@ -103,7 +96,7 @@ def add_key(ring: Keyring) -> str:
     """
     if ring.path is None:
         raise InvalidSettings("This keyring has no file to save a new key to.")
-    key = AESGCM.generate_key(bit_length=256)
+    key = sealing.new_key()
     ring.keys[key_id_of(key)] = key
     ring.current = key_id_of(key)
     _write(ring.path, ring.keys, ring.current)
@@ -127,7 +120,7 @@ def _write(path: Path, keys: dict[str, bytes], current: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     body = {
         "current": current,
-        "keys": {k: base64.urlsafe_b64encode(v).decode() for k, v in keys.items()},
+        "keys": {k: sealing.encode_key(v) for k, v in keys.items()},
     }
     temporary = path.with_suffix(".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

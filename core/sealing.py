@@ -1,7 +1,10 @@
-"""Secrets at rest for core: AES-GCM under a key from settings or a key file in the data dir.
+"""Secrets at rest: the one AES-GCM scheme of Switchboard, and its keys.
 
-The same primitive as the toolkits' and assistants' sealing, kept in core so stored provider
-credentials can be sealed by the kernel itself.
+`Cipher` is the scheme: AES-256-GCM, a fresh 12-byte random nonce written before the ciphertext,
+and a context (such as the row id) as associated data, so a value moved to another row does not
+open. `Sealer` writes it as text (`v1:` + base64url), for provider credentials here and toolkit
+credentials (`toolkits.crypto`); the assistant keyring (`assistant.keyring`) stores the raw bytes
+beside the id of the key that sealed them.
 """
 
 from __future__ import annotations
@@ -17,7 +20,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from core.errors import InvalidSettings
 
 NONCE_BYTES = 12
+KEY_BYTES = 32
 PREFIX = "v1:"
+
+
+class Unopenable(Exception):
+    """The value does not decrypt: altered, moved to another context or sealed under another key."""
 
 
 class SealedSecretUnreadable(InvalidSettings):
@@ -43,8 +51,18 @@ def load_key(configured: str, data_dir: Path, *, file_name: str, setting: str) -
             pass
         else:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(base64.urlsafe_b64encode(AESGCM.generate_key(bit_length=256)))
+                handle.write(encode_key(new_key()).encode())
     return decode_key(path.read_text().strip(), f"The key file {path} is damaged.")
+
+
+def new_key() -> bytes:
+    """A fresh random 32-byte key."""
+    return AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+
+
+def encode_key(key: bytes) -> str:
+    """A key as the base64 text `decode_key` reads."""
+    return base64.urlsafe_b64encode(key).decode()
 
 
 def decode_key(text: str, problem: str) -> bytes:
@@ -57,22 +75,44 @@ def decode_key(text: str, problem: str) -> bytes:
         key = base64.urlsafe_b64decode(text.encode())
     except (binascii.Error, ValueError):
         key = b""
-    if len(key) != 32:
+    if len(key) != KEY_BYTES:
         raise InvalidSettings(problem)
     return key
 
 
-class Sealer:
-    """Encrypts and decrypts short strings with AES-GCM, each bound to a context."""
+class Cipher:
+    """AES-256-GCM under one key: nonce + ciphertext, bound to a context as associated data."""
 
     def __init__(self, key: bytes) -> None:
         self._aead = AESGCM(key)
 
+    def seal(self, plain: bytes, *, context: bytes) -> bytes:
+        """Encrypt `plain` under a fresh random nonce; returns the nonce, then the ciphertext."""
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, plain, context)
+
+    def open(self, blob: bytes, *, context: bytes) -> bytes:
+        """Decrypt a value made by `seal` with the same context.
+
+        Raises:
+            Unopenable: wrong key, wrong context, or a damaged value.
+        """
+        try:
+            return self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], context)
+        except (InvalidTag, ValueError) as exc:
+            raise Unopenable() from exc
+
+
+class Sealer:
+    """Encrypts and decrypts short strings with the `Cipher`, as text, each bound to a context."""
+
+    def __init__(self, key: bytes) -> None:
+        self._cipher = Cipher(key)
+
     def seal(self, plain: str, *, context: str) -> str:
         """Encrypt `plain`, bound to `context` (such as the row id) as associated data."""
-        nonce = os.urandom(NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, plain.encode(), context.encode())
-        return PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
+        sealed = self._cipher.seal(plain.encode(), context=context.encode())
+        return PREFIX + base64.urlsafe_b64encode(sealed).decode()
 
     def open(self, sealed: str, *, context: str) -> str:
         """Decrypt a value made by `seal` with the same context.
@@ -82,7 +122,7 @@ class Sealer:
         """
         try:
             raw = base64.urlsafe_b64decode(sealed.removeprefix(PREFIX).encode())
-            plain = self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode())
-        except (InvalidTag, binascii.Error, ValueError) as exc:
+            plain = self._cipher.open(raw, context=context.encode())
+        except (Unopenable, binascii.Error, ValueError) as exc:
             raise SealedSecretUnreadable() from exc
         return plain.decode()
