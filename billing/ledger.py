@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Literal, cast
+from typing import cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from billing import alerts, ratelimits
 from billing.errors import ReservationNotFound
 from billing.models import BudgetCounter, LedgerEntry, Reservation
+from billing.schemas import Outcome as Outcome  # re-exported: callers name ledger.Outcome
 from core import clock
 from core.catalog import Price
 from core.database import run_write
@@ -45,7 +46,6 @@ _SPEND = (
         spent_tokens=COUNTERS.c.spent_tokens + bindparam("used"),
     )
 )
-Outcome = Literal["completed", "cancelled", "failed", "interrupted"]
 RELEASE_BATCH = 200
 
 
