@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, create_model
@@ -18,6 +19,7 @@ from assistant.schemas import (
 )
 from billing.schemas import SeatRead, UsageRowRead
 from core.schemas import ApiTokenRead, UserRead
+from toolkits.schemas import ToolRead
 
 UserResource = resource_of(UserRead)
 
@@ -171,3 +173,63 @@ UsageReport = create_model(
     __doc__="Usage rows, grouped by `groupBy`.",
     group_by=(list[str], ...),
 )
+
+
+class ProviderInfo(Wire):
+    """A provider: stored (`source: "database"`) or behind models.yaml (`source: "file"`, with
+    whether it is `configured` and its `missingSettings`). `apiBase` is shown to admins only."""
+
+    id: str
+    name: str
+    type: str
+    source: str
+    models: list[str]
+    api_base: str | None = None
+    api_version: str | None = None
+    has_api_key: bool | None = None
+    created_by: str | None = None
+    updated_by: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    configured: bool | None = None
+    missing_settings: list[str] | None = None
+    links: dict[str, Link] = Field(alias="_links")
+
+
+class ProviderCheck(Wire):
+    """The outcome of one cheap call through a provider."""
+
+    ok: bool
+    reason: str | None
+    provider_id: str
+    model: str
+    latency_ms: int
+
+
+class ConnectionOutcome(Wire):
+    """Your connection to a toolkit after connecting, testing or refreshing it."""
+
+    state: str
+    reason: str | None
+    authorization_url: str | None = None
+    tool_count: int | None = None
+
+
+ToolsRefreshed = create_model(
+    "ToolsRefreshed",
+    __base__=collection_of("tools", ToolRead),
+    __doc__="A toolkit's tools as stored, with your connection's outcome.",
+    connection=(ConnectionOutcome | None, None),
+)
+BINARY = {
+    200: {
+        "description": "The file as uploaded, with its media type.",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+METRICS_TEXT = {
+    200: {
+        "description": "Prometheus text format.",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+}

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from api.deps import AdminUser, ServicesDep
 from api.hal import api_router
-from api.responses import Status
+from api.responses import METRICS_TEXT, Status
 
 router = api_router(prefix="/api", tags=["Health"])
 metrics_router = api_router(tags=["Health"])
@@ -21,7 +21,7 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@metrics_router.get("/metrics", response_class=Response)
+@metrics_router.get("/metrics", response_class=Response, responses=METRICS_TEXT)
 async def metrics(_: AdminUser, services: ServicesDep) -> Response:
     """Prometheus metrics (admins' API tokens; point the scraper's bearer token at one)."""
     return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")

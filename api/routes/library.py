@@ -10,7 +10,8 @@ from fastapi import File, Form, Query, Response, UploadFile
 
 from api import uploads
 from api.deps import PageDep, Principal, PrincipalDep, ServicesDep, SessionDep
-from api.hal import api_router, collection, resource
+from api.hal import api_router, collection, collection_of, resource, resource_of
+from api.responses import BINARY
 from core.listing import Page
 from knowledge import intake, library
 from knowledge.index import SearchHit, TenantScope
@@ -60,7 +61,7 @@ def file_body(row: LibraryFile) -> dict[str, Any]:
     return resource(FileRead.model_validate(row), href, **links)
 
 
-@router.get("/folders")
+@router.get("/folders", response_model=collection_of("folders", FolderRead))
 async def list_folders(principal: PrincipalDep, session: SessionDep, page: PageDep) -> Any:
     """The folders you may see (yours and your teams'); `q` searches names."""
     result = await library.list_folders(session, scope=scope_of(principal), page=page)
@@ -68,21 +69,21 @@ async def list_folders(principal: PrincipalDep, session: SessionDep, page: PageD
     return collection("folders", "/api/library/folders", result, folder_body, params)
 
 
-@router.post("/folders", status_code=201)
+@router.post("/folders", status_code=201, response_model=resource_of(FolderRead))
 async def create_folder(body: FolderCreate, principal: PrincipalDep, session: SessionDep) -> Any:
     """Add a folder of yours, or of a team you belong to (`teamId`)."""
     folder = await library.create_folder(session, scope=scope_of(principal), data=body)
     return folder_body(folder)
 
 
-@router.get("/folders/{folder_id}")
+@router.get("/folders/{folder_id}", response_model=resource_of(FolderRead))
 async def get_folder(folder_id: str, principal: PrincipalDep, session: SessionDep) -> Any:
     """One folder."""
     scope = scope_of(principal)
     return folder_body(await library.get_folder(session, scope=scope, folder_id=folder_id))
 
 
-@router.patch("/folders/{folder_id}")
+@router.patch("/folders/{folder_id}", response_model=resource_of(FolderRead))
 async def update_folder(
     folder_id: str, body: FolderUpdate, principal: PrincipalDep, session: SessionDep
 ) -> Any:
@@ -99,7 +100,7 @@ async def delete_folder(folder_id: str, principal: PrincipalDep, session: Sessio
     return Response(status_code=204)
 
 
-@router.get("/files")
+@router.get("/files", response_model=collection_of("files", FileRead, "LibraryFiles"))
 async def list_files(
     principal: PrincipalDep,
     session: SessionDep,
@@ -121,7 +122,9 @@ async def list_files(
     return collection("files", "/api/library/files", result, file_body, params)
 
 
-@router.post("/files", status_code=201)
+@router.post(
+    "/files", status_code=201, response_model=collection_of("files", FileRead, "LibraryFiles")
+)
 async def upload_files(
     principal: PrincipalDep,
     session: SessionDep,
@@ -164,13 +167,13 @@ async def upload_files(
     return collection("files", "/api/library/files", page, file_body)
 
 
-@router.get("/files/{file_id}")
+@router.get("/files/{file_id}", response_model=resource_of(FileRead))
 async def get_file(file_id: str, principal: PrincipalDep, session: SessionDep) -> Any:
     """One file, with its indexing `status`, `progress` (0–1) and `error` if it failed."""
     return file_body(await library.get_file(session, scope=scope_of(principal), file_id=file_id))
 
 
-@router.patch("/files/{file_id}")
+@router.patch("/files/{file_id}", response_model=resource_of(FileRead))
 async def update_file(
     file_id: str,
     body: FileUpdate,
@@ -198,7 +201,7 @@ async def delete_file(
     return Response(status_code=204)
 
 
-@router.get("/files/{file_id}/content", response_class=Response)
+@router.get("/files/{file_id}/content", response_class=Response, responses=BINARY)
 async def download_file(
     file_id: str, principal: PrincipalDep, session: SessionDep, services: ServicesDep
 ) -> Response:
@@ -224,7 +227,7 @@ def chunk_body(file_id: str, hit: SearchHit) -> dict[str, Any]:
     return resource(read, f"/api/library/files/{file_id}/chunks?start={hit.chunk_index}&limit=1")
 
 
-@router.get("/files/{file_id}/chunks")
+@router.get("/files/{file_id}/chunks", response_model=collection_of("chunks", ChunkRead))
 async def list_chunks(
     file_id: str,
     principal: PrincipalDep,
@@ -241,7 +244,7 @@ async def list_chunks(
     return collection("chunks", href, result, lambda hit: chunk_body(file_id, hit))
 
 
-@router.post("/files/{file_id}/_reindex", status_code=202)
+@router.post("/files/{file_id}/_reindex", status_code=202, response_model=resource_of(FileRead))
 async def reindex_file(
     file_id: str, principal: PrincipalDep, session: SessionDep, services: ServicesDep
 ) -> Any:

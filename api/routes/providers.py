@@ -12,7 +12,8 @@ from typing import Any
 from fastapi import Body, Response
 
 from api.deps import AdminUser, CurrentUser, ServicesDep
-from api.hal import api_router, resource, whole
+from api.hal import api_router, collection_of, resource, whole
+from api.responses import ProviderCheck, ProviderInfo
 from api.services import Services
 from core import providers, stored_models
 from core.catalog import ENV_PREFIX
@@ -82,7 +83,9 @@ def _file_providers(services: Services) -> dict[str, dict[str, Any]]:
     return found
 
 
-@router.get("")
+@router.get(
+    "", response_model=collection_of("providers", ProviderInfo), response_model_exclude_unset=True
+)
 async def list_providers(user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
     """The providers behind models.yaml (`source: "file"`, with which are set up) and those
     admins added (`source: "database"`). Only admins see a provider's `apiBase`."""
@@ -94,7 +97,7 @@ async def list_providers(user: CurrentUser, services: ServicesDep) -> dict[str, 
     return whole("providers", "/api/providers", items)
 
 
-@router.get("/{provider_id}")
+@router.get("/{provider_id}", response_model=ProviderInfo, response_model_exclude_unset=True)
 async def get_provider(
     provider_id: str, user: CurrentUser, services: ServicesDep
 ) -> dict[str, Any]:
@@ -109,7 +112,7 @@ async def get_provider(
     return provider_body(provider, names.get(provider.id, []), admin=user.is_admin)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=ProviderInfo, response_model_exclude_unset=True)
 async def create_provider(
     body: ProviderCreate, admin: AdminUser, services: ServicesDep
 ) -> dict[str, Any]:
@@ -131,7 +134,7 @@ def _writable(services: Services, provider_id: str) -> None:
         raise providers.ProviderReadOnly(provider=provider_id)
 
 
-@router.patch("/{provider_id}")
+@router.patch("/{provider_id}", response_model=ProviderInfo, response_model_exclude_unset=True)
 async def update_provider(
     provider_id: str, body: ProviderUpdate, admin: AdminUser, services: ServicesDep
 ) -> dict[str, Any]:
@@ -164,7 +167,7 @@ async def delete_provider(provider_id: str, _: AdminUser, services: ServicesDep)
     return Response(status_code=204)
 
 
-@router.post("/{provider_id}/_test")
+@router.post("/{provider_id}/_test", response_model=ProviderCheck)
 async def test_provider(
     provider_id: str,
     _: AdminUser,

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import Path, Query, Response
 
 from api.deps import CurrentUser, PageDep, PrincipalDep, ServicesDep, SessionDep
-from api.hal import api_router, collection, resource, whole
+from api.hal import api_router, collection, collection_of, resource, resource_of, whole
+from api.responses import ConnectionOutcome, ToolsRefreshed
 from assistant import tool_secrets
 from assistant.sharing import Viewer
 from core.models import User
@@ -108,7 +109,7 @@ def tool_body(spec: ToolSpec) -> dict[str, Any]:
     return resource(read, f"/api/toolkits/{spec.toolkit_id}/tools/{spec.name}")
 
 
-@router.get("/api/toolkits")
+@router.get("/api/toolkits", response_model=collection_of("toolkits", ToolkitRead))
 async def list_toolkits(
     user: CurrentUser, session: SessionDep, page: PageDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -132,7 +133,7 @@ async def list_toolkits(
     return body
 
 
-@router.post("/api/toolkits", status_code=201)
+@router.post("/api/toolkits", status_code=201, response_model=resource_of(ToolkitRead))
 async def create_toolkit(
     body: ToolkitCreate, user: CurrentUser, session: SessionDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -149,7 +150,7 @@ async def create_toolkit(
     return toolkit_body(toolkit, user)
 
 
-@router.get("/api/toolkits/{toolkit_id}")
+@router.get("/api/toolkits/{toolkit_id}", response_model=resource_of(ToolkitRead))
 async def get_toolkit(
     toolkit_id: ToolkitId, user: CurrentUser, session: SessionDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -163,7 +164,7 @@ async def get_toolkit(
     return await _shown(toolkit, user, session, services)
 
 
-@router.patch("/api/toolkits/{toolkit_id}")
+@router.patch("/api/toolkits/{toolkit_id}", response_model=resource_of(ToolkitRead))
 async def update_toolkit(
     toolkit_id: ToolkitId,
     body: ToolkitUpdate,
@@ -196,7 +197,7 @@ async def delete_toolkit(
     return Response(status_code=204)
 
 
-@router.get("/api/toolkits/{toolkit_id}/tools")
+@router.get("/api/toolkits/{toolkit_id}/tools", response_model=collection_of("tools", ToolRead))
 async def list_toolkit_tools(
     toolkit_id: ToolkitId, user: CurrentUser, services: ServicesDep
 ) -> dict[str, Any]:
@@ -228,7 +229,11 @@ async def _bound_assistant(
     return body.assistant_id
 
 
-@router.post("/api/toolkits/{toolkit_id}/_refresh")
+@router.post(
+    "/api/toolkits/{toolkit_id}/_refresh",
+    response_model=ToolsRefreshed,
+    response_model_exclude_unset=True,
+)
 async def refresh_toolkit(
     toolkit_id: ToolkitId,
     principal: PrincipalDep,
@@ -256,7 +261,11 @@ async def refresh_toolkit(
     return listed
 
 
-@router.post("/api/toolkits/{toolkit_id}/_test")
+@router.post(
+    "/api/toolkits/{toolkit_id}/_test",
+    response_model=ConnectionOutcome,
+    response_model_exclude_unset=True,
+)
 async def test_toolkit(
     toolkit_id: ToolkitId,
     principal: PrincipalDep,
@@ -278,7 +287,11 @@ async def test_toolkit(
     }
 
 
-@router.post("/api/toolkits/{toolkit_id}/_connect")
+@router.post(
+    "/api/toolkits/{toolkit_id}/_connect",
+    response_model=ConnectionOutcome,
+    response_model_exclude_unset=True,
+)
 async def connect_toolkit(
     toolkit_id: ToolkitId,
     principal: PrincipalDep,
@@ -301,7 +314,7 @@ async def connect_toolkit(
     }
 
 
-@router.get("/api/toolkits/oauth/callback")
+@router.get("/api/toolkits/oauth/callback", response_model=resource_of(ToolkitRead))
 async def complete_sign_in(
     user: CurrentUser,
     services: ServicesDep,
@@ -320,7 +333,7 @@ async def complete_sign_in(
         return await _shown(toolkit, user, session, services)
 
 
-@router.post("/api/toolkits/{toolkit_id}/_disconnect")
+@router.post("/api/toolkits/{toolkit_id}/_disconnect", response_model=resource_of(ToolkitRead))
 async def disconnect_toolkit(
     toolkit_id: ToolkitId, user: CurrentUser, services: ServicesDep
 ) -> dict[str, Any]:
@@ -333,7 +346,9 @@ async def disconnect_toolkit(
         return await _shown(toolkit, user, session, services)
 
 
-@router.post("/api/toolkits/{toolkit_id}/tools/{tool_name}/_approve")
+@router.post(
+    "/api/toolkits/{toolkit_id}/tools/{tool_name}/_approve", response_model=resource_of(ToolRead)
+)
 async def approve_tool(
     toolkit_id: ToolkitId,
     tool_name: ToolName,
@@ -355,7 +370,7 @@ async def approve_tool(
     return tool_body(spec)
 
 
-@router.get("/api/tools")
+@router.get("/api/tools", response_model=collection_of("tools", ToolRead))
 async def list_tools(
     user: CurrentUser,
     services: ServicesDep,
