@@ -9,17 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from pydantic import Field, field_validator
 from starlette.staticfiles import StaticFiles
 
 from api import markdown
 from api.deps import PrincipalDep, ServicesDep
+from api.hal import api_router
 from core.schemas import Schema
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-router = APIRouter(tags=["Web page"])
+router = api_router(tags=["Web page"])
 
 
 MAX_TEXT_CHARS = 200_000
