@@ -86,9 +86,8 @@ def collection_of(key: str, item: type[BaseModel] | Any, title: str | None = Non
     title = title or key[:1].upper() + key[1:]
     if _titles.setdefault(title, (key, item)) != (key, item):
         raise ValueError(f"Two collections named {title!r}: give one a title.")
-    embedded = create_model(
-        f"{title}Embedded", __base__=Wire, **{key: (list[item], Field(alias=key))}
-    )
+    items: dict[str, Any] = {key: (list[item], Field(alias=key))}  # type: ignore[valid-type]
+    embedded = create_model(f"{title}Embedded", __base__=Wire, **items)
     return create_model(
         f"{title}Collection",
         __base__=Wire,

@@ -30,12 +30,13 @@ ApiTokenIssued = create_model(
     token=(str, ...),
 )
 
+AUTHENTICATED_BY: Any = Literal["apiToken", "session"]
 Me = create_model(
     "Me",
     __base__=UserResource,
     __doc__="The caller, their teams, how they authenticated and their seat.",
     team_ids=(list[str], ...),
-    authenticated_by=(Literal["apiToken", "session"], ...),
+    authenticated_by=(AUTHENTICATED_BY, ...),
     seat=(SeatRead | None, ...),
 )
 
@@ -166,7 +167,9 @@ AssistantImported = create_model(
     skipped_knowledge=(wire_of(KnowledgeExport, "SkippedKnowledge"), ...),
 )
 AssistantExported = wire_of(AssistantExport, "AssistantExported")
-ZIP = {200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}}
+ZIP: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}
+}
 UsageReport = create_model(
     "UsageReport",
     __base__=collection_of("usage", wire_of(UsageRowRead, "UsageRow")),
@@ -221,13 +224,13 @@ ToolsRefreshed = create_model(
     __doc__="A toolkit's tools as stored, with your connection's outcome.",
     connection=(ConnectionOutcome | None, None),
 )
-BINARY = {
+BINARY: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The file as uploaded, with its media type.",
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
-METRICS_TEXT = {
+METRICS_TEXT: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Prometheus text format.",
         "content": {"text/plain": {"schema": {"type": "string"}}},
