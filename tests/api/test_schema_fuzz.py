@@ -1,4 +1,5 @@
-"""schemathesis against the app's own OpenAPI schema on a live server: no 5xx, JSON errors.
+"""schemathesis against the app's own OpenAPI schema on a live server: no 5xx, JSON errors, and
+every JSON answer (success or error) matches the response model its operation declares.
 
 Cases come from schemathesis' strategies and run under Hypothesis directly (its pytest plugin
 does not load under pytest 9).
@@ -16,6 +17,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tests.fakes.upstream import FakeUpstream
 from tests.support import live_admin_headers, live_server, make_catalog
@@ -46,7 +48,9 @@ def _check(response: Any, label: str) -> None:
         assert isinstance(body.get("message"), str) and isinstance(body.get("details"), dict)
 
 
-def test_no_input_gives_a_5xx_and_every_4xx_is_a_json_error(fuzz_server: dict[str, Any]) -> None:
+def test_no_input_gives_a_5xx_every_4xx_is_a_json_error_and_every_body_matches_its_schema(
+    fuzz_server: dict[str, Any],
+) -> None:
     schema = schemathesis.openapi.from_dict(fuzz_server["schema"])
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     assert len(operations) >= 30
@@ -78,6 +82,7 @@ def test_no_input_gives_a_5xx_and_every_4xx_is_a_json_error(fuzz_server: dict[st
             except requests.Timeout as exc:
                 raise AssertionError(f"{label} gave no answer in 30 s") from exc
             _check(response, label)
+            case.validate_response(response, checks=[response_schema_conformance])
 
         run()
     assert calls >= len(operations) * 3
