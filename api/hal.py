@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.alias_generators import to_camel
 
@@ -156,6 +157,12 @@ def page_request(
     return PageRequest(start=start, limit=limit, sort=sort, q=q)
 
 
-def api_router(**options: Any) -> APIRouter:
-    """A router of the JSON API: every operation declares the error body for 4xx and 5xx."""
-    return APIRouter(responses=ERROR_RESPONSES, **options)
+def api_router(*, operation_prefix: str = "", **options: Any) -> APIRouter:
+    """A router of the JSON API: every operation declares the error body for 4xx and 5xx, and
+    its operationId is its function's name (after `operation_prefix`, where two modules share
+    names), so generated clients get readable names."""
+
+    def operation_id(route: APIRoute) -> str:
+        return operation_prefix + route.name
+
+    return APIRouter(responses=ERROR_RESPONSES, generate_unique_id_function=operation_id, **options)

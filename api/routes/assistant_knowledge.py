@@ -17,7 +17,11 @@ from knowledge import intake
 from knowledge.index import TenantScope
 from knowledge.models import LibraryFile
 
-router = api_router(prefix="/api/assistants/{assistant_id}", tags=["Assistant knowledge"])
+router = api_router(
+    prefix="/api/assistants/{assistant_id}",
+    tags=["Assistant knowledge"],
+    operation_prefix="assistant_",
+)
 
 
 def item_body(item: KnowledgeItem, name: str) -> dict[str, Any]:

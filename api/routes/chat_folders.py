@@ -12,7 +12,7 @@ from assistant import chat_folders
 from assistant.models import ChatFolder
 from assistant.schemas import ChatFolderRead, ChatFolderWrite
 
-router = api_router(prefix="/api/chat-folders", tags=["Chats"])
+router = api_router(prefix="/api/chat-folders", tags=["Chats"], operation_prefix="chat_")
 
 
 def folder_body(folder: ChatFolder) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from knowledge.schemas import (
     FolderUpdate,
 )
 
-router = api_router(prefix="/api/library", tags=["Library"])
+router = api_router(prefix="/api/library", tags=["Library"], operation_prefix="library_")
 MEDIA_TYPES = {
     "pdf": "application/pdf",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
