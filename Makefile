@@ -37,11 +37,15 @@ test: install-dev
 		url=$$(bash .ci/postgres.sh) && started=1 || url=""; \
 	fi; \
 	export SWITCHBOARD_TEST_POSTGRES_URL="$$url"; status=0; \
-	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS) || status=$$?; \
+	$(BIN)/python -m pytest -n auto --dist loadgroup -m "not solo" $(PYTEST_ARGS) || status=$$?; \
+	if [ $$status -eq 0 ]; then \
+		echo "== latency tests, alone on the machine =="; \
+		$(BIN)/python -m pytest -n 0 -m solo $(PYTEST_ARGS) || status=$$?; \
+	fi; \
 	if [ $$status -eq 0 ] && [ -n "$$url" ]; then \
 		echo "== the suite again, on PostgreSQL (billing's tests ran on both already) =="; \
 		SWITCHBOARD_TEST_DATABASE=postgres $(BIN)/python -m pytest -n auto --dist loadgroup \
-			--ignore=tests/billing --ignore=tests/architecture $(PYTEST_ARGS) || status=$$?; \
+			-m "not solo" --ignore=tests/billing --ignore=tests/architecture $(PYTEST_ARGS) || status=$$?; \
 	fi; \
 	if [ -n "$$started" ]; then bash .ci/postgres.sh --stop "$$url"; fi; \
 	exit $$status
