@@ -282,8 +282,10 @@ class Generator:
         took the call in (the answer's final save commits with its bill)."""
         call = plan.call
         estimated = step.usage is None
-        produced = step.text + "".join(c.name + c.arguments for c in step.calls)
-        counted = step.usage or call.estimate(status, produced, prompt_tokens)
+        counted = step.usage
+        if counted is None:
+            produced = step.text + "".join(c.name + c.arguments for c in step.calls)
+            counted = call.estimate(status, produced, prompt_tokens)
 
         def record(connection: Connection, cost: int) -> None:
             totals.prompt_tokens += counted.prompt_tokens
