@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from core.environment import prepare_offline
 prepare_offline()
 
 from tests.fakes.upstream import FakeUpstream  # noqa: E402
-from tests.support import AppHarness, make_catalog  # noqa: E402
+from tests.support import AppHarness, Harnesses, make_catalog  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +36,14 @@ def upstream(fake_upstream_server: FakeUpstream) -> FakeUpstream:
 
 
 @pytest.fixture
-async def harness(upstream: FakeUpstream, tmp_path: Path) -> AsyncIterator[AppHarness]:
+async def make_harness(upstream: FakeUpstream, tmp_path: Path) -> AsyncIterator[Harnesses]:
+    """Starts apps with settings overrides (`await make_harness(**settings)`); every app it
+    started stops when the test ends."""
+    async with AsyncExitStack() as stack:
+        yield Harnesses(stack, make_catalog(upstream.base_url), tmp_path)
+
+
+@pytest.fixture
+async def harness(make_harness: Harnesses) -> AppHarness:
     """A running app (lifespan included) on a fresh SQLite database, with an admin."""
-    async with AppHarness.start(make_catalog(upstream.base_url), tmp_path) as running:
-        yield running
+    return await make_harness()

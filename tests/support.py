@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import (
+    AbstractAsyncContextManager,
+    AsyncExitStack,
+    asynccontextmanager,
+    contextmanager,
+    suppress,
+)
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import httpx
 import uvicorn
@@ -30,6 +37,7 @@ from core.settings import Settings, load_settings
 
 ADMIN = "admin"
 PASSWORD = "correct horse battery"
+T = TypeVar("T")
 # $10 / $30 per million input / output tokens, as the billing issue prices its fake model.
 FAKE_PRICE = {"input_cost_per_token": 10e-6, "output_cost_per_token": 30e-6}
 
@@ -158,6 +166,49 @@ class AppHarness:
         response = await self.client.post("/api/chats", json=body, headers=caller.headers)
         assert response.status_code == 201, response.text
         return str(response.json()["id"])
+
+
+async def eventually(
+    check: Callable[[], T | Awaitable[T]], *, seconds: float = 10, interval: float = 0.02
+) -> T:
+    """Call `check` (sync or async) until it returns a truthy value, and return that value; a
+    falsy value or an AssertionError means "not yet". After `seconds`, an AssertionError that
+    carries the last failure. The one way tests wait for something to happen."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            value = check()
+            result = cast(T, await value if inspect.isawaitable(value) else value)
+        except AssertionError as failure:
+            last: AssertionError = failure
+        else:
+            if result:
+                return result
+            last = AssertionError(f"{getattr(check, '__name__', check)} returned {result!r}")
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {seconds} s: {last}") from last
+        await asyncio.sleep(interval)
+
+
+class Harnesses:
+    """Starts test apps (the `make_harness` fixture): `await make_harness(**settings)` runs one
+    until the test ends; `make_harness.running(**settings)` runs one for an `async with` block
+    (a restart). Each uses the test's fake-upstream catalog and data folder unless given its own."""
+
+    def __init__(self, stack: AsyncExitStack, catalog: Catalog, path: Path) -> None:
+        self._stack, self._catalog, self._path = stack, catalog, path
+
+    async def __call__(
+        self, *, catalog: Catalog | None = None, path: Path | None = None, **settings: Any
+    ) -> AppHarness:
+        return await self._stack.enter_async_context(
+            self.running(catalog=catalog, path=path, **settings)
+        )
+
+    def running(
+        self, *, catalog: Catalog | None = None, path: Path | None = None, **settings: Any
+    ) -> AbstractAsyncContextManager[AppHarness]:
+        return AppHarness.start(catalog or self._catalog, path or self._path, **settings)
 
 
 def parse_sse(text: str) -> list[tuple[str, str, Any]]:
