@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Literal
 
@@ -143,11 +144,53 @@ class ModelInfo(Wire):
     links: dict[str, Link] = Field(alias="_links")
 
 
+class ExportedMessage(Wire):
+    """A message of a chat export, with its usage and cost."""
+
+    id: str
+    parent_id: str | None
+    role: str
+    content: str
+    model: str | None
+    status: str
+    created_at: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_micros: int
+
+
+class ChatExport(Wire):
+    """A chat's active branch as JSON (`format=json`)."""
+
+    format: str
+    id: str
+    title: str
+    model: str | None
+    tags: list[str]
+    created_at: str
+    updated_at: str
+    exported_at: str
+    messages: list[ExportedMessage]
+
+
+def _inline_schema(model: type[Wire]) -> dict[str, Any]:
+    """A model's JSON schema with its nested models written in place (for a body declared by
+    media type, where FastAPI registers no component)."""
+    schema = model.model_json_schema(by_alias=True)
+    defs = schema.pop("$defs", {})
+    text = json.dumps(schema)
+    for name, nested in defs.items():
+        text = text.replace(json.dumps({"$ref": f"#/$defs/{name}"}), json.dumps(nested))
+    inlined: dict[str, Any] = json.loads(text)
+    return inlined
+
+
+# FastAPI lists the route's own JSON first; Markdown (the default, format=markdown) follows.
 JSON_OR_MARKDOWN: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {
             "text/markdown": {"schema": {"type": "string"}},
-            "application/json": {"schema": {"type": "object", "additionalProperties": True}},
+            "application/json": {"schema": _inline_schema(ChatExport)},
         }
     }
 }
