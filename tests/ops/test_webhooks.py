@@ -6,7 +6,6 @@ to refuse, then 200; it records each attempt's headers, raw body and arrival tim
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -14,7 +13,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,8 +24,7 @@ from starlette.routing import Route
 
 from billing.models import UsageAlert
 from core.models import WebhookDelivery
-from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, fresh_database_url, make_catalog
+from tests.support import AppHarness, Harnesses, eventually, fresh_database_url
 from tests.toolkits.servers import serve
 
 pytestmark = pytest.mark.anyio
@@ -66,12 +63,12 @@ class Receiver:
 
     async def wait_for(self, count: int, seconds: float = 15) -> list[Attempt]:
         """The first `count` attempts, once they have arrived."""
-        async with asyncio.timeout(seconds):
-            while True:
-                with self.lock:
-                    if len(self.attempts) >= count:
-                        return list(self.attempts[:count])
-                await asyncio.sleep(0.02)
+
+        def arrived() -> list[Attempt]:
+            with self.lock:
+                return list(self.attempts[:count]) if len(self.attempts) >= count else []
+
+        return await eventually(arrived, seconds=seconds)
 
 
 @pytest.fixture
@@ -107,6 +104,16 @@ async def _delivery(harness: AppHarness, delivery_id: str) -> WebhookDelivery:
     return row
 
 
+async def _delivered(harness: AppHarness, delivery_id: str) -> WebhookDelivery:
+    """The delivery once it is no longer pending."""
+
+    async def settled() -> WebhookDelivery | None:
+        row = await _delivery(harness, delivery_id)
+        return row if row.state != "pending" else None
+
+    return await eventually(settled, seconds=5)
+
+
 async def _run_a_job(harness: AppHarness) -> str:
     client, headers = harness.client, harness.admin.headers
     folder = await client.post("/api/library/folders", json={"name": "Empty"}, headers=headers)
@@ -120,10 +127,9 @@ async def _run_a_job(harness: AppHarness) -> str:
 
 
 async def test_a_job_result_is_posted_signed_and_retried_until_the_receiver_takes_it(
-    upstream: FakeUpstream, tmp_path: Path, receiver: Receiver
+    make_harness: Harnesses, receiver: Receiver
 ) -> None:
-    catalog = make_catalog(upstream.base_url)
-    async with AppHarness.start(catalog, tmp_path, job_webhook_url=receiver.url, **FAST) as app:
+    async with make_harness.running(job_webhook_url=receiver.url, **FAST) as app:
         job_id = await _run_a_job(app)
         attempts = await receiver.wait_for(3)
         body = _verify(attempts[2])
@@ -131,19 +137,15 @@ async def test_a_job_result_is_posted_signed_and_retried_until_the_receiver_take
         assert attempts[0].body == attempts[2].body  # the same bytes on every retry
         assert attempts[0].headers["x-switchboard-event"] == "job_run"
         _assert_retried_with_backoff(attempts)
-        row = await _delivery(app, attempts[0].headers["x-switchboard-delivery"])
-        async with asyncio.timeout(5):
-            while row.state == "pending":
-                row = await _delivery(app, row.id)
-                await asyncio.sleep(0.02)
+        delivery_id = attempts[0].headers["x-switchboard-delivery"]
+        row = await _delivered(app, delivery_id)
         assert (row.state, row.attempts, row.last_error) == ("delivered", 3, None)
 
 
 async def test_a_budget_alert_is_posted_signed_and_retried_and_marked_delivered(
-    upstream: FakeUpstream, tmp_path: Path, receiver: Receiver
+    make_harness: Harnesses, receiver: Receiver
 ) -> None:
-    catalog = make_catalog(upstream.base_url)
-    async with AppHarness.start(catalog, tmp_path, alert_webhook_url=receiver.url, **FAST) as app:
+    async with make_harness.running(alert_webhook_url=receiver.url, **FAST) as app:
         me = (await app.client.get("/api/me", headers=app.admin.headers)).json()["id"]
         budget = {"name": "Tiny", "scope": "user", "scopeId": me, "limitMicros": 1, "hard": False}
         made = await app.client.post("/api/usage-budgets", json=budget, headers=app.admin.headers)
@@ -157,35 +159,32 @@ async def test_a_budget_alert_is_posted_signed_and_retried_and_marked_delivered(
         body = _verify(attempts[2])
         assert (body["type"], body["budgetName"], body["threshold"]) == ("usage_alert", "Tiny", 1.0)
         _assert_retried_with_backoff(attempts)
-        async with asyncio.timeout(5):
-            while True:
-                async with app.services.sessions() as session:
-                    alert = (await session.scalars(select(UsageAlert))).one()
-                if alert.delivered_at is not None:
-                    break
-                await asyncio.sleep(0.05)
+
+        async def delivered_alert() -> UsageAlert | None:
+            async with app.services.sessions() as session:
+                alert = (await session.scalars(select(UsageAlert))).one()
+            return alert if alert.delivered_at is not None else None
+
+        alert = await eventually(delivered_alert, seconds=5)
         assert alert.attempts == 3 and alert.id == body["id"]
 
 
 async def test_retrying_carries_on_after_a_restart(
-    upstream: FakeUpstream, tmp_path: Path, receiver: Receiver
+    make_harness: Harnesses, receiver: Receiver
 ) -> None:
     receiver.refuse = 1
-    catalog = make_catalog(upstream.base_url)
     database = fresh_database_url()  # both runs on one database ("" is SQLite in tmp_path)
     settings: dict[str, Any] = {"job_webhook_url": receiver.url, "database_url": database, **FAST}
     settings["webhook_retry_seconds"] = 2.0  # the first retry falls after the restart
-    async with AppHarness.start(catalog, tmp_path, **settings) as first:
+    async with make_harness.running(**settings) as first:
         await _run_a_job(first)
         (refused,) = await receiver.wait_for(1)
         row = await _delivery(first, refused.headers["x-switchboard-delivery"])
         assert (row.state, row.attempts) == ("pending", 1)
-    async with AppHarness.start(catalog, tmp_path, **settings) as second:
+    async with make_harness.running(**settings) as second:
         attempts = await receiver.wait_for(2)
         assert [a.status for a in attempts] == [500, 200]
         assert attempts[1].headers["x-switchboard-delivery"] == row.id
         _verify(attempts[1])
-        async with asyncio.timeout(5):
-            while (row := await _delivery(second, row.id)).state == "pending":
-                await asyncio.sleep(0.02)
+        row = await _delivered(second, row.id)
         assert (row.state, row.attempts) == ("delivered", 2)
