@@ -95,9 +95,6 @@ class Settings(BaseSettings):
     # Markdown rendering off the event loop: worker processes, and seconds one request may take.
     markdown_workers: int = Field(default=2, ge=1, le=32)
     markdown_seconds: float = Field(default=10.0, gt=0)
-    # Markdown rendering off the event loop: worker processes, and seconds one request may take.
-    markdown_workers: int = Field(default=2, ge=1, le=32)
-    markdown_seconds: float = Field(default=10.0, gt=0)
     library_sync_root: Path | None = None
     job_poll_seconds: float = Field(default=15.0, gt=0)
 
