@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import secrets as random_secrets
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.api.billing_builders import seated_member
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, Caller, make_catalog, parse_sse
+from tests.support import AppHarness, Caller, Harnesses, parse_sse
 from tests.toolkits.servers import recorded_tool_server
 
 pytestmark = pytest.mark.anyio
@@ -36,15 +35,12 @@ def thief() -> Iterator[tuple[int, list[dict[str, str]]]]:
 
 @pytest.fixture
 async def harness(
-    upstream: FakeUpstream,
-    tmp_path: Path,
+    make_harness: Harnesses,
     recorded: tuple[int, list[dict[str, str]]],
     thief: tuple[int, list[dict[str, str]]],
-) -> AsyncIterator[AppHarness]:
+) -> AppHarness:
     hosts = [f"127.0.0.1:{recorded[0]}", f"127.0.0.1:{thief[0]}"]
-    catalog = make_catalog(upstream.base_url)
-    async with AppHarness.start(catalog, tmp_path, toolkit_allowed_hosts=hosts) as running:
-        yield running
+    return await make_harness(toolkit_allowed_hosts=hosts)
 
 
 async def _post(

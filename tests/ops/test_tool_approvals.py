@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from assistant import approvals
 from assistant.models import ToolApproval
 from core.database import write_transaction
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, make_catalog, parse_sse
+from tests.support import AppHarness, Harnesses, eventually, parse_sse
 from tests.toolkits.servers import build_tool_server, mcp_app, serve
 
 pytestmark = pytest.mark.anyio
@@ -29,16 +28,9 @@ def tool_server() -> Iterator[int]:
 
 
 @pytest.fixture
-async def app(
-    upstream: FakeUpstream, tmp_path: Path, tool_server: int
-) -> AsyncIterator[AppHarness]:
-    async with AppHarness.start(
-        make_catalog(upstream.base_url),
-        tmp_path,
-        toolkit_allowed_hosts=[f"127.0.0.1:{tool_server}"],
-        tool_approval_seconds=3,
-    ) as running:
-        yield running
+async def app(make_harness: Harnesses, tool_server: int) -> AppHarness:
+    hosts = [f"127.0.0.1:{tool_server}"]
+    return await make_harness(toolkit_allowed_hosts=hosts, tool_approval_seconds=3)
 
 
 async def _echo_chat(app: AppHarness, upstream: FakeUpstream, port: int) -> str:
@@ -74,10 +66,12 @@ async def _rows(app: AppHarness) -> list[ToolApproval]:
 
 
 async def _pending(app: AppHarness, sending: asyncio.Task[Any]) -> ToolApproval:
-    async with asyncio.timeout(30):  # generous: CI machines are busy
-        while not (rows := await _rows(app)):
-            assert not sending.done(), f"the answer ended without asking: {sending.result()}"
-            await asyncio.sleep(0.02)
+    async def asked() -> list[ToolApproval]:
+        if sending.done():
+            pytest.fail(f"the answer ended without asking: {sending.result()}")
+        return await _rows(app)
+
+    rows = await eventually(asked, seconds=30)  # generous: CI machines are busy
     assert [r.state for r in rows] == ["pending"]
     return rows[0]
 

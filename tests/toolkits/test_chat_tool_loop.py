@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, make_catalog, parse_sse
+from tests.support import AppHarness, Harnesses, eventually, parse_sse
 from tests.toolkits.servers import build_tool_server, mcp_app, serve
 
 pytestmark = pytest.mark.anyio
@@ -34,16 +33,8 @@ def tool_server() -> Iterator[int]:
 
 
 @pytest.fixture
-async def app(
-    upstream: FakeUpstream, tmp_path: Path, tool_server: int
-) -> AsyncIterator[AppHarness]:
-    async with AppHarness.start(
-        make_catalog(upstream.base_url),
-        tmp_path,
-        toolkit_allowed_hosts=[f"127.0.0.1:{tool_server}"],
-        tool_max_steps=3,
-    ) as running:
-        yield running
+async def app(make_harness: Harnesses, tool_server: int) -> AppHarness:
+    return await make_harness(toolkit_allowed_hosts=[f"127.0.0.1:{tool_server}"], tool_max_steps=3)
 
 
 async def _chat(app: AppHarness, toolkits: list[str]) -> str:
@@ -164,9 +155,7 @@ async def test_tools_with_side_effects_wait_for_approval(
     )
     sending = asyncio.create_task(_ask(app, chat_id))
     engine = app.services.chat
-    async with asyncio.timeout(15):
-        while not any(r.approvals for r in engine.registry.active()):
-            await asyncio.sleep(0.02)
+    await eventually(lambda: any(r.approvals for r in engine.registry.active()), seconds=15)
     decided = await app.client.post(
         f"/api/chats/{chat_id}/tool-approvals/e1",
         json={"approve": approve},

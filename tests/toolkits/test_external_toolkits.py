@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from core.models import User
-from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, make_catalog
+from tests.support import AppHarness, Harnesses
 from tests.toolkits.servers import change_weather_definition
 
 pytestmark = pytest.mark.anyio
@@ -21,18 +18,13 @@ CALL_TIMEOUT = 6.0  # short for the hang test, long enough for a loaded machine
 
 
 @pytest.fixture
-async def app(
-    upstream: FakeUpstream, tmp_path: Path, tool_server: tuple[Any, int]
-) -> AsyncIterator[AppHarness]:
+async def app(make_harness: Harnesses, tool_server: tuple[Any, int]) -> AppHarness:
     _, port = tool_server
-    async with AppHarness.start(
-        make_catalog(upstream.base_url),
-        tmp_path,
+    return await make_harness(
         toolkit_allowed_hosts=[f"127.0.0.1:{port}"],
         tool_call_timeout_seconds=CALL_TIMEOUT,
         tool_result_max_chars=RESULT_CAP,
-    ) as running:
-        yield running
+    )
 
 
 async def _admin(app: AppHarness) -> User:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -13,7 +12,7 @@ from sqlalchemy import select
 from api import tool_sources
 from core.models import User
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, Caller, free_port, make_catalog, parse_sse
+from tests.support import AppHarness, Caller, Harnesses, free_port, parse_sse
 from tests.toolkits.oauth_server import (
     AutoApprovingProvider,
     build_foreign_issuer_server,
@@ -40,15 +39,12 @@ def oauth_port(provider: AutoApprovingProvider) -> Iterator[int]:
 
 
 @pytest.fixture
-async def app(upstream: FakeUpstream, tmp_path: Path, oauth_port: int) -> AsyncIterator[AppHarness]:
-    async with AppHarness.start(
-        make_catalog(upstream.base_url),
-        tmp_path,
+async def app(make_harness: Harnesses, oauth_port: int) -> AppHarness:
+    return await make_harness(
         toolkit_allowed_hosts=[f"127.0.0.1:{oauth_port}"],
         public_url="http://testserver",
         tool_call_timeout_seconds=5.0,
-    ) as running:
-        yield running
+    )
 
 
 async def _toolkit(app: AppHarness, port: int) -> str:
@@ -206,15 +202,13 @@ async def test_each_user_signs_in_for_themselves_and_can_sign_out(
 
 
 async def test_an_authorization_server_on_a_forbidden_address_is_never_contacted(
-    upstream: FakeUpstream, tmp_path: Path
+    make_harness: Harnesses,
 ) -> None:
     canary = Canary()
     port = free_port()
     try:
         with serve(mcp_app(build_foreign_issuer_server(port, canary.port)), port=port):
-            async with AppHarness.start(
-                make_catalog(upstream.base_url),
-                tmp_path,
+            async with make_harness.running(
                 toolkit_allowed_hosts=[f"127.0.0.1:{port}"],
                 tool_call_timeout_seconds=5.0,
             ) as app:

@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
 from core.models import User
-from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, make_catalog
+from tests.support import AppHarness, Harnesses
 from tests.toolkits.servers import change_weather_definition
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def app(
-    upstream: FakeUpstream, tmp_path: Path, tool_server: tuple[Any, int]
-) -> AsyncIterator[AppHarness]:
-    async with AppHarness.start(
-        make_catalog(upstream.base_url),
-        tmp_path,
-        toolkit_allowed_hosts=[f"127.0.0.1:{tool_server[1]}"],
-        toolkit_refresh_seconds=0.3,
-    ) as running:
-        yield running
+async def app(make_harness: Harnesses, tool_server: tuple[Any, int]) -> AppHarness:
+    hosts = [f"127.0.0.1:{tool_server[1]}"]
+    return await make_harness(toolkit_allowed_hosts=hosts, toolkit_refresh_seconds=0.3)
 
 
 async def _tools(app: AppHarness, toolkit_id: str) -> dict[str, dict[str, Any]]:

@@ -5,30 +5,24 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import anyio
 import pytest
 
 from core.models import User
-from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, make_catalog
+from tests.support import AppHarness, Harnesses, eventually
 
 pytestmark = pytest.mark.anyio
 SERVER = str(Path(__file__).with_name("stdio_server.py"))
 
 
 @pytest.fixture
-async def app(upstream: FakeUpstream, tmp_path: Path) -> AsyncIterator[AppHarness]:
-    async with AppHarness.start(
-        make_catalog(upstream.base_url),
-        tmp_path,
+async def app(make_harness: Harnesses) -> AppHarness:
+    return await make_harness(
         tool_call_timeout_seconds=20.0,
         toolkit_stdio_max_sessions=2,
         toolkit_stdio_idle_seconds=2.0,
-    ) as running:
-        yield running
+    )
 
 
 async def _toolkit(app: AppHarness, name: str) -> str:
@@ -62,12 +56,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-async def _until(check: Callable[[], bool], seconds: float = 15.0) -> None:
-    with anyio.fail_after(seconds):
-        while not check():
-            await anyio.sleep(0.05)
-
-
 async def test_two_calls_reuse_one_server_process(app: AppHarness) -> None:
     toolkit_id = await _toolkit(app, "pids")
     pool = app.services.toolkits.connector.stdio
@@ -91,5 +79,5 @@ async def test_the_pool_is_bounded_and_closes_idle_servers(app: AppHarness) -> N
     pool = app.services.toolkits.connector.stdio
     pids = [await _pid(app, kit) for kit in kits]
     assert len(set(pids)) == 3 and pool.running() <= 2
-    await _until(lambda: not _alive(pids[0]))
-    await _until(lambda: pool.running() == 0 and not any(_alive(p) for p in pids))
+    await eventually(lambda: not _alive(pids[0]), seconds=15)
+    await eventually(lambda: pool.running() == 0 and not any(_alive(p) for p in pids), seconds=15)

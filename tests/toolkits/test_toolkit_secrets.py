@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, make_catalog
+from tests.support import AppHarness, Harnesses
 from tests.toolkits.servers import recorded_tool_server
 
 pytestmark = pytest.mark.anyio
@@ -31,15 +29,12 @@ def thief() -> Iterator[tuple[int, list[dict[str, str]]]]:
 
 @pytest.fixture
 async def app(
-    upstream: FakeUpstream,
-    tmp_path: Path,
+    make_harness: Harnesses,
     recorded: tuple[int, list[dict[str, str]]],
     thief: tuple[int, list[dict[str, str]]],
-) -> AsyncIterator[AppHarness]:
+) -> AppHarness:
     hosts = [f"127.0.0.1:{recorded[0]}", f"127.0.0.1:{thief[0]}"]
-    catalog = make_catalog(upstream.base_url)
-    async with AppHarness.start(catalog, tmp_path, toolkit_allowed_hosts=hosts) as running:
-        yield running
+    return await make_harness(toolkit_allowed_hosts=hosts)
 
 
 async def _post(app: AppHarness, path: str, body: Any, status: int, headers: Any = None) -> Any:
