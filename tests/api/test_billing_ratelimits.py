@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from tests.api.billing_builders import seated_member, v1
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, make_catalog
+from tests.support import AppHarness, Harnesses
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def limited(upstream: FakeUpstream, tmp_path: Path) -> AsyncIterator[AppHarness]:
+async def limited(make_harness: Harnesses) -> AppHarness:
     """An app whose users may make 60 model calls a minute."""
-    catalog = make_catalog(upstream.base_url)
-    async with AppHarness.start(catalog, tmp_path, rate_limit_user_rpm=60) as running:
-        yield running
+    return await make_harness(rate_limit_user_rpm=60)
 
 
 async def test_two_hundred_requests_against_sixty_a_minute_admit_sixty_and_spare_another_user(

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
 from api import markdown
-from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, make_catalog, slowest_health_while
+from tests.support import AppHarness, Harnesses, slowest_health_while
 
 pytestmark = pytest.mark.anyio
 
@@ -118,10 +116,9 @@ async def test_a_long_render_runs_off_the_loop_while_health_keeps_answering(
 
 
 async def test_a_render_over_its_time_limit_is_refused_with_a_json_413(
-    upstream: FakeUpstream, tmp_path: Path
+    make_harness: Harnesses,
 ) -> None:
-    catalog = make_catalog(upstream.base_url)
-    async with AppHarness.start(catalog, tmp_path, markdown_seconds=0.05) as harness:
+    async with make_harness.running(markdown_seconds=0.05) as harness:
         answer = await harness.client.post(
             "/api/markdown/_render",
             json={"texts": [_table(100_000) + "?"]},

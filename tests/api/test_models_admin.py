@@ -3,10 +3,8 @@ model, team blocks, and a change seen by a second app over the same database."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +12,14 @@ import pytest
 
 from tests.api.billing_builders import admin_team, completion, ledger_rows, seated_member
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, Caller, fresh_database_url, make_catalog
+from tests.support import (
+    AppHarness,
+    Caller,
+    Harnesses,
+    eventually,
+    fresh_database_url,
+    make_catalog,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -188,23 +193,21 @@ async def test_a_stored_model_turned_off_is_refused_and_hidden_from_members(
     assert (await say(harness, member, "house")).status_code == 201
 
 
-async def _eventually(check: Callable[[], Awaitable[bool]], seconds: float) -> float:
+async def _seconds_until(check: Callable[[], Awaitable[bool]], seconds: float) -> float:
     """Poll `check` until true; returns how long it took (fails after `seconds`)."""
     started = time.monotonic()
-    while not await check():
-        assert time.monotonic() - started < seconds, "the change did not arrive in time"
-        await asyncio.sleep(0.05)
+    await eventually(check, seconds=seconds, interval=0.05)
     return time.monotonic() - started
 
 
 async def test_a_model_added_through_one_app_is_usable_through_another_within_seconds(
-    upstream: FakeUpstream, tmp_path: Path
+    upstream: FakeUpstream, make_harness: Harnesses
 ) -> None:
     # Two app instances over one database and data directory, each with its own catalog object.
     same = {"database_url": fresh_database_url(), "catalog_poll_seconds": 1.0}
     async with (
-        AppHarness.start(make_catalog(upstream.base_url), tmp_path, **same) as one,
-        AppHarness.start(make_catalog(upstream.base_url), tmp_path, **same) as two,
+        make_harness.running(catalog=make_catalog(upstream.base_url), **same) as one,
+        make_harness.running(catalog=make_catalog(upstream.base_url), **same) as two,
     ):
         assert "house" not in await listed(two, two.admin)
         await stored_model(one, upstream, name="house")
@@ -212,7 +215,7 @@ async def test_a_model_added_through_one_app_is_usable_through_another_within_se
         async def seen_by_two() -> bool:
             return "house" in await listed(two, two.admin)
 
-        waited = await _eventually(seen_by_two, seconds=10)
+        waited = await _seconds_until(seen_by_two, seconds=10)
         assert waited < 5
         upstream.behave("house-upstream", text="From the other worker.", chunks=2)
         answer = await say(two, two.admin, "house")
@@ -225,4 +228,4 @@ async def test_a_model_added_through_one_app_is_usable_through_another_within_se
             status: int = (await say(two, two.admin, "house")).status_code
             return status == 403
 
-        await _eventually(refused_by_two, seconds=10)
+        await _seconds_until(refused_by_two, seconds=10)

@@ -13,7 +13,7 @@ from core import providers
 from core.database import write_transaction
 from core.errors import InvalidCatalog
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, app_settings, free_port, make_catalog
+from tests.support import AppHarness, Harnesses, app_settings, free_port, make_catalog
 
 pytestmark = pytest.mark.anyio
 
@@ -243,12 +243,9 @@ async def test_a_provider_at_a_metadata_address_is_a_422_naming_the_setting(
 
 
 async def test_an_operator_may_allow_a_link_local_provider_host(
-    upstream: FakeUpstream, tmp_path: Path
+    make_harness: Harnesses,
 ) -> None:
-    catalog = make_catalog(upstream.base_url)
-    async with AppHarness.start(
-        catalog, tmp_path, provider_allowed_hosts=["169.254.10.10:8000"]
-    ) as harness:
+    async with make_harness.running(provider_allowed_hosts=["169.254.10.10:8000"]) as harness:
         await add_provider(
             harness, name="ll", type="openai-compatible", apiBase="http://169.254.10.10:8000/v1"
         )

@@ -13,7 +13,7 @@ from api.migrate import alembic_config
 from billing import seats
 from core.database import write_transaction
 from tests.fakes.upstream import FakeUpstream
-from tests.support import ADMIN, AppHarness, make_catalog, parse_sse
+from tests.support import ADMIN, AppHarness, Harnesses, parse_sse
 
 pytestmark = pytest.mark.anyio
 
@@ -230,11 +230,10 @@ def _database_before_branches(path: Path) -> str:
 
 
 async def test_a_chat_from_before_branches_lists_in_order_and_continues(
-    upstream: FakeUpstream, tmp_path: Path
+    upstream: FakeUpstream, tmp_path: Path, make_harness: Harnesses
 ) -> None:
     url = await asyncio.to_thread(_database_before_branches, tmp_path / "old.db")
-    catalog = make_catalog(upstream.base_url)
-    async with AppHarness.start(catalog, tmp_path, database_url=url) as harness:
+    async with make_harness.running(database_url=url) as harness:
         async with write_transaction(harness.services.sessions) as session:
             await seats.grant_bootstrap_seat(session, user_id=harness.admin.id)
         chat_id = "oldchat000000000000000001"

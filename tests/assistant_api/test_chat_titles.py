@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from assistant.titles import MAX_TOKENS, clean
 from tests.api.billing_builders import ledger_rows, open_reservations
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, make_catalog
+from tests.support import AppHarness, Harnesses
 
 pytestmark = pytest.mark.anyio
 QUESTION = "Could you plan a relaxed weekend in Paris for two people in spring?"
 
 
 @pytest.fixture
-async def titled(upstream: FakeUpstream, tmp_path: Path) -> AsyncIterator[AppHarness]:
+async def titled(make_harness: Harnesses) -> AppHarness:
     """The app with auto titles on, as it runs by default."""
-    catalog = make_catalog(upstream.base_url)
-    async with AppHarness.start(catalog, tmp_path, auto_titles=True) as running:
-        yield running
+    return await make_harness(auto_titles=True)
 
 
 async def titles_done(harness: AppHarness) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.fakes.upstream import FakeUpstream
 from tests.knowledge.apps import knowledge_app, search, upload, wait_settled
-from tests.support import AppHarness, make_catalog
+from tests.support import Harnesses
 
 pytestmark = pytest.mark.anyio
 
@@ -42,10 +42,9 @@ async def test_files_are_indexed_searched_and_deleted_through_the_qdrant_server_
 
 
 async def test_several_workers_without_a_qdrant_server_answer_503_naming_the_setting(
-    upstream: FakeUpstream, tmp_path: Path
+    make_harness: Harnesses,
 ) -> None:
-    catalog = make_catalog(upstream.base_url)
-    async with AppHarness.start(catalog, tmp_path, workers=2, embedding_backend="hash") as harness:
+    async with make_harness.running(workers=2, embedding_backend="hash") as harness:
         admin = harness.admin
         response = await harness.client.post(
             "/api/knowledge/search", json={"query": "anything"}, headers=admin.headers

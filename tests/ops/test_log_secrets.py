@@ -11,7 +11,6 @@ import io
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from api import logs
 from api.logs import RedactSecrets
 from core.catalog import Catalog, parse_catalog
 from tests.fakes.upstream import FakeUpstream
-from tests.support import FAKE_PRICE, AppHarness
+from tests.support import FAKE_PRICE, AppHarness, Harnesses
 
 pytestmark = pytest.mark.anyio
 PROVIDER_KEY = "provider-key-7f3a9c1e5b2d"
@@ -85,11 +84,11 @@ def provider_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 @pytest.fixture
 async def logged(
-    upstream: FakeUpstream, tmp_path: Path, provider_key: str
+    upstream: FakeUpstream, make_harness: Harnesses, provider_key: str
 ) -> AsyncIterator[tuple[AppHarness, Captured]]:
     captured = Captured()
     catalog = _catalog(upstream.base_url)
-    async with AppHarness.start(catalog, tmp_path, log_level="DEBUG", log_json=True) as harness:
+    async with make_harness.running(catalog=catalog, log_level="DEBUG", log_json=True) as harness:
         root = logging.getLogger()
         app_handler = root.handlers[0]
         assert isinstance(app_handler, logging.StreamHandler)

@@ -3,15 +3,13 @@ call span in the same trace, plus a `model usage` span with the call's tokens.""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, make_catalog, parse_sse
+from tests.support import AppHarness, Harnesses, parse_sse
 
 pytestmark = pytest.mark.anyio
 
@@ -23,11 +21,11 @@ async def test_tracing_is_off_unless_configured(harness: AppHarness) -> None:
 
 
 async def test_a_chat_turn_produces_a_request_span_and_a_model_call_span(
-    upstream: FakeUpstream, tmp_path: Path
+    upstream: FakeUpstream, make_harness: Harnesses
 ) -> None:
     upstream.behave("fake", text="Traced answer.", chunks=3)
     exporter = InMemorySpanExporter()
-    async with AppHarness.start(make_catalog(upstream.base_url), tmp_path, otel="console") as app:
+    async with make_harness.running(otel="console") as app:
         provider = app.app.state.tracing
         assert provider is not None
         provider.add_span_processor(SimpleSpanProcessor(exporter))
