@@ -11,7 +11,7 @@ import pytest
 from billing import ledger
 from core import tokens
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, parse_sse
+from tests.support import AppHarness, eventually, parse_sse
 
 pytestmark = pytest.mark.anyio
 TEXT = "Alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu."
@@ -218,12 +218,11 @@ async def test_cancel_keeps_the_partial_answer_and_closes_the_upstream_call(
             f"/api/chats/{chat_id}/messages", json={"content": "Hi"}, headers=harness.admin.headers
         )
     )
-    run = None
-    async with asyncio.timeout(10):
-        while run is None or len(run.text) < 20:
-            runs = engine.registry.active()
-            run = runs[0] if runs else None
-            await asyncio.sleep(0.01)
+    run = await eventually(
+        lambda: next((r for r in engine.registry.active() if len(r.text) >= 20), None),
+        seconds=10,
+        interval=0.01,
+    )
     response = await harness.client.post(
         f"/api/chats/{chat_id}/messages/{run.message_id}/_cancel", headers=harness.admin.headers
     )
@@ -265,18 +264,16 @@ async def test_text_is_checkpointed_while_the_answer_streams(
             f"/api/chats/{chat_id}/messages", json={"content": "Hi"}, headers=harness.admin.headers
         )
     )
-    saved = ""
-    async with asyncio.timeout(10):
-        while not saved:
-            listing = await harness.client.get(
-                f"/api/chats/{chat_id}/messages", headers=harness.admin.headers
-            )
-            answers = [
-                m for m in listing.json()["_embedded"]["messages"] if m["role"] == "assistant"
-            ]
-            if answers and answers[0]["status"] == "streaming":
-                saved = answers[0]["content"]
-            await asyncio.sleep(0.05)
+
+    async def checkpointed() -> str:
+        listing = await harness.client.get(
+            f"/api/chats/{chat_id}/messages", headers=harness.admin.headers
+        )
+        answers = [m for m in listing.json()["_embedded"]["messages"] if m["role"] == "assistant"]
+        streaming = bool(answers) and answers[0]["status"] == "streaming"
+        return str(answers[0]["content"]) if streaming else ""
+
+    saved = await eventually(checkpointed, seconds=10, interval=0.05)
     assert (TEXT * 4).startswith(saved) and len(saved) < len(TEXT * 4)
     assert (await sending).json()["status"] == "complete"
 
@@ -300,9 +297,7 @@ async def test_deleting_a_chat_while_it_is_answered_stops_the_answer_and_settles
     chat_id = await harness.chat(harness.admin)
     sending = asyncio.create_task(_send(harness, chat_id))
     engine = harness.services.chat
-    async with asyncio.timeout(10):
-        while not engine.registry.active():
-            await asyncio.sleep(0.01)
+    await eventually(engine.registry.active, seconds=10, interval=0.01)
     deleted = await harness.client.delete(f"/api/chats/{chat_id}", headers=harness.admin.headers)
     assert deleted.status_code == 204
     status, events = await sending  # the next checkpoint finds the answer gone

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -14,18 +13,17 @@ from assistant.models import Message
 from core import clock
 from core.database import write_transaction
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, make_catalog
+from tests.support import AppHarness, Harnesses, eventually
 
 pytestmark = pytest.mark.anyio
 TEXT = "".join(f"token{i} " for i in range(200))
 
 
 async def test_shutdown_ends_running_answers_as_interrupted_with_their_text_saved(
-    upstream: FakeUpstream, tmp_path: Path
+    upstream: FakeUpstream, make_harness: Harnesses
 ) -> None:
     upstream.behave("fake", text=TEXT, chunks=200, delay=0.05)
-    catalog = make_catalog(upstream.base_url)
-    async with AppHarness.start(catalog, tmp_path) as harness:
+    async with make_harness.running() as harness:
         chat_id = await harness.chat(harness.admin)
         sending = asyncio.create_task(
             harness.client.post(
@@ -35,10 +33,12 @@ async def test_shutdown_ends_running_answers_as_interrupted_with_their_text_save
             )
         )
         engine = harness.services.chat
-        async with asyncio.timeout(10):
-            while not engine.registry.active() or len(engine.registry.active()[0].text) < 10:
-                await asyncio.sleep(0.01)
-        message_id = engine.registry.active()[0].message_id
+        run = await eventually(
+            lambda: next((r for r in engine.registry.active() if len(r.text) >= 10), None),
+            seconds=10,
+            interval=0.01,
+        )
+        message_id = run.message_id
         await engine.shutdown(grace_seconds=0.1)
         answered = await sending
         assert answered.json()["status"] == "interrupted"

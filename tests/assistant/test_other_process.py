@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -11,26 +10,24 @@ from sqlalchemy import update
 from assistant.models import Message
 from core.database import write_transaction
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, make_catalog, parse_sse
+from tests.support import Harnesses, eventually, parse_sse
 
 pytestmark = pytest.mark.anyio
 TEXT = "".join(f"piece{i} " for i in range(80))
 
 
 async def test_answer_no_longer_in_memory_replays_from_the_database(
-    upstream: FakeUpstream, tmp_path: Path
+    upstream: FakeUpstream, make_harness: Harnesses
 ) -> None:
     upstream.behave("fake", text=TEXT, chunks=8)
-    catalog = make_catalog(upstream.base_url)
-    async with AppHarness.start(catalog, tmp_path, stream_buffer_ttl_seconds=0) as harness:
+    async with make_harness.running(stream_buffer_ttl_seconds=0) as harness:
         chat_id = await harness.chat(harness.admin)
         sent = await harness.client.post(
             f"/api/chats/{chat_id}/messages", json={"content": "hi"}, headers=harness.admin.headers
         )
         message_id = sent.json()["id"]
-        async with asyncio.timeout(5):
-            while harness.services.chat.registry.get(message_id) is not None:
-                await asyncio.sleep(0.01)
+        registry = harness.services.chat.registry
+        await eventually(lambda: registry.get(message_id) is None, seconds=5, interval=0.01)
         replay = await harness.client.get(
             f"/api/chats/{chat_id}/messages/{message_id}/events",
             headers={**harness.admin.headers, "Last-Event-ID": "10"},
@@ -42,11 +39,10 @@ async def test_answer_no_longer_in_memory_replays_from_the_database(
 
 
 async def test_cancel_flag_set_by_another_process_stops_the_answer(
-    upstream: FakeUpstream, tmp_path: Path
+    upstream: FakeUpstream, make_harness: Harnesses
 ) -> None:
     upstream.behave("fake", text=TEXT, chunks=80, delay=0.03)
-    catalog = make_catalog(upstream.base_url)
-    async with AppHarness.start(catalog, tmp_path, checkpoint_seconds=0.1) as harness:
+    async with make_harness.running(checkpoint_seconds=0.1) as harness:
         chat_id = await harness.chat(harness.admin)
         sending = asyncio.create_task(
             harness.client.post(
@@ -56,10 +52,8 @@ async def test_cancel_flag_set_by_another_process_stops_the_answer(
             )
         )
         engine = harness.services.chat
-        async with asyncio.timeout(10):
-            while not engine.registry.active():
-                await asyncio.sleep(0.01)
-        message_id = engine.registry.active()[0].message_id
+        (run, *_) = await eventually(engine.registry.active, seconds=10, interval=0.01)
+        message_id = run.message_id
         async with write_transaction(harness.services.sessions) as session:
             await session.execute(
                 update(Message).where(Message.id == message_id).values(cancel_requested=True)
