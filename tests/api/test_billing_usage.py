@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
@@ -14,7 +12,7 @@ import pytest
 
 from tests.api.billing_builders import ledger_rows, open_reservations, seated_member, v1
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness
+from tests.support import AppHarness, eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -24,14 +22,14 @@ Call = Callable[[], Awaitable[httpx.Response | None]]
 async def _one_more_row(harness: AppHarness, before: int, what: str) -> None:
     """Wait (bounded) until the ledger has one row more than `before` and nothing is held."""
     factory = harness.services.sessions
-    deadline = time.monotonic() + 10
-    while True:
+
+    async def settled() -> bool:
         rows, held = await ledger_rows(factory), await open_reservations(factory)
-        if len(rows) > before and not held:
-            assert len(rows) == before + 1, (what, [(r.source, r.outcome) for r in rows])
-            return
-        assert time.monotonic() < deadline, f"{what}: no terminal ledger row"
-        await asyncio.sleep(0.02)
+        assert len(rows) > before and not held, f"{what}: no terminal ledger row"
+        assert len(rows) == before + 1, (what, [(r.source, r.outcome) for r in rows])
+        return True
+
+    await eventually(settled, seconds=10)
 
 
 async def test_every_path_that_calls_a_model_leaves_exactly_one_ledger_row_per_call(

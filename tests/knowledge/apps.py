@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,7 +9,7 @@ from typing import Any
 
 from tests.fakes.upstream import FakeUpstream
 from tests.knowledge.conftest import MODEL_CACHE
-from tests.support import AppHarness, Caller, make_catalog
+from tests.support import AppHarness, Caller, eventually, make_catalog
 
 DEADLINE_SECONDS = 60.0
 
@@ -48,8 +46,8 @@ async def wait_settled(
     harness: AppHarness, caller: Caller, file_ids: list[str], deadline: float = DEADLINE_SECONDS
 ) -> dict[str, dict[str, Any]]:
     """Poll until every file is indexed or failed; returns them by id."""
-    end = time.monotonic() + deadline
-    while True:
+
+    async def settled() -> dict[str, dict[str, Any]]:
         found = {}
         for file_id in file_ids:
             response = await harness.client.get(
@@ -57,10 +55,11 @@ async def wait_settled(
             )
             assert response.status_code == 200, response.text
             found[file_id] = response.json()
-        if all(f["status"] in {"indexed", "failed"} for f in found.values()):
-            return found
-        assert time.monotonic() < end, {k: v["status"] for k, v in found.items()}
-        await asyncio.sleep(0.2)
+        statuses = {k: v["status"] for k, v in found.items()}
+        assert all(s in {"indexed", "failed"} for s in statuses.values()), statuses
+        return found
+
+    return await eventually(settled, seconds=deadline, interval=0.2)
 
 
 async def search(harness: AppHarness, caller: Caller, **body: Any) -> list[dict[str, Any]]:

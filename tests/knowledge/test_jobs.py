@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +13,19 @@ from core import database
 from tests.fakes.upstream import FakeUpstream
 from tests.knowledge import samples
 from tests.knowledge.apps import knowledge_app, upload, wait_settled
-from tests.support import AppHarness, fresh_database_url
+from tests.support import AppHarness, eventually, fresh_database_url
 
 pytestmark = pytest.mark.anyio
 
 
 async def _finished_runs(app: AppHarness, job_id: str, count: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 60
-    while True:
+    async def finished() -> list[dict[str, Any]]:
         response = await app.client.get(f"/api/jobs/{job_id}/runs", headers=app.admin.headers)
         runs: list[dict[str, Any]] = response.json()["_embedded"]["runs"]
-        if len(runs) >= count and all(r["status"] != "running" for r in runs):
-            return runs
-        assert time.monotonic() < deadline, runs
-        await asyncio.sleep(0.2)
+        assert len(runs) >= count and all(r["status"] != "running" for r in runs), runs
+        return runs
+
+    return await eventually(finished, seconds=60, interval=0.2)
 
 
 async def _sync_job(app: AppHarness, folder_id: str) -> str:
@@ -146,16 +144,15 @@ async def test_indexing_interrupted_by_a_restart_is_taken_up_again(
     async with knowledge_app(upstream, tmp_path, database_url=same_database) as app:
         database_url = app.services.settings.resolved_database_url
         (row,) = await upload(app, app.admin, {"long.txt": big})
-        deadline = time.monotonic() + 30
-        while True:
+
+        async def partly_indexed() -> bool:
             current = await app.client.get(
                 f"/api/library/files/{row['id']}", headers=app.admin.headers
             )
-            if current.json()["status"] == "indexing" and current.json()["chunksIndexed"] > 0:
-                break
             assert current.json()["status"] != "indexed", "indexing ended before the restart"
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
+            return current.json()["status"] == "indexing" and current.json()["chunksIndexed"] > 0
+
+        await eventually(partly_indexed, seconds=30, interval=0.05)
     engine = database.create_engine(database_url)
     try:
         async with engine.connect() as connection:
