@@ -27,7 +27,7 @@ from core.catalog import Price
 from tests.fakes.upstream import FakeUpstream
 from tests.postgres import SKIP_REASON, create_database, drop_database, server_url
 from tests.served import Served, serve
-from tests.support import parse_sse
+from tests.support import eventually, parse_sse
 
 pytestmark = pytest.mark.anyio
 WORDS = [f"word{i} " for i in range(40)]
@@ -69,11 +69,15 @@ async def _start_stream(client: httpx.AsyncClient, served: Served) -> Reading:
     return reading
 
 
+async def _unready(client: httpx.AsyncClient) -> httpx.Response | None:
+    """The readiness answer once it is 503."""
+    ready = await client.get("/api/ready")
+    return ready if ready.status_code == 503 else None
+
+
 async def _refused_while_draining(client: httpx.AsyncClient, served: Served) -> None:
     """Readiness and new work answer 503 `shutting_down` within a second of the signal."""
-    async with asyncio.timeout(1):
-        while (ready := await client.get("/api/ready")).status_code != 503:
-            await asyncio.sleep(0.02)
+    ready = await eventually(lambda: _unready(client), seconds=1)
     assert ready.json()["code"] == "shutting_down"
     chat = await client.post("/api/chats", json={}, headers=served.headers)
     assert chat.status_code == 201  # what starts no model work goes on
@@ -202,9 +206,7 @@ async def _each_worker_refuses(client: httpx.AsyncClient, served: Served) -> Non
     """New connections (spread over the workers) are refused: readiness answers 503 and new work
     gets 503 `shutting_down`, or the connection fails once an idle worker has already exited."""
     chat = await client.post("/api/chats", json={}, headers=served.headers)
-    async with asyncio.timeout(3):  # the supervisor passes signals on every 0.5 s
-        while (await client.get("/api/ready")).status_code != 503:
-            await asyncio.sleep(0.02)
+    await eventually(lambda: _unready(client), seconds=3)  # signals pass on every 0.5 s
     refusals = 0
     async with asyncio.timeout(5):
         for _ in range(8):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from core.models import ServingProcess, User
 from tests.fakes.upstream import FakeUpstream
 from tests.postgres import SKIP_REASON, create_database, drop_database, server_url
 from tests.served import serve
-from tests.support import ADMIN, PASSWORD
+from tests.support import ADMIN, PASSWORD, eventually
 
 pytestmark = pytest.mark.anyio
 ADMIN_ENV = {"SWITCHBOARD_ADMIN_USERNAME": ADMIN, "SWITCHBOARD_ADMIN_PASSWORD": PASSWORD}
@@ -56,9 +55,13 @@ async def test_two_workers_on_a_fresh_database_migrate_and_make_the_admin_once(
     with serve(
         tmp_path, upstream, database_url=fresh_database, workers=2, env=ADMIN_ENV, fresh=True
     ) as served:
-        async with asyncio.timeout(60):  # the second worker serves once the first has started
-            while (counts := await _counts(served.database_url))[1] < 2:
-                await asyncio.sleep(0.1)
+
+        async def both_serving() -> tuple[int, int] | None:
+            counts = await _counts(served.database_url)
+            return counts if counts[1] >= 2 else None
+
+        # the second worker serves once the first has started
+        counts = await eventually(both_serving, seconds=60, interval=0.1)
         async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
             login = await client.post(
                 "/api/auth/login", json={"username": ADMIN, "password": PASSWORD}

@@ -26,7 +26,7 @@ from knowledge.models import Job, JobRun
 from tests.fakes.upstream import FakeUpstream
 from tests.postgres import SKIP_REASON, create_database, drop_database, server_url
 from tests.served import Served, prepare, serve
-from tests.support import parse_sse
+from tests.support import eventually, parse_sse
 from tests.toolkits.servers import build_tool_server, mcp_app
 from tests.toolkits.servers import serve as serve_tools
 
@@ -252,10 +252,14 @@ async def test_a_scheduled_job_runs_once_each_time_it_is_due_with_both_workers_p
     job_id = made.json()["id"]
     for round_number in range(1, 6):
         await _make_due(pair.database_url, job_id)
-        async with asyncio.timeout(15):
-            while (state := await _runs_of(pair.database_url, job_id)) != (round_number, True):
-                assert state[0] <= round_number, f"the job ran twice in round {round_number}"
-                await asyncio.sleep(0.1)
+
+        async def ran_once(round_number: int = round_number) -> bool:
+            state = await _runs_of(pair.database_url, job_id)
+            if state[0] > round_number:
+                pytest.fail(f"the job ran twice in round {round_number}")
+            return state == (round_number, True)
+
+        await eventually(ran_once, seconds=15, interval=0.1)
         await asyncio.sleep(1)  # both workers polled (every 0.2 s) several times since
         assert (await _runs_of(pair.database_url, job_id))[0] == round_number
 
