@@ -43,6 +43,16 @@ async def make_harness(upstream: FakeUpstream, tmp_path: Path) -> AsyncIterator[
         yield Harnesses(stack, make_catalog(upstream.base_url), tmp_path)
 
 
+@pytest.fixture(scope="module")
+async def make_module_harness(
+    fake_upstream_server: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Harnesses]:
+    """make_harness for apps a whole module shares (started once, stopped after its last test)."""
+    async with AsyncExitStack() as stack:
+        folder = tmp_path_factory.mktemp("app")
+        yield Harnesses(stack, make_catalog(fake_upstream_server.base_url), folder)
+
+
 @pytest.fixture
 async def harness(make_harness: Harnesses) -> AppHarness:
     """A running app (lifespan included) on a fresh SQLite database, with an admin."""

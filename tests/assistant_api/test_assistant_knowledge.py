@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +10,7 @@ from tests.api.billing_builders import seated_member
 from tests.fakes.upstream import FakeUpstream
 from tests.knowledge import samples
 from tests.knowledge.apps import knowledge_app, upload, wait_settled
-from tests.support import AppHarness, Caller, parse_sse
+from tests.support import AppHarness, Caller, Harnesses, parse_sse
 
 pytestmark = pytest.mark.anyio
 
@@ -40,10 +39,10 @@ def _citations(events: list[Any]) -> list[dict[str, Any]]:
 
 
 async def test_a_chat_with_an_assistant_cites_a_file_uploaded_to_it(
-    upstream: FakeUpstream, tmp_path: Path
+    upstream: FakeUpstream, make_harness: Harnesses
 ) -> None:
     upstream.behave("fake", text="Prime it first [1].")
-    async with knowledge_app(upstream, tmp_path) as app:
+    async with knowledge_app(make_harness) as app:
         assistant_id = await _assistant(app, visibility="instance")
         manual = samples.text_file(["Pump model HV-2290 must be primed before use."])
         uploaded = await app.client.post(
@@ -81,10 +80,10 @@ async def test_a_chat_with_an_assistant_cites_a_file_uploaded_to_it(
 
 
 async def test_attached_library_files_ground_the_assistant_and_foreign_files_are_404(
-    upstream: FakeUpstream, tmp_path: Path
+    upstream: FakeUpstream, make_harness: Harnesses
 ) -> None:
     upstream.behave("fake", text="See [1].")
-    async with knowledge_app(upstream, tmp_path) as app:
+    async with knowledge_app(make_harness) as app:
         rows = await upload(
             app,
             app.admin,

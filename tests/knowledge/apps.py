@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from tests.fakes.upstream import FakeUpstream
 from tests.knowledge.conftest import MODEL_CACHE
-from tests.support import AppHarness, Caller, eventually, make_catalog
+from tests.support import AppHarness, Caller, Harnesses, eventually
 
 DEADLINE_SECONDS = 60.0
 
 
-@asynccontextmanager
-async def knowledge_app(
-    upstream: FakeUpstream, folder: Path, **settings: Any
-) -> AsyncIterator[AppHarness]:
+def knowledge_app(harnesses: Harnesses, **settings: Any) -> AbstractAsyncContextManager[AppHarness]:
     """The app with the real embedding model (ONNX, exported once into the shared test cache)."""
     values: dict[str, Any] = {
         "embedding_backend": "onnx",
@@ -25,8 +19,7 @@ async def knowledge_app(
         "max_parse_seconds": 10.0,
         **settings,
     }
-    async with AppHarness.start(make_catalog(upstream.base_url), folder, **values) as harness:
-        yield harness
+    return harnesses.running(**values)
 
 
 async def upload(

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.fakes.upstream import FakeUpstream
 from tests.knowledge import samples
 from tests.knowledge.apps import knowledge_app, upload, wait_settled
-from tests.support import parse_sse
+from tests.support import Harnesses, parse_sse
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_a_chat_with_knowledge_cites_its_passages_and_sends_them_as_data(
-    upstream: FakeUpstream, tmp_path: Path
+    upstream: FakeUpstream, make_harness: Harnesses
 ) -> None:
     upstream.behave("fake", text="Prime it first [1].", chunks=3)
-    async with knowledge_app(upstream, tmp_path) as app:
+    async with knowledge_app(make_harness) as app:
         manual = samples.pdf_file([("Pumps", ["Pump model HV-2290 must be primed before use."])])
         other = samples.text_file(["Nothing here about machines, only about tulips."])
         rows = await upload(app, app.admin, {"manual.pdf": manual, "tulips.txt": other})

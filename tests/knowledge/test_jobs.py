@@ -10,10 +10,9 @@ import pytest
 from sqlalchemy import text
 
 from core import database
-from tests.fakes.upstream import FakeUpstream
 from tests.knowledge import samples
 from tests.knowledge.apps import knowledge_app, upload, wait_settled
-from tests.support import AppHarness, eventually, fresh_database_url
+from tests.support import AppHarness, Harnesses, eventually, fresh_database_url
 
 pytestmark = pytest.mark.anyio
 
@@ -50,13 +49,13 @@ async def _mirrored(app: AppHarness, folder_id: str) -> dict[str, str]:
 
 
 async def test_library_sync_mirrors_new_changed_and_deleted_files_by_content_hash(
-    upstream: FakeUpstream, tmp_path: Path
+    tmp_path: Path, make_harness: Harnesses
 ) -> None:
     source = tmp_path / "sync" / "docs"
     source.mkdir(parents=True)
     (source / "a.md").write_bytes(samples.markdown_file([("A", ["Alpha text here."])]))
     (source / "b.txt").write_bytes(b"Bravo text, plain and simple.")
-    async with knowledge_app(upstream, tmp_path, library_sync_root=tmp_path / "sync") as app:
+    async with knowledge_app(make_harness, library_sync_root=tmp_path / "sync") as app:
         folder = await app.client.post(
             "/api/library/folders", json={"name": "Mirror"}, headers=app.admin.headers
         )
@@ -93,10 +92,8 @@ async def test_library_sync_mirrors_new_changed_and_deleted_files_by_content_has
         assert refused["status"] == "failed" and "sync root" in refused["error"]
 
 
-async def test_two_concurrent_runs_of_a_job_start_it_once(
-    upstream: FakeUpstream, tmp_path: Path
-) -> None:
-    async with knowledge_app(upstream, tmp_path) as app:
+async def test_two_concurrent_runs_of_a_job_start_it_once(make_harness: Harnesses) -> None:
+    async with knowledge_app(make_harness) as app:
         folder = await app.client.post(
             "/api/library/folders", json={"name": "F"}, headers=app.admin.headers
         )
@@ -133,15 +130,13 @@ async def test_two_concurrent_runs_of_a_job_start_it_once(
         assert bad.status_code == 422
 
 
-async def test_indexing_interrupted_by_a_restart_is_taken_up_again(
-    upstream: FakeUpstream, tmp_path: Path
-) -> None:
+async def test_indexing_interrupted_by_a_restart_is_taken_up_again(make_harness: Harnesses) -> None:
     paragraphs = [
         f"Paragraph {n} speaks of rivers, ferries and tide tables." * 6 for n in range(600)
     ]
     big = samples.text_file(paragraphs)
     same_database = fresh_database_url()  # both starts use one database ("" = the SQLite file)
-    async with knowledge_app(upstream, tmp_path, database_url=same_database) as app:
+    async with knowledge_app(make_harness, database_url=same_database) as app:
         database_url = app.services.settings.resolved_database_url
         (row,) = await upload(app, app.admin, {"long.txt": big})
 
@@ -162,7 +157,7 @@ async def test_indexing_interrupted_by_a_restart_is_taken_up_again(
     finally:
         await engine.dispose()
     assert status == "pending"  # handed back at shutdown
-    async with knowledge_app(upstream, tmp_path, database_url=same_database) as app:
+    async with knowledge_app(make_harness, database_url=same_database) as app:
         settled = await wait_settled(app, app.admin, [row["id"]], deadline=90)
         assert settled[row["id"]]["status"] == "indexed"
         assert settled[row["id"]]["chunkCount"] == settled[row["id"]]["chunksIndexed"] > 100

@@ -10,20 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.upstream import FakeUpstream
 from tests.knowledge import samples
 from tests.knowledge.apps import knowledge_app, search, upload, wait_settled
-from tests.support import AppHarness
+from tests.support import AppHarness, Harnesses
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(scope="module")
-async def app(
-    fake_upstream_server: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[AppHarness]:
-    folder = tmp_path_factory.mktemp("library")
-    async with knowledge_app(fake_upstream_server, folder, max_upload_bytes=4 << 20) as harness:
+async def app(make_module_harness: Harnesses) -> AsyncIterator[AppHarness]:
+    async with knowledge_app(make_module_harness, max_upload_bytes=4 << 20) as harness:
         yield harness
 
 

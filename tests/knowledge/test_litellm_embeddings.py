@@ -3,9 +3,7 @@ provider call metered by billing (uploader pays for indexing, searcher for queri
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -20,7 +18,7 @@ from tests.api.billing_builders import (
 )
 from tests.fakes.upstream import EMBEDDING_DIMENSION, FakeUpstream
 from tests.knowledge.apps import search, upload, wait_settled
-from tests.support import AppHarness, make_catalog
+from tests.support import AppHarness, Harnesses, make_catalog
 
 pytestmark = pytest.mark.anyio
 
@@ -32,18 +30,14 @@ NOTES = (
 )
 
 
-@asynccontextmanager
-async def litellm_app(
-    upstream: FakeUpstream, folder: Path, **info: Any
-) -> AsyncIterator[AppHarness]:
+def litellm_app(
+    harnesses: Harnesses, upstream: FakeUpstream, **info: Any
+) -> AbstractAsyncContextManager[AppHarness]:
     """The app embedding with the catalog model `embed` (the fake upstream's /v1/embeddings)."""
     catalog = make_catalog(
         upstream.base_url, embed={"output_vector_size": EMBEDDING_DIMENSION, **EMBED_PRICE, **info}
     )
-    async with AppHarness.start(
-        catalog, folder, embedding_backend="litellm", embedding_model="embed"
-    ) as harness:
-        yield harness
+    return harnesses.running(catalog=catalog, embedding_backend="litellm", embedding_model="embed")
 
 
 def _embedding_calls(upstream: FakeUpstream) -> int:
@@ -56,9 +50,9 @@ def _embedding_rows(rows: list[LedgerEntry]) -> list[LedgerEntry]:
 
 
 async def test_a_file_is_indexed_and_found_through_litellm_and_each_call_is_billed(
-    upstream: FakeUpstream, tmp_path: Path
+    upstream: FakeUpstream, make_harness: Harnesses
 ) -> None:
-    async with litellm_app(upstream, tmp_path) as harness:
+    async with litellm_app(make_harness, upstream) as harness:
         admin = harness.admin
         [item] = await upload(harness, admin, {"harbour.md": NOTES})
         settled = (await wait_settled(harness, admin, [item["id"]]))[item["id"]]
@@ -90,9 +84,9 @@ async def test_a_file_is_indexed_and_found_through_litellm_and_each_call_is_bill
 
 
 async def test_a_search_is_billed_to_the_user_who_searches(
-    upstream: FakeUpstream, tmp_path: Path
+    upstream: FakeUpstream, make_harness: Harnesses
 ) -> None:
-    async with litellm_app(upstream, tmp_path) as harness:
+    async with litellm_app(make_harness, upstream) as harness:
         member = await seated_member(harness, "searcher")
         assert await search(harness, member, query="fog over the lighthouse") == []
         [row] = _embedding_rows(list(await ledger_rows(harness.services.sessions)))
@@ -100,9 +94,9 @@ async def test_a_search_is_billed_to_the_user_who_searches(
 
 
 async def test_a_team_file_is_billed_to_its_uploader_under_the_team_budget(
-    upstream: FakeUpstream, tmp_path: Path
+    upstream: FakeUpstream, make_harness: Harnesses
 ) -> None:
-    async with litellm_app(upstream, tmp_path) as harness:
+    async with litellm_app(make_harness, upstream) as harness:
         team_id = await admin_team(harness)
         member = await seated_member(harness, "uploader")
         [item] = await upload(harness, member, {"harbour.md": NOTES}, teamId=team_id)
@@ -115,9 +109,9 @@ async def test_a_team_file_is_billed_to_its_uploader_under_the_team_budget(
 
 
 async def test_an_exhausted_budget_fails_indexing_with_its_reason_and_refuses_search_with_402(
-    upstream: FakeUpstream, tmp_path: Path
+    upstream: FakeUpstream, make_harness: Harnesses
 ) -> None:
-    async with litellm_app(upstream, tmp_path) as harness:
+    async with litellm_app(make_harness, upstream) as harness:
         admin = harness.admin
         await create_budget(harness, name="Tiny", scope="user", scopeId=admin.id, limitMicros=1)
         [item] = await upload(harness, admin, {"harbour.md": NOTES})
@@ -134,10 +128,10 @@ async def test_an_exhausted_budget_fails_indexing_with_its_reason_and_refuses_se
 
 
 async def test_an_unpriced_embedding_model_is_refused_under_a_money_budget(
-    upstream: FakeUpstream, tmp_path: Path
+    upstream: FakeUpstream, make_harness: Harnesses
 ) -> None:
     unpriced = {"input_cost_per_token": None, "output_cost_per_token": None}
-    async with litellm_app(upstream, tmp_path, **unpriced) as harness:
+    async with litellm_app(make_harness, upstream, **unpriced) as harness:
         admin = harness.admin
         await create_budget(harness, name="All", scope="global", limitMicros=10**9)
         response = await harness.client.post(
@@ -149,10 +143,10 @@ async def test_an_unpriced_embedding_model_is_refused_under_a_money_budget(
 
 
 async def test_a_provider_failure_fails_the_file_and_settles_the_call(
-    upstream: FakeUpstream, tmp_path: Path
+    upstream: FakeUpstream, make_harness: Harnesses
 ) -> None:
     upstream.behave("embed", fail_status=500)
-    async with litellm_app(upstream, tmp_path) as harness:
+    async with litellm_app(make_harness, upstream) as harness:
         admin = harness.admin
         [item] = await upload(harness, admin, {"harbour.md": NOTES})
         failed = (await wait_settled(harness, admin, [item["id"]]))[item["id"]]

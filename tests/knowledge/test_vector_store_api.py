@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.upstream import FakeUpstream
 from tests.knowledge.apps import knowledge_app, search, upload, wait_settled
 from tests.support import Harnesses
 
@@ -21,10 +20,10 @@ NOTES = (
 
 
 async def test_files_are_indexed_searched_and_deleted_through_the_qdrant_server_path(
-    upstream: FakeUpstream, tmp_path: Path
+    tmp_path: Path, make_harness: Harnesses
 ) -> None:
     location = tmp_path / "qdrant-local"
-    async with knowledge_app(upstream, tmp_path, qdrant_url=f"file://{location}") as harness:
+    async with knowledge_app(make_harness, qdrant_url=f"file://{location}") as harness:
         admin = harness.admin
         [item] = await upload(harness, admin, {"observatory.md": NOTES})
         settled = (await wait_settled(harness, admin, [item["id"]]))[item["id"]]
