@@ -22,6 +22,7 @@ from tests.support import (
     ADMIN,
     PASSWORD,
     AppHarness,
+    Harnesses,
     frozen_clock,
     live_server,
     make_catalog,
@@ -124,10 +125,9 @@ async def test_a_browser_that_logged_in_before_is_not_locked_out_by_strangers(
 
 
 async def test_one_address_guessing_many_accounts_is_throttled(
-    upstream: FakeUpstream, tmp_path: Path
+    make_harness: Harnesses,
 ) -> None:
-    catalog = make_catalog(upstream.base_url)
-    async with AppHarness.start(catalog, tmp_path, login_free_attempts_per_address=3) as harness:
+    async with make_harness.running(login_free_attempts_per_address=3) as harness:
         with frozen_clock(clock.utcnow()):  # no wait runs out under load
             async with _client_at(harness, "10.0.0.9") as sprayer:
                 statuses = [

@@ -3,8 +3,6 @@ or by the user, on every worker at once."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
 
@@ -12,8 +10,7 @@ from core import clock, users
 from core.database import create_engine, sessionmaker, write_transaction
 from core.errors import InvalidSettings
 from core.schemas import UserUpdate
-from tests.fakes.upstream import FakeUpstream
-from tests.support import PASSWORD, AppHarness, Caller, frozen_clock, make_catalog
+from tests.support import PASSWORD, AppHarness, Caller, Harnesses, frozen_clock
 
 pytestmark = pytest.mark.anyio
 
@@ -184,10 +181,8 @@ async def test_a_wrong_current_password_is_refused_and_throttled(harness: AppHar
 
 
 async def test_a_weak_admin_password_in_the_settings_stops_the_first_start_naming_it(
-    upstream: FakeUpstream, tmp_path: Path
+    make_harness: Harnesses,
 ) -> None:
     with pytest.raises(InvalidSettings, match="SWITCHBOARD_ADMIN_PASSWORD"):
-        async with AppHarness.start(
-            make_catalog(upstream.base_url), tmp_path, admin_password="switchboard"
-        ):
+        async with make_harness.running(admin_password="switchboard"):
             pass

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import httpx
 import pytest
 
 from core.errors import InvalidSettings
 from core.settings import load_settings
-from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, make_catalog
+from tests.support import Harnesses
 
 pytestmark = pytest.mark.anyio
 METADATA = "/.well-known/oauth-protected-resource/mcp"
@@ -26,9 +24,9 @@ FORWARDED = {
 
 @asynccontextmanager
 async def _started(
-    upstream: FakeUpstream, tmp_path: Path, client: tuple[str, int], **settings: object
+    harnesses: Harnesses, client: tuple[str, int], **settings: object
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with AppHarness.start(make_catalog(upstream.base_url), tmp_path, **settings) as harness:
+    async with harnesses.running(**settings) as harness:
         transport = httpx.ASGITransport(app=harness.app, client=client)
         async with httpx.AsyncClient(transport=transport, base_url="http://10.0.0.5:9000") as c:
             yield c
@@ -44,9 +42,9 @@ async def _urls(client: httpx.AsyncClient) -> tuple[str, str]:
 
 
 async def test_a_trusted_proxys_forwarded_host_and_scheme_name_the_public_url(
-    upstream: FakeUpstream, tmp_path: Path
+    make_harness: Harnesses,
 ) -> None:
-    started = _started(upstream, tmp_path, ("10.1.2.3", 5000), trusted_proxies=["10.1.0.0/16"])
+    started = _started(make_harness, ("10.1.2.3", 5000), trusted_proxies=["10.1.0.0/16"])
     async with started as client:
         resource, named = await _urls(client)
     assert resource == "https://chat.example.org/mcp"
@@ -54,21 +52,18 @@ async def test_a_trusted_proxys_forwarded_host_and_scheme_name_the_public_url(
 
 
 async def test_forwarded_headers_from_an_untrusted_client_are_ignored(
-    upstream: FakeUpstream, tmp_path: Path
+    make_harness: Harnesses,
 ) -> None:
-    started = _started(upstream, tmp_path, ("10.9.9.9", 5000), trusted_proxies=["10.1.0.0/16"])
+    started = _started(make_harness, ("10.9.9.9", 5000), trusted_proxies=["10.1.0.0/16"])
     async with started as client:
         resource, named = await _urls(client)
     assert resource == "http://10.0.0.5:9000/mcp"  # the address the request came in on
     assert named == "http://10.0.0.5:9000" + METADATA
 
 
-async def test_the_configured_public_url_wins_over_everything(
-    upstream: FakeUpstream, tmp_path: Path
-) -> None:
+async def test_the_configured_public_url_wins_over_everything(make_harness: Harnesses) -> None:
     started = _started(
-        upstream,
-        tmp_path,
+        make_harness,
         ("10.1.2.3", 5000),
         trusted_proxies=["10.1.2.3"],
         public_url="https://switchboard.example.com/",
