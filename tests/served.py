@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -22,7 +21,14 @@ from billing import seats
 from core import api_tokens, database
 from core import users as user_service
 from core.schemas import UserCreate
-from tests.support import ADMIN, FAKE_PRICE, PASSWORD, free_port, fresh_database_url
+from tests.support import (
+    ADMIN,
+    FAKE_PRICE,
+    PASSWORD,
+    eventually_blocking,
+    free_port,
+    fresh_database_url,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,16 +92,16 @@ def prepare(url: str) -> str:
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "switchboard serve exited"
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError("switchboard serve exited")
         try:
-            if httpx.get(url + "/api/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"switchboard serve was not ready within {seconds} s")
+            return httpx.get(url + "/api/ready", timeout=1).status_code == 200
+        except httpx.HTTPError as error:
+            raise AssertionError(f"switchboard serve is not answering: {error}") from error
+
+    eventually_blocking(ready, seconds=seconds, interval=0.1)
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 60) -> None:

@@ -180,14 +180,41 @@ async def eventually(
             value = check()
             result = cast(T, await value if inspect.isawaitable(value) else value)
         except AssertionError as failure:
-            last: AssertionError = failure
+            result, last = cast(T, None), failure
         else:
-            if result:
-                return result
-            last = AssertionError(f"{getattr(check, '__name__', check)} returned {result!r}")
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"not within {seconds} s: {last}") from last
+            last = _not_yet(check, result)
+        if result:
+            return result
+        _give_up_after(deadline, seconds, last)
         await asyncio.sleep(interval)
+
+
+def eventually_blocking(
+    check: Callable[[], T], *, seconds: float = 10, interval: float = 0.02
+) -> T:
+    """`eventually` for synchronous code (a thread, a sync client, a browser test): the same
+    contract, sleeping between tries instead of awaiting."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            result = check()
+        except AssertionError as failure:
+            result, last = cast(T, None), failure
+        else:
+            last = _not_yet(check, result)
+        if result:
+            return result
+        _give_up_after(deadline, seconds, last)
+        time.sleep(interval)
+
+
+def _not_yet(check: Callable[[], Any], result: Any) -> AssertionError:
+    return AssertionError(f"{getattr(check, '__name__', check)} returned {result!r}")
+
+
+def _give_up_after(deadline: float, seconds: float, last: AssertionError) -> None:
+    if time.monotonic() >= deadline:
+        raise AssertionError(f"not within {seconds} s: {last}") from last
 
 
 class Harnesses:
@@ -248,11 +275,13 @@ def live_server(catalog: Catalog, tmp_path: Path, **settings: Any) -> Iterator[s
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
+
+    def started() -> bool:
+        if not thread.is_alive():
+            raise RuntimeError("the test server stopped before it started")
+        return bool(server.started)
+
+    eventually_blocking(started, seconds=20)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -21,6 +21,7 @@ from tests.support import (
     ADMIN,
     FAKE_PRICE,
     PASSWORD,
+    eventually_blocking,
     fresh_database_url,
     live_server,
     make_catalog,
@@ -54,14 +55,14 @@ class Live:
 
     def settled(self, seconds: float) -> LedgerEntry:
         """The one ledger row, once it is there and nothing is held; fails after `seconds`."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+
+        def one_row() -> LedgerEntry:
             rows, held = self.billing()
-            if rows and not held:
-                assert len(rows) == 1, rows
-                return rows[0]
-            time.sleep(0.05)
-        raise AssertionError(f"no terminal ledger row within {seconds} s")
+            assert rows and not held, "no terminal ledger row"
+            assert len(rows) == 1, rows
+            return rows[0]
+
+        return eventually_blocking(one_row, seconds=seconds, interval=0.05)
 
 
 @pytest.fixture(params=[True, False], ids=["fast-path", "litellm-path"])
@@ -132,12 +133,15 @@ def test_a_chat_client_leaving_mid_answer_does_not_stop_it_and_it_is_billed_once
             seen = _read_until(response, 5, "delta")
         message_id = seen[0][2]["messageId"]
         assert len("".join(e[2]["text"] for e in seen if e[1] == "delta")) < len(TEXT)
-        deadline = time.monotonic() + 10
-        message = client.get(f"/api/chats/{chat_id}/messages/{message_id}").json()
-        while message["status"] == "streaming":
-            assert time.monotonic() < deadline, "the answer did not finish"
-            time.sleep(0.05)
-            message = client.get(f"/api/chats/{chat_id}/messages/{message_id}").json()
+
+        def finished() -> dict[str, Any]:
+            message: dict[str, Any] = client.get(
+                f"/api/chats/{chat_id}/messages/{message_id}"
+            ).json()
+            assert message["status"] != "streaming", "the answer did not finish"
+            return message
+
+        message = eventually_blocking(finished, seconds=10, interval=0.05)
     assert message["status"] == "complete" and message["content"] == TEXT
     entry = live.settled(seconds=5)
     assert (entry.outcome, entry.source) == ("completed", "chat")

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from tests.fakes.upstream import FakeUpstream
-from tests.support import ADMIN, PASSWORD, live_server, make_catalog, parse_sse
+from tests.support import ADMIN, PASSWORD, eventually_blocking, live_server, make_catalog, parse_sse
 
 TEXT = "".join(f"word{i} " for i in range(60))
 
@@ -40,13 +40,13 @@ def _token(base: str) -> str:
 def _wait_status(
     client: httpx.Client, chat_id: str, message_id: str, timeout: float = 10
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def finished() -> dict[str, Any]:
         message = client.get(f"/api/chats/{chat_id}/messages/{message_id}").json()
-        if message["status"] != "streaming":
-            return dict(message)
-        time.sleep(0.05)
-    raise AssertionError("the answer did not finish")
+        assert message["status"] != "streaming", "the answer did not finish"
+        return dict(message)
+
+    return eventually_blocking(finished, seconds=timeout, interval=0.05)
 
 
 def test_disconnect_keeps_generating_and_reattaching_gets_the_rest(

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.worker_pool import WorkerPool
+from tests.support import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -31,9 +32,7 @@ async def test_a_task_timing_out_in_the_queue_leaves_the_running_workers_alone(
         running = asyncio.create_task(pool.run(30, _pid_after, 1.0, str(started)))
         # The executor hands a worker's next tasks over early (its call queue): fill that first.
         queued = [asyncio.create_task(pool.run(30, _pid_after, 0)) for _ in range(2)]
-        async with asyncio.timeout(10):
-            while not started.exists():
-                await asyncio.sleep(0.01)
+        await eventually(started.exists, seconds=10, interval=0.01)
         with pytest.raises(TimeoutError):
             await pool.run(0.2, _pid_after, 0)  # never started: dropped, nothing killed
         pids = await asyncio.gather(running, *queued)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -17,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from tests.support import free_port
+from tests.support import eventually_blocking, free_port
 
 HUGE_CHARS = 300_000
 
@@ -58,6 +57,12 @@ def change_weather_definition(server: MCPServer) -> None:
     )
 
 
+def _started(server: uvicorn.Server, thread: threading.Thread) -> bool:
+    if not thread.is_alive():
+        raise RuntimeError("server stopped before it started")
+    return bool(server.started)
+
+
 @contextmanager
 def serve(app: Any, port: int | None = None) -> Iterator[int]:
     """Run an ASGI app under uvicorn on a loopback port (a free one by default), in a thread;
@@ -66,10 +71,7 @@ def serve(app: Any, port: int | None = None) -> Iterator[int]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.02)
+    eventually_blocking(lambda: _started(server, thread), seconds=20)
     try:
         yield port
     finally:

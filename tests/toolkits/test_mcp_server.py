@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,7 +15,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.fakes.upstream import FakeUpstream
-from tests.support import ADMIN, PASSWORD, live_server, make_catalog
+from tests.support import ADMIN, PASSWORD, eventually_blocking, live_server, make_catalog
 
 pytestmark = pytest.mark.anyio
 INITIALIZE = {
@@ -175,13 +174,16 @@ def _indexed_file(base: str, token: str, name: str, text: str) -> str:
     made = httpx.post(f"{base}/api/library/files", files=files, headers=headers, timeout=30)
     assert made.status_code == 201, made.text
     file_id = str(made.json()["_embedded"]["files"][0]["id"])
-    for _ in range(200):
-        row = httpx.get(f"{base}/api/library/files/{file_id}", headers=headers, timeout=30).json()
-        if row["status"] in {"indexed", "failed"}:
-            assert row["status"] == "indexed", row
-            return file_id
-        time.sleep(0.05)  # a bounded poll of the indexing status (200 tries)
-    raise AssertionError("the file was not indexed in time")
+
+    def settled() -> dict[str, Any]:
+        url = f"{base}/api/library/files/{file_id}"
+        row: dict[str, Any] = httpx.get(url, headers=headers, timeout=30).json()
+        assert row["status"] in {"indexed", "failed"}, "the file was not indexed in time"
+        return row
+
+    row = eventually_blocking(settled, seconds=20, interval=0.05)
+    assert row["status"] == "indexed", row
+    return file_id
 
 
 async def test_knowledge_and_assistant_tools_act_as_the_caller(hashed_server: str) -> None:

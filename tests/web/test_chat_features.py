@@ -4,7 +4,6 @@ the chat list's actions."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.fakes.upstream import FakeUpstream
+from tests.support import eventually_blocking
 from tests.toolkits.servers import build_tool_server, mcp_app, serve
 from tests.web.chat_steps import ask, last_answer, open_chat, tool_call
 from tests.web.conftest import Site, log_in, screenshot, site_with
@@ -79,13 +79,14 @@ def test_a_tool_with_side_effects_asks_and_the_answer_goes_on(
 
 
 def _wait_indexed(site: Site, file_id: str) -> None:
-    deadline = time.monotonic() + 60
-    while True:
+
+    def indexed() -> bool:  # polling the API for the indexer, not waiting on the page
         status = site.admin.get(f"/api/library/files/{file_id}").json()["status"]
-        if status == "indexed":
-            return
-        assert status != "failed" and time.monotonic() < deadline, status
-        time.sleep(0.1)  # polling the API for the indexer, not waiting on the page
+        if status == "failed":
+            pytest.fail(f"the file failed to index: {status}")
+        return bool(status == "indexed")
+
+    eventually_blocking(indexed, seconds=60, interval=0.1)
 
 
 def test_a_citation_of_an_uploaded_file_links_to_its_passage(page: Page, site: Site) -> None:
