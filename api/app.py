@@ -47,12 +47,12 @@ from api.routes import (
 )
 from api.services import Services
 from api.shutdown import Drain, RefuseWhileDraining
-from assistant import recovery
-from assistant.embedding import LitellmEmbedder
-from assistant.engine import STALE_AFTER, ChatEngine, EngineConfig
-from assistant.gateway import Gateway
-from assistant.metering import Metering
-from assistant.passthrough import Passthrough
+from assistant.chat import recovery
+from assistant.chat.engine import STALE_AFTER, ChatEngine, EngineConfig
+from assistant.gateway.embedder import LitellmEmbedder
+from assistant.gateway.metering import Metering
+from assistant.gateway.passthrough import Passthrough
+from assistant.gateway.router import Gateway
 from billing import ledger, seats
 from billing.ratelimits import RateLimits
 from core import database, processes

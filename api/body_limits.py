@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import deps
 from api.errors import error_response
-from assistant import skill_files
+from assistant.assistants import skill_files
 from core.errors import SwitchboardError, TooLarge
 from core.settings import Settings
 

@@ -167,7 +167,7 @@ def _upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 def _rotate_key(args: argparse.Namespace, settings: Settings) -> int:
     from api.migrate import upgrade_under_lock
-    from assistant import keyring, secrets
+    from assistant.assistants import keyring, secrets
     from core import database
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)

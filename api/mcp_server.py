@@ -24,11 +24,12 @@ from starlette.types import ASGIApp
 from api import public_url
 from api.services import Services
 from api.tool_sources import LibrarySource
-from assistant import assistants, chats
-from assistant.engine import TurnOptions
+from assistant.assistants import assistants
+from assistant.assistants.sharing import Viewer
+from assistant.chat import chats
+from assistant.chat.engine import TurnOptions
 from assistant.models import Message
 from assistant.schemas import ChatCreate, MessageStatus
-from assistant.sharing import Viewer
 from billing.admission import Caller
 from core import api_tokens, teams
 from core.database import write_transaction

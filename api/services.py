@@ -8,11 +8,11 @@ from functools import cached_property
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.metrics import Metrics
-from assistant.embedding import LitellmEmbedder
-from assistant.engine import ChatEngine
-from assistant.gateway import Gateway
-from assistant.metering import Metering
-from assistant.passthrough import Passthrough
+from assistant.chat.engine import ChatEngine
+from assistant.gateway.embedder import LitellmEmbedder
+from assistant.gateway.metering import Metering
+from assistant.gateway.passthrough import Passthrough
+from assistant.gateway.router import Gateway
 from core.catalog import Catalog
 from core.catalog_sync import CatalogSync
 from core.processes import Process

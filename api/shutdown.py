@@ -24,8 +24,8 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import error_response
-from assistant.engine import ChatEngine
-from assistant.runs import ShuttingDown
+from assistant.chat.engine import ChatEngine
+from assistant.chat.runs import ShuttingDown
 
 log = logging.getLogger(__name__)
 # Requests that start model work: a chat turn, a regeneration or an edited turn, a /v1 call.

@@ -10,7 +10,7 @@ import anyio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from assistant.runs import StreamEvent
+from assistant.chat.runs import StreamEvent
 
 HEADERS = {"X-Accel-Buffering": "no", "Cache-Control": "no-cache"}
 PING = b": ping\r\n\r\n"

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
-from assistant.chunks import Chunk
-from assistant.gateway import Gateway
-from assistant.metering import Settled
+from assistant.gateway.chunks import Chunk
+from assistant.gateway.metering import Settled
+from assistant.gateway.router import Gateway
 from core.catalog import CatalogModel
 from core.errors import InvalidSettings
 from core.settings import Settings

@@ -9,9 +9,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api import public_url
-from assistant import tool_secrets
+from assistant.assistants import tool_secrets
+from assistant.chat.tool_loop import ToolCall, ToolOffer
 from assistant.models import Chat, Message
-from assistant.tool_loop import ToolCall, ToolOffer
 from core import teams, users
 from core.listing import PageRequest, contains_text
 from core.models import User

@@ -3,8 +3,8 @@
 `Cipher` is the scheme: AES-256-GCM, a fresh 12-byte random nonce written before the ciphertext,
 and a context (such as the row id) as associated data, so a value moved to another row does not
 open. `Sealer` writes it as text (`v1:` + base64url), for provider credentials here and toolkit
-credentials (`toolkits.crypto`); the assistant keyring (`assistant.keyring`) stores the raw bytes
-beside the id of the key that sealed them.
+credentials (`toolkits.crypto`); the assistant keyring (`assistant.assistants.keyring`) stores
+the raw bytes beside the id of the key that sealed them.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from api import uploads
 from api.deps import PrincipalDep, ServicesDep, SessionDep
 from api.hal import api_router, collection_of, resource, whole
 from api.routes.assistants import ViewerDep
-from assistant import knowledge_items, sharing
+from assistant.assistants import knowledge_items, sharing
 from assistant.models import Assistant, KnowledgeItem
 from assistant.schemas import KnowledgeAttach, KnowledgeItemRead
 from knowledge import intake

@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 from api.deps import ServicesDep, SessionDep
 from api.hal import api_router, collection_of, resource, resource_of, whole
 from api.routes.assistants import ViewerDep
-from assistant import keyring, memories, secrets, sharing
-from assistant.keyring import Keyring
+from assistant.assistants import keyring, memories, secrets, sharing
+from assistant.assistants.keyring import Keyring
 from assistant.models import Memory, Secret
 from assistant.schemas import MemoryCreate, MemoryRead, SecretCreate, SecretPut, SecretRead
 

@@ -10,7 +10,7 @@ from api.deps import SessionDep
 from api.hal import api_router, collection_of, resource, resource_of, whole
 from api.responses import ZIP
 from api.routes.assistants import ViewerDep
-from assistant import sharing, skill_files, skills
+from assistant.assistants import sharing, skill_files, skills
 from assistant.errors import SkillFileTooLarge
 from assistant.models import Skill
 from assistant.schemas import SkillCreate, SkillRead, SkillUpdate

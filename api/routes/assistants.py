@@ -10,10 +10,10 @@ from fastapi.responses import JSONResponse
 from api.deps import PageDep, PrincipalDep, SessionDep
 from api.hal import api_router, collection, collection_of, resource
 from api.responses import AssistantExported, AssistantImported, AssistantResource
-from assistant import assistants, drafts, portability, sharing
+from assistant.assistants import assistants, drafts, portability, sharing
+from assistant.assistants.sharing import Viewer
 from assistant.models import Assistant
 from assistant.schemas import AssistantCreate, AssistantExport, AssistantRead, AssistantUpdate
-from assistant.sharing import Viewer
 
 router = api_router(prefix="/api/assistants", tags=["Assistants"])
 

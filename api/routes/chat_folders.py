@@ -8,7 +8,7 @@ from fastapi import Response
 
 from api.deps import CurrentUser, SessionDep
 from api.hal import api_router, collection_of, resource, resource_of, whole
-from assistant import chat_folders
+from assistant.chat import folders as chat_folders
 from assistant.models import ChatFolder
 from assistant.schemas import ChatFolderRead, ChatFolderWrite
 

@@ -10,7 +10,8 @@ from api import markdown, public_url
 from api.deps import CurrentUser, ServicesDep, SessionDep
 from api.hal import api_router, collection_of, resource, whole
 from api.responses import SharedChat, ShareIssued
-from assistant import chat_shares, chats
+from assistant.chat import chats
+from assistant.chat import share_links as chat_shares
 from assistant.models import ChatShare
 from assistant.schemas import ChatShareRead
 

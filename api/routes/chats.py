@@ -20,12 +20,14 @@ from api.responses import (
     ToolDecision,
 )
 from api.sse import FramedStream, event_stream
-from assistant import branches, chat_export, chat_search, chats
-from assistant.chat_export import ExportFormat
-from assistant.chat_search import ChatFilter
-from assistant.engine import TurnOptions
+from assistant.chat import branches, chats
+from assistant.chat import export as chat_export
+from assistant.chat import search as chat_search
+from assistant.chat.engine import TurnOptions
+from assistant.chat.export import ExportFormat
+from assistant.chat.runs import Run
+from assistant.chat.search import ChatFilter
 from assistant.models import Chat, Message
-from assistant.runs import Run
 from assistant.schemas import (
     BranchSwitch,
     ChatCreate,

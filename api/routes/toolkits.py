@@ -9,8 +9,8 @@ from fastapi import Path, Query, Response
 from api.deps import CurrentUser, PageDep, PrincipalDep, ServicesDep, SessionDep
 from api.hal import api_router, collection, collection_of, resource, resource_of, whole
 from api.responses import ConnectionOutcome, ToolsRefreshed
-from assistant import tool_secrets
-from assistant.sharing import Viewer
+from assistant.assistants import tool_secrets
+from assistant.assistants.sharing import Viewer
 from core.models import User
 from toolkits import discovery
 from toolkits.builtins import BuiltinToolkit

@@ -9,7 +9,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = {"api", "assistant", "billing", "core", "knowledge", "toolkits"}
 ADAPTERS = {
-    "litellm": "assistant.gateway",
+    "litellm": "assistant.gateway.router",
     "tiktoken": "core.tokens",
     "sentence_transformers": "knowledge.embeddings",
     "qdrant_client": "knowledge.index_server",

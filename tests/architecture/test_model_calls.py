@@ -1,4 +1,4 @@
-"""Every model call is metered: only `assistant/metering.py` reaches the gateway or the relay."""
+"""Every model call is metered: only `assistant/gateway/metering.py` reaches the router or relay."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("core", "api", "assistant", "billing", "knowledge", "toolkits")
-METERED = "assistant/metering.py"
-ADAPTERS = {"assistant/gateway.py", "assistant/relay.py"}
+METERED = "assistant/gateway/metering.py"
+ADAPTERS = {"assistant/gateway/router.py", "assistant/gateway/relay.py"}
 # Wraps the gateway's calls in tracing spans at start-up; it calls no model of its own.
 WRAPS = {"api/telemetry.py"}
 MODEL_CALLS = {"stream", "complete", "embed_sync", "probe", "acompletion", "embedding"}
-CALLING_MODULES = {"litellm", "assistant.relay"}
+CALLING_MODULES = {"litellm", "assistant.gateway.relay"}
 
 
 def _modules() -> list[tuple[str, ast.Module]]:
@@ -63,14 +63,15 @@ def test_only_the_metered_call_module_calls_a_model() -> None:
         if name not in allowed and (offences := _offences(tree)):
             found[name] = offences
     assert not found, (
-        "call models through `Metering.call(...)` (assistant/metering.py), never the gateway, "
+        "call models through `Metering.call(...)` (assistant/gateway/metering.py), "
+        "never the gateway, "
         f"the relay or LiteLLM directly: {found}"
     )
 
 
 def test_the_check_sees_a_direct_gateway_call() -> None:
     source = (
-        "from assistant.relay import Relay\n"
+        "from assistant.gateway.relay import Relay\n"
         "import litellm\n"
         "async def answer(services):\n"
         "    return await services.gateway.stream(model=None, messages=[], max_tokens=1)\n"

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from assistant import history
+from assistant.chat import history
 from assistant.errors import PromptTooLong
 from core import tokens
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from assistant import recovery
+from assistant.chat import recovery
 from assistant.models import Message
 from core import clock
 from core.database import write_transaction

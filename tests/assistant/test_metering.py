@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from assistant.chunks import close_stream
 from assistant.errors import ProviderError
+from assistant.gateway.chunks import close_stream
 from billing import ledger
 from billing.admission import Caller
 from billing.models import LedgerEntry

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from assistant.chat_shares import token_hash
+from assistant.chat.share_links import token_hash
 from assistant.models import ChatShare
 from tests.fakes.upstream import FakeUpstream
 from tests.support import AppHarness, slowest_health_while

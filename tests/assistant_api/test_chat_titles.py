@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from assistant.titles import MAX_TOKENS, clean
+from assistant.chat.titles import MAX_TOKENS, clean
 from tests.api.billing_builders import ledger_rows, open_reservations
 from tests.fakes.upstream import FakeUpstream
 from tests.support import AppHarness, Harnesses

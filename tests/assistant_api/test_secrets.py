@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from api.routes.assistant_secrets import get_keyring
-from assistant import keyring, secrets
+from assistant.assistants import keyring, secrets
 from assistant.errors import SecretUnreadable
 from assistant.models import Secret
 from core.database import write_transaction

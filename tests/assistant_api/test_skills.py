@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from assistant import skill_files
+from assistant.assistants import skill_files
 from assistant.errors import InvalidSkillFile, SkillFileTooLarge
 from tests.support import AppHarness
 

@@ -1,7 +1,8 @@
 """The one AES-GCM scheme: values sealed before it became one still open, in all three stores.
 
 The sealed values below were made by the three earlier implementations (core.sealing,
-toolkits.crypto and assistant.keyring, as of commit 20cdb6c) under KEY; each must keep opening.
+toolkits.crypto and assistant.assistants.keyring, as of commit 20cdb6c) under KEY; each must keep
+opening.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant import keyring
+from assistant.assistants import keyring
 from core import sealing
 from toolkits import crypto
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from assistant import approvals
+from assistant.chat import approvals
 from assistant.models import ToolApproval
 from core.database import write_transaction
 from tests.fakes.upstream import FakeUpstream

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assistant import tool_secrets
-from assistant.tool_loop import ToolBox, ToolCall, ToolOffer
+from assistant.assistants import tool_secrets
+from assistant.chat.tool_loop import ToolBox, ToolCall, ToolOffer
 from toolkits.calls import TurnBudget
 
 LOAD_SKILL = "load_skill"

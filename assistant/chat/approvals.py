@@ -15,8 +15,8 @@ import time
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from assistant.chat.runs import Run
 from assistant.models import Message, ToolApproval
-from assistant.runs import Run
 from assistant.schemas import MessageStatus
 from core import clock
 from core.database import write_transaction

@@ -14,9 +14,9 @@ from typing import Any
 
 import anyio
 
-from assistant import chunks as streamed
-from assistant.chunks import Chunk, Usage
-from assistant.metering import FREE, MeteredCall, Metering
+from assistant.gateway import chunks as streamed
+from assistant.gateway.chunks import Chunk, Usage
+from assistant.gateway.metering import FREE, MeteredCall, Metering
 from billing.admission import Caller
 from core import tokens
 from core.catalog import Catalog

@@ -21,8 +21,8 @@ from typing import Any
 
 import aiohttp
 
-from assistant.chunks import Chunk, Usage
 from assistant.errors import ProviderError
+from assistant.gateway.chunks import Chunk, Usage
 
 ENV_PREFIX = "os.environ/"
 _FAST_PROVIDERS = ("openai/", "hosted_vllm/", "openai_like/")

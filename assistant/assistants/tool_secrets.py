@@ -22,10 +22,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant import keyring, secrets, sharing, skills
+from assistant.assistants import keyring, secrets, sharing, skills
+from assistant.assistants.sharing import Viewer
 from assistant.errors import AssistantNotFound, SecretNotFound, ToolkitNotOnAssistant
 from assistant.models import Assistant
-from assistant.sharing import Viewer
 from core import teams
 from core.database import write_transaction
 from core.models import User

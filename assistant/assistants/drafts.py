@@ -11,11 +11,11 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant import sharing
-from assistant.assistants import CONTENT_FIELDS
+from assistant.assistants import sharing
+from assistant.assistants.assistants import CONTENT_FIELDS
+from assistant.assistants.sharing import Viewer
 from assistant.errors import NotADraft
 from assistant.models import Assistant, Chat
-from assistant.sharing import Viewer
 
 
 async def open_draft(

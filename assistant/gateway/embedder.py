@@ -19,8 +19,8 @@ import asyncio
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
-from assistant.chunks import Usage
-from assistant.metering import FREE, Metering
+from assistant.gateway.chunks import Usage
+from assistant.gateway.metering import FREE, Metering
 from billing.admission import Caller
 from core import tokens
 from core.catalog import Catalog, CatalogModel, litellm_cost_entry

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant import chat_export, chats
+from assistant.chat import chats
+from assistant.chat import export as chat_export
 from assistant.errors import ShareNotFound
 from assistant.models import Chat, ChatShare
 from core import clock

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from assistant.knowledge_items import KnowledgeScope
+from assistant.assistants.knowledge_items import KnowledgeScope
 from assistant.models import Chat
 from billing.admission import Caller
 from core import tokens

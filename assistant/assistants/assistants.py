@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant import knowledge_items, sharing
+from assistant.assistants import knowledge_items, sharing
+from assistant.assistants.sharing import Viewer
 from assistant.models import Assistant, Skill
 from assistant.schemas import AssistantCreate, AssistantUpdate
-from assistant.sharing import Viewer
 from core.listing import Page, PageRequest, paginate
 from knowledge.index import TenantScope
 

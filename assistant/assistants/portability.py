@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant import assistants, knowledge_items, secrets, sharing, skills
+from assistant.assistants import assistants, knowledge_items, secrets, sharing, skills
+from assistant.assistants.sharing import Viewer
 from assistant.errors import SkillNameTaken
 from assistant.models import Assistant, Skill
 from assistant.schemas import (
@@ -15,7 +16,6 @@ from assistant.schemas import (
     SecretExport,
     SkillExport,
 )
-from assistant.sharing import Viewer
 from knowledge.index import TenantScope
 
 

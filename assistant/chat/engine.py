@@ -17,18 +17,11 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant import branches, chats, grounding, history, persona, skill_tool
-from assistant.errors import (
-    MessageNotFound,
-    NoPendingApproval,
-    NotAUserMessage,
-    NothingToRegenerate,
-    StillStreaming,
-)
-from assistant.generation import GenerationConfig, Generator, Plan
-from assistant.metering import Metering
-from assistant.models import Chat, Message
-from assistant.runs import (
+from assistant.assistants import persona, skill_tool
+from assistant.assistants.sharing import Viewer
+from assistant.chat import branches, chats, grounding, history
+from assistant.chat.generation import GenerationConfig, Generator, Plan
+from assistant.chat.runs import (
     FINAL_STATUSES,
     Run,
     RunRegistry,
@@ -37,9 +30,17 @@ from assistant.runs import (
     parse_event_id,
     start_event,
 )
-from assistant.sharing import Viewer
-from assistant.titles import Titles
-from assistant.tool_loop import ToolBox
+from assistant.chat.titles import Titles
+from assistant.chat.tool_loop import ToolBox
+from assistant.errors import (
+    MessageNotFound,
+    NoPendingApproval,
+    NotAUserMessage,
+    NothingToRegenerate,
+    StillStreaming,
+)
+from assistant.gateway.metering import Metering
+from assistant.models import Chat, Message
 from billing.admission import Caller
 from core import clock, tokens
 from core.catalog import Catalog

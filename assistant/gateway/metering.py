@@ -20,8 +20,8 @@ import anyio
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant.chunks import Chunk, Usage
-from assistant.gateway import Gateway
+from assistant.gateway.chunks import Chunk, Usage
+from assistant.gateway.router import Gateway
 from billing import admission, ledger
 from billing.admission import Caller
 from billing.errors import ReservationClosed

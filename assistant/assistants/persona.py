@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant import knowledge_items, memories, sharing, skills
-from assistant.knowledge_items import KnowledgeScope
+from assistant.assistants import knowledge_items, memories, sharing, skills
+from assistant.assistants.knowledge_items import KnowledgeScope
+from assistant.assistants.sharing import Viewer
+from assistant.assistants.skill_tool import SkillEntry
 from assistant.models import Assistant, Chat, Memory, Skill
-from assistant.sharing import Viewer
-from assistant.skill_tool import SkillEntry
 from core import tokens
 
 DEFAULT_BUDGET_TOKENS = 2000

@@ -10,9 +10,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant import keyring as keyrings
+from assistant.assistants import keyring as keyrings
+from assistant.assistants.keyring import Keyring
 from assistant.errors import SecretExists, SecretNotFound, SecretUnreadable
-from assistant.keyring import Keyring
 from assistant.models import Secret
 from core import clock
 from core.database import write_transaction

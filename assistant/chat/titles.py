@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant import chats
-from assistant.generation import Plan
-from assistant.metering import Metering
+from assistant.chat import chats
+from assistant.chat.generation import Plan
+from assistant.chat.runs import Run
+from assistant.gateway.metering import Metering
 from assistant.models import Chat
-from assistant.runs import Run
 from core import clock, tokens
 from core.database import run_write
 from core.errors import SwitchboardError

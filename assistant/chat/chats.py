@@ -7,8 +7,11 @@ from collections.abc import Sequence
 from sqlalchemy import delete as delete_rows
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant import branches, chat_folders, chat_search, sharing
-from assistant.chat_search import ChatFilter
+from assistant.assistants import sharing
+from assistant.chat import branches
+from assistant.chat import folders as chat_folders
+from assistant.chat import search as chat_search
+from assistant.chat.search import ChatFilter
 from assistant.errors import ChatNotFound, MessageNotFound
 from assistant.models import Chat, ChatTag, Message
 from assistant.schemas import ChatCreate, ChatUpdate

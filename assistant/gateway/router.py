@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from assistant.chunks import Chunk, Usage
 from assistant.errors import ProviderError, ProviderRejected
-from assistant.relay import Relay, target_of
+from assistant.gateway.chunks import Chunk, Usage
+from assistant.gateway.relay import Relay, target_of
 from core.catalog import Catalog, CatalogModel
 from core.environment import prepare_offline
 from core.provider_hosts import ProviderHosts, api_base_of

@@ -16,13 +16,13 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant import approvals, history, tool_loop
-from assistant.chunks import Usage, close_stream
-from assistant.metering import MeteredCall, Metering
+from assistant.assistants.skill_tool import SkillTools
+from assistant.chat import approvals, history, tool_loop
+from assistant.chat.runs import Run, RunRegistry, ShuttingDown
+from assistant.chat.tool_loop import CallAssembler, Outcome, ToolBox, ToolCall, ToolOffer
+from assistant.gateway.chunks import Usage, close_stream
+from assistant.gateway.metering import MeteredCall, Metering
 from assistant.models import Chat, Message
-from assistant.runs import Run, RunRegistry, ShuttingDown
-from assistant.skill_tool import SkillTools
-from assistant.tool_loop import CallAssembler, Outcome, ToolBox, ToolCall, ToolOffer
 from billing.admission import Caller
 from core import clock, tokens
 from core.catalog import CatalogModel

@@ -1,0 +1,1 @@
+"""The assistants product: assistants, skills, secrets, sharing, drafts, memories."""
