@@ -41,6 +41,7 @@ from assistant.errors import (
 )
 from assistant.gateway.metering import Metering
 from assistant.models import Chat, Message
+from assistant.schemas import MessageStatus
 from billing.admission import Caller
 from core import clock, tokens
 from core.catalog import Catalog
@@ -70,7 +71,7 @@ class Turn:
     first: bool = False  # the chat's first turn, still titled "New chat"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EngineConfig:
     """Plain settings the engine needs."""
 
@@ -110,7 +111,9 @@ class ChatEngine:
             metering=metering,
             registry=self.registry,
             config=GenerationConfig(
-                config.checkpoint_seconds, config.max_tool_steps, config.approval_seconds
+                checkpoint_seconds=config.checkpoint_seconds,
+                max_tool_steps=config.max_tool_steps,
+                approval_seconds=config.approval_seconds,
             ),
             tools=tools,
         )
@@ -256,21 +259,26 @@ class ChatEngine:
         await call.admit(also=saved.write)  # the turn is saved only if the call is admitted
         temperature = options.temperature if options.temperature is not None else who.temperature
         plan = Plan(
-            chat,
-            model,
-            prompt,
-            max_tokens,
-            temperature,
-            call,
-            caller,
-            grounded.citations,
-            offers,
-            toolbox,
+            chat=chat,
+            model=model,
+            prompt=prompt,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            call=call,
+            caller=caller,
+            citations=grounded.citations,
+            tools=offers,
+            toolbox=toolbox,
         )
         return plan, saved.answer_id
 
     async def _launch(self, plan: Plan, answer_id: str) -> Run:
-        run = Run(plan.chat.id, answer_id, plan.model.name, plan.prompt.dropped)
+        run = Run(
+            chat_id=plan.chat.id,
+            message_id=answer_id,
+            model=plan.model.name,
+            dropped_turns=plan.prompt.dropped,
+        )
         self.registry.add(run)
         run.task = asyncio.create_task(self.generator.run(run, plan), name=f"answer {answer_id}")
         await run.connected
@@ -287,7 +295,7 @@ class ChatEngine:
             chat = await chats.get_owned(session, user_id=user_id, chat_id=chat_id)
             message = await chats.get_message(session, chat=chat, message_id=message_id)
         run = self.registry.get(message_id)
-        if self.registry.cancel(message_id, "cancelled") and run is not None:
+        if self.registry.cancel(message_id, MessageStatus.CANCELLED) and run is not None:
             await asyncio.wait_for(run.finished.wait(), timeout=10)
         elif message.status == "streaming":
             async with write_transaction(self.factory) as session:
@@ -370,7 +378,7 @@ class ChatEngine:
         waits = [asyncio.ensure_future(r.finished.wait()) for r in active]
         _, pending = await asyncio.wait(waits, timeout=grace_seconds)
         for run in self.registry.active():
-            self.registry.cancel(run.message_id, "interrupted")
+            self.registry.cancel(run.message_id, MessageStatus.INTERRUPTED)
         for future in pending:
             future.cancel()
         tasks = [r.task for r in active if r.task is not None]

@@ -23,11 +23,13 @@ from assistant.chat.tool_loop import CallAssembler, Outcome, ToolBox, ToolCall, 
 from assistant.gateway.chunks import Usage, close_stream
 from assistant.gateway.metering import MeteredCall, Metering
 from assistant.models import Chat, Message
+from assistant.schemas import MessageStatus
 from billing.admission import Caller
 from core import clock, tokens
 from core.catalog import CatalogModel
 from core.database import run_write, write_transaction
 from core.errors import Conflict, SwitchboardError
+from toolkits.calls import TurnBudget
 
 log = logging.getLogger(__name__)
 _MESSAGES = Message.metadata.tables[Message.__tablename__]
@@ -42,7 +44,7 @@ class ToolStepLimit(Conflict):
     code = "tool_step_limit"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Plan:
     """Everything one answer needs, decided before the first model call."""
 
@@ -74,9 +76,9 @@ class _Step:
     calls: list[ToolCall] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Ending:
-    status: str
+    status: MessageStatus
     error: SwitchboardError | None
     ttft: float | None
     started: float
@@ -84,7 +86,7 @@ class _Ending:
     step_prompt: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GenerationConfig:
     """Plain settings of generation."""
 
@@ -116,9 +118,10 @@ class Generator:
         started = time.monotonic()
         totals = _Totals()
         messages: list[dict[str, Any]] = list(plan.prompt.messages)
-        status, error, ttft = "complete", None, None
+        status, error, ttft = MessageStatus.COMPLETE, None, None
         step_prompt = plan.prompt.prompt_tokens  # estimates leave out the tools' definitions
         step = _Step()
+        budget = self._budget(plan)  # the turn's tool calls, across all its steps
         try:
             for number in range(self.config.max_tool_steps + 1):
                 if number:  # each further model call is admitted on its own
@@ -136,8 +139,8 @@ class Generator:
                 )
                 if not step.calls:
                     break
-                await self._settle(plan, step, step_prompt, totals, "complete")
-                messages += await self._run_tools(run, plan, step, totals)
+                await self._settle(plan, step, step_prompt, totals, MessageStatus.COMPLETE)
+                messages += await self._run_tools(run, plan, step, totals, budget)
                 if isinstance(plan.toolbox, SkillTools):  # a loaded skill brings its toolkits
                     plan.tools = await plan.toolbox.refreshed(
                         user_id=plan.caller.user_id, current=plan.tools
@@ -145,13 +148,20 @@ class Generator:
             else:
                 raise ToolStepLimit(steps=self.config.max_tool_steps)
         except asyncio.CancelledError:
-            status = run.cancel_reason or "cancelled"
+            status = run.cancel_reason or MessageStatus.CANCELLED
         except _NotConnected as failed:
-            status, error = "failed", failed.error
+            status, error = MessageStatus.FAILED, failed.error
         except SwitchboardError as exc:
-            status, error = "incomplete", exc
+            status, error = MessageStatus.INCOMPLETE, exc
         status, error = _final(status, error, run.cancel_reason)
-        ending = _Ending(status, error, ttft, started, step, step_prompt)
+        ending = _Ending(
+            status=status,
+            error=error,
+            ttft=ttft,
+            started=started,
+            step=step,
+            step_prompt=step_prompt,
+        )
         await _shielded(self._finish(run, plan, totals, ending))
         if not run.connected.done():  # the request waiting on it gets the error, after the save
             run.connected.set_exception(error or asyncio.CancelledError())
@@ -196,22 +206,27 @@ class Generator:
                     last_checkpoint = time.monotonic()
                     start = len(run.text) - len(step.text)
                     if await self.checkpoint(run, plan, call_text_start=start):
-                        run.cancel_reason = "cancelled"
+                        run.cancel_reason = MessageStatus.CANCELLED
                         raise asyncio.CancelledError
         finally:
             await close_stream(stream)  # a cancel that lands elsewhere still hangs up at once
         step.calls = assembler.calls()
         return ttft
 
+    def _budget(self, plan: Plan) -> TurnBudget | None:
+        """The answer's one budget of tool calls, shared by all its steps (None: no limit)."""
+        tools = plan.toolbox or self.tools
+        return tools.budget() if tools else None
+
     async def _run_tools(
-        self, run: Run, plan: Plan, step: _Step, totals: _Totals
+        self, run: Run, plan: Plan, step: _Step, totals: _Totals, budget: TurnBudget | None
     ) -> list[dict[str, Any]]:
-        """Run a step's calls and return the messages that carry their results to the model."""
+        """Run a step's calls, within the turn's `budget`, and return the messages that carry
+        their results to the model."""
         offers = {t.name: t for t in plan.tools}
         for call in step.calls:
             run.emit("toolCall", {"id": call.id, "name": call.name, "arguments": call.arguments})
         tools = plan.toolbox or self.tools
-        budget = tools.budget() if tools else None
 
         async def runner(call: ToolCall) -> tuple[bool, str]:
             if tools is None or call.name not in offers:
@@ -275,7 +290,7 @@ class Generator:
         step: _Step,
         prompt_tokens: int,
         totals: _Totals,
-        status: str,
+        status: MessageStatus,
         then: Callable[[Connection], None] | None = None,
     ) -> None:
         """Settle the step's call; `then` runs in the settlement's transaction, after `totals`
@@ -328,7 +343,7 @@ class Generator:
         else:
             await run_write(self.factory, save)
         usage_body = None
-        if status != "failed":
+        if status != MessageStatus.FAILED:
             usage_body = {
                 "promptTokens": totals.prompt_tokens,
                 "completionTokens": totals.completion_tokens,
@@ -353,12 +368,12 @@ class _NotConnected(Exception):
 
 
 def _final(
-    status: str, error: SwitchboardError | None, cancel_reason: str | None
-) -> tuple[str, SwitchboardError | None]:
+    status: MessageStatus, error: SwitchboardError | None, cancel_reason: MessageStatus | None
+) -> tuple[MessageStatus, SwitchboardError | None]:
     """The answer's final status and error, once generation has stopped."""
-    if cancel_reason and status == "complete":
+    if cancel_reason and status == MessageStatus.COMPLETE:
         status = cancel_reason
-    if status == "interrupted":  # only shutdown interrupts a live answer
+    if status == MessageStatus.INTERRUPTED:  # only shutdown interrupts a live answer
         error = error or ShuttingDown()
     return status, error
 

@@ -35,7 +35,7 @@ class StreamEvent:
     data: dict[str, Any]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Run:
     """One answer being generated in this process."""
 
@@ -44,10 +44,10 @@ class Run:
     model: str
     dropped_turns: int = 0
     text: str = ""
-    status: str = MessageStatus.STREAMING
+    status: MessageStatus = MessageStatus.STREAMING
     usage: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
-    cancel_reason: str | None = None
+    cancel_reason: MessageStatus | None = None
     citations: list[dict[str, Any]] | None = None
     task: asyncio.Task[None] | None = None
     connected: asyncio.Future[None] = field(
@@ -81,7 +81,7 @@ class Run:
 
     def finish(
         self,
-        status: str,
+        status: MessageStatus,
         *,
         usage: dict[str, Any] | None,
         error: dict[str, Any] | None,
@@ -213,7 +213,7 @@ class RunRegistry:
         """Runs still generating."""
         return [r for r in self.runs.values() if not r.finished.is_set()]
 
-    def cancel(self, message_id: str, reason: str) -> bool:
+    def cancel(self, message_id: str, reason: MessageStatus) -> bool:
         """Stop a run's generation; False when this process is not generating it."""
         run = self.runs.get(message_id)
         if run is None or run.finished.is_set() or run.task is None:

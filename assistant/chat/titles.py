@@ -19,6 +19,7 @@ from assistant.chat.generation import Plan
 from assistant.chat.runs import Run
 from assistant.gateway.metering import Metering
 from assistant.models import Chat
+from assistant.schemas import MessageStatus
 from core import clock, tokens
 from core.database import run_write
 from core.errors import SwitchboardError
@@ -103,7 +104,7 @@ class Titles:
             async for chunk in stream:
                 call.text += chunk.text
                 call.usage = chunk.usage or call.usage
-            await call.settle("complete", call.usage, text=call.text)
+            await call.settle(MessageStatus.COMPLETE, call.usage, text=call.text)
         return clean(call.text)
 
 

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from assistant.gateway.chunks import Usage
 from assistant.gateway.metering import FREE, Metering
+from assistant.schemas import MessageStatus
 from billing.admission import Caller
 from core import tokens
 from core.catalog import Catalog, CatalogModel, litellm_cost_entry
@@ -150,10 +151,10 @@ class LitellmEmbedder:
         try:
             vectors, reported = call.embed(texts)
         except BaseException:
-            self._on_loop(call.settle("failed", FREE, estimated=True))
+            self._on_loop(call.settle(MessageStatus.FAILED, FREE, estimated=True))
             raise
         usage = Usage(reported if reported >= 0 else counted, 0)
-        self._on_loop(call.settle("completed", usage, estimated=reported < 0))
+        self._on_loop(call.settle(MessageStatus.COMPLETE, usage, estimated=reported < 0))
         return vectors
 
     def _on_loop(self, work: Coroutine[Any, Any, T]) -> T:

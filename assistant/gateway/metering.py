@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.gateway.chunks import Chunk, Usage
 from assistant.gateway.router import Gateway
+from assistant.schemas import MessageStatus
 from billing import admission, ledger
 from billing.admission import Caller
 from billing.errors import ReservationClosed
@@ -31,14 +32,13 @@ from core import tokens
 from core.catalog import CatalogModel
 
 T = TypeVar("T")
-# Message statuses and call outcomes, to the ledger's terminal states.
-OUTCOMES: dict[str, ledger.Outcome] = {
-    "complete": "completed",
-    "completed": "completed",
-    "cancelled": "cancelled",
-    "incomplete": "failed",
-    "failed": "failed",
-    "interrupted": "interrupted",
+# How a call ended (said as the status of the message it writes) to the ledger's terminal state.
+OUTCOMES: dict[MessageStatus, ledger.Outcome] = {
+    MessageStatus.COMPLETE: "completed",
+    MessageStatus.CANCELLED: "cancelled",
+    MessageStatus.INCOMPLETE: "failed",
+    MessageStatus.FAILED: "failed",
+    MessageStatus.INTERRUPTED: "interrupted",
 }
 RENEW_SECONDS = 30.0
 FREE = Usage(0, 0)
@@ -176,7 +176,8 @@ class MeteredCall:
         billed what the caller recorded in `usage` / `text` (estimated)."""
         if not self.reservation_id or self.settled:
             return
-        status = "cancelled" if isinstance(error, asyncio.CancelledError) else "failed"
+        cancelled = isinstance(error, asyncio.CancelledError)
+        status = MessageStatus.CANCELLED if cancelled else MessageStatus.FAILED
         await self.settle(status, self.usage, text=self.text)
 
     async def stream(
@@ -249,16 +250,16 @@ class MeteredCall:
             return False
         return True
 
-    def estimate(self, status: str, text: str, prompt_tokens: int | None = None) -> Usage:
+    def estimate(self, status: MessageStatus, text: str, prompt_tokens: int | None = None) -> Usage:
         """Usage counted here when the provider gave none: the prompt (as admitted unless given;
         none for a failed call) and the tokens of the text it produced."""
         completion = tokens.count_text(text, self.model.name) if text else 0
         prompt = self.prompt_tokens if prompt_tokens is None else prompt_tokens
-        return Usage(prompt if status != "failed" else 0, completion)
+        return Usage(prompt if status != MessageStatus.FAILED else 0, completion)
 
     async def settle(
         self,
-        status: str,
+        status: MessageStatus,
         usage: Usage | None = None,
         *,
         text: str = "",

@@ -17,6 +17,7 @@ import anyio
 from assistant.gateway import chunks as streamed
 from assistant.gateway.chunks import Chunk, Usage
 from assistant.gateway.metering import FREE, MeteredCall, Metering
+from assistant.schemas import MessageStatus
 from billing.admission import Caller
 from core import tokens
 from core.catalog import Catalog
@@ -85,7 +86,8 @@ class Passthrough:
                     messages=request.messages, max_tokens=request.max_tokens, **request.extra
                 )
             except BaseException:
-                await call.settle("failed", FREE, estimated=True)  # nothing reached the client
+                # nothing reached the client
+                await call.settle(MessageStatus.FAILED, FREE, estimated=True)
                 raise
             body: dict[str, Any] = response.model_dump(exclude_none=True)
             body["model"] = call.model.name
@@ -94,7 +96,7 @@ class Passthrough:
                 int(usage.get("prompt_tokens", call.prompt_tokens)),
                 int(usage.get("completion_tokens", 0)),
             )
-            await call.settle("completed", settled, estimated=not usage)
+            await call.settle(MessageStatus.COMPLETE, settled, estimated=not usage)
         return body
 
     async def stream(self, request: Request) -> AsyncGenerator[list[bytes]]:
@@ -111,7 +113,8 @@ class Passthrough:
                 messages=request.messages, max_tokens=request.max_tokens, extra=request.extra
             )
         except BaseException:
-            await call.settle("failed", FREE, estimated=True)  # nothing reached the client
+            # nothing reached the client
+            await call.settle(MessageStatus.FAILED, FREE, estimated=True)
             raise
         return _relay(call, chunks)
 
@@ -121,7 +124,7 @@ async def _relay(call: MeteredCall, chunks: AsyncIterator[Chunk]) -> AsyncGenera
     model_name = call.model.name
     text: list[str] = []
     usage: Usage | None = None
-    status = "cancelled"
+    status = MessageStatus.CANCELLED
     batches = streamed.batches(chunks)
     try:
         async for batch in batches:
@@ -131,11 +134,11 @@ async def _relay(call: MeteredCall, chunks: AsyncIterator[Chunk]) -> AsyncGenera
                 usage = chunk.usage or usage
                 out.append(_as_json(chunk, model_name))
             yield out
-        status = "completed"
+        status = MessageStatus.COMPLETE
     except asyncio.CancelledError:
         raise
     except Exception:
-        status = "failed"
+        status = MessageStatus.FAILED
         raise
     finally:
         with anyio.CancelScope(shield=True):

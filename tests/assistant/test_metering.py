@@ -8,6 +8,7 @@ import pytest
 
 from assistant.errors import ProviderError
 from assistant.gateway.chunks import close_stream
+from assistant.schemas import MessageStatus
 from billing import ledger
 from billing.admission import Caller
 from billing.models import LedgerEntry
@@ -53,7 +54,7 @@ async def test_a_call_left_by_a_cancel_is_settled_once_as_cancelled_with_what_it
     assert entry.prompt_tokens == 12
     assert entry.completion_tokens == tokens.count_text(call.text, model.name) > 0
     with pytest.raises(RuntimeError):
-        await call.settle("completed")  # once only
+        await call.settle(MessageStatus.COMPLETE)  # once only
     with pytest.raises(RuntimeError):
         await call.stream(messages=MESSAGES, max_tokens=50)  # no model call after settlement
 

@@ -174,3 +174,16 @@ async def test_tools_with_side_effects_wait_for_approval(
         f"/api/chats/{chat_id}/tool-approvals/e1", json={"approve": True}, headers=app.admin.headers
     )
     assert gone.status_code == 404
+
+
+async def test_the_tool_call_cap_counts_every_step_of_a_turn(
+    make_harness: Harnesses, upstream: FakeUpstream
+) -> None:
+    app = await make_harness(tool_max_calls_per_turn=2, tool_max_steps=4)
+    steps = [[_call(f"t{i}", CALC, {"expression": f"{i}+1"})] for i in range(4)]
+    upstream.behave("fake", text="done", chunks=1, tool_calls=steps)
+    events = await _ask(app, await _chat(app, ["builtin-calculator"]))
+    results = [e[2] for e in events if e[1] == "toolResult"]
+    assert [r["ok"] for r in results] == [True, True, False, False]
+    assert all("Tool call limit reached (2 per turn)" in r["content"] for r in results[2:])
+    assert events[-1][1] == "done" and upstream.recorder.count("fake") == 5
