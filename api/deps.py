@@ -13,6 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth_cache import AuthCache, Credential
 from api.hal import page_request
 from api.services import Services
+from assistant.assistants import sharing
+from assistant.assistants.sharing import Viewer
+from assistant.chat import chats
+from assistant.chat import folders as chat_folders
+from assistant.models import Assistant, Chat, ChatFolder
 from billing.admission import Caller
 from core import api_tokens, auth_epoch, clock, login_sessions, teams
 from core.database import write_transaction
@@ -175,3 +180,55 @@ async def get_admin(principal: PrincipalDep) -> User:
 
 AdminUser = Annotated[User, Depends(get_admin)]
 PageDep = Annotated[PageRequest, Depends(page_request)]
+
+
+async def get_viewer(principal: PrincipalDep) -> Viewer:
+    """The caller as assistant sharing sees them: the user and their teams."""
+    return Viewer(principal.user.id, principal.team_ids)
+
+
+ViewerDep = Annotated[Viewer, Depends(get_viewer)]
+
+
+async def owned_chat(chat_id: str, user: CurrentUser, session: SessionDep) -> Chat:
+    """The chat named by the `chat_id` path parameter, if it is the caller's (else 404)."""
+    return await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
+
+
+async def usable_assistant(assistant_id: str, viewer: ViewerDep, session: SessionDep) -> Assistant:
+    """The assistant (or draft) named by `assistant_id`, if the caller may use it (else 404)."""
+    return await sharing.get_usable(session, viewer=viewer, assistant_id=assistant_id)
+
+
+async def editable_assistant(
+    assistant_id: str, viewer: ViewerDep, session: SessionDep
+) -> Assistant:
+    """The assistant (or draft) named by `assistant_id`, if the caller may edit it (404, or 403
+    `assistant_read_only` when they may only use it)."""
+    return await sharing.get_editable(session, viewer=viewer, assistant_id=assistant_id)
+
+
+async def owned_chat_folder(folder_id: str, user: CurrentUser, session: SessionDep) -> ChatFolder:
+    """The chat folder named by the `folder_id` path parameter, if it is the caller's (else 404)."""
+    return await chat_folders.get_owned(session, user_id=user.id, folder_id=folder_id)
+
+
+ChatDep = Annotated[Chat, Depends(owned_chat)]
+ChatFolderDep = Annotated[ChatFolder, Depends(owned_chat_folder)]
+UsableAssistantDep = Annotated[Assistant, Depends(usable_assistant)]
+EditableAssistantDep = Annotated[Assistant, Depends(editable_assistant)]
+
+
+async def usable_published(assistant: UsableAssistantDep, session: SessionDep) -> Assistant:
+    """The published assistant behind a usable assistant or draft (skills, secrets, memories and
+    knowledge belong to it)."""
+    return await sharing.published_of(session, assistant)
+
+
+async def editable_published(assistant: EditableAssistantDep, session: SessionDep) -> Assistant:
+    """The published assistant behind an editable assistant or draft."""
+    return await sharing.published_of(session, assistant)
+
+
+UsablePublishedDep = Annotated[Assistant, Depends(usable_published)]
+EditablePublishedDep = Annotated[Assistant, Depends(editable_published)]

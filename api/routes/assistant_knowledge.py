@@ -7,10 +7,9 @@ from typing import Annotated, Any
 from fastapi import File, Response, UploadFile
 
 from api import uploads
-from api.deps import PrincipalDep, ServicesDep, SessionDep
+from api.deps import EditablePublishedDep, PrincipalDep, ServicesDep, SessionDep, UsablePublishedDep
 from api.hal import api_router, collection_of, resource, whole
-from api.routes.assistants import ViewerDep
-from assistant.assistants import knowledge_items, sharing
+from assistant.assistants import knowledge_items
 from assistant.models import Assistant, KnowledgeItem
 from assistant.schemas import KnowledgeAttach, KnowledgeItemRead
 from knowledge import intake
@@ -41,14 +40,6 @@ def _fields(item: KnowledgeItem) -> dict[str, Any]:
     return {f: getattr(item, f) for f in KnowledgeItemRead.model_fields if f != "name"}
 
 
-async def _published(
-    session: SessionDep, viewer: ViewerDep, assistant_id: str, *, edit: bool
-) -> Assistant:
-    load = sharing.get_editable if edit else sharing.get_usable
-    assistant = await load(session, viewer=viewer, assistant_id=assistant_id)
-    return await sharing.published_of(session, assistant)
-
-
 async def _listing(session: SessionDep, assistant: Assistant, uploaded: bool) -> dict[str, Any]:
     rows = await knowledge_items.list_all(session, assistant_id=assistant.id, uploaded=uploaded)
     kind = "files" if uploaded else "knowledge"
@@ -57,11 +48,8 @@ async def _listing(session: SessionDep, assistant: Assistant, uploaded: bool) ->
 
 
 @router.get("/knowledge", response_model=collection_of("knowledge", KnowledgeItemRead))
-async def list_knowledge(
-    assistant_id: str, viewer: ViewerDep, session: SessionDep
-) -> dict[str, Any]:
+async def list_knowledge(assistant: UsablePublishedDep, session: SessionDep) -> dict[str, Any]:
     """The library files and folders attached to an assistant; its answers retrieve from them."""
-    assistant = await _published(session, viewer, assistant_id, edit=False)
     return await _listing(session, assistant, uploaded=False)
 
 
@@ -69,16 +57,14 @@ async def list_knowledge(
     "/knowledge", status_code=201, response_model=collection_of("knowledge", KnowledgeItemRead)
 )
 async def attach_knowledge(
-    assistant_id: str,
+    assistant: EditablePublishedDep,
     body: KnowledgeAttach,
     principal: PrincipalDep,
-    viewer: ViewerDep,
     session: SessionDep,
 ) -> dict[str, Any]:
     """Attach library files (`fileIds`) and folders (`folderIds`) you may see (needs edit
     permission). Everyone who may use the assistant then gets answers grounded in them, with
     citations; an id you may not see is 404 and nothing is attached."""
-    assistant = await _published(session, viewer, assistant_id, edit=True)
     await knowledge_items.attach(
         session,
         assistant_id=assistant.id,
@@ -91,10 +77,9 @@ async def attach_knowledge(
 
 @router.delete("/knowledge/{item_id}", status_code=204)
 async def detach_knowledge(
-    assistant_id: str, item_id: str, viewer: ViewerDep, session: SessionDep
+    assistant: EditablePublishedDep, item_id: str, session: SessionDep
 ) -> Response:
     """Detach a file or folder (it stays in the library)."""
-    assistant = await _published(session, viewer, assistant_id, edit=True)
     item = await knowledge_items.get(
         session, assistant_id=assistant.id, item_id=item_id, uploaded=False
     )
@@ -103,17 +88,15 @@ async def detach_knowledge(
 
 
 @router.get("/files", response_model=collection_of("files", KnowledgeItemRead))
-async def list_files(assistant_id: str, viewer: ViewerDep, session: SessionDep) -> dict[str, Any]:
+async def list_files(assistant: UsablePublishedDep, session: SessionDep) -> dict[str, Any]:
     """Files uploaded straight to an assistant, with their library file links (for status)."""
-    assistant = await _published(session, viewer, assistant_id, edit=False)
     return await _listing(session, assistant, uploaded=True)
 
 
 @router.post("/files", status_code=201, response_model=collection_of("files", KnowledgeItemRead))
 async def upload_files(
-    assistant_id: str,
+    assistant: EditablePublishedDep,
     principal: PrincipalDep,
-    viewer: ViewerDep,
     session: SessionDep,
     services: ServicesDep,
     files: Annotated[list[UploadFile], File(description="One or more files.")],
@@ -121,7 +104,6 @@ async def upload_files(
     """Upload files to an assistant (needs edit permission). They are stored as library files of
     the assistant's owner and indexed like any library file; follow `status` on the linked file.
     Limits and accepted types are the library's."""
-    assistant = await _published(session, viewer, assistant_id, edit=True)
     knowledge = services.knowledge
     knowledge.store.check_available()
     limits = knowledge.config.upload_limits
@@ -146,10 +128,9 @@ async def upload_files(
 
 @router.delete("/files/{item_id}", status_code=204)
 async def delete_file(
-    assistant_id: str, item_id: str, viewer: ViewerDep, session: SessionDep, services: ServicesDep
+    assistant: EditablePublishedDep, item_id: str, session: SessionDep, services: ServicesDep
 ) -> Response:
     """Delete a file uploaded to the assistant: from the assistant, the library and the index."""
-    assistant = await _published(session, viewer, assistant_id, edit=True)
     item = await knowledge_items.get(
         session, assistant_id=assistant.id, item_id=item_id, uploaded=True
     )

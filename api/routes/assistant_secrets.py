@@ -9,10 +9,9 @@ from fastapi import Depends, Response
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
-from api.deps import ServicesDep, SessionDep
+from api.deps import EditablePublishedDep, ServicesDep, SessionDep, UsablePublishedDep, ViewerDep
 from api.hal import api_router, collection_of, resource, resource_of, whole
-from api.routes.assistants import ViewerDep
-from assistant.assistants import keyring, memories, secrets, sharing
+from assistant.assistants import keyring, memories, secrets
 from assistant.assistants.keyring import Keyring
 from assistant.models import Memory, Secret
 from assistant.schemas import MemoryCreate, MemoryRead, SecretCreate, SecretPut, SecretRead
@@ -50,34 +49,24 @@ def memory_body(memory: Memory) -> dict[str, Any]:
     return resource(MemoryRead.model_validate(memory), href)
 
 
-async def _editable_id(session: SessionDep, viewer: ViewerDep, assistant_id: str) -> str:
-    assistant = await sharing.get_editable(session, viewer=viewer, assistant_id=assistant_id)
-    return (await sharing.published_of(session, assistant)).id
-
-
-async def _usable_id(session: SessionDep, viewer: ViewerDep, assistant_id: str) -> str:
-    assistant = await sharing.get_usable(session, viewer=viewer, assistant_id=assistant_id)
-    return (await sharing.published_of(session, assistant)).id
-
-
 @router.get("/secrets", response_model=collection_of("secrets", SecretRead))
-async def list_secrets(assistant_id: str, viewer: ViewerDep, session: SessionDep) -> dict[str, Any]:
+async def list_secrets(assistant: EditablePublishedDep, session: SessionDep) -> dict[str, Any]:
     """An assistant's secrets, without values (needs edit permission)."""
-    owner = await _editable_id(session, viewer, assistant_id)
-    rows = await secrets.list_all(session, assistant_id=owner)
-    return whole("secrets", f"/api/assistants/{owner}/secrets", (secret_body(s) for s in rows))
+    rows = await secrets.list_all(session, assistant_id=assistant.id)
+    return whole(
+        "secrets", f"/api/assistants/{assistant.id}/secrets", (secret_body(s) for s in rows)
+    )
 
 
 @router.post("/secrets", status_code=201, response_model=SecretResource)
 async def create_secret(
-    assistant_id: str, body: SecretCreate, viewer: ViewerDep, session: SessionDep, ring: KeyringDep
+    assistant: EditablePublishedDep, body: SecretCreate, session: SessionDep, ring: KeyringDep
 ) -> dict[str, Any]:
     """Store a secret, encrypted; its value is never shown again (needs edit permission)."""
-    owner = await _editable_id(session, viewer, assistant_id)
     secret = await secrets.create(
         session,
         ring=ring,
-        assistant_id=owner,
+        assistant_id=assistant.id,
         name=body.name,
         value=body.value,
         description=body.description,
@@ -87,11 +76,10 @@ async def create_secret(
 
 @router.get("/secrets/{name}", response_model=SecretResource)
 async def get_secret(
-    assistant_id: str, name: str, viewer: ViewerDep, session: SessionDep
+    assistant: EditablePublishedDep, name: str, session: SessionDep
 ) -> dict[str, Any]:
     """One secret, without its value (needs edit permission)."""
-    owner = await _editable_id(session, viewer, assistant_id)
-    return secret_body(await secrets.get(session, assistant_id=owner, name=name))
+    return secret_body(await secrets.get(session, assistant_id=assistant.id, name=name))
 
 
 @router.put(
@@ -100,19 +88,17 @@ async def get_secret(
     responses={201: {"description": "Created.", "model": SecretResource}},
 )
 async def put_secret(
-    assistant_id: str,
+    assistant: EditablePublishedDep,
     name: Annotated[str, PathParam(pattern=SECRET_NAME_PATH)],
     body: SecretPut,
-    viewer: ViewerDep,
     session: SessionDep,
     ring: KeyringDep,
 ) -> JSONResponse:
     """Set a secret's value (200), creating the secret when missing (201)."""
-    owner = await _editable_id(session, viewer, assistant_id)
     secret, created = await secrets.put(
         session,
         ring=ring,
-        assistant_id=owner,
+        assistant_id=assistant.id,
         name=name,
         value=body.value,
         description=body.description,
@@ -122,56 +108,59 @@ async def put_secret(
 
 @router.delete("/secrets/{name}", status_code=204)
 async def delete_secret(
-    assistant_id: str, name: str, viewer: ViewerDep, session: SessionDep
+    assistant: EditablePublishedDep, name: str, session: SessionDep
 ) -> Response:
     """Remove a secret (needs edit permission)."""
-    owner = await _editable_id(session, viewer, assistant_id)
-    await secrets.delete(session, secret=await secrets.get(session, assistant_id=owner, name=name))
+    await secrets.delete(
+        session, secret=await secrets.get(session, assistant_id=assistant.id, name=name)
+    )
     return Response(status_code=204)
 
 
 @router.get("/memories", response_model=collection_of("memories", MemoryRead))
 async def list_memories(
-    assistant_id: str, viewer: ViewerDep, session: SessionDep
+    assistant: UsablePublishedDep, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:
     """What the assistant remembers about you (no one else sees these)."""
-    owner = await _usable_id(session, viewer, assistant_id)
-    rows = await memories.list_all(session, assistant_id=owner, user_id=viewer.user_id)
-    return whole("memories", f"/api/assistants/{owner}/memories", (memory_body(m) for m in rows))
+    rows = await memories.list_all(session, assistant_id=assistant.id, user_id=viewer.user_id)
+    return whole(
+        "memories", f"/api/assistants/{assistant.id}/memories", (memory_body(m) for m in rows)
+    )
 
 
 @router.post("/memories", status_code=201, response_model=resource_of(MemoryRead))
 async def create_memory(
-    assistant_id: str, body: MemoryCreate, viewer: ViewerDep, session: SessionDep
+    assistant: UsablePublishedDep, body: MemoryCreate, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:
     """Tell the assistant a fact to remember about you in every chat with it."""
-    owner = await _usable_id(session, viewer, assistant_id)
     memory = await memories.create(
-        session, assistant_id=owner, user_id=viewer.user_id, content=body.content
+        session, assistant_id=assistant.id, user_id=viewer.user_id, content=body.content
     )
     return memory_body(memory)
 
 
 @router.patch("/memories/{memory_id}", response_model=resource_of(MemoryRead))
 async def update_memory(
-    assistant_id: str, memory_id: str, body: MemoryCreate, viewer: ViewerDep, session: SessionDep
+    assistant: UsablePublishedDep,
+    memory_id: str,
+    body: MemoryCreate,
+    viewer: ViewerDep,
+    session: SessionDep,
 ) -> dict[str, Any]:
     """Reword one of your memories."""
-    owner = await _usable_id(session, viewer, assistant_id)
     memory = await memories.get(
-        session, assistant_id=owner, user_id=viewer.user_id, memory_id=memory_id
+        session, assistant_id=assistant.id, user_id=viewer.user_id, memory_id=memory_id
     )
     return memory_body(await memories.update(session, memory=memory, content=body.content))
 
 
 @router.delete("/memories/{memory_id}", status_code=204)
 async def delete_memory(
-    assistant_id: str, memory_id: str, viewer: ViewerDep, session: SessionDep
+    assistant: UsablePublishedDep, memory_id: str, viewer: ViewerDep, session: SessionDep
 ) -> Response:
     """Make the assistant forget one of your memories."""
-    owner = await _usable_id(session, viewer, assistant_id)
     memory = await memories.get(
-        session, assistant_id=owner, user_id=viewer.user_id, memory_id=memory_id
+        session, assistant_id=assistant.id, user_id=viewer.user_id, memory_id=memory_id
     )
     await memories.delete(session, memory=memory)
     return Response(status_code=204)

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Response
+from fastapi import Response
 from fastapi.responses import JSONResponse
 
-from api.deps import PageDep, PrincipalDep, SessionDep
+from api.deps import (
+    EditableAssistantDep,
+    PageDep,
+    SessionDep,
+    UsableAssistantDep,
+    ViewerDep,
+)
 from api.hal import api_router, collection, collection_of, resource
 from api.responses import AssistantExported, AssistantImported, AssistantResource
 from assistant.assistants import assistants, drafts, portability, sharing
-from assistant.assistants.sharing import Viewer
 from assistant.models import Assistant
 from assistant.schemas import AssistantCreate, AssistantExport, AssistantRead, AssistantUpdate
 
 router = api_router(prefix="/api/assistants", tags=["Assistants"])
-
-
-async def get_viewer(principal: PrincipalDep) -> Viewer:
-    """The caller as assistant sharing sees them: the user and their teams."""
-    return Viewer(principal.user.id, principal.team_ids)
-
-
-ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 
 
 def assistant_body(assistant: Assistant, access: str) -> dict[str, Any]:
@@ -86,27 +83,24 @@ async def import_assistant(
 
 @router.get("/{assistant_id}", response_model=AssistantResource)
 async def get_assistant(
-    assistant_id: str, viewer: ViewerDep, session: SessionDep
+    assistant: UsableAssistantDep, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:
     """An assistant you may use, or a draft of one you may edit."""
-    assistant = await sharing.get_usable(session, viewer=viewer, assistant_id=assistant_id)
     return assistant_body(assistant, await sharing.access_to(session, assistant, viewer) or "use")
 
 
 @router.patch("/{assistant_id}", response_model=AssistantResource)
 async def update_assistant(
-    assistant_id: str, body: AssistantUpdate, viewer: ViewerDep, session: SessionDep
+    assistant: EditableAssistantDep, body: AssistantUpdate, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:
     """Change an assistant or a draft (needs edit permission); `null` clears model and params."""
-    assistant = await sharing.get_editable(session, viewer=viewer, assistant_id=assistant_id)
     updated = await assistants.update(session, viewer=viewer, assistant=assistant, data=body)
     return assistant_body(updated, "edit")
 
 
 @router.delete("/{assistant_id}", status_code=204)
-async def delete_assistant(assistant_id: str, viewer: ViewerDep, session: SessionDep) -> Response:
+async def delete_assistant(assistant: EditableAssistantDep, session: SessionDep) -> Response:
     """Delete an assistant with its skills, secrets and memories; for a draft, discard just it."""
-    assistant = await sharing.get_editable(session, viewer=viewer, assistant_id=assistant_id)
     await assistants.delete(session, assistant=assistant)
     return Response(status_code=204)
 
@@ -117,17 +111,17 @@ async def delete_assistant(assistant_id: str, viewer: ViewerDep, session: Sessio
     response_model=AssistantResource,
     responses={200: {"description": "The draft already open.", "model": AssistantResource}},
 )
-async def open_draft(assistant_id: str, viewer: ViewerDep, session: SessionDep) -> JSONResponse:
+async def open_draft(
+    assistant: EditableAssistantDep, viewer: ViewerDep, session: SessionDep
+) -> JSONResponse:
     """Open the draft of an assistant (201), or return the one already open (200)."""
-    assistant = await sharing.get_editable(session, viewer=viewer, assistant_id=assistant_id)
     draft, made = await drafts.open_draft(session, viewer=viewer, assistant=assistant)
     return JSONResponse(assistant_body(draft, "edit"), status_code=201 if made else 200)
 
 
 @router.post("/{assistant_id}/_commit", response_model=AssistantResource)
-async def commit_draft(assistant_id: str, viewer: ViewerDep, session: SessionDep) -> dict[str, Any]:
+async def commit_draft(assistant: EditableAssistantDep, session: SessionDep) -> dict[str, Any]:
     """Publish a draft onto its assistant in one step (the id may also be the published one's)."""
-    assistant = await sharing.get_editable(session, viewer=viewer, assistant_id=assistant_id)
     if assistant.editing_id is None:
         assistant = await drafts.draft_of(session, published=assistant)
     return assistant_body(await drafts.commit(session, draft=assistant), "edit")
@@ -135,21 +129,17 @@ async def commit_draft(assistant_id: str, viewer: ViewerDep, session: SessionDep
 
 @router.post("/{assistant_id}/_duplicate", status_code=201, response_model=AssistantResource)
 async def duplicate_assistant(
-    assistant_id: str, viewer: ViewerDep, session: SessionDep
+    assistant: UsableAssistantDep, viewer: ViewerDep, session: SessionDep
 ) -> dict[str, Any]:
     """A private copy of an assistant you may use, with its skills and the knowledge files and
     folders you may see yourself (not secrets or memories)."""
-    assistant = await sharing.get_usable(session, viewer=viewer, assistant_id=assistant_id)
     copy = await assistants.duplicate(session, viewer=viewer, assistant=assistant)
     return assistant_body(copy, "edit")
 
 
 @router.get("/{assistant_id}/export", response_model=AssistantExported)
-async def export_assistant(
-    assistant_id: str, viewer: ViewerDep, session: SessionDep
-) -> dict[str, Any]:
+async def export_assistant(assistant: UsableAssistantDep, session: SessionDep) -> dict[str, Any]:
     """An assistant as JSON for `_import`: fields, skills, secret names (never secret values) and
     the ids of its knowledge files and folders."""
-    assistant = await sharing.get_usable(session, viewer=viewer, assistant_id=assistant_id)
     exported = await portability.export(session, assistant=assistant)
     return exported.model_dump(mode="json", by_alias=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import Response
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import ChatFolderDep, CurrentUser, SessionDep
 from api.hal import api_router, collection_of, resource, resource_of, whole
 from assistant.chat import folders as chat_folders
 from assistant.models import ChatFolder
@@ -41,23 +41,21 @@ async def create_folder(
 
 
 @router.get("/{folder_id}", response_model=resource_of(ChatFolderRead))
-async def get_folder(folder_id: str, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+async def get_folder(folder: ChatFolderDep) -> dict[str, Any]:
     """One of your chat folders."""
-    return folder_body(await chat_folders.get_owned(session, user_id=user.id, folder_id=folder_id))
+    return folder_body(folder)
 
 
 @router.patch("/{folder_id}", response_model=resource_of(ChatFolderRead))
 async def rename_folder(
-    folder_id: str, body: ChatFolderWrite, user: CurrentUser, session: SessionDep
+    folder: ChatFolderDep, body: ChatFolderWrite, session: SessionDep
 ) -> dict[str, Any]:
     """Rename a chat folder."""
-    folder = await chat_folders.get_owned(session, user_id=user.id, folder_id=folder_id)
     return folder_body(await chat_folders.rename(session, folder=folder, name=body.name))
 
 
 @router.delete("/{folder_id}", status_code=204)
-async def delete_folder(folder_id: str, user: CurrentUser, session: SessionDep) -> Response:
+async def delete_folder(folder: ChatFolderDep, session: SessionDep) -> Response:
     """Delete a chat folder; its chats are kept, in no folder."""
-    folder = await chat_folders.get_owned(session, user_id=user.id, folder_id=folder_id)
     await chat_folders.delete(session, folder=folder)
     return Response(status_code=204)

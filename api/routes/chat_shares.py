@@ -7,10 +7,9 @@ from typing import Annotated, Any
 from fastapi import Path, Request, Response
 
 from api import markdown, public_url
-from api.deps import CurrentUser, ServicesDep, SessionDep
+from api.deps import ChatDep, ServicesDep, SessionDep
 from api.hal import api_router, collection_of, resource, whole
 from api.responses import SharedChat, ShareIssued
-from assistant.chat import chats
 from assistant.chat import share_links as chat_shares
 from assistant.models import ChatShare
 from assistant.schemas import ChatShareRead
@@ -29,16 +28,13 @@ def share_body(share: ChatShare) -> dict[str, Any]:
 
 
 @router.post("/api/chats/{chat_id}/shares", status_code=201, response_model=ShareIssued)
-async def create_share(
-    chat_id: str, request: Request, user: CurrentUser, session: SessionDep
-) -> dict[str, Any]:
+async def create_share(chat: ChatDep, request: Request, session: SessionDep) -> dict[str, Any]:
     """Share a read-only copy of the chat's active branch as it is now.
 
     Messages sent later are not shown. The answer carries the link's `token` and `url` (the web
     page) and `apiUrl` (`GET /api/shared/{token}`, no login needed): they are shown only this
     once. Anyone with the link can read the copy until you revoke it.
     """
-    chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
     share, token = await chat_shares.create(session, chat=chat)
     base = public_url.request_url(request.scope, request.app.state.services.settings)
     return {
@@ -50,19 +46,15 @@ async def create_share(
 
 
 @router.get("/api/chats/{chat_id}/shares", response_model=collection_of("shares", ChatShareRead))
-async def list_shares(chat_id: str, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+async def list_shares(chat: ChatDep, session: SessionDep) -> dict[str, Any]:
     """The chat's share links, newest first, revoked ones with `revokedAt` (tokens not shown)."""
-    chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
     shares = await chat_shares.list_for_chat(session, chat=chat)
-    return whole("shares", f"/api/chats/{chat_id}/shares", (share_body(s) for s in shares))
+    return whole("shares", f"/api/chats/{chat.id}/shares", (share_body(s) for s in shares))
 
 
 @router.delete("/api/chats/{chat_id}/shares/{share_id}", status_code=204)
-async def revoke_share(
-    chat_id: str, share_id: str, user: CurrentUser, session: SessionDep
-) -> Response:
+async def revoke_share(chat: ChatDep, share_id: str, session: SessionDep) -> Response:
     """Revoke a share link: from now on it answers 404."""
-    chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
     share = await chat_shares.get_for_chat(session, chat=chat, share_id=share_id)
     await chat_shares.revoke(session, share=share)
     return Response(status_code=204)

@@ -8,7 +8,7 @@ from fastapi import Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
-from api.deps import CurrentUser, PageDep, PrincipalDep, ServicesDep, SessionDep
+from api.deps import ChatDep, CurrentUser, PageDep, PrincipalDep, ServicesDep, SessionDep
 from api.errors import error_response
 from api.hal import api_router, collection, collection_of, resource
 from api.responses import (
@@ -139,14 +139,14 @@ async def create_chat(
 
 
 @router.get("/{chat_id}", response_model=ChatResource)
-async def get_chat(chat_id: str, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+async def get_chat(chat: ChatDep) -> dict[str, Any]:
     """One of your chats."""
-    return chat_body(await chats.get_owned(session, user_id=user.id, chat_id=chat_id))
+    return chat_body(chat)
 
 
 @router.patch("/{chat_id}", response_model=ChatResource)
 async def update_chat(
-    chat_id: str,
+    chat: ChatDep,
     body: ChatUpdate,
     principal: PrincipalDep,
     session: SessionDep,
@@ -154,7 +154,6 @@ async def update_chat(
 ) -> dict[str, Any]:
     """Rename a chat, change its model, its toolkits (`toolkitIds`, toolkits you may use: else
     404 `toolkit_not_found`), or the library files and folders it answers from."""
-    chat = await chats.get_owned(session, user_id=principal.user.id, chat_id=chat_id)
     if body.toolkit_ids:
         await services.toolkits.require_usable(user=principal.user, toolkit_ids=body.toolkit_ids)
     await _attach_knowledge(session, principal, chat, body.file_ids, body.folder_ids)
@@ -181,17 +180,15 @@ async def _attach_knowledge(
 
 
 @router.delete("/{chat_id}", status_code=204)
-async def delete_chat(chat_id: str, user: CurrentUser, session: SessionDep) -> Response:
+async def delete_chat(chat: ChatDep, session: SessionDep) -> Response:
     """Delete a chat and its messages."""
-    chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
     await chats.delete(session, chat=chat)
     return Response(status_code=204)
 
 
 @router.get("/{chat_id}/messages", response_model=collection_of("messages", MessageRead))
 async def list_messages(
-    chat_id: str,
-    user: CurrentUser,
+    chat: ChatDep,
     session: SessionDep,
     page: PageDep,
     branch: Literal["active", "all"] = "active",
@@ -202,23 +199,19 @@ async def list_messages(
     `parentId`, `siblingIds` (itself and its alternatives, oldest first) and `siblingIndex`
     (its place among them, from 0), so a page can show "2/3" and switch with `POST .../_switch`.
     """
-    chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
     result = await branches.page_of(session, chat=chat, page=page, every_branch=branch == "all")
     params = {"q": page.q, "sort": page.sort, "branch": branch if branch == "all" else None}
-    href = f"/api/chats/{chat_id}/messages"
+    href = f"/api/chats/{chat.id}/messages"
     return collection("messages", href, result, branch_message_body, params)
 
 
 @router.post("/{chat_id}/_switch", response_model=ChatResource)
-async def switch_branch(
-    chat_id: str, body: BranchSwitch, user: CurrentUser, session: SessionDep
-) -> dict[str, Any]:
+async def switch_branch(chat: ChatDep, body: BranchSwitch, session: SessionDep) -> dict[str, Any]:
     """Show another branch: the chat continues from the newest message below `messageId`.
 
     Pass a sibling from a message's `siblingIds` to flip between versions; the chat (with its
     new `activeLeafId`) is returned and `GET .../messages` then lists that branch.
     """
-    chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
     return chat_body(await branches.switch(session, chat=chat, message_id=body.message_id))
 
 
@@ -227,14 +220,12 @@ async def switch_branch(
     responses=JSON_OR_MARKDOWN,
 )
 async def export_chat(
-    chat_id: str,
-    user: CurrentUser,
+    chat: ChatDep,
     session: SessionDep,
     export_format: Annotated[ExportFormat, Query(alias="format")] = "markdown",
 ) -> Response:
     """Download the chat's active branch as Markdown (`format=markdown`, the default) or as
     JSON with usage and cost (`format=json`), as an attachment named after the title."""
-    chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
     messages = await chats.messages(session, chat=chat)
     name = chat_export.filename(chat, export_format)
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
@@ -314,11 +305,8 @@ async def edit_message(
 
 
 @router.get("/{chat_id}/messages/{message_id}", response_model=MessageResource)
-async def get_message(
-    chat_id: str, message_id: str, user: CurrentUser, session: SessionDep
-) -> dict[str, Any]:
+async def get_message(chat: ChatDep, message_id: str, session: SessionDep) -> dict[str, Any]:
     """One message, with its status, usage, timing and alternatives (`siblingIds`)."""
-    chat = await chats.get_owned(session, user_id=user.id, chat_id=chat_id)
     message = await chats.get_message(session, chat=chat, message_id=message_id)
     return message_body(message, await branches.sibling_ids(session, message=message))
 
