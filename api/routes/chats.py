@@ -39,8 +39,6 @@ from assistant.schemas import (
     ToolApproval,
 )
 from core.errors import SwitchboardError
-from knowledge import library
-from knowledge.index import TenantScope
 
 router = api_router(prefix="/api/chats", tags=["Chats"])
 SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -134,7 +132,6 @@ async def create_chat(
     chat = await chats.create(
         session, user_id=principal.user.id, data=body, team_ids=principal.team_ids
     )
-    await _attach_knowledge(session, principal, chat, body.file_ids, body.folder_ids)
     return chat_body(chat)
 
 
@@ -156,27 +153,8 @@ async def update_chat(
     404 `toolkit_not_found`), or the library files and folders it answers from."""
     if body.toolkit_ids:
         await services.toolkits.require_usable(user=principal.user, toolkit_ids=body.toolkit_ids)
-    await _attach_knowledge(session, principal, chat, body.file_ids, body.folder_ids)
-    return chat_body(await chats.update_chat(session, chat=chat, data=body))
-
-
-async def _attach_knowledge(
-    session: SessionDep,
-    principal: PrincipalDep,
-    chat: Chat,
-    file_ids: list[str] | None,
-    folder_ids: list[str] | None,
-) -> None:
-    """Give a chat library files and folders to answer from; each must be visible (else 404)."""
-    scope = TenantScope(principal.user.id, principal.team_ids)
-    await library.visible_ids(
-        session, scope=scope, file_ids=file_ids or (), folder_ids=folder_ids or ()
-    )
-    if file_ids is not None:
-        chat.knowledge_file_ids = list(dict.fromkeys(file_ids))
-    if folder_ids is not None:
-        chat.knowledge_folder_ids = list(dict.fromkeys(folder_ids))
-    await session.flush()
+    updated = await chats.update_chat(session, chat=chat, data=body, team_ids=principal.team_ids)
+    return chat_body(updated)
 
 
 @router.delete("/{chat_id}", status_code=204)

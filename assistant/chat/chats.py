@@ -16,6 +16,8 @@ from assistant.errors import ChatNotFound, MessageNotFound
 from assistant.models import Chat, ChatTag, Message
 from assistant.schemas import ChatCreate, ChatUpdate
 from core.listing import Page, PageRequest, paginate
+from knowledge import library
+from knowledge.index import TenantScope
 
 TITLE_LENGTH = 60
 
@@ -23,10 +25,12 @@ TITLE_LENGTH = 60
 async def create(
     session: AsyncSession, *, user_id: str, data: ChatCreate, team_ids: tuple[str, ...] = ()
 ) -> Chat:
-    """Start a chat for a user, with an assistant (or a draft to try) they may use.
+    """Start a chat for a user, with an assistant (or a draft to try) they may use, and the
+    library files and folders it answers from.
 
     Raises:
         AssistantNotFound: the assistant is not shared with the user.
+        LibraryFileNotFound, FolderNotFound: knowledge the user (with `team_ids`) may not see.
     """
     if data.assistant_id is not None:
         viewer = sharing.Viewer(user_id, team_ids)
@@ -40,7 +44,35 @@ async def create(
     )
     session.add(chat)
     await session.flush()
+    await attach_knowledge(
+        session, chat=chat, team_ids=team_ids, file_ids=data.file_ids, folder_ids=data.folder_ids
+    )
     return chat
+
+
+async def attach_knowledge(
+    session: AsyncSession,
+    *,
+    chat: Chat,
+    team_ids: tuple[str, ...],
+    file_ids: Sequence[str] | None,
+    folder_ids: Sequence[str] | None,
+) -> None:
+    """Give a chat library files and folders to answer from (`None` leaves one list as it is).
+
+    Raises:
+        LibraryFileNotFound: a file is unknown or not visible to the chat's owner and teams.
+        FolderNotFound: a folder is unknown or not visible to them.
+    """
+    scope = TenantScope(chat.user_id, team_ids)
+    await library.visible_ids(
+        session, scope=scope, file_ids=file_ids or (), folder_ids=folder_ids or ()
+    )
+    if file_ids is not None:
+        chat.knowledge_file_ids = list(dict.fromkeys(file_ids))
+    if folder_ids is not None:
+        chat.knowledge_folder_ids = list(dict.fromkeys(folder_ids))
+    await session.flush()
 
 
 async def get_owned(session: AsyncSession, *, user_id: str, chat_id: str) -> Chat:
@@ -76,12 +108,18 @@ async def list_page(
     )
 
 
-async def update_chat(session: AsyncSession, *, chat: Chat, data: ChatUpdate) -> Chat:
-    """Rename a chat, change its model or toolkits, pin, archive, file or tag it.
+async def update_chat(
+    session: AsyncSession, *, chat: Chat, data: ChatUpdate, team_ids: tuple[str, ...] = ()
+) -> Chat:
+    """Rename a chat, change its model, toolkits or knowledge, pin, archive, file or tag it.
 
     Raises:
+        LibraryFileNotFound, FolderNotFound: knowledge the owner (with `team_ids`) may not see.
         ChatFolderNotFound: the folder is not one of the chat owner's.
     """
+    await attach_knowledge(
+        session, chat=chat, team_ids=team_ids, file_ids=data.file_ids, folder_ids=data.folder_ids
+    )
     if data.title is not None:
         chat.title = data.title
     if data.model is not None:
