@@ -48,12 +48,12 @@ from api.routes import (
 from api.services import Services
 from api.shutdown import Drain, RefuseWhileDraining
 from assistant.chat import recovery
-from assistant.chat.engine import STALE_AFTER, ChatEngine, EngineConfig
+from assistant.chat.engine import ChatEngine, EngineConfig
 from assistant.gateway.embedder import LitellmEmbedder
 from assistant.gateway.metering import Metering
 from assistant.gateway.passthrough import Passthrough
 from assistant.gateway.router import Gateway
-from billing import ledger, seats
+from billing import seats
 from billing.ratelimits import RateLimits
 from core import database, processes
 from core import users as user_service
@@ -73,7 +73,6 @@ from knowledge.runtime import Knowledge, KnowledgeConfig
 from knowledge.vector_store import VectorStoreConfig
 
 log = logging.getLogger(__name__)
-SWEEP_SECONDS = 5.0
 
 
 def create_app(settings: Settings | None = None, *, catalog: Catalog | None = None) -> FastAPI:
@@ -99,8 +98,11 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         async with migrated(services.engine, settings.resolved_database_url):
             await _bootstrap(services)  # one process at a time: the first makes the admin
         await processes.register(services.sessions, services.process)
-        await _sweep_once(services)  # what a killed predecessor left: `interrupted` first
-        sweeper = asyncio.create_task(_sweep(services), name="sweeper")
+        # what a killed predecessor left: `interrupted` first
+        await recovery.sweep_once(services.sessions, services.process)
+        sweeper = asyncio.create_task(
+            recovery.sweep_forever(services.sessions, services.process), name="sweeper"
+        )
         sender = asyncio.create_task(webhooks.send_forever(services), name="webhooks")
         await services.catalog_sync.refresh()
         catalog_poll = asyncio.create_task(services.catalog_sync.run(), name="catalog poll")
@@ -317,30 +319,3 @@ async def _bootstrap(services: Services) -> None:
             raise InvalidSettings(f"SWITCHBOARD_ADMIN_PASSWORD: {exc.message}") from None
         await seats.grant_bootstrap_seat(session, user_id=admin.id)
         log.info("created the first admin %r", settings.admin_username)
-
-
-async def _sweep(services: Services) -> None:
-    """Forever, every SWEEP_SECONDS: say this process is alive, then end what dead ones left."""
-    while True:
-        await asyncio.sleep(SWEEP_SECONDS)
-        try:
-            await processes.beat(services.sessions, services.process)
-            await _sweep_once(services)
-        except Exception:
-            log.exception("sweep failed")
-
-
-async def _sweep_once(services: Services) -> None:
-    """Mark answers a dead process abandoned `interrupted` (at once when it is known dead, else
-    after STALE_AFTER without a checkpoint), release its reservations, and those whose lease ran
-    out.
-    (`api.webhooks` sends webhooks, budget alerts included.)"""
-    dead = await processes.dead(services.sessions, services.process)
-    marked = await recovery.interrupt_abandoned(
-        services.sessions, older_than=STALE_AFTER, dead_processes=dead
-    )
-    if marked:
-        log.warning("%d answer(s) left streaming by a stopped process marked interrupted", marked)
-    await ledger.release_of(services.sessions, dead)
-    await processes.forget(services.sessions, dead)
-    await ledger.release_expired(services.sessions)

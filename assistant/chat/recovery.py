@@ -1,19 +1,29 @@
-"""Answers a stopped process left `streaming`: ended `interrupted`, what they delivered billed."""
+"""Answers a stopped process left `streaming`: ended `interrupted`, what they delivered billed.
+
+The sweeper (`sweep_forever`, started by the app) runs `sweep_once` every SWEEP_SECONDS: it says
+this process is alive, then ends what dead processes left behind.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from assistant.chat.engine import STALE_AFTER
 from assistant.models import Message
 from assistant.schemas import MessageStatus
-from billing import admission
-from core import clock, tokens
+from billing import admission, ledger
+from core import clock, processes, tokens
 from core.database import write_transaction
+from core.processes import Process
+
+log = logging.getLogger(__name__)
+SWEEP_SECONDS = 5.0
 
 # (message id, the call's reservation id, the call's text, the model that wrote it)
 Abandoned = tuple[str, str | None, str, str]
@@ -79,3 +89,28 @@ def _count(found: list[Abandoned]) -> dict[str, tuple[str, int]]:
         for message, reservation, text, model in found
         if reservation is not None
     }
+
+
+async def sweep_forever(factory: async_sessionmaker[AsyncSession], me: Process) -> None:
+    """Forever, every SWEEP_SECONDS: say this process is alive, then end what dead ones left."""
+    while True:
+        await asyncio.sleep(SWEEP_SECONDS)
+        try:
+            await processes.beat(factory, me)
+            await sweep_once(factory, me)
+        except Exception:
+            log.exception("sweep failed")
+
+
+async def sweep_once(factory: async_sessionmaker[AsyncSession], me: Process) -> None:
+    """Mark answers a dead process abandoned `interrupted` (at once when it is known dead, else
+    after STALE_AFTER without a checkpoint), release its reservations, and those whose lease ran
+    out.
+    (`api.webhooks` sends webhooks, budget alerts included.)"""
+    dead = await processes.dead(factory, me)
+    marked = await interrupt_abandoned(factory, older_than=STALE_AFTER, dead_processes=dead)
+    if marked:
+        log.warning("%d answer(s) left streaming by a stopped process marked interrupted", marked)
+    await ledger.release_of(factory, dead)
+    await processes.forget(factory, dead)
+    await ledger.release_expired(factory)
