@@ -49,6 +49,7 @@ from api.services import Services
 from api.shutdown import Drain, RefuseWhileDraining
 from assistant.chat import recovery
 from assistant.chat.engine import ChatEngine, EngineConfig
+from assistant.chat.toolkit_tools import ChatTools
 from assistant.gateway.embedder import LitellmEmbedder
 from assistant.gateway.metering import Metering
 from assistant.gateway.passthrough import Passthrough
@@ -239,7 +240,7 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
             process_id=process.id,
         ),
         retriever=knowledge_objects.store,
-        tools=tool_sources.ChatTools(toolkits, sessions),
+        tools=ChatTools(toolkits, sessions),
     )
     passthrough = Passthrough(
         catalog=catalog,

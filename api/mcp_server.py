@@ -23,7 +23,6 @@ from starlette.types import ASGIApp
 
 from api import public_url
 from api.services import Services
-from api.tool_sources import LibrarySource
 from assistant.assistants import assistants
 from assistant.assistants.sharing import Viewer
 from assistant.chat import chats
@@ -37,6 +36,7 @@ from core.errors import SwitchboardError
 from core.listing import PageRequest
 from core.models import User
 from core.settings import Settings
+from knowledge.library_source import LibrarySource
 
 ASK_TIMEOUT_SECONDS = 300.0
 METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"

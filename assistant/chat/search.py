@@ -1,7 +1,8 @@
 """Finding one's chats: filters (archived, pinned, folder, tag) and search over titles and text.
 
 A search matches a chat when its title or any of its messages (on any branch) holds the words;
-each match comes with a snippet of the first message that does, to show why it matched.
+each match comes with a snippet of the first message that does, to show why it matched. The
+built-in Chats toolkit searches the same way (`ChatSearchSource`), archived chats included.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select, exists, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.models import Chat, ChatTag, Message
 from core.listing import contains_text
@@ -22,9 +24,9 @@ SNIPPET_CHARS = 200
 
 @dataclass(frozen=True)
 class ChatFilter:
-    """Which of a user's chats to list; archived chats only when asked for."""
+    """Which of a user's chats to list; archived chats only when asked for (`None`: with them)."""
 
-    archived: bool = False
+    archived: bool | None = False
     pinned: bool | None = None
     folder_id: str | None = None
     tag: str | None = None
@@ -40,7 +42,14 @@ class Match:
 
 def chats_query(user_id: str, filters: ChatFilter, q: str | None) -> Select[Chat]:
     """The user's chats that pass the filters and match `q`, pinned ones first."""
-    stmt = select(Chat).where(Chat.user_id == user_id, Chat.archived.is_(filters.archived))
+    return matching(user_id, filters, q).order_by(Chat.pinned.desc())
+
+
+def matching(user_id: str, filters: ChatFilter, q: str | None) -> Select[Chat]:
+    """The user's chats that pass the filters and whose title or any message holds `q`."""
+    stmt = select(Chat).where(Chat.user_id == user_id)
+    if filters.archived is not None:
+        stmt = stmt.where(Chat.archived.is_(filters.archived))
     if filters.pinned is not None:
         stmt = stmt.where(Chat.pinned.is_(filters.pinned))
     if filters.folder_id is not None:
@@ -51,7 +60,24 @@ def chats_query(user_id: str, filters: ChatFilter, q: str | None) -> Select[Chat
     if q:
         in_text = exists().where(Message.chat_id == Chat.id, contains_text(Message.content, q))
         stmt = stmt.where(or_(contains_text(Chat.title, q), in_text))
-    return stmt.order_by(Chat.pinned.desc())
+    return stmt
+
+
+class ChatSearchSource:
+    """Search over one user's chats (archived too) for the built-in Chats toolkit."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def search_chats(self, *, user_id: str, query: str, limit: int) -> list[dict[str, Any]]:
+        """The user's chats matching `query` (all of them when blank), most recently active
+        first."""
+        stmt = matching(user_id, ChatFilter(archived=None), query.strip() or None)
+        async with self.sessions() as session:
+            rows = await session.scalars(stmt.order_by(Chat.updated_at.desc()).limit(limit))
+            return [
+                {"id": c.id, "title": c.title, "updatedAt": c.updated_at.isoformat()} for c in rows
+            ]
 
 
 async def matches(session: AsyncSession, *, chats: Sequence[Chat], q: str) -> dict[str, Match]:
