@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from assistant.chat.search import ChatSearchSource
 from tests.api.billing_builders import seated_member
 from tests.fakes.upstream import FakeUpstream
 from tests.support import AppHarness, Caller
@@ -68,6 +69,27 @@ async def test_search_never_finds_another_users_chats(
     admins = await harness.chat(harness.admin, title="zebra-secret-word too")
     assert [c["id"] for c in await chats(harness, member, q="zebra-secret-word")] == [mine]
     assert [c["id"] for c in await chats(harness, harness.admin, q="zebra-secret")] == [admins]
+
+
+async def test_the_chats_toolkit_search_finds_archived_chats_too_most_recently_active_first(
+    harness: AppHarness, upstream: FakeUpstream
+) -> None:
+    admin = harness.admin
+    upstream.behave("fake", text="Noted.", chunks=1)
+    pinned = await harness.chat(admin, title="Canberra notes")
+    await patch(harness, pinned, pinned=True)
+    archived = await harness.chat(admin, title="Geography")
+    await say(harness, admin, archived, "Is Canberra the capital?")
+    await patch(harness, archived, archived=True)
+    await harness.chat(admin, title="Unrelated")
+    member = await seated_member(harness, "member-two")
+    source = ChatSearchSource(harness.services.sessions)
+
+    found = await source.search_chats(user_id=admin.id, query=" canberra ", limit=10)
+    assert [c["id"] for c in found] == [archived, pinned]
+    assert found[0]["title"] == "Geography" and found[0]["updatedAt"]
+    assert len(await source.search_chats(user_id=admin.id, query="  ", limit=2)) == 2
+    assert await source.search_chats(user_id=member.id, query="canberra", limit=10) == []
 
 
 async def test_archived_chats_leave_the_default_list_and_pinned_ones_come_first(
