@@ -1,13 +1,47 @@
-"""Multipart uploads read into memory one file at a time, refused as soon as one breaks a limit."""
+"""Multipart uploads read into memory one file at a time, refused as soon as one breaks a limit,
+then stored as library files (`store_upload`, for the library and an assistant's files alike)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from fastapi import UploadFile
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from knowledge import intake
 from knowledge.errors import FileTooLarge, TooManyFiles
+from knowledge.index import Owner
 from knowledge.intake import IncomingFile, UploadLimits
+from knowledge.models import LibraryFile, LibraryFolder
+from knowledge.runtime import Knowledge
+
+
+async def store_upload(
+    session: AsyncSession,
+    knowledge: Knowledge,
+    files: Sequence[UploadFile],
+    *,
+    owner: Owner,
+    created_by: str,
+    folder: LibraryFolder | None,
+) -> list[LibraryFile]:
+    """Read an upload within the library's limits and store it as `pending` library files.
+
+    Raises:
+        TooManyFiles, FileTooLarge: the upload breaks a limit (see `read_files`).
+        KnowledgeError: what `knowledge.intake.accept` refuses (type, folder owner).
+    """
+    limits = knowledge.config.upload_limits
+    incoming = await read_files(files, limits)
+    return await intake.accept(
+        session,
+        storage=knowledge.storage,
+        files=incoming,
+        limits=limits,
+        owner=owner,
+        created_by=created_by,
+        folder=folder,
+    )
 
 
 async def read_files(files: Sequence[UploadFile], limits: UploadLimits) -> list[IncomingFile]:

@@ -106,16 +106,9 @@ async def upload_files(
     Limits and accepted types are the library's."""
     knowledge = services.knowledge
     knowledge.store.check_available()
-    limits = knowledge.config.upload_limits
-    incoming = await uploads.read_files(files, limits)
-    rows = await intake.accept(
-        session,
-        storage=knowledge.storage,
-        files=incoming,
-        limits=limits,
-        owner=knowledge_items.upload_owner(assistant),
-        created_by=principal.user.id,
-        folder=None,
+    owner = knowledge_items.upload_owner(assistant)
+    rows = await uploads.store_upload(
+        session, knowledge, files, owner=owner, created_by=principal.user.id, folder=None
     )
     items = await knowledge_items.add_uploaded(
         session, assistant_id=assistant.id, rows=rows, added_by=principal.user.id

@@ -150,16 +150,8 @@ async def upload_files(
     owner = library.resolve_owner(scope, team_id)
     if folder is not None and team_id is None:
         owner = library.owner_of(folder)
-    limits = knowledge.config.upload_limits
-    incoming = await uploads.read_files(files, limits)
-    rows = await intake.accept(
-        session,
-        storage=knowledge.storage,
-        files=incoming,
-        limits=limits,
-        owner=owner,
-        created_by=principal.user.id,
-        folder=folder,
+    rows = await uploads.store_upload(
+        session, knowledge, files, owner=owner, created_by=principal.user.id, folder=folder
     )
     await session.commit()
     knowledge.worker.wake()
