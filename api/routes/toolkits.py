@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Path, Query, Response
+from fastapi import Depends, Path, Query, Response
 
 from api.deps import CurrentUser, PageDep, PrincipalDep, ServicesDep, SessionDep
 from api.hal import api_router, collection, collection_of, resource, resource_of, whole
@@ -31,6 +31,18 @@ from toolkits.schemas import (
 router = api_router(tags=["Toolkits"])
 ToolkitId = Annotated[str, Path(max_length=100)]
 ToolName = Annotated[str, Path(max_length=200)]
+
+
+async def editable_toolkit(
+    toolkit_id: ToolkitId, user: CurrentUser, session: SessionDep, services: ServicesDep
+) -> Toolkit:
+    """The toolkit named by `toolkit_id`, if the caller may change it: 403 `toolkit_read_only`
+    for a built-in one, 404 for one they may not change or see."""
+    _refuse_builtin(toolkit_id, services)
+    return await discovery.get_editable(session, user=user, toolkit_id=toolkit_id)
+
+
+EditableToolkitDep = Annotated[Toolkit, Depends(editable_toolkit)]
 
 
 def toolkit_body(
@@ -166,15 +178,13 @@ async def get_toolkit(
 
 @router.patch("/api/toolkits/{toolkit_id}", response_model=resource_of(ToolkitRead))
 async def update_toolkit(
-    toolkit_id: ToolkitId,
+    toolkit: EditableToolkitDep,
     body: ToolkitUpdate,
     user: CurrentUser,
     session: SessionDep,
     services: ServicesDep,
 ) -> dict[str, Any]:
     """Change a toolkit you own (admins: any toolkit); built-in toolkits cannot be changed."""
-    _refuse_builtin(toolkit_id, services)
-    toolkit = await discovery.get_editable(session, user=user, toolkit_id=toolkit_id)
     toolkit = await discovery.update(
         session,
         toolkit=toolkit,
@@ -187,12 +197,8 @@ async def update_toolkit(
 
 
 @router.delete("/api/toolkits/{toolkit_id}", status_code=204)
-async def delete_toolkit(
-    toolkit_id: ToolkitId, user: CurrentUser, session: SessionDep, services: ServicesDep
-) -> Response:
+async def delete_toolkit(toolkit: EditableToolkitDep, session: SessionDep) -> Response:
     """Remove a toolkit you own (admins: any toolkit)."""
-    _refuse_builtin(toolkit_id, services)
-    toolkit = await discovery.get_editable(session, user=user, toolkit_id=toolkit_id)
     await discovery.delete(session, toolkit=toolkit)
     return Response(status_code=204)
 
@@ -350,7 +356,7 @@ async def disconnect_toolkit(
     "/api/toolkits/{toolkit_id}/tools/{tool_name}/_approve", response_model=resource_of(ToolRead)
 )
 async def approve_tool(
-    toolkit_id: ToolkitId,
+    toolkit: EditableToolkitDep,
     tool_name: ToolName,
     user: CurrentUser,
     session: SessionDep,
@@ -358,14 +364,12 @@ async def approve_tool(
     body: ApproveRequest | None = None,
 ) -> dict[str, Any]:
     """Approve a tool's current definition (owner or admin), enabling it again after a change."""
-    _refuse_builtin(toolkit_id, services)
-    toolkit = await discovery.get_editable(session, user=user, toolkit_id=toolkit_id)
     side_effects = body.side_effects if body else None
     tool = await discovery.approve(
         session, toolkit=toolkit, name=tool_name, side_effects=side_effects
     )
     await session.commit()
-    specs = await services.toolkits.tools_for(user=user, toolkit_ids=[toolkit_id])
+    specs = await services.toolkits.tools_for(user=user, toolkit_ids=[toolkit.id])
     spec = next(s for s in specs if s.name == tool.name)
     return tool_body(spec)
 
