@@ -172,3 +172,28 @@ async def test_a_member_cannot_see_or_use_another_users_private_toolkit(
     tools = await app.client.get("/api/tools", headers=member.headers)
     assert seen.status_code == 404
     assert all(t["toolkitId"] != toolkit_id for t in tools.json()["_embedded"]["tools"])
+
+
+async def test_built_in_toolkits_are_read_only_and_anothers_toolkit_is_not_found_when_changed(
+    app: AppHarness, tool_server: tuple[Any, int]
+) -> None:
+    _, port = tool_server
+    toolkit_id = await _add(app, {"name": "mine", "url": f"http://127.0.0.1:{port}/mcp"})
+    member = await app.member("mallory")
+    admin = app.admin.headers
+    for method, path, body in (
+        ("PATCH", "/api/toolkits/builtin-clock", {"name": "renamed"}),
+        ("DELETE", "/api/toolkits/builtin-clock", None),
+        ("POST", "/api/toolkits/builtin-clock/tools/now/_approve", None),
+    ):
+        refused = await app.client.request(method, path, json=body, headers=admin)
+        assert refused.status_code == 403 and refused.json()["code"] == "toolkit_read_only"
+    for method, path, body in (
+        ("PATCH", f"/api/toolkits/{toolkit_id}", {"name": "taken"}),
+        ("DELETE", f"/api/toolkits/{toolkit_id}", None),
+        ("POST", f"/api/toolkits/{toolkit_id}/tools/get_weather/_approve", None),
+    ):
+        hidden = await app.client.request(method, path, json=body, headers=member.headers)
+        assert hidden.status_code == 404, hidden.text
+    still = await app.client.get(f"/api/toolkits/{toolkit_id}", headers=admin)
+    assert still.json()["name"] == "mine"
