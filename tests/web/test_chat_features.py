@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Route, expect
 
 from tests.fakes.upstream import FakeUpstream
 from tests.support import eventually_blocking
@@ -178,6 +178,37 @@ def test_a_chat_exports_as_markdown_and_json(page: Page, site: Site) -> None:
         page.get_by_role("link", name="Export JSON").click()
     assert as_json.value.suggested_filename.endswith(".json")
     assert "Exported answer." in Path(as_json.value.path()).read_text()
+
+
+def test_a_late_answer_for_an_older_filter_never_replaces_the_newer_list(
+    page: Page, site: Site
+) -> None:
+    folder = site.admin.post("/api/chat-folders", json={"name": "Work"}).json()
+    site.admin.post("/api/chats", json={"title": "Alpha"})
+    beta = site.admin.post("/api/chats", json={"title": "Beta"}).json()
+    site.admin.patch(f"/api/chats/{beta['id']}", json={"folderId": folder["id"]})
+    log_in(page)
+    chats = page.get_by_role("list", name="Chats")
+    expect(chats.get_by_role("link")).to_have_count(2)
+    held: list[Route] = []
+
+    def hold_unfiltered(route: Route) -> None:
+        if "folderId=" in route.request.url:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route(re.compile(r"/api/chats\?"), hold_unfiltered)
+    with page.expect_request(lambda r: "/api/chats?" in r.url and "folderId" not in r.url):
+        page.get_by_label("Search chats").fill("a")  # its answer (both chats) is held back
+    page.get_by_label("Folder", exact=True).select_option(label="Work")
+    expect(chats.get_by_role("link")).to_have_count(1)
+    assert len(held) == 1
+    with page.expect_response(lambda r: "/api/chats?" in r.url and "folderId" not in r.url):
+        held[0].continue_()
+    page.evaluate("() => new Promise((done) => setTimeout(done, 100))")  # let the page take it
+    expect(chats.get_by_role("link")).to_have_count(1)
+    expect(chats).to_contain_text("Beta")
 
 
 def test_the_chat_list_searches_renames_pins_archives_files_and_deletes(

@@ -30,6 +30,7 @@ export class Sidebar {
       h('label', { class: 'check' }, this.archived, ' Archived'),
       this.list);
     this.timer = null;
+    this.reloads = 0; // each reload's ticket: only the newest one may draw the list
   }
 
   reloadSoon() {
@@ -54,8 +55,10 @@ export class Sidebar {
     if (this.search.value.trim()) params.set('q', this.search.value.trim());
     if (this.archived.checked) params.set('archived', 'true');
     if (this.folderFilter.value) params.set('folderId', this.folderFilter.value);
+    const ticket = ++this.reloads;
     try {
       const body = await api(`/api/chats?${params}`);
+      if (ticket !== this.reloads) return; // a newer filter's answer is coming: this one is stale
       const chats = body._embedded?.chats || [];
       this.list.replaceChildren(...chats.map((chat) => this.item(chat)));
       if (!chats.length) this.list.append(h('li', { class: 'muted empty' }, 'No chats.'));
