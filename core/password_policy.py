@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import unicodedata
 
-from zxcvbn import zxcvbn  # type: ignore[import-untyped]
-
 from core.errors import InvalidInput
 
 MIN_LENGTH = 12
@@ -58,6 +56,9 @@ def check(password: str, *, username: str = "") -> None:
         raise PasswordHasControlCharacters(field="password")
     if len(password) < MIN_LENGTH:
         raise PasswordTooShort(field="password", minLength=MIN_LENGTH)
+    # zxcvbn's lists cost ~14 MB: loaded on the first password set, off the loop (core.passwords).
+    from zxcvbn import zxcvbn  # type: ignore[import-untyped]
+
     inputs = [username] if username else []
     verdict = zxcvbn(password[:_JUDGED_LENGTH], user_inputs=inputs)
     if verdict["score"] < MIN_SCORE:
