@@ -64,15 +64,19 @@ def secrets_of(settings: Settings, catalog: Catalog) -> list[str]:
 
 
 def redact(text: str) -> str:
-    """The text with registered secrets and credential-looking values masked."""
-    for value in sorted(_known, key=len, reverse=True):
-        if value in text:
-            text = text.replace(value, MASK)
+    """The text with credential-looking values and registered secrets masked.
+
+    The patterns go first: a registered value that happens to sit inside a keyword (a secret
+    "switchboard" in `switchboard_session=...`) would otherwise break the keyword the pattern
+    needs, and the value after it would show."""
     for pattern in _PATTERNS:
         if pattern.groups:
             text = pattern.sub(lambda m: m.group(1) + MASK, text)
         else:
             text = pattern.sub(MASK, text)
+    for value in sorted(_known, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, MASK)
     return text
 
 

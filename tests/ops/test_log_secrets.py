@@ -221,3 +221,17 @@ def test_redaction_covers_arguments_extras_and_exception_text(provider_key: str)
     assert records[0].getMessage() == "headers {'Authorization': 'Bearer [redacted]'}"
     assert isinstance(records[4].args, tuple) and records[4].args[-1] == 200  # still unpackable
     assert "qw8e7r6t5y4u" not in texts[4] and "token=[redacted]" in texts[4]
+
+
+@pytest.mark.parametrize("registered", ["switchboard", "switchboard_session", "cookie"])
+def test_a_registered_secret_inside_a_keyword_does_not_unmask_the_value_after_it(
+    registered: str,
+) -> None:
+    added = registered not in logs._known
+    logs.keep_secret([registered])
+    try:
+        line = logs.redact("cookie: switchboard_session=Zx81kqL0pQ7rT2")
+    finally:
+        if added:
+            logs._known.discard(registered)
+    assert "Zx81kqL0pQ7rT2" not in line and registered not in line.removeprefix("cookie")
