@@ -23,7 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from core import password_policy
 
 HASH_THREADS = 2
-HASH_NICENESS = 10
+HASH_NICENESS = 19
 _T = TypeVar("_T")
 _hasher = PasswordHasher()
 

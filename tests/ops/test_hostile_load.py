@@ -29,8 +29,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.solo]
 # Issue 14's goal. The whole server (its loop, its render and parse workers) and this test share
 # the machine's two cores, so this is measured under real contention, not on an idle server.
 HEALTH_P99_SECONDS = 0.05
-# Bad logins too: Argon2 runs in threads at a lower priority (core.passwords.HASH_NICENESS),
-# measured p99 13-26 ms in three runs on an idle 2-core machine (42-215 ms at normal priority).
+# Bad logins too: Argon2 runs in threads at the lowest priority (core.passwords.HASH_NICENESS 19):
+# p99 9-13 ms in two runs (at niceness 10 13-28 ms, and 54 ms once in CI; at 0 42-215 ms).
 PROBE_GAP_SECONDS = 0.01
 MIN_PROBES = 150
 
