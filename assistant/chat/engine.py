@@ -284,6 +284,11 @@ class ChatEngine:
         await run.connected
         return run
 
+    async def _owned_message(self, user_id: str, chat_id: str, message_id: str) -> Message:
+        async with self.factory() as session:
+            chat = await chats.get_owned(session, user_id=user_id, chat_id=chat_id)
+            return await chats.get_message(session, chat=chat, message_id=message_id)
+
     async def cancel(self, *, user_id: str, chat_id: str, message_id: str) -> Message:
         """Stop an answer; what was written is kept with status `cancelled`.
 
@@ -291,9 +296,7 @@ class ChatEngine:
             ChatNotFound: the chat is not the user's.
             MessageNotFound: the chat has no such message.
         """
-        async with self.factory() as session:
-            chat = await chats.get_owned(session, user_id=user_id, chat_id=chat_id)
-            message = await chats.get_message(session, chat=chat, message_id=message_id)
+        message = await self._owned_message(user_id, chat_id, message_id)
         run = self.registry.get(message_id)
         if self.registry.cancel(message_id, MessageStatus.CANCELLED) and run is not None:
             await asyncio.wait_for(run.finished.wait(), timeout=10)
@@ -328,9 +331,7 @@ class ChatEngine:
             ChatNotFound: the chat is not the user's.
             MessageNotFound: the chat has no such message.
         """
-        async with self.factory() as session:
-            chat = await chats.get_owned(session, user_id=user_id, chat_id=chat_id)
-            message = await chats.get_message(session, chat=chat, message_id=message_id)
+        message = await self._owned_message(user_id, chat_id, message_id)
         run = self.registry.get(message_id)
         if run is not None:
             return run.follow(last_event_id)
