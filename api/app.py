@@ -56,7 +56,7 @@ from assistant.gateway.passthrough import Passthrough
 from assistant.gateway.router import Gateway
 from billing import seats
 from billing.ratelimits import RateLimits
-from core import database, processes
+from core import database, heap, processes
 from core import users as user_service
 from core.catalog import Catalog, load_catalog
 from core.catalog_sync import CatalogSync
@@ -112,6 +112,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         services.knowledge.start()
         services.toolkits.start()
         drain.listen()
+        heap.freeze_long_lived()  # what start-up made (migrations, token tables) stays
         try:
             async with mcp.server.session_manager.run():
                 yield

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from assistant.errors import ProviderError, ProviderRejected
 from assistant.gateway.chunks import Chunk, Usage
 from assistant.gateway.relay import Relay, target_of
+from core import heap
 from core.catalog import Catalog, CatalogModel
 from core.environment import prepare_offline
 from core.provider_hosts import ProviderHosts, api_base_of
@@ -41,6 +42,7 @@ def _litellm() -> ModuleType:
             litellm.telemetry = False
             litellm.turn_off_message_logging = True
             _loaded = litellm
+            heap.freeze_long_lived()  # ~400k objects that live as long as the process
     return _loaded
 
 
