@@ -107,6 +107,15 @@ class Passthrough:
         Raises:
             ProviderError: every deployment failed before the first token.
         """
+        return _as_openai(await self.stream_chunks(request), request.call.model.name)
+
+    async def stream_chunks(self, request: Request) -> AsyncGenerator[list[Chunk]]:
+        """Open a streamed completion; returns its chunks, a batch per provider read, for a
+        route that answers in another format (`/v1/messages`). Settled however it ends.
+
+        Raises:
+            ProviderError: every deployment failed before the first token.
+        """
         call = request.call
         try:
             chunks = await call.stream(
@@ -119,8 +128,8 @@ class Passthrough:
         return _relay(call, chunks)
 
 
-async def _relay(call: MeteredCall, chunks: AsyncIterator[Chunk]) -> AsyncGenerator[list[bytes]]:
-    """The call's chunks as OpenAI JSON; settled when the stream ends, breaks or is cancelled."""
+async def _relay(call: MeteredCall, chunks: AsyncIterator[Chunk]) -> AsyncGenerator[list[Chunk]]:
+    """The call's chunks; settled when the stream ends, breaks or is cancelled."""
     model_name = call.model.name
     text: list[str] = []
     usage: Usage | None = None
@@ -128,12 +137,10 @@ async def _relay(call: MeteredCall, chunks: AsyncIterator[Chunk]) -> AsyncGenera
     batches = streamed.batches(chunks)
     try:
         async for batch in batches:
-            out = []
             for chunk in batch:
                 text.append(chunk.text)
                 usage = chunk.usage or usage
-                out.append(_as_json(chunk, model_name))
-            yield out
+            yield batch
         status = MessageStatus.COMPLETE
     except asyncio.CancelledError:
         raise
@@ -147,6 +154,17 @@ async def _relay(call: MeteredCall, chunks: AsyncIterator[Chunk]) -> AsyncGenera
         if usage is None:  # a failed stream still pays for its prompt: the provider read it
             usage = Usage(call.prompt_tokens, tokens.count_text("".join(text), model_name))
         await call.settle(status, usage, estimated=estimated)
+
+
+async def _as_openai(
+    batches: AsyncGenerator[list[Chunk]], model_name: str
+) -> AsyncGenerator[list[bytes]]:
+    """Each batch of chunks as OpenAI JSON."""
+    try:
+        async for batch in batches:
+            yield [_as_json(chunk, model_name) for chunk in batch]
+    finally:
+        await batches.aclose()
 
 
 def _as_json(chunk: Chunk, model_name: str) -> bytes:
