@@ -84,7 +84,8 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 async def get_principal(request: Request, services: ServicesDep) -> Principal:
-    """The caller, from a Bearer API token or a session cookie (with CSRF on writes).
+    """The caller, from a Bearer API token (on `/v1` also in `x-api-key`) or a session cookie
+    (with CSRF on writes).
 
     Auth reads in a session of its own, so the request's session starts its transaction (and
     SQLite snapshot) only when the route first touches the database.
@@ -100,6 +101,11 @@ async def get_principal(request: Request, services: ServicesDep) -> Principal:
     scheme, _, credential = header.partition(" ")
     if scheme.lower() == "bearer" and credential:
         return await _bearer(request, services, credential.strip())
+    api_key = (
+        request.headers.get("x-api-key", "") if request.scope["path"].startswith("/v1/") else ""
+    )
+    if api_key.strip():  # Anthropic's SDKs send the token there (Claude Code, /v1/messages)
+        return await _bearer(request, services, api_key.strip())
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         return await _cookie(request, services, cookie)
