@@ -2,6 +2,8 @@
 
 Every model call in tests goes through LiteLLM to this server over real HTTP. Behaviour is set per
 model name (the part after `openai/` in a deployment) with `FakeUpstream.behave(...)`.
+Chat answers honour `n` (that many choices, the same text) and `logprobs`/`top_logprobs` (a
+logprobs entry per piece of text), streamed and not.
 `POST /v1/embeddings` answers hashed bag-of-words vectors of EMBEDDING_DIMENSION (texts sharing
 words are close), with `usage.prompt_tokens` as the words counted; `fail_status` applies to it too.
 """
@@ -150,7 +152,7 @@ class FakeUpstream:
         if body.get("stream"):
             stream = self._stream(request, body, behaviour, tool_calls, prompt_tokens)
             return StreamingResponse(stream, media_type="text/event-stream")
-        return JSONResponse(_completion(model, behaviour, tool_calls, prompt_tokens))
+        return JSONResponse(_completion(model, behaviour, tool_calls, prompt_tokens, body))
 
     def _next_tool_calls(self, model: str, behaviour: Behaviour) -> list[dict[str, Any]] | None:
         if not behaviour.tool_calls:
@@ -172,24 +174,24 @@ class FakeUpstream:
         model = str(body.get("model"))
         pieces = _split(behaviour.text, behaviour.chunks) if tool_calls is None else []
         include_usage = (body.get("stream_options") or {}).get("include_usage") and behaviour.usage
+        choices = _choices_asked(body)
+        top = _top_logprobs_asked(body)
         try:
             for index, piece in enumerate(pieces):
                 if behaviour.break_after is not None and index >= behaviour.break_after:
                     raise ConnectionAbortedError("fake upstream broke the stream")
-                yield _sse(
-                    _chunk(
-                        model,
-                        {"content": piece} if index else {"role": "assistant", "content": piece},
-                    )
-                )
+                delta = {"content": piece} if index else {"role": "assistant", "content": piece}
+                for choice in range(choices):
+                    yield _sse(_chunk(model, delta, index=choice, logprobs=_logprobs(piece, top)))
                 if behaviour.delay:
                     await asyncio.sleep(behaviour.delay)
             if tool_calls is not None:
                 yield _sse(_chunk(model, {"role": "assistant", "tool_calls": _indexed(tool_calls)}))
             finish = "tool_calls" if tool_calls is not None else "stop"
-            yield _sse(_chunk(model, {}, finish_reason=finish))
+            for choice in range(choices):
+                yield _sse(_chunk(model, {}, finish_reason=finish, index=choice))
             if include_usage:
-                usage = _usage(prompt_tokens, len(pieces))
+                usage = _usage(prompt_tokens, len(pieces) * choices)
                 yield _sse({**_chunk(model, {}), "choices": [], "usage": usage})
             yield b"data: [DONE]\n\n"
             with self.recorder.lock:
@@ -202,8 +204,14 @@ class FakeUpstream:
 
 
 def _completion(
-    model: str, behaviour: Behaviour, tool_calls: list[dict[str, Any]] | None, prompt_tokens: int
+    model: str,
+    behaviour: Behaviour,
+    tool_calls: list[dict[str, Any]] | None,
+    prompt_tokens: int,
+    body: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    body = body or {}
+    top = _top_logprobs_asked(body)
     message: dict[str, Any] = {
         "role": "assistant",
         "content": behaviour.text if tool_calls is None else None,
@@ -217,25 +225,69 @@ def _completion(
         "model": model,
         "choices": [
             {
-                "index": 0,
+                "index": index,
                 "message": message,
                 "finish_reason": "tool_calls" if tool_calls else "stop",
+                **({"logprobs": _logprobs(behaviour.text, top)} if top is not None else {}),
             }
+            for index in range(_choices_asked(body))
         ],
     }
     if behaviour.usage:
-        result["usage"] = _usage(prompt_tokens, behaviour.chunks)
+        result["usage"] = _usage(prompt_tokens, behaviour.chunks * _choices_asked(body))
     return result
 
 
-def _chunk(model: str, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+def _chunk(
+    model: str,
+    delta: dict[str, Any],
+    finish_reason: str | None = None,
+    *,
+    index: int = 0,
+    logprobs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    choice: dict[str, Any] = {"index": index, "delta": delta, "finish_reason": finish_reason}
+    if logprobs is not None:
+        choice["logprobs"] = logprobs
     return {
         "id": "chatcmpl-fake",
         "object": "chat.completion.chunk",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        "choices": [choice],
     }
+
+
+def _choices_asked(body: dict[str, Any]) -> int:
+    """The `n` of a request (1 when absent or not a number)."""
+    n = body.get("n")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
+
+
+def _top_logprobs_asked(body: dict[str, Any]) -> int | None:
+    """None when the request did not ask for logprobs, else how many alternatives per token."""
+    if body.get("logprobs") is not True:
+        return None
+    top = body.get("top_logprobs")
+    return top if isinstance(top, int) and not isinstance(top, bool) else 0
+
+
+def _logprobs(text: str, top: int | None) -> dict[str, Any] | None:
+    """OpenAI's `logprobs` object for a text (one entry per word), or None when not asked."""
+    if top is None:
+        return None
+    content = [
+        {
+            "token": word,
+            "logprob": -0.5,
+            "bytes": list(word.encode()),
+            "top_logprobs": [
+                {"token": word, "logprob": -0.5, "bytes": list(word.encode())} for _ in range(top)
+            ],
+        }
+        for word in re.findall(r"\S+\s*", text)
+    ]
+    return {"content": content}
 
 
 def _indexed(tool_calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
