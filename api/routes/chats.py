@@ -227,7 +227,7 @@ async def send_message(
     generated apart from this request: if the connection drops, re-attach with
     `GET .../messages/{messageId}/events` and `Last-Event-ID`.
     """
-    options = TurnOptions(body.model, body.max_tokens, body.temperature)
+    options = _options(body)
     run = await services.chat.send(
         caller=principal.caller, chat_id=chat_id, content=body.content, options=options
     )
@@ -249,7 +249,7 @@ async def regenerate(
 
     The new answer is a sibling of the old one, which stays reachable with `_switch`."""
     body = body or RegenerateRequest()
-    options = TurnOptions(body.model, body.max_tokens, body.temperature)
+    options = _options(body)
     run = await services.chat.regenerate(
         caller=principal.caller, chat_id=chat_id, message_id=message_id, options=options
     )
@@ -271,7 +271,7 @@ async def edit_message(
     it; the old message and everything after it stay on their branch (see `_switch`). The body
     and the answer are those of `POST .../messages`: JSON, or SSE with `stream: true`.
     """
-    options = TurnOptions(body.model, body.max_tokens, body.temperature)
+    options = _options(body)
     run = await services.chat.edit(
         caller=principal.caller,
         chat_id=chat_id,
@@ -316,6 +316,11 @@ async def cancel(
     message = await services.chat.cancel(user_id=user.id, chat_id=chat_id, message_id=message_id)
     async with services.sessions() as session:
         return message_body(message, await branches.sibling_ids(session, message=message))
+
+
+def _options(body: MessageCreate | RegenerateRequest) -> TurnOptions:
+    """The turn's choices a message body makes."""
+    return TurnOptions(model=body.model, max_tokens=body.max_tokens, temperature=body.temperature)
 
 
 def _wants_stream(stream: bool, request: Request) -> bool:

@@ -11,25 +11,15 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.assistants import persona, skill_tool
 from assistant.assistants.sharing import Viewer
-from assistant.chat import branches, chats, grounding, history
+from assistant.chat import branches, chats, grounding, history, saved_stream
 from assistant.chat.generation import GenerationConfig, Generator, Plan
-from assistant.chat.runs import (
-    FINAL_STATUSES,
-    Run,
-    RunRegistry,
-    StreamEvent,
-    final_events,
-    parse_event_id,
-    start_event,
-)
+from assistant.chat.runs import Run, RunRegistry, StreamEvent
 from assistant.chat.titles import Titles
 from assistant.chat.tool_loop import ToolBox
 from assistant.errors import (
@@ -43,15 +33,14 @@ from assistant.gateway.metering import Metering
 from assistant.models import Chat, Message
 from assistant.schemas import MessageStatus
 from billing.admission import Caller
-from core import clock, tokens
+from core import tokens
 from core.catalog import Catalog
 from core.database import write_transaction
 
 log = logging.getLogger(__name__)
-STALE_AFTER = timedelta(seconds=120)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TurnOptions:
     """Per-turn choices a user may make."""
 
@@ -60,7 +49,7 @@ class TurnOptions:
     temperature: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Turn:
     """What a turn answers: the branch before it, where it hangs, and the user's new words."""
 
@@ -133,7 +122,8 @@ class ChatEngine:
         chat, tree = await self._load(caller, chat_id)
         path = branches.active_path(chat, tree)
         first = not tree.by_id and chat.title == "New chat"
-        turn = Turn(path, path[-1].id if path else None, content, "chat", first)
+        parent_id = path[-1].id if path else None
+        turn = Turn(path=path, parent_id=parent_id, content=content, source="chat", first=first)
         return await self._start(caller, chat, turn, options)
 
     async def edit(
@@ -155,7 +145,8 @@ class ChatEngine:
             raise MessageNotFound(message_id=message_id)
         if target.role != "user":
             raise NotAUserMessage(message_id=message_id)
-        turn = Turn(tree.path_to(target.parent_id), target.parent_id, content, "edit")
+        path = tree.path_to(target.parent_id)
+        turn = Turn(path=path, parent_id=target.parent_id, content=content, source="edit")
         return await self._start(caller, chat, turn, options)
 
     async def regenerate(
@@ -177,7 +168,7 @@ class ChatEngine:
         path = branches.active_path(chat, tree)
         if path[-1].id != message_id or target.role != "assistant":
             raise NothingToRegenerate()
-        turn = Turn(path[:-1], target.parent_id, None, "regenerate")
+        turn = Turn(path=path[:-1], parent_id=target.parent_id, content=None, source="regenerate")
         return await self._start(caller, chat, turn, options)
 
     async def _load(
@@ -335,40 +326,9 @@ class ChatEngine:
         run = self.registry.get(message_id)
         if run is not None:
             return run.follow(last_event_id)
-        return self._follow_saved(message, last_event_id)
-
-    async def _follow_saved(
-        self, message: Message, last_event_id: str | None
-    ) -> AsyncIterator[StreamEvent]:
-        """Events from the saved checkpoints of an answer another process is writing."""
-        sent, stage = parse_event_id(last_event_id)
-        if last_event_id is None:
-            yield start_event(
-                message.chat_id, message.id, message.model or "", message.dropped_turns
-            )
-        while True:
-            async with self.factory() as session:
-                current = await session.get(Message, message.id)
-            if current is None:
-                return
-            if len(current.content) > sent:
-                yield StreamEvent(
-                    str(len(current.content)), "delta", {"text": current.content[sent:]}
-                )
-                sent = len(current.content)
-            status = current.status
-            if (
-                status == "streaming"
-                and clock.now() - clock.as_utc(current.updated_at) > STALE_AFTER
-            ):
-                status = "interrupted"
-            if status in FINAL_STATUSES:
-                for event in final_events(
-                    sent, stage, current.id, status, *_saved_outcome(current)
-                ):
-                    yield event
-                return
-            await asyncio.sleep(self.config.poll_seconds)
+        return saved_stream.follow(
+            self.factory, message, last_event_id, poll_seconds=self.config.poll_seconds
+        )
 
     async def shutdown(self, grace_seconds: float) -> None:
         """Let running answers finish within the grace period, then interrupt and save the rest."""
@@ -384,17 +344,3 @@ class ChatEngine:
             future.cancel()
         tasks = [r.task for r in active if r.task is not None]
         await asyncio.wait(tasks, timeout=10) if tasks else None
-
-
-def _saved_outcome(message: Message) -> tuple[Any, Any, list[dict[str, Any]] | None]:
-    usage = None
-    if message.status != "failed":
-        usage = {
-            "promptTokens": message.prompt_tokens,
-            "completionTokens": message.completion_tokens,
-            "costMicros": message.cost_micros,
-        }
-    error = None
-    if message.error_code:
-        error = {"code": message.error_code, "message": message.error_message or ""}
-    return usage, error, message.citations

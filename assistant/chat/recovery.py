@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant.chat.engine import STALE_AFTER
+from assistant.chat.saved_stream import STALE_AFTER
 from assistant.models import Message
 from assistant.schemas import MessageStatus
 from billing import admission, ledger
