@@ -16,7 +16,7 @@ STARTS_LEFT: dict[str, str] = {}
 LOOPS_LEFT = {
     "tests/fakes/upstream.py": "runs standalone too (python -m tests.fakes.upstream, bench)",
     # Measurements of the event loop's latency, not waits.
-    "tests/assistant/test_history.py": "measures how long the loop is held",
+    "tests/assistant/chat/test_history.py": "measures how long the loop is held",
     "tests/core/test_inline_sqlite.py": "counts loop ticks while a writer waits",
     "tests/ops/test_hostile_load.py": "probes health latency while load runs",
 }
