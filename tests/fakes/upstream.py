@@ -4,8 +4,9 @@ Every model call in tests goes through LiteLLM to this server over real HTTP. Be
 model name (the part after `openai/` in a deployment) with `FakeUpstream.behave(...)`.
 Chat answers honour `n` (that many choices, the same text) and `logprobs`/`top_logprobs` (a
 logprobs entry per piece of text), streamed and not.
-`POST /v1/embeddings` answers hashed bag-of-words vectors of EMBEDDING_DIMENSION (texts sharing
-words are close), with `usage.prompt_tokens` as the words counted; `fail_status` applies to it too.
+`POST /v1/embeddings` answers hashed bag-of-words vectors of EMBEDDING_DIMENSION, or `dimensions`
+when asked (texts sharing words are close; a token array is one input, hashed as its text
+`[1, 2]`), with `usage.prompt_tokens` as the words counted; `fail_status` applies to it too.
 """
 
 from __future__ import annotations
@@ -127,9 +128,12 @@ class FakeUpstream:
             error = {"error": {"message": "fake upstream failure", "type": "server_error"}}
             return JSONResponse(error, status_code=behaviour.fail_status)
         texts = body.get("input")
-        texts = [texts] if isinstance(texts, str) else list(texts or [])
+        if isinstance(texts, str) or (texts and all(isinstance(t, int) for t in texts)):
+            texts = [texts]  # one text or one token array
+        texts = list(texts or [])
+        size = int(body.get("dimensions") or EMBEDDING_DIMENSION)
         data = [
-            {"object": "embedding", "index": i, "embedding": hashed_vector(str(text))}
+            {"object": "embedding", "index": i, "embedding": hashed_vector(str(text), size)}
             for i, text in enumerate(texts)
         ]
         words = sum(len(_WORD.findall(str(text))) or 1 for text in texts)
