@@ -27,7 +27,7 @@ from billing.errors import (
     SeatRequired,
 )
 from billing.models import Budget, Reservation, Seat
-from billing.ratelimits import NO_LIMITS, RateLimits
+from billing.ratelimits import NO_LIMITS, Headroom, RateLimits
 from core import clock
 from core.catalog import CatalogModel
 from core.database import run_write
@@ -80,6 +80,7 @@ async def admit(
     lease_seconds: int = LEASE_SECONDS,
     also: Callable[[Connection], None] | None = None,
     process_id: str | None = None,
+    headroom: Callable[[Headroom], None] | None = None,
 ) -> Reservation:
     """Admit a model call and reserve its worst case, or refuse it before any provider call.
 
@@ -88,7 +89,8 @@ async def admit(
     releases expired leases (a crashed worker's holds) and tries once more. `also` runs in the
     admission's transaction once the call is admitted (a chat saves its new turn with it: a refused
     call leaves no turn behind). `process_id` names the process making the call
-    (`core.processes`): `ledger.release_of` ends its holds when it dies.
+    (`core.processes`): `ledger.release_of` ends its holds when it dies. `headroom` is told what
+    the admitted call leaves of the caller's rate limits (for `X-RateLimit-*` headers).
 
     Raises:
         SeatRequired: the user has no seat.
@@ -110,6 +112,7 @@ async def admit(
         lease_seconds=lease_seconds,
         also=also,
         process_id=process_id,
+        headroom=headroom,
     )
     try:
         return await attempt.run(factory)
@@ -130,6 +133,7 @@ class _Attempt:
     lease_seconds: int
     also: Callable[[Connection], None] | None
     process_id: str | None
+    headroom: Callable[[Headroom], None] | None = None
 
     async def run(self, factory: async_sessionmaker[AsyncSession]) -> Reservation:
         return await run_write(factory, self._run)
@@ -161,7 +165,7 @@ class _Attempt:
             api_token_id=caller.api_token_id,
             defaults=self.limits,
         )
-        ratelimits.consume(
+        left = ratelimits.consume(
             connection, keys=keys, tokens=tokens, at=now, reservation_id=reservation_id
         )
         counter_ids = budgets.reserve(
@@ -176,6 +180,8 @@ class _Attempt:
         connection.execute(_INSERT, values)
         if self.also is not None:
             self.also(connection)
+        if self.headroom is not None:
+            self.headroom(left)
         return Reservation(**values)
 
     def _worst_case(self, found: Sequence[Budget]) -> int:

@@ -68,6 +68,26 @@ NO_LIMITS = RateLimits()
 
 
 @dataclass(frozen=True)
+class RateState:
+    """Where a caller stands on one axis once a request is admitted (its tightest key's)."""
+
+    limit: int
+    remaining: int
+    reset_seconds: int  # until the key's window holds nothing (back to the full limit)
+
+
+@dataclass(frozen=True)
+class Headroom:
+    """What an admitted request leaves of the caller's per-minute limits; None: unlimited."""
+
+    requests: RateState | None = None
+    tokens: RateState | None = None
+
+
+UNLIMITED = Headroom()
+
+
+@dataclass(frozen=True)
 class RateKey:
     """One limited key of a request and the limits that apply to it."""
 
@@ -133,14 +153,16 @@ def consume(
     tokens: int,
     at: datetime,
     reservation_id: str,
-) -> None:
-    """Count a request against every key's window, in key order.
+) -> Headroom:
+    """Count a request against every key's window, in key order; returns what is left (counting
+    the request's worst-case `tokens`).
 
     Raises:
         RateLimitExceeded: a key's window is full; the caller must roll back.
     """
     if not keys:
-        return
+        return UNLIMITED
+    headroom = UNLIMITED
     ordered = sorted(keys, key=lambda k: k.key)
     buckets = insert_ignoring_duplicates(connection.dialect.name, RateBucket)
     connection.execute(buckets, [{"key": k.key} for k in ordered])
@@ -148,10 +170,34 @@ def consume(
         span = {"key": key.key, "since": at - WINDOW}
         connection.execute(_LOCK, span)
         connection.execute(_FORGET, span)
-        window = connection.execute(_WINDOW, span).all()
-        _check(key, [(as_utc(a), t) for a, t in window], tokens, at)
+        window = [(as_utc(a), t) for a, t in connection.execute(_WINDOW, span)]
+        _check(key, window, tokens, at)
         event = {"id": new_id(), "key": key.key, "at": at, "tokens": tokens}
         connection.execute(_RECORD, {**event, "reservation_id": reservation_id})
+        headroom = _tighter(headroom, key, window, tokens, at)
+    return headroom
+
+
+def _tighter(
+    headroom: Headroom,
+    key: RateKey,
+    window: Sequence[tuple[datetime, int]],
+    tokens: int,
+    at: datetime,
+) -> Headroom:
+    """The headroom so far, or this key's on each axis where it leaves less."""
+    started = window[0][0] if window else at
+    reset = max(1, math.ceil((started + WINDOW - at).total_seconds()))
+    requests, spent = headroom.requests, headroom.tokens
+    rpm, tpm = key.requests_per_minute, key.tokens_per_minute
+    if rpm is not None:
+        state = RateState(rpm, max(0, rpm - len(window) - 1), reset)
+        requests = state if requests is None or state.remaining < requests.remaining else requests
+    if tpm is not None:
+        used = sum(t for _, t in window) + tokens
+        state = RateState(tpm, max(0, tpm - used), reset)
+        spent = state if spent is None or state.remaining < spent.remaining else spent
+    return Headroom(requests, spent)
 
 
 def _check(key: RateKey, window: list[tuple[datetime, int]], tokens: int, at: datetime) -> None:

@@ -27,7 +27,7 @@ from billing import admission, ledger
 from billing.admission import Caller
 from billing.errors import ReservationClosed
 from billing.models import LedgerEntry
-from billing.ratelimits import NO_LIMITS, RateLimits
+from billing.ratelimits import NO_LIMITS, UNLIMITED, Headroom, RateLimits
 from core import tokens
 from core.catalog import CatalogModel
 
@@ -126,6 +126,7 @@ class MeteredCall:
         # What the caller has read so far: a call left unsettled is billed by these.
         self.usage: Usage | None = None
         self.text = ""
+        self.headroom: Headroom = UNLIMITED  # what admission left of the caller's rate limits
 
     async def admit(self, *, also: Admitted | None = None) -> MeteredCall:
         """Reserve the call's worst case before it reaches the provider; `also` runs in the
@@ -153,10 +154,14 @@ class MeteredCall:
             limits=metering.limits,
             also=also,
             process_id=metering.process_id,
+            headroom=self._note_headroom,
         )
         self.reservation_id = reservation.id
         self.renewed_at = time.monotonic()
         return self
+
+    def _note_headroom(self, headroom: Headroom) -> None:
+        self.headroom = headroom
 
     async def __aenter__(self) -> MeteredCall:
         if not self.reservation_id:
