@@ -53,7 +53,7 @@ class Chunk:
         return " > ".join(self.section) + "\n" + self.text
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class _Unit:
     start: int
     end: int
@@ -78,17 +78,22 @@ def chunk_document(document: ParsedDocument, options: ChunkingOptions | None = N
     return chunks
 
 
+def _unit(block: Block, *, start: int, end: int, count: int) -> _Unit:
+    """Text start:end of `block`, `count` tokens long, in the block's section and page."""
+    return _Unit(start=start, end=end, tokens=count, section=block.section, page=block.page)
+
+
 def _units(text: str, block: Block, options: ChunkingOptions) -> Iterator[_Unit]:
     """A block as one unit, or cut into units that each fit in a chunk."""
     count = tokens.count_text(block.text, options.tokenizer_model)
     if count <= options.max_tokens:
-        yield _Unit(block.start, block.end, count, block.section, block.page)
+        yield _unit(block, start=block.start, end=block.end, count=count)
         return
     pattern = _ROW_END if block.kind is BlockKind.TABLE else _SENTENCE_END
     for start, end in _split(text, block.start, block.end, pattern):
         piece = tokens.count_text(text[start:end], options.tokenizer_model)
         if piece <= options.max_tokens:
-            yield _Unit(start, end, piece, block.section, block.page)
+            yield _unit(block, start=start, end=end, count=piece)
         else:
             yield from _word_units(text, start, end, block, options)
 
@@ -113,20 +118,20 @@ def _word_units(
         word_tokens = tokens.count_text(match.group(), options.tokenizer_model)
         if word_tokens > options.max_tokens:
             if unit_tokens:
-                yield _Unit(unit_start, match.start(), unit_tokens, block.section, block.page)
+                yield _unit(block, start=unit_start, end=match.start(), count=unit_tokens)
             width = options.max_tokens * _CHARS_PER_TOKEN_FLOOR
             for piece in range(match.start(), match.end(), width):
                 piece_end = min(piece + width, match.end())
                 piece_tokens = tokens.count_text(text[piece:piece_end], options.tokenizer_model)
-                yield _Unit(piece, piece_end, piece_tokens, block.section, block.page)
+                yield _unit(block, start=piece, end=piece_end, count=piece_tokens)
             unit_start, unit_tokens = match.end(), 0
             continue
         if unit_tokens + word_tokens > options.max_tokens and unit_tokens:
-            yield _Unit(unit_start, match.start(), unit_tokens, block.section, block.page)
+            yield _unit(block, start=unit_start, end=match.start(), count=unit_tokens)
             unit_start, unit_tokens = match.start(), 0
         unit_tokens += word_tokens
     if unit_start < end and text[unit_start:end].strip():
-        yield _Unit(unit_start, end, unit_tokens, block.section, block.page)
+        yield _unit(block, start=unit_start, end=end, count=unit_tokens)
 
 
 def _pack(text: str, units: list[_Unit], options: ChunkingOptions, first: int) -> Iterator[Chunk]:

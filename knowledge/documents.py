@@ -50,7 +50,7 @@ class Block:
     end: int
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ParsedDocument:
     """The text of a file and its blocks, in reading order."""
 

@@ -88,7 +88,13 @@ def parse_docx(data: bytes, limits: ParseLimits) -> ParsedDocument:
     title = document.core_properties.title
     parsed = builder.build()
     if title:
-        return ParsedDocument(parsed.file_type, parsed.text, parsed.blocks, None, title)
+        return ParsedDocument(
+            file_type=parsed.file_type,
+            text=parsed.text,
+            blocks=parsed.blocks,
+            pages=None,
+            title=title,
+        )
     return parsed
 
 

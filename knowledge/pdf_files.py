@@ -72,7 +72,11 @@ def _read(reader: pypdf.PdfReader, limits: ParseLimits) -> ParsedDocument:
     metadata_title = _metadata_title(reader)
     if metadata_title:
         return ParsedDocument(
-            document.file_type, document.text, document.blocks, count, metadata_title
+            file_type=document.file_type,
+            text=document.text,
+            blocks=document.blocks,
+            pages=count,
+            title=metadata_title,
         )
     return document
 

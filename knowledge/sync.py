@@ -25,7 +25,7 @@ from knowledge.storage import FileStorage
 from knowledge.vector_store import VectorStore
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SourceFile:
     """A file found in the mirrored folder."""
 
@@ -66,7 +66,7 @@ def scan(folder: Path, *, max_bytes: int) -> tuple[dict[str, SourceFile], int]:
                 continue
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             relative = path.relative_to(folder).as_posix()
-            found[relative] = SourceFile(relative, path, digest, size)
+            found[relative] = SourceFile(relative=relative, path=path, sha256=digest, size=size)
     return found, skipped
 
 

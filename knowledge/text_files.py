@@ -110,7 +110,13 @@ def parse_html(data: bytes, limits: ParseLimits) -> ParsedDocument:
             stack.extend(reversed(list(node.children)))
     document = builder.build()
     if title:
-        return ParsedDocument(document.file_type, document.text, document.blocks, None, title)
+        return ParsedDocument(
+            file_type=document.file_type,
+            text=document.text,
+            blocks=document.blocks,
+            pages=None,
+            title=title,
+        )
     return document
 
 

@@ -55,7 +55,7 @@ class BuiltinTool:
     run: Handler
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BuiltinToolkit:
     """A built-in toolkit, listed with a fixed id next to the external ones."""
 
@@ -101,15 +101,15 @@ def builtin_toolkits(
 ) -> tuple[BuiltinToolkit, ...]:
     """The built-in toolkits this app offers (chats and knowledge only when wired)."""
     clock_kit = BuiltinToolkit(
-        "builtin-clock",
-        "Clock",
-        "The current date and time in any time zone.",
-        (
+        id="builtin-clock",
+        name="Clock",
+        description="The current date and time in any time zone.",
+        tools=(
             BuiltinTool(
                 ToolDefinition(
-                    "current_time",
-                    "The current date and time in an IANA time zone (default UTC).",
-                    _schema(timezone={"type": "string", "optional": True}),
+                    name="current_time",
+                    description="The current date and time in an IANA time zone (default UTC).",
+                    input_schema=_schema(timezone={"type": "string", "optional": True}),
                     read_only=True,
                 ),
                 _now,
@@ -117,16 +117,16 @@ def builtin_toolkits(
         ),
     )
     calculator = BuiltinToolkit(
-        "builtin-calculator",
-        "Calculator",
-        "Exact arithmetic.",
-        (
+        id="builtin-calculator",
+        name="Calculator",
+        description="Exact arithmetic.",
+        tools=(
             BuiltinTool(
                 ToolDefinition(
-                    "calculate",
-                    "Evaluate arithmetic: + - * / // % ** ^, parentheses, sqrt, log, sin, cos, "
-                    "tan, abs, round, min, max, pi, e.",
-                    _schema(expression={"type": "string"}),
+                    name="calculate",
+                    description="Evaluate arithmetic: + - * / // % ** ^, parentheses, sqrt, log, "
+                    "sin, cos, tan, abs, round, min, max, pi, e.",
+                    input_schema=_schema(expression={"type": "string"}),
                     read_only=True,
                 ),
                 _calculate,
@@ -147,13 +147,16 @@ def _chats_toolkit(chats: ChatSearch) -> BuiltinToolkit:
         return _text(await chats.search_chats(user_id=user_id, query=query, limit=_limit(args)))
 
     definition = ToolDefinition(
-        "search_chats",
-        "Search your own chats by title and message text.",
-        _schema(query={"type": "string"}, limit={"type": "integer", "optional": True}),
+        name="search_chats",
+        description="Search your own chats by title and message text.",
+        input_schema=_schema(query={"type": "string"}, limit={"type": "integer", "optional": True}),
         read_only=True,
     )
     return BuiltinToolkit(
-        "builtin-chats", "Chats", "Search over your chats.", (BuiltinTool(definition, search),)
+        id="builtin-chats",
+        name="Chats",
+        description="Search over your chats.",
+        tools=(BuiltinTool(definition, search),),
     )
 
 
@@ -174,18 +177,20 @@ def _knowledge_toolkit(knowledge: KnowledgeSource) -> BuiltinToolkit:
     tools = (
         BuiltinTool(
             ToolDefinition(
-                "search_knowledge",
-                "Search the library files you may read; passages with their sources.",
-                _schema(query=dict(query), limit={"type": "integer", "optional": True}),
+                name="search_knowledge",
+                description="Search the library files you may read; passages with their sources.",
+                input_schema=_schema(
+                    query=dict(query), limit={"type": "integer", "optional": True}
+                ),
                 read_only=True,
             ),
             search,
         ),
         BuiltinTool(
             ToolDefinition(
-                "list_library_files",
-                "List the library files you may read.",
-                _schema(
+                name="list_library_files",
+                description="List the library files you may read.",
+                input_schema=_schema(
                     query={**query, "optional": True}, limit={"type": "integer", "optional": True}
                 ),
                 read_only=True,
@@ -194,12 +199,14 @@ def _knowledge_toolkit(knowledge: KnowledgeSource) -> BuiltinToolkit:
         ),
         BuiltinTool(
             ToolDefinition(
-                "read_library_file",
-                "Read one library file's text.",
-                _schema(file_id={"type": "string"}),
+                name="read_library_file",
+                description="Read one library file's text.",
+                input_schema=_schema(file_id={"type": "string"}),
                 read_only=True,
             ),
             read_file,
         ),
     )
-    return BuiltinToolkit("builtin-knowledge", "Knowledge", "Your library files.", tools)
+    return BuiltinToolkit(
+        id="builtin-knowledge", name="Knowledge", description="Your library files.", tools=tools
+    )

@@ -50,7 +50,7 @@ class TurnBudget:
         return True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ToolDefinition:
     """A tool as a server describes it: name, description, JSON schema, and a read-only hint."""
 

@@ -51,7 +51,7 @@ from toolkits.targets import (
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Connection:
     """The outcome of connecting to a toolkit for a user."""
 
@@ -80,7 +80,12 @@ class Toolkits:
         self.connector = connector
         self.sealer = sealer
         self.builtins = {kit.id: kit for kit in builtins}
-        self.targets = Targets(sessions, sealer, secrets or NoSecrets(), callback_url)
+        self.targets = Targets(
+            sessions=sessions,
+            sealer=sealer,
+            secrets=secrets or NoSecrets(),
+            callback_url=callback_url,
+        )
         self.sign_ins = SignIns(sessions, sealer, sign_in_seconds)
         self.schedule = RefreshSchedule(sessions, self._scheduled_refresh, refresh_seconds)
 
@@ -165,9 +170,9 @@ class Toolkits:
         try:
             tools = await self.connector.list_tools(target, timeout=timeout or None)
         except ConnectionFailed as exc:
-            outcome = Connection(exc.state, explain(exc, target))
+            outcome = Connection(state=exc.state, reason=explain(exc, target))
         else:
-            outcome = Connection(CONNECTED, None, len(tools))
+            outcome = Connection(state=CONNECTED, reason=None, tool_count=len(tools))
         async with write_transaction(self.sessions) as session:
             await discovery.set_connection(
                 session,
@@ -212,14 +217,14 @@ class Toolkits:
         if url is None:
             row = await self.connection_of(user=user, toolkit_id=toolkit.id)
             if row is None:
-                return Connection(FAILED, "The sign-in did not start in time.")
-            return Connection(row.state, row.reason)
+                return Connection(state=FAILED, reason="The sign-in did not start in time.")
+            return Connection(state=row.state, reason=row.reason)
         reason = f"Sign in to {toolkit.name} at {url}"
         async with write_transaction(self.sessions) as session:
             await discovery.set_connection(
                 session, toolkit_id=toolkit.id, user_id=user.id, state=NEEDS_SIGN_IN, reason=reason
             )
-        return Connection(NEEDS_SIGN_IN, reason, authorization_url=url)
+        return Connection(state=NEEDS_SIGN_IN, reason=reason, authorization_url=url)
 
     async def complete_sign_in(
         self, *, user: User, state: str, code: str | None, error: str | None

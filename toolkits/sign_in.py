@@ -41,7 +41,7 @@ def state_hash(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, kw_only=True)
 class _Flow:
     key: Key
     expires: float
@@ -80,7 +80,7 @@ class SignIns:
             return flow.url
         if flow is not None:
             self._end(flow)
-        flow = _Flow(key, anyio.current_time() + self.window_seconds)
+        flow = _Flow(key=key, expires=anyio.current_time() + self.window_seconds)
         self._flows[key] = flow
         flow.task = asyncio.create_task(self._run(flow, connect), name=f"sign-in {key[0]}")
         with anyio.move_on_after(wait_seconds):

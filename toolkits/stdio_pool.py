@@ -42,7 +42,7 @@ class StartFailed(Exception):
     """A command-line tool server did not start in time."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, kw_only=True)
 class _Session:
     """One running server: its client once ready, who is using it, and how to stop it."""
 
@@ -115,7 +115,7 @@ class StdioPool:
             session = None
         if session is None:
             self._make_room()
-            session = _Session(command)
+            session = _Session(command=command)
             self._sessions[key] = session
             session.task = asyncio.create_task(self._run(key, session), name=f"stdio {key[0]}")
             self.started += 1

@@ -36,7 +36,7 @@ class NoSecrets:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Targets:
     """Builds connection targets from a toolkit's stored settings."""
 

@@ -20,7 +20,7 @@ from knowledge.index import Owner, TenantScope
 from knowledge.models import LibraryFile, LibraryFolder
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class KnowledgeScope:
     """Files and folders to retrieve from, and whose library they are in."""
 
@@ -154,7 +154,9 @@ async def scopes(session: AsyncSession, *, assistant: Assistant) -> tuple[Knowle
         if item.folder_id:
             folders.append(item.folder_id)
     return tuple(
-        KnowledgeScope(user, teams, tuple(files), tuple(folders))
+        KnowledgeScope(
+            user_id=user, team_ids=teams, file_ids=tuple(files), folder_ids=tuple(folders)
+        )
         for (user, teams), (files, folders) in groups.items()
     )
 

@@ -127,9 +127,9 @@ def _sections(
 
 def _entry(skill: Skill) -> SkillEntry:
     return SkillEntry(
-        skill.name,
-        skill.description,
-        skill.instructions,
-        tuple(skill.toolkit_ids or ()),
-        tuple(skill.secret_names or ()),
+        name=skill.name,
+        description=skill.description,
+        instructions=skill.instructions,
+        toolkit_ids=tuple(skill.toolkit_ids or ()),
+        secret_names=tuple(skill.secret_names or ()),
     )

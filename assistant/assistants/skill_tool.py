@@ -20,7 +20,7 @@ from toolkits.calls import TurnBudget
 LOAD_SKILL = "load_skill"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SkillEntry:
     """What the tool needs of a skill: its name, description, instructions, toolkits, secrets."""
 

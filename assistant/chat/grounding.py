@@ -120,7 +120,12 @@ async def for_turn(
     """
     file_ids, folder_ids = chat.knowledge_file_ids or [], chat.knowledge_folder_ids or []
     wanted = [
-        KnowledgeScope(caller.user_id, tuple(caller.team_ids), tuple(file_ids), tuple(folder_ids)),
+        KnowledgeScope(
+            user_id=caller.user_id,
+            team_ids=tuple(caller.team_ids),
+            file_ids=tuple(file_ids),
+            folder_ids=tuple(folder_ids),
+        ),
         *assistant_knowledge,
     ]
     wanted = [w for w in wanted if w.file_ids or w.folder_ids]
