@@ -289,6 +289,26 @@ def live_server(catalog: Catalog, tmp_path: Path, **settings: Any) -> Iterator[s
         thread.join(timeout=20)
 
 
+@asynccontextmanager
+async def served(harness: AppHarness) -> AsyncIterator[str]:
+    """The harness's app (already started) also under uvicorn on loopback, in this event loop,
+    for clients that need a URL (SDKs); yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        harness.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: server.started or task.done(), seconds=20)
+    if task.done():
+        task.result()  # it failed to start: raise why
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=20)
+
+
 async def slowest_health_while(client: httpx.AsyncClient, pending: asyncio.Future[Any]) -> float:
     """Probe `/api/health` back to back until `pending` is done; the slowest answer, in seconds."""
     slowest = 0.0
