@@ -43,6 +43,8 @@ from api.routes import (
     usage,
     usage_profiles,
     users,
+    v1_completions,
+    v1_messages,
     web,
 )
 from api.services import Services
@@ -145,6 +147,8 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     # Routes are matched in order: the streaming endpoints every model call hits come first.
     for module in (
         openai,
+        v1_messages,
+        v1_completions,
         chats,
         health,
         auth,
