@@ -45,6 +45,7 @@ from api.routes import (
     users,
     v1_completions,
     v1_messages,
+    v1_responses,
     web,
 )
 from api.services import Services
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     # Routes are matched in order: the streaming endpoints every model call hits come first.
     for module in (
         openai,
+        v1_responses,
         v1_messages,
         v1_completions,
         chats,

@@ -165,3 +165,15 @@ class KnowledgeItemNotFound(NotFound):
     """This assistant has no such knowledge item or file."""
 
     code = "assistant_knowledge_not_found"
+
+
+class ResponseNotFound(NotFound):
+    """No such stored response, or it is not yours."""
+
+    code = "response_not_found"
+
+
+class ConversationTooLong(InvalidInput):
+    """The conversation under previous_response_id is as long as one may be; start a new one."""
+
+    code = "conversation_too_long"

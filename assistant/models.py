@@ -241,3 +241,25 @@ class ToolApproval(IdMixin, Base):
     state: Mapped[str] = mapped_column(String(20), default="pending")
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     decided_at: Mapped[datetime | None]
+
+
+class StoredResponse(Base):
+    """A `/v1/responses` answer kept for its owner (`store: true`): what came in, what went out.
+
+    A conversation is rebuilt by following `previous_id` back; each row holds only its own turn.
+    """
+
+    __tablename__ = "assistant_response"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"), index=True)
+    # Not a foreign key: deleting a response leaves the later turns of its chain in place.
+    previous_id: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(200))
+    # The turn's own input items (not those of earlier turns) and the response as it was returned.
+    input_items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Its place in the chain (1 for the first turn) and the JSON size of the chain's items so far.
+    turns: Mapped[int] = mapped_column(Integer)
+    chain_bytes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
