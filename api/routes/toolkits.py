@@ -42,7 +42,20 @@ async def editable_toolkit(
     return await discovery.get_editable(session, user=user, toolkit_id=toolkit_id)
 
 
+async def visible_toolkit(
+    toolkit_id: ToolkitId, user: CurrentUser, services: ServicesDep
+) -> Toolkit | BuiltinToolkit:
+    """The toolkit named by `toolkit_id`, built-in or one the caller may see (else 404); read in
+    a session of its own, which holds no lock while the route then writes through a service."""
+    kit = services.toolkits.builtins.get(toolkit_id)
+    if kit is not None:
+        return kit
+    async with services.sessions() as session:
+        return await discovery.get_visible(session, user=user, toolkit_id=toolkit_id)
+
+
 EditableToolkitDep = Annotated[Toolkit, Depends(editable_toolkit)]
+VisibleToolkitDep = Annotated[Toolkit | BuiltinToolkit, Depends(visible_toolkit)]
 
 
 def toolkit_body(
@@ -82,10 +95,12 @@ def toolkit_body(
 
 
 async def _shown(
-    toolkit: Toolkit, user: User, session: SessionDep, services: ServicesDep
+    toolkit: Toolkit | BuiltinToolkit, user: User, services: ServicesDep
 ) -> dict[str, Any]:
     """A toolkit with the caller's connection to it and, if they must sign in, where."""
-    connection = await discovery.connection(session, toolkit_id=toolkit.id, user_id=user.id)
+    if isinstance(toolkit, BuiltinToolkit):
+        return builtin_body(toolkit)
+    connection = await services.toolkits.connection_of(user=user, toolkit_id=toolkit.id)
     url = None
     if connection is not None and connection.state == "needs_sign_in":
         url = await services.toolkits.sign_ins.pending_url(toolkit_id=toolkit.id, user_id=user.id)
@@ -164,16 +179,12 @@ async def create_toolkit(
 
 @router.get("/api/toolkits/{toolkit_id}", response_model=resource_of(ToolkitRead))
 async def get_toolkit(
-    toolkit_id: ToolkitId, user: CurrentUser, session: SessionDep, services: ServicesDep
+    toolkit: VisibleToolkitDep, user: CurrentUser, services: ServicesDep
 ) -> dict[str, Any]:
     """One toolkit, with your connection to it: `connected`, `needs_sign_in` (with the
     `authorizationUrl` to open while a sign-in is waiting), `failed` with a `reason`, or
     `unknown` before the first connection."""
-    kit = services.toolkits.builtins.get(toolkit_id)
-    if kit is not None:
-        return builtin_body(kit)
-    toolkit = await discovery.get_visible(session, user=user, toolkit_id=toolkit_id)
-    return await _shown(toolkit, user, session, services)
+    return await _shown(toolkit, user, services)
 
 
 @router.patch("/api/toolkits/{toolkit_id}", response_model=resource_of(ToolkitRead))
@@ -205,14 +216,15 @@ async def delete_toolkit(toolkit: EditableToolkitDep, session: SessionDep) -> Re
 
 @router.get("/api/toolkits/{toolkit_id}/tools", response_model=collection_of("tools", ToolRead))
 async def list_toolkit_tools(
-    toolkit_id: ToolkitId, user: CurrentUser, services: ServicesDep
+    toolkit: VisibleToolkitDep, user: CurrentUser, services: ServicesDep
 ) -> dict[str, Any]:
     """The toolkit's discovered tools with their JSON schemas; `enabled` is false for a tool
     whose definition changed since it was approved."""
+    return await _tools_of(toolkit.id, user, services)
+
+
+async def _tools_of(toolkit_id: str, user: User, services: ServicesDep) -> dict[str, Any]:
     specs = await services.toolkits.tools_for(user=user, toolkit_ids=[toolkit_id])
-    if not specs and toolkit_id not in services.toolkits.builtins:
-        async with services.sessions() as session:
-            await discovery.get_visible(session, user=user, toolkit_id=toolkit_id)
     return whole("tools", f"/api/toolkits/{toolkit_id}/tools", map(tool_body, specs))
 
 
@@ -254,11 +266,11 @@ async def refresh_toolkit(
     `toolkit_secret_missing` naming it."""
     user = principal.user
     if toolkit_id in services.toolkits.builtins:
-        return await list_toolkit_tools(toolkit_id, user, services)
+        return await _tools_of(toolkit_id, user, services)
     assistant_id = await _bound_assistant(principal, services, toolkit_id, body)
     with tool_secrets.bound_to(assistant_id):
         outcome = await services.toolkits.refresh(user=user, toolkit_id=toolkit_id)
-    listed = await list_toolkit_tools(toolkit_id, user, services)
+    listed = await _tools_of(toolkit_id, user, services)
     listed["connection"] = {
         "state": outcome.state,
         "reason": outcome.reason,
@@ -334,22 +346,18 @@ async def complete_sign_in(
     toolkit_id = await services.toolkits.complete_sign_in(
         user=user, state=state, code=code, error=error
     )
-    async with services.sessions() as session:
-        toolkit = await discovery.get_visible(session, user=user, toolkit_id=toolkit_id)
-        return await _shown(toolkit, user, session, services)
+    return await _shown(await visible_toolkit(toolkit_id, user, services), user, services)
 
 
 @router.post("/api/toolkits/{toolkit_id}/_disconnect", response_model=resource_of(ToolkitRead))
 async def disconnect_toolkit(
-    toolkit_id: ToolkitId, user: CurrentUser, services: ServicesDep
+    toolkit: VisibleToolkitDep, user: CurrentUser, services: ServicesDep
 ) -> dict[str, Any]:
     """Sign out of the toolkit's server: your tokens and client registration are deleted and
     any sign-in waiting is cancelled."""
-    _refuse_builtin(toolkit_id, services)
-    await services.toolkits.sign_out(user=user, toolkit_id=toolkit_id)
-    async with services.sessions() as session:
-        toolkit = await discovery.get_visible(session, user=user, toolkit_id=toolkit_id)
-        return await _shown(toolkit, user, session, services)
+    _refuse_builtin(toolkit.id, services)
+    await services.toolkits.sign_out(user=user, toolkit_id=toolkit.id)
+    return await _shown(toolkit, user, services)
 
 
 @router.post(

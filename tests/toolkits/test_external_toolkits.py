@@ -174,6 +174,29 @@ async def test_a_member_cannot_see_or_use_another_users_private_toolkit(
     assert all(t["toolkitId"] != toolkit_id for t in tools.json()["_embedded"]["tools"])
 
 
+async def test_every_route_that_reads_a_toolkit_finds_built_ins_and_hides_anothers_private_one(
+    app: AppHarness, tool_server: tuple[Any, int]
+) -> None:
+    _, port = tool_server
+    toolkit_id = await _add(app, {"name": "mine", "url": f"http://127.0.0.1:{port}/mcp"})
+    member = await app.member("trudy")
+    for method, path in (
+        ("GET", f"/api/toolkits/{toolkit_id}"),
+        ("GET", f"/api/toolkits/{toolkit_id}/tools"),
+        ("POST", f"/api/toolkits/{toolkit_id}/_disconnect"),
+    ):
+        hidden = await app.client.request(method, path, headers=member.headers)
+        assert hidden.status_code == 404 and hidden.json()["code"] == "toolkit_not_found", path
+    kit = await app.client.get("/api/toolkits/builtin-clock", headers=member.headers)
+    tools = await app.client.get("/api/toolkits/builtin-clock/tools", headers=member.headers)
+    signed_out = await app.client.post(
+        "/api/toolkits/builtin-clock/_disconnect", headers=member.headers
+    )
+    assert kit.json()["kind"] == "builtin"
+    assert [t["name"] for t in tools.json()["_embedded"]["tools"]] == ["current_time"]
+    assert signed_out.status_code == 403 and signed_out.json()["code"] == "toolkit_read_only"
+
+
 async def test_built_in_toolkits_are_read_only_and_anothers_toolkit_is_not_found_when_changed(
     app: AppHarness, tool_server: tuple[Any, int]
 ) -> None:
