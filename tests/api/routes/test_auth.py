@@ -113,7 +113,7 @@ async def test_another_users_token_cannot_be_revoked(harness: AppHarness) -> Non
     assert response.status_code == 404
 
 
-# Open by design: a share link is read by whoever holds its token (tests/assistant_api cover it).
+# Open by design: a share link is read by whoever holds its token (test_chat_shares_export.py).
 OPEN_BY_DESIGN = {"/api/shared/{token}"}
 
 
