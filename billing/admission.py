@@ -58,7 +58,7 @@ _DELIVER = (
 _RENEW = _DELIVER.values(lease_expires_at=bindparam("expires"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Caller:
     """Who a model call is made for: the user, their teams, and the token or assistant used."""
 

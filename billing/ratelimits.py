@@ -54,7 +54,7 @@ _SETTLE = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RateLimits:
     """Default limits from settings; None means unlimited."""
 
@@ -87,7 +87,7 @@ class Headroom:
 UNLIMITED = Headroom()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RateKey:
     """One limited key of a request and the limits that apply to it."""
 
@@ -125,17 +125,22 @@ def resolve(
         tpm = _most_generous(o.tokens_per_minute for o in team_rows)
     else:
         rpm, tpm = defaults.user_requests_per_minute, defaults.user_tokens_per_minute
-    keys = [RateKey("user", user_id, rpm, tpm)]
+    keys = [RateKey(scope="user", scope_id=user_id, requests_per_minute=rpm, tokens_per_minute=tpm)]
     if api_token_id:
         token = found.get(("apiToken", api_token_id))
         keys.append(
-            RateKey("apiToken", api_token_id, token.requests_per_minute, token.tokens_per_minute)
+            RateKey(
+                scope="apiToken",
+                scope_id=api_token_id,
+                requests_per_minute=token.requests_per_minute,
+                tokens_per_minute=token.tokens_per_minute,
+            )
             if token is not None
             else RateKey(
-                "apiToken",
-                api_token_id,
-                defaults.token_requests_per_minute,
-                defaults.token_tokens_per_minute,
+                scope="apiToken",
+                scope_id=api_token_id,
+                requests_per_minute=defaults.token_requests_per_minute,
+                tokens_per_minute=defaults.token_tokens_per_minute,
             )
         )
     return [k for k in keys if k.requests_per_minute is not None or k.tokens_per_minute is not None]

@@ -154,7 +154,7 @@ async def test_a_member_without_a_seat_is_refused_before_anything_is_reserved(
     with pytest.raises(SeatRequired):
         await admit(
             factory,
-            caller=Caller(user_id, (team,)),
+            caller=Caller(user_id=user_id, team_ids=(team,)),
             model=MODEL,
             prompt_tokens=1,
             max_output_tokens=1,
