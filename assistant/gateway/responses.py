@@ -35,7 +35,7 @@ from core.database import write_transaction
 from core.errors import SwitchboardError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Opened:
     """An admitted Responses request: the chat request to make and what to store after."""
 
@@ -88,7 +88,14 @@ class ResponseRequests:
         stored_responses.check_room(chain, items)
         chat = to_chat(body, [*chain.items, *items], body.get("max_output_tokens"))
         request = await self.passthrough.admit(caller=caller, body=chat)
-        return Opened(request, body, items, chain, new_id("resp"), int(time.time()))
+        return Opened(
+            request=request,
+            body=body,
+            items=items,
+            chain=chain,
+            response_id=new_id("resp"),
+            created_at=int(time.time()),
+        )
 
     async def complete(self, opened: Opened) -> dict[str, Any]:
         """The whole response, settled and (unless `store` is false) stored before it returns."""

@@ -17,7 +17,7 @@ from assistant.gateway.chunks import Chunk
 from assistant.gateway.responses_format import function_call_item, message_item, new_id
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Item:
     """An output item being streamed."""
 
@@ -114,7 +114,7 @@ class ResponseStream:
         )
 
     def _add(self, item: dict[str, Any]) -> _Item:
-        added = _Item(len(self.items), item)
+        added = _Item(index=len(self.items), item=item)
         self.items.append(added)
         return added
 

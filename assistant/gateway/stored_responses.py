@@ -26,7 +26,7 @@ MAX_CHAIN_TURNS = 500
 MAX_CHAIN_BYTES = 16 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Chain:
     """The conversation a new turn continues: earlier items in order, its length and size."""
 
@@ -77,7 +77,7 @@ async def conversation(session: AsyncSession, *, user_id: str, response_id: str)
         items.extend(row.input_items)
         items.extend(row.response.get("output") or [])
     last = rows[-1]
-    return Chain(items, turns=last.turns, size=last.chain_bytes, previous_id=last.id)
+    return Chain(items=items, turns=last.turns, size=last.chain_bytes, previous_id=last.id)
 
 
 def check_room(chain: Chain, new_items: Sequence[Any]) -> int:
