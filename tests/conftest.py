@@ -1,10 +1,12 @@
-"""Fixtures every test may use: the fake upstream, a test catalog, the app and clients."""
+"""Fixtures every test may use: the fake upstream, a test catalog, the app and clients, and the
+loopback MCP tool server (toolkit, tool-loop and toolkit-route tests)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +16,7 @@ prepare_offline()
 
 from tests.fakes.upstream import FakeUpstream  # noqa: E402
 from tests.support import AppHarness, Harnesses, make_catalog  # noqa: E402
+from tests.toolkits.servers import build_tool_server, mcp_app, serve  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +60,11 @@ async def make_module_harness(
 async def harness(make_harness: Harnesses) -> AppHarness:
     """A running app (lifespan included) on a fresh SQLite database, with an admin."""
     return await make_harness()
+
+
+@pytest.fixture
+def tool_server() -> Iterator[tuple[Any, int]]:
+    """The loopback MCP tool server over Streamable HTTP, and its port."""
+    server = build_tool_server()
+    with serve(mcp_app(server)) as port:
+        yield server, port
