@@ -44,6 +44,7 @@ from api.routes import (
     usage_profiles,
     users,
     v1_completions,
+    v1_embeddings,
     v1_messages,
     v1_responses,
     web,
@@ -54,9 +55,11 @@ from assistant.chat import recovery
 from assistant.chat.engine import ChatEngine, EngineConfig
 from assistant.chat.toolkit_tools import ChatTools
 from assistant.gateway.embedder import LitellmEmbedder
+from assistant.gateway.embeddings import EmbeddingRequests
 from assistant.gateway.metering import Metering
 from assistant.gateway.passthrough import Passthrough
 from assistant.gateway.router import Gateway
+from assistant.gateway.vectors import LocalEmbeddings
 from billing import seats
 from billing.ratelimits import RateLimits
 from core import database, heap, processes
@@ -151,6 +154,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         v1_responses,
         v1_messages,
         v1_completions,
+        v1_embeddings,
         chats,
         health,
         auth,
@@ -203,7 +207,11 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
     sessions = database.sessionmaker(engine)
     hosts = ProviderHosts(settings.provider_allowed_hosts)
     hosts.check_catalog(catalog)  # models.yaml's addresses; stored ones are checked on save
-    gateway = Gateway(catalog, fast_path=settings.fast_path, hosts=hosts)
+    local = LocalEmbeddings(  # knowledge's model and export cache (the litellm/hash ones: onnx)
+        backend="torch" if settings.embedding_backend == "torch" else "onnx",
+        cache_dir=settings.embedding_cache_dir or settings.data_dir / "models",
+    )
+    gateway = Gateway(catalog, fast_path=settings.fast_path, hosts=hosts, local=local)
     key = settings.provider_secret_key.get_secret_value()
     catalog_sync = CatalogSync(
         catalog=catalog,
@@ -254,6 +262,12 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
         metering=metering,
         default_max_tokens=settings.default_max_tokens,
     )
+    v1_embeddings = EmbeddingRequests(
+        catalog=catalog,
+        metering=metering,
+        max_inputs=settings.embedding_max_inputs,
+        max_tokens=settings.embedding_max_tokens,
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -263,6 +277,7 @@ def _services(settings: Settings, catalog: Catalog) -> Services:
         metering=metering,
         chat=chat,
         passthrough=passthrough,
+        v1_embeddings=v1_embeddings,
         knowledge=knowledge_objects,
         toolkits=toolkits,
         catalog_sync=catalog_sync,

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from api.metrics import Metrics
 from assistant.chat.engine import ChatEngine
 from assistant.gateway.embedder import LitellmEmbedder
+from assistant.gateway.embeddings import EmbeddingRequests
 from assistant.gateway.metering import Metering
 from assistant.gateway.passthrough import Passthrough
 from assistant.gateway.router import Gateway
@@ -33,6 +34,7 @@ class Services:
     metering: Metering
     chat: ChatEngine
     passthrough: Passthrough
+    v1_embeddings: EmbeddingRequests
     knowledge: Knowledge
     toolkits: Toolkits
     catalog_sync: CatalogSync  # rebuilds `catalog` and the router when admins change models

@@ -167,6 +167,12 @@ class KnowledgeItemNotFound(NotFound):
     code = "assistant_knowledge_not_found"
 
 
+class TooManyEmbeddingInputs(InvalidInput):
+    """An embeddings request has more inputs, or more tokens in all, than one request may."""
+
+    code = "too_many_embedding_inputs"
+
+
 class ResponseNotFound(NotFound):
     """No such stored response, or it is not yours."""
 

@@ -24,6 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from core.errors import InvalidCatalog, InvalidInput, PermissionDenied
 
 ENV_PREFIX = "os.environ/"
+# A deployment `sentence-transformers/<name>` is a model this process runs itself (not LiteLLM).
+LOCAL_PROVIDER = "sentence-transformers"
+EMBEDDING = "embedding"
 
 
 class UnknownModel(InvalidInput):
@@ -36,6 +39,12 @@ class ModelUnavailable(InvalidInput):
     """That model is configured but not usable: its provider key or server is not set up."""
 
     code = "model_unavailable"
+
+
+class WrongModelMode(InvalidInput):
+    """That model does not do this: chat models answer chats, embedding models make embeddings."""
+
+    code = "wrong_model_mode"
 
 
 class ModelDisabled(PermissionDenied):
@@ -141,6 +150,13 @@ class CatalogModel:
             )
 
     @property
+    def mode(self) -> str:
+        """What it does in LiteLLM's words (`chat`, `embedding`): model_info's or the cost map's."""
+        params = self.deployments[0].litellm_params if self.deployments else {}
+        known = litellm_cost_entry(str(params.get("model", ""))).get("mode")
+        return str(self.info.get("mode") or known or "chat")
+
+    @property
     def providers(self) -> tuple[str, ...]:
         """The providers behind the model's deployments."""
         return tuple(dict.fromkeys(d.provider for d in self.deployments))
@@ -191,16 +207,26 @@ class Catalog:
             raise UnknownModel(f"No model named {name!r} is configured.", model=name)
         return model
 
-    def usable(self, name: str | None, team_ids: Sequence[str] = ()) -> CatalogModel:
-        """The model a name refers to, if one of its deployments can be called by these teams.
+    def usable(
+        self, name: str | None, team_ids: Sequence[str] = (), *, mode: str | None = "chat"
+    ) -> CatalogModel:
+        """The model a name refers to, if one of its deployments can be called by these teams
+        and it does `mode` (`chat`: anything but embeddings; `embedding`; None: no check).
 
         Raises:
             UnknownModel: no model or alias has that name.
             ModelDisabled: an admin turned the model off, for everyone or for one of the teams.
+            WrongModelMode: an embedding model where a chat model was asked for, or the reverse.
             ModelUnavailable: the model's provider is not configured.
         """
         model = self.resolve(name)
         model.check_access(team_ids)
+        if mode is not None and (model.mode == EMBEDDING) != (mode == EMBEDDING):
+            kind = f"a {model.mode} model, not an embedding model"
+            if mode != EMBEDDING:
+                kind = "an embedding model: call it through /v1/embeddings"
+            message = f"Model {model.name!r} is {kind}."
+            raise WrongModelMode(message, model=model.name, mode=model.mode)
         if not model.available:
             raise ModelUnavailable(
                 f"Model {model.name!r} is not set up: {model.unavailable_reason}", model=model.name
@@ -213,7 +239,7 @@ class Catalog:
             {"model_name": d.model_name, "litellm_params": dict(d.litellm_params)}
             for m in self.models.values()
             for d in m.deployments
-            if d.available and m.enabled
+            if d.available and m.enabled and d.provider != LOCAL_PROVIDER
         ]
 
 

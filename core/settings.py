@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     stream_buffer_ttl_seconds: float = Field(default=300.0, ge=0)
     default_max_tokens: int = Field(default=1024, ge=1)
     fast_path: bool = True
+    # /v1/embeddings: inputs, and tokens in all, one request may carry (OpenAI's own caps).
+    embedding_max_inputs: int = Field(default=2048, ge=1, le=100_000)
+    embedding_max_tokens: int = Field(default=300_000, ge=1)
     # After a chat's first answer, one short metered model call gives it a title.
     auto_titles: bool = True
     # At SIGTERM, answers being written get this long to finish before they are interrupted.

@@ -80,7 +80,7 @@ class LitellmEmbedder:
                 f"The litellm embedding backend needs {_SETTING} set to a models.yaml model name."
             )
         try:
-            return self.catalog.usable(self.model_name)
+            return self.catalog.usable(self.model_name, mode=None)
         except Exception as exc:  # UnknownModel, ModelUnavailable: both mean "cannot embed"
             raise EmbeddingModelUnavailable(
                 f"The embedding model {self.model_name!r} (setting {_SETTING}) cannot be used: "

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.gateway.chunks import Chunk, Usage
 from assistant.gateway.router import Gateway
+from assistant.gateway.vectors import Embedded, Inputs
 from assistant.schemas import MessageStatus
 from billing import admission, ledger
 from billing.admission import Caller
@@ -219,6 +220,22 @@ class MeteredCall:
         """
         self._check_open()
         return await self.metering.gateway.complete(model=self.model, messages=messages, **kwargs)
+
+    async def embeddings(
+        self, inputs: Inputs, *, dimensions: int | None = None, user: str | None = None
+    ) -> Embedded:
+        """Embed texts or token arrays, batched (`Gateway.embeddings`).
+
+        Raises:
+            EmbeddingModelUnavailable: a local model cannot be loaded offline.
+            ProviderAddressBlocked: a deployment points at a link-local or metadata address.
+            ProviderRejected: the provider refused the request itself.
+            ProviderError: every deployment failed, or the answer had the wrong shape.
+        """
+        self._check_open()
+        return await self.metering.gateway.embeddings(
+            model=self.model, inputs=inputs, dimensions=dimensions, user=user
+        )
 
     def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
         """Embed texts, blocking (from a worker thread): the vectors and the prompt tokens the

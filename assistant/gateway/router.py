@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 from assistant.errors import ProviderError, ProviderRejected
 from assistant.gateway.chunks import Chunk, Usage
 from assistant.gateway.relay import Relay, target_of
+from assistant.gateway.vectors import Embedded, Inputs, LocalEmbeddings
 from core import heap
-from core.catalog import Catalog, CatalogModel
+from core.catalog import LOCAL_PROVIDER, Catalog, CatalogModel
 from core.environment import prepare_offline
 from core.provider_hosts import ProviderHosts, api_base_of
 
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from litellm import Router
 
 log = logging.getLogger(__name__)
+# Inputs per provider call of a large embeddings request, and such calls at once per request.
+EMBEDDING_BATCH = 128
+EMBEDDING_CALLS_AT_ONCE = 4
 _loaded: ModuleType | None = None
 _loading = threading.Lock()
 
@@ -50,9 +54,15 @@ class Gateway:
     """Calls models by catalog name through LiteLLM's Router (built on first use)."""
 
     def __init__(
-        self, catalog: Catalog, *, fast_path: bool = True, hosts: ProviderHosts | None = None
+        self,
+        catalog: Catalog,
+        *,
+        fast_path: bool = True,
+        hosts: ProviderHosts | None = None,
+        local: LocalEmbeddings | None = None,
     ) -> None:
         self.catalog = catalog
+        self.local = local  # the sentence-transformers models this process runs itself
         self.fast_path = fast_path
         self.hosts = hosts or ProviderHosts()  # no call reaches a link-local/metadata address
         self.relay = Relay()
@@ -195,6 +205,50 @@ class Gateway:
         except Exception as exc:
             raise _domain_error(exc, model.name) from exc
 
+    async def embeddings(
+        self,
+        *,
+        model: CatalogModel,
+        inputs: Inputs,
+        dimensions: int | None = None,
+        user: str | None = None,
+    ) -> Embedded:
+        """Embed texts or token arrays: a local model in worker threads, a provider's through
+        LiteLLM in calls of EMBEDDING_BATCH inputs (a few at once), vectors in input order.
+
+        Raises:
+            EmbeddingModelUnavailable: a local model cannot be loaded offline.
+            ProviderAddressBlocked: a deployment points at a link-local or metadata address.
+            ProviderRejected: the provider refused the request itself (e.g. `dimensions`).
+            ProviderError: every deployment failed, or the answer had the wrong shape.
+        """
+        local = next((d for d in model.deployments if d.provider == LOCAL_PROVIDER), None)
+        if local is not None:
+            if self.local is None:
+                raise ProviderError(f"This process runs no local models ({model.name}).")
+            return await self.local.embed(local, inputs, dimensions=dimensions)
+        await self.hosts.check_model(model, self.catalog)
+        extra = {k: v for k, v in (("dimensions", dimensions), ("user", user)) if v is not None}
+        router = await self.ready()
+        slots = asyncio.Semaphore(EMBEDDING_CALLS_AT_ONCE)
+
+        async def batch(part: list[Any]) -> tuple[list[list[float]], int]:
+            async with slots:
+                try:
+                    response = await router.aembedding(model=model.name, input=part, **extra)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    raise _domain_error(exc, model.name) from exc
+            return _vectors(response, len(part), model.name)
+
+        items = list(inputs)
+        parts = [items[i : i + EMBEDDING_BATCH] for i in range(0, len(items), EMBEDDING_BATCH)]
+        done = await asyncio.gather(*(batch(part) for part in parts))
+        vectors = [vector for part_vectors, _ in done for vector in part_vectors]
+        reported = [count for _, count in done]
+        return Embedded(vectors, -1 if -1 in reported else sum(reported))
+
     def embed_sync(
         self, model: CatalogModel, texts: Sequence[str]
     ) -> tuple[list[list[float]], int]:
@@ -216,17 +270,27 @@ class Gateway:
             response = self.router.embedding(model=model.name, input=list(texts))
         except Exception as exc:
             raise _domain_error(exc, model.name) from exc
-        rows = sorted(response.data or [], key=lambda row: int(_field(row, "index") or 0))
-        vectors = [[float(value) for value in _field(row, "embedding") or []] for row in rows]
-        if len(vectors) != len(texts) or any(not vector for vector in vectors):
-            raise ProviderError(
-                f"The provider of {model.name} answered with {len(vectors)} embeddings "
-                f"for {len(texts)} texts.",
-                model=model.name,
-            )
-        usage = getattr(response, "usage", None)
-        prompt_tokens = getattr(usage, "prompt_tokens", None) if usage is not None else None
-        return vectors, int(prompt_tokens) if prompt_tokens is not None else -1
+        return _vectors(response, len(texts), model.name)
+
+
+def _vectors(response: Any, count: int, model_name: str) -> tuple[list[list[float]], int]:
+    """The vectors of a LiteLLM embedding response in input order, and its prompt tokens (-1:
+    none reported).
+
+    Raises:
+        ProviderError: not one non-empty vector per input.
+    """
+    rows = sorted(response.data or [], key=lambda row: int(_field(row, "index") or 0))
+    vectors = [[float(value) for value in _field(row, "embedding") or []] for row in rows]
+    if len(vectors) != count or any(not vector for vector in vectors):
+        raise ProviderError(
+            f"The provider of {model_name} answered with {len(vectors)} embeddings "
+            f"for {count} texts.",
+            model=model_name,
+        )
+    usage = getattr(response, "usage", None)
+    prompt_tokens = getattr(usage, "prompt_tokens", None) if usage is not None else None
+    return vectors, int(prompt_tokens) if prompt_tokens is not None else -1
 
 
 def _field(row: Any, name: str) -> Any:

@@ -11,7 +11,16 @@ METERED = "assistant/gateway/metering.py"
 ADAPTERS = {"assistant/gateway/router.py", "assistant/gateway/relay.py"}
 # Wraps the gateway's calls in tracing spans at start-up; it calls no model of its own.
 WRAPS = {"api/telemetry.py"}
-MODEL_CALLS = {"stream", "complete", "embed_sync", "probe", "acompletion", "embedding"}
+MODEL_CALLS = {
+    "stream",
+    "complete",
+    "embed_sync",
+    "embeddings",
+    "probe",
+    "acompletion",
+    "embedding",
+    "aembedding",
+}
 CALLING_MODULES = {"litellm", "assistant.gateway.relay"}
 
 
@@ -87,4 +96,4 @@ def test_the_metered_call_module_is_the_one_that_calls_the_gateway() -> None:
         for node in ast.walk(tree)
         if isinstance(node, ast.Attribute) and _names_gateway(node.value)
     }
-    assert {"stream", "complete", "embed_sync", "probe"} <= used
+    assert {"stream", "complete", "embed_sync", "embeddings", "probe"} <= used

@@ -1,0 +1,75 @@
+"""Embeddings as the gateway gives them back, and the embedding models Switchboard runs itself.
+
+A catalog deployment `sentence-transformers/<name>` is run in this process, not by LiteLLM:
+`sentence-transformers/all-MiniLM-L6-v2` is the bundled model knowledge uses, loaded through
+`knowledge.embeddings.load_embedder` with knowledge's backend and export cache, so its vectors
+are knowledge's own; any other name or path must be available offline. A model loads on first
+use and every batch runs in a worker thread (ONNX Runtime's own pool bounds the cores), never on
+the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.errors import ProviderRejected
+from core import tokens
+from core.catalog import Deployment
+from knowledge.embeddings import BUNDLED_MODEL_ID, Backend, Embedder, load_embedder
+
+# Texts a local model embeds per worker-thread run: other requests' batches interleave.
+LOCAL_BATCH = 64
+_BUNDLED_NAMES = {"all-MiniLM-L6-v2", BUNDLED_MODEL_ID}
+Inputs = Sequence[str] | Sequence[Sequence[int]]
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """The vectors of a call, in input order, and the prompt tokens reported (-1: none)."""
+
+    vectors: list[list[float]]
+    prompt_tokens: int
+
+
+class LocalEmbeddings:
+    """The sentence-transformers models of this process, by deployment, loaded once."""
+
+    def __init__(self, *, backend: Backend = "onnx", cache_dir: Path) -> None:
+        self.backend = backend
+        self.cache_dir = cache_dir
+
+    def embedder(self, deployment: Deployment) -> Embedder:
+        """The deployment's model, loading it the first time (blocking: call from a thread).
+
+        Raises:
+            EmbeddingModelUnavailable: the model cannot be loaded offline.
+        """
+        name = str(deployment.litellm_params["model"]).split("/", 1)[1]
+        model = "" if name in _BUNDLED_NAMES else name
+        return load_embedder(model, backend=self.backend, cache_dir=self.cache_dir)
+
+    async def embed(
+        self, deployment: Deployment, inputs: Inputs, *, dimensions: int | None = None
+    ) -> Embedded:
+        """Embed texts (token arrays are decoded as cl100k_base) off the event loop, in batches.
+
+        Raises:
+            EmbeddingModelUnavailable: the model cannot be loaded offline.
+            ProviderRejected: `dimensions` asks for a size the model does not make.
+        """
+        embedder = await asyncio.to_thread(self.embedder, deployment)
+        if dimensions is not None and dimensions != embedder.dimension:
+            raise ProviderRejected(
+                f"The model {deployment.model_name} makes {embedder.dimension}-dimension "
+                f"vectors; it cannot make {dimensions}.",
+                model=deployment.model_name,
+            )
+        texts = [item if isinstance(item, str) else tokens.decode(list(item)) for item in inputs]
+        vectors: list[list[float]] = []
+        for begin in range(0, len(texts), LOCAL_BATCH):
+            batch = texts[begin : begin + LOCAL_BATCH]
+            vectors += await asyncio.to_thread(embedder.embed_documents, batch)
+        return Embedded(vectors, -1)
