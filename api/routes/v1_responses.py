@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
@@ -21,10 +21,9 @@ class ResponseRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     model: str = Field(min_length=1, max_length=200)
-    input: str | list[dict[str, Any]] = Field(
+    input: str | Annotated[list[dict[str, Any]], Field(min_length=1, max_length=10_000)] = Field(
         description="A user message, or a list of input items (messages, function_call, "
-        "function_call_output).",
-        max_length=10_000,
+        "function_call_output)."
     )
     instructions: str | None = Field(default=None, max_length=1_000_000)
     previous_response_id: str | None = Field(default=None, max_length=64)
@@ -67,7 +66,12 @@ def _requests(services: ServicesDep) -> ResponseRequests:
     return ResponseRequests(passthrough=services.passthrough, sessions=services.sessions)
 
 
-@router.post("/responses", response_model=ResponseObject)
+STREAMED: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "The response, or its events."}
+}
+
+
+@router.post("/responses", response_model=ResponseObject, responses=STREAMED)
 async def create_response(
     body: ResponseRequest, principal: PrincipalDep, services: ServicesDep
 ) -> Response:

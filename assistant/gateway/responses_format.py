@@ -19,7 +19,7 @@ from core.errors import InvalidInput
 
 ROLES = {"user", "assistant", "system", "developer"}
 # Response options passed to chat completions under the same name.
-SAME_NAME = ("temperature", "top_p", "parallel_tool_calls", "user", "seed", "top_logprobs")
+SAME_NAME = ("temperature", "top_p", "parallel_tool_calls", "user")
 
 
 def new_id(prefix: str) -> str:

@@ -328,3 +328,24 @@ async def test_a_chat_answer_with_structured_input_keeps_its_parts(
     assert json.dumps(sent["messages"][1]["content"][1]) == json.dumps(
         {"type": "image_url", "image_url": {"url": image, "detail": "low"}}
     )
+
+
+async def test_a_provider_failing_mid_stream_ends_with_response_failed_and_bills_as_failed(
+    harness: AppHarness, upstream: FakeUpstream, client: Client
+) -> None:
+    sdk = client(harness.admin)
+    upstream.behave("fake", fail_status=500)
+    with pytest.raises(openai.APIStatusError) as before:
+        await sdk.responses.create(model="fake", input="hi", stream=True)
+    assert before.value.status_code >= 500
+    upstream.behave("fake", text="one two three four", chunks=4, break_after=2)
+    stream = await sdk.responses.create(model="fake", input="hi", stream=True)
+    events = [event async for event in stream]
+    deltas = [event.delta for event in events if event.type == "response.output_text.delta"]
+    assert len(deltas) == 2
+    failed = events[-1]
+    assert failed.type == "response.failed"
+    assert failed.response.status == "failed" and failed.response.error is not None
+    assert await stored_count(harness) == 0
+    rows = await ledger_rows(harness.services.sessions)
+    assert [(r.source, r.outcome) for r in rows] == [("v1", "failed")] * 2
