@@ -36,7 +36,7 @@ class Citation:
     end: int
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Passage:
     """A retrieved chunk: its text, its score and its citation."""
 

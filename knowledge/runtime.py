@@ -30,7 +30,7 @@ class KnowledgeConfig:
     job_webhook_url: str = ""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Knowledge:
     """Built once by the app; nothing heavy is opened until first use."""
 
@@ -66,7 +66,7 @@ class Knowledge:
                 webhook_url=config.job_webhook_url,
             ),
         )
-        return cls(config, store, storage, worker, scheduler)
+        return cls(config=config, store=store, storage=storage, worker=worker, scheduler=scheduler)
 
     def start(self) -> None:
         """Start the indexing worker (files left pending or indexing are taken up) and jobs."""

@@ -31,7 +31,7 @@ WAIT_SECONDS = 0.5
 MAX_WAIT_SECONDS = 6 * 3600
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SchedulerConfig:
     """Where library-sync may read, how large a synced file may be, how often to look."""
 

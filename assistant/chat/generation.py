@@ -60,7 +60,7 @@ class Plan:
     toolbox: ToolBox | None = None  # this answer's own tool box (skills), else the engine's
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Totals:
     prompt_tokens: int = 0
     completion_tokens: int = 0

@@ -22,7 +22,7 @@ BEFORE_CHARS = 60
 SNIPPET_CHARS = 200
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ChatFilter:
     """Which of a user's chats to list; archived chats only when asked for (`None`: with them)."""
 

@@ -15,7 +15,7 @@ class Usage:
     completion_tokens: int
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Chunk:
     """One piece of a streamed answer: text, tool-call fragments, usage or a finish reason."""
 
