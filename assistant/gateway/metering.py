@@ -47,7 +47,7 @@ Admitted = Callable[[Connection], None]
 Recorded = Callable[[Connection, int], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Settled:
     """A settled call, as observers (metrics) see it."""
 
@@ -318,12 +318,12 @@ class MeteredCall:
             )
         )
         record = Settled(
-            self.model.name,
-            self.source,
-            entry.outcome,
-            entry.prompt_tokens,
-            entry.completion_tokens,
-            int(entry.cost_micros),
+            model=self.model.name,
+            source=self.source,
+            outcome=entry.outcome,
+            prompt_tokens=entry.prompt_tokens,
+            completion_tokens=entry.completion_tokens,
+            cost_micros=int(entry.cost_micros),
         )
         self.metering._observe(record)
         return record.cost_micros
