@@ -56,13 +56,48 @@ def to_chat(
         chat["tools"] = [_tool(tool, f"tools.{i}") for i, tool in enumerate(body["tools"])]
     if body.get("tool_choice") is not None:
         chat["tool_choice"] = _tool_choice(body["tool_choice"])
-    response_format = _response_format((body.get("text") or {}).get("format"))
+    response_format = _response_format(_mapping(body.get("text"), "text").get("format"))
     if response_format is not None:
         chat["response_format"] = response_format
-    effort = (body.get("reasoning") or {}).get("effort")
+    effort = _mapping(body.get("reasoning"), "reasoning").get("effort")
     if effort:
-        chat["reasoning_effort"] = effort
+        chat["reasoning_effort"] = _text(effort, "reasoning.effort")
     return chat
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    """An object of the request ({} when absent).
+
+    Raises:
+        InvalidInput: it is not an object.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInput(f"{where}: must be an object.", param=where)
+    return value
+
+
+def _text(value: Any, where: str) -> str:
+    """A string of the request.
+
+    Raises:
+        InvalidInput: it is not a string.
+    """
+    if not isinstance(value, str):
+        raise InvalidInput(f"{where}: must be a string.", param=where)
+    return value
+
+
+def _parts(value: Any, where: str) -> list[Mapping[str, Any]]:
+    """A list of content parts (objects).
+
+    Raises:
+        InvalidInput: it is not a list of objects.
+    """
+    if not isinstance(value, list):
+        raise InvalidInput(f"{where}: must be a string or a list of content parts.", param=where)
+    return [_mapping(part, f"{where}.{i}") for i, part in enumerate(value)]
 
 
 def to_messages(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -75,15 +110,17 @@ def to_messages(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     for number, item in enumerate(items):
         where = f"input.{number}"
+        item = _mapping(item, where)
         kind = item.get("type") or ("message" if "role" in item else None)
         if kind == "message":
             messages.append(_message(item, where))
         elif kind == "function_call":
-            call = {
-                "id": item.get("call_id"),
-                "type": "function",
-                "function": {"name": item.get("name"), "arguments": item.get("arguments") or ""},
+            function = {
+                "name": _text(item.get("name"), f"{where}.name"),
+                "arguments": _text(item.get("arguments") or "", f"{where}.arguments"),
             }
+            call_id = _text(item.get("call_id"), f"{where}.call_id")
+            call = {"id": call_id, "type": "function", "function": function}
             last = messages[-1] if messages else None
             if last is None or last["role"] != "assistant":
                 last = {"role": "assistant", "content": None}
@@ -91,8 +128,9 @@ def to_messages(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             last.setdefault("tool_calls", []).append(call)
         elif kind == "function_call_output":
             output = item.get("output")
-            text = output if isinstance(output, str) else _text_of(output, where)
-            messages.append({"role": "tool", "tool_call_id": item.get("call_id"), "content": text})
+            text = output if isinstance(output, str) else _text_of(output, f"{where}.output")
+            call_id = _text(item.get("call_id"), f"{where}.call_id")
+            messages.append({"role": "tool", "tool_call_id": call_id, "content": text})
         elif kind != "reasoning":  # the model's own reasoning is not sent back
             raise _unsupported("item", kind, where)
     return messages
@@ -100,14 +138,17 @@ def to_messages(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def _message(item: Mapping[str, Any], where: str) -> dict[str, Any]:
     role = item.get("role")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise InvalidInput(f"{where}.role: must be one of {sorted(ROLES)}.", param=f"{where}.role")
     content = item.get("content")
     if isinstance(content, str):
         return {"role": role, "content": content}
     if role == "assistant":
         return {"role": "assistant", "content": _text_of(content, where)}
-    parts = [_part(part, f"{where}.content.{i}") for i, part in enumerate(content or [])]
+    parts = [
+        _part(part, f"{where}.content.{i}")
+        for i, part in enumerate(_parts(content, f"{where}.content"))
+    ]
     if all(part["type"] == "text" for part in parts):
         return {"role": role, "content": "".join(part["text"] for part in parts)}
     return {"role": role, "content": parts}
@@ -115,14 +156,16 @@ def _message(item: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def _part(part: Mapping[str, Any], where: str) -> dict[str, Any]:
     kind = part.get("type")
+    if not isinstance(kind, str):
+        raise _unsupported("content", kind, where)
     if kind in {"input_text", "output_text", "text"}:
-        return {"type": "text", "text": str(part.get("text") or "")}
+        return {"type": "text", "text": _text(part.get("text") or "", f"{where}.text")}
     if kind == "refusal":
-        return {"type": "text", "text": str(part.get("refusal") or "")}
+        return {"type": "text", "text": _text(part.get("refusal") or "", f"{where}.refusal")}
     if kind == "input_image" and part.get("image_url"):
-        image: dict[str, Any] = {"url": part["image_url"]}
+        image: dict[str, Any] = {"url": _text(part["image_url"], f"{where}.image_url")}
         if part.get("detail"):
-            image["detail"] = part["detail"]
+            image["detail"] = _text(part["detail"], f"{where}.detail")
         return {"type": "image_url", "image_url": image}
     raise _unsupported("content", kind, where)
 
@@ -130,7 +173,7 @@ def _part(part: Mapping[str, Any], where: str) -> dict[str, Any]:
 def _text_of(content: Any, where: str) -> str:
     """Text-only content (an assistant's output, a function's output) as one string."""
     texts = []
-    for i, part in enumerate(content or []):
+    for i, part in enumerate(_parts(content or [], where)):
         converted = _part(part, f"{where}.content.{i}")
         if converted["type"] != "text":
             raise _unsupported("content", part.get("type"), f"{where}.content.{i}")
@@ -152,9 +195,10 @@ def _tool(tool: Mapping[str, Any], where: str) -> dict[str, Any]:
             "declare function tools (type 'function') and run them yourself.",
             param=where,
         )
+    parameters = _mapping(tool.get("parameters"), f"{where}.parameters")
     function: dict[str, Any] = {
-        "name": tool.get("name"),
-        "parameters": tool.get("parameters") or {"type": "object", "properties": {}},
+        "name": _text(tool.get("name"), f"{where}.name"),
+        "parameters": dict(parameters) or {"type": "object", "properties": {}},
     }
     for name in ("description", "strict"):
         if tool.get(name) is not None:
@@ -163,17 +207,19 @@ def _tool(tool: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 
 def _tool_choice(choice: Any) -> Any:
-    if isinstance(choice, str):
-        return choice  # auto, none, required
+    if isinstance(choice, str) and choice in {"auto", "none", "required"}:
+        return choice
     if isinstance(choice, Mapping) and choice.get("type") == "function":
-        return {"type": "function", "function": {"name": choice.get("name")}}
+        name = _text(choice.get("name"), "tool_choice.name")
+        return {"type": "function", "function": {"name": name}}
     kind = choice.get("type") if isinstance(choice, Mapping) else choice
     raise InvalidInput(f"tool_choice: {kind!r} is not supported here.", param="tool_choice")
 
 
-def _response_format(text_format: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    kind = (text_format or {}).get("type")
-    if text_format is None or kind == "text":
+def _response_format(value: Any) -> dict[str, Any] | None:
+    text_format = _mapping(value, "text.format")
+    kind = text_format.get("type")
+    if not text_format or kind == "text":
         return None
     if kind == "json_object":
         return {"type": "json_object"}
