@@ -27,7 +27,7 @@ class Unsealable(Exception):
     """The sealed value does not decrypt: altered, moved, or sealed under another key."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Keyring:
     """Keys of core's AES-GCM `Cipher` by id; `current` seals, any of them opens."""
 
@@ -85,7 +85,7 @@ def load(data_dir: Path, configured: str = "") -> Keyring:
         key = sealing.new_key()
         keys, current = {key_id_of(key): key}, key_id_of(key)
         _write(path, keys, current)
-    return Keyring(keys, current, path)
+    return Keyring(keys=keys, current=current, path=path)
 
 
 def add_key(ring: Keyring) -> str:

@@ -63,7 +63,7 @@ def test_all_three_stores_write_the_same_scheme() -> None:
     text = sealing.PREFIX + base64.urlsafe_b64encode(blob).decode()
     assert sealing.Sealer(KEY).open(text, context="ctx") == "same"
     assert crypto.Sealer(KEY).open(text, context="ctx") == "same"
-    ring = keyring.Keyring({ASSISTANT_KEY_ID: KEY}, ASSISTANT_KEY_ID)
+    ring = keyring.Keyring(keys={ASSISTANT_KEY_ID: KEY}, current=ASSISTANT_KEY_ID)
     key_id, sealed = ring.seal("same", context=b"ctx")
     assert key_id == ASSISTANT_KEY_ID
     assert sealing.Cipher(KEY).open(sealed, context=b"ctx") == b"same"
