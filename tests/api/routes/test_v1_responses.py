@@ -286,6 +286,19 @@ async def test_what_chat_completions_cannot_carry_is_refused_clearly(
     with pytest.raises(openai.APIStatusError) as reference:
         await sdk.responses.create(model="fake", input=[{"type": "item_reference", "id": "msg_1"}])
     assert "item_reference" in reference.value.message
+    malformed: list[Any] = [
+        [{"role": "user", "content": 7}],
+        [{"role": ["user"], "content": "x"}],
+        [{"type": "function_call", "call_id": "c1", "name": {}, "arguments": "{}"}],
+        [{"role": "user", "content": [{"type": ["input_text"], "text": "x"}]}],
+    ]
+    for items in malformed:
+        with pytest.raises(openai.APIStatusError) as bad:
+            await sdk.responses.create(model="fake", input=items)
+        assert bad.value.status_code in {400, 422}, items
+    with pytest.raises(openai.APIStatusError) as bad_choice:
+        await sdk.responses.create(model="fake", input="x", tool_choice={"type": "file_search"})
+    assert bad_choice.value.status_code in {400, 422}
     assert upstream.recorder.count() == 0
 
 
