@@ -18,7 +18,7 @@ from assistant.gateway import stored_responses
 from assistant.models import StoredResponse
 from tests.api.billing_builders import create_budget, ledger_rows
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, Caller
+from tests.support import AppHarness, Caller, Harnesses
 
 pytestmark = pytest.mark.anyio
 
@@ -36,20 +36,26 @@ CALL = {
 }
 
 
+def sdk(harness: AppHarness, caller: Caller) -> openai.AsyncOpenAI:
+    """An OpenAI SDK client for a caller, talking to the test app in process (close it)."""
+    http = httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=harness.app), base_url="http://testserver"
+    )
+    token = caller.headers["Authorization"].removeprefix("Bearer ")
+    return openai.AsyncOpenAI(
+        base_url="http://testserver/v1", api_key=token, http_client=http, max_retries=0
+    )
+
+
 @pytest.fixture
 async def client(harness: AppHarness) -> AsyncIterator[Client]:
-    """An OpenAI SDK client for a caller, talking to the test app in process."""
+    """`sdk` for the test's app, closed when the test ends."""
     async with AsyncExitStack() as stack:
 
         def make(caller: Caller) -> openai.AsyncOpenAI:
-            http = httpx2.AsyncClient(
-                transport=httpx2.ASGITransport(app=harness.app), base_url="http://testserver"
-            )
-            stack.push_async_callback(http.aclose)
-            token = caller.headers["Authorization"].removeprefix("Bearer ")
-            return openai.AsyncOpenAI(
-                base_url="http://testserver/v1", api_key=token, http_client=http, max_retries=0
-            )
+            made = sdk(harness, caller)
+            stack.push_async_callback(made.close)
+            return made
 
         yield make
 
@@ -273,6 +279,22 @@ async def test_a_budget_refusal_raises_the_sdks_error_before_any_model_call(
         await sdk.responses.create(model="fake", input="hi", max_output_tokens=300, stream=True)
     assert streamed.value.code == "budget_exceeded"
     assert upstream.recorder.count() == 0 and await stored_count(harness) == 0
+
+
+async def test_seat_and_rate_limit_refusals_raise_the_sdks_classes(
+    make_harness: Harnesses, upstream: FakeUpstream
+) -> None:
+    harness = await make_harness(rate_limit_user_rpm=1)
+    async with sdk(harness, await harness.member("sam")) as seatless:
+        with pytest.raises(openai.PermissionDeniedError) as no_seat:
+            await seatless.responses.create(model="fake", input="hi")
+    async with sdk(harness, harness.admin) as admin:
+        await admin.responses.create(model="fake", input="hi", max_output_tokens=5)
+        with pytest.raises(openai.RateLimitError) as limited:
+            await admin.responses.create(model="fake", input="hi", max_output_tokens=5)
+    assert no_seat.value.code == "seat_required"
+    assert limited.value.code == "rate_limited"
+    assert upstream.recorder.count() == 1
 
 
 async def test_what_chat_completions_cannot_carry_is_refused_clearly(
