@@ -384,3 +384,25 @@ async def test_a_provider_failing_mid_stream_ends_with_response_failed_and_bills
     assert await stored_count(harness) == 0
     rows = await ledger_rows(harness.services.sessions)
     assert [(r.source, r.outcome) for r in rows] == [("v1", "failed")] * 2
+
+
+async def test_the_sdks_stream_helper_accumulates_text_and_function_calls(
+    harness: AppHarness, upstream: FakeUpstream, client: Client
+) -> None:
+    upstream.behave("fake", text="Checking.", chunks=2, tool_calls=[[CALL]])
+    async with client(harness.admin).responses.stream(
+        model="fake", input="Weather in Oslo?", tools=[TOOL]
+    ) as stream:
+        async for _ in stream:
+            pass
+        final = await stream.get_final_response()
+    assert [item.type for item in final.output] == ["function_call"]
+    assert final.output[0].arguments == '{"city":"Oslo"}'  # type: ignore[union-attr]
+    async with client(harness.admin).responses.stream(
+        model="fake", input="And now?", previous_response_id=final.id
+    ) as stream:
+        texts = [
+            event.delta async for event in stream if event.type == "response.output_text.delta"
+        ]
+        final = await stream.get_final_response()
+    assert final.output_text == "".join(texts) == "Checking."
