@@ -109,6 +109,35 @@ class Relay:
             )
         return ChunkStream(response)
 
+    async def post_json(
+        self, url: str, payload: dict[str, Any], api_key: str | None
+    ) -> dict[str, Any]:
+        """One JSON request and its whole JSON answer (the fast path of embeddings).
+
+        Raises:
+            ProviderError: the connection failed, the provider answered with an error status,
+                or its answer was not a JSON object.
+        """
+        headers = {"Content-Type": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        data = json.dumps(payload).encode()
+        try:
+            async with self.client.post(
+                url, data=data, headers=headers, proxy=env_proxy(url)
+            ) as response:
+                if response.status >= 400:
+                    raise ProviderError(
+                        f"The provider answered {response.status}.",
+                        providerStatus=response.status,
+                    )
+                answer = json.loads(await response.read())
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise ProviderError(f"The provider's answer failed: {type(exc).__name__}.") from exc
+        if not isinstance(answer, dict):
+            raise ProviderError("The provider's answer was not a JSON object.")
+        return answer
+
 
 @functools.lru_cache(maxsize=256)
 def env_proxy(url: str) -> str | None:

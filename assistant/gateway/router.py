@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from assistant.errors import ProviderError, ProviderRejected
 from assistant.gateway.chunks import Chunk, Usage
 from assistant.gateway.relay import Relay, target_of
-from assistant.gateway.vectors import Embedded, Inputs, LocalEmbeddings
+from assistant.gateway.vectors import Embedded, Inputs, LocalEmbeddings, in_batches, vectors_of
 from core import heap
 from core.catalog import LOCAL_PROVIDER, Catalog, CatalogModel
 from core.environment import prepare_offline
@@ -26,9 +26,6 @@ if TYPE_CHECKING:
     from litellm import Router
 
 log = logging.getLogger(__name__)
-# Inputs per provider call of a large embeddings request, and such calls at once per request.
-EMBEDDING_BATCH = 128
-EMBEDDING_CALLS_AT_ONCE = 4
 _loaded: ModuleType | None = None
 _loading = threading.Lock()
 
@@ -230,24 +227,45 @@ class Gateway:
         await self.hosts.check_model(model, self.catalog)
         extra = {k: v for k, v in (("dimensions", dimensions), ("user", user)) if v is not None}
         router = await self.ready()
-        slots = asyncio.Semaphore(EMBEDDING_CALLS_AT_ONCE)
 
-        async def batch(part: list[Any]) -> tuple[list[list[float]], int]:
-            async with slots:
-                try:
-                    response = await router.aembedding(model=model.name, input=part, **extra)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    raise _domain_error(exc, model.name) from exc
-            return _vectors(response, len(part), model.name)
+        async def batch(part: list[Any]) -> Embedded:
+            if self.fast_path and (direct := await self._embedded_directly(model, part, extra)):
+                return direct
+            try:
+                response = await router.aembedding(model=model.name, input=part, **extra)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                raise _domain_error(exc, model.name) from exc
+            vectors = vectors_of(response.data or [], len(part), model.name)
+            return Embedded(vectors, _prompt_tokens(getattr(response, "usage", None)))
 
-        items = list(inputs)
-        parts = [items[i : i + EMBEDDING_BATCH] for i in range(0, len(items), EMBEDDING_BATCH)]
-        done = await asyncio.gather(*(batch(part) for part in parts))
-        vectors = [vector for part_vectors, _ in done for vector in part_vectors]
-        reported = [count for _, count in done]
-        return Embedded(vectors, -1 if -1 in reported else sum(reported))
+        return await in_batches(batch, inputs)
+
+    async def _embedded_directly(
+        self, model: CatalogModel, part: list[Any], extra: dict[str, Any]
+    ) -> Embedded | None:
+        """The fast path when LiteLLM picks an OpenAI-format deployment; None to use LiteLLM's."""
+        try:
+            deployment = await self.router.async_get_available_deployment(
+                model=model.name, request_kwargs={}
+            )
+        except Exception:
+            return None
+        target = target_of(deployment.get("litellm_params", {}))
+        if target is None:
+            return None
+        url = target.url.removesuffix("/chat/completions") + "/embeddings"
+        payload = {"model": target.model, "input": part, **extra}
+        try:
+            answer = await self.relay.post_json(url, payload, target.api_key)
+        except ProviderError as exc:
+            log.info("fast path to %s failed (%s); trying LiteLLM's fallbacks", model.name, exc)
+            return None
+        vectors = vectors_of(answer.get("data") or [], len(part), model.name)
+        usage = answer.get("usage")
+        reported = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+        return Embedded(vectors, int(reported) if isinstance(reported, int) else -1)
 
     def embed_sync(
         self, model: CatalogModel, texts: Sequence[str]
@@ -270,32 +288,14 @@ class Gateway:
             response = self.router.embedding(model=model.name, input=list(texts))
         except Exception as exc:
             raise _domain_error(exc, model.name) from exc
-        return _vectors(response, len(texts), model.name)
+        vectors = vectors_of(response.data or [], len(texts), model.name)
+        return vectors, _prompt_tokens(getattr(response, "usage", None))
 
 
-def _vectors(response: Any, count: int, model_name: str) -> tuple[list[list[float]], int]:
-    """The vectors of a LiteLLM embedding response in input order, and its prompt tokens (-1:
-    none reported).
-
-    Raises:
-        ProviderError: not one non-empty vector per input.
-    """
-    rows = sorted(response.data or [], key=lambda row: int(_field(row, "index") or 0))
-    vectors = [[float(value) for value in _field(row, "embedding") or []] for row in rows]
-    if len(vectors) != count or any(not vector for vector in vectors):
-        raise ProviderError(
-            f"The provider of {model_name} answered with {len(vectors)} embeddings "
-            f"for {count} texts.",
-            model=model_name,
-        )
-    usage = getattr(response, "usage", None)
-    prompt_tokens = getattr(usage, "prompt_tokens", None) if usage is not None else None
-    return vectors, int(prompt_tokens) if prompt_tokens is not None else -1
-
-
-def _field(row: Any, name: str) -> Any:
-    """A field of a LiteLLM response item, which may be a dict or an object."""
-    return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
+def _prompt_tokens(usage: Any) -> int:
+    """The prompt tokens of a LiteLLM usage object; -1 when none were reported."""
+    reported = getattr(usage, "prompt_tokens", None) if usage is not None else None
+    return int(reported) if reported is not None else -1
 
 
 async def _chunks(response: Any, model_name: str) -> AsyncIterator[Chunk]:

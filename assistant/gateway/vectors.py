@@ -11,17 +11,24 @@ the event loop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import base64
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from assistant.errors import ProviderRejected
+import numpy as np
+
+from assistant.errors import ProviderError, ProviderRejected
 from core import tokens
 from core.catalog import Deployment
 from knowledge.embeddings import BUNDLED_MODEL_ID, Backend, Embedder, load_embedder
 
 # Texts a local model embeds per worker-thread run: other requests' batches interleave.
 LOCAL_BATCH = 64
+# Inputs per provider call of a large request, and such calls at once per request.
+PROVIDER_BATCH = 128
+PROVIDER_CALLS_AT_ONCE = 4
 _BUNDLED_NAMES = {"all-MiniLM-L6-v2", BUNDLED_MODEL_ID}
 Inputs = Sequence[str] | Sequence[Sequence[int]]
 
@@ -73,3 +80,49 @@ class LocalEmbeddings:
             batch = texts[begin : begin + LOCAL_BATCH]
             vectors += await asyncio.to_thread(embedder.embed_documents, batch)
         return Embedded(vectors, -1)
+
+
+async def in_batches(embed: Callable[[list[Any]], Awaitable[Embedded]], inputs: Inputs) -> Embedded:
+    """Embed a request's inputs PROVIDER_BATCH at a time, a few calls at once, in input order;
+    the prompt tokens are summed (-1 if any call reported none)."""
+    slots = asyncio.Semaphore(PROVIDER_CALLS_AT_ONCE)
+
+    async def one(part: list[Any]) -> Embedded:
+        async with slots:
+            return await embed(part)
+
+    items = list(inputs)
+    parts = [items[i : i + PROVIDER_BATCH] for i in range(0, len(items), PROVIDER_BATCH)]
+    done = await asyncio.gather(*(one(part) for part in parts))
+    vectors = [vector for made in done for vector in made.vectors]
+    reported = [made.prompt_tokens for made in done]
+    return Embedded(vectors, -1 if -1 in reported else sum(reported))
+
+
+def vectors_of(rows: Sequence[Any], count: int, model_name: str) -> list[list[float]]:
+    """The vectors of an embeddings answer's `data` in input order (items as dicts or objects;
+    each vector floats or base64 of float32).
+
+    Raises:
+        ProviderError: not one non-empty vector per input.
+    """
+    ordered = sorted(rows, key=lambda row: int(_field(row, "index") or 0))
+    vectors = [_floats(_field(row, "embedding")) for row in ordered]
+    if len(vectors) != count or any(not vector for vector in vectors):
+        raise ProviderError(
+            f"The provider of {model_name} answered with {len(vectors)} embeddings "
+            f"for {count} texts.",
+            model=model_name,
+        )
+    return vectors
+
+
+def _floats(value: Any) -> list[float]:
+    if isinstance(value, str):
+        return np.frombuffer(base64.b64decode(value), dtype="<f4").astype(float).tolist()  # type: ignore[no-any-return]
+    return [float(number) for number in value or []]
+
+
+def _field(row: Any, name: str) -> Any:
+    """A field of a response item, which may be a dict or an object."""
+    return row.get(name) if isinstance(row, dict) else getattr(row, name, None)

@@ -16,7 +16,7 @@ import httpx2
 import openai
 import pytest
 
-from assistant.gateway import router as gateway_router
+from assistant.gateway.vectors import PROVIDER_BATCH
 from core.catalog import Catalog, parse_catalog
 from knowledge.embeddings import Embedder, load_embedder
 from knowledge.index import VectorIndex
@@ -85,10 +85,11 @@ def _cosine(a: list[float], b: list[float]) -> float:
     return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
 
 
-async def test_a_catalog_embedding_model_answers_the_openai_sdk_through_litellm(
-    make_harness: Harnesses, upstream: FakeUpstream
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "litellm-path"])
+async def test_a_catalog_embedding_model_answers_the_openai_sdk_on_both_paths(
+    make_harness: Harnesses, upstream: FakeUpstream, fast_path: bool
 ) -> None:
-    harness = await _app(make_harness, upstream)
+    harness = await _app(make_harness, upstream, fast_path=fast_path)
     texts = ["harbour crane lifts containers", "fog delays the ferry", "one"]
     async with _sdk(harness, harness.admin) as client:
         made = await client.embeddings.create(model="embed", input=texts, encoding_format="float")
@@ -151,7 +152,7 @@ async def test_many_inputs_are_embedded_in_batches_in_order(
     make_harness: Harnesses, upstream: FakeUpstream
 ) -> None:
     harness = await _app(make_harness, upstream)
-    count = gateway_router.EMBEDDING_BATCH * 2 + 5
+    count = PROVIDER_BATCH * 2 + 5
     texts = [f"word{i} shared" for i in range(count)]
     async with _sdk(harness, harness.admin) as client:
         made = await client.embeddings.create(model="embed", input=texts)
@@ -162,7 +163,7 @@ async def test_many_inputs_are_embedded_in_batches_in_order(
         for item, text in zip(made.data, texts, strict=True)
     )
     sizes = sorted(len(body["input"]) for body in _embedding_bodies(upstream))
-    assert sizes == [5, gateway_router.EMBEDDING_BATCH, gateway_router.EMBEDDING_BATCH]
+    assert sizes == [5, PROVIDER_BATCH, PROVIDER_BATCH]
     assert made.usage.prompt_tokens == 2 * count  # summed over the provider's batches
     single = load_embedder(cache_dir=MODEL_CACHE).embed_documents([texts[69]])[0]
     assert len(local.data) == 70 and _close(local.data[69].embedding, single)
