@@ -65,9 +65,10 @@ class ResponseStream:
         out = b""
         item = self.text_item
         if item is None:
+            out = self._close_calls()
             item = self._add(message_item("", status="in_progress"))
             self.text_item = item
-            out = self._added(item) + self.event(
+            out += self._added(item) + self.event(
                 "response.content_part.added",
                 item_id=item.item["id"],
                 output_index=item.index,
@@ -90,7 +91,8 @@ class ResponseStream:
         function = call.get("function") or {}
         item = self.calls.get(position)
         if item is None:
-            out = self._close_text()  # text after a call goes into a new message item
+            # One item at a time, as OpenAI streams them: text or the call before is done.
+            out = self._close_text() + self._close_calls()
             fresh = function_call_item(
                 str(call.get("id") or new_id("call")),
                 str(function.get("name") or ""),
@@ -106,6 +108,12 @@ class ResponseStream:
         if not arguments:
             return out
         item.parts.append(arguments)
+        if item.done:  # a late fragment of a call already done: kept in the output only
+            old = item.item
+            item.item = function_call_item(
+                old["call_id"], old["name"], "".join(item.parts), item_id=old["id"]
+            )
+            return out
         return out + self.event(
             "response.function_call_arguments.delta",
             item_id=item.item["id"],
@@ -155,11 +163,10 @@ class ResponseStream:
 
     def close(self) -> bytes:
         """The `.done` events of every item still open."""
-        out = self._close_text()
-        for item in self.items:
-            if not item.done:
-                out += self._close_call(item)
-        return out
+        return self._close_text() + self._close_calls()
+
+    def _close_calls(self) -> bytes:
+        return b"".join(self._close_call(item) for item in self.calls.values() if not item.done)
 
     def finish(self, response: dict[str, Any]) -> bytes:
         """The last event: `response.completed`, or `response.incomplete` at the token limit."""
