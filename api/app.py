@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api import errors, logs, markdown, mcp_server, telemetry, tool_sources, webhooks
+from api import errors, logs, markdown, mcp_server, telemetry, tool_sources, v1_errors, webhooks
 from api.body_limits import BodyLimitMiddleware
 from api.metrics import MetricsMiddleware
 from api.middleware import RequestIdMiddleware
@@ -148,6 +148,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     app.state.services = services
     app.state.drain = drain
     errors.install(app)
+    v1_errors.install(app)  # /v1 paths: OpenAI's error shape (and each dialect's own)
     # Routes are matched in order: the streaming endpoints every model call hits come first.
     for module in (
         openai,

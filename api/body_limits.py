@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import deps
-from api.errors import error_response
+from api.v1_errors import response_at
 from assistant.assistants import skill_files
 from core.errors import SwitchboardError, TooLarge
 from core.settings import Settings
@@ -168,6 +168,6 @@ async def _authenticate(scope: Scope) -> None:
 async def _refuse(error: SwitchboardError, scope: Scope, receive: Receive, send: Send) -> None:
     """Answer with the error and close the connection, so the unread body is never read."""
     scope["app"].state.services.metrics.error(error.code)
-    response = error_response(error)
+    response = response_at(scope["path"], error)  # /v1: OpenAI's shape
     response.headers["Connection"] = "close"
     await response(scope, receive, send)

@@ -23,7 +23,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import error_response
+from api.v1_errors import response_at
 from assistant.chat.engine import ChatEngine
 from assistant.chat.runs import ShuttingDown
 
@@ -115,7 +115,7 @@ class RefuseWhileDraining:
             await self.app(scope, receive, send)
             return
         if self.drain.draining:
-            response = error_response(ShuttingDown())
+            response = response_at(scope["path"], ShuttingDown())
             response.headers["Retry-After"] = "1"
             response.headers["Connection"] = "close"
             await response(scope, receive, send)

@@ -1,4 +1,8 @@
-"""The OpenAI-compatible surface for SDK clients: `/v1/chat/completions` and `/v1/models`."""
+"""The OpenAI-compatible surface for SDK clients: `/v1/chat/completions` and `/v1/models`.
+
+Errors on every `/v1` path are OpenAI's shape (api/v1_errors.py); metered answers carry
+`X-RateLimit-*` headers (api/rate_headers.py).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,15 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from api import v1_errors
 from api.deps import PrincipalDep, ServicesDep
+from api.rate_headers import rate_headers
 from api.sse import FramedStream
+from core.catalog import CatalogModel, UnknownModel
 from core.errors import SwitchboardError
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
+CREATED = int(time.time())  # the catalog keeps no creation time: this process's start
 
 
 class ChatMessage(BaseModel):
@@ -26,21 +34,84 @@ class ChatMessage(BaseModel):
     content: str | list[dict[str, Any]] | None = None
 
 
+class StreamOptions(BaseModel):
+    """OpenAI's `stream_options`: `include_usage` adds a last chunk with the usage (no choices)."""
+
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool = False
+
+
 class CompletionRequest(BaseModel):
-    """An OpenAI chat completion request; unknown provider options are ignored."""
+    """An OpenAI chat completion request; OpenAI's other parameters (seed, user, stop,
+    response_format, reasoning_effort, ...) pass through to the provider."""
 
     model_config = ConfigDict(extra="allow")
     model: str = Field(min_length=1, max_length=200)
     messages: list[ChatMessage] = Field(min_length=1, max_length=10_000)
     stream: bool = False
-    n: Literal[1] = 1
+    stream_options: StreamOptions | None = None
+    n: int | None = Field(default=None, ge=1, le=128)
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
     max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
     temperature: float | None = Field(default=None, ge=0, le=2)
     tools: list[dict[str, Any]] | None = Field(default=None, max_length=128)
 
 
-@router.post("/chat/completions")
+class CompletionChoice(BaseModel):
+    """One choice of a whole completion (the provider's other fields are kept)."""
+
+    model_config = ConfigDict(extra="allow")
+    index: int
+    message: ChatMessage
+    finish_reason: str | None = None
+    logprobs: dict[str, Any] | None = None
+
+
+class CompletionUsage(BaseModel):
+    """Tokens the completion used (the provider's details are kept)."""
+
+    model_config = ConfigDict(extra="allow")
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletion(BaseModel):
+    """OpenAI's `chat.completion` object (or, streamed, `chat.completion.chunk` SSE events)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: CompletionUsage | None = None
+
+
+class Model(BaseModel):
+    """OpenAI's model object."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    """OpenAI's list of models."""
+
+    object: Literal["list"] = "list"
+    data: list[Model]
+
+
+STREAMED: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "The completion."}
+}
+
+
+@router.post("/chat/completions", response_model=ChatCompletion, responses=STREAMED)
 async def chat_completions(
     body: CompletionRequest, principal: PrincipalDep, services: ServicesDep
 ) -> Any:
@@ -48,14 +119,18 @@ async def chat_completions(
 
     Metered against the caller's seat, budgets and rate limits like chat; nothing is saved to
     chats. A client that disconnects cancels the call upstream and is billed for what it got.
+    The usage chunk ends a stream only when `stream_options.include_usage` asks for it.
     """
     passthrough = services.passthrough
     raw = body.model_dump(exclude_none=True)
     request = await passthrough.admit(caller=principal.caller, body=raw)
+    headers = rate_headers(request.call.headroom)
     if not body.stream:
-        return JSONResponse(await passthrough.complete(request))
+        return JSONResponse(await passthrough.complete(request), headers=headers)
     batches = await passthrough.stream(request)
-    return FramedStream(_frames(batches), ping_seconds=15)
+    stream = FramedStream(_frames(batches), ping_seconds=15)
+    stream.raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    return stream
 
 
 async def _frames(batches: AsyncGenerator[list[bytes]]) -> AsyncGenerator[bytes]:
@@ -65,7 +140,7 @@ async def _frames(batches: AsyncGenerator[list[bytes]]) -> AsyncGenerator[bytes]
             yield b"".join([b"data: " + item + b"\n\n" for item in batch])
     except SwitchboardError as exc:
         # Headers are sent: the failure travels as OpenAI's in-stream error object.
-        error = {"error": {"message": exc.message, "type": "server_error", "code": exc.code}}
+        error = {"error": v1_errors.openai_error(v1_errors.problem_of(exc))}
         yield b"data: " + json.dumps(error, separators=(",", ":")).encode() + b"\n\n"
         return
     finally:
@@ -73,15 +148,30 @@ async def _frames(batches: AsyncGenerator[list[bytes]]) -> AsyncGenerator[bytes]
     yield b"data: [DONE]\n\n"
 
 
-@router.get("/models")
-async def list_models(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+@router.get("/models", response_model=ModelList)
+async def list_models(principal: PrincipalDep, services: ServicesDep) -> ModelList:
     """The models the caller may use, in OpenAI's list shape (a model an admin turned off for
     one of the caller's teams is not listed)."""
-    created = int(time.time())
     catalog = services.catalog
-    data = [
-        {"id": m.name, "object": "model", "created": created, "owned_by": ",".join(m.providers)}
-        for m in catalog.models.values()
-        if m.available and not catalog.blocked(m, principal.team_ids)
-    ]
-    return {"object": "list", "data": data}
+    return ModelList(
+        data=[
+            _model(m)
+            for m in catalog.models.values()
+            if m.available and not catalog.blocked(m, principal.team_ids)
+        ]
+    )
+
+
+@router.get("/models/{model_id:path}", response_model=Model)
+async def retrieve_model(model_id: str, principal: PrincipalDep, services: ServicesDep) -> Model:
+    """One model the caller may use (by name or alias), in OpenAI's shape; 404 `model_not_found`
+    for a model that is unknown, not set up or turned off for the caller."""
+    catalog = services.catalog
+    model = catalog.resolve(model_id)
+    if not model.available or catalog.blocked(model, principal.team_ids):
+        raise UnknownModel(f"No model named {model_id!r} is available.", model=model_id)
+    return _model(model)
+
+
+def _model(model: CatalogModel) -> Model:
+    return Model(id=model.name, created=CREATED, owned_by=",".join(model.providers))

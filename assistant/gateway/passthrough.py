@@ -22,7 +22,23 @@ from billing.admission import Caller
 from core import tokens
 from core.catalog import Catalog
 
+# What a client may set of a provider call, as OpenAI names it (LiteLLM maps each to the provider's
+# own, or refuses it: ProviderRejected); never LiteLLM's own options (api_base, api_key, ...).
 FORWARDED = {
+    "n",
+    "logprobs",
+    "top_logprobs",
+    "reasoning_effort",
+    "modalities",
+    "audio",
+    "prediction",
+    "service_tier",
+    "functions",
+    "function_call",
+    "web_search_options",
+    "verbosity",
+    "prompt_cache_key",
+    "safety_identifier",
     "temperature",
     "top_p",
     "stop",
@@ -46,6 +62,7 @@ class Request:
     messages: list[Any]
     max_tokens: int
     extra: dict[str, Any] = field(default_factory=dict)
+    include_usage: bool = False  # the client asked for the usage chunk (stream_options)
 
 
 class Passthrough:
@@ -71,11 +88,14 @@ class Passthrough:
         prompt_tokens = await tokens.count_messages_off_loop(messages, model.name)
         if body.get("tools"):
             prompt_tokens += await tokens.count_text_off_loop(json.dumps(body["tools"]), model.name)
+        choices = body.get("n") or 1  # each choice may use max_tokens: reserve them all
+        worst = max_tokens * int(choices)
         call = await self.metering.call(
-            caller, model, source="v1", prompt_tokens=prompt_tokens, max_output_tokens=max_tokens
+            caller, model, source="v1", prompt_tokens=prompt_tokens, max_output_tokens=worst
         ).admit()
         extra = {k: v for k, v in body.items() if k in FORWARDED}
-        return Request(call, messages, max_tokens, extra)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return Request(call, messages, max_tokens, extra, include_usage)
 
     async def complete(self, request: Request) -> dict[str, Any]:
         """A whole completion in OpenAI's shape, settled before it is returned."""
@@ -107,7 +127,8 @@ class Passthrough:
         Raises:
             ProviderError: every deployment failed before the first token.
         """
-        return _as_openai(await self.stream_chunks(request), request.call.model.name)
+        chunks = await self.stream_chunks(request)
+        return _as_openai(chunks, request.call.model.name, usage_chunk=request.include_usage)
 
     async def stream_chunks(self, request: Request) -> AsyncGenerator[list[Chunk]]:
         """Open a streamed completion; returns its chunks, a batch per provider read, for a
@@ -157,12 +178,19 @@ async def _relay(call: MeteredCall, chunks: AsyncIterator[Chunk]) -> AsyncGenera
 
 
 async def _as_openai(
-    batches: AsyncGenerator[list[Chunk]], model_name: str
+    batches: AsyncGenerator[list[Chunk]], model_name: str, *, usage_chunk: bool
 ) -> AsyncGenerator[list[bytes]]:
-    """Each batch of chunks as OpenAI JSON."""
+    """Each batch of chunks as OpenAI JSON; the usage-only chunk (no choices) only when the client
+    asked for it (the provider is always asked, for metering)."""
     try:
         async for batch in batches:
-            yield [_as_json(chunk, model_name) for chunk in batch]
+            out = [
+                _as_json(chunk, model_name)
+                for chunk in batch
+                if usage_chunk or chunk.usage is None or chunk.raw.get("choices")
+            ]
+            if out:
+                yield out
     finally:
         await batches.aclose()
 

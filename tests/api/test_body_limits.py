@@ -145,7 +145,9 @@ def test_an_unauthenticated_upload_is_refused_before_its_body_is_read(
 ) -> None:
     kind = "upload" if path in UPLOAD_PATHS else "json"
     status, _, body = _declared(served, path, 4 * MiB, kind)
-    assert status == 401 and body["code"] == "unauthenticated"
+    error = body.get("error", body)  # /v1: OpenAI's error shape
+    assert isinstance(error, dict)
+    assert status == 401 and error["code"] == "unauthenticated"
 
 
 def test_an_unauthenticated_chunked_upload_is_refused_before_its_body_is_read(

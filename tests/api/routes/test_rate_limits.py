@@ -30,7 +30,7 @@ async def test_two_hundred_requests_against_sixty_a_minute_admit_sixty_and_spare
     assert statuses == [200] * 60 + [429] * 140
     assert upstream.recorder.count("fake") == 60
     for refused in (r for r in responses if r.status_code == 429):
-        assert refused.json()["code"] == "rate_limited"
+        assert refused.json()["error"]["code"] == "rate_limited"  # /v1: OpenAI's shape
         assert 1 <= int(refused.headers["Retry-After"]) <= 60
         assert refused.headers["X-RateLimit-Limit"] == "60"
         assert refused.headers["X-RateLimit-Remaining"] == "0"
@@ -54,7 +54,7 @@ async def test_a_users_override_sets_their_own_limit_and_lifting_it_restores_the
     assert [(await v1(harness.client, member)).status_code for _ in range(2)] == [200, 200]
     refused = await v1(harness.client, member)
     assert refused.status_code == 429 and refused.headers["X-RateLimit-Limit"] == "2"
-    assert refused.json()["details"]["scope"] == "user"
+    assert refused.json()["error"]["code"] == "rate_limited"
     assert (await v1(harness.client, harness.admin)).status_code == 200
     duplicate = await harness.client.post(
         "/api/rate-limits", json={"scope": "user", "scopeId": member.id}, headers=headers

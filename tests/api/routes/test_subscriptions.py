@@ -34,7 +34,8 @@ async def test_a_member_without_a_seat_is_refused_before_any_provider_call(
     for path, body in calls:
         response = await harness.client.post(path, json=body, headers=seatless.headers)
         assert response.status_code == 403, (path, response.text)
-        assert response.json()["code"] == "seat_required"
+        error = response.json()
+        assert error.get("error", error)["code"] == "seat_required"  # /v1: OpenAI's shape
     me = await harness.client.get("/api/me", headers=seatless.headers)
     assert me.json()["seat"] is None
     assert upstream.recorder.count() == 0
@@ -98,7 +99,7 @@ async def test_unassigning_a_seat_mid_use_lets_the_call_finish_and_refuses_the_n
     finished = await asyncio.wait_for(running, timeout=20)
     assert finished.status_code == 200 and finished.text.rstrip().endswith("data: [DONE]")
     refused = await v1(harness.client, member)
-    assert refused.status_code == 403 and refused.json()["code"] == "seat_required"
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "seat_required"
     assert upstream.recorder.count("fake") == 1
 
 
