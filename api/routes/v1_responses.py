@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,6 +52,17 @@ class ResponseObject(BaseModel):
     model: str
     output: list[dict[str, Any]]
     usage: dict[str, Any] | None = None
+
+
+class InputItemList(BaseModel):
+    """A page of a response's input items, OpenAI's list shape."""
+
+    model_config = ConfigDict(extra="allow")
+    object: Literal["list"] = "list"
+    data: list[dict[str, Any]]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
 
 
 class DeletedResponse(BaseModel):
@@ -103,6 +114,34 @@ async def get_response(
         session, user_id=principal.user.id, response_id=response_id
     )
     return row.response
+
+
+@router.get("/responses/{response_id}/input_items", response_model=InputItemList)
+async def list_input_items(
+    response_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    order: Literal["asc", "desc"] = "desc",
+    after: Annotated[str | None, Query(max_length=64)] = None,
+) -> InputItemList:
+    """The items one of the caller's stored responses answered: the earlier turns of its
+    conversation and its own input (newest first unless `order=asc`), `limit` after `after`."""
+    page = await stored_responses.input_items(
+        session,
+        user_id=principal.user.id,
+        response_id=response_id,
+        limit=limit,
+        order=order,
+        after=after,
+    )
+    ids = [str(item.get("id")) for item in page.items]
+    return InputItemList(
+        data=page.items,
+        first_id=ids[0] if ids else None,
+        last_id=ids[-1] if ids else None,
+        has_more=page.has_more,
+    )
 
 
 @router.delete("/responses/{response_id}", response_model=DeletedResponse)

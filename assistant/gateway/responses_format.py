@@ -34,6 +34,27 @@ def input_items(value: str | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
     return [dict(item) for item in value]
 
 
+def identified(item: Mapping[str, Any]) -> dict[str, Any]:
+    """An input item with an id of its own (kept as given when it has one), as OpenAI lists
+    a response's input items."""
+    if isinstance(item.get("id"), str) and item["id"]:
+        return dict(item)
+    prefix = {"function_call": "fc", "function_call_output": "fco"}.get(str(item.get("type")))
+    return {"id": new_id(prefix or "msg"), **item}
+
+
+def listed(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored item as `GET /v1/responses/{id}/input_items` lists it: a message's text as
+    content parts, every item with a type and a status."""
+    out = {"status": "completed", **item}
+    if "role" in item and "type" not in item:
+        out["type"] = "message"
+    if out.get("type") == "message" and isinstance(item.get("content"), str):
+        kind = "output_text" if item.get("role") == "assistant" else "input_text"
+        out["content"] = [{"type": kind, "text": item["content"]}]
+    return out
+
+
 def to_chat(
     body: Mapping[str, Any], items: Sequence[Mapping[str, Any]], max_tokens: int | None
 ) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from assistant.errors import ConversationTooLong, ResponseNotFound
+from assistant.gateway.responses_format import identified, listed
 from assistant.models import StoredResponse
 from core import clock
 
@@ -80,6 +81,41 @@ async def conversation(session: AsyncSession, *, user_id: str, response_id: str)
     return Chain(items=items, turns=last.turns, size=last.chain_bytes, previous_id=last.id)
 
 
+@dataclass(frozen=True, kw_only=True)
+class ItemPage:
+    """A page of a response's input items."""
+
+    items: list[dict[str, Any]]
+    has_more: bool
+
+
+async def input_items(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    response_id: str,
+    limit: int = 20,
+    order: str = "desc",
+    after: str | None = None,
+) -> ItemPage:
+    """The items a stored response answered: the earlier turns of its conversation and its own
+    input, newest first unless `order` is `asc`, after the item `after`.
+
+    Raises:
+        ResponseNotFound: no such response of this user's.
+    """
+    chain = await conversation(session, user_id=user_id, response_id=response_id)
+    own = await get_owned(session, user_id=user_id, response_id=response_id)
+    answered = len(chain.items) - len(own.response.get("output") or [])
+    items = [listed(item) for item in chain.items[:answered]]
+    if order != "asc":
+        items.reverse()
+    if after is not None:
+        ids = [item.get("id") for item in items]
+        items = items[ids.index(after) + 1 :] if after in ids else []
+    return ItemPage(items=items[:limit], has_more=len(items) > limit)
+
+
 def check_room(chain: Chain, new_items: Sequence[Any]) -> int:
     """The chain's size with the new turn's input; refuses a turn past the caps.
 
@@ -103,6 +139,7 @@ async def save(
     response: dict[str, Any],
 ) -> StoredResponse:
     """Keep a response for its owner as the next turn of `chain`."""
+    input_items = [identified(item) for item in input_items]
     row = StoredResponse(
         id=str(response["id"]),
         user_id=user_id,

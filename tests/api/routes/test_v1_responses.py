@@ -406,3 +406,32 @@ async def test_the_sdks_stream_helper_accumulates_text_and_function_calls(
         ]
         final = await stream.get_final_response()
     assert final.output_text == "".join(texts) == "Checking."
+
+
+async def test_input_items_list_the_conversation_a_response_answered(
+    harness: AppHarness, upstream: FakeUpstream, client: Client
+) -> None:
+    upstream.behave("fake", text="Hello Ada.", chunks=2)
+    sdk = client(harness.admin)
+    first = await sdk.responses.create(model="fake", input="I am Ada.")
+    second = await sdk.responses.create(
+        model="fake",
+        input=[{"role": "user", "content": "Who am I?"}],
+        previous_response_id=first.id,
+    )
+    page = await sdk.responses.input_items.list(second.id, order="asc")
+    listed: list[dict[str, Any]] = [item.to_dict() for item in page.data]
+    assert [(i["type"], i.get("role")) for i in listed] == [
+        ("message", "user"),
+        ("message", "assistant"),
+        ("message", "user"),
+    ]
+    assert listed[0]["content"] == [{"type": "input_text", "text": "I am Ada."}]
+    assert listed[1]["id"] == first.output[0].id  # the first answer, as it was output
+    assert all(i["id"] for i in listed)
+    newest = await sdk.responses.input_items.list(second.id, limit=1)
+    assert [i.to_dict()["id"] for i in newest.data] == [listed[2]["id"]] and newest.has_more
+    rest = await sdk.responses.input_items.list(second.id, after=str(listed[2]["id"]))
+    assert [i.to_dict()["id"] for i in rest.data] == [listed[1]["id"], listed[0]["id"]]
+    with pytest.raises(openai.NotFoundError):
+        await client(await harness.member("eve")).responses.input_items.list(second.id)
