@@ -1,21 +1,20 @@
 """Anthropic's error shape for `/v1/messages`: `{"type":"error","error":{"type","message"}}`.
 
-Statuses follow Anthropic's API so its SDKs raise the matching exception: a bad request 400
-(`invalid_request_error`), a bad key 401, an empty budget 402 (`billing_error`, the SDK's
-`PaymentRequiredError`), no seat or a model not allowed 403 (`permission_error`), an unknown model
-404, a rate limit 429 (with Retry-After, so the SDK waits and retries), a failing provider 529
-(`overloaded_error`).
+Registered with `api.v1_errors` for the `/v1/messages` prefix. Statuses follow Anthropic's API so
+its SDKs raise the matching exception: bad input 400 (`invalid_request_error`), a bad key 401, an
+empty budget 402 (`billing_error`, the SDK's `PaymentRequiredError`, not retried), no seat or a
+model not allowed 403 (`permission_error`), an unknown model 404, a rate limit 429 (with
+Retry-After: the SDK waits and retries), a failing provider 529 (`overloaded_error`).
 """
 
 from __future__ import annotations
 
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
-from api.errors import status_for
+from api import v1_errors
+from api.v1_errors import Problem
 from core import errors
-from core.catalog import ModelUnavailable, UnknownModel
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -30,40 +29,27 @@ ERROR_TYPES = {
 }
 
 
-def status_of(error: errors.SwitchboardError) -> int:
-    """The status Anthropic would answer a domain error with."""
-    if isinstance(error, UnknownModel | ModelUnavailable):
-        return 404
-    if isinstance(error, errors.Unavailable):
+def render(exc: Exception, problem: Problem) -> Response:
+    """A failed `/v1/messages` request in Anthropic's shape (a `v1_errors` renderer)."""
+    status = status_of(exc, problem)
+    body = {"type": "error", "error": {"type": error_type(status), "message": problem.message}}
+    return JSONResponse(body, status_code=status, headers=dict(problem.headers))
+
+
+def stream_error_type(error: errors.SwitchboardError) -> str:
+    """The type of the `error` event that ends a stream which failed after it began."""
+    return error_type(status_of(error, v1_errors.problem_of(error)))
+
+
+def status_of(exc: Exception, problem: Problem) -> int:
+    """The status Anthropic answers with, from OpenAI's statement of the failure."""
+    if problem.type == "insufficient_quota":  # a budget: OpenAI says 429, Anthropic 402
+        return 402
+    if isinstance(exc, errors.Unavailable) or problem.status == 503:
         return 529
-    status = status_for(error)
-    return 400 if status in {409, 422} else status
+    return 500 if problem.status >= 500 else problem.status
 
 
 def error_type(status: int) -> str:
     """Anthropic's error type for a status."""
     return ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
-
-
-def response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """An error in Anthropic's shape."""
-    body = {"type": "error", "error": {"type": error_type(status), "message": message}}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-def render(exc: Exception) -> JSONResponse:
-    """Any failure of a `/v1/messages` request in Anthropic's shape."""
-    if isinstance(exc, errors.SwitchboardError):
-        headers: dict[str, str] = {}
-        if isinstance(exc, errors.RateLimited):
-            headers["Retry-After"] = str(exc.retry_after)
-        return response(status_of(exc), exc.message, headers)
-    if isinstance(exc, RequestValidationError):
-        problems = exc.errors()
-        first = problems[0] if problems else {}
-        field = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-        return response(400, f"{field}: {first.get('msg', 'invalid')}")
-    if isinstance(exc, StarletteHTTPException):
-        status = exc.status_code if exc.status_code < 500 else 500
-        return response(status, str(exc.detail))
-    return response(500, "Something went wrong on our side; it has been logged.")

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api import anthropic_errors
+from api import anthropic_errors, v1_errors
 from api.deps import PrincipalDep, ServicesDep
 from api.sse import FramedStream
 from assistant.gateway import anthropic_format
@@ -18,6 +18,7 @@ from assistant.gateway.chunks import Chunk
 from core.errors import SwitchboardError
 
 router = APIRouter(prefix="/v1", tags=["Anthropic-compatible"])
+v1_errors.register("/v1/messages", anthropic_errors.render)  # its errors in Anthropic's shape
 
 
 class InputMessage(BaseModel):
@@ -107,8 +108,7 @@ async def _events(
             if frames:
                 yield frames
     except SwitchboardError as exc:
-        kind = anthropic_errors.error_type(anthropic_errors.status_of(exc))
-        yield anthropic_format.error_event(kind, exc.message)
+        yield anthropic_format.error_event(anthropic_errors.stream_error_type(exc), exc.message)
         return
     finally:
         await batches.aclose()
