@@ -102,6 +102,7 @@ class ResponseRequests:
         completion = await self.passthrough.complete(opened.request)
         usage = completion.get("usage") or {}
         cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        thought = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
         finish = ((completion.get("choices") or [{}])[0]).get("finish_reason")
         response = opened.response(
             status="incomplete" if finish == "length" else "completed",
@@ -110,6 +111,7 @@ class ResponseRequests:
                 int(usage.get("prompt_tokens") or 0),
                 int(usage.get("completion_tokens") or 0),
                 int(cached),
+                int(thought),
             ),
         )
         await self._keep(opened, response)

@@ -255,6 +255,9 @@ def output_of(completion: Mapping[str, Any]) -> list[dict[str, Any]]:
     choices = completion.get("choices") or [{}]
     message = choices[0].get("message") or {}
     output: list[dict[str, Any]] = []
+    thought = message.get("reasoning_content") or message.get("reasoning")
+    if isinstance(thought, str) and thought:
+        output.append(reasoning_item(thought))
     if message.get("content"):
         output.append(message_item(str(message["content"])))
     for call in message.get("tool_calls") or []:
@@ -281,6 +284,17 @@ def message_item(text: str, *, item_id: str = "", status: str = "completed") -> 
     }
 
 
+def reasoning_item(text: str, *, item_id: str = "", status: str = "completed") -> dict[str, Any]:
+    """The model's reasoning as an output item (its text; no summary)."""
+    return {
+        "type": "reasoning",
+        "id": item_id or new_id("rs"),
+        "status": status,
+        "summary": [],
+        "content": [{"type": "reasoning_text", "text": text}] if text else [],
+    }
+
+
 def function_call_item(
     call_id: str, name: str, arguments: str, *, item_id: str = "", status: str = "completed"
 ) -> dict[str, Any]:
@@ -295,13 +309,15 @@ def function_call_item(
     }
 
 
-def usage_of(prompt_tokens: int, completion_tokens: int, cached: int = 0) -> dict[str, Any]:
+def usage_of(
+    prompt_tokens: int, completion_tokens: int, cached: int = 0, reasoning: int = 0
+) -> dict[str, Any]:
     """Tokens in the Responses API's usage shape."""
     return {
         "input_tokens": prompt_tokens,
         "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
         "output_tokens": completion_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": reasoning},
         "total_tokens": prompt_tokens + completion_tokens,
     }
 

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.gateway.chunks import Chunk
-from assistant.gateway.responses_format import function_call_item, message_item, new_id
+from assistant.gateway.responses_format import (
+    function_call_item,
+    message_item,
+    new_id,
+    reasoning_item,
+)
 
 
 @dataclass(kw_only=True)
@@ -36,6 +41,7 @@ class ResponseStream:
         self.items: list[_Item] = []
         self.text_item: _Item | None = None  # the message item text is going into
         self.calls: dict[int, _Item] = {}  # a chat tool-call index to its item
+        self.thinking: _Item | None = None  # the reasoning item being streamed
         self.finish_reason = ""
 
     def event(self, kind: str, **data: Any) -> bytes:
@@ -53,6 +59,9 @@ class ResponseStream:
     def feed(self, chunk: Chunk) -> bytes:
         """The events of one chunk (none for a chunk with nothing to say)."""
         out: list[bytes] = []
+        thought = reasoning_of(chunk)
+        if thought:
+            out.append(self._reasoning(thought))
         if chunk.text:
             out.append(self._text(chunk.text))
         for call in chunk.tool_calls:
@@ -65,7 +74,7 @@ class ResponseStream:
         out = b""
         item = self.text_item
         if item is None:
-            out = self._close_calls()
+            out = self._close_reasoning() + self._close_calls()
             item = self._add(message_item("", status="in_progress"))
             self.text_item = item
             out += self._added(item) + self.event(
@@ -92,7 +101,7 @@ class ResponseStream:
         item = self.calls.get(position)
         if item is None:
             # One item at a time, as OpenAI streams them: text or the call before is done.
-            out = self._close_text() + self._close_calls()
+            out = self._close_reasoning() + self._close_text() + self._close_calls()
             fresh = function_call_item(
                 str(call.get("id") or new_id("call")),
                 str(function.get("name") or ""),
@@ -120,6 +129,38 @@ class ResponseStream:
             output_index=item.index,
             delta=arguments,
         )
+
+    def _reasoning(self, text: str) -> bytes:
+        out = b""
+        item = self.thinking
+        if item is None:
+            out = self._close_text() + self._close_calls()
+            item = self._add(reasoning_item("", status="in_progress"))
+            self.thinking = item
+            out += self._added(item)
+        item.parts.append(text)
+        return out + self.event(
+            "response.reasoning_text.delta",
+            item_id=item.item["id"],
+            output_index=item.index,
+            content_index=0,
+            delta=text,
+        )
+
+    def _close_reasoning(self) -> bytes:
+        item, self.thinking = self.thinking, None
+        if item is None:
+            return b""
+        text = "".join(item.parts)
+        item.item = reasoning_item(text, item_id=item.item["id"])
+        item.done = True
+        return self.event(
+            "response.reasoning_text.done",
+            item_id=item.item["id"],
+            output_index=item.index,
+            content_index=0,
+            text=text,
+        ) + self.event("response.output_item.done", output_index=item.index, item=item.item)
 
     def _add(self, item: dict[str, Any]) -> _Item:
         added = _Item(index=len(self.items), item=item)
@@ -163,7 +204,7 @@ class ResponseStream:
 
     def close(self) -> bytes:
         """The `.done` events of every item still open."""
-        return self._close_text() + self._close_calls()
+        return self._close_reasoning() + self._close_text() + self._close_calls()
 
     def _close_calls(self) -> bytes:
         return b"".join(self._close_call(item) for item in self.calls.values() if not item.done)
@@ -182,3 +223,12 @@ class ResponseStream:
             "error": {"code": code, "message": message},
         }
         return self.event("response.failed", response=failed)
+
+
+def reasoning_of(chunk: Chunk) -> str:
+    """The reasoning text a chunk carries (LiteLLM's `reasoning_content`, or `reasoning` as
+    some OpenAI-compatible servers send it), or ""."""
+    choices = chunk.raw.get("choices") or [{}]
+    delta = choices[0].get("delta") or {}
+    thought = delta.get("reasoning_content") or delta.get("reasoning")
+    return thought if isinstance(thought, str) else ""

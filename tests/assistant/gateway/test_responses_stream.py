@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from assistant.gateway.chunks import Chunk
-from assistant.gateway.responses_format import response_object
+from assistant.gateway.responses_format import output_of, response_object
 from assistant.gateway.responses_stream import ResponseStream
 
 
@@ -77,3 +77,39 @@ def test_an_answer_cut_at_the_token_limit_finishes_as_incomplete() -> None:
     [event] = events_of(stream.finish(response))
     assert event["type"] == "response.incomplete"
     assert event["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
+
+
+def test_reasoning_streams_as_its_own_item_before_the_answer() -> None:
+    stream = ResponseStream(response_object({"model": "m"}, response_id="resp_3", model="m"))
+
+    def thinking(text: str) -> Chunk:
+        return Chunk(raw={"choices": [{"delta": {"reasoning_content": text}}]})
+
+    raw = stream.feed(thinking("Two plus "))
+    raw += stream.feed(thinking("two."))
+    raw += stream.feed(Chunk(text="4"))
+    raw += stream.close()
+    kinds = [(e["type"], e.get("output_index")) for e in events_of(raw)]
+    assert kinds == [
+        ("response.output_item.added", 0),
+        ("response.reasoning_text.delta", 0),
+        ("response.reasoning_text.delta", 0),
+        ("response.reasoning_text.done", 0),
+        ("response.output_item.done", 0),
+        ("response.output_item.added", 1),
+        ("response.content_part.added", 1),
+        ("response.output_text.delta", 1),
+        ("response.output_text.done", 1),
+        ("response.content_part.done", 1),
+        ("response.output_item.done", 1),
+    ]
+    reasoning, message = stream.output()
+    assert reasoning["type"] == "reasoning"
+    assert reasoning["content"] == [{"type": "reasoning_text", "text": "Two plus two."}]
+    assert message["content"][0]["text"] == "4"
+
+
+def test_a_whole_answers_reasoning_comes_first_in_the_output() -> None:
+    completion = {"choices": [{"message": {"content": "4", "reasoning_content": "Two plus two."}}]}
+    reasoning, message = output_of(completion)
+    assert reasoning["content"][0]["text"] == "Two plus two." and message["type"] == "message"
