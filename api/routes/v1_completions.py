@@ -10,7 +10,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api import v1_errors
 from api.deps import PrincipalDep, ServicesDep
+from api.rate_headers import rate_headers
 from api.sse import FramedStream
 from assistant.gateway import text_completion
 from assistant.gateway.chunks import Chunk
@@ -66,13 +68,18 @@ class TextCompletion(BaseModel):
     usage: TextUsage
 
 
-@router.post("/completions", response_model=TextCompletion)
+STREAMED: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "The completion."}
+}
+
+
+@router.post("/completions", response_model=TextCompletion, responses=STREAMED)
 async def create_completion(
     body: TextCompletionRequest, principal: PrincipalDep, services: ServicesDep
 ) -> Response:
     """Complete a prompt with any chat model of the catalog (the prompt is sent as one user
     message), streamed (`data:` chunks, then `[DONE]`) or whole; a list of prompts gets a choice
-    each. Metered like `/v1/chat/completions` (usage source `v1`).
+    each. Metered like `/v1/chat/completions` (usage source `v1`, `X-RateLimit-*` headers).
 
     Not supported: `echo`, `logprobs`, `suffix`, `best_of` above 1, `n` above 1, token-array
     prompts, and a list of prompts when streamed.
@@ -87,13 +94,16 @@ async def create_completion(
         bodies=[text_completion.to_chat(raw, prompt) for prompt in prompts],
     )
     model = requests[0].call.model.name
+    headers = rate_headers(requests[-1].call.headroom)  # what the last admission left
     if not body.stream:
         answer = await text_completion.complete_all(passthrough, requests, model=model)
-        return JSONResponse(answer)
+        return JSONResponse(answer, headers=headers)
     include_usage = bool((body.stream_options or {}).get("include_usage"))
     stream = TextStream(model=model, include_usage=include_usage)
     batches = await passthrough.stream_chunks(requests[0])
-    return FramedStream(_frames(batches, stream), ping_seconds=15)
+    framed = FramedStream(_frames(batches, stream), ping_seconds=15)
+    framed.raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    return framed
 
 
 def _check_supported(body: TextCompletionRequest) -> None:
@@ -130,7 +140,7 @@ async def _frames(
                 yield b"".join([b"data: " + item + b"\n\n" for item in items])
     except SwitchboardError as exc:
         # Headers are sent: the failure travels as OpenAI's in-stream error object.
-        error = {"error": {"message": exc.message, "type": "server_error", "code": exc.code}}
+        error = {"error": v1_errors.openai_error(v1_errors.problem_of(exc))}
         yield b"data: " + json.dumps(error, separators=(",", ":")).encode() + b"\n\n"
         return
     finally:

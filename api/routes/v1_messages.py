@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api import anthropic_errors, v1_errors
 from api.deps import PrincipalDep, ServicesDep
+from api.rate_headers import anthropic_rate_headers
 from api.sse import FramedStream
 from assistant.gateway import anthropic_format
 from assistant.gateway.anthropic_format import MessageStream
@@ -73,7 +74,12 @@ class Message(BaseModel):
     usage: MessageUsage
 
 
-@router.post("/messages", response_model=Message)
+STREAMED: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "The message."}
+}
+
+
+@router.post("/messages", response_model=Message, responses=STREAMED)
 async def create_message(
     body: MessagesRequest, principal: PrincipalDep, services: ServicesDep
 ) -> Response:
@@ -82,18 +88,23 @@ async def create_message(
 
     Authenticated by an API token in `x-api-key` or `Authorization: Bearer`; the
     `anthropic-version` header is accepted and not needed. Metered like `/v1/chat/completions`
-    (seat, budgets, rate limits, usage source `v1`); nothing is saved to chats.
+    (seat, budgets, rate limits, usage source `v1`), with Anthropic's `anthropic-ratelimit-*`
+    headers where a rate limit applies; nothing is saved to chats.
     """
     passthrough = services.passthrough
     chat = anthropic_format.to_openai(body.model_dump(exclude_none=True))
     request = await passthrough.admit(caller=principal.caller, body=chat)
     model = request.call.model.name
+    headers = anthropic_rate_headers(request.call.headroom)
     if not body.stream:
         completion = await passthrough.complete(request)
-        return JSONResponse(anthropic_format.to_anthropic(completion, model=model))
+        message = anthropic_format.to_anthropic(completion, model=model)
+        return JSONResponse(message, headers=headers)
     stream = MessageStream(model=model, input_tokens=request.call.prompt_tokens)
     batches = await passthrough.stream_chunks(request)
-    return FramedStream(_events(batches, stream), ping_seconds=15)
+    framed = FramedStream(_events(batches, stream), ping_seconds=15)
+    framed.raw_headers += [(k.encode(), v.encode()) for k, v in headers.items()]
+    return framed
 
 
 async def _events(

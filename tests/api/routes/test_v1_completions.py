@@ -9,7 +9,7 @@ import pytest
 
 from tests.api.billing_builders import ledger_rows
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, served
+from tests.support import AppHarness, Harnesses, served
 
 pytestmark = pytest.mark.anyio
 
@@ -99,3 +99,22 @@ async def test_what_is_not_supported_is_refused_before_any_call(
         await client.completions.create(model="no-such-model", prompt="hi")
     assert upstream.recorder.count() == 0
     assert await ledger_rows(harness.services.sessions) == []
+
+
+async def test_a_metered_completion_carries_openais_rate_limit_headers(
+    make_harness: Harnesses, upstream: FakeUpstream
+) -> None:
+    harness = await make_harness(rate_limit_user_rpm=5)
+    token = harness.admin.headers["Authorization"].removeprefix("Bearer ")
+    async with (
+        served(harness) as url,
+        openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=token, max_retries=0) as client,
+    ):
+        whole = await client.completions.with_raw_response.create(model="fake", prompt="hi")
+        streamed = await client.completions.with_raw_response.create(
+            model="fake", prompt="hi", stream=True
+        )
+        await streamed.parse().close()
+    assert whole.headers["x-ratelimit-limit-requests"] == "5"
+    assert whole.headers["x-ratelimit-remaining-requests"] == "4"
+    assert streamed.headers["x-ratelimit-remaining-requests"] == "3"

@@ -237,7 +237,9 @@ async def test_refusals_of_billing_raise_the_sdks_classes(
         async with _client(url, harness.admin) as client:
             with pytest.raises(anthropic.PaymentRequiredError) as no_budget:
                 await client.messages.create(model="fake", max_tokens=300, messages=hi)
-            await client.messages.create(model="fake", max_tokens=5, messages=hi)
+            admitted = await client.messages.with_raw_response.create(
+                model="fake", max_tokens=5, messages=hi
+            )
             with pytest.raises(anthropic.RateLimitError) as limited:
                 await client.messages.create(model="fake", max_tokens=5, messages=hi)
     assert no_seat.value.status_code == 403 and no_budget.value.status_code == 402
@@ -251,6 +253,9 @@ async def test_refusals_of_billing_raise_the_sdks_classes(
             "error": {"type": kind, "message": refusal.value.body["error"]["message"]},  # type: ignore[index]
         }
     assert int(limited.value.response.headers["Retry-After"]) >= 1
+    assert admitted.headers["anthropic-ratelimit-requests-limit"] == "1"
+    assert admitted.headers["anthropic-ratelimit-requests-remaining"] == "0"
+    assert "T" in admitted.headers["anthropic-ratelimit-requests-reset"]
     assert upstream.recorder.count() == 1
 
 
