@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import PrincipalDep, ServicesDep, SessionDep
+from api.rate_headers import rate_headers
 from api.sse import FramedStream
 from assistant.gateway import stored_responses
 from assistant.gateway.responses import ResponseRequests
@@ -94,15 +95,19 @@ async def create_response(
     the caller's stored responses (another user's is not found); function tools come back as
     `function_call` output items, answered with `function_call_output` input items on the next
     turn. Unless `store` is false the response is kept for its owner. Metered against the
-    caller's seat, budgets and rate limits like `/v1/chat/completions` (usage source `v1`).
+    caller's seat, budgets and rate limits like `/v1/chat/completions` (usage source `v1`),
+    with `X-RateLimit-*` headers.
     Built-in tools (web_search, file_search, …) are not supported.
     """
     requests = _requests(services)
     raw = body.model_dump(exclude_none=True)
     opened = await requests.open(caller=principal.caller, body=raw)
+    headers = rate_headers(opened.request.call.headroom)
     if not body.stream:
-        return JSONResponse(await requests.complete(opened))
-    return FramedStream(await requests.stream(opened), ping_seconds=15)
+        return JSONResponse(await requests.complete(opened), headers=headers)
+    stream = FramedStream(await requests.stream(opened), ping_seconds=15)
+    stream.raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    return stream
 
 
 @router.get("/responses/{response_id}", response_model=ResponseObject)

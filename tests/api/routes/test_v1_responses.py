@@ -271,11 +271,11 @@ async def test_a_budget_refusal_raises_the_sdks_error_before_any_model_call(
         harness, name="Tight", scope="user", scopeId=harness.admin.id, limitMicros=5_000
     )
     sdk = client(harness.admin)
-    with pytest.raises(openai.APIStatusError) as refused:
+    with pytest.raises(openai.RateLimitError) as refused:  # OpenAI's insufficient_quota
         await sdk.responses.create(model="fake", input="hi", max_output_tokens=300)
     assert refused.value.code == "budget_exceeded"
-    assert refused.value.status_code in {402, 429}  # 429 insufficient_quota in OpenAI's shape
-    with pytest.raises(openai.APIStatusError) as streamed:
+    assert refused.value.type == "insufficient_quota"
+    with pytest.raises(openai.RateLimitError) as streamed:
         await sdk.responses.create(model="fake", input="hi", max_output_tokens=300, stream=True)
     assert streamed.value.code == "budget_exceeded"
     assert upstream.recorder.count() == 0 and await stored_count(harness) == 0
@@ -289,7 +289,11 @@ async def test_seat_and_rate_limit_refusals_raise_the_sdks_classes(
         with pytest.raises(openai.PermissionDeniedError) as no_seat:
             await seatless.responses.create(model="fake", input="hi")
     async with sdk(harness, harness.admin) as admin:
-        await admin.responses.create(model="fake", input="hi", max_output_tokens=5)
+        raw = await admin.responses.with_raw_response.create(
+            model="fake", input="hi", max_output_tokens=5
+        )
+        assert raw.headers["x-ratelimit-limit-requests"] == "1"
+        assert raw.headers["x-ratelimit-remaining-requests"] == "0"
         with pytest.raises(openai.RateLimitError) as limited:
             await admin.responses.create(model="fake", input="hi", max_output_tokens=5)
     assert no_seat.value.code == "seat_required"
