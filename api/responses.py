@@ -125,6 +125,7 @@ class ModelInfo(Wire):
     enabled: bool
     aliases: list[str]
     providers: list[str]
+    mode: str = "chat"  # LiteLLM's word for what it does: `chat`, `embedding`, ...
     deployments: int
     available: bool
     unavailable_reason: str | None

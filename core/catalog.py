@@ -62,6 +62,8 @@ class _ModelInfo(BaseModel):
     model_config = ConfigDict(extra="allow")
     input_cost_per_token: float | None = Field(default=None, ge=0)
     output_cost_per_token: float | None = Field(default=None, ge=0)
+    cache_read_input_token_cost: float | None = Field(default=None, ge=0)
+    cache_creation_input_token_cost: float | None = Field(default=None, ge=0)
     max_input_tokens: int | None = Field(default=None, gt=0)
     max_output_tokens: int | None = Field(default=None, gt=0)
     description: str = ""
@@ -91,15 +93,42 @@ class _CatalogFile(BaseModel):
 
 @dataclass(frozen=True)
 class Price:
-    """What a model costs, in US dollars per token."""
+    """What a model costs, in US dollars per token; prompt tokens read from or written to the
+    provider's prompt cache have rates of their own (the input rate when not given)."""
 
     input_per_token: float
     output_per_token: float
+    cache_read_per_token: float | None = None
+    cache_write_per_token: float | None = None
 
-    def cost_micros(self, prompt_tokens: int, completion_tokens: int) -> int:
-        """The cost of a call in integer micro-dollars, rounded up so nothing is under-billed."""
-        dollars = prompt_tokens * self.input_per_token + completion_tokens * self.output_per_token
+    def cost_micros(
+        self,
+        prompt_tokens: int,
+        completion_tokens: int,
+        *,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> int:
+        """The cost of a call in integer micro-dollars, rounded up so nothing is under-billed;
+        the cache tokens are part of `prompt_tokens`."""
+        read = min(max(0, cache_read_tokens), prompt_tokens)
+        write = min(max(0, cache_write_tokens), prompt_tokens - read)
+        dollars = (
+            (prompt_tokens - read - write) * self.input_per_token
+            + read * _or(self.cache_read_per_token, self.input_per_token)
+            + write * _or(self.cache_write_per_token, self.input_per_token)
+            + completion_tokens * self.output_per_token
+        )
         return math.ceil(round(dollars * 1_000_000, 6))
+
+    def worst_case_micros(self, prompt_tokens: int, completion_tokens: int) -> int:
+        """The most a call can cost: every prompt token at the dearest prompt rate."""
+        dearest = max(self.input_per_token, _or(self.cache_write_per_token, 0.0))
+        return replace(self, input_per_token=dearest).cost_micros(prompt_tokens, completion_tokens)
+
+
+def _or(rate: float | None, default: float) -> float:
+    return default if rate is None else rate
 
 
 @dataclass(frozen=True)
@@ -152,9 +181,8 @@ class CatalogModel:
     @property
     def mode(self) -> str:
         """What it does in LiteLLM's words (`chat`, `embedding`): model_info's or the cost map's."""
-        params = self.deployments[0].litellm_params if self.deployments else {}
-        known = litellm_cost_entry(str(params.get("model", ""))).get("mode")
-        return str(self.info.get("mode") or known or "chat")
+        first = str(self.deployments[0].litellm_params["model"]) if self.deployments else ""
+        return str(self.info.get("mode") or litellm_cost_entry(first).get("mode") or "chat")
 
     @property
     def providers(self) -> tuple[str, ...]:
@@ -332,7 +360,16 @@ def _price(info: _ModelInfo, known: Mapping[str, Any]) -> Price | None:
         output_cost = known.get("output_cost_per_token")
     if input_cost is None or output_cost is None:
         return None
-    return Price(float(input_cost), float(output_cost))
+    read = info.cache_read_input_token_cost
+    write = info.cache_creation_input_token_cost
+    read = known.get("cache_read_input_token_cost") if read is None else read
+    write = known.get("cache_creation_input_token_cost") if write is None else write
+    return Price(
+        float(input_cost),
+        float(output_cost),
+        None if read is None else float(read),
+        None if write is None else float(write),
+    )
 
 
 def _deployment(entry: _DeploymentEntry) -> Deployment:

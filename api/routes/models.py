@@ -39,6 +39,7 @@ def model_body(
         "enabled": model.enabled,
         "aliases": list(model.aliases),
         "providers": list(model.providers),
+        "mode": model.mode,
         "deployments": len(model.deployments),
         "available": model.available,
         "unavailableReason": model.unavailable_reason,

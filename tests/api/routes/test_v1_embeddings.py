@@ -183,6 +183,18 @@ async def test_base64_is_little_endian_float32_as_openai_sends_it(
     assert _close(values, hashed_vector("fog delays"))
 
 
+async def test_embedding_models_are_listed_with_their_mode(
+    make_harness: Harnesses, upstream: FakeUpstream
+) -> None:
+    harness = await _app(make_harness, upstream)
+    async with _sdk(harness, harness.admin) as client:
+        listed = {model.id async for model in client.models.list()}
+    assert {"embed", "local-embedding", "fake"} <= listed
+    response = await harness.client.get("/api/models", headers=harness.admin.headers)
+    modes = {m["name"]: m["mode"] for m in response.json()["_embedded"]["models"]}
+    assert modes["embed"] == modes["local-embedding"] == "embedding" and modes["fake"] == "chat"
+
+
 async def test_chat_models_are_refused_for_embeddings_and_embedding_models_for_chat(
     make_harness: Harnesses, upstream: FakeUpstream
 ) -> None:

@@ -52,7 +52,8 @@ async function detailPage(root, assistant, ctx) {
   const canEdit = assistant.access === 'edit';
   const publishedId = assistant.editingId || assistant.id;
   const [models, toolkits, teams] = await Promise.all([
-    api('/api/models').then((b) => items(b, 'models')).catch(() => []),
+    api('/api/models').then((b) => items(b, 'models').filter((m) => m.mode !== 'embedding'))
+      .catch(() => []),
     canEdit ? api('/api/toolkits?limit=500').then((b) => items(b, 'toolkits')).catch(() => []) : [],
     ctx.me.role === 'admin' ? api('/api/teams?limit=500').then((b) => items(b, 'teams')).catch(() => []) : [],
   ]);

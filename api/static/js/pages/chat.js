@@ -79,7 +79,8 @@ class ChatPage {
   }
 
   fillModels(models) {
-    const usable = models.filter((m) => m.available !== false && m.enabled !== false);
+    const usable = models.filter((m) => m.available !== false && m.enabled !== false
+      && m.mode !== 'embedding');
     this.model.replaceChildren(...usable.map((m) => h('option', { value: m.id }, m.id)));
     const preferred = usable.find((m) => m.isDefault);
     if (preferred) this.model.value = preferred.id;
