@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import openai
 import pytest
@@ -14,13 +15,20 @@ from tests.support import AppHarness, Harnesses, served
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-async def client(harness: AppHarness) -> AsyncIterator[openai.AsyncOpenAI]:
+@asynccontextmanager
+async def _sdk(harness: AppHarness) -> AsyncIterator[openai.AsyncOpenAI]:
+    """The openai SDK on the harness's app, served, as its admin."""
     token = harness.admin.headers["Authorization"].removeprefix("Bearer ")
     async with (
         served(harness) as url,
         openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=token, max_retries=0) as sdk,
     ):
+        yield sdk
+
+
+@pytest.fixture
+async def client(harness: AppHarness) -> AsyncIterator[openai.AsyncOpenAI]:
+    async with _sdk(harness) as sdk:
         yield sdk
 
 
@@ -61,7 +69,16 @@ async def test_a_list_of_prompts_gets_a_choice_and_a_metered_call_each(
     assert [(r.source, r.outcome) for r in rows] == [("v1", "completed")] * 3
 
 
+@pytest.mark.parametrize("fast_path", [True, False], ids=["relay", "litellm"])
 async def test_a_streamed_completion_sends_text_chunks_and_usage_only_when_asked(
+    make_harness: Harnesses, upstream: FakeUpstream, fast_path: bool
+) -> None:
+    harness = await make_harness(fast_path=fast_path)
+    async with _sdk(harness) as client:
+        await _stream_twice(harness, upstream, client)
+
+
+async def _stream_twice(
     harness: AppHarness, upstream: FakeUpstream, client: openai.AsyncOpenAI
 ) -> None:
     text = "alpha beta gamma delta"
@@ -105,11 +122,7 @@ async def test_a_metered_completion_carries_openais_rate_limit_headers(
     make_harness: Harnesses, upstream: FakeUpstream
 ) -> None:
     harness = await make_harness(rate_limit_user_rpm=5)
-    token = harness.admin.headers["Authorization"].removeprefix("Bearer ")
-    async with (
-        served(harness) as url,
-        openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=token, max_retries=0) as client,
-    ):
+    async with _sdk(harness) as client:
         whole = await client.completions.with_raw_response.create(model="fake", prompt="hi")
         streamed = await client.completions.with_raw_response.create(
             model="fake", prompt="hi", stream=True

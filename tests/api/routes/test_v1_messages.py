@@ -29,6 +29,18 @@ async def url(harness: AppHarness) -> AsyncIterator[str]:
         yield base
 
 
+@pytest.fixture(params=[True, False], ids=["relay", "litellm"])
+async def each_path(make_harness: Harnesses, request: pytest.FixtureRequest) -> AppHarness:
+    """An app on each streaming path: the fast relay and LiteLLM's own."""
+    return await make_harness(fast_path=request.param)
+
+
+@pytest.fixture
+async def each_path_url(each_path: AppHarness) -> AsyncIterator[str]:
+    async with served(each_path) as base:
+        yield base
+
+
 def _client(url: str, caller: Caller, **options: Any) -> anthropic.AsyncAnthropic:
     return anthropic.AsyncAnthropic(base_url=url, api_key=_token(caller), max_retries=0, **options)
 
@@ -72,8 +84,9 @@ async def test_a_message_is_answered_by_a_catalog_model_and_billed_as_v1(
 
 
 async def test_a_streamed_message_yields_text_events_and_the_final_message(
-    harness: AppHarness, upstream: FakeUpstream, url: str
+    each_path: AppHarness, upstream: FakeUpstream, each_path_url: str
 ) -> None:
+    harness, url = each_path, each_path_url
     text = "one two three four five six"
     upstream.behave("fake", text=text, chunks=6, prompt_tokens=9)
     async with (
@@ -119,8 +132,9 @@ def _weather_call(call_id: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 async def test_a_tool_call_round_trip_uses_tool_use_and_tool_result_blocks(
-    harness: AppHarness, upstream: FakeUpstream, url: str, stream: bool
+    each_path: AppHarness, upstream: FakeUpstream, each_path_url: str, stream: bool
 ) -> None:
+    harness, url = each_path, each_path_url
     upstream.behave(
         "fake", text="It is sunny in Paris.", chunks=1, tool_calls=[[_weather_call("c1")]]
     )
