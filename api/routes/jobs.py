@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Response
+from fastapi import Depends, Response
 
 from api.deps import PageDep, PrincipalDep, ServicesDep, SessionDep
 from api.hal import api_router, collection, collection_of, resource, resource_of
@@ -30,6 +30,14 @@ def run_body(run: JobRun) -> dict[str, Any]:
         elapsed = run.finished_at - run.started_at
         read = read.model_copy(update={"duration_ms": round(elapsed.total_seconds() * 1000)})
     return resource(read, f"/api/jobs/{run.job_id}/runs/{run.id}", job=f"/api/jobs/{run.job_id}")
+
+
+async def owned_job(job_id: str, principal: PrincipalDep, session: SessionDep) -> Job:
+    """The job named by `job_id`, if it is the caller's (else 404 `job_not_found`)."""
+    return await jobs.get_job(session, owner_id=principal.user.id, job_id=job_id)
+
+
+JobDep = Annotated[Job, Depends(owned_job)]
 
 
 async def _check_targets(session: SessionDep, principal: PrincipalDep, job: Job) -> None:
@@ -62,47 +70,38 @@ async def create_job(body: JobCreate, principal: PrincipalDep, session: SessionD
 
 
 @router.get("/{job_id}", response_model=resource_of(JobRead))
-async def get_job(job_id: str, principal: PrincipalDep, session: SessionDep) -> Any:
+async def get_job(job: JobDep) -> Any:
     """One job, with `nextRunAt` and whether it is `running`."""
-    return job_body(await jobs.get_job(session, owner_id=principal.user.id, job_id=job_id))
+    return job_body(job)
 
 
 @router.patch("/{job_id}", response_model=resource_of(JobRead))
 async def update_job(
-    job_id: str, body: JobUpdate, principal: PrincipalDep, session: SessionDep
+    job: JobDep, body: JobUpdate, principal: PrincipalDep, session: SessionDep
 ) -> Any:
     """Change a job's name, parameters, schedule, time zone or whether it is enabled."""
-    user = principal.user
-    job = await jobs.get_job(session, owner_id=user.id, job_id=job_id)
-    job = await jobs.update_job(session, job=job, data=body, is_admin=user.is_admin)
+    job = await jobs.update_job(session, job=job, data=body, is_admin=principal.user.is_admin)
     await _check_targets(session, principal, job)
     return job_body(job)
 
 
 @router.delete("/{job_id}", status_code=204)
-async def delete_job(job_id: str, principal: PrincipalDep, session: SessionDep) -> Response:
+async def delete_job(job: JobDep, session: SessionDep) -> Response:
     """Delete a job and its run history."""
-    job = await jobs.get_job(session, owner_id=principal.user.id, job_id=job_id)
     await jobs.delete_job(session, job=job)
     return Response(status_code=204)
 
 
 @router.post("/{job_id}/_run", status_code=202, response_model=resource_of(JobRunRead))
-async def run_job(
-    job_id: str, principal: PrincipalDep, session: SessionDep, services: ServicesDep
-) -> Any:
+async def run_job(job: JobDep, session: SessionDep, services: ServicesDep) -> Any:
     """Run the job now, in the background; returns the run (409 `job_already_running` while
     a run is going on, here or in another worker)."""
-    job = await jobs.get_job(session, owner_id=principal.user.id, job_id=job_id)
     await session.commit()
     return run_body(await services.knowledge.scheduler.run_now(job))
 
 
 @router.get("/{job_id}/runs", response_model=collection_of("runs", JobRunRead))
-async def list_runs(
-    job_id: str, principal: PrincipalDep, session: SessionDep, page: PageDep
-) -> Any:
+async def list_runs(job: JobDep, session: SessionDep, page: PageDep) -> Any:
     """The job's runs, newest first, with status, timings, counts and errors."""
-    job = await jobs.get_job(session, owner_id=principal.user.id, job_id=job_id)
     result = await jobs.runs_page(session, job=job, page=page)
-    return collection("runs", f"/api/jobs/{job_id}/runs", result, run_body)
+    return collection("runs", f"/api/jobs/{job.id}/runs", result, run_body)

@@ -6,7 +6,7 @@ import asyncio
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import File, Form, Query, Response, UploadFile
+from fastapi import Depends, File, Form, Query, Response, UploadFile
 
 from api import uploads
 from api.deps import PageDep, Principal, PrincipalDep, ServicesDep, SessionDep
@@ -45,6 +45,30 @@ def scope_of(principal: Principal) -> TenantScope:
     return TenantScope(principal.user.id, principal.team_ids)
 
 
+async def visible_folder(
+    folder_id: str, principal: PrincipalDep, session: SessionDep
+) -> LibraryFolder:
+    """The folder named by `folder_id`, if it is the caller's or one of their teams' (else 404
+    `folder_not_found`); whoever may see a folder may also change it."""
+    return await library.get_folder(session, scope=scope_of(principal), folder_id=folder_id)
+
+
+async def visible_file(file_id: str, principal: PrincipalDep, session: SessionDep) -> LibraryFile:
+    """The file named by `file_id`, if it is the caller's or one of their teams' (else 404
+    `file_not_found`); whoever may see a file may also change it."""
+    return await library.get_file(session, scope=scope_of(principal), file_id=file_id)
+
+
+async def available_store(services: ServicesDep) -> None:
+    """Refuse with 503 `vector_store_unavailable` while the vector store cannot be used."""
+    services.knowledge.store.check_available()
+
+
+VisibleFolderDep = Annotated[LibraryFolder, Depends(visible_folder)]
+VisibleFileDep = Annotated[LibraryFile, Depends(visible_file)]
+AvailableStoreDep = Annotated[None, Depends(available_store)]
+
+
 def folder_body(folder: LibraryFolder) -> dict[str, Any]:
     """A folder as a HAL resource."""
     href = f"/api/library/folders/{folder.id}"
@@ -77,25 +101,20 @@ async def create_folder(body: FolderCreate, principal: PrincipalDep, session: Se
 
 
 @router.get("/folders/{folder_id}", response_model=resource_of(FolderRead))
-async def get_folder(folder_id: str, principal: PrincipalDep, session: SessionDep) -> Any:
+async def get_folder(folder: VisibleFolderDep) -> Any:
     """One folder."""
-    scope = scope_of(principal)
-    return folder_body(await library.get_folder(session, scope=scope, folder_id=folder_id))
+    return folder_body(folder)
 
 
 @router.patch("/folders/{folder_id}", response_model=resource_of(FolderRead))
-async def update_folder(
-    folder_id: str, body: FolderUpdate, principal: PrincipalDep, session: SessionDep
-) -> Any:
+async def update_folder(folder: VisibleFolderDep, body: FolderUpdate, session: SessionDep) -> Any:
     """Rename or describe a folder."""
-    folder = await library.get_folder(session, scope=scope_of(principal), folder_id=folder_id)
     return folder_body(await library.update_folder(session, folder=folder, data=body))
 
 
 @router.delete("/folders/{folder_id}", status_code=204)
-async def delete_folder(folder_id: str, principal: PrincipalDep, session: SessionDep) -> Response:
+async def delete_folder(folder: VisibleFolderDep, session: SessionDep) -> Response:
     """Delete an empty folder (409 `folder_not_empty` while it holds files)."""
-    folder = await library.get_folder(session, scope=scope_of(principal), folder_id=folder_id)
     await library.delete_folder(session, folder=folder)
     return Response(status_code=204)
 
@@ -160,45 +179,37 @@ async def upload_files(
 
 
 @router.get("/files/{file_id}", response_model=resource_of(FileRead))
-async def get_file(file_id: str, principal: PrincipalDep, session: SessionDep) -> Any:
+async def get_file(row: VisibleFileDep) -> Any:
     """One file, with its indexing `status`, `progress` (0–1) and `error` if it failed."""
-    return file_body(await library.get_file(session, scope=scope_of(principal), file_id=file_id))
+    return file_body(row)
 
 
 @router.patch("/files/{file_id}", response_model=resource_of(FileRead))
 async def update_file(
-    file_id: str,
+    row: VisibleFileDep,
     body: FileUpdate,
     principal: PrincipalDep,
     session: SessionDep,
     services: ServicesDep,
 ) -> Any:
     """Rename a file or move it to another folder of the same owner (it is indexed again)."""
-    scope = scope_of(principal)
-    row = await library.get_file(session, scope=scope, file_id=file_id)
-    row = await library.update_file(session, scope=scope, row=row, data=body)
+    row = await library.update_file(session, scope=scope_of(principal), row=row, data=body)
     await session.commit()
     services.knowledge.worker.wake()
     return file_body(row)
 
 
 @router.delete("/files/{file_id}", status_code=204)
-async def delete_file(
-    file_id: str, principal: PrincipalDep, session: SessionDep, services: ServicesDep
-) -> Response:
+async def delete_file(row: VisibleFileDep, session: SessionDep, services: ServicesDep) -> Response:
     """Delete a file, its stored content and its chunks in the index."""
-    row = await library.get_file(session, scope=scope_of(principal), file_id=file_id)
     knowledge = services.knowledge
     await intake.remove(session, store=knowledge.store, storage=knowledge.storage, row=row)
     return Response(status_code=204)
 
 
 @router.get("/files/{file_id}/content", response_class=Response, responses=BINARY)
-async def download_file(
-    file_id: str, principal: PrincipalDep, session: SessionDep, services: ServicesDep
-) -> Response:
+async def download_file(row: VisibleFileDep, services: ServicesDep) -> Response:
     """The file as uploaded, as an attachment (never rendered inline)."""
-    row = await library.get_file(session, scope=scope_of(principal), file_id=file_id)
     data = await asyncio.to_thread(services.knowledge.storage.read, row.storage_key)
     disposition = f"attachment; filename*=UTF-8''{quote(row.name, safe='')}"
     headers = {"Content-Disposition": disposition}  # nosniff: on every response (middleware)
@@ -220,29 +231,24 @@ def chunk_body(file_id: str, hit: SearchHit) -> dict[str, Any]:
 
 
 @router.get("/files/{file_id}/chunks", response_model=collection_of("chunks", ChunkRead))
-async def list_chunks(
-    file_id: str,
-    principal: PrincipalDep,
-    session: SessionDep,
-    services: ServicesDep,
-    page: PageDep,
-) -> Any:
+async def list_chunks(row: VisibleFileDep, services: ServicesDep, page: PageDep) -> Any:
     """The file's chunks as indexed, in order, with their pages, sections and offsets."""
-    row = await library.get_file(session, scope=scope_of(principal), file_id=file_id)
     hits = await services.knowledge.store.chunks(row.id, limit=page.limit, offset=page.start)
     total = row.chunk_count if row.status == "indexed" else len(hits) + page.start
     result = Page(items=hits, total=total, start=page.start, limit=page.limit)
-    href = f"/api/library/files/{file_id}/chunks"
-    return collection("chunks", href, result, lambda hit: chunk_body(file_id, hit))
+    href = f"/api/library/files/{row.id}/chunks"
+    return collection("chunks", href, result, lambda hit: chunk_body(row.id, hit))
 
 
 @router.post("/files/{file_id}/_reindex", status_code=202, response_model=resource_of(FileRead))
 async def reindex_file(
-    file_id: str, principal: PrincipalDep, session: SessionDep, services: ServicesDep
+    _principal: PrincipalDep,
+    _store: AvailableStoreDep,  # before the file: a 503 here wins over a 404, as before
+    row: VisibleFileDep,
+    session: SessionDep,
+    services: ServicesDep,
 ) -> Any:
     """Index the file again (it goes back to `pending`)."""
-    services.knowledge.store.check_available()
-    row = await library.get_file(session, scope=scope_of(principal), file_id=file_id)
     library.mark_pending(row)
     await session.commit()
     services.knowledge.worker.wake()

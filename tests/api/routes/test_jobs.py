@@ -161,3 +161,36 @@ async def test_indexing_interrupted_by_a_restart_is_taken_up_again(make_harness:
         settled = await wait_settled(app, app.admin, [row["id"]], deadline=90)
         assert settled[row["id"]]["status"] == "indexed"
         assert settled[row["id"]]["chunkCount"] == settled[row["id"]]["chunksIndexed"] > 100
+
+
+async def test_another_users_job_is_404_on_every_route_and_stays_unchanged(
+    harness: AppHarness,
+) -> None:
+    folder = await harness.client.post(
+        "/api/library/folders", json={"name": "Jobs"}, headers=harness.admin.headers
+    )
+    params = {"folderId": folder.json()["id"]}
+    created = await harness.client.post(
+        "/api/jobs",
+        json={"name": "mine", "type": "index-files", "params": params},
+        headers=harness.admin.headers,
+    )
+    assert created.status_code == 201, created.text
+    path = f"/api/jobs/{created.json()['id']}"
+    outsider = await harness.member("jobs-outsider")
+    attempts = [
+        ("GET", path, None),
+        ("PATCH", path, {"name": "taken"}),
+        ("POST", path + "/_run", None),
+        ("GET", path + "/runs", None),
+        ("DELETE", path, None),
+    ]
+    for method, url, body in attempts:
+        refused = await harness.client.request(method, url, json=body, headers=outsider.headers)
+        assert refused.status_code == 404, (method, url, refused.text)
+        assert refused.json()["code"] == "job_not_found", (method, url)
+
+    mine = await harness.client.get(path, headers=harness.admin.headers)
+    assert mine.json()["name"] == "mine"
+    runs = await harness.client.get(path + "/runs", headers=harness.admin.headers)
+    assert runs.json()["total"] == 0

@@ -170,3 +170,35 @@ async def test_an_upload_over_the_size_limit_or_of_an_unknown_type_is_refused(
     )
     assert binary.status_code == 422
     assert binary.json()["code"] == "unsupported_file_type"
+
+
+async def test_another_users_file_and_folder_are_404_on_every_route_and_stay_unchanged(
+    app: AppHarness,
+) -> None:
+    folder = await app.client.post(
+        "/api/library/folders", json={"name": "Private"}, headers=app.admin.headers
+    )
+    folder_id = folder.json()["id"]
+    (row,) = await upload(app, app.admin, {"private.txt": b"Mine alone."}, folderId=folder_id)
+    outsider = await app.member("library-outsider")
+    file_path, folder_path = f"/api/library/files/{row['id']}", f"/api/library/folders/{folder_id}"
+    attempts = [
+        ("GET", file_path, None, "file_not_found"),
+        ("PATCH", file_path, {"name": "taken.txt"}, "file_not_found"),
+        ("GET", file_path + "/content", None, "file_not_found"),
+        ("GET", file_path + "/chunks", None, "file_not_found"),
+        ("POST", file_path + "/_reindex", None, "file_not_found"),
+        ("DELETE", file_path, None, "file_not_found"),
+        ("GET", folder_path, None, "folder_not_found"),
+        ("PATCH", folder_path, {"name": "Taken"}, "folder_not_found"),
+        ("DELETE", folder_path, None, "folder_not_found"),
+    ]
+    for method, path, body, code in attempts:
+        refused = await app.client.request(method, path, json=body, headers=outsider.headers)
+        assert refused.status_code == 404, (method, path, refused.text)
+        assert refused.json()["code"] == code, (method, path)
+
+    mine = await app.client.get(file_path, headers=app.admin.headers)
+    assert mine.json()["name"] == "private.txt"
+    folder_now = await app.client.get(folder_path, headers=app.admin.headers)
+    assert folder_now.json()["name"] == "Private"
