@@ -151,7 +151,8 @@ class ResponseRequests:
         if usage is None:
             model = opened.request.call.model.name
             usage = Usage(
-                opened.request.call.prompt_tokens, tokens.count_text("".join(produced), model)
+                prompt_tokens=opened.request.call.prompt_tokens,
+                completion_tokens=tokens.count_text("".join(produced), model),
             )
         closing = events.close()
         response = opened.response(
