@@ -18,7 +18,7 @@ from assistant.gateway import stored_responses
 from assistant.models import StoredResponse
 from tests.api.billing_builders import create_budget, ledger_rows
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, Caller, Harnesses
+from tests.support import AppHarness, Caller, Harnesses, served
 
 pytestmark = pytest.mark.anyio
 
@@ -439,3 +439,18 @@ async def test_input_items_list_the_conversation_a_response_answered(
     assert [i.to_dict()["id"] for i in rest.data] == [listed[1]["id"], listed[0]["id"]]
     with pytest.raises(openai.NotFoundError):
         await client(await harness.member("eve")).responses.input_items.list(second.id)
+
+
+async def test_a_stream_over_real_http_arrives_event_by_event(
+    harness: AppHarness, upstream: FakeUpstream
+) -> None:
+    upstream.behave("fake", text="one two three four", chunks=4, delay=0.05)
+    token = harness.admin.headers["Authorization"].removeprefix("Bearer ")
+    async with (
+        served(harness) as url,
+        openai.AsyncOpenAI(base_url=url + "/v1", api_key=token, max_retries=0) as sdk,
+    ):
+        stream = await sdk.responses.create(model="fake", input="count", stream=True)
+        kinds = [event.type async for event in stream]
+    assert kinds.count("response.output_text.delta") == 4
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
