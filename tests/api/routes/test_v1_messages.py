@@ -14,7 +14,7 @@ from anthropic.types import Message, MessageParam, ToolParam
 
 from tests.api.billing_builders import create_budget, ledger_rows
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, Caller, Harnesses, served
+from tests.support import AppHarness, Caller, Harnesses, eventually, served
 
 pytestmark = pytest.mark.anyio
 
@@ -309,3 +309,30 @@ async def test_a_failing_provider_is_overloaded_before_the_stream_and_an_error_e
     assert len(pieces) == 2 and text.startswith("".join(pieces))
     rows = await ledger_rows(harness.services.sessions)
     assert [(r.source, r.outcome) for r in rows] == [("v1", "failed")] * 2
+
+
+async def test_a_client_that_leaves_a_stream_cancels_the_call_and_pays_for_what_it_read(
+    each_path: AppHarness, upstream: FakeUpstream, each_path_url: str
+) -> None:
+    harness = each_path
+    text = "".join(f"word{i} " for i in range(60))
+    upstream.behave("fake", text=text, chunks=60, delay=0.05)
+    hi: list[MessageParam] = [{"role": "user", "content": "hi"}]
+    received: list[str] = []
+    async with (
+        _client(each_path_url, harness.admin) as client,
+        client.messages.stream(model="fake", max_tokens=500, messages=hi) as stream,
+    ):
+        async for piece in stream.text_stream:
+            received.append(piece)
+            if len(received) == 3:
+                break
+
+    async def settled() -> bool:
+        rows = await ledger_rows(harness.services.sessions)
+        return bool(rows) and upstream.recorder.disconnects == 1
+
+    await eventually(settled, seconds=20)
+    [row] = await ledger_rows(harness.services.sessions)
+    assert (row.source, row.outcome) == ("v1", "cancelled")
+    assert 3 <= row.completion_tokens < 60
