@@ -161,7 +161,8 @@ def _param(details: Mapping[str, Any]) -> str | None:
     """The request field a refusal is about, when it names one."""
     problems = details.get("errors")
     if isinstance(problems, list) and problems and isinstance(problems[0], dict):
-        return str(problems[0].get("field") or "") or None
+        field = str(problems[0].get("field") or "")
+        return field if field and not field.isdigit() else None  # a digit: the body's JSON
     return None
 
 

@@ -44,8 +44,17 @@ def _check(response: Any, label: str) -> None:
     assert response.status_code < 500, (label, response.status_code, response.text[:300])
     if 400 <= response.status_code < 500:
         body = response.json()
-        assert isinstance(body.get("code"), str), (label, body)
-        assert isinstance(body.get("message"), str) and isinstance(body.get("details"), dict)
+        path = label.split(" ", 1)[-1]
+        if path.startswith("/v1/messages"):  # Anthropic's error shape
+            assert body.get("type") == "error", (label, body)
+            assert isinstance(body["error"].get("type"), str), (label, body)
+        elif path.startswith("/v1/"):  # OpenAI's error shape
+            error = body.get("error")
+            assert isinstance(error, dict) and isinstance(error.get("code"), str), (label, body)
+            assert isinstance(error.get("message"), str) and isinstance(error.get("type"), str)
+        else:
+            assert isinstance(body.get("code"), str), (label, body)
+            assert isinstance(body.get("message"), str) and isinstance(body.get("details"), dict)
 
 
 def test_no_input_gives_a_5xx_every_4xx_is_a_json_error_and_every_body_matches_its_schema(
