@@ -30,21 +30,32 @@ class InputMessage(BaseModel):
     content: str | list[dict[str, Any]]
 
 
-class MessagesRequest(BaseModel):
-    """An Anthropic Messages request; `top_k`, `thinking` and other options are ignored."""
+class CountTokensRequest(BaseModel):
+    """The prompt of a Messages request, to count: model, messages, system, tools."""
 
     model_config = ConfigDict(extra="allow")
     model: str = Field(min_length=1, max_length=200)
-    max_tokens: int = Field(ge=1, le=1_000_000)
     messages: list[InputMessage] = Field(min_length=1, max_length=10_000)
     system: str | list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = Field(default=None, max_length=128)
+    tool_choice: dict[str, Any] | None = None
+
+
+class MessagesRequest(CountTokensRequest):
+    """An Anthropic Messages request; `top_k`, `thinking` and other options are ignored."""
+
+    max_tokens: int = Field(ge=1, le=1_000_000)
     stream: bool = False
     temperature: float | None = Field(default=None, ge=0, le=1)
     top_p: float | None = Field(default=None, ge=0, le=1)
     stop_sequences: list[str] | None = Field(default=None, max_length=16)
-    tools: list[dict[str, Any]] | None = Field(default=None, max_length=128)
-    tool_choice: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
+
+
+class TokenCount(BaseModel):
+    """The tokens a prompt holds, counted as admission counts them."""
+
+    input_tokens: int
 
 
 class ContentBlock(BaseModel):
@@ -124,3 +135,15 @@ async def _events(
     finally:
         await batches.aclose()
     yield stream.finish()
+
+
+@router.post("/messages/count_tokens", response_model=TokenCount)
+async def count_message_tokens(
+    body: CountTokensRequest, principal: PrincipalDep, services: ServicesDep
+) -> TokenCount:
+    """Count a Messages prompt's tokens (system, messages, tools) as Switchboard's admission
+    does, with the model's tokenizer where it is known (else an OpenAI one): no model call, not
+    metered. The model must exist and be on for the caller."""
+    model = services.catalog.usable(body.model, principal.team_ids)
+    chat = anthropic_format.to_openai({**body.model_dump(exclude_none=True), "max_tokens": 1})
+    return TokenCount(input_tokens=await anthropic_format.count_input_tokens(chat, model.name))

@@ -66,6 +66,14 @@ def to_openai(body: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+async def count_input_tokens(chat: Mapping[str, Any], model: str) -> int:
+    """The prompt tokens of a translated request, counted as `/v1` admission counts them."""
+    count = await tokens.count_messages_off_loop(chat["messages"], model)
+    if chat.get("tools"):
+        count += await tokens.count_text_off_loop(json.dumps(chat["tools"]), model)
+    return count
+
+
 def _system(system: Any) -> str:
     if system is None or isinstance(system, str):
         return system or ""

@@ -336,3 +336,19 @@ async def test_a_client_that_leaves_a_stream_cancels_the_call_and_pays_for_what_
     [row] = await ledger_rows(harness.services.sessions)
     assert (row.source, row.outcome) == ("v1", "cancelled")
     assert 3 <= row.completion_tokens < 60
+
+
+async def test_count_tokens_counts_the_prompt_without_calling_or_billing_a_model(
+    harness: AppHarness, upstream: FakeUpstream, url: str
+) -> None:
+    hi: list[MessageParam] = [{"role": "user", "content": "How is the weather in Paris today?"}]
+    async with _client(url, harness.admin) as client:
+        plain = await client.messages.count_tokens(model="fake", messages=hi)
+        with_more = await client.messages.count_tokens(
+            model="fake", messages=hi, system="Be brief.", tools=[WEATHER]
+        )
+        with pytest.raises(anthropic.NotFoundError):
+            await client.messages.count_tokens(model="no-such-model", messages=hi)
+    assert 8 <= plain.input_tokens < with_more.input_tokens
+    assert upstream.recorder.count() == 0
+    assert await ledger_rows(harness.services.sessions) == []
