@@ -8,12 +8,12 @@ from typing import Annotated, Any, Literal, cast
 
 import numpy as np
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.deps import PrincipalDep, ServicesDep
+from api.rate_headers import rate_headers
 from assistant.gateway.embeddings import Made
 from assistant.gateway.vectors import Inputs
-from core.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
@@ -32,26 +32,21 @@ class EmbeddingRequest(BaseModel):
     dimensions: int | None = Field(default=None, ge=1, le=65_536)
     user: str | None = Field(default=None, max_length=512)
 
-    def inputs(self) -> Inputs:
-        """The inputs as a list (one text or token array becomes a list of one).
+    @field_validator("input")
+    @classmethod
+    def _not_empty(cls, value: str | list[Any]) -> str | list[Any]:
+        if not value or any(not isinstance(item, int) and len(item) == 0 for item in value):
+            raise ValueError("must be a non-empty text or token array, or a list of them")
+        return value
 
-        Raises:
-            InvalidInput: no input, or an empty text or token array.
-        """
+    def inputs(self) -> Inputs:
+        """The inputs as a list (one text or token array becomes a list of one)."""
         value = self.input
-        items: Inputs
         if isinstance(value, str):
-            items = [value]
-        elif value and all(isinstance(item, int) for item in value):
-            items = [cast("list[int]", value)]  # one token array
-        else:
-            items = cast("Inputs", value)
-        if not items or any(len(item) == 0 for item in items):
-            raise InvalidInput(
-                "input must be a non-empty text or token array, or a non-empty list of them.",
-                param="input",
-            )
-        return items
+            return [value]
+        if all(isinstance(item, int) for item in value):
+            return [cast("list[int]", value)]  # one token array
+        return cast("Inputs", value)
 
 
 class Embedding(BaseModel):
@@ -85,9 +80,10 @@ async def create_embeddings(
     """Embed a text, texts or token arrays with an embedding model of the catalog (one whose
     `model_info.mode` is `embedding`, such as the bundled local model, which costs nothing).
 
-    Metered against the caller's seat, budgets and rate limits like chat (usage source `v1`); a
-    request with many inputs is embedded in batches. `dimensions` and `user` are passed to the
-    provider; `encoding_format: base64` answers each vector as base64 of float32 values.
+    Metered against the caller's seat, budgets and rate limits like chat (usage source `v1`,
+    `X-RateLimit-*` headers); a request with many inputs is embedded in batches. `dimensions`
+    and `user` are passed to the provider; `encoding_format: base64` answers each vector as
+    base64 of little-endian float32 values.
     """
     made = await services.v1_embeddings.create(
         caller=principal.caller,
@@ -96,7 +92,9 @@ async def create_embeddings(
         dimensions=body.dimensions,
         user=body.user,
     )
-    return Response(_render(made, body.encoding_format), media_type="application/json")
+    body_bytes = _render(made, body.encoding_format)
+    headers = rate_headers(made.headroom)
+    return Response(body_bytes, media_type="application/json", headers=headers)
 
 
 def _render(made: Made, encoding: Literal["float", "base64"]) -> bytes:

@@ -16,6 +16,7 @@ from assistant.gateway.metering import FREE, Metering
 from assistant.gateway.vectors import Inputs
 from assistant.schemas import MessageStatus
 from billing.admission import Caller
+from billing.ratelimits import UNLIMITED, Headroom
 from core import tokens
 from core.catalog import EMBEDDING, Catalog
 
@@ -25,11 +26,13 @@ COUNT_ON_LOOP = 64
 
 @dataclass(frozen=True)
 class Made:
-    """The vectors of a request, in input order, the catalog model and the tokens billed."""
+    """The vectors of a request, in input order, the catalog model, the tokens billed and what
+    admission left of the caller's rate limits."""
 
     model: str
     vectors: list[list[float]]
     prompt_tokens: int
+    headroom: Headroom = UNLIMITED
 
 
 class EmbeddingRequests:
@@ -89,7 +92,7 @@ class EmbeddingRequests:
             prompt_tokens = made.prompt_tokens if reported else counted
             usage = Usage(prompt_tokens, 0)
             await call.settle(MessageStatus.COMPLETE, usage, estimated=not reported)
-        return Made(found.name, made.vectors, prompt_tokens)
+        return Made(found.name, made.vectors, prompt_tokens, call.headroom)
 
 
 async def _count(inputs: Inputs, model: str) -> int:

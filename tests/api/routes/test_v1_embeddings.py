@@ -200,20 +200,17 @@ async def test_chat_models_are_refused_for_embeddings_and_embedding_models_for_c
 ) -> None:
     harness = await _app(make_harness, upstream)
     async with _sdk(harness, harness.admin) as client:
-        with pytest.raises(openai.APIStatusError) as chat_model:
+        with pytest.raises(openai.BadRequestError) as chat_model:
             await client.embeddings.create(model="fake", input="hi")
-        with pytest.raises(openai.APIStatusError) as embedding_model:
+        with pytest.raises(openai.BadRequestError) as embedding_model:
             await client.chat.completions.create(
                 model="embed", messages=[{"role": "user", "content": "hi"}]
             )
-        with pytest.raises(openai.APIStatusError) as unknown:
+        with pytest.raises(openai.NotFoundError):
             await client.embeddings.create(model="no-such-model", input="hi")
-    for refused in (chat_model.value, embedding_model.value):
-        assert refused.status_code in {400, 404, 422}, refused
-        assert refused.code == "wrong_model_mode"
+    assert chat_model.value.code == embedding_model.value.code == "wrong_model_mode"
     assert "not an embedding model" in chat_model.value.message
     assert "/v1/embeddings" in embedding_model.value.message
-    assert unknown.value.status_code in {404, 422}
     assert upstream.recorder.count() == 0
     assert not await ledger_rows(harness.services.sessions)
 
@@ -223,17 +220,16 @@ async def test_too_many_inputs_or_tokens_are_refused_before_any_model_call(
 ) -> None:
     harness = await _app(make_harness, upstream, embedding_max_inputs=3, embedding_max_tokens=20)
     async with _sdk(harness, harness.admin) as client:
-        with pytest.raises(openai.APIStatusError) as inputs:
+        with pytest.raises(openai.BadRequestError) as inputs:
             await client.embeddings.create(model="embed", input=["a", "b", "c", "d"])
-        with pytest.raises(openai.APIStatusError) as tokens:
+        with pytest.raises(openai.BadRequestError) as tokens:
             await client.embeddings.create(model="local-embedding", input="word " * 40)
-        with pytest.raises(openai.APIStatusError) as empty:
+        with pytest.raises(openai.BadRequestError) as empty:
             await client.embeddings.create(model="embed", input=[])
     assert inputs.value.code == tokens.value.code == "too_many_embedding_inputs"
     assert "at most 3 inputs" in inputs.value.message
     assert "at most 20 tokens" in tokens.value.message
-    for refused in (inputs.value, tokens.value, empty.value):
-        assert refused.status_code in {400, 422}, refused
+    assert empty.value.param == "input"
     assert upstream.recorder.count() == 0
     assert not await ledger_rows(harness.services.sessions)
 
@@ -246,20 +242,36 @@ async def test_budget_and_seat_refusals_reach_the_sdk_as_status_errors(
     await create_budget(harness, name="Tight", scope="user", scopeId=admin.id, limitMicros=5)
     unseated = await harness.member("no-seat")
     async with _sdk(harness, admin) as client:
-        with pytest.raises(openai.APIStatusError) as budget:
+        with pytest.raises(openai.RateLimitError) as budget:
             await client.embeddings.create(model="embed", input="three words here")
         # Free: the local model fits any budget.
         free = await client.embeddings.create(model="local-embedding", input="three words")
     async with _sdk(harness, unseated) as client:
         with pytest.raises(openai.PermissionDeniedError) as seat:
             await client.embeddings.create(model="local-embedding", input="hi")
-    assert budget.value.status_code in {402, 429} and budget.value.code == "budget_exceeded"
+    assert budget.value.type == "insufficient_quota" and budget.value.code == "budget_exceeded"
     assert "Tight" in budget.value.message
     assert seat.value.code == "seat_required"
     assert len(free.data) == 1
     assert _embedding_bodies(upstream) == []
     rows = await ledger_rows(harness.services.sessions)
     assert [(r.model, r.user_id) for r in rows] == [("local-embedding", admin.id)]
+
+
+async def test_rate_limits_apply_and_answers_carry_openais_rate_headers(
+    make_harness: Harnesses, upstream: FakeUpstream
+) -> None:
+    harness = await _app(make_harness, upstream, rate_limit_user_rpm=2)
+    async with _sdk(harness, harness.admin) as client:
+        raw = await client.embeddings.with_raw_response.create(model="embed", input="one two")
+        await client.embeddings.create(model="local-embedding", input="three")
+        with pytest.raises(openai.RateLimitError) as limited:
+            await client.embeddings.create(model="embed", input="four")
+    assert raw.headers["x-ratelimit-limit-requests"] == "2"
+    assert raw.headers["x-ratelimit-remaining-requests"] == "1"
+    assert raw.parse().usage.prompt_tokens == 2
+    assert limited.value.code == "rate_limited"
+    assert len(_embedding_bodies(upstream)) == 1
 
 
 async def test_usage_is_recorded_per_user_and_one_user_never_sees_anothers(
