@@ -138,6 +138,8 @@ async def test_openai_parameters_reach_the_provider(
         "tools": [tool],
         "tool_choice": "auto",
         "parallel_tool_calls": False,
+        "prompt_cache_key": "cache-7",
+        "safety_identifier": "person-7",
     }
     async with sdk(either_path) as client:
         await client.chat.completions.create(model="fake", messages=ASKED, **sent)
