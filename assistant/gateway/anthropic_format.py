@@ -330,7 +330,8 @@ class MessageStream:
     def finish(self) -> bytes:
         """Close the open block; `message_delta` (stop reason, final usage) and `message_stop`."""
         usage = self.usage or Usage(
-            self.input_tokens, tokens.count_text("".join(self.text), self.model)
+            prompt_tokens=self.input_tokens,
+            completion_tokens=tokens.count_text("".join(self.text), self.model),
         )
         delta = {
             "type": "message_delta",

@@ -145,7 +145,7 @@ def test_a_stream_opens_and_closes_a_block_per_text_run_and_tool_call() -> None:
             Chunk(tool_calls=[call]),
             Chunk(tool_calls=[more]),
             Chunk(finish_reason="tool_calls"),
-            Chunk(usage=Usage(9, 4)),
+            Chunk(usage=Usage(prompt_tokens=9, completion_tokens=4)),
         )
     )
     events = _events(frames + stream.finish())
