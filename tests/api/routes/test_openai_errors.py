@@ -107,3 +107,21 @@ async def test_an_unknown_v1_path_answers_in_openai_shape_and_api_keeps_its_own(
     assert api.status_code == 404 and set(api.json()) == {"code", "message", "details"}
     unknown = await harness.client.get("/api/models/nope", headers=headers)
     assert unknown.status_code == 404 and set(unknown.json()) == {"code", "message", "details"}
+
+
+async def test_n_choices_reserve_n_times_max_tokens_so_a_budget_is_never_overspent(
+    harness: AppHarness,
+) -> None:
+    await create_budget(
+        harness, name="Tokens", scope="user", scopeId=harness.admin.id, limitTokens=2_500
+    )
+    async with sdk(harness) as client:
+        with pytest.raises(openai.RateLimitError) as refused:
+            await client.chat.completions.create(
+                model="fake", messages=ASKED, n=3, max_tokens=1_000
+            )
+        answer = await client.chat.completions.create(
+            model="fake", messages=ASKED, n=2, max_tokens=1_000
+        )
+    assert refused.value.code == "budget_exceeded"
+    assert len(answer.choices) == 2
