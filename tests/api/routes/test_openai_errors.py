@@ -8,6 +8,7 @@ import pytest
 
 from tests.api.billing_builders import create_budget
 from tests.api.routes.test_openai import ASKED, sdk
+from tests.fakes.upstream import FakeUpstream
 from tests.support import AppHarness, Caller, Harnesses
 
 pytestmark = pytest.mark.anyio
@@ -125,3 +126,18 @@ async def test_n_choices_reserve_n_times_max_tokens_so_a_budget_is_never_overspe
         )
     assert refused.value.code == "budget_exceeded"
     assert len(answer.choices) == 2
+
+
+async def test_a_stream_broken_after_its_first_chunks_ends_with_an_openai_error_event(
+    harness: AppHarness, upstream: FakeUpstream
+) -> None:
+    upstream.behave("fake", chunks=6, break_after=2)
+    async with sdk(harness) as client:
+        stream = await client.chat.completions.create(model="fake", messages=ASKED, stream=True)
+        received = []
+        with pytest.raises(openai.APIError) as broken:
+            async for chunk in stream:
+                received.append(chunk)
+    assert received  # the first chunks arrived before the error
+    assert broken.value.code == "provider_unavailable"
+    assert isinstance(broken.value.body, dict) and broken.value.body["type"] == "server_error"
