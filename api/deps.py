@@ -23,7 +23,7 @@ from core import api_tokens, auth_epoch, clock, login_sessions, teams
 from core.database import write_transaction
 from core.errors import PermissionDenied, Unauthenticated
 from core.listing import PageRequest
-from core.models import ApiToken, LoginSession, User
+from core.models import ApiToken, LoginSession, Team, User
 
 SESSION_COOKIE = "switchboard_session"
 CSRF_COOKIE = "switchboard_csrf"
@@ -186,6 +186,23 @@ async def get_admin(principal: PrincipalDep) -> User:
 
 AdminUser = Annotated[User, Depends(get_admin)]
 PageDep = Annotated[PageRequest, Depends(page_request)]
+
+
+async def admin_team(team_id: str, _: AdminUser, session: SessionDep) -> Team:
+    """The team named by the `team_id` path parameter, for an admin (403 for anyone else, then
+    404 `team_not_found`)."""
+    return await teams.get(session, team_id=team_id)
+
+
+async def detached_team(team_id: str, _: AdminUser, services: ServicesDep) -> Team:
+    """As `admin_team`, read in a session of its own, which holds no lock while the route then
+    writes through a service that opens its own transaction."""
+    async with services.sessions() as session:
+        return await teams.get(session, team_id=team_id)
+
+
+TeamDep = Annotated[Team, Depends(admin_team)]
+DetachedTeamDep = Annotated[Team, Depends(detached_team)]
 
 
 async def get_viewer(principal: PrincipalDep) -> Viewer:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import File, Response, UploadFile
+from fastapi import Depends, File, Response, UploadFile
 
 from api import uploads
 from api.deps import EditablePublishedDep, PrincipalDep, ServicesDep, SessionDep, UsablePublishedDep
@@ -21,6 +21,30 @@ router = api_router(
     tags=["Assistant knowledge"],
     operation_prefix="assistant_",
 )
+
+
+async def attached_item(
+    item_id: str, assistant: EditablePublishedDep, session: SessionDep
+) -> KnowledgeItem:
+    """The library file or folder `item_id` attached to an assistant the caller may edit (404
+    `assistant_knowledge_not_found` for an item of another assistant or an uploaded file)."""
+    return await knowledge_items.get(
+        session, assistant_id=assistant.id, item_id=item_id, uploaded=False
+    )
+
+
+async def uploaded_item(
+    item_id: str, assistant: EditablePublishedDep, session: SessionDep
+) -> KnowledgeItem:
+    """The file `item_id` uploaded to an assistant the caller may edit (404
+    `assistant_knowledge_not_found` for an item of another assistant or an attached one)."""
+    return await knowledge_items.get(
+        session, assistant_id=assistant.id, item_id=item_id, uploaded=True
+    )
+
+
+AttachedItemDep = Annotated[KnowledgeItem, Depends(attached_item)]
+UploadedItemDep = Annotated[KnowledgeItem, Depends(uploaded_item)]
 
 
 def item_body(item: KnowledgeItem, name: str) -> dict[str, Any]:
@@ -76,13 +100,8 @@ async def attach_knowledge(
 
 
 @router.delete("/knowledge/{item_id}", status_code=204)
-async def detach_knowledge(
-    assistant: EditablePublishedDep, item_id: str, session: SessionDep
-) -> Response:
+async def detach_knowledge(item: AttachedItemDep, session: SessionDep) -> Response:
     """Detach a file or folder (it stays in the library)."""
-    item = await knowledge_items.get(
-        session, assistant_id=assistant.id, item_id=item_id, uploaded=False
-    )
     await knowledge_items.detach(session, item=item)
     return Response(status_code=204)
 
@@ -121,12 +140,9 @@ async def upload_files(
 
 @router.delete("/files/{item_id}", status_code=204)
 async def delete_file(
-    assistant: EditablePublishedDep, item_id: str, session: SessionDep, services: ServicesDep
+    item: UploadedItemDep, session: SessionDep, services: ServicesDep
 ) -> Response:
     """Delete a file uploaded to the assistant: from the assistant, the library and the index."""
-    item = await knowledge_items.get(
-        session, assistant_id=assistant.id, item_id=item_id, uploaded=True
-    )
     row = await session.get(LibraryFile, item.file_id) if item.file_id else None
     await knowledge_items.detach(session, item=item)
     if row is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Query, Response
+from fastapi import Depends, Query, Response
 
 from api.deps import AdminUser, PageDep, PrincipalDep, SessionDep
 from api.hal import api_router, collection, collection_of, resource, resource_of
@@ -42,11 +42,23 @@ async def _visible(session: SessionDep, principal: PrincipalDep) -> list[Budget]
     return list(await budgets.applicable(session, scopes=scopes))
 
 
-async def _readable(session: SessionDep, principal: PrincipalDep, budget_id: str) -> Budget:
+async def readable_budget(budget_id: str, principal: PrincipalDep, session: SessionDep) -> Budget:
+    """The budget named by `budget_id`: any for an admin, else one that applies to the caller's
+    own requests (else 404 `budget_not_found`)."""
     budget = await budgets.get(session, budget_id=budget_id)
     if principal.user.is_admin or budget.id in {b.id for b in await _visible(session, principal)}:
         return budget
     raise BudgetNotFound(budget_id=budget_id)
+
+
+async def admin_budget(budget_id: str, _: AdminUser, session: SessionDep) -> Budget:
+    """The budget named by `budget_id`, for an admin (403 for anyone else, then 404
+    `budget_not_found`)."""
+    return await budgets.get(session, budget_id=budget_id)
+
+
+ReadableBudgetDep = Annotated[Budget, Depends(readable_budget)]
+BudgetDep = Annotated[Budget, Depends(admin_budget)]
 
 
 @router.get("/usage-budgets", response_model=collection_of("usageBudgets", BudgetRead))
@@ -87,29 +99,25 @@ async def create_budget(body: BudgetCreate, _: AdminUser, session: SessionDep) -
 
 
 @router.get("/usage-budgets/{budget_id}", response_model=resource_of(BudgetRead))
-async def get_budget(
-    budget_id: str, principal: PrincipalDep, session: SessionDep
-) -> dict[str, Any]:
+async def get_budget(budget: ReadableBudgetDep, session: SessionDep) -> dict[str, Any]:
     """One budget with its current period: `spentMicros`, `reservedMicros`, `remainingMicros`,
     the same in tokens, and `resetsAt` (null for a `total` budget)."""
-    budget = await _readable(session, principal, budget_id)
     return budget_body(await budgets.status(session, budget=budget))
 
 
 @router.patch("/usage-budgets/{budget_id}", response_model=resource_of(BudgetRead))
 async def update_budget(
-    budget_id: str, body: BudgetUpdate, _: AdminUser, session: SessionDep
+    budget: BudgetDep, body: BudgetUpdate, _: AdminUser, session: SessionDep
 ) -> dict[str, Any]:
     """Change a budget; fields left out stay, null clears a limit (one limit must remain)."""
-    budget = await budgets.get(session, budget_id=budget_id)
     budget = await budgets.update_budget(session, budget=budget, data=body)
     return budget_body(await budgets.status(session, budget=budget))
 
 
 @router.delete("/usage-budgets/{budget_id}", status_code=204)
-async def delete_budget(budget_id: str, _: AdminUser, session: SessionDep) -> Response:
+async def delete_budget(budget: BudgetDep, _: AdminUser, session: SessionDep) -> Response:
     """Remove a budget; requests it admitted still settle normally."""
-    await budgets.delete_budget(session, budget=await budgets.get(session, budget_id=budget_id))
+    await budgets.delete_budget(session, budget=budget)
     return Response(status_code=204)
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Response
+from fastapi import Depends, Response
 
 from api.deps import AdminUser, PageDep, SessionDep
 from api.hal import api_router, collection, collection_of, resource, resource_of
@@ -18,6 +18,15 @@ from billing.schemas import (
 from core.listing import Page
 
 router = api_router(prefix="/api/rate-limits", tags=["Rate limits"])
+
+
+async def admin_override(override_id: str, _: AdminUser, session: SessionDep) -> RateLimitOverride:
+    """The override named by `override_id`, for an admin (403 for anyone else, then 404
+    `rate_limit_override_not_found`)."""
+    return await ratelimits.get_override(session, override_id=override_id)
+
+
+RateLimitOverrideDep = Annotated[RateLimitOverride, Depends(admin_override)]
 
 
 def override_body(override: RateLimitOverride) -> dict[str, Any]:
@@ -48,23 +57,23 @@ async def create_override(
 
 
 @router.get("/{override_id}", response_model=resource_of(RateLimitOverrideRead))
-async def get_override(override_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+async def get_override(override: RateLimitOverrideDep, _: AdminUser) -> dict[str, Any]:
     """One rate-limit override."""
-    return override_body(await ratelimits.get_override(session, override_id=override_id))
+    return override_body(override)
 
 
 @router.patch("/{override_id}", response_model=resource_of(RateLimitOverrideRead))
 async def update_override(
-    override_id: str, body: RateLimitOverrideUpdate, _: AdminUser, session: SessionDep
+    override: RateLimitOverrideDep, body: RateLimitOverrideUpdate, _: AdminUser, session: SessionDep
 ) -> dict[str, Any]:
     """Change an override; fields left out stay, null lifts that limit."""
-    override = await ratelimits.get_override(session, override_id=override_id)
     return override_body(await ratelimits.update_override(session, override=override, data=body))
 
 
 @router.delete("/{override_id}", status_code=204)
-async def delete_override(override_id: str, _: AdminUser, session: SessionDep) -> Response:
+async def delete_override(
+    override: RateLimitOverrideDep, _: AdminUser, session: SessionDep
+) -> Response:
     """Remove an override; the defaults apply again."""
-    override = await ratelimits.get_override(session, override_id=override_id)
     await ratelimits.delete_override(session, override=override)
     return Response(status_code=204)

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import Response
 
-from api.deps import AdminUser, ServicesDep, SessionDep
+from api.deps import AdminUser, DetachedTeamDep, ServicesDep, SessionDep, TeamDep
 from api.hal import api_router, collection_of, resource, resource_of, whole
 from billing import seats
 from billing.models import Seat, Subscription
@@ -17,7 +17,6 @@ from billing.schemas import (
     SubscriptionRead,
     SubscriptionUpdate,
 )
-from core import teams
 
 router = api_router(prefix="/api", tags=["Subscriptions"])
 
@@ -45,13 +44,12 @@ def seat_body(seat: Seat) -> dict[str, Any]:
 
 
 @router.get("/teams/{team_id}/ai-subscription", response_model=resource_of(SubscriptionRead))
-async def get_subscription(team_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+async def get_subscription(team: TeamDep, _: AdminUser, session: SessionDep) -> dict[str, Any]:
     """A team's AI subscription: its seats, how many are assigned, its plan and renewal date.
 
     A team that never had one answers 404 `subscription_not_found`.
     """
-    await teams.get(session, team_id=team_id)
-    return subscription_body(await seats.get_subscription(session, team_id=team_id))
+    return subscription_body(await seats.get_subscription(session, team_id=team.id))
 
 
 @router.put("/teams/{team_id}/ai-subscription", response_model=resource_of(SubscriptionRead))
@@ -67,25 +65,22 @@ async def set_subscription(
 
 
 @router.get("/teams/{team_id}/seats", response_model=collection_of("seats", SeatRead))
-async def list_team_seats(team_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+async def list_team_seats(team: TeamDep, _: AdminUser, session: SessionDep) -> dict[str, Any]:
     """The seats assigned in a team, oldest first."""
-    await teams.get(session, team_id=team_id)
-    assigned = await seats.list_seats(session, team_id=team_id)
-    return whole("seats", f"/api/teams/{team_id}/seats", (seat_body(s) for s in assigned))
+    assigned = await seats.list_seats(session, team_id=team.id)
+    return whole("seats", f"/api/teams/{team.id}/seats", (seat_body(s) for s in assigned))
 
 
 @router.post("/teams/{team_id}/seats", status_code=201, response_model=resource_of(SeatRead))
 async def assign_seat(
-    team_id: str, body: SeatAssign, _: AdminUser, services: ServicesDep
+    team: DetachedTeamDep, body: SeatAssign, _: AdminUser, services: ServicesDep
 ) -> dict[str, Any]:
     """Give a team member one of the team's seats.
 
     Seats are never oversold: when every seat is taken the answer is 409 `seats_exhausted`, and a
     member who has a seat in the team already gets 409 `seat_already_assigned`.
     """
-    async with services.sessions() as session:
-        await teams.get(session, team_id=team_id)
-    return seat_body(await seats.assign(services.sessions, team_id=team_id, user_id=body.user_id))
+    return seat_body(await seats.assign(services.sessions, team_id=team.id, user_id=body.user_id))
 
 
 @router.delete("/teams/{team_id}/seats/{user_id}", status_code=204)

@@ -7,16 +7,16 @@ in GET /api/models.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Response
+from fastapi import Depends, Response
 
-from api.deps import AdminUser, ServicesDep
+from api.deps import AdminUser, DetachedTeamDep, ServicesDep
 from api.hal import api_router, collection_of, whole
 from api.responses import TeamModel
 from api.routes.models import ModelNotFound
 from api.services import Services
-from core import stored_models, teams
+from core import stored_models
 from core.catalog import UnknownModel
 from core.database import write_transaction
 
@@ -39,23 +39,28 @@ def team_model_body(services: Services, team_id: str, name: str) -> dict[str, An
     }
 
 
-async def _team_and_model(services: Services, team_id: str, model_id: str) -> str:
-    async with services.sessions() as session:
-        await teams.get(session, team_id=team_id)
+async def catalog_model(model_id: str, services: ServicesDep) -> str:
+    """The name of the catalog model `model_id` names (a name or an alias; else 404
+    `model_not_found`)."""
     try:
         return services.catalog.resolve(model_id).name
     except UnknownModel:
         raise ModelNotFound(model=model_id) from None
 
 
+# The team first: a missing team is its 404 before the model's, and the path parameters keep
+# their order in /openapi.json (team_id, then model_id).
+ModelNameDep = Annotated[str, Depends(catalog_model)]
+
+
 @router.get("", response_model=collection_of("teamModels", TeamModel))
-async def list_team_models(team_id: str, _: AdminUser, services: ServicesDep) -> dict[str, Any]:
+async def list_team_models(
+    team: DetachedTeamDep, _: AdminUser, services: ServicesDep
+) -> dict[str, Any]:
     """Every model, and whether the team's members may use it (admins)."""
-    async with services.sessions() as session:
-        await teams.get(session, team_id=team_id)
     names = list(services.catalog.models)
-    items = (team_model_body(services, team_id, name) for name in names)
-    return whole("teamModels", f"/api/teams/{team_id}/models", items)
+    items = (team_model_body(services, team.id, name) for name in names)
+    return whole("teamModels", f"/api/teams/{team.id}/models", items)
 
 
 @router.put(
@@ -64,28 +69,30 @@ async def list_team_models(team_id: str, _: AdminUser, services: ServicesDep) ->
     responses={201: {"model": TeamModel, "description": "Turned on."}},
 )
 async def enable_team_model(
-    team_id: str, model_id: str, admin: AdminUser, services: ServicesDep, response: Response
+    team: DetachedTeamDep,
+    name: ModelNameDep,
+    admin: AdminUser,
+    services: ServicesDep,
+    response: Response,
 ) -> dict[str, Any]:
     """Let the team's members use a model again (admins): 201 when it was off, 200 if it was on."""
-    name = await _team_and_model(services, team_id, model_id)
     async with write_transaction(services.sessions) as session:
         changed = await stored_models.set_team_access(
-            session, team_id=team_id, model=name, allowed=True, actor_id=admin.id
+            session, team_id=team.id, model=name, allowed=True, actor_id=admin.id
         )
     await services.catalog_sync.refresh()
     response.status_code = 201 if changed else 200
-    return team_model_body(services, team_id, name)
+    return team_model_body(services, team.id, name)
 
 
 @router.delete("/{model_id}", status_code=204)
 async def disable_team_model(
-    team_id: str, model_id: str, admin: AdminUser, services: ServicesDep
+    team: DetachedTeamDep, name: ModelNameDep, admin: AdminUser, services: ServicesDep
 ) -> Response:
     """Stop the team's members using a model (admins); they get 403 `model_disabled`."""
-    name = await _team_and_model(services, team_id, model_id)
     async with write_transaction(services.sessions) as session:
         await stored_models.set_team_access(
-            session, team_id=team_id, model=name, allowed=False, actor_id=admin.id
+            session, team_id=team.id, model=name, allowed=False, actor_id=admin.id
         )
     await services.catalog_sync.refresh()
     return Response(status_code=204)

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import Response
 
-from api.deps import AdminUser, PageDep, SessionDep
+from api.deps import AdminUser, PageDep, SessionDep, TeamDep
 from api.hal import api_router, collection, collection_of, resource, resource_of, whole
 from core import teams, users
 from core.models import Team, TeamMembership, User
@@ -50,50 +50,46 @@ async def create_team(body: TeamCreate, _: AdminUser, session: SessionDep) -> di
 
 
 @router.get("/{team_id}", response_model=resource_of(TeamRead))
-async def get_team(team_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+async def get_team(team: TeamDep, _: AdminUser) -> dict[str, Any]:
     """One team."""
-    return team_body(await teams.get(session, team_id=team_id))
+    return team_body(team)
 
 
 @router.patch("/{team_id}", response_model=resource_of(TeamRead))
 async def update_team(
-    team_id: str, body: TeamUpdate, _: AdminUser, session: SessionDep
+    team: TeamDep, body: TeamUpdate, _: AdminUser, session: SessionDep
 ) -> dict[str, Any]:
     """Rename or describe a team."""
-    team = await teams.get(session, team_id=team_id)
     return team_body(await teams.update(session, team=team, data=body))
 
 
 @router.delete("/{team_id}", status_code=204)
-async def delete_team(team_id: str, _: AdminUser, session: SessionDep) -> Response:
+async def delete_team(team: TeamDep, _: AdminUser, session: SessionDep) -> Response:
     """Remove a team and its memberships."""
-    await teams.delete(session, team=await teams.get(session, team_id=team_id))
+    await teams.delete(session, team=team)
     return Response(status_code=204)
 
 
 @router.get("/{team_id}/members", response_model=collection_of("members", MemberRead))
-async def list_members(team_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+async def list_members(team: TeamDep, _: AdminUser, session: SessionDep) -> dict[str, Any]:
     """A team's members."""
-    team = await teams.get(session, team_id=team_id)
     rows = await teams.members(session, team=team)
-    href = f"/api/teams/{team_id}/members"
-    return whole("members", href, (member_body(team_id, m, u) for m, u in rows))
+    href = f"/api/teams/{team.id}/members"
+    return whole("members", href, (member_body(team.id, m, u) for m, u in rows))
 
 
 @router.post("/{team_id}/members", status_code=201, response_model=resource_of(MemberRead))
 async def add_member(
-    team_id: str, body: MemberAdd, _: AdminUser, session: SessionDep
+    team: TeamDep, body: MemberAdd, _: AdminUser, session: SessionDep
 ) -> dict[str, Any]:
     """Add a user to a team."""
-    team = await teams.get(session, team_id=team_id)
     user = await users.get(session, user_id=body.user_id)
     membership = await teams.add_member(session, team=team, user=user, role=body.role)
-    return member_body(team_id, membership, user)
+    return member_body(team.id, membership, user)
 
 
 @router.delete("/{team_id}/members/{user_id}", status_code=204)
-async def remove_member(team_id: str, user_id: str, _: AdminUser, session: SessionDep) -> Response:
+async def remove_member(team: TeamDep, user_id: str, _: AdminUser, session: SessionDep) -> Response:
     """Take a user out of a team."""
-    team = await teams.get(session, team_id=team_id)
     await teams.remove_member(session, team=team, user_id=user_id)
     return Response(status_code=204)

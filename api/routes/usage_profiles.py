@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Response
+from fastapi import Depends, Response
 
 from api.deps import AdminUser, PageDep, SessionDep
 from api.hal import api_router, collection, collection_of, resource, resource_of
@@ -14,6 +14,15 @@ from billing.schemas import UsageProfileCreate, UsageProfileRead, UsageProfileUp
 from core.listing import Page
 
 router = api_router(prefix="/api/usage-profiles", tags=["Usage profiles"])
+
+
+async def admin_profile(profile_id: str, _: AdminUser, session: SessionDep) -> UsageProfile:
+    """The usage profile named by `profile_id`, for an admin (403 for anyone else, then 404
+    `usage_profile_not_found`)."""
+    return await profiles.get(session, profile_id=profile_id)
+
+
+UsageProfileDep = Annotated[UsageProfile, Depends(admin_profile)]
 
 
 def profile_body(profile: UsageProfile) -> dict[str, Any]:
@@ -44,22 +53,21 @@ async def create_profile(
 
 
 @router.get("/{profile_id}", response_model=resource_of(UsageProfileRead))
-async def get_profile(profile_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+async def get_profile(profile: UsageProfileDep, _: AdminUser) -> dict[str, Any]:
     """One usage profile."""
-    return profile_body(await profiles.get(session, profile_id=profile_id))
+    return profile_body(profile)
 
 
 @router.patch("/{profile_id}", response_model=resource_of(UsageProfileRead))
 async def update_profile(
-    profile_id: str, body: UsageProfileUpdate, _: AdminUser, session: SessionDep
+    profile: UsageProfileDep, body: UsageProfileUpdate, _: AdminUser, session: SessionDep
 ) -> dict[str, Any]:
     """Change a profile; fields left out stay, null allows every model or lifts the cap."""
-    profile = await profiles.get(session, profile_id=profile_id)
     return profile_body(await profiles.update(session, profile=profile, data=body))
 
 
 @router.delete("/{profile_id}", status_code=204)
-async def delete_profile(profile_id: str, _: AdminUser, session: SessionDep) -> Response:
+async def delete_profile(profile: UsageProfileDep, _: AdminUser, session: SessionDep) -> Response:
     """Remove a profile and its monthly cap."""
-    await profiles.delete(session, profile=await profiles.get(session, profile_id=profile_id))
+    await profiles.delete(session, profile=profile)
     return Response(status_code=204)

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Response
+from fastapi import Depends, Response
 
 from api.deps import AdminUser, PageDep, SessionDep
 from api.hal import api_router, collection, collection_of
 from api.responses import UserResource
 from api.routes.auth import user_body
 from core import users
+from core.models import User
 from core.schemas import UserCreate, UserRead, UserUpdate
 
 router = api_router(prefix="/api/users", tags=["Users"])
+
+
+async def managed_user(user_id: str, _: AdminUser, session: SessionDep) -> User:
+    """The user named by the `user_id` path parameter, for an admin (403 for anyone else, then
+    404 `user_not_found`)."""
+    return await users.get(session, user_id=user_id)
+
+
+ManagedUserDep = Annotated[User, Depends(managed_user)]
 
 
 @router.get("", response_model=collection_of("users", UserRead))
@@ -30,14 +40,14 @@ async def create_user(body: UserCreate, _: AdminUser, session: SessionDep) -> di
 
 
 @router.get("/{user_id}", response_model=UserResource)
-async def get_user(user_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+async def get_user(user: ManagedUserDep, _: AdminUser) -> dict[str, Any]:
     """One user."""
-    return user_body(await users.get(session, user_id=user_id))
+    return user_body(user)
 
 
 @router.patch("/{user_id}", response_model=UserResource)
 async def update_user(
-    user_id: str, body: UserUpdate, _: AdminUser, session: SessionDep
+    user: ManagedUserDep, body: UserUpdate, _: AdminUser, session: SessionDep
 ) -> dict[str, Any]:
     """Change a user's name, email, role, password or whether they may log in.
 
@@ -45,12 +55,11 @@ async def update_user(
     `password_too_common` or `password_has_control_characters`) ends all the user's sessions and,
     unless `keepApiTokens` is true, revokes all their API tokens, on every worker at once.
     """
-    user = await users.get(session, user_id=user_id)
     return user_body(await users.update(session, user=user, data=body))
 
 
 @router.delete("/{user_id}", status_code=204)
-async def delete_user(user_id: str, _: AdminUser, session: SessionDep) -> Response:
+async def delete_user(user: ManagedUserDep, _: AdminUser, session: SessionDep) -> Response:
     """Remove a user, with their chats and tokens."""
-    await users.delete(session, user=await users.get(session, user_id=user_id))
+    await users.delete(session, user=user)
     return Response(status_code=204)

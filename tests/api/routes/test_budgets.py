@@ -230,3 +230,34 @@ async def test_a_usage_profile_refuses_a_model_outside_it_before_any_provider_ca
         "/api/usage-budgets", params={"scopeId": member.id}, headers=headers
     )
     assert after.json()["total"] == 0
+
+
+async def test_admin_only_budgets_profiles_and_overrides_are_403_for_members_before_any_404(
+    harness: AppHarness,
+) -> None:
+    member = await harness.member("curious")
+    cases = [
+        ("PATCH", "/api/usage-budgets/nope", {"name": "x"}, "budget_not_found"),
+        ("DELETE", "/api/usage-budgets/nope", None, "budget_not_found"),
+        ("GET", "/api/usage-profiles/nope", None, "usage_profile_not_found"),
+        ("PATCH", "/api/usage-profiles/nope", {"monthlyCapMicros": 5}, "usage_profile_not_found"),
+        ("DELETE", "/api/usage-profiles/nope", None, "usage_profile_not_found"),
+        ("GET", "/api/rate-limits/nope", None, "rate_limit_override_not_found"),
+        (
+            "PATCH",
+            "/api/rate-limits/nope",
+            {"requestsPerMinute": 5},
+            "rate_limit_override_not_found",
+        ),
+        ("DELETE", "/api/rate-limits/nope", None, "rate_limit_override_not_found"),
+    ]
+    for method, path, body, code in cases:
+        denied = await harness.client.request(method, path, json=body, headers=member.headers)
+        assert denied.status_code == 403, (method, path, denied.text)
+        missing = await harness.client.request(
+            method, path, json=body, headers=harness.admin.headers
+        )
+        assert missing.status_code == 404, (method, path, missing.text)
+        assert missing.json()["code"] == code, (method, path)
+    unknown = await harness.client.get("/api/usage-budgets/nope", headers=member.headers)
+    assert unknown.status_code == 404 and unknown.json()["code"] == "budget_not_found"

@@ -164,3 +164,40 @@ async def test_team_names_differing_only_in_non_ascii_case_are_a_conflict_not_a_
         f"/api/teams/{other['id']}", json={"name": "Ärzte"}, headers=h
     )
     assert renamed.status_code == 409
+
+
+async def test_every_route_addressing_a_team_or_user_is_403_for_members_before_any_404(
+    harness: AppHarness,
+) -> None:
+    member = await harness.member("nosy")
+    team = await harness.client.post(
+        "/api/teams", json={"name": "real"}, headers=harness.admin.headers
+    )
+    real = team.json()["id"]
+    cases = [
+        ("GET", "/api/teams/nope", None, "team_not_found"),
+        ("PATCH", "/api/teams/nope", {"name": "x"}, "team_not_found"),
+        ("DELETE", "/api/teams/nope", None, "team_not_found"),
+        ("GET", "/api/teams/nope/members", None, "team_not_found"),
+        ("POST", "/api/teams/nope/members", {"userId": member.id}, "team_not_found"),
+        ("DELETE", f"/api/teams/nope/members/{member.id}", None, "team_not_found"),
+        ("GET", "/api/teams/nope/ai-subscription", None, "team_not_found"),
+        ("GET", "/api/teams/nope/seats", None, "team_not_found"),
+        ("POST", "/api/teams/nope/seats", {"userId": member.id}, "team_not_found"),
+        ("GET", "/api/teams/nope/models", None, "team_not_found"),
+        ("PUT", "/api/teams/nope/models/no-such-model", None, "team_not_found"),
+        ("DELETE", "/api/teams/nope/models/fake", None, "team_not_found"),
+        ("PUT", f"/api/teams/{real}/models/no-such-model", None, "model_not_found"),
+        ("GET", "/api/users/nope", None, "user_not_found"),
+        ("PATCH", "/api/users/nope", {"displayName": "x"}, "user_not_found"),
+        ("DELETE", "/api/users/nope", None, "user_not_found"),
+    ]
+    for method, path, body, code in cases:
+        denied = await harness.client.request(method, path, json=body, headers=member.headers)
+        assert denied.status_code == 403, (method, path, denied.text)
+        assert denied.json()["code"] == "permission_denied"
+        missing = await harness.client.request(
+            method, path, json=body, headers=harness.admin.headers
+        )
+        assert missing.status_code == 404, (method, path, missing.text)
+        assert missing.json()["code"] == code, (method, path)
