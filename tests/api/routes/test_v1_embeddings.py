@@ -208,6 +208,16 @@ async def test_chat_models_are_refused_for_embeddings_and_embedding_models_for_c
             )
         with pytest.raises(openai.NotFoundError):
             await client.embeddings.create(model="no-such-model", input="hi")
+    chat = await harness.client.post(
+        "/api/chats", json={"model": "embed"}, headers=harness.admin.headers
+    )
+    if chat.status_code == 201:  # a chat may name it; its first turn is refused
+        chat = await harness.client.post(
+            f"/api/chats/{chat.json()['id']}/messages",
+            json={"content": "hi"},
+            headers=harness.admin.headers,
+        )
+    assert chat.status_code == 422 and chat.json()["code"] == "wrong_model_mode", chat.text
     assert chat_model.value.code == embedding_model.value.code == "wrong_model_mode"
     assert "not an embedding model" in chat_model.value.message
     assert "/v1/embeddings" in embedding_model.value.message
