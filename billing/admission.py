@@ -197,7 +197,7 @@ class _Attempt:
                     budget={"id": money[0].id, "name": money[0].name},
                 )
             return 0
-        return price.cost_micros(self.prompt_tokens, self.max_output_tokens)
+        return price.worst_case_micros(self.prompt_tokens, self.max_output_tokens)
 
     def _reservation(
         self, reservation_id: str, team_id: str, micros: int, counter_ids: list[str], now: datetime

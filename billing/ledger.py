@@ -8,6 +8,7 @@ reservation's hold on each counter with the actual cost, in counter-id order lik
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
@@ -49,6 +50,20 @@ _SPEND = (
 RELEASE_BATCH = 200
 
 
+@dataclass(frozen=True, kw_only=True)
+class CacheUse:
+    """Of a call's prompt tokens, those the provider read from and wrote to its prompt cache, and
+    the rates they cost (None: the input rate)."""
+
+    read_tokens: int = 0
+    write_tokens: int = 0
+    read_per_token: float | None = None
+    write_per_token: float | None = None
+
+
+NO_CACHE = CacheUse()
+
+
 async def settle(
     factory: async_sessionmaker[AsyncSession],
     *,
@@ -58,11 +73,14 @@ async def settle(
     completion_tokens: int,
     estimated: bool,
     also: Callable[[Connection, LedgerEntry], None] | None = None,
+    cache: CacheUse = NO_CACHE,
 ) -> LedgerEntry:
     """Bill an admitted request and release its reservation, in one short transaction.
 
-    `estimated` marks token counts made with tiktoken because the provider gave none. A cancelled
-    request is billed at least the completion tokens reported delivered through `renew_lease`.
+    `estimated` marks token counts made with tiktoken because the provider gave none; `cache`
+    prices the prompt tokens the provider's prompt cache served or stored at their own rates.
+    A cancelled request is billed at least the completion tokens reported delivered through
+    `renew_lease`.
     Settling again returns the first row unchanged. Returns the row (detached). `also` runs in
     the same transaction with the row (the caller's own record of the call, such as a chat answer's
     final state, commits with its bill or not at all).
@@ -79,6 +97,7 @@ async def settle(
         max(0, completion_tokens),
         estimated,
         also,
+        cache,
     )
 
 
@@ -90,6 +109,7 @@ def _settle(
     completion_tokens: int,
     estimated: bool,
     also: Callable[[Connection, LedgerEntry], None] | None,
+    cache: CacheUse,
 ) -> LedgerEntry:
     reservation = _close(connection, reservation_id, outcome)
     if reservation is None:
@@ -99,7 +119,7 @@ def _settle(
         entry = LedgerEntry(**row._mapping)
     else:
         entry = _record(
-            connection, reservation, outcome, prompt_tokens, completion_tokens, estimated
+            connection, reservation, outcome, prompt_tokens, completion_tokens, estimated, cache
         )
     if also is not None:
         also(connection, entry)
@@ -190,11 +210,23 @@ def _close(
     return None if closed is None else Reservation(**closed._mapping)
 
 
-def _cost(reservation: Reservation, prompt_tokens: int, completion_tokens: int) -> int:
+def _cost(
+    reservation: Reservation, prompt_tokens: int, completion_tokens: int, cache: CacheUse
+) -> int:
     if reservation.input_price is None or reservation.output_price is None:
         return 0
-    price = Price(reservation.input_price, reservation.output_price)
-    return price.cost_micros(prompt_tokens, completion_tokens)
+    price = Price(
+        reservation.input_price,
+        reservation.output_price,
+        cache.read_per_token,
+        cache.write_per_token,
+    )
+    return price.cost_micros(
+        prompt_tokens,
+        completion_tokens,
+        cache_read_tokens=cache.read_tokens,
+        cache_write_tokens=cache.write_tokens,
+    )
 
 
 def _record(
@@ -204,10 +236,11 @@ def _record(
     prompt_tokens: int,
     completion_tokens: int,
     estimated: bool,
+    cache: CacheUse = NO_CACHE,
 ) -> LedgerEntry:
     if outcome in ("cancelled", "interrupted"):
         completion_tokens = max(completion_tokens, reservation.delivered_tokens)
-    cost = _cost(reservation, prompt_tokens, completion_tokens)
+    cost = _cost(reservation, prompt_tokens, completion_tokens, cache)
     tokens = prompt_tokens + completion_tokens
     for counter_id in sorted(reservation.counter_ids):
         connection.execute(

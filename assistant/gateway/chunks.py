@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
+
+
+@dataclass(frozen=True)
+class Cached:
+    """Of a call's prompt tokens, those the provider read from its prompt cache and those it
+    wrote to it (each has a price of its own)."""
+
+    read: int = 0
+    written: int = 0
 
 
 @dataclass(frozen=True)
@@ -13,6 +22,26 @@ class Usage:
 
     prompt_tokens: int
     completion_tokens: int
+    cached: Cached = Cached()
+
+
+def usage_of(usage: Mapping[str, Any]) -> Usage | None:
+    """The tokens of an OpenAI-shaped `usage` object, as providers and LiteLLM give it; None when
+    it has no completion count.
+
+    Cache reads are Anthropic's `cache_read_input_tokens` (LiteLLM passes them on), else OpenAI's
+    `prompt_tokens_details.cached_tokens` (OpenAI, Azure, Gemini through LiteLLM); cache writes are
+    Anthropic's `cache_creation_input_tokens`. All are part of `prompt_tokens`.
+    """
+    completion = usage.get("completion_tokens")
+    if completion is None:
+        return None
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, Mapping) else None
+    read = usage.get("cache_read_input_tokens") or cached or 0
+    write = usage.get("cache_creation_input_tokens") or 0
+    prompt = int(usage.get("prompt_tokens") or 0)
+    return Usage(prompt, int(completion), Cached(read=int(read), written=int(write)))
 
 
 @dataclass(kw_only=True)

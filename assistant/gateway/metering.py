@@ -315,6 +315,7 @@ class MeteredCall:
                 completion_tokens=usage.completion_tokens,
                 estimated=estimated,
                 also=with_cost if also is not None else None,
+                cache=self._cache_use(usage),
             )
         )
         record = Settled(
@@ -327,6 +328,16 @@ class MeteredCall:
         )
         self.metering._observe(record)
         return record.cost_micros
+
+    def _cache_use(self, usage: Usage) -> ledger.CacheUse:
+        """The prompt-cache tokens of a call, at the model's cache rates."""
+        price = self.model.price
+        return ledger.CacheUse(
+            read_tokens=usage.cached.read,
+            write_tokens=usage.cached.written,
+            read_per_token=price.cache_read_per_token if price else None,
+            write_per_token=price.cache_write_per_token if price else None,
+        )
 
 
 _BOOKKEEPING: set[asyncio.Future[Any]] = set()

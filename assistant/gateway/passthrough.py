@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 
 from assistant.gateway import chunks as streamed
-from assistant.gateway.chunks import Chunk, Usage
+from assistant.gateway.chunks import Chunk, Usage, usage_of
 from assistant.gateway.metering import FREE, MeteredCall, Metering
 from assistant.schemas import MessageStatus
 from billing.admission import Caller
@@ -112,10 +112,7 @@ class Passthrough:
             body: dict[str, Any] = response.model_dump(exclude_none=True)
             body["model"] = call.model.name
             usage = body.get("usage") or {}
-            settled = Usage(
-                int(usage.get("prompt_tokens", call.prompt_tokens)),
-                int(usage.get("completion_tokens", 0)),
-            )
+            settled = usage_of(usage) or Usage(call.prompt_tokens, 0)
             await call.settle(MessageStatus.COMPLETE, settled, estimated=not usage)
         return body
 

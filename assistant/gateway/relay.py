@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 
 from assistant.errors import ProviderError
-from assistant.gateway.chunks import Chunk, Usage
+from assistant.gateway.chunks import Chunk, usage_of
 
 ENV_PREFIX = "os.environ/"
 _FAST_PROVIDERS = ("openai/", "hosted_vllm/", "openai_like/")
@@ -232,8 +232,8 @@ def parse_chunk(raw: dict[str, Any]) -> Chunk:
     """The parts of an OpenAI chunk Switchboard needs."""
     chunk = Chunk(raw=raw)
     usage = raw.get("usage")
-    if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
-        chunk.usage = Usage(int(usage.get("prompt_tokens") or 0), int(usage["completion_tokens"]))
+    if isinstance(usage, dict):
+        chunk.usage = usage_of(usage)
     choices = raw.get("choices") or []
     if choices:
         delta = choices[0].get("delta") or {}

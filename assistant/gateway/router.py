@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import ProviderError, ProviderRejected
-from assistant.gateway.chunks import Chunk, Usage
+from assistant.gateway.chunks import Chunk, usage_of
 from assistant.gateway.relay import Relay, target_of
 from assistant.gateway.vectors import Embedded, Inputs, LocalEmbeddings, in_batches, vectors_of
 from core import heap
@@ -299,9 +299,20 @@ def _prompt_tokens(usage: Any) -> int:
 
 
 async def _chunks(response: Any, model_name: str) -> AsyncIterator[Chunk]:
+    """LiteLLM's stream as chunks in OpenAI's shape, whatever the provider's format: one id for
+    the whole stream (its Ollama path makes one per chunk), `finish_reason` null until the end,
+    no chunk that says nothing (Azure's opening prompt-filter chunk) and none of LiteLLM's
+    provider-specific keys (`vertex_ai_*` on Gemini's chunks)."""
+    stream_id: str | None = None
     try:
         async for item in response:
-            yield _chunk(item)
+            chunk = _chunk(item)
+            if not chunk.raw.get("choices") and chunk.usage is None:
+                continue
+            stream_id = stream_id or chunk.raw.get("id")
+            if stream_id:
+                chunk.raw["id"] = stream_id
+            yield chunk
     except asyncio.CancelledError:
         raise
     except Exception as exc:
@@ -309,10 +320,13 @@ async def _chunks(response: Any, model_name: str) -> AsyncIterator[Chunk]:
 
 
 def _chunk(item: Any) -> Chunk:
-    chunk = Chunk(raw=item.model_dump(exclude_none=True))
-    usage = getattr(item, "usage", None)
-    if usage is not None and getattr(usage, "completion_tokens", None) is not None:
-        chunk.usage = Usage(int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0))
+    raw = item.model_dump(exclude_none=True)
+    chunk = Chunk(raw={k: v for k, v in raw.items() if not k.startswith("vertex_ai_")})
+    for choice in chunk.raw.get("choices") or ():
+        choice.setdefault("finish_reason", None)
+    usage = chunk.raw.get("usage")
+    if isinstance(usage, dict):
+        chunk.usage = usage_of(usage)
     choices = getattr(item, "choices", None) or []
     if choices:
         choice = choices[0]
