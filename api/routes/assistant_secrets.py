@@ -37,6 +37,27 @@ def get_keyring(services: ServicesDep) -> Keyring:
 KeyringDep = Annotated[Keyring, Depends(get_keyring)]
 
 
+async def editable_secret(
+    name: str, assistant: EditablePublishedDep, session: SessionDep
+) -> Secret:
+    """The secret `name` of an assistant the caller may edit (else 404 `secret_not_found`)."""
+    return await secrets.get(session, assistant_id=assistant.id, name=name)
+
+
+async def own_memory(
+    memory_id: str, assistant: UsablePublishedDep, viewer: ViewerDep, session: SessionDep
+) -> Memory:
+    """The caller's own memory `memory_id` in an assistant they may use (else 404
+    `memory_not_found`; no one sees another's memories)."""
+    return await memories.get(
+        session, assistant_id=assistant.id, user_id=viewer.user_id, memory_id=memory_id
+    )
+
+
+SecretDep = Annotated[Secret, Depends(editable_secret)]
+MemoryDep = Annotated[Memory, Depends(own_memory)]
+
+
 def secret_body(secret: Secret) -> dict[str, Any]:
     """A secret as a HAL resource: name, description and times, never the value."""
     href = f"/api/assistants/{secret.assistant_id}/secrets/{secret.name}"
@@ -75,11 +96,9 @@ async def create_secret(
 
 
 @router.get("/secrets/{name}", response_model=SecretResource)
-async def get_secret(
-    assistant: EditablePublishedDep, name: str, session: SessionDep
-) -> dict[str, Any]:
+async def get_secret(secret: SecretDep) -> dict[str, Any]:
     """One secret, without its value (needs edit permission)."""
-    return secret_body(await secrets.get(session, assistant_id=assistant.id, name=name))
+    return secret_body(secret)
 
 
 @router.put(
@@ -107,13 +126,9 @@ async def put_secret(
 
 
 @router.delete("/secrets/{name}", status_code=204)
-async def delete_secret(
-    assistant: EditablePublishedDep, name: str, session: SessionDep
-) -> Response:
+async def delete_secret(secret: SecretDep, session: SessionDep) -> Response:
     """Remove a secret (needs edit permission)."""
-    await secrets.delete(
-        session, secret=await secrets.get(session, assistant_id=assistant.id, name=name)
-    )
+    await secrets.delete(session, secret=secret)
     return Response(status_code=204)
 
 
@@ -141,26 +156,14 @@ async def create_memory(
 
 @router.patch("/memories/{memory_id}", response_model=resource_of(MemoryRead))
 async def update_memory(
-    assistant: UsablePublishedDep,
-    memory_id: str,
-    body: MemoryCreate,
-    viewer: ViewerDep,
-    session: SessionDep,
+    memory: MemoryDep, body: MemoryCreate, session: SessionDep
 ) -> dict[str, Any]:
     """Reword one of your memories."""
-    memory = await memories.get(
-        session, assistant_id=assistant.id, user_id=viewer.user_id, memory_id=memory_id
-    )
     return memory_body(await memories.update(session, memory=memory, content=body.content))
 
 
 @router.delete("/memories/{memory_id}", status_code=204)
-async def delete_memory(
-    assistant: UsablePublishedDep, memory_id: str, viewer: ViewerDep, session: SessionDep
-) -> Response:
+async def delete_memory(memory: MemoryDep, session: SessionDep) -> Response:
     """Make the assistant forget one of your memories."""
-    memory = await memories.get(
-        session, assistant_id=assistant.id, user_id=viewer.user_id, memory_id=memory_id
-    )
     await memories.delete(session, memory=memory)
     return Response(status_code=204)

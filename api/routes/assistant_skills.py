@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import File, Response, UploadFile
+from fastapi import Depends, File, Response, UploadFile
 
 from api.deps import EditablePublishedDep, SessionDep, UsablePublishedDep
 from api.hal import api_router, collection_of, resource, resource_of, whole
@@ -15,6 +15,22 @@ from assistant.models import Skill
 from assistant.schemas import SkillCreate, SkillRead, SkillUpdate
 
 router = api_router(prefix="/api/assistants/{assistant_id}/skills", tags=["Assistant skills"])
+
+
+async def usable_skill(skill_id: str, assistant: UsablePublishedDep, session: SessionDep) -> Skill:
+    """The skill `skill_id` of an assistant the caller may use (else 404 `skill_not_found`)."""
+    return await skills.get(session, assistant_id=assistant.id, skill_id=skill_id)
+
+
+async def editable_skill(
+    skill_id: str, assistant: EditablePublishedDep, session: SessionDep
+) -> Skill:
+    """The skill `skill_id` of an assistant the caller may edit (else 404 `skill_not_found`)."""
+    return await skills.get(session, assistant_id=assistant.id, skill_id=skill_id)
+
+
+UsableSkillDep = Annotated[Skill, Depends(usable_skill)]
+EditableSkillDep = Annotated[Skill, Depends(editable_skill)]
 
 
 def skill_body(skill: Skill) -> dict[str, Any]:
@@ -53,30 +69,23 @@ async def import_skill(
 
 
 @router.get("/{skill_id}", response_model=resource_of(SkillRead))
-async def get_skill(
-    assistant: UsablePublishedDep, skill_id: str, session: SessionDep
-) -> dict[str, Any]:
+async def get_skill(skill: UsableSkillDep) -> dict[str, Any]:
     """One skill."""
-    return skill_body(await skills.get(session, assistant_id=assistant.id, skill_id=skill_id))
+    return skill_body(skill)
 
 
 @router.patch("/{skill_id}", response_model=resource_of(SkillRead))
 async def update_skill(
-    assistant: EditablePublishedDep, skill_id: str, body: SkillUpdate, session: SessionDep
+    skill: EditableSkillDep, body: SkillUpdate, session: SessionDep
 ) -> dict[str, Any]:
     """Change a skill (needs edit permission)."""
-    skill = await skills.get(session, assistant_id=assistant.id, skill_id=skill_id)
     return skill_body(await skills.update(session, skill=skill, data=body))
 
 
 @router.delete("/{skill_id}", status_code=204)
-async def delete_skill(
-    assistant: EditablePublishedDep, skill_id: str, session: SessionDep
-) -> Response:
+async def delete_skill(skill: EditableSkillDep, session: SessionDep) -> Response:
     """Remove a skill (needs edit permission)."""
-    await skills.delete(
-        session, skill=await skills.get(session, assistant_id=assistant.id, skill_id=skill_id)
-    )
+    await skills.delete(session, skill=skill)
     return Response(status_code=204)
 
 
@@ -85,11 +94,8 @@ async def delete_skill(
     response_class=Response,
     responses={200: {**ZIP[200], "description": "<name>/SKILL.md"}},
 )
-async def export_skill(
-    assistant: UsablePublishedDep, skill_id: str, session: SessionDep
-) -> Response:
+async def export_skill(skill: UsableSkillDep) -> Response:
     """A skill as a zip of the folder `<name>/SKILL.md`, the format agent tools share."""
-    skill = await skills.get(session, assistant_id=assistant.id, skill_id=skill_id)
     disposition = f'attachment; filename="{skill.name}.zip"'
     return Response(
         skill_files.to_zip(skill),
