@@ -24,7 +24,7 @@ from core.catalog import EMBEDDING, Catalog
 COUNT_ON_LOOP = 64
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Made:
     """The vectors of a request, in input order, the catalog model, the tokens billed and what
     admission left of the caller's rate limits."""
@@ -92,7 +92,12 @@ class EmbeddingRequests:
             prompt_tokens = made.prompt_tokens if reported else counted
             usage = Usage(prompt_tokens, 0)
             await call.settle(MessageStatus.COMPLETE, usage, estimated=not reported)
-        return Made(found.name, made.vectors, prompt_tokens, call.headroom)
+        return Made(
+            model=found.name,
+            vectors=made.vectors,
+            prompt_tokens=prompt_tokens,
+            headroom=call.headroom,
+        )
 
 
 async def _count(inputs: Inputs, model: str) -> int:
