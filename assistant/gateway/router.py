@@ -316,7 +316,16 @@ async def _chunks(response: Any, model_name: str) -> AsyncIterator[Chunk]:
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        raise _domain_error(exc, model_name) from exc
+        if stream_id is None:  # some formats (Gemini's) only fail once the stream is read
+            raise _domain_error(exc, model_name) from exc
+        # The provider took the request and started answering: whatever LiteLLM makes of a
+        # failure now (an Ollama error line is a KeyError to it), it is the provider's.
+        raise ProviderError(
+            f"The provider of {model_name} failed while answering. Try again, or pick another "
+            "model.",
+            model=model_name,
+            providerStatus=getattr(exc, "status_code", None),
+        ) from exc
 
 
 def _chunk(item: Any) -> Chunk:

@@ -58,12 +58,18 @@ def _catalog(fakes: dict[str, FormatFake]) -> Catalog:
             (f"{name}-flaky", "flaky"),
             (f"{name}-down", "down"),
         ):
-            entry = {"model_name": model, "litellm_params": fake.params(upstream)}
+            params = fake.params(upstream)
+            if model.endswith("-flaky"):  # two deployments LiteLLM tells apart
+                params["api_key"] = f"key-{sum(1 for m in model_list if m['model_name'] == model)}"
+            entry = {"model_name": model, "litellm_params": params}
             model_list.append({**entry, "model_info": PRICE})
     raw = {
         "model_list": model_list,
         "router_settings": {
-            "num_retries": 1,
+            "num_retries": 0,
+            "model_group_retry_policy": {
+                f"{name}-flaky": {"RateLimitErrorRetries": 1} for name in fakes
+            },
             "fallbacks": [{f"{name}-broken": [f"{name}-backup"]} for name in fakes],
         },
         "switchboard": {"default_model": FORMATS[0]},
@@ -112,7 +118,8 @@ async def _ask(
         json={"content": "What is six times seven?", "stream": True},
         headers=app.admin.headers,
     )
-    assert response.status_code == 200, response.text
+    if response.status_code != 200:  # refused before the stream opened
+        return [("", "error", response.json())]
     return parse_sse(response.text)
 
 
@@ -295,3 +302,60 @@ async def test_prompt_cache_tokens_are_priced_at_their_own_rates(
     entry = (await _entries(app, fake.name))[-1]
     assert (entry.prompt_tokens, entry.completion_tokens) == (100, 7)
     assert entry.cost_micros == CACHE_COST[fake.name]
+
+
+@pytest.mark.parametrize("status", [429, 529, 500, 503])
+async def test_a_provider_failing_before_the_first_token_falls_back(
+    app: AppHarness, fake: FormatFake, status: int
+) -> None:
+    fake.behave("broken", fail_status=status)
+    fake.behave("backup", text=TEXT)
+    events = await _ask(app, f"{fake.name}-broken")
+    assert _text(events) == TEXT and events[-1][1] == "done", events
+    response = await _v1(app, f"{fake.name}-broken")
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == TEXT
+    assert fake.recorder.bodies("broken") and len(fake.recorder.bodies("backup")) == 2
+
+
+async def test_a_provider_failing_once_is_retried(app: AppHarness, fake: FormatFake) -> None:
+    if fake.name == "gemini":
+        pytest.skip(
+            "LiteLLM opens Gemini's streams lazily: a failure before the first token surfaces "
+            "as a MidStreamFallbackError, which falls back but is not retried"
+        )
+    fake.behave("flaky", text=TEXT, fail_status=429, fail_times=1)
+    events = await _ask(app, f"{fake.name}-flaky")
+    assert _text(events) == TEXT and events[-1][1] == "done", events
+    assert len(fake.recorder.bodies("flaky")) == 2
+
+
+async def test_a_provider_failing_with_nothing_to_fall_back_to_is_a_clear_error(
+    app: AppHarness, fake: FormatFake
+) -> None:
+    fake.behave("down", fail_status=503)
+    events = await _ask(app, f"{fake.name}-down")
+    assert events[-1][1] == "error" and events[-1][2]["code"] == "provider_unavailable", events
+    response = await _v1(app, f"{fake.name}-down")
+    error = response.json()["error"]
+    assert response.status_code in (502, 503) and error["code"] == "provider_unavailable", error
+
+
+async def test_a_provider_failing_after_the_first_token_ends_with_a_clear_error(
+    app: AppHarness, fake: FormatFake
+) -> None:
+    fake.behave("main", text=TEXT, chunks=3, break_after=1)
+    events = await _ask(app, fake.name)
+    written = _text(events)
+    assert written and TEXT.startswith(written) and written != TEXT, events
+    assert events[-1][1] == "error" and events[-1][2]["code"] == "provider_unavailable", events
+    start = events[0][2]
+    saved = await app.client.get(
+        f"/api/chats/{start['chatId']}/messages/{start['messageId']}", headers=app.admin.headers
+    )
+    assert saved.json()["status"] == "incomplete" and saved.json()["content"] == written
+    response = await _v1(app, fake.name, stream=True)
+    chunks = _streamed(response.text)
+    assert chunks[0]["choices"][0]["delta"]["content"] == written
+    assert chunks[-1]["error"]["code"] == "provider_unavailable", chunks
+    assert len(fake.recorder.requests) == 2, "no retry once a token went out"
