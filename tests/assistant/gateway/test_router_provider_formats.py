@@ -48,7 +48,7 @@ def _catalog(fakes: dict[str, FormatFake]) -> Catalog:
     """Per format: `<f>` and `<f>-backup` answer, `<f>-broken` falls back to `<f>-backup`,
     `<f>-flaky` has two deployments (a retry takes the other at once), `<f>-down` has nothing to
     fall back to."""
-    model_list = []
+    model_list: list[dict[str, Any]] = []
     for name, fake in fakes.items():
         for model, upstream in (
             (name, "main"),
@@ -60,7 +60,8 @@ def _catalog(fakes: dict[str, FormatFake]) -> Catalog:
         ):
             params = fake.params(upstream)
             if model.endswith("-flaky"):  # two deployments LiteLLM tells apart
-                params["api_key"] = f"key-{sum(1 for m in model_list if m['model_name'] == model)}"
+                twins = [m for m in model_list if m["model_name"] == model]
+                params["api_key"] = f"key-{len(twins)}"
             entry = {"model_name": model, "litellm_params": params}
             model_list.append({**entry, "model_info": PRICE})
     raw = {
