@@ -1,0 +1,43 @@
+"""Usage as providers report it: prompt-cache tokens read from each shape of `usage`."""
+
+from __future__ import annotations
+
+from assistant.gateway.chunks import Cached, Usage, usage_of
+from assistant.gateway.relay import parse_chunk
+
+
+def test_openai_cached_tokens_are_cache_reads() -> None:
+    usage = {
+        "prompt_tokens": 100,
+        "completion_tokens": 7,
+        "prompt_tokens_details": {"cached_tokens": 40},
+    }
+    assert usage_of(usage) == Usage(100, 7, Cached(read=40, written=0))
+
+
+def test_anthropic_cache_reads_and_writes_as_litellm_passes_them_on() -> None:
+    usage = {
+        "prompt_tokens": 100,
+        "completion_tokens": 7,
+        "prompt_tokens_details": {"cached_tokens": 40, "cache_creation_tokens": 20},
+        "cache_read_input_tokens": 40,
+        "cache_creation_input_tokens": 20,
+    }
+    assert usage_of(usage) == Usage(100, 7, Cached(read=40, written=20))
+
+
+def test_usage_without_a_completion_count_is_none() -> None:
+    assert usage_of({"prompt_tokens": 5}) is None
+    assert usage_of({"prompt_tokens": 5, "completion_tokens": 0}) == Usage(5, 0)
+
+
+def test_the_relay_reads_cached_tokens_from_an_openai_usage_chunk() -> None:
+    raw = {
+        "choices": [],
+        "usage": {
+            "prompt_tokens": 50,
+            "completion_tokens": 3,
+            "prompt_tokens_details": {"cached_tokens": 32},
+        },
+    }
+    assert parse_chunk(raw).usage == Usage(50, 3, Cached(read=32))
