@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -50,6 +50,35 @@ class SeatAssign(Schema):
     """The body of POST /api/teams/{id}/seats."""
 
     user_id: str = Field(min_length=1, max_length=26)
+
+
+class SeatBatchRequest(Schema):
+    """The body of POST /api/teams/{id}/seats/_assign and _unassign: up to 1,000 usernames."""
+
+    usernames: list[Annotated[str, Field(min_length=1, max_length=150)]] = Field(
+        min_length=1, max_length=1000
+    )
+
+
+class SeatBatchFailure(Schema):
+    """A username a bulk seat action did not serve, and why."""
+
+    username: str
+    code: str
+
+
+class SeatsAssigned(Schema):
+    """The answer of a bulk assign: who got a seat, and who did not with a code."""
+
+    assigned: list[str]
+    failed: list[SeatBatchFailure]
+
+
+class SeatsUnassigned(Schema):
+    """The answer of a bulk unassign: whose seat was taken back, and whose not with a code."""
+
+    unassigned: list[str]
+    failed: list[SeatBatchFailure]
 
 
 class SeatRead(Schema):

@@ -8,11 +8,15 @@ from fastapi import Response
 
 from api.deps import AdminUser, DetachedTeamDep, ServicesDep, SessionDep, TeamDep
 from api.hal import api_router, collection_of, resource, resource_of, whole
-from billing import seats
+from billing import seat_batches, seats
 from billing.models import Seat, Subscription
 from billing.schemas import (
     SeatAssign,
+    SeatBatchFailure,
+    SeatBatchRequest,
     SeatRead,
+    SeatsAssigned,
+    SeatsUnassigned,
     SeatUsageRead,
     SubscriptionRead,
     SubscriptionUpdate,
@@ -90,6 +94,41 @@ async def unassign_seat(
     """Take a seat back. Requests already admitted finish; the user's next one needs a seat."""
     await seats.unassign(services.sessions, team_id=team_id, user_id=user_id)
     return Response(status_code=204)
+
+
+@router.post("/teams/{team_id}/seats/_assign", response_model=resource_of(SeatsAssigned))
+async def assign_seats(
+    team: DetachedTeamDep, body: SeatBatchRequest, _: AdminUser, services: ServicesDep
+) -> dict[str, Any]:
+    """Give seats to many users by username (at most 1,000). Each user's seat is its own unit:
+    one refusal never undoes the others, and concurrent requests never oversell the seats.
+
+    `failed` names each username not served with a code: `unknown_user`, `not_team_member`,
+    `already_assigned` or `no_seats_left`. A team without a subscription answers 404
+    `subscription_not_found`.
+    """
+    batch = await seat_batches.assign(services.sessions, team_id=team.id, usernames=body.usernames)
+    read = SeatsAssigned(assigned=batch.done, failed=_failures(batch))
+    return resource(read, f"/api/teams/{team.id}/seats", team=f"/api/teams/{team.id}")
+
+
+@router.post("/teams/{team_id}/seats/_unassign", response_model=resource_of(SeatsUnassigned))
+async def unassign_seats(
+    team: DetachedTeamDep, body: SeatBatchRequest, _: AdminUser, services: ServicesDep
+) -> dict[str, Any]:
+    """Take back the seats of many users by username (at most 1,000), each on its own.
+
+    `failed` names each username not served with a code: `unknown_user` or `not_assigned`.
+    """
+    batch = await seat_batches.unassign(
+        services.sessions, team_id=team.id, usernames=body.usernames
+    )
+    read = SeatsUnassigned(unassigned=batch.done, failed=_failures(batch))
+    return resource(read, f"/api/teams/{team.id}/seats", team=f"/api/teams/{team.id}")
+
+
+def _failures(batch: seat_batches.Batch) -> list[SeatBatchFailure]:
+    return [SeatBatchFailure(username=f.username, code=f.code) for f in batch.failed]
 
 
 @router.get("/seats", response_model=collection_of("seats", SeatUsageRead, "SeatUsages"))
