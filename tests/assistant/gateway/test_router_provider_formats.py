@@ -360,3 +360,39 @@ async def test_a_provider_failing_after_the_first_token_ends_with_a_clear_error(
     assert chunks[0]["choices"][0]["delta"]["content"] == written
     assert chunks[-1]["error"]["code"] == "provider_unavailable", chunks
     assert len(fake.recorder.requests) == 2, "no retry once a token went out"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_v1_messages_and_responses_answer_through_the_format(
+    app: AppHarness, fake: FormatFake, stream: bool
+) -> None:
+    fake.behave("main", text=TEXT, chunks=3, prompt_tokens=12, completion_tokens=4)
+    messages = await app.client.post(
+        "/v1/messages",
+        json={
+            "model": fake.name,
+            "max_tokens": 50,
+            "stream": stream,
+            "messages": [{"role": "user", "content": "Hi"}],
+        },
+        headers=app.admin.headers,
+    )
+    assert messages.status_code == 200, messages.text
+    responses = await app.client.post(
+        "/v1/responses",
+        json={"model": fake.name, "input": "Hi", "stream": stream},
+        headers=app.admin.headers,
+    )
+    assert responses.status_code == 200, responses.text
+    if stream:
+        events = parse_sse(messages.text)
+        deltas = [e[2]["delta"] for e in events if e[1] == "content_block_delta"]
+        assert "".join(d.get("text", "") for d in deltas) == TEXT
+        done = [e[2] for e in parse_sse(responses.text) if e[1] == "response.completed"]
+        answer = done[0]["response"]
+    else:
+        assert messages.json()["content"][0]["text"] == TEXT
+        assert messages.json()["usage"]["input_tokens"] == 12
+        answer = responses.json()
+    assert answer["output"][-1]["content"][0]["text"] == TEXT
+    assert answer["usage"]["input_tokens"] == 12 and answer["usage"]["output_tokens"] == 4
