@@ -4,10 +4,12 @@ One invocation starts an upstream and Switchboard (`switchboard serve`, SQLite, 
 separate processes on 127.0.0.1 and measures, at each concurrency and answer length:
   direct  — the upstream called straight (the floor),
   v1      — Switchboard's /v1/chat/completions, streaming,
+  messages — Switchboard's /v1/messages (Anthropic's Messages API over the same model), streaming,
   chat    — Switchboard's chat SSE endpoint: a full turn (auth, history, admission, persistence,
             settlement),
   proxy   — LiteLLM Proxy with the same model, when --proxy is given (installed into its own
-            virtualenv under bench/.proxy-venv on first use; no database, one worker).
+            virtualenv under bench/.proxy-venv on first use; no database, one worker), on
+            /v1/chat/completions and (`proxy-messages`) on its /v1/messages.
 The upstream is bench/upstream.py (lean asyncio, pre-rendered answers of exactly N chunks;
 `--write-each` writes each chunk separately) or, with `--upstream fake`, the test fake.
 Figures printed: streams/s, TTFT p50/p95/p99 (ms), added p50 over direct, the ratio against
@@ -230,6 +232,10 @@ async def measure_switchboard(
     async def v1(client: aiohttp.ClientSession) -> float:
         return await stream_once(client, base + "/v1/chat/completions", body, auth)
 
+    async def messages(client: aiohttp.ClientSession) -> float:
+        url = base + "/v1/messages"
+        return await stream_once(client, url, messages_body(model), auth, TEXT_DELTA)
+
     # Chats of at most TURNS_PER_CHAT turns, one turn at a time per chat, as people chat: the
     # history a turn loads and trims stays the size of a real conversation's.
     free: asyncio.Queue[str] = asyncio.Queue()
@@ -255,7 +261,21 @@ async def measure_switchboard(
         await measured("direct", direct, upstream_pid, chunks, concurrency, requests),
         await measured("v1", v1, switchboard_pid, chunks, concurrency, requests),
         await measured("chat", chat, switchboard_pid, chunks, concurrency, requests),
+        await measured("messages", messages, switchboard_pid, chunks, concurrency, requests),
     ]
+
+
+TEXT_DELTA = (b'"text_delta"',)  # Anthropic's first token (message_start holds "content":[])
+
+
+def messages_body(model: str) -> dict[str, Any]:
+    """A streamed Anthropic Messages request for `model`."""
+    return {
+        "model": model,
+        "max_tokens": 1000,
+        "stream": True,
+        "messages": [{"role": "user", "content": "Say something."}],
+    }
 
 
 async def measure_proxy(
@@ -268,7 +288,11 @@ async def measure_proxy(
     litellm_bin = ensure_proxy_venv()
     port = free_port()
     config = tmp / "proxy.yaml"
-    config.write_text(catalog_yaml(upstream, args.chunks))
+    raw = json.loads(catalog_yaml(upstream, args.chunks))
+    # Its /v1/messages would take an OpenAI model to the upstream's /v1/responses, which the
+    # lean upstream (like most OpenAI-compatible servers) does not have: chat completions, as ours.
+    raw["litellm_settings"] = {"use_chat_completions_url_for_anthropic_messages": True}
+    config.write_text(json.dumps(raw))
     cmd = [str(litellm_bin), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
     key = "sk-bench-" + os.urandom(16).hex()  # the proxy refuses to start without a master key
     auth = {"Authorization": f"Bearer {key}"}
@@ -288,9 +312,18 @@ async def measure_proxy(
                 url = f"http://127.0.0.1:{port}/v1/chat/completions"
                 return await stream_once(client, url, body, auth)
 
+            async def messages(client: aiohttp.ClientSession, model: str = body["model"]) -> float:
+                url = f"http://127.0.0.1:{port}/v1/messages"
+                return await stream_once(client, url, messages_body(model), auth, TEXT_DELTA)
+
             for concurrency in args.concurrency:
                 out.append(
                     await measured("proxy", call, proxy.pid, chunks, concurrency, args.requests)
+                )
+                out.append(
+                    await measured(
+                        "proxy-messages", messages, proxy.pid, chunks, concurrency, args.requests
+                    )
                 )
         memory["litellm proxy (after load)"] = rss_mb(proxy.pid)
     return out
@@ -298,17 +331,18 @@ async def measure_proxy(
 
 def report(results: list[Result], memory: dict[str, float]) -> None:
     print(
-        f"{'target':8} {'conc':>4} {'chunks':>6} {'streams/s':>10} {'ttft p50':>9} "
+        f"{'target':14} {'conc':>4} {'chunks':>6} {'streams/s':>10} {'ttft p50':>9} "
         f"{'p95':>8} {'p99':>8} {'+p50 vs direct':>15} {'x proxy':>8} {'cpu ms':>7} "
         f"{'errors':>6}"
     )
     for r in results:
         direct = _twin(results, r, "direct")
-        proxy = _twin(results, r, "proxy")
+        proxy = _twin(results, r, "proxy-messages" if r.target == "messages" else "proxy")
         added = f"{r.pct(0.5) - direct.pct(0.5):+.1f} ms" if direct and r is not direct else ""
-        ratio = f"{r.streams_per_s / proxy.streams_per_s:.2f}" if proxy and r is not proxy else ""
+        theirs = proxy and not r.target.startswith("proxy")
+        ratio = f"{r.streams_per_s / proxy.streams_per_s:.2f}" if proxy and theirs else ""
         print(
-            f"{r.target:8} {r.concurrency:>4} {r.chunks:>6} {r.streams_per_s:>10.1f} "
+            f"{r.target:14} {r.concurrency:>4} {r.chunks:>6} {r.streams_per_s:>10.1f} "
             f"{r.pct(0.5):>9.1f} {r.pct(0.95):>8.1f} {r.pct(0.99):>8.1f} {added:>15} "
             f"{ratio:>8} {r.cpu_ms:>7.2f} {r.errors:>6}"
         )

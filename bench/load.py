@@ -63,9 +63,14 @@ def rss_mb(pid: int) -> float:
 
 
 async def stream_once(
-    client: aiohttp.ClientSession, url: str, body: dict[str, Any], headers: dict[str, str]
+    client: aiohttp.ClientSession,
+    url: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    markers: tuple[bytes, ...] = (b'"content":', b"event: delta"),
 ) -> float:
-    """One streamed request read to its end; returns the time to its first token, in ms."""
+    """One streamed request read to its end; returns the time to its first token (the first
+    read holding one of `markers`), in ms."""
     started = time.perf_counter()
     ttft = -1.0
     seen = b""
@@ -75,7 +80,7 @@ async def stream_once(
         async for data in response.content.iter_any():
             if ttft < 0:
                 seen = seen[-32:] + data
-                if b'"content":' in seen or b"event: delta" in seen:
+                if any(marker in seen for marker in markers):
                     ttft = (time.perf_counter() - started) * 1000
     return ttft
 
