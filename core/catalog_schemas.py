@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, StringConstraints
 
@@ -28,6 +28,7 @@ ProviderType = Literal[
     "cohere",
     "hosted_vllm",
 ]
+STORED_PROVIDER_TYPES: frozenset[str] = frozenset(get_args(ProviderType))
 NEEDS_API_BASE = frozenset({"openai-compatible", "azure", "ollama", "hosted_vllm"})
 ModelName = Annotated[
     str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$")
@@ -105,3 +106,28 @@ class ModelUpdate(Schema):
     context_window: int | None = Field(default=None, ge=1, le=100_000_000)
     max_output_tokens: int | None = Field(default=None, ge=1, le=100_000_000)
     enabled: bool | None = None
+
+
+class ProviderFieldRead(Schema):
+    """A setting of a provider type: its LiteLLM parameter (`api_key`, `api_base`, `api_version`,
+    `aws_region_name`, ...), whether it is needed or secret, and the environment variable LiteLLM
+    reads when it is not given."""
+
+    param: str
+    label: str
+    required: bool
+    secret: bool
+    env: str | None
+    default: str | None
+
+
+class ProviderTypeRead(Schema):
+    """A provider LiteLLM can reach and the fields it needs; `storable` when POST /api/providers
+    takes it as `type` (others are configured in models.yaml)."""
+
+    id: str
+    name: str
+    fields: list[ProviderFieldRead]
+    storable: bool
+    openai_compatible: bool
+    known: bool

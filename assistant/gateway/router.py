@@ -47,6 +47,11 @@ def _litellm() -> ModuleType:
     return _loaded
 
 
+def litellm_module() -> ModuleType:
+    """LiteLLM, for the gateway's modules that read its tables (blocks on the first import)."""
+    return _litellm()
+
+
 class Gateway:
     """Calls models by catalog name through LiteLLM's Router (built on first use)."""
 
