@@ -50,6 +50,7 @@ from api.routes import (
     v1_responses,
     web,
 )
+from api.routes import webhooks as webhook_routes
 from api.services import Services
 from api.shutdown import Drain, RefuseWhileDraining
 from assistant.chat import recovery
@@ -184,6 +185,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         toolkits,
         mcp_server,
         docs,
+        webhook_routes,
         web,
     ):
         app.include_router(module.router)

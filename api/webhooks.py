@@ -11,17 +11,41 @@ import httpx
 from api.services import Services
 from billing import alerts
 from core import webhooks
+from core.errors import WebhookUrlNotAllowed
+from toolkits.errors import UnsafeUrl
+from toolkits.ssrf import AddressPolicy
+
+UNSAFE = UnsafeUrl().message  # the guard's message for a host that is not public
 
 log = logging.getLogger(__name__)
 
 
+def url_guard(services: Services) -> webhooks.UrlGuard:
+    """The SSRF guard on admins' webhook URLs: public hosts, plus SWITCHBOARD_WEBHOOK_ALLOWED_HOSTS
+    (`host` or `host:port`, as the toolkits' allow-list)."""
+    policy = AddressPolicy.from_setting(services.settings.webhook_allowed_hosts)
+
+    async def check(url: str) -> None:
+        try:
+            await policy.check_url(url)
+        except UnsafeUrl as exc:
+            # a host that is not public gets our message (naming the setting); a URL that is
+            # not http(s) or hides its host keeps the guard's
+            message = None if exc.message == UNSAFE else exc.message
+            raise WebhookUrlNotAllowed(message, url=url[:200]) from None
+
+    return check
+
+
 def policy_of(services: Services) -> webhooks.WebhookPolicy:
-    """Signing and retry settings."""
+    """Signing and retry settings; subscriptions' secrets open with the provider secret key."""
     settings = services.settings
     return webhooks.WebhookPolicy(
         secret=settings.webhook_secret.get_secret_value(),
         max_attempts=settings.webhook_max_attempts,
         retry_seconds=settings.webhook_retry_seconds,
+        sealer=services.catalog_sync.sealer,
+        guard=url_guard(services),
     )
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, CursorResult, Table, bindparam, func, select,
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing.models import Budget, BudgetCounter, UsageAlert, insert_ignoring_duplicates
-from core import clock, webhooks
+from core import clock, webhook_subscriptions, webhooks
 from core.database import write_transaction
 from core.ids import new_id
 
@@ -88,6 +88,17 @@ def record_crossings(connection: Connection, *, counter_ids: Sequence[str]) -> N
             )
     if alerts:
         connection.execute(insert_ignoring_duplicates(connection.dialect.name, UsageAlert), alerts)
+        _emit_new(connection, alerts)
+
+
+def _emit_new(connection: Connection, alerts: list[dict[str, Any]]) -> None:
+    """Queue `usage_alert` webhooks for the alerts this settlement stored (not the duplicates
+    another one stored first), in its transaction."""
+    ids = [a["id"] for a in alerts]
+    stored = set(connection.scalars(select(UsageAlert.id).where(UsageAlert.id.in_(ids))))
+    bodies = [_body(UsageAlert(**a)) for a in alerts if a["id"] in stored]
+    if bodies:
+        webhook_subscriptions.emit_sync(connection, event="usage_alert", bodies=bodies)
 
 
 async def list_alerts(

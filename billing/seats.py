@@ -22,9 +22,10 @@ from billing.errors import (
 )
 from billing.models import Seat, Subscription
 from billing.schemas import SubscriptionUpdate
-from core import teams
+from core import clock, teams, webhook_subscriptions
 from core.database import write_transaction
 from core.errors import TeamNotFound
+from core.ids import new_id
 from core.models import Team, TeamMembership
 
 
@@ -116,6 +117,7 @@ async def assign(factory: async_sessionmaker[AsyncSession], *, team_id: str, use
             await session.flush()
         except IntegrityError:
             raise SeatAlreadyAssigned(team_id=team_id, user_id=user_id) from None
+        await _emit(session, "seat_assigned", team_id=team_id, user_id=user_id)
         return seat
 
 
@@ -141,6 +143,19 @@ async def unassign(
             .values(seats_used=Subscription.seats_used - 1)
             .execution_options(synchronize_session=False)
         )
+        await _emit(session, "seat_removed", team_id=team_id, user_id=user_id)
+
+
+async def _emit(session: AsyncSession, event: str, *, team_id: str, user_id: str) -> None:
+    """Queue a seat webhook (`seat_assigned` / `seat_removed`) in the seat change's transaction."""
+    body = {
+        "type": event,
+        "id": new_id(),
+        "teamId": team_id,
+        "userId": user_id,
+        "createdAt": clock.now().isoformat(),
+    }
+    await webhook_subscriptions.emit(session, event=event, body=body)
 
 
 async def list_seats(session: AsyncSession, *, team_id: str) -> Sequence[Seat]:

@@ -137,3 +137,15 @@ class RenderingTooCostly(TooLarge):
     """Rendering this text took longer than the server allows; send shorter texts."""
 
     code = "rendering_too_costly"
+
+
+class WebhookNotFound(NotFound):
+    """No such webhook."""
+
+    code = "webhook_not_found"
+
+
+class WebhookUrlNotAllowed(InvalidInput):
+    """That URL's host is private or local; allow it with SWITCHBOARD_WEBHOOK_ALLOWED_HOSTS."""
+
+    code = "webhook_url_not_allowed"

@@ -194,6 +194,17 @@ class ServingProcess(Base):
     seen_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
+class Webhook(IdMixin, TimestampMixin, Base):
+    """An admin's subscription: events POSTed to a URL, signed with its own (sealed) secret."""
+
+    __tablename__ = "core_webhook"
+
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    secret_sealed: Mapped[str] = mapped_column(Text)  # core.sealing, bound to the webhook id
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
 class WebhookDelivery(IdMixin, Base):
     """One signed POST to a webhook (a budget alert, a job's result), retried with backoff until
     it is delivered or runs out of attempts. In the database, so a restart carries on."""
@@ -203,6 +214,9 @@ class WebhookDelivery(IdMixin, Base):
 
     event: Mapped[str] = mapped_column(String(60))
     url: Mapped[str] = mapped_column(String(2000))
+    # the subscription it is for (signed with its secret); None: a settings URL (webhook_secret)
+    webhook_id: Mapped[str | None] = mapped_column(String(26), index=True)
+    response_code: Mapped[int | None]  # the receiver's HTTP status on the last attempt
     body: Mapped[str] = mapped_column(Text)  # the exact JSON sent (and signed)
     # pending, then delivered or failed (no attempt left)
     state: Mapped[str] = mapped_column(String(20), default="pending")

@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=8, ge=1, le=100)
     webhook_retry_seconds: float = Field(default=30.0, gt=0)
     webhook_poll_seconds: float = Field(default=5.0, gt=0)
+    # Hosts (`host` or `host:port`) admins' webhooks may reach although loopback or private.
+    webhook_allowed_hosts: list[str] = Field(default_factory=list)
 
     # Vectors and embeddings (knowledge)
     qdrant_url: str = ""

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import clock, login_devices, passwords, teams
+from core import clock, login_devices, passwords, teams, webhook_subscriptions
 from core.errors import LastAdmin, UsernameTaken, UserNotFound
+from core.ids import new_id
 from core.listing import Page, PageRequest, paginate
 from core.models import BUMP_AUTH_EPOCH, ApiToken, LoginSession, User
 from core.schemas import UserCreate, UserUpdate
@@ -37,7 +40,20 @@ async def create(session: AsyncSession, *, data: UserCreate) -> User:
     except IntegrityError:
         raise UsernameTaken(username=data.username) from None
     await teams.join_everyone(session, user=user)
+    await webhook_subscriptions.emit(session, event="user_created", body=_event(user, "created"))
     return user
+
+
+def _event(user: User, what: str) -> dict[str, Any]:
+    """The body of a `user_created` / `user_deactivated` webhook."""
+    return {
+        "type": f"user_{what}",
+        "id": new_id(),
+        "userId": user.id,
+        "username": user.username,
+        "role": user.role,
+        "createdAt": clock.now().isoformat(),
+    }
 
 
 async def find_by_username(session: AsyncSession, *, username: str) -> User | None:
@@ -90,11 +106,15 @@ async def update(session: AsyncSession, *, user: User, data: UserUpdate) -> User
         await change_password(
             session, user=user, password_hash=password_hash, keep_api_tokens=data.keep_api_tokens
         )
+    deactivating = data.active is False and user.active
     for field in ("display_name", "email", "role", "active"):
         value = getattr(data, field)
         if value is not None:
             setattr(user, field, value)
     await session.flush()
+    if deactivating:
+        body = _event(user, "deactivated")
+        await webhook_subscriptions.emit(session, event="user_deactivated", body=body)
     return user
 
 

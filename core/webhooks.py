@@ -12,6 +12,10 @@ Each POST carries the JSON body and these headers, so a receiver can check it ca
 - `X-Switchboard-Timestamp`: Unix seconds when this attempt was signed;
 - `X-Switchboard-Signature`: `sha256=` and the hex HMAC-SHA256, keyed with the webhook secret, of
   the timestamp, a dot and the raw body (`f"{timestamp}.{body}"`). Reject old timestamps.
+
+A delivery for an admin's webhook (`core.webhook_subscriptions`, `webhook_id` set) is signed with
+that webhook's own secret, and its URL passes the `guard` again before each attempt (a name can
+resolve elsewhere since it was saved); one for a settings URL uses `WebhookPolicy.secret`.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -31,12 +36,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import clock
 from core.database import write_transaction
+from core.errors import InvalidInput
 from core.ids import new_id
-from core.models import WebhookDelivery
+from core.models import Webhook, WebhookDelivery
+from core.sealing import SealedSecretUnreadable, Sealer
 
 log = logging.getLogger(__name__)
 CLAIM_SECONDS = 60
 MAX_DELAY = timedelta(hours=1)
+UrlGuard = Callable[[str], Awaitable[None]]  # raises InvalidInput for a URL not to be reached
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,8 @@ class WebhookPolicy:
     max_attempts: int = 8
     retry_seconds: float = 30.0
     timeout_seconds: float = 10.0
+    sealer: Sealer | None = None  # opens subscriptions' secrets
+    guard: UrlGuard | None = None  # checks subscriptions' URLs before each attempt
 
 
 def queue(
@@ -56,17 +66,24 @@ def queue(
     url: str,
     body: dict[str, Any],
     delivery_id: str | None = None,
+    webhook_id: str | None = None,
 ) -> WebhookDelivery:
     """Add a delivery of `body` to `url` in the caller's transaction; sent by `deliver_due`."""
     delivery = WebhookDelivery(
         id=delivery_id or new_id(),
         event=event,
         url=url,
-        body=json.dumps(body, separators=(",", ":"), sort_keys=True),
+        webhook_id=webhook_id,
+        body=encode(body),
         next_attempt_at=clock.now(),
     )
     session.add(delivery)
     return delivery
+
+
+def encode(body: dict[str, Any]) -> str:
+    """The exact JSON text a delivery sends (and signs)."""
+    return json.dumps(body, separators=(",", ":"), sort_keys=True)
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -130,9 +147,57 @@ async def _attempt(
     policy: WebhookPolicy,
 ) -> bool:
     """Post a claimed delivery once and record how it went; True when it was delivered."""
-    error = await _post(http, delivery, policy.secret)
-    await _record(factory, delivery, error, policy)
+    secret: str | None = policy.secret
+    if delivery.webhook_id is not None:
+        secret = await _subscription_secret(factory, delivery, policy)
+    error: str | None = "The webhook was deleted or its secret cannot be read."
+    code: int | None = None
+    if secret is not None:
+        error, code = await _checked_post(http, delivery, secret, policy)
+    await _record(factory, delivery, (error, code), policy)
     return error is None
+
+
+async def attempt_now(
+    factory: async_sessionmaker[AsyncSession],
+    delivery_id: str,
+    *,
+    policy: WebhookPolicy,
+    client: httpx.AsyncClient | None = None,
+) -> WebhookDelivery | None:
+    """Send one queued delivery at once (a test ping); returns it as it stands after."""
+    delivery = await _claim(factory, delivery_id)
+    if delivery is not None and client is not None:
+        await _attempt(factory, client, delivery, policy)
+    elif delivery is not None:
+        async with httpx.AsyncClient(timeout=policy.timeout_seconds) as own:
+            await _attempt(factory, own, delivery, policy)
+    async with factory() as session:
+        return await session.get(WebhookDelivery, delivery_id)
+
+
+async def _subscription_secret(
+    factory: async_sessionmaker[AsyncSession], delivery: WebhookDelivery, policy: WebhookPolicy
+) -> str | None:
+    async with factory() as session:
+        webhook = await session.get(Webhook, delivery.webhook_id)
+    if webhook is None or policy.sealer is None:
+        return None
+    try:
+        return policy.sealer.open(webhook.secret_sealed, context=webhook.id)
+    except SealedSecretUnreadable:  # the provider secret key changed
+        return None
+
+
+async def _checked_post(
+    http: httpx.AsyncClient, delivery: WebhookDelivery, secret: str, policy: WebhookPolicy
+) -> tuple[str | None, int | None]:
+    if delivery.webhook_id is not None and policy.guard is not None:
+        try:
+            await policy.guard(delivery.url)
+        except InvalidInput as exc:
+            return exc.message[:500], None
+    return await _post(http, delivery, secret)
 
 
 async def _claim(
@@ -162,8 +227,10 @@ async def _claim(
         return await session.get(WebhookDelivery, delivery_id)
 
 
-async def _post(http: httpx.AsyncClient, delivery: WebhookDelivery, secret: str) -> str | None:
-    """One attempt; None when the receiver took it (2xx), else what went wrong."""
+async def _post(
+    http: httpx.AsyncClient, delivery: WebhookDelivery, secret: str
+) -> tuple[str | None, int | None]:
+    """One attempt: what went wrong (None when the receiver took it, 2xx) and its status."""
     body = delivery.body.encode()
     timestamp = int(clock.now().timestamp())
     headers = {
@@ -178,19 +245,20 @@ async def _post(http: httpx.AsyncClient, delivery: WebhookDelivery, secret: str)
     try:
         response = await http.post(delivery.url, content=body, headers=headers)
     except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}: {exc}"[:500]
+        return f"{type(exc).__name__}: {exc}"[:500], None
     if response.is_success:
-        return None
-    return f"HTTP {response.status_code}"
+        return None, response.status_code
+    return f"HTTP {response.status_code}", response.status_code
 
 
 async def _record(
     factory: async_sessionmaker[AsyncSession],
     delivery: WebhookDelivery,
-    error: str | None,
+    outcome: tuple[str | None, int | None],
     policy: WebhookPolicy,
 ) -> None:
-    values: dict[str, Any] = {"claimed_until": None, "last_error": error}
+    error, code = outcome
+    values: dict[str, Any] = {"claimed_until": None, "last_error": error, "response_code": code}
     now = clock.now()
     if error is None:
         values |= {"state": "delivered", "delivered_at": now}

@@ -15,7 +15,7 @@ from croniter import croniter
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core import clock, webhooks
+from core import clock, webhook_subscriptions, webhooks
 from core.database import write_transaction
 from core.errors import PermissionDenied
 from core.listing import Page, PageRequest, paginate
@@ -196,16 +196,19 @@ async def release(
     error: str | None,
     webhook_url: str = "",
 ) -> None:
-    """Record how a run ended, give the lease back, and schedule the next run; with a
-    `webhook_url`, queue the result as a signed webhook (`job_run`) in the same transaction."""
+    """Record how a run ended, give the lease back, and schedule the next run; queue the result
+    (`job_run`) for subscribed webhooks and, with a `webhook_url`, that URL, in the same
+    transaction."""
     async with write_transaction(factory) as session:
         saved = await session.get(JobRun, run.id)
         if saved is not None:
             saved.status, saved.counts, saved.error = status, counts, error
             saved.finished_at = clock.now()
         job = await session.get(Job, run.job_id)
-        if webhook_url and saved is not None:
+        if saved is not None:
             body = _result_body(saved, job)
+            await webhook_subscriptions.emit(session, event="job_run", body=body)
+        if webhook_url and saved is not None:
             webhooks.queue(session, event="job_run", url=webhook_url, body=body, delivery_id=run.id)
         if job is not None and job.lease_owner == holder:
             job.lease_owner = job.lease_until = None

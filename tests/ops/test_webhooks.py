@@ -1,93 +1,36 @@
 """Webhooks for job results and budget alerts: signed, retried with backoff, kept across restarts.
 
-The receiver is a real HTTP server on loopback that answers 500 to the first attempts it is told
-to refuse, then 200; it records each attempt's headers, raw body and arrival time.
+The receiver (tests/fakes/webhook_receiver.py) is a real HTTP server on loopback that answers 500
+to the first attempts it is told to refuse, then 200.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from billing.models import UsageAlert
 from core.models import WebhookDelivery
+from tests.fakes.webhook_receiver import Attempt, Receiver, receiving, verify
 from tests.support import AppHarness, Harnesses, eventually, fresh_database_url
-from tests.toolkits.servers import serve
 
 pytestmark = pytest.mark.anyio
 SECRET = "webhook-signing-secret"
 FAST = {"webhook_secret": SECRET, "webhook_retry_seconds": 0.3, "webhook_poll_seconds": 0.05}
 
 
-@dataclass
-class Attempt:
-    """One POST the receiver saw."""
-
-    headers: dict[str, str]
-    body: bytes
-    at: float
-    status: int
-
-
-@dataclass
-class Receiver:
-    """A loopback webhook receiver that refuses the first `refuse` attempts."""
-
-    refuse: int = 2
-    attempts: list[Attempt] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    url: str = ""
-
-    def app(self) -> Starlette:
-        async def hook(request: Request) -> JSONResponse:
-            body = await request.body()
-            with self.lock:
-                status = 500 if len(self.attempts) < self.refuse else 200
-                self.attempts.append(Attempt(dict(request.headers), body, time.monotonic(), status))
-            return JSONResponse({"ok": status == 200}, status_code=status)
-
-        return Starlette(routes=[Route("/hook", hook, methods=["POST"])])
-
-    async def wait_for(self, count: int, seconds: float = 15) -> list[Attempt]:
-        """The first `count` attempts, once they have arrived."""
-
-        def arrived() -> list[Attempt]:
-            with self.lock:
-                return list(self.attempts[:count]) if len(self.attempts) >= count else []
-
-        return await eventually(arrived, seconds=seconds)
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    hooks = Receiver()
-    with serve(hooks.app()) as port:
-        hooks.url = f"http://127.0.0.1:{port}/hook"
+    with receiving() as hooks:
         yield hooks
 
 
 def _verify(attempt: Attempt) -> dict[str, Any]:
     """Check the signature as a receiver would; returns the decoded body."""
-    timestamp = attempt.headers["x-switchboard-timestamp"]
-    assert abs(time.time() - int(timestamp)) < 60
-    signed = timestamp.encode() + b"." + attempt.body
-    expected = "sha256=" + hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(attempt.headers["x-switchboard-signature"], expected)
-    body: dict[str, Any] = json.loads(attempt.body)
-    return body
+    return verify(attempt, SECRET)
 
 
 def _assert_retried_with_backoff(attempts: list[Attempt]) -> None:
