@@ -5,6 +5,7 @@ separate processes on 127.0.0.1 and measures, at each concurrency and answer len
   direct  — the upstream called straight (the floor),
   v1      — Switchboard's /v1/chat/completions, streaming,
   messages — Switchboard's /v1/messages (Anthropic's Messages API over the same model), streaming,
+             the request shaped as Claude Code sends it (bench/claude_code.py),
   chat    — Switchboard's chat SSE endpoint: a full turn (auth, history, admission, persistence,
             settlement),
   proxy   — LiteLLM Proxy with the same model, when --proxy is given (installed into its own
@@ -45,6 +46,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: `bench.load` is found from the repository root
 
+from bench.claude_code import claude_code_body, claude_code_headers  # noqa: E402
 from bench.load import Result, cpu_seconds, rss_mb, run_load, stream_once  # noqa: E402
 
 PROXY_VENV = ROOT / "bench" / ".proxy-venv"
@@ -232,9 +234,11 @@ async def measure_switchboard(
     async def v1(client: aiohttp.ClientSession) -> float:
         return await stream_once(client, base + "/v1/chat/completions", body, auth)
 
+    claude = claude_code_headers(auth["Authorization"].removeprefix("Bearer "))
+
     async def messages(client: aiohttp.ClientSession) -> float:
         url = base + "/v1/messages"
-        return await stream_once(client, url, messages_body(model), auth, TEXT_DELTA)
+        return await stream_once(client, url, claude_code_body(model), claude, TEXT_DELTA)
 
     # Chats of at most TURNS_PER_CHAT turns, one turn at a time per chat, as people chat: the
     # history a turn loads and trims stays the size of a real conversation's.
@@ -266,16 +270,6 @@ async def measure_switchboard(
 
 
 TEXT_DELTA = (b'"text_delta"',)  # Anthropic's first token (message_start holds "content":[])
-
-
-def messages_body(model: str) -> dict[str, Any]:
-    """A streamed Anthropic Messages request for `model`."""
-    return {
-        "model": model,
-        "max_tokens": 1000,
-        "stream": True,
-        "messages": [{"role": "user", "content": "Say something."}],
-    }
 
 
 async def measure_proxy(
@@ -314,7 +308,8 @@ async def measure_proxy(
 
             async def messages(client: aiohttp.ClientSession, model: str = body["model"]) -> float:
                 url = f"http://127.0.0.1:{port}/v1/messages"
-                return await stream_once(client, url, messages_body(model), auth, TEXT_DELTA)
+                claude = claude_code_headers(key)
+                return await stream_once(client, url, claude_code_body(model), claude, TEXT_DELTA)
 
             for concurrency in args.concurrency:
                 out.append(
