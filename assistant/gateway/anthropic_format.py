@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from assistant.gateway.chunks import Chunk, Usage
+from assistant.gateway.chunks import Chunk, Usage, usage_of
 from core import tokens
 from core.errors import InvalidInput
 
@@ -221,7 +221,7 @@ def to_anthropic(completion: Mapping[str, Any], *, model: str) -> dict[str, Any]
                 "input": _arguments(function.get("arguments")),
             }
         )
-    usage = completion.get("usage") or {}
+    usage = usage_of(completion.get("usage") or {}) or Usage(prompt_tokens=0, completion_tokens=0)
     return {
         "id": message_id(),
         "type": "message",
@@ -230,10 +230,19 @@ def to_anthropic(completion: Mapping[str, Any], *, model: str) -> dict[str, Any]
         "content": content,
         "stop_reason": STOP_REASONS.get(choices[0].get("finish_reason") or "stop", "end_turn"),
         "stop_sequence": None,
-        "usage": {
-            "input_tokens": int(usage.get("prompt_tokens") or 0),
-            "output_tokens": int(usage.get("completion_tokens") or 0),
-        },
+        "usage": anthropic_usage(usage),
+    }
+
+
+def anthropic_usage(usage: Usage) -> dict[str, int]:
+    """Usage as Anthropic states it: `input_tokens` leaves out what the prompt cache read or wrote,
+    which it counts apart."""
+    read, written = usage.cached.read, usage.cached.written
+    return {
+        "input_tokens": max(0, usage.prompt_tokens - read - written),
+        "output_tokens": usage.completion_tokens,
+        "cache_read_input_tokens": read,
+        "cache_creation_input_tokens": written,
     }
 
 
@@ -336,10 +345,7 @@ class MessageStream:
         delta = {
             "type": "message_delta",
             "delta": {"stop_reason": self.stop_reason, "stop_sequence": None},
-            "usage": {
-                "input_tokens": usage.prompt_tokens,
-                "output_tokens": usage.completion_tokens,
-            },
+            "usage": anthropic_usage(usage),
         }
         return (
             self._close()

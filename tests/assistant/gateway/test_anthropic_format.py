@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from assistant.gateway.anthropic_format import MessageStream, to_anthropic, to_openai
-from assistant.gateway.chunks import Chunk, Usage
+from assistant.gateway.chunks import Cached, Chunk, Usage
 from core.errors import InvalidInput
 
 PNG = {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
@@ -114,7 +114,11 @@ def test_a_whole_answer_with_a_tool_call_becomes_tool_use_blocks() -> None:
                 },
             }
         ],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 3},
+        "usage": {
+            "prompt_tokens": 12,
+            "completion_tokens": 3,
+            "prompt_tokens_details": {"cached_tokens": 8},
+        },
     }
     message = to_anthropic(completion, model="fake")
     assert message["content"] == [
@@ -122,7 +126,12 @@ def test_a_whole_answer_with_a_tool_call_becomes_tool_use_blocks() -> None:
         {"type": "tool_use", "id": "c1", "name": "f", "input": {"a": 1}},
     ]
     assert message["stop_reason"] == "tool_use"
-    assert message["usage"] == {"input_tokens": 12, "output_tokens": 3}
+    assert message["usage"] == {
+        "input_tokens": 4,  # Anthropic's input_tokens leave out the prompt cache's
+        "output_tokens": 3,
+        "cache_read_input_tokens": 8,
+        "cache_creation_input_tokens": 0,
+    }
 
 
 def _events(data: bytes) -> list[tuple[str, dict[str, Any]]]:
@@ -145,7 +154,9 @@ def test_a_stream_opens_and_closes_a_block_per_text_run_and_tool_call() -> None:
             Chunk(tool_calls=[call]),
             Chunk(tool_calls=[more]),
             Chunk(finish_reason="tool_calls"),
-            Chunk(usage=Usage(prompt_tokens=9, completion_tokens=4)),
+            Chunk(
+                usage=Usage(prompt_tokens=9, completion_tokens=4, cached=Cached(read=2, written=3))
+            ),
         )
     )
     events = _events(frames + stream.finish())
@@ -172,4 +183,9 @@ def test_a_stream_opens_and_closes_a_block_per_text_run_and_tool_call() -> None:
     }
     assert [e[1]["delta"]["partial_json"] for e in events[7:9]] == ['{"a"', ":1}"]
     assert events[10][1]["delta"]["stop_reason"] == "tool_use"
-    assert events[10][1]["usage"] == {"input_tokens": 9, "output_tokens": 4}
+    assert events[10][1]["usage"] == {
+        "input_tokens": 4,
+        "output_tokens": 4,
+        "cache_read_input_tokens": 2,
+        "cache_creation_input_tokens": 3,
+    }
