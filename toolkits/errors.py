@@ -29,6 +29,12 @@ class InvalidToolkit(InvalidInput):
     code = "invalid_toolkit"
 
 
+class ConfigNotUnderstood(InvalidInput):
+    """That config is not an MCP server config Switchboard can read."""
+
+    code = "config_not_understood"
+
+
 class StdioNeedsAdmin(PermissionDenied):
     """Only admins can add toolkits that run a command on the server."""
 

@@ -106,3 +106,29 @@ class ConnectRequest(Schema):
     """Options of `_refresh` and `_test`: the assistant whose secrets fill secret headers."""
 
     assistant_id: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class ToolkitConfigParse(Schema):
+    """The body of POST /api/toolkit-parse-config: an `mcpServers` object (or one server's), a
+    command line, or a URL, as pasted."""
+
+    config: dict[str, Any] | str
+
+
+class DraftSecret(Schema):
+    """A header or environment variable of a draft whose value looks like a credential."""
+
+    where: Literal["header", "env"]
+    name: str
+
+
+class ToolkitDraft(Schema):
+    """A toolkit read from a pasted config: `config` is a body POST /api/toolkits accepts."""
+
+    type: Literal["mcp-stdio", "mcp-remote"]
+    config: ToolkitCreate
+    transport: Literal["stdio", "sse", "streamable-http"] = "stdio"
+    env: dict[str, str] = Field(default_factory=dict)
+    secrets: list[DraftSecret] = Field(default_factory=list)
+    needs_admin: bool = False
+    notes: list[str] = Field(default_factory=list)
