@@ -128,7 +128,11 @@ async def test_every_route_but_login_and_health_requires_auth(harness: AppHarnes
             assert response.status_code == 401, (
                 f"{method} {template} answered {response.status_code}"
             )
-            assert response.json()["code"] == "unauthenticated"
+            body = response.json()
+            if template.startswith("/v1/"):  # OpenAI's error shape, or Anthropic's on /v1/messages
+                assert body["error"]["type"] == "authentication_error", (template, body)
+            else:
+                assert body["code"] == "unauthenticated"
             checked += 1
     assert checked >= 30
 
