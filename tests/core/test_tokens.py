@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from core import tokens
 
 
@@ -34,3 +36,21 @@ def test_counting_needs_no_network_or_cache() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "2"
+
+
+def test_long_texts_are_counted_once_and_remembered_by_digest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    counted = tokens.Counts(2)
+    monkeypatch.setattr(tokens, "COUNTED", counted)
+    prompt = "You are a coding agent; follow the repository's conventions. " * 40
+    expected = len(tokens.encoding_for("gpt-4o").encode(prompt))
+    assert tokens.count_text(prompt, "gpt-4o") == tokens.count_text(prompt, "gpt-4o") == expected
+    assert len(counted) == 1  # the second count was the remembered one
+    tokens.count_text("short", "gpt-4o")
+    assert len(counted) == 1  # short texts cost less to count than to look up
+    system = [{"role": "system", "content": prompt}, {"role": "user", "content": "hi"}]
+    assert tokens.count_messages(system, "gpt-4") == tokens.count_messages(system, "gpt-4")
+    assert len(counted) == 2  # another encoding, another entry
+    tokens.count_text(prompt + "!", "gpt-4o")
+    assert len(counted) == 2  # bounded: the oldest used is dropped
