@@ -81,19 +81,47 @@ function providerActions(provider, reload) {
 }
 
 function providerForm(reload) {
-  return form({ 'aria-label': 'New provider' }, async (node) => {
+  const fields = {
+    api_base: field('API base URL', input('apiBase', { type: 'url', placeholder: 'https://…' })),
+    api_version: field('API version', input('apiVersion', { maxlength: 50 })),
+    api_key: field('API key', input('apiKey', { type: 'password', autocomplete: 'off' }), 'Stored encrypted; never shown again.'),
+  };
+  const help = h('small', { class: 'muted', role: 'status' });
+  const node = form({ 'aria-label': 'New provider' }, async (submitted) => {
     await api('/api/providers', { method: 'POST', body: {
-      name: value(node, 'name'), type: node.elements.type.value,
-      apiBase: value(node, 'apiBase'), apiKey: value(node, 'apiKey'),
+      name: value(submitted, 'name'), type: submitted.elements.type.value,
+      apiBase: value(submitted, 'apiBase'), apiVersion: value(submitted, 'apiVersion'), apiKey: value(submitted, 'apiKey'),
     } });
-    node.reset();
+    submitted.reset();
     await reload();
   },
   field('Provider name', input('name', { required: true, maxlength: 200 })),
-  field('Type', select('type', TYPES.map((t) => [t, t]), 'openai-compatible')),
-  field('API base URL', input('apiBase', { type: 'url', placeholder: 'https://…' })),
-  field('API key', input('apiKey', { type: 'password', autocomplete: 'off' }), 'Stored encrypted; never shown again.'),
+  field('Type', select('type', TYPES.map((t) => [t, t]), 'openai-compatible')), help,
+  fields.api_base, fields.api_version, fields.api_key,
   h('button', { type: 'submit', class: 'primary' }, 'Add provider'));
+  // The fields each type needs come from GET /api/provider-types (LiteLLM's list and our table).
+  api('/api/provider-types').then((body) => {
+    const types = items(body, 'providerTypes').filter((t) => t.storable);
+    if (!types.length) return;
+    const chosen = node.elements.type;
+    chosen.replaceWith(select('type', types.map((t) => [t.id, t.name]), 'openai-compatible'));
+    const show = () => {
+      const kind = types.find((t) => t.id === node.elements.type.value);
+      const needs = Object.fromEntries((kind ? kind.fields : []).map((f) => [f.param, f]));
+      for (const [param, label] of Object.entries(fields)) {
+        const wanted = needs[param];
+        label.hidden = !wanted;
+        const control = label.querySelector('input');
+        control.required = Boolean(wanted && wanted.required && param !== 'api_key');
+        control.placeholder = (wanted && wanted.default) || (param === 'api_base' ? 'https://…' : '');
+      }
+      help.textContent = kind ? kind.fields.map((f) => `${f.label}${f.required ? '' : ' (optional)'}`).join(' · ') : '';
+    };
+    node.elements.type.addEventListener('change', show);
+    node.addEventListener('reset', () => queueMicrotask(show));
+    show();
+  }).catch(() => null); // the static list of types stays
+  return node;
 }
 
 function modelForm(providers, reload) {

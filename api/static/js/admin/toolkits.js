@@ -4,6 +4,7 @@ import { h } from '../dom.js';
 import { when } from '../format.js';
 import { api } from '../http.js';
 import { badge, confirmButton, field, form, input, items, run, section } from '../pageparts.js';
+import { pasteConfig } from './mcpconfig.js';
 
 export async function toolkits(root) {
   const list = h('div', {});
@@ -24,7 +25,7 @@ export async function toolkits(root) {
   field('Description', input('description', { maxlength: 2000 })),
   h('label', { class: 'field check' }, input('shared', { type: 'checkbox' }), 'Shared with everyone'),
   h('button', { type: 'submit', class: 'primary' }, 'Add toolkit'));
-  root.replaceChildren(section('New toolkit', add), list);
+  root.replaceChildren(section('New toolkit', add), section('Paste your MCP config', pasteConfig(load)), list);
   await load();
 }
 
