@@ -229,6 +229,7 @@ async def grant_bootstrap_seat(session: AsyncSession, *, user_id: str) -> None:
     subscription.seats_used += 1
     session.add(Seat(team_id=team_id, user_id=user_id))
     await session.flush()
+    await _emit(session, "seat_assigned", team_id=team_id, user_id=user_id)
 
 
 async def _default_team(session: AsyncSession) -> str:
