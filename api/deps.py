@@ -18,7 +18,9 @@ from assistant.assistants.sharing import Viewer
 from assistant.chat import chats
 from assistant.chat import folders as chat_folders
 from assistant.models import Assistant, Chat, ChatFolder
+from billing import profiles
 from billing.admission import Caller
+from billing.profiles import ModelRule
 from core import api_tokens, auth_epoch, clock, login_sessions, teams
 from core.database import write_transaction
 from core.errors import PermissionDenied, Unauthenticated
@@ -185,6 +187,17 @@ async def get_admin(principal: PrincipalDep) -> User:
 
 
 AdminUser = Annotated[User, Depends(get_admin)]
+
+
+async def get_model_rule(principal: PrincipalDep, services: ServicesDep) -> ModelRule:
+    """What the caller's usage profiles allow: the rule admission applies, for model lists."""
+    async with services.sessions() as session:
+        return await profiles.model_rule(
+            session, user_id=principal.user.id, team_ids=principal.team_ids
+        )
+
+
+ModelRuleDep = Annotated[ModelRule, Depends(get_model_rule)]
 PageDep = Annotated[PageRequest, Depends(page_request)]
 
 

@@ -8,9 +8,10 @@ monthly budget linked to the profile, so it is enforced by the same atomic reser
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import cast
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import Connection, Table, and_, bindparam, or_, select
+from sqlalchemy import Connection, Row, Table, and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +19,7 @@ from billing import budgets
 from billing.errors import ModelNotAllowed, UsageProfileExists, UsageProfileNotFound
 from billing.models import Budget, UsageProfile
 from billing.schemas import BudgetCreate, UsageProfileCreate, UsageProfileUpdate
+from core.catalog import CatalogModel
 
 PROFILES = cast(Table, UsageProfile.__table__)
 _DECIDING = select(
@@ -89,6 +91,59 @@ async def delete(session: AsyncSession, *, profile: UsageProfile) -> None:
     await session.flush()
 
 
+@dataclass(frozen=True, kw_only=True)
+class DecidingProfile:
+    """A profile that decides which models a caller may use."""
+
+    id: str
+    name: str
+    allowed_models: Sequence[str] | None
+
+
+@dataclass(frozen=True)
+class ModelRule:
+    """What a caller's usage profiles allow: the one rule behind admission and model lists.
+
+    `deciding` are the profiles that decide for the caller: their own, else their teams'.
+    """
+
+    deciding: Sequence[DecidingProfile]
+
+    def refusing(self, model_names: Sequence[str]) -> DecidingProfile | None:
+        """The deciding profile that refuses the model (by name or any alias), or None."""
+        if not self.deciding:
+            return None
+        names = set(model_names)
+        if any(p.allowed_models is None or names & set(p.allowed_models) for p in self.deciding):
+            return None
+        return self.deciding[0]
+
+    def allows(self, model_names: Sequence[str]) -> bool:
+        """Whether a call to the model (its name and aliases) would be admitted."""
+        return self.refusing(model_names) is None
+
+    def admits(self, model: CatalogModel) -> bool:
+        """Whether admission would let the caller call this catalog model (profiles only)."""
+        return self.allows((model.name, *model.aliases))
+
+
+def _rule(found: Iterable[Row[Any, Any, Any, Any]]) -> ModelRule:
+    rows = list(found)
+    own = [p for p in rows if p.scope == "user"]
+    return ModelRule(
+        [
+            DecidingProfile(id=p.id, name=p.name, allowed_models=p.allowed_models)
+            for p in own or rows
+        ]
+    )
+
+
+async def model_rule(session: AsyncSession, *, user_id: str, team_ids: Iterable[str]) -> ModelRule:
+    """The caller's model rule, for listing the models they may call."""
+    params = {"user": user_id, "teams": list(team_ids)}
+    return _rule((await session.execute(_DECIDING, params)).all())
+
+
 def check_model(
     connection: Connection, *, user_id: str, team_ids: Iterable[str], model_names: Sequence[str]
 ) -> None:
@@ -100,16 +155,13 @@ def check_model(
         ModelNotAllowed: the profile that decides for the caller does not list the model.
     """
     found = connection.execute(_DECIDING, {"user": user_id, "teams": list(team_ids)}).all()
-    own = [p for p in found if p.scope == "user"]
-    deciding = own or found
-    if not deciding:
-        return
-    if any(p.allowed_models is None or set(p.allowed_models) & set(model_names) for p in deciding):
+    refusing = _rule(found).refusing(model_names)
+    if refusing is None:
         return
     raise ModelNotAllowed(
         f"Your usage profile does not allow the model {model_names[0]!r}.",
         model=model_names[0],
-        profile={"id": deciding[0].id, "name": deciding[0].name},
+        profile={"id": refusing.id, "name": refusing.name},
     )
 
 

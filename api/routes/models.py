@@ -6,10 +6,11 @@ from typing import Any
 
 from fastapi import Response
 
-from api.deps import AdminUser, PrincipalDep, ServicesDep
+from api.deps import AdminUser, ModelRuleDep, PrincipalDep, ServicesDep
 from api.hal import api_router, collection_of, whole
 from api.responses import ModelInfo
 from api.services import Services
+from billing.profiles import ModelRule
 from core import stored_models
 from core.catalog import Catalog, CatalogModel, UnknownModel
 from core.catalog_schemas import ModelCreate, ModelUpdate
@@ -74,11 +75,14 @@ async def _rows(services: Services) -> dict[str, StoredModel]:
 @router.get(
     "/models", response_model=collection_of("models", ModelInfo), response_model_exclude_unset=True
 )
-async def list_models(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+async def list_models(
+    principal: PrincipalDep, services: ServicesDep, rule: ModelRuleDep
+) -> dict[str, Any]:
     """The models you may use, and whether each is usable here.
 
-    Models turned off for one of your teams (or, for non-admins, for everyone) are left out;
-    admins see each model's `disabledTeams`.
+    For members, models turned off for one of their teams or not allowed by their usage profile
+    are left out (the same rule that refuses a call). Admins see the whole catalog, with each
+    model's `disabledTeams`, to manage it.
     """
     catalog, admin = services.catalog, principal.user.is_admin
     rows = await _rows(services)
@@ -86,28 +90,32 @@ async def list_models(principal: PrincipalDep, services: ServicesDep) -> dict[st
     items = (
         model_body(m, catalog, rows.get(m.name) if m.source == "database" else None, admin=admin)
         for m in list(catalog.models.values())
-        if admin or not catalog.blocked(m, team_ids)
+        if admin or (not catalog.blocked(m, team_ids) and rule.admits(m))
     )
     return whole("models", "/api/models", items)
 
 
-def _visible(services: Services, principal: PrincipalDep, model_id: str) -> CatalogModel:
+def _visible(
+    services: Services, principal: PrincipalDep, rule: ModelRule, model_id: str
+) -> CatalogModel:
     catalog = services.catalog
     try:
         model = catalog.resolve(model_id)
     except UnknownModel:
         raise ModelNotFound(model=model_id) from None
-    if not principal.user.is_admin and catalog.blocked(model, principal.team_ids):
+    if principal.user.is_admin:
+        return model
+    if catalog.blocked(model, principal.team_ids) or not rule.admits(model):
         raise ModelNotFound(model=model_id)
     return model
 
 
 @router.get("/models/{model_id}", response_model=ModelInfo, response_model_exclude_unset=True)
 async def get_model(
-    model_id: str, principal: PrincipalDep, services: ServicesDep
+    model_id: str, principal: PrincipalDep, services: ServicesDep, rule: ModelRuleDep
 ) -> dict[str, Any]:
-    """One model, by name or alias."""
-    model = _visible(services, principal, model_id)
+    """One model, by name or alias (404 for a member whose usage profile does not allow it)."""
+    model = _visible(services, principal, rule, model_id)
     row = (await _rows(services)).get(model.name) if model.source == "database" else None
     return model_body(model, services.catalog, row, admin=principal.user.is_admin)
 

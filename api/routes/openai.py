@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import v1_errors
-from api.deps import PrincipalDep, ServicesDep
+from api.deps import ModelRuleDep, PrincipalDep, ServicesDep
 from api.rate_headers import rate_headers
 from api.sse import FramedStream
 from core.catalog import CatalogModel, UnknownModel
@@ -149,26 +149,32 @@ async def _frames(batches: AsyncGenerator[list[bytes]]) -> AsyncGenerator[bytes]
 
 
 @router.get("/models", response_model=ModelList)
-async def list_models(principal: PrincipalDep, services: ServicesDep) -> ModelList:
+async def list_models(
+    principal: PrincipalDep, services: ServicesDep, rule: ModelRuleDep
+) -> ModelList:
     """The models the caller may use, in OpenAI's list shape (a model an admin turned off for
-    one of the caller's teams is not listed)."""
+    one of the caller's teams, or that the caller's usage profile does not allow, is not listed:
+    the same rule that refuses a call)."""
     catalog = services.catalog
     return ModelList(
         data=[
             _model(m)
             for m in catalog.models.values()
-            if m.available and not catalog.blocked(m, principal.team_ids)
+            if m.available and not catalog.blocked(m, principal.team_ids) and rule.admits(m)
         ]
     )
 
 
 @router.get("/models/{model_id:path}", response_model=Model)
-async def retrieve_model(model_id: str, principal: PrincipalDep, services: ServicesDep) -> Model:
+async def retrieve_model(
+    model_id: str, principal: PrincipalDep, services: ServicesDep, rule: ModelRuleDep
+) -> Model:
     """One model the caller may use (by name or alias), in OpenAI's shape; 404 `model_not_found`
-    for a model that is unknown, not set up or turned off for the caller."""
+    for a model that is unknown, not set up, turned off for the caller or outside their usage
+    profile."""
     catalog = services.catalog
     model = catalog.resolve(model_id)
-    if not model.available or catalog.blocked(model, principal.team_ids):
+    if not model.available or catalog.blocked(model, principal.team_ids) or not rule.admits(model):
         raise UnknownModel(f"No model named {model_id!r} is available.", model=model_id)
     return _model(model)
 
