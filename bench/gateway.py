@@ -306,7 +306,9 @@ async def measure_proxy(
                 url = f"http://127.0.0.1:{port}/v1/chat/completions"
                 return await stream_once(client, url, body, auth)
 
-            async def messages(client: aiohttp.ClientSession, model: str = body["model"]) -> float:
+            async def messages(
+                client: aiohttp.ClientSession, model: str = f"chunks-{chunks}"
+            ) -> float:
                 url = f"http://127.0.0.1:{port}/v1/messages"
                 claude = claude_code_headers(key)
                 return await stream_once(client, url, claude_code_body(model), claude, TEXT_DELTA)
