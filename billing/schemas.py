@@ -14,7 +14,7 @@ BudgetScope = Literal["user", "team", "apiToken", "assistant", "global"]
 ProfileScope = Literal["user", "team"]
 OverrideScope = Literal["user", "team", "apiToken"]
 Outcome = Literal["completed", "cancelled", "failed", "interrupted"]
-GroupBy = Literal["user", "team", "model", "day", "assistant", "apiToken", "source"]
+GroupBy = Literal["user", "team", "model", "day", "month", "assistant", "apiToken", "source"]
 # Upper bounds that fit the database columns (BIGINT, INTEGER for requests per minute).
 MAX_AMOUNT = 10**15
 MAX_REQUESTS_PER_MINUTE = 1_000_000_000
@@ -276,15 +276,55 @@ class UsageQuery(Schema):
     api_token_id: str | None = None
     start: datetime | None = Field(default=None, alias="from")
     end: datetime | None = Field(default=None, alias="to")
-    group_by: list[GroupBy] = Field(default_factory=list, max_length=7)
+    group_by: list[GroupBy] = Field(default_factory=list, max_length=8)
 
 
 class UsageRowRead(Schema):
-    """One group of GET /api/usage; `group` maps each groupBy dimension to its value."""
+    """One group of GET /api/usage; `group` maps each groupBy dimension to its value, `names`
+    each user, team, apiToken and assistant id of it to that one's name (when it still exists)."""
 
     group: dict[str, str | None]
+    names: dict[str, str] = Field(default_factory=dict)
     requests: int
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
     cost_micros: int
+
+
+class UsageMonthRead(Schema):
+    """One month of one team's use of one model (GET /api/usage/monthly)."""
+
+    month: str
+    team_id: str | None
+    team_name: str | None
+    model: str
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost_micros: int
+
+
+class ConsumerRead(Schema):
+    """One of the top consumers of a period, by cost: a user, team, API token or assistant."""
+
+    id: str
+    name: str | None
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost_micros: int
+
+
+class TopConsumersRead(Schema):
+    """The top consumers of a period by cost (GET /api/usage/top-consumers); `to` is exclusive."""
+
+    period: str | None
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
+    users: list[ConsumerRead]
+    teams: list[ConsumerRead]
+    api_tokens: list[ConsumerRead]
+    assistants: list[ConsumerRead]

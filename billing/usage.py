@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,11 +39,12 @@ _COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
 
 
 def _dimension(name: GroupBy, dialect: str) -> ColumnElement[Any]:
-    if name != "day":
+    if name not in ("day", "month"):
         return _COLUMNS[name].expression
     if dialect == "postgresql":
-        return func.to_char(func.timezone("UTC", LedgerEntry.created_at), "YYYY-MM-DD")
-    return func.substr(func.datetime(LedgerEntry.created_at), 1, 10)
+        pattern = "YYYY-MM-DD" if name == "day" else "YYYY-MM"
+        return func.to_char(func.timezone("UTC", LedgerEntry.created_at), pattern)
+    return func.substr(func.datetime(LedgerEntry.created_at), 1, 10 if name == "day" else 7)
 
 
 def _filters(query: UsageQuery, viewer_id: str, viewer_is_admin: bool) -> list[ColumnElement[bool]]:
@@ -106,16 +107,35 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def to_csv(rows: Sequence[UsageRow], group_by: Sequence[GroupBy]) -> str:
-    """A report as CSV (for `Accept: text/csv`): the group columns, then the sums."""
+NAMED: tuple[GroupBy, ...] = ("user", "team", "apiToken", "assistant")
+
+
+def to_csv(
+    rows: Sequence[UsageRow],
+    group_by: Sequence[GroupBy],
+    names: Mapping[str, Mapping[str, str]] | None = None,
+) -> str:
+    """A report as CSV (for `Accept: text/csv`): the group columns, then the sums.
+
+    With `names` (dimension → id → name), each user, team, apiToken and assistant column is
+    followed by a `<dimension>Name` column.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     sums = ["requests", "promptTokens", "completionTokens", "totalTokens", "costMicros"]
-    writer.writerow([*group_by, *sums])
+    named = names is not None
+    columns = [c for g in group_by for c in ([g, f"{g}Name"] if named and g in NAMED else [g])]
+    writer.writerow([*columns, *sums])
     for row in rows:
+        cells: list[str] = []
+        for g in group_by:
+            value = row.group.get(g) or ""
+            cells.append(value)
+            if names is not None and g in NAMED:
+                cells.append(names.get(g, {}).get(value, ""))
         writer.writerow(
             [
-                *(row.group.get(g) or "" for g in group_by),
+                *cells,
                 row.requests,
                 row.prompt_tokens,
                 row.completion_tokens,
