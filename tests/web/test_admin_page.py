@@ -194,8 +194,8 @@ def test_usage_chart_shows_the_chats_and_the_csv_downloads(page: Page, site: Sit
     download = info.value
     assert download.suggested_filename.endswith(".csv")
     lines = Path(download.path()).read_text().splitlines()
-    assert lines[0].startswith("user,requests")
-    assert len(lines) == 2 and lines[1].split(",")[1] == "2"
+    assert lines[0].startswith("user,userName,requests")  # the name beside the id
+    assert len(lines) == 2 and lines[1].split(",")[1:3] == ["admin", "2"]
 
 
 def test_models_providers_and_toolkits_show_what_is_configured(

@@ -1,25 +1,20 @@
 // @ts-check
-// Admin: usage over time as an SVG chart (by day, model, user) from GET /api/usage, and CSV export.
+// Admin: usage over time as an SVG chart (by day, month, model, user) from GET /api/usage, and CSV
+// export; cost per month from GET /api/usage/monthly; the top consumers (./consumers.js).
 import { h, notify } from '../dom.js';
 import { money } from '../format.js';
 import { api } from '../http.js';
 import { field, items, run, section, select, table } from '../pageparts.js';
+import { s, topConsumers } from './consumers.js';
 import { allUsers, userLabel } from './people.js';
 
-const SVG = 'http://www.w3.org/2000/svg';
 const VIEWS = [
   ['day', 'By day'], ['day,model', 'By day and model'], ['day,user', 'By day and user'],
-  ['model', 'By model'], ['user', 'By user'],
+  ['model', 'By model'], ['user', 'By user'], ['team', 'By team'], ['assistant', 'By assistant'],
 ];
+const MONTHLY_STACKS = [['model', 'By model'], ['team', 'By team']];
 const METRICS = [['costMicros', 'Cost'], ['totalTokens', 'Tokens'], ['requests', 'Requests']];
 const SERIES = 6;
-
-function s(tag, attrs = {}, ...children) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [key, val] of Object.entries(attrs)) node.setAttribute(key, String(val));
-  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  return node;
-}
 
 function isoDay(date) {
   return date.toISOString().slice(0, 10);
@@ -46,13 +41,18 @@ export async function usage(root) {
     return `/api/usage?${params}`;
   }
 
+  const named = new Map(); // `${dimension}:${id}` -> the name the report gave
   const label = (dimension, raw) => {
     if (raw === null || raw === undefined) return '(none)';
-    return dimension === 'user' ? people.get(raw) || raw : raw;
+    if (dimension === 'user' && people.has(raw)) return people.get(raw);
+    return named.get(`${dimension}:${raw}`) || raw;
   };
 
   async function load() {
     const rows = items(await api(query()), 'usage');
+    for (const row of rows) {
+      for (const [dimension, name] of Object.entries(row.names || {})) named.set(`${dimension}:${row.group[dimension]}`, name);
+    }
     const dims = view.value.split(',');
     chart.replaceChildren(drawChart(rows, dims, metric.value, label, chart.clientWidth));
     figures.replaceChildren(table('Usage figures',
@@ -72,17 +72,38 @@ export async function usage(root) {
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
   }) }, 'Download CSV');
 
-  for (const control of [from, to, view, metric]) control.addEventListener('change', () => load().catch((err) => notify(err.message)));
+  const monthly = monthlyCost();
+  const top = topConsumers();
+  const failed = (err) => notify(err.message);
+  for (const control of [from, to, view, metric]) control.addEventListener('change', () => load().catch(failed));
   root.replaceChildren(
     section('Usage over time',
       h('div', { class: 'form-row' }, field('From', from), field('To', to), field('Show', view), field('Measure', metric), download),
       chart),
-    section('Figures', figures));
-  await load();
+    section('Figures', figures),
+    monthly.node,
+    top.node);
+  top.control.addEventListener('change', () => top.load().catch(failed));
+  await Promise.all([load(), monthly.load(), top.load()]);
+}
+
+/** Cost per month of the last twelve, stacked by model or team (GET /api/usage/monthly). */
+function monthlyCost() {
+  const stack = select('stack', MONTHLY_STACKS, 'model');
+  const chart = h('figure', { class: 'chart-box' });
+  async function load() {
+    const rows = items(await api('/api/usage/monthly'), 'months').map((m) => ({
+      ...m, group: { month: m.month, model: m.model, team: m.teamName || m.teamId },
+    }));
+    const text = (dimension, raw) => (raw === null || raw === undefined ? '(none)' : raw);
+    chart.replaceChildren(drawChart(rows, ['month', stack.value], 'costMicros', text, chart.clientWidth, 'Monthly cost chart'));
+  }
+  stack.addEventListener('change', () => load().catch((err) => notify(err.message)));
+  return { node: section('Cost by month', h('div', { class: 'form-row' }, field('Stack', stack)), chart), load };
 }
 
 /** Bars by the first dimension; a second dimension stacks them (top five, then "other"). */
-function drawChart(rows, dims, metric, label, room) {
+function drawChart(rows, dims, metric, label, room, title = 'Usage chart') {
   if (!rows.length) return h('p', { class: 'muted' }, 'No usage in this period.');
   const [main, stack] = dims;
   const totals = new Map();
@@ -109,7 +130,7 @@ function drawChart(rows, dims, metric, label, room) {
   const labelEvery = Math.ceil(bars.length / Math.max(1, Math.floor((width - left) / 48)));
   const barWidth = Math.max(2, Math.min(48, step * 0.7));
   const svg = s('svg', { class: 'chart', viewBox: `0 0 ${width} ${height}`, role: 'img',
-    'aria-label': `Usage chart: ${bars.length} bars, highest ${shown(metric, peak)}` });
+    'aria-label': `${title}: ${bars.length} bars, highest ${shown(metric, peak)}` });
   for (const tick of [0, 0.5, 1]) {
     const y = height - bottom - tick * (height - bottom - 10);
     svg.append(s('line', { class: 'axis', x1: left, x2: width - 5, y1: y, y2: y }),
