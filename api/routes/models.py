@@ -76,13 +76,14 @@ async def _rows(services: Services) -> dict[str, StoredModel]:
     "/models", response_model=collection_of("models", ModelInfo), response_model_exclude_unset=True
 )
 async def list_models(
-    principal: PrincipalDep, services: ServicesDep, rule: ModelRuleDep
+    principal: PrincipalDep, services: ServicesDep, rule: ModelRuleDep, usable: bool = False
 ) -> dict[str, Any]:
     """The models you may use, and whether each is usable here.
 
     For members, models turned off for one of their teams or not allowed by their usage profile
     are left out (the same rule that refuses a call). Admins see the whole catalog, with each
-    model's `disabledTeams`, to manage it.
+    model's `disabledTeams`, to manage it; `usable=true` filters theirs like a member's (the
+    chat page's model picker asks for it).
     """
     catalog, admin = services.catalog, principal.user.is_admin
     rows = await _rows(services)
@@ -90,7 +91,7 @@ async def list_models(
     items = (
         model_body(m, catalog, rows.get(m.name) if m.source == "database" else None, admin=admin)
         for m in list(catalog.models.values())
-        if admin or (not catalog.blocked(m, team_ids) and rule.admits(m))
+        if (admin and not usable) or (not catalog.blocked(m, team_ids) and rule.admits(m))
     )
     return whole("models", "/api/models", items)
 

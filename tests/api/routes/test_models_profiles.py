@@ -83,4 +83,9 @@ async def test_without_profiles_every_model_is_listed_and_admins_manage_the_whol
     assert "balanced" in admin_api  # the catalog admins manage
     admin_v1 = await harness.client.get("/v1/models", headers=harness.admin.headers)
     assert {m["id"] for m in admin_v1.json()["data"]} == {"fake"}  # what they may call
+    picker = await harness.client.get(
+        "/api/models", params={"usable": "true"}, headers=harness.admin.headers
+    )
+    assert {m["id"] for m in picker.json()["_embedded"]["models"]} == {"fake"}
+    assert (await v1(harness.client, harness.admin, model="balanced")).status_code == 403
     assert (await _listed(harness, member)) == (before_v1, before_api)

@@ -65,7 +65,7 @@ class ChatPage {
     const opening = this.chatId;
     this.input.disabled = true;
     const [models, assistants] = await Promise.all([
-      api('/api/models').catch(() => null), api('/api/assistants?limit=200').catch(() => null),
+      api('/api/models?usable=true').catch(() => null), api('/api/assistants?limit=200').catch(() => null),
       this.sidebar.loadFolders()]);
     this.fillModels(models?._embedded?.models || []);
     this.assistants = assistants?._embedded?.assistants || [];
