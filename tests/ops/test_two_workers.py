@@ -187,7 +187,7 @@ async def _admitted_of(urls: list[str], headers: dict[str, str], count: int) -> 
             )
         )
     for refused in (r for r in responses if r.status_code != 200):
-        assert refused.json()["code"] == "rate_limited", refused.text
+        assert refused.json()["error"]["code"] == "rate_limited", refused.text
     return sorted(r.status_code for r in responses)
 
 

@@ -138,7 +138,7 @@ def test_openai_sdk_streams_and_completes_through_v1(server: str, upstream: Fake
     assert "".join(parts) == "Hello from the fake"
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=server + "/v1", api_key="sb_wrong", max_retries=0).models.list()
-    with pytest.raises(openai.UnprocessableEntityError):
+    with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(
             model="no-such-model", messages=[{"role": "user", "content": "x"}]
         )
