@@ -27,7 +27,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: `bench.*` is found from the repository root
 
 from bench.gateway import ensure_proxy_venv, free_port, process, token_for  # noqa: E402
-from bench.load import Result, cpu_seconds, rss_mb, run_load  # noqa: E402
+from bench.load import Result, Units, measured, rss_mb  # noqa: E402
 
-ROW_SECONDS = 30.0
+REQUESTS = Units(request="request", size="inputs", latency="p50")
+
 MODEL = "embed"
 UPSTREAM_MODEL = "text-embedding-3-small"
 LOCAL = "local-embedding"
@@ -95,28 +95,6 @@ async def call_once(
         if response.status != 200:
             raise RuntimeError(f"{response.status} {data[:200]!r}")
     return (time.perf_counter() - started) * 1000
-
-
-async def measured(
-    name: str,
-    request: Callable[[aiohttp.ClientSession], Awaitable[float]],
-    pid: int,
-    inputs: int,
-    concurrency: int,
-    requests: int,
-) -> Result:
-    """Warm up, then one measured run; CPU is the server's (`pid`) per request."""
-    await run_load(request, min(20, requests), concurrency)
-    before = cpu_seconds(pid)
-    rate, latencies, errors = await run_load(request, requests, concurrency, ROW_SECONDS)
-    cpu = (cpu_seconds(pid) - before) * 1000 / max(1, len(latencies))
-    result = Result(name, concurrency, inputs, rate, latencies, errors, cpu)
-    print(
-        f"  {name} c={concurrency} inputs={inputs}: {rate:.1f} requests/s, "
-        f"p50 {result.pct(0.5):.1f} ms, {cpu:.2f} ms CPU/request, {errors} errors",
-        flush=True,
-    )
-    return result
 
 
 async def bench(args: argparse.Namespace) -> None:
@@ -178,11 +156,17 @@ async def measure_switchboard(
 
     up_pid, sb_pid = pids
     rows = [
-        await measured("direct", direct, up_pid, inputs, concurrency, args.requests),
-        await measured("v1", v1, sb_pid, inputs, concurrency, args.requests),
+        await measured(
+            "direct", direct, up_pid, inputs, concurrency, args.requests, units=REQUESTS
+        ),
+        await measured("v1", v1, sb_pid, inputs, concurrency, args.requests, units=REQUESTS),
     ]
     if args.local:
-        rows.append(await measured("local", local, sb_pid, inputs, concurrency, args.requests))
+        rows.append(
+            await measured(
+                "local", local, sb_pid, inputs, concurrency, args.requests, units=REQUESTS
+            )
+        )
     return rows
 
 
@@ -212,7 +196,9 @@ async def measure_proxy(
 
             for concurrency in args.concurrency:
                 out.append(
-                    await measured("proxy", call, proxy.pid, inputs, concurrency, args.requests)
+                    await measured(
+                        "proxy", call, proxy.pid, inputs, concurrency, args.requests, units=REQUESTS
+                    )
                 )
         memory["litellm proxy (after load)"] = rss_mb(proxy.pid)
     return out

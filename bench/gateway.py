@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -47,10 +47,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: `bench.load` is found from the repository root
 
 from bench.claude_code import claude_code_body, claude_code_headers  # noqa: E402
-from bench.load import Result, cpu_seconds, rss_mb, run_load, stream_once  # noqa: E402
+from bench.load import Result, measured, rss_mb, stream_once  # noqa: E402
 
 PROXY_VENV = ROOT / "bench" / ".proxy-venv"
-ROW_SECONDS = 30.0  # no request of a measured row starts later than this
 TURNS_PER_CHAT = 10
 
 
@@ -187,28 +186,6 @@ async def bench(args: argparse.Namespace) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     report(results, memory)
     print(f"(1-minute load average at start: {load:.1f}; at end: {os.getloadavg()[0]:.1f})")
-
-
-async def measured(
-    name: str,
-    request: Callable[[aiohttp.ClientSession], Awaitable[float]],
-    pid: int,
-    chunks: int,
-    concurrency: int,
-    requests: int,
-) -> Result:
-    """Warm up, then one measured run; CPU is the server's (`pid`) per stream."""
-    await run_load(request, min(20, requests), concurrency)
-    before = cpu_seconds(pid)
-    rate, ttfts, errors = await run_load(request, requests, concurrency, ROW_SECONDS)
-    cpu = (cpu_seconds(pid) - before) * 1000 / max(1, len(ttfts))
-    result = Result(name, concurrency, chunks, rate, ttfts, errors, cpu)
-    print(
-        f"  {name} c={concurrency} chunks={chunks}: {rate:.1f} streams/s ({len(ttfts)} streams), "
-        f"TTFT p50 {result.pct(0.5):.1f} ms, {cpu:.2f} ms CPU/stream, {errors} errors",
-        flush=True,
-    )
-    return result
 
 
 async def measure_switchboard(

@@ -114,3 +114,39 @@ async def run_load(
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
     return len(ttfts) / elapsed, ttfts, errors
+
+
+@dataclass(frozen=True)
+class Units:
+    """What a row counts: one request ("stream", "request") and its size ("chunks", "inputs")."""
+
+    request: str = "stream"
+    size: str = "chunks"
+    latency: str = "TTFT p50"
+
+
+async def measured(
+    name: str,
+    request: Callable[[aiohttp.ClientSession], Awaitable[float]],
+    pid: int,
+    size: int,
+    concurrency: int,
+    requests: int,
+    *,
+    units: Units = Units(),
+    seconds: float = 30.0,
+) -> Result:
+    """Warm up, then one measured run (no request starts after `seconds`); CPU is the server's
+    (`pid`) per request."""
+    await run_load(request, min(20, requests), concurrency)
+    before = cpu_seconds(pid)
+    rate, latencies, errors = await run_load(request, requests, concurrency, seconds)
+    cpu = (cpu_seconds(pid) - before) * 1000 / max(1, len(latencies))
+    result = Result(name, concurrency, size, rate, latencies, errors, cpu)
+    print(
+        f"  {name} c={concurrency} {units.size}={size}: {rate:.1f} {units.request}s/s "
+        f"({len(latencies)} {units.request}s), {units.latency} {result.pct(0.5):.1f} ms, "
+        f"{cpu:.2f} ms CPU/{units.request}, {errors} errors",
+        flush=True,
+    )
+    return result
