@@ -14,7 +14,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import ProviderError, ProviderRejected
-from assistant.gateway.chunks import Chunk, usage_of
+from assistant.gateway.chunks import Chunk
+from assistant.gateway.litellm_stream import LAZY_STREAMS, chunks_of, opened
 from assistant.gateway.relay import Relay, target_of
 from assistant.gateway.vectors import Embedded, Inputs, LocalEmbeddings, in_batches, vectors_of
 from core import heap
@@ -26,6 +27,15 @@ if TYPE_CHECKING:
     from litellm import Router
 
 log = logging.getLogger(__name__)
+# LiteLLM's exception class for a provider's failure status, for its retry policy.
+_RETRIED_AS = {
+    408: "Timeout",
+    429: "RateLimitError",
+    500: "InternalServerError",
+    502: "InternalServerError",
+    503: "ServiceUnavailableError",
+    529: "ServiceUnavailableError",
+}
 _loaded: ModuleType | None = None
 _loading = threading.Lock()
 
@@ -149,19 +159,45 @@ class Gateway:
             relayed = await self._relayed(model, messages, kwargs)
             if relayed is not None:
                 return relayed
-        try:
-            response = await (await self.ready()).acompletion(
-                model=model.name,
-                messages=list(messages),
-                stream=True,
-                stream_options={"include_usage": True},
-                **kwargs,
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            raise _domain_error(exc, model.name) from exc
-        return _chunks(response, model.name)
+        lazy = any(d.provider in LAZY_STREAMS for d in model.deployments)
+        failures = 0
+        error: ProviderError | ProviderRejected
+        while True:
+            try:
+                response = await (await self.ready()).acompletion(
+                    model=model.name,
+                    messages=list(messages),
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    **kwargs,
+                )
+                chunks = chunks_of(response, model.name, _domain_error)
+                return await opened(chunks) if lazy else chunks
+            except asyncio.CancelledError:
+                raise
+            except (ProviderError, ProviderRejected) as exc:  # a lazy stream's first read
+                failure, error = exc.__cause__, exc
+            except Exception as exc:
+                failure, error = exc, _domain_error(exc, model.name)
+            failures += 1
+            if not lazy or not isinstance(error, ProviderError):
+                raise error from failure
+            if failures > self._retries(failure, model.name):
+                raise error from failure
+            log.info("%s failed before its first token: retry %d", model.name, failures)
+
+    def _retries(self, failure: BaseException | None, group: str) -> int:
+        """How many retries LiteLLM's router grants `failure` for this model group (a provider's
+        own error class is read by its status, as LiteLLM maps it)."""
+        litellm = _litellm()
+        original = getattr(failure, "original_exception", None) or failure
+        kind = _RETRIED_AS.get(getattr(original, "status_code", None) or 0)
+        if kind is not None and isinstance(original, Exception):
+            original = getattr(litellm, kind)(str(original), llm_provider="", model=group)
+        granted = None
+        if isinstance(original, Exception):
+            granted = self.router.get_num_retries_from_retry_policy(original, model_group=group)
+        return int(granted if granted is not None else self.router.num_retries or 0)
 
     async def _relayed(
         self, model: CatalogModel, messages: Sequence[Mapping[str, Any]], kwargs: dict[str, Any]
@@ -301,58 +337,6 @@ def _prompt_tokens(usage: Any) -> int:
     """The prompt tokens of a LiteLLM usage object; -1 when none were reported."""
     reported = getattr(usage, "prompt_tokens", None) if usage is not None else None
     return int(reported) if reported is not None else -1
-
-
-async def _chunks(response: Any, model_name: str) -> AsyncIterator[Chunk]:
-    """LiteLLM's stream as chunks in OpenAI's shape, whatever the provider's format: one id for
-    the whole stream (its Ollama path makes one per chunk), `finish_reason` null until the end,
-    no chunk that says nothing (Azure's opening prompt-filter chunk) and none of LiteLLM's
-    provider-specific keys (`vertex_ai_*` on Gemini's chunks)."""
-    stream_id: str | None = None
-    try:
-        async for item in response:
-            chunk = _chunk(item)
-            if not chunk.raw.get("choices") and chunk.usage is None:
-                continue
-            stream_id = stream_id or chunk.raw.get("id")
-            if stream_id:
-                chunk.raw["id"] = stream_id
-            yield chunk
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        if stream_id is None:  # some formats (Gemini's) only fail once the stream is read
-            raise _domain_error(exc, model_name) from exc
-        # The provider took the request and started answering: whatever LiteLLM makes of a
-        # failure now (an Ollama error line is a KeyError to it), it is the provider's.
-        raise ProviderError(
-            f"The provider of {model_name} failed while answering. Try again, or pick another "
-            "model.",
-            model=model_name,
-            providerStatus=getattr(exc, "status_code", None),
-        ) from exc
-
-
-def _chunk(item: Any) -> Chunk:
-    raw = item.model_dump(exclude_none=True)
-    chunk = Chunk(raw={k: v for k, v in raw.items() if not k.startswith("vertex_ai_")})
-    for choice in chunk.raw.get("choices") or ():
-        choice.setdefault("finish_reason", None)
-    usage = chunk.raw.get("usage")
-    if isinstance(usage, dict):
-        chunk.usage = usage_of(usage)
-    choices = getattr(item, "choices", None) or []
-    if choices:
-        choice = choices[0]
-        delta = getattr(choice, "delta", None)
-        chunk.text = (getattr(delta, "content", None) or "") if delta is not None else ""
-        chunk.finish_reason = getattr(choice, "finish_reason", None)
-        calls = getattr(delta, "tool_calls", None) if delta is not None else None
-        if calls:
-            chunk.tool_calls = [
-                c.model_dump() if hasattr(c, "model_dump") else dict(c) for c in calls
-            ]
-    return chunk
 
 
 def _probe_failure(exc: Exception, params: Mapping[str, Any]) -> str:

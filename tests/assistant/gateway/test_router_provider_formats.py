@@ -320,11 +320,6 @@ async def test_a_provider_failing_before_the_first_token_falls_back(
 
 
 async def test_a_provider_failing_once_is_retried(app: AppHarness, fake: FormatFake) -> None:
-    if fake.name == "gemini":
-        pytest.skip(
-            "LiteLLM opens Gemini's streams lazily: a failure before the first token surfaces "
-            "as a MidStreamFallbackError, which falls back but is not retried"
-        )
     fake.behave("flaky", text=TEXT, fail_status=429, fail_times=1)
     events = await _ask(app, f"{fake.name}-flaky")
     assert _text(events) == TEXT and events[-1][1] == "done", events
