@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal, get_args
+from urllib.parse import urlsplit
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from core.schemas import Schema
 
@@ -36,12 +37,28 @@ ModelName = Annotated[
 Price = Annotated[float, Field(ge=0, le=1_000_000)]
 
 
+def _with_host(url: str) -> str:
+    # urlsplit refuses some URLs the pattern lets through (`http://[`: an unclosed IPv6 literal).
+    try:
+        host = urlsplit(url).hostname
+    except ValueError as exc:
+        raise ValueError(f"Not a URL: {exc}.") from None
+    if not host:
+        raise ValueError("The URL names no host.")
+    return url
+
+
+ApiBase = Annotated[
+    str, Field(max_length=2000, pattern=r"^https?://\S+$"), AfterValidator(_with_host)
+]
+
+
 class ProviderCreate(Schema):
     """A new provider: its LiteLLM type, where it is and the key to call it with."""
 
     name: str = Field(min_length=1, max_length=200)
     type: ProviderType
-    api_base: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
+    api_base: ApiBase | None = None
     api_version: str | None = Field(default=None, max_length=50)
     api_key: str | None = Field(default=None, min_length=1, max_length=10_000)
 
@@ -51,7 +68,7 @@ class ProviderUpdate(Schema):
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     type: ProviderType | None = None
-    api_base: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
+    api_base: ApiBase | None = None
     api_version: str | None = Field(default=None, max_length=50)
     api_key: str | None = Field(default=None, min_length=1, max_length=10_000)
 

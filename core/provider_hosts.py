@@ -53,7 +53,10 @@ def api_base_of(params: Mapping[str, Any]) -> str | None:
 def _written(url: str) -> tuple[str, int, str | None]:
     """The host and port of a URL, and the address its host is written as (numeric forms such
     as `2852039166` read as the system reads them), or None for a name to resolve."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # not a URL (an unclosed IPv6 literal): nothing can be reached through it
+        return "", 0, None
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:

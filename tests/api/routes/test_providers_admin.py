@@ -112,6 +112,17 @@ async def test_bad_provider_input_is_a_422_naming_the_problem(harness: AppHarnes
         "/api/providers", json={"name": "v", "type": "carrier-pigeon"}, headers=headers
     )
     assert bad_type.status_code == 422
+    for base in ("http://[", "http://[::1", "http://:80/v1"):  # found by the schema fuzz: a 500
+        broken = await client.post(
+            "/api/providers",
+            json={"name": "v", "type": "openai-compatible", "apiBase": base},
+            headers=headers,
+        )
+        assert broken.status_code == 422, (base, broken.text)
+        patched = await client.patch(
+            "/api/providers/anything", json={"apiBase": base}, headers=headers
+        )
+        assert patched.status_code == 422, (base, patched.text)
     await add_provider(harness, name="twice", type="openai")
     again = await client.post(
         "/api/providers", json={"name": "TWICE", "type": "openai"}, headers=headers
