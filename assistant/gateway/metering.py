@@ -10,6 +10,7 @@ shielded from the cancellation. No other module calls the gateway's model-callin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
@@ -145,18 +146,29 @@ class MeteredCall:
             raise RuntimeError("a metered call is admitted once")
         self.model.check_access(self.caller.team_ids)
         metering = self.metering
-        reservation = await admission.admit(
-            metering.factory,
-            caller=self.caller,
-            model=self.model,
-            prompt_tokens=self.prompt_tokens,
-            max_output_tokens=self.max_output_tokens,
-            source=self.source,
-            limits=metering.limits,
-            also=also,
-            process_id=metering.process_id,
-            headroom=self._note_headroom,
+        admitting = asyncio.ensure_future(
+            admission.admit(
+                metering.factory,
+                caller=self.caller,
+                model=self.model,
+                prompt_tokens=self.prompt_tokens,
+                max_output_tokens=self.max_output_tokens,
+                source=self.source,
+                limits=metering.limits,
+                also=also,
+                process_id=metering.process_id,
+                headroom=self._note_headroom,
+            )
         )
+        try:
+            reservation = await asyncio.shield(admitting)
+        except asyncio.CancelledError:
+            # Cancelled while admitting (a shutdown dropping a title): the reservation may be
+            # committed already, and no `async with` will settle it. Release it, then go.
+            with contextlib.suppress(Exception):
+                self.reservation_id = (await admitting).id
+                await self.close(asyncio.CancelledError())
+            raise
         self.reservation_id = reservation.id
         self.renewed_at = time.monotonic()
         return self
