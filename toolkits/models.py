@@ -12,7 +12,8 @@ from core.database import Base, IdMixin, TimestampMixin
 
 
 class Toolkit(IdMixin, TimestampMixin, Base):
-    """An external MCP server as a named set of tools, owned by a user and optionally shared."""
+    """An external MCP server (or, `custom`, a set of HTTP tools) as a named set of tools, owned by
+    a user and optionally shared."""
 
     __tablename__ = "toolkits_toolkit"
 
@@ -46,6 +47,9 @@ class ToolkitTool(IdMixin, TimestampMixin, Base):
     approved_hash: Mapped[str | None] = mapped_column(String(64))
     side_effects: Mapped[bool] = mapped_column(Boolean, default=True)
     present: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A custom toolkit's HTTP request (toolkits/request_templates.py); None for an MCP tool.
+    config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    discovered_by: Mapped[str | None] = mapped_column(String(20))
 
 
 class ToolkitConnection(IdMixin, TimestampMixin, Base):
