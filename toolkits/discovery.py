@@ -38,7 +38,8 @@ def can_edit(toolkit: Toolkit, user: User) -> bool:
     return toolkit.owner_id == user.id or user.is_admin
 
 
-def _visible(user: User) -> Select[Toolkit]:
+def visible(user: User) -> Select[Toolkit]:
+    """The external toolkits a user may see: their own and shared ones (admins see all)."""
     if user.is_admin:
         return select(Toolkit)
     return select(Toolkit).where(or_(Toolkit.owner_id == user.id, Toolkit.shared.is_(True)))
@@ -48,7 +49,7 @@ async def list_page(session: AsyncSession, *, user: User, page: PageRequest) -> 
     """The external toolkits a user may see: their own and shared ones (admins see all)."""
     return await paginate(
         session,
-        _visible(user),
+        visible(user),
         page,
         sortable={"createdAt": Toolkit.created_at, "name": Toolkit.name},
         searchable=(Toolkit.name, Toolkit.description),
@@ -58,7 +59,7 @@ async def list_page(session: AsyncSession, *, user: User, page: PageRequest) -> 
 
 async def all_visible(session: AsyncSession, *, user: User) -> Sequence[Toolkit]:
     """Every external toolkit a user may see."""
-    return list(await session.scalars(_visible(user).order_by(Toolkit.name)))
+    return list(await session.scalars(visible(user).order_by(Toolkit.name)))
 
 
 async def get_visible(session: AsyncSession, *, user: User, toolkit_id: str) -> Toolkit:
