@@ -1,7 +1,7 @@
 """search indexes: SQLite FTS5 tables kept by triggers, PostgreSQL tsvector columns with GIN
 
-Full-text indexes over chat titles, message text, assistants, library file names, toolkits and
-jobs (`core.fulltext`), filled from the rows already there.
+Full-text indexes over chat titles, message text, assistants, library file names and toolkits
+(`core.fulltext`), filled from the rows already there.
 
 Revision ID: assistant_0012
 Revises: assistant_0011
@@ -17,15 +17,16 @@ from core.fulltext import FullTextIndex
 revision: str = "assistant_0012"
 down_revision: str | Sequence[str] | None = "assistant_0011"
 branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = ("knowledge_0001", "toolkits_0001")
+depends_on: str | Sequence[str] | None = ("knowledge_0001", "toolkits_0003")
 
-# The indexes as they were made here (assistant/search_everywhere.py searches them).
+# The indexes as they were made here (assistant/search_everywhere.py searches them). On SQLite, a
+# later migration that recreates one of these tables (batch mode) drops its triggers: make the
+# index again after it (`drop_statements`, then `create_statements`).
 INDEXES = (
     FullTextIndex("assistant_chat", ("title",)),
     FullTextIndex("assistant_message", ("content",)),
     FullTextIndex("assistant_assistant", ("name", "description"), (4.0, 1.0)),
     FullTextIndex("knowledge_file", ("name",)),
-    FullTextIndex("knowledge_job", ("name",)),
     FullTextIndex("toolkits_toolkit", ("name", "description"), (4.0, 1.0)),
 )
 
