@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api import errors, logs, markdown, mcp_server, telemetry, tool_sources, v1_errors, webhooks
+from api.audit_origin import AuditOriginMiddleware
 from api.body_limits import BodyLimitMiddleware
 from api.metrics import MetricsMiddleware
 from api.middleware import RequestIdMiddleware
@@ -199,6 +200,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     app.add_middleware(RefuseWhileDraining, drain=drain)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(AuditOriginMiddleware)  # after TrustedProxies set the client
     app.add_middleware(TrustedProxies, proxies=settings.trusted_proxies)  # outermost
     tracing = telemetry.configure(app, settings)  # None unless configured
     if tracing is not None:

@@ -10,7 +10,7 @@ import httpx
 
 from api.services import Services
 from billing import alerts
-from core import webhooks
+from core import audit, webhooks
 from core.errors import WebhookUrlNotAllowed
 from toolkits.errors import UnsafeUrl
 from toolkits.ssrf import AddressPolicy
@@ -50,12 +50,14 @@ def policy_of(services: Services) -> webhooks.WebhookPolicy:
 
 
 async def send_forever(services: Services) -> None:
-    """Queue and send webhooks every `webhook_poll_seconds` until cancelled."""
+    """Queue and send webhooks every `webhook_poll_seconds` until cancelled (and, on the same
+    beat, drop audit events past `audit_retention_days`)."""
     settings = services.settings
     policy = policy_of(services)
     async with httpx.AsyncClient(timeout=policy.timeout_seconds) as client:
         while True:
             try:
+                await audit.prune(services.sessions, keep_days=settings.audit_retention_days)
                 if settings.alert_webhook_url:
                     await alerts.deliver_pending(
                         services.sessions,

@@ -38,6 +38,8 @@ class User(IdMixin, TimestampMixin, Base):
     role: Mapped[str] = mapped_column(String(20), default="member")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_login_at: Mapped[datetime | None]
+    # how they last signed in: "password" or "oidc" (API token use is read from the tokens)
+    last_login_method: Mapped[str | None] = mapped_column(String(20))
 
     @property
     def is_admin(self) -> bool:
@@ -226,6 +228,49 @@ class WebhookDelivery(IdMixin, Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     delivered_at: Mapped[datetime | None]
+
+
+class AuditEvent(IdMixin, Base):
+    """Something security-relevant that happened (`core.audit`): a sign-in, a token or grant made
+    or revoked, a role, team or secret changed. No foreign keys: events outlive what they name."""
+
+    __tablename__ = "core_audit_event"
+    __table_args__ = (Index("ix_core_audit_event_subject", "subject_type", "subject_id"),)
+
+    at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+    kind: Mapped[str] = mapped_column(String(60), index=True)
+    actor_id: Mapped[str | None] = mapped_column(String(26), index=True)
+    subject_type: Mapped[str | None] = mapped_column(String(40))
+    subject_id: Mapped[str | None] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(20), default="success")
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(500))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class TwoFactor(Base):
+    """A user's TOTP authenticator (`core.two_factor`): the sealed secret, whether enrolment was
+    confirmed, and the last time-step accepted (a code is good once)."""
+
+    __tablename__ = "core_two_factor"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("core_user.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret_sealed: Mapped[str] = mapped_column(Text)  # core.sealing, bound to the user id
+    confirmed_at: Mapped[datetime | None]
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class RecoveryCode(IdMixin, Base):
+    """A single-use recovery code for two-factor sign-in; only its hash is stored."""
+
+    __tablename__ = "core_recovery_code"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None]
 
 
 _IDENTITY = (User, ApiToken, Team, TeamMembership)

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     login_free_attempts: int = Field(default=5, ge=1)
     login_free_attempts_per_address: int = Field(default=20, ge=1)
     login_max_delay_seconds: int = Field(default=300, ge=1, le=86400)
+    # Two-factor sign-in (core.two_factor): who must use an authenticator app.
+    two_factor_required: Literal["off", "admins", "everyone"] = "off"
+    # The audit log (core.audit): events older than this are deleted.
+    audit_retention_days: int = Field(default=365, ge=1, le=36500)
     # Request bodies are cut off with 413 as they stream in past these (uploads: their own limits).
     max_json_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_v1_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
@@ -122,6 +126,11 @@ class Settings(BaseSettings):
     toolkit_stdio_max_sessions: int = Field(default=8, ge=1, le=256)
     toolkit_stdio_idle_seconds: float = Field(default=300.0, gt=0)
     mcp_allowed_origins: list[str] = Field(default_factory=list)
+    # MCP clients' OAuth (core.mcp_oauth): hosts whose redirect URIs register without an admin's
+    # approval (loopback always does), and how long access and refresh tokens live.
+    mcp_oauth_allowed_redirect_hosts: list[str] = Field(default_factory=list)
+    mcp_oauth_access_token_seconds: int = Field(default=3600, ge=60, le=86400)
+    mcp_oauth_refresh_token_days: int = Field(default=30, ge=1, le=365)
 
     # Assistant secrets: a base64 32-byte AES key; unset, a keyring file in data_dir is made.
     secrets_key: SecretStr = SecretStr("")
