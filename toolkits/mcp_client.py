@@ -165,7 +165,7 @@ class McpConnector:
         await self.policy.check_url(target.url)
         max_event = max(4 * self.limits.result_max_chars + 65_536, 1_048_576)
         async with (
-            _guarded_http(self.policy, target.headers, self.limits, target.auth) as http,
+            guarded_http(self.policy, target.headers, self.limits, target.auth) as http,
             Client(
                 streamable_http_client(target.url, http_client=http, max_sse_event_size=max_event)
             ) as client,
@@ -174,7 +174,7 @@ class McpConnector:
 
 
 @asynccontextmanager
-async def _guarded_http(
+async def guarded_http(
     policy: AddressPolicy,
     headers: Mapping[str, str],
     limits: Limits,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -63,8 +64,28 @@ class Targets:
         """
         if toolkit.kind == "mcp_stdio":
             return StdioTarget(tuple(toolkit.command or ()), key=toolkit.id)
+        headers = await self.headers_for(toolkit, user_id, toolkit.headers or {})
+        storage = GrantStorage(self.sessions, self.sealer, toolkit_id=toolkit.id, user_id=user_id)
+        auth = SignInAuth(
+            server_url=toolkit.url or "",
+            callback_url=self.callback_url,
+            storage=storage,
+            on_authorize=on_authorize,
+            wait_for_code=wait_for_code,
+        )
+        return HttpTarget(toolkit.url or "", headers, auth)
+
+    async def headers_for(
+        self, toolkit: Toolkit, user_id: str, stored_headers: Mapping[str, Mapping[str, str]]
+    ) -> dict[str, str]:
+        """Stored headers (the toolkit's, or a custom tool's) with their values: sealed ones
+        decrypted, secret ones resolved for the user's call.
+
+        Raises:
+            SecretMissing: as for `target_for`.
+        """
         headers: dict[str, str] = {}
-        for name, stored in (toolkit.headers or {}).items():
+        for name, stored in stored_headers.items():
             if "secret" in stored:
                 value = await self.secrets.lookup(
                     user_id=user_id, toolkit=toolkit, name=stored["secret"]
@@ -80,15 +101,7 @@ class Targets:
                 headers[name] = value
             else:
                 headers[name] = self.sealer.open(stored["sealed"], context=toolkit.id)
-        storage = GrantStorage(self.sessions, self.sealer, toolkit_id=toolkit.id, user_id=user_id)
-        auth = SignInAuth(
-            server_url=toolkit.url or "",
-            callback_url=self.callback_url,
-            storage=storage,
-            on_authorize=on_authorize,
-            wait_for_code=wait_for_code,
-        )
-        return HttpTarget(toolkit.url or "", headers, auth)
+        return headers
 
 
 def asked_to_sign_in(target: Target) -> bool:
