@@ -106,6 +106,14 @@ class Settings(BaseSettings):
     markdown_seconds: float = Field(default=10.0, gt=0)
     library_sync_root: Path | None = None
     job_poll_seconds: float = Field(default=15.0, gt=0)
+    # E-mail that jobs send (email and assistant-prompt actions), through this SMTP server.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = ""
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
 
     # The URL clients reach Switchboard at (absolute URLs it hands out); unset, the address it
     # listens on. Reverse proxies (IPs or CIDR networks) whose X-Forwarded-* headers are believed.
