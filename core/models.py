@@ -118,6 +118,23 @@ class LoginDevice(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
+class UserIdentity(IdMixin, Base):
+    """An OpenID provider's account (its name in settings + the
+    account's subject, `sub`) and the user it signs in as (`core.identities`)."""
+
+    __tablename__ = "core_user_identity"
+    __table_args__ = (
+        UniqueConstraint("provider", "subject", name="uq_core_user_identity_subject"),
+    )
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    last_login_at: Mapped[datetime | None]
+
+
 class Provider(IdMixin, TimestampMixin, Base):
     """An AI service provider an admin set up at run time; its credentials are sealed."""
 
