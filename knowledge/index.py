@@ -20,13 +20,13 @@ from typing import Any, Literal, Protocol
 
 from knowledge.chunking import Chunk
 from knowledge.errors import VectorStoreUnavailable
+from knowledge.fusion import DEFAULT_FUSION, FusionOptions
 from knowledge.sparse import SparseVector
 
 DENSE = "dense"
 SPARSE = "sparse"
 COLLECTION = "switchboard_chunks"
 KEYWORD_FIELDS = ("owner_user_id", "team_id", "file_id", "folder_id")
-RRF_K = 60
 SearchMode = Literal["hybrid", "dense", "sparse"]
 _POINT_NAMESPACE = uuid.UUID("5b0c6a1e-8d0f-4a8e-9a57-5e9b3f1c2d47")
 
@@ -136,11 +136,14 @@ class VectorIndex(Protocol):
         folder_ids: Sequence[str] | None = None,
         mode: SearchMode = "hybrid",
         exact: bool = False,
+        fusion: FusionOptions = DEFAULT_FUSION,
     ) -> list[SearchHit]:
         """The best chunks the scope may see: dense and sparse candidates fused by RRF.
 
         `identifiers` (the query's exact codes, `knowledge.sparse.identifier_vector`) adds a
-        third lexical candidate list to the fusion when it has terms.
+        third lexical candidate list to the fusion when it has terms. `fusion` sets how deep
+        each list is read and what it weighs (`knowledge.fusion`); ties are broken by a fixed
+        rule, so identical searches return identical orders.
         """
         ...
 

@@ -22,14 +22,13 @@ from qdrant_edge import (
     EdgeVectorParams,
     FieldCondition,
     Filter,
-    Fusion,
     MatchAny,
     MatchValue,
     Modifier,
     PayloadSchemaType,
     Point,
-    Prefetch,
     Query,
+    QueryBatchRequest,
     QueryRequest,
     ScrollRequest,
     SearchParams,
@@ -38,10 +37,10 @@ from qdrant_edge import (
 from qdrant_edge import SparseVector as EdgeSparseVector
 
 from knowledge.errors import IndexModelMismatch, VectorStoreUnavailable
+from knowledge.fusion import DEFAULT_FUSION, FusionOptions, fetched, fuse, settled
 from knowledge.index import (
     DENSE,
     KEYWORD_FIELDS,
-    RRF_K,
     SPARSE,
     CollectionSpec,
     CollectionState,
@@ -56,9 +55,6 @@ from knowledge.index import (
     state_of,
 )
 from knowledge.sparse import SparseVector
-
-_PREFETCH_FACTOR = 4
-_MIN_PREFETCH = 40
 
 
 def _optimize(shard: EdgeShard) -> None:
@@ -187,36 +183,40 @@ class EdgeIndex:
         folder_ids: Sequence[str] | None = None,
         mode: SearchMode = "hybrid",
         exact: bool = False,
+        fusion: FusionOptions = DEFAULT_FUSION,
     ) -> list[SearchHit]:
         where = tenant_filter(scope, file_ids, folder_ids)
         params = SearchParams(exact=exact)
         dense_query = Query.Nearest([float(value) for value in dense], using=DENSE)
         sparse_query = Query.Nearest(EdgeSparseVector(sparse.indices, sparse.values), using=SPARSE)
         if mode == "dense" or (mode == "hybrid" and not sparse.indices):
-            request = QueryRequest(
-                limit=limit, query=dense_query, filter=where, params=params, with_payload=True
+            return self._query([dense_query], where, params, limit)[0]
+        if mode == "sparse":
+            return self._query([sparse_query], where, params, limit)[0]
+        queries, weights = [dense_query, sparse_query], [fusion.dense_weight, fusion.sparse_weight]
+        if identifiers is not None and identifiers.indices:
+            exact_terms = EdgeSparseVector(identifiers.indices, identifiers.values)
+            queries.append(Query.Nearest(exact_terms, using=SPARSE))
+            weights.append(fusion.identifier_weight)
+        lists = self._query(queries, where, params, fusion.depth_for(limit))
+        return fuse(lists, weights, limit=limit, k=fusion.k)
+
+    def _query(
+        self, queries: list[Query], where: Filter, params: SearchParams, limit: int
+    ) -> list[list[SearchHit]]:
+        """Each query's hits in a fixed order, the queries run as one batch."""
+        asked = fetched(limit)
+        requests = [
+            QueryRequest(limit=asked, query=query, filter=where, params=params, with_payload=True)
+            for query in queries
+        ]
+        results = self._open().query_batch(QueryBatchRequest(requests))
+        return [
+            settled(
+                [hit(point.id, point.score, point.payload or {}) for point in points], asked, limit
             )
-        elif mode == "sparse":
-            request = QueryRequest(limit=limit, query=sparse_query, filter=where, with_payload=True)
-        else:
-            depth = max(limit * _PREFETCH_FACTOR, _MIN_PREFETCH)
-            prefetches = [
-                Prefetch(limit=depth, query=dense_query, filter=where, params=params),
-                Prefetch(limit=depth, query=sparse_query, filter=where),
-            ]
-            if identifiers is not None and identifiers.indices:
-                exact_terms = EdgeSparseVector(identifiers.indices, identifiers.values)
-                exact_query = Query.Nearest(exact_terms, using=SPARSE)
-                prefetches.append(Prefetch(limit=depth, query=exact_query, filter=where))
-            request = QueryRequest(
-                limit=limit,
-                query=Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]  # the stub misses Rrf
-                prefetches=prefetches,
-                filter=where,
-                with_payload=True,
-            )
-        points = self._open().query(request)
-        return [hit(point.id, point.score, point.payload or {}) for point in points]
+            for points in results
+        ]
 
     def file_chunks(self, file_id: str, *, limit: int = 1000, offset: int = 0) -> list[SearchHit]:
         where = Filter(must=[FieldCondition(key="file_id", match=MatchValue(file_id))])

@@ -18,10 +18,10 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from knowledge.errors import IndexModelMismatch, VectorStoreUnavailable
+from knowledge.fusion import DEFAULT_FUSION, FusionOptions, fetched, fuse, settled
 from knowledge.index import (
     DENSE,
     KEYWORD_FIELDS,
-    RRF_K,
     SPARSE,
     CollectionSpec,
     CollectionState,
@@ -37,8 +37,6 @@ from knowledge.index import (
 )
 from knowledge.sparse import SparseVector
 
-_PREFETCH_FACTOR = 4
-_MIN_PREFETCH = 40
 _UPSERT_BATCH = 256
 
 
@@ -181,35 +179,47 @@ class ServerIndex:
         folder_ids: Sequence[str] | None = None,
         mode: SearchMode = "hybrid",
         exact: bool = False,
+        fusion: FusionOptions = DEFAULT_FUSION,
     ) -> list[SearchHit]:
         where = tenant_filter(scope, file_ids, folder_ids)
         params = models.SearchParams(exact=exact)
-        dense_query = [float(value) for value in dense]
-        sparse_query = models.SparseVector(indices=sparse.indices, values=sparse.values)
-        depth = max(limit * _PREFETCH_FACTOR, _MIN_PREFETCH)
-        arguments: dict[str, Any]
+        dense_query = models.QueryRequest(
+            query=[float(value) for value in dense], using=DENSE, params=params
+        )
+        sparse_query = models.QueryRequest(
+            query=models.SparseVector(indices=sparse.indices, values=sparse.values), using=SPARSE
+        )
         if mode == "dense" or (mode == "hybrid" and not sparse.indices):
-            arguments = {"query": dense_query, "using": DENSE, "search_params": params}
-        elif mode == "sparse":
-            arguments = {"query": sparse_query, "using": SPARSE}
-        else:
-            prefetch = [
-                models.Prefetch(
-                    query=dense_query, using=DENSE, filter=where, limit=depth, params=params
-                ),
-                models.Prefetch(query=sparse_query, using=SPARSE, filter=where, limit=depth),
-            ]
-            if identifiers is not None and identifiers.indices:
-                terms = models.SparseVector(indices=identifiers.indices, values=identifiers.values)
-                prefetch.append(
-                    models.Prefetch(query=terms, using=SPARSE, filter=where, limit=depth)
-                )
-            arguments = {"query": models.RrfQuery(rrf=models.Rrf(k=RRF_K)), "prefetch": prefetch}
+            return self._query([dense_query], where, limit)[0]
+        if mode == "sparse":
+            return self._query([sparse_query], where, limit)[0]
+        queries, weights = [dense_query, sparse_query], [fusion.dense_weight, fusion.sparse_weight]
+        if identifiers is not None and identifiers.indices:
+            terms = models.SparseVector(indices=identifiers.indices, values=identifiers.values)
+            queries.append(models.QueryRequest(query=terms, using=SPARSE))
+            weights.append(fusion.identifier_weight)
+        lists = self._query(queries, where, fusion.depth_for(limit))
+        return fuse(lists, weights, limit=limit, k=fusion.k)
+
+    def _query(
+        self, queries: list[models.QueryRequest], where: models.Filter, limit: int
+    ) -> list[list[SearchHit]]:
+        """Each query's hits in a fixed order, the queries sent as one batch."""
+        asked = fetched(limit)
+        requests = [
+            query.model_copy(update={"filter": where, "limit": asked, "with_payload": True})
+            for query in queries
+        ]
         with _unavailable_on_error():
-            response = self._connect().query_points(
-                self._collection, query_filter=where, limit=limit, with_payload=True, **arguments
+            responses = self._connect().query_batch_points(self._collection, requests=requests)
+        return [
+            settled(
+                [hit(point.id, point.score, point.payload or {}) for point in response.points],
+                asked,
+                limit,
             )
-        return [hit(point.id, point.score, point.payload or {}) for point in response.points]
+            for response in responses
+        ]
 
     def file_chunks(self, file_id: str, *, limit: int = 1000, offset: int = 0) -> list[SearchHit]:
         found: list[SearchHit] = []

@@ -1,0 +1,94 @@
+"""Hybrid fusion: the dense, lexical and exact-identifier candidate lists merged into one ranking.
+
+Both index backends fetch each list on its own and fuse here, so they rank alike and every
+tie is broken by one fixed rule: fused score, then the best rank the chunk reached in any single
+list, then the earlier list (dense first), then the chunk's id. Identical searches over the same
+chunks therefore always return the same order, which rank fusion alone does not promise (a
+chunk ranked 3rd by meaning and one ranked 3rd by keywords score exactly alike).
+
+Weighted reciprocal rank fusion: a chunk at 1-based rank `r` of list `i` earns
+`weights[i] / (k + r)`. How deep each list is read and how much each weighs were tuned on the
+labelled documentation set of `bench/retrieval.py` (see bench/README.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the index's interface uses the options below; hits are only annotated here
+    from knowledge.index import SearchHit
+
+RRF_K = 60
+
+
+@dataclasses.dataclass(frozen=True)
+class FusionOptions:
+    """How deep each candidate list is read and what each weighs (dense, lexical, identifiers)."""
+
+    depth: int = 40
+    depth_factor: int = 4
+    k: int = RRF_K
+    dense_weight: float = 1.0
+    sparse_weight: float = 1.0
+    identifier_weight: float = 1.0
+
+    def depth_for(self, limit: int) -> int:
+        """Candidates fetched per list for a search returning `limit` hits."""
+        return max(limit * self.depth_factor, self.depth)
+
+
+DEFAULT_FUSION = FusionOptions()
+
+
+MARGIN = 8
+_SCORE_DIGITS = 6
+
+
+def fetched(wanted: int) -> int:
+    """How many hits to ask a list for when `wanted` are kept (see `settled`)."""
+    return wanted + MARGIN
+
+
+def _level(score: float) -> float:
+    """A score rounded, so equal texts tie even when the engine's sums differ in the last bits."""
+    return round(score, _SCORE_DIGITS)
+
+
+def settled(hits: Sequence[SearchHit], asked: int, wanted: int) -> list[SearchHit]:
+    """A list's first `wanted` hits in a fixed order: score descending, then chunk id.
+
+    When the index returned all `asked` hits, those scoring like the last one may be an
+    arbitrary few of more such chunks, so they are left out: the kept set is then the same
+    on every search (with exact scores; an approximate HNSW search is as stable as its graph).
+    """
+    ranked = sorted(hits, key=lambda item: (-_level(item.score), item.point_id))
+    if len(ranked) >= asked:
+        boundary = _level(ranked[-1].score)
+        ranked = [item for item in ranked if _level(item.score) > boundary] or ranked
+    return ranked[:wanted]
+
+
+def fuse(
+    lists: Sequence[Sequence[SearchHit]],
+    weights: Sequence[float],
+    *,
+    limit: int,
+    k: int = RRF_K,
+) -> list[SearchHit]:
+    """The best `limit` chunks of weighted reciprocal rank fusion, scored by it, ties broken.
+
+    Each list must already be in its fixed order (`settled`).
+    """
+    scores: dict[str, float] = {}
+    best: dict[str, tuple[int, int]] = {}  # (best rank, list giving it)
+    found: dict[str, SearchHit] = {}
+    for position, (candidates, weight) in enumerate(zip(lists, weights, strict=True)):
+        for rank, item in enumerate(candidates, start=1):
+            key = item.point_id
+            scores[key] = scores.get(key, 0.0) + weight / (k + rank)
+            best[key] = min(best.get(key, (rank, position)), (rank, position))
+            found.setdefault(key, item)
+    chosen = sorted(scores, key=lambda key: (-scores[key], best[key], key))[:limit]
+    return [dataclasses.replace(found[key], score=scores[key]) for key in chosen]
