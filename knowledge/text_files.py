@@ -18,7 +18,13 @@ from knowledge.errors import CorruptFile
 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _JSON_LINES_PER_BLOCK = 30
-_HTML_SKIPPED = {"script", "style", "noscript", "template", "svg", "head"}
+_HTML_SKIPPED = {
+    *("script", "style", "noscript", "template", "svg", "head"),
+    *("nav", "aside", "footer", "form", "button", "dialog"),
+}
+_HTML_CHROME_ROLES = {"navigation", "banner", "contentinfo", "search", "complementary"}
+_ANCHOR_MARKS = {"¶", "#", "§", "🔗"}
+_ANCHOR_MARK_END = re.compile(r"\s*[¶§]$")
 _HTML_BLOCKS = {"p", "li", "pre", "blockquote", "dt", "dd", "figcaption", "caption", "address"}
 _HTML_HEADINGS = {f"h{level}": level for level in range(1, 7)}
 
@@ -87,25 +93,35 @@ def _markdown_table(tokens: list[Token], index: int) -> tuple[list[list[str]], i
 
 
 def parse_html(data: bytes, limits: ParseLimits) -> ParsedDocument:
-    """HTML: headings, paragraphs, list items and tables; scripts and styles dropped."""
+    """HTML: headings, paragraphs, list items and tables of the page's main content.
+
+    Only the document's main content is read (`<main>`, `[role=main]` or its one `<article>`);
+    navigation, sidebars, footers, search forms, scripts and styles are dropped wherever they
+    are, and so are heading anchors (the "¶" or "#" links documentation generators add).
+    """
     builder = DocumentBuilder(FileType.HTML, limits)
     soup = bs4.BeautifulSoup(data, "lxml")
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    stack: list[bs4.element.PageElement] = list(reversed(list((soup.body or soup).children)))
+    _tidy(soup)
+    root = _main_content(soup)
+    stack: list[bs4.element.PageElement] = list(reversed(list(root.children)))
     while stack:
         node = stack.pop()
         if isinstance(node, bs4.element.NavigableString):
             if type(node) is bs4.element.NavigableString:
                 builder.paragraph(str(node))
             continue
-        if not isinstance(node, bs4.element.Tag) or node.name in _HTML_SKIPPED:
+        if not isinstance(node, bs4.element.Tag) or _is_chrome(node):
             continue
         if node.name in _HTML_HEADINGS:
-            builder.heading(node.get_text(" ", strip=True), _HTML_HEADINGS[node.name])
+            heading = _ANCHOR_MARK_END.sub("", " ".join(node.get_text().split()))
+            builder.heading(heading, _HTML_HEADINGS[node.name])
         elif node.name == "table":
             builder.table(_html_table(node))
+        elif node.name == "pre":
+            builder.paragraph(node.get_text())
         elif node.name in _HTML_BLOCKS and not node.find(_BLOCK_CHILDREN):
-            builder.paragraph(" ".join(node.get_text(" ").split()))
+            builder.paragraph(" ".join(node.get_text().split()))
         else:
             stack.extend(reversed(list(node.children)))
     document = builder.build()
@@ -118,6 +134,36 @@ def parse_html(data: bytes, limits: ParseLimits) -> ParsedDocument:
             title=title,
         )
     return document
+
+
+def _main_content(soup: bs4.BeautifulSoup) -> bs4.Tag | bs4.BeautifulSoup:
+    """The element holding the page's own content: `<main>`, `[role=main]`, a lone `<article>`."""
+    found = soup.find("main") or soup.find(True, attrs={"role": "main"})
+    if isinstance(found, bs4.Tag):
+        return found
+    articles = soup.find_all("article")
+    if len(articles) == 1 and isinstance(articles[0], bs4.Tag):
+        return articles[0]
+    return soup.body or soup
+
+
+def _is_chrome(node: bs4.Tag) -> bool:
+    """Scripts, styles and the page's furniture: navigation, sidebars, footers, search."""
+    return node.name in _HTML_SKIPPED or node.get("role") in _HTML_CHROME_ROLES
+
+
+def _tidy(soup: bs4.BeautifulSoup) -> None:
+    """Drop the links to a heading shown as a mark ("¶", "#", "§", "🔗") beside it.
+
+    Line breaks become newlines, as inline text is joined without separators (so that
+    `<span>bisect.</span><span>bisect_left</span>` stays one identifier).
+    """
+    for line_break in soup.find_all("br"):
+        line_break.replace_with("\n")
+    for anchor in soup.find_all("a", href=True):
+        mark = str(anchor["href"]).startswith("#") and anchor.get_text(strip=True) in _ANCHOR_MARKS
+        if mark or "headerlink" in (anchor.get("class") or []):
+            anchor.decompose()
 
 
 _BLOCK_CHILDREN = [*_HTML_BLOCKS, *_HTML_HEADINGS, "table", "div", "ul", "ol", "section"]

@@ -73,6 +73,55 @@ def test_markdown_and_html_nest_sections_by_heading_level() -> None:
         _assert_offsets_locate_blocks(document)
 
 
+SPHINX_PAGE = b"""<!DOCTYPE html><html><head><title>bisect - Array bisection</title></head><body>
+<div class="related" role="navigation"><h3>Navigation</h3><ul><li><a href="index.html">index</a>
+</li><li><a href="heapq.html">previous</a> |</li></ul></div>
+<div class="document"><div class="documentwrapper"><div class="bodywrapper">
+<div class="body" role="main">
+<section id="bisect"><h1><code class="xref"><span class="pre">bisect</span></code> - Array
+bisection algorithm<a class="headerlink" href="#bisect" title="Permalink">\xc2\xb6</a></h1>
+<p>This module keeps a list in sorted order<br>without sorting it after each insertion.</p>
+<dl class="py function"><dt class="sig" id="bisect.bisect_left"><span class="sig-prename">\
+<span class="pre">bisect.</span></span><span class="sig-name"><span class="pre">bisect_left</span>\
+</span><span class="sig-paren">(</span><em>a</em>, <em>x</em><span class="sig-paren">)</span>\
+<a class="headerlink" href="#bisect.bisect_left">\xc2\xb6</a></dt>
+<dd><p>Locate the insertion point for <em>x</em> in <em>a</em>.</p></dd></dl>
+<section id="examples"><h2>Examples<a href="#examples">#</a></h2>
+<pre><span class="gp">&gt;&gt;&gt; </span>grade(33)
+<span class="s1">'F'</span></pre></section></section></div></div></div>
+<div class="sphinxsidebar" role="navigation" aria-label="main navigation">
+<h3><a href="contents.html">Table of Contents</a></h3><ul><li>bisect</li></ul>
+<h4>Previous topic</h4><p class="topless"><a href="heapq.html">heapq</a></p>
+<div role="note"><h3>This Page</h3><ul><li><a href="bugs.html">Report a Bug</a></li></ul></div>
+<div id="searchbox" role="search"><form><input type="text" name="q"></form></div></div>
+</div><div class="footer">&copy; Copyright 2001-2023, Python Software Foundation.</div>
+</body></html>"""
+
+
+def test_html_keeps_the_main_content_without_navigation_or_heading_anchors() -> None:
+    document = parse_document(SPHINX_PAGE, LIMITS)
+    for chrome in ("Navigation", "previous", "Table of Contents", "Previous topic", "This Page"):
+        assert chrome not in document.text
+    assert "Report a Bug" not in document.text and "Copyright" not in document.text
+    assert "\u00b6" not in document.text and "Examples#" not in document.text
+    signature = next(block for block in document.blocks if "bisect_left" in block.text)
+    assert signature.text == "bisect.bisect_left(a, x)"  # one identifier, as written
+    assert signature.section == ("bisect - Array bisection algorithm",)
+    example = next(block for block in document.blocks if "grade" in block.text)
+    assert example.section[-1] == "Examples" and example.text == ">>> grade(33)\n'F'"
+    assert "sorted order without sorting" in document.text  # a line break still parts words
+    _assert_offsets_locate_blocks(document)
+
+
+def test_html_without_a_main_element_drops_navigation_and_footers() -> None:
+    page = (
+        b"<html><body><nav><a href='/'>Home</a></nav><h1>Pumps</h1><p>Oil the pump.</p>"
+        b"<aside>Related posts</aside><footer>Imprint</footer></body></html>"
+    )
+    document = parse_document(page, LIMITS)
+    assert [block.text for block in document.blocks] == ["Pumps", "Oil the pump."]
+
+
 def test_csv_json_and_text_are_read_into_blocks() -> None:
     csv_doc = parse_document(samples.csv_file([["id", "name"], ["7", "Ann"]]), LIMITS)
     assert csv_doc.blocks[0].text == "id | name\n7 | Ann"
