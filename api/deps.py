@@ -25,6 +25,7 @@ from core import api_tokens, auth_epoch, clock, login_sessions, teams
 from core.database import write_transaction
 from core.errors import PermissionDenied, Unauthenticated
 from core.listing import PageRequest
+from core.mcp_oauth import tokens as mcp_tokens
 from core.models import ApiToken, LoginSession, Team, User
 
 SESSION_COOKIE = "switchboard_session"
@@ -136,6 +137,8 @@ async def _cookie(request: Request, services: Services, secret: str) -> Principa
 
 
 async def _bearer(request: Request, services: Services, secret: str) -> Principal:
+    if mcp_tokens.is_access_token(secret):  # bound to the /mcp resource (RFC 8707)
+        raise Unauthenticated("This is an MCP client's access token: it works on /mcp only.")
     cache = _cache(request, "auth_cache", ApiToken)
     epoch = await auth_epoch.current(services.sessions)
     cached = cache.get(secret, epoch=epoch)

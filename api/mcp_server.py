@@ -1,7 +1,9 @@
-"""Switchboard as an MCP server at /mcp: Streamable HTTP, Bearer API tokens, tools as the caller.
+"""Switchboard as an MCP server at /mcp: Streamable HTTP, Bearer tokens, tools as the caller.
 
-Each tool acts as the user whose API token made the request, with that user's permissions, seat and
-budgets. The token is checked on every HTTP request (so a revoked token stops at once), the SDK
+Two kinds of Bearer token work here: API tokens, and the access tokens MCP clients get by OAuth
+from Switchboard itself (`api.routes.mcp_oauth`; those work on /mcp only). Each tool acts as the
+token's user, with that user's permissions, seat and budgets. The token is checked on every HTTP
+request (so a revoked token or grant stops at once), the SDK
 binds each MCP session id to the token that opened it, and a foreign `Origin` is refused.
 """
 
@@ -34,6 +36,9 @@ from core import api_tokens, teams
 from core.database import write_transaction
 from core.errors import SwitchboardError
 from core.listing import PageRequest
+from core.mcp_oauth import clients as mcp_clients
+from core.mcp_oauth import grants as mcp_grants
+from core.mcp_oauth import tokens as mcp_tokens
 from core.models import User
 from core.settings import Settings
 from knowledge.library_source import LibrarySource
@@ -51,17 +56,21 @@ async def protected_resource_metadata(request: Request) -> dict[str, Any]:
         "resource": base + "/mcp",
         "authorization_servers": [base],
         "bearer_methods_supported": ["header"],
+        "scopes_supported": [mcp_clients.SCOPE],
         "resource_documentation": base + "/docs",
     }
 
 
 class ApiTokenVerifier:
-    """Checks Bearer API tokens: the token's id is the client, its user the subject."""
+    """Checks Bearer tokens: an MCP client's OAuth access token (its client is the client, the
+    scope `mcp`, the audience our /mcp) or an API token (its id is the client)."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
 
     async def verify_token(self, token: str) -> AccessToken | None:
+        if mcp_tokens.is_access_token(token):
+            return await self._oauth(token)
         async with self.services.sessions() as session:
             found = await api_tokens.resolve(session, secret=token)
         if found is None:
@@ -70,6 +79,24 @@ class ApiTokenVerifier:
         expires = int(row.expires_at.timestamp()) if row.expires_at else None
         return AccessToken(
             token=token, client_id=row.id, scopes=[], expires_at=expires, subject=user.id
+        )
+
+    async def _oauth(self, token: str) -> AccessToken | None:
+        async with self.services.sessions() as session:
+            found = await mcp_tokens.resolve_access(session, secret=token)
+        if found is None:
+            return None
+        grant = found.grant
+        if mcp_grants.needs_touch(grant.last_used_at):
+            async with write_transaction(self.services.sessions) as write:
+                await mcp_grants.touch(write, grant_id=grant.id)
+        return AccessToken(
+            token=token,
+            client_id=grant.client_id,
+            scopes=grant.scope.split(),
+            expires_at=found.expires_at,
+            subject=found.user.id,
+            resource=grant.resource,
         )
 
 
@@ -125,7 +152,9 @@ async def _caller(services: Services) -> tuple[User, Caller]:
         if user is None or not user.active:
             raise ToolError("Not authenticated.")
         team_ids = await teams.team_ids_of(session, user_id=user.id)
-    return user, Caller(user_id=user.id, team_ids=team_ids, api_token_id=token.client_id)
+    # Usage is billed to the API token that made the call; an OAuth client's call to the user.
+    api_token_id = None if mcp_tokens.is_access_token(token.token) else token.client_id
+    return user, Caller(user_id=user.id, team_ids=team_ids, api_token_id=api_token_id)
 
 
 def _add_tools(server: MCPServer, services: Services) -> None:

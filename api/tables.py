@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import assistant.models
 import billing.models
+import core.mcp_oauth.models
 import core.models
 import knowledge.models
 import toolkits.models
 from core.database import Base
 
 metadata = Base.metadata
-MODEL_MODULES = (core.models, assistant.models, billing.models, knowledge.models, toolkits.models)
+MODEL_MODULES = (
+    core.models,
+    core.mcp_oauth.models,
+    assistant.models,
+    billing.models,
+    knowledge.models,
+    toolkits.models,
+)

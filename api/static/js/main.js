@@ -31,7 +31,10 @@ const ROUTES = [
   { pattern: /^#\/admin(?:\/([\w-]+))?$/, page: 'admin', keys: ['section'], nav: 'Admin', admin: true },
   { pattern: /^#\/files\/([\w-]+)(?:\/passages\/(\d+))?$/, page: 'file', keys: ['fileId', 'passage'] },
   { pattern: /^#\/shared\/([\w-]+)$/, page: 'shared', keys: ['token'], public: true },
+  { pattern: /^#\/authorize\/([\w-]+)$/, page: 'authorize', keys: ['requestId'] },
 ];
+/** Where to go after logging in, when login interrupted an MCP client's consent (sessionStorage). */
+const RETURN_KEY = 'switchboard.afterLogin';
 
 /** The logged-in user (GET /api/me), null until known. @type {any} */
 let me = null;
@@ -46,6 +49,7 @@ function navigate(hash) {
 
 function showLogin() {
   me = null;
+  if (location.hash.startsWith('#/authorize/')) sessionStorage.setItem(RETURN_KEY, location.hash);
   location.hash = '#/login';
 }
 
@@ -60,7 +64,9 @@ function loginView(root) {
     try {
       await api('/api/auth/login', { method: 'POST', body: { username: username.value, password: password.value } });
       me = await api('/api/me');
-      navigate('#/chat');
+      const back = sessionStorage.getItem(RETURN_KEY);
+      sessionStorage.removeItem(RETURN_KEY);
+      navigate(back && back.startsWith('#/authorize/') ? back : '#/chat');
     } catch (err) {
       error.textContent = err.message;
       error.hidden = false;
