@@ -29,15 +29,19 @@ from sqlalchemy import column as sql_column
 from core.errors import InvalidInput
 
 MAX_QUERY_CHARS = 200
-MAX_WORDS = 16
+MAXWORDS = 16
 # Text past this many characters of a row is not indexed (PostgreSQL refuses tsvectors over
 # 1 MB; a message is seldom longer than this).
 MAX_INDEXED_CHARS = 100_000
 VECTOR_COLUMN = "search_vector"
-_WORD = re.compile(r"[^\W_]+")
+WORD = re.compile(r"[^\W_]+")
 _PG_SEPARATORS = "'[^[:alnum:]]+'"
 _SNIPPET_CHARS = 200
 _BEFORE_CHARS = 60
+
+
+# A select of any columns.
+Rows = Select[*tuple[Any, ...]]
 
 
 class InvalidSearch(InvalidInput):
@@ -74,7 +78,7 @@ def parse(text: str | None) -> Terms | None:
     text = (text or "").strip()
     if not text or len(text) > MAX_QUERY_CHARS:
         raise InvalidSearch(max_chars=MAX_QUERY_CHARS, chars=len(text))
-    words = tuple(word.lower() for word in _WORD.findall(text))[:MAX_WORDS]
+    words = tuple(word.lower() for word in WORD.findall(text))[:MAXWORDS]
     return Terms(words) if words else None
 
 
@@ -149,13 +153,14 @@ class FullTextIndex:
         found = select(fts.c.rowid).where(literal_column(self.fts_table).op("MATCH")(terms.fts5()))
         return literal_column(f"{self.table}.rowid").in_(found)
 
-    def ranked(self, stmt: Select[Any], dialect: str, terms: Terms) -> Select[Any]:
+    def ranked(self, stmt: Rows, dialect: str, terms: Terms) -> Rows:
         """`stmt` (selecting from the table) narrowed to the rows holding every word, with their
         relevance added as a last column (higher is better) and ordered by it, best first."""
         if dialect == "postgresql":
             vector: ColumnElement[Any] = literal_column(f"{self.table}.{VECTOR_COLUMN}")
             query = self._tsquery(terms)
-            score = func.ts_rank(vector, query)
+            # normalisation 1: divided by 1 + the log of the row's length, as bm25 weighs length
+            score = func.ts_rank(vector, query, 1)
             return stmt.add_columns(score).where(vector.op("@@")(query)).order_by(score.desc())
         fts = table(self.fts_table, sql_column("rowid"))
         rank = func.bm25(literal_column(self.fts_table), *self.weights)
@@ -180,7 +185,7 @@ def _marks(piece: str, terms: Terms) -> list[tuple[int, int]]:
     whole, last = terms.words[:-1], terms.words[-1]
     return [
         word.span()
-        for word in _WORD.finditer(piece)
+        for word in WORD.finditer(piece)
         if word.group().lower() in whole or word.group().lower().startswith(last)
     ]
 

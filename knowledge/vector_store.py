@@ -25,6 +25,7 @@ from knowledge.index import (
     VectorIndex,
 )
 from knowledge.retrieval import Passage, retrieve
+from knowledge.sparse import query_vector
 
 EmbeddingBackend = Literal["onnx", "torch", "hash", "litellm"]
 # Builds the embedder of the `litellm` backend; the app injects it (knowledge holds no LiteLLM).
@@ -178,6 +179,22 @@ class VectorStore:
                 seen.add(key)
                 unique.append(passage)
         return unique[:limit]
+
+    async def keyword_search(self, scope: TenantScope, query: str, limit: int) -> list[SearchHit]:
+        """The chunks the scope may see that best match the query's words (BM25 over the sparse
+        vectors only: no embedding, nothing billed), best first.
+
+        Raises:
+            VectorStoreUnavailable: the index cannot be reached.
+            EmbeddingModelUnavailable: the model cannot be loaded.
+        """
+        self.check_available()
+        vector = query_vector(query)
+        if not vector.indices:
+            return []
+        return await asyncio.to_thread(
+            lambda: self.ready()[0].search(scope, [], vector, limit=limit, mode="sparse")
+        )
 
     async def delete_file(self, file_id: str) -> None:
         """Remove a file's chunks from the index."""

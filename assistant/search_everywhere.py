@@ -1,0 +1,198 @@
+"""Search everywhere: one ranked list over what a user can see, on the full-text indexes.
+
+Each kind of object is searched with the visibility rule its own list uses (a user's chats and
+their messages; assistants they may use; library files of theirs and their teams'; toolkits they
+may see; their jobs), ranked by the engine (bm25 on SQLite, ts_rank on PostgreSQL), and the hits
+of all kinds are merged by score. Library file content is not in SQL: the chunks are in the
+vector index with a BM25 sparse vector, so content hits come from a keyword-only (sparse) search
+there, when the caller has an indexed file and the index can be reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant.assistants.sharing import Viewer, usable_clause
+from assistant.models import Assistant, Chat, Message
+from core.fulltext import WORD, FullTextIndex, Rows, Snippet, Terms, snippet
+from core.models import User
+from knowledge import library
+from knowledge.index import TenantScope
+from knowledge.models import Job, LibraryFile
+from toolkits import discovery
+from toolkits.models import Toolkit
+
+HitType = Literal["chat", "message", "assistant", "file", "toolkit", "job"]
+HIT_TYPES: tuple[HitType, ...] = ("chat", "message", "assistant", "file", "toolkit", "job")
+_INDEXED: tuple[HitType, ...] = ("chat", "message", "assistant", "file", "toolkit")
+# A user's jobs are few: their names are matched here rather than through an index.
+MAX_JOBS = 1000
+
+CHATS = FullTextIndex("assistant_chat", ("title",))
+MESSAGES = FullTextIndex("assistant_message", ("content",))
+ASSISTANTS = FullTextIndex("assistant_assistant", ("name", "description"), (4.0, 1.0))
+FILES = FullTextIndex("knowledge_file", ("name",))
+TOOLKITS = FullTextIndex("toolkits_toolkit", ("name", "description"), (4.0, 1.0))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hit:
+    """One thing found: what it is, its id and title, why it matched, and how well."""
+
+    type: HitType
+    id: str
+    title: str
+    snippet: Snippet
+    score: float
+    chat_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContentHit:
+    """A passage of a library file that holds the words."""
+
+    file_id: str
+    file_name: str
+    text: str
+    score: float
+
+
+class ContentSearch(Protocol):
+    """Keyword search over the library's stored chunks (`VectorStore.keyword_search`)."""
+
+    async def __call__(self, scope: TenantScope, query: str, limit: int) -> list[ContentHit]:
+        """The chunks of files the scope may see that hold the words, best first."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Searcher:
+    """Who is searching: the user and their teams."""
+
+    user: User
+    team_ids: tuple[str, ...]
+
+    @property
+    def scope(self) -> TenantScope:
+        """The searcher as the library sees them."""
+        return TenantScope(self.user.id, self.team_ids)
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    searcher: Searcher,
+    text: str,
+    terms: Terms | None,
+    types: Collection[HitType] = HIT_TYPES,
+    limit: int = 20,
+    content: ContentSearch | None = None,
+) -> list[Hit]:
+    """The best `limit` hits of the asked types the searcher may see, best first.
+
+    `terms` are the parsed words of `text` (`core.fulltext.parse`); None finds nothing.
+    """
+    if terms is None:
+        return []
+    dialect = session.get_bind().dialect.name
+    hits: list[Hit] = []
+    for kind in _INDEXED:
+        if kind not in types:
+            continue
+        stmt, index = _query(kind, searcher)
+        rows = await session.execute(index.ranked(stmt, dialect, terms).limit(limit))
+        hits += [_hit(kind, tuple(row), terms) for row in rows]
+    if "job" in types:
+        hits += await _job_hits(session, searcher, terms)
+    if "file" in types and content is not None:
+        hits = _with_content(
+            hits, await _content_hits(session, searcher, text, limit, content), terms
+        )
+    hits.sort(key=lambda hit: hit.score, reverse=True)
+    return hits[:limit]
+
+
+def _query(kind: HitType, searcher: Searcher) -> tuple[Rows, FullTextIndex]:
+    """What a kind's search reads (id, title, texts...) from the rows the searcher may see."""
+    user_id = searcher.user.id
+    if kind == "chat":
+        return select(Chat.id, Chat.title).where(Chat.user_id == user_id), CHATS
+    if kind == "message":
+        of_user = Chat.user_id == user_id
+        found = select(Message.id, Chat.title, Message.content, Message.chat_id)
+        return found.join(Chat, Chat.id == Message.chat_id).where(of_user), MESSAGES
+    if kind == "assistant":
+        usable = usable_clause(Viewer(user_id, searcher.team_ids))
+        return select(Assistant.id, Assistant.name, Assistant.description).where(usable), ASSISTANTS
+    if kind == "file":
+        visible = library.visible_to(LibraryFile, searcher.scope)
+        return select(LibraryFile.id, LibraryFile.name).where(visible), FILES
+    toolkits = discovery.visible(searcher.user)
+    return toolkits.with_only_columns(Toolkit.id, Toolkit.name, Toolkit.description), TOOLKITS
+
+
+def _hit(kind: HitType, row: tuple[Any, ...], terms: Terms) -> Hit:
+    if kind == "message":
+        message_id, title, text, chat_id, score = row
+        found = snippet(text, terms)
+        return Hit(
+            type=kind, id=message_id, title=title, snippet=found, score=score, chat_id=chat_id
+        )
+    identifier, title, *texts, score = row
+    text = next((t for t in texts if t and snippet(t, terms).html.count("<mark>")), title)
+    return Hit(type=kind, id=identifier, title=title, snippet=snippet(text, terms), score=score)
+
+
+async def _job_hits(session: AsyncSession, searcher: Searcher, terms: Terms) -> list[Hit]:
+    """The searcher's jobs (the rule of `knowledge.jobs.get_job`) whose names hold every word."""
+    rows = await session.execute(
+        select(Job.id, Job.name).where(Job.owner_user_id == searcher.user.id).limit(MAX_JOBS)
+    )
+    hits = []
+    for job_id, name in rows:
+        words = [word.lower() for word in WORD.findall(name)]
+        found = [
+            sum(w == t or (t == terms.words[-1] and w.startswith(t)) for w in words)
+            for t in terms.words
+        ]
+        if all(found):
+            score = sum(found) / (1 + len(words))
+            hits.append(
+                Hit(type="job", id=job_id, title=name, snippet=snippet(name, terms), score=score)
+            )
+    return hits
+
+
+async def _content_hits(
+    session: AsyncSession, searcher: Searcher, text: str, limit: int, content: ContentSearch
+) -> Sequence[ContentHit]:
+    indexed = exists().where(
+        library.visible_to(LibraryFile, searcher.scope), LibraryFile.status == "indexed"
+    )
+    if not await session.scalar(select(indexed)):
+        return []
+    return await content(searcher.scope, text, limit)
+
+
+def _with_content(hits: list[Hit], found: Sequence[ContentHit], terms: Terms) -> list[Hit]:
+    """Files found by their text join those found by name (one hit a file, the name's first)."""
+    named = {hit.id for hit in hits if hit.type == "file"}
+    for passage in found:
+        if passage.file_id in named:
+            continue
+        named.add(passage.file_id)
+        hits.append(
+            Hit(
+                type="file",
+                id=passage.file_id,
+                title=passage.file_name,
+                snippet=snippet(passage.text, terms),
+                score=passage.score,
+            )
+        )
+    return hits
