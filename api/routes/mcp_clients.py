@@ -134,7 +134,7 @@ async def approve_mcp_client(
 
 
 @router.delete("/mcp-clients/{client_id}", status_code=204)
-async def delete_mcp_client(client_id: str, _: AdminUser, session: SessionDep) -> Response:
+async def delete_mcp_client(client_id: str, admin: AdminUser, session: SessionDep) -> Response:
     """Remove an MCP client (admins), with every user's grant to it and their tokens."""
-    await clients.delete(session, client_id=client_id)
+    await clients.delete(session, client_id=client_id, admin=admin)
     return Response(status_code=204)

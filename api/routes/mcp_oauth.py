@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from api import public_url
 from api.deps import ServicesDep
+from core import audit
 from core.database import write_transaction
 from core.mcp_oauth import authorizations, clients, tokens
 from core.mcp_oauth.authorizations import AuthorizeRequest
@@ -229,6 +230,14 @@ async def token(request: Request, services: ServicesDep) -> Response:
                 )
         except OAuthRefused as error:
             refused = error
+            details = {
+                "error": error.error,
+                "grantType": grant_type,
+                "clientId": form.get("client_id"),
+            }
+            await audit.record(
+                session, kind="mcp_token.refused", outcome="failure", details=details
+            )
     if refused is not None:
         return refusal(refused)
     return _issued(issued)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import audit
 from core.listing import Page, PageRequest, paginate
 from core.mcp_oauth.errors import McpClientNotFound, OAuthRefused
 from core.mcp_oauth.models import OAuthClient
@@ -163,10 +164,11 @@ async def approve(session: AsyncSession, *, client_id: str, admin: User) -> OAut
         client.status = "active"
         client.approved_by = admin.id
         await session.flush()
+        await _audit(session, "mcp_client.approved", client, admin)
     return client
 
 
-async def delete(session: AsyncSession, *, client_id: str) -> None:
+async def delete(session: AsyncSession, *, client_id: str, admin: User) -> None:
     """Remove a client with its grants and tokens (they stop working at once).
 
     Raises:
@@ -175,5 +177,17 @@ async def delete(session: AsyncSession, *, client_id: str) -> None:
     client = await get(session, client_id=client_id)
     if client is None:
         raise McpClientNotFound(clientId=client_id)
+    await _audit(session, "mcp_client.deleted", client, admin)
     await session.delete(client)
     await session.flush()
+
+
+async def _audit(session: AsyncSession, kind: str, client: OAuthClient, admin: User) -> None:
+    await audit.record(
+        session,
+        kind=kind,
+        actor_id=admin.id,
+        subject_type="mcp_client",
+        subject_id=client.id,
+        details={"clientName": client.name},
+    )

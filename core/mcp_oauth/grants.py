@@ -67,11 +67,9 @@ async def revoke(session: AsyncSession, *, user_id: str, grant_id: str) -> None:
         McpClientNotFound: the user has no such live grant.
     """
     grant = await session.get(OAuthGrant, grant_id[:26])
-    if (
-        grant is None
-        or grant.user_id != user_id
-        or not await revoke_grant(session, grant_id=grant.id)
-    ):
+    if grant is None or grant.user_id != user_id:
+        raise McpClientNotFound(grantId=grant_id)
+    if not await revoke_grant(session, grant_id=grant.id, reason="user_revoked", actor_id=user_id):
         raise McpClientNotFound(grantId=grant_id)
 
 

@@ -18,7 +18,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import api_tokens, clock
+from core import api_tokens, audit, clock
 from core.mcp_oauth import clients
 from core.mcp_oauth.authorizations import same_resource
 from core.mcp_oauth.errors import OAuthRefused
@@ -101,15 +101,27 @@ async def _issue(session: AsyncSession, grant: OAuthGrant, lifetimes: Lifetimes)
     )
 
 
-async def revoke_grant(session: AsyncSession, *, grant_id: str) -> bool:
-    """End a grant: all its tokens stop working. Whether it was live."""
+async def revoke_grant(
+    session: AsyncSession, *, grant_id: str, reason: str, actor_id: str | None = None
+) -> bool:
+    """End a grant: all its tokens stop working (audited with `reason`). Whether it was live."""
     ended = await session.execute(
         update(OAuthGrant)
         .where(OAuthGrant.id == grant_id, OAuthGrant.revoked_at.is_(None))
         .values(revoked_at=clock.now())
         .execution_options(synchronize_session=False)
     )
-    return bool(getattr(ended, "rowcount", 0))
+    revoked = bool(getattr(ended, "rowcount", 0))
+    if revoked:
+        await audit.record(
+            session,
+            kind="grant.revoked",
+            actor_id=actor_id,
+            subject_type="mcp_grant",
+            subject_id=grant_id,
+            details={"reason": reason},
+        )
+    return revoked
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,7 +156,7 @@ async def exchange_code(
         raise OAuthRefused("invalid_grant", "The code is not valid.")
     if found.used_at is not None:
         if found.grant_id is not None:
-            await revoke_grant(session, grant_id=found.grant_id)
+            await revoke_grant(session, grant_id=found.grant_id, reason="code_replayed")
         raise OAuthRefused(
             "invalid_grant", "The code was already used; the tokens it gave are revoked."
         )
@@ -165,6 +177,14 @@ async def exchange_code(
     )
     if getattr(used, "rowcount", 0) != 1:  # redeemed at the same moment by another request
         raise OAuthRefused("invalid_grant", "The code was already used.")
+    await audit.record(
+        session,
+        kind="grant.created",
+        actor_id=user.id,
+        subject_type="mcp_grant",
+        subject_id=grant.id,
+        details={"clientId": client.id, "clientName": client.name, "scope": grant.scope},
+    )
     return await _issue(session, grant, lifetimes)
 
 
@@ -215,7 +235,7 @@ async def refresh(
         raise OAuthRefused("invalid_grant", "The refresh token is not valid.")
     token, grant = row
     if token.used_at is not None:
-        await revoke_grant(session, grant_id=grant.id)
+        await revoke_grant(session, grant_id=grant.id, reason="refresh_token_reused")
         raise OAuthRefused(
             "invalid_grant", "The refresh token was already used; its grant is revoked."
         )
@@ -232,7 +252,7 @@ async def refresh(
         .execution_options(synchronize_session=False)
     )
     if getattr(spent, "rowcount", 0) != 1:
-        await revoke_grant(session, grant_id=grant.id)
+        await revoke_grant(session, grant_id=grant.id, reason="refresh_token_reused")
         raise OAuthRefused("invalid_grant", "The refresh token was already used.")
     return await _issue(session, grant, lifetimes)
 
@@ -250,7 +270,8 @@ async def revoke(session: AsyncSession, *, secret: str, client_id: str | None) -
     ).first()
     if row is None or (client_id is not None and row[1].client_id != client_id):
         return None
-    return row[1].id if await revoke_grant(session, grant_id=row[1].id) else None
+    revoked = await revoke_grant(session, grant_id=row[1].id, reason="client_revoked")
+    return row[1].id if revoked else None
 
 
 async def resolve_access(session: AsyncSession, *, secret: str) -> Resolved | None:

@@ -14,7 +14,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from sqlalchemy import select
 
+from core.models import AuditEvent
 from tests.support import ADMIN, PASSWORD, AppHarness
 
 BASE = "http://testserver"  # the apps' SWITCHBOARD_PUBLIC_URL
@@ -126,3 +128,12 @@ async def mcp_status(client: httpx.AsyncClient, token: str) -> int:
         "Accept": "application/json, text/event-stream",
     }
     return (await client.post("/mcp/", json=INITIALIZE, headers=headers)).status_code
+
+
+async def audited(app: AppHarness, kind: str) -> list[AuditEvent]:
+    """The audit events of one kind, oldest first."""
+    async with app.services.sessions() as session:
+        found = await session.scalars(
+            select(AuditEvent).where(AuditEvent.kind == kind).order_by(AuditEvent.at)
+        )
+        return list(found)

@@ -14,6 +14,7 @@ from tests.api.mcp_oauth_steps import (
     BASE,
     REDIRECT,
     Flow,
+    audited,
     authorize_query,
     code_for,
     exchange,
@@ -148,6 +149,23 @@ async def test_code_needs_its_verifier_and_a_replayed_code_revokes_what_it_gave(
     assert await mcp_status(app.client, tokens["access_token"]) == 200
     _error(await exchange(app.client, flow, code), 400, "invalid_grant")  # replayed
     assert await mcp_status(app.client, tokens["access_token"]) == 401
+    [created] = [
+        e for e in await audited(app, "grant.created") if e.details["clientId"] == flow.client_id
+    ]
+    revoked = [
+        e.details for e in await audited(app, "grant.revoked") if e.subject_id == created.subject_id
+    ]
+    assert revoked == [{"reason": "code_replayed"}]
+    refused = [
+        e
+        for e in await audited(app, "mcp_token.refused")
+        if e.details["clientId"] == flow.client_id
+    ]
+    assert [e.details["error"] for e in refused] == ["invalid_grant"] * 2 + [
+        "invalid_target",
+        "invalid_grant",
+    ]
+    assert {e.outcome for e in refused} == {"failure"}
     _error(await refresh(app.client, flow, tokens["refresh_token"]), 400, "invalid_grant")
 
 
