@@ -5,6 +5,11 @@ each file is indexed by one of them, and a file left `indexing` by a process tha
 up again once its lease runs out (a process stopping cleanly hands its file back at once).
 Progress (chunks done of all) is saved on the file row while it runs.
 
+When no file is left to index after some were, the worker has the index build its search
+structures (`VectorIndex.optimize_in_background`: Qdrant Edge's segment optimisation and HNSW
+graph; a Qdrant server does this by itself) in the index's own thread, one run at a time and
+once per batch, so searches are served by an optimised index without blocking the event loop.
+
 When embeddings cost money (the litellm backend) indexing is billed to the file's uploader
 (`created_by`: whoever uploaded it, or the owner of the library-sync job that mirrored it) with
 the file's team, if any, so team budgets apply; a file with no recorded uploader is billed to its
@@ -19,6 +24,7 @@ import logging
 import os
 import socket
 import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -31,7 +37,7 @@ from core.errors import SwitchboardError
 from knowledge import library
 from knowledge.documents import ParsedDocument, ParseLimits
 from knowledge.embeddings import BillableEmbedder, Embedder, bind_caller
-from knowledge.errors import NoOneToBill
+from knowledge.errors import NoOneToBill, VectorStoreUnavailable
 from knowledge.indexing import index_document
 from knowledge.models import LibraryFile
 from knowledge.parsing import parse_in_worker
@@ -85,6 +91,9 @@ class IndexingWorker:
         self._stopping = False
         self._current: _Progress | None = None
         self._task: asyncio.Task[None] | None = None
+        self._written = False
+        self._optimizing: Future[None] | None = None
+        self.optimizations = 0  # runs completed, for tests and the bench
 
     def start(self) -> None:
         """Start working through pending files (those left from before a restart included)."""
@@ -117,12 +126,35 @@ class IndexingWorker:
                 row = await self._claim()
                 if row is not None:
                     await self._index(row)
+                    self._written = True
                     continue
+                await self._optimize_when_settled()
             except Exception:
                 log.exception("indexing worker: unexpected failure; going on")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=IDLE_SECONDS)
+
+    async def _optimize_when_settled(self) -> None:
+        """Nothing left to index after a batch: optimise the index in its background thread.
+
+        At most one run at a time; a batch that ends while one runs gets its own run after it.
+        """
+        if not self._written or (self._optimizing is not None and not self._optimizing.done()):
+            return
+        self._written = False
+        try:
+            running = await asyncio.to_thread(lambda: self.store.index().optimize_in_background())
+        except VectorStoreUnavailable:
+            return
+        running.add_done_callback(self._optimized)
+        self._optimizing = running
+
+    def _optimized(self, run: Future[None]) -> None:
+        if run.cancelled() or run.exception() is not None:
+            log.warning("optimising the vector index failed: %s", run.exception())
+            return
+        self.optimizations += 1
 
     async def _claim(self) -> LibraryFile | None:
         """Take the oldest pending file, or one whose indexer's lease ran out."""

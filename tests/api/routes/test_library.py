@@ -12,7 +12,7 @@ import pytest
 
 from tests.knowledge import samples
 from tests.knowledge.apps import knowledge_app, search, upload, wait_settled
-from tests.support import AppHarness, Harnesses
+from tests.support import AppHarness, Harnesses, eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -95,6 +95,22 @@ async def test_reindexing_a_file_indexes_it_again_and_deleting_it_removes_its_ve
     assert all(h["citation"]["fileId"] != row["id"] for h in hits)
     gone = await app.client.get(f"/api/library/files/{row['id']}", headers=app.admin.headers)
     assert gone.status_code == 404
+
+
+async def test_the_server_optimises_its_index_once_a_batch_of_files_is_indexed(
+    app: AppHarness,
+) -> None:
+    worker = app.services.knowledge.worker
+    before = worker.optimizations
+    texts = {
+        f"batch-{n}.txt": samples.text_file([f"Ferry timetable {n} for pier P-{n}."])
+        for n in range(3)
+    }
+    rows = await upload(app, app.admin, texts)
+    await wait_settled(app, app.admin, [row["id"] for row in rows])
+    await eventually(lambda: worker.optimizations > before, seconds=30)
+    hits = await search(app, app.admin, query="ferry timetable pier P-2")
+    assert hits[0]["citation"]["fileName"] == "batch-2.txt"
 
 
 async def test_two_teams_never_see_each_others_files_or_passages(app: AppHarness) -> None:
