@@ -29,7 +29,7 @@ from sqlalchemy import column as sql_column
 from core.errors import InvalidInput
 
 MAX_QUERY_CHARS = 200
-MAXWORDS = 16
+MAX_WORDS = 16
 # Text past this many characters of a row is not indexed (PostgreSQL refuses tsvectors over
 # 1 MB; a message is seldom longer than this).
 MAX_INDEXED_CHARS = 100_000
@@ -78,8 +78,14 @@ def parse(text: str | None) -> Terms | None:
     text = (text or "").strip()
     if not text or len(text) > MAX_QUERY_CHARS:
         raise InvalidSearch(max_chars=MAX_QUERY_CHARS, chars=len(text))
-    words = tuple(word.lower() for word in WORD.findall(text))[:MAXWORDS]
-    return Terms(words) if words else None
+    return words(text)
+
+
+def words(text: str) -> Terms | None:
+    """The words of a text as search terms, None when it holds none (for callers that take any
+    text, such as the chat list's `q`)."""
+    found = tuple(word.lower() for word in WORD.findall(text[:MAX_QUERY_CHARS]))[:MAX_WORDS]
+    return Terms(found) if found else None
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ async def list_page(
     """
     return await paginate(
         session,
-        chat_search.chats_query(user_id, filters, page.q),
+        chat_search.chats_query(user_id, filters, page.q, session.get_bind().dialect.name),
         page,
         sortable={"createdAt": Chat.created_at, "updatedAt": Chat.updated_at, "title": Chat.title},
         default_sort="-updatedAt",

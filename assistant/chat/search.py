@@ -1,25 +1,28 @@
 """Finding one's chats: filters (archived, pinned, folder, tag) and search over titles and text.
 
-A search matches a chat when its title or any of its messages (on any branch) holds the words;
-each match comes with a snippet of the first message that does, to show why it matched. The
-built-in Chats toolkit searches the same way (`ChatSearchSource`), archived chats included.
+A search matches a chat when its title or any of its messages (on any branch) holds the words
+(every word, the last one also as the start of a word: the full-text indexes of
+`core.fulltext`); each match comes with a snippet of the first message that does, to show why it
+matched. The built-in Chats toolkit searches the same way (`ChatSearchSource`), archived chats
+included.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from assistant.models import Chat, ChatTag, Message
-from core.listing import contains_text
+from core import fulltext
+from core.fulltext import FullTextIndex
 
-BEFORE_CHARS = 60
-SNIPPET_CHARS = 200
+CHATS = FullTextIndex("assistant_chat", ("title",))
+MESSAGES = FullTextIndex("assistant_message", ("content",))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,12 +43,12 @@ class Match:
     snippet: str
 
 
-def chats_query(user_id: str, filters: ChatFilter, q: str | None) -> Select[Chat]:
+def chats_query(user_id: str, filters: ChatFilter, q: str | None, dialect: str) -> Select[Chat]:
     """The user's chats that pass the filters and match `q`, pinned ones first."""
-    return matching(user_id, filters, q).order_by(Chat.pinned.desc())
+    return matching(user_id, filters, q, dialect).order_by(Chat.pinned.desc())
 
 
-def matching(user_id: str, filters: ChatFilter, q: str | None) -> Select[Chat]:
+def matching(user_id: str, filters: ChatFilter, q: str | None, dialect: str) -> Select[Chat]:
     """The user's chats that pass the filters and whose title or any message holds `q`."""
     stmt = select(Chat).where(Chat.user_id == user_id)
     if filters.archived is not None:
@@ -57,10 +60,21 @@ def matching(user_id: str, filters: ChatFilter, q: str | None) -> Select[Chat]:
     if filters.tag is not None:
         tagged = select(ChatTag.chat_id).where(ChatTag.tag == filters.tag)
         stmt = stmt.where(Chat.id.in_(tagged))
-    if q:
-        in_text = exists().where(Message.chat_id == Chat.id, contains_text(Message.content, q))
-        stmt = stmt.where(or_(contains_text(Chat.title, q), in_text))
+    if q and q.strip():
+        stmt = stmt.where(_holding(user_id, fulltext.words(q), dialect))
     return stmt
+
+
+def _holding(user_id: str, terms: fulltext.Terms | None, dialect: str) -> ColumnElement[bool]:
+    if terms is None:
+        return false()
+    owner = aliased(Chat)
+    in_text = (
+        select(Message.chat_id)
+        .join(owner, owner.id == Message.chat_id)
+        .where(owner.user_id == user_id, MESSAGES.matching(dialect, terms))
+    )
+    return or_(CHATS.matching(dialect, terms), Chat.id.in_(in_text))
 
 
 class ChatSearchSource:
@@ -72,8 +86,9 @@ class ChatSearchSource:
     async def search_chats(self, *, user_id: str, query: str, limit: int) -> list[dict[str, Any]]:
         """The user's chats matching `query` (all of them when blank), most recently active
         first."""
-        stmt = matching(user_id, ChatFilter(archived=None), query.strip() or None)
         async with self.sessions() as session:
+            dialect = session.get_bind().dialect.name
+            stmt = matching(user_id, ChatFilter(archived=None), query.strip() or None, dialect)
             rows = await session.scalars(stmt.order_by(Chat.updated_at.desc()).limit(limit))
             return [
                 {"id": c.id, "title": c.title, "updatedAt": c.updated_at.isoformat()} for c in rows
@@ -83,8 +98,10 @@ class ChatSearchSource:
 async def matches(session: AsyncSession, *, chats: Sequence[Chat], q: str) -> dict[str, Match]:
     """For each chat, the first message holding `q` with a snippet; else its title."""
     found = {chat.id: Match(None, chat.title) for chat in chats}
-    if not chats:
+    terms = fulltext.words(q)
+    if not chats or terms is None:
         return found
+    dialect = session.get_bind().dialect.name
     first = (
         func.row_number()
         .over(partition_by=Message.chat_id, order_by=(Message.created_at, Message.id))
@@ -94,7 +111,7 @@ async def matches(session: AsyncSession, *, chats: Sequence[Chat], q: str) -> di
         select(Message.chat_id, Message.id, Message.content, first)
         .where(
             Message.chat_id.in_([chat.id for chat in chats]),
-            contains_text(Message.content, q),
+            MESSAGES.matching(dialect, terms),
         )
         .subquery()
     )
@@ -102,15 +119,5 @@ async def matches(session: AsyncSession, *, chats: Sequence[Chat], q: str) -> di
         select(ranked.c.chat_id, ranked.c.id, ranked.c.content).where(ranked.c.n == 1)
     )
     for chat_id, message_id, content in rows:
-        found[chat_id] = Match(message_id, snippet(content, q))
+        found[chat_id] = Match(message_id, fulltext.snippet(content, terms).text)
     return found
-
-
-def snippet(text: str, q: str) -> str:
-    """The part of `text` around the first place `q` appears, on one line."""
-    hit = re.search(re.escape(q), text, re.IGNORECASE)
-    start = max(0, hit.start() - BEFORE_CHARS) if hit else 0
-    piece = " ".join(text[start : start + SNIPPET_CHARS].split())
-    prefix = "…" if start > 0 else ""
-    suffix = "…" if start + SNIPPET_CHARS < len(text) else ""
-    return prefix + piece + suffix
