@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,7 @@ class ToolSpec:
     input_schema: dict[str, Any]
     side_effects: bool
     enabled: bool
+    kind: Literal["builtin", "mcp", "api-request"] = "mcp"
 
     def as_openai_function(self) -> dict[str, Any]:
         """The tool in OpenAI function-calling form (what LiteLLM takes)."""

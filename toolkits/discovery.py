@@ -105,7 +105,7 @@ async def create(
     toolkit = Toolkit(id=ids.new_id(), owner_id=owner.id, kind=data.kind, headers={})
     toolkit.name, toolkit.description, toolkit.shared = data.name, data.description, data.shared
     await _apply_target(toolkit, owner, data.url, data.command, policy)
-    toolkit.headers = _seal_headers(toolkit.id, data.headers, sealer)
+    toolkit.headers = seal_headers(toolkit.id, data.headers, sealer)
     session.add(toolkit)
     await session.flush()
     return toolkit
@@ -138,7 +138,7 @@ async def update(
         command = data.command if data.command is not None else toolkit.command
         await _apply_target(toolkit, user, url, command, policy)
     if data.headers is not None:
-        toolkit.headers = _seal_headers(toolkit.id, data.headers, sealer)
+        toolkit.headers = seal_headers(toolkit.id, data.headers, sealer)
     await session.flush()
     return toolkit
 
@@ -150,11 +150,15 @@ async def _apply_target(
     command: list[str] | None,
     policy: AddressPolicy,
 ) -> None:
-    if toolkit.kind == "mcp_http":
-        if not url or command:
-            raise InvalidToolkit("An mcp_http toolkit needs a url and no command.")
-        await policy.check_url(url)
-        toolkit.url, toolkit.command = url.strip(), None
+    if toolkit.kind in {"mcp_http", "custom"}:
+        if command or (toolkit.kind == "mcp_http" and not url):
+            raise InvalidToolkit(
+                "An mcp_http toolkit needs a url and a custom one may have one; "
+                "neither takes a command."
+            )
+        if url:
+            await policy.check_url(url)
+        toolkit.url, toolkit.command = (url.strip() if url else None), None
         return
     if not user.is_admin:
         raise StdioNeedsAdmin()
@@ -163,7 +167,7 @@ async def _apply_target(
     toolkit.command, toolkit.url = list(command), None
 
 
-def _seal_headers(
+def seal_headers(
     toolkit_id: str, headers: dict[str, HeaderValue], sealer: Sealer
 ) -> dict[str, dict[str, str]]:
     stored: dict[str, dict[str, str]] = {}
@@ -360,6 +364,7 @@ async def specs(
             input_schema=tool.definition.input_schema,
             side_effects=False,
             enabled=True,
+            kind="builtin",
         )
         for kit in builtins
         if toolkit_ids is None or kit.id in toolkit_ids
@@ -379,6 +384,7 @@ async def specs(
                 input_schema=row.input_schema,
                 side_effects=row.side_effects,
                 enabled=row.approved_hash == row.definition_hash,
+                kind="api-request" if row.config is not None else "mcp",
             )
         )
     if q:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TooLarge
 
 
 class ToolkitNotFound(NotFound):
@@ -63,3 +63,33 @@ class SignInStateInvalid(InvalidInput):
     """That sign-in is not one of yours, expired or was already used; start a new one."""
 
     code = "sign_in_state_invalid"
+
+
+class InvalidTool(InvalidInput):
+    """That tool's definition is not valid."""
+
+    code = "invalid_tool"
+
+
+class ToolArgumentsInvalid(InvalidInput):
+    """The call's arguments do not fit the tool's parameters."""
+
+    code = "tool_arguments_invalid"
+
+
+class ToolkitNotCustom(Conflict):
+    """Only a custom toolkit takes tools written by hand; an MCP toolkit's come from its server."""
+
+    code = "toolkit_not_custom"
+
+
+class OpenApiInvalid(InvalidInput):
+    """That is not an OpenAPI 3 document Switchboard can turn into tools."""
+
+    code = "openapi_invalid"
+
+
+class OpenApiTooLarge(TooLarge):
+    """That OpenAPI document is larger than Switchboard imports."""
+
+    code = "openapi_too_large"

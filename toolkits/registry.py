@@ -27,6 +27,7 @@ from toolkits.builtins import BuiltinToolkit
 from toolkits.calls import Limits, ToolResult, ToolSpec, TurnBudget
 from toolkits.crypto import Sealer
 from toolkits.errors import ToolkitNotFound
+from toolkits.http_tools import HttpTools
 from toolkits.mcp_client import (
     CONNECTED,
     FAILED,
@@ -86,6 +87,7 @@ class Toolkits:
             secrets=secrets or NoSecrets(),
             callback_url=callback_url,
         )
+        self.http_tools = HttpTools(connector.policy, connector.limits, self.targets)
         self.sign_ins = SignIns(sessions, sealer, sign_in_seconds)
         self.schedule = RefreshSchedule(sessions, self._scheduled_refresh, refresh_seconds)
 
@@ -167,6 +169,8 @@ class Toolkits:
         timeout: float = 0,
         trust_new: bool | None = None,
     ) -> Connection:
+        if toolkit.kind == "custom":  # its tools are written, not discovered
+            return Connection(state=CONNECTED, reason=None)
         try:
             tools = await self.connector.list_tools(target, timeout=timeout or None)
         except ConnectionFailed as exc:
@@ -347,6 +351,10 @@ class Toolkits:
         if tool.approved_hash != tool.definition_hash:
             return ToolResult(
                 False, "This tool changed since it was approved; an editor must approve it again."
+            )
+        if toolkit.kind == "custom":
+            return await self.http_tools.call(
+                toolkit=toolkit, tool=tool, user_id=user.id, arguments=arguments
             )
         target = await self.target_for(toolkit, user.id)
         outcome = await self.connector.call_tool(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, JsonValue, model_validator
 
 from core.schemas import Schema
 
-ToolkitKind = Literal["builtin", "mcp_http", "mcp_stdio"]
+ToolkitKind = Literal["builtin", "mcp_http", "mcp_stdio", "custom"]
+ToolType = Literal["builtin", "mcp", "api-request"]
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 ConnectionState = Literal["connected", "needs_sign_in", "failed", "unknown"]
 
 
@@ -27,11 +29,12 @@ class HeaderValue(Schema):
 
 
 class ToolkitCreate(Schema):
-    """A new external toolkit: an MCP server by URL (Streamable HTTP) or, for admins, a command."""
+    """A new external toolkit: an MCP server by URL (Streamable HTTP), for admins a command, or a
+    `custom` set of HTTP tools (its optional `url` is the base of their relative URLs)."""
 
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=2000)
-    kind: Literal["mcp_http", "mcp_stdio"] = "mcp_http"
+    kind: Literal["mcp_http", "mcp_stdio", "custom"] = "mcp_http"
     url: str | None = Field(default=None, max_length=2000)
     headers: dict[str, HeaderValue] = Field(default_factory=dict, max_length=50)
     command: list[str] | None = Field(default=None, min_length=1, max_length=100)
@@ -94,6 +97,7 @@ class ToolRead(Schema):
     side_effects: bool
     enabled: bool
     approval: Literal["approved", "changed"]
+    type: ToolType = "mcp"
 
 
 class ApproveRequest(Schema):
@@ -132,3 +136,84 @@ class ToolkitDraft(Schema):
     secrets: list[DraftSecret] = Field(default_factory=list)
     needs_admin: bool = False
     notes: list[str] = Field(default_factory=list)
+
+
+Template = Annotated[str, Field(max_length=2000)]
+
+
+class RequestConfig(Schema):
+    """A custom tool's HTTP request; `{name}` placeholders take the call's arguments (see
+    toolkits/request_templates.py). `url` is absolute, or a path under the toolkit's url."""
+
+    method: HttpMethod = "GET"
+    url: str = Field(min_length=1, max_length=2000)
+    headers: dict[str, HeaderValue] = Field(default_factory=dict, max_length=50)
+    query: dict[str, Template] = Field(default_factory=dict, max_length=100)
+    body: JsonValue = None
+
+
+class CustomToolCreate(Schema):
+    """A custom HTTP tool (Informer's `api-request`): what the model sees and the request made."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    description: str = Field(default="", max_length=4000)
+    type: Literal["api-request"] = "api-request"
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    config: RequestConfig
+    side_effects: bool | None = None
+
+
+class CustomToolUpdate(Schema):
+    """Changes to a custom tool; `config`, when given, replaces the whole request."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    description: str | None = Field(default=None, max_length=4000)
+    parameters: dict[str, Any] | None = None
+    config: RequestConfig | None = None
+    side_effects: bool | None = None
+
+
+class CustomToolsReplace(Schema):
+    """The body of PUT /api/toolkits/{id}/tools: the toolkit's whole new tool list."""
+
+    tools: list[CustomToolCreate] = Field(max_length=200)
+    discovered_by: Literal["client", "server"] = "client"
+
+
+class RequestConfigRead(Schema):
+    """A custom tool's request as shown: secret names and that a header value is stored, never
+    a value."""
+
+    method: HttpMethod
+    url: str
+    headers: dict[str, HeaderRead] = Field(default_factory=dict)
+    query: dict[str, str] = Field(default_factory=dict)
+    body: JsonValue = None
+
+
+class CustomToolRead(ToolRead):
+    """One tool with what it takes (`parameters`, as `inputSchema`) and, for a custom tool, its
+    request: the body POST or PUT take, read back."""
+
+    parameters: dict[str, Any]
+    config: RequestConfigRead | None = None
+    discovered_by: str | None = None
+
+
+class OpenApiImport(Schema):
+    """The body of POST /api/toolkits/_import-openapi: an OpenAPI 3 `document` (an object, or
+    JSON or YAML text) or the `url` to fetch it from; optional name, base URL and headers."""
+
+    document: dict[str, Any] | Annotated[str, Field(max_length=2_000_000)] | None = None
+    url: str | None = Field(default=None, max_length=2000)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    base_url: str | None = Field(default=None, max_length=2000)
+    headers: dict[str, HeaderValue] = Field(default_factory=dict, max_length=50)
+    shared: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> OpenApiImport:
+        if (self.document is None) == (self.url is None):
+            raise ValueError("give exactly one of document or url")
+        return self

@@ -132,6 +132,7 @@ def tool_body(spec: ToolSpec) -> dict[str, Any]:
         side_effects=spec.side_effects,
         enabled=spec.enabled,
         approval="approved" if spec.enabled else "changed",
+        type=spec.kind,
     )
     return resource(read, f"/api/toolkits/{spec.toolkit_id}/tools/{spec.name}")
 
