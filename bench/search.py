@@ -1,0 +1,211 @@
+"""Search latency against the number of chats: GET /api/search and the chat list, full-text indexed.
+
+One user's chats grow 100 -> 1,000 -> 10,000 (20 messages each, about 40 words a message drawn
+from a Zipf-distributed vocabulary), seeded with bulk SQL inserts into the migrated database of a
+running `switchboard serve` (one worker, loopback). At each size it measures, one request at a
+time: `/api/search?q=` over everything, `/api/chats?q=` (the chat list's search) and `/api/chats`
+without q; queries mix rare, middling and common words, two-word queries and prefixes. Prints p50
+and p95 latency and the server's CPU ms per request, with the date and load average, on SQLite and
+(with --postgres URL, or SWITCHBOARD_TEST_POSTGRES_URL set) on PostgreSQL.
+
+    .venv/bin/python bench/search.py [--sizes 100 1000 10000] [--requests 200] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import os
+import random
+import shutil
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import aiohttp
+import httpx
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import create_async_engine
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: `bench.load` is found from the repository root
+
+from api.migrate import upgrade_database  # noqa: E402
+from assistant.models import Chat, Message  # noqa: E402
+from bench.gateway import free_port, process, token_for  # noqa: E402
+from bench.load import Result, Units, measured  # noqa: E402
+from core.clock import now  # noqa: E402
+from core.database import async_url  # noqa: E402
+from core.ids import new_id  # noqa: E402
+
+MESSAGES_PER_CHAT = 20
+WORDS_PER_MESSAGE = 40
+VOCABULARY = 5000
+SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "ta", "vo", "shi", "pe", "da", "gu", "zo", "ber", "ran"]
+
+
+def vocabulary(rng: random.Random) -> list[str]:
+    words: set[str] = set()
+    while len(words) < VOCABULARY:
+        words.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))))
+    return sorted(words, key=lambda _: rng.random())
+
+
+def queries(words: list[str]) -> list[str]:
+    """Rare, middling and common words, pairs and prefixes (rank 0 is the most common)."""
+    single = [words[rank] for rank in (3, 30, 300, 1500, 4000)]
+    pairs = [f"{words[10]} {words[200]}", f"{words[50]} {words[2500]}"]
+    prefixes = [words[100][:4], words[1000][:5]]
+    return single + pairs + prefixes
+
+
+async def seed(
+    url: str, user_id: str, start: int, end: int, rng: random.Random, words: list[str]
+) -> None:
+    """Chats start..end of the user, 20 messages each, by bulk inserts."""
+    weights = [1 / (rank + 1) for rank in range(len(words))]
+    engine = create_async_engine(async_url(url))
+    batch = 500
+    async with engine.begin() as connection:
+        for first in range(start, end, batch):
+            chats, messages = [], []
+            for _ in range(first, min(end, first + batch)):
+                chat_id, stamp = new_id(), now()
+                title = " ".join(rng.choices(words, weights, k=4))
+                chats.append(
+                    {
+                        "id": chat_id,
+                        "user_id": user_id,
+                        "title": title,
+                        "created_at": stamp,
+                        "updated_at": stamp,
+                    }
+                )
+                for i in range(MESSAGES_PER_CHAT):
+                    text = " ".join(rng.choices(words, weights, k=WORDS_PER_MESSAGE))
+                    role = "user" if i % 2 == 0 else "assistant"
+                    messages.append(
+                        {
+                            "id": new_id(),
+                            "chat_id": chat_id,
+                            "role": role,
+                            "content": text,
+                            "created_at": stamp,
+                            "updated_at": stamp,
+                        }
+                    )
+            await connection.execute(insert(Chat), chats)
+            await connection.execute(insert(Message), messages)
+    await engine.dispose()
+
+
+async def create_database(server: str) -> str:
+    from tests.postgres import create_database as create  # the tests' helper: a fresh database
+
+    return await asyncio.to_thread(create, server, migrate=False)
+
+
+def timed(
+    url: Callable[[], str], auth: dict[str, str]
+) -> Callable[[aiohttp.ClientSession], Awaitable[float]]:
+    async def request(client: aiohttp.ClientSession) -> float:
+        started = asyncio.get_running_loop().time()
+        async with client.get(url(), headers=auth) as response:
+            await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{response.status}: {await response.text()}")
+        return (asyncio.get_running_loop().time() - started) * 1000
+
+    return request
+
+
+async def run(database: str, url: str, args: argparse.Namespace) -> list[tuple[str, int, Result]]:
+    tmp = Path(tempfile.mkdtemp(prefix="sb-search-bench-"))
+    port = free_port()
+    db_url = url or f"sqlite:///{tmp / 'data' / 'switchboard.db'}"
+    (tmp / "data").mkdir()
+    await asyncio.to_thread(upgrade_database, db_url)
+    env = {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "HF_HUB_OFFLINE": "1",
+        "SWITCHBOARD_DATA_DIR": str(tmp / "data"),
+        "SWITCHBOARD_DATABASE_URL": db_url,
+        "SWITCHBOARD_ADMIN_USERNAME": "bench",
+        "SWITCHBOARD_ADMIN_PASSWORD": "bench-password",
+        "SWITCHBOARD_LOG_LEVEL": "WARNING",
+        "SWITCHBOARD_PORT": str(port),
+        "SWITCHBOARD_HOST": "127.0.0.1",
+        "SWITCHBOARD_EMBEDDING_BACKEND": "hash",
+    }
+    base = f"http://127.0.0.1:{port}"
+    rng = random.Random(19)
+    words = vocabulary(rng)
+    asked = queries(words)
+    results: list[tuple[str, int, Result]] = []
+    cmd = [sys.executable, "-m", "api.cli", "serve"]  # this checkout's code
+    with process(cmd, env, f"{base}/api/health") as server:
+        token = token_for(base, "bench", "bench-password")
+        auth = {"Authorization": f"Bearer {token}"}
+        me = httpx.get(f"{base}/api/me", headers=auth)
+        assert me.status_code == 200, me.text
+        user_id = me.json()["id"]
+        seeded = 0
+        for size in args.sizes:
+            await seed(db_url, user_id, seeded, size, rng, words)
+            seeded = size
+            picks = iter(rng.choices(asked, k=100_000))
+
+            def pick(path: str, picks: Iterator[str] = picks) -> Callable[[], str]:
+                return lambda: f"{base}{path}".replace("{q}", next(picks))
+
+            targets: dict[str, Callable[[], str]] = {
+                "search": pick("/api/search?q={q}&limit=20"),
+                "chat list q": pick("/api/chats?q={q}"),
+                "chat list": lambda: f"{base}/api/chats",
+            }
+            for name, url_of in targets.items():
+                result = await measured(
+                    f"{database} {name}",
+                    timed(url_of, auth),
+                    server.pid,
+                    size,
+                    1,
+                    args.requests,
+                    units=Units(request="request", size="chats", latency="p50"),
+                    seconds=30.0,
+                )
+                print(f"    p95 {result.pct(0.95):.1f} ms", flush=True)
+                results.append((database, size, result))
+    shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10_000])
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--postgres", default=os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", ""))
+    args = parser.parse_args()
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load = os.getloadavg()[0]
+    results = await run("sqlite", "", args)
+    if args.postgres:
+        results += await run("postgresql", await create_database(args.postgres), args)
+    print(
+        f"\n{started}; 1-minute load average {load:.1f} at start, {os.getloadavg()[0]:.1f} at end"
+    )
+    print("| database | endpoint | chats | messages | p50 ms | p95 ms | CPU ms/request |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for database, size, r in results:
+        endpoint = r.target.removeprefix(database + " ")
+        print(
+            f"| {database} | {endpoint} | {size:,} | {size * MESSAGES_PER_CHAT:,} | "
+            f"{r.pct(0.5):.1f} | {r.pct(0.95):.1f} | {r.cpu_ms:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
