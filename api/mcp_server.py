@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import anyio
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
@@ -49,16 +50,18 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get(METADATA_PATH)
-async def protected_resource_metadata(request: Request) -> dict[str, Any]:
-    """OAuth 2.0 protected-resource metadata (RFC 9728): how MCP clients get a token for /mcp."""
+async def protected_resource_metadata(request: Request) -> JSONResponse:
+    """OAuth 2.0 protected-resource metadata (RFC 9728): how MCP clients get a token for /mcp
+    (readable by browser-based clients from any origin)."""
     base = public_url.request_url(request.scope, request.app.state.services.settings)
-    return {
+    body = {
         "resource": base + "/mcp",
         "authorization_servers": [base],
         "bearer_methods_supported": ["header"],
         "scopes_supported": [mcp_clients.SCOPE],
         "resource_documentation": base + "/docs",
     }
+    return JSONResponse(body, headers={"Access-Control-Allow-Origin": "*"})
 
 
 class ApiTokenVerifier:

@@ -30,7 +30,16 @@ from core.settings import Settings
 
 router = APIRouter(include_in_schema=False)
 METADATA_PATH = "/.well-known/oauth-authorization-server"
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# Browser-based MCP clients (the MCP Inspector's page) call these endpoints from their own origin;
+# they take no cookies, so any origin may.
+CORS = {"Access-Control-Allow-Origin": "*"}
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache", **CORS}
+PREFLIGHT = {
+    **CORS,
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Authorization, MCP-Protocol-Version",
+    "Access-Control-Max-Age": "600",
+}
 
 
 def _base(request: Request) -> str:
@@ -49,11 +58,24 @@ def refusal(refused: OAuthRefused) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=NO_STORE)
 
 
+@router.options(METADATA_PATH)
+@router.options("/register")
+@router.options("/token")
+@router.options("/revoke")
+async def preflight() -> Response:
+    """CORS preflight for browser-based MCP clients."""
+    return Response(status_code=204, headers=PREFLIGHT)
+
+
 @router.get(METADATA_PATH)
-async def authorization_server_metadata(request: Request) -> dict[str, Any]:
+async def authorization_server_metadata(request: Request) -> JSONResponse:
     """RFC 8414 authorization-server metadata: where MCP clients register, authorize and get
     tokens."""
     base = _base(request)
+    return JSONResponse(_metadata(base), headers=CORS)
+
+
+def _metadata(base: str) -> dict[str, Any]:
     return {
         "issuer": base,
         "authorization_endpoint": base + "/authorize",

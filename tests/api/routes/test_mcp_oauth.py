@@ -55,7 +55,9 @@ def _error(response: httpx.Response, status: int, error: str) -> None:
 async def test_metadata_offers_code_flow_with_s256_pkce_and_the_mcp_scope(
     app: AppHarness,
 ) -> None:
-    found = (await app.client.get("/.well-known/oauth-authorization-server")).json()
+    answer = await app.client.get("/.well-known/oauth-authorization-server")
+    assert answer.headers["access-control-allow-origin"] == "*"  # browser-based clients
+    found = answer.json()
     assert found["issuer"] == BASE
     assert found["registration_endpoint"] == BASE + "/register"
     assert found["code_challenge_methods_supported"] == ["S256"]
@@ -63,6 +65,12 @@ async def test_metadata_offers_code_flow_with_s256_pkce_and_the_mcp_scope(
     resource = (await app.client.get("/.well-known/oauth-protected-resource/mcp")).json()
     assert resource["authorization_servers"] == [BASE]
     assert resource["scopes_supported"] == ["mcp"]
+    preflight = await app.client.options(
+        "/register",
+        headers={"Origin": "http://localhost:6274", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code == 204
+    assert "content-type" in preflight.headers["access-control-allow-headers"].lower()
 
 
 async def test_registration_is_open_for_loopback_and_allowed_hosts_others_wait_for_an_admin(
