@@ -184,8 +184,8 @@ def test_a_late_answer_for_an_older_filter_never_replaces_the_newer_list(
     page: Page, site: Site
 ) -> None:
     folder = site.admin.post("/api/chat-folders", json={"name": "Work"}).json()
-    site.admin.post("/api/chats", json={"title": "Alpha"})
-    beta = site.admin.post("/api/chats", json={"title": "Beta"}).json()
+    site.admin.post("/api/chats", json={"title": "Alpha plan"})
+    beta = site.admin.post("/api/chats", json={"title": "Beta plan"}).json()
     site.admin.patch(f"/api/chats/{beta['id']}", json={"folderId": folder["id"]})
     log_in(page)
     chats = page.get_by_role("list", name="Chats")
@@ -200,7 +200,7 @@ def test_a_late_answer_for_an_older_filter_never_replaces_the_newer_list(
 
     page.route(re.compile(r"/api/chats\?"), hold_unfiltered)
     with page.expect_request(lambda r: "/api/chats?" in r.url and "folderId" not in r.url):
-        page.get_by_label("Search chats").fill("a")  # its answer (both chats) is held back
+        page.get_by_label("Search chats").fill("plan")  # its answer (both chats) is held back
     page.get_by_label("Folder", exact=True).select_option(label="Work")
     expect(chats.get_by_role("link")).to_have_count(1)
     assert len(held) == 1

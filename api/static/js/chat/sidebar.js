@@ -4,6 +4,7 @@
 
 import { h, notify } from '../dom.js';
 import { api } from '../http.js';
+import { Everywhere } from './everywhere.js';
 
 /** The sidebar; `current()` is the open chat's id, `onChange` runs after a chat changed. */
 export class Sidebar {
@@ -21,6 +22,7 @@ export class Sidebar {
       h('button', { class: 'link danger', onclick: () => this.deleteFolder() }, 'Delete folder'));
     this.archived = h('input', { type: 'checkbox', onchange: () => this.reload() });
     this.list = h('ul', { class: 'chat-list', 'aria-label': 'Chats' });
+    this.everywhere = new Everywhere();
     this.node = h('aside', { class: 'chat-sidebar', id: 'chat-sidebar', 'aria-label': 'Your chats' },
       h('button', { class: 'primary new-chat', onclick: () => navigate('#/chat') }, 'New chat'),
       this.search,
@@ -28,7 +30,8 @@ export class Sidebar {
         h('button', { class: 'link', onclick: () => this.newFolder() }, 'New folder')),
       this.folderActions,
       h('label', { class: 'check' }, this.archived, ' Archived'),
-      this.list);
+      this.list,
+      this.everywhere.node);
     this.timer = null;
     this.reloads = 0; // each reload's ticket: only the newest one may draw the list
   }
@@ -53,6 +56,7 @@ export class Sidebar {
   async reload() {
     const params = new URLSearchParams({ limit: '200' });
     if (this.search.value.trim()) params.set('q', this.search.value.trim());
+    this.everywhere.show(this.search.value.trim());
     if (this.archived.checked) params.set('archived', 'true');
     if (this.folderFilter.value) params.set('folderId', this.folderFilter.value);
     const ticket = ++this.reloads;
