@@ -51,13 +51,20 @@ def require_custom(toolkit: Toolkit) -> None:
         raise ToolkitNotCustom(toolkit_id=toolkit.id, kind=toolkit.kind)
 
 
+def _json(value: Any, tool: str) -> str:
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError as exc:
+        raise InvalidTool("Numbers in a tool must be finite.", tool=tool) from exc
+
+
 def check_parameters(schema: dict[str, Any], *, tool: str) -> set[str]:
     """Check a tool's parameters: a JSON Schema (2020-12) of an object; returns its property names.
 
     Raises:
         InvalidTool: not a valid schema, not an object's, or too large.
     """
-    if len(json.dumps(schema)) > MAX_SCHEMA_CHARS:
+    if len(_json(schema, tool)) > MAX_SCHEMA_CHARS:
         raise InvalidTool(f"The parameters are over {MAX_SCHEMA_CHARS} characters.", tool=tool)
     try:
         Draft202012Validator.check_schema(schema)
@@ -85,7 +92,7 @@ async def _stored(
     """The config as stored (headers sealed), after its checks and the address guard's."""
     properties = check_parameters(parameters, tool=tool)
     raw = config.model_dump(exclude={"headers"})
-    if len(json.dumps(raw["body"])) > MAX_BODY_CHARS:
+    if len(_json(raw["body"], tool)) > MAX_BODY_CHARS:
         raise InvalidTool(f"The body template is over {MAX_BODY_CHARS} characters.", tool=tool)
     url = request_templates.check(raw, base_url=toolkit.url, properties=properties)
     if not raw["url"].startswith("/"):  # a path goes under the toolkit's url, checked on its save
@@ -296,20 +303,29 @@ async def create_from_openapi(
     """
 
     def read() -> openapi_import.ImportedToolkit:
-        parsed = document if isinstance(document, dict) else openapi_import.parse(document)
-        return openapi_import.convert(parsed, source_url=data.url, base_url=data.base_url)
+        try:
+            if isinstance(document, dict):
+                parsed = openapi_import.plain_json(document)
+            else:
+                parsed = openapi_import.parse(document)
+            return openapi_import.convert(parsed, source_url=data.url, base_url=data.base_url)
+        except RecursionError as exc:
+            raise OpenApiInvalid("The document is nested too deeply.") from exc
 
     imported = await asyncio.to_thread(read)
     if imported.base_url is None:
         raise OpenApiInvalid("The document names no absolute server URL: give `baseUrl`.")
-    create = ToolkitCreate(
-        name=data.name or imported.name,
-        description=data.description if data.description is not None else imported.description,
-        kind="custom",
-        url=imported.base_url,
-        headers=data.headers,
-        shared=data.shared,
-    )
+    try:
+        create = ToolkitCreate(
+            name=data.name or imported.name,
+            description=data.description if data.description is not None else imported.description,
+            kind="custom",
+            url=imported.base_url,
+            headers=data.headers,
+            shared=data.shared,
+        )
+    except ValueError as exc:
+        raise OpenApiInvalid(f"The document's toolkit is not valid: {str(exc)[:300]}") from exc
     toolkit = await discovery.create(
         session, owner=owner, data=create, policy=policy, sealer=sealer
     )

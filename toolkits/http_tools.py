@@ -11,6 +11,7 @@ an HTTP error, `ok` false with the status and the start of the text.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from toolkits.models import Toolkit, ToolkitTool
 from toolkits.ssrf import AddressPolicy
 from toolkits.targets import Targets
 
+log = logging.getLogger(__name__)
 USER_AGENT = "Switchboard-tools/1"
 MAX_REDIRECTS = 3
 
@@ -105,8 +107,11 @@ class HttpTools:
             return ToolResult(False, f"Refused by the address guard: {exc.message}")
         except TimeoutError:
             return ToolResult(False, f"The tool's server did not answer within {seconds:g} s.")
-        except httpx2.HTTPError as exc:
+        except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
             return ToolResult(False, f"The request failed: {str(exc)[:300] or type(exc).__name__}")
+        except Exception:
+            log.exception("custom tool %s failed", tool.name)
+            return ToolResult(False, "The request failed unexpectedly.")
         text = data.decode(response.encoding or "utf-8", errors="replace")
         if cut:
             text += "\n[truncated: the response was longer]"
@@ -137,7 +142,7 @@ class HttpTools:
                         data, cut = await _read_capped(response, max_bytes)
         except TimeoutError as exc:
             raise OpenApiInvalid(f"The document did not arrive within {seconds:g} s.") from exc
-        except httpx2.HTTPError as exc:
+        except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
             reason = str(exc)[:300] or type(exc).__name__
             raise OpenApiInvalid(f"The document could not be fetched: {reason}") from exc
         if cut:

@@ -20,11 +20,12 @@ from urllib.parse import urljoin, urlsplit
 import yaml
 
 from toolkits.errors import OpenApiInvalid, OpenApiTooLarge
+from toolkits.request_templates import PLACEHOLDER
 from toolkits.schemas import CustomToolCreate, RequestConfig
 
 MAX_DOCUMENT_BYTES = 2_000_000
 MAX_OPERATIONS = 200
-MAX_NODES = 200_000
+MAX_NODES = 100_000
 METHODS = ("get", "put", "post", "delete", "patch", "head")
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9-]+")
 
@@ -50,6 +51,8 @@ def parse(text: str | bytes) -> dict[str, Any]:
         raise OpenApiTooLarge(f"The document is over {MAX_DOCUMENT_BYTES} bytes.")
     try:
         document = json.loads(text)
+    except RecursionError as exc:
+        raise OpenApiInvalid("The document is nested too deeply.") from exc
     except ValueError:
         try:
             document = yaml.load(text, Loader=yaml.CSafeLoader)
@@ -57,7 +60,40 @@ def parse(text: str | bytes) -> dict[str, Any]:
             raise OpenApiInvalid("The document is neither JSON nor YAML.") from exc
     if not isinstance(document, dict):
         raise OpenApiInvalid("The document is not an object.")
-    return document
+    return plain_json(document)
+
+
+def _count(node: Any, budget: list[int]) -> None:
+    """Visit every node, shared ones (YAML aliases) each time, within the node budget."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise OpenApiTooLarge(f"The document expands to over {MAX_NODES} nodes.")
+    if isinstance(node, dict):
+        for value in node.values():
+            _count(value, budget)
+    elif isinstance(node, list):
+        for item in node:
+            _count(item, budget)
+
+
+def plain_json(document: dict[str, Any]) -> dict[str, Any]:
+    """The document as plain JSON: YAML's dates and other values as text, keys as strings.
+
+    Raises:
+        OpenApiTooLarge: over MAX_NODES nodes, YAML aliases expanded.
+        OpenApiInvalid: it holds a number that is not finite (NaN, Infinity), or is too deep.
+    """
+    _count(document, [MAX_NODES])
+    try:
+        plain = json.loads(json.dumps(document, default=str, allow_nan=False))
+    except ValueError as exc:
+        raise OpenApiInvalid("The document holds a number that is not finite.") from exc
+    except TypeError as exc:  # keys YAML allows and JSON does not
+        raise OpenApiInvalid("The document's keys must be text.") from exc
+    except RecursionError as exc:
+        raise OpenApiInvalid("The document is nested too deeply.") from exc
+    assert isinstance(plain, dict)
+    return plain
 
 
 class _Resolver:
@@ -112,10 +148,13 @@ def _base_url(document: dict[str, Any], source_url: str | None, base_url: str | 
     for name, variable in _dict(server.get("variables")).items():
         if isinstance(variable, dict):
             url = url.replace("{" + str(name) + "}", str(variable.get("default", "")))
-    if not urlsplit(url).scheme:
-        if source_url is None:
-            return None
-        url = urljoin(source_url, url)
+    try:
+        if not urlsplit(url).scheme:
+            if source_url is None:
+                return None
+            url = urljoin(source_url, url)
+    except ValueError as exc:
+        raise OpenApiInvalid("The document's server URL cannot be read.") from exc
     return url.rstrip("/") or None
 
 
@@ -166,17 +205,24 @@ def _arguments(
 def _tool(
     resolver: _Resolver, path: str, method: str, item: dict[str, Any], name: str
 ) -> CustomToolCreate:
-    operation = _dict(resolver.inline(item[method]))
+    operation = _dict(item[method])  # only what makes the tool is inlined, not the responses
     shared = _list(resolver.inline(item.get("parameters")))
     params: dict[tuple[str, str], dict[str, Any]] = {}
-    for param in [*shared, *_list(operation.get("parameters"))]:
+    for param in [*shared, *_list(resolver.inline(operation.get("parameters")))]:
         if isinstance(param, dict) and isinstance(param.get("name"), str):
             params[(str(param.get("in")), param["name"])] = param
     properties, required, query = _arguments(params)
+    for undeclared in PLACEHOLDER.findall(path):  # a path template without its parameter
+        if undeclared not in properties:
+            properties[undeclared] = {"type": "string"}
+            required.append(undeclared)
     body = None
-    request_body = _dict(operation.get("requestBody"))
+    request_body = _dict(resolver.inline(operation.get("requestBody")))
     content = _dict(request_body.get("content"))
-    json_type = next((t for t in content if t.split(";")[0].strip().endswith("json")), None)
+    json_type = next(
+        (t for t in content if isinstance(t, str) and t.split(";")[0].strip().endswith("json")),
+        None,
+    )
     if json_type is not None and method not in {"get", "head"}:
         properties["body"] = _dict(_dict(content[json_type]).get("schema"))
         if request_body.get("required") is True:

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 from toolkits.errors import InvalidTool, ToolArgumentsInvalid
 
@@ -63,7 +63,7 @@ def check(config: Mapping[str, Any], *, base_url: str | None, properties: set[st
             GET or HEAD request.
     """
     url = full_url(str(config["url"]), base_url)
-    parts = urlsplit(url)
+    parts = _split(url)
     if PLACEHOLDER.search(f"{parts.scheme}{parts.netloc}{parts.query}{parts.fragment}"):
         raise InvalidTool(
             "Placeholders go in the url's path; put query values in config.query.", url=url[:200]
@@ -83,6 +83,15 @@ def check(config: Mapping[str, Any], *, base_url: str | None, properties: set[st
             placeholders=unknown[:20],
         )
     return PLACEHOLDER.sub("x", url)
+
+
+def _split(url: str) -> SplitResult:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a bad port raises only when read
+    except ValueError as exc:
+        raise InvalidTool("The tool's url cannot be read.", url=url[:200]) from exc
+    return parts
 
 
 def _strings(node: Any) -> Iterator[str]:
@@ -106,7 +115,7 @@ def fill(
         InvalidTool: a path URL whose toolkit has no url (any more).
     """
     url = full_url(str(config["url"]), base_url)
-    parts = urlsplit(url)
+    parts = _split(url)
     path = PLACEHOLDER.sub(lambda m: _segment(m.group(1), arguments), parts.path)
     filled = parts._replace(path=path).geturl()
     query: list[tuple[str, str]] = []

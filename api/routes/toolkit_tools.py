@@ -79,7 +79,7 @@ def _builtin_tool_body(kit: BuiltinToolkit, name: str) -> dict[str, Any]:
 @router.post(
     "/api/toolkits/_import-openapi", status_code=201, response_model=resource_of(ToolkitRead)
 )
-async def import_openapi(
+async def import_openapi_toolkit(
     body: OpenApiImport, user: CurrentUser, session: SessionDep, services: ServicesDep
 ) -> dict[str, Any]:
     """Create a `custom` toolkit from an OpenAPI 3 document: one HTTP tool per operation
@@ -109,7 +109,7 @@ async def import_openapi(
 @router.post(
     "/api/toolkits/{toolkit_id}/tools", status_code=201, response_model=resource_of(CustomToolRead)
 )
-async def add_tool(
+async def add_toolkit_tool(
     toolkit: EditableToolkitDep,
     body: CustomToolCreate,
     session: SessionDep,
@@ -134,7 +134,7 @@ async def add_tool(
     "/api/toolkits/{toolkit_id}/tools",
     response_model=collection_of("tools", CustomToolRead, "CustomTools"),
 )
-async def replace_tools(
+async def replace_toolkit_tools(
     toolkit: EditableToolkitDep,
     body: CustomToolsReplace,
     session: SessionDep,
@@ -158,7 +158,7 @@ async def replace_tools(
 @router.get(
     "/api/toolkits/{toolkit_id}/tools/{tool_name}", response_model=resource_of(CustomToolRead)
 )
-async def get_tool(
+async def get_toolkit_tool(
     toolkit: VisibleToolkitDep, tool_name: ToolName, services: ServicesDep
 ) -> dict[str, Any]:
     """One tool of a toolkit you may see, with its parameters and, for a custom tool, its
@@ -173,7 +173,7 @@ async def get_tool(
 @router.patch(
     "/api/toolkits/{toolkit_id}/tools/{tool_name}", response_model=resource_of(CustomToolRead)
 )
-async def update_tool(
+async def update_toolkit_tool(
     toolkit: EditableToolkitDep,
     tool_name: ToolName,
     body: CustomToolUpdate,
@@ -193,7 +193,7 @@ async def update_tool(
 
 
 @router.delete("/api/toolkits/{toolkit_id}/tools/{tool_name}", status_code=204)
-async def delete_tool(
+async def delete_toolkit_tool(
     toolkit: EditableToolkitDep, tool_name: ToolName, session: SessionDep
 ) -> Response:
     """Remove a custom tool."""
