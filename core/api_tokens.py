@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import clock
+from core import audit, clock
 from core.errors import ApiTokenNotFound, InvalidInput
 from core.listing import Page, PageRequest, paginate
 from core.models import ApiToken, User
@@ -51,6 +51,16 @@ async def issue(
     )
     session.add(token)
     await session.flush()
+    expiry = expires_at.isoformat() if expires_at else None
+    details = {"name": name, "prefix": token.prefix, "expiresAt": expiry}
+    await audit.record(
+        session,
+        kind="token.created",
+        actor_id=user.id,
+        subject_type="api_token",
+        subject_id=token.id,
+        details=details,
+    )
     return IssuedToken(token, secret)
 
 
@@ -74,7 +84,16 @@ async def revoke(session: AsyncSession, *, user: User, token_id: str) -> None:
     token = await session.get(ApiToken, token_id)
     if token is None or token.user_id != user.id:
         raise ApiTokenNotFound(token_id=token_id)
-    token.revoked_at = token.revoked_at or clock.now()
+    if token.revoked_at is None:
+        token.revoked_at = clock.now()
+        await audit.record(
+            session,
+            kind="token.revoked",
+            actor_id=user.id,
+            subject_type="api_token",
+            subject_id=token.id,
+            details={"name": token.name, "prefix": token.prefix},
+        )
     await session.flush()
 
 

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import clock
 from core.database import write_transaction
+from core.errors import NotFound
 from core.listing import Page, PageRequest, paginate
 from core.models import AuditEvent
 
@@ -196,6 +197,24 @@ def _conditions(query: EventFilter) -> list[ColumnElement[bool]]:
     if query.until is not None:
         found.append(AuditEvent.at < query.until)
     return found
+
+
+class AuditEventNotFound(NotFound):
+    """No audit event has that id (it may have passed the retention time)."""
+
+    code = "audit_event_not_found"
+
+
+async def get(session: AsyncSession, *, event_id: str) -> AuditEvent:
+    """An event by id.
+
+    Raises:
+        AuditEventNotFound: no event has that id.
+    """
+    event = await session.get(AuditEvent, event_id)
+    if event is None:
+        raise AuditEventNotFound(event_id=event_id)
+    return event
 
 
 async def list_page(

@@ -8,12 +8,13 @@ outcome, so a slow hash never holds a database lock.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core import clock, login_devices, login_sessions, login_throttle, passwords, users
+from core import audit, clock, login_devices, login_sessions, login_throttle, passwords, users
 from core.database import write_transaction
 from core.errors import InvalidCredentials, PermissionDenied
 from core.login_sessions import OpenedSession
@@ -75,7 +76,9 @@ async def log_in(
         await login_throttle.succeeded(session, keys=checked.keys, limits=limits)
         user = await users.get(session, user_id=checked.user_id)
         user.last_login_at = clock.now()
+        user.last_login_method = "password"
         opened = await login_sessions.open_session(session, user=user, ttl=ttl)
+        await _audit(session, "sign_in.succeeded", attempt, user.id, "success", {})
         device = None
         if not checked.known_device:
             device = await login_devices.remember(session, user_id=user.id)
@@ -102,7 +105,7 @@ async def change_own_password(
         WeakPassword: the new password does not meet `core.password_policy`.
     """
     try:
-        checked = await _check(factory, attempt=attempt, limits=limits)
+        checked = await _check(factory, attempt=attempt, limits=limits, purpose="password_change")
     except InvalidCredentials:
         raise WrongCurrentPassword() from None
     async with write_transaction(factory) as session:
@@ -113,40 +116,100 @@ async def change_own_password(
         await users.change_password(
             session, user=user, password_hash=password_hash, keep_api_tokens=keep_api_tokens
         )
+        details = {"keepApiTokens": keep_api_tokens}
+        await _audit(session, "password.changed", attempt, user.id, "success", details)
         if reissue_ttl is None:
             return None
         return await login_sessions.open_session(session, user=user, ttl=reissue_ttl)
 
 
 async def _check(
-    factory: async_sessionmaker[AsyncSession], *, attempt: Attempt, limits: ThrottleLimits
+    factory: async_sessionmaker[AsyncSession],
+    *,
+    attempt: Attempt,
+    limits: ThrottleLimits,
+    purpose: str = "sign_in",
 ) -> _Checked:
-    """Count the attempt, then verify the password with no transaction open.
+    """Count the attempt, then verify the password with no transaction open; a refusal is
+    written to the audit log (`<purpose>.failed`) in a transaction of its own.
 
     Raises:
         LoginThrottled: the attempt must wait; it was not counted.
         InvalidCredentials: the password is wrong or the user unknown or inactive.
     """
-    async with write_transaction(factory) as session:
-        user = await users.find_by_username(session, username=attempt.username)
-        device_id = None
-        if user is not None:
-            secret = attempt.device_secret
-            device_id = await login_devices.recognise(session, secret=secret, user_id=user.id)
-        keys = login_throttle.keys_for(
-            username=attempt.username, address=attempt.address, device_id=device_id
-        )
-        try:
+    user_id: str | None = None  # read before a refusal's rollback expires the row
+    keys: tuple[str, ...] = ()
+    try:
+        async with write_transaction(factory) as session:
+            user = await users.find_by_username(session, username=attempt.username)
+            user_id = user.id if user is not None else None
+            device_id = None
+            if user is not None:
+                secret = attempt.device_secret
+                device_id = await login_devices.recognise(session, secret=secret, user_id=user.id)
+            keys = login_throttle.keys_for(
+                username=attempt.username, address=attempt.address, device_id=device_id
+            )
             await login_throttle.admit(session, keys=keys, limits=limits)
-        except LoginThrottled as exc:
-            _log("login throttled", attempt, keys, retry_after=exc.retry_after)
-            raise
-        password_hash = user.password_hash if user is not None else None
+    except LoginThrottled as exc:
+        _log("login throttled", attempt, keys, retry_after=exc.retry_after)
+        await _refused(factory, purpose, attempt, user_id, "throttled")
+        raise
+    password_hash = user.password_hash if user is not None else None
     ok = await passwords.verify_password(password_hash, attempt.password)
     if user is None or not ok or not user.active:
         _log("login failed", attempt, keys, known_user=user is not None)
+        reason = "unknown_user" if user is None else "inactive" if ok else "wrong_password"
+        await _refused(factory, purpose, attempt, user_id, reason)
         raise InvalidCredentials()
     return _Checked(user.id, keys, device_id is not None)
+
+
+async def _refused(
+    factory: async_sessionmaker[AsyncSession],
+    purpose: str,
+    attempt: Attempt,
+    user_id: str | None,
+    reason: str,
+) -> None:
+    """A refused password check, in the audit log although the request fails."""
+    await audit.record_standalone(
+        factory,
+        kind=f"{purpose}.failed",
+        actor_id=user_id,
+        subject_type="user" if user_id else None,
+        subject_id=user_id,
+        details={"username": attempt.username, "method": "password", "reason": reason},
+        where=_origin(attempt),
+    )
+
+
+async def _audit(
+    session: AsyncSession,
+    kind: str,
+    attempt: Attempt,
+    user_id: str | None,
+    outcome: audit.Outcome,
+    details: Mapping[str, object],
+) -> None:
+    """An audit event of a sign-in or password check: the username as typed and the method,
+    never the password; the client's address as the throttle saw it."""
+    await audit.record(
+        session,
+        kind=kind,
+        actor_id=user_id,
+        subject_type="user" if user_id else None,
+        subject_id=user_id,
+        outcome=outcome,
+        details={"username": attempt.username, "method": "password", **details},
+        where=_origin(attempt),
+    )
+
+
+def _origin(attempt: Attempt) -> audit.Origin:
+    """The client's address as the throttle saw it, and the request's user agent."""
+    where = audit.origin.get()
+    return audit.Origin(ip=attempt.address, user_agent=where.user_agent if where else None)
 
 
 def _log(event: str, attempt: Attempt, keys: tuple[str, ...], **fields: object) -> None:

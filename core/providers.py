@@ -14,7 +14,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import ids
+from core import audit, ids
 from core.catalog_schemas import NEEDS_API_BASE, ProviderCreate, ProviderUpdate
 from core.clock import now
 from core.errors import Conflict, InvalidInput, NotFound
@@ -107,7 +107,21 @@ async def create(
     except IntegrityError:
         raise ProviderNameTaken(name=data.name) from None
     await bump_version(session)
+    if data.api_key is not None:
+        await _audit_key(session, provider, actor_id, "set")
     return provider
+
+
+async def _audit_key(session: AsyncSession, provider: Provider, actor_id: str, what: str) -> None:
+    """A provider's key changed: `secret.changed` in the audit log (never the key)."""
+    await audit.record(
+        session,
+        kind="secret.changed",
+        actor_id=actor_id,
+        subject_type="provider",
+        subject_id=provider.id,
+        details={"providerName": provider.name, "secretName": "apiKey", "change": what},
+    )
 
 
 async def get(session: AsyncSession, *, provider_id: str) -> Provider:
@@ -178,6 +192,8 @@ async def update(
     except IntegrityError:
         raise ProviderNameTaken(name=data.name) from None
     await bump_version(session)
+    if "api_key" in given:
+        await _audit_key(session, provider, actor_id, "removed" if data.api_key is None else "set")
     return provider
 
 

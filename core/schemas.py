@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -24,6 +24,9 @@ class LoginRequest(Schema):
 
     username: str = Field(min_length=1, max_length=150)
     password: str = Field(min_length=1, max_length=1024)
+    # The authenticator's code (or a recovery code) of a user with two-factor sign-in, when a
+    # client sends it with the password rather than in a second step.
+    code: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class UserCreate(Schema):
@@ -68,6 +71,15 @@ class UserRead(Schema):
     active: bool
     created_at: datetime
     last_login_at: datetime | None
+    last_login_method: str | None = None
+
+
+class UserListed(UserRead):
+    """A user in an admin's list: also when and how they last signed in, API token use
+    included (`lastSignInMethod`: `password`, `oidc` or `token`)."""
+
+    last_sign_in_at: datetime | None = None
+    last_sign_in_method: str | None = None
 
 
 class TeamCreate(Schema):
@@ -127,3 +139,53 @@ class ApiTokenRead(Schema):
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+
+
+class AuditEventRead(Schema):
+    """An audit log entry (`core.audit`)."""
+
+    id: str
+    at: datetime
+    kind: str
+    outcome: str
+    actor_id: str | None
+    subject_type: str | None
+    subject_id: str | None
+    ip: str | None
+    user_agent: str | None
+    details: dict[str, Any]
+
+
+class LoginSessionRead(Schema):
+    """One of your sign-in sessions (`current`: the one making this request)."""
+
+    id: str
+    created_at: datetime
+    expires_at: datetime
+    current: bool = False
+
+
+class TwoFactorCode(Schema):
+    """A code from the authenticator app (or, where allowed, a recovery code)."""
+
+    code: str = Field(min_length=1, max_length=64)
+
+
+class TwoFactorSignIn(Schema):
+    """The second step of a sign-in: the pending token the first step returned, and a code."""
+
+    pending_token: str = Field(min_length=1, max_length=2000)
+    code: str = Field(min_length=1, max_length=64)
+
+
+class TwoFactorEnrolStart(Schema):
+    """Start enrolling at sign-in (two-factor required, not yet enrolled): the pending token."""
+
+    pending_token: str = Field(min_length=1, max_length=2000)
+
+
+class TwoFactorOff(Schema):
+    """Turning two-factor off: a current code (or recovery code), or your password."""
+
+    code: str | None = Field(default=None, min_length=1, max_length=64)
+    password: str | None = Field(default=None, min_length=1, max_length=1024)

@@ -8,6 +8,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import audit
 from core.errors import Conflict, NotFound, TeamNameTaken, TeamNotFound
 from core.listing import Page, PageRequest, paginate
 from core.models import Team, TeamMembership, User
@@ -88,14 +89,25 @@ async def update(session: AsyncSession, *, team: Team, data: TeamUpdate) -> Team
     return team
 
 
-async def delete(session: AsyncSession, *, team: Team) -> None:
+async def delete(session: AsyncSession, *, team: Team, actor_id: str | None = None) -> None:
     """Remove a team and its memberships."""
     await session.delete(team)
     await session.flush()
+    await audit.record(
+        session,
+        kind="team.deleted",
+        actor_id=actor_id,
+        subject_type="team",
+        subject_id=team.id,
+        details={"name": team.name},
+    )
 
 
-async def add_member(session: AsyncSession, *, team: Team, user: User, role: str) -> TeamMembership:
-    """Add a user to a team.
+async def add_member(
+    session: AsyncSession, *, team: Team, user: User, role: str, actor_id: str | None = None
+) -> TeamMembership:
+    """Add a user to a team (`actor_id`: who did it; None: the system, e.g. a sign-in's
+    group sync).
 
     Raises:
         AlreadyMember: the user is a member already.
@@ -105,10 +117,14 @@ async def add_member(session: AsyncSession, *, team: Team, user: User, role: str
     membership = TeamMembership(team_id=team.id, user_id=user.id, role=role)
     session.add(membership)
     await session.flush()
+    details = {"userId": user.id, "username": user.username, "role": role, "teamName": team.name}
+    await _audit(session, "team.member_added", team, actor_id, details)
     return membership
 
 
-async def remove_member(session: AsyncSession, *, team: Team, user_id: str) -> None:
+async def remove_member(
+    session: AsyncSession, *, team: Team, user_id: str, actor_id: str | None = None
+) -> None:
     """Take a user out of a team.
 
     Raises:
@@ -119,6 +135,21 @@ async def remove_member(session: AsyncSession, *, team: Team, user_id: str) -> N
         raise MemberNotFound(user_id=user_id)
     await session.delete(membership)
     await session.flush()
+    details = {"userId": user_id, "role": membership.role, "teamName": team.name}
+    await _audit(session, "team.member_removed", team, actor_id, details)
+
+
+async def _audit(
+    session: AsyncSession, kind: str, team: Team, actor_id: str | None, details: dict[str, str]
+) -> None:
+    await audit.record(
+        session,
+        kind=kind,
+        actor_id=actor_id,
+        subject_type="team",
+        subject_id=team.id,
+        details=details,
+    )
 
 
 async def everyone(session: AsyncSession) -> Team:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import delete as sql_delete
@@ -10,7 +11,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import clock, login_devices, passwords, teams, webhook_subscriptions
+from core import audit, clock, login_devices, passwords, teams, webhook_subscriptions
 from core.errors import LastAdmin, UsernameTaken, UserNotFound
 from core.ids import new_id
 from core.listing import Page, PageRequest, paginate
@@ -18,8 +19,8 @@ from core.models import BUMP_AUTH_EPOCH, ApiToken, LoginSession, User
 from core.schemas import UserCreate, UserUpdate
 
 
-async def create(session: AsyncSession, *, data: UserCreate) -> User:
-    """Add a user, a member of the Everyone team.
+async def create(session: AsyncSession, *, data: UserCreate, actor_id: str | None = None) -> User:
+    """Add a user, a member of the Everyone team (`actor_id`: the admin who did it).
 
     Raises:
         UsernameTaken: another user has that username.
@@ -41,7 +42,21 @@ async def create(session: AsyncSession, *, data: UserCreate) -> User:
         raise UsernameTaken(username=data.username) from None
     await teams.join_everyone(session, user=user)
     await webhook_subscriptions.emit(session, event="user_created", body=_event(user, "created"))
+    await _audit(session, "user.created", user, actor_id, {"role": user.role})
     return user
+
+
+async def _audit(
+    session: AsyncSession, kind: str, user: User, actor_id: str | None, details: Mapping[str, Any]
+) -> None:
+    await audit.record(
+        session,
+        kind=kind,
+        actor_id=actor_id,
+        subject_type="user",
+        subject_id=user.id,
+        details={"username": user.username, **details},
+    )
 
 
 def _event(user: User, what: str) -> dict[str, Any]:
@@ -90,9 +105,12 @@ async def list_page(session: AsyncSession, *, page: PageRequest) -> Page[User]:
     )
 
 
-async def update(session: AsyncSession, *, user: User, data: UserUpdate) -> User:
+async def update(
+    session: AsyncSession, *, user: User, data: UserUpdate, actor_id: str | None = None
+) -> User:
     """Change a user's fields; a new password ends their sessions and, unless
-    `data.keep_api_tokens`, revokes their API tokens (`change_password`).
+    `data.keep_api_tokens`, revokes their API tokens (`change_password`). Role, activation and
+    password changes go to the audit log as done by `actor_id`.
 
     Raises:
         LastAdmin: the change would leave no active admin.
@@ -106,26 +124,36 @@ async def update(session: AsyncSession, *, user: User, data: UserUpdate) -> User
         await change_password(
             session, user=user, password_hash=password_hash, keep_api_tokens=data.keep_api_tokens
         )
+        details = {"keepApiTokens": data.keep_api_tokens}
+        await _audit(session, "password.reset", user, actor_id, details)
     deactivating = data.active is False and user.active
+    before = (user.role, user.active)
     for field in ("display_name", "email", "role", "active"):
         value = getattr(data, field)
         if value is not None:
             setattr(user, field, value)
     await session.flush()
+    if user.role != before[0]:
+        change = {"from": before[0], "to": user.role}
+        await _audit(session, "user.role_changed", user, actor_id, change)
+    if user.active != before[1]:
+        kind = "user.activated" if user.active else "user.deactivated"
+        await _audit(session, kind, user, actor_id, {})
     if deactivating:
         body = _event(user, "deactivated")
         await webhook_subscriptions.emit(session, event="user_deactivated", body=body)
     return user
 
 
-async def delete(session: AsyncSession, *, user: User) -> None:
-    """Remove a user and what cascades with them.
+async def delete(session: AsyncSession, *, user: User, actor_id: str | None = None) -> None:
+    """Remove a user and what cascades with them (the audit log keeps their events).
 
     Raises:
         LastAdmin: the user is the last active admin.
     """
     if user.is_admin and user.active and await _active_admins(session) <= 1:
         raise LastAdmin()
+    await _audit(session, "user.deleted", user, actor_id, {})
     await session.delete(user)
     await session.flush()
 

@@ -9,7 +9,14 @@ from fastapi import Depends, Response
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
-from api.deps import EditablePublishedDep, ServicesDep, SessionDep, UsablePublishedDep, ViewerDep
+from api.deps import (
+    CurrentUser,
+    EditablePublishedDep,
+    ServicesDep,
+    SessionDep,
+    UsablePublishedDep,
+    ViewerDep,
+)
 from api.hal import api_router, collection_of, resource, resource_of, whole
 from assistant.assistants import keyring, memories, secrets
 from assistant.assistants.keyring import Keyring
@@ -81,7 +88,11 @@ async def list_secrets(assistant: EditablePublishedDep, session: SessionDep) -> 
 
 @router.post("/secrets", status_code=201, response_model=SecretResource)
 async def create_secret(
-    assistant: EditablePublishedDep, body: SecretCreate, session: SessionDep, ring: KeyringDep
+    assistant: EditablePublishedDep,
+    body: SecretCreate,
+    session: SessionDep,
+    ring: KeyringDep,
+    user: CurrentUser,
 ) -> dict[str, Any]:
     """Store a secret, encrypted; its value is never shown again (needs edit permission)."""
     secret = await secrets.create(
@@ -91,6 +102,7 @@ async def create_secret(
         name=body.name,
         value=body.value,
         description=body.description,
+        actor_id=user.id,
     )
     return secret_body(secret)
 
@@ -112,6 +124,7 @@ async def put_secret(
     body: SecretPut,
     session: SessionDep,
     ring: KeyringDep,
+    user: CurrentUser,
 ) -> JSONResponse:
     """Set a secret's value (200), creating the secret when missing (201)."""
     secret, created = await secrets.put(
@@ -121,14 +134,15 @@ async def put_secret(
         name=name,
         value=body.value,
         description=body.description,
+        actor_id=user.id,
     )
     return JSONResponse(secret_body(secret), status_code=201 if created else 200)
 
 
 @router.delete("/secrets/{name}", status_code=204)
-async def delete_secret(secret: SecretDep, session: SessionDep) -> Response:
+async def delete_secret(secret: SecretDep, session: SessionDep, user: CurrentUser) -> Response:
     """Remove a secret (needs edit permission)."""
-    await secrets.delete(session, secret=secret)
+    await secrets.delete(session, secret=secret, actor_id=user.id)
     return Response(status_code=204)
 
 

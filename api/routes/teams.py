@@ -64,9 +64,9 @@ async def update_team(
 
 
 @router.delete("/{team_id}", status_code=204)
-async def delete_team(team: TeamDep, _: AdminUser, session: SessionDep) -> Response:
+async def delete_team(team: TeamDep, admin: AdminUser, session: SessionDep) -> Response:
     """Remove a team and its memberships."""
-    await teams.delete(session, team=team)
+    await teams.delete(session, team=team, actor_id=admin.id)
     return Response(status_code=204)
 
 
@@ -80,16 +80,20 @@ async def list_members(team: TeamDep, _: AdminUser, session: SessionDep) -> dict
 
 @router.post("/{team_id}/members", status_code=201, response_model=resource_of(MemberRead))
 async def add_member(
-    team: TeamDep, body: MemberAdd, _: AdminUser, session: SessionDep
+    team: TeamDep, body: MemberAdd, admin: AdminUser, session: SessionDep
 ) -> dict[str, Any]:
     """Add a user to a team."""
     user = await users.get(session, user_id=body.user_id)
-    membership = await teams.add_member(session, team=team, user=user, role=body.role)
+    membership = await teams.add_member(
+        session, team=team, user=user, role=body.role, actor_id=admin.id
+    )
     return member_body(team.id, membership, user)
 
 
 @router.delete("/{team_id}/members/{user_id}", status_code=204)
-async def remove_member(team: TeamDep, user_id: str, _: AdminUser, session: SessionDep) -> Response:
+async def remove_member(
+    team: TeamDep, user_id: str, admin: AdminUser, session: SessionDep
+) -> Response:
     """Take a user out of a team."""
-    await teams.remove_member(session, team=team, user_id=user_id)
+    await teams.remove_member(session, team=team, user_id=user_id, actor_id=admin.id)
     return Response(status_code=204)

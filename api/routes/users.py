@@ -34,9 +34,9 @@ async def list_users(_: AdminUser, session: SessionDep, page: PageDep) -> dict[s
 
 
 @router.post("", status_code=201, response_model=UserResource)
-async def create_user(body: UserCreate, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+async def create_user(body: UserCreate, admin: AdminUser, session: SessionDep) -> dict[str, Any]:
     """Add a user."""
-    return user_body(await users.create(session, data=body))
+    return user_body(await users.create(session, data=body, actor_id=admin.id))
 
 
 @router.get("/{user_id}", response_model=UserResource)
@@ -47,7 +47,7 @@ async def get_user(user: ManagedUserDep, _: AdminUser) -> dict[str, Any]:
 
 @router.patch("/{user_id}", response_model=UserResource)
 async def update_user(
-    user: ManagedUserDep, body: UserUpdate, _: AdminUser, session: SessionDep
+    user: ManagedUserDep, body: UserUpdate, admin: AdminUser, session: SessionDep
 ) -> dict[str, Any]:
     """Change a user's name, email, role, password or whether they may log in.
 
@@ -55,11 +55,11 @@ async def update_user(
     `password_too_common` or `password_has_control_characters`) ends all the user's sessions and,
     unless `keepApiTokens` is true, revokes all their API tokens, on every worker at once.
     """
-    return user_body(await users.update(session, user=user, data=body))
+    return user_body(await users.update(session, user=user, data=body, actor_id=admin.id))
 
 
 @router.delete("/{user_id}", status_code=204)
-async def delete_user(user: ManagedUserDep, _: AdminUser, session: SessionDep) -> Response:
+async def delete_user(user: ManagedUserDep, admin: AdminUser, session: SessionDep) -> Response:
     """Remove a user, with their chats and tokens."""
-    await users.delete(session, user=user)
+    await users.delete(session, user=user, actor_id=admin.id)
     return Response(status_code=204)

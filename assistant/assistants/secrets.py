@@ -14,7 +14,7 @@ from assistant.assistants import keyring as keyrings
 from assistant.assistants.keyring import Keyring
 from assistant.errors import SecretExists, SecretNotFound, SecretUnreadable
 from assistant.models import Secret
-from core import clock
+from core import audit, clock
 from core.database import write_transaction
 
 ROTATE_BATCH = 200
@@ -55,8 +55,9 @@ async def create(
     name: str,
     value: str,
     description: str = "",
+    actor_id: str | None = None,
 ) -> Secret:
-    """Store a new secret.
+    """Store a new secret (audited as `secret.changed` by `actor_id`, never with its value).
 
     Raises:
         SecretExists: the assistant has a secret of that name.
@@ -76,7 +77,19 @@ async def create(
     )
     session.add(secret)
     await session.flush()
+    await _audit(session, secret, actor_id, "created")
     return secret
+
+
+async def _audit(session: AsyncSession, secret: Secret, actor_id: str | None, what: str) -> None:
+    await audit.record(
+        session,
+        kind="secret.changed",
+        actor_id=actor_id,
+        subject_type="assistant_secret",
+        subject_id=secret.id,
+        details={"assistantId": secret.assistant_id, "secretName": secret.name, "change": what},
+    )
 
 
 async def put(
@@ -87,6 +100,7 @@ async def put(
     name: str,
     value: str,
     description: str | None = None,
+    actor_id: str | None = None,
 ) -> tuple[Secret, bool]:
     """Set a secret's value (and description), creating it when missing; True when created."""
     try:
@@ -99,6 +113,7 @@ async def put(
             name=name,
             value=value,
             description=description or "",
+            actor_id=actor_id,
         )
         return created, True
     secret.key_id, secret.ciphertext = ring.seal(value, context=context_of(assistant_id, name))
@@ -106,11 +121,13 @@ async def put(
         secret.description = description
     secret.updated_at = clock.now()
     await session.flush()
+    await _audit(session, secret, actor_id, "updated")
     return secret, False
 
 
-async def delete(session: AsyncSession, *, secret: Secret) -> None:
+async def delete(session: AsyncSession, *, secret: Secret, actor_id: str | None = None) -> None:
     """Remove a secret."""
+    await _audit(session, secret, actor_id, "deleted")
     await session.delete(secret)
     await session.flush()
 
