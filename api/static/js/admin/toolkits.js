@@ -4,6 +4,7 @@ import { h } from '../dom.js';
 import { when } from '../format.js';
 import { api } from '../http.js';
 import { badge, confirmButton, field, form, input, items, run, section } from '../pageparts.js';
+import { customToolkits } from './customtools.js';
 import { pasteConfig } from './mcpconfig.js';
 
 export async function toolkits(root) {
@@ -25,7 +26,8 @@ export async function toolkits(root) {
   field('Description', input('description', { maxlength: 2000 })),
   h('label', { class: 'field check' }, input('shared', { type: 'checkbox' }), 'Shared with everyone'),
   h('button', { type: 'submit', class: 'primary' }, 'Add toolkit'));
-  root.replaceChildren(section('New toolkit', add), section('Paste your MCP config', pasteConfig(load)), list);
+  root.replaceChildren(section('New toolkit', add), section('Paste your MCP config', pasteConfig(load)),
+    section('HTTP tools and OpenAPI', customToolkits(load)), list);
   await load();
 }
 
