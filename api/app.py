@@ -10,7 +10,17 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api import errors, logs, markdown, mcp_server, telemetry, tool_sources, v1_errors, webhooks
+from api import (
+    errors,
+    job_actions,
+    logs,
+    markdown,
+    mcp_server,
+    telemetry,
+    tool_sources,
+    v1_errors,
+    webhooks,
+)
 from api.audit_origin import AuditOriginMiddleware
 from api.body_limits import BodyLimitMiddleware
 from api.metrics import MetricsMiddleware
@@ -99,6 +109,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     logs.keep_secret(logs.secrets_of(settings, catalog))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     services = _services(settings, catalog)
+    job_actions.add_action_kinds(services)
     services.catalog_sync.listeners.append(  # providers' keys stored at run time, too
         lambda: logs.keep_secret(logs.secrets_of(settings, catalog))
     )
@@ -328,6 +339,7 @@ def _knowledge(
         sync_root=settings.library_sync_root or settings.data_dir / "sync",
         job_poll_seconds=settings.job_poll_seconds,
         job_webhook_url=settings.job_webhook_url,
+        mail=job_actions.mail_config(settings),
     )
     factory = (lambda: embeddings) if embeddings is not None else None
     return Knowledge.build(sessions, config, embedder_factory=factory)

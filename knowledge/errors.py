@@ -7,6 +7,7 @@ from core.errors import (
     InvalidInput,
     NotFound,
     PaymentRequired,
+    PermissionDenied,
     SwitchboardError,
     TooLarge,
     Unavailable,
@@ -137,3 +138,27 @@ class NoOneToBill(PaymentRequired, KnowledgeError):
     """Embeddings here cost money and this file has no uploader to bill; upload it again."""
 
     code = "no_one_to_bill"
+
+
+class JobReadOnly(PermissionDenied, KnowledgeError):
+    """This job is shared with you to see and run, not to change."""
+
+    code = "job_read_only"
+
+
+class NotAJobDraft(Conflict, KnowledgeError):
+    """That job is not a draft, or has no open draft; open one with POST /api/jobs/{id}/_edit."""
+
+    code = "not_a_job_draft"
+
+
+class MailNotConfigured(Unavailable, KnowledgeError):
+    """E-mail is not set up on this server (SWITCHBOARD_SMTP_HOST and SWITCHBOARD_SMTP_FROM)."""
+
+    code = "mail_not_configured"
+
+
+class MailFailed(Unavailable, KnowledgeError):
+    """The mail server did not take the message."""
+
+    code = "mail_failed"

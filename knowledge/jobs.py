@@ -1,29 +1,70 @@
-"""Jobs (Informer's Job API): what to run, on which cron schedule, and who holds the run lease.
+"""Jobs (Informer's Job API): ordered actions, a cron schedule, and who may see or change them.
 
-A run starts only by one conditional update that takes the job's lease (free or run out), so a
-job never runs twice at once, and with several processes exactly one of them runs it.
+A job is shared as assistants are: private to its owner, or with a team or everyone, with
+`permission` `use` (see it, run it, read its runs) or `edit`. Runs always work as the job's owner
+(their files, their assistants, their budget). A draft (`knowledge.job_drafts`) is seen only by
+those who may edit the job. Runs and leases are in `knowledge.job_runs`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import clock, webhook_subscriptions, webhooks
-from core.database import write_transaction
-from core.errors import PermissionDenied
+from core import clock
 from core.listing import Page, PageRequest, paginate
-from knowledge.errors import InvalidJob, JobAlreadyRunning, JobNotFound
-from knowledge.models import Job, JobRun
-from knowledge.schemas import JobCreate, JobUpdate
+from knowledge.errors import InvalidJob, JobNotFound, JobReadOnly
+from knowledge.index import TenantScope
+from knowledge.job_actions import ActionKind, check_actions
+from knowledge.models import Job
+from knowledge.schemas import JobAction, JobCreate, JobUpdate
 
-LEASE = timedelta(seconds=120)
+Access = Literal["edit", "use"]
+MAX_FIRE_TIMES = 100
+
+
+def _zone(time_zone: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidJob(f"Unknown time zone {time_zone!r}.", timeZone=time_zone) from None
+
+
+def fire_times(
+    schedule: str,
+    time_zone: str,
+    after: datetime,
+    *,
+    count: int = 1,
+    start_at: datetime | None = None,
+    end_at: datetime | None = None,
+) -> list[datetime]:
+    """The next `count` times (UTC) after `after` the cron schedule fires in its time zone, not
+    before `start_at` and not after `end_at` (fewer when the end comes first).
+
+    Raises:
+        InvalidJob: the schedule or the time zone is not valid.
+    """
+    zone = _zone(time_zone)
+    if not croniter.is_valid(schedule):
+        raise InvalidJob(f"Not a cron expression: {schedule!r}.", schedule=schedule)
+    begin = clock.as_utc(after)
+    if start_at is not None and clock.as_utc(start_at) > begin:
+        begin = clock.as_utc(start_at) - timedelta(microseconds=1)
+    times = croniter(schedule, begin.astimezone(zone))
+    found: list[datetime] = []
+    while len(found) < min(count, MAX_FIRE_TIMES):
+        fired = clock.as_utc(times.get_next(datetime))
+        if end_at is not None and fired > clock.as_utc(end_at):
+            break
+        found.append(fired)
+    return found
 
 
 def next_run(schedule: str, time_zone: str, after: datetime) -> datetime:
@@ -32,119 +73,192 @@ def next_run(schedule: str, time_zone: str, after: datetime) -> datetime:
     Raises:
         InvalidJob: the schedule or the time zone is not valid.
     """
-    try:
-        zone = ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidJob(f"Unknown time zone {time_zone!r}.", timeZone=time_zone) from None
-    if not croniter.is_valid(schedule):
-        raise InvalidJob(f"Not a cron expression: {schedule!r}.", schedule=schedule)
-    fired: datetime = croniter(schedule, clock.as_utc(after).astimezone(zone)).get_next(datetime)
-    return clock.as_utc(fired)
+    return fire_times(schedule, time_zone, after)[0]
 
 
-def check_params(job_type: str, params: dict[str, Any], *, is_admin: bool) -> dict[str, Any]:
-    """The parameters a job type needs, checked.
+def schedule(job: Job) -> None:
+    """Set when the job runs next: never for a draft, a disabled or unscheduled job, or past its
+    end date.
 
     Raises:
-        InvalidJob: a parameter is missing or of the wrong kind.
-        PermissionDenied: a library-sync job made by someone who is not an admin.
+        InvalidJob: the schedule or the time zone is not valid.
     """
-    if job_type == "index-files":
-        file_ids = params.get("fileIds", [])
-        folder_id = params.get("folderId")
-        if not isinstance(file_ids, list) or not all(isinstance(i, str) for i in file_ids):
-            raise InvalidJob("`fileIds` must be a list of file ids.")
-        if folder_id is not None and not isinstance(folder_id, str):
-            raise InvalidJob("`folderId` must be a folder id.")
-        if not file_ids and not folder_id:
-            raise InvalidJob("An index-files job needs `fileIds` or `folderId`.")
-        return {"fileIds": file_ids[:1000], "folderId": folder_id}
-    if not is_admin:
-        raise PermissionDenied("Only admins can mirror server folders into the library.")
-    path, folder_id = params.get("path"), params.get("folderId")
-    if not isinstance(path, str) or not path or len(path) > 1000:
-        raise InvalidJob("A library-sync job needs `path`, a folder under the sync root.")
-    if not isinstance(folder_id, str) or not folder_id:
-        raise InvalidJob("A library-sync job needs `folderId`, the library folder to fill.")
-    return {"path": path, "folderId": folder_id}
-
-
-def _schedule(job: Job) -> None:
-    job.next_run_at = (
-        next_run(job.schedule, job.time_zone, clock.now()) if job.schedule and job.enabled else None
+    _zone(job.time_zone)
+    if job.start_at and job.end_at and clock.as_utc(job.end_at) < clock.as_utc(job.start_at):
+        raise InvalidJob("`endAt` comes before `startAt`.")
+    if not job.schedule or not job.enabled or job.editing_id is not None:
+        job.next_run_at = None
+        return
+    times = fire_times(
+        job.schedule, job.time_zone, clock.now(), start_at=job.start_at, end_at=job.end_at
     )
+    job.next_run_at = times[0] if times else None
+
+
+def access_of(job: Job, scope: TenantScope) -> Access | None:
+    """What a viewer may do with a published job: edit, use (see and run), or nothing."""
+    if job.owner_user_id == scope.user_id:
+        return "edit"
+    shared = job.visibility == "instance" or (
+        job.visibility == "team" and job.team_id in scope.team_ids
+    )
+    if not shared:
+        return None
+    return "edit" if job.permission == "edit" else "use"
+
+
+async def access_to(session: AsyncSession, job: Job, scope: TenantScope) -> Access | None:
+    """The viewer's access to a job or a draft (a draft is editors-only)."""
+    if job.editing_id is None:
+        return access_of(job, scope)
+    published = await session.get(Job, job.editing_id)
+    if published is None or access_of(published, scope) != "edit":
+        return None
+    return "edit"
+
+
+def _check_sharing(scope: TenantScope, visibility: str, team_id: str | None) -> None:
+    if visibility == "team" and (team_id is None or team_id not in scope.team_ids):
+        raise InvalidJob("Share with `team` needs `teamId`, a team of yours.", teamId=team_id)
+    if visibility != "team" and team_id is not None:
+        raise InvalidJob("`teamId` goes only with `visibility: team`.", teamId=team_id)
 
 
 async def create_job(
-    session: AsyncSession, *, owner_id: str, is_admin: bool, data: JobCreate
+    session: AsyncSession,
+    *,
+    scope: TenantScope,
+    is_admin: bool,
+    data: JobCreate,
+    kinds: Mapping[str, ActionKind],
 ) -> Job:
     """A new job of the caller's.
 
     Raises:
-        InvalidJob: bad parameters, schedule or time zone.
-        PermissionDenied: a library-sync job made by someone who is not an admin.
+        InvalidJob: bad actions, schedule, time zone, dates or sharing.
+        PermissionDenied: an admins-only action made by someone who is not an admin.
     """
+    _check_sharing(scope, data.visibility, data.team_id)
     job = Job(
         name=data.name,
-        job_type=data.type,
-        params=check_params(data.type, data.params, is_admin=is_admin),
+        actions=check_actions(kinds, data.steps(), is_admin=is_admin),
         schedule=data.schedule or None,
         time_zone=data.time_zone,
+        start_at=data.start_at,
+        end_at=data.end_at,
         enabled=data.enabled,
-        owner_user_id=owner_id,
+        owner_user_id=scope.user_id,
+        visibility=data.visibility,
+        team_id=data.team_id,
+        permission=data.permission,
     )
-    _schedule(job)
+    schedule(job)
     session.add(job)
     await session.flush()
     return job
 
 
-async def get_job(session: AsyncSession, *, owner_id: str, job_id: str) -> Job:
-    """A job of the caller's.
+async def get_job(
+    session: AsyncSession, *, scope: TenantScope, job_id: str, edit: bool = False
+) -> Job:
+    """A job (or draft) the viewer may see, or, with `edit`, change.
 
     Raises:
-        JobNotFound: no such job, or someone else's.
+        JobNotFound: no such job, or not shared with the viewer.
+        JobReadOnly: `edit` asked and the viewer may only see and run it.
     """
     job = await session.get(Job, job_id)
-    if job is None or job.owner_user_id != owner_id:
+    access = None if job is None else await access_to(session, job, scope)
+    if job is None or access is None:
         raise JobNotFound(job_id=job_id)
+    if edit and access != "edit":
+        raise JobReadOnly(job_id=job_id)
     return job
 
 
-async def list_jobs(session: AsyncSession, *, owner_id: str, page: PageRequest) -> Page[Job]:
-    """The caller's jobs; `q` searches names."""
+def _visible(scope: TenantScope) -> ColumnElement[bool]:
+    shared_with_team = and_(Job.visibility == "team", Job.team_id.in_(scope.team_ids or ("",)))
+    return and_(
+        Job.editing_id.is_(None),
+        or_(Job.owner_user_id == scope.user_id, Job.visibility == "instance", shared_with_team),
+    )
+
+
+async def list_jobs(session: AsyncSession, *, scope: TenantScope, page: PageRequest) -> Page[Job]:
+    """Published jobs the viewer may see (theirs and those shared with them); `q` searches
+    names."""
     return await paginate(
         session,
-        select(Job).where(Job.owner_user_id == owner_id),
+        select(Job).where(_visible(scope)),
         page,
         sortable={"createdAt": Job.created_at, "name": Job.name, "nextRunAt": Job.next_run_at},
         searchable=(Job.name,),
     )
 
 
-async def update_job(session: AsyncSession, *, job: Job, data: JobUpdate, is_admin: bool) -> Job:
-    """Change a job; the next run time follows the new schedule.
+async def update_job(
+    session: AsyncSession,
+    *,
+    job: Job,
+    data: JobUpdate,
+    scope: TenantScope,
+    is_admin: bool,
+    kinds: Mapping[str, ActionKind],
+) -> Job:
+    """Change a job or a draft; the next run time follows the new schedule. Only the owner
+    changes how it is shared.
 
     Raises:
-        InvalidJob: bad parameters, schedule or time zone.
+        InvalidJob: bad actions, schedule, time zone, dates or sharing.
+        PermissionDenied: an admins-only action saved by someone who is not an admin.
+        JobReadOnly: someone else than the owner changes the sharing.
     """
+    fields = data.model_fields_set
     if data.name is not None:
         job.name = data.name
-    if data.params is not None:
-        job.params = check_params(job.job_type, data.params, is_admin=is_admin)
+    actions = _new_actions(job, data)
+    if actions is not None:
+        job.actions = check_actions(kinds, actions, is_admin=is_admin)
     if data.schedule is not None:
         job.schedule = data.schedule or None
     if data.time_zone is not None:
         job.time_zone = data.time_zone
+    if "start_at" in fields:
+        job.start_at = data.start_at
+    if "end_at" in fields:
+        job.end_at = data.end_at
     if data.enabled is not None:
         job.enabled = data.enabled
-    _schedule(job)
+    if fields & {"visibility", "team_id", "permission"}:
+        _share(job, data, scope)
+    schedule(job)
     await session.flush()
     return job
 
 
+def _new_actions(job: Job, data: JobUpdate) -> list[JobAction] | None:
+    """The actions an update sets: `actions`, or new `params` for a one-action job."""
+    if data.actions is not None or data.params is None:
+        return data.actions
+    if len(job.actions) != 1:
+        raise InvalidJob("`params` changes a one-action job; send `actions` instead.")
+    return [JobAction.model_validate({**job.actions[0], "params": data.params})]
+
+
+def _share(job: Job, data: JobUpdate, scope: TenantScope) -> None:
+    """Change how a published job is shared (its owner only)."""
+    if job.editing_id is not None:
+        raise InvalidJob("Change how a job is shared on the job, not on its draft.")
+    if job.owner_user_id != scope.user_id:
+        raise JobReadOnly("Only the job's owner changes how it is shared.", job_id=job.id)
+    job.visibility = data.visibility or job.visibility
+    job.team_id = data.team_id if "team_id" in data.model_fields_set else job.team_id
+    job.permission = data.permission or job.permission
+    _check_sharing(scope, job.visibility, job.team_id)
+
+
 async def delete_job(session: AsyncSession, *, job: Job) -> None:
-    """Remove a job and its run history."""
+    """Remove a job with its draft and run history (for a draft: discard just it)."""
     await session.delete(job)
     await session.flush()
 
@@ -152,107 +266,3 @@ async def delete_job(session: AsyncSession, *, job: Job) -> None:
 def is_running(job: Job) -> bool:
     """Whether a lease on the job is held now."""
     return job.lease_until is not None and clock.as_utc(job.lease_until) > clock.now()
-
-
-async def claim(
-    factory: async_sessionmaker[AsyncSession], *, job_id: str, holder: str, trigger: str
-) -> JobRun:
-    """Take the job's lease and record a run, in one transaction.
-
-    Raises:
-        JobAlreadyRunning: another run holds the lease.
-    """
-    now = clock.now()
-    async with write_transaction(factory) as session:
-        result = await session.execute(
-            update(Job)
-            .where(Job.id == job_id, or_(Job.lease_until.is_(None), Job.lease_until < now))
-            .values(lease_owner=holder, lease_until=now + LEASE, last_run_at=now)
-        )
-        if not result.rowcount:  # type: ignore[attr-defined]
-            raise JobAlreadyRunning(job_id=job_id)
-        run = JobRun(job_id=job_id, trigger=trigger, status="running", started_at=now)
-        session.add(run)
-    return run
-
-
-async def renew(factory: async_sessionmaker[AsyncSession], *, job_id: str, holder: str) -> None:
-    """Extend a held lease (long runs call this as they go)."""
-    async with write_transaction(factory) as session:
-        await session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.lease_owner == holder)
-            .values(lease_until=clock.now() + LEASE)
-        )
-
-
-async def release(
-    factory: async_sessionmaker[AsyncSession],
-    *,
-    run: JobRun,
-    holder: str,
-    status: str,
-    counts: dict[str, Any],
-    error: str | None,
-    webhook_url: str = "",
-) -> None:
-    """Record how a run ended, give the lease back, and schedule the next run; queue the result
-    (`job_run`) for subscribed webhooks and, with a `webhook_url`, that URL, in the same
-    transaction."""
-    async with write_transaction(factory) as session:
-        saved = await session.get(JobRun, run.id)
-        if saved is not None:
-            saved.status, saved.counts, saved.error = status, counts, error
-            saved.finished_at = clock.now()
-        job = await session.get(Job, run.job_id)
-        if saved is not None:
-            body = _result_body(saved, job)
-            await webhook_subscriptions.emit(session, event="job_run", body=body)
-        if webhook_url and saved is not None:
-            webhooks.queue(session, event="job_run", url=webhook_url, body=body, delivery_id=run.id)
-        if job is not None and job.lease_owner == holder:
-            job.lease_owner = job.lease_until = None
-            try:
-                _schedule(job)
-            except InvalidJob:
-                job.next_run_at = None
-
-
-def _result_body(run: JobRun, job: Job | None) -> dict[str, Any]:
-    finished = run.finished_at or clock.now()
-    return {
-        "type": "job_run",
-        "id": run.id,
-        "jobId": run.job_id,
-        "jobName": job.name if job is not None else None,
-        "jobType": job.job_type if job is not None else None,
-        "trigger": run.trigger,
-        "status": run.status,
-        "counts": run.counts,
-        "error": run.error,
-        "startedAt": clock.as_utc(run.started_at).isoformat(),
-        "finishedAt": clock.as_utc(finished).isoformat(),
-    }
-
-
-async def due(session: AsyncSession, *, now: datetime) -> Sequence[str]:
-    """Ids of enabled scheduled jobs whose time has come and that no one is running."""
-    rows = await session.scalars(
-        select(Job.id).where(
-            Job.enabled.is_(True),
-            Job.next_run_at <= now,
-            or_(Job.lease_until.is_(None), Job.lease_until < now),
-        )
-    )
-    return list(rows)
-
-
-async def runs_page(session: AsyncSession, *, job: Job, page: PageRequest) -> Page[JobRun]:
-    """A job's runs, newest first."""
-    return await paginate(
-        session,
-        select(JobRun).where(JobRun.job_id == job.id),
-        page,
-        sortable={"createdAt": JobRun.created_at, "startedAt": JobRun.started_at},
-        default_sort="-startedAt",
-    )

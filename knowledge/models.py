@@ -12,6 +12,7 @@ from core.database import Base, IdMixin, TimestampMixin
 
 FILE_STATUSES = ("pending", "indexing", "indexed", "failed")
 RUN_STATUSES = ("running", "done", "failed")
+STEP_STATUSES = ("pending", "running", "done", "failed", "skipped")
 
 
 class LibraryFolder(IdMixin, TimestampMixin, Base):
@@ -66,28 +67,43 @@ class LibraryFile(IdMixin, TimestampMixin, Base):
 
 
 class Job(IdMixin, TimestampMixin, Base):
-    """Work run now or on a cron schedule: reindex files, or mirror a server folder."""
+    """Ordered actions run now or on a cron schedule, shared like assistants.
+
+    A draft is a row whose `editing_id` points at the published job it will replace; drafts never
+    run on their schedule.
+    """
 
     __tablename__ = "knowledge_job"
 
     name: Mapped[str] = mapped_column(String(300))
-    job_type: Mapped[str] = mapped_column(String(40))
-    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # [{type, condition, params}], run in order (`knowledge.job_actions`)
+    actions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     schedule: Mapped[str | None] = mapped_column(String(200))
     time_zone: Mapped[str] = mapped_column(String(100), default="UTC")
+    start_at: Mapped[datetime | None]
+    end_at: Mapped[datetime | None]
     enabled: Mapped[bool] = mapped_column(default=True)
     next_run_at: Mapped[datetime | None] = mapped_column(index=True)
     last_run_at: Mapped[datetime | None]
     owner_user_id: Mapped[str] = mapped_column(
         ForeignKey("core_user.id", ondelete="CASCADE"), index=True
     )
+    editing_id: Mapped[str | None] = mapped_column(
+        ForeignKey("knowledge_job.id", ondelete="CASCADE"), index=True
+    )
+    # private | team | instance; `permission` (use | edit) is what the shared-with get.
+    visibility: Mapped[str] = mapped_column(String(20), default="private")
+    team_id: Mapped[str | None] = mapped_column(
+        ForeignKey("core_team.id", ondelete="SET NULL"), index=True
+    )
+    permission: Mapped[str] = mapped_column(String(20), default="use")
     # The lease: set by one conditional update, so a job runs in one place at a time.
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
 
 
 class JobRun(IdMixin, TimestampMixin, Base):
-    """One run of a job: when, how it went, what it counted."""
+    """One run of a job: when, how it went, what each of its steps did."""
 
     __tablename__ = "knowledge_job_run"
 
@@ -100,3 +116,6 @@ class JobRun(IdMixin, TimestampMixin, Base):
     finished_at: Mapped[datetime | None]
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
+    # [{index, type, condition, status, startedAt, finishedAt, durationMs, progress, log, result,
+    #   error}], saved as the run goes
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

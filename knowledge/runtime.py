@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from knowledge.documents import ParseLimits
 from knowledge.errors import VectorStoreUnavailable
 from knowledge.intake import UploadLimits
+from knowledge.mail import MailConfig
 from knowledge.parsing import shutdown_parsing_workers
 from knowledge.scheduler import JobScheduler, SchedulerConfig
 from knowledge.storage import FileStorage
@@ -28,6 +29,7 @@ class KnowledgeConfig:
     sync_root: Path
     job_poll_seconds: float
     job_webhook_url: str = ""
+    mail: MailConfig = field(default_factory=MailConfig)
 
 
 @dataclass(kw_only=True)
@@ -64,6 +66,7 @@ class Knowledge:
                 max_file_bytes=config.upload_limits.max_bytes,
                 poll_seconds=config.job_poll_seconds,
                 webhook_url=config.job_webhook_url,
+                mail=config.mail,
             ),
         )
         return cls(config=config, store=store, storage=storage, worker=worker, scheduler=scheduler)

@@ -1,34 +1,36 @@
 """Running jobs: on request or when their cron time comes, each run holding the job's lease.
 
-`index-files` queues its files for the indexing worker and waits until they are indexed or
-failed; `library-sync` mirrors a server folder (see `knowledge.sync`).
+A run goes through the job's actions in order. A step runs when its condition holds for the last
+step that ran (`knowledge.job_actions.applies`), else it is skipped; its record (status, timings,
+progress, log, result or error) is saved as it goes, so `GET /api/jobs/{id}/runs/{runId}` shows
+a long step moving. The lease is renewed in the background while the run lasts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core import clock, teams
-from core.database import write_transaction
+from core import clock
 from core.errors import SwitchboardError
-from knowledge import jobs, library, sync
-from knowledge.index import TenantScope
-from knowledge.models import Job, JobRun, LibraryFile
+from knowledge import job_actions, job_runs
+from knowledge.job_actions import ActionKind, Step
+from knowledge.job_kinds import builtin_kinds
+from knowledge.mail import MailConfig
+from knowledge.models import Job, JobRun
 from knowledge.storage import FileStorage
 from knowledge.vector_store import VectorStore
 from knowledge.worker import IndexingWorker
 
 log = logging.getLogger(__name__)
-WAIT_SECONDS = 0.5
-MAX_WAIT_SECONDS = 6 * 3600
+SAVE_EVERY_SECONDS = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,6 +41,7 @@ class SchedulerConfig:
     max_file_bytes: int
     poll_seconds: float = 15.0
     webhook_url: str = ""  # where each run's result is posted, if anywhere
+    mail: MailConfig = field(default_factory=MailConfig)
 
 
 class JobScheduler:
@@ -54,11 +57,18 @@ class JobScheduler:
         config: SchedulerConfig,
     ) -> None:
         self.factory = factory
-        self.store = store
-        self.storage = storage
-        self.worker = worker
         self.config = config
         self.holder = worker.id
+        # The app adds the kinds that need packages above knowledge (api-call, assistant-prompt).
+        self.kinds: dict[str, ActionKind] = builtin_kinds(
+            factory,
+            store=store,
+            storage=storage,
+            worker=worker,
+            sync_root=config.sync_root,
+            max_file_bytes=config.max_file_bytes,
+            mail_config=config.mail,
+        )
         self._runs: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -80,7 +90,10 @@ class JobScheduler:
         Raises:
             JobAlreadyRunning: the job is running (here or in another process).
         """
-        run = await jobs.claim(self.factory, job_id=job.id, holder=self.holder, trigger=trigger)
+        steps = [job_actions.new_record(i, a) for i, a in enumerate(job.actions)]
+        run = await job_runs.claim(
+            self.factory, job_id=job.id, holder=self.holder, trigger=trigger, steps=steps
+        )
         task = asyncio.create_task(self._execute(job, run), name=f"job {job.id}")
         self._runs.add(task)
         task.add_done_callback(self._runs.discard)
@@ -91,7 +104,7 @@ class JobScheduler:
             await asyncio.sleep(self.config.poll_seconds)
             try:
                 async with self.factory() as session:
-                    due = await jobs.due(session, now=clock.now())
+                    due = await job_runs.due(session, now=clock.now())
                     found = [await session.get(Job, job_id) for job_id in due]
                 for job in found:
                     if job is not None:
@@ -101,74 +114,92 @@ class JobScheduler:
                 log.exception("job scheduler: looking for due jobs failed")
 
     async def _execute(self, job: Job, run: JobRun) -> None:
-        status, counts, error = "done", {}, None
+        steps = copy.deepcopy(run.steps)
+        status, error = "done", None
+        heartbeat = asyncio.create_task(self._keep_lease(job.id))
         try:
-            counts = await self._perform(job)
+            error = await self._steps(job, run, steps)
+            status = "failed" if error else "done"
         except asyncio.CancelledError:
             status, error = "failed", "The run was stopped by a shutdown."
-        except SwitchboardError as exc:
-            status, error = "failed", exc.message
         except Exception as exc:
             log.exception("job %s failed", job.id)
             status, error = "failed", f"Unexpected failure: {exc}"
         finally:
-            ending = jobs.release(
+            heartbeat.cancel()
+            counts: dict[str, Any] = {}
+            for record in steps:
+                counts.update(record["result"])
+            ending = job_runs.release(
                 self.factory,
                 run=run,
                 holder=self.holder,
                 status=status,
                 counts=counts,
                 error=error,
+                steps=steps,
                 webhook_url=self.config.webhook_url,
             )
             await asyncio.shield(ending)
 
-    async def _perform(self, job: Job) -> dict[str, Any]:
-        if job.job_type == "library-sync":
-            counts = await sync.sync_folder(
-                self.factory,
-                store=self.store,
-                storage=self.storage,
-                root=self.config.sync_root,
-                path=str(job.params["path"]),
-                folder_id=str(job.params["folderId"]),
-                max_bytes=self.config.max_file_bytes,
-                created_by=job.owner_user_id,
-            )
-            self.worker.wake()
-            return counts
-        return await self._index_files(job)
+    async def _steps(self, job: Job, run: JobRun, steps: list[dict[str, Any]]) -> str | None:
+        """Run the steps in order; the first failure's message, or None when none failed."""
+        saved_at = 0.0
 
-    async def _index_files(self, job: Job) -> dict[str, Any]:
-        """Queue the job's files for indexing and wait until each is indexed or failed."""
-        async with write_transaction(self.factory) as session:
-            team_ids = await teams.team_ids_of(session, user_id=job.owner_user_id)
-            scope = TenantScope(job.owner_user_id, team_ids)
-            wanted = [LibraryFile.id.in_(job.params.get("fileIds") or [])]
-            if job.params.get("folderId"):
-                wanted.append(LibraryFile.folder_id == job.params["folderId"])
-            rows = list(
-                await session.scalars(
-                    select(LibraryFile).where(library.visible_to(LibraryFile, scope), or_(*wanted))
-                )
+        async def save(force: bool = False) -> None:
+            nonlocal saved_at
+            if force or clock.now().timestamp() - saved_at >= SAVE_EVERY_SECONDS:
+                saved_at = clock.now().timestamp()
+                await job_runs.save_steps(self.factory, run_id=run.id, steps=steps)
+
+        previous_ok, first_error = True, None
+        for record, action in zip(steps, job.actions, strict=True):
+            if not job_actions.applies(record["condition"], previous_ok):
+                record["status"] = "skipped"
+                continue
+            error = await self._step(job, action, Step(record, save))
+            await save(force=True)
+            previous_ok = error is None
+            if error is not None and first_error is None:
+                first_error = f"Step {record['index'] + 1} ({record['type']}): {error}"
+        return first_error
+
+    async def _step(self, job: Job, action: dict[str, Any], step: Step) -> str | None:
+        """Run one step and record how it went; its error message, or None."""
+        record = step.record
+        started = clock.now()
+        record.update(status="running", startedAt=started.isoformat())
+        await step.progress(0.0)
+        kind = self.kinds.get(action["type"])
+        error = None
+        try:
+            if kind is None:
+                raise SwitchboardError(f"This server does not run {action['type']!r} actions.")
+            record["result"] = await kind.perform(job, action["params"], step)
+        except asyncio.CancelledError:
+            error = "The run was stopped by a shutdown."
+            raise
+        except SwitchboardError as exc:
+            error = exc.message
+        except Exception as exc:
+            log.exception("job %s: step %s failed", job.id, record["index"])
+            error = f"Unexpected failure: {exc}"
+        finally:
+            finished = clock.now()
+            record.update(
+                status="failed" if error else "done",
+                finishedAt=finished.isoformat(),
+                durationMs=round((finished - started).total_seconds() * 1000),
+                error=error,
             )
-            for row in rows:
-                library.mark_pending(row)
-        self.worker.wake()
-        ids = [row.id for row in rows]
-        deadline = clock.now().timestamp() + MAX_WAIT_SECONDS
-        statuses: list[str] = []
-        while clock.now().timestamp() < deadline:
-            async with self.factory() as session:
-                statuses = list(
-                    await session.scalars(select(LibraryFile.status).where(LibraryFile.id.in_(ids)))
-                )
-            if not any(s in {"pending", "indexing"} for s in statuses):
-                break
-            await jobs.renew(self.factory, job_id=job.id, holder=self.holder)
-            await asyncio.sleep(WAIT_SECONDS)
-        return {
-            "files": len(ids),
-            "indexed": statuses.count("indexed"),
-            "failed": statuses.count("failed"),
-        }
+            if error is None:
+                record["progress"] = 1.0
+            else:
+                step.log(error)
+        return error
+
+    async def _keep_lease(self, job_id: str) -> None:
+        while True:
+            await asyncio.sleep(job_runs.LEASE.total_seconds() / 4)
+            with contextlib.suppress(Exception):
+                await job_runs.renew(self.factory, job_id=job_id, holder=self.holder)

@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from core.schemas import Schema
 
 FileStatus = Literal["pending", "indexing", "indexed", "failed"]
-JobType = Literal["index-files", "library-sync"]
+ActionType = Literal["index-files", "library-sync", "api-call", "email", "assistant-prompt"]
+Condition = Literal["always", "on_success", "on_failure"]
+Visibility = Literal["private", "team", "instance"]
+Permission = Literal["use", "edit"]
+MAX_ACTIONS = 20
 
 
 class FolderCreate(Schema):
@@ -113,48 +117,110 @@ class PassageRead(Schema):
     citation: CitationRead
 
 
+class JobAction(Schema):
+    """One step of a job, run in order when `condition` holds for the result of the step that ran
+    before it (`always`; `on_success`/`on_failure` of the last step that ran; the first step's
+    "previous result" is a success). Params by type: `index-files` {fileIds, folderId};
+    `library-sync` {path, folderId} (admins); `api-call` {method, url, headers, body,
+    assistantId}; `email` {to[], subject, body}; `assistant-prompt` {assistantId, prompt, model,
+    saveChat, emailTo[], subject}."""
+
+    type: ActionType
+    condition: Condition = "always"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class JobCreate(Schema):
-    """A new job. `index-files` params: `fileIds` and/or `folderId`. `library-sync` params:
-    `path` (a folder under the server's sync root) and `folderId` (the library folder to mirror
-    into). `schedule` is a cron expression evaluated in `timeZone`."""
+    """A new job: ordered `actions`, or (as before actions existed) one `type` with `params`.
+    `schedule` is a cron expression evaluated in `timeZone`, between `startAt` and `endAt`."""
 
     name: str = Field(min_length=1, max_length=300)
-    type: JobType
+    actions: list[JobAction] | None = Field(default=None, min_length=1, max_length=MAX_ACTIONS)
+    type: ActionType | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     schedule: str | None = Field(default=None, max_length=200)
     time_zone: str = Field(default="UTC", min_length=1, max_length=100)
+    start_at: datetime | None = None
+    end_at: datetime | None = None
     enabled: bool = True
+    visibility: Visibility = "private"
+    team_id: str | None = Field(default=None, max_length=26)
+    permission: Permission = "use"
+
+    @model_validator(mode="after")
+    def _one_way_to_say_what_runs(self) -> JobCreate:
+        if (self.actions is None) == (self.type is None):
+            raise ValueError("Give either `actions` or `type` (with `params`), not both.")
+        return self
+
+    def steps(self) -> list[JobAction]:
+        """The job's actions, a lone `type` with `params` as one action."""
+        if self.actions is not None:
+            return self.actions
+        assert self.type is not None
+        return [JobAction(type=self.type, params=self.params)]
 
 
 class JobUpdate(Schema):
-    """Changes to a job; omitted fields stay (`schedule: ""` removes the schedule)."""
+    """Changes to a job or a draft; omitted fields stay (`schedule: ""` removes the schedule,
+    `startAt`/`endAt: null` removes a bound)."""
 
     name: str | None = Field(default=None, min_length=1, max_length=300)
-    params: dict[str, Any] | None = None
+    actions: list[JobAction] | None = Field(default=None, min_length=1, max_length=MAX_ACTIONS)
+    params: dict[str, Any] | None = None  # a one-action job's params, as before actions existed
     schedule: str | None = Field(default=None, max_length=200)
     time_zone: str | None = Field(default=None, min_length=1, max_length=100)
+    start_at: datetime | None = None
+    end_at: datetime | None = None
     enabled: bool | None = None
+    visibility: Visibility | None = None
+    team_id: str | None = Field(default=None, max_length=26)
+    permission: Permission | None = None
 
 
 class JobRead(Schema):
-    """A job and when it runs next."""
+    """A job (or a draft of one), when it runs next, and what the caller may do with it."""
 
     id: str
     name: str
-    type: str = Field(validation_alias="job_type")
-    params: dict[str, Any]
+    type: str  # the first action's type
+    actions: list[JobAction]
     schedule: str | None
     time_zone: str
+    start_at: datetime | None
+    end_at: datetime | None
     enabled: bool
     next_run_at: datetime | None
     last_run_at: datetime | None
     running: bool = False
+    owner_user_id: str
+    editing_id: str | None
+    visibility: str
+    team_id: str | None
+    permission: str
+    access: str  # edit | use
     created_at: datetime
     updated_at: datetime
 
 
+class JobStepRead(Schema):
+    """What one action did in a run: status, timings, progress (0-1), log lines, result."""
+
+    index: int
+    type: str
+    condition: str
+    status: str  # pending | running | done | failed | skipped
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: int | None = None
+    progress: float = 0.0
+    log: list[str] = Field(default_factory=list)
+    result: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+
+
 class JobRunRead(Schema):
-    """One run of a job."""
+    """One run of a job, with each of its steps."""
 
     id: str
     job_id: str
@@ -165,3 +231,13 @@ class JobRunRead(Schema):
     duration_ms: int | None = None
     counts: dict[str, Any]
     error: str | None
+    steps: list[JobStepRead] = Field(default_factory=list)
+
+
+class FireTimesRead(Schema):
+    """The next times a job's schedule fires, in its time zone."""
+
+    job_id: str
+    schedule: str | None
+    time_zone: str
+    fire_times: list[datetime]
