@@ -15,6 +15,7 @@ from core import audit, clock, login_devices, passwords, teams, webhook_subscrip
 from core.errors import LastAdmin, UsernameTaken, UserNotFound
 from core.ids import new_id
 from core.listing import Page, PageRequest, paginate
+from core.mcp_oauth import grants as mcp_grants
 from core.models import BUMP_AUTH_EPOCH, ApiToken, LoginSession, User
 from core.schemas import UserCreate, UserUpdate
 
@@ -163,14 +164,15 @@ async def change_password(
 ) -> None:
     """Give a user a new password hash (from `passwords.hash_new`) and end what the old password
     opened: every login session, every known device and, unless `keep_api_tokens`, every API
-    token. Every worker refuses them from its next request (the identity epoch moves, in this
-    transaction: see `core.auth_epoch`)."""
+    token and MCP client grant. Every worker refuses them from its next request (the identity
+    epoch moves, in this transaction: see `core.auth_epoch`; grants are read on every request)."""
     user.password_hash = password_hash
     await session.execute(sql_delete(LoginSession).where(LoginSession.user_id == user.id))
     await login_devices.forget_all(session, user_id=user.id)
     if not keep_api_tokens:
         live = (ApiToken.user_id == user.id) & ApiToken.revoked_at.is_(None)
         await session.execute(sql_update(ApiToken).where(live).values(revoked_at=clock.now()))
+        await mcp_grants.revoke_all(session, user_id=user.id, reason="password_changed")
     await session.execute(BUMP_AUTH_EPOCH)  # bulk statements pass by the ORM's flush hook
     await session.flush()
 

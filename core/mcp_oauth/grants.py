@@ -86,3 +86,10 @@ async def touch(session: AsyncSession, *, grant_id: str) -> None:
     await session.execute(
         update(OAuthGrant).where(OAuthGrant.id == grant_id).values(last_used_at=clock.now())
     )
+
+
+async def revoke_all(session: AsyncSession, *, user_id: str, reason: str) -> None:
+    """End every live grant of a user (their password changed): each is audited."""
+    live = await session.scalars(select(OAuthGrant.id).where(_live(user_id)))
+    for grant_id in list(live):
+        await revoke_grant(session, grant_id=grant_id, reason=reason)

@@ -17,7 +17,7 @@ from tests.api.mcp_oauth_steps import (
     new_flow,
     signed_in,
 )
-from tests.support import AppHarness, Harnesses
+from tests.support import PASSWORD, AppHarness, Harnesses
 
 pytestmark = pytest.mark.anyio
 
@@ -82,3 +82,23 @@ async def test_admins_remove_a_client_and_its_tokens_with_it(app: AppHarness) ->
     assert (await app.client.delete(path, headers=app.admin.headers)).status_code == 404
     approve = f"/api/mcp-clients/{flow.client_id}/_approve"
     assert (await app.client.post(approve, headers=app.admin.headers)).status_code == 404
+
+
+async def test_a_new_password_disconnects_the_users_mcp_clients_unless_tokens_are_kept(
+    app: AppHarness,
+) -> None:
+    kept, ended = await new_flow(app.client), await new_flow(app.client)
+    async with signed_in(app, "mina") as mina:
+        kept_tokens = (await exchange(app.client, kept, await code_for(mina, kept))).json()
+        me = (await mina.get("/api/me")).json()
+    path = f"/api/users/{me['id']}"
+    changed = "Another-long-passphrase-7"
+    keep = {"password": changed, "keepApiTokens": True}
+    assert (await app.client.patch(path, json=keep, headers=app.admin.headers)).status_code == 200
+    assert await mcp_status(app.client, kept_tokens["access_token"]) == 200
+    async with signed_in(app, "mina", changed) as mina:
+        tokens = (await exchange(app.client, ended, await code_for(mina, ended))).json()
+    new = {"password": PASSWORD}
+    assert (await app.client.patch(path, json=new, headers=app.admin.headers)).status_code == 200
+    assert await mcp_status(app.client, tokens["access_token"]) == 401
+    assert await mcp_status(app.client, kept_tokens["access_token"]) == 401
