@@ -49,7 +49,7 @@ test: install-dev
 		$(BIN)/python -m pytest -n 0 -m solo $(PYTEST_ARGS) || status=$$?; \
 	fi; \
 	if [ $$status -eq 0 ] && [ -n "$$url" ]; then \
-		echo "== the suite again, on PostgreSQL (billing's tests ran on both already) =="; \
+		echo "== again on PostgreSQL: the tests that reach a database (billing ran on both already) =="; \
 		SWITCHBOARD_TEST_DATABASE=postgres $(BIN)/python -m pytest -n auto --dist loadgroup \
 			-m "not solo" --ignore=tests/billing --ignore=tests/architecture $(PYTEST_ARGS) || status=$$?; \
 	fi; \
