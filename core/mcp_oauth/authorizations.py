@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import api_tokens, clock
@@ -24,6 +24,7 @@ from core.models import User
 
 REQUEST_SECONDS = 600  # how long a request waits for the user's decision
 CODE_SECONDS = 60  # how long a code may be redeemed
+KEEP_SECONDS = 86400  # requests (and their codes) are deleted this long after they expired
 _CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 
 
@@ -104,6 +105,8 @@ async def start(
     if request.state is not None and len(request.state) > 1000:
         raise refuse("invalid_request", "state is longer than 1000 characters.")
     now = clock.now()
+    stale = OAuthAuthorization.expires_at < now - timedelta(seconds=KEEP_SECONDS)
+    await session.execute(delete(OAuthAuthorization).where(stale))  # kept small as it goes
     authorization = OAuthAuthorization(
         client_id=client.id,
         redirect_uri=redirect,

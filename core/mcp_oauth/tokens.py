@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import api_tokens, audit, clock
@@ -77,6 +77,8 @@ async def _client(session: AsyncSession, client_id: str | None) -> OAuthClient:
 
 async def _issue(session: AsyncSession, grant: OAuthGrant, lifetimes: Lifetimes) -> Issued:
     now = clock.now()
+    # Tokens are kept until they expire (a spent refresh token: to notice its reuse), then go.
+    await session.execute(delete(OAuthToken).where(OAuthToken.expires_at < now - timedelta(days=1)))
     access = ACCESS_PREFIX + secrets.token_urlsafe(32)
     refresh = REFRESH_PREFIX + secrets.token_urlsafe(32)
     for kind, secret, seconds in (

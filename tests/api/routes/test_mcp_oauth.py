@@ -5,11 +5,15 @@ the access token's audience (/mcp only)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from core import clock
+from core.mcp_oauth.models import OAuthAuthorization, OAuthToken
 from tests.api.mcp_oauth_steps import (
     BASE,
     REDIRECT,
@@ -25,7 +29,7 @@ from tests.api.mcp_oauth_steps import (
     register,
     signed_in,
 )
-from tests.support import AppHarness, Harnesses
+from tests.support import AppHarness, Harnesses, frozen_clock
 
 pytestmark = pytest.mark.anyio
 
@@ -214,3 +218,22 @@ async def test_an_mcp_access_token_works_on_mcp_only(
     )
     assert revoked.status_code == 200
     assert await mcp_status(app.client, tokens["access_token"]) == 401
+
+
+async def test_expired_requests_and_tokens_are_deleted_as_new_ones_are_made(
+    app: AppHarness, browser: httpx.AsyncClient
+) -> None:
+    flow = await new_flow(app.client)
+    tokens = (await exchange(app.client, flow, await code_for(browser, flow))).json()
+    assert await mcp_status(app.client, tokens["access_token"]) == 200
+    with frozen_clock(clock.now() + timedelta(days=40)):
+        later = await new_flow(app.client)
+        async with signed_in(app) as again:  # the first session has expired too
+            code = await code_for(again, later)
+        assert (await exchange(app.client, later, code)).status_code == 200
+    async with app.services.sessions() as session:
+        oldest_request = await session.scalar(select(func.min(OAuthAuthorization.created_at)))
+        oldest_token = await session.scalar(select(func.min(OAuthToken.created_at)))
+    assert oldest_request is not None and oldest_token is not None
+    assert clock.as_utc(oldest_request) > clock.now() + timedelta(days=39)
+    assert clock.as_utc(oldest_token) > clock.now() + timedelta(days=39)
