@@ -176,7 +176,8 @@ async def get_job(
     return job
 
 
-def _visible(scope: TenantScope) -> ColumnElement[bool]:
+def visible(scope: TenantScope) -> ColumnElement[bool]:
+    """A filter for the published jobs a viewer may see: theirs and those shared with them."""
     shared_with_team = and_(Job.visibility == "team", Job.team_id.in_(scope.team_ids or ("",)))
     return and_(
         Job.editing_id.is_(None),
@@ -189,7 +190,7 @@ async def list_jobs(session: AsyncSession, *, scope: TenantScope, page: PageRequ
     names."""
     return await paginate(
         session,
-        select(Job).where(_visible(scope)),
+        select(Job).where(visible(scope)),
         page,
         sortable={"createdAt": Job.created_at, "name": Job.name, "nextRunAt": Job.next_run_at},
         searchable=(Job.name,),
