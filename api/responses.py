@@ -280,3 +280,20 @@ METRICS_TEXT: dict[int | str, dict[str, Any]] = {
         "content": {"text/plain": {"schema": {"type": "string"}}},
     }
 }
+
+
+class SignInProvider(Wire):
+    """An OpenID provider people may sign in with: its name, its button's label, and the URL
+    that starts signing in with it."""
+
+    name: str
+    display_name: str
+    login_url: str
+
+
+class SignInOptions(Wire):
+    """How people may sign in: with a password (off: only break-glass admins may), and with
+    which OpenID providers."""
+
+    password_login: bool
+    providers: list[SignInProvider]

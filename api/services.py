@@ -16,7 +16,9 @@ from assistant.gateway.passthrough import Passthrough
 from assistant.gateway.router import Gateway
 from core.catalog import Catalog
 from core.catalog_sync import CatalogSync
+from core.oidc import OidcClients
 from core.processes import Process
+from core.sealing import load_key
 from core.settings import Settings
 from knowledge.runtime import Knowledge
 from toolkits.registry import Toolkits
@@ -49,3 +51,15 @@ class Services:
             return self.sessions
         immediate = self.engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
         return async_sessionmaker(immediate, expire_on_commit=False)
+
+    @cached_property
+    def oidc(self) -> OidcClients:
+        """The OpenID providers people sign in with (`core.oidc`); a started sign-in is sealed
+        under the provider secret key, which every worker shares."""
+        key = load_key(
+            self.settings.provider_secret_key.get_secret_value(),
+            self.settings.data_dir,
+            file_name="provider-secret.key",
+            setting="SWITCHBOARD_PROVIDER_SECRET_KEY",
+        )
+        return OidcClients(self.settings.oidc_providers, key)

@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from core.errors import InvalidSettings
+from core.oidc_providers import OidcProvider, unique_names
 
 
 class Settings(BaseSettings):
@@ -48,6 +49,11 @@ class Settings(BaseSettings):
     two_factor_required: Literal["off", "admins", "everyone"] = "off"
     # The audit log (core.audit): events older than this are deleted.
     audit_retention_days: int = Field(default=365, ge=1, le=36500)
+    # OpenID Connect sign-in (core.oidc): the providers (a JSON list); with password_login off,
+    # only the bootstrap admin and the break-glass users may sign in with a password.
+    oidc_providers: list[OidcProvider] = Field(default_factory=list)
+    password_login: bool = True
+    break_glass_users: list[str] = Field(default_factory=list)
     # Request bodies are cut off with 413 as they stream in past these (uploads: their own limits).
     max_json_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_v1_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
@@ -173,6 +179,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
         return value
 
+    @field_validator("oidc_providers")
+    @classmethod
+    def _unique_providers(cls, value: list[OidcProvider]) -> list[OidcProvider]:
+        return unique_names(value)
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -208,8 +219,17 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for error in exc.errors():
             name = "SWITCHBOARD_" + "_".join(str(part) for part in error["loc"]).upper()
-            problems.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
+            problems.append(f"{name}: {error['msg']}{_shown(error['loc'], error.get('input'))}")
         raise InvalidSettings("Invalid setting " + "; ".join(problems)) from None
+
+
+def _shown(loc: tuple[int | str, ...], value: object) -> str:
+    """The bad value for the message, unless it is or may hold a secret (a provider list)."""
+    if any("secret" in str(part).lower() for part in loc) or loc == ("oidc_providers",):
+        return ""
+    if loc[:1] == ("oidc_providers",) and not isinstance(value, str | int | float | bool):
+        return ""  # a whole provider entry, its client secret included
+    return f" (got {value!r})"
 
 
 def _is_collection(annotation: object) -> bool:

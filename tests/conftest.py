@@ -14,6 +14,7 @@ from core.environment import prepare_offline
 
 prepare_offline()
 
+from tests.fakes.oidc_provider import OpenIdProvider  # noqa: E402
 from tests.fakes.upstream import FakeUpstream  # noqa: E402
 from tests.support import AppHarness, Harnesses, make_catalog  # noqa: E402
 from tests.toolkits.servers import build_tool_server, mcp_app, serve  # noqa: E402
@@ -29,6 +30,14 @@ def fake_upstream_server() -> Iterator[FakeUpstream]:
     server = FakeUpstream().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def openid_provider() -> Iterator[OpenIdProvider]:
+    """A real OpenID provider (oidc-provider under node) on loopback, for sign-in tests."""
+    provider = OpenIdProvider.start()
+    yield provider
+    provider.stop()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from api.hal import api_router, resource
 from api.responses import LoggedIn, Me
 from billing import seats
 from billing.schemas import SeatRead
-from core import login_sessions, logins
+from core import login_sessions, logins, password_login
 from core.login_sessions import OpenedSession
 from core.login_throttle import ThrottleLimits
 from core.schemas import LoginRequest, PasswordChange, UserRead
@@ -40,8 +40,17 @@ async def login(
     few, the next must wait (429 `login_throttled` with `Retry-After`, growing to a few minutes).
     A browser that logged in to the account before carries a device cookie and is counted on its
     own, so others' failures do not lock it out.
+
+    With `SWITCHBOARD_PASSWORD_LOGIN=false`, only break-glass admins may log in this way; anyone
+    else gets 403 `password_login_disabled`.
     """
     settings = services.settings
+    password_login.check(
+        body.username,
+        enabled=settings.password_login,
+        admin_username=settings.admin_username,
+        break_glass=settings.break_glass_users,
+    )
     ttl = timedelta(hours=settings.session_ttl_hours)
     attempt = _attempt(request, body.username, body.password)
     done = await logins.log_in(

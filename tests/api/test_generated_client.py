@@ -39,9 +39,12 @@ def _typed(schema: dict[str, Any] | None) -> bool:
 
 
 def _declares_success(operation: dict[str, Any]) -> bool:
-    """A 204, or a 2xx whose content has a schema other than "any object"."""
+    """A 204, a redirect naming its Location, or a 2xx whose content has a schema other than
+    "any object"."""
     for status, response in operation["responses"].items():
-        if status == "204":
+        if status == "204" or (
+            status.startswith("3") and "Location" in response.get("headers", {})
+        ):
             return True
         contents = response.get("content", {}).values()
         if status.startswith("2") and any(_typed(media.get("schema")) for media in contents):

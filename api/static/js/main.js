@@ -10,6 +10,7 @@
 // the only HTML the page inserts is Markdown the server rendered and sanitised (SafeHtml).
 import { h, notify } from './dom.js';
 import { api, onUnauthorized } from './http.js';
+import { addProviderButtons } from './sign_in_providers.js';
 
 /**
  * @typedef {object} Route
@@ -78,6 +79,7 @@ function loginView(root) {
   error,
   h('button', { type: 'submit', class: 'primary' }, 'Log in'));
   root.replaceChildren(h('main', { class: 'login-page' }, form));
+  addProviderButtons(form, error);
 }
 
 /**
