@@ -99,6 +99,8 @@ def api_server() -> Iterator[tuple[int, list[dict[str, Any]]]]:
         )
         if request.url.path.endswith("/missing"):
             return JSONResponse({"error": "no such thing"}, status_code=404)
+        if request.url.path.endswith("/huge"):
+            return Response("x" * 1_000_000, media_type="text/plain")
         return JSONResponse({"ok": True, "path": request.url.path})
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -212,6 +214,27 @@ async def test_the_secret_header_is_not_resolved_without_the_assistant_that_carr
     )
     assert not result.ok and "API_KEY" in result.content
     assert len(seen) == before
+
+
+async def test_a_huge_answer_is_cut_to_the_result_cap_and_an_http_error_fails_the_call(
+    app: AppHarness, api_server: tuple[int, list[dict[str, Any]]]
+) -> None:
+    toolkit_id = await _custom(app, api_server[0], "sizes")
+    for name in ("huge", "missing"):
+        await _post(
+            app, f"/api/toolkits/{toolkit_id}/tools", {"name": name, "config": {"url": f"/{name}"}}
+        )
+    admin = await _user(app, app.admin)
+    cap = app.services.toolkits.limits.result_max_chars
+    huge = await app.services.toolkits.call_tool(
+        user=admin, function_name=f"{toolkit_id}__huge", arguments={}
+    )
+    assert huge.ok and huge.truncated and cap < len(huge.content) < cap + 100
+    missing = await app.services.toolkits.call_tool(
+        user=admin, function_name=f"{toolkit_id}__missing", arguments={}
+    )
+    assert not missing.ok and missing.content.startswith("HTTP 404 Not Found:")
+    assert "no such thing" in missing.content
 
 
 async def _user(app: AppHarness, caller: Caller) -> User:
