@@ -14,12 +14,22 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core import audit, clock, login_devices, login_sessions, login_throttle, passwords, users
+from core import (
+    audit,
+    clock,
+    login_devices,
+    login_sessions,
+    login_throttle,
+    passwords,
+    two_factor,
+    users,
+)
 from core.database import write_transaction
-from core.errors import InvalidCredentials, PermissionDenied
+from core.errors import InvalidCredentials, PermissionDenied, SwitchboardError
 from core.login_sessions import OpenedSession
 from core.login_throttle import LoginThrottled, ThrottleLimits
 from core.models import User
+from core.sealing import Sealer
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +49,15 @@ class Attempt:
     password: str
     address: str
     device_secret: str | None = None
+    code: str | None = None  # the second factor, for users who sign in with one
+
+
+@dataclass(frozen=True)
+class SecondFactor:
+    """Two-factor sign-in's setting (who must use it) and the sealer of TOTP secrets."""
+
+    requirement: two_factor.Requirement
+    sealer: Sealer
 
 
 @dataclass(frozen=True)
@@ -49,6 +68,13 @@ class LoggedIn:
     user: User
     opened: OpenedSession
     device_secret: str | None
+    recovery_codes: tuple[str, ...] = ()  # made when this sign-in finished enrolling
+
+
+@dataclass(frozen=True)
+class _Second:
+    method: two_factor.Method | None = None
+    recovery_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,25 +90,103 @@ async def log_in(
     attempt: Attempt,
     limits: ThrottleLimits,
     ttl: timedelta,
+    factor: SecondFactor | None = None,
 ) -> LoggedIn:
     """Check credentials (throttled) and open a login session.
+
+    A user with two-factor on (or who must have it, per `factor.requirement`) also needs
+    `attempt.code`: a current authenticator code or an unused recovery code. A user who must
+    but has not enrolled gets an enrolment instead of a session; signing in again with a code
+    of it turns two-factor on and returns recovery codes with the session.
 
     Raises:
         LoginThrottled: too many recent failures for the account, address or device.
         InvalidCredentials: no active user has this username and password.
+        TwoFactorRequired: the password is right; the code is missing.
+        InvalidTwoFactorCode: the code is wrong, replayed or spent (counted by the throttle).
+        EnrolmentRequired: the user must enrol first (its details hold the secret and URI).
     """
     checked = await _check(factory, attempt=attempt, limits=limits)
+    second = await _second_factor(factory, checked.user_id, attempt, factor)
     async with write_transaction(factory) as session:
         await login_throttle.succeeded(session, keys=checked.keys, limits=limits)
         user = await users.get(session, user_id=checked.user_id)
         user.last_login_at = clock.now()
         user.last_login_method = "password"
         opened = await login_sessions.open_session(session, user=user, ttl=ttl)
-        await _audit(session, "sign_in.succeeded", attempt, user.id, "success", {})
+        details = {"secondFactor": second.method} if second.method else {}
+        await _audit(session, "sign_in.succeeded", attempt, user.id, "success", details)
         device = None
         if not checked.known_device:
             device = await login_devices.remember(session, user_id=user.id)
-    return LoggedIn(user, opened, device)
+    return LoggedIn(user, opened, device, second.recovery_codes)
+
+
+async def _second_factor(
+    factory: async_sessionmaker[AsyncSession],
+    user_id: str,
+    attempt: Attempt,
+    factor: SecondFactor | None,
+) -> _Second:
+    """Check (or enrol) the second factor of a user whose password was right.
+
+    Raises:
+        TwoFactorRequired, InvalidTwoFactorCode, EnrolmentRequired: as `log_in` says.
+    """
+    if factor is None:
+        return _Second()
+    refused: SwitchboardError
+    async with write_transaction(factory) as session:
+        user = await users.get(session, user_id=user_id)
+        row = await two_factor.state_of(session, user_id=user_id)
+        on = row is not None and row.confirmed_at is not None
+        if not on and not two_factor.required_for(user, factor.requirement):
+            return _Second()
+        try:
+            if on and attempt.code is None:
+                raise two_factor.TwoFactorRequired()
+            if on and attempt.code is not None:
+                method = await two_factor.check_code(
+                    session, user=user, code=attempt.code, sealer=factor.sealer
+                )
+                return _Second(method)
+            if row is not None and attempt.code is not None:
+                codes = await two_factor.confirm(
+                    session, user=user, code=attempt.code, sealer=factor.sealer
+                )
+                return _Second("totp", tuple(codes))
+            enrolment = await two_factor.start_enrolment(
+                session, user=user, sealer=factor.sealer, keep_pending=True
+            )
+            refused = two_factor.EnrolmentRequired(
+                secret=enrolment.secret, otpauthUri=enrolment.uri
+            )
+        except two_factor.TwoFactorRequired as exc:
+            refused = exc
+        except two_factor.InvalidTwoFactorCode as exc:
+            refused = exc
+    # committed: an enrolment just started stays; nothing else was written
+    if isinstance(refused, two_factor.InvalidTwoFactorCode):
+        await _refused(factory, "sign_in", attempt, user_id, "invalid_two_factor_code")
+    raise refused
+
+
+async def check_password(
+    factory: async_sessionmaker[AsyncSession], *, attempt: Attempt, limits: ThrottleLimits
+) -> None:
+    """Check a signed-in user's password again (throttled as a login is), for a change that
+    asks for it (turning two-factor off).
+
+    Raises:
+        LoginThrottled: too many recent failures for the account, address or device.
+        WrongCurrentPassword: `attempt.password` is not the user's password.
+    """
+    try:
+        checked = await _check(factory, attempt=attempt, limits=limits, purpose="password_check")
+    except InvalidCredentials:
+        raise WrongCurrentPassword() from None
+    async with write_transaction(factory) as session:
+        await login_throttle.succeeded(session, keys=checked.keys, limits=limits)
 
 
 async def change_own_password(

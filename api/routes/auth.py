@@ -41,6 +41,14 @@ async def login(
     A browser that logged in to the account before carries a device cookie and is counted on its
     own, so others' failures do not lock it out.
 
+    Two-factor sign-in: a user with it on also sends `code` (a current code from their
+    authenticator app, or an unused recovery code). Without it the answer is 401
+    `two_factor_required` (the page then asks for the code and sends all three again); a wrong or
+    replayed code is 401 `invalid_two_factor_code`, throttled like a wrong password. A user who
+    must use it (`SWITCHBOARD_TWO_FACTOR_REQUIRED`) but has not enrolled gets 403
+    `two_factor_enrolment_required` with `details.secret` and `details.otpauthUri`; signing in
+    with a code of that secret turns it on and returns `recoveryCodes`, shown this once.
+
     With `SWITCHBOARD_PASSWORD_LOGIN=false`, only break-glass admins may log in this way; anyone
     else gets 403 `password_login_disabled`.
     """
@@ -52,9 +60,13 @@ async def login(
         break_glass=settings.break_glass_users,
     )
     ttl = timedelta(hours=settings.session_ttl_hours)
-    attempt = _attempt(request, body.username, body.password)
+    attempt = _attempt(request, body.username, body.password, body.code)
     done = await logins.log_in(
-        services.sessions, attempt=attempt, limits=throttle_limits(settings), ttl=ttl
+        services.sessions,
+        attempt=attempt,
+        limits=throttle_limits(settings),
+        ttl=ttl,
+        factor=_second_factor(services),
     )
     _set_session_cookies(response, done.opened, settings, ttl)
     if done.device_secret is not None:
@@ -67,7 +79,13 @@ async def login(
             samesite="lax",
             secure=settings.cookie_secure,
         )
-    return {"user": user_body(done.user), "csrfToken": done.opened.session.csrf_token}
+    logged_in: dict[str, Any] = {
+        "user": user_body(done.user),
+        "csrfToken": done.opened.session.csrf_token,
+    }
+    if done.recovery_codes:
+        logged_in["recoveryCodes"] = list(done.recovery_codes)
+    return logged_in
 
 
 @router.post("/auth/logout", status_code=204)
@@ -137,10 +155,19 @@ def throttle_limits(settings: Settings) -> ThrottleLimits:
     )
 
 
-def _attempt(request: Request, username: str, password: str) -> logins.Attempt:
+def _attempt(
+    request: Request, username: str, password: str, code: str | None = None
+) -> logins.Attempt:
     address = request.client.host if request.client else "unknown"
     device = request.cookies.get(DEVICE_COOKIE)
-    return logins.Attempt(username, password, address, device)
+    return logins.Attempt(username, password, address, device, code)
+
+
+def _second_factor(services: ServicesDep) -> logins.SecondFactor:
+    """Two-factor sign-in's setting and the sealer of TOTP secrets (the provider key's)."""
+    return logins.SecondFactor(
+        requirement=services.settings.two_factor_required, sealer=services.catalog_sync.sealer
+    )
 
 
 def _set_session_cookies(
