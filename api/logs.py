@@ -44,13 +44,14 @@ def keep_secret(values: Iterable[str]) -> None:
 
 
 def secrets_of(settings: Settings, catalog: Catalog) -> list[str]:
-    """The secret settings and the catalog's provider credentials (environment references
-    resolved), to pass to `keep_secret`."""
+    """The secret settings (OpenID providers' client secrets too) and the catalog's provider
+    credentials (environment references resolved), to pass to `keep_secret`."""
     values = [
         value.get_secret_value()
         for name in type(settings).model_fields
         if isinstance(value := getattr(settings, name), SecretStr)
     ]
+    values += [provider.client_secret.get_secret_value() for provider in settings.oidc_providers]
     for model in catalog.models.values():
         for deployment in model.deployments:
             for key, value in deployment.litellm_params.items():
