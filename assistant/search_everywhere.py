@@ -1,8 +1,8 @@
 """Search everywhere: one ranked list over what a user can see, on the full-text indexes.
 
 Each kind of object is searched with the visibility rule its own list uses (a user's chats and
-their messages; assistants they may use; library files of theirs and their teams'; toolkits they
-may see; their jobs), ranked by the engine (bm25 on SQLite, ts_rank on PostgreSQL), and the hits
+their messages; assistants they may use; library files of theirs and their teams'; toolkits and
+jobs they may see), ranked by the engine (bm25 on SQLite, ts_rank on PostgreSQL), and the hits
 of all kinds are merged by score. Library file content is not in SQL: the chunks are in the
 vector index with a BM25 sparse vector, so content hits come from a keyword-only (sparse) search
 there, when the caller has an indexed file and the index can be reached.
@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.assistants.sharing import Viewer, usable_clause
 from assistant.models import Assistant, Chat, Message
-from core.fulltext import WORD, FullTextIndex, Rows, Snippet, Terms, snippet
+from core.fulltext import FullTextIndex, Rows, Snippet, Terms, snippet
 from core.models import User
-from knowledge import library
+from knowledge import jobs, library
 from knowledge.index import TenantScope
 from knowledge.models import Job, LibraryFile
 from toolkits import discovery
@@ -29,15 +29,13 @@ from toolkits.models import Toolkit
 
 HitType = Literal["chat", "message", "assistant", "file", "toolkit", "job"]
 HIT_TYPES: tuple[HitType, ...] = ("chat", "message", "assistant", "file", "toolkit", "job")
-_INDEXED: tuple[HitType, ...] = ("chat", "message", "assistant", "file", "toolkit")
-# A user's jobs are few: their names are matched here rather than through an index.
-MAX_JOBS = 1000
 
 CHATS = FullTextIndex("assistant_chat", ("title",))
 MESSAGES = FullTextIndex("assistant_message", ("content",))
 ASSISTANTS = FullTextIndex("assistant_assistant", ("name", "description"), (4.0, 1.0))
 FILES = FullTextIndex("knowledge_file", ("name",))
 TOOLKITS = FullTextIndex("toolkits_toolkit", ("name", "description"), (4.0, 1.0))
+JOBS = FullTextIndex("knowledge_job", ("name",))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,14 +99,12 @@ async def search(
         return []
     dialect = session.get_bind().dialect.name
     hits: list[Hit] = []
-    for kind in _INDEXED:
+    for kind in HIT_TYPES:
         if kind not in types:
             continue
         stmt, index = _query(kind, searcher)
         rows = await session.execute(index.ranked(stmt, dialect, terms).limit(limit))
         hits += [_hit(kind, tuple(row), terms) for row in rows]
-    if "job" in types:
-        hits += await _job_hits(session, searcher, terms)
     if "file" in types and content is not None:
         hits = _with_content(
             hits, await _content_hits(session, searcher, text, limit, content), terms
@@ -132,6 +128,8 @@ def _query(kind: HitType, searcher: Searcher) -> tuple[Rows, FullTextIndex]:
     if kind == "file":
         visible = library.visible_to(LibraryFile, searcher.scope)
         return select(LibraryFile.id, LibraryFile.name).where(visible), FILES
+    if kind == "job":
+        return select(Job.id, Job.name).where(jobs.visible(searcher.scope)), JOBS
     toolkits = discovery.visible(searcher.user)
     return toolkits.with_only_columns(Toolkit.id, Toolkit.name, Toolkit.description), TOOLKITS
 
@@ -146,26 +144,6 @@ def _hit(kind: HitType, row: tuple[Any, ...], terms: Terms) -> Hit:
     identifier, title, *texts, score = row
     text = next((t for t in texts if t and snippet(t, terms).html.count("<mark>")), title)
     return Hit(type=kind, id=identifier, title=title, snippet=snippet(text, terms), score=score)
-
-
-async def _job_hits(session: AsyncSession, searcher: Searcher, terms: Terms) -> list[Hit]:
-    """The searcher's jobs (the rule of `knowledge.jobs.get_job`) whose names hold every word."""
-    rows = await session.execute(
-        select(Job.id, Job.name).where(Job.owner_user_id == searcher.user.id).limit(MAX_JOBS)
-    )
-    hits = []
-    for job_id, name in rows:
-        words = [word.lower() for word in WORD.findall(name)]
-        found = [
-            sum(w == t or (t == terms.words[-1] and w.startswith(t)) for w in words)
-            for t in terms.words
-        ]
-        if all(found):
-            score = sum(found) / (1 + len(words))
-            hits.append(
-                Hit(type="job", id=job_id, title=name, snippet=snippet(name, terms), score=score)
-            )
-    return hits
 
 
 async def _content_hits(

@@ -34,6 +34,8 @@ MAX_WORDS = 16
 # 1 MB; a message is seldom longer than this).
 MAX_INDEXED_CHARS = 100_000
 VECTOR_COLUMN = "search_vector"
+# How many of the newest matching rows a search ranks.
+CANDIDATES = 1000
 WORD = re.compile(r"[^\W_]+")
 _PG_SEPARATORS = "'[^[:alnum:]]+'"
 _SNIPPET_CHARS = 200
@@ -161,21 +163,36 @@ class FullTextIndex:
 
     def ranked(self, stmt: Rows, dialect: str, terms: Terms) -> Rows:
         """`stmt` (selecting from the table) narrowed to the rows holding every word, with their
-        relevance added as a last column (higher is better) and ordered by it, best first."""
+        relevance added as a last column (higher is better) and ordered by it, best first.
+
+        Only the newest `CANDIDATES` matching rows are ranked: the engines score every row they
+        rank, and a word most rows hold would otherwise cost a pass over all of them.
+        """
         if dialect == "postgresql":
             vector: ColumnElement[Any] = literal_column(f"{self.table}.{VECTOR_COLUMN}")
             query = self._tsquery(terms)
+            newest = (
+                stmt.add_columns(vector.label("search_vector"))
+                .where(vector.op("@@")(query))
+                .order_by(literal_column(f"{self.table}.created_at").desc())
+                .limit(CANDIDATES)
+                .subquery()
+            )
+            columns = [c for c in newest.c if c.name != "search_vector"]
             # normalisation 1: divided by 1 + the log of the row's length, as bm25 weighs length
-            score = func.ts_rank(vector, query, 1)
-            return stmt.add_columns(score).where(vector.op("@@")(query)).order_by(score.desc())
+            score = func.ts_rank(newest.c.search_vector, query, 1)
+            return select(*columns, score).order_by(score.desc())
         fts = table(self.fts_table, sql_column("rowid"))
         rank = func.bm25(literal_column(self.fts_table), *self.weights)
-        return (
-            stmt.add_columns(-rank)
+        newest = (
+            stmt.add_columns((-rank).label("score"))
             .join(fts, fts.c.rowid == literal_column(f"{self.table}.rowid"))
             .where(literal_column(self.fts_table).op("MATCH")(terms.fts5()))
-            .order_by(rank)
+            .order_by(fts.c.rowid.desc())
+            .limit(CANDIDATES)
+            .subquery()
         )
+        return select(*newest.c).order_by(newest.c.score.desc())
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,7 @@ async def search(
 ) -> dict[str, Any]:
     """What you can see that holds the words of `q`, best first: your chats (titles) and their
     messages, assistants you may use, library files you may see (names, and text through the
-    library's keyword index), toolkits you may see and your jobs. `types` narrows it
+    library's keyword index), toolkits and jobs you may see. `types` narrows it
     (comma-separated: chats, messages, assistants, files, toolkits, jobs). Every word must match;
     the last one also as the start of a word. Each hit has `type`, `id`, `title`, `link`,
     `score` (higher is better) and `snippet`: HTML-escaped text in which only the `<mark>`

@@ -10,6 +10,7 @@ from sqlalchemy import delete, update
 
 from assistant.models import Assistant, Message
 from core.database import write_transaction
+from knowledge.models import Job
 from tests.knowledge.apps import upload, wait_settled
 from tests.support import AppHarness, Caller, Harnesses
 
@@ -49,6 +50,7 @@ async def test_search_ranks_the_better_match_first_and_links_each_kind(app: AppH
     )
     async with write_transaction(app.services.sessions) as session:
         session.add(Assistant(owner_id=admin.id, name="Wombat guide", description="Burrows"))
+        session.add(Job(owner_user_id=admin.id, name="Nightly wombat count"))
 
     hits = await found(app, admin, "wombat", types="messages")
     assert [hit["id"] for hit in hits] == [strong, weak]
@@ -57,12 +59,12 @@ async def test_search_ranks_the_better_match_first_and_links_each_kind(app: AppH
     assert hits[0]["chatId"] == chat and hits[0]["title"] == "Wombat migration notes"
 
     every = await found(app, admin, "wombat")
-    assert {hit["type"] for hit in every} == {"chat", "message", "assistant"}
+    assert {hit["type"] for hit in every} == {"chat", "message", "assistant", "job"}
     for hit in every:
         response = await app.client.get(hit["link"], headers=admin.headers)
         assert response.status_code == 200, (hit, response.text)
-    narrowed = await found(app, admin, "wombat", types="chats,assistants")
-    assert sorted(hit["type"] for hit in narrowed) == ["assistant", "chat"]
+    narrowed = await found(app, admin, "wombat", types="chats,jobs")
+    assert sorted(hit["type"] for hit in narrowed) == ["chat", "job"]
     # the last word is matched as the start of a word, the others whole
     assert {hit["id"] for hit in await found(app, admin, "burrows wom", types="messages")} == {
         strong
@@ -79,12 +81,14 @@ async def test_a_strangers_chats_and_files_never_appear(app: AppHarness) -> None
     await wait_settled(app, stranger, [f["id"] for f in files])
     mine = await upload(app, app.admin, {"airships.md": b"# Airships\n\nA zeppelin is an airship."})
     await wait_settled(app, app.admin, [f["id"] for f in mine])
+    async with write_transaction(app.services.sessions) as session:
+        session.add(Job(owner_user_id=stranger.id, name="Zeppelin refuelling"))
 
     admins = await found(app, app.admin, "zeppelin")
     assert [(hit["type"], hit["id"]) for hit in admins] == [("file", mine[0]["id"])]
     assert "<mark>zeppelin</mark>" in admins[0]["snippet"]  # found by its text, not its name
     strangers = await found(app, stranger, "zeppelin")
-    assert {hit["type"] for hit in strangers} == {"chat", "message", "file"}
+    assert {hit["type"] for hit in strangers} == {"chat", "message", "file", "job"}
     assert files[0]["id"] in {hit["id"] for hit in strangers}
 
 
