@@ -19,6 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import api_tokens, audit, clock
+from core.ids import new_id
 from core.mcp_oauth import clients
 from core.mcp_oauth.authorizations import same_resource
 from core.mcp_oauth.errors import OAuthRefused
@@ -166,19 +167,25 @@ async def exchange_code(
     user = await session.get(User, found.user_id or "")
     if user is None or not user.active:
         raise OAuthRefused("invalid_grant", "The user who allowed this can no longer sign in.")
-    grant = OAuthGrant(
-        user_id=user.id, client_id=client.id, scope=found.scope, resource=found.resource
-    )
-    session.add(grant)
-    await session.flush()
+    # Spend the code first: a request redeeming it at the same moment then makes nothing.
+    grant_id = new_id()
     used = await session.execute(
         update(OAuthAuthorization)
         .where(OAuthAuthorization.id == found.id, OAuthAuthorization.used_at.is_(None))
-        .values(used_at=clock.now(), grant_id=grant.id)
+        .values(used_at=clock.now(), grant_id=grant_id)
         .execution_options(synchronize_session=False)
     )
-    if getattr(used, "rowcount", 0) != 1:  # redeemed at the same moment by another request
+    if getattr(used, "rowcount", 0) != 1:
         raise OAuthRefused("invalid_grant", "The code was already used.")
+    grant = OAuthGrant(
+        id=grant_id,
+        user_id=user.id,
+        client_id=client.id,
+        scope=found.scope,
+        resource=found.resource,
+    )
+    session.add(grant)
+    await session.flush()
     await audit.record(
         session,
         kind="grant.created",
