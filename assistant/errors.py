@@ -29,6 +29,12 @@ class NotAUserMessage(Conflict):
     code = "not_a_user_message"
 
 
+class NotAnAnswer(Conflict):
+    """Only an answer can be rated; this message is the user's own."""
+
+    code = "not_an_answer"
+
+
 class ChatFolderNotFound(NotFound):
     """No such chat folder."""
 

@@ -118,6 +118,10 @@ class Message(IdMixin, TimestampMixin, Base):
     # how many tokens of that text were delivered).
     call_reservation_id: Mapped[str | None] = mapped_column(String(26))
     call_text_start: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The chat's owner's rating of an answer (Informer's `liked`) and comment, and when given.
+    liked: Mapped[bool | None]
+    feedback: Mapped[str | None] = mapped_column(String(2000))
+    feedback_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class Assistant(IdMixin, TimestampMixin, Base):

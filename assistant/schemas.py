@@ -170,6 +170,8 @@ class MessageRead(Schema):
     parent_id: str | None = None
     sibling_ids: list[str] = Field(default=[])
     sibling_index: int = 0
+    liked: bool | None = None
+    feedback: str | None = None
     created_at: datetime
     finished_at: datetime | None
 

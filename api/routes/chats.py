@@ -20,13 +20,14 @@ from api.responses import (
     ToolDecision,
 )
 from api.sse import FramedStream, event_stream
-from assistant.chat import branches, chats
+from assistant.chat import branches, chats, feedback
 from assistant.chat import export as chat_export
 from assistant.chat import search as chat_search
 from assistant.chat.engine import TurnOptions
 from assistant.chat.export import ExportFormat
 from assistant.chat.runs import Run
 from assistant.chat.search import ChatFilter
+from assistant.feedback_schemas import MessageFeedback
 from assistant.models import Chat, Message
 from assistant.schemas import (
     BranchSwitch,
@@ -286,6 +287,19 @@ async def edit_message(
 async def get_message(chat: ChatDep, message_id: str, session: SessionDep) -> dict[str, Any]:
     """One message, with its status, usage, timing and alternatives (`siblingIds`)."""
     message = await chats.get_message(session, chat=chat, message_id=message_id)
+    return message_body(message, await branches.sibling_ids(session, message=message))
+
+
+@router.patch("/{chat_id}/messages/{message_id}", response_model=MessageResource)
+async def rate_message(
+    chat: ChatDep, message_id: str, body: MessageFeedback, session: SessionDep
+) -> dict[str, Any]:
+    """Rate an answer: `liked` true (good), false (bad) or null (take it back), with an optional
+    `feedback` comment. Those who review feedback see the rating with the answer's first 500
+    characters (`GET /api/feedback`); only answers can be rated (409 `not_an_answer`)."""
+    message = await chats.get_message(session, chat=chat, message_id=message_id)
+    feedback.rate(message, liked=body.liked, feedback=body.feedback)
+    await session.commit()
     return message_body(message, await branches.sibling_ids(session, message=message))
 
 

@@ -1,12 +1,13 @@
 // @ts-check
 // One message of a chat on the page: its text (plain while streaming, server-rendered Markdown
 // once done), tool calls folded with their results, approval prompts, citations, figures and
-// the actions on it (copy, regenerate, edit, switch between branches).
+// the actions on it (copy, regenerate, edit, switch between branches, rate).
 
 import { h } from '../dom.js';
 import { money } from '../format.js';
 import { renderMarkdown } from '../http.js';
 import { explain } from './problems.js';
+import { ratingControls } from './rating.js';
 
 const STATUS_NOTES = {
   cancelled: 'Stopped — the text so far is kept.',
@@ -226,6 +227,9 @@ export class MessageView {
     }
     if (m.role === 'assistant' && a.isLast(this) && a.regenerate) {
       out.push(h('button', { class: 'link', onclick: () => a.regenerate(this) }, 'Regenerate'));
+    }
+    if (m.role === 'assistant' && m.id && m.chatId && !this.streaming && a.rate !== false) {
+      out.push(ratingControls(this));
     }
     return out;
   }

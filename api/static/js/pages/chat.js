@@ -227,7 +227,7 @@ class ChatPage {
 
   /** Stream an answer from `path`; true when it was refused before it began. */
   async run(path, body) {
-    const view = new MessageView({ role: 'assistant', content: '', status: 'streaming', model: this.model.value }, this.actions());
+    const view = new MessageView({ role: 'assistant', chatId: this.chatId, content: '', status: 'streaming', model: this.model.value }, this.actions());
     view.node.classList.add('streaming');
     this.thread.append(view.node);
     return this.watch(view, startTurn({ chatId: this.chatId, path, body, view }));
