@@ -16,6 +16,7 @@ from api.migrate import alembic_config
 from tests.api.billing_builders import ledger_rows
 from tests.fakes.smtp_sink import SmtpSink, smtp_sink
 from tests.fakes.upstream import FakeUpstream
+from tests.fakes.webhook_receiver import Receiver, receiving
 from tests.support import ADMIN, AppHarness, Caller, Harnesses, eventually
 
 pytestmark = pytest.mark.anyio
@@ -28,12 +29,21 @@ def sink() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture(scope="module")
-async def app(make_module_harness: Harnesses, sink: SmtpSink) -> AsyncIterator[AppHarness]:
+def hooks() -> Iterator[Receiver]:
+    with receiving(refuse=0) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def app(
+    make_module_harness: Harnesses, sink: SmtpSink, hooks: Receiver
+) -> AsyncIterator[AppHarness]:
     yield await make_module_harness(
         smtp_host="127.0.0.1",
         smtp_port=sink.port,
         smtp_from="jobs@switchboard.test",
         smtp_starttls=False,
+        toolkit_allowed_hosts=[hooks.url.split("/")[2]],  # this port only, not all of loopback
     )
 
 
@@ -88,6 +98,52 @@ async def test_a_failed_step_runs_the_on_failure_step_after_it_and_skips_on_succ
     assert run["steps"][0]["progress"] == 1.0 and run["steps"][0]["result"] == {"sent": 1}
     subjects = [m["Subject"] for m in sink.messages if m["To"] == "ops@example.com"]
     assert subjects == ["first", "after failure"]
+
+
+async def test_an_api_call_sends_the_assistants_secret_only_while_no_one_else_may_edit_the_job(
+    app: AppHarness, hooks: Receiver
+) -> None:
+    assistant = await app.client.post(
+        "/api/assistants", json={"name": "Hooked"}, headers=app.admin.headers
+    )
+    assistant_id = assistant.json()["id"]
+    secret = await app.client.post(
+        f"/api/assistants/{assistant_id}/secrets",
+        json={"name": "HOOK_TOKEN", "value": "canary-Hk93"},
+        headers=app.admin.headers,
+    )
+    assert secret.status_code == 201, secret.text
+    params = {
+        "method": "POST",
+        "url": hooks.url,
+        "headers": {"Authorization": {"secret": "HOOK_TOKEN"}, "X-Job": "nightly"},
+        "body": {"hello": "world"},
+        "assistantId": assistant_id,
+    }
+    job = await _create(
+        app, app.admin, name="hook", actions=[{"type": "api-call", "params": params}]
+    )
+    started = await app.client.post(f"/api/jobs/{job['id']}/_run", headers=app.admin.headers)
+    run = await _finished(app, app.admin, started.json())
+    assert run["status"] == "done", run
+    assert run["steps"][0]["result"]["status"] == 200
+    (attempt,) = hooks.seen()
+    assert (
+        attempt.headers["authorization"] == "canary-Hk93" and attempt.headers["x-job"] == "nightly"
+    )
+    assert attempt.body == b'{"hello":"world"}'
+    assert "canary-Hk93" not in str(run)
+
+    shared = await app.client.patch(
+        f"/api/jobs/{job['id']}",
+        json={"visibility": "instance", "permission": "edit"},
+        headers=app.admin.headers,
+    )
+    assert shared.status_code == 200, shared.text
+    again = await app.client.post(f"/api/jobs/{job['id']}/_run", headers=app.admin.headers)
+    refused = await _finished(app, app.admin, again.json())
+    assert refused["status"] == "failed" and "others may edit" in refused["error"]
+    assert len(hooks.seen()) == 1
 
 
 async def test_an_assistant_report_is_mailed_and_metered_to_the_jobs_owner(
