@@ -114,6 +114,18 @@ class SharedChat(Wire):
     links: dict[str, Link] = Field(alias="_links")
 
 
+class ModelCapabilities(Wire):
+    """What a model does: model_info's `supports_*` flags, else LiteLLM's model map."""
+
+    chat: bool
+    embeddings: bool
+    vision: bool
+    tools: bool
+    reasoning: bool
+    prompt_caching: bool
+    pdf_input: bool
+
+
 class ModelInfo(Wire):
     """A model of the catalog; stored models add their provider and audit fields, admins see
     `disabledTeams`."""
@@ -134,6 +146,14 @@ class ModelInfo(Wire):
     max_output_tokens: int | None
     input_cost_per_million_tokens: float | None
     output_cost_per_million_tokens: float | None
+    capabilities: ModelCapabilities
+    chat: bool = Field(description="Informer's name: a chat model.")
+    attachments: bool = Field(description="Informer's name: it sees images (vision).")
+    create_embeddings: bool = Field(description="Informer's name: an embedding model.")
+    prompt_ppm: float | None = Field(description="USD per million prompt tokens.")
+    completion_ppm: float | None = Field(description="USD per million completion tokens.")
+    cache_read_ppm: float | None = Field(description="USD per million prompt-cache reads.")
+    cache_write_ppm: float | None = Field(description="USD per million prompt-cache writes.")
     provider_id: str | None = None
     model: str | None = None
     context_window: int | None = None

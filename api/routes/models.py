@@ -12,6 +12,7 @@ from api.responses import ModelInfo
 from api.services import Services
 from billing.profiles import ModelRule
 from core import stored_models
+from core.capabilities import capabilities_of
 from core.catalog import Catalog, CatalogModel, UnknownModel
 from core.catalog_schemas import ModelCreate, ModelUpdate
 from core.database import write_transaction
@@ -32,6 +33,7 @@ def model_body(
 ) -> dict[str, Any]:
     """A catalog model as a HAL resource; stored models add their provider and audit fields."""
     price = model.price
+    can = capabilities_of(model)
     body: dict[str, Any] = {
         "id": model.name,
         "name": model.name,
@@ -49,13 +51,31 @@ def model_body(
         "maxOutputTokens": model.max_output_tokens,
         "inputCostPerMillionTokens": round(price.input_per_token * 1e6, 6) if price else None,
         "outputCostPerMillionTokens": round(price.output_per_token * 1e6, 6) if price else None,
+        "contextWindow": model.max_input_tokens,
+        "capabilities": {
+            "chat": can.chat,
+            "embeddings": can.embeddings,
+            "vision": can.vision,
+            "tools": can.tools,
+            "reasoning": can.reasoning,
+            "promptCaching": can.prompt_caching,
+            "pdfInput": can.pdf_input,
+        },
+        # Informer's names: per million tokens, USD.
+        "chat": can.chat,
+        "attachments": can.vision,
+        "createEmbeddings": can.embeddings,
+        "promptPpm": _per_million(price.input_per_token if price else None),
+        "completionPpm": _per_million(price.output_per_token if price else None),
+        "cacheReadPpm": _per_million(price.cache_read_per_token if price else None),
+        "cacheWritePpm": _per_million(price.cache_write_per_token if price else None),
         "_links": {"self": {"href": f"/api/models/{model.name}"}},
     }
     if row is not None:
         body |= {
             "providerId": row.provider_id,
             "model": row.provider_model,
-            "contextWindow": row.context_window,
+            "contextWindow": row.context_window or model.max_input_tokens,
             "createdBy": row.created_by,
             "updatedBy": row.updated_by,
             "createdAt": row.created_at.isoformat(),
@@ -65,6 +85,10 @@ def model_body(
     if admin:
         body["disabledTeams"] = sorted(model.blocked_teams)
     return body
+
+
+def _per_million(per_token: float | None) -> float | None:
+    return None if per_token is None else round(per_token * 1e6, 6)
 
 
 async def _rows(services: Services) -> dict[str, StoredModel]:

@@ -15,6 +15,17 @@ async def test_models_show_price_limits_and_default_but_never_a_key(harness: App
     fake = models["fake"]
     assert fake["isDefault"] and fake["available"] and fake["aliases"] == ["fake-alias"]
     assert fake["inputCostPerMillionTokens"] == 10 and fake["outputCostPerMillionTokens"] == 30
+    assert (fake["promptPpm"], fake["completionPpm"], fake["cacheReadPpm"]) == (10, 30, None)
+    assert fake["contextWindow"] == 4096 and fake["chat"] and not fake["attachments"]
+    assert fake["capabilities"] == {
+        "chat": True,
+        "embeddings": False,
+        "vision": False,
+        "tools": False,
+        "reasoning": False,
+        "promptCaching": False,
+        "pdfInput": False,
+    }
     assert models["balanced"]["deployments"] == 2
     assert "test-key" not in response.text and "api_base" not in response.text
     one = await harness.client.get("/api/models/fake-alias", headers=harness.admin.headers)

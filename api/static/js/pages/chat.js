@@ -4,6 +4,7 @@
 
 import { h, notify } from '../dom.js';
 import { api, ApiError } from '../http.js';
+import { describeModel } from '../chat/modelinfo.js';
 import { explain } from '../chat/problems.js';
 import { exportLinks, SharePanel, copyText } from '../chat/sharing.js';
 import { Sidebar } from '../chat/sidebar.js';
@@ -33,7 +34,9 @@ class ChatPage {
 
   build() {
     this.title = h('h1', { class: 'chat-heading' }, 'New chat');
-    this.model = h('select', { id: 'chat-model', onchange: () => this.changeModel() });
+    this.model = h('select', { id: 'chat-model', 'aria-describedby': 'chat-model-info',
+      onchange: () => { this.showModelInfo(); this.changeModel(); } });
+    this.modelInfo = h('span', { id: 'chat-model-info', class: 'model-info muted' });
     this.assistant = h('select', { id: 'chat-assistant', onchange: () => this.showStarters() });
     this.toggle = h('button', { class: 'sidebar-toggle', 'aria-controls': 'chat-sidebar',
       'aria-expanded': 'false', onclick: () => this.toggleSidebar() }, 'Chats');
@@ -48,7 +51,7 @@ class ChatPage {
       h('label', { for: 'composer', class: 'visually-hidden' }, 'Message'), this.input, this.send, this.stop);
     this.main = h('section', { class: 'chat-main' },
       h('div', { class: 'chat-head' }, this.toggle, this.title,
-        h('label', { class: 'picker' }, 'Model', this.model),
+        h('label', { class: 'picker' }, 'Model', this.model), this.modelInfo,
         h('label', { class: 'picker' }, 'Assistant', this.assistant), this.tools),
       this.thread, this.starters, composer);
     this.root.classList.add('chat-page');
@@ -81,9 +84,15 @@ class ChatPage {
   fillModels(models) {
     const usable = models.filter((m) => m.available !== false && m.enabled !== false
       && m.mode !== 'embedding');
-    this.model.replaceChildren(...usable.map((m) => h('option', { value: m.id }, m.id)));
+    this.models = new Map(usable.map((m) => [m.id, m]));
+    this.model.replaceChildren(...usable.map((m) => h('option', { value: m.id, title: describeModel(m) }, m.id)));
     const preferred = usable.find((m) => m.isDefault);
     if (preferred) this.model.value = preferred.id;
+    this.showModelInfo();
+  }
+
+  showModelInfo() {
+    this.modelInfo.textContent = describeModel(this.models?.get(this.model.value));
   }
 
   async openChat() {
@@ -103,6 +112,7 @@ class ChatPage {
     if (chat.model) {
       if (![...this.model.options].some((o) => o.value === chat.model)) this.model.append(h('option', { value: chat.model }, chat.model));
       this.model.value = chat.model;
+      this.showModelInfo();
     }
     if (chat.assistantId && ![...this.assistant.options].some((o) => o.value === chat.assistantId)) {
       this.assistant.append(h('option', { value: chat.assistantId }, 'An assistant you no longer see'));
@@ -150,6 +160,7 @@ class ChatPage {
       h('button', { class: 'starter', onclick: () => { this.input.value = text; this.submit(); } }, text)));
     if (chosen?.model && !this.chatId && [...this.model.options].some((o) => o.value === chosen.model)) {
       this.model.value = chosen.model;
+      this.showModelInfo();
     }
   }
 
