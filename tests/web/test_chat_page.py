@@ -191,7 +191,7 @@ def test_a_rate_limit_says_how_long_to_wait(page: Page, site: Site) -> None:
     expect(alert).to_contain_text(re.compile(r"Wait \d+ s and send again"))
 
 
-def test_the_model_picker_and_copy_work_from_the_keyboard(page: Page, site: Site) -> None:
+def test_the_model_picker_copy_and_rating_work_from_the_keyboard(page: Page, site: Site) -> None:
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     site.upstream.behave("fake-backup", text="From the backup model.", chunks=1)
     log_in(page)
@@ -211,3 +211,18 @@ def test_the_model_picker_and_copy_work_from_the_keyboard(page: Page, site: Site
     page.keyboard.press("Enter")
     expect(page.get_by_role("status").filter(has_text="Copied")).to_be_visible()
     assert page.evaluate("() => navigator.clipboard.readText()") == "From the backup model."
+    answer.get_by_role("button", name="Bad answer").focus()
+    page.keyboard.press("Enter")
+    comment = answer.get_by_label("What could be better? (optional)")
+    expect(comment).to_be_focused()
+    page.keyboard.type("Too short")
+    page.keyboard.press("Enter")
+    expect(answer.get_by_role("button", name="Bad answer")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    [rated] = site.admin.get("/api/feedback").json()["_embedded"]["feedback"]
+    assert (rated["liked"], rated["feedback"]) == (False, "Too short")
+    page.reload()
+    expect(last_answer(page).get_by_role("button", name="Bad answer")).to_have_attribute(
+        "aria-pressed", "true"
+    )
