@@ -92,6 +92,9 @@ class LoginSession(IdMixin, TimestampMixin, Base):
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     csrf_token: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime]
+    # where it was opened (`core.audit.origin`), for the owner's list of their sessions
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(500))
 
 
 class LoginThrottle(Base):

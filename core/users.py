@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete as sql_delete
@@ -104,6 +105,29 @@ async def list_page(session: AsyncSession, *, page: PageRequest) -> Page[User]:
         searchable=(User.username, User.display_name),
         default_sort="username",
     )
+
+
+async def last_sign_ins(
+    session: AsyncSession, *, users: Sequence[User]
+) -> dict[str, tuple[datetime, str]]:
+    """When and how each user last signed in: their last login (`password`, `oidc`) or their
+    API tokens' last use (`token`), whichever is later; users who never did are left out."""
+    ids = [u.id for u in users]
+    used = await session.execute(
+        select(ApiToken.user_id, func.max(ApiToken.last_used_at))
+        .where(ApiToken.user_id.in_(ids), ApiToken.last_used_at.is_not(None))
+        .group_by(ApiToken.user_id)
+    )
+    found: dict[str, tuple[datetime, str]] = {
+        user_id: (clock.as_utc(at), "token") for user_id, at in used if at is not None
+    }
+    for user in users:
+        if user.last_login_at is None:
+            continue
+        at = clock.as_utc(user.last_login_at)
+        if user.id not in found or found[user.id][0] < at:
+            found[user.id] = (at, user.last_login_method or "password")
+    return found
 
 
 async def update(

@@ -12,7 +12,7 @@ from api.responses import UserResource
 from api.routes.auth import user_body
 from core import users
 from core.models import User
-from core.schemas import UserCreate, UserRead, UserUpdate
+from core.schemas import UserCreate, UserListed, UserUpdate
 
 router = api_router(prefix="/api/users", tags=["Users"])
 
@@ -26,11 +26,22 @@ async def managed_user(user_id: str, _: AdminUser, session: SessionDep) -> User:
 ManagedUserDep = Annotated[User, Depends(managed_user)]
 
 
-@router.get("", response_model=collection_of("users", UserRead))
+@router.get("", response_model=collection_of("users", UserListed))
 async def list_users(_: AdminUser, session: SessionDep, page: PageDep) -> dict[str, Any]:
-    """Every user, searchable by username and name (`q`)."""
+    """Every user, searchable by username and name (`q`), with when and how each last signed
+    in (`lastSignInAt`, `lastSignInMethod`: `password`, `oidc` or `token`, the latest of their
+    sign-ins and their API tokens' use)."""
     result = await users.list_page(session, page=page)
-    return collection("users", "/api/users", result, user_body, {"q": page.q, "sort": page.sort})
+    last = await users.last_sign_ins(session, users=result.items)
+
+    def listed(user: User) -> dict[str, Any]:
+        body = user_body(user)
+        at, method = last.get(user.id, (None, None))
+        body["lastSignInAt"] = at.isoformat() if at else None
+        body["lastSignInMethod"] = method
+        return body
+
+    return collection("users", "/api/users", result, listed, {"q": page.q, "sort": page.sort})
 
 
 @router.post("", status_code=201, response_model=UserResource)
