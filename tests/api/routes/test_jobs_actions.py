@@ -302,11 +302,20 @@ async def test_a_team_viewer_sees_and_runs_but_cannot_edit_and_a_stranger_gets_4
     ran = await app.client.post(path + "/_run", headers=viewer.headers)
     assert ran.status_code == 202
     await _finished(app, viewer, ran.json())
-    for method, url in (("GET", path), ("GET", path + "/runs"), ("POST", path + "/_run")):
-        hidden = await app.client.request(method, url, headers=stranger.headers)
-        assert hidden.status_code == 404 and hidden.json()["code"] == "job_not_found"
     run_path = f"{path}/runs/{ran.json()['id']}"
-    assert (await app.client.get(run_path, headers=stranger.headers)).status_code == 404
+    for method, url, body in (
+        ("GET", path, None),
+        ("GET", path + "/fire-times", None),
+        ("GET", path + "/runs", None),
+        ("GET", run_path, None),
+        ("POST", path + "/_run", None),
+        ("POST", path + "/_edit", None),
+        ("POST", path + "/_commit", None),
+        ("PATCH", path, {"name": "taken"}),
+        ("DELETE", path, None),
+    ):
+        hidden = await app.client.request(method, url, json=body, headers=stranger.headers)
+        assert hidden.status_code == 404 and hidden.json()["code"] == "job_not_found", url
     assert (await app.client.get(path, headers=app.admin.headers)).json()["name"] == "team job"
 
 
