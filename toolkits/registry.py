@@ -170,7 +170,9 @@ class Toolkits:
         trust_new: bool | None = None,
     ) -> Connection:
         if toolkit.kind == "custom":  # its tools are written, not discovered
-            return Connection(state=CONNECTED, reason=None)
+            async with self.sessions() as session:
+                count = len(await discovery.tools_of(session, toolkit_ids=[toolkit.id]))
+            return Connection(state=CONNECTED, reason=None, tool_count=count)
         try:
             tools = await self.connector.list_tools(target, timeout=timeout or None)
         except ConnectionFailed as exc:

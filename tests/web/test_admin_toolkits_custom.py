@@ -55,6 +55,8 @@ def test_an_openapi_url_imports_a_custom_toolkit_with_its_operations(
     tools = kit.get_by_role("list", name="Tools of Petstore")
     expect(tools.get_by_role("listitem")).to_have_count(4)
     expect(tools).to_contain_text("createPet")
+    kit.get_by_role("button", name="Test").click()
+    expect(kit.get_by_role("status")).to_contain_text("Connected: 4 tools.")
     creating = page.get_by_role("form", name="New custom toolkit")
     creating.get_by_label("Custom toolkit name").fill("Hand-made")
     creating.get_by_role("button", name="Add custom toolkit").click()
