@@ -8,6 +8,7 @@ and settled to them. The answer is kept as that chat (`saveChat`) and/or sent by
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from assistant.assistants import sharing
 from assistant.chat import chats
 from assistant.chat.engine import ChatEngine, TurnOptions
+from assistant.chat.runs import Run
 from assistant.models import Chat
 from assistant.schemas import ChatCreate, MessageStatus
 from billing.admission import Caller
@@ -28,6 +30,7 @@ from knowledge.mail import MailConfig
 from knowledge.models import Job
 
 MAX_PROMPT = 20_000
+ANSWER_SECONDS = 30 * 60
 
 
 class AssistantPrompt:
@@ -91,7 +94,7 @@ class AssistantPrompt:
                 content=params["prompt"],
                 options=TurnOptions(model=params["model"]),
             )
-            await run.finished.wait()
+            await self._wait(run, job.owner_user_id)
             if run.status != MessageStatus.COMPLETE:
                 reason = (run.error or {}).get("message", "")
                 raise SwitchboardError(f"The answer ended {run.status.value}. {reason}".strip())
@@ -108,6 +111,21 @@ class AssistantPrompt:
                 await self._remove(chat_id)
         kept = chat_id if params["saveChat"] else None
         return {"chatId": kept, "answerChars": len(run.text), "emailed": len(params["emailTo"])}
+
+    async def _wait(self, run: Run, user_id: str) -> None:
+        """Wait for the answer; one still going after `ANSWER_SECONDS` is cancelled (or the job's
+        run is being stopped: the answer stops with it)."""
+        try:
+            async with asyncio.timeout(ANSWER_SECONDS):
+                await run.finished.wait()
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            stop = self.engine.cancel(
+                user_id=user_id, chat_id=run.chat_id, message_id=run.message_id
+            )
+            await asyncio.shield(stop)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            raise SwitchboardError("The answer took too long and was stopped.") from None
 
     async def _remove(self, chat_id: str) -> None:
         async with write_transaction(self.factory) as session:
