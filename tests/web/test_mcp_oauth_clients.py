@@ -39,6 +39,7 @@ from pydantic import AnyUrl
 from tests.fakes.upstream import FakeUpstream
 from tests.served import Served, serve
 from tests.support import ADMIN, PASSWORD
+from tests.web.conftest import log_in
 
 pytestmark = pytest.mark.browser
 NODE_MODULES = Path(__file__).resolve().parents[1] / "node" / "node_modules"
@@ -247,3 +248,24 @@ INITIALIZE = {
         "clientInfo": {"name": "test", "version": "1"},
     },
 }
+
+
+def test_admin_approves_a_waiting_mcp_client_on_the_admin_page(
+    served: Served, browser: Browser
+) -> None:
+    body = {"client_name": "Far client", "redirect_uris": ["https://far.example/callback"]}
+    registered = httpx.post(served.url + "/register", json=body).json()
+    context = browser.new_context(base_url=served.url, viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        log_in(page)
+        page.goto("/#/admin/mcpClients")
+        waiting = page.get_by_role("region", name="Awaiting approval")
+        waiting.get_by_role("button", name="Approve Far client").click()
+        approved = page.get_by_role("region", name="Approved")
+        approved.get_by_text("https://far.example/callback").wait_for()
+    finally:
+        context.close()
+    listed = httpx.get(served.url + "/api/mcp-clients?status=active", headers=served.headers).json()
+    assert registered["client_id"] in {c["id"] for c in listed["_embedded"]["mcpClients"]}

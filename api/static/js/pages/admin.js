@@ -10,6 +10,7 @@ const SECTIONS = [
   ['usage', 'Usage', 'usage'],
   ['models', 'Models and providers', 'catalog'],
   ['toolkits', 'Toolkits', 'toolkits'],
+  ['mcpClients', 'MCP clients', 'mcpclients'],
 ];
 
 export async function render(root, params, ctx) {
