@@ -20,9 +20,12 @@ import datetime
 import os
 import random
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import aiohttp
@@ -36,7 +39,7 @@ sys.path.insert(0, str(ROOT))  # run as a script: `bench.load` is found from the
 
 from api.migrate import upgrade_database  # noqa: E402
 from assistant.models import Chat, Message  # noqa: E402
-from bench.gateway import free_port, process, token_for  # noqa: E402
+from bench.gateway import free_port, token_for, wait_http  # noqa: E402
 from bench.load import Result, Units, cpu_seconds, measured  # noqa: E402
 from core.clock import now  # noqa: E402
 from core.database import async_url  # noqa: E402
@@ -112,6 +115,22 @@ async def create_database(server: str) -> str:
     return await asyncio.to_thread(create, server, migrate=False)
 
 
+@contextmanager
+def serving(cmd: list[str], env: dict[str, str], health: str, log: Path) -> Iterator[int]:
+    """The server running (its log in a file: a pipe nobody reads would fill and stall it)."""
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=sink, stderr=sink)
+        try:
+            wait_http(health)
+            yield proc.pid
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 def postmaster(url: str) -> int | None:
     """The PostgreSQL server's pid when `.ci/postgres.sh` started it on this machine (its backends
     are its children, so their CPU is counted too); None otherwise."""
@@ -165,7 +184,7 @@ async def run(
     results: list[tuple[str, int, Result, float]] = []
     db_pid = postmaster(url) if url else None
     cmd = [sys.executable, "-m", "api.cli", "serve"]  # this checkout's code
-    with process(cmd, env, f"{base}/api/health") as server:
+    with serving(cmd, env, f"{base}/api/health", tmp / "server.log") as server_pid:
         token = token_for(base, "bench", "bench-password")
         auth = {"Authorization": f"Bearer {token}"}
         me = httpx.get(f"{base}/api/me", headers=auth)
@@ -193,7 +212,7 @@ async def run(
                 result = await measured(
                     f"{database} {name}",
                     timed(url_of, auth),
-                    server.pid,
+                    server_pid,
                     size,
                     1,
                     args.requests,
