@@ -10,6 +10,7 @@
 // the only HTML the page inserts is Markdown the server rendered and sanitised (SafeHtml).
 import { h, notify } from './dom.js';
 import { api, onUnauthorized } from './http.js';
+import { codeStep } from './sign_in_code.js';
 import { addProviderButtons } from './sign_in_providers.js';
 
 /**
@@ -33,6 +34,7 @@ const ROUTES = [
   { pattern: /^#\/files\/([\w-]+)(?:\/passages\/(\d+))?$/, page: 'file', keys: ['fileId', 'passage'] },
   { pattern: /^#\/shared\/([\w-]+)$/, page: 'shared', keys: ['token'], public: true },
   { pattern: /^#\/authorize\/([\w-]+)$/, page: 'authorize', keys: ['requestId'] },
+  { pattern: /^#\/account$/, page: 'account', keys: [] },
 ];
 /** Where to go after logging in, when login interrupted an MCP client's consent (sessionStorage). */
 const RETURN_KEY = 'switchboard.afterLogin';
@@ -63,12 +65,14 @@ function loginView(root) {
     event.preventDefault();
     error.hidden = true;
     try {
-      await api('/api/auth/login', { method: 'POST', body: { username: username.value, password: password.value } });
+      const body = { username: username.value, password: password.value, ...step.fields() };
+      await step.after(await api('/api/auth/login', { method: 'POST', body }));
       me = await api('/api/me');
       const back = sessionStorage.getItem(RETURN_KEY);
       sessionStorage.removeItem(RETURN_KEY);
       navigate(back && back.startsWith('#/authorize/') ? back : '#/chat');
     } catch (err) {
+      if (step.asked(err)) return;
       error.textContent = err.message;
       error.hidden = false;
     }
@@ -78,6 +82,7 @@ function loginView(root) {
   h('label', {}, 'Password', password),
   error,
   h('button', { type: 'submit', class: 'primary' }, 'Log in'));
+  const step = codeStep(form, error);
   root.replaceChildren(h('main', { class: 'login-page' }, form));
   addProviderButtons(form, error);
 }
@@ -98,7 +103,7 @@ function shell(root, current) {
     h('header', { class: 'topbar' },
       h('a', { class: 'brand', href: '#/chat' }, 'Switchboard'),
       h('nav', { 'aria-label': 'Main' }, links),
-      h('span', { class: 'who' }, me.displayName || me.username), logout),
+      h('a', { class: 'who', href: '#/account', title: 'Your account' }, me.displayName || me.username), logout),
     h('div', { id: 'notices', 'aria-live': 'polite' }),
     main);
   return main;
