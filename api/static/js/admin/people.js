@@ -26,14 +26,14 @@ export async function users(root) {
     const rows = (await allUsers()).map((user) => [
       user.username, user.displayName, user.role,
       badge(user.active ? 'active' : 'inactive'),
-      when(user.lastLoginAt) || 'never',
+      user.lastSignInAt ? `${when(user.lastSignInAt)} (${user.lastSignInMethod})` : 'never',
       h('button', { type: 'button', onclick: (e) => run(e.currentTarget, async () => {
         await api(`/api/users/${user.id}`, { method: 'PATCH', body: { active: !user.active } });
         await load();
       }, user.active ? `${user.username} can no longer log in.` : `${user.username} can log in again.`) },
       user.active ? 'Deactivate' : 'Reactivate'),
     ]);
-    list.replaceChildren(table('Users', ['Username', 'Name', 'Role', 'Status', 'Last login', ''], rows));
+    list.replaceChildren(table('Users', ['Username', 'Name', 'Role', 'Status', 'Last sign-in', ''], rows));
   }
   const create = form({ 'aria-label': 'New user' }, async (node) => {
     await api('/api/users', { method: 'POST', body: {

@@ -11,6 +11,7 @@ const SECTIONS = [
   ['models', 'Models and providers', 'catalog'],
   ['toolkits', 'Toolkits', 'toolkits'],
   ['mcpClients', 'MCP clients', 'mcpclients'],
+  ['audit', 'Audit log', 'audit'],
 ];
 
 export async function render(root, params, ctx) {
