@@ -126,6 +126,10 @@ async function route() {
   const found = ROUTES.map((r) => /** @type {const} */ ([r, r.pattern.exec(location.hash)])).find(([, m]) => m);
   if (!me && !(found && found[0].public)) {
     try { me = await api('/api/me'); } catch { return; }
+    // Signed in elsewhere (an OpenID provider's redirect back): go on to the consent that waited.
+    const back = sessionStorage.getItem(RETURN_KEY);
+    sessionStorage.removeItem(RETURN_KEY);
+    if (back && back.startsWith('#/authorize/') && back !== location.hash) { navigate(back); return; }
   }
   if (!found || (found[0].admin && me.role !== 'admin')) { navigate('#/chat'); return; }
   const [entry, match] = found;
