@@ -47,6 +47,8 @@ class LoggedIn(Wire):
 
     user: UserResource  # type: ignore[valid-type]
     csrf_token: str | None
+    # only when this sign-in finished enrolling two-factor: shown this once
+    recovery_codes: list[str] | None = None
 
 
 class Status(Wire):

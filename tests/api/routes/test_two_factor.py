@@ -137,3 +137,16 @@ async def test_when_required_for_admins_an_admin_can_only_enrol_until_they_have(
         headers=harness.admin.headers,
     )
     assert off.status_code == 403 and off.json()["code"] == "two_factor_required_by_policy"
+
+
+async def test_wrong_codes_are_throttled_like_wrong_passwords(harness: AppHarness) -> None:
+    cy = await harness.member("cy")
+    now = clock.utcnow()
+    with frozen_clock(now):
+        totp, _ = await _enrol(harness, cy, now)
+        near = {totp.at(now + n * STEP) for n in (-1, 0, 1, 2)}
+        bad = next(c for c in ("000000", "111111", "222222") if c not in near)
+        statuses = [(await _login(harness, "cy", bad)).status_code for _ in range(5)]
+        assert statuses == [401] * 5
+        refused = await _login(harness, "cy", totp.at(now + STEP))
+    assert refused.status_code == 429 and refused.json()["code"] == "login_throttled"
