@@ -9,21 +9,26 @@ pending, until an admin approves it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import delete as delete_rows
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import audit
+from core import audit, clock
 from core.listing import Page, PageRequest, paginate
 from core.mcp_oauth.errors import McpClientNotFound, OAuthRefused
-from core.mcp_oauth.models import OAuthClient
+from core.mcp_oauth.models import OAuthClient, OAuthGrant
 from core.models import User
 
 SCOPE = "mcp"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 MAX_REDIRECT_URIS = 10
 MAX_PENDING = 500  # unapproved registrations kept at once (registration needs no sign-in)
+# An active client no user has connected within this time is deleted as new ones register, so
+# open registration cannot fill the table (a client that registers again gets a new id).
+UNUSED_CLIENT_SECONDS = 86400
 GRANT_TYPES = frozenset({"authorization_code", "refresh_token"})
 
 
@@ -108,6 +113,7 @@ async def register(
         OAuthRefused: the metadata is refused, or too many registrations are pending.
     """
     check(registration)
+    await _forget_unused(session)
     trusted = all(_trusted(uri, allowed_hosts) for uri in registration.redirect_uris)
     if not trusted:
         pending = await session.scalar(
@@ -126,6 +132,16 @@ async def register(
     session.add(client)
     await session.flush()
     return client
+
+
+async def _forget_unused(session: AsyncSession) -> None:
+    """Delete active clients older than a day that no user ever connected (no grant)."""
+    cutoff = clock.now() - timedelta(seconds=UNUSED_CLIENT_SECONDS)
+    connected = exists().where(OAuthGrant.client_id == OAuthClient.id)
+    unused = (OAuthClient.status == "active") & (OAuthClient.created_at < cutoff) & ~connected
+    await session.execute(
+        delete_rows(OAuthClient).where(unused).execution_options(synchronize_session=False)
+    )
 
 
 async def get(session: AsyncSession, *, client_id: str) -> OAuthClient | None:

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core import clock
-from core.mcp_oauth.models import OAuthAuthorization, OAuthToken
+from core.mcp_oauth.models import OAuthAuthorization, OAuthClient, OAuthToken
 from tests.api.mcp_oauth_steps import (
     BASE,
     REDIRECT,
@@ -226,6 +226,7 @@ async def test_expired_requests_and_tokens_are_deleted_as_new_ones_are_made(
     flow = await new_flow(app.client)
     tokens = (await exchange(app.client, flow, await code_for(browser, flow))).json()
     assert await mcp_status(app.client, tokens["access_token"]) == 200
+    never_used = await new_flow(app.client)
     with frozen_clock(clock.now() + timedelta(days=40)):
         later = await new_flow(app.client)
         async with signed_in(app) as again:  # the first session has expired too
@@ -237,3 +238,6 @@ async def test_expired_requests_and_tokens_are_deleted_as_new_ones_are_made(
     assert oldest_request is not None and oldest_token is not None
     assert clock.as_utc(oldest_request) > clock.now() + timedelta(days=39)
     assert clock.as_utc(oldest_token) > clock.now() + timedelta(days=39)
+    async with app.services.sessions() as session:  # registration forgets unconnected clients
+        assert await session.get(OAuthClient, never_used.client_id) is None
+        assert await session.get(OAuthClient, flow.client_id) is not None
