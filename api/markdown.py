@@ -2,6 +2,8 @@
 
 Raw HTML in the source is escaped by the renderer, and whatever the renderer produces is cleaned
 again with an allow-list, so model or user text can never put markup of its own in the page.
+Code blocks come highlighted with classes (api/highlighting.py) and table cells carry their
+column's alignment as a class (`align-right`): the page's CSP allows no style attributes.
 
 Rendering is pure Python and holds the GIL (a 200,000-character table takes about a second), so
 `render_all` renders short texts at once, sends longer ones to a bounded pool of worker processes
@@ -22,7 +24,9 @@ from functools import lru_cache
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
+from api.highlighting import allowed_class, render_fence, render_table_close, render_table_open
 from core.errors import RenderingTooCostly
 from core.settings import Settings
 from core.worker_pool import WorkerPool
@@ -30,12 +34,18 @@ from core.worker_pool import WorkerPool
 _TAGS = {
     "p", "br", "hr", "strong", "em", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li",
     "h1", "h2", "h3", "h4", "h5", "h6", "a", "table", "thead", "tbody", "tr", "th", "td", "span",
+    "div",
 }  # fmt: skip
 _ATTRIBUTES = {
     "a": {"href", "title"},
     "code": {"class"},
     "ol": {"start"},
+    "div": {"class"},
+    "span": {"class"},
+    "th": {"class"},
+    "td": {"class"},
 }
+_ALIGNMENTS = {f"text-align:{side}": f"align-{side}" for side in ("left", "center", "right")}
 _URL_SCHEMES = {"http", "https", "mailto"}
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # Texts adding up to this many characters render on the event loop (a few milliseconds).
@@ -58,23 +68,39 @@ def limits_of(settings: Settings) -> RenderLimits:
 
 @lru_cache(maxsize=1)
 def _renderer() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
-        ["table", "strikethrough"]
-    )
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.enable(["table", "strikethrough"])
+    md.add_render_rule("fence", render_fence)
+    md.add_render_rule("table_open", render_table_open)
+    md.add_render_rule("table_close", render_table_close)
+    return md
+
+
+def _aligned_by_class(tokens: list[Token]) -> list[Token]:
+    """Table cells' `style="text-align:…"` (which the CSP would block) as an `align-…` class."""
+    for token in tokens:
+        if token.type not in ("th_open", "td_open"):
+            continue
+        name = _ALIGNMENTS.get(str(token.attrs.pop("style", "")))
+        if name is not None:
+            token.attrs["class"] = name
+    return tokens
 
 
 def render(text: str) -> str:
     """Safe HTML for a Markdown text: no scripts, no event handlers, links only to web addresses.
 
     Blocking and CPU-bound: on the request path use `render_all`."""
-    html = _renderer().render(_LONE_SURROGATE.sub("\ufffd", text))
+    md = _renderer()
+    tokens = _aligned_by_class(md.parse(_LONE_SURROGATE.sub("\ufffd", text)))
+    html = md.renderer.render(tokens, md.options, {})
     return nh3.clean(
         html,
         tags=_TAGS,
         attributes=_ATTRIBUTES,
         url_schemes=_URL_SCHEMES,
         link_rel="noopener noreferrer nofollow",
-        attribute_filter=_only_language_classes,
+        attribute_filter=_only_known_classes,
     )
 
 
@@ -83,11 +109,12 @@ def render_many(texts: Sequence[str]) -> list[str]:
     return [render(text) for text in texts]
 
 
-def _only_language_classes(tag: str, attribute: str, value: str) -> str | None:
-    if tag == "code" and attribute == "class":
-        kept = [name for name in value.split() if name.startswith("language-")]
-        return " ".join(kept) or None
-    return value
+def _only_known_classes(tag: str, attribute: str, value: str) -> str | None:
+    if attribute != "class":
+        return value
+    if tag in ("th", "td"):
+        return value if value in _ALIGNMENTS.values() else None
+    return allowed_class(tag, value)
 
 
 class _RenderedCache:

@@ -138,3 +138,24 @@ async def test_a_text_rendered_once_is_served_again_from_the_cache() -> None:
 
 def test_lone_surrogates_render_as_replacement_characters_not_a_crash() -> None:
     assert markdown.render("a \ud800 b") == "<p>a \ufffd b</p>\n"
+
+
+def test_code_is_highlighted_with_classes_and_tables_keep_alignment_without_style_attributes() -> (
+    None
+):
+    html = markdown.render(
+        "```Python\ndef f():\n    return 'hi'  # done\n```\n\n"
+        "```not-a-language onclick=x\n<b>raw</b>\n```\n\n"
+        "| name | price | note |\n|:---|---:|:-:|\n| tea | 3.50 | hot |\n"
+    )
+    assert '<span class="code-lang">Python</span>' in html
+    assert '<code class="language-Python"><span class="k">def</span>' in html
+    assert "<span class=\"s1\">'hi'</span>" in html and '<span class="c1"># done</span>' in html
+    # An unknown language is labelled but left as plain, escaped text.
+    assert '<span class="code-lang">not-a-language</span>' in html
+    assert "&lt;b&gt;raw&lt;/b&gt;\n</code>" in html and "onclick" not in html
+    assert '<div class="table-scroll"><table>' in html
+    assert '<th class="align-left">name</th>' in html
+    assert '<td class="align-right">3.50</td>' in html
+    assert '<td class="align-center">hot</td>' in html
+    assert "style=" not in html

@@ -6,6 +6,7 @@
 import { h } from '../dom.js';
 import { money } from '../format.js';
 import { renderMarkdown } from '../http.js';
+import { markdownView } from '../markdown_view.js';
 import { explain } from './problems.js';
 import { ratingControls } from './rating.js';
 
@@ -83,7 +84,7 @@ export class MessageView {
       if (!this.streaming || !this.tail || !this.tail.isConnected) return;
       this.renderedUpTo = text.length;
       this.tail.textContent = (this.message.content || '').slice(text.length);
-      const rendered = h('div', { class: 'markdown', html: safe });
+      const rendered = markdownView(safe);
       this.body.replaceChildren(rendered);
       // Later text carries on the last paragraph, as it will once rendered.
       const last = rendered.lastElementChild;
@@ -96,7 +97,7 @@ export class MessageView {
   /** Show server-rendered Markdown (SafeHtml) in place of the plain text. */
   showRendered(safe) {
     this.tail = null;
-    this.body.replaceChildren(h('div', { class: 'markdown', html: safe }));
+    this.body.replaceChildren(markdownView(safe));
   }
 
   toolBlock(id, name) {

@@ -5,6 +5,7 @@
 import { h, SafeHtml } from '../dom.js';
 import { when } from '../format.js';
 import { api } from '../http.js';
+import { markdownView } from '../markdown_view.js';
 
 export async function render(root, params) {
   root.classList.add('shared-page');
@@ -20,7 +21,7 @@ export async function render(root, params) {
   const messages = (shared.messages || []).filter((m) => m.content);
   const bodies = messages.map((m) => (m.contentHtml === undefined
     ? h('div', { class: 'msg-body plain' }, m.content)
-    : h('div', { class: 'msg-body' }, h('div', { class: 'markdown', html: new SafeHtml(m.contentHtml) }))));
+    : h('div', { class: 'msg-body' }, markdownView(new SafeHtml(m.contentHtml)))));
   root.replaceChildren(
     h('h1', { class: 'chat-heading' }, shared.title || 'Shared chat'),
     h('p', { class: 'muted' }, `A read-only copy shared ${when(shared.sharedAt)}.`),
