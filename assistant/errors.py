@@ -59,6 +59,12 @@ class StillStreaming(Conflict):
     code = "still_streaming"
 
 
+class ToolStepLimit(Conflict):
+    """The model kept calling tools past the step limit; the answer was stopped there."""
+
+    code = "tool_step_limit"
+
+
 class ProviderError(Unavailable):
     """The model provider failed; try again, or pick another model."""
 

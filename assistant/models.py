@@ -118,6 +118,13 @@ class Message(IdMixin, TimestampMixin, Base):
     # how many tokens of that text were delivered).
     call_reservation_id: Mapped[str | None] = mapped_column(String(26))
     call_text_start: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The model's reasoning apart from its answer (never sent back to a model), how long it
+    # reasoned, where each stretch of it happened (`runs.Thought`: re-attaching streams replay
+    # it in order) and where the reasoning of the call being written starts.
+    reasoning: Mapped[str | None] = mapped_column(Text)
+    reasoning_ms: Mapped[int | None] = mapped_column(Integer)
+    reasoning_marks: Mapped[list[list[int]] | None] = mapped_column(JSON)
+    call_reasoning_start: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The chat's owner's rating of an answer (Informer's `liked`) and comment, and when given.
     liked: Mapped[bool | None]
     feedback: Mapped[str | None] = mapped_column(String(2000))

@@ -164,6 +164,8 @@ class MessageRead(Schema):
     duration_ms: int | None
     error_code: str | None
     error_message: str | None
+    reasoning: str | None = None
+    reasoning_ms: int | None = None
     citations: list[dict[str, Any]] | None = None
     tool_events: list[dict[str, Any]] | None = None
     dropped_turns: int = 0

@@ -20,6 +20,7 @@ from assistant.assistants.skill_tool import SkillTools
 from assistant.chat import approvals, history, tool_loop
 from assistant.chat.runs import Run, RunRegistry, ShuttingDown
 from assistant.chat.tool_loop import CallAssembler, Outcome, ToolBox, ToolCall, ToolOffer
+from assistant.errors import ToolStepLimit
 from assistant.gateway.chunks import Usage, close_stream
 from assistant.gateway.metering import MeteredCall, Metering
 from assistant.models import Chat, Message
@@ -28,7 +29,7 @@ from billing.admission import Caller
 from core import clock, tokens
 from core.catalog import CatalogModel
 from core.database import run_write, write_transaction
-from core.errors import Conflict, SwitchboardError
+from core.errors import SwitchboardError
 from toolkits.calls import TurnBudget
 
 log = logging.getLogger(__name__)
@@ -36,12 +37,6 @@ _MESSAGES = Message.metadata.tables[Message.__tablename__]
 # Prepared Core statements; the columns set are those of the parameters given.
 _SAVE = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message"))
 _CHECKPOINT = _SAVE.returning(_MESSAGES.c.cancel_requested)
-
-
-class ToolStepLimit(Conflict):
-    """The model kept calling tools past the step limit; the answer was stopped there."""
-
-    code = "tool_step_limit"
 
 
 @dataclass(kw_only=True)
@@ -72,6 +67,7 @@ class _Totals:
 @dataclass
 class _Step:
     text: str = ""
+    thinking: str = ""
     usage: Usage | None = None
     calls: list[ToolCall] = field(default_factory=list)
 
@@ -191,10 +187,14 @@ class Generator:
             raise
         if first:
             run.connected.set_result(None)
+        run.new_call()
         assembler = CallAssembler()
         last_checkpoint = time.monotonic()
         try:
             async for chunk in stream:
+                if chunk.reasoning:
+                    run.think(chunk.reasoning)
+                    step.thinking += chunk.reasoning
                 if chunk.text:
                     ttft = ttft if ttft is not None else time.monotonic() - started
                     run.append(chunk.text)
@@ -204,11 +204,11 @@ class Generator:
                 step.usage = chunk.usage or step.usage
                 if time.monotonic() - last_checkpoint >= self.config.checkpoint_seconds:
                     last_checkpoint = time.monotonic()
-                    start = len(run.text) - len(step.text)
-                    if await self.checkpoint(run, plan, call_text_start=start):
+                    if await self.checkpoint(run, plan):
                         run.cancel_reason = MessageStatus.CANCELLED
                         raise asyncio.CancelledError
         finally:
+            run.stop_thinking()
             await close_stream(stream)  # a cancel that lands elsewhere still hangs up at once
         step.calls = assembler.calls()
         return ttft
@@ -270,18 +270,18 @@ class Generator:
                     run.decide(call_id, approve)
         return decided
 
-    async def checkpoint(self, run: Run, plan: Plan, *, call_text_start: int = 0) -> bool:
-        """Save the text so far and the call writing it (`recovery` bills its text if we die); True
-        when a cancel was asked in the database, the answer was deleted or billing closed it."""
-        values = {"message": run.message_id, "content": run.text, "updated_at": clock.now()}
+    async def checkpoint(self, run: Run, plan: Plan) -> bool:
+        """Save the text (and reasoning) so far and the call writing it (`recovery` bills its
+        output if we die); True when a cancel was asked in the database, the answer was deleted
+        or billing closed it."""
+        values = {"message": run.message_id, **run.streamed(), "updated_at": clock.now()}
         values |= {"call_reservation_id": plan.call.reservation_id}
-        values |= {"call_text_start": call_text_start}
         if await run_write(self.factory, _checkpoint, values):
             return True
         # Counting the whole text costs more than the save: only when the lease is due a renewal.
         if not plan.call.renewal_due():
             return False
-        completion_tokens = tokens.count_text(run.text[call_text_start:], plan.model.name)
+        completion_tokens = tokens.count_text(run.call_output(), plan.model.name)
         return not await plan.call.renew(completion_tokens=completion_tokens)
 
     async def _settle(
@@ -299,7 +299,7 @@ class Generator:
         estimated = step.usage is None
         counted = step.usage
         if counted is None:
-            produced = step.text + "".join(c.name + c.arguments for c in step.calls)
+            produced = step.thinking + step.text + "".join(c.name + c.arguments for c in step.calls)
             counted = call.estimate(status, produced, prompt_tokens)
 
         def record(connection: Connection, cost: int) -> None:
@@ -321,7 +321,7 @@ class Generator:
             now = clock.now()
             final = {
                 "message": run.message_id,
-                "content": run.text,
+                **run.streamed(),
                 "status": status,
                 "prompt_tokens": totals.prompt_tokens,
                 "completion_tokens": totals.completion_tokens,

@@ -25,7 +25,7 @@ from core.processes import Process
 log = logging.getLogger(__name__)
 SWEEP_SECONDS = 5.0
 
-# (message id, the call's reservation id, the call's text, the model that wrote it)
+# (message id, the call's reservation id, the call's reasoning and text, the model that wrote it)
 Abandoned = tuple[str, str | None, str, str]
 
 
@@ -38,9 +38,9 @@ async def interrupt_abandoned(
     """Mark answers left `streaming` by a process that died `interrupted` (their checkpointed text
     stays): those of `dead_processes` at once, any other not checkpointed for `older_than`.
 
-    The text of the model call each was writing is counted and reported to billing as delivered
-    in the same transaction, so the call's reservation, whoever releases it, bills at least those
-    completion tokens. Returns how many answers were marked.
+    The text (and reasoning) of the model call each was writing is counted and reported to
+    billing as delivered in the same transaction, so the call's reservation, whoever releases
+    it, bills at least those completion tokens. Returns how many answers were marked.
     """
     cutoff = clock.now() - older_than
     stale = Message.updated_at < cutoff
@@ -53,12 +53,14 @@ async def interrupt_abandoned(
                 Message.call_reservation_id,
                 Message.content,
                 Message.call_text_start,
+                Message.reasoning,
+                Message.call_reasoning_start,
                 Message.model,
             ).where(Message.status == MessageStatus.STREAMING, stale)
         )
         found: list[Abandoned] = [
-            (m, reservation, content[start:], model or "")
-            for m, reservation, content, start, model in rows
+            (m, reservation, (reasoning or "")[thought:] + content[start:], model or "")
+            for m, reservation, content, start, reasoning, thought, model in rows
         ]
     if not found:
         return 0

@@ -4,13 +4,20 @@ A `Run` lives in the process that generates it. Event ids are character offsets 
 (`"42"` after a delta, `"42:usage"`, `"42:done"`), so a client re-attaching with `Last-Event-ID`
 gets exactly the text it missed, whether from this process's run or from the saved checkpoint.
 Events between model steps (`toolCall`, `approvalRequired`, `toolResult`) carry `"42:e3"`: the
-offset they happened at and their number.
+offset they happened at and their number. The model's reasoning is a second text: `reasoning`
+events carry `"42:t17"`, the answer's offset and the reasoning's length after them.
+
+Every follower sends the events in one order (text up to where a step event or a stretch of
+reasoning happened, then it), so an id alone says what the client has: with `"42:t17"` 17
+characters of reasoning, with `"42:e3"` the reasoning before step event 3, with `"42"` the
+reasoning added before the answer reached 42 characters.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +25,7 @@ from assistant.schemas import FINAL_STATUSES, MessageStatus
 from core.errors import Unavailable
 
 __all__ = ["FINAL_STATUSES", "Run", "RunRegistry", "ShuttingDown", "StreamEvent"]
+END_STAGES = frozenset({"citations", "usage", "done"})  # a client with these has all but the end
 
 
 class ShuttingDown(Unavailable):
@@ -35,6 +43,22 @@ class StreamEvent:
     data: dict[str, Any]
 
 
+@dataclass
+class _Mark:
+    """Something that happened at answer offset `offset` besides text, after `events` step
+    events: a step event, or reasoning (up to `thought` characters of it)."""
+
+    offset: int
+    event: StreamEvent | None = None
+    thought: int = 0
+    events: int = 0
+
+
+# A stretch of reasoning as checkpoints save it: (answer offset, reasoning length after it,
+# step events before it).
+Thought = tuple[int, int, int]
+
+
 @dataclass(kw_only=True)
 class Run:
     """One answer being generated in this process."""
@@ -44,6 +68,10 @@ class Run:
     model: str
     dropped_turns: int = 0
     text: str = ""
+    thinking: str = ""  # the model's reasoning, apart from the answer
+    thinking_seconds: float = 0.0
+    call_text_start: int = 0  # where the model call under way began, in `text` and `thinking`
+    call_thinking_start: int = 0
     status: MessageStatus = MessageStatus.STREAMING
     usage: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
@@ -54,15 +82,18 @@ class Run:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     finished: asyncio.Event = field(default_factory=asyncio.Event)
-    extras: list[tuple[int, StreamEvent]] = field(default_factory=list)
+    marks: list[_Mark] = field(default_factory=list)
+    events: int = 0  # step events emitted
     approvals: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _thinking_since: float | None = None
 
     def emit(self, name: str, data: dict[str, Any]) -> None:
         """Publish an event between model steps (tool calls and results, approval requests)."""
         offset = len(self.text)
-        event = StreamEvent(f"{offset}:e{len(self.extras)}", name, data)
-        self.extras.append((offset, event))
+        event = StreamEvent(f"{offset}:e{self.events}", name, data)
+        self.marks.append(_Mark(offset, event=event, events=self.events))
+        self.events += 1
         self._notify()
 
     def decide(self, call_id: str, approve: bool) -> bool:
@@ -74,10 +105,53 @@ class Run:
         decision.set_result(approve)
         return True
 
+    def new_call(self) -> None:
+        """A model call begins: what it writes starts here."""
+        self.call_text_start, self.call_thinking_start = len(self.text), len(self.thinking)
+
     def append(self, text: str) -> None:
         """Add streamed text and wake the followers."""
+        self.stop_thinking()
         self.text += text
         self._notify()
+
+    def think(self, text: str) -> None:
+        """Add streamed reasoning and wake the followers."""
+        if self._thinking_since is None:
+            self._thinking_since = time.monotonic()
+        self.thinking += text
+        last = self.marks[-1] if self.marks else None
+        if last is not None and last.event is None and last.offset == len(self.text):
+            last.thought = len(self.thinking)  # the same stretch goes on
+        else:
+            self.marks.append(_Mark(len(self.text), thought=len(self.thinking), events=self.events))
+        self._notify()
+
+    def stop_thinking(self) -> None:
+        """The model stopped reasoning (it answers, calls a tool or ended): count the time."""
+        if self._thinking_since is not None:
+            self.thinking_seconds += time.monotonic() - self._thinking_since
+            self._thinking_since = None
+
+    def thoughts(self) -> list[Thought]:
+        """The stretches of reasoning, as checkpoints save them."""
+        return [(m.offset, m.thought, m.events) for m in self.marks if m.event is None]
+
+    def streamed(self) -> dict[str, Any]:
+        """What was written so far, as the message's columns (checkpoints and the final save)."""
+        values: dict[str, Any] = {"content": self.text, "call_text_start": self.call_text_start}
+        if self.thinking:
+            values |= {
+                "reasoning": self.thinking,
+                "reasoning_ms": round(self.thinking_seconds * 1000),
+                "reasoning_marks": self.thoughts(),
+                "call_reasoning_start": self.call_thinking_start,
+            }
+        return values
+
+    def call_output(self) -> str:
+        """What the model call under way wrote: its reasoning and text (for counting tokens)."""
+        return self.thinking[self.call_thinking_start :] + self.text[self.call_text_start :]
 
     def finish(
         self,
@@ -100,23 +174,17 @@ class Run:
     async def follow(self, last_event_id: str | None) -> AsyncIterator[StreamEvent]:
         """The run's events after `last_event_id` (all of them for None), then live ones."""
         sent, stage = parse_event_id(last_event_id)
-        extras = _extras_seen(self.extras, sent, stage)
+        thought = thought_seen(self.thoughts(), sent, stage, len(self.thinking))
+        cursor = _Cursor(sent=sent, marks=self._marks_seen(sent, stage), thought=thought)
         if last_event_id is None:
             yield start_event(self.chat_id, self.message_id, self.model, self.dropped_turns)
         while True:
             changed = self._changed
-            for offset, event in self.extras[extras:]:
-                if offset > sent:  # the text before the event goes first
-                    yield StreamEvent(str(offset), "delta", {"text": self.text[sent:offset]})
-                    sent = offset
+            for event in cursor.catch_up(self):
                 yield event
-                extras += 1
-            if len(self.text) > sent:
-                yield StreamEvent(str(len(self.text)), "delta", {"text": self.text[sent:]})
-                sent = len(self.text)
             if self.finished.is_set():
                 for event in final_events(
-                    sent,
+                    cursor.sent,
                     stage,
                     self.message_id,
                     self.status,
@@ -128,14 +196,84 @@ class Run:
                 return
             await changed.wait()
 
+    def _marks_seen(self, sent: int, stage: str) -> int:
+        """How many marks a client that saw up to (`sent`, `stage`) has had."""
+        if stage in END_STAGES:
+            return len(self.marks)
+        number = _stage_number(stage, "e")
+        if number is not None:
+            return next(
+                (
+                    i + 1
+                    for i, m in enumerate(self.marks)
+                    if m.event is not None and m.events == number
+                ),
+                len(self.marks),
+            )
+        number = _stage_number(stage, "t")
+        if number is not None:  # the stretch it ends in (sent again only if it went on)
+            return next(
+                (i for i, m in enumerate(self.marks) if m.event is None and m.thought >= number),
+                len(self.marks),
+            )
+        return sum(1 for m in self.marks if m.offset < sent)
 
-def _extras_seen(extras: list[tuple[int, StreamEvent]], sent: int, stage: str) -> int:
-    """How many step events a client that saw up to (`sent`, `stage`) has had."""
-    if stage.startswith("e") and stage[1:].isdigit():
-        return int(stage[1:]) + 1
-    if stage in {"citations", "usage", "done"}:  # everything before the end
-        return len(extras)
-    return sum(1 for offset, _ in extras if offset < sent)
+
+@dataclass(kw_only=True)
+class _Cursor:
+    """How far a follower is: answer characters, marks and reasoning characters sent."""
+
+    sent: int
+    marks: int
+    thought: int
+
+    def catch_up(self, run: Run) -> list[StreamEvent]:
+        """The run's events since the last call, in the one order every follower sends."""
+        out = []
+        while self.marks < len(run.marks):
+            mark = run.marks[self.marks]
+            if mark.offset > self.sent:  # the text before the mark goes first
+                text = run.text[self.sent : mark.offset]
+                out.append(StreamEvent(str(mark.offset), "delta", {"text": text}))
+                self.sent = mark.offset
+            if mark.event is not None:
+                out.append(mark.event)
+            elif mark.thought > self.thought:
+                out.append(reasoning_event(self.sent, run.thinking, self.thought, mark.thought))
+                self.thought = mark.thought
+            if mark.event is None and self.marks == len(run.marks) - 1:
+                break  # the last stretch of reasoning may go on
+            self.marks += 1
+        if len(run.text) > self.sent:
+            out.append(StreamEvent(str(len(run.text)), "delta", {"text": run.text[self.sent :]}))
+            self.sent = len(run.text)
+        return out
+
+
+def thought_seen(thoughts: Iterable[Thought], sent: int, stage: str, total: int) -> int:
+    """How much of the reasoning (`total` characters so far) a client that saw up to (`sent`,
+    `stage`) has had."""
+    if stage in END_STAGES:
+        return total
+    number = _stage_number(stage, "t")
+    if number is not None:
+        return min(number, total)
+    number = _stage_number(stage, "e")
+    if number is not None:  # the stretches before that step event
+        return max((end for _, end, events in thoughts if events <= number), default=0)
+    return max((end for offset, end, _ in thoughts if offset < sent), default=0)
+
+
+def _stage_number(stage: str, kind: str) -> int | None:
+    """N of a stage `<kind>N` (`e3`, `t17`), else None."""
+    if stage.startswith(kind) and stage[1:].isdigit():
+        return int(stage[1:])
+    return None
+
+
+def reasoning_event(offset: int, thinking: str, start: int, end: int) -> StreamEvent:
+    """Reasoning from `start` to `end`, sent when the client has the answer up to `offset`."""
+    return StreamEvent(f"{offset}:t{end}", "reasoning", {"text": thinking[start:end]})
 
 
 def start_event(chat_id: str, message_id: str, model: str, dropped_turns: int = 0) -> StreamEvent:
@@ -162,7 +300,7 @@ def final_events(
     """`citations` and `usage` (if any and not yet sent) then `done`, or `error` for a stream
     that failed."""
     events = []
-    if citations and stage not in {"citations", "usage", "done"}:
+    if citations and stage not in END_STAGES:
         events.append(StreamEvent(f"{offset}:citations", "citations", {"citations": citations}))
     if usage is not None and stage not in {"usage", "done"}:
         events.append(StreamEvent(f"{offset}:usage", "usage", usage))

@@ -46,14 +46,31 @@ def usage_of(usage: Mapping[str, Any]) -> Usage | None:
 
 @dataclass(kw_only=True)
 class Chunk:
-    """One piece of a streamed answer: text, tool-call fragments, usage or a finish reason."""
+    """One piece of a streamed answer: text, reasoning, tool-call fragments, usage or a finish
+    reason."""
 
     text: str = ""
+    reasoning: str = ""  # the model's thinking, apart from its answer
     usage: Usage | None = None
     finish_reason: str | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
     data: bytes = b""  # the chunk's JSON as the provider sent it (relayed calls only)
+
+
+def reasoning_of(chunk: Chunk) -> str:
+    """The reasoning text a chunk carries (LiteLLM's `reasoning_content`, or `reasoning` as
+    some OpenAI-compatible servers send it), or ""."""
+    if chunk.reasoning:
+        return chunk.reasoning
+    choices = chunk.raw.get("choices") or [{}]
+    return reasoning_in(choices[0].get("delta") or {})
+
+
+def reasoning_in(delta: Mapping[str, Any]) -> str:
+    """The reasoning text of a streamed choice's `delta`, or ""."""
+    thought = delta.get("reasoning_content") or delta.get("reasoning")
+    return thought if isinstance(thought, str) else ""
 
 
 async def close_stream(chunks: AsyncIterator[Chunk]) -> None:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from assistant.errors import ProviderError
-from assistant.gateway.chunks import Chunk, usage_of
+from assistant.gateway.chunks import Chunk, reasoning_of, usage_of
 
 # Providers whose streams LiteLLM opens only when the first chunk is read: a failure before the
 # first token surfaces there, after LiteLLM's retries, so the gateway retries it itself.
@@ -78,6 +78,7 @@ def _chunk(item: Any) -> Chunk:
         delta = getattr(choice, "delta", None)
         chunk.text = (getattr(delta, "content", None) or "") if delta is not None else ""
         chunk.finish_reason = getattr(choice, "finish_reason", None)
+        chunk.reasoning = reasoning_of(chunk)
         calls = getattr(delta, "tool_calls", None) if delta is not None else None
         if calls:
             chunk.tool_calls = [

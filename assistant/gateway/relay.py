@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 
 from assistant.errors import ProviderError
-from assistant.gateway.chunks import Chunk, usage_of
+from assistant.gateway.chunks import Chunk, reasoning_in, usage_of
 
 ENV_PREFIX = "os.environ/"
 _FAST_PROVIDERS = ("openai/", "hosted_vllm/", "openai_like/")
@@ -238,6 +238,7 @@ def parse_chunk(raw: dict[str, Any]) -> Chunk:
     if choices:
         delta = choices[0].get("delta") or {}
         chunk.text = delta.get("content") or ""
+        chunk.reasoning = reasoning_in(delta)
         chunk.finish_reason = choices[0].get("finish_reason")
         chunk.tool_calls = list(delta.get("tool_calls") or [])
     return chunk

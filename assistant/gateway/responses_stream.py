@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.gateway.chunks import Chunk
+from assistant.gateway.chunks import Chunk, reasoning_of
 from assistant.gateway.responses_format import (
     function_call_item,
     message_item,
@@ -224,11 +224,3 @@ class ResponseStream:
         }
         return self.event("response.failed", response=failed)
 
-
-def reasoning_of(chunk: Chunk) -> str:
-    """The reasoning text a chunk carries (LiteLLM's `reasoning_content`, or `reasoning` as
-    some OpenAI-compatible servers send it), or ""."""
-    choices = chunk.raw.get("choices") or [{}]
-    delta = choices[0].get("delta") or {}
-    thought = delta.get("reasoning_content") or delta.get("reasoning")
-    return thought if isinstance(thought, str) else ""

@@ -4,6 +4,10 @@ Every model call in tests goes through LiteLLM to this server over real HTTP. Be
 model name (the part after `openai/` in a deployment) with `FakeUpstream.behave(...)`.
 Chat answers honour `n` (that many choices, the same text) and `logprobs`/`top_logprobs` (a
 logprobs entry per piece of text), streamed and not.
+With `reasoning`, every answer (each tool step's too) first streams that text as
+`reasoning_content` deltas (in `chunks` pieces; as a whole answer's `message.reasoning_content`),
+and usage counts its pieces in `completion_tokens` and `completion_tokens_details.reasoning_tokens`,
+as OpenAI bills reasoning.
 `POST /v1/embeddings` answers hashed bag-of-words vectors of EMBEDDING_DIMENSION, or `dimensions`
 when asked (texts sharing words are close; a token array is one input, hashed as its text
 `[1, 2]`), with `usage.prompt_tokens` as the words counted; `fail_status` applies to it too.
@@ -42,6 +46,7 @@ class Behaviour:
     tool_calls: list[list[dict[str, Any]]] | None = None
     prompt_tokens: int | None = None
     first_delay: float = 0.0
+    reasoning: str = ""
 
 
 @dataclass
@@ -180,7 +185,11 @@ class FakeUpstream:
         include_usage = (body.get("stream_options") or {}).get("include_usage") and behaviour.usage
         choices = _choices_asked(body)
         top = _top_logprobs_asked(body)
+        thought = _split(behaviour.reasoning, behaviour.chunks)
         try:
+            for piece in thought:
+                yield _sse(_chunk(model, {"role": "assistant", "reasoning_content": piece}))
+                await asyncio.sleep(behaviour.delay)
             for index, piece in enumerate(pieces):
                 if behaviour.break_after is not None and index >= behaviour.break_after:
                     raise ConnectionAbortedError("fake upstream broke the stream")
@@ -195,7 +204,7 @@ class FakeUpstream:
             for choice in range(choices):
                 yield _sse(_chunk(model, {}, finish_reason=finish, index=choice))
             if include_usage:
-                usage = _usage(prompt_tokens, len(pieces) * choices)
+                usage = _usage(prompt_tokens, len(pieces) * choices, len(thought))
                 yield _sse({**_chunk(model, {}), "choices": [], "usage": usage})
             yield b"data: [DONE]\n\n"
             with self.recorder.lock:
@@ -222,6 +231,9 @@ def _completion(
     }
     if tool_calls is not None:
         message["tool_calls"] = tool_calls
+    thought = _split(behaviour.reasoning, behaviour.chunks)
+    if thought:
+        message["reasoning_content"] = behaviour.reasoning
     result: dict[str, Any] = {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
@@ -238,7 +250,8 @@ def _completion(
         ],
     }
     if behaviour.usage:
-        result["usage"] = _usage(prompt_tokens, behaviour.chunks * _choices_asked(body))
+        completion = behaviour.chunks * _choices_asked(body)
+        result["usage"] = _usage(prompt_tokens, completion, len(thought))
     return result
 
 
@@ -312,12 +325,16 @@ def hashed_vector(text: str, dimension: int = EMBEDDING_DIMENSION) -> list[float
     return [value / norm for value in vector]
 
 
-def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
-    return {
+def _usage(prompt_tokens: int, completion_tokens: int, reasoning: int = 0) -> dict[str, Any]:
+    """OpenAI's usage: reasoning tokens are billed as completion tokens, and told apart."""
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
+        "completion_tokens": completion_tokens + reasoning,
+        "total_tokens": prompt_tokens + completion_tokens + reasoning,
     }
+    if reasoning:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    return usage
 
 
 def _sse(payload: dict[str, Any]) -> bytes:
