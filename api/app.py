@@ -143,6 +143,8 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         services.toolkits.start()
         drain.listen()
         heap.freeze_long_lived()  # what start-up made (migrations, token tables) stays
+        if settings.warm_start:
+            services.gateway.warm_up()  # the first answer does not wait for LiteLLM's import
         try:
             async with mcp.server.session_manager.run():
                 yield

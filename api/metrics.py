@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from assistant.gateway import router as gateway
 from assistant.gateway.metering import Settled
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -68,6 +69,12 @@ class Metrics:
             ["code"],
             registry=r,
         )
+        self.gateway = Gauge(
+            "switchboard_model_gateway_state",
+            "LiteLLM in this process: 0 not loaded, 1 loading (warm start or first call), 2 loaded",
+            registry=r,
+        )
+        self.gateway.set_function(lambda: float(gateway.state()))
 
     def settled(self, record: Settled) -> None:
         """Count a settled model call (Metering calls this for every call)."""

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     stream_buffer_ttl_seconds: float = Field(default=300.0, ge=0)
     default_max_tokens: int = Field(default=1024, ge=1)
     fast_path: bool = True
+    # Import LiteLLM and build its router in a background thread right after start-up, so the
+    # first answer does not wait seconds for them; false keeps them out until the first model call.
+    warm_start: bool = True
     # /v1/embeddings: inputs, and tokens in all, one request may carry (OpenAI's own caps).
     embedding_max_inputs: int = Field(default=2048, ge=1, le=100_000)
     embedding_max_tokens: int = Field(default=300_000, ge=1)

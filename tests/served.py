@@ -147,6 +147,8 @@ def serve(
         "SWITCHBOARD_LOG_LEVEL": "WARNING",
         "SWITCHBOARD_CHECKPOINT_SECONDS": "0.2",
         "SWITCHBOARD_EMBEDDING_BACKEND": "hash",
+        # Off: a served test that makes no model call need not import LiteLLM (seconds of CPU).
+        "SWITCHBOARD_WARM_START": "false",
         "PYTHONPATH": str(ROOT),  # the code under test, whichever checkout it is in
         **(env or {}),
     }

@@ -104,6 +104,8 @@ def app_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "checkpoint_seconds": 0.2,
         # Off so ledger counts stay one row per call; tests of titles turn it on.
         "auto_titles": False,
+        # Off so a test app builds no LiteLLM router it does not use (tests/ops/test_start_up.py).
+        "warm_start": False,
     }
     values.update(overrides)
     return load_settings(**values)

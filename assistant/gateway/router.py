@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.errors import ProviderError, ProviderRejected
 from assistant.gateway.chunks import Chunk
+from assistant.gateway.failures import probe_failure
 from assistant.gateway.litellm_stream import LAZY_STREAMS, chunks_of, opened
 from assistant.gateway.relay import Relay, target_of
 from assistant.gateway.vectors import Embedded, Inputs, LocalEmbeddings, in_batches, vectors_of
-from core import heap
+from core import heap, tokens
 from core.catalog import LOCAL_PROVIDER, Catalog, CatalogModel
 from core.environment import prepare_offline
 from core.provider_hosts import ProviderHosts, api_base_of
@@ -38,6 +39,7 @@ _RETRIED_AS = {
 }
 _loaded: ModuleType | None = None
 _loading = threading.Lock()
+_warming = threading.Event()  # a warm start was asked for (see Gateway.warm_up)
 
 
 def _litellm() -> ModuleType:
@@ -55,6 +57,13 @@ def _litellm() -> ModuleType:
             _loaded = litellm
             heap.freeze_long_lived()  # ~400k objects that live as long as the process
     return _loaded
+
+
+def state() -> int:
+    """LiteLLM in this process: 0 not loaded, 1 loading (a warm start or a first call), 2 loaded."""
+    if _loaded is not None:
+        return 2
+    return 1 if _warming.is_set() or _loading.locked() else 0
 
 
 def litellm_module() -> ModuleType:
@@ -80,23 +89,53 @@ class Gateway:
         self.relay = Relay()
         self._model_list = catalog.router_model_list()
         self._router: Router | None = None
+        self._building = threading.Lock()
 
     @property
     def router(self) -> Router:
         """LiteLLM's router over the catalog's deployments (importing LiteLLM the first time)."""
-        if self._router is None:
-            litellm = _litellm()
-            for key, value in self.catalog.litellm_settings.items():
-                setattr(litellm, key, value)
-            settings = dict(self.catalog.router_settings)
-            self._router = litellm.Router(model_list=self._model_list, **settings)
-        return self._router
+        router = self._router
+        return router if router is not None else self._built()
+
+    def _built(self) -> Router:
+        """The router, built once (blocking); one built from a catalog reloaded meanwhile serves
+        its caller but is not kept."""
+        with self._building:
+            if (router := self._router) is None:
+                litellm, model_list = _litellm(), self._model_list
+                for key, value in self.catalog.litellm_settings.items():
+                    setattr(litellm, key, value)
+                router = litellm.Router(model_list=model_list, **dict(self.catalog.router_settings))
+                if model_list is self._model_list:
+                    self._router = router
+            return router
 
     async def ready(self) -> Router:
-        """The router, with LiteLLM imported off the event loop the first time."""
-        if _loaded is None:
-            await asyncio.to_thread(_litellm)
-        return self.router
+        """The router, with LiteLLM imported and the router built off the event loop the first
+        time."""
+        router = self._router
+        return router if router is not None else await asyncio.to_thread(self._built)
+
+    def warm_up(self) -> None:
+        """Import LiteLLM and build the router in a background thread now, so the first model
+        call does not wait seconds for them (bench/first_token.py)."""
+        _warming.set()
+        threading.Thread(target=self._warm, name="gateway warm-up", daemon=True).start()
+
+    def _warm(self) -> None:
+        try:
+            self._built()
+            names = {str(entry["model_name"]) for entry in self._model_list}
+            for name in names:
+                tokens.encoding_for(name)  # tiktoken reads its table on first use
+            if names:  # a process's first async routing imports ~120 more modules (its loggers)
+                rehearsal = _litellm().Router(model_list=self._model_list)
+                choice = rehearsal.async_get_available_deployment(
+                    model=min(names), request_kwargs={}
+                )
+                asyncio.run(choice)  # a throwaway router on a loop of its own: nothing is kept
+        except Exception:
+            log.exception("warming up the model gateway failed; the first model call will retry")
 
     def reload(self) -> None:
         """Rebuild LiteLLM's router after the catalog changed (not when only access changed);
@@ -132,7 +171,7 @@ class Gateway:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            return _probe_failure(exc, litellm_params)
+            return probe_failure(exc, litellm_params, _litellm())
         return None
 
     async def stream(
@@ -337,33 +376,6 @@ def _prompt_tokens(usage: Any) -> int:
     """The prompt tokens of a LiteLLM usage object; -1 when none were reported."""
     reported = getattr(usage, "prompt_tokens", None) if usage is not None else None
     return int(reported) if reported is not None else -1
-
-
-def _probe_failure(exc: Exception, params: Mapping[str, Any]) -> str:
-    status = getattr(exc, "status_code", None)
-    text = str(getattr(exc, "message", "") or exc).splitlines()[0][:300]
-    where = params.get("api_base") or "its default address"
-    litellm = _litellm()
-    if _unreachable(exc):
-        return f"Could not reach the provider at {where}: {text}"
-    if isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError):
-        return f"The provider refused the credentials ({status}): {text}"
-    if isinstance(exc, litellm.NotFoundError):
-        return f"The provider does not know model {params.get('model')!r} ({status}): {text}"
-    return f"The provider answered with an error ({status or type(exc).__name__}): {text}"
-
-
-def _unreachable(exc: BaseException) -> bool:
-    """Whether the call failed to connect or timed out (LiteLLM may wrap that as a 500)."""
-    litellm = _litellm()
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, litellm.APIConnectionError | litellm.Timeout | ConnectionError):
-            return True
-        if type(seen).__name__ in {"ConnectError", "ConnectTimeout", "APIConnectionError"}:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return "Connection error" in str(exc)
 
 
 def _domain_error(exc: Exception, model_name: str) -> ProviderError | ProviderRejected:

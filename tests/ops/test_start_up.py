@@ -80,3 +80,31 @@ async def test_start_up_freezes_what_it_made_out_of_full_collections(
     before = gc.get_freeze_count()
     await make_harness()
     assert gc.get_freeze_count() > before
+
+
+def _gateway_state(metrics: str) -> float:
+    """`switchboard_model_gateway_state` from a /metrics page (0 cold, 1 loading, 2 loaded)."""
+    line = next(x for x in metrics.splitlines() if x.startswith("switchboard_model_gateway_state"))
+    return float(line.split()[-1])
+
+
+@pytest.mark.parametrize("warm", [True, False])
+async def test_a_served_app_loads_litellm_after_start_up_unless_warm_start_is_off(
+    warm: bool, fake_upstream_server: FakeUpstream, tmp_path: Path
+) -> None:
+    # A fresh server's first answer would otherwise wait seconds for LiteLLM's import.
+    env = {"SWITCHBOARD_WARM_START": str(warm).lower()}
+    with serve(tmp_path, fake_upstream_server.base_url, env=env) as served:
+        async with httpx.AsyncClient(base_url=served.url, headers=served.headers) as client:
+
+            async def state() -> float:
+                return _gateway_state((await client.get("/metrics")).text)
+
+            async def loaded() -> bool:
+                return await state() == 2
+
+            if warm:  # loading from ready on, then loaded without any model call
+                assert await state() >= 1
+                await eventually(loaded, seconds=60, interval=0.1)
+            else:
+                assert await state() == 0

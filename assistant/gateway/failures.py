@@ -1,0 +1,33 @@
+"""Plain words for a provider call that failed (the gateway's probe of a provider's settings)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
+
+
+def probe_failure(exc: Exception, params: Mapping[str, Any], litellm: ModuleType) -> str:
+    """Why a probe call failed, in plain words."""
+    status = getattr(exc, "status_code", None)
+    text = str(getattr(exc, "message", "") or exc).splitlines()[0][:300]
+    where = params.get("api_base") or "its default address"
+    if _unreachable(exc, litellm):
+        return f"Could not reach the provider at {where}: {text}"
+    if isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError):
+        return f"The provider refused the credentials ({status}): {text}"
+    if isinstance(exc, litellm.NotFoundError):
+        return f"The provider does not know model {params.get('model')!r} ({status}): {text}"
+    return f"The provider answered with an error ({status or type(exc).__name__}): {text}"
+
+
+def _unreachable(exc: BaseException, litellm: ModuleType) -> bool:
+    """Whether the call failed to connect or timed out (LiteLLM may wrap that as a 500)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, litellm.APIConnectionError | litellm.Timeout | ConnectionError):
+            return True
+        if type(seen).__name__ in {"ConnectError", "ConnectTimeout", "APIConnectionError"}:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "Connection error" in str(exc)

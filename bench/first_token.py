@@ -1,0 +1,204 @@
+"""A fresh server's first answer against its tenth: time to the first streamed token, and memory.
+
+Each run starts the lean upstream (bench/upstream.py) and `switchboard serve` as `make run` does
+(one worker, a fresh data directory, SQLite, the default embedding backend, a models file whose
+`chunks-20` model is the upstream), polls `/api/ready` until it answers 200 (the moment the
+server is ready), then:
+  now   — logs in at once, makes an API token and sends ten chat answers (each the first turn of
+          a new chat: the same work every time, title call included), one after another;
+  idle  — waits --idle seconds first (a person opening the page and typing; any warm-up after
+          start-up is done by then), then the same.
+Printed per run: start-up (spawn to ready), resident memory at ready, after the idle wait and
+after the ten answers, the server's CPU seconds at ready and before the first answer, time to the
+first token (`event: delta`) of answer 1, answer 10 and the median of answers 2-10 (from the
+message's POST), and, for `now`, from ready to answer 1's first token (login included).
+
+    .venv/bin/python bench/first_token.py [--runs 3] [--idle 10] [--scenario now idle]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: `bench.load` is found from the repository root
+
+from bench.gateway import catalog_yaml, free_port, process  # noqa: E402
+from bench.load import cpu_seconds, rss_mb, stream_once  # noqa: E402
+
+ANSWERS = 10
+MODEL = "chunks-20"
+ADMIN, PASSWORD = "bench", "bench-password"
+
+
+@dataclass
+class Run:
+    """One fresh server's figures (seconds, MB, ms)."""
+
+    scenario: str
+    start_s: float = 0.0
+    rss_ready: float = 0.0
+    rss_idle: float = float("nan")
+    rss_after: float = 0.0
+    cpu_ready: float = 0.0
+    cpu_before_first: float = 0.0
+    ready_to_first_ms: float = 0.0
+    ttft_ms: list[float] = field(default_factory=list)
+
+
+async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    """Poll `/api/ready` every 10 ms until it answers 200."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError("switchboard serve exited")
+            try:
+                async with client.get(url + "/api/ready") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.01)
+    raise RuntimeError(f"{url} did not become ready")
+
+
+async def answers(base: str) -> tuple[list[float], float]:
+    """Log in, make a token, then ANSWERS chat answers in new chats; their TTFTs in ms and when
+    answer 1's first token came (perf_counter)."""
+    timeout = aiohttp.ClientTimeout(total=120)
+    jar = aiohttp.CookieJar(unsafe=True)  # the session cookie of 127.0.0.1
+    async with aiohttp.ClientSession(timeout=timeout, cookie_jar=jar) as client:
+        login = await client.post(
+            base + "/api/auth/login", json={"username": ADMIN, "password": PASSWORD}
+        )
+        csrf = {"X-CSRF-Token": (await login.json())["csrfToken"]}
+        made = await client.post(base + "/api/api-tokens", json={"name": "b"}, headers=csrf)
+        auth = {"Authorization": f"Bearer {(await made.json())['token']}"}
+    ttfts: list[float] = []
+    first_at = 0.0
+    async with aiohttp.ClientSession(timeout=timeout) as client:
+        for _ in range(ANSWERS):
+            chat = await client.post(base + "/api/chats", json={"model": MODEL}, headers=auth)
+            chat_id = (await chat.json())["id"]
+            url = f"{base}/api/chats/{chat_id}/messages"
+            turn = {"content": "Say something.", "stream": True}
+            sent = time.perf_counter()
+            ttfts.append(await stream_once(client, url, turn, auth, (b"event: delta",)))
+            first_at = first_at or sent + ttfts[0] / 1000
+    return ttfts, first_at
+
+
+async def one_run(scenario: str, idle: float, upstream: str, env: dict[str, str]) -> Run:
+    tmp = Path(tempfile.mkdtemp(prefix="sb-first-"))
+    port = free_port()
+    (tmp / "models.yaml").write_text(catalog_yaml(upstream, [20]))
+    sb_env = {
+        **env,
+        "SWITCHBOARD_DATA_DIR": str(tmp / "data"),
+        "SWITCHBOARD_MODELS": str(tmp / "models.yaml"),
+        "SWITCHBOARD_ADMIN_USERNAME": ADMIN,
+        "SWITCHBOARD_ADMIN_PASSWORD": PASSWORD,
+        "SWITCHBOARD_LOG_LEVEL": "WARNING",
+        "SWITCHBOARD_PORT": str(port),
+    }
+    base = f"http://127.0.0.1:{port}"
+    run = Run(scenario)
+    cmd = [str(ROOT / ".venv" / "bin" / "switchboard"), "serve"]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=sb_env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    try:
+        await wait_ready(base, proc)
+        ready = time.perf_counter()
+        run.start_s = ready - started
+        run.rss_ready, run.cpu_ready = rss_mb(proc.pid), cpu_seconds(proc.pid)
+        if scenario == "idle":
+            await asyncio.sleep(idle)
+            run.rss_idle = rss_mb(proc.pid)
+        run.cpu_before_first = cpu_seconds(proc.pid)
+        run.ttft_ms, first_at = await answers(base)
+        run.ready_to_first_ms = (first_at - ready) * 1000
+        run.rss_after = rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return run
+
+
+async def bench(args: argparse.Namespace) -> list[Run]:
+    env = {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+    up_port = free_port()
+    upstream = f"http://127.0.0.1:{up_port}/v1"
+    lean = [sys.executable, str(ROOT / "bench" / "upstream.py"), "--port", str(up_port)]
+    runs = []
+    with process(lean, env, f"{upstream}/models"):
+        for _ in range(args.runs):
+            for scenario in args.scenario:
+                runs.append(await one_run(scenario, args.idle, upstream, env))
+                print_run(runs[-1])
+    return runs
+
+
+def print_run(run: Run) -> None:
+    rest = statistics.median(run.ttft_ms[1:])
+    print(
+        f"  {run.scenario:4}: ready in {run.start_s:.2f} s; RSS ready {run.rss_ready:.0f} MB, "
+        f"idle {run.rss_idle:.0f}, after {run.rss_after:.0f}; CPU s at ready {run.cpu_ready:.2f}, "
+        f"before answer 1 {run.cpu_before_first:.2f}; TTFT answer 1 {run.ttft_ms[0]:.1f} ms, "
+        f"answer 10 {run.ttft_ms[-1]:.1f}, median 2-10 {rest:.1f}; ready to answer 1's first "
+        f"token {run.ready_to_first_ms:.0f} ms",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds idle before `idle`")
+    parser.add_argument("--scenario", nargs="+", choices=["now", "idle"], default=["now", "idle"])
+    args = parser.parse_args()
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {_commit()}", flush=True)
+    load = os.getloadavg()[0]
+    runs = asyncio.run(bench(args))
+    print(f"(1-minute load average at start: {load:.1f}; at end: {os.getloadavg()[0]:.1f})")
+    for scenario in args.scenario:
+        mine = [r for r in runs if r.scenario == scenario]
+        first = statistics.median(r.ttft_ms[0] for r in mine)
+        tenth = statistics.median(r.ttft_ms[-1] for r in mine)
+        ready = statistics.median(r.rss_ready for r in mine)
+        after = statistics.median(r.rss_after for r in mine)
+        print(
+            f"{scenario}: medians over {len(mine)} runs: TTFT answer 1 {first:.1f} ms, "
+            f"answer 10 {tenth:.1f} ms; RSS ready {ready:.0f} MB, after answers {after:.0f} MB"
+        )
+
+
+def _commit() -> str:
+    out = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )
+    return out.stdout.strip()
+
+
+if __name__ == "__main__":
+    main()
