@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import assistant.attachments.models
 import assistant.models
 import billing.models
 import core.mcp_oauth.models
@@ -15,6 +16,7 @@ MODEL_MODULES = (
     core.models,
     core.mcp_oauth.models,
     assistant.models,
+    assistant.attachments.models,
     billing.models,
     knowledge.models,
     toolkits.models,

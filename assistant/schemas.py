@@ -98,6 +98,8 @@ class MessageCreate(Schema):
     max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
     temperature: float | None = Field(default=None, ge=0, le=2)
     stream: bool = False
+    # Attachments of the chat (`POST /api/chats/{chatId}/attachments`) this message carries.
+    attachment_ids: list[str] = Field(default_factory=list, max_length=20)
 
 
 class RegenerateRequest(Schema):

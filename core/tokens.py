@@ -22,6 +22,12 @@ _REPLY_PRIMER = 3
 # Texts longer than this are counted in a thread: about 7 ms of work on the event loop otherwise.
 # tiktoken's encoder releases the GIL, so a thread (not a process) keeps the loop free.
 OFF_LOOP_CHARS = 50_000
+# What one image in a prompt is reckoned to cost before the provider says: a fixed estimate near
+# the most the big providers charge for one image at their default detail (OpenAI: 765 tokens
+# for 1024x1024, Anthropic about 1,600 for 1092x1092). Admission reserves it; the provider's
+# usage settles the call.
+IMAGE_TOKENS = 1_600
+_IMAGE_PARTS = frozenset({"image_url", "image", "input_image"})
 # Texts at least this long have their count kept, by digest: agents (Claude Code, the Responses
 # API's instructions) send the same system prompt and tools on every call, thousands of tokens
 # that would otherwise be encoded again each time (~4 ms for 50,000 characters).
@@ -88,9 +94,34 @@ def count_messages(messages: Iterable[Mapping[str, object]], model: str = "") ->
         for value in message.values():
             if isinstance(value, str):
                 total += COUNTED.count(encoding, value)
+            elif isinstance(value, list):
+                total += _count_parts(value, encoding)
             elif value is not None:
                 total += COUNTED.count(encoding, str(value))
     return total
+
+
+def _count_parts(parts: list[object], encoding: tiktoken.Encoding) -> int:
+    """A content list's tokens: text parts as text, each image part `IMAGE_TOKENS` (never the
+    characters of its base64 data)."""
+    total = 0
+    for part in parts:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind in _IMAGE_PARTS:
+            total += IMAGE_TOKENS
+        elif isinstance(part, dict) and isinstance(part.get("text"), str):
+            total += COUNTED.count(encoding, part["text"])
+        else:
+            total += COUNTED.count(encoding, str(part))
+    return total
+
+
+def _chars(value: object) -> int:
+    if isinstance(value, list):
+        return sum(
+            len(str(p.get("text", ""))) if isinstance(p, dict) else len(str(p)) for p in value
+        )
+    return len(str(value))
 
 
 def encode(text: str, model: str = "") -> list[int]:
@@ -105,7 +136,7 @@ def decode(tokens: list[int], model: str = "") -> str:
 
 async def count_messages_off_loop(messages: Sequence[Mapping[str, object]], model: str = "") -> int:
     """`count_messages`, in a worker thread when the messages are long."""
-    if sum(len(str(value)) for message in messages for value in message.values()) <= OFF_LOOP_CHARS:
+    if sum(_chars(value) for message in messages for value in message.values()) <= OFF_LOOP_CHARS:
         return count_messages(messages, model)
     return await asyncio.to_thread(count_messages, messages, model)
 

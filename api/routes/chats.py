@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import Header, Query, Request, Response
@@ -159,9 +160,12 @@ async def update_chat(
 
 
 @router.delete("/{chat_id}", status_code=204)
-async def delete_chat(chat: ChatDep, session: SessionDep) -> Response:
-    """Delete a chat and its messages."""
+async def delete_chat(chat: ChatDep, session: SessionDep, services: ServicesDep) -> Response:
+    """Delete a chat, its messages and its attachments (their files too)."""
     await chats.delete(session, chat=chat)
+    await session.commit()
+    if services.chat.attachments is not None:
+        await asyncio.to_thread(services.chat.attachments.forget_chat, chat.id)
     return Response(status_code=204)
 
 
@@ -224,13 +228,19 @@ async def send_message(
 ) -> Any:
     """Send a message and get the answer, streamed as SSE with `stream: true`.
 
+    `attachmentIds` names the chat's attachments the message carries (see `.../attachments`);
+    an image for a model that cannot see is 422 `model_cannot_see_images`, with `models` that can.
     A provider failure before the first token is a JSON error. Once streaming, the answer is
     generated apart from this request: if the connection drops, re-attach with
     `GET .../messages/{messageId}/events` and `Last-Event-ID`.
     """
     options = _options(body)
     run = await services.chat.send(
-        caller=principal.caller, chat_id=chat_id, content=body.content, options=options
+        caller=principal.caller,
+        chat_id=chat_id,
+        content=body.content,
+        options=options,
+        attachment_ids=tuple(body.attachment_ids),
     )
     return await _answer(run, _wants_stream(body.stream, request), services)
 

@@ -11,12 +11,16 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from sqlalchemy import update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.assistants import persona, skill_tool
 from assistant.assistants.sharing import Viewer
+from assistant.attachments import prompt as attached_files
+from assistant.attachments.files import AttachmentStorage
 from assistant.chat import branches, chats, grounding, history, saved_stream
 from assistant.chat.generation import GenerationConfig, Generator, Plan
 from assistant.chat.runs import Run, RunRegistry, StreamEvent
@@ -58,6 +62,7 @@ class Turn:
     content: str | None  # None regenerates: the answer follows the path's last user message
     source: str
     first: bool = False  # the chat's first turn, still titled "New chat"
+    attachment_ids: tuple[str, ...] = ()  # the chat's attachments the new message carries
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,6 +77,7 @@ class EngineConfig:
     approval_seconds: float = 300.0
     auto_titles: bool = True
     process_id: str | None = None  # this process (`core.processes`), recorded on its answers
+    attachments_root: Path | None = None  # where chats' attachments are stored
 
 
 class ChatEngine:
@@ -95,6 +101,8 @@ class ChatEngine:
         self.registry = RunRegistry(config.keep_seconds)
         self.tools = tools
         self.titles = Titles(factory=factory, metering=metering)
+        root = config.attachments_root
+        self.attachments = AttachmentStorage(root) if root is not None else None
         self.generator = Generator(
             factory=factory,
             metering=metering,
@@ -108,7 +116,13 @@ class ChatEngine:
         )
 
     async def send(
-        self, *, caller: Caller, chat_id: str, content: str, options: TurnOptions
+        self,
+        *,
+        caller: Caller,
+        chat_id: str,
+        content: str,
+        options: TurnOptions,
+        attachment_ids: tuple[str, ...] = (),
     ) -> Run:
         """Save a user message at the end of the active branch and start its answer; returns
         once the provider has answered.
@@ -118,12 +132,22 @@ class ChatEngine:
             StillStreaming: the chat's previous answer is still being written.
             ProviderError: the provider failed before the first token (fallbacks included).
             BillingError: billing refused the call (seat, budget, rate limit, model).
+            AttachmentNotFound, AttachmentAlreadySent: an attachment id is not the chat's, or
+                was sent before.
+            ModelCannotSeeImages: an attached image and a model that cannot see.
         """
         chat, tree = await self._load(caller, chat_id)
         path = branches.active_path(chat, tree)
         first = not tree.by_id and chat.title == "New chat"
         parent_id = path[-1].id if path else None
-        turn = Turn(path=path, parent_id=parent_id, content=content, source="chat", first=first)
+        turn = Turn(
+            path=path,
+            parent_id=parent_id,
+            content=content,
+            source="chat",
+            first=first,
+            attachment_ids=attachment_ids,
+        )
         return await self._start(caller, chat, turn, options)
 
     async def edit(
@@ -215,12 +239,28 @@ class ChatEngine:
         if model.max_output_tokens:
             max_tokens = min(max_tokens, model.max_output_tokens)
         system = who.system(model=model.name, budget_tokens=model.max_input_tokens // 2)
+        attached = await attached_files.attach(
+            self.factory,
+            storage=self.attachments,
+            chat_id=chat.id,
+            user_message_ids=[node.id for node in turn.path if node.role == "user"],
+            turns=turns,
+            new_ids=turn.attachment_ids,
+            model=model,
+            catalog=self.catalog,
+            team_ids=caller.team_ids,
+        )
         grounded = await grounding.for_turn(
-            self.retriever, chat, turns, caller, model, who.knowledge
+            self.retriever, chat, turns, caller, model, who.knowledge, attached.passages
         )
         system = "\n\n".join(part for part in (system, grounded.system) if part) or None
-        prompt = await history.fit_off_loop(
-            turns, model=model.name, context_tokens=model.max_input_tokens, system=system
+        prompt = attached.with_images(
+            await history.fit_off_loop(
+                attached.turns,
+                model=model.name,
+                context_tokens=model.max_input_tokens - attached.image_tokens,
+                system=system,
+            )
         )
         toolbox, offers = await skill_tool.turn_tools(
             self.tools,
@@ -247,7 +287,13 @@ class ChatEngine:
             prompt_tokens=prompt.prompt_tokens + tool_tokens,
             max_output_tokens=max_tokens,
         )
-        await call.admit(also=saved.write)  # the turn is saved only if the call is admitted
+        link = attached.link(saved.rows[0]["id"] if turn.content is not None else None)
+
+        def write(connection: Connection) -> None:
+            saved.write(connection)
+            link(connection)
+
+        await call.admit(also=write)  # the turn is saved only if the call is admitted
         temperature = options.temperature if options.temperature is not None else who.temperature
         plan = Plan(
             chat=chat,

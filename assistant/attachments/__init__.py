@@ -1,0 +1,1 @@
+"""Files attached to a chat: images shown to models that can see, documents read into the prompt."""
