@@ -6,8 +6,8 @@ Each run starts the lean upstream (bench/upstream.py) and `switchboard serve` as
 server is ready), then:
   now   — logs in at once, makes an API token and sends ten chat answers (each the first turn of
           a new chat: the same work every time, title call included), one after another;
-  idle  — waits --idle seconds first (a person opening the page and typing; any warm-up after
-          start-up is done by then), then the same.
+  idle  — logs in, waits until --idle seconds after ready (a person opening the page and
+          typing), noting when /metrics first shows LiteLLM loaded, then the same.
 Printed per run: start-up (spawn to ready), resident memory at ready, after the idle wait and
 after the ten answers, the server's CPU seconds at ready and before the first answer, time to the
 first token (`event: delta`) of answer 1, answer 10 and the median of answers 2-10 (from the
@@ -55,6 +55,7 @@ class Run:
     cpu_ready: float = 0.0
     cpu_before_first: float = 0.0
     ready_to_first_ms: float = 0.0
+    warm_s: float = float("nan")  # ready to LiteLLM loaded (/metrics), in `idle`
     ttft_ms: list[float] = field(default_factory=list)
 
 
@@ -75,9 +76,8 @@ async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 1
     raise RuntimeError(f"{url} did not become ready")
 
 
-async def answers(base: str) -> tuple[list[float], float]:
-    """Log in, make a token, then ANSWERS chat answers in new chats; their TTFTs in ms and when
-    answer 1's first token came (perf_counter)."""
+async def token(base: str) -> dict[str, str]:
+    """Log in and make an API token; its header."""
     timeout = aiohttp.ClientTimeout(total=120)
     jar = aiohttp.CookieJar(unsafe=True)  # the session cookie of 127.0.0.1
     async with aiohttp.ClientSession(timeout=timeout, cookie_jar=jar) as client:
@@ -86,7 +86,27 @@ async def answers(base: str) -> tuple[list[float], float]:
         )
         csrf = {"X-CSRF-Token": (await login.json())["csrfToken"]}
         made = await client.post(base + "/api/api-tokens", json={"name": "b"}, headers=csrf)
-        auth = {"Authorization": f"Bearer {(await made.json())['token']}"}
+        return {"Authorization": f"Bearer {(await made.json())['token']}"}
+
+
+async def warmed(base: str, auth: dict[str, str], seconds: float) -> float:
+    """Poll /metrics until LiteLLM is loaded (`switchboard_model_gateway_state 2.0`), at most
+    `seconds`; returns when it was (perf_counter), or NaN (not within `seconds`, or a server
+    without the gauge)."""
+    deadline = time.perf_counter() + seconds
+    async with aiohttp.ClientSession() as client:
+        while time.perf_counter() < deadline:
+            async with client.get(base + "/metrics", headers=auth) as response:
+                if "switchboard_model_gateway_state 2.0" in await response.text():
+                    return time.perf_counter()
+            await asyncio.sleep(0.1)
+    return float("nan")
+
+
+async def answers(base: str, auth: dict[str, str]) -> tuple[list[float], float]:
+    """ANSWERS chat answers in new chats; their TTFTs in ms and when answer 1's first token came
+    (perf_counter)."""
+    timeout = aiohttp.ClientTimeout(total=120)
     ttfts: list[float] = []
     first_at = 0.0
     async with aiohttp.ClientSession(timeout=timeout) as client:
@@ -124,11 +144,13 @@ async def one_run(scenario: str, idle: float, upstream: str, env: dict[str, str]
         ready = time.perf_counter()
         run.start_s = ready - started
         run.rss_ready, run.cpu_ready = rss_mb(proc.pid), cpu_seconds(proc.pid)
+        auth = await token(base)
         if scenario == "idle":
-            await asyncio.sleep(idle)
+            run.warm_s = await warmed(base, auth, idle) - ready
+            await asyncio.sleep(max(0.0, ready + idle - time.perf_counter()))
             run.rss_idle = rss_mb(proc.pid)
         run.cpu_before_first = cpu_seconds(proc.pid)
-        run.ttft_ms, first_at = await answers(base)
+        run.ttft_ms, first_at = await answers(base, auth)
         run.ready_to_first_ms = (first_at - ready) * 1000
         run.rss_after = rss_mb(proc.pid)
     finally:
@@ -164,7 +186,7 @@ def print_run(run: Run) -> None:
         f"idle {run.rss_idle:.0f}, after {run.rss_after:.0f}; CPU s at ready {run.cpu_ready:.2f}, "
         f"before answer 1 {run.cpu_before_first:.2f}; TTFT answer 1 {run.ttft_ms[0]:.1f} ms, "
         f"answer 10 {run.ttft_ms[-1]:.1f}, median 2-10 {rest:.1f}; ready to answer 1's first "
-        f"token {run.ready_to_first_ms:.0f} ms",
+        f"token {run.ready_to_first_ms:.0f} ms; LiteLLM loaded {run.warm_s:.1f} s after ready",
         flush=True,
     )
 
