@@ -157,6 +157,8 @@ async def _relay(call: MeteredCall, chunks: AsyncIterator[Chunk]) -> AsyncGenera
         async for batch in batches:
             for chunk in batch:
                 text.append(chunk.text)
+                if chunk.reasoning:  # billed as output when the provider reports no usage
+                    text.append(chunk.reasoning)
                 usage = chunk.usage or usage
             yield batch
         status = MessageStatus.COMPLETE

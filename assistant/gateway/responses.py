@@ -137,7 +137,7 @@ class ResponseRequests:
             async for batch in batches:
                 for chunk in batch:
                     usage = chunk.usage or usage
-                    produced.append(chunk.text)
+                    produced.append(chunk.reasoning + chunk.text)
                     produced.extend(
                         str((c.get("function") or {}).get("arguments") or "")
                         for c in chunk.tool_calls

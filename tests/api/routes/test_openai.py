@@ -11,7 +11,10 @@ import httpx2
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
+from sqlalchemy import select
 
+from billing.models import LedgerEntry
+from core import tokens
 from tests.api.billing_builders import admin_team, seated_member
 from tests.fakes.upstream import FakeUpstream
 from tests.support import AppHarness, Caller, Harnesses
@@ -193,3 +196,17 @@ async def test_an_unlimited_caller_gets_no_rate_limit_headers(harness: AppHarnes
     async with sdk(harness) as client:
         raw = await client.chat.completions.with_raw_response.create(model="fake", messages=ASKED)
     assert not [h for h in raw.headers if h.lower().startswith("x-ratelimit")]
+
+
+async def test_a_stream_without_usage_bills_the_reasoning_it_relayed(
+    harness: AppHarness, upstream: FakeUpstream
+) -> None:
+    text, thought = "Forty-two.", "Six sevens make forty-two, clearly enough."
+    upstream.behave("fake", text=text, reasoning=thought, chunks=3, usage=False)
+    async with sdk(harness) as client:
+        stream = await client.chat.completions.create(model="fake", messages=ASKED, stream=True)
+        deltas = [c.choices[0].delta for c in [chunk async for chunk in stream] if c.choices]
+    assert "".join(getattr(d, "reasoning_content", None) or "" for d in deltas) == thought
+    async with harness.services.sessions() as session:
+        entry = (await session.scalars(select(LedgerEntry))).one()
+    assert entry.estimated and entry.completion_tokens == tokens.count_text(thought + text, "fake")

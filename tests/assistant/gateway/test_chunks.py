@@ -1,4 +1,5 @@
-"""Usage as providers report it: prompt-cache tokens read from each shape of `usage`."""
+"""What providers send, read alike by every path: usage with prompt-cache tokens from each shape
+of `usage`, and reasoning apart from the text."""
 
 from __future__ import annotations
 
@@ -41,3 +42,10 @@ def test_the_relay_reads_cached_tokens_from_an_openai_usage_chunk() -> None:
         },
     }
     assert parse_chunk(raw).usage == Usage(50, 3, Cached(read=32))
+
+
+def test_the_relay_reads_reasoning_by_either_name_apart_from_the_text() -> None:
+    for key in ("reasoning_content", "reasoning"):
+        chunk = parse_chunk({"choices": [{"delta": {key: "Hmm.", "content": ""}}]})
+        assert (chunk.reasoning, chunk.text) == ("Hmm.", "")
+    assert parse_chunk({"choices": [{"delta": {"content": "Hi"}}]}).reasoning == ""

@@ -215,12 +215,14 @@ async def test_v1_returns_the_models_reasoning_apart_from_its_answer(
     assert (text, reasoning) == (TEXT, "Six sevens are forty-two.")
 
 
-async def test_a_chat_answer_keeps_the_reasoning_out_of_its_text(
+async def test_a_chat_answer_streams_the_reasoning_apart_from_its_text(
     app: AppHarness, fake: FormatFake
 ) -> None:
     fake.behave("main", text=TEXT, thinking="Six sevens are forty-two.")
     events = await _ask(app, fake.name)
     assert _text(events) == TEXT and events[-1][1] == "done"
+    thought = "".join(e[2]["text"] for e in events if e[1] == "reasoning")
+    assert thought == ("" if fake.name == "azure" else "Six sevens are forty-two.")
 
 
 async def test_the_tool_loop_runs_through_the_format(app: AppHarness, fake: FormatFake) -> None:
