@@ -9,6 +9,8 @@ When no file is left to index after some were, the worker has the index build it
 structures (`VectorIndex.optimize_in_background`: Qdrant Edge's segment optimisation and HNSW
 graph; a Qdrant server does this by itself) in the index's own thread, one run at a time and
 once per batch, so searches are served by an optimised index without blocking the event loop.
+Once no file has come for `RELEASE_PARSERS_SECONDS`, it stops the parse worker processes (they
+start again with the next file), so an idle server does not hold their memory.
 
 When embeddings cost money (the litellm backend) indexing is billed to the file's uploader
 (`created_by`: whoever uploaded it, or the owner of the library-sync job that mirrored it) with
@@ -23,6 +25,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -40,7 +43,7 @@ from knowledge.embeddings import BillableEmbedder, Embedder, bind_caller
 from knowledge.errors import NoOneToBill, VectorStoreUnavailable
 from knowledge.indexing import index_document
 from knowledge.models import LibraryFile
-from knowledge.parsing import parse_in_worker
+from knowledge.parsing import parse_in_worker, shutdown_parsing_workers
 from knowledge.storage import FileStorage
 from knowledge.vector_store import VectorStore
 
@@ -48,6 +51,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)
 PROGRESS_SECONDS = 0.5
 IDLE_SECONDS = 5.0
+RELEASE_PARSERS_SECONDS = 60.0
 
 
 class _Stopped(Exception):
@@ -92,6 +96,7 @@ class IndexingWorker:
         self._current: _Progress | None = None
         self._task: asyncio.Task[None] | None = None
         self._written = False
+        self._parsed_at: float | None = None  # when the last file was done, while parsers run
         self._optimizing: Future[None] | None = None
         self.optimizations = 0  # runs completed, for tests and the bench
 
@@ -126,20 +131,25 @@ class IndexingWorker:
                 row = await self._claim()
                 if row is not None:
                     await self._index(row)
-                    self._written = True
+                    self._written, self._parsed_at = True, time.monotonic()
                     continue
-                await self._optimize_when_settled()
+                await self._settle()
             except Exception:
                 log.exception("indexing worker: unexpected failure; going on")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=IDLE_SECONDS)
 
-    async def _optimize_when_settled(self) -> None:
-        """Nothing left to index after a batch: optimise the index in its background thread.
+    async def _settle(self) -> None:
+        """Nothing left to index: optimise the index after a batch, in its background thread;
+        stop the parse workers once idle for `RELEASE_PARSERS_SECONDS`.
 
-        At most one run at a time; a batch that ends while one runs gets its own run after it.
+        At most one optimisation at a time; a batch that ends while one runs gets its own after.
         """
+        idle = time.monotonic() - (self._parsed_at or 0.0)
+        if self._parsed_at is not None and idle >= RELEASE_PARSERS_SECONDS:
+            self._parsed_at = None
+            await asyncio.to_thread(shutdown_parsing_workers)
         if not self._written or (self._optimizing is not None and not self._optimizing.done()):
             return
         self._written = False
