@@ -34,7 +34,7 @@ MAX_WORDS = 16
 # 1 MB; a message is seldom longer than this).
 MAX_INDEXED_CHARS = 100_000
 VECTOR_COLUMN = "search_vector"
-# How many of the newest matching rows a search ranks.
+# How many matching rows a search ranks (FullTextIndex.ranked).
 CANDIDATES = 1000
 WORD = re.compile(r"[^\W_]+")
 _PG_SEPARATORS = "'[^[:alnum:]]+'"
@@ -165,8 +165,11 @@ class FullTextIndex:
         """`stmt` (selecting from the table) narrowed to the rows holding every word, with their
         relevance added as a last column (higher is better) and ordered by it, best first.
 
-        Only the newest `CANDIDATES` matching rows are ranked: the engines score every row they
-        rank, and a word most rows hold would otherwise cost a pass over all of them.
+        Only the first `CANDIDATES` matching rows are ranked: the engines score every row they
+        rank, and a word most rows hold would otherwise cost a pass over all of them. On SQLite
+        they are the newest (FTS5 walks its rowids backwards); on PostgreSQL the first the plan
+        reaches (ordering them there would read every matching row from the heap first: 0.4 s
+        for a word in 25,000 of 200,000 messages).
         """
         if dialect == "postgresql":
             vector: ColumnElement[Any] = literal_column(f"{self.table}.{VECTOR_COLUMN}")
@@ -174,7 +177,6 @@ class FullTextIndex:
             newest = (
                 stmt.add_columns(vector.label("search_vector"))
                 .where(vector.op("@@")(query))
-                .order_by(literal_column(f"{self.table}.created_at").desc())
                 .limit(CANDIDATES)
                 .subquery()
             )

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, false, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.models import Chat, ChatTag, Message
@@ -67,10 +67,13 @@ def matching(user_id: str, filters: ChatFilter, q: str | None, dialect: str) -> 
 def _holding(terms: fulltext.Terms | None, dialect: str) -> ColumnElement[bool]:
     if terms is None:
         return false()
-    # Not narrowed to the user's chats here (the outer query is): joined, SQLite probes every
-    # chat of the user against every matching message (seconds at 1,000 chats).
+    # One IN over a UNION, not an OR of two: PostgreSQL turns it into a semi-join, where an OR
+    # left a subplan scanned once per chat (80 s for a word in most of 200,000 messages). Not
+    # narrowed to the user's chats here (the outer query is): joined, SQLite probed every chat
+    # of the user against every matching message.
+    titled = select(Chat.id).where(CHATS.matching(dialect, terms))
     in_text = select(Message.chat_id).where(MESSAGES.matching(dialect, terms))
-    return or_(CHATS.matching(dialect, terms), Chat.id.in_(in_text))
+    return Chat.id.in_(union(titled, in_text))
 
 
 class ChatSearchSource:
