@@ -36,9 +36,14 @@ class AnswerStream {
     if (id) this.lastId = id;
     view.reconnecting(false);
     if (type === 'start') this.started(data);
-    else if (type === 'delta') view.append(data.text || '');
-    else if (type === 'toolCall') view.toolCall(data);
-    else if (type === 'approvalRequired') view.approval(data, (approve) => this.decide(data.id, approve));
+    else if (type === 'reasoning') view.think(data.text || '');
+    else if (type === 'delta') {
+      view.stopThinking();
+      view.append(data.text || '');
+    } else if (type === 'toolCall') {
+      view.stopThinking();
+      view.toolCall(data);
+    } else if (type === 'approvalRequired') view.approval(data, (approve) => this.decide(data.id, approve));
     else if (type === 'toolResult') view.toolResult(data);
     else if (type === 'citations') view.setCitations(data.citations || []);
     else if (type === 'usage') view.setUsage(data);
@@ -54,6 +59,7 @@ class AnswerStream {
 
   started(data) {
     this.messageId = data.messageId;
+    this.view.setThinking(''); // a stream that starts over replays the reasoning too
     Object.assign(this.view.message, { id: data.messageId, model: data.model, status: 'streaming' });
     this.view.node.dataset.messageId = data.messageId;
     if (data.notice) notify(data.notice, 'info');

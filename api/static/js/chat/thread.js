@@ -1,7 +1,8 @@
 // @ts-check
 // One message of a chat on the page: its text (plain while streaming, server-rendered Markdown
 // once done), tool calls folded with their results, approval prompts, citations, figures and
-// the actions on it (copy, regenerate, edit, switch between branches, rate).
+// the actions on it (copy, regenerate, edit, switch between branches, rate). A reasoning model's
+// thinking sits folded above the answer ("Thinking…", then "Thought for 12 s"), as plain text.
 
 import { h } from '../dom.js';
 import { money } from '../format.js';
@@ -42,6 +43,9 @@ export class MessageView {
     this.note = h('p', { class: 'msg-note muted', hidden: true });
     this.figures = h('span', { class: 'msg-figures muted' });
     this.buttons = h('span', { class: 'msg-actions' });
+    this.thoughtSummary = h('summary', {}, 'Thinking…');
+    this.thoughtText = h('div', { class: 'thinking-text' });
+    this.thought = h('details', { class: 'msg-thinking', hidden: true }, this.thoughtSummary, this.thoughtText);
     const who = message.role === 'user' ? 'You'
       : [actions.assistantName, message.model].filter(Boolean).join(' · ') || 'Assistant';
     this.node = h('article', {
@@ -49,9 +53,10 @@ export class MessageView {
       'aria-label': message.role === 'user' ? 'Your message' : 'Answer',
     },
     h('header', { class: 'msg-head' }, h('strong', {}, who)),
-    this.toolBox, this.body, this.citeBox, this.note, this.problem,
+    this.thought, this.toolBox, this.body, this.citeBox, this.note, this.problem,
     h('footer', { class: 'msg-foot' }, this.figures, this.buttons));
     this.setText(message.content || '');
+    this.setThinking(message.reasoning || '');
     for (const event of message.toolEvents || []) this.toolSaved(event);
     this.setCitations(message.citations || []);
     if (message.status && message.status !== 'streaming') this.settle();
@@ -136,6 +141,41 @@ export class MessageView {
     this.toolResult(event);
   }
 
+  /** Replace the reasoning shown (a saved message's, or none before a stream replays it). */
+  setThinking(text) {
+    this.message.reasoning = text;
+    if (!text) this.message.reasoningMs = null; // measured here while it streams again
+    this.thoughtText.textContent = text;
+    this.thought.hidden = !text;
+    this.thinkingSince = null;
+    this.thinkingMs = 0;
+    this.showThought();
+  }
+
+  /** More streamed reasoning: "Thinking…" until the model answers (see `stopThinking`). */
+  think(text) {
+    if (!text) return;
+    this.message.reasoning = (this.message.reasoning || '') + text;
+    this.thoughtText.append(text);
+    this.thought.hidden = false;
+    if (this.thinkingSince === null) this.thinkingSince = performance.now();
+    this.showThought();
+  }
+
+  /** The model answers, calls a tool or ended: count the time it spent reasoning. */
+  stopThinking() {
+    if (this.thinkingSince === null) return;
+    this.thinkingMs += performance.now() - this.thinkingSince;
+    this.thinkingSince = null;
+    this.showThought();
+  }
+
+  showThought() {
+    const ms = this.message.reasoningMs ?? this.thinkingMs;
+    const seconds = Math.max(1, Math.round(ms / 1000));
+    this.thoughtSummary.textContent = this.thinkingSince !== null ? 'Thinking…' : `Thought for ${seconds} s`;
+  }
+
   /** Ask the person to allow or refuse a call; `decide(approve)` posts the decision. */
   approval({ id, name, arguments: args }, decide) {
     const tool = this.toolBlock(id, name);
@@ -199,6 +239,7 @@ export class MessageView {
     const note = STATUS_NOTES[m.status];
     this.note.hidden = !note;
     this.note.textContent = note || '';
+    this.stopThinking();
     if (m.errorMessage && m.status !== 'complete' && m.status !== 'cancelled' && this.problem.hidden) {
       this.showProblem(explain({ code: m.errorCode, message: m.errorMessage }));
     }

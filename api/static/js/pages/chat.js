@@ -130,10 +130,14 @@ class ChatPage {
   async loadMessages() {
     const body = await api(`/api/chats/${encodeURIComponent(this.chatId)}/messages?limit=500`);
     const messages = body._embedded?.messages || [];
+    const reading = new Set([...this.thread.querySelectorAll('.msg-thinking[open]')]
+      .map((details) => details.closest('.msg')?.dataset.messageId)); // kept open when re-shown
     this.views = messages.map((m) => new MessageView(m, this.actions()));
+    for (const view of this.views) view.thought.open = reading.has(view.message.id);
     for (const view of this.views) if (!view.streaming) view.settle();
     this.thread.replaceChildren(...this.views.map((v) => v.node));
     await renderAll(this.views).catch((err) => notify(err.message));
+    await showSent(this.chatId, this.views).catch(() => {}); // the files each message carried
     const running = messages.find((m) => m.status === 'streaming');
     if (running) this.follow(running);
     this.thread.scrollTop = this.thread.scrollHeight;
