@@ -6,12 +6,15 @@ Two functions record an event (an `AuditEvent` row, table `core_audit_event`):
   details=...)` adds it to the caller's session, so it commits or rolls back with the change it
   describes: nothing is logged as done that was not done.
 - `record_standalone(factory, kind=..., ...)` writes it in a short transaction of its own, for a
-  failure whose request then fails (a refused sign-in, a forged token): it stays recorded.
+  failure whose request then fails (a refused sign-in, a forged token): it stays recorded. On
+  SQLite, do not call it while a session of yours holds the write lock (a writing request's
+  `SessionDep` that has written): end that transaction first, or it waits for itself.
 
 Kinds are dotted, `<object>.<what happened>`: `sign_in.succeeded`, `sign_in.failed`,
 `token.created`, `token.revoked`, `grant.created`, `grant.revoked`, `user.created`,
 `user.role_changed`, `user.deactivated`, `user.deleted`, `password.changed`,
-`team.member_added`, `team.member_removed`, `secret.changed`, `two_factor.enabled`, ...
+`team.member_added`, `team.member_removed`, `secret.changed`, `two_factor.enabled`,
+`session.ended`, ...
 `outcome` is `success` or `failure`. The client's address and user agent come from `Origin`,
 which the API sets per request (`origin.set(...)`); a caller may pass its own.
 
