@@ -71,7 +71,7 @@ class Metrics:
         )
         self.gateway = Gauge(
             "switchboard_model_gateway_state",
-            "LiteLLM in this process: 0 not loaded, 1 loading (warm start or first call), 2 loaded",
+            "LiteLLM in this process: 0 not loaded, 1 loading or warming up, 2 loaded (and warm)",
             registry=r,
         )
         self.gateway.set_function(lambda: float(gateway.state()))

@@ -39,7 +39,7 @@ _RETRIED_AS = {
 }
 _loaded: ModuleType | None = None
 _loading = threading.Lock()
-_warming = threading.Event()  # a warm start was asked for (see Gateway.warm_up)
+_warming = threading.Event()  # a warm start is under way (Gateway.warm_up)
 
 
 def _litellm() -> ModuleType:
@@ -60,10 +60,11 @@ def _litellm() -> ModuleType:
 
 
 def state() -> int:
-    """LiteLLM in this process: 0 not loaded, 1 loading (a warm start or a first call), 2 loaded."""
-    if _loaded is not None:
-        return 2
-    return 1 if _warming.is_set() or _loading.locked() else 0
+    """LiteLLM in this process: 0 not loaded, 1 loading (a warm start under way, or a first
+    call's import), 2 loaded (and warmed up, when a warm start was asked for)."""
+    if _warming.is_set() or (_loaded is None and _loading.locked()):
+        return 1
+    return 0 if _loaded is None else 2
 
 
 def litellm_module() -> ModuleType:
@@ -136,6 +137,8 @@ class Gateway:
                 asyncio.run(choice)  # a throwaway router on a loop of its own: nothing is kept
         except Exception:
             log.exception("warming up the model gateway failed; the first model call will retry")
+        finally:
+            _warming.clear()
 
     def reload(self) -> None:
         """Rebuild LiteLLM's router after the catalog changed (not when only access changed);
