@@ -1,12 +1,14 @@
 """Browser fixtures: Debian's chromium driven by Playwright, against the app on a loopback server.
 
 Every page records its script errors and console errors; a test fails if any appeared (that is
-also how the XSS tests see an injected script run). Screenshots go to test-artifacts/screenshots."""
+also how the XSS tests see an injected script run). Screenshots go to test-artifacts/screenshots.
+`accessible(page)` runs axe-core (tests/node) on the page as it is, in the light and dark theme."""
 
 from __future__ import annotations
 
 import os
 import re
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,11 +19,16 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
+from core.catalog import Catalog
 from tests.fakes.upstream import FakeUpstream
 from tests.support import ADMIN, PASSWORD, live_server, make_catalog
 
 CHROMIUM = Path(os.environ.get("SWITCHBOARD_TEST_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+AXE = Path(__file__).resolve().parents[1] / "node" / "node_modules" / "axe-core" / "axe.min.js"
+# Served to the page from its own origin, so the CSP (script-src 'self') lets it run unchanged.
+_AXE_PATH = "/__test-axe-core.js"
+_AXE_ROUTED: weakref.WeakSet[Page] = weakref.WeakSet()
 CHROMIUM_FLAGS = [
     "--headless=new",
     "--no-sandbox",
@@ -77,10 +84,13 @@ class Site:
 
 
 @contextmanager
-def site_with(upstream: FakeUpstream, tmp_path: Path, **settings: Any) -> Iterator[Site]:
-    """The app on a real uvicorn server with these settings, and an admin signed in to it."""
+def site_with(
+    upstream: FakeUpstream, tmp_path: Path, *, catalog: Catalog | None = None, **settings: Any
+) -> Iterator[Site]:
+    """The app on a real uvicorn server with these settings (and `catalog`, else the fake
+    upstream's models), and an admin signed in to it."""
     with (
-        live_server(make_catalog(upstream.base_url), tmp_path, **settings) as url,
+        live_server(catalog or make_catalog(upstream.base_url), tmp_path, **settings) as url,
         httpx.Client(base_url=url, timeout=30) as admin,
     ):
         login = admin.post("/api/auth/login", json={"username": ADMIN, "password": PASSWORD})
@@ -134,3 +144,33 @@ def screenshot(page: Page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def accessible(page: Page, state: str) -> None:
+    """Assert axe-core finds no serious or critical violation on the page now, in both themes.
+
+    `state` names what is on screen, for the failure message. The page's theme follows the
+    emulated system setting (app.css), so each theme is checked by emulating it."""
+    if not AXE.exists():
+        pytest.fail(f"axe-core is missing at {AXE}: run `npm ci --prefix tests/node`.")
+    if page not in _AXE_ROUTED:
+        page.route(f"**{_AXE_PATH}", lambda route: route.fulfill(path=str(AXE)))
+        _AXE_ROUTED.add(page)
+    if not page.evaluate("() => Boolean(window.axe)"):
+        page.add_script_tag(url=_AXE_PATH)
+    found = []
+    for scheme in ("dark", "light"):
+        page.emulate_media(color_scheme=scheme)
+        for violation in page.evaluate(_RUN_AXE):
+            found.append(f"{scheme}: {violation}")
+    assert not found, f"accessibility problems ({state}):\n" + "\n".join(found)
+
+
+_RUN_AXE = """async () => {
+  const result = await window.axe.run(document, { resultTypes: ['violations'] });
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help}; ` + v.nodes.slice(0, 4)
+      .map((n) => `${n.target.join(' ')} ${n.failureSummary || ''}`.replace(/\\s+/g, ' '))
+      .join(' | '));
+}"""

@@ -10,6 +10,7 @@ import { exportLinks, SharePanel, copyText } from '../chat/sharing.js';
 import { Sidebar } from '../chat/sidebar.js';
 import { startTurn } from '../chat/streaming.js';
 import { MessageView, renderAll } from '../chat/thread.js';
+import { Attachments, showSent } from '../chat/attachments.js';
 
 // While an answer streams, its Markdown is rendered on the server at most this often.
 const PREVIEW_MS = 1500;
@@ -47,13 +48,16 @@ class ChatPage {
       onkeydown: (event) => this.onKey(event) });
     this.send = h('button', { type: 'submit', class: 'primary' }, 'Send');
     this.stop = h('button', { type: 'button', class: 'danger', hidden: true, onclick: () => this.stopTurn() }, 'Stop');
+    this.files = new Attachments({ chatId: () => this.ensureChat() });
     const composer = h('form', { class: 'composer', onsubmit: (event) => { event.preventDefault(); this.submit(); } },
-      h('label', { for: 'composer', class: 'visually-hidden' }, 'Message'), this.input, this.send, this.stop);
+      h('label', { for: 'composer', class: 'visually-hidden' }, 'Message'), this.files.input, this.files.button,
+      this.input, this.send, this.stop);
+    this.files.listen(composer);
     this.main = h('section', { class: 'chat-main' },
       h('div', { class: 'chat-head' }, this.toggle, this.title,
         h('label', { class: 'picker' }, 'Model', this.model), this.modelInfo,
         h('label', { class: 'picker' }, 'Assistant', this.assistant), this.tools),
-      this.thread, this.starters, composer);
+      this.thread, this.starters, this.files.tray, composer);
     this.root.classList.add('chat-page');
     this.root.replaceChildren(h('div', { class: 'chat-layout' }, this.sidebar.node, this.main));
   }
@@ -138,6 +142,7 @@ class ChatPage {
     this.thread.replaceChildren(...this.views.map((v) => v.node));
     await renderAll(this.views).catch((err) => notify(err.message));
     await showSent(this.chatId, this.views).catch(() => {}); // the files each message carried
+    await showSent(this.chatId, this.views).catch(() => {}); // the files each message carried
     const running = messages.find((m) => m.status === 'streaming');
     if (running) this.follow(running);
     this.thread.scrollTop = this.thread.scrollHeight;
@@ -209,8 +214,9 @@ class ChatPage {
     this.starters.hidden = true;
     const mine = new MessageView({ role: 'user', content: text, status: 'complete' }, this.actions());
     this.thread.append(mine.node);
+    const attachmentIds = await this.files.take();
     const path = `/api/chats/${this.chatId}/messages`;
-    const failed = await this.run(path, { content: text, stream: true, model: this.model.value || undefined });
+    const failed = await this.run(path, { content: text, attachmentIds, stream: true, model: this.model.value || undefined });
     if (failed) this.input.value = text;
   }
 
