@@ -33,10 +33,12 @@ from core.catalog import CatalogModel
 from core.database import run_write
 from core.errors import InvalidInput
 from core.ids import new_id
+from core.models import User
 
 LEASE_SECONDS = 120
 RESERVATIONS = cast(Table, Reservation.__table__)
 SEATS = cast(Table, Seat.__table__)
+USERS = cast(Table, User.__table__)
 # Built once: a statement object caches its compiled form; building one per call cost more CPU
 # than running it.
 _SEAT_TEAM = (
@@ -44,6 +46,13 @@ _SEAT_TEAM = (
     .where(SEATS.c.user_id == bindparam("user"))
     .order_by(SEATS.c.created_at, SEATS.c.id)
     .limit(1)
+)
+# Whom a person without a seat can ask: the first active admins, by name.
+_ADMINS = (
+    select(USERS.c.display_name, USERS.c.username, USERS.c.email)
+    .where(USERS.c.role == "admin", USERS.c.active.is_(True))
+    .order_by(USERS.c.username)
+    .limit(3)
 )
 _INSERT = insert(RESERVATIONS)
 _LEASE = select(RESERVATIONS.c.lease_seconds).where(RESERVATIONS.c.id == bindparam("rid"))
@@ -236,7 +245,11 @@ def _seat_team(connection: Connection, user_id: str) -> str:
     """
     team_id = connection.scalar(_SEAT_TEAM, {"user": user_id})
     if team_id is None:
-        raise SeatRequired(user_id=user_id)
+        admins = [
+            {"name": row.display_name or row.username, "email": row.email}
+            for row in connection.execute(_ADMINS)
+        ]
+        raise SeatRequired(user_id=user_id, admins=admins)
     return str(team_id)
 
 

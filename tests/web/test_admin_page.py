@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.fakes.upstream import FakeUpstream
 from tests.toolkits.servers import build_tool_server, change_weather_definition, mcp_app, serve
 from tests.web.chat_steps import ask
-from tests.web.conftest import Site, log_in, screenshot, site_with
+from tests.web.conftest import Site, accessible, log_in, screenshot, site_with
 
 MEMBER_PASSWORD = "a-long-password-1"
 
@@ -70,16 +70,32 @@ def _client_for(site: Site, username: str) -> httpx.Client:
     return client
 
 
-def test_admin_adds_a_user_and_deactivates_them(page: Page, site: Site) -> None:
+def test_admin_adds_a_user_with_a_seat_and_deactivates_them(page: Page, site: Site) -> None:
+    site.user("sam")  # made through the API: no seat
+    team_id = _admin_team(site)
+    seats = site.admin.get(f"/api/teams/{team_id}/ai-subscription").json()["seats"]
+    site.admin.put(f"/api/teams/{team_id}/ai-subscription", json={"seats": seats + 1})
+    (line,) = site.admin.get("/api/seats").json()["_embedded"]["seats"]
     log_in(page)
     page.goto("/#/admin/users")
     new_user = page.get_by_role("form", name="New user")
     new_user.get_by_label("Username").fill("nora")
     new_user.get_by_label("Display name").fill("Nora N.")
     new_user.get_by_label("Password").fill(MEMBER_PASSWORD)
+    # A seat is offered from a team with a free one.
+    expect(new_user.get_by_label("AI seat")).to_have_value(line["teamId"])
     new_user.get_by_role("button", name="Add user").click()
-    row = page.get_by_role("table", name="Users").get_by_role("row").filter(has_text="nora")
+    table = page.get_by_role("table", name="Users")
+    row = table.get_by_role("row").filter(has_text="nora")
     expect(row).to_contain_text("active")
+    expect(row.get_by_role("cell").nth(4)).to_have_text(line["teamName"])
+    expect(table.get_by_role("row").filter(has_text="sam").get_by_role("cell").nth(4)).to_have_text(
+        "no seat"
+    )
+    accessible(page, "the admin's users table")
+    nora = _client_for(site, "nora")
+    assert nora.get("/api/me").json()["seat"]["teamId"] == line["teamId"]
+    nora.close()
     row.get_by_role("button", name="Deactivate").click()
     expect(row.get_by_role("button", name="Reactivate")).to_be_visible()
     expect(row).to_contain_text("inactive")
@@ -125,6 +141,7 @@ def test_admin_makes_a_team_adds_members_and_assigns_and_unassigns_seats(
     page.emulate_media(color_scheme="dark")
     screenshot(page, "admin-seats-dark")
     page.emulate_media(color_scheme="light")
+    accessible(page, "the admin's seats")
 
     seats.get_by_role("button", name="Unassign ann").click()
     expect(seats).to_contain_text("0 of 1 seats used")

@@ -105,8 +105,11 @@ def test_a_member_without_a_seat_is_told_to_ask_for_one(page: Page, site: Site) 
     site.user("bea")
     log_in(page, "bea", "a-long-password-1")
     ask(page, "Anything")
+    admin = site.admin.get("/api/me").json()
     alert = page.get_by_role("alert").filter(has_text="No seat")
     expect(alert).to_contain_text("seat")
+    # It names whom to ask: the admin.
+    expect(alert).to_contain_text(f"Ask {admin['displayName'] or admin['username']}")
     expect(alert).to_contain_text("assign you one")
 
 

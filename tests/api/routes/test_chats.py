@@ -126,6 +126,11 @@ async def test_metrics_count_requests_model_calls_cost_and_refusals(
         f"/api/chats/{own}/messages", json={"content": "hi"}, headers=member.headers
     )
     assert refused.status_code == 403
+    admin = (await harness.client.get("/api/me", headers=harness.admin.headers)).json()
+    # Whom to ask for a seat: the admins, by name and address.
+    assert refused.json()["details"]["admins"] == [
+        {"name": admin["displayName"] or admin["username"], "email": admin.get("email")}
+    ]
     assert (await harness.client.get("/metrics", headers=member.headers)).status_code == 403
     text = (await harness.client.get("/metrics", headers=harness.admin.headers)).text
     assert (

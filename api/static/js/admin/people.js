@@ -1,5 +1,5 @@
 // @ts-check
-// Admin: users (create, deactivate, reactivate) and teams (create, members).
+// Admin: users (create with a seat, who has a seat, deactivate, reactivate) and teams (create, members).
 import { h } from '../dom.js';
 import { when } from '../format.js';
 import { api } from '../http.js';
@@ -20,12 +20,40 @@ export function userLabel(user) {
     ? `${user.displayName} (${user.username})` : user.username;
 }
 
+/** The teams' subscriptions and who holds a seat: {lines, holders: Map(userId -> team name)}. */
+async function seatHolders() {
+  const lines = items(await api('/api/seats'), 'seats');
+  const holders = new Map();
+  await Promise.all(lines.map(async (line) => {
+    for (const seat of items(await api(`/api/teams/${line.teamId}/seats`), 'seats')) holders.set(seat.userId, line.teamName);
+  }));
+  return { lines, holders };
+}
+
+/** A new user gets a seat of `teamId`: joins the team first (unless already in it), then the seat. */
+async function giveSeat(userId, teamId) {
+  const members = items(await api(`/api/teams/${teamId}/members`), 'members');
+  if (!members.some((m) => m.userId === userId)) {
+    await api(`/api/teams/${teamId}/members`, { method: 'POST', body: { userId, role: 'member' } });
+  }
+  await api(`/api/teams/${teamId}/seats`, { method: 'POST', body: { userId } });
+}
+
 export async function users(root) {
   const list = h('div', {});
+  const seatChoice = h('select', { name: 'seatTeam' });
   async function load() {
-    const rows = (await allUsers()).map((user) => [
+    const [people, seats] = await Promise.all([allUsers(), seatHolders()]);
+    const offered = seatChoice.value;
+    seatChoice.replaceChildren(h('option', { value: '' }, 'No seat'),
+      ...seats.lines.map((line) => h('option', { value: line.teamId, disabled: line.used >= line.total },
+        `${line.teamName} (${line.used} of ${line.total} used)`)));
+    const free = seats.lines.find((line) => line.used < line.total);
+    seatChoice.value = offered && seats.lines.some((l) => l.teamId === offered) ? offered : (free?.teamId || '');
+    const rows = people.map((user) => [
       user.username, user.displayName, user.role,
       badge(user.active ? 'active' : 'inactive'),
+      seats.holders.has(user.id) ? seats.holders.get(user.id) : badge('no seat', 'none'),
       user.lastSignInAt ? `${when(user.lastSignInAt)} (${user.lastSignInMethod})` : 'never',
       h('button', { type: 'button', onclick: (e) => run(e.currentTarget, async () => {
         await api(`/api/users/${user.id}`, { method: 'PATCH', body: { active: !user.active } });
@@ -33,13 +61,14 @@ export async function users(root) {
       }, user.active ? `${user.username} can no longer log in.` : `${user.username} can log in again.`) },
       user.active ? 'Deactivate' : 'Reactivate'),
     ]);
-    list.replaceChildren(table('Users', ['Username', 'Name', 'Role', 'Status', 'Last sign-in', ''], rows));
+    list.replaceChildren(table('Users', ['Username', 'Name', 'Role', 'Status', 'Seat', 'Last sign-in', ''], rows));
   }
   const create = form({ 'aria-label': 'New user' }, async (node) => {
-    await api('/api/users', { method: 'POST', body: {
+    const created = await api('/api/users', { method: 'POST', body: {
       username: value(node, 'username'), displayName: value(node, 'displayName') || '',
       password: node.elements.password.value, role: node.elements.role.value,
     } });
+    if (seatChoice.value) await giveSeat(created.id, seatChoice.value);
     node.reset();
     await load();
   },
@@ -47,6 +76,7 @@ export async function users(root) {
   field('Display name', input('displayName', { autocomplete: 'off' })),
   field('Password', input('password', { type: 'password', required: true, minlength: 12, autocomplete: 'new-password' })),
   field('Role', select('role', [['member', 'member'], ['admin', 'admin']], 'member')),
+  field('AI seat', seatChoice, 'Needed to chat; from a team with a free seat.'),
   h('button', { type: 'submit', class: 'primary' }, 'Add user'));
   root.replaceChildren(section('New user', create), section('Users', list));
   await load();

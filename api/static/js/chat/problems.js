@@ -22,6 +22,7 @@ export function explain(error) {
   const status = error.status;
   const message = error.message || 'Something went wrong.';
   let advice = ADVICE[code] || '';
+  if (code === 'seat_required') advice = seatAdvice(error.details?.admins) || advice;
   if (!advice && status === 429) advice = 'Too many requests right now.';
   const retry = retryAfter(error);
   if (code === 'rate_limited' || status === 429) {
@@ -29,6 +30,14 @@ export function explain(error) {
   }
   if (!advice && status >= 500) advice = 'Try again in a minute.';
   return { title: titleOf(code, status), message, advice };
+}
+
+/** Whom to ask for a seat: the admins the server named ("Ada Admin (ada@example.com)"). */
+function seatAdvice(admins) {
+  if (!Array.isArray(admins) || !admins.length) return '';
+  const names = admins.map((a) => (a.email ? `${a.name} (${a.email})` : a.name));
+  const who = names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}` : names[0];
+  return `You need a seat to chat. Ask ${who} to assign you one.`;
 }
 
 function retryAfter(error) {
