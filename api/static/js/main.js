@@ -12,6 +12,8 @@ import { h, notify } from './dom.js';
 import { api, onUnauthorized } from './http.js';
 import { codeStep } from './sign_in_code.js';
 import { addProviderButtons } from './sign_in_providers.js';
+import { installShortcuts, shortcutsButton } from './shortcuts.js';
+import { applyTheme, themeSwitch } from './theme.js';
 
 /**
  * @typedef {object} Route
@@ -103,6 +105,7 @@ function shell(root, current) {
     h('header', { class: 'topbar' },
       h('a', { class: 'brand', href: '#/chat' }, 'Switchboard'),
       h('nav', { 'aria-label': 'Main' }, links),
+      themeSwitch(), shortcutsButton(),
       h('a', { class: 'who', href: '#/account', title: 'Your account' }, me.displayName || me.username), logout),
     h('div', { id: 'notices', 'aria-live': 'polite' }),
     main);
@@ -148,4 +151,6 @@ onUnauthorized(() => {
   if (!location.hash.startsWith('#/login')) showLogin();
 });
 window.addEventListener('hashchange', route);
+applyTheme();
+installShortcuts(navigate);
 route();

@@ -4,6 +4,7 @@
 
 import { h, notify } from '../dom.js';
 import { api } from '../http.js';
+import { groupedByDate } from './dates.js';
 import { Everywhere } from './everywhere.js';
 
 /** The sidebar; `current()` is the open chat's id, `onChange` runs after a chat changed. */
@@ -64,7 +65,9 @@ export class Sidebar {
       const body = await api(`/api/chats?${params}`);
       if (ticket !== this.reloads) return; // a newer filter's answer is coming: this one is stale
       const chats = body._embedded?.chats || [];
-      this.list.replaceChildren(...chats.map((chat) => this.item(chat)));
+      // Search results come by relevance: grouping them by date would scatter them.
+      const items = params.has('q') ? chats.map((chat) => this.item(chat)) : groupedByDate(chats, (chat) => this.item(chat));
+      this.list.replaceChildren(...items);
       if (!chats.length) this.list.append(h('li', { class: 'muted empty' }, 'No chats.'));
     } catch (err) {
       notify(err.message);

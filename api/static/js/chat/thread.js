@@ -72,11 +72,13 @@ export class MessageView {
   }
 
   append(text) {
-    const following = window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 80;
+    // The thread scrolls on its own; it follows the answer while its reader is at the bottom.
+    const thread = this.node.closest('.thread');
+    const following = thread && thread.scrollHeight - thread.scrollTop - thread.clientHeight < 80;
     this.message.content = (this.message.content || '') + text;
     if (this.tail && this.tail.isConnected) this.tail.append(text);
     else this.setText(this.message.content);
-    if (following) this.node.scrollIntoView({ block: 'end' });
+    if (following) thread.scrollTop = thread.scrollHeight;
   }
 
   /** While streaming: the text so far as server-rendered Markdown, what came later as text. */

@@ -4,6 +4,7 @@
 
 import { h, notify } from '../dom.js';
 import { api, ApiError } from '../http.js';
+import { emptyState } from '../chat/empty.js';
 import { describeModel } from '../chat/modelinfo.js';
 import { explain } from '../chat/problems.js';
 import { exportLinks, SharePanel, copyText } from '../chat/sharing.js';
@@ -11,6 +12,7 @@ import { Sidebar } from '../chat/sidebar.js';
 import { startTurn } from '../chat/streaming.js';
 import { MessageView, renderAll } from '../chat/thread.js';
 import { Attachments, showSent } from '../chat/attachments.js';
+import { onShortcuts } from '../shortcuts.js';
 
 // While an answer streams, its Markdown is rendered on the server at most this often.
 const PREVIEW_MS = 1500;
@@ -31,6 +33,7 @@ class ChatPage {
       onRenamed: (id, title) => { if (id === this.chatId) this.title.textContent = title; },
     });
     this.build();
+    this.dropShortcuts = onShortcuts({ stop: () => this.stopTurn() });
   }
 
   build() {
@@ -142,7 +145,6 @@ class ChatPage {
     this.thread.replaceChildren(...this.views.map((v) => v.node));
     await renderAll(this.views).catch((err) => notify(err.message));
     await showSent(this.chatId, this.views).catch(() => {}); // the files each message carried
-    await showSent(this.chatId, this.views).catch(() => {}); // the files each message carried
     const running = messages.find((m) => m.status === 'streaming');
     if (running) this.follow(running);
     this.thread.scrollTop = this.thread.scrollHeight;
@@ -164,6 +166,8 @@ class ChatPage {
     const chosen = this.assistants.find((a) => a.id === this.assistant.value);
     const starters = (chosen?.starters || []).filter(Boolean);
     const empty = !this.views.length;
+    this.thread.querySelector('.empty-state')?.remove();
+    if (empty) this.thread.append(emptyState({ assistant: chosen?.name }));
     this.starters.hidden = !(empty && starters.length);
     this.starters.replaceChildren(...starters.map((text) =>
       h('button', { class: 'starter', onclick: () => { this.input.value = text; this.submit(); } }, text)));
@@ -212,6 +216,7 @@ class ChatPage {
       return;
     }
     this.starters.hidden = true;
+    this.thread.querySelector('.empty-state')?.remove();
     const mine = new MessageView({ role: 'user', content: text, status: 'complete' }, this.actions());
     this.thread.append(mine.node);
     const attachmentIds = await this.files.take();
@@ -251,6 +256,7 @@ class ChatPage {
     const view = new MessageView({ role: 'assistant', chatId: this.chatId, content: '', status: 'streaming', model: this.model.value }, this.actions());
     view.node.classList.add('streaming');
     this.thread.append(view.node);
+    this.thread.scrollTop = this.thread.scrollHeight;
     return this.watch(view, startTurn({ chatId: this.chatId, path, body, view }));
   }
 
@@ -311,6 +317,7 @@ class ChatPage {
   }
 
   cleanup() {
+    this.dropShortcuts?.();
     if (this.turn) this.turn.abort?.();
   }
 }
