@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from api import public_url
 from api.deps import ServicesDep
+from api.services import Services
 from core import audit
 from core.database import write_transaction
 from core.mcp_oauth import authorizations, clients, tokens
@@ -174,6 +175,7 @@ async def authorize(request: Request, services: ServicesDep) -> Response:
                 session, request=asked, resource=mcp_resource(request)
             )
     except RedirectedRefusal as refused:
+        await _audit_refusal(services, asked, refused.error)
         params = {
             "error": refused.error,
             "error_description": refused.description,
@@ -183,8 +185,21 @@ async def authorize(request: Request, services: ServicesDep) -> Response:
             authorizations.redirect_with(refused.redirect_uri, params), status_code=302
         )
     except OAuthRefused as refused:
+        await _audit_refusal(services, asked, refused.error)
         return refusal(refused)
     return RedirectResponse(f"{_base(request)}/#/authorize/{started.id}", status_code=302)
+
+
+async def _audit_refusal(services: Services, asked: AuthorizeRequest, error: str) -> None:
+    """A refused /authorize request in the audit log (its own transaction: nothing was kept)."""
+    details = {
+        "error": error,
+        "clientId": (asked.client_id or "")[:100],
+        "redirectUri": (asked.redirect_uri or "")[:300],
+    }
+    await audit.record_standalone(
+        services.write_sessions, kind="mcp_authorize.refused", details=details
+    )
 
 
 def lifetimes(settings: Settings) -> Lifetimes:

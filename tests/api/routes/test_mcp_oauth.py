@@ -118,6 +118,10 @@ async def test_authorize_refuses_unknown_clients_and_redirect_uris_without_redir
     _error(await browser.get("/authorize", params=unknown), 401, "invalid_client")
     elsewhere = authorize_query(flow, redirect_uri="http://127.0.0.1:43123/other")
     _error(await browser.get("/authorize", params=elsewhere), 400, "invalid_request")
+    refusals = await audited(app, "mcp_authorize.refused")
+    mine = [e.details for e in refusals if e.details.get("clientId") == flow.client_id]
+    assert [d["redirectUri"] for d in mine] == ["http://127.0.0.1:43123/other"]
+    assert any(e.details.get("clientId") == "nosuchclient" for e in refusals)
 
 
 @pytest.mark.parametrize(
