@@ -64,7 +64,7 @@ class _Totals:
     tool_events: list[dict[str, Any]] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Step:
     text: str = ""
     thinking: str = ""

@@ -43,7 +43,7 @@ class StreamEvent:
     data: dict[str, Any]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Mark:
     """Something that happened at answer offset `offset` besides text, after `events` step
     events: a step event, or reasoning (up to `thought` characters of it)."""
@@ -92,7 +92,7 @@ class Run:
         """Publish an event between model steps (tool calls and results, approval requests)."""
         offset = len(self.text)
         event = StreamEvent(f"{offset}:e{self.events}", name, data)
-        self.marks.append(_Mark(offset, event=event, events=self.events))
+        self.marks.append(_Mark(offset=offset, event=event, events=self.events))
         self.events += 1
         self._notify()
 
@@ -124,7 +124,9 @@ class Run:
         if last is not None and last.event is None and last.offset == len(self.text):
             last.thought = len(self.thinking)  # the same stretch goes on
         else:
-            self.marks.append(_Mark(len(self.text), thought=len(self.thinking), events=self.events))
+            self.marks.append(
+                _Mark(offset=len(self.text), thought=len(self.thinking), events=self.events)
+            )
         self._notify()
 
     def stop_thinking(self) -> None:

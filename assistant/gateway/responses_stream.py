@@ -223,4 +223,3 @@ class ResponseStream:
             "error": {"code": code, "message": message},
         }
         return self.event("response.failed", response=failed)
-
