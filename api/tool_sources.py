@@ -17,12 +17,14 @@ from toolkits.mcp_client import McpConnector
 from toolkits.registry import Toolkits
 from toolkits.ssrf import AddressPolicy
 from toolkits.stdio_pool import StdioPool
+from toolkits.web_search import from_settings as web_search
 
 
 def build_toolkits(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], store: VectorStore | None = None
 ) -> Toolkits:
-    """The app's toolkits: limits and allowed hosts from settings, credentials key, built-ins."""
+    """The app's toolkits: limits and allowed hosts from settings, credentials key, built-ins
+    (web search when SWITCHBOARD_WEB_SEARCH_URL names a SearXNG instance)."""
     limits = Limits(
         call_timeout_seconds=settings.tool_call_timeout_seconds,
         result_max_chars=settings.tool_result_max_chars,
@@ -34,6 +36,12 @@ def build_toolkits(
         max_sessions=settings.toolkit_stdio_max_sessions,
         idle_seconds=settings.toolkit_stdio_idle_seconds,
     )
+    web = web_search(
+        settings.web_search_url,
+        results=settings.web_search_results,
+        timeout_seconds=settings.web_search_timeout_seconds,
+        policy=policy,
+    )
     base = public_url.listening_url(settings)  # registered with servers: outlives any request
     return Toolkits(
         sessions=sessions,
@@ -44,8 +52,11 @@ def build_toolkits(
         secrets=tool_secrets.AssistantSecrets(
             sessions, settings.data_dir, settings.secrets_key.get_secret_value()
         ),
-        builtins=builtin_toolkits(
-            search.ChatSearchSource(sessions),
-            knowledge=LibrarySource(sessions, store) if store is not None else None,
+        builtins=(
+            *builtin_toolkits(
+                search.ChatSearchSource(sessions),
+                knowledge=LibrarySource(sessions, store) if store is not None else None,
+            ),
+            web,
         ),
     )

@@ -138,6 +138,11 @@ class Settings(BaseSettings):
     tool_max_calls_per_turn: int = Field(default=16, ge=1)
     tool_max_steps: int = Field(default=8, ge=1, le=50)
     tool_approval_seconds: float = Field(default=300.0, gt=0)
+    # Web search (the built-in toolkit builtin-web-search): a SearXNG instance's base URL (unset,
+    # the toolkit is not offered), results a search gives by default, and seconds it may take.
+    web_search_url: str = ""
+    web_search_results: int = Field(default=5, ge=1, le=20)
+    web_search_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     # External toolkits: tool lists re-read in the background; command-line servers kept running
     toolkit_refresh_seconds: float = Field(default=3600.0, gt=0)
     toolkit_stdio_max_sessions: int = Field(default=8, ge=1, le=256)

@@ -1,4 +1,5 @@
-"""Built-in toolkits: current time, calculator, search over the caller's chats, and knowledge.
+"""Built-in toolkits: current time, calculator, search over the caller's chats, and knowledge
+(web search is in toolkits/web_search.py).
 
 They run in-process and act as the calling user. The chats and knowledge they read belong to
 packages that toolkits may not import (assistant) or that may be absent, so they reach them
@@ -11,13 +12,13 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core import clock
 from core.errors import InvalidInput
 from toolkits.calculator import evaluate
-from toolkits.calls import ToolDefinition
+from toolkits.calls import Cited, ToolDefinition
 
 
 class ChatSearch(Protocol):
@@ -44,7 +45,7 @@ class KnowledgeSource(Protocol):
         ...
 
 
-Handler = Callable[[str, Mapping[str, Any]], Awaitable[str]]
+Handler = Callable[[str, Mapping[str, Any]], Awaitable[str | Cited]]
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,19 @@ class BuiltinTool:
 
 @dataclass(frozen=True, kw_only=True)
 class BuiltinToolkit:
-    """A built-in toolkit, listed with a fixed id next to the external ones."""
+    """A built-in toolkit, listed with a fixed id next to the external ones; `unavailable` says
+    why it cannot be used here (then it is listed with that reason, and not offered)."""
 
     id: str
     name: str
     description: str
     tools: tuple[BuiltinTool, ...]
+    unavailable: str | None = None
+
+    @property
+    def state(self) -> Literal["connected", "unavailable"]:
+        """The toolkit's connection state as listed: `unavailable` when it cannot be used here."""
+        return "unavailable" if self.unavailable else "connected"
 
 
 def _schema(**properties: dict[str, Any]) -> dict[str, Any]:

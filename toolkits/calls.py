@@ -36,10 +36,15 @@ class Limits:
 
 @dataclass
 class TurnBudget:
-    """How many tool calls one chat turn may still make; the tool loop makes one per turn."""
+    """How many tool calls one chat turn may still make; the tool loop makes one per turn.
+
+    It also carries the turn's citations (the chat links them to the answer's own list): tools
+    that cite sources number theirs after those already there.
+    """
 
     remaining: int
     used: int = field(default=0)
+    citations: list[dict[str, Any]] = field(default_factory=list)
 
     def take(self) -> bool:
         """Use one call; false when the turn has none left."""
@@ -48,6 +53,55 @@ class TurnBudget:
         self.remaining -= 1
         self.used += 1
         return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """A web page a tool's answer rests on; the answer cites it by number and links to it."""
+
+    url: str
+    title: str
+    snippet: str = ""
+    published: str | None = None
+
+    def citation(self, number: int) -> dict[str, Any]:
+        """The source as a citation of kind `url`, as the stream and the saved message show it."""
+        body: dict[str, Any] = {
+            "number": number,
+            "kind": "url",
+            "url": self.url,
+            "title": self.title,
+            "snippet": self.snippet,
+        }
+        if self.published:
+            body["publishedAt"] = self.published
+        return body
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cited:
+    """A built-in tool's answer resting on sources: numbered after the turn's other citations
+    (a page already cited keeps its number) and added to them."""
+
+    heading: str
+    sources: tuple[Source, ...]
+    empty: str = "Nothing found."
+
+    def numbered(self, citations: list[dict[str, Any]]) -> str:
+        """The text for the model, after adding the sources to the turn's `citations`."""
+        if not self.sources:
+            return self.empty
+        known = {c.get("url"): c["number"] for c in citations if c.get("kind") == "url"}
+        blocks: list[str] = []
+        for source in self.sources:
+            number = known.get(source.url)
+            if number is None:
+                number = max((int(c.get("number") or 0) for c in citations), default=0) + 1
+                citations.append(source.citation(number))
+                known[source.url] = number
+            blocks.append(f"[{number}] {source.title}\n{source.url}\n{source.snippet}".rstrip())
+        data = "\n\n".join(blocks).replace("</sources>", "</sources\u200b>")
+        return f"{self.heading}\n<sources>\n{data}\n</sources>"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TooLarge
+from core.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    TooLarge,
+    Unavailable,
+)
 
 
 class ToolkitNotFound(NotFound):
@@ -93,3 +100,15 @@ class OpenApiTooLarge(TooLarge):
     """That OpenAPI document is larger than Switchboard imports."""
 
     code = "openapi_too_large"
+
+
+class ToolkitUnavailable(Conflict):
+    """That built-in toolkit is not available on this server."""
+
+    code = "toolkit_unavailable"
+
+
+class WebSearchFailed(Unavailable):
+    """The web search service did not give results; try again later."""
+
+    code = "web_search_failed"

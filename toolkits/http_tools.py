@@ -47,7 +47,7 @@ def argument_problem(schema: Mapping[str, Any], arguments: Mapping[str, Any]) ->
     return f"The arguments do not fit the tool's parameters at {where}: {error.message[:300]}"
 
 
-async def _read_capped(response: httpx2.Response, max_bytes: int) -> tuple[bytes, bool]:
+async def read_capped(response: httpx2.Response, max_bytes: int) -> tuple[bytes, bool]:
     """At most `max_bytes` of the body, and whether more was left unread."""
     data = bytearray()
     async for chunk in response.aiter_bytes():
@@ -102,7 +102,7 @@ class HttpTools:
                         content=request.body,
                     ) as response,
                 ):
-                    data, cut = await _read_capped(response, self.max_bytes)
+                    data, cut = await read_capped(response, self.max_bytes)
         except UnsafeUrl as exc:
             return ToolResult(False, f"Refused by the address guard: {exc.message}")
         except TimeoutError:
@@ -139,7 +139,7 @@ class HttpTools:
                 ) as http:
                     http.max_redirects = MAX_REDIRECTS
                     async with http.stream("GET", url, follow_redirects=True) as response:
-                        data, cut = await _read_capped(response, max_bytes)
+                        data, cut = await read_capped(response, max_bytes)
         except TimeoutError as exc:
             raise OpenApiInvalid(f"The document did not arrive within {seconds:g} s.") from exc
         except (httpx2.HTTPError, httpx2.InvalidURL) as exc:

@@ -24,9 +24,9 @@ from core.errors import SwitchboardError
 from core.models import User
 from toolkits import discovery
 from toolkits.builtins import BuiltinToolkit
-from toolkits.calls import Limits, ToolResult, ToolSpec, TurnBudget
+from toolkits.calls import Cited, Limits, ToolResult, ToolSpec, TurnBudget
 from toolkits.crypto import Sealer
-from toolkits.errors import ToolkitNotFound
+from toolkits.errors import ToolkitNotFound, ToolkitUnavailable
 from toolkits.http_tools import HttpTools
 from toolkits.mcp_client import (
     CONNECTED,
@@ -50,6 +50,7 @@ from toolkits.targets import (
 )
 
 log = logging.getLogger(__name__)
+Args = Mapping[str, Any]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,9 +112,11 @@ class Toolkits:
         """The per-call timeout, result cap and calls per turn."""
         return self.connector.limits
 
-    def turn_budget(self) -> TurnBudget:
-        """A fresh budget of tool calls for one chat turn."""
-        return TurnBudget(self.limits.max_calls_per_turn)
+    def turn_budget(self, citations: list[dict[str, Any]] | None = None) -> TurnBudget:
+        """A fresh budget of tool calls for one chat turn; cited sources join `citations`."""
+        return TurnBudget(
+            self.limits.max_calls_per_turn, citations=[] if citations is None else citations
+        )
 
     async def target_for(
         self,
@@ -280,8 +283,12 @@ class Toolkits:
         """Check that each id names a toolkit the user may use: a built-in or one they may see.
 
         Raises:
+            ToolkitUnavailable: a built-in toolkit this server cannot offer (saying why).
             ToolkitNotFound: the first id that does not.
         """
+        kits = [self.builtins[t] for t in toolkit_ids if t in self.builtins]
+        if blocked := [k for k in kits if k.unavailable]:
+            raise ToolkitUnavailable(blocked[0].unavailable, toolkit_id=blocked[0].id)
         unknown = [t for t in dict.fromkeys(toolkit_ids) if t not in self.builtins]
         if not unknown:
             return
@@ -317,21 +324,21 @@ class Toolkits:
         toolkit_id, _, name = function_name.partition("__")
         builtin = self.builtins.get(toolkit_id)
         if builtin is not None:
-            return await self._call_builtin(builtin, user, name, arguments)
+            return await self._call_builtin(builtin, user, name, arguments, budget)
         try:
             return await self._call_external(user, toolkit_id, name, dict(arguments))
         except SwitchboardError as exc:
             return ToolResult(False, exc.message)
 
     async def _call_builtin(
-        self, kit: BuiltinToolkit, user: User, name: str, arguments: Mapping[str, Any]
+        self, kit: BuiltinToolkit, user: User, name: str, arguments: Args, budget: TurnBudget | None
     ) -> ToolResult:
         tool = next((t for t in kit.tools if t.definition.name == name), None)
         if tool is None:
             return ToolResult(False, f"No tool {name!r} in {kit.name}.")
         try:
             with anyio.fail_after(self.limits.call_timeout_seconds):
-                text = await tool.run(user.id, arguments)
+                answer = await tool.run(user.id, arguments)
         except SwitchboardError as exc:
             return ToolResult(False, exc.message)
         except TimeoutError:
@@ -341,7 +348,9 @@ class Toolkits:
         except Exception:
             log.exception("built-in tool %s failed", name)
             return ToolResult(False, "The tool failed unexpectedly.")
-        return self.limits.cap(text)
+        if isinstance(answer, Cited):  # its sources join the turn's citations, numbered after them
+            answer = answer.numbered(budget.citations if budget is not None else [])
+        return self.limits.cap(answer)
 
     async def _call_external(
         self, user: User, toolkit_id: str, name: str, arguments: dict[str, Any]

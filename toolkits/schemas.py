@@ -12,7 +12,7 @@ from core.schemas import Schema
 ToolkitKind = Literal["builtin", "mcp_http", "mcp_stdio", "custom"]
 ToolType = Literal["builtin", "mcp", "api-request"]
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
-ConnectionState = Literal["connected", "needs_sign_in", "failed", "unknown"]
+ConnectionState = Literal["connected", "needs_sign_in", "failed", "unknown", "unavailable"]
 
 
 class HeaderValue(Schema):

@@ -114,7 +114,7 @@ def builtin_body(kit: BuiltinToolkit) -> dict[str, Any]:
         name=kit.name,
         description=kit.description,
         kind="builtin",
-        connection=ConnectionRead(state="connected"),
+        connection=ConnectionRead(state=kit.state, reason=kit.unavailable),
     )
     href = f"/api/toolkits/{kit.id}"
     return resource(read, href, tools=href + "/tools")
@@ -141,8 +141,8 @@ def tool_body(spec: ToolSpec) -> dict[str, Any]:
 async def list_toolkits(
     user: CurrentUser, session: SessionDep, page: PageDep, services: ServicesDep
 ) -> dict[str, Any]:
-    """External toolkits you may use (your own and shared ones), each with your connection to
-    it; built-in ones come first."""
+    """External toolkits you may use (your own and shared ones) with your connection to each;
+    built-ins first (state `unavailable` with the reason when this server cannot offer one)."""
     result = await discovery.list_page(session, user=user, page=page)
     states = await discovery.connections(
         session, toolkit_ids=[t.id for t in result.items], user_id=user.id

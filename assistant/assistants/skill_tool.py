@@ -129,9 +129,9 @@ class SkillTools:
         if self.inner is not None:
             await self.inner.require_usable(user_id=user_id, toolkit_ids=toolkit_ids)
 
-    def budget(self) -> TurnBudget | None:
+    def budget(self, citations: list[dict[str, Any]]) -> TurnBudget | None:
         """The toolkits' per-turn budget (loading a skill costs none)."""
-        return self.inner.budget() if self.inner is not None else None
+        return self.inner.budget(citations) if self.inner is not None else None
 
     async def run(
         self,

@@ -216,7 +216,7 @@ class Generator:
     def _budget(self, plan: Plan) -> TurnBudget | None:
         """The answer's one budget of tool calls, shared by all its steps (None: no limit)."""
         tools = plan.toolbox or self.tools
-        return tools.budget() if tools else None
+        return tools.budget(plan.citations) if tools else None
 
     async def _run_tools(
         self, run: Run, plan: Plan, step: _Step, totals: _Totals, budget: TurnBudget | None

@@ -90,8 +90,9 @@ class ToolBox(Protocol):
         """
         ...
 
-    def budget(self) -> TurnBudget | None:
-        """A fresh per-turn budget of tool calls (None: the box sets no limit)."""
+    def budget(self, citations: list[dict[str, Any]]) -> TurnBudget | None:
+        """A fresh per-turn budget of tool calls (None: the box sets no limit); the sources its
+        tools cite (web results) join the answer's `citations`, numbered after them."""
         ...
 
     async def run(

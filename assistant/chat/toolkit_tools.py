@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -43,9 +44,9 @@ class ChatTools:
         """
         await self.toolkits.require_usable(user=await self._user(user_id), toolkit_ids=toolkit_ids)
 
-    def budget(self) -> TurnBudget:
-        """A fresh per-turn budget of tool calls."""
-        return self.toolkits.turn_budget()
+    def budget(self, citations: list[dict[str, Any]]) -> TurnBudget:
+        """A fresh per-turn budget of tool calls, adding cited sources to `citations`."""
+        return self.toolkits.turn_budget(citations)
 
     async def run(
         self,

@@ -116,7 +116,10 @@ function draftForm(a, models, toolkits, teams, ctx) {
   const modelSelect = select('model', [['', 'The default model'], ...models.map((m) => [m.name, m.name])], a.model || '');
   const kits = h('fieldset', { class: 'kits' }, h('legend', {}, 'Toolkits'),
     toolkits.length ? toolkits.map((k) => h('label', { class: 'field check' },
-      h('input', { type: 'checkbox', name: 'toolkit', value: k.id, defaultChecked: a.toolkitIds.includes(k.id) }), k.name))
+      h('input', { type: 'checkbox', name: 'toolkit', value: k.id, defaultChecked: a.toolkitIds.includes(k.id),
+        disabled: k.connection?.state === 'unavailable' }), k.name,
+      // a built-in this server cannot offer (web search without a search service) says why
+      k.connection?.state === 'unavailable' ? h('span', { class: 'muted' }, ` (${k.connection.reason})`) : null))
       : h('p', { class: 'muted' }, 'No toolkits.'));
   const teamChoices = teams.length ? teams.map((t) => [t.id, t.name]) : ctx.me.teamIds.map((id) => [id, id]);
   const team = select('teamId', [['', '—'], ...teamChoices], a.teamId || '');
