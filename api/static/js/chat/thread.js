@@ -218,10 +218,7 @@ export class MessageView {
     this.citeBox.hidden = !citations.length;
     this.citeBox.replaceChildren(
       h('span', { class: 'muted' }, 'Sources'),
-      h('ol', {}, citations.map((c) => h('li', {},
-        h('a', { href: `#/files/${encodeURIComponent(c.fileId)}/passages/${c.chunkIndex ?? 0}`,
-          title: c.snippet || '' },
-        `[${c.number}] ${c.fileName}${c.page ? `, page ${c.page}` : ''}`)))));
+      h('ol', {}, citations.map((c) => h('li', {}, citationLink(c)))));
   }
 
   setUsage(usage) {
@@ -297,4 +294,18 @@ export async function renderAll(views) {
   const done = views.filter((v) => !v.streaming && v.message.content);
   const html = await renderMarkdown(done.map((v) => v.message.content));
   done.forEach((view, i) => view.showRendered(html[i]));
+}
+
+/** A citation's link: a web page (kind `url`, http(s) only) in a new tab, else the library passage. */
+function citationLink(c) {
+  if (c.kind === 'url') {
+    let page = null;
+    try { page = new URL(c.url); } catch { /* shown without a link */ }
+    const web = page && /^https?:$/.test(page.protocol) ? page : null;
+    return h('a', { href: web ? web.href : undefined, target: '_blank', rel: 'noopener noreferrer nofollow',
+      title: c.snippet || c.url || '' }, `[${c.number}] ${c.title || c.url}${web ? ` · ${web.host}` : ''}`);
+  }
+  return h('a', { href: `#/files/${encodeURIComponent(c.fileId)}/passages/${c.chunkIndex ?? 0}`,
+    title: c.snippet || '' },
+  `[${c.number}] ${c.fileName}${c.page ? `, page ${c.page}` : ''}`);
 }
