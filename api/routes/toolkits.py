@@ -293,8 +293,8 @@ async def test_toolkit(
 ) -> dict[str, Any]:
     """Try to connect and list tools, without storing them; returns your connection state.
     `assistantId` works as for `_refresh`."""
-    if toolkit_id in services.toolkits.builtins:
-        return {"state": "connected", "reason": None, "toolCount": 0}
+    if (kit := services.toolkits.builtins.get(toolkit_id)) is not None:
+        return {"state": kit.state, "reason": kit.unavailable, "toolCount": len(kit.tools)}
     assistant_id = await _bound_assistant(principal, services, toolkit_id, body)
     with tool_secrets.bound_to(assistant_id):
         outcome = await services.toolkits.test(user=principal.user, toolkit_id=toolkit_id)
@@ -321,8 +321,8 @@ async def connect_toolkit(
     the answer is `needs_sign_in` with the `authorizationUrl` to open; after you approve there,
     the server sends you back to `/api/toolkits/oauth/callback`, which completes it. Otherwise the
     answer is `connected` or `failed` with a reason. `assistantId` works as for `_refresh`."""
-    if toolkit_id in services.toolkits.builtins:
-        return {"state": "connected", "reason": None, "authorizationUrl": None}
+    if (kit := services.toolkits.builtins.get(toolkit_id)) is not None:
+        return {"state": kit.state, "reason": kit.unavailable, "authorizationUrl": None}
     assistant_id = await _bound_assistant(principal, services, toolkit_id, body)
     with tool_secrets.bound_to(assistant_id):
         outcome = await services.toolkits.sign_in(user=principal.user, toolkit_id=toolkit_id)

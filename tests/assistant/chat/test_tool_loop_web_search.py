@@ -104,6 +104,8 @@ async def test_without_a_search_url_web_search_is_not_offered_and_says_why(
     kit = next(k for k in listed.json()["_embedded"]["toolkits"] if k["id"] == KIT)
     assert kit["connection"]["state"] == "unavailable"
     assert "SWITCHBOARD_WEB_SEARCH_URL" in kit["connection"]["reason"]
+    tried = await harness.client.post(f"/api/toolkits/{KIT}/_test", headers=harness.admin.headers)
+    assert tried.json()["state"] == "unavailable" and tried.json()["toolCount"] == 0
     refused = await harness.client.post(
         "/api/chats", json={"toolkitIds": [KIT]}, headers=harness.admin.headers
     )
