@@ -17,6 +17,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
@@ -54,19 +55,25 @@ def _clean(value: object, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _source(item: object) -> Source | None:
-    """A result the page may link to: a dict with an http(s) URL; None otherwise."""
-    if not isinstance(item, dict):
-        return None
-    url = item.get("url")
-    if not isinstance(url, str) or len(url) > _URL_CHARS or not url.startswith(("http:", "https:")):
-        return None
+def _linkable(url: object) -> bool:
+    """Whether the page may link to it: an http(s) URL with a host, no credentials, no spaces.
+    (Switchboard never fetches it, so its address is not checked.)"""
+    if not isinstance(url, str) or len(url) > _URL_CHARS or any(c.isspace() for c in url):
+        return False
     try:
-        parse(url)
-    except (
-        UnsafeUrl
-    ):  # only its form is checked: the page links to it, Switchboard never fetches it
+        parts = urlsplit(url)
+        return (
+            parts.scheme in {"http", "https"} and bool(parts.hostname) and "@" not in parts.netloc
+        )
+    except ValueError:
+        return False
+
+
+def _source(item: object) -> Source | None:
+    """A result the page may link to: a dict with a linkable URL; None otherwise."""
+    if not isinstance(item, dict) or not _linkable(item.get("url")):
         return None
+    url = str(item["url"])
     title = _clean(item.get("title"), _TITLE_CHARS) or url
     published = _clean(item.get("publishedDate"), 40) or None
     return Source(

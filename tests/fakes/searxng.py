@@ -3,8 +3,8 @@
 The query picks the answer: `html` an HTML page, `broken` HTTP 500, `huge` JSON over the 1 MB
 the web search reads, `slow` JSON after 3 s, `shape` JSON without a results list; without
 `format=json` the answer is HTTP 403 (as from an instance without the json format). Any other
-query answers results about it, with a `javascript:` URL, a duplicate and a non-object mixed in
-(which the toolkit must drop). Every request's parameters are recorded.
+query answers results about it, with a `javascript:` URL, one with credentials, a duplicate and
+a non-object mixed in (which the toolkit must drop). Every request's parameters are recorded.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ def results_for(query: str) -> list[dict[str, Any]]:
     ]
     bad: list[Any] = [
         {"url": "javascript:alert(1)", "title": "Not a page", "content": "x"},
+        {"url": "https://user:secret@example.org/", "title": "Credentials", "content": "x"},
         "not an object",
         {"title": "No URL"},
         dict(good[0]),

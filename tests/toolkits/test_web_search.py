@@ -3,6 +3,7 @@ after the turn's citations, and every bad answer a clear error."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ from tests.fakes.searxng import FakeSearxng
 from tests.toolkits.servers import serve
 from toolkits.errors import WebSearchFailed
 from toolkits.ssrf import AddressPolicy
-from toolkits.web_search import WebSearch
+from toolkits.web_search import WebSearch, results_of
 
 pytestmark = pytest.mark.anyio
 
@@ -84,3 +85,15 @@ async def test_arguments_the_tool_cannot_use_are_refused(
 ) -> None:
     with pytest.raises(InvalidInput):
         await _web(searxng[0]).run("u1", arguments)
+
+
+def test_any_http_page_can_be_cited_but_nothing_else() -> None:
+    found = [
+        {"url": "https://bücher.example/übersicht", "title": "Bücher"},
+        {"url": "HTTPS://EXAMPLE.ORG/Upper", "title": "Upper"},
+        {"url": "data:text/html,<script>alert(1)</script>", "title": "Data"},
+        {"url": "https://example.org/a b", "title": "Space"},
+        {"url": "https:///no-host", "title": "No host"},
+    ]
+    sources = results_of(json.dumps({"results": found}).encode(), 5)
+    assert [s.title for s in sources] == ["Bücher", "Upper"]
