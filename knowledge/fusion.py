@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # the index's interface uses the options below; hits are only annotated here
-    from knowledge.index import SearchHit
+from typing import Protocol, TypeVar
 
 RRF_K = 60
 
@@ -46,6 +43,27 @@ class FusionOptions:
 DEFAULT_FUSION = FusionOptions()
 
 
+class Ranked(Protocol):
+    """A candidate of one list: a chunk's id and its score in that list."""
+
+    @property
+    def point_id(self) -> str: ...
+
+    @property
+    def score(self) -> float: ...
+
+
+R = TypeVar("R", bound=Ranked)
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """A list's candidate without its payload (read only for the chunks fusion keeps)."""
+
+    point_id: str
+    score: float
+
+
 MARGIN = 8
 _SCORE_DIGITS = 6
 
@@ -60,7 +78,7 @@ def _level(score: float) -> float:
     return round(score, _SCORE_DIGITS)
 
 
-def settled(hits: Sequence[SearchHit], asked: int, wanted: int) -> list[SearchHit]:
+def settled(hits: Sequence[R], asked: int, wanted: int) -> list[R]:
     """A list's first `wanted` hits in a fixed order: score descending, then chunk id.
 
     When the index returned all `asked` hits, those scoring like the last one may be an
@@ -75,19 +93,20 @@ def settled(hits: Sequence[SearchHit], asked: int, wanted: int) -> list[SearchHi
 
 
 def fuse(
-    lists: Sequence[Sequence[SearchHit]],
+    lists: Sequence[Sequence[R]],
     weights: Sequence[float],
     *,
     limit: int,
     k: int = RRF_K,
-) -> list[SearchHit]:
-    """The best `limit` chunks of weighted reciprocal rank fusion, scored by it, ties broken.
+) -> list[tuple[R, float]]:
+    """The best `limit` candidates of weighted reciprocal rank fusion with their fused scores,
+    ties broken.
 
     Each list must already be in its fixed order (`settled`).
     """
     scores: dict[str, float] = {}
     best: dict[str, tuple[int, int]] = {}  # (best rank, list giving it)
-    found: dict[str, SearchHit] = {}
+    found: dict[str, R] = {}
     for position, (candidates, weight) in enumerate(zip(lists, weights, strict=True)):
         for rank, item in enumerate(candidates, start=1):
             key = item.point_id
@@ -95,4 +114,4 @@ def fuse(
             best[key] = min(best.get(key, (rank, position)), (rank, position))
             found.setdefault(key, item)
     chosen = sorted(scores, key=lambda key: (-scores[key], best[key], key))[:limit]
-    return [dataclasses.replace(found[key], score=scores[key]) for key in chosen]
+    return [(found[key], scores[key]) for key in chosen]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -37,7 +38,7 @@ from qdrant_edge import (
 from qdrant_edge import SparseVector as EdgeSparseVector
 
 from knowledge.errors import IndexModelMismatch, VectorStoreUnavailable
-from knowledge.fusion import DEFAULT_FUSION, FusionOptions, fetched, fuse, settled
+from knowledge.fusion import DEFAULT_FUSION, Candidate, FusionOptions, fetched, fuse, settled
 from knowledge.index import (
     DENSE,
     KEYWORD_FIELDS,
@@ -190,32 +191,46 @@ class EdgeIndex:
         dense_query = Query.Nearest([float(value) for value in dense], using=DENSE)
         sparse_query = Query.Nearest(EdgeSparseVector(sparse.indices, sparse.values), using=SPARSE)
         if mode == "dense" or (mode == "hybrid" and not sparse.indices):
-            return self._query([dense_query], where, params, limit)[0]
+            return self._hits(self._query([dense_query], where, params, limit)[0])
         if mode == "sparse":
-            return self._query([sparse_query], where, params, limit)[0]
+            return self._hits(self._query([sparse_query], where, params, limit)[0])
         queries, weights = [dense_query, sparse_query], [fusion.dense_weight, fusion.sparse_weight]
         if identifiers is not None and identifiers.indices:
             exact_terms = EdgeSparseVector(identifiers.indices, identifiers.values)
             queries.append(Query.Nearest(exact_terms, using=SPARSE))
             weights.append(fusion.identifier_weight)
         lists = self._query(queries, where, params, fusion.depth_for(limit))
-        return fuse(lists, weights, limit=limit, k=fusion.k)
+        return self._hits(fuse(lists, weights, limit=limit, k=fusion.k))
 
     def _query(
         self, queries: list[Query], where: Filter, params: SearchParams, limit: int
-    ) -> list[list[SearchHit]]:
-        """Each query's hits in a fixed order, the queries run as one batch."""
+    ) -> list[list[Candidate]]:
+        """Each query's candidates in a fixed order, the queries run as one batch, payloads
+        left out (fusion reads deep lists and keeps a few)."""
         asked = fetched(limit)
         requests = [
-            QueryRequest(limit=asked, query=query, filter=where, params=params, with_payload=True)
+            QueryRequest(limit=asked, query=query, filter=where, params=params, with_payload=False)
             for query in queries
         ]
         results = self._open().query_batch(QueryBatchRequest(requests))
         return [
-            settled(
-                [hit(point.id, point.score, point.payload or {}) for point in points], asked, limit
-            )
+            settled([Candidate(str(point.id), point.score) for point in points], asked, limit)
             for points in results
+        ]
+
+    def _hits(self, chosen: Sequence[Candidate | tuple[Candidate, float]]) -> list[SearchHit]:
+        """The chosen candidates as hits, their payloads read in one call, in the same order
+        (one deleted meanwhile is left out)."""
+        scored = [item if isinstance(item, tuple) else (item, item.score) for item in chosen]
+        if not scored:
+            return []
+        ids: list[int | uuid.UUID | str] = [item.point_id for item, _ in scored]
+        records = self._open().retrieve(ids, with_payload=True, with_vector=False)
+        payloads = {str(record.id): record.payload or {} for record in records}
+        return [
+            hit(item.point_id, score, payloads[item.point_id])
+            for item, score in scored
+            if item.point_id in payloads
         ]
 
     def file_chunks(self, file_id: str, *, limit: int = 1000, offset: int = 0) -> list[SearchHit]:

@@ -7,6 +7,7 @@ segments by itself, so `optimize_in_background` has nothing to do.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
@@ -199,7 +200,8 @@ class ServerIndex:
             queries.append(models.QueryRequest(query=terms, using=SPARSE))
             weights.append(fusion.identifier_weight)
         lists = self._query(queries, where, fusion.depth_for(limit))
-        return fuse(lists, weights, limit=limit, k=fusion.k)
+        fused = fuse(lists, weights, limit=limit, k=fusion.k)
+        return [dataclasses.replace(item, score=score) for item, score in fused]
 
     def _query(
         self, queries: list[models.QueryRequest], where: models.Filter, limit: int

@@ -29,7 +29,7 @@ def test_exact_ties_are_broken_by_best_rank_then_list_then_id() -> None:
     fused = fuse([dense, sparse], [1.0, 1.0], limit=6)
     # "both" is in two lists; d1 and s1 tie at rank 1 (dense first); z-dense and a-sparse tie
     # at rank 3 and 2 of one list each: the better single-list rank wins, not the id.
-    assert [item.point_id for item in fused] == ["both", "d1", "s1", "a-sparse", "z-dense"]
+    assert [item.point_id for item, _ in fused] == ["both", "d1", "s1", "a-sparse", "z-dense"]
     equal_scores = settled([_hit("b", 0.5), _hit("a", 0.5), _hit("c", 0.9)], asked=4, wanted=3)
     assert [item.point_id for item in equal_scores] == ["c", "a", "b"]
     # A full answer's last score may be shared by chunks it left out: those are dropped.
