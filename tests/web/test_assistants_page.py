@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, FilePayload, Page, expect
 
 from tests.fakes.upstream import FakeUpstream
-from tests.web.conftest import Site, log_in, screenshot, site_with
+from tests.web.conftest import Site, accessible, log_in, screenshot, site_with
 
 
 @pytest.fixture
@@ -72,6 +72,7 @@ def test_an_assistant_created_edited_as_a_draft_and_committed_through_its_page(
     page.emulate_media(color_scheme="dark")
     screenshot(page, "assistant-dark")
     page.emulate_media(color_scheme="light")
+    accessible(page, "an assistant's page")
 
 
 def test_discarding_a_draft_keeps_the_published_assistant(page: Page, site: Site) -> None:

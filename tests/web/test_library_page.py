@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, FilePayload, Page, expect
 
 from tests.fakes.upstream import FakeUpstream
 from tests.web.chat_steps import ask, last_answer, open_chat
-from tests.web.conftest import Site, log_in, screenshot, site_with
+from tests.web.conftest import Site, accessible, log_in, screenshot, site_with
 
 MANUAL = "\n\n".join(
     f"Section {n}. The HV-{n} pump must be primed with {n} litres of water before use."
@@ -57,6 +57,7 @@ def test_uploading_several_files_shows_a_progress_bar_each_and_they_get_indexed(
     page.emulate_media(color_scheme="dark")
     screenshot(page, "library-dark")
     page.emulate_media(color_scheme="light")
+    accessible(page, "the library with two indexed files")
 
     listed = site.admin.get("/api/library/files").json()["_embedded"]["files"]
     assert {f["name"]: f["status"] for f in listed} == {
@@ -123,6 +124,7 @@ def test_the_file_page_scrolls_to_and_highlights_the_cited_passage(page: Page, s
     page.emulate_media(color_scheme="dark")
     screenshot(page, "file-passage-dark")
     page.emulate_media(color_scheme="light")
+    accessible(page, "a file's cited passage")
 
 
 def test_library_on_a_phone_in_dark_mode(browser: Browser, site: Site) -> None:

@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.web.conftest import Site, log_in, screenshot
+from tests.web.conftest import Site, accessible, log_in, screenshot
 
 
 def test_wrong_password_shows_the_reason_and_right_one_logs_in(page: Page, site: Site) -> None:
@@ -16,6 +16,7 @@ def test_wrong_password_shows_the_reason_and_right_one_logs_in(page: Page, site:
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("alert")).to_contain_text(re.compile("password", re.I))
     screenshot(page, "login")
+    accessible(page, "the login form with its error")
 
     log_in(page)
     nav = page.get_by_role("navigation", name="Main")
