@@ -1,0 +1,270 @@
+"""Retrieval on a real documentation corpus: Python 3.11's HTML docs as Debian ships them.
+
+Run from the repository root, after `apt-get install python3.11-doc`:
+`.venv/bin/python -m bench.retrieval` (`--keep DIR` reuses an index built by an earlier run).
+
+1. Indexes the pages of `--sections` (library, tutorial, howto, reference, faq: 374 Sphinx
+   pages) through the library's own path: each file parsed in the parse worker pool
+   (`parse_in_worker`), chunked, embedded and upserted by `index_document` into Qdrant Edge,
+   then optimised as the server does. Prints chunks per CPU-second (this process and its
+   parse workers), peak resident memory of that process tree while indexing and after.
+2. Asks the labelled questions of bench/corpus/python_docs_questions.yaml (paraphrased, exact
+   identifiers, multi-concept; each names the page(s) that answer it and a phrase of that
+   page, checked here) and prints recall@5, recall@10 and MRR@10 per kind for hybrid search
+   (`knowledge.retrieval.retrieve`, what the server runs) beside BM25-only and dense-only.
+   A question is found at the rank of the first chunk from one of its pages.
+3. With `--tune`, the same questions over a grid of fusion depths and weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import gc
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.load import cpu_seconds, rss_mb
+from knowledge.documents import ParsedDocument, ParseLimits
+from knowledge.embeddings import Embedder, load_embedder
+from knowledge.fusion import FusionOptions
+from knowledge.index import CollectionSpec, Owner, SearchMode, TenantScope
+from knowledge.index_edge import EdgeIndex
+from knowledge.indexing import index_document
+from knowledge.parsing import parse_in_worker, shutdown_parsing_workers
+from knowledge.retrieval import retrieve
+from knowledge.sparse import identifier_vector, query_vector
+from knowledge.text_files import parse_html
+
+CORPUS = Path("/usr/share/doc/python3.11/html")
+QUESTIONS = Path(__file__).parent / "corpus" / "python_docs_questions.yaml"
+SECTIONS = "library,tutorial,howto,reference,faq"
+USER = "reader"
+KINDS = ("paraphrase", "identifier", "multi", "all")
+
+
+@dataclasses.dataclass(frozen=True)
+class Question:
+    text: str
+    kind: str
+    pages: tuple[str, ...]
+    evidence: str
+
+
+def load_questions(path: Path, corpus: Path, *, check: bool = True) -> list[Question]:
+    """The labelled questions; each one's evidence phrase must be on one of its pages."""
+    questions = []
+    for entry in yaml.safe_load(path.read_text(encoding="utf-8")):
+        question = Question(
+            entry["question"], entry["kind"], tuple(entry["pages"]), entry["evidence"]
+        )
+        questions.append(question)
+        if not check:
+            continue
+        texts = [
+            " ".join(parse_html((corpus / page).read_bytes(), ParseLimits()).text.split())
+            for page in question.pages
+        ]
+        if not any(question.evidence in text for text in texts):
+            raise SystemExit(f"evidence {question.evidence!r} not on {question.pages}")
+    return questions
+
+
+def pages(corpus: Path, sections: str) -> list[str]:
+    found = []
+    for section in sections.split(","):
+        found += sorted(str(p.relative_to(corpus)) for p in (corpus / section).glob("*.html"))
+    return found
+
+
+class PeakMemory:
+    """Samples the resident memory of this process and its children every 0.2 s."""
+
+    def __init__(self) -> None:
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak = max(self.peak, rss_mb(os.getpid()))
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _index_page(index: EdgeIndex, embedder: Embedder, document: ParsedDocument, path: str) -> int:
+    owner = Owner(user_id=USER)
+    return len(
+        index_document(
+            index=index,
+            embedder=embedder,
+            document=document,
+            file_id=path,
+            file_name=path,
+            owner=owner,
+        )
+    )
+
+
+async def build_index(index: EdgeIndex, embedder: Embedder, corpus: Path, paths: list[str]) -> int:
+    """Index every page as the server's worker does; returns the number of chunks."""
+    index.ensure_collection(CollectionSpec(embedder.model_id, embedder.dimension))
+    limits = ParseLimits()
+    total = 0
+    for path in paths:
+        document = await parse_in_worker((corpus / path).read_bytes(), limits)
+        chunks = await asyncio.to_thread(_index_page, index, embedder, document, path)
+        total += chunks
+    await asyncio.wrap_future(index.optimize_in_background())
+    return total
+
+
+@dataclasses.dataclass
+class Scores:
+    ranks: dict[str, list[int]] = dataclasses.field(default_factory=dict)  # 0 = not found
+
+    def add(self, kind: str, rank: int) -> None:
+        for key in (kind, "all"):
+            self.ranks.setdefault(key, []).append(rank)
+
+    def line(self, kind: str) -> str:
+        ranks = self.ranks.get(kind, [])
+        if not ranks:
+            return f"{kind:10} (none)"
+        n = len(ranks)
+        at5 = sum(1 for r in ranks if 0 < r <= 5) / n
+        at10 = sum(1 for r in ranks if 0 < r <= 10) / n
+        mrr = sum(1 / r for r in ranks if 0 < r <= 10) / n
+        return f"{kind:10} R@5 {at5:.2f}  R@10 {at10:.2f}  MRR@10 {mrr:.2f}  (n={n})"
+
+
+def first_rank(found: list[str], question: Question) -> int:
+    for rank, file_name in enumerate(found, start=1):
+        if file_name in question.pages:
+            return rank
+    return 0
+
+
+def evaluate(
+    index: EdgeIndex,
+    embedder: Embedder,
+    questions: list[Question],
+    vectors: list[list[float]],
+    mode: SearchMode,
+    fusion: FusionOptions | None = None,
+) -> Scores:
+    """Each question's rank; hybrid with the default fusion goes through `retrieve`."""
+    scores = Scores()
+    scope = TenantScope(USER)
+    for question, vector in zip(questions, vectors, strict=True):
+        if mode == "hybrid" and fusion is None:
+            passages = retrieve(
+                index=index, embedder=embedder, scope=scope, query=question.text, limit=10
+            )
+            found = [passage.citation.file_name for passage in passages]
+        else:
+            tuned: dict[str, Any] = {"fusion": fusion} if fusion is not None else {}
+            hits = index.search(
+                scope, vector, query_vector(question.text),
+                identifiers=identifier_vector(question.text), limit=10, mode=mode, **tuned,
+            )  # fmt: skip
+            found = [hit.file_name for hit in hits]
+        scores.add(question.kind, first_rank(found, question))
+    return scores
+
+
+def tuning_grid() -> Iterator[FusionOptions]:
+    for depth in (20, 40, 80, 150):
+        for dense in (1.0, 1.5, 2.0, 3.0):
+            for sparse in (0.5, 1.0):
+                yield FusionOptions(
+                    depth=depth, depth_factor=1, dense_weight=dense, sparse_weight=sparse
+                )
+
+
+def header() -> str:
+    load = os.getloadavg()
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{now}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--sections", default=SECTIONS)
+    parser.add_argument("--questions", type=Path, default=QUESTIONS)
+    parser.add_argument("--keep", type=Path, help="index folder to build once and reuse")
+    parser.add_argument("--tune", action="store_true", help="also try a grid of fusion options")
+    parser.add_argument(
+        "--unchecked", action="store_true", help="skip the evidence check (older parsers)"
+    )
+    parser.add_argument(
+        "--question-pages", action="store_true", help="index only the pages questions name"
+    )
+    arguments = parser.parse_args()
+    print(f"bench/retrieval.py: {header()}")
+    questions = load_questions(arguments.questions, arguments.corpus, check=not arguments.unchecked)
+    paths = pages(arguments.corpus, arguments.sections)
+    if arguments.question_pages:
+        named = {page for question in questions for page in question.pages}
+        paths = [path for path in paths if path in named]
+    cache = Path(tempfile.gettempdir()) / "switchboard-test-models"
+    embedder = load_embedder(cache_dir=cache)
+    folder = arguments.keep or Path(tempfile.mkdtemp(prefix="switchboard-retrieval-")) / "index"
+    index = EdgeIndex(folder)
+    pid = os.getpid()
+    if not (folder.is_dir() and arguments.keep):
+        started, cpu = time.perf_counter(), cpu_seconds(pid)
+        baseline = rss_mb(pid)
+        with PeakMemory() as memory:
+            chunks = asyncio.run(build_index(index, embedder, arguments.corpus, paths))
+            spent = cpu_seconds(pid) - cpu
+        shutdown_parsing_workers()
+        gc.collect()
+        print(
+            f"indexed {len(paths)} pages, {chunks} chunks in {time.perf_counter() - started:.0f} s,"
+            " "
+            f"{spent * 1000:.0f} CPU ms = {chunks / spent:.1f} chunks per CPU-second; RSS "
+            f"(process and parse workers) {baseline:.0f} MB before, peak {memory.peak:.0f} MB, "
+            f"{rss_mb(pid):.0f} MB after"
+        )
+    print(f"{len(questions)} questions; chunks in index: {index.count()}")
+    vectors = embedder.embed_queries([question.text for question in questions])
+    modes: tuple[SearchMode, ...] = ("hybrid", "sparse", "dense")
+    for mode in modes:
+        cpu = cpu_seconds(pid)
+        scores = evaluate(index, embedder, questions, vectors, mode)
+        per_query = (cpu_seconds(pid) - cpu) * 1000 / len(questions)
+        name = {"hybrid": "hybrid", "sparse": "BM25 only", "dense": "dense only"}[mode]
+        print(f"{name} ({per_query:.1f} CPU ms a question):")
+        for kind in KINDS:
+            print(f"  {scores.line(kind)}")
+    if arguments.tune:
+        for options in tuning_grid():
+            scores = evaluate(index, embedder, questions, vectors, "hybrid", options)
+            print(
+                f"depth {options.depth:3} dense {options.dense_weight:.1f} "
+                f"sparse {options.sparse_weight:.1f} identifiers {options.identifier_weight:.1f}: "
+                + " | ".join(scores.line(kind) for kind in KINDS)
+            )
+    index.close()
+    print(f"done: {header()}")
+
+
+if __name__ == "__main__":
+    main()
