@@ -5,7 +5,7 @@
 import { h } from './dom.js';
 
 const KEY = 'switchboard.theme';
-const CHOICES = /** @type {const} */ ([['system', 'System theme'], ['light', 'Light'], ['dark', 'Dark']]);
+const CHOICES = /** @type {const} */ ([['system', 'System'], ['light', 'Light'], ['dark', 'Dark']]);
 
 /** The remembered choice: 'system', 'light' or 'dark'. */
 export function chosenTheme() {
