@@ -205,6 +205,7 @@ def test_usage_chart_shows_the_chats_and_the_csv_downloads(page: Page, site: Sit
     page.emulate_media(color_scheme="dark")
     screenshot(page, "admin-usage-dark")
     page.emulate_media(color_scheme="light")
+    accessible(page, "the admin's usage chart and figures")
 
     with page.expect_download() as info:
         page.get_by_role("button", name="Download CSV").click()
@@ -231,6 +232,7 @@ def test_models_providers_and_toolkits_show_what_is_configured(
         )
         expect(dark.get_by_role("table", name="Providers")).to_be_visible()
         screenshot(dark, "admin-models-dark")
+        accessible(dark, "the admin's models and providers")
 
         dark.get_by_role("link", name="Toolkits").click()
         kits = dark.get_by_role("region", name=re.compile("^Toolkit "))
@@ -239,6 +241,7 @@ def test_models_providers_and_toolkits_show_what_is_configured(
         first.get_by_role("button", name=re.compile("^Tools of ")).click()
         expect(first.get_by_role("list", name=re.compile("^Tools of "))).to_be_visible()
         screenshot(dark, "admin-toolkits-dark")
+        accessible(dark, "the admin's toolkits")
         assert not problems
     finally:
         context.close()
