@@ -43,8 +43,8 @@ _warming = threading.Event()  # a warm start is under way (Gateway.warm_up)
 
 
 def _litellm() -> ModuleType:
-    """LiteLLM, imported on first use: ~130 MB and seconds of CPU a server that has made no model
-    call yet does not need (idle memory, bench/README.md)."""
+    """LiteLLM, imported by the warm start (Gateway.warm_up) or else on first use: ~150 MB and
+    seconds of CPU (bench/README.md, First answer)."""
     global _loaded
     with _loading:
         if _loaded is None:
