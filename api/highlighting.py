@@ -24,7 +24,7 @@ from markdown_it.token import Token
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
-from pygments.lexers import get_lexer_by_name
+from pygments.lexers import LEXERS, get_lexer_by_name
 from pygments.token import STANDARD_TYPES
 from pygments.util import ClassNotFound
 
@@ -43,8 +43,17 @@ def _formatter() -> HtmlFormatter[str]:
     return HtmlFormatter(nowrap=True)
 
 
+@lru_cache(maxsize=1)
+def _known_languages() -> frozenset[str]:
+    # Pygments' own lexers only: looking up a name it lacks scans the installed plugins' entry
+    # points (~50 ms), which a text naming many unknown languages would repeat.
+    return frozenset(alias for _, _, aliases, _, _ in LEXERS.values() for alias in aliases)
+
+
 @lru_cache(maxsize=256)
 def _lexer(language: str) -> Lexer | None:
+    if language not in _known_languages():
+        return None
     try:
         return get_lexer_by_name(language, stripnl=False, ensurenl=False)
     except ClassNotFound:
