@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import Depends, Response
 
-from api.deps import AdminUser, PageDep, SessionDep
+from api.deps import AdminUser, PageDep, ServicesDep, SessionDep
 from api.hal import api_router, collection, collection_of
 from api.responses import UserResource
 from api.routes.auth import user_body
+from assistant.attachments import files as attachment_files
 from core import users
 from core.models import User
 from core.schemas import UserCreate, UserListed, UserUpdate
@@ -70,7 +72,15 @@ async def update_user(
 
 
 @router.delete("/{user_id}", status_code=204)
-async def delete_user(user: ManagedUserDep, admin: AdminUser, session: SessionDep) -> Response:
-    """Remove a user, with their chats and tokens."""
+async def delete_user(
+    user: ManagedUserDep, admin: AdminUser, session: SessionDep, services: ServicesDep
+) -> Response:
+    """Remove a user, with their chats (their attachments' files too) and tokens."""
+    with_files = await attachment_files.chats_with_files(session, user_id=user.id)
     await users.delete(session, user=user, actor_id=admin.id)
+    await session.commit()
+    storage = services.chat.attachments
+    if storage is not None:
+        for chat_id in with_files:
+            await asyncio.to_thread(storage.forget_chat, chat_id)
     return Response(status_code=204)

@@ -160,6 +160,12 @@ def read(storage: AttachmentStorage, row: ChatAttachment) -> bytes:
     return storage.of(row.chat_id).read(row.storage_key)
 
 
+async def chats_with_files(session: AsyncSession, *, user_id: str) -> list[str]:
+    """The user's chats that hold attachments (their folders go when the user does)."""
+    query = select(ChatAttachment.chat_id).where(ChatAttachment.user_id == user_id).distinct()
+    return list((await session.scalars(query)).all())
+
+
 async def delete(session: AsyncSession, *, storage: AttachmentStorage, row: ChatAttachment) -> None:
     """Delete an attachment, and its bytes when no other attachment of the chat shares them."""
     await session.delete(row)

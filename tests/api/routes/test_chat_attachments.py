@@ -191,3 +191,17 @@ async def test_deleting_the_chat_deletes_its_attachments_and_their_files(app: Ap
     assert not folder.exists()
     gone = await app.client.get(f"/api/chats/{chat_id}/attachments", headers=app.admin.headers)
     assert gone.status_code == 404
+
+
+async def test_deleting_a_user_deletes_their_chats_attachment_files(app: AppHarness) -> None:
+    leaver = await app.member("leaver")
+    chat_id = await app.chat(leaver)
+    uploaded = await _upload(app, leaver, chat_id, ("mine.txt", b"a file of the leaver"))
+    assert uploaded.status_code == 201, uploaded.text
+    folder = app.services.settings.data_dir / "attachments" / chat_id
+    assert folder.exists()
+    users = await app.client.get("/api/users?q=leaver", headers=app.admin.headers)
+    (found,) = [u for u in users.json()["_embedded"]["users"] if u["username"] == "leaver"]
+    deleted = await app.client.delete(f"/api/users/{found['id']}", headers=app.admin.headers)
+    assert deleted.status_code == 204, deleted.text
+    assert not folder.exists()
