@@ -59,6 +59,7 @@ def body_limits(settings: Settings) -> list[BodyLimit]:
     return [
         BodyLimit(re.compile(r"^/api/library/files/?$"), files),
         BodyLimit(re.compile(r"^/api/assistants/[^/]+/files/?$"), files),
+        BodyLimit(re.compile(r"^/api/chats/[^/]+/attachments/?$"), files),
         BodyLimit(re.compile(r"^/api/assistants/[^/]+/skills/_import/?$"), skill),
         BodyLimit(re.compile(r"^/v1/"), settings.max_v1_bytes),
         # 500,000 characters of Markdown in all: up to 4 bytes each in UTF-8.
