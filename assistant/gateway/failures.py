@@ -1,10 +1,12 @@
-"""Plain words for a provider call that failed (the gateway's probe of a provider's settings)."""
+"""A provider call that failed: as the domain's error, and in plain words for a probe."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
+
+from assistant.errors import ProviderError, ProviderRejected
 
 
 def probe_failure(exc: Exception, params: Mapping[str, Any], litellm: ModuleType) -> str:
@@ -31,3 +33,21 @@ def _unreachable(exc: BaseException, litellm: ModuleType) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return "Connection error" in str(exc)
+
+
+def domain_error(
+    exc: Exception, model_name: str, litellm: ModuleType
+) -> ProviderError | ProviderRejected:
+    """A LiteLLM failure as the domain's error: the provider refused the request, or failed."""
+    status = getattr(exc, "status_code", None)
+    text = str(getattr(exc, "message", "") or exc).splitlines()[0][:300]
+    if isinstance(exc, litellm.BadRequestError | litellm.ContextWindowExceededError):
+        return ProviderRejected(
+            f"The provider refused the request to {model_name}: {text}", model=model_name
+        )
+    return ProviderError(
+        f"The provider of {model_name} failed ({status or type(exc).__name__}). "
+        "Try again, or pick another model.",
+        model=model_name,
+        providerStatus=status,
+    )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.errors import ProviderError, ProviderRejected
 from assistant.gateway.chunks import Chunk
-from assistant.gateway.failures import probe_failure
+from assistant.gateway.failures import domain_error, probe_failure
 from assistant.gateway.litellm_stream import LAZY_STREAMS, chunks_of, opened
 from assistant.gateway.relay import Relay, target_of
 from assistant.gateway.vectors import Embedded, Inputs, LocalEmbeddings, in_batches, vectors_of
@@ -126,15 +126,12 @@ class Gateway:
     def _warm(self) -> None:
         try:
             self._built()
-            names = {str(entry["model_name"]) for entry in self._model_list}
+            names = sorted({str(entry["model_name"]) for entry in self._model_list})
             for name in names:
                 tokens.encoding_for(name)  # tiktoken reads its table on first use
-            if names:  # a process's first async routing imports ~120 more modules (its loggers)
-                rehearsal = _litellm().Router(model_list=self._model_list)
-                choice = rehearsal.async_get_available_deployment(
-                    model=min(names), request_kwargs={}
-                )
-                asyncio.run(choice)  # a throwaway router on a loop of its own: nothing is kept
+            chats = [n for n in names if n in self.catalog.models and _chats(self.catalog, n)]
+            if chats:  # a throwaway router on a loop of its own: nothing is kept
+                asyncio.run(_rehearse(_litellm().Router(model_list=self._model_list), chats[0]))
         except Exception:
             log.exception("warming up the model gateway failed; the first model call will retry")
         finally:
@@ -375,6 +372,21 @@ class Gateway:
         return vectors, _prompt_tokens(getattr(response, "usage", None))
 
 
+def _chats(catalog: Catalog, name: str) -> bool:
+    return catalog.models[name].mode == "chat"
+
+
+async def _rehearse(router: Router, model: str) -> None:
+    """A process's first routing and first LiteLLM completion import ~300 more of its modules
+    (loggers, files, streaming): one of each, answered by LiteLLM itself (`mock_response`), so
+    nothing is sent to a provider, logged (`no-log`) or billed."""
+    await router.async_get_available_deployment(model=model, request_kwargs={})
+    messages = [{"role": "user", "content": "Hi"}]
+    options: dict[str, Any] = {"mock_response": "Hi", "stream": True, "no-log": True}
+    async for _ in await router.acompletion(model=model, messages=messages, **options):
+        pass
+
+
 def _prompt_tokens(usage: Any) -> int:
     """The prompt tokens of a LiteLLM usage object; -1 when none were reported."""
     reported = getattr(usage, "prompt_tokens", None) if usage is not None else None
@@ -382,16 +394,4 @@ def _prompt_tokens(usage: Any) -> int:
 
 
 def _domain_error(exc: Exception, model_name: str) -> ProviderError | ProviderRejected:
-    status = getattr(exc, "status_code", None)
-    text = str(getattr(exc, "message", "") or exc).splitlines()[0][:300]
-    litellm = _litellm()
-    if isinstance(exc, litellm.BadRequestError | litellm.ContextWindowExceededError):
-        return ProviderRejected(
-            f"The provider refused the request to {model_name}: {text}", model=model_name
-        )
-    return ProviderError(
-        f"The provider of {model_name} failed ({status or type(exc).__name__}). "
-        "Try again, or pick another model.",
-        model=model_name,
-        providerStatus=status,
-    )
+    return domain_error(exc, model_name, _litellm())

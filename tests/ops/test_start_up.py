@@ -106,5 +106,6 @@ async def test_a_served_app_loads_litellm_after_start_up_unless_warm_start_is_of
             if warm:  # loading from ready on, then loaded without any model call
                 assert await state() >= 1
                 await eventually(loaded, seconds=60, interval=0.1)
+                assert "warming up the model gateway failed" not in served.output()
             else:
                 assert await state() == 0
