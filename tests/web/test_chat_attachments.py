@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from tests.fakes.upstream import FakeUpstream
 from tests.support import make_catalog
 from tests.web.chat_steps import ask, last_answer
-from tests.web.conftest import Site, log_in, screenshot, site_with
+from tests.web.conftest import Site, accessible, log_in, screenshot, site_with
 
 pytestmark = pytest.mark.browser
 
@@ -72,3 +72,4 @@ def test_an_image_dropped_on_the_composer_is_shown_sent_and_seen(page: Page, sit
     user = site.upstream.recorder.requests[-1]["messages"][-1]
     assert [part["type"] for part in user["content"]] == ["text", "image_url"]
     screenshot(page, "chat-attachment-sent")
+    accessible(page, "chat with a sent image")
