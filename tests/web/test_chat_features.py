@@ -14,7 +14,7 @@ from tests.fakes.upstream import FakeUpstream
 from tests.support import eventually_blocking
 from tests.toolkits.servers import build_tool_server, mcp_app, serve
 from tests.web.chat_steps import ask, last_answer, open_chat, tool_call
-from tests.web.conftest import Site, log_in, screenshot, site_with
+from tests.web.conftest import Site, accessible, log_in, screenshot, site_with
 
 
 @pytest.fixture(autouse=True)
@@ -144,6 +144,7 @@ def test_a_share_link_shows_a_read_only_copy_until_it_is_revoked(page: Page, sit
     link = panel.get_by_label("Share link")
     expect(link).to_have_value(re.compile(r"#/shared/"))
     url = link.input_value()
+    accessible(page, "a chat with its share panel open")
 
     assert page.context.browser is not None
     stranger = page.context.browser.new_context()
@@ -155,6 +156,7 @@ def test_a_share_link_shows_a_read_only_copy_until_it_is_revoked(page: Page, sit
         expect(reader.locator(".markdown strong")).to_have_text("answer")  # rendered, no login
         expect(reader.get_by_role("textbox")).to_have_count(0)  # nothing to write with
         screenshot(reader, "shared-chat")
+        accessible(reader, "a shared chat, read by someone not signed in")
 
         panel.get_by_role("button", name="Revoke").click()
         expect(panel).to_contain_text("revoked")
