@@ -188,7 +188,13 @@ async def attach(
     index_of = {r.id: (last if r.message_id is None else where.get(r.message_id, -1)) for r in rows}
     can_see = capabilities_of(model).vision
     if not can_see and any(r.kind == "image" and index_of[r.id] == last for r in rows):
-        raise ModelCannotSeeImages(model=model.name, models=seeing_models(catalog, team_ids))
+        models = seeing_models(catalog, team_ids)
+        names = ", ".join(models) if models else "none is set up"
+        raise ModelCannotSeeImages(
+            f"{model.name} cannot see images; models that can: {names}.",
+            model=model.name,
+            models=models,
+        )
     attached = Attached(turns=[dict(t) for t in turns])
     inline_left = model.max_input_tokens // INLINE_SHARE
     query = turns[last]["content"] if last >= 0 else ""

@@ -1,5 +1,6 @@
 """Attaching an image in the chat page: dropped on the composer, shown as a thumbnail while it
-uploads, sent with the message to a model that can see, and shown on the sent message."""
+uploads, refused for a model that cannot see (kept to send again), sent with the message to a
+model that can, and shown on the sent message."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def site(upstream: FakeUpstream, tmp_path: Path) -> Iterator[Site]:
 
 def test_an_image_dropped_on_the_composer_is_shown_sent_and_seen(page: Page, site: Site) -> None:
     log_in(page)
-    page.get_by_label("Model").select_option("fake-eyes")
+    expect(page.get_by_label("Model")).to_have_value("fake")  # cannot see
     dropped = page.evaluate_handle(
         """(b64) => {
             const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
@@ -62,6 +63,11 @@ def test_an_image_dropped_on_the_composer_is_shown_sent_and_seen(page: Page, sit
     expect(tray.get_by_role("img", name="red.png")).to_be_visible()
     expect(tray.get_by_role("progressbar")).to_have_count(0)  # uploaded
     ask(page, "What colour is this square?")
+    refusal = page.get_by_role("alert")
+    expect(refusal).to_contain_text("fake cannot see images; models that can: fake-eyes.")
+    expect(tray.get_by_role("img", name="red.png")).to_be_visible()  # kept to send again
+    page.get_by_label("Model").select_option("fake-eyes")
+    page.get_by_label("Message", exact=True).press("Enter")
     # The first answer of a server waits for LiteLLM to load (seconds on a busy machine).
     expect(last_answer(page)).to_contain_text("quick brown fox", timeout=30_000)
     sent = page.locator(".message-attachments").get_by_role("img", name="red.png")

@@ -94,6 +94,7 @@ async def test_an_image_for_a_model_that_cannot_see_is_422_naming_models_that_ca
     body = refused.json()
     assert body["code"] == "model_cannot_see_images"
     assert body["details"]["models"] == ["fake-eyes"] and body["details"]["model"] == "fake"
+    assert body["message"] == "fake cannot see images; models that can: fake-eyes."
     assert upstream.recorder.count() == 0
     listed = await app.client.get(f"/api/chats/{chat_id}/messages", headers=app.admin.headers)
     assert listed.json()["total"] == 0  # nothing of the turn was saved

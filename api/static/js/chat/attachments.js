@@ -116,9 +116,17 @@ export class Attachments {
   async take() {
     await Promise.all(this.items.map((i) => i.uploading));
     const ids = this.items.map((i) => i.id).filter(Boolean);
+    this.taken = this.items;
     this.items = [];
     this.tray.replaceChildren();
     return ids;
+  }
+
+  /** Put back the files of a message that was refused, to send them again. */
+  restore() {
+    this.items = [...(this.taken || []), ...this.items];
+    this.taken = [];
+    this.tray.replaceChildren(...this.items.map((i) => i.node));
   }
 }
 

@@ -222,7 +222,10 @@ class ChatPage {
     const attachmentIds = await this.files.take();
     const path = `/api/chats/${this.chatId}/messages`;
     const failed = await this.run(path, { content: text, attachmentIds, stream: true, model: this.model.value || undefined });
-    if (failed) this.input.value = text;
+    if (failed) {
+      this.input.value = text;
+      this.files.restore(); // to send them again, with another model for instance
+    }
   }
 
   regenerate(view) {
