@@ -15,7 +15,7 @@ import asyncio
 import base64
 import collections
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,7 +72,7 @@ class Attached:
             messages, prompt.prompt_tokens + added * tokens.IMAGE_TOKENS, prompt.dropped
         )
 
-    def link(self, message_id: str | None) -> Any:
+    def link(self, message_id: str | None) -> Callable[[Connection], None]:
         """Writes the new attachments onto the saved user message (in the admission's
         transaction), with how each was used."""
 
