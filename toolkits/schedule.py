@@ -10,10 +10,10 @@ owner must sign in again records that as the owner's connection state.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
 from datetime import timedelta
 
 import anyio
@@ -52,13 +52,20 @@ class RefreshSchedule:
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name="toolkit refresh")
 
-    async def stop(self) -> None:
-        """Stop refreshing."""
+    async def stop(self, wait_seconds: float = 5.0) -> None:
+        """Stop refreshing; a refresh that does not end within `wait_seconds` of being cancelled
+        (a tool server's connection that ignores it) is left behind and logged with where it
+        hangs, so a shutdown never waits on it."""
         if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            task, self._task = self._task, None
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=wait_seconds)
+            if not done:
+                where = io.StringIO()
+                task.print_stack(file=where)
+                log.warning("a toolkit refresh ignored its cancellation: %s", where.getvalue())
+            elif not task.cancelled() and task.exception() is not None:
+                log.warning("the toolkit refresh ended with %r", task.exception())
 
     async def _loop(self) -> None:
         tick = min(max(self.interval_seconds / 4, 0.05), 60.0)

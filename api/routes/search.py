@@ -101,7 +101,7 @@ def _content_search(store: VectorStore) -> search_everywhere.ContentSearch:
 
 
 @router.get("", response_model=collection_of("results", SearchHitRead))
-async def search(
+async def search_all(
     principal: PrincipalDep,
     session: SessionDep,
     services: ServicesDep,
