@@ -73,7 +73,8 @@ def test_an_image_dropped_on_the_composer_is_shown_sent_and_seen(page: Page, sit
     sent = page.locator(".message-attachments").get_by_role("img", name="red.png")
     expect(sent).to_be_visible()
     expect(page.locator(".message-attachments")).to_contain_text("shown as an image")
-    assert sent.evaluate("(img) => img.naturalWidth") == 16  # loaded from the chat's attachment
+    loaded = "(img) => img.complete && img.naturalWidth === 16"  # from the chat's attachment
+    page.wait_for_function(loaded, arg=sent.element_handle(), timeout=10_000)
     expect(tray.get_by_role("img")).to_have_count(0)
     user = site.upstream.recorder.requests[-1]["messages"][-1]
     assert [part["type"] for part in user["content"]] == ["text", "image_url"]
