@@ -3,6 +3,8 @@
 One invocation starts an upstream and Switchboard (`switchboard serve`, SQLite, one worker) as
 separate processes on 127.0.0.1 and measures, at each concurrency and answer length:
   direct  — the upstream called straight (the floor),
+  relay   — a bare parsing relay (bench/bare_relay.py: Starlette + aiohttp, each SSE chunk parsed
+            as JSON, no auth, billing or logging), the reference target for `v1`,
   v1      — Switchboard's /v1/chat/completions, streaming,
   messages — Switchboard's /v1/messages (Anthropic's Messages API over the same model), streaming,
              the request shaped as Claude Code sends it (bench/claude_code.py),
@@ -13,8 +15,9 @@ separate processes on 127.0.0.1 and measures, at each concurrency and answer len
             /v1/chat/completions and (`proxy-messages`) on its /v1/messages.
 The upstream is bench/upstream.py (lean asyncio, pre-rendered answers of exactly N chunks;
 `--write-each` writes each chunk separately) or, with `--upstream fake`, the test fake.
-Figures printed: streams/s, TTFT p50/p95/p99 (ms), added p50 over direct, the ratio against
-LiteLLM Proxy, CPU ms per stream of the server measured, and each server's resident memory.
+Figures printed: streams/s, TTFT p50/p95/p99 (ms), added p50 over direct, the ratios against
+LiteLLM Proxy and the relay, CPU ms per stream of the server measured, and each server's
+resident memory.
 The client is aiohttp in this process. All load is on loopback, bounded by --requests.
 
     .venv/bin/python bench/gateway.py [--requests 300] [--concurrency 1 32 128]
@@ -73,18 +76,24 @@ def wait_http(url: str, timeout: float = 180) -> None:
 
 @contextmanager
 def process(cmd: list[str], env: dict[str, str], health: str) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(
-        cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        wait_http(health)
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGINT)
+    """A server process, up once `health` answers; its stderr goes to a file (a pipe nobody
+    reads fills up and stalls the server on a long run), shown if it fails to start."""
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            try:
+                wait_http(health)
+            except RuntimeError:
+                log.seek(0)
+                sys.stderr.write(log.read()[-4000:].decode(errors="replace"))
+                raise
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def catalog_yaml(upstream: str, chunk_counts: list[int]) -> str:
@@ -170,6 +179,7 @@ async def bench(args: argparse.Namespace) -> None:
     memory: dict[str, float] = {}
     load = os.getloadavg()[0]
     with process(upstream_command(args, up_port), env, f"{upstream}/models") as up:
+        results += await measure_relay(upstream, env, args)
         with process(sb_cmd, sb_env, f"http://127.0.0.1:{sb_port}/api/health") as sb:
             base = f"http://127.0.0.1:{sb_port}"
             memory["switchboard (idle)"] = rss_mb(sb.pid)
@@ -246,6 +256,34 @@ async def measure_switchboard(
     ]
 
 
+async def measure_relay(
+    upstream: str, env: dict[str, str], args: argparse.Namespace
+) -> list[Result]:
+    """The bare parsing relay (bench/bare_relay.py): the reference target, no auth or billing."""
+    port = free_port()
+    cmd = [sys.executable, str(ROOT / "bench" / "bare_relay.py"), "--port", str(port)]
+    cmd += ["--upstream", upstream]
+    out = []
+    with process(cmd, env, f"http://127.0.0.1:{port}/v1/models") as relay:
+        for chunks in args.chunks:
+            body = {
+                "model": f"chunks-{chunks}",
+                "stream": True,
+                "stream_options": {"include_usage": True},
+                "messages": [{"role": "user", "content": "Say something."}],
+            }
+
+            async def call(client: aiohttp.ClientSession, body: dict[str, Any] = body) -> float:
+                url = f"http://127.0.0.1:{port}/v1/chat/completions"
+                return await stream_once(client, url, body, {})
+
+            for concurrency in args.concurrency:
+                out.append(
+                    await measured("relay", call, relay.pid, chunks, concurrency, args.requests)
+                )
+    return out
+
+
 TEXT_DELTA = (b'"text_delta"',)  # Anthropic's first token (message_start holds "content":[])
 
 
@@ -306,8 +344,8 @@ async def measure_proxy(
 def report(results: list[Result], memory: dict[str, float]) -> None:
     print(
         f"{'target':14} {'conc':>4} {'chunks':>6} {'streams/s':>10} {'ttft p50':>9} "
-        f"{'p95':>8} {'p99':>8} {'+p50 vs direct':>15} {'x proxy':>8} {'cpu ms':>7} "
-        f"{'errors':>6}"
+        f"{'p95':>8} {'p99':>8} {'+p50 vs direct':>15} {'x proxy':>8} {'x relay':>8} "
+        f"{'cpu ms':>7} {'errors':>6}"
     )
     for r in results:
         direct = _twin(results, r, "direct")
@@ -315,16 +353,20 @@ def report(results: list[Result], memory: dict[str, float]) -> None:
         added = f"{r.pct(0.5) - direct.pct(0.5):+.1f} ms" if direct and r is not direct else ""
         theirs = proxy and not r.target.startswith("proxy")
         ratio = f"{r.streams_per_s / proxy.streams_per_s:.2f}" if proxy and theirs else ""
+        relay = _twin(results, r, "relay")
+        mine = relay and r.target in ("v1", "chat", "messages")
+        of_relay = f"{r.streams_per_s / relay.streams_per_s:.2f}" if relay and mine else ""
         print(
             f"{r.target:14} {r.concurrency:>4} {r.chunks:>6} {r.streams_per_s:>10.1f} "
             f"{r.pct(0.5):>9.1f} {r.pct(0.95):>8.1f} {r.pct(0.99):>8.1f} {added:>15} "
-            f"{ratio:>8} {r.cpu_ms:>7.2f} {r.errors:>6}"
+            f"{ratio:>8} {of_relay:>8} {r.cpu_ms:>7.2f} {r.errors:>6}"
         )
     for name, mb in memory.items():
         print(f"resident memory, {name}: {mb:.0f} MB")
     median = statistics.median([r.pct(0.5) for r in results])
     print(f"(median of TTFT across all rows: {median:.1f} ms; cpu ms = the measured server's CPU")
-    print(" time per stream: the upstream's for direct, Switchboard's for v1/chat)")
+    print(" time per stream: the upstream's for direct, the relay's for relay, Switchboard's for")
+    print(" v1/chat/messages; x relay = streams/s over the bare parsing relay's)")
 
 
 def _twin(results: list[Result], row: Result, target: str) -> Result | None:
