@@ -105,6 +105,9 @@ class Message(IdMixin, TimestampMixin, Base):
     error_code: Mapped[str | None] = mapped_column(String(100))
     error_message: Mapped[str | None] = mapped_column(String(2000))
     cancel_requested: Mapped[bool] = mapped_column(default=False)
+    # A reader follows this `streaming` answer from another process: on PostgreSQL each
+    # checkpoint then sends a NOTIFY (`saved_stream`); nobody else pays for one.
+    followed: Mapped[bool] = mapped_column(default=False, server_default="0")
     finished_at: Mapped[datetime | None]
     citations: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     # The tool calls made while answering, with their results.

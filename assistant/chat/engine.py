@@ -99,6 +99,7 @@ class ChatEngine:
         self.metering = metering
         self.config = config
         self.registry = RunRegistry(config.keep_seconds)
+        self.listener = saved_stream.listener_for(factory)  # PostgreSQL: readers are pushed
         self.tools = tools
         self.titles = Titles(factory=factory, metering=metering)
         root = config.attachments_root
@@ -372,13 +373,16 @@ class ChatEngine:
         run = self.registry.get(message_id)
         if run is not None:
             return run.follow(last_event_id)
+        poll = self.config.poll_seconds  # SQLite; on PostgreSQL only while the listener is down
         return saved_stream.follow(
-            self.factory, message, last_event_id, poll_seconds=self.config.poll_seconds
+            self.factory, message, last_event_id, poll_seconds=poll, listener=self.listener
         )
 
     async def shutdown(self, grace_seconds: float) -> None:
         """Let running answers finish within the grace period, then interrupt and save the rest."""
         await self.titles.stop()  # a title is a nicety: pending ones are dropped, not awaited
+        if self.listener is not None:
+            await self.listener.close()
         active = self.registry.active()
         if not active:
             return

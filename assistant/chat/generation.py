@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.assistants.skill_tool import SkillTools
-from assistant.chat import approvals, history, tool_loop
+from assistant.chat import approvals, history, saved_stream, tool_loop
 from assistant.chat.runs import Run, RunRegistry, ShuttingDown
 from assistant.chat.tool_loop import CallAssembler, Outcome, ToolBox, ToolCall, ToolOffer
 from assistant.errors import ToolStepLimit
@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 _MESSAGES = Message.metadata.tables[Message.__tablename__]
 # Prepared Core statements; the columns set are those of the parameters given.
 _SAVE = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message"))
-_CHECKPOINT = _SAVE.returning(_MESSAGES.c.cancel_requested)
+_CHECKPOINT = _SAVE.returning(_MESSAGES.c.cancel_requested, _MESSAGES.c.followed)
+_FINAL = _SAVE.returning(_MESSAGES.c.followed)
 
 
 @dataclass(kw_only=True)
@@ -336,7 +337,8 @@ class Generator:
                 "citations": plan.citations or None,
                 "tool_events": totals.tool_events or None,
             }
-            connection.execute(_SAVE, final)
+            followed = connection.execute(_FINAL, final).scalar_one_or_none()
+            saved_stream.wake_followers(connection, run.message_id, bool(followed))
 
         if not plan.call.settled:  # the last call's bill and the answer's final state: one commit
             await self._settle(plan, ending.step, ending.step_prompt, totals, status, then=save)
@@ -355,8 +357,9 @@ class Generator:
 
 
 def _checkpoint(connection: Connection, values: dict[str, Any]) -> bool:
-    cancel = connection.execute(_CHECKPOINT, values).scalar_one_or_none()
-    return cancel is None or bool(cancel)
+    saved = connection.execute(_CHECKPOINT, values).one_or_none()
+    saved_stream.wake_followers(connection, values["message"], saved is not None and saved.followed)
+    return saved is None or bool(saved.cancel_requested)
 
 
 class _NotConnected(Exception):
@@ -380,13 +383,8 @@ def _final(
 
 def _saved(outcome: Outcome) -> dict[str, Any]:
     call = outcome.call
-    return {
-        "id": call.id,
-        "name": call.name,
-        "arguments": call.arguments,
-        "ok": outcome.ok,
-        "content": outcome.content,
-    }
+    saved = {"id": call.id, "name": call.name, "arguments": call.arguments}
+    return saved | {"ok": outcome.ok, "content": outcome.content}
 
 
 async def _shielded(work: Any) -> None:

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event, text
 
 from assistant.chat import saved_stream
 from assistant.models import Message
+from tests.database_passes import on_postgres
 from tests.fakes.upstream import FakeUpstream
 from tests.support import Harnesses, eventually, parse_sse
 
@@ -86,3 +90,52 @@ async def test_another_process_follows_the_reasoning_live_from_the_checkpoints(
         assert (await sending).status_code == 201
     assert _parts(events) == ("It is 42.", THOUGHT)
     assert len([e for e in events if e[1] == "reasoning"]) > 1, "reasoning came as it was saved"
+
+
+async def test_on_postgresql_a_reader_on_another_process_is_pushed_each_checkpoint(
+    upstream: FakeUpstream, make_harness: Harnesses, tmp_path: Path
+) -> None:
+    """Two app instances on one database: the answer is written by `a`, read through `b`, which
+    is woken by NOTIFY (its poll is an hour: a reader that polled would not finish), reads once per
+    wake-up, and finishes although its listening connection is dropped mid-answer."""
+    if not on_postgres():
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; on SQLite the reader polls (tests above)")
+    words = [f"w{i} " for i in range(20)]
+    upstream.behave("fake", text="".join(words), chunks=len(words), delay=0.1)  # ~2 s
+    a = await make_harness(checkpoint_seconds=0.2)
+    b = await make_harness(database_url=a.services.settings.database_url, path=tmp_path / "b")
+    engine = b.services.chat
+    engine.config = replace(engine.config, poll_seconds=3600)
+    assert engine.listener is not None
+    reads: list[str] = []
+
+    def count(_c: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "WHERE assistant_message.id =" in statement and statement.startswith("SELECT"):
+            reads.append(statement)
+
+    event.listen(b.services.engine.sync_engine, "before_cursor_execute", count)
+    chat_id = await a.chat(a.admin)
+    sending = asyncio.create_task(
+        a.client.post(
+            f"/api/chats/{chat_id}/messages", json={"content": "go"}, headers=a.admin.headers
+        )
+    )
+    (run,) = await eventually(a.services.chat.registry.active, seconds=10, interval=0.01)
+    followed = await engine.events(
+        user_id=a.admin.id, chat_id=chat_id, message_id=run.message_id, last_event_id=None
+    )
+    events, dropped = [], None
+    async with asyncio.timeout(20):
+        async for streamed in followed:
+            events.append((streamed.id, streamed.event, streamed.data))
+            if dropped is None and len(events) == 3:  # start and two deltas: drop the listener
+                dropped = engine.listener.backend_pid
+                async with a.services.sessions() as session:
+                    await session.execute(text("SELECT pg_terminate_backend(:p)"), {"p": dropped})
+    assert (await sending).status_code == 201
+    assert _parts(events)[0] == "".join(words)
+    assert events[-1][1] == "done" and events[-1][2]["status"] == "complete"
+    assert len([e for e in events if e[1] == "delta"]) >= 4, "the text came as it was saved"
+    assert dropped is not None and engine.listener.backend_pid not in (None, dropped)
+    # One read per wake-up: each notification, the drop, the reconnection; and the first reads.
+    assert len(reads) <= engine.listener.notifications + 5, len(reads)
