@@ -75,6 +75,7 @@ def _chunks_of(model: str) -> int:
 
 
 WRITE_EACH = False  # --write-each: one write per chunk, yielding to the loop between them
+CHUNK_DELAY = 0.0  # --chunk-delay-ms: a slow provider, this long before each further chunk
 
 
 async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -91,9 +92,9 @@ async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamW
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             for piece in _answer(method, path, body):
                 writer.write(piece)
-                if WRITE_EACH:
+                if WRITE_EACH or CHUNK_DELAY:
                     await writer.drain()
-                    await asyncio.sleep(0)
+                    await asyncio.sleep(CHUNK_DELAY)
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
         pass
@@ -115,7 +116,7 @@ def _answer(method: str, path: str, body: bytes) -> tuple[bytes, ...]:
     head = (
         b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
     )
-    if WRITE_EACH:
+    if WRITE_EACH or CHUNK_DELAY:
         return (head, *stream_pieces(model, usage))
     return (head + stream_body(model, usage),)
 
@@ -137,12 +138,14 @@ async def main(port: int) -> None:
 
 def run() -> None:
     """The command line."""
-    global WRITE_EACH
+    global WRITE_EACH, CHUNK_DELAY
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--write-each", action="store_true", help="a write per chunk")
+    parser.add_argument("--chunk-delay-ms", type=float, default=0.0, help="a slow provider")
     args = parser.parse_args()
     WRITE_EACH = args.write_each
+    CHUNK_DELAY = args.chunk_delay_ms / 1000
     with contextlib.suppress(ImportError):
         import uvloop
 
