@@ -35,6 +35,12 @@ class NotAnAnswer(Conflict):
     code = "not_an_answer"
 
 
+class NothingToContinue(Conflict):
+    """Only the last answer of the chat's active branch can be continued, once it has finished."""
+
+    code = "nothing_to_continue"
+
+
 class ChatFolderNotFound(NotFound):
     """No such chat folder."""
 

@@ -132,6 +132,14 @@ class Message(IdMixin, TimestampMixin, Base):
     liked: Mapped[bool | None]
     feedback: Mapped[str | None] = mapped_column(String(2000))
     feedback_at: Mapped[datetime | None] = mapped_column(index=True)
+    # An answer its owner corrected (`answer_edits`): when, and what the model first wrote.
+    edited_at: Mapped[datetime | None]
+    original_content: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def edited(self) -> bool:
+        """Whether the chat's owner corrected this answer's text."""
+        return self.edited_at is not None
 
 
 class Assistant(IdMixin, TimestampMixin, Base):

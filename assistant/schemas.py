@@ -176,6 +176,11 @@ class MessageRead(Schema):
     sibling_index: int = 0
     liked: bool | None = None
     feedback: str | None = None
+    edited: bool = False
+    edited_at: datetime | None = None
+    original_content: str | None = Field(
+        default=None, description="What the model wrote, when its owner edited the answer."
+    )
     created_at: datetime
     finished_at: datetime | None
 

@@ -21,14 +21,14 @@ from api.responses import (
     ToolDecision,
 )
 from api.sse import FramedStream, event_stream
-from assistant.chat import branches, chats, feedback
+from assistant.chat import answer_edits, branches, chats, feedback
 from assistant.chat import export as chat_export
 from assistant.chat import search as chat_search
 from assistant.chat.engine import TurnOptions
 from assistant.chat.export import ExportFormat
 from assistant.chat.runs import Run
 from assistant.chat.search import ChatFilter
-from assistant.feedback_schemas import MessageFeedback
+from assistant.feedback_schemas import MessageUpdate
 from assistant.models import Chat, Message
 from assistant.schemas import (
     BranchSwitch,
@@ -76,8 +76,9 @@ def message_body(message: Message, sibling_ids: list[str] | None = None) -> dict
     links = {"events": href + "/events"}
     if message.role == "user":
         links["edit"] = href + "/_edit"
-    else:
-        links["regenerate"] = href + "/_regenerate"
+    else:  # an answer is edited with PATCH on itself
+        links |= {"regenerate": href + "/_regenerate", "continue": href + "/_continue"}
+        links["fork"] = href + "/_fork"
     return resource(read, href, **links)
 
 
@@ -234,7 +235,7 @@ async def send_message(
     generated apart from this request: if the connection drops, re-attach with
     `GET .../messages/{messageId}/events` and `Last-Event-ID`.
     """
-    options = _options(body)
+    options = options_of(body)
     run = await services.chat.send(
         caller=principal.caller,
         chat_id=chat_id,
@@ -242,7 +243,7 @@ async def send_message(
         options=options,
         attachment_ids=tuple(body.attachment_ids),
     )
-    return await _answer(run, _wants_stream(body.stream, request), services)
+    return await _answer(run, wants_stream(body.stream, request), services)
 
 
 @router.post(
@@ -260,11 +261,11 @@ async def regenerate(
 
     The new answer is a sibling of the old one, which stays reachable with `_switch`."""
     body = body or RegenerateRequest()
-    options = _options(body)
+    options = options_of(body)
     run = await services.chat.regenerate(
         caller=principal.caller, chat_id=chat_id, message_id=message_id, options=options
     )
-    return await _answer(run, _wants_stream(body.stream, request), services)
+    return await _answer(run, wants_stream(body.stream, request), services)
 
 
 @router.post("/{chat_id}/messages/{message_id}/_edit", status_code=201, responses=SSE_RESPONSES)
@@ -282,7 +283,7 @@ async def edit_message(
     it; the old message and everything after it stay on their branch (see `_switch`). The body
     and the answer are those of `POST .../messages`: JSON, or SSE with `stream: true`.
     """
-    options = _options(body)
+    options = options_of(body)
     run = await services.chat.edit(
         caller=principal.caller,
         chat_id=chat_id,
@@ -290,7 +291,7 @@ async def edit_message(
         content=body.content,
         options=options,
     )
-    return await _answer(run, _wants_stream(body.stream, request), services)
+    return await _answer(run, wants_stream(body.stream, request), services)
 
 
 @router.get("/{chat_id}/messages/{message_id}", response_model=MessageResource)
@@ -301,14 +302,24 @@ async def get_message(chat: ChatDep, message_id: str, session: SessionDep) -> di
 
 
 @router.patch("/{chat_id}/messages/{message_id}", response_model=MessageResource)
-async def rate_message(
-    chat: ChatDep, message_id: str, body: MessageFeedback, session: SessionDep
+async def update_message(
+    chat: ChatDep, message_id: str, body: MessageUpdate, session: SessionDep
 ) -> dict[str, Any]:
-    """Rate an answer: `liked` true (good), false (bad) or null (take it back), with an optional
-    `feedback` comment. Those who review feedback see the rating with the answer's first 500
-    characters (`GET /api/feedback`); only answers can be rated (409 `not_an_answer`)."""
+    """Rate an answer, correct its text, or both; only answers (409 `not_an_answer`).
+
+    Rate: `liked` true (good), false (bad) or null (take it back), with an optional `feedback`
+    comment. Those who review feedback see the rating with the answer's first 500 characters
+    (`GET /api/feedback`). Correct: `content` replaces the answer's text in place (1 to 200,000
+    characters, not only spaces; 409 `still_streaming` while it is written). Nothing is billed;
+    the answer is marked `edited` (`editedAt`), `originalContent` keeps what the model first
+    wrote, and later turns send the model the corrected text."""
     message = await chats.get_message(session, chat=chat, message_id=message_id)
-    feedback.rate(message, liked=body.liked, feedback=body.feedback)
+    given = body.model_fields_set
+    if given & {"liked", "feedback"}:
+        liked = body.liked if "liked" in given else message.liked
+        feedback.rate(message, liked=liked, feedback=body.feedback)
+    if body.content is not None:
+        message = await answer_edits.correct(session, message=message, content=body.content)
     await session.commit()
     return message_body(message, await branches.sibling_ids(session, message=message))
 
@@ -342,18 +353,24 @@ async def cancel(
         return message_body(message, await branches.sibling_ids(session, message=message))
 
 
-def _options(body: MessageCreate | RegenerateRequest) -> TurnOptions:
+def options_of(body: MessageCreate | RegenerateRequest) -> TurnOptions:
     """The turn's choices a message body makes."""
     return TurnOptions(model=body.model, max_tokens=body.max_tokens, temperature=body.temperature)
 
 
-def _wants_stream(stream: bool, request: Request) -> bool:
+def wants_stream(stream: bool, request: Request) -> bool:
+    """Whether the client asked for SSE (`stream: true`, or an `Accept` of event streams)."""
     return stream or "text/event-stream" in request.headers.get("accept", "")
 
 
 async def _answer(run: Run, stream: bool, services: ServicesDep) -> Any:
     if stream:
         return event_stream(run.follow(None), ping_seconds=services.settings.heartbeat_seconds)
+    return await answer_json(run, services)
+
+
+async def answer_json(run: Run, services: ServicesDep) -> JSONResponse:
+    """The answer of a run once it has finished, as the JSON of a message (201)."""
     await run.finished.wait()
     async with services.sessions() as session:
         message = await session.get(Message, run.message_id)

@@ -203,6 +203,11 @@ class NewTurn:
     rows: list[dict[str, Any]]
     chat: dict[str, Any]
 
+    @property
+    def question_id(self) -> str | None:
+        """The new user message's id (None when the turn answers the same one again)."""
+        return str(self.rows[0]["id"]) if len(self.rows) > 1 else None
+
     def write(self, connection: Connection) -> None:
         """Write the turn (in the caller's transaction: the admission of its first call)."""
         connection.execute(_INSERT_MESSAGES, self.rows)

@@ -22,10 +22,11 @@ from assistant.assistants.sharing import Viewer
 from assistant.attachments import prompt as attached_files
 from assistant.attachments.files import AttachmentStorage
 from assistant.chat import branches, chats, grounding, history, saved_stream
-from assistant.chat.generation import GenerationConfig, Generator, Plan
+from assistant.chat.generation import GenerationConfig, Generator, Plan, Totals
 from assistant.chat.runs import Run, RunRegistry, StreamEvent
 from assistant.chat.titles import Titles
 from assistant.chat.tool_loop import ToolBox
+from assistant.chat.turns import Turn
 from assistant.errors import (
     MessageNotFound,
     NoPendingApproval,
@@ -51,18 +52,6 @@ class TurnOptions:
     model: str | None = None
     max_tokens: int | None = None
     temperature: float | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Turn:
-    """What a turn answers: the branch before it, where it hangs, and the user's new words."""
-
-    path: list[branches.Node]
-    parent_id: str | None
-    content: str | None  # None regenerates: the answer follows the path's last user message
-    source: str
-    first: bool = False  # the chat's first turn, still titled "New chat"
-    attachment_ids: tuple[str, ...] = ()  # the chat's attachments the new message carries
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -211,7 +200,7 @@ class ChatEngine:
             turns.append({"role": "user", "content": turn.content})
         title = chats.title_from(turn.content) if turn.first and turn.content else None
         plan, answer_id = await self._plan(chat, turns, options, caller, turn, title)
-        run = await self._launch(plan, answer_id)
+        run = await self._launch(plan, answer_id, turn)
         if title is not None and turn.content is not None and self.config.auto_titles:
             self.titles.start(run, plan, question=turn.content, placeholder=title)
         return run
@@ -255,6 +244,8 @@ class ChatEngine:
             self.retriever, chat, turns, caller, model, who.knowledge, attached.passages
         )
         system = "\n\n".join(part for part in (system, grounded.system) if part) or None
+        if turn.continued is not None:  # the answer so far (and the ask to go on) comes last
+            attached.turns = attached.turns + turn.continued.tail
         prompt = attached.with_images(
             await history.fit_off_loop(
                 attached.turns,
@@ -272,7 +263,7 @@ class ChatEngine:
             active=who.skill_used,
         )
         tool_tokens = tokens.count_text(json.dumps([o.function for o in offers])) if offers else 0
-        saved = branches.new_turn(
+        saved = turn.continued or branches.new_turn(
             chat_id=chat.id,
             parent_id=turn.parent_id,
             content=turn.content,
@@ -288,7 +279,7 @@ class ChatEngine:
             prompt_tokens=prompt.prompt_tokens + tool_tokens,
             max_output_tokens=max_tokens,
         )
-        link = attached.link(saved.rows[0]["id"] if turn.content is not None else None)
+        link = attached.link(saved.question_id)
 
         def write(connection: Connection) -> None:
             saved.write(connection)
@@ -307,16 +298,20 @@ class ChatEngine:
             citations=grounded.citations,
             tools=offers,
             toolbox=toolbox,
+            totals=turn.continued.totals if turn.continued else Totals(),
         )
         return plan, saved.answer_id
 
-    async def _launch(self, plan: Plan, answer_id: str) -> Run:
-        run = Run(
-            chat_id=plan.chat.id,
-            message_id=answer_id,
-            model=plan.model.name,
-            dropped_turns=plan.prompt.dropped,
-        )
+    async def _launch(self, plan: Plan, answer_id: str, turn: Turn) -> Run:
+        if turn.continued is not None:
+            run = turn.continued.run(plan)
+        else:
+            run = Run(
+                chat_id=plan.chat.id,
+                message_id=answer_id,
+                model=plan.model.name,
+                dropped_turns=plan.prompt.dropped,
+            )
         self.registry.add(run)
         run.task = asyncio.create_task(self.generator.run(run, plan), name=f"answer {answer_id}")
         await run.connected

@@ -41,6 +41,17 @@ _FINAL = _SAVE.returning(_MESSAGES.c.followed)
 
 
 @dataclass(kw_only=True)
+class Totals:
+    """What an answer's model calls used so far (a continued answer starts from its own)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_micros: int = 0
+    estimated: bool = False
+    tool_events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
 class Plan:
     """Everything one answer needs, decided before the first model call."""
 
@@ -54,15 +65,7 @@ class Plan:
     citations: list[dict[str, Any]] = field(default_factory=list)
     tools: list[ToolOffer] = field(default_factory=list)
     toolbox: ToolBox | None = None  # this answer's own tool box (skills), else the engine's
-
-
-@dataclass(kw_only=True)
-class _Totals:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_micros: int = 0
-    estimated: bool = False
-    tool_events: list[dict[str, Any]] = field(default_factory=list)
+    totals: Totals = field(default_factory=Totals)
 
 
 @dataclass(kw_only=True)
@@ -113,7 +116,7 @@ class Generator:
     async def run(self, run: Run, plan: Plan) -> None:
         """Generate an answer to the end, whatever happens; the run is finished afterwards."""
         started = time.monotonic()
-        totals = _Totals()
+        totals = plan.totals
         messages: list[dict[str, Any]] = list(plan.prompt.messages)
         status, error, ttft = MessageStatus.COMPLETE, None, None
         step_prompt = plan.prompt.prompt_tokens  # estimates leave out the tools' definitions
@@ -220,7 +223,7 @@ class Generator:
         return tools.budget(plan.citations) if tools else None
 
     async def _run_tools(
-        self, run: Run, plan: Plan, step: _Step, totals: _Totals, budget: TurnBudget | None
+        self, run: Run, plan: Plan, step: _Step, totals: Totals, budget: TurnBudget | None
     ) -> list[dict[str, Any]]:
         """Run a step's calls, within the turn's `budget`, and return the messages that carry
         their results to the model."""
@@ -290,7 +293,7 @@ class Generator:
         plan: Plan,
         step: _Step,
         prompt_tokens: int,
-        totals: _Totals,
+        totals: Totals,
         status: MessageStatus,
         then: Callable[[Connection], None] | None = None,
     ) -> None:
@@ -313,7 +316,7 @@ class Generator:
 
         await call.settle(status, counted, estimated=estimated, also=record)
 
-    async def _finish(self, run: Run, plan: Plan, totals: _Totals, ending: _Ending) -> None:
+    async def _finish(self, run: Run, plan: Plan, totals: Totals, ending: _Ending) -> None:
         status, error, ttft, started = ending.status, ending.error, ending.ttft, ending.started
         if run.approvals:
             await approvals.end(self.factory, message_id=run.message_id)

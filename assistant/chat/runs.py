@@ -105,6 +105,11 @@ class Run:
         decision.set_result(approve)
         return True
 
+    def resume(self, thoughts: Iterable[Thought]) -> None:
+        """Go on writing a saved answer (`text` and `thinking` hold it): its stretches of
+        reasoning, so followers replay them where they happened."""
+        self.marks = [_Mark(offset=o, thought=t, events=e) for o, t, e in thoughts]
+
     def new_call(self) -> None:
         """A model call begins: what it writes starts here."""
         self.call_text_start, self.call_thinking_start = len(self.text), len(self.thinking)
@@ -347,7 +352,11 @@ class RunRegistry:
     def forget_later(self, run: Run) -> None:
         """Drop a finished run after the keep period."""
         loop = asyncio.get_running_loop()
-        loop.call_later(self.keep_seconds, self.runs.pop, run.message_id, None)
+        loop.call_later(self.keep_seconds, self._forget, run)
+
+    def _forget(self, run: Run) -> None:
+        if self.runs.get(run.message_id) is run:  # not a later run of the same (continued) answer
+            del self.runs[run.message_id]
 
     def active(self) -> list[Run]:
         """Runs still generating."""

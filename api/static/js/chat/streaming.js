@@ -1,5 +1,6 @@
 // @ts-check
-// One answer being written: the SSE stream of POST .../messages (or _regenerate, _edit), its
+// One answer being written: the SSE stream of POST .../messages (or _regenerate, _edit,
+// _continue: `resume`, the answer's text and reasoning so far stay and the stream adds to them), its
 // events applied to a MessageView, Stop, and re-attaching through .../events with
 // Last-Event-ID when the connection drops.
 
@@ -19,9 +20,10 @@ function pause(ms, signal) {
 /** An answer's stream. `done` resolves when the answer has ended, or rejects with the ApiError
  * that refused it before it began; `stop()` cancels it on the server (the text so far is kept). */
 class AnswerStream {
-  constructor({ chatId, path, body, view, method }) {
+  constructor({ chatId, path, body, view, method, resume = false }) {
     this.base = `/api/chats/${encodeURIComponent(chatId)}`;
     this.view = view;
+    this.resume = resume;
     this.controller = new AbortController();
     this.messageId = view.message.id || null;
     this.lastId = null;
@@ -59,7 +61,7 @@ class AnswerStream {
 
   started(data) {
     this.messageId = data.messageId;
-    this.view.setThinking(''); // a stream that starts over replays the reasoning too
+    if (!this.resume) this.view.setThinking(''); // a stream that starts over replays the reasoning too
     Object.assign(this.view.message, { id: data.messageId, model: data.model, status: 'streaming' });
     this.view.node.dataset.messageId = data.messageId;
     if (data.notice) notify(data.notice, 'info');
@@ -130,8 +132,8 @@ class AnswerStream {
 
 /**
  * Start streaming an answer into `view` (see AnswerStream).
- * @param {{chatId: string, path: string, body?: unknown, view: import('./thread.js').MessageView, method?: string}} turn
+ * @param {{chatId: string, path: string, body?: unknown, view: import('./thread.js').MessageView, method?: string, resume?: boolean}} turn
  */
-export function startTurn({ chatId, path, body, view, method = 'POST' }) {
-  return new AnswerStream({ chatId, path, body, view, method });
+export function startTurn({ chatId, path, body, view, method = 'POST', resume = false }) {
+  return new AnswerStream({ chatId, path, body, view, method, resume });
 }

@@ -1,7 +1,8 @@
 // @ts-check
 // One message of a chat on the page: its text (plain while streaming, server-rendered Markdown
 // once done), tool calls folded with their results, approval prompts, citations, figures and
-// the actions on it (copy, regenerate, edit, switch between branches, rate). A reasoning model's
+// the actions on it (copy, regenerate, edit, switch between branches, rate; under an answer also
+// edit, branch off and continue: answer_actions.js). A reasoning model's
 // thinking sits folded above the answer ("Thinking…", then "Thought for 12 s"), as plain text.
 
 import { h } from '../dom.js';
@@ -9,6 +10,7 @@ import { money } from '../format.js';
 import { renderMarkdown } from '../http.js';
 import { markdownView } from '../markdown_view.js';
 import { explain } from './problems.js';
+import { answerButtons } from './answer_actions.js';
 import { ratingControls } from './rating.js';
 
 const STATUS_NOTES = {
@@ -245,6 +247,7 @@ export class MessageView {
     if (m.role === 'assistant' && (m.promptTokens || m.completionTokens || m.costMicros)) {
       this.figures.textContent = `${m.promptTokens || 0} in · ${m.completionTokens || 0} out tokens · ${money(m.costMicros)}`;
     }
+    if (m.edited && !this.figures.textContent.endsWith('edited')) this.figures.append(' · edited');
     this.buttons.replaceChildren(...this.actionButtons());
   }
 
@@ -269,6 +272,7 @@ export class MessageView {
     if (m.role === 'assistant' && a.isLast(this) && a.regenerate) {
       out.push(h('button', { class: 'link', onclick: () => a.regenerate(this) }, 'Regenerate'));
     }
+    if (m.role === 'assistant') out.push(...answerButtons(this, a));
     if (m.role === 'assistant' && m.id && m.chatId && !this.streaming && a.rate !== false) {
       out.push(ratingControls(this));
     }

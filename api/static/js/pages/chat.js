@@ -157,6 +157,9 @@ class ChatPage {
       isLast: (view) => this.views[this.views.length - 1] === view && !this.turn,
       regenerate: (view) => this.regenerate(view),
       edit: (view, text) => this.edit(view, text),
+      correct: (view, text) => this.correct(view, text),
+      fork: (view) => this.fork(view),
+      continueAnswer: (view) => this.continueAnswer(view),
       switchTo: (messageId) => this.switchTo(messageId),
       assistantName: this.assistants.find((a) => a.id === this.chat?.assistantId)?.name,
     };
@@ -243,6 +246,36 @@ class ChatPage {
     const mine = new MessageView({ role: 'user', content: text, status: 'complete' }, this.actions());
     this.thread.append(mine.node);
     return this.run(path, { content: text, stream: true, model: this.model.value || undefined });
+  }
+
+  /** Save the person's correction of an answer (in place, not billed) and show it. */
+  async correct(view, text) {
+    await api(`/api/chats/${this.chatId}/messages/${view.message.id}`, { method: 'PATCH', body: { content: text } });
+    await this.loadMessages();
+    this.views.find((v) => v.message.id === view.message.id)?.buttons.querySelector('.edit-answer')?.focus();
+  }
+
+  /** Open a new chat holding the conversation up to this answer. */
+  async fork(view) {
+    try {
+      const copy = await api(`/api/chats/${this.chatId}/messages/${view.message.id}/_fork`, { method: 'POST' });
+      notify(`Branched off into “${copy.title}”.`, 'info');
+      this.ctx.navigate(`#/chat/${copy.id}`);
+    } catch (err) {
+      notify(err.message);
+    }
+  }
+
+  /** The last answer goes on where it stopped; the new text streams onto the end of it. */
+  continueAnswer(view) {
+    const path = `/api/chats/${this.chatId}/messages/${view.message.id}/_continue`;
+    view.message.status = 'streaming';
+    view.setText(view.message.content || '');
+    view.note.hidden = true;
+    view.buttons.replaceChildren();
+    view.node.classList.add('streaming');
+    const body = { stream: true };
+    return this.watch(view, startTurn({ chatId: this.chatId, path, body, view, resume: true }));
   }
 
   async switchTo(messageId) {
