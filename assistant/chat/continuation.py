@@ -77,6 +77,7 @@ async def continue_answer(
     model = engine.catalog.usable(options.model or answer.model or chat.model)
     continued = Continued(
         answer_id=answer.id,
+        model=model.name,
         text=answer.content,
         reasoning=answer.reasoning or "",
         thoughts=[_thought(mark) for mark in answer.reasoning_marks or []],

@@ -30,6 +30,7 @@ class Continued:
     """An answer a turn goes on writing: what it holds, and what the model is shown of it."""
 
     answer_id: str
+    model: str  # the model that goes on writing it
     text: str
     reasoning: str
     thoughts: list[Thought]
@@ -49,6 +50,8 @@ class Continued:
             "message": self.answer_id,
             "status": MessageStatus.STREAMING,
             "process_id": self.process_id,
+            "model": self.model,
+            "call_reservation_id": None,  # the new call's, from its first checkpoint
             "cancel_requested": False,
             "error_code": None,
             "error_message": None,

@@ -129,7 +129,7 @@ async def test_branching_off_copies_the_branch_up_to_the_answer_and_leaves_the_o
     assert await listing(harness, chat_id, branch="all") == before
 
 
-async def test_continuing_a_broken_answer_sends_it_appends_and_bills_the_call(
+async def test_continuing_a_broken_answer_sends_it_appends_keeps_a_break_and_bills_each_call(
     harness: AppHarness, upstream: FakeUpstream
 ) -> None:
     upstream.behave("fake", text="abcdefgh", chunks=8, break_after=3)
@@ -138,17 +138,22 @@ async def test_continuing_a_broken_answer_sends_it_appends_and_bills_the_call(
     assert broken["status"] == "incomplete" and broken["content"] == "abc"
     billed = len(await ledger_rows(harness.services.sessions))
 
-    upstream.behave("fake", text="defgh", chunks=2)
     path = f"/api/chats/{chat_id}/messages/{broken['id']}/_continue"
+    upstream.behave("fake", text="defgh", chunks=5, break_after=2)
+    again = await harness.client.post(path, headers=harness.admin.headers)
+    assert again.status_code == 201, again.text
+    assert (again.json()["content"], again.json()["status"]) == ("abcde", "incomplete")
+
+    upstream.behave("fake", text="fgh", chunks=2)
     response = await harness.client.post(path, json={"stream": True}, headers=harness.admin.headers)
     assert response.status_code == 200, response.text
     events = parse_sse(response.text)
-    assert events[0][1] == "start" and events[-1][1] == "done"
+    assert events[0][:2] == ("5:t0", "start") and events[-1][1] == "done"
     deltas = [(e[0], e[2]["text"]) for e in events if e[1] == "delta"]
-    assert "".join(text for _, text in deltas) == "defgh" and deltas[-1][0] == "8"
+    assert "".join(text for _, text in deltas) == "fgh" and deltas[-1][0] == "8"
     assert sent_to_model(upstream) == [
         ("user", "the alphabet?"),
-        ("assistant", "abc"),
+        ("assistant", "abcde"),
         ("user", GO_ON),
     ]
 
@@ -161,12 +166,12 @@ async def test_continuing_a_broken_answer_sends_it_appends_and_bills_the_call(
     assert answer["completionTokens"] > broken["completionTokens"]
     assert answer["costMicros"] > broken["costMicros"]
 
-    async def billed_once_more() -> bool:
+    async def billed_twice_more() -> bool:
         rows = await ledger_rows(harness.services.sessions)
-        assert len(rows) == billed + 1 and rows[-1].source == "continue"
+        assert [row.source for row in rows[billed:]] == ["continue", "continue"]
         return True
 
-    await eventually(billed_once_more, seconds=10)
+    await eventually(billed_twice_more, seconds=10)
 
     await say(harness, chat_id, "more?")
     earlier = f"/api/chats/{chat_id}/messages/{broken['id']}/_continue"
