@@ -17,15 +17,17 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TypeVar
 
-from argon2 import PasswordHasher
+from argon2 import Parameters, PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.profiles import RFC_9106_LOW_MEMORY
 
 from core import password_policy
 
 HASH_THREADS = 2
 HASH_NICENESS = 19
 _T = TypeVar("_T")
-_hasher = PasswordHasher()
+_parameters = RFC_9106_LOW_MEMORY  # argon2-cffi's default
+_hasher = PasswordHasher.from_parameters(_parameters)
 
 
 def _lower_priority() -> None:
@@ -40,6 +42,18 @@ _pool = ThreadPoolExecutor(
 )
 # Verifying against this keeps a login for an unknown user as slow as for a known one.
 _DUMMY_HASH = _hasher.hash("switchboard-timing-equaliser")
+
+
+def use_parameters(parameters: Parameters) -> Parameters:
+    """Hash new passwords (and the unknown-user stand-in) with these Argon2 parameters from now
+    on; returns the ones they replace. The test suite hashes with `argon2.profiles.CHEAPEST`: at
+    the default every user a test makes would cost ~120 ms of CPU. A stored hash carries its own
+    parameters, so hashes made before keep verifying."""
+    global _parameters, _hasher, _DUMMY_HASH
+    replaced, _parameters = _parameters, parameters
+    _hasher = PasswordHasher.from_parameters(parameters)
+    _DUMMY_HASH = _hasher.hash("switchboard-timing-equaliser")
+    return replaced
 
 
 async def hash_new(password: str, *, username: str = "") -> str:

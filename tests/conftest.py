@@ -9,15 +9,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2.profiles import CHEAPEST
 
 from core.environment import prepare_offline
 
 prepare_offline()
 
+from core import passwords  # noqa: E402
 from tests.fakes.oidc_provider import OpenIdProvider  # noqa: E402
 from tests.fakes.upstream import FakeUpstream  # noqa: E402
-from tests.support import AppHarness, Harnesses, make_catalog  # noqa: E402
+from tests.support import AppHarness, Harnesses, make_catalog, real_password_cost  # noqa: E402
 from tests.toolkits.servers import build_tool_server, mcp_app, serve  # noqa: E402
+
+# Argon2 at the application's cost takes ~120 ms of CPU a hash, and every app a test starts
+# hashes its admin's password, every member and password login one more: tests hash with
+# argon2's cheapest parameters. A test that measures hashing asks for `real_password_hashing`;
+# served processes (tests/served.py) hash at the application's cost.
+passwords.use_parameters(CHEAPEST)
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +71,13 @@ async def make_module_harness(
     async with AsyncExitStack() as stack:
         folder = tmp_path_factory.mktemp("app")
         yield Harnesses(stack, make_catalog(fake_upstream_server.base_url), folder)
+
+
+@pytest.fixture
+def real_password_hashing() -> Iterator[None]:
+    """Argon2 at the application's own cost during this test (the suite hashes cheaply)."""
+    with real_password_cost():
+        yield
 
 
 @pytest.fixture

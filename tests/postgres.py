@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 
 import asyncpg  # type: ignore[import-untyped]
@@ -47,6 +48,22 @@ def create_database(server: str, *, migrate: bool = True) -> str:
     if migrate:
         upgrade_database(url)
     return url
+
+
+_TEMPLATES: dict[str, str] = {}
+_TEMPLATES_LOCK = threading.Lock()
+
+
+def copy_of_migrated(server: str) -> str:
+    """A new database with the newest schema, copied (`CREATE DATABASE ... TEMPLATE`, ~0.2 s)
+    from one this process migrated once (migrating takes seconds); returns its plain URL."""
+    with _TEMPLATES_LOCK:
+        if server not in _TEMPLATES:
+            _TEMPLATES[server] = create_database(server)
+        template = make_url(_TEMPLATES[server]).database
+        name = "switchboard_test_" + secrets.token_hex(6)
+        asyncio.run(_admin(server, f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
 
 
 def drop_database(server: str, url: str) -> None:

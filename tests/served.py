@@ -28,6 +28,8 @@ from tests.support import (
     eventually_blocking,
     free_port,
     fresh_database_url,
+    migrated_sqlite,
+    real_password_cost,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,9 +87,10 @@ async def _admin_token(url: str) -> str:
 
 
 def prepare(url: str) -> str:
-    """Migrate the database and make the admin; returns the admin's API token."""
-    with ThreadPoolExecutor(max_workers=1) as pool:  # callers may be inside an event loop
-        pool.submit(upgrade_database, url).result()
+    """Migrate the database and make the admin (its password hashed at the application's cost,
+    as an operator's server would); returns the admin's API token."""
+    with ThreadPoolExecutor(max_workers=1) as pool, real_password_cost():
+        pool.submit(upgrade_database, url).result()  # callers may be inside an event loop
         return str(pool.submit(asyncio.run, _admin_token(url)).result())
 
 
@@ -137,6 +140,8 @@ def serve(
     if not database_url and token is None and not fresh:
         database_url = fresh_database_url()  # PostgreSQL on the suite's PostgreSQL pass
     url = database_url or f"sqlite:///{(data / 'switchboard.db').resolve()}"
+    if not database_url and token is None and not fresh and not (data / "switchboard.db").exists():
+        migrated_sqlite(data / "switchboard.db")  # so `prepare` finds no migration left to run
     secret = token or ("" if fresh else prepare(url))
     port = free_port()
     environment = {

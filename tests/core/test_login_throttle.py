@@ -156,6 +156,7 @@ async def test_failures_are_logged_without_the_password_and_counted_in_metrics(
     assert 'switchboard_login_failures_total{code="login_throttled"} 1.0' in metrics.text
 
 
+@pytest.mark.usefixtures("real_password_hashing")  # what it measures is Argon2's real cost
 async def test_health_stays_fast_while_parallel_bad_logins_run(
     upstream: FakeUpstream, tmp_path: Path
 ) -> None:
