@@ -6,7 +6,7 @@
 import { h } from '../dom.js';
 
 /**
- * The buttons for an answer (`view` is a MessageView; `a` its page's actions).
+ * Edit and Branch for an answer (`view` is a MessageView; `a` its page's actions).
  * @param {any} view
  * @param {any} a
  */
@@ -22,11 +22,18 @@ export function answerButtons(view, a) {
     out.push(h('button', { class: 'link', type: 'button', 'aria-label': 'Branch off into a new chat',
       title: 'A new chat with the conversation up to this answer', onclick: () => a.fork(view) }, 'Branch'));
   }
-  if (a.continueAnswer && a.isLast(view)) {
-    out.push(h('button', { class: 'link', type: 'button', 'aria-label': 'Continue this answer',
-      title: 'The model goes on where this answer stopped', onclick: () => a.continueAnswer(view) }, 'Continue'));
-  }
   return out;
+}
+
+/**
+ * Continue, for the conversation's last answer (none otherwise).
+ * @param {any} view
+ * @param {any} a
+ */
+export function continueButton(view, a) {
+  if (!view.message.id || view.streaming || !a.continueAnswer || !a.isLast(view)) return [];
+  return [h('button', { class: 'link', type: 'button', 'aria-label': 'Continue this answer',
+    title: 'The model goes on where this answer stopped', onclick: () => a.continueAnswer(view) }, 'Continue')];
 }
 
 /**

@@ -10,7 +10,7 @@ import { money } from '../format.js';
 import { renderMarkdown } from '../http.js';
 import { markdownView } from '../markdown_view.js';
 import { explain } from './problems.js';
-import { answerButtons } from './answer_actions.js';
+import { answerButtons, continueButton } from './answer_actions.js';
 import { ratingControls } from './rating.js';
 
 const STATUS_NOTES = {
@@ -269,12 +269,13 @@ export class MessageView {
     if (m.role === 'user' && m.id && a.edit) {
       out.push(h('button', { class: 'link', onclick: () => this.startEdit() }, 'Edit'));
     }
-    if (m.role === 'assistant' && a.isLast(this) && a.regenerate) {
-      out.push(h('button', { class: 'link', onclick: () => a.regenerate(this) }, 'Regenerate'));
-    }
     if (m.role === 'assistant') out.push(...answerButtons(this, a));
     if (m.role === 'assistant' && m.id && m.chatId && !this.streaming && a.rate !== false) {
       out.push(ratingControls(this));
+    }
+    if (m.role === 'assistant') out.push(...continueButton(this, a));
+    if (m.role === 'assistant' && a.isLast(this) && a.regenerate) {
+      out.push(h('button', { class: 'link', onclick: () => a.regenerate(this) }, 'Regenerate'));
     }
     return out;
   }
