@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from knowledge.documents import ParseLimits
+from knowledge.embedding_worker import shutdown_embedding_workers
 from knowledge.errors import VectorStoreUnavailable
 from knowledge.intake import UploadLimits
 from knowledge.mail import MailConfig
@@ -82,8 +83,10 @@ class Knowledge:
         self.scheduler.start()
 
     async def stop(self) -> None:
-        """Stop jobs and the worker (its current file goes back to pending), close the index."""
+        """Stop jobs and the worker (its current file goes back to pending), close the index,
+        stop the parse and embedding processes."""
         await self.scheduler.stop()
         await self.worker.stop()
         self.store.close()
         await asyncio.to_thread(shutdown_parsing_workers)
+        await asyncio.to_thread(shutdown_embedding_workers)

@@ -1,7 +1,8 @@
 """The process's vector store: the index and the embedding model, both opened on first use.
 
 Nothing is opened at import or at start: the first search, indexing or deletion opens the index
-and loads the model (once per process), in a thread, so the event loop never waits on either.
+and loads the model, in a thread, so the event loop never waits on either. A local model runs in
+a worker process that stops after a minute without embedding (`knowledge.embedding_worker`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from knowledge.embeddings import Embedder, HashEmbedder, bind_caller, load_embedder
+from knowledge.embedding_worker import worker_embedder
+from knowledge.embeddings import Embedder, HashEmbedder, bind_caller
 from knowledge.errors import EmbeddingModelUnavailable, VectorStoreUnavailable
 from knowledge.index import (
     COLLECTION,
@@ -111,7 +113,8 @@ class VectorStore:
                 )
             return self.embedder_factory()
         cache = self.config.cache_dir or self.config.data_dir / "models"
-        return load_embedder(
+        # In a worker process that stops when idle: the server gives the model's memory back.
+        return worker_embedder(
             self.config.embedding_model, backend=self.config.embedding_backend, cache_dir=cache
         )
 
