@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, DateTime, MetaData, String, TypeDecorator, event, text
+from sqlalchemy import Connection, DateTime, Engine, MetaData, String, TypeDecorator, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -25,6 +26,8 @@ from core import clock, ids, inline_sqlite
 
 P = ParamSpec("P")
 T = TypeVar("T")
+# A SQLite file's synchronous twin for `run_write` / `run_read` (`inline_sqlite.Direct`).
+_DIRECT: weakref.WeakKeyDictionary[Engine, inline_sqlite.Direct] = weakref.WeakKeyDictionary()
 
 # The PostgreSQL advisory lock held while a process migrates and bootstraps ("SWBDSTRT").
 START_LOCK_KEY = 0x5357424453545254
@@ -101,6 +104,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             kwargs.setdefault("max_overflow", 64)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         busy_ms = 0 if inline else 30000
+        if inline:
+            direct = _DIRECT[engine.sync_engine] = inline_sqlite.Direct(str(path), gate, 30.0)
+            event.listen(engine.sync_engine, "engine_disposed", lambda _e: direct.dispose())
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -157,6 +163,9 @@ async def run_read(
     """Run `work(connection, ...)` on a pooled connection in one greenlet hop, no ORM session:
     the reads of every model call (rolled back, nothing to commit)."""
     engine: AsyncEngine = factory.kw["bind"]
+    direct = _DIRECT.get(engine.sync_engine)
+    if direct is not None:
+        return direct.read(work, *args, **kwargs)
     async with engine.connect() as connection:
         return await connection.run_sync(work, *args, **kwargs)
 
@@ -172,9 +181,13 @@ async def run_write(
 
     For the statements of every model call (admission, settlement): plain SQLAlchemy Core on one
     connection, all of it in one greenlet hop, no ORM session or identity map. Takes SQLite's
-    write lock up front like `write_transaction`; rolls back if `work` raises.
+    write lock up front like `write_transaction`; rolls back if `work` raises. On a SQLite file
+    it runs on a plain synchronous connection (`inline_sqlite.Direct`), the lock awaited first.
     """
     engine: AsyncEngine = factory.kw["bind"]
+    direct = _DIRECT.get(engine.sync_engine)
+    if direct is not None:
+        return await direct.write(work, *args, **kwargs)
     async with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
             await connection.execution_options(sqlite_begin="BEGIN IMMEDIATE")

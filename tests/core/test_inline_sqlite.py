@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core import database, inline_sqlite
@@ -103,3 +103,52 @@ async def test_a_write_lock_never_released_fails_as_database_locked_after_the_bu
     await conn.rollback()
     await conn.close()
     holder.close()
+
+
+def _increment(connection: Connection) -> int:
+    n = int(connection.execute(text("SELECT n FROM counter WHERE id = 1")).scalar_one())
+    connection.execute(text("UPDATE counter SET n = :n WHERE id = 1"), {"n": n + 1})
+    return n + 1
+
+
+def _fail_after_writing(connection: Connection) -> None:
+    connection.execute(text("UPDATE counter SET n = n + 1000 WHERE id = 1"))
+    raise RuntimeError("refused")
+
+
+async def test_run_write_on_a_file_queues_with_every_other_writer_and_rolls_back_a_failure(
+    tmp_path: Path,
+) -> None:
+    engine = await _engine(tmp_path)
+    factory = database.sessionmaker(engine)
+    holder = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock at first
+
+    async def session_increment() -> None:
+        async with write_transaction(factory) as session:
+            n = await session.scalar(text("SELECT n FROM counter WHERE id = 1"))
+            await asyncio.sleep(0)  # a direct writer tries to get in meanwhile
+            await session.execute(text("UPDATE counter SET n = :n WHERE id = 1"), {"n": n + 1})
+
+    async def failing() -> None:
+        with pytest.raises(RuntimeError):
+            await database.run_write(factory, _fail_after_writing)
+
+    writers = asyncio.gather(
+        *(database.run_write(factory, _increment) for _ in range(20)),
+        *(session_increment() for _ in range(20)),
+        failing(),
+    )
+    for _ in range(10):  # the loop runs while they all wait for the other process
+        await asyncio.sleep(0.005)
+    assert not writers.done()
+    holder.execute("ROLLBACK")
+    await asyncio.wait_for(writers, timeout=30)
+    assert (
+        await database.run_read(
+            factory, lambda c: c.execute(text("SELECT n FROM counter")).scalar_one()
+        )
+        == 40
+    )
+    holder.close()
+    await engine.dispose()
