@@ -9,6 +9,7 @@ long (seen as `/api/health` outliers in tests/ops/test_hostile_load.py). Objects
 
 from __future__ import annotations
 
+import ctypes
 import gc
 
 
@@ -19,3 +20,26 @@ def freeze_long_lived() -> None:
     imported). It is cheap (no walk); what is garbage among them is kept, a one-time cost.
     """
     gc.freeze()
+
+
+def return_free_memory() -> None:
+    """Collect garbage, then hand the C heap's free pages back to the system (glibc's
+    `malloc_trim`; elsewhere only the collection).
+
+    Call it once a burst of temporary objects is gone (the warm start's import and rehearsal):
+    glibc otherwise keeps freed memory mapped, counted in the process's resident size.
+    """
+    gc.collect()
+    if _libc is not None:
+        _libc.malloc_trim(0)
+
+
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:  # not glibc (musl, macOS)
+        return None
+
+
+_libc = _glibc()

@@ -23,14 +23,33 @@ from knowledge.errors import (
     ParserCrashed,
     ParsingTimedOut,
 )
-from knowledge.office_files import parse_docx, parse_xlsx
-from knowledge.pdf_files import parse_pdf
 from knowledge.text_files import parse_csv, parse_html, parse_json, parse_markdown, parse_text
 
+
+# The binary formats' parsers (pypdf, openpyxl, python-docx with lxml: ~20 MB resident) are
+# imported on first use, so only the parsing workers load them, never the server at start-up.
+def _parse_pdf(data: bytes, limits: ParseLimits) -> ParsedDocument:
+    from knowledge.pdf_files import parse_pdf
+
+    return parse_pdf(data, limits)
+
+
+def _parse_docx(data: bytes, limits: ParseLimits) -> ParsedDocument:
+    from knowledge.office_files import parse_docx
+
+    return parse_docx(data, limits)
+
+
+def _parse_xlsx(data: bytes, limits: ParseLimits) -> ParsedDocument:
+    from knowledge.office_files import parse_xlsx
+
+    return parse_xlsx(data, limits)
+
+
 _PARSERS: dict[FileType, Callable[[bytes, ParseLimits], ParsedDocument]] = {
-    FileType.PDF: parse_pdf,
-    FileType.DOCX: parse_docx,
-    FileType.XLSX: parse_xlsx,
+    FileType.PDF: _parse_pdf,
+    FileType.DOCX: _parse_docx,
+    FileType.XLSX: _parse_xlsx,
     FileType.MARKDOWN: parse_markdown,
     FileType.TEXT: parse_text,
     FileType.HTML: parse_html,

@@ -6,7 +6,6 @@ import base64
 import json
 from typing import Annotated, Any, Literal, cast
 
-import numpy as np
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -116,4 +115,6 @@ def _render(made: Made, encoding: Literal["float", "base64"]) -> bytes:
 
 
 def _base64(vector: list[float]) -> str:
+    import numpy as np  # ~10 MB resident: loaded by the first base64 answer, not at start
+
     return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")

@@ -132,6 +132,8 @@ class Gateway:
             chats = [n for n in names if n in self.catalog.models and _chats(self.catalog, n)]
             if chats:  # a throwaway router on a loop of its own: nothing is kept
                 asyncio.run(_rehearse(_litellm().Router(model_list=self._model_list), chats[0]))
+            tokens.compact_tables()  # its rehearsal loads tiktoken tables of LiteLLM's own
+            heap.return_free_memory()  # what the import and rehearsal freed goes back to the OS
         except Exception:
             log.exception("warming up the model gateway failed; the first model call will retry")
         finally:

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from assistant.errors import ProviderError, ProviderRejected
 from core import tokens
 from core.catalog import Deployment
@@ -119,6 +117,8 @@ def vectors_of(rows: Sequence[Any], count: int, model_name: str) -> list[list[fl
 
 def _floats(value: Any) -> list[float]:
     if isinstance(value, str):
+        import numpy as np  # ~10 MB resident: loaded by the first base64 answer, not at start
+
         return np.frombuffer(base64.b64decode(value), dtype="<f4").astype(float).tolist()  # type: ignore[no-any-return]
     return [float(number) for number in value or []]
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import tiktoken
 
 from core import tokens
 
@@ -17,6 +18,19 @@ def test_counts_depend_on_the_models_encoding() -> None:
     assert tokens.encoding_for("openai/gpt-4").name == "cl100k_base"
     assert tokens.encoding_for("some-local-model").name == "cl100k_base"
     assert tokens.decode(tokens.encode(text, "gpt-4o"), "gpt-4o") == text
+
+
+def test_compacted_tables_encode_as_tiktokens_own() -> None:
+    from tiktoken_ext import openai_public  # type: ignore[import-untyped]
+
+    fresh = tiktoken.Encoding(**openai_public.cl100k_base())  # its Python merge table kept
+    compacted = tokens.encoding_for("some-local-model")
+    text = "Switchboard <|endoftext|> counts 12345 — ünïcödé 🙂 tokens\n\tof   code: x+=1;"
+    assert compacted._mergeable_ranks == {}
+    ids = fresh.encode(text, disallowed_special=())
+    assert tokens.encode(text) == ids
+    assert tokens.count_text(text) == len(ids)
+    assert tokens.decode(ids) == fresh.decode(ids) == text
 
 
 def test_message_counts_include_framing() -> None:
