@@ -95,7 +95,19 @@ async def test_branching_off_copies_the_branch_up_to_the_answer_and_leaves_the_o
 ) -> None:
     upstream.behave("fake", text="one", chunks=1)
     chat_id = await harness.chat(harness.admin, title="Trip")
-    first = await say(harness, chat_id, "first")
+    chat = f"/api/chats/{chat_id}"
+    note = b"The code word is heron."
+    uploaded = await harness.client.post(
+        chat + "/attachments", files=[("files", ("notes.txt", note))], headers=harness.admin.headers
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    [attachment_id] = [a["id"] for a in uploaded.json()["_embedded"]["attachments"]]
+    sent = await harness.client.post(
+        chat + "/messages",
+        json={"content": "first", "attachmentIds": [attachment_id]},
+        headers=harness.admin.headers,
+    )
+    first = sent.json()
     upstream.behave("fake", text="two", chunks=1)
     await say(harness, chat_id, "second")
     before = await listing(harness, chat_id, branch="all")
@@ -114,10 +126,6 @@ async def test_branching_off_copies_the_branch_up_to_the_answer_and_leaves_the_o
     assert await listing(harness, chat_id, branch="all") == before
     assert len(await ledger_rows(harness.services.sessions)) == billed
 
-    upstream.behave("fake", text="three", chunks=1)
-    await say(harness, copy["id"], "third")
-    assert sent_to_model(upstream) == [("user", "first"), ("assistant", "one"), ("user", "third")]
-
     stranger = await harness.member("stranger")
     answer = f"/api/chats/{chat_id}/messages/{first['id']}"
     attempts = [
@@ -127,6 +135,20 @@ async def test_branching_off_copies_the_branch_up_to_the_answer_and_leaves_the_o
     ]
     assert [(r.status_code, r.json()["code"]) for r in attempts] == [(404, "chat_not_found")] * 3
     assert await listing(harness, chat_id, branch="all") == before
+
+    # The copy's attachments are its own: they outlive the original chat.
+    assert (await harness.client.delete(chat, headers=harness.admin.headers)).status_code == 204
+    files = f"/api/chats/{copy['id']}/attachments"
+    listed = await harness.client.get(files, headers=harness.admin.headers)
+    [copied_file] = listed.json()["_embedded"]["attachments"]
+    assert copied_file["name"] == "notes.txt" and copied_file["id"] != attachment_id
+    content = f"{files}/{copied_file['id']}/content"
+    assert (await harness.client.get(content, headers=harness.admin.headers)).content == note
+    upstream.behave("fake", text="three", chunks=1)
+    await say(harness, copy["id"], "third")
+    [question, *rest] = sent_to_model(upstream)
+    assert question[0] == "user" and question[1].startswith("first") and "heron" in question[1]
+    assert rest == [("assistant", "one"), ("user", "third")]
 
 
 async def test_continuing_a_broken_answer_sends_it_appends_keeps_a_break_and_bills_each_call(
