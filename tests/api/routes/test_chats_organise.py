@@ -71,6 +71,34 @@ async def test_search_never_finds_another_users_chats(
     assert [c["id"] for c in await chats(harness, harness.admin, q="zebra-secret")] == [admins]
 
 
+async def test_search_follows_corrected_answers_and_deleted_chats_and_wants_one_message(
+    harness: AppHarness, upstream: FakeUpstream
+) -> None:
+    admin = harness.admin
+    upstream.behave("fake", text="An aardvark, mostly.", chunks=1)
+    first = await harness.chat(admin, title="Animals")
+    await say(harness, admin, first, "Which ferret?")
+    assert [c["id"] for c in await chats(harness, admin, q="aardvark")] == [first]
+    assert await chats(harness, admin, q="ferret aardvark") == []  # in two messages, not one
+
+    listed = await harness.client.get(f"/api/chats/{first}/messages", headers=admin.headers)
+    answer = listed.json()["_embedded"]["messages"][-1]["id"]
+    corrected = await harness.client.patch(
+        f"/api/chats/{first}/messages/{answer}", json={"content": "A zebu."}, headers=admin.headers
+    )
+    assert corrected.status_code == 200, corrected.text
+    assert await chats(harness, admin, q="aardvark") == []
+    assert [c["id"] for c in await chats(harness, admin, q="zebu")] == [first]
+
+    deleted = await harness.client.delete(f"/api/chats/{first}", headers=admin.headers)
+    assert deleted.status_code == 204
+    upstream.behave("fake", text="Noted.", chunks=1)
+    later = await harness.chat(admin, title="Later")
+    await say(harness, admin, later, "Nothing here.")
+    assert await chats(harness, admin, q="zebu") == []
+    assert await chats(harness, admin, q="ferret") == []
+
+
 async def test_the_chats_toolkit_search_finds_archived_chats_too_most_recently_active_first(
     harness: AppHarness, upstream: FakeUpstream
 ) -> None:
