@@ -1,0 +1,194 @@
+"""A chat turn's cost against the length of the chat's history (issue 20 item 4).
+
+Starts the lean upstream (bench/upstream.py) and `switchboard serve` (SQLite, one worker,
+loopback), creates chats whose history already holds N turns (1, 10, 100, 500: user and
+assistant messages inserted straight into the database, chained by parent as real turns are,
+the last one the chat's active leaf), then sends new streamed turns to them one at a time and
+reads the server's CPU time (user + system, /proc) before and after each batch: CPU ms per turn,
+with p50 wall time. The model's context window is 200,000 tokens, so at 500 turns (~130,000
+tokens) the whole history is still sent: every earlier message is loaded and its tokens counted
+(from the per-message cache after the first time) on every turn.
+
+    .venv/bin/python bench/history.py [--turns 1 10 100 500] [--chats 8] [--requests 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import httpx
+from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import create_async_engine
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: `bench.load` is found from the repository root
+
+from assistant.models import Chat, Message  # noqa: E402
+from bench.gateway import free_port, process, token_for  # noqa: E402
+from bench.load import cpu_seconds, rss_mb, stream_once  # noqa: E402
+from bench.search import serving, vocabulary  # noqa: E402
+from core.clock import now  # noqa: E402
+from core.database import async_url  # noqa: E402
+from core.ids import new_id  # noqa: E402
+
+CONTEXT_TOKENS = 200_000
+QUESTION_WORDS = 40
+ANSWER_WORDS = 150
+
+
+def catalog(upstream: str) -> str:
+    model = {
+        "model_name": "chunks-20",
+        "litellm_params": {"model": "openai/chunks-20", "api_base": upstream, "api_key": "b"},
+        "model_info": {
+            "input_cost_per_token": 1e-9,
+            "output_cost_per_token": 2e-9,
+            "max_input_tokens": CONTEXT_TOKENS,
+            "max_output_tokens": 1024,
+        },
+    }
+    return json.dumps({"model_list": [model], "router_settings": {"num_retries": 0}})
+
+
+async def give_history(db_url: str, chat_ids: list[str], turns: int, rng: random.Random) -> None:
+    """`turns` question-and-answer pairs in each chat, chained by parent, the last one active."""
+    words = vocabulary(rng)
+    engine = create_async_engine(async_url(db_url))
+    async with engine.begin() as connection:
+        for chat_id in chat_ids:
+            rows, parent = [], None
+            for i in range(turns * 2):
+                role = "user" if i % 2 == 0 else "assistant"
+                length = QUESTION_WORDS if role == "user" else ANSWER_WORDS
+                stamp, message_id = now(), new_id()
+                rows.append(
+                    {
+                        "id": message_id,
+                        "chat_id": chat_id,
+                        "parent_id": parent,
+                        "role": role,
+                        "content": " ".join(rng.choices(words, k=length)),
+                        "model": "chunks-20" if role == "assistant" else None,
+                        "created_at": stamp,
+                        "updated_at": stamp,
+                    }
+                )
+                parent = message_id
+            for first in range(0, len(rows), 500):
+                await connection.execute(insert(Message), rows[first : first + 500])
+            await connection.execute(
+                update(Chat)
+                .where(Chat.id == chat_id)
+                .values(active_leaf_id=parent, title="History bench")
+            )
+    await engine.dispose()
+
+
+async def turns_cost(
+    base: str, auth: dict[str, str], chat_ids: list[str], requests: int, server_pid: int
+) -> tuple[float, float, int]:
+    """CPU ms per turn of the server and p50 wall ms over `requests` turns, one at a time."""
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(timeout=timeout) as client:
+
+        async def turn(i: int) -> float:
+            url = f"{base}/api/chats/{chat_ids[i % len(chat_ids)]}/messages"
+            started = time.perf_counter()
+            await stream_once(client, url, {"content": "And then?", "stream": True}, auth)
+            return (time.perf_counter() - started) * 1000
+
+        for i in range(len(chat_ids)):  # warm-up: a turn on each chat fills the token cache
+            await turn(i)
+        before = cpu_seconds(server_pid)
+        walls, errors = [], 0
+        for i in range(requests):
+            try:
+                walls.append(await turn(i))
+            except (RuntimeError, aiohttp.ClientError):
+                errors += 1
+        cpu = (cpu_seconds(server_pid) - before) * 1000 / max(1, len(walls))
+    return cpu, statistics.median(walls or [float("nan")]), errors
+
+
+async def bench(args: argparse.Namespace) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="sb-history-bench-"))
+    (tmp / "data").mkdir()
+    up_port, port = free_port(), free_port()
+    upstream = f"http://127.0.0.1:{up_port}/v1"
+    (tmp / "models.yaml").write_text(catalog(upstream))
+    db_url = f"sqlite:///{tmp / 'data' / 'switchboard.db'}"
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"}
+    sb_env = {
+        **env,
+        "SWITCHBOARD_DATA_DIR": str(tmp / "data"),
+        "SWITCHBOARD_DATABASE_URL": db_url,
+        "SWITCHBOARD_MODELS": str(tmp / "models.yaml"),
+        "SWITCHBOARD_ADMIN_USERNAME": "bench",
+        "SWITCHBOARD_ADMIN_PASSWORD": "bench-password",
+        "SWITCHBOARD_LOG_LEVEL": "WARNING",
+        "SWITCHBOARD_PORT": str(port),
+        "SWITCHBOARD_HOST": "127.0.0.1",
+        "SWITCHBOARD_EMBEDDING_BACKEND": "hash",
+    }
+    up_cmd = [sys.executable, str(ROOT / "bench" / "upstream.py"), "--port", str(up_port)]
+    base = f"http://127.0.0.1:{port}"
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load = os.getloadavg()[0]
+    rows = []
+    rng = random.Random(20)
+    with process(up_cmd, env, f"{upstream}/models"):
+        # BENCH_SERVER_PREFIX: e.g. a profiler's command line (`py-spy record -o f --`)
+        prefix = os.environ.get("BENCH_SERVER_PREFIX", "").split()
+        cmd = [*prefix, sys.executable, "-m", "api.cli", "serve"]
+        with serving(cmd, sb_env, f"{base}/api/health", tmp / "server.log") as server_pid:
+            auth = {"Authorization": f"Bearer {token_for(base, 'bench', 'bench-password')}"}
+            for turns in args.turns:
+                chat_ids = [
+                    httpx.post(f"{base}/api/chats", json={"model": "chunks-20"}, headers=auth)
+                    .raise_for_status()
+                    .json()["id"]
+                    for _ in range(args.chats)
+                ]
+                await give_history(db_url, chat_ids, turns, rng)
+                cpu, wall, errors = await turns_cost(
+                    base, auth, chat_ids, args.requests, server_pid
+                )
+                rss = rss_mb(server_pid)
+                print(
+                    f"  {turns} turns: {cpu:.2f} ms CPU/turn, p50 {wall:.1f} ms, "
+                    f"{errors} errors, RSS {rss:.0f} MB",
+                    flush=True,
+                )
+                rows.append((turns, cpu, wall, errors, rss))
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(
+        f"\n{started}; 1-minute load average {load:.1f} at start, {os.getloadavg()[0]:.1f} at end"
+    )
+    print("| turns of history | messages | app CPU ms / turn | p50 ms | errors | RSS MB |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    for turns, cpu, wall, errors, rss in rows:
+        print(f"| {turns} | {turns * 2} | {cpu:.2f} | {wall:.1f} | {errors} | {rss:.0f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--turns", type=int, nargs="+", default=[1, 10, 100, 500])
+    parser.add_argument("--chats", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=40)
+    asyncio.run(bench(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
