@@ -17,9 +17,9 @@ import collections
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,9 +34,20 @@ from assistant.chat import history
 from core import tokens
 from core.capabilities import capabilities_of
 from core.catalog import Catalog, CatalogModel
+from core.database import run_read
 from knowledge import sparse
 from knowledge.retrieval import Citation, Passage, snippet
 
+_TABLE = cast(Table, ChatAttachment.__table__)
+# Most turns carry no file: one indexed Core lookup settles that before any ORM session.
+_ANY_SENT = (
+    select(_TABLE.c.id)
+    .where(
+        _TABLE.c.chat_id == bindparam("chat"),
+        _TABLE.c.message_id.in_(bindparam("messages", expanding=True)),
+    )
+    .limit(1)
+)
 INLINE_SHARE = 4  # inline documents take at most a quarter of the context window
 PASSAGES = 6
 
@@ -156,6 +167,18 @@ async def _load(
     return rows
 
 
+async def _any_sent(
+    factory: async_sessionmaker[AsyncSession], chat_id: str, message_ids: list[str]
+) -> bool:
+    """Whether any of the messages was sent with a file."""
+    return bool(message_ids) and await run_read(factory, _first_sent, chat_id, message_ids)
+
+
+def _first_sent(connection: Connection, chat_id: str, message_ids: list[str]) -> bool:
+    params = {"chat": chat_id, "messages": message_ids}
+    return connection.execute(_ANY_SENT, params).first() is not None
+
+
 async def attach(
     factory: async_sessionmaker[AsyncSession],
     *,
@@ -176,7 +199,7 @@ async def attach(
         AttachmentAlreadySent: a new id was sent with another message.
         ModelCannotSeeImages: the newest message carries an image and the model cannot see.
     """
-    if storage is None or (not user_message_ids and not new_ids):
+    if storage is None or not (new_ids or await _any_sent(factory, chat_id, user_message_ids)):
         return Attached(turns=turns)
     async with factory() as session:
         rows = await _load(session, chat_id, user_message_ids, new_ids)
