@@ -49,14 +49,19 @@ async function teamSeats(line, reload) {
   const holders = new Set(items(assigned, 'seats').map((s) => s.userId));
   const rows = items(members, 'members').map((m) => {
     const seated = holders.has(m.userId);
+    // The reload draws the lists anew: the keyboard focus goes to this person's new button.
+    const key = `${line.teamId}:${m.userId}`;
+    const refocus = () => /** @type {HTMLElement | null} */ (document.querySelector(`[data-seat="${key}"]`))?.focus();
     const action = seated
-      ? h('button', { type: 'button', onclick: (e) => run(e.currentTarget, async () => {
+      ? h('button', { type: 'button', 'data-seat': key, onclick: (e) => run(e.currentTarget, async () => {
         await api(`/api/teams/${line.teamId}/seats/${m.userId}`, { method: 'DELETE' });
         await reload();
+        refocus();
       }, `${m.username}'s seat was taken back.`) }, `Unassign ${m.username}`)
-      : h('button', { type: 'button', disabled: line.used >= line.total, onclick: (e) => run(e.currentTarget, async () => {
+      : h('button', { type: 'button', 'data-seat': key, disabled: line.used >= line.total, onclick: (e) => run(e.currentTarget, async () => {
         await api(`/api/teams/${line.teamId}/seats`, { method: 'POST', body: { userId: m.userId } });
         await reload();
+        refocus();
       }, `${m.username} has a seat.`) }, `Assign ${m.username}`);
     return h('li', {},
       h('span', { class: 'what' }, m.displayName || m.username,
