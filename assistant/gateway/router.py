@@ -17,6 +17,7 @@ from assistant.errors import ProviderError, ProviderRejected
 from assistant.gateway.chunks import Chunk
 from assistant.gateway.failures import domain_error, probe_failure
 from assistant.gateway.litellm_stream import LAZY_STREAMS, chunks_of, opened
+from assistant.gateway.picks import Picks
 from assistant.gateway.relay import Relay, target_of
 from assistant.gateway.vectors import Embedded, Inputs, LocalEmbeddings, in_batches, vectors_of
 from core import heap, tokens
@@ -88,6 +89,7 @@ class Gateway:
         self.fast_path = fast_path
         self.hosts = hosts or ProviderHosts()  # no call reaches a link-local/metadata address
         self.relay = Relay()
+        self.picks = Picks()  # LiteLLM's choice, kept where it cannot differ
         self._model_list = catalog.router_model_list()
         self._router: Router | None = None
         self._building = threading.Lock()
@@ -245,9 +247,7 @@ class Gateway:
     ) -> AsyncIterator[Chunk] | None:
         """The fast path when LiteLLM picks an OpenAI-format deployment; None to use LiteLLM's."""
         try:
-            deployment = await (await self.ready()).async_get_available_deployment(
-                model=model.name, request_kwargs={}
-            )
+            deployment = await self.picks.choose(await self.ready(), model)
         except Exception:
             return None
         target = target_of(deployment.get("litellm_params", {}))
@@ -257,6 +257,7 @@ class Gateway:
             return await self.relay.stream(target, {"messages": list(messages), **kwargs})
         except ProviderError as exc:
             # LiteLLM's path retries and applies the configured fallbacks.
+            self.picks.forget(model.name)
             log.info("fast path to %s failed (%s); trying LiteLLM's fallbacks", model.name, exc)
             return None
 
