@@ -177,18 +177,22 @@ class _Attempt:
         left = ratelimits.consume(
             connection, keys=keys, tokens=tokens, at=now, reservation_id=reservation_id
         )
-        counter_ids = budgets.reserve(
-            connection, budgets=found, micros=micros, tokens=tokens, at=now
-        )
+        counters = budgets.counters_now(connection, budgets=found, at=now)
         team_id = (
             seat_team
             if seat_team in caller.team_ids or not caller.team_ids
             else (caller.team_ids[0])
         )
+        counter_ids = [counter_id for counter_id, _ in counters]
         values = self._reservation(reservation_id, team_id, micros, counter_ids, now)
         connection.execute(_INSERT, values)
         if self.also is not None:
             self.also(connection)
+        # Last: a global or team budget's counter is a row every admission and settlement
+        # updates; its lock lasts from here to the commit (bench/scaling.py).
+        budgets.hold(
+            connection, budgets=found, counters=counters, micros=micros, tokens=tokens, at=now
+        )
         if self.headroom is not None:
             self.headroom(left)
         return Reservation(**values)

@@ -4,6 +4,11 @@ Reserving is a conditional update per counter (`reserved = reserved + x WHERE sp
 <= limit`), touched in counter-id order so concurrent admissions never deadlock. Under PostgreSQL's
 READ COMMITTED a blocked update re-checks its condition against the committed row; on SQLite the
 admission's BEGIN IMMEDIATE serialises writers. No process memory is involved.
+
+A global or team budget's counter is one row every admission and every settlement of its callers
+updates: its lock is held until the transaction commits, so those updates come last in both
+(`hold`, `ledger._record`), and the counters are read before, never inserted over (an insert
+over a held counter waits for the holder's commit). bench/scaling.py measures what is left.
 """
 
 from __future__ import annotations
@@ -209,11 +214,45 @@ def reserve(
     Raises:
         BudgetExceeded: a hard budget has no room; the error names it. The caller must roll back.
     """
+    counters = counters_now(connection, budgets=budgets, at=at)
+    hold(connection, budgets=budgets, counters=counters, micros=micros, tokens=tokens, at=at)
+    return [counter_id for counter_id, _ in counters]
+
+
+def counters_now(
+    connection: Connection, *, budgets: Sequence[Budget], at: datetime
+) -> list[tuple[str, str]]:
+    """The (counter id, budget id) of each budget's current period, in counter-id order; made
+    where missing. Reads first: inserting over a counter another admission holds would wait for
+    that admission's commit."""
     if not budgets:
         return []
-    by_budget = {b.id: b for b in budgets}
     starts = {b.id: periods.start_of(cast(Period, b.period), at) for b in budgets}
-    counters = _counters(connection, starts)
+    found = _counters_of(connection, starts)
+    if len(found) < len(starts):  # the first call of a period
+        known = {budget_id for _, budget_id in found}
+        _create_counters(connection, {b: s for b, s in starts.items() if b not in known})
+        found = _counters_of(connection, starts)
+    return found
+
+
+def hold(
+    connection: Connection,
+    *,
+    budgets: Sequence[Budget],
+    counters: Sequence[tuple[str, str]],
+    micros: int,
+    tokens: int,
+    at: datetime,
+) -> None:
+    """Hold room in `counters` (from `counters_now`), in counter-id order so concurrent
+    admissions never deadlock. Each is a budget's hot row: run this last before the commit, so
+    its lock is held for as short a time as can be.
+
+    Raises:
+        BudgetExceeded: a hard budget has no room; the error names it. The caller must roll back.
+    """
+    by_budget = {b.id: b for b in budgets}
     for counter_id, budget_id in counters:
         budget = by_budget[budget_id]
         check_micros = budget.hard and budget.limit_micros is not None
@@ -226,8 +265,8 @@ def reserve(
             "limit_tokens": budget.limit_tokens,
         }
         if connection.execute(_hold(check_micros, check_tokens), params).rowcount == 0:
-            raise _exceeded(connection, budget, counter_id, starts[budget_id], micros, tokens)
-    return [counter_id for counter_id, _ in counters]
+            start = periods.start_of(cast(Period, budget.period), at)
+            raise _exceeded(connection, budget, counter_id, start, micros, tokens)
 
 
 @functools.cache
@@ -250,8 +289,15 @@ def _hold(check_micros: bool, check_tokens: bool) -> Update:
     )
 
 
-def _counters(connection: Connection, starts: dict[str, datetime]) -> list[tuple[str, str]]:
-    """The counters of each budget's period, created (in budget-id order) where missing."""
+def _counters_of(connection: Connection, starts: dict[str, datetime]) -> list[tuple[str, str]]:
+    params = {"ids": list(starts), "earliest": min(starts.values())}
+    found = connection.execute(_COUNTERS_OF, params)
+    return sorted((i, b) for i, b, start in found if starts[b] == start)
+
+
+def _create_counters(connection: Connection, starts: dict[str, datetime]) -> None:
+    """Counters for these budgets' periods (in budget-id order), unless another admission made
+    them first."""
     rows = [
         {
             "id": new_id(),
@@ -265,9 +311,6 @@ def _counters(connection: Connection, starts: dict[str, datetime]) -> list[tuple
         for b, s in sorted(starts.items())
     ]
     connection.execute(insert_ignoring_duplicates(connection.dialect.name, BudgetCounter), rows)
-    params = {"ids": list(starts), "earliest": min(starts.values())}
-    found = connection.execute(_COUNTERS_OF, params)
-    return sorted((i, b) for i, b, start in found if starts[b] == start)
 
 
 def _exceeded(

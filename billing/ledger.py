@@ -112,15 +112,13 @@ def _settle(
     cache: CacheUse,
 ) -> LedgerEntry:
     reservation = _close(connection, reservation_id, outcome)
-    if reservation is None:
-        row = connection.execute(_ENTRY, {"rid": reservation_id}).one_or_none()
-        if row is None:
-            raise ReservationNotFound(reservation_id=reservation_id)
-        entry = LedgerEntry(**row._mapping)
-    else:
-        entry = _record(
-            connection, reservation, outcome, prompt_tokens, completion_tokens, estimated, cache
-        )
+    if reservation is not None:
+        counted = (prompt_tokens, completion_tokens)
+        return _record(connection, reservation, outcome, counted, estimated, cache, also)
+    row = connection.execute(_ENTRY, {"rid": reservation_id}).one_or_none()
+    if row is None:
+        raise ReservationNotFound(reservation_id=reservation_id)
+    entry = LedgerEntry(**row._mapping)
     if also is not None:
         also(connection, entry)
     return entry
@@ -173,7 +171,7 @@ def _release(connection: Connection, reservation_id: str, now: datetime | None) 
     if reservation is None:
         return 0
     prompt = reservation.prompt_tokens
-    _record(connection, reservation, "interrupted", prompt, 0, estimated=True)
+    _record(connection, reservation, "interrupted", (prompt, 0), estimated=True)
     return 1
 
 
@@ -236,28 +234,19 @@ def _record(
     connection: Connection,
     reservation: Row[Any],
     outcome: str,
-    prompt_tokens: int,
-    completion_tokens: int,
+    counted: tuple[int, int],
     estimated: bool,
     cache: CacheUse = NO_CACHE,
+    also: Callable[[Connection, LedgerEntry], None] | None = None,
 ) -> LedgerEntry:
+    """The ledger row (and `also`, the caller's own record), then the budgets' counters: those
+    are the rows every settlement updates, so they are locked last, until the commit."""
+    prompt_tokens, completion_tokens = counted
     if outcome in ("cancelled", "interrupted"):
         completion_tokens = max(completion_tokens, reservation.delivered_tokens)
     cost = _cost(reservation, prompt_tokens, completion_tokens, cache)
     tokens = prompt_tokens + completion_tokens
-    for counter_id in sorted(reservation.counter_ids):
-        connection.execute(
-            _SPEND,
-            {
-                "cid": counter_id,
-                "held_micros": reservation.reserved_micros,
-                "held_tokens": reservation.reserved_tokens,
-                "cost": cost,
-                "used": tokens,
-            },
-        )
     ratelimits.settle_tokens(connection, reservation_id=reservation.id, tokens=tokens)
-    alerts.record_crossings(connection, counter_ids=reservation.counter_ids)
     values = {
         "id": new_id(),
         "reservation_id": reservation.id,
@@ -277,4 +266,19 @@ def _record(
         "created_at": clock.now(),
     }
     connection.execute(_INSERT_ENTRY, values)
-    return LedgerEntry(**values)
+    entry = LedgerEntry(**values)
+    if also is not None:
+        also(connection, entry)
+    for counter_id in sorted(reservation.counter_ids):
+        connection.execute(
+            _SPEND,
+            {
+                "cid": counter_id,
+                "held_micros": reservation.reserved_micros,
+                "held_tokens": reservation.reserved_tokens,
+                "cost": cost,
+                "used": tokens,
+            },
+        )
+    alerts.record_crossings(connection, counter_ids=reservation.counter_ids)
+    return entry
