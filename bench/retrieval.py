@@ -6,14 +6,20 @@ Run from the repository root, after `apt-get install python3.11-doc`:
 1. Indexes the pages of `--sections` (library, tutorial, howto, reference, faq: 374 Sphinx
    pages) through the library's own path: each file parsed in the parse worker pool
    (`parse_in_worker`), chunked, embedded and upserted by `index_document` into Qdrant Edge,
-   then optimised as the server does. Prints chunks per CPU-second (this process and its
-   parse workers), peak resident memory of that process tree while indexing and after.
+   then optimised as the server does. Embedding runs in the server's embedding worker process
+   (`knowledge.embedding_worker`), which stops when idle. Prints chunks per CPU-second (this
+   process, its parse workers and its embedding worker, those that exited included), peak
+   resident memory of that process tree while indexing, right after, and once the workers
+   stopped; then the first search after the embedding worker stopped (it starts again).
+   `--max-tokens`/`--overlap-tokens` set the chunk size.
 2. Asks the labelled questions of bench/corpus/python_docs_questions.yaml (paraphrased, exact
    identifiers, multi-concept; each names the page(s) that answer it and a phrase of that
    page, checked here) and prints recall@5, recall@10 and MRR@10 per kind for hybrid search
    (`knowledge.retrieval.retrieve`, what the server runs) beside BM25-only and dense-only.
-   A question is found at the rank of the first chunk from one of its pages.
-3. With `--tune`, the same questions over a grid of fusion depths and weights.
+   A question is found at the rank of the first chunk from one of its pages. Every third
+   question (the 3rd, 6th, ...) is held out: figures are also printed for the two thirds that
+   tuning looked at and for the held-out third.
+3. With `--tune`, the same questions over a grid of fusion depths, weights and RRF k.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import asyncio
 import dataclasses
 import gc
 import os
+import resource
 import tempfile
 import threading
 import time
@@ -33,9 +40,10 @@ from typing import Any
 
 import yaml
 
-from bench.load import cpu_seconds, rss_mb
+from knowledge.chunking import ChunkingOptions
 from knowledge.documents import ParsedDocument, ParseLimits
-from knowledge.embeddings import Embedder, load_embedder
+from knowledge.embedding_worker import WorkerEmbedder
+from knowledge.embeddings import Embedder
 from knowledge.fusion import FusionOptions
 from knowledge.index import CollectionSpec, Owner, SearchMode, TenantScope
 from knowledge.index_edge import EdgeIndex
@@ -49,7 +57,8 @@ CORPUS = Path("/usr/share/doc/python3.11/html")
 QUESTIONS = Path(__file__).parent / "corpus" / "python_docs_questions.yaml"
 SECTIONS = "library,tutorial,howto,reference,faq"
 USER = "reader"
-KINDS = ("paraphrase", "identifier", "multi", "all")
+KINDS = ("paraphrase", "identifier", "multi", "all", "tuned-on", "held-out")
+IDLE_SECONDS = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +116,48 @@ class PeakMemory:
         self._thread.join()
 
 
-def _index_page(index: EdgeIndex, embedder: Embedder, document: ParsedDocument, path: str) -> int:
+def family(pid: int) -> list[int]:
+    """A process and all its descendants, whichever thread started them (a pool started from
+    a worker thread has its processes listed under that thread, not the main one)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            found += family(int(child))
+    return found
+
+
+def _stat(pid: int, *fields: int) -> list[int]:
+    try:
+        values = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return [0 for _ in fields]
+    return [int(values[field]) for field in fields]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its descendants, in MB."""
+    pages = sum(_stat(member, 21)[0] for member in family(pid))
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def cpu_with_children() -> float:
+    """CPU seconds of this process and its descendants, live ones and those that exited."""
+    live = sum(sum(_stat(member, 11, 12)) for member in family(os.getpid()))
+    exited = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return live / os.sysconf("SC_CLK_TCK") + exited.ru_utime + exited.ru_stime
+
+
+def _index_page(
+    index: EdgeIndex,
+    embedder: Embedder,
+    document: ParsedDocument,
+    path: str,
+    options: ChunkingOptions,
+) -> int:
     owner = Owner(user_id=USER)
     return len(
         index_document(
@@ -117,18 +167,25 @@ def _index_page(index: EdgeIndex, embedder: Embedder, document: ParsedDocument, 
             file_id=path,
             file_name=path,
             owner=owner,
+            options=options,
         )
     )
 
 
-async def build_index(index: EdgeIndex, embedder: Embedder, corpus: Path, paths: list[str]) -> int:
+async def build_index(
+    index: EdgeIndex,
+    embedder: Embedder,
+    corpus: Path,
+    paths: list[str],
+    options: ChunkingOptions,
+) -> int:
     """Index every page as the server's worker does; returns the number of chunks."""
     index.ensure_collection(CollectionSpec(embedder.model_id, embedder.dimension))
     limits = ParseLimits()
     total = 0
     for path in paths:
         document = await parse_in_worker((corpus / path).read_bytes(), limits)
-        chunks = await asyncio.to_thread(_index_page, index, embedder, document, path)
+        chunks = await asyncio.to_thread(_index_page, index, embedder, document, path, options)
         total += chunks
     await asyncio.wrap_future(index.optimize_in_background())
     return total
@@ -138,8 +195,8 @@ async def build_index(index: EdgeIndex, embedder: Embedder, corpus: Path, paths:
 class Scores:
     ranks: dict[str, list[int]] = dataclasses.field(default_factory=dict)  # 0 = not found
 
-    def add(self, kind: str, rank: int) -> None:
-        for key in (kind, "all"):
+    def add(self, kind: str, rank: int, held_out: bool) -> None:
+        for key in (kind, "all", "held-out" if held_out else "tuned-on"):
             self.ranks.setdefault(key, []).append(rank)
 
     def line(self, kind: str) -> str:
@@ -171,7 +228,7 @@ def evaluate(
     """Each question's rank; hybrid with the default fusion goes through `retrieve`."""
     scores = Scores()
     scope = TenantScope(USER)
-    for question, vector in zip(questions, vectors, strict=True):
+    for number, (question, vector) in enumerate(zip(questions, vectors, strict=True), start=1):
         if mode == "hybrid" and fusion is None:
             passages = retrieve(
                 index=index, embedder=embedder, scope=scope, query=question.text, limit=10
@@ -184,23 +241,69 @@ def evaluate(
                 identifiers=identifier_vector(question.text), limit=10, mode=mode, **tuned,
             )  # fmt: skip
             found = [hit.file_name for hit in hits]
-        scores.add(question.kind, first_rank(found, question))
+        scores.add(question.kind, first_rank(found, question), held_out=number % 3 == 0)
     return scores
 
 
 def tuning_grid() -> Iterator[FusionOptions]:
-    for depth in (20, 40, 80, 150):
-        for dense in (1.0, 1.5, 2.0, 3.0):
-            for sparse in (0.5, 1.0):
-                yield FusionOptions(
-                    depth=depth, depth_factor=1, dense_weight=dense, sparse_weight=sparse
-                )
+    for depth in (80, 150, 300):
+        for k in (20, 60):
+            for dense in (1.0, 1.5, 2.0):
+                for sparse in (0.5, 1.0):
+                    yield FusionOptions(
+                        depth=depth, depth_factor=1, k=k, dense_weight=dense, sparse_weight=sparse
+                    )
 
 
 def header() -> str:
     load = os.getloadavg()
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"{now}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+
+
+def measure_indexing(
+    index: EdgeIndex,
+    embedder: WorkerEmbedder,
+    corpus: Path,
+    paths: list[str],
+    options: ChunkingOptions,
+) -> None:
+    """Index the pages; print CPU per chunk and the process tree's memory, also once the parse
+    and embedding workers stopped (as a server's do when idle)."""
+    pid = os.getpid()
+    started, cpu = time.perf_counter(), cpu_with_children()
+    baseline = rss_mb(pid)
+    with PeakMemory() as memory:
+        chunks = asyncio.run(build_index(index, embedder, corpus, paths, options))
+        spent = cpu_with_children() - cpu
+    after = rss_mb(pid)
+    shutdown_parsing_workers()
+    idle_started = time.monotonic()
+    while embedder.running and time.monotonic() - idle_started < 6 * IDLE_SECONDS:
+        time.sleep(0.1)
+    gc.collect()
+    print(
+        f"indexed {len(paths)} pages, {chunks} chunks (max {options.max_tokens} tokens, overlap "
+        f"{options.overlap_tokens}) in {time.perf_counter() - started:.0f} s, "
+        f"{spent * 1000:.0f} CPU ms = {chunks / spent:.1f} chunks, {len(paths) / spent:.2f} pages"
+        f" per CPU-second; RSS (process and workers) {baseline:.0f} MB before, peak "
+        f"{memory.peak:.0f} MB, {after:.0f} MB right after, {rss_mb(pid):.0f} MB once the "
+        f"workers stopped (embedding worker stopped: {not embedder.running})"
+    )
+
+
+def measure_first_search(index: EdgeIndex, embedder: WorkerEmbedder, query: str) -> None:
+    """The first search with no embedding worker running (it starts again), then the next."""
+    embedder.release()
+    scope = TenantScope(USER)
+    for label in ("first search after idle", "next search"):
+        started, cpu = time.perf_counter(), cpu_with_children()
+        retrieve(index=index, embedder=embedder, scope=scope, query=query, limit=10)
+        print(
+            f"{label}: {(time.perf_counter() - started) * 1000:.0f} ms, "
+            f"{(cpu_with_children() - cpu) * 1000:.0f} CPU ms (workers included); "
+            f"RSS {rss_mb(os.getpid()):.0f} MB"
+        )
 
 
 def main() -> None:
@@ -216,6 +319,8 @@ def main() -> None:
     parser.add_argument(
         "--question-pages", action="store_true", help="index only the pages questions name"
     )
+    parser.add_argument("--max-tokens", type=int, default=ChunkingOptions().max_tokens)
+    parser.add_argument("--overlap-tokens", type=int, default=ChunkingOptions().overlap_tokens)
     arguments = parser.parse_args()
     print(f"bench/retrieval.py: {header()}")
     questions = load_questions(arguments.questions, arguments.corpus, check=not arguments.unchecked)
@@ -224,32 +329,22 @@ def main() -> None:
         named = {page for question in questions for page in question.pages}
         paths = [path for path in paths if path in named]
     cache = Path(tempfile.gettempdir()) / "switchboard-test-models"
-    embedder = load_embedder(cache_dir=cache)
+    embedder = WorkerEmbedder(cache_dir=cache, idle_seconds=IDLE_SECONDS)
     folder = arguments.keep or Path(tempfile.mkdtemp(prefix="switchboard-retrieval-")) / "index"
     index = EdgeIndex(folder)
-    pid = os.getpid()
     if not (folder.is_dir() and arguments.keep):
-        started, cpu = time.perf_counter(), cpu_seconds(pid)
-        baseline = rss_mb(pid)
-        with PeakMemory() as memory:
-            chunks = asyncio.run(build_index(index, embedder, arguments.corpus, paths))
-            spent = cpu_seconds(pid) - cpu
-        shutdown_parsing_workers()
-        gc.collect()
-        print(
-            f"indexed {len(paths)} pages, {chunks} chunks in {time.perf_counter() - started:.0f} s,"
-            " "
-            f"{spent * 1000:.0f} CPU ms = {chunks / spent:.1f} chunks per CPU-second; RSS "
-            f"(process and parse workers) {baseline:.0f} MB before, peak {memory.peak:.0f} MB, "
-            f"{rss_mb(pid):.0f} MB after"
+        chunking = ChunkingOptions(
+            max_tokens=arguments.max_tokens, overlap_tokens=arguments.overlap_tokens
         )
+        measure_indexing(index, embedder, arguments.corpus, paths, chunking)
+    measure_first_search(index, embedder, questions[0].text)
     print(f"{len(questions)} questions; chunks in index: {index.count()}")
     vectors = embedder.embed_queries([question.text for question in questions])
     modes: tuple[SearchMode, ...] = ("hybrid", "sparse", "dense")
     for mode in modes:
-        cpu = cpu_seconds(pid)
+        cpu = cpu_with_children()
         scores = evaluate(index, embedder, questions, vectors, mode)
-        per_query = (cpu_seconds(pid) - cpu) * 1000 / len(questions)
+        per_query = (cpu_with_children() - cpu) * 1000 / len(questions)
         name = {"hybrid": "hybrid", "sparse": "BM25 only", "dense": "dense only"}[mode]
         print(f"{name} ({per_query:.1f} CPU ms a question):")
         for kind in KINDS:
@@ -258,11 +353,12 @@ def main() -> None:
         for options in tuning_grid():
             scores = evaluate(index, embedder, questions, vectors, "hybrid", options)
             print(
-                f"depth {options.depth:3} dense {options.dense_weight:.1f} "
+                f"depth {options.depth:3} k {options.k} dense {options.dense_weight:.1f} "
                 f"sparse {options.sparse_weight:.1f} identifiers {options.identifier_weight:.1f}: "
                 + " | ".join(scores.line(kind) for kind in KINDS)
             )
     index.close()
+    embedder.release()
     print(f"done: {header()}")
 
 
