@@ -63,7 +63,7 @@ async def continue_answer(
         ProviderError: the provider failed before the first token.
         BillingError: billing refused the call.
     """
-    chat, tree = await engine._load(caller, chat_id)
+    chat, tree = await engine.load_turn(caller, chat_id)
     target = tree.by_id.get(message_id)
     if target is None:
         raise MessageNotFound(message_id=message_id)
@@ -98,7 +98,7 @@ async def continue_answer(
         source="continue",
         continued=continued,
     )
-    run = await engine._start(caller, chat, turn, replace(options, model=model.name))
+    run = await engine.start_turn(caller, chat, turn, replace(options, model=model.name))
     return Continuing(run, continued.since)
 
 

@@ -126,7 +126,7 @@ class ChatEngine:
                 was sent before.
             ModelCannotSeeImages: an attached image and a model that cannot see.
         """
-        chat, tree = await self._load(caller, chat_id)
+        chat, tree = await self.load_turn(caller, chat_id)
         path = branches.active_path(chat, tree)
         first = not tree.by_id and chat.title == "New chat"
         parent_id = path[-1].id if path else None
@@ -138,7 +138,7 @@ class ChatEngine:
             first=first,
             attachment_ids=attachment_ids,
         )
-        return await self._start(caller, chat, turn, options)
+        return await self.start_turn(caller, chat, turn, options)
 
     async def edit(
         self, *, caller: Caller, chat_id: str, message_id: str, content: str, options: TurnOptions
@@ -153,7 +153,7 @@ class ChatEngine:
             ProviderError: the provider failed before the first token.
             BillingError: billing refused the call.
         """
-        chat, tree = await self._load(caller, chat_id)
+        chat, tree = await self.load_turn(caller, chat_id)
         target = tree.by_id.get(message_id)
         if target is None:
             raise MessageNotFound(message_id=message_id)
@@ -161,7 +161,7 @@ class ChatEngine:
             raise NotAUserMessage(message_id=message_id)
         path = tree.path_to(target.parent_id)
         turn = Turn(path=path, parent_id=target.parent_id, content=content, source="edit")
-        return await self._start(caller, chat, turn, options)
+        return await self.start_turn(caller, chat, turn, options)
 
     async def regenerate(
         self, *, caller: Caller, chat_id: str, message_id: str, options: TurnOptions
@@ -175,7 +175,7 @@ class ChatEngine:
             ProviderError: the provider failed before the first token.
             BillingError: billing refused the call.
         """
-        chat, tree = await self._load(caller, chat_id)
+        chat, tree = await self.load_turn(caller, chat_id)
         target = tree.by_id.get(message_id)
         if target is None:
             raise MessageNotFound(message_id=message_id)
@@ -183,18 +183,25 @@ class ChatEngine:
         if path[-1].id != message_id or target.role != "assistant":
             raise NothingToRegenerate()
         turn = Turn(path=path[:-1], parent_id=target.parent_id, content=None, source="regenerate")
-        return await self._start(caller, chat, turn, options)
+        return await self.start_turn(caller, chat, turn, options)
 
-    async def _load(
+    async def load_turn(
         self, caller: Caller, chat_id: str
     ) -> tuple[Chat, branches.Tree[branches.Node]]:
+        """The caller's chat and its messages, for a new turn (see `continuation` too).
+
+        Raises:
+            ChatNotFound: the chat is not the user's.
+            StillStreaming: an answer of the chat is still being written.
+        """
         chat, tree = await branches.for_turn(self.factory, user_id=caller.user_id, chat_id=chat_id)
         if any(m.status == "streaming" for m in tree.by_id.values()):
             raise StillStreaming()
         return chat, tree
 
-    async def _start(self, caller: Caller, chat: Chat, turn: Turn, options: TurnOptions) -> Run:
-        """Plan and admit the answer, save the turn as the chat's active leaf, start it."""
+    async def start_turn(self, caller: Caller, chat: Chat, turn: Turn, options: TurnOptions) -> Run:
+        """Plan and admit the answer, save the turn (a new answer becomes the chat's active
+        leaf; a continued one is marked streaming again), start it."""
         turns = history.turns(turn.path)
         if turn.content is not None:
             turns.append({"role": "user", "content": turn.content})
