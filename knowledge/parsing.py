@@ -7,6 +7,7 @@ so a hostile file can neither block the event loop nor take the server down.
 
 from __future__ import annotations
 
+import importlib
 import resource
 import signal
 from collections.abc import Callable
@@ -23,38 +24,18 @@ from knowledge.errors import (
     ParserCrashed,
     ParsingTimedOut,
 )
-from knowledge.text_files import parse_csv, parse_html, parse_json, parse_markdown, parse_text
 
-
-# The binary formats' parsers (pypdf, openpyxl, python-docx with lxml: ~20 MB resident) are
-# imported on first use, so only the parsing workers load them, never the server at start-up.
-def _parse_pdf(data: bytes, limits: ParseLimits) -> ParsedDocument:
-    from knowledge.pdf_files import parse_pdf
-
-    return parse_pdf(data, limits)
-
-
-def _parse_docx(data: bytes, limits: ParseLimits) -> ParsedDocument:
-    from knowledge.office_files import parse_docx
-
-    return parse_docx(data, limits)
-
-
-def _parse_xlsx(data: bytes, limits: ParseLimits) -> ParsedDocument:
-    from knowledge.office_files import parse_xlsx
-
-    return parse_xlsx(data, limits)
-
-
-_PARSERS: dict[FileType, Callable[[bytes, ParseLimits], ParsedDocument]] = {
-    FileType.PDF: _parse_pdf,
-    FileType.DOCX: _parse_docx,
-    FileType.XLSX: _parse_xlsx,
-    FileType.MARKDOWN: parse_markdown,
-    FileType.TEXT: parse_text,
-    FileType.HTML: parse_html,
-    FileType.CSV: parse_csv,
-    FileType.JSON: parse_json,
+# Each format's parser is imported on first use (pypdf, openpyxl, python-docx, BeautifulSoup with
+# lxml: ~25 MB resident), so only the parsing workers load them, never the server at start-up.
+_PARSERS: dict[FileType, tuple[str, str]] = {
+    FileType.PDF: ("knowledge.pdf_files", "parse_pdf"),
+    FileType.DOCX: ("knowledge.office_files", "parse_docx"),
+    FileType.XLSX: ("knowledge.office_files", "parse_xlsx"),
+    FileType.MARKDOWN: ("knowledge.text_files", "parse_markdown"),
+    FileType.TEXT: ("knowledge.text_files", "parse_text"),
+    FileType.HTML: ("knowledge.text_files", "parse_html"),
+    FileType.CSV: ("knowledge.text_files", "parse_csv"),
+    FileType.JSON: ("knowledge.text_files", "parse_json"),
 }
 _WORKERS = 2
 # Parsers may leak or fragment memory on hostile files: a worker is replaced after this many.
@@ -76,7 +57,7 @@ def parse_document(data: bytes, limits: ParseLimits) -> ParsedDocument:
         raise FileTooLarge(f"The file is {len(data):,} bytes; the limit is {limits.max_bytes:,}.")
     file_type = detect_file_type(data)
     try:
-        return _PARSERS[file_type](data, limits)
+        return _parser(file_type)(data, limits)
     except KnowledgeError:
         raise
     except MemoryError as exc:
@@ -85,6 +66,14 @@ def parse_document(data: bytes, limits: ParseLimits) -> ParsedDocument:
         raise CorruptFile("The file is nested too deeply to be read.") from exc
     except Exception as exc:  # a third-party parser fails on bad input in its own ways
         raise CorruptFile(f"The {file_type.value} file cannot be read: {exc}.") from exc
+
+
+def _parser(file_type: FileType) -> Callable[[bytes, ParseLimits], ParsedDocument]:
+    module, name = _PARSERS[file_type]
+    parser: Callable[[bytes, ParseLimits], ParsedDocument] = getattr(
+        importlib.import_module(module), name
+    )
+    return parser
 
 
 def _on_alarm(signum: int, frame: FrameType | None) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # Imported only where files are parsed (the parsing workers), never by the server's start-up:
-# together ~15 MB resident that an idle server would hold (bench/README.md, First answer).
-PARSERS = ("openpyxl", "pypdf", "docx")
+# together ~25 MB resident that an idle server would hold (bench/README.md, First answer).
+PARSERS = ("openpyxl", "pypdf", "docx", "bs4", "lxml")
 START = """
 import asyncio, json, sys
 from api.app import create_app
