@@ -5,8 +5,8 @@ A search matches a chat when its title or any of its messages (on any branch) ho
 `core.fulltext`); each match comes with a snippet of the first message that does, to show why it
 matched. Which chats hold the words comes from an index of messages by chat (migration
 assistant_0018: on SQLite an FTS5 index whose rowids carry the chat, on PostgreSQL each chat's
-distinct words), not from a read of every message row that holds them. The built-in Chats toolkit searches the same way (`ChatSearchSource`), archived chats
-included.
+distinct words), not from a read of every message row that holds them. The built-in Chats
+toolkit searches the same way (`ChatSearchSource`), archived chats included.
 """
 
 from __future__ import annotations
@@ -130,6 +130,18 @@ async def matches(session: AsyncSession, *, chats: Sequence[Chat], q: str) -> di
     if not chats or terms is None:
         return found
     dialect = session.get_bind().dialect.name
+    ids = [chat.id for chat in chats]
+    stmt = _first_hits(ids, terms) if dialect == "sqlite" else _first_matches(ids, terms, dialect)
+    rows = await session.execute(stmt)
+    for chat_id, message_id, content in rows:
+        found[chat_id] = Match(message_id, fulltext.snippet(content, terms).text)
+    return found
+
+
+def _first_matches(
+    chat_ids: list[str], terms: fulltext.Terms, dialect: str
+) -> Select[str, str, str]:
+    """Each chat's first message holding the words (by time), through the message index."""
     first = (
         func.row_number()
         .over(partition_by=Message.chat_id, order_by=(Message.created_at, Message.id))
@@ -137,15 +149,24 @@ async def matches(session: AsyncSession, *, chats: Sequence[Chat], q: str) -> di
     )
     ranked = (
         select(Message.chat_id, Message.id, Message.content, first)
-        .where(
-            Message.chat_id.in_([chat.id for chat in chats]),
-            MESSAGES.matching(dialect, terms),
-        )
+        .where(Message.chat_id.in_(chat_ids), MESSAGES.matching(dialect, terms))
         .subquery()
     )
-    rows = await session.execute(
-        select(ranked.c.chat_id, ranked.c.id, ranked.c.content).where(ranked.c.n == 1)
+    return select(ranked.c.chat_id, ranked.c.id, ranked.c.content).where(ranked.c.n == 1)
+
+
+def _first_hits(chat_ids: list[str], terms: fulltext.Terms) -> Select[str, str, str]:
+    """SQLite: each chat's first message holding the words (the first written), found in the
+    index of messages by chat, whose rowids name chat and message: the matching messages of
+    other chats are skipped without reading their rows."""
+    index = table(CHAT_MESSAGES_FTS, sql_column("rowid"))
+    chat_of = index.c.rowid.op(">>")(32)
+    page: Select[int] = select(literal_column("assistant_chat.rowid")).where(Chat.id.in_(chat_ids))
+    hits = (
+        select(chat_of.label("chat"), func.min(index.c.rowid.op("&")(0xFFFFFFFF)).label("message"))
+        .where(literal_column(CHAT_MESSAGES_FTS).op("MATCH")(terms.fts5()), chat_of.in_(page))
+        .group_by(chat_of)
+        .subquery()
     )
-    for chat_id, message_id, content in rows:
-        found[chat_id] = Match(message_id, fulltext.snippet(content, terms).text)
-    return found
+    rowid: ColumnElement[int] = literal_column("assistant_message.rowid")
+    return select(Message.chat_id, Message.id, Message.content).join(hits, rowid == hits.c.message)
