@@ -7,13 +7,16 @@ server is ready), then:
   now   — logs in at once, makes an API token and sends ten chat answers (each the first turn of
           a new chat: the same work every time, title call included), one after another;
   idle  — logs in, waits until --idle seconds after ready (a person opening the page and
-          typing), noting when /metrics first shows LiteLLM loaded, then the same.
-Printed per run: start-up (spawn to ready), resident memory at ready, after the idle wait and
-after the ten answers, the server's CPU seconds at ready and before the first answer, time to the
-first token (`event: delta`) of answer 1, answer 10 and the median of answers 2-10 (from the
-message's POST), and, for `now`, from ready to answer 1's first token (login included).
+          typing), noting when /metrics first shows LiteLLM loaded, then the same;
+  cold  — as idle with the warm start off (SWITCHBOARD_WARM_START=false): memory before any
+          warm-up, and what the first answer then costs.
+Printed per run: start-up (spawn to ready), resident memory at ready (the warm-up has just
+begun), once warmed up (idle), after the idle wait, after answer 1 and after the ten answers,
+the server's CPU seconds at ready and before the first answer, time to the first token
+(`event: delta`) of answer 1, answer 10 and the median of answers 2-10 (from the message's
+POST), and, for `now`, from ready to answer 1's first token (login included).
 
-    .venv/bin/python bench/first_token.py [--runs 3] [--idle 10] [--scenario now idle]
+    .venv/bin/python bench/first_token.py [--runs 3] [--idle 10] [--scenario now idle cold]
 """
 
 from __future__ import annotations
@@ -50,7 +53,9 @@ class Run:
     scenario: str
     start_s: float = 0.0
     rss_ready: float = 0.0
+    rss_warm: float = float("nan")  # when /metrics first showed LiteLLM loaded (`idle`)
     rss_idle: float = float("nan")
+    rss_first: float = 0.0
     rss_after: float = 0.0
     cpu_ready: float = 0.0
     cpu_before_first: float = 0.0
@@ -103,9 +108,9 @@ async def warmed(base: str, auth: dict[str, str], seconds: float) -> float:
     return float("nan")
 
 
-async def answers(base: str, auth: dict[str, str]) -> tuple[list[float], float]:
-    """ANSWERS chat answers in new chats; their TTFTs in ms and when answer 1's first token came
-    (perf_counter)."""
+async def answers(base: str, auth: dict[str, str], run: Run, pid: int) -> float:
+    """ANSWERS chat answers in new chats, their TTFTs in ms into `run` (and the server's RSS
+    after answer 1); returns when answer 1's first token came (perf_counter)."""
     timeout = aiohttp.ClientTimeout(total=120)
     ttfts: list[float] = []
     first_at = 0.0
@@ -117,8 +122,10 @@ async def answers(base: str, auth: dict[str, str]) -> tuple[list[float], float]:
             turn = {"content": "Say something.", "stream": True}
             sent = time.perf_counter()
             ttfts.append(await stream_once(client, url, turn, auth, (b"event: delta",)))
-            first_at = first_at or sent + ttfts[0] / 1000
-    return ttfts, first_at
+            if not first_at:
+                first_at, run.rss_first = sent + ttfts[0] / 1000, rss_mb(pid)
+    run.ttft_ms = ttfts
+    return first_at
 
 
 async def one_run(scenario: str, idle: float, upstream: str, env: dict[str, str]) -> Run:
@@ -133,6 +140,7 @@ async def one_run(scenario: str, idle: float, upstream: str, env: dict[str, str]
         "SWITCHBOARD_ADMIN_PASSWORD": PASSWORD,
         "SWITCHBOARD_LOG_LEVEL": "WARNING",
         "SWITCHBOARD_PORT": str(port),
+        "SWITCHBOARD_WARM_START": "false" if scenario == "cold" else "true",
     }
     base = f"http://127.0.0.1:{port}"
     run = Run(scenario)
@@ -147,10 +155,12 @@ async def one_run(scenario: str, idle: float, upstream: str, env: dict[str, str]
         auth = await token(base)
         if scenario == "idle":
             run.warm_s = await warmed(base, auth, idle) - ready
+            run.rss_warm = rss_mb(proc.pid)
+        if scenario != "now":
             await asyncio.sleep(max(0.0, ready + idle - time.perf_counter()))
             run.rss_idle = rss_mb(proc.pid)
         run.cpu_before_first = cpu_seconds(proc.pid)
-        run.ttft_ms, first_at = await answers(base, auth)
+        first_at = await answers(base, auth, run, proc.pid)
         run.ready_to_first_ms = (first_at - ready) * 1000
         run.rss_after = rss_mb(proc.pid)
     finally:
@@ -183,7 +193,8 @@ def print_run(run: Run) -> None:
     rest = statistics.median(run.ttft_ms[1:])
     print(
         f"  {run.scenario:4}: ready in {run.start_s:.2f} s; RSS ready {run.rss_ready:.0f} MB, "
-        f"idle {run.rss_idle:.0f}, after {run.rss_after:.0f}; CPU s at ready {run.cpu_ready:.2f}, "
+        f"warm {run.rss_warm:.0f}, idle {run.rss_idle:.0f}, after answer 1 {run.rss_first:.0f}, "
+        f"after 10 {run.rss_after:.0f}; CPU s at ready {run.cpu_ready:.2f}, "
         f"before answer 1 {run.cpu_before_first:.2f}; TTFT answer 1 {run.ttft_ms[0]:.1f} ms, "
         f"answer 10 {run.ttft_ms[-1]:.1f}, median 2-10 {rest:.1f}; ready to answer 1's first "
         f"token {run.ready_to_first_ms:.0f} ms; LiteLLM loaded {run.warm_s:.1f} s after ready",
@@ -197,7 +208,9 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds idle before `idle`")
-    parser.add_argument("--scenario", nargs="+", choices=["now", "idle"], default=["now", "idle"])
+    parser.add_argument(
+        "--scenario", nargs="+", choices=["now", "idle", "cold"], default=["now", "idle", "cold"]
+    )
     args = parser.parse_args()
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {_commit()}", flush=True)
     load = os.getloadavg()[0]
@@ -207,11 +220,15 @@ def main() -> None:
         mine = [r for r in runs if r.scenario == scenario]
         first = statistics.median(r.ttft_ms[0] for r in mine)
         tenth = statistics.median(r.ttft_ms[-1] for r in mine)
-        ready = statistics.median(r.rss_ready for r in mine)
-        after = statistics.median(r.rss_after for r in mine)
+        rss = {
+            name: statistics.median(getattr(r, f"rss_{name}") for r in mine)
+            for name in ("ready", "warm", "idle", "first", "after")
+        }
         print(
             f"{scenario}: medians over {len(mine)} runs: TTFT answer 1 {first:.1f} ms, "
-            f"answer 10 {tenth:.1f} ms; RSS ready {ready:.0f} MB, after answers {after:.0f} MB"
+            f"answer 10 {tenth:.1f} ms; RSS MB ready {rss['ready']:.0f}, warmed up "
+            f"{rss['warm']:.0f}, idle {rss['idle']:.0f}, after answer 1 {rss['first']:.0f}, "
+            f"after 10 {rss['after']:.0f}"
         )
 
 
