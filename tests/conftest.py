@@ -28,6 +28,17 @@ from tests.toolkits.servers import build_tool_server, mcp_app, serve  # noqa: E4
 passwords.use_parameters(CHEAPEST)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks (--dist loadgroup)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep a module's tests that share a module-scoped fixture (an app, a served process, a
+    browser) on one xdist worker: dealt out one by one, both workers would set it up."""
+    for item in items:
+        definitions = getattr(item, "_fixtureinfo").name2fixturedefs.values()  # noqa: B009
+        shared = any(chain[-1].scope == "module" for chain in definitions)
+        if shared and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
