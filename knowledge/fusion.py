@@ -7,12 +7,15 @@ chunks therefore always return the same order, which rank fusion alone does not 
 chunk ranked 3rd by meaning and one ranked 3rd by keywords score exactly alike).
 
 Weighted reciprocal rank fusion: a chunk at 1-based rank `r` of list `i` earns
-`weights[i] / (k + r)`. How deep each list is read and how much each weighs were tuned on the
-labelled documentation set of `bench/retrieval.py` (128 questions on Python's docs, see
-bench/README.md): reading 150 candidates per list instead of 40 lets a passage that only one
-list ranks well (a paraphrase sharing few words with its page) survive the fusion. Weighting
-the dense list ×2 scored a little better there but lets a bare exact-code search (no identifier
-list) lose its exact match to the nearest vector, so the lists weigh alike.
+`weights[i] / (k + r)`. How deep each list is read, `k` and the weights were tuned on the
+labelled documentation set of `bench/retrieval.py` (128 questions on Python's docs, two thirds
+tuned on and one third held out, see bench/README.md): reading 150 candidates per list instead
+of 40 lets a passage that only one list ranks well (a paraphrase sharing few words with its page)
+survive the fusion; `k` = 20 (instead of the customary 60) lets a list's first few hits count
+more than its long tail. A query asked in prose (`knowledge.sparse.looks_like_code` finds no
+name, code or call in it) weighs the dense list ×1.5 (`PROSE_FUSION`): meaning matters more
+than shared words there. A query naming code keeps the lists level (`DEFAULT_FUSION`): weighting
+dense ×2 for every query let a bare exact-code search lose its match to the nearest vector.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
-RRF_K = 60
+RRF_K = 20
+PROSE_DENSE_WEIGHT = 1.5
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -41,6 +45,7 @@ class FusionOptions:
 
 
 DEFAULT_FUSION = FusionOptions()
+PROSE_FUSION = FusionOptions(dense_weight=PROSE_DENSE_WEIGHT)
 
 
 class Ranked(Protocol):

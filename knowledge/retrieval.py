@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from knowledge.embeddings import Embedder
+from knowledge.fusion import DEFAULT_FUSION, PROSE_FUSION, FusionOptions
 from knowledge.index import SearchHit, SearchMode, TenantScope, VectorIndex
-from knowledge.sparse import identifier_vector, query_vector
+from knowledge.sparse import identifier_vector, looks_like_code, query_vector
 
 _SNIPPET_CHARS = 300
 _RERANK_CANDIDATES = 20
@@ -68,6 +69,12 @@ def _passage(hit: SearchHit, score: float) -> Passage:
     return Passage(text=hit.text, score=score, chunk_index=hit.chunk_index, citation=citation)
 
 
+def fusion_for(query: str) -> FusionOptions:
+    """How a query's candidate lists are fused: a prose question leans on meaning, a query
+    naming code keeps the lists level (`knowledge.fusion`)."""
+    return DEFAULT_FUSION if looks_like_code(query) else PROSE_FUSION
+
+
 def retrieve(
     *,
     index: VectorIndex,
@@ -99,6 +106,7 @@ def retrieve(
         file_ids=file_ids,
         folder_ids=folder_ids,
         mode=mode,
+        fusion=fusion_for(query),
     )
     if reranker is None or not hits:
         return [_passage(hit, hit.score) for hit in hits]

@@ -97,6 +97,14 @@ _STOPWORDS = frozenset(
 )
 _MAX_TERM_CHARS = 64
 _HAS_DIGIT = re.compile(r"\d")
+# What marks a query as naming code rather than asking in prose: a name joined by `_ . / : # @`
+# (`json.dumps`, `sort_keys`, `Europe/Paris`, `0.1`), a hyphenated code holding a digit
+# (`INV-2024-0042`, `SHA-256`; `hard-to-guess` is prose), camelCase or CamelCase (`ValueError`),
+# a call `f()`. A bare number or word with digits alone (`70`, `base64`) is not enough.
+_CODE = re.compile(
+    r"[^\W_]+(?:[_./:#@][^\W_]+)+|\w*\d\w*(?:-\w+)+|\w+-\w*\d\w*"
+    r"|\b[a-z]+[A-Z]\w*|\b[A-Z][a-z]+[A-Z]\w*|\w\(\)|\b\w*_\w*\b"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +169,11 @@ def identifier_vector(text: str) -> SparseVector:
     two of the fused lists instead of one, and rank fusion does not drown the exact match.
     """
     return _vector({term_id(term): 1.0 for term in terms(text) if _HAS_DIGIT.search(term)})
+
+
+def looks_like_code(text: str) -> bool:
+    """Whether a query names code, identifiers or numbers (else it is prose, asked in words)."""
+    return _CODE.search(text) is not None
 
 
 def _vector(weights: dict[int, float]) -> SparseVector:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from knowledge.sparse import SparseVector, document_vector, query_vector, term_id, terms
+from knowledge.fusion import DEFAULT_FUSION, PROSE_FUSION
+from knowledge.retrieval import fusion_for
+from knowledge.sparse import (
+    SparseVector,
+    document_vector,
+    looks_like_code,
+    query_vector,
+    term_id,
+    terms,
+)
 
 
 def test_identifiers_are_kept_whole_and_split_into_parts() -> None:
@@ -46,3 +55,13 @@ def test_the_identifier_vector_keeps_only_codes_and_numbers() -> None:
     expected = {term_id(term) for term in ("kx-4821-b", "4821", "2024")}
     assert set(vector.indices) == expected
     assert identifier_vector("no codes here").indices == []
+
+
+def test_prose_questions_lean_on_meaning_and_code_queries_keep_the_lists_level() -> None:
+    for prose in ("How do I copy a folder?", "a hard-to-guess token", "non-ASCII in 70 columns"):
+        assert not looks_like_code(prose)
+        assert fusion_for(prose) == PROSE_FUSION
+    for code in ("KX-2291-C", "json.dumps sort_keys", "__init_subclass__", "ValueError", "f()"):
+        assert looks_like_code(code)
+        assert fusion_for(code) == DEFAULT_FUSION
+    assert PROSE_FUSION.dense_weight > DEFAULT_FUSION.dense_weight == 1.0
