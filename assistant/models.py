@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import clock
@@ -16,6 +25,8 @@ class Chat(IdMixin, TimestampMixin, Base):
     """A conversation owned by the user who started it."""
 
     __tablename__ = "assistant_chat"
+    # The chat list's order (migration assistant_0019).
+    __table_args__ = (Index("ix_assistant_chat_list_order", "user_id", "pinned", "updated_at"),)
 
     user_id: Mapped[str] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"), index=True)
     title: Mapped[str] = mapped_column(String(300), default="New chat")
