@@ -216,10 +216,13 @@ def _parse_events(events: list[bytes]) -> tuple[list[Chunk], bool]:
     """The chunks of complete SSE events, and whether `[DONE]` was among them."""
     batch: list[Chunk] = []
     for event in events:
-        lines = [line for line in event.split(b"\n") if line.startswith(b"data:")]
-        if not lines:
-            continue
-        data = b"\n".join(line[5:].strip() for line in lines)
+        if event.startswith(b"data:") and b"\n" not in event:  # one line: nearly every event
+            data = event[5:].strip()
+        else:
+            lines = [line for line in event.split(b"\n") if line.startswith(b"data:")]
+            if not lines:
+                continue
+            data = b"\n".join(line[5:].strip() for line in lines)
         if data == b"[DONE]":
             return batch, True
         chunk = parse_chunk(json.loads(data))
@@ -230,15 +233,17 @@ def _parse_events(events: list[bytes]) -> tuple[list[Chunk], bool]:
 
 def parse_chunk(raw: dict[str, Any]) -> Chunk:
     """The parts of an OpenAI chunk Switchboard needs."""
-    chunk = Chunk(raw=raw)
     usage = raw.get("usage")
-    if isinstance(usage, dict):
-        chunk.usage = usage_of(usage)
-    choices = raw.get("choices") or []
-    if choices:
-        delta = choices[0].get("delta") or {}
-        chunk.text = delta.get("content") or ""
-        chunk.reasoning = reasoning_in(delta)
-        chunk.finish_reason = choices[0].get("finish_reason")
-        chunk.tool_calls = list(delta.get("tool_calls") or [])
-    return chunk
+    used = usage_of(usage) if isinstance(usage, dict) else None
+    choices = raw.get("choices")
+    if not choices:
+        return Chunk(raw=raw, usage=used)
+    delta = choices[0].get("delta") or {}
+    return Chunk(
+        raw=raw,
+        usage=used,
+        text=delta.get("content") or "",
+        reasoning=reasoning_in(delta),
+        finish_reason=choices[0].get("finish_reason"),
+        tool_calls=list(delta.get("tool_calls") or ()),
+    )
