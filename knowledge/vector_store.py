@@ -66,9 +66,11 @@ class VectorStore:
         Raises:
             VectorStoreUnavailable: several workers and no Qdrant server configured.
         """
-        index = self.index()
-        if isinstance(index, UnavailableIndex):
-            raise VectorStoreUnavailable(index.reason)
+        # Decided from the settings, without building the index: the server's start-up asks,
+        # and Qdrant Edge's module (~6 MB resident) is then loaded by the first use instead.
+        reason = unavailable_reason(qdrant_url=self.config.qdrant_url, workers=self.config.workers)
+        if reason is not None:
+            raise VectorStoreUnavailable(reason)
 
     def index(self) -> VectorIndex:
         """The vector index (nothing is connected until it is used)."""
@@ -238,26 +240,33 @@ def open_vector_index(
     opens qdrant-client's local mode in that folder (pure Python and one process only: for
     trying the server code path without a server, not for production).
     """
+    reason = unavailable_reason(qdrant_url=qdrant_url, workers=workers)
+    if reason is not None:
+        return UnavailableIndex(reason)
     if qdrant_url.startswith(_LOCAL_SCHEME):
         from knowledge.index_server import ServerIndex
 
-        if workers > 1:
-            return UnavailableIndex(
-                "qdrant-client's local mode (a file:// SWITCHBOARD_QDRANT_URL) serves one "
-                "process; with several workers set SWITCHBOARD_QDRANT_URL to a Qdrant server."
-            )
         path = qdrant_url.removeprefix(_LOCAL_SCHEME)
         return ServerIndex(path=path, collection=collection)
     if qdrant_url:
         from knowledge.index_server import ServerIndex
 
         return ServerIndex(url=qdrant_url, api_key=qdrant_api_key, collection=collection)
-    if workers > 1:
-        index: VectorIndex = UnavailableIndex(
-            "The embedded vector store serves one process; with several workers set "
-            "SWITCHBOARD_QDRANT_URL to a Qdrant server."
-        )
-        return index
     from knowledge.index_edge import EdgeIndex
 
     return EdgeIndex(data_dir / "qdrant-edge" / collection)
+
+
+def unavailable_reason(*, qdrant_url: str, workers: int) -> str | None:
+    """Why these settings leave this process without a vector store, or None."""
+    if workers <= 1 or (qdrant_url and not qdrant_url.startswith(_LOCAL_SCHEME)):
+        return None
+    if qdrant_url:
+        return (
+            "qdrant-client's local mode (a file:// SWITCHBOARD_QDRANT_URL) serves one "
+            "process; with several workers set SWITCHBOARD_QDRANT_URL to a Qdrant server."
+        )
+    return (
+        "The embedded vector store serves one process; with several workers set "
+        "SWITCHBOARD_QDRANT_URL to a Qdrant server."
+    )

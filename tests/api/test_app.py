@@ -27,7 +27,7 @@ asyncio.run(start())
 """
 
 
-def test_start_up_imports_no_document_parser(tmp_path: Path) -> None:
+def test_start_up_imports_no_document_parser_or_vector_store(tmp_path: Path) -> None:
     # A fresh interpreter: this test process has imported the parsers through other tests.
     env = {**os.environ, "SWITCHBOARD_LOG_LEVEL": "WARNING"}
     done = subprocess.run(
@@ -42,3 +42,4 @@ def test_start_up_imports_no_document_parser(tmp_path: Path) -> None:
     modules = json.loads(done.stdout.strip().splitlines()[-1])
     assert "api.routes.library" in modules  # the routes that take uploads are there
     assert [m for m in modules if m.split(".")[0] in PARSERS] == []
+    assert "qdrant_edge" not in modules  # the embedded vector store loads on first use
