@@ -278,8 +278,10 @@ def measure_indexing(
         spent = cpu_with_children() - cpu
     after = rss_mb(pid)
     shutdown_parsing_workers()
-    idle_started = time.monotonic()
-    while embedder.running and time.monotonic() - idle_started < 6 * IDLE_SECONDS:
+    # Until the embedding worker stopped by itself and every worker process is gone (left:
+    # this process and multiprocessing's resource tracker).
+    deadline = time.monotonic() + 6 * IDLE_SECONDS
+    while time.monotonic() < deadline and (embedder.running or len(family(pid)) > 2):
         time.sleep(0.1)
     gc.collect()
     print(
