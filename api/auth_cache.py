@@ -18,6 +18,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import make_transient_to_detached
 
 from core import clock
+from core.database import loaded
 from core.models import ApiToken, LoginSession, User
 
 TTL_SECONDS = 5.0
@@ -63,6 +64,9 @@ def _values(obj: object) -> dict[str, Any]:
 
 
 def _detached(cls: type[_T], values: dict[str, Any]) -> _T:
-    obj = cls(**values)
+    """A detached object of `values`, as a query would load it: the values set as loaded (no
+    change history), not through the constructor's per-attribute events (a fifth of the cost of
+    authenticating a request, on every request)."""
+    obj = loaded(cls, values)
     make_transient_to_detached(obj)
     return obj

@@ -30,7 +30,7 @@ from billing.models import Budget, Reservation, Seat
 from billing.ratelimits import NO_LIMITS, Headroom, RateLimits
 from core import clock
 from core.catalog import CatalogModel
-from core.database import run_write
+from core.database import loaded, run_write
 from core.errors import InvalidInput
 from core.ids import new_id
 from core.models import User
@@ -195,7 +195,7 @@ class _Attempt:
         )
         if self.headroom is not None:
             self.headroom(left)
-        return Reservation(**values)
+        return loaded(Reservation, values)
 
     def _worst_case(self, found: Sequence[Budget]) -> int:
         price = self.model.price

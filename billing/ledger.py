@@ -21,7 +21,7 @@ from billing.models import BudgetCounter, LedgerEntry, Reservation
 from billing.schemas import Outcome as Outcome  # re-exported: callers name ledger.Outcome
 from core import clock
 from core.catalog import Price
-from core.database import run_write
+from core.database import loaded, run_write
 from core.ids import new_id
 
 RESERVATIONS = cast(Table, Reservation.__table__)
@@ -266,7 +266,7 @@ def _record(
         "created_at": clock.now(),
     }
     connection.execute(_INSERT_ENTRY, values)
-    entry = LedgerEntry(**values)
+    entry = loaded(LedgerEntry, values)
     if also is not None:
         also(connection, entry)
     for counter_id in sorted(reservation.counter_ids):
