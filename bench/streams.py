@@ -310,6 +310,9 @@ async def bench(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    # `timeout` and friends stop with SIGTERM: exit through the context managers, which stop
+    # the servers this started.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--open", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=30.0)
