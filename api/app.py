@@ -347,6 +347,7 @@ def _knowledge(
         embedding_model=settings.embedding_model,
         embedding_backend=settings.embedding_backend,
         cache_dir=settings.embedding_cache_dir,
+        embedding_idle_seconds=settings.embedding_idle_seconds,
     )
     config = KnowledgeConfig(
         vectors=vectors,

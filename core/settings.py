@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     # embeds with the models.yaml entry named by embedding_model, metered by billing.
     embedding_backend: Literal["onnx", "torch", "hash", "litellm"] = "onnx"
     embedding_cache_dir: Path | None = None
+    # The local model runs in a worker process that stops after this long without a call (its
+    # memory goes back to the system; the next search or upload starts it again, ~1-3 s).
+    embedding_idle_seconds: float = Field(default=600.0, ge=5.0)
     # Library uploads and parsing limits; library-sync reads server folders under this root only.
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     max_files_per_upload: int = Field(default=20, ge=1, le=1000)

@@ -3,9 +3,10 @@
 The local model (ONNX Runtime or torch) costs a process 140 MB or more once loaded, and indexing
 grows ONNX Runtime's memory arena by ~100 MB more, which it never returns. `WorkerEmbedder` runs
 the model in one spawned process instead (`load_embedder` there, with its export cache), sends it
-texts and takes vectors back, and stops that process after `idle_seconds` without a call; the
-next call starts it again (~1 s: a fresh interpreter loads the exported model). The server keeps
-only the model's name and vector size.
+texts and takes vectors back, and stops that process after `idle_seconds` without a call
+(`SWITCHBOARD_EMBEDDING_IDLE_SECONDS`, 10 minutes by default); the next call starts it again
+(~1 s: a fresh interpreter loads the exported model). The server keeps only the model's name and
+vector size.
 
 Vectors are the same as in-process: the worker runs the same embedder, one text per run. Long
 calls are sent in slices of `SLICE` texts, one slice at a time, so a search's query waits behind
@@ -26,7 +27,7 @@ from typing import Any, Literal, TypeVar
 from knowledge.embeddings import Backend, load_embedder
 from knowledge.errors import EmbeddingModelUnavailable
 
-IDLE_SECONDS = 60.0
+IDLE_SECONDS = 600.0
 SLICE = 16
 Kind = Literal["documents", "queries"]
 T = TypeVar("T")
@@ -182,13 +183,19 @@ _sharing = threading.Lock()
 
 
 def worker_embedder(
-    model: str = "", *, backend: Backend = "onnx", cache_dir: Path
+    model: str = "",
+    *,
+    backend: Backend = "onnx",
+    cache_dir: Path,
+    idle_seconds: float = IDLE_SECONDS,
 ) -> WorkerEmbedder:
     """The process's one worker embedder for a model, backend and export cache."""
     key = (model, backend, str(cache_dir))
     with _sharing:
         if key not in _shared:
-            _shared[key] = WorkerEmbedder(model, backend=backend, cache_dir=cache_dir)
+            _shared[key] = WorkerEmbedder(
+                model, backend=backend, cache_dir=cache_dir, idle_seconds=idle_seconds
+            )
         return _shared[key]
 
 

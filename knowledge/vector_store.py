@@ -45,6 +45,7 @@ class VectorStoreConfig:
     embedding_model: str = ""
     embedding_backend: EmbeddingBackend = "onnx"
     cache_dir: Path | None = None
+    embedding_idle_seconds: float = 600.0
 
 
 class VectorStore:
@@ -117,7 +118,10 @@ class VectorStore:
         cache = self.config.cache_dir or self.config.data_dir / "models"
         # In a worker process that stops when idle: the server gives the model's memory back.
         return worker_embedder(
-            self.config.embedding_model, backend=self.config.embedding_backend, cache_dir=cache
+            self.config.embedding_model,
+            backend=self.config.embedding_backend,
+            cache_dir=cache,
+            idle_seconds=self.config.embedding_idle_seconds,
         )
 
     def take_model_change(self) -> bool:
