@@ -145,6 +145,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         services.toolkits.start()
         drain.listen()
         heap.freeze_long_lived()  # what start-up made (migrations, token tables) stays
+        trimmer = asyncio.create_task(heap.trim_forever(), name="heap trim")
         if settings.warm_start:
             services.gateway.warm_up()  # the first answer does not wait for LiteLLM's import
         try:
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
             drain.stop_listening()
             telemetry.shutdown(app, tracing)
             sweeper.cancel()
+            trimmer.cancel()
             sender.cancel()  # an attempt in flight is recorded before it stops
             await asyncio.gather(sender, return_exceptions=True)
             catalog_poll.cancel()
