@@ -8,7 +8,10 @@ index alone that costs a read of each matching message's row for its chat (0.36 
   shifted left 32 bits plus the message's rowid, so a match yields its chat (`rowid >> 32`)
   without a table read. Triggers keep it: a message's text in on insert, out and in again on a
   change, out on delete (a chat's rows go before the chat: its messages' delete triggers can no
-  longer find its rowid).
+  longer find its rowid). Like the other FTS5 indexes (`core.fulltext`), it follows rowids,
+  which a manual `VACUUM` may renumber: after one, empty it
+  (`INSERT INTO assistant_chat_message_fts(assistant_chat_message_fts) VALUES('delete-all')`)
+  and fill it again with the last statement of `SQLITE` below.
 
 On PostgreSQL nothing: a per-chat tsvector (each chat's distinct words, GIN-indexed) was tried
 and dropped within the hour it was committed. Those vectors are TOASTed, and the planner
