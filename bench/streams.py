@@ -232,7 +232,7 @@ async def open_phase(
 
             rows.append(await open_at_once("switchboard /v1", v1, sb.pid, args.open, args.seconds))
             if args.chat:
-                chat = await chat_call(base, auth, args.open, 1)
+                chat = await chat_call(base, auth, args.open + 1, 1)  # +1: the warm-up's
                 rows.append(
                     await open_at_once("switchboard chat", chat, sb.pid, args.open, args.seconds)
                 )
