@@ -85,7 +85,10 @@ class ChatPage {
     if (opening) await this.openChat();
     else this.showStarters();
     this.input.disabled = false;
-    this.input.focus();
+    // Never take the focus from a control the person reached while the page loaded (the search
+    // box, the theme picker): what they type must stay where they are typing.
+    const focused = document.activeElement;
+    if (!focused || focused === document.body) this.input.focus();
   }
 
   fillModels(models) {
