@@ -146,7 +146,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         drain.listen()
         heap.freeze_long_lived()  # what start-up made (migrations, token tables) stays
         trimmer = asyncio.create_task(heap.trim_forever(), name="heap trim")
-        if settings.warm_start:
+        if settings.warm_start == "start":
             services.gateway.warm_up()  # the first answer does not wait for LiteLLM's import
         try:
             async with mcp.server.session_manager.run():

@@ -88,7 +88,8 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 async def get_principal(request: Request, services: ServicesDep) -> Principal:
     """The caller, from a Bearer API token (on `/v1` also in `x-api-key`) or a session cookie
-    (with CSRF on writes).
+    (with CSRF on writes). The first signed-in request warms the model gateway up (by default:
+    `SWITCHBOARD_WARM_START=sign-in`), so that caller's first answer does not wait for LiteLLM.
 
     Auth reads in a session of its own, so the request's session starts its transaction (and
     SQLite snapshot) only when the route first touches the database.
@@ -100,6 +101,13 @@ async def get_principal(request: Request, services: ServicesDep) -> Principal:
     known: Principal | None = request.scope.get(PRINCIPAL_KEY)
     if known is not None:  # resolved before the body was read (`api.body_limits`)
         return known
+    principal = await _principal(request, services)
+    if services.settings.warm_start == "sign-in":
+        services.gateway.warm_up("a first signed-in request")  # once: later calls return at once
+    return principal
+
+
+async def _principal(request: Request, services: Services) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, credential = header.partition(" ")
     if scheme.lower() == "bearer" and credential:

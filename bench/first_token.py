@@ -9,14 +9,17 @@ server is ready), then:
   idle  — logs in, waits until --idle seconds after ready (a person opening the page and
           typing), noting when /metrics first shows LiteLLM loaded, then the same;
   cold  — as idle with the warm start off (SWITCHBOARD_WARM_START=false): memory before any
-          warm-up, and what the first answer then costs.
+          warm-up, and what the first answer then costs;
+  signin — the default warm start (SWITCHBOARD_WARM_START=sign-in): nobody signs in until
+          --idle seconds after ready (memory of an unused server), then one logs in (which starts
+          the warm-up), types for --idle seconds and sends (`now` and `idle` warm at start-up).
 Printed per run: start-up (spawn to ready), resident memory at ready (the warm-up has just
 begun), once warmed up (idle), after the idle wait, after answer 1 and after the ten answers,
 the server's CPU seconds at ready and before the first answer, time to the first token
 (`event: delta`) of answer 1, answer 10 and the median of answers 2-10 (from the message's
 POST), and, for `now`, from ready to answer 1's first token (login included).
 
-    .venv/bin/python bench/first_token.py [--runs 3] [--idle 10] [--scenario now idle cold]
+    .venv/bin/python bench/first_token.py [--runs 3] [--idle 10] [--scenario now idle cold signin]
 """
 
 from __future__ import annotations
@@ -62,6 +65,9 @@ class Run:
     ready_to_first_ms: float = 0.0
     warm_s: float = float("nan")  # ready to LiteLLM loaded (/metrics), in `idle`
     ttft_ms: list[float] = field(default_factory=list)
+
+
+WARM_START = {"now": "start", "idle": "start", "cold": "off", "signin": "sign-in"}
 
 
 async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
@@ -140,7 +146,7 @@ async def one_run(scenario: str, idle: float, upstream: str, env: dict[str, str]
         "SWITCHBOARD_ADMIN_PASSWORD": PASSWORD,
         "SWITCHBOARD_LOG_LEVEL": "WARNING",
         "SWITCHBOARD_PORT": str(port),
-        "SWITCHBOARD_WARM_START": "false" if scenario == "cold" else "true",
+        "SWITCHBOARD_WARM_START": WARM_START[scenario],
     }
     base = f"http://127.0.0.1:{port}"
     run = Run(scenario)
@@ -152,13 +158,19 @@ async def one_run(scenario: str, idle: float, upstream: str, env: dict[str, str]
         ready = time.perf_counter()
         run.start_s = ready - started
         run.rss_ready, run.cpu_ready = rss_mb(proc.pid), cpu_seconds(proc.pid)
-        auth = await token(base)
-        if scenario == "idle":
-            run.warm_s = await warmed(base, auth, idle) - ready
-            run.rss_warm = rss_mb(proc.pid)
-        if scenario != "now":
+        if scenario == "signin":  # nobody signed in yet: the unused server's memory
             await asyncio.sleep(max(0.0, ready + idle - time.perf_counter()))
             run.rss_idle = rss_mb(proc.pid)
+            ready = time.perf_counter()  # from here: the person signs in, then types
+        auth = await token(base)
+        if scenario in ("idle", "signin"):
+            run.warm_s = await warmed(base, auth, idle) - ready
+            run.rss_warm = rss_mb(proc.pid)
+        if scenario in ("idle", "cold"):
+            await asyncio.sleep(max(0.0, ready + idle - time.perf_counter()))
+            run.rss_idle = rss_mb(proc.pid)
+        elif scenario == "signin":
+            await asyncio.sleep(max(0.0, ready + idle - time.perf_counter()))
         run.cpu_before_first = cpu_seconds(proc.pid)
         first_at = await answers(base, auth, run, proc.pid)
         run.ready_to_first_ms = (first_at - ready) * 1000
@@ -192,7 +204,7 @@ async def bench(args: argparse.Namespace) -> list[Run]:
 def print_run(run: Run) -> None:
     rest = statistics.median(run.ttft_ms[1:])
     print(
-        f"  {run.scenario:4}: ready in {run.start_s:.2f} s; RSS ready {run.rss_ready:.0f} MB, "
+        f"  {run.scenario:6}: ready in {run.start_s:.2f} s; RSS ready {run.rss_ready:.0f} MB, "
         f"warm {run.rss_warm:.0f}, idle {run.rss_idle:.0f}, after answer 1 {run.rss_first:.0f}, "
         f"after 10 {run.rss_after:.0f}; CPU s at ready {run.cpu_ready:.2f}, "
         f"before answer 1 {run.cpu_before_first:.2f}; TTFT answer 1 {run.ttft_ms[0]:.1f} ms, "
@@ -208,9 +220,7 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds idle before `idle`")
-    parser.add_argument(
-        "--scenario", nargs="+", choices=["now", "idle", "cold"], default=["now", "idle", "cold"]
-    )
+    parser.add_argument("--scenario", nargs="+", choices=list(WARM_START), default=list(WARM_START))
     args = parser.parse_args()
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {_commit()}", flush=True)
     load = os.getloadavg()[0]

@@ -70,9 +70,11 @@ class Settings(BaseSettings):
     stream_buffer_ttl_seconds: float = Field(default=300.0, ge=0)
     default_max_tokens: int = Field(default=1024, ge=1)
     fast_path: bool = True
-    # Import LiteLLM and build its router in a background thread right after start-up, so the
-    # first answer does not wait seconds for them; false keeps them out until the first model call.
-    warm_start: bool = True
+    # When to import LiteLLM and build its router in a background thread (~185 MB), so the first
+    # answer does not wait seconds for them: at the first signed-in request (a person opening the
+    # page; the default: an unused server stays small), right after start-up, or never (the first
+    # model call pays). `true`/`false` mean `start`/`off`.
+    warm_start: Literal["sign-in", "start", "off"] = "sign-in"
     # /v1/embeddings: inputs, and tokens in all, one request may carry (OpenAI's own caps).
     embedding_max_inputs: int = Field(default=2048, ge=1, le=100_000)
     embedding_max_tokens: int = Field(default=300_000, ge=1)
@@ -179,6 +181,16 @@ class Settings(BaseSettings):
             except json.JSONDecodeError as exc:
                 raise ValueError(f"is not valid JSON ({exc.msg}); or give a comma list") from None
         return [item.strip() for item in text.split(",") if item.strip()]
+
+    @field_validator("warm_start", mode="before")
+    @classmethod
+    def _warm_start(cls, value: object) -> object:
+        """`true`/`false`, as this setting once was, mean `start`/`off`."""
+        if isinstance(value, bool):
+            return "start" if value else "off"
+        if isinstance(value, str) and value.strip().lower() in {"true", "false", "1", "0"}:
+            return "start" if value.strip().lower() in {"true", "1"} else "off"
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -14,13 +14,14 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import ProviderError, ProviderRejected
+from assistant.gateway import warm
 from assistant.gateway.chunks import Chunk
 from assistant.gateway.failures import domain_error, probe_failure
 from assistant.gateway.litellm_stream import LAZY_STREAMS, chunks_of, opened
 from assistant.gateway.picks import Picks
 from assistant.gateway.relay import Relay, target_of
 from assistant.gateway.vectors import Embedded, Inputs, LocalEmbeddings, in_batches, vectors_of
-from core import heap, tokens
+from core import heap
 from core.catalog import LOCAL_PROVIDER, Catalog, CatalogModel
 from core.environment import prepare_offline
 from core.provider_hosts import ProviderHosts, api_base_of
@@ -40,7 +41,6 @@ _RETRIED_AS = {
 }
 _loaded: ModuleType | None = None
 _loading = threading.Lock()
-_warming = threading.Event()  # a warm start is under way (Gateway.warm_up)
 
 
 def _litellm() -> ModuleType:
@@ -63,7 +63,7 @@ def _litellm() -> ModuleType:
 def state() -> int:
     """LiteLLM in this process: 0 not loaded, 1 loading (a warm start under way, or a first
     call's import), 2 loaded (and warmed up, when a warm start was asked for)."""
-    if _warming.is_set() or (_loaded is None and _loading.locked()):
+    if warm.warming.is_set() or (_loaded is None and _loading.locked()):
         return 1
     return 0 if _loaded is None else 2
 
@@ -93,6 +93,7 @@ class Gateway:
         self._model_list = catalog.router_model_list()
         self._router: Router | None = None
         self._building = threading.Lock()
+        self._warm_asked = False
 
     @property
     def router(self) -> Router:
@@ -119,27 +120,12 @@ class Gateway:
         router = self._router
         return router if router is not None else await asyncio.to_thread(self._built)
 
-    def warm_up(self) -> None:
+    def warm_up(self, reason: str = "start-up") -> None:
         """Import LiteLLM and build the router in a background thread now, so the first model
-        call does not wait seconds for them (bench/first_token.py)."""
-        _warming.set()
-        threading.Thread(target=self._warm, name="gateway warm-up", daemon=True).start()
-
-    def _warm(self) -> None:
-        try:
-            self._built()
-            names = sorted({str(entry["model_name"]) for entry in self._model_list})
-            for name in names:
-                tokens.encoding_for(name)  # tiktoken reads its table on first use
-            chats = [n for n in names if n in self.catalog.models and _chats(self.catalog, n)]
-            if chats:  # a throwaway router on a loop of its own: nothing is kept
-                asyncio.run(_rehearse(_litellm().Router(model_list=self._model_list), chats[0]))
-            tokens.compact_tables()  # its rehearsal loads tiktoken tables of LiteLLM's own
-            heap.return_free_memory()  # what the import and rehearsal freed goes back to the OS
-        except Exception:
-            log.exception("warming up the model gateway failed; the first model call will retry")
-        finally:
-            _warming.clear()
+        call does not wait seconds for them (bench/first_token.py); once per gateway."""
+        if not self._warm_asked:
+            self._warm_asked = True
+            warm.start(self, reason)
 
     def reload(self) -> None:
         """Rebuild LiteLLM's router after the catalog changed (not when only access changed);
@@ -373,21 +359,6 @@ class Gateway:
             raise _domain_error(exc, model.name) from exc
         vectors = vectors_of(response.data or [], len(texts), model.name)
         return vectors, _prompt_tokens(getattr(response, "usage", None))
-
-
-def _chats(catalog: Catalog, name: str) -> bool:
-    return catalog.models[name].mode == "chat"
-
-
-async def _rehearse(router: Router, model: str) -> None:
-    """A process's first routing and first LiteLLM completion import ~300 more of its modules
-    (loggers, files, streaming): one of each, answered by LiteLLM itself (`mock_response`), so
-    nothing is sent to a provider, logged (`no-log`) or billed."""
-    await router.async_get_available_deployment(model=model, request_kwargs={})
-    messages = [{"role": "user", "content": "Hi"}]
-    options: dict[str, Any] = {"mock_response": "Hi", "stream": True, "no-log": True}
-    async for _ in await router.acompletion(model=model, messages=messages, **options):
-        pass
 
 
 def _prompt_tokens(usage: Any) -> int:

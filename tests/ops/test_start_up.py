@@ -88,13 +88,18 @@ def _gateway_state(metrics: str) -> float:
     return float(line.split()[-1])
 
 
-@pytest.mark.parametrize("warm", [True, False])
-async def test_a_served_app_loads_litellm_after_start_up_unless_warm_start_is_off(
-    warm: bool, fake_upstream_server: FakeUpstream, tmp_path: Path
+@pytest.mark.parametrize("warm", ["start", "sign-in", "off"])
+async def test_a_served_app_warms_litellm_up_at_start_up_or_at_the_first_signed_in_request(
+    warm: str, fake_upstream_server: FakeUpstream, tmp_path: Path
 ) -> None:
-    # A fresh server's first answer would otherwise wait seconds for LiteLLM's import.
-    env = {"SWITCHBOARD_WARM_START": str(warm).lower()}
+    # A fresh server's first answer would otherwise wait seconds for LiteLLM's import; an unused
+    # one need not hold its ~185 MB (sign-in, the default, waits for someone to sign in).
+    env = {"SWITCHBOARD_WARM_START": warm, "SWITCHBOARD_LOG_LEVEL": "INFO"}
     with serve(tmp_path, fake_upstream_server.base_url, env=env) as served:
+        async with httpx.AsyncClient(base_url=served.url) as anonymous:
+            assert (await anonymous.get("/api/health")).status_code == 200
+            assert (await anonymous.get("/api/chats")).status_code == 401
+        before_sign_in = served.output()
         async with httpx.AsyncClient(base_url=served.url, headers=served.headers) as client:
 
             async def state() -> float:
@@ -103,9 +108,14 @@ async def test_a_served_app_loads_litellm_after_start_up_unless_warm_start_is_of
             async def loaded() -> bool:
                 return await state() == 2
 
-            if warm:  # loading from ready on, then loaded without any model call
+            if warm == "off":
+                assert await state() == 0
+            else:  # loading from the trigger on, then loaded without any model call
                 assert await state() >= 1
                 await eventually(loaded, seconds=60, interval=0.1)
-                assert "warming up the model gateway failed" not in served.output()
-            else:
-                assert await state() == 0
+        output = served.output()
+    started = "warming up the model gateway (start-up)" in before_sign_in
+    assert started == (warm == "start"), before_sign_in
+    signed_in = "warming up the model gateway (a first signed-in request)"
+    assert (signed_in in output) == (warm == "sign-in"), output
+    assert "warming up the model gateway failed" not in output

@@ -1,0 +1,59 @@
+"""Warming the model gateway up off the event loop, so a first answer does not wait seconds.
+
+A warm-up imports LiteLLM, builds its router, reads the tiktoken tables of the catalog's models
+and rehearses one routing and one completion that LiteLLM answers itself (a process's first ones
+import ~300 more of its modules). It costs ~3.5 s of CPU and ~185 MB resident, so when it runs is
+a setting (`SWITCHBOARD_WARM_START`): at start-up, at the first signed-in request (a person who
+opens the page types for seconds before sending), or never.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from core import heap, tokens
+
+if TYPE_CHECKING:
+    from assistant.gateway.router import Gateway
+
+log = logging.getLogger(__name__)
+warming = threading.Event()  # a warm-up is under way
+
+
+def start(gateway: Gateway, reason: str) -> None:
+    """Warm `gateway` up in a background thread now."""
+    log.info("warming up the model gateway (%s)", reason)
+    warming.set()
+    threading.Thread(target=_warm, args=(gateway,), name="gateway warm-up", daemon=True).start()
+
+
+def _warm(gateway: Gateway) -> None:
+    try:
+        router = gateway.router  # imports LiteLLM and builds the router
+        catalog = gateway.catalog
+        model_list = catalog.router_model_list()
+        names = sorted({str(entry["model_name"]) for entry in model_list})
+        for name in names:
+            tokens.encoding_for(name)  # tiktoken reads its table on first use
+        chats = [n for n in names if n in catalog.models and catalog.models[n].mode == "chat"]
+        if chats:  # a throwaway router on a loop of its own: nothing is kept
+            asyncio.run(_rehearse(type(router)(model_list=model_list), chats[0]))
+        tokens.compact_tables()  # its rehearsal loads tiktoken tables of LiteLLM's own
+        heap.return_free_memory()  # what the import and rehearsal freed goes back to the OS
+    except Exception:
+        log.exception("warming up the model gateway failed; the first model call will retry")
+    finally:
+        warming.clear()
+
+
+async def _rehearse(router: Any, model: str) -> None:  # LiteLLM's Router (only router.py names it)
+    """One routing and one completion, answered by LiteLLM itself (`mock_response`): nothing is
+    sent to a provider, logged (`no-log`) or billed."""
+    await router.async_get_available_deployment(model=model, request_kwargs={})
+    messages = [{"role": "user", "content": "Hi"}]
+    options: dict[str, Any] = {"mock_response": "Hi", "stream": True, "no-log": True}
+    async for _ in await router.acompletion(model=model, messages=messages, **options):
+        pass
