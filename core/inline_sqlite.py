@@ -107,28 +107,10 @@ class InlineConnection(aiosqlite.Connection):
                 raise sqlite3.OperationalError("database is locked") from None
             self._held = lock
         try:
-            return await self._retrying(fn, args, kwargs)
+            return await _retried(lambda: fn(*args, **kwargs), self._busy_seconds)
         finally:
             if self._connection is None or not self._connection.in_transaction:
                 self._release()
-
-    async def _retrying(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        deadline = 0.0
-        pause = _FIRST_PAUSE
-        while True:
-            try:
-                return fn(*args, **kwargs)
-            except sqlite3.OperationalError as exc:
-                if getattr(exc, "sqlite_errorcode", None) not in _RETRIED:
-                    raise
-                now = time.monotonic()
-                deadline = deadline or now + self._busy_seconds
-                if now >= deadline:
-                    raise
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, _LONGEST_PAUSE)
 
     def _release(self) -> None:
         if self._held is not None:
@@ -202,7 +184,7 @@ class Direct:
             with self.engine.connect() as connection:
                 raw = connection.connection.dbapi_connection
                 assert raw is not None
-                await self._begin_immediate(raw)
+                await _retried(lambda: raw.execute(WRITE_BEGIN), self._busy_seconds)
                 try:
                     with connection.begin():  # SQLAlchemy's own marker: pysqlite emits nothing
                         return work(connection, *args, **kwargs)
@@ -225,23 +207,25 @@ class Direct:
                 if raw.in_transaction:
                     raw.rollback()
 
-    async def _begin_immediate(self, raw: Any) -> None:
-        deadline = 0.0
-        pause = _FIRST_PAUSE
-        while True:
-            try:
-                raw.execute(WRITE_BEGIN)
-                return
-            except sqlite3.OperationalError as exc:
-                if getattr(exc, "sqlite_errorcode", None) not in _RETRIED:
-                    raise
-                now = time.monotonic()
-                deadline = deadline or now + self._busy_seconds
-                if now >= deadline:
-                    raise
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, _LONGEST_PAUSE)
-
     def dispose(self) -> None:
         """Close the pooled connections."""
         self.engine.dispose()
+
+
+async def _retried(call: Callable[[], T], busy_seconds: float) -> T:
+    """`call()`, tried again with growing asynchronous pauses while another connection holds
+    SQLite's lock (busy), for at most `busy_seconds`."""
+    deadline = 0.0
+    pause = _FIRST_PAUSE
+    while True:
+        try:
+            return call()
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) not in _RETRIED:
+                raise
+            now = time.monotonic()
+            deadline = deadline or now + busy_seconds
+            if now >= deadline:
+                raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _LONGEST_PAUSE)
