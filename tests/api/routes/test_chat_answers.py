@@ -11,32 +11,11 @@ from assistant.chat.continuation import GO_ON
 from assistant.models import Message
 from core.database import write_transaction
 from tests.api.billing_builders import ledger_rows
+from tests.api.chat_calls import listing, say, sent_to_model
 from tests.fakes.upstream import FakeUpstream
 from tests.support import AppHarness, Caller, eventually, parse_sse
 
 pytestmark = pytest.mark.anyio
-
-
-async def say(harness: AppHarness, chat_id: str, text: str) -> dict[str, Any]:
-    response = await harness.client.post(
-        f"/api/chats/{chat_id}/messages", json={"content": text}, headers=harness.admin.headers
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def listing(harness: AppHarness, chat_id: str, **params: str) -> list[dict[str, Any]]:
-    response = await harness.client.get(
-        f"/api/chats/{chat_id}/messages", params=params, headers=harness.admin.headers
-    )
-    assert response.status_code == 200, response.text
-    messages: list[dict[str, Any]] = response.json()["_embedded"]["messages"]
-    return messages
-
-
-def sent_to_model(upstream: FakeUpstream) -> list[tuple[str, str]]:
-    return [(m["role"], m["content"]) for m in upstream.recorder.requests[-1]["messages"]]
 
 
 async def patch(harness: AppHarness, caller: Caller, path: str, **body: Any) -> Any:

@@ -5,39 +5,17 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from api.migrate import alembic_config
 from billing import seats
 from core.database import write_transaction
+from tests.api.chat_calls import listing, say, sent_to_model
 from tests.fakes.upstream import FakeUpstream
 from tests.support import ADMIN, AppHarness, Harnesses, parse_sse
 
 pytestmark = pytest.mark.anyio
-
-
-async def say(harness: AppHarness, chat_id: str, text: str) -> dict[str, Any]:
-    response = await harness.client.post(
-        f"/api/chats/{chat_id}/messages", json={"content": text}, headers=harness.admin.headers
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def listing(harness: AppHarness, chat_id: str, **params: str) -> list[dict[str, Any]]:
-    response = await harness.client.get(
-        f"/api/chats/{chat_id}/messages", params=params, headers=harness.admin.headers
-    )
-    assert response.status_code == 200, response.text
-    messages: list[dict[str, Any]] = response.json()["_embedded"]["messages"]
-    return messages
-
-
-def sent_to_model(upstream: FakeUpstream) -> list[tuple[str, str]]:
-    return [(m["role"], m["content"]) for m in upstream.recorder.requests[-1]["messages"]]
 
 
 async def test_editing_a_message_streams_a_new_answer_on_a_new_branch(
