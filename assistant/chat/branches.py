@@ -102,6 +102,20 @@ def active_path(chat: Chat, messages: Tree[M]) -> list[M]:
     return path
 
 
+def path_ending_in_answer(chat: Chat, messages: Tree[Node], message_id: str) -> list[Node] | None:
+    """The active path when `message_id` is its last message and an answer (what regenerating
+    or continuing acts on); None when it is not.
+
+    Raises:
+        MessageNotFound: the chat has no such message.
+    """
+    target = messages.by_id.get(message_id)
+    if target is None:
+        raise MessageNotFound(message_id=message_id)
+    path = active_path(chat, messages)
+    return path if path[-1].id == message_id and target.role == "assistant" else None
+
+
 async def active_branch(session: AsyncSession, *, chat: Chat) -> list[BranchMessage]:
     """The messages of the chat's active branch, root first, each with its alternatives."""
     messages = await tree(session, chat=chat)

@@ -64,11 +64,8 @@ async def continue_answer(
         BillingError: billing refused the call.
     """
     chat, tree = await engine.load_turn(caller, chat_id)
-    target = tree.by_id.get(message_id)
-    if target is None:
-        raise MessageNotFound(message_id=message_id)
-    path = branches.active_path(chat, tree)
-    if path[-1].id != message_id or target.role != "assistant":
+    path = branches.path_ending_in_answer(chat, tree, message_id)
+    if path is None:
         raise NothingToContinue()
     async with engine.factory() as session:
         answer = await session.get(Message, message_id)
@@ -93,7 +90,7 @@ async def continue_answer(
     )
     turn = Turn(
         path=path[:-1],
-        parent_id=target.parent_id,
+        parent_id=path[-1].parent_id,
         content=None,
         source="continue",
         continued=continued,

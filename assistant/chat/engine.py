@@ -176,13 +176,10 @@ class ChatEngine:
             BillingError: billing refused the call.
         """
         chat, tree = await self.load_turn(caller, chat_id)
-        target = tree.by_id.get(message_id)
-        if target is None:
-            raise MessageNotFound(message_id=message_id)
-        path = branches.active_path(chat, tree)
-        if path[-1].id != message_id or target.role != "assistant":
+        path = branches.path_ending_in_answer(chat, tree, message_id)
+        if path is None:
             raise NothingToRegenerate()
-        turn = Turn(path=path[:-1], parent_id=target.parent_id, content=None, source="regenerate")
+        turn = Turn(path=path[:-1], parent_id=path[-1].parent_id, content=None, source="regenerate")
         return await self.start_turn(caller, chat, turn, options)
 
     async def load_turn(
