@@ -2,7 +2,8 @@
 
 Editing a user message or regenerating an answer adds a sibling (same parent) instead of replacing
 anything, so every earlier version stays reachable. The chat's `active_leaf_id` names the last
-message of the path shown and continued; the model's history for a turn is that path, root first.
+message of the path shown and continued; the model's history for a turn is that path, root first
+(a turn reads only its newest part: `window`).
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from datetime import datetime
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant.errors import ChatNotFound, MessageNotFound
+from assistant.errors import MessageNotFound
 from assistant.models import Chat, Message
 from assistant.schemas import MessageStatus
 from core import clock, ids
-from core.database import run_read
 from core.listing import InvalidSort, Page, PageRequest
 
 
@@ -102,20 +102,6 @@ def active_path(chat: Chat, messages: Tree[M]) -> list[M]:
     return path
 
 
-def path_ending_in_answer(chat: Chat, messages: Tree[Node], message_id: str) -> list[Node] | None:
-    """The active path when `message_id` is its last message and an answer (what regenerating
-    or continuing acts on); None when it is not.
-
-    Raises:
-        MessageNotFound: the chat has no such message.
-    """
-    target = messages.by_id.get(message_id)
-    if target is None:
-        raise MessageNotFound(message_id=message_id)
-    path = active_path(chat, messages)
-    return path if path[-1].id == message_id and target.role == "assistant" else None
-
-
 async def active_branch(session: AsyncSession, *, chat: Chat) -> list[BranchMessage]:
     """The messages of the chat's active branch, root first, each with its alternatives."""
     messages = await tree(session, chat=chat)
@@ -163,7 +149,8 @@ async def page_of(
 CHATS = Chat.metadata.tables[Chat.__tablename__]
 MESSAGES = Message.metadata.tables[Message.__tablename__]
 # A turn's reads and writes are prepared Core statements: no ORM objects on the chat's hot path.
-_CHAT = select(
+# The chat as a new turn reads it (`window`).
+CHAT_FOR_TURN = select(
     CHATS.c.id,
     CHATS.c.user_id,
     CHATS.c.title,
@@ -174,38 +161,8 @@ _CHAT = select(
     CHATS.c.toolkit_ids,
     CHATS.c.active_leaf_id,
 ).where(CHATS.c.id == bindparam("chat"))
-_NODES = (
-    select(
-        MESSAGES.c.id, MESSAGES.c.parent_id, MESSAGES.c.role, MESSAGES.c.status, MESSAGES.c.content
-    )
-    .where(MESSAGES.c.chat_id == bindparam("chat"))
-    .order_by(MESSAGES.c.created_at, MESSAGES.c.id)
-)
 _INSERT_MESSAGES = insert(MESSAGES)
 _TOUCH_CHAT = update(CHATS).where(CHATS.c.id == bindparam("chat"))
-
-
-async def for_turn(
-    factory: async_sessionmaker[AsyncSession], *, user_id: str, chat_id: str
-) -> tuple[Chat, Tree[Node]]:
-    """A chat of the user's (detached, not in any session) and its messages as a tree, in one
-    read of only the columns a new turn needs.
-
-    Raises:
-        ChatNotFound: there is no such chat, or it is another user's.
-    """
-    row, nodes = await run_read(factory, _read_turn, chat_id)
-    if row is None or row["user_id"] != user_id:
-        raise ChatNotFound(chat_id=chat_id)
-    return Chat(**row), Tree.of(nodes)
-
-
-def _read_turn(connection: Connection, chat_id: str) -> tuple[dict[str, Any] | None, list[Node]]:
-    row = connection.execute(_CHAT, {"chat": chat_id}).first()
-    if row is None:
-        return None, []
-    nodes = [Node._make(node) for node in connection.execute(_NODES, {"chat": chat_id})]
-    return row._asdict(), nodes
 
 
 @dataclass(frozen=True)

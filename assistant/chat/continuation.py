@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from assistant.chat import branches
+from assistant.chat import window
 from assistant.chat.generation import Totals
 from assistant.chat.runs import Run, StreamEvent, Thought, start_event
 from assistant.chat.turns import Continued, Turn
@@ -63,9 +63,9 @@ async def continue_answer(
         ProviderError: the provider failed before the first token.
         BillingError: billing refused the call.
     """
-    chat, tree = await engine.load_turn(caller, chat_id)
-    path = branches.path_ending_in_answer(chat, tree, message_id)
-    if path is None:
+    chat, branch = await engine.load_turn(caller, chat_id)
+    ending = await window.ending_in_answer(engine.factory, chat, branch, message_id)
+    if ending is None:
         raise NothingToContinue()
     async with engine.factory() as session:
         answer = await session.get(Message, message_id)
@@ -88,9 +88,11 @@ async def continue_answer(
         tail=tail(model, answer.content),
         process_id=engine.config.process_id,
     )
+    before = ending.before_last()
     turn = Turn(
-        path=path[:-1],
-        parent_id=path[-1].parent_id,
+        path=before.nodes,
+        above=before.above,
+        parent_id=ending.nodes[-1].parent_id,
         content=None,
         source="continue",
         continued=continued,

@@ -21,19 +21,13 @@ from assistant.assistants import persona, skill_tool
 from assistant.assistants.sharing import Viewer
 from assistant.attachments import prompt as attached_files
 from assistant.attachments.files import AttachmentStorage
-from assistant.chat import branches, chats, grounding, history, saved_stream
+from assistant.chat import branches, chats, grounding, history, saved_stream, window
 from assistant.chat.generation import GenerationConfig, Generator, Plan, Totals
 from assistant.chat.runs import Run, RunRegistry, StreamEvent
 from assistant.chat.titles import Titles
 from assistant.chat.tool_loop import ToolBox
 from assistant.chat.turns import Turn
-from assistant.errors import (
-    MessageNotFound,
-    NoPendingApproval,
-    NotAUserMessage,
-    NothingToRegenerate,
-    StillStreaming,
-)
+from assistant.errors import NoPendingApproval, NothingToRegenerate
 from assistant.gateway.metering import Metering
 from assistant.models import Chat, Message
 from assistant.schemas import MessageStatus
@@ -91,6 +85,7 @@ class ChatEngine:
         self.listener = saved_stream.listener_for(factory)  # PostgreSQL: readers are pushed
         self.tools = tools
         self.titles = Titles(factory=factory, metering=metering)
+        self.chars = window.window_chars(catalog)  # what a turn reads of its branch first
         root = config.attachments_root
         self.attachments = AttachmentStorage(root) if root is not None else None
         self.generator = Generator(
@@ -126,13 +121,12 @@ class ChatEngine:
                 was sent before.
             ModelCannotSeeImages: an attached image and a model that cannot see.
         """
-        chat, tree = await self.load_turn(caller, chat_id)
-        path = branches.active_path(chat, tree)
-        first = not tree.by_id and chat.title == "New chat"
-        parent_id = path[-1].id if path else None
+        chat, branch = await self.load_turn(caller, chat_id)
+        first = branch.empty and chat.title == "New chat"
         turn = Turn(
-            path=path,
-            parent_id=parent_id,
+            path=branch.nodes,
+            above=branch.above,
+            parent_id=branch.nodes[-1].id if branch.nodes else None,
             content=content,
             source="chat",
             first=first,
@@ -153,14 +147,15 @@ class ChatEngine:
             ProviderError: the provider failed before the first token.
             BillingError: billing refused the call.
         """
-        chat, tree = await self.load_turn(caller, chat_id)
-        target = tree.by_id.get(message_id)
-        if target is None:
-            raise MessageNotFound(message_id=message_id)
-        if target.role != "user":
-            raise NotAUserMessage(message_id=message_id)
-        path = tree.path_to(target.parent_id)
-        turn = Turn(path=path, parent_id=target.parent_id, content=content, source="edit")
+        chat, branch = await self.load_turn(caller, chat_id, edited=message_id)
+        parent_id = branch.nodes[-1].id if branch.nodes else None
+        turn = Turn(
+            path=branch.nodes,
+            above=branch.above,
+            parent_id=parent_id,
+            content=content,
+            source="edit",
+        )
         return await self.start_turn(caller, chat, turn, options)
 
     async def regenerate(
@@ -175,26 +170,35 @@ class ChatEngine:
             ProviderError: the provider failed before the first token.
             BillingError: billing refused the call.
         """
-        chat, tree = await self.load_turn(caller, chat_id)
-        path = branches.path_ending_in_answer(chat, tree, message_id)
-        if path is None:
+        chat, branch = await self.load_turn(caller, chat_id)
+        ending = await window.ending_in_answer(self.factory, chat, branch, message_id)
+        if ending is None:
             raise NothingToRegenerate()
-        turn = Turn(path=path[:-1], parent_id=path[-1].parent_id, content=None, source="regenerate")
+        before = ending.before_last()
+        parent_id = ending.nodes[-1].parent_id
+        turn = Turn(
+            path=before.nodes,
+            above=before.above,
+            parent_id=parent_id,
+            content=None,
+            source="regenerate",
+        )
         return await self.start_turn(caller, chat, turn, options)
 
     async def load_turn(
-        self, caller: Caller, chat_id: str
-    ) -> tuple[Chat, branches.Tree[branches.Node]]:
-        """The caller's chat and its messages, for a new turn (see `continuation` too).
+        self, caller: Caller, chat_id: str, *, edited: str | None = None
+    ) -> tuple[Chat, window.Branch]:
+        """The caller's chat and the newest part of the branch a new turn follows (see
+        `window.open_turn`; `continuation` too).
 
         Raises:
             ChatNotFound: the chat is not the user's.
             StillStreaming: an answer of the chat is still being written.
+            MessageNotFound, NotAUserMessage: as `window.open_turn`, for `edited`.
         """
-        chat, tree = await branches.for_turn(self.factory, user_id=caller.user_id, chat_id=chat_id)
-        if any(m.status == "streaming" for m in tree.by_id.values()):
-            raise StillStreaming()
-        return chat, tree
+        return await window.open_turn(
+            self.factory, user_id=caller.user_id, chat_id=chat_id, chars=self.chars, edited=edited
+        )
 
     async def start_turn(self, caller: Caller, chat: Chat, turn: Turn, options: TurnOptions) -> Run:
         """Plan and admit the answer, save the turn (a new answer becomes the chat's active
@@ -250,13 +254,13 @@ class ChatEngine:
         system = "\n\n".join(part for part in (system, grounded.system) if part) or None
         if turn.continued is not None:  # the answer so far (and the ask to go on) comes last
             attached.turns = attached.turns + turn.continued.tail
-        prompt = attached.with_images(
-            await history.fit_off_loop(
-                attached.turns,
-                model=model.name,
-                context_tokens=model.max_input_tokens - attached.image_tokens,
-                system=system,
-            )
+        prompt = await window.fit(
+            self.factory,
+            chat_id=chat.id,
+            above=turn.above,
+            attached=attached,
+            model=model,
+            system=system,
         )
         toolbox, offers = await skill_tool.turn_tools(
             self.tools,

@@ -86,10 +86,11 @@ class Continued:
 class Turn:
     """What a turn answers: the branch before it, where it hangs, and the user's new words."""
 
-    path: list[branches.Node]
+    path: list[branches.Node]  # the newest part of it, as far as the turn read (`window`)
     parent_id: str | None
     content: str | None  # None regenerates: the answer follows the path's last user message
     source: str
     first: bool = False  # the chat's first turn, still titled "New chat"
     attachment_ids: tuple[str, ...] = ()  # the chat's attachments the new message carries
     continued: Continued | None = None  # the answer it goes on writing, instead of a new one
+    above: str | None = None  # the parent of path's first message when the read stopped there
