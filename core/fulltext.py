@@ -90,6 +90,17 @@ def words(text: str) -> Terms | None:
     return Terms(found) if found else None
 
 
+def tsquery(terms: Terms) -> ColumnElement[Any]:
+    """PostgreSQL: the words as a tsquery (`Terms.tsquery`, in the indexes' configuration)."""
+    return func.to_tsquery(literal_column("'simple'"), terms.tsquery())
+
+
+def holding(vector_column: str, terms: Terms) -> ColumnElement[bool]:
+    """PostgreSQL: a filter on a tsvector column (`table.column`): the rows holding every word."""
+    matched: ColumnElement[bool] = literal_column(vector_column).op("@@")(tsquery(terms))
+    return matched
+
+
 @dataclass(frozen=True)
 class FullTextIndex:
     """The full-text index of one table over some of its text columns.
@@ -149,14 +160,12 @@ class FullTextIndex:
         return [*triggers, f"DROP TABLE IF EXISTS {fts}"]
 
     def _tsquery(self, terms: Terms) -> ColumnElement[Any]:
-        return func.to_tsquery(literal_column("'simple'"), terms.tsquery())
+        return tsquery(terms)
 
     def matching(self, dialect: str, terms: Terms) -> ColumnElement[bool]:
         """A filter on the table's rows: those holding every word."""
         if dialect == "postgresql":
-            vector: ColumnElement[Any] = literal_column(f"{self.table}.{VECTOR_COLUMN}")
-            matched: ColumnElement[bool] = vector.op("@@")(self._tsquery(terms))
-            return matched
+            return holding(f"{self.table}.{VECTOR_COLUMN}", terms)
         fts = table(self.fts_table, sql_column("rowid"))
         found = select(fts.c.rowid).where(literal_column(self.fts_table).op("MATCH")(terms.fts5()))
         return literal_column(f"{self.table}.rowid").in_(found)

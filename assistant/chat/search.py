@@ -3,10 +3,12 @@
 A search matches a chat when its title or any of its messages (on any branch) holds the words
 (every word, the last one also as the start of a word: the full-text indexes of
 `core.fulltext`); each match comes with a snippet of the first message that does, to show why it
-matched. On SQLite, which chats hold the words comes from an index of messages by chat
-(migration assistant_0018: an FTS5 index whose rowids carry the chat), not from a read of every
-message row that holds them; PostgreSQL reads the matching messages' chat ids. The built-in Chats
-toolkit searches the same way (`ChatSearchSource`), archived chats included.
+matched. Which chats hold the words comes from an index that answers by chat, not from a read
+of every message row that holds them: on SQLite an index of messages by chat (migration
+assistant_0018: an FTS5 index whose rowids carry the chat); on PostgreSQL each chat's distinct
+words (migration assistant_0020, GIN) for a single word, and for several words, which must be in
+one message, the messages holding them all. The built-in Chats toolkit searches the same way
+(`ChatSearchSource`), archived chats included.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ CHATS = FullTextIndex("assistant_chat", ("title",))
 MESSAGES = FullTextIndex("assistant_message", ("content",))
 # SQLite: the messages again, each under its chat (migration assistant_0018).
 CHAT_MESSAGES_FTS = "assistant_chat_message_fts"
+# PostgreSQL: each chat's distinct words (migration assistant_0020).
+CHAT_WORDS = "assistant_chat_words"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,8 +80,7 @@ def _holding(terms: fulltext.Terms | None, dialect: str) -> ColumnElement[bool]:
         # One IN over a UNION, not an OR of two: PostgreSQL turns it into a semi-join, where an
         # OR left a subplan scanned once per chat (80 s for a word in most of 200,000 messages).
         titled = select(Chat.id).where(CHATS.matching(dialect, terms))
-        in_text = select(Message.chat_id).where(MESSAGES.matching(dialect, terms))
-        return Chat.id.in_(union(titled, in_text))
+        return Chat.id.in_(union(titled, _in_text(terms)))
     # Each row of the index is a message, its rowid the chat's rowid << 32 + the message's: the
     # chats come out of the index itself, not from a read of each matching message's row.
     index = table(CHAT_MESSAGES_FTS, sql_column("rowid"))
@@ -85,6 +88,16 @@ def _holding(terms: fulltext.Terms | None, dialect: str) -> ColumnElement[bool]:
         literal_column(CHAT_MESSAGES_FTS).op("MATCH")(terms.fts5())
     )
     return or_(CHATS.matching(dialect, terms), literal_column("assistant_chat.rowid").in_(chats))
+
+
+def _in_text(terms: fulltext.Terms) -> Select[str]:
+    """PostgreSQL: the chats with a message holding the words. One word (searched as a prefix):
+    from each chat's words (migration assistant_0020), a row per chat rather than per matching
+    message; several, which must be in one message: from the messages holding them all."""
+    if len(terms.words) > 1:
+        return select(Message.chat_id).where(MESSAGES.matching("postgresql", terms))
+    words = table(CHAT_WORDS, sql_column("chat_id"))
+    return select(words.c.chat_id).where(fulltext.holding(f"{CHAT_WORDS}.words", terms))
 
 
 class ChatSearchSource:
