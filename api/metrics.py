@@ -71,10 +71,16 @@ class Metrics:
         )
         self.gateway = Gauge(
             "switchboard_model_gateway_state",
-            "LiteLLM in this process: 0 not loaded, 1 loading or warming up, 2 loaded (and warm)",
+            "The model gateway: 0 cold, 1 warming up (or loading LiteLLM), 2 warm",
             registry=r,
         )
         self.gateway.set_function(lambda: float(gateway.state()))
+        self.litellm = Gauge(
+            "switchboard_litellm_loaded",
+            "1 once LiteLLM is imported (only when a model call needs it), else 0",
+            registry=r,
+        )
+        self.litellm.set_function(lambda: float(gateway.litellm_loaded()))
 
     def settled(self, record: Settled) -> None:
         """Count a settled model call (Metering calls this for every call)."""

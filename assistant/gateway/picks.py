@@ -1,4 +1,5 @@
-"""LiteLLM's choice of deployment, kept for a second where it cannot differ.
+"""Which deployment a fast call goes to: chosen without LiteLLM where its router has nothing to
+decide, else LiteLLM's choice, kept for a second where it cannot differ.
 
 The fast path (`relay`) asks LiteLLM's Router which deployment to call: ~0.3 ms of CPU a call
 (its routing stores, cooldown reads and selection), a tenth of a whole streamed `/v1` call
@@ -7,18 +8,80 @@ LiteLLM's own (rpm, tpm, parallel requests), there is nothing to balance: the an
 deployment. It is reused for `PICK_SECONDS` from the same router; a call through it that fails is
 forgotten at once (the caller then takes LiteLLM's own path, with its retries, cooldowns and
 fallbacks), and a rebuilt router (a catalog change) asks again.
+
+Before LiteLLM's router exists in the process, such a model's deployment is taken without it
+(`only_choice`), so a catalog of such models never imports LiteLLM (~180 MB resident with its
+warm-up, bench/README.md). That is the router's own answer: its other choices depend on state
+that only its own calls make (cooldowns after failures, counted traffic) or on settings that
+`only_choice` refuses, and a failed direct call takes LiteLLM's path, which builds the router.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from core.catalog import CatalogModel
+from core.catalog import LOCAL_PROVIDER, CatalogModel
 
 PICK_SECONDS = 1.0
 # LiteLLM's per-deployment limits: its choice then depends on the traffic it counted.
 _COUNTED = ("rpm", "tpm", "max_parallel_requests")
+# Router settings that cannot change which deployment a call to a one-deployment model starts on:
+# they act after a call failed (retries, fallbacks, cooldowns) or on how it is made (timeouts).
+# Any other (tag filtering, health-check routing, budgets, a shared Redis of cooldowns, default
+# parameters, pre-call checks...) leaves the choice to LiteLLM.
+_INERT_SETTINGS = frozenset(
+    {
+        "num_retries",
+        "retry_policy",
+        "model_group_retry_policy",
+        "retry_after",
+        "max_fallbacks",
+        "fallbacks",
+        "context_window_fallbacks",
+        "content_policy_fallbacks",
+        "default_fallbacks",
+        "timeout",
+        "stream_timeout",
+        "allowed_fails",
+        "allowed_fails_policy",
+        "cooldown_time",
+        "disable_cooldowns",
+        "routing_strategy",
+        "set_verbose",
+        "debug_level",
+    }
+)
+# Strategies that choose among several deployments and so have only one to choose from here.
+_BALANCING = frozenset(
+    {
+        "simple-shuffle",
+        "least-busy",
+        "latency-based-routing",
+        "usage-based-routing",
+        "usage-based-routing-v2",
+    }
+)
+
+
+def only_choice(
+    model: CatalogModel, router_settings: Mapping[str, Any]
+) -> Mapping[str, Any] | None:
+    """The `litellm_params` of the one deployment LiteLLM's router could choose for `model`,
+    found without LiteLLM; None when the router has something to decide (several usable
+    deployments, limits it counts, or router settings that bear on the choice)."""
+    usable = [d for d in model.deployments if d.available and d.provider != LOCAL_PROVIDER]
+    if not model.enabled or len(usable) != 1 or not inert(router_settings):
+        return None
+    params = usable[0].litellm_params
+    return None if any(params.get(k) for k in _COUNTED) else params
+
+
+def inert(router_settings: Mapping[str, Any]) -> bool:
+    """Whether these router settings leave a one-deployment model no other choice."""
+    strategy = router_settings.get("routing_strategy", "simple-shuffle")
+    return strategy in _BALANCING and _INERT_SETTINGS.issuperset(router_settings)
 
 
 class Picks:

@@ -1,13 +1,16 @@
-"""The model gateway: the one module that imports LiteLLM.
+"""The model gateway: the one module that imports LiteLLM, and only when a call needs it.
 
 LiteLLM's Router picks the deployment, load-balances, retries and falls back; this module turns its
-stream into plain `Chunk`s and its exceptions into domain errors.
+stream into plain `Chunk`s and its exceptions into domain errors. A model whose one deployment
+speaks OpenAI's format, with nothing for the router to decide (`picks.only_choice`), is called
+directly without importing LiteLLM, until a call fails and takes LiteLLM's path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import ModuleType
@@ -18,8 +21,8 @@ from assistant.gateway import warm
 from assistant.gateway.chunks import Chunk
 from assistant.gateway.failures import domain_error, probe_failure
 from assistant.gateway.litellm_stream import LAZY_STREAMS, chunks_of, opened
-from assistant.gateway.picks import Picks
-from assistant.gateway.relay import Relay, target_of
+from assistant.gateway.picks import Picks, only_choice
+from assistant.gateway.relay import Relay, Target, target_of
 from assistant.gateway.vectors import Embedded, Inputs, LocalEmbeddings, in_batches, vectors_of
 from core import heap
 from core.catalog import LOCAL_PROVIDER, Catalog, CatalogModel
@@ -61,11 +64,16 @@ def _litellm() -> ModuleType:
 
 
 def state() -> int:
-    """LiteLLM in this process: 0 not loaded, 1 loading (a warm start under way, or a first
-    call's import), 2 loaded (and warmed up, when a warm start was asked for)."""
+    """The gateway in this process: 0 cold, 1 warming up (or importing LiteLLM for a first
+    call), 2 warm (warmed up, or LiteLLM loaded)."""
     if warm.warming.is_set() or (_loaded is None and _loading.locked()):
         return 1
-    return 0 if _loaded is None else 2
+    return 2 if warm.warmed.is_set() or _loaded is not None else 0
+
+
+def litellm_loaded() -> bool:
+    """Whether LiteLLM is imported in this process (by the gateway, or by anything else)."""
+    return "litellm" in sys.modules
 
 
 def litellm_module() -> ModuleType:
@@ -121,11 +129,18 @@ class Gateway:
         return router if router is not None else await asyncio.to_thread(self._built)
 
     def warm_up(self, reason: str = "start-up") -> None:
-        """Import LiteLLM and build the router in a background thread now, so the first model
-        call does not wait seconds for them (bench/first_token.py); once per gateway."""
+        """Load the tiktoken tables (and LiteLLM with its router, when a model needs them) in a
+        background thread now, so the first model call does not wait seconds for them
+        (bench/first_token.py); once per gateway."""
         if not self._warm_asked:
             self._warm_asked = True
             warm.start(self, reason)
+
+    def direct(self, model: CatalogModel) -> Target | None:
+        """Where to call `model` without LiteLLM: its one OpenAI-format deployment, when the
+        router has nothing to decide for it; None when a call needs LiteLLM."""
+        params = only_choice(model, self.catalog.router_settings) if self.fast_path else None
+        return None if params is None else target_of(params)
 
     def reload(self) -> None:
         """Rebuild LiteLLM's router after the catalog changed (not when only access changed);
@@ -232,11 +247,7 @@ class Gateway:
         self, model: CatalogModel, messages: Sequence[Mapping[str, Any]], kwargs: dict[str, Any]
     ) -> AsyncIterator[Chunk] | None:
         """The fast path when LiteLLM picks an OpenAI-format deployment; None to use LiteLLM's."""
-        try:
-            deployment = await self.picks.choose(await self.ready(), model)
-        except Exception:
-            return None
-        target = target_of(deployment.get("litellm_params", {}))
+        target = await self._target(model)
         if target is None:
             return None
         try:
@@ -246,6 +257,18 @@ class Gateway:
             self.picks.forget(model.name)
             log.info("fast path to %s failed (%s); trying LiteLLM's fallbacks", model.name, exc)
             return None
+
+    async def _target(self, model: CatalogModel) -> Target | None:
+        """The deployment a fast call goes to: without LiteLLM while its router is not built and
+        `model` leaves it nothing to decide, else as the router chooses; None for LiteLLM's path
+        (a deployment not in OpenAI's format, or no deployment to be had)."""
+        if self._router is None and (target := self.direct(model)) is not None:
+            return target
+        try:
+            deployment = await self.picks.choose(await self.ready(), model)
+        except Exception:
+            return None
+        return target_of(deployment.get("litellm_params", {}))
 
     async def close(self) -> None:
         """Release the shared HTTP client."""
@@ -295,11 +318,11 @@ class Gateway:
             return await self.local.embed(local, inputs, dimensions=dimensions)
         await self.hosts.check_model(model, self.catalog)
         extra = {k: v for k, v in (("dimensions", dimensions), ("user", user)) if v is not None}
-        router = await self.ready()
 
         async def batch(part: list[Any]) -> Embedded:
             if self.fast_path and (direct := await self._embedded_directly(model, part, extra)):
                 return direct
+            router = await self.ready()
             try:
                 response = await router.aembedding(model=model.name, input=part, **extra)
             except asyncio.CancelledError:
@@ -315,13 +338,7 @@ class Gateway:
         self, model: CatalogModel, part: list[Any], extra: dict[str, Any]
     ) -> Embedded | None:
         """The fast path when LiteLLM picks an OpenAI-format deployment; None to use LiteLLM's."""
-        try:
-            deployment = await self.router.async_get_available_deployment(
-                model=model.name, request_kwargs={}
-            )
-        except Exception:
-            return None
-        target = target_of(deployment.get("litellm_params", {}))
+        target = await self._target(model)
         if target is None:
             return None
         url = target.url.removesuffix("/chat/completions") + "/embeddings"
@@ -329,6 +346,7 @@ class Gateway:
         try:
             answer = await self.relay.post_json(url, payload, target.api_key)
         except ProviderError as exc:
+            self.picks.forget(model.name)
             log.info("fast path to %s failed (%s); trying LiteLLM's fallbacks", model.name, exc)
             return None
         vectors = vectors_of(answer.get("data") or [], len(part), model.name)

@@ -1,9 +1,12 @@
 """Warming the model gateway up off the event loop, so a first answer does not wait seconds.
 
-A warm-up imports LiteLLM, builds its router, reads the tiktoken tables of the catalog's models
+A warm-up reads the tiktoken tables of the catalog's models (0.3-1.2 s of CPU and ~28-48 MB each:
+the chat turn counts tokens on the event loop). When a chat model of the catalog needs LiteLLM
+(one that is not called directly: `Gateway.direct`, e.g. a `mock_response` demo, a provider not
+in OpenAI's format, several deployments to balance), it also imports LiteLLM, builds its router
 and rehearses one routing and one completion that LiteLLM answers itself (a process's first ones
-import ~300 more of its modules). It costs ~3.5 s of CPU and ~185 MB resident, so when it runs is
-a setting (`SWITCHBOARD_WARM_START`): at start-up, at the first signed-in request (a person who
+import ~300 more of its modules): ~3.5 s of CPU and ~185 MB resident more. When it runs is a
+setting (`SWITCHBOARD_WARM_START`): at start-up, at the first signed-in request (a person who
 opens the page types for seconds before sending), or never.
 """
 
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 warming = threading.Event()  # a warm-up is under way
+warmed = threading.Event()  # a warm-up finished
 
 
 def start(gateway: Gateway, reason: str) -> None:
@@ -32,17 +36,20 @@ def start(gateway: Gateway, reason: str) -> None:
 
 def _warm(gateway: Gateway) -> None:
     try:
-        router = gateway.router  # imports LiteLLM and builds the router
         catalog = gateway.catalog
         model_list = catalog.router_model_list()
         names = sorted({str(entry["model_name"]) for entry in model_list})
         for name in names:
             tokens.encoding_for(name)  # tiktoken reads its table on first use
-        chats = [n for n in names if n in catalog.models and catalog.models[n].mode == "chat"]
-        if chats:  # a throwaway router on a loop of its own: nothing is kept
-            asyncio.run(_rehearse(type(router)(model_list=model_list), chats[0]))
-        tokens.compact_tables()  # its rehearsal loads tiktoken tables of LiteLLM's own
+        models = [catalog.models[n] for n in names if n in catalog.models]
+        needing = [m.name for m in models if m.mode == "chat" and gateway.direct(m) is None]
+        if needing:  # a throwaway router on a loop of its own: nothing is kept
+            log.info("the model gateway loads LiteLLM: %s needs it", ", ".join(needing))
+            router = gateway.router  # imports LiteLLM and builds the router
+            asyncio.run(_rehearse(type(router)(model_list=model_list), needing[0]))
+        tokens.compact_tables()  # a rehearsal loads tiktoken tables of LiteLLM's own
         heap.return_free_memory()  # what the import and rehearsal freed goes back to the OS
+        warmed.set()
     except Exception:
         log.exception("warming up the model gateway failed; the first model call will retry")
     finally:

@@ -82,18 +82,19 @@ async def test_start_up_freezes_what_it_made_out_of_full_collections(
     assert gc.get_freeze_count() > before
 
 
-def _gateway_state(metrics: str) -> float:
-    """`switchboard_model_gateway_state` from a /metrics page (0 cold, 1 loading, 2 loaded)."""
-    line = next(x for x in metrics.splitlines() if x.startswith("switchboard_model_gateway_state"))
+def _gauge(metrics: str, name: str = "switchboard_model_gateway_state") -> float:
+    """A gauge from a /metrics page (the gateway's state: 0 cold, 1 warming up, 2 warm)."""
+    line = next(x for x in metrics.splitlines() if x.startswith(name))
     return float(line.split()[-1])
 
 
 @pytest.mark.parametrize("warm", ["start", "sign-in", "off"])
-async def test_a_served_app_warms_litellm_up_at_start_up_or_at_the_first_signed_in_request(
+async def test_a_served_app_warms_the_gateway_up_at_start_up_or_at_the_first_signed_in_request(
     warm: str, fake_upstream_server: FakeUpstream, tmp_path: Path
 ) -> None:
-    # A fresh server's first answer would otherwise wait seconds for LiteLLM's import; an unused
-    # one need not hold its ~185 MB (sign-in, the default, waits for someone to sign in).
+    # A fresh server's first answer would otherwise wait seconds for tiktoken's tables (and
+    # LiteLLM's import, for a model that needs it); an unused one need not hold them (sign-in,
+    # the default, waits for someone to sign in).
     env = {"SWITCHBOARD_WARM_START": warm, "SWITCHBOARD_LOG_LEVEL": "INFO"}
     with serve(tmp_path, fake_upstream_server.base_url, env=env) as served:
         async with httpx.AsyncClient(base_url=served.url) as anonymous:
@@ -103,7 +104,7 @@ async def test_a_served_app_warms_litellm_up_at_start_up_or_at_the_first_signed_
         async with httpx.AsyncClient(base_url=served.url, headers=served.headers) as client:
 
             async def state() -> float:
-                return _gateway_state((await client.get("/metrics")).text)
+                return _gauge((await client.get("/metrics")).text)
 
             async def loaded() -> bool:
                 return await state() == 2
@@ -113,6 +114,9 @@ async def test_a_served_app_warms_litellm_up_at_start_up_or_at_the_first_signed_
             else:  # loading from the trigger on, then loaded without any model call
                 assert await state() >= 1
                 await eventually(loaded, seconds=60, interval=0.1)
+            # its one model is called directly: the warm-up loads tiktoken, not LiteLLM
+            metrics = (await client.get("/metrics")).text
+            assert _gauge(metrics, "switchboard_litellm_loaded") == 0
         output = served.output()
     started = "warming up the model gateway (start-up)" in before_sign_in
     assert started == (warm == "start"), before_sign_in

@@ -1,12 +1,14 @@
-"""LiteLLM's choice of deployment is kept only where it cannot differ, and dropped on failure."""
+"""LiteLLM's choice of deployment is kept only where it cannot differ, and dropped on failure;
+made without LiteLLM only where its router has nothing to decide."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from assistant.gateway.picks import Picks
+from assistant.gateway.picks import Picks, only_choice
 from core.catalog import CatalogModel, Deployment
 
 pytestmark = pytest.mark.anyio
@@ -67,3 +69,26 @@ async def test_balanced_or_counted_deployments_are_asked_every_time() -> None:
     for _ in range(2):
         await expired.choose(router, _model(one))
     assert router.asked == 2
+
+
+def test_a_lone_unlimited_deployment_with_inert_router_settings_needs_no_litellm() -> None:
+    one = {"model": "openai/m", "api_base": "http://127.0.0.1:1/v1"}
+    two = {"model": "openai/m", "api_base": "http://127.0.0.1:2/v1"}
+    after_failures = {"num_retries": 2, "fallbacks": [{"m": ["n"]}], "cooldown_time": 5}
+    assert only_choice(_model(one), {}) == one
+    assert only_choice(_model(one), after_failures) == one
+    assert only_choice(_model(one), {"routing_strategy": "least-busy"}) == one
+    unset = Deployment("m", two, "openai", ("UNSET_KEY",))  # not usable: the router lacks it
+    assert (
+        only_choice(replace(_model(one), deployments=(*_model(one).deployments, unset)), {}) == one
+    )
+    assert only_choice(_model(one, two), {}) is None  # LiteLLM balances
+    assert only_choice(_model({**one, "tpm": 1000}), {}) is None  # LiteLLM counts
+    assert only_choice(replace(_model(one), enabled=False), {}) is None
+    for deciding in (
+        {"enable_tag_filtering": True},
+        {"redis_host": "127.0.0.1"},  # cooldowns shared with other processes
+        {"default_litellm_params": {"api_base": "http://127.0.0.1:3/v1"}},
+        {"routing_strategy": "cost-based-routing"},
+    ):
+        assert only_choice(_model(one), deciding) is None, deciding
