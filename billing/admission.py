@@ -2,7 +2,9 @@
 
 Called before every model call (chat, regenerate, /v1, embeddings, titles, tool loops), in one
 short transaction that is committed before the provider is called: seat, usage profile, price,
-rate limits, then a hold on every applicable budget. The statements are SQLAlchemy Core on one
+rate limits, then a hold on every applicable budget. What only an admin changes (seat, profiles,
+budgets, limits) comes from `billing.terms`, kept while the identity epoch stands still; counters,
+windows and holds are read and written every time. The statements are SQLAlchemy Core on one
 connection (`core.database.run_write`): this runs for every call, and the ORM's session and
 identity map cost more CPU than the statements themselves (bench/README.md). The returned
 reservation carries a lease the streaming worker renews; `billing.ledger.settle` ends it.
@@ -18,42 +20,25 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing import budgets, ledger, profiles, ratelimits
+from billing import budgets, ledger, profiles, ratelimits, terms
 from billing.errors import (
     BudgetExceeded,
     PriceUnknown,
     ReservationClosed,
     ReservationNotFound,
-    SeatRequired,
 )
-from billing.models import Budget, Reservation, Seat
+from billing.models import Budget, Reservation
 from billing.ratelimits import NO_LIMITS, Headroom, RateLimits
 from core import clock
 from core.catalog import CatalogModel
 from core.database import loaded, run_write
 from core.errors import InvalidInput
 from core.ids import new_id
-from core.models import User
 
 LEASE_SECONDS = 120
 RESERVATIONS = cast(Table, Reservation.__table__)
-SEATS = cast(Table, Seat.__table__)
-USERS = cast(Table, User.__table__)
 # Built once: a statement object caches its compiled form; building one per call cost more CPU
 # than running it.
-_SEAT_TEAM = (
-    select(SEATS.c.team_id)
-    .where(SEATS.c.user_id == bindparam("user"))
-    .order_by(SEATS.c.created_at, SEATS.c.id)
-    .limit(1)
-)
-# Whom a person without a seat can ask: the first active admins, by name.
-_ADMINS = (
-    select(USERS.c.display_name, USERS.c.username, USERS.c.email)
-    .where(USERS.c.role == "admin", USERS.c.active.is_(True))
-    .order_by(USERS.c.username)
-    .limit(3)
-)
 _INSERT = insert(RESERVATIONS)
 _LEASE = select(RESERVATIONS.c.lease_seconds).where(RESERVATIONS.c.id == bindparam("rid"))
 _DELIVERED = RESERVATIONS.c.delivered_tokens
@@ -150,32 +135,21 @@ class _Attempt:
     def _run(self, connection: Connection) -> Reservation:
         caller = self.caller
         now = clock.now()
-        seat_team = _seat_team(connection, caller.user_id)
-        profiles.check_model(
-            connection,
-            user_id=caller.user_id,
-            team_ids=caller.team_ids,
-            model_names=(self.model.name, *self.model.aliases),
-        )
-        found = budgets.applicable_now(
+        kept = terms.of(
             connection,
             user_id=caller.user_id,
             team_ids=caller.team_ids,
             api_token_id=caller.api_token_id,
             assistant_id=caller.assistant_id,
+            defaults=self.limits,
         )
+        seat_team, found = kept.seat_team, kept.budgets
+        profiles.check_model(kept.rule, model_names=(self.model.name, *self.model.aliases))
         micros = self._worst_case(found)
         tokens = self.prompt_tokens + self.max_output_tokens
         reservation_id = new_id()
-        keys = ratelimits.resolve(
-            connection,
-            user_id=caller.user_id,
-            team_ids=caller.team_ids,
-            api_token_id=caller.api_token_id,
-            defaults=self.limits,
-        )
         left = ratelimits.consume(
-            connection, keys=keys, tokens=tokens, at=now, reservation_id=reservation_id
+            connection, keys=kept.rate_keys, tokens=tokens, at=now, reservation_id=reservation_id
         )
         counters = budgets.counters_now(connection, budgets=found, at=now)
         team_id = (
@@ -239,22 +213,6 @@ class _Attempt:
             "settled_at": None,
             "process_id": self.process_id,
         }
-
-
-def _seat_team(connection: Connection, user_id: str) -> str:
-    """The team of the user's seat (the oldest, if several teams gave one).
-
-    Raises:
-        SeatRequired: the user holds no seat.
-    """
-    team_id = connection.scalar(_SEAT_TEAM, {"user": user_id})
-    if team_id is None:
-        admins = [
-            {"name": row.display_name or row.username, "email": row.email}
-            for row in connection.execute(_ADMINS)
-        ]
-        raise SeatRequired(user_id=user_id, admins=admins)
-    return str(team_id)
 
 
 async def renew_lease(

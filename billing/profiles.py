@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, and_, bindparam, or_, select
+from sqlalchemy import Row, Table, and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +22,8 @@ from billing.schemas import BudgetCreate, UsageProfileCreate, UsageProfileUpdate
 from core.catalog import CatalogModel
 
 PROFILES = cast(Table, UsageProfile.__table__)
-_DECIDING = select(
+# The profiles that may decide for a caller: their own and their teams'.
+DECIDING = select(
     PROFILES.c.id, PROFILES.c.name, PROFILES.c.scope, PROFILES.c.allowed_models
 ).where(
     or_(
@@ -127,7 +128,8 @@ class ModelRule:
         return self.allows((model.name, *model.aliases))
 
 
-def _rule(found: Iterable[Row[Any, Any, Any, Any]]) -> ModelRule:
+def rule_of(found: Iterable[Row[Any, Any, Any, Any]]) -> ModelRule:
+    """The rule of the rows `DECIDING` found for a caller."""
     rows = list(found)
     own = [p for p in rows if p.scope == "user"]
     return ModelRule(
@@ -141,21 +143,18 @@ def _rule(found: Iterable[Row[Any, Any, Any, Any]]) -> ModelRule:
 async def model_rule(session: AsyncSession, *, user_id: str, team_ids: Iterable[str]) -> ModelRule:
     """The caller's model rule, for listing the models they may call."""
     params = {"user": user_id, "teams": list(team_ids)}
-    return _rule((await session.execute(_DECIDING, params)).all())
+    return rule_of((await session.execute(DECIDING, params)).all())
 
 
-def check_model(
-    connection: Connection, *, user_id: str, team_ids: Iterable[str], model_names: Sequence[str]
-) -> None:
-    """Refuse a model the caller's usage profiles do not allow (on an admission's connection).
+def check_model(rule: ModelRule, *, model_names: Sequence[str]) -> None:
+    """Refuse a model the caller's usage profiles (their `rule`) do not allow.
 
     `model_names` are the model's name and aliases; a profile listing any of them allows it.
 
     Raises:
         ModelNotAllowed: the profile that decides for the caller does not list the model.
     """
-    found = connection.execute(_DECIDING, {"user": user_id, "teams": list(team_ids)}).all()
-    refusing = _rule(found).refusing(model_names)
+    refusing = rule.refusing(model_names)
     if refusing is None:
         return
     raise ModelNotAllowed(

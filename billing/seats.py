@@ -26,7 +26,7 @@ from core import clock, teams, webhook_subscriptions
 from core.database import write_transaction
 from core.errors import TeamNotFound
 from core.ids import new_id
-from core.models import Team, TeamMembership
+from core.models import BUMP_AUTH_EPOCH, Team, TeamMembership
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,6 +137,7 @@ async def unassign(
         )
         if cast(CursorResult[tuple[()]], removed).rowcount == 0:
             raise SeatNotFound(team_id=team_id, user_id=user_id)
+        await session.execute(BUMP_AUTH_EPOCH)  # a bulk delete passes by the flush hook
         await session.execute(
             update(Subscription)
             .where(Subscription.team_id == team_id)

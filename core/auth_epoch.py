@@ -1,11 +1,14 @@
-"""The identity epoch: a number in the database that goes up with every change to who may call.
+"""The identity epoch: a number in the database that goes up with every change to who may call,
+and on what terms.
 
-Workers cache resolved API tokens and login sessions (`api.auth_cache`); an entry is used only
-while the epoch it was read under is still the current one, so a token revoked, a user
-deactivated, a membership removed or a session logged out through any worker or host is refused by
-every other on its next request, not after a timeout. The bump is an UPDATE in the same
-transaction as the change, made by the ORM flush hook in `core.models` (and by logout's bulk
-delete); reading the epoch is one primary-key lookup per request."""
+Workers cache resolved API tokens and login sessions (`api.auth_cache`) and what admission reads
+of a caller's seat, usage profiles, budgets and rate limits (`billing.terms`); an entry is used
+only while the epoch it was read under is still the current one, so a token revoked, a user
+deactivated, a membership removed, a session logged out, a seat taken back or a budget, profile or
+limit changed through any worker or host is seen by every other on its next request, not after a
+timeout. The bump is an UPDATE in the same transaction as the change, made by the ORM flush hooks
+in `core.models` and `billing.models` (and by the bulk statements that pass them by: logout, seat
+removal); reading the epoch is one primary-key lookup per request."""
 
 from __future__ import annotations
 
@@ -41,6 +44,19 @@ async def current(factory: async_sessionmaker[AsyncSession]) -> int:
         except sqlite3.Error:
             pass
     return await run_read(factory, _read_pooled)
+
+
+def read_in(connection: Connection) -> int | None:
+    """The epoch as `connection`'s transaction sees it, on the driver's own cursor (~5 us; a
+    statement through SQLAlchemy costs ~10 times that, on every admission); None if the row is
+    missing (a database emptied by hand): then nothing may be kept under it."""
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(_READ_SQL)
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return None if row is None else int(row[0])
 
 
 def _read_pooled(connection: Connection) -> int:
