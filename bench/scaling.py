@@ -1,13 +1,17 @@
 """Scaling on PostgreSQL: /v1 streams/s of `switchboard serve --workers N`, and what serialises it.
 
-One invocation starts a slow upstream (bench/upstream.py, a pause before each chunk) and, for each
-worker count in turn (alternating, `--rounds` times, so every ratio comes from one run), a fresh
-PostgreSQL database and `switchboard serve --workers N` on it. Each phase drives /v1 streams at
-one concurrency for a fixed time and prints:
+One invocation starts a slow upstream (bench/upstream.py, one shared timer paces every stream's
+chunks) and, for each worker count in turn (alternating, `--rounds` times, so every ratio comes
+from one run), a fresh PostgreSQL database and `switchboard serve --workers N` on it. Each phase
+drives /v1 streams at one concurrency for a fixed time (wrk when installed, else aiohttp:
+bench/scaling_client.py) and prints:
   streams/s, and the ratio to the first worker count of the same round;
-  CPU ms per stream of the server (its processes) and of PostgreSQL (its backends);
-  what the database's active backends waited on, sampled every 20 ms (`pg_stat_activity`),
+  CPU ms per stream of each component (bench/scaling_cpu.py): the server's processes,
+  PostgreSQL's backends and its other processes, the load generator, the upstream, and the
+  bench's own sampling, with the 2-core bound 2s/(s+o) they imply;
+  what the database's active backends waited on, sampled every `--sample-ms` (`pg_stat_activity`),
   and the lock waits (`pg_locks` not granted) by kind and table;
+  sessions PostgreSQL opened and transactions per stream, autovacuum runs;
   rows inserted / updated / deleted per stream (`pg_stat_user_tables` deltas);
   the server's connections to the database (per worker: its pool).
 With `--budgets` a global and a team budget (the Everyone team) apply to every call: the rows
@@ -16,16 +20,16 @@ the rows a turn writes.
 
     .venv/bin/python bench/scaling.py [--database-url postgresql://...] [--workers 1 2]
         [--concurrency 192] [--seconds 20] [--chunks 20] [--chunk-delay-ms 25] [--budgets]
-        [--rounds 2] [--chat 40]
+        [--rounds 2] [--chat 40] [--client auto|wrk|python] [--sample-ms 100]
 
 Without --database-url it starts a private cluster with .ci/postgres.sh and stops it after.
+wrk: `apt-get install -y wrk` (Debian); without it the Python client is used.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import os
 import secrets
 import subprocess
@@ -44,17 +48,18 @@ sys.path.insert(0, str(ROOT))
 
 from bench.gateway import catalog_yaml, free_port, process, token_for  # noqa: E402
 from bench.load import cpu_seconds, run_load, stream_once  # noqa: E402
+from bench.scaling_client import choose, start, warm  # noqa: E402
+from bench.scaling_cpu import (  # noqa: E402
+    Sampler,
+    database_counts,
+    per_stream,
+    postgres_split,
+    snapshot,
+)
 
-SAMPLE = """SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') AS waiting,
-       left(regexp_replace(query, '\\s+', ' ', 'g'), 60) AS query
-  FROM pg_stat_activity
- WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'"""
-LOCKS = """SELECT l.locktype, coalesce(c.relname, '') AS relation, count(*) AS n
-  FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation
- WHERE NOT l.granted GROUP BY 1, 2"""
 TUPLES = """SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables"""
-CONNECTIONS = """SELECT count(*) FROM pg_stat_activity
- WHERE datname = current_database() AND pid <> pg_backend_pid()"""
+# A /v1 call writes one ledger entry when it is settled, at its stream's end.
+SETTLED = "SELECT count(*) FROM billing_ledger_entry"
 
 
 def plain(url: str, database: str | None = None) -> str:
@@ -74,40 +79,7 @@ async def backend_parent(url: str) -> int:
 
 def postgres_cpu(postmaster: int) -> float:
     """CPU seconds of every PostgreSQL process so far (live backends and those reaped)."""
-    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
-    reaped = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
-    return cpu_seconds(postmaster) + reaped
-
-
-class Sampler:
-    """What the database's backends wait on, sampled until stopped."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.waits: collections.Counter[str] = collections.Counter()
-        self.queries: collections.Counter[str] = collections.Counter()
-        self.locks: collections.Counter[str] = collections.Counter()
-        self.samples = 0
-        self.locked = 0  # samples in which a backend waited on a lock
-        self.connections: list[int] = []
-
-    async def run(self, stop: asyncio.Event) -> None:
-        connection = await asyncpg.connect(self.url)
-        try:
-            while not stop.is_set():
-                self.samples += 1
-                rows = await connection.fetch(SAMPLE)
-                self.locked += any(r["waiting"].startswith("Lock") for r in rows)
-                for row in rows:
-                    self.waits[row["waiting"]] += 1
-                    if row["waiting"].startswith("Lock"):
-                        self.queries[row["query"]] += 1
-                for row in await connection.fetch(LOCKS):
-                    self.locks[f"{row['locktype']} {row['relation']}".strip()] += row["n"]
-                self.connections.append(int(await connection.fetchval(CONNECTIONS)))
-                await asyncio.sleep(0.02)
-        finally:
-            await connection.close()
+    return sum(postgres_split(postmaster, "", set()).values())
 
 
 async def tuples(url: str) -> dict[str, tuple[int, int, int]]:
@@ -121,12 +93,18 @@ async def tuples(url: str) -> dict[str, tuple[int, int, int]]:
 
 
 async def written(
-    url: str, before: dict[str, tuple[int, int, int]], count: int
+    url: str,
+    before: dict[str, tuple[int, int, int]],
+    count: int,
+    after: dict[str, tuple[int, int, int]] | None = None,
 ) -> tuple[str, dict[str, list[float]]]:
-    """Rows inserted/updated/deleted per request since `before`, by table (the stats collector
-    reports with a delay: waited for)."""
-    await asyncio.sleep(1.0)  # backends report their counts at most every second (PG 15+: at idle)
-    after = await tuples(url)
+    """Rows inserted/updated/deleted per request from `before` to `after` (default: now, the
+    stats collector's delay waited for), by table. Backends report their counts at most every
+    second (PostgreSQL 15+: when idle), so a window under load is off by up to a second's rows
+    at each end."""
+    if after is None:
+        await asyncio.sleep(1.0)
+        after = await tuples(url)
     parts, total, tables = [], [0.0, 0.0, 0.0], {}
     for table, now in sorted(after.items()):
         old = before.get(table, (0, 0, 0))
@@ -157,7 +135,7 @@ async def admin_setup(base: str, token: str, budgets: bool) -> None:
 
 
 async def phase(
-    args: argparse.Namespace, workers: int, upstream: str, server: str
+    args: argparse.Namespace, workers: int, upstream: str, upstream_pid: int, server: str
 ) -> dict[str, Any]:
     """One worker count on a fresh database: the load, CPU, waits and rows written."""
     name = "sb_scaling_" + secrets.token_hex(4)
@@ -188,37 +166,19 @@ async def phase(
         token = token_for(base, "bench", "bench-password")
         await admin_setup(base, token, args.budgets)
         auth = {"Authorization": f"Bearer {token}"}
-        body = {
+        body: dict[str, Any] = {
             "model": f"chunks-{args.chunks}",
             "stream": True,
             "stream_options": {"include_usage": True},
             "messages": [{"role": "user", "content": "Say something."}],
         }
 
-        async def v1(client: aiohttp.ClientSession) -> float:
-            return await stream_once(client, base + "/v1/chat/completions", body, auth)
-
-        await run_load(v1, args.concurrency * 2, args.concurrency, 30)  # warm every worker
+        target = base + "/v1/chat/completions"
+        await warm(target, body, token, args.concurrency)
         postmaster = await backend_parent(url)
-        before = await tuples(url)
-        cpu, pg_cpu = cpu_seconds(served.pid), postgres_cpu(postmaster)
-        sampler, stop = Sampler(url), asyncio.Event()
-        sampling = asyncio.create_task(sampler.run(stop))
-        rate, ttfts, errors = await run_load(v1, 10**9, args.concurrency, args.seconds)
-        stop.set()
-        await sampling
-        count = max(1, len(ttfts))
-        out |= {
-            "rate": rate,
-            "count": count,
-            "errors": errors,
-            "cpu_ms": (cpu_seconds(served.pid) - cpu) * 1000 / count,
-            "pg_ms": (postgres_cpu(postmaster) - pg_cpu) * 1000 / count,
-            "ttft_p50": sorted(ttfts)[len(ttfts) // 2] if ttfts else float("nan"),
-            "sampler": sampler,
-            "rows": await written(url, before, count),
-            "budgets": 2 if args.budgets else 0,
-        }
+        out |= await measure(args, url, name, target, body, token, (served.pid, upstream_pid))
+        out["rows"] = await written(url, out.pop("tuples"), out["count"], out.pop("tuples_after"))
+        out["budgets"] = 2 if args.budgets else 0
         if args.chat and workers == args.workers[0]:
             pids = (served.pid, postmaster)
             out["chat_rows"] = await chat_turns(base, auth, url, args, pids)
@@ -226,6 +186,60 @@ async def phase(
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     await admin.close()
     return out
+
+
+async def measure(
+    args: argparse.Namespace,
+    url: str,
+    name: str,
+    target: str,
+    body: dict[str, Any],
+    token: str,
+    pids: tuple[int, int],
+) -> dict[str, Any]:
+    """The load for `--seconds` + 4 s; measured over `--seconds` from 2 s in: streams are the
+    calls settled (ledger entries) in that window, CPU is each component's in that window."""
+    server_pid, upstream_pid = pids
+    postmaster = await backend_parent(url)
+    probe = await asyncpg.connect(url)
+    bench_pids = {int(await probe.fetchval("SELECT pg_backend_pid()"))}
+    sampler = Sampler(url, args.sample_ms / 1000)
+    sampler.start()
+    bench_pids.add(sampler.backend_pid)
+    others = [sampler.native_id]
+    running = start(args.client, target, body, token, args.concurrency, args.seconds + 4, others)
+
+    async def point() -> tuple[float, int, dict[str, float], dict[str, int]]:
+        settled = int(await probe.fetchval(SETTLED))
+        cpu = snapshot(server_pid, upstream_pid, postmaster, name, bench_pids)
+        cpu |= {"client": running.cpu(), "sampling_thread": sampler.thread_cpu()}
+        return time.perf_counter(), settled, cpu, await database_counts(url)
+
+    await asyncio.sleep(2.0)
+    before_tuples = await tuples(url)
+    t0, n0, cpu0, db0 = await point()
+    await asyncio.sleep(args.seconds)
+    t1, n1, cpu1, db1 = await point()
+    after_tuples = await tuples(url)
+    errors, p50 = await running.finish()
+    sampler.stop()
+    await probe.close()
+    count = max(1, n1 - n0)
+    db = {k: db1[k] - db0[k] for k in ("sessions", "xacts", "autovacuum", "autoanalyze")}
+    db["sessions"] -= 1  # database_counts' own connection
+    return {
+        "rate": (n1 - n0) / (t1 - t0),
+        "count": count,
+        "errors": errors,
+        "p50": p50,
+        "client": running.client,
+        "ms": per_stream(cpu0, cpu1, count),
+        "db": db,
+        "connections": max(sampler.connections or [db1["connections"]]),
+        "sampler": sampler,
+        "tuples": before_tuples,
+        "tuples_after": after_tuples,
+    }
 
 
 async def chat_turns(
@@ -259,32 +273,71 @@ async def chat_turns(
 
 
 def report(results: list[dict[str, Any]], load: tuple[float, float]) -> None:
+    """The table of streams/s and CPU ms a stream by component, then waits and rows written."""
     first = results[0]["workers"]
     print(
-        f"\n{'workers':>7} {'streams/s':>10} {'x first':>8} {'cpu ms':>7} {'pg ms':>6} "
-        f"{'ttft p50':>9} {'conns':>6} {'errors':>6}"
+        f"\nCPU ms per stream by component (client: {results[0]['client']}); o = all but the server"
     )
+    head = [
+        *("workers", "streams/s", "x first", "server", "pg back", "pg other", "client"),
+        *("upstream", "sampling", "o", "cores", "p50 ms", "conns", "new conn", "xact", "errors"),
+    ]
+    print(" ".join(f"{h:>9}" for h in head))
     base_rate = None
     for r in results:
         if r["workers"] == first:
             base_rate = r["rate"]
-        ratio = r["rate"] / base_rate if base_rate else float("nan")
-        conns = max(r["sampler"].connections or [0])
-        print(
-            f"{r['workers']:>7} {r['rate']:>10.1f} {ratio:>8.2f} {r['cpu_ms']:>7.2f} "
-            f"{r['pg_ms']:>6.2f} {r['ttft_p50']:>9.1f} {conns:>6} {r['errors']:>6}"
-        )
+        ms, db, count = r["ms"], r["db"], r["count"]
+        pg_other = ms["pg_other"] + ms["pg_exited"]
+        other = sum(ms[k] for k in ("pg_backends", "client", "upstream", "sampling")) + pg_other
+        cells = [
+            f"{r['workers']}",
+            f"{r['rate']:.1f}",
+            f"{r['rate'] / base_rate:.2f}" if base_rate else "nan",
+            *(f"{v:.2f}" for v in (ms["server"], ms["pg_backends"], pg_other, ms["client"])),
+            *(f"{v:.2f}" for v in (ms["upstream"], ms["sampling"], other)),
+            f"{r['rate'] * (ms['server'] + other) / 1000:.2f}",
+            f"{r['p50']:.0f}",
+            f"{r['connections']}",
+            f"{db['sessions'] / count:.3f}",
+            f"{db['xacts'] / count:.2f}",
+            f"{r['errors']}",
+        ]
+        print(" ".join(f"{c:>9}" for c in cells))
+    print(
+        "  (cores: streams/s x all CPU ms / 1000, the CPU the run kept busy; new conn: sessions"
+        " PostgreSQL opened per stream; xact: transactions per stream; p50: wrk's whole stream,"
+        " the Python client's first token)"
+    )
     for r in results:
-        s: Sampler = r["sampler"]
-        per = max(1, s.samples)
-        waits = ", ".join(f"{k} {v / per:.2f}" for k, v in s.waits.most_common(6))
-        print(f"\nworkers={r['workers']}: active backends per sample by wait: {waits}")
-        if s.locks:
+        ms = r["ms"]
+        s_ms = ms["server"]
+        o_ms = sum(ms[k] for k in ("pg_backends", "pg_other", "pg_exited", "client", "upstream"))
+        o_ms += ms["sampling"]
+        workers = ", ".join(f"{k} {v:.2f}" for k, v in ms.items() if k.startswith("worker"))
+        print(
+            f"\nworkers={r['workers']}: server {s_ms:.2f} ms a stream ({workers}; the rest is the"
+            f" supervisor); on 2 cores one worker serves at most 1000/s = {1000 / s_ms:.0f}/s and"
+            f" two at most 2000/(s+o) = {2000 / (s_ms + o_ms):.0f}/s: ratio <= 2s/(s+o) ="
+            f" {2 * s_ms / (s_ms + o_ms):.2f}"
+        )
+        db = r["db"]
+        print(
+            f"  PostgreSQL: {db['sessions']} sessions opened, {db['xacts']} transactions,"
+            f" autovacuum {db['autovacuum']} runs and autoanalyze {db['autoanalyze']} during the"
+            f" run; peak connections {r['connections']}"
+        )
+        sampler: Sampler = r["sampler"]
+        per = max(1, sampler.samples)
+        if sampler.samples:
+            waits = ", ".join(f"{k} {v / per:.2f}" for k, v in sampler.waits.most_common(6))
+            print(f"  active backends per sample by wait ({sampler.samples} samples): {waits}")
+        if sampler.locks:
             print(
                 "  lock waits per sample: "
-                + ", ".join(f"{k} {v / per:.2f}" for k, v in s.locks.most_common(5))
+                + ", ".join(f"{k} {v / per:.2f}" for k, v in sampler.locks.most_common(5))
             )
-        for query, n in s.queries.most_common(3):
+        for query, n in sampler.queries.most_common(3):
             print(f"  waiting on a lock ({n / per:.2f}/sample): {query}")
         text, tables = r["rows"]
         print("  " + text)
@@ -293,7 +346,7 @@ def report(results: list[dict[str, Any]], load: tuple[float, float]) -> None:
             per_row = hot[1] * r["rate"] / r["budgets"]
             print(
                 f"  each budget counter row: {per_row:.0f} updates/s; a lock waiter in "
-                f"{s.locked / per:.0%} of samples; while it is always waited on, "
+                f"{sampler.locked / per:.0%} of samples; while it is always waited on, "
                 f"1/{per_row:.0f} s = {1000 / per_row:.1f} ms is what one update holds it"
             )
         if "chat_rows" in r:
@@ -311,14 +364,17 @@ async def bench(args: argparse.Namespace, server: str) -> None:
     cmd += ["--chunk-delay-ms", str(args.chunk_delay_ms)]
     load_start = os.getloadavg()[0]
     results = []
-    with process(cmd, dict(os.environ), f"{upstream}/models"):
+    with process(cmd, dict(os.environ), f"{upstream}/models") as up:
         for _ in range(args.rounds):
             for workers in args.workers:
-                result = await phase(args, workers, upstream, server)
+                result = await phase(args, workers, upstream, up.pid, server)
+                ms = result["ms"]
                 print(
-                    f"  workers={workers}: {result['rate']:.1f} streams/s, "
-                    f"{result['cpu_ms']:.2f} ms CPU/stream (+{result['pg_ms']:.2f} PostgreSQL), "
-                    f"{result['errors']} errors",
+                    f"  workers={workers}: {result['rate']:.1f} streams/s, server"
+                    f" {ms['server']:.2f} ms CPU/stream, PostgreSQL backends"
+                    f" {ms['pg_backends']:.2f}, client {ms['client']:.2f}, upstream"
+                    f" {ms['upstream']:.2f}, {result['errors']} errors"
+                    f" (load average {os.getloadavg()[0]:.1f})",
                     flush=True,
                 )
                 results.append(result)
@@ -338,7 +394,20 @@ def main() -> None:
     parser.add_argument("--budgets", action="store_true", help="a global and a team budget")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--chat", type=int, default=0, help="chat turns to count rows of")
+    parser.add_argument(
+        "--client",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="the load generator: wrk (Debian's package; auto picks it when installed) or aiohttp",
+    )
+    parser.add_argument(
+        "--sample-ms",
+        type=float,
+        default=100,
+        help="sample pg_stat_activity/pg_locks this often (0: never; 20 was the first runs')",
+    )
     args = parser.parse_args()
+    args.client = choose(args.client)
     started = args.database_url is None
     server = (
         args.database_url

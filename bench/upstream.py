@@ -6,6 +6,10 @@ servers measured. This one answers `POST /v1/chat/completions` for model `chunks
 content chunks (then the finish chunk, the usage chunk when asked, and `[DONE]`), streamed with
 chunked transfer encoding on kept-alive connections, and `GET /v1/models`.
 
+With `--chunk-delay-ms` (a slow provider) the pieces go out from one timer shared by every stream
+(`Ticker`, a raw `asyncio.Protocol` per connection): ~0.1 ms of CPU a 20-chunk stream, so the
+bench's upstream takes little of the cores it shares with the server measured.
+
     python bench/upstream.py --port 9000
 """
 
@@ -17,6 +21,7 @@ import contextlib
 import json
 import time
 from functools import lru_cache
+from typing import cast
 
 TEXT = "lorem ipsum dolor sit amet " * 40
 
@@ -129,8 +134,95 @@ def _response(kind: bytes, payload: bytes, status: bytes = b"200") -> bytes:
     )
 
 
+class Paced(asyncio.Protocol):
+    """A slow provider at the least CPU: one connection, its requests parsed from the raw bytes,
+    its answer's pieces written by the shared `Ticker` (no task, future or timer per stream)."""
+
+    def __init__(self, ticker: Ticker) -> None:
+        self.ticker = ticker
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+        self.busy = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.busy:
+            self._next()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+    def _next(self) -> None:
+        """Start the next whole request in the buffer, if any."""
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0 or self.transport is None:
+            return
+        head = self.buffer[:end].decode("latin-1")
+        length = 0
+        for line in head.split("\r\n")[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        if len(self.buffer) < end + 4 + length:
+            return
+        body = self.buffer[end + 4 : end + 4 + length]
+        self.buffer = self.buffer[end + 4 + length :]
+        method, path, _ = head.split(" ", 2)
+        pieces = _answer(method, path, body)
+        self.transport.write(pieces[0])
+        if len(pieces) == 1:
+            self._next()
+            return
+        self.busy = True
+        self.ticker.add(self, pieces[1:])
+
+    def finished(self) -> None:
+        self.busy = False
+        self._next()
+
+
+class Ticker:
+    """Every `delay` seconds, the next piece of every answer in flight: one timer for all."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.streams: list[tuple[Paced, tuple[bytes, ...], int]] = []
+        self.loop = asyncio.get_running_loop()
+        self.loop.call_later(delay, self.tick)
+
+    def add(self, protocol: Paced, pieces: tuple[bytes, ...]) -> None:
+        self.streams.append((protocol, pieces, 0))
+
+    def tick(self) -> None:
+        self.loop.call_later(self.delay, self.tick)
+        going: list[tuple[Paced, tuple[bytes, ...], int]] = []
+        done: list[Paced] = []
+        for protocol, pieces, sent in self.streams:
+            transport = protocol.transport
+            if transport is None:
+                continue
+            transport.write(pieces[sent])
+            if sent + 1 < len(pieces):
+                going.append((protocol, pieces, sent + 1))
+            else:
+                done.append(protocol)
+        self.streams = going
+        for protocol in done:
+            protocol.finished()
+
+
 async def main(port: int) -> None:
     """Serve on 127.0.0.1 until interrupted."""
+    if CHUNK_DELAY and not WRITE_EACH:
+        ticker = Ticker(CHUNK_DELAY)
+        loop = asyncio.get_running_loop()
+        paced = await loop.create_server(lambda: Paced(ticker), "127.0.0.1", port, backlog=1024)
+        async with paced:
+            await paced.serve_forever()
+        return
     server = await asyncio.start_server(serve_connection, "127.0.0.1", port, backlog=1024)
     async with server:
         await server.serve_forever()
