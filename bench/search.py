@@ -9,7 +9,11 @@ and p95 latency and the server's CPU ms per request, with the date and load aver
 (with --postgres URL, or SWITCHBOARD_TEST_POSTGRES_URL set) on PostgreSQL.
 
     .venv/bin/python bench/search.py [--sizes 100 1000 10000] [--requests 150]
-        [--databases sqlite postgresql] [--postgres URL]
+        [--databases sqlite postgresql] [--postgres URL] [--explain] [--writes]
+
+`--explain` prints, at each size on PostgreSQL, the buffers and time of the chat list's `?q=`
+count for the commonest word and a middling one; `--writes` the database CPU of saving a message
+and appending to it (an answer's checkpoint) with the chat words triggers off, then on.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import json
 import os
 import random
 import shutil
@@ -24,13 +29,15 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import httpx
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -117,6 +124,71 @@ async def settle(url: str) -> None:
     async with engine.connect() as connection:
         await connection.exec_driver_sql("VACUUM (ANALYZE) assistant_message, assistant_chat")
     await engine.dispose()
+
+
+async def explain(url: str, user_id: str, word: str) -> str:
+    """PostgreSQL: how the chat list's `?q=` count (the route's own query) runs: its execution
+    time, the shared buffers it touched (a figure load does not move) and whether it read
+    messages."""
+    from assistant.chat.search import ChatFilter, chats_query
+
+    stmt = chats_query(user_id, ChatFilter(), word, "postgresql")
+    count = select(func.count()).select_from(stmt.order_by(None).subquery())
+    engine = create_async_engine(async_url(url))
+    async with engine.connect() as connection:
+        sql = count.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+        found = await connection.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}")
+        shown = found.scalar()
+    await engine.dispose()
+    plan: list[dict[str, Any]] = json.loads(shown) if isinstance(shown, str) else list(shown or [])
+    top = plan[0]["Plan"]
+    touched = top["Shared Hit Blocks"] + top["Shared Read Blocks"]
+    messages = "assistant_message" in json.dumps(plan)
+    return f"{touched:,} buffers, {plan[0]['Execution Time']:.1f} ms, reads messages: {messages}"
+
+
+async def message_writes(
+    url: str, user_id: str, words: list[str], rng: random.Random, *, chat_words: bool
+) -> tuple[float, float]:
+    """The CPU ms of PostgreSQL's backend and the wall ms to save a message into an existing chat
+    and append to it once (as an answer's checkpoint does), each its own transaction, 100 times;
+    with `chat_words` False the assistant_chat_words triggers are off (saving as before them)."""
+    verb = "ENABLE" if chat_words else "DISABLE"
+    switch = [
+        f"ALTER TABLE assistant_message {verb} TRIGGER assistant_chat_words_{trigger}"
+        for trigger in ("insert", "update", "delete")
+    ]
+    weights = [1 / (rank + 1) for rank in range(len(words))]
+    engine = create_async_engine(async_url(url))
+    async with engine.connect() as connection:
+        backend = int(await connection.scalar(text("SELECT pg_backend_pid()")) or 0)
+        for statement in switch:
+            await connection.exec_driver_sql(statement)
+        mine = select(Chat.id).where(Chat.user_id == user_id).limit(100)
+        chats = (await connection.scalars(mine)).all()
+        await connection.commit()
+        cpu, started = cpu_seconds(backend), time.perf_counter()
+        for chat_id in chats:
+            message_id, stamp = new_id(), now()
+            said = " ".join(rng.choices(words, weights, k=WORDS_PER_MESSAGE))
+            row = {"id": message_id, "chat_id": chat_id, "role": "assistant", "content": said}
+            await connection.execute(
+                insert(Message).values(created_at=stamp, updated_at=stamp, **row)
+            )
+            await connection.commit()
+            more = " " + " ".join(rng.choices(words, weights, k=WORDS_PER_MESSAGE // 4))
+            appended = Message.content + more
+            await connection.execute(
+                update(Message).where(Message.id == message_id).values(content=appended)
+            )
+            await connection.commit()
+        wall = (time.perf_counter() - started) * 1000 / len(chats)
+        db_cpu = (cpu_seconds(backend) - cpu) * 1000 / len(chats)
+        for statement in switch:
+            await connection.exec_driver_sql(statement.replace("DISABLE", "ENABLE"))
+        await connection.commit()
+    await engine.dispose()
+    return db_cpu, wall
 
 
 async def create_database(server: str) -> str:
@@ -238,6 +310,20 @@ async def run(
                     f"    p95 {result.pct(0.95):.1f} ms, database CPU {db_cpu:.2f} ms", flush=True
                 )
                 results.append((database, size, result, db_cpu))
+            if db_pid and args.explain:
+                for word in (words[0], words[30]):
+                    print(f"  EXPLAIN chat list ?q={word}: {await explain(db_url, user_id, word)}")
+            if db_pid and args.writes:
+                for chat_words in (False, True):
+                    db_cpu, wall = await message_writes(
+                        db_url, user_id, words, rng, chat_words=chat_words
+                    )
+                    state = "on" if chat_words else "off"
+                    print(
+                        f"  save + append a message, chat words triggers {state}: "
+                        f"database CPU {db_cpu:.2f} ms, wall {wall:.1f} ms",
+                        flush=True,
+                    )
     shutil.rmtree(tmp, ignore_errors=True)
     return results
 
@@ -250,6 +336,17 @@ async def main() -> None:
         "--no-settle", dest="settle", action="store_false", help="no VACUUM after seeding"
     )
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="PostgreSQL: the chat list ?q= count's plan (buffers, ms) for two words a size",
+    )
+    parser.add_argument(
+        "--writes",
+        action="store_true",
+        help="PostgreSQL: database CPU to save and append to a message, chat words triggers "
+        "off then on (migration assistant_0020)",
+    )
     parser.add_argument("--postgres", default=os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
