@@ -7,7 +7,7 @@ server is ready), then:
   now   — logs in at once, makes an API token and sends ten chat answers (each the first turn of
           a new chat: the same work every time, title call included), one after another;
   idle  — logs in, waits until --idle seconds after ready (a person opening the page and
-          typing), noting when /metrics first shows LiteLLM loaded, then the same;
+          typing), noting when /metrics first shows the gateway warm, then the same;
   cold  — as idle with the warm start off (SWITCHBOARD_WARM_START=false): memory before any
           warm-up, and what the first answer then costs;
   signin — the default warm start (SWITCHBOARD_WARM_START=sign-in): nobody signs in until
@@ -17,15 +17,20 @@ Printed per run: start-up (spawn to ready), resident memory at ready (the warm-u
 begun), once warmed up (idle), after the idle wait, after answer 1 and after the ten answers,
 the server's CPU seconds at ready and before the first answer, time to the first token
 (`event: delta`) of answer 1, answer 10 and the median of answers 2-10 (from the message's
-POST), and, for `now`, from ready to answer 1's first token (login included).
+POST), and, for `now`, from ready to answer 1's first token (login included), and whether
+LiteLLM was loaded at the end (`switchboard_litellm_loaded`). The catalog's one model is called
+directly (no LiteLLM); `--litellm` adds a `demo` model that LiteLLM answers itself
+(`mock_response`, as `make run`'s default catalog has), so the warm-up loads LiteLLM too.
 
     .venv/bin/python bench/first_token.py [--runs 3] [--idle 10] [--scenario now idle cold signin]
+        [--litellm]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -63,7 +68,8 @@ class Run:
     cpu_ready: float = 0.0
     cpu_before_first: float = 0.0
     ready_to_first_ms: float = 0.0
-    warm_s: float = float("nan")  # ready to LiteLLM loaded (/metrics), in `idle`
+    warm_s: float = float("nan")  # ready (or sign-in) to warm (/metrics), in `idle`/`signin`
+    litellm: bool = False  # LiteLLM loaded at the end of the run (/metrics)
     ttft_ms: list[float] = field(default_factory=list)
 
 
@@ -100,8 +106,26 @@ async def token(base: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {(await made.json())['token']}"}
 
 
+def with_litellm_model(catalog: str) -> str:
+    """The bench's catalog (JSON) plus `demo`, a model LiteLLM answers itself (`mock_response`,
+    as in `make run`'s models.yaml): the warm-up then loads LiteLLM and its router."""
+    raw = json.loads(catalog)
+    demo = {"model": "openai/demo", "api_key": "none", "mock_response": "Hello."}
+    raw["model_list"].append({"model_name": "demo", "litellm_params": demo})
+    return json.dumps(raw)
+
+
+async def litellm_loaded(base: str, auth: dict[str, str]) -> bool:
+    """Whether the server says LiteLLM is loaded (`switchboard_litellm_loaded 1.0`)."""
+    async with (
+        aiohttp.ClientSession() as client,
+        client.get(base + "/metrics", headers=auth) as response,
+    ):
+        return "switchboard_litellm_loaded 1.0" in await response.text()
+
+
 async def warmed(base: str, auth: dict[str, str], seconds: float) -> float:
-    """Poll /metrics until LiteLLM is loaded (`switchboard_model_gateway_state 2.0`), at most
+    """Poll /metrics until the gateway is warm (`switchboard_model_gateway_state 2.0`), at most
     `seconds`; returns when it was (perf_counter), or NaN (not within `seconds`, or a server
     without the gauge)."""
     deadline = time.perf_counter() + seconds
@@ -134,10 +158,13 @@ async def answers(base: str, auth: dict[str, str], run: Run, pid: int) -> float:
     return first_at
 
 
-async def one_run(scenario: str, idle: float, upstream: str, env: dict[str, str]) -> Run:
+async def one_run(
+    scenario: str, idle: float, upstream: str, env: dict[str, str], litellm: bool = False
+) -> Run:
     tmp = Path(tempfile.mkdtemp(prefix="sb-first-"))
     port = free_port()
-    (tmp / "models.yaml").write_text(catalog_yaml(upstream, [20]))
+    catalog = catalog_yaml(upstream, [20])
+    (tmp / "models.yaml").write_text(with_litellm_model(catalog) if litellm else catalog)
     sb_env = {
         **env,
         "SWITCHBOARD_DATA_DIR": str(tmp / "data"),
@@ -175,6 +202,7 @@ async def one_run(scenario: str, idle: float, upstream: str, env: dict[str, str]
         first_at = await answers(base, auth, run, proc.pid)
         run.ready_to_first_ms = (first_at - ready) * 1000
         run.rss_after = rss_mb(proc.pid)
+        run.litellm = await litellm_loaded(base, auth)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -196,7 +224,7 @@ async def bench(args: argparse.Namespace) -> list[Run]:
     with process(lean, env, f"{upstream}/models"):
         for _ in range(args.runs):
             for scenario in args.scenario:
-                runs.append(await one_run(scenario, args.idle, upstream, env))
+                runs.append(await one_run(scenario, args.idle, upstream, env, args.litellm))
                 print_run(runs[-1])
     return runs
 
@@ -209,7 +237,8 @@ def print_run(run: Run) -> None:
         f"after 10 {run.rss_after:.0f}; CPU s at ready {run.cpu_ready:.2f}, "
         f"before answer 1 {run.cpu_before_first:.2f}; TTFT answer 1 {run.ttft_ms[0]:.1f} ms, "
         f"answer 10 {run.ttft_ms[-1]:.1f}, median 2-10 {rest:.1f}; ready to answer 1's first "
-        f"token {run.ready_to_first_ms:.0f} ms; LiteLLM loaded {run.warm_s:.1f} s after ready",
+        f"token {run.ready_to_first_ms:.0f} ms; warm {run.warm_s:.1f} s after ready (or "
+        f"sign-in); LiteLLM loaded at the end: {'yes' if run.litellm else 'no'}",
         flush=True,
     )
 
@@ -221,6 +250,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds idle before `idle`")
     parser.add_argument("--scenario", nargs="+", choices=list(WARM_START), default=list(WARM_START))
+    parser.add_argument(
+        "--litellm", action="store_true", help="add a model that needs LiteLLM (mock_response)"
+    )
     args = parser.parse_args()
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {_commit()}", flush=True)
     load = os.getloadavg()[0]

@@ -8,14 +8,17 @@ Two measures, each against a `switchboard serve` (SQLite, one worker) on 127.0.0
          as bench/gateway.py makes it, no database, one worker);
   many — `--many` (10,000) fast streams (`--concurrency` at a time), mixed as bench/gateway.py's
          load is (`/v1/chat/completions`, `/v1/messages` as Claude Code sends it, chat turns of
-         at most 10 turns a chat): the server's resident memory before and after each quarter.
+         at most 10 turns a chat): the server's resident memory once warm (its sign-in warm-up
+         done, /metrics) and after each quarter, and whether LiteLLM was loaded at the end. The
+         catalog's model is called directly; `--litellm` adds a model that needs LiteLLM
+         (bench/first_token.py), so the warm-up loads it as `make run`'s default catalog does.
 With `--trace DIR` the many phase runs the server under bench/memtrace.py (tracemalloc) and
 takes a snapshot at each quarter (`bench/memtrace.py --compare DIR 1 5` diffs them).
 The upstream is bench/upstream.py (`--chunk-delay-ms` for the slow one). The process raises its
 own open-file limit (the servers inherit it). Loopback only; each phase is bounded in time.
 
     .venv/bin/python bench/streams.py [--open 1000] [--seconds 30] [--many 10000] [--proxy]
-        [--chat] [--phases open many]
+        [--chat] [--phases open many] [--litellm]
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: `bench.load` is found from the repository root
 
 from bench.claude_code import claude_code_body, claude_code_headers  # noqa: E402
+from bench.first_token import litellm_loaded, warmed, with_litellm_model  # noqa: E402
 from bench.gateway import (  # noqa: E402
     catalog_yaml,
     ensure_proxy_venv,
@@ -160,6 +164,7 @@ async def many_streams(
         return await stream_once(client, url, claude_code_body(MODEL), claude, (b"text_delta",))
 
     kinds = [v1, messages, chat]
+    await warmed(base, auth, 120)  # the sign-in warm-up (the token's login started it)
     points = [(0, rss_mb(pid), 0)]
     if trace:
         os.kill(pid, signal.SIGUSR2)  # bench/memtrace.py: a snapshot
@@ -185,15 +190,21 @@ async def many_streams(
             if trace:
                 os.kill(pid, signal.SIGUSR2)
             print(
-                f"  many: {done} streams, RSS {points[-1][1]:.0f} MB, {errors} errors", flush=True
+                f"  many: {done} streams, RSS {points[-1][1]:.0f} MB, {errors} errors, "
+                f"1-minute load {os.getloadavg()[0]:.1f}",
+                flush=True,
             )
+    print(f"  many: LiteLLM loaded at the end: {await litellm_loaded(base, auth)}", flush=True)
     return points
 
 
-def switchboard_env(tmp: Path, port: int, env: dict[str, str], upstream: str) -> dict[str, str]:
+def switchboard_env(
+    tmp: Path, port: int, env: dict[str, str], upstream: str, litellm: bool = False
+) -> dict[str, str]:
     data = tmp / f"data-{port}"
     models = tmp / f"models-{port}.yaml"
-    models.write_text(catalog_yaml(upstream, [CHUNKS]))
+    catalog = catalog_yaml(upstream, [CHUNKS])
+    models.write_text(with_litellm_model(catalog) if litellm else catalog)
     return {
         **env,
         "SWITCHBOARD_DATA_DIR": str(data),
@@ -222,7 +233,7 @@ async def open_phase(
     delay_ms = args.seconds * 1000 / (CHUNKS + 4)
     sb_cmd = [sys.executable, "-m", "api.cli", "serve"]
     with process(upstream_cmd(up_port, delay_ms), env, f"{upstream}/models"):
-        sb_env = switchboard_env(tmp, port, env, upstream)
+        sb_env = switchboard_env(tmp, port, env, upstream, args.litellm)
         base = f"http://127.0.0.1:{port}"
         with process(sb_cmd, sb_env, f"{base}/api/health") as sb:
             auth = {"Authorization": f"Bearer {token_for(base, 'bench', 'bench-password')}"}
@@ -272,7 +283,8 @@ async def many_phase(
         sb_cmd = [sys.executable, str(ROOT / "bench" / "memtrace.py"), args.trace, "serve"]
     with process(upstream_cmd(up_port, 0), env, f"{upstream}/models"):
         base = f"http://127.0.0.1:{port}"
-        with process(sb_cmd, switchboard_env(tmp, port, env, upstream), f"{base}/api/health") as sb:
+        sb_env = switchboard_env(tmp, port, env, upstream, args.litellm)
+        with process(sb_cmd, sb_env, f"{base}/api/health") as sb:
             auth = {"Authorization": f"Bearer {token_for(base, 'bench', 'bench-password')}"}
             return await many_streams(
                 base, auth, sb.pid, args.many, args.concurrency, bool(args.trace)
@@ -322,6 +334,9 @@ def main() -> None:
     parser.add_argument("--chat", action="store_true", help="also as chat turns (open phase)")
     parser.add_argument("--trace", default="", help="many: tracemalloc snapshots into DIR")
     parser.add_argument("--phases", nargs="+", default=["open", "many"], choices=["open", "many"])
+    parser.add_argument(
+        "--litellm", action="store_true", help="add a model that needs LiteLLM (mock_response)"
+    )
     asyncio.run(bench(parser.parse_args()))
 
 
