@@ -85,7 +85,6 @@ class ChatEngine:
         self.listener = saved_stream.listener_for(factory)  # PostgreSQL: readers are pushed
         self.tools = tools
         self.titles = Titles(factory=factory, metering=metering)
-        self.chars = window.window_chars(catalog)  # what a turn reads of its branch first
         root = config.attachments_root
         self.attachments = AttachmentStorage(root) if root is not None else None
         self.generator = Generator(
@@ -196,8 +195,9 @@ class ChatEngine:
             StillStreaming: an answer of the chat is still being written.
             MessageNotFound, NotAUserMessage: as `window.open_turn`, for `edited`.
         """
+        chars = window.window_chars(self.catalog)  # what the turn reads of its branch first
         return await window.open_turn(
-            self.factory, user_id=caller.user_id, chat_id=chat_id, chars=self.chars, edited=edited
+            self.factory, user_id=caller.user_id, chat_id=chat_id, chars=chars, edited=edited
         )
 
     async def start_turn(self, caller: Caller, chat: Chat, turn: Turn, options: TurnOptions) -> Run:
