@@ -149,6 +149,8 @@ class Gateway:
         if model_list != self._model_list:
             self._model_list = model_list
             self._router = None
+            if self._warm_asked and _loaded is None and warm.needing_litellm(self):
+                warm.start(self, "a model that needs LiteLLM was added")
 
     async def probe(
         self, litellm_params: Mapping[str, Any], *, timeout: float = 20.0

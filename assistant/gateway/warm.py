@@ -41,11 +41,10 @@ def _warm(gateway: Gateway) -> None:
         names = sorted({str(entry["model_name"]) for entry in model_list})
         for name in names:
             tokens.encoding_for(name)  # tiktoken reads its table on first use
-        models = [catalog.models[n] for n in names if n in catalog.models]
-        needing = [m.name for m in models if m.mode == "chat" and gateway.direct(m) is None]
-        if needing:  # a throwaway router on a loop of its own: nothing is kept
+        if needing := needing_litellm(gateway):
             log.info("the model gateway loads LiteLLM: %s needs it", ", ".join(needing))
             router = gateway.router  # imports LiteLLM and builds the router
+            # rehearsed on a throwaway router on a loop of its own: nothing is kept
             asyncio.run(_rehearse(type(router)(model_list=model_list), needing[0]))
         tokens.compact_tables()  # a rehearsal loads tiktoken tables of LiteLLM's own
         heap.return_free_memory()  # what the import and rehearsal freed goes back to the OS
@@ -54,6 +53,14 @@ def _warm(gateway: Gateway) -> None:
         log.exception("warming up the model gateway failed; the first model call will retry")
     finally:
         warming.clear()
+
+
+def needing_litellm(gateway: Gateway) -> list[str]:
+    """The usable chat models of the gateway's catalog that a call reaches through LiteLLM."""
+    catalog = gateway.catalog
+    names = sorted({str(entry["model_name"]) for entry in catalog.router_model_list()})
+    models = [catalog.models[n] for n in names if n in catalog.models]
+    return [m.name for m in models if m.mode == "chat" and gateway.direct(m) is None]
 
 
 async def _rehearse(router: Any, model: str) -> None:  # LiteLLM's Router (only router.py names it)
