@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -56,31 +57,75 @@ class FramedStream(Response):
         self.frames = frames
         self.ping_seconds = ping_seconds
         self._last_write = time.monotonic()
+        self._streaming = False
+        self._timer: asyncio.TimerHandle | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
         await send(start)
+        # Plain asyncio, no task group: an anyio task group, its cancel scopes and a sleeping
+        # ping task cost ~5% of a streamed /v1 call's CPU (bench/README.md). One task watches
+        # for the client leaving and cancels this one; a timer (no task) pings when idle.
+        streaming = asyncio.current_task()
+        assert streaming is not None
+        watcher = asyncio.create_task(_disconnect_of(receive))
+        left = False  # the client went away: the cancellation is ours
+
+        def leave(watched: asyncio.Task[None]) -> None:
+            nonlocal left
+            if not watched.cancelled():
+                watched.exception()  # a receive that failed: the client is as good as gone
+            if self._streaming:
+                left = True
+                streaming.cancel()
+
+        self._streaming = True
+        watcher.add_done_callback(leave)
+        self._timer = asyncio.get_running_loop().call_later(self.ping_seconds, self._ping, send)
         try:
-            async with anyio.create_task_group() as group:
-                group.start_soon(self._watch, receive, group.cancel_scope)
-                group.start_soon(self._ping, send)
-                async for frame in self.frames:
-                    self._last_write = time.monotonic()
-                    await send({"type": "http.response.body", "body": frame, "more_body": True})
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-                group.cancel_scope.cancel()
+            async for frame in self.frames:
+                self._last_write = time.monotonic()
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
+            self._streaming = False
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not left:
+                raise
+            streaming.uncancel()  # a client gone ends the response, as a cancelled scope did
         finally:
+            self._streaming = False
+            self._timer.cancel()
+            watcher.cancel()
             with anyio.CancelScope(shield=True):
                 await self.frames.aclose()
 
-    async def _watch(self, receive: Receive, scope: anyio.CancelScope) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        scope.cancel()
+    def _ping(self, send: Send) -> None:
+        """Ping if nothing was written for `ping_seconds`; then look again when that is due."""
+        if not self._streaming:
+            return
+        idle = time.monotonic() - self._last_write
+        if idle >= self.ping_seconds:
+            self._last_write = time.monotonic()
+            ping = asyncio.ensure_future(
+                send({"type": "http.response.body", "body": PING, "more_body": True})
+            )
+            _PINGS.add(ping)
+            ping.add_done_callback(_pinged)
+            idle = 0.0
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self.ping_seconds - idle, self._ping, send)
 
-    async def _ping(self, send: Send) -> None:
-        while True:
-            await anyio.sleep(self.ping_seconds)
-            if time.monotonic() - self._last_write >= self.ping_seconds:
-                self._last_write = time.monotonic()
-                await send({"type": "http.response.body", "body": PING, "more_body": True})
+
+_PINGS: set[asyncio.Future[None]] = set()  # held until written (the loop keeps weak references)
+
+
+def _pinged(ping: asyncio.Future[None]) -> None:
+    _PINGS.discard(ping)
+    if not ping.cancelled():
+        ping.exception()  # a ping to a client gone: nothing to do
+
+
+async def _disconnect_of(receive: Receive) -> None:
+    """Return once the client has gone (reading and dropping anything else it sends)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
