@@ -200,7 +200,25 @@ class EdgeIndex:
             queries.append(Query.Nearest(exact_terms, using=SPARSE))
             weights.append(fusion.identifier_weight)
         lists = self._query(queries, where, params, fusion.depth_for(limit))
-        return self._hits(fuse(lists, weights, limit=limit, k=fusion.k))
+        if fusion.file_weight:
+            lists = self._with_files(lists)
+        fused = fuse(lists, weights, limit=limit, k=fusion.k, file_weight=fusion.file_weight)
+        return self._hits(fused)
+
+    def _with_files(self, lists: list[list[Candidate]]) -> list[list[Candidate]]:
+        """The candidates with their file ids, read for all of them in one call (the file
+        field alone: fusion weighs each file's evidence, `knowledge.fusion`)."""
+        ids: list[int | uuid.UUID | str] = list(
+            {item.point_id for items in lists for item in items}
+        )
+        records = self._open().retrieve(ids, with_payload=["file_id"], with_vector=False)
+        files = {
+            str(record.id): str((record.payload or {}).get("file_id", "")) for record in records
+        }
+        return [
+            [Candidate(item.point_id, item.score, files.get(item.point_id, "")) for item in items]
+            for items in lists
+        ]
 
     def _query(
         self, queries: list[Query], where: Filter, params: SearchParams, limit: int

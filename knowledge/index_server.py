@@ -200,7 +200,7 @@ class ServerIndex:
             queries.append(models.QueryRequest(query=terms, using=SPARSE))
             weights.append(fusion.identifier_weight)
         lists = self._query(queries, where, fusion.depth_for(limit))
-        fused = fuse(lists, weights, limit=limit, k=fusion.k)
+        fused = fuse(lists, weights, limit=limit, k=fusion.k, file_weight=fusion.file_weight)
         return [dataclasses.replace(item, score=score) for item, score in fused]
 
     def _query(

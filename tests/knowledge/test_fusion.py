@@ -16,9 +16,9 @@ HASH = HashEmbedder(64)
 WORDS = ["pump", "valve", "bolt", "seal", "housing", "gasket", "flange", "motor"]
 
 
-def _hit(point_id: str, score: float = 1.0) -> SearchHit:
+def _hit(point_id: str, score: float = 1.0, file_id: str = "f") -> SearchHit:
     return SearchHit(
-        point_id=point_id, score=score, file_id="f", file_name="f.md", folder_id=None,
+        point_id=point_id, score=score, file_id=file_id, file_name="f.md", folder_id=None,
         chunk_index=0, text="", section=(), page=None, start=0, end=0,
     )  # fmt: skip
 
@@ -35,6 +35,18 @@ def test_exact_ties_are_broken_by_best_rank_then_list_then_id() -> None:
     # A full answer's last score may be shared by chunks it left out: those are dropped.
     cut = settled([_hit("b", 0.5), _hit("a", 0.5), _hit("c", 0.9)], asked=3, wanted=3)
     assert [item.point_id for item in cut] == ["c"]
+
+
+def test_a_files_evidence_lifts_its_best_chunk_alone() -> None:
+    # File p is second in both lists, through a different chunk in each; x and y are first in
+    # one list each. Chunk by chunk x1 and y1 lead; counting each file's ranks too, p's best
+    # chunk comes first while its other chunk keeps its own (lower) score.
+    dense = [_hit("x1", file_id="x"), _hit("p1", file_id="p"), _hit("z1", file_id="z")]
+    sparse = [_hit("y1", file_id="y"), _hit("p2", file_id="p"), _hit("w1", file_id="w")]
+    chunks_alone = fuse([dense, sparse], [1.0, 1.0], limit=6)
+    assert [item.point_id for item, _ in chunks_alone] == ["x1", "y1", "p1", "p2", "z1", "w1"]
+    with_files = fuse([dense, sparse], [1.0, 1.0], limit=6, file_weight=1.0)
+    assert [item.point_id for item, _ in with_files] == ["p1", "x1", "y1", "z1", "w1", "p2"]
 
 
 def _fill(index: VectorIndex) -> None:
