@@ -43,6 +43,10 @@ SAME_ON_EVERY_DATABASE = {
         "test_openai.py's and test_v1_*.py's"
     ),
     "tests/api/routes/test_provider_types.py": "LiteLLM's provider list, read from LiteLLM",
+    "tests/assistant/gateway/test_router_litellm_on_demand.py": (
+        "whether a served process imports LiteLLM for a call; the calls' stored side is "
+        "test_openai.py's and the chat tests'"
+    ),
     "tests/api/test_markdown.py": "Markdown rendering, its limits and its in-memory cache",
     "tests/api/test_public_url.py": "URLs built from settings and forwarded headers",
     "tests/api/test_body_limits.py": "request bodies refused while they stream in, before a query",
