@@ -45,7 +45,9 @@ class FramedStream(Response):
     runs: settle there, shielded).
     """
 
-    def __init__(self, frames: AsyncGenerator[bytes], *, ping_seconds: float) -> None:
+    def __init__(
+        self, frames: AsyncGenerator[bytes], *, ping_seconds: float, last: bytes | None = None
+    ) -> None:
         # No Response.__init__: it would add a Content-Length for an empty body.
         self.status_code = 200
         self.background = None
@@ -56,6 +58,7 @@ class FramedStream(Response):
         ]
         self.frames = frames
         self.ping_seconds = ping_seconds
+        self.last = last  # a frame that ends the stream: written with the body's end, one write
         self._last_write = time.monotonic()
         self._streaming = False
         self._timer: asyncio.TimerHandle | None = None
@@ -83,11 +86,15 @@ class FramedStream(Response):
         watcher.add_done_callback(leave)
         self._timer = asyncio.get_running_loop().call_later(self.ping_seconds, self._ping, send)
         try:
+            ending = b""
             async for frame in self.frames:
                 self._last_write = time.monotonic()
+                if frame == self.last:
+                    ending = frame
+                    break
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
             self._streaming = False
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await send({"type": "http.response.body", "body": ending, "more_body": False})
         except asyncio.CancelledError:
             if not left:
                 raise

@@ -106,6 +106,7 @@ class ModelList(BaseModel):
     data: list[Model]
 
 
+DONE = b"data: [DONE]\n\n"
 STREAMED: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "The completion."}
 }
@@ -128,7 +129,7 @@ async def chat_completions(
     if not body.stream:
         return JSONResponse(await passthrough.complete(request), headers=headers)
     batches = await passthrough.stream(request)
-    stream = FramedStream(_frames(batches), ping_seconds=15)
+    stream = FramedStream(_frames(batches), ping_seconds=15, last=DONE)
     stream.raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     return stream
 
@@ -145,7 +146,7 @@ async def _frames(batches: AsyncGenerator[list[bytes]]) -> AsyncGenerator[bytes]
         return
     finally:
         await batches.aclose()
-    yield b"data: [DONE]\n\n"
+    yield DONE
 
 
 @router.get("/models", response_model=ModelList)

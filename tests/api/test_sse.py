@@ -70,3 +70,24 @@ async def test_a_client_that_leaves_cancels_the_frames_and_the_response_just_end
     assert closed.is_set()
     assert [m.get("body") for m in sent[1:]] == [b"data: 1\r\n\r\n"]  # no end: the client left
     assert streaming.cancelling() == 0  # the response ended as any other: nothing left pending
+
+
+async def test_the_last_frame_goes_out_with_the_end_of_the_body_in_one_write() -> None:
+    sent: list[Message] = []
+
+    async def frames() -> AsyncGenerator[bytes]:
+        yield b"data: 1\n\n"
+        yield b"data: [DONE]\n\n"
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        await asyncio.Event().wait()
+        raise AssertionError
+
+    await FramedStream(frames(), ping_seconds=15, last=b"data: [DONE]\n\n")({}, receive, send)
+    assert [(m["body"], m["more_body"]) for m in sent[1:]] == [
+        (b"data: 1\n\n", True),
+        (b"data: [DONE]\n\n", False),
+    ]
