@@ -125,6 +125,10 @@ class Message(IdMixin, TimestampMixin, Base):
     tool_events: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     # How many of the oldest turns were left out of the prompt to fit the context window.
     dropped_turns: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # How many turns of history (`history.turns`) the path above this message holds, set when
+    # it is written (`window`); None for older messages and after a correction made an empty
+    # answer a turn: their count is walked.
+    history_turns: Mapped[int | None] = mapped_column(Integer)
     # The process writing a `streaming` answer (`core.processes`): if it dies, the answer is ended.
     process_id: Mapped[str | None] = mapped_column(String(26))
     # The model call a `streaming` answer is writing, as of its last checkpoint: its billing

@@ -42,5 +42,12 @@ async def correct(session: AsyncSession, *, message: Message, content: str) -> M
     )
     if not getattr(corrected, "rowcount", 0):
         raise StillStreaming()
+    if not message.content:  # an empty answer becomes a turn: the counts below it are off
+        await session.execute(
+            update(Message)
+            .where(Message.chat_id == message.chat_id)
+            .values(history_turns=None)
+            .execution_options(synchronize_session=False)
+        )
     await session.refresh(message)
     return message

@@ -31,6 +31,7 @@ class Node(NamedTuple):
     role: str
     status: str
     content: str
+    history_turns: int | None = None  # the turns of history above it, when known
 
 
 M = TypeVar("M", Message, Node)
@@ -194,9 +195,10 @@ def new_turn(
     dropped_turns: int = 0,
     title: str | None = None,
     process_id: str | None = None,
+    history_turns: int | None = None,
 ) -> NewTurn:
-    """The rows of a turn below `parent_id` (see `NewTurn`); `process_id` is the process that
-    will write the answer."""
+    """The rows of a turn below `parent_id` (see `NewTurn`), which holds `history_turns` turns
+    of history (None: unknown); `process_id` is the process that will write the answer."""
     now = clock.now()
     rows = []
     if content is not None:
@@ -209,9 +211,11 @@ def new_turn(
                 role="user",
                 content=content,
                 now=now,
+                history_turns=history_turns,
             )
         )
         parent_id = question_id
+        history_turns = history_turns + 1 if history_turns is not None else None
     answer_id = ids.new_id()
     answer = _row(
         message_id=answer_id,
@@ -223,6 +227,7 @@ def new_turn(
         status=MessageStatus.STREAMING,
         dropped_turns=dropped_turns,
         now=now,
+        history_turns=history_turns,
     )
     rows.append({**answer, "process_id": process_id})  # the writer of the `streaming` answer
     chat: dict[str, Any] = {"chat": chat_id, "updated_at": now, "active_leaf_id": answer_id}
@@ -242,6 +247,7 @@ def _row(
     model: str | None = None,
     status: MessageStatus = MessageStatus.COMPLETE,
     dropped_turns: int = 0,
+    history_turns: int | None = None,
 ) -> dict[str, Any]:
     return {
         "id": message_id,
@@ -252,6 +258,7 @@ def _row(
         "model": model,
         "status": status,
         "dropped_turns": dropped_turns,
+        "history_turns": history_turns,
         "created_at": now,
         "updated_at": now,
         "process_id": None,

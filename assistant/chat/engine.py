@@ -148,13 +148,8 @@ class ChatEngine:
         """
         chat, branch = await self.load_turn(caller, chat_id, edited=message_id)
         parent_id = branch.nodes[-1].id if branch.nodes else None
-        turn = Turn(
-            path=branch.nodes,
-            above=branch.above,
-            parent_id=parent_id,
-            content=content,
-            source="edit",
-        )
+        path, above = branch.nodes, branch.above
+        turn = Turn(path=path, above=above, parent_id=parent_id, content=content, source="edit")
         return await self.start_turn(caller, chat, turn, options)
 
     async def regenerate(
@@ -173,15 +168,9 @@ class ChatEngine:
         ending = await window.ending_in_answer(self.factory, chat, branch, message_id)
         if ending is None:
             raise NothingToRegenerate()
-        before = ending.before_last()
+        path, above = ending.before_last().nodes, ending.above
         parent_id = ending.nodes[-1].parent_id
-        turn = Turn(
-            path=before.nodes,
-            above=before.above,
-            parent_id=parent_id,
-            content=None,
-            source="regenerate",
-        )
+        turn = Turn(path=path, above=above, parent_id=parent_id, content=None, source="regenerate")
         return await self.start_turn(caller, chat, turn, options)
 
     async def load_turn(
@@ -254,10 +243,10 @@ class ChatEngine:
         system = "\n\n".join(part for part in (system, grounded.system) if part) or None
         if turn.continued is not None:  # the answer so far (and the ask to go on) comes last
             attached.turns = attached.turns + turn.continued.tail
-        prompt = await window.fit(
+        prompt, history_turns = await window.fit(
             self.factory,
+            turn=turn,
             chat_id=chat.id,
-            above=turn.above,
             attached=attached,
             model=model,
             system=system,
@@ -279,6 +268,7 @@ class ChatEngine:
             dropped_turns=prompt.dropped,
             title=title,
             process_id=self.config.process_id,
+            history_turns=history_turns,
         )
         call = self.metering.call(
             caller,

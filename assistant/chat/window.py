@@ -6,9 +6,11 @@ from the newest back and stops at the first that does not fit). So instead of lo
 message of the chat and building its whole tree, a turn reads its path from the leaf upward (a
 recursive query over `parent_id`, which SQLite and PostgreSQL both run), a stretch of about
 `CHARS_PER_TOKEN` characters per token of the window at a time, and stops reading once the fit
-has left out a turn it read: nothing above that turn could be sent either. Of what lies above,
-the database only counts the turns (`droppedTurns`). A chat whose earlier messages carry
-attachments is read whole, as before: their documents and images are placed over the whole path.
+has left out a turn it read: nothing above that turn could be sent either. How many turns lie
+above (`droppedTurns`) each message keeps (`history_turns`, set when it is written), so the
+first message read tells; for older messages the database walks the rest and counts them. A chat
+whose earlier messages carry attachments is read whole, as before: their documents and images
+are placed over the whole path.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from assistant.attachments.models import ChatAttachment
 from assistant.attachments.prompt import Attached
 from assistant.chat import branches, history
 from assistant.chat.branches import Node
+from assistant.chat.turns import Turn
 from assistant.errors import ChatNotFound, MessageNotFound, NotAUserMessage, StillStreaming
 from assistant.models import Chat
 from assistant.schemas import ANSWERED, MessageStatus
@@ -67,11 +70,8 @@ def _stretch() -> Any:
             up.c.depth < DEEPEST,
         )
     )
-    return (
-        select(_M.c.id, _M.c.parent_id, _M.c.role, _M.c.status, _M.c.content)
-        .join_from(up, _M, _M.c.id == up.c.id)
-        .order_by(up.c.depth.desc())
-    )
+    columns = (_M.c.id, _M.c.parent_id, _M.c.role, _M.c.status, _M.c.content, _M.c.history_turns)
+    return select(*columns).join_from(up, _M, _M.c.id == up.c.id).order_by(up.c.depth.desc())
 
 
 def _turns_from() -> Any:
@@ -233,18 +233,22 @@ def _first(connection: Connection, statement: Any, params: dict[str, Any]) -> An
 async def fit(
     factory: async_sessionmaker[AsyncSession],
     *,
+    turn: Turn,
     chat_id: str,
-    above: str | None,
     attached: Attached,
     model: CatalogModel,
     system: str | None,
-) -> history.Prompt:
-    """`history.fit` of the turn's messages, the branch read further up while everything read
-    fits; the prompt's `dropped` counts the turns left out above what was read too.
+) -> tuple[history.Prompt, int]:
+    """`history.fit` of the turn's messages (`attached.turns`: the turns of `turn.path` and the
+    new ones), the branch read further up while everything read fits; the prompt's `dropped`
+    counts the turns left out above what was read too. Returns it and how many turns the
+    branch holds before the new ones.
 
     Raises:
         PromptTooLong: the system prompt and last message alone do not fit.
     """
+    above, first = turn.above, turn.path[0] if turn.path else None
+    read = len(history.turns(turn.path))
     chars = model.max_input_tokens * CHARS_PER_TOKEN
     while True:
         prompt = await history.fit_off_loop(
@@ -257,12 +261,23 @@ async def fit(
             break
         chars = min(chars * 2, WHOLE)  # each stretch twice the last: a few reads at most
         older, above = await run_read(factory, _read_stretch, chat_id, above, chars)
+        first = older[0] if older else first
         earlier = history.turns(older)
+        read += len(earlier)
         attached.turns = earlier + attached.turns
         attached.images = {i + len(earlier): parts for i, parts in attached.images.items()}
     prompt = attached.with_images(prompt)
-    if above is None:
-        return prompt
-    params = {"chat": chat_id, "start": above}
-    left_out = await run_read(factory, _first, _TURNS_FROM, params)
-    return history.Prompt(prompt.messages, prompt.prompt_tokens, prompt.dropped + left_out[0])
+    unread = 0 if above is None else await _turns_above(factory, chat_id, above, first)
+    dropped = prompt.dropped + unread
+    return history.Prompt(prompt.messages, prompt.prompt_tokens, dropped), unread + read
+
+
+async def _turns_above(
+    factory: async_sessionmaker[AsyncSession], chat_id: str, above: str, first: Node | None
+) -> int:
+    """The turns of the path from `above` (the parent of `first`) to the root: as stored on
+    `first`, else counted by walking it."""
+    if first is not None and first.parent_id == above and first.history_turns is not None:
+        return first.history_turns
+    counted = await run_read(factory, _first, _TURNS_FROM, {"chat": chat_id, "start": above})
+    return int(counted[0])

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from assistant.attachments.prompt import Attached
 from assistant.chat import history, window
+from assistant.chat.turns import Turn
 from assistant.models import Chat, Message
 from core import clock, ids
 from core.database import write_transaction
@@ -26,13 +27,20 @@ SMALL = "fake-small"  # a 200-token context window (tests/support.py)
 TURNS = 200
 
 
-async def _give_history(harness: AppHarness, chat_id: str) -> list[dict[str, str]]:
-    """`TURNS` questions and answers in the chat, chained by parent, the last one active."""
-    rows, parent, start = [], None, clock.now()
+async def _give_history(
+    harness: AppHarness, chat_id: str, *, counted: bool = True, empty: int | None = None
+) -> list[dict[str, str]]:
+    """`TURNS` questions and answers in the chat, chained by parent, the last one active; with
+    `counted`, each with its `history_turns` as the app writes it; answer number `empty` was
+    cancelled before it said anything (no turn). Returns the turns the branch sends."""
+    rows, parent, start, above = [], None, clock.now(), 0
     for number in range(TURNS * 2):
         role = "user" if number % 2 == 0 else "assistant"
         stamp, message_id = start + timedelta(microseconds=number), ids.new_id()
         content = f"{'Question' if role == 'user' else 'Answer'} number {number // 2}."
+        status = "complete"
+        if role == "assistant" and number // 2 == empty:
+            content, status = "", "cancelled"
         rows.append(
             {
                 "id": message_id,
@@ -40,26 +48,34 @@ async def _give_history(harness: AppHarness, chat_id: str) -> list[dict[str, str
                 "parent_id": parent,
                 "role": role,
                 "content": content,
+                "status": status,
+                "history_turns": above if counted else None,
                 "created_at": stamp,
                 "updated_at": stamp,
             }
         )
-        parent = message_id
+        parent, above = message_id, above + (1 if content else 0)
     async with write_transaction(harness.services.sessions) as session:
         await session.execute(insert(Message), rows)
         await session.execute(update(Chat).where(Chat.id == chat_id).values(active_leaf_id=parent))
-    return [{"role": str(row["role"]), "content": str(row["content"])} for row in rows]
+    return [
+        {"role": str(row["role"]), "content": str(row["content"])} for row in rows if row["content"]
+    ]
 
 
 @contextmanager
 def _message_rows_read() -> Iterator[list[int]]:
-    """Counts the rows every SELECT of `assistant_message` returns while the block runs."""
+    """Counts the rows every SELECT of `assistant_message` returns while the block runs (a
+    walk that counts the rest of a branch in the database shows as -1)."""
     read: list[int] = []
 
     def count(conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
         if "assistant_message" in statement and statement.lstrip()[:6] in {"SELECT", "WITH R"}:
             # Run again on a cursor of its own (same transaction, same rows): the turn's cursor
             # is left to be read as it would be.
+            if "count(*)" in statement:
+                read.append(-1)
+                return
             side = conn.connection.dbapi_connection.cursor()
             try:
                 side.execute(statement, parameters)
@@ -86,7 +102,10 @@ async def test_a_turn_on_a_long_chat_reads_only_the_messages_its_window_can_hold
     whole = [*turns, {"role": "user", "content": "And then?"}]
     assert 2 < len(sent) < 40 and sent == whole[-len(sent) :]
     assert answer["droppedTurns"] == len(whole) - len(sent)
-    assert 0 < sum(read) <= 80, read  # of the chat's 400 messages
+    assert 0 < sum(read) <= 80 and -1 not in read, read  # of the chat's 400 messages
+    async with harness.services.sessions() as session:
+        saved = await session.get(Message, answer["id"])
+    assert saved is not None and saved.history_turns == len(whole)
 
     regenerated = await harness.client.post(
         f"/api/chats/{chat_id}/messages/{answer['id']}/_regenerate",
@@ -101,7 +120,7 @@ async def test_a_branch_read_in_several_stretches_fits_as_when_read_whole(
     harness: AppHarness,
 ) -> None:
     chat_id = await harness.chat(harness.admin, model=SMALL, title="Stretches")
-    turns = await _give_history(harness, chat_id)
+    turns = await _give_history(harness, chat_id, counted=False)
     factory = harness.services.sessions
     chat, branch = await window.open_turn(
         factory, user_id=harness.admin.id, chat_id=chat_id, chars=lambda _model: 1
@@ -109,15 +128,43 @@ async def test_a_branch_read_in_several_stretches_fits_as_when_read_whole(
     assert len(branch.nodes) == window.MIN_NODES and branch.above is not None
     new = {"role": "user", "content": "And then?"}
     model = harness.services.catalog.resolve(SMALL)
-    prompt = await window.fit(
-        factory,
-        chat_id=chat.id,
-        above=branch.above,
-        attached=Attached(turns=[*history.turns(branch.nodes), new]),
-        model=model,
-        system="Be brief.",
-    )
+    last = branch.nodes[-1].id
+    turn = Turn(path=branch.nodes, above=branch.above, parent_id=last, content="?", source="chat")
+    with _message_rows_read() as read:
+        prompt, history_turns = await window.fit(
+            factory,
+            turn=turn,
+            chat_id=chat.id,
+            attached=Attached(turns=[*history.turns(branch.nodes), new]),
+            model=model,
+            system="Be brief.",
+        )
     whole = history.fit(
         [*turns, new], model=SMALL, context_tokens=model.max_input_tokens, system="Be brief."
     )
-    assert prompt == whole and 0 < whole.dropped < len(turns)
+    assert prompt.messages == whole.messages and prompt.dropped == whole.dropped
+    assert prompt.prompt_tokens == whole.prompt_tokens and 0 < whole.dropped < len(turns)
+    assert history_turns == len(turns) and -1 in read  # no stored counts: walked
+
+
+async def test_correcting_an_empty_answer_counts_it_among_the_turns_left_out(
+    harness: AppHarness, upstream: FakeUpstream
+) -> None:
+    upstream.behave(SMALL, text="ok", chunks=1)
+    chat_id = await harness.chat(harness.admin, model=SMALL, title="Corrected")
+    turns = await _give_history(harness, chat_id, empty=3)  # far above the window
+    await say(harness, chat_id, "And then?")
+    listed = await harness.client.get(
+        f"/api/chats/{chat_id}/messages", params={"limit": 10}, headers=harness.admin.headers
+    )
+    empty = [m for m in listed.json()["_embedded"]["messages"] if m["status"] == "cancelled"]
+    corrected = await harness.client.patch(
+        f"/api/chats/{chat_id}/messages/{empty[0]['id']}",
+        json={"content": "What I meant to say."},
+        headers=harness.admin.headers,
+    )
+    assert corrected.status_code == 200, corrected.text
+    second = await say(harness, chat_id, "And then?")
+    sent = [m for m in sent_to_model(upstream) if m[0] != "system"]
+    # The corrected answer, the first turn's question and answer, and the new question.
+    assert second["droppedTurns"] == len(turns) + 1 + 2 + 1 - len(sent)
