@@ -122,7 +122,9 @@ async def settle(url: str) -> None:
     pending list, which every search reads through (`--no-settle` measures that state)."""
     engine = create_async_engine(async_url(url), isolation_level="AUTOCOMMIT")
     async with engine.connect() as connection:
-        await connection.exec_driver_sql("VACUUM (ANALYZE) assistant_message, assistant_chat")
+        await connection.exec_driver_sql(
+            "VACUUM (ANALYZE) assistant_message, assistant_chat, assistant_chat_words"
+        )
     await engine.dispose()
 
 
