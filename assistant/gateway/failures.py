@@ -8,6 +8,16 @@ from typing import Any
 
 from assistant.errors import ProviderError, ProviderRejected
 
+# LiteLLM's exception class for a provider's failure status, for its retry policy.
+_RETRIED_AS = {
+    408: "Timeout",
+    429: "RateLimitError",
+    500: "InternalServerError",
+    502: "InternalServerError",
+    503: "ServiceUnavailableError",
+    529: "ServiceUnavailableError",
+}
+
 
 def probe_failure(exc: Exception, params: Mapping[str, Any], litellm: ModuleType) -> str:
     """Why a probe call failed, in plain words."""
@@ -51,3 +61,18 @@ def domain_error(
         model=model_name,
         providerStatus=status,
     )
+
+
+def retries_granted(
+    router: Any, failure: BaseException | None, group: str, litellm: ModuleType
+) -> int:
+    """How many retries LiteLLM's `router` grants `failure` for this model group (a provider's
+    own error class is read by its status, as LiteLLM maps it)."""
+    original = getattr(failure, "original_exception", None) or failure
+    kind = _RETRIED_AS.get(getattr(original, "status_code", None) or 0)
+    if kind is not None and isinstance(original, Exception):
+        original = getattr(litellm, kind)(str(original), llm_provider="", model=group)
+    granted = None
+    if isinstance(original, Exception):
+        granted = router.get_num_retries_from_retry_policy(original, model_group=group)
+    return int(granted if granted is not None else router.num_retries or 0)

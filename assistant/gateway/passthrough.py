@@ -109,7 +109,10 @@ class Passthrough:
                 # nothing reached the client
                 await call.settle(MessageStatus.FAILED, FREE, estimated=True)
                 raise
-            body: dict[str, Any] = response.model_dump(exclude_none=True)
+            # the provider's JSON (the gateway's fast path) or LiteLLM's response object
+            body: dict[str, Any] = (
+                response if isinstance(response, dict) else response.model_dump(exclude_none=True)
+            )
             body["model"] = call.model.name
             usage = body.get("usage") or {}
             settled = usage_of(usage) or Usage(call.prompt_tokens, 0)

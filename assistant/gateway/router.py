@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from assistant.errors import ProviderError, ProviderRejected
 from assistant.gateway import warm
 from assistant.gateway.chunks import Chunk
-from assistant.gateway.failures import domain_error, probe_failure
+from assistant.gateway.failures import domain_error, probe_failure, retries_granted
 from assistant.gateway.litellm_stream import LAZY_STREAMS, chunks_of, opened
 from assistant.gateway.picks import Picks, only_choice
 from assistant.gateway.relay import Relay, Target, target_of
@@ -33,15 +33,6 @@ if TYPE_CHECKING:
     from litellm import Router
 
 log = logging.getLogger(__name__)
-# LiteLLM's exception class for a provider's failure status, for its retry policy.
-_RETRIED_AS = {
-    408: "Timeout",
-    429: "RateLimitError",
-    500: "InternalServerError",
-    502: "InternalServerError",
-    503: "ServiceUnavailableError",
-    529: "ServiceUnavailableError",
-}
 _loaded: ModuleType | None = None
 _loading = threading.Lock()
 
@@ -228,22 +219,9 @@ class Gateway:
             failures += 1
             if not lazy or not isinstance(error, ProviderError):
                 raise error from failure
-            if failures > self._retries(failure, model.name):
+            if failures > retries_granted(self.router, failure, model.name, _litellm()):
                 raise error from failure
             log.info("%s failed before its first token: retry %d", model.name, failures)
-
-    def _retries(self, failure: BaseException | None, group: str) -> int:
-        """How many retries LiteLLM's router grants `failure` for this model group (a provider's
-        own error class is read by its status, as LiteLLM maps it)."""
-        litellm = _litellm()
-        original = getattr(failure, "original_exception", None) or failure
-        kind = _RETRIED_AS.get(getattr(original, "status_code", None) or 0)
-        if kind is not None and isinstance(original, Exception):
-            original = getattr(litellm, kind)(str(original), llm_provider="", model=group)
-        granted = None
-        if isinstance(original, Exception):
-            granted = self.router.get_num_retries_from_retry_policy(original, model_group=group)
-        return int(granted if granted is not None else self.router.num_retries or 0)
 
     async def _relayed(
         self, model: CatalogModel, messages: Sequence[Mapping[str, Any]], kwargs: dict[str, Any]
@@ -287,6 +265,8 @@ class Gateway:
             ProviderError: every deployment failed.
         """
         await self.hosts.check_model(model, self.catalog)
+        if self.fast_path and (direct := await self._completed_directly(model, messages, kwargs)):
+            return direct
         try:
             return await (await self.ready()).acompletion(
                 model=model.name, messages=list(messages), **kwargs
@@ -295,6 +275,24 @@ class Gateway:
             raise
         except Exception as exc:
             raise _domain_error(exc, model.name) from exc
+
+    async def _completed_directly(
+        self, model: CatalogModel, messages: Sequence[Mapping[str, Any]], kwargs: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The fast path of a whole completion; None to use LiteLLM's. Null members are left
+        out of the messages sent and of the answer, as LiteLLM does."""
+        target = await self._target(model)
+        if target is None:
+            return None
+        sent = [_without_nulls(dict(m)) for m in messages]
+        payload = {**kwargs, "messages": sent, "model": target.model}
+        try:
+            answer = await self.relay.post_json(target.url, payload, target.api_key)
+        except ProviderError as exc:
+            self.picks.forget(model.name)
+            log.info("fast path to %s failed (%s); trying LiteLLM's fallbacks", model.name, exc)
+            return None
+        return dict(_without_nulls(answer))
 
     async def embeddings(
         self,
@@ -379,6 +377,13 @@ class Gateway:
             raise _domain_error(exc, model.name) from exc
         vectors = vectors_of(response.data or [], len(texts), model.name)
         return vectors, _prompt_tokens(getattr(response, "usage", None))
+
+
+def _without_nulls(value: Any) -> Any:
+    """A JSON value with its objects' null members left out, at every depth."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return [_without_nulls(v) for v in value] if isinstance(value, list) else value
 
 
 def _prompt_tokens(usage: Any) -> int:
