@@ -84,6 +84,8 @@ def catalog(upstream: str, windows: list[int]) -> dict[str, Any]:
 def _count_rows(read: list[int]) -> Any:
     def count(conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
         if "assistant_message" in statement and statement.lstrip()[:6] in {"SELECT", "WITH R"}:
+            if "count(*)" in statement:  # a size or a count: no message row read into the app
+                return
             side = conn.connection.dbapi_connection.cursor()
             try:
                 side.execute(statement, parameters)
@@ -114,9 +116,9 @@ async def rows_read(db_url: str, raw_catalog: dict[str, Any], chat_id: str, wind
             await before(factory, user_id=user_id, chat_id=chat_id)
         else:
             chats = parse_catalog(raw_catalog, source="bench")
-            chars = branch_window.window_chars(chats)
+            tokens = branch_window.window_tokens(chats)
             _chat, branch = await branch_window.open_turn(
-                factory, user_id=user_id, chat_id=chat_id, chars=chars
+                factory, user_id=user_id, chat_id=chat_id, window_tokens=tokens
             )
             turns = [*history.turns(branch.nodes), {"role": "user", "content": "And then?"}]
             last = branch.nodes[-1].id if branch.nodes else None

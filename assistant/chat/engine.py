@@ -184,9 +184,13 @@ class ChatEngine:
             StillStreaming: an answer of the chat is still being written.
             MessageNotFound, NotAUserMessage: as `window.open_turn`, for `edited`.
         """
-        chars = window.window_chars(self.catalog)  # what the turn reads of its branch first
+        tokens = window.window_tokens(self.catalog)  # how far the turn reads
         return await window.open_turn(
-            self.factory, user_id=caller.user_id, chat_id=chat_id, chars=chars, edited=edited
+            self.factory,
+            user_id=caller.user_id,
+            chat_id=chat_id,
+            window_tokens=tokens,
+            edited=edited,
         )
 
     async def start_turn(self, caller: Caller, chat: Chat, turn: Turn, options: TurnOptions) -> Run:

@@ -38,6 +38,9 @@ from core.errors import SwitchboardError
 # needs more: English runs at about four characters a token, so most windows fill in one read.
 CHARS_PER_TOKEN = 6
 FRAMING_CHARS = 16  # what a message's framing is reckoned at, so empty messages count too
+# A chat of at most a message per this many tokens of the window is read whole, in one plain
+# read of its rows: a walk up the path costs more per row (bench/README.md).
+TOKENS_PER_MESSAGE = 50
 MIN_NODES = 4  # at least the last question and answer, whatever their length
 WHOLE = 2**31 - 1  # characters: the whole path
 DEEPEST = 1_000_000  # a guard against a cycle of parents, far beyond any real branch
@@ -45,6 +48,7 @@ DEEPEST = 1_000_000  # a guard against a cycle of parents, far beyond any real b
 _M = branches.MESSAGES
 _FILES = ChatAttachment.metadata.tables[ChatAttachment.__tablename__]
 _IN_CHAT = _M.c.chat_id == bindparam("chat")
+_NODE = (_M.c.id, _M.c.parent_id, _M.c.role, _M.c.status, _M.c.content, _M.c.history_turns)
 
 
 def _stretch() -> Any:
@@ -98,6 +102,10 @@ def _turns_from() -> Any:
 
 _STRETCH = _stretch()
 _TURNS_FROM = _turns_from()
+_NODES = select(*_NODE).where(_IN_CHAT).order_by(_M.c.created_at, _M.c.id)
+_SIZE = select(func.count()).select_from(
+    select(_M.c.id).where(_IN_CHAT).limit(bindparam("cap")).subquery()
+)
 _STREAMING = select(_M.c.id).where(_IN_CHAT, _M.c.status == MessageStatus.STREAMING).limit(1)
 _LATEST = select(_M.c.id).where(_IN_CHAT).order_by(_M.c.created_at.desc(), _M.c.id.desc()).limit(1)
 _MESSAGE = select(_M.c.parent_id, _M.c.role).where(_M.c.id == bindparam("message"), _IN_CHAT)
@@ -141,7 +149,10 @@ def _read_stretch(
 
 
 def _read_turn(
-    connection: Connection, chat_id: str, chars: Callable[[str | None], int], edited: str | None
+    connection: Connection,
+    chat_id: str,
+    window_tokens: Callable[[str | None], int],
+    edited: str | None,
 ) -> _Read:
     row = connection.execute(branches.CHAT_FOR_TURN, {"chat": chat_id}).first()
     if row is None:
@@ -150,33 +161,55 @@ def _read_turn(
     params = {"chat": chat_id}
     if connection.execute(_STREAMING, params).first() is not None:
         return _Read(chat=chat, streaming=True)
-    # Files sent with earlier messages are placed over the whole path: read it all.
-    whole = connection.execute(_SENT_FILES, params).first() is not None
-    limit = WHOLE if whole else chars(chat["model"])
+    window = window_tokens(chat["model"])
+    # Files sent with earlier messages are placed over the whole path: read it all. So is a
+    # chat the window could hold whole: one read of its rows costs less than a walk.
+    cap = window // TOKENS_PER_MESSAGE
+    if connection.execute(_SENT_FILES, params).first() is not None or (
+        connection.execute(_SIZE, {**params, "cap": cap + 1}).scalar_one() <= cap
+    ):
+        return _read_whole(connection, chat, edited)
+    chars = window * CHARS_PER_TOKEN
     if edited is not None:
         target = connection.execute(_MESSAGE, {**params, "message": edited}).first()
         if target is None:
             return _Read(chat=chat)
-        nodes, above = _read_stretch(connection, chat_id, target.parent_id, limit)
+        nodes, above = _read_stretch(connection, chat_id, target.parent_id, chars)
         return _Read(chat=chat, branch=Branch(nodes, above), edited=(target.parent_id, target.role))
-    nodes, above = _read_stretch(connection, chat_id, chat["active_leaf_id"], limit)
+    nodes, above = _read_stretch(connection, chat_id, chat["active_leaf_id"], chars)
     if not nodes:  # no active leaf (or a lost one): the path to the newest message
         latest = connection.execute(_LATEST, params).scalar()
-        nodes, above = _read_stretch(connection, chat_id, latest, limit)
+        nodes, above = _read_stretch(connection, chat_id, latest, chars)
     return _Read(chat=chat, branch=Branch(nodes, above, empty=not nodes))
 
 
-def window_chars(catalog: Catalog) -> Callable[[str | None], int]:
-    """The characters a turn reads first for a chat's model (its default when it has none)."""
+def _read_whole(connection: Connection, chat: dict[str, Any], edited: str | None) -> _Read:
+    """`_read_turn` from every message of the chat, as a tree."""
+    rows = connection.execute(_NODES, {"chat": chat["id"]})
+    tree = branches.Tree.of([Node._make(row) for row in rows])
+    if edited is not None:
+        target = tree.by_id.get(edited)
+        if target is None:
+            return _Read(chat=chat)
+        path = tree.path_to(target.parent_id)
+        return _Read(chat=chat, branch=Branch(path), edited=(target.parent_id, target.role))
+    path = tree.path_to(chat["active_leaf_id"])
+    if not path:  # no active leaf (or a lost one): the path to the newest message
+        latest = tree.latest()
+        path = tree.path_to(latest.id) if latest is not None else []
+    return _Read(chat=chat, branch=Branch(path, empty=not tree.by_id))
 
-    def chars(model: str | None) -> int:
+
+def window_tokens(catalog: Catalog) -> Callable[[str | None], int]:
+    """The context window of a chat's model (its default when it has none), for the reads."""
+
+    def tokens(model: str | None) -> int:
         try:
-            window = catalog.resolve(model).max_input_tokens
+            return max(catalog.resolve(model).max_input_tokens, 1)
         except SwitchboardError:  # the turn fails on its model later, with the right error
-            window = 0
-        return max(window, 1) * CHARS_PER_TOKEN
+            return 1
 
-    return chars
+    return tokens
 
 
 async def open_turn(
@@ -184,7 +217,7 @@ async def open_turn(
     *,
     user_id: str,
     chat_id: str,
-    chars: Callable[[str | None], int],
+    window_tokens: Callable[[str | None], int],
     edited: str | None = None,
 ) -> tuple[Chat, Branch]:
     """A chat of the user's (detached) and the newest part of the branch a new turn follows:
@@ -196,7 +229,7 @@ async def open_turn(
         MessageNotFound: the chat has no message `edited`.
         NotAUserMessage: `edited` is an answer.
     """
-    read = await run_read(factory, _read_turn, chat_id, chars, edited)
+    read = await run_read(factory, _read_turn, chat_id, window_tokens, edited)
     if read.chat is None or read.chat["user_id"] != user_id:
         raise ChatNotFound(chat_id=chat_id)
     if read.streaming:

@@ -73,8 +73,8 @@ def _message_rows_read() -> Iterator[list[int]]:
         if "assistant_message" in statement and statement.lstrip()[:6] in {"SELECT", "WITH R"}:
             # Run again on a cursor of its own (same transaction, same rows): the turn's cursor
             # is left to be read as it would be.
-            if "count(*)" in statement:
-                read.append(-1)
+            if "count(*)" in statement:  # a size, or a walk (reads no row into the app)
+                read.extend([-1] if "RECURSIVE" in statement else [])
                 return
             side = conn.connection.dbapi_connection.cursor()
             try:
@@ -115,6 +115,15 @@ async def test_a_turn_on_a_long_chat_reads_only_the_messages_its_window_can_hold
     again = [{"role": r, "content": c} for r, c in sent_to_model(upstream) if r != "system"]
     assert again == sent and regenerated.json()["droppedTurns"] == answer["droppedTurns"]
 
+    edited = await harness.client.post(
+        f"/api/chats/{chat_id}/messages/{answer['parentId']}/_edit",
+        json={"content": "And after that?"},
+        headers=harness.admin.headers,
+    )
+    assert edited.status_code == 201, edited.text
+    after = [{"role": r, "content": c} for r, c in sent_to_model(upstream) if r != "system"]
+    assert after == [*sent[:-1], {"role": "user", "content": "And after that?"}]
+
 
 async def test_a_branch_read_in_several_stretches_fits_as_when_read_whole(
     harness: AppHarness,
@@ -123,7 +132,7 @@ async def test_a_branch_read_in_several_stretches_fits_as_when_read_whole(
     turns = await _give_history(harness, chat_id, counted=False)
     factory = harness.services.sessions
     chat, branch = await window.open_turn(
-        factory, user_id=harness.admin.id, chat_id=chat_id, chars=lambda _model: 1
+        factory, user_id=harness.admin.id, chat_id=chat_id, window_tokens=lambda _model: 1
     )
     assert len(branch.nodes) == window.MIN_NODES and branch.above is not None
     new = {"role": "user", "content": "And then?"}
