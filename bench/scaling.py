@@ -61,6 +61,8 @@ from bench.scaling_report import report  # noqa: E402
 TUPLES = """SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables"""
 # A /v1 call writes one ledger entry when it is settled, at its stream's end.
 SETTLED = "SELECT count(*) FROM billing_ledger_entry"
+QUEUED = """SELECT (SELECT count(*) FROM billing_reservation)
+     + (SELECT count(*) FROM billing_ledger_entry)"""
 
 
 def plain(url: str, database: str | None = None) -> str:
@@ -100,11 +102,11 @@ async def written(
     after: dict[str, tuple[int, int, int]] | None = None,
 ) -> tuple[str, dict[str, list[float]]]:
     """Rows inserted/updated/deleted per request from `before` to `after` (default: now, the
-    stats collector's delay waited for), by table. Backends report their counts at most every
-    second (PostgreSQL 15+: when idle), so a window under load is off by up to a second's rows
-    at each end."""
+    statistics' delay waited for), by table. A busy backend reports its counts at most every
+    second and an idle one up to 10 s late (PostgreSQL 15+), so a window under load is off by
+    about a second's rows at each end."""
     if after is None:
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(11.0)
         after = await tuples(url)
     parts, total, tables = [], [0.0, 0.0, 0.0], {}
     for table, now in sorted(after.items()):
@@ -243,6 +245,25 @@ async def measure(
     }
 
 
+async def quiet(url: str, seconds: float = 30.0) -> None:
+    """Until the /v1 load's last calls are done (a saturated server still admits and settles the
+    requests it had queued when wrk stopped), then 11 s more: an idle backend reports its row
+    counts up to 10 s late (PostgreSQL 15+), which would count the load's last rows as the
+    turns'."""
+    connection = await asyncpg.connect(url)
+    try:
+        last, deadline = -1, time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            now = int(await connection.fetchval(QUEUED))
+            if now == last:
+                break
+            last = now
+            await asyncio.sleep(1.0)
+    finally:
+        await connection.close()
+    await asyncio.sleep(11.0)
+
+
 async def chat_turns(
     base: str, auth: dict[str, str], url: str, args: argparse.Namespace, pids: tuple[int, int]
 ) -> str:
@@ -257,6 +278,7 @@ async def chat_turns(
     queue: asyncio.Queue[str] = asyncio.Queue()
     for n in range(args.chat):
         queue.put_nowait(chats[n % len(chats)])
+    await quiet(url)
     before = await tuples(url)
     cpu, pg_cpu = cpu_seconds(pids[0]), postgres_cpu(pids[1])
 
