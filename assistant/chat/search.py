@@ -29,8 +29,6 @@ CHATS = FullTextIndex("assistant_chat", ("title",))
 MESSAGES = FullTextIndex("assistant_message", ("content",))
 # SQLite: the messages again, each under its chat (migration assistant_0018).
 CHAT_MESSAGES_FTS = "assistant_chat_message_fts"
-# PostgreSQL: each chat's distinct words (migration assistant_0020).
-CHAT_WORDS = "assistant_chat_words"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,12 +90,13 @@ def _holding(terms: fulltext.Terms | None, dialect: str) -> ColumnElement[bool]:
 
 def _in_text(terms: fulltext.Terms) -> Select[str]:
     """PostgreSQL: the chats with a message holding the words. One word (searched as a prefix):
-    from each chat's words (migration assistant_0020), a row per chat rather than per matching
-    message; several, which must be in one message: from the messages holding them all."""
+    from each chat's words (migration assistant_0020: its function reads their GIN index), a
+    row per chat part rather than per matching message; several, which must be in one message:
+    from the messages holding them all."""
     if len(terms.words) > 1:
         return select(Message.chat_id).where(MESSAGES.matching("postgresql", terms))
-    words = table(CHAT_WORDS, sql_column("chat_id"))
-    return select(words.c.chat_id).where(fulltext.holding(f"{CHAT_WORDS}.words", terms))
+    holding: ColumnElement[str] = func.assistant_chat_words_holding(fulltext.tsquery(terms))
+    return select(holding)
 
 
 class ChatSearchSource:
