@@ -8,7 +8,7 @@ reads the server's CPU time (user + system, /proc) before and after each batch: 
 with p50 wall time. Each row runs once per context window (`--windows`): with 200,000 tokens the
 whole history is sent even at 500 turns (~130,000 tokens), so every earlier message is read and
 its tokens counted (from the per-message cache after the first time) on every turn; with a small
-window (8,000 tokens: about the newest 30 turns) a turn sends only the newest turns. The
+window (8,000 tokens) a turn sends only the newest turns, and reads only them and a little more. The
 history's messages carry `history_turns` as the app writes them (`--uncounted`: as messages
 written before that column, whose turns above the window are counted by walking them).
 
