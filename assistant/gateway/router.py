@@ -3,7 +3,8 @@
 LiteLLM's Router picks the deployment, load-balances, retries and falls back; this module turns its
 stream into plain `Chunk`s and its exceptions into domain errors. A model whose one deployment
 speaks OpenAI's format, with nothing for the router to decide (`picks.only_choice`), is called
-directly without importing LiteLLM, until a call fails and takes LiteLLM's path.
+directly without importing LiteLLM, until a call fails and takes LiteLLM's path; one whose
+deployment has a fixed answer (`mock_response`) gets it from `mock_answers`, as LiteLLM gives it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from assistant.gateway import warm
 from assistant.gateway.chunks import Chunk
 from assistant.gateway.failures import domain_error, probe_failure, retries_granted
 from assistant.gateway.litellm_stream import LAZY_STREAMS, chunks_of, opened
+from assistant.gateway.mock_answers import MockAnswer, answer_of
 from assistant.gateway.picks import Picks, only_choice
 from assistant.gateway.relay import Relay, Target, target_of
 from assistant.gateway.vectors import Embedded, Inputs, LocalEmbeddings, in_batches, vectors_of
@@ -127,11 +129,11 @@ class Gateway:
             self._warm_asked = True
             warm.start(self, reason)
 
-    def direct(self, model: CatalogModel) -> Target | None:
-        """Where to call `model` without LiteLLM: its one OpenAI-format deployment, when the
-        router has nothing to decide for it; None when a call needs LiteLLM."""
+    def direct(self, model: CatalogModel) -> Target | MockAnswer | None:
+        """Where to call `model` without LiteLLM: its one OpenAI-format deployment (or its fixed
+        answer), when the router has nothing to decide for it; None when a call needs LiteLLM."""
         params = only_choice(model, self.catalog.router_settings) if self.fast_path else None
-        return None if params is None else target_of(params)
+        return None if params is None else target_of(params) or answer_of(params)
 
     def reload(self) -> None:
         """Rebuild LiteLLM's router after the catalog changed (not when only access changed);
@@ -228,8 +230,8 @@ class Gateway:
     ) -> AsyncIterator[Chunk] | None:
         """The fast path when LiteLLM picks an OpenAI-format deployment; None to use LiteLLM's."""
         target = await self._target(model)
-        if target is None:
-            return None
+        if target is None or isinstance(target, MockAnswer):
+            return None if target is None else target.stream(messages, kwargs, model.name)
         try:
             return await self.relay.stream(target, {"messages": list(messages), **kwargs})
         except ProviderError as exc:
@@ -238,17 +240,18 @@ class Gateway:
             log.info("fast path to %s failed (%s); trying LiteLLM's fallbacks", model.name, exc)
             return None
 
-    async def _target(self, model: CatalogModel) -> Target | None:
+    async def _target(self, model: CatalogModel) -> Target | MockAnswer | None:
         """The deployment a fast call goes to: without LiteLLM while its router is not built and
-        `model` leaves it nothing to decide, else as the router chooses; None for LiteLLM's path
-        (a deployment not in OpenAI's format, or no deployment to be had)."""
+        `model` leaves it nothing to decide, else as the router chooses (or its fixed answer);
+        None for LiteLLM's path (a deployment not in OpenAI's format, or none to be had)."""
         if self._router is None and (target := self.direct(model)) is not None:
             return target
         try:
             deployment = await self.picks.choose(await self.ready(), model)
         except Exception:
             return None
-        return target_of(deployment.get("litellm_params", {}))
+        params = deployment.get("litellm_params", {})
+        return target_of(params) or answer_of(params)
 
     async def close(self) -> None:
         """Release the shared HTTP client."""
@@ -282,8 +285,8 @@ class Gateway:
         """The fast path of a whole completion; None to use LiteLLM's. Null members are left
         out of the messages sent and of the answer, as LiteLLM does."""
         target = await self._target(model)
-        if target is None:
-            return None
+        if target is None or isinstance(target, MockAnswer):
+            return None if target is None else target.completion(kwargs)
         sent = [_without_nulls(dict(m)) for m in messages]
         payload = {**kwargs, "messages": sent, "model": target.model}
         try:
@@ -339,7 +342,7 @@ class Gateway:
     ) -> Embedded | None:
         """The fast path when LiteLLM picks an OpenAI-format deployment; None to use LiteLLM's."""
         target = await self._target(model)
-        if target is None:
+        if not isinstance(target, Target):
             return None
         url = target.url.removesuffix("/chat/completions") + "/embeddings"
         payload = {"model": target.model, "input": part, **extra}

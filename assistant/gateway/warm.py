@@ -2,8 +2,9 @@
 
 A warm-up reads the tiktoken tables of the catalog's models (0.3-1.2 s of CPU and ~28-48 MB each:
 the chat turn counts tokens on the event loop). When a chat model of the catalog needs LiteLLM
-(one that is not called directly: `Gateway.direct`, e.g. a `mock_response` demo, a provider not
-in OpenAI's format, several deployments to balance), it also imports LiteLLM, builds its router
+(one that is not called directly: `Gateway.direct`, e.g. a provider not in OpenAI's format,
+several deployments to balance, a `mock_response` that plays an error; make run's `demo` is
+answered by `mock_answers`, without LiteLLM), it also imports LiteLLM, builds its router
 and rehearses one routing and one completion that LiteLLM answers itself (a process's first ones
 import ~300 more of its modules): ~3.5 s of CPU and ~185 MB resident more. When it runs is a
 setting (`SWITCHBOARD_WARM_START`): at start-up, at the first signed-in request (a person who
