@@ -20,10 +20,12 @@ the server's CPU seconds at ready and before the first answer, time to the first
 POST), and, for `now`, from ready to answer 1's first token (login included), and whether
 LiteLLM was loaded at the end (`switchboard_litellm_loaded`). The catalog's one model is called
 directly (no LiteLLM); `--litellm` adds a `demo` model that LiteLLM answers itself
-(`mock_response`, as `make run`'s default catalog has), so the warm-up loads LiteLLM too.
+(`mock_response` on an `anthropic/` model, which the gateway leaves to LiteLLM), so the warm-up
+loads LiteLLM too; `--demo` adds `make run`'s own `demo` model from models.yaml (its fixed
+answer given by the gateway, without LiteLLM, since mock_answers.py).
 
     .venv/bin/python bench/first_token.py [--runs 3] [--idle 10] [--scenario now idle cold signin]
-        [--litellm]
+        [--litellm | --demo]
 """
 
 from __future__ import annotations
@@ -107,11 +109,21 @@ async def token(base: str) -> dict[str, str]:
 
 
 def with_litellm_model(catalog: str) -> str:
-    """The bench's catalog (JSON) plus `demo`, a model LiteLLM answers itself (`mock_response`,
-    as in `make run`'s models.yaml): the warm-up then loads LiteLLM and its router."""
+    """The bench's catalog (JSON) plus `demo`, a model LiteLLM answers itself (`mock_response`
+    on an `anthropic/` model: the gateway gives only an `openai/` one's answer itself): the
+    warm-up then loads LiteLLM and its router."""
     raw = json.loads(catalog)
-    demo = {"model": "openai/demo", "api_key": "none", "mock_response": "Hello."}
+    demo = {"model": "anthropic/demo", "api_key": "none", "mock_response": "Hello."}
     raw["model_list"].append({"model_name": "demo", "litellm_params": demo})
+    return json.dumps(raw)
+
+
+def with_default_demo(catalog: str) -> str:
+    """The bench's catalog (JSON) plus `make run`'s `demo` model, as models.yaml has it."""
+    import yaml
+
+    raw, shipped = json.loads(catalog), yaml.safe_load((ROOT / "models.yaml").read_text())
+    raw["model_list"] += [e for e in shipped["model_list"] if e["model_name"] == "demo"]
     return json.dumps(raw)
 
 
@@ -159,11 +171,17 @@ async def answers(base: str, auth: dict[str, str], run: Run, pid: int) -> float:
 
 
 async def one_run(
-    scenario: str, idle: float, upstream: str, env: dict[str, str], litellm: bool = False
+    scenario: str,
+    idle: float,
+    upstream: str,
+    env: dict[str, str],
+    litellm: bool = False,
+    demo: bool = False,
 ) -> Run:
     tmp = Path(tempfile.mkdtemp(prefix="sb-first-"))
     port = free_port()
     catalog = catalog_yaml(upstream, [20])
+    catalog = with_default_demo(catalog) if demo else catalog
     (tmp / "models.yaml").write_text(with_litellm_model(catalog) if litellm else catalog)
     sb_env = {
         **env,
@@ -224,7 +242,8 @@ async def bench(args: argparse.Namespace) -> list[Run]:
     with process(lean, env, f"{upstream}/models"):
         for _ in range(args.runs):
             for scenario in args.scenario:
-                runs.append(await one_run(scenario, args.idle, upstream, env, args.litellm))
+                run = await one_run(scenario, args.idle, upstream, env, args.litellm, args.demo)
+                runs.append(run)
                 print_run(runs[-1])
     return runs
 
@@ -253,6 +272,7 @@ def main() -> None:
     parser.add_argument(
         "--litellm", action="store_true", help="add a model that needs LiteLLM (mock_response)"
     )
+    parser.add_argument("--demo", action="store_true", help="add models.yaml's demo model")
     args = parser.parse_args()
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {_commit()}", flush=True)
     load = os.getloadavg()[0]
