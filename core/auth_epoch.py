@@ -43,6 +43,8 @@ async def current(factory: async_sessionmaker[AsyncSession]) -> int:
             return _read_file(engine.sync_engine, str(url.database))
         except sqlite3.Error:
             pass
+    if engine.dialect.name == "postgresql":
+        return await _read_autocommit(engine)
     return await run_read(factory, _read_pooled)
 
 
@@ -57,6 +59,18 @@ def read_in(connection: Connection) -> int | None:
     finally:
         cursor.close()
     return None if row is None else int(row[0])
+
+
+async def _read_autocommit(engine: AsyncEngine) -> int:
+    """On PostgreSQL, the lookup on the driver's own connection outside a transaction: one round
+    trip, where a pooled read is three (BEGIN, SELECT, ROLLBACK) — a third of a `/v1` stream's
+    round trips (bench/README.md, "Scaling on PostgreSQL")."""
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        value = await raw.driver_connection.fetchval(_READ_SQL)  # type: ignore[union-attr]
+    if value is None:
+        raise LookupError("no identity epoch row")
+    return int(value)
 
 
 def _read_pooled(connection: Connection) -> int:
