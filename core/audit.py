@@ -18,6 +18,10 @@ Kinds are dotted, `<object>.<what happened>`: `sign_in.succeeded`, `sign_in.fail
 `outcome` is `success` or `failure`. The client's address and user agent come from `Origin`,
 which the API sets per request (`origin.set(...)`); a caller may pass its own.
 
+Refusals a stranger can repeat (wrong passwords, refused OAuth clients) go through
+`core.audit_refusals`, which counts repeats on one event (`count`, `last_at`) instead of adding
+a row each.
+
 `details` is JSON for people reading the log. Never put a secret in it: values under keys that
 name one (`password`, `secret`, `token`, `code`, ...) are replaced by `[redacted]`.
 
@@ -44,7 +48,7 @@ from core import clock
 from core.database import write_transaction
 from core.errors import NotFound
 from core.listing import Page, PageRequest, paginate
-from core.models import AuditEvent
+from core.models import AuditEvent, AuditRepeat
 
 Outcome = Literal["success", "failure"]
 REDACTED = "[redacted]"
@@ -64,6 +68,8 @@ CSV_COLUMNS = (
     "ip",
     "userAgent",
     "details",
+    "count",
+    "lastAt",
 )
 CSV_MAX_ROWS = 100_000
 
@@ -261,6 +267,8 @@ def to_csv(events: Iterable[AuditEvent]) -> str:
             e.ip,
             e.user_agent,
             json.dumps(e.details, sort_keys=True),
+            str(e.count or 1),
+            clock.as_utc(e.last_at).isoformat() if e.last_at else None,
         )
         writer.writerow([_cell(c) for c in cells])
     return out.getvalue()
@@ -272,12 +280,18 @@ def _cell(value: str | None) -> str:
 
 
 async def prune(factory: async_sessionmaker[AsyncSession], *, keep_days: int) -> int:
-    """Delete events older than `keep_days` days; returns how many went."""
-    cutoff = clock.now() - timedelta(days=keep_days)
+    """Delete events older than `keep_days` days, and forget coalesced refusals' keys whose
+    window has passed (`core.audit_refusals`); returns how many events went."""
+    now = clock.now()
+    cutoff = now - timedelta(days=keep_days)
     async with factory() as session:  # the usual case, nothing to delete, takes no write lock
         stale = await session.scalar(select(AuditEvent.id).where(AuditEvent.at < cutoff).limit(1))
-    if stale is None:
+        expired = await session.scalar(
+            select(AuditRepeat.key).where(AuditRepeat.until <= now).limit(1)
+        )
+    if stale is None and expired is None:
         return 0
     async with write_transaction(factory) as session:
+        await session.execute(delete(AuditRepeat).where(AuditRepeat.until <= now))
         result = await session.execute(delete(AuditEvent).where(AuditEvent.at < cutoff))
     return int(getattr(result, "rowcount", 0) or 0)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import (
     audit,
+    audit_refusals,
     clock,
     login_devices,
     login_sessions,
@@ -276,10 +277,13 @@ async def _refused(
     user_id: str | None,
     reason: str,
 ) -> None:
-    """A refused password check, in the audit log although the request fails."""
-    await audit.record_standalone(
+    """A refused password check, in the audit log although the request fails (repeats from
+    one address coalesced, `core.audit_refusals`)."""
+    await audit_refusals.record(
         factory,
         kind=f"{purpose}.failed",
+        reason=reason,
+        about=attempt.username,
         actor_id=user_id,
         subject_type="user" if user_id else None,
         subject_id=user_id,

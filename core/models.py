@@ -266,6 +266,21 @@ class AuditEvent(IdMixin, Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(500))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # A coalesced refusal (`core.audit_refusals`): how many it stands for, and the last one's time.
+    count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    last_at: Mapped[datetime | None]
+
+
+class AuditRepeat(Base):
+    """A refusal key being coalesced (`core.audit_refusals`) until `until`: the audit event that
+    further refusals with the key count on, or, for an address's row, how many keys it opened."""
+
+    __tablename__ = "core_audit_repeat"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_id: Mapped[str | None] = mapped_column(String(26))
+    until: Mapped[datetime] = mapped_column(index=True)
+    keys_opened: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class TwoFactor(Base):

@@ -154,6 +154,8 @@ class AuditEventRead(Schema):
     ip: str | None
     user_agent: str | None
     details: dict[str, Any]
+    count: int = Field(1, description="How many refusals this event stands for (coalesced).")
+    last_at: datetime | None = Field(None, description="When the last of them happened.")
 
 
 class LoginSessionRead(Schema):

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from api import public_url
 from api.deps import ServicesDep
 from api.services import Services
-from core import audit
+from core import audit, audit_refusals
 from core.database import write_transaction
 from core.mcp_oauth import authorizations, clients, tokens
 from core.mcp_oauth.authorizations import AuthorizeRequest
@@ -197,8 +197,12 @@ async def _audit_refusal(services: Services, asked: AuthorizeRequest, error: str
         "clientId": (asked.client_id or "")[:100],
         "redirectUri": (asked.redirect_uri or "")[:300],
     }
-    await audit.record_standalone(
-        services.write_sessions, kind="mcp_authorize.refused", details=details
+    await audit_refusals.record(
+        services.write_sessions,
+        kind="mcp_authorize.refused",
+        reason=error,
+        about=details["clientId"],
+        details=details,
     )
 
 

@@ -18,7 +18,7 @@ from api.public_url import request_url
 from api.responses import SignInOptions
 from api.routes.auth import _set_session_cookies
 from api.services import Services
-from core import audit, identities, login_sessions
+from core import audit, audit_refusals, identities, login_sessions
 from core.database import write_transaction
 from core.errors import SwitchboardError
 from core.oidc import PENDING_SECONDS, OidcProviderNotFound
@@ -140,9 +140,11 @@ def _callback_url(request: Request, services: Services, name: str) -> str:
 async def _refused(services: Services, name: str, error: SwitchboardError) -> Response:
     """Back to the page's sign-in with the error's code, recorded in the audit log."""
     log.warning("OpenID sign-in with %r refused: %s (%s)", name, error.code, error.message)
-    await audit.record_standalone(
+    await audit_refusals.record(
         services.sessions,
         kind="sign_in.failed",
+        reason=f"{error.code}:{error.details.get('reason', '')}",
+        about=name,
         subject_type="oidc_provider",
         subject_id=name,
         details={

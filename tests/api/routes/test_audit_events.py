@@ -117,3 +117,26 @@ async def test_only_admins_read_the_log_and_filters_and_csv_narrow_it(
         "/api/audit-events", params={"outcome": "maybe"}, headers=harness.admin.headers
     )
     assert bad.status_code == 422
+
+
+async def test_repeated_refused_sign_ins_show_as_one_event_with_their_count(
+    harness: AppHarness,
+) -> None:
+    login = {"username": "nobody", "password": "guess"}
+    for _ in range(3):
+        assert (await harness.client.post("/api/auth/login", json=login)).status_code == 401
+
+    [failed] = await _events(harness, kind="sign_in.failed")
+    assert failed["count"] == 3 and failed["lastAt"] is not None
+    assert failed["details"] == {
+        "username": "nobody",
+        "method": "password",
+        "reason": "unknown_user",
+    }
+    exported = await harness.client.get(
+        "/api/audit-events",
+        params={"format": "csv", "kind": "sign_in.failed"},
+        headers=harness.admin.headers,
+    )
+    [row] = list(csv.DictReader(io.StringIO(exported.text)))
+    assert row["count"] == "3" and row["lastAt"]

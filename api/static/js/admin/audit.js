@@ -26,7 +26,8 @@ export async function audit(root) {
     query.set('format', 'csv');
     csv.href = `/api/audit-events?${query}`;
     list.replaceChildren(table('Audit events', ['When', 'What', 'Outcome', 'Who', 'Subject', 'From', 'Details'],
-      events.map((/** @type {any} */ e) => [when(e.at), e.kind, badge(e.outcome), e.actorId || '',
+      events.map((/** @type {any} */ e) => [when(e.at), e.count > 1 ? `${e.kind} ×${e.count}` : e.kind,
+        badge(e.outcome), e.actorId || '',
         e.subjectType ? `${e.subjectType} ${e.subjectId || ''}` : '', e.ip || '',
         h('code', {}, JSON.stringify(e.details))]), 'No events match.'));
   }
