@@ -39,6 +39,7 @@ def _shape(value: Any) -> Any:
 
 
 async def test_the_demo_model_answers_as_litellm_does_without_it() -> None:
+    # ~5 s alone: LiteLLM's own answer needs its import (most of the suite's workers have it)
     direct, litellm = _gateway(fast_path=True), _gateway(fast_path=False)
     assert direct.direct(direct.catalog.models["demo"]) is not None
     ours, theirs = await _streamed(direct), await _streamed(litellm)
