@@ -93,6 +93,9 @@ class Message(IdMixin, TimestampMixin, Base):
     """One turn of a chat: the user's words or the model's answer, with usage and timing."""
 
     __tablename__ = "assistant_message"
+    # A new turn asks whether any answer of the chat is still streaming (`window`): one lookup,
+    # whatever the chat's length or the number of answers streaming elsewhere.
+    __table_args__ = (Index("ix_assistant_message_chat_status", "chat_id", "status"),)
 
     chat_id: Mapped[str] = mapped_column(
         ForeignKey("assistant_chat.id", ondelete="CASCADE"), index=True
