@@ -1,10 +1,42 @@
-"""What a model call gives back, whichever path carried it: streamed chunks and the tokens used."""
+"""What a model call gives back, whichever path carried it: streamed chunks and the tokens used
+(and which of a client's call parameters reach the provider)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
+
+# What a client may set of a provider call, as OpenAI names it (LiteLLM maps each to the provider's
+# own, or refuses it: ProviderRejected); never LiteLLM's own options (api_base, api_key, ...).
+FORWARDED = {
+    "n",
+    "logprobs",
+    "top_logprobs",
+    "reasoning_effort",
+    "modalities",
+    "audio",
+    "prediction",
+    "service_tier",
+    "functions",
+    "function_call",
+    "web_search_options",
+    "verbosity",
+    "prompt_cache_key",
+    "safety_identifier",
+    "temperature",
+    "top_p",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "seed",
+    "user",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+}
 
 
 @dataclass(frozen=True)

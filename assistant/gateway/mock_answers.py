@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.gateway.chunks import Chunk, Usage
+from assistant.gateway.chunks import FORWARDED, Chunk, Usage
 from core import tokens
 
 # LiteLLM raises these instead of answering (main.py `_handle_mock_potential_exceptions`).
@@ -32,37 +32,7 @@ _RAISED = ("litellm.", "Exception:")
 _OTHER_MOCKS = ("mock_tool_calls", "mock_timeout", "mock_delay")
 # The call parameters LiteLLM takes for an `openai/` mock and then ignores (it refuses
 # `verbosity` for a model it does not know: UnsupportedParamsError, a ProviderRejected).
-_IGNORED = frozenset(
-    {
-        "max_tokens",
-        "max_completion_tokens",
-        "temperature",
-        "n",
-        "logprobs",
-        "top_logprobs",
-        "reasoning_effort",
-        "modalities",
-        "audio",
-        "prediction",
-        "service_tier",
-        "functions",
-        "function_call",
-        "web_search_options",
-        "prompt_cache_key",
-        "safety_identifier",
-        "top_p",
-        "stop",
-        "presence_penalty",
-        "frequency_penalty",
-        "logit_bias",
-        "seed",
-        "user",
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
-        "response_format",
-    }
-)
+_IGNORED = (FORWARDED - {"verbosity"}) | {"max_tokens", "max_completion_tokens"}
 PIECE_CHARS = 3  # LiteLLM streams a mock three characters a chunk
 
 

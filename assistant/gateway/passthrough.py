@@ -15,43 +15,12 @@ from typing import Any
 import anyio
 
 from assistant.gateway import chunks as streamed
-from assistant.gateway.chunks import Chunk, Usage, usage_of
+from assistant.gateway.chunks import FORWARDED, Chunk, Usage, usage_of
 from assistant.gateway.metering import FREE, MeteredCall, Metering
 from assistant.schemas import MessageStatus
 from billing.admission import Caller
 from core import tokens
 from core.catalog import Catalog
-
-# What a client may set of a provider call, as OpenAI names it (LiteLLM maps each to the provider's
-# own, or refuses it: ProviderRejected); never LiteLLM's own options (api_base, api_key, ...).
-FORWARDED = {
-    "n",
-    "logprobs",
-    "top_logprobs",
-    "reasoning_effort",
-    "modalities",
-    "audio",
-    "prediction",
-    "service_tier",
-    "functions",
-    "function_call",
-    "web_search_options",
-    "verbosity",
-    "prompt_cache_key",
-    "safety_identifier",
-    "temperature",
-    "top_p",
-    "stop",
-    "presence_penalty",
-    "frequency_penalty",
-    "logit_bias",
-    "seed",
-    "user",
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "response_format",
-}
 
 
 @dataclass(frozen=True)
