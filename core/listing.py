@@ -62,20 +62,41 @@ async def paginate(
     sortable: Mapping[str, InstrumentedAttribute[Any]],
     searchable: Sequence[InstrumentedAttribute[Any]] = (),
     default_sort: str = "-createdAt",
+    searched: bool = False,
 ) -> Page[T]:
     """Run a select as one page, applying search and sort.
+
+    A searched page (`page.q` through `searchable`, or `searched`: `stmt` already applies the
+    caller's own search) is counted in the same pass as it is read, a window count over the
+    matches, so the search runs once; an unsearched one is counted apart, which keeps its page
+    an ordered read that stops at `limit`.
 
     Raises:
         InvalidSort: the sort names a field not in `sortable`.
     """
     if page.q and searchable:
         stmt = stmt.where(or_(*(contains_text(col, page.q) for col in searchable)))
-    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+        searched = True
     sort = page.sort or default_sort
-    field = sort.lstrip("-")
-    column = sortable.get(field)
+    column = sortable.get(sort.lstrip("-"))
     if column is None:
         raise InvalidSort(sort=sort, allowed=sorted(sortable))
-    ordered = column.desc() if sort.startswith("-") else column.asc()
-    rows = await session.scalars(stmt.order_by(ordered).offset(page.start).limit(page.limit))
-    return Page(items=list(rows), total=int(total or 0), start=page.start, limit=page.limit)
+    ordered = stmt.order_by(column.desc() if sort.startswith("-") else column.asc())
+    window = ordered.offset(page.start).limit(page.limit)
+    # A window count equals the subquery's count only without DISTINCT (it counts before it).
+    if not searched or stmt._distinct:
+        total = await _count(session, stmt)
+        return _page(list(await session.scalars(window)), total, page)
+    rows = (await session.execute(window.add_columns(func.count().over()))).all()
+    if rows:
+        return _page([row[0] for row in rows], rows[0][-1], page)
+    # An empty page: nothing matches, or it starts past the end (the window saw no row).
+    return _page([], await _count(session, stmt) if page.start else 0, page)
+
+
+async def _count(session: AsyncSession, stmt: Select[T]) -> int | None:
+    return await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+
+
+def _page(items: Sequence[T], total: int | None, page: PageRequest) -> Page[T]:
+    return Page(items=items, total=int(total or 0), start=page.start, limit=page.limit)

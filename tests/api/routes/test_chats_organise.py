@@ -99,6 +99,31 @@ async def test_search_follows_corrected_answers_and_deleted_chats_and_wants_one_
     assert await chats(harness, admin, q="ferret") == []
 
 
+async def test_a_searched_page_counts_every_match_of_the_callers_own_chats_wherever_it_starts(
+    harness: AppHarness,
+) -> None:
+    admin = harness.admin
+    member = await seated_member(harness, "member-three")
+    await harness.chat(member, title="wombat of someone else")
+    wombats = [await harness.chat(admin, title=f"wombat {n}") for n in range(3)]
+    await harness.chat(admin, title="Unrelated")
+
+    async def window(**params: Any) -> tuple[int, list[str]]:
+        response = await harness.client.get(
+            "/api/chats", params={"q": "wombat", **params}, headers=admin.headers
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return body["total"], [c["id"] for c in body["_embedded"]["chats"]]
+
+    newest_first = wombats[::-1]
+    assert await window(limit=2) == (3, newest_first[:2])
+    assert await window(start=2, limit=2) == (3, newest_first[2:])  # a partial page
+    assert await window(start=3) == (3, [])  # past the end
+    assert await window(start=0, q="no-such-word") == (0, [])
+    assert await window(start=5, q="no-such-word") == (0, [])
+
+
 async def test_the_chats_toolkit_search_finds_archived_chats_too_most_recently_active_first(
     harness: AppHarness, upstream: FakeUpstream
 ) -> None:
