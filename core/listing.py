@@ -62,29 +62,31 @@ async def paginate(
     sortable: Mapping[str, InstrumentedAttribute[Any]],
     searchable: Sequence[InstrumentedAttribute[Any]] = (),
     default_sort: str = "-createdAt",
-    searched: bool = False,
+    count_with_page: bool = False,
 ) -> Page[T]:
     """Run a select as one page, applying search and sort.
 
-    A searched page (`page.q` through `searchable`, or `searched`: `stmt` already applies the
-    caller's own search) is counted in the same pass as it is read, a window count over the
-    matches, so the search runs once; an unsearched one is counted apart, which keeps its page
-    an ordered read that stops at `limit`.
+    With `count_with_page`, on PostgreSQL, the page and the total come from one statement (a
+    window count over every row, counted apart only for an empty page past the start), so a
+    costly condition (the chat list's `?q=`) is evaluated once, not once for each; this reads
+    every matching row, so it is for statements whose count reads them anyway. Elsewhere, and
+    on SQLite (where reading the rows cost more than evaluating the search twice), the count
+    runs apart and the page is an ordered read that stops at `limit`.
 
     Raises:
         InvalidSort: the sort names a field not in `sortable`.
     """
     if page.q and searchable:
         stmt = stmt.where(or_(*(contains_text(col, page.q) for col in searchable)))
-        searched = True
     sort = page.sort or default_sort
     column = sortable.get(sort.lstrip("-"))
     if column is None:
         raise InvalidSort(sort=sort, allowed=sorted(sortable))
     ordered = stmt.order_by(column.desc() if sort.startswith("-") else column.asc())
     window = ordered.offset(page.start).limit(page.limit)
+    dialect = session.get_bind().dialect.name
     # A window count equals the subquery's count only without DISTINCT (it counts before it).
-    if not searched or stmt._distinct:
+    if not count_with_page or dialect != "postgresql" or stmt._distinct:
         total = await _count(session, stmt)
         return _page(list(await session.scalars(window)), total, page)
     rows = (await session.execute(window.add_columns(func.count().over()))).all()

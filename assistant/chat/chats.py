@@ -105,7 +105,7 @@ async def list_page(
         page,
         sortable={"createdAt": Chat.created_at, "updatedAt": Chat.updated_at, "title": Chat.title},
         default_sort="-updatedAt",
-        searched=bool(page.q and page.q.strip()),  # chats_query applies it: count in one pass
+        count_with_page=bool(page.q and page.q.strip()),  # the search, evaluated once
     )
 
 
