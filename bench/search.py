@@ -12,8 +12,9 @@ and p95 latency and the server's CPU ms per request, with the date and load aver
         [--databases sqlite postgresql] [--postgres URL] [--explain] [--writes]
 
 `--explain` prints, at each size on PostgreSQL, the buffers and time of the chat list's `?q=`
-count for the commonest word and a middling one; `--writes` the database CPU of saving a message
-and appending to it (an answer's checkpoint) with the chat words triggers off, then on.
+first page counted in one pass (the route's query) and of the count alone, for the commonest word
+and a middling one; `--writes` the database CPU of saving a message and appending to it (an
+answer's checkpoint) with the chat words triggers off, then on.
 """
 
 from __future__ import annotations
@@ -129,24 +130,35 @@ async def settle(url: str) -> None:
 
 
 async def explain(url: str, user_id: str, word: str) -> str:
-    """PostgreSQL: how the chat list's `?q=` count (the route's own query) runs: its execution
-    time, the shared buffers it touched (a figure load does not move) and whether it read
-    messages."""
+    """PostgreSQL: how the chat list's `?q=` runs for a word: the first page counted in the same
+    pass (the route's own query since core.listing counts a searched page with a window count)
+    and, for comparison, the count alone (what the route ran before it, as well as the page):
+    execution time and the shared buffers touched (a figure load does not move)."""
     from assistant.chat.search import ChatFilter, chats_query
 
     stmt = chats_query(user_id, ChatFilter(), word, "postgresql")
+    page = stmt.order_by(Chat.updated_at.desc()).limit(50).add_columns(func.count().over())
     count = select(func.count()).select_from(stmt.order_by(None).subquery())
+    shown = []
     engine = create_async_engine(async_url(url))
     async with engine.connect() as connection:
-        sql = count.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
-        found = await connection.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}")
-        shown = found.scalar()
+        for name, query in (("page and count", page), ("count alone", count)):
+            sql = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+            found = await connection.exec_driver_sql(
+                f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}"
+            )
+            raw = found.scalar()
+            plan: list[dict[str, Any]] = (
+                json.loads(raw) if isinstance(raw, str) else list(raw or [])
+            )
+            touched = plan[0]["Plan"]["Shared Hit Blocks"] + plan[0]["Plan"]["Shared Read Blocks"]
+            messages = "assistant_message" in json.dumps(plan)
+            shown.append(
+                f"{name}: {touched:,} buffers, {plan[0]['Execution Time']:.1f} ms, "
+                f"reads messages: {messages}"
+            )
     await engine.dispose()
-    plan: list[dict[str, Any]] = json.loads(shown) if isinstance(shown, str) else list(shown or [])
-    top = plan[0]["Plan"]
-    touched = top["Shared Hit Blocks"] + top["Shared Read Blocks"]
-    messages = "assistant_message" in json.dumps(plan)
-    return f"{touched:,} buffers, {plan[0]['Execution Time']:.1f} ms, reads messages: {messages}"
+    return "; ".join(shown)
 
 
 async def message_writes(
@@ -344,7 +356,7 @@ async def main() -> None:
     parser.add_argument(
         "--explain",
         action="store_true",
-        help="PostgreSQL: the chat list ?q= count's plan (buffers, ms) for two words a size",
+        help="PostgreSQL: the chat list ?q= page's and count's plans (buffers, ms) for two words",
     )
     parser.add_argument(
         "--writes",
