@@ -19,11 +19,13 @@ every admission and settlement update. `--chat N` ends with N chat turns on one 
 the rows a turn writes.
 
     .venv/bin/python bench/scaling.py [--database-url postgresql://...] [--workers 1 2]
-        [--concurrency 192] [--seconds 20] [--chunks 20] [--chunk-delay-ms 25] [--budgets]
+        [--concurrency 768] [--seconds 20] [--chunks 20] [--chunk-delay-ms 25] [--budgets]
         [--rounds 2] [--chat 40] [--client auto|wrk|python] [--sample-ms 100]
 
 Without --database-url it starts a private cluster with .ci/postgres.sh and stops it after.
-wrk: `apt-get install -y wrk` (Debian); without it the Python client is used.
+wrk: `apt-get install -y wrk` (Debian); without it the Python client is used. 768 connections by
+default: at 25 ms a chunk a stream lasts ~0.7 s, so 192 capped the rate near 275/s and left the
+cores part idle (bench/README.md, "Issue 20 at a glance").
 """
 
 from __future__ import annotations
@@ -325,7 +327,7 @@ def main() -> None:
     )
     parser.add_argument("--database-url", help="a PostgreSQL server (a database is made per run)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--concurrency", type=int, default=192)
+    parser.add_argument("--concurrency", type=int, default=768)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--chunks", type=int, default=20)
     parser.add_argument("--chunk-delay-ms", type=float, default=25)
