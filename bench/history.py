@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))  # run as a script: `bench.load` is found from the
 from assistant.chat import branches, history  # noqa: E402
 from assistant.models import Chat, Message  # noqa: E402
 from bench.gateway import free_port, process, token_for  # noqa: E402
-from bench.load import cpu_seconds, rss_mb, stream_once  # noqa: E402
+from bench.load import cpu_seconds, rss_mb, served_env, stream_once  # noqa: E402
 from bench.search import serving, vocabulary  # noqa: E402
 from core.catalog import parse_catalog  # noqa: E402
 from core.clock import now  # noqa: E402
@@ -216,18 +216,13 @@ async def bench(args: argparse.Namespace) -> None:
     (tmp / "models.yaml").write_text(json.dumps(raw_catalog))
     db_url = f"sqlite:///{tmp / 'data' / 'switchboard.db'}"
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"}
-    sb_env = {
-        **env,
-        "SWITCHBOARD_DATA_DIR": str(tmp / "data"),
-        "SWITCHBOARD_DATABASE_URL": db_url,
-        "SWITCHBOARD_MODELS": str(tmp / "models.yaml"),
-        "SWITCHBOARD_ADMIN_USERNAME": "bench",
-        "SWITCHBOARD_ADMIN_PASSWORD": "bench-password",
-        "SWITCHBOARD_LOG_LEVEL": "WARNING",
-        "SWITCHBOARD_PORT": str(port),
-        "SWITCHBOARD_HOST": "127.0.0.1",
-        "SWITCHBOARD_EMBEDDING_BACKEND": "hash",
-    }
+    sb_env = served_env(
+        tmp / "data",
+        tmp / "models.yaml",
+        port,
+        SWITCHBOARD_DATABASE_URL=db_url,
+        SWITCHBOARD_EMBEDDING_BACKEND="hash",
+    )
     up_cmd = [sys.executable, str(ROOT / "bench" / "upstream.py"), "--port", str(up_port)]
     base = f"http://127.0.0.1:{port}"
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")

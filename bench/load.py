@@ -12,6 +12,27 @@ from typing import Any
 
 import aiohttp
 
+BENCH_ADMIN = ("bench", "bench-password")
+
+
+def served_env(data_dir: Path, models: Path, port: int, **settings: str) -> dict[str, str]:
+    """The environment of a `switchboard serve` a bench starts: offline, on loopback, a fresh data
+    directory and catalog, the bench's admin; `settings` add or override (`SWITCHBOARD_...`)."""
+    return {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "SWITCHBOARD_DATA_DIR": str(data_dir),
+        "SWITCHBOARD_MODELS": str(models),
+        "SWITCHBOARD_ADMIN_USERNAME": BENCH_ADMIN[0],
+        "SWITCHBOARD_ADMIN_PASSWORD": BENCH_ADMIN[1],
+        "SWITCHBOARD_LOG_LEVEL": "WARNING",
+        "SWITCHBOARD_PORT": str(port),
+        "SWITCHBOARD_HOST": "127.0.0.1",
+        **settings,
+    }
+
 
 @dataclass
 class Result:

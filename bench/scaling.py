@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.gateway import catalog_yaml, free_port, process, token_for  # noqa: E402
-from bench.load import cpu_seconds, run_load, stream_once  # noqa: E402
+from bench.load import cpu_seconds, run_load, served_env, stream_once  # noqa: E402
 from bench.scaling_client import choose, start, warm  # noqa: E402
 from bench.scaling_cpu import (  # noqa: E402
     Sampler,
@@ -151,19 +151,13 @@ async def phase(
     tmp = Path(tempfile.mkdtemp(prefix="sb-scaling-"))
     (tmp / "models.yaml").write_text(catalog_yaml(upstream, [args.chunks]))
     port = free_port()
-    env = {
-        **os.environ,
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "HF_HUB_OFFLINE": "1",
-        "SWITCHBOARD_DATABASE_URL": url,
-        "SWITCHBOARD_DATA_DIR": str(tmp / "data"),
-        "SWITCHBOARD_MODELS": str(tmp / "models.yaml"),
-        "SWITCHBOARD_ADMIN_USERNAME": "bench",
-        "SWITCHBOARD_ADMIN_PASSWORD": "bench-password",
-        "SWITCHBOARD_LOG_LEVEL": "WARNING",
-        "SWITCHBOARD_PORT": str(port),
-        "PYTHONPATH": str(ROOT),
-    }
+    env = served_env(
+        tmp / "data",
+        tmp / "models.yaml",
+        port,
+        SWITCHBOARD_DATABASE_URL=url,
+        PYTHONPATH=str(ROOT),
+    )
     cmd = [sys.executable, "-m", "api.cli", "serve", "--workers", str(workers)]
     base = f"http://127.0.0.1:{port}"
     out: dict[str, Any] = {"workers": workers}

@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))  # run as a script: `bench.*` is found from the re
 
 from bench.first_token import litellm_loaded, warmed, with_litellm_model  # noqa: E402
 from bench.gateway import catalog_yaml, free_port, process, token_for  # noqa: E402
+from bench.load import served_env  # noqa: E402
 from bench.retrieval import family  # noqa: E402
 
 CORPUS = Path("/usr/share/doc/python3.11/html/library")
@@ -106,21 +107,13 @@ async def bench(args: argparse.Namespace) -> None:
     base = f"http://127.0.0.1:{port}"
     catalog = catalog_yaml("http://127.0.0.1:9/v1", [20])  # no model call is made
     (tmp / "models.yaml").write_text(with_litellm_model(catalog) if args.litellm else catalog)
-    env = {
-        **os.environ,
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "SWITCHBOARD_DATA_DIR": str(tmp / "data"),
-        "SWITCHBOARD_MODELS": str(tmp / "models.yaml"),
-        "SWITCHBOARD_ADMIN_USERNAME": "bench",
-        "SWITCHBOARD_ADMIN_PASSWORD": "bench-password",
-        "SWITCHBOARD_LOG_LEVEL": "WARNING",
-        "SWITCHBOARD_PORT": str(port),
-        "SWITCHBOARD_HOST": "127.0.0.1",
-        "SWITCHBOARD_EMBEDDING_CACHE_DIR": str(MODELS),
-        "SWITCHBOARD_EMBEDDING_IDLE_SECONDS": str(args.worker_idle),
-    }
+    env = served_env(
+        tmp / "data",
+        tmp / "models.yaml",
+        port,
+        SWITCHBOARD_EMBEDDING_CACHE_DIR=str(MODELS),
+        SWITCHBOARD_EMBEDDING_IDLE_SECONDS=str(args.worker_idle),
+    )
     pages = sorted(CORPUS.glob("*.html"))[: args.pages]
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {len(pages)} pages", flush=True)
     print("| step | server MB | process tree MB | 1-min load |\n| --- | ---: | ---: | ---: |")
