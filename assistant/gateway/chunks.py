@@ -124,3 +124,10 @@ def batches(chunks: AsyncIterator[Chunk]) -> AsyncGenerator[list[Chunk]]:
 async def _one_each(chunks: AsyncIterator[Chunk]) -> AsyncGenerator[list[Chunk]]:
     async for chunk in chunks:
         yield [chunk]
+
+
+def without_nulls(value: Any) -> Any:
+    """A JSON value with its objects' null members left out, at every depth."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    return [without_nulls(v) for v in value] if isinstance(value, list) else value

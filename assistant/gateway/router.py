@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.errors import ProviderError, ProviderRejected
 from assistant.gateway import warm
-from assistant.gateway.chunks import Chunk
+from assistant.gateway.chunks import Chunk, without_nulls
 from assistant.gateway.failures import domain_error, probe_failure, retries_granted
 from assistant.gateway.litellm_stream import LAZY_STREAMS, chunks_of, opened
 from assistant.gateway.mock_answers import MockAnswer, answer_of
@@ -230,15 +230,20 @@ class Gateway:
     ) -> AsyncIterator[Chunk] | None:
         """The fast path when LiteLLM picks an OpenAI-format deployment; None to use LiteLLM's."""
         target = await self._target(model)
-        if target is None or isinstance(target, MockAnswer):
-            return None if target is None else target.stream(messages, kwargs, model.name)
+        if isinstance(target, MockAnswer):
+            return target.stream(messages, kwargs, model.name)
+        if target is None:
+            return None
         try:
             return await self.relay.stream(target, {"messages": list(messages), **kwargs})
         except ProviderError as exc:
-            # LiteLLM's path retries and applies the configured fallbacks.
-            self.picks.forget(model.name)
-            log.info("fast path to %s failed (%s); trying LiteLLM's fallbacks", model.name, exc)
+            self._fell_back(model, exc)
             return None
+
+    def _fell_back(self, model: CatalogModel, exc: ProviderError) -> None:
+        """A failed fast call: LiteLLM's path (its retries and configured fallbacks) takes it."""
+        self.picks.forget(model.name)
+        log.info("fast path to %s failed (%s); trying LiteLLM's fallbacks", model.name, exc)
 
     async def _target(self, model: CatalogModel) -> Target | MockAnswer | None:
         """The deployment a fast call goes to: without LiteLLM while its router is not built and
@@ -285,17 +290,18 @@ class Gateway:
         """The fast path of a whole completion; None to use LiteLLM's. Null members are left
         out of the messages sent and of the answer, as LiteLLM does."""
         target = await self._target(model)
-        if target is None or isinstance(target, MockAnswer):
-            return None if target is None else target.completion(kwargs)
-        sent = [_without_nulls(dict(m)) for m in messages]
+        if isinstance(target, MockAnswer):
+            return target.completion(kwargs)
+        if target is None:
+            return None
+        sent = [without_nulls(dict(m)) for m in messages]
         payload = {**kwargs, "messages": sent, "model": target.model}
         try:
             answer = await self.relay.post_json(target.url, payload, target.api_key)
         except ProviderError as exc:
-            self.picks.forget(model.name)
-            log.info("fast path to %s failed (%s); trying LiteLLM's fallbacks", model.name, exc)
+            self._fell_back(model, exc)
             return None
-        return dict(_without_nulls(answer))
+        return dict(without_nulls(answer))
 
     async def embeddings(
         self,
@@ -349,8 +355,7 @@ class Gateway:
         try:
             answer = await self.relay.post_json(url, payload, target.api_key)
         except ProviderError as exc:
-            self.picks.forget(model.name)
-            log.info("fast path to %s failed (%s); trying LiteLLM's fallbacks", model.name, exc)
+            self._fell_back(model, exc)
             return None
         vectors = vectors_of(answer.get("data") or [], len(part), model.name)
         usage = answer.get("usage")
@@ -380,13 +385,6 @@ class Gateway:
             raise _domain_error(exc, model.name) from exc
         vectors = vectors_of(response.data or [], len(texts), model.name)
         return vectors, _prompt_tokens(getattr(response, "usage", None))
-
-
-def _without_nulls(value: Any) -> Any:
-    """A JSON value with its objects' null members left out, at every depth."""
-    if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
-    return [_without_nulls(v) for v in value] if isinstance(value, list) else value
 
 
 def _prompt_tokens(usage: Any) -> int:
