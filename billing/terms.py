@@ -104,7 +104,8 @@ def of(
 def _read(connection: Connection, key: _Key) -> Terms:
     user_id, team_ids, api_token_id, assistant_id, defaults = key
     seat_team = seat_team_of(connection, user_id)
-    found = connection.execute(profiles.DECIDING, {"user": user_id, "teams": list(team_ids)})
+    deciding = connection.execute(profiles.DECIDING, {"user": user_id, "teams": list(team_ids)})
+    rule = profiles.rule_of(deciding.all())
     applicable = budgets.applicable_now(
         connection,
         user_id=user_id,
@@ -121,7 +122,7 @@ def _read(connection: Connection, key: _Key) -> Terms:
     )
     return Terms(
         seat_team=seat_team,
-        rule=profiles.rule_of(found.all()),
+        rule=rule,
         budgets=tuple(applicable),
         rate_keys=tuple(keys),
     )
