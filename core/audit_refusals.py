@@ -91,9 +91,7 @@ async def _record(
             "first": first,
         }
     opened = await audit.record(session, **event)
-    await session.execute(
-        delete(AuditRepeat).where(AuditRepeat.key == key, AuditRepeat.until <= now)
-    )
+    await _forget_expired(session, key, now)
     session.add(AuditRepeat(key=key, event_id=opened.id, until=now + WINDOW, keys_opened=0))
     await session.flush()  # IntegrityError: a concurrent refusal opened the key first
 
@@ -119,9 +117,7 @@ async def _count_on(session: AsyncSession, key: str, now: datetime) -> bool:
 
 async def _take_slot(session: AsyncSession, key: str, now: datetime) -> bool:
     """Let the address open one more key this window; False when it has opened its limit."""
-    await session.execute(
-        delete(AuditRepeat).where(AuditRepeat.key == key, AuditRepeat.until <= now)
-    )
+    await _forget_expired(session, key, now)
     take = (
         update(AuditRepeat)
         .where(AuditRepeat.key == key, AuditRepeat.keys_opened < DISTINCT_PER_ADDRESS)
@@ -136,6 +132,13 @@ async def _take_slot(session: AsyncSession, key: str, now: datetime) -> bool:
     session.add(AuditRepeat(key=key, event_id=None, until=now + WINDOW, keys_opened=1))
     await session.flush()  # IntegrityError: a concurrent refusal made the row first
     return True
+
+
+async def _forget_expired(session: AsyncSession, key: str, now: datetime) -> None:
+    """Drop `key`'s row if its window has passed, so it can be opened again."""
+    await session.execute(
+        delete(AuditRepeat).where(AuditRepeat.key == key, AuditRepeat.until <= now)
+    )
 
 
 def _key(kind: str, reason: str, address: str, about: str) -> str:
