@@ -77,6 +77,14 @@ class Tree(Generic[M]):
         """The newest message of the chat (the last given: they come oldest first)."""
         return next(reversed(self.by_id.values()), None)
 
+    def shown_path(self, leaf_id: str | None) -> list[M]:
+        """The path to `leaf_id`, or to the newest message when it is None or unknown."""
+        path = self.path_to(leaf_id)
+        if not path:
+            latest = self.latest()
+            path = self.path_to(latest.id) if latest is not None else []
+        return path
+
 
 @dataclass(frozen=True)
 class BranchMessage:
@@ -96,11 +104,7 @@ async def tree(session: AsyncSession, *, chat: Chat) -> Tree[Message]:
 
 def active_path(chat: Chat, messages: Tree[M]) -> list[M]:
     """The path the chat shows: to its active leaf, or to its newest message when it has none."""
-    path = messages.path_to(chat.active_leaf_id)
-    if not path:
-        latest = messages.latest()
-        path = messages.path_to(latest.id) if latest is not None else []
-    return path
+    return messages.shown_path(chat.active_leaf_id)
 
 
 async def active_branch(session: AsyncSession, *, chat: Chat) -> list[BranchMessage]:

@@ -74,8 +74,7 @@ def _stretch() -> Any:
             up.c.depth < DEEPEST,
         )
     )
-    columns = (_M.c.id, _M.c.parent_id, _M.c.role, _M.c.status, _M.c.content, _M.c.history_turns)
-    return select(*columns).join_from(up, _M, _M.c.id == up.c.id).order_by(up.c.depth.desc())
+    return select(*_NODE).join_from(up, _M, _M.c.id == up.c.id).order_by(up.c.depth.desc())
 
 
 def _turns_from() -> Any:
@@ -193,10 +192,7 @@ def _read_whole(connection: Connection, chat: dict[str, Any], edited: str | None
             return _Read(chat=chat)
         path = tree.path_to(target.parent_id)
         return _Read(chat=chat, branch=Branch(path), edited=(target.parent_id, target.role))
-    path = tree.path_to(chat["active_leaf_id"])
-    if not path:  # no active leaf (or a lost one): the path to the newest message
-        latest = tree.latest()
-        path = tree.path_to(latest.id) if latest is not None else []
+    path = tree.shown_path(chat["active_leaf_id"])  # no active leaf: to the newest message
     return _Read(chat=chat, branch=Branch(path, empty=not tree.by_id))
 
 
