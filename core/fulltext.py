@@ -159,9 +159,6 @@ class FullTextIndex:
         triggers = [f"DROP TRIGGER IF EXISTS {fts}_{verb}" for verb in verbs]
         return [*triggers, f"DROP TABLE IF EXISTS {fts}"]
 
-    def _tsquery(self, terms: Terms) -> ColumnElement[Any]:
-        return tsquery(terms)
-
     def matching(self, dialect: str, terms: Terms) -> ColumnElement[bool]:
         """A filter on the table's rows: those holding every word."""
         if dialect == "postgresql":
@@ -182,7 +179,7 @@ class FullTextIndex:
         """
         if dialect == "postgresql":
             vector: ColumnElement[Any] = literal_column(f"{self.table}.{VECTOR_COLUMN}")
-            query = self._tsquery(terms)
+            query = tsquery(terms)
             newest = (
                 stmt.add_columns(vector.label("search_vector"))
                 .where(vector.op("@@")(query))
