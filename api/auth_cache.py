@@ -37,10 +37,13 @@ class AuthCache(Generic[Credential]):
         self._entries: dict[str, tuple[float, int, dict[str, Any], dict[str, Any], tuple[str, ...]]]
         self._entries = {}
 
-    def get(self, secret: str, *, epoch: int) -> tuple[Credential, User, tuple[str, ...]] | None:
-        """What the secret resolved to, if that is recent and was read under `epoch`."""
+    def get(
+        self, secret: str, *, epoch: int | None
+    ) -> tuple[Credential, User, tuple[str, ...]] | None:
+        """What the secret resolved to, if that is recent and was read under `epoch` (None: the
+        epoch row is missing, so nothing is used)."""
         entry = self._entries.get(secret)
-        if entry is None:
+        if entry is None or epoch is None:
             return None
         at, stored_epoch, token_values, user_values, team_ids = entry
         expires = token_values.get("expires_at")
@@ -51,9 +54,18 @@ class AuthCache(Generic[Credential]):
         return _detached(self.kind, token_values), _detached(User, user_values), team_ids
 
     def put(
-        self, secret: str, token: Credential, user: User, team_ids: tuple[str, ...], *, epoch: int
+        self,
+        secret: str,
+        token: Credential,
+        user: User,
+        team_ids: tuple[str, ...],
+        *,
+        epoch: int | None,
     ) -> None:
-        """Remember a resolved secret, read under `epoch` (read before the lookup)."""
+        """Remember a resolved secret, read under `epoch` (read before the lookup; None: the
+        epoch row is missing, so nothing is kept)."""
+        if epoch is None:
+            return
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
         self._entries[secret] = (time.monotonic(), epoch, _values(token), _values(user), team_ids)

@@ -8,7 +8,10 @@ deactivated, a membership removed, a session logged out, a seat taken back or a 
 limit changed through any worker or host is seen by every other on its next request, not after a
 timeout. The bump is an UPDATE in the same transaction as the change, made by the ORM flush hooks
 in `core.models` and `billing.models` (and by the bulk statements that pass them by: logout, seat
-removal); reading the epoch is one primary-key lookup per request."""
+removal); reading the epoch is one primary-key lookup per request.
+
+A missing row (a database emptied by hand) reads as None on every path: then nothing may be kept
+or used under an epoch, and callers read afresh."""
 
 from __future__ import annotations
 
@@ -29,8 +32,8 @@ _READ_SQL = "SELECT epoch FROM core_auth_epoch WHERE id = 1"
 _direct: weakref.WeakKeyDictionary[Engine, sqlite3.Connection] = weakref.WeakKeyDictionary()
 
 
-async def current(factory: async_sessionmaker[AsyncSession]) -> int:
-    """The epoch now: one primary-key lookup per request.
+async def current(factory: async_sessionmaker[AsyncSession]) -> int | None:
+    """The epoch now (None: the row is missing): one primary-key lookup per request.
 
     On a SQLite file it is read straight through a connection of its own (~10 us; through a pooled
     SQLAlchemy connection it costs ~150 us, on every authenticated request). A reader never waits
@@ -49,9 +52,9 @@ async def current(factory: async_sessionmaker[AsyncSession]) -> int:
 
 
 def read_in(connection: Connection) -> int | None:
-    """The epoch as `connection`'s transaction sees it, on the driver's own cursor (~5 us; a
-    statement through SQLAlchemy costs ~10 times that, on every admission); None if the row is
-    missing (a database emptied by hand): then nothing may be kept under it."""
+    """The epoch as `connection`'s transaction sees it (None: the row is missing), on the
+    driver's own cursor (~5 us; a statement through SQLAlchemy costs ~10 times that, on every
+    admission)."""
     cursor = connection.connection.cursor()
     try:
         cursor.execute(_READ_SQL)
@@ -61,28 +64,25 @@ def read_in(connection: Connection) -> int | None:
     return None if row is None else int(row[0])
 
 
-async def _read_autocommit(engine: AsyncEngine) -> int:
+async def _read_autocommit(engine: AsyncEngine) -> int | None:
     """On PostgreSQL, the lookup on the driver's own connection outside a transaction: one round
     trip, where a pooled read is three (BEGIN, SELECT, ROLLBACK) — a third of a `/v1` stream's
     round trips (bench/README.md, "Scaling on PostgreSQL")."""
     async with engine.connect() as connection:
         raw = await connection.get_raw_connection()
         value = await raw.driver_connection.fetchval(_READ_SQL)  # type: ignore[union-attr]
-    if value is None:
-        raise LookupError("no identity epoch row")
-    return int(value)
+    return None if value is None else int(value)
 
 
-def _read_pooled(connection: Connection) -> int:
-    return int(connection.execute(_READ).scalar_one())
+def _read_pooled(connection: Connection) -> int | None:
+    value = connection.execute(_READ).scalar()
+    return None if value is None else int(value)
 
 
-def _read_file(engine: Engine, path: str) -> int:
+def _read_file(engine: Engine, path: str) -> int | None:
     connection = _direct.get(engine)
     if connection is None:
         connection = sqlite3.connect(path, timeout=0, check_same_thread=False)
         _direct[engine] = connection
     row = connection.execute(_READ_SQL).fetchone()
-    if row is None:
-        raise sqlite3.DatabaseError("no identity epoch row")
-    return int(row[0])
+    return None if row is None else int(row[0])
