@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -20,15 +19,14 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
-    event,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.dml import Insert
 
 from core import clock
 from core.database import Base, IdMixin, TimestampMixin
-from core.models import BUMP_AUTH_EPOCH
+from core.models import bump_epoch_on_change
 
 
 class Subscription(IdMixin, TimestampMixin, Base):
@@ -231,24 +229,6 @@ def insert_ignoring_duplicates(dialect: str, table: type[Base]) -> Insert:
     return sqlite.insert(target).on_conflict_do_nothing()
 
 
-_BUMPED = "billing.terms.bumped"
-
-
-@event.listens_for(Session, "after_flush")
-def _bump_identity_epoch(session: Session, _context: Any) -> None:
-    """Move the identity epoch on (once per transaction, in it) when a flush changed a seat,
-    budget, usage profile or rate-limit override: every worker's kept terms then miss
-    (`billing.terms`)."""
-    if session.info.get(_BUMPED):
-        return
-    changed = (*session.new, *session.dirty, *session.deleted)
-    if any(isinstance(o, (Seat, Budget, UsageProfile, RateLimitOverride)) for o in changed):
-        session.info[_BUMPED] = True
-        session.connection().execute(BUMP_AUTH_EPOCH)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_bump(session: Session, _transaction: SessionTransaction) -> None:
-    """Forget the bump when any transaction ends, a savepoint too: one rolled back took its bump
-    with it (a released one leaves it, and the next change bumps once more: harmless)."""
-    session.info.pop(_BUMPED, None)
+# A change to who holds a seat or to the terms of their calls moves the identity epoch on, in the
+# same transaction, as identity changes do: every worker's kept terms then miss (`billing.terms`).
+bump_epoch_on_change(Seat, Budget, UsageProfile, RateLimitOverride)

@@ -308,24 +308,54 @@ class RecoveryCode(IdMixin, Base):
     used_at: Mapped[datetime | None]
 
 
-_IDENTITY = (User, ApiToken, Team, TeamMembership)
 _EPOCH = cast(Table, AuthEpoch.__table__)
 BUMP_AUTH_EPOCH = update(_EPOCH).where(_EPOCH.c.id == 1).values(epoch=_EPOCH.c.epoch + 1)
-_BUMPED = "core.auth_epoch.bumped"
+_watched: tuple[type[Base], ...] = (User, ApiToken, Team, TeamMembership)
+# session.info key: the savepoint (or outermost transaction) whose work holds this session's bump.
+_BUMPED = "core.auth_epoch.bumped_in"
+
+
+def bump_epoch_on_change(*classes: type[Base]) -> None:
+    """Have a change to any of `classes` move the identity epoch on too, as a change to a user, API
+    token, team or membership does: for packages whose rows decide a caller's terms (`billing`)."""
+    global _watched
+    _watched = (*_watched, *classes)
+
+
+def _holder(transaction: SessionTransaction) -> SessionTransaction:
+    """The savepoint or outermost transaction that `transaction`'s work ends with."""
+    while transaction.parent is not None and not transaction.nested:
+        transaction = transaction.parent
+    return transaction
 
 
 @event.listens_for(Session, "after_flush")
 def _bump_auth_epoch(session: Session, _context: Any) -> None:
-    """Move the identity epoch on (once per transaction, in it) when a flush changed a user, API
-    token, team or membership: every worker's token cache then misses (`core.auth_epoch`)."""
-    if session.info.get(_BUMPED):
+    """Move the identity epoch on (once per transaction, in it) when a flush changed a watched row
+    (a user, API token, team, membership, or what `bump_epoch_on_change` added): every worker's
+    token cache and kept terms then miss (`core.auth_epoch`)."""
+    if _BUMPED in session.info:
         return
-    if any(isinstance(o, _IDENTITY) for o in (*session.new, *session.dirty, *session.deleted)):
-        session.info[_BUMPED] = True
+    if any(isinstance(o, _watched) for o in (*session.new, *session.dirty, *session.deleted)):
         session.connection().execute(BUMP_AUTH_EPOCH)
+        session.info[_BUMPED] = session.get_nested_transaction() or session.get_transaction()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back_bump(session: Session) -> None:
+    """A savepoint or transaction rolled back takes its bump with it: the next change bumps."""
+    rolled_back = session.get_nested_transaction() or session.get_transaction()
+    if session.info.get(_BUMPED) is rolled_back:
+        del session.info[_BUMPED]
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _forget_bump(session: Session, transaction: SessionTransaction) -> None:
+def _hand_bump_up(session: Session, transaction: SessionTransaction) -> None:
+    """A savepoint released hands its bump to the transaction around it; the outermost one's end
+    forgets it."""
+    if session.info.get(_BUMPED) is not transaction:
+        return
     if transaction.parent is None:
-        session.info.pop(_BUMPED, None)
+        del session.info[_BUMPED]
+    else:
+        session.info[_BUMPED] = _holder(transaction.parent)
