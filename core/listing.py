@@ -63,6 +63,7 @@ async def paginate(
     searchable: Sequence[InstrumentedAttribute[Any]] = (),
     default_sort: str = "-createdAt",
     count_with_page: bool = False,
+    total: int | None = None,
 ) -> Page[T]:
     """Run a select as one page, applying search and sort.
 
@@ -71,7 +72,8 @@ async def paginate(
     costly condition (the chat list's `?q=`) is evaluated once, not once for each; this reads
     every matching row, so it is for statements whose count reads them anyway. Elsewhere, and
     on SQLite (where reading the rows cost more than evaluating the search twice), the count
-    runs apart and the page is an ordered read that stops at `limit`.
+    runs apart and the page is an ordered read that stops at `limit`. A `total` the caller
+    already knows exactly (kept counts) is taken as it is: nothing is counted.
 
     Raises:
         InvalidSort: the sort names a field not in `sortable`.
@@ -84,9 +86,11 @@ async def paginate(
         raise InvalidSort(sort=sort, allowed=sorted(sortable))
     ordered = stmt.order_by(column.desc() if sort.startswith("-") else column.asc())
     window = ordered.offset(page.start).limit(page.limit)
+    if total is not None:
+        return _page(list(await session.scalars(window)), total, page)
     dialect = session.get_bind().dialect.name
     # A window count equals the subquery's count only without DISTINCT (it counts before it).
-    if not count_with_page or dialect != "postgresql" or stmt._distinct:
+    if not count_with_page or dialect != "postgresql" or _distinct(stmt):
         total = await _count(session, stmt)
         return _page(list(await session.scalars(window)), total, page)
     rows = (await session.execute(window.add_columns(func.count().over()))).all()
@@ -94,6 +98,11 @@ async def paginate(
         return _page([row[0] for row in rows], rows[0][-1], page)
     # An empty page: nothing matches, or it starts past the end (the window saw no row).
     return _page([], await _count(session, stmt) if page.start else 0, page)
+
+
+def _distinct(stmt: Select[T]) -> bool:
+    """Whether `stmt` is a SELECT DISTINCT (ON): made distinct again, it stays the same (~40 us)."""
+    return stmt.compare(stmt.distinct())
 
 
 async def _count(session: AsyncSession, stmt: Select[T]) -> int | None:
