@@ -132,8 +132,12 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # the next burst: with two workers under /v1 load, 0.14 new sessions a stream (a backend forked,
     # its catalog caches and every prepared statement built again), ~2 ms of PostgreSQL CPU a
     # stream (bench/scaling.py). Opened lazily: an idle process holds what it once needed at once.
+    # A connection the server closed is replaced at checkout: asyncpg says so without a round
+    # trip (`_alive`); a driver without such a check pings first (`pool_pre_ping`).
+    cheap_check = make_url(url).get_driver_name() == "asyncpg"
+    kwargs.setdefault("pool_pre_ping", not cheap_check)
     engine = create_async_engine(url, pool_size=30, max_overflow=0, **kwargs)
-    if engine.dialect.name == "postgresql":
+    if cheap_check:
         event.listen(engine.sync_engine, "checkout", _alive)
     return engine
 
