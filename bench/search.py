@@ -124,7 +124,8 @@ async def settle(url: str) -> None:
     engine = create_async_engine(async_url(url), isolation_level="AUTOCOMMIT")
     async with engine.connect() as connection:
         await connection.exec_driver_sql(
-            "VACUUM (ANALYZE) assistant_message, assistant_chat, assistant_chat_words"
+            "VACUUM (ANALYZE) assistant_message, assistant_chat, assistant_chat_words, "
+            "assistant_chat_prefixes, assistant_chat_prefix_counts"
         )
     await engine.dispose()
 

@@ -99,13 +99,15 @@ async def list_page(
     Raises:
         InvalidSort: the sort names a field chats cannot be sorted by.
     """
+    found = await chat_search.listing(session, user_id=user_id, filters=filters, page=page)
     return await paginate(
         session,
-        chat_search.chats_query(user_id, filters, page.q, session.get_bind().dialect.name),
+        found.query,
         page,
         sortable={"createdAt": Chat.created_at, "updatedAt": Chat.updated_at, "title": Chat.title},
         default_sort="-updatedAt",
         count_with_page=bool(page.q and page.q.strip()),  # the search, evaluated once
+        total=found.total,  # PostgreSQL, one word: kept counts
     )
 
 

@@ -9,6 +9,13 @@ assistant_0018: an FTS5 index whose rowids carry the chat); on PostgreSQL each c
 words (migration assistant_0020, GIN) for a single word, and for several words, which must be in
 one message, the messages holding them all. The built-in Chats toolkit searches the same way
 (`ChatSearchSource`), archived chats included.
+
+On PostgreSQL the chat list's one-word search (`listing`) also knows its total without counting:
+migration assistant_0023 keeps each chat's word starts and, per user, how many chats hold each
+start. When the matches are dense enough a page walks the list's order index testing chat by
+chat (a word in most chats fills a page in about `limit` tests), else it reads the matches
+through the chat words as above; either way the same chats, in the same order, and the same
+total.
 """
 
 from __future__ import annotations
@@ -17,18 +24,44 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, func, literal_column, or_, select, table, union
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    table,
+    text,
+    union,
+)
 from sqlalchemy import column as sql_column
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.models import Chat, ChatTag, Message
 from core import fulltext
 from core.fulltext import FullTextIndex
+from core.listing import PageRequest
 
 CHATS = FullTextIndex("assistant_chat", ("title",))
 MESSAGES = FullTextIndex("assistant_message", ("content",))
 # SQLite: the messages again, each under its chat (migration assistant_0018).
 CHAT_MESSAGES_FTS = "assistant_chat_message_fts"
+# PostgreSQL: a page walks the list testing chat by chat when that tests fewer chats than
+# reading every match would, weighed by what each costs: (start + limit) x chats / matches
+# tests (a chat's starts, read and searched) against `matches` reads of a chat's words.
+WALK_COST = 4
+# PostgreSQL: how many of the user's chats (archived or not) hold the start, and all of them
+# (start ''), when the search's one word is the engine's one lexeme as written.
+_COUNTED = text(
+    "SELECT CAST(to_tsquery('simple', :query) AS text) = :query, "
+    "(SELECT coalesce(sum(chats), 0) FROM assistant_chat_prefix_counts "
+    " WHERE user_id = :user_id AND archived IN :archived AND prefix = :word), "
+    "(SELECT coalesce(sum(chats), 0) FROM assistant_chat_prefix_counts "
+    " WHERE user_id = :user_id AND prefix = '')"
+).bindparams(bindparam("archived", expanding=True))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +80,53 @@ class Match:
 
     message_id: str | None
     snippet: str
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The chat list's statement, and its total when known exactly without counting."""
+
+    query: Select[Chat]
+    total: int | None = None
+
+
+async def listing(
+    session: AsyncSession, *, user_id: str, filters: ChatFilter, page: PageRequest
+) -> Listing:
+    """The chat list's statement (`chats_query`); on PostgreSQL, for one word searched in the
+    list's own order without other filters than `archived`, with its total from the kept counts
+    and, when the matches are dense, as a walk of the list testing each chat."""
+    dialect = session.get_bind().dialect.name
+    query = chats_query(user_id, filters, page.q, dialect)
+    terms = fulltext.words(page.q) if page.q and page.q.strip() else None
+    plain = filters.pinned is None and filters.folder_id is None and filters.tag is None
+    if (
+        dialect != "postgresql"
+        or terms is None
+        or len(terms.words) > 1
+        or not plain
+        or page.sort not in (None, "-updatedAt")
+    ):
+        return Listing(query)
+    word = terms.words[0]
+    archived = [False, True] if filters.archived is None else [filters.archived]
+    row = (
+        await session.execute(
+            _COUNTED,
+            {"query": terms.tsquery(), "user_id": user_id, "archived": archived, "word": word},
+        )
+    ).one()
+    single, holding, chats = bool(row[0]), int(row[1]), int(row[2])
+    if not single:  # the engine parses the word otherwise: search it as before
+        return Listing(query)
+    tests = (page.start + page.limit) * chats
+    if page.start < holding and tests <= holding * holding // WALK_COST:
+        exact = func.to_tsquery(literal_column("'simple'"), f"'{word}'")
+        walk = matching(user_id, filters, None, dialect).where(
+            func.assistant_chat_holds(Chat.id, exact)
+        )
+        query = walk.order_by(Chat.pinned.desc())
+    return Listing(query, holding)
 
 
 def chats_query(user_id: str, filters: ChatFilter, q: str | None, dialect: str) -> Select[Chat]:

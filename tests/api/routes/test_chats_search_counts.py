@@ -1,0 +1,160 @@
+"""The chat list's one-word search on PostgreSQL: kept counts and the walk of the list.
+
+Migration assistant_0023 keeps each chat's word starts and, per user, how many chats hold each;
+the list takes its total from there and, for dense matches, walks its order testing chat by
+chat. These check that the counts equal what the chats hold after concurrent writes of every
+kind, and that pages and totals are those of the search through the chat words. On SQLite (no
+such tables) they are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, text, update
+
+from assistant.chat.search import ChatFilter, chats_query, listing
+from assistant.models import Chat, Message
+from core.listing import PageRequest
+from tests.api.billing_builders import seated_member
+from tests.support import AppHarness
+
+pytestmark = pytest.mark.anyio
+
+SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "ta"]
+# Words sharing starts (ka, kalo, kalomi...), enough that most writes bring a chat new ones.
+WORDS = [a + b + c for a in SYLLABLES for b in SYLLABLES for c in ("", "vo", "zo")]
+
+# Per (user, archived, start) the chats holding it, from the chats' titles and messages as
+# they are; '' for every chat.
+TRUTH = """
+WITH lexemes AS (
+    SELECT c.id, c.user_id, c.archived, l.word
+    FROM assistant_chat c CROSS JOIN LATERAL unnest(tsvector_to_array(c.search_vector)) l(word)
+    UNION
+    SELECT c.id, c.user_id, c.archived, l.word
+    FROM assistant_chat c JOIN assistant_message m ON m.chat_id = c.id
+    CROSS JOIN LATERAL unnest(tsvector_to_array(m.search_vector)) l(word)
+)
+SELECT user_id, archived, prefix, count(DISTINCT id) FROM (
+    SELECT id, user_id, archived, left(word, n) AS prefix
+    FROM lexemes CROSS JOIN LATERAL generate_series(1, length(word)) n
+    UNION ALL SELECT id, user_id, archived, '' FROM assistant_chat
+) s GROUP BY user_id, archived, prefix
+"""
+KEPT = "SELECT user_id, archived, prefix, chats FROM assistant_chat_prefix_counts WHERE chats <> 0"
+
+
+def said(rng: random.Random) -> str:
+    return " ".join(rng.choices(WORDS, k=rng.randint(1, 4)))
+
+
+async def test_counts_stay_exact_under_concurrent_writes_renames_archives_and_deletes(
+    harness: AppHarness,
+) -> None:
+    sessions = harness.services.sessions
+    async with sessions() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            pytest.skip("PostgreSQL keeps the counts (SQLite searches its own index)")
+    member = await seated_member(harness, "member-counts")
+    owners = [harness.admin.id, member.id]
+    rng = random.Random(20)
+    chats = [await harness.chat(harness.admin, title=said(rng)) for _ in range(4)]
+    chats.append(await harness.chat(member, title=said(rng)))
+    messages: list[str] = []
+
+    async def write(step: int) -> None:
+        op_rng = random.Random(step)
+        chat = op_rng.choice(chats)
+        async with sessions() as session:
+            kind = op_rng.choice(["insert", "insert", "append", "edit", "delete", "chat"])
+            if kind == "insert" or not messages:
+                message = Message(chat_id=chat, role="user", content=said(op_rng))
+                session.add(message)
+                await session.flush()
+                messages.append(message.id)
+            elif kind == "append":
+                appended = Message.content + " " + said(op_rng)
+                target = op_rng.choice(messages)
+                await session.execute(
+                    update(Message).where(Message.id == target).values(content=appended)
+                )
+            elif kind == "edit":
+                target = op_rng.choice(messages)
+                await session.execute(
+                    update(Message).where(Message.id == target).values(content=said(op_rng))
+                )
+            elif kind == "delete":
+                await session.execute(delete(Message).where(Message.id == op_rng.choice(messages)))
+            else:
+                changes: dict[str, Any] = op_rng.choice(
+                    [{"title": said(op_rng)}, {"archived": op_rng.random() < 0.5}]
+                )
+                await session.execute(update(Chat).where(Chat.id == chat).values(**changes))
+            await session.commit()
+
+    for round_ in range(12):
+        await asyncio.gather(*(write(round_ * 10 + n) for n in range(6)))
+        if round_ == 8:  # a chat deleted while others are written
+            doomed = chats.pop(0)
+            async with sessions() as session:
+                await asyncio.gather(
+                    session.execute(delete(Chat).where(Chat.id == doomed)),
+                    write(1000),
+                )
+                await session.commit()
+
+    async with sessions() as session:
+        truth = {tuple(row[:3]): row[3] for row in await session.execute(text(TRUTH))}
+        kept = {tuple(row[:3]): row[3] for row in await session.execute(text(KEPT))}
+    assert kept == truth
+    assert {key[0] for key in truth} == set(owners)
+
+
+async def test_walked_pages_and_kept_totals_are_those_of_the_search_through_the_words(
+    harness: AppHarness,
+) -> None:
+    sessions = harness.services.sessions
+    async with sessions() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            pytest.skip("PostgreSQL keeps the counts (SQLite searches its own index)")
+    rng = random.Random(21)
+    chats = [await harness.chat(harness.admin, title=said(rng)) for _ in range(12)]
+    async with sessions() as session:
+        for chat in chats:
+            session.add(Message(chat_id=chat, role="user", content=said(rng)))
+        await session.commit()
+    await harness.client.patch(
+        f"/api/chats/{chats[3]}", json={"pinned": True}, headers=harness.admin.headers
+    )
+    await harness.client.patch(
+        f"/api/chats/{chats[5]}", json={"archived": True}, headers=harness.admin.headers
+    )
+
+    async def listed(**params: Any) -> tuple[int, list[str]]:
+        response = await harness.client.get(
+            "/api/chats", params=params, headers=harness.admin.headers
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return body["total"], [c["id"] for c in body["_embedded"]["chats"]]
+
+    async def searched(q: str, archived: bool | None) -> list[str]:
+        query = chats_query(harness.admin.id, ChatFilter(archived=archived), q, "postgresql")
+        async with sessions() as session:
+            rows = await session.scalars(query.order_by(Chat.updated_at.desc()))
+            return [chat.id for chat in rows]
+
+    for q in ["ka", "kalo", "kalomi", "ne", "zoka", "z", "nothing"]:
+        for archived in (False, True):
+            every = await searched(q, archived)
+            for start, limit in ((0, 1), (1, 2), (0, 50), (3, 3), (len(every), 5)):
+                params = {"q": q, "start": start, "limit": limit, "archived": archived}
+                assert await listed(**params) == (len(every), every[start : start + limit]), params
+    async with sessions() as session:  # a dense word with a short page walks the list
+        page = PageRequest(limit=1, q="ka")
+        walked = await listing(session, user_id=harness.admin.id, filters=ChatFilter(), page=page)
+    assert "assistant_chat_holds" in str(walked.query)
