@@ -6,7 +6,8 @@ rate limits, then a hold on every applicable budget. What only an admin changes 
 budgets, limits) comes from `billing.terms`, kept while the identity epoch stands still; counters,
 windows and holds are read and written every time. The statements are SQLAlchemy Core on one
 connection (`core.database.run_write`): this runs for every call, and the ORM's session and
-identity map cost more CPU than the statements themselves (bench/README.md). The returned
+identity map cost more CPU than the statements themselves (bench/README.md); on PostgreSQL a call
+with neither budgets nor rate limits is one statement (`billing.one_trip`). The returned
 reservation carries a lease the streaming worker renews; `billing.ledger.settle` ends it.
 """
 
@@ -18,17 +19,18 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, case, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from billing import budgets, ledger, profiles, ratelimits, terms
+from billing import budgets, ledger, one_trip, profiles, ratelimits, terms
 from billing.errors import (
     BudgetExceeded,
+    ModelNotAllowed,
     PriceUnknown,
     ReservationClosed,
     ReservationNotFound,
 )
 from billing.models import Budget, Reservation
-from billing.ratelimits import NO_LIMITS, Headroom, RateLimits
+from billing.ratelimits import NO_LIMITS, UNLIMITED, Headroom, RateLimits
 from core import clock
 from core.catalog import CatalogModel
 from core.database import loaded, run_write
@@ -108,6 +110,10 @@ async def admit(
         process_id=process_id,
         headroom=headroom,
     )
+    if also is None and factory.kw["bind"].dialect.name == "postgresql":
+        admitted = await attempt.in_one_trip(factory.kw["bind"])
+        if admitted is not None:
+            return admitted
     try:
         return await attempt.run(factory)
     except BudgetExceeded:
@@ -132,6 +138,41 @@ class _Attempt:
     async def run(self, factory: async_sessionmaker[AsyncSession]) -> Reservation:
         return await run_write(factory, self._run)
 
+    async def in_one_trip(self, engine: AsyncEngine) -> Reservation | None:
+        """On PostgreSQL, a caller whose terms are kept and hold no budget and no rate limit is
+        admitted in one statement (`billing.one_trip`); None: take the ordinary path (terms not
+        kept, budgets or limits apply, the model looks refused, or the epoch moved)."""
+        caller = self.caller
+        found = terms.kept(
+            engine.sync_engine,
+            user_id=caller.user_id,
+            team_ids=caller.team_ids,
+            api_token_id=caller.api_token_id,
+            assistant_id=caller.assistant_id,
+            defaults=self.limits,
+        )
+        if found is None:
+            return None
+        epoch, kept = found
+        if kept.budgets or kept.rate_keys:
+            return None
+        try:  # kept terms may be older than the epoch: only the ordinary path refuses
+            profiles.check_model(kept.rule, model_names=(self.model.name, *self.model.aliases))
+        except ModelNotAllowed:
+            return None
+        micros = self._worst_case(())
+        values = self._reservation(new_id(), self._team(kept.seat_team), micros, [], clock.now())
+        if not await one_trip.reserve(engine, values, epoch=epoch):
+            return None
+        if self.headroom is not None:
+            self.headroom(UNLIMITED)
+        return loaded(Reservation, values)
+
+    def _team(self, seat_team: str) -> str:
+        """The team a call is billed to: the seat's, if it is one of the caller's teams."""
+        team_ids = self.caller.team_ids
+        return seat_team if seat_team in team_ids or not team_ids else team_ids[0]
+
     def _run(self, connection: Connection) -> Reservation:
         caller = self.caller
         now = clock.now()
@@ -152,11 +193,7 @@ class _Attempt:
             connection, keys=kept.rate_keys, tokens=tokens, at=now, reservation_id=reservation_id
         )
         counters = budgets.counters_now(connection, budgets=found, at=now)
-        team_id = (
-            seat_team
-            if seat_team in caller.team_ids or not caller.team_ids
-            else (caller.team_ids[0])
-        )
+        team_id = self._team(seat_team)
         counter_ids = [counter_id for counter_id, _ in counters]
         values = self._reservation(reservation_id, team_id, micros, counter_ids, now)
         connection.execute(_INSERT, values)

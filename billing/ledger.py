@@ -3,6 +3,7 @@
 Closing a reservation is a conditional update on its state, so a settle racing another settle or a
 lease expiry happens once; the ledger's unique reservation id backs that up. Settlement replaces the
 reservation's hold on each counter with the actual cost, in counter-id order like admission.
+On PostgreSQL a call that holds no counter is settled in one statement (`billing.one_trip`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, Row, Table, bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from billing import alerts, ratelimits
+from billing import alerts, one_trip, ratelimits
 from billing.errors import ReservationNotFound
 from billing.models import BudgetCounter, LedgerEntry, Reservation
 from billing.schemas import Outcome as Outcome  # re-exported: callers name ledger.Outcome
@@ -74,6 +75,7 @@ async def settle(
     estimated: bool,
     also: Callable[[Connection, LedgerEntry], None] | None = None,
     cache: CacheUse = NO_CACHE,
+    admitted: Reservation | None = None,
 ) -> LedgerEntry:
     """Bill an admitted request and release its reservation, in one short transaction.
 
@@ -83,22 +85,53 @@ async def settle(
     `renew_lease`.
     Settling again returns the first row unchanged. Returns the row (detached). `also` runs in
     the same transaction with the row (the caller's own record of the call, such as a chat answer's
-    final state, commits with its bill or not at all).
+    final state, commits with its bill or not at all). `admitted`, the reservation as admission
+    returned it, lets PostgreSQL settle a call that holds no budget in one statement
+    (`billing.one_trip`).
 
     Raises:
         ReservationNotFound: no request was admitted under that id.
     """
+    prompt_tokens, completion_tokens = max(0, prompt_tokens), max(0, completion_tokens)
+    if admitted is not None and also is None:
+        engine = factory.kw["bind"]
+        if engine.dialect.name == "postgresql" and not admitted.counter_ids:
+            counted = (prompt_tokens, completion_tokens)
+            entry = await _in_one_trip(engine, admitted, outcome, counted, estimated, cache)
+            if entry is not None:
+                return entry
     return await run_write(
         factory,
         _settle,
         reservation_id,
         outcome,
-        max(0, prompt_tokens),
-        max(0, completion_tokens),
+        prompt_tokens,
+        completion_tokens,
         estimated,
         also,
         cache,
     )
+
+
+async def _in_one_trip(
+    engine: AsyncEngine,
+    admitted: Reservation,
+    outcome: Outcome,
+    counted: tuple[int, int],
+    estimated: bool,
+    cache: CacheUse,
+) -> LedgerEntry | None:
+    """Settle in one statement, or None: not open any more, or billed at least what was
+    delivered (cancelled, interrupted), which the ordinary path reads."""
+    if outcome in ("cancelled", "interrupted"):
+        return None
+    prompt_tokens, completion_tokens = counted
+    cost = _cost(admitted, prompt_tokens, completion_tokens, cache)
+    values = _entry(admitted, outcome, prompt_tokens, completion_tokens, cost, estimated)
+    tokens = prompt_tokens + completion_tokens
+    if not await one_trip.settle(engine, values, outcome=outcome, tokens=tokens):
+        return None
+    return loaded(LedgerEntry, values)
 
 
 def _settle(
@@ -212,7 +245,7 @@ def _close(
 
 
 def _cost(
-    reservation: Row[Any], prompt_tokens: int, completion_tokens: int, cache: CacheUse
+    reservation: Row[Any] | Reservation, prompt_tokens: int, completion_tokens: int, cache: CacheUse
 ) -> int:
     if reservation.input_price is None or reservation.output_price is None:
         return 0
@@ -228,6 +261,35 @@ def _cost(
         cache_read_tokens=cache.read_tokens,
         cache_write_tokens=cache.write_tokens,
     )
+
+
+def _entry(
+    reservation: Row[Any] | Reservation,
+    outcome: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cost: int,
+    estimated: bool,
+) -> dict[str, Any]:
+    """The ledger row's values."""
+    return {
+        "id": new_id(),
+        "reservation_id": reservation.id,
+        "outcome": outcome,
+        "model": reservation.model,
+        "user_id": reservation.user_id,
+        "team_id": reservation.team_id,
+        "api_token_id": reservation.api_token_id,
+        "assistant_id": reservation.assistant_id,
+        "source": reservation.source,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "cost_micros": cost,
+        "reserved_micros": reservation.reserved_micros,
+        "estimated": estimated,
+        "admitted_at": reservation.created_at,
+        "created_at": clock.now(),
+    }
 
 
 def _record(
@@ -247,24 +309,7 @@ def _record(
     cost = _cost(reservation, prompt_tokens, completion_tokens, cache)
     tokens = prompt_tokens + completion_tokens
     ratelimits.settle_tokens(connection, reservation_id=reservation.id, tokens=tokens)
-    values = {
-        "id": new_id(),
-        "reservation_id": reservation.id,
-        "outcome": outcome,
-        "model": reservation.model,
-        "user_id": reservation.user_id,
-        "team_id": reservation.team_id,
-        "api_token_id": reservation.api_token_id,
-        "assistant_id": reservation.assistant_id,
-        "source": reservation.source,
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "cost_micros": cost,
-        "reserved_micros": reservation.reserved_micros,
-        "estimated": estimated,
-        "admitted_at": reservation.created_at,
-        "created_at": clock.now(),
-    }
+    values = _entry(reservation, outcome, prompt_tokens, completion_tokens, cost, estimated)
     connection.execute(_INSERT_ENTRY, values)
     entry = loaded(LedgerEntry, values)
     if also is not None:

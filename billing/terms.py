@@ -101,6 +101,24 @@ def of(
     return terms
 
 
+def kept(
+    engine: Engine,
+    *,
+    user_id: str,
+    team_ids: tuple[str, ...],
+    api_token_id: str | None,
+    assistant_id: str | None,
+    defaults: RateLimits,
+) -> tuple[int, Terms] | None:
+    """The caller's kept terms and the epoch they were read under, if read within the TTL; the
+    caller must check in its own statement that the epoch is still that one (`billing.one_trip`).
+    """
+    entry = _kept.get(engine, {}).get((user_id, team_ids, api_token_id, assistant_id, defaults))
+    if entry is None or time.monotonic() - entry[0] > TTL_SECONDS:
+        return None
+    return entry[1], entry[2]
+
+
 def _read(connection: Connection, key: _Key) -> Terms:
     user_id, team_ids, api_token_id, assistant_id, defaults = key
     seat_team = seat_team_of(connection, user_id)

@@ -28,7 +28,7 @@ from assistant.schemas import MessageStatus
 from billing import admission, ledger
 from billing.admission import Caller
 from billing.errors import ReservationClosed
-from billing.models import LedgerEntry
+from billing.models import LedgerEntry, Reservation
 from billing.ratelimits import NO_LIMITS, UNLIMITED, Headroom, RateLimits
 from core import tokens
 from core.catalog import CatalogModel
@@ -123,6 +123,7 @@ class MeteredCall:
         self.prompt_tokens = prompt_tokens
         self.max_output_tokens = max_output_tokens
         self.reservation_id = ""
+        self.reservation: Reservation | None = None  # as admitted: settlement may use it
         self.renewed_at = time.monotonic()
         self.settled = False
         # What the caller has read so far: a call left unsettled is billed by these.
@@ -170,6 +171,7 @@ class MeteredCall:
                 await self.close(asyncio.CancelledError())
             raise
         self.reservation_id = reservation.id
+        self.reservation = reservation
         self.renewed_at = time.monotonic()
         return self
 
@@ -328,6 +330,7 @@ class MeteredCall:
                 estimated=estimated,
                 also=with_cost if also is not None else None,
                 cache=self._cache_use(usage),
+                admitted=self.reservation,
             )
         )
         record = Settled(
