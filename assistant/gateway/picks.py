@@ -3,17 +3,19 @@ decide, else LiteLLM's choice, kept for a second where it cannot differ.
 
 The fast path (`relay`) asks LiteLLM's Router which deployment to call: ~0.3 ms of CPU a call
 (its routing stores, cooldown reads and selection), a tenth of a whole streamed `/v1` call
-(bench/README.md). For a model with one deployment that has no per-deployment limits of
-LiteLLM's own (rpm, tpm, parallel requests), there is nothing to balance: the answer is that
-deployment. It is reused for `PICK_SECONDS` from the same router; a call through it that fails is
-forgotten at once (the caller then takes LiteLLM's own path, with its retries, cooldowns and
-fallbacks), and a rebuilt router (a catalog change) asks again.
+(bench/README.md). One rule, `only_choice`, says when there is nothing to balance: a model with
+one usable deployment that has no per-deployment limits of LiteLLM's own (rpm, tpm, parallel
+requests), under router settings that cannot bear on the choice. Its answer and where a call to
+it goes are worked out once per catalog version (`OnlyChoices`).
 
-Before LiteLLM's router exists in the process, such a model's deployment is taken without it
-(`only_choice`), so a catalog of such models never imports LiteLLM (~180 MB resident with its
-warm-up, bench/README.md). That is the router's own answer: its other choices depend on state
-that only its own calls make (cooldowns after failures, counted traffic) or on settings that
+Before LiteLLM's router exists in the process, such a model's deployment is taken without it,
+so a catalog of such models never imports LiteLLM (~180 MB resident with its warm-up,
+bench/README.md). That is the router's own answer: its other choices depend on state that only
+its own calls make (cooldowns after failures, counted traffic) or on settings that
 `only_choice` refuses, and a failed direct call takes LiteLLM's path, which builds the router.
+Once it exists, its choice for such a model is reused for `PICK_SECONDS` from the same router; a
+call through it that fails is forgotten at once (the caller then takes LiteLLM's own path, with
+its retries, cooldowns and fallbacks), and a rebuilt router (a catalog change) asks again.
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from core.catalog import LOCAL_PROVIDER, CatalogModel
+from assistant.gateway.mock_answers import MockAnswer, answer_of
+from assistant.gateway.relay import Target, target_of
+from core.catalog import LOCAL_PROVIDER, Catalog, CatalogModel
 
+_Choice = tuple[Mapping[str, Any] | None, "Target | MockAnswer | None"]  # only_choice, direct_of
 PICK_SECONDS = 1.0
 # LiteLLM's per-deployment limits: its choice then depends on the traffic it counted.
 _COUNTED = ("rpm", "tpm", "max_parallel_requests")
@@ -91,9 +96,10 @@ class Picks:
         self.seconds = seconds
         self._held: dict[str, tuple[float, object, dict[str, Any]]] = {}
 
-    async def choose(self, router: Any, model: CatalogModel) -> dict[str, Any]:
-        """The deployment LiteLLM's `router` chooses for `model` (raises as LiteLLM does; only
-        `assistant.gateway.router` imports LiteLLM, hence untyped)."""
+    async def choose(self, router: Any, model: CatalogModel, *, fixed: bool) -> dict[str, Any]:
+        """The deployment LiteLLM's `router` chooses for `model`, kept for `seconds` when it is
+        `fixed` (the model has an `only_choice`). Raises as LiteLLM does; only
+        `assistant.gateway.router` imports LiteLLM, hence untyped."""
         now = time.monotonic()
         held = self._held.get(model.name)
         if held is not None and held[0] > now and held[1] is router:
@@ -101,7 +107,7 @@ class Picks:
         deployment: dict[str, Any] = await router.async_get_available_deployment(
             model=model.name, request_kwargs={}
         )
-        if _fixed(model, deployment):
+        if fixed:
             self._held[model.name] = (now + self.seconds, router, deployment)
         return deployment
 
@@ -110,8 +116,33 @@ class Picks:
         self._held.pop(name, None)
 
 
-def _fixed(model: CatalogModel, deployment: dict[str, Any]) -> bool:
-    """Whether LiteLLM can only ever choose this deployment for the model."""
-    params = deployment.get("litellm_params") or {}
-    counted = any(deployment.get(k) or params.get(k) for k in _COUNTED)
-    return len(model.deployments) == 1 and not counted
+class OnlyChoices:
+    """Each model's `only_choice` and where a call to it goes without LiteLLM (`direct_of`),
+    worked out once for the model and router settings of a catalog version: a catalog change
+    brings new objects, worked out afresh, and `clear` lets the old ones go."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._known: dict[str, tuple[CatalogModel, Mapping[str, Any], _Choice]] = {}
+
+    def of(self, model: CatalogModel) -> _Choice:
+        """`only_choice` of `model` under the catalog's router settings, and `direct_of` it
+        (None when it is None)."""
+        router_settings = self.catalog.router_settings
+        known = self._known.get(model.name)
+        if known is not None and known[0] is model and known[1] is router_settings:
+            return known[2]
+        params = only_choice(model, router_settings)
+        choice = (params, None if params is None else direct_of(params))
+        self._known[model.name] = (model, router_settings, choice)
+        return choice
+
+    def clear(self) -> None:
+        """Forget every model's (the catalog changed)."""
+        self._known.clear()
+
+
+def direct_of(params: Mapping[str, Any]) -> Target | MockAnswer | None:
+    """Where a call to the deployment of `litellm_params` goes without LiteLLM: its
+    OpenAI-format endpoint or its fixed answer; None when only LiteLLM can make it."""
+    return target_of(params) or answer_of(params)

@@ -22,9 +22,9 @@ from assistant.gateway import warm
 from assistant.gateway.chunks import Chunk, without_nulls
 from assistant.gateway.failures import domain_error, probe_failure, retries_granted
 from assistant.gateway.litellm_stream import LAZY_STREAMS, chunks_of, opened
-from assistant.gateway.mock_answers import MockAnswer, answer_of
-from assistant.gateway.picks import Picks, only_choice
-from assistant.gateway.relay import Relay, Target, target_of
+from assistant.gateway.mock_answers import MockAnswer
+from assistant.gateway.picks import OnlyChoices, Picks, direct_of
+from assistant.gateway.relay import Relay, Target
 from assistant.gateway.vectors import Embedded, Inputs, LocalEmbeddings, in_batches, vectors_of
 from core import heap
 from core.catalog import LOCAL_PROVIDER, Catalog, CatalogModel
@@ -91,6 +91,7 @@ class Gateway:
         self.hosts = hosts or ProviderHosts()  # no call reaches a link-local/metadata address
         self.relay = Relay()
         self.picks = Picks()  # LiteLLM's choice, kept where it cannot differ
+        self.only_choices = OnlyChoices(catalog)  # models the router has nothing to decide for
         self._model_list = catalog.router_model_list()
         self._router: Router | None = None
         self._building = threading.Lock()
@@ -132,12 +133,12 @@ class Gateway:
     def direct(self, model: CatalogModel) -> Target | MockAnswer | None:
         """Where to call `model` without LiteLLM: its one OpenAI-format deployment (or its fixed
         answer), when the router has nothing to decide for it; None when a call needs LiteLLM."""
-        params = only_choice(model, self.catalog.router_settings) if self.fast_path else None
-        return None if params is None else target_of(params) or answer_of(params)
+        return self.only_choices.of(model)[1] if self.fast_path else None
 
     def reload(self) -> None:
         """Rebuild LiteLLM's router after the catalog changed (not when only access changed);
         calls under way finish on the router they started with."""
+        self.only_choices.clear()
         model_list = self.catalog.router_model_list()
         if model_list != self._model_list:
             self._model_list = model_list
@@ -251,12 +252,12 @@ class Gateway:
         None for LiteLLM's path (a deployment not in OpenAI's format, or none to be had)."""
         if self._router is None and (target := self.direct(model)) is not None:
             return target
+        fixed = self.only_choices.of(model)[0] is not None
         try:
-            deployment = await self.picks.choose(await self.ready(), model)
+            deployment = await self.picks.choose(await self.ready(), model, fixed=fixed)
         except Exception:
             return None
-        params = deployment.get("litellm_params", {})
-        return target_of(params) or answer_of(params)
+        return direct_of(deployment.get("litellm_params", {}))
 
     async def close(self) -> None:
         """Release the shared HTTP client."""

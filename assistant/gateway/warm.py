@@ -37,12 +37,11 @@ def start(gateway: Gateway, reason: str) -> None:
 
 def _warm(gateway: Gateway) -> None:
     try:
-        catalog = gateway.catalog
-        model_list = catalog.router_model_list()
-        names = sorted({str(entry["model_name"]) for entry in model_list})
+        model_list = gateway.catalog.router_model_list()
+        names = _names(model_list)
         for name in names:
             tokens.encoding_for(name)  # tiktoken reads its table on first use
-        if needing := needing_litellm(gateway):
+        if needing := needing_litellm(gateway, names):
             log.info("the model gateway loads LiteLLM: %s needs it", ", ".join(needing))
             router = gateway.router  # imports LiteLLM and builds the router
             # rehearsed on a throwaway router on a loop of its own: nothing is kept
@@ -56,12 +55,19 @@ def _warm(gateway: Gateway) -> None:
         warming.clear()
 
 
-def needing_litellm(gateway: Gateway) -> list[str]:
-    """The usable chat models of the gateway's catalog that a call reaches through LiteLLM."""
+def needing_litellm(gateway: Gateway, names: list[str] | None = None) -> list[str]:
+    """The usable chat models of the gateway's catalog that a call reaches through LiteLLM
+    (`names`: the catalog's usable model names, when the caller has them)."""
     catalog = gateway.catalog
-    names = sorted({str(entry["model_name"]) for entry in catalog.router_model_list()})
+    if names is None:
+        names = _names(catalog.router_model_list())
     models = [catalog.models[n] for n in names if n in catalog.models]
     return [m.name for m in models if m.mode == "chat" and gateway.direct(m) is None]
+
+
+def _names(model_list: list[dict[str, Any]]) -> list[str]:
+    """The model names of a router model list, each once, sorted."""
+    return sorted({str(entry["model_name"]) for entry in model_list})
 
 
 async def _rehearse(router: Any, model: str) -> None:  # LiteLLM's Router (only router.py names it)

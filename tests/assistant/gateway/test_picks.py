@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from assistant.gateway.picks import Picks, only_choice
-from core.catalog import CatalogModel, Deployment
+from assistant.gateway.relay import Target
+from assistant.gateway.router import Gateway
+from core.catalog import CatalogModel, Deployment, parse_catalog
 
 pytestmark = pytest.mark.anyio
 
@@ -40,18 +42,23 @@ def _model(*params: dict[str, Any]) -> CatalogModel:
     )
 
 
+async def _choose(picks: Picks, router: Asked, model: CatalogModel) -> dict[str, Any]:
+    """As the gateway asks: kept where the model has an `only_choice` (the one rule)."""
+    return await picks.choose(router, model, fixed=only_choice(model, {}) is not None)
+
+
 async def test_one_deployment_is_asked_once_until_forgotten_or_the_router_changes() -> None:
     params = {"model": "openai/m", "api_base": "http://127.0.0.1:1/v1"}
     picks, router = Picks(), Asked(params)
     model = _model(params)
     for _ in range(3):
-        assert (await picks.choose(router, model))["litellm_params"] == params
+        assert (await _choose(picks, router, model))["litellm_params"] == params
     assert router.asked == 1
     picks.forget("m")
-    await picks.choose(router, model)
+    await _choose(picks, router, model)
     assert router.asked == 2
     rebuilt = Asked(params)  # a catalog change made a new router
-    await picks.choose(rebuilt, model)
+    await _choose(picks, rebuilt, model)
     assert rebuilt.asked == 1
 
 
@@ -62,12 +69,12 @@ async def test_balanced_or_counted_deployments_are_asked_every_time() -> None:
     for model, router in ((_model(one, two), Asked(one)), (_model(limited), Asked(limited))):
         picks = Picks()
         for _ in range(3):
-            await picks.choose(router, model)
+            await _choose(picks, router, model)
         assert router.asked == 3
     expired = Picks(seconds=0)
     router = Asked(one)
     for _ in range(2):
-        await expired.choose(router, _model(one))
+        await _choose(expired, router, _model(one))
     assert router.asked == 2
 
 
@@ -92,3 +99,18 @@ def test_a_lone_unlimited_deployment_with_inert_router_settings_needs_no_litellm
         {"routing_strategy": "cost-based-routing"},
     ):
         assert only_choice(_model(one), deciding) is None, deciding
+
+
+def test_where_a_direct_call_goes_is_worked_out_once_per_catalog_version() -> None:
+    def catalog_at(base: str) -> dict[str, Any]:
+        params = {"model": "openai/m", "api_base": base, "api_key": "k"}
+        return {"model_list": [{"model_name": "m", "litellm_params": params}]}
+
+    gateway = Gateway(parse_catalog(catalog_at("http://127.0.0.1:1/v1")))
+    first = gateway.direct(gateway.catalog.models["m"])
+    assert isinstance(first, Target) and first.url == "http://127.0.0.1:1/v1/chat/completions"
+    assert gateway.direct(gateway.catalog.models["m"]) is first  # not worked out again
+    gateway.catalog.adopt(parse_catalog(catalog_at("http://127.0.0.1:2/v1")))
+    gateway.reload()  # as catalog_sync does
+    moved = gateway.direct(gateway.catalog.models["m"])
+    assert isinstance(moved, Target) and moved.url == "http://127.0.0.1:2/v1/chat/completions"
