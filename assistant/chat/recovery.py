@@ -11,13 +11,14 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.chat.saved_stream import STALE_AFTER
 from assistant.models import Message
 from assistant.schemas import MessageStatus
 from billing import admission, ledger
+from billing.models import LedgerEntry
 from core import clock, processes, tokens
 from core.database import write_transaction
 from core.processes import Process
@@ -27,6 +28,8 @@ SWEEP_SECONDS = 5.0
 
 # (message id, the call's reservation id, the call's reasoning and text, the model that wrote it)
 Abandoned = tuple[str, str | None, str, str]
+# The bill of an answer's call, once its reservation is released, as the answer's usage.
+_BILL = select(LedgerEntry).where(LedgerEntry.reservation_id == Message.call_reservation_id)
 
 
 async def interrupt_abandoned(
@@ -42,6 +45,15 @@ async def interrupt_abandoned(
     billing as delivered in the same transaction, so the call's reservation, whoever releases
     it, bills at least those completion tokens. Returns how many answers were marked.
     """
+    return len(await _interrupt(factory, older_than, dead_processes))
+
+
+async def _interrupt(
+    factory: async_sessionmaker[AsyncSession],
+    older_than: timedelta,
+    dead_processes: Sequence[str],
+) -> set[str]:
+    """`interrupt_abandoned`; the ids of the answers it marked."""
     cutoff = clock.now() - older_than
     stale = Message.updated_at < cutoff
     if dead_processes:
@@ -63,7 +75,7 @@ async def interrupt_abandoned(
             for m, reservation, content, start, reasoning, thought, model in rows
         ]
     if not found:
-        return 0
+        return set()
     delivered = await asyncio.to_thread(_count, found)  # an answer may be long: off the loop
     async with write_transaction(factory) as session:
         marked = set(
@@ -81,7 +93,29 @@ async def interrupt_abandoned(
         await admission.report_delivered(
             session, delivered={r: n for m, (r, n) in delivered.items() if m in marked}
         )
-    return len(marked)
+    return marked
+
+
+async def _show_bills(factory: async_sessionmaker[AsyncSession], answers: set[str]) -> None:
+    """Give interrupted answers whose call's reservation is released the tokens and cost it
+    billed (estimated), as a settled answer shows them; an answer whose call is still held keeps
+    none. (Only the last call's: the calls of earlier tool steps are added up when an answer
+    ends, which an abandoned one never did.)"""
+    if not answers:
+        return
+    bill = _BILL.with_only_columns
+    async with write_transaction(factory) as session:
+        await session.execute(
+            update(Message)
+            .where(Message.id.in_(list(answers)), exists(_BILL))
+            .values(
+                prompt_tokens=bill(LedgerEntry.prompt_tokens).scalar_subquery(),
+                completion_tokens=bill(LedgerEntry.completion_tokens).scalar_subquery(),
+                cost_micros=bill(LedgerEntry.cost_micros).scalar_subquery(),
+                usage_estimated=True,
+            )
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _count(found: list[Abandoned]) -> dict[str, tuple[str, int]]:
@@ -107,12 +141,14 @@ async def sweep_forever(factory: async_sessionmaker[AsyncSession], me: Process) 
 async def sweep_once(factory: async_sessionmaker[AsyncSession], me: Process) -> None:
     """Mark answers a dead process abandoned `interrupted` (at once when it is known dead, else
     after STALE_AFTER without a checkpoint), release its reservations, and those whose lease ran
-    out.
+    out, then show those answers what they were billed.
     (`api.webhooks` sends webhooks, budget alerts included.)"""
     dead = await processes.dead(factory, me)
-    marked = await interrupt_abandoned(factory, older_than=STALE_AFTER, dead_processes=dead)
+    marked = await _interrupt(factory, STALE_AFTER, dead)
     if marked:
-        log.warning("%d answer(s) left streaming by a stopped process marked interrupted", marked)
+        count = len(marked)
+        log.warning("%d answer(s) left streaming by a stopped process marked interrupted", count)
     await ledger.release_of(factory, dead)
     await processes.forget(factory, dead)
     await ledger.release_expired(factory)
+    await _show_bills(factory, marked)
