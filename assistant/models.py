@@ -97,9 +97,8 @@ class Message(IdMixin, TimestampMixin, Base):
     # whatever the chat's length or the number of answers streaming elsewhere.
     __table_args__ = (Index("ix_assistant_message_chat_status", "chat_id", "status"),)
 
-    chat_id: Mapped[str] = mapped_column(
-        ForeignKey("assistant_chat.id", ondelete="CASCADE"), index=True
-    )
+    # Indexed first in ix_assistant_message_chat_status, which serves every lookup by chat.
+    chat_id: Mapped[str] = mapped_column(ForeignKey("assistant_chat.id", ondelete="CASCADE"))
     # The message this one follows; siblings (same parent) are alternative branches.
     parent_id: Mapped[str | None] = mapped_column(
         ForeignKey("assistant_message.id", ondelete="CASCADE"), index=True
