@@ -37,6 +37,7 @@ TEXT = "".join(f"word{i} " for i in range(300))
 THOUGHT = "".join(f"step{i} " for i in range(40))
 ANSWER = "".join(f"fact{i} " for i in range(40))
 MOCK = "".join(f"mock{i} " for i in range(60_000))  # ~0.5 MB: more than sockets buffer
+PRICE = Price(FAKE_PRICE["input_cost_per_token"], FAKE_PRICE["output_cost_per_token"])
 
 
 def catalog(folder: Path, base_url: str) -> Path:
@@ -123,12 +124,8 @@ async def _rows(url: str) -> Rows:
             entries = await session.scalars(select(LedgerEntry))
             reservations = await session.scalars(select(Reservation))
             counters = await session.scalars(select(BudgetCounter))
-            return Rows(
-                {m.id: m for m in answers},
-                list(entries),
-                {r.id: r for r in reservations},
-                list(counters),
-            )
+            held = {r.id: r for r in reservations}
+            return Rows({m.id: m for m in answers}, list(entries), held, list(counters))
     finally:
         await engine.dispose()
 
@@ -205,6 +202,8 @@ async def test_a_killed_chat_answer_is_kept_interrupted_and_billed_its_saved_tex
 ) -> None:
     async with httpx.AsyncClient(base_url=killed.served.url, timeout=30) as client:
         answer = await killed.answer(client, "fake")
+        path = f"/api/chats/{killed.chats['fake']}/messages/{answer['id']}/events"
+        events = parse_sse((await client.get(path, headers=killed.served.headers)).text)
     assert answer["status"] == "interrupted"
     assert answer["content"] and TEXT.startswith(answer["content"]) and answer["content"] != TEXT
     rows = await _rows(killed.served.database_url)
@@ -214,13 +213,16 @@ async def test_a_killed_chat_answer_is_kept_interrupted_and_billed_its_saved_tex
     assert (entry.outcome, held.state) == ("interrupted", "interrupted")
     assert entry.prompt_tokens == held.prompt_tokens > 0
     assert entry.completion_tokens == tokens.count_text(answer["content"], "fake") > 0
-    price = Price(FAKE_PRICE["input_cost_per_token"], FAKE_PRICE["output_cost_per_token"])
-    assert entry.cost_micros == price.cost_micros(entry.prompt_tokens, entry.completion_tokens)
+    assert entry.cost_micros == PRICE.cost_micros(entry.prompt_tokens, entry.completion_tokens)
     assert entry.cost_micros < held.reserved_micros  # not the worst case
     # ...and the answer shows its owner that bill (estimated), as a settled answer does.
     shown = (answer["promptTokens"], answer["completionTokens"], answer["costMicros"])
     assert shown == (entry.prompt_tokens, entry.completion_tokens, entry.cost_micros)
     assert answer["usageEstimated"]
+    # Its owner's page, re-attaching after the restart, gets the text, that usage and the end.
+    assert "".join(e[2]["text"] for e in events if e[1] == "delta") == answer["content"]
+    assert [e[2]["costMicros"] for e in events if e[1] == "usage"] == [entry.cost_micros]
+    assert events[-1][1:] == ("done", {"messageId": answer["id"], "status": "interrupted"})
 
 
 async def test_a_killed_answer_that_streamed_reasoning_is_billed_its_reasoning_and_text(
@@ -237,8 +239,7 @@ async def test_a_killed_answer_that_streamed_reasoning_is_billed_its_reasoning_a
     assert entry.outcome == "interrupted"
     delivered = tokens.count_text(THOUGHT + answer["content"], "thinker")
     assert entry.completion_tokens == delivered > tokens.count_text(answer["content"], "thinker")
-    price = Price(FAKE_PRICE["input_cost_per_token"], FAKE_PRICE["output_cost_per_token"])
-    assert entry.cost_micros == price.cost_micros(entry.prompt_tokens, entry.completion_tokens)
+    assert entry.cost_micros == PRICE.cost_micros(entry.prompt_tokens, entry.completion_tokens)
 
 
 async def test_killed_v1_streams_are_released_billing_their_prompt(killed: Killed) -> None:
@@ -288,11 +289,9 @@ async def test_a_new_turn_after_the_restart_completes_on_the_direct_path(
     killed: Killed, upstream: FakeUpstream
 ) -> None:
     served = killed.served
-    killed_chat = killed.chats["fake"]
+    path = f"/api/chats/{killed.chats['fake']}/messages"
     async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
-        sent = await client.post(
-            f"/api/chats/{killed_chat}/messages", json={"content": "again"}, headers=served.headers
-        )
+        sent = await client.post(path, json={"content": "again"}, headers=served.headers)
         metrics = (await client.get("/metrics", headers=served.headers)).text
     assert sent.status_code == 201, sent.text
     assert sent.json()["status"] == "complete" and sent.json()["content"]
