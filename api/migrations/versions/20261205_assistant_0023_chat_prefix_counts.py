@@ -85,27 +85,44 @@ ON CONFLICT (user_id, archived, prefix) DO UPDATE SET chats = c.chats + excluded
 WHOLE = """SELECT r.user_id, r.archived, l.prefix, {n} AS n FROM {rows} r
 CROSS JOIN LATERAL unnest(tsvector_to_array(r.prefixes) || ARRAY['']) AS l(prefix)"""
 
-# A row changed: what it gained (all of it, and '', when it changed owner or archived) and lost.
-SIDE = """SELECT {a}.user_id, {a}.archived, l.prefix, {n} AS n
-FROM {a_rows} {a} JOIN {b_rows} {b} ON {b}.chat_id = {a}.chat_id
-CROSS JOIN LATERAL unnest(CASE WHEN {a}.user_id = {b}.user_id AND {a}.archived = {b}.archived
-    THEN tsvector_to_array(ts_delete({a}.prefixes, tsvector_to_array({b}.prefixes)))
-    ELSE tsvector_to_array({a}.prefixes) || ARRAY[''] END) AS l(prefix)"""
-CHANGED = (
-    SIDE.format(a="n", a_rows="new_rows", b="o", b_rows="old_rows", n=1)
-    + "\nUNION ALL\n"
-    + SIDE.format(a="o", a_rows="old_rows", b="n", b_rows="new_rows", n=-1)
+# Rows changed. Moved to another owner or in or out of the archive: all its starts (and '')
+# leave the old count and join the new. Else what it gained and, unless it only grew (what it
+# kept of the old is all of the old), what it lost. Each row's starts are read once (OFFSET 0
+# keeps the planner from repeating the expressions where they are used).
+CHANGED = """WITH pairs AS (
+    SELECT n.user_id, n.archived, o.user_id AS was_user, o.archived AS was_archived,
+           n.prefixes AS now, o.prefixes AS was,
+           n.user_id = o.user_id AND n.archived = o.archived AS stayed
+    FROM new_rows n JOIN old_rows o ON o.chat_id = n.chat_id OFFSET 0
+), kept AS (
+    SELECT user_id, archived, now, was, ts_delete(now, tsvector_to_array(was)) AS gained
+    FROM pairs WHERE stayed OFFSET 0
 )
+SELECT user_id, archived, unnest(tsvector_to_array(gained)) AS prefix, 1 AS n FROM kept
+UNION ALL
+SELECT user_id, archived, unnest(tsvector_to_array(ts_delete(was, tsvector_to_array(now)))), -1
+FROM kept WHERE length(now) - length(gained) <> length(was)
+UNION ALL
+SELECT user_id, archived, unnest(tsvector_to_array(now) || ARRAY['']), 1 FROM pairs
+WHERE NOT stayed
+UNION ALL
+SELECT was_user, was_archived, unnest(tsvector_to_array(was) || ARRAY['']), -1 FROM pairs
+WHERE NOT stayed"""
 
 FUNCTION = CHAT_WORDS.FUNCTION
 
 # The words of the messages in `{source}` (chat_id, search_vector): their starts merged into
-# their chats' rows (only where that adds one, so an unchanged row is not rewritten).
-MERGE = f"""UPDATE {ROWS} p SET prefixes = p.prefixes || a.prefixes
-FROM (SELECT s.chat_id, {ROWS}_of(array_agg(l.word)) AS prefixes
-      FROM {{source}} s CROSS JOIN LATERAL unnest(tsvector_to_array(s.search_vector)) AS l(word)
-      GROUP BY s.chat_id) a
-WHERE p.chat_id = a.chat_id AND length(p.prefixes || a.prefixes) > length(p.prefixes)"""
+# their chats' rows, only where that adds one (an unchanged row is not rewritten). The rows are
+# locked (LOCK) and so as this statement reads them.
+MERGE = f"""UPDATE {ROWS} p SET prefixes = g.merged
+FROM (SELECT r.chat_id, r.prefixes || a.prefixes AS merged, length(r.prefixes) AS held
+      FROM {ROWS} r JOIN (
+          SELECT s.chat_id, {ROWS}_of(array_agg(l.word)) AS prefixes
+          FROM {{source}} s
+          CROSS JOIN LATERAL unnest(tsvector_to_array(s.search_vector)) AS l(word)
+          GROUP BY s.chat_id) a ON a.chat_id = r.chat_id
+      OFFSET 0) g
+WHERE p.chat_id = g.chat_id AND length(g.merged) > g.held"""
 
 # Lock the rows of the chats in `{chats}`, in order: every message trigger does so first, so
 # the writes of a chat's words and starts take turns, each seeing those before it (this also
@@ -142,6 +159,9 @@ POSTGRESQL = [
     " chat_id VARCHAR(26) NOT NULL PRIMARY KEY REFERENCES assistant_chat (id) ON DELETE CASCADE,"
     " user_id VARCHAR(26) NOT NULL, archived BOOLEAN NOT NULL, prefixes tsvector NOT NULL)",
     f"ALTER TABLE {ROWS} ALTER COLUMN prefixes SET STATISTICS 0",
+    # Out of line, not compressed: a chat's starts compress little (~17 kB for 1,700 starts
+    # either way) and each read or write would pay for trying.
+    f"ALTER TABLE {ROWS} ALTER COLUMN prefixes SET STORAGE EXTERNAL",
     f"CREATE TABLE {COUNTS} ("
     " user_id VARCHAR(26) NOT NULL, archived BOOLEAN NOT NULL, prefix TEXT NOT NULL,"
     " chats INTEGER NOT NULL, PRIMARY KEY (user_id, archived, prefix))",
