@@ -51,46 +51,31 @@ _IN_CHAT = _M.c.chat_id == bindparam("chat")
 _NODE = (_M.c.id, _M.c.parent_id, _M.c.role, _M.c.status, _M.c.content, _M.c.history_turns)
 
 
+def _path_up(*, chars: bool) -> Any:
+    """The recursive CTE of the path from `start` upward within the chat (id, parent_id, depth;
+    with `chars`, the characters read so far too, and only until `chars` characters were read,
+    `MIN_NODES` messages at least)."""
+    counted = [(func.length(_M.c.content) + FRAMING_CHARS).label("chars")] if chars else []
+    first = select(_M.c.id, _M.c.parent_id, literal_column("1").label("depth"), *counted)
+    up = first.where(_M.c.id == bindparam("start"), _IN_CHAT).cte("up", recursive=True)
+    above = _M.alias("above")
+    step = [above.c.id, above.c.parent_id, up.c.depth + 1]
+    until = [above.c.id == up.c.parent_id, above.c.chat_id == bindparam("chat")]
+    if chars:
+        step.append(up.c.chars + func.length(above.c.content) + FRAMING_CHARS)
+        until.append(or_(up.c.chars < bindparam("chars"), up.c.depth < MIN_NODES))
+    return up.union_all(select(*step).where(*until, up.c.depth < DEEPEST))
+
+
 def _stretch() -> Any:
     """The path from `start` upward until `chars` characters were read, root side first."""
-    first = select(
-        _M.c.id,
-        _M.c.parent_id,
-        literal_column("1").label("depth"),
-        (func.length(_M.c.content) + FRAMING_CHARS).label("chars"),
-    ).where(_M.c.id == bindparam("start"), _IN_CHAT)
-    up = first.cte("up", recursive=True)
-    above = _M.alias("above")
-    up = up.union_all(
-        select(
-            above.c.id,
-            above.c.parent_id,
-            up.c.depth + 1,
-            up.c.chars + func.length(above.c.content) + FRAMING_CHARS,
-        ).where(
-            above.c.id == up.c.parent_id,
-            above.c.chat_id == bindparam("chat"),
-            or_(up.c.chars < bindparam("chars"), up.c.depth < MIN_NODES),
-            up.c.depth < DEEPEST,
-        )
-    )
+    up = _path_up(chars=True)
     return select(*_NODE).join_from(up, _M, _M.c.id == up.c.id).order_by(up.c.depth.desc())
 
 
 def _turns_from() -> Any:
     """How many of the path's messages from `start` to the root are turns (`history.turns`)."""
-    first = select(_M.c.id, _M.c.parent_id, literal_column("1").label("depth")).where(
-        _M.c.id == bindparam("start"), _IN_CHAT
-    )
-    up = first.cte("up", recursive=True)
-    above = _M.alias("above")
-    up = up.union_all(
-        select(above.c.id, above.c.parent_id, up.c.depth + 1).where(
-            above.c.id == up.c.parent_id,
-            above.c.chat_id == bindparam("chat"),
-            up.c.depth < DEEPEST,
-        )
-    )
+    up = _path_up(chars=False)
     answered = sorted(str(status) for status in ANSWERED)
     is_turn = or_(
         _M.c.role == "user",
@@ -99,6 +84,11 @@ def _turns_from() -> Any:
     return select(func.count()).select_from(up.join(_M, _M.c.id == up.c.id)).where(is_turn)
 
 
+_LEAF = _M.alias("leaf")
+# The chat, and how many turns lie above its active leaf (when the leaf stores it).
+_CHAT = branches.CHAT_FOR_TURN.add_columns(_LEAF.c.history_turns.label("leaf_turns")).outerjoin(
+    _LEAF, _LEAF.c.id == branches.CHATS.c.active_leaf_id
+)
 _STRETCH = _stretch()
 _TURNS_FROM = _turns_from()
 _NODES = select(*_NODE).where(_IN_CHAT).order_by(_M.c.created_at, _M.c.id)
@@ -153,19 +143,22 @@ def _read_turn(
     window_tokens: Callable[[str | None], int],
     edited: str | None,
 ) -> _Read:
-    row = connection.execute(branches.CHAT_FOR_TURN, {"chat": chat_id}).first()
+    row = connection.execute(_CHAT, {"chat": chat_id}).first()
     if row is None:
         return _Read(chat=None)
     chat = row._asdict()
+    leaf_turns = chat.pop("leaf_turns")
     params = {"chat": chat_id}
     if connection.execute(_STREAMING, params).first() is not None:
         return _Read(chat=chat, streaming=True)
     window = window_tokens(chat["model"])
     # Files sent with earlier messages are placed over the whole path: read it all. So is a
-    # chat the window could hold whole: one read of its rows costs less than a walk.
+    # chat the window could hold whole: one read of its rows costs less than a walk. A chat
+    # whose active path alone holds `cap` turns above its leaf has more messages: not counted.
     cap = window // TOKENS_PER_MESSAGE
+    small = leaf_turns is None or leaf_turns < cap
     if connection.execute(_SENT_FILES, params).first() is not None or (
-        connection.execute(_SIZE, {**params, "cap": cap + 1}).scalar_one() <= cap
+        small and connection.execute(_SIZE, {**params, "cap": cap + 1}).scalar_one() <= cap
     ):
         return _read_whole(connection, chat, edited)
     chars = window * CHARS_PER_TOKEN
@@ -268,16 +261,17 @@ async def fit(
     model: CatalogModel,
     system: str | None,
 ) -> tuple[history.Prompt, int]:
-    """`history.fit` of the turn's messages (`attached.turns`: the turns of `turn.path` and the
-    new ones), the branch read further up while everything read fits; the prompt's `dropped`
-    counts the turns left out above what was read too. Returns it and how many turns the
-    branch holds before the new ones.
+    """`history.fit` of the turn's messages (`attached.turns`: the turns of `turn.path`, then
+    the turn's own: its words, or the answer it goes on writing), the branch read further up
+    while everything read fits; the prompt's `dropped` counts the turns left out above what was
+    read too. Returns it and how many turns the branch holds before the new ones.
 
     Raises:
         PromptTooLong: the system prompt and last message alone do not fit.
     """
     above, first = turn.above, turn.path[0] if turn.path else None
-    read = len(history.turns(turn.path))
+    own = (turn.content is not None) + len(turn.continued.tail if turn.continued else ())
+    read = len(attached.turns) - own  # the path's turns, counted once (by the caller)
     chars = model.max_input_tokens * CHARS_PER_TOKEN
     while True:
         prompt = await history.fit_off_loop(
