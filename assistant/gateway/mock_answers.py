@@ -16,6 +16,7 @@ or delays, another provider's format, several choices (`n`), or a parameter Lite
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import uuid
@@ -34,6 +35,10 @@ _OTHER_MOCKS = ("mock_tool_calls", "mock_timeout", "mock_delay")
 # `verbosity` for a model it does not know: UnsupportedParamsError, a ProviderRejected).
 _IGNORED = (FORWARDED - {"verbosity"}) | {"max_tokens", "max_completion_tokens"}
 PIECE_CHARS = 3  # LiteLLM streams a mock three characters a chunk
+# Chunks between turns of the event loop. A provider's stream waits on the network between reads;
+# without these a long fixed answer holds the process's other requests until it is written
+# whole (seconds for a few hundred KB in a chat turn). The demo's answer (~110 chunks) takes none.
+TURN_EVERY = 256
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,9 @@ async def _streamed(
     head = {"id": _new_id(), "created": int(time.time()), "model": answer.model}
     head["object"] = "chat.completion.chunk"
     text = answer.text
-    for start in range(0, len(text), PIECE_CHARS):
+    for index, start in enumerate(range(0, len(text), PIECE_CHARS)):
+        if index and not index % TURN_EVERY:
+            await asyncio.sleep(0)
         piece = text[start : start + PIECE_CHARS]
         delta = {"content": piece, "role": "assistant"} if start == 0 else {"content": piece}
         choice = {"index": 0, "delta": delta, "finish_reason": None}

@@ -3,13 +3,14 @@ as LiteLLM gives it, and what LiteLLM plays otherwise (errors, tool calls) is le
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from assistant.errors import ProviderError
 from assistant.gateway.chunks import Chunk
-from assistant.gateway.mock_answers import answer_of
+from assistant.gateway.mock_answers import TURN_EVERY, MockAnswer, answer_of
 from assistant.gateway.router import Gateway
 from core import tokens
 from core.catalog import parse_catalog
@@ -79,3 +80,24 @@ async def test_what_litellm_plays_itself_is_left_to_it() -> None:
     assert gateway.direct(gateway.catalog.models["demo"]) is None
     with pytest.raises(ProviderError):  # LiteLLM's mock rate limit
         await _streamed(gateway)
+
+
+async def test_a_long_fixed_answer_lets_the_event_loop_run_while_it_is_streamed() -> None:
+    turns = 0
+
+    async def other_work() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    answer = MockAnswer(text="x" * 30_000, model="demo")  # 10,000 chunks
+    stream = answer.stream(MESSAGES, {}, "demo")
+    assert stream is not None
+    other = asyncio.create_task(other_work())
+    seen: list[int] = []  # the other work's turns at the first text and at the stop chunk
+    async for chunk in stream:
+        if (chunk.text and not seen) or chunk.finish_reason:
+            seen.append(turns)
+    other.cancel()
+    assert seen[1] - seen[0] >= 10_000 // TURN_EVERY - 1
