@@ -21,14 +21,14 @@ its retries, cooldowns and fallbacks), and a rebuilt router (a catalog change) a
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
 
 from assistant.gateway.mock_answers import MockAnswer, answer_of
-from assistant.gateway.relay import Target, target_of
 from core.catalog import LOCAL_PROVIDER, Catalog, CatalogModel
 
-_Choice = tuple[Mapping[str, Any] | None, "Target | MockAnswer | None"]  # only_choice, direct_of
+T = TypeVar("T")
+_Choice = tuple[Mapping[str, Any] | None, T | MockAnswer | None]  # only_choice, direct_of
 PICK_SECONDS = 1.0
 # LiteLLM's per-deployment limits: its choice then depends on the traffic it counted.
 _COUNTED = ("rpm", "tpm", "max_parallel_requests")
@@ -116,16 +116,19 @@ class Picks:
         self._held.pop(name, None)
 
 
-class OnlyChoices:
+class OnlyChoices(Generic[T]):
     """Each model's `only_choice` and where a call to it goes without LiteLLM (`direct_of`),
     worked out once for the model and router settings of a catalog version: a catalog change
     brings new objects, worked out afresh, and `clear` lets the old ones go."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(
+        self, catalog: Catalog, target_of: Callable[[Mapping[str, Any]], T | None]
+    ) -> None:
         self.catalog = catalog
-        self._known: dict[str, tuple[CatalogModel, Mapping[str, Any], _Choice]] = {}
+        self._target_of = target_of  # `relay.target_of` (only the gateway names the relay)
+        self._known: dict[str, tuple[CatalogModel, Mapping[str, Any], _Choice[T]]] = {}
 
-    def of(self, model: CatalogModel) -> _Choice:
+    def of(self, model: CatalogModel) -> _Choice[T]:
         """`only_choice` of `model` under the catalog's router settings, and `direct_of` it
         (None when it is None)."""
         router_settings = self.catalog.router_settings
@@ -133,16 +136,15 @@ class OnlyChoices:
         if known is not None and known[0] is model and known[1] is router_settings:
             return known[2]
         params = only_choice(model, router_settings)
-        choice = (params, None if params is None else direct_of(params))
+        choice = (params, None if params is None else self.direct_of(params))
         self._known[model.name] = (model, router_settings, choice)
         return choice
+
+    def direct_of(self, params: Mapping[str, Any]) -> T | MockAnswer | None:
+        """Where a call to the deployment of `litellm_params` goes without LiteLLM: its
+        OpenAI-format endpoint or its fixed answer; None when only LiteLLM can make it."""
+        return self._target_of(params) or answer_of(params)
 
     def clear(self) -> None:
         """Forget every model's (the catalog changed)."""
         self._known.clear()
-
-
-def direct_of(params: Mapping[str, Any]) -> Target | MockAnswer | None:
-    """Where a call to the deployment of `litellm_params` goes without LiteLLM: its
-    OpenAI-format endpoint or its fixed answer; None when only LiteLLM can make it."""
-    return target_of(params) or answer_of(params)

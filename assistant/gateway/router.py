@@ -23,8 +23,8 @@ from assistant.gateway.chunks import Chunk, without_nulls
 from assistant.gateway.failures import domain_error, probe_failure, retries_granted
 from assistant.gateway.litellm_stream import LAZY_STREAMS, chunks_of, opened
 from assistant.gateway.mock_answers import MockAnswer
-from assistant.gateway.picks import OnlyChoices, Picks, direct_of
-from assistant.gateway.relay import Relay, Target
+from assistant.gateway.picks import OnlyChoices, Picks
+from assistant.gateway.relay import Relay, Target, target_of
 from assistant.gateway.vectors import Embedded, Inputs, LocalEmbeddings, in_batches, vectors_of
 from core import heap
 from core.catalog import LOCAL_PROVIDER, Catalog, CatalogModel
@@ -91,7 +91,7 @@ class Gateway:
         self.hosts = hosts or ProviderHosts()  # no call reaches a link-local/metadata address
         self.relay = Relay()
         self.picks = Picks()  # LiteLLM's choice, kept where it cannot differ
-        self.only_choices = OnlyChoices(catalog)  # models the router has nothing to decide for
+        self.only_choices = OnlyChoices(catalog, target_of)  # where LiteLLM has no choice
         self._model_list = catalog.router_model_list()
         self._router: Router | None = None
         self._building = threading.Lock()
@@ -257,7 +257,7 @@ class Gateway:
             deployment = await self.picks.choose(await self.ready(), model, fixed=fixed)
         except Exception:
             return None
-        return direct_of(deployment.get("litellm_params", {}))
+        return self.only_choices.direct_of(deployment.get("litellm_params", {}))
 
     async def close(self) -> None:
         """Release the shared HTTP client."""
