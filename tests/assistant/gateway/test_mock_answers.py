@@ -83,21 +83,20 @@ async def test_what_litellm_plays_itself_is_left_to_it() -> None:
 
 
 async def test_a_long_fixed_answer_lets_the_event_loop_run_while_it_is_streamed() -> None:
-    turns = 0
+    loop = asyncio.get_running_loop()
+    turns = [0]
 
-    async def other_work() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
+    def other_work() -> None:  # runs once per turn of the event loop
+        turns[0] += 1
+        nxt[0] = loop.call_soon(other_work)
 
+    nxt = [loop.call_soon(other_work)]
     answer = MockAnswer(text="x" * 30_000, model="demo")  # 10,000 chunks
     stream = answer.stream(MESSAGES, {}, "demo")
     assert stream is not None
-    other = asyncio.create_task(other_work())
     seen: list[int] = []  # the other work's turns at the first text and at the stop chunk
     async for chunk in stream:
         if (chunk.text and not seen) or chunk.finish_reason:
-            seen.append(turns)
-    other.cancel()
+            seen.append(turns[0])
+    nxt[0].cancel()
     assert seen[1] - seen[0] >= 10_000 // TURN_EVERY - 1
