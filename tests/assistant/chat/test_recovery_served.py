@@ -76,7 +76,6 @@ class Stream:
     seen: list[str] = field(default_factory=list)
 
     async def until(self, wanted: Callable[[str], bool]) -> None:
-        """Read lines until one is `wanted`."""
         async for line in self.lines:
             self.seen.append(line)
             if wanted(line):
@@ -100,8 +99,7 @@ class Killed:
     answers: dict[str, str]  # model -> that turn's answer
     budget_id: str
 
-    async def answer(self, client: httpx.AsyncClient, model: str) -> Any:
-        """The killed answer of a model's chat, as its owner reads it."""
+    async def answer(self, client: httpx.AsyncClient, model: str) -> Any:  # as its owner reads it
         path = f"/api/chats/{self.chats[model]}/messages/{self.answers[model]}"
         return (await client.get(path, headers=self.served.headers)).json()
 
@@ -193,7 +191,13 @@ async def killed(
         folder / "second", upstream.base_url, database_url=url, token=token, env=env
     ) as second:
         async with httpx.AsyncClient(base_url=second.url, timeout=30) as client:
-            answers = {m: (await _saved_answer(client, second, c))["id"] for m, c in chats.items()}
+
+            async def ended() -> dict[str, str]:  # at start-up; else (the pid reused) within 20 s
+                found = {m: await _saved_answer(client, second, c) for m, c in chats.items()}
+                assert all(a["status"] != "streaming" for a in found.values()), found
+                return {m: a["id"] for m, a in found.items()}
+
+            answers = await eventually(ended, seconds=40, interval=0.5)
         yield Killed(second, chats, answers, budget.json()["id"])
 
 
@@ -313,10 +317,8 @@ async def _token_of(url: str, username: str) -> str:
 
 async def _tenant(client: httpx.AsyncClient, served: Served) -> dict[str, str]:
     """Headers of a user of another team, with a seat there: another tenant."""
-    admin = served.headers
-    made = await client.post(
-        "/api/users", json={"username": "mallory", "password": PASSWORD}, headers=admin
-    )
+    admin, user = served.headers, {"username": "mallory", "password": PASSWORD}
+    made = await client.post("/api/users", json=user, headers=admin)
     team = await client.post("/api/teams", json={"name": "Elsewhere"}, headers=admin)
     assert (made.status_code, team.status_code) == (201, 201), (made.text, team.text)
     user_id, team_id = made.json()["id"], team.json()["id"]
@@ -326,8 +328,7 @@ async def _tenant(client: httpx.AsyncClient, served: Served) -> dict[str, str]:
         client.post(f"/api/teams/{team_id}/seats", json={"userId": user_id}, headers=admin),
     ]
     for step in steps:
-        answer = await step
-        assert answer.status_code in (200, 201), answer.text
+        assert (answer := await step).status_code in (200, 201), answer.text
     return {"Authorization": f"Bearer {await _token_of(served.database_url, 'mallory')}"}
 
 
