@@ -133,6 +133,11 @@ async def _relay(call: MeteredCall, chunks: AsyncIterator[Chunk]) -> AsyncGenera
                     text.append(chunk.reasoning)
                 usage = chunk.usage or usage
             yield batch
+            # The hold ends with its lease: renew it, with the output so far, while it streams.
+            if call.renewal_due():
+                so_far = await tokens.count_text_off_loop("".join(text), model_name)
+                if not await call.renew(completion_tokens=so_far):
+                    return  # billing closed the call (swept, or its hold revoked): stop here
         status = MessageStatus.COMPLETE
     except asyncio.CancelledError:
         raise

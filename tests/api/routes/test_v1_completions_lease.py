@@ -25,11 +25,6 @@ pytestmark = pytest.mark.anyio
 TEXT = "".join(f"word{i} " for i in range(100))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="assistant/gateway/passthrough.py `_relay` never calls MeteredCall.renew: a /v1 "
-    "stream's lease is not extended and what it streamed is not reported to billing",
-)
 async def test_a_v1_stream_renews_its_hold_and_reports_what_it_streamed(
     harness: AppHarness, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
