@@ -32,11 +32,12 @@ async def test_a_v1_stream_renews_its_hold_and_reports_what_it_streamed(
     upstream.behave("fake", text=TEXT, chunks=100, delay=0.05)  # ~5 s
     body = {"model": "fake", "stream": True, "messages": [{"role": "user", "content": "go"}]}
 
-    async def reported() -> Reservation | None:
+    async def reported() -> Reservation:
         async with harness.services.sessions() as session:
             held = await session.scalar(select(Reservation).where(Reservation.source == "v1"))
         assert held is not None and held.state == "open"
-        return held if held.delivered_tokens > 0 else None
+        assert held.delivered_tokens > 0  # not yet reported
+        return held
 
     async with served(harness) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
         headers = harness.admin.headers
@@ -45,7 +46,7 @@ async def test_a_v1_stream_renews_its_hold_and_reports_what_it_streamed(
             async for line in lines:
                 if '"content"' in line:
                     break
-            held = await eventually(reported, seconds=2)
+            held: Reservation = await eventually(reported, seconds=2)
             admitted_until = as_utc(held.created_at) + timedelta(seconds=held.lease_seconds)
             assert as_utc(held.lease_expires_at) > admitted_until  # renewed
         # leaving it unread: the client hangs up, the call is cancelled
