@@ -259,9 +259,9 @@ async def test_killed_v1_streams_are_released_billing_their_prompt(killed: Kille
 
 @pytest.mark.xfail(
     strict=True,
-    reason="a /v1 stream reports what it streamed to billing only by renewing its lease: "
-    "assistant/gateway/passthrough.py never does (tests/api/routes/test_v1_completions_lease.py)"
-    ", and a renewal is due every 30 s (RENEW_SECONDS): killed, it is billed no output",
+    reason="a /v1 stream reports what it streamed to billing only when it renews its lease, "
+    "every 30 s (RENEW_SECONDS; tests/api/routes/test_v1_completions_lease.py): killed before "
+    "its first renewal, it is billed its prompt only",
 )
 async def test_a_killed_v1_stream_is_billed_the_tokens_it_streamed(killed: Killed) -> None:
     rows = await _rows(killed.served.database_url)
