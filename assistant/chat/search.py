@@ -205,17 +205,15 @@ async def matches(session: AsyncSession, *, chats: Sequence[Chat], q: str) -> di
         return found
     dialect = session.get_bind().dialect.name
     ids = [chat.id for chat in chats]
-    stmt = _first_hits(ids, terms) if dialect == "sqlite" else _first_matches(ids, terms, dialect)
+    stmt = _first_hits(ids, terms) if dialect == "sqlite" else _first_matches(ids, terms)
     rows = await session.execute(stmt)
     for chat_id, message_id, content in rows:
         found[chat_id] = Match(message_id, fulltext.snippet(content, terms).text)
     return found
 
 
-def _first_matches(
-    chat_ids: list[str], terms: fulltext.Terms, dialect: str
-) -> Select[str, str, str]:
-    """Each chat's first message holding the words (by time), through the message index."""
+def _first_matches(chat_ids: list[str], terms: fulltext.Terms) -> Select[str, str, str]:
+    """PostgreSQL: each chat's first message holding the words (by time)."""
     first = (
         func.row_number()
         .over(partition_by=Message.chat_id, order_by=(Message.created_at, Message.id))
@@ -223,10 +221,23 @@ def _first_matches(
     )
     ranked = (
         select(Message.chat_id, Message.id, Message.content, first)
-        .where(Message.chat_id.in_(chat_ids), MESSAGES.matching(dialect, terms))
+        .where(Message.chat_id.in_(chat_ids), _holding_literally(terms))
         .subquery()
     )
     return select(ranked.c.chat_id, ranked.c.id, ranked.c.content).where(ranked.c.n == 1)
+
+
+def _holding_literally(terms: fulltext.Terms) -> ColumnElement[bool]:
+    """PostgreSQL: the messages holding the words, the query written into the statement rather
+    than bound. The planner then knows how common the words are in every plan of it, the
+    generic plan of a prepared statement included: bound, that plan read the words' whole
+    posting list in the message index (27 ms of a page's 29 for a word in every message of
+    200,000) instead of the page's chats' own messages (2 ms). The words are letters and
+    digits only (`fulltext.words`); quotes are doubled all the same."""
+    written = "'" + terms.tsquery().replace("'", "''") + "'"
+    query = func.to_tsquery(literal_column("'simple'"), literal_column(written))
+    matched: ColumnElement[bool] = literal_column("assistant_message.search_vector").op("@@")(query)
+    return matched
 
 
 def _first_hits(chat_ids: list[str], terms: fulltext.Terms) -> Select[str, str, str]:
