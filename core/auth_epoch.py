@@ -6,9 +6,10 @@ of a caller's seat, usage profiles, budgets and rate limits (`billing.terms`); a
 only while the epoch it was read under is still the current one, so a token revoked, a user
 deactivated, a membership removed, a session logged out, a seat taken back or a budget, profile or
 limit changed through any worker or host is seen by every other on its next request, not after a
-timeout. The bump is an UPDATE in the same transaction as the change, made by the ORM flush hooks
-in `core.models` and `billing.models` (and by the bulk statements that pass them by: logout, seat
-removal); reading the epoch is one primary-key lookup per request.
+timeout. The bump is an UPDATE in the same transaction as the change, made by the one ORM flush
+hook in `core.models`, over the classes packages register with `bump_epoch_on_change` (and by the
+bulk statements that pass it by: logout, seat removal); reading the epoch is one primary-key lookup
+per request.
 
 A missing row (a database emptied by hand) reads as None on every path: then nothing may be kept
 or used under an epoch, and callers read afresh."""
