@@ -7,7 +7,7 @@ budgets, limits) comes from `billing.terms`, kept while the identity epoch stand
 windows and holds are read and written every time. The statements are SQLAlchemy Core on one
 connection (`core.database.run_write`): this runs for every call, and the ORM's session and
 identity map cost more CPU than the statements themselves (bench/README.md); on PostgreSQL a call
-with neither budgets nor rate limits is one statement (`billing.one_trip`). The returned
+without rate limits is one statement, budgets' holds included (`billing.one_trip`). The returned
 reservation carries a lease the streaming worker renews; `billing.ledger.settle` ends it.
 """
 
@@ -21,7 +21,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from billing import budgets, ledger, one_trip, profiles, ratelimits, terms
+from billing import budgets, ledger, one_trip, periods, profiles, ratelimits, terms
 from billing.errors import (
     BudgetExceeded,
     ModelNotAllowed,
@@ -30,6 +30,7 @@ from billing.errors import (
     ReservationNotFound,
 )
 from billing.models import Budget, Reservation
+from billing.periods import Period
 from billing.ratelimits import NO_LIMITS, UNLIMITED, Headroom, RateLimits
 from core import clock
 from core.catalog import CatalogModel
@@ -139,9 +140,10 @@ class _Attempt:
         return await run_write(factory, self._run)
 
     async def in_one_trip(self, engine: AsyncEngine) -> Reservation | None:
-        """On PostgreSQL, a caller whose terms are kept and hold no budget and no rate limit is
-        admitted in one statement (`billing.one_trip`); None: take the ordinary path (terms not
-        kept, budgets or limits apply, the model looks refused, or the epoch moved)."""
+        """On PostgreSQL, a caller whose terms are kept and hold no rate limit is admitted in one
+        statement (`billing.one_trip`), its budgets' holds included; None: take the ordinary path
+        (terms not kept, limits apply, the model or a budget looks refused, a budget's period has
+        no counter yet, or the epoch moved)."""
         caller = self.caller
         found = terms.kept(
             engine.sync_engine,
@@ -154,16 +156,24 @@ class _Attempt:
         if found is None:
             return None
         epoch, kept = found
-        if kept.budgets or kept.rate_keys:
+        if kept.rate_keys:
             return None
         try:  # kept terms may be older than the epoch: only the ordinary path refuses
             profiles.check_model(kept.rule, model_names=(self.model.name, *self.model.aliases))
-        except ModelNotAllowed:
+            micros = self._worst_case(kept.budgets)
+        except (ModelNotAllowed, PriceUnknown):
             return None
-        micros = self._worst_case(())
-        values = self._reservation(new_id(), self._team(kept.seat_team), micros, [], clock.now())
-        if not await one_trip.reserve(engine, values, epoch=epoch):
-            return None
+        now = clock.now()
+        values = self._reservation(new_id(), self._team(kept.seat_team), micros, [], now)
+        if not kept.budgets:
+            if not await one_trip.reserve(engine, values, epoch=epoch):
+                return None
+        else:
+            holds = [_hold_of(budget, now) for budget in kept.budgets]
+            held = await one_trip.reserve_held(engine, values, epoch=epoch, holds=holds)
+            if held is None:  # refused, a new period, or the epoch moved: the ordinary path says
+                return None
+            values["counter_ids"] = held
         if self.headroom is not None:
             self.headroom(UNLIMITED)
         return loaded(Reservation, values)
@@ -250,6 +260,16 @@ class _Attempt:
             "settled_at": None,
             "process_id": self.process_id,
         }
+
+
+def _hold_of(budget: Budget, now: datetime) -> one_trip.Hold:
+    """What `billing.one_trip` holds in `budget` (its limits only if hard, as `budgets.hold`)."""
+    return one_trip.Hold(
+        budget_id=budget.id,
+        period_start=periods.start_of(cast(Period, budget.period), now),
+        limit_micros=budget.limit_micros if budget.hard else None,
+        limit_tokens=budget.limit_tokens if budget.hard else None,
+    )
 
 
 async def renew_lease(

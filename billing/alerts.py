@@ -1,9 +1,11 @@
 """Usage alerts: one per budget, period and threshold, stored at settlement, sent to a webhook.
 
-Alerts are written in the settlement's transaction (a unique key makes each crossing happen once,
-whatever the number of workers) and delivered by `deliver_pending`, which the app runs in the
-background, so a slow or broken webhook never delays a model call: it queues each alert once as a
-signed `core.webhooks` delivery (retried with backoff, id = the alert's id) and follows it.
+Alerts are written in the settlement's transaction (on PostgreSQL's one-statement settlement, in
+one right after it, when that statement finds a threshold reached without its alert; a unique key
+makes each crossing happen once, whatever the number of workers) and delivered by
+`deliver_pending`, which the app runs in the background, so a slow or broken webhook never delays a
+model call: it queues each alert once as a signed `core.webhooks` delivery (retried with backoff,
+id = the alert's id) and follows it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import httpx
 from sqlalchemy import Connection, CursorResult, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from billing import one_trip
 from billing.models import Budget, BudgetCounter, UsageAlert, insert_ignoring_duplicates
 from core import clock, webhook_subscriptions, webhooks
 from core.database import write_transaction
@@ -52,6 +55,19 @@ def _crossed(budget: Budget, counter: BudgetCounter) -> list[float]:
         fractions.append(counter.spent_tokens / budget.limit_tokens)
     reached = max(fractions, default=0.0)
     return sorted(t for t in thresholds if reached >= t)
+
+
+def unrecorded(standing: one_trip.Standing) -> bool:
+    """Whether a counter has reached a threshold of its budget that has no alert yet this
+    period (`billing.one_trip.settle_held` says where it stands)."""
+    budget = Budget(
+        limit_micros=standing.limit_micros,
+        limit_tokens=standing.limit_tokens,
+        hard=standing.hard,
+        thresholds=standing.thresholds,
+    )
+    counter = BudgetCounter(spent_micros=standing.spent_micros, spent_tokens=standing.spent_tokens)
+    return bool(set(_crossed(budget, counter)) - set(standing.alerted))
 
 
 def record_crossings(connection: Connection, *, counter_ids: Sequence[str]) -> None:

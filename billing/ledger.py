@@ -3,7 +3,9 @@
 Closing a reservation is a conditional update on its state, so a settle racing another settle or a
 lease expiry happens once; the ledger's unique reservation id backs that up. Settlement replaces the
 reservation's hold on each counter with the actual cost, in counter-id order like admission.
-On PostgreSQL a call that holds no counter is settled in one statement (`billing.one_trip`).
+On PostgreSQL a call admitted as `billing.admission.admit` returned it is settled in one statement
+(`billing.one_trip`), its counters included; a threshold that statement finds without its alert
+is stored after it, in a transaction of its own, as `alerts.record_crossings` always stores them.
 """
 
 from __future__ import annotations
@@ -86,8 +88,7 @@ async def settle(
     Settling again returns the first row unchanged. Returns the row (detached). `also` runs in
     the same transaction with the row (the caller's own record of the call, such as a chat answer's
     final state, commits with its bill or not at all). `admitted`, the reservation as admission
-    returned it, lets PostgreSQL settle a call that holds no budget in one statement
-    (`billing.one_trip`).
+    returned it, lets PostgreSQL settle the call in one statement (`billing.one_trip`).
 
     Raises:
         ReservationNotFound: no request was admitted under that id.
@@ -95,9 +96,9 @@ async def settle(
     prompt_tokens, completion_tokens = max(0, prompt_tokens), max(0, completion_tokens)
     if admitted is not None and also is None:
         engine = factory.kw["bind"]
-        if engine.dialect.name == "postgresql" and not admitted.counter_ids:
+        if engine.dialect.name == "postgresql":
             counted = (prompt_tokens, completion_tokens)
-            entry = await _in_one_trip(engine, admitted, outcome, counted, estimated, cache)
+            entry = await _in_one_trip(factory, admitted, outcome, counted, estimated, cache)
             if entry is not None:
                 return entry
     return await run_write(
@@ -114,7 +115,7 @@ async def settle(
 
 
 async def _in_one_trip(
-    engine: AsyncEngine,
+    factory: async_sessionmaker[AsyncSession],
     admitted: Reservation,
     outcome: Outcome,
     counted: tuple[int, int],
@@ -129,9 +130,30 @@ async def _in_one_trip(
     cost = _cost(admitted, prompt_tokens, completion_tokens, cache)
     values = _entry(admitted, outcome, prompt_tokens, completion_tokens, cost, estimated)
     tokens = prompt_tokens + completion_tokens
-    if not await one_trip.settle(engine, values, outcome=outcome, tokens=tokens):
+    engine: AsyncEngine = factory.kw["bind"]
+    if not admitted.counter_ids:
+        if not await one_trip.settle(engine, values, outcome=outcome, tokens=tokens):
+            return None
+        return loaded(LedgerEntry, values)
+    held = (admitted.reserved_micros, admitted.reserved_tokens)
+    standings = await one_trip.settle_held(
+        engine,
+        values,
+        outcome=outcome,
+        tokens=tokens,
+        counter_ids=sorted(admitted.counter_ids),
+        held=held,
+    )
+    if standings is None:
         return None
+    unalerted = [s.counter_id for s in standings if alerts.unrecorded(s)]
+    if unalerted:  # a threshold without its alert: stored as the ordinary path stores it
+        await run_write(factory, _record_crossings, unalerted)
     return loaded(LedgerEntry, values)
+
+
+def _record_crossings(connection: Connection, counter_ids: list[str]) -> None:
+    alerts.record_crossings(connection, counter_ids=counter_ids)
 
 
 def _settle(

@@ -1,40 +1,50 @@
-"""Admission and settlement of a plain call in one statement each on PostgreSQL.
+"""Admission and settlement of a call in one statement each on PostgreSQL, budgets included.
 
 A `/v1` stream's admission was BEGIN, the identity epoch, the reservation's INSERT and COMMIT, and
 its settlement BEGIN, three statements and COMMIT: nine round trips, each ~0.2-0.4 ms of a
-worker's CPU and ~0.1 ms of PostgreSQL's (bench/README.md, "Scaling on PostgreSQL"). When a call
-holds no budget counter and no rate-limit window (the common case), each is one statement sent
-outside a transaction, which PostgreSQL runs atomically on its own:
+worker's CPU and ~0.1 ms of PostgreSQL's (bench/README.md, "Scaling on PostgreSQL"); with a
+global and a team budget, sixteen, and the budgets' counter rows stayed locked from their update
+to the COMMIT a round trip later, which queued every worker's admissions behind each other. When a
+call holds no rate-limit window, each is one statement sent outside a transaction, which
+PostgreSQL runs atomically on its own:
 
 - admission inserts the reservation only if the identity epoch is still the one the caller's
   kept terms were read under (`billing.terms.kept`): the same check, in the same snapshot, as
-  reading the epoch first in the admission's transaction;
+  reading the epoch first in the admission's transaction. Under budgets (`RESERVE_HELD`) it
+  first locks their current counters in id order and holds the worst case in all of them only
+  if every hard budget has room: all or nothing, exact however many workers race;
 - settlement closes the reservation if it is open, replaces its rate events' worst case with
-  what it used and inserts its ledger row, in data-modifying CTEs: all or nothing, once.
+  what it used, trades its counters' holds for its cost and inserts its ledger row, in
+  data-modifying CTEs: all or nothing, once. It returns where each budget stands, so a
+  threshold reached without its alert is stored right after (`alerts.record_crossings`).
 
-Whenever a statement does nothing (the epoch moved, the reservation is no longer open), the
-caller takes the ordinary path, which decides as before. Calls with budgets or rate limits, chats
-(whose own rows commit with the bill) and cancellations (billed at least what was delivered)
-always take it. SQLite keeps the ordinary path: its transactions cost no round trip.
+Whenever a statement does nothing (the epoch moved, a budget has no room or no counter for the
+period yet, the reservation is no longer open), the caller takes the ordinary path, which decides
+as before. Calls with rate limits, chats (whose own rows commit with the bill) and cancellations
+(billed at least what was delivered) always take it. SQLite keeps the ordinary path: its
+transactions cost no round trip.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import JSON, Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing.models import LedgerEntry, RateEvent, Reservation
+from billing.models import BudgetCounter, LedgerEntry, RateEvent, Reservation
 from core.models import AuthEpoch
 
 RESERVATIONS = cast(Table, Reservation.__table__)
 ENTRIES = cast(Table, LedgerEntry.__table__)
 EVENTS = cast(Table, RateEvent.__table__)
 EPOCHS = cast(Table, AuthEpoch.__table__)
+COUNTERS = cast(Table, BudgetCounter.__table__)
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
@@ -64,6 +74,85 @@ SETTLE = (
 )
 
 
+_N = len(_RESERVATION_COLUMNS)
+# With budgets: lock the current period's counters in id order (as the ordinary path touches
+# them, so neither deadlocks the other); a lock returns a counter's latest committed row, so
+# the room check below sees what every earlier admission held. Hold the worst case in every
+# counter and insert the reservation only if the epoch stands, every counter exists and every
+# hard budget has room: otherwise nothing is written. The reservation's id is NULL, failing the
+# whole statement, should fewer counters be updated than were locked (cannot happen under the
+# locks; a guard, never a partial hold).
+_HELD_VALUES = ", ".join(
+    f"coalesce(go.ids, {value})"  # never NULL: its parameter only keeps its place
+    if name == "counter_ids"
+    else f"CASE WHEN (SELECT count(*) FROM held) = ${_N + 2}::INT THEN {value} END"
+    if name == "id"
+    else value
+    for name, value in zip(_RESERVATION_COLUMNS, _r_values.split(", "), strict=True)
+)
+RESERVE_HELD = (
+    f"WITH want AS (SELECT * FROM json_to_recordset(${_N + 3}::TEXT::JSON) AS w(budget_id "
+    "VARCHAR, period_start TIMESTAMPTZ, lm BIGINT, lt BIGINT)), "
+    "locked AS (SELECT c.id, c.spent_micros, c.reserved_micros, c.spent_tokens, "
+    f"c.reserved_tokens, w.lm, w.lt FROM {COUNTERS.name} c JOIN want w "
+    "ON c.budget_id = w.budget_id AND c.period_start = w.period_start "
+    "ORDER BY c.id FOR UPDATE OF c), "
+    f"go AS (SELECT (SELECT epoch FROM {EPOCHS.name} WHERE id = 1) = ${_N + 1}::BIGINT "
+    f"AND count(*) = ${_N + 2}::INT AND coalesce(bool_and("
+    f"(lm IS NULL OR spent_micros + reserved_micros + ${_N + 4}::BIGINT <= lm) AND "
+    f"(lt IS NULL OR spent_tokens + reserved_tokens + ${_N + 5}::BIGINT <= lt)), false) AS ok, "
+    "json_agg(id ORDER BY id) AS ids FROM locked), "
+    f"held AS (UPDATE {COUNTERS.name} c SET reserved_micros = c.reserved_micros + "
+    f"${_N + 4}::BIGINT, reserved_tokens = c.reserved_tokens + ${_N + 5}::BIGINT "
+    "FROM go WHERE go.ok AND c.id IN (SELECT id FROM locked) RETURNING c.id) "
+    f"INSERT INTO {RESERVATIONS.name} ({_r_names}) SELECT {_HELD_VALUES} FROM go WHERE go.ok "
+    "RETURNING counter_ids"
+)
+# With counters: as SETTLE, and each counter (locked in id order) trades the reservation's hold
+# for what the call cost; the rows say where each counter's budget now stands and which of its
+# thresholds already have an alert this period.
+SETTLE_HELD = (
+    SETTLE.replace(" INSERT INTO", ", entry AS (INSERT INTO", 1) + "), "
+    f"locked AS (SELECT id FROM {COUNTERS.name} "
+    "WHERE id IN (SELECT json_array_elements_text($%d::TEXT::JSON)) "
+    "AND EXISTS (SELECT FROM closed) ORDER BY id FOR UPDATE), "
+    f"spent AS (UPDATE {COUNTERS.name} c SET reserved_micros = c.reserved_micros - $%d::BIGINT, "
+    "reserved_tokens = c.reserved_tokens - $%d::BIGINT, "
+    "spent_micros = c.spent_micros + $%d::BIGINT, spent_tokens = c.spent_tokens + $%d::BIGINT "
+    "WHERE c.id IN (SELECT id FROM locked) "
+    "RETURNING c.id, c.budget_id, c.period_start, c.spent_micros, c.spent_tokens) "
+    "SELECT e.id AS entry_id, s.id AS counter_id, s.spent_micros, s.spent_tokens, "
+    "b.id AS budget_id, b.limit_micros, b.limit_tokens, b.hard, b.thresholds, "
+    "(SELECT json_agg(a.threshold) FROM billing_usage_alert a WHERE a.budget_id = b.id "
+    "AND a.period_start = s.period_start) AS alerted "
+    "FROM entry e LEFT JOIN (spent s JOIN billing_budget b ON b.id = s.budget_id) ON true"
+) % tuple(range(5 + len(_ENTRY_COLUMNS), 10 + len(_ENTRY_COLUMNS)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hold:
+    """A budget an admission holds room in: its current period and, if hard, its limits."""
+
+    budget_id: str
+    period_start: datetime
+    limit_micros: int | None
+    limit_tokens: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Standing:
+    """Where a settled call left one counter's budget, and the thresholds already alerted."""
+
+    counter_id: str
+    spent_micros: int
+    spent_tokens: int
+    limit_micros: int | None
+    limit_tokens: int | None
+    hard: bool
+    thresholds: list[float]
+    alerted: list[float]
+
+
 async def reserve(engine: AsyncEngine, values: Mapping[str, Any], *, epoch: int) -> bool:
     """Insert the reservation `values` if the identity epoch is still `epoch`; whether it was."""
     args = [
@@ -81,6 +170,79 @@ async def settle(
     head = [entry["reservation_id"], outcome, entry["created_at"], tokens]
     args = [entry[name] for name in _ENTRY_COLUMNS]
     return await _value(engine, SETTLE, [*head, *args]) is not None
+
+
+async def reserve_held(
+    engine: AsyncEngine, values: Mapping[str, Any], *, epoch: int, holds: Sequence[Hold]
+) -> list[str] | None:
+    """Insert the reservation `values` and hold its worst case in every budget's current counter,
+    if the epoch is still `epoch`, every counter exists and every hard budget has room: the
+    counter ids held, or None (nothing written)."""
+    args = [
+        json.dumps(values[name]) if name in _JSON_COLUMNS else values[name]
+        for name in _RESERVATION_COLUMNS
+    ]
+    # JSON text, not array parameters: asyncpg introspected a VARCHAR[] parameter's type again
+    # on every call, three round trips more.
+    budgets = json.dumps(
+        [
+            {
+                "budget_id": h.budget_id,
+                "period_start": h.period_start.isoformat(),
+                "lm": h.limit_micros,
+                "lt": h.limit_tokens,
+            }
+            for h in holds
+        ]
+    )
+    held = [values["reserved_micros"], values["reserved_tokens"]]
+    found = await _value(engine, RESERVE_HELD, [*args, epoch, len(holds), budgets, *held])
+    return None if found is None else _listed(found)
+
+
+async def settle_held(
+    engine: AsyncEngine,
+    entry: Mapping[str, Any],
+    *,
+    outcome: str,
+    tokens: int,
+    counter_ids: Sequence[str],
+    held: tuple[int, int],
+) -> list[Standing] | None:
+    """`settle`, and trade the hold `held` (micros, tokens) in each counter for the entry's cost
+    and `tokens`: where each counter's budget now stands, or None (the reservation was not
+    open; nothing written)."""
+    head = [entry["reservation_id"], outcome, entry["created_at"], tokens]
+    args = [entry[name] for name in _ENTRY_COLUMNS]
+    spend = [json.dumps(list(counter_ids)), *held, entry["cost_micros"], tokens]
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        rows = await raw.driver_connection.fetch(  # type: ignore[union-attr]
+            SETTLE_HELD, *head, *args, *spend
+        )
+    if not rows:
+        return None
+    return [
+        Standing(
+            counter_id=row["counter_id"],
+            spent_micros=row["spent_micros"],
+            spent_tokens=row["spent_tokens"],
+            limit_micros=row["limit_micros"],
+            limit_tokens=row["limit_tokens"],
+            hard=row["hard"],
+            thresholds=_listed(row["thresholds"]),
+            alerted=_listed(row["alerted"]),
+        )
+        for row in rows
+        if row["counter_id"] is not None
+    ]
+
+
+def _listed(value: Any) -> list[Any]:
+    """A JSON array the driver returned (decoded by SQLAlchemy's codec, or text), or NULL."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return list(value or [])
 
 
 async def _value(engine: AsyncEngine, sql: str, args: Sequence[Any]) -> Any:

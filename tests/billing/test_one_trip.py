@@ -1,6 +1,6 @@
 """Admission and settlement given what admission returned (as every metered call settles): one
-statement each on PostgreSQL when no budget applies, the ordinary path otherwise; the same
-guarantees on both databases."""
+statement each on PostgreSQL, budgets' holds included, when no rate limit applies; the ordinary
+path otherwise; the same guarantees on both databases."""
 
 from __future__ import annotations
 
@@ -9,16 +9,25 @@ import asyncio
 import pytest
 from sqlalchemy import func, select
 
-from billing import ledger
+from billing import alerts, ledger, one_trip
 from billing.admission import Caller, admit
-from billing.errors import RateLimitExceeded
+from billing.errors import BudgetExceeded, RateLimitExceeded
 from billing.models import LedgerEntry, Reservation
 from billing.ratelimits import RateLimits
-from tests.billing.builders import Factory, SimulatedClock, fake_model, seated_caller
+from tests.billing.builders import (
+    Factory,
+    SimulatedClock,
+    counters_of,
+    fake_model,
+    make_budget,
+    seated_caller,
+)
 
 pytestmark = pytest.mark.anyio
 
 MODEL = fake_model()
+WORST_CASE = 25_000  # 100 prompt tokens at $10/M and 800 output tokens at $30/M, in micro-dollars
+COST = 4_000  # 100 prompt and 100 completion tokens
 
 
 async def _admit(
@@ -82,3 +91,93 @@ async def test_a_settled_call_counts_what_it_used_in_the_token_window(
     async with factory() as session:
         count = await session.scalar(select(func.count()).select_from(LedgerEntry))
     assert count == 1
+
+
+async def _admit_or_refused(factory: Factory, caller: Caller) -> Reservation | None:
+    try:
+        return await _admit(factory, caller)
+    except BudgetExceeded:
+        return None
+
+
+async def test_parallel_admissions_under_two_budgets_admit_exactly_those_with_room(
+    factory: Factory, sim_clock: SimulatedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caller = await seated_caller(factory)
+    roomy = await make_budget(factory, scope="global", limit_micros=10**9)
+    tight = await make_budget(
+        factory, scope="team", scope_id=caller.team_ids[0], limit_micros=10 * WORST_CASE
+    )
+    warm = await _admit(factory, caller)  # the caller's terms are kept, the counters made
+    await ledger.settle(
+        factory,
+        reservation_id=warm.id,
+        outcome="completed",
+        prompt_tokens=0,
+        completion_tokens=0,
+        estimated=False,
+        admitted=warm,
+    )
+    in_one_statement: list[object] = []
+    reserve_held = one_trip.reserve_held
+
+    async def counted(*args: object, **kwargs: object) -> list[str] | None:
+        held = await reserve_held(*args, **kwargs)  # type: ignore[arg-type]
+        in_one_statement.append(held)
+        return held
+
+    monkeypatch.setattr(one_trip, "reserve_held", counted)
+    results = await asyncio.gather(*(_admit_or_refused(factory, caller) for _ in range(50)))
+    admitted = [r for r in results if r is not None]
+    assert len(admitted) == 10
+    (counter,) = await counters_of(factory, roomy.id)
+    assert counter.reserved_micros == 10 * WORST_CASE  # the refused held nothing
+    if factory.kw["bind"].dialect.name == "postgresql":
+        assert len([held for held in in_one_statement if held is not None]) == 10
+    await asyncio.gather(*(_settle(factory, r, "completed") for r in admitted))
+    for budget in (roomy, tight):
+        (counter,) = await counters_of(factory, budget.id)
+        assert (counter.spent_micros, counter.reserved_micros) == (10 * COST, 0)
+    async with factory() as session:
+        billed = await session.scalar(select(func.sum(LedgerEntry.cost_micros)))
+    assert billed == 10 * COST
+
+
+async def test_settled_calls_store_each_threshold_crossing_once(
+    factory: Factory, sim_clock: SimulatedClock
+) -> None:
+    caller = await seated_caller(factory)
+    budget = await make_budget(
+        factory,
+        scope="user",
+        scope_id=caller.user_id,
+        limit_micros=2 * COST,
+        period="day",
+        hard=False,
+        thresholds=[0.5],
+    )
+    admitted = [await _admit(factory, caller) for _ in range(4)]
+    await asyncio.gather(*(_settle(factory, r, "completed") for r in admitted))
+    await _settle(factory, await _admit(factory, caller), "completed")
+    async with factory() as session:
+        stored, total = await alerts.list_alerts(session, budget_id=budget.id)
+    assert sorted(a.threshold for a in stored) == [0.5, 1.0]
+    assert total == 2
+
+
+async def test_a_period_whose_counter_is_not_made_yet_holds_room_in_it(
+    factory: Factory, sim_clock: SimulatedClock
+) -> None:
+    caller = await seated_caller(factory)
+    budget = await make_budget(
+        factory, scope="user", scope_id=caller.user_id, limit_micros=10**6, period="day"
+    )
+    first = await _admit(factory, caller)
+    sim_clock.advance(24 * 3600)
+    second = await _admit(factory, caller)
+    yesterday, today = await counters_of(factory, budget.id)
+    assert (yesterday.reserved_micros, today.reserved_micros) == (WORST_CASE, WORST_CASE)
+    for r in (first, second):
+        await _settle(factory, r, "completed")
+    counted = [(c.spent_micros, c.reserved_micros) for c in await counters_of(factory, budget.id)]
+    assert counted == [(COST, 0), (COST, 0)]

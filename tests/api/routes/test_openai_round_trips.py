@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from billing import ledger
-from tests.api.billing_builders import completion, ledger_rows
+from tests.api.billing_builders import admin_team, completion, create_budget, ledger_rows
 from tests.pg_round_trips import RoundTrips
 from tests.postgres import SKIP_REASON, copy_of_migrated, drop_database, server_url
 from tests.support import AppHarness, Harnesses
@@ -21,6 +21,9 @@ pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
 # The identity epoch (auth), the reservation's INSERT (admission), the settlement's one statement;
 # before billing/one_trip.py: 10 (BEGIN, the epoch again, COMMIT and three more in settlement).
+# With a global and a team budget the same 3 (the holds and the spending ride in those two
+# statements); before: 16 (the counters read, held, spent and their thresholds read, in
+# transactions).
 ROUND_TRIPS = 3
 STREAMS = 5
 
@@ -55,6 +58,20 @@ async def counted(wire: RoundTrips, make_harness: Harnesses) -> tuple[AppHarness
     return await make_harness(database_url=wire.url), wire
 
 
+async def _streams_make_three_round_trips(harness: AppHarness, wire: RoundTrips) -> None:
+    for _ in range(2):  # the token and the caller's terms are read once, then kept
+        await _stream(harness)
+    before = len(wire.executed())
+    for _ in range(STREAMS):
+        await _stream(harness)
+    trips = wire.executed()[before:]
+    assert len(trips) == ROUND_TRIPS * STREAMS, [t.statements for t in trips]
+    rows = await ledger_rows(harness.services.sessions)
+    assert [(r.outcome, r.completion_tokens > 0) for r in rows] == [("completed", True)] * 7
+    async with harness.services.sessions() as session:
+        assert await ledger.open_reservations(session) == []
+
+
 async def _stream(harness: AppHarness) -> None:
     body = completion("hello", max_tokens=20, stream=True)
     response = await harness.client.post(
@@ -67,15 +84,21 @@ async def _stream(harness: AppHarness) -> None:
 async def test_a_metered_v1_stream_makes_few_round_trips_to_postgresql(
     counted: tuple[AppHarness, RoundTrips],
 ) -> None:
+    await _streams_make_three_round_trips(*counted)
+
+
+async def test_a_v1_stream_under_a_global_and_a_team_budget_makes_as_few(
+    counted: tuple[AppHarness, RoundTrips],
+) -> None:
     harness, wire = counted
-    for _ in range(2):  # the token and the caller's terms are read once, then kept
-        await _stream(harness)
-    before = len(wire.executed())
-    for _ in range(STREAMS):
-        await _stream(harness)
-    trips = wire.executed()[before:]
-    assert len(trips) == ROUND_TRIPS * STREAMS, [t.statements for t in trips]
+    team = await admin_team(harness)
+    everyone = await create_budget(harness, name="all", scope="global", limitMicros=10**12)
+    await create_budget(harness, name="team", scope="team", scopeId=team, limitMicros=10**12)
+    await _streams_make_three_round_trips(harness, wire)
+    got = await harness.client.get(
+        f"/api/usage-budgets/{everyone['id']}", headers=harness.admin.headers
+    )
+    assert got.status_code == 200, got.text
     rows = await ledger_rows(harness.services.sessions)
-    assert [(r.outcome, r.completion_tokens > 0) for r in rows] == [("completed", True)] * 7
-    async with harness.services.sessions() as session:
-        assert await ledger.open_reservations(session) == []
+    spent = (got.json()["spentMicros"], got.json()["reservedMicros"])
+    assert spent == (sum(r.cost_micros for r in rows), 0)
