@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import subprocess
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,23 @@ from typing import Any
 import aiohttp
 
 BENCH_ADMIN = ("bench", "bench-password")
+POSTGRES_SCRIPT = Path(__file__).resolve().parents[1] / ".ci" / "postgres.sh"
+
+
+@contextlib.contextmanager
+def postgres_server(url: str | None) -> Iterator[str]:
+    """The PostgreSQL server at `url`, or without one a private cluster (`.ci/postgres.sh`)
+    started here and stopped when the block ends."""
+    if url:
+        yield url
+        return
+    started = subprocess.run(
+        ["bash", str(POSTGRES_SCRIPT)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    try:
+        yield started
+    finally:
+        subprocess.run(["bash", str(POSTGRES_SCRIPT), "--stop", started], check=False)
 
 
 def served_env(data_dir: Path, models: Path, port: int, **settings: str) -> dict[str, str]:

@@ -34,7 +34,6 @@ import argparse
 import asyncio
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.gateway import catalog_yaml, free_port, process, token_for  # noqa: E402
-from bench.load import cpu_seconds, run_load, served_env, stream_once  # noqa: E402
+from bench.load import cpu_seconds, postgres_server, run_load, served_env, stream_once  # noqa: E402
 from bench.scaling_client import choose, start, warm  # noqa: E402
 from bench.scaling_cpu import (  # noqa: E402
     Sampler,
@@ -342,20 +341,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.client = choose(args.client)
-    started = args.database_url is None
-    server = (
-        args.database_url
-        or subprocess.run(
-            ["bash", str(ROOT / ".ci" / "postgres.sh")], check=True, capture_output=True, text=True
-        ).stdout.strip()
-    )
-    try:
+    with postgres_server(args.database_url) as server:
         asyncio.run(bench(args, server))
-    finally:
-        if started:
-            subprocess.run(
-                ["bash", str(ROOT / ".ci" / "postgres.sh"), "--stop", server], check=False
-            )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.gateway import catalog_yaml, free_port, process, token_for  # noqa: E402
-from bench.load import served_env, stream_once  # noqa: E402
+from bench.load import postgres_server, served_env, stream_once  # noqa: E402
 from bench.scaling import admin_setup, plain  # noqa: E402
 from tests.pg_round_trips import RoundTrips  # noqa: E402
 
@@ -96,17 +95,5 @@ if __name__ == "__main__":
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     parser.add_argument("--streams", type=int, default=10)
     args = parser.parse_args()
-    started = args.database_url is None
-    server = (
-        args.database_url
-        or subprocess.run(
-            ["bash", str(ROOT / ".ci" / "postgres.sh")], check=True, capture_output=True, text=True
-        ).stdout.strip()
-    )
-    try:
+    with postgres_server(args.database_url) as server:
         asyncio.run(main(args, server))
-    finally:
-        if started:
-            subprocess.run(
-                ["bash", str(ROOT / ".ci" / "postgres.sh"), "--stop", server], check=False
-            )
