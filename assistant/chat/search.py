@@ -10,7 +10,8 @@ words (migration assistant_0020, GIN) for a single word, and for several words, 
 one message, the messages holding them all. The built-in Chats toolkit searches the same way
 (`ChatSearchSource`), archived chats included.
 
-On PostgreSQL the chat list's one-word search (`listing`) also knows its total without counting:
+On PostgreSQL the chat list's one-word search (`listing`; a word of at most `PREFIX_CHARS`
+characters) also knows its total without counting:
 migration assistant_0023 keeps each chat's word starts and, per user, how many chats hold each
 start. When the matches are dense enough a page walks the list's order index testing chat by
 chat (a word in most chats fills a page in about `limit` tests), else it reads the matches
@@ -53,6 +54,9 @@ CHAT_MESSAGES_FTS = "assistant_chat_message_fts"
 # reading every match would, weighed by what each costs: (start + limit) x chats / matches
 # tests (a chat's starts, read and searched) against `matches` reads of a chat's words.
 WALK_COST = 4
+# PostgreSQL: the longest word start migration assistant_0023 keeps (a longer word is searched
+# through the chat words, its total counted).
+PREFIX_CHARS = 32
 # PostgreSQL: how many of the user's chats (archived or not) hold the start, and all of them
 # (start ''), when the search's one word is the engine's one lexeme as written.
 _COUNTED = text(
@@ -104,6 +108,7 @@ async def listing(
         dialect != "postgresql"
         or terms is None
         or len(terms.words) > 1
+        or len(terms.words[0]) > PREFIX_CHARS
         or not plain
         or page.sort not in (None, "-updatedAt")
     ):

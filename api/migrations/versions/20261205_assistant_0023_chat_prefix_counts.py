@@ -22,7 +22,11 @@ nearly all of 10,000 chats). Two tables make it a lookup:
   are the sum of the rows whatever path changed them, a chat's deletion included (its row
   goes by ON DELETE CASCADE).
 
-Counts reaching 0 stay (a start a user once wrote). SQLite keeps its own index (assistant_0018).
+Starts are at most `PREFIX_CHARS` characters long: every start of a long token (a hash, a
+pasted blob) would make a row of its length squared (a tsvector holds at most 1 MB: two words of
+1,500 characters in one message made the message's save fail); the chat list searches a longer
+word through the chat words. Counts reaching 0 stay (a start a user once wrote). SQLite keeps its
+own index (assistant_0018).
 
 Revision ID: assistant_0023
 Revises: assistant_0022
@@ -43,6 +47,7 @@ depends_on: str | Sequence[str] | None = None
 ROWS = "assistant_chat_prefixes"
 COUNTS = "assistant_chat_prefix_counts"
 WORDS = "assistant_chat_words"
+PREFIX_CHARS = 32  # assistant.chat.search.PREFIX_CHARS
 _SPEC = importlib.util.spec_from_file_location(
     "assistant_0020_chat_words", Path(__file__).with_name("20261205_assistant_0020_chat_words.py")
 )
@@ -50,11 +55,12 @@ assert _SPEC is not None and _SPEC.loader is not None
 CHAT_WORDS = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(CHAT_WORDS)
 
-# Every start of every word of the lexemes.
+# Every start of every word of the lexemes, up to PREFIX_CHARS characters.
 STARTS = f"""CREATE FUNCTION {ROWS}_of(lexemes text[]) RETURNS tsvector
 LANGUAGE sql IMMUTABLE STRICT AS $$
 SELECT coalesce(array_to_tsvector(array_agg(DISTINCT left(l.word, n.n))), ''::tsvector)
-FROM unnest(lexemes) AS l(word) CROSS JOIN LATERAL generate_series(1, length(l.word)) AS n(n)
+FROM unnest(lexemes) AS l(word)
+CROSS JOIN LATERAL generate_series(1, least(length(l.word), {PREFIX_CHARS})) AS n(n)
 $$"""
 
 # A chat's starts made from its title and messages as this statement sees them.

@@ -28,8 +28,8 @@ SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "ta"]
 # Words sharing starts (ka, kalo, kalomi...), enough that most writes bring a chat new ones.
 WORDS = [a + b + c for a in SYLLABLES for b in SYLLABLES for c in ("", "vo", "zo")]
 
-# Per (user, archived, start) the chats holding it, from the chats' titles and messages as
-# they are; '' for every chat.
+# Per (user, archived, start of at most 32 characters) the chats holding it, from the chats'
+# titles and messages as they are; '' for every chat.
 TRUTH = """
 WITH lexemes AS (
     SELECT c.id, c.user_id, c.archived, l.word
@@ -41,7 +41,7 @@ WITH lexemes AS (
 )
 SELECT user_id, archived, prefix, count(DISTINCT id) FROM (
     SELECT id, user_id, archived, left(word, n) AS prefix
-    FROM lexemes CROSS JOIN LATERAL generate_series(1, length(word)) n
+    FROM lexemes CROSS JOIN LATERAL generate_series(1, least(length(word), 32)) n
     UNION ALL SELECT id, user_id, archived, '' FROM assistant_chat
 ) s GROUP BY user_id, archived, prefix
 """
@@ -158,3 +158,30 @@ async def test_walked_pages_and_kept_totals_are_those_of_the_search_through_the_
         page = PageRequest(limit=1, q="ka")
         walked = await listing(session, user_id=harness.admin.id, filters=ChatFilter(), page=page)
     assert "assistant_chat_holds" in str(walked.query)
+
+
+async def test_long_words_are_saved_counted_to_32_characters_and_found_whole(
+    harness: AppHarness,
+) -> None:
+    sessions = harness.services.sessions
+    async with sessions() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            pytest.skip("PostgreSQL keeps the counts (SQLite searches its own index)")
+    member = await seated_member(harness, "member-long-words")
+    chat = await harness.chat(member, title="pasted")
+    # Every start of these would be 3.4 MB, past a tsvector's 1 MB: the save failed.
+    blob = " ".join(letter * 1500 for letter in "abc")
+    async with sessions() as session:
+        session.add(Message(chat_id=chat, role="user", content=blob))
+        await session.commit()
+    for q in ("a" * 10, "b" * 32, "c" * 40, "a" * 200):
+        response = await harness.client.get("/api/chats", params={"q": q}, headers=member.headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert (body["total"], [c["id"] for c in body["_embedded"]["chats"]]) == (1, [chat]), q
+    async with sessions() as session:
+        truth = {tuple(row[:3]): row[3] for row in await session.execute(text(TRUTH))}
+        kept = {tuple(row[:3]): row[3] for row in await session.execute(text(KEPT))}
+    assert {k: v for k, v in kept.items() if k[0] == member.id} == {
+        k: v for k, v in truth.items() if k[0] == member.id
+    }
