@@ -70,8 +70,8 @@ class Plan:
 
 @dataclass(kw_only=True)
 class _Step:
-    text: str = ""
-    thinking: str = ""
+    text: list[str] = field(default_factory=list)  # the call's chunks, joined when it ends
+    thinking: list[str] = field(default_factory=list)  # (`+=` on a str: O(chunks²))
     usage: Usage | None = None
     calls: list[ToolCall] = field(default_factory=list)
 
@@ -198,11 +198,11 @@ class Generator:
             async for chunk in stream:
                 if chunk.reasoning:
                     run.think(chunk.reasoning)
-                    step.thinking += chunk.reasoning
+                    step.thinking.append(chunk.reasoning)
                 if chunk.text:
                     ttft = ttft if ttft is not None else time.monotonic() - started
                     run.append(chunk.text)
-                    step.text += chunk.text
+                    step.text.append(chunk.text)
                 if chunk.tool_calls:
                     assembler.feed(chunk.tool_calls)
                 step.usage = chunk.usage or step.usage
@@ -260,7 +260,8 @@ class Generator:
             body = {"id": outcome.call.id, "ok": outcome.ok, "content": outcome.content}
             run.emit("toolResult", body)
             totals.tool_events.append(_saved(outcome))
-        return [tool_loop.assistant_turn(step.text, step.calls), *tool_loop.tool_turns(outcomes)]
+        said = "".join(step.text)
+        return [tool_loop.assistant_turn(said, step.calls), *tool_loop.tool_turns(outcomes)]
 
     async def decide(self, *, chat_id: str, call_id: str, approve: bool) -> bool:
         """Decide a call an answer of the chat waits on, in whichever process; False if none."""
@@ -282,8 +283,7 @@ class Generator:
         values |= {"call_reservation_id": plan.call.reservation_id}
         if await run_write(self.factory, _checkpoint, values):
             return True
-        # Counting the whole text costs more than the save: only when the lease is due a renewal.
-        if not plan.call.renewal_due():
+        if not plan.call.renewal_due():  # counting the whole text costs more than the save
             return False
         completion_tokens = tokens.count_text(run.call_output(), plan.model.name)
         return not await plan.call.renew(completion_tokens=completion_tokens)
@@ -303,8 +303,8 @@ class Generator:
         estimated = step.usage is None
         counted = step.usage
         if counted is None:
-            produced = step.thinking + step.text + "".join(c.name + c.arguments for c in step.calls)
-            counted = call.estimate(status, produced, prompt_tokens)
+            output = "".join(step.thinking + step.text + [c.name + c.arguments for c in step.calls])
+            counted = call.estimate(status, output, prompt_tokens)
 
         def record(connection: Connection, cost: int) -> None:
             totals.prompt_tokens += counted.prompt_tokens

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from assistant.chat.text_buffer import TextBuffer
 from assistant.schemas import FINAL_STATUSES, MessageStatus
 from core.errors import Unavailable
 
@@ -67,8 +68,8 @@ class Run:
     message_id: str
     model: str
     dropped_turns: int = 0
-    text: str = ""
-    thinking: str = ""  # the model's reasoning, apart from the answer
+    answer: TextBuffer = field(default_factory=TextBuffer)  # `text`, grown in linear time
+    reasoning: TextBuffer = field(default_factory=TextBuffer)  # `thinking`: apart from the answer
     thinking_seconds: float = 0.0
     call_text_start: int = 0  # where the model call under way began, in `text` and `thinking`
     call_thinking_start: int = 0
@@ -88,9 +89,19 @@ class Run:
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _thinking_since: float | None = None
 
+    @property
+    def text(self) -> str:
+        """The answer so far (the whole of it: for saves, not for every chunk)."""
+        return self.answer.value()
+
+    @property
+    def thinking(self) -> str:
+        """The model's reasoning so far (the whole of it)."""
+        return self.reasoning.value()
+
     def emit(self, name: str, data: dict[str, Any]) -> None:
         """Publish an event between model steps (tool calls and results, approval requests)."""
-        offset = len(self.text)
+        offset = len(self.answer)
         event = StreamEvent(f"{offset}:e{self.events}", name, data)
         self.marks.append(_Mark(offset=offset, event=event, events=self.events))
         self.events += 1
@@ -106,32 +117,31 @@ class Run:
         return True
 
     def resume(self, thoughts: Iterable[Thought]) -> None:
-        """Go on writing a saved answer (`text` and `thinking` hold it): its stretches of
+        """Go on writing a saved answer (`answer` and `reasoning` hold it): its stretches of
         reasoning, so followers replay them where they happened."""
         self.marks = [_Mark(offset=o, thought=t, events=e) for o, t, e in thoughts]
 
     def new_call(self) -> None:
         """A model call begins: what it writes starts here."""
-        self.call_text_start, self.call_thinking_start = len(self.text), len(self.thinking)
+        self.call_text_start, self.call_thinking_start = len(self.answer), len(self.reasoning)
 
     def append(self, text: str) -> None:
         """Add streamed text and wake the followers."""
         self.stop_thinking()
-        self.text += text
+        self.answer.append(text)
         self._notify()
 
     def think(self, text: str) -> None:
         """Add streamed reasoning and wake the followers."""
         if self._thinking_since is None:
             self._thinking_since = time.monotonic()
-        self.thinking += text
+        self.reasoning.append(text)
+        offset, thought = len(self.answer), len(self.reasoning)
         last = self.marks[-1] if self.marks else None
-        if last is not None and last.event is None and last.offset == len(self.text):
-            last.thought = len(self.thinking)  # the same stretch goes on
+        if last is not None and last.event is None and last.offset == offset:
+            last.thought = thought  # the same stretch goes on
         else:
-            self.marks.append(
-                _Mark(offset=len(self.text), thought=len(self.thinking), events=self.events)
-            )
+            self.marks.append(_Mark(offset=offset, thought=thought, events=self.events))
         self._notify()
 
     def stop_thinking(self) -> None:
@@ -147,7 +157,7 @@ class Run:
     def streamed(self) -> dict[str, Any]:
         """What was written so far, as the message's columns (checkpoints and the final save)."""
         values: dict[str, Any] = {"content": self.text, "call_text_start": self.call_text_start}
-        if self.thinking:
+        if self.reasoning:
             values |= {
                 "reasoning": self.thinking,
                 "reasoning_ms": round(self.thinking_seconds * 1000),
@@ -158,7 +168,8 @@ class Run:
 
     def call_output(self) -> str:
         """What the model call under way wrote: its reasoning and text (for counting tokens)."""
-        return self.thinking[self.call_thinking_start :] + self.text[self.call_text_start :]
+        thinking = self.reasoning.substring(self.call_thinking_start)
+        return thinking + self.answer.substring(self.call_text_start)
 
     def finish(
         self,
@@ -181,7 +192,7 @@ class Run:
     async def follow(self, last_event_id: str | None) -> AsyncIterator[StreamEvent]:
         """The run's events after `last_event_id` (all of them for None), then live ones."""
         sent, stage = parse_event_id(last_event_id)
-        thought = thought_seen(self.thoughts(), sent, stage, len(self.thinking))
+        thought = thought_seen(self.thoughts(), sent, stage, len(self.reasoning))
         cursor = _Cursor(sent=sent, marks=self._marks_seen(sent, stage), thought=thought)
         if last_event_id is None:
             yield start_event(self.chat_id, self.message_id, self.model, self.dropped_turns)
@@ -240,20 +251,21 @@ class _Cursor:
         while self.marks < len(run.marks):
             mark = run.marks[self.marks]
             if mark.offset > self.sent:  # the text before the mark goes first
-                text = run.text[self.sent : mark.offset]
+                text = run.answer.substring(self.sent, mark.offset)
                 out.append(StreamEvent(str(mark.offset), "delta", {"text": text}))
                 self.sent = mark.offset
             if mark.event is not None:
                 out.append(mark.event)
             elif mark.thought > self.thought:
-                out.append(reasoning_event(self.sent, run.thinking, self.thought, mark.thought))
+                out.append(reasoning_event(self.sent, run.reasoning, self.thought, mark.thought))
                 self.thought = mark.thought
             if mark.event is None and self.marks == len(run.marks) - 1:
                 break  # the last stretch of reasoning may go on
             self.marks += 1
-        if len(run.text) > self.sent:
-            out.append(StreamEvent(str(len(run.text)), "delta", {"text": run.text[self.sent :]}))
-            self.sent = len(run.text)
+        if len(run.answer) > self.sent:
+            text = run.answer.substring(self.sent)
+            out.append(StreamEvent(str(len(run.answer)), "delta", {"text": text}))
+            self.sent = len(run.answer)
         return out
 
 
@@ -278,7 +290,7 @@ def _stage_number(stage: str, kind: str) -> int | None:
     return None
 
 
-def reasoning_event(offset: int, thinking: str, start: int, end: int) -> StreamEvent:
+def reasoning_event(offset: int, thinking: str | TextBuffer, start: int, end: int) -> StreamEvent:
     """Reasoning from `start` to `end`, sent when the client has the answer up to `offset`."""
     return StreamEvent(f"{offset}:t{end}", "reasoning", {"text": thinking[start:end]})
 

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, bindparam, update
 from assistant.chat import branches
 from assistant.chat.generation import Plan, Totals
 from assistant.chat.runs import Run, Thought
+from assistant.chat.text_buffer import TextBuffer
 from assistant.errors import StillStreaming
 from assistant.schemas import MessageStatus
 from core import clock
@@ -70,8 +71,8 @@ class Continued:
             message_id=self.answer_id,
             model=plan.model.name,
             dropped_turns=plan.prompt.dropped,
-            text=self.text,
-            thinking=self.reasoning,
+            answer=TextBuffer(self.text),
+            reasoning=TextBuffer(self.reasoning),
         )
         run.resume(self.thoughts)
         return run
