@@ -262,10 +262,11 @@ class _Cursor:
             if mark.event is None and self.marks == len(run.marks) - 1:
                 break  # the last stretch of reasoning may go on
             self.marks += 1
-        if len(run.answer) > self.sent:
+        length = len(run.answer)
+        if length > self.sent:
             text = run.answer.substring(self.sent)
-            out.append(StreamEvent(str(len(run.answer)), "delta", {"text": text}))
-            self.sent = len(run.answer)
+            out.append(StreamEvent(str(length), "delta", {"text": text}))
+            self.sent = length
         return out
 
 

@@ -46,12 +46,17 @@ class TextBuffer:
 
     def substring(self, start: int, end: int | None = None) -> str:
         """`value()[start:end]`, without building the whole value."""
-        start, end, _ = slice(start, end).indices(self._length)
+        if end is None or end > self._length:
+            end = self._length
+        if start < 0 or end < 0:
+            start, end, _ = slice(start, end).indices(self._length)
         if start >= end:
             return ""
-        first = bisect_right(self._starts, start) - 1
-        last = bisect_left(self._starts, end) - 1  # the last part that begins before `end`
         parts, starts = self._parts, self._starts
+        if start >= starts[-1]:  # within the newest part: a follower's tail, mostly
+            return parts[-1][start - starts[-1] : end - starts[-1]]
+        first = bisect_right(starts, start) - 1
+        last = bisect_left(starts, end) - 1  # the last part that begins before `end`
         if first == last:
             return parts[first][start - starts[first] : end - starts[first]]
         head = parts[first][start - starts[first] :]
