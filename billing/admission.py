@@ -7,7 +7,7 @@ budgets, limits) comes from `billing.terms`, kept while the identity epoch stand
 windows and holds are read and written every time. The statements are SQLAlchemy Core on one
 connection (`core.database.run_write`): this runs for every call, and the ORM's session and
 identity map cost more CPU than the statements themselves (bench/README.md); on PostgreSQL a call
-without rate limits is one statement, budgets' holds included (`billing.one_trip`). The returned
+is one statement, rate windows and budgets' holds included (`billing.one_trip`). The returned
 reservation carries a lease the streaming worker renews; `billing.ledger.settle` ends it.
 """
 
@@ -140,10 +140,11 @@ class _Attempt:
         return await run_write(factory, self._run)
 
     async def in_one_trip(self, engine: AsyncEngine) -> Reservation | None:
-        """On PostgreSQL, a caller whose terms are kept and hold no rate limit is admitted in one
-        statement (`billing.one_trip`), its budgets' holds included; None: take the ordinary path
-        (terms not kept, limits apply, the model or a budget looks refused, a budget's period has
-        no counter yet, or the epoch moved)."""
+        """On PostgreSQL, a caller whose terms are kept is admitted in one statement
+        (`billing.one_trip`), its rate windows' events and budgets' holds included; None: take
+        the ordinary path (terms not kept, the model, a window or a budget looks refused, a
+        key's bucket or a budget's period has no row yet, an admission on its keys raced it,
+        or the epoch moved)."""
         caller = self.caller
         found = terms.kept(
             engine.sync_engine,
@@ -156,8 +157,6 @@ class _Attempt:
         if found is None:
             return None
         epoch, kept = found
-        if kept.rate_keys:
-            return None
         try:  # kept terms may be older than the epoch: only the ordinary path refuses
             profiles.check_model(kept.rule, model_names=(self.model.name, *self.model.aliases))
             micros = self._worst_case(kept.budgets)
@@ -165,7 +164,20 @@ class _Attempt:
             return None
         now = clock.now()
         values = self._reservation(new_id(), self._team(kept.seat_team), micros, [], now)
-        if not kept.budgets:
+        left = UNLIMITED
+        if kept.rate_keys:
+            holds = [_hold_of(budget, now) for budget in kept.budgets]
+            keys = sorted(kept.rate_keys, key=lambda k: k.key)
+            since = now - ratelimits.WINDOW
+            rated = await one_trip.reserve_rated(
+                engine, values, epoch=epoch, holds=holds, keys=keys, since=since
+            )
+            if rated is None:  # a full window, a race, a new bucket: the ordinary path says
+                return None
+            values["counter_ids"], windows = rated
+            tokens = self.prompt_tokens + self.max_output_tokens
+            left = ratelimits.headroom_of(keys, windows, tokens=tokens, at=now)
+        elif not kept.budgets:
             if not await one_trip.reserve(engine, values, epoch=epoch):
                 return None
         else:
@@ -175,7 +187,7 @@ class _Attempt:
                 return None
             values["counter_ids"] = held
         if self.headroom is not None:
-            self.headroom(UNLIMITED)
+            self.headroom(left)
         return loaded(Reservation, values)
 
     def _team(self, seat_team: str) -> str:

@@ -1,26 +1,30 @@
-"""Admission and settlement of a call in one statement each on PostgreSQL, budgets included.
+"""Admission and settlement in one statement each on PostgreSQL, rate limits and budgets included.
 
 A `/v1` stream's admission was BEGIN, the identity epoch, the reservation's INSERT and COMMIT, and
 its settlement BEGIN, three statements and COMMIT: nine round trips, each ~0.2-0.4 ms of a
 worker's CPU and ~0.1 ms of PostgreSQL's (bench/README.md, "Scaling on PostgreSQL"); with a
 global and a team budget, sixteen, and the budgets' counter rows stayed locked from their update
-to the COMMIT a round trip later, which queued every worker's admissions behind each other. When a
-call holds no rate-limit window, each is one statement sent outside a transaction, which
-PostgreSQL runs atomically on its own:
+to the COMMIT a round trip later, which queued every worker's admissions behind each other; with a
+rate limit, eleven, the keys' bucket rows locked across them. Each is now one statement sent
+outside a transaction, which PostgreSQL runs atomically on its own:
 
 - admission inserts the reservation only if the identity epoch is still the one the caller's
   kept terms were read under (`billing.terms.kept`): the same check, in the same snapshot, as
   reading the epoch first in the admission's transaction. Under budgets (`RESERVE_HELD`) it
   first locks their current counters in id order and holds the worst case in all of them only
-  if every hard budget has room: all or nothing, exact however many workers race;
+  if every hard budget has room: all or nothing, exact however many workers race. Under rate
+  limits (`RESERVE_RATED`) it first locks the keys' buckets in key order and records the call in
+  every window only if each has room and no admission on them committed since the statement's
+  snapshot (a racing call falls back rather than count a window it cannot see whole);
 - settlement closes the reservation if it is open, replaces its rate events' worst case with
   what it used, trades its counters' holds for its cost and inserts its ledger row, in
   data-modifying CTEs: all or nothing, once. It returns where each budget stands, so a
   threshold reached without its alert is stored right after (`alerts.record_crossings`).
 
-Whenever a statement does nothing (the epoch moved, a budget has no room or no counter for the
-period yet, the reservation is no longer open), the caller takes the ordinary path, which decides
-as before. Calls with rate limits, chats (whose own rows commit with the bill) and cancellations
+Whenever a statement does nothing (the epoch moved, a budget or a window has no room, a
+budget's period has no counter or a key no bucket yet, an admission raced it on a key, the
+reservation is no longer open), the caller takes the ordinary path, which decides (and refuses)
+as before. Chats (whose own rows commit with the bill) and cancellations
 (billed at least what was delivered) always take it. SQLite keeps the ordinary path: its
 transactions cost no round trip.
 """
@@ -37,7 +41,9 @@ from sqlalchemy import JSON, Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing.models import BudgetCounter, LedgerEntry, RateEvent, Reservation
+from billing.models import BudgetCounter, LedgerEntry, RateBucket, RateEvent, Reservation
+from billing.ratelimits import RateKey, Window
+from core.ids import new_id
 from core.models import AuthEpoch
 
 RESERVATIONS = cast(Table, Reservation.__table__)
@@ -45,6 +51,7 @@ ENTRIES = cast(Table, LedgerEntry.__table__)
 EVENTS = cast(Table, RateEvent.__table__)
 EPOCHS = cast(Table, AuthEpoch.__table__)
 COUNTERS = cast(Table, BudgetCounter.__table__)
+BUCKETS = cast(Table, RateBucket.__table__)
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
@@ -128,6 +135,62 @@ SETTLE_HELD = (
     "FROM entry e LEFT JOIN (spent s JOIN billing_budget b ON b.id = s.budget_id) ON true"
 ) % tuple(range(5 + len(_ENTRY_COLUMNS), 10 + len(_ENTRY_COLUMNS)))
 
+# With rate limits (and budgets, none or some): lock the keys' bucket rows in key order, then the
+# counters, as the ordinary path (`ratelimits.consume`, then `budgets.hold`) does. A bucket's lock
+# returns its latest row, but the window's events are read in the statement's snapshot, taken
+# before the lock was waited for: every admission rewrites its buckets' rows (both paths), so a
+# bucket whose locked row is not the one in the snapshot (`xmin`) means an admission committed
+# since, and the statement writes nothing. Otherwise, as in the ordinary path under its lock,
+# every key's window (events after `since`) must have room for one more request and the
+# worst-case tokens; then expired events go, each key gets its event and its bucket a new row.
+_BUCKET, _EVENT = BUCKETS.name, EVENTS.name
+_RATED_VALUES = _HELD_VALUES.replace(
+    "(SELECT count(*) FROM held) = ",
+    f"(SELECT count(*) FROM touched) = ${_N + 7}::INT AND (SELECT count(*) FROM held) = ",
+)
+RESERVE_RATED = (
+    f"WITH keys AS (SELECT * FROM json_to_recordset(${_N + 6}::TEXT::JSON) AS k(key VARCHAR, "
+    "event_id VARCHAR, rpm BIGINT, tpm BIGINT)), "
+    f"seen AS (SELECT b.key, b.xmin::TEXT AS v FROM {_BUCKET} b "
+    "WHERE b.key IN (SELECT key FROM keys)), "
+    f"gate AS (SELECT b.key, b.xmin::TEXT AS v FROM {_BUCKET} b "
+    'WHERE b.key IN (SELECT key FROM keys) ORDER BY b.key COLLATE "C" FOR UPDATE OF b), '
+    f"win AS (SELECT k.key, k.rpm, k.tpm, count(e.id) AS n, coalesce(sum(e.tokens), 0) AS used, "
+    f"min(e.at) AS first FROM keys k LEFT JOIN {_EVENT} e ON e.key = k.key "
+    f"AND e.at > ${_N + 8}::TIMESTAMPTZ GROUP BY k.key, k.rpm, k.tpm), "
+    f"want AS (SELECT * FROM json_to_recordset(${_N + 3}::TEXT::JSON) AS w(budget_id "
+    "VARCHAR, period_start TIMESTAMPTZ, lm BIGINT, lt BIGINT)), "
+    "locked AS (SELECT c.id, c.spent_micros, c.reserved_micros, c.spent_tokens, "
+    f"c.reserved_tokens, w.lm, w.lt FROM {COUNTERS.name} c JOIN want w "
+    "ON c.budget_id = w.budget_id AND c.period_start = w.period_start "
+    "WHERE (SELECT count(*) FROM gate) >= 0 "  # the buckets first
+    "ORDER BY c.id FOR UPDATE OF c), "
+    "room AS (SELECT count(*) AS n, coalesce(bool_and("
+    f"(lm IS NULL OR spent_micros + reserved_micros + ${_N + 4}::BIGINT <= lm) AND "
+    f"(lt IS NULL OR spent_tokens + reserved_tokens + ${_N + 5}::BIGINT <= lt)), true) AS ok, "
+    "coalesce(json_agg(id ORDER BY id), '[]'::JSON) AS ids FROM locked), "
+    f"go AS (SELECT (SELECT epoch FROM {EPOCHS.name} WHERE id = 1) = ${_N + 1}::BIGINT "
+    f"AND (SELECT count(*) FROM gate) = ${_N + 7}::INT "
+    "AND NOT EXISTS (SELECT FROM gate g JOIN seen s ON s.key = g.key WHERE s.v <> g.v) "
+    "AND NOT EXISTS (SELECT FROM win WHERE (rpm IS NOT NULL AND n + 1 > rpm) "
+    f"OR (tpm IS NOT NULL AND used + ${_N + 5}::BIGINT > tpm)) "
+    f"AND room.n = ${_N + 2}::INT AND room.ok AS ok, room.ids FROM room), "
+    f"forgot AS (DELETE FROM {_EVENT} e USING go WHERE go.ok "
+    f"AND e.key IN (SELECT key FROM keys) AND e.at <= ${_N + 8}::TIMESTAMPTZ), "
+    f"touched AS (UPDATE {_BUCKET} b SET key = b.key FROM go WHERE go.ok "
+    "AND b.key IN (SELECT key FROM gate) RETURNING b.key), "
+    f"recorded AS (INSERT INTO {_EVENT} (id, key, at, tokens, reservation_id) "
+    f"SELECT k.event_id, k.key, ${_N + 9}::TIMESTAMPTZ, ${_N + 5}::BIGINT, $1::VARCHAR "
+    "FROM keys k, go WHERE go.ok), "
+    f"held AS (UPDATE {COUNTERS.name} c SET reserved_micros = c.reserved_micros + "
+    f"${_N + 4}::BIGINT, reserved_tokens = c.reserved_tokens + ${_N + 5}::BIGINT "
+    "FROM go WHERE go.ok AND c.id IN (SELECT id FROM locked) RETURNING c.id), "
+    f"admitted AS (INSERT INTO {RESERVATIONS.name} ({_r_names}) SELECT {_RATED_VALUES} "
+    "FROM go WHERE go.ok RETURNING counter_ids) "
+    "SELECT a.counter_ids, (SELECT json_agg(json_build_object('key', key, 'n', n, 'used', used, "
+    "'first', first)) FROM win) AS windows FROM admitted a"
+)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Hold:
@@ -198,6 +261,63 @@ async def reserve_held(
     held = [values["reserved_micros"], values["reserved_tokens"]]
     found = await _value(engine, RESERVE_HELD, [*args, epoch, len(holds), budgets, *held])
     return None if found is None else _listed(found)
+
+
+async def reserve_rated(
+    engine: AsyncEngine,
+    values: Mapping[str, Any],
+    *,
+    epoch: int,
+    holds: Sequence[Hold],
+    keys: Sequence[RateKey],
+    since: datetime,
+) -> tuple[list[str], dict[str, Window]] | None:
+    """`reserve_held` (any holds, none too) for a call limited on `keys`, whose windows start
+    after `since`: if every key's bucket exists, no admission committed on them since this
+    statement's snapshot and every window has room, the call's event is recorded in each (at its
+    `created_at`): the counter ids held and each key's window before the call, or None (nothing
+    written)."""
+    args = [
+        json.dumps(values[name]) if name in _JSON_COLUMNS else values[name]
+        for name in _RESERVATION_COLUMNS
+    ]
+    budgets = json.dumps(
+        [
+            {
+                "budget_id": h.budget_id,
+                "period_start": h.period_start.isoformat(),
+                "lm": h.limit_micros,
+                "lt": h.limit_tokens,
+            }
+            for h in holds
+        ]
+    )
+    limited = json.dumps(
+        [
+            {
+                "key": k.key,
+                "event_id": new_id(),
+                "rpm": k.requests_per_minute,
+                "tpm": k.tokens_per_minute,
+            }
+            for k in keys
+        ]
+    )
+    held = [values["reserved_micros"], values["reserved_tokens"]]
+    tail = [limited, len(keys), since, values["created_at"]]
+    args = [*args, epoch, len(holds), budgets, *held, *tail]
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        row = await raw.driver_connection.fetchrow(RESERVE_RATED, *args)  # type: ignore[union-attr]
+    if row is None:
+        return None
+    windows = {
+        w["key"]: Window(
+            w["n"], w["used"], None if w["first"] is None else datetime.fromisoformat(w["first"])
+        )
+        for w in _listed(row["windows"])
+    }
+    return _listed(row["counter_ids"]), windows
 
 
 async def settle_held(

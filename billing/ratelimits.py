@@ -3,13 +3,15 @@
 Each key (`user:<id>`, `apiToken:<id>`) has a sliding one-minute window of admitted requests. An
 admission locks the key's bucket row, counts the window and records itself, all inside the admission
 transaction, so several workers share the limits and a refused admission leaves no trace. The
-statements of admission and settlement are plain Core on the admission's connection.
+statements of admission and settlement are plain Core on the admission's connection; on
+PostgreSQL an admission usually takes one statement instead (`billing.one_trip`), which relies on
+every admission rewriting its buckets' rows.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
@@ -39,7 +41,9 @@ _OVERRIDES_OF = select(
     OVERRIDES.c.requests_per_minute,
     OVERRIDES.c.tokens_per_minute,
 ).where(OVERRIDES.c.scope_id.in_(bindparam("ids", expanding=True)))
-_LOCK = select(BUCKETS.c.key).where(BUCKETS.c.key == bindparam("key")).with_for_update()
+# The lock rewrites the bucket row (the same key): its new version tells a one-statement admission
+# racing this one (`billing.one_trip`) that its snapshot of the window is older than the lock.
+_LOCK = update(BUCKETS).where(BUCKETS.c.key == bindparam("bucket")).values(key=BUCKETS.c.key)
 _FORGET = delete(EVENTS).where(EVENTS.c.key == bindparam("key"), EVENTS.c.at <= bindparam("since"))
 _WINDOW = (
     select(EVENTS.c.at, EVENTS.c.tokens)
@@ -173,33 +177,49 @@ def consume(
     connection.execute(buckets, [{"key": k.key} for k in ordered])
     for key in ordered:
         span = {"key": key.key, "since": at - WINDOW}
-        connection.execute(_LOCK, span)
+        connection.execute(_LOCK, {"bucket": key.key})
         connection.execute(_FORGET, span)
         window = [(as_utc(a), t) for a, t in connection.execute(_WINDOW, span)]
         _check(key, window, tokens, at)
         event = {"id": new_id(), "key": key.key, "at": at, "tokens": tokens}
         connection.execute(_RECORD, {**event, "reservation_id": reservation_id})
-        headroom = _tighter(headroom, key, window, tokens, at)
+        counted = Window(len(window), sum(t for _, t in window), window[0][0] if window else None)
+        headroom = _tighter(headroom, key, counted, tokens, at)
+    return headroom
+
+
+@dataclass(frozen=True)
+class Window:
+    """A key's window before a request: its requests, their tokens and when the first was made."""
+
+    requests: int
+    tokens: int
+    first: datetime | None
+
+
+def headroom_of(
+    keys: Sequence[RateKey], windows: Mapping[str, Window], *, tokens: int, at: datetime
+) -> Headroom:
+    """What a request admitted with `tokens` leaves, given each key's window before it."""
+    headroom = UNLIMITED
+    for key in sorted(keys, key=lambda k: k.key):
+        headroom = _tighter(headroom, key, windows[key.key], tokens, at)
     return headroom
 
 
 def _tighter(
-    headroom: Headroom,
-    key: RateKey,
-    window: Sequence[tuple[datetime, int]],
-    tokens: int,
-    at: datetime,
+    headroom: Headroom, key: RateKey, window: Window, tokens: int, at: datetime
 ) -> Headroom:
     """The headroom so far, or this key's on each axis where it leaves less."""
-    started = window[0][0] if window else at
+    started = window.first or at
     reset = max(1, math.ceil((started + WINDOW - at).total_seconds()))
     requests, spent = headroom.requests, headroom.tokens
     rpm, tpm = key.requests_per_minute, key.tokens_per_minute
     if rpm is not None:
-        state = RateState(rpm, max(0, rpm - len(window) - 1), reset)
+        state = RateState(rpm, max(0, rpm - window.requests - 1), reset)
         requests = state if requests is None or state.remaining < requests.remaining else requests
     if tpm is not None:
-        used = sum(t for _, t in window) + tokens
+        used = window.tokens + tokens
         state = RateState(tpm, max(0, tpm - used), reset)
         spent = state if spent is None or state.remaining < spent.remaining else spent
     return Headroom(requests, spent)

@@ -1,6 +1,6 @@
 """Admission and settlement given what admission returned (as every metered call settles): one
-statement each on PostgreSQL, budgets' holds included, when no rate limit applies; the ordinary
-path otherwise; the same guarantees on both databases."""
+statement each on PostgreSQL, rate windows and budgets' holds included; the ordinary path
+otherwise; the same guarantees on both databases."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from billing import alerts, ledger, one_trip
 from billing.admission import Caller, admit
 from billing.errors import BudgetExceeded, RateLimitExceeded
-from billing.models import LedgerEntry, Reservation
+from billing.models import LedgerEntry, RateEvent, Reservation
 from billing.ratelimits import RateLimits
 from tests.billing.builders import (
     Factory,
@@ -181,3 +181,40 @@ async def test_a_period_whose_counter_is_not_made_yet_holds_room_in_it(
         await _settle(factory, r, "completed")
     counted = [(c.spent_micros, c.reserved_micros) for c in await counters_of(factory, budget.id)]
     assert counted == [(COST, 0), (COST, 0)]
+
+
+async def _admit_or_limited(factory: Factory, caller: Caller, limits: RateLimits) -> bool:
+    try:
+        await _admit(factory, caller, limits)
+    except RateLimitExceeded:
+        return False
+    return True
+
+
+async def test_parallel_admissions_under_a_rate_limit_admit_exactly_the_limit(
+    factory: Factory, sim_clock: SimulatedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caller = await seated_caller(factory)
+    seven = RateLimits(user_requests_per_minute=7)
+    await _admit(factory, caller, seven)  # the terms kept, the bucket made
+    await _admit(factory, caller, seven)
+    sim_clock.advance(61)  # their events expire
+    in_one_statement: list[object] = []
+    reserve_rated = one_trip.reserve_rated
+
+    async def counted(*args: object, **kwargs: object) -> object:
+        rated = await reserve_rated(*args, **kwargs)  # type: ignore[arg-type]
+        in_one_statement.append(rated)
+        return rated
+
+    monkeypatch.setattr(one_trip, "reserve_rated", counted)
+    results = await asyncio.gather(*(_admit_or_limited(factory, caller, seven) for _ in range(40)))
+    assert sum(results) == 7
+    assert not await _admit_or_limited(factory, caller, seven)  # alone, on a fresh snapshot
+    async with factory() as session:
+        events = await session.scalar(select(func.count()).select_from(RateEvent))
+        reservations = await session.scalar(select(func.count()).select_from(Reservation))
+    assert (events, reservations) == (7, 9)  # the refused wrote nothing, the expired are gone
+    if factory.kw["bind"].dialect.name == "postgresql":
+        admitted_in_one = [rated for rated in in_one_statement if rated is not None]
+        assert len(in_one_statement) == 41 and admitted_in_one, len(admitted_in_one)

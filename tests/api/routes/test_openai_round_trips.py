@@ -23,7 +23,9 @@ pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 # before billing/one_trip.py: 10 (BEGIN, the epoch again, COMMIT and three more in settlement).
 # With a global and a team budget the same 3 (the holds and the spending ride in those two
 # statements); before: 16 (the counters read, held, spent and their thresholds read, in
-# transactions).
+# transactions). Under per-minute rate limits the same 3 too (each window's event rides in the
+# admission's statement); before: 11 (the bucket made, locked, the window cleared, read and
+# added to, in a transaction holding the bucket's lock).
 ROUND_TRIPS = 3
 STREAMS = 5
 
@@ -56,6 +58,19 @@ async def wire(database: str) -> AsyncIterator[RoundTrips]:
 async def counted(wire: RoundTrips, make_harness: Harnesses) -> tuple[AppHarness, RoundTrips]:
     """An app reaching that database through the counter (stopped after the app)."""
     return await make_harness(database_url=wire.url), wire
+
+
+@pytest.fixture
+async def limited(wire: RoundTrips, make_harness: Harnesses) -> tuple[AppHarness, RoundTrips]:
+    """As `counted`, under default per-user and per-API-token rate limits."""
+    harness = await make_harness(
+        database_url=wire.url,
+        rate_limit_user_rpm=1_000,
+        rate_limit_user_tpm=10**6,
+        rate_limit_token_rpm=1_000,
+        rate_limit_token_tpm=10**6,
+    )
+    return harness, wire
 
 
 async def _streams_make_three_round_trips(harness: AppHarness, wire: RoundTrips) -> None:
@@ -102,3 +117,17 @@ async def test_a_v1_stream_under_a_global_and_a_team_budget_makes_as_few(
     rows = await ledger_rows(harness.services.sessions)
     spent = (got.json()["spentMicros"], got.json()["reservedMicros"])
     assert spent == (sum(r.cost_micros for r in rows), 0)
+
+
+async def test_a_v1_stream_under_rate_limits_makes_as_few(
+    limited: tuple[AppHarness, RoundTrips],
+) -> None:
+    harness, wire = limited
+    await _streams_make_three_round_trips(harness, wire)
+    response = await harness.client.post(
+        "/v1/chat/completions",
+        json=completion("hello", max_tokens=20),
+        headers=harness.admin.headers,
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["x-ratelimit-remaining-requests"] == str(1_000 - 8)
