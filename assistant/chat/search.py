@@ -52,7 +52,8 @@ MESSAGES = FullTextIndex("assistant_message", ("content",))
 CHAT_MESSAGES_FTS = "assistant_chat_message_fts"
 # PostgreSQL: a page walks the list testing chat by chat when that tests fewer chats than
 # reading every match would, weighed by what each costs: (start + limit) x chats / matches
-# tests (a chat's starts, read and searched) against `matches` reads of a chat's words.
+# tests (the chat's part of starts for the word, looked up and searched) against `matches` reads
+# of a chat's words.
 WALK_COST = 4
 # PostgreSQL: the longest word start migration assistant_0023 keeps (a longer word is searched
 # through the chat words, its total counted).
@@ -126,9 +127,8 @@ async def listing(
         return Listing(query)
     tests = (page.start + page.limit) * chats
     if page.start < holding and tests <= holding * holding // WALK_COST:
-        exact = func.to_tsquery(literal_column("'simple'"), f"'{word}'")
         walk = matching(user_id, filters, None, dialect).where(
-            func.assistant_chat_holds(Chat.id, exact)
+            func.assistant_chat_holds(Chat.id, word)
         )
         query = walk.order_by(Chat.pinned.desc())
     return Listing(query, holding)

@@ -160,6 +160,19 @@ async def test_walked_pages_and_kept_totals_are_those_of_the_search_through_the_
     assert "assistant_chat_holds" in str(walked.query)
 
 
+# The parts of a chat's starts: each at most 256 starts, all within its range (from its `lo` to
+# the next part's), none shared.
+PARTS = """
+SELECT p.chat_id, p.lo, length(p.prefixes) <= 256, coalesce(bool_and(
+    s.start COLLATE "C" >= p.lo AND (n.lo IS NULL OR s.start COLLATE "C" < n.lo)), true)
+FROM assistant_chat_prefixes p
+LEFT JOIN LATERAL (SELECT min(q.lo) AS lo FROM assistant_chat_prefixes q
+                   WHERE q.chat_id = p.chat_id AND q.lo > p.lo) n ON true
+LEFT JOIN LATERAL unnest(tsvector_to_array(p.prefixes)) s(start) ON true
+GROUP BY p.chat_id, p.lo, p.prefixes, n.lo
+"""
+
+
 async def test_long_words_are_saved_counted_to_32_characters_and_found_whole(
     harness: AppHarness,
 ) -> None:
@@ -179,9 +192,41 @@ async def test_long_words_are_saved_counted_to_32_characters_and_found_whole(
         assert response.status_code == 200, response.text
         body = response.json()
         assert (body["total"], [c["id"] for c in body["_embedded"]["chats"]]) == (1, [chat]), q
+    # Enough starts to split the chat's parts, by one message and by appends to it.
+    many = [word + tail for word in WORDS for tail in ("", "ber", "shi")]
+    async with sessions() as session:
+        message = Message(chat_id=chat, role="user", content=" ".join(many[::2]))
+        session.add(message)
+        await session.commit()
+    for first in range(1, len(many), 60):
+        async with sessions() as session:
+            appended = Message.content + " " + " ".join(many[first : first + 60 : 2])
+            await session.execute(
+                update(Message).where(Message.id == message.id).values(content=appended)
+            )
+            await session.commit()
     async with sessions() as session:
         truth = {tuple(row[:3]): row[3] for row in await session.execute(text(TRUTH))}
         kept = {tuple(row[:3]): row[3] for row in await session.execute(text(KEPT))}
+        parts = (await session.execute(text(PARTS))).all()
     assert {k: v for k, v in kept.items() if k[0] == member.id} == {
         k: v for k, v in truth.items() if k[0] == member.id
     }
+    assert len([part for part in parts if part[0] == chat]) > 2
+    assert all(bounded and within for _, _, bounded, within in parts)
+    for q in ("kalo", "zo", many[-2][:5], "x"):
+        every = await searched(harness, member.id, q)
+        response = await harness.client.get(
+            "/api/chats", params={"q": q, "limit": 1}, headers=member.headers
+        )
+        body = response.json()
+        assert body["total"] == len(every), q
+        assert [c["id"] for c in body["_embedded"]["chats"]] == every[:1], q
+
+
+async def searched(harness: AppHarness, user_id: str, q: str) -> list[str]:
+    """The user's unarchived chats matching `q` through the chat words, newest first."""
+    query = chats_query(user_id, ChatFilter(archived=False), q, "postgresql")
+    async with harness.services.sessions() as session:
+        rows = await session.scalars(query.order_by(Chat.updated_at.desc()))
+        return [chat.id for chat in rows]
