@@ -6,7 +6,7 @@ once a chat turn, a chat turn whose model reasons first, and `/v1/chat/completio
 the slow model and of a long mock answer (its client reads no further, so the server waits on
 it). It is SIGKILLed while all run and started again on the same database, which stays up for
 the module: the tests read what a user, an admin and strangers get from it. (A mock's chat turn
-is not killed mid-answer: the gateway writes it whole without waiting on anything.)
+is written whole without a wait, so none is killed mid-answer.)
 """
 
 from __future__ import annotations
@@ -133,9 +133,9 @@ async def _saved_answer(client: httpx.AsyncClient, served: Served, chat_id: str)
     return [m for m in listed.json()["_embedded"]["messages"] if m["role"] == "assistant"][-1]
 
 
-async def _start_everything(client: httpx.AsyncClient, served: Served) -> dict[str, str]:
-    """Start the chat turns and /v1 streams; returns each model's chat once every answer has
-    a checkpoint with text (the reasoning model's: reasoning and text)."""
+async def _start_everything(client: httpx.AsyncClient, served: Served) -> tuple[Any, list[Stream]]:
+    """Start the chat turns and /v1 streams; once every answer has a checkpoint with text (and
+    reasoning), each model's chat and the streams, held until the kill (else they hang up)."""
     chats: dict[str, str] = {}
     streams = []
     for model in ("fake", "thinker"):
@@ -151,15 +151,12 @@ async def _start_everything(client: httpx.AsyncClient, served: Served) -> dict[s
         streams.append(stream)
 
     async def checkpointed() -> bool:
-        for model, chat_id in chats.items():
-            answer = await _saved_answer(client, served, chat_id)
-            assert answer["status"] == "streaming", (model, answer["status"])
-            if not answer["content"] or (model == "thinker" and not answer["reasoning"]):
-                return False
-        return True
+        found = {m: await _saved_answer(client, served, c) for m, c in chats.items()}
+        assert all(a["status"] == "streaming" for a in found.values()), found
+        return all(a["content"] and (m != "thinker" or a["reasoning"]) for m, a in found.items())
 
     await eventually(checkpointed, seconds=20, interval=0.1)
-    return chats
+    return chats, streams
 
 
 @pytest.fixture(scope="module")
@@ -180,11 +177,12 @@ async def killed(
                 headers=first.headers,
             )
             assert budget.status_code == 201, budget.text
-            chats = await _start_everything(client, first)
+            chats, streams = await _start_everything(client, first)
             metrics = (await client.get("/metrics", headers=first.headers)).text
             assert "switchboard_litellm_loaded 0.0" in metrics  # every call took the direct path
             os.killpg(first.process.pid, signal.SIGKILL)
             await asyncio.to_thread(first.process.wait, 10)
+            await asyncio.gather(*(stream.response.aclose() for stream in streams))
     token = first.headers["Authorization"].removeprefix("Bearer ")
     url = first.database_url
     with serve(
