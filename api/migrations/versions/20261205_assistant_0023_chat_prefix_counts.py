@@ -92,6 +92,11 @@ SELECT d.user_id, d.archived, d.prefix, sum(d.n) FROM ({{delta}}) d
 GROUP BY d.user_id, d.archived, d.prefix HAVING sum(d.n) <> 0
 ORDER BY d.user_id, d.archived, d.prefix
 ON CONFLICT (user_id, archived, prefix) DO UPDATE SET chats = c.chats + excluded.chats"""
+# A counts trigger's body: none while SPLIT moves starts between a chat's parts.
+SPLITTING = "assistant.chat_prefixes_splitting"
+COUNTING = f"""IF current_setting('{SPLITTING}', true) IS DISTINCT FROM 'on' THEN
+{{counted}};
+END IF"""
 
 # Every start of the parts in `{rows}`, and '' for each chat's first part.
 CHAT = "CASE WHEN {row}.lo = '' THEN ARRAY[''] ELSE ARRAY[]::text[] END"
@@ -152,7 +157,9 @@ SELECT coalesce(max(held), 0) INTO grown FROM merged"""
 # The parts of the chats in `{chats}` grown past SPLIT_STARTS (a part gets the new starts of
 # its range) split by their order into parts of PART_STARTS: all but the first new parts, each
 # from its first start, then the first kept as the old part. Only when MERGE grew one so far.
+# Starts only move between one chat's parts: the counts triggers skip these two statements.
 SPLIT = f"""IF grown > {SPLIT_STARTS} THEN
+PERFORM set_config('{SPLITTING}', 'on', true);
 INSERT INTO {ROWS} (chat_id, lo, user_id, archived, prefixes)
 SELECT h.chat_id, min(h.start COLLATE "C"), h.user_id, h.archived,
        array_to_tsvector(array_agg(h.start))
@@ -168,6 +175,7 @@ UPDATE {ROWS} p SET prefixes = (
         SELECT s.start FROM unnest(tsvector_to_array(p.prefixes)) AS s(start)
         ORDER BY s.start COLLATE "C" LIMIT {PART_STARTS}) f)
 WHERE p.chat_id IN ({{chats}}) AND length(p.prefixes) > {SPLIT_STARTS};
+PERFORM set_config('{SPLITTING}', '', true);
 END IF"""
 
 # Lock the first part of the chats in `{chats}`, in order: every message trigger does so first,
@@ -239,11 +247,15 @@ POSTGRESQL = [
     MADE.format(chats="SELECT id FROM assistant_chat"),
     COUNTED.format(delta=WHOLE.format(rows=ROWS, n=1)),
     FUNCTION.format(
-        name=f"{ROWS}_added", body=COUNTED.format(delta=WHOLE.format(rows="new_rows", n=1))
+        name=f"{ROWS}_added",
+        body=COUNTING.format(counted=COUNTED.format(delta=WHOLE.format(rows="new_rows", n=1))),
     ),
-    FUNCTION.format(name=f"{ROWS}_changed", body=COUNTED.format(delta=CHANGED)),
     FUNCTION.format(
-        name=f"{ROWS}_removed", body=COUNTED.format(delta=WHOLE.format(rows="old_rows", n=-1))
+        name=f"{ROWS}_changed", body=COUNTING.format(counted=COUNTED.format(delta=CHANGED))
+    ),
+    FUNCTION.format(
+        name=f"{ROWS}_removed",
+        body=COUNTING.format(counted=COUNTED.format(delta=WHOLE.format(rows="old_rows", n=-1))),
     ),
     f"CREATE TRIGGER {ROWS}_insert AFTER INSERT ON {ROWS} REFERENCING NEW TABLE AS new_rows "
     f"FOR EACH STATEMENT EXECUTE FUNCTION {ROWS}_added()",
