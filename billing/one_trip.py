@@ -220,12 +220,34 @@ class Standing:
     alerted: list[float]
 
 
-async def reserve(engine: AsyncEngine, values: Mapping[str, Any], *, epoch: int) -> bool:
-    """Insert the reservation `values` if the identity epoch is still `epoch`; whether it was."""
-    args = [
+def _reservation(values: Mapping[str, Any]) -> list[Any]:
+    """The reservation's column values in RESERVE's order, JSON columns as text."""
+    return [
         json.dumps(values[name]) if name in _JSON_COLUMNS else values[name]
         for name in _RESERVATION_COLUMNS
     ]
+
+
+def _holds(holds: Sequence[Hold]) -> str:
+    """The budgets to hold, as the JSON text the statements read. JSON text, not array
+    parameters: asyncpg introspected a VARCHAR[] parameter's type again on every call, three
+    round trips more."""
+    return json.dumps(
+        [
+            {
+                "budget_id": h.budget_id,
+                "period_start": h.period_start.isoformat(),
+                "lm": h.limit_micros,
+                "lt": h.limit_tokens,
+            }
+            for h in holds
+        ]
+    )
+
+
+async def reserve(engine: AsyncEngine, values: Mapping[str, Any], *, epoch: int) -> bool:
+    """Insert the reservation `values` if the identity epoch is still `epoch`; whether it was."""
+    args = _reservation(values)
     return await _value(engine, RESERVE, [*args, epoch]) is not None
 
 
@@ -245,23 +267,8 @@ async def reserve_held(
     """Insert the reservation `values` and hold its worst case in every budget's current counter,
     if the epoch is still `epoch`, every counter exists and every hard budget has room: the
     counter ids held, or None (nothing written)."""
-    args = [
-        json.dumps(values[name]) if name in _JSON_COLUMNS else values[name]
-        for name in _RESERVATION_COLUMNS
-    ]
-    # JSON text, not array parameters: asyncpg introspected a VARCHAR[] parameter's type again
-    # on every call, three round trips more.
-    budgets = json.dumps(
-        [
-            {
-                "budget_id": h.budget_id,
-                "period_start": h.period_start.isoformat(),
-                "lm": h.limit_micros,
-                "lt": h.limit_tokens,
-            }
-            for h in holds
-        ]
-    )
+    args = _reservation(values)
+    budgets = _holds(holds)
     held = [values["reserved_micros"], values["reserved_tokens"]]
     found = await _value(engine, RESERVE_HELD, [*args, epoch, len(holds), budgets, *held])
     return None if found is None else _listed(found)
@@ -282,21 +289,8 @@ async def reserve_rated(
     `created_at`): the counter ids held and each key's window before the call, or None (nothing
     written). A statement that an admission on its keys raced is sent again, `RATED_TRIES` in
     all (each a round trip, all cheaper than the ordinary path's 11)."""
-    args = [
-        json.dumps(values[name]) if name in _JSON_COLUMNS else values[name]
-        for name in _RESERVATION_COLUMNS
-    ]
-    budgets = json.dumps(
-        [
-            {
-                "budget_id": h.budget_id,
-                "period_start": h.period_start.isoformat(),
-                "lm": h.limit_micros,
-                "lt": h.limit_tokens,
-            }
-            for h in holds
-        ]
-    )
+    args = _reservation(values)
+    budgets = _holds(holds)
     limited = json.dumps(
         [
             {
