@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.chat.search import ChatFilter, chats_query, listing
 from assistant.models import Chat, Message
@@ -48,6 +49,14 @@ SELECT user_id, archived, prefix, count(DISTINCT id) FROM (
 KEPT = "SELECT user_id, archived, prefix, chats FROM assistant_chat_prefix_counts WHERE chats <> 0"
 
 
+async def _postgres_sessions(harness: AppHarness) -> async_sessionmaker[AsyncSession]:
+    """The harness's sessions; the test is skipped unless they reach PostgreSQL."""
+    async with harness.services.sessions() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            pytest.skip("PostgreSQL keeps the counts (SQLite searches its own index)")
+    return harness.services.sessions
+
+
 def said(rng: random.Random) -> str:
     return " ".join(rng.choices(WORDS, k=rng.randint(1, 4)))
 
@@ -55,10 +64,7 @@ def said(rng: random.Random) -> str:
 async def test_counts_stay_exact_under_concurrent_writes_renames_archives_and_deletes(
     harness: AppHarness,
 ) -> None:
-    sessions = harness.services.sessions
-    async with sessions() as session:
-        if session.get_bind().dialect.name != "postgresql":
-            pytest.skip("PostgreSQL keeps the counts (SQLite searches its own index)")
+    sessions = await _postgres_sessions(harness)
     member = await seated_member(harness, "member-counts")
     owners = [harness.admin.id, member.id]
     rng = random.Random(20)
@@ -117,10 +123,7 @@ async def test_counts_stay_exact_under_concurrent_writes_renames_archives_and_de
 async def test_walked_pages_and_kept_totals_are_those_of_the_search_through_the_words(
     harness: AppHarness,
 ) -> None:
-    sessions = harness.services.sessions
-    async with sessions() as session:
-        if session.get_bind().dialect.name != "postgresql":
-            pytest.skip("PostgreSQL keeps the counts (SQLite searches its own index)")
+    sessions = await _postgres_sessions(harness)
     rng = random.Random(21)
     chats = [await harness.chat(harness.admin, title=said(rng)) for _ in range(12)]
     async with sessions() as session:
@@ -176,10 +179,7 @@ GROUP BY p.chat_id, p.lo, p.prefixes, n.lo
 async def test_long_words_are_saved_counted_to_32_characters_and_found_whole(
     harness: AppHarness,
 ) -> None:
-    sessions = harness.services.sessions
-    async with sessions() as session:
-        if session.get_bind().dialect.name != "postgresql":
-            pytest.skip("PostgreSQL keeps the counts (SQLite searches its own index)")
+    sessions = await _postgres_sessions(harness)
     member = await seated_member(harness, "member-long-words")
     chat = await harness.chat(member, title="pasted")
     # Every start of these would be 3.4 MB, past a tsvector's 1 MB: the save failed.
