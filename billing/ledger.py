@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from billing import alerts, one_trip, ratelimits
 from billing.errors import ReservationNotFound
-from billing.models import BudgetCounter, LedgerEntry, Reservation
+from billing.models import OPEN, BudgetCounter, LedgerEntry, Reservation
 from billing.schemas import Outcome as Outcome  # re-exported: callers name ledger.Outcome
 from core import clock
 from core.catalog import Price
@@ -190,7 +190,7 @@ async def release_expired(factory: async_sessionmaker[AsyncSession]) -> int:
         expired = list(
             await session.scalars(
                 select(Reservation.id)
-                .where(Reservation.state == "open", Reservation.lease_expires_at < now)
+                .where(Reservation.state == OPEN, Reservation.lease_expires_at < now)
                 .order_by(Reservation.lease_expires_at)
                 .limit(RELEASE_BATCH)
             )
@@ -210,7 +210,7 @@ async def release_of(factory: async_sessionmaker[AsyncSession], process_ids: Seq
         held = list(
             await session.scalars(
                 select(Reservation.id).where(
-                    Reservation.state == "open", Reservation.process_id.in_(list(process_ids))
+                    Reservation.state == OPEN, Reservation.process_id.in_(list(process_ids))
                 )
             )
         )
@@ -241,7 +241,7 @@ async def open_reservations(
     session: AsyncSession, *, user_id: str | None = None
 ) -> Sequence[Reservation]:
     """Reservations not yet settled, oldest first."""
-    stmt = select(Reservation).where(Reservation.state == "open").order_by(Reservation.created_at)
+    stmt = select(Reservation).where(Reservation.state == OPEN).order_by(Reservation.created_at)
     if user_id is not None:
         stmt = stmt.where(Reservation.user_id == user_id)
     return list(await session.scalars(stmt))
