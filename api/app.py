@@ -77,6 +77,7 @@ from api.routes import webhooks as webhook_routes
 from api.services import Services
 from api.shutdown import Drain, RefuseWhileDraining
 from assistant.chat import recovery
+from assistant.chat import search as chat_search
 from assistant.chat.engine import ChatEngine, EngineConfig
 from assistant.chat.toolkit_tools import ChatTools
 from assistant.gateway.embedder import LitellmEmbedder
@@ -137,6 +138,9 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
             recovery.sweep_forever(services.sessions, services.process), name="sweeper"
         )
         sender = asyncio.create_task(webhooks.send_forever(services), name="webhooks")
+        starts = None  # PostgreSQL: messages' word starts merged off the write path
+        if services.engine.dialect.name == "postgresql":
+            starts = asyncio.create_task(chat_search.drain_forever(services.engine), name="starts")
         await services.catalog_sync.refresh()
         catalog_poll = asyncio.create_task(services.catalog_sync.run(), name="catalog poll")
         if services.embeddings is not None:
@@ -156,6 +160,8 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
             telemetry.shutdown(app, tracing)
             sweeper.cancel()
             trimmer.cancel()
+            if starts is not None:
+                starts.cancel()
             sender.cancel()  # an attempt in flight is recorded before it stops
             await asyncio.gather(sender, return_exceptions=True)
             catalog_poll.cancel()

@@ -13,7 +13,13 @@ wall ms per save + append, with the message triggers:
 
 - `off`: the chat words triggers disabled (saving as before assistant_0020);
 - `0020`: the trigger functions as assistant_0020 made them (chat words only);
-- `head`: the trigger functions as the newest migration makes them (words, starts and counts).
+- `0023`: the trigger functions as assistant_0023 made them (words, starts and counts, every
+  start of every word of the message looked up, on every append too);
+- `head`: the trigger functions as `--head` (default assistant_0026) makes them, over
+  assistant_0023's: the chat words kept, the message's new lexemes left pending;
+- `drained`: `head`, each save + append's pending lexemes then merged into the starts and counts
+  at once (`assistant_chat_prefixes_drain`: what the background drain does, batched, or the
+  chat list before it reads the counts), in the timing.
 
 Modes take turns within each round (`--rounds`), on the same chat, and the messages written
 are deleted after each turn (not timed), so every turn sees the same history.
@@ -57,6 +63,8 @@ VERSIONS = ROOT / "api" / "migrations" / "versions"
 WORDS_PER_MESSAGE = 40
 WORDS_APPENDED = 10
 TRIGGERS = ("insert", "update", "delete")
+MODES = ("off", "0020", "0023", "head", "drained")
+DRAIN = text("SELECT assistant_chat_prefixes_drain(NULL, NULL)")
 
 
 def migration(name: str) -> ModuleType:
@@ -121,7 +129,7 @@ async def mode(connection: AsyncConnection, name: str, functions: dict[str, list
         await connection.exec_driver_sql(
             f"ALTER TABLE assistant_message {verb} TRIGGER assistant_chat_words_{trigger}"
         )
-    for statement in functions.get(name, []):
+    for statement in functions.get("head" if name == "drained" else name, []):
         await connection.exec_driver_sql(statement)
     await connection.commit()
 
@@ -130,10 +138,17 @@ WAL = text("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')")
 
 
 async def writes(
-    connection: AsyncConnection, backend: int, chat_id: str, said: list[str], more: list[str]
+    connection: AsyncConnection,
+    backend: int,
+    chat_id: str,
+    said: list[str],
+    more: list[str],
+    *,
+    drained: bool = False,
 ) -> tuple[float, float, float]:
     """Total backend CPU s, wall s and WAL bytes of saving each message of `said` and appending
-    its `more`."""
+    its `more`; with `drained`, each save + append's pending starts merged after it (as
+    assistant_0026's drain does, here at once: the most it can cost)."""
     wal = float(await connection.scalar(WAL) or 0)
     await connection.commit()
     cpu, started = cpu_seconds(backend), time.perf_counter()
@@ -157,6 +172,9 @@ async def writes(
             .values(content=Message.content + " " + appended)
         )
         await connection.commit()
+        if drained:
+            await connection.execute(DRAIN)
+            await connection.commit()
         written.append(message_id)
     spent = cpu_seconds(backend) - cpu, time.perf_counter() - started
     written_wal = float(await connection.scalar(WAL) or 0) - wal
@@ -175,9 +193,15 @@ HELD = text(
 
 async def measure(url: str, args: argparse.Namespace) -> tuple[Figures, dict[int, str]]:
     words = prose()
-    head = trigger_functions(migration(args.head).POSTGRESQL)
-    functions = {"0020": trigger_functions(migration("assistant_0020").POSTGRESQL), "head": head}
-    modes = ["off", "0020", "head"]
+    # assistant_0023's functions first (its delete function remakes the starts too; a later
+    # migration may replace only some of them), then the head's own.
+    before = trigger_functions(migration("assistant_0023").POSTGRESQL)
+    head = before + trigger_functions(migration(args.head).POSTGRESQL)
+    functions = {
+        "0020": trigger_functions(migration("assistant_0020").POSTGRESQL),
+        "0023": before,
+        "head": head,
+    }
     engine = create_async_engine(async_url(url))
     spent: Figures = {}
     held: dict[int, str] = {}
@@ -199,10 +223,14 @@ async def measure(url: str, args: argparse.Namespace) -> tuple[Figures, dict[int
                 words, offset + args.pairs * WORDS_PER_MESSAGE, args.pairs, WORDS_APPENDED
             )
             for _ in range(args.rounds):
-                for name in modes:
+                for name in MODES:
                     await mode(connection, name, functions)
-                    await writes(connection, backend, chat_id, said[:1], more[:1])  # warm up
-                    cpu, wall, wal = await writes(connection, backend, chat_id, said, more)
+                    drained = name == "drained"
+                    # the first warms up
+                    await writes(connection, backend, chat_id, said[:1], more[:1], drained=drained)
+                    cpu, wall, wal = await writes(
+                        connection, backend, chat_id, said, more, drained=drained
+                    )
                     total = spent.get((length, name), (0.0, 0.0, 0.0))
                     spent[(length, name)] = (total[0] + cpu, total[1] + wall, total[2] + wal)
             starts, size = (await connection.execute(HELD, {"chat": chat_id})).one()
@@ -226,7 +254,9 @@ async def main() -> None:
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
-        "--head", default="assistant_0023", help="the migration whose trigger functions are `head`"
+        "--head",
+        default="assistant_0026",
+        help="the migration whose trigger functions are `head` (over assistant_0023's)",
     )
     args = parser.parse_args()
     if not args.postgres:
@@ -242,16 +272,16 @@ async def main() -> None:
         f"\n{started}; 1-minute load average {load:.1f} at start, {os.getloadavg()[0]:.1f} at end; "
         f"{args.pairs} x {args.rounds} saves + appends per cell; `head` is {args.head}"
     )
+    names = " | ".join(MODES)
     print(
-        "| history (messages) | chat's starts | DB CPU ms: off | 0020 | head "
-        "| wall ms: off | 0020 | head | WAL kB: off | 0020 | head |"
+        f"| history (messages) | chat's starts | DB CPU ms: {names} "
+        f"| wall ms: {names} | WAL kB: {names} |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    modes = ("off", "0020", "head")
+    print("| ---: | ---: |" + " ---: |" * 3 * len(MODES))
     for length in args.lengths:
-        cells = [f"{figures[(length, name)][0]:.2f}" for name in modes]
-        cells += [f"{figures[(length, name)][1]:.1f}" for name in modes]
-        cells += [f"{figures[(length, name)][2]:.1f}" for name in modes]
+        cells = [f"{figures[(length, name)][0]:.2f}" for name in MODES]
+        cells += [f"{figures[(length, name)][1]:.1f}" for name in MODES]
+        cells += [f"{figures[(length, name)][2]:.1f}" for name in MODES]
         print(f"| {length:,} | {held[length]} | " + " | ".join(cells) + " |")
 
 

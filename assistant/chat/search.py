@@ -13,14 +13,18 @@ one message, the messages holding them all. The built-in Chats toolkit searches 
 On PostgreSQL the chat list's one-word search (`listing`; a word of at most `PREFIX_CHARS`
 characters) also knows its total without counting:
 migration assistant_0023 keeps each chat's word starts and, per user, how many chats hold each
-start. When the matches are dense enough a page walks the list's order index testing chat by
-chat (a word in most chats fills a page in about `limit` tests), else it reads the matches
-through the chat words as above; either way the same chats, in the same order, and the same
-total.
+start. A message's starts wait in a pending table until merged (assistant_0026): by
+`drain_forever` in the background, and by the list itself for the user's chats before it reads
+the counts, so its totals and pages are exact. When the matches are dense enough a page walks
+the list's order index testing chat by chat (a word in most chats fills a page in about `limit`
+tests), else it reads the matches through the chat words as above; either way the same chats,
+in the same order, and the same total.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,12 +43,14 @@ from sqlalchemy import (
     union,
 )
 from sqlalchemy import column as sql_column
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from assistant.models import Chat, ChatTag, Message
 from core import fulltext
 from core.fulltext import FullTextIndex
 from core.listing import PageRequest
+
+log = logging.getLogger(__name__)
 
 CHATS = FullTextIndex("assistant_chat", ("title",))
 MESSAGES = FullTextIndex("assistant_message", ("content",))
@@ -67,6 +73,36 @@ _COUNTED = text(
     "(SELECT coalesce(sum(chats), 0) FROM assistant_chat_prefix_counts "
     " WHERE user_id = :user_id AND prefix = '')"
 ).bindparams(bindparam("archived", expanding=True))
+
+
+# PostgreSQL: the messages' word starts waiting to be merged into their chats' starts and the
+# counts (migration assistant_0026), of one user's chats (all users': NULL), at most `most`
+# chats (all: NULL), merged in a transaction of their own.
+_DRAIN = text("SELECT assistant_chat_prefixes_drain(:user_id, :most)")
+# The background drain: chats a transaction, and the pause when nothing was left.
+DRAIN_CHATS = 200
+DRAIN_SECONDS = 2.0
+
+
+async def drain(engine: AsyncEngine, *, user_id: str | None, most: int | None = None) -> int:
+    """PostgreSQL: merge the pending word starts of `user_id`'s chats (everyone's when None),
+    of at most `most` chats, into the chats' starts and the counts, and commit; how many chats."""
+    async with engine.connect() as connection:
+        drained = await connection.scalar(_DRAIN, {"user_id": user_id, "most": most})
+        await connection.commit()
+    return int(drained or 0)
+
+
+async def drain_forever(engine: AsyncEngine) -> None:
+    """PostgreSQL: merge everyone's pending word starts, DRAIN_CHATS chats a transaction, then
+    wait DRAIN_SECONDS when none are left, forever; so the chat list rarely has any to merge."""
+    while True:
+        try:
+            while await drain(engine, user_id=None, most=DRAIN_CHATS) == DRAIN_CHATS:
+                pass
+        except Exception:
+            log.exception("merging pending chat word starts failed")
+        await asyncio.sleep(DRAIN_SECONDS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,6 +152,10 @@ async def listing(
         return Listing(query)
     word = terms.words[0]
     archived = [False, True] if filters.archived is None else [filters.archived]
+    if isinstance(session.bind, AsyncEngine):  # the user's messages written since, counted
+        await drain(session.bind, user_id=user_id)
+    else:  # merged in this transaction only: still exact
+        await session.execute(_DRAIN, {"user_id": user_id, "most": None})
     row = (
         await session.execute(
             _COUNTED,

@@ -2,9 +2,10 @@
 
 Migration assistant_0023 keeps each chat's word starts and, per user, how many chats hold each;
 the list takes its total from there and, for dense matches, walks its order testing chat by
-chat. These check that the counts equal what the chats hold after concurrent writes of every
-kind, and that pages and totals are those of the search through the chat words. On SQLite (no
-such tables) they are skipped.
+chat. A message's starts wait in a pending table until drained (assistant_0026: in the
+background, and by the list before it reads). These check that the counts equal what the chats
+hold after concurrent writes of every kind and drains, and that pages and totals are those of
+the search through the chat words. On SQLite (no such tables) they are skipped.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from sqlalchemy import delete, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant.chat.search import ChatFilter, chats_query, listing
+from assistant.chat.search import ChatFilter, chats_query, drain, listing
 from assistant.models import Chat, Message
 from core.listing import PageRequest
 from tests.api.billing_builders import seated_member
@@ -102,8 +103,10 @@ async def test_counts_stay_exact_under_concurrent_writes_renames_archives_and_de
                 await session.execute(update(Chat).where(Chat.id == chat).values(**changes))
             await session.commit()
 
-    for round_ in range(12):
-        await asyncio.gather(*(write(round_ * 10 + n) for n in range(6)))
+    engine = harness.services.engine
+    for round_ in range(12):  # drains of one user's chats, or everyone's, among the writes
+        drains = [drain(engine, user_id=owners[round_ % 2]), drain(engine, user_id=None, most=2)]
+        await asyncio.gather(*(write(round_ * 10 + n) for n in range(6)), *drains)
         if round_ == 8:  # a chat deleted while others are written
             doomed = chats.pop(0)
             async with sessions() as session:
@@ -113,6 +116,7 @@ async def test_counts_stay_exact_under_concurrent_writes_renames_archives_and_de
                 )
                 await session.commit()
 
+    await drain(engine, user_id=None)
     async with sessions() as session:
         truth = {tuple(row[:3]): row[3] for row in await session.execute(text(TRUTH))}
         kept = {tuple(row[:3]): row[3] for row in await session.execute(text(KEPT))}
@@ -205,6 +209,7 @@ async def test_long_words_are_saved_counted_to_32_characters_and_found_whole(
                 update(Message).where(Message.id == message.id).values(content=appended)
             )
             await session.commit()
+    await drain(harness.services.engine, user_id=member.id)
     async with sessions() as session:
         truth = {tuple(row[:3]): row[3] for row in await session.execute(text(TRUTH))}
         kept = {tuple(row[:3]): row[3] for row in await session.execute(text(KEPT))}
@@ -230,3 +235,48 @@ async def searched(harness: AppHarness, user_id: str, q: str) -> list[str]:
     async with harness.services.sessions() as session:
         rows = await session.scalars(query.order_by(Chat.updated_at.desc()))
         return [chat.id for chat in rows]
+
+
+async def test_the_list_counts_what_is_pending_and_a_rolled_back_write_leaves_nothing(
+    harness: AppHarness,
+) -> None:
+    sessions = await _postgres_sessions(harness)
+    member = await seated_member(harness, "member-pending")
+    chats = [await harness.chat(member, title="plain") for _ in range(3)]
+    async with sessions() as session:
+        answer = Message(chat_id=chats[0], role="assistant", content="kalo mi")
+        session.add(answer)
+        session.add(Message(chat_id=chats[1], role="user", content="ruta"))
+        await session.commit()
+    # An answer's checkpoints: words grown at the join ("mine", "rutavo"), and none gained.
+    for more in ("ne", " kalo", " ruta", "vo", " mi kalo"):
+        async with sessions() as session:
+            appended = Message.content + more
+            await session.execute(
+                update(Message).where(Message.id == answer.id).values(content=appended)
+            )
+            await session.commit()
+    async with sessions() as session:  # rolled back: nothing of it pending
+        session.add(Message(chat_id=chats[2], role="user", content="zozoka"))
+        await session.flush()
+        await session.rollback()
+
+    for q, expected in (("min", 1), ("rutav", 1), ("rut", 2), ("zozo", 0), ("pla", 3)):
+        response = await harness.client.get("/api/chats", params={"q": q}, headers=member.headers)
+        assert response.status_code == 200, response.text
+        every = await searched(harness, member.id, q)
+        assert response.json()["total"] == len(every) == expected, q
+    async with sessions() as session:
+        truth = {tuple(row[:3]): row[3] for row in await session.execute(text(TRUTH))}
+        kept = {tuple(row[:3]): row[3] for row in await session.execute(text(KEPT))}
+        left = await session.scalar(
+            text(
+                "SELECT count(*) FROM assistant_chat_prefix_pending p "
+                "JOIN assistant_chat c ON c.id = p.chat_id WHERE c.user_id = :user"
+            ),
+            {"user": member.id},
+        )
+    assert left == 0
+    assert {k: v for k, v in kept.items() if k[0] == member.id} == {
+        k: v for k, v in truth.items() if k[0] == member.id
+    }
