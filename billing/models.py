@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnElement
 
 from core import clock
 from core.database import Base, IdMixin, TimestampMixin
@@ -93,8 +94,8 @@ class BudgetCounter(IdMixin, Base):
 # A reservation still holding its worst case. Inlined, never a bound parameter, in the queries
 # that use the partial indexes below: only a literal lets the planner (SQLite's, and
 # PostgreSQL's for a prepared statement's generic plan) match their predicate.
-OPEN = literal_column("'open'")
-OPEN_ONLY = {"postgresql_where": text("state = 'open'"), "sqlite_where": text("state = 'open'")}
+OPEN: ColumnElement[str] = literal_column("'open'", String)
+_OPEN_ONLY = text("state = 'open'")
 
 
 class Reservation(IdMixin, Base):
@@ -106,9 +107,24 @@ class Reservation(IdMixin, Base):
     # new row version (state no longer open) goes into the primary key alone, not three more
     # indexes, and the indexes stay as small as the calls in flight (billing_0003).
     __table_args__ = (
-        Index("ix_billing_reservation_open_lease", "lease_expires_at", **OPEN_ONLY),
-        Index("ix_billing_reservation_open_user", "user_id", **OPEN_ONLY),
-        Index("ix_billing_reservation_open_process", "process_id", **OPEN_ONLY),
+        Index(
+            "ix_billing_reservation_open_lease",
+            "lease_expires_at",
+            postgresql_where=_OPEN_ONLY,
+            sqlite_where=_OPEN_ONLY,
+        ),
+        Index(
+            "ix_billing_reservation_open_user",
+            "user_id",
+            postgresql_where=_OPEN_ONLY,
+            sqlite_where=_OPEN_ONLY,
+        ),
+        Index(
+            "ix_billing_reservation_open_process",
+            "process_id",
+            postgresql_where=_OPEN_ONLY,
+            sqlite_where=_OPEN_ONLY,
+        ),
     )
 
     user_id: Mapped[str] = mapped_column(String(26))
