@@ -17,10 +17,14 @@ bench/scaling_client.py) and prints:
 With `--budgets` a global and a team budget (the Everyone team) apply to every call: the rows
 every admission and settlement update. `--chat N` ends with N chat turns on one worker and prints
 the rows a turn writes.
+`--statements` loads pg_stat_statements into the private cluster and prints each statement's
+execution and planning time, WAL and buffers a call in the window (bench/scaling_statements.py);
+bench/scaling_db.py measures PostgreSQL's CPU for a stream's statements alone, by schema.
 
     .venv/bin/python bench/scaling.py [--database-url postgresql://...] [--workers 1 2]
         [--concurrency 768] [--seconds 20] [--chunks 20] [--chunk-delay-ms 25] [--budgets]
-        [--rounds 2] [--chat 40] [--client auto|wrk|python] [--sample-ms 100]
+        [--rounds 2] [--chat 40] [--client auto|wrk|python] [--sample-ms 250]
+        [--statements]
 
 Without --database-url it starts a private cluster with .ci/postgres.sh and stops it after.
 wrk: `apt-get install -y wrk` (Debian); without it the Python client is used. 768 connections by
@@ -58,6 +62,8 @@ from bench.scaling_cpu import (  # noqa: E402
     snapshot,
 )
 from bench.scaling_report import report  # noqa: E402
+from bench.scaling_statements import preload, reset  # noqa: E402
+from bench.scaling_statements import report as statements_report  # noqa: E402
 
 TUPLES = """SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables"""
 # A /v1 call writes one ledger entry when it is settled, at its stream's end.
@@ -215,9 +221,11 @@ async def measure(
 
     await asyncio.sleep(2.0)
     before_tuples = await tuples(url)
+    counting = args.statements and await reset(url)
     t0, n0, cpu0, db0 = await point()
     await asyncio.sleep(args.seconds)
     t1, n1, cpu1, db1 = await point()
+    statements = await statements_report(url, n1 - n0) if counting else ""
     after_tuples = await tuples(url)
     errors, p50 = await running.finish()
     sampler.stop()
@@ -237,6 +245,7 @@ async def measure(
         "sampler": sampler,
         "tuples": before_tuples,
         "tuples_after": after_tuples,
+        "statements": statements,
     }
 
 
@@ -310,6 +319,8 @@ async def bench(args: argparse.Namespace, server: str) -> None:
                     f" (load average {os.getloadavg()[0]:.1f})",
                     flush=True,
                 )
+                if result["statements"]:
+                    print(result["statements"], flush=True)
                 results.append(result)
     report(results, (load_start, os.getloadavg()[0]))
 
@@ -336,12 +347,20 @@ def main() -> None:
     parser.add_argument(
         "--sample-ms",
         type=float,
-        default=100,
-        help="sample pg_stat_activity/pg_locks this often (0: never; 20 was the first runs')",
+        default=250,
+        help="sample pg_stat_activity/pg_locks this often, one statement a sample (0: never; 100"
+        " until 2026-12-05 21:50, three statements; 20 in the first runs)",
+    )
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="print each statement's cost (pg_stat_statements; loaded into the private cluster)",
     )
     args = parser.parse_args()
     args.client = choose(args.client)
     with postgres_server(args.database_url) as server:
+        if args.statements and not args.database_url:
+            preload(server)
         asyncio.run(bench(args, server))
 
 
