@@ -3,9 +3,16 @@
 Each kind of object is searched with the visibility rule its own list uses (a user's chats and
 their messages; assistants they may use; library files of theirs and their teams'; toolkits and
 jobs they may see), ranked by the engine (bm25 on SQLite, ts_rank on PostgreSQL), and the hits
-of all kinds are merged by score. Library file content is not in SQL: the chunks are in the
-vector index with a BM25 sparse vector, so content hits come from a keyword-only (sparse) search
-there, when the caller has an indexed file and the index can be reached.
+of all kinds are merged by score (within a kind equal scores by id, newest first; across kinds
+in the order of `HIT_TYPES`), so a search gives the same list each time. A word in many rows is
+ranked among its newest matches only (1,000 on SQLite, 200 on PostgreSQL:
+`core.fulltext.FullTextIndex.ranked`); PostgreSQL takes a user's chats and messages in the chat
+list's order (`NEWEST`), so for a word in most of them it walks that list and reads about 200
+messages however many chats the user has.
+
+Library file content is not in SQL: the chunks are in the vector index with a BM25 sparse
+vector, so content hits come from a keyword-only (sparse) search there, when the caller has an
+indexed file and the index can be reached.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.assistants.sharing import Viewer, usable_clause
@@ -36,6 +43,17 @@ ASSISTANTS = FullTextIndex("assistant_assistant", ("name", "description"), (4.0,
 FILES = FullTextIndex("knowledge_file", ("name",))
 TOOLKITS = FullTextIndex("toolkits_toolkit", ("name", "description"), (4.0, 1.0))
 JOBS = FullTextIndex("knowledge_job", ("name",))
+# Which matching chats and messages PostgreSQL ranks when more than its
+# `core.fulltext.CANDIDATES` (200) match: the first in the chat list's order (pinned chats
+# first, then by latest activity; a chat's messages newest first), an order the list's index
+# walks (migration assistant_0019). The other kinds rank their newest by id.
+_CHAT_ORDER: tuple[ColumnElement[Any], ...] = tuple(
+    column.expression for column in (Chat.pinned, Chat.updated_at, Chat.id)
+)
+NEWEST: dict[HitType, tuple[ColumnElement[Any], ...]] = {
+    "chat": _CHAT_ORDER,
+    "message": (*_CHAT_ORDER, Message.created_at.expression, Message.id.expression),
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,15 +120,21 @@ async def search(
     for kind in HIT_TYPES:
         if kind not in types:
             continue
-        stmt, index = _query(kind, searcher)
-        rows = await session.execute(index.ranked(stmt, dialect, terms).limit(limit))
+        rows = await session.execute(statement(kind, searcher, dialect, terms, limit))
         hits += [_hit(kind, tuple(row), terms) for row in rows]
     if "file" in types and content is not None:
         hits = _with_content(
             hits, await _content_hits(session, searcher, text, limit, content), terms
         )
-    hits.sort(key=lambda hit: hit.score, reverse=True)
+    hits.sort(key=lambda hit: -hit.score)  # stable: equal scores keep their kinds' order
     return hits[:limit]
+
+
+def statement(kind: HitType, searcher: Searcher, dialect: str, terms: Terms, limit: int) -> Rows:
+    """A kind's best `limit` hits for the searcher, best first (`FullTextIndex.ranked`: id,
+    title, texts..., score; a message's chat id before the score)."""
+    stmt, index = _query(kind, searcher)
+    return index.ranked(stmt, dialect, terms, limit=limit, newest=NEWEST.get(kind, ()))
 
 
 def _query(kind: HitType, searcher: Searcher) -> tuple[Rows, FullTextIndex]:
