@@ -173,6 +173,46 @@ async def explain(url: str, user_id: str, word: str) -> str:
     return "; ".join(shown)
 
 
+async def explain_search(url: str, user_id: str, word: str) -> str:
+    """PostgreSQL: each kind of `/api/search`'s statement for a word (20 hits), as the route runs
+    it: execution ms and shared buffers touched, and for messages the rows its plan read."""
+    from assistant import search_everywhere
+    from core import fulltext
+    from core.models import User
+
+    terms = fulltext.parse(word)
+    assert terms is not None
+    shown = []
+    engine = create_async_engine(async_url(url))
+    async with engine.connect() as connection:
+        user = (await connection.execute(select(User).where(User.id == user_id))).one()
+        searcher = search_everywhere.Searcher(user=User(**user._asdict()), team_ids=())
+        for kind in search_everywhere.HIT_TYPES:
+            query = search_everywhere.statement(kind, searcher, "postgresql", terms, 20)
+            sql = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+            found = await connection.exec_driver_sql(
+                f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}"
+            )
+            raw = found.scalar()
+            plan: list[dict[str, Any]] = (
+                json.loads(raw) if isinstance(raw, str) else list(raw or [])
+            )
+            top = plan[0]["Plan"]
+            touched = top["Shared Hit Blocks"] + top["Shared Read Blocks"]
+            shown.append(f"{kind} {plan[0]['Execution Time']:.2f} ms / {touched:,} buffers")
+    await engine.dispose()
+    return "; ".join(shown)
+
+
+async def explain_all(url: str, user_id: str, words: list[str]) -> None:
+    """`--explain`: the chat list's plans for the commonest word and a middling one, and
+    `/api/search`'s for those, a rarer one and a prefix."""
+    for word in (words[0], words[30]):
+        print(f"  EXPLAIN chat list ?q={word}: {await explain(url, user_id, word)}")
+    for word in (words[0], words[30], words[300], words[1000][:5]):
+        print(f"  EXPLAIN /api/search?q={word}: {await explain_search(url, user_id, word)}")
+
+
 async def message_writes(
     url: str, user_id: str, words: list[str], rng: random.Random, *, chat_words: bool
 ) -> tuple[float, float, float]:
@@ -345,8 +385,7 @@ async def run(
                 )
                 results.append((database, size, result, db_cpu))
             if db_pid and args.explain:
-                for word in (words[0], words[30]):
-                    print(f"  EXPLAIN chat list ?q={word}: {await explain(db_url, user_id, word)}")
+                await explain_all(db_url, user_id, words)
             if db_pid and args.writes:
                 for chat_words in (False, True):
                     db_cpu, wall, drained = await message_writes(
@@ -374,7 +413,8 @@ async def main() -> None:
     parser.add_argument(
         "--explain",
         action="store_true",
-        help="PostgreSQL: the chat list ?q= page's and count's plans (buffers, ms) for two words",
+        help="PostgreSQL: the chat list ?q= page's and count's plans (buffers, ms) for two words, "
+        "and each kind of /api/search's for four",
     )
     parser.add_argument(
         "--writes",
