@@ -8,14 +8,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.migrate import upgrade_database
 from core import clock
 from core.database import async_url, create_engine, sessionmaker
-from tests.billing.builders import SimulatedClock
-from tests.postgres import empty_database, postgres_url
+from tests.billing.builders import SimulatedClock, empty_but_the_epoch
+from tests.postgres import postgres_url
 
 __all__ = ["postgres_url"]
 
@@ -62,9 +61,7 @@ async def factory(database_url: str) -> AsyncIterator[Factory]:
     engine = create_engine(async_url(database_url))
     made = sessionmaker(engine)
     if engine.dialect.name == "postgresql":
-        await empty_database(made)
-        async with engine.begin() as connection:  # the migration's row, as every deployment has
-            await connection.execute(text("INSERT INTO core_auth_epoch (id, epoch) VALUES (1, 0)"))
+        await empty_but_the_epoch(made)
     try:
         yield made
     finally:
