@@ -21,11 +21,14 @@ from core.database import write_transaction
 from tests.billing.builders import (
     Factory,
     SimulatedClock,
+    budgeted_caller,
     counters_of,
     fake_model,
+    keep_terms,
     make_budget,
     make_team,
     make_user,
+    one_statement_results,
     seated_caller,
     unpriced_model,
 )
@@ -36,14 +39,22 @@ MODEL = fake_model()
 WORST_CASE = 10_000  # 100 prompt tokens at $10/M plus 300 output tokens at $30/M, in micro-dollars
 
 
+@pytest.mark.parametrize(
+    ("kept", "rounds"),
+    [pytest.param(False, 20, id="ordinary path"), pytest.param(True, 5, id="one statement")],
+)
 async def test_fifty_parallel_admissions_admit_exactly_ten_under_a_ten_cent_budget(
-    factory: Factory,
+    factory: Factory, monkeypatch: pytest.MonkeyPatch, kept: bool, rounds: int
 ) -> None:
-    for _ in range(20):
-        caller = await seated_caller(factory)
-        budget = await make_budget(
-            factory, scope="user", scope_id=caller.user_id, limit_micros=100_000, period="month"
-        )
+    """A new caller's racing calls all take the ordinary path (nothing is kept for them yet);
+    once their terms are kept and the period's counter is made, each is one statement on
+    PostgreSQL (`billing.one_trip`), and those it refuses go on to the ordinary path, which
+    refuses them too."""
+    in_one_statement = one_statement_results(monkeypatch, "reserve_held")
+    for _ in range(rounds):
+        caller, budget = await budgeted_caller(factory, limit_micros=100_000, period="month")
+        if kept:
+            await keep_terms(factory, caller, MODEL)
 
         async def one(caller: Caller = caller) -> str | None:
             try:
@@ -78,17 +89,18 @@ async def test_fifty_parallel_admissions_admit_exactly_ten_under_a_ten_cent_budg
         )
         (counter,) = await counters_of(factory, budget.id)
         assert (counter.spent_micros, counter.reserved_micros) == (100_000, 0)
+    if factory.kw["bind"].dialect.name == "postgresql":
+        admitted_in_one = [held for held in in_one_statement if held is not None]
+        assert len(admitted_in_one) == (10 * rounds if kept else 0)
 
 
 async def test_refusal_names_the_budget_and_when_it_resets(
     factory: Factory, sim_clock: SimulatedClock
 ) -> None:
-    caller = await seated_caller(factory)
-    budget = await make_budget(
+    caller, budget = await budgeted_caller(
         factory,
         name="Monthly cap",
         scope="team",
-        scope_id=caller.team_ids[0],
         limit_micros=15_000,
         period="month",
     )
@@ -123,10 +135,7 @@ async def test_refusal_names_the_budget_and_when_it_resets(
 async def test_every_applicable_budget_is_enforced_and_a_refusal_holds_nothing(
     factory: Factory,
 ) -> None:
-    caller = await seated_caller(factory)
-    roomy = await make_budget(
-        factory, scope="user", scope_id=caller.user_id, limit_micros=1_000_000
-    )
+    caller, roomy = await budgeted_caller(factory, limit_micros=1_000_000)
     await make_budget(factory, name="tokens", scope="global", limit_tokens=500, period="day")
     await admit(
         factory, caller=caller, model=MODEL, prompt_tokens=100, max_output_tokens=300, source="chat"

@@ -14,7 +14,13 @@ from billing.admission import admit
 from billing.errors import BudgetNotFound, InvalidBudget
 from billing.schemas import BudgetCreate, BudgetRead, BudgetUpdate, UsageAlertRead
 from core.database import write_transaction
-from tests.billing.builders import Factory, SimulatedClock, fake_model, make_budget, seated_caller
+from tests.billing.builders import (
+    Factory,
+    SimulatedClock,
+    budgeted_caller,
+    fake_model,
+    make_budget,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -24,11 +30,8 @@ MODEL = fake_model()
 async def test_a_budget_view_shows_the_current_period_and_when_it_resets(
     factory: Factory, sim_clock: SimulatedClock
 ) -> None:
-    caller = await seated_caller(factory)
-    budget = await make_budget(
+    caller, budget = await budgeted_caller(
         factory,
-        scope="user",
-        scope_id=caller.user_id,
         limit_micros=50_000,
         limit_tokens=10_000,
         period="week",
@@ -130,12 +133,9 @@ async def webhook() -> AsyncIterator[_Webhook]:
 async def test_a_soft_budget_alerts_once_per_threshold_and_period_without_refusing(
     factory: Factory, sim_clock: SimulatedClock, webhook: _Webhook
 ) -> None:
-    caller = await seated_caller(factory)
-    budget = await make_budget(
+    caller, budget = await budgeted_caller(
         factory,
         name="soft",
-        scope="user",
-        scope_id=caller.user_id,
         limit_micros=20_000,
         period="day",
         hard=False,
@@ -175,10 +175,7 @@ async def test_a_soft_budget_alerts_once_per_threshold_and_period_without_refusi
 async def test_an_unreachable_webhook_leaves_alerts_pending(
     factory: Factory, sim_clock: SimulatedClock
 ) -> None:
-    caller = await seated_caller(factory)
-    await make_budget(
-        factory, scope="user", scope_id=caller.user_id, limit_micros=1_000, hard=False
-    )
+    caller, _ = await budgeted_caller(factory, limit_micros=1_000, hard=False)
     r = await admit(
         factory, caller=caller, model=MODEL, prompt_tokens=100, max_output_tokens=0, source="chat"
     )

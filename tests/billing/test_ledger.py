@@ -17,9 +17,9 @@ from billing.models import Budget, LedgerEntry
 from tests.billing.builders import (
     Factory,
     SimulatedClock,
+    budgeted_caller,
     counters_of,
     fake_model,
-    make_budget,
     seated_caller,
 )
 
@@ -90,10 +90,7 @@ async def test_a_cancelled_request_is_billed_at_least_what_was_delivered(factory
 async def test_a_crashed_requests_lease_expires_and_its_reservation_is_released(
     factory: Factory, sim_clock: SimulatedClock
 ) -> None:
-    caller = await seated_caller(factory)
-    budget = await make_budget(
-        factory, scope="user", scope_id=caller.user_id, limit_micros=WORST_CASE
-    )
+    caller, budget = await budgeted_caller(factory, limit_micros=WORST_CASE)
     crashed = await admit(
         factory,
         caller=caller,
@@ -128,8 +125,9 @@ async def test_a_crashed_requests_lease_expires_and_its_reservation_is_released(
 
 
 async def test_the_callers_record_commits_with_the_bill_or_not_at_all(factory: Factory) -> None:
-    caller = await seated_caller(factory)
-    budget = await make_budget(factory, scope="global", limit_micros=1_000_000, period="month")
+    caller, budget = await budgeted_caller(
+        factory, scope="global", limit_micros=1_000_000, period="month"
+    )
     r = await admit(
         factory, caller=caller, model=MODEL, prompt_tokens=100, max_output_tokens=300, source="v1"
     )
@@ -177,8 +175,9 @@ async def test_the_callers_record_commits_with_the_bill_or_not_at_all(factory: F
 
 
 async def test_the_holds_of_a_dead_process_are_released_at_once(factory: Factory) -> None:
-    caller = await seated_caller(factory)
-    budget = await make_budget(factory, scope="global", limit_micros=1_000_000, period="month")
+    caller, budget = await budgeted_caller(
+        factory, scope="global", limit_micros=1_000_000, period="month"
+    )
     dead, alive = [
         await admit(
             factory,

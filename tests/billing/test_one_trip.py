@@ -9,17 +9,20 @@ import asyncio
 import pytest
 from sqlalchemy import func, select
 
-from billing import alerts, ledger, one_trip
-from billing.admission import Caller, admit
+from billing import alerts, ledger
+from billing.admission import Caller, admit, renew_lease
 from billing.errors import BudgetExceeded, RateLimitExceeded
 from billing.models import LedgerEntry, RateEvent, Reservation
 from billing.ratelimits import RateLimits
 from tests.billing.builders import (
     Factory,
     SimulatedClock,
+    budgeted_caller,
     counters_of,
     fake_model,
+    keep_terms,
     make_budget,
+    one_statement_results,
     seated_caller,
 )
 
@@ -103,30 +106,10 @@ async def _admit_or_refused(factory: Factory, caller: Caller) -> Reservation | N
 async def test_parallel_admissions_under_two_budgets_admit_exactly_those_with_room(
     factory: Factory, sim_clock: SimulatedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    caller = await seated_caller(factory)
+    caller, tight = await budgeted_caller(factory, scope="team", limit_micros=10 * WORST_CASE)
     roomy = await make_budget(factory, scope="global", limit_micros=10**9)
-    tight = await make_budget(
-        factory, scope="team", scope_id=caller.team_ids[0], limit_micros=10 * WORST_CASE
-    )
-    warm = await _admit(factory, caller)  # the caller's terms are kept, the counters made
-    await ledger.settle(
-        factory,
-        reservation_id=warm.id,
-        outcome="completed",
-        prompt_tokens=0,
-        completion_tokens=0,
-        estimated=False,
-        admitted=warm,
-    )
-    in_one_statement: list[object] = []
-    reserve_held = one_trip.reserve_held
-
-    async def counted(*args: object, **kwargs: object) -> list[str] | None:
-        held = await reserve_held(*args, **kwargs)  # type: ignore[arg-type]
-        in_one_statement.append(held)
-        return held
-
-    monkeypatch.setattr(one_trip, "reserve_held", counted)
+    await keep_terms(factory, caller, MODEL)  # the counters made too
+    in_one_statement = one_statement_results(monkeypatch, "reserve_held")
     results = await asyncio.gather(*(_admit_or_refused(factory, caller) for _ in range(50)))
     admitted = [r for r in results if r is not None]
     assert len(admitted) == 10
@@ -146,11 +129,8 @@ async def test_parallel_admissions_under_two_budgets_admit_exactly_those_with_ro
 async def test_settled_calls_store_each_threshold_crossing_once(
     factory: Factory, sim_clock: SimulatedClock
 ) -> None:
-    caller = await seated_caller(factory)
-    budget = await make_budget(
+    caller, budget = await budgeted_caller(
         factory,
-        scope="user",
-        scope_id=caller.user_id,
         limit_micros=2 * COST,
         period="day",
         hard=False,
@@ -168,10 +148,7 @@ async def test_settled_calls_store_each_threshold_crossing_once(
 async def test_a_period_whose_counter_is_not_made_yet_holds_room_in_it(
     factory: Factory, sim_clock: SimulatedClock
 ) -> None:
-    caller = await seated_caller(factory)
-    budget = await make_budget(
-        factory, scope="user", scope_id=caller.user_id, limit_micros=10**6, period="day"
-    )
+    caller, budget = await budgeted_caller(factory, limit_micros=10**6, period="day")
     first = await _admit(factory, caller)
     sim_clock.advance(24 * 3600)
     second = await _admit(factory, caller)
@@ -199,15 +176,7 @@ async def test_parallel_admissions_under_a_rate_limit_admit_exactly_the_limit(
     await _admit(factory, caller, seven)  # the terms kept, the bucket made
     await _admit(factory, caller, seven)
     sim_clock.advance(61)  # their events expire
-    in_one_statement: list[object] = []
-    reserve_rated = one_trip.reserve_rated
-
-    async def counted(*args: object, **kwargs: object) -> object:
-        rated = await reserve_rated(*args, **kwargs)  # type: ignore[arg-type]
-        in_one_statement.append(rated)
-        return rated
-
-    monkeypatch.setattr(one_trip, "reserve_rated", counted)
+    in_one_statement = one_statement_results(monkeypatch, "reserve_rated")
     results = await asyncio.gather(*(_admit_or_limited(factory, caller, seven) for _ in range(40)))
     assert sum(results) == 7
     assert not await _admit_or_limited(factory, caller, seven)  # alone, on a fresh snapshot
@@ -218,3 +187,84 @@ async def test_parallel_admissions_under_a_rate_limit_admit_exactly_the_limit(
     if factory.kw["bind"].dialect.name == "postgresql":
         admitted_in_one = [rated for rated in in_one_statement if rated is not None]
         assert len(in_one_statement) == 41 and admitted_in_one, len(admitted_in_one)
+
+
+async def _admit_or_turned_away(
+    factory: Factory, caller: Caller, limits: RateLimits
+) -> Reservation | None:
+    try:
+        return await _admit(factory, caller, limits)
+    except (BudgetExceeded, RateLimitExceeded):
+        return None
+
+
+@pytest.mark.parametrize(
+    ("per_minute", "room"),
+    [pytest.param(7, 4, id="budget tighter"), pytest.param(4, 7, id="limit tighter")],
+)
+async def test_parallel_admissions_under_a_rate_limit_and_a_budget_admit_the_tighter_of_the_two(
+    factory: Factory,
+    sim_clock: SimulatedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    per_minute: int,
+    room: int,
+) -> None:
+    caller, budget = await budgeted_caller(factory, limit_micros=room * WORST_CASE, period="day")
+    limits = RateLimits(user_requests_per_minute=per_minute)
+    await keep_terms(factory, caller, MODEL, limits)  # the bucket and the counter made too
+    sim_clock.advance(61)  # its event expires
+    in_one_statement = one_statement_results(monkeypatch, "reserve_rated")
+    results = await asyncio.gather(
+        *(_admit_or_turned_away(factory, caller, limits) for _ in range(40))
+    )
+    admitted = [r for r in results if r is not None]
+    assert len(admitted) == min(per_minute, room)
+    assert (
+        await _admit_or_turned_away(factory, caller, limits) is None
+    )  # alone, on a fresh snapshot
+    if factory.kw["bind"].dialect.name == "postgresql":
+        assert [rated for rated in in_one_statement if rated is not None]
+    await asyncio.gather(*(_settle(factory, r, "completed") for r in admitted))
+    async with factory() as session:
+        events = await session.scalar(select(func.count()).select_from(RateEvent))
+        billed = (
+            await session.execute(
+                select(
+                    func.sum(LedgerEntry.cost_micros),
+                    func.sum(LedgerEntry.prompt_tokens + LedgerEntry.completion_tokens),
+                )
+            )
+        ).one()
+    assert events == len(admitted)  # the refused recorded nothing, the expired one is gone
+    (counter,) = await counters_of(factory, budget.id)
+    assert (counter.spent_micros, counter.spent_tokens) == tuple(billed)
+    assert (counter.spent_micros, counter.reserved_micros, counter.reserved_tokens) == (
+        len(admitted) * COST,
+        0,
+        0,
+    )
+
+
+async def test_a_settlement_racing_the_cancellation_of_the_same_call_bills_it_once(
+    factory: Factory, sim_clock: SimulatedClock
+) -> None:
+    caller, budget = await budgeted_caller(factory, limit_micros=10**6, period="day")
+    admitted = [await _admit(factory, caller) for _ in range(8)]
+    for i, r in enumerate(admitted):
+        await renew_lease(factory, reservation_id=r.id, completion_tokens_so_far=150)
+        completed = _settle(factory, r, "completed")  # one statement on PostgreSQL
+        cancelled = _settle(factory, r, "cancelled")  # the ordinary path, billing the 150
+        first, second = await asyncio.gather(
+            *((completed, cancelled) if i % 2 else (cancelled, completed))
+        )
+        assert first.id == second.id
+    async with factory() as session:
+        entries = list(await session.scalars(select(LedgerEntry)))
+    assert sorted(e.reservation_id for e in entries) == sorted(r.id for r in admitted)
+    costs = {"completed": COST, "cancelled": 1_000 + 150 * 30}
+    assert all(e.cost_micros == costs[e.outcome] for e in entries)
+    (counter,) = await counters_of(factory, budget.id)
+    assert (counter.spent_micros, counter.reserved_micros) == (
+        sum(e.cost_micros for e in entries),
+        0,
+    )

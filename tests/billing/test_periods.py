@@ -13,10 +13,9 @@ from billing.models import Reservation
 from tests.billing.builders import (
     Factory,
     SimulatedClock,
+    budgeted_caller,
     counters_of,
     fake_model,
-    make_budget,
-    seated_caller,
 )
 
 pytestmark = pytest.mark.anyio
@@ -45,10 +44,7 @@ async def _settle_in_full(factory: Factory, reservations: list[Reservation]) -> 
 async def test_requests_straddling_midnight_count_in_their_own_periods(
     factory: Factory, sim_clock: SimulatedClock
 ) -> None:
-    caller = await seated_caller(factory)
-    budget = await make_budget(
-        factory, scope="user", scope_id=caller.user_id, limit_micros=25_000, period="day"
-    )
+    caller, budget = await budgeted_caller(factory, limit_micros=25_000, period="day")
     sim_clock.set(datetime(2026, 3, 4, 23, 59, 30, tzinfo=UTC))
     before = [await _worst_case(factory, caller) for _ in range(2)]
     with pytest.raises(BudgetExceeded) as refused:
