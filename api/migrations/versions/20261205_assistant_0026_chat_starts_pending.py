@@ -116,7 +116,9 @@ MERGE_UNHELD = f"""IF unheld_chats IS NOT NULL THEN
 END IF"""
 
 # The pending rows of `owner`'s chats (everyone's when NULL), of at most `most` chats (all when
-# NULL), their first parts locked in order, merged and deleted. Returns how many chats.
+# NULL), their first parts locked in order, merged and deleted. Returns how many chats. The
+# chats are found from the pending rows (each one's owner looked up by key), never from the
+# owner's chats: the cost follows what is pending, not how many chats the owner has.
 DRAINING = f"""CREATE OR REPLACE FUNCTION {DRAIN}(owner varchar, most integer)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
@@ -126,11 +128,11 @@ DECLARE
     unheld_words text[];
 BEGIN
 SELECT array_agg(l.chat_id) INTO drained FROM (
-    SELECT p.chat_id FROM {ROWS} p
-    WHERE p.lo = '' AND p.chat_id IN (
-        SELECT q.chat_id FROM {PENDING} q WHERE owner IS NULL OR EXISTS (
-            SELECT 1 FROM assistant_chat c WHERE c.id = q.chat_id AND c.user_id = owner))
-    ORDER BY p.chat_id LIMIT most FOR UPDATE OF p
+    SELECT DISTINCT q.chat_id FROM {PENDING} q
+    WHERE owner IS NULL OR (SELECT c.user_id FROM assistant_chat c WHERE c.id = q.chat_id) = owner
+    ORDER BY q.chat_id LIMIT most
+) d CROSS JOIN LATERAL (
+    SELECT p.chat_id FROM {ROWS} p WHERE p.chat_id = d.chat_id AND p.lo = '' FOR UPDATE
 ) l;
 IF drained IS NULL THEN
     RETURN 0;
