@@ -43,6 +43,7 @@ from sqlalchemy import (
     union,
 )
 from sqlalchemy import column as sql_column
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from assistant.models import Chat, ChatTag, Message
@@ -82,15 +83,25 @@ _DRAIN = text("SELECT assistant_chat_prefixes_drain(:user_id, :most)")
 # The background drain: chats a transaction, and the pause when nothing was left.
 DRAIN_CHATS = 200
 DRAIN_SECONDS = 2.0
+DRAIN_TRIES = 3
+DEADLOCK = "40P01"  # PostgreSQL's deadlock_detected
 
 
 async def drain(engine: AsyncEngine, *, user_id: str | None, most: int | None = None) -> int:
     """PostgreSQL: merge the pending word starts of `user_id`'s chats (everyone's when None),
-    of at most `most` chats, into the chats' starts and the counts, and commit; how many chats."""
-    async with engine.connect() as connection:
-        drained = await connection.scalar(_DRAIN, {"user_id": user_id, "most": most})
-        await connection.commit()
-    return int(drained or 0)
+    of at most `most` chats, into the chats' starts and the counts, and commit; how many chats.
+    Sent again when PostgreSQL broke a deadlock with it (a concurrent remake of a chat's starts
+    updates the counts in two statements), DRAIN_TRIES times in all."""
+    for tries in range(1, DRAIN_TRIES + 1):
+        try:
+            async with engine.connect() as connection:
+                drained = await connection.scalar(_DRAIN, {"user_id": user_id, "most": most})
+                await connection.commit()
+                return int(drained or 0)
+        except DBAPIError as error:
+            if tries == DRAIN_TRIES or getattr(error.orig, "sqlstate", None) != DEADLOCK:
+                raise
+    return 0
 
 
 async def drain_forever(engine: AsyncEngine) -> None:
