@@ -5,6 +5,7 @@ otherwise; the same guarantees on both databases."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from sqlalchemy import func, select
@@ -143,6 +144,30 @@ async def test_settled_calls_store_each_threshold_crossing_once(
         stored, total = await alerts.list_alerts(session, budget_id=budget.id)
     assert sorted(a.threshold for a in stored) == [0.5, 1.0]
     assert total == 2
+
+
+async def test_an_alert_lost_after_its_bill_committed_is_stored_by_the_next_settlement(
+    factory: Factory, sim_clock: SimulatedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caller, budget = await budgeted_caller(
+        factory, limit_micros=2 * COST, period="day", hard=False, thresholds=[0.5]
+    )
+    first, second = [await _admit(factory, caller) for _ in range(2)]
+
+    def died(*_: object) -> None:
+        raise ConnectionError("the process died between the bill and its alert")
+
+    on_postgres = factory.kw["bind"].dialect.name == "postgresql"
+    with monkeypatch.context() as dying:  # on PostgreSQL the alert is stored after the bill
+        dying.setattr(ledger, "_record_crossings", died)
+        with pytest.raises(ConnectionError) if on_postgres else contextlib.nullcontext():
+            await _settle(factory, first, "completed")  # reaches 0.5
+    await _settle(factory, second, "completed")  # reaches 1.0
+    async with factory() as session:
+        stored, _ = await alerts.list_alerts(session, budget_id=budget.id)
+    assert sorted(a.threshold for a in stored) == [0.5, 1.0]
+    (counter,) = await counters_of(factory, budget.id)
+    assert (counter.spent_micros, counter.reserved_micros) == (2 * COST, 0)
 
 
 async def test_a_period_whose_counter_is_not_made_yet_holds_room_in_it(
