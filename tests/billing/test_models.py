@@ -5,7 +5,7 @@ a savepoint rolled back takes its move with it; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from billing.models import Seat
 from core.database import write_transaction
@@ -17,9 +17,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def _epoch(factory: Factory) -> int:
-    async with write_transaction(factory) as session:  # tests/postgres.empty_database empties it
-        if await session.scalar(text("SELECT count(*) FROM core_auth_epoch")) == 0:
-            await session.execute(text("INSERT INTO core_auth_epoch (id, epoch) VALUES (1, 0)"))
+    async with factory() as session:
         epoch = await session.scalar(select(AuthEpoch.epoch).where(AuthEpoch.id == 1))
     assert epoch is not None
     return epoch

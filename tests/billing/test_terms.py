@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import text
 
 from billing import budgets, profiles, ratelimits, seats
 from billing.admission import Caller, admit
@@ -29,9 +28,6 @@ WORST_CASE = 10_000  # 100 prompt tokens at $10/M plus 300 output tokens at $30/
 async def other_worker(factory: Factory, database_url: str) -> AsyncIterator[Factory]:
     """A second engine on the same database, as another worker or host has."""
     engine = create_engine(async_url(database_url))
-    async with engine.begin() as connection:  # tests/postgres.empty_database empties it too
-        if await connection.scalar(text("SELECT count(*) FROM core_auth_epoch")) == 0:
-            await connection.execute(text("INSERT INTO core_auth_epoch (id, epoch) VALUES (1, 0)"))
     try:
         yield sessionmaker(engine)
     finally:
