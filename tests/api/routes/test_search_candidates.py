@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, text, update
+from sqlalchemy import insert, text
 
 from assistant import search_everywhere
 from assistant.models import Chat, Message
@@ -54,8 +54,8 @@ async def seeded(app: AppHarness) -> Seeded:
     alone."""
     rival = await app.member("rival")
     start = now() - timedelta(days=30)
-    chats = [await app.chat(app.admin, title=f"Chat {n}") for n in range(CHATS)]
-    theirs = await app.chat(rival, title="Rival")
+    chats = [new_id() for _ in range(CHATS)]
+    theirs = new_id()
     messages: list[list[str]] = []
     rows: list[dict[str, Any]] = []
     for n, chat in enumerate([*chats, theirs]):
@@ -74,11 +74,17 @@ async def seeded(app: AppHarness) -> Seeded:
                 | {"created_at": stamp, "updated_at": stamp}
             )
         messages.append(ids if chat == theirs else ids[:HOLDING])
+    owned = [*((chat, app.admin.id) for chat in chats), (theirs, rival.id)]
     async with write_transaction(app.services.sessions) as session:
+        await session.execute(
+            insert(Chat),
+            [
+                {"id": chat, "user_id": user, "title": f"Chat {n}"}
+                | {"created_at": start, "updated_at": start + timedelta(hours=n, minutes=PER_CHAT)}
+                for n, (chat, user) in enumerate(owned)
+            ],
+        )
         await session.execute(insert(Message), rows)
-        for n, chat in enumerate([*chats, theirs]):
-            active = start + timedelta(hours=n, minutes=PER_CHAT)
-            await session.execute(update(Chat).where(Chat.id == chat).values(updated_at=active))
     return Seeded(chats=chats, messages=messages[:-1], rival=rival, rivals=messages[-1])
 
 
