@@ -26,8 +26,12 @@ CPU a save + append on PostgreSQL against 0.8-1.4 ms with assistant_0020's chat 
 
 Every writer of a chat's words, starts or pending rows, the drain included, first locks the
 chat's first part of starts (assistant_0023), so they take turns, each seeing the rows written
-before it; the drain locks its chats in order. Nothing is pending on upgrade (the triggers of
-assistant_0023 kept everything merged); on downgrade the pending rows are drained first.
+before it; the drain locks its chats in order. The counts' triggers now first take a lock per
+user whose counts they change (in one order), so one transaction at a time changes a user's
+counts: a drain in the background (one statement) could otherwise deadlock with a transaction
+changing them in several (a remake, or chats created one statement each). Nothing is pending
+on upgrade (the triggers of assistant_0023 kept everything merged); on downgrade the pending
+rows are drained first.
 
 Revision ID: assistant_0026
 Revises: assistant_0024
@@ -201,7 +205,30 @@ CHAT_CHANGED = PRIOR.ON_CHAT_UPDATE.replace(
 )
 assert CHAT_CHANGED != PRIOR.ON_CHAT_UPDATE
 
+# The counts' triggers (assistant_0023), each first taking a transaction lock per user whose
+# counts it changes, in one order: a user's counts are changed by one transaction at a time. A
+# transaction changing them in several statements (a remake: the parts deleted, then written;
+# chats created one statement each) had taken count rows in several passes, each in key order
+# but not as a whole, so a concurrent drain (one pass) could deadlock with it.
+COUNTS_KEY = 20260023
+USERS_LOCKED = f"""PERFORM pg_advisory_xact_lock({COUNTS_KEY}, u.k)
+FROM (SELECT DISTINCT hashtext(s.user_id) AS k FROM ({{users}}) s ORDER BY 1) u"""
+
+
+def _counting(name: str, users: str, delta: str) -> str:
+    body = USERS_LOCKED.format(users=users) + ";\n" + PRIOR.COUNTED.format(delta=delta)
+    return DECLARED.format(name=f"{ROWS}_{name}", body=PRIOR.COUNTING.format(counted=body))
+
+
+BOTH_ROWS = "SELECT user_id FROM new_rows UNION ALL SELECT user_id FROM old_rows"
+COUNTERS = [
+    _counting("added", "SELECT user_id FROM new_rows", PRIOR.WHOLE.format(rows="new_rows", n=1)),
+    _counting("changed", BOTH_ROWS, PRIOR.CHANGED),
+    _counting("removed", "SELECT user_id FROM old_rows", PRIOR.WHOLE.format(rows="old_rows", n=-1)),
+]
+
 POSTGRESQL = [
+    *COUNTERS,
     f"CREATE TABLE {PENDING} (chat_id VARCHAR(26) NOT NULL, words tsvector NOT NULL)",
     f"CREATE INDEX ix_{PENDING}_chat_id ON {PENDING} (chat_id)",
     DRAINING,
@@ -215,7 +242,7 @@ POSTGRESQL = [
 def _restored() -> list[str]:
     """assistant_0023's trigger functions that this migration replaces."""
     names = [f"{WORDS}_{verb}()" for verb in ("inserted", "updated", "deleted")]
-    names.append(f"{ROWS}_chat_changed()")
+    names += [f"{ROWS}_{verb}()" for verb in ("chat_changed", "added", "changed", "removed")]
     restored = []
     for statement in PRIOR.POSTGRESQL:
         head = statement.split("\n")[0]
