@@ -72,7 +72,11 @@ _COUNTED = text(
     "(SELECT coalesce(sum(chats), 0) FROM assistant_chat_prefix_counts "
     " WHERE user_id = :user_id AND archived IN :archived AND prefix = :word), "
     "(SELECT coalesce(sum(chats), 0) FROM assistant_chat_prefix_counts "
-    " WHERE user_id = :user_id AND prefix = '')"
+    " WHERE user_id = :user_id AND prefix = ''), "
+    # whether any of the user's messages' starts are pending (assistant_0026): each pending
+    # row's owner looked up by key, so this follows what is pending, not the user's chats
+    "EXISTS (SELECT 1 FROM assistant_chat_prefix_pending q WHERE "
+    " (SELECT c.user_id FROM assistant_chat c WHERE c.id = q.chat_id) = :user_id)"
 ).bindparams(bindparam("archived", expanding=True))
 
 
@@ -163,16 +167,14 @@ async def listing(
         return Listing(query)
     word = terms.words[0]
     archived = [False, True] if filters.archived is None else [filters.archived]
-    if isinstance(session.bind, AsyncEngine):  # the user's messages written since, counted
-        await drain(session.bind, user_id=user_id)
-    else:  # merged in this transaction only: still exact
-        await session.execute(_DRAIN, {"user_id": user_id, "most": None})
-    row = (
-        await session.execute(
-            _COUNTED,
-            {"query": terms.tsquery(), "user_id": user_id, "archived": archived, "word": word},
-        )
-    ).one()
+    counted = {"query": terms.tsquery(), "user_id": user_id, "archived": archived, "word": word}
+    row = (await session.execute(_COUNTED, counted)).one()
+    if row[3]:  # the user's messages written since the last drain, counted first
+        if isinstance(session.bind, AsyncEngine):
+            await drain(session.bind, user_id=user_id)
+        else:  # merged in this transaction only: still exact
+            await session.execute(_DRAIN, {"user_id": user_id, "most": None})
+        row = (await session.execute(_COUNTED, counted)).one()
     single, holding, chats = bool(row[0]), int(row[1]), int(row[2])
     if not single:  # the engine parses the word otherwise: search it as before
         return Listing(query)
