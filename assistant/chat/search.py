@@ -14,11 +14,11 @@ On PostgreSQL the chat list's one-word search (`listing`; a word of at most `PRE
 characters) also knows its total without counting:
 migration assistant_0023 keeps each chat's word starts and, per user, how many chats hold each
 start. A message's starts wait in a pending table until merged (assistant_0026): by
-`drain_forever` in the background, and by the list itself for the user's chats before it reads
-the counts, so its totals and pages are exact. When the matches are dense enough a page walks
-the list's order index testing chat by chat (a word in most chats fills a page in about `limit`
-tests), else it reads the matches through the chat words as above; either way the same chats,
-in the same order, and the same total.
+`drain_forever` in the background, and by the list itself for the user's chats, in its own
+transaction, before it reads the counts, so its totals and pages are exact. When the matches
+are dense enough a page walks the list's order index testing chat by chat (a word in most chats
+fills a page in about `limit` tests), else it reads the matches through the chat words as
+above; either way the same chats, in the same order, and the same total.
 """
 
 from __future__ import annotations
@@ -108,6 +108,20 @@ async def drain(engine: AsyncEngine, *, user_id: str | None, most: int | None = 
     return 0
 
 
+async def _drain_here(session: AsyncSession, user_id: str) -> None:
+    """PostgreSQL: merge the pending word starts of the user's chats in the session's own
+    transaction (committed with the request's: no second connection from the pool), under a
+    savepoint, sent again when PostgreSQL broke a deadlock with it (DRAIN_TRIES in all)."""
+    for tries in range(1, DRAIN_TRIES + 1):
+        try:
+            async with session.begin_nested():
+                await session.execute(_DRAIN, {"user_id": user_id, "most": None})
+            return
+        except DBAPIError as error:
+            if tries == DRAIN_TRIES or getattr(error.orig, "sqlstate", None) != DEADLOCK:
+                raise
+
+
 async def drain_forever(engine: AsyncEngine) -> None:
     """PostgreSQL: merge everyone's pending word starts, DRAIN_CHATS chats a transaction, then
     wait DRAIN_SECONDS when none are left, forever; so the chat list rarely has any to merge."""
@@ -170,10 +184,7 @@ async def listing(
     counted = {"query": terms.tsquery(), "user_id": user_id, "archived": archived, "word": word}
     row = (await session.execute(_COUNTED, counted)).one()
     if row[3]:  # the user's messages written since the last drain, counted first
-        if isinstance(session.bind, AsyncEngine):
-            await drain(session.bind, user_id=user_id)
-        else:  # merged in this transaction only: still exact
-            await session.execute(_DRAIN, {"user_id": user_id, "most": None})
+        await _drain_here(session, user_id)
         row = (await session.execute(_COUNTED, counted)).one()
     single, holding, chats = bool(row[0]), int(row[1]), int(row[2])
     if not single:  # the engine parses the word otherwise: search it as before
