@@ -22,7 +22,7 @@ from assistant.chat.search import ChatFilter, chats_query, drain, listing
 from assistant.models import Chat, Message
 from core.listing import PageRequest
 from tests.api.billing_builders import seated_member
-from tests.support import AppHarness
+from tests.support import AppHarness, eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -280,3 +280,27 @@ async def test_the_list_counts_what_is_pending_and_a_rolled_back_write_leaves_no
     assert {k: v for k, v in kept.items() if k[0] == member.id} == {
         k: v for k, v in truth.items() if k[0] == member.id
     }
+
+
+async def test_the_background_drain_merges_what_is_pending_without_a_search(
+    harness: AppHarness,
+) -> None:
+    sessions = await _postgres_sessions(harness)
+    member = await seated_member(harness, "member-background")
+    chat = await harness.chat(member, title="plain")
+    async with sessions() as session:
+        session.add(Message(chat_id=chat, role="user", content="taruvo mizoka"))
+        await session.commit()
+
+    async def merged() -> bool:  # the app's drain_forever, every DRAIN_SECONDS
+        async with sessions() as session:
+            counts = await session.execute(
+                text(
+                    "SELECT prefix FROM assistant_chat_prefix_counts "
+                    "WHERE user_id = :user AND chats = 1 AND prefix IN ('taruvo', 'mizo')"
+                ),
+                {"user": member.id},
+            )
+            return len(counts.all()) == 2
+
+    assert await eventually(merged)
