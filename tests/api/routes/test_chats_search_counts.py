@@ -292,7 +292,7 @@ async def test_the_background_drain_merges_what_is_pending_without_a_search(
         session.add(Message(chat_id=chat, role="user", content="taruvo mizoka"))
         await session.commit()
 
-    async def merged() -> bool:  # the app's drain_forever, every DRAIN_SECONDS
+    async def merged() -> set[str]:  # the app's drain_forever, every DRAIN_SECONDS
         async with sessions() as session:
             counts = await session.execute(
                 text(
@@ -301,6 +301,8 @@ async def test_the_background_drain_merges_what_is_pending_without_a_search(
                 ),
                 {"user": member.id},
             )
-            return len(counts.all()) == 2
+            found = set(counts.scalars())
+            return found if len(found) == 2 else set()
 
-    assert await eventually(merged)
+    held: set[str] = await eventually(merged)
+    assert held == {"taruvo", "mizo"}
