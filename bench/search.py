@@ -39,9 +39,9 @@ from typing import Any
 
 import aiohttp
 import httpx
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import ClauseElement, func, insert, select, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: `bench.load` is found from the repository root
@@ -141,6 +141,14 @@ async def settle(url: str) -> None:
     await engine.dispose()
 
 
+async def _analyzed(connection: AsyncConnection, query: ClauseElement) -> list[dict[str, Any]]:
+    """PostgreSQL's EXPLAIN (ANALYZE, BUFFERS) of `query`, its values written in, as JSON."""
+    sql = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+    found = await connection.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}")
+    raw = found.scalar()
+    return json.loads(raw) if isinstance(raw, str) else list(raw or [])
+
+
 async def explain(url: str, user_id: str, word: str) -> str:
     """PostgreSQL: how the chat list's `?q=` runs for a word: the first page counted in the same
     pass (the route's own query since core.listing counts a searched page with a window count)
@@ -155,14 +163,7 @@ async def explain(url: str, user_id: str, word: str) -> str:
     engine = create_async_engine(async_url(url))
     async with engine.connect() as connection:
         for name, query in (("page and count", page), ("count alone", count)):
-            sql = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
-            found = await connection.exec_driver_sql(
-                f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}"
-            )
-            raw = found.scalar()
-            plan: list[dict[str, Any]] = (
-                json.loads(raw) if isinstance(raw, str) else list(raw or [])
-            )
+            plan = await _analyzed(connection, query)
             touched = plan[0]["Plan"]["Shared Hit Blocks"] + plan[0]["Plan"]["Shared Read Blocks"]
             messages = "assistant_message" in json.dumps(plan)
             shown.append(
@@ -189,14 +190,7 @@ async def explain_search(url: str, user_id: str, word: str) -> str:
         searcher = search_everywhere.Searcher(user=User(**user._asdict()), team_ids=())
         for kind in search_everywhere.HIT_TYPES:
             query = search_everywhere.statement(kind, searcher, "postgresql", terms, 20)
-            sql = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
-            found = await connection.exec_driver_sql(
-                f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}"
-            )
-            raw = found.scalar()
-            plan: list[dict[str, Any]] = (
-                json.loads(raw) if isinstance(raw, str) else list(raw or [])
-            )
+            plan = await _analyzed(connection, query)
             top = plan[0]["Plan"]
             touched = top["Shared Hit Blocks"] + top["Shared Read Blocks"]
             shown.append(f"{kind} {plan[0]['Execution Time']:.2f} ms / {touched:,} buffers")
