@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -52,6 +52,7 @@ from core.fulltext import FullTextIndex
 from core.listing import PageRequest
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CHATS = FullTextIndex("assistant_chat", ("title",))
 MESSAGES = FullTextIndex("assistant_message", ("content",))
@@ -91,35 +92,41 @@ DRAIN_TRIES = 3
 DEADLOCK = "40P01"  # PostgreSQL's deadlock_detected
 
 
+async def _on_deadlock(attempt: Callable[[], Awaitable[T]]) -> T:
+    """`attempt()`, sent again when PostgreSQL broke a deadlock with it (a concurrent remake of a
+    chat's starts updates the counts in two statements), DRAIN_TRIES times in all."""
+    for _ in range(DRAIN_TRIES - 1):
+        try:
+            return await attempt()
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) != DEADLOCK:
+                raise
+    return await attempt()
+
+
 async def drain(engine: AsyncEngine, *, user_id: str | None, most: int | None = None) -> int:
     """PostgreSQL: merge the pending word starts of `user_id`'s chats (everyone's when None),
-    of at most `most` chats, into the chats' starts and the counts, and commit; how many chats.
-    Sent again when PostgreSQL broke a deadlock with it (a concurrent remake of a chat's starts
-    updates the counts in two statements), DRAIN_TRIES times in all."""
-    for tries in range(1, DRAIN_TRIES + 1):
-        try:
-            async with engine.connect() as connection:
-                drained = await connection.scalar(_DRAIN, {"user_id": user_id, "most": most})
-                await connection.commit()
-                return int(drained or 0)
-        except DBAPIError as error:
-            if tries == DRAIN_TRIES or getattr(error.orig, "sqlstate", None) != DEADLOCK:
-                raise
-    return 0
+    of at most `most` chats, into the chats' starts and the counts, and commit; how many chats."""
+
+    async def attempt() -> int:
+        async with engine.connect() as connection:
+            drained = await connection.scalar(_DRAIN, {"user_id": user_id, "most": most})
+            await connection.commit()
+            return int(drained or 0)
+
+    return await _on_deadlock(attempt)
 
 
 async def _drain_here(session: AsyncSession, user_id: str) -> None:
     """PostgreSQL: merge the pending word starts of the user's chats in the session's own
     transaction (committed with the request's: no second connection from the pool), under a
-    savepoint, sent again when PostgreSQL broke a deadlock with it (DRAIN_TRIES in all)."""
-    for tries in range(1, DRAIN_TRIES + 1):
-        try:
-            async with session.begin_nested():
-                await session.execute(_DRAIN, {"user_id": user_id, "most": None})
-            return
-        except DBAPIError as error:
-            if tries == DRAIN_TRIES or getattr(error.orig, "sqlstate", None) != DEADLOCK:
-                raise
+    savepoint."""
+
+    async def attempt() -> None:
+        async with session.begin_nested():
+            await session.execute(_DRAIN, {"user_id": user_id, "most": None})
+
+    await _on_deadlock(attempt)
 
 
 async def drain_forever(engine: AsyncEngine) -> None:
