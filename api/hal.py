@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import cache
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
@@ -16,6 +16,8 @@ from pydantic.alias_generators import to_camel
 from core.listing import MAX_LIMIT, Page, PageRequest
 
 T = TypeVar("T")
+S = TypeVar("S", bound=BaseModel)
+I = TypeVar("I")  # noqa: E741
 
 
 class Wire(BaseModel):
@@ -101,10 +103,25 @@ def collection_of(key: str, item: type[BaseModel] | Any, title: str | None = Non
     )
 
 
-def resource(model: BaseModel, self_href: str, **links: str) -> dict[str, Any]:
+class Resource(dict[str, Any], Generic[S]):
+    """A resource of schema S as a route returns it: S's fields in camelCase, then `_links`.
+    A dict at run time (FastAPI validates it into the route's response model,
+    `resource_of(S)`), typed by its schema for the checker."""
+
+
+class Collection(dict[str, Any], Generic[I]):
+    """A page of items I under `_embedded.<key>`, with total, start, limit and `_links`
+    (`collection_of(key, ...)` describes it in /openapi.json)."""
+
+
+def _links(links: dict[str, str]) -> dict[str, dict[str, str]]:
+    return {rel: {"href": href} for rel, href in links.items()}
+
+
+def resource(model: S, self_href: str, **links: str) -> Resource[S]:
     """A resource in camelCase with its links."""
-    body = model.model_dump(mode="json", by_alias=True)
-    body["_links"] = {"self": {"href": self_href}, **{k: {"href": v} for k, v in links.items()}}
+    body: Resource[S] = Resource(model.model_dump(mode="json", by_alias=True))
+    body["_links"] = _links({"self": self_href, **links})
     return body
 
 
@@ -112,39 +129,39 @@ def collection(
     name: str,
     href: str,
     page: Page[T],
-    render: Callable[[T], dict[str, Any]],
+    render: Callable[[T], I],
     params: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> Collection[I]:
     """A page of a collection: items, total, start, limit and self/next/prev links."""
     base = {k: v for k, v in (params or {}).items() if v is not None}
 
-    def link(start: int) -> dict[str, str]:
-        return {"href": href + "?" + urlencode({**base, "start": start, "limit": page.limit})}
+    def link(start: int) -> str:
+        return href + "?" + urlencode({**base, "start": start, "limit": page.limit})
 
     links = {"self": link(page.start)}
     if page.start + page.limit < page.total:
         links["next"] = link(page.start + page.limit)
     if page.start > 0:
         links["prev"] = link(max(0, page.start - page.limit))
-    return {
-        "_embedded": {name: [render(item) for item in page.items]},
-        "total": page.total,
-        "start": page.start,
-        "limit": page.limit,
-        "_links": links,
-    }
+    return Collection(
+        _embedded={name: [render(item) for item in page.items]},
+        total=page.total,
+        start=page.start,
+        limit=page.limit,
+        _links=_links(links),
+    )
 
 
-def whole(name: str, href: str, items: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def whole(name: str, href: str, items: Iterable[I]) -> Collection[I]:
     """A small collection returned whole."""
     rendered = list(items)
-    return {
-        "_embedded": {name: rendered},
-        "total": len(rendered),
-        "start": 0,
-        "limit": len(rendered),
-        "_links": {"self": {"href": href}},
-    }
+    return Collection(
+        _embedded={name: rendered},
+        total=len(rendered),
+        start=0,
+        limit=len(rendered),
+        _links=_links({"self": href}),
+    )
 
 
 def page_request(

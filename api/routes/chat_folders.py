@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Response
 
 from api.deps import ChatFolderDep, CurrentUser, SessionDep
-from api.hal import api_router, collection_of, resource, resource_of, whole
+from api.hal import Collection, Resource, api_router, collection_of, resource, resource_of, whole
 from assistant.chat import folders as chat_folders
 from assistant.models import ChatFolder
 from assistant.schemas import ChatFolderRead, ChatFolderWrite
@@ -15,7 +13,7 @@ from assistant.schemas import ChatFolderRead, ChatFolderWrite
 router = api_router(prefix="/api/chat-folders", tags=["Chats"], operation_prefix="chat_")
 
 
-def folder_body(folder: ChatFolder) -> dict[str, Any]:
+def folder_body(folder: ChatFolder) -> Resource[ChatFolderRead]:
     """A chat folder as a HAL resource, linking to its chats."""
     return resource(
         ChatFolderRead.model_validate(folder),
@@ -25,7 +23,9 @@ def folder_body(folder: ChatFolder) -> dict[str, Any]:
 
 
 @router.get("", response_model=collection_of("chatFolders", ChatFolderRead))
-async def list_folders(user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+async def list_folders(
+    user: CurrentUser, session: SessionDep
+) -> Collection[Resource[ChatFolderRead]]:
     """Your chat folders, by name. File a chat with `PATCH /api/chats/{id}` `{folderId}` and
     list a folder's chats with `GET /api/chats?folderId=`."""
     folders = await chat_folders.list_owned(session, user_id=user.id)
@@ -35,13 +35,13 @@ async def list_folders(user: CurrentUser, session: SessionDep) -> dict[str, Any]
 @router.post("", status_code=201, response_model=resource_of(ChatFolderRead))
 async def create_folder(
     body: ChatFolderWrite, user: CurrentUser, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[ChatFolderRead]:
     """Make a chat folder; names are unique per user (409 `chat_folder_name_taken`)."""
     return folder_body(await chat_folders.create(session, user_id=user.id, name=body.name))
 
 
 @router.get("/{folder_id}", response_model=resource_of(ChatFolderRead))
-async def get_folder(folder: ChatFolderDep) -> dict[str, Any]:
+async def get_folder(folder: ChatFolderDep) -> Resource[ChatFolderRead]:
     """One of your chat folders."""
     return folder_body(folder)
 
@@ -49,7 +49,7 @@ async def get_folder(folder: ChatFolderDep) -> dict[str, Any]:
 @router.patch("/{folder_id}", response_model=resource_of(ChatFolderRead))
 async def rename_folder(
     folder: ChatFolderDep, body: ChatFolderWrite, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[ChatFolderRead]:
     """Rename a chat folder."""
     return folder_body(await chat_folders.rename(session, folder=folder, name=body.name))
 
