@@ -8,7 +8,15 @@ from typing import Annotated, Any, Literal
 from fastapi import Query, Request, Response
 
 from api.deps import AdminUser, PageDep, SessionDep
-from api.hal import api_router, collection, collection_of, resource, resource_of
+from api.hal import (
+    Collection,
+    Resource,
+    api_router,
+    collection,
+    collection_of,
+    resource,
+    resource_of,
+)
 from core import audit
 from core.clock import as_utc
 from core.errors import InvalidInput
@@ -25,7 +33,7 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 Text = Annotated[str | None, Query(max_length=200)]
 
 
-def event_body(event: AuditEvent) -> dict[str, Any]:
+def event_body(event: AuditEvent) -> Resource[AuditEventRead]:
     """An audit event as a HAL resource."""
     return resource(AuditEventRead.model_validate(event), f"/api/audit-events/{event.id}")
 
@@ -48,7 +56,7 @@ async def list_audit_events(
     since: datetime | None = None,
     until: datetime | None = None,
     format: Literal["json", "csv"] = "json",
-) -> Any:
+) -> Collection[Resource[AuditEventRead]] | Response:
     """The audit log, newest first: who did what (`kind`, e.g. `sign_in.failed`,
     `token.created`, `user.role_changed`, `team.member_added`, `secret.changed`), to which
     object (`subjectType`, `subjectId`), with which `outcome` (`success` or `failure`), from
@@ -87,7 +95,9 @@ async def list_audit_events(
 
 
 @router.get("/{event_id}", response_model=resource_of(AuditEventRead))
-async def get_audit_event(event_id: str, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+async def get_audit_event(
+    event_id: str, _: AdminUser, session: SessionDep
+) -> Resource[AuditEventRead]:
     """One audit event (admins only)."""
     return event_body(await audit.get(session, event_id=event_id))
 

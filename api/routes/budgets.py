@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Query, Response
 
 from api.deps import AdminUser, PageDep, PrincipalDep, SessionDep
-from api.hal import api_router, collection, collection_of, resource, resource_of
+from api.hal import (
+    Collection,
+    Resource,
+    api_router,
+    collection,
+    collection_of,
+    resource,
+    resource_of,
+)
 from billing import alerts, budgets
 from billing.errors import BudgetNotFound
 from billing.models import Budget, UsageAlert
@@ -18,13 +26,13 @@ router = api_router(prefix="/api", tags=["Usage budgets"])
 ScopeId = Annotated[str | None, Query(alias="scopeId", max_length=26)]
 
 
-def budget_body(view: BudgetRead) -> dict[str, Any]:
+def budget_body(view: BudgetRead) -> Resource[BudgetRead]:
     """A budget and its current period as a HAL resource."""
     href = f"/api/usage-budgets/{view.id}"
     return resource(view, href, alerts=f"/api/usage-alerts?budgetId={view.id}")
 
 
-def alert_body(alert: UsageAlert) -> dict[str, Any]:
+def alert_body(alert: UsageAlert) -> Resource[UsageAlertRead]:
     """A usage alert as a HAL resource."""
     return resource(
         UsageAlertRead.model_validate(alert),
@@ -68,7 +76,7 @@ async def list_budgets(
     page: PageDep,
     scope: BudgetScope | None = None,
     scope_id: ScopeId = None,
-) -> dict[str, Any]:
+) -> Collection[Resource[BudgetRead]]:
     """Usage budgets by name, each with its current period's spent, reserved and remaining
     amounts and `resetsAt`. Admins see every budget (filter with `scope` and `scopeId`); members
     see the budgets that apply to their own requests."""
@@ -88,7 +96,9 @@ async def list_budgets(
 
 
 @router.post("/usage-budgets", status_code=201, response_model=resource_of(BudgetRead))
-async def create_budget(body: BudgetCreate, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+async def create_budget(
+    body: BudgetCreate, _: AdminUser, session: SessionDep
+) -> Resource[BudgetRead]:
     """Add a budget over a user, team, API token, assistant or everyone (`global`).
 
     Hard budgets refuse a request whose worst case does not fit with 402 `budget_exceeded`; soft
@@ -99,7 +109,7 @@ async def create_budget(body: BudgetCreate, _: AdminUser, session: SessionDep) -
 
 
 @router.get("/usage-budgets/{budget_id}", response_model=resource_of(BudgetRead))
-async def get_budget(budget: ReadableBudgetDep, session: SessionDep) -> dict[str, Any]:
+async def get_budget(budget: ReadableBudgetDep, session: SessionDep) -> Resource[BudgetRead]:
     """One budget with its current period: `spentMicros`, `reservedMicros`, `remainingMicros`,
     the same in tokens, and `resetsAt` (null for a `total` budget)."""
     return budget_body(await budgets.status(session, budget=budget))
@@ -108,7 +118,7 @@ async def get_budget(budget: ReadableBudgetDep, session: SessionDep) -> dict[str
 @router.patch("/usage-budgets/{budget_id}", response_model=resource_of(BudgetRead))
 async def update_budget(
     budget: BudgetDep, body: BudgetUpdate, _: AdminUser, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[BudgetRead]:
     """Change a budget; fields left out stay, null clears a limit (one limit must remain)."""
     budget = await budgets.update_budget(session, budget=budget, data=body)
     return budget_body(await budgets.status(session, budget=budget))
@@ -127,7 +137,7 @@ async def list_alerts(
     session: SessionDep,
     page: PageDep,
     budget_id: Annotated[str | None, Query(alias="budgetId", max_length=26)] = None,
-) -> dict[str, Any]:
+) -> Collection[Resource[UsageAlertRead]]:
     """Alerts raised when a budget's spending crossed one of its thresholds, newest first: one
     per budget, period and threshold. With a webhook configured they are also POSTed there."""
     found, total = await alerts.list_alerts(

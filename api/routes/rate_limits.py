@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Response
 
 from api.deps import AdminUser, PageDep, SessionDep
-from api.hal import api_router, collection, collection_of, resource, resource_of
+from api.hal import (
+    Collection,
+    Resource,
+    api_router,
+    collection,
+    collection_of,
+    resource,
+    resource_of,
+)
 from billing import ratelimits
 from billing.models import RateLimitOverride
 from billing.schemas import (
@@ -29,14 +37,16 @@ async def admin_override(override_id: str, _: AdminUser, session: SessionDep) ->
 RateLimitOverrideDep = Annotated[RateLimitOverride, Depends(admin_override)]
 
 
-def override_body(override: RateLimitOverride) -> dict[str, Any]:
+def override_body(override: RateLimitOverride) -> Resource[RateLimitOverrideRead]:
     """A rate-limit override as a HAL resource."""
     read = RateLimitOverrideRead.model_validate(override)
     return resource(read, f"/api/rate-limits/{override.id}")
 
 
 @router.get("", response_model=collection_of("rateLimits", RateLimitOverrideRead))
-async def list_overrides(_: AdminUser, session: SessionDep, page: PageDep) -> dict[str, Any]:
+async def list_overrides(
+    _: AdminUser, session: SessionDep, page: PageDep
+) -> Collection[Resource[RateLimitOverrideRead]]:
     """Every rate-limit override, by scope. Without one, the settings' defaults apply."""
     found = list(await ratelimits.list_overrides(session))
     result = Page(found[page.start : page.start + page.limit], len(found), page.start, page.limit)
@@ -46,7 +56,7 @@ async def list_overrides(_: AdminUser, session: SessionDep, page: PageDep) -> di
 @router.post("", status_code=201, response_model=resource_of(RateLimitOverrideRead))
 async def create_override(
     body: RateLimitOverrideCreate, _: AdminUser, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[RateLimitOverrideRead]:
     """Set a team's, user's or API token's requests and tokens per minute (null: unlimited).
 
     A user's own override wins; else the most generous of their teams' overrides; else the
@@ -57,7 +67,9 @@ async def create_override(
 
 
 @router.get("/{override_id}", response_model=resource_of(RateLimitOverrideRead))
-async def get_override(override: RateLimitOverrideDep, _: AdminUser) -> dict[str, Any]:
+async def get_override(
+    override: RateLimitOverrideDep, _: AdminUser
+) -> Resource[RateLimitOverrideRead]:
     """One rate-limit override."""
     return override_body(override)
 
@@ -65,7 +77,7 @@ async def get_override(override: RateLimitOverrideDep, _: AdminUser) -> dict[str
 @router.patch("/{override_id}", response_model=resource_of(RateLimitOverrideRead))
 async def update_override(
     override: RateLimitOverrideDep, body: RateLimitOverrideUpdate, _: AdminUser, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[RateLimitOverrideRead]:
     """Change an override; fields left out stay, null lifts that limit."""
     return override_body(await ratelimits.update_override(session, override=override, data=body))
 

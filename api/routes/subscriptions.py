@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Response
 
 from api.deps import AdminUser, DetachedTeamDep, ServicesDep, SessionDep, TeamDep
-from api.hal import api_router, collection_of, resource, resource_of, whole
+from api.hal import Collection, Resource, api_router, collection_of, resource, resource_of, whole
 from billing import seat_batches, seats
 from billing.models import Seat, Subscription
 from billing.schemas import (
@@ -25,7 +23,7 @@ from billing.schemas import (
 router = api_router(prefix="/api", tags=["Subscriptions"])
 
 
-def subscription_body(subscription: Subscription) -> dict[str, Any]:
+def subscription_body(subscription: Subscription) -> Resource[SubscriptionRead]:
     """A team's AI subscription as a HAL resource."""
     team = f"/api/teams/{subscription.team_id}"
     return resource(
@@ -36,7 +34,7 @@ def subscription_body(subscription: Subscription) -> dict[str, Any]:
     )
 
 
-def seat_body(seat: Seat) -> dict[str, Any]:
+def seat_body(seat: Seat) -> Resource[SeatRead]:
     """A seat as a HAL resource."""
     team = f"/api/teams/{seat.team_id}"
     return resource(
@@ -48,7 +46,9 @@ def seat_body(seat: Seat) -> dict[str, Any]:
 
 
 @router.get("/teams/{team_id}/ai-subscription", response_model=resource_of(SubscriptionRead))
-async def get_subscription(team: TeamDep, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+async def get_subscription(
+    team: TeamDep, _: AdminUser, session: SessionDep
+) -> Resource[SubscriptionRead]:
     """A team's AI subscription: its seats, how many are assigned, its plan and renewal date.
 
     A team that never had one answers 404 `subscription_not_found`.
@@ -59,7 +59,7 @@ async def get_subscription(team: TeamDep, _: AdminUser, session: SessionDep) -> 
 @router.put("/teams/{team_id}/ai-subscription", response_model=resource_of(SubscriptionRead))
 async def set_subscription(
     team_id: str, body: SubscriptionUpdate, _: AdminUser, services: ServicesDep
-) -> dict[str, Any]:
+) -> Resource[SubscriptionRead]:
     """Create or change a team's AI subscription.
 
     Lowering `seats` below the number assigned is refused with 409 `seats_in_use`.
@@ -69,7 +69,9 @@ async def set_subscription(
 
 
 @router.get("/teams/{team_id}/seats", response_model=collection_of("seats", SeatRead))
-async def list_team_seats(team: TeamDep, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+async def list_team_seats(
+    team: TeamDep, _: AdminUser, session: SessionDep
+) -> Collection[Resource[SeatRead]]:
     """The seats assigned in a team, oldest first."""
     assigned = await seats.list_seats(session, team_id=team.id)
     return whole("seats", f"/api/teams/{team.id}/seats", (seat_body(s) for s in assigned))
@@ -78,7 +80,7 @@ async def list_team_seats(team: TeamDep, _: AdminUser, session: SessionDep) -> d
 @router.post("/teams/{team_id}/seats", status_code=201, response_model=resource_of(SeatRead))
 async def assign_seat(
     team: DetachedTeamDep, body: SeatAssign, _: AdminUser, services: ServicesDep
-) -> dict[str, Any]:
+) -> Resource[SeatRead]:
     """Give a team member one of the team's seats.
 
     Seats are never oversold: when every seat is taken the answer is 409 `seats_exhausted`, and a
@@ -99,7 +101,7 @@ async def unassign_seat(
 @router.post("/teams/{team_id}/seats/_assign", response_model=resource_of(SeatsAssigned))
 async def assign_seats(
     team: DetachedTeamDep, body: SeatBatchRequest, _: AdminUser, services: ServicesDep
-) -> dict[str, Any]:
+) -> Resource[SeatsAssigned]:
     """Give seats to many users by username (at most 1,000). Each user's seat is its own unit:
     one refusal never undoes the others, and concurrent requests never oversell the seats.
 
@@ -115,7 +117,7 @@ async def assign_seats(
 @router.post("/teams/{team_id}/seats/_unassign", response_model=resource_of(SeatsUnassigned))
 async def unassign_seats(
     team: DetachedTeamDep, body: SeatBatchRequest, _: AdminUser, services: ServicesDep
-) -> dict[str, Any]:
+) -> Resource[SeatsUnassigned]:
     """Take back the seats of many users by username (at most 1,000), each on its own.
 
     `failed` names each username not served with a code: `unknown_user` or `not_assigned`.
@@ -132,7 +134,7 @@ def _failures(batch: seat_batches.Batch) -> list[SeatBatchFailure]:
 
 
 @router.get("/seats", response_model=collection_of("seats", SeatUsageRead, "SeatUsages"))
-async def seat_overview(_: AdminUser, session: SessionDep) -> dict[str, Any]:
+async def seat_overview(_: AdminUser, session: SessionDep) -> Collection[Resource[SeatUsageRead]]:
     """Every team with an AI subscription: seats used and total, by team name."""
     lines = await seats.overview(session)
     return whole(

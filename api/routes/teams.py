@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Response
 
 from api.deps import AdminUser, PageDep, SessionDep, TeamDep
-from api.hal import api_router, collection, collection_of, resource, resource_of, whole
+from api.hal import (
+    Collection,
+    Resource,
+    api_router,
+    collection,
+    collection_of,
+    resource,
+    resource_of,
+    whole,
+)
 from core import teams, users
 from core.models import Team, TeamMembership, User
 from core.schemas import MemberAdd, MemberRead, TeamCreate, TeamRead, TeamUpdate
@@ -15,7 +22,7 @@ from core.schemas import MemberAdd, MemberRead, TeamCreate, TeamRead, TeamUpdate
 router = api_router(prefix="/api/teams", tags=["Teams"])
 
 
-def team_body(team: Team) -> dict[str, Any]:
+def team_body(team: Team) -> Resource[TeamRead]:
     """A team as a HAL resource."""
     return resource(
         TeamRead.model_validate(team),
@@ -24,7 +31,7 @@ def team_body(team: Team) -> dict[str, Any]:
     )
 
 
-def member_body(team_id: str, membership: TeamMembership, user: User) -> dict[str, Any]:
+def member_body(team_id: str, membership: TeamMembership, user: User) -> Resource[MemberRead]:
     """A member as a HAL resource."""
     read = MemberRead(
         user_id=user.id,
@@ -37,20 +44,22 @@ def member_body(team_id: str, membership: TeamMembership, user: User) -> dict[st
 
 
 @router.get("", response_model=collection_of("teams", TeamRead))
-async def list_teams(_: AdminUser, session: SessionDep, page: PageDep) -> dict[str, Any]:
+async def list_teams(
+    _: AdminUser, session: SessionDep, page: PageDep
+) -> Collection[Resource[TeamRead]]:
     """Every team, searchable by name (`q`)."""
     result = await teams.list_page(session, page=page)
     return collection("teams", "/api/teams", result, team_body, {"q": page.q, "sort": page.sort})
 
 
 @router.post("", status_code=201, response_model=resource_of(TeamRead))
-async def create_team(body: TeamCreate, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+async def create_team(body: TeamCreate, _: AdminUser, session: SessionDep) -> Resource[TeamRead]:
     """Add a team."""
     return team_body(await teams.create(session, data=body))
 
 
 @router.get("/{team_id}", response_model=resource_of(TeamRead))
-async def get_team(team: TeamDep, _: AdminUser) -> dict[str, Any]:
+async def get_team(team: TeamDep, _: AdminUser) -> Resource[TeamRead]:
     """One team."""
     return team_body(team)
 
@@ -58,7 +67,7 @@ async def get_team(team: TeamDep, _: AdminUser) -> dict[str, Any]:
 @router.patch("/{team_id}", response_model=resource_of(TeamRead))
 async def update_team(
     team: TeamDep, body: TeamUpdate, _: AdminUser, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[TeamRead]:
     """Rename or describe a team."""
     return team_body(await teams.update(session, team=team, data=body))
 
@@ -71,7 +80,9 @@ async def delete_team(team: TeamDep, admin: AdminUser, session: SessionDep) -> R
 
 
 @router.get("/{team_id}/members", response_model=collection_of("members", MemberRead))
-async def list_members(team: TeamDep, _: AdminUser, session: SessionDep) -> dict[str, Any]:
+async def list_members(
+    team: TeamDep, _: AdminUser, session: SessionDep
+) -> Collection[Resource[MemberRead]]:
     """A team's members."""
     rows = await teams.members(session, team=team)
     href = f"/api/teams/{team.id}/members"
@@ -81,7 +92,7 @@ async def list_members(team: TeamDep, _: AdminUser, session: SessionDep) -> dict
 @router.post("/{team_id}/members", status_code=201, response_model=resource_of(MemberRead))
 async def add_member(
     team: TeamDep, body: MemberAdd, admin: AdminUser, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[MemberRead]:
     """Add a user to a team."""
     user = await users.get(session, user_id=body.user_id)
     membership = await teams.add_member(

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Response
 
 from api.deps import AdminUser, PageDep, SessionDep
-from api.hal import api_router, collection, collection_of, resource, resource_of
+from api.hal import (
+    Collection,
+    Resource,
+    api_router,
+    collection,
+    collection_of,
+    resource,
+    resource_of,
+)
 from billing import profiles
 from billing.models import UsageProfile
 from billing.schemas import UsageProfileCreate, UsageProfileRead, UsageProfileUpdate
@@ -25,13 +33,15 @@ async def admin_profile(profile_id: str, _: AdminUser, session: SessionDep) -> U
 UsageProfileDep = Annotated[UsageProfile, Depends(admin_profile)]
 
 
-def profile_body(profile: UsageProfile) -> dict[str, Any]:
+def profile_body(profile: UsageProfile) -> Resource[UsageProfileRead]:
     """A usage profile as a HAL resource."""
     return resource(UsageProfileRead.model_validate(profile), f"/api/usage-profiles/{profile.id}")
 
 
 @router.get("", response_model=collection_of("usageProfiles", UsageProfileRead))
-async def list_profiles(_: AdminUser, session: SessionDep, page: PageDep) -> dict[str, Any]:
+async def list_profiles(
+    _: AdminUser, session: SessionDep, page: PageDep
+) -> Collection[Resource[UsageProfileRead]]:
     """Every usage profile, by name."""
     found = list(await profiles.list_profiles(session))
     result = Page(found[page.start : page.start + page.limit], len(found), page.start, page.limit)
@@ -41,7 +51,7 @@ async def list_profiles(_: AdminUser, session: SessionDep, page: PageDep) -> dic
 @router.post("", status_code=201, response_model=resource_of(UsageProfileRead))
 async def create_profile(
     body: UsageProfileCreate, _: AdminUser, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[UsageProfileRead]:
     """Give a team or user a usage profile.
 
     `allowedModels` lists the models (names or aliases) its members may use, null for all; a
@@ -53,7 +63,7 @@ async def create_profile(
 
 
 @router.get("/{profile_id}", response_model=resource_of(UsageProfileRead))
-async def get_profile(profile: UsageProfileDep, _: AdminUser) -> dict[str, Any]:
+async def get_profile(profile: UsageProfileDep, _: AdminUser) -> Resource[UsageProfileRead]:
     """One usage profile."""
     return profile_body(profile)
 
@@ -61,7 +71,7 @@ async def get_profile(profile: UsageProfileDep, _: AdminUser) -> dict[str, Any]:
 @router.patch("/{profile_id}", response_model=resource_of(UsageProfileRead))
 async def update_profile(
     profile: UsageProfileDep, body: UsageProfileUpdate, _: AdminUser, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[UsageProfileRead]:
     """Change a profile; fields left out stay, null allows every model or lifts the cap."""
     return profile_body(await profiles.update(session, profile=profile, data=body))
 

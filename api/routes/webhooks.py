@@ -5,12 +5,20 @@ Deliveries are signed as `core.webhooks` describes; see docs/api.md for the even
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Response
 
 from api.deps import AdminUser, PageDep, ServicesDep, SessionDep
-from api.hal import api_router, collection, collection_of, resource, resource_of
+from api.hal import (
+    Collection,
+    Resource,
+    api_router,
+    collection,
+    collection_of,
+    resource,
+    resource_of,
+)
 from api.webhooks import policy_of, url_guard
 from core import webhook_subscriptions
 from core.models import Webhook, WebhookDelivery
@@ -41,7 +49,7 @@ WebhookDep = Annotated[Webhook, Depends(admin_webhook)]
 DetachedWebhookDep = Annotated[Webhook, Depends(detached_webhook)]
 
 
-def webhook_body(webhook: Webhook) -> dict[str, Any]:
+def webhook_body(webhook: Webhook) -> Resource[WebhookRead]:
     """A webhook as a HAL resource (never its secret)."""
     href = f"/api/webhooks/{webhook.id}"
     return resource(
@@ -52,7 +60,7 @@ def webhook_body(webhook: Webhook) -> dict[str, Any]:
     )
 
 
-def delivery_body(delivery: WebhookDelivery) -> dict[str, Any]:
+def delivery_body(delivery: WebhookDelivery) -> Resource[WebhookDeliveryRead]:
     """A delivery as a HAL resource."""
     view = WebhookDeliveryRead(
         id=delivery.id,
@@ -70,7 +78,9 @@ def delivery_body(delivery: WebhookDelivery) -> dict[str, Any]:
 
 
 @router.get("", response_model=collection_of("webhooks", WebhookRead))
-async def list_webhooks(_: AdminUser, session: SessionDep, page: PageDep) -> dict[str, Any]:
+async def list_webhooks(
+    _: AdminUser, session: SessionDep, page: PageDep
+) -> Collection[Resource[WebhookRead]]:
     """Every webhook, newest first, searchable by URL (`q`)."""
     result = await webhook_subscriptions.list_page(session, page=page)
     params = {"q": page.q, "sort": page.sort}
@@ -80,7 +90,7 @@ async def list_webhooks(_: AdminUser, session: SessionDep, page: PageDep) -> dic
 @router.post("", status_code=201, response_model=resource_of(WebhookRead))
 async def create_webhook(
     body: WebhookCreate, _: AdminUser, session: SessionDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> Resource[WebhookRead]:
     """Subscribe a URL to events (`usage_alert`, `job_run`, `user_created`, `user_deactivated`,
     `seat_assigned`, `seat_removed`). Each delivery is signed with `secret`, which is never
     returned. A URL whose host is loopback, private or link-local is refused (422
@@ -95,7 +105,7 @@ async def create_webhook(
 
 
 @router.get("/{webhook_id}", response_model=resource_of(WebhookRead))
-async def get_webhook(webhook: WebhookDep) -> dict[str, Any]:
+async def get_webhook(webhook: WebhookDep) -> Resource[WebhookRead]:
     """One webhook."""
     return webhook_body(webhook)
 
@@ -103,7 +113,7 @@ async def get_webhook(webhook: WebhookDep) -> dict[str, Any]:
 @router.patch("/{webhook_id}", response_model=resource_of(WebhookRead))
 async def update_webhook(
     webhook: WebhookDep, body: WebhookUpdate, session: SessionDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> Resource[WebhookRead]:
     """Change a webhook's URL, events or `active`; a `secret` rotates the signing secret (for
     every delivery still to send). Fields left out stay."""
     webhook = await webhook_subscriptions.update(
@@ -124,7 +134,9 @@ async def delete_webhook(webhook: WebhookDep, session: SessionDep) -> Response:
 
 
 @router.post("/{webhook_id}/_test", response_model=resource_of(WebhookDeliveryRead))
-async def test_webhook(webhook: DetachedWebhookDep, services: ServicesDep) -> dict[str, Any]:
+async def test_webhook(
+    webhook: DetachedWebhookDep, services: ServicesDep
+) -> Resource[WebhookDeliveryRead]:
     """Send a signed `ping` event now and answer with the delivery after that attempt: `status`
     `delivered`, or `pending` with `lastError` and `responseCode` (it is retried like any other)."""
     delivery = await webhook_subscriptions.ping(
@@ -138,7 +150,7 @@ async def test_webhook(webhook: DetachedWebhookDep, services: ServicesDep) -> di
 )
 async def list_deliveries(
     webhook: WebhookDep, session: SessionDep, page: PageDep
-) -> dict[str, Any]:
+) -> Collection[Resource[WebhookDeliveryRead]]:
     """A webhook's deliveries, newest first: event, `status` (pending, delivered or failed),
     attempts, the receiver's last `responseCode`, `lastError` and times."""
     result = await webhook_subscriptions.deliveries(session, webhook_id=webhook.id, page=page)
