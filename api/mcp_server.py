@@ -10,7 +10,6 @@ binds each MCP session id to the token that opened it, and a foreign `Origin` is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -25,6 +24,18 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp
 
 from api import public_url
+from api.mcp_outputs import (
+    Answer,
+    AssistantList,
+    AssistantSummary,
+    ChatLine,
+    ChatList,
+    ChatSummary,
+    ChatTranscript,
+    FileList,
+    FileText,
+    Passages,
+)
 from api.services import Services
 from assistant.assistants import assistants
 from assistant.assistants.sharing import Viewer
@@ -162,20 +173,20 @@ async def _caller(services: Services) -> tuple[User, Caller]:
 
 def _add_tools(server: MCPServer, services: Services) -> None:
     @server.tool()
-    async def list_chats(query: str = "", limit: int = 20) -> dict[str, Any]:
+    async def list_chats(query: str = "", limit: int = 20) -> ChatList:
         """Your chats, most recently active first; `query` searches titles."""
         user, _ = await _caller(services)
         page = PageRequest(limit=max(1, min(limit, 100)), q=query or None)
         async with services.sessions() as session:
             result = await chats.list_page(session, user_id=user.id, page=page)
         items = [
-            {"id": c.id, "title": c.title, "model": c.model, "updatedAt": c.updated_at.isoformat()}
+            ChatSummary(id=c.id, title=c.title, model=c.model, updated_at=c.updated_at.isoformat())
             for c in result.items
         ]
-        return {"chats": items, "total": result.total}
+        return ChatList(chats=items, total=result.total)
 
     @server.tool()
-    async def get_chat(chat_id: str) -> dict[str, Any]:
+    async def get_chat(chat_id: str) -> ChatTranscript:
         """One of your chats with its messages, oldest first."""
         user, _ = await _caller(services)
         async with services.sessions() as session:
@@ -184,16 +195,11 @@ def _add_tools(server: MCPServer, services: Services) -> None:
             except SwitchboardError as exc:
                 raise ToolError(exc.message) from exc
             messages = await chats.messages(session, chat=chat)
-        return {
-            "id": chat.id,
-            "title": chat.title,
-            "messages": [
-                {"role": m.role, "content": m.content, "status": m.status} for m in messages
-            ],
-        }
+        lines = [ChatLine(role=m.role, content=m.content, status=m.status) for m in messages]
+        return ChatTranscript(id=chat.id, title=chat.title, messages=lines)
 
     @server.tool()
-    async def list_assistants(query: str = "", limit: int = 50) -> dict[str, Any]:
+    async def list_assistants(query: str = "", limit: int = 50) -> AssistantList:
         """Assistants you may talk to, with their conversation starters."""
         user, caller = await _caller(services)
         viewer = Viewer(user.id, caller.team_ids)
@@ -201,13 +207,13 @@ def _add_tools(server: MCPServer, services: Services) -> None:
         async with services.sessions() as session:
             result = await assistants.list_page(session, viewer=viewer, page=page)
         items = [
-            {"id": a.id, "name": a.name, "description": a.description, "starters": a.starters}
+            AssistantSummary(id=a.id, name=a.name, description=a.description, starters=a.starters)
             for a in result.items
         ]
-        return {"assistants": items, "total": result.total}
+        return AssistantList(assistants=items, total=result.total)
 
     @server.tool()
-    async def ask_assistant(assistant_id: str, question: str) -> dict[str, Any]:
+    async def ask_assistant(assistant_id: str, question: str) -> Answer:
         """Ask one of your assistants a question (a new chat); returns its answer and citations.
         Billed to you like any chat message."""
         user, caller = await _caller(services)
@@ -216,7 +222,7 @@ def _add_tools(server: MCPServer, services: Services) -> None:
 
 def _add_knowledge_tools(server: MCPServer, services: Services) -> None:
     @server.tool()
-    async def search_knowledge(query: str, limit: int = 5) -> dict[str, Any]:
+    async def search_knowledge(query: str, limit: int = 5) -> Passages:
         """Passages from the library files you may read that best answer `query`, with sources."""
         user, _ = await _caller(services)
         source = LibrarySource(services.sessions, services.knowledge.store)
@@ -224,30 +230,28 @@ def _add_knowledge_tools(server: MCPServer, services: Services) -> None:
             found = await source.search(user_id=user.id, query=query, limit=max(1, min(limit, 20)))
         except SwitchboardError as exc:
             raise ToolError(exc.message) from exc
-        return {"passages": found}
+        return Passages.model_validate({"passages": found})
 
     @server.tool()
-    async def list_library_files(query: str = "", limit: int = 50) -> dict[str, Any]:
+    async def list_library_files(query: str = "", limit: int = 50) -> FileList:
         """The library files you may read; `query` searches names."""
         user, _ = await _caller(services)
         source = LibrarySource(services.sessions, services.knowledge.store)
         found = await source.list_files(user_id=user.id, query=query, limit=max(1, min(limit, 200)))
-        return {"files": found}
+        return FileList.model_validate({"files": found})
 
     @server.tool()
-    async def read_library_file(file_id: str) -> dict[str, Any]:
+    async def read_library_file(file_id: str) -> FileText:
         """One library file's indexed text, if you may read it."""
         user, _ = await _caller(services)
         source = LibrarySource(services.sessions, services.knowledge.store)
         try:
-            return await source.read_file(user_id=user.id, file_id=file_id)
+            return FileText.model_validate(await source.read_file(user_id=user.id, file_id=file_id))
         except SwitchboardError as exc:
             raise ToolError(exc.message) from exc
 
     @server.tool()
-    async def ask(
-        question: str, chat_id: str | None = None, model: str | None = None
-    ) -> dict[str, Any]:
+    async def ask(question: str, chat_id: str | None = None, model: str | None = None) -> Answer:
         """Ask a question as a chat turn (a new chat unless `chat_id` is given); returns the answer.
         Billed to you like any chat message."""
         user, caller = await _caller(services)
@@ -262,7 +266,7 @@ async def _ask(
     chat_id: str | None,
     model: str | None,
     assistant_id: str | None = None,
-) -> dict[str, Any]:
+) -> Answer:
     try:
         if chat_id is None:
             async with write_transaction(services.sessions) as session:
@@ -286,9 +290,9 @@ async def _ask(
     if message is None or message.status not in {MessageStatus.COMPLETE, MessageStatus.INCOMPLETE}:
         reason = message.error_message if message is not None else None
         raise ToolError(reason or "The answer did not complete.")
-    return {
-        "chatId": chat_id,
-        "messageId": message.id,
-        "answer": message.content,
-        "citations": message.citations or [],
-    }
+    return Answer(
+        chat_id=chat_id,
+        message_id=message.id,
+        answer=message.content,
+        citations=message.citations or [],
+    )

@@ -69,16 +69,24 @@ async def _mcp(base: str, token: str) -> AsyncIterator[Client]:
 
 
 def _json(result: Any) -> dict[str, Any]:
+    """A tool's result; its text block and its structured content (which the client has checked
+    against the tool's outputSchema) say the same."""
     assert not result.is_error, result.content
     data: dict[str, Any] = json.loads(result.content[0].text)
+    assert result.structured_content == data
     return data
 
 
 async def test_mcp_client_initializes_lists_and_calls_every_tool(server: str) -> None:
     token, _ = _login_token(server, ADMIN)
     async with _mcp(server, token) as client:
-        names = {tool.name for tool in (await client.list_tools()).tools}
-        assert {"list_chats", "get_chat", "list_assistants", "ask"} <= names
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert {"list_chats", "get_chat", "list_assistants", "ask"} <= set(tools)
+        # every tool declares what it returns, camelCase as on the wire
+        untyped = [name for name, tool in tools.items() if not tool.output_schema]
+        assert untyped == []
+        answer_schema = tools["ask"].output_schema or {}
+        assert {"chatId", "messageId", "answer", "citations"} <= set(answer_schema["properties"])
         asked = _json(await client.call_tool("ask", {"question": "Hello there"}))
         assert asked["answer"].startswith("The quick brown fox")
         listed = _json(await client.call_tool("list_chats", {}))
