@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, File, Response, UploadFile
 
 from api import uploads
 from api.deps import EditablePublishedDep, PrincipalDep, ServicesDep, SessionDep, UsablePublishedDep
-from api.hal import api_router, collection_of, resource, whole
+from api.hal import Collection, Resource, api_router, collection_of, resource, whole
 from assistant.assistants import knowledge_items
 from assistant.models import Assistant, KnowledgeItem
 from assistant.schemas import KnowledgeAttach, KnowledgeItemRead
@@ -47,11 +47,12 @@ AttachedItemDep = Annotated[KnowledgeItem, Depends(attached_item)]
 UploadedItemDep = Annotated[KnowledgeItem, Depends(uploaded_item)]
 
 
-def item_body(item: KnowledgeItem, name: str) -> dict[str, Any]:
+def item_body(item: KnowledgeItem, name: str) -> Resource[KnowledgeItemRead]:
     """A knowledge item as a HAL resource, linked to its library file or folder."""
     kind = "files" if item.uploaded else "knowledge"
     href = f"/api/assistants/{item.assistant_id}/{kind}/{item.id}"
-    read = KnowledgeItemRead.model_validate({**_fields(item), "name": name})
+    fields = {f: name if f == "name" else getattr(item, f) for f in KnowledgeItemRead.model_fields}
+    read = KnowledgeItemRead.model_validate(fields)
     links = {}
     if item.file_id:
         links["file"] = f"/api/library/files/{item.file_id}"
@@ -60,11 +61,9 @@ def item_body(item: KnowledgeItem, name: str) -> dict[str, Any]:
     return resource(read, href, **links)
 
 
-def _fields(item: KnowledgeItem) -> dict[str, Any]:
-    return {f: getattr(item, f) for f in KnowledgeItemRead.model_fields if f != "name"}
-
-
-async def _listing(session: SessionDep, assistant: Assistant, uploaded: bool) -> dict[str, Any]:
+async def _listing(
+    session: SessionDep, assistant: Assistant, uploaded: bool
+) -> Collection[Resource[KnowledgeItemRead]]:
     rows = await knowledge_items.list_all(session, assistant_id=assistant.id, uploaded=uploaded)
     kind = "files" if uploaded else "knowledge"
     href = f"/api/assistants/{assistant.id}/{kind}"
@@ -72,7 +71,9 @@ async def _listing(session: SessionDep, assistant: Assistant, uploaded: bool) ->
 
 
 @router.get("/knowledge", response_model=collection_of("knowledge", KnowledgeItemRead))
-async def list_knowledge(assistant: UsablePublishedDep, session: SessionDep) -> dict[str, Any]:
+async def list_knowledge(
+    assistant: UsablePublishedDep, session: SessionDep
+) -> Collection[Resource[KnowledgeItemRead]]:
     """The library files and folders attached to an assistant; its answers retrieve from them."""
     return await _listing(session, assistant, uploaded=False)
 
@@ -85,7 +86,7 @@ async def attach_knowledge(
     body: KnowledgeAttach,
     principal: PrincipalDep,
     session: SessionDep,
-) -> dict[str, Any]:
+) -> Collection[Resource[KnowledgeItemRead]]:
     """Attach library files (`fileIds`) and folders (`folderIds`) you may see (needs edit
     permission). Everyone who may use the assistant then gets answers grounded in them, with
     citations; an id you may not see is 404 and nothing is attached."""
@@ -107,7 +108,9 @@ async def detach_knowledge(item: AttachedItemDep, session: SessionDep) -> Respon
 
 
 @router.get("/files", response_model=collection_of("files", KnowledgeItemRead))
-async def list_files(assistant: UsablePublishedDep, session: SessionDep) -> dict[str, Any]:
+async def list_files(
+    assistant: UsablePublishedDep, session: SessionDep
+) -> Collection[Resource[KnowledgeItemRead]]:
     """Files uploaded straight to an assistant, with their library file links (for status)."""
     return await _listing(session, assistant, uploaded=True)
 
@@ -119,7 +122,7 @@ async def upload_files(
     session: SessionDep,
     services: ServicesDep,
     files: Annotated[list[UploadFile], File(description="One or more files.")],
-) -> dict[str, Any]:
+) -> Collection[Resource[KnowledgeItemRead]]:
     """Upload files to an assistant (needs edit permission). They are stored as library files of
     the assistant's owner and indexed like any library file; follow `status` on the linked file.
     Limits and accepted types are the library's."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Response
 from fastapi import Path as PathParam
@@ -17,7 +17,15 @@ from api.deps import (
     UsablePublishedDep,
     ViewerDep,
 )
-from api.hal import api_router, collection_of, resource, resource_of, whole
+from api.hal import (
+    Collection,
+    Resource,
+    api_router,
+    collection_of,
+    resource,
+    resource_of,
+    whole,
+)
 from assistant.assistants import keyring, memories, secrets
 from assistant.assistants.keyring import Keyring
 from assistant.models import Memory, Secret
@@ -65,20 +73,22 @@ SecretDep = Annotated[Secret, Depends(editable_secret)]
 MemoryDep = Annotated[Memory, Depends(own_memory)]
 
 
-def secret_body(secret: Secret) -> dict[str, Any]:
+def secret_body(secret: Secret) -> Resource[SecretRead]:
     """A secret as a HAL resource: name, description and times, never the value."""
     href = f"/api/assistants/{secret.assistant_id}/secrets/{secret.name}"
     return resource(SecretRead.model_validate(secret), href)
 
 
-def memory_body(memory: Memory) -> dict[str, Any]:
+def memory_body(memory: Memory) -> Resource[MemoryRead]:
     """A memory as a HAL resource."""
     href = f"/api/assistants/{memory.assistant_id}/memories/{memory.id}"
     return resource(MemoryRead.model_validate(memory), href)
 
 
 @router.get("/secrets", response_model=collection_of("secrets", SecretRead))
-async def list_secrets(assistant: EditablePublishedDep, session: SessionDep) -> dict[str, Any]:
+async def list_secrets(
+    assistant: EditablePublishedDep, session: SessionDep
+) -> Collection[Resource[SecretRead]]:
     """An assistant's secrets, without values (needs edit permission)."""
     rows = await secrets.list_all(session, assistant_id=assistant.id)
     return whole(
@@ -93,7 +103,7 @@ async def create_secret(
     session: SessionDep,
     ring: KeyringDep,
     user: CurrentUser,
-) -> dict[str, Any]:
+) -> Resource[SecretRead]:
     """Store a secret, encrypted; its value is never shown again (needs edit permission)."""
     secret = await secrets.create(
         session,
@@ -108,7 +118,7 @@ async def create_secret(
 
 
 @router.get("/secrets/{name}", response_model=SecretResource)
-async def get_secret(secret: SecretDep) -> dict[str, Any]:
+async def get_secret(secret: SecretDep) -> Resource[SecretRead]:
     """One secret, without its value (needs edit permission)."""
     return secret_body(secret)
 
@@ -149,7 +159,7 @@ async def delete_secret(secret: SecretDep, session: SessionDep, user: CurrentUse
 @router.get("/memories", response_model=collection_of("memories", MemoryRead))
 async def list_memories(
     assistant: UsablePublishedDep, viewer: ViewerDep, session: SessionDep
-) -> dict[str, Any]:
+) -> Collection[Resource[MemoryRead]]:
     """What the assistant remembers about you (no one else sees these)."""
     rows = await memories.list_all(session, assistant_id=assistant.id, user_id=viewer.user_id)
     return whole(
@@ -160,7 +170,7 @@ async def list_memories(
 @router.post("/memories", status_code=201, response_model=resource_of(MemoryRead))
 async def create_memory(
     assistant: UsablePublishedDep, body: MemoryCreate, viewer: ViewerDep, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[MemoryRead]:
     """Tell the assistant a fact to remember about you in every chat with it."""
     memory = await memories.create(
         session, assistant_id=assistant.id, user_id=viewer.user_id, content=body.content
@@ -171,7 +181,7 @@ async def create_memory(
 @router.patch("/memories/{memory_id}", response_model=resource_of(MemoryRead))
 async def update_memory(
     memory: MemoryDep, body: MemoryCreate, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[MemoryRead]:
     """Reword one of your memories."""
     return memory_body(await memories.update(session, memory=memory, content=body.content))
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, File, Response, UploadFile
 
 from api.deps import EditablePublishedDep, SessionDep, UsablePublishedDep
-from api.hal import api_router, collection_of, resource, resource_of, whole
+from api.hal import Collection, Resource, api_router, collection_of, resource, resource_of, whole
 from api.responses import ZIP
 from assistant.assistants import skill_files, skills
 from assistant.errors import SkillFileTooLarge
@@ -33,14 +33,16 @@ UsableSkillDep = Annotated[Skill, Depends(usable_skill)]
 EditableSkillDep = Annotated[Skill, Depends(editable_skill)]
 
 
-def skill_body(skill: Skill) -> dict[str, Any]:
+def skill_body(skill: Skill) -> Resource[SkillRead]:
     """A skill as a HAL resource."""
     href = f"/api/assistants/{skill.assistant_id}/skills/{skill.id}"
     return resource(SkillRead.model_validate(skill), href, export=href + "/export")
 
 
 @router.get("", response_model=collection_of("skills", SkillRead))
-async def list_skills(assistant: UsablePublishedDep, session: SessionDep) -> dict[str, Any]:
+async def list_skills(
+    assistant: UsablePublishedDep, session: SessionDep
+) -> Collection[Resource[SkillRead]]:
     """An assistant's skills, by name."""
     rows = await skills.list_all(session, assistant_id=assistant.id)
     return whole("skills", f"/api/assistants/{assistant.id}/skills", (skill_body(s) for s in rows))
@@ -49,7 +51,7 @@ async def list_skills(assistant: UsablePublishedDep, session: SessionDep) -> dic
 @router.post("", status_code=201, response_model=resource_of(SkillRead))
 async def create_skill(
     assistant: EditablePublishedDep, body: SkillCreate, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[SkillRead]:
     """Add a skill (needs edit permission); users invoke it by starting a message with `/name`."""
     return skill_body(await skills.create(session, assistant_id=assistant.id, data=body))
 
@@ -59,7 +61,7 @@ async def import_skill(
     assistant: EditablePublishedDep,
     file: Annotated[UploadFile, File(description="A zip of a folder with SKILL.md, or SKILL.md")],
     session: SessionDep,
-) -> dict[str, Any]:
+) -> Resource[SkillRead]:
     """Add a skill from a SKILL.md (YAML front matter `name`, `description`; then instructions)."""
     data = await file.read(skill_files.MAX_ARCHIVE_BYTES + 1)
     if len(data) > skill_files.MAX_ARCHIVE_BYTES:
@@ -69,7 +71,7 @@ async def import_skill(
 
 
 @router.get("/{skill_id}", response_model=resource_of(SkillRead))
-async def get_skill(skill: UsableSkillDep) -> dict[str, Any]:
+async def get_skill(skill: UsableSkillDep) -> Resource[SkillRead]:
     """One skill."""
     return skill_body(skill)
 
@@ -77,7 +79,7 @@ async def get_skill(skill: UsableSkillDep) -> dict[str, Any]:
 @router.patch("/{skill_id}", response_model=resource_of(SkillRead))
 async def update_skill(
     skill: EditableSkillDep, body: SkillUpdate, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[SkillRead]:
     """Change a skill (needs edit permission)."""
     return skill_body(await skills.update(session, skill=skill, data=body))
 

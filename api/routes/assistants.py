@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Response
 from fastapi.responses import JSONResponse
 
@@ -14,7 +12,7 @@ from api.deps import (
     UsableAssistantDep,
     ViewerDep,
 )
-from api.hal import api_router, collection, collection_of, resource
+from api.hal import Collection, Resource, api_router, collection, collection_of, resource
 from api.responses import AssistantExported, AssistantImported, AssistantResource
 from assistant.assistants import assistants, drafts, portability, sharing
 from assistant.models import Assistant
@@ -23,7 +21,7 @@ from assistant.schemas import AssistantCreate, AssistantExport, AssistantRead, A
 router = api_router(prefix="/api/assistants", tags=["Assistants"])
 
 
-def assistant_body(assistant: Assistant, access: str) -> dict[str, Any]:
+def assistant_body(assistant: Assistant, access: str) -> Resource[AssistantRead]:
     """An assistant (or draft) as a HAL resource, with the caller's access."""
     href = f"/api/assistants/{assistant.id}"
     read = AssistantRead.model_validate(
@@ -47,11 +45,13 @@ def assistant_body(assistant: Assistant, access: str) -> dict[str, Any]:
 
 
 @router.get("", response_model=collection_of("assistants", AssistantRead))
-async def list_assistants(viewer: ViewerDep, session: SessionDep, page: PageDep) -> dict[str, Any]:
+async def list_assistants(
+    viewer: ViewerDep, session: SessionDep, page: PageDep
+) -> Collection[Resource[AssistantRead]]:
     """Published assistants you may use: yours and those shared with your teams or everyone."""
     result = await assistants.list_page(session, viewer=viewer, page=page)
 
-    def render(assistant: Assistant) -> dict[str, Any]:
+    def render(assistant: Assistant) -> Resource[AssistantRead]:
         return assistant_body(assistant, sharing.access_of(assistant, viewer) or "use")
 
     params = {"q": page.q, "sort": page.sort}
@@ -61,7 +61,7 @@ async def list_assistants(viewer: ViewerDep, session: SessionDep, page: PageDep)
 @router.post("", status_code=201, response_model=AssistantResource)
 async def create_assistant(
     body: AssistantCreate, viewer: ViewerDep, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[AssistantRead]:
     """Make an assistant; it is private unless `visibility` is `team` (with `teamId`) or `instance`,
     shared with `permission` `use` or `edit`."""
     return assistant_body(await assistants.create(session, viewer=viewer, data=body), "edit")
@@ -70,21 +70,20 @@ async def create_assistant(
 @router.post("/_import", status_code=201, response_model=AssistantImported)
 async def import_assistant(
     body: AssistantExport, viewer: ViewerDep, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[AssistantRead]:
     """Make a private assistant from an export; set its secrets afterwards (exports hold none).
     Knowledge files and folders of the export that you may see are attached again; the others
     are listed in `skippedKnowledge` (`fileIds`, `folderIds`)."""
     assistant, skipped = await portability.import_(session, viewer=viewer, data=body)
-    return {
-        **assistant_body(assistant, "edit"),
-        "skippedKnowledge": skipped.model_dump(mode="json", by_alias=True),
-    }
+    imported = assistant_body(assistant, "edit")
+    imported["skippedKnowledge"] = skipped.model_dump(mode="json", by_alias=True)
+    return imported
 
 
 @router.get("/{assistant_id}", response_model=AssistantResource)
 async def get_assistant(
     assistant: UsableAssistantDep, viewer: ViewerDep, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[AssistantRead]:
     """An assistant you may use, or a draft of one you may edit."""
     return assistant_body(assistant, await sharing.access_to(session, assistant, viewer) or "use")
 
@@ -92,7 +91,7 @@ async def get_assistant(
 @router.patch("/{assistant_id}", response_model=AssistantResource)
 async def update_assistant(
     assistant: EditableAssistantDep, body: AssistantUpdate, viewer: ViewerDep, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[AssistantRead]:
     """Change an assistant or a draft (needs edit permission); `null` clears model and params."""
     updated = await assistants.update(session, viewer=viewer, assistant=assistant, data=body)
     return assistant_body(updated, "edit")
@@ -120,7 +119,9 @@ async def open_draft(
 
 
 @router.post("/{assistant_id}/_commit", response_model=AssistantResource)
-async def commit_draft(assistant: EditableAssistantDep, session: SessionDep) -> dict[str, Any]:
+async def commit_draft(
+    assistant: EditableAssistantDep, session: SessionDep
+) -> Resource[AssistantRead]:
     """Publish a draft onto its assistant in one step (the id may also be the published one's)."""
     if assistant.editing_id is None:
         assistant = await drafts.draft_of(session, published=assistant)
@@ -130,7 +131,7 @@ async def commit_draft(assistant: EditableAssistantDep, session: SessionDep) -> 
 @router.post("/{assistant_id}/_duplicate", status_code=201, response_model=AssistantResource)
 async def duplicate_assistant(
     assistant: UsableAssistantDep, viewer: ViewerDep, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[AssistantRead]:
     """A private copy of an assistant you may use, with its skills and the knowledge files and
     folders you may see yourself (not secrets or memories)."""
     copy = await assistants.duplicate(session, viewer=viewer, assistant=assistant)
@@ -138,8 +139,7 @@ async def duplicate_assistant(
 
 
 @router.get("/{assistant_id}/export", response_model=AssistantExported)
-async def export_assistant(assistant: UsableAssistantDep, session: SessionDep) -> dict[str, Any]:
+async def export_assistant(assistant: UsableAssistantDep, session: SessionDep) -> AssistantExport:
     """An assistant as JSON for `_import`: fields, skills, secret names (never secret values) and
     the ids of its knowledge files and folders."""
-    exported = await portability.export(session, assistant=assistant)
-    return exported.model_dump(mode="json", by_alias=True)
+    return await portability.export(session, assistant=assistant)
