@@ -9,7 +9,16 @@ from fastapi import Query, Request, Response
 from pydantic import Field, TypeAdapter, ValidationError, create_model
 
 from api.deps import AdminUser, PrincipalDep, SessionDep
-from api.hal import api_router, collection_of, resource, resource_of, whole, wire_of
+from api.hal import (
+    Collection,
+    Resource,
+    api_router,
+    collection_of,
+    resource,
+    resource_of,
+    whole,
+    wire_of,
+)
 from api.responses import UsageReport
 from api.usage_names import names_of
 from billing import periods, usage, usage_trends
@@ -61,7 +70,7 @@ async def usage_report(
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
     group_by: Annotated[list[str] | None, Query(alias="groupBy")] = None,
-) -> Any:
+) -> Collection[UsageRowRead] | Response:
     """Tokens, cost (`costMicros`) and request counts from the usage ledger.
 
     Filter by `user`, `team`, `model`, `assistant`, `apiToken` and the time range `from`
@@ -97,14 +106,15 @@ def _href(request: Request) -> str:
     return str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
 
 
-def _row(row: usage.UsageRow, names: dict[str, dict[str, str]]) -> dict[str, Any]:
+def _row(row: usage.UsageRow, names: dict[str, dict[str, str]]) -> UsageRowRead:
+    """A row with the names of its group's ids. The report holds the schema itself: FastAPI
+    validates a response with `from_attributes`, so it reads it into the `UsageRow` items."""
     named = {
         g: names[g][value]
         for g, value in row.group.items()
         if value is not None and value in names.get(g, {})
     }
-    read = UsageRowRead.model_validate(row).model_copy(update={"names": named})
-    return read.model_dump(mode="json", by_alias=True)
+    return UsageRowRead.model_validate(row).model_copy(update={"names": named})
 
 
 @router.get("/usage/monthly", response_model=MonthlyUsage)
@@ -117,7 +127,7 @@ async def monthly_usage(
     user: Id = None,
     team: Id = None,
     model: Annotated[str | None, Query(max_length=200)] = None,
-) -> dict[str, Any]:
+) -> Collection[UsageMonthRead]:
     """Usage per month, per team and per model, oldest month first.
 
     `from` and `to` are months (`YYYY-MM`, UTC), both included: by default the twelve months up
@@ -148,7 +158,7 @@ async def monthly_usage(
             completion_tokens=r.completion_tokens,
             total_tokens=r.total_tokens,
             cost_micros=r.cost_micros,
-        ).model_dump(mode="json", by_alias=True)
+        )
         for r in rows
     )
     body = whole("months", _href(request), items)
@@ -166,7 +176,7 @@ async def top_consumers(
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
-) -> dict[str, Any]:
+) -> Resource[TopConsumersRead]:
     """The users, teams, API tokens and assistants that cost most, each with its name (admins).
 
     Either `period` (`day`, `week` or `month`: the current calendar one, UTC; the default) or
