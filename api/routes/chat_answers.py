@@ -3,17 +3,16 @@ a chat off at an answer, and continue an answer where it stopped."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Request
+from fastapi.responses import JSONResponse
 
 from api.deps import ChatDep, PrincipalDep, ServicesDep, SessionDep
-from api.hal import api_router
+from api.hal import Resource, api_router
 from api.responses import ChatResource
-from api.routes.chats import SSE_RESPONSES, answer_json, chat_body, options_of, wants_stream
-from api.sse import event_stream
+from api.routes.chats import ANSWER_ROUTE, answer_json, chat_body, options_of, wants_stream
+from api.sse import FramedStream, event_stream
 from assistant.chat import continuation, forks
-from assistant.schemas import RegenerateRequest
+from assistant.schemas import ChatRead, RegenerateRequest
 
 router = api_router(prefix="/api/chats", tags=["Chats"])
 
@@ -21,7 +20,7 @@ router = api_router(prefix="/api/chats", tags=["Chats"])
 @router.post("/{chat_id}/messages/{message_id}/_fork", status_code=201, response_model=ChatResource)
 async def fork_chat(
     chat: ChatDep, message_id: str, session: SessionDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> Resource[ChatRead]:
     """Branch off: a new chat of yours holding this chat's branch from its first message down
     to the answer `message_id`, titled "… (branch)".
 
@@ -37,7 +36,7 @@ async def fork_chat(
     return chat_body(copy)
 
 
-@router.post("/{chat_id}/messages/{message_id}/_continue", status_code=201, responses=SSE_RESPONSES)
+@router.post("/{chat_id}/messages/{message_id}/_continue", **ANSWER_ROUTE)
 async def continue_answer(
     chat_id: str,
     message_id: str,
@@ -45,7 +44,7 @@ async def continue_answer(
     principal: PrincipalDep,
     services: ServicesDep,
     body: RegenerateRequest | None = None,
-) -> Any:
+) -> FramedStream | JSONResponse:
     """Continue the active branch's last answer where it stopped (cancelled, cut by its token
     limit, or a broken stream); anything else is 409 `nothing_to_continue`.
 

@@ -11,7 +11,7 @@ from sse_starlette import EventSourceResponse
 
 from api.deps import ChatDep, CurrentUser, PageDep, PrincipalDep, ServicesDep, SessionDep
 from api.errors import error_response
-from api.hal import api_router, collection, collection_of, resource
+from api.hal import Collection, Resource, api_router, collection, collection_of, resource
 from api.responses import (
     EVENT_STREAM,
     JSON_OR_MARKDOWN,
@@ -50,9 +50,12 @@ SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     },
 }
+# The answer routes return a Response either way (SSE, or the JSON of SSE_RESPONSES' 201);
+# `response_model=Any` is what their old `-> Any` gave FastAPI (/openapi.json unchanged).
+ANSWER_ROUTE: dict[str, Any] = dict(status_code=201, responses=SSE_RESPONSES, response_model=Any)
 
 
-def chat_body(chat: Chat) -> dict[str, Any]:
+def chat_body(chat: Chat) -> Resource[ChatRead]:
     """A chat as a HAL resource."""
     href = f"/api/chats/{chat.id}"
     return resource(
@@ -65,7 +68,7 @@ def chat_body(chat: Chat) -> dict[str, Any]:
     )
 
 
-def message_body(message: Message, sibling_ids: list[str] | None = None) -> dict[str, Any]:
+def message_body(message: Message, sibling_ids: list[str] | None = None) -> Resource[MessageRead]:
     """A message as a HAL resource, with its alternatives when known."""
     href = f"/api/chats/{message.chat_id}/messages/{message.id}"
     read = MessageRead.model_validate(message)
@@ -82,7 +85,7 @@ def message_body(message: Message, sibling_ids: list[str] | None = None) -> dict
     return resource(read, href, **links)
 
 
-def branch_message_body(item: branches.BranchMessage) -> dict[str, Any]:
+def branch_message_body(item: branches.BranchMessage) -> Resource[MessageRead]:
     """A message of a branch listing, with its siblings."""
     return message_body(item.message, item.sibling_ids)
 
@@ -96,7 +99,7 @@ async def list_chats(
     pinned: bool | None = None,
     folder_id: Annotated[str | None, Query(alias="folderId", max_length=26)] = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
-) -> dict[str, Any]:
+) -> Collection[Resource[ChatRead]]:
     """Your chats, pinned first, then most recently active.
 
     `q` matches titles and the text of any message; each match carries `snippet` (the text
@@ -110,11 +113,13 @@ async def list_chats(
     if page.q:
         found = await chat_search.matches(session, chats=result.items, q=page.q)
 
-    def render(chat: Chat) -> dict[str, Any]:
+    def render(chat: Chat) -> Resource[ChatRead]:  # ChatFound: with `q`, the match's fields
+        body = chat_body(chat)
         match = found.get(chat.id)
-        if match is None:
-            return chat_body(chat)
-        return {**chat_body(chat), "snippet": match.snippet, "matchedMessageId": match.message_id}
+        if match is not None:
+            body["snippet"] = match.snippet
+            body["matchedMessageId"] = match.message_id
+        return body
 
     params: dict[str, Any] = {"q": page.q, "sort": page.sort, "folderId": folder_id, "tag": tag}
     params |= {"archived": "true" if archived else None, "pinned": pinned}
@@ -124,7 +129,7 @@ async def list_chats(
 @router.post("", status_code=201, response_model=ChatResource)
 async def create_chat(
     body: ChatCreate, principal: PrincipalDep, session: SessionDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> Resource[ChatRead]:
     """Start a chat (optionally with a title, a model, and an assistant you may use).
 
     With library `fileIds`/`folderIds`, answers are grounded in their passages and cited in a
@@ -139,7 +144,7 @@ async def create_chat(
 
 
 @router.get("/{chat_id}", response_model=ChatResource)
-async def get_chat(chat: ChatDep) -> dict[str, Any]:
+async def get_chat(chat: ChatDep) -> Resource[ChatRead]:
     """One of your chats."""
     return chat_body(chat)
 
@@ -151,7 +156,7 @@ async def update_chat(
     principal: PrincipalDep,
     session: SessionDep,
     services: ServicesDep,
-) -> dict[str, Any]:
+) -> Resource[ChatRead]:
     """Rename a chat, change its model, its toolkits (`toolkitIds`, toolkits you may use: else
     404 `toolkit_not_found`), or the library files and folders it answers from."""
     if body.toolkit_ids:
@@ -176,7 +181,7 @@ async def list_messages(
     session: SessionDep,
     page: PageDep,
     branch: Literal["active", "all"] = "active",
-) -> dict[str, Any]:
+) -> Collection[Resource[MessageRead]]:
     """The messages of the chat's active branch, oldest first (`branch=all`: every message).
 
     Editing a message or regenerating an answer makes a new branch; each message carries
@@ -190,7 +195,9 @@ async def list_messages(
 
 
 @router.post("/{chat_id}/_switch", response_model=ChatResource)
-async def switch_branch(chat: ChatDep, body: BranchSwitch, session: SessionDep) -> dict[str, Any]:
+async def switch_branch(
+    chat: ChatDep, body: BranchSwitch, session: SessionDep
+) -> Resource[ChatRead]:
     """Show another branch: the chat continues from the newest message below `messageId`.
 
     Pass a sibling from a message's `siblingIds` to flip between versions; the chat (with its
@@ -219,14 +226,14 @@ async def export_chat(
     return Response(text, media_type="text/markdown; charset=utf-8", headers=headers)
 
 
-@router.post("/{chat_id}/messages", status_code=201, responses=SSE_RESPONSES)
+@router.post("/{chat_id}/messages", **ANSWER_ROUTE)
 async def send_message(
     chat_id: str,
     body: MessageCreate,
     request: Request,
     principal: PrincipalDep,
     services: ServicesDep,
-) -> Any:
+) -> FramedStream | JSONResponse:
     """Send a message and get the answer, streamed as SSE with `stream: true`.
 
     `attachmentIds` names the chat's attachments the message carries (see `.../attachments`);
@@ -246,9 +253,7 @@ async def send_message(
     return await _answer(run, wants_stream(body.stream, request), services)
 
 
-@router.post(
-    "/{chat_id}/messages/{message_id}/_regenerate", status_code=201, responses=SSE_RESPONSES
-)
+@router.post("/{chat_id}/messages/{message_id}/_regenerate", **ANSWER_ROUTE)
 async def regenerate(
     chat_id: str,
     message_id: str,
@@ -256,7 +261,7 @@ async def regenerate(
     principal: PrincipalDep,
     services: ServicesDep,
     body: RegenerateRequest | None = None,
-) -> Any:
+) -> FramedStream | JSONResponse:
     """Answer the last user message again; `message_id` must be the active branch's last answer.
 
     The new answer is a sibling of the old one, which stays reachable with `_switch`."""
@@ -268,7 +273,7 @@ async def regenerate(
     return await _answer(run, wants_stream(body.stream, request), services)
 
 
-@router.post("/{chat_id}/messages/{message_id}/_edit", status_code=201, responses=SSE_RESPONSES)
+@router.post("/{chat_id}/messages/{message_id}/_edit", **ANSWER_ROUTE)
 async def edit_message(
     chat_id: str,
     message_id: str,
@@ -276,7 +281,7 @@ async def edit_message(
     request: Request,
     principal: PrincipalDep,
     services: ServicesDep,
-) -> Any:
+) -> FramedStream | JSONResponse:
     """Edit one of your earlier messages and get a new answer, on a new branch.
 
     The edited copy becomes a sibling of `message_id` (same parent) and the chat switches to
@@ -295,7 +300,7 @@ async def edit_message(
 
 
 @router.get("/{chat_id}/messages/{message_id}", response_model=MessageResource)
-async def get_message(chat: ChatDep, message_id: str, session: SessionDep) -> dict[str, Any]:
+async def get_message(chat: ChatDep, message_id: str, session: SessionDep) -> Resource[MessageRead]:
     """One message, with its status, usage, timing and alternatives (`siblingIds`)."""
     message = await chats.get_message(session, chat=chat, message_id=message_id)
     return message_body(message, await branches.sibling_ids(session, message=message))
@@ -304,7 +309,7 @@ async def get_message(chat: ChatDep, message_id: str, session: SessionDep) -> di
 @router.patch("/{chat_id}/messages/{message_id}", response_model=MessageResource)
 async def update_message(
     chat: ChatDep, message_id: str, body: MessageUpdate, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[MessageRead]:
     """Rate an answer, correct its text, or both; only answers (409 `not_an_answer`).
 
     Rate: `liked` true (good), false (bad) or null (take it back), with an optional `feedback`
@@ -346,7 +351,7 @@ async def message_events(
 @router.post("/{chat_id}/messages/{message_id}/_cancel", response_model=MessageResource)
 async def cancel(
     chat_id: str, message_id: str, user: CurrentUser, services: ServicesDep
-) -> dict[str, Any]:
+) -> Resource[MessageRead]:
     """Stop an answer; the text written so far is kept with status `cancelled`."""
     message = await services.chat.cancel(user_id=user.id, chat_id=chat_id, message_id=message_id)
     async with services.sessions() as session:
@@ -363,7 +368,7 @@ def wants_stream(stream: bool, request: Request) -> bool:
     return stream or "text/event-stream" in request.headers.get("accept", "")
 
 
-async def _answer(run: Run, stream: bool, services: ServicesDep) -> Any:
+async def _answer(run: Run, stream: bool, services: ServicesDep) -> FramedStream | JSONResponse:
     if stream:
         return event_stream(run.follow(None), ping_seconds=services.settings.heartbeat_seconds)
     return await answer_json(run, services)
@@ -383,10 +388,10 @@ async def answer_json(run: Run, services: ServicesDep) -> JSONResponse:
 @router.post("/{chat_id}/tool-approvals/{call_id}", response_model=ToolDecision)
 async def decide_tool_call(
     chat_id: str, call_id: str, body: ToolApproval, user: CurrentUser, services: ServicesDep
-) -> dict[str, Any]:
+) -> ToolDecision:
     """Allow or refuse a tool call with side effects that an answer is waiting on
     (announced by an `approvalRequired` event); the answer then goes on."""
     await services.chat.decide(
         user_id=user.id, chat_id=chat_id, call_id=call_id, approve=body.approve
     )
-    return {"callId": call_id, "approve": body.approve}
+    return ToolDecision(call_id=call_id, approve=body.approve)
