@@ -16,9 +16,9 @@ PUBLIC_PATHS = {"/api/health", "/api/ready", "/api/auth/login"}
 
 
 @router.get("/health", response_model=Status)
-async def health() -> dict[str, str]:
+async def health() -> Status:
     """Liveness: the process answers."""
-    return {"status": "ok"}
+    return Status(status="ok")
 
 
 @metrics_router.get("/metrics", response_class=Response, responses=METRICS_TEXT)

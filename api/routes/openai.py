@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncGenerator
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -115,7 +115,7 @@ STREAMED: dict[int | str, dict[str, Any]] = {
 @router.post("/chat/completions", response_model=ChatCompletion, responses=STREAMED)
 async def chat_completions(
     body: CompletionRequest, principal: PrincipalDep, services: ServicesDep
-) -> Any:
+) -> Response:
     """Create a chat completion, streamed (SSE `data:` chunks, then `[DONE]`) or whole.
 
     Metered against the caller's seat, budgets and rate limits like chat; nothing is saved to

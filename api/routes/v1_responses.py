@@ -113,12 +113,13 @@ async def create_response(
 @router.get("/responses/{response_id}", response_model=ResponseObject)
 async def get_response(
     response_id: str, principal: PrincipalDep, session: SessionDep
-) -> dict[str, Any]:
+) -> ResponseObject:
     """One of the caller's stored responses, as it was returned (404 for anyone else's)."""
     row = await stored_responses.get_owned(
         session, user_id=principal.user.id, response_id=response_id
     )
-    return row.response
+    # The one validation FastAPI made of the dict; it takes the instance as it is.
+    return ResponseObject.model_validate(row.response)
 
 
 @router.get("/responses/{response_id}/input_items", response_model=InputItemList)
