@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Response
 
 from api.deps import CurrentUser, PageDep, SessionDep
-from api.hal import api_router, collection, collection_of, resource
+from api.hal import Collection, Resource, api_router, collection, collection_of, resource
 from api.responses import ApiTokenIssued
 from core import api_tokens
 from core.models import ApiToken
@@ -16,13 +14,15 @@ from core.schemas import ApiTokenCreate, ApiTokenRead
 router = api_router(prefix="/api/api-tokens", tags=["API tokens"])
 
 
-def token_body(token: ApiToken) -> dict[str, Any]:
+def token_body(token: ApiToken) -> Resource[ApiTokenRead]:
     """A token as a HAL resource (never the secret)."""
     return resource(ApiTokenRead.model_validate(token), f"/api/api-tokens/{token.id}")
 
 
 @router.get("", response_model=collection_of("apiTokens", ApiTokenRead))
-async def list_tokens(user: CurrentUser, session: SessionDep, page: PageDep) -> dict[str, Any]:
+async def list_tokens(
+    user: CurrentUser, session: SessionDep, page: PageDep
+) -> Collection[Resource[ApiTokenRead]]:
     """Your API tokens (their prefixes, never the secrets)."""
     result = await api_tokens.list_page(session, user=user, page=page)
     return collection("apiTokens", "/api/api-tokens", result, token_body, {"q": page.q})
@@ -31,10 +31,12 @@ async def list_tokens(user: CurrentUser, session: SessionDep, page: PageDep) -> 
 @router.post("", status_code=201, response_model=ApiTokenIssued)
 async def create_token(
     body: ApiTokenCreate, user: CurrentUser, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[ApiTokenRead]:
     """Make an API token. The secret is in `token`, shown this one time only."""
     issued = await api_tokens.issue(session, user=user, name=body.name, expires_at=body.expires_at)
-    return {**token_body(issued.token), "token": issued.secret}
+    body_out = token_body(issued.token)
+    body_out["token"] = issued.secret
+    return body_out
 
 
 @router.delete("/{token_id}", status_code=204)

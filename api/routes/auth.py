@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from fastapi import Request, Response
 
 from api.deps import CSRF_COOKIE, SESSION_COOKIE, PrincipalDep, ServicesDep, SessionDep
-from api.hal import api_router, resource
+from api.hal import Resource, api_router, resource
 from api.responses import LoggedIn, Me
 from billing import seats
 from billing.schemas import SeatRead
 from core import login_sessions, logins, password_login
 from core.login_sessions import OpenedSession
 from core.login_throttle import ThrottleLimits
+from core.models import User
 from core.schemas import LoginRequest, PasswordChange, UserRead
 from core.settings import Settings
 
@@ -24,7 +24,7 @@ DEVICE_COOKIE = "switchboard_device"
 DEVICE_COOKIE_SECONDS = 365 * 24 * 3600
 
 
-def user_body(user: Any) -> dict[str, Any]:
+def user_body(user: User) -> Resource[UserRead]:
     """A user as a HAL resource."""
     return resource(UserRead.model_validate(user), f"/api/users/{user.id}")
 
@@ -32,7 +32,7 @@ def user_body(user: Any) -> dict[str, Any]:
 @router.post("/auth/login", response_model=LoggedIn)
 async def login(
     body: LoginRequest, request: Request, response: Response, services: ServicesDep
-) -> dict[str, Any]:
+) -> LoggedIn:
     """Log in with a username and password; sets the session cookie.
 
     State-changing requests made with the cookie must send the returned `csrfToken` in the
@@ -79,13 +79,11 @@ async def login(
             samesite="lax",
             secure=settings.cookie_secure,
         )
-    logged_in: dict[str, Any] = {
-        "user": user_body(done.user),
-        "csrfToken": done.opened.session.csrf_token,
-    }
-    if done.recovery_codes:
-        logged_in["recoveryCodes"] = list(done.recovery_codes)
-    return logged_in
+    return LoggedIn(
+        user=user_body(done.user),
+        csrf_token=done.opened.session.csrf_token,
+        recovery_codes=list(done.recovery_codes) if done.recovery_codes else None,
+    )
 
 
 @router.post("/auth/logout", status_code=204)
@@ -101,7 +99,7 @@ async def logout(request: Request, _: PrincipalDep, session: SessionDep) -> Resp
 
 
 @router.get("/me", response_model=Me)
-async def me(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+async def me(principal: PrincipalDep, session: SessionDep) -> Resource[UserRead]:
     """The calling user, with their teams and their AI seat (`seat`, null without one)."""
     body = user_body(principal.user)
     body["teamIds"] = list(principal.team_ids)
@@ -120,7 +118,7 @@ async def change_password(
     response: Response,
     principal: PrincipalDep,
     services: ServicesDep,
-) -> dict[str, Any]:
+) -> LoggedIn:
     """Change your own password, giving the current one (checked and throttled as a login is:
     403 `wrong_current_password`, 429 `login_throttled`; the new one must meet the password
     policy, 422 `password_too_short` / `password_too_common` / `password_has_control_characters`).
@@ -143,7 +141,8 @@ async def change_password(
     )
     if opened is not None:
         _set_session_cookies(response, opened, settings, ttl)
-    return {"user": user_body(user), "csrfToken": opened.session.csrf_token if opened else None}
+    csrf_token = opened.session.csrf_token if opened else None
+    return LoggedIn(user=user_body(user), csrf_token=csrf_token)
 
 
 def throttle_limits(settings: Settings) -> ThrottleLimits:

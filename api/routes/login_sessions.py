@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Request, Response
 
 from api.deps import SESSION_COOKIE, CurrentUser, SessionDep
-from api.hal import Wire, api_router, collection_of, resource, whole
+from api.hal import Collection, Resource, Wire, api_router, collection_of, resource, whole
 from core import login_sessions
 from core.models import LoginSession
 from core.schemas import LoginSessionRead
@@ -28,7 +26,7 @@ class SessionView(LoginSessionRead):
     user_agent: str | None = None
 
 
-def session_body(row: LoginSession, current_secret: str | None) -> dict[str, Any]:
+def session_body(row: LoginSession, current_secret: str | None) -> Resource[SessionView]:
     """A session as a HAL resource (never its secret or CSRF token)."""
     view = SessionView(
         id=row.id,
@@ -44,7 +42,7 @@ def session_body(row: LoginSession, current_secret: str | None) -> dict[str, Any
 @router.get("", response_model=collection_of("sessions", SessionView))
 async def list_my_sessions(
     request: Request, user: CurrentUser, session: SessionDep
-) -> dict[str, Any]:
+) -> Collection[Resource[SessionView]]:
     """Your live sign-in sessions, newest first: when each was opened and expires, the address
     and browser it was opened from, and `current` for the one making this request."""
     secret = request.cookies.get(SESSION_COOKIE)
@@ -63,9 +61,9 @@ async def end_my_session(session_id: str, user: CurrentUser, session: SessionDep
 @router.post("/_end-others", response_model=SessionsEnded)
 async def end_my_other_sessions(
     request: Request, user: CurrentUser, session: SessionDep
-) -> dict[str, Any]:
+) -> SessionsEnded:
     """End every session of yours but the one making this request (called with an API token:
     every session). Your API tokens are not touched; revoke them in `/api/api-tokens`."""
     secret = request.cookies.get(SESSION_COOKIE)
     ended = await login_sessions.end_others(session, user_id=user.id, keep_secret=secret)
-    return {"ended": ended}
+    return SessionsEnded(ended=ended)

@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse
 from api.deps import ServicesDep
 from api.hal import api_router
 from api.public_url import request_url
-from api.responses import SignInOptions
+from api.responses import SignInOptions, SignInProvider
 from api.routes.auth import _set_session_cookies
 from api.services import Services
 from core import audit, audit_refusals, identities, login_sessions
@@ -40,19 +40,19 @@ TO_PAGE: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/providers", response_model=SignInOptions)
-async def sign_in_options(services: ServicesDep) -> dict[str, Any]:
+async def sign_in_options(services: ServicesDep) -> SignInOptions:
     """How one may sign in here, for the sign-in page (no login needed): whether password
     sign-in is on (when off, only break-glass admins may use it) and each OpenID provider's
     name, label and the URL that starts signing in with it."""
     providers = [
-        {
-            "name": provider.name,
-            "displayName": provider.label,
-            "loginUrl": f"{PENDING_PATH}/{provider.name}/login",
-        }
+        SignInProvider(
+            name=provider.name,
+            display_name=provider.label,
+            login_url=f"{PENDING_PATH}/{provider.name}/login",
+        )
         for provider in services.oidc.providers.values()
     ]
-    return {"passwordLogin": services.settings.password_login, "providers": providers}
+    return SignInOptions(password_login=services.settings.password_login, providers=providers)
 
 
 @router.get(

@@ -3,7 +3,7 @@ reset for someone who lost their device. Signing in with a code is `POST /api/au
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
@@ -46,21 +46,21 @@ class RecoveryCodes(Wire):
     recovery_codes: list[str]
 
 
-async def _status(session: SessionDep, user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+async def _status(session: SessionDep, user: CurrentUser, services: ServicesDep) -> TwoFactorStatus:
     row = await two_factor.state_of(session, user_id=user.id)
-    return {
-        "enabled": row is not None and row.confirmed_at is not None,
-        "enrolling": row is not None and row.confirmed_at is None,
-        "required": two_factor.required_for(user, services.settings.two_factor_required),
-        "recoveryCodesLeft": await two_factor.recovery_codes_left(session, user_id=user.id),
-    }
+    return TwoFactorStatus(
+        enabled=row is not None and row.confirmed_at is not None,
+        enrolling=row is not None and row.confirmed_at is None,
+        required=two_factor.required_for(user, services.settings.two_factor_required),
+        recovery_codes_left=await two_factor.recovery_codes_left(session, user_id=user.id),
+    )
 
 
-StatusDep = Annotated[dict[str, Any], Depends(_status)]
+StatusDep = Annotated[TwoFactorStatus, Depends(_status)]
 
 
 @router.get("/me/two-factor", response_model=TwoFactorStatus)
-async def two_factor_status(status: StatusDep) -> dict[str, Any]:
+async def two_factor_status(status: StatusDep) -> TwoFactorStatus:
     """Your two-factor sign-in: `enabled`, `enrolling` (started, not confirmed), `required` (by
     `SWITCHBOARD_TWO_FACTOR_REQUIRED`) and `recoveryCodesLeft`."""
     return status
@@ -69,36 +69,37 @@ async def two_factor_status(status: StatusDep) -> dict[str, Any]:
 @router.post("/me/two-factor/_enrol", response_model=TwoFactorEnrolment)
 async def enrol_two_factor(
     user: CurrentUser, session: SessionDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> TwoFactorEnrolment:
     """Start enrolling an authenticator app: a new secret (replacing an unconfirmed one), as
     text and as an `otpauth://` URI. Nothing changes at sign-in until `_confirm`. 409
     `two_factor_already_enabled` when it is on."""
     sealer = services.catalog_sync.sealer
     enrolment = await two_factor.start_enrolment(session, user=user, sealer=sealer)
-    return {"secret": enrolment.secret, "otpauthUri": enrolment.uri}
+    return TwoFactorEnrolment(secret=enrolment.secret, otpauth_uri=enrolment.uri)
 
 
 @router.post("/me/two-factor/_confirm", response_model=RecoveryCodes)
 async def confirm_two_factor(
     body: TwoFactorCode, user: CurrentUser, session: SessionDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> RecoveryCodes:
     """Turn two-factor sign-in on with a current code from the app; returns 10 recovery codes,
     shown this once (401 `invalid_two_factor_code`, 404 `two_factor_not_enrolling`)."""
     sealer = services.catalog_sync.sealer
     codes = await two_factor.confirm(session, user=user, code=body.code, sealer=sealer)
-    return {"recoveryCodes": codes}
+    return RecoveryCodes(recovery_codes=codes)
 
 
 @router.post("/me/two-factor/recovery-codes", response_model=RecoveryCodes)
 async def replace_recovery_codes(
     body: TwoFactorCode, user: CurrentUser, session: SessionDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> RecoveryCodes:
     """New recovery codes for old ones, given a current code from the app (the old codes stop
     working); shown this once."""
     sealer = services.catalog_sync.sealer
     if await two_factor.check_code(session, user=user, code=body.code, sealer=sealer) != "totp":
         raise two_factor.InvalidTwoFactorCode("Give a code from the app, not a recovery code.")
-    return {"recoveryCodes": await two_factor.regenerate_recovery_codes(session, user=user)}
+    codes = await two_factor.regenerate_recovery_codes(session, user=user)
+    return RecoveryCodes(recovery_codes=codes)
 
 
 @router.delete("/me/two-factor", status_code=204)

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Response
 
 from api.deps import AdminUser, PageDep, ServicesDep, SessionDep
-from api.hal import api_router, collection, collection_of
+from api.hal import Collection, Resource, api_router, collection, collection_of, resource
 from api.responses import UserResource
 from api.routes.auth import user_body
 from assistant.attachments import files as attachment_files
 from core import users
 from core.models import User
-from core.schemas import UserCreate, UserListed, UserUpdate
+from core.schemas import UserCreate, UserListed, UserRead, UserUpdate
 
 router = api_router(prefix="/api/users", tags=["Users"])
 
@@ -29,31 +29,35 @@ ManagedUserDep = Annotated[User, Depends(managed_user)]
 
 
 @router.get("", response_model=collection_of("users", UserListed))
-async def list_users(_: AdminUser, session: SessionDep, page: PageDep) -> dict[str, Any]:
+async def list_users(
+    _: AdminUser, session: SessionDep, page: PageDep
+) -> Collection[Resource[UserListed]]:
     """Every user, searchable by username and name (`q`), with when and how each last signed
     in (`lastSignInAt`, `lastSignInMethod`: `password`, `oidc` or `token`, the latest of their
     sign-ins and their API tokens' use)."""
     result = await users.list_page(session, page=page)
     last = await users.last_sign_ins(session, users=result.items)
 
-    def listed(user: User) -> dict[str, Any]:
-        body = user_body(user)
+    def listed(user: User) -> Resource[UserListed]:
         at, method = last.get(user.id, (None, None))
-        body["lastSignInAt"] = at.isoformat() if at else None
-        body["lastSignInMethod"] = method
-        return body
+        update = {"last_sign_in_at": at, "last_sign_in_method": method}
+        return resource(
+            UserListed.model_validate(user).model_copy(update=update), f"/api/users/{user.id}"
+        )
 
     return collection("users", "/api/users", result, listed, {"q": page.q, "sort": page.sort})
 
 
 @router.post("", status_code=201, response_model=UserResource)
-async def create_user(body: UserCreate, admin: AdminUser, session: SessionDep) -> dict[str, Any]:
+async def create_user(
+    body: UserCreate, admin: AdminUser, session: SessionDep
+) -> Resource[UserRead]:
     """Add a user."""
     return user_body(await users.create(session, data=body, actor_id=admin.id))
 
 
 @router.get("/{user_id}", response_model=UserResource)
-async def get_user(user: ManagedUserDep, _: AdminUser) -> dict[str, Any]:
+async def get_user(user: ManagedUserDep, _: AdminUser) -> Resource[UserRead]:
     """One user."""
     return user_body(user)
 
@@ -61,7 +65,7 @@ async def get_user(user: ManagedUserDep, _: AdminUser) -> dict[str, Any]:
 @router.patch("/{user_id}", response_model=UserResource)
 async def update_user(
     user: ManagedUserDep, body: UserUpdate, admin: AdminUser, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[UserRead]:
     """Change a user's name, email, role, password or whether they may log in.
 
     A new password (which must meet the password policy, else 422 `password_too_short`,
