@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, File, Response, UploadFile
 
 from api import uploads
 from api.deps import ChatDep, PrincipalDep, ServicesDep, SessionDep
-from api.hal import api_router, collection_of, resource, resource_of, whole
+from api.hal import (
+    Collection,
+    Resource,
+    api_router,
+    collection_of,
+    resource,
+    resource_of,
+    whole,
+)
 from api.responses import BINARY
 from assistant.attachments import files
 from assistant.attachments.files import AttachmentStorage
@@ -38,7 +46,7 @@ StorageDep = Annotated[AttachmentStorage, Depends(storage_of)]
 AttachmentDep = Annotated[ChatAttachment, Depends(owned_attachment)]
 
 
-def attachment_body(row: ChatAttachment) -> dict[str, Any]:
+def attachment_body(row: ChatAttachment) -> Resource[AttachmentRead]:
     """An attachment as a HAL resource with a link to its content."""
     href = f"/api/chats/{row.chat_id}/attachments/{row.id}"
     return resource(AttachmentRead.model_validate(row), href, content=href + "/content")
@@ -56,7 +64,7 @@ async def upload_attachments(
     services: ServicesDep,
     storage: StorageDep,
     files_: Annotated[list[UploadFile], File(alias="files", description="One or more files.")],
-) -> Any:
+) -> Collection[Resource[AttachmentRead]]:
     """Attach files (field `files`) to your chat; send them with a message's `attachmentIds`.
 
     Images (PNG, JPEG, GIF, WebP) go to models that can see as image parts; other files are
@@ -83,14 +91,16 @@ async def upload_attachments(
     "/{chat_id}/attachments",
     response_model=collection_of("attachments", AttachmentRead, "ChatAttachments"),
 )
-async def list_attachments(chat: ChatDep, session: SessionDep) -> Any:
+async def list_attachments(
+    chat: ChatDep, session: SessionDep
+) -> Collection[Resource[AttachmentRead]]:
     """Your chat's attachments, oldest first; `messageId` names the message that carries one."""
     rows = await files.list_for(session, chat=chat)
     return whole("attachments", f"/api/chats/{chat.id}/attachments", map(attachment_body, rows))
 
 
 @router.get("/{chat_id}/attachments/{attachment_id}", response_model=resource_of(AttachmentRead))
-async def get_attachment(row: AttachmentDep) -> Any:
+async def get_attachment(row: AttachmentDep) -> Resource[AttachmentRead]:
     """One attachment of your chat."""
     return attachment_body(row)
 

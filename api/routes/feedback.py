@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Query, Request, Response
 
 from api.deps import PageDep, PrincipalDep, SessionDep, ViewerDep
-from api.hal import api_router, collection, collection_of
+from api.hal import Collection, Resource, api_router, collection, collection_of
 from assistant.chat import feedback
 from assistant.chat.feedback import FeedbackFilter, FeedbackRow
 from assistant.feedback_schemas import FeedbackRead
@@ -25,11 +25,10 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _body(row: FeedbackRow) -> dict[str, Any]:
+def _body(row: FeedbackRow) -> Resource[FeedbackRead]:
     read = FeedbackRead.model_validate(row, from_attributes=True)
-    body = read.model_dump(mode="json", by_alias=True)
-    body["_links"] = {"chat": {"href": f"/api/chats/{row.chat_id}"}}
-    return body
+    links = {"chat": {"href": f"/api/chats/{row.chat_id}"}}
+    return Resource(read.model_dump(mode="json", by_alias=True), _links=links)
 
 
 @router.get("", responses=CSV_RESPONSE, response_model=collection_of("feedback", FeedbackRead))
@@ -44,7 +43,7 @@ async def list_feedback(
     liked: bool | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> Any:
+) -> Collection[Resource[FeedbackRead]] | Response:
     """Rated answers, newest first: who rated, the model and assistant, `liked`, the comment and
     the answer's first 500 characters. Admins see every rating; others see those on answers of
     the assistants they may edit (none: an empty list). Filter by `model`, `assistant`, `liked`
