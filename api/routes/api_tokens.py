@@ -34,9 +34,9 @@ async def create_token(
 ) -> Resource[ApiTokenRead]:
     """Make an API token. The secret is in `token`, shown this one time only."""
     issued = await api_tokens.issue(session, user=user, name=body.name, expires_at=body.expires_at)
-    body_out = token_body(issued.token)
-    body_out["token"] = issued.secret
-    return body_out
+    with_secret = token_body(issued.token)
+    with_secret["token"] = issued.secret
+    return with_secret
 
 
 @router.delete("/{token_id}", status_code=204)
