@@ -3,12 +3,20 @@ clients, and admins' registered clients (approving the ones that wait)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import Query, Response
 
 from api.deps import AdminUser, CurrentUser, PageDep, PrincipalDep, SessionDep
-from api.hal import api_router, collection, collection_of, resource, resource_of
+from api.hal import (
+    Collection,
+    Resource,
+    api_router,
+    collection,
+    collection_of,
+    resource,
+    resource_of,
+)
 from core.mcp_oauth import authorizations, clients, grants
 from core.mcp_oauth.errors import ConsentNeedsSignIn
 from core.mcp_oauth.grants import Connected
@@ -25,11 +33,11 @@ from core.models import User
 router = api_router(prefix="/api", tags=["MCP clients"])
 
 
-def _client_body(client: OAuthClient) -> dict[str, Any]:
+def _client_body(client: OAuthClient) -> Resource[McpClientRead]:
     return resource(McpClientRead.model_validate(client), f"/api/mcp-clients/{client.id}")
 
 
-def _connection_body(found: Connected) -> dict[str, Any]:
+def _connection_body(found: Connected) -> Resource[McpConnectionRead]:
     read = McpConnectionRead(
         id=found.id,
         client_id=found.client_id,
@@ -53,7 +61,7 @@ def _browser_user(principal: PrincipalDep) -> User:
 )
 async def get_authorization(
     authorization_id: str, principal: PrincipalDep, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[McpAuthorizationRead]:
     """An MCP client's request to act as you, for the consent page: which client, which
     scopes, as which user. Only a signed-in browser session may read or decide it."""
     user = _browser_user(principal)
@@ -99,7 +107,7 @@ async def deny_authorization(
 )
 async def list_my_mcp_clients(
     user: CurrentUser, session: SessionDep, page: PageDep
-) -> dict[str, Any]:
+) -> Collection[Resource[McpConnectionRead]]:
     """Your connected MCP clients: each grant you allowed, until you revoke it."""
     result = await grants.list_page(session, user_id=user.id, page=page)
     return collection("mcpClients", "/api/users/me/mcp-clients", result, _connection_body)
@@ -118,7 +126,7 @@ async def list_mcp_clients(
     session: SessionDep,
     page: PageDep,
     status: Annotated[Literal["active", "pending"] | None, Query()] = None,
-) -> dict[str, Any]:
+) -> Collection[Resource[McpClientRead]]:
     """Registered MCP clients (admins); `status=pending` lists those awaiting approval."""
     result = await clients.list_page(session, page=page, status=status)
     params = {"q": page.q, "status": status}
@@ -128,7 +136,7 @@ async def list_mcp_clients(
 @router.post("/mcp-clients/{client_id}/_approve", response_model=resource_of(McpClientRead))
 async def approve_mcp_client(
     client_id: str, admin: AdminUser, session: SessionDep
-) -> dict[str, Any]:
+) -> Resource[McpClientRead]:
     """Approve a pending MCP client (admins): users may then allow it to act as them."""
     return _client_body(await clients.approve(session, client_id=client_id, admin=admin))
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Path
 
 from api.deps import AdminUser
-from api.hal import api_router, collection_of, resource, resource_of, whole
+from api.hal import Collection, Resource, api_router, collection_of, resource, resource_of, whole
 from assistant.gateway import provider_types
 from assistant.gateway.provider_types import ProviderKind
 from core.catalog_schemas import ProviderFieldRead, ProviderTypeRead
@@ -23,7 +23,7 @@ class ProviderTypeNotFound(NotFound):
     code = "provider_type_not_found"
 
 
-def type_body(kind: ProviderKind) -> dict[str, Any]:
+def type_body(kind: ProviderKind) -> Resource[ProviderTypeRead]:
     """A provider type as a HAL resource."""
     read = ProviderTypeRead(
         id=kind.id,
@@ -37,7 +37,7 @@ def type_body(kind: ProviderKind) -> dict[str, Any]:
 
 
 @router.get("", response_model=collection_of("providerTypes", ProviderTypeRead))
-async def list_provider_types(_: AdminUser) -> dict[str, Any]:
+async def list_provider_types(_: AdminUser) -> Collection[Resource[ProviderTypeRead]]:
     """Every provider LiteLLM can reach, with the fields each needs (`apiKey`, `apiBase`,
     `apiVersion`, region, project, ...). The common providers come first with fields from
     Switchboard's table (`known`); the rest follow by id from LiteLLM's own list. `storable`
@@ -47,7 +47,7 @@ async def list_provider_types(_: AdminUser) -> dict[str, Any]:
 
 
 @router.get("/{type_id}", response_model=resource_of(ProviderTypeRead))
-async def get_provider_type(type_id: TypeId, _: AdminUser) -> dict[str, Any]:
+async def get_provider_type(type_id: TypeId, _: AdminUser) -> Resource[ProviderTypeRead]:
     """One provider type and its fields; 404 `provider_type_not_found` for one LiteLLM does not
     know. Admins only."""
     for kind in await provider_types.provider_kinds():

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from api.deps import CurrentUser
-from api.hal import api_router, collection_of, whole, wire_of
+from api.hal import Collection, api_router, collection_of, whole, wire_of
 from toolkits import pasted_config
 from toolkits.schemas import ToolkitConfigParse, ToolkitDraft
 
@@ -15,7 +13,9 @@ router = api_router(tags=["Toolkits"])
 @router.post(
     "/api/toolkit-parse-config", response_model=collection_of("drafts", wire_of(ToolkitDraft))
 )
-async def parse_toolkit_config(body: ToolkitConfigParse, user: CurrentUser) -> dict[str, Any]:
+async def parse_toolkit_config(
+    body: ToolkitConfigParse, user: CurrentUser
+) -> Collection[ToolkitDraft]:
     """Read a pasted MCP server config into toolkit drafts: a Claude Desktop / Cursor
     `mcpServers` object (one or many servers, or one server's bare object), a command line
     (`FOO=bar npx -y @modelcontextprotocol/server-filesystem /tmp`) or an http(s) URL.
@@ -27,5 +27,4 @@ async def parse_toolkit_config(body: ToolkitConfigParse, user: CurrentUser) -> d
     is created or run. A config that cannot be read answers 422 `config_not_understood`, its
     message naming the part not understood."""
     drafts = pasted_config.parse(body.config, admin=user.is_admin)
-    rendered = (d.model_dump(mode="json", by_alias=True) for d in drafts)
-    return whole("drafts", "/api/toolkit-parse-config", rendered)
+    return whole("drafts", "/api/toolkit-parse-config", drafts)

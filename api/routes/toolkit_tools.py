@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import Response
 
 from api.deps import CurrentUser, ServicesDep, SessionDep
-from api.hal import api_router, collection_of, resource, resource_of, whole
+from api.hal import Collection, Resource, api_router, collection_of, resource, resource_of, whole
 from api.routes.toolkits import (
     EditableToolkitDep,
     ToolName,
@@ -32,7 +32,7 @@ from toolkits.schemas import (
 router = api_router(tags=["Toolkits"])
 
 
-def custom_tool_body(toolkit: Toolkit, row: ToolkitTool) -> dict[str, Any]:
+def custom_tool_body(toolkit: Toolkit, row: ToolkitTool) -> Resource[CustomToolRead]:
     """A toolkit's tool with its parameters and, for a custom tool, its request (no header
     values: a secret's name, or that a value is stored)."""
     config = custom_tools.config_of(row)
@@ -56,7 +56,7 @@ def custom_tool_body(toolkit: Toolkit, row: ToolkitTool) -> dict[str, Any]:
     return resource(read, f"{href}/tools/{row.name}", toolkit=href)
 
 
-def _builtin_tool_body(kit: BuiltinToolkit, name: str) -> dict[str, Any]:
+def _builtin_tool_body(kit: BuiltinToolkit, name: str) -> Resource[CustomToolRead]:
     tool = next((t for t in kit.tools if t.definition.name == name), None)
     if tool is None:
         raise ToolNotFound(name=name)
@@ -81,7 +81,7 @@ def _builtin_tool_body(kit: BuiltinToolkit, name: str) -> dict[str, Any]:
 )
 async def import_openapi_toolkit(
     body: OpenApiImport, user: CurrentUser, session: SessionDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> Resource[ToolkitRead]:
     """Create a `custom` toolkit from an OpenAPI 3 document: one HTTP tool per operation
     (`operationId` names it; path and query parameters and a JSON request body, as `body`, make
     its parameters), under `servers[0].url` (or `baseUrl`). Give the `document` (an object, or
@@ -114,7 +114,7 @@ async def add_toolkit_tool(
     body: CustomToolCreate,
     session: SessionDep,
     services: ServicesDep,
-) -> dict[str, Any]:
+) -> Resource[CustomToolRead]:
     """Add an HTTP tool to a `custom` toolkit you may edit: `parameters` (a JSON Schema of an
     object, checked as one) and `config` {method, url, headers, query, body}, where `{name}`
     placeholders take the call's arguments (URL-encoded in the path; a JSON value in the
@@ -139,7 +139,7 @@ async def replace_toolkit_tools(
     body: CustomToolsReplace,
     session: SessionDep,
     services: ServicesDep,
-) -> dict[str, Any]:
+) -> Collection[Resource[CustomToolRead]]:
     """Replace a `custom` toolkit's tools with `tools` (each as POST takes it), recorded as
     `discoveredBy` (`client` or `server`); all are checked before any is saved."""
     await custom_tools.replace(
@@ -160,7 +160,7 @@ async def replace_toolkit_tools(
 )
 async def get_toolkit_tool(
     toolkit: VisibleToolkitDep, tool_name: ToolName, services: ServicesDep
-) -> dict[str, Any]:
+) -> Resource[CustomToolRead]:
     """One tool of a toolkit you may see, with its parameters and, for a custom tool, its
     request (header values never: a secret's name, or `encrypted` for a stored value)."""
     if isinstance(toolkit, BuiltinToolkit):
@@ -179,7 +179,7 @@ async def update_toolkit_tool(
     body: CustomToolUpdate,
     session: SessionDep,
     services: ServicesDep,
-) -> dict[str, Any]:
+) -> Resource[CustomToolRead]:
     """Change a custom tool (`config`, when given, replaces its whole request)."""
     row = await custom_tools.update(
         session,

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Path, Query, Response
 
 from api.deps import CurrentUser, PageDep, PrincipalDep, ServicesDep, SessionDep
-from api.hal import api_router, collection, collection_of, resource, resource_of, whole
+from api.hal import (
+    Collection,
+    Resource,
+    api_router,
+    collection,
+    collection_of,
+    resource,
+    resource_of,
+    whole,
+)
 from api.responses import ConnectionOutcome, ToolsRefreshed
 from assistant.assistants import tool_secrets
 from assistant.assistants.sharing import Viewer
@@ -31,6 +40,7 @@ from toolkits.schemas import (
 router = api_router(tags=["Toolkits"])
 ToolkitId = Annotated[str, Path(max_length=100)]
 ToolName = Annotated[str, Path(max_length=200)]
+Tools = Collection[Resource[ToolRead]]  # a toolkit's tools, or every tool you may use
 
 
 async def editable_toolkit(
@@ -63,7 +73,7 @@ def toolkit_body(
     user: User,
     connection: ToolkitConnection | None = None,
     authorization_url: str | None = None,
-) -> dict[str, Any]:
+) -> Resource[ToolkitRead]:
     """An external toolkit as a HAL resource (header values are never shown)."""
     state = ConnectionRead(state="unknown")
     if connection is not None:
@@ -96,7 +106,7 @@ def toolkit_body(
 
 async def _shown(
     toolkit: Toolkit | BuiltinToolkit, user: User, services: ServicesDep
-) -> dict[str, Any]:
+) -> Resource[ToolkitRead]:
     """A toolkit with the caller's connection to it and, if they must sign in, where."""
     if isinstance(toolkit, BuiltinToolkit):
         return builtin_body(toolkit)
@@ -107,7 +117,7 @@ async def _shown(
     return toolkit_body(toolkit, user, connection, url)
 
 
-def builtin_body(kit: BuiltinToolkit) -> dict[str, Any]:
+def builtin_body(kit: BuiltinToolkit) -> Resource[ToolkitRead]:
     """A built-in toolkit as a HAL resource."""
     read = ToolkitRead(
         id=kit.id,
@@ -120,7 +130,7 @@ def builtin_body(kit: BuiltinToolkit) -> dict[str, Any]:
     return resource(read, href, tools=href + "/tools")
 
 
-def tool_body(spec: ToolSpec) -> dict[str, Any]:
+def tool_body(spec: ToolSpec) -> Resource[ToolRead]:
     """A tool as a HAL resource."""
     read = ToolRead(
         name=spec.name,
@@ -140,7 +150,7 @@ def tool_body(spec: ToolSpec) -> dict[str, Any]:
 @router.get("/api/toolkits", response_model=collection_of("toolkits", ToolkitRead))
 async def list_toolkits(
     user: CurrentUser, session: SessionDep, page: PageDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> Collection[Resource[ToolkitRead]]:
     """External toolkits you may use (your own and shared ones) with your connection to each;
     built-ins first (state `unavailable` with the reason when this server cannot offer one)."""
     result = await discovery.list_page(session, user=user, page=page)
@@ -164,7 +174,7 @@ async def list_toolkits(
 @router.post("/api/toolkits", status_code=201, response_model=resource_of(ToolkitRead))
 async def create_toolkit(
     body: ToolkitCreate, user: CurrentUser, session: SessionDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> Resource[ToolkitRead]:
     """Add an MCP server as a toolkit: `mcp_http` with a URL (checked against private and local
     addresses) and headers (plain values are stored encrypted, or name an assistant secret), or,
     for admins only, `mcp_stdio` with a command. Then `_refresh` discovers its tools."""
@@ -181,7 +191,7 @@ async def create_toolkit(
 @router.get("/api/toolkits/{toolkit_id}", response_model=resource_of(ToolkitRead))
 async def get_toolkit(
     toolkit: VisibleToolkitDep, user: CurrentUser, services: ServicesDep
-) -> dict[str, Any]:
+) -> Resource[ToolkitRead]:
     """One toolkit, with your connection to it: `connected`, `needs_sign_in` (with the
     `authorizationUrl` to open while a sign-in is waiting), `failed` with a `reason`, or
     `unknown` before the first connection."""
@@ -195,7 +205,7 @@ async def update_toolkit(
     user: CurrentUser,
     session: SessionDep,
     services: ServicesDep,
-) -> dict[str, Any]:
+) -> Resource[ToolkitRead]:
     """Change a toolkit you own (admins: any toolkit); built-in toolkits cannot be changed."""
     toolkit = await discovery.update(
         session,
@@ -218,13 +228,13 @@ async def delete_toolkit(toolkit: EditableToolkitDep, session: SessionDep) -> Re
 @router.get("/api/toolkits/{toolkit_id}/tools", response_model=collection_of("tools", ToolRead))
 async def list_toolkit_tools(
     toolkit: VisibleToolkitDep, user: CurrentUser, services: ServicesDep
-) -> dict[str, Any]:
+) -> Tools:
     """The toolkit's discovered tools with their JSON schemas; `enabled` is false for a tool
     whose definition changed since it was approved."""
     return await _tools_of(toolkit.id, user, services)
 
 
-async def _tools_of(toolkit_id: str, user: User, services: ServicesDep) -> dict[str, Any]:
+async def _tools_of(toolkit_id: str, user: User, services: ServicesDep) -> Tools:
     specs = await services.toolkits.tools_for(user=user, toolkit_ids=[toolkit_id])
     return whole("tools", f"/api/toolkits/{toolkit_id}/tools", map(tool_body, specs))
 
@@ -258,25 +268,22 @@ async def refresh_toolkit(
     principal: PrincipalDep,
     services: ServicesDep,
     body: ConnectRequest | None = None,
-) -> dict[str, Any]:
+) -> Tools:
     """Connect to the server and store its tool list. Your connection state (connected,
     needs_sign_in with the URL to sign in at, failed with a reason) is recorded and returned.
     Headers that take assistant secrets need `assistantId`: an assistant you may edit that
     carries this toolkit (else 404 `assistant_not_found`, 403 `assistant_read_only`, or 422
     `toolkit_not_on_assistant`); without it, or when it lacks the secret, the answer is 422
     `toolkit_secret_missing` naming it."""
-    user = principal.user
     if toolkit_id in services.toolkits.builtins:
-        return await _tools_of(toolkit_id, user, services)
+        return await _tools_of(toolkit_id, principal.user, services)
     assistant_id = await _bound_assistant(principal, services, toolkit_id, body)
     with tool_secrets.bound_to(assistant_id):
-        outcome = await services.toolkits.refresh(user=user, toolkit_id=toolkit_id)
-    listed = await _tools_of(toolkit_id, user, services)
-    listed["connection"] = {
-        "state": outcome.state,
-        "reason": outcome.reason,
-        "authorizationUrl": outcome.authorization_url,
-    }
+        outcome = await services.toolkits.refresh(user=principal.user, toolkit_id=toolkit_id)
+    listed = await _tools_of(toolkit_id, principal.user, services)
+    listed["connection"] = ConnectionOutcome(
+        state=outcome.state, reason=outcome.reason, authorization_url=outcome.authorization_url
+    )
     return listed
 
 
@@ -290,20 +297,15 @@ async def test_toolkit(
     principal: PrincipalDep,
     services: ServicesDep,
     body: ConnectRequest | None = None,
-) -> dict[str, Any]:
+) -> ConnectionOutcome:
     """Try to connect and list tools, without storing them; returns your connection state.
     `assistantId` works as for `_refresh`."""
     if (kit := services.toolkits.builtins.get(toolkit_id)) is not None:
-        return {"state": kit.state, "reason": kit.unavailable, "toolCount": len(kit.tools)}
+        return ConnectionOutcome(state=kit.state, reason=kit.unavailable, tool_count=len(kit.tools))
     assistant_id = await _bound_assistant(principal, services, toolkit_id, body)
     with tool_secrets.bound_to(assistant_id):
         outcome = await services.toolkits.test(user=principal.user, toolkit_id=toolkit_id)
-    return {
-        "state": outcome.state,
-        "reason": outcome.reason,
-        "toolCount": outcome.tool_count,
-        "authorizationUrl": outcome.authorization_url,
-    }
+    return ConnectionOutcome.model_validate(outcome, from_attributes=True)
 
 
 @router.post(
@@ -316,21 +318,19 @@ async def connect_toolkit(
     principal: PrincipalDep,
     services: ServicesDep,
     body: ConnectRequest | None = None,
-) -> dict[str, Any]:
+) -> ConnectionOutcome:
     """Connect to the toolkit's server as you. A server that asks for OAuth 2.1 gets a sign-in:
     the answer is `needs_sign_in` with the `authorizationUrl` to open; after you approve there,
     the server sends you back to `/api/toolkits/oauth/callback`, which completes it. Otherwise the
     answer is `connected` or `failed` with a reason. `assistantId` works as for `_refresh`."""
     if (kit := services.toolkits.builtins.get(toolkit_id)) is not None:
-        return {"state": kit.state, "reason": kit.unavailable, "authorizationUrl": None}
+        return ConnectionOutcome(state=kit.state, reason=kit.unavailable, authorization_url=None)
     assistant_id = await _bound_assistant(principal, services, toolkit_id, body)
     with tool_secrets.bound_to(assistant_id):
         outcome = await services.toolkits.sign_in(user=principal.user, toolkit_id=toolkit_id)
-    return {
-        "state": outcome.state,
-        "reason": outcome.reason,
-        "authorizationUrl": outcome.authorization_url,
-    }
+    return ConnectionOutcome(
+        state=outcome.state, reason=outcome.reason, authorization_url=outcome.authorization_url
+    )
 
 
 @router.get("/api/toolkits/oauth/callback", response_model=resource_of(ToolkitRead))
@@ -340,7 +340,7 @@ async def complete_sign_in(
     state: Annotated[str, Query(min_length=1, max_length=500)],
     code: Annotated[str | None, Query(max_length=4000)] = None,
     error: Annotated[str | None, Query(max_length=500)] = None,
-) -> dict[str, Any]:
+) -> Resource[ToolkitRead]:
     """Where a toolkit's authorization server sends you back after a sign-in. The `state` must
     be one of your own open sign-ins: it works once and expires. Answers the toolkit with your
     connection to it once the sign-in is complete."""
@@ -353,7 +353,7 @@ async def complete_sign_in(
 @router.post("/api/toolkits/{toolkit_id}/_disconnect", response_model=resource_of(ToolkitRead))
 async def disconnect_toolkit(
     toolkit: VisibleToolkitDep, user: CurrentUser, services: ServicesDep
-) -> dict[str, Any]:
+) -> Resource[ToolkitRead]:
     """Sign out of the toolkit's server: your tokens and client registration are deleted and
     any sign-in waiting is cancelled."""
     _refuse_builtin(toolkit.id, services)
@@ -371,7 +371,7 @@ async def approve_tool(
     session: SessionDep,
     services: ServicesDep,
     body: ApproveRequest | None = None,
-) -> dict[str, Any]:
+) -> Resource[ToolRead]:
     """Approve a tool's current definition (owner or admin), enabling it again after a change."""
     side_effects = body.side_effects if body else None
     tool = await discovery.approve(
@@ -388,7 +388,7 @@ async def list_tools(
     user: CurrentUser,
     services: ServicesDep,
     q: Annotated[str | None, Query(max_length=200)] = None,
-) -> dict[str, Any]:
+) -> Tools:
     """Every tool you may use, built-in and from your toolkits; `q` searches names and
     descriptions."""
     specs = await services.toolkits.tools_for(user=user, q=q)
