@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import PageDep, PrincipalDep, ServicesDep, SessionDep
-from api.hal import api_router, collection, collection_of, resource, resource_of, wire_of
+from api.hal import (
+    Collection,
+    Resource,
+    api_router,
+    collection,
+    collection_of,
+    resource,
+    resource_of,
+    wire_of,
+)
 from api.job_actions import check_targets
 from api.routes.library import scope_of
 from core import clock
@@ -19,7 +28,7 @@ from knowledge.schemas import FireTimesRead, JobCreate, JobRead, JobRunRead, Job
 router = api_router(prefix="/api/jobs", tags=["Jobs"])
 
 
-def job_body(job: Job, access: str) -> dict[str, Any]:
+def job_body(job: Job, access: str) -> Resource[JobRead]:
     """A job (or draft) as a HAL resource, with the caller's access."""
     fields = {f: getattr(job, f) for f in JobRead.model_fields if hasattr(job, f)}
     read = JobRead.model_validate(
@@ -39,7 +48,7 @@ def job_body(job: Job, access: str) -> dict[str, Any]:
     return resource(read, href, **links)
 
 
-def run_body(run: JobRun) -> dict[str, Any]:
+def run_body(run: JobRun) -> Resource[JobRunRead]:
     """A run as a HAL resource."""
     read = JobRunRead.model_validate(run)
     if run.finished_at is not None:
@@ -69,13 +78,15 @@ async def _access(session: SessionDep, principal: PrincipalDep, job: Job) -> str
 
 
 @router.get("", response_model=collection_of("jobs", JobRead))
-async def list_jobs(principal: PrincipalDep, session: SessionDep, page: PageDep) -> Any:
+async def list_jobs(
+    principal: PrincipalDep, session: SessionDep, page: PageDep
+) -> Collection[Resource[JobRead]]:
     """Jobs you may see: yours and those shared with your teams or everyone; `q` searches
     names. Drafts are reached from their job."""
     scope = scope_of(principal)
     result = await jobs.list_jobs(session, scope=scope, page=page)
 
-    def render(job: Job) -> dict[str, Any]:
+    def render(job: Job) -> Resource[JobRead]:
         return job_body(job, jobs.access_of(job, scope) or "use")
 
     return collection("jobs", "/api/jobs", result, render, {"q": page.q, "sort": page.sort})
@@ -84,7 +95,7 @@ async def list_jobs(principal: PrincipalDep, session: SessionDep, page: PageDep)
 @router.post("", status_code=201, response_model=resource_of(JobRead))
 async def create_job(
     body: JobCreate, principal: PrincipalDep, session: SessionDep, services: ServicesDep
-) -> Any:
+) -> Resource[JobRead]:
     """Add a job: ordered `actions` (`index-files`, `library-sync` (admins), `api-call`, `email`,
     `assistant-prompt`), each run when its `condition` holds for the step before it; or one
     `type` with `params`. With `schedule` (cron, in `timeZone`, between `startAt` and `endAt`) it
@@ -102,7 +113,7 @@ async def create_job(
 
 
 @router.get("/{job_id}", response_model=resource_of(JobRead))
-async def get_job(job: JobDep, principal: PrincipalDep, session: SessionDep) -> Any:
+async def get_job(job: JobDep, principal: PrincipalDep, session: SessionDep) -> Resource[JobRead]:
     """One job (or a draft of one you may edit), with `nextRunAt` and whether it is `running`."""
     return job_body(job, await _access(session, principal, job))
 
@@ -114,7 +125,7 @@ async def update_job(
     principal: PrincipalDep,
     session: SessionDep,
     services: ServicesDep,
-) -> Any:
+) -> Resource[JobRead]:
     """Change a job or a draft (needs edit permission): name, actions, schedule, time zone,
     dates, whether it is enabled; its owner also changes how it is shared."""
     job = await jobs.update_job(
@@ -150,7 +161,7 @@ async def open_job_draft(job: EditableJobDep, session: SessionDep) -> JSONRespon
 
 
 @router.post("/{job_id}/_commit", response_model=resource_of(JobRead))
-async def commit_job_draft(job: EditableJobDep, session: SessionDep) -> Any:
+async def commit_job_draft(job: EditableJobDep, session: SessionDep) -> Resource[JobRead]:
     """Publish a draft onto its job in one step (the id may also be the published one's)."""
     if job.editing_id is None:
         job = await job_drafts.draft_of(session, published=job)
@@ -160,7 +171,7 @@ async def commit_job_draft(job: EditableJobDep, session: SessionDep) -> Any:
 @router.get("/{job_id}/fire-times", response_model=wire_of(FireTimesRead))
 async def fire_times(
     job: JobDep, count: Annotated[int, Query(ge=1, le=jobs.MAX_FIRE_TIMES)] = 10
-) -> Any:
+) -> FireTimesRead:
     """The next `count` (1-100) times the job's schedule fires, in UTC, computed in its time zone
     and within its `startAt`/`endAt` (fewer when the end comes first; none unscheduled)."""
     times = []
@@ -173,14 +184,13 @@ async def fire_times(
             start_at=job.start_at,
             end_at=job.end_at,
         )
-    read = FireTimesRead(
+    return FireTimesRead(
         job_id=job.id, schedule=job.schedule, time_zone=job.time_zone, fire_times=times
     )
-    return read.model_dump(mode="json", by_alias=True)
 
 
 @router.post("/{job_id}/_run", status_code=202, response_model=resource_of(JobRunRead))
-async def run_job(job: JobDep, session: SessionDep, services: ServicesDep) -> Any:
+async def run_job(job: JobDep, session: SessionDep, services: ServicesDep) -> Resource[JobRunRead]:
     """Run the job (or try a draft) now, in the background, as its owner; returns the run (409
     `job_already_running` while a run is going on, here or in another worker)."""
     await session.commit()
@@ -188,14 +198,16 @@ async def run_job(job: JobDep, session: SessionDep, services: ServicesDep) -> An
 
 
 @router.get("/{job_id}/runs", response_model=collection_of("runs", JobRunRead))
-async def list_runs(job: JobDep, session: SessionDep, page: PageDep) -> Any:
+async def list_runs(
+    job: JobDep, session: SessionDep, page: PageDep
+) -> Collection[Resource[JobRunRead]]:
     """The job's runs, newest first, with status, timings, counts, errors and steps."""
     result = await job_runs.runs_page(session, job=job, page=page)
     return collection("runs", f"/api/jobs/{job.id}/runs", result, run_body)
 
 
 @router.get("/{job_id}/runs/{run_id}", response_model=resource_of(JobRunRead))
-async def get_run(job: JobDep, run_id: str, session: SessionDep) -> Any:
+async def get_run(job: JobDep, run_id: str, session: SessionDep) -> Resource[JobRunRead]:
     """One run: each step's status, condition, duration, progress (0-1), log lines and result
     or error, saved as the run goes."""
     return run_body(await job_runs.get_run(session, job=job, run_id=run_id))

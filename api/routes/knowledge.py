@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from api.deps import PrincipalDep, ServicesDep, SessionDep
-from api.hal import api_router, collection_of, whole
+from api.hal import Collection, Resource, api_router, collection_of, whole
 from api.routes.library import scope_of
 from knowledge import library
 from knowledge.retrieval import Passage
@@ -14,7 +12,7 @@ from knowledge.schemas import CitationRead, PassageRead, SearchRequest
 router = api_router(prefix="/api/knowledge", tags=["Knowledge"])
 
 
-def passage_body(passage: Passage) -> dict[str, Any]:
+def passage_body(passage: Passage) -> Resource[PassageRead]:
     """A passage with its citation."""
     citation = passage.citation
     read = PassageRead(
@@ -31,15 +29,14 @@ def passage_body(passage: Passage) -> dict[str, Any]:
             end=citation.end,
         ),
     )
-    body = read.model_dump(mode="json", by_alias=True)
-    body["_links"] = {"file": {"href": f"/api/library/files/{citation.file_id}"}}
-    return body
+    links = {"file": {"href": f"/api/library/files/{citation.file_id}"}}
+    return Resource(read.model_dump(mode="json", by_alias=True), _links=links)
 
 
 @router.post("/search", response_model=collection_of("passages", PassageRead))
 async def search(
     body: SearchRequest, principal: PrincipalDep, session: SessionDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> Collection[Resource[PassageRead]]:
     """The passages of the files you may see that best answer `query` (dense and lexical search
     fused), best first, optionally only within `fileIds` or `folderIds` (404 for ids you may
     not see). Each carries a citation: file, page, section, snippet and character offsets."""

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, File, Form, Query, Response, UploadFile
 
 from api import uploads
 from api.deps import PageDep, Principal, PrincipalDep, ServicesDep, SessionDep
-from api.hal import api_router, collection, collection_of, resource, resource_of
+from api.hal import (
+    Collection,
+    Resource,
+    api_router,
+    collection,
+    collection_of,
+    resource,
+    resource_of,
+)
 from api.responses import BINARY
 from core.listing import Page
 from knowledge import intake, library
@@ -69,14 +77,14 @@ VisibleFileDep = Annotated[LibraryFile, Depends(visible_file)]
 AvailableStoreDep = Annotated[None, Depends(available_store)]
 
 
-def folder_body(folder: LibraryFolder) -> dict[str, Any]:
+def folder_body(folder: LibraryFolder) -> Resource[FolderRead]:
     """A folder as a HAL resource."""
     href = f"/api/library/folders/{folder.id}"
     files = f"/api/library/files?folderId={folder.id}"
     return resource(FolderRead.model_validate(folder), href, files=files)
 
 
-def file_body(row: LibraryFile) -> dict[str, Any]:
+def file_body(row: LibraryFile) -> Resource[FileRead]:
     """A file as a HAL resource with links to its content and chunks."""
     href = f"/api/library/files/{row.id}"
     links = {"content": href + "/content", "chunks": href + "/chunks"}
@@ -86,7 +94,9 @@ def file_body(row: LibraryFile) -> dict[str, Any]:
 
 
 @router.get("/folders", response_model=collection_of("folders", FolderRead))
-async def list_folders(principal: PrincipalDep, session: SessionDep, page: PageDep) -> Any:
+async def list_folders(
+    principal: PrincipalDep, session: SessionDep, page: PageDep
+) -> Collection[Resource[FolderRead]]:
     """The folders you may see (yours and your teams'); `q` searches names."""
     result = await library.list_folders(session, scope=scope_of(principal), page=page)
     params = {"q": page.q, "sort": page.sort}
@@ -94,20 +104,24 @@ async def list_folders(principal: PrincipalDep, session: SessionDep, page: PageD
 
 
 @router.post("/folders", status_code=201, response_model=resource_of(FolderRead))
-async def create_folder(body: FolderCreate, principal: PrincipalDep, session: SessionDep) -> Any:
+async def create_folder(
+    body: FolderCreate, principal: PrincipalDep, session: SessionDep
+) -> Resource[FolderRead]:
     """Add a folder of yours, or of a team you belong to (`teamId`)."""
     folder = await library.create_folder(session, scope=scope_of(principal), data=body)
     return folder_body(folder)
 
 
 @router.get("/folders/{folder_id}", response_model=resource_of(FolderRead))
-async def get_folder(folder: VisibleFolderDep) -> Any:
+async def get_folder(folder: VisibleFolderDep) -> Resource[FolderRead]:
     """One folder."""
     return folder_body(folder)
 
 
 @router.patch("/folders/{folder_id}", response_model=resource_of(FolderRead))
-async def update_folder(folder: VisibleFolderDep, body: FolderUpdate, session: SessionDep) -> Any:
+async def update_folder(
+    folder: VisibleFolderDep, body: FolderUpdate, session: SessionDep
+) -> Resource[FolderRead]:
     """Rename or describe a folder."""
     return folder_body(await library.update_folder(session, folder=folder, data=body))
 
@@ -127,7 +141,7 @@ async def list_files(
     folder_id: IdQuery = None,
     type: Annotated[str | None, Query(max_length=20)] = None,
     status: FileStatus | None = None,
-) -> Any:
+) -> Collection[Resource[FileRead]]:
     """The files you may see, filtered by `folderId`, `type` and `status`; `q` searches names."""
     result = await library.list_files(
         session,
@@ -151,7 +165,7 @@ async def upload_files(
     files: Annotated[list[UploadFile], File(description="One or more files.")],
     folder_id: Annotated[str | None, Form(alias="folderId", max_length=26)] = None,
     team_id: Annotated[str | None, Form(alias="teamId", max_length=26)] = None,
-) -> Any:
+) -> Collection[Resource[FileRead]]:
     """Upload files (field `files`, several at once) into a folder (`folderId`), owned by you or
     by a team you belong to (`teamId`; by default a team folder's team).
 
@@ -179,7 +193,7 @@ async def upload_files(
 
 
 @router.get("/files/{file_id}", response_model=resource_of(FileRead))
-async def get_file(row: VisibleFileDep) -> Any:
+async def get_file(row: VisibleFileDep) -> Resource[FileRead]:
     """One file, with its indexing `status`, `progress` (0–1) and `error` if it failed."""
     return file_body(row)
 
@@ -191,7 +205,7 @@ async def update_file(
     principal: PrincipalDep,
     session: SessionDep,
     services: ServicesDep,
-) -> Any:
+) -> Resource[FileRead]:
     """Rename a file or move it to another folder of the same owner (it is indexed again)."""
     row = await library.update_file(session, scope=scope_of(principal), row=row, data=body)
     await session.commit()
@@ -217,7 +231,7 @@ async def download_file(row: VisibleFileDep, services: ServicesDep) -> Response:
     return Response(content=data, media_type=media, headers=headers)
 
 
-def chunk_body(file_id: str, hit: SearchHit) -> dict[str, Any]:
+def chunk_body(file_id: str, hit: SearchHit) -> Resource[ChunkRead]:
     """A stored chunk as a HAL resource."""
     read = ChunkRead(
         index=hit.chunk_index,
@@ -231,7 +245,9 @@ def chunk_body(file_id: str, hit: SearchHit) -> dict[str, Any]:
 
 
 @router.get("/files/{file_id}/chunks", response_model=collection_of("chunks", ChunkRead))
-async def list_chunks(row: VisibleFileDep, services: ServicesDep, page: PageDep) -> Any:
+async def list_chunks(
+    row: VisibleFileDep, services: ServicesDep, page: PageDep
+) -> Collection[Resource[ChunkRead]]:
     """The file's chunks as indexed, in order, with their pages, sections and offsets."""
     hits = await services.knowledge.store.chunks(row.id, limit=page.limit, offset=page.start)
     total = row.chunk_count if row.status == "indexed" else len(hits) + page.start
@@ -247,7 +263,7 @@ async def reindex_file(
     row: VisibleFileDep,
     session: SessionDep,
     services: ServicesDep,
-) -> Any:
+) -> Resource[FileRead]:
     """Index the file again (it goes back to `pending`)."""
     library.mark_pending(row)
     await session.commit()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import Query
 
 from api.deps import PrincipalDep, ServicesDep, SessionDep
-from api.hal import Wire, api_router, collection_of, whole
+from api.hal import Collection, Resource, Wire, api_router, collection_of, whole
 from assistant import search_everywhere
 from assistant.search_everywhere import ContentHit, Hit, HitType, Searcher
 from core import fulltext
@@ -67,7 +67,7 @@ def _link(hit: Hit) -> str:
     return f"/api/{paths[hit.type]}/{hit.id}"
 
 
-def _body(hit: Hit) -> dict[str, Any]:
+def _body(hit: Hit) -> Resource[SearchHitRead]:
     link = _link(hit)
     read = SearchHitRead(
         type=hit.type,
@@ -79,11 +79,10 @@ def _body(hit: Hit) -> dict[str, Any]:
         chat_id=hit.chat_id,
         link=link,
     )
-    body = read.model_dump(mode="json", by_alias=True, exclude_none=True)
-    body["_links"] = {"self": {"href": link}}
+    links = {"self": {"href": link}}
     if hit.chat_id:
-        body["_links"]["chat"] = {"href": f"/api/chats/{hit.chat_id}"}
-    return body
+        links["chat"] = {"href": f"/api/chats/{hit.chat_id}"}
+    return Resource(read.model_dump(mode="json", by_alias=True, exclude_none=True), _links=links)
 
 
 def _content_search(store: VectorStore) -> search_everywhere.ContentSearch:
@@ -108,7 +107,7 @@ async def search_all(
     q: Annotated[str, Query(max_length=2000)],
     types: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
-) -> dict[str, Any]:
+) -> Collection[Resource[SearchHitRead]]:
     """What you can see that holds the words of `q`, best first: your chats (titles) and their
     messages, assistants you may use, library files you may see (names, and text through the
     library's keyword index), toolkits and jobs you may see. `types` narrows it
