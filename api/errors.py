@@ -123,7 +123,17 @@ async def _database(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable: %s", text.splitlines()[0] if text else exc)
         message = "The database is busy or unreachable; try again in a moment."
         return JSONResponse(error_body("database_unavailable", message), status_code=503)
+    if getattr(getattr(exc, "orig", None), "sqlstate", None) in _CONFLICTS:
+        log.warning("database conflict: %s", text.splitlines()[0] if text else exc)
+        message = "The request met another one changing the same data; try it again."
+        body = error_body("database_conflict", message)
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
     return await _unexpected(request, exc)
+
+
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back
+# for another's sake, and the same request sent again may well pass.
+_CONFLICTS = {"40P01", "40001"}
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

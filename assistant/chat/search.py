@@ -15,7 +15,9 @@ characters) also knows its total without counting:
 migration assistant_0023 keeps each chat's word starts and, per user, how many chats hold each
 start. A message's starts wait in a pending table until merged (assistant_0026): by
 `drain_forever` in the background, and by the list itself for the user's chats, in its own
-transaction, before it reads the counts, so its totals and pages are exact. When the matches
+transaction, before it reads the counts, so its totals and pages are exact (a chat being
+written when the list drains is skipped, assistant_0027: the list then counts as it would
+without the counts). When the matches
 are dense enough a page walks the list's order index testing chat by chat (a word in most chats
 fills a page in about `limit` tests), else it reads the matches through the chat words as
 above; either way the same chats, in the same order, and the same total.
@@ -74,10 +76,9 @@ _COUNTED = text(
     " WHERE user_id = :user_id AND archived IN :archived AND prefix = :word), "
     "(SELECT coalesce(sum(chats), 0) FROM assistant_chat_prefix_counts "
     " WHERE user_id = :user_id AND prefix = ''), "
-    # whether any of the user's messages' starts are pending (assistant_0026): each pending
-    # row's owner looked up by key, so this follows what is pending, not the user's chats
-    "EXISTS (SELECT 1 FROM assistant_chat_prefix_pending q WHERE "
-    " (SELECT c.user_id FROM assistant_chat c WHERE c.id = q.chat_id) = :user_id)"
+    # whether any of the user's messages' starts are pending (assistant_0026): one probe of
+    # the pending rows' index by owner (assistant_0027), whatever others have pending
+    "EXISTS (SELECT 1 FROM assistant_chat_prefix_pending q WHERE q.user_id = :user_id)"
 ).bindparams(bindparam("archived", expanding=True))
 
 
@@ -93,8 +94,10 @@ DEADLOCK = "40P01"  # PostgreSQL's deadlock_detected
 
 
 async def _on_deadlock(attempt: Callable[[], Awaitable[T]]) -> T:
-    """`attempt()`, sent again when PostgreSQL broke a deadlock with it (a concurrent remake of a
-    chat's starts updates the counts in two statements), DRAIN_TRIES times in all."""
+    """`attempt()`, sent again when PostgreSQL broke a deadlock with it, DRAIN_TRIES times in
+    all. Since assistant_0027 a drain takes the users' locks before any chat and never waits
+    for a chat, so it cannot close a cycle of its own; the list's drain runs in the request's
+    transaction, though, whose earlier locks are not the drain's to order."""
     for _ in range(DRAIN_TRIES - 1):
         try:
             return await attempt()
@@ -194,7 +197,9 @@ async def listing(
         await _drain_here(session, user_id)
         row = (await session.execute(_COUNTED, counted)).one()
     single, holding, chats = bool(row[0]), int(row[1]), int(row[2])
-    if not single:  # the engine parses the word otherwise: search it as before
+    # The engine parses the word otherwise, or the drain skipped a chat being written (its
+    # writer held the chat): search and count it as before.
+    if not single or row[3]:
         return Listing(query)
     tests = (page.start + page.limit) * chats
     if page.start < holding and tests <= holding * holding // WALK_COST:
