@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Response
 
 from api.deps import AdminUser, ModelRuleDep, PrincipalDep, ServicesDep
-from api.hal import api_router, collection_of, whole
-from api.responses import ModelInfo
+from api.hal import Collection, Link, api_router, collection_of, whole
+from api.responses import ModelCapabilities, ModelInfo
 from api.services import Services
 from billing.profiles import ModelRule
 from core import stored_models
@@ -30,60 +28,60 @@ class ModelNotFound(NotFound):
 
 def model_body(
     model: CatalogModel, catalog: Catalog, row: StoredModel | None = None, *, admin: bool = False
-) -> dict[str, Any]:
-    """A catalog model as a HAL resource; stored models add their provider and audit fields."""
+) -> ModelInfo:
+    """A catalog model as a HAL resource; stored models add their provider and audit fields.
+    Fields not given are left out of the body (the routes answer with
+    `response_model_exclude_unset`)."""
     price = model.price
     can = capabilities_of(model)
-    body: dict[str, Any] = {
-        "id": model.name,
-        "name": model.name,
-        "description": model.description,
-        "source": model.source,
-        "enabled": model.enabled,
-        "aliases": list(model.aliases),
-        "providers": list(model.providers),
-        "mode": model.mode,
-        "deployments": len(model.deployments),
-        "available": model.available,
-        "unavailableReason": model.unavailable_reason,
-        "isDefault": model.name == catalog.default_model,
-        "maxInputTokens": model.max_input_tokens,
-        "maxOutputTokens": model.max_output_tokens,
-        "inputCostPerMillionTokens": round(price.input_per_token * 1e6, 6) if price else None,
-        "outputCostPerMillionTokens": round(price.output_per_token * 1e6, 6) if price else None,
-        "contextWindow": model.max_input_tokens,
-        "capabilities": {
-            "chat": can.chat,
-            "embeddings": can.embeddings,
-            "vision": can.vision,
-            "tools": can.tools,
-            "reasoning": can.reasoning,
-            "promptCaching": can.prompt_caching,
-            "pdfInput": can.pdf_input,
-        },
+    body = ModelInfo(
+        id=model.name,
+        name=model.name,
+        description=model.description,
+        source=model.source,
+        enabled=model.enabled,
+        aliases=list(model.aliases),
+        providers=list(model.providers),
+        mode=model.mode,
+        deployments=len(model.deployments),
+        available=model.available,
+        unavailable_reason=model.unavailable_reason,
+        is_default=model.name == catalog.default_model,
+        max_input_tokens=model.max_input_tokens,
+        max_output_tokens=model.max_output_tokens,
+        input_cost_per_million_tokens=round(price.input_per_token * 1e6, 6) if price else None,
+        output_cost_per_million_tokens=round(price.output_per_token * 1e6, 6) if price else None,
+        context_window=model.max_input_tokens,
+        capabilities=ModelCapabilities(
+            chat=can.chat,
+            embeddings=can.embeddings,
+            vision=can.vision,
+            tools=can.tools,
+            reasoning=can.reasoning,
+            prompt_caching=can.prompt_caching,
+            pdf_input=can.pdf_input,
+        ),
         # Informer's names: per million tokens, USD.
-        "chat": can.chat,
-        "attachments": can.vision,
-        "createEmbeddings": can.embeddings,
-        "promptPpm": _per_million(price.input_per_token if price else None),
-        "completionPpm": _per_million(price.output_per_token if price else None),
-        "cacheReadPpm": _per_million(price.cache_read_per_token if price else None),
-        "cacheWritePpm": _per_million(price.cache_write_per_token if price else None),
-        "_links": {"self": {"href": f"/api/models/{model.name}"}},
-    }
+        chat=can.chat,
+        attachments=can.vision,
+        create_embeddings=can.embeddings,
+        prompt_ppm=_per_million(price.input_per_token if price else None),
+        completion_ppm=_per_million(price.output_per_token if price else None),
+        cache_read_ppm=_per_million(price.cache_read_per_token if price else None),
+        cache_write_ppm=_per_million(price.cache_write_per_token if price else None),
+        links={"self": Link(href=f"/api/models/{model.name}")},
+    )
     if row is not None:
-        body |= {
-            "providerId": row.provider_id,
-            "model": row.provider_model,
-            "contextWindow": row.context_window or model.max_input_tokens,
-            "createdBy": row.created_by,
-            "updatedBy": row.updated_by,
-            "createdAt": row.created_at.isoformat(),
-            "updatedAt": row.updated_at.isoformat(),
-        }
-        body["_links"]["provider"] = {"href": f"/api/providers/{row.provider_id}"}
+        body.provider_id = row.provider_id
+        body.model = row.provider_model
+        body.context_window = row.context_window or model.max_input_tokens
+        body.created_by = row.created_by
+        body.updated_by = row.updated_by
+        body.created_at = row.created_at.isoformat()
+        body.updated_at = row.updated_at.isoformat()
+        body.links["provider"] = Link(href=f"/api/providers/{row.provider_id}")
     if admin:
-        body["disabledTeams"] = sorted(model.blocked_teams)
+        body.disabled_teams = sorted(model.blocked_teams)
     return body
 
 
@@ -101,7 +99,7 @@ async def _rows(services: Services) -> dict[str, StoredModel]:
 )
 async def list_models(
     principal: PrincipalDep, services: ServicesDep, rule: ModelRuleDep, usable: bool = False
-) -> dict[str, Any]:
+) -> Collection[ModelInfo]:
     """The models you may use, and whether each is usable here.
 
     For members, models turned off for one of their teams or not allowed by their usage profile
@@ -138,7 +136,7 @@ def _visible(
 @router.get("/models/{model_id}", response_model=ModelInfo, response_model_exclude_unset=True)
 async def get_model(
     model_id: str, principal: PrincipalDep, services: ServicesDep, rule: ModelRuleDep
-) -> dict[str, Any]:
+) -> ModelInfo:
     """One model, by name or alias (404 for a member whose usage profile does not allow it)."""
     model = _visible(services, principal, rule, model_id)
     row = (await _rows(services)).get(model.name) if model.source == "database" else None
@@ -148,9 +146,7 @@ async def get_model(
 @router.post(
     "/models", status_code=201, response_model=ModelInfo, response_model_exclude_unset=True
 )
-async def create_model(
-    body: ModelCreate, admin: AdminUser, services: ServicesDep
-) -> dict[str, Any]:
+async def create_model(body: ModelCreate, admin: AdminUser, services: ServicesDep) -> ModelInfo:
     """Add a model served through a stored provider (admins). Every worker serves it within
     `SWITCHBOARD_CATALOG_POLL_SECONDS`; this one at once."""
     async with write_transaction(services.sessions) as session:
@@ -185,7 +181,7 @@ async def _stored(services: Services, model_id: str) -> StoredModel:
 @router.patch("/models/{model_id}", response_model=ModelInfo, response_model_exclude_unset=True)
 async def update_model(
     model_id: str, body: ModelUpdate, admin: AdminUser, services: ServicesDep
-) -> dict[str, Any]:
+) -> ModelInfo:
     """Change a stored model (admins); models.yaml entries answer 409 `model_read_only`."""
     found = await _stored(services, model_id)
     async with write_transaction(services.sessions) as session:
@@ -210,7 +206,7 @@ async def delete_model(model_id: str, _: AdminUser, services: ServicesDep) -> Re
     return Response(status_code=204)
 
 
-async def _after_change(services: Services, row: StoredModel) -> dict[str, Any]:
+async def _after_change(services: Services, row: StoredModel) -> ModelInfo:
     await services.catalog_sync.refresh()
     catalog = services.catalog
     model = catalog.models.get(row.name)

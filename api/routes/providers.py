@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import Body, Response
 
 from api.deps import AdminUser, CurrentUser, ServicesDep
-from api.hal import api_router, collection_of, resource, whole
+from api.hal import Collection, Link, api_router, collection_of, whole
 from api.responses import ProviderCheck, ProviderInfo
 from api.services import Services
 from core import providers, stored_models
@@ -31,7 +31,7 @@ class TestModelRequired(InvalidInput):
     code = "test_model_required"
 
 
-def provider_body(provider: Provider, models: list[str], *, admin: bool) -> dict[str, Any]:
+def provider_body(provider: Provider, models: list[str], *, admin: bool) -> ProviderInfo:
     """A stored provider as a HAL resource (its key only as `hasApiKey`; its `apiBase`, an
     internal address, for admins only)."""
     read = ProviderRead(
@@ -48,45 +48,47 @@ def provider_body(provider: Provider, models: list[str], *, admin: bool) -> dict
         updated_at=provider.updated_at,
     )
     href = f"/api/providers/{provider.id}"
-    body = resource(read, href, test=f"{href}/_test")
-    if not admin:
-        del body["apiBase"]
-    return body
+    links = {"self": Link(href=href), "test": Link(href=f"{href}/_test")}
+    # Unset fields are left out of the body (response_model_exclude_unset): a member's has no
+    # `apiBase` at all.
+    shown = read.model_dump(exclude=None if admin else {"api_base"})
+    return ProviderInfo(**shown, links=links)
 
 
-def _file_providers(services: Services) -> dict[str, dict[str, Any]]:
+def _file_providers(services: Services) -> dict[str, ProviderInfo]:
     """The providers behind models.yaml's models, by LiteLLM provider name."""
-    found: dict[str, dict[str, Any]] = {}
+    models: dict[str, list[str]] = {}
+    configured: dict[str, bool] = {}
     missing: dict[str, set[str]] = {}
     for model in services.catalog.models.values():
         if model.source != "file":
             continue
         for deployment in model.deployments:
-            entry = found.setdefault(
-                deployment.provider,
-                {
-                    "id": deployment.provider,
-                    "name": deployment.provider,
-                    "type": deployment.provider,
-                    "source": "file",
-                    "models": [],
-                    "configured": False,
-                },
-            )
-            if model.name not in entry["models"]:
-                entry["models"].append(model.name)
-            entry["configured"] = entry["configured"] or deployment.available
-            missing.setdefault(deployment.provider, set()).update(deployment.missing_env)
-    for name, entry in found.items():
-        entry["missingSettings"] = [] if entry["configured"] else sorted(missing[name])
-        entry["_links"] = {"self": {"href": f"/api/providers/{name}"}}
-    return found
+            name = deployment.provider
+            names = models.setdefault(name, [])
+            if model.name not in names:
+                names.append(model.name)
+            configured[name] = configured.get(name, False) or deployment.available
+            missing.setdefault(name, set()).update(deployment.missing_env)
+    return {
+        name: ProviderInfo(
+            id=name,
+            name=name,
+            type=name,
+            source="file",
+            models=names,
+            configured=configured[name],
+            missing_settings=[] if configured[name] else sorted(missing[name]),
+            links={"self": Link(href=f"/api/providers/{name}")},
+        )
+        for name, names in models.items()
+    }
 
 
 @router.get(
     "", response_model=collection_of("providers", ProviderInfo), response_model_exclude_unset=True
 )
-async def list_providers(user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+async def list_providers(user: CurrentUser, services: ServicesDep) -> Collection[ProviderInfo]:
     """The providers behind models.yaml (`source: "file"`, with which are set up) and those
     admins added (`source: "database"`). Only admins see a provider's `apiBase`."""
     async with services.sessions() as session:
@@ -98,9 +100,7 @@ async def list_providers(user: CurrentUser, services: ServicesDep) -> dict[str, 
 
 
 @router.get("/{provider_id}", response_model=ProviderInfo, response_model_exclude_unset=True)
-async def get_provider(
-    provider_id: str, user: CurrentUser, services: ServicesDep
-) -> dict[str, Any]:
+async def get_provider(provider_id: str, user: CurrentUser, services: ServicesDep) -> ProviderInfo:
     """One provider: a stored one by id, or one behind models.yaml by its LiteLLM name. Only
     admins see its `apiBase`."""
     from_file = _file_providers(services).get(provider_id)
@@ -115,7 +115,7 @@ async def get_provider(
 @router.post("", status_code=201, response_model=ProviderInfo, response_model_exclude_unset=True)
 async def create_provider(
     body: ProviderCreate, admin: AdminUser, services: ServicesDep
-) -> dict[str, Any]:
+) -> ProviderInfo:
     """Add a provider (admins): a name, a LiteLLM `type`, an `apiBase` and an `apiKey`."""
     async with write_transaction(services.sessions) as session:
         provider = await providers.create(
@@ -137,7 +137,7 @@ def _writable(services: Services, provider_id: str) -> None:
 @router.patch("/{provider_id}", response_model=ProviderInfo, response_model_exclude_unset=True)
 async def update_provider(
     provider_id: str, body: ProviderUpdate, admin: AdminUser, services: ServicesDep
-) -> dict[str, Any]:
+) -> ProviderInfo:
     """Change a stored provider (admins); `apiKey: null` removes the key. Providers behind
     models.yaml answer 409 `provider_read_only`."""
     _writable(services, provider_id)
@@ -173,7 +173,7 @@ async def test_provider(
     _: AdminUser,
     services: ServicesDep,
     body: ProviderTest | None = Body(default=None),
-) -> dict[str, Any]:
+) -> ProviderCheck:
     """Make one cheap call (max_tokens 1) through the provider and say whether it worked.
 
     `model` is the provider-side model id; by default one of the provider's models. A provider
@@ -187,13 +187,13 @@ async def test_provider(
     started = time.perf_counter()
     if reason is None:
         reason = await services.metering.probe(params)
-    return {
-        "ok": reason is None,
-        "reason": reason,
-        "providerId": provider_id,
-        "model": str(params.get("model", "")).split("/", 1)[-1],
-        "latencyMs": round((time.perf_counter() - started) * 1000),
-    }
+    return ProviderCheck(
+        ok=reason is None,
+        reason=reason,
+        provider_id=provider_id,
+        model=str(params.get("model", "")).split("/", 1)[-1],
+        latency_ms=round((time.perf_counter() - started) * 1000),
+    )
 
 
 async def _stored_deployment(
@@ -231,7 +231,7 @@ def _file_deployment(
     return {}, "Set " + ", ".join(sorted(missing)) + " in the environment to use this provider."
 
 
-def _from_env(value: Any) -> Any:
+def _from_env(value: object) -> object:
     if isinstance(value, str) and value.startswith(ENV_PREFIX):
         return os.environ.get(value.removeprefix(ENV_PREFIX), "")
     return value

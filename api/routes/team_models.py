@@ -7,12 +7,12 @@ in GET /api/models.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Response
 
 from api.deps import AdminUser, DetachedTeamDep, ServicesDep
-from api.hal import api_router, collection_of, whole
+from api.hal import Collection, Link, api_router, collection_of, whole
 from api.responses import TeamModel
 from api.routes.models import ModelNotFound
 from api.services import Services
@@ -23,20 +23,20 @@ from core.database import write_transaction
 router = api_router(prefix="/api/teams/{team_id}/models", tags=["Teams", "Models"])
 
 
-def team_model_body(services: Services, team_id: str, name: str) -> dict[str, Any]:
+def team_model_body(services: Services, team_id: str, name: str) -> TeamModel:
     """A model as a team sees it: whether the team's members may use it."""
     catalog = services.catalog
     model = catalog.models[name]
-    return {
-        "teamId": team_id,
-        "modelId": name,
-        "enabled": model.enabled and team_id not in model.blocked_teams,
-        "source": model.source,
-        "_links": {
-            "self": {"href": f"/api/teams/{team_id}/models/{name}"},
-            "model": {"href": f"/api/models/{name}"},
+    return TeamModel(
+        team_id=team_id,
+        model_id=name,
+        enabled=model.enabled and team_id not in model.blocked_teams,
+        source=model.source,
+        links={
+            "self": Link(href=f"/api/teams/{team_id}/models/{name}"),
+            "model": Link(href=f"/api/models/{name}"),
         },
-    }
+    )
 
 
 async def catalog_model(model_id: str, services: ServicesDep) -> str:
@@ -56,7 +56,7 @@ ModelNameDep = Annotated[str, Depends(catalog_model)]
 @router.get("", response_model=collection_of("teamModels", TeamModel))
 async def list_team_models(
     team: DetachedTeamDep, _: AdminUser, services: ServicesDep
-) -> dict[str, Any]:
+) -> Collection[TeamModel]:
     """Every model, and whether the team's members may use it (admins)."""
     names = list(services.catalog.models)
     items = (team_model_body(services, team.id, name) for name in names)
@@ -74,7 +74,7 @@ async def enable_team_model(
     admin: AdminUser,
     services: ServicesDep,
     response: Response,
-) -> dict[str, Any]:
+) -> TeamModel:
     """Let the team's members use a model again (admins): 201 when it was off, 200 if it was on."""
     async with write_transaction(services.sessions) as session:
         changed = await stored_models.set_team_access(
