@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -76,7 +76,26 @@ async def authorization_server_metadata(request: Request) -> JSONResponse:
     return JSONResponse(_metadata(base), headers=CORS)
 
 
-def _metadata(base: str) -> dict[str, Any]:
+class ServerMetadata(TypedDict):
+    """RFC 8414 authorization-server metadata, as /.well-known/oauth-authorization-server
+    answers it."""
+
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    registration_endpoint: str
+    revocation_endpoint: str
+    response_types_supported: list[str]
+    response_modes_supported: list[str]
+    grant_types_supported: list[str]
+    code_challenge_methods_supported: list[str]
+    token_endpoint_auth_methods_supported: list[str]
+    revocation_endpoint_auth_methods_supported: list[str]
+    scopes_supported: list[str]
+    service_documentation: str
+
+
+def _metadata(base: str) -> ServerMetadata:
     return {
         "issuer": base,
         "authorization_endpoint": base + "/authorize",
