@@ -21,12 +21,13 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistant import message_candidates
 from assistant.assistants.sharing import Viewer, usable_clause
 from assistant.models import Assistant, Chat, Message
-from core.fulltext import FullTextIndex, Rows, Snippet, Terms, snippet
+from core.fulltext import CANDIDATES, FullTextIndex, Rows, Snippet, Terms, snippet
 from core.models import User
 from knowledge import jobs, library
 from knowledge.index import TenantScope
@@ -120,7 +121,11 @@ async def search(
     for kind in HIT_TYPES:
         if kind not in types:
             continue
-        rows = await session.execute(statement(kind, searcher, dialect, terms, limit))
+        if kind == "message" and dialect == "postgresql":
+            rows = await _messages(session, searcher, terms, limit)
+        else:
+            found = await session.execute(statement(kind, searcher, dialect, terms, limit))
+            rows = [tuple(row) for row in found]
         hits += [_hit(kind, tuple(row), terms) for row in rows]
     if "file" in types and content is not None:
         hits = _with_content(
@@ -130,11 +135,47 @@ async def search(
     return hits[:limit]
 
 
-def statement(kind: HitType, searcher: Searcher, dialect: str, terms: Terms, limit: int) -> Rows:
+def statement(
+    kind: HitType,
+    searcher: Searcher,
+    dialect: str,
+    terms: Terms,
+    limit: int,
+    *,
+    walk: message_candidates.Walk | None = None,
+) -> Rows:
     """A kind's best `limit` hits for the searcher, best first (`FullTextIndex.ranked`: id,
-    title, texts..., score; a message's chat id before the score)."""
+    title, texts..., score; a message's chat id before the score). PostgreSQL's messages: their
+    candidates by a read of the matches or, given `walk`, a walk of the chat list, and then
+    how many candidates it found after the score (`message_candidates`)."""
     stmt, index = _query(kind, searcher)
-    return index.ranked(stmt, dialect, terms, limit=limit, newest=NEWEST.get(kind, ()))
+    if kind != "message" or dialect != "postgresql":
+        return index.ranked(stmt, dialect, terms, limit=limit, newest=NEWEST.get(kind, ()))
+    many = CANDIDATES[dialect]
+    first = message_candidates.candidates(searcher.user.id, terms, many, walk)
+    found = index.ranked(stmt, dialect, terms, limit=limit, candidates=first)
+    if walk is None:
+        return found
+    return found.add_columns(select(func.count()).select_from(first).scalar_subquery())
+
+
+async def _messages(
+    session: AsyncSession, searcher: Searcher, terms: Terms, limit: int
+) -> list[tuple[Any, ...]]:
+    """PostgreSQL: the best `limit` messages, by a walk of the chat list when the counts say it
+    pays and it found the first candidates, else by a read of the matches."""
+    many = CANDIDATES["postgresql"]
+    walk = await message_candidates.walk(session, searcher.user.id, terms, many)
+    if walk is not None:
+        rows = list(
+            await session.execute(
+                statement("message", searcher, "postgresql", terms, limit, walk=walk)
+            )
+        )
+        if walk.complete(rows[0][-1] if rows else 0, many):
+            return [tuple(row)[:-1] for row in rows]
+    read = await session.execute(statement("message", searcher, "postgresql", terms, limit))
+    return [tuple(row) for row in read]
 
 
 def _query(kind: HitType, searcher: Searcher) -> tuple[Rows, FullTextIndex]:

@@ -24,7 +24,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal, literal_column, select, table
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Select,
+    Subquery,
+    func,
+    literal,
+    literal_column,
+    select,
+    table,
+)
 from sqlalchemy import column as sql_column
 
 from core.errors import InvalidInput
@@ -176,6 +186,7 @@ class FullTextIndex:
         *,
         limit: int,
         newest: Sequence[ColumnElement[Any]] = (),
+        candidates: Subquery | CTE | None = None,
     ) -> Rows:
         """`stmt` (selecting from the table, its first column the row's id) narrowed to the rows
         holding every word: the best `limit`, with their relevance added as a last column
@@ -194,6 +205,9 @@ class FullTextIndex:
         and digits only), so each search is planned for its own words: a prepared statement's
         generic plan, which cannot tell a rare word from one in every row, read every match
         for the commonest word (40 ms at 200,000 messages).
+
+        PostgreSQL: `candidates`, when given, are those first rows found otherwise (a subquery of
+        id and words, the row's tsvector; `assistant.message_candidates` for a user's messages).
         """
         if dialect == "postgresql":
             vector: ColumnElement[Any] = literal_column(f"{self.table}.{VECTOR_COLUMN}")
@@ -205,11 +219,15 @@ class FullTextIndex:
             # the candidates narrow (id and words; the order's columns are not carried), their
             # scores, and only the best `limit` joined back for the columns asked for
             first = (
-                stmt.with_only_columns(identifier.label("id"), vector.label("words"))
-                .where(vector.op("@@")(query))
-                .order_by(*order)
-                .limit(CANDIDATES[dialect])
-                .subquery("candidates")
+                candidates
+                if candidates is not None
+                else (
+                    stmt.with_only_columns(identifier.label("id"), vector.label("words"))
+                    .where(vector.op("@@")(query))
+                    .order_by(*order)
+                    .limit(CANDIDATES[dialect])
+                    .subquery("candidates")
+                )
             )
             # normalisation 1: divided by 1 + the log of the row's length, as bm25 weighs length
             scored = func.ts_rank(first.c.words, query, 1).label("score")

@@ -1,5 +1,7 @@
 """GET /api/search for a word in many messages: which matches are ranked, in what order, and (on
-PostgreSQL) that the rows read are bounded by how many are ranked, not by how many match."""
+PostgreSQL) that either way of finding them (a walk of the chat list testing each chat's kept
+word starts, or a read of the matches) gives the same hits, the walk reading only the messages
+of chats that hold the word."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import delete, insert, text
 
-from assistant import search_everywhere
+from assistant import message_candidates, search_everywhere
+from assistant.chat.search import drain
 from assistant.models import Chat, Message
 from core import fulltext
 from core.clock import now
@@ -24,6 +27,7 @@ from tests.support import AppHarness, Caller, Harnesses
 pytestmark = pytest.mark.anyio
 
 CHATS = 40
+QUIET = 5  # the admin's most recently active chats, none holding the word
 PER_CHAT = 10
 HOLDING = 4  # of a chat's messages, the first 4 hold the word (in under half: bm25 ranks them)
 WORD = "wallaby"
@@ -38,6 +42,7 @@ class Seeded:
     messages: list[list[str]]
     rival: Caller
     rivals: list[str]
+    quiet: list[str]
 
 
 @pytest.fixture(scope="module")
@@ -50,18 +55,21 @@ async def app(make_module_harness: Harnesses) -> AsyncIterator[AppHarness]:
 async def seeded(app: AppHarness) -> Seeded:
     """40 chats of the admin's, 10 messages each, 4 of them holding the word: the oldest chat's
     first three messages are the word alone (the best matches, equal), the rest are longer and
-    of varied lengths. Then a rival's chat, the most recent of all, its messages the word
-    alone."""
+    of varied lengths. Then a rival's chat, more recent, its messages the word alone; then the
+    admin's 5 most recent chats, without the word."""
     rival = await app.member("rival")
     start = now() - timedelta(days=30)
     chats = [new_id() for _ in range(CHATS)]
     theirs = new_id()
+    quiet = [new_id() for _ in range(QUIET)]
     messages: list[list[str]] = []
     rows: list[dict[str, Any]] = []
-    for n, chat in enumerate([*chats, theirs]):
+    for n, chat in enumerate([*chats, theirs, *quiet]):
         ids = []
         for i in range(PER_CHAT):
-            if chat == theirs or (n == 0 and i < 3):
+            if chat in quiet:
+                content = f"Notes {n} {i}: the marsupials of the bush"
+            elif chat == theirs or (n == 0 and i < 3):
                 content = WORD
             elif i < HOLDING:
                 content = f"Notes {n} {i}: " + "the marsupials of the bush " * (1 + i) + WORD
@@ -74,7 +82,8 @@ async def seeded(app: AppHarness) -> Seeded:
                 | {"created_at": stamp, "updated_at": stamp}
             )
         messages.append(ids if chat == theirs else ids[:HOLDING])
-    owned = [*((chat, app.admin.id) for chat in chats), (theirs, rival.id)]
+    mine = [*chats, theirs, *quiet]
+    owned = [(chat, rival.id if chat == theirs else app.admin.id) for chat in mine]
     async with write_transaction(app.services.sessions) as session:
         await session.execute(
             insert(Chat),
@@ -85,7 +94,9 @@ async def seeded(app: AppHarness) -> Seeded:
             ],
         )
         await session.execute(insert(Message), rows)
-    return Seeded(chats=chats, messages=messages[:-1], rival=rival, rivals=messages[-1])
+    return Seeded(
+        chats=chats, messages=messages[:CHATS], rival=rival, rivals=messages[CHATS], quiet=quiet
+    )
 
 
 async def found(app: AppHarness, caller: Caller) -> list[dict[str, Any]]:
@@ -130,66 +141,93 @@ async def test_over_the_bound_the_newest_matches_are_ranked(
     assert in_order(hits)
 
 
-# Planner settings that leave PostgreSQL one way to find the candidates: walking the chat list's
-# order index chat by chat (sorts other than incremental ones cost too much), or reading every
-# match through the full-text index (no index walks).
-WALK = ("seqscan", "bitmapscan", "hashjoin", "mergejoin", "material", "sort")
-READ = ("seqscan", "indexscan")
-
-
-async def test_postgresql_walks_as_many_messages_as_it_ranks_and_either_plan_agrees(
+async def test_postgresql_walk_and_read_agree_the_walk_reads_only_chats_holding_the_word(
     app: AppHarness, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Which plan PostgreSQL picks depends on the tables' sizes (at the bench's 200,000 messages
-    it walks for a word in most messages by itself, bench/README.md; these tables are small
-    enough to read whole): both must give the same hits, the walk reading about as many
-    messages as are ranked rather than all 170 that match."""
+    """The walk tests each chat's kept word starts and reads the messages of those that hold the
+    word (the 5 quiet chats, the most recent, are tested and not read) or whose starts are
+    still pending; the read finds the matches through the message index. Same hits, and the
+    same as `search` gives by either plan or when a walk stops short (then it reads)."""
     monkeypatch.setitem(fulltext.CANDIDATES, "postgresql", 2 * HOLDING)
     async with app.services.sessions() as session:
         if session.get_bind().dialect.name != "postgresql":
             pytest.skip("SQLite's FTS5 walks its own rowids newest first")
+    await drain(app.services.engine, user_id=None)  # the seeded messages' starts merged
+    async with app.services.sessions() as session:
         await session.execute(text("ANALYZE assistant_message, assistant_chat"))
         await session.commit()
         admin = await session.get_one(User, app.admin.id)
     searcher = search_everywhere.Searcher(user=admin, team_ids=())
     terms = fulltext.words(WORD)
     assert terms is not None
-    stmt = search_everywhere.statement("message", searcher, "postgresql", terms, 20)
-    walked, walk_hits = await _explained(app, stmt, WALK)
-    read, read_hits = await _explained(app, stmt, READ)
-    assert walk_hits == read_hits
-    assert sorted(walk_hits) == sorted(seeded.messages[-1] + seeded.messages[-2])
-    # the two newest chats' 20 messages, at most a row of the next chat's, not the 170 matches
+    whole = message_candidates.Walk(tests=1000, chats=1000)
+    walked, walk_hits = await _explained(app, _statement(searcher, terms, whole))
+    read, read_hits = await _explained(app, _statement(searcher, terms, None))
+    newest = sorted(seeded.messages[-1] + seeded.messages[-2])
+    assert sorted(walk_hits) == sorted(read_hits) == newest
+    # the two newest holding chats' messages and the next one's (where the walk stops), not
+    # the quiet chats' 50 nor the 170 matches
     assert 0 < walked <= 3 * PER_CHAT < read
+    async with app.services.sessions() as session:  # the counts choose the walk for the word
+        assert await message_candidates.walk(session, admin.id, terms, 2 * HOLDING) is not None
+        rare = fulltext.words("39")  # one chat's messages
+        assert rare is not None
+        assert await message_candidates.walk(session, admin.id, rare, 2 * HOLDING) is None
+
+    # a quiet chat's message saved now: its starts are pending, and the walk reads it
+    pending = new_id()
+    async with write_transaction(app.services.sessions) as session:
+        await session.execute(
+            insert(Message).values(
+                id=pending, chat_id=seeded.quiet[-1], role="user", content=f"{WORD} again"
+            )
+        )
+    _, walk_hits = await _explained(app, _statement(searcher, terms, whole))
+    assert pending in walk_hits
+    hits = []
+    for plan in (whole, message_candidates.Walk(tests=1, chats=1000), None):  # 1: stops short
+        monkeypatch.setattr(message_candidates, "walk", _planned(plan))
+        hits.append(await found(app, app.admin))
+    assert hits[0] == hits[1] == hits[2]
+    assert pending in {hit["id"] for hit in hits[0]}
+    async with write_transaction(app.services.sessions) as session:
+        await session.execute(delete(Message).where(Message.id == pending))
 
 
-async def _explained(app: AppHarness, stmt: Any, off: tuple[str, ...]) -> tuple[int, list[str]]:
-    """The messages the statement's plan reads (rows kept or filtered, every loop) with the
-    given plans off, and the ids it finds."""
+def _statement(
+    searcher: search_everywhere.Searcher,
+    terms: fulltext.Terms,
+    walk: message_candidates.Walk | None,
+) -> Any:
+    return search_everywhere.statement("message", searcher, "postgresql", terms, 20, walk=walk)
+
+
+def _planned(plan: message_candidates.Walk | None) -> Any:
+    async def walk(*_: Any) -> message_candidates.Walk | None:
+        return plan
+
+    return walk
+
+
+async def _explained(app: AppHarness, stmt: Any) -> tuple[int, list[str]]:
+    """The messages the plan of the statement's candidates reads (rows kept or filtered, every
+    loop; the whole plan's when they are not a CTE of their own), and the ids it finds."""
     async with app.services.sessions() as session:
-        await session.execute(text("SET LOCAL jit = off"))  # no compiling for the plans off
-        for plan in off:
-            await session.execute(text(f"SET LOCAL enable_{plan} = off"))
+        await session.execute(text("SET LOCAL jit = off"))
         sql = stmt.compile(
             dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
         )
         raw = (await session.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}"))).scalar_one()
         ids = [row[0] for row in await session.execute(stmt)]
     plan = json.loads(raw) if isinstance(raw, str) else raw
-    nodes = [node for node in _nodes(plan[0]["Plan"]) if _reads_messages(node)]
+    found = [n for n in _nodes(plan[0]["Plan"]) if n.get("Subplan Name") == "CTE candidates"]
     read = sum(
         (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * node["Actual Loops"]
-        for node in nodes
-        if node.get("Index Name") != "pk_assistant_message"  # the best, joined back
+        for node in _nodes(found[0] if found else plan[0]["Plan"])
+        if node.get("Relation Name") == "assistant_message"
     )
     return int(read), ids
 
 
 def _nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
     return [node, *(child for sub in node.get("Plans", []) for child in _nodes(sub))]
-
-
-def _reads_messages(node: dict[str, Any]) -> bool:
-    return node.get("Relation Name") == "assistant_message" or (
-        "Index Name" in node and "assistant_message" in node["Index Name"]
-    )
