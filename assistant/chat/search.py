@@ -83,9 +83,10 @@ _COUNTED = text(
 
 
 # PostgreSQL: the messages' word starts waiting to be merged into their chats' starts and the
-# counts (migration assistant_0026), of one user's chats (all users': NULL), at most `most`
-# chats (all: NULL), merged in a transaction of their own.
+# counts (migration assistant_0026), of one user's chats (waiting for the user's lock), or of
+# the users whose locks are free (NULL; assistant_0027), at most `most` chats (all: NULL).
 _DRAIN = text("SELECT assistant_chat_prefixes_drain(:user_id, :most)")
+_OWNERS = text("SELECT DISTINCT user_id FROM assistant_chat_prefix_pending")
 # The background drain: chats a transaction, and the pause when nothing was left.
 DRAIN_CHATS = 200
 DRAIN_SECONDS = 2.0
@@ -108,8 +109,14 @@ async def _on_deadlock(attempt: Callable[[], Awaitable[T]]) -> T:
 
 
 async def drain(engine: AsyncEngine, *, user_id: str | None, most: int | None = None) -> int:
-    """PostgreSQL: merge the pending word starts of `user_id`'s chats (everyone's when None),
-    of at most `most` chats, into the chats' starts and the counts, and commit; how many chats."""
+    """PostgreSQL: merge the pending word starts of `user_id`'s chats, of at most `most` chats,
+    into the chats' starts and the counts, and commit; how many chats. Everyone's when None:
+    with `most`, of the users no other transaction holds (the background's pass, which never
+    waits); without, each user's in turn, waiting for them (all that is pending now)."""
+    if user_id is None and most is None:
+        async with engine.connect() as connection:
+            owners = (await connection.scalars(_OWNERS)).all()
+        return sum([await drain(engine, user_id=owner) for owner in owners])
 
     async def attempt() -> int:
         async with engine.connect() as connection:
