@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import CTE, bindparam, column, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.types import String
 
 from core.fulltext import Terms
@@ -112,7 +112,9 @@ class Walk:
         return found >= many or self.tests >= self.chats
 
 
-async def walk(session: AsyncSession, user_id: str, terms: Terms, many: int) -> Walk | None:
+async def walk(
+    session: AsyncSession | AsyncConnection, user_id: str, terms: Terms, many: int
+) -> Walk | None:
     """How to walk the list for the words, None to read the matches instead (see the module's
     docstring), from the counts."""
     starts = _starts(terms)

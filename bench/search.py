@@ -177,8 +177,9 @@ async def explain(url: str, user_id: str, word: str) -> str:
 
 async def explain_search(url: str, user_id: str, word: str) -> str:
     """PostgreSQL: each kind of `/api/search`'s statement for a word (20 hits), as the route runs
-    it: execution ms and shared buffers touched, and for messages the rows its plan read."""
-    from assistant import search_everywhere
+    it: execution ms and shared buffers touched; for messages, which way the counts chose (a walk
+    of the chat list or a read of the matches: assistant/message_candidates.py)."""
+    from assistant import message_candidates, search_everywhere
     from core import fulltext
     from core.models import User
 
@@ -189,12 +190,16 @@ async def explain_search(url: str, user_id: str, word: str) -> str:
     async with engine.connect() as connection:
         user = (await connection.execute(select(User).where(User.id == user_id))).one()
         searcher = search_everywhere.Searcher(user=User(**user._asdict()), team_ids=())
+        walk = await message_candidates.walk(
+            connection, user_id, terms, fulltext.CANDIDATES["postgresql"]
+        )
         for kind in search_everywhere.HIT_TYPES:
-            query = search_everywhere.statement(kind, searcher, "postgresql", terms, 20)
+            query = search_everywhere.statement(kind, searcher, "postgresql", terms, 20, walk=walk)
             plan = await _analyzed(connection, query)
             top = plan[0]["Plan"]
             touched = top["Shared Hit Blocks"] + top["Shared Read Blocks"]
-            shown.append(f"{kind} {plan[0]['Execution Time']:.2f} ms / {touched:,} buffers")
+            how = ("walk" if walk else "read") if kind == "message" else ""
+            shown.append(f"{kind} {how} {plan[0]['Execution Time']:.2f} ms / {touched:,} buffers")
     await engine.dispose()
     return "; ".join(shown)
 
