@@ -9,7 +9,7 @@ and p95 latency and the server's CPU ms per request, with the date and load aver
 (with --postgres URL, or SWITCHBOARD_TEST_POSTGRES_URL set) on PostgreSQL.
 
     .venv/bin/python bench/search.py [--sizes 100 1000 10000] [--requests 150]
-        [--databases sqlite postgresql] [--postgres URL] [--explain] [--writes]
+        [--databases sqlite postgresql] [--postgres URL] [--explain] [--writes] [--per-word]
 
 `--explain` prints, at each size on PostgreSQL, the buffers and time of the chat list's `?q=`
 first page counted in one pass (the route's query) and of the count alone, for the commonest word
@@ -41,7 +41,7 @@ import aiohttp
 import httpx
 from sqlalchemy import ClauseElement, func, insert, select, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: `bench.load` is found from the repository root
@@ -211,6 +211,39 @@ async def explain_all(url: str, user_id: str, words: list[str]) -> None:
         print(f"  EXPLAIN chat list ?q={word}: {await explain(url, user_id, word)}")
     for word in (words[0], words[30], words[300], words[1000][:5]):
         print(f"  EXPLAIN /api/search?q={word}: {await explain_search(url, user_id, word)}")
+
+
+async def per_word(url: str, user_id: str, asked: list[str], rounds: int = 30) -> str:
+    """PostgreSQL: the backend's CPU ms per `/api/search` (every kind, `search_everywhere.search`
+    as the route calls it) for each word of the mix and the commonest, `rounds` searches each
+    after one of every word to warm up, on one connection, in-process: CPU time, which load
+    barely moves."""
+    from assistant import search_everywhere
+    from core import fulltext
+    from core.models import User
+
+    engine = create_async_engine(async_url(url), pool_size=1, max_overflow=0)
+    searcher = search_everywhere.Searcher(user=User(id=user_id), team_ids=())
+    async with engine.connect() as connection:
+        backend = int(await connection.scalar(text("SELECT pg_backend_pid()")) or 0)
+
+    async def search(word: str) -> None:
+        async with AsyncSession(engine) as session:
+            terms = fulltext.parse(word)
+            await search_everywhere.search(session, searcher=searcher, text=word, terms=terms)
+
+    for word in asked:
+        await search(word)
+    costs = {}
+    for word in asked:
+        cpu = cpu_seconds(backend)
+        for _ in range(rounds):
+            await search(word)
+        costs[word] = (cpu_seconds(backend) - cpu) * 1000 / rounds
+    await engine.dispose()
+    mix = sum(costs[word] for word in asked[:-1]) / (len(asked) - 1)
+    shown = ", ".join(f"{word} {ms:.2f}" for word, ms in costs.items())
+    return f"/api/search DB CPU ms a search, by word: {shown}; the mix's mean {mix:.2f}"
 
 
 async def message_writes(
@@ -388,6 +421,8 @@ async def run(
                 results.append((database, size, result, db_cpu))
             if db_pid and args.explain:
                 await explain_all(db_url, user_id, words)
+            if db_pid and args.per_word:
+                print(f"  {await per_word(db_url, user_id, [*asked, words[0]])}", flush=True)
             if db_pid and args.writes:
                 for chat_words in (False, True):
                     db_cpu, wall, drained = await message_writes(
@@ -423,6 +458,12 @@ async def main() -> None:
         action="store_true",
         help="PostgreSQL: database CPU to save and append to a message, chat words triggers "
         "off then on (migration assistant_0020)",
+    )
+    parser.add_argument(
+        "--per-word",
+        action="store_true",
+        help="PostgreSQL: /api/search's database CPU per search for each word of the mix, "
+        "in-process on one connection (30 searches a word)",
     )
     parser.add_argument("--postgres", default=os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
