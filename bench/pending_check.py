@@ -9,7 +9,13 @@ case: the background drain keeps up) and with one row pending, it prints EXPLAIN
 BUFFERS) of both forms: execution ms and shared buffers (hits + reads: a figure the machine's
 load does not move). Seeded with bulk SQL into a fresh migrated database; no server.
 
+`--writes N` then prints, N rounds, the database CPU of a save + append (`bench/search.py`'s
+`message_writes`, into 100 of the user's chats) with assistant_0026's trigger functions and with
+assistant_0027's, swapped in turn on the same database: what the owner's lookup, the owner index
+and the lock order add to the write path, paired so that the machine's load weighs on both.
+
     .venv/bin/python bench/pending_check.py --postgres "$URL" [--pending 0 1000 10000 100000]
+        [--writes 4]
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import importlib.util
 import json
 import os
+import random
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.search import message_writes, vocabulary  # noqa: E402
 from core.database import async_url  # noqa: E402
 
 USERS, CHATS = 10, 100
@@ -66,10 +75,53 @@ async def _explained(connection: AsyncConnection, statement: str) -> str:
     return _figures((json.loads(raw) if isinstance(raw, str) else raw)[0])
 
 
+def _migration(name: str) -> Any:
+    versions = ROOT / "api" / "migrations" / "versions"
+    path = next(versions.glob(f"*_{name}_*.py"))
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def paired_writes(url: str, rounds: int) -> None:
+    """`--writes`: save + append with assistant_0026's trigger functions, then 0027's, in turn."""
+    latest = _migration("assistant_0027")
+    functions = {
+        "assistant_0026": latest.RESTORED,
+        "assistant_0027": [
+            s for s in latest.POSTGRESQL if s.startswith("CREATE OR REPLACE FUNCTION")
+        ],
+    }
+    engine = create_async_engine(async_url(url))
+    rng = random.Random(27)
+    words = vocabulary(rng)
+    nullable = f"ALTER TABLE {PENDING} ALTER COLUMN user_id DROP NOT NULL"  # 0026 writes none
+    async with engine.connect() as connection:
+        await connection.exec_driver_sql(nullable)
+        await connection.commit()
+    for round_ in range(rounds):
+        for name, statements in functions.items():
+            async with engine.connect() as connection:
+                for statement in statements:
+                    await connection.exec_driver_sql(statement)
+                await connection.commit()
+            cpu, wall, drained = await message_writes(url, "user0", words, rng, chat_words=True)
+            load = os.getloadavg()[0]
+            print(
+                f"  round {round_} {name}: save + append database CPU {cpu:.2f} ms, wall "
+                f"{wall:.1f} ms; drained {drained:.2f} ms a save + append (load {load:.2f})",
+                flush=True,
+            )
+    await engine.dispose()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", default=os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", ""))
     parser.add_argument("--pending", type=int, nargs="+", default=[0, 1000, 10_000, 100_000])
+    parser.add_argument("--writes", type=int, default=0, help="rounds of paired writes")
     args = parser.parse_args()
     if not args.postgres:
         parser.error("--postgres URL (or SWITCHBOARD_TEST_POSTGRES_URL) is needed")
@@ -107,6 +159,8 @@ async def main() -> None:
                 if mine:
                     await connection.rollback()
     await engine.dispose()
+    if args.writes:
+        await paired_writes(url, args.writes)
 
 
 if __name__ == "__main__":
