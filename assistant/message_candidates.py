@@ -143,12 +143,12 @@ def candidates(user_id: str, terms: Terms, many: int, walk: Walk | None) -> CTE:
         sql = _READ
     else:
         sql = _WALK.format(holds=" AND ".join(_HOLDS.format(n=i) for i in range(len(starts))))
-    # the words are written into the statement (letters and digits only), as `ranked` does, so
-    # each search is planned for its own words
+    # the words and the user are written into the statement (letters and digits only; an id),
+    # as `ranked` does, so each search is planned for its own words and user
     words = [
         bindparam("query", terms.tsquery(), String(), literal_execute=True),
         bindparam("many", many, literal_execute=True),
-        bindparam("user_id", user_id, String()),
+        bindparam("user_id", user_id, String(), literal_execute=True),
     ]
     if walk is not None:
         words.append(bindparam("tests", walk.tests, literal_execute=True))

@@ -21,7 +21,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import ColumnElement, String, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant import message_candidates
@@ -181,10 +181,13 @@ async def _messages(
 def _query(kind: HitType, searcher: Searcher) -> tuple[Rows, FullTextIndex]:
     """What a kind's search reads (id, title, texts...) from the rows the searcher may see."""
     user_id = searcher.user.id
+    # the user written into the statement, as the words are (`FullTextIndex.ranked`): with it a
+    # parameter, PostgreSQL's generic plan of the prepared statement, made for any user, walked
+    # all of the user's chats for a word in a few titles (1.8 ms at 10,000 chats, 0.4 its own)
+    of_user = Chat.user_id == literal(user_id, String(), literal_execute=True)
     if kind == "chat":
-        return select(Chat.id, Chat.title).where(Chat.user_id == user_id), CHATS
+        return select(Chat.id, Chat.title).where(of_user), CHATS
     if kind == "message":
-        of_user = Chat.user_id == user_id
         found = select(Message.id, Chat.title, Message.content, Message.chat_id)
         return found.join(Chat, Chat.id == Message.chat_id).where(of_user), MESSAGES
     if kind == "assistant":

@@ -36,6 +36,7 @@ from sqlalchemy import (
     table,
 )
 from sqlalchemy import column as sql_column
+from sqlalchemy.types import Integer
 
 from core.errors import InvalidInput
 
@@ -201,10 +202,11 @@ class FullTextIndex:
         which must be total and one an index can walk: for a word most rows hold the plan then
         walks that index, about `CANDIDATES` rows read whatever the table's size, and for a
         rarer word it reads the matches through the full-text index and sorts them; either
-        plan gives the same rows. The words are written into the statement (they are letters
-        and digits only), so each search is planned for its own words: a prepared statement's
-        generic plan, which cannot tell a rare word from one in every row, read every match
-        for the commonest word (40 ms at 200,000 messages).
+        plan gives the same rows. The words and limits are written into the statement (the
+        words are letters and digits only; callers write their own filters' values, as
+        `assistant.search_everywhere` does the user), so each search is planned for its own
+        words: a prepared statement's generic plan, which cannot tell a rare word from one in
+        every row, read every match for the commonest word (40 ms at 200,000 messages).
 
         PostgreSQL: `candidates`, when given, are those first rows found otherwise (a subquery of
         id and words, the row's tsvector; `assistant.message_candidates` for a user's messages).
@@ -225,16 +227,16 @@ class FullTextIndex:
                     stmt.with_only_columns(identifier.label("id"), vector.label("words"))
                     .where(vector.op("@@")(query))
                     .order_by(*order)
-                    .limit(CANDIDATES[dialect])
+                    .limit(_written(CANDIDATES[dialect]))
                     .subquery("candidates")
                 )
             )
             # normalisation 1: divided by 1 + the log of the row's length, as bm25 weighs length
-            scored = func.ts_rank(first.c.words, query, 1).label("score")
+            scored = func.ts_rank(first.c.words, query, _written(1)).label("score")
             best = (
                 select(first.c.id, scored)
                 .order_by(scored.desc(), first.c.id.desc())
-                .limit(limit)
+                .limit(_written(limit))
                 .subquery("best")
             )
             found = stmt.add_columns(best.c.score).join(best, identifier == best.c.id)
@@ -251,6 +253,14 @@ class FullTextIndex:
         )
         identifier = next(iter(last.c))
         return select(*last.c).order_by(last.c.score.desc(), identifier.desc()).limit(limit)
+
+
+def _written(number: int) -> ColumnElement[int]:
+    """PostgreSQL: a number written into the statement, not sent as a parameter: a statement
+    with none is planned for its own values each time (a LIMIT as a parameter let the prepared
+    statement's generic plan, made for any LIMIT, walk all 10,000 of a user's chats for a word
+    in 126 titles: 1.8 ms against 0.4)."""
+    return literal_column(str(int(number)), Integer())
 
 
 @dataclass(frozen=True)
