@@ -10,18 +10,16 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant.assistants import persona, skill_tool
-from assistant.assistants.sharing import Viewer
-from assistant.attachments import prompt as attached_files
+from assistant.assistants import skill_tool
 from assistant.attachments.files import AttachmentStorage
-from assistant.chat import branches, chats, grounding, history, saved_stream, window
+from assistant.chat import branches, chats, context, grounding, history, saved_stream, window
 from assistant.chat.generation import GenerationConfig, Generator, Plan, Totals
 from assistant.chat.runs import Run, RunRegistry, StreamEvent
 from assistant.chat.titles import Titles
@@ -87,6 +85,13 @@ class ChatEngine:
         self.titles = Titles(factory=factory, metering=metering)
         root = config.attachments_root
         self.attachments = AttachmentStorage(root) if root is not None else None
+        self.sources = context.Sources(  # where a turn's prompt comes from
+            factory=factory,
+            catalog=catalog,
+            attachments=self.attachments,
+            retriever=retriever,
+            default_max_tokens=config.default_max_tokens,
+        )
         self.generator = Generator(
             factory=factory,
             metering=metering,
@@ -217,44 +222,9 @@ class ChatEngine:
     ) -> tuple[Plan, str]:
         """The answer's plan, admitted with the turn saved in the admission's transaction;
         returns it and the answer's id."""
-        # The chat's assistant, if any: its prompt sections, default model and parameters.
-        who = persona.NO_PERSONA
-        if chat.assistant_id is not None:
-            async with self.factory() as session:
-                viewer = Viewer(caller.user_id, caller.team_ids)
-                text = turns[-1]["content"] if turns else ""
-                who = await persona.compose(session, chat=chat, viewer=viewer, user_text=text)
-        caller = replace(caller, assistant_id=who.assistant_id or caller.assistant_id)
-        model = self.catalog.usable(options.model or chat.model or who.model)
-        max_tokens = options.max_tokens or who.max_tokens or self.config.default_max_tokens
-        if model.max_output_tokens:
-            max_tokens = min(max_tokens, model.max_output_tokens)
-        system = who.system(model=model.name, budget_tokens=model.max_input_tokens // 2)
-        attached = await attached_files.attach(
-            self.factory,
-            storage=self.attachments,
-            chat_id=chat.id,
-            user_message_ids=[node.id for node in turn.path if node.role == "user"],
-            turns=turns,
-            new_ids=turn.attachment_ids,
-            model=model,
-            catalog=self.catalog,
-            team_ids=caller.team_ids,
-        )
-        grounded = await grounding.for_turn(
-            self.retriever, chat, turns, caller, model, who.knowledge, attached.passages
-        )
-        system = "\n\n".join(part for part in (system, grounded.system) if part) or None
-        if turn.continued is not None:  # the answer so far (and the ask to go on) comes last
-            attached.turns = attached.turns + turn.continued.tail
-        prompt, history_turns = await window.fit(
-            self.factory,
-            turn=turn,
-            chat_id=chat.id,
-            attached=attached,
-            model=model,
-            system=system,
-        )
+        chosen = (options.model, options.max_tokens)
+        got = await context.gather(self.sources, chat, turns, turn, caller, chosen)
+        who, caller, model, prompt = got.who, got.caller, got.model, got.prompt
         toolbox, offers = await skill_tool.turn_tools(
             self.tools,
             user_id=caller.user_id,
@@ -272,16 +242,16 @@ class ChatEngine:
             dropped_turns=prompt.dropped,
             title=title,
             process_id=self.config.process_id,
-            history_turns=history_turns,
+            history_turns=got.history_turns,
         )
         call = self.metering.call(
             caller,
             model,
             source=turn.source,
             prompt_tokens=prompt.prompt_tokens + tool_tokens,
-            max_output_tokens=max_tokens,
+            max_output_tokens=got.max_tokens,
         )
-        link = attached.link(saved.question_id)
+        link = got.attached.link(saved.question_id)
 
         def write(connection: Connection) -> None:
             saved.write(connection)
@@ -293,11 +263,11 @@ class ChatEngine:
             chat=chat,
             model=model,
             prompt=prompt,
-            max_tokens=max_tokens,
+            max_tokens=got.max_tokens,
             temperature=temperature,
             call=call,
             caller=caller,
-            citations=grounded.citations,
+            citations=got.grounded.citations,
             tools=offers,
             toolbox=toolbox,
             totals=turn.continued.totals if turn.continued else Totals(),
