@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from pydantic_core import from_json
 
 from assistant.errors import ProviderError
 from assistant.gateway.chunks import Chunk, reasoning_in, usage_of
@@ -225,10 +226,20 @@ def _parse_events(events: list[bytes]) -> tuple[list[Chunk], bool]:
             data = b"\n".join(line[5:].strip() for line in lines)
         if data == b"[DONE]":
             return batch, True
-        chunk = parse_chunk(json.loads(data))
+        chunk = parse_chunk(chunk_json(data))
         chunk.data = data
         batch.append(chunk)
     return batch, False
+
+
+def chunk_json(data: bytes) -> Any:
+    """A chunk's JSON, parsed by pydantic_core (~1 us a chunk against json.loads's ~3, 21 times a
+    20-chunk stream: bench/README.md); what it refuses goes to json.loads, which decides as before
+    (it accepts a lone surrogate escape, which pydantic_core does not)."""
+    try:
+        return from_json(data)
+    except ValueError:
+        return json.loads(data)
 
 
 def parse_chunk(raw: dict[str, Any]) -> Chunk:

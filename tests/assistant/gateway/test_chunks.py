@@ -3,8 +3,12 @@ of `usage`, and reasoning apart from the text."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from assistant.gateway.chunks import Cached, Usage, usage_of
-from assistant.gateway.relay import parse_chunk
+from assistant.gateway.relay import chunk_json, parse_chunk
 
 
 def test_openai_cached_tokens_are_cache_reads() -> None:
@@ -49,3 +53,14 @@ def test_the_relay_reads_reasoning_by_either_name_apart_from_the_text() -> None:
         chunk = parse_chunk({"choices": [{"delta": {key: "Hmm.", "content": ""}}]})
         assert (chunk.reasoning, chunk.text) == ("Hmm.", "")
     assert parse_chunk({"choices": [{"delta": {"content": "Hi"}}]}).reasoning == ""
+
+
+def test_the_relay_parses_a_chunk_as_json_loads_does_lone_surrogates_included() -> None:
+    """pydantic_core parses the relay's chunks; what it refuses (a lone surrogate escape, as a
+    provider may split an emoji's pair across chunks) still parses as json.loads parses it."""
+    plain = b'{"choices":[{"delta":{"content":"Hi \\u00e9"}}],"n":12345678901234567890}'
+    split = b'{"choices":[{"delta":{"content":"\\ud83d"}}]}'
+    for data in (plain, split):
+        assert chunk_json(data) == json.loads(data)
+    with pytest.raises(ValueError):
+        chunk_json(b'{"choices": [')
