@@ -32,11 +32,9 @@ from sqlalchemy import CTE, bindparam, column, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.types import String
 
+from assistant.chat.search import PREFIX_CHARS
 from core.fulltext import Terms
 
-# The longest word start the chat list keeps (assistant.chat.search.PREFIX_CHARS): a longer
-# word is tested by its first PREFIX_CHARS characters (every chat holding it holds those).
-PREFIX_CHARS = 32
 # What reading a holding chat's messages costs, in chats tested by their starts (measured on
 # bench/search.py's chats of 20 messages: 16 against 3 microseconds).
 CHAT_READ = 5
@@ -131,6 +129,8 @@ async def walk(
 
 
 def _starts(terms: Terms) -> list[str]:
+    """The words' starts as the chat list keeps them: a word longer than PREFIX_CHARS by its
+    first PREFIX_CHARS characters (every chat holding it holds those)."""
     return [word[:PREFIX_CHARS] for word in terms.words]
 
 
