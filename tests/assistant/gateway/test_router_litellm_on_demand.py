@@ -101,10 +101,12 @@ async def _demo_answers_without_litellm(client: httpx.AsyncClient) -> None:
 
 
 async def test_a_direct_model_streams_and_chats_without_litellm_and_another_model_loads_it(
-    fake_upstream_server: FakeUpstream, tmp_path: Path
+    upstream: FakeUpstream, tmp_path: Path
 ) -> None:
-    env = {"SWITCHBOARD_MODELS": str(_catalog(tmp_path, fake_upstream_server.base_url))}
-    with serve(tmp_path, fake_upstream_server.base_url, env=env) as served:
+    # `upstream`, reset for this test: the shared fake keeps what earlier tests on this worker
+    # told `fake` to answer, and this test reads the default answer
+    env = {"SWITCHBOARD_MODELS": str(_catalog(tmp_path, upstream.base_url))}
+    with serve(tmp_path, upstream.base_url, env=env) as served:
         async with httpx.AsyncClient(
             base_url=served.url, headers=served.headers, timeout=60
         ) as client:
