@@ -56,6 +56,12 @@ class ApiBaseRequired(InvalidInput):
     code = "api_base_required"
 
 
+class TestModelRequired(InvalidInput):
+    """Name the provider-side `model` to test with: the provider has no models yet."""
+
+    code = "test_model_required"
+
+
 async def bump_version(session: AsyncSession) -> None:
     """Mark the stored catalog changed; every worker reloads it when it next polls."""
     await session.execute(
@@ -253,3 +259,27 @@ async def _check_name_free(session: AsyncSession, name: str) -> None:
     )
     if taken:
         raise ProviderNameTaken(name=name)
+
+
+async def test_params(
+    session: AsyncSession, *, provider_id: str, model: str | None, sealer: Sealer
+) -> dict[str, Any]:
+    """LiteLLM's parameters for one test call through a stored provider: `model`, or by default
+    the provider's first model by name.
+
+    Raises:
+        ProviderNotFound: no such provider.
+        TestModelRequired: no `model` was named and the provider has none.
+    """
+    provider = await get(session, provider_id=provider_id)
+    if model is None:
+        first = (
+            select(StoredModel.provider_model)
+            .where(StoredModel.provider_id == provider.id)
+            .order_by(StoredModel.name)
+            .limit(1)
+        )
+        model = await session.scalar(first)
+    if model is None:
+        raise TestModelRequired(provider=provider_id)
+    return litellm_params(provider, model=model, key=api_key(provider, sealer))

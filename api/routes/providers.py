@@ -15,20 +15,13 @@ from api.deps import AdminUser, CurrentUser, ServicesDep
 from api.hal import Collection, Link, api_router, collection_of, whole
 from api.responses import ProviderCheck, ProviderInfo
 from api.services import Services
-from core import providers, stored_models
+from core import providers
 from core.catalog import ENV_PREFIX
 from core.catalog_schemas import ProviderCreate, ProviderRead, ProviderTest, ProviderUpdate
 from core.database import write_transaction
-from core.errors import InvalidInput
 from core.models import Provider
 
 router = api_router(prefix="/api/providers", tags=["Providers"])
-
-
-class TestModelRequired(InvalidInput):
-    """Name the provider-side `model` to test with: the provider has no models yet."""
-
-    code = "test_model_required"
 
 
 def provider_body(provider: Provider, models: list[str], *, admin: bool) -> ProviderInfo:
@@ -183,7 +176,12 @@ async def test_provider(
     if provider_id in _file_providers(services):
         params, reason = _file_deployment(services, provider_id, wanted)
     else:
-        params, reason = await _stored_deployment(services, provider_id, wanted), None
+        sealer = services.catalog_sync.sealer
+        async with services.sessions() as session:
+            params = await providers.test_params(
+                session, provider_id=provider_id, model=wanted, sealer=sealer
+            )
+        reason = None
     started = time.perf_counter()
     if reason is None:
         reason = await services.metering.probe(params)
@@ -194,20 +192,6 @@ async def test_provider(
         model=str(params.get("model", "")).split("/", 1)[-1],
         latency_ms=round((time.perf_counter() - started) * 1000),
     )
-
-
-async def _stored_deployment(
-    services: Services, provider_id: str, model: str | None
-) -> dict[str, Any]:
-    async with services.sessions() as session:
-        provider = await providers.get(session, provider_id=provider_id)
-        if model is None:
-            rows = await stored_models.list_all(session)
-            model = next((r.provider_model for r in rows if r.provider_id == provider.id), None)
-    if model is None:
-        raise TestModelRequired(provider=provider_id)
-    key = providers.api_key(provider, services.catalog_sync.sealer)
-    return providers.litellm_params(provider, model=model, key=key)
 
 
 def _file_deployment(
