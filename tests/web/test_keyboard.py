@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.support import ADMIN, PASSWORD
+from tests.support import ADMIN, PASSWORD, eventually_blocking
 from tests.web.chat_steps import last_answer
 from tests.web.conftest import Site, screenshot
 
@@ -109,9 +109,15 @@ def test_a_person_signs_in_chats_rates_and_administers_by_keyboard_alone(
     page.keyboard.press("Enter")
     expect(comment).to_have_count(0)
     expect(bad).to_be_focused()
-    messages = site.admin.get(f"/api/chats/{page.url.rsplit('/', 1)[-1]}/messages").json()
-    rated = [m for m in messages["_embedded"]["messages"] if m["role"] == "assistant"]
-    assert (rated[-1]["liked"], rated[-1]["feedback"]) == (False, "Too short")
+    chat_messages = f"/api/chats/{page.url.rsplit('/', 1)[-1]}/messages"
+
+    def rated() -> bool:  # the form closes first, then the page sends the comment
+        messages = site.admin.get(chat_messages).json()["_embedded"]["messages"]
+        answer = [m for m in messages if m["role"] == "assistant"][-1]
+        assert (answer["liked"], answer["feedback"]) == (False, "Too short")
+        return True
+
+    eventually_blocking(rated, seconds=10)
 
     # A new chat, from the sidebar's button.
     tab_to(page, page.get_by_role("button", name="New chat", exact=True), back=True)
