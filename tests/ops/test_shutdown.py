@@ -75,6 +75,15 @@ async def _unready(client: httpx.AsyncClient) -> httpx.Response | None:
     return ready if ready.status_code == 503 else None
 
 
+async def _unready_or_gone(client: httpx.AsyncClient) -> bool:
+    """Whether the signal has reached the worker that took this connection: readiness answers
+    503, or the worker had nothing to finish and has exited (the connection fails)."""
+    try:
+        return await _unready(client) is not None
+    except httpx.TransportError:
+        return True
+
+
 async def _refused_while_draining(client: httpx.AsyncClient, served: Served) -> None:
     """Readiness and new work answer 503 `shutting_down` within a second of the signal."""
     ready = await eventually(lambda: _unready(client), seconds=1)
@@ -207,7 +216,7 @@ async def _each_worker_refuses(client: httpx.AsyncClient, served: Served) -> Non
     """New connections (spread over the workers) are refused: readiness answers 503 and new work
     gets 503 `shutting_down`, or the connection fails once an idle worker has already exited."""
     chat = await client.post("/api/chats", json={}, headers=served.headers)
-    await eventually(lambda: _unready(client), seconds=3)  # signals pass on every 0.5 s
+    await eventually(lambda: _unready_or_gone(client), seconds=3)  # signals pass on every 0.5 s
     refusals = 0
     async with asyncio.timeout(5):
         for _ in range(8):
