@@ -212,35 +212,51 @@ class FullTextIndex:
         id and words, the row's tsvector; `assistant.message_candidates` for a user's messages).
         """
         if dialect == "postgresql":
-            vector: ColumnElement[Any] = literal_column(f"{self.table}.{VECTOR_COLUMN}")
-            query = func.to_tsquery(
-                literal_column("'simple'"), literal(terms.tsquery(), literal_execute=True)
+            return self._ranked_postgresql(stmt, terms, limit, newest, candidates)
+        return self._ranked_sqlite(stmt, terms, limit)
+
+    def _ranked_postgresql(
+        self,
+        stmt: Rows,
+        terms: Terms,
+        limit: int,
+        newest: Sequence[ColumnElement[Any]],
+        candidates: Subquery | CTE | None,
+    ) -> Rows:
+        """`ranked` on PostgreSQL: ts_rank over the first `CANDIDATES` matches in `newest`'s
+        order (or `candidates`), the best `limit` joined back to `stmt`."""
+        vector: ColumnElement[Any] = literal_column(f"{self.table}.{VECTOR_COLUMN}")
+        query = func.to_tsquery(
+            literal_column("'simple'"), literal(terms.tsquery(), literal_execute=True)
+        )
+        identifier = stmt.selected_columns[0]
+        order = [column.desc() for column in newest or (identifier,)]
+        # the candidates narrow (id and words; the order's columns are not carried), their
+        # scores, and only the best `limit` joined back for the columns asked for
+        first = (
+            candidates
+            if candidates is not None
+            else (
+                stmt.with_only_columns(identifier.label("id"), vector.label("words"))
+                .where(vector.op("@@")(query))
+                .order_by(*order)
+                .limit(_written(CANDIDATES["postgresql"]))
+                .subquery("candidates")
             )
-            identifier = stmt.selected_columns[0]
-            order = [column.desc() for column in newest or (identifier,)]
-            # the candidates narrow (id and words; the order's columns are not carried), their
-            # scores, and only the best `limit` joined back for the columns asked for
-            first = (
-                candidates
-                if candidates is not None
-                else (
-                    stmt.with_only_columns(identifier.label("id"), vector.label("words"))
-                    .where(vector.op("@@")(query))
-                    .order_by(*order)
-                    .limit(_written(CANDIDATES[dialect]))
-                    .subquery("candidates")
-                )
-            )
-            # normalisation 1: divided by 1 + the log of the row's length, as bm25 weighs length
-            scored = func.ts_rank(first.c.words, query, _written(1)).label("score")
-            best = (
-                select(first.c.id, scored)
-                .order_by(scored.desc(), first.c.id.desc())
-                .limit(_written(limit))
-                .subquery("best")
-            )
-            found = stmt.add_columns(best.c.score).join(best, identifier == best.c.id)
-            return found.order_by(best.c.score.desc(), identifier.desc())
+        )
+        # normalisation 1: divided by 1 + the log of the row's length, as bm25 weighs length
+        scored = func.ts_rank(first.c.words, query, _written(1)).label("score")
+        best = (
+            select(first.c.id, scored)
+            .order_by(scored.desc(), first.c.id.desc())
+            .limit(_written(limit))
+            .subquery("best")
+        )
+        found = stmt.add_columns(best.c.score).join(best, identifier == best.c.id)
+        return found.order_by(best.c.score.desc(), identifier.desc())
+
+    def _ranked_sqlite(self, stmt: Rows, terms: Terms, limit: int) -> Rows:
+        """`ranked` on SQLite: FTS5's bm25 over the last `CANDIDATES` matches written."""
         fts = table(self.fts_table, sql_column("rowid"))
         rank = func.bm25(literal_column(self.fts_table), *self.weights)
         last = (

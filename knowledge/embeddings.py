@@ -30,6 +30,9 @@ from knowledge.errors import EmbeddingModelUnavailable
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder, SentenceTransformer
+    from sentence_transformers.models import Transformer
+
+    from knowledge.onnx_embedder import Pooling
 
 logger = logging.getLogger(__name__)
 
@@ -230,26 +233,19 @@ def _export_onnx(model: SentenceTransformer, folder: Path, model_id: str) -> Non
         _NotExportable: modules other than Transformer, Pooling (mean or CLS) and Normalize.
     """
     import torch
-    from sentence_transformers.models import Normalize, Pooling, Transformer
+    from sentence_transformers.models import Normalize
 
     from knowledge.onnx_embedder import FLOAT_MODEL, TOKENIZER, OnnxManifest
 
     modules = list(model)
-    if not isinstance(modules[0], Transformer) or not all(
-        isinstance(module, Pooling | Normalize) for module in modules[1:]
-    ):
-        raise _NotExportable(", ".join(type(module).__name__ for module in modules))
-    pooling = next(module for module in modules if isinstance(module, Pooling))
-    mode = getattr(pooling, "pooling_mode", None) or pooling.get_pooling_mode_str()
-    if mode not in ("mean", "cls"):
-        raise _NotExportable(f"pooling {mode}")
+    transformer, mode = _exportable(modules)
     tokenizer = model.tokenizer
     tokenizer.save_pretrained(str(folder))
     if not (folder / TOKENIZER).is_file():
         raise _NotExportable("no fast tokenizer")
     names = tuple(name for name in tokenizer.model_input_names if name != "position_ids")
     sample = tokenizer(["an example sentence"], return_tensors="pt")
-    encoder = modules[0].auto_model.eval()
+    encoder = transformer.auto_model.eval()
 
     class _LastHiddenState(torch.nn.Module):
         def __init__(self) -> None:
@@ -285,6 +281,26 @@ def _export_onnx(model: SentenceTransformer, folder: Path, model_id: str) -> Non
         pad_token=str(tokenizer.pad_token),
         pad_id=int(tokenizer.pad_token_id or 0),
     ).save(folder)
+
+
+def _exportable(modules: Sequence[object]) -> tuple[Transformer, Pooling]:
+    """An exportable model's transformer and pooling (a Transformer, then Pooling and
+    Normalize only).
+
+    Raises:
+        _NotExportable: other modules, or pooling other than mean or CLS.
+    """
+    from sentence_transformers.models import Normalize, Pooling, Transformer
+
+    if not isinstance(modules[0], Transformer) or not all(
+        isinstance(module, Pooling | Normalize) for module in modules[1:]
+    ):
+        raise _NotExportable(", ".join(type(module).__name__ for module in modules))
+    pooling = next(module for module in modules if isinstance(module, Pooling))
+    mode = getattr(pooling, "pooling_mode", None) or pooling.get_pooling_mode_str()
+    if mode == "mean" or mode == "cls":
+        return modules[0], mode
+    raise _NotExportable(f"pooling {mode}")
 
 
 def _export_folder(cache_dir: Path, name: str) -> Path:

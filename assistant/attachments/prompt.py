@@ -17,7 +17,7 @@ import collections
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.engine import Connection
@@ -205,19 +205,10 @@ async def attach(
         rows = await _load(session, chat_id, user_message_ids, new_ids)
     if not rows:
         return Attached(turns=turns)
-    user_turns = [i for i, t in enumerate(turns) if t["role"] == "user"]
-    where = dict(zip(user_message_ids, user_turns, strict=False))
-    last = user_turns[-1] if user_turns else -1
-    index_of = {r.id: (last if r.message_id is None else where.get(r.message_id, -1)) for r in rows}
+    index_of, last = _positions(rows, user_message_ids, turns)
     can_see = capabilities_of(model).vision
     if not can_see and any(r.kind == "image" and index_of[r.id] == last for r in rows):
-        models = seeing_models(catalog, team_ids)
-        names = ", ".join(models) if models else "none is set up"
-        raise ModelCannotSeeImages(
-            f"{model.name} cannot see images; models that can: {names}.",
-            model=model.name,
-            models=models,
-        )
+        _refuse_images(model, catalog, team_ids)
     attached = Attached(turns=[dict(t) for t in turns])
     inline_left = model.max_input_tokens // INLINE_SHARE
     query = turns[last]["content"] if last >= 0 else ""
@@ -247,3 +238,30 @@ async def attach(
         if row.message_id is None:
             attached.uses[row.id] = use
     return attached
+
+
+def _positions(
+    rows: Sequence[ChatAttachment], user_message_ids: list[str], turns: list[dict[str, str]]
+) -> tuple[dict[str, int], int]:
+    """Each attachment's turn (the last user turn for a new one, -1 for a message not in
+    `turns`), and the last user turn's index (-1: none)."""
+    user_turns = [i for i, t in enumerate(turns) if t["role"] == "user"]
+    where = dict(zip(user_message_ids, user_turns, strict=False))
+    last = user_turns[-1] if user_turns else -1
+    index_of = {r.id: (last if r.message_id is None else where.get(r.message_id, -1)) for r in rows}
+    return index_of, last
+
+
+def _refuse_images(model: CatalogModel, catalog: Catalog, team_ids: Sequence[str]) -> NoReturn:
+    """The newest message carries an image the model cannot see: name the models that can.
+
+    Raises:
+        ModelCannotSeeImages: always.
+    """
+    models = seeing_models(catalog, team_ids)
+    names = ", ".join(models) if models else "none is set up"
+    raise ModelCannotSeeImages(
+        f"{model.name} cannot see images; models that can: {names}.",
+        model=model.name,
+        models=models,
+    )

@@ -234,16 +234,7 @@ class ChatEngine:
             active=who.skill_used,
         )
         tool_tokens = tokens.count_text(json.dumps([o.function for o in offers])) if offers else 0
-        saved = turn.continued or branches.new_turn(
-            chat_id=chat.id,
-            parent_id=turn.parent_id,
-            content=turn.content,
-            model=model.name,
-            dropped_turns=prompt.dropped,
-            title=title,
-            process_id=self.config.process_id,
-            history_turns=got.history_turns,
-        )
+        saved = turn.continued or self._new_turn(chat, turn, got, title)
         call = self.metering.call(
             caller,
             model,
@@ -273,6 +264,21 @@ class ChatEngine:
             totals=turn.continued.totals if turn.continued else Totals(),
         )
         return plan, saved.answer_id
+
+    def _new_turn(
+        self, chat: Chat, turn: Turn, got: context.TurnContext, title: str | None
+    ) -> branches.NewTurn:
+        """The rows a new turn writes (the question and its answer, streaming) once admitted."""
+        return branches.new_turn(
+            chat_id=chat.id,
+            parent_id=turn.parent_id,
+            content=turn.content,
+            model=got.model.name,
+            dropped_turns=got.prompt.dropped,
+            title=title,
+            process_id=self.config.process_id,
+            history_turns=got.history_turns,
+        )
 
     async def _launch(self, plan: Plan, answer_id: str, turn: Turn) -> Run:
         if turn.continued is not None:
