@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder, SentenceTransformer
     from sentence_transformers.models import Transformer
 
-    from knowledge.onnx_embedder import Pooling
+    from knowledge.onnx_embedder import Pooling as PoolingMode
 
 logger = logging.getLogger(__name__)
 
@@ -232,10 +232,10 @@ def _export_onnx(model: SentenceTransformer, folder: Path, model_id: str) -> Non
     Raises:
         _NotExportable: modules other than Transformer, Pooling (mean or CLS) and Normalize.
     """
-    import torch
     from sentence_transformers.models import Normalize
 
     from knowledge.onnx_embedder import FLOAT_MODEL, TOKENIZER, OnnxManifest
+    from knowledge.onnx_export import export_encoder
 
     modules = list(model)
     transformer, mode = _exportable(modules)
@@ -246,28 +246,7 @@ def _export_onnx(model: SentenceTransformer, folder: Path, model_id: str) -> Non
     names = tuple(name for name in tokenizer.model_input_names if name != "position_ids")
     sample = tokenizer(["an example sentence"], return_tensors="pt")
     encoder = transformer.auto_model.eval()
-
-    class _LastHiddenState(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.encoder = encoder  # a submodule, so its weights export as parameters
-
-        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-            output = self.encoder(**dict(zip(names, inputs, strict=True)))
-            return output.last_hidden_state  # type: ignore[no-any-return]
-
-    axes = {name: {0: "batch", 1: "sequence"} for name in (*names, "last_hidden_state")}
-    with torch.no_grad():
-        torch.onnx.export(
-            _LastHiddenState(),
-            tuple(sample[name] for name in names),
-            str(folder / FLOAT_MODEL),
-            input_names=list(names),
-            output_names=["last_hidden_state"],
-            dynamic_axes=axes,
-            opset_version=17,
-            dynamo=False,
-        )
+    export_encoder(encoder, sample, names, folder / FLOAT_MODEL)
     prompts = model.prompts or {}
     OnnxManifest(
         model_id=model_id,
@@ -283,7 +262,7 @@ def _export_onnx(model: SentenceTransformer, folder: Path, model_id: str) -> Non
     ).save(folder)
 
 
-def _exportable(modules: Sequence[object]) -> tuple[Transformer, Pooling]:
+def _exportable(modules: Sequence[object]) -> tuple[Transformer, PoolingMode]:
     """An exportable model's transformer and pooling (a Transformer, then Pooling and
     Normalize only).
 
