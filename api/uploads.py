@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from fastapi import UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistant.attachments import quota as storage_quota
 from knowledge import intake
 from knowledge.errors import FileTooLarge, TooManyFiles
 from knowledge.index import Owner
@@ -24,15 +25,21 @@ async def store_upload(
     owner: Owner,
     created_by: str,
     folder: LibraryFolder | None,
+    quota: int,
 ) -> list[LibraryFile]:
-    """Read an upload within the library's limits and store it as `pending` library files.
+    """Read an upload within the library's limits and store it as `pending` library files, if
+    it fits the uploader's storage `quota` (bytes; the quota lock is held until the session's
+    transaction ends, so commit it after).
 
     Raises:
         TooManyFiles, FileTooLarge: the upload breaks a limit (see `read_files`).
+        StorageQuotaExceeded: the files would take the uploader over `quota` (none is stored).
         KnowledgeError: what `knowledge.intake.accept` refuses (type, folder owner).
     """
     limits = knowledge.config.upload_limits
     incoming = await read_files(files, limits)
+    adding = sum(len(item.data) for item in incoming)
+    await storage_quota.admit(session, user_id=created_by, adding=adding, limit=quota)
     return await intake.accept(
         session,
         storage=knowledge.storage,

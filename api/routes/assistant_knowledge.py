@@ -125,12 +125,19 @@ async def upload_files(
 ) -> Collection[Resource[KnowledgeItemRead]]:
     """Upload files to an assistant (needs edit permission). They are stored as library files of
     the assistant's owner and indexed like any library file; follow `status` on the linked file.
-    Limits and accepted types are the library's."""
+    Limits and accepted types are the library's; the files count toward your storage limit
+    (413 `storage_quota_exceeded`)."""
     knowledge = services.knowledge
     knowledge.store.check_available()
     owner = knowledge_items.upload_owner(assistant)
     rows = await uploads.store_upload(
-        session, knowledge, files, owner=owner, created_by=principal.user.id, folder=None
+        session,
+        knowledge,
+        files,
+        owner=owner,
+        created_by=principal.user.id,
+        folder=None,
+        quota=services.settings.max_storage_bytes_per_user,
     )
     items = await knowledge_items.add_uploaded(
         session, assistant_id=assistant.id, rows=rows, added_by=principal.user.id

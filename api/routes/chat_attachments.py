@@ -70,8 +70,9 @@ async def upload_attachments(
     Images (PNG, JPEG, GIF, WebP) go to models that can see as image parts; other files are
     read like library uploads (PDF, DOCX, XLSX, Markdown, text, HTML, CSV, JSON) under the same
     limits: too many files or a file too large (413), a type not supported (422), a compression
-    bomb (413) or an unreadable file (422) refuse the whole upload. Attachments are deleted with
-    the chat.
+    bomb (413) or an unreadable file (422) refuse the whole upload, as does one that would take
+    your stored files over your storage limit (413 `storage_quota_exceeded`; see
+    `GET /api/users/me/storage`). Attachments are deleted with the chat.
     """
     knowledge = services.knowledge.config
     incoming = await uploads.read_files(files_, knowledge.upload_limits)
@@ -82,6 +83,7 @@ async def upload_attachments(
         user_id=principal.user.id,
         files=incoming,
         limits=knowledge.parse_limits,
+        quota=services.settings.max_storage_bytes_per_user,
     )
     await session.commit()
     return whole("attachments", f"/api/chats/{chat.id}/attachments", map(attachment_body, rows))

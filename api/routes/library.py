@@ -171,8 +171,10 @@ async def upload_files(
 
     The type is decided by the content. Each file starts `pending` and is indexed in the
     background; follow `status` and `progress`. A file over the size limit, too many files
-    or an unsupported type refuse the whole upload; a file that cannot be read (corrupt, a
-    compression bomb, too many pages) ends `failed` with the reason in `error`.
+    or an unsupported type refuse the whole upload, as does one that would take your stored
+    files over your storage limit (413 `storage_quota_exceeded`; see `GET /api/users/me/storage`);
+    a file that cannot be read (corrupt, a compression bomb, too many pages) ends `failed` with
+    the reason in `error`.
     """
     knowledge = services.knowledge
     knowledge.store.check_available()
@@ -184,7 +186,13 @@ async def upload_files(
     if folder is not None and team_id is None:
         owner = library.owner_of(folder)
     rows = await uploads.store_upload(
-        session, knowledge, files, owner=owner, created_by=principal.user.id, folder=folder
+        session,
+        knowledge,
+        files,
+        owner=owner,
+        created_by=principal.user.id,
+        folder=folder,
+        quota=services.settings.max_storage_bytes_per_user,
     )
     await session.commit()
     knowledge.worker.wake()

@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistant.attachments import quota as storage_quota
 from assistant.attachments.errors import AttachmentNotFound
 from assistant.attachments.models import ChatAttachment
 from assistant.models import Chat
@@ -110,15 +111,20 @@ async def add(
     user_id: str,
     files: Sequence[IncomingFile],
     limits: ParseLimits,
+    quota: int,
 ) -> list[ChatAttachment]:
-    """Check and read every file, then store them all as the chat's attachments (`ready`).
+    """Check and read every file, then store them all as the chat's attachments (`ready`),
+    if they fit the user's storage `quota` (bytes; see `quota.admit`).
 
     Raises:
         FileTooLarge, UnsupportedFileType, DecompressionBomb, TooManyPages, EncryptedFile,
             CorruptFile, ParsingTimedOut, ParserCrashed: as the library's parser refuses a file
             (named in the details); nothing of the upload is stored then.
+        StorageQuotaExceeded: the files would take the user over `quota`; nothing is stored.
     """
     rows = [await _read(incoming, limits) for incoming in files]
+    adding = sum(len(incoming.data) for incoming in files)
+    await storage_quota.admit(session, user_id=user_id, adding=adding, limit=quota)
     chat_files = storage.of(chat.id)
     for row, incoming in zip(rows, files, strict=True):
         row.storage_key = await asyncio.to_thread(chat_files.put, incoming.data)

@@ -22,3 +22,15 @@ class AttachmentRead(Schema):
     use: Literal["image", "inline", "retrieved"] | None
     text_tokens: int
     created_at: datetime
+
+
+class StorageRead(Schema):
+    """What a user's uploaded files take against their storage limit, in bytes: chat
+    attachments and library files they uploaded (to their own library or a team's)."""
+
+    user_id: str
+    used_bytes: int
+    limit_bytes: int
+    remaining_bytes: int
+    attachment_bytes: int
+    library_bytes: int

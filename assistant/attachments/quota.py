@@ -1,0 +1,93 @@
+"""A user's storage quota: what their chat attachments and library uploads take, bounded.
+
+Counted from the rows' recorded sizes: every attachment the user uploaded and every library
+file they uploaded (`created_by`, into their own library or a team's), so deleting one frees
+its bytes at once. Two uploads of one user must not both pass the check and together go over:
+on PostgreSQL the check takes a transaction-scoped advisory lock of the user's (a key of its
+own, held until the upload commits or rolls back), so the second waits and then counts the
+first's rows; no table row is locked, so the chats' lock order (`assistant.chat.lock_order`)
+is not touched. On SQLite the request's write transaction (BEGIN IMMEDIATE) already
+serialises them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant.attachments.errors import StorageQuotaExceeded
+from assistant.attachments.models import ChatAttachment
+from knowledge.models import LibraryFile
+
+# The advisory locks' first key ("storage quota"); the second is the user id's hashtext.
+QUOTA_KEY = 20261206
+_LOCK = text(f"SELECT pg_advisory_xact_lock({QUOTA_KEY}, hashtext(:user_id))")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorageUsage:
+    """The bytes a user's files take, by kind, and their limit."""
+
+    attachment_bytes: int
+    library_bytes: int
+    limit_bytes: int
+
+    @property
+    def used_bytes(self) -> int:
+        """Attachments and library files together."""
+        return self.attachment_bytes + self.library_bytes
+
+    @property
+    def remaining_bytes(self) -> int:
+        """What the user may still upload (0 once over the limit, as after it was lowered)."""
+        return max(0, self.limit_bytes - self.used_bytes)
+
+
+async def usage(session: AsyncSession, *, user_id: str, limit: int) -> StorageUsage:
+    """What the user's attachments and library uploads take, in one statement."""
+    attachments = select(func.coalesce(func.sum(ChatAttachment.size), 0)).where(
+        ChatAttachment.user_id == user_id
+    )
+    library = select(func.coalesce(func.sum(LibraryFile.size), 0)).where(
+        LibraryFile.created_by == user_id
+    )
+    row = (
+        await session.execute(select(attachments.scalar_subquery(), library.scalar_subquery()))
+    ).one()
+    return StorageUsage(attachment_bytes=int(row[0]), library_bytes=int(row[1]), limit_bytes=limit)
+
+
+async def admit(session: AsyncSession, *, user_id: str, adding: int, limit: int) -> StorageUsage:
+    """Check that `adding` more bytes fit the user's quota, holding their quota lock until the
+    transaction ends (store the files in the same transaction).
+
+    Raises:
+        StorageQuotaExceeded: the files already stored plus `adding` would pass `limit`.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(_LOCK, {"user_id": user_id})
+    now = await usage(session, user_id=user_id, limit=limit)
+    if now.used_bytes + adding > limit:
+        raise StorageQuotaExceeded(
+            f"This upload ({_shown(adding)}) would take your stored files over your limit of "
+            f"{_shown(limit)}: they take {_shown(now.used_bytes)} now. Delete chat attachments or "
+            "library files you no longer need, or ask an admin to raise the limit.",
+            used=now.used_bytes,
+            upload=adding,
+            limit=limit,
+        )
+    return now
+
+
+def _shown(size: int) -> str:
+    """A byte count for a person: `512 bytes`, `1.5 MiB`, `1 GiB`."""
+    if size < 1024:
+        return f"{size} bytes"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f}".removesuffix(".0") + f" {unit}"

@@ -1,0 +1,178 @@
+"""The storage quota: one user's chat attachments and library uploads together stay under
+`max_storage_bytes_per_user`; an upload that would pass it is refused whole, before anything is
+stored; usage is shown to the user and to admins, and freed by deleting files."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from assistant.attachments.models import ChatAttachment
+from knowledge.models import LibraryFile
+from tests.support import AppHarness, Caller, Harnesses
+
+pytestmark = pytest.mark.anyio
+LIMIT = 1000
+# 600 bytes of plain text: one fits the limit, two do not.
+TEXT = (b"The quick brown fox jumps over the lazy dog. " * 14)[:600]
+
+
+@pytest.fixture(scope="module")
+async def app(make_module_harness: Harnesses) -> AsyncIterator[AppHarness]:
+    async with make_module_harness.running(
+        max_storage_bytes_per_user=LIMIT, embedding_backend="hash"
+    ) as harness:
+        yield harness
+
+
+async def _attach(app: AppHarness, caller: Caller, chat_id: str, data: bytes) -> Any:
+    return await app.client.post(
+        f"/api/chats/{chat_id}/attachments",
+        files=[("files", ("notes.txt", data))],
+        headers=caller.headers,
+    )
+
+
+async def _to_library(app: AppHarness, caller: Caller, data: bytes) -> Any:
+    return await app.client.post(
+        "/api/library/files", files=[("files", ("notes.txt", data))], headers=caller.headers
+    )
+
+
+async def _storage(app: AppHarness, caller: Caller) -> dict[str, Any]:
+    response = await app.client.get("/api/users/me/storage", headers=caller.headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _rows(app: AppHarness, caller: Caller) -> tuple[int, int]:
+    """The caller's attachment and library file rows in the database."""
+    async with app.services.sessions() as session:
+        attachments = await session.scalar(
+            select(func.count()).where(ChatAttachment.user_id == caller.id)
+        )
+        files = await session.scalar(
+            select(func.count()).where(LibraryFile.created_by == caller.id)
+        )
+    return int(attachments or 0), int(files or 0)
+
+
+def _files_under(root: Path) -> int:
+    return sum(1 for path in root.rglob("*") if path.is_file()) if root.exists() else 0
+
+
+def _refused(response: Any, used: int) -> None:
+    assert response.status_code == 413, response.text
+    body = response.json()
+    assert body["code"] == "storage_quota_exceeded"
+    assert body["details"] == {"used": used, "upload": len(TEXT), "limit": LIMIT}
+    assert "1000 bytes" in body["message"] and "Delete" in body["message"]
+    assert "admin" in body["message"]
+
+
+async def test_an_attachment_that_would_pass_the_quota_is_refused_and_nothing_is_stored(
+    app: AppHarness,
+) -> None:
+    caller = await app.member("quota-attacher")
+    chat_id = await app.chat(caller)
+    first = await _attach(app, caller, chat_id, TEXT)
+    assert first.status_code == 201, first.text
+    folder = app.services.chat.attachments
+    assert folder is not None
+    assert _files_under(folder.root / chat_id) == 1
+    refused = await _attach(app, caller, chat_id, TEXT.replace(b"fox", b"cat"))
+    _refused(refused, used=len(TEXT))
+    assert _files_under(folder.root / chat_id) == 1
+    assert await _rows(app, caller) == (1, 0)
+    listed = await app.client.get(f"/api/chats/{chat_id}/attachments", headers=caller.headers)
+    assert listed.json()["total"] == 1
+
+
+async def test_a_library_file_that_would_pass_the_quota_is_refused_and_nothing_is_stored(
+    app: AppHarness,
+) -> None:
+    caller = await app.member("quota-librarian")
+    chat_id = await app.chat(caller)
+    assert (await _attach(app, caller, chat_id, TEXT)).status_code == 201
+    library = app.services.knowledge.storage.root
+    before = _files_under(library)
+    refused = await _to_library(app, caller, TEXT.replace(b"dog", b"cow"))
+    _refused(refused, used=len(TEXT))
+    assert _files_under(library) == before
+    assert await _rows(app, caller) == (1, 0)
+
+
+async def test_usage_is_shown_split_by_kind_and_deleting_files_frees_it(app: AppHarness) -> None:
+    caller = await app.member("quota-deleter")
+    chat_id = await app.chat(caller)
+    empty = await _storage(app, caller)
+    assert (empty["usedBytes"], empty["limitBytes"], empty["remainingBytes"]) == (0, LIMIT, LIMIT)
+    attached = await _attach(app, caller, chat_id, TEXT[:300])
+    filed = await _to_library(app, caller, TEXT[:400])
+    assert attached.status_code == filed.status_code == 201, (attached.text, filed.text)
+    shown = await _storage(app, caller)
+    assert shown["_links"]["self"]["href"] == "/api/users/me/storage"
+    assert (shown["attachmentBytes"], shown["libraryBytes"], shown["usedBytes"]) == (300, 400, 700)
+    assert (shown["remainingBytes"], shown["userId"]) == (300, caller.id)
+    _refused(await _attach(app, caller, chat_id, TEXT), used=700)
+    attachment_id = attached.json()["_embedded"]["attachments"][0]["id"]
+    gone = await app.client.delete(
+        f"/api/chats/{chat_id}/attachments/{attachment_id}", headers=caller.headers
+    )
+    assert gone.status_code == 204
+    assert (await _storage(app, caller))["usedBytes"] == 400
+    file_id = filed.json()["_embedded"]["files"][0]["id"]
+    gone = await app.client.delete(f"/api/library/files/{file_id}", headers=caller.headers)
+    assert gone.status_code == 204
+    assert (await _storage(app, caller))["usedBytes"] == 0
+    assert (await _attach(app, caller, chat_id, TEXT)).status_code == 201
+
+
+async def test_another_users_files_do_not_count_against_you(app: AppHarness) -> None:
+    owner, other = await app.member("quota-owner"), await app.member("quota-other")
+    assert (await _to_library(app, owner, TEXT)).status_code == 201
+    assert (await _storage(app, other))["usedBytes"] == 0
+    uploaded = await _to_library(app, other, TEXT.replace(b"quick", b"rapid"))
+    assert uploaded.status_code == 201, uploaded.text
+    assert (await _storage(app, owner))["usedBytes"] == len(TEXT)
+
+
+async def test_an_admin_sees_a_users_usage_and_a_member_cannot(app: AppHarness) -> None:
+    caller = await app.member("quota-watched")
+    assert (await _to_library(app, caller, TEXT)).status_code == 201
+    seen = await app.client.get(f"/api/users/{caller.id}/storage", headers=app.admin.headers)
+    assert seen.status_code == 200, seen.text
+    body = seen.json()
+    assert (body["userId"], body["usedBytes"], body["libraryBytes"]) == (caller.id, 600, 600)
+    assert body["_links"]["self"]["href"] == f"/api/users/{caller.id}/storage"
+    denied = await app.client.get(f"/api/users/{app.admin.id}/storage", headers=caller.headers)
+    assert denied.status_code == 403
+    missing = await app.client.get("/api/users/nobody/storage", headers=app.admin.headers)
+    assert missing.status_code == 404
+
+
+async def _upload(app: AppHarness, caller: Caller, chat_id: str, kind: str, data: bytes) -> Any:
+    if kind == "library":
+        return await _to_library(app, caller, data)
+    return await _attach(app, caller, chat_id, data)
+
+
+async def test_two_uploads_racing_past_the_quota_store_exactly_one(app: AppHarness) -> None:
+    # Without the quota lock, both of two library or two attachment uploads pass on PostgreSQL.
+    for kinds in ("library", "library"), ("attachment", "attachment"), ("attachment", "library"):
+        caller = await app.member("quota-racer-" + "-".join(kinds))
+        chat_id = await app.chat(caller)
+        both = await asyncio.gather(
+            _upload(app, caller, chat_id, kinds[0], TEXT),
+            _upload(app, caller, chat_id, kinds[1], TEXT.replace(b"lazy", b"idle")),
+        )
+        statuses = sorted(response.status_code for response in both)
+        assert statuses == [201, 413], (kinds, [response.text for response in both])
+        assert sum(await _rows(app, caller)) == 1
+        assert (await _storage(app, caller))["usedBytes"] == len(TEXT)
