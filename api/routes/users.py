@@ -12,6 +12,7 @@ from api.hal import Collection, Resource, api_router, collection, collection_of,
 from api.responses import UserResource
 from api.routes.auth import user_body
 from assistant.attachments import files as attachment_files
+from assistant.chat import lock_order
 from core import users
 from core.models import User
 from core.schemas import UserCreate, UserListed, UserRead, UserUpdate
@@ -81,6 +82,10 @@ async def delete_user(
 ) -> Response:
     """Remove a user, with their chats (their attachments' files too) and tokens."""
     with_files = await attachment_files.chats_with_files(session, user_id=user.id)
+    # The user's lock, then the chats that change with them, before any other row goes.
+    await lock_order.lock(
+        session, chats=lock_order.of_user(user.id), users=[user.id], deleting=True
+    )
     await users.delete(session, user=user, actor_id=admin.id)
     await session.commit()
     storage = services.chat.attachments

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.assistants import knowledge_items, sharing
 from assistant.assistants.sharing import Viewer
+from assistant.chat import lock_order
 from assistant.models import Assistant, Skill
 from assistant.schemas import AssistantCreate, AssistantUpdate
 from core.listing import Page, PageRequest, paginate
@@ -86,6 +87,7 @@ async def update(
 
 async def delete(session: AsyncSession, *, assistant: Assistant) -> None:
     """Remove an assistant with its drafts, skills, secrets and memories (a draft: only it)."""
+    await lock_order.lock(session, chats=lock_order.of_assistant(assistant.id))  # chats first
     await session.delete(assistant)
     await session.flush()
 

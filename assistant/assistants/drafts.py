@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assistant.assistants import sharing
 from assistant.assistants.assistants import CONTENT_FIELDS
 from assistant.assistants.sharing import Viewer
+from assistant.chat import lock_order
 from assistant.errors import NotADraft
 from assistant.models import Assistant, Chat
 
@@ -46,6 +47,8 @@ async def commit(session: AsyncSession, *, draft: Assistant) -> Assistant:
     """
     if draft.editing_id is None:
         raise NotADraft(assistant_id=draft.id)
+    moved = select(Chat.id).where(Chat.assistant_id == draft.id)
+    await lock_order.lock(session, chats=moved)  # their rows first, in one order
     published = await sharing.published_of(session, draft)
     for name in CONTENT_FIELDS:
         setattr(published, name, getattr(draft, name))

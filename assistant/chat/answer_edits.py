@@ -11,8 +11,9 @@ from __future__ import annotations
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistant.chat import lock_order
 from assistant.errors import NotAnAnswer, StillStreaming
-from assistant.models import Message
+from assistant.models import Chat, Message
 from assistant.schemas import MessageStatus
 from core import clock
 
@@ -29,6 +30,17 @@ async def correct(session: AsyncSession, *, message: Message, content: str) -> M
             "Only an answer can be corrected; edit your own message with _edit instead.",
             message_id=message.id,
         )
+    chat = await session.get(Chat, message.chat_id)  # loaded with it: no query
+    if chat is not None:  # its words are made again: the owner's lock before the message's row
+        await lock_order.lock(session, users=[chat.user_id])
+    if not message.content:  # an empty answer becomes a turn: the counts below it are off
+        # (first: the chat's messages' rows before its starts, which the correction locks)
+        await session.execute(
+            update(Message)
+            .where(Message.chat_id == message.chat_id)
+            .values(history_turns=None)
+            .execution_options(synchronize_session=False)
+        )
     # One conditional statement: an answer that started streaming meanwhile is not overwritten.
     corrected = await session.execute(
         update(Message)
@@ -42,12 +54,5 @@ async def correct(session: AsyncSession, *, message: Message, content: str) -> M
     )
     if not getattr(corrected, "rowcount", 0):
         raise StillStreaming()
-    if not message.content:  # an empty answer becomes a turn: the counts below it are off
-        await session.execute(
-            update(Message)
-            .where(Message.chat_id == message.chat_id)
-            .values(history_turns=None)
-            .execution_options(synchronize_session=False)
-        )
     await session.refresh(message)
     return message

@@ -16,6 +16,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistant.chat import lock_order
 from assistant.errors import MessageNotFound
 from assistant.models import Chat, Message
 from assistant.schemas import MessageStatus
@@ -185,9 +186,13 @@ class NewTurn:
         return str(self.rows[0]["id"]) if len(self.rows) > 1 else None
 
     def write(self, connection: Connection) -> None:
-        """Write the turn (in the caller's transaction: the admission of its first call)."""
-        connection.execute(_INSERT_MESSAGES, self.rows)
+        """Write the turn (in the caller's transaction: the admission of its first call): the
+        chat's row before its messages (whose triggers lock the chat's starts), and when the turn
+        titles the chat its owner's lock before that (`lock_order`)."""
+        if "title" in self.chat:
+            lock_order.lock_owner(connection, self.chat["chat"])
         connection.execute(_TOUCH_CHAT, self.chat)
+        connection.execute(_INSERT_MESSAGES, self.rows)
 
 
 def new_turn(

@@ -8,7 +8,7 @@ from sqlalchemy import delete as delete_rows
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.assistants import sharing
-from assistant.chat import branches
+from assistant.chat import branches, lock_order
 from assistant.chat import folders as chat_folders
 from assistant.chat import search as chat_search
 from assistant.chat.search import ChatFilter
@@ -35,6 +35,7 @@ async def create(
     if data.assistant_id is not None:
         viewer = sharing.Viewer(user_id, team_ids)
         await sharing.get_usable(session, viewer=viewer, assistant_id=data.assistant_id)
+    await lock_order.lock(session, users=[user_id])  # its starts are counted: the user's lock first
     chat = Chat(
         user_id=user_id,
         title=data.title or "New chat",
@@ -119,7 +120,10 @@ async def update_chat(
     Raises:
         LibraryFileNotFound, FolderNotFound: knowledge the owner (with `team_ids`) may not see.
         ChatFolderNotFound: the folder is not one of the chat owner's.
+        ChatNotFound: the chat was deleted meanwhile (renamed or archived).
     """
+    if data.title is not None or data.archived is not None:  # the owner's counts change
+        await lock_order.lock_one(session, chat)
     await attach_knowledge(
         session, chat=chat, team_ids=team_ids, file_ids=data.file_ids, folder_ids=data.folder_ids
     )
@@ -152,7 +156,12 @@ async def _set_tags(session: AsyncSession, *, chat: Chat, tags: Sequence[str]) -
 
 
 async def delete(session: AsyncSession, *, chat: Chat) -> None:
-    """Remove a chat and its messages."""
+    """Remove a chat and its messages.
+
+    Raises:
+        ChatNotFound: the chat was deleted meanwhile.
+    """
+    await lock_order.lock_one(session, chat, deleting=True)
     await session.delete(chat)
     await session.flush()
 

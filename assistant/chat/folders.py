@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistant.chat import lock_order
 from assistant.errors import ChatFolderNameTaken, ChatFolderNotFound
-from assistant.models import ChatFolder
+from assistant.models import Chat, ChatFolder
 
 
 async def create(session: AsyncSession, *, user_id: str, name: str) -> ChatFolder:
@@ -61,6 +62,8 @@ async def rename(session: AsyncSession, *, folder: ChatFolder, name: str) -> Cha
 
 async def delete(session: AsyncSession, *, folder: ChatFolder) -> None:
     """Remove a folder; its chats stay, in no folder."""
+    filed = select(Chat.id).where(Chat.folder_id == folder.id)
+    await lock_order.lock(session, chats=filed)  # their rows first, in one order
     await session.delete(folder)
     await session.flush()
 

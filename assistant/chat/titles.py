@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant.chat import chats
+from assistant.chat import chats, lock_order
 from assistant.chat.generation import Plan
 from assistant.chat.runs import Run
 from assistant.gateway.metering import Metering
@@ -109,6 +109,7 @@ class Titles:
 
 
 def _retitle(connection: Connection, values: dict[str, Any]) -> None:
+    lock_order.lock_owner(connection, values["chat"])
     connection.execute(_RETITLE, values)
 
 
