@@ -28,18 +28,19 @@ async def store_upload(
     quota: int,
 ) -> list[LibraryFile]:
     """Read an upload within the library's limits and store it as `pending` library files, if
-    it fits the uploader's storage `quota` (bytes; the quota lock is held until the session's
-    transaction ends, so commit it after).
+    it fits the storage `quota` (bytes) of the user whose library gets them, else (a team's) of
+    the uploader; their quota lock is held until the session's transaction ends.
 
     Raises:
         TooManyFiles, FileTooLarge: the upload breaks a limit (see `read_files`).
-        StorageQuotaExceeded: the files would take the uploader over `quota` (none is stored).
+        StorageQuotaExceeded: the files would take that user over `quota` (none is stored).
         KnowledgeError: what `knowledge.intake.accept` refuses (type, folder owner).
     """
     limits = knowledge.config.upload_limits
     incoming = await read_files(files, limits)
     adding = sum(len(item.data) for item in incoming)
-    await storage_quota.admit(session, user_id=created_by, adding=adding, limit=quota)
+    whose = owner.user_id or created_by
+    await storage_quota.admit(session, user_id=whose, adding=adding, limit=quota)
     return await intake.accept(
         session,
         storage=knowledge.storage,

@@ -33,9 +33,10 @@ async def my_storage(
     user: CurrentUser, session: SessionDep, services: ServicesDep
 ) -> Resource[StorageRead]:
     """What your files take, in bytes: `usedBytes` of `limitBytes` (`remainingBytes` left),
-    split into chat attachments (`attachmentBytes`) and library files you uploaded, to your
-    own library or a team's (`libraryBytes`). An upload that would go over the limit is refused
-    with 413 `storage_quota_exceeded`; deleting files frees their bytes at once."""
+    split into your chats' attachments (`attachmentBytes`) and library files (`libraryBytes`:
+    your own library's, your assistants' included, and those you uploaded to your teams').
+    An upload that would go over the limit is refused with 413 `storage_quota_exceeded`;
+    deleting files frees their bytes at once."""
     return await storage_body(session, services, user.id, "/api/users/me/storage")
 
 

@@ -1,13 +1,15 @@
-"""A user's storage quota: what their chat attachments and library uploads take, bounded.
+"""A user's storage quota: what their chat attachments and library files take, bounded.
 
-Counted from the rows' recorded sizes: every attachment the user uploaded and every library
-file they uploaded (`created_by`, into their own library or a team's), so deleting one frees
-its bytes at once. Two uploads of one user must not both pass the check and together go over:
-on PostgreSQL the check takes a transaction-scoped advisory lock of the user's (a key of its
-own, held until the upload commits or rolls back), so the second waits and then counts the
-first's rows; no table row is locked, so the chats' lock order (`assistant.chat.lock_order`)
-is not touched. On SQLite the request's write transaction (BEGIN IMMEDIATE) already
-serialises them.
+Counted from the rows' recorded sizes: the attachments of the user's chats, the files of their
+own library (uploaded there or to one of their assistants, by anyone, or mirrored by their jobs)
+and the files they uploaded to the libraries of the teams they belong to: the files they can
+delete, so deleting one frees its bytes at once (after leaving a team, what they left there is
+the team's). Each sum goes through an index (chats by user, attachments by chat, files by owner
+or team). Two uploads of one user must not both pass the check and together go over: on
+PostgreSQL the check takes a transaction-scoped advisory lock of the user's (a key of its own,
+held until the upload commits or rolls back), so the second waits and then counts the first's
+rows; no table row is locked, so the chats' lock order (`assistant.chat.lock_order`) is not
+touched. On SQLite the request's write transaction (BEGIN IMMEDIATE) already serialises them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.attachments.errors import StorageQuotaExceeded
 from assistant.attachments.models import ChatAttachment
+from assistant.models import Chat
+from core.models import TeamMembership
 from knowledge.models import LibraryFile
 
 # The advisory locks' first key ("storage quota"); the second is the user id's hashtext.
@@ -46,17 +50,25 @@ class StorageUsage:
 
 
 async def usage(session: AsyncSession, *, user_id: str, limit: int) -> StorageUsage:
-    """What the user's attachments and library uploads take, in one statement."""
-    attachments = select(func.coalesce(func.sum(ChatAttachment.size), 0)).where(
-        ChatAttachment.user_id == user_id
+    """What the user's attachments and library files take, in one statement (three sums, each
+    through an index: an OR of them would read the whole file table)."""
+    chats = select(Chat.id).where(Chat.user_id == user_id)
+    teams = select(TeamMembership.team_id).where(TeamMembership.user_id == user_id)
+    sums = [
+        select(func.coalesce(func.sum(ChatAttachment.size), 0))
+        .where(ChatAttachment.chat_id.in_(chats))
+        .scalar_subquery(),
+        select(func.coalesce(func.sum(LibraryFile.size), 0))
+        .where(LibraryFile.owner_user_id == user_id)
+        .scalar_subquery(),
+        select(func.coalesce(func.sum(LibraryFile.size), 0))
+        .where(LibraryFile.team_id.in_(teams), LibraryFile.created_by == user_id)
+        .scalar_subquery(),
+    ]
+    attachments, own, in_teams = (await session.execute(select(*sums))).one()
+    return StorageUsage(
+        attachment_bytes=int(attachments), library_bytes=int(own) + int(in_teams), limit_bytes=limit
     )
-    library = select(func.coalesce(func.sum(LibraryFile.size), 0)).where(
-        LibraryFile.created_by == user_id
-    )
-    row = (
-        await session.execute(select(attachments.scalar_subquery(), library.scalar_subquery()))
-    ).one()
-    return StorageUsage(attachment_bytes=int(row[0]), library_bytes=int(row[1]), limit_bytes=limit)
 
 
 async def admit(session: AsyncSession, *, user_id: str, adding: int, limit: int) -> StorageUsage:

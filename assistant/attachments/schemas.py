@@ -25,8 +25,8 @@ class AttachmentRead(Schema):
 
 
 class StorageRead(Schema):
-    """What a user's uploaded files take against their storage limit, in bytes: chat
-    attachments and library files they uploaded (to their own library or a team's)."""
+    """What a user's files take against their storage limit, in bytes: their chats'
+    attachments, their own library's files and those they uploaded to their teams' libraries."""
 
     user_id: str
     used_bytes: int

@@ -143,6 +143,31 @@ async def test_another_users_files_do_not_count_against_you(app: AppHarness) -> 
     assert (await _storage(app, owner))["usedBytes"] == len(TEXT)
 
 
+async def test_a_team_upload_counts_toward_the_uploader_while_they_are_in_the_team(
+    app: AppHarness,
+) -> None:
+    team = await app.client.post("/api/teams", json={"name": "quota"}, headers=app.admin.headers)
+    team_id = team.json()["id"]
+    for name in ("quota-teammate-a", "quota-teammate-b"):
+        member = await app.member(name)
+        added = await app.client.post(
+            f"/api/teams/{team_id}/members",
+            json={"userId": member.id},
+            headers=app.admin.headers,
+        )
+        assert added.status_code == 201, added.text
+    uploader = await app.caller_for("quota-teammate-a")
+    teammate = await app.caller_for("quota-teammate-b")
+    parts = [("files", ("team.txt", TEXT))]
+    shared = await app.client.post(
+        "/api/library/files", files=parts, data={"teamId": team_id}, headers=uploader.headers
+    )
+    assert shared.status_code == 201, shared.text
+    assert (await _storage(app, uploader))["libraryBytes"] == len(TEXT)
+    assert (await _storage(app, teammate))["usedBytes"] == 0
+    _refused(await _to_library(app, uploader, TEXT.replace(b"brown", b"black")), used=len(TEXT))
+
+
 async def test_an_admin_sees_a_users_usage_and_a_member_cannot(app: AppHarness) -> None:
     caller = await app.member("quota-watched")
     assert (await _to_library(app, caller, TEXT)).status_code == 201
@@ -163,16 +188,20 @@ async def _upload(app: AppHarness, caller: Caller, chat_id: str, kind: str, data
     return await _attach(app, caller, chat_id, data)
 
 
-async def test_two_uploads_racing_past_the_quota_store_exactly_one(app: AppHarness) -> None:
-    # Without the quota lock, both of two library or two attachment uploads pass on PostgreSQL.
-    for kinds in ("library", "library"), ("attachment", "attachment"), ("attachment", "library"):
+async def test_uploads_racing_past_the_quota_store_only_what_fits(app: AppHarness) -> None:
+    # Four uploads of 400 bytes at once against 1000: two fit. Without the quota lock, three or
+    # four of them pass on PostgreSQL.
+    for kinds in ("library",) * 4, ("attachment",) * 4, ("attachment", "library") * 2:
         caller = await app.member("quota-racer-" + "-".join(kinds))
         chat_id = await app.chat(caller)
-        both = await asyncio.gather(
-            _upload(app, caller, chat_id, kinds[0], TEXT),
-            _upload(app, caller, chat_id, kinds[1], TEXT.replace(b"lazy", b"idle")),
+        texts = [TEXT[:400].replace(b"fox", f"fox{n}".encode())[:400] for n in range(4)]
+        answers = await asyncio.gather(
+            *(
+                _upload(app, caller, chat_id, kind, text)
+                for kind, text in zip(kinds, texts, strict=True)
+            )
         )
-        statuses = sorted(response.status_code for response in both)
-        assert statuses == [201, 413], (kinds, [response.text for response in both])
-        assert sum(await _rows(app, caller)) == 1
-        assert (await _storage(app, caller))["usedBytes"] == len(TEXT)
+        statuses = sorted(response.status_code for response in answers)
+        assert statuses == [201, 201, 413, 413], (kinds, [response.text for response in answers])
+        assert sum(await _rows(app, caller)) == 2
+        assert (await _storage(app, caller))["usedBytes"] == 800
