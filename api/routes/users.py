@@ -82,10 +82,7 @@ async def delete_user(
 ) -> Response:
     """Remove a user, with their chats (their attachments' files too) and tokens."""
     with_files = await attachment_files.chats_with_files(session, user_id=user.id)
-    # The user's lock, then the chats that change with them, before any other row goes.
-    await lock_order.lock(
-        session, chats=lock_order.of_user(user.id), users=[user.id], deleting=True
-    )
+    await lock_order.lock_removal(session, user_id=user.id)  # in the chats' one lock order
     await users.delete(session, user=user, actor_id=admin.id)
     await session.commit()
     storage = services.chat.attachments

@@ -35,7 +35,6 @@ async def create(
     if data.assistant_id is not None:
         viewer = sharing.Viewer(user_id, team_ids)
         await sharing.get_usable(session, viewer=viewer, assistant_id=data.assistant_id)
-    await lock_order.lock(session, users=[user_id])  # its starts are counted: the user's lock first
     chat = Chat(
         user_id=user_id,
         title=data.title or "New chat",

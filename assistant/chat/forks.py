@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.attachments.files import AttachmentStorage
 from assistant.attachments.models import ChatAttachment
-from assistant.chat import branches, lock_order
+from assistant.chat import branches
 from assistant.errors import MessageNotFound, NotAnAnswer, StillStreaming
 from assistant.models import Chat, ChatTag, Message
 from assistant.schemas import MessageStatus
@@ -52,7 +52,6 @@ async def fork(
     if target.status == MessageStatus.STREAMING:
         raise StillStreaming()
     path = messages.path_to(message_id)
-    await lock_order.lock(session, users=[chat.user_id])  # the copy's starts are counted
     copy = Chat(
         user_id=chat.user_id,
         title=_title(chat.title),

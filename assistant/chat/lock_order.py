@@ -8,7 +8,10 @@ still close a cycle with another taking the same rows in another order (a user d
 they archive a chat, two users deleted at once whose chats talk to each other's assistants).
 So each of them first takes, through `lock`, the locks of the users whose counts it will change,
 in order, then the rows of every chat it will change, in id order; then it writes. The rest
-(assistants, folders, messages, starts, counts) comes after. SQLite serialises writers: nothing.
+(assistants, folders, messages, starts, counts) comes after. A user's removal takes the user's
+row before all that (`lock_removal`): a row being written that refers to the user (a chat
+created, a turn's billing) holds a key share of it before it takes their lock or a chat's row.
+SQLite serialises writers: nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.errors import ChatNotFound
 from assistant.models import Assistant, Chat
+from core.models import User
 
 # Migration assistant_0026's key of the users' locks (`pg_advisory_xact_lock(COUNTS_KEY,
 # hashtext(user_id))`), taken in hashtext order as its triggers take them.
@@ -79,11 +83,18 @@ def lock_owner(connection: Connection, chat_id: str) -> None:
         connection.execute(_OWNER, {"chat": chat_id})
 
 
-def of_user(user_id: str) -> Select[str]:
-    """The chats removing a user changes: their own (deleted) and others' talking to one of their
-    assistants or drafts (left without an assistant)."""
+async def lock_removal(session: AsyncSession, *, user_id: str) -> None:
+    """PostgreSQL: before a user is removed, their row (which every row of theirs being written
+    refers to: such a writer may hold their lock or a chat next, never the other way round), then
+    `lock` their lock and the chats the removal changes: their own (deleted) and others' talking
+    to one of their assistants or drafts (left without an assistant)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    with session.no_autoflush:
+        await session.execute(select(User.id).where(User.id == user_id).with_for_update())
     theirs = select(Assistant.id).where(Assistant.owner_id == user_id)
-    return select(Chat.id).where(or_(Chat.user_id == user_id, Chat.assistant_id.in_(theirs)))
+    chats = select(Chat.id).where(or_(Chat.user_id == user_id, Chat.assistant_id.in_(theirs)))
+    await lock(session, chats=chats, users=[user_id], deleting=True)
 
 
 def of_assistant(assistant_id: str) -> Select[str]:
