@@ -71,9 +71,12 @@ async def usage(session: AsyncSession, *, user_id: str, limit: int) -> StorageUs
     )
 
 
-async def admit(session: AsyncSession, *, user_id: str, adding: int, limit: int) -> StorageUsage:
+async def admit(
+    session: AsyncSession, *, user_id: str, adding: int, limit: int, written: bool = False
+) -> StorageUsage:
     """Check that `adding` more bytes fit the user's quota, holding their quota lock until the
-    transaction ends (store the files in the same transaction).
+    transaction ends (store the files in the same transaction). `written`: their rows are
+    already in the transaction (a branch's copied attachments), so they are counted once.
 
     Raises:
         StorageQuotaExceeded: the files already stored plus `adding` would pass `limit`.
@@ -81,16 +84,23 @@ async def admit(session: AsyncSession, *, user_id: str, adding: int, limit: int)
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(_LOCK, {"user_id": user_id})
     now = await usage(session, user_id=user_id, limit=limit)
-    if now.used_bytes + adding > limit:
+    before = now.used_bytes - adding if written else now.used_bytes
+    if before + adding > limit:
         raise StorageQuotaExceeded(
-            f"This upload ({_shown(adding)}) would take your stored files over your limit of "
-            f"{_shown(limit)}: they take {_shown(now.used_bytes)} now. Delete chat attachments or "
+            f"These files ({_shown(adding)}) would take your stored files over your limit of "
+            f"{_shown(limit)}: they take {_shown(before)} now. Delete chat attachments or "
             "library files you no longer need, or ask an admin to raise the limit.",
-            used=now.used_bytes,
+            used=before,
             upload=adding,
             limit=limit,
         )
     return now
+
+
+async def chat_bytes(session: AsyncSession, *, chat_id: str) -> int:
+    """What one chat's attachments take."""
+    query = select(func.coalesce(func.sum(ChatAttachment.size), 0))
+    return int(await session.scalar(query.where(ChatAttachment.chat_id == chat_id)) or 0)
 
 
 def _shown(size: int) -> str:

@@ -168,6 +168,39 @@ async def test_a_team_upload_counts_toward_the_uploader_while_they_are_in_the_te
     _refused(await _to_library(app, uploader, TEXT.replace(b"brown", b"black")), used=len(TEXT))
 
 
+async def test_a_branch_whose_copied_attachments_would_pass_the_quota_is_refused(
+    app: AppHarness,
+) -> None:
+    caller = (
+        app.admin
+    )  # seated: it may send a message (no other test here stores the admin's files)
+    chat_id = await app.chat(caller)
+    attached = await _attach(app, caller, chat_id, TEXT[:400])
+    assert attached.status_code == 201, attached.text
+    attachment_id = attached.json()["_embedded"]["attachments"][0]["id"]
+    sent = await app.client.post(
+        f"/api/chats/{chat_id}/messages",
+        json={"content": "Read this.", "attachmentIds": [attachment_id]},
+        headers=caller.headers,
+    )
+    assert sent.status_code == 201, sent.text
+    fork = f"/api/chats/{chat_id}/messages/{sent.json()['id']}/_fork"
+    first = await app.client.post(fork, headers=caller.headers)
+    assert first.status_code == 201, first.text
+    assert (await _storage(app, caller))["attachmentBytes"] == 800
+    folder = app.services.chat.attachments
+    assert folder is not None
+    folders = {path.name for path in folder.root.iterdir()}
+    refused = await app.client.post(fork, headers=caller.headers)
+    assert refused.status_code == 413, refused.text
+    assert refused.json()["code"] == "storage_quota_exceeded"
+    assert refused.json()["details"] == {"used": 800, "upload": 400, "limit": LIMIT}
+    assert {path.name for path in folder.root.iterdir()} == folders
+    chats = await app.client.get("/api/chats", headers=caller.headers)
+    assert chats.json()["total"] == 2
+    assert await _rows(app, caller) == (2, 0)
+
+
 async def test_an_admin_sees_a_users_usage_and_a_member_cannot(app: AppHarness) -> None:
     caller = await app.member("quota-watched")
     assert (await _to_library(app, caller, TEXT)).status_code == 201
