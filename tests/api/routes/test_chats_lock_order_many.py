@@ -8,6 +8,8 @@ of them (503 `database_conflict`). On SQLite (no such locks) these are skipped.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import httpx
 import pytest
@@ -130,40 +132,106 @@ async def test_a_user_removed_while_they_archive_a_chat_ends_without_a_deadlock(
         assert list(await session.scalars(select(Chat.id).where(Chat.id.in_(chats)))) == []
 
 
-async def test_a_draft_published_while_its_owner_is_removed_ends_without_a_deadlock(
-    harness: AppHarness,
-) -> None:
-    sessions = await _postgres_sessions(harness)
+async def _during_removal(
+    harness: AppHarness, member: Caller, other: Callable[[], Coroutine[Any, Any, httpx.Response]]
+) -> tuple[httpx.Response, httpx.Response]:
+    """The member's removal, held where it first takes their lock, and `other` sent meanwhile,
+    up to where it waits or ends; then both let go. Their responses."""
     engine = harness.services.engine
-    member = await seated_member(harness, "member-publishing")
-    published = await _assistant(harness, member)
-    opened = await harness.client.post(f"/api/assistants/{published}/_edit", headers=member.headers)
-    assert opened.status_code == 201, opened.text
-    draft = opened.json()["id"]
-    changed = await harness.client.patch(
-        f"/api/assistants/{draft}", json={"name": "Renamed"}, headers=member.headers
-    )
-    assert changed.status_code == 200, changed.text
-    tried = [await harness.chat(member, title="plain", assistantId=draft) for _ in range(2)]
     async with engine.connect() as blocker:
-        # The owner's lock held: the removal stops where it first takes it.
         await blocker.execute(text(USER_LOCK), {"key": COUNTS_KEY, "user": member.id})
         removal = asyncio.create_task(
             harness.client.delete(f"/api/users/{member.id}", headers=harness.admin.headers)
         )
         await _until_waiting_or_done(engine, 1, removal)
-        # The draft published meanwhile: its chats move over to the published assistant.
-        publishing = asyncio.create_task(
-            harness.client.post(f"/api/assistants/{draft}/_commit", headers=member.headers)
-        )
-        await _until_waiting_or_done(engine, 2, publishing)
+        meanwhile = asyncio.create_task(other())
+        await _until_waiting_or_done(engine, 2, meanwhile)
         await blocker.rollback()
-        removed, publish = await asyncio.gather(removal, publishing)
+        removed, answered = await asyncio.gather(removal, meanwhile)
+    return removed, answered
+
+
+async def _gone(harness: AppHarness, kind: type[Chat] | type[Assistant], ids: list[str]) -> bool:
+    async with harness.services.sessions() as session:
+        return list(await session.scalars(select(kind.id).where(kind.id.in_(ids)))) == []
+
+
+async def _changed_draft(harness: AppHarness, member: Caller) -> tuple[str, str]:
+    """An assistant of the member's and its draft, changed (so publishing writes the assistant)."""
+    published = await _assistant(harness, member)
+    opened = await harness.client.post(f"/api/assistants/{published}/_edit", headers=member.headers)
+    assert opened.status_code == 201, opened.text
+    draft = str(opened.json()["id"])
+    changed = await harness.client.patch(
+        f"/api/assistants/{draft}", json={"name": "Renamed"}, headers=member.headers
+    )
+    assert changed.status_code == 200, changed.text
+    return published, draft
+
+
+async def _filed(harness: AppHarness, member: Caller) -> tuple[str, list[str]]:
+    """A folder of the member's holding two of their chats."""
+    made = await harness.client.post(
+        "/api/chat-folders", json={"name": "Work"}, headers=member.headers
+    )
+    assert made.status_code == 201, made.text
+    folder = str(made.json()["id"])
+    filed = [await harness.chat(member, title="plain") for _ in range(2)]
+    for chat in filed:
+        moved = await harness.client.patch(
+            f"/api/chats/{chat}", json={"folderId": folder}, headers=member.headers
+        )
+        assert moved.status_code == 200, moved.text
+    return folder, filed
+
+
+async def test_a_draft_published_while_its_owner_is_removed_ends_without_a_deadlock(
+    harness: AppHarness,
+) -> None:
+    await _postgres_sessions(harness)
+    member = await seated_member(harness, "member-publishing")
+    published, draft = await _changed_draft(harness, member)
+    tried = [await harness.chat(member, title="plain", assistantId=draft) for _ in range(2)]
+
+    async def publishing() -> httpx.Response:  # its chats move to the published assistant
+        return await harness.client.post(f"/api/assistants/{draft}/_commit", headers=member.headers)
+
+    removed, publish = await _during_removal(harness, member, publishing)
     assert (removed.status_code, publish.status_code) == (204, 200), (removed.text, publish.text)
-    async with sessions() as session:
-        assert list(await session.scalars(select(Chat.id).where(Chat.id.in_(tried)))) == []
-        gone = select(Assistant.id).where(Assistant.id.in_([published, draft]))
-        assert list(await session.scalars(gone)) == []
+    assert await _gone(harness, Chat, tried)
+    assert await _gone(harness, Assistant, [published, draft])
+
+
+async def test_an_assistant_deleted_while_its_owner_is_removed_ends_without_a_deadlock(
+    harness: AppHarness,
+) -> None:
+    await _postgres_sessions(harness)
+    member = await seated_member(harness, "member-assistant-gone")
+    assistant = await _assistant(harness, member)
+    talking = [await harness.chat(member, title="plain", assistantId=assistant) for _ in range(2)]
+
+    async def deleting() -> httpx.Response:  # its chats are left without an assistant
+        return await harness.client.delete(f"/api/assistants/{assistant}", headers=member.headers)
+
+    removed, deleted = await _during_removal(harness, member, deleting)
+    assert (removed.status_code, deleted.status_code) == (204, 204), (removed.text, deleted.text)
+    assert await _gone(harness, Chat, talking)
+    assert await _gone(harness, Assistant, [assistant])
+
+
+async def test_a_folder_deleted_while_its_owner_is_removed_ends_without_a_deadlock(
+    harness: AppHarness,
+) -> None:
+    await _postgres_sessions(harness)
+    member = await seated_member(harness, "member-folder-gone")
+    folder, filed = await _filed(harness, member)
+
+    async def deleting() -> httpx.Response:  # its chats are left in no folder
+        return await harness.client.delete(f"/api/chat-folders/{folder}", headers=member.headers)
+
+    removed, deleted = await _during_removal(harness, member, deleting)
+    assert (removed.status_code, deleted.status_code) == (204, 204), (removed.text, deleted.text)
+    assert await _gone(harness, Chat, filed)
 
 
 async def test_a_message_sent_while_its_chat_is_archived_both_are_kept(
@@ -208,3 +276,60 @@ async def test_the_users_lock_taken_first_is_the_one_the_search_triggers_take(
             text("SELECT prosrc FROM pg_proc WHERE proname = 'assistant_chat_deleting'")
         )
     assert f"pg_advisory_xact_lock({COUNTS_KEY}, hashtext(OLD.user_id))" in str(body)
+
+
+async def _removed_during(
+    harness: AppHarness,
+    member: Caller,
+    other: Callable[[], Coroutine[Any, Any, httpx.Response]],
+    held: str,
+    row: str,
+) -> tuple[httpx.Response, httpx.Response]:
+    """`other` sent first and held where it waits for the row `held` locks (`row` its id), the
+    member's removal sent meanwhile, up to where it waits or ends; then both let go."""
+    engine = harness.services.engine
+    async with engine.connect() as blocker:
+        await blocker.execute(text(held), {"row": row})
+        first = asyncio.create_task(other())
+        await _until_waiting_or_done(engine, 1, first)
+        removal = asyncio.create_task(
+            harness.client.delete(f"/api/users/{member.id}", headers=harness.admin.headers)
+        )
+        await _until_waiting_or_done(engine, 2, removal)
+        await blocker.rollback()
+        answered, removed = await asyncio.gather(first, removal)
+    return answered, removed
+
+
+async def test_a_user_removed_while_their_folder_is_being_deleted_ends_without_a_deadlock(
+    harness: AppHarness,
+) -> None:
+    await _postgres_sessions(harness)
+    member = await seated_member(harness, "member-folder-first")
+    folder, filed = await _filed(harness, member)
+
+    async def deleting() -> httpx.Response:  # held where it deletes the folder's row
+        return await harness.client.delete(f"/api/chat-folders/{folder}", headers=member.headers)
+
+    held = "SELECT 1 FROM assistant_chat_folder WHERE id = :row FOR KEY SHARE"
+    deleted, removed = await _removed_during(harness, member, deleting, held, folder)
+    assert (deleted.status_code, removed.status_code) == (204, 204), (deleted.text, removed.text)
+    assert await _gone(harness, Chat, filed)
+
+
+async def test_a_user_removed_while_their_draft_is_being_published_ends_without_a_deadlock(
+    harness: AppHarness,
+) -> None:
+    await _postgres_sessions(harness)
+    member = await seated_member(harness, "member-publishing-first")
+    published, draft = await _changed_draft(harness, member)
+    tried = [await harness.chat(member, title="plain", assistantId=draft) for _ in range(2)]
+
+    async def publishing() -> httpx.Response:  # held where it writes the published assistant
+        return await harness.client.post(f"/api/assistants/{draft}/_commit", headers=member.headers)
+
+    held = "SELECT 1 FROM assistant_assistant WHERE id = :row FOR SHARE"
+    publish, removed = await _removed_during(harness, member, publishing, held, published)
+    assert (publish.status_code, removed.status_code) == (200, 204), (publish.text, removed.text)
+    assert await _gone(harness, Chat, tried)
+    assert await _gone(harness, Assistant, [published, draft])
