@@ -8,8 +8,12 @@ the team's). Each sum goes through an index (chats by user, attachments by chat,
 or team). Two uploads of one user must not both pass the check and together go over: on
 PostgreSQL the check takes a transaction-scoped advisory lock of the user's (a key of its own,
 held until the upload commits or rolls back), so the second waits and then counts the first's
-rows; no table row is locked, so the chats' lock order (`assistant.chat.lock_order`) is not
-touched. On SQLite the request's write transaction (BEGIN IMMEDIATE) already serialises them.
+rows. Before that lock it takes a key share of the user's row, the first lock of the chats'
+lock order (`assistant.chat.lock_order`: a user's row, their count lock, chats' rows, the rest):
+an attachment's insert checks its chat's row and its user's in whichever order its foreign-key
+triggers fire, and a removal of the user taking their row between the two would wait for that
+chat while the upload waited for the user. On SQLite the request's write transaction (BEGIN
+IMMEDIATE) already serialises them.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assistant.attachments.errors import StorageQuotaExceeded
 from assistant.attachments.models import ChatAttachment
 from assistant.models import Chat
-from core.models import TeamMembership
+from core.models import TeamMembership, User
 from knowledge.models import LibraryFile
 
 # The advisory locks' first key ("storage quota"); the second is the user id's hashtext.
 QUOTA_KEY = 20261206
 _LOCK = text(f"SELECT pg_advisory_xact_lock({QUOTA_KEY}, hashtext(:user_id))")
+_KEY_SHARE = select(User.id).with_for_update(read=True, key_share=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +87,8 @@ async def admit(
         StorageQuotaExceeded: the files already stored plus `adding` would pass `limit`.
     """
     if session.get_bind().dialect.name == "postgresql":
+        # The user's row before any chat's, in the chats' lock order (see the module's text).
+        await session.execute(_KEY_SHARE.where(User.id == user_id))
         await session.execute(_LOCK, {"user_id": user_id})
     now = await usage(session, user_id=user_id, limit=limit)
     before = now.used_bytes - adding if written else now.used_bytes
