@@ -168,6 +168,23 @@ async def test_a_team_upload_counts_toward_the_uploader_while_they_are_in_the_te
     _refused(await _to_library(app, uploader, TEXT.replace(b"brown", b"black")), used=len(TEXT))
 
 
+async def test_files_uploaded_to_an_assistant_count_toward_its_owner(app: AppHarness) -> None:
+    owner, editor = await app.member("quota-assistant-owner"), await app.member("quota-editor")
+    body = {"name": "Shared", "visibility": "instance", "permission": "edit"}
+    created = await app.client.post("/api/assistants", json=body, headers=owner.headers)
+    assert created.status_code == 201, created.text
+    files = f"/api/assistants/{created.json()['id']}/files"
+
+    async def to_assistant(data: bytes) -> Any:
+        parts = [("files", ("notes.txt", data))]
+        return await app.client.post(files, files=parts, headers=editor.headers)
+
+    assert (await to_assistant(TEXT)).status_code == 201
+    assert (await _storage(app, owner))["libraryBytes"] == len(TEXT)
+    assert (await _storage(app, editor))["usedBytes"] == 0
+    _refused(await to_assistant(TEXT.replace(b"jumps", b"leaps")), used=len(TEXT))
+
+
 async def test_a_branch_whose_copied_attachments_would_pass_the_quota_is_refused(
     app: AppHarness,
 ) -> None:
