@@ -53,7 +53,13 @@ def build_services(settings: Settings, catalog: Catalog) -> Services:
     gateway = _gateway(settings, catalog)
     catalog_sync = _catalog_sync(settings, catalog, sessions)
     catalog_sync.listeners.append(gateway.reload)
-    metering = Metering(sessions, gateway, _rate_limits(settings), process_id=process.id)
+    metering = Metering(
+        sessions,
+        gateway,
+        _rate_limits(settings),
+        process_id=process.id,
+        report_seconds=settings.checkpoint_seconds,
+    )
     embeddings = None
     if settings.embedding_backend == "litellm":
         embeddings = LitellmEmbedder(

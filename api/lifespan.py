@@ -83,6 +83,7 @@ async def _stop(
     await asyncio.to_thread(markdown.shutdown_rendering_workers)
     await services.toolkits.stop()
     await services.chat.shutdown(grace_seconds=10)
+    await services.metering.deliveries.stop()
     await processes.leave(services.sessions, services.process)
     await services.gateway.close()
     await services.engine.dispose()

@@ -309,6 +309,21 @@ def _renew(connection: Connection, reservation_id: str, delivered_so_far: int) -
         raise ReservationClosed(reservation_id=reservation_id)
 
 
+async def record_delivered(
+    factory: async_sessionmaker[AsyncSession], *, delivered: Mapping[str, int]
+) -> None:
+    """Record, in one short transaction of its own, the completion tokens streams of this process
+    have delivered so far, by reservation: each only raised, and only while it is open (a settled
+    or released one is left as it is). Whoever releases them bills at least that."""
+    params = [{"rid": r, "so_far": max(0, n)} for r, n in sorted(delivered.items())]
+    if params:
+        await run_write(factory, _deliver, params)
+
+
+def _deliver(connection: Connection, params: list[dict[str, object]]) -> None:
+    connection.execute(_DELIVER, params)  # one executemany, rows in id order
+
+
 async def report_delivered(session: AsyncSession, *, delivered: Mapping[str, int]) -> None:
     """Record, in the caller's transaction, completion tokens delivered by open reservations (the
     text of answers a dead process had saved): whoever releases them bills at least that."""

@@ -9,6 +9,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 
+import regex  # type: ignore[import-untyped]  # tiktoken's own dependency, for its patterns
 import tiktoken
 
 from core.environment import prepare_offline
@@ -140,6 +141,58 @@ def _chars(value: object) -> int:
             len(str(p.get("text", ""))) if isinstance(p, dict) else len(str(p)) for p in value
         )
     return len(str(value))
+
+
+class RunningCount:
+    """The tokens of a text that only grows (a stream's output so far), as `count_text` counts
+    it whole, encoding each time only what may have changed.
+
+    An encoding splits a text into pieces with its pattern and never makes a token across two.
+    The patterns look behind nothing, and ahead only at the next character or, through a run of
+    spaces, at the text's end; so a piece that ends before the text does, with a character that
+    is no space, keeps its extent whatever is appended. The pieces up to such an end before the
+    last piece or two are counted once and remembered (not through the cache of long texts,
+    which texts that grow would only churn): each count encodes what was added since the last
+    one and the pieces left open, linear in the text rather than quadratic.
+    """
+
+    __slots__ = ("_encoding", "_pattern", "_settled_chars", "_settled_tokens")
+
+    def __init__(self, model: str = "") -> None:
+        self._encoding = encoding_for(model)
+        self._pattern = _pattern_of(self._encoding)
+        self._settled_chars = 0  # text[:_settled_chars] is whole pieces, whatever follows
+        self._settled_tokens = 0
+
+    def count(self, text: str) -> int:
+        """Tokens in `text`, which begins with every text counted here before."""
+        encoding, pattern = self._encoding, self._pattern
+        tail = text[self._settled_chars :]
+        starts = [found.start() for found in pattern.finditer(tail)]
+        for index in range(len(starts) - 2, max(0, len(starts) - 5), -1):
+            cut = starts[index]
+            # Encoded alone, the text before `cut` ends there, and its last pieces may split
+            # otherwise (they saw a next character, or a run of spaces to the end): settle only
+            # after a character that is no space and a piece that ends there all the same.
+            if _SPACE.match(tail, cut - 1):
+                continue
+            alone = pattern.match(tail, starts[index - 1], cut)
+            if alone is not None and alone.end() == cut:
+                self._settled_tokens += len(encoding.encode(tail[:cut], disallowed_special=()))
+                self._settled_chars += cut
+                return self._settled_tokens + len(
+                    encoding.encode(tail[cut:], disallowed_special=())
+                )
+        return self._settled_tokens + len(encoding.encode(tail, disallowed_special=()))
+
+
+_SPACE = regex.compile(r"\s")
+
+
+@functools.cache
+def _pattern_of(encoding: tiktoken.Encoding) -> regex.Pattern[str]:
+    """The pattern that splits texts into pieces for an encoding (tiktoken's, compiled here)."""
+    return regex.compile(encoding._pat_str)
 
 
 def encode(text: str, model: str = "") -> list[int]:

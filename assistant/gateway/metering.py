@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.gateway.chunks import Chunk, Usage
+from assistant.gateway.delivery import Deliveries
 from assistant.gateway.router import Gateway
 from assistant.gateway.vectors import Embedded, Inputs
 from assistant.schemas import MessageStatus
@@ -69,11 +70,14 @@ class Metering:
         gateway: Gateway,
         limits: RateLimits = NO_LIMITS,
         process_id: str | None = None,
+        report_seconds: float = 1.0,
     ) -> None:
         self.factory = factory
         self.gateway = gateway
         self.limits = limits
         self.process_id = process_id  # this process (`core.processes`), recorded on its holds
+        # what open /v1 streams delivered, written every `report_seconds` (between renewals)
+        self.deliveries = Deliveries(factory, seconds=report_seconds)
         self.observers: list[Callable[[Settled], None]] = []
 
     def call(

@@ -125,6 +125,10 @@ async def _relay(call: MeteredCall, chunks: AsyncIterator[Chunk]) -> AsyncGenera
     usage: Usage | None = None
     status = MessageStatus.CANCELLED
     batches = streamed.batches(chunks)
+    # What the client has been sent, written to billing about every second by the process's
+    # `Deliveries` (a killed process's stream is billed at least that); renewals come every 30 s.
+    deliveries = call.metering.deliveries
+    delivery = deliveries.open(call.reservation_id, model_name, text)
     try:
         async for batch in batches:
             for chunk in batch:
@@ -133,6 +137,7 @@ async def _relay(call: MeteredCall, chunks: AsyncIterator[Chunk]) -> AsyncGenera
                     text.append(chunk.reasoning)
                 usage = chunk.usage or usage
             yield batch
+            delivery.sent = len(text)  # handed on: the next batch is asked for
             # The hold ends with its lease: renew it, with the output so far, while it streams.
             if call.renewal_due():
                 so_far = await tokens.count_text_off_loop("".join(text), model_name)
@@ -145,6 +150,7 @@ async def _relay(call: MeteredCall, chunks: AsyncIterator[Chunk]) -> AsyncGenera
         status = MessageStatus.FAILED
         raise
     finally:
+        deliveries.close(delivery)
         with anyio.CancelScope(shield=True):
             await batches.aclose()  # a client gone: close the provider's stream now
         estimated = usage is None

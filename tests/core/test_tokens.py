@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 
@@ -68,3 +69,19 @@ def test_long_texts_are_counted_once_and_remembered_by_digest(
     assert len(counted) == 2  # another encoding, another entry
     tokens.count_text(prompt + "!", "gpt-4o")
     assert len(counted) == 2  # bounded: the oldest used is dropped
+
+
+@pytest.mark.parametrize("model", ["gpt-4", "gpt-4o", "text-davinci-003"])
+def test_a_running_count_of_a_growing_text_is_its_whole_count(model: str) -> None:
+    # Endings where appending re-splits the text: spaces to the end, a space before a word or
+    # a number, contractions, digits in threes, newlines after punctuation, special tokens.
+    parts = ["Hi", " wor", "ld", " ", "  ", "3", ".", "\r\n", "don", "'", "t", "'ll", "  \n  "]
+    parts += ["1234", "567", "<|endo", "ftext|>", " ünï", "cödé", " 🙂", "\u3000", "\t", "!!", "a"]
+    pick = random.Random(20261206)
+    for _ in range(40):
+        text = ""
+        running = tokens.RunningCount(model)
+        for _ in range(60):
+            text += "".join(pick.choices(parts, k=pick.randint(0, 3)))
+            assert running.count(text) == len(tokens.encode(text, model)), repr(text[-30:])
+        assert running._settled_chars > len(text) // 2  # most of it counted once

@@ -16,6 +16,7 @@ import os
 import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +156,12 @@ async def _start_everything(client: httpx.AsyncClient, served: Served) -> tuple[
         assert all(a["status"] == "streaming" for a in found.values()), found
         return all(a["content"] and (m != "thinker" or a["reasoning"]) for m, a in found.items())
 
+    async def reported() -> bool:  # a /v1 stream's output is written at the checkpoint ticks
+        held = (await _rows(served.database_url)).reservations.values()
+        return any(r.source == "v1" and r.model == "fake" and r.delivered_tokens for r in held)
+
     await eventually(checkpointed, seconds=20, interval=0.1)
+    await eventually(reported, seconds=20, interval=0.1)
     return chats, streams
 
 
@@ -255,16 +261,14 @@ async def test_killed_v1_streams_are_released_billing_their_prompt(killed: Kille
         assert entry.cost_micros < held.reserved_micros or held.reserved_micros == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a /v1 stream reports what it streamed to billing only when it renews its lease, "
-    "every 30 s (RENEW_SECONDS; tests/api/routes/test_v1_completions_lease.py): killed before "
-    "its first renewal, it is billed its prompt only",
-)
 async def test_a_killed_v1_stream_is_billed_the_tokens_it_streamed(killed: Killed) -> None:
     rows = await _rows(killed.served.database_url)
     (entry,) = [e for e in rows.entries if e.source == "v1" and e.model == "fake"]
-    assert entry.completion_tokens > 0
+    held = rows.reservations[entry.reservation_id]
+    assert entry.completion_tokens == held.delivered_tokens > 0  # as reported, not yet renewed
+    assert held.lease_expires_at == held.created_at + timedelta(seconds=held.lease_seconds)
+    assert entry.completion_tokens < tokens.count_text(TEXT, "fake")  # what it sent, not all
+    assert entry.cost_micros == PRICE.cost_micros(entry.prompt_tokens, entry.completion_tokens)
 
 
 async def test_after_the_restart_no_hold_is_left_and_the_budget_spent_what_the_ledger_billed(
