@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core import errors
@@ -128,12 +128,30 @@ async def _database(request: Request, exc: Exception) -> JSONResponse:
         message = "The request met another one changing the same data; try it again."
         body = error_body("database_conflict", message)
         return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+    if _gone_reference(exc):
+        log.warning("reference gone: %s", text.splitlines()[0] if text else exc)
+        message = (
+            "Something this request refers to was removed by another request meanwhile; "
+            "reload it and try again."
+        )
+        return JSONResponse(error_body("reference_gone", message), status_code=409)
     return await _unexpected(request, exc)
+
+
+def _gone_reference(exc: Exception) -> bool:
+    """A foreign key that failed at write time: the services check what a request names before
+    they write, so the row went away between the check and the write (a user removed while
+    making a chat, a folder deleted while a chat moves into it)."""
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) == _FOREIGN_KEY or (
+        isinstance(exc, IntegrityError) and "FOREIGN KEY constraint failed" in str(orig)
+    )
 
 
 # PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back
 # for another's sake, and the same request sent again may well pass.
 _CONFLICTS = {"40P01", "40001"}
+_FOREIGN_KEY = "23503"  # PostgreSQL's foreign_key_violation
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
