@@ -181,6 +181,7 @@ def _knowledge(
             max_pages=settings.max_pages,
             max_decompressed_bytes=settings.max_decompressed_bytes,
             max_seconds=settings.max_parse_seconds,
+            workers=settings.parse_workers,
         ),
         upload_limits=UploadLimits(
             max_bytes=settings.max_upload_bytes, max_files=settings.max_files_per_upload

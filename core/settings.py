@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     # What one user's chat attachments and library uploads may take together (bytes).
     max_storage_bytes_per_user: int = Field(default=1024 * 1024 * 1024, ge=1)
     max_parse_seconds: float = Field(default=60.0, gt=0)
+    # Worker processes reading library files (more: several large files read at once, ~70 MB each).
+    parse_workers: int = Field(default=1, ge=1, le=32)
     # Markdown rendering off the event loop: worker processes, and seconds one request may take.
     markdown_workers: int = Field(default=2, ge=1, le=32)
     markdown_seconds: float = Field(default=10.0, gt=0)

@@ -33,6 +33,9 @@ class ParseLimits:
     max_text_chars: int = 20 * 1024 * 1024
     max_seconds: float = 60.0
     max_worker_memory_bytes: int = 2 * 1024 * 1024 * 1024
+    # Worker processes reading files. Embedding, in its own single worker, is ~90 % of indexing's
+    # CPU, so one reader keeps it fed; each more holds ~70 MB while files are being read.
+    workers: int = 1
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

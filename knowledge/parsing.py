@@ -37,7 +37,6 @@ _PARSERS: dict[FileType, tuple[str, str]] = {
     FileType.CSV: ("knowledge.text_files", "parse_csv"),
     FileType.JSON: ("knowledge.text_files", "parse_json"),
 }
-_WORKERS = 2
 # Parsers may leak or fragment memory on hostile files: a worker is replaced after this many.
 _TASKS_PER_WORKER = 50
 
@@ -98,7 +97,7 @@ def _parse_with_alarm(data: bytes, limits: ParseLimits) -> ParsedDocument:
 
 
 _pool = WorkerPool(
-    _WORKERS,
+    ParseLimits().workers,
     _limit_worker_memory,
     (ParseLimits().max_worker_memory_bytes,),
     tasks_per_worker=_TASKS_PER_WORKER,
@@ -116,7 +115,7 @@ async def parse_in_worker(data: bytes, limits: ParseLimits) -> ParsedDocument:
         FileTooLarge, UnsupportedFileType, DecompressionBomb, TooManyPages, EncryptedFile,
             CorruptFile: as `parse_document`.
     """
-    _pool.configure(_WORKERS, (limits.max_worker_memory_bytes,))
+    _pool.configure(limits.workers, (limits.max_worker_memory_bytes,))
     try:
         return await _pool.run(
             limits.max_seconds + KILL_GRACE_SECONDS, _parse_with_alarm, data, limits
