@@ -3,8 +3,6 @@ a chat off at an answer, and continue an answer where it stopped."""
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
@@ -13,8 +11,6 @@ from api.hal import Resource, api_router
 from api.responses import ChatResource
 from api.routes.chats import ANSWER_ROUTE, answer_json, chat_body, options_of, wants_stream
 from api.sse import FramedStream, event_stream
-from assistant.attachments import quota
-from assistant.attachments.errors import StorageQuotaExceeded
 from assistant.chat import continuation, forks
 from assistant.schemas import ChatRead, RegenerateRequest
 
@@ -34,19 +30,13 @@ async def fork_chat(
     unchanged. Only an answer can be branched off at (409 `not_an_answer`), not while it is
     still being written (409 `still_streaming`), nor when the copied attachments would take
     your stored files over your storage limit (413 `storage_quota_exceeded`)."""
-    storage = services.chat.attachments
-    copy = await forks.fork(session, chat=chat, message_id=message_id, storage=storage)
-    copied = await quota.chat_bytes(session, chat_id=copy.id)
-    if copied:
-        limit = services.settings.max_storage_bytes_per_user
-        try:
-            await quota.admit(
-                session, user_id=chat.user_id, adding=copied, limit=limit, written=True
-            )
-        except StorageQuotaExceeded:
-            if storage is not None:  # the copied bytes go; the rows go with the rollback
-                await asyncio.to_thread(storage.forget_chat, copy.id)
-            raise
+    copy = await forks.fork(
+        session,
+        chat=chat,
+        message_id=message_id,
+        storage=services.chat.attachments,
+        quota=services.settings.max_storage_bytes_per_user,
+    )
     await session.commit()
     return chat_body(copy)
 

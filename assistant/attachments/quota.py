@@ -76,12 +76,9 @@ async def usage(session: AsyncSession, *, user_id: str, limit: int) -> StorageUs
     )
 
 
-async def admit(
-    session: AsyncSession, *, user_id: str, adding: int, limit: int, written: bool = False
-) -> StorageUsage:
+async def admit(session: AsyncSession, *, user_id: str, adding: int, limit: int) -> StorageUsage:
     """Check that `adding` more bytes fit the user's quota, holding their quota lock until the
-    transaction ends (store the files in the same transaction). `written`: their rows are
-    already in the transaction (a branch's copied attachments), so they are counted once.
+    transaction ends (store the files in the same transaction).
 
     Raises:
         StorageQuotaExceeded: the files already stored plus `adding` would pass `limit`.
@@ -91,7 +88,7 @@ async def admit(
         await session.execute(_KEY_SHARE.where(User.id == user_id))
         await session.execute(_LOCK, {"user_id": user_id})
     now = await usage(session, user_id=user_id, limit=limit)
-    before = now.used_bytes - adding if written else now.used_bytes
+    before = now.used_bytes
     if before + adding > limit:
         raise StorageQuotaExceeded(
             f"These files ({_shown(adding)}) would take your stored files over your limit of "
@@ -102,12 +99,6 @@ async def admit(
             limit=limit,
         )
     return now
-
-
-async def chat_bytes(session: AsyncSession, *, chat_id: str) -> int:
-    """What one chat's attachments take."""
-    query = select(func.coalesce(func.sum(ChatAttachment.size), 0))
-    return int(await session.scalar(query.where(ChatAttachment.chat_id == chat_id)) or 0)
 
 
 def _shown(size: int) -> str:

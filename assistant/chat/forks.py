@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistant.attachments import quota as storage_quota
 from assistant.attachments.files import AttachmentStorage
 from assistant.attachments.models import ChatAttachment
 from assistant.chat import branches
@@ -34,14 +35,22 @@ _NOT_COPIED = frozenset(
 
 
 async def fork(
-    session: AsyncSession, *, chat: Chat, message_id: str, storage: AttachmentStorage | None
+    session: AsyncSession,
+    *,
+    chat: Chat,
+    message_id: str,
+    storage: AttachmentStorage | None,
+    quota: int,
 ) -> Chat:
-    """A new chat of the owner's holding the branch from the root down to an answer.
+    """A new chat of the owner's holding the branch from the root down to an answer; the
+    attachments it copies must fit the owner's storage `quota` (bytes).
 
     Raises:
         MessageNotFound: the chat has no such message.
         NotAnAnswer: the message is the user's own (a branch is taken off at an answer).
         StillStreaming: the answer is still being written.
+        StorageQuotaExceeded: the copied attachments would take the owner over `quota`
+            (nothing is copied).
     """
     messages = await branches.tree(session, chat=chat)
     target = messages.by_id.get(message_id)
@@ -70,7 +79,9 @@ async def fork(
     rows = [_copied(m, copy.id, new_ids) for m in path]
     await session.execute(insert(Message), rows)
     copy.active_leaf_id = new_ids[message_id]
-    await _copy_attachments(session, chat=chat, copy=copy, new_ids=new_ids, storage=storage)
+    await _copy_attachments(
+        session, chat=chat, copy=copy, new_ids=new_ids, storage=storage, quota=quota
+    )
     await session.flush()
     return copy
 
@@ -97,8 +108,10 @@ async def _copy_attachments(
     copy: Chat,
     new_ids: dict[str, str],
     storage: AttachmentStorage | None,
+    quota: int,
 ) -> None:
-    """The copied messages' attachments, as rows of the new chat with their bytes beside."""
+    """The copied messages' attachments, as rows of the new chat with their bytes beside, once
+    they fit the owner's storage quota (checked before a byte is copied)."""
     found = await session.scalars(
         select(ChatAttachment).where(
             ChatAttachment.chat_id == chat.id, ChatAttachment.message_id.in_(list(new_ids))
@@ -107,6 +120,8 @@ async def _copy_attachments(
     attachments = list(found)
     if not attachments:
         return
+    adding = sum(a.size for a in attachments)
+    await storage_quota.admit(session, user_id=copy.user_id, adding=adding, limit=quota)
     if storage is not None:
         keys = sorted({a.storage_key for a in attachments})
         await asyncio.to_thread(_copy_bytes, storage, chat.id, copy.id, keys)
