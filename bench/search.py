@@ -347,15 +347,8 @@ def timed(
     return request
 
 
-async def run(
-    database: str, url: str, args: argparse.Namespace
-) -> list[tuple[str, int, Result, float]]:
-    tmp = Path(tempfile.mkdtemp(prefix="sb-search-bench-"))
-    port = free_port()
-    db_url = url or f"sqlite:///{tmp / 'data' / 'switchboard.db'}"
-    (tmp / "data").mkdir()
-    await asyncio.to_thread(upgrade_database, db_url)
-    env = {
+def _server_env(tmp: Path, db_url: str, port: int) -> dict[str, str]:
+    return {
         **os.environ,
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "HF_HUB_OFFLINE": "1",
@@ -368,6 +361,96 @@ async def run(
         "SWITCHBOARD_HOST": "127.0.0.1",
         "SWITCHBOARD_EMBEDDING_BACKEND": "hash",
     }
+
+
+def _targets(
+    base: str, asked: list[str], words: list[str], rng: random.Random
+) -> dict[str, Callable[[], str]]:
+    """The endpoints measured at one size, each a maker of its next URL."""
+    picks = iter(rng.choices(asked, k=100_000))
+
+    def pick(path: str, picks: Iterator[str] = picks) -> Callable[[], str]:
+        return lambda: f"{base}{path}".replace("{q}", next(picks))
+
+    common = iter([words[0]] * 100_000)  # in nearly every message: the worst case
+    return {
+        "search": pick("/api/search?q={q}&limit=20"),
+        "chat list q": pick("/api/chats?q={q}"),
+        "chat list": lambda: f"{base}/api/chats",
+        "search, commonest word": pick("/api/search?q={q}&limit=20", common),
+        "chat list q, commonest word": pick("/api/chats?q={q}", common),
+    }
+
+
+async def _measure_size(
+    database: str,
+    size: int,
+    targets: dict[str, Callable[[], str]],
+    *,
+    auth: dict[str, str],
+    server_pid: int,
+    db_pid: int | None,
+    requests: int,
+) -> list[tuple[str, int, Result, float]]:
+    """Each target at one size, with PostgreSQL's CPU a request when it runs apart."""
+    results: list[tuple[str, int, Result, float]] = []
+    for name, url_of in targets.items():
+        db_before = cpu_seconds(db_pid) if db_pid else 0.0
+        result = await measured(
+            f"{database} {name}",
+            timed(url_of, auth),
+            server_pid,
+            size,
+            1,
+            requests,
+            units=Units(request="request", size="chats", latency="p50"),
+            seconds=30.0,
+        )
+        db_cpu = float("nan")
+        if db_pid:
+            db_cpu = (cpu_seconds(db_pid) - db_before) * 1000 / max(1, len(result.ttft_ms))
+        print(f"    p95 {result.pct(0.95):.1f} ms, database CPU {db_cpu:.2f} ms", flush=True)
+        results.append((database, size, result, db_cpu))
+    return results
+
+
+async def _postgresql_extras(
+    db_url: str,
+    user_id: str,
+    words: list[str],
+    asked: list[str],
+    rng: random.Random,
+    args: argparse.Namespace,
+) -> None:
+    """The optional PostgreSQL measures at one size: plans, per-word costs, message writes."""
+    if args.explain:
+        await explain_all(db_url, user_id, words)
+    if args.per_word:
+        print(f"  {await per_word(db_url, user_id, [*asked, words[0]])}", flush=True)
+    if not args.writes:
+        return
+    for chat_words in (False, True):
+        db_cpu, wall, drained = await message_writes(
+            db_url, user_id, words, rng, chat_words=chat_words
+        )
+        state = "on" if chat_words else "off"
+        print(
+            f"  save + append a message, chat words triggers {state}: "
+            f"database CPU {db_cpu:.2f} ms, wall {wall:.1f} ms; "
+            f"their pending starts merged: {drained:.2f} ms a save + append",
+            flush=True,
+        )
+
+
+async def run(
+    database: str, url: str, args: argparse.Namespace
+) -> list[tuple[str, int, Result, float]]:
+    tmp = Path(tempfile.mkdtemp(prefix="sb-search-bench-"))
+    port = free_port()
+    db_url = url or f"sqlite:///{tmp / 'data' / 'switchboard.db'}"
+    (tmp / "data").mkdir()
+    await asyncio.to_thread(upgrade_database, db_url)
+    env = _server_env(tmp, db_url, port)
     base = f"http://127.0.0.1:{port}"
     rng = random.Random(19)
     words = vocabulary(rng)
@@ -387,54 +470,18 @@ async def run(
             seeded = size
             if url and args.settle:
                 await settle(db_url)
-            picks = iter(rng.choices(asked, k=100_000))
-
-            def pick(path: str, picks: Iterator[str] = picks) -> Callable[[], str]:
-                return lambda: f"{base}{path}".replace("{q}", next(picks))
-
-            common = iter([words[0]] * 100_000)  # in nearly every message: the worst case
-            targets: dict[str, Callable[[], str]] = {
-                "search": pick("/api/search?q={q}&limit=20"),
-                "chat list q": pick("/api/chats?q={q}"),
-                "chat list": lambda: f"{base}/api/chats",
-                "search, commonest word": pick("/api/search?q={q}&limit=20", common),
-                "chat list q, commonest word": pick("/api/chats?q={q}", common),
-            }
-            for name, url_of in targets.items():
-                db_before = cpu_seconds(db_pid) if db_pid else 0.0
-                result = await measured(
-                    f"{database} {name}",
-                    timed(url_of, auth),
-                    server_pid,
-                    size,
-                    1,
-                    args.requests,
-                    units=Units(request="request", size="chats", latency="p50"),
-                    seconds=30.0,
-                )
-                db_cpu = float("nan")
-                if db_pid:
-                    db_cpu = (cpu_seconds(db_pid) - db_before) * 1000 / max(1, len(result.ttft_ms))
-                print(
-                    f"    p95 {result.pct(0.95):.1f} ms, database CPU {db_cpu:.2f} ms", flush=True
-                )
-                results.append((database, size, result, db_cpu))
-            if db_pid and args.explain:
-                await explain_all(db_url, user_id, words)
-            if db_pid and args.per_word:
-                print(f"  {await per_word(db_url, user_id, [*asked, words[0]])}", flush=True)
-            if db_pid and args.writes:
-                for chat_words in (False, True):
-                    db_cpu, wall, drained = await message_writes(
-                        db_url, user_id, words, rng, chat_words=chat_words
-                    )
-                    state = "on" if chat_words else "off"
-                    print(
-                        f"  save + append a message, chat words triggers {state}: "
-                        f"database CPU {db_cpu:.2f} ms, wall {wall:.1f} ms; "
-                        f"their pending starts merged: {drained:.2f} ms a save + append",
-                        flush=True,
-                    )
+            targets = _targets(base, asked, words, rng)
+            results += await _measure_size(
+                database,
+                size,
+                targets,
+                auth=auth,
+                server_pid=server_pid,
+                db_pid=db_pid,
+                requests=args.requests,
+            )
+            if db_pid:
+                await _postgresql_extras(db_url, user_id, words, asked, rng, args)
     shutil.rmtree(tmp, ignore_errors=True)
     return results
 
