@@ -78,16 +78,6 @@ def tokenizer(folder: Path) -> Any:
 
 def export_variants(today: Path, work: Path, calibration: list[str]) -> None:
     """Eager-attention export, its fused int8, and static QDQ int8 of its weight MatMuls."""
-    import onnx
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_dynamic,
-        quantize_static,
-    )
-    from onnxruntime.transformers import optimizer
     from sentence_transformers import SentenceTransformer
 
     from knowledge.embeddings import _export_onnx, bundled_model_path
@@ -96,6 +86,16 @@ def export_variants(today: Path, work: Path, calibration: list[str]) -> None:
         str(bundled_model_path()), device="cpu", model_kwargs={"attn_implementation": "eager"}
     )
     _export_onnx(model, work, "eager")
+    _fused_int8(work)
+    _static_qdq(today, work, calibration)
+
+
+def _fused_int8(work: Path) -> None:
+    """ONNX Runtime's BERT fusion of the eager export, then dynamic int8 of it."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers import optimizer
+
     fused = optimizer.optimize_model(
         str(work / "model.onnx"), model_type="bert", num_heads=12, hidden_size=384, opt_level=0
     )
@@ -108,6 +108,19 @@ def export_variants(today: Path, work: Path, calibration: list[str]) -> None:
         per_channel=True,
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
+
+
+def _static_qdq(today: Path, work: Path, calibration: list[str]) -> None:
+    """Static QDQ int8 of the eager export's weight MatMuls, calibrated on other chunks."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
     graph = onnx.load(str(work / "model.onnx")).graph
     weights = {initializer.name for initializer in graph.initializer}
     weighted = [

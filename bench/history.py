@@ -257,6 +257,12 @@ async def bench(args: argparse.Namespace) -> None:
                     )
                     rows.append((window, turns, cpu, wall, read, errors, rss))
     shutil.rmtree(tmp, ignore_errors=True)
+    _print_table(rows, started, load)
+
+
+def _print_table(
+    rows: list[tuple[int, int, float, float, int, int, float]], started: str, load: float
+) -> None:
     print(
         f"\n{started}; 1-minute load average {load:.1f} at start, {os.getloadavg()[0]:.1f} at end"
     )
