@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from fastapi import UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant.attachments import quota as storage_quota
+from assistant import storage_quota
 from knowledge import intake
 from knowledge.errors import FileTooLarge, TooManyFiles
 from knowledge.index import Owner

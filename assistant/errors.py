@@ -201,3 +201,9 @@ class ConversationTooLong(InvalidInput):
     """The conversation under previous_response_id is as long as one may be; start a new one."""
 
     code = "conversation_too_long"
+
+
+class StorageQuotaExceeded(TooLarge):
+    """This upload would take your stored files over your storage limit."""
+
+    code = "storage_quota_exceeded"

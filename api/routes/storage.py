@@ -5,8 +5,8 @@ from __future__ import annotations
 from api.deps import AdminUser, CurrentUser, ServicesDep, SessionDep
 from api.hal import Resource, api_router, resource, resource_of
 from api.routes.users import ManagedUserDep
-from assistant.attachments import quota
-from assistant.attachments.schemas import StorageRead
+from assistant import storage_quota
+from assistant.schemas import StorageRead
 
 router = api_router(prefix="/api/users", tags=["Storage"])
 
@@ -16,7 +16,7 @@ async def storage_body(
 ) -> Resource[StorageRead]:
     """A user's storage usage as a HAL resource."""
     limit = services.settings.max_storage_bytes_per_user
-    usage = await quota.usage(session, user_id=user_id, limit=limit)
+    usage = await storage_quota.usage(session, user_id=user_id, limit=limit)
     read = StorageRead(
         user_id=user_id,
         used_bytes=usage.used_bytes,

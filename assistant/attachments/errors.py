@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import Conflict, InvalidInput, NotFound, TooLarge
+from core.errors import Conflict, InvalidInput, NotFound
 
 
 class AttachmentNotFound(NotFound):
@@ -21,9 +21,3 @@ class ModelCannotSeeImages(InvalidInput):
     """The chosen model cannot see images; pick one of the models named in `models`."""
 
     code = "model_cannot_see_images"
-
-
-class StorageQuotaExceeded(TooLarge):
-    """This upload would take your stored files over your storage limit."""
-
-    code = "storage_quota_exceeded"

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant.attachments import quota as storage_quota
+from assistant import storage_quota
 from assistant.attachments.errors import AttachmentNotFound
 from assistant.attachments.models import ChatAttachment
 from assistant.models import Chat
@@ -114,7 +114,7 @@ async def add(
     quota: int,
 ) -> list[ChatAttachment]:
     """Check and read every file, then store them all as the chat's attachments (`ready`),
-    if they fit the user's storage `quota` (bytes; see `quota.admit`).
+    if they fit the user's storage `quota` (bytes; see `storage_quota.admit`).
 
     Raises:
         FileTooLarge, UnsupportedFileType, DecompressionBomb, TooManyPages, EncryptedFile,

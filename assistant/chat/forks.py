@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant.attachments import quota as storage_quota
+from assistant import storage_quota
 from assistant.attachments.files import AttachmentStorage
 from assistant.attachments.models import ChatAttachment
 from assistant.chat import branches

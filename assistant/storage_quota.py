@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant.attachments.errors import StorageQuotaExceeded
 from assistant.attachments.models import ChatAttachment
+from assistant.errors import StorageQuotaExceeded
 from assistant.models import Chat
 from core.models import TeamMembership, User
 from knowledge.models import LibraryFile
