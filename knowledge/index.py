@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import uuid
+from array import array
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, Literal, Protocol
@@ -26,7 +27,7 @@ from knowledge.sparse import SparseVector
 DENSE = "dense"
 SPARSE = "sparse"
 COLLECTION = "switchboard_chunks"
-KEYWORD_FIELDS = ("owner_user_id", "team_id", "file_id", "folder_id")
+KEYWORD_FIELDS = ("owner_user_id", "team_id", "file_id", "folder_id", "embedding_key")
 SearchMode = Literal["hybrid", "dense", "sparse"]
 _POINT_NAMESPACE = uuid.UUID("5b0c6a1e-8d0f-4a8e-9a57-5e9b3f1c2d47")
 
@@ -82,6 +83,7 @@ class IndexedChunk:
     chunk: Chunk
     dense: Sequence[float]
     sparse: SparseVector
+    embedding_key: str = ""  # what `dense` was embedded from (`knowledge.indexing.embedding_key`)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -120,8 +122,16 @@ class VectorIndex(Protocol):
         """
         ...
 
-    def delete_file(self, file_id: str) -> None:
-        """Remove every chunk of a file."""
+    def delete_file(self, file_id: str, *, from_chunk: int = 0) -> None:
+        """Remove every chunk of a file, or those from index `from_chunk` on."""
+        ...
+
+    def stored_vectors(self, owner: Owner, keys: Sequence[str]) -> dict[str, Sequence[float]]:
+        """The dense vectors stored under these embedding keys in the owner's own chunks.
+
+        Only chunks of exactly this owner are read (a user's own files, or one team's), never
+        another tenant's: a tenant learns nothing of another's texts, and no vector crosses.
+        """
         ...
 
     def search(
@@ -184,6 +194,7 @@ def payload(item: IndexedChunk) -> dict[str, Any]:
         "page": chunk.page,
         "start": chunk.start,
         "end": chunk.end,
+        "embedding_key": item.embedding_key,
     }
 
 
@@ -202,6 +213,14 @@ def hit(identifier: object, score: float, data: Mapping[str, Any]) -> SearchHit:
         start=int(data["start"]),
         end=int(data["end"]),
     )
+
+
+def stored_dense(vector: object) -> array[float] | None:
+    """The dense vector of a record read back with its named vectors, as float32, or None."""
+    dense = vector.get(DENSE) if isinstance(vector, Mapping) else None
+    if not isinstance(dense, list) or not all(isinstance(value, float) for value in dense):
+        return None
+    return array("f", dense)
 
 
 def spec_metadata(spec: CollectionSpec) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from qdrant_edge import (
     Query,
     QueryBatchRequest,
     QueryRequest,
+    RangeFloat,
     ScrollRequest,
     SearchParams,
     UpdateOperation,
@@ -46,6 +47,7 @@ from knowledge.index import (
     CollectionSpec,
     CollectionState,
     IndexedChunk,
+    Owner,
     SearchHit,
     SearchMode,
     TenantScope,
@@ -54,8 +56,11 @@ from knowledge.index import (
     point_id,
     spec_metadata,
     state_of,
+    stored_dense,
 )
 from knowledge.sparse import SparseVector
+
+_LOOKUP_BATCH = 256
 
 
 def _optimize(shard: EdgeShard) -> None:
@@ -77,6 +82,13 @@ def tenant_filter(
     if folder_ids is not None:
         must.append(FieldCondition(key="folder_id", match=MatchAny(list(folder_ids))))
     return Filter(must=list(must))
+
+
+def owner_condition(owner: Owner) -> FieldCondition:
+    """Chunks of exactly this owner: one user's own files, or one team's."""
+    if owner.team_id:
+        return FieldCondition(key="team_id", match=MatchValue(owner.team_id))
+    return FieldCondition(key="owner_user_id", match=MatchValue(owner.user_id or ""))
 
 
 class EdgeIndex:
@@ -119,6 +131,7 @@ class EdgeIndex:
             state = state_of(recorded, spec)
             if state is CollectionState.READY:
                 self._spec = spec
+                self._index_fields(self._open())
             return state
 
     def reset_collection(self, spec: CollectionSpec) -> None:
@@ -137,10 +150,17 @@ class EdgeIndex:
             shard = EdgeShard.create(str(self._folder), config)
         except Exception as exc:
             raise VectorStoreUnavailable(f"The vector index cannot be created: {exc}") from exc
-        for field in KEYWORD_FIELDS:
-            shard.update(UpdateOperation.create_field_index(field, PayloadSchemaType.Keyword))
+        self._index_fields(shard)
         self._meta.write_text(json.dumps(spec_metadata(spec)), encoding="utf-8")
         self._shard, self._spec = shard, spec
+
+    @staticmethod
+    def _index_fields(shard: EdgeShard) -> None:
+        """Index the keyword fields, those a collection made by an older version lacks too."""
+        indexed = shard.info().payload_schema
+        for field in KEYWORD_FIELDS:
+            if field not in indexed:
+                shard.update(UpdateOperation.create_field_index(field, PayloadSchemaType.Keyword))
 
     def _checked_spec(self) -> CollectionSpec:
         if self._spec is None:
@@ -168,9 +188,38 @@ class EdgeIndex:
             points.append(Point(point_id(item.file_id, item.chunk.index), vector, payload(item)))
         self._open().update(UpdateOperation.upsert_points(points))
 
-    def delete_file(self, file_id: str) -> None:
-        condition = FieldCondition(key="file_id", match=MatchValue(file_id))
-        self._open().update(UpdateOperation.delete_points_by_filter(Filter(must=[condition])))
+    def delete_file(self, file_id: str, *, from_chunk: int = 0) -> None:
+        must: list[FieldCondition | Filter] = [
+            FieldCondition(key="file_id", match=MatchValue(file_id))
+        ]
+        if from_chunk:
+            must.append(FieldCondition(key="chunk_index", range=RangeFloat(gte=from_chunk)))
+        self._open().update(UpdateOperation.delete_points_by_filter(Filter(must=list(must))))
+
+    def stored_vectors(self, owner: Owner, keys: Sequence[str]) -> dict[str, Sequence[float]]:
+        found: dict[str, Sequence[float]] = {}
+        shard = self._open()
+        for begin in range(0, len(keys), _LOOKUP_BATCH):
+            missing = list(keys[begin : begin + _LOOKUP_BATCH])
+            while missing:  # each round asks only for keys still missing, so it ends
+                wanted = FieldCondition(key="embedding_key", match=MatchAny(missing))
+                request = ScrollRequest(
+                    filter=Filter(must=[owner_condition(owner), wanted]),
+                    limit=len(missing),
+                    with_payload=["embedding_key"],
+                    with_vector=[DENSE],
+                )
+                records, _ = shard.scroll(request)
+                for record in records:
+                    key = str((record.payload or {}).get("embedding_key", ""))
+                    vector = stored_dense(record.vector)
+                    if vector is not None and key:
+                        found.setdefault(key, vector)
+                still = [key for key in missing if key not in found]
+                if len(still) == len(missing):
+                    break
+                missing = still
+        return found
 
     def search(
         self,

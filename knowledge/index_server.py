@@ -27,6 +27,7 @@ from knowledge.index import (
     CollectionSpec,
     CollectionState,
     IndexedChunk,
+    Owner,
     SearchHit,
     SearchMode,
     TenantScope,
@@ -35,10 +36,12 @@ from knowledge.index import (
     point_id,
     spec_metadata,
     state_of,
+    stored_dense,
 )
 from knowledge.sparse import SparseVector
 
 _UPSERT_BATCH = 256
+_LOOKUP_BATCH = 256
 
 
 def tenant_filter(
@@ -64,10 +67,21 @@ def tenant_filter(
     return models.Filter(must=must)
 
 
-def _file_filter(file_id: str) -> models.Filter:
-    return models.Filter(
-        must=[models.FieldCondition(key="file_id", match=models.MatchValue(value=file_id))]
-    )
+def _file_filter(file_id: str, from_chunk: int = 0) -> models.Filter:
+    must: list[models.Condition] = [
+        models.FieldCondition(key="file_id", match=models.MatchValue(value=file_id))
+    ]
+    if from_chunk:
+        must.append(models.FieldCondition(key="chunk_index", range=models.Range(gte=from_chunk)))
+    return models.Filter(must=must)
+
+
+def owner_condition(owner: Owner) -> models.FieldCondition:
+    """Chunks of exactly this owner: one user's own files, or one team's."""
+    if owner.team_id:
+        return models.FieldCondition(key="team_id", match=models.MatchValue(value=owner.team_id))
+    user = owner.user_id or ""
+    return models.FieldCondition(key="owner_user_id", match=models.MatchValue(value=user))
 
 
 class ServerIndex:
@@ -126,14 +140,20 @@ class ServerIndex:
             sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
             metadata=spec_metadata(spec),
         )
+        self._index_fields(client)
+        self._spec = spec
+
+    def _index_fields(self, client: QdrantClient) -> None:
+        """Index the keyword fields, those a collection made by an older version lacks too."""
+        indexed = client.get_collection(self._collection).payload_schema
         with warnings.catch_warnings():
             # Local mode (tests) warns that it has no payload indexes; a server builds them.
             warnings.filterwarnings("ignore", "Payload indexes have no effect", UserWarning)
             for field in KEYWORD_FIELDS:
-                client.create_payload_index(
-                    self._collection, field, models.PayloadSchemaType.KEYWORD
-                )
-        self._spec = spec
+                if field not in indexed:
+                    client.create_payload_index(
+                        self._collection, field, models.PayloadSchemaType.KEYWORD
+                    )
 
     def _checked_spec(self) -> CollectionSpec:
         if self._spec is None:
@@ -163,10 +183,38 @@ class ServerIndex:
                 batch = points[start : start + _UPSERT_BATCH]
                 client.upsert(self._collection, points=batch, wait=True)
 
-    def delete_file(self, file_id: str) -> None:
-        selector = models.FilterSelector(filter=_file_filter(file_id))
+    def delete_file(self, file_id: str, *, from_chunk: int = 0) -> None:
+        selector = models.FilterSelector(filter=_file_filter(file_id, from_chunk))
         with _unavailable_on_error():
             self._connect().delete(self._collection, points_selector=selector, wait=True)
+
+    def stored_vectors(self, owner: Owner, keys: Sequence[str]) -> dict[str, Sequence[float]]:
+        found: dict[str, Sequence[float]] = {}
+        client = self._connect()
+        for begin in range(0, len(keys), _LOOKUP_BATCH):
+            missing = list(keys[begin : begin + _LOOKUP_BATCH])
+            while missing:  # each round asks only for keys still missing, so it ends
+                wanted = models.FieldCondition(
+                    key="embedding_key", match=models.MatchAny(any=missing)
+                )
+                with _unavailable_on_error():
+                    records, _ = client.scroll(
+                        self._collection,
+                        scroll_filter=models.Filter(must=[owner_condition(owner), wanted]),
+                        limit=len(missing),
+                        with_payload=["embedding_key"],
+                        with_vectors=[DENSE],
+                    )
+                for record in records:
+                    key = str((record.payload or {}).get("embedding_key", ""))
+                    vector = stored_dense(record.vector)
+                    if vector is not None and key:
+                        found.setdefault(key, vector)
+                still = [key for key in missing if key not in found]
+                if len(still) == len(missing):
+                    break
+                missing = still
+        return found
 
     def search(
         self,

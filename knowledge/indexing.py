@@ -1,8 +1,23 @@
-"""Indexing a parsed document: chunk it, embed the chunks in batches, store them with the owner."""
+"""Indexing a parsed document: chunk it, embed the chunks in batches, store them with the owner.
+
+A chunk's dense vector depends only on the exact text the embedder sees (`Chunk.embedding_text`)
+and on the model, so each chunk is stored with an `embedding_key`, a digest of both. Before
+embedding, the vectors already stored under the file's keys are read back from the owner's own
+chunks (the file's previous version, the same text in another of the owner's files; never another
+user's or team's: `VectorIndex.stored_vectors`) and only the misses are embedded. Re-indexing an
+edited file embeds its changed chunks, re-indexing an unchanged one embeds nothing.
+
+Every vector is ready before the index is written: a failure or a stop while embedding leaves the
+file's previous chunks as they were, still searchable. The new chunks then replace the old ones by
+id (a file's chunk ids are its id and the chunk's position) and the old version's extra chunks
+are dropped, so the file never drops out of searches while it is re-indexed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from array import array
+from collections.abc import Callable, Sequence
 
 from knowledge.chunking import Chunk, ChunkingOptions, chunk_document
 from knowledge.documents import ParsedDocument
@@ -12,6 +27,16 @@ from knowledge.sparse import document_vector
 
 Progress = Callable[[int, int], None]
 _BATCH = 64
+
+
+def embedding_key(embedder: Embedder, text: str) -> str:
+    """The digest a chunk's dense vector is stored under: the model's identity and the text.
+
+    `model_id` names the model and its backend (an int8 ONNX export and plain torch differ), and
+    the vector size is part of it too, so a change of model never finds the old vectors.
+    """
+    identity = f"{embedder.model_id}\n{embedder.dimension}\n"
+    return hashlib.sha256((identity + text).encode()).hexdigest()[:32]
 
 
 def index_document(
@@ -29,7 +54,8 @@ def index_document(
     """Replace a file's chunks in the index with those of `document`; returns the chunks.
 
     Blocking (embedding takes a while): run it in a job or a thread. `progress(done, total)`
-    is called after each batch of chunks is stored.
+    is called after each batch of chunks has its vector (reused or embedded) and once more when
+    they are stored; it may raise to stop, which leaves the file's previous chunks in place.
 
     Raises:
         VectorStoreUnavailable: the index cannot be reached.
@@ -37,10 +63,10 @@ def index_document(
         EmbeddingModelUnavailable: the embedding model cannot be loaded.
     """
     chunks = chunk_document(document, options)
-    index.delete_file(file_id)
+    texts = [chunk.embedding_text for chunk in chunks]
+    keys = [embedding_key(embedder, text) for text in texts]
+    vectors = _vectors(index, embedder, owner, keys, texts, progress)
     for begin in range(0, len(chunks), _BATCH):
-        batch = chunks[begin : begin + _BATCH]
-        vectors = embedder.embed_documents([chunk.embedding_text for chunk in batch])
         index.upsert(
             [
                 IndexedChunk(
@@ -49,12 +75,46 @@ def index_document(
                     folder_id=folder_id,
                     owner=owner,
                     chunk=chunk,
-                    dense=vector,
-                    sparse=document_vector(chunk.embedding_text),
+                    dense=vectors[key],
+                    sparse=document_vector(text),
+                    embedding_key=key,
                 )
-                for chunk, vector in zip(batch, vectors, strict=True)
+                for chunk, key, text in zip(
+                    chunks[begin : begin + _BATCH],
+                    keys[begin : begin + _BATCH],
+                    texts[begin : begin + _BATCH],
+                    strict=True,
+                )
             ]
         )
-        if progress is not None:
-            progress(begin + len(batch), len(chunks))
+    index.delete_file(file_id, from_chunk=len(chunks))
+    if progress is not None:
+        progress(len(chunks), len(chunks))
     return chunks
+
+
+def _vectors(
+    index: VectorIndex,
+    embedder: Embedder,
+    owner: Owner,
+    keys: Sequence[str],
+    texts: Sequence[str],
+    progress: Progress | None,
+) -> dict[str, Sequence[float]]:
+    """A dense vector for every key: the owner's stored ones, the rest embedded in batches
+    (a text repeated in the file is embedded once). Kept as float32 arrays until stored."""
+    vectors: dict[str, Sequence[float]] = dict(index.stored_vectors(owner, sorted(set(keys))))
+    misses = {key: text for key, text in zip(keys, texts, strict=True) if key not in vectors}
+    done = sum(1 for key in keys if key in vectors)
+    pending = list(misses.items())
+    for begin in range(0, len(pending), _BATCH):
+        batch = pending[begin : begin + _BATCH]
+        embedded = embedder.embed_documents([text for _, text in batch])
+        for (key, _), vector in zip(batch, embedded, strict=True):
+            vectors[key] = array("f", vector)
+        if progress is not None:
+            done = sum(1 for key in keys if key in vectors)
+            progress(done, len(keys))
+    if progress is not None and not pending:
+        progress(done, len(keys))
+    return vectors

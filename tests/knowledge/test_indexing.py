@@ -1,0 +1,256 @@
+"""Re-indexing reuses the owner's stored vectors of unchanged chunks (real model, both backends)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from knowledge.chunking import ChunkingOptions, chunk_document
+from knowledge.documents import ParsedDocument, ParseLimits
+from knowledge.embeddings import Embedder
+from knowledge.index import CollectionSpec, Owner, TenantScope, VectorIndex
+from knowledge.index_edge import EdgeIndex
+from knowledge.index_server import ServerIndex
+from knowledge.indexing import index_document
+from knowledge.retrieval import retrieve
+from knowledge.text_files import parse_markdown
+from tests.knowledge.samples import Section, markdown_file
+
+OPTIONS = ChunkingOptions(max_tokens=60, overlap_tokens=10)
+ANN = Owner(user_id="ann")
+BLUE = Owner(team_id="team-blue")
+RED = Owner(team_id="team-red")
+TOPICS = [
+    ("Pumps", "The centrifugal pump moves water by spinning an impeller inside a volute casing."),
+    ("Valves", "A gate valve shuts the flow completely; a globe valve throttles it finely."),
+    ("Bearings", "Ball bearings carry radial loads and need grease every six months of duty."),
+    ("Seals", "Mechanical seals stop leaks where the shaft leaves the pump housing."),
+    ("Motors", "Induction motors turn at slightly less than synchronous speed under load."),
+    ("Filters", "Cartridge filters catch sand and rust before they reach the spray nozzles."),
+    ("Pipes", "Copper pipes resist corrosion but cost more than plastic ones of equal size."),
+    ("Gauges", "A Bourdon tube gauge shows pressure by the bending of a curved metal tube."),
+]
+QUERIES = [
+    "how often should bearings be greased",
+    "which valve throttles the flow",
+    "what stops leaks at the shaft",
+    "how is pressure measured",
+    "why choose copper pipes",
+]
+
+
+class CountingEmbedder:
+    """The real model, counting the texts indexing asks it to embed (the `Embedder` seam)."""
+
+    def __init__(self, model: Embedder) -> None:
+        self.model = model
+        self.texts: list[str] = []
+
+    @property
+    def model_id(self) -> str:
+        return self.model.model_id
+
+    @property
+    def dimension(self) -> int:
+        return self.model.dimension
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.texts.extend(texts)
+        return self.model.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.model.embed_query(text)
+
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        return self.model.embed_queries(texts)
+
+
+def _document(edited: dict[str, str] | None = None) -> ParsedDocument:
+    sections: list[Section] = []
+    for heading, sentence in TOPICS:
+        lead = (edited or {}).get(heading, sentence)
+        sections.append((heading, [lead, f"{sentence} Check the {heading.lower()} yearly."]))
+    return parse_markdown(markdown_file(sections), ParseLimits())
+
+
+EDITED = {"Seals": "Lip seals, unlike mechanical seals, wear against the rotating shaft."}
+
+
+def _index(
+    index: VectorIndex,
+    embedder: Embedder,
+    document: ParsedDocument,
+    file_id: str = "f-1",
+    owner: Owner = ANN,
+) -> int:
+    chunks = index_document(
+        index=index,
+        embedder=embedder,
+        document=document,
+        file_id=file_id,
+        file_name=f"{file_id}.md",
+        owner=owner,
+        options=OPTIONS,
+    )
+    return len(chunks)
+
+
+def _ready(index: VectorIndex, embedder: Embedder) -> CountingEmbedder:
+    index.ensure_collection(CollectionSpec(embedder.model_id, embedder.dimension))
+    return CountingEmbedder(embedder)
+
+
+def _results(index: VectorIndex, embedder: Embedder, scope: TenantScope) -> list[list[tuple]]:  # type: ignore[type-arg]
+    return [
+        [
+            (p.citation.file_id, p.chunk_index, p.text, round(p.score, 4))
+            for p in retrieve(index=index, embedder=embedder, scope=scope, query=query, limit=5)
+        ]
+        for query in QUERIES
+    ]
+
+
+def test_an_edited_file_embeds_only_its_changed_chunks(
+    index: VectorIndex, embedder: Embedder
+) -> None:
+    counting = _ready(index, embedder)
+    before, after = _document(), _document(EDITED)
+    total = _index(index, counting, before)
+    assert len(counting.texts) == total > len(TOPICS)
+    old = {chunk.embedding_text for chunk in chunk_document(before, OPTIONS)}
+    changed = [
+        c.embedding_text for c in chunk_document(after, OPTIONS) if c.embedding_text not in old
+    ]
+    assert changed and all("Lip seals" in text for text in changed)
+
+    counting.texts.clear()
+    _index(index, counting, after)
+    assert counting.texts == changed
+    counting.texts.clear()
+    _index(index, counting, after)  # unchanged: nothing to embed
+    assert counting.texts == []
+    assert index.count(file_id="f-1") == len(chunk_document(after, OPTIONS))
+
+
+def test_search_after_a_reindex_equals_a_fresh_index_and_survives_optimisation(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    reused, fresh = EdgeIndex(tmp_path / "reused" / "c"), EdgeIndex(tmp_path / "fresh" / "c")
+    scope = TenantScope("ann")
+    try:
+        counting = _ready(reused, embedder)
+        _index(reused, counting, _document())
+        _index(reused, counting, _document(EDITED))
+        _index(fresh, _ready(fresh, embedder), _document(EDITED))
+        expected = _results(fresh, embedder, scope)
+        assert any("Lip seals" in hit[2] for hit in expected[2])
+        assert _results(reused, embedder, scope) == expected
+        reused.optimize_in_background().result(timeout=60)
+        assert _results(reused, embedder, scope) == expected
+        counting.texts.clear()
+        _index(reused, counting, _document(EDITED))  # vectors read back after optimisation
+        assert counting.texts == []
+        assert _results(reused, embedder, scope) == expected
+    finally:
+        reused.close()
+        fresh.close()
+
+
+def test_the_qdrant_client_path_gives_a_fresh_index_results(embedder: Embedder) -> None:
+    reused, fresh = ServerIndex(location=":memory:"), ServerIndex(location=":memory:")
+    scope = TenantScope("ann")
+    counting = _ready(reused, embedder)
+    _index(reused, counting, _document())
+    _index(reused, counting, _document(EDITED))
+    _index(fresh, _ready(fresh, embedder), _document(EDITED))
+    assert _results(reused, embedder, scope) == _results(fresh, embedder, scope)
+
+
+def test_another_tenants_identical_text_is_never_reused(
+    index: VectorIndex, embedder: Embedder
+) -> None:
+    counting = _ready(index, embedder)
+    total = _index(index, counting, _document(), "f-blue", BLUE)
+    for file_id, owner in [("f-red", RED), ("f-ann", ANN), ("f-bob", Owner(user_id="bob"))]:
+        counting.texts.clear()
+        _index(index, counting, _document(), file_id, owner)
+        assert len(counting.texts) == total, owner
+    counting.texts.clear()
+    _index(index, counting, _document(), "f-blue-copy", BLUE)  # the same team's copy
+    assert counting.texts == []
+    assert index.count() == 5 * total
+
+
+def test_a_change_of_model_embeds_everything_again(
+    index: VectorIndex, embedder: Embedder, torch_embedder: Embedder
+) -> None:
+    total = _index(index, _ready(index, embedder), _document())
+    assert torch_embedder.model_id != embedder.model_id
+    assert torch_embedder.dimension == embedder.dimension
+    other = CountingEmbedder(torch_embedder)
+    _index(index, other, _document())
+    assert len(other.texts) == total
+
+
+def test_a_reindex_stopped_while_embedding_keeps_the_previous_version(
+    index: VectorIndex, embedder: Embedder
+) -> None:
+    counting = _ready(index, embedder)
+    total = _index(index, counting, _document())
+
+    class Stop(Exception):
+        pass
+
+    def stop(done: int, total: int) -> None:
+        raise Stop
+
+    bigger = _document(
+        {heading: f"New text about {heading} number {n}." for n, (heading, _) in enumerate(TOPICS)}
+    )
+    with pytest.raises(Stop):
+        index_document(
+            index=index, embedder=counting, document=bigger, file_id="f-1",
+            file_name="f-1.md", owner=ANN, options=OPTIONS, progress=stop,
+        )  # fmt: skip
+    texts = [hit.text for hit in index.file_chunks("f-1")]
+    assert len(texts) == total and not any("New text" in text for text in texts)
+
+
+def test_a_shorter_version_drops_the_old_versions_extra_chunks(
+    index: VectorIndex, embedder: Embedder
+) -> None:
+    counting = _ready(index, embedder)
+    _index(index, counting, _document())
+    shorter = parse_markdown(markdown_file([("Pumps", [TOPICS[0][1]])]), ParseLimits())
+    old = {chunk.embedding_text for chunk in chunk_document(_document(), OPTIONS)}
+    new = [chunk.embedding_text for chunk in chunk_document(shorter, OPTIONS)]
+    counting.texts.clear()
+    kept = _index(index, counting, shorter)
+    assert [hit.chunk_index for hit in index.file_chunks("f-1")] == list(range(kept))
+    assert counting.texts == [text for text in new if text not in old]
+
+
+def test_files_of_one_owner_indexed_at_once_each_end_whole(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    index = EdgeIndex(tmp_path / "edge" / "c")
+    try:
+        counting = _ready(index, embedder)
+        _index(index, counting, _document(), "f-1")
+        documents = {"f-1": _document(EDITED), "f-2": _document(EDITED), "f-3": _document()}
+        with ThreadPoolExecutor(3) as pool:
+            counts = dict(
+                zip(
+                    documents,
+                    pool.map(lambda f: _index(index, counting, documents[f], f), documents),
+                    strict=True,
+                )
+            )
+        for file_id, document in documents.items():
+            stored = [hit.text for hit in index.file_chunks(file_id)]
+            expected = [chunk.text for chunk in chunk_document(document, OPTIONS)]
+            assert stored == expected and counts[file_id] == len(expected)
+    finally:
+        index.close()
