@@ -3,16 +3,20 @@ checks on what a saved job points at (files, folders, assistants) made as the pe
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import Principal
 from api.routes.library import scope_of
 from api.services import Services
+from assistant import storage_quota
 from assistant.assistants import sharing
 from assistant.assistants.job_secrets import JobSecrets
 from assistant.chat.scheduled_prompts import AssistantPrompt
 from core.settings import Settings
 from knowledge import library
+from knowledge.job_kinds import LibrarySync
 from knowledge.mail import MailConfig
 from knowledge.models import Job
 from toolkits.job_requests import ApiCall
@@ -33,7 +37,8 @@ def mail_config(settings: Settings) -> MailConfig:
 
 def add_action_kinds(services: Services) -> None:
     """Let the scheduler run `api-call` (the toolkits' SSRF guard, timeouts and caps) and
-    `assistant-prompt` (the chat engine) steps."""
+    `assistant-prompt` (the chat engine) steps, and count library-sync's files toward the
+    storage quota (`assistant.storage_quota`)."""
     settings = services.settings
     connector = services.toolkits.connector
     secrets = JobSecrets(
@@ -44,6 +49,11 @@ def add_action_kinds(services: Services) -> None:
     kinds["assistant-prompt"] = AssistantPrompt(
         services.sessions, services.chat, mail_config(settings)
     )
+    library_sync = kinds["library-sync"]
+    if isinstance(library_sync, LibrarySync):  # its files count toward the storage quota
+        library_sync.quota = partial(
+            storage_quota.allowance, default_limit=settings.max_storage_bytes_per_user
+        )
 
 
 async def check_targets(session: AsyncSession, principal: Principal, job: Job) -> None:

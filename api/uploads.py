@@ -15,6 +15,7 @@ from knowledge.index import Owner
 from knowledge.intake import IncomingFile, UploadLimits
 from knowledge.models import LibraryFile, LibraryFolder
 from knowledge.runtime import Knowledge
+from knowledge.storage import content_key
 
 
 async def store_upload(
@@ -38,9 +39,15 @@ async def store_upload(
     """
     limits = knowledge.config.upload_limits
     incoming = await read_files(files, limits)
-    adding = sum(len(item.data) for item in incoming)
+    sizes = {content_key(item.data): len(item.data) for item in incoming}
     whose = owner.user_id or created_by
-    await storage_quota.admit(session, user_id=whose, adding=adding, limit=quota)
+    await storage_quota.admit(
+        session,
+        user_id=whose,
+        files=storage_quota.NewFiles(sizes=sizes),
+        default_limit=quota,
+        uploader_id=created_by,
+    )
     return await intake.accept(
         session,
         storage=knowledge.storage,

@@ -384,15 +384,3 @@ class KnowledgeItemRead(Schema):
     name: str
     uploaded: bool
     created_at: datetime
-
-
-class StorageRead(Schema):
-    """What a user's files take against their storage limit, in bytes: their chats'
-    attachments, their own library's files and those they uploaded to their teams' libraries."""
-
-    user_id: str
-    used_bytes: int
-    limit_bytes: int
-    remaining_bytes: int
-    attachment_bytes: int
-    library_bytes: int

@@ -40,6 +40,8 @@ class User(IdMixin, TimestampMixin, Base):
     last_login_at: Mapped[datetime | None]
     # how they last signed in: "password" or "oidc" (API token use is read from the tokens)
     last_login_method: Mapped[str | None] = mapped_column(String(20))
+    # What their files may take (bytes; 0: no limit), set by an admin; None: the setting's.
+    storage_limit_bytes: Mapped[int | None] = mapped_column(BigInteger)
 
     @property
     def is_admin(self) -> bool:

@@ -114,8 +114,9 @@ class Settings(BaseSettings):
     max_files_per_upload: int = Field(default=20, ge=1, le=1000)
     max_pages: int = Field(default=2_000, ge=1)
     max_decompressed_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
-    # What one user's chat attachments and library uploads may take together (bytes).
-    max_storage_bytes_per_user: int = Field(default=1024 * 1024 * 1024, ge=1)
+    # What one user's chat attachments and library uploads may take together (bytes; 0: no limit;
+    # an admin may set a user's own: PUT /api/users/{id}/storage).
+    max_storage_bytes_per_user: int = Field(default=1024 * 1024 * 1024, ge=0)
     max_parse_seconds: float = Field(default=60.0, gt=0)
     # Worker processes reading library files (more: several large files read at once, ~70 MB each).
     parse_workers: int = Field(default=1, ge=1, le=32)

@@ -162,3 +162,9 @@ class MailFailed(Unavailable, KnowledgeError):
     """The mail server did not take the message."""
 
     code = "mail_failed"
+
+
+class SyncOverStorageQuota(TooLarge, KnowledgeError):
+    """A library sync left files out: they would take their owner's storage over its limit."""
+
+    code = "library_sync_over_storage_quota"

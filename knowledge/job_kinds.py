@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import clock, teams
 from core.database import write_transaction
+from core.models import User
 from knowledge import library, mail, sync
-from knowledge.errors import InvalidJob
+from knowledge.errors import InvalidJob, SyncOverStorageQuota
 from knowledge.index import TenantScope
 from knowledge.job_actions import ActionKind, Step
 from knowledge.mail import MailConfig
@@ -91,9 +92,12 @@ class IndexFiles:
 
 class LibrarySync:
     """Mirror `path`, a folder under the server's sync root, into the library folder
-    `folderId` by content hash (admins only)."""
+    `folderId` by content hash (admins only). The files count toward a storage quota when the
+    app sets `quota` (`knowledge.sync`): files that do not fit are left out, named in the log,
+    and the step fails saying whose storage is full and what to do."""
 
     admin_only = True
+    quota: sync.Quota | None = None
 
     def __init__(
         self,
@@ -122,7 +126,7 @@ class LibrarySync:
 
     async def perform(self, job: Job, params: dict[str, Any], step: Step) -> dict[str, Any]:
         step.log(f"Mirroring {params['path']!r} into folder {params['folderId']}.")
-        counts = await sync.sync_folder(
+        result = await sync.sync_folder(
             self.factory,
             store=self.store,
             storage=self.storage,
@@ -131,10 +135,37 @@ class LibrarySync:
             folder_id=str(params["folderId"]),
             max_bytes=self.max_file_bytes,
             created_by=job.owner_user_id,
+            quota=self.quota,
         )
         self.worker.wake()
+        counts = result.counts
         step.log(", ".join(f"{name} {count}" for name, count in counts.items()))
+        if result.over_quota:
+            step.record["result"] = counts  # what was done stays in the run's counts
+            raise await _over_quota(self.factory, result, step)
         return counts
+
+
+async def _over_quota(
+    factory: async_sessionmaker[AsyncSession], result: sync.SyncResult, step: Step
+) -> SyncOverStorageQuota:
+    """The error of a sync that left files out, each named in the step's log."""
+    for found in result.over_quota:
+        step.log(f"Not added (storage quota): {found.relative} ({found.size} bytes)")
+    async with factory() as session:
+        user = await session.get(User, result.charged_to) if result.charged_to else None
+    name = (user.display_name or user.username) if user is not None else "the folder's owner"
+    left = len(result.over_quota)
+    return SyncOverStorageQuota(
+        f"{left} file(s) were not added: they would take the storage of {name} over its limit "
+        f"of {result.limit_bytes} bytes ({result.used_bytes} bytes used). The files that fit "
+        f"were mirrored; the others are named in the log. Delete files from {name}'s library "
+        "or chats, or ask an admin to raise their storage limit, then run the job again.",
+        files=[found.relative for found in result.over_quota[:100]],
+        userId=result.charged_to,
+        used=result.used_bytes,
+        limit=result.limit_bytes,
+    )
 
 
 class Email:

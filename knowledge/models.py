@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.database import Base, IdMixin, TimestampMixin
@@ -35,6 +35,8 @@ class LibraryFile(IdMixin, TimestampMixin, Base):
     """An uploaded (or synced) file, its stored bytes and how far its indexing has come."""
 
     __tablename__ = "knowledge_file"
+    # The storage quota's sum of what a user uploaded to their teams' libraries (knowledge_0004).
+    __table_args__ = (Index("ix_knowledge_file_team_uploader", "team_id", "created_by"),)
 
     name: Mapped[str] = mapped_column(String(500))
     owner_user_id: Mapped[str | None] = mapped_column(

@@ -3,6 +3,12 @@
 New files are added, files whose bytes changed are replaced and indexed again, files gone from
 the folder are deleted with their chunks. Only folders under the configured sync root are read,
 and a symbolic link leading out of it is skipped.
+
+The files count toward a storage quota as an upload to the folder would (the folder owner's, or
+for a team's folder the job owner's), when the app hands a `Quota` in: files gone from the folder
+are deleted first, so their bytes are free, then new and changed files are taken in path order
+while they fit, under the quota's lock until the commit; one that does not fit is left out whole
+(its bytes are not stored, a changed file keeps its previous version) and named in the result.
 """
 
 from __future__ import annotations
@@ -10,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,6 +31,48 @@ from knowledge.errors import FolderNotFound, InvalidJob, KnowledgeError
 from knowledge.models import LibraryFile, LibraryFolder
 from knowledge.storage import FileStorage
 from knowledge.vector_store import VectorStore
+
+
+class Allowance(Protocol):
+    """What a user may still store in the sync's transaction (`assistant.storage_quota`)."""
+
+    @property
+    def limit_bytes(self) -> int | None:
+        """Their limit (None: no limit)."""
+        ...
+
+    @property
+    def used_bytes(self) -> int:
+        """What their files take, with those taken so far."""
+        ...
+
+    def take(self, key: str, size: int) -> bool:
+        """Count a content if it fits (one the user stores already is free)."""
+        ...
+
+    async def release(self, key: str, size: int) -> None:
+        """Give back a replaced content's bytes if no file of the user's holds it any more."""
+        ...
+
+
+class Quota(Protocol):
+    """Opens a user's allowance for files of these contents, holding their quota lock until
+    the transaction ends."""
+
+    async def __call__(
+        self, session: AsyncSession, *, user_id: str, keys: Collection[str]
+    ) -> Allowance: ...
+
+
+@dataclass(kw_only=True)
+class SyncResult:
+    """What a sync did, and the files left out because they did not fit the storage quota."""
+
+    counts: dict[str, int]
+    over_quota: list[SourceFile] = field(default_factory=list)
+    charged_to: str | None = None  # whose quota the files count toward
+    limit_bytes: int | None = None
+    used_bytes: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,8 +130,10 @@ async def sync_folder(
     folder_id: str,
     max_bytes: int,
     created_by: str | None = None,
-) -> dict[str, int]:
-    """Make the library folder hold exactly the server folder's files; returns the counts.
+    quota: Quota | None = None,
+) -> SyncResult:
+    """Make the library folder hold the server folder's files, those that fit the storage
+    `quota` (see the module's text); returns the counts and the files left out.
 
     New files are recorded as uploaded by `created_by` (the job's owner), who pays for
     embeddings that cost money.
@@ -93,6 +145,7 @@ async def sync_folder(
     source = resolve_source(root, path)
     files, skipped = await asyncio.to_thread(scan, source, max_bytes=max_bytes)
     counts = {"added": 0, "changed": 0, "deleted": 0, "unchanged": 0, "skipped": skipped}
+    result = SyncResult(counts=counts)
     async with write_transaction(factory) as session:
         folder = await session.get(LibraryFolder, folder_id)
         if folder is None:
@@ -103,21 +156,40 @@ async def sync_folder(
             )
         )
         mirrored = {row.source_path: row for row in rows}
-        for relative, found in files.items():
-            row = mirrored.pop(relative, None)
-            if row is not None and row.sha256 == found.sha256:
-                counts["unchanged"] += 1
+        gone = [old for relative, old in mirrored.items() if relative not in files]
+        for old in gone:  # first, so their bytes are free for the files that come
+            await intake.remove(session, store=store, storage=storage, row=old)
+            counts["deleted"] += 1
+        wanted = {
+            relative: found
+            for relative, found in sorted(files.items())
+            if relative not in mirrored or mirrored[relative].sha256 != found.sha256
+        }
+        counts["unchanged"] = len(files) - len(wanted)
+        allowance = None
+        result.charged_to = library.owner_of(folder).user_id or created_by
+        if quota is not None and result.charged_to is not None and wanted:
+            keys = {found.sha256 for found in wanted.values()}
+            allowance = await quota(session, user_id=result.charged_to, keys=keys)
+        for relative, found in wanted.items():
+            row = mirrored.get(relative)
+            if allowance is not None and not allowance.take(found.sha256, found.size):
+                result.over_quota.append(found)
                 continue
+            replaced = (row.storage_key, row.size) if row is not None else None
             try:
                 await _store(session, storage, folder, row, found, created_by)
             except KnowledgeError:
                 counts["skipped"] += 1
                 continue
+            if allowance is not None and replaced is not None:
+                await session.flush()
+                await allowance.release(*replaced)
             counts["added" if row is None else "changed"] += 1
-        for row in mirrored.values():
-            await intake.remove(session, store=store, storage=storage, row=row)
-            counts["deleted"] += 1
-    return counts
+        counts["overQuota"] = len(result.over_quota)
+        if allowance is not None:
+            result.limit_bytes, result.used_bytes = allowance.limit_bytes, allowance.used_bytes
+    return result
 
 
 async def _store(
@@ -129,6 +201,8 @@ async def _store(
     created_by: str | None = None,
 ) -> None:
     data = await asyncio.to_thread(found.path.read_bytes)
+    if hashlib.sha256(data).hexdigest() != found.sha256:  # changed since the scan: next run
+        raise KnowledgeError("The file changed while the folder was read.")
     file_type = str(await asyncio.to_thread(detect_file_type, data))
     key = await asyncio.to_thread(storage.put, data)
     if row is None:

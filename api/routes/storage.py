@@ -1,4 +1,5 @@
-"""What your uploaded files take against your storage limit, and (admins) any user's."""
+"""What your uploaded files take against your storage limit, and (admins) any user's, and the
+limit an admin sets for one user."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from api.deps import AdminUser, CurrentUser, ServicesDep, SessionDep
 from api.hal import Resource, api_router, resource, resource_of
 from api.routes.users import ManagedUserDep
 from assistant import storage_quota
-from assistant.schemas import StorageRead
+from assistant.storage_schemas import StorageLimitWrite, StorageRead
+from core import audit
 
 router = api_router(prefix="/api/users", tags=["Storage"])
 
@@ -15,13 +17,14 @@ async def storage_body(
     session: SessionDep, services: ServicesDep, user_id: str, href: str
 ) -> Resource[StorageRead]:
     """A user's storage usage as a HAL resource."""
-    limit = services.settings.max_storage_bytes_per_user
-    usage = await storage_quota.usage(session, user_id=user_id, limit=limit)
+    default = services.settings.max_storage_bytes_per_user
+    usage = await storage_quota.usage(session, user_id=user_id, default_limit=default)
     read = StorageRead(
         user_id=user_id,
         used_bytes=usage.used_bytes,
         limit_bytes=usage.limit_bytes,
         remaining_bytes=usage.remaining_bytes,
+        own_limit_bytes=usage.own_limit_bytes,
         attachment_bytes=usage.attachment_bytes,
         library_bytes=usage.library_bytes,
     )
@@ -32,11 +35,14 @@ async def storage_body(
 async def my_storage(
     user: CurrentUser, session: SessionDep, services: ServicesDep
 ) -> Resource[StorageRead]:
-    """What your files take, in bytes: `usedBytes` of `limitBytes` (`remainingBytes` left),
-    split into your chats' attachments (`attachmentBytes`) and library files (`libraryBytes`:
-    your own library's, your assistants' included, and those you uploaded to your teams').
+    """What your files take, in bytes: `usedBytes` of `limitBytes` (`remainingBytes` left; both
+    null when there is no limit), split into your chats' attachments (`attachmentBytes`) and
+    library files (`libraryBytes`: your own library's, your assistants' included, and those you
+    uploaded to your teams'). A content stored once counts once: the same file twice in your
+    library, or twice in one chat, counts once; in two chats it is stored, and counted, twice.
     An upload that would go over the limit is refused with 413 `storage_quota_exceeded`;
-    deleting files frees their bytes at once."""
+    deleting files frees their bytes at once. `ownLimitBytes` is the limit an admin set for you
+    (null: the instance's default applies)."""
     return await storage_body(session, services, user.id, "/api/users/me/storage")
 
 
@@ -46,4 +52,29 @@ async def user_storage(
 ) -> Resource[StorageRead]:
     """What a user's files take against their storage limit, as `GET /api/users/me/storage`
     shows it to them (admins only)."""
+    return await storage_body(session, services, user.id, f"/api/users/{user.id}/storage")
+
+
+@router.put("/{user_id}/storage", response_model=resource_of(StorageRead))
+async def set_user_storage_limit(
+    user: ManagedUserDep,
+    body: StorageLimitWrite,
+    admin: AdminUser,
+    session: SessionDep,
+    services: ServicesDep,
+) -> Resource[StorageRead]:
+    """Set one user's storage limit (admins only): `{"limitBytes": N}` in bytes, `0` for no
+    limit, `null` to go back to `SWITCHBOARD_MAX_STORAGE_BYTES_PER_USER`. Files already stored
+    stay when the limit is lowered below them; their next upload is refused until they delete
+    enough. Recorded in the audit log (`user.storage_limit_changed`)."""
+    before = user.storage_limit_bytes
+    user.storage_limit_bytes = body.limit_bytes
+    await audit.record(
+        session,
+        kind="user.storage_limit_changed",
+        actor_id=admin.id,
+        subject_type="user",
+        subject_id=user.id,
+        details={"username": user.username, "from": before, "to": body.limit_bytes},
+    )
     return await storage_body(session, services, user.id, f"/api/users/{user.id}/storage")

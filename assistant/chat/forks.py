@@ -120,8 +120,10 @@ async def _copy_attachments(
     attachments = list(found)
     if not attachments:
         return
-    adding = sum(a.size for a in attachments)
-    await storage_quota.admit(session, user_id=copy.user_id, adding=adding, limit=quota)
+    new = storage_quota.NewFiles(
+        sizes={a.storage_key: a.size for a in attachments}, chat_id=copy.id
+    )
+    await storage_quota.admit(session, user_id=copy.user_id, files=new, default_limit=quota)
     if storage is not None:
         keys = sorted({a.storage_key for a in attachments})
         await asyncio.to_thread(_copy_bytes, storage, chat.id, copy.id, keys)

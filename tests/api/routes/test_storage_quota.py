@@ -10,11 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, text
 
+from assistant import storage_quota
 from assistant.attachments.models import ChatAttachment
+from core.database import write_transaction
+from core.ids import new_id
 from knowledge.models import LibraryFile
-from tests.support import AppHarness, Caller, Harnesses
+from knowledge.storage import content_key
+from tests.support import AppHarness, Caller, Harnesses, eventually
 
 pytestmark = pytest.mark.anyio
 LIMIT = 1000
@@ -23,9 +27,14 @@ TEXT = (b"The quick brown fox jumps over the lazy dog. " * 14)[:600]
 
 
 @pytest.fixture(scope="module")
-async def app(make_module_harness: Harnesses) -> AsyncIterator[AppHarness]:
+def sync_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sync")
+
+
+@pytest.fixture(scope="module")
+async def app(make_module_harness: Harnesses, sync_root: Path) -> AsyncIterator[AppHarness]:
     async with make_module_harness.running(
-        max_storage_bytes_per_user=LIMIT, embedding_backend="hash"
+        max_storage_bytes_per_user=LIMIT, embedding_backend="hash", library_sync_root=sync_root
     ) as harness:
         yield harness
 
@@ -182,7 +191,15 @@ async def test_files_uploaded_to_an_assistant_count_toward_its_owner(app: AppHar
     assert (await to_assistant(TEXT)).status_code == 201
     assert (await _storage(app, owner))["libraryBytes"] == len(TEXT)
     assert (await _storage(app, editor))["usedBytes"] == 0
-    _refused(await to_assistant(TEXT.replace(b"jumps", b"leaps")), used=len(TEXT))
+    refused = await to_assistant(TEXT.replace(b"jumps", b"leaps"))
+    assert refused.status_code == 413, refused.text
+    body = refused.json()
+    assert body["details"] == {"used": len(TEXT), "upload": len(TEXT), "limit": LIMIT}
+    # The editor is told whose storage is full (not theirs) and whom to ask.
+    message = body["message"]
+    assert "the storage of quota-assistant-owner" in message, message
+    assert "not yours" in message and "ask quota-assistant-owner to delete" in message
+    assert "your stored files" not in message
 
 
 async def test_a_branch_whose_copied_attachments_would_pass_the_quota_is_refused(
@@ -255,3 +272,193 @@ async def test_uploads_racing_past_the_quota_store_only_what_fits(app: AppHarnes
         assert statuses == [201, 201, 413, 413], (kinds, [response.text for response in answers])
         assert sum(await _rows(app, caller)) == 2
         assert (await _storage(app, caller))["usedBytes"] == 800
+
+
+async def test_the_same_content_counts_once_in_the_library_and_once_per_chat(
+    app: AppHarness,
+) -> None:
+    # Library bytes are stored once per content (by SHA-256), attachments once per chat folder.
+    caller = await app.member("quota-twice")
+    assert (await _to_library(app, caller, TEXT)).status_code == 201
+    again = await _to_library(app, caller, TEXT)
+    assert again.status_code == 201, again.text
+    shown = await _storage(app, caller)
+    assert (shown["libraryBytes"], shown["usedBytes"]) == (600, 600)
+    assert await _rows(app, caller) == (0, 2)
+    first_chat, second_chat = await app.chat(caller), await app.chat(caller)
+    small = TEXT[:200]
+    for _ in range(2):
+        attached = await _attach(app, caller, first_chat, small)
+        assert attached.status_code == 201, attached.text
+    assert (await _storage(app, caller))["attachmentBytes"] == 200
+    folder = app.services.chat.attachments
+    assert folder is not None and _files_under(folder.root / first_chat) == 1
+    assert (await _attach(app, caller, second_chat, small)).status_code == 201
+    assert (await _storage(app, caller))["usedBytes"] == 1000  # stored twice: two folders
+    refused = await _attach(app, caller, second_chat, TEXT[:201])
+    assert refused.status_code == 413
+    assert refused.json()["details"] == {"used": 1000, "upload": 201, "limit": LIMIT}
+
+
+async def _set_limit(app: AppHarness, caller: Caller, user_id: str, limit: int | None) -> Any:
+    return await app.client.put(
+        f"/api/users/{user_id}/storage", json={"limitBytes": limit}, headers=caller.headers
+    )
+
+
+async def test_an_admin_sets_a_users_own_limit_and_0_lifts_it(app: AppHarness) -> None:
+    caller = await app.member("quota-own-limit")
+    assert (await _set_limit(app, caller, caller.id, 0)).status_code == 403
+    lowered = await _set_limit(app, app.admin, caller.id, 500)
+    assert lowered.status_code == 200, lowered.text
+    assert (lowered.json()["limitBytes"], lowered.json()["ownLimitBytes"]) == (500, 500)
+    refused = await _to_library(app, caller, TEXT)
+    assert refused.status_code == 413 and refused.json()["details"]["limit"] == 500
+    lifted = await _set_limit(app, app.admin, caller.id, 0)
+    body = lifted.json()
+    assert (body["limitBytes"], body["remainingBytes"], body["ownLimitBytes"]) == (None, None, 0)
+    for word in ("fox", "cat", "cow"):  # 1,800 bytes: past the instance's 1,000
+        uploaded = await _to_library(app, caller, TEXT.replace(b"fox", word.encode()))
+        assert uploaded.status_code == 201, uploaded.text
+    assert (await _storage(app, caller))["usedBytes"] == 1800
+    back = await _set_limit(app, app.admin, caller.id, None)
+    assert (back.json()["limitBytes"], back.json()["remainingBytes"]) == (LIMIT, 0)
+    assert back.json()["ownLimitBytes"] is None
+    _refused(await _to_library(app, caller, TEXT.replace(b"fox", b"owl")), used=1800)
+    assert (await _set_limit(app, app.admin, caller.id, -1)).status_code == 422
+    events = await app.client.get(
+        "/api/audit-events",
+        params={"kind": "user.storage_limit_changed"},
+        headers=app.admin.headers,
+    )
+    changes = [e["details"] for e in events.json()["_embedded"]["auditEvents"]]
+    assert {"username": "quota-own-limit", "from": 500, "to": 0} in changes
+
+
+async def test_a_limit_of_0_means_no_limit(make_harness: Harnesses) -> None:
+    async with make_harness.running(
+        max_storage_bytes_per_user=0, embedding_backend="hash"
+    ) as unlimited:
+        caller = await unlimited.member("quota-unlimited")
+        chat_id = await unlimited.chat(caller)
+        big = TEXT * 4
+        for n in range(3):
+            attached = await _attach(unlimited, caller, chat_id, big + str(n).encode())
+            assert attached.status_code == 201, attached.text
+        shown = await _storage(unlimited, caller)
+        assert (shown["usedBytes"], shown["limitBytes"], shown["remainingBytes"]) == (
+            3 * (len(big) + 1),
+            None,
+            None,
+        )
+
+
+async def _run_sync(app: AppHarness, job_id: str, count: int) -> dict[str, Any]:
+    started = await app.client.post(f"/api/jobs/{job_id}/_run", headers=app.admin.headers)
+    assert started.status_code == 202, started.text
+
+    async def finished() -> dict[str, Any]:
+        response = await app.client.get(f"/api/jobs/{job_id}/runs", headers=app.admin.headers)
+        runs: list[dict[str, Any]] = response.json()["_embedded"]["runs"]
+        assert len(runs) == count and runs[0]["status"] != "running", runs
+        return runs[0]
+
+    run = await eventually(finished, seconds=30, interval=0.1)
+    detail = await app.client.get(f"/api/jobs/{job_id}/runs/{run['id']}", headers=app.admin.headers)
+    body: dict[str, Any] = detail.json()
+    return body
+
+
+async def test_a_library_sync_adds_the_files_that_fit_and_names_the_rest(
+    app: AppHarness, sync_root: Path
+) -> None:
+    # The admin mirrors a folder into a member's library folder: the member's quota is charged.
+    owner = await app.member("quota-synced")
+    folder = await app.client.post(
+        "/api/library/folders", json={"name": "Mirror"}, headers=owner.headers
+    )
+    assert folder.status_code == 201, folder.text
+    source = sync_root / "quota"
+    source.mkdir()
+    texts = {name: TEXT[:400].replace(b"fox", f"fx{name}".encode()) for name in ("a", "b", "c")}
+    for name, data in texts.items():
+        (source / f"{name}.txt").write_bytes(data)
+    (source / "copy-of-a.txt").write_bytes(texts["a"])  # the same content: counted once
+    job = await app.client.post(
+        "/api/jobs",
+        json={
+            "name": "mirror",
+            "type": "library-sync",
+            "params": {"path": "quota", "folderId": folder.json()["id"]},
+        },
+        headers=app.admin.headers,
+    )
+    assert job.status_code == 201, job.text
+    run = await _run_sync(app, job.json()["id"], 1)
+    assert run["status"] == "failed", run
+    assert (run["counts"]["added"], run["counts"]["overQuota"]) == (3, 1), run["counts"]
+    assert "storage of quota-synced" in run["error"] and "run the job again" in run["error"]
+    (step,) = run["steps"]
+    assert any("Not added (storage quota): c.txt (400 bytes)" in line for line in step["log"]), (
+        step["log"]
+    )
+    shown = await _storage(app, owner)
+    assert (shown["libraryBytes"], shown["usedBytes"]) == (800, 800)
+    assert await _rows(app, owner) == (0, 0)  # created by the job's owner, charged to the owner
+    stored = app.services.knowledge.storage
+    assert not stored.path_of(content_key(texts["c"])).exists()  # c's bytes were never stored
+
+    (source / "a.txt").unlink()
+    (source / "copy-of-a.txt").unlink()  # frees a's 400 bytes before c is taken
+    again = await _run_sync(app, job.json()["id"], 2)
+    assert again["status"] == "done", again
+    counts = again["counts"]
+    assert (counts["added"], counts["deleted"], counts["overQuota"]) == (1, 2, 0), counts
+    assert (await _storage(app, owner))["usedBytes"] == 800
+    assert stored.path_of(content_key(texts["c"])).exists()
+
+
+async def _plan(app: AppHarness, statement: Any) -> str:
+    """The database's plan of a statement, as text naming the indexes it uses."""
+    async with app.services.sessions() as session:
+        dialect = session.get_bind().dialect
+        sql = statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+        if dialect.name == "sqlite":
+            rows = await session.execute(text(f"EXPLAIN QUERY PLAN {sql}"))
+            return "\n".join(str(row[-1]) for row in rows)
+        await session.execute(text("ANALYZE knowledge_file"))
+        rows = await session.execute(text(f"EXPLAIN {sql}"))
+        return "\n".join(str(row[0]) for row in rows)
+
+
+async def test_the_team_sum_reads_the_uploaders_files_by_their_index(app: AppHarness) -> None:
+    # 3,000 files of a teammate's and 3 of the caller's in one team: the sum of the caller's
+    # finds theirs through (team_id, created_by), not by reading the team's files.
+    team = await app.client.post(
+        "/api/teams", json={"name": "quota-big"}, headers=app.admin.headers
+    )
+    team_id = team.json()["id"]
+    caller = await app.member("quota-indexed")
+    added = await app.client.post(
+        f"/api/teams/{team_id}/members", json={"userId": caller.id}, headers=app.admin.headers
+    )
+    assert added.status_code == 201, added.text
+    rows = [
+        {
+            "id": new_id(),
+            "name": f"{n}.txt",
+            "team_id": team_id,
+            "created_by": caller.id if n < 3 else "teammate",
+            "file_type": "text",
+            "size": 10,
+            "sha256": f"{n:064x}",
+            "storage_key": f"{n:064x}",
+            "status": "failed",
+        }
+        for n in range(3000)
+    ]
+    async with write_transaction(app.services.sessions) as session:
+        await session.execute(insert(LibraryFile), rows)
+    assert (await _storage(app, caller))["libraryBytes"] == 30
+    plan = await _plan(app, storage_quota.usage_statement(caller.id))
+    assert "ix_knowledge_file_team_uploader" in plan, plan
