@@ -1,6 +1,7 @@
 // @ts-check
 // The library: folders, files, uploads with a progress bar per file, live indexing status.
 import { h, notify } from '../dom.js';
+import { storageLine } from '../account/storage.js';
 import { when } from '../format.js';
 import { api, csrfToken } from '../http.js';
 import {
@@ -17,6 +18,7 @@ export async function render(root, params, ctx) {
   const folderNav = h('nav', { class: 'folders', 'aria-label': 'Folders' });
   const filesBox = h('div', { class: 'files' });
   const uploads = h('ul', { class: 'uploads', 'aria-label': 'Uploads' });
+  const storage = storageLine();
 
   async function loadFolders() {
     state.folders = items(await api('/api/library/folders?limit=500&sort=name'), 'folders');
@@ -89,7 +91,7 @@ export async function render(root, params, ctx) {
           }, 'Indexing again.') }, 'Reindex'),
           confirmButton('Delete', `Delete ${file.name}?`, async () => {
             await api(`/api/library/files/${file.id}`, { method: 'DELETE' });
-            await loadFiles();
+            await Promise.all([loadFiles(), storage.load()]);
           })),
       ];
     });
@@ -118,7 +120,7 @@ export async function render(root, params, ctx) {
     const chosen = [...picker.files];
     picker.value = '';
     const results = await Promise.all(chosen.map((file) => upload(file, state.folderId, uploads)));
-    if (results.some(Boolean)) await loadFiles();
+    if (results.some(Boolean)) await Promise.all([loadFiles(), storage.load()]);
   }, field('Files to upload', picker, 'PDF, Word, Excel, Markdown, HTML, CSV, JSON or text.'),
   h('button', { type: 'submit', class: 'primary' }, 'Upload'));
 
@@ -132,8 +134,8 @@ export async function render(root, params, ctx) {
   root.replaceChildren(h('div', { class: 'library' },
     h('aside', {}, folderNav),
     h('div', { class: 'library-main' }, heading, folderTools(),
-      section('Upload', uploadForm, uploads), section('Files', filesBox))));
-  await loadFiles();
+      section('Upload', storage.node, uploadForm, uploads), section('Files', filesBox))));
+  await Promise.all([loadFiles(), storage.load()]);
   return () => { state.gone = true; clearTimeout(state.timer); };
 }
 
