@@ -28,8 +28,10 @@ from tests.toolkits.servers import build_tool_server, mcp_app, serve  # noqa: E4
 passwords.use_parameters(CHEAPEST)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks (--dist loadgroup)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)  # around xdist's own hook (--dist loadgroup)
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> Iterator[None]:
     """Keep a module's tests that share a module-scoped fixture (an app, a served process, a
     browser) on one xdist worker: dealt out one by one, both workers would set it up."""
     for item in items:
@@ -37,6 +39,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         shared = any(chain[-1].scope == "module" for chain in definitions)
         if shared and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    yield
+    if getattr(config.option, "loadgroup", False):  # an xdist worker under --dist loadgroup
+        for item in items:
+            _name_group(item)
+
+
+def _name_group(item: pytest.Item) -> None:
+    """Give a grouped test the `@group` suffix the loadgroup scheduler reads from its id.
+
+    xdist 3.8 writes the suffix to `item._nodeid`, which pytest 9.2 no longer reads (ids are
+    structured, in `item._id`): every test was dealt out alone and each worker set up the
+    module fixtures again (pytest-dev/pytest-xdist#1386). Nothing to do once xdist does it."""
+    names = {
+        str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+        for mark in item.iter_markers("xdist_group")
+    }
+    suffix = "@" + "_".join(sorted(names))
+    identity = getattr(item, "_id", None)
+    if names and identity is not None and not item.nodeid.endswith(suffix):
+        item._id = type(identity).parse(item.nodeid + suffix)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")
