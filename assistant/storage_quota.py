@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, text, union
+from sqlalchemy import and_, func, or_, select, text, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
@@ -143,9 +143,15 @@ async def held(
     ordered = sorted(keys)
     for start in range(0, len(ordered), 500):
         batch = ordered[start : start + 500]
-        if chat_id is None:
-            mine = library_keys(user_id).subquery()
-            query = select(mine.c.storage_key).where(mine.c.storage_key.in_(batch))
+        if chat_id is None:  # by sha256 (= storage_key), indexed: a few rows, then whose
+            teams = select(TeamMembership.team_id).where(TeamMembership.user_id == user_id)
+            query = select(LibraryFile.storage_key).where(
+                LibraryFile.sha256.in_(batch),
+                or_(
+                    LibraryFile.owner_user_id == user_id,
+                    and_(LibraryFile.team_id.in_(teams), LibraryFile.created_by == user_id),
+                ),
+            )
         else:
             query = select(ChatAttachment.storage_key).where(
                 ChatAttachment.chat_id == chat_id, ChatAttachment.storage_key.in_(batch)
