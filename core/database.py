@@ -185,6 +185,14 @@ async def write_transaction(
             raise
 
 
+def writes_inline(factory: async_sessionmaker[AsyncSession]) -> bool:
+    """Whether `run_write` on this factory never waits once it holds the write lock (a SQLite
+    file: `inline_sqlite.Direct` runs the work and the commit without an await): a caller
+    cancelled while awaiting it knows that nothing was committed."""
+    engine: AsyncEngine = factory.kw["bind"]
+    return engine.sync_engine in _DIRECT
+
+
 async def run_read(
     factory: async_sessionmaker[AsyncSession],
     work: Callable[Concatenate[Connection, P], T],

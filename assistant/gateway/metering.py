@@ -33,6 +33,7 @@ from billing.models import LedgerEntry, Reservation
 from billing.ratelimits import NO_LIMITS, UNLIMITED, Headroom, RateLimits
 from core import tokens
 from core.catalog import CatalogModel
+from core.database import writes_inline
 
 T = TypeVar("T")
 # How a call ended (said as the status of the message it writes) to the ledger's terminal state.
@@ -151,22 +152,36 @@ class MeteredCall:
             raise RuntimeError("a metered call is admitted once")
         self.model.check_access(self.caller.team_ids)
         metering = self.metering
-        admitting = asyncio.ensure_future(
-            admission.admit(
-                metering.factory,
-                caller=self.caller,
-                model=self.model,
-                prompt_tokens=self.prompt_tokens,
-                max_output_tokens=self.max_output_tokens,
-                source=self.source,
-                limits=metering.limits,
-                also=also,
-                process_id=metering.process_id,
-                headroom=self._note_headroom,
-            )
+        work = admission.admit(
+            metering.factory,
+            caller=self.caller,
+            model=self.model,
+            prompt_tokens=self.prompt_tokens,
+            max_output_tokens=self.max_output_tokens,
+            source=self.source,
+            limits=metering.limits,
+            also=also,
+            process_id=metering.process_id,
+            headroom=self._note_headroom,
         )
+        if writes_inline(metering.factory):
+            # No await follows the commit: a cancellation can only come before it, with nothing
+            # reserved, so no task of its own (two event-loop turns on the way to the first
+            # token, bench/README.md).
+            reservation = await work
+        else:
+            reservation = await self._admitted_shielded(work)
+        self.reservation_id = reservation.id
+        self.reservation = reservation
+        self.renewed_at = time.monotonic()
+        return self
+
+    async def _admitted_shielded(self, work: Coroutine[Any, Any, Reservation]) -> Reservation:
+        """Admission in a task of its own, which a cancellation of the caller does not stop: the
+        reservation may be committed when the caller is cancelled, and is then released here."""
+        admitting = asyncio.ensure_future(work)
         try:
-            reservation = await asyncio.shield(admitting)
+            return await asyncio.shield(admitting)
         except asyncio.CancelledError:
             # Cancelled while admitting (a shutdown dropping a title): the reservation may be
             # committed already, and no `async with` will settle it. Release it, then go.
@@ -174,10 +189,6 @@ class MeteredCall:
                 self.reservation_id = (await admitting).id
                 await self.close(asyncio.CancelledError())
             raise
-        self.reservation_id = reservation.id
-        self.reservation = reservation
-        self.renewed_at = time.monotonic()
-        return self
 
     def _note_headroom(self, headroom: Headroom) -> None:
         self.headroom = headroom

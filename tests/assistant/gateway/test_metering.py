@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import select
 
 from assistant.errors import ProviderError
 from assistant.gateway.chunks import close_stream
 from assistant.schemas import MessageStatus
 from billing import ledger
 from billing.admission import Caller
-from billing.models import LedgerEntry
+from billing.models import LedgerEntry, Reservation
 from core import tokens
+from core.database import write_transaction, writes_inline
 from tests.fakes.upstream import FakeUpstream
 from tests.support import AppHarness
 
@@ -74,3 +76,38 @@ async def test_a_call_left_by_an_error_is_settled_as_failed(harness: AppHarness)
 
     entry = await _entry(harness, call.reservation_id)
     assert (entry.outcome, entry.prompt_tokens, entry.completion_tokens) == ("failed", 0, 0)
+
+
+async def test_a_call_cancelled_while_waiting_for_admission_leaves_nothing_open(
+    harness: AppHarness,
+) -> None:
+    factory = harness.services.sessions
+    call = harness.services.metering.call(
+        Caller(user_id=harness.admin.id, team_ids=()),
+        harness.services.catalog.usable("fake"),
+        source="v1",
+        prompt_tokens=12,
+        max_output_tokens=50,
+    )
+    async with write_transaction(factory):  # on a SQLite file: the write lock, held
+        admitting = asyncio.create_task(call.admit())
+        await asyncio.sleep(0)  # one loop turn: the admission runs up to that lock
+        admitting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await admitting
+
+    async with factory() as session:
+        rows = list(await session.scalars(select(Reservation)))
+    assert [r for r in rows if r.state == "open"] == []
+    if writes_inline(factory):  # admitted on the event loop itself: nothing was written
+        assert rows == [] and call.reservation_id == ""
+    # and the lock went back: the next call is admitted
+    again = harness.services.metering.call(
+        Caller(user_id=harness.admin.id, team_ids=()),
+        harness.services.catalog.usable("fake"),
+        source="v1",
+        prompt_tokens=12,
+        max_output_tokens=50,
+    )
+    async with again:
+        assert again.reservation_id
