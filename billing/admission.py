@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, case, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from billing import budgets, ledger, one_trip, periods, profiles, ratelimits, terms
@@ -35,6 +35,7 @@ from billing.ratelimits import NO_LIMITS, UNLIMITED, Headroom, RateLimits
 from core import clock
 from core.catalog import CatalogModel
 from core.database import loaded, run_write
+from core.driver_insert import DriverInsert
 from core.errors import InvalidInput
 from core.ids import new_id
 
@@ -42,7 +43,7 @@ LEASE_SECONDS = 120
 RESERVATIONS = cast(Table, Reservation.__table__)
 # Built once: a statement object caches its compiled form; building one per call cost more CPU
 # than running it.
-_INSERT = insert(RESERVATIONS)
+_INSERT = DriverInsert(RESERVATIONS)
 _LEASE = select(RESERVATIONS.c.lease_seconds).where(RESERVATIONS.c.id == bindparam("rid"))
 _DELIVERED = RESERVATIONS.c.delivered_tokens
 # Delivered tokens only ever go up: to `so_far` when that is more.
@@ -218,7 +219,7 @@ class _Attempt:
         team_id = self._team(seat_team)
         counter_ids = [counter_id for counter_id, _ in counters]
         values = self._reservation(reservation_id, team_id, micros, counter_ids, now)
-        connection.execute(_INSERT, values)
+        _INSERT.execute(connection, values)
         if self.also is not None:
             self.also(connection)
         # Last: a global or team budget's counter is a row every admission and settlement

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from billing import alerts, one_trip, ratelimits
@@ -25,6 +25,7 @@ from billing.schemas import Outcome as Outcome  # re-exported: callers name ledg
 from core import clock
 from core.catalog import Price
 from core.database import loaded, run_write
+from core.driver_insert import DriverInsert
 from core.ids import new_id
 
 RESERVATIONS = cast(Table, Reservation.__table__)
@@ -39,7 +40,7 @@ _CLOSE = (
 )
 _CLOSE_EXPIRED = _CLOSE.where(RESERVATIONS.c.lease_expires_at < bindparam("now"))
 _ENTRY = select(ENTRIES).where(ENTRIES.c.reservation_id == bindparam("rid"))
-_INSERT_ENTRY = insert(ENTRIES)
+_INSERT_ENTRY = DriverInsert(ENTRIES)
 _SPEND = (
     update(COUNTERS)
     .where(COUNTERS.c.id == bindparam("cid"))
@@ -332,7 +333,7 @@ def _record(
     tokens = prompt_tokens + completion_tokens
     ratelimits.settle_tokens(connection, reservation_id=reservation.id, tokens=tokens)
     values = _entry(reservation, outcome, prompt_tokens, completion_tokens, cost, estimated)
-    connection.execute(_INSERT_ENTRY, values)
+    _INSERT_ENTRY.execute(connection, values)
     entry = loaded(LedgerEntry, values)
     if also is not None:
         also(connection, entry)
