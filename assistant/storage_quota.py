@@ -124,14 +124,21 @@ async def usage(session: AsyncSession, *, user_id: str, default_limit: int) -> S
     )
 
 
+async def own_limit(session: AsyncSession, *, user_id: str) -> int | None:
+    """The limit an admin set for the user (None: the default), read with a key share of their
+    row on PostgreSQL: the first lock of the chats' lock order (see the module's text), taken
+    whether or not a limit applies, since the files' inserts need it first either way."""
+    query = select(User.storage_limit_bytes).where(User.id == user_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(read=True, key_share=True, of=User)
+    return await session.scalar(query)
+
+
 async def lock(session: AsyncSession, *, user_id: str) -> None:
     """Take the user's quota lock until the transaction ends (PostgreSQL; SQLite's write
     transaction serialises writers already), after a key share of their row."""
     if session.get_bind().dialect.name == "postgresql":
-        # The user's row before any chat's, in the chats' lock order (see the module's text).
-        await session.execute(
-            select(User.id).where(User.id == user_id).with_for_update(read=True, key_share=True)
-        )
+        await own_limit(session, user_id=user_id)
         await session.execute(_LOCK, {"user_id": user_id})
 
 
@@ -239,10 +246,10 @@ async def admit(
     Raises:
         StorageQuotaExceeded: the files already stored plus the new ones would pass the limit.
     """
-    own = await session.scalar(select(User.storage_limit_bytes).where(User.id == user_id))
-    if limit_of(default_limit, own) is None:
+    if limit_of(default_limit, await own_limit(session, user_id=user_id)) is None:
         return None
-    await lock(session, user_id=user_id)
+    if session.get_bind().dialect.name == "postgresql":  # the row's key share is held already
+        await session.execute(_LOCK, {"user_id": user_id})
     now = await usage(session, user_id=user_id, default_limit=default_limit)
     kept = await held(session, user_id=user_id, keys=files.sizes, chat_id=files.chat_id)
     adding = sum(size for key, size in files.sizes.items() if key not in kept)
