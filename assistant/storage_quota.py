@@ -36,6 +36,7 @@ from sqlalchemy.sql import Select
 from assistant.attachments.models import ChatAttachment
 from assistant.errors import StorageQuotaExceeded
 from assistant.models import Chat
+from core.byte_counts import shown
 from core.models import TeamMembership, User
 from knowledge.models import LibraryFile
 
@@ -292,15 +293,3 @@ async def refusal(
         f" The files go to {name}'s library and count toward their storage, not yours: ask "
         f"{name} to delete files they no longer need, or an admin to raise their limit."
     )
-
-
-def shown(size: int) -> str:
-    """A byte count for a person: `512 bytes`, `1.5 MiB`, `1 GiB`."""
-    if size < 1024:
-        return f"{size} bytes"
-    value = float(size)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        value /= 1024
-        if value < 1024 or unit == "TiB":
-            break
-    return f"{value:.1f}".removesuffix(".0") + f" {unit}"

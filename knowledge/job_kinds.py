@@ -15,6 +15,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import clock, teams
+from core.byte_counts import shown
 from core.database import write_transaction
 from core.models import User
 from knowledge import library, mail, sync
@@ -151,15 +152,15 @@ async def _over_quota(
 ) -> SyncOverStorageQuota:
     """The error of a sync that left files out, each named in the step's log."""
     for found in result.over_quota:
-        step.log(f"Not added (storage quota): {found.relative} ({found.size} bytes)")
+        step.log(f"Not added (storage quota): {found.relative} ({shown(found.size)})")
     async with factory() as session:
         user = await session.get(User, result.charged_to) if result.charged_to else None
     name = (user.display_name or user.username) if user is not None else "the folder's owner"
     left = len(result.over_quota)
     return SyncOverStorageQuota(
         f"{left} file(s) were not added: they would take the storage of {name} over its limit "
-        f"of {result.limit_bytes} bytes ({result.used_bytes} bytes used). The files that fit "
-        f"were mirrored; the others are named in the log. Delete files from {name}'s library "
+        f"of {shown(result.limit_bytes or 0)} ({shown(result.used_bytes)} used). The files that "
+        f"fit were mirrored; the others are named in the log. Delete files from {name}'s library "
         "or chats, or ask an admin to raise their storage limit, then run the job again.",
         files=[found.relative for found in result.over_quota[:100]],
         userId=result.charged_to,

@@ -397,7 +397,8 @@ async def test_a_library_sync_adds_the_files_that_fit_and_names_the_rest(
     run = await _run_sync(app, job.json()["id"], 1)
     assert run["status"] == "failed", run
     assert (run["counts"]["added"], run["counts"]["overQuota"]) == (3, 1), run["counts"]
-    assert "storage of quota-synced" in run["error"] and "run the job again" in run["error"]
+    assert "storage of quota-synced over its limit of 1000 bytes (800 bytes used)" in run["error"]
+    assert "ask an admin to raise their storage limit, then run the job again" in run["error"]
     (step,) = run["steps"]
     assert any("Not added (storage quota): c.txt (400 bytes)" in line for line in step["log"]), (
         step["log"]
