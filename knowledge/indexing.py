@@ -54,8 +54,10 @@ def index_document(
     """Replace a file's chunks in the index with those of `document`; returns the chunks.
 
     Blocking (embedding takes a while): run it in a job or a thread. `progress(done, total)`
-    is called after each batch of chunks has its vector (reused or embedded) and once more when
-    they are stored; it may raise to stop, which leaves the file's previous chunks in place.
+    is called after each batch of chunks has its vector (reused or embedded), the last time with
+    `done == total` just before the index is written; raising there stops the indexing and leaves
+    the file's previous chunks in place. The writes that follow are not interrupted (the worker
+    checks afterwards whether the file was deleted meanwhile).
 
     Raises:
         VectorStoreUnavailable: the index cannot be reached.
@@ -88,8 +90,6 @@ def index_document(
             ]
         )
     index.delete_file(file_id, from_chunk=len(chunks))
-    if progress is not None:
-        progress(len(chunks), len(chunks))
     return chunks
 
 

@@ -218,6 +218,28 @@ def test_a_reindex_stopped_while_embedding_keeps_the_previous_version(
     assert len(texts) == total and not any("New text" in text for text in texts)
 
 
+def test_every_progress_report_comes_before_the_index_is_written(
+    index: VectorIndex, embedder: Embedder
+) -> None:
+    """So a stop raised from it never leaves a file half replaced, and the worker's own check
+    after the writes (was the file deleted meanwhile?) is the one that sees the end."""
+    counting = _ready(index, embedder)
+    _index(index, counting, _document())
+    before = [hit.text for hit in index.file_chunks("f-1")]
+    seen: list[tuple[int, int, list[str]]] = []
+
+    def report(done: int, total: int) -> None:
+        seen.append((done, total, [hit.text for hit in index.file_chunks("f-1")]))
+
+    index_document(
+        index=index, embedder=counting, document=_document(EDITED), file_id="f-1",
+        file_name="f-1.md", owner=ANN, options=OPTIONS, progress=report,
+    )  # fmt: skip
+    assert seen and seen[-1][0] == seen[-1][1]
+    assert all(texts == before for _, _, texts in seen)
+    assert [hit.text for hit in index.file_chunks("f-1")] != before
+
+
 def test_a_shorter_version_drops_the_old_versions_extra_chunks(
     index: VectorIndex, embedder: Embedder
 ) -> None:
