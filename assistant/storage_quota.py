@@ -144,9 +144,15 @@ async def lock(session: AsyncSession, *, user_id: str) -> None:
 
 
 async def held(
-    session: AsyncSession, *, user_id: str, keys: Collection[str], chat_id: str | None
+    session: AsyncSession,
+    *,
+    user_id: str,
+    keys: Collection[str],
+    chat_id: str | None,
+    excluding: str | None = None,
 ) -> set[str]:
-    """Which of these contents the user already stores: in their library, or in the chat."""
+    """Which of these contents the user already stores: in their library (but in the file
+    `excluding`), or in the chat."""
     found: set[str] = set()
     ordered = sorted(keys)
     for start in range(0, len(ordered), 500):
@@ -160,6 +166,8 @@ async def held(
                     and_(LibraryFile.team_id.in_(teams), LibraryFile.created_by == user_id),
                 ),
             )
+            if excluding is not None:
+                query = query.where(LibraryFile.id != excluding)
         else:
             query = select(ChatAttachment.storage_key).where(
                 ChatAttachment.chat_id == chat_id, ChatAttachment.storage_key.in_(batch)
@@ -189,31 +197,29 @@ class Allowance:
         """What their files take, with those taken so far."""
         return self.usage.used_bytes + self.added
 
-    @property
-    def remaining(self) -> int | None:
-        """Bytes left (None: no limit)."""
-        left = self.usage.remaining_bytes
-        return None if left is None else max(0, left - self.added)
-
-    def take(self, key: str, size: int) -> bool:
-        """Count a library file's content, if it fits (a content the user stores already is
-        free); False, and nothing counted, if it does not."""
-        if key in self.held:
-            return True
-        left = self.remaining
-        if left is not None and size > left:
+    async def take(
+        self, key: str, size: int, *, replacing: tuple[str, str, int] | None = None
+    ) -> bool:
+        """Count a library file's content if it fits (a content the user stores already is
+        free); False, and nothing counted, if it does not. `replacing` (file id, key, size): the
+        file's content it replaces, whose bytes are freed when no other file of the user's holds
+        them, so a changed file that shrinks fits where it did before."""
+        freed = 0
+        if replacing is not None:
+            file_id, old_key, old_size = replacing
+            others = await held(
+                self.session, user_id=self.user_id, keys=[old_key], chat_id=None, excluding=file_id
+            )
+            freed = 0 if others else old_size
+        adding = 0 if key in self.held else size
+        limit = self.limit_bytes
+        if limit is not None and self.used_bytes - freed + adding > limit:
             return False
+        self.added += adding - freed
+        if freed and replacing is not None:
+            self.held.discard(replacing[1])
         self.held.add(key)
-        self.added += size
         return True
-
-    async def release(self, key: str, size: int) -> None:
-        """Give back a replaced content's bytes, once no file of the user's holds it any more
-        (call after the replacing row is flushed)."""
-        if key in await held(self.session, user_id=self.user_id, keys=[key], chat_id=None):
-            return
-        self.held.discard(key)
-        self.added -= size
 
 
 async def allowance(

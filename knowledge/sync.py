@@ -46,12 +46,11 @@ class Allowance(Protocol):
         """What their files take, with those taken so far."""
         ...
 
-    def take(self, key: str, size: int) -> bool:
-        """Count a content if it fits (one the user stores already is free)."""
-        ...
-
-    async def release(self, key: str, size: int) -> None:
-        """Give back a replaced content's bytes if no file of the user's holds it any more."""
+    async def take(
+        self, key: str, size: int, *, replacing: tuple[str, str, int] | None = None
+    ) -> bool:
+        """Count a content if it fits (one the user stores already is free); `replacing` is the
+        changed file's (id, key, size), whose bytes are freed unless another file holds them."""
         ...
 
 
@@ -173,18 +172,17 @@ async def sync_folder(
             allowance = await quota(session, user_id=result.charged_to, keys=keys)
         for relative, found in wanted.items():
             row = mirrored.get(relative)
-            if allowance is not None and not allowance.take(found.sha256, found.size):
+            replacing = (row.id, row.storage_key, row.size) if row is not None else None
+            if allowance is not None and not await allowance.take(
+                found.sha256, found.size, replacing=replacing
+            ):
                 result.over_quota.append(found)
                 continue
-            replaced = (row.storage_key, row.size) if row is not None else None
             try:
                 await _store(session, storage, folder, row, found, created_by)
             except KnowledgeError:
                 counts["skipped"] += 1
                 continue
-            if allowance is not None and replaced is not None:
-                await session.flush()
-                await allowance.release(*replaced)
             counts["added" if row is None else "changed"] += 1
         counts["overQuota"] = len(result.over_quota)
         if allowance is not None:

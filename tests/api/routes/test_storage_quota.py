@@ -463,3 +463,49 @@ async def test_the_team_sum_reads_the_uploaders_files_by_their_index(app: AppHar
     assert (await _storage(app, caller))["libraryBytes"] == 30
     plan = await _plan(app, storage_quota.usage_statement(caller.id))
     assert "ix_knowledge_file_team_uploader" in plan, plan
+
+
+async def test_a_synced_file_that_changes_counts_its_new_size_in_place_of_the_old(
+    app: AppHarness, sync_root: Path
+) -> None:
+    owner = await app.member("quota-resynced")
+    folder = await app.client.post(
+        "/api/library/folders", json={"name": "Changing"}, headers=owner.headers
+    )
+    source = sync_root / "changing"
+    source.mkdir()
+    (source / "a.txt").write_bytes(TEXT[:400])
+    (source / "b.txt").write_bytes(TEXT[:400].replace(b"fox", b"cat"))
+    job = await app.client.post(
+        "/api/jobs",
+        json={
+            "name": "mirror",
+            "type": "library-sync",
+            "params": {"path": "changing", "folderId": folder.json()["id"]},
+        },
+        headers=app.admin.headers,
+    )
+    job_id = job.json()["id"]
+    assert (await _run_sync(app, job_id, 1))["counts"]["added"] == 2
+    # 800 of 1000 bytes: a.txt shrinking to 300 frees its 400 first, so it fits.
+    (source / "a.txt").write_bytes(TEXT[:300].replace(b"fox", b"owl"))
+    shrunk = await _run_sync(app, job_id, 2)
+    assert shrunk["status"] == "done", shrunk
+    assert (shrunk["counts"]["changed"], shrunk["counts"]["overQuota"]) == (1, 0)
+    assert (await _storage(app, owner))["usedBytes"] == 700
+    # b.txt growing to 900 would need 1,200: it keeps its previous version.
+    before = await app.client.get(
+        "/api/library/files", params={"folderId": folder.json()["id"]}, headers=owner.headers
+    )
+    kept = {f["name"]: f["sha256"] for f in before.json()["_embedded"]["files"]}
+    grown = (TEXT * 2)[:900].replace(b"fox", b"elk")
+    (source / "b.txt").write_bytes(grown)
+    refused = await _run_sync(app, job_id, 3)
+    assert refused["status"] == "failed", refused
+    assert (refused["counts"]["changed"], refused["counts"]["overQuota"]) == (0, 1)
+    after = await app.client.get(
+        "/api/library/files", params={"folderId": folder.json()["id"]}, headers=owner.headers
+    )
+    assert {f["name"]: f["sha256"] for f in after.json()["_embedded"]["files"]} == kept
+    assert (await _storage(app, owner))["usedBytes"] == 700
+    assert not app.services.knowledge.storage.path_of(content_key(grown)).exists()
