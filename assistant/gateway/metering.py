@@ -15,12 +15,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
-import anyio
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from assistant.gateway import bookkeeping
 from assistant.gateway.chunks import Chunk, Usage
 from assistant.gateway.delivery import Deliveries
 from assistant.gateway.router import Gateway
@@ -35,7 +35,6 @@ from core import tokens
 from core.catalog import CatalogModel
 from core.database import writes_inline
 
-T = TypeVar("T")
 # How a call ended (said as the status of the message it writes) to the ledger's terminal state.
 OUTCOMES: dict[MessageStatus, ledger.Outcome] = {
     MessageStatus.COMPLETE: "completed",
@@ -335,8 +334,8 @@ class MeteredCall:
             if also is not None:
                 also(connection, int(entry.cost_micros))
 
-        entry = await shielded(
-            ledger.settle(
+        def settling() -> Coroutine[Any, Any, LedgerEntry]:
+            return ledger.settle(
                 self.metering.factory,
                 reservation_id=self.reservation_id,
                 outcome=OUTCOMES[status],
@@ -347,7 +346,8 @@ class MeteredCall:
                 cache=self._cache_use(usage),
                 admitted=self.reservation,
             )
-        )
+
+        entry = await bookkeeping.settled(self.metering.factory, settling)
         record = Settled(
             model=self.model.name,
             source=self.source,
@@ -368,21 +368,3 @@ class MeteredCall:
             read_per_token=price.cache_read_per_token if price else None,
             write_per_token=price.cache_write_per_token if price else None,
         )
-
-
-_BOOKKEEPING: set[asyncio.Future[Any]] = set()
-
-
-async def shielded(work: Coroutine[Any, Any, T]) -> T:
-    """Finish bookkeeping even when the task that needs it is being cancelled.
-
-    The work runs in a task of its own (held here until done), awaited inside a shielded cancel
-    scope: sse-starlette cancels a disconnected stream through an anyio scope, which cancels every
-    later await in it, and a bare `await task` would pass that cancellation on to the settlement.
-    """
-    task = asyncio.ensure_future(work)
-    _BOOKKEEPING.add(task)
-    task.add_done_callback(_BOOKKEEPING.discard)
-    with anyio.CancelScope(shield=True):
-        result = await asyncio.shield(task)
-    return result

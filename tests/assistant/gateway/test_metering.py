@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from assistant.errors import ProviderError
-from assistant.gateway.chunks import close_stream
+from assistant.gateway.chunks import Usage, close_stream
 from assistant.schemas import MessageStatus
 from billing import ledger
 from billing.admission import Caller
@@ -16,7 +16,7 @@ from billing.models import LedgerEntry, Reservation
 from core import tokens
 from core.database import write_transaction, writes_inline
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness
+from tests.support import AppHarness, eventually
 
 pytestmark = pytest.mark.anyio
 MESSAGES = [{"role": "user", "content": "Say something."}]
@@ -111,3 +111,26 @@ async def test_a_call_cancelled_while_waiting_for_admission_leaves_nothing_open(
     )
     async with again:
         assert again.reservation_id
+
+
+async def test_a_call_cancelled_while_its_settlement_waits_is_settled_once(
+    harness: AppHarness,
+) -> None:
+    factory = harness.services.sessions
+    call = harness.services.metering.call(
+        Caller(user_id=harness.admin.id, team_ids=()),
+        harness.services.catalog.usable("fake"),
+        source="v1",
+        prompt_tokens=12,
+        max_output_tokens=50,
+    )
+    await call.admit()
+    async with write_transaction(factory):  # on a SQLite file: the write lock, held
+        settling = asyncio.create_task(call.settle(MessageStatus.COMPLETE, Usage(12, 5)))
+        await asyncio.sleep(0)  # one loop turn: the settlement runs up to that lock
+        settling.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await settling
+
+    entry = await eventually(lambda: _entry(harness, call.reservation_id))
+    assert (entry.outcome, entry.prompt_tokens, entry.completion_tokens) == ("completed", 12, 5)
