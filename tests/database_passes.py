@@ -13,7 +13,11 @@ only when
   loopback MCP server, is not mistaken for `tests.served.serve`);
 - and its module is not in SAME_ON_EVERY_DATABASE: modules that start an app only to test
   something no database changes (rendering, parsing, validation before any query, wire formats
-  and HTTP clients). Each entry says why, and which tests run that module's stored side on both.
+  and HTTP clients). Each entry says why, and which tests run that module's stored side on both;
+- and it does not pick its database itself. A test marked `postgres` makes its own database on
+  the PostgreSQL server, and one marked `sqlite` its own SQLite file, whichever pass runs it
+  (two served processes on one database, a fresh database's first start-up, a round-trip
+  counter in front of PostgreSQL): the first pass already ran it exactly as the second would.
 
 The page's browser tests (tests/web) stay on SQLite too: the data paths they drive are the
 API's, whose own tests run on both. Code that cannot be read (no `__code__`) counts as reaching
@@ -33,6 +37,8 @@ import pytest
 # Fixtures that build an app (and so a database) or hand out a database.
 DATABASE_FIXTURES = frozenset({"make_harness", "make_module_harness", "harness", "postgres_url"})
 PAGE_TESTS = "tests/web/"
+# Marks of tests that make their own database, the same on both passes.
+OWN_DATABASE_MARKS = ("postgres", "sqlite")
 SAME_ON_EVERY_DATABASE = {
     "tests/assistant/gateway/test_router_provider_formats.py": (
         "provider wire formats through LiteLLM; the usage rows each call leaves are the same "
@@ -155,6 +161,8 @@ def _code_of(item: pytest.Item) -> Iterator[Callable[..., Any]]:
 def reaches_database(item: pytest.Item) -> bool:
     if item.nodeid.startswith(PAGE_TESTS) or item.nodeid.split("::")[0] in SAME_ON_EVERY_DATABASE:
         return False
+    if any(item.get_closest_marker(own) for own in OWN_DATABASE_MARKS):
+        return False
     if DATABASE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
         return True
     if not isinstance(item, pytest.Function):
@@ -166,8 +174,9 @@ def reaches_database(item: pytest.Item) -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not on_postgres():
         return
-    kept = [item for item in items if reaches_database(item)]
-    left_out = [item for item in items if not reaches_database(item)]
+    reaching = {item: reaches_database(item) for item in items}
+    kept = [item for item in items if reaching[item]]
+    left_out = [item for item in items if not reaching[item]]
     if left_out:
         config.hook.pytest_deselected(items=left_out)
         items[:] = kept

@@ -21,7 +21,12 @@ pytestmark = pytest.mark.anyio
 ADMIN_ENV = {"SWITCHBOARD_ADMIN_USERNAME": ADMIN, "SWITCHBOARD_ADMIN_PASSWORD": PASSWORD}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", marks=pytest.mark.sqlite),
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+    ]
+)
 def fresh_database(request: pytest.FixtureRequest) -> Iterator[str]:
     """ "" (a SQLite file the server makes in its data dir) or an empty PostgreSQL database."""
     if request.param == "sqlite":
