@@ -110,7 +110,18 @@ async def remove(
     Raises:
         VectorStoreUnavailable: the index cannot be reached (nothing is deleted then).
     """
+    unused = await unlink(session, store=store, row=row)
+    if unused is not None:
+        await asyncio.to_thread(storage.delete, unused)
+
+
+async def unlink(session: AsyncSession, *, store: VectorStore, row: LibraryFile) -> str | None:
+    """Delete a file's chunks and row, keeping its bytes; the storage key to delete once the
+    transaction has committed (None when another file shares the bytes).
+
+    Raises:
+        VectorStoreUnavailable: the index cannot be reached (nothing is deleted then).
+    """
     if row.status != "pending" or row.chunk_count:
         await store.delete_file(row.id)
-    if await library.delete_file(session, row=row):
-        await asyncio.to_thread(storage.delete, row.storage_key)
+    return row.storage_key if await library.delete_file(session, row=row) else None

@@ -258,12 +258,15 @@ async def delete_file(session: AsyncSession, *, row: LibraryFile) -> bool:
     """Remove a file's row; True when no other file shares its stored bytes."""
     await session.delete(row)
     await session.flush()
-    others = await session.scalar(
-        select(func.count())
-        .select_from(LibraryFile)
-        .where(LibraryFile.storage_key == row.storage_key)
-    )
-    return not others
+    return not await holds_bytes(session, row.storage_key)
+
+
+async def holds_bytes(session: AsyncSession, key: str) -> bool:
+    """Whether a file (its changes flushed) still uses these stored bytes: by sha256, which is
+    the storage key (bytes are stored by content) and indexed, where storage_key is not."""
+    await session.flush()
+    others = await session.scalar(select(LibraryFile.id).where(LibraryFile.sha256 == key).limit(1))
+    return others is not None
 
 
 async def visible_ids(

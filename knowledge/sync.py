@@ -156,8 +156,10 @@ async def sync_folder(
         )
         mirrored = {row.source_path: row for row in rows}
         gone = [old for relative, old in mirrored.items() if relative not in files]
+        unused: list[str] = []  # bytes no file holds once this commits
         for old in gone:  # first, so their bytes are free for the files that come
-            await intake.remove(session, store=store, storage=storage, row=old)
+            key = await intake.unlink(session, store=store, row=old)
+            unused += [key] if key is not None else []
             counts["deleted"] += 1
         wanted = {
             relative: found
@@ -180,13 +182,18 @@ async def sync_folder(
                 continue
             try:
                 await _store(session, storage, folder, row, found, created_by)
-            except KnowledgeError:
+            except (KnowledgeError, OSError):  # unreadable, or changed since the scan
                 counts["skipped"] += 1
                 continue
+            if replacing is not None and not await library.holds_bytes(session, replacing[1]):
+                unused.append(replacing[1])
             counts["added" if row is None else "changed"] += 1
         counts["overQuota"] = len(result.over_quota)
         if allowance is not None:
             result.limit_bytes, result.used_bytes = allowance.limit_bytes, allowance.used_bytes
+    # Only once committed: a rolled-back sync must find the bytes of the rows it restores.
+    for key in unused:
+        await asyncio.to_thread(storage.delete, key)
     return result
 
 

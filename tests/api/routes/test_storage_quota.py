@@ -474,8 +474,9 @@ async def test_a_synced_file_that_changes_counts_its_new_size_in_place_of_the_ol
     )
     source = sync_root / "changing"
     source.mkdir()
-    (source / "a.txt").write_bytes(TEXT[:400])
-    (source / "b.txt").write_bytes(TEXT[:400].replace(b"fox", b"cat"))
+    first = TEXT[:400].replace(b"fox", b"gnu")
+    (source / "a.txt").write_bytes(first)
+    (source / "b.txt").write_bytes(TEXT[:400].replace(b"fox", b"yak"))
     job = await app.client.post(
         "/api/jobs",
         json={
@@ -493,6 +494,8 @@ async def test_a_synced_file_that_changes_counts_its_new_size_in_place_of_the_ol
     assert shrunk["status"] == "done", shrunk
     assert (shrunk["counts"]["changed"], shrunk["counts"]["overQuota"]) == (1, 0)
     assert (await _storage(app, owner))["usedBytes"] == 700
+    stored = app.services.knowledge.storage
+    assert not stored.path_of(content_key(first)).exists()  # no file holds a's old bytes
     # b.txt growing to 900 would need 1,200: it keeps its previous version.
     before = await app.client.get(
         "/api/library/files", params={"folderId": folder.json()["id"]}, headers=owner.headers
@@ -508,4 +511,4 @@ async def test_a_synced_file_that_changes_counts_its_new_size_in_place_of_the_ol
     )
     assert {f["name"]: f["sha256"] for f in after.json()["_embedded"]["files"]} == kept
     assert (await _storage(app, owner))["usedBytes"] == 700
-    assert not app.services.knowledge.storage.path_of(content_key(grown)).exists()
+    assert not stored.path_of(content_key(grown)).exists()
