@@ -9,6 +9,8 @@ for a team's folder the job owner's), when the app hands a `Quota` in: files gon
 are deleted first, so their bytes are free, then new and changed files are taken in path order
 while they fit, under the quota's lock until the commit; one that does not fit is left out whole
 (its bytes are not stored, a changed file keeps its previous version) and named in the result.
+Bytes no file holds any more (deleted files', replaced versions') are removed once the sync has
+committed, so a sync that fails and rolls back leaves every restored row its bytes.
 """
 
 from __future__ import annotations
