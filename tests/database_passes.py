@@ -60,6 +60,14 @@ SAME_ON_EVERY_DATABASE = {
         "an HTTP client of a SearXNG server: results checked, bad answers refused"
     ),
     "tests/toolkits/test_ssrf.py": "addresses refused before a connection (save and connect)",
+    "tests/toolkits/test_stdio_pool.py": (
+        "the processes of command-line MCP servers: reused, bounded, idle-closed, restarted; "
+        "such toolkits are stored and listed by test_toolkits.py, on both"
+    ),
+    "tests/api/test_generated_client.py": (
+        "the OpenAPI schema, and a client generated from it; the routes it calls (login, me, "
+        "chats) are test_auth.py's and tests/api/routes/test_chats*.py's, on both"
+    ),
 }
 
 
