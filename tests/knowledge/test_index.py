@@ -183,3 +183,24 @@ def test_with_several_workers_and_no_server_knowledge_is_unavailable(tmp_path: P
     assert caught.value.code == "vector_store_unavailable"
     assert not (tmp_path / "qdrant-edge").exists()
     assert isinstance(open_vector_index(data_dir=tmp_path), EdgeIndex)
+
+
+def test_an_embedded_index_made_before_embedding_keys_is_given_their_field_index(
+    tmp_path: Path,
+) -> None:
+    """Indexing looks chunks up by embedding key: an index of an older version gets the key's
+    field index when it is opened, its chunks kept."""
+    from qdrant_edge import UpdateOperation
+
+    older = EdgeIndex(tmp_path / "chunks")
+    _fill(older)
+    older._open().update(UpdateOperation.delete_field_index("embedding_key"))
+    assert "embedding_key" not in older._open().info().payload_schema
+    older.close()
+    reopened = EdgeIndex(tmp_path / "chunks")
+    try:
+        assert reopened.ensure_collection(SPEC) is CollectionState.READY
+        assert "embedding_key" in reopened._open().info().payload_schema
+        assert reopened.count() == 4
+    finally:
+        reopened.close()
