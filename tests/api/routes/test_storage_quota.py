@@ -512,3 +512,47 @@ async def test_a_synced_file_that_changes_counts_its_new_size_in_place_of_the_ol
     assert {f["name"]: f["sha256"] for f in after.json()["_embedded"]["files"]} == kept
     assert (await _storage(app, owner))["usedBytes"] == 700
     assert not stored.path_of(content_key(grown)).exists()
+
+
+async def test_a_sync_into_a_team_folder_counts_toward_the_jobs_owner(
+    app: AppHarness, sync_root: Path
+) -> None:
+    # As a team upload counts toward its uploader: the admin whose job mirrors the files.
+    team = await app.client.post(
+        "/api/teams", json={"name": "quota-synced-team"}, headers=app.admin.headers
+    )
+    team_id = team.json()["id"]
+    member = await app.member("quota-team-member")
+    for user_id in (member.id, app.admin.id):
+        joined = await app.client.post(
+            f"/api/teams/{team_id}/members", json={"userId": user_id}, headers=app.admin.headers
+        )
+        assert joined.status_code in (201, 409), joined.text
+    folder = await app.client.post(
+        "/api/library/folders",
+        json={"name": "Team mirror", "teamId": team_id},
+        headers=member.headers,
+    )
+    assert folder.status_code == 201, folder.text
+    source = sync_root / "team"
+    source.mkdir()
+    (source / "t.txt").write_bytes(TEXT[:300].replace(b"fox", b"emu"))
+    before = (await _storage(app, app.admin))["libraryBytes"]
+    job = await app.client.post(
+        "/api/jobs",
+        json={
+            "name": "mirror",
+            "type": "library-sync",
+            "params": {"path": "team", "folderId": folder.json()["id"]},
+        },
+        headers=app.admin.headers,
+    )
+    # Other tests here fill the admin's 1,000 bytes: lift their limit meanwhile.
+    assert (await _set_limit(app, app.admin, app.admin.id, 0)).status_code == 200
+    try:
+        run = await _run_sync(app, job.json()["id"], 1)
+    finally:
+        assert (await _set_limit(app, app.admin, app.admin.id, None)).status_code == 200
+    assert run["counts"]["added"] == 1, (run["error"], run["counts"])
+    assert (await _storage(app, app.admin))["libraryBytes"] == before + 300
+    assert (await _storage(app, member))["usedBytes"] == 0
