@@ -15,7 +15,7 @@ import dataclasses
 import enum
 import uuid
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, Literal, Protocol
 
@@ -221,6 +221,40 @@ def stored_dense(vector: object) -> array[float] | None:
     if not isinstance(dense, list) or not all(isinstance(value, float) for value in dense):
         return None
     return array("f", dense)
+
+
+_LOOKUP_BATCH = 256
+
+
+class StoredRecord(Protocol):
+    """A point read back with its payload and named vectors (Edge's or qdrant-client's)."""
+
+    @property
+    def payload(self) -> Mapping[str, Any] | None: ...
+
+    @property
+    def vector(self) -> object: ...
+
+
+def vectors_by_key(
+    keys: Sequence[str], scroll: Callable[[list[str]], Iterable[StoredRecord]]
+) -> dict[str, Sequence[float]]:
+    """The dense vectors stored under `keys`, read `_LOOKUP_BATCH` keys at a time by `scroll`
+    (one owner's chunks whose `embedding_key` is among those given, at most one a key asked)."""
+    found: dict[str, Sequence[float]] = {}
+    for begin in range(0, len(keys), _LOOKUP_BATCH):
+        missing = list(keys[begin : begin + _LOOKUP_BATCH])
+        while missing:  # each round asks only for keys still missing, so it ends
+            for record in scroll(missing):
+                key = str((record.payload or {}).get("embedding_key", ""))
+                vector = stored_dense(record.vector)
+                if vector is not None and key:
+                    found.setdefault(key, vector)
+            still = [key for key in missing if key not in found]
+            if len(still) == len(missing):
+                break
+            missing = still
+    return found
 
 
 def spec_metadata(spec: CollectionSpec) -> dict[str, Any]:

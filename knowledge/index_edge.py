@@ -32,6 +32,7 @@ from qdrant_edge import (
     QueryBatchRequest,
     QueryRequest,
     RangeFloat,
+    Record,
     ScrollRequest,
     SearchParams,
     UpdateOperation,
@@ -56,11 +57,9 @@ from knowledge.index import (
     point_id,
     spec_metadata,
     state_of,
-    stored_dense,
+    vectors_by_key,
 )
 from knowledge.sparse import SparseVector
-
-_LOOKUP_BATCH = 256
 
 
 def _optimize(shard: EdgeShard) -> None:
@@ -197,29 +196,19 @@ class EdgeIndex:
         self._open().update(UpdateOperation.delete_points_by_filter(Filter(must=list(must))))
 
     def stored_vectors(self, owner: Owner, keys: Sequence[str]) -> dict[str, Sequence[float]]:
-        found: dict[str, Sequence[float]] = {}
         shard = self._open()
-        for begin in range(0, len(keys), _LOOKUP_BATCH):
-            missing = list(keys[begin : begin + _LOOKUP_BATCH])
-            while missing:  # each round asks only for keys still missing, so it ends
-                wanted = FieldCondition(key="embedding_key", match=MatchAny(missing))
-                request = ScrollRequest(
-                    filter=Filter(must=[owner_condition(owner), wanted]),
-                    limit=len(missing),
-                    with_payload=["embedding_key"],
-                    with_vector=[DENSE],
-                )
-                records, _ = shard.scroll(request)
-                for record in records:
-                    key = str((record.payload or {}).get("embedding_key", ""))
-                    vector = stored_dense(record.vector)
-                    if vector is not None and key:
-                        found.setdefault(key, vector)
-                still = [key for key in missing if key not in found]
-                if len(still) == len(missing):
-                    break
-                missing = still
-        return found
+
+        def scroll(missing: list[str]) -> list[Record]:
+            wanted = FieldCondition(key="embedding_key", match=MatchAny(missing))
+            request = ScrollRequest(
+                filter=Filter(must=[owner_condition(owner), wanted]),
+                limit=len(missing),
+                with_payload=["embedding_key"],
+                with_vector=[DENSE],
+            )
+            return shard.scroll(request)[0]
+
+        return vectors_by_key(keys, scroll)
 
     def search(
         self,

@@ -36,12 +36,11 @@ from knowledge.index import (
     point_id,
     spec_metadata,
     state_of,
-    stored_dense,
+    vectors_by_key,
 )
 from knowledge.sparse import SparseVector
 
 _UPSERT_BATCH = 256
-_LOOKUP_BATCH = 256
 
 
 def tenant_filter(
@@ -189,32 +188,21 @@ class ServerIndex:
             self._connect().delete(self._collection, points_selector=selector, wait=True)
 
     def stored_vectors(self, owner: Owner, keys: Sequence[str]) -> dict[str, Sequence[float]]:
-        found: dict[str, Sequence[float]] = {}
         client = self._connect()
-        for begin in range(0, len(keys), _LOOKUP_BATCH):
-            missing = list(keys[begin : begin + _LOOKUP_BATCH])
-            while missing:  # each round asks only for keys still missing, so it ends
-                wanted = models.FieldCondition(
-                    key="embedding_key", match=models.MatchAny(any=missing)
+
+        def scroll(missing: list[str]) -> list[models.Record]:
+            wanted = models.FieldCondition(key="embedding_key", match=models.MatchAny(any=missing))
+            with _unavailable_on_error():
+                records, _ = client.scroll(
+                    self._collection,
+                    scroll_filter=models.Filter(must=[owner_condition(owner), wanted]),
+                    limit=len(missing),
+                    with_payload=["embedding_key"],
+                    with_vectors=[DENSE],
                 )
-                with _unavailable_on_error():
-                    records, _ = client.scroll(
-                        self._collection,
-                        scroll_filter=models.Filter(must=[owner_condition(owner), wanted]),
-                        limit=len(missing),
-                        with_payload=["embedding_key"],
-                        with_vectors=[DENSE],
-                    )
-                for record in records:
-                    key = str((record.payload or {}).get("embedding_key", ""))
-                    vector = stored_dense(record.vector)
-                    if vector is not None and key:
-                        found.setdefault(key, vector)
-                still = [key for key in missing if key not in found]
-                if len(still) == len(missing):
-                    break
-                missing = still
-        return found
+            return records
+
+        return vectors_by_key(keys, scroll)
 
     def search(
         self,
