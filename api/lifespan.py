@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api import markdown, telemetry, webhooks
+from api import markdown, stored_bytes, telemetry, webhooks
 from api.assembly import bootstrap
 from api.mcp_server import McpMount
 from api.migrate import migrated
@@ -49,6 +49,7 @@ async def _start(services: Services, drain: Drain) -> dict[str, asyncio.Task[Non
     forever: dict[str, Coroutine[Any, Any, None]] = {
         "sweeper": recovery.sweep_forever(services.sessions, services.process),
         "webhooks": webhooks.send_forever(services),
+        "stored bytes": stored_bytes.sweep_forever(services),
     }
     if services.engine.dialect.name == "postgresql":  # messages' word starts, off the write path
         forever["starts"] = chat_search.drain_forever(services.engine)
@@ -73,7 +74,7 @@ async def _stop(
     """Stop taking work, stop the loops, let running answers end, then close the engines."""
     drain.stop_listening()
     telemetry.shutdown(app, app.state.tracing)
-    for name in ("sweeper", "heap trim", "starts", "webhooks"):
+    for name in ("sweeper", "heap trim", "starts", "webhooks", "stored bytes"):
         if name in loops:
             loops[name].cancel()
     # a webhook attempt in flight is recorded before it stops

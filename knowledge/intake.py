@@ -10,14 +10,14 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from knowledge import library
 from knowledge.detection import detect_file_type
 from knowledge.errors import CorruptFile, FileTooLarge, KnowledgeError, TooManyFiles
 from knowledge.index import Owner
 from knowledge.models import LibraryFile, LibraryFolder
-from knowledge.storage import FileStorage
+from knowledge.storage import FileStorage, sweep
 from knowledge.vector_store import VectorStore
 
 
@@ -102,26 +102,25 @@ async def accept(
     return rows
 
 
-async def remove(
-    session: AsyncSession, *, store: VectorStore, storage: FileStorage, row: LibraryFile
-) -> None:
-    """Delete a file: its chunks from the index, its row, and its bytes when no file shares them.
-
-    Raises:
-        VectorStoreUnavailable: the index cannot be reached (nothing is deleted then).
-    """
-    unused = await unlink(session, store=store, row=row)
-    if unused is not None:
-        await asyncio.to_thread(storage.delete, unused)
-
-
-async def unlink(session: AsyncSession, *, store: VectorStore, row: LibraryFile) -> str | None:
-    """Delete a file's chunks and row, keeping its bytes; the storage key to delete once the
-    transaction has committed (None when another file shares the bytes).
+async def remove(session: AsyncSession, *, store: VectorStore, row: LibraryFile) -> None:
+    """Delete a file: its chunks from the index and its row. Its bytes stay until
+    `sweep_bytes` finds no file holding them (an upload may be reusing them right now).
 
     Raises:
         VectorStoreUnavailable: the index cannot be reached (nothing is deleted then).
     """
     if row.status != "pending" or row.chunk_count:
         await store.delete_file(row.id)
-    return row.storage_key if await library.delete_file(session, row=row) else None
+    await library.delete_file(session, row=row)
+
+
+async def sweep_bytes(
+    factory: async_sessionmaker[AsyncSession], *, storage: FileStorage, grace_seconds: float
+) -> int:
+    """Remove stored bytes no library file holds and no upload put for `grace_seconds`."""
+
+    async def in_use(keys: Sequence[str]) -> set[str]:
+        async with factory() as session:
+            return await library.keys_in_use(session, keys)
+
+    return await sweep(storage, in_use=in_use, grace_seconds=grace_seconds)

@@ -254,19 +254,17 @@ def mark_pending(row: LibraryFile) -> None:
     row.updated_at = clock.now()
 
 
-async def delete_file(session: AsyncSession, *, row: LibraryFile) -> bool:
-    """Remove a file's row; True when no other file shares its stored bytes."""
+async def delete_file(session: AsyncSession, *, row: LibraryFile) -> None:
+    """Remove a file's row (its bytes stay for `intake.sweep_bytes`)."""
     await session.delete(row)
     await session.flush()
-    return not await holds_bytes(session, row.storage_key)
 
 
-async def holds_bytes(session: AsyncSession, key: str) -> bool:
-    """Whether a file (its changes flushed) still uses these stored bytes: by sha256, which is
-    the storage key (bytes are stored by content) and indexed, where storage_key is not."""
-    await session.flush()
-    others = await session.scalar(select(LibraryFile.id).where(LibraryFile.sha256 == key).limit(1))
-    return others is not None
+async def keys_in_use(session: AsyncSession, keys: Sequence[str]) -> set[str]:
+    """Which of these stored bytes a file uses: by sha256, which is the storage key (bytes are
+    stored by content) and indexed, where storage_key is not."""
+    query = select(LibraryFile.sha256).where(LibraryFile.sha256.in_(keys)).distinct()
+    return set((await session.scalars(query)).all())
 
 
 async def visible_ids(

@@ -2,19 +2,33 @@
 
 A key is 64 lowercase hex digits and becomes `root/ab/cd/<key>`; anything else is refused before
 a path is built, so no stored name can escape the storage root.
+
+Bytes are never unlinked when a file is deleted: `sweep` removes them later, once no row holds
+their key and they were not put for `grace_seconds` (`put` of bytes already there refreshes
+their time). An upload that reuses bytes between a delete's check and its unlink would
+otherwise commit a row whose bytes are gone, with several processes as well as in one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
+import secrets
 import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from knowledge.errors import KnowledgeError
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
+_ASIDE = re.compile(r"^\.sweep-([0-9a-f]{64})-[0-9a-f]+$")
+_BATCH = 500  # keys looked up in one query
+
+InUse = Callable[[Sequence[str]], Awaitable[set[str]]]
+"""Which of these keys a committed row holds (a fresh read of the database)."""
 
 
 class StoredFileMissing(KnowledgeError):
@@ -48,11 +62,18 @@ class FileStorage:
         return path
 
     def put(self, data: bytes) -> str:
-        """Store bytes (once, however often they are put); returns their key."""
+        """Store bytes (once, however often they are put); returns their key.
+
+        Bytes already stored get a fresh modification time, so no sweep removes them before the
+        row that uses them has committed (see `discard`).
+        """
         key = content_key(data)
         path = self.path_of(key)
-        if path.exists():
+        try:
+            os.utime(path)
             return key
+        except FileNotFoundError:
+            pass
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
         try:
@@ -75,6 +96,61 @@ class FileStorage:
         except (FileNotFoundError, ValueError):
             raise StoredFileMissing(key=key) from None
 
-    def delete(self, key: str) -> None:
-        """Forget a key's bytes (the caller has checked no file still uses them)."""
-        self.path_of(key).unlink(missing_ok=True)
+    def stale_keys(self, cutoff: float) -> list[str]:
+        """Keys whose bytes were not put since `cutoff` (a `time.time()`); on the way, bytes a
+        killed sweep left aside go back, and uploads a killed writer left half done go."""
+        stale = []
+        for folder in self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]"):
+            for entry in os.scandir(folder):
+                try:
+                    moved = _ASIDE.fullmatch(entry.name)
+                    if moved:
+                        os.replace(entry.path, self.path_of(moved[1]))
+                    elif entry.name.startswith(".upload-"):
+                        if entry.stat().st_mtime <= cutoff:
+                            os.unlink(entry.path)
+                    elif _KEY.fullmatch(entry.name) and entry.stat().st_mtime <= cutoff:
+                        stale.append(entry.name)
+                except FileNotFoundError:
+                    continue  # another process's sweep or upload got there first
+        return stale
+
+    def discard(self, key: str, *, cutoff: float) -> bool:
+        """Remove a key's bytes unless they were put since `cutoff`; True when removed.
+
+        The caller has checked that no committed row holds the key. The bytes are moved aside
+        first: a `put` before the move refreshed their time, so they go back (its row may not
+        have committed yet); a `put` after it finds nothing and writes them again.
+        """
+        path = self.path_of(key)
+        aside = path.with_name(f".sweep-{key}-{secrets.token_hex(4)}")
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return False
+        try:
+            if aside.stat().st_mtime > cutoff:
+                os.replace(aside, path)
+                return False
+            aside.unlink()
+        except FileNotFoundError:  # another sweep put them back meanwhile (`stale_keys`)
+            return False
+        return True
+
+
+async def sweep(storage: FileStorage, *, in_use: InUse, grace_seconds: float) -> int:
+    """Remove the bytes no committed row holds and nobody put for `grace_seconds`; how many.
+
+    The rows are read before each removal and the time checked after it (`discard`), so bytes
+    an upload reuses are kept whether its row commits before the read or after.
+    """
+    cutoff = time.time() - grace_seconds
+    stale = await asyncio.to_thread(storage.stale_keys, cutoff)
+    removed = 0
+    for start in range(0, len(stale), _BATCH):
+        batch = stale[start : start + _BATCH]
+        held = await in_use(batch)
+        for key in batch:
+            if key not in held and await asyncio.to_thread(storage.discard, key, cutoff=cutoff):
+                removed += 1
+    return removed

@@ -6,11 +6,12 @@ and a symbolic link leading out of it is skipped.
 
 The files count toward a storage quota as an upload to the folder would (the folder owner's, or
 for a team's folder the job owner's), when the app hands a `Quota` in: files gone from the folder
-are deleted first, so their bytes are free, then new and changed files are taken in path order
+are deleted first, so their quota is free, then new and changed files are taken in path order
 while they fit, under the quota's lock until the commit; one that does not fit is left out whole
 (its bytes are not stored, a changed file keeps its previous version) and named in the result.
-Bytes no file holds any more (deleted files', replaced versions') are removed once the sync has
-committed, so a sync that fails and rolls back leaves every restored row its bytes.
+Bytes no file holds any more (deleted files', replaced versions') stay on disk until a later
+sweep (`intake.sweep_bytes`), so a sync that fails and rolls back leaves every restored row its
+bytes, and an upload of the same content meanwhile keeps them.
 """
 
 from __future__ import annotations
@@ -158,10 +159,8 @@ async def sync_folder(
         )
         mirrored = {row.source_path: row for row in rows}
         gone = [old for relative, old in mirrored.items() if relative not in files]
-        unused: list[str] = []  # bytes no file holds once this commits
-        for old in gone:  # first, so their bytes are free for the files that come
-            key = await intake.unlink(session, store=store, row=old)
-            unused += [key] if key is not None else []
+        for old in gone:  # first, so their quota is free for the files that come
+            await intake.remove(session, store=store, row=old)
             counts["deleted"] += 1
         wanted = {
             relative: found
@@ -187,15 +186,12 @@ async def sync_folder(
             except (KnowledgeError, OSError):  # unreadable, or changed since the scan
                 counts["skipped"] += 1
                 continue
-            if replacing is not None and not await library.holds_bytes(session, replacing[1]):
-                unused.append(replacing[1])
             counts["added" if row is None else "changed"] += 1
         counts["overQuota"] = len(result.over_quota)
         if allowance is not None:
             result.limit_bytes, result.used_bytes = allowance.limit_bytes, allowance.used_bytes
-    # Only once committed: a rolled-back sync must find the bytes of the rows it restores.
-    for key in unused:
-        await asyncio.to_thread(storage.delete, key)
+    # Bytes no file holds any more stay for `intake.sweep_bytes`: a rolled-back sync finds those
+    # of the rows it restores, and an upload reusing them keeps them.
     return result
 
 

@@ -157,5 +157,5 @@ async def delete_file(
     await knowledge_items.detach(session, item=item)
     if row is not None:
         knowledge = services.knowledge
-        await intake.remove(session, store=knowledge.store, storage=knowledge.storage, row=row)
+        await intake.remove(session, store=knowledge.store, row=row)
     return Response(status_code=204)

@@ -119,9 +119,8 @@ async def download_attachment(row: AttachmentDep, storage: StorageDep) -> Respon
 
 
 @router.delete("/{chat_id}/attachments/{attachment_id}", status_code=204)
-async def delete_attachment(
-    row: AttachmentDep, session: SessionDep, storage: StorageDep
-) -> Response:
-    """Delete an attachment and its stored file (a sent message then goes on without it)."""
-    await files.delete(session, storage=storage, row=row)
+async def delete_attachment(row: AttachmentDep, session: SessionDep) -> Response:
+    """Delete an attachment (a sent message then goes on without it). Its stored bytes are
+    removed by a sweep within a day or so, unless another attachment of the chat holds them."""
+    await files.delete(session, row=row)
     return Response(status_code=204)

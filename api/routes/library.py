@@ -223,9 +223,10 @@ async def update_file(
 
 @router.delete("/files/{file_id}", status_code=204)
 async def delete_file(row: VisibleFileDep, session: SessionDep, services: ServicesDep) -> Response:
-    """Delete a file, its stored content and its chunks in the index."""
+    """Delete a file and its chunks in the index. Its stored content is removed by a sweep
+    within a day or so, unless another file holds the same content."""
     knowledge = services.knowledge
-    await intake.remove(session, store=knowledge.store, storage=knowledge.storage, row=row)
+    await intake.remove(session, store=knowledge.store, row=row)
     return Response(status_code=204)
 
 

@@ -4,20 +4,22 @@ Images are recognised by their first bytes (PNG, JPEG, GIF, WebP) and kept as th
 other file goes through the library's bounded parser (type by content, size, page and
 decompression limits, a worker process with a time and memory cap), so an attachment is refused
 exactly as a library upload would be, and its text and chunks are kept for the prompt.
-Bytes live under `<root>/<chat id>/`, addressed by content, and the folder goes with the chat.
+Bytes live under `<root>/<chat id>/`, addressed by content, and the folder goes with the chat;
+a deleted attachment's bytes go with a later sweep (`sweep_bytes`), as the library's do.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant import storage_quota
 from assistant.attachments.errors import AttachmentNotFound
@@ -29,7 +31,7 @@ from knowledge.chunking import chunk_document
 from knowledge.documents import ParsedDocument, ParseLimits
 from knowledge.errors import KnowledgeError
 from knowledge.intake import IncomingFile
-from knowledge.storage import FileStorage, content_key
+from knowledge.storage import FileStorage, content_key, sweep
 
 _CHAT_ID = re.compile(r"^[0-9A-Za-z]{1,40}$")
 DOCUMENT_TYPES = {
@@ -173,12 +175,35 @@ async def chats_with_files(session: AsyncSession, *, user_id: str) -> list[str]:
     return list((await session.scalars(query)).all())
 
 
-async def delete(session: AsyncSession, *, storage: AttachmentStorage, row: ChatAttachment) -> None:
-    """Delete an attachment, and its bytes when no other attachment of the chat shares them."""
+async def delete(session: AsyncSession, *, row: ChatAttachment) -> None:
+    """Delete an attachment; its bytes stay until `sweep_bytes` finds no attachment of the chat
+    holding them (another upload to the chat may be reusing them right now)."""
     await session.delete(row)
     await session.flush()
-    same = select(func.count()).where(
-        ChatAttachment.chat_id == row.chat_id, ChatAttachment.storage_key == row.storage_key
-    )
-    if not await session.scalar(same):
-        await asyncio.to_thread(storage.of(row.chat_id).delete, row.storage_key)
+
+
+async def sweep_bytes(
+    factory: async_sessionmaker[AsyncSession], *, storage: AttachmentStorage, grace_seconds: float
+) -> int:
+    """Remove attachment bytes no attachment of their chat holds and no upload put for
+    `grace_seconds` (a deleted chat's folder goes with it, see `forget_chat`)."""
+    chats = await asyncio.to_thread(_chat_folders, storage.root)
+    removed = 0
+    for chat_id in chats:
+
+        async def in_use(keys: Sequence[str], chat_id: str = chat_id) -> set[str]:
+            query = select(ChatAttachment.storage_key).where(
+                ChatAttachment.chat_id == chat_id, ChatAttachment.storage_key.in_(keys)
+            )
+            async with factory() as session:
+                return set((await session.scalars(query)).all())
+
+        chat_files = storage.of(chat_id)
+        removed += await sweep(chat_files, in_use=in_use, grace_seconds=grace_seconds)
+    return removed
+
+
+def _chat_folders(root: Path) -> list[str]:
+    if not root.is_dir():
+        return []
+    return [entry.name for entry in os.scandir(root) if _CHAT_ID.fullmatch(entry.name)]

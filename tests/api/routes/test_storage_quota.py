@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select, text
 
+from api import stored_bytes
 from assistant import storage_quota
 from assistant.attachments.models import ChatAttachment
 from core.database import write_transaction
@@ -495,6 +496,8 @@ async def test_a_synced_file_that_changes_counts_its_new_size_in_place_of_the_ol
     assert (shrunk["counts"]["changed"], shrunk["counts"]["overQuota"]) == (1, 0)
     assert (await _storage(app, owner))["usedBytes"] == 700
     stored = app.services.knowledge.storage
+    assert stored.path_of(content_key(first)).exists()  # left to the sweep
+    await stored_bytes.sweep_once(app.services, grace_seconds=0)
     assert not stored.path_of(content_key(first)).exists()  # no file holds a's old bytes
     # b.txt growing to 900 would need 1,200: it keeps its previous version.
     before = await app.client.get(

@@ -1,0 +1,243 @@
+"""Stored bytes after a delete: a library file or attachment deleted while an upload of the same
+content is between storing and committing never takes the upload's bytes; the sweep removes only
+bytes no row holds and nobody put for its grace period.
+
+The races are driven through the real code with one side held at a seam (a thread event): the
+upload just after `FileStorage.put`, or a sync's removal of a file's bytes at its unlink."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api import stored_bytes
+from knowledge import sync
+from knowledge.storage import FileStorage, content_key
+from tests.support import AppHarness, Caller, Harnesses, eventually
+
+pytestmark = pytest.mark.anyio
+TWO_DAYS = 2 * 24 * 3600.0
+
+
+@pytest.fixture(scope="module")
+def sync_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sync")
+
+
+@pytest.fixture(scope="module")
+async def app(make_module_harness: Harnesses, sync_root: Path) -> AsyncIterator[AppHarness]:
+    async with make_module_harness.running(
+        embedding_backend="hash", library_sync_root=sync_root
+    ) as harness:
+        yield harness
+
+
+def _needs_concurrent_writers(app: AppHarness) -> None:
+    if app.services.engine.dialect.name == "sqlite":
+        pytest.skip(
+            "SQLite's write lock, taken by the upload's first statement, makes the delete wait "
+            "for its commit: this interleaving cannot happen there (the sync's test covers it)"
+        )
+
+
+class HeldPut:
+    """`FileStorage.put` of some content stops once it has run, until released."""
+
+    def __init__(self, data: bytes) -> None:
+        self.key = content_key(data)
+        self.stored = threading.Event()
+        self.release = threading.Event()
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        real = FileStorage.put
+
+        def put(storage: FileStorage, data: bytes) -> str:
+            key = real(storage, data)
+            if key == self.key and not self.stored.is_set():
+                self.stored.set()
+                assert self.release.wait(30), "never released"
+            return key
+
+        monkeypatch.setattr(FileStorage, "put", put)
+
+    async def wait_stored(self) -> None:
+        assert await asyncio.to_thread(self.stored.wait, 30), "the upload never stored its bytes"
+
+
+async def _to_library(app: AppHarness, data: bytes) -> str:
+    response = await app.client.post(
+        "/api/library/files", files=[("files", ("notes.txt", data))], headers=app.admin.headers
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["_embedded"]["files"][0]["id"])
+
+
+async def _library_content(app: AppHarness, file_id: str) -> Any:
+    return await app.client.get(f"/api/library/files/{file_id}/content", headers=app.admin.headers)
+
+
+async def _attach(app: AppHarness, caller: Caller, chat_id: str, data: bytes) -> str:
+    response = await app.client.post(
+        f"/api/chats/{chat_id}/attachments",
+        files=[("files", ("notes.txt", data))],
+        headers=caller.headers,
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["_embedded"]["attachments"][0]["id"])
+
+
+def _age(path: Path) -> None:
+    old = time.time() - TWO_DAYS
+    os.utime(path, (old, old))
+
+
+def _library_path(app: AppHarness, data: bytes) -> Path:
+    return app.services.knowledge.storage.path_of(content_key(data))
+
+
+def _chat_path(app: AppHarness, chat_id: str, data: bytes) -> Path:
+    attachments = app.services.chat.attachments
+    assert attachments is not None
+    return attachments.of(chat_id).path_of(content_key(data))
+
+
+async def test_a_library_file_deleted_while_an_upload_reuses_its_bytes_leaves_them_to_the_upload(
+    app: AppHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _needs_concurrent_writers(app)
+    data = b"Walrus feeding schedule: noon and dusk, herring only. " * 8
+    first = await _to_library(app, data)
+    held = HeldPut(data)
+    held.install(monkeypatch)
+    second = asyncio.create_task(_to_library(app, data))
+    await held.wait_stored()  # the upload found the bytes there; its row is not committed yet
+    deleted = await app.client.delete(f"/api/library/files/{first}", headers=app.admin.headers)
+    assert deleted.status_code == 204, deleted.text
+    held.release.set()
+    second_id = await second
+    content = await _library_content(app, second_id)
+    assert content.status_code == 200, content.text
+    assert content.content == data
+
+
+async def test_an_attachment_deleted_while_an_upload_reuses_its_bytes_leaves_them_to_the_upload(
+    app: AppHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _needs_concurrent_writers(app)
+    data = b"Minutes of the lighthouse committee, third session. " * 8
+    chat_id = await app.chat(app.admin)
+    first = await _attach(app, app.admin, chat_id, data)
+    held = HeldPut(data)
+    held.install(monkeypatch)
+    second = asyncio.create_task(_attach(app, app.admin, chat_id, data))
+    await held.wait_stored()
+    base = f"/api/chats/{chat_id}/attachments"
+    deleted = await app.client.delete(f"{base}/{first}", headers=app.admin.headers)
+    assert deleted.status_code == 204, deleted.text
+    held.release.set()
+    second_id = await second
+    content = await app.client.get(f"{base}/{second_id}/content", headers=app.admin.headers)
+    assert content.status_code == 200, content.text
+    assert content.content == data
+
+
+async def test_a_file_a_sync_deletes_keeps_its_bytes_for_an_upload_committed_meanwhile(
+    app: AppHarness, sync_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = b"Harbour crane inspection log, week nine. " * 10
+    source = sync_root / "race"
+    source.mkdir()
+    (source / "log.txt").write_bytes(data)
+    folder = await app.client.post(
+        "/api/library/folders", json={"name": "Race"}, headers=app.admin.headers
+    )
+    assert folder.status_code == 201, folder.text
+    knowledge = app.services.knowledge
+
+    def mirror() -> Any:
+        return sync.sync_folder(
+            app.services.sessions,
+            store=knowledge.store,
+            storage=knowledge.storage,
+            root=sync_root,
+            path="race",
+            folder_id=folder.json()["id"],
+            max_bytes=1 << 20,
+        )
+
+    assert (await mirror()).counts["added"] == 1
+    (source / "log.txt").unlink()
+    unlinking, release = threading.Event(), threading.Event()
+    real_unlink = Path.unlink
+
+    def unlink(path: Path, missing_ok: bool = False) -> None:
+        if path.name == content_key(data):  # the sync removing the deleted file's bytes
+            unlinking.set()
+            assert release.wait(30), "never released"
+        real_unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    deleting = asyncio.create_task(mirror())
+    # The sync has committed its delete: it is done, or about to remove the bytes.
+    await eventually(lambda: deleting.done() or unlinking.is_set(), seconds=30)
+    uploaded = await _to_library(app, data)  # finds the bytes there and commits its row
+    release.set()
+    assert (await deleting).counts["deleted"] == 1
+    content = await _library_content(app, uploaded)
+    assert content.status_code == 200, content.text
+    assert content.content == data
+
+
+async def test_the_sweep_removes_only_bytes_no_row_holds_that_nobody_put_for_its_grace_period(
+    app: AppHarness,
+) -> None:
+    gone, young, held = (f"Sweep sample {name}. ".encode() * 20 for name in ("a", "b", "c"))
+    ids = {data: await _to_library(app, data) for data in (gone, young, held)}
+    chat_id = await app.chat(app.admin)
+    attached = {data: await _attach(app, app.admin, chat_id, data) for data in (gone, young, held)}
+    for data in (gone, young):
+        response = await app.client.delete(
+            f"/api/library/files/{ids[data]}", headers=app.admin.headers
+        )
+        assert response.status_code == 204, response.text
+        response = await app.client.delete(
+            f"/api/chats/{chat_id}/attachments/{attached[data]}", headers=app.admin.headers
+        )
+        assert response.status_code == 204, response.text
+    for data in (gone, held):
+        _age(_library_path(app, data))
+        _age(_chat_path(app, chat_id, data))
+    assert _library_path(app, gone).exists()  # a delete leaves the bytes to the sweep
+
+    assert await stored_bytes.sweep_once(app.services) == 2  # the library's and the chat's
+    assert not _library_path(app, gone).exists()
+    assert not _chat_path(app, chat_id, gone).exists()
+    for data in (young, held):
+        assert _library_path(app, data).exists()
+        assert _chat_path(app, chat_id, data).exists()
+    assert (await _library_content(app, ids[held])).content == held
+
+
+async def test_the_sweep_keeps_old_unheld_bytes_that_an_upload_in_flight_has_just_reused(
+    app: AppHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = b"Tide table for the northern harbour, spring quarter. " * 8
+    first = await _to_library(app, data)
+    deleted = await app.client.delete(f"/api/library/files/{first}", headers=app.admin.headers)
+    assert deleted.status_code == 204, deleted.text
+    _age(_library_path(app, data))
+    held = HeldPut(data)
+    held.install(monkeypatch)
+    second = asyncio.create_task(_to_library(app, data))
+    await held.wait_stored()  # no row holds the bytes yet, but they were just put again
+    assert await stored_bytes.sweep_once(app.services) == 0
+    held.release.set()
+    second_id = await second
+    assert (await _library_content(app, second_id)).content == data

@@ -1,0 +1,71 @@
+"""Content-addressed file storage: what a sweep may remove, and what it leaves or puts back."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from knowledge.storage import FileStorage
+
+DATA = b"The lighthouse keeper's log, page one."
+LONG_AGO = time.time() - 7 * 24 * 3600
+
+
+def _aged(storage: FileStorage, data: bytes) -> str:
+    key = storage.put(data)
+    os.utime(storage.path_of(key), (LONG_AGO, LONG_AGO))
+    return key
+
+
+def test_putting_bytes_already_stored_makes_them_young_again(tmp_path: Path) -> None:
+    storage = FileStorage(tmp_path)
+    key = _aged(storage, DATA)
+    cutoff = time.time() - 60
+    assert storage.stale_keys(cutoff) == [key]
+    assert storage.put(DATA) == key
+    assert storage.stale_keys(cutoff) == []
+    assert not storage.discard(key, cutoff=cutoff)
+    assert storage.read(key) == DATA
+
+
+def test_discard_removes_bytes_nobody_put_since_the_cutoff(tmp_path: Path) -> None:
+    storage = FileStorage(tmp_path)
+    key = _aged(storage, DATA)
+    assert storage.discard(key, cutoff=time.time() - 60)
+    assert not storage.path_of(key).exists()
+    assert not storage.discard(key, cutoff=time.time() - 60)  # gone already: nothing to do
+    assert list(storage.path_of(key).parent.iterdir()) == []  # nothing left aside
+
+
+def test_bytes_a_killed_sweep_left_aside_are_put_back_by_the_next(tmp_path: Path) -> None:
+    storage = FileStorage(tmp_path)
+    key = _aged(storage, DATA)
+    path = storage.path_of(key)
+    path.rename(path.with_name(f".sweep-{key}-0badf00d"))  # killed between its move and check
+    assert storage.stale_keys(time.time() - 60) == []  # put back, and checked on the next round
+    assert storage.read(key) == DATA
+
+
+def test_a_put_while_the_bytes_are_aside_writes_them_again(tmp_path: Path) -> None:
+    storage = FileStorage(tmp_path)
+    key = _aged(storage, DATA)
+    path = storage.path_of(key)
+    aside = path.with_name(f".sweep-{key}-0badf00d")
+    path.rename(aside)  # a sweep's move; the upload comes before its time check
+    assert storage.put(DATA) == key
+    aside.unlink()  # the sweep finds them old and removes what it moved
+    assert storage.read(key) == DATA
+
+
+def test_an_upload_a_killed_writer_left_half_done_goes_once_old(tmp_path: Path) -> None:
+    storage = FileStorage(tmp_path)
+    key = storage.put(DATA)
+    folder = storage.path_of(key).parent
+    old, young = folder / ".upload-old", folder / ".upload-young"
+    old.write_bytes(b"half")
+    young.write_bytes(b"half")
+    os.utime(old, (LONG_AGO, LONG_AGO))
+    storage.stale_keys(time.time() - 60)
+    assert not old.exists()
+    assert young.exists()  # perhaps a writer at work
