@@ -70,6 +70,9 @@ class Relay:
                 connector=aiohttp.TCPConnector(limit=1000, limit_per_host=0),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=300),
                 skip_auto_headers=("User-Agent",),
+                # One client serves every caller: a cookie a provider sets on one caller's call
+                # must not ride along with the next caller's.
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._client
 
