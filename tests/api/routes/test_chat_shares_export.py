@@ -12,7 +12,7 @@ from sqlalchemy import select
 from assistant.chat.share_links import token_hash
 from assistant.models import ChatShare
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, slowest_health_while
+from tests.support import AppHarness, Harnesses, slowest_health_while
 
 pytestmark = pytest.mark.anyio
 
@@ -159,8 +159,11 @@ async def test_deleting_a_chat_ends_its_share_links(harness: AppHarness) -> None
 
 
 async def test_opening_a_share_of_huge_answers_never_holds_the_server(
-    harness: AppHarness, upstream: FakeUpstream
+    make_harness: Harnesses, upstream: FakeUpstream
 ) -> None:
+    # Seconds enough to render on a loaded machine: this is about the server staying free, the
+    # time limit's refusal is tested with the rendering pool (tests/api/test_markdown.py).
+    harness = await make_harness(markdown_seconds=60.0)
     table = "| a | b |\n|---|---|\n" + "| *x* | `y` |\n" * 10_000
     upstream.behave("fake", text=table, chunks=20)
     chat_id = await harness.chat(harness.admin)
