@@ -83,6 +83,11 @@ class Site:
         return str(answer.json()["id"])
 
 
+# Idle connections dropped well before uvicorn closes them (5 s): reusing one the server is
+# closing that instant failed a page test with "Connection reset by peer".
+_KEEP_ALIVE = httpx.Limits(keepalive_expiry=2.0)
+
+
 @contextmanager
 def site_with(
     upstream: FakeUpstream, tmp_path: Path, *, catalog: Catalog | None = None, **settings: Any
@@ -91,7 +96,7 @@ def site_with(
     upstream's models), and an admin signed in to it."""
     with (
         live_server(catalog or make_catalog(upstream.base_url), tmp_path, **settings) as url,
-        httpx.Client(base_url=url, timeout=30) as admin,
+        httpx.Client(base_url=url, timeout=30, limits=_KEEP_ALIVE) as admin,
     ):
         login = admin.post("/api/auth/login", json={"username": ADMIN, "password": PASSWORD})
         login.raise_for_status()
