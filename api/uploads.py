@@ -15,7 +15,7 @@ from knowledge.index import Owner
 from knowledge.intake import IncomingFile, UploadLimits
 from knowledge.models import LibraryFile, LibraryFolder
 from knowledge.runtime import Knowledge
-from knowledge.storage import content_key
+from knowledge.storage import sizes_by_key
 
 
 async def store_upload(
@@ -39,7 +39,7 @@ async def store_upload(
     """
     limits = knowledge.config.upload_limits
     incoming = await read_files(files, limits)
-    sizes = {content_key(item.data): len(item.data) for item in incoming}
+    sizes = await sizes_by_key([item.data for item in incoming])
     whose = owner.user_id or created_by
     await storage_quota.admit(
         session,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from array import array
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from knowledge.chunking import Chunk, ChunkingOptions, chunk_document
@@ -105,15 +106,16 @@ def _vectors(
     (a text repeated in the file is embedded once). Kept as float32 arrays until stored."""
     vectors: dict[str, Sequence[float]] = dict(index.stored_vectors(owner, sorted(set(keys))))
     misses = {key: text for key, text in zip(keys, texts, strict=True) if key not in vectors}
-    done = sum(1 for key in keys if key in vectors)
+    chunks_of = Counter(keys)  # a text repeated in the file: its chunks all done at once
+    done = len(keys) - sum(chunks_of[key] for key in misses)
     pending = list(misses.items())
     for begin in range(0, len(pending), _BATCH):
         batch = pending[begin : begin + _BATCH]
         embedded = embedder.embed_documents([text for _, text in batch])
         for (key, _), vector in zip(batch, embedded, strict=True):
             vectors[key] = array("f", vector)
+            done += chunks_of[key]
         if progress is not None:
-            done = sum(1 for key in keys if key in vectors)
             progress(done, len(keys))
     if progress is not None and not pending:
         progress(done, len(keys))

@@ -42,6 +42,13 @@ def content_key(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+async def sizes_by_key(contents: Sequence[bytes]) -> dict[str, int]:
+    """Each content's size by its key, hashed in a thread (an upload may be large: hashing it
+    on the event loop would hold every other request meanwhile)."""
+    keys = await asyncio.to_thread(lambda: [content_key(data) for data in contents])
+    return {key: len(data) for key, data in zip(keys, contents, strict=True)}
+
+
 class FileStorage:
     """Content-addressed files under one root folder (blocking: call from a thread)."""
 

@@ -31,7 +31,7 @@ from knowledge.chunking import chunk_document
 from knowledge.documents import ParsedDocument, ParseLimits
 from knowledge.errors import KnowledgeError
 from knowledge.intake import IncomingFile
-from knowledge.storage import FileStorage, content_key, sweep
+from knowledge.storage import FileStorage, sizes_by_key, sweep
 
 _CHAT_ID = re.compile(r"^[0-9A-Za-z]{1,40}$")
 DOCUMENT_TYPES = {
@@ -125,7 +125,7 @@ async def add(
         StorageQuotaExceeded: the files would take the user over `quota`; nothing is stored.
     """
     rows = [await _read(incoming, limits) for incoming in files]
-    sizes = {content_key(incoming.data): len(incoming.data) for incoming in files}
+    sizes = await sizes_by_key([incoming.data for incoming in files])
     new = storage_quota.NewFiles(sizes=sizes, chat_id=chat.id)
     await storage_quota.admit(session, user_id=user_id, files=new, default_limit=quota)
     chat_files = storage.of(chat.id)
