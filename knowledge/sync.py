@@ -17,7 +17,6 @@ bytes, and an upload of the same content meanwhile keeps them.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from knowledge import intake, library
 from knowledge.detection import detect_file_type
 from knowledge.errors import FolderNotFound, InvalidJob, KnowledgeError
 from knowledge.models import LibraryFile, LibraryFolder
-from knowledge.storage import FileStorage
+from knowledge.storage import FileStorage, content_key
 from knowledge.vector_store import VectorStore
 
 
@@ -116,7 +115,7 @@ def scan(folder: Path, *, max_bytes: int) -> tuple[dict[str, SourceFile], int]:
             if size > max_bytes:
                 skipped += 1
                 continue
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            digest = content_key(path.read_bytes())
             relative = path.relative_to(folder).as_posix()
             found[relative] = SourceFile(relative=relative, path=path, sha256=digest, size=size)
     return found, skipped
@@ -204,7 +203,7 @@ async def _store(
     created_by: str | None = None,
 ) -> None:
     data = await asyncio.to_thread(found.path.read_bytes)
-    if hashlib.sha256(data).hexdigest() != found.sha256:  # changed since the scan: next run
+    if await asyncio.to_thread(content_key, data) != found.sha256:  # changed since the scan
         raise KnowledgeError("The file changed while the folder was read.")
     file_type = str(await asyncio.to_thread(detect_file_type, data))
     key = await asyncio.to_thread(storage.put, data)
