@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from assistant.errors import ProviderError
 from assistant.gateway.chunks import Usage, close_stream
+from assistant.gateway.metering import MeteredCall
 from assistant.schemas import MessageStatus
 from billing import ledger
 from billing.admission import Caller
@@ -27,6 +28,17 @@ async def _entry(harness: AppHarness, reservation_id: str) -> LedgerEntry:
         entry = await ledger.get_entry(session, reservation_id=reservation_id)
     assert entry is not None, "the call was not settled"
     return entry
+
+
+def _v1_call(harness: AppHarness) -> MeteredCall:
+    """A `/v1` call of the admin's to the fake model, not admitted yet."""
+    return harness.services.metering.call(
+        Caller(user_id=harness.admin.id, team_ids=()),
+        harness.services.catalog.usable("fake"),
+        source="v1",
+        prompt_tokens=12,
+        max_output_tokens=50,
+    )
 
 
 async def test_a_call_left_by_a_cancel_is_settled_once_as_cancelled_with_what_it_read(
@@ -82,13 +94,7 @@ async def test_a_call_cancelled_while_waiting_for_admission_leaves_nothing_open(
     harness: AppHarness,
 ) -> None:
     factory = harness.services.sessions
-    call = harness.services.metering.call(
-        Caller(user_id=harness.admin.id, team_ids=()),
-        harness.services.catalog.usable("fake"),
-        source="v1",
-        prompt_tokens=12,
-        max_output_tokens=50,
-    )
+    call = _v1_call(harness)
     async with write_transaction(factory):  # on a SQLite file: the write lock, held
         admitting = asyncio.create_task(call.admit())
         await asyncio.sleep(0)  # one loop turn: the admission runs up to that lock
@@ -102,13 +108,7 @@ async def test_a_call_cancelled_while_waiting_for_admission_leaves_nothing_open(
     if writes_inline(factory):  # admitted on the event loop itself: nothing was written
         assert rows == [] and call.reservation_id == ""
     # and the lock went back: the next call is admitted
-    again = harness.services.metering.call(
-        Caller(user_id=harness.admin.id, team_ids=()),
-        harness.services.catalog.usable("fake"),
-        source="v1",
-        prompt_tokens=12,
-        max_output_tokens=50,
-    )
+    again = _v1_call(harness)
     async with again:
         assert again.reservation_id
 
@@ -117,13 +117,7 @@ async def test_a_call_cancelled_while_its_settlement_waits_is_settled_once(
     harness: AppHarness,
 ) -> None:
     factory = harness.services.sessions
-    call = harness.services.metering.call(
-        Caller(user_id=harness.admin.id, team_ids=()),
-        harness.services.catalog.usable("fake"),
-        source="v1",
-        prompt_tokens=12,
-        max_output_tokens=50,
-    )
+    call = _v1_call(harness)
     await call.admit()
     async with write_transaction(factory):  # on a SQLite file: the write lock, held
         settling = asyncio.create_task(call.settle(MessageStatus.COMPLETE, Usage(12, 5)))
