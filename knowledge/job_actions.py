@@ -103,5 +103,6 @@ def new_record(index: int, action: Mapping[str, Any]) -> dict[str, Any]:
         "progress": 0.0,
         "log": [],
         "result": {},
+        "errorCode": None,
         "error": None,
     }

@@ -7,6 +7,7 @@ job never runs twice at once, and with several processes exactly one of them run
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,14 @@ from knowledge.errors import InvalidJob, JobAlreadyRunning, JobNotFound
 from knowledge.models import Job, JobRun
 
 LEASE = timedelta(seconds=120)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a step or run failed: the error's code (`SwitchboardError.code`) and its message."""
+
+    code: str
+    message: str
 
 
 async def claim(
@@ -79,7 +88,7 @@ async def release(
     holder: str,
     status: str,
     counts: dict[str, Any],
-    error: str | None,
+    error: Failure | None,
     steps: list[dict[str, Any]] | None = None,
     webhook_url: str = "",
 ) -> None:
@@ -89,7 +98,9 @@ async def release(
     async with write_transaction(factory) as session:
         saved = await session.get(JobRun, run.id)
         if saved is not None:
-            saved.status, saved.counts, saved.error = status, counts, error
+            saved.status, saved.counts = status, counts
+            saved.error_code = error.code if error else None
+            saved.error = error.message if error else None
             saved.finished_at = clock.now()
             if steps is not None:
                 saved.steps = [dict(s) for s in steps]
@@ -118,9 +129,13 @@ def _result_body(run: JobRun, job: Job | None) -> dict[str, Any]:
         "trigger": run.trigger,
         "status": run.status,
         "counts": run.counts,
+        "errorCode": run.error_code,
         "error": run.error,
         "steps": [
-            {key: step.get(key) for key in ("index", "type", "status", "durationMs", "error")}
+            {
+                key: step.get(key)
+                for key in ("index", "type", "status", "durationMs", "errorCode", "error")
+            }
             for step in run.steps or []
         ],
         "startedAt": clock.as_utc(run.started_at).isoformat(),

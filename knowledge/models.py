@@ -42,9 +42,8 @@ class LibraryFile(IdMixin, TimestampMixin, Base):
     owner_user_id: Mapped[str | None] = mapped_column(
         ForeignKey("core_user.id", ondelete="CASCADE"), index=True
     )
-    team_id: Mapped[str | None] = mapped_column(
-        ForeignKey("core_team.id", ondelete="CASCADE"), index=True
-    )
+    # By team through ix_knowledge_file_team_uploader, whose first column it is (knowledge_0005).
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("core_team.id", ondelete="CASCADE"))
     folder_id: Mapped[str | None] = mapped_column(
         ForeignKey("knowledge_folder.id", ondelete="SET NULL"), index=True
     )
@@ -117,7 +116,8 @@ class JobRun(IdMixin, TimestampMixin, Base):
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error_code: Mapped[str | None] = mapped_column(String(100))  # the first failed step's
     error: Mapped[str | None] = mapped_column(Text)
     # [{index, type, condition, status, startedAt, finishedAt, durationMs, progress, log, result,
-    #   error}], saved as the run goes
+    #   errorCode, error}], saved as the run goes
     steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

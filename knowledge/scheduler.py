@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core import clock
 from core.errors import SwitchboardError
 from knowledge import job_actions, job_runs
+from knowledge.errors import InvalidJob
 from knowledge.job_actions import ActionKind, Step
 from knowledge.job_kinds import builtin_kinds
 from knowledge.mail import MailConfig
@@ -31,6 +32,8 @@ from knowledge.worker import IndexingWorker
 
 log = logging.getLogger(__name__)
 SAVE_EVERY_SECONDS = 1.0
+STOPPED = "job_run_stopped"  # the codes of failures that are no domain error
+UNEXPECTED = "internal_error"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,16 +118,15 @@ class JobScheduler:
 
     async def _execute(self, job: Job, run: JobRun) -> None:
         steps = copy.deepcopy(run.steps)
-        status, error = "done", None
+        failure: job_runs.Failure | None = None
         heartbeat = asyncio.create_task(self._keep_lease(job.id))
         try:
-            error = await self._steps(job, run, steps)
-            status = "failed" if error else "done"
+            failure = await self._steps(job, run, steps)
         except asyncio.CancelledError:
-            status, error = "failed", "The run was stopped by a shutdown."
+            failure = job_runs.Failure(STOPPED, "The run was stopped by a shutdown.")
         except Exception as exc:
             log.exception("job %s failed", job.id)
-            status, error = "failed", f"Unexpected failure: {exc}"
+            failure = job_runs.Failure(UNEXPECTED, f"Unexpected failure: {exc}")
         finally:
             heartbeat.cancel()
             counts: dict[str, Any] = {}
@@ -134,16 +136,18 @@ class JobScheduler:
                 self.factory,
                 run=run,
                 holder=self.holder,
-                status=status,
+                status="done" if failure is None else "failed",
                 counts=counts,
-                error=error,
+                error=failure,
                 steps=steps,
                 webhook_url=self.config.webhook_url,
             )
             await asyncio.shield(ending)
 
-    async def _steps(self, job: Job, run: JobRun, steps: list[dict[str, Any]]) -> str | None:
-        """Run the steps in order; the first failure's message, or None when none failed."""
+    async def _steps(
+        self, job: Job, run: JobRun, steps: list[dict[str, Any]]
+    ) -> job_runs.Failure | None:
+        """Run the steps in order; the first failure, or None when none failed."""
         saved_at = 0.0
 
         async def save(force: bool = False) -> None:
@@ -157,46 +161,48 @@ class JobScheduler:
             if not job_actions.applies(record["condition"], previous_ok):
                 record["status"] = "skipped"
                 continue
-            error = await self._step(job, action, Step(record, save))
+            failed = await self._step(job, action, Step(record, save))
             await save(force=True)
-            previous_ok = error is None
-            if error is not None and first_error is None:
-                first_error = f"Step {record['index'] + 1} ({record['type']}): {error}"
+            previous_ok = failed is None
+            if failed is not None and first_error is None:
+                where = f"Step {record['index'] + 1} ({record['type']})"
+                first_error = job_runs.Failure(failed.code, f"{where}: {failed.message}")
         return first_error
 
-    async def _step(self, job: Job, action: dict[str, Any], step: Step) -> str | None:
-        """Run one step and record how it went; its error message, or None."""
+    async def _step(self, job: Job, action: dict[str, Any], step: Step) -> job_runs.Failure | None:
+        """Run one step and record how it went; its failure, or None."""
         record = step.record
         started = clock.now()
         record.update(status="running", startedAt=started.isoformat())
         await step.progress(0.0)
         kind = self.kinds.get(action["type"])
-        error = None
+        failure = None
         try:
             if kind is None:
-                raise SwitchboardError(f"This server does not run {action['type']!r} actions.")
+                raise InvalidJob(f"This server does not run {action['type']!r} actions.")
             record["result"] = await kind.perform(job, action["params"], step)
         except asyncio.CancelledError:
-            error = "The run was stopped by a shutdown."
+            failure = job_runs.Failure(STOPPED, "The run was stopped by a shutdown.")
             raise
         except SwitchboardError as exc:
-            error = exc.message
+            failure = job_runs.Failure(exc.code, exc.message)
         except Exception as exc:
             log.exception("job %s: step %s failed", job.id, record["index"])
-            error = f"Unexpected failure: {exc}"
+            failure = job_runs.Failure(UNEXPECTED, f"Unexpected failure: {exc}")
         finally:
             finished = clock.now()
             record.update(
-                status="failed" if error else "done",
+                status="failed" if failure else "done",
                 finishedAt=finished.isoformat(),
                 durationMs=round((finished - started).total_seconds() * 1000),
-                error=error,
+                errorCode=failure.code if failure else None,
+                error=failure.message if failure else None,
             )
-            if error is None:
+            if failure is None:
                 record["progress"] = 1.0
             else:
-                step.log(error)
-        return error
+                step.log(failure.message)
+        return failure
 
     async def _keep_lease(self, job_id: str) -> None:
         while True:

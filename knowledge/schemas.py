@@ -216,6 +216,7 @@ class JobStepRead(Schema):
     progress: float = 0.0
     log: list[str] = Field(default_factory=list)
     result: dict[str, Any] = Field(default_factory=dict)
+    error_code: str | None = None  # the error's code (`library_sync_over_storage_quota`...)
     error: str | None = None
 
 
@@ -230,6 +231,7 @@ class JobRunRead(Schema):
     finished_at: datetime | None
     duration_ms: int | None = None
     counts: dict[str, Any]
+    error_code: str | None = None  # the first failed step's `errorCode`
     error: str | None
     steps: list[JobStepRead] = Field(default_factory=list)
 

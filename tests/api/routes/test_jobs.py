@@ -90,6 +90,7 @@ async def test_library_sync_mirrors_new_changed_and_deleted_files_by_content_has
         await app.client.post(f"/api/jobs/{escape_id}/_run", headers=app.admin.headers)
         (refused,) = await _finished_runs(app, escape_id, 1)
         assert refused["status"] == "failed" and "sync root" in refused["error"]
+        assert refused["errorCode"] == refused["steps"][0]["errorCode"] == "invalid_job"
 
 
 async def test_two_concurrent_runs_of_a_job_start_it_once(make_harness: Harnesses) -> None:

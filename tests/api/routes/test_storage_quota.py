@@ -10,13 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, inspect, select, text
 
 from api import stored_bytes
 from assistant import storage_quota
 from assistant.attachments.models import ChatAttachment
 from core.database import write_transaction
 from core.ids import new_id
+from knowledge import library
+from knowledge.index import TenantScope
 from knowledge.models import LibraryFile
 from knowledge.storage import content_key
 from tests.support import AppHarness, Caller, Harnesses, eventually
@@ -401,6 +403,7 @@ async def test_a_library_sync_adds_the_files_that_fit_and_names_the_rest(
     assert "storage of quota-synced over its limit of 1000 bytes (800 bytes used)" in run["error"]
     assert "ask an admin to raise their storage limit, then run the job again" in run["error"]
     (step,) = run["steps"]
+    assert run["errorCode"] == step["errorCode"] == "library_sync_over_storage_quota", run
     assert any("Not added (storage quota): c.txt (400 bytes)" in line for line in step["log"]), (
         step["log"]
     )
@@ -414,6 +417,7 @@ async def test_a_library_sync_adds_the_files_that_fit_and_names_the_rest(
     (source / "copy-of-a.txt").unlink()  # frees a's 400 bytes before c is taken
     again = await _run_sync(app, job.json()["id"], 2)
     assert again["status"] == "done", again
+    assert again["errorCode"] is again["steps"][0]["errorCode"] is None
     counts = again["counts"]
     assert (counts["added"], counts["deleted"], counts["overQuota"]) == (1, 2, 0), counts
     assert (await _storage(app, owner))["usedBytes"] == 800
@@ -433,37 +437,60 @@ async def _plan(app: AppHarness, statement: Any) -> str:
         return "\n".join(str(row[0]) for row in rows)
 
 
-async def test_the_team_sum_reads_the_uploaders_files_by_their_index(app: AppHarness) -> None:
-    # 3,000 files of a teammate's and 3 of the caller's in one team: the sum of the caller's
-    # finds theirs through (team_id, created_by), not by reading the team's files.
-    team = await app.client.post(
-        "/api/teams", json={"name": "quota-big"}, headers=app.admin.headers
-    )
-    team_id = team.json()["id"]
-    caller = await app.member("quota-indexed")
-    added = await app.client.post(
-        f"/api/teams/{team_id}/members", json={"userId": caller.id}, headers=app.admin.headers
-    )
-    assert added.status_code == 201, added.text
+async def _team_with_files(app: AppHarness, name: str, files: dict[str, int]) -> str:
+    """A new team whose library holds this many files of each uploader, inserted at once."""
+    team = await app.client.post("/api/teams", json={"name": name}, headers=app.admin.headers)
+    team_id: str = team.json()["id"]
     rows = [
         {
             "id": new_id(),
             "name": f"{n}.txt",
             "team_id": team_id,
-            "created_by": caller.id if n < 3 else "teammate",
+            "created_by": uploader,
             "file_type": "text",
             "size": 10,
             "sha256": f"{n:064x}",
             "storage_key": f"{n:064x}",
             "status": "failed",
         }
-        for n in range(3000)
+        for uploader, count in files.items()
+        for n in range(count)
     ]
     async with write_transaction(app.services.sessions) as session:
         await session.execute(insert(LibraryFile), rows)
+    return team_id
+
+
+async def test_the_team_sum_reads_the_uploaders_files_by_their_index(app: AppHarness) -> None:
+    # 3,000 files of a teammate's and 3 of the caller's in one team: the sum of the caller's
+    # finds theirs through (team_id, created_by), not by reading the team's files.
+    caller = await app.member("quota-indexed")
+    team_id = await _team_with_files(app, "quota-big", {caller.id: 3, "teammate": 2997})
+    added = await app.client.post(
+        f"/api/teams/{team_id}/members", json={"userId": caller.id}, headers=app.admin.headers
+    )
+    assert added.status_code == 201, added.text
     assert (await _storage(app, caller))["libraryBytes"] == 30
     plan = await _plan(app, storage_quota.usage_statement(caller.id))
     assert "ix_knowledge_file_team_uploader" in plan, plan
+
+
+async def test_a_teams_files_are_found_by_the_team_uploader_index_alone(app: AppHarness) -> None:
+    # knowledge_0005 dropped the index of team_id alone: a team's files (its library's listing,
+    # the rows a team's deletion cascades to) are found through (team_id, created_by).
+    await _team_with_files(app, "quota-crowd", {"someone": 3000})
+    small = await _team_with_files(app, "quota-small", {"someone": 2, "other": 1})
+    async with app.services.sessions() as session:
+        indexes = await session.run_sync(
+            lambda sync: inspect(sync.connection()).get_indexes("knowledge_file")
+        )
+    assert "ix_knowledge_file_team_id" not in {index["name"] for index in indexes}
+    listing = select(LibraryFile.id).where(
+        library.visible_to(LibraryFile, TenantScope("nobody", (small,)))
+    )
+    for statement in (listing, select(LibraryFile.id).where(LibraryFile.team_id == small)):
+        plan = await _plan(app, statement)
+        assert "ix_knowledge_file_team_uploader" in plan, plan
 
 
 async def test_a_synced_file_that_changes_counts_its_new_size_in_place_of_the_old(
