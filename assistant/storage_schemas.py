@@ -22,6 +22,12 @@ class StorageRead(Schema):
     library_bytes: int
 
 
+class StorageListed(StorageRead):
+    """A user's storage in the admins' list (GET /api/users/storage), with their username."""
+
+    username: str
+
+
 class StorageLimitWrite(Schema):
     """An admin's limit for one user (PUT /api/users/{id}/storage): `limitBytes` in bytes, 0 for
     no limit, null to go back to the instance's default."""

@@ -3,23 +3,29 @@ limit an admin sets for one user."""
 
 from __future__ import annotations
 
-from api.deps import AdminUser, CurrentUser, ServicesDep, SessionDep
-from api.hal import Resource, api_router, resource, resource_of
+from api.deps import AdminUser, CurrentUser, PageDep, ServicesDep, SessionDep
+from api.hal import (
+    Collection,
+    Resource,
+    api_router,
+    collection,
+    collection_of,
+    resource,
+    resource_of,
+)
 from api.routes.users import ManagedUserDep
 from assistant import storage_quota
-from assistant.storage_schemas import StorageLimitWrite, StorageRead
-from core import audit
+from assistant.storage_quota import StorageUsage
+from assistant.storage_schemas import StorageLimitWrite, StorageListed, StorageRead
+from core import audit, users
+from core.models import User
 
 router = api_router(prefix="/api/users", tags=["Storage"])
 
 
-async def storage_body(
-    session: SessionDep, services: ServicesDep, user_id: str, href: str
-) -> Resource[StorageRead]:
-    """A user's storage usage as a HAL resource."""
-    default = services.settings.max_storage_bytes_per_user
-    usage = await storage_quota.usage(session, user_id=user_id, default_limit=default)
-    read = StorageRead(
+def storage_read(user_id: str, usage: StorageUsage) -> StorageRead:
+    """A user's storage usage as the API shows it."""
+    return StorageRead(
         user_id=user_id,
         used_bytes=usage.used_bytes,
         limit_bytes=usage.limit_bytes,
@@ -28,7 +34,38 @@ async def storage_body(
         attachment_bytes=usage.attachment_bytes,
         library_bytes=usage.library_bytes,
     )
-    return resource(read, href)
+
+
+async def storage_body(
+    session: SessionDep, services: ServicesDep, user_id: str, href: str
+) -> Resource[StorageRead]:
+    """A user's storage usage as a HAL resource."""
+    default = services.settings.max_storage_bytes_per_user
+    usage = await storage_quota.usage(session, user_id=user_id, default_limit=default)
+    return resource(storage_read(user_id, usage), href)
+
+
+@router.get("/storage", response_model=collection_of("storage", StorageListed))
+async def users_storage(
+    _: AdminUser, session: SessionDep, services: ServicesDep, page: PageDep
+) -> Collection[Resource[StorageListed]]:
+    """Every user's storage as `GET /api/users/{userId}/storage` shows it, with their
+    `username`, paged, searched and sorted as `GET /api/users` is (admins only)."""
+    found = await users.list_page(session, page=page)
+    default = services.settings.max_storage_bytes_per_user
+    usages = {
+        user.id: await storage_quota.usage(session, user_id=user.id, default_limit=default)
+        for user in found.items
+    }
+
+    def listed(user: User) -> Resource[StorageListed]:
+        read = storage_read(user.id, usages[user.id])
+        shown = StorageListed(**read.model_dump(), username=user.username)
+        return resource(shown, f"/api/users/{user.id}/storage", user=f"/api/users/{user.id}")
+
+    return collection(
+        "storage", "/api/users/storage", found, listed, {"q": page.q, "sort": page.sort}
+    )
 
 
 @router.get("/me/storage", response_model=resource_of(StorageRead))

@@ -252,6 +252,36 @@ async def test_an_admin_sees_a_users_usage_and_a_member_cannot(app: AppHarness) 
     assert missing.status_code == 404
 
 
+async def test_an_admin_lists_every_users_storage_paged_as_users_are(app: AppHarness) -> None:
+    caller = await app.member("quota-listed")
+    assert (await _to_library(app, caller, TEXT.replace(b"fox", b"emu"))).status_code == 201
+    set_own = await app.client.put(
+        f"/api/users/{caller.id}/storage", json={"limitBytes": 5000}, headers=app.admin.headers
+    )
+    assert set_own.status_code == 200, set_own.text
+    listed = await app.client.get(
+        "/api/users/storage", params={"q": "quota-listed"}, headers=app.admin.headers
+    )
+    assert listed.status_code == 200, listed.text
+    (shown,) = listed.json()["_embedded"]["storage"]
+    single = await app.client.get(f"/api/users/{caller.id}/storage", headers=app.admin.headers)
+    assert shown == {**single.json(), "username": "quota-listed", "_links": shown["_links"]}
+    assert (shown["usedBytes"], shown["limitBytes"], shown["ownLimitBytes"]) == (600, 5000, 5000)
+    assert shown["_links"]["user"]["href"] == f"/api/users/{caller.id}"
+    every = await app.client.get(
+        "/api/users/storage", params={"limit": 2, "sort": "username"}, headers=app.admin.headers
+    )
+    users = await app.client.get(
+        "/api/users", params={"limit": 2, "sort": "username"}, headers=app.admin.headers
+    )
+    assert [u["userId"] for u in every.json()["_embedded"]["storage"]] == [
+        u["id"] for u in users.json()["_embedded"]["users"]
+    ]
+    assert every.json()["total"] == users.json()["total"]
+    denied = await app.client.get("/api/users/storage", headers=caller.headers)
+    assert denied.status_code == 403
+
+
 async def _upload(app: AppHarness, caller: Caller, chat_id: str, kind: str, data: bytes) -> Any:
     if kind == "library":
         return await _to_library(app, caller, data)

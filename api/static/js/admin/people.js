@@ -1,6 +1,8 @@
 // @ts-check
-// Admin: users (create with a seat, who has a seat, deactivate, reactivate) and teams (create, members).
-import { h } from '../dom.js';
+// Admin: users (create with a seat, who has a seat, deactivate, reactivate, storage limits) and
+// teams (create, members).
+import { shownBytes } from '../account/storage.js';
+import { h, notify } from '../dom.js';
 import { when } from '../format.js';
 import { api } from '../http.js';
 import {
@@ -78,8 +80,59 @@ export async function users(root) {
   field('Role', select('role', [['member', 'member'], ['admin', 'admin']], 'member')),
   field('AI seat', seatChoice, 'Needed to chat; from a team with a free seat.'),
   h('button', { type: 'submit', class: 'primary' }, 'Add user'));
-  root.replaceChildren(section('New user', create), section('Users', list));
-  await load();
+  const storage = storageLimits();
+  root.replaceChildren(section('New user', create), section('Users', list), storage.node);
+  await Promise.all([load(), storage.load()]);
+}
+
+const MAX_LIMIT = 2 ** 62; // what the server takes (StorageLimitWrite)
+const UNITS = [['1048576', 'MiB'], ['1073741824', 'GiB'], ['1024', 'KiB'], ['1', 'bytes']];
+
+/** A user's limit in words: the bytes, and whether it is their own or the instance's default. */
+function limitText(usage) {
+  const amount = usage.limitBytes === null ? 'no limit' : shownBytes(usage.limitBytes);
+  return usage.ownLimitBytes === null ? `${amount} (default)` : `${amount} (set for this user)`;
+}
+
+/** Each user's storage (GET /api/users/storage) and a form to set, lift or clear one user's
+ * limit (PUT /api/users/{id}/storage: bytes, 0 for no limit, null for the default). */
+function storageLimits() {
+  const list = h('div', {});
+  const who = h('select', { name: 'userId', required: true });
+  async function load() {
+    const found = items(await api('/api/users/storage?limit=500&sort=username'), 'storage');
+    const chosen = who.value;
+    who.replaceChildren(...found.map((u) => h('option', { value: u.userId }, u.username)));
+    if (found.some((u) => u.userId === chosen)) who.value = chosen;
+    list.replaceChildren(table('Storage', ['User', 'Used', 'Limit'], found.map((u) => [
+      u.username,
+      u.remainingBytes === 0 ? h('span', {}, shownBytes(u.usedBytes), ' ', badge('full', 'failed')) : shownBytes(u.usedBytes),
+      limitText(u),
+    ])));
+  }
+  async function put(limitBytes) {
+    const name = who.selectedOptions[0]?.textContent || 'the user';
+    const answer = await api(`/api/users/${who.value}/storage`, { method: 'PUT', body: { limitBytes } });
+    await load();
+    return `${name}: ${limitText(answer)}.`;
+  }
+  const change = form({ 'aria-label': 'Storage limit' }, async (node) => {
+    const limitBytes = Math.round(Number(node.elements.amount.value) * Number(node.elements.unit.value));
+    if (!(limitBytes <= MAX_LIMIT)) throw new Error(`A limit can be at most ${shownBytes(MAX_LIMIT)}; 0 means no limit.`);
+    const done = await put(limitBytes);
+    node.elements.amount.value = '';
+    notify(done, 'ok');
+  },
+  field('User', who),
+  field('Limit', input('amount', { type: 'number', min: 0, step: 'any', required: true, inputmode: 'decimal' }),
+    '0 for no limit. Files already stored stay when it is lowered.'),
+  field('Unit', select('unit', UNITS, '1048576')),
+  h('button', { type: 'submit', class: 'primary' }, 'Set limit'),
+  h('button', { type: 'button', onclick: async (e) => {
+    const done = await run(e.currentTarget, () => put(null));
+    if (done) notify(done, 'ok');
+  } }, 'Use the default'));
+  return { node: section('Storage limits', change, list), load };
 }
 
 export async function teams(root) {
