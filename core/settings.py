@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from core.errors import InvalidSettings
 from core.oidc_providers import OidcProvider, unique_names
 
+MIN_STORED_BYTES_GRACE_SECONDS = 3600.0
+
 
 class Settings(BaseSettings):
     """Everything an operator can set, each as `SWITCHBOARD_<NAME>`."""
@@ -117,6 +119,10 @@ class Settings(BaseSettings):
     # What one user's chat attachments and library uploads may take together (bytes; 0: no limit;
     # an admin may set a user's own: PUT /api/users/{id}/storage).
     max_storage_bytes_per_user: int = Field(default=1024 * 1024 * 1024, ge=0)
+    # Stored bytes no file holds go once nobody put them for the grace period (an upload or a
+    # library sync in flight puts its bytes before its rows commit), looked for this often.
+    stored_bytes_grace_seconds: float = 24 * 3600.0
+    stored_bytes_sweep_seconds: float = Field(default=3600.0, ge=60.0, le=7 * 24 * 3600.0)
     max_parse_seconds: float = Field(default=60.0, gt=0)
     # Worker processes reading library files (more: several large files read at once, ~70 MB each).
     parse_workers: int = Field(default=1, ge=1, le=32)
@@ -211,6 +217,17 @@ class Settings(BaseSettings):
     @classmethod
     def _unique_providers(cls, value: list[OidcProvider]) -> list[OidcProvider]:
         return unique_names(value)
+
+    @field_validator("stored_bytes_grace_seconds")
+    @classmethod
+    def _safe_grace(cls, value: float) -> float:
+        if value < MIN_STORED_BYTES_GRACE_SECONDS:
+            raise ValueError(
+                f"must be at least {MIN_STORED_BYTES_GRACE_SECONDS:.0f} (an hour): the sweep "
+                "removes bytes no file holds once nobody put them for this long, and an upload "
+                "or library sync still running has put its files' bytes before their rows commit"
+            )
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -7,25 +7,32 @@ Bytes are never unlinked when a file is deleted: `sweep` removes them later, onc
 their key and they were not put for `grace_seconds` (`put` of bytes already there refreshes
 their time). An upload that reuses bytes between a delete's check and its unlink would
 otherwise commit a row whose bytes are gone, with several processes as well as in one.
+
+With several processes on one storage folder, one sweeps at a time and one in each interval
+(`sweep_turn`): the others would walk the same folder for nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import hashlib
 import os
 import re
 import secrets
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from knowledge.errors import KnowledgeError
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 _ASIDE = re.compile(r"^\.sweep-([0-9a-f]{64})-[0-9a-f]+$")
 _BATCH = 500  # keys looked up in one query
+SWEEP_LOCK = ".sweep-lock"  # in the root; holds when the last sweep ended (time.time())
 
 InUse = Callable[[Sequence[str]], Awaitable[set[str]]]
 """Which of these keys a committed row holds (a fresh read of the database)."""
@@ -161,3 +168,52 @@ async def sweep(storage: FileStorage, *, in_use: InUse, grace_seconds: float) ->
             if key not in held and await asyncio.to_thread(storage.discard, key, cutoff=cutoff):
                 removed += 1
     return removed
+
+
+@contextlib.asynccontextmanager
+async def sweep_turn(root: Path, *, every: float) -> AsyncIterator[bool]:
+    """Whether this process sweeps the storage under `root` now: True while it holds the
+    folder's sweep lock (`flock` on `root/.sweep-lock`: one process at a time, freed by the
+    kernel if it dies) and no sweep ended in the last half of `every` seconds, so of processes
+    waking every `every` seconds one sweeps each time. A sweep that ends without an error
+    records its time as it lets go."""
+    handle = await asyncio.to_thread(_claim, root, every / 2)
+    if handle is None:
+        yield False
+        return
+    try:
+        yield True
+        await asyncio.to_thread(_record, handle)
+    finally:
+        handle.close()  # lets go of the lock
+
+
+def _claim(root: Path, recent: float) -> BinaryIO | None:
+    """The lock file, locked, if no other process holds it and no sweep ended within `recent`
+    seconds; else None."""
+    root.mkdir(parents=True, exist_ok=True)
+    handle = open(root / SWEEP_LOCK, "a+b")  # noqa: SIM115 (held open while the sweep runs)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        handle.seek(0)
+        try:
+            last = float(handle.read() or 0)
+        except ValueError:  # not a time (a torn write): as if none ended yet
+            last = 0.0
+    except BlockingIOError:  # another process sweeps now
+        handle.close()
+        return None
+    except BaseException:
+        handle.close()
+        raise
+    if time.time() - last < recent:
+        handle.close()
+        return None
+    return handle
+
+
+def _record(handle: BinaryIO) -> None:
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{time.time():.3f}\n".encode("ascii"))
+    handle.flush()

@@ -93,8 +93,8 @@ async def _attach(app: AppHarness, caller: Caller, chat_id: str, data: bytes) ->
     return str(response.json()["_embedded"]["attachments"][0]["id"])
 
 
-def _age(path: Path) -> None:
-    old = time.time() - TWO_DAYS
+def _age(path: Path, seconds: float = TWO_DAYS) -> None:
+    old = time.time() - seconds
     os.utime(path, (old, old))
 
 
@@ -241,3 +241,26 @@ async def test_the_sweep_keeps_old_unheld_bytes_that_an_upload_in_flight_has_jus
     held.release.set()
     second_id = await second
     assert (await _library_content(app, second_id)).content == data
+
+
+async def test_the_sweep_keeps_bytes_for_the_grace_period_set_and_sweeps_once_an_interval(
+    make_harness: Harnesses,
+) -> None:
+    async with make_harness.running(
+        embedding_backend="hash", stored_bytes_grace_seconds=7200
+    ) as app:
+        older, newer = (f"Grace sample {name}. ".encode() * 20 for name in ("a", "b"))
+        for data, age in ((older, 3 * 3600), (newer, 3600)):
+            file_id = await _to_library(app, data)
+            deleted = await app.client.delete(
+                f"/api/library/files/{file_id}", headers=app.admin.headers
+            )
+            assert deleted.status_code == 204, deleted.text
+            _age(_library_path(app, data), age)
+        assert await stored_bytes.sweep_if_due(app.services) == 1  # past two hours: gone
+        assert not _library_path(app, older).exists()
+        assert _library_path(app, newer).exists()
+        _age(_library_path(app, newer), 3 * 3600)
+        # This worker (or another on the folder) swept in this hour: the next wakes and waits.
+        assert await stored_bytes.sweep_if_due(app.services) is None
+        assert _library_path(app, newer).exists()

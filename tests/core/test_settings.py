@@ -27,6 +27,31 @@ def test_bad_setting_raises_a_sentence_naming_it(monkeypatch: pytest.MonkeyPatch
         load_settings()
 
 
+def test_the_stored_bytes_sweep_is_set_by_environment_with_a_safe_grace_period(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    defaults = load_settings()
+    assert (defaults.stored_bytes_grace_seconds, defaults.stored_bytes_sweep_seconds) == (
+        86400,
+        3600,
+    )
+    monkeypatch.setenv("SWITCHBOARD_STORED_BYTES_GRACE_SECONDS", "7200")
+    monkeypatch.setenv("SWITCHBOARD_STORED_BYTES_SWEEP_SECONDS", "600")
+    chosen = load_settings()
+    assert (chosen.stored_bytes_grace_seconds, chosen.stored_bytes_sweep_seconds) == (7200, 600)
+    monkeypatch.setenv("SWITCHBOARD_STORED_BYTES_GRACE_SECONDS", "600")
+    with pytest.raises(InvalidSettings) as short:
+        load_settings()
+    assert "SWITCHBOARD_STORED_BYTES_GRACE_SECONDS: Value error, must be at least 3600" in str(
+        short.value
+    )
+    assert "library sync still running" in str(short.value)
+    monkeypatch.setenv("SWITCHBOARD_STORED_BYTES_GRACE_SECONDS", "3600")
+    monkeypatch.setenv("SWITCHBOARD_STORED_BYTES_SWEEP_SECONDS", "5")
+    with pytest.raises(InvalidSettings, match="SWITCHBOARD_STORED_BYTES_SWEEP_SECONDS"):
+        load_settings()
+
+
 def test_cli_stops_with_the_bad_settings_name_and_no_traceback() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "api.cli", "db", "upgrade"],

@@ -1,15 +1,21 @@
-"""Content-addressed file storage: what a sweep may remove, and what it leaves or puts back."""
+"""Content-addressed file storage: what a sweep may remove, and what it leaves or puts back;
+of several processes on one folder, which sweeps (real processes, spawned)."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
+from multiprocessing.queues import Queue
 from pathlib import Path
 
 from knowledge.storage import FileStorage
+from tests.knowledge import sweep_turns
 
 DATA = b"The lighthouse keeper's log, page one."
 LONG_AGO = time.time() - 7 * 24 * 3600
+HOUR = 3600.0
+SPAWN = multiprocessing.get_context("spawn")  # as the app's worker pools start processes
 
 
 def _aged(storage: FileStorage, data: bytes) -> str:
@@ -69,3 +75,39 @@ def test_an_upload_a_killed_writer_left_half_done_goes_once_old(tmp_path: Path) 
     storage.stale_keys(time.time() - 60)
     assert not old.exists()
     assert young.exists()  # perhaps a writer at work
+
+
+def _spawned(*args: object) -> multiprocessing.process.BaseProcess:
+    started = SPAWN.Process(target=sweep_turns.turn, args=args, daemon=True)
+    started.start()
+    return started
+
+
+def test_of_processes_on_one_storage_folder_one_sweeps_at_a_time_and_once_an_interval(
+    tmp_path: Path,
+) -> None:
+    root = str(tmp_path)
+    out: Queue[bool] = SPAWN.Queue()
+    taken, release = SPAWN.Event(), SPAWN.Event()
+    first = _spawned(root, HOUR, out, taken, release)
+    assert taken.wait(60), "the first process never took its turn"
+    second = _spawned(root, HOUR, out)  # while the first sweeps: not its turn
+    assert out.get(timeout=60) is False
+    second.join(60)
+    release.set()
+    assert out.get(timeout=60) is True
+    first.join(60)
+    # The first swept just now: the next wakes within the interval and leaves it.
+    assert sweep_turns.turn(root, HOUR) is False
+    assert sweep_turns.turn(root, 0.001) is True  # half an interval later, it is a new turn
+
+
+def test_a_process_killed_while_sweeping_leaves_the_turn_to_the_next(tmp_path: Path) -> None:
+    root = str(tmp_path)
+    taken, release = SPAWN.Event(), SPAWN.Event()
+    killed = _spawned(root, HOUR, None, taken, release)
+    assert taken.wait(60), "the process never took its turn"
+    assert sweep_turns.turn(root, HOUR) is False
+    killed.kill()
+    killed.join(60)
+    assert sweep_turns.turn(root, HOUR) is True  # its lock went with it; it recorded no sweep
