@@ -53,10 +53,7 @@ async def users_storage(
     `username`, paged, searched and sorted as `GET /api/users` is (admins only)."""
     found = await users.list_page(session, page=page)
     default = services.settings.max_storage_bytes_per_user
-    usages = {
-        user.id: await storage_quota.usage(session, user_id=user.id, default_limit=default)
-        for user in found.items
-    }
+    usages = await storage_quota.usages(session, users=found.items, default_limit=default)
 
     def listed(user: User) -> Resource[StorageListed]:
         read = storage_read(user.id, usages[user.id])

@@ -616,3 +616,48 @@ async def test_a_sync_into_a_team_folder_counts_toward_the_jobs_owner(
     assert run["counts"]["added"] == 1, (run["error"], run["counts"])
     assert (await _storage(app, app.admin))["libraryBytes"] == before + 300
     assert (await _storage(app, member))["usedBytes"] == 0
+
+
+async def test_the_admins_list_counts_every_user_as_their_own_storage_does(
+    app: AppHarness,
+) -> None:
+    # Last in the module: every user the tests before made is in the list too.
+    team = await app.client.post(
+        "/api/teams", json={"name": "quota-sums"}, headers=app.admin.headers
+    )
+    team_id = team.json()["id"]
+    mixed, mate = await app.member("quota-mixed"), await app.member("quota-mate")
+    for person in (mixed, mate):
+        joined = await app.client.post(
+            f"/api/teams/{team_id}/members", json={"userId": person.id}, headers=app.admin.headers
+        )
+        assert joined.status_code == 201, joined.text
+    a, b, c = (TEXT[:100].replace(b"fox", name) for name in (b"ant", b"bee", b"cod"))
+    first, second = await app.chat(mixed), await app.chat(mixed)
+    for chat_id, data in ((first, a), (first, a), (second, a), (second, b)):
+        assert (await _attach(app, mixed, chat_id, data)).status_code == 201
+    for data in (a, a, c):
+        assert (await _to_library(app, mixed, data)).status_code == 201
+    for person, data in ((mixed, b), (mate, c)):
+        sent = await app.client.post(
+            "/api/library/files",
+            files=[("files", ("team.txt", data))],
+            data={"teamId": team_id},
+            headers=person.headers,
+        )
+        assert sent.status_code == 201, sent.text
+    listed = await app.client.get(
+        "/api/users/storage", params={"limit": 500}, headers=app.admin.headers
+    )
+    shown = listed.json()["_embedded"]["storage"]
+    assert len(shown) == listed.json()["total"] > 2
+    for row in shown:
+        single = await app.client.get(row["_links"]["self"]["href"], headers=app.admin.headers)
+        assert {**single.json(), "username": row["username"], "_links": row["_links"]} == row
+    by_name = {row["username"]: row for row in shown}
+    # a three times in two chats (stored twice) and b: 300; a, a, c and b in the team: 300.
+    assert (by_name["quota-mixed"]["attachmentBytes"], by_name["quota-mixed"]["libraryBytes"]) == (
+        300,
+        300,
+    )
+    assert by_name["quota-mate"]["usedBytes"] == 100
