@@ -264,7 +264,8 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for error in exc.errors():
             name = "SWITCHBOARD_" + "_".join(str(part) for part in error["loc"]).upper()
-            problems.append(f"{name}: {error['msg']}{_shown(error['loc'], error.get('input'))}")
+            message = error["msg"].removeprefix("Value error, ")  # our validators' own sentences
+            problems.append(f"{name}: {message}{_shown(error['loc'], error.get('input'))}")
         raise InvalidSettings("Invalid setting " + "; ".join(problems)) from None
 
 

@@ -42,7 +42,7 @@ def test_the_stored_bytes_sweep_is_set_by_environment_with_a_safe_grace_period(
     monkeypatch.setenv("SWITCHBOARD_STORED_BYTES_GRACE_SECONDS", "600")
     with pytest.raises(InvalidSettings) as short:
         load_settings()
-    assert "SWITCHBOARD_STORED_BYTES_GRACE_SECONDS: Value error, must be at least 3600" in str(
+    assert "SWITCHBOARD_STORED_BYTES_GRACE_SECONDS: must be at least 3600 (an hour)" in str(
         short.value
     )
     assert "library sync still running" in str(short.value)
