@@ -90,6 +90,7 @@ def _entry_points() -> frozenset[int]:
             support.app_settings,
             support.fresh_database_url,
             support.migrated_sqlite,
+            support.database_at,
             vars(support.AppHarness)["start"],
             postgres.create_database,
             postgres.copy_of_migrated,

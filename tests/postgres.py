@@ -50,6 +50,11 @@ def create_database(server: str, *, migrate: bool = True) -> str:
     return url
 
 
+def execute(url: str, sql: str) -> None:
+    """Run SQL (one or more statements, no parameters) on a database of the test server."""
+    asyncio.run(_admin(url, sql))
+
+
 _TEMPLATES: dict[str, str] = {}
 _TEMPLATES_LOCK = threading.Lock()
 

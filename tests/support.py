@@ -10,7 +10,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import (
     AbstractAsyncContextManager,
@@ -32,7 +32,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from api.app import create_app
-from api.migrate import upgrade_database
+from api.migrate import alembic_config, upgrade_database
 from api.services import Services
 from core import api_tokens, clock, passwords, users
 from core.catalog import Catalog, parse_catalog
@@ -110,6 +110,31 @@ def migrated_sqlite(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(path)) as copy:
         source.backup(copy)
+
+
+def database_at(revision: str, path: Path, rows: Sequence[str]) -> str:
+    """A database migrated only up to an old `revision`, holding `rows` (INSERT statements that
+    read alike on both databases), for tests that upgrade it: a new database on the PostgreSQL
+    server on the PostgreSQL pass, else a SQLite file at `path`. Blocking (Alembic runs its own
+    event loop); returns its URL."""
+    from alembic import command
+
+    if os.environ.get("SWITCHBOARD_TEST_DATABASE") != "postgres":
+        url = f"sqlite:///{path}"
+        command.upgrade(alembic_config(url), revision)
+        with closing(sqlite3.connect(path)) as database, database:
+            for row in rows:
+                database.execute(row)
+        return url
+    from tests.postgres import SKIP_REASON, create_database, execute, server_url
+
+    server = server_url()
+    if server is None:
+        raise RuntimeError(SKIP_REASON)
+    url = create_database(server, migrate=False)
+    command.upgrade(alembic_config(url), revision)
+    execute(url, ";\n".join(rows))
+    return url
 
 
 def app_settings(tmp_path: Path, **overrides: Any) -> Settings:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
 import pytest
 
-from api.migrate import alembic_config
 from billing import seats
 from core.database import write_transaction
 from tests.api.chat_calls import listing, say, sent_to_model
 from tests.fakes.upstream import FakeUpstream
-from tests.support import ADMIN, AppHarness, Harnesses, parse_sse
+from tests.support import ADMIN, AppHarness, Harnesses, database_at, parse_sse
 
 pytestmark = pytest.mark.anyio
 
@@ -176,35 +174,27 @@ async def test_bad_branch_requests_are_clear_4xx(
 
 def _database_before_branches(path: Path) -> str:
     """A database at assistant_0006 whose admin has a linear chat."""
-    from alembic import command
-
-    url = f"sqlite:///{path}"
-    command.upgrade(alembic_config(url), "assistant_0006")
-    stamp = "2026-01-01 10:00:0{}"
-    with sqlite3.connect(path) as db:
-        db.execute(
-            "INSERT INTO core_user (id, username, display_name, email, password_hash, role, active,"
-            " created_at, updated_at) VALUES ('olduser0000000000000000001', ?, 'Old', "
-            "'old@example.com', 'x', 'admin', 1, ?, ?)",
-            (ADMIN, stamp.format(0), stamp.format(0)),
+    stamp = "'2026-01-01 10:00:0{}'"
+    rows = [
+        "INSERT INTO core_user (id, username, display_name, email, password_hash, role, active,"
+        f" created_at, updated_at) VALUES ('olduser0000000000000000001', '{ADMIN}', 'Old',"
+        f" 'old@example.com', 'x', 'admin', TRUE, {stamp.format(0)}, {stamp.format(0)})",
+        "INSERT INTO assistant_chat (id, user_id, title, knowledge_file_ids,"
+        " knowledge_folder_ids, created_at, updated_at) VALUES ('oldchat000000000000000001',"
+        f" 'olduser0000000000000000001', 'Old chat', '[]', '[]', {stamp.format(0)},"
+        f" {stamp.format(4)})",
+    ]
+    turns = [("user", "old one"), ("assistant", "old reply"), ("user", "old two")]
+    turns.append(("assistant", "old reply two"))
+    for number, (role, content) in enumerate(turns, start=1):
+        rows.append(
+            "INSERT INTO assistant_message (id, chat_id, role, content, status, prompt_tokens,"
+            " completion_tokens, cost_micros, usage_estimated, cancel_requested, dropped_turns,"
+            f" created_at, updated_at) VALUES ('oldmsg{number:020d}', 'oldchat000000000000000001',"
+            f" '{role}', '{content}', 'complete', 0, 0, 0, FALSE, FALSE, 0, {stamp.format(number)},"
+            f" {stamp.format(number)})"
         )
-        db.execute(
-            "INSERT INTO assistant_chat (id, user_id, title, knowledge_file_ids, "
-            "knowledge_folder_ids, created_at, updated_at) VALUES ('oldchat000000000000000001', "
-            "'olduser0000000000000000001', 'Old chat', '[]', '[]', ?, ?)",
-            (stamp.format(0), stamp.format(4)),
-        )
-        turns = [("user", "old one"), ("assistant", "old reply"), ("user", "old two")]
-        turns.append(("assistant", "old reply two"))
-        for number, (role, content) in enumerate(turns, start=1):
-            db.execute(
-                "INSERT INTO assistant_message (id, chat_id, role, content, status, prompt_tokens,"
-                " completion_tokens, cost_micros, usage_estimated, cancel_requested, "
-                "dropped_turns, created_at, updated_at) VALUES (?, 'oldchat000000000000000001',"
-                " ?, ?, 'complete', 0, 0, 0, 0, 0, 0, ?, ?)",
-                (f"oldmsg{number:020d}", role, content, stamp.format(number), stamp.format(number)),
-            )
-    return url
+    return database_at("assistant_0006", path, rows)
 
 
 async def test_a_chat_from_before_branches_lists_in_order_and_continues(

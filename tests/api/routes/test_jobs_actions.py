@@ -5,19 +5,17 @@ scheduled assistant report mailed and metered to the job's owner."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from api.migrate import alembic_config
 from tests.api.billing_builders import ledger_rows
 from tests.fakes.smtp_sink import SmtpSink, smtp_sink
 from tests.fakes.upstream import FakeUpstream
 from tests.fakes.webhook_receiver import Receiver, receiving
-from tests.support import ADMIN, AppHarness, Caller, Harnesses, eventually
+from tests.support import ADMIN, AppHarness, Caller, Harnesses, database_at, eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -321,32 +319,23 @@ async def test_a_team_viewer_sees_and_runs_but_cannot_edit_and_a_stranger_gets_4
 
 def _database_before_actions(path: Path) -> str:
     """A database at knowledge_0001 with a typed job of the admin's and one run of it."""
-    from alembic import command
-
-    url = f"sqlite:///{path}"
-    command.upgrade(alembic_config(url), "knowledge_0001")
-    stamp = "2026-01-01 10:00:00"
-    with sqlite3.connect(path) as db:
-        db.execute(
-            "INSERT INTO core_user (id, username, display_name, email, password_hash, role, active,"
-            " created_at, updated_at) VALUES ('olduser0000000000000000001', ?, 'Old', "
-            "'old@example.com', 'x', 'admin', 1, ?, ?)",
-            (ADMIN, stamp, stamp),
-        )
-        db.execute(
+    stamp = "'2026-01-01 10:00:00'"
+    return database_at(
+        "knowledge_0001",
+        path,
+        [
+            "INSERT INTO core_user (id, username, display_name, email, password_hash, role,"
+            f" active, created_at, updated_at) VALUES ('olduser0000000000000000001', '{ADMIN}',"
+            f" 'Old', 'old@example.com', 'x', 'admin', TRUE, {stamp}, {stamp})",
             "INSERT INTO knowledge_job (id, name, job_type, params, schedule, time_zone, enabled,"
             " owner_user_id, created_at, updated_at) VALUES ('oldjob00000000000000000001', 'old',"
             " 'index-files', '{\"fileIds\": [], \"folderId\": \"nofolder\"}', '0 3 * * *',"
-            " 'UTC', 1, 'olduser0000000000000000001', ?, ?)",
-            (stamp, stamp),
-        )
-        db.execute(
+            f" 'UTC', TRUE, 'olduser0000000000000000001', {stamp}, {stamp})",
             "INSERT INTO knowledge_job_run (id, job_id, trigger, status, started_at, counts,"
             " created_at, updated_at) VALUES ('oldrun00000000000000000001',"
-            " 'oldjob00000000000000000001', 'manual', 'done', ?, '{}', ?, ?)",
-            (stamp, stamp, stamp),
-        )
-    return url
+            f" 'oldjob00000000000000000001', 'manual', 'done', {stamp}, '{{}}', {stamp}, {stamp})",
+        ],
+    )
 
 
 async def test_a_job_from_before_actions_becomes_one_action_and_keeps_its_runs(
