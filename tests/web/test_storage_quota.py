@@ -138,6 +138,13 @@ def test_an_admin_sees_each_users_storage_and_sets_lifts_and_clears_their_limit(
     screenshot(page, "admin-storage-limits")
     accessible(page, "the admin's storage limits")
 
+    new_user = page.get_by_role("form", name="New user")
+    new_user.get_by_label("Username").fill("nia")
+    new_user.get_by_label("Password").fill("a-long-password-1")
+    new_user.get_by_role("button", name="Add user").click()
+    expect(table.get_by_role("row").filter(has_text="nia")).to_contain_text("1000 bytes (default)")
+    expect(change.get_by_label("User").locator("option", has_text="nia")).to_have_count(1)
+
 
 def test_a_member_sees_no_storage_limits(browser: Browser, site: Site) -> None:
     site.user("mo", password="a-long-password-1")

@@ -43,6 +43,7 @@ async function giveSeat(userId, teamId) {
 
 export async function users(root) {
   const list = h('div', {});
+  const storage = storageLimits();
   const seatChoice = h('select', { name: 'seatTeam' });
   async function load() {
     const [people, seats] = await Promise.all([allUsers(), seatHolders()]);
@@ -72,7 +73,7 @@ export async function users(root) {
     } });
     if (seatChoice.value) await giveSeat(created.id, seatChoice.value);
     node.reset();
-    await load();
+    await Promise.all([load(), storage.load()]);
   },
   field('Username', input('username', { required: true, pattern: '[A-Za-z0-9_.@\\-]+', autocomplete: 'off' })),
   field('Display name', input('displayName', { autocomplete: 'off' })),
@@ -80,7 +81,6 @@ export async function users(root) {
   field('Role', select('role', [['member', 'member'], ['admin', 'admin']], 'member')),
   field('AI seat', seatChoice, 'Needed to chat; from a team with a free seat.'),
   h('button', { type: 'submit', class: 'primary' }, 'Add user'));
-  const storage = storageLimits();
   root.replaceChildren(section('New user', create), section('Users', list), storage.node);
   await Promise.all([load(), storage.load()]);
 }
