@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from core.environment import prepare_offline
 from knowledge.errors import EmbeddingModelUnavailable
+from knowledge.model_files import model_digest, model_folder
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder, SentenceTransformer
@@ -141,17 +142,21 @@ def bundled_model_path() -> Path:
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model on the torch backend, loaded on first use."""
+    """A sentence-transformers model on the torch backend, loaded on first use.
 
-    def __init__(self, model: str = "", *, batch_size: int = 64) -> None:
+    `digest` (of the model's files, `knowledge.model_files`) ends its `model_id` after a "#".
+    """
+
+    def __init__(self, model: str = "", *, batch_size: int = 64, digest: str = "") -> None:
         self._name = model
         self._batch_size = batch_size
+        self._digest = digest
         self._lock = threading.Lock()
         self._model: SentenceTransformer | None = None
 
     @property
     def model_id(self) -> str:
-        return self._name or BUNDLED_MODEL_ID
+        return (self._name or BUNDLED_MODEL_ID) + (f"#{self._digest}" if self._digest else "")
 
     @property
     def dimension(self) -> int:
@@ -295,7 +300,7 @@ def _export_folder(cache_dir: Path, name: str) -> Path:
     return cache_dir / f"{slug}-{fingerprint.hexdigest()[:12]}"
 
 
-def _onnx_embedder(name: str, cache_dir: Path) -> Embedder:
+def _onnx_embedder(name: str, cache_dir: Path, digest: str) -> Embedder:
     """The ONNX embedder of a model, exporting and quantising it on first use (a few seconds).
 
     Falls back to the torch backend for a model the export does not support.
@@ -304,12 +309,12 @@ def _onnx_embedder(name: str, cache_dir: Path) -> Embedder:
 
     folder = _export_folder(cache_dir, name)
     if not is_complete(folder):
-        torch_embedder = SentenceTransformerEmbedder(name)
+        torch_embedder = SentenceTransformerEmbedder(name, digest=digest)
         model = torch_embedder.model()
         folder.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".export-", dir=folder.parent))
         try:
-            _export_onnx(model, work, torch_embedder.model_id)
+            _export_onnx(model, work, name or BUNDLED_MODEL_ID)
             quantise(work)
             if not is_complete(folder):
                 shutil.rmtree(folder, ignore_errors=True)
@@ -320,7 +325,7 @@ def _onnx_embedder(name: str, cache_dir: Path) -> Embedder:
             return torch_embedder
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    return OnnxEmbedder(folder)
+    return OnnxEmbedder(folder, digest=digest)
 
 
 _loaded: dict[tuple[str, str, str], Embedder] = {}
@@ -336,16 +341,20 @@ def load_embedder(model: str = "", *, backend: Backend = "onnx", cache_dir: Path
         backend: `onnx` (fast, int8) or `torch` (the plain sentence-transformers baseline).
         cache_dir: a folder in the data directory for exported models.
 
+    Its `model_id` ends with a digest of the model's files (`knowledge.model_files`), so a model
+    replaced in place under the same name is told apart.
+
     Raises:
         EmbeddingModelUnavailable: the model cannot be loaded offline.
     """
     key = (model, backend, str(cache_dir))
     with _loading:
         if key not in _loaded:
+            digest = model_digest(model_folder(model or str(bundled_model_path())), cache_dir)
             if backend == "torch":
-                embedder: Embedder = SentenceTransformerEmbedder(model)
+                embedder: Embedder = SentenceTransformerEmbedder(model, digest=digest)
             else:
-                embedder = _onnx_embedder(model, cache_dir)
+                embedder = _onnx_embedder(model, cache_dir, digest)
             if isinstance(embedder, SentenceTransformerEmbedder):
                 embedder.model()  # load now: a missing model fails here, not mid-index
             _loaded[key] = embedder

@@ -5,6 +5,15 @@ and the backends put it into every query's filter, so a query without a tenant f
 written. A collection records the embedding model and vector size it was built with;
 `ensure_collection` reports a change of model so the caller reindexes instead of mixing vectors.
 
+A re-index replaces a file's chunks in one step as search sees it: the new version is written
+staged (`staged` set, under ids of its own version, so no live chunk is overwritten), and one
+write, `commit_version`, sets `swapped` on every chunk of the file. A chunk is searchable when the
+two marks agree: a live chunk has neither, a committed one both; a staged chunk not yet swapped and
+an old one swapped away are hidden. A failure or a crash at any step therefore leaves either the
+whole old version searchable or the whole new one, and `settle_file` (run by the next re-index,
+and after each commit) deletes the hidden chunks and clears the marks. Chunks stored before
+versions have neither mark, so they are live as they are.
+
 The backends live in `knowledge.index_edge` and `knowledge.index_server` (the only modules that
 import qdrant) and import this module, never the reverse; `knowledge.vector_store` picks one.
 """
@@ -13,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 import uuid
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,6 +38,11 @@ DENSE = "dense"
 SPARSE = "sparse"
 COLLECTION = "switchboard_chunks"
 KEYWORD_FIELDS = ("owner_user_id", "team_id", "file_id", "folder_id", "embedding_key")
+# The marks of a re-index, integers 1 when set (Qdrant Edge matches no booleans): `STAGED` on
+# the chunks it writes, `SWAPPED` on all of the file's chunks when it commits.
+STAGED = "staged"
+SWAPPED = "swapped"
+MARK_FIELDS = (STAGED, SWAPPED)
 SearchMode = Literal["hybrid", "dense", "sparse"]
 _POINT_NAMESPACE = uuid.UUID("5b0c6a1e-8d0f-4a8e-9a57-5e9b3f1c2d47")
 
@@ -84,6 +99,9 @@ class IndexedChunk:
     dense: Sequence[float]
     sparse: SparseVector
     embedding_key: str = ""  # what `dense` was embedded from (`knowledge.indexing.embedding_key`)
+    # The re-index writing it: staged under ids of this version until `commit_version`. Empty:
+    # written live under the chunk's plain id, replacing the chunk of that index.
+    version: str = ""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -122,6 +140,16 @@ class VectorIndex(Protocol):
         """
         ...
 
+    def commit_version(self, file_id: str, version: str) -> None:
+        """Make a file's chunks staged under `version` searchable and its others not, in one
+        write (`swapped` set on the file's live chunks and on those of this version)."""
+        ...
+
+    def settle_file(self, file_id: str) -> None:
+        """Delete a file's chunks that search does not see (staged and never committed, or
+        swapped away) and clear the marks of its committed ones."""
+        ...
+
     def delete_file(self, file_id: str, *, from_chunk: int = 0) -> None:
         """Remove every chunk of a file, or those from index `from_chunk` on."""
         ...
@@ -158,11 +186,11 @@ class VectorIndex(Protocol):
         ...
 
     def file_chunks(self, file_id: str, *, limit: int = 1000, offset: int = 0) -> list[SearchHit]:
-        """A file's chunks in order (the caller has checked the file is visible)."""
+        """A file's searchable chunks in order (the caller has checked the file is visible)."""
         ...
 
     def count(self, *, file_id: str | None = None) -> int:
-        """How many chunks are stored, in all or for one file."""
+        """How many chunks are stored, in all or for one file (hidden ones included)."""
         ...
 
     def optimize_in_background(self) -> Future[None]:
@@ -174,13 +202,15 @@ class VectorIndex(Protocol):
         ...
 
 
-def point_id(file_id: str, chunk_index: int) -> str:
-    """The stable id of a chunk: reindexing a file replaces its points."""
-    return str(uuid.uuid5(_POINT_NAMESPACE, f"{file_id}:{chunk_index}"))
+def point_id(file_id: str, chunk_index: int, version: str = "") -> str:
+    """The id of a chunk: one per file, index and version (a staged version overwrites nothing)."""
+    name = f"{file_id}:{version}:{chunk_index}" if version else f"{file_id}:{chunk_index}"
+    return str(uuid.uuid5(_POINT_NAMESPACE, name))
 
 
 def payload(item: IndexedChunk) -> dict[str, Any]:
-    """What is stored with a chunk's vectors: tenant ids, file, text and citation fields."""
+    """What is stored with a chunk's vectors: tenant ids, file, text and citation fields (and a
+    staged chunk's version and mark)."""
     chunk = item.chunk
     return {
         "owner_user_id": item.owner.user_id or "",
@@ -195,6 +225,7 @@ def payload(item: IndexedChunk) -> dict[str, Any]:
         "start": chunk.start,
         "end": chunk.end,
         "embedding_key": item.embedding_key,
+        **({"version": item.version, STAGED: 1} if item.version else {}),
     }
 
 
@@ -262,11 +293,27 @@ def spec_metadata(spec: CollectionSpec) -> dict[str, Any]:
     return {"model_id": spec.model_id, "dimension": spec.dimension}
 
 
+_DIGEST = re.compile(r"#[0-9a-f]{16}$")  # a local model's files (`knowledge.model_files`)
+
+
 def state_of(recorded: Mapping[str, Any] | None, spec: CollectionSpec) -> CollectionState:
-    """READY when the recorded model is `spec`, else MODEL_CHANGED."""
-    if recorded is not None and dict(recorded) == spec_metadata(spec):
+    """READY when the recorded model is `spec`, else MODEL_CHANGED.
+
+    A collection recorded before model ids ended with the digest of the model's files is READY
+    for the same model with a digest (an upgrade does not rebuild the index); `recorded_before_
+    digests` then tells the backend to record the digest, so a later change of the files is seen.
+    """
+    if recorded is not None and (
+        dict(recorded) == spec_metadata(spec) or recorded_before_digests(recorded, spec)
+    ):
         return CollectionState.READY
     return CollectionState.MODEL_CHANGED
+
+
+def recorded_before_digests(recorded: Mapping[str, Any] | None, spec: CollectionSpec) -> bool:
+    """Whether `recorded` is `spec`'s model without the digest of its files."""
+    plain = CollectionSpec(_DIGEST.sub("", spec.model_id), spec.dimension)
+    return plain != spec and recorded is not None and dict(recorded) == spec_metadata(plain)
 
 
 class UnavailableIndex:

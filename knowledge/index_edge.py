@@ -44,7 +44,10 @@ from knowledge.fusion import DEFAULT_FUSION, Candidate, FusionOptions, fetched, 
 from knowledge.index import (
     DENSE,
     KEYWORD_FIELDS,
+    MARK_FIELDS,
     SPARSE,
+    STAGED,
+    SWAPPED,
     CollectionSpec,
     CollectionState,
     IndexedChunk,
@@ -55,6 +58,7 @@ from knowledge.index import (
     hit,
     payload,
     point_id,
+    recorded_before_digests,
     spec_metadata,
     state_of,
     vectors_by_key,
@@ -66,12 +70,27 @@ def _optimize(shard: EdgeShard) -> None:
     shard.optimize()
 
 
+def _marked(field: str) -> FieldCondition:
+    return FieldCondition(key=field, match=MatchValue(1))
+
+
+def hidden() -> list[Filter]:
+    """Chunks search does not see: staged and not yet swapped in, or swapped away."""
+    staged, swapped = _marked(STAGED), _marked(SWAPPED)
+    return [Filter(must=[staged], must_not=[swapped]), Filter(must=[swapped], must_not=[staged])]
+
+
+def _file(file_id: str) -> FieldCondition:
+    return FieldCondition(key="file_id", match=MatchValue(file_id))
+
+
 def tenant_filter(
     scope: TenantScope,
     file_ids: Sequence[str] | None = None,
     folder_ids: Sequence[str] | None = None,
 ) -> Filter:
-    """The filter of every search: the scope's chunks, optionally within files or folders."""
+    """The filter of every search: the scope's searchable chunks, optionally within files or
+    folders."""
     visible = [FieldCondition(key="owner_user_id", match=MatchValue(scope.user_id))]
     if scope.team_ids:
         visible.append(FieldCondition(key="team_id", match=MatchAny(list(scope.team_ids))))
@@ -80,7 +99,7 @@ def tenant_filter(
         must.append(FieldCondition(key="file_id", match=MatchAny(list(file_ids))))
     if folder_ids is not None:
         must.append(FieldCondition(key="folder_id", match=MatchAny(list(folder_ids))))
-    return Filter(must=list(must))
+    return Filter(must=list(must), must_not=list(hidden()))
 
 
 def owner_condition(owner: Owner) -> FieldCondition:
@@ -107,12 +126,15 @@ class EdgeIndex:
                 if not self._folder.is_dir():
                     raise VectorStoreUnavailable("The vector index has not been created yet.")
                 try:
-                    self._shard = EdgeShard.load(str(self._folder))
+                    shard = EdgeShard.load(str(self._folder))
                 except Exception as exc:  # Edge reports a locked folder as a plain error
                     raise VectorStoreUnavailable(
                         f"The embedded vector store cannot be opened ({exc}); only one process "
                         "may use it, set SWITCHBOARD_QDRANT_URL to share a Qdrant server."
                     ) from exc
+                # Searches filter on the marks: unindexed, a search costs 3x the CPU.
+                self._index_fields(shard)
+                self._shard = shard
             return self._shard
 
     def _recorded(self) -> dict[str, object] | None:
@@ -129,8 +151,10 @@ class EdgeIndex:
                 return CollectionState.CREATED
             state = state_of(recorded, spec)
             if state is CollectionState.READY:
+                if recorded_before_digests(recorded, spec):
+                    self._meta.write_text(json.dumps(spec_metadata(spec)), encoding="utf-8")
                 self._spec = spec
-                self._index_fields(self._open())
+                self._open()  # opening indexes the fields an older version's index lacks
             return state
 
     def reset_collection(self, spec: CollectionSpec) -> None:
@@ -155,11 +179,14 @@ class EdgeIndex:
 
     @staticmethod
     def _index_fields(shard: EdgeShard) -> None:
-        """Index the keyword fields, those a collection made by an older version lacks too."""
+        """Index the filtered fields, those a collection made by an older version lacks too."""
         indexed = shard.info().payload_schema
         for field in KEYWORD_FIELDS:
             if field not in indexed:
                 shard.update(UpdateOperation.create_field_index(field, PayloadSchemaType.Keyword))
+        for field in MARK_FIELDS:
+            if field not in indexed:
+                shard.update(UpdateOperation.create_field_index(field, PayloadSchemaType.Integer))
 
     def _checked_spec(self) -> CollectionSpec:
         if self._spec is None:
@@ -184,13 +211,30 @@ class EdgeIndex:
                 DENSE: [float(value) for value in item.dense],
                 SPARSE: EdgeSparseVector(item.sparse.indices, item.sparse.values),
             }
-            points.append(Point(point_id(item.file_id, item.chunk.index), vector, payload(item)))
+            identifier = point_id(item.file_id, item.chunk.index, item.version)
+            points.append(Point(identifier, vector, payload(item)))
         self._open().update(UpdateOperation.upsert_points(points))
 
+    def commit_version(self, file_id: str, version: str) -> None:
+        other = Filter(
+            must=[_marked(STAGED)],
+            must_not=[FieldCondition(key="version", match=MatchValue(version))],
+        )
+        where = Filter(must=[_file(file_id)], must_not=[other])
+        self._open().update(UpdateOperation.set_payload_by_filter(where, {SWAPPED: 1}))
+
+    def settle_file(self, file_id: str) -> None:
+        shard = self._open()
+        shard.update(
+            UpdateOperation.delete_points_by_filter(
+                Filter(must=[_file(file_id)], should=list(hidden()))
+            )
+        )
+        committed = Filter(must=[_file(file_id), _marked(STAGED), _marked(SWAPPED)])
+        shard.update(UpdateOperation.delete_payload_by_filter(committed, list(MARK_FIELDS)))
+
     def delete_file(self, file_id: str, *, from_chunk: int = 0) -> None:
-        must: list[FieldCondition | Filter] = [
-            FieldCondition(key="file_id", match=MatchValue(file_id))
-        ]
+        must: list[FieldCondition | Filter] = [_file(file_id)]
         if from_chunk:
             must.append(FieldCondition(key="chunk_index", range=RangeFloat(gte=from_chunk)))
         self._open().update(UpdateOperation.delete_points_by_filter(Filter(must=list(must))))
@@ -290,7 +334,7 @@ class EdgeIndex:
         ]
 
     def file_chunks(self, file_id: str, *, limit: int = 1000, offset: int = 0) -> list[SearchHit]:
-        where = Filter(must=[FieldCondition(key="file_id", match=MatchValue(file_id))])
+        where = Filter(must=[_file(file_id)], must_not=list(hidden()))
         records, cursor = self._open().scroll(
             ScrollRequest(filter=where, limit=256, with_payload=True)
         )
@@ -305,7 +349,7 @@ class EdgeIndex:
     def count(self, *, file_id: str | None = None) -> int:
         where = None
         if file_id is not None:
-            where = Filter(must=[FieldCondition(key="file_id", match=MatchValue(file_id))])
+            where = Filter(must=[_file(file_id)])
         return int(self._open().count(CountRequest(exact=True, filter=where)))
 
     def optimize_in_background(self) -> Future[None]:

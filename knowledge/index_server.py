@@ -23,7 +23,10 @@ from knowledge.fusion import DEFAULT_FUSION, FusionOptions, fetched, fuse, settl
 from knowledge.index import (
     DENSE,
     KEYWORD_FIELDS,
+    MARK_FIELDS,
     SPARSE,
+    STAGED,
+    SWAPPED,
     CollectionSpec,
     CollectionState,
     IndexedChunk,
@@ -34,6 +37,7 @@ from knowledge.index import (
     hit,
     payload,
     point_id,
+    recorded_before_digests,
     spec_metadata,
     state_of,
     vectors_by_key,
@@ -43,12 +47,26 @@ from knowledge.sparse import SparseVector
 _UPSERT_BATCH = 256
 
 
+def _marked(field: str) -> models.FieldCondition:
+    return models.FieldCondition(key=field, match=models.MatchValue(value=1))
+
+
+def hidden() -> list[models.Condition]:
+    """Chunks search does not see: staged and not yet swapped in, or swapped away."""
+    staged, swapped = _marked(STAGED), _marked(SWAPPED)
+    return [
+        models.Filter(must=[staged], must_not=[swapped]),
+        models.Filter(must=[swapped], must_not=[staged]),
+    ]
+
+
 def tenant_filter(
     scope: TenantScope,
     file_ids: Sequence[str] | None = None,
     folder_ids: Sequence[str] | None = None,
 ) -> models.Filter:
-    """The filter of every search: the scope's chunks, optionally within files or folders."""
+    """The filter of every search: the scope's searchable chunks, optionally within files or
+    folders."""
     visible: list[models.Condition] = [
         models.FieldCondition(key="owner_user_id", match=models.MatchValue(value=scope.user_id))
     ]
@@ -63,13 +81,15 @@ def tenant_filter(
         must.append(
             models.FieldCondition(key="folder_id", match=models.MatchAny(any=list(folder_ids)))
         )
-    return models.Filter(must=must)
+    return models.Filter(must=must, must_not=hidden())
+
+
+def _file(file_id: str) -> models.FieldCondition:
+    return models.FieldCondition(key="file_id", match=models.MatchValue(value=file_id))
 
 
 def _file_filter(file_id: str, from_chunk: int = 0) -> models.Filter:
-    must: list[models.Condition] = [
-        models.FieldCondition(key="file_id", match=models.MatchValue(value=file_id))
-    ]
+    must: list[models.Condition] = [_file(file_id)]
     if from_chunk:
         must.append(models.FieldCondition(key="chunk_index", range=models.Range(gte=from_chunk)))
     return models.Filter(must=must)
@@ -121,6 +141,10 @@ class ServerIndex:
             recorded = client.get_collection(self._collection).config.metadata
         state = state_of(recorded, spec)
         if state is CollectionState.READY:
+            with _unavailable_on_error():
+                if recorded_before_digests(recorded, spec):
+                    client.update_collection(self._collection, metadata=spec_metadata(spec))
+                self._index_fields(client)  # those a collection made by an older version lacks
             self._spec = spec
         return state
 
@@ -143,16 +167,16 @@ class ServerIndex:
         self._spec = spec
 
     def _index_fields(self, client: QdrantClient) -> None:
-        """Index the keyword fields, those a collection made by an older version lacks too."""
+        """Index the filtered fields, those a collection made by an older version lacks too."""
         indexed = client.get_collection(self._collection).payload_schema
+        kinds = {field: models.PayloadSchemaType.KEYWORD for field in KEYWORD_FIELDS}
+        kinds |= {field: models.PayloadSchemaType.INTEGER for field in MARK_FIELDS}
         with warnings.catch_warnings():
             # Local mode (tests) warns that it has no payload indexes; a server builds them.
             warnings.filterwarnings("ignore", "Payload indexes have no effect", UserWarning)
-            for field in KEYWORD_FIELDS:
+            for field, kind in kinds.items():
                 if field not in indexed:
-                    client.create_payload_index(
-                        self._collection, field, models.PayloadSchemaType.KEYWORD
-                    )
+                    client.create_payload_index(self._collection, field, kind)
 
     def _checked_spec(self) -> CollectionSpec:
         if self._spec is None:
@@ -174,13 +198,30 @@ class ServerIndex:
                 DENSE: [float(value) for value in item.dense],
                 SPARSE: models.SparseVector(indices=item.sparse.indices, values=item.sparse.values),
             }
-            identifier = point_id(item.file_id, item.chunk.index)
+            identifier = point_id(item.file_id, item.chunk.index, item.version)
             points.append(models.PointStruct(id=identifier, vector=vector, payload=payload(item)))
         client = self._connect()
         with _unavailable_on_error():
             for start in range(0, len(points), _UPSERT_BATCH):
                 batch = points[start : start + _UPSERT_BATCH]
                 client.upsert(self._collection, points=batch, wait=True)
+
+    def commit_version(self, file_id: str, version: str) -> None:
+        other = models.Filter(
+            must=[_marked(STAGED)],
+            must_not=[models.FieldCondition(key="version", match=models.MatchValue(value=version))],
+        )
+        where = models.Filter(must=[_file(file_id)], must_not=[other])
+        with _unavailable_on_error():
+            self._connect().set_payload(self._collection, {SWAPPED: 1}, points=where, wait=True)
+
+    def settle_file(self, file_id: str) -> None:
+        client = self._connect()
+        unseen = models.FilterSelector(filter=models.Filter(must=[_file(file_id)], should=hidden()))
+        committed = models.Filter(must=[_file(file_id), _marked(STAGED), _marked(SWAPPED)])
+        with _unavailable_on_error():
+            client.delete(self._collection, points_selector=unseen, wait=True)
+            client.delete_payload(self._collection, list(MARK_FIELDS), points=committed, wait=True)
 
     def delete_file(self, file_id: str, *, from_chunk: int = 0) -> None:
         selector = models.FilterSelector(filter=_file_filter(file_id, from_chunk))
@@ -266,7 +307,7 @@ class ServerIndex:
             while True:
                 records, cursor = self._connect().scroll(
                     self._collection,
-                    scroll_filter=_file_filter(file_id),
+                    scroll_filter=models.Filter(must=[_file(file_id)], must_not=hidden()),
                     limit=256,
                     offset=cursor,
                     with_payload=True,

@@ -8,14 +8,17 @@ user's or team's: `VectorIndex.stored_vectors`) and only the misses are embedded
 edited file embeds its changed chunks, re-indexing an unchanged one embeds nothing.
 
 Every vector is ready before the index is written: a failure or a stop while embedding leaves the
-file's previous chunks as they were, still searchable. The new chunks then replace the old ones by
-id (a file's chunk ids are its id and the chunk's position) and the old version's extra chunks
-are dropped, so the file never drops out of searches while it is re-indexed.
+file's previous chunks as they were, still searchable. The new version is then written staged,
+under ids of its own, and swapped in by one write (`VectorIndex.commit_version`), so searches see
+the whole old version until then and the whole new one after: a failure or a crash at any step
+never shows chunks of both. The chunks a failed run left (staged, or swapped away) are deleted by
+the next re-index of the file, and after each commit (`VectorIndex.settle_file`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -33,8 +36,9 @@ _BATCH = 64
 def embedding_key(embedder: Embedder, text: str) -> str:
     """The digest a chunk's dense vector is stored under: the model's identity and the text.
 
-    `model_id` names the model and its backend (an int8 ONNX export and plain torch differ), and
-    the vector size is part of it too, so a change of model never finds the old vectors.
+    `model_id` names the model and its backend (an int8 ONNX export and plain torch differ) and,
+    for a local model, ends with a digest of its files (`knowledge.model_files`); the vector size
+    is part of it too, so a change of model, or of a model's files, never finds the old vectors.
     """
     identity = f"{embedder.model_id}\n{embedder.dimension}\n"
     return hashlib.sha256((identity + text).encode()).hexdigest()[:32]
@@ -58,7 +62,8 @@ def index_document(
     is called after each batch of chunks has its vector (reused or embedded), the last time with
     `done == total` just before the index is written; raising there stops the indexing and leaves
     the file's previous chunks in place. The writes that follow are not interrupted (the worker
-    checks afterwards whether the file was deleted meanwhile).
+    checks afterwards whether the file was deleted meanwhile); if one fails, searches still see
+    one whole version of the file, and the next call cleans up.
 
     Raises:
         VectorStoreUnavailable: the index cannot be reached.
@@ -69,6 +74,8 @@ def index_document(
     texts = [chunk.embedding_text for chunk in chunks]
     keys = [embedding_key(embedder, text) for text in texts]
     vectors = _vectors(index, embedder, owner, keys, texts, progress)
+    index.settle_file(file_id)  # what an earlier run left half done
+    version = uuid.uuid4().hex[:16]
     for begin in range(0, len(chunks), _BATCH):
         index.upsert(
             [
@@ -81,6 +88,7 @@ def index_document(
                     dense=vectors[key],
                     sparse=document_vector(text),
                     embedding_key=key,
+                    version=version,
                 )
                 for chunk, key, text in zip(
                     chunks[begin : begin + _BATCH],
@@ -90,7 +98,8 @@ def index_document(
                 )
             ]
         )
-    index.delete_file(file_id, from_chunk=len(chunks))
+    index.commit_version(file_id, version)
+    index.settle_file(file_id)
     return chunks
 
 

@@ -98,6 +98,7 @@ class OnnxEmbedder:
         quantised: bool = True,
         batch_size: int = 1,
         threads: int | None = None,
+        digest: str = "",
     ) -> None:
         self._manifest = OnnxManifest.load(folder)
         options = onnxruntime.SessionOptions()
@@ -116,7 +117,8 @@ class OnnxEmbedder:
         self._batch_size = batch_size
         self._pool = ThreadPoolExecutor(threads or os.cpu_count() or 1, "onnx-embed")
         suffix = "@onnx-int8" if quantised else "@onnx"
-        self.model_id = self._manifest.model_id + suffix
+        # The digest of the model's files (`knowledge.model_files`): replaced files, another id.
+        self.model_id = self._manifest.model_id + suffix + (f"#{digest}" if digest else "")
         self.dimension = self._manifest.dimension
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

@@ -11,11 +11,14 @@ from knowledge.embeddings import (
     BUNDLED_MODEL_ID,
     Embedder,
     HashEmbedder,
+    bundled_model_path,
     embed_documents_async,
     embed_query_async,
     load_embedder,
 )
 from knowledge.errors import EmbeddingModelUnavailable
+from knowledge.model_files import model_digest
+from tests.knowledge.conftest import MODEL_CACHE
 
 TEXTS = [
     "Invoices are due within thirty days of receipt.",
@@ -33,8 +36,10 @@ def test_the_fast_backend_embeds_like_the_torch_baseline(
     assert fast.shape == base.shape == (len(TEXTS), 384)
     assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-4)
     assert (fast * base).sum(axis=1).min() > 0.97
-    assert embedder.model_id == BUNDLED_MODEL_ID + "@onnx-int8"
-    assert torch_embedder.model_id == BUNDLED_MODEL_ID
+    digest = model_digest(bundled_model_path(), MODEL_CACHE)
+    assert len(digest) == 16
+    assert embedder.model_id == f"{BUNDLED_MODEL_ID}@onnx-int8#{digest}"
+    assert torch_embedder.model_id == f"{BUNDLED_MODEL_ID}#{digest}"
 
 
 def test_a_query_is_closest_to_the_passage_that_answers_it(embedder: Embedder) -> None:
@@ -45,8 +50,6 @@ def test_a_query_is_closest_to_the_passage_that_answers_it(embedder: Embedder) -
 
 
 def test_the_embedder_is_loaded_once_per_process(embedder: Embedder, tmp_path: Path) -> None:
-    from tests.knowledge.conftest import MODEL_CACHE
-
     assert load_embedder(cache_dir=MODEL_CACHE) is embedder
 
 

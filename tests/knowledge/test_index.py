@@ -10,6 +10,7 @@ from knowledge.chunking import Chunk
 from knowledge.embeddings import HashEmbedder
 from knowledge.errors import IndexModelMismatch, VectorStoreUnavailable
 from knowledge.index import (
+    MARK_FIELDS,
     CollectionSpec,
     CollectionState,
     IndexedChunk,
@@ -204,3 +205,43 @@ def test_an_embedded_index_made_before_embedding_keys_is_given_their_field_index
         assert reopened.count() == 4
     finally:
         reopened.close()
+
+
+def test_an_embedded_index_made_before_versions_is_given_the_marks_field_indexes(
+    tmp_path: Path,
+) -> None:
+    """Every search filters on the re-index marks: an older index gets their field indexes when
+    it is opened, and its chunks (which have no marks) stay searchable."""
+    from qdrant_edge import UpdateOperation
+
+    older = EdgeIndex(tmp_path / "chunks")
+    _fill(older)
+    for field in MARK_FIELDS:
+        older._open().update(UpdateOperation.delete_field_index(field))
+    assert not set(MARK_FIELDS) & set(older._open().info().payload_schema)
+    older.close()
+    reopened = EdgeIndex(tmp_path / "chunks")
+    try:
+        assert reopened.ensure_collection(SPEC) is CollectionState.READY
+        assert set(MARK_FIELDS) <= set(reopened._open().info().payload_schema)
+        assert sorted(_search(reopened, ANN, "pump")) == ["f-ann#0", "f-ann#1"]
+    finally:
+        reopened.close()
+
+
+def test_a_collection_recorded_before_model_digests_is_kept_until_the_model_files_change(
+    index: VectorIndex,
+) -> None:
+    """Model ids end with a digest of the model's files (`knowledge.model_files`); an index built
+    before that is kept for the same model, and then notices when the files change."""
+    plain = CollectionSpec("org/model@onnx-int8", 64)
+    assert index.ensure_collection(plain) is CollectionState.CREATED
+    index.upsert([_item("f-ann", 0, "Ann's pump manual", Owner(user_id="ann"))])
+    digested = CollectionSpec("org/model@onnx-int8#0123456789abcdef", 64)
+    assert index.ensure_collection(digested) is CollectionState.READY
+    assert index.ensure_collection(digested) is CollectionState.READY
+    assert index.count() == 1
+    replaced = CollectionSpec("org/model@onnx-int8#fedcba9876543210", 64)
+    assert index.ensure_collection(replaced) is CollectionState.MODEL_CHANGED
+    other = CollectionSpec("org/other-model@onnx-int8#0123456789abcdef", 64)
+    assert index.ensure_collection(other) is CollectionState.MODEL_CHANGED

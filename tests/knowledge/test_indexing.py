@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
+import safetensors.numpy
 
 from knowledge.chunking import ChunkingOptions, chunk_document
 from knowledge.documents import ParsedDocument, ParseLimits
-from knowledge.embeddings import Embedder
-from knowledge.index import CollectionSpec, Owner, TenantScope, VectorIndex
+from knowledge.embeddings import Embedder, bundled_model_path, load_embedder
+from knowledge.errors import VectorStoreUnavailable
+from knowledge.index import CollectionSpec, IndexedChunk, Owner, TenantScope, VectorIndex
 from knowledge.index_edge import EdgeIndex
 from knowledge.index_server import ServerIndex
-from knowledge.indexing import index_document
+from knowledge.indexing import embedding_key, index_document
 from knowledge.retrieval import retrieve
+from knowledge.sparse import document_vector
 from knowledge.text_files import parse_markdown
 from tests.knowledge.samples import Section, markdown_file
 
@@ -276,3 +282,143 @@ def test_files_of_one_owner_indexed_at_once_each_end_whole(
             assert stored == expected and counts[file_id] == len(expected)
     finally:
         index.close()
+
+
+REVISED = parse_markdown(
+    markdown_file(
+        [(heading, [f"Revised: {sentence}"]) for heading, sentence in TOPICS[:5]]
+    ).replace(b"# Handbook", b"# Revised handbook"),
+    ParseLimits(),
+)  # shorter than `_document()`, and no text in common with it
+
+
+def _break_once(monkeypatch: pytest.MonkeyPatch, index: VectorIndex, step: str) -> None:
+    """Make the real index fail once at one step of the next re-index (the vector-store seam):
+    half-way through writing the new chunks, at the first write after them, or just after the
+    write that swaps the new version in."""
+    upsert, delete_file, commit = index.upsert, index.delete_file, index.commit_version
+    broken: list[str] = []
+
+    def fail() -> None:
+        broken.append(step)
+        raise VectorStoreUnavailable(f"broken on purpose: {step}")
+
+    def upsert_then_fail(chunks: Sequence[IndexedChunk]) -> None:
+        upsert(chunks[: len(chunks) // 2] if step == "mid-upsert" and not broken else chunks)
+        if step == "mid-upsert" and not broken:
+            fail()
+
+    def delete_or_fail(file_id: str, *, from_chunk: int = 0) -> None:
+        if step == "before-swap" and not broken:
+            fail()  # where the old version's extra chunks were deleted, before versions
+        delete_file(file_id, from_chunk=from_chunk)
+
+    def commit_around_failure(file_id: str, version: str) -> None:
+        if step == "before-swap" and not broken:
+            fail()
+        commit(file_id, version)
+        if step == "after-swap" and not broken:
+            fail()
+
+    monkeypatch.setattr(index, "upsert", upsert_then_fail)
+    monkeypatch.setattr(index, "delete_file", delete_or_fail)
+    monkeypatch.setattr(index, "commit_version", commit_around_failure)
+
+
+def _searched_texts(index: VectorIndex, embedder: Embedder) -> set[str]:
+    scope = TenantScope("ann")
+    return {
+        passage.text
+        for query in QUERIES
+        for passage in retrieve(index=index, embedder=embedder, scope=scope, query=query, limit=5)
+    }
+
+
+@pytest.mark.parametrize("step", ["mid-upsert", "before-swap", "after-swap"])
+def test_a_reindex_failing_at_any_step_leaves_one_whole_version_searchable(
+    index: VectorIndex,
+    embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    step: str,
+) -> None:
+    counting = _ready(index, embedder)
+    _index(index, counting, _document())
+    old = [chunk.text for chunk in chunk_document(_document(), OPTIONS)]
+    new = [chunk.text for chunk in chunk_document(REVISED, OPTIONS)]
+    assert len(new) < len(old) and not set(old) & set(new)
+
+    with monkeypatch.context() as patched:
+        _break_once(patched, index, step)
+        with pytest.raises(VectorStoreUnavailable, match=step):
+            _index(index, counting, REVISED)
+    if isinstance(index, EdgeIndex):  # as after a crash there: what the folder holds
+        index.close()
+        index = EdgeIndex(index._folder)
+        request.addfinalizer(index.close)
+    whole = new if step == "after-swap" else old
+    assert [hit.text for hit in index.file_chunks("f-1")] == whole
+    found = _searched_texts(index, embedder)
+    assert found and found <= set(whole)
+
+    counting.texts.clear()
+    _index(index, counting, REVISED)  # the next run cleans up what the failed one left
+    assert [hit.text for hit in index.file_chunks("f-1")] == new
+    assert index.count(file_id="f-1") == len(new)
+    assert _searched_texts(index, embedder) <= set(new)
+    # What the failed run stored is reused: after a mid-upsert failure, only the half not written
+    # is embedded again.
+    embedded = [chunk.embedding_text for chunk in chunk_document(REVISED, OPTIONS)]
+    assert counting.texts == (embedded[len(new) // 2 :] if step == "mid-upsert" else [])
+
+
+def test_chunks_stored_before_versions_stay_searchable_until_replaced_whole(
+    index: VectorIndex, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counting = _ready(index, embedder)
+    chunks = chunk_document(_document(), OPTIONS)
+    index.upsert(  # as indexing wrote them before versions: plain ids, no marks
+        [
+            IndexedChunk(
+                file_id="f-1", file_name="f-1.md", folder_id=None, owner=ANN, chunk=chunk,
+                dense=embedder.embed_documents([chunk.embedding_text])[0],
+                sparse=document_vector(chunk.embedding_text),
+                embedding_key=embedding_key(embedder, chunk.embedding_text),
+            )
+            for chunk in chunks
+        ]
+    )  # fmt: skip
+    old = [chunk.text for chunk in chunks]
+    assert [hit.text for hit in index.file_chunks("f-1")] == old
+    assert _searched_texts(index, embedder) <= set(old)
+    with monkeypatch.context() as patched:
+        _break_once(patched, index, "mid-upsert")
+        with pytest.raises(VectorStoreUnavailable):
+            _index(index, counting, REVISED)
+    assert [hit.text for hit in index.file_chunks("f-1")] == old
+    _index(index, counting, REVISED)
+    new = [chunk.text for chunk in chunk_document(REVISED, OPTIONS)]
+    assert [hit.text for hit in index.file_chunks("f-1")] == new
+    assert index.count(file_id="f-1") == len(new)
+
+
+def test_a_model_whose_weights_change_in_place_reuses_none_of_its_old_vectors(
+    index: VectorIndex, tmp_path: Path
+) -> None:
+    folder = tmp_path / "my-model"
+    shutil.copytree(bundled_model_path(), folder)
+    before = load_embedder(str(folder), backend="torch", cache_dir=tmp_path / "first")
+    total = _index(index, _ready(index, before), _document())
+
+    weights = folder / "model.safetensors"  # fine-tuned in place: same name, same size
+    tensors = safetensors.numpy.load_file(str(weights))
+    name = next(key for key in sorted(tensors) if key.endswith("word_embeddings.weight"))
+    tensors[name] = tensors[name] * np.float32(1.01)
+    safetensors.numpy.save_file(tensors, str(weights))
+    after = load_embedder(str(folder), backend="torch", cache_dir=tmp_path / "second")
+    assert after.model_id != before.model_id
+    assert embedding_key(after, "a text") != embedding_key(before, "a text")
+
+    counting = CountingEmbedder(after)
+    _index(index, counting, _document())
+    assert len(counting.texts) == total  # every chunk embedded by the new weights
