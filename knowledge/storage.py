@@ -110,6 +110,19 @@ class FileStorage:
         except (FileNotFoundError, ValueError):
             raise StoredFileMissing(key=key) from None
 
+    def touch(self, keys: Sequence[str]) -> None:
+        """Give these keys' bytes a fresh time, as `put` would (a writer whose rows have not
+        committed yet keeps them from the sweep).
+
+        Raises:
+            StoredFileMissing: a key's bytes are gone (a sweep took them).
+        """
+        for key in keys:
+            try:
+                os.utime(self.path_of(key))
+            except FileNotFoundError:
+                raise StoredFileMissing(key=key) from None
+
     def stale_keys(self, cutoff: float) -> list[str]:
         """Keys whose bytes were not put since `cutoff` (a `time.time()`); on the way, bytes a
         killed sweep left aside go back, and uploads a killed writer left half done go."""

@@ -11,13 +11,17 @@ while they fit, under the quota's lock until the commit; one that does not fit i
 (its bytes are not stored, a changed file keeps its previous version) and named in the result.
 Bytes no file holds any more (deleted files', replaced versions') stay on disk until a later
 sweep (`intake.sweep_bytes`), so a sync that fails and rolls back leaves every restored row its
-bytes, and an upload of the same content meanwhile keeps them.
+bytes, and an upload of the same content meanwhile keeps them. The bytes the sync stores are its
+rows' only once it commits: until then a sweep keeps them because they are young, so a sync that
+runs long refreshes their time every REFRESH_SECONDS (well inside the sweep's shortest grace
+period, an hour), and fails rather than commit a row whose bytes a sweep took.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +35,10 @@ from knowledge import intake, library
 from knowledge.detection import detect_file_type
 from knowledge.errors import FolderNotFound, InvalidJob, KnowledgeError
 from knowledge.models import LibraryFile, LibraryFolder
-from knowledge.storage import FileStorage, content_key
+from knowledge.storage import FileStorage, StoredFileMissing, content_key
 from knowledge.vector_store import VectorStore
+
+REFRESH_SECONDS = 600.0
 
 
 class Allowance(Protocol):
@@ -172,6 +178,8 @@ async def sync_folder(
         if quota is not None and result.charged_to is not None and wanted:
             keys = {found.sha256 for found in wanted.values()}
             allowance = await quota(session, user_id=result.charged_to, keys=keys)
+        stored: list[str] = []  # their bytes' keys, kept young while the sync runs
+        refreshed = time.monotonic()
         for relative, found in wanted.items():
             row = mirrored.get(relative)
             replacing = (row.id, row.storage_key, row.size) if row is not None else None
@@ -181,17 +189,36 @@ async def sync_folder(
                 result.over_quota.append(found)
                 continue
             try:
-                await _store(session, storage, folder, row, found, created_by)
+                stored.append(await _store(session, storage, folder, row, found, created_by))
             except (KnowledgeError, OSError):  # unreadable, or changed since the scan
                 counts["skipped"] += 1
                 continue
             counts["added" if row is None else "changed"] += 1
+            if time.monotonic() - refreshed >= REFRESH_SECONDS:
+                await _keep_young(storage, stored)
+                refreshed = time.monotonic()
         counts["overQuota"] = len(result.over_quota)
         if allowance is not None:
             result.limit_bytes, result.used_bytes = allowance.limit_bytes, allowance.used_bytes
     # Bytes no file holds any more stay for `intake.sweep_bytes`: a rolled-back sync finds those
     # of the rows it restores, and an upload reusing them keeps them.
     return result
+
+
+async def _keep_young(storage: FileStorage, keys: list[str]) -> None:
+    """Refresh the time of the bytes the sync stored so far.
+
+    Raises:
+        StoredFileMissing: a sweep took some (the sync ran past its grace period unrefreshed).
+    """
+    try:
+        await asyncio.to_thread(storage.touch, keys)
+    except StoredFileMissing as exc:
+        raise StoredFileMissing(
+            "A file this sync stored was removed before the sync could finish; nothing was "
+            "changed: run the job again.",
+            **exc.details,
+        ) from None
 
 
 async def _store(
@@ -201,7 +228,8 @@ async def _store(
     row: LibraryFile | None,
     found: SourceFile,
     created_by: str | None = None,
-) -> None:
+) -> str:
+    """Store a found file's bytes and add or change its row; the bytes' key."""
     data = await asyncio.to_thread(found.path.read_bytes)
     if await asyncio.to_thread(content_key, data) != found.sha256:  # changed since the scan
         raise KnowledgeError("The file changed while the folder was read.")
@@ -219,7 +247,8 @@ async def _store(
             folder=folder,
             source_path=found.relative,
         )
-        return
+        return key
     row.sha256 = row.storage_key = key
     row.size, row.file_type = len(data), file_type
     library.mark_pending(row)
+    return key

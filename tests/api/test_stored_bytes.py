@@ -19,7 +19,7 @@ import pytest
 
 from api import stored_bytes
 from knowledge import sync
-from knowledge.storage import FileStorage, content_key
+from knowledge.storage import FileStorage, StoredFileMissing, content_key
 from tests.support import AppHarness, Caller, Harnesses, eventually
 
 pytestmark = pytest.mark.anyio
@@ -93,6 +93,33 @@ async def _attach(app: AppHarness, caller: Caller, chat_id: str, data: bytes) ->
     return str(response.json()["_embedded"]["attachments"][0]["id"])
 
 
+async def _mirror(app: AppHarness, sync_root: Path, path: str, folder_id: str) -> sync.SyncResult:
+    knowledge = app.services.knowledge
+    return await sync.sync_folder(
+        app.services.sessions,
+        store=knowledge.store,
+        storage=knowledge.storage,
+        root=sync_root,
+        path=path,
+        folder_id=folder_id,
+        max_bytes=1 << 20,
+    )
+
+
+async def _sync_source(app: AppHarness, sync_root: Path, name: str, *texts: bytes) -> str:
+    """A server folder `name` of files 1.txt, 2.txt ... (synced in that order) and a new
+    library folder to mirror it into; the folder's id."""
+    source = sync_root / name
+    source.mkdir()
+    for number, data in enumerate(texts, start=1):
+        (source / f"{number}.txt").write_bytes(data)
+    folder = await app.client.post(
+        "/api/library/folders", json={"name": name}, headers=app.admin.headers
+    )
+    assert folder.status_code == 201, folder.text
+    return str(folder.json()["id"])
+
+
 def _age(path: Path, seconds: float = TWO_DAYS) -> None:
     old = time.time() - seconds
     os.utime(path, (old, old))
@@ -159,18 +186,9 @@ async def test_a_file_a_sync_deletes_keeps_its_bytes_for_an_upload_committed_mea
         "/api/library/folders", json={"name": "Race"}, headers=app.admin.headers
     )
     assert folder.status_code == 201, folder.text
-    knowledge = app.services.knowledge
 
     def mirror() -> Any:
-        return sync.sync_folder(
-            app.services.sessions,
-            store=knowledge.store,
-            storage=knowledge.storage,
-            root=sync_root,
-            path="race",
-            folder_id=folder.json()["id"],
-            max_bytes=1 << 20,
-        )
+        return _mirror(app, sync_root, "race", folder.json()["id"])
 
     assert (await mirror()).counts["added"] == 1
     (source / "log.txt").unlink()
@@ -264,3 +282,48 @@ async def test_the_sweep_keeps_bytes_for_the_grace_period_set_and_sweeps_once_an
         # This worker (or another on the folder) swept in this hour: the next wakes and waits.
         assert await stored_bytes.sweep_if_due(app.services) is None
         assert _library_path(app, newer).exists()
+
+
+async def test_a_long_sync_keeps_the_bytes_it_stored_young_until_it_commits(
+    app: AppHarness, sync_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sync, "REFRESH_SECONDS", 0.0)  # refresh after every file
+    first, second, third = (f"Long sync, page {n}. ".encode() * 20 for n in (1, 2, 3))
+    folder_id = await _sync_source(app, sync_root, "long", first, second, third)
+    at_second, at_third = HeldPut(second), HeldPut(third)
+    at_second.install(monkeypatch)
+    at_third.install(monkeypatch)
+    running = asyncio.create_task(_mirror(app, sync_root, "long", folder_id))
+    await at_second.wait_stored()
+    _age(_library_path(app, first))  # as if the sync had run for two days since storing it
+    at_second.release.set()
+    await at_third.wait_stored()  # the second file is in: the sync refreshed the first's time
+    assert await stored_bytes.sweep_once(app.services) == 0
+    at_third.release.set()
+    assert (await running).counts["added"] == 3
+    listed = await app.client.get(
+        "/api/library/files", params={"folderId": folder_id}, headers=app.admin.headers
+    )
+    for row in listed.json()["_embedded"]["files"]:
+        assert (await _library_content(app, row["id"])).status_code == 200
+
+
+async def test_a_sync_whose_stored_bytes_a_sweep_took_commits_nothing(
+    app: AppHarness, sync_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sync, "REFRESH_SECONDS", 0.0)
+    first, second = (f"Swept sync, page {n}. ".encode() * 20 for n in (1, 2))
+    folder_id = await _sync_source(app, sync_root, "swept", first, second)
+    at_second = HeldPut(second)
+    at_second.install(monkeypatch)
+    running = asyncio.create_task(_mirror(app, sync_root, "swept", folder_id))
+    await at_second.wait_stored()
+    _age(_library_path(app, first))  # older than the grace before the sync refreshed it
+    assert await stored_bytes.sweep_once(app.services) == 1
+    at_second.release.set()
+    with pytest.raises(StoredFileMissing, match="run the job again"):
+        await running
+    listed = await app.client.get(
+        "/api/library/files", params={"folderId": folder_id}, headers=app.admin.headers
+    )
+    assert listed.json()["total"] == 0  # no row points at bytes that are gone
