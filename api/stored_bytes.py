@@ -30,7 +30,7 @@ async def sweep_once(services: Services, *, grace_seconds: float | None = None) 
 
 async def sweep_if_due(services: Services) -> int | None:
     """`sweep_once` if it is this process's turn (no other process sweeps now, none swept in
-    the last half interval); how many were removed, or None when it was not its turn."""
+    the last 90% of an interval); how many were removed, or None when it was not its turn."""
     every = services.settings.stored_bytes_sweep_seconds
     async with storage.sweep_turn(services.knowledge.storage.root, every=every) as mine:
         return await sweep_once(services) if mine else None

@@ -33,6 +33,7 @@ _KEY = re.compile(r"^[0-9a-f]{64}$")
 _ASIDE = re.compile(r"^\.sweep-([0-9a-f]{64})-[0-9a-f]+$")
 _BATCH = 500  # keys looked up in one query
 SWEEP_LOCK = ".sweep-lock"  # in the root; holds when the last sweep ended (time.time())
+TURN_SHARE = 0.9  # of the interval since the last sweep ended, before the next is due
 
 InUse = Callable[[Sequence[str]], Awaitable[set[str]]]
 """Which of these keys a committed row holds (a fresh read of the database)."""
@@ -187,10 +188,11 @@ async def sweep(storage: FileStorage, *, in_use: InUse, grace_seconds: float) ->
 async def sweep_turn(root: Path, *, every: float) -> AsyncIterator[bool]:
     """Whether this process sweeps the storage under `root` now: True while it holds the
     folder's sweep lock (`flock` on `root/.sweep-lock`: one process at a time, freed by the
-    kernel if it dies) and no sweep ended in the last half of `every` seconds, so of processes
-    waking every `every` seconds one sweeps each time. A sweep that ends without an error
+    kernel if it dies) and no sweep ended in the last 90% of `every` seconds, so of processes
+    each waking every `every` seconds, at whatever offsets, one sweeps in each interval (and
+    the one that swept finds the next due when it wakes). A sweep that ends without an error
     records its time as it lets go."""
-    handle = await asyncio.to_thread(_claim, root, every / 2)
+    handle = await asyncio.to_thread(_claim, root, every * TURN_SHARE)
     if handle is None:
         yield False
         return

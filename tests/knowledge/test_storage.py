@@ -9,7 +9,7 @@ import time
 from multiprocessing.queues import Queue
 from pathlib import Path
 
-from knowledge.storage import FileStorage
+from knowledge.storage import SWEEP_LOCK, FileStorage
 from tests.knowledge import sweep_turns
 
 DATA = b"The lighthouse keeper's log, page one."
@@ -99,7 +99,7 @@ def test_of_processes_on_one_storage_folder_one_sweeps_at_a_time_and_once_an_int
     first.join(60)
     # The first swept just now: the next wakes within the interval and leaves it.
     assert sweep_turns.turn(root, HOUR) is False
-    assert sweep_turns.turn(root, 0.001) is True  # half an interval later, it is a new turn
+    assert sweep_turns.turn(root, 0.001) is True  # an interval later, it is a new turn
 
 
 def test_a_process_killed_while_sweeping_leaves_the_turn_to_the_next(tmp_path: Path) -> None:
@@ -111,3 +111,18 @@ def test_a_process_killed_while_sweeping_leaves_the_turn_to_the_next(tmp_path: P
     killed.kill()
     killed.join(60)
     assert sweep_turns.turn(root, HOUR) is True  # its lock went with it; it recorded no sweep
+
+
+def test_a_sweep_is_due_once_most_of_an_interval_passed_since_the_last_whoever_made_it(
+    tmp_path: Path,
+) -> None:
+    # Workers wake at their own offsets: one that swept 36 minutes ago makes the others wait,
+    # so the folder is walked about once an hour, not once per worker.
+    lock = tmp_path / SWEEP_LOCK
+    lock.write_text(f"{time.time() - 0.6 * HOUR}")
+    assert sweep_turns.turn(str(tmp_path), HOUR) is False
+    lock.write_text(f"{time.time() - 0.95 * HOUR}")
+    assert sweep_turns.turn(str(tmp_path), HOUR) is True
+    assert time.time() - float(lock.read_text()) < 60  # it recorded its own sweep
+    lock.write_text("not a time")  # a torn write: as if no sweep ended yet
+    assert sweep_turns.turn(str(tmp_path), HOUR) is True
