@@ -24,6 +24,7 @@ from assistant.gateway.failures import domain_error, probe_failure, retries_gran
 from assistant.gateway.litellm_stream import LAZY_STREAMS, chunks_of, opened
 from assistant.gateway.mock_answers import MockAnswer
 from assistant.gateway.picks import OnlyChoices, Picks
+from assistant.gateway.provider_clients import refuse_cookies
 from assistant.gateway.relay import Relay, Target, target_of
 from assistant.gateway.vectors import Embedded, Inputs, LocalEmbeddings, in_batches, vectors_of
 from core import heap
@@ -111,6 +112,7 @@ class Gateway:
                 litellm, model_list = _litellm(), self._model_list
                 for key, value in self.catalog.litellm_settings.items():
                     setattr(litellm, key, value)
+                refuse_cookies(litellm)  # its settings may shape the clients it builds
                 router = litellm.Router(model_list=model_list, **dict(self.catalog.router_settings))
                 if model_list is self._model_list:
                     self._router = router

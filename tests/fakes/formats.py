@@ -5,7 +5,8 @@ Each format lives in its own module (anthropic_upstream, gemini_upstream, ollama
 azure_upstream) and renders the same `Reply` in its provider's own JSON and streaming framing, so
 one test can run unchanged through every format. Tool calls are scripted in OpenAI's shape
 (`{"id", "type": "function", "function": {"name", "arguments": "<json>"}}`), one list per step,
-and each fake translates them into its format.
+and each fake translates them into its format. With `set_cookie` set, every answer sets that
+cookie (`Set-Cookie`); each request's `Seen.headers` show whether a client sent one back.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from tests.support import eventually_blocking, free_port
 
@@ -95,6 +97,7 @@ class FormatFake:
     def __init__(self) -> None:
         self.replies: dict[str, Reply] = {}
         self.recorder = Recorder()
+        self.set_cookie: str | None = None  # a `Set-Cookie` value every answer carries
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._served: dict[str, int] = {}
@@ -121,6 +124,7 @@ class FormatFake:
         self.replies.clear()
         self._served.clear()
         self.recorder = Recorder()
+        self.set_cookie = None
 
     def take(self, model: str, seen: Seen) -> Step:
         """Record a request for `model` and decide its answer."""
@@ -143,8 +147,19 @@ class FormatFake:
 
     def start(self) -> FormatFake:
         """Serve in a background thread until `stop`."""
+        served = Starlette(routes=self.routes())
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            async def sending(message: Message) -> None:
+                if message["type"] == "http.response.start" and self.set_cookie:
+                    cookie = (b"set-cookie", self.set_cookie.encode())
+                    message["headers"] = [*message.get("headers", []), cookie]
+                await send(message)
+
+            await served(scope, receive, sending)
+
         config = uvicorn.Config(
-            Starlette(routes=self.routes()),
+            app,
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

@@ -8,6 +8,8 @@ With `reasoning`, every answer (each tool step's too) first streams that text as
 `reasoning_content` deltas (in `chunks` pieces; as a whole answer's `message.reasoning_content`),
 and usage counts its pieces in `completion_tokens` and `completion_tokens_details.reasoning_tokens`,
 as OpenAI bills reasoning.
+With `set_cookie`, every answer sets that cookie (`Set-Cookie`), and the recorder keeps each
+request's headers, to show what a client sends back.
 `POST /v1/embeddings` answers hashed bag-of-words vectors of EMBEDDING_DIMENSION, or `dimensions`
 when asked (texts sharing words are close; a token array is one input, hashed as its text
 `[1, 2]`), with `usage.prompt_tokens` as the words counted; `fail_status` applies to it too.
@@ -47,6 +49,7 @@ class Behaviour:
     prompt_tokens: int | None = None
     first_delay: float = 0.0
     reasoning: str = ""
+    set_cookie: str | None = None  # a `Set-Cookie` value every answer carries
 
 
 @dataclass
@@ -54,6 +57,7 @@ class Recorder:
     """What the fake saw: request bodies, disconnects, streams finished."""
 
     requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)  # each request's, in order
     disconnects: int = 0
     completed: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -126,8 +130,7 @@ class FakeUpstream:
     async def _embeddings(self, request: Request) -> Response:
         body = await request.json()
         model = str(body.get("model", ""))
-        with self.recorder.lock:
-            self.recorder.requests.append(body)
+        self._record(request, body)
         behaviour = self.behaviours.get(model, Behaviour())
         if behaviour.fail_status is not None:
             error = {"error": {"message": "fake upstream failure", "type": "server_error"}}
@@ -143,13 +146,18 @@ class FakeUpstream:
         ]
         words = sum(len(_WORD.findall(str(text))) or 1 for text in texts)
         usage = {"prompt_tokens": words, "total_tokens": words}
-        return JSONResponse({"object": "list", "data": data, "model": model, "usage": usage})
+        answer = {"object": "list", "data": data, "model": model, "usage": usage}
+        return JSONResponse(answer, headers=_cookie_of(behaviour))
+
+    def _record(self, request: Request, body: dict[str, Any]) -> None:
+        with self.recorder.lock:
+            self.recorder.requests.append(body)
+            self.recorder.headers.append(dict(request.headers))
 
     async def _chat(self, request: Request) -> Response:
         body = await request.json()
         model = str(body.get("model", ""))
-        with self.recorder.lock:
-            self.recorder.requests.append(body)
+        self._record(request, body)
         behaviour = self.behaviours.get(model, Behaviour())
         if behaviour.first_delay:
             await asyncio.sleep(behaviour.first_delay)
@@ -160,8 +168,10 @@ class FakeUpstream:
         prompt_tokens = behaviour.prompt_tokens or _rough_tokens(body.get("messages", []))
         if body.get("stream"):
             stream = self._stream(request, body, behaviour, tool_calls, prompt_tokens)
-            return StreamingResponse(stream, media_type="text/event-stream")
-        return JSONResponse(_completion(model, behaviour, tool_calls, prompt_tokens, body))
+            cookie = _cookie_of(behaviour)
+            return StreamingResponse(stream, media_type="text/event-stream", headers=cookie)
+        answer = _completion(model, behaviour, tool_calls, prompt_tokens, body)
+        return JSONResponse(answer, headers=_cookie_of(behaviour))
 
     def _next_tool_calls(self, model: str, behaviour: Behaviour) -> list[dict[str, Any]] | None:
         if not behaviour.tool_calls:
@@ -214,6 +224,10 @@ class FakeUpstream:
                 self.recorder.disconnects += 1
             self.recorder.disconnected.set()
             raise
+
+
+def _cookie_of(behaviour: Behaviour) -> dict[str, str] | None:
+    return {"set-cookie": behaviour.set_cookie} if behaviour.set_cookie else None
 
 
 def _completion(
