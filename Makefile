@@ -37,8 +37,12 @@ install-dev: $(VENV)/.installed-dev $(NODE_TOOLS)
 run: install
 	$(BIN)/switchboard serve
 
+# PYTHONDONTWRITEBYTECODE is unset for the tests: with it, pytest caches no assertion rewrites
+# (nor Python the app's bytecode), and every process of every pass compiles them all again
+# (~5 CPU-s a worker). pytest's cached rewrites (tests/**/__pycache__, git-ignored) carry a hash
+# of their source and are checked against it at each import, so an edit is never missed.
 test: install-dev
-	@url="$$SWITCHBOARD_TEST_POSTGRES_URL"; started=""; \
+	@unset PYTHONDONTWRITEBYTECODE; url="$$SWITCHBOARD_TEST_POSTGRES_URL"; started=""; \
 	if [ -z "$$url" ] && [ -x .ci/postgres.sh ]; then \
 		url=$$(bash .ci/postgres.sh) && started=1 || url=""; \
 	fi; \
