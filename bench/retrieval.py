@@ -11,7 +11,9 @@ Run from the repository root, after `apt-get install python3.11-doc`:
    process, its parse workers and its embedding worker, those that exited included), peak
    resident memory of that process tree while indexing, right after, and once the workers
    stopped; then the first search after the embedding worker stopped (it starts again).
-   `--max-tokens`/`--overlap-tokens` set the chunk size.
+   `--max-tokens`/`--overlap-tokens` set the chunk size; `--model` embeds with another
+   sentence-transformers folder (exported to ONNX int8 as the server would), e.g. a student of
+   bench/embedding_student.py.
 2. Asks the labelled questions of bench/corpus/python_docs_questions.yaml (paraphrased, exact
    identifiers, multi-concept; each names the page(s) that answer it and a phrase of that
    page, checked here) and prints recall@5, recall@10 and MRR@10 per kind for hybrid search
@@ -336,6 +338,9 @@ def main() -> None:
     parser.add_argument(
         "--question-pages", action="store_true", help="index only the pages questions name"
     )
+    parser.add_argument(
+        "--model", default="", help="a sentence-transformers folder instead of the bundled model"
+    )
     parser.add_argument("--max-tokens", type=int, default=ChunkingOptions().max_tokens)
     parser.add_argument("--overlap-tokens", type=int, default=ChunkingOptions().overlap_tokens)
     arguments = parser.parse_args()
@@ -348,7 +353,7 @@ def main() -> None:
         named = {page for question in questions for page in question.pages}
         paths = [path for path in paths if path in named]
     cache = Path(tempfile.gettempdir()) / "switchboard-test-models"
-    embedder = WorkerEmbedder(cache_dir=cache, idle_seconds=IDLE_SECONDS)
+    embedder = WorkerEmbedder(arguments.model, cache_dir=cache, idle_seconds=IDLE_SECONDS)
     folder = arguments.keep or Path(tempfile.mkdtemp(prefix="switchboard-retrieval-")) / "index"
     index = EdgeIndex(folder)
     if not (folder.is_dir() and arguments.keep):
