@@ -150,8 +150,8 @@ class VectorIndex(Protocol):
         swapped away) and clear the marks of its committed ones."""
         ...
 
-    def delete_file(self, file_id: str, *, from_chunk: int = 0) -> None:
-        """Remove every chunk of a file, or those from index `from_chunk` on."""
+    def delete_file(self, file_id: str) -> None:
+        """Remove every chunk of a file."""
         ...
 
     def stored_vectors(self, owner: Owner, keys: Sequence[str]) -> dict[str, Sequence[float]]:

@@ -31,7 +31,6 @@ from qdrant_edge import (
     Query,
     QueryBatchRequest,
     QueryRequest,
-    RangeFloat,
     Record,
     ScrollRequest,
     SearchParams,
@@ -233,11 +232,8 @@ class EdgeIndex:
         committed = Filter(must=[_file(file_id), _marked(STAGED), _marked(SWAPPED)])
         shard.update(UpdateOperation.delete_payload_by_filter(committed, list(MARK_FIELDS)))
 
-    def delete_file(self, file_id: str, *, from_chunk: int = 0) -> None:
-        must: list[FieldCondition | Filter] = [_file(file_id)]
-        if from_chunk:
-            must.append(FieldCondition(key="chunk_index", range=RangeFloat(gte=from_chunk)))
-        self._open().update(UpdateOperation.delete_points_by_filter(Filter(must=list(must))))
+    def delete_file(self, file_id: str) -> None:
+        self._open().update(UpdateOperation.delete_points_by_filter(Filter(must=[_file(file_id)])))
 
     def stored_vectors(self, owner: Owner, keys: Sequence[str]) -> dict[str, Sequence[float]]:
         shard = self._open()

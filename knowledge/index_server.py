@@ -88,11 +88,8 @@ def _file(file_id: str) -> models.FieldCondition:
     return models.FieldCondition(key="file_id", match=models.MatchValue(value=file_id))
 
 
-def _file_filter(file_id: str, from_chunk: int = 0) -> models.Filter:
-    must: list[models.Condition] = [_file(file_id)]
-    if from_chunk:
-        must.append(models.FieldCondition(key="chunk_index", range=models.Range(gte=from_chunk)))
-    return models.Filter(must=must)
+def _file_filter(file_id: str) -> models.Filter:
+    return models.Filter(must=[_file(file_id)])
 
 
 def owner_condition(owner: Owner) -> models.FieldCondition:
@@ -223,8 +220,8 @@ class ServerIndex:
             client.delete(self._collection, points_selector=unseen, wait=True)
             client.delete_payload(self._collection, list(MARK_FIELDS), points=committed, wait=True)
 
-    def delete_file(self, file_id: str, *, from_chunk: int = 0) -> None:
-        selector = models.FilterSelector(filter=_file_filter(file_id, from_chunk))
+    def delete_file(self, file_id: str) -> None:
+        selector = models.FilterSelector(filter=_file_filter(file_id))
         with _unavailable_on_error():
             self._connect().delete(self._collection, points_selector=selector, wait=True)
 

@@ -308,10 +308,10 @@ def _break_once(monkeypatch: pytest.MonkeyPatch, index: VectorIndex, step: str) 
         if step == "mid-upsert" and not broken:
             fail()
 
-    def delete_or_fail(file_id: str, *, from_chunk: int = 0) -> None:
+    def delete_or_fail(file_id: str) -> None:
         if step == "before-swap" and not broken:
             fail()  # where the old version's extra chunks were deleted, before versions
-        delete_file(file_id, from_chunk=from_chunk)
+        delete_file(file_id)
 
     def commit_around_failure(file_id: str, version: str) -> None:
         if step == "before-swap" and not broken:
