@@ -20,7 +20,7 @@ import sqlite3
 import weakref
 from typing import cast
 
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import Connection, Engine, Table, event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.database import run_read
@@ -85,5 +85,14 @@ def _read_file(engine: Engine, path: str) -> int | None:
     if connection is None:
         connection = sqlite3.connect(path, timeout=0, check_same_thread=False)
         _direct[engine] = connection
+        # Closed when the engine is: an open WAL connection holds a lock on the file, and SQLite
+        # keeps the descriptors of every connection closed meanwhile open until it is released.
+        event.listen(engine, "engine_disposed", _close_file, once=True)
     row = connection.execute(_READ_SQL).fetchone()
     return None if row is None else int(row[0])
+
+
+def _close_file(engine: Engine) -> None:
+    connection = _direct.pop(engine, None)
+    if connection is not None:
+        connection.close()

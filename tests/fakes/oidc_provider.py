@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import secrets
-import select
+import selectors
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -59,7 +59,10 @@ class OpenIdProvider:
             [node, str(SCRIPT)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
         )
         assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], START_SECONDS)
+        # A selector, not select(): a worker of the suite may hold file descriptors past 1024.
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            ready = selector.select(START_SECONDS)
         line = process.stdout.readline() if ready else b""
         if not line:
             process.kill()
