@@ -26,9 +26,10 @@ from tests.support import (
     FAKE_PRICE,
     PASSWORD,
     eventually_blocking,
-    free_port,
     fresh_database_url,
+    loopback_socket,
     migrated_sqlite,
+    port_of,
     real_password_cost,
 )
 
@@ -143,7 +144,11 @@ def serve(
     if not database_url and token is None and not fresh and not (data / "switchboard.db").exists():
         migrated_sqlite(data / "switchboard.db")  # so `prepare` finds no migration left to run
     secret = token or ("" if fresh else prepare(url))
-    port = free_port()
+    # Held bound (SO_REUSEADDR, never listening) until the server has stopped: uvicorn's own
+    # bind with SO_REUSEADDR still succeeds, while no other socket's bind to a free port or
+    # outgoing connection is given this port during the seconds the process takes to start.
+    reserved = loopback_socket()
+    port = port_of(reserved)
     environment = {
         **os.environ,
         "SWITCHBOARD_DATABASE_URL": database_url,
@@ -160,7 +165,7 @@ def serve(
     switchboard = str(Path(sys.executable).with_name("switchboard"))
     command = [switchboard, "serve", "--workers", str(workers), "--port", str(port)]
     log_path = tmp_path / "serve.log"
-    with log_path.open("wb") as log:
+    with reserved, log_path.open("wb") as log:
         process = subprocess.Popen(
             command, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )

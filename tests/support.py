@@ -314,54 +314,65 @@ def parse_sse(text: str) -> list[tuple[str, str, Any]]:
     return events
 
 
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def loopback_socket(port: int = 0) -> socket.socket:
+    """A TCP socket bound to loopback (a free port unless `port` is given), for a server to listen
+    on: read its port with `port_of` and hand the socket itself to the server. Not a port number
+    to bind later: between a probe's close and the server's bind, another xdist worker's server
+    or an outgoing connection could take that port."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+def port_of(sock: socket.socket) -> int:
+    """The port a socket is bound to."""
+    return int(sock.getsockname()[1])
 
 
 @contextmanager
 def live_server(catalog: Catalog, tmp_path: Path, **settings: Any) -> Iterator[str]:
     """The app under a real uvicorn server on loopback, in a thread; yields its base URL."""
     app = create_app(app_settings(tmp_path, **settings), catalog=catalog)
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    with loopback_socket() as sock:  # uvicorn closes it at shutdown; this, if it never started
+        port = port_of(sock)
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
 
-    def started() -> bool:
-        if not thread.is_alive():
-            raise RuntimeError("the test server stopped before it started")
-        return bool(server.started)
+        def started() -> bool:
+            if not thread.is_alive():
+                raise RuntimeError("the test server stopped before it started")
+            return bool(server.started)
 
-    eventually_blocking(started, seconds=20)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+        eventually_blocking(started, seconds=20)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=20)
 
 
 @asynccontextmanager
 async def served(harness: AppHarness) -> AsyncIterator[str]:
     """The harness's app (already started) also under uvicorn on loopback, in this event loop,
     for clients that need a URL (SDKs); yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        harness.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    await eventually(lambda: server.started or task.done(), seconds=20)
-    if task.done():
-        task.result()  # it failed to start: raise why
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=20)
+    with loopback_socket() as sock:  # uvicorn closes it at shutdown; this, if it never started
+        port = port_of(sock)
+        config = uvicorn.Config(
+            harness.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        await eventually(lambda: server.started or task.done(), seconds=20)
+        if task.done():
+            task.result()  # it failed to start: raise why
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, timeout=20)
 
 
 async def slowest_health_while(client: httpx.AsyncClient, pending: asyncio.Future[Any]) -> float:

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from tests.support import eventually_blocking, free_port
+from tests.support import eventually_blocking, loopback_socket, port_of
 
 
 @dataclass
@@ -98,7 +98,9 @@ class FormatFake:
         self.replies: dict[str, Reply] = {}
         self.recorder = Recorder()
         self.set_cookie: str | None = None  # a `Set-Cookie` value every answer carries
-        self.port = free_port()
+        # Bound now and handed to uvicorn: a port only probed free could be taken by then.
+        self._socket = loopback_socket()
+        self.port = port_of(self._socket)
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._served: dict[str, int] = {}
         self._server: uvicorn.Server | None = None
@@ -166,10 +168,18 @@ class FormatFake:
             lifespan="off",
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
         self._thread.start()
-        server = self._server
-        eventually_blocking(lambda: server.started, seconds=10)
+        server, thread = self._server, self._thread
+
+        def started() -> bool:
+            if not thread.is_alive():
+                raise RuntimeError(f"the fake {self.name} provider stopped before it started")
+            return bool(server.started)
+
+        eventually_blocking(started, seconds=20)
         return self
 
     def stop(self) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
-from collections.abc import Iterator
+import socket
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -12,7 +14,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from tests.support import free_port
+from tests.support import loopback_socket, port_of
 
 
 @dataclass
@@ -30,13 +32,26 @@ class SmtpSink:
         return "250 Message accepted"
 
 
+class _BoundController(Controller):
+    """aiosmtpd's controller listening on a socket bound before it starts (a port only probed
+    free could be taken by another worker by then)."""
+
+    def __init__(self, handler: SmtpSink, sock: socket.socket) -> None:
+        super().__init__(handler, hostname="127.0.0.1", port=port_of(sock))
+        self._socket = sock
+
+    def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
+        return self.loop.create_server(self._factory_invoker, sock=self._socket)
+
+
 @contextmanager
 def smtp_sink() -> Iterator[SmtpSink]:
     """A running SMTP server (no TLS, no login) and what it received."""
-    sink = SmtpSink(port=free_port())
-    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
-    controller.start()
-    try:
-        yield sink
-    finally:
-        controller.stop()
+    with loopback_socket() as sock:
+        sink = SmtpSink(port=port_of(sock))
+        controller = _BoundController(sink, sock)
+        controller.start()
+        try:
+            yield sink
+        finally:
+            controller.stop()

@@ -72,10 +72,12 @@ class Recorder:
 class FakeUpstream:
     """The server: start it, point deployments at `base_url`, set behaviours, read `recorder`."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.behaviours: dict[str, Behaviour] = {}
         self.recorder = Recorder()
-        self.port = _free_port()
+        # Bound now and handed to uvicorn: a port only probed free could be taken by then.
+        self._socket = _loopback_socket(port)
+        self.port = int(self._socket.getsockname()[1])
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -107,11 +109,13 @@ class FakeUpstream:
             app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or not self._thread.is_alive():
                 raise RuntimeError("fake upstream did not start")
             time.sleep(0.01)
         return self
@@ -365,10 +369,12 @@ def _rough_tokens(messages: list[dict[str, Any]]) -> int:
     return sum(len(str(m.get("content") or "").split()) + 4 for m in messages) + 3
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _loopback_socket(port: int) -> socket.socket:
+    # tests.support.loopback_socket's twin: this module also runs standalone (bench).
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
 
 
 def main() -> None:
@@ -380,9 +386,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=20)
     parser.add_argument("--delay", type=float, default=0.0)
     args = parser.parse_args()
-    fake = FakeUpstream()
-    fake.port = args.port
-    fake.base_url = f"http://127.0.0.1:{args.port}/v1"
+    fake = FakeUpstream(port=args.port)
     default = Behaviour(
         text="lorem ipsum dolor sit amet " * 8, chunks=args.chunks, delay=args.delay
     )

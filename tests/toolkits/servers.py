@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from tests.support import eventually_blocking, free_port
+from tests.support import eventually_blocking, loopback_socket, port_of
 
 HUGE_CHARS = 300_000
 
@@ -64,20 +64,23 @@ def _started(server: uvicorn.Server, thread: threading.Thread) -> bool:
 
 
 @contextmanager
-def serve(app: Any, port: int | None = None) -> Iterator[int]:
-    """Run an ASGI app under uvicorn on a loopback port (a free one by default), in a thread;
-    yields the port."""
-    port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    eventually_blocking(lambda: _started(server, thread), seconds=20)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        server.force_exit = True
-        thread.join(timeout=10)
+def serve(app: Any, sock: socket.socket | None = None) -> Iterator[int]:
+    """Run an ASGI app under uvicorn on loopback, in a thread, listening on `sock` (bound to a
+    free port by default; pass one from `loopback_socket` when the app must know its port before
+    it is built); yields the port."""
+    with sock or loopback_socket() as bound:  # uvicorn closes it at shutdown; this, on a failure
+        port = port_of(bound)
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [bound]}, daemon=True)
+        thread.start()
+        eventually_blocking(lambda: _started(server, thread), seconds=20)
+        try:
+            yield port
+        finally:
+            server.should_exit = True
+            server.force_exit = True
+            thread.join(timeout=10)
 
 
 def mcp_app(server: MCPServer) -> Starlette:

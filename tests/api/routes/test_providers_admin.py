@@ -13,7 +13,14 @@ from core import providers
 from core.database import write_transaction
 from core.errors import InvalidCatalog
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, Harnesses, app_settings, free_port, make_catalog
+from tests.support import (
+    AppHarness,
+    Harnesses,
+    app_settings,
+    loopback_socket,
+    make_catalog,
+    port_of,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -146,11 +153,14 @@ async def test_provider_test_makes_one_tiny_call_through_the_fake_upstream(
 
 
 async def test_provider_test_against_a_closed_port_says_why_in_a_200(harness: AppHarness) -> None:
-    closed = f"http://127.0.0.1:{free_port()}/v1"
-    made = await add_provider(harness, name="down", type="openai-compatible", apiBase=closed)
-    response = await harness.client.post(
-        f"/api/providers/{made['id']}/_test", json={"model": "any"}, headers=harness.admin.headers
-    )
+    with loopback_socket() as sock:  # bound, never listening: refused, and no one else's port
+        closed = f"http://127.0.0.1:{port_of(sock)}/v1"
+        made = await add_provider(harness, name="down", type="openai-compatible", apiBase=closed)
+        response = await harness.client.post(
+            f"/api/providers/{made['id']}/_test",
+            json={"model": "any"},
+            headers=harness.admin.headers,
+        )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["ok"] is False and body["reason"].startswith("Could not reach the provider")

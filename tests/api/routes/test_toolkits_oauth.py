@@ -12,7 +12,7 @@ from sqlalchemy import select
 from api import tool_sources
 from core.models import User
 from tests.fakes.upstream import FakeUpstream
-from tests.support import AppHarness, Caller, Harnesses, free_port, parse_sse
+from tests.support import AppHarness, Caller, Harnesses, loopback_socket, parse_sse, port_of
 from tests.toolkits.oauth_server import (
     AutoApprovingProvider,
     build_foreign_issuer_server,
@@ -33,8 +33,9 @@ def provider() -> AutoApprovingProvider:
 
 @pytest.fixture
 def oauth_port(provider: AutoApprovingProvider) -> Iterator[int]:
-    port = free_port()
-    with serve(mcp_app(build_oauth_server(port, provider)), port=port):
+    sock = loopback_socket()
+    port = port_of(sock)
+    with serve(mcp_app(build_oauth_server(port, provider)), sock):
         yield port
 
 
@@ -205,9 +206,10 @@ async def test_an_authorization_server_on_a_forbidden_address_is_never_contacted
     make_harness: Harnesses,
 ) -> None:
     canary = Canary()
-    port = free_port()
+    sock = loopback_socket()
+    port = port_of(sock)
     try:
-        with serve(mcp_app(build_foreign_issuer_server(port, canary.port)), port=port):
+        with serve(mcp_app(build_foreign_issuer_server(port, canary.port)), sock):
             async with make_harness.running(
                 toolkit_allowed_hosts=[f"127.0.0.1:{port}"],
                 tool_call_timeout_seconds=5.0,
