@@ -46,7 +46,8 @@ async def test_shutdown_ends_running_answers_as_interrupted_with_their_text_save
             saved = await session.get(Message, message_id)
         assert saved is not None and saved.status == "interrupted"
         assert saved.content and TEXT.startswith(saved.content) and saved.finished_at is not None
-    assert upstream.recorder.disconnected.is_set()
+    # The fake provider's own thread sees the closed connection when its loop next runs.
+    assert await asyncio.to_thread(upstream.recorder.disconnected.wait, 10)
 
 
 async def test_answers_left_streaming_by_a_dead_process_are_marked_interrupted(
