@@ -5,9 +5,12 @@ Run from the repository root, after `apt-get install python3.11-doc`:
 
 1. Indexes the pages of `--sections` (library, tutorial, howto, reference, faq: 374 Sphinx
    pages) through the library's own path: each file parsed in the parse worker pool
-   (`parse_in_worker`), chunked, embedded and upserted by `index_document` into Qdrant Edge,
-   then optimised as the server does. Embedding runs in the server's embedding worker process
-   (`knowledge.embedding_worker`), which stops when idle. Prints chunks per CPU-second (this
+   (`parse_in_worker`), chunked, embedded and upserted by `index_document` into Qdrant Edge
+   as a version of its own, made live (in the files' rows, bench/live_versions.py, SQLite,
+   written once indexing is measured so its memory figure stays the indexing's) and the page's
+   other versions deleted, as the worker does; then optimised as the server does. Embedding
+   runs in the server's embedding worker process (`knowledge.embedding_worker`), which stops
+   when idle. Prints chunks per CPU-second (this
    process, its parse workers and its embedding worker, those that exited included), peak
    resident memory of that process tree while indexing, right after, and once the workers
    stopped; then the first search after the embedding worker stopped (it starts again).
@@ -17,12 +20,12 @@ Run from the repository root, after `apt-get install python3.11-doc`:
 2. Asks the labelled questions of bench/corpus/python_docs_questions.yaml (paraphrased, exact
    identifiers, multi-concept; each names the page(s) that answer it and a phrase of that
    page, checked here) and prints recall@5, recall@10 and MRR@10 per kind for hybrid search
-   (`knowledge.retrieval.retrieve`, what the server runs) beside BM25-only and dense-only.
-   A question is found at the rank of the first chunk from one of its pages. Every third
-   question (the 3rd, 6th, ...) is held out: figures are also printed for the two thirds that
-   tuning looked at and for the held-out third. The 30 questions of
-   bench/corpus/python_docs_questions_fresh.yaml (`--fresh`), written after the fusion was tuned
-   and never tuned on, are counted apart (`fresh`), not in `all`.
+   (`knowledge.retrieval.retrieve`, what the server runs, reading the hits' live versions from
+   the rows) beside BM25-only and dense-only. A question is found at the rank of the first
+   chunk from one of its pages. Every third question (the 3rd, 6th, ...) is held out: figures
+   are also printed for the two thirds that tuning looked at and for the held-out third. The
+   30 questions of bench/corpus/python_docs_questions_fresh.yaml (`--fresh`), written after the
+   fusion was tuned and never tuned on, are counted apart (`fresh`), not in `all`.
 3. With `--tune`, the same questions over a grid of fusion options (file evidence, RRF k, dense
    weight).
 """
@@ -41,7 +44,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -52,11 +55,14 @@ from knowledge.embeddings import Embedder
 from knowledge.fusion import FusionOptions
 from knowledge.index import CollectionSpec, Owner, SearchMode, TenantScope
 from knowledge.index_edge import EdgeIndex
-from knowledge.indexing import index_document
+from knowledge.indexing import index_document, new_version
 from knowledge.parsing import parse_in_worker, shutdown_parsing_workers
 from knowledge.retrieval import retrieve
 from knowledge.sparse import identifier_vector, query_vector
 from knowledge.text_files import parse_html
+
+if TYPE_CHECKING:  # imported in main(): spawned workers import this module, not SQLAlchemy
+    from bench.live_versions import LiveVersions
 
 CORPUS = Path("/usr/share/doc/python3.11/html")
 QUESTIONS = Path(__file__).parent / "corpus" / "python_docs_questions.yaml"
@@ -166,19 +172,23 @@ def _index_page(
     document: ParsedDocument,
     path: str,
     options: ChunkingOptions,
+    versions: dict[str, str],
 ) -> int:
-    owner = Owner(user_id=USER)
-    return len(
-        index_document(
-            index=index,
-            embedder=embedder,
-            document=document,
-            file_id=path,
-            file_name=path,
-            owner=owner,
-            options=options,
-        )
+    version = new_version()
+    chunks = index_document(
+        index=index,
+        embedder=embedder,
+        document=document,
+        file_id=path,
+        file_name=path,
+        owner=Owner(user_id=USER),
+        options=options,
+        version=version,
+        live=None,
     )
+    versions[path] = version  # made live; the rows are written once indexing is measured
+    index.settle_file(path, version)
+    return len(chunks)
 
 
 async def build_index(
@@ -187,6 +197,7 @@ async def build_index(
     corpus: Path,
     paths: list[str],
     options: ChunkingOptions,
+    versions: dict[str, str],
 ) -> int:
     """Index every page as the server's worker does; returns the number of chunks."""
     index.ensure_collection(CollectionSpec(embedder.model_id, embedder.dimension))
@@ -194,7 +205,9 @@ async def build_index(
     total = 0
     for path in paths:
         document = await parse_in_worker((corpus / path).read_bytes(), limits)
-        chunks = await asyncio.to_thread(_index_page, index, embedder, document, path, options)
+        chunks = await asyncio.to_thread(
+            _index_page, index, embedder, document, path, options, versions
+        )
         total += chunks
     await asyncio.wrap_future(index.optimize_in_background())
     return total
@@ -238,6 +251,7 @@ def evaluate(
     questions: list[Question],
     vectors: list[list[float]],
     mode: SearchMode,
+    live: LiveVersions,
     fusion: FusionOptions | None = None,
 ) -> Scores:
     """Each question's rank; hybrid with the default fusion goes through `retrieve`."""
@@ -246,8 +260,9 @@ def evaluate(
     for number, (question, vector) in enumerate(zip(questions, vectors, strict=True), start=1):
         if mode == "hybrid" and fusion is None:
             passages = retrieve(
-                index=index, embedder=embedder, scope=scope, query=question.text, limit=10
-            )
+                index=index, embedder=embedder, scope=scope, query=question.text, limit=10,
+                live=live.live,
+            )  # fmt: skip
             found = [passage.citation.file_name for passage in passages]
         else:
             tuned: dict[str, Any] = {"fusion": fusion} if fusion is not None else {}
@@ -281,6 +296,7 @@ def measure_indexing(
     corpus: Path,
     paths: list[str],
     options: ChunkingOptions,
+    versions: dict[str, str],
 ) -> None:
     """Index the pages; print CPU per chunk and the process tree's memory, also once the parse
     and embedding workers stopped (as a server's do when idle)."""
@@ -288,7 +304,7 @@ def measure_indexing(
     started, cpu = time.perf_counter(), cpu_with_children()
     baseline = rss_mb(pid)
     with PeakMemory() as memory:
-        chunks = asyncio.run(build_index(index, embedder, corpus, paths, options))
+        chunks = asyncio.run(build_index(index, embedder, corpus, paths, options, versions))
         spent = cpu_with_children() - cpu
     after = rss_mb(pid)
     shutdown_parsing_workers()
@@ -308,13 +324,15 @@ def measure_indexing(
     )
 
 
-def measure_first_search(index: EdgeIndex, embedder: WorkerEmbedder, query: str) -> None:
+def measure_first_search(
+    index: EdgeIndex, embedder: WorkerEmbedder, query: str, live: LiveVersions
+) -> None:
     """The first search with no embedding worker running (it starts again), then the next."""
     embedder.release()
     scope = TenantScope(USER)
     for label in ("first search after idle", "next search"):
         started, cpu = time.perf_counter(), cpu_with_children()
-        retrieve(index=index, embedder=embedder, scope=scope, query=query, limit=10)
+        retrieve(index=index, embedder=embedder, scope=scope, query=query, limit=10, live=live.live)
         print(
             f"{label}: {(time.perf_counter() - started) * 1000:.0f} ms, "
             f"{(cpu_with_children() - cpu) * 1000:.0f} CPU ms (workers included); "
@@ -356,18 +374,27 @@ def main() -> None:
     embedder = WorkerEmbedder(arguments.model, cache_dir=cache, idle_seconds=IDLE_SECONDS)
     folder = arguments.keep or Path(tempfile.mkdtemp(prefix="switchboard-retrieval-")) / "index"
     index = EdgeIndex(folder)
-    if not (folder.is_dir() and arguments.keep):
+    kept = folder.is_dir() and arguments.keep
+    versions: dict[str, str] = {}
+    if not kept:
         chunking = ChunkingOptions(
             max_tokens=arguments.max_tokens, overlap_tokens=arguments.overlap_tokens
         )
-        measure_indexing(index, embedder, arguments.corpus, paths, chunking)
-    measure_first_search(index, embedder, questions[0].text)
+        measure_indexing(index, embedder, arguments.corpus, paths, chunking, versions)
+    from bench.live_versions import LiveVersions
+
+    live = LiveVersions(folder.with_name(folder.name + ".library.db"))
+    if kept and not live.existed:  # an index built before versions: as the migration records
+        versions = dict.fromkeys(paths, "")
+    for path, version in versions.items():
+        live.make_live(path, version)
+    measure_first_search(index, embedder, questions[0].text, live)
     print(f"{len(questions)} questions; chunks in index: {index.count()}")
     vectors = embedder.embed_queries([question.text for question in questions])
     modes: tuple[SearchMode, ...] = ("hybrid", "sparse", "dense")
     for mode in modes:
         cpu = cpu_with_children()
-        scores = evaluate(index, embedder, questions, vectors, mode)
+        scores = evaluate(index, embedder, questions, vectors, mode, live)
         per_query = (cpu_with_children() - cpu) * 1000 / len(questions)
         name = {"hybrid": "hybrid", "sparse": "BM25 only", "dense": "dense only"}[mode]
         print(f"{name} ({per_query:.1f} CPU ms a question):")
@@ -375,7 +402,7 @@ def main() -> None:
             print(f"  {scores.line(kind)}")
     if arguments.tune:
         for options in tuning_grid():
-            scores = evaluate(index, embedder, questions, vectors, "hybrid", options)
+            scores = evaluate(index, embedder, questions, vectors, "hybrid", live, options)
             print(
                 f"depth {options.depth:3} k {options.k} dense {options.dense_weight:.1f} "
                 f"sparse {options.sparse_weight:.1f} identifiers {options.identifier_weight:.1f} "
@@ -383,6 +410,7 @@ def main() -> None:
                 + " | ".join(scores.line(kind) for kind in KINDS)
             )
     index.close()
+    live.close()
     embedder.release()
     print(f"done: {header()}")
 

@@ -5,14 +5,15 @@ and the backends put it into every query's filter, so a query without a tenant f
 written. A collection records the embedding model and vector size it was built with;
 `ensure_collection` reports a change of model so the caller reindexes instead of mixing vectors.
 
-A re-index replaces a file's chunks in one step as search sees it: the new version is written
-staged (`staged` set, under ids of its own version, so no live chunk is overwritten), and one
-write, `commit_version`, sets `swapped` on every chunk of the file. A chunk is searchable when the
-two marks agree: a live chunk has neither, a committed one both; a staged chunk not yet swapped and
-an old one swapped away are hidden. A failure or a crash at any step therefore leaves either the
-whole old version searchable or the whole new one, and `settle_file` (run by the next re-index,
-and after each commit) deletes the hidden chunks and clears the marks. Chunks stored before
-versions have neither mark, so they are live as they are.
+Each indexing of a file writes its chunks under a version of its own (`file_version` in the
+payload, ids of that version, so no chunk of another version is overwritten). Which version of a
+file is live is not the index's to say: the library records it on the file's row and flips it in
+one database write once a version is whole (`knowledge.indexing`). A search reads chunks of every
+version and the caller keeps those of each file's live version (`knowledge.retrieval`), asking
+again with `versions` to leave out the others when it dropped some; `file_chunks` reads one
+version. `settle_file` deletes the versions that are not live. Chunks stored before versions were
+recorded on rows have no `file_version` (their version is ""); those a re-index of that time
+left hidden (`staged` set and not `swapped`, or `swapped` alone) stay out of every search.
 
 The backends live in `knowledge.index_edge` and `knowledge.index_server` (the only modules that
 import qdrant) and import this module, never the reverse; `knowledge.vector_store` picks one.
@@ -37,9 +38,18 @@ from knowledge.sparse import SparseVector
 DENSE = "dense"
 SPARSE = "sparse"
 COLLECTION = "switchboard_chunks"
-KEYWORD_FIELDS = ("owner_user_id", "team_id", "file_id", "folder_id", "embedding_key")
-# The marks of a re-index, integers 1 when set (Qdrant Edge matches no booleans): `STAGED` on
-# the chunks it writes, `SWAPPED` on all of the file's chunks when it commits.
+FILE_VERSION = "file_version"
+KEYWORD_FIELDS = (
+    "owner_user_id",
+    "team_id",
+    "file_id",
+    "folder_id",
+    "embedding_key",
+    FILE_VERSION,
+)
+# The marks of a re-index before versions were recorded on rows, integers 1 when set (Qdrant
+# Edge matches no booleans): `STAGED` on the chunks it wrote, `SWAPPED` on all of the file's
+# chunks when it committed. Nothing sets them now; a chunk whose marks disagree stays hidden.
 STAGED = "staged"
 SWAPPED = "swapped"
 MARK_FIELDS = (STAGED, SWAPPED)
@@ -99,8 +109,8 @@ class IndexedChunk:
     dense: Sequence[float]
     sparse: SparseVector
     embedding_key: str = ""  # what `dense` was embedded from (`knowledge.indexing.embedding_key`)
-    # The re-index writing it: staged under ids of this version until `commit_version`. Empty:
-    # written live under the chunk's plain id, replacing the chunk of that index.
+    # The indexing writing it (`knowledge.indexing`): stored under ids of this version. Empty:
+    # under the chunk's plain id, as chunks were stored before versions.
     version: str = ""
 
 
@@ -119,6 +129,13 @@ class SearchHit:
     page: int | None
     start: int
     end: int
+    version: str = ""  # the file's version the chunk belongs to ("" if stored before versions)
+
+
+# The live version of each of these files (absent or None: the file has none, or is gone).
+LiveVersions = Callable[[Sequence[str]], Mapping[str, str | None]]
+# For the files named, only chunks of this version (None: none of the file's chunks).
+Versions = Mapping[str, str | None]
 
 
 class VectorIndex(Protocol):
@@ -140,14 +157,8 @@ class VectorIndex(Protocol):
         """
         ...
 
-    def commit_version(self, file_id: str, version: str) -> None:
-        """Make a file's chunks staged under `version` searchable and its others not, in one
-        write (`swapped` set on the file's live chunks and on those of this version)."""
-        ...
-
-    def settle_file(self, file_id: str) -> None:
-        """Delete a file's chunks that search does not see (staged and never committed, or
-        swapped away) and clear the marks of its committed ones."""
+    def settle_file(self, file_id: str, keep: str | None) -> None:
+        """Delete a file's chunks of every version but `keep` (None: all of them)."""
         ...
 
     def delete_file(self, file_id: str) -> None:
@@ -175,8 +186,12 @@ class VectorIndex(Protocol):
         mode: SearchMode = "hybrid",
         exact: bool = False,
         fusion: FusionOptions = DEFAULT_FUSION,
+        versions: Versions | None = None,
     ) -> list[SearchHit]:
         """The best chunks the scope may see: dense and sparse candidates fused by RRF.
+
+        The chunks of every version of a file are candidates, but with `versions` only the
+        given version of the files it names (the caller keeps each file's live version).
 
         `identifiers` (the query's exact codes, `knowledge.sparse.identifier_vector`) adds a
         third lexical candidate list to the fusion when it has terms. `fusion` sets how deep
@@ -185,8 +200,11 @@ class VectorIndex(Protocol):
         """
         ...
 
-    def file_chunks(self, file_id: str, *, limit: int = 1000, offset: int = 0) -> list[SearchHit]:
-        """A file's searchable chunks in order (the caller has checked the file is visible)."""
+    def file_chunks(
+        self, file_id: str, *, version: str | None, limit: int = 1000, offset: int = 0
+    ) -> list[SearchHit]:
+        """The chunks of one version of a file in order, none for None (the caller has checked
+        the file is visible and knows its live version)."""
         ...
 
     def count(self, *, file_id: str | None = None) -> int:
@@ -203,14 +221,14 @@ class VectorIndex(Protocol):
 
 
 def point_id(file_id: str, chunk_index: int, version: str = "") -> str:
-    """The id of a chunk: one per file, index and version (a staged version overwrites nothing)."""
+    """The id of a chunk: one per file, index and version (a version overwrites no other)."""
     name = f"{file_id}:{version}:{chunk_index}" if version else f"{file_id}:{chunk_index}"
     return str(uuid.uuid5(_POINT_NAMESPACE, name))
 
 
 def payload(item: IndexedChunk) -> dict[str, Any]:
-    """What is stored with a chunk's vectors: tenant ids, file, text and citation fields (and a
-    staged chunk's version and mark)."""
+    """What is stored with a chunk's vectors: tenant ids, file, version, text and citation
+    fields."""
     chunk = item.chunk
     return {
         "owner_user_id": item.owner.user_id or "",
@@ -225,7 +243,7 @@ def payload(item: IndexedChunk) -> dict[str, Any]:
         "start": chunk.start,
         "end": chunk.end,
         "embedding_key": item.embedding_key,
-        **({"version": item.version, STAGED: 1} if item.version else {}),
+        **({FILE_VERSION: item.version} if item.version else {}),
     }
 
 
@@ -243,6 +261,7 @@ def hit(identifier: object, score: float, data: Mapping[str, Any]) -> SearchHit:
         page=int(data["page"]) if data.get("page") is not None else None,
         start=int(data["start"]),
         end=int(data["end"]),
+        version=str(data.get(FILE_VERSION) or ""),
     )
 
 

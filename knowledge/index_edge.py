@@ -23,6 +23,7 @@ from qdrant_edge import (
     EdgeVectorParams,
     FieldCondition,
     Filter,
+    IsEmptyCondition,
     MatchAny,
     MatchValue,
     Modifier,
@@ -42,6 +43,7 @@ from knowledge.errors import IndexModelMismatch, VectorStoreUnavailable
 from knowledge.fusion import DEFAULT_FUSION, Candidate, FusionOptions, fetched, fuse, settled
 from knowledge.index import (
     DENSE,
+    FILE_VERSION,
     KEYWORD_FIELDS,
     MARK_FIELDS,
     SPARSE,
@@ -54,6 +56,7 @@ from knowledge.index import (
     SearchHit,
     SearchMode,
     TenantScope,
+    Versions,
     hit,
     payload,
     point_id,
@@ -74,7 +77,8 @@ def _marked(field: str) -> FieldCondition:
 
 
 def hidden() -> list[Filter]:
-    """Chunks search does not see: staged and not yet swapped in, or swapped away."""
+    """Chunks search never sees: those a re-index before versions left staged and not swapped
+    in, or swapped away (`knowledge.index`)."""
     staged, swapped = _marked(STAGED), _marked(SWAPPED)
     return [Filter(must=[staged], must_not=[swapped]), Filter(must=[swapped], must_not=[staged])]
 
@@ -83,13 +87,28 @@ def _file(file_id: str) -> FieldCondition:
     return FieldCondition(key="file_id", match=MatchValue(file_id))
 
 
+def _version(version: str) -> FieldCondition | IsEmptyCondition:
+    """Chunks of this version ("": stored before versions, no `file_version`)."""
+    if version:
+        return FieldCondition(key=FILE_VERSION, match=MatchValue(version))
+    return IsEmptyCondition(FILE_VERSION)
+
+
+def _other_versions(file_id: str, keep: str | None) -> FieldCondition | Filter:
+    """A file's chunks of every version but `keep` (None: all of them)."""
+    if keep is None:
+        return _file(file_id)
+    return Filter(must=[_file(file_id)], must_not=[_version(keep)])
+
+
 def tenant_filter(
     scope: TenantScope,
     file_ids: Sequence[str] | None = None,
     folder_ids: Sequence[str] | None = None,
+    versions: Versions | None = None,
 ) -> Filter:
     """The filter of every search: the scope's searchable chunks, optionally within files or
-    folders."""
+    folders, and of the files in `versions` only the version given."""
     visible = [FieldCondition(key="owner_user_id", match=MatchValue(scope.user_id))]
     if scope.team_ids:
         visible.append(FieldCondition(key="team_id", match=MatchAny(list(scope.team_ids))))
@@ -98,7 +117,8 @@ def tenant_filter(
         must.append(FieldCondition(key="file_id", match=MatchAny(list(file_ids))))
     if folder_ids is not None:
         must.append(FieldCondition(key="folder_id", match=MatchAny(list(folder_ids))))
-    return Filter(must=list(must), must_not=list(hidden()))
+    excluded = [_other_versions(file_id, keep) for file_id, keep in (versions or {}).items()]
+    return Filter(must=list(must), must_not=[*hidden(), *excluded])
 
 
 def owner_condition(owner: Owner) -> FieldCondition:
@@ -214,23 +234,9 @@ class EdgeIndex:
             points.append(Point(identifier, vector, payload(item)))
         self._open().update(UpdateOperation.upsert_points(points))
 
-    def commit_version(self, file_id: str, version: str) -> None:
-        other = Filter(
-            must=[_marked(STAGED)],
-            must_not=[FieldCondition(key="version", match=MatchValue(version))],
-        )
-        where = Filter(must=[_file(file_id)], must_not=[other])
-        self._open().update(UpdateOperation.set_payload_by_filter(where, {SWAPPED: 1}))
-
-    def settle_file(self, file_id: str) -> None:
-        shard = self._open()
-        shard.update(
-            UpdateOperation.delete_points_by_filter(
-                Filter(must=[_file(file_id)], should=list(hidden()))
-            )
-        )
-        committed = Filter(must=[_file(file_id), _marked(STAGED), _marked(SWAPPED)])
-        shard.update(UpdateOperation.delete_payload_by_filter(committed, list(MARK_FIELDS)))
+    def settle_file(self, file_id: str, keep: str | None) -> None:
+        where = Filter(must=[_other_versions(file_id, keep)])
+        self._open().update(UpdateOperation.delete_points_by_filter(where))
 
     def delete_file(self, file_id: str) -> None:
         self._open().update(UpdateOperation.delete_points_by_filter(Filter(must=[_file(file_id)])))
@@ -263,8 +269,9 @@ class EdgeIndex:
         mode: SearchMode = "hybrid",
         exact: bool = False,
         fusion: FusionOptions = DEFAULT_FUSION,
+        versions: Versions | None = None,
     ) -> list[SearchHit]:
-        where = tenant_filter(scope, file_ids, folder_ids)
+        where = tenant_filter(scope, file_ids, folder_ids, versions)
         params = SearchParams(exact=exact)
         dense_query = Query.Nearest([float(value) for value in dense], using=DENSE)
         sparse_query = Query.Nearest(EdgeSparseVector(sparse.indices, sparse.values), using=SPARSE)
@@ -329,8 +336,12 @@ class EdgeIndex:
             if item.point_id in payloads
         ]
 
-    def file_chunks(self, file_id: str, *, limit: int = 1000, offset: int = 0) -> list[SearchHit]:
-        where = Filter(must=[_file(file_id)], must_not=list(hidden()))
+    def file_chunks(
+        self, file_id: str, *, version: str | None, limit: int = 1000, offset: int = 0
+    ) -> list[SearchHit]:
+        if version is None:
+            return []
+        where = Filter(must=[_file(file_id), _version(version)], must_not=list(hidden()))
         records, cursor = self._open().scroll(
             ScrollRequest(filter=where, limit=256, with_payload=True)
         )

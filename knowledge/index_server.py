@@ -22,6 +22,7 @@ from knowledge.errors import IndexModelMismatch, VectorStoreUnavailable
 from knowledge.fusion import DEFAULT_FUSION, FusionOptions, fetched, fuse, settled
 from knowledge.index import (
     DENSE,
+    FILE_VERSION,
     KEYWORD_FIELDS,
     MARK_FIELDS,
     SPARSE,
@@ -34,6 +35,7 @@ from knowledge.index import (
     SearchHit,
     SearchMode,
     TenantScope,
+    Versions,
     hit,
     payload,
     point_id,
@@ -52,7 +54,8 @@ def _marked(field: str) -> models.FieldCondition:
 
 
 def hidden() -> list[models.Condition]:
-    """Chunks search does not see: staged and not yet swapped in, or swapped away."""
+    """Chunks search never sees: those a re-index before versions left staged and not swapped
+    in, or swapped away (`knowledge.index`)."""
     staged, swapped = _marked(STAGED), _marked(SWAPPED)
     return [
         models.Filter(must=[staged], must_not=[swapped]),
@@ -64,9 +67,10 @@ def tenant_filter(
     scope: TenantScope,
     file_ids: Sequence[str] | None = None,
     folder_ids: Sequence[str] | None = None,
+    versions: Versions | None = None,
 ) -> models.Filter:
     """The filter of every search: the scope's searchable chunks, optionally within files or
-    folders."""
+    folders, and of the files in `versions` only the version given."""
     visible: list[models.Condition] = [
         models.FieldCondition(key="owner_user_id", match=models.MatchValue(value=scope.user_id))
     ]
@@ -81,11 +85,26 @@ def tenant_filter(
         must.append(
             models.FieldCondition(key="folder_id", match=models.MatchAny(any=list(folder_ids)))
         )
-    return models.Filter(must=must, must_not=hidden())
+    excluded = [_other_versions(file_id, keep) for file_id, keep in (versions or {}).items()]
+    return models.Filter(must=must, must_not=[*hidden(), *excluded])
 
 
 def _file(file_id: str) -> models.FieldCondition:
     return models.FieldCondition(key="file_id", match=models.MatchValue(value=file_id))
+
+
+def _version(version: str) -> models.Condition:
+    """Chunks of this version ("": stored before versions, no `file_version`)."""
+    if version:
+        return models.FieldCondition(key=FILE_VERSION, match=models.MatchValue(value=version))
+    return models.IsEmptyCondition(is_empty=models.PayloadField(key=FILE_VERSION))
+
+
+def _other_versions(file_id: str, keep: str | None) -> models.Condition:
+    """A file's chunks of every version but `keep` (None: all of them)."""
+    if keep is None:
+        return _file(file_id)
+    return models.Filter(must=[_file(file_id)], must_not=[_version(keep)])
 
 
 def _file_filter(file_id: str) -> models.Filter:
@@ -203,22 +222,10 @@ class ServerIndex:
                 batch = points[start : start + _UPSERT_BATCH]
                 client.upsert(self._collection, points=batch, wait=True)
 
-    def commit_version(self, file_id: str, version: str) -> None:
-        other = models.Filter(
-            must=[_marked(STAGED)],
-            must_not=[models.FieldCondition(key="version", match=models.MatchValue(value=version))],
-        )
-        where = models.Filter(must=[_file(file_id)], must_not=[other])
+    def settle_file(self, file_id: str, keep: str | None) -> None:
+        others = models.FilterSelector(filter=models.Filter(must=[_other_versions(file_id, keep)]))
         with _unavailable_on_error():
-            self._connect().set_payload(self._collection, {SWAPPED: 1}, points=where, wait=True)
-
-    def settle_file(self, file_id: str) -> None:
-        client = self._connect()
-        unseen = models.FilterSelector(filter=models.Filter(must=[_file(file_id)], should=hidden()))
-        committed = models.Filter(must=[_file(file_id), _marked(STAGED), _marked(SWAPPED)])
-        with _unavailable_on_error():
-            client.delete(self._collection, points_selector=unseen, wait=True)
-            client.delete_payload(self._collection, list(MARK_FIELDS), points=committed, wait=True)
+            self._connect().delete(self._collection, points_selector=others, wait=True)
 
     def delete_file(self, file_id: str) -> None:
         selector = models.FilterSelector(filter=_file_filter(file_id))
@@ -255,8 +262,9 @@ class ServerIndex:
         mode: SearchMode = "hybrid",
         exact: bool = False,
         fusion: FusionOptions = DEFAULT_FUSION,
+        versions: Versions | None = None,
     ) -> list[SearchHit]:
-        where = tenant_filter(scope, file_ids, folder_ids)
+        where = tenant_filter(scope, file_ids, folder_ids, versions)
         params = models.SearchParams(exact=exact)
         dense_query = models.QueryRequest(
             query=[float(value) for value in dense], using=DENSE, params=params
@@ -297,14 +305,19 @@ class ServerIndex:
             for response in responses
         ]
 
-    def file_chunks(self, file_id: str, *, limit: int = 1000, offset: int = 0) -> list[SearchHit]:
+    def file_chunks(
+        self, file_id: str, *, version: str | None, limit: int = 1000, offset: int = 0
+    ) -> list[SearchHit]:
+        if version is None:
+            return []
+        where = models.Filter(must=[_file(file_id), _version(version)], must_not=hidden())
         found: list[SearchHit] = []
         cursor: Any = None
         with _unavailable_on_error():
             while True:
                 records, cursor = self._connect().scroll(
                     self._collection,
-                    scroll_filter=models.Filter(must=[_file(file_id)], must_not=hidden()),
+                    scroll_filter=where,
                     limit=256,
                     offset=cursor,
                     with_payload=True,

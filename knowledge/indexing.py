@@ -7,20 +7,24 @@ chunks (the file's previous version, the same text in another of the owner's fil
 user's or team's: `VectorIndex.stored_vectors`) and only the misses are embedded. Re-indexing an
 edited file embeds its changed chunks, re-indexing an unchanged one embeds nothing.
 
-Every vector is ready before the index is written: a failure or a stop while embedding leaves the
-file's previous chunks as they were, still searchable. The new version is then written staged,
-under ids of its own, and swapped in by one write (`VectorIndex.commit_version`), so searches see
-the whole old version until then and the whole new one after: a failure or a crash at any step
-never shows chunks of both. The chunks a failed run left (staged, or swapped away) are deleted by
-the next re-index of the file, and after each commit (`VectorIndex.settle_file`). A file's first
-indexing has no version to keep and writes its chunks live: if it fails part-way, the chunks
-written are searchable until the file is indexed again, which replaces them whole.
+Each indexing, the first of a file as every later one, writes its chunks under a new version
+(`new_version`) beside the file's live one. Searches return a file's chunks only from its live
+version, which the library records on the file's row (`LibraryFile.live_version`) and the worker
+sets in one database write once every chunk of the new version is stored
+(`knowledge.worker`); the hits of a search are checked against it (`knowledge.retrieval`). So a
+search sees the whole old version until that write and the whole new one after it, on both
+backends, whatever order the index applies its writes in; a file whose first indexing has not
+completed (failed, stopped, the process killed, its claim lost to another worker) has no live
+version and none of its chunks is found. What an unfinished run left is deleted at the start of
+the file's next indexing, and the versions replaced right after the write that flips
+(`VectorIndex.settle_file`). Files indexed before versions were recorded on rows have live version
+"", that of their chunks, and stay searchable until re-indexed.
 """
 
 from __future__ import annotations
 
 import hashlib
-import uuid
+import secrets
 from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -46,6 +50,11 @@ def embedding_key(embedder: Embedder, text: str) -> str:
     return hashlib.sha256((identity + text).encode()).hexdigest()[:32]
 
 
+def new_version() -> str:
+    """A version for one indexing of a file (unique: it names the chunks' ids)."""
+    return secrets.token_hex(8)
+
+
 def index_document(
     *,
     index: VectorIndex,
@@ -57,15 +66,23 @@ def index_document(
     folder_id: str | None = None,
     options: ChunkingOptions | None = None,
     progress: Progress | None = None,
+    version: str = "",
+    live: str | None = "",
 ) -> list[Chunk]:
-    """Replace a file's chunks in the index with those of `document`; returns the chunks.
+    """Store the chunks of `document` as the file's `version`, beside its `live` one (the
+    version searches return, None if none); returns the chunks.
+
+    The file's chunks of other versions than `live` (what an unfinished run left) are deleted
+    first. The caller makes `version` live once this returns (the worker, in the database) and
+    then deletes the others (`VectorIndex.settle_file`). Without a database (tests, benchmarks)
+    `version` and `live` are both "", as chunks were stored before versions: the file's chunks
+    are then deleted and written again, not kept whole.
 
     Blocking (embedding takes a while): run it in a job or a thread. `progress(done, total)`
     is called after each batch of chunks has its vector (reused or embedded), the last time with
-    `done == total` just before the index is written; raising there stops the indexing and leaves
-    the file's previous chunks in place. The writes that follow are not interrupted (the worker
-    checks afterwards whether the file was deleted meanwhile); if one fails, searches still see
-    one whole version of the file, and the next call cleans up.
+    `done == total` just before the index is written; raising there stops the indexing before
+    anything is written. The writes that follow are not interrupted (the worker checks
+    afterwards whether the file was deleted meanwhile); if one fails, the version is never live.
 
     Raises:
         VectorStoreUnavailable: the index cannot be reached.
@@ -76,12 +93,7 @@ def index_document(
     texts = [chunk.embedding_text for chunk in chunks]
     keys = [embedding_key(embedder, text) for text in texts]
     vectors = _vectors(index, embedder, owner, keys, texts, progress)
-    # A file with no chunks yet has nothing to keep whole: written live, it saves the commit's
-    # rewrite of every chunk's payload (+35 MB resident at 12,000 chunks).
-    replacing = index.count(file_id=file_id) > 0
-    version = uuid.uuid4().hex[:16] if replacing else ""
-    if replacing:
-        index.settle_file(file_id)  # what an earlier run left half done
+    index.settle_file(file_id, None if version == live else live)
     for begin in range(0, len(chunks), _BATCH):
         index.upsert(
             [
@@ -104,9 +116,6 @@ def index_document(
                 )
             ]
         )
-    if replacing:
-        index.commit_version(file_id, version)
-        index.settle_file(file_id)
     return chunks
 
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import clock
@@ -294,6 +294,13 @@ async def visible_ids(
         missing = sorted(ids - found)
         if missing:
             raise error(ids=missing)
+
+
+def read_live_versions(connection: Connection, file_ids: Sequence[str]) -> dict[str, str | None]:
+    """The live version of each of these files that still exists (`knowledge.indexing`): read
+    at every search, through `core.database.run_read` (one hop, no ORM session)."""
+    query = select(LibraryFile.id, LibraryFile.live_version).where(LibraryFile.id.in_(file_ids))
+    return {file_id: version for file_id, version in connection.execute(query).all()}
 
 
 async def requeue_all(session: AsyncSession) -> int:

@@ -62,6 +62,8 @@ class LibrarySource:
         scope = await self._scope(user_id)
         async with self.sessions() as session:
             row = await library.get_file(session, scope=scope, file_id=file_id)
-        hits = await self.store.chunks(row.id, limit=READ_CHUNKS, offset=0)
+        hits = await self.store.chunks(
+            row.id, version=row.live_version, limit=READ_CHUNKS, offset=0
+        )
         text = "\n\n".join(h.text for h in sorted(hits, key=lambda h: h.chunk_index))
         return {"id": row.id, "name": row.name, "status": row.status, "text": text}

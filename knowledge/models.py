@@ -62,6 +62,9 @@ class LibraryFile(IdMixin, TimestampMixin, Base):
     model_id: Mapped[str | None] = mapped_column(String(300))
     source_path: Mapped[str | None] = mapped_column(String(1000))
     indexed_at: Mapped[datetime | None]
+    # The version of the file's chunks that searches return (`knowledge.indexing`), set in one
+    # write when a version is whole; None until the first indexing completes.
+    live_version: Mapped[str | None] = mapped_column(String(32))
     # Which process is indexing the file and until when (a dead process's claim runs out).
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]

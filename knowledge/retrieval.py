@@ -1,19 +1,27 @@
-"""Hybrid retrieval with citations: embed the query, search dense + sparse, fuse, maybe re-rank."""
+"""Hybrid retrieval with citations: embed the query, search dense + sparse, fuse, maybe re-rank.
+
+A search returns a file's chunks only from its live version, the one the library recorded on the
+file's row when that version was whole (`knowledge.indexing`): the index holds every version
+written, so the hits' files are looked up (`LiveVersions`, one query for all of them) and a hit
+of another version, or of a file with no live version, is dropped; the search is then asked again
+without those files' other versions, so the chunks they pushed out come back (`live_hits`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from knowledge.embeddings import Embedder
 from knowledge.fusion import DEFAULT_FUSION, PROSE_FUSION, FusionOptions
-from knowledge.index import SearchHit, SearchMode, TenantScope, VectorIndex
+from knowledge.index import LiveVersions, SearchHit, SearchMode, TenantScope, VectorIndex, Versions
 from knowledge.sparse import identifier_vector, looks_like_code, query_vector
 
 _SNIPPET_CHARS = 300
 _RERANK_CANDIDATES = 20
+_ROUNDS = 3  # searches asked again at most; a file's versions overlap only while it is indexed
 
 
 class Reranker(Protocol):
@@ -75,6 +83,34 @@ def fusion_for(query: str) -> FusionOptions:
     return DEFAULT_FUSION if looks_like_code(query) else PROSE_FUSION
 
 
+def live_hits(
+    search: Callable[[Versions | None], list[SearchHit]], live: LiveVersions | None
+) -> list[SearchHit]:
+    """The hits of `search` that belong to their file's live version (all of them without `live`).
+
+    A hit of another version, or of a file with no live version (its first indexing unfinished,
+    or the file deleted), is dropped and `search` asked again with `versions` naming the live
+    version of each file that had one dropped, so the hits they pushed out come back. Each
+    file's version is read once, so every file's hits come from one version.
+    """
+    hits = search(None)
+    if live is None:
+        return hits
+    known: dict[str, str | None] = {}
+    excluded: dict[str, str | None] = {}
+    for attempt in range(_ROUNDS + 1):
+        unknown = sorted({hit.file_id for hit in hits} - known.keys())
+        if unknown:
+            found = live(unknown)
+            known.update({file_id: found.get(file_id) for file_id in unknown})
+        kept = [hit for hit in hits if known[hit.file_id] == hit.version]
+        if len(kept) == len(hits) or attempt == _ROUNDS:
+            return kept
+        excluded.update({hit.file_id: known[hit.file_id] for hit in hits if hit not in kept})
+        hits = search(dict(excluded))
+    return []  # not reached: the last attempt returns
+
+
 def retrieve(
     *,
     index: VectorIndex,
@@ -86,10 +122,12 @@ def retrieve(
     folder_ids: Sequence[str] | None = None,
     mode: SearchMode = "hybrid",
     reranker: Reranker | None = None,
+    live: LiveVersions | None = None,
 ) -> list[Passage]:
     """The passages the scope may see that best answer `query`, best first.
 
-    With a reranker, more candidates are fetched and re-ordered by its scores.
+    With a reranker, more candidates are fetched and re-ordered by its scores. With `live`,
+    only chunks of each file's live version (`live_hits`); without, every version stored.
 
     Raises:
         VectorStoreUnavailable: the index cannot be reached.
@@ -97,16 +135,21 @@ def retrieve(
     """
     dense = embedder.embed_query(query)
     fetch = max(limit, _RERANK_CANDIDATES) if reranker is not None else limit
-    hits = index.search(
-        scope,
-        dense,
-        query_vector(query),
-        identifiers=identifier_vector(query),
-        limit=fetch,
-        file_ids=file_ids,
-        folder_ids=folder_ids,
-        mode=mode,
-        fusion=fusion_for(query),
+    sparse, identifiers, fusion = query_vector(query), identifier_vector(query), fusion_for(query)
+    hits = live_hits(
+        lambda versions: index.search(
+            scope,
+            dense,
+            sparse,
+            identifiers=identifiers,
+            limit=fetch,
+            file_ids=file_ids,
+            folder_ids=folder_ids,
+            mode=mode,
+            fusion=fusion,
+            versions=versions,
+        ),
+        live,
     )
     if reranker is None or not hits:
         return [_passage(hit, hit.score) for hit in hits]
@@ -126,6 +169,7 @@ async def retrieve_async(
     folder_ids: Sequence[str] | None = None,
     mode: SearchMode = "hybrid",
     reranker: Reranker | None = None,
+    live: LiveVersions | None = None,
 ) -> list[Passage]:
     """`retrieve` in a thread, so embedding and searching never block the event loop."""
     return await asyncio.to_thread(
@@ -139,5 +183,6 @@ async def retrieve_async(
             folder_ids=folder_ids,
             mode=mode,
             reranker=reranker,
+            live=live,
         )
     )

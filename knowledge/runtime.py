@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.database import run_read
+from knowledge import library
 from knowledge.documents import ParseLimits
 from knowledge.embedding_worker import shutdown_embedding_workers
 from knowledge.errors import VectorStoreUnavailable
@@ -52,7 +55,13 @@ class Knowledge:
         embedder_factory: EmbedderFactory | None = None,
     ) -> Knowledge:
         """The knowledge objects of one process (`embedder_factory` for the litellm backend)."""
-        store = VectorStore(config.vectors, embedder_factory=embedder_factory)
+
+        async def live_versions(file_ids: Sequence[str]) -> dict[str, str | None]:
+            return await run_read(factory, library.read_live_versions, file_ids)
+
+        store = VectorStore(
+            config.vectors, embedder_factory=embedder_factory, live_versions=live_versions
+        )
         storage = FileStorage(config.vectors.data_dir / "library")
         worker = IndexingWorker(
             factory=factory, store=store, storage=storage, limits=config.parse_limits

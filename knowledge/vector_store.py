@@ -3,16 +3,19 @@
 Nothing is opened at import or at start: the first search, indexing or deletion opens the index
 and loads the model, in a thread, so the event loop never waits on either. A local model runs in
 a worker process that stops after a minute without embedding (`knowledge.embedding_worker`).
+
+Searches return a file's chunks only from its live version, read from the database through the
+`live_versions` lookup the app gives (`knowledge.retrieval.live_hits`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from knowledge.embedding_worker import worker_embedder
 from knowledge.embeddings import Embedder, HashEmbedder, bind_caller
@@ -21,17 +24,20 @@ from knowledge.index import (
     COLLECTION,
     CollectionSpec,
     CollectionState,
+    LiveVersions,
     SearchHit,
     TenantScope,
     UnavailableIndex,
     VectorIndex,
 )
-from knowledge.retrieval import Passage, retrieve
+from knowledge.retrieval import Passage, live_hits, retrieve
 from knowledge.sparse import query_vector
 
 EmbeddingBackend = Literal["onnx", "torch", "hash", "litellm"]
 # Builds the embedder of the `litellm` backend; the app injects it (knowledge holds no LiteLLM).
 EmbedderFactory = Callable[[], Embedder]
+# The live version of each of these files, read from the database (`library.read_live_versions`).
+LiveVersionsLookup = Callable[[Sequence[str]], Coroutine[Any, Any, Mapping[str, str | None]]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,10 +58,15 @@ class VectorStore:
     """The index and embedder of this process, opened lazily and shared by every caller."""
 
     def __init__(
-        self, config: VectorStoreConfig, *, embedder_factory: EmbedderFactory | None = None
+        self,
+        config: VectorStoreConfig,
+        *,
+        embedder_factory: EmbedderFactory | None = None,
+        live_versions: LiveVersionsLookup | None = None,
     ) -> None:
         self.config = config
         self.embedder_factory = embedder_factory
+        self.live_versions = live_versions
         self._lock = threading.Lock()
         self._index: VectorIndex | None = None
         self._embedder: Embedder | None = None
@@ -148,6 +159,7 @@ class VectorStore:
             EmbeddingModelUnavailable: the model cannot be loaded.
         """
         self.check_available()
+        live = self._live()
 
         def work() -> list[Passage]:
             index, embedder = self.ready()
@@ -159,9 +171,21 @@ class VectorStore:
                 limit=limit,
                 file_ids=file_ids,
                 folder_ids=folder_ids,
+                live=live,
             )
 
         return await asyncio.to_thread(work)
+
+    def _live(self) -> LiveVersions | None:
+        """The live-version lookup for a search's thread: it runs on this event loop."""
+        lookup, loop = self.live_versions, asyncio.get_running_loop()
+        if lookup is None:
+            return None
+
+        def live(file_ids: Sequence[str]) -> Mapping[str, str | None]:
+            return asyncio.run_coroutine_threadsafe(lookup(file_ids), loop).result()
+
+        return live
 
     async def passages(
         self,
@@ -201,20 +225,34 @@ class VectorStore:
         vector = query_vector(query)
         if not vector.indices:
             return []
-        return await asyncio.to_thread(
-            lambda: self.ready()[0].search(scope, [], vector, limit=limit, mode="sparse")
-        )
+        live = self._live()
+
+        def work() -> list[SearchHit]:
+            index = self.ready()[0]
+            return live_hits(
+                lambda versions: index.search(
+                    scope, [], vector, limit=limit, mode="sparse", versions=versions
+                ),
+                live,
+            )
+
+        return await asyncio.to_thread(work)
 
     async def delete_file(self, file_id: str) -> None:
         """Remove a file's chunks from the index."""
         self.check_available()
         await asyncio.to_thread(lambda: self.ready()[0].delete_file(file_id))
 
-    async def chunks(self, file_id: str, *, limit: int, offset: int) -> list[SearchHit]:
-        """A file's stored chunks in order (the caller checked the file is visible)."""
+    async def chunks(
+        self, file_id: str, *, version: str | None, limit: int, offset: int
+    ) -> list[SearchHit]:
+        """A file's chunks of its live `version` in order (the caller checked the file is
+        visible); none for None."""
         self.check_available()
         return await asyncio.to_thread(
-            lambda: self.ready()[0].file_chunks(file_id, limit=limit, offset=offset)
+            lambda: self.ready()[0].file_chunks(
+                file_id, version=version, limit=limit, offset=offset
+            )
         )
 
     def close(self) -> None:

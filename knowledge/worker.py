@@ -5,6 +5,11 @@ each file is indexed by one of them, and a file left `indexing` by a process tha
 up again once its lease runs out (a process stopping cleanly hands its file back at once).
 Progress (chunks done of all) is saved on the file row while it runs.
 
+Each run writes the file's chunks as a new version and, once all are stored, makes it the
+file's live version in the same conditional write that marks the file `indexed`
+(`knowledge.indexing`): a run that fails, stops or lost its claim never makes its version live,
+so searches keep returning the previous version, or nothing for a file never indexed whole.
+
 When no file is left to index after some were, the worker has the index build its search
 structures (`VectorIndex.optimize_in_background`: Qdrant Edge's segment optimisation and HNSW
 graph; a Qdrant server does this by itself) in the index's own thread, one run at a time and
@@ -41,7 +46,7 @@ from knowledge import library
 from knowledge.documents import ParsedDocument, ParseLimits
 from knowledge.embeddings import BillableEmbedder, Embedder, bind_caller
 from knowledge.errors import NoOneToBill, VectorStoreUnavailable
-from knowledge.indexing import index_document
+from knowledge.indexing import index_document, new_version
 from knowledge.models import LibraryFile
 from knowledge.parsing import parse_in_worker, shutdown_parsing_workers
 from knowledge.storage import FileStorage
@@ -210,8 +215,9 @@ class IndexingWorker:
             document = await parse_in_worker(data, self.limits)
             if progress.stop:
                 raise _Stopped()
-            count = await asyncio.to_thread(self._index_blocking, row, document, progress)
-            await self._finish(row, count, document.pages)
+            version = new_version()
+            count = await asyncio.to_thread(self._index_blocking, row, document, progress, version)
+            await self._finish(row, count, document.pages, version)
         except _Stopped:
             return
         except SwitchboardError as exc:  # knowledge's own, and billing's refusals
@@ -224,7 +230,7 @@ class IndexingWorker:
             self._current = None
 
     def _index_blocking(
-        self, row: LibraryFile, document: ParsedDocument, progress: _Progress
+        self, row: LibraryFile, document: ParsedDocument, progress: _Progress, version: str
     ) -> int:
         index, embedder = self.store.ready()
         chunks = index_document(
@@ -236,6 +242,8 @@ class IndexingWorker:
             owner=library.owner_of(row),
             folder_id=row.folder_id,
             progress=progress,
+            version=version,
+            live=row.live_version,
         )
         return len(chunks)
 
@@ -259,13 +267,16 @@ class IndexingWorker:
                 progress.stop = True
                 return
 
-    async def _finish(self, row: LibraryFile, count: int, pages: int | None) -> None:
+    async def _finish(self, row: LibraryFile, count: int, pages: int | None, version: str) -> None:
+        """Make the version written live in one write (if the claim is still ours), then
+        delete the file's other versions."""
         async with write_transaction(self.factory) as session:
             result = await session.execute(
                 update(LibraryFile)
                 .where(LibraryFile.id == row.id, LibraryFile.lease_owner == self.id)
                 .values(
                     status="indexed",
+                    live_version=version,
                     progress=1.0,
                     chunks_indexed=count,
                     chunk_count=count,
@@ -279,8 +290,14 @@ class IndexingWorker:
                 )
             )
             still_there = await session.get(LibraryFile, row.id) is not None
-        if not result.rowcount and not still_there:  # type: ignore[attr-defined]
-            await self.store.delete_file(row.id)  # deleted while indexing: drop what was added
+        if not result.rowcount:  # type: ignore[attr-defined]
+            if not still_there:  # deleted while indexing: drop what was added
+                await self.store.delete_file(row.id)
+            return  # taken back: the next run deletes this version, never live
+        try:
+            await asyncio.to_thread(lambda: self.store.ready()[0].settle_file(row.id, version))
+        except VectorStoreUnavailable as exc:  # hidden already; the next indexing deletes them
+            log.warning("deleting the replaced chunks of %s failed: %s", row.id, exc)
 
     async def _fail(self, row: LibraryFile, code: str, message: str) -> None:
         async with write_transaction(self.factory) as session:

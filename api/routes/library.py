@@ -258,7 +258,9 @@ async def list_chunks(
     row: VisibleFileDep, services: ServicesDep, page: PageDep
 ) -> Collection[Resource[ChunkRead]]:
     """The file's chunks as indexed, in order, with their pages, sections and offsets."""
-    hits = await services.knowledge.store.chunks(row.id, limit=page.limit, offset=page.start)
+    hits = await services.knowledge.store.chunks(
+        row.id, version=row.live_version, limit=page.limit, offset=page.start
+    )
     total = row.chunk_count if row.status == "indexed" else len(hits) + page.start
     result = Page(items=hits, total=total, start=page.start, limit=page.limit)
     href = f"/api/library/files/{row.id}/chunks"

@@ -61,3 +61,23 @@ async def search(harness: AppHarness, caller: Caller, **body: Any) -> list[dict[
     assert response.status_code == 200, response.text
     passages: list[dict[str, Any]] = response.json()["_embedded"]["passages"]
     return passages
+
+
+async def run_sync(harness: AppHarness, job_id: str, runs: int) -> str:
+    """Run a library-sync job (its `runs`-th run) until done; returns the id of the one file it
+    mirrors (whose indexing may still go on)."""
+    await harness.client.post(f"/api/jobs/{job_id}/_run", headers=harness.admin.headers)
+
+    async def finished() -> list[dict[str, Any]]:
+        response = await harness.client.get(
+            f"/api/jobs/{job_id}/runs", headers=harness.admin.headers
+        )
+        found: list[dict[str, Any]] = response.json()["_embedded"]["runs"]
+        assert len(found) >= runs and all(run["status"] != "running" for run in found), found
+        return found
+
+    done: list[dict[str, Any]] = await eventually(finished, seconds=60, interval=0.2)
+    assert done[0]["status"] == "done", done
+    listed = await harness.client.get("/api/library/files", headers=harness.admin.headers)
+    [item] = listed.json()["_embedded"]["files"]
+    return str(item["id"])

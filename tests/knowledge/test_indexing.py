@@ -18,7 +18,7 @@ from knowledge.errors import VectorStoreUnavailable
 from knowledge.index import CollectionSpec, IndexedChunk, Owner, TenantScope, VectorIndex
 from knowledge.index_edge import EdgeIndex
 from knowledge.index_server import ServerIndex
-from knowledge.indexing import embedding_key, index_document
+from knowledge.indexing import embedding_key, index_document, new_version
 from knowledge.retrieval import retrieve
 from knowledge.sparse import document_vector
 from knowledge.text_files import parse_markdown
@@ -220,7 +220,7 @@ def test_a_reindex_stopped_while_embedding_keeps_the_previous_version(
             index=index, embedder=counting, document=bigger, file_id="f-1",
             file_name="f-1.md", owner=ANN, options=OPTIONS, progress=stop,
         )  # fmt: skip
-    texts = [hit.text for hit in index.file_chunks("f-1")]
+    texts = [hit.text for hit in index.file_chunks("f-1", version="")]
     assert len(texts) == total and not any("New text" in text for text in texts)
 
 
@@ -231,11 +231,11 @@ def test_every_progress_report_comes_before_the_index_is_written(
     after the writes (was the file deleted meanwhile?) is the one that sees the end."""
     counting = _ready(index, embedder)
     _index(index, counting, _document())
-    before = [hit.text for hit in index.file_chunks("f-1")]
+    before = [hit.text for hit in index.file_chunks("f-1", version="")]
     seen: list[tuple[int, int, list[str]]] = []
 
     def report(done: int, total: int) -> None:
-        seen.append((done, total, [hit.text for hit in index.file_chunks("f-1")]))
+        seen.append((done, total, [hit.text for hit in index.file_chunks("f-1", version="")]))
 
     index_document(
         index=index, embedder=counting, document=_document(EDITED), file_id="f-1",
@@ -243,7 +243,7 @@ def test_every_progress_report_comes_before_the_index_is_written(
     )  # fmt: skip
     assert seen and seen[-1][0] == seen[-1][1]
     assert all(texts == before for _, _, texts in seen)
-    assert [hit.text for hit in index.file_chunks("f-1")] != before
+    assert [hit.text for hit in index.file_chunks("f-1", version="")] != before
 
 
 def test_a_shorter_version_drops_the_old_versions_extra_chunks(
@@ -256,7 +256,7 @@ def test_a_shorter_version_drops_the_old_versions_extra_chunks(
     new = [chunk.embedding_text for chunk in chunk_document(shorter, OPTIONS)]
     counting.texts.clear()
     kept = _index(index, counting, shorter)
-    assert [hit.chunk_index for hit in index.file_chunks("f-1")] == list(range(kept))
+    assert [hit.chunk_index for hit in index.file_chunks("f-1", version="")] == list(range(kept))
     assert counting.texts == [text for text in new if text not in old]
 
 
@@ -277,7 +277,7 @@ def test_files_of_one_owner_indexed_at_once_each_end_whole(
                 )
             )
         for file_id, document in documents.items():
-            stored = [hit.text for hit in index.file_chunks(file_id)]
+            stored = [hit.text for hit in index.file_chunks(file_id, version="")]
             expected = [chunk.text for chunk in chunk_document(document, OPTIONS)]
             assert stored == expected and counts[file_id] == len(expected)
     finally:
@@ -292,12 +292,44 @@ REVISED = parse_markdown(
 )  # shorter than `_document()`, and no text in common with it
 
 
+class LiveVersions(dict[str, str | None]):
+    """The live version of each file as the library's rows record it (`LibraryFile.live_version`;
+    tests/knowledge/test_worker_versions.py runs the worker's own, in the database)."""
+
+    def lookup(self, file_ids: Sequence[str]) -> dict[str, str | None]:
+        return {file_id: self.get(file_id) for file_id in file_ids}
+
+
+def _reindex(
+    index: VectorIndex,
+    embedder: Embedder,
+    document: ParsedDocument,
+    live: LiveVersions,
+    file_id: str = "f-1",
+    *,
+    flip: bool = True,
+) -> int:
+    """Index as the worker does: a new version beside the live one, made live once whole (unless
+    not `flip`), then the file's other versions deleted."""
+    version = new_version()
+    chunks = index_document(
+        index=index, embedder=embedder, document=document, file_id=file_id,
+        file_name=f"{file_id}.md", owner=ANN, options=OPTIONS, version=version,
+        live=live.get(file_id),
+    )  # fmt: skip
+    if flip:
+        live[file_id] = version
+        index.settle_file(file_id, version)
+    return len(chunks)
+
+
 def _break_once(monkeypatch: pytest.MonkeyPatch, index: VectorIndex, step: str) -> None:
-    """Make the real index fail once at one step of the next re-index (the vector-store seam):
-    half-way through writing the new chunks, at the first write after them, or just after the
-    write that swaps the new version in."""
-    upsert, delete_file, commit = index.upsert, index.delete_file, index.commit_version
+    """Make the real index fail once at one step of the next indexing (the vector-store seam):
+    deleting what earlier runs left before writing, half-way through writing the new chunks, or
+    deleting the replaced version after the new one was made live."""
+    upsert, settle = index.upsert, index.settle_file
     broken: list[str] = []
+    settles: list[str | None] = []
 
     def fail() -> None:
         broken.append(step)
@@ -308,33 +340,35 @@ def _break_once(monkeypatch: pytest.MonkeyPatch, index: VectorIndex, step: str) 
         if step == "mid-upsert" and not broken:
             fail()
 
-    def delete_or_fail(file_id: str) -> None:
-        if step == "before-swap" and not broken:
-            fail()  # where the old version's extra chunks were deleted, before versions
-        delete_file(file_id)
-
-    def commit_around_failure(file_id: str, version: str) -> None:
-        if step == "before-swap" and not broken:
+    def settle_or_fail(file_id: str, keep: str | None) -> None:
+        settles.append(keep)
+        if not broken and (step, len(settles)) in {("before-writes", 1), ("after-flip", 2)}:
             fail()
-        commit(file_id, version)
-        if step == "after-swap" and not broken:
-            fail()
+        settle(file_id, keep)
 
     monkeypatch.setattr(index, "upsert", upsert_then_fail)
-    monkeypatch.setattr(index, "delete_file", delete_or_fail)
-    monkeypatch.setattr(index, "commit_version", commit_around_failure)
+    monkeypatch.setattr(index, "settle_file", settle_or_fail)
 
 
-def _searched_texts(index: VectorIndex, embedder: Embedder) -> set[str]:
+def _searched_texts(
+    index: VectorIndex, embedder: Embedder, live: LiveVersions, limit: int = 5
+) -> set[str]:
     scope = TenantScope("ann")
     return {
         passage.text
         for query in QUERIES
-        for passage in retrieve(index=index, embedder=embedder, scope=scope, query=query, limit=5)
+        for passage in retrieve(
+            index=index,
+            embedder=embedder,
+            scope=scope,
+            query=query,
+            limit=limit,
+            live=live.lookup,
+        )
     }
 
 
-@pytest.mark.parametrize("step", ["mid-upsert", "before-swap", "after-swap"])
+@pytest.mark.parametrize("step", ["before-writes", "mid-upsert", "after-flip"])
 def test_a_reindex_failing_at_any_step_leaves_one_whole_version_searchable(
     index: VectorIndex,
     embedder: Embedder,
@@ -342,8 +376,8 @@ def test_a_reindex_failing_at_any_step_leaves_one_whole_version_searchable(
     request: pytest.FixtureRequest,
     step: str,
 ) -> None:
-    counting = _ready(index, embedder)
-    _index(index, counting, _document())
+    counting, live = _ready(index, embedder), LiveVersions()
+    _reindex(index, counting, _document(), live)
     old = [chunk.text for chunk in chunk_document(_document(), OPTIONS)]
     new = [chunk.text for chunk in chunk_document(REVISED, OPTIONS)]
     assert len(new) < len(old) and not set(old) & set(new)
@@ -351,33 +385,112 @@ def test_a_reindex_failing_at_any_step_leaves_one_whole_version_searchable(
     with monkeypatch.context() as patched:
         _break_once(patched, index, step)
         with pytest.raises(VectorStoreUnavailable, match=step):
-            _index(index, counting, REVISED)
+            _reindex(index, counting, REVISED, live)
     if isinstance(index, EdgeIndex):  # as after a crash there: what the folder holds
         index.close()
         index = EdgeIndex(index._folder)
         request.addfinalizer(index.close)
-    whole = new if step == "after-swap" else old
-    assert [hit.text for hit in index.file_chunks("f-1")] == whole
-    found = _searched_texts(index, embedder)
+    whole = new if step == "after-flip" else old
+    assert [hit.text for hit in index.file_chunks("f-1", version=live["f-1"])] == whole
+    found = _searched_texts(index, embedder, live)
     assert found and found <= set(whole)
 
     counting.texts.clear()
-    _index(index, counting, REVISED)  # the next run cleans up what the failed one left
-    assert [hit.text for hit in index.file_chunks("f-1")] == new
+    _reindex(index, counting, REVISED, live)  # the next run cleans up what the failed one left
+    assert [hit.text for hit in index.file_chunks("f-1", version=live["f-1"])] == new
     assert index.count(file_id="f-1") == len(new)
-    assert _searched_texts(index, embedder) <= set(new)
+    assert _searched_texts(index, embedder, live) <= set(new)
     # What the failed run stored is reused: after a mid-upsert failure, only the half not written
-    # is embedded again.
+    # is embedded again; a run that failed before writing stored nothing.
     embedded = [chunk.embedding_text for chunk in chunk_document(REVISED, OPTIONS)]
-    assert counting.texts == (embedded[len(new) // 2 :] if step == "mid-upsert" else [])
+    expected = {"before-writes": embedded, "mid-upsert": embedded[len(new) // 2 :]}
+    assert counting.texts == expected.get(step, [])
+
+
+def _many_sections(count: int) -> ParsedDocument:
+    sections: list[Section] = [
+        (f"Part {n}", [f"Part {n} of the manual covers gauge model G-{n} and its spare seals."])
+        for n in range(count)
+    ]
+    return parse_markdown(markdown_file(sections), ParseLimits())
+
+
+def test_a_first_indexing_failing_at_its_second_batch_leaves_nothing_searchable(
+    index: VectorIndex, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counting, live = _ready(index, embedder), LiveVersions()
+    document = _many_sections(80)
+    assert len(chunk_document(document, OPTIONS)) > 64  # two batches
+    upsert, batches = index.upsert, []
+
+    def second_fails(chunks: Sequence[IndexedChunk]) -> None:
+        batches.append(len(chunks))
+        if len(batches) == 2:
+            raise VectorStoreUnavailable("broken on purpose: second batch")
+        upsert(chunks)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(index, "upsert", second_fails)
+        with pytest.raises(VectorStoreUnavailable):
+            _reindex(index, counting, document, live)
+    assert index.count(file_id="f-1") == 64  # the first batch is stored, and never found
+    assert "f-1" not in live and index.file_chunks("f-1", version=live.get("f-1")) == []
+    assert _searched_texts(index, embedder, live) == set()
+    scope = TenantScope("ann")
+    hits = retrieve(
+        index=index, embedder=embedder, scope=scope, query="gauge model G-3", live=live.lookup
+    )
+    assert hits == []
+
+    total = _reindex(index, counting, document, live)
+    assert index.count(file_id="f-1") == total  # what the failed run left is gone
+    assert _searched_texts(index, embedder, live)
+
+
+def test_a_search_sees_the_old_version_until_the_new_is_made_live_then_only_the_new(
+    index: VectorIndex, embedder: Embedder
+) -> None:
+    """Both versions stored at once: hits of the version not live are left out and the search
+    asked again, so each query still gets its five passages, all of the live version."""
+    counting, live = _ready(index, embedder), LiveVersions()
+    _reindex(index, counting, _document(), live)
+    old = {chunk.text for chunk in chunk_document(_document(), OPTIONS)}
+    new = {chunk.text for chunk in chunk_document(REVISED, OPTIONS)}
+    _reindex(index, counting, REVISED, live, flip=False)  # written whole, not yet live
+    assert index.count(file_id="f-1") == len(old) + len(new)
+    [written] = _versions_of(index, embedder, "f-1") - {live["f-1"]}
+    scope = TenantScope("ann")
+    for versions, texts in [(live.lookup, old), (LiveVersions({"f-1": written}).lookup, new)]:
+        for query in QUERIES:
+            found = retrieve(
+                index=index, embedder=embedder, scope=scope, query=query, limit=5, live=versions
+            )
+            assert len(found) == 5 and {passage.text for passage in found} <= texts, query
+    # Without the live versions, a search mixes both (what the check above leaves out).
+    unchecked = [
+        retrieve(index=index, embedder=embedder, scope=scope, query=query, limit=5)
+        for query in QUERIES
+    ]
+    mixed = {passage.text for found in unchecked for passage in found}
+    assert mixed & old and mixed & new
+
+
+def _versions_of(index: VectorIndex, embedder: Embedder, file_id: str) -> set[str]:
+    """The versions a file's chunks are stored under (what a search without `live` finds)."""
+    hits = index.search(
+        TenantScope("ann"), embedder.embed_query("pump"), document_vector("pump"),
+        limit=100, mode="dense", file_ids=[file_id],
+    )  # fmt: skip
+    return {hit.version for hit in hits}
 
 
 def test_chunks_stored_before_versions_stay_searchable_until_replaced_whole(
     index: VectorIndex, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     counting = _ready(index, embedder)
+    live = LiveVersions({"f-1": ""})  # what the migration records for a file indexed before
     chunks = chunk_document(_document(), OPTIONS)
-    index.upsert(  # as indexing wrote them before versions: plain ids, no marks
+    index.upsert(  # as indexing wrote them before versions: plain ids, no version
         [
             IndexedChunk(
                 file_id="f-1", file_name="f-1.md", folder_id=None, owner=ANN, chunk=chunk,
@@ -389,16 +502,17 @@ def test_chunks_stored_before_versions_stay_searchable_until_replaced_whole(
         ]
     )  # fmt: skip
     old = [chunk.text for chunk in chunks]
-    assert [hit.text for hit in index.file_chunks("f-1")] == old
-    assert _searched_texts(index, embedder) <= set(old)
+    assert [hit.text for hit in index.file_chunks("f-1", version="")] == old
+    assert _searched_texts(index, embedder, live) <= set(old)
     with monkeypatch.context() as patched:
         _break_once(patched, index, "mid-upsert")
         with pytest.raises(VectorStoreUnavailable):
-            _index(index, counting, REVISED)
-    assert [hit.text for hit in index.file_chunks("f-1")] == old
-    _index(index, counting, REVISED)
+            _reindex(index, counting, REVISED, live)
+    assert [hit.text for hit in index.file_chunks("f-1", version=live["f-1"])] == old
+    assert _searched_texts(index, embedder, live) <= set(old)
+    _reindex(index, counting, REVISED, live)
     new = [chunk.text for chunk in chunk_document(REVISED, OPTIONS)]
-    assert [hit.text for hit in index.file_chunks("f-1")] == new
+    assert [hit.text for hit in index.file_chunks("f-1", version=live["f-1"])] == new
     assert index.count(file_id="f-1") == len(new)
 
 

@@ -5,14 +5,13 @@ embedding model behind the fake upstream, whose requests count the texts embedde
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.fakes.upstream import EMBEDDING_DIMENSION, FakeUpstream
 from tests.knowledge import samples
-from tests.knowledge.apps import wait_settled
-from tests.support import AppHarness, Harnesses, eventually, make_catalog
+from tests.knowledge.apps import run_sync, wait_settled
+from tests.support import AppHarness, Harnesses, make_catalog
 
 pytestmark = pytest.mark.anyio
 
@@ -36,20 +35,9 @@ def _embedded_texts(upstream: FakeUpstream) -> list[str]:
 
 async def _sync(app: AppHarness, job_id: str, runs: int) -> str:
     """Run the library-sync job; returns the mirrored file's id once it settled."""
-    await app.client.post(f"/api/jobs/{job_id}/_run", headers=app.admin.headers)
-
-    async def finished() -> list[dict[str, Any]]:
-        response = await app.client.get(f"/api/jobs/{job_id}/runs", headers=app.admin.headers)
-        found: list[dict[str, Any]] = response.json()["_embedded"]["runs"]
-        assert len(found) >= runs and all(run["status"] != "running" for run in found), found
-        return found
-
-    done: list[dict[str, Any]] = await eventually(finished, seconds=60, interval=0.2)
-    assert done[0]["status"] == "done", done
-    listed = await app.client.get("/api/library/files", headers=app.admin.headers)
-    [item] = listed.json()["_embedded"]["files"]
-    await wait_settled(app, app.admin, [item["id"]])
-    return str(item["id"])
+    file_id = await run_sync(app, job_id, runs)
+    await wait_settled(app, app.admin, [file_id])
+    return file_id
 
 
 async def _chunks(app: AppHarness, file_id: str) -> list[str]:
