@@ -1,11 +1,11 @@
 """The bench's library rows: each page's live version, kept and read as the server does.
 
 A SQLite file beside the index holds the schema and a `knowledge_file` row a page. Indexing makes
-each page's version live there in one write, as the worker does, and every search that passes `live`
-reads its hits' live versions from it with `knowledge.library.read_live_versions` through
-`core.database.run_read` on an event loop of its own (the server runs the same on its loop while
-the search waits in a thread). An index built before versions gets live version "" for every
-page, as the migration gives files indexed before.
+each page's version live there in one write, as the worker does, and every search that passes
+`live` reads its hits' live versions from it with `knowledge.library.read_live_versions` on the
+search's thread (`core.database.thread_reader`), as the server does on a SQLite file. An index
+built before versions gets live version "" for every page, as the migration gives files indexed
+before.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import core.models  # noqa: F401 (the tables the file's foreign keys name)
-from core.database import Base, async_url, create_engine, run_read, sessionmaker
+from core.database import Base, async_url, create_engine, sessionmaker, thread_reader
 from knowledge import library
 from knowledge.models import LibraryFile
 
@@ -37,6 +37,9 @@ class LiveVersions:
         self._engine = self._run(self._open(path))
         self._sessions = sessionmaker(self._engine)
         self._run(self._create())
+        reader = thread_reader(self._sessions)
+        assert reader is not None  # a SQLite file
+        self._reader = reader
 
     def _run(self, work: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(work, self._loop).result()
@@ -65,10 +68,8 @@ class LiveVersions:
 
     def live(self, file_ids: Sequence[str]) -> Mapping[str, str | None]:
         """The live version of each of these pages (what `retrieve` takes as `live`)."""
-        return self._run(self._live(file_ids))
-
-    async def _live(self, file_ids: Sequence[str]) -> dict[str, str | None]:
-        return await run_read(self._sessions, library.read_live_versions, file_ids)
+        found: dict[str, str | None] = self._reader(library.read_live_versions, file_ids)
+        return found
 
     def close(self) -> None:
         self._run(self._engine.dispose())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.database import run_read
+from core.database import run_read, thread_reader
 from knowledge import library
 from knowledge.documents import ParseLimits
 from knowledge.embedding_worker import shutdown_embedding_workers
@@ -59,8 +59,18 @@ class Knowledge:
         async def live_versions(file_ids: Sequence[str]) -> dict[str, str | None]:
             return await run_read(factory, library.read_live_versions, file_ids)
 
+        reader = thread_reader(factory)
+
+        def live_versions_here(file_ids: Sequence[str]) -> dict[str, str | None]:
+            assert reader is not None
+            found: dict[str, str | None] = reader(library.read_live_versions, file_ids)
+            return found
+
         store = VectorStore(
-            config.vectors, embedder_factory=embedder_factory, live_versions=live_versions
+            config.vectors,
+            embedder_factory=embedder_factory,
+            live_versions=live_versions,
+            live_versions_here=live_versions_here if reader is not None else None,
         )
         storage = FileStorage(config.vectors.data_dir / "library")
         worker = IndexingWorker(

@@ -63,10 +63,13 @@ class VectorStore:
         *,
         embedder_factory: EmbedderFactory | None = None,
         live_versions: LiveVersionsLookup | None = None,
+        live_versions_here: LiveVersions | None = None,
     ) -> None:
         self.config = config
         self.embedder_factory = embedder_factory
         self.live_versions = live_versions
+        # The same read, run on the search's own thread where the database allows it.
+        self.live_versions_here = live_versions_here
         self._lock = threading.Lock()
         self._index: VectorIndex | None = None
         self._embedder: Embedder | None = None
@@ -177,10 +180,11 @@ class VectorStore:
         return await asyncio.to_thread(work)
 
     def _live(self) -> LiveVersions | None:
-        """The live-version lookup for a search's thread: it runs on this event loop."""
+        """The live-version lookup for a search's thread: on that thread if the database allows
+        (a SQLite file), else on this event loop."""
         lookup, loop = self.live_versions, asyncio.get_running_loop()
-        if lookup is None:
-            return None
+        if self.live_versions_here is not None or lookup is None:
+            return self.live_versions_here
 
         def live(file_ids: Sequence[str]) -> Mapping[str, str | None]:
             return asyncio.run_coroutine_threadsafe(lookup(file_ids), loop).result()
