@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from knowledge import library
 from knowledge.documents import ParseLimits
 from knowledge.embedding_worker import shutdown_embedding_workers
 from knowledge.errors import VectorStoreUnavailable
+from knowledge.index import LiveVersions
 from knowledge.intake import UploadLimits
 from knowledge.mail import MailConfig
 from knowledge.parsing import shutdown_parsing_workers
@@ -55,22 +55,19 @@ class Knowledge:
         embedder_factory: EmbedderFactory | None = None,
     ) -> Knowledge:
         """The knowledge objects of one process (`embedder_factory` for the litellm backend)."""
-
-        async def live_versions(file_ids: Sequence[str]) -> dict[str, str | None]:
-            return await run_read(factory, library.read_live_versions, file_ids)
-
         reader = thread_reader(factory)
 
-        def live_versions_here(file_ids: Sequence[str]) -> dict[str, str | None]:
-            assert reader is not None
-            found: dict[str, str | None] = reader(library.read_live_versions, file_ids)
-            return found
+        def live_versions(loop: asyncio.AbstractEventLoop) -> LiveVersions:
+            """The files' live versions read on a search's thread: there, on a SQLite file;
+            else through `loop`, the app's."""
+            if reader is not None:
+                return lambda file_ids: reader(library.read_live_versions, file_ids)
+            return lambda file_ids: asyncio.run_coroutine_threadsafe(
+                run_read(factory, library.read_live_versions, file_ids), loop
+            ).result()
 
         store = VectorStore(
-            config.vectors,
-            embedder_factory=embedder_factory,
-            live_versions=live_versions,
-            live_versions_here=live_versions_here if reader is not None else None,
+            config.vectors, embedder_factory=embedder_factory, live_versions=live_versions
         )
         storage = FileStorage(config.vectors.data_dir / "library")
         worker = IndexingWorker(

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from knowledge.embedding_worker import worker_embedder
 from knowledge.embeddings import Embedder, HashEmbedder, bind_caller
@@ -36,8 +36,9 @@ from knowledge.sparse import query_vector
 EmbeddingBackend = Literal["onnx", "torch", "hash", "litellm"]
 # Builds the embedder of the `litellm` backend; the app injects it (knowledge holds no LiteLLM).
 EmbedderFactory = Callable[[], Embedder]
-# The live version of each of these files, read from the database (`library.read_live_versions`).
-LiveVersionsLookup = Callable[[Sequence[str]], Coroutine[Any, Any, Mapping[str, str | None]]]
+# Given the event loop a search starts on, the lookup of its files' live versions to call on the
+# search's thread (`library.read_live_versions`; the app builds it, `knowledge.runtime`).
+LiveVersionsLookup = Callable[[asyncio.AbstractEventLoop], LiveVersions]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,13 +64,10 @@ class VectorStore:
         *,
         embedder_factory: EmbedderFactory | None = None,
         live_versions: LiveVersionsLookup | None = None,
-        live_versions_here: LiveVersions | None = None,
     ) -> None:
         self.config = config
         self.embedder_factory = embedder_factory
         self.live_versions = live_versions
-        # The same read, run on the search's own thread where the database allows it.
-        self.live_versions_here = live_versions_here
         self._lock = threading.Lock()
         self._index: VectorIndex | None = None
         self._embedder: Embedder | None = None
@@ -180,16 +178,10 @@ class VectorStore:
         return await asyncio.to_thread(work)
 
     def _live(self) -> LiveVersions | None:
-        """The live-version lookup for a search's thread: on that thread if the database allows
-        (a SQLite file), else on this event loop."""
-        lookup, loop = self.live_versions, asyncio.get_running_loop()
-        if self.live_versions_here is not None or lookup is None:
-            return self.live_versions_here
-
-        def live(file_ids: Sequence[str]) -> Mapping[str, str | None]:
-            return asyncio.run_coroutine_threadsafe(lookup(file_ids), loop).result()
-
-        return live
+        """The live-version lookup for a search's thread (None: no database, every version)."""
+        if self.live_versions is None:
+            return None
+        return self.live_versions(asyncio.get_running_loop())
 
     async def passages(
         self,
