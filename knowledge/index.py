@@ -11,7 +11,9 @@ file is live is not the index's to say: the library records it on the file's row
 one database write once a version is whole (`knowledge.indexing`). A search reads chunks of every
 version and the caller keeps those of each file's live version (`knowledge.retrieval`), asking
 again with `versions` to leave out the others when it dropped some; `file_chunks` reads one
-version. `settle_file` deletes the versions that are not live. Chunks stored before versions were
+version. `settle_file` deletes the versions that are not live (before a run writes: what
+unfinished runs left), `delete_version` the one a run replaced (after its version went live, when
+another run may be writing a newer one that must stay). Chunks stored before versions were
 recorded on rows have no `file_version` (their version is ""); those a re-index of that time
 left hidden (`staged` set and not `swapped`, or `swapped` alone) stay out of every search.
 
@@ -159,6 +161,10 @@ class VectorIndex(Protocol):
 
     def settle_file(self, file_id: str, keep: str | None) -> None:
         """Delete a file's chunks of every version but `keep` (None: all of them)."""
+        ...
+
+    def delete_version(self, file_id: str, version: str) -> None:
+        """Delete a file's chunks of one version ("": those stored before versions)."""
         ...
 
     def delete_file(self, file_id: str) -> None:

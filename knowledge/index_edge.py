@@ -238,6 +238,10 @@ class EdgeIndex:
         where = Filter(must=[_other_versions(file_id, keep)])
         self._open().update(UpdateOperation.delete_points_by_filter(where))
 
+    def delete_version(self, file_id: str, version: str) -> None:
+        where = Filter(must=[_file(file_id), _version(version)])
+        self._open().update(UpdateOperation.delete_points_by_filter(where))
+
     def delete_file(self, file_id: str) -> None:
         self._open().update(UpdateOperation.delete_points_by_filter(Filter(must=[_file(file_id)])))
 

@@ -227,6 +227,11 @@ class ServerIndex:
         with _unavailable_on_error():
             self._connect().delete(self._collection, points_selector=others, wait=True)
 
+    def delete_version(self, file_id: str, version: str) -> None:
+        one = models.FilterSelector(filter=models.Filter(must=[_file(file_id), _version(version)]))
+        with _unavailable_on_error():
+            self._connect().delete(self._collection, points_selector=one, wait=True)
+
     def delete_file(self, file_id: str) -> None:
         selector = models.FilterSelector(filter=_file_filter(file_id))
         with _unavailable_on_error():

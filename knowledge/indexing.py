@@ -15,10 +15,11 @@ sets in one database write once every chunk of the new version is stored
 search sees the whole old version until that write and the whole new one after it, on both
 backends, whatever order the index applies its writes in; a file whose first indexing has not
 completed (failed, stopped, the process killed, its claim lost to another worker) has no live
-version and none of its chunks is found. What an unfinished run left is deleted at the start of
-the file's next indexing, and the versions replaced right after the write that flips
-(`VectorIndex.settle_file`). Files indexed before versions were recorded on rows have live version
-"", that of their chunks, and stay searchable until re-indexed.
+version and none of its chunks is found. What unfinished runs left is deleted at the start of
+the file's next indexing, once the run has renewed its claim (`VectorIndex.settle_file`), and the
+version replaced right after the write that flips (`VectorIndex.delete_version`; that one only,
+so a newer run already writing is never cut short). Files indexed before versions were recorded
+on rows have live version "", that of their chunks, and stay searchable until re-indexed.
 """
 
 from __future__ import annotations
@@ -72,11 +73,11 @@ def index_document(
     """Store the chunks of `document` as the file's `version`, beside its `live` one (the
     version searches return, None if none); returns the chunks.
 
-    The file's chunks of other versions than `live` (what an unfinished run left) are deleted
+    The file's chunks of other versions than `live` (what unfinished runs left) are deleted
     first. The caller makes `version` live once this returns (the worker, in the database) and
-    then deletes the others (`VectorIndex.settle_file`). Without a database (tests, benchmarks)
-    `version` and `live` are both "", as chunks were stored before versions: the file's chunks
-    are then deleted and written again, not kept whole.
+    then deletes the one it replaced (`VectorIndex.delete_version`). Without a database (tests,
+    benchmarks) `version` and `live` are both "", as chunks were stored before versions: the
+    file's chunks are then deleted and written again, not kept whole.
 
     Blocking (embedding takes a while): run it in a job or a thread. `progress(done, total)`
     is called after each batch of chunks has its vector (reused or embedded), the last time with

@@ -32,6 +32,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
@@ -55,6 +56,7 @@ from knowledge.vector_store import VectorStore
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)
 PROGRESS_SECONDS = 0.5
+CONFIRM_SECONDS = 30.0
 IDLE_SECONDS = 5.0
 RELEASE_PARSERS_SECONDS = 60.0
 
@@ -63,15 +65,24 @@ class _Stopped(Exception):
     """The worker is stopping, or the file was taken back (reindexed, deleted)."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Progress:
+    """Chunks done of all, and whether to stop; called on the indexing's thread.
+
+    `confirm` is called once every vector is ready, just before the index is written: it renews
+    the claim's lease, so a run that lost its claim (its lease ran out while its renewals failed,
+    and another worker took the file) writes nothing, and one that kept it holds it for a whole
+    `LEASE` while it writes.
+    """
+
     done: int = 0
     total: int = 0
     stop: bool = False
+    confirm: Callable[[], bool] | None = None
 
     def __call__(self, done: int, total: int) -> None:
         self.done, self.total = done, total
-        if self.stop:
+        if self.stop or (done == total and self.confirm is not None and not self.confirm()):
             raise _Stopped()
 
 
@@ -202,7 +213,10 @@ class IndexingWorker:
             return await session.get(LibraryFile, file_id, populate_existing=True)
 
     async def _index(self, row: LibraryFile) -> None:
-        progress = _Progress(stop=self._stopping)
+        loop = asyncio.get_running_loop()
+        progress = _Progress(
+            stop=self._stopping, confirm=lambda: self._renew_from_thread(row.id, loop)
+        )
         self._current = progress
         saver = asyncio.create_task(self._save_progress(row.id, progress))
         try:
@@ -217,7 +231,7 @@ class IndexingWorker:
                 raise _Stopped()
             version = new_version()
             count = await asyncio.to_thread(self._index_blocking, row, document, progress, version)
-            await self._finish(row, count, document.pages, version)
+            await self._finish(row, count, document.pages, version, replaced=row.live_version)
         except _Stopped:
             return
         except SwitchboardError as exc:  # knowledge's own, and billing's refusals
@@ -248,28 +262,54 @@ class IndexingWorker:
         return len(chunks)
 
     async def _save_progress(self, file_id: str, progress: _Progress) -> None:
-        """Every PROGRESS_SECONDS: save n/m and renew the lease; stop if the claim is gone."""
+        """Every PROGRESS_SECONDS: save n/m and renew the lease; stop if the claim is gone.
+
+        A failed save (the database unreachable a while) is logged and tried again at the next
+        tick; the lease is renewed once more before the index is written (`_Progress.confirm`).
+        """
         while True:
             await asyncio.sleep(PROGRESS_SECONDS)
             fraction = progress.done / progress.total if progress.total else 0.0
-            async with write_transaction(self.factory) as session:
-                result = await session.execute(
-                    update(LibraryFile)
-                    .where(LibraryFile.id == file_id, LibraryFile.lease_owner == self.id)
-                    .values(
-                        progress=round(fraction, 4),
-                        chunks_indexed=progress.done,
-                        chunk_count=progress.total,
-                        lease_until=clock.now() + LEASE,
-                    )
+            try:
+                kept = await self._renew(
+                    file_id,
+                    progress=round(fraction, 4),
+                    chunks_indexed=progress.done,
+                    chunk_count=progress.total,
                 )
-            if not result.rowcount:  # type: ignore[attr-defined]
+            except Exception as exc:
+                log.warning("saving the indexing progress of %s failed: %s", file_id, exc)
+                continue
+            if not kept:
                 progress.stop = True
                 return
 
-    async def _finish(self, row: LibraryFile, count: int, pages: int | None, version: str) -> None:
+    async def _renew(self, file_id: str, **values: object) -> bool:
+        """Renew the claim's lease (and save `values`); False if the claim is no longer ours."""
+        async with write_transaction(self.factory) as session:
+            result = await session.execute(
+                update(LibraryFile)
+                .where(LibraryFile.id == file_id, LibraryFile.lease_owner == self.id)
+                .values(lease_until=clock.now() + LEASE, **values)
+            )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def _renew_from_thread(self, file_id: str, loop: asyncio.AbstractEventLoop) -> bool:
+        """`_renew` run on the worker's loop from the indexing's thread; False if it failed."""
+        renewal = asyncio.run_coroutine_threadsafe(self._renew(file_id), loop)
+        try:
+            return renewal.result(timeout=CONFIRM_SECONDS)
+        except Exception as exc:  # the database unreachable, or the loop stuck
+            renewal.cancel()
+            log.warning("renewing the claim on %s before writing failed: %s", file_id, exc)
+            return False
+
+    async def _finish(
+        self, row: LibraryFile, count: int, pages: int | None, version: str, *, replaced: str | None
+    ) -> None:
         """Make the version written live in one write (if the claim is still ours), then
-        delete the file's other versions."""
+        delete the version it `replaced` (that one only: once the claim is released, another
+        run may be writing a newer version, which a wider delete could cut short)."""
         async with write_transaction(self.factory) as session:
             result = await session.execute(
                 update(LibraryFile)
@@ -294,8 +334,10 @@ class IndexingWorker:
             if not still_there:  # deleted while indexing: drop what was added
                 await self.store.delete_file(row.id)
             return  # taken back: the next run deletes this version, never live
+        if replaced is None or replaced == version:
+            return
         try:
-            await asyncio.to_thread(lambda: self.store.ready()[0].settle_file(row.id, version))
+            await asyncio.to_thread(lambda: self.store.ready()[0].delete_version(row.id, replaced))
         except VectorStoreUnavailable as exc:  # hidden already; the next indexing deletes them
             log.warning("deleting the replaced chunks of %s failed: %s", row.id, exc)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,28 @@ def test_deleting_a_file_removes_its_vectors(index: VectorIndex) -> None:
     index.delete_file("f-ann")
     assert (index.count(), index.count(file_id="f-ann")) == (2, 0)
     assert _search(index, ANN, "pump") == []
+
+
+def test_deleting_a_version_removes_that_version_of_that_file_alone(index: VectorIndex) -> None:
+    _fill(index)  # f-ann's chunks 0 and 1 of version "" (stored before versions)
+    owner = Owner(user_id="ann")
+    index.upsert(
+        [
+            dataclasses.replace(_item("f-ann", n, f"Ann's manual, edition {v}", owner), version=v)
+            for v in ("v1", "v2")
+            for n in (0, 1)
+        ]
+    )
+    index.upsert([dataclasses.replace(_item("f-bob", 5, "Bob's v1", Owner("bob")), version="v1")])
+    assert (index.count(), index.count(file_id="f-ann")) == (9, 6)
+    index.delete_version("f-ann", "v1")
+    assert (index.count(), index.count(file_id="f-ann")) == (7, 4)
+    assert [hit.text for hit in index.file_chunks("f-ann", version="v1")] == []
+    assert len(index.file_chunks("f-ann", version="v2")) == 2
+    assert len(index.file_chunks("f-bob", version="v1")) == 1
+    index.delete_version("f-ann", "")
+    assert index.count(file_id="f-ann") == 2
+    assert [hit.chunk_index for hit in index.file_chunks("f-ann", version="v2")] == [0, 1]
 
 
 def test_reupserting_a_file_replaces_its_chunks(index: VectorIndex) -> None:

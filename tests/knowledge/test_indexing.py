@@ -310,8 +310,8 @@ def _reindex(
     flip: bool = True,
 ) -> int:
     """Index as the worker does: a new version beside the live one, made live once whole (unless
-    not `flip`), then the file's other versions deleted."""
-    version = new_version()
+    not `flip`), then the version it replaced deleted."""
+    version, replaced = new_version(), live.get(file_id)
     chunks = index_document(
         index=index, embedder=embedder, document=document, file_id=file_id,
         file_name=f"{file_id}.md", owner=ANN, options=OPTIONS, version=version,
@@ -319,7 +319,8 @@ def _reindex(
     )  # fmt: skip
     if flip:
         live[file_id] = version
-        index.settle_file(file_id, version)
+        if replaced is not None:
+            index.delete_version(file_id, replaced)
     return len(chunks)
 
 
@@ -327,9 +328,8 @@ def _break_once(monkeypatch: pytest.MonkeyPatch, index: VectorIndex, step: str) 
     """Make the real index fail once at one step of the next indexing (the vector-store seam):
     deleting what earlier runs left before writing, half-way through writing the new chunks, or
     deleting the replaced version after the new one was made live."""
-    upsert, settle = index.upsert, index.settle_file
+    upsert, settle, delete_version = index.upsert, index.settle_file, index.delete_version
     broken: list[str] = []
-    settles: list[str | None] = []
 
     def fail() -> None:
         broken.append(step)
@@ -341,13 +341,18 @@ def _break_once(monkeypatch: pytest.MonkeyPatch, index: VectorIndex, step: str) 
             fail()
 
     def settle_or_fail(file_id: str, keep: str | None) -> None:
-        settles.append(keep)
-        if not broken and (step, len(settles)) in {("before-writes", 1), ("after-flip", 2)}:
+        if step == "before-writes" and not broken:
             fail()
         settle(file_id, keep)
 
+    def delete_or_fail(file_id: str, version: str) -> None:
+        if step == "after-flip" and not broken:
+            fail()
+        delete_version(file_id, version)
+
     monkeypatch.setattr(index, "upsert", upsert_then_fail)
     monkeypatch.setattr(index, "settle_file", settle_or_fail)
+    monkeypatch.setattr(index, "delete_version", delete_or_fail)
 
 
 def _searched_texts(
