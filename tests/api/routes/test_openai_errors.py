@@ -141,3 +141,32 @@ async def test_a_stream_broken_after_its_first_chunks_ends_with_an_openai_error_
     assert received  # the first chunks arrived before the error
     assert broken.value.code == "provider_unavailable"
     assert isinstance(broken.value.body, dict) and broken.value.body["type"] == "server_error"
+
+
+MALFORMED = [  # body, content type, the message FastAPI's own handler answers
+    (b'{"model": "fake", "messages": [', "application/json", "31: JSON decode error"),
+    (b"", "application/json", "body: Field required"),
+    (b"[1]", "application/json", "body: Input should be a valid dictionary or object"),
+    (b'{"model": "fake", "messages": [{"role": "user", "content": "hi"}]}', "text/plain", "body:"),
+    (b'{"model": "fake", "messages": [{"role": "robot"}]}', "application/json", "messages.0.role"),
+    (  # json.loads takes a lone surrogate escape, pydantic's parser does not
+        b'{"model": "fake", "messages": [{"role": "user", "content": "\\ud800"}], "n": 0}',
+        "application/json; charset=utf-8",
+        "n: Input should be greater than or equal to 1",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type", "message"), MALFORMED)
+async def test_a_malformed_completion_body_is_400_as_fastapi_states_it(
+    harness: AppHarness, body: bytes, content_type: str, message: str
+) -> None:
+    headers = {**harness.admin.headers, "content-type": content_type}
+    answer = await harness.client.post("/v1/chat/completions", content=body, headers=headers)
+    error = answer.json()["error"]
+    assert (answer.status_code, error["type"], error["code"]) == (
+        400,
+        "invalid_request_error",
+        "invalid_input",
+    )
+    assert error["message"].startswith(f"Invalid request: {message}")
