@@ -190,16 +190,21 @@ async def attach(
     model: CatalogModel,
     catalog: Catalog,
     team_ids: Sequence[str],
+    files_sent: bool = True,
 ) -> Attached:
     """The turn's attachments applied to its messages (`user_message_ids` are the saved user
     messages of `turns` in order; with `new_ids`, the last turn is the new message).
+    `files_sent` False: the turn's read of the chat found no file sent with any of its messages
+    (none to look for).
 
     Raises:
         AttachmentNotFound: a new id is not an attachment of this chat.
         AttachmentAlreadySent: a new id was sent with another message.
         ModelCannotSeeImages: the newest message carries an image and the model cannot see.
     """
-    if storage is None or not (new_ids or await _any_sent(factory, chat_id, user_message_ids)):
+    if storage is None or not (
+        new_ids or (files_sent and await _any_sent(factory, chat_id, user_message_ids))
+    ):
         return Attached(turns=turns)
     async with factory() as session:
         rows = await _load(session, chat_id, user_message_ids, new_ids)

@@ -77,6 +77,7 @@ async def gather(
         storage=sources.attachments,
         chat_id=chat.id,
         user_message_ids=[node.id for node in turn.path if node.role == "user"],
+        files_sent=turn.files_sent,
         turns=turns,
         new_ids=turn.attachment_ids,
         model=model,

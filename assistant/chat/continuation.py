@@ -96,6 +96,7 @@ async def continue_answer(
         content=None,
         source="continue",
         continued=continued,
+        files_sent=before.files_sent,
     )
     run = await engine.start_turn(caller, chat, turn, replace(options, model=model.name))
     return Continuing(run, continued.since)

@@ -135,6 +135,7 @@ class ChatEngine:
             source="chat",
             first=first,
             attachment_ids=attachment_ids,
+            files_sent=branch.files_sent,
         )
         return await self.start_turn(caller, chat, turn, options)
 
@@ -154,7 +155,14 @@ class ChatEngine:
         chat, branch = await self.load_turn(caller, chat_id, edited=message_id)
         parent_id = branch.nodes[-1].id if branch.nodes else None
         path, above = branch.nodes, branch.above
-        turn = Turn(path=path, above=above, parent_id=parent_id, content=content, source="edit")
+        turn = Turn(
+            path=path,
+            above=above,
+            parent_id=parent_id,
+            content=content,
+            source="edit",
+            files_sent=branch.files_sent,
+        )
         return await self.start_turn(caller, chat, turn, options)
 
     async def regenerate(
@@ -175,7 +183,14 @@ class ChatEngine:
             raise NothingToRegenerate()
         path, above = ending.before_last().nodes, ending.above
         parent_id = ending.nodes[-1].parent_id
-        turn = Turn(path=path, above=above, parent_id=parent_id, content=None, source="regenerate")
+        turn = Turn(
+            path=path,
+            above=above,
+            parent_id=parent_id,
+            content=None,
+            source="regenerate",
+            files_sent=branch.files_sent,
+        )
         return await self.start_turn(caller, chat, turn, options)
 
     async def load_turn(

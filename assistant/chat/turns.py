@@ -95,3 +95,4 @@ class Turn:
     attachment_ids: tuple[str, ...] = ()  # the chat's attachments the new message carries
     continued: Continued | None = None  # the answer it goes on writing, instead of a new one
     above: str | None = None  # the parent of path's first message when the read stopped there
+    files_sent: bool = True  # whether files were sent with the chat's messages (or unknown)

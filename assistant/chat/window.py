@@ -85,44 +85,48 @@ def _turns_from() -> Any:
 
 
 _LEAF = _M.alias("leaf")
-# The chat, and how many turns lie above its active leaf (when the leaf stores it).
-_CHAT = branches.CHAT_FOR_TURN.add_columns(_LEAF.c.history_turns.label("leaf_turns")).outerjoin(
-    _LEAF, _LEAF.c.id == branches.CHATS.c.active_leaf_id
+_STREAMING = select(_M.c.id).where(_IN_CHAT, _M.c.status == MessageStatus.STREAMING).exists()
+_SENT_FILES = (
+    select(_FILES.c.id)
+    .where(_FILES.c.chat_id == bindparam("chat"), _FILES.c.message_id.is_not(None))
+    .exists()
 )
+# The chat, how many turns lie above its active leaf (when the leaf stores it), whether an
+# answer of it is being written and whether files were sent with its messages: one statement.
+_CHAT = branches.CHAT_FOR_TURN.add_columns(
+    _LEAF.c.history_turns.label("leaf_turns"),
+    _STREAMING.label("streaming"),
+    _SENT_FILES.label("files_sent"),
+).outerjoin(_LEAF, _LEAF.c.id == branches.CHATS.c.active_leaf_id)
 _STRETCH = _stretch()
 _TURNS_FROM = _turns_from()
 _NODES = select(*_NODE).where(_IN_CHAT).order_by(_M.c.created_at, _M.c.id)
 _SIZE = select(func.count()).select_from(
     select(_M.c.id).where(_IN_CHAT).limit(bindparam("cap")).subquery()
 )
-_STREAMING = select(_M.c.id).where(_IN_CHAT, _M.c.status == MessageStatus.STREAMING).limit(1)
 _LATEST = select(_M.c.id).where(_IN_CHAT).order_by(_M.c.created_at.desc(), _M.c.id.desc()).limit(1)
 _MESSAGE = select(_M.c.parent_id, _M.c.role).where(_M.c.id == bindparam("message"), _IN_CHAT)
-_SENT_FILES = (
-    select(_FILES.c.id)
-    .where(_FILES.c.chat_id == bindparam("chat"), _FILES.c.message_id.is_not(None))
-    .limit(1)
-)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Branch:
     """The newest part of a path, as far as a turn read it, root side first."""
 
     nodes: list[Node]
     above: str | None = None  # the parent of `nodes[0]` when the read stopped below the root
     empty: bool = False  # the chat has no message at all
+    files_sent: bool = True  # whether files were sent with any message of the chat (or unknown)
 
     def before_last(self) -> Branch:
         """The branch without its last message (what regenerating or continuing it answers)."""
-        return Branch(self.nodes[:-1], self.above)
+        return Branch(nodes=self.nodes[:-1], above=self.above, files_sent=self.files_sent)
 
 
 @dataclass(frozen=True, kw_only=True)
 class _Read:
     chat: dict[str, Any] | None
     streaming: bool = False
-    branch: Branch = Branch([])
+    branch: Branch = Branch(nodes=[])
     edited: tuple[str | None, str] | None = None  # the edited message's parent and role
 
 
@@ -147,35 +151,40 @@ def _read_turn(
     if row is None:
         return _Read(chat=None)
     chat = row._asdict()
-    leaf_turns = chat.pop("leaf_turns")
-    params = {"chat": chat_id}
-    if connection.execute(_STREAMING, params).first() is not None:
+    leaf_turns, files_sent = chat.pop("leaf_turns"), bool(chat.pop("files_sent"))
+    if chat.pop("streaming"):
         return _Read(chat=chat, streaming=True)
+    params = {"chat": chat_id}
     window = window_tokens(chat["model"])
     # Files sent with earlier messages are placed over the whole path: read it all. So is a
     # chat the window could hold whole: one read of its rows costs less than a walk. A chat
     # whose active path alone holds `cap` turns above its leaf has more messages: not counted.
     cap = window // TOKENS_PER_MESSAGE
     small = leaf_turns is None or leaf_turns < cap
-    if connection.execute(_SENT_FILES, params).first() is not None or (
+    if files_sent or (
         small and connection.execute(_SIZE, {**params, "cap": cap + 1}).scalar_one() <= cap
     ):
-        return _read_whole(connection, chat, edited)
+        return _read_whole(connection, chat, edited, files_sent=files_sent)
     chars = window * CHARS_PER_TOKEN
     if edited is not None:
         target = connection.execute(_MESSAGE, {**params, "message": edited}).first()
         if target is None:
             return _Read(chat=chat)
         nodes, above = _read_stretch(connection, chat_id, target.parent_id, chars)
-        return _Read(chat=chat, branch=Branch(nodes, above), edited=(target.parent_id, target.role))
+        branch = Branch(nodes=nodes, above=above, files_sent=False)
+        return _Read(chat=chat, branch=branch, edited=(target.parent_id, target.role))
     nodes, above = _read_stretch(connection, chat_id, chat["active_leaf_id"], chars)
     if not nodes:  # no active leaf (or a lost one): the path to the newest message
         latest = connection.execute(_LATEST, params).scalar()
         nodes, above = _read_stretch(connection, chat_id, latest, chars)
-    return _Read(chat=chat, branch=Branch(nodes, above, empty=not nodes))
+    return _Read(
+        chat=chat, branch=Branch(nodes=nodes, above=above, empty=not nodes, files_sent=False)
+    )
 
 
-def _read_whole(connection: Connection, chat: dict[str, Any], edited: str | None) -> _Read:
+def _read_whole(
+    connection: Connection, chat: dict[str, Any], edited: str | None, *, files_sent: bool
+) -> _Read:
     """`_read_turn` from every message of the chat, as a tree."""
     rows = connection.execute(_NODES, {"chat": chat["id"]})
     tree = branches.Tree.of([Node._make(row) for row in rows])
@@ -183,10 +192,10 @@ def _read_whole(connection: Connection, chat: dict[str, Any], edited: str | None
         target = tree.by_id.get(edited)
         if target is None:
             return _Read(chat=chat)
-        path = tree.path_to(target.parent_id)
-        return _Read(chat=chat, branch=Branch(path), edited=(target.parent_id, target.role))
+        branch = Branch(nodes=tree.path_to(target.parent_id), files_sent=files_sent)
+        return _Read(chat=chat, branch=branch, edited=(target.parent_id, target.role))
     path = tree.shown_path(chat["active_leaf_id"])  # no active leaf: to the newest message
-    return _Read(chat=chat, branch=Branch(path, empty=not tree.by_id))
+    return _Read(chat=chat, branch=Branch(nodes=path, empty=not tree.by_id, files_sent=files_sent))
 
 
 def window_tokens(catalog: Catalog) -> Callable[[str | None], int]:

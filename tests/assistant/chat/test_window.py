@@ -179,3 +179,34 @@ async def test_correcting_an_empty_answer_counts_it_among_the_turns_left_out(
     sent = [m for m in sent_to_model(upstream) if m[0] != "system"]
     # The corrected answer, the first turn's question and answer, and the new question.
     assert second["droppedTurns"] == len(turns) + 1 + 2 + 1 - len(sent)
+
+
+@contextmanager
+def _selects() -> Iterator[list[str]]:
+    """The SELECT statements run while the block does (any connection of any engine)."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip()[:6] in {"SELECT", "WITH R"}:
+            seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+
+async def test_a_turn_of_a_chat_without_files_asks_about_attachments_once_with_the_chat(
+    harness: AppHarness, upstream: FakeUpstream
+) -> None:
+    upstream.behave(SMALL, text="ok", chunks=1)
+    chat_id = await harness.chat(harness.admin, model=SMALL, title="No files")
+    await say(harness, chat_id, "Hello?")
+    with _selects() as seen:
+        await say(harness, chat_id, "And then?")
+    about_files = [s for s in seen if "assistant_chat_attachment" in s]
+    # The turn's read of the chat says whether an answer is being written and whether files
+    # were sent with its messages: nothing more to ask about attachments.
+    assert len(about_files) == 1, about_files
+    assert "assistant_chat.active_leaf_id" in about_files[0] and "streaming" in about_files[0]
