@@ -17,23 +17,31 @@ HEADERS = {"X-Accel-Buffering": "no", "Cache-Control": "no-cache"}
 PING = b": ping\r\n\r\n"
 
 
-def event_stream(events: AsyncIterator[StreamEvent], *, ping_seconds: float) -> FramedStream:
+def event_stream(
+    events: AsyncIterator[StreamEvent] | AsyncIterator[list[StreamEvent]], *, ping_seconds: float
+) -> FramedStream:
     """An SSE response carrying each event with its id, name and JSON data.
 
-    Framed as sse-starlette frames them (CRLF line ends), written with `FramedStream`.
+    Framed as sse-starlette frames them (CRLF line ends), written with `FramedStream`; a list
+    of events (`Run.follow_batches`) is one write.
     """
 
     async def frames() -> AsyncGenerator[bytes]:
         try:
-            async for event in events:
-                data = json.dumps(event.data, separators=(",", ":"))
-                yield f"id: {event.id}\r\nevent: {event.event}\r\ndata: {data}\r\n\r\n".encode()
+            async for item in events:
+                batch = item if isinstance(item, list) else (item,)
+                yield b"".join(_frame(event) for event in batch)
         finally:
             close = getattr(events, "aclose", None)
             if close is not None:
                 await close()
 
     return FramedStream(frames(), ping_seconds=max(1.0, ping_seconds))
+
+
+def _frame(event: StreamEvent) -> bytes:
+    data = json.dumps(event.data, separators=(",", ":"))
+    return f"id: {event.id}\r\nevent: {event.event}\r\ndata: {data}\r\n\r\n".encode()
 
 
 class FramedStream(Response):

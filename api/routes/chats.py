@@ -370,7 +370,9 @@ def wants_stream(stream: bool, request: Request) -> bool:
 
 async def _answer(run: Run, stream: bool, services: ServicesDep) -> FramedStream | JSONResponse:
     if stream:
-        return event_stream(run.follow(None), ping_seconds=services.settings.heartbeat_seconds)
+        return event_stream(
+            run.follow_batches(None), ping_seconds=services.settings.heartbeat_seconds
+        )
     return await answer_json(run, services)
 
 

@@ -191,17 +191,24 @@ class Run:
 
     async def follow(self, last_event_id: str | None) -> AsyncIterator[StreamEvent]:
         """The run's events after `last_event_id` (all of them for None), then live ones."""
+        async for batch in self.follow_batches(last_event_id):
+            for event in batch:
+                yield event
+
+    async def follow_batches(self, last_event_id: str | None) -> AsyncIterator[list[StreamEvent]]:
+        """`follow`'s events, those ready at once in one list: a stream writes each list at
+        once (the start with the text already there, usage with done), not event by event."""
         sent, stage = parse_event_id(last_event_id)
         thought = thought_seen(self.thoughts(), sent, stage, len(self.reasoning))
         cursor = _Cursor(sent=sent, marks=self._marks_seen(sent, stage), thought=thought)
+        batch = []
         if last_event_id is None:
-            yield start_event(self.chat_id, self.message_id, self.model, self.dropped_turns)
+            batch.append(start_event(self.chat_id, self.message_id, self.model, self.dropped_turns))
         while True:
             changed = self._changed
-            for event in cursor.catch_up(self):
-                yield event
+            batch += cursor.catch_up(self)
             if self.finished.is_set():
-                for event in final_events(
+                batch += final_events(
                     cursor.sent,
                     stage,
                     self.message_id,
@@ -209,9 +216,12 @@ class Run:
                     self.usage,
                     self.error,
                     citations=self.citations,
-                ):
-                    yield event
+                )
+                yield batch
                 return
+            if batch:
+                yield batch
+                batch = []
             await changed.wait()
 
     def _marks_seen(self, sent: int, stage: str) -> int:
