@@ -23,20 +23,25 @@ def event_stream(
     """An SSE response carrying each event with its id, name and JSON data.
 
     Framed as sse-starlette frames them (CRLF line ends), written with `FramedStream`; a list
-    of events (`Run.follow_batches`) is one write.
+    of events (`Run.follow_batches`) is one write. The frame ending in `done` or `error` (event
+    id `<offset>:done`: nothing follows) goes with the end of the body, in the same write.
     """
 
     async def frames() -> AsyncGenerator[bytes]:
         try:
             async for item in events:
                 batch = item if isinstance(item, list) else (item,)
-                yield b"".join(_frame(event) for event in batch)
+                frame = b"".join(_frame(event) for event in batch)
+                if batch and batch[-1].id.endswith(":done"):
+                    response.last = frame
+                yield frame
         finally:
             close = getattr(events, "aclose", None)
             if close is not None:
                 await close()
 
-    return FramedStream(frames(), ping_seconds=max(1.0, ping_seconds))
+    response = FramedStream(frames(), ping_seconds=max(1.0, ping_seconds))
+    return response
 
 
 def _frame(event: StreamEvent) -> bytes:

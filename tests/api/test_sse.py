@@ -8,7 +8,9 @@ from collections.abc import AsyncGenerator
 import pytest
 from starlette.types import Message
 
-from api.sse import PING, FramedStream
+from api.sse import PING, FramedStream, event_stream
+from assistant.chat.runs import Run
+from assistant.schemas import MessageStatus
 
 pytestmark = pytest.mark.anyio
 
@@ -91,3 +93,25 @@ async def test_the_last_frame_goes_out_with_the_end_of_the_body_in_one_write() -
         (b"data: 1\n\n", True),
         (b"data: [DONE]\n\n", False),
     ]
+
+
+async def test_a_chat_answer_ends_its_body_with_the_frame_holding_done() -> None:
+    sent: list[Message] = []
+    run = Run(chat_id="c", message_id="m", model="fake")
+    run.append("Hello")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+        if message.get("body", b"").startswith(b"id: 0:start"):  # the answer goes on, then ends
+            run.append(" world")
+            run.finish(MessageStatus.COMPLETE, usage={"promptTokens": 1}, error=None)
+
+    async def receive() -> Message:
+        await asyncio.Event().wait()
+        raise AssertionError
+
+    await event_stream(run.follow_batches(None), ping_seconds=15)({}, receive, send)
+    bodies = [(m["body"], m["more_body"]) for m in sent[1:]]
+    assert [more for _, more in bodies] == [True, False]  # two writes, the second the end
+    assert bodies[0][0].count(b"event: ") == 2  # start, and the text already written
+    assert bodies[1][0].count(b"event: ") == 3 and b"event: done" in bodies[1][0]
