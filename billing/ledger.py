@@ -26,19 +26,21 @@ from core import clock
 from core.catalog import Price
 from core.database import loaded, run_write
 from core.driver_insert import DriverInsert
+from core.driver_returning import DriverReturning
 from core.ids import new_id
 
 RESERVATIONS = cast(Table, Reservation.__table__)
 COUNTERS = cast(Table, BudgetCounter.__table__)
 ENTRIES = cast(Table, LedgerEntry.__table__)
 # Statements of every settlement, built once (their compiled form is cached on them).
-_CLOSE = (
+_CLOSE_ANY = (
     update(RESERVATIONS)
     .where(RESERVATIONS.c.id == bindparam("rid"), RESERVATIONS.c.state == "open")
     .values(state=bindparam("outcome"), settled_at=bindparam("at"))
     .returning(*RESERVATIONS.c)
 )
-_CLOSE_EXPIRED = _CLOSE.where(RESERVATIONS.c.lease_expires_at < bindparam("now"))
+_CLOSE = DriverReturning(_CLOSE_ANY)
+_CLOSE_EXPIRED = _CLOSE_ANY.where(RESERVATIONS.c.lease_expires_at < bindparam("now"))
 _ENTRY = select(ENTRIES).where(ENTRIES.c.reservation_id == bindparam("rid"))
 _INSERT_ENTRY = DriverInsert(ENTRIES)
 _SPEND = (
@@ -254,14 +256,16 @@ def _close(
     outcome: str,
     *,
     expired_before: datetime | None = None,
-) -> Row[Any] | None:
-    """The closed reservation's row (its columns by name), or None if it was not open.
+) -> Any:
+    """The closed reservation's row (its columns as attributes), or None if it was not open.
 
-    One statement: the conditional update returns the row (SQLite >= 3.35, PostgreSQL). Kept a
-    row: building a Reservation from it cost more than the statement, on every settlement."""
+    One statement: the conditional update returns the row (SQLite >= 3.35, PostgreSQL), on
+    SQLite on the driver's cursor (`core.driver_returning`: through SQLAlchemy the statement cost
+    several times SQLite's work, on every settlement). Kept a row: building a Reservation from it
+    cost more than the statement."""
     params = {"rid": reservation_id, "outcome": outcome, "at": clock.now()}
     if expired_before is None:
-        closed = connection.execute(_CLOSE, params).one_or_none()
+        closed = _CLOSE.one_or_none(connection, params)
     else:
         closed = connection.execute(_CLOSE_EXPIRED, {**params, "now": expired_before}).one_or_none()
     return closed
