@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth_cache import AuthCache, Credential
+from api.auth_cache import AuthCache, Credential, Resolved
 from api.hal import page_request
 from api.services import Services
 from assistant.assistants import sharing
@@ -43,17 +44,51 @@ class CsrfFailed(PermissionDenied):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the user, and the API token when one was used."""
+    """Who is calling: the user, and the API token when one was used.
 
-    user: User
+    From a cached credential the user and token objects are built on first use, fresh for this
+    request (`api.auth_cache`): `/v1` needs only their ids (`caller`).
+    """
+
+    user_id: str
     team_ids: tuple[str, ...]
-    api_token: ApiToken | None = None
+    api_token_id: str | None
+    _user: Callable[[], User] = field(repr=False, compare=False)
+    _api_token: Callable[[], ApiToken | None] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(
+        cls, user: User, team_ids: tuple[str, ...], api_token: ApiToken | None = None
+    ) -> Principal:
+        """The principal of objects already loaded."""
+        token_id = api_token.id if api_token else None
+        return cls(user.id, team_ids, token_id, lambda: user, lambda: api_token)
+
+    @classmethod
+    def of_token(cls, found: Resolved[ApiToken]) -> Principal:
+        """The principal of a cached API token."""
+        token_id = found.credential_values["id"]
+        return cls(found.user_values["id"], found.team_ids, token_id, found.user, found.credential)
+
+    @classmethod
+    def of_session(cls, found: Resolved[LoginSession]) -> Principal:
+        """The principal of a cached login session (no API token)."""
+        return cls(found.user_values["id"], found.team_ids, None, found.user, lambda: None)
+
+    @cached_property
+    def user(self) -> User:
+        """The calling user (detached)."""
+        return self._user()
+
+    @cached_property
+    def api_token(self) -> ApiToken | None:
+        """The API token the call used, if any (detached)."""
+        return self._api_token()
 
     @property
     def caller(self) -> Caller:
         """The caller as billing knows it."""
-        token_id = self.api_token.id if self.api_token else None
-        return Caller(user_id=self.user.id, team_ids=self.team_ids, api_token_id=token_id)
+        return Caller(user_id=self.user_id, team_ids=self.team_ids, api_token_id=self.api_token_id)
 
 
 async def get_services(request: Request) -> Services:
@@ -135,13 +170,14 @@ async def _cookie(request: Request, services: Services, secret: str) -> Principa
             row, user = login
             team_ids = await teams.team_ids_of(session, user_id=user.id)
         cache.put(secret, row, user, team_ids, epoch=epoch)
+        csrf_token, principal = row.csrf_token, Principal.of(user, team_ids)
     else:
-        row, user, team_ids = found
+        csrf_token, principal = found.credential_values["csrf_token"], Principal.of_session(found)
     if request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
-        if not secrets.compare_digest(sent, row.csrf_token):
+        if not secrets.compare_digest(sent, csrf_token):
             raise CsrfFailed()
-    return Principal(user, team_ids)
+    return principal
 
 
 async def _bearer(request: Request, services: Services, secret: str) -> Principal:
@@ -151,7 +187,7 @@ async def _bearer(request: Request, services: Services, secret: str) -> Principa
     epoch = await auth_epoch.current(services.sessions)
     cached = cache.get(secret, epoch=epoch)
     if cached is not None:
-        return Principal(cached[1], cached[2], cached[0])
+        return Principal.of_token(cached)
     async with services.sessions() as session:
         found = await api_tokens.resolve(session, secret=secret)
         if found is None:
@@ -163,7 +199,7 @@ async def _bearer(request: Request, services: Services, secret: str) -> Principa
             await api_tokens.touch(write, token_id=token.id)
         token.last_used_at = clock.now()
     cache.put(secret, token, user, team_ids, epoch=epoch)
-    return Principal(user, team_ids, token)
+    return Principal.of(user, team_ids, token)
 
 
 def _cache(request: Request, name: str, kind: type[Credential]) -> AuthCache[Credential]:

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import event, update
 
 from api.auth_cache import AuthCache
-from core import api_tokens, clock, login_sessions, users
+from api.deps import Principal
+from core import api_tokens, auth_epoch, clock, login_sessions, users
 from core.database import create_engine, sessionmaker, write_transaction
 from core.listing import PageRequest
 from core.models import ApiToken
@@ -125,3 +126,22 @@ async def test_a_signed_in_page_reads_only_the_epoch_and_a_logout_elsewhere_ends
         "/api/api-tokens", json={"name": "x"}, cookies=cookies, headers=csrf
     )
     assert refused.status_code == 401
+
+
+async def test_a_cached_token_gives_each_request_its_own_user_and_billing_only_its_ids(
+    harness: AppHarness,
+) -> None:
+    member = await harness.member("gina")
+    assert (await harness.client.get("/api/me", headers=member.headers)).status_code == 200
+    cache: AuthCache[ApiToken] = harness.app.state.auth_cache
+    secret = member.headers["Authorization"].removeprefix("Bearer ")
+    epoch = await auth_epoch.current(harness.services.sessions)
+    found = cache.get(secret, epoch=epoch)
+    assert found is not None
+    first, second = Principal.of_token(found), Principal.of_token(found)
+    assert first.caller.user_id == member.id and first.caller.api_token_id is not None
+    assert "user" not in vars(first) and "api_token" not in vars(first)  # nothing built for ids
+    first.user.display_name = "changed by one request"
+    assert second.user is not first.user and second.user.display_name != first.user.display_name
+    assert first.user is first.user and second.api_token is not None
+    assert second.api_token.id == first.caller.api_token_id
