@@ -8,6 +8,9 @@ With `reasoning`, every answer (each tool step's too) first streams that text as
 `reasoning_content` deltas (in `chunks` pieces; as a whole answer's `message.reasoning_content`),
 and usage counts its pieces in `completion_tokens` and `completion_tokens_details.reasoning_tokens`,
 as OpenAI bills reasoning.
+With `hold_after=n`, a stream stops after its n-th piece (reasoning pieces count) until the test
+calls `release()` on the behaviour `behave` returned (or `reset`s the fake): a test that must see an
+answer mid-stream holds it there, instead of slowing every piece down and racing the page.
 With `set_cookie`, every answer sets that cookie (`Set-Cookie`), and the recorder keeps each
 request's headers, to show what a client sends back.
 `POST /v1/embeddings` answers hashed bag-of-words vectors of EMBEDDING_DIMENSION, or `dimensions`
@@ -50,6 +53,12 @@ class Behaviour:
     first_delay: float = 0.0
     reasoning: str = ""
     set_cookie: str | None = None  # a `Set-Cookie` value every answer carries
+    hold_after: int | None = None  # pieces streamed before waiting for `release()`
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        """Let held streams go on (to their end, without waiting again)."""
+        self.released.set()
 
 
 @dataclass
@@ -91,7 +100,9 @@ class FakeUpstream:
         return behaviour
 
     def reset(self) -> None:
-        """Forget behaviours and recordings."""
+        """Forget behaviours and recordings (a stream still held is released)."""
+        for behaviour in self.behaviours.values():
+            behaviour.release()
         self.behaviours.clear()
         self._tool_step.clear()
         self.recorder = Recorder()
@@ -122,6 +133,8 @@ class FakeUpstream:
 
     def stop(self) -> None:
         """Shut the server down."""
+        for behaviour in self.behaviours.values():
+            behaviour.release()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
@@ -201,8 +214,9 @@ class FakeUpstream:
         top = _top_logprobs_asked(body)
         thought = _split(behaviour.reasoning, behaviour.chunks)
         try:
-            for piece in thought:
+            for sent, piece in enumerate(thought, start=1):
                 yield _sse(_chunk(model, {"role": "assistant", "reasoning_content": piece}))
+                await _held(behaviour, sent)
                 await asyncio.sleep(behaviour.delay)
             for index, piece in enumerate(pieces):
                 if behaviour.break_after is not None and index >= behaviour.break_after:
@@ -210,6 +224,7 @@ class FakeUpstream:
                 delta = {"content": piece} if index else {"role": "assistant", "content": piece}
                 for choice in range(choices):
                     yield _sse(_chunk(model, delta, index=choice, logprobs=_logprobs(piece, top)))
+                await _held(behaviour, len(thought) + index + 1)
                 if behaviour.delay:
                     await asyncio.sleep(behaviour.delay)
             if tool_calls is not None:
@@ -228,6 +243,15 @@ class FakeUpstream:
                 self.recorder.disconnects += 1
             self.recorder.disconnected.set()
             raise
+
+
+async def _held(behaviour: Behaviour, sent: int) -> None:
+    """After the `hold_after`-th piece, wait until the test releases the stream (it sets the event
+    from its own thread; a cancelled stream stops waiting at once)."""
+    if behaviour.hold_after != sent:
+        return
+    while not behaviour.released.is_set():
+        await asyncio.sleep(0.01)
 
 
 def _cookie_of(behaviour: Behaviour) -> dict[str, str] | None:

@@ -25,7 +25,11 @@ def _patient_expect() -> Iterator[None]:
 def test_an_answer_streams_in_pieces_then_shows_rendered_with_its_figures(
     page: Page, site: Site
 ) -> None:
-    site.upstream.behave("fake", text="**Bold** " + WORDS + " `done`", chunks=13, delay=0.4)
+    # Held after its 6th of 13 pieces ("**Bold** Alpha bravo charlie delta echo fo") until the
+    # page has shown them: no race with the pieces still to come (0.4 s apart before: 5.2 s).
+    held = site.upstream.behave(
+        "fake", text="**Bold** " + WORDS + " `done`", chunks=13, hold_after=6
+    )
     log_in(page)
     ask(page, "Spell the alphabet")
     expect(page.get_by_role("article", name="Your message")).to_contain_text("Spell the alphabet")
@@ -35,6 +39,7 @@ def test_an_answer_streams_in_pieces_then_shows_rendered_with_its_figures(
     partial = body.inner_text()
     assert "lima" not in partial, partial  # seen before the last pieces arrived
     screenshot(page, "chat-streaming")
+    held.release()
     expect(body.locator("code")).to_have_text("done")  # rendered Markdown once finished
     expect(body).to_contain_text("lima")
     expect(last_answer(page)).to_contain_text(re.compile(r"\d+ in · \d+ out tokens · \$0\.\d+"))
@@ -60,11 +65,15 @@ def test_stop_keeps_the_partial_answer_also_after_a_reload(page: Page, site: Sit
 
 
 def test_a_reload_during_an_answer_follows_it_to_the_end(page: Page, site: Site) -> None:
-    site.upstream.behave("fake", text=WORDS, chunks=12, delay=0.3)
+    # Held after "Alpha bravo charlie" until the reloaded page has asked for the answer's events
+    # again: it follows a running answer, whatever the machine's speed (0.3 s a piece before).
+    held = site.upstream.behave("fake", text=WORDS, chunks=12, hold_after=3)
     log_in(page)
     ask(page, "Long one")
     expect(last_answer(page).locator(".msg-body")).to_contain_text("bravo")
-    page.reload()
+    with page.expect_request(re.compile(r"/messages/\w+/events$")):
+        page.reload()
+    held.release()
     expect(last_answer(page).locator(".msg-body")).to_have_text(WORDS)
     expect(answers(page)).to_have_count(1)
     expect(last_answer(page)).to_contain_text(re.compile(r"\d+ out tokens"))

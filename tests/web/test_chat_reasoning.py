@@ -28,8 +28,9 @@ def _patient_expect() -> Iterator[None]:
 def test_thinking_streams_folded_then_says_how_long_and_opens_by_keyboard(
     page: Page, site: Site
 ) -> None:
-    # Slow enough to see the reasoning arrive before the answer (about 2 s of each).
-    site.upstream.behave("fake", text="Four.", reasoning=THOUGHT, chunks=8, delay=0.25)
+    # Held after the reasoning's 8 pieces until the thought is opened: the answer has not begun
+    # (0.25 s a piece before, about 2 s of each).
+    held = site.upstream.behave("fake", text="Four.", reasoning=THOUGHT, chunks=8, hold_after=8)
     log_in(page)
     ask(page, "What is two and two?")
     thought = last_answer(page).locator("details.msg-thinking")
@@ -42,6 +43,7 @@ def test_thinking_streams_folded_then_says_how_long_and_opens_by_keyboard(
     page.keyboard.press("Enter")
     expect(thought).to_have_attribute("open", "")
     screenshot(page, "chat-reasoning-thinking")
+    held.release()
     expect(last_answer(page)).to_contain_text(re.compile(r"\d+ out tokens"))  # saved, re-shown
     expect(summary).to_have_text(re.compile(r"^Thought for \d+ s$"))
     expect(thought).to_have_attribute("open", "")
