@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from knowledge.index import VectorIndex
 from tests.knowledge.conftest import MODEL_CACHE
 from tests.support import AppHarness, Caller, Harnesses, eventually
 
@@ -53,6 +55,20 @@ async def wait_settled(
         return found
 
     return await eventually(settled, seconds=deadline, interval=0.2)
+
+
+async def index_of(harness: AppHarness) -> VectorIndex:
+    """The app's vector index (opened if it was not yet)."""
+    return await asyncio.to_thread(lambda: harness.services.knowledge.store.ready()[0])
+
+
+async def chunk_texts(harness: AppHarness, file_id: str) -> list[str]:
+    """The texts of a file's chunks as the admin lists them (its live version's first page)."""
+    response = await harness.client.get(
+        f"/api/library/files/{file_id}/chunks", headers=harness.admin.headers
+    )
+    assert response.status_code == 200, response.text
+    return [chunk["text"] for chunk in response.json()["_embedded"]["chunks"]]
 
 
 async def search(harness: AppHarness, caller: Caller, **body: Any) -> list[dict[str, Any]]:

@@ -16,11 +16,11 @@ from sqlalchemy import update
 
 from core import clock
 from core.database import write_transaction
-from knowledge.index import IndexedChunk, VectorIndex
+from knowledge.index import IndexedChunk
 from knowledge.models import LibraryFile
 from knowledge.worker import IndexingWorker
 from tests.knowledge import samples
-from tests.knowledge.apps import knowledge_app, upload, wait_settled
+from tests.knowledge.apps import chunk_texts, index_of, knowledge_app, upload, wait_settled
 from tests.support import AppHarness, Harnesses
 
 pytestmark = pytest.mark.anyio
@@ -32,18 +32,6 @@ HARBOUR = samples.markdown_file(
         ("Weather", ["Fog delays the ferry to the lighthouse island every November."]),
     ]
 )
-
-
-async def _index_of(app: AppHarness) -> VectorIndex:
-    return await asyncio.to_thread(lambda: app.services.knowledge.store.ready()[0])
-
-
-async def _chunk_texts(app: AppHarness, file_id: str) -> list[str]:
-    response = await app.client.get(
-        f"/api/library/files/{file_id}/chunks", headers=app.admin.headers
-    )
-    assert response.status_code == 200, response.text
-    return [chunk["text"] for chunk in response.json()["_embedded"]["chunks"]]
 
 
 async def _reindex(app: AppHarness, file_id: str) -> None:
@@ -88,17 +76,20 @@ async def test_a_run_whose_claim_was_taken_while_its_lease_went_unrenewed_writes
     async with knowledge_app(make_harness) as app:
         [row] = await upload(app, app.admin, {"harbour.md": HARBOUR})
         await wait_settled(app, app.admin, [row["id"]])
-        live = await _chunk_texts(app, row["id"])
-        index = await _index_of(app)
+        live = await chunk_texts(app, row["id"])
+        index = await index_of(app)
         stored = await asyncio.to_thread(index.count, file_id=row["id"])
 
         hold = _Hold(index.stored_vectors)  # each vector is reused: it is the run's last step
         upserts: list[Sequence[IndexedChunk]] = []
         upsert = index.upsert
+
+        def recorded(chunks: Sequence[IndexedChunk]) -> None:
+            upserts.append(chunks)
+            upsert(chunks)
+
         monkeypatch.setattr(index, "stored_vectors", hold)
-        monkeypatch.setattr(
-            index, "upsert", lambda chunks: (upserts.append(chunks), upsert(chunks))
-        )
+        monkeypatch.setattr(index, "upsert", recorded)
         await _reindex(app, row["id"])
         await hold.reached()
         async with write_transaction(app.services.sessions) as session:
@@ -115,7 +106,7 @@ async def test_a_run_whose_claim_was_taken_while_its_lease_went_unrenewed_writes
         await wait_settled(app, app.admin, [other["id"]])  # one file at a time: the run ended
         assert [chunks for chunks in upserts if chunks[0].file_id == row["id"]] == []
         assert await asyncio.to_thread(index.count, file_id=row["id"]) == stored
-        assert await _chunk_texts(app, row["id"]) == live
+        assert await chunk_texts(app, row["id"]) == live
 
 
 async def test_deleting_the_replaced_version_late_never_cuts_a_newer_one_short(
@@ -127,8 +118,8 @@ async def test_deleting_the_replaced_version_late_never_cuts_a_newer_one_short(
     async with knowledge_app(make_harness) as app:
         [row] = await upload(app, app.admin, {"harbour.md": HARBOUR})
         await wait_settled(app, app.admin, [row["id"]])
-        texts = await _chunk_texts(app, row["id"])
-        index = await _index_of(app)
+        texts = await chunk_texts(app, row["id"])
+        index = await index_of(app)
         # Deletes of a run: what earlier runs left (before writing), then the replaced version.
         deletes = _Hold(lambda call, *args: call(*args), at=2)
         for name in ("settle_file", "delete_version"):
@@ -147,10 +138,10 @@ async def test_deleting_the_replaced_version_late_never_cuts_a_newer_one_short(
             await _reindex(app, row["id"])
             done = (await wait_settled(app, app.admin, [row["id"]]))[row["id"]]
             assert done["status"] == "indexed", done
-            assert await _chunk_texts(app, row["id"]) == texts  # the second worker's version
+            assert await chunk_texts(app, row["id"]) == texts  # the second worker's version
         finally:
             deletes.go.set()
             assert await asyncio.to_thread(deletes.returned.wait, WAIT_SECONDS)
             await second.stop()
-        assert await _chunk_texts(app, row["id"]) == texts
+        assert await chunk_texts(app, row["id"]) == texts
         assert await asyncio.to_thread(index.count, file_id=row["id"]) == len(texts)

@@ -23,7 +23,15 @@ from knowledge.indexing import index_document
 from knowledge.storage import FileStorage
 from knowledge.text_files import parse_markdown
 from tests.knowledge import samples
-from tests.knowledge.apps import knowledge_app, run_sync, search, upload, wait_settled
+from tests.knowledge.apps import (
+    chunk_texts,
+    index_of,
+    knowledge_app,
+    run_sync,
+    search,
+    upload,
+    wait_settled,
+)
 from tests.knowledge.conftest import MODEL_CACHE
 from tests.support import ADMIN, AppHarness, Harnesses, database_at
 
@@ -50,18 +58,6 @@ def _manual(parts: int) -> bytes:
     )
 
 
-async def _index_of(app: AppHarness) -> VectorIndex:
-    return await asyncio.to_thread(lambda: app.services.knowledge.store.ready()[0])
-
-
-async def _chunk_texts(app: AppHarness, file_id: str) -> list[str]:
-    response = await app.client.get(
-        f"/api/library/files/{file_id}/chunks", headers=app.admin.headers
-    )
-    assert response.status_code == 200, response.text
-    return [chunk["text"] for chunk in response.json()["_embedded"]["chunks"]]
-
-
 async def _found(app: AppHarness, *queries: str) -> set[str]:
     return {
         passage["text"]
@@ -74,7 +70,7 @@ async def test_a_first_indexing_failing_at_its_second_batch_leaves_nothing_searc
     make_harness: Harnesses, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with knowledge_app(make_harness) as app:
-        index = await _index_of(app)
+        index = await index_of(app)
         upsert, batches = index.upsert, []
 
         def second_batch_fails(chunks: Sequence[IndexedChunk]) -> None:
@@ -89,7 +85,7 @@ async def test_a_first_indexing_failing_at_its_second_batch_leaves_nothing_searc
         assert failed["status"] == "failed", failed
         assert await asyncio.to_thread(index.count, file_id=row["id"]) == batches[0] == 64
         assert await _found(app, "gauge model G-3", "spare seals") == set()
-        assert await _chunk_texts(app, row["id"]) == []
+        assert await chunk_texts(app, row["id"]) == []
 
         monkeypatch.undo()
         reindexed = await app.client.post(
@@ -145,11 +141,11 @@ async def test_a_new_version_is_found_only_once_its_run_completes_on_the_files_r
         assert job.status_code == 201, job.text
         file_id = await run_sync(app, job.json()["id"], 1)
         await wait_settled(app, app.admin, [file_id])
-        old = await _chunk_texts(app, file_id)
+        old = await chunk_texts(app, file_id)
         queries = ("which crane lifts containers", "when does the weather stop the ferry")
         assert await _found(app, *queries) <= set(old)
 
-        index = await _index_of(app)
+        index = await index_of(app)
         gate = _Gate(index)
         monkeypatch.setattr(index, "upsert", gate)
         edited = samples.markdown_file(NEW).replace(b"# Handbook", b"# Harbour notes")
@@ -164,12 +160,12 @@ async def test_a_new_version_is_found_only_once_its_run_completes_on_the_files_r
         await gate.reached(1)  # the next run, writing
         found = await _found(app, *queries)
         assert found and found <= set(old), found
-        assert await _chunk_texts(app, file_id) == old
+        assert await chunk_texts(app, file_id) == old
 
         gate.go[1].set()
         done = (await wait_settled(app, app.admin, [file_id]))[file_id]
         assert done["status"] == "indexed", done
-        new = await _chunk_texts(app, file_id)
+        new = await chunk_texts(app, file_id)
         assert new and not set(new) & set(old)
         found = await _found(app, *queries)
         assert found and found <= set(new), found
@@ -242,8 +238,8 @@ async def test_an_index_from_before_versions_is_searched_as_it_was_after_the_upg
     async with knowledge_app(make_harness, **settings) as app:
         found = await _found(app, "which crane lifts containers", "gauge model G-3")
         assert found and found <= set(stored[INDEXED]), found
-        assert await _chunk_texts(app, INDEXED) == stored[INDEXED]
-        assert await _chunk_texts(app, UNFINISHED) == []
+        assert await chunk_texts(app, INDEXED) == stored[INDEXED]
+        assert await chunk_texts(app, UNFINISHED) == []
 
         reindexed = await app.client.post(
             f"/api/library/files/{UNFINISHED}/_reindex", headers=app.admin.headers
@@ -254,7 +250,7 @@ async def test_an_index_from_before_versions_is_searched_as_it_was_after_the_upg
         whole = [
             chunk.text for chunk in chunk_document(parse_markdown(_manual(100), ParseLimits()))
         ]
-        assert await _chunk_texts(app, UNFINISHED) == whole[:50]  # the listing's first page
-        index = await _index_of(app)
+        assert await chunk_texts(app, UNFINISHED) == whole[:50]  # the listing's first page
+        index = await index_of(app)
         assert await asyncio.to_thread(index.count, file_id=UNFINISHED) == len(whole)
         assert await _found(app, "gauge model G-3")
