@@ -2,17 +2,18 @@
 
 FastAPI reads a body, decodes its JSON, validates it and solves every dependency of every request
 (~0.1 ms of CPU a `/v1` stream, bench/README.md). A `DirectRoute` whose endpoint takes one pydantic
-body, the caller (`PrincipalDep`) and the services (`ServicesDep`) validates an `application/json`
-body with one `TypeAdapter.validate_json` and takes the caller that `api.body_limits` resolved from
-the headers (or resolves it as the dependency would). Anything else (another content type, a body
-that does not validate, dependency overrides) goes through FastAPI's own handler, so its errors and
-their shapes are FastAPI's. The endpoint's signature still describes the route in OpenAPI.
+body, the caller (`PrincipalDep`) and the services (`ServicesDep`) and returns a `Response`
+validates an `application/json` body with one `TypeAdapter.validate_json` and takes the caller
+that `api.body_limits` resolved from the headers (or resolves it as the dependency would).
+Anything else (another content type, a body that does not validate, dependency overrides) goes
+through FastAPI's own handler, so its errors and their shapes are FastAPI's. The endpoint's
+signature still describes the route in OpenAPI.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, get_type_hints
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
@@ -35,7 +36,8 @@ class DirectRoute(APIRoute):
         body_name, adapter = _body_of(self)
         names = _dependencies_of(self)
         endpoint = self.dependant.call
-        assert endpoint is not None
+        if endpoint is None or not _answers_itself(endpoint):
+            raise TypeError(f"{self.path}: a DirectRoute's endpoint returns a Response")
 
         async def handler(request: Request) -> Response:
             app = request.scope["app"]
@@ -77,6 +79,12 @@ def _dependencies_of(route: APIRoute) -> dict[str, str]:
     if len(names) != len(_DEPENDENCIES) or others or params or dependant.cookie_params:
         raise TypeError(f"{route.path}: a DirectRoute's endpoint takes a body, caller and services")
     return names
+
+
+def _answers_itself(endpoint: Callable[..., Any]) -> bool:
+    """Whether the endpoint returns a Response (FastAPI would serialise anything else)."""
+    returned = get_type_hints(endpoint).get("return")
+    return isinstance(returned, type) and issubclass(returned, Response)
 
 
 def _is_json(content_type: str | None) -> bool:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api import anthropic_errors, v1_errors
 from api.deps import PrincipalDep, ServicesDep
+from api.direct_route import DirectRoute
 from api.rate_headers import anthropic_rate_headers
 from api.sse import FramedStream
 from assistant.gateway import anthropic_format
@@ -90,7 +91,6 @@ STREAMED: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/messages", response_model=Message, responses=STREAMED)
 async def create_message(
     body: MessagesRequest, principal: PrincipalDep, services: ServicesDep
 ) -> Response:
@@ -116,6 +116,16 @@ async def create_message(
     framed = FramedStream(_events(batches, stream), ping_seconds=15)
     framed.raw_headers += [(k.encode(), v.encode()) for k, v in headers.items()]
     return framed
+
+
+router.add_api_route(  # a JSON body skips FastAPI's request handling (api/direct_route.py)
+    "/messages",
+    create_message,
+    methods=["POST"],
+    response_model=Message,
+    responses=STREAMED,
+    route_class_override=DirectRoute,
+)
 
 
 async def _events(

@@ -23,7 +23,13 @@ async def _without_caller(body: CompletionRequest, services: ServicesDep) -> Res
     return Response()
 
 
-@pytest.mark.parametrize("endpoint", [_with_query, _without_caller])
+async def _returning_a_model(
+    body: CompletionRequest, principal: PrincipalDep, services: ServicesDep
+) -> CompletionRequest:
+    return body
+
+
+@pytest.mark.parametrize("endpoint", [_with_query, _without_caller, _returning_a_model])
 def test_a_direct_route_refuses_an_endpoint_it_could_not_call_as_fastapi_would(
     endpoint: object,
 ) -> None:
