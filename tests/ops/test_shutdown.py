@@ -120,13 +120,16 @@ async def _saved(url: str) -> tuple[list[Message], list[LedgerEntry], list[Reser
 async def test_sigterm_lets_a_running_answer_finish_and_refuses_new_work(
     upstream: FakeUpstream, tmp_path: Path
 ) -> None:
-    upstream.behave("fake", text="".join(WORDS), chunks=len(WORDS), delay=0.05)  # ~2 s
+    # Held after its second piece until new work has been refused: the answer is still running
+    # while the server drains, then finishes (0.05 s a piece before, ~2 s).
+    held = upstream.behave("fake", text="".join(WORDS), chunks=len(WORDS), hold_after=2)
     env = {"SWITCHBOARD_SHUTDOWN_GRACE_SECONDS": "30"}
     with serve(tmp_path, upstream.base_url, env=env) as served:
         async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
             reading = await _start_stream(client, served)
             os.kill(served.process.pid, signal.SIGTERM)
             await _refused_while_draining(client, served)
+            held.release()
             events = await reading.rest()
         assert await asyncio.to_thread(served.process.wait, 30) is not None
     assert events[-1][1] == "done" and events[-1][2]["status"] == "complete"
@@ -243,7 +246,8 @@ async def test_sigterm_to_serve_with_two_workers_drains_both_on_postgresql(
     if server is None:
         pytest.skip(SKIP_REASON)
     url = await asyncio.to_thread(create_database, server)  # it runs an event loop of its own
-    upstream.behave("fake", text="".join(WORDS), chunks=len(WORDS), delay=0.05)  # ~2 s
+    # Held after its second piece until both workers refuse new work (0.05 s a piece before).
+    held = upstream.behave("fake", text="".join(WORDS), chunks=len(WORDS), hold_after=2)
     env = {"SWITCHBOARD_SHUTDOWN_GRACE_SECONDS": "30"}
     try:
         with serve(tmp_path, upstream.base_url, database_url=url, workers=2, env=env) as served:
@@ -252,6 +256,7 @@ async def test_sigterm_to_serve_with_two_workers_drains_both_on_postgresql(
                 reading = await _start_stream(client, served)
                 served.process.send_signal(signal.SIGTERM)  # the supervisor passes it on
                 await _each_worker_refuses(client, served)
+                held.release()
                 events = await reading.rest()
             assert await asyncio.to_thread(served.process.wait, 60) is not None
         assert events[-1][1] == "done" and events[-1][2]["status"] == "complete"
