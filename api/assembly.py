@@ -98,6 +98,7 @@ def _gateway(settings: Settings, catalog: Catalog) -> Gateway:
     local = LocalEmbeddings(  # knowledge's model and export cache (the litellm/hash ones: onnx)
         backend="torch" if settings.embedding_backend == "torch" else "onnx",
         cache_dir=settings.embedding_cache_dir or settings.data_dir / "models",
+        idle_seconds=settings.embedding_idle_seconds,
     )
     return Gateway(catalog, fast_path=settings.fast_path, hosts=hosts, local=local)
 

@@ -314,7 +314,7 @@ class Gateway:
         dimensions: int | None = None,
         user: str | None = None,
     ) -> Embedded:
-        """Embed texts or token arrays: a local model in worker threads, a provider's through
+        """Embed texts or token arrays: a local model in its worker process, a provider's through
         LiteLLM in calls of EMBEDDING_BATCH inputs (a few at once), vectors in input order.
 
         Raises:

@@ -3,9 +3,10 @@
 A catalog deployment `sentence-transformers/<name>` is run in this process, not by LiteLLM:
 `sentence-transformers/all-MiniLM-L6-v2` is the bundled model knowledge uses, loaded through
 `knowledge.embeddings.load_embedder` with knowledge's backend and export cache, so its vectors
-are knowledge's own; any other name or path must be available offline. A model loads on first
-use and every batch runs in a worker thread (ONNX Runtime's own pool bounds the cores), never on
-the event loop.
+are knowledge's own; any other name or path must be available offline. A model runs in
+knowledge's embedding worker process (`knowledge.embedding_worker`, shared with indexing and
+searches), which starts on first use and stops when idle: the server never holds the model, nor
+torch while a fresh export is made, and every batch waits in a thread, never on the event loop.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 from assistant.errors import ProviderError, ProviderRejected
 from core import tokens
 from core.catalog import Deployment
-from knowledge.embeddings import BUNDLED_MODEL_ID, Backend, Embedder, load_embedder
+from knowledge.embedding_worker import IDLE_SECONDS, worker_embedder
+from knowledge.embeddings import BUNDLED_MODEL_ID, Backend, Embedder
 
 # Texts a local model embeds per worker-thread run: other requests' batches interleave.
 LOCAL_BATCH = 64
@@ -42,19 +44,25 @@ class Embedded:
 class LocalEmbeddings:
     """The sentence-transformers models of this process, by deployment, loaded once."""
 
-    def __init__(self, *, backend: Backend = "onnx", cache_dir: Path) -> None:
+    def __init__(
+        self, *, backend: Backend = "onnx", cache_dir: Path, idle_seconds: float = IDLE_SECONDS
+    ) -> None:
         self.backend = backend
         self.cache_dir = cache_dir
+        self.idle_seconds = idle_seconds
 
     def embedder(self, deployment: Deployment) -> Embedder:
-        """The deployment's model, loading it the first time (blocking: call from a thread).
+        """The deployment's model in its worker process (blocking on first use, while the
+        worker starts: call from a thread).
 
         Raises:
             EmbeddingModelUnavailable: the model cannot be loaded offline.
         """
         name = str(deployment.litellm_params["model"]).split("/", 1)[1]
         model = "" if name in _BUNDLED_NAMES else name
-        return load_embedder(model, backend=self.backend, cache_dir=self.cache_dir)
+        return worker_embedder(
+            model, backend=self.backend, cache_dir=self.cache_dir, idle_seconds=self.idle_seconds
+        )
 
     async def embed(
         self, deployment: Deployment, inputs: Inputs, *, dimensions: int | None = None

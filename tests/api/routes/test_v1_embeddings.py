@@ -18,6 +18,7 @@ import pytest
 
 from assistant.gateway.vectors import PROVIDER_BATCH
 from core.catalog import Catalog, parse_catalog
+from knowledge.embedding_worker import WorkerEmbedder
 from knowledge.embeddings import Embedder, load_embedder
 from knowledge.index import VectorIndex
 from tests.api.billing_builders import create_budget, ledger_rows, seated_member
@@ -141,6 +142,12 @@ async def test_the_bundled_local_model_gives_knowledges_own_vectors_for_free(
         ("v1", "local-embedding", "completed", 0),
     ]
     assert rows[0].prompt_tokens == made.usage.prompt_tokens
+    # In knowledge's worker process, not this one: the server never holds the model.
+    local = harness.services.gateway.local
+    assert local is not None
+    deployment = harness.services.gateway.catalog.models["local-embedding"].deployments[0]
+    assert await asyncio.to_thread(local.embedder, deployment) is knowledge_embedder
+    assert isinstance(knowledge_embedder, WorkerEmbedder)
 
 
 async def _ready(harness: AppHarness) -> tuple[VectorIndex, Embedder]:
