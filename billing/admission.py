@@ -35,7 +35,7 @@ from billing.ratelimits import NO_LIMITS, UNLIMITED, Headroom, RateLimits
 from core import clock
 from core.catalog import CatalogModel
 from core.database import loaded, run_write
-from core.driver_insert import DriverInsert
+from core.driver_statement import DriverStatement
 from core.errors import InvalidInput
 from core.ids import new_id
 
@@ -43,7 +43,7 @@ LEASE_SECONDS = 120
 RESERVATIONS = cast(Table, Reservation.__table__)
 # Built once: a statement object caches its compiled form; building one per call cost more CPU
 # than running it.
-_INSERT = DriverInsert(RESERVATIONS)
+_INSERT = DriverStatement.insert(RESERVATIONS)
 _LEASE = select(RESERVATIONS.c.lease_seconds).where(RESERVATIONS.c.id == bindparam("rid"))
 _DELIVERED = RESERVATIONS.c.delivered_tokens
 # Delivered tokens only ever go up: to `so_far` when that is more.

@@ -25,8 +25,7 @@ from billing.schemas import Outcome as Outcome  # re-exported: callers name ledg
 from core import clock
 from core.catalog import Price
 from core.database import loaded, run_write
-from core.driver_insert import DriverInsert
-from core.driver_returning import DriverReturning
+from core.driver_statement import DriverStatement
 from core.ids import new_id
 
 RESERVATIONS = cast(Table, Reservation.__table__)
@@ -39,10 +38,10 @@ _CLOSE_ANY = (
     .values(state=bindparam("outcome"), settled_at=bindparam("at"))
     .returning(*RESERVATIONS.c)
 )
-_CLOSE = DriverReturning(_CLOSE_ANY)
+_CLOSE = DriverStatement(_CLOSE_ANY)
 _CLOSE_EXPIRED = _CLOSE_ANY.where(RESERVATIONS.c.lease_expires_at < bindparam("now"))
 _ENTRY = select(ENTRIES).where(ENTRIES.c.reservation_id == bindparam("rid"))
-_INSERT_ENTRY = DriverInsert(ENTRIES)
+_INSERT_ENTRY = DriverStatement.insert(ENTRIES)
 _SPEND = (
     update(COUNTERS)
     .where(COUNTERS.c.id == bindparam("cid"))
@@ -260,7 +259,7 @@ def _close(
     """The closed reservation's row (its columns as attributes), or None if it was not open.
 
     One statement: the conditional update returns the row (SQLite >= 3.35, PostgreSQL), on
-    SQLite on the driver's cursor (`core.driver_returning`: through SQLAlchemy the statement cost
+    SQLite on the driver's cursor (`core.driver_statement`: through SQLAlchemy the statement cost
     several times SQLite's work, on every settlement). Kept a row: building a Reservation from it
     cost more than the statement."""
     params = {"rid": reservation_id, "outcome": outcome, "at": clock.now()}
