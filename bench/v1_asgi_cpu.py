@@ -8,7 +8,11 @@ outermost middleware to the last byte, including the upstream call's client side
 uvicorn, the client's socket or the upstream. Other load on the machine moves it much less than a
 served bench's CPU figure. Run it from the copy to measure (`PYTHONPATH=<copy>`).
 
-    .venv/bin/python bench/v1_asgi_cpu.py [--requests 2000] [--rounds 3]
+`--front` answers from canned chunks instead of the gateway (no admission, upstream call or
+settlement): what is left is the HTTP front of a stream (middleware, routing, the body's
+validation, auth, the SSE response and its 22 writes), the part a change there moves.
+
+    .venv/bin/python bench/v1_asgi_cpu.py [--requests 2000] [--rounds 3] [--front]
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -30,6 +35,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.gateway import catalog_yaml, free_port, process  # noqa: E402
+
+CHUNK = (
+    b'{"id":"c","object":"chat.completion.chunk","created":1,"model":"chunks-20",'
+    b'"choices":[{"index":0,"delta":{"content":"word "},"finish_reason":null}]}'
+)
 
 BODY = json.dumps(
     {
@@ -92,7 +102,27 @@ async def one_stream(app: Any, token: str, state: dict[str, Any]) -> int:
     return size
 
 
-async def measure(requests: int, rounds: int) -> None:
+class CannedPassthrough:
+    """The gateway's `/v1/chat/completions` side answered from memory: 20 chunks, a batch each,
+    and the usage chunk; admitted without billing. Each batch waits for one turn of the event
+    loop, as a provider read does, so the stream's task is woken through the whole stack."""
+
+    async def admit(self, *, caller: Any, body: Any) -> Any:
+        from billing.ratelimits import UNLIMITED
+
+        return SimpleNamespace(call=SimpleNamespace(headroom=UNLIMITED))
+
+    async def stream(self, request: Any) -> Any:
+        async def batches() -> Any:
+            for _ in range(20):
+                await asyncio.sleep(0)
+                yield [CHUNK]
+            yield [b'{"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":20}}']
+
+        return batches()
+
+
+async def measure(requests: int, rounds: int, front: bool) -> None:
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"}
     up_port = free_port()
     upstream = f"http://127.0.0.1:{up_port}/v1"
@@ -110,6 +140,8 @@ async def measure(requests: int, rounds: int) -> None:
     lean = [sys.executable, str(ROOT / "bench" / "upstream.py"), "--port", str(up_port)]
     with process(lean, env, f"{upstream}/models"):
         app = create_app()
+        if front:
+            app.state.services.passthrough = CannedPassthrough()
         async with app.router.lifespan_context(app) as state:
             state = dict(state or {})
             transport = httpx.ASGITransport(app=app)
@@ -143,5 +175,6 @@ if __name__ == "__main__":
     )
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--front", action="store_true", help="canned chunks, no gateway")
     args = parser.parse_args()
-    asyncio.run(measure(args.requests, args.rounds))
+    asyncio.run(measure(args.requests, args.rounds, args.front))
