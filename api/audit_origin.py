@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from core import audit
 
 
-class AuditOriginMiddleware:
-    """Sets `core.audit.origin` (the client's address, after trusted proxies, and user agent)
-    for the request, so events recorded while serving it say where it came from."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        client = scope.get("client")
-        agent = dict(scope["headers"]).get(b"user-agent", b"").decode("latin-1")
-        where = audit.Origin(ip=client[0] if client else None, user_agent=agent or None)
-        token = audit.origin.set(where)
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            audit.origin.reset(token)
+def origin_of(scope: Scope) -> audit.Origin:
+    """The client's address (after trusted proxies) and user agent (the last one sent), which
+    `api.middleware.RequestContext` sets as `core.audit.origin` for the request, so events
+    recorded while serving it say where it came from."""
+    client = scope.get("client")
+    agent = b""
+    for name, value in scope["headers"]:
+        if name == b"user-agent":
+            agent = value
+    return audit.Origin(
+        ip=client[0] if client else None, user_agent=agent.decode("latin-1") or None
+    )

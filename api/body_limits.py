@@ -57,11 +57,11 @@ def body_limits(settings: Settings) -> list[BodyLimit]:
     files = settings.max_upload_bytes * settings.max_files_per_upload + MULTIPART_OVERHEAD
     skill = skill_files.MAX_ARCHIVE_BYTES + MULTIPART_OVERHEAD
     return [
+        BodyLimit(re.compile(r"^/v1/"), settings.max_v1_bytes),  # first: the most requests
         BodyLimit(re.compile(r"^/api/library/files/?$"), files),
         BodyLimit(re.compile(r"^/api/assistants/[^/]+/files/?$"), files),
         BodyLimit(re.compile(r"^/api/chats/[^/]+/attachments/?$"), files),
         BodyLimit(re.compile(r"^/api/assistants/[^/]+/skills/_import/?$"), skill),
-        BodyLimit(re.compile(r"^/v1/"), settings.max_v1_bytes),
         # 500,000 characters of Markdown in all: up to 4 bytes each in UTF-8.
         BodyLimit(re.compile(r"^/api/markdown/_render/?$"), 4 * 1024 * 1024),
     ]
@@ -97,52 +97,54 @@ class BodyLimitMiddleware:
             except SwitchboardError as refused:
                 await _refuse(refused, scope, receive, send)
                 return
-        await _Counted(self.app, limit)(scope, receive, send)
+        counted = _Counted(scope, receive, send, limit)
+        try:
+            await self.app(scope, counted.receive, counted.send)
+        except Exception:
+            if not counted.cut:
+                raise
+            log.debug("a request cut off at %d bytes ended with an error", limit)
 
 
 class _Counted:
-    """One request whose body is counted as the app reads it and cut off past `limit`."""
+    """One request's body, counted as the app reads it and cut off past `limit`."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
+    def __init__(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        self.scope = scope
+        self._receive = receive
+        self._send = send
         self.limit = limit
         self.received = 0
         self.started = False  # the app began its answer
         self.cut = False  # the body passed the limit: the app now sees a disconnect
         self.refused = False  # and our 413 went out instead of the app's answer
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def counted_receive() -> Message:
-            if self.cut:
+    async def receive(self) -> Message:
+        """The next message, or a disconnect once the body has passed the limit."""
+        if self.cut:
+            return {"type": "http.disconnect"}
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
+                await self._cut_off()
                 return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.request":
-                self.received += len(message.get("body", b""))
-                if self.received > self.limit:
-                    await self._cut_off(scope, receive, send)
-                    return {"type": "http.disconnect"}
-            return message
+        return message
 
-        async def tracked_send(message: Message) -> None:
-            if self.refused:
-                return  # the app's answer to the "disconnect" goes nowhere: ours was sent
-            if message["type"] == "http.response.start":
-                self.started = True
-            await send(message)
+    async def send(self, message: Message) -> None:
+        """Pass the app's message on, unless our 413 went out instead of its answer."""
+        if self.refused:
+            return  # the app's answer to the "disconnect" goes nowhere: ours was sent
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
 
-        try:
-            await self.app(scope, counted_receive, tracked_send)
-        except Exception:
-            if not self.cut:
-                raise
-            log.debug("a request cut off at %d bytes ended with an error", self.limit)
-
-    async def _cut_off(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _cut_off(self) -> None:
         """Stop reading; answer 413 unless the app has begun its answer (it then just ends)."""
         self.cut = True
         if not self.started:
             self.refused = True
-            await _refuse(RequestTooLarge(self.limit), scope, receive, send)
+            await _refuse(RequestTooLarge(self.limit), self.scope, self._receive, self._send)
 
 
 def _declared_length(scope: Scope) -> int:

@@ -6,11 +6,10 @@ its own figures; scrape each worker, or set PROMETHEUS_MULTIPROC_DIR as promethe
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from assistant.gateway import router as gateway
 from assistant.gateway.metering import Settled
@@ -32,6 +31,9 @@ class Metrics:
     """The app's collectors, in a registry of their own."""
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    # Each label set's child, looked up once (`labels()` takes a lock and checks the labels).
+    _latency: dict[tuple[str, str], Histogram] = field(default_factory=dict)
+    _requests: dict[tuple[str, str, int], Counter] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -82,6 +84,22 @@ class Metrics:
         )
         self.litellm.set_function(lambda: float(gateway.litellm_loaded()))
 
+    def first_byte(self, scope: Scope, seconds: float) -> None:
+        """Time a request to its response's first byte, by method and route template."""
+        key = (scope["method"], route_of(scope))
+        child = self._latency.get(key)
+        if child is None:
+            child = self._latency[key] = self.latency.labels(*key)
+        child.observe(seconds)
+
+    def answered(self, scope: Scope, status: int) -> None:
+        """Count a request by method, route template and status (500: it raised unanswered)."""
+        key = (scope["method"], route_of(scope), status)
+        child = self._requests.get(key)
+        if child is None:
+            child = self._requests[key] = self.requests.labels(key[0], key[1], str(status))
+        child.inc()
+
     def settled(self, record: Settled) -> None:
         """Count a settled model call (Metering calls this for every call)."""
         self.model_calls.labels(record.model, record.outcome, record.source).inc()
@@ -103,37 +121,8 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class MetricsMiddleware:
-    """Counts requests and times them to the first byte, by route template."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def timed_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                route = _route(scope)
-                self.metrics.latency.labels(scope["method"], route).observe(
-                    time.perf_counter() - started
-                )
-            await send(message)
-
-        try:
-            await self.app(scope, receive, timed_send)
-        finally:
-            self.metrics.requests.labels(scope["method"], _route(scope), str(status)).inc()
-
-
-def _route(scope: Scope) -> str:
+def route_of(scope: Scope) -> str:
+    """The matched route's template (`/api/chats/{chat_id}`), or `unmatched`."""
     route = scope.get("route")
     path = getattr(route, "path", None)
     return str(path) if path else "unmatched"

@@ -81,7 +81,15 @@ PHASES: list[tuple[str, tuple[str, ...]]] = [
     ("socket writes (uvicorn send)", ("RequestResponseCycle.send", "on_response_complete")),
     (
         "middleware send wrappers",
-        ("timed_send", "send_with_id", "tracked_send", ".sender (starlette", "._send (starlette"),
+        (
+            "timed_send",
+            "send_with_id",
+            "send_with_context",
+            "tracked_send",
+            "_Counted.send",
+            ".sender (starlette",
+            "._send (starlette",
+        ),
     ),
     (
         "FastAPI body, validation, dependencies",
@@ -102,6 +110,7 @@ PHASES: list[tuple[str, tuple[str, ...]]] = [
         "middleware (own work)",
         (
             "Middleware.__call__",
+            "RequestContext",
             "TrustedProxies",
             "_Counted",
             "RefuseWhileDraining",
