@@ -39,6 +39,14 @@ _CLOSE_ANY = (
     .returning(*RESERVATIONS.c)
 )
 _CLOSE = DriverStatement(_CLOSE_ANY)
+# A reservation settled with its row as admission returned it: only what changed since, the
+# tokens reported delivered, comes back (the whole row cost more to return than to update).
+_CLOSE_ADMITTED = DriverStatement(
+    update(RESERVATIONS)
+    .where(RESERVATIONS.c.id == bindparam("rid"), RESERVATIONS.c.state == "open")
+    .values(state=bindparam("outcome"), settled_at=bindparam("at"))
+    .returning(RESERVATIONS.c.delivered_tokens)
+)
 _CLOSE_EXPIRED = _CLOSE_ANY.where(RESERVATIONS.c.lease_expires_at < bindparam("now"))
 _ENTRY = select(ENTRIES).where(ENTRIES.c.reservation_id == bindparam("rid"))
 _INSERT_ENTRY = DriverStatement.insert(ENTRIES)
@@ -113,6 +121,7 @@ async def settle(
         estimated,
         also,
         cache,
+        admitted,
     )
 
 
@@ -167,10 +176,12 @@ def _settle(
     estimated: bool,
     also: Callable[[Connection, LedgerEntry], None] | None,
     cache: CacheUse,
+    admitted: Reservation | None,
 ) -> LedgerEntry:
-    reservation = _close(connection, reservation_id, outcome)
-    if reservation is not None:
-        counted = (prompt_tokens, completion_tokens)
+    closed = _closed(connection, reservation_id, outcome, admitted)
+    if closed is not None:
+        reservation, delivered = closed
+        counted = ((prompt_tokens, completion_tokens), delivered)
         return _record(connection, reservation, outcome, counted, estimated, cache, also)
     row = connection.execute(_ENTRY, {"rid": reservation_id}).one_or_none()
     if row is None:
@@ -227,8 +238,8 @@ def _release(connection: Connection, reservation_id: str, now: datetime | None) 
     reservation = _close(connection, reservation_id, "interrupted", expired_before=now)
     if reservation is None:
         return 0
-    prompt = reservation.prompt_tokens
-    _record(connection, reservation, "interrupted", (prompt, 0), estimated=True)
+    counted = ((reservation.prompt_tokens, 0), reservation.delivered_tokens)
+    _record(connection, reservation, "interrupted", counted, estimated=True)
     return 1
 
 
@@ -247,6 +258,20 @@ async def open_reservations(
     if user_id is not None:
         stmt = stmt.where(Reservation.user_id == user_id)
     return list(await session.scalars(stmt))
+
+
+def _closed(
+    connection: Connection, reservation_id: str, outcome: str, admitted: Reservation | None
+) -> tuple[Row[Any] | Reservation, int] | None:
+    """The reservation, closed now, and the tokens it had reported delivered; None if it was not
+    open. Given the reservation as admitted (`admitted`), only those tokens come back: nothing
+    else of its row changes after admission (on PostgreSQL, `billing.one_trip` settles from it)."""
+    if admitted is None or admitted.id != reservation_id:
+        row = _close(connection, reservation_id, outcome)
+        return None if row is None else (row, row.delivered_tokens)
+    params = {"rid": reservation_id, "outcome": outcome, "at": clock.now()}
+    returned = _CLOSE_ADMITTED.one_or_none(connection, params)
+    return None if returned is None else (admitted, returned.delivered_tokens)
 
 
 def _close(
@@ -320,18 +345,21 @@ def _entry(
 
 def _record(
     connection: Connection,
-    reservation: Row[Any],
+    reservation: Row[Any] | Reservation,
     outcome: str,
-    counted: tuple[int, int],
+    counted: tuple[tuple[int, int], int],
     estimated: bool,
     cache: CacheUse = NO_CACHE,
     also: Callable[[Connection, LedgerEntry], None] | None = None,
 ) -> LedgerEntry:
     """The ledger row (and `also`, the caller's own record), then the budgets' counters: those
-    are the rows every settlement updates, so they are locked last, until the commit."""
-    prompt_tokens, completion_tokens = counted
+    are the rows every settlement updates, so they are locked last, until the commit.
+    `counted` is the prompt and completion tokens counted, then the tokens the reservation had
+    reported delivered when it was closed (its row's, not `reservation`'s: that may be the row
+    as admitted)."""
+    (prompt_tokens, completion_tokens), delivered = counted
     if outcome in ("cancelled", "interrupted"):
-        completion_tokens = max(completion_tokens, reservation.delivered_tokens)
+        completion_tokens = max(completion_tokens, delivered)
     cost = _cost(reservation, prompt_tokens, completion_tokens, cache)
     tokens = prompt_tokens + completion_tokens
     ratelimits.settle_tokens(connection, reservation_id=reservation.id, tokens=tokens)

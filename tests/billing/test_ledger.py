@@ -69,7 +69,10 @@ async def test_settling_twice_returns_the_first_row(factory: Factory) -> None:
         )
 
 
-async def test_a_cancelled_request_is_billed_at_least_what_was_delivered(factory: Factory) -> None:
+@pytest.mark.parametrize("as_admitted", [False, True], ids=["by-id", "as-admitted"])
+async def test_a_cancelled_request_is_billed_at_least_what_was_delivered(
+    factory: Factory, as_admitted: bool
+) -> None:
     caller = await seated_caller(factory)
     r = await admit(
         factory, caller=caller, model=MODEL, prompt_tokens=100, max_output_tokens=300, source="chat"
@@ -82,6 +85,7 @@ async def test_a_cancelled_request_is_billed_at_least_what_was_delivered(factory
         prompt_tokens=100,
         completion_tokens=50,
         estimated=True,
+        admitted=r if as_admitted else None,  # as admitted: before the delivery was reported
     )
     assert (entry.completion_tokens, entry.cost_micros) == (120, 1_000 + 3_600)
     assert entry.estimated
