@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any, get_type_hints
 
-from fastapi import Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -56,6 +56,26 @@ class DirectRoute(APIRoute):
             return response
 
         return handler
+
+
+def add_direct_route(
+    router: APIRouter,
+    path: str,
+    endpoint: Callable[..., Coroutine[Any, Any, Response]],
+    *,
+    response_model: type[BaseModel],
+    streamed: str,
+) -> None:
+    """Add a `POST` `DirectRoute` whose endpoint answers `response_model` whole or, streamed,
+    `text/event-stream` (`streamed` describes the answer in OpenAPI)."""
+    router.add_api_route(
+        path,
+        endpoint,
+        methods=["POST"],
+        response_model=response_model,
+        responses={200: {"content": {"text/event-stream": {}}, "description": streamed}},
+        route_class_override=DirectRoute,
+    )
 
 
 def _body_of(route: APIRoute) -> tuple[str, TypeAdapter[Any]]:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api import v1_errors
 from api.deps import ModelRuleDep, PrincipalDep, ServicesDep
-from api.direct_route import DirectRoute
+from api.direct_route import add_direct_route
 from api.rate_headers import rate_headers
 from api.sse import FramedStream
 from core.catalog import CatalogModel, UnknownModel
@@ -108,9 +108,6 @@ class ModelList(BaseModel):
 
 
 DONE = b"data: [DONE]\n\n"
-STREAMED: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/event-stream": {}}, "description": "The completion."}
-}
 
 
 async def chat_completions(
@@ -134,13 +131,13 @@ async def chat_completions(
     return stream
 
 
-router.add_api_route(  # a JSON body skips FastAPI's request handling (api/direct_route.py)
+# A JSON body skips FastAPI's request handling (api/direct_route.py).
+add_direct_route(
+    router,
     "/chat/completions",
     chat_completions,
-    methods=["POST"],
     response_model=ChatCompletion,
-    responses=STREAMED,
-    route_class_override=DirectRoute,
+    streamed="The completion.",
 )
 
 

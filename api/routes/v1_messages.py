@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api import anthropic_errors, v1_errors
 from api.deps import PrincipalDep, ServicesDep
-from api.direct_route import DirectRoute
+from api.direct_route import add_direct_route
 from api.rate_headers import anthropic_rate_headers
 from api.sse import FramedStream
 from assistant.gateway import anthropic_format
@@ -86,11 +86,6 @@ class Message(BaseModel):
     usage: MessageUsage
 
 
-STREAMED: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/event-stream": {}}, "description": "The message."}
-}
-
-
 async def create_message(
     body: MessagesRequest, principal: PrincipalDep, services: ServicesDep
 ) -> Response:
@@ -118,13 +113,9 @@ async def create_message(
     return framed
 
 
-router.add_api_route(  # a JSON body skips FastAPI's request handling (api/direct_route.py)
-    "/messages",
-    create_message,
-    methods=["POST"],
-    response_model=Message,
-    responses=STREAMED,
-    route_class_override=DirectRoute,
+# A JSON body skips FastAPI's request handling (api/direct_route.py).
+add_direct_route(
+    router, "/messages", create_message, response_model=Message, streamed="The message."
 )
 
 
