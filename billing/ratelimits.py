@@ -264,14 +264,13 @@ def _refusal(
 def settle_tokens(connection: Connection, *, reservation_id: str, tokens: int) -> None:
     """Replace a request's worst-case tokens in its windows with what it used.
 
-    On SQLite on the driver's own cursor: every settlement runs it, most find no window to update,
-    and through SQLAlchemy the statement cost ten times SQLite's answer (bench/README.md)."""
+    On SQLite on the driver's own connection: every settlement runs it, most find no window to
+    update, and through SQLAlchemy the statement cost ten times SQLite's answer (bench/README.md).
+    """
     if connection.dialect.name == "sqlite":
-        cursor = connection.connection.cursor()
-        try:
-            cursor.execute(_SETTLE_SQL, (tokens, reservation_id))
-        finally:
-            cursor.close()
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        raw.execute(_SETTLE_SQL, (tokens, reservation_id))
         return
     connection.execute(_SETTLE, {"rid": reservation_id, "used": tokens})
 

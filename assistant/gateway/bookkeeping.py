@@ -17,16 +17,20 @@ _BOOKKEEPING: set[asyncio.Future[Any]] = set()
 
 
 async def settled(
-    factory: async_sessionmaker[AsyncSession], settling: Callable[[], Coroutine[Any, Any, T]]
+    factory: async_sessionmaker[AsyncSession],
+    settling: Callable[[], Coroutine[Any, Any, T]],
+    *,
+    inline: bool | None = None,
 ) -> T:
     """`settling()`'s write, finished even when the caller is being cancelled.
 
-    On a SQLite file (`writes_inline`) it runs on the caller's task (no task of its own, ~15 us a
-    stream: bench/README.md): a cancellation can only reach it while it waits for the write lock,
-    before anything is written, and the write is then made in a shielded task before the
-    cancellation goes on. Elsewhere (a commit is awaited) always in the shielded task.
+    On a SQLite file (`writes_inline`, or `inline` when the caller knows it) it runs on the
+    caller's task (no task of its own, ~15 us a stream: bench/README.md): a cancellation can only
+    reach it while it waits for the write lock, before anything is written, and the write is then
+    made in a shielded task before the cancellation goes on. Elsewhere (a commit is awaited)
+    always in the shielded task.
     """
-    if writes_inline(factory):
+    if writes_inline(factory) if inline is None else inline:
         try:
             return await settling()
         except asyncio.CancelledError:

@@ -76,6 +76,7 @@ class Metering:
         self.gateway = gateway
         self.limits = limits
         self.process_id = process_id  # this process (`core.processes`), recorded on its holds
+        self.inline = writes_inline(factory)  # looked up once: a weak mapping's lookup a call
         # what open /v1 streams delivered, written every `report_seconds` (between renewals)
         self.deliveries = Deliveries(factory, seconds=report_seconds)
         self.observers: list[Callable[[Settled], None]] = []
@@ -163,7 +164,7 @@ class MeteredCall:
             process_id=metering.process_id,
             headroom=self._note_headroom,
         )
-        if writes_inline(metering.factory):
+        if metering.inline:
             # No await follows the commit: a cancellation can only come before it, with nothing
             # reserved, so no task of its own (two event-loop turns on the way to the first
             # token, bench/README.md).
@@ -347,7 +348,8 @@ class MeteredCall:
                 admitted=self.reservation,
             )
 
-        entry = await bookkeeping.settled(self.metering.factory, settling)
+        metering = self.metering
+        entry = await bookkeeping.settled(metering.factory, settling, inline=metering.inline)
         record = Settled(
             model=self.model.name,
             source=self.source,
