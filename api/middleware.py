@@ -14,6 +14,10 @@ from api.metrics import Metrics
 from core import audit
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+# In the scope: the `send` `RequestContext` was given. No layer inside it changes or holds back a
+# response's body once its start has passed them all (they look at the start: status, headers, a
+# flag), so a streamed body may be written there, past their wrappers (`api.sse.FramedStream`).
+BODY_SEND = "switchboard.body_send"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Scripts, styles and connections only from this origin: no inline script can run in the page.
 CONTENT_SECURITY_POLICY = (
@@ -62,6 +66,7 @@ class RequestContext:
                 message["headers"] = [*message.get("headers", ()), *added]
             await send(message)
 
+        scope[BODY_SEND] = send
         try:
             await self.app(scope, receive, send_with_context)
         finally:

@@ -11,6 +11,7 @@ import anyio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from api.middleware import BODY_SEND
 from assistant.chat.runs import StreamEvent
 
 HEADERS = {"X-Accel-Buffering": "no", "Cache-Control": "no-cache"}
@@ -79,6 +80,8 @@ class FramedStream(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
         await send(start)
+        # The start went through every layer; the body goes past those that only look at it.
+        send = scope.get(BODY_SEND, send)
         # Plain asyncio, no task group: an anyio task group, its cancel scopes and a sleeping
         # ping task cost ~5% of a streamed /v1 call's CPU (bench/README.md). One task watches
         # for the client leaving and cancels this one; a timer (no task) pings when idle.
