@@ -61,6 +61,9 @@ _SPEND = (
     )
 )
 RELEASE_BATCH = 200
+# The prices settlements were billed at, by rates: building one cost more than using it.
+_PRICES: dict[tuple[float, float, float | None, float | None], Price] = {}
+MAX_PRICES = 1000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -298,14 +301,15 @@ def _close(
 def _cost(
     reservation: Row[Any] | Reservation, prompt_tokens: int, completion_tokens: int, cache: CacheUse
 ) -> int:
-    if reservation.input_price is None or reservation.output_price is None:
+    input_price, output_price = reservation.input_price, reservation.output_price
+    if input_price is None or output_price is None:
         return 0
-    price = Price(
-        reservation.input_price,
-        reservation.output_price,
-        cache.read_per_token,
-        cache.write_per_token,
-    )
+    key = (input_price, output_price, cache.read_per_token, cache.write_per_token)
+    price = _PRICES.get(key)
+    if price is None:
+        if len(_PRICES) >= MAX_PRICES:
+            _PRICES.clear()
+        price = _PRICES[key] = Price(*key)
     return price.cost_micros(
         prompt_tokens,
         completion_tokens,

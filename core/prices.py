@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,10 @@ class Price:
     ) -> int:
         """The cost of a call in integer micro-dollars, rounded up so nothing is under-billed;
         the cache tokens are part of `prompt_tokens`."""
+        if not cache_read_tokens and not cache_write_tokens:  # the sum below, less its zero terms
+            return micros_up(
+                prompt_tokens * self.input_per_token + completion_tokens * self.output_per_token
+            )
         read = min(max(0, cache_read_tokens), prompt_tokens)
         write = min(max(0, cache_write_tokens), prompt_tokens - read)
         dollars = (
@@ -34,12 +38,34 @@ class Price:
             + write * _or(self.cache_write_per_token, self.input_per_token)
             + completion_tokens * self.output_per_token
         )
-        return math.ceil(round(dollars * 1_000_000, 6))
+        return micros_up(dollars)
 
     def worst_case_micros(self, prompt_tokens: int, completion_tokens: int) -> int:
         """The most a call can cost: every prompt token at the dearest prompt rate."""
         dearest = max(self.input_per_token, _or(self.cache_write_per_token, 0.0))
-        return replace(self, input_per_token=dearest).cost_micros(prompt_tokens, completion_tokens)
+        # `cost_micros` with no cache tokens: its zero terms add nothing to the sum
+        return micros_up(prompt_tokens * dearest + completion_tokens * self.output_per_token)
+
+
+def micros_up(dollars: float) -> int:
+    """Dollars as integer micro-dollars, rounded up, float noise below a millionth of a micro-dollar
+    ignored: `math.ceil(round(dollars * 1_000_000, 6))`, without `round`'s decimal conversion
+    (~0.8 us) where the answer is plain: the fraction of a micro-dollar clearly below or above
+    half a millionth (below 2**31 micro-dollars a float's steps are finer than a millionth)."""
+    micros = dollars * 1_000_000
+    if 0.0 <= micros < _PLAIN_BELOW:
+        whole = int(micros)
+        fraction = micros - whole
+        if fraction < _HALF_MILLIONTH - _MARGIN:
+            return whole
+        if fraction > _HALF_MILLIONTH + _MARGIN:
+            return whole + 1
+    return math.ceil(round(micros, 6))
+
+
+_PLAIN_BELOW = float(2**31)
+_HALF_MILLIONTH = 5e-7
+_MARGIN = 1e-9
 
 
 def _or(rate: float | None, default: float) -> float:
