@@ -68,10 +68,23 @@ def _entry(row_id: str) -> dict[str, Any]:
     }
 
 
+def _reservation_in_no_budget(row_id: str) -> dict[str, Any]:
+    return {**_reservation(row_id), "counter_ids": [], "input_price": 0, "output_price": 3e-6}
+
+
+def _entry_counted(row_id: str) -> dict[str, Any]:
+    return {**_entry(row_id), "estimated": False}
+
+
 @pytest.mark.parametrize(
     ("table", "values"),
-    [(RESERVATIONS, _reservation), (ENTRIES, _entry)],
-    ids=["reservation", "entry"],
+    [
+        (RESERVATIONS, _reservation),
+        (RESERVATIONS, _reservation_in_no_budget),
+        (ENTRIES, _entry),
+        (ENTRIES, _entry_counted),
+    ],
+    ids=["reservation", "reservation-in-no-budget", "entry", "entry-counted"],
 )
 def test_a_row_inserted_on_the_driver_is_stored_as_sqlalchemy_stores_it(
     tmp_path: Path, table: Table, values: Any
