@@ -4,6 +4,13 @@ A chunk never crosses a section (heading) or a page; within one it gathers whole
 too long for one chunk is cut at sentences (paragraphs) or rows (tables), and a sentence too long
 at words. Consecutive chunks of a section overlap by up to `overlap_tokens`. Each chunk is a span
 of the document's text, so its offsets locate it exactly for a citation.
+
+A chunk is searched two ways: keyword search (BM25, exact identifiers) reads its heading path and
+whole text (`Chunk.search_text`), the embedding model its heading path and prose, code blocks left
+out (`Chunk.embedding_text`). Code is a fifth of a documentation page's word pieces and embedding
+most of indexing's cost; its names and calls are what the keyword lists find, and leaving it out
+of the vectors kept retrieval on bench/retrieval.py's questions (bench/README.md, "Issue 20,
+sixth pass").
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ class ChunkingOptions:
 class Chunk:
     """A piece of a document to embed and cite.
 
-    `start`/`end` are character offsets into `ParsedDocument.text`, and `text` is that span.
+    `start`/`end` are character offsets into `ParsedDocument.text`, and `text` is that span;
+    `code` holds the spans of `text` (offsets into it) that are code blocks, one per block.
     """
 
     index: int
@@ -44,13 +52,37 @@ class Chunk:
     start: int
     end: int
     tokens: int
+    code: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def search_text(self) -> str:
+        """The text keyword search indexes: the section path, then the whole text."""
+        return _with_path(self.section, self.text)
 
     @property
     def embedding_text(self) -> str:
-        """The text to embed: the section path first, so a chunk knows where it stands."""
-        if not self.section:
-            return self.text
-        return " > ".join(self.section) + "\n" + self.text
+        """The text to embed: the section path first, so a chunk knows where it stands, then its
+        prose. Code blocks are left out; a chunk of code alone keeps each block's first line."""
+        prose = _without_code(self.text, self.code, first_lines=False)
+        return _with_path(self.section, prose or _without_code(self.text, self.code))
+
+
+def _with_path(section: tuple[str, ...], text: str) -> str:
+    return " > ".join(section) + "\n" + text if section else text
+
+
+def _without_code(text: str, code: tuple[tuple[int, int], ...], *, first_lines: bool = True) -> str:
+    """`text` without its code spans, or with each cut to its first line; lines trimmed."""
+    if not code:
+        return text
+    pieces, position = [], 0
+    for start, end in code:
+        pieces.append(text[position:start])
+        if first_lines:
+            pieces.append(text[start:end].strip().split("\n", 1)[0])
+        position = end
+    pieces.append(text[position:])
+    return "\n".join(piece.strip() for piece in pieces if piece.strip())
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -60,6 +92,7 @@ class _Unit:
     tokens: int
     section: tuple[str, ...]
     page: int | None
+    code: int | None  # the start of its code block, None for prose
 
 
 def chunk_document(document: ParsedDocument, options: ChunkingOptions | None = None) -> list[Chunk]:
@@ -80,7 +113,10 @@ def chunk_document(document: ParsedDocument, options: ChunkingOptions | None = N
 
 def _unit(block: Block, *, start: int, end: int, count: int) -> _Unit:
     """Text start:end of `block`, `count` tokens long, in the block's section and page."""
-    return _Unit(start=start, end=end, tokens=count, section=block.section, page=block.page)
+    code = block.start if block.kind is BlockKind.CODE else None
+    return _Unit(
+        start=start, end=end, tokens=count, section=block.section, page=block.page, code=code
+    )
 
 
 def _units(text: str, block: Block, options: ChunkingOptions) -> Iterator[_Unit]:
@@ -154,11 +190,28 @@ def _pack(text: str, units: list[_Unit], options: ChunkingOptions, first: int) -
             start=unit.start,
             end=unit.start + len(span),
             tokens=count,
+            code=_code_spans(units[begin:stop], unit.start, len(span)),
         )
         index += 1
         if stop >= len(units):
             return
         begin = _overlap_start(units, begin, stop, options.overlap_tokens)
+
+
+def _code_spans(units: list[_Unit], start: int, length: int) -> tuple[tuple[int, int], ...]:
+    """The spans of a chunk starting at `start` that are code, a block's units joined as one."""
+    spans: list[tuple[int, int]] = []
+    block: int | None = None
+    for unit in units:
+        if unit.code is None:
+            block = None
+            continue
+        span = (unit.start - start, min(unit.end - start, length))
+        if unit.code == block:
+            span = (spans.pop()[0], span[1])
+        spans.append(span)
+        block = unit.code
+    return tuple(spans)
 
 
 def _fill(units: list[_Unit], begin: int, budget: int) -> int:

@@ -18,6 +18,7 @@ class BlockKind(enum.StrEnum):
 
     HEADING = "heading"
     PARAGRAPH = "paragraph"
+    CODE = "code"
     TABLE = "table"
 
 
@@ -99,6 +100,12 @@ class DocumentBuilder:
         text = text.strip()
         if text:
             self._add(BlockKind.PARAGRAPH, text, page)
+
+    def code(self, text: str, page: int | None = None) -> None:
+        """Add a block of code or an interactive session (`<pre>`, a fenced block), lines kept."""
+        text = text.strip()
+        if text:
+            self._add(BlockKind.CODE, text, page)
 
     def table(self, rows: Sequence[Sequence[str]], page: int | None = None) -> None:
         """Add a table, one line per row with cells separated by ` | `."""

@@ -6,6 +6,10 @@ embedding, the vectors already stored under the file's keys are read back from t
 chunks (the file's previous version, the same text in another of the owner's files; never another
 user's or team's: `VectorIndex.stored_vectors`) and only the misses are embedded. Re-indexing an
 edited file embeds its changed chunks, re-indexing an unchanged one embeds nothing.
+The BM25 vector is made from the whole chunk (`Chunk.search_text`), the dense one from its prose
+only (code blocks left out). Chunks stored when the whole chunk was embedded keep their vectors
+if they hold no code (same text, same key); those holding code miss and are embedded once more at
+their file's next indexing, and until then are found by their old vectors.
 
 Each indexing, the first of a file as every later one, writes its chunks under a new version
 (`new_version`) beside the file's live one. Searches return a file's chunks only from its live
@@ -105,15 +109,12 @@ def index_document(
                     owner=owner,
                     chunk=chunk,
                     dense=vectors[key],
-                    sparse=document_vector(text),
+                    sparse=document_vector(chunk.search_text),
                     embedding_key=key,
                     version=version,
                 )
-                for chunk, key, text in zip(
-                    chunks[begin : begin + _BATCH],
-                    keys[begin : begin + _BATCH],
-                    texts[begin : begin + _BATCH],
-                    strict=True,
+                for chunk, key in zip(
+                    chunks[begin : begin + _BATCH], keys[begin : begin + _BATCH], strict=True
                 )
             ]
         )

@@ -59,7 +59,9 @@ def parse_markdown(data: bytes, limits: ParseLimits) -> ParsedDocument:
             index += 2
         elif token.type == "inline":
             builder.paragraph(_inline_text(token))
-        elif token.type in ("fence", "code_block", "html_block"):
+        elif token.type in ("fence", "code_block"):
+            builder.code(token.content)
+        elif token.type == "html_block":
             builder.paragraph(token.content)
         elif token.type == "table_open":
             rows, index = _markdown_table(tokens, index)
@@ -119,7 +121,7 @@ def parse_html(data: bytes, limits: ParseLimits) -> ParsedDocument:
         elif node.name == "table":
             builder.table(_html_table(node))
         elif node.name == "pre":
-            builder.paragraph(node.get_text())
+            builder.code(node.get_text())
         elif node.name in _HTML_BLOCKS and not node.find(_BLOCK_CHILDREN):
             builder.paragraph(" ".join(node.get_text().split()))
         else:

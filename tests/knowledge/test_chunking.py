@@ -65,3 +65,37 @@ def test_a_word_longer_than_a_chunk_is_cut_at_characters() -> None:
     chunks = chunk_document(document, ChunkingOptions(max_tokens=50, overlap_tokens=0))
     assert all(chunk.tokens <= 50 for chunk in chunks)
     assert "".join(chunk.text for chunk in chunks).replace(" ", "") == f"Start{blob}end."
+
+
+def _guide(*blocks: str) -> str:
+    return "# Guide\n\n## Encoding\n\n" + "\n\n".join(blocks) + "\n"
+
+
+def test_keyword_search_reads_code_blocks_and_the_embedding_only_the_prose() -> None:
+    code = "```\n>>> json.dumps([1, 2], separators=(',', ':'))\n'[1,2]'\n```"
+    text = _guide("Compact encoding drops spaces:", code, "Pretty printing indents nested values.")
+    chunks = chunk_document(parse_document(text.encode(), LIMITS))
+    chunk = next(chunk for chunk in chunks if "Compact" in chunk.text)
+    assert "separators=(',', ':')" in chunk.text
+    assert chunk.search_text == "Guide > Encoding\n" + chunk.text
+    assert chunk.embedding_text == (
+        "Guide > Encoding\nEncoding\n\nCompact encoding drops spaces:\n"
+        "Pretty printing indents nested values."
+    )
+
+
+def test_a_chunk_of_code_alone_embeds_the_first_line_of_each_block() -> None:
+    lines = [f">>> value_{n} = compute({n}, scale={n * 3})" for n in range(40)]
+    text = _guide("Setup:", "```\n" + "\n".join(lines) + "\n```", "```\nprint(done)\n```")
+    document = parse_document(text.encode(), LIMITS)
+    chunks = chunk_document(document, ChunkingOptions(max_tokens=60, overlap_tokens=0))
+    code_only = [chunk for chunk in chunks if chunk.text.startswith(">>>")]
+    assert len(code_only) > 2  # the long block is cut across chunks, each a span of code
+    for chunk in code_only:
+        assert len(chunk.code) == chunk.text.count("print(done)") + 1
+        first = chunk.text.split("\n", 1)[0]
+        assert chunk.embedding_text.split("\n") == ["Guide > Encoding", first] + (
+            ["print(done)"] if "print(done)" in chunk.text else []
+        )
+        for start, end in chunk.code:
+            assert chunk.text[start:end].strip() in document.text

@@ -98,6 +98,25 @@ bisection algorithm<a class="headerlink" href="#bisect" title="Permalink">\xc2\x
 </body></html>"""
 
 
+def test_code_blocks_of_markdown_and_html_are_code_with_their_lines() -> None:
+    fence = "Call it so:\n\n```python\n>>> import json\n>>> json.dumps(1)\n'1'\n```\n"
+    markdown = parse_document(("# Guide\n\n" + fence).encode(), LIMITS)
+    html = parse_document(
+        b"<html><body><main><h1>Guide</h1><p>Call it so:</p>"
+        b"<pre>&gt;&gt;&gt; import json\n&gt;&gt;&gt; json.dumps(1)\n'1'\n</pre>"
+        b"</main></body></html>",
+        LIMITS,
+    )
+    for document in (markdown, html):
+        kinds = [(block.kind, block.text) for block in document.blocks]
+        assert kinds == [
+            (BlockKind.HEADING, "Guide"),
+            (BlockKind.PARAGRAPH, "Call it so:"),
+            (BlockKind.CODE, ">>> import json\n>>> json.dumps(1)\n'1'"),
+        ]
+        _assert_offsets_locate_blocks(document)
+
+
 def test_html_keeps_the_main_content_without_navigation_or_heading_anchors() -> None:
     document = parse_document(SPHINX_PAGE, LIMITS)
     for chrome in ("Navigation", "previous", "Table of Contents", "Previous topic", "This Page"):
