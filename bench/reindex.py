@@ -113,7 +113,7 @@ def index_whole(
                     owner=owner,
                     chunk=chunk,
                     dense=vector,
-                    sparse=document_vector(chunk.embedding_text),
+                    sparse=document_vector(chunk.search_text),
                 )
                 for chunk, vector in zip(batch, vectors, strict=True)
             ]

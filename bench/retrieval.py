@@ -16,7 +16,9 @@ Run from the repository root, after `apt-get install python3.11-doc`:
    stopped; then the first search after the embedding worker stopped (it starts again).
    `--max-tokens`/`--overlap-tokens` set the chunk size; `--model` embeds with another
    sentence-transformers folder (exported to ONNX int8 as the server would), e.g. a student of
-   bench/embedding_student.py.
+   bench/embedding_student.py; `--dense-text` embeds another text than `Chunk.embedding_text`
+   (bench/embedding_text.py: without code blocks, without the overlap; BM25 unchanged). Prints
+   the word pieces embedded, in all and a page.
 2. Asks the labelled questions of bench/corpus/python_docs_questions.yaml (paraphrased, exact
    identifiers, multi-concept; each names the page(s) that answer it and a phrase of that
    page, checked here) and prints recall@5, recall@10 and MRR@10 per kind for hybrid search
@@ -48,7 +50,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from knowledge.chunking import ChunkingOptions
+from bench.embedding_text import DenseTextEmbedder, check_variant, dense_texts, word_pieces
+from knowledge.chunking import ChunkingOptions, chunk_document
 from knowledge.documents import ParsedDocument, ParseLimits
 from knowledge.embedding_worker import WorkerEmbedder
 from knowledge.embeddings import Embedder
@@ -175,6 +178,10 @@ def _index_page(
     versions: dict[str, str],
 ) -> int:
     version = new_version()
+    if isinstance(embedder, DenseTextEmbedder) and embedder.variant != "server":
+        chunked = chunk_document(document, options)
+        variants = dense_texts(document, chunked, embedder.variant)
+        embedder.swap = {c.embedding_text: v for c, v in zip(chunked, variants, strict=True)}
     chunks = index_document(
         index=index,
         embedder=embedder,
@@ -297,14 +304,16 @@ def measure_indexing(
     paths: list[str],
     options: ChunkingOptions,
     versions: dict[str, str],
+    variant: str = "server",
 ) -> None:
     """Index the pages; print CPU per chunk and the process tree's memory, also once the parse
     and embedding workers stopped (as a server's do when idle)."""
     pid = os.getpid()
     started, cpu = time.perf_counter(), cpu_with_children()
     baseline = rss_mb(pid)
+    dense = DenseTextEmbedder(embedder, variant)
     with PeakMemory() as memory:
-        chunks = asyncio.run(build_index(index, embedder, corpus, paths, options, versions))
+        chunks = asyncio.run(build_index(index, dense, corpus, paths, options, versions))
         spent = cpu_with_children() - cpu
     after = rss_mb(pid)
     shutdown_parsing_workers()
@@ -321,6 +330,12 @@ def measure_indexing(
         f" per CPU-second; RSS (process and workers) {baseline:.0f} MB before, peak "
         f"{memory.peak:.0f} MB, {after:.0f} MB right after, {rss_mb(pid):.0f} MB once the "
         f"workers stopped (embedding worker stopped: {not embedder.running})"
+    )
+    pieces = word_pieces(dense.embedded, Path(tempfile.gettempdir()) / "switchboard-test-models")
+    print(
+        f"dense text {variant!r}: {len(dense.embedded)} texts embedded, {pieces} word pieces, "
+        f"{pieces / max(1, len(paths)):.0f} a page, {pieces / max(1, len(dense.embedded)):.0f} a "
+        f"text; {pieces / spent:.0f} pieces per CPU-second"
     )
 
 
@@ -361,6 +376,11 @@ def main() -> None:
     )
     parser.add_argument("--max-tokens", type=int, default=ChunkingOptions().max_tokens)
     parser.add_argument("--overlap-tokens", type=int, default=ChunkingOptions().overlap_tokens)
+    parser.add_argument(
+        "--dense-text", type=check_variant, default="server",
+        help="what the dense vector sees (bench/embedding_text.py): server (the default), full "
+        "(before the sixth pass), no-code, code-first-line, no-overlap, or two joined by +",
+    )  # fmt: skip
     arguments = parser.parse_args()
     print(f"bench/retrieval.py: {header()}")
     check = not arguments.unchecked
@@ -380,7 +400,9 @@ def main() -> None:
         chunking = ChunkingOptions(
             max_tokens=arguments.max_tokens, overlap_tokens=arguments.overlap_tokens
         )
-        measure_indexing(index, embedder, arguments.corpus, paths, chunking, versions)
+        measure_indexing(
+            index, embedder, arguments.corpus, paths, chunking, versions, arguments.dense_text
+        )
     from bench.live_versions import LiveVersions
 
     live = LiveVersions(folder.with_name(folder.name + ".library.db"))
