@@ -6,14 +6,12 @@ objects per call and no body-writer task, which were most of the CPU aiohttp's c
 call (a 20-chunk stream from bench/upstream.py, opened, read and parsed in process: ~320 us with
 aiohttp, ~185 with this). What it leaves out stays with aiohttp: proxied calls (the relay sends
 those through it), redirects (a provider's 3xx is an error status), compressed answers (none are
-asked for: no `Accept-Encoding` is sent). Like aiohttp's connector, it opens at most `limit`
-connections (1,000); a call beyond them waits for one to close.
+asked for: no `Accept-Encoding` is sent), a cap on open connections.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import time
 import urllib.parse
@@ -138,7 +136,6 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        self._pool._gone(self)
         if self._headers.done() and not self._delimited:
             self.ended = True  # an answer delimited by the connection's end
         elif not self.ended:
@@ -228,17 +225,11 @@ class Connection(asyncio.Protocol):
 class Connections:
     """The kept-alive connections of one process's relay, by provider address."""
 
-    def __init__(
-        self, *, connect_seconds: float = 10.0, read_seconds: float = 300.0, limit: int = 1000
-    ) -> None:
+    def __init__(self, *, connect_seconds: float = 10.0, read_seconds: float = 300.0) -> None:
         self.connect_seconds = connect_seconds
         self.read_seconds = read_seconds
-        self.limit = limit  # open connections, idle ones included (as aiohttp's connector's)
         self._idle: dict[tuple[str, str, int], list[Connection]] = {}
         self._tls: ssl.SSLContext | None = None
-        self._open: set[Connection] = set()
-        self._connecting = 0
-        self._waiting: deque[asyncio.Future[None]] = deque()
 
     async def post(self, endpoint: Endpoint, body: bytes) -> Connection:
         """Send a POST and wait for its answer's headers; the caller reads and releases it.
@@ -287,62 +278,15 @@ class Connections:
             if self._tls is None:  # reads the system's certificates: not on the event loop
                 self._tls = await asyncio.to_thread(_tls_context)
             tls = self._tls
-        await self._room(loop)
-        self._connecting += 1
-        try:
-            async with asyncio.timeout(self.connect_seconds):
-                _, answer = await loop.create_connection(
-                    lambda: Connection(self, endpoint.key),
-                    endpoint.host,
-                    endpoint.port,
-                    ssl=tls,
-                    server_hostname=endpoint.host if tls else None,
-                )
-        finally:
-            self._connecting -= 1
-        if not answer.lost:
-            self._open.add(answer)
-        else:
-            self._wake_one()
+        async with asyncio.timeout(self.connect_seconds):
+            _, answer = await loop.create_connection(
+                lambda: Connection(self, endpoint.key),
+                endpoint.host,
+                endpoint.port,
+                ssl=tls,
+                server_hostname=endpoint.host if tls else None,
+            )
         return answer
-
-    async def _room(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Wait while `limit` connections are open: the oldest idle one is closed to make room,
-        else the next to close makes it."""
-        while len(self._open) + self._connecting >= self.limit:
-            if any(c.loop is not loop for c in self._open):  # left by an ended event loop
-                self._open = {c for c in self._open if c.loop is loop}
-                continue
-            idle = next((kept for kept in self._idle.values() if kept), None)
-            if idle is not None:
-                oldest = idle.pop(0)
-                oldest.close()
-                self._gone(oldest)
-                continue
-            waiter = loop.create_future()
-            self._waiting.append(waiter)
-            try:
-                await waiter
-            except BaseException:
-                if waiter.done() and not waiter.cancelled():
-                    self._wake_one()  # woken, then cancelled: the room goes to the next
-                raise
-            finally:
-                with contextlib.suppress(ValueError):
-                    self._waiting.remove(waiter)
-
-    def _gone(self, connection: Connection) -> None:
-        """A connection closed: its room goes to the first caller waiting for some."""
-        if connection in self._open:
-            self._open.discard(connection)
-            self._wake_one()
-
-    def _wake_one(self) -> None:
-        while self._waiting:
-            waiter = self._waiting.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
 
     def _keep(self, answer: Connection) -> None:
         answer.idle_since = now = time.monotonic()

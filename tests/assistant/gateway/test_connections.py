@@ -279,33 +279,3 @@ async def test_a_stream_stopped_at_done_leaves_no_reader_for_the_event_loop_to_c
     finally:
         sys.set_asyncgen_hooks(*hooks)
         await relay.close()
-
-
-async def test_a_call_beyond_the_connection_limit_waits_for_one_to_close(
-    provider: Callable[[Script], Awaitable[Provider]],
-) -> None:
-    async def first_endless(writer: asyncio.StreamWriter, n: int) -> None:
-        writer.write(CHUNKED + chunk(b"data: %d\n\n" % n) + (b"" if n == 1 else b"0\r\n\r\n"))
-
-    async def ended(writer: asyncio.StreamWriter, n: int) -> None:
-        writer.write(CHUNKED + chunk(b"data: %d\n\n" % n) + b"0\r\n\r\n")
-
-    served = await provider(first_endless)
-    connections = Connections(limit=1)
-    try:
-        first = await post(connections, served.url)
-        second = asyncio.create_task(post(connections, served.url))
-        await asyncio.sleep(0.05)
-        assert not second.done() and served.connections == 1
-        first.close()  # cut off: the connection closes and makes room
-        answer = await asyncio.wait_for(second, 5)
-        assert await read_all(answer) == b"data: 2\n\n"
-        answer.release()
-        # a kept connection counts too: the next call to another host closes it first
-        other = await provider(ended)
-        answer = await asyncio.wait_for(post(connections, other.url), 5)
-        assert await read_all(answer) == b"data: 1\n\n"
-        answer.release()
-    finally:
-        await connections.close()
-    assert served.connections == 2
