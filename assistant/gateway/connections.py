@@ -161,20 +161,8 @@ class Connection(asyncio.Protocol):
         """Wait for the answer's status line and headers."""
         await self._headers
 
-    def reads(self) -> AsyncIterator[bytes]:
+    async def reads(self) -> AsyncIterator[bytes]:
         """The answer's body as it arrives, whatever has arrived at a time, until its end.
-
-        An iterator object, not an async generator: one left unfinished (a stream stops reading
-        at `[DONE]`) needs no finalizer task from the event loop.
-
-        Raises:
-            AnswerBroken: the connection was cut before the answer's end.
-            TimeoutError: nothing arrived for the pool's read timeout.
-        """
-        return _Reads(self)
-
-    async def read(self) -> bytes:
-        """Whatever of the body has arrived (waiting for some); b"" at its end.
 
         Raises:
             AnswerBroken: the connection was cut before the answer's end.
@@ -188,17 +176,18 @@ class Connection(asyncio.Protocol):
                 if self._paused and self.transport is not None:
                     self._paused = False
                     self.transport.resume_reading()
-                return data
-            if self.ended:
-                return b""
-            if self._error is not None:
+                yield data
+            elif self.ended:
+                return
+            elif self._error is not None:
                 raise self._error
-            self._waiter = self.loop.create_future()
-            try:
-                async with asyncio.timeout(self._pool.read_seconds):
-                    await self._waiter
-            finally:
-                self._waiter = None
+            else:
+                self._waiter = self.loop.create_future()
+                try:
+                    async with asyncio.timeout(self._pool.read_seconds):
+                        await self._waiter
+                finally:
+                    self._waiter = None
 
     def release(self) -> None:
         """Done with the answer: the connection is kept for the next call when the answer was
@@ -294,21 +283,6 @@ class Connections:
         while idle and (idle[0].lost or now - idle[0].idle_since >= IDLE_SECONDS):
             idle.pop(0).close()  # the oldest, unused since a burst: closed by now or soon
         idle.append(answer)
-
-
-class _Reads(AsyncIterator[bytes]):
-    """A connection's body reads, until its end."""
-
-    __slots__ = ("_connection",)
-
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
-
-    async def __anext__(self) -> bytes:
-        data = await self._connection.read()
-        if not data:
-            raise StopAsyncIteration
-        return data
 
 
 def _tls_context() -> ssl.SSLContext:
