@@ -17,14 +17,13 @@ import urllib.request
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 from pydantic_core import from_json
 
 from assistant.errors import ProviderError
 from assistant.gateway.chunks import Chunk, reasoning_in, usage_of
-from assistant.gateway.connections import Connections, Endpoint, endpoint_of
 
 ENV_PREFIX = "os.environ/"
 _FAST_PROVIDERS = ("openai/", "hosted_vllm/", "openai_like/")
@@ -54,17 +53,14 @@ def target_of(params: Mapping[str, Any]) -> Target | None:
 
 
 class Relay:
-    """One shared HTTP client per process for direct calls.
+    """One shared HTTP client per process for direct streamed calls.
 
-    A streamed call goes through `Connections`, a lean HTTP/1.1 client (kept-alive connections,
-    llhttp's parser), unless a proxy is set for its URL; proxied streams and whole JSON calls go
-    through aiohttp (rather than httpx: its C parser and plain byte reads cost a fraction of
-    httpx's per-read work, bench/README.md).
+    aiohttp rather than httpx: its C parser and plain byte reads cost a fraction of httpx's
+    per-read work, which was most of what a relayed chunk cost (bench/README.md).
     """
 
     def __init__(self) -> None:
         self._client: aiohttp.ClientSession | None = None
-        self.connections = Connections(connect_seconds=10, read_seconds=300)
 
     @property
     def client(self) -> aiohttp.ClientSession:
@@ -82,7 +78,6 @@ class Relay:
 
     async def close(self) -> None:
         """Close the shared client."""
-        await self.connections.close()
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -93,31 +88,30 @@ class Relay:
         Raises:
             ProviderError: the connection failed or the provider answered with an error status.
         """
+        headers = {"Accept": "text/event-stream", "Content-Type": "application/json"}
+        if target.api_key:
+            headers["Authorization"] = f"Bearer {target.api_key}"
         payload = {
             **body,
             "model": target.model,
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        data = json.dumps(payload).encode()
-        proxy = env_proxy(target.url)
-        answer: Answer
         try:
-            if proxy is None:
-                answer = await self.connections.post(_endpoint_of(target), data)
-            else:
-                response = await self.client.post(
-                    target.url, data=data, headers=_headers_of(target), proxy=proxy
-                )
-                answer = _Proxied(response)
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-            raise ProviderError(f"Cannot reach the provider: {type(exc).__name__}.") from exc
-        if answer.status >= 300:  # aiohttp follows redirects; a direct call takes none
-            answer.close()
-            raise ProviderError(
-                f"The provider answered {answer.status}.", providerStatus=answer.status
+            response = await self.client.post(
+                target.url,
+                data=json.dumps(payload).encode(),
+                headers=headers,
+                proxy=env_proxy(target.url),
             )
-        return ChunkStream(answer)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ProviderError(f"Cannot reach the provider: {type(exc).__name__}.") from exc
+        if response.status >= 400:
+            response.close()
+            raise ProviderError(
+                f"The provider answered {response.status}.", providerStatus=response.status
+            )
+        return ChunkStream(response)
 
     async def post_json(
         self, url: str, payload: dict[str, Any], api_key: str | None
@@ -149,19 +143,6 @@ class Relay:
         return answer
 
 
-def _headers_of(target: Target) -> dict[str, str]:
-    headers = {"Accept": "text/event-stream", "Content-Type": "application/json"}
-    if target.api_key:
-        headers["Authorization"] = f"Bearer {target.api_key}"
-    return headers
-
-
-@functools.lru_cache(maxsize=256)
-def _endpoint_of(target: Target) -> Endpoint:
-    """The request's first lines for a target, written once."""
-    return endpoint_of(target.url, _headers_of(target))
-
-
 @functools.lru_cache(maxsize=256)
 def env_proxy(url: str) -> str | None:
     """The proxy HTTP(S)_PROXY / NO_PROXY name for a URL, as httpx would use, read once per URL.
@@ -174,49 +155,10 @@ def env_proxy(url: str) -> str | None:
     return urllib.request.getproxies_environment().get(parts.scheme)
 
 
-class Answer(Protocol):
-    """A streamed answer being read, from `Connections` or from aiohttp."""
-
-    @property
-    def status(self) -> int: ...
-    @property
-    def ended(self) -> bool: ...
-    @property
-    def closed(self) -> bool: ...
-    def reads(self) -> AsyncIterator[bytes]: ...
-    def release(self) -> None: ...
-    def close(self) -> None: ...
-
-
-class _Proxied:
-    """aiohttp's answer to a proxied call, as an `Answer`."""
-
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
-        self.status = response.status
-
-    @property
-    def ended(self) -> bool:
-        return self._response.content.at_eof()
-
-    @property
-    def closed(self) -> bool:
-        return self._response.closed
-
-    def reads(self) -> AsyncIterator[bytes]:
-        return self._response.content.iter_any()
-
-    def release(self) -> None:
-        self._response.release()
-
-    def close(self) -> None:
-        self._response.close()
-
-
 class ChunkStream(AsyncIterator[Chunk]):
     """A relayed answer: its chunks one by one, or as they arrived, a network read at a time."""
 
-    def __init__(self, response: Answer) -> None:
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
         self._batches: AsyncGenerator[list[Chunk]] | None = None
         self._pending: deque[Chunk] = deque()
@@ -244,7 +186,7 @@ class ChunkStream(AsyncIterator[Chunk]):
         response = self._response
         pending = b""
         try:
-            async for data in response.reads():
+            async for data in response.content.iter_any():
                 pending += data
                 if b"\r" in pending:  # CRLF line ends; a lone CR at the end waits for its LF
                     pending = pending.replace(b"\r\n", b"\n")
@@ -257,20 +199,20 @@ class ChunkStream(AsyncIterator[Chunk]):
                     return
         except asyncio.CancelledError:
             raise
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise ProviderError(f"The provider's stream broke: {type(exc).__name__}.") from exc
         finally:
-            if response.ended:
+            if response.content.at_eof():
                 response.release()  # read to the end: the connection goes back to the pool
             else:
                 response.close()  # cut off: closing it tells the provider to stop
 
 
-async def _drain(response: Answer) -> None:
+async def _drain(response: aiohttp.ClientResponse) -> None:
     """Read what follows `[DONE]` (the body's end) so the connection can be kept alive."""
-    with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError):
         async with asyncio.timeout(DRAIN_SECONDS):
-            async for _ in response.reads():
+            async for _ in response.content.iter_any():
                 pass
 
 
