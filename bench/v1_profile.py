@@ -104,14 +104,7 @@ PHASES: list[tuple[str, tuple[str, ...]]] = [
     ),
     (
         "routing",
-        (
-            "Router.__call__",
-            "ExactRoutes",
-            "_IncludedRouter",
-            "APIRouter",
-            "APIRoute",
-            "request_response",
-        ),
+        ("Router.__call__", "_IncludedRouter", "APIRouter", "APIRoute", "request_response"),
     ),
     (
         "middleware (own work)",
