@@ -16,7 +16,6 @@ from api import (
     v1_errors,
 )
 from api.body_limits import BodyLimitMiddleware
-from api.exact_routes import ExactRoutes
 from api.lifespan import lifespan
 from api.middleware import RequestContext
 from api.public_url import TrustedProxies
@@ -160,8 +159,6 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     app.include_router(health.metrics_router)
     app.mount("/mcp", mcp.app)
     app.mount("/static", web.static_files(), name="static")
-    if app.router.middleware_stack == app.router.app:  # the router has no middleware of its own
-        app.router.middleware_stack = ExactRoutes(app.router)  # api/exact_routes.py
     services.metering.observers.append(services.metrics.settled)
     _add_middleware(app, services, drain)
     tracing = telemetry.configure(app, settings)  # None unless configured
