@@ -331,10 +331,10 @@ def measure_indexing(
         f"{memory.peak:.0f} MB, {after:.0f} MB right after, {rss_mb(pid):.0f} MB once the "
         f"workers stopped (embedding worker stopped: {not embedder.running})"
     )
-    pieces = word_pieces(dense.embedded, Path(tempfile.gettempdir()) / "switchboard-test-models")
+    pieces = word_pieces(dense.embedded(), Path(tempfile.gettempdir()) / "switchboard-test-models")
     print(
-        f"dense text {variant!r}: {len(dense.embedded)} texts embedded, {pieces} word pieces, "
-        f"{pieces / max(1, len(paths)):.0f} a page, {pieces / max(1, len(dense.embedded)):.0f} a "
+        f"dense text {variant!r}: {dense.count} texts embedded, {pieces} word pieces, "
+        f"{pieces / max(1, len(paths)):.0f} a page, {pieces / max(1, dense.count):.0f} a "
         f"text; {pieces / spent:.0f} pieces per CPU-second"
     )
 
