@@ -48,7 +48,14 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.gateway import TURNS_PER_CHAT, catalog_yaml, free_port, process, token_for  # noqa: E402
+from bench.gateway import (  # noqa: E402
+    TURNS_PER_CHAT,
+    catalog_yaml,
+    free_port,
+    process,
+    served_env,
+    token_for,
+)
 from bench.load import cpu_seconds, run_load, stream_once  # noqa: E402
 
 # What a sample was doing: the innermost frame that names one of these wins.
@@ -143,16 +150,7 @@ async def served(
     `chats` chats of the bench's model, each given at most `TURNS_PER_CHAT` turns."""
     port = free_port()
     tmp = Path(tempfile.mkdtemp(prefix="sb-chat-profile-"))
-    (tmp / "models.yaml").write_text(catalog_yaml(upstream, [20]))
-    settings = {
-        **env,
-        "SWITCHBOARD_DATA_DIR": str(tmp / "data"),
-        "SWITCHBOARD_MODELS": str(tmp / "models.yaml"),
-        "SWITCHBOARD_ADMIN_USERNAME": "bench",
-        "SWITCHBOARD_ADMIN_PASSWORD": "bench-password",
-        "SWITCHBOARD_LOG_LEVEL": "WARNING",
-        "SWITCHBOARD_PORT": str(port),
-    }
+    settings = served_env(env, tmp, catalog_yaml(upstream, [20]), port)
     if code:  # the other tree's packages first on the server's path (its .venv is this one)
         settings["PYTHONPATH"] = code
     serve = [str(ROOT / ".venv" / "bin" / "switchboard"), "serve"]

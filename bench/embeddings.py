@@ -35,7 +35,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: `bench.*` is found from the repository root
 
-from bench.gateway import ensure_proxy_venv, free_port, process, token_for  # noqa: E402
+from bench.gateway import ensure_proxy_venv, free_port, process, served_env, token_for  # noqa: E402
 from bench.load import Result, Units, measured, rss_mb  # noqa: E402
 
 REQUESTS = Units(request="request", size="inputs", latency="p50")
@@ -102,16 +102,7 @@ async def bench(args: argparse.Namespace) -> None:
     up_port, sb_port = free_port(), free_port()
     upstream = f"http://127.0.0.1:{up_port}/v1"
     tmp = Path(tempfile.mkdtemp(prefix="sb-bench-embed-"))
-    (tmp / "models.yaml").write_text(catalog_yaml(upstream, local=args.local))
-    sb_env = {
-        **env,
-        "SWITCHBOARD_DATA_DIR": str(tmp / "data"),
-        "SWITCHBOARD_MODELS": str(tmp / "models.yaml"),
-        "SWITCHBOARD_ADMIN_USERNAME": "bench",
-        "SWITCHBOARD_ADMIN_PASSWORD": "bench-password",
-        "SWITCHBOARD_LOG_LEVEL": "WARNING",
-        "SWITCHBOARD_PORT": str(sb_port),
-    }
+    sb_env = served_env(env, tmp, catalog_yaml(upstream, local=args.local), sb_port)
     up_cmd = [sys.executable, "-m", "tests.fakes.upstream", "--port", str(up_port)]
     sb_cmd = [str(ROOT / ".venv" / "bin" / "switchboard"), "serve"]
     results: list[Result] = []

@@ -118,6 +118,21 @@ def catalog_yaml(upstream: str, chunk_counts: list[int]) -> str:
     return json.dumps({"model_list": entries, "router_settings": {"num_retries": 0}})
 
 
+def served_env(env: dict[str, str], tmp: Path, catalog: str, port: int) -> dict[str, str]:
+    """`switchboard serve`'s settings for a bench: a fresh data directory and `catalog` as its
+    models under `tmp`, the bench's admin, quiet logs, `port`."""
+    (tmp / "models.yaml").write_text(catalog)
+    return {
+        **env,
+        "SWITCHBOARD_DATA_DIR": str(tmp / "data"),
+        "SWITCHBOARD_MODELS": str(tmp / "models.yaml"),
+        "SWITCHBOARD_ADMIN_USERNAME": "bench",
+        "SWITCHBOARD_ADMIN_PASSWORD": "bench-password",
+        "SWITCHBOARD_LOG_LEVEL": "WARNING",
+        "SWITCHBOARD_PORT": str(port),
+    }
+
+
 def token_for(base: str, user: str, password: str) -> str:
     with httpx.Client(base_url=base, timeout=30) as client:
         login = client.post("/api/auth/login", json={"username": user, "password": password})
@@ -164,16 +179,7 @@ async def bench(args: argparse.Namespace) -> None:
     up_port, sb_port = free_port(), free_port()
     upstream = f"http://127.0.0.1:{up_port}/v1"
     tmp = Path(tempfile.mkdtemp(prefix="sb-bench-"))
-    (tmp / "models.yaml").write_text(catalog_yaml(upstream, args.chunks))
-    sb_env = {
-        **env,
-        "SWITCHBOARD_DATA_DIR": str(tmp / "data"),
-        "SWITCHBOARD_MODELS": str(tmp / "models.yaml"),
-        "SWITCHBOARD_ADMIN_USERNAME": "bench",
-        "SWITCHBOARD_ADMIN_PASSWORD": "bench-password",
-        "SWITCHBOARD_LOG_LEVEL": "WARNING",
-        "SWITCHBOARD_PORT": str(sb_port),
-    }
+    sb_env = served_env(env, tmp, catalog_yaml(upstream, args.chunks), sb_port)
     sb_cmd = [str(ROOT / ".venv" / "bin" / "switchboard"), "serve"]
     results: list[Result] = []
     memory: dict[str, float] = {}

@@ -33,7 +33,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.gateway import catalog_yaml, free_port, process, token_for  # noqa: E402
+from bench.gateway import catalog_yaml, free_port, process, served_env, token_for  # noqa: E402
 from bench.load import cpu_seconds, run_load, stream_once  # noqa: E402
 
 # What a sample was doing: the innermost frame that names one of these wins.
@@ -151,16 +151,7 @@ async def main(args: argparse.Namespace) -> None:
     up_port, port = free_port(), free_port()
     upstream = f"http://127.0.0.1:{up_port}/v1"
     tmp = Path(tempfile.mkdtemp(prefix="sb-v1-profile-"))
-    (tmp / "models.yaml").write_text(catalog_yaml(upstream, [20]))
-    served = {
-        **env,
-        "SWITCHBOARD_DATA_DIR": str(tmp / "data"),
-        "SWITCHBOARD_MODELS": str(tmp / "models.yaml"),
-        "SWITCHBOARD_ADMIN_USERNAME": "bench",
-        "SWITCHBOARD_ADMIN_PASSWORD": "bench-password",
-        "SWITCHBOARD_LOG_LEVEL": "WARNING",
-        "SWITCHBOARD_PORT": str(port),
-    }
+    served = served_env(env, tmp, catalog_yaml(upstream, [20]), port)
     body = {
         "model": "chunks-20",
         "stream": True,
