@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import UpdateBase
-from sqlalchemy.types import JSON, Boolean, Float, TypeEngine
+from sqlalchemy.types import TypeEngine
 
 from core.database import UTCDateTime
 
@@ -36,8 +36,6 @@ _DATETIMES = (
     datetime(2026, 12, 6, 7, 8, 9),
     None,
 )
-_JSONS: tuple[Any, ...] = ([], ["c2", "c1"], {}, {"a": [1]}, "[]", None)
-_FLOATS = (1e-6, 0.0, 2.5, None, 1, 0)
 
 
 class DriverStatement:
@@ -143,21 +141,13 @@ class _Plan:
 
 
 def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor | None:
-    """SQLAlchemy's bind processor of `type_`, or a quicker one that stores the same."""
+    """SQLAlchemy's bind processor of `type_`; for a `UTCDateTime` on SQLite a quicker one, if
+    it stores what SQLAlchemy's does (a datetime is bound on every statement a call makes)."""
     process: Processor | None = type_._cached_bind_processor(dialect)
-    if process is None or dialect.name != "sqlite":
+    if process is None or dialect.name != "sqlite" or not isinstance(type_, UTCDateTime):
         return process
-    quicker: Processor | None = None
-    samples: tuple[Any, ...] = ()
-    if isinstance(type_, UTCDateTime):
-        quicker, samples = _utc_text(process), _DATETIMES
-    elif isinstance(type_, JSON):
-        quicker, samples = _json_text(process), _JSONS
-    elif isinstance(type_, Boolean):
-        quicker, samples = _as_is(bool, process), (True, False, None, 1, 0)
-    elif isinstance(type_, Float):
-        quicker, samples = _as_is(float, process), _FLOATS
-    if quicker is not None and all(quicker(s) == process(s) for s in samples):
+    quicker = _utc_text(process)
+    if all(quicker(sample) == process(sample) for sample in _DATETIMES):
         return quicker
     return process  # a storage format of its own: SQLAlchemy's processor, as it is
 
@@ -182,26 +172,3 @@ def _utc_text(process: Processor) -> Processor:
         return process(value)
 
     return text
-
-
-def _json_text(process: Processor) -> Processor:
-    """An empty list (a reservation held in no budget) as its JSON text without `json.dumps`;
-    anything else by `process`."""
-
-    def text(value: Any) -> Any:
-        if value.__class__ is list and not value:
-            return "[]"
-        return process(value)
-
-    return text
-
-
-def _as_is(kind: type, process: Processor) -> Processor:
-    """A value of exactly `kind` as it is (a `bool`, which the driver binds as the integer
-    SQLAlchemy makes of it; a `float`, which SQLAlchemy passes through `float`); anything else by
-    `process`."""
-
-    def as_is(value: Any) -> Any:
-        return value if value.__class__ is kind else process(value)
-
-    return as_is
